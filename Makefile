@@ -1,0 +1,40 @@
+# The README's two set-up commands live here:
+#   make run    install what is missing, build, start the quickstart on the embedded dev cluster
+#   make test   install what is missing, build (warnings are errors), run every test under ASan/UBSan
+BUILD      ?= build
+TEST_BUILD ?= build-test
+PYTHON     ?= /usr/bin/python3
+JOBS       ?= $(shell nproc)
+
+.PHONY: deps build build-test run test unit e2e bench format clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-test: deps
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_WERROR=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j$(JOBS)
+
+run: build
+	@scripts/quickstart.sh $(BUILD)/ferry
+
+unit: build-test
+	@cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+e2e: build-test
+	@FERRY_BIN=$(abspath $(TEST_BUILD))/ferry $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: build unit e2e
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+format:
+	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	@rm -rf $(BUILD) $(TEST_BUILD)

@@ -1,0 +1,49 @@
+/*
+ * log.h - the one logging macro family of ferry.
+ *
+ * Every line carries a level, a subsystem ("kafka", "http", "route") and, where one applies, an
+ * instance name (a route's or endpoint's name). Output is logfmt by default or JSON, one line
+ * per call, written to stderr with a single write(2) so that lines from threads never mix.
+ */
+#ifndef FERRY_LOG_H
+#define FERRY_LOG_H
+
+#include <stdarg.h>
+
+enum ferry_log_level {
+    FERRY_LOG_DEBUG,
+    FERRY_LOG_INFO,
+    FERRY_LOG_WARN,
+    FERRY_LOG_ERROR,
+};
+
+enum ferry_log_format {
+    FERRY_LOG_LOGFMT,
+    FERRY_LOG_JSON,
+};
+
+/* Sets the minimum level and the format. Call before any thread starts. */
+void ferry_log_setup(enum ferry_log_level level, enum ferry_log_format format);
+
+/* Returns nonzero when a line at this level would be written. Any thread. */
+int ferry_log_enabled(enum ferry_log_level level);
+
+/* Writes one line. sub is required; inst may be NULL. Any thread. */
+void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Parses "debug", "info", "warn", "error"; returns -1 on an unknown name. */
+int ferry_log_level_parse(const char *name);
+
+#define FERRY_LOG(level, sub, inst, ...)                                                           \
+    do {                                                                                           \
+        if (ferry_log_enabled(level))                                                              \
+            ferry_log_write(level, sub, inst, __VA_ARGS__);                                        \
+    } while (0)
+
+#define FLOG_DEBUG(sub, inst, ...) FERRY_LOG(FERRY_LOG_DEBUG, sub, inst, __VA_ARGS__)
+#define FLOG_INFO(sub, inst, ...) FERRY_LOG(FERRY_LOG_INFO, sub, inst, __VA_ARGS__)
+#define FLOG_WARN(sub, inst, ...) FERRY_LOG(FERRY_LOG_WARN, sub, inst, __VA_ARGS__)
+#define FLOG_ERROR(sub, inst, ...) FERRY_LOG(FERRY_LOG_ERROR, sub, inst, __VA_ARGS__)
+
+#endif
