@@ -14,6 +14,7 @@ void ferry_buf_init(struct ferry_buf *b, size_t cap)
     b->len = 0;
     b->alloc = 0;
     b->cap = cap;
+    b->failed = 0;
 }
 
 void ferry_buf_release(struct ferry_buf *b)
@@ -22,11 +23,13 @@ void ferry_buf_release(struct ferry_buf *b)
     b->data = NULL;
     b->len = 0;
     b->alloc = 0;
+    b->failed = 0;
 }
 
 void ferry_buf_reset(struct ferry_buf *b)
 {
     b->len = 0;
+    b->failed = 0;
     if (b->data)
         b->data[0] = '\0';
 }
@@ -37,8 +40,10 @@ static int reserve(struct ferry_buf *b, size_t n)
     size_t need, size;
     char *p;
 
-    if (n > b->cap || b->len > b->cap - n)
+    if (n > b->cap || b->len > b->cap - n) {
+        b->failed = 1;
         return -1;
+    }
     need = b->len + n + 1;
     if (need <= b->alloc)
         return 0;
@@ -46,8 +51,10 @@ static int reserve(struct ferry_buf *b, size_t n)
     while (size < need)
         size *= 2;
     p = realloc(b->data, size);
-    if (!p)
+    if (!p) {
+        b->failed = 1;
         return -1;
+    }
     b->data = p;
     b->alloc = size;
     return 0;
@@ -82,7 +89,11 @@ int ferry_buf_addf(struct ferry_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || reserve(b, (size_t)n))
+    if (n < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    if (reserve(b, (size_t)n))
         return -1;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

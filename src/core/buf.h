@@ -15,6 +15,7 @@ struct ferry_buf {
     size_t len;   /* bytes used, without the terminator */
     size_t alloc; /* bytes allocated */
     size_t cap;   /* the most len may become */
+    int failed;   /* set once an append failed; cleared by reset and release */
 };
 
 /* Prepares an empty buffer that may hold at most cap bytes. Allocates nothing. */

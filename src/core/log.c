@@ -99,8 +99,8 @@ static void format_time(char *out, size_t size)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst,
-                     const char *fmt, ...)
+void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst, const char *fmt,
+                     ...)
 {
     char line[LOG_LINE_MAX], msg[LOG_MSG_MAX], when[40];
     size_t pos = 0, cap = sizeof(line) - 2;

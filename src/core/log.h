@@ -29,8 +29,8 @@ void ferry_log_setup(enum ferry_log_level level, enum ferry_log_format format);
 int ferry_log_enabled(enum ferry_log_level level);
 
 /* Writes one line. sub is required; inst may be NULL. Any thread. */
-void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
 
 /* Parses "debug", "info", "warn", "error"; returns -1 on an unknown name. */
 int ferry_log_level_parse(const char *name);

@@ -1,0 +1,27 @@
+/*
+ * admin.h - the operator endpoints: /healthz (alive), /readyz (able to do its work) and
+ * /metrics (Prometheus). Jobs add readiness checks of their own.
+ */
+#ifndef FERRY_ADMIN_H
+#define FERRY_ADMIN_H
+
+#include "core/httpd.h"
+#include "core/kafka.h"
+#include "core/metrics.h"
+
+typedef struct ferry_admin ferry_admin;
+
+/* Returns nonzero when ready; writes a short reason to why otherwise. Runs on an HTTP thread. */
+typedef int (*ferry_admin_check_fn)(void *arg, char *why, size_t why_size);
+
+/* Registers the endpoints on h. Returns NULL when out of memory. Main thread, before the
+ * server starts. kafka and metrics must outlive the admin object. */
+ferry_admin *ferry_admin_new(ferry_httpd *h, ferry_kafka *kafka, ferry_metrics *metrics);
+
+/* Adds a readiness check named name. Main thread, before the server starts. */
+int ferry_admin_add_check(ferry_admin *a, const char *name, ferry_admin_check_fn fn, void *arg);
+
+/* Frees the admin object; the server must be stopped first. Accepts NULL. */
+void ferry_admin_destroy(ferry_admin *a);
+
+#endif

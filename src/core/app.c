@@ -1,0 +1,165 @@
+/*
+ * app.c - start-up, signal handling and graceful shutdown of `ferry run`.
+ *
+ * Signals are blocked in every thread and taken synchronously with sigwait() by the main
+ * thread, so no code runs in signal context. After the first SIGTERM/SIGINT a watchdog thread
+ * waits for a second signal or for server.shutdown_timeout and then exits the process at once
+ * (exit code 3); otherwise the main thread drains and releases everything and exits 0.
+ */
+#include "core/app.h"
+#include "core/admin.h"
+#include "core/httpd.h"
+#include "core/kafka.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+struct app {
+    const struct ferry_config *cfg;
+    ferry_metrics *metrics;
+    ferry_kafka *kafka;
+    ferry_httpd *httpd;
+    ferry_admin *admin;
+};
+
+struct watchdog {
+    pthread_t thread;
+    int64_t timeout_ms;
+    atomic_int done;
+};
+
+static sigset_t stop_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+}
+
+void ferry_app_block_signals(void)
+{
+    sigset_t set = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int ferry_app_wait_signal(void)
+{
+    sigset_t set = stop_signals();
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig;
+}
+
+/* Waits in short steps so that it notices when the drain finished. */
+static void *watchdog_main(void *arg)
+{
+    struct watchdog *w = arg;
+    sigset_t set = stop_signals();
+    struct timespec step = {0, 100 * 1000000};
+    int64_t waited = 0;
+
+    while (!atomic_load(&w->done)) {
+        if (sigtimedwait(&set, NULL, &step) > 0) {
+            FLOG_WARN("app", NULL, "second signal: exiting without finishing the drain");
+            _exit(FERRY_EXIT_FORCED);
+        }
+        waited += 100;
+        if (waited >= w->timeout_ms) {
+            FLOG_ERROR("app", NULL, "drain did not finish within the shutdown timeout; exiting");
+            _exit(FERRY_EXIT_FORCED);
+        }
+    }
+    return NULL;
+}
+
+static void register_build_info(ferry_metrics *m)
+{
+    struct ferry_gauge *g = ferry_metrics_gauge(m, "ferry_build_info", "ferry's version; always 1.",
+                                                "version=\"" FERRY_VERSION "\"");
+    if (g)
+        ferry_gauge_set(g, 1);
+    ferry_metrics_add_collector(m, ferry_metrics_collect_process, NULL);
+}
+
+static int start_http(struct app *a, char *errstr, size_t errstr_size)
+{
+    const struct ferry_server_config *s = &a->cfg->server;
+    struct ferry_httpd_options opts = {s->listen, (int)s->threads, (int)s->max_connections,
+                                       (int)(s->connection_timeout_ms / 1000)};
+
+    a->httpd = ferry_httpd_new(&opts, errstr, errstr_size);
+    if (!a->httpd)
+        return -1;
+    a->admin = ferry_admin_new(a->httpd, a->kafka, a->metrics);
+    if (!a->admin) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (ferry_httpd_start(a->httpd, errstr, errstr_size))
+        return -1;
+    FLOG_INFO("http", NULL, "listening on %s (port %d)", s->listen, ferry_httpd_port(a->httpd));
+    return 0;
+}
+
+static int app_start(struct app *a, char *errstr, size_t errstr_size)
+{
+    a->metrics = ferry_metrics_new();
+    if (!a->metrics) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    register_build_info(a->metrics);
+    a->kafka = ferry_kafka_new(a->cfg, a->metrics, errstr, errstr_size);
+    if (!a->kafka)
+        return -1;
+    return start_http(a, errstr, errstr_size);
+}
+
+/* Stops everything in the reverse order of app_start. Safe on a half-started app. */
+static void app_stop(struct app *a)
+{
+    if (a->httpd)
+        ferry_httpd_quiesce(a->httpd);
+    ferry_httpd_destroy(a->httpd);
+    ferry_admin_destroy(a->admin);
+    ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
+    ferry_metrics_destroy(a->metrics);
+}
+
+int ferry_app_run(const struct ferry_config *cfg)
+{
+    struct app a = {cfg, NULL, NULL, NULL, NULL};
+    struct watchdog w = {.timeout_ms = cfg->server.shutdown_timeout_ms};
+    char errstr[512] = "";
+    int sig, code = FERRY_EXIT_OK;
+
+    ferry_log_setup(cfg->log.level, cfg->log.format);
+    if (app_start(&a, errstr, sizeof(errstr))) {
+        FLOG_ERROR("app", NULL, "cannot start: %s", errstr);
+        app_stop(&a);
+        return FERRY_EXIT_FAILURE;
+    }
+    FLOG_INFO("app", NULL, "ferry %s started (config %s)", FERRY_VERSION, cfg->path);
+    sig = ferry_app_wait_signal();
+    FLOG_INFO("app", NULL, "%s received: draining (at most %lld ms)",
+              sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)w.timeout_ms);
+    if (pthread_create(&w.thread, NULL, watchdog_main, &w) != 0)
+        code = FERRY_EXIT_FAILURE;
+    app_stop(&a);
+    atomic_store(&w.done, 1);
+    if (code == FERRY_EXIT_OK)
+        pthread_join(w.thread, NULL);
+    FLOG_INFO("app", NULL, "stopped");
+    return code;
+}

@@ -1,0 +1,26 @@
+/*
+ * app.h - the life of a `ferry run` process: start every part in order, wait for a signal,
+ * drain and stop them in reverse order within server.shutdown_timeout.
+ */
+#ifndef FERRY_APP_H
+#define FERRY_APP_H
+
+#include "core/config.h"
+
+/* Exit codes of the ferry binary (documented in docs/cli.md). */
+#define FERRY_EXIT_OK 0
+#define FERRY_EXIT_FAILURE 1 /* invalid config, or a part could not start */
+#define FERRY_EXIT_USAGE 2   /* bad command line, unreadable config file */
+#define FERRY_EXIT_FORCED 3  /* stopped before draining: second signal or shutdown timeout */
+
+/* Blocks SIGINT and SIGTERM in the calling thread (and so in every thread it creates later),
+ * and ignores SIGPIPE. Call first thing in main(). */
+void ferry_app_block_signals(void);
+
+/* Waits for SIGINT or SIGTERM and returns its number. */
+int ferry_app_wait_signal(void);
+
+/* Runs the daemon on a valid config until a signal stops it. Returns an exit code. */
+int ferry_app_run(const struct ferry_config *cfg);
+
+#endif

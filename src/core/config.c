@@ -1,0 +1,455 @@
+/*
+ * config.c - the configuration tables of the shared core (kafka, server, log), the config
+ * object's lifecycle, and the bookkeeping that lets every error name file, line and key.
+ *
+ * Sections of the jobs (routes, ingest, tables) are declared next to the code that runs them
+ * and hooked into ferry_config_root here.
+ */
+#include "core/config.h"
+#include "core/config_private.h"
+#include "core/config_schema.h"
+#include "core/log.h"
+#include "core/units.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CONFIG_FILE_MAX (4 * 1024 * 1024)
+#define CONFIG_ERRORS_MAX 64
+#define CONFIG_MESSAGE_MAX 512
+#define ENV_NAME_MAX 256
+
+struct line_note {
+    char *path;
+    int line;
+};
+
+struct ferry_config_private {
+    struct line_note *lines;
+    size_t nlines, alines;
+    char *errors[CONFIG_ERRORS_MAX];
+    size_t nerrors;
+    size_t dropped;
+};
+
+/* ---- the core sections ---- */
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"logfmt", "json", NULL};
+
+static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
+static void check_server(struct ferry_config *cfg, void *obj, const char *path);
+
+#define DEV_FIELD(f) offsetof(struct ferry_kafka_dev_config, f)
+static const struct ferry_cfg_field dev_fields[] = {
+    {"brokers", FERRY_CFG_INT, DEV_FIELD(brokers), "1", 1, 9, NULL, NULL, 0,
+     "Number of brokers in the embedded cluster."},
+    {"topics", FERRY_CFG_STRINGS, DEV_FIELD(topics), NULL, 0, 0, NULL, NULL, 0,
+     "Topics to create at start, as `name:partitions` (other topics are created with 4 "
+     "partitions when first used)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section dev_section = {
+    "kafka.dev", dev_fields, sizeof(struct ferry_kafka_dev_config), check_dev,
+    "The embedded development cluster, used when `kafka.brokers` is not set. It keeps every "
+    "record in memory only: nothing survives a restart."};
+
+#define KAFKA_FIELD(f) offsetof(struct ferry_kafka_config, f)
+static const struct ferry_cfg_field kafka_fields[] = {
+    {"brokers", FERRY_CFG_STRING, KAFKA_FIELD(brokers), NULL, 0, 0, NULL, NULL, 0,
+     "Bootstrap servers, `host:port[,host:port...]`. When absent ferry starts an embedded "
+     "in-memory cluster (see `kafka.dev`)."},
+    {"properties", FERRY_CFG_MAP, KAFKA_FIELD(properties), NULL, 0, 0, NULL, NULL, 0,
+     "librdkafka properties passed as-is to every client (e.g. `security.protocol`)."},
+    {"dev", FERRY_CFG_SECTION, KAFKA_FIELD(dev), NULL, 0, 0, NULL, &dev_section, 0,
+     "Settings of the embedded development cluster."},
+    {"stats_interval", FERRY_CFG_DURATION, KAFKA_FIELD(stats_interval_ms), "5s", 100, 3600000, NULL,
+     NULL, 0, "How often the Kafka clients' statistics behind /metrics are refreshed."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section kafka_section = {
+    "kafka", kafka_fields, sizeof(struct ferry_kafka_config), NULL, "How ferry reaches Kafka."};
+
+#define SERVER_FIELD(f) offsetof(struct ferry_server_config, f)
+static const struct ferry_cfg_field server_fields[] = {
+    {"listen", FERRY_CFG_STRING, SERVER_FIELD(listen), "127.0.0.1:8080", 0, 0, NULL, NULL, 0,
+     "Address of the HTTP server (`host:port`; port 0 lets the system choose)."},
+    {"threads", FERRY_CFG_INT, SERVER_FIELD(threads), "2", 1, 256, NULL, NULL, 0,
+     "Threads serving HTTP requests."},
+    {"max_connections", FERRY_CFG_INT, SERVER_FIELD(max_connections), "4096", 1, 1000000, NULL,
+     NULL, 0, "Connections open at once; more are refused."},
+    {"connection_timeout", FERRY_CFG_DURATION, SERVER_FIELD(connection_timeout_ms), "60s", 1000,
+     3600000, NULL, NULL, 0, "Idle connections are closed after this long."},
+    {"shutdown_timeout", FERRY_CFG_DURATION, SERVER_FIELD(shutdown_timeout_ms), "30s", 0, 3600000,
+     NULL, NULL, 0, "On SIGTERM, how long ferry may drain before it exits anyway (exit code 3)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section server_section = {
+    "server", server_fields, sizeof(struct ferry_server_config), check_server,
+    "The HTTP server: health, metrics and (later) ingest and table lookups."};
+
+#define LOG_FIELD(f) offsetof(struct ferry_log_config, f)
+static const struct ferry_cfg_field log_fields[] = {
+    {"level", FERRY_CFG_ENUM, LOG_FIELD(level), "info", 0, 0, log_levels, NULL, 0,
+     "Least severe level written."},
+    {"format", FERRY_CFG_ENUM, LOG_FIELD(format), "logfmt", 0, 0, log_formats, NULL, 0,
+     "`logfmt` (key=value) or `json` (one object per line)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section log_section = {
+    "log", log_fields, sizeof(struct ferry_log_config), NULL, "Log lines go to standard error."};
+
+#define ROOT_FIELD(f) offsetof(struct ferry_config, f)
+static const struct ferry_cfg_field root_fields[] = {
+    {"kafka", FERRY_CFG_SECTION, ROOT_FIELD(kafka), NULL, 0, 0, NULL, &kafka_section, 0, NULL},
+    {"server", FERRY_CFG_SECTION, ROOT_FIELD(server), NULL, 0, 0, NULL, &server_section, 0, NULL},
+    {"log", FERRY_CFG_SECTION, ROOT_FIELD(log), NULL, 0, 0, NULL, &log_section, 0, NULL},
+    {"routes", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
+     "Kafka to HTTP routes (a later version)."},
+    {"ingest", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
+     "HTTP to Kafka endpoints (a later version)."},
+    {"tables", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
+     "Materialized tables (a later version)."},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_config_root = {"", root_fields, sizeof(struct ferry_config),
+                                                    NULL, NULL};
+
+/* ---- checks that span more than one value ---- */
+
+static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_kafka_dev_config *dev = obj;
+    char ipath[256];
+
+    for (size_t i = 0; i < dev->topics.count; i++) {
+        const char *t = dev->topics.items[i], *colon = strrchr(t, ':');
+        int64_t n;
+        snprintf(ipath, sizeof(ipath), "%s.topics[%zu]", path, i);
+        if (!colon || colon == t || ferry_int_parse(colon + 1, &n) || n < 1 || n > 10000)
+            ferry_config_error(cfg, ipath, "expected name:partitions like 'orders:8', got '%s'", t);
+    }
+}
+
+static void check_server(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_server_config *s = obj;
+    char host[256], ipath[256];
+    int port;
+
+    snprintf(ipath, sizeof(ipath), "%s.listen", path);
+    if (s->listen && ferry_hostport_parse(s->listen, host, sizeof(host), &port))
+        ferry_config_error(cfg, ipath, "expected host:port like 127.0.0.1:8080, got '%s'",
+                           s->listen);
+}
+
+/* ---- lines and errors ---- */
+
+void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line)
+{
+    struct ferry_config_private *p = cfg->priv;
+    if (p->nlines == p->alines) {
+        size_t n = p->alines ? p->alines * 2 : 64;
+        struct line_note *l = realloc(p->lines, n * sizeof(*l));
+        if (!l)
+            return;
+        p->lines = l;
+        p->alines = n;
+    }
+    p->lines[p->nlines].path = strdup(path);
+    if (p->lines[p->nlines].path)
+        p->lines[p->nlines++].line = line;
+}
+
+int ferry_config_line(const struct ferry_config *cfg, const char *path)
+{
+    const struct ferry_config_private *p = cfg->priv;
+    for (size_t i = p->nlines; i-- > 0;)
+        if (strcmp(p->lines[i].path, path) == 0)
+            return p->lines[i].line;
+    return 0;
+}
+
+/* The line of path, or of its nearest parent that was written. */
+static int nearest_line(const struct ferry_config *cfg, const char *path)
+{
+    char buf[256];
+    int line;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (;;) {
+        char *cut;
+        line = ferry_config_line(cfg, buf);
+        if (line)
+            return line;
+        cut = strrchr(buf, '.');
+        if (!cut)
+            cut = strrchr(buf, '[');
+        if (!cut)
+            return 0;
+        *cut = '\0';
+    }
+}
+
+static void add_error(struct ferry_config *cfg, int line, const char *msg)
+{
+    struct ferry_config_private *p = cfg->priv;
+    char full[CONFIG_MESSAGE_MAX + 300];
+
+    if (p->nerrors == CONFIG_ERRORS_MAX) {
+        p->dropped++;
+        return;
+    }
+    if (line)
+        snprintf(full, sizeof(full), "%s (%s:%d)", msg, cfg->path, line);
+    else
+        snprintf(full, sizeof(full), "%s (%s)", msg, cfg->path);
+    p->errors[p->nerrors] = strdup(full);
+    if (p->errors[p->nerrors])
+        p->nerrors++;
+}
+
+void ferry_config_error_line(struct ferry_config *cfg, int line, const char *fmt, ...)
+{
+    char msg[CONFIG_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    add_error(cfg, line, msg);
+}
+
+void ferry_config_error(struct ferry_config *cfg, const char *path, const char *fmt, ...)
+{
+    char what[CONFIG_MESSAGE_MAX], msg[CONFIG_MESSAGE_MAX + 300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof(msg), "config: %s: %s", path, what);
+    add_error(cfg, nearest_line(cfg, path), msg);
+}
+
+size_t ferry_config_error_count(const struct ferry_config *cfg)
+{
+    return cfg->priv->nerrors;
+}
+
+const char *ferry_config_error_at(const struct ferry_config *cfg, size_t i)
+{
+    return i < cfg->priv->nerrors ? cfg->priv->errors[i] : NULL;
+}
+
+size_t ferry_config_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+
+    if (la >= 63 || lb >= 63)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* ---- ${env:NAME} ---- */
+
+/* Expands one ${env:...} whose inside (after "env:") is spec; returns 0 or -1. */
+static int expand_one(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
+                      size_t errstr_size)
+{
+    char name[ENV_NAME_MAX];
+    const char *fallback = NULL, *dash = NULL, *value;
+    size_t nlen = len, flen = 0;
+
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (spec[i] == ':' && spec[i + 1] == '-') {
+            dash = spec + i;
+            break;
+        }
+    }
+    if (dash) {
+        nlen = (size_t)(dash - spec);
+        fallback = dash + 2;
+        flen = len - nlen - 2;
+    }
+    if (nlen == 0 || nlen >= sizeof(name)) {
+        snprintf(errstr, errstr_size, "expected ${env:NAME} with a variable name");
+        return -1;
+    }
+    memcpy(name, spec, nlen);
+    name[nlen] = '\0';
+    value = getenv(name);
+    if (value)
+        return ferry_buf_adds(out, value);
+    if (fallback)
+        return ferry_buf_add(out, fallback, flen);
+    snprintf(errstr, errstr_size, "environment variable '%s' is not set", name);
+    return -1;
+}
+
+int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
+                            size_t errstr_size)
+{
+    const char *p = text;
+    int result = 0;
+
+    while (*p && !result) {
+        const char *start = strstr(p, "${env:");
+        const char *end;
+        if (!start) {
+            result = ferry_buf_adds(out, p);
+            break;
+        }
+        end = strchr(start, '}');
+        if (!end) {
+            snprintf(errstr, errstr_size, "unterminated ${env:...}");
+            return -1;
+        }
+        result = ferry_buf_add(out, p, (size_t)(start - p));
+        if (!result)
+            result = expand_one(start + 6, (size_t)(end - start - 6), out, errstr, errstr_size);
+        p = end + 1;
+    }
+    if (result && !*errstr)
+        snprintf(errstr, errstr_size, "value too long");
+    return result;
+}
+
+/* ---- lifecycle ---- */
+
+static void free_section(const struct ferry_cfg_section *sec, void *obj);
+
+static void free_field(const struct ferry_cfg_field *f, void *dst)
+{
+    if (f->kind == FERRY_CFG_STRING) {
+        free(*(char **)dst);
+    } else if (f->kind == FERRY_CFG_STRINGS) {
+        struct ferry_cfg_strings *s = dst;
+        for (size_t i = 0; i < s->count; i++)
+            free(s->items[i]);
+        free(s->items);
+    } else if (f->kind == FERRY_CFG_MAP) {
+        struct ferry_cfg_map *m = dst;
+        for (size_t i = 0; i < m->count; i++) {
+            free(m->items[i].key);
+            free(m->items[i].value);
+        }
+        free(m->items);
+    } else if (f->kind == FERRY_CFG_SECTION) {
+        free_section(f->sub, dst);
+    } else if (f->kind == FERRY_CFG_LIST) {
+        struct ferry_cfg_list *l = dst;
+        for (size_t i = 0; i < l->count; i++)
+            free_section(f->sub, (char *)l->items + i * f->sub->size);
+        free(l->items);
+    }
+}
+
+static void free_section(const struct ferry_cfg_section *sec, void *obj)
+{
+    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++)
+        free_field(f, (char *)obj + f->offset);
+}
+
+void ferry_config_destroy(struct ferry_config *cfg)
+{
+    struct ferry_config_private *p;
+
+    if (!cfg)
+        return;
+    p = cfg->priv;
+    free_section(&ferry_config_root, cfg);
+    if (p) {
+        for (size_t i = 0; i < p->nlines; i++)
+            free(p->lines[i].path);
+        free(p->lines);
+        for (size_t i = 0; i < p->nerrors; i++)
+            free(p->errors[i]);
+        free(p);
+    }
+    free(cfg->path);
+    free(cfg);
+}
+
+static struct ferry_config *config_new(const char *name)
+{
+    struct ferry_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return NULL;
+    cfg->priv = calloc(1, sizeof(*cfg->priv));
+    cfg->path = strdup(name);
+    if (!cfg->priv || !cfg->path) {
+        ferry_config_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct ferry_config *ferry_config_load_string(const char *text, const char *name)
+{
+    struct ferry_config *cfg = config_new(name);
+    if (cfg)
+        ferry_config_parse(cfg, text, strlen(text));
+    return cfg;
+}
+
+/* Reads the whole file into a NUL-terminated buffer; returns NULL with errstr on failure. */
+static char *read_file(const char *path, size_t *len, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *data = NULL;
+
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+        snprintf(errstr, errstr_size, "'%s' is not a regular file of at most %d bytes", path,
+                 CONFIG_FILE_MAX);
+        goto out;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (!data)
+        goto out;
+    *len = fread(data, 1, (size_t)st.st_size, f);
+    data[*len] = '\0';
+out:
+    fclose(f);
+    return data;
+}
+
+struct ferry_config *ferry_config_load(const char *path, char *errstr, size_t errstr_size)
+{
+    struct ferry_config *cfg;
+    size_t len = 0;
+    char *text = read_file(path, &len, errstr, errstr_size);
+
+    if (!text)
+        return NULL;
+    cfg = config_new(path);
+    if (cfg)
+        ferry_config_parse(cfg, text, len);
+    else
+        snprintf(errstr, errstr_size, "out of memory");
+    free(text);
+    return cfg;
+}

@@ -1,0 +1,101 @@
+/*
+ * config.h - ferry's configuration: the loaded values and how to load them.
+ *
+ * ferry_config_load() reads one YAML file against the tables in config_schema.h, applying
+ * defaults and substituting ${env:NAME}. Problems do not stop the load: each becomes a message
+ * of the form "config: <key path>: <what> (<file>:<line>)", so `ferry check` can list them all.
+ * A loaded config is read-only and may be shared by every thread.
+ */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct ferry_cfg_strings {
+    char **items;
+    size_t count;
+};
+
+struct ferry_cfg_kv {
+    char *key;
+    char *value;
+};
+
+struct ferry_cfg_map {
+    struct ferry_cfg_kv *items;
+    size_t count;
+};
+
+struct ferry_cfg_list {
+    void *items; /* count structs of the section's size */
+    size_t count;
+};
+
+struct ferry_kafka_dev_config {
+    int64_t brokers;
+    struct ferry_cfg_strings topics; /* "name:partitions" */
+};
+
+struct ferry_kafka_config {
+    char *brokers; /* NULL: start the embedded dev cluster */
+    struct ferry_cfg_map properties;
+    struct ferry_kafka_dev_config dev;
+    int64_t stats_interval_ms;
+};
+
+struct ferry_server_config {
+    char *listen;
+    int64_t threads;
+    int64_t max_connections;
+    int64_t connection_timeout_ms;
+    int64_t shutdown_timeout_ms;
+};
+
+struct ferry_log_config {
+    int level;  /* enum ferry_log_level */
+    int format; /* enum ferry_log_format */
+};
+
+struct ferry_config {
+    char *path;
+    struct ferry_kafka_config kafka;
+    struct ferry_server_config server;
+    struct ferry_log_config log;
+    struct ferry_config_private *priv; /* lines and errors */
+};
+
+/* Loads path. Returns NULL only when the file cannot be read (errstr says why); otherwise a
+ * config the caller owns (free with ferry_config_destroy), whose ferry_config_error_count()
+ * may be nonzero. */
+struct ferry_config *ferry_config_load(const char *path, char *errstr, size_t errstr_size);
+
+/* Loads YAML text as if read from a file named name (for tests). Same result as load. */
+struct ferry_config *ferry_config_load_string(const char *text, const char *name);
+
+/* Frees everything the config owns. Accepts NULL and half-loaded configs. */
+void ferry_config_destroy(struct ferry_config *cfg);
+
+/* Number of problems found; ferry_config_error_at(cfg, i) is the i-th message. */
+size_t ferry_config_error_count(const struct ferry_config *cfg);
+const char *ferry_config_error_at(const struct ferry_config *cfg, size_t i);
+
+/* Records a problem with the value at key path (e.g. "kafka.properties.acks"), adding the file
+ * and line where that key was written (or of its nearest written parent). */
+void ferry_config_error(struct ferry_config *cfg, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The 1-based line where path was written, or 0 when it was not written. */
+int ferry_config_line(const struct ferry_config *cfg, const char *path);
+
+/* Substitutes ${env:NAME} and ${env:NAME:-fallback} in text, appending to out; any other ${...}
+ * is copied unchanged (templates use it). Returns 0, or -1 with errstr naming the variable. */
+int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
+                            size_t errstr_size);
+
+/* Writes the configuration reference (Markdown) generated from the tables to out. */
+int ferry_config_reference(struct ferry_buf *out);
+
+#endif

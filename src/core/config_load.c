@@ -1,0 +1,438 @@
+/*
+ * config_load.c - walks a YAML document against the declarative config tables.
+ *
+ * libyaml loads the whole file into a node tree with line marks; this file visits it section
+ * by section, applies defaults, converts scalars by the field's kind and records the line of
+ * every key it sees, so that any later check can point at file and line. Nothing here stops at
+ * the first problem: errors are collected on the config.
+ */
+#include "core/config.h"
+#include "core/config_private.h"
+#include "core/config_schema.h"
+#include "core/units.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#define CONFIG_SCALAR_MAX (64 * 1024)
+#define CONFIG_PATH_MAX 256
+#define CONFIG_LIST_MAX 4096
+
+struct loader {
+    struct ferry_config *cfg;
+    yaml_document_t *doc;
+};
+
+static void load_section(struct loader *l, const struct ferry_cfg_section *sec, void *obj,
+                         yaml_node_t *node, const char *path);
+
+static int node_line(const yaml_node_t *node)
+{
+    return (int)node->start_mark.line + 1;
+}
+
+static int is_null(const yaml_node_t *node)
+{
+    const char *v = (const char *)node->data.scalar.value;
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    return !*v || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
+}
+
+/* Returns the scalar's text with ${env:...} substituted, as a new string, or NULL after
+ * reporting why. */
+static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
+{
+    struct ferry_buf b;
+    char err[256] = "";
+
+    if (node->type != YAML_SCALAR_NODE) {
+        ferry_config_error(l->cfg, path, "expected a single value, got a %s",
+                           node->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        return NULL;
+    }
+    ferry_buf_init(&b, CONFIG_SCALAR_MAX);
+    if (ferry_config_expand_env((const char *)node->data.scalar.value, &b, err, sizeof(err))) {
+        ferry_config_error(l->cfg, path, "%s", err);
+        ferry_buf_release(&b);
+        return NULL;
+    }
+    if (!b.data)
+        return strdup("");
+    return ferry_buf_steal(&b);
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    for (int i = 0; yes[i]; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void report_range(struct loader *l, const struct ferry_cfg_field *f, const char *path,
+                         const char *text)
+{
+    char lo[32], hi[32];
+    if (f->kind == FERRY_CFG_DURATION) {
+        ferry_duration_format(f->min, lo, sizeof(lo));
+        ferry_duration_format(f->max, hi, sizeof(hi));
+    } else if (f->kind == FERRY_CFG_SIZE) {
+        ferry_size_format(f->min, lo, sizeof(lo));
+        ferry_size_format(f->max, hi, sizeof(hi));
+    } else {
+        snprintf(lo, sizeof(lo), "%lld", (long long)f->min);
+        snprintf(hi, sizeof(hi), "%lld", (long long)f->max);
+    }
+    ferry_config_error(l->cfg, path, "expected a value from %s to %s, got '%s'", lo, hi, text);
+}
+
+static void set_enum(struct loader *l, const struct ferry_cfg_field *f, void *dst, const char *text,
+                     const char *path)
+{
+    struct ferry_buf names;
+    for (int i = 0; f->choices[i]; i++) {
+        if (strcmp(text, f->choices[i]) == 0) {
+            *(int *)dst = i;
+            return;
+        }
+    }
+    ferry_buf_init(&names, 1024);
+    for (int i = 0; f->choices[i]; i++)
+        ferry_buf_addf(&names, "%s%s", i ? ", " : "", f->choices[i]);
+    ferry_config_error(l->cfg, path, "expected one of %s, got '%s'", names.data, text);
+    ferry_buf_release(&names);
+}
+
+/* Converts text by a numeric kind; returns 0 when stored. */
+static int set_number(struct loader *l, const struct ferry_cfg_field *f, void *dst,
+                      const char *text, const char *path)
+{
+    int64_t v;
+    static const char *const expected[] = {
+        [FERRY_CFG_INT] = "an integer",
+        [FERRY_CFG_DURATION] = "a duration like 250ms, 10s or 2m",
+        [FERRY_CFG_SIZE] = "a size like 512KiB or 1MiB",
+    };
+    int rc = f->kind == FERRY_CFG_INT        ? ferry_int_parse(text, &v)
+             : f->kind == FERRY_CFG_DURATION ? ferry_duration_parse(text, &v)
+                                             : ferry_size_parse(text, &v);
+    if (rc) {
+        ferry_config_error(l->cfg, path, "expected %s, got '%s'", expected[f->kind], text);
+        return -1;
+    }
+    if (v < f->min || v > f->max) {
+        report_range(l, f, path, text);
+        return -1;
+    }
+    *(int64_t *)dst = v;
+    return 0;
+}
+
+static void set_double(struct loader *l, const struct ferry_cfg_field *f, void *dst,
+                       const char *text, const char *path)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end) {
+        ferry_config_error(l->cfg, path, "expected a number, got '%s'", text);
+        return;
+    }
+    if (v < (double)f->min || v > (double)f->max) {
+        report_range(l, f, path, text);
+        return;
+    }
+    *(double *)dst = v;
+}
+
+/* Stores one scalar field from text (already env-expanded). Takes ownership of text. */
+static void set_scalar(struct loader *l, const struct ferry_cfg_field *f, void *dst, char *text,
+                       const char *path)
+{
+    switch (f->kind) {
+    case FERRY_CFG_STRING:
+        free(*(char **)dst);
+        *(char **)dst = text;
+        return;
+    case FERRY_CFG_INT:
+    case FERRY_CFG_DURATION:
+    case FERRY_CFG_SIZE:
+        set_number(l, f, dst, text, path);
+        break;
+    case FERRY_CFG_DOUBLE:
+        set_double(l, f, dst, text, path);
+        break;
+    case FERRY_CFG_BOOL:
+        if (parse_bool(text, (int *)dst))
+            ferry_config_error(l->cfg, path, "expected true or false, got '%s'", text);
+        break;
+    case FERRY_CFG_ENUM:
+        set_enum(l, f, dst, text, path);
+        break;
+    default:
+        break;
+    }
+    free(text);
+}
+
+static void strings_append(struct ferry_cfg_strings *s, char *item)
+{
+    char **p = realloc(s->items, (s->count + 1) * sizeof(*p));
+    if (!p) {
+        free(item);
+        return;
+    }
+    s->items = p;
+    s->items[s->count++] = item;
+}
+
+static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_node_t *node,
+                         const char *path)
+{
+    char ipath[CONFIG_PATH_MAX];
+    char *text;
+
+    if (node->type == YAML_SCALAR_NODE) {
+        text = scalar_text(l, node, path);
+        if (text)
+            strings_append(dst, text);
+        return;
+    }
+    if (node->type != YAML_SEQUENCE_NODE) {
+        ferry_config_error(l->cfg, path, "expected a list of values, got a mapping");
+        return;
+    }
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(l->doc, *it);
+        snprintf(ipath, sizeof(ipath), "%s[%d]", path, (int)(it - node->data.sequence.items.start));
+        ferry_config_note_line(l->cfg, ipath, node_line(item));
+        text = scalar_text(l, item, ipath);
+        if (text)
+            strings_append(dst, text);
+    }
+}
+
+static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *node,
+                     const char *path)
+{
+    char kpath[CONFIG_PATH_MAX];
+
+    if (node->type != YAML_MAPPING_NODE) {
+        ferry_config_error(l->cfg, path, "expected a mapping of names to values");
+        return;
+    }
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+        struct ferry_cfg_kv *items;
+        char *value;
+
+        if (k->type != YAML_SCALAR_NODE) {
+            ferry_config_error(l->cfg, path, "expected names as keys");
+            continue;
+        }
+        snprintf(kpath, sizeof(kpath), "%s.%s", path, (const char *)k->data.scalar.value);
+        ferry_config_note_line(l->cfg, kpath, node_line(k));
+        value = scalar_text(l, v, kpath);
+        if (!value)
+            continue;
+        items = realloc(dst->items, (dst->count + 1) * sizeof(*items));
+        if (!items) {
+            free(value);
+            continue;
+        }
+        dst->items = items;
+        dst->items[dst->count].key = strdup((const char *)k->data.scalar.value);
+        dst->items[dst->count++].value = value;
+    }
+}
+
+static void load_list(struct loader *l, const struct ferry_cfg_field *f, struct ferry_cfg_list *dst,
+                      yaml_node_t *node, const char *path)
+{
+    char ipath[CONFIG_PATH_MAX];
+    size_t n;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        ferry_config_error(l->cfg, path, "expected a list");
+        return;
+    }
+    n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > CONFIG_LIST_MAX) {
+        ferry_config_error(l->cfg, path, "at most %d entries are allowed", CONFIG_LIST_MAX);
+        return;
+    }
+    dst->items = calloc(n ? n : 1, f->sub->size);
+    if (!dst->items)
+        return;
+    dst->count = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(l->doc, node->data.sequence.items.start[i]);
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        ferry_config_note_line(l->cfg, ipath, node_line(item));
+        load_section(l, f->sub, (char *)dst->items + i * f->sub->size, item, ipath);
+    }
+}
+
+static void load_field(struct loader *l, const struct ferry_cfg_field *f, void *obj,
+                       yaml_node_t *node, const char *path)
+{
+    void *dst = (char *)obj + f->offset;
+    char *text;
+
+    if (f->kind == FERRY_CFG_RESERVED) {
+        ferry_config_error(l->cfg, path, "is not supported by this version of ferry yet");
+        return;
+    }
+    if (is_null(node) && f->kind != FERRY_CFG_SECTION)
+        return; /* "key:" with no value keeps the default */
+    if (f->kind == FERRY_CFG_STRINGS)
+        load_strings(l, dst, node, path);
+    else if (f->kind == FERRY_CFG_MAP)
+        load_map(l, dst, node, path);
+    else if (f->kind == FERRY_CFG_LIST)
+        load_list(l, f, dst, node, path);
+    else if (f->kind == FERRY_CFG_SECTION)
+        load_section(l, f->sub, dst, node, path);
+    else if ((text = scalar_text(l, node, path)) != NULL)
+        set_scalar(l, f, dst, text, path);
+}
+
+/* Applies the default of every field of sec to obj (defaults are written as YAML scalars). */
+void ferry_config_apply_defaults(struct ferry_config *cfg, const struct ferry_cfg_section *sec,
+                                 void *obj)
+{
+    struct loader l = {cfg, NULL};
+    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++) {
+        void *dst = (char *)obj + f->offset;
+        if (f->kind == FERRY_CFG_SECTION)
+            ferry_config_apply_defaults(cfg, f->sub, dst);
+        else if (f->def)
+            set_scalar(&l, f, dst, strdup(f->def), f->name);
+    }
+}
+
+static const struct ferry_cfg_field *find_field(const struct ferry_cfg_section *sec,
+                                                const char *name)
+{
+    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++)
+        if (strcmp(f->name, name) == 0)
+            return f;
+    return NULL;
+}
+
+static void report_unknown(struct loader *l, const struct ferry_cfg_section *sec, const char *name,
+                           const char *path)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++) {
+        size_t d = ferry_config_edit_distance(name, f->name);
+        if (d < best_d) {
+            best_d = d;
+            best = f->name;
+        }
+    }
+    if (best && best_d <= 2 + strlen(name) / 4)
+        ferry_config_error(l->cfg, path, "unknown key, did you mean '%s'?", best);
+    else
+        ferry_config_error(l->cfg, path, "unknown key");
+}
+
+static void check_required(struct loader *l, const struct ferry_cfg_section *sec,
+                           const unsigned char *seen, const char *path)
+{
+    char fpath[CONFIG_PATH_MAX];
+    int i = 0;
+    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++, i++) {
+        if (f->required && !seen[i]) {
+            snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", f->name);
+            ferry_config_error(l->cfg, fpath, "missing, this key is required");
+        }
+    }
+}
+
+static void load_section(struct loader *l, const struct ferry_cfg_section *sec, void *obj,
+                         yaml_node_t *node, const char *path)
+{
+    unsigned char seen[128] = {0};
+    char fpath[CONFIG_PATH_MAX];
+
+    ferry_config_apply_defaults(l->cfg, sec, obj);
+    if (is_null(node))
+        goto out;
+    if (node->type != YAML_MAPPING_NODE) {
+        ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
+        return;
+    }
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
+        const struct ferry_cfg_field *f = find_field(sec, name);
+
+        snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", name);
+        ferry_config_note_line(l->cfg, fpath, node_line(k));
+        if (!f) {
+            report_unknown(l, sec, name, fpath);
+            continue;
+        }
+        if (seen[f - sec->fields]++) {
+            ferry_config_error(l->cfg, fpath, "duplicate key");
+            continue;
+        }
+        load_field(l, f, obj, yaml_document_get_node(l->doc, p->value), fpath);
+    }
+out:
+    check_required(l, sec, seen, path);
+    if (sec->check)
+        sec->check(l->cfg, obj, path);
+}
+
+static void report_yaml_error(struct ferry_config *cfg, const yaml_parser_t *parser)
+{
+    const yaml_mark_t *m = parser->problem_mark.line || !parser->context_mark.line
+                               ? &parser->problem_mark
+                               : &parser->context_mark;
+    ferry_config_error_line(cfg, (int)m->line + 1, "config: invalid YAML: %s%s%s",
+                            parser->problem ? parser->problem : "unreadable input",
+                            parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/* Parses the YAML text and fills cfg against the root table. */
+void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_node_t *root;
+    struct loader l = {cfg, &doc};
+
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        report_yaml_error(cfg, &parser);
+        ferry_config_apply_defaults(cfg, &ferry_config_root, cfg);
+        yaml_parser_delete(&parser);
+        return;
+    }
+    root = yaml_document_get_root_node(&doc);
+    if (!root)
+        ferry_config_apply_defaults(cfg, &ferry_config_root, cfg);
+    else
+        load_section(&l, &ferry_config_root, cfg, root, "");
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+}

@@ -1,0 +1,27 @@
+/*
+ * config_private.h - what config.c and config_load.c share, and nobody else needs.
+ */
+#ifndef FERRY_CONFIG_PRIVATE_H
+#define FERRY_CONFIG_PRIVATE_H
+
+#include "core/config.h"
+#include "core/config_schema.h"
+
+/* Remembers that path was written at line (1-based). */
+void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line);
+
+/* Records a message that already has its "config: ..." prefix, at line (0: no line). */
+void ferry_config_error_line(struct ferry_config *cfg, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Levenshtein distance, for "did you mean" suggestions. */
+size_t ferry_config_edit_distance(const char *a, const char *b);
+
+/* Fills cfg from YAML text against ferry_config_root. */
+void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len);
+
+/* Applies the defaults of sec to obj. */
+void ferry_config_apply_defaults(struct ferry_config *cfg, const struct ferry_cfg_section *sec,
+                                 void *obj);
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * httpd.c - libmicrohttpd server, router and request lifecycle (see httpd.h).
+ *
+ * libmicrohttpd calls the access handler several times per request: once with the headers,
+ * once per piece of body, once more when the body is complete. A request is routed on the first
+ * call (so unknown paths and oversized bodies are refused early), its body is collected into a
+ * capped buffer, and the handler runs on the last call. A suspended request is resumed by
+ * whichever thread answers it; the access handler then queues the stored answer.
+ */
+#include "core/httpd.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/units.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HTTPD_MAX_ROUTES 64
+#define HTTPD_MAX_RESPONSE_HEADERS 4
+#define HTTPD_ERROR_MESSAGE_MAX 1024
+
+struct route {
+    char *method;
+    char *path;
+    size_t path_len;
+    int match;
+    size_t max_body;
+    ferry_http_handler fn;
+    void *arg;
+};
+
+struct ferry_httpd {
+    struct ferry_httpd_options opts;
+    struct MHD_Daemon *daemon;
+    struct route routes[HTTPD_MAX_ROUTES];
+    size_t nroutes;
+    int port;
+};
+
+enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
+
+struct ferry_http_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const struct route *route;
+    struct ferry_buf body;
+    int too_large;
+    pthread_mutex_t lock;
+    enum req_state state;
+    int async;      /* the handler called ferry_http_suspend() */
+    int has_answer; /* status and answer below are set */
+    int status;
+    struct MHD_Response *answer;
+    char *hdr_names[HTTPD_MAX_RESPONSE_HEADERS];
+    char *hdr_values[HTTPD_MAX_RESPONSE_HEADERS];
+    int nhdrs;
+};
+
+ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errstr,
+                             size_t errstr_size)
+{
+    ferry_httpd *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    h->opts = *opts;
+    return h;
+}
+
+int ferry_httpd_route(ferry_httpd *h, const char *method, const char *path, int match,
+                      size_t max_body, ferry_http_handler fn, void *arg)
+{
+    struct route *r;
+    if (h->nroutes == HTTPD_MAX_ROUTES)
+        return -1;
+    r = &h->routes[h->nroutes];
+    r->method = strdup(method);
+    r->path = strdup(path);
+    if (!r->method || !r->path) {
+        free(r->method);
+        free(r->path);
+        return -1;
+    }
+    r->path_len = strlen(path);
+    r->match = match;
+    r->max_body = max_body;
+    r->fn = fn;
+    r->arg = arg;
+    h->nroutes++;
+    return 0;
+}
+
+static int path_matches(const struct route *r, const char *path)
+{
+    if (r->match == FERRY_HTTP_EXACT)
+        return strcmp(r->path, path) == 0;
+    return strncmp(r->path, path, r->path_len) == 0;
+}
+
+/* Finds the route for method and path. Sets *wrong_method when the path is known but not with
+ * this method. Exact routes win over prefixes; longer prefixes over shorter. */
+static const struct route *find_route(const ferry_httpd *h, const char *method, const char *path,
+                                      int *wrong_method)
+{
+    const struct route *best = NULL;
+    *wrong_method = 0;
+    for (size_t i = 0; i < h->nroutes; i++) {
+        const struct route *r = &h->routes[i];
+        if (!path_matches(r, path))
+            continue;
+        if (strcmp(r->method, method) != 0) {
+            *wrong_method = 1;
+            continue;
+        }
+        if (!best || r->match < best->match ||
+            (r->match == best->match && r->path_len > best->path_len))
+            best = r;
+    }
+    return best;
+}
+
+/* ---- answers ---- */
+
+static void set_answer(ferry_http_req *req, int status, const char *content_type, const void *body,
+                       size_t len)
+{
+    req->answer = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    req->status = status;
+    if (!req->answer)
+        return;
+    if (content_type)
+        MHD_add_response_header(req->answer, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (int i = 0; i < req->nhdrs; i++)
+        MHD_add_response_header(req->answer, req->hdr_names[i], req->hdr_values[i]);
+}
+
+void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value)
+{
+    if (req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS)
+        return;
+    req->hdr_names[req->nhdrs] = strdup(name);
+    req->hdr_values[req->nhdrs] = strdup(value);
+    req->nhdrs++;
+}
+
+void ferry_http_respond(ferry_http_req *req, int status, const char *content_type, const void *body,
+                        size_t len)
+{
+    int resume;
+
+    pthread_mutex_lock(&req->lock);
+    set_answer(req, status, content_type, body, len);
+    req->has_answer = 1;
+    resume = req->state == REQ_SUSPENDED;
+    pthread_mutex_unlock(&req->lock);
+    /* Once resumed, the server thread may finish and free req: touch nothing after this. */
+    if (resume)
+        MHD_resume_connection(req->conn);
+}
+
+/* Appends s to out as a JSON string body (quotes and escapes). */
+static void add_json_string(struct ferry_buf *out, const char *s)
+{
+    ferry_buf_addc(out, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            ferry_buf_addf(out, "\\%c", c);
+        else if (c < 0x20)
+            ferry_buf_addf(out, "\\u%04x", c);
+        else
+            ferry_buf_addc(out, (char)c);
+    }
+    ferry_buf_addc(out, '"');
+}
+
+void ferry_http_respond_error(ferry_http_req *req, int status, int code, const char *fmt, ...)
+{
+    char msg[HTTPD_ERROR_MESSAGE_MAX];
+    struct ferry_buf body;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ferry_buf_init(&body, 2 * HTTPD_ERROR_MESSAGE_MAX + 64);
+    ferry_buf_addf(&body, "{\"error_code\":%d,\"message\":", code ? code : status);
+    add_json_string(&body, msg);
+    ferry_buf_adds(&body, "}\n");
+    ferry_http_respond(req, status, "application/json", body.data, body.len);
+    ferry_buf_release(&body);
+}
+
+void ferry_http_suspend(ferry_http_req *req)
+{
+    req->async = 1;
+}
+
+/* ---- accessors ---- */
+
+const char *ferry_http_req_method(const ferry_http_req *req)
+{
+    return req->method;
+}
+
+const char *ferry_http_req_path(const ferry_http_req *req)
+{
+    return req->path;
+}
+
+const char *ferry_http_req_header(const ferry_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *ferry_http_req_query(const ferry_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *ferry_http_req_body(const ferry_http_req *req, size_t *len)
+{
+    *len = req->body.len;
+    return req->body.data ? req->body.data : "";
+}
+
+/* ---- the request lifecycle ---- */
+
+static void req_free(ferry_http_req *req)
+{
+    if (req->answer)
+        MHD_destroy_response(req->answer);
+    for (int i = 0; i < req->nhdrs; i++) {
+        free(req->hdr_names[i]);
+        free(req->hdr_values[i]);
+    }
+    ferry_buf_release(&req->body);
+    pthread_mutex_destroy(&req->lock);
+    free(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (*con_cls)
+        req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result queue_answer(ferry_http_req *req)
+{
+    enum MHD_Result r;
+    if (!req->answer)
+        return MHD_NO; /* out of memory: drop the connection */
+    r = MHD_queue_response(req->conn, (unsigned)req->status, req->answer);
+    req->state = REQ_ANSWERED;
+    return r;
+}
+
+/* Runs the handler and either queues its answer or parks the connection. */
+static enum MHD_Result run_handler(ferry_http_req *req)
+{
+    req->state = REQ_RUNNING;
+    if (req->too_large)
+        ferry_http_respond_error(req, 413, 0, "request body is larger than %zu bytes",
+                                 req->route->max_body);
+    else
+        req->route->fn(req, req->route->arg);
+
+    pthread_mutex_lock(&req->lock);
+    if (!req->has_answer && !req->async) {
+        pthread_mutex_unlock(&req->lock);
+        ferry_http_respond_error(req, 500, 0, "the handler gave no answer");
+        pthread_mutex_lock(&req->lock);
+    }
+    if (req->has_answer) {
+        pthread_mutex_unlock(&req->lock);
+        return queue_answer(req);
+    }
+    req->state = REQ_SUSPENDED;
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_unlock(&req->lock);
+    return MHD_YES;
+}
+
+static ferry_http_req *req_new(struct MHD_Connection *conn, const char *method, const char *url)
+{
+    ferry_http_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    req->conn = conn;
+    req->method = method;
+    req->path = url;
+    pthread_mutex_init(&req->lock, NULL);
+    return req;
+}
+
+/* The first call for a request: route it, or answer 404/405 at once. */
+static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn,
+                                     const char *method, const char *url, void **con_cls)
+{
+    int wrong_method;
+    ferry_http_req *req = req_new(conn, method, url);
+
+    if (!req)
+        return MHD_NO;
+    *con_cls = req;
+    req->route = find_route(h, method, url, &wrong_method);
+    if (req->route) {
+        ferry_buf_init(&req->body, req->route->max_body);
+        return MHD_YES;
+    }
+    if (wrong_method)
+        ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s", method, url);
+    else
+        ferry_http_respond_error(req, 404, 0, "no such path: %s", url);
+    return queue_answer(req);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    ferry_http_req *req = *con_cls;
+    (void)version;
+
+    if (!req)
+        return start_request(cls, conn, method, url, con_cls);
+    if (req->state == REQ_ANSWERED) {
+        *upload_data_size = 0; /* answered early (404, 405): discard the rest of the body */
+        return MHD_YES;
+    }
+    if (req->state == REQ_SUSPENDED) {
+        /* Resumed: the answer is set. */
+        return queue_answer(req);
+    }
+    if (*upload_data_size) {
+        if (!req->too_large && ferry_buf_add(&req->body, upload_data, *upload_data_size))
+            req->too_large = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return run_handler(req);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    FLOG_DEBUG("http", NULL, "%s", msg);
+}
+
+/* Resolves host:port into addr. Returns 0, or -1 with errstr. */
+static int resolve_listen(const char *listen, struct sockaddr_storage *addr, char *errstr,
+                          size_t errstr_size)
+{
+    char host[256], port_text[16];
+    struct addrinfo hints = {0}, *res = NULL;
+    int port, rc;
+
+    if (ferry_hostport_parse(listen, host, sizeof(host), &port)) {
+        snprintf(errstr, errstr_size, "bad listen address '%s'", listen);
+        return -1;
+    }
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, port_text, &hints, &res);
+    if (rc) {
+        snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
+{
+    struct sockaddr_storage addr = {0};
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+
+    if (resolve_listen(h->opts.listen, &addr, errstr, errstr_size))
+        return -1;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)h->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)h->opts.connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed?)",
+                 h->opts.listen);
+        return -1;
+    }
+    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? (int)info->port : 0;
+    return 0;
+}
+
+int ferry_httpd_port(const ferry_httpd *h)
+{
+    return h->port;
+}
+
+void ferry_httpd_quiesce(ferry_httpd *h)
+{
+    MHD_socket fd;
+    if (!h->daemon)
+        return;
+    fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void ferry_httpd_destroy(ferry_httpd *h)
+{
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    for (size_t i = 0; i < h->nroutes; i++) {
+        free(h->routes[i].method);
+        free(h->routes[i].path);
+    }
+    free(h);
+}

@@ -1,0 +1,78 @@
+/*
+ * httpd.h - ferry's inbound HTTP server: libmicrohttpd (epoll, internal thread pool) behind a
+ * small router.
+ *
+ * Jobs register handlers for a method and a path (exact, or a prefix). A handler runs on one
+ * of the server's threads once the whole body has arrived (bodies are capped per route). It
+ * answers at once with ferry_http_respond(), or calls ferry_http_suspend() and answers later
+ * from any thread (an ingest request waiting for the broker's acknowledgement): the connection
+ * is parked without holding a thread.
+ */
+#ifndef FERRY_HTTPD_H
+#define FERRY_HTTPD_H
+
+#include <stddef.h>
+
+typedef struct ferry_httpd ferry_httpd;
+typedef struct ferry_http_req ferry_http_req;
+
+/* Runs on a server thread. Must answer or suspend before returning. */
+typedef void (*ferry_http_handler)(ferry_http_req *req, void *arg);
+
+struct ferry_httpd_options {
+    const char *listen; /* "host:port" */
+    int threads;
+    int max_connections;
+    int connection_timeout_s;
+};
+
+#define FERRY_HTTP_EXACT 0
+#define FERRY_HTTP_PREFIX 1
+#define FERRY_HTTP_BODY_DEFAULT_MAX (64 * 1024)
+
+/* Creates a server that is not yet listening. Returns NULL with errstr on failure. */
+ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errstr,
+                             size_t errstr_size);
+
+/* Registers a handler for method (e.g. "GET") on path. match is FERRY_HTTP_EXACT or
+ * FERRY_HTTP_PREFIX; max_body caps the request body (413 beyond it). Call before start. */
+int ferry_httpd_route(ferry_httpd *h, const char *method, const char *path, int match,
+                      size_t max_body, ferry_http_handler fn, void *arg);
+
+/* Binds and starts serving. Returns 0, or -1 with errstr. */
+int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size);
+
+/* The port actually bound (useful with port 0). */
+int ferry_httpd_port(const ferry_httpd *h);
+
+/* Stops accepting new connections; open ones are served on. Main thread. */
+void ferry_httpd_quiesce(ferry_httpd *h);
+
+/* Stops the server and frees it. Every suspended request must have been answered first.
+ * Accepts NULL. Main thread. */
+void ferry_httpd_destroy(ferry_httpd *h);
+
+/* ---- requests: accessors are valid until the request is answered ---- */
+const char *ferry_http_req_method(const ferry_http_req *req);
+const char *ferry_http_req_path(const ferry_http_req *req);
+const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
+const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
+const char *ferry_http_req_body(const ferry_http_req *req, size_t *len);
+
+/* Adds a response header (copied); at most a few per response. Call before answering. */
+void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);
+
+/* Answers with status and body (copied). content_type may be NULL for none. Any thread for a
+ * suspended request, the handler's thread otherwise. Exactly once per request. */
+void ferry_http_respond(ferry_http_req *req, int status, const char *content_type, const void *body,
+                        size_t len);
+
+/* Answers with a JSON body {"error_code": code, "message": "..."}. code is the HTTP status
+ * unless a finer one is given (REST Proxy style, e.g. 40401); pass 0 to use the status. */
+void ferry_http_respond_error(ferry_http_req *req, int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Marks the request as answered later. The handler must return promptly afterwards. */
+void ferry_http_suspend(ferry_http_req *req);
+
+#endif

@@ -1,0 +1,384 @@
+/*
+ * json_check.c - a strict one-pass JSON validator and JSON string/number writers (see
+ * json_check.h).
+ *
+ * The validator is a recursive-descent scanner over the RFC 8259 grammar that only moves a
+ * pointer: no tree, no allocation, recursion bounded by FERRY_JSON_MAX_DEPTH. The UTF-8 decoder
+ * follows Table 3-7 of the Unicode standard, so the validator, ferry_utf8_is_valid and the
+ * U+FFFD replacement in ferry_json_add_string agree on what is well-formed.
+ */
+#include "core/json_check.h"
+
+#include <string.h>
+
+struct scan {
+    const unsigned char *p;
+    const unsigned char *end;
+    int depth;
+};
+
+static int scan_value(struct scan *s);
+
+/* Returns the length of the UTF-8 sequence at s (n > 0 bytes available) and sets *ok. When the
+ * sequence is ill-formed, the length is that of its maximal ill-formed prefix, at least 1. */
+static size_t utf8_seq(const unsigned char *s, size_t n, int *ok)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need, i;
+
+    *ok = c < 0x80;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 4;
+    else
+        return 1;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    for (i = 1; i < need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi)
+            return i;
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    *ok = 1;
+    return need;
+}
+
+int ferry_utf8_is_valid(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+    int ok;
+
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        i += utf8_seq(s + i, n - i, &ok);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads the four hex digits after "\u"; returns the code unit or -1. */
+static long scan_hex4(struct scan *s)
+{
+    long v = 0;
+    int i, d;
+
+    if (s->end - s->p < 4)
+        return -1;
+    for (i = 0; i < 4; i++) {
+        d = hex_value(s->p[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    s->p += 4;
+    return v;
+}
+
+/* s->p is just past "\u". A high surrogate must be followed by an escaped low surrogate. */
+static int scan_unicode_escape(struct scan *s)
+{
+    long unit = scan_hex4(s), low;
+
+    if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF))
+        return -1;
+    if (unit < 0xD800 || unit > 0xDBFF)
+        return 0;
+    if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
+        return -1;
+    s->p += 2;
+    low = scan_hex4(s);
+    return low >= 0xDC00 && low <= 0xDFFF ? 0 : -1;
+}
+
+/* s->p is just past a backslash. */
+static int scan_escape(struct scan *s)
+{
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p++) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return 0;
+    case 'u':
+        return scan_unicode_escape(s);
+    default:
+        return -1;
+    }
+}
+
+/* s->p is at the opening quote. */
+static int scan_string(struct scan *s)
+{
+    unsigned char c;
+    int ok;
+
+    s->p++;
+    while (s->p < s->end) {
+        c = *s->p;
+        if (c == '"') {
+            s->p++;
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c == '\\') {
+            s->p++;
+            if (scan_escape(s))
+                return -1;
+        } else if (c < 0x80) {
+            s->p++;
+        } else {
+            s->p += utf8_seq(s->p, (size_t)(s->end - s->p), &ok);
+            if (!ok)
+                return -1;
+        }
+    }
+    return -1;
+}
+
+/* Skips one or more digits; returns -1 when there is none. */
+static int scan_digits(struct scan *s)
+{
+    const unsigned char *start = s->p;
+
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > start ? 0 : -1;
+}
+
+static int accept(struct scan *s, unsigned char c)
+{
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int scan_number(struct scan *s)
+{
+    accept(s, '-');
+    if (accept(s, '0')) {
+        if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            return -1;
+    } else if (scan_digits(s)) {
+        return -1;
+    }
+    if (accept(s, '.') && scan_digits(s))
+        return -1;
+    if (accept(s, 'e') || accept(s, 'E')) {
+        if (!accept(s, '+'))
+            accept(s, '-');
+        return scan_digits(s);
+    }
+    return 0;
+}
+
+static int scan_literal(struct scan *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return -1;
+    s->p += n;
+    return 0;
+}
+
+/* Scans "value, value ...]" after '[' (close is ']') or "key: value, ...}" after '{'. */
+static int scan_items(struct scan *s, unsigned char close)
+{
+    do {
+        skip_ws(s);
+        if (close == '}') {
+            if (s->p >= s->end || *s->p != '"' || scan_string(s))
+                return -1;
+            skip_ws(s);
+            if (!accept(s, ':'))
+                return -1;
+        }
+        if (scan_value(s))
+            return -1;
+        skip_ws(s);
+    } while (accept(s, ','));
+    return accept(s, close) ? 0 : -1;
+}
+
+static int scan_container(struct scan *s, unsigned char close)
+{
+    if (++s->depth > FERRY_JSON_MAX_DEPTH)
+        return -1;
+    skip_ws(s);
+    if (!accept(s, close) && scan_items(s, close))
+        return -1;
+    s->depth--;
+    return 0;
+}
+
+/* Scans one value and the whitespace before it. */
+static int scan_value(struct scan *s)
+{
+    skip_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p) {
+    case '{':
+        s->p++;
+        return scan_container(s, '}');
+    case '[':
+        s->p++;
+        return scan_container(s, ']');
+    case '"':
+        return scan_string(s);
+    case 't':
+        return scan_literal(s, "true", 4);
+    case 'f':
+        return scan_literal(s, "false", 5);
+    case 'n':
+        return scan_literal(s, "null", 4);
+    default:
+        return scan_number(s);
+    }
+}
+
+int ferry_json_is_valid(const char *p, size_t n)
+{
+    struct scan s = {(const unsigned char *)p, (const unsigned char *)p + n, 0};
+
+    if (!p || scan_value(&s))
+        return 0;
+    skip_ws(&s);
+    return s.p == s.end;
+}
+
+static void rewind_to(struct ferry_buf *b, size_t len)
+{
+    b->len = len;
+    if (b->data)
+        b->data[len] = '\0';
+}
+
+/* Returns how many bytes from s can be copied into a JSON string unchanged. */
+static size_t plain_run(const unsigned char *s, size_t n)
+{
+    size_t i = 0, len;
+    int ok;
+
+    while (i < n) {
+        if (s[i] < 0x80) {
+            if (s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+                break;
+            i++;
+            continue;
+        }
+        len = utf8_seq(s + i, n - i, &ok);
+        if (!ok)
+            break;
+        i += len;
+    }
+    return i;
+}
+
+/* Appends the escape for the byte at s, or U+FFFD for an ill-formed sequence; sets *used. */
+static int add_escape(struct ferry_buf *out, const unsigned char *s, size_t n, size_t *used)
+{
+    static const char hex[] = "0123456789abcdef";
+    char u[6] = {'\\', 'u', '0', '0', hex[s[0] >> 4], hex[s[0] & 15]};
+    int ok;
+
+    *used = 1;
+    switch (s[0]) {
+    case '"':
+        return ferry_buf_add(out, "\\\"", 2);
+    case '\\':
+        return ferry_buf_add(out, "\\\\", 2);
+    case '\b':
+        return ferry_buf_add(out, "\\b", 2);
+    case '\f':
+        return ferry_buf_add(out, "\\f", 2);
+    case '\n':
+        return ferry_buf_add(out, "\\n", 2);
+    case '\r':
+        return ferry_buf_add(out, "\\r", 2);
+    case '\t':
+        return ferry_buf_add(out, "\\t", 2);
+    }
+    if (s[0] < 0x20)
+        return ferry_buf_add(out, u, sizeof(u));
+    *used = utf8_seq(s, n, &ok);
+    return ferry_buf_add(out, "\xEF\xBF\xBD", 3);
+}
+
+int ferry_json_add_string(struct ferry_buf *out, const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t mark = out->len, i = 0, used;
+    int result;
+
+    result = ferry_buf_addc(out, '"');
+    while (!result && i < n) {
+        used = plain_run(s + i, n - i);
+        if (used)
+            result = ferry_buf_add(out, p + i, used);
+        else
+            result = add_escape(out, s + i, n - i, &used);
+        i += used;
+    }
+    if (!result)
+        result = ferry_buf_addc(out, '"');
+    if (result)
+        rewind_to(out, mark);
+    return result;
+}
+
+int ferry_json_add_int(struct ferry_buf *out, int64_t v)
+{
+    char digits[24];
+    char *p = digits + sizeof(digits);
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag);
+    if (v < 0)
+        *--p = '-';
+    return ferry_buf_add(out, p, (size_t)(digits + sizeof(digits) - p));
+}

@@ -1,0 +1,509 @@
+/*
+ * kafka.c - Kafka client set-up shared by every job (see kafka.h).
+ *
+ * Each client created through ferry_kafka_conf_new() gets a small record here, the opaque its
+ * librdkafka callbacks receive. The statistics callback (on librdkafka's threads) parses the
+ * statistics JSON into that record; /metrics renders the records.
+ */
+#include "core/kafka.h"
+#include "core/devbroker.h"
+#include "core/log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KAFKA_NAME_MAX 128
+#define KAFKA_STATS_BROKERS_MAX 16
+#define KAFKA_STATS_PARTITIONS_MAX 256
+#define KAFKA_READY_CACHE_MS 1000
+#define KAFKA_READY_TIMEOUT_MS 500
+
+struct broker_stat {
+    char name[KAFKA_NAME_MAX];
+    double rtt_s;
+    int up;
+};
+
+struct lag_stat {
+    char topic[KAFKA_NAME_MAX];
+    int partition;
+    long long lag;
+};
+
+struct client {
+    struct client *next;
+    ferry_kafka *k;
+    void *user;
+    char name[KAFKA_NAME_MAX];
+    long long msg_cnt, msg_size;
+    size_t nbrokers, nlags;
+    struct broker_stat brokers[KAFKA_STATS_BROKERS_MAX];
+    struct lag_stat lags[KAFKA_STATS_PARTITIONS_MAX];
+};
+
+struct ferry_kafka {
+    const struct ferry_config *cfg;
+    ferry_metrics *metrics;
+    ferry_devbroker *dev;
+    char *bootstrap;
+    rd_kafka_t *producer;
+    void *producer_opaque;
+    pthread_t poller;
+    int poller_started;
+    atomic_int stopping;
+    pthread_mutex_t lock; /* clients and their statistics */
+    struct client *clients;
+    pthread_mutex_t ready_lock;
+    int ready;
+    struct timespec ready_checked;
+};
+
+/* ---- callbacks (librdkafka's threads) ---- */
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum ferry_log_level l = level <= 3   ? FERRY_LOG_ERROR
+                             : level == 4 ? FERRY_LOG_WARN
+                             : level <= 6 ? FERRY_LOG_INFO
+                                          : FERRY_LOG_DEBUG;
+    FERRY_LOG(l, "kafka", rd_kafka_name(rk), "%s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        FLOG_WARN("kafka", rd_kafka_name(rk), "%s", reason);
+    else
+        FLOG_ERROR("kafka", rd_kafka_name(rk), "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void parse_brokers(struct client *c, json_t *brokers)
+{
+    const char *key;
+    json_t *b, *up = json_string("UP");
+
+    c->nbrokers = 0;
+    json_object_foreach(brokers, key, b)
+    {
+        struct broker_stat *s;
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0 ||
+            c->nbrokers == KAFKA_STATS_BROKERS_MAX)
+            continue;
+        s = &c->brokers[c->nbrokers++];
+        snprintf(s->name, sizeof(s->name), "%s", key);
+        s->up = json_equal(json_object_get(b, "state"), up) == 1;
+        s->rtt_s =
+            (double)json_integer_value(json_object_get(json_object_get(b, "rtt"), "avg")) / 1e6;
+    }
+    json_decref(up);
+}
+
+static void parse_lags(struct client *c, json_t *topics)
+{
+    const char *tname, *pname;
+    json_t *t, *p;
+
+    c->nlags = 0;
+    json_object_foreach(topics, tname, t)
+    {
+        json_object_foreach(json_object_get(t, "partitions"), pname, p)
+        {
+            struct lag_stat *s;
+            long long lag = json_integer_value(json_object_get(p, "consumer_lag"));
+            int part = (int)json_integer_value(json_object_get(p, "partition"));
+            if (part < 0 || lag < 0 || c->nlags == KAFKA_STATS_PARTITIONS_MAX)
+                continue;
+            s = &c->lags[c->nlags++];
+            snprintf(s->topic, sizeof(s->topic), "%s", tname);
+            s->partition = part;
+            s->lag = lag;
+        }
+    }
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct client *c = opaque;
+    json_t *root = json_loadb(json, len, 0, NULL);
+
+    (void)rk;
+    if (!root)
+        return 0;
+    pthread_mutex_lock(&c->k->lock);
+    c->msg_cnt = json_integer_value(json_object_get(root, "msg_cnt"));
+    c->msg_size = json_integer_value(json_object_get(root, "msg_size"));
+    parse_brokers(c, json_object_get(root, "brokers"));
+    parse_lags(c, json_object_get(root, "topics"));
+    pthread_mutex_unlock(&c->k->lock);
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct ferry_delivery *d = msg->_private;
+    (void)rk;
+    (void)opaque;
+    if (d)
+        d->fn(d, msg);
+    else if (msg->err)
+        FLOG_WARN("kafka", "producer", "a record for '%s' was not delivered: %s",
+                  rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+}
+
+/* The shared producer's poller: serves delivery reports and statistics. */
+static void *poller_main(void *arg)
+{
+    ferry_kafka *k = arg;
+    while (!atomic_load(&k->stopping))
+        rd_kafka_poll(k->producer, 100);
+    return NULL;
+}
+
+/* ---- metrics ---- */
+
+static void render_client_families(struct ferry_buf *out, const ferry_kafka *k)
+{
+    char lbl[2 * KAFKA_NAME_MAX];
+
+    ferry_buf_adds(out, "# HELP ferry_kafka_queue_messages Records waiting in a Kafka client's "
+                        "queues.\n# TYPE ferry_kafka_queue_messages gauge\n");
+    for (const struct client *c = k->clients; c; c = c->next)
+        ferry_buf_addf(out, "ferry_kafka_queue_messages{client=\"%s\"} %lld\n", c->name,
+                       c->msg_cnt);
+    ferry_buf_adds(out, "# HELP ferry_kafka_queue_bytes Bytes waiting in a Kafka client's "
+                        "queues.\n# TYPE ferry_kafka_queue_bytes gauge\n");
+    for (const struct client *c = k->clients; c; c = c->next)
+        ferry_buf_addf(out, "ferry_kafka_queue_bytes{client=\"%s\"} %lld\n", c->name, c->msg_size);
+    ferry_buf_adds(out, "# HELP ferry_kafka_broker_rtt_seconds Average broker round-trip time.\n"
+                        "# TYPE ferry_kafka_broker_rtt_seconds gauge\n");
+    for (const struct client *c = k->clients; c; c = c->next)
+        for (size_t i = 0; i < c->nbrokers; i++) {
+            ferry_metrics_escape_label(c->brokers[i].name, lbl, sizeof(lbl));
+            ferry_buf_addf(out,
+                           "ferry_kafka_broker_rtt_seconds{client=\"%s\",broker=\"%s\"} %.6f\n",
+                           c->name, lbl, c->brokers[i].rtt_s);
+        }
+    ferry_buf_adds(out, "# HELP ferry_kafka_broker_up Whether the client's connection to a "
+                        "broker is up.\n# TYPE ferry_kafka_broker_up gauge\n");
+    for (const struct client *c = k->clients; c; c = c->next)
+        for (size_t i = 0; i < c->nbrokers; i++) {
+            ferry_metrics_escape_label(c->brokers[i].name, lbl, sizeof(lbl));
+            ferry_buf_addf(out, "ferry_kafka_broker_up{client=\"%s\",broker=\"%s\"} %d\n", c->name,
+                           lbl, c->brokers[i].up);
+        }
+}
+
+static void render_lags(struct ferry_buf *out, const ferry_kafka *k)
+{
+    char topic[2 * KAFKA_NAME_MAX];
+
+    ferry_buf_adds(out, "# HELP ferry_kafka_consumer_lag Records between a consumer's position "
+                        "and the partition's end.\n# TYPE ferry_kafka_consumer_lag gauge\n");
+    for (const struct client *c = k->clients; c; c = c->next)
+        for (size_t i = 0; i < c->nlags; i++) {
+            ferry_metrics_escape_label(c->lags[i].topic, topic, sizeof(topic));
+            ferry_buf_addf(out,
+                           "ferry_kafka_consumer_lag{client=\"%s\",topic=\"%s\",partition=\"%d\"}"
+                           " %lld\n",
+                           c->name, topic, c->lags[i].partition, c->lags[i].lag);
+        }
+}
+
+static void collect_stats(struct ferry_buf *out, void *arg)
+{
+    ferry_kafka *k = arg;
+    pthread_mutex_lock(&k->lock);
+    render_client_families(out, k);
+    render_lags(out, k);
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* ---- configuration ---- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                    size_t errstr_size)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+        return 0;
+    snprintf(errstr, errstr_size, "%s: %s", name, why);
+    return -1;
+}
+
+static int conf_set_map(rd_kafka_conf_t *conf, const struct ferry_cfg_map *map, char *errstr,
+                        size_t errstr_size)
+{
+    if (!map)
+        return 0;
+    for (size_t i = 0; i < map->count; i++)
+        if (conf_set(conf, map->items[i].key, map->items[i].value, errstr, errstr_size))
+            return -1;
+    return 0;
+}
+
+/* ferry's defaults for a role; the user's properties are applied after and may override. */
+static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, int dev,
+                             char *errstr, size_t errstr_size)
+{
+    static const char *const producer[][2] = {{"enable.idempotence", "true"},
+                                              {"acks", "all"},
+                                              {"partitioner", "murmur2_random"},
+                                              {"linger.ms", "5"},
+                                              {NULL, NULL}};
+    static const char *const consumer[][2] = {
+        {"enable.auto.commit", "true"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {NULL, NULL}};
+    static const char *const dev_consumer[][2] = {
+        {"fetch.wait.max.ms", "10"}, {"queued.min.messages", "1000000"}, {NULL, NULL}};
+    const char *const(*set)[2] = role == FERRY_KAFKA_PRODUCER ? producer : consumer;
+
+    for (; (*set)[0]; set++)
+        if (conf_set(conf, (*set)[0], (*set)[1], errstr, errstr_size))
+            return -1;
+    if (dev && role == FERRY_KAFKA_CONSUMER)
+        for (set = dev_consumer; (*set)[0]; set++)
+            if (conf_set(conf, (*set)[0], (*set)[1], errstr, errstr_size))
+                return -1;
+    return 0;
+}
+
+static struct client *client_add(ferry_kafka *k, const char *name, void *user)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->k = k;
+    c->user = user;
+    ferry_metrics_escape_label(name, c->name, sizeof(c->name));
+    pthread_mutex_lock(&k->lock);
+    c->next = k->clients;
+    k->clients = c;
+    pthread_mutex_unlock(&k->lock);
+    return c;
+}
+
+rd_kafka_conf_t *ferry_kafka_conf_new(ferry_kafka *k, enum ferry_kafka_role role, const char *name,
+                                      const struct ferry_cfg_map *overrides, void *user,
+                                      void **opaque, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char client_id[KAFKA_NAME_MAX], interval[32];
+    struct client *c = NULL;
+
+    snprintf(client_id, sizeof(client_id), "ferry-%s", name);
+    snprintf(interval, sizeof(interval), "%lld", (long long)k->cfg->kafka.stats_interval_ms);
+    if (conf_set(conf, "bootstrap.servers", k->bootstrap, errstr, errstr_size) ||
+        conf_set(conf, "client.id", client_id, errstr, errstr_size) ||
+        conf_set(conf, "statistics.interval.ms", interval, errstr, errstr_size) ||
+        conf_set_defaults(conf, role, k->dev != NULL, errstr, errstr_size) ||
+        conf_set_map(conf, &k->cfg->kafka.properties, errstr, errstr_size) ||
+        conf_set_map(conf, overrides, errstr, errstr_size))
+        goto fail;
+    c = client_add(k, name, user);
+    if (!c) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
+    rd_kafka_conf_set_opaque(conf, c);
+    *opaque = c;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+void *ferry_kafka_client_user(void *opaque)
+{
+    return ((struct client *)opaque)->user;
+}
+
+void ferry_kafka_client_release(ferry_kafka *k, void *opaque)
+{
+    pthread_mutex_lock(&k->lock);
+    for (struct client **p = &k->clients; *p; p = &(*p)->next) {
+        if (*p == opaque) {
+            *p = (*p)->next;
+            free(opaque);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* ---- the shared producer and lifecycle ---- */
+
+static int start_producer(ferry_kafka *k, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    rd_kafka_conf_t *conf = ferry_kafka_conf_new(k, FERRY_KAFKA_PRODUCER, "producer", NULL, NULL,
+                                                 &k->producer_opaque, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (!k->producer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "cannot create the producer: %s", why);
+        return -1;
+    }
+    if (pthread_create(&k->poller, NULL, poller_main, k) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the producer's poller thread");
+        return -1;
+    }
+    k->poller_started = 1;
+    return 0;
+}
+
+static int start_dev_cluster(ferry_kafka *k, char *errstr, size_t errstr_size)
+{
+    const struct ferry_kafka_dev_config *dev = &k->cfg->kafka.dev;
+    k->dev = ferry_devbroker_new((int)dev->brokers, errstr, errstr_size);
+    if (!k->dev)
+        return -1;
+    for (size_t i = 0; i < dev->topics.count; i++)
+        if (ferry_devbroker_topic_create_spec(k->dev, dev->topics.items[i], errstr, errstr_size))
+            return -1;
+    k->bootstrap = strdup(ferry_devbroker_bootstrap(k->dev));
+    FLOG_WARN("kafka", "dev",
+              "no kafka.brokers configured: started the embedded dev cluster at %s. It keeps "
+              "every record in memory only; nothing survives after ferry exits",
+              k->bootstrap);
+    return k->bootstrap ? 0 : -1;
+}
+
+ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metrics, char *errstr,
+                             size_t errstr_size)
+{
+    ferry_kafka *k = calloc(1, sizeof(*k));
+    int result;
+
+    if (!k) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    k->cfg = cfg;
+    k->metrics = metrics;
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_mutex_init(&k->ready_lock, NULL);
+    if (cfg->kafka.brokers)
+        result = (k->bootstrap = strdup(cfg->kafka.brokers)) ? 0 : -1;
+    else
+        result = start_dev_cluster(k, errstr, errstr_size);
+    if (!result)
+        result = start_producer(k, errstr, errstr_size);
+    if (!result && metrics)
+        result = ferry_metrics_add_collector(metrics, collect_stats, k);
+    if (result) {
+        ferry_kafka_destroy(k, 0);
+        return NULL;
+    }
+    return k;
+}
+
+void ferry_kafka_destroy(ferry_kafka *k, int timeout_ms)
+{
+    if (!k)
+        return;
+    if (k->metrics)
+        ferry_metrics_remove_collector(k->metrics, collect_stats, k);
+    if (k->producer) {
+        /* flush() serves delivery reports itself once the poller is gone */
+        atomic_store(&k->stopping, 1);
+        if (k->poller_started)
+            pthread_join(k->poller, NULL);
+        if (rd_kafka_flush(k->producer, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            FLOG_WARN("kafka", "producer", "%d records were not delivered before shutdown",
+                      rd_kafka_outq_len(k->producer));
+        rd_kafka_destroy(k->producer);
+    }
+    if (k->producer_opaque)
+        ferry_kafka_client_release(k, k->producer_opaque);
+    ferry_devbroker_destroy(k->dev);
+    while (k->clients)
+        ferry_kafka_client_release(k, k->clients);
+    pthread_mutex_destroy(&k->lock);
+    pthread_mutex_destroy(&k->ready_lock);
+    free(k->bootstrap);
+    free(k);
+}
+
+const char *ferry_kafka_bootstrap(const ferry_kafka *k)
+{
+    return k->bootstrap;
+}
+
+int ferry_kafka_is_dev(const ferry_kafka *k)
+{
+    return k->dev != NULL;
+}
+
+rd_kafka_t *ferry_kafka_producer(const ferry_kafka *k)
+{
+    return k->producer;
+}
+
+static long long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000LL + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+int ferry_kafka_ready(ferry_kafka *k)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    int ready;
+
+    pthread_mutex_lock(&k->ready_lock);
+    if (k->ready_checked.tv_sec && elapsed_ms(&k->ready_checked) < KAFKA_READY_CACHE_MS) {
+        ready = k->ready;
+        pthread_mutex_unlock(&k->ready_lock);
+        return ready;
+    }
+    ready = rd_kafka_metadata(k->producer, 0, NULL, &md, KAFKA_READY_TIMEOUT_MS) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    k->ready = ready;
+    clock_gettime(CLOCK_MONOTONIC, &k->ready_checked);
+    pthread_mutex_unlock(&k->ready_lock);
+    return ready;
+}
+
+/* ---- ferry check ---- */
+
+void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role role,
+                                 const struct ferry_cfg_map *props, const char *path)
+{
+    char why[512], key[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    conf_set_defaults(conf, role, 0, why, sizeof(why));
+    for (size_t i = 0; i < props->count; i++) {
+        if (rd_kafka_conf_set(conf, props->items[i].key, props->items[i].value, why, sizeof(why)) ==
+            RD_KAFKA_CONF_OK)
+            continue;
+        snprintf(key, sizeof(key), "%s.%s", path, props->items[i].key);
+        ferry_config_error(cfg, key, "%s", why);
+    }
+    rd_kafka_conf_destroy(conf);
+}
+
+void ferry_kafka_check_config(struct ferry_config *cfg)
+{
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PRODUCER, &cfg->kafka.properties,
+                                "kafka.properties");
+}

@@ -1,0 +1,79 @@
+/*
+ * kafka.h - how ferry talks to Kafka: client configuration, the shared producer, client
+ * statistics for /metrics, and the embedded dev cluster when no brokers are configured.
+ *
+ * One ferry_kafka exists per process. Every Kafka client ferry creates starts from
+ * ferry_kafka_conf_new(), so all of them log through ferry's logger, report statistics to
+ * /metrics and carry the user's kafka.properties.
+ */
+#ifndef FERRY_KAFKA_H
+#define FERRY_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "core/config.h"
+#include "core/metrics.h"
+
+typedef struct ferry_kafka ferry_kafka;
+
+enum ferry_kafka_role { FERRY_KAFKA_PRODUCER, FERRY_KAFKA_CONSUMER };
+
+/* Sets up Kafka for a loaded config: starts the dev cluster when kafka.brokers is absent, and
+ * creates the shared idempotent producer. Returns NULL with errstr on failure. Main thread. */
+ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metrics, char *errstr,
+                             size_t errstr_size);
+
+/* Flushes the producer for up to timeout_ms, then destroys it and the dev cluster. The caller
+ * must have destroyed every client made from ferry_kafka_conf_new first. Accepts NULL. */
+void ferry_kafka_destroy(ferry_kafka *k, int timeout_ms);
+
+/* The bootstrap servers in use (the dev cluster's when embedded). */
+const char *ferry_kafka_bootstrap(const ferry_kafka *k);
+
+/* Nonzero when ferry runs on the embedded dev cluster. */
+int ferry_kafka_is_dev(const ferry_kafka *k);
+
+/* The shared producer, owned by k. Thread-safe, as librdkafka producers are. Its delivery
+ * reports and statistics are served by a poller thread that k owns. */
+rd_kafka_t *ferry_kafka_producer(const ferry_kafka *k);
+
+/* What a record produced with the shared producer carries as its opaque (msg_opaque): embed
+ * it in your own per-record or per-request struct. fn runs on the producer's poller thread
+ * with the delivery report, once per record. Records produced with a NULL opaque are counted
+ * and forgotten. */
+struct ferry_delivery {
+    void (*fn)(struct ferry_delivery *d, const rd_kafka_message_t *msg);
+};
+
+/* Returns a configuration for a new client: bootstrap servers, kafka.properties, then
+ * overrides (may be NULL; a route's own properties), dev-cluster tuning, logging and
+ * statistics. name becomes client.id's suffix and the metrics label. The caller owns the
+ * result (it passes to rd_kafka_new). *opaque is set to what the callbacks receive as opaque:
+ * keep it for ferry_kafka_client_release() and ferry_kafka_client_user(). Returns NULL with
+ * errstr naming the property at fault. */
+rd_kafka_conf_t *ferry_kafka_conf_new(ferry_kafka *k, enum ferry_kafka_role role, const char *name,
+                                      const struct ferry_cfg_map *overrides, void *user,
+                                      void **opaque, char *errstr, size_t errstr_size);
+
+/* The user pointer given to ferry_kafka_conf_new, from a librdkafka callback's opaque. */
+void *ferry_kafka_client_user(void *opaque);
+
+/* Forgets a client's statistics. Call after rd_kafka_destroy() of that client. */
+void ferry_kafka_client_release(ferry_kafka *k, void *opaque);
+
+/* Nonzero when a broker answered a metadata request recently (cached about a second).
+ * Any thread; blocks for at most 500 ms. */
+int ferry_kafka_ready(ferry_kafka *k);
+
+/* Checks kafka.properties (and every client property ferry would set) without connecting;
+ * problems are reported on cfg with file and line. */
+void ferry_kafka_check_config(struct ferry_config *cfg);
+
+/* Checks a route's or endpoint's property overrides found at path (e.g.
+ * "routes[0].kafka"), reporting problems on cfg. */
+void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role role,
+                                 const struct ferry_cfg_map *props, const char *path);
+
+#endif

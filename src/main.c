@@ -1,0 +1,301 @@
+/*
+ * main.c - the ferry command line: run, check, dev-broker, config-docs, version.
+ *
+ * Only this file exits the process. Each subcommand parses its own flags; usage errors print
+ * one line and exit 2.
+ */
+#include "core/app.h"
+#include "core/config.h"
+#include "core/devbroker.h"
+#include "core/kafka.h"
+#include "core/log.h"
+#include "core/units.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "ferry.yaml"
+#define DEV_TOPICS_MAX 64
+
+static const char usage_main[] =
+    "usage: ferry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run -c FILE         run the daemon on a config file\n"
+    "  check -c FILE       validate a config file and summarize it\n"
+    "  dev-broker          run the embedded in-memory Kafka cluster alone\n"
+    "  config-docs         print the configuration reference (Markdown)\n"
+    "  version             print the version\n"
+    "\n"
+    "`ferry <command> --help` describes a command.\n";
+
+static const char usage_run[] =
+    "usage: ferry run [-c FILE]\n"
+    "\n"
+    "Runs ferry on FILE (default ./" DEFAULT_CONFIG "). Without kafka.brokers it starts an\n"
+    "embedded in-memory Kafka cluster that keeps nothing after exit.\n"
+    "SIGTERM or SIGINT drains and stops; a second signal stops at once.\n"
+    "\n"
+    "  -c, --config FILE   the YAML config file\n"
+    "  -h, --help          this text\n";
+
+static const char usage_check[] =
+    "usage: ferry check [-c FILE]\n"
+    "\n"
+    "Validates FILE (default ./" DEFAULT_CONFIG ") without connecting to anything. Prints a\n"
+    "summary and exits 0 when it is valid; prints every problem as\n"
+    "`config: <key>: <problem> (<file>:<line>)` and exits 1 otherwise.\n"
+    "\n"
+    "  -c, --config FILE   the YAML config file\n"
+    "  -h, --help          this text\n";
+
+static const char usage_dev_broker[] =
+    "usage: ferry dev-broker [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]\n"
+    "\n"
+    "Runs librdkafka's in-memory mock Kafka cluster on 127.0.0.1 until SIGTERM or SIGINT.\n"
+    "Prints the bootstrap address on the first line of standard output. Any Kafka client\n"
+    "(kcat, confluent-kafka) can use it. NOTHING IS KEPT: all data is lost on exit, and each\n"
+    "partition keeps only about 5 MiB. Topics are created with 4 partitions when first used.\n"
+    "\n"
+    "  -b, --brokers N            number of brokers (default 1)\n"
+    "  -t, --topic NAME:PARTS     create a topic at start (repeatable)\n"
+    "  -f, --bootstrap-file F     also write the bootstrap address to F\n"
+    "  -h, --help                 this text\n";
+
+static const char usage_config_docs[] = "usage: ferry config-docs\n"
+                                        "\n"
+                                        "Prints the configuration reference (docs/config.md).\n";
+
+static int usage_error(const char *cmd, const char *what)
+{
+    fprintf(stderr, "ferry %s: %s (see 'ferry %s --help')\n", cmd, what, cmd);
+    return FERRY_EXIT_USAGE;
+}
+
+/* Parses "-c FILE" / "--help" for run and check. Returns -1 to continue, else an exit code. */
+static int parse_config_flag(int argc, char **argv, const char *cmd, const char *usage,
+                             const char **path)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    char what[256];
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            *path = optarg;
+        } else if (c == 'h') {
+            fputs(usage, stdout);
+            return FERRY_EXIT_OK;
+        } else {
+            snprintf(what, sizeof(what), "%s '%s'",
+                     c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+            return usage_error(cmd, what);
+        }
+    }
+    if (optind < argc) {
+        snprintf(what, sizeof(what), "unexpected argument '%s'", argv[optind]);
+        return usage_error(cmd, what);
+    }
+    return -1;
+}
+
+/* Loads and fully validates a config. Returns NULL after printing why, with *code set. */
+static struct ferry_config *load_valid_config(const char *cmd, const char *path, int *code)
+{
+    char errstr[512];
+    struct ferry_config *cfg = ferry_config_load(path, errstr, sizeof(errstr));
+
+    if (!cfg) {
+        fprintf(stderr, "ferry %s: %s\n", cmd, errstr);
+        *code = FERRY_EXIT_USAGE;
+        return NULL;
+    }
+    if (ferry_config_error_count(cfg) == 0)
+        ferry_kafka_check_config(cfg);
+    if (ferry_config_error_count(cfg) == 0)
+        return cfg;
+    for (size_t i = 0; i < ferry_config_error_count(cfg); i++)
+        fprintf(stderr, "%s\n", ferry_config_error_at(cfg, i));
+    ferry_config_destroy(cfg);
+    *code = FERRY_EXIT_FAILURE;
+    return NULL;
+}
+
+static void print_summary(const struct ferry_config *cfg)
+{
+    printf("%s: valid\n", cfg->path);
+    if (cfg->kafka.brokers)
+        printf("  kafka:  %s\n", cfg->kafka.brokers);
+    else
+        printf("  kafka:  embedded dev cluster, %lld broker(s), in memory only\n",
+               (long long)cfg->kafka.dev.brokers);
+    printf("  server: http://%s\n", cfg->server.listen);
+    printf("  log:    %s, %s\n", (const char *[]){"debug", "info", "warn", "error"}[cfg->log.level],
+           cfg->log.format ? "json" : "logfmt");
+}
+
+static int cmd_run_or_check(int argc, char **argv, int check)
+{
+    const char *cmd = check ? "check" : "run";
+    const char *path = DEFAULT_CONFIG;
+    struct ferry_config *cfg;
+    int code = parse_config_flag(argc, argv, cmd, check ? usage_check : usage_run, &path);
+
+    if (code >= 0)
+        return code;
+    cfg = load_valid_config(cmd, path, &code);
+    if (!cfg)
+        return code;
+    if (check)
+        print_summary(cfg);
+    else
+        code = ferry_app_run(cfg);
+    ferry_config_destroy(cfg);
+    return code;
+}
+
+/* Writes text to path through a temporary file and rename(), so readers never see half. */
+static int write_file_atomic(const char *path, const char *text)
+{
+    char tmp[4096];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%s\n", text);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+struct dev_args {
+    int64_t brokers;
+    const char *topics[DEV_TOPICS_MAX];
+    int ntopics;
+    const char *bootstrap_file;
+};
+
+static int parse_dev_args(int argc, char **argv, struct dev_args *d)
+{
+    static const struct option opts[] = {{"brokers", required_argument, NULL, 'b'},
+                                         {"topic", required_argument, NULL, 't'},
+                                         {"bootstrap-file", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    char what[256];
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":b:t:f:h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage_dev_broker, stdout);
+            return FERRY_EXIT_OK;
+        } else if (c == 'b' &&
+                   (ferry_int_parse(optarg, &d->brokers) || d->brokers < 1 || d->brokers > 9)) {
+            return usage_error("dev-broker", "--brokers takes a number from 1 to 9");
+        } else if (c == 't' && d->ntopics < DEV_TOPICS_MAX) {
+            d->topics[d->ntopics++] = optarg;
+        } else if (c == 'f') {
+            d->bootstrap_file = optarg;
+        } else if (c == ':' || c == '?') {
+            snprintf(what, sizeof(what), "%s '%s'",
+                     c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+            return usage_error("dev-broker", what);
+        }
+    }
+    if (optind < argc) {
+        snprintf(what, sizeof(what), "unexpected argument '%s'", argv[optind]);
+        return usage_error("dev-broker", what);
+    }
+    return -1;
+}
+
+static int cmd_dev_broker(int argc, char **argv)
+{
+    struct dev_args d = {.brokers = 1};
+    char errstr[512];
+    ferry_devbroker *db;
+    int code = parse_dev_args(argc, argv, &d);
+
+    if (code >= 0)
+        return code;
+    db = ferry_devbroker_new((int)d.brokers, errstr, sizeof(errstr));
+    if (!db) {
+        fprintf(stderr, "ferry dev-broker: %s\n", errstr);
+        return FERRY_EXIT_FAILURE;
+    }
+    for (int i = 0; i < d.ntopics && code < 0; i++)
+        if (ferry_devbroker_topic_create_spec(db, d.topics[i], errstr, sizeof(errstr)))
+            code = usage_error("dev-broker", errstr);
+    if (code < 0 && d.bootstrap_file &&
+        write_file_atomic(d.bootstrap_file, ferry_devbroker_bootstrap(db))) {
+        fprintf(stderr, "ferry dev-broker: cannot write '%s'\n", d.bootstrap_file);
+        code = FERRY_EXIT_FAILURE;
+    }
+    if (code < 0) {
+        printf("%s\n", ferry_devbroker_bootstrap(db));
+        fflush(stdout);
+        FLOG_WARN("devbroker", NULL,
+                  "in-memory Kafka at %s: NOTHING IS KEPT after exit, and each partition keeps "
+                  "only about 5 MiB",
+                  ferry_devbroker_bootstrap(db));
+        ferry_app_wait_signal();
+        code = FERRY_EXIT_OK;
+    }
+    ferry_devbroker_destroy(db);
+    return code;
+}
+
+static int cmd_config_docs(int argc, char **argv)
+{
+    struct ferry_buf out;
+    int code = FERRY_EXIT_OK;
+
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_config_docs, stdout);
+        return FERRY_EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("config-docs", "takes no arguments");
+    ferry_buf_init(&out, 1024 * 1024);
+    if (ferry_config_reference(&out))
+        code = FERRY_EXIT_FAILURE;
+    else
+        fputs(out.data, stdout);
+    ferry_buf_release(&out);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    ferry_app_block_signals();
+    if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, cmd ? stdout : stderr);
+        return cmd ? FERRY_EXIT_OK : FERRY_EXIT_USAGE;
+    }
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0)
+        return cmd_run_or_check(argc - 1, argv + 1, cmd[0] == 'c');
+    if (strcmp(cmd, "dev-broker") == 0)
+        return cmd_dev_broker(argc - 1, argv + 1);
+    if (strcmp(cmd, "config-docs") == 0)
+        return cmd_config_docs(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("ferry %s (librdkafka %s)\n", FERRY_VERSION, rd_kafka_version_str());
+        return FERRY_EXIT_OK;
+    }
+    fprintf(stderr, "ferry: unknown command '%s' (see 'ferry --help')\n", cmd);
+    return FERRY_EXIT_USAGE;
+}

@@ -1,0 +1,179 @@
+/*
+ * test_config.c - the config loader: a table of good inputs and the values they give, and of
+ * bad inputs and the message and line each must produce; ${env:...} substitution.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/config.h"
+
+static void test_defaults(void **state)
+{
+    struct ferry_config *cfg = ferry_config_load_string("", "empty.yaml");
+    (void)state;
+    assert_non_null(cfg);
+    assert_int_equal(ferry_config_error_count(cfg), 0);
+    assert_null(cfg->kafka.brokers);
+    assert_string_equal(cfg->server.listen, "127.0.0.1:8080");
+    assert_int_equal(cfg->server.shutdown_timeout_ms, 30000);
+    assert_int_equal(cfg->kafka.dev.brokers, 1);
+    assert_int_equal(cfg->log.level, 1);
+    assert_int_equal(cfg->log.format, 0);
+    ferry_config_destroy(cfg);
+}
+
+static void test_good_values(void **state)
+{
+    static const char text[] = "kafka:\n"
+                               "  brokers: k1:9092,k2:9092\n"
+                               "  properties:\n"
+                               "    compression.type: zstd\n"
+                               "    linger.ms: 20\n"
+                               "  dev: {brokers: 3, topics: [orders:8, 'audit:1']}\n"
+                               "server:\n"
+                               "  listen: '[::1]:9999'\n"
+                               "  shutdown_timeout: 1.5s\n"
+                               "log: {level: debug, format: json}\n";
+    struct ferry_config *cfg = ferry_config_load_string(text, "good.yaml");
+    (void)state;
+    assert_int_equal(ferry_config_error_count(cfg), 0);
+    assert_string_equal(cfg->kafka.brokers, "k1:9092,k2:9092");
+    assert_int_equal(cfg->kafka.properties.count, 2);
+    assert_string_equal(cfg->kafka.properties.items[1].key, "linger.ms");
+    assert_string_equal(cfg->kafka.properties.items[1].value, "20");
+    assert_int_equal(cfg->kafka.dev.brokers, 3);
+    assert_int_equal(cfg->kafka.dev.topics.count, 2);
+    assert_string_equal(cfg->kafka.dev.topics.items[1], "audit:1");
+    assert_string_equal(cfg->server.listen, "[::1]:9999");
+    assert_int_equal(cfg->server.shutdown_timeout_ms, 1500);
+    assert_int_equal(cfg->log.level, 0);
+    assert_int_equal(cfg->log.format, 1);
+    assert_int_equal(ferry_config_line(cfg, "kafka.properties.linger.ms"), 5);
+    ferry_config_destroy(cfg);
+}
+
+struct bad_case {
+    const char *text;
+    const char *message; /* the whole first error, file and line included */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"kafka:\n  brokerz: x\n",
+     "config: kafka.brokerz: unknown key, did you mean 'brokers'? (bad.yaml:2)"},
+    {"server:\n  listen: nope\n",
+     "config: server.listen: expected host:port like 127.0.0.1:8080, got 'nope' (bad.yaml:2)"},
+    {"server:\n  threads: ten\n",
+     "config: server.threads: expected an integer, got 'ten' (bad.yaml:2)"},
+    {"server:\n  threads: 0\n",
+     "config: server.threads: expected a value from 1 to 256, got '0' (bad.yaml:2)"},
+    {"server:\n  shutdown_timeout: 10\n",
+     "config: server.shutdown_timeout: expected a duration like 250ms, 10s or 2m, got '10' "
+     "(bad.yaml:2)"},
+    {"log:\n  level: loud\n",
+     "config: log.level: expected one of debug, info, warn, error, got 'loud' (bad.yaml:2)"},
+    {"log: [1, 2]\n", "config: log: expected a mapping of keys to values (bad.yaml:1)"},
+    {"kafka:\n  dev:\n    topics: [orders]\n",
+     "config: kafka.dev.topics[0]: expected name:partitions like 'orders:8', got 'orders' "
+     "(bad.yaml:3)"},
+    {"kafka:\n  properties: [a]\n",
+     "config: kafka.properties: expected a mapping of names to values (bad.yaml:2)"},
+    {"server:\n  listen: a:1\n  listen: b:2\n",
+     "config: server.listen: duplicate key (bad.yaml:3)"},
+    {"server:\n  listen: ${env:FERRY_TEST_UNSET_VARIABLE}\n",
+     "config: server.listen: environment variable 'FERRY_TEST_UNSET_VARIABLE' is not set "
+     "(bad.yaml:2)"},
+    {"routes: []\n", "config: routes: is not supported by this version of ferry yet (bad.yaml:1)"},
+    {"server: {listen: [x]}\n",
+     "config: server.listen: expected a single value, got a list (bad.yaml:1)"},
+    {"frobnicate: 1\n", "config: frobnicate: unknown key (bad.yaml:1)"},
+    {"server:\n  listen: 'a\n", NULL /* a YAML syntax error, checked below */},
+};
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        struct ferry_config *cfg = ferry_config_load_string(bad_cases[i].text, "bad.yaml");
+        assert_non_null(cfg);
+        assert_true(ferry_config_error_count(cfg) >= 1);
+        if (bad_cases[i].message)
+            assert_string_equal(ferry_config_error_at(cfg, 0), bad_cases[i].message);
+        else
+            assert_non_null(strstr(ferry_config_error_at(cfg, 0), "config: invalid YAML"));
+        ferry_config_destroy(cfg);
+    }
+}
+
+static void test_all_errors_reported(void **state)
+{
+    struct ferry_config *cfg =
+        ferry_config_load_string("server:\n  threads: x\nlog:\n  level: y\n", "two.yaml");
+    (void)state;
+    assert_int_equal(ferry_config_error_count(cfg), 2);
+    assert_non_null(strstr(ferry_config_error_at(cfg, 1), "(two.yaml:4)"));
+    ferry_config_destroy(cfg);
+}
+
+static void test_env(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* NULL: an error */
+    } cases[] = {
+        {"plain", "plain"},
+        {"${env:FERRY_T_A}", "alpha"},
+        {"x-${env:FERRY_T_A}-${env:FERRY_T_B}-y", "x-alpha-beta-y"},
+        {"${env:FERRY_T_UNSET:-fallback}", "fallback"},
+        {"${env:FERRY_T_A:-fallback}", "alpha"},
+        {"${env:FERRY_T_UNSET:-}", ""},
+        {"${topic}/${env:FERRY_T_A}", "${topic}/alpha"},
+        {"${env:FERRY_T_UNSET}", NULL},
+        {"${env:}", NULL},
+        {"${env:FERRY_T_A", NULL},
+    };
+    (void)state;
+    setenv("FERRY_T_A", "alpha", 1);
+    setenv("FERRY_T_B", "beta", 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ferry_buf b;
+        char err[128] = "";
+        int rc;
+        ferry_buf_init(&b, 1024);
+        rc = ferry_config_expand_env(cases[i].in, &b, err, sizeof(err));
+        if (cases[i].out) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(b.data ? b.data : "", cases[i].out);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_true(err[0] != '\0');
+        }
+        ferry_buf_release(&b);
+    }
+}
+
+static void test_reference_mentions_every_core_key(void **state)
+{
+    struct ferry_buf out;
+    (void)state;
+    ferry_buf_init(&out, 1 << 20);
+    assert_int_equal(ferry_config_reference(&out), 0);
+    assert_non_null(strstr(out.data, "## `kafka.dev`"));
+    assert_non_null(strstr(out.data, "| `shutdown_timeout` | duration, 0ms to 1h | `30s` |"));
+    assert_non_null(strstr(out.data, "`logfmt`, `json`"));
+    ferry_buf_release(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_good_values),
+        cmocka_unit_test(test_bad_values), cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_env),        cmocka_unit_test(test_reference_mentions_every_core_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
