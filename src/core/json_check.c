@@ -288,11 +288,13 @@ int ferry_json_is_valid(const char *p, size_t n)
     return s.p == s.end;
 }
 
-static void rewind_to(struct ferry_buf *b, size_t len)
+/* Undoes what was appended to b since saved was copied from it. */
+static void rewind_to(struct ferry_buf *b, const struct ferry_buf *saved)
 {
-    b->len = len;
+    b->len = saved->len;
+    b->failed = saved->failed;
     if (b->data)
-        b->data[len] = '\0';
+        b->data[b->len] = '\0';
 }
 
 /* Returns how many bytes from s can be copied into a JSON string unchanged. */
@@ -349,7 +351,8 @@ static int add_escape(struct ferry_buf *out, const unsigned char *s, size_t n, s
 int ferry_json_add_string(struct ferry_buf *out, const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;
-    size_t mark = out->len, i = 0, used;
+    const struct ferry_buf saved = *out;
+    size_t i = 0, used;
     int result;
 
     result = ferry_buf_addc(out, '"');
@@ -364,7 +367,7 @@ int ferry_json_add_string(struct ferry_buf *out, const char *p, size_t n)
     if (!result)
         result = ferry_buf_addc(out, '"');
     if (result)
-        rewind_to(out, mark);
+        rewind_to(out, &saved);
     return result;
 }
 
