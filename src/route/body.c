@@ -1,0 +1,365 @@
+/*
+ * body.c - request bodies from records and batches of records (see body.h).
+ *
+ * This is the batch path's inner loop, so it writes straight into the caller's capped buffer
+ * and never parses JSON into a tree: ferry_json_is_valid decides whether a key or value can be
+ * embedded as it is, and everything else is escaped or base64-encoded on the way in. Template
+ * bodies go through template.c; in JSON batches they are first rendered into one scratch buffer
+ * per call so they can be embedded like values.
+ */
+#include "route/body.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json_check.h"
+
+/* What one render call carries from record to record. */
+struct body {
+    const struct ferry_body_spec *spec;
+    struct ferry_buf *out;
+    struct ferry_buf scratch; /* template output on its way into a JSON batch */
+    char *errstr;
+    size_t errstr_size;
+};
+
+static const char *const mode_names[] = {"value", "envelope", "template"};
+static const char *const batch_names[] = {NULL, "json_array", "ndjson", "separator"};
+
+static int is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Appends valid JSON text without its surrounding whitespace and without CR or LF, which in
+ * valid JSON can only be whitespace between tokens. */
+static int add_json_oneline(struct ferry_buf *out, const char *p, size_t n)
+{
+    size_t run;
+    int result = 0;
+
+    while (n && is_json_space(p[0])) {
+        p++;
+        n--;
+    }
+    while (n && is_json_space(p[n - 1]))
+        n--;
+    while (!result && n) {
+        for (run = 0; run < n && p[run] != '\n' && p[run] != '\r'; run++)
+            ;
+        result = ferry_buf_add(out, p, run);
+        run += run < n;
+        p += run;
+        n -= run;
+    }
+    return result;
+}
+
+/* Appends p[0..n) as one JSON value: itself when it is JSON, else a JSON string; NULL is null. */
+static int add_embedded(struct ferry_buf *out, const char *p, size_t n)
+{
+    if (!p)
+        return ferry_buf_add(out, "null", 4);
+    if (ferry_json_is_valid(p, n))
+        return add_json_oneline(out, p, n);
+    return ferry_json_add_string(out, p, n);
+}
+
+/* Appends s[0..n) as a quoted base64 string (RFC 4648 alphabet, padded). */
+static int add_base64(struct ferry_buf *out, const unsigned char *s, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char chunk[256];
+    size_t i, used = 0;
+    uint32_t v;
+    int result = ferry_buf_addc(out, '"');
+
+    for (i = 0; !result && i < n; i += 3) {
+        v = (uint32_t)s[i] << 16;
+        v |= i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0;
+        v |= i + 2 < n ? s[i + 2] : 0;
+        chunk[used++] = abc[v >> 18 & 63];
+        chunk[used++] = abc[v >> 12 & 63];
+        chunk[used++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+        chunk[used++] = i + 2 < n ? abc[v & 63] : '=';
+        if (used == sizeof(chunk) || i + 3 >= n) {
+            result = ferry_buf_add(out, chunk, used);
+            used = 0;
+        }
+    }
+    return result || ferry_buf_addc(out, '"');
+}
+
+/* Appends ,"name":<data> for a key or value, choosing JSON, string or base64 (body.h). */
+static int add_data(struct ferry_buf *out, const char *name, const char *p, size_t n)
+{
+    int json = p && ferry_json_is_valid(p, n);
+    int result = ferry_buf_addc(out, ',') || ferry_json_add_string(out, name, strlen(name)) ||
+                 ferry_buf_addc(out, ':');
+
+    if (result)
+        return result;
+    if (!p)
+        return ferry_buf_add(out, "null", 4);
+    if (json)
+        return add_json_oneline(out, p, n);
+    if (ferry_utf8_is_valid(p, n))
+        return ferry_json_add_string(out, p, n);
+    return add_base64(out, (const unsigned char *)p, n) || ferry_buf_add(out, ",\"", 2) ||
+           ferry_buf_adds(out, name) || ferry_buf_adds(out, "_encoding\":\"base64\"");
+}
+
+/* Returns 1 and the header at index i, or 0 past the last one. */
+static int header_at(const rd_kafka_headers_t *h, size_t i, const char **name, const void **v,
+                     size_t *size)
+{
+    return rd_kafka_header_get_all(h, i, name, v, size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Returns 1 when a header after index i has the same name. */
+static int repeated_later(const rd_kafka_headers_t *h, size_t i, const char *name)
+{
+    const char *other;
+    const void *v;
+    size_t size;
+
+    for (i++; header_at(h, i, &other, &v, &size); i++) {
+        if (strcmp(other, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Appends ,"headers":{...} with the last value of each name (body.h). */
+static int add_headers(struct ferry_buf *out, const rd_kafka_headers_t *h)
+{
+    const char *name;
+    const void *v;
+    size_t size, i;
+    int result = ferry_buf_adds(out, ",\"headers\":{"), first = 1;
+
+    for (i = 0; !result && h && header_at(h, i, &name, &v, &size); i++) {
+        if (repeated_later(h, i, name))
+            continue;
+        result = (!first && ferry_buf_addc(out, ',')) ||
+                 ferry_json_add_string(out, name, strlen(name)) || ferry_buf_addc(out, ':') ||
+                 (v ? ferry_json_add_string(out, v, size) : ferry_buf_add(out, "null", 4));
+        first = 0;
+    }
+    return result || ferry_buf_addc(out, '}');
+}
+
+static int add_envelope(struct ferry_buf *out, const struct ferry_record *rec)
+{
+    int result = ferry_buf_adds(out, "{\"topic\":") ||
+                 ferry_json_add_string(out, rec->topic, strlen(rec->topic)) ||
+                 ferry_buf_adds(out, ",\"partition\":") ||
+                 ferry_json_add_int(out, rec->partition) || ferry_buf_adds(out, ",\"offset\":") ||
+                 ferry_json_add_int(out, rec->offset) || ferry_buf_adds(out, ",\"timestamp\":");
+
+    if (!result && rec->timestamp_ms == -1)
+        result = ferry_buf_add(out, "null", 4);
+    else if (!result)
+        result = ferry_json_add_int(out, rec->timestamp_ms);
+    return result || add_data(out, "key", rec->key, rec->key_len) ||
+           add_data(out, "value", rec->value, rec->value_len) || add_headers(out, rec->headers) ||
+           ferry_buf_addc(out, '}');
+}
+
+static int render_template(struct body *b, const struct ferry_record *rec, struct ferry_buf *dst)
+{
+    int rc = ferry_template_render(b->spec->tmpl, rec, dst, b->errstr, b->errstr_size);
+
+    if (rc == FERRY_TEMPLATE_ETOOBIG)
+        return FERRY_BODY_ETOOBIG;
+    return rc ? FERRY_BODY_EREC : FERRY_BODY_OK;
+}
+
+/* Appends rec's body as it is sent alone or between separators. */
+static int add_raw(struct body *b, const struct ferry_record *rec)
+{
+    int failed;
+
+    switch (b->spec->mode) {
+    case FERRY_BODY_VALUE:
+        failed = rec->value && ferry_buf_add(b->out, rec->value, rec->value_len);
+        break;
+    case FERRY_BODY_ENVELOPE:
+        failed = add_envelope(b->out, rec);
+        break;
+    default:
+        return render_template(b, rec, b->out);
+    }
+    return failed ? FERRY_BODY_ETOOBIG : FERRY_BODY_OK;
+}
+
+/* Appends rec's body as one JSON value of a json_array or ndjson batch. */
+static int add_element(struct body *b, const struct ferry_record *rec)
+{
+    const char *text;
+    int result;
+
+    switch (b->spec->mode) {
+    case FERRY_BODY_VALUE:
+        result = add_embedded(b->out, rec->value, rec->value_len);
+        break;
+    case FERRY_BODY_ENVELOPE:
+        result = add_envelope(b->out, rec);
+        break;
+    default:
+        ferry_buf_reset(&b->scratch);
+        result = render_template(b, rec, &b->scratch);
+        if (result)
+            return result;
+        text = b->scratch.data ? b->scratch.data : "";
+        result = add_embedded(b->out, text, b->scratch.len);
+        break;
+    }
+    return result ? FERRY_BODY_ETOOBIG : FERRY_BODY_OK;
+}
+
+/* Appends what goes before record i of a batch. */
+static int add_frame(struct body *b, size_t i)
+{
+    switch (b->spec->batch) {
+    case FERRY_BODY_JSON_ARRAY:
+        return ferry_buf_addc(b->out, i ? ',' : '[');
+    case FERRY_BODY_SEPARATOR:
+        return i ? ferry_buf_add(b->out, b->spec->separator, b->spec->separator_len) : 0;
+    default:
+        return 0;
+    }
+}
+
+static int add_record(struct body *b, size_t i, const struct ferry_record *rec)
+{
+    enum ferry_body_batch batch = b->spec->batch;
+    int result;
+
+    if (add_frame(b, i))
+        return FERRY_BODY_ETOOBIG;
+    if (batch == FERRY_BODY_SINGLE || batch == FERRY_BODY_SEPARATOR)
+        return add_raw(b, rec);
+    result = add_element(b, rec);
+    if (!result && batch == FERRY_BODY_NDJSON && ferry_buf_addc(b->out, '\n'))
+        result = FERRY_BODY_ETOOBIG;
+    return result;
+}
+
+static int add_end(struct body *b, size_t n)
+{
+    if (b->spec->batch != FERRY_BODY_JSON_ARRAY)
+        return 0;
+    return ferry_buf_add(b->out, n ? "]" : "[]", n ? 1 : 2);
+}
+
+/* Appends the whole body; on error *at is the index of the record at fault. */
+static int add_records(struct body *b, const struct ferry_record *const *recs, size_t n, size_t *at)
+{
+    int result;
+
+    for (*at = 0; *at < n; (*at)++) {
+        result = add_record(b, *at, recs[*at]);
+        if (result)
+            return result;
+    }
+    *at = n ? n - 1 : 0;
+    return add_end(b, n) ? FERRY_BODY_ETOOBIG : FERRY_BODY_OK;
+}
+
+static int check_spec(const struct ferry_body_spec *spec, size_t n, char *errstr,
+                      size_t errstr_size)
+{
+    if ((unsigned)spec->mode > (unsigned)FERRY_BODY_TEMPLATE ||
+        (unsigned)spec->batch > (unsigned)FERRY_BODY_SEPARATOR)
+        snprintf(errstr, errstr_size, "body: unknown mode %d or batch format %d", (int)spec->mode,
+                 (int)spec->batch);
+    else if (spec->mode == FERRY_BODY_TEMPLATE && !spec->tmpl)
+        snprintf(errstr, errstr_size, "body: mode 'template' has no template");
+    else if (spec->batch == FERRY_BODY_SEPARATOR && !spec->separator && spec->separator_len)
+        snprintf(errstr, errstr_size, "body: batch format 'separator' has no separator");
+    else if (spec->batch == FERRY_BODY_SINGLE && n != 1)
+        snprintf(errstr, errstr_size, "body: %zu records given but no batch format is set", n);
+    else
+        return FERRY_BODY_OK;
+    return FERRY_BODY_ESPEC;
+}
+
+/* Undoes what was appended to b since saved was copied from it. */
+static void rewind_to(struct ferry_buf *b, const struct ferry_buf *saved)
+{
+    b->len = saved->len;
+    b->failed = saved->failed;
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
+static void too_big(struct body *b, size_t n, size_t at)
+{
+    if (n == 1)
+        snprintf(b->errstr, b->errstr_size, "body: the record's body passes the limit of %zu bytes",
+                 b->out->cap);
+    else
+        snprintf(b->errstr, b->errstr_size,
+                 "body: the batch passes the limit of %zu bytes at record %zu of %zu", b->out->cap,
+                 at + 1, n);
+}
+
+int ferry_body_render(const struct ferry_body_spec *spec, const struct ferry_record *const *recs,
+                      size_t n, struct ferry_buf *out, size_t *failed, char *errstr,
+                      size_t errstr_size)
+{
+    struct body b = {spec, out, {0}, errstr, errstr_size};
+    const struct ferry_buf saved = *out;
+    size_t at = 0;
+    int result = check_spec(spec, n, errstr, errstr_size);
+
+    if (result)
+        return result;
+    ferry_buf_init(&b.scratch, out->cap);
+    result = add_records(&b, recs, n, &at);
+    ferry_buf_release(&b.scratch);
+    if (result == FERRY_BODY_ETOOBIG)
+        too_big(&b, n, at);
+    if (result && failed)
+        *failed = at;
+    if (result)
+        rewind_to(out, &saved);
+    return result;
+}
+
+const char *ferry_body_content_type(const struct ferry_body_spec *spec)
+{
+    switch (spec->batch) {
+    case FERRY_BODY_JSON_ARRAY:
+        return "application/json";
+    case FERRY_BODY_NDJSON:
+        return "application/x-ndjson";
+    case FERRY_BODY_SEPARATOR:
+        return NULL;
+    default:
+        return spec->mode == FERRY_BODY_ENVELOPE ? "application/json" : NULL;
+    }
+}
+
+static int find_name(const char *const *names, int count, const char *name)
+{
+    int i;
+
+    for (i = 0; i < count; i++) {
+        if (names[i] && strcmp(names[i], name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int ferry_body_mode_parse(const char *name)
+{
+    return find_name(mode_names, (int)(sizeof(mode_names) / sizeof(mode_names[0])), name);
+}
+
+int ferry_body_batch_parse(const char *name)
+{
+    return find_name(batch_names, (int)(sizeof(batch_names) / sizeof(batch_names[0])), name);
+}
