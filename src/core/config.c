@@ -10,6 +10,7 @@
 #include "core/config_schema.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "route/route_config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -109,8 +110,8 @@ static const struct ferry_cfg_field root_fields[] = {
     {"kafka", FERRY_CFG_SECTION, ROOT_FIELD(kafka), NULL, 0, 0, NULL, &kafka_section, 0, NULL},
     {"server", FERRY_CFG_SECTION, ROOT_FIELD(server), NULL, 0, 0, NULL, &server_section, 0, NULL},
     {"log", FERRY_CFG_SECTION, ROOT_FIELD(log), NULL, 0, 0, NULL, &log_section, 0, NULL},
-    {"routes", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
-     "Kafka to HTTP routes (a later version)."},
+    {"routes", FERRY_CFG_LIST, ROOT_FIELD(routes), NULL, 0, 0, NULL, &ferry_route_section, 0,
+     "Kafka to HTTP routes."},
     {"ingest", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
      "HTTP to Kafka endpoints (a later version)."},
     {"tables", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,

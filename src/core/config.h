@@ -64,6 +64,7 @@ struct ferry_config {
     struct ferry_kafka_config kafka;
     struct ferry_server_config server;
     struct ferry_log_config log;
+    struct ferry_cfg_list routes; /* of struct ferry_route_config (route/route_config.h) */
     struct ferry_config_private *priv; /* lines and errors */
 };
 

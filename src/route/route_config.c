@@ -1,0 +1,296 @@
+/*
+ * route_config.c - the table of a route's settings and the checks that span several of them
+ * (templates compile, status patterns parse, names are unique), so that `ferry check` finds
+ * every mistake a route could hit at start.
+ */
+#include "route/route_config.h"
+#include "core/kafka.h"
+#include "route/backoff.h"
+#include "route/body.h"
+#include "route/status.h"
+#include "route/template.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ROUTE_PATH_MAX 256
+
+const char *const ferry_route_methods[] = {"POST", "PUT", "PATCH", "DELETE", "GET", NULL};
+static const char *const orderings[] = {"key", "partition", "none", NULL};
+static const char *const body_modes[] = {"value", "envelope", "template", NULL};
+static const char *const batch_formats[] = {"json_array", "ndjson", "separator", NULL};
+
+static void check_route(struct ferry_config *cfg, void *obj, const char *path);
+
+#define TLS_FIELD(f) offsetof(struct ferry_route_tls_config, f)
+static const struct ferry_cfg_field tls_fields[] = {
+    {"ca_file", FERRY_CFG_STRING, TLS_FIELD(ca_file), NULL, 0, 0, NULL, NULL, 0,
+     "CA bundle to verify the target with (default: the system's)."},
+    {"cert_file", FERRY_CFG_STRING, TLS_FIELD(cert_file), NULL, 0, 0, NULL, NULL, 0,
+     "Client certificate (PEM) for mutual TLS."},
+    {"key_file", FERRY_CFG_STRING, TLS_FIELD(key_file), NULL, 0, 0, NULL, NULL, 0,
+     "Private key (PEM) of the client certificate."},
+    {"verify", FERRY_CFG_BOOL, TLS_FIELD(verify), "true", 0, 0, NULL, NULL, 0,
+     "Verify the target's certificate and host name."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section tls_section = {
+    "tls", tls_fields, sizeof(struct ferry_route_tls_config), NULL, "TLS towards the target."};
+
+#define TARGET_FIELD(f) offsetof(struct ferry_route_target_config, f)
+static const struct ferry_cfg_field target_fields[] = {
+    {"url", FERRY_CFG_STRING, TARGET_FIELD(url), NULL, 0, 0, NULL, NULL, 1,
+     "URL template, e.g. `http://orders/api/${key}`; substituted values are URL-encoded."},
+    {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
+     "HTTP method."},
+    {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
+     "Request headers; values are templates (a value with CR or LF dead-letters the record)."},
+    {"timeout", FERRY_CFG_DURATION, TARGET_FIELD(timeout_ms), "10s", 1, 3600000, NULL, NULL, 0,
+     "Time allowed for a whole request; a timeout is retried."},
+    {"connect_timeout", FERRY_CFG_DURATION, TARGET_FIELD(connect_timeout_ms), "5s", 1, 600000,
+     NULL, NULL, 0, "Time allowed to connect."},
+    {"tls", FERRY_CFG_SECTION, TARGET_FIELD(tls), NULL, 0, 0, NULL, &tls_section, 0, NULL},
+    {"forward_headers", FERRY_CFG_BOOL, TARGET_FIELD(forward_headers), "false", 0, 0, NULL, NULL,
+     0, "Send the record's headers as request headers (one-record requests only)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section target_section = {
+    "target", target_fields, sizeof(struct ferry_route_target_config), NULL,
+    "Where records are delivered."};
+
+#define BODY_FIELD(f) offsetof(struct ferry_route_body_config, f)
+static const struct ferry_cfg_field body_fields[] = {
+    {"mode", FERRY_CFG_ENUM, BODY_FIELD(mode), "value", 0, 0, body_modes, NULL, 0,
+     "`value`: the record's value as is; `envelope`: a JSON object with topic, partition, "
+     "offset, timestamp, key, value and headers; `template`: the `template` below."},
+    {"template", FERRY_CFG_STRING, BODY_FIELD(template), NULL, 0, 0, NULL, NULL, 0,
+     "Body template for `mode: template`."},
+    {"content_type", FERRY_CFG_STRING, BODY_FIELD(content_type), NULL, 0, 0, NULL, NULL, 0,
+     "Content-Type of value and template bodies (default application/octet-stream; JSON "
+     "envelopes and batches set their own)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section body_section = {
+    "body", body_fields, sizeof(struct ferry_route_body_config), NULL,
+    "What each record contributes to a request body."};
+
+#define BATCH_FIELD(f) offsetof(struct ferry_route_batch_config, f)
+static const struct ferry_cfg_field batch_fields[] = {
+    {"max_records", FERRY_CFG_INT, BATCH_FIELD(max_records), "1", 1, 100000, NULL, NULL, 0,
+     "Records per request; 1 sends one request per record."},
+    {"max_bytes", FERRY_CFG_SIZE, BATCH_FIELD(max_bytes), "1MiB", 1024, 268435456, NULL, NULL, 0,
+     "Largest request body a batch may build."},
+    {"linger", FERRY_CFG_DURATION, BATCH_FIELD(linger_ms), "10ms", 0, 60000, NULL, NULL, 0,
+     "How long a partial batch waits for more records."},
+    {"format", FERRY_CFG_ENUM, BATCH_FIELD(format), "json_array", 0, 0, batch_formats, NULL, 0,
+     "How records are framed in a batch body."},
+    {"separator", FERRY_CFG_STRING, BATCH_FIELD(separator), "\n", 0, 0, NULL, NULL, 0,
+     "Bytes between bodies with `format: separator`."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section batch_section = {
+    "batch", batch_fields, sizeof(struct ferry_route_batch_config), NULL,
+    "Several records per request. A batch never mixes partitions."};
+
+#define STATUS_FIELD(f) offsetof(struct ferry_route_status_config, f)
+static const struct ferry_cfg_field status_fields[] = {
+    {"success", FERRY_CFG_STRINGS, STATUS_FIELD(success), NULL, 0, 0, NULL, NULL, 0,
+     "Statuses that mean delivered (default 2xx). Codes `404`, ranges `500-504`, classes "
+     "`4xx`; the most specific wins."},
+    {"retry", FERRY_CFG_STRINGS, STATUS_FIELD(retry), NULL, 0, 0, NULL, NULL, 0,
+     "Statuses to retry (default 408, 429, 5xx). Timeouts and connection errors always retry."},
+    {"dead_letter", FERRY_CFG_STRINGS, STATUS_FIELD(dead_letter), NULL, 0, 0, NULL, NULL, 0,
+     "Statuses that dead-letter at once (default: every other status)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section status_section = {
+    "on_status", status_fields, sizeof(struct ferry_route_status_config), NULL,
+    "What each HTTP status means."};
+
+#define RETRY_FIELD(f) offsetof(struct ferry_route_retry_config, f)
+static const struct ferry_cfg_field retry_fields[] = {
+    {"max_attempts", FERRY_CFG_INT, RETRY_FIELD(max_attempts), "10", 0, 1000000, NULL, NULL, 0,
+     "Attempts before a record is dead-lettered, the first included; 0 means retry forever. "
+     "Without a dead-letter topic an exhausted record keeps retrying at max_backoff."},
+    {"initial_backoff", FERRY_CFG_DURATION, RETRY_FIELD(initial_backoff_ms), "100ms", 0,
+     3600000, NULL, NULL, 0, "Largest wait before the first retry (full jitter)."},
+    {"max_backoff", FERRY_CFG_DURATION, RETRY_FIELD(max_backoff_ms), "30s", 0, 86400000, NULL,
+     NULL, 0, "Largest wait between two attempts."},
+    {"multiplier", FERRY_CFG_DOUBLE, RETRY_FIELD(multiplier), "2", 1, 100, NULL, NULL, 0,
+     "Growth of the wait from one retry to the next."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section retry_section = {
+    "retry", retry_fields, sizeof(struct ferry_route_retry_config), NULL,
+    "Exponential backoff with full jitter. A Retry-After header is a floor for the next wait."};
+
+#define DLQ_FIELD(f) offsetof(struct ferry_route_dead_letter_config, f)
+static const struct ferry_cfg_field dlq_fields[] = {
+    {"topic", FERRY_CFG_STRING, DLQ_FIELD(topic), NULL, 0, 0, NULL, NULL, 0,
+     "Topic for records that cannot be delivered; see docs/dead-letter.md for its headers."},
+    {"response_max", FERRY_CFG_SIZE, DLQ_FIELD(response_max), "1KiB", 0, 65536, NULL, NULL, 0,
+     "How much of the target's response body the `ferry.response` header keeps."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section dlq_section = {
+    "dead_letter", dlq_fields, sizeof(struct ferry_route_dead_letter_config), NULL,
+    "Where undeliverable records go."};
+
+#define LIMITS_FIELD(f) offsetof(struct ferry_route_limits_config, f)
+static const struct ferry_cfg_field limits_fields[] = {
+    {"max_buffered_records", FERRY_CFG_INT, LIMITS_FIELD(max_buffered_records), "20000", 1,
+     10000000, NULL, NULL, 0,
+     "Records consumed but not finished; beyond it the route pauses its partitions."},
+    {"max_buffered_bytes", FERRY_CFG_SIZE, LIMITS_FIELD(max_buffered_bytes), "64MiB", 65536,
+     17179869184LL, NULL, NULL, 0, "Bytes of those records; beyond it the route pauses."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section limits_section = {
+    "limits", limits_fields, sizeof(struct ferry_route_limits_config), NULL,
+    "Bounds on the memory a route uses."};
+
+#define ROUTE_FIELD(f) offsetof(struct ferry_route_config, f)
+static const struct ferry_cfg_field route_fields[] = {
+    {"name", FERRY_CFG_STRING, ROUTE_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
+     "Unique name: letters, digits, `.`, `_`, `-`. Used in logs, metrics and the group."},
+    {"topics", FERRY_CFG_STRINGS, ROUTE_FIELD(topics), NULL, 0, 0, NULL, NULL, 1,
+     "Topics to consume; a name starting with `^` is a regular expression."},
+    {"group", FERRY_CFG_STRING, ROUTE_FIELD(group), NULL, 0, 0, NULL, NULL, 0,
+     "Consumer group (default `ferry-<name>`)."},
+    {"kafka", FERRY_CFG_MAP, ROUTE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
+     "librdkafka properties for this route's consumer, over `kafka.properties`."},
+    {"target", FERRY_CFG_SECTION, ROUTE_FIELD(target), NULL, 0, 0, NULL, &target_section, 1,
+     NULL},
+    {"body", FERRY_CFG_SECTION, ROUTE_FIELD(body), NULL, 0, 0, NULL, &body_section, 0, NULL},
+    {"batch", FERRY_CFG_SECTION, ROUTE_FIELD(batch), NULL, 0, 0, NULL, &batch_section, 0, NULL},
+    {"concurrency", FERRY_CFG_INT, ROUTE_FIELD(concurrency), "64", 1, 10000, NULL, NULL, 0,
+     "Requests in flight at once for this route."},
+    {"ordering", FERRY_CFG_ENUM, ROUTE_FIELD(ordering), "key", 0, 0, orderings, NULL, 0,
+     "`key`: records with the same key are never in flight together and go in offset order; "
+     "`partition`: one request in flight per partition; `none`: no order."},
+    {"on_status", FERRY_CFG_SECTION, ROUTE_FIELD(on_status), NULL, 0, 0, NULL, &status_section,
+     0, NULL},
+    {"retry", FERRY_CFG_SECTION, ROUTE_FIELD(retry), NULL, 0, 0, NULL, &retry_section, 0, NULL},
+    {"dead_letter", FERRY_CFG_SECTION, ROUTE_FIELD(dead_letter), NULL, 0, 0, NULL, &dlq_section,
+     0, NULL},
+    {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0,
+     NULL},
+    {"drain_timeout", FERRY_CFG_DURATION, ROUTE_FIELD(drain_timeout_ms), "10s", 0, 3600000,
+     NULL, NULL, 0,
+     "On rebalance or shutdown, how long in-flight requests may take before they are "
+     "abandoned (they are redelivered later, never lost)."},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_route_section = {
+    "routes[]", route_fields, sizeof(struct ferry_route_config), check_route,
+    "Each route consumes topics with a consumer group and delivers records to an HTTP "
+    "target, at least once: offsets are committed only past records that were delivered or "
+    "dead-lettered."};
+
+/* ---- checks ---- */
+
+static void check_name(struct ferry_config *cfg, const struct ferry_route_config *r,
+                       const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+    const struct ferry_cfg_list *routes = &cfg->routes;
+
+    snprintf(fpath, sizeof(fpath), "%s.name", path);
+    if (!r->name)
+        return;
+    for (const char *p = r->name; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
+            ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'",
+                               r->name);
+            return;
+        }
+    }
+    for (size_t i = 0; i < routes->count; i++) {
+        const struct ferry_route_config *o = (const struct ferry_route_config *)routes->items + i;
+        if (o != r && o->name && strcmp(o->name, r->name) == 0 && o < r)
+            ferry_config_error(cfg, fpath, "another route is named '%s'", r->name);
+    }
+}
+
+static void check_template(struct ferry_config *cfg, const char *text,
+                           enum ferry_template_mode mode, const char *path)
+{
+    char err[256];
+    ferry_template *t;
+
+    if (!text)
+        return;
+    t = ferry_template_new(text, mode, err, sizeof(err));
+    if (!t)
+        ferry_config_error(cfg, path, "%s", err);
+    ferry_template_destroy(t);
+}
+
+static void check_templates(struct ferry_config *cfg, const struct ferry_route_config *r,
+                            const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.target.url", path);
+    check_template(cfg, r->target.url, FERRY_TEMPLATE_URL, fpath);
+    for (size_t i = 0; i < r->target.headers.count; i++) {
+        snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path, r->target.headers.items[i].key);
+        check_template(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
+    }
+    snprintf(fpath, sizeof(fpath), "%s.body.template", path);
+    if (r->body.mode == FERRY_BODY_TEMPLATE && !r->body.template)
+        ferry_config_error(cfg, fpath, "missing, `mode: template` needs a template");
+    check_template(cfg, r->body.template, FERRY_TEMPLATE_BODY, fpath);
+}
+
+static void check_status_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                              enum ferry_outcome outcome, const char *path)
+{
+    char err[256], fpath[ROUTE_PATH_MAX];
+    ferry_status_rules *rules = ferry_status_rules_new();
+
+    for (size_t i = 0; rules && i < list->count; i++) {
+        snprintf(fpath, sizeof(fpath), "%s[%zu]", path, i);
+        if (ferry_status_rules_set(rules, outcome, list->items[i], err, sizeof(err)))
+            ferry_config_error(cfg, fpath, "%s", err);
+    }
+    ferry_status_rules_destroy(rules);
+}
+
+static void check_policies(struct ferry_config *cfg, const struct ferry_route_config *r,
+                           const char *path)
+{
+    char fpath[ROUTE_PATH_MAX], err[256];
+    struct ferry_backoff_policy p = {(int)r->retry.max_attempts, r->retry.initial_backoff_ms,
+                                     r->retry.max_backoff_ms, r->retry.multiplier};
+
+    snprintf(fpath, sizeof(fpath), "%s.on_status.success", path);
+    check_status_list(cfg, &r->on_status.success, FERRY_OUTCOME_SUCCESS, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.on_status.retry", path);
+    check_status_list(cfg, &r->on_status.retry, FERRY_OUTCOME_RETRY, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.on_status.dead_letter", path);
+    check_status_list(cfg, &r->on_status.dead_letter, FERRY_OUTCOME_DEAD_LETTER, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.retry", path);
+    if (ferry_backoff_policy_check(&p, err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
+}
+
+static void check_route(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_route_config *r = obj;
+    char fpath[ROUTE_PATH_MAX];
+
+    check_name(cfg, r, path);
+    check_templates(cfg, r, path);
+    check_policies(cfg, r, path);
+    snprintf(fpath, sizeof(fpath), "%s.kafka", path);
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &r->kafka, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.topics", path);
+    if (ferry_config_line(cfg, fpath) && r->topics.count == 0)
+        ferry_config_error(cfg, fpath, "expected at least one topic");
+    snprintf(fpath, sizeof(fpath), "%s.batch.separator", path);
+    if (r->batch.format == FERRY_BATCH_SEPARATOR && (!r->batch.separator || !*r->batch.separator))
+        ferry_config_error(cfg, fpath, "expected at least one byte");
+}

@@ -1,0 +1,113 @@
+/*
+ * route_config.h - the `routes:` section of the config: what one route consumes, where it
+ * delivers, and how (body, batching, ordering, retries, dead letters, limits).
+ *
+ * The table in route_config.c is hooked into the root config table, so these structs are
+ * filled by the config loader and checked by `ferry check` like every other section.
+ */
+#ifndef FERRY_ROUTE_CONFIG_H
+#define FERRY_ROUTE_CONFIG_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/config_schema.h"
+
+enum ferry_http_method {
+    FERRY_METHOD_POST,
+    FERRY_METHOD_PUT,
+    FERRY_METHOD_PATCH,
+    FERRY_METHOD_DELETE,
+    FERRY_METHOD_GET,
+};
+
+enum ferry_ordering {
+    FERRY_ORDERING_KEY,
+    FERRY_ORDERING_PARTITION,
+    FERRY_ORDERING_NONE,
+};
+
+enum ferry_batch_format {
+    FERRY_BATCH_JSON_ARRAY,
+    FERRY_BATCH_NDJSON,
+    FERRY_BATCH_SEPARATOR,
+};
+
+struct ferry_route_tls_config {
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    int verify;
+};
+
+struct ferry_route_target_config {
+    char *url;
+    int method; /* enum ferry_http_method */
+    struct ferry_cfg_map headers;
+    int64_t timeout_ms;
+    int64_t connect_timeout_ms;
+    struct ferry_route_tls_config tls;
+    int forward_headers;
+};
+
+struct ferry_route_body_config {
+    int mode; /* enum ferry_body_mode */
+    char *template;
+    char *content_type;
+};
+
+struct ferry_route_batch_config {
+    int64_t max_records;
+    int64_t max_bytes;
+    int64_t linger_ms;
+    int format; /* enum ferry_batch_format */
+    char *separator;
+};
+
+struct ferry_route_status_config {
+    struct ferry_cfg_strings success;
+    struct ferry_cfg_strings retry;
+    struct ferry_cfg_strings dead_letter;
+};
+
+struct ferry_route_retry_config {
+    int64_t max_attempts;
+    int64_t initial_backoff_ms;
+    int64_t max_backoff_ms;
+    double multiplier;
+};
+
+struct ferry_route_dead_letter_config {
+    char *topic;
+    int64_t response_max;
+};
+
+struct ferry_route_limits_config {
+    int64_t max_buffered_records;
+    int64_t max_buffered_bytes;
+};
+
+struct ferry_route_config {
+    char *name;
+    struct ferry_cfg_strings topics;
+    char *group;
+    struct ferry_cfg_map kafka;
+    struct ferry_route_target_config target;
+    struct ferry_route_body_config body;
+    struct ferry_route_batch_config batch;
+    int64_t concurrency;
+    int ordering; /* enum ferry_ordering */
+    struct ferry_route_status_config on_status;
+    struct ferry_route_retry_config retry;
+    struct ferry_route_dead_letter_config dead_letter;
+    struct ferry_route_limits_config limits;
+    int64_t drain_timeout_ms;
+};
+
+/* The table of one entry of `routes:`. */
+extern const struct ferry_cfg_section ferry_route_section;
+
+/* The names of enum ferry_http_method, indexed by it. */
+extern const char *const ferry_route_methods[];
+
+#endif
