@@ -1,0 +1,88 @@
+"""The command line: version, help, and how bad invocations are refused."""
+import re
+
+import pytest
+
+from ferrytest import run_cli
+
+SUBCOMMANDS = ["run", "check", "dev-broker", "version"]
+
+
+def test_version(ferry_bin):
+    res = run_cli(ferry_bin, ["version"])
+    assert res.returncode == 0, res.stderr
+    # `ferry <version>`; details in parentheses after it (library versions) are tolerated.
+    assert re.fullmatch(r"ferry \d+\.\d+\.\d+\S*( \(.*\))?\n", res.stdout), repr(res.stdout)
+
+
+def test_version_matches_cmake_project_version(ferry_bin):
+    from ferrytest import REPO_ROOT
+
+    cmake = (REPO_ROOT / "CMakeLists.txt").read_text()
+    m = re.search(r"project\(ferry VERSION (\S+)", cmake)
+    if not m:
+        pytest.skip("CMakeLists.txt names no project version")
+    assert run_cli(ferry_bin, ["version"]).stdout.split()[:2] == ["ferry", m.group(1)]
+
+
+def test_top_level_help_lists_subcommands(ferry_bin):
+    res = run_cli(ferry_bin, ["--help"])
+    assert res.returncode == 0, res.stderr
+    assert "usage" in res.stdout.lower(), res.stdout
+    for sub in SUBCOMMANDS:
+        assert sub in res.stdout, f"--help does not mention {sub!r}:\n{res.stdout}"
+
+
+@pytest.mark.parametrize("sub", ["run", "check", "dev-broker"])
+def test_subcommand_help(ferry_bin, sub):
+    res = run_cli(ferry_bin, [sub, "--help"])
+    assert res.returncode == 0, res.stderr
+    assert "usage" in res.stdout.lower() and sub in res.stdout, res.stdout
+
+
+@pytest.mark.parametrize("sub, flag", [("run", "-c"), ("check", "-c"),
+                                       ("dev-broker", "--bootstrap-file")])
+def test_subcommand_help_names_its_flags(ferry_bin, sub, flag):
+    res = run_cli(ferry_bin, [sub, "--help"])
+    assert flag in res.stdout, res.stdout
+
+
+def one_line(stderr):
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
+    return lines[0]
+
+
+def test_unknown_subcommand(ferry_bin):
+    res = run_cli(ferry_bin, ["frobnicate"])
+    assert res.returncode == 2
+    assert "frobnicate" in one_line(res.stderr)
+    assert res.stdout == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["--frobnicate"],
+    ["run", "--frobnicate"],
+    ["check", "--frobnicate"],
+    ["dev-broker", "--frobnicate"],
+])
+def test_unknown_flag(ferry_bin, args):
+    res = run_cli(ferry_bin, args)
+    assert res.returncode == 2, res
+    assert "frobnicate" in one_line(res.stderr)
+
+
+def test_run_missing_config_file(ferry_bin, tmp_path):
+    missing = tmp_path / "missing.yaml"
+    res = run_cli(ferry_bin, ["run", "-c", missing], timeout=15)
+    assert res.returncode == 2, res
+    assert str(missing) in one_line(res.stderr)
+
+
+def test_check_missing_config_file(ferry_bin, tmp_path):
+    # The contract fixes exit 2 for `run`; for `check` either "bad invocation" (2) or
+    # "invalid config" (1) is reasonable, but the file must be named.
+    missing = tmp_path / "missing.yaml"
+    res = run_cli(ferry_bin, ["check", "-c", missing])
+    assert res.returncode in (1, 2), res
+    assert str(missing) in res.stderr

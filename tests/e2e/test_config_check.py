@@ -1,0 +1,237 @@
+"""`ferry check -c FILE`: good configs pass, each broken one is named by key path and line.
+
+In the broken configs below, the line ending in `# <-` is where the error must be reported.
+"""
+import re
+import textwrap
+
+import pytest
+
+from ferrytest import run_cli
+
+GOOD = {
+    "full": """\
+        kafka:
+          brokers: 127.0.0.1:9092
+          properties: {client.id: e2e, linger.ms: "5"}
+          dev: {brokers: 1, topics: ["orders:8"]}
+        server:
+          listen: 127.0.0.1:8080
+          shutdown_timeout: 10s
+        log: {level: info, format: logfmt}
+        """,
+    "block-style": """\
+        kafka:
+          brokers: 127.0.0.1:9092,127.0.0.1:9093
+          properties:
+            client.id: e2e
+            compression.type: lz4
+        server:
+          listen: 127.0.0.1:8080
+          shutdown_timeout: 250ms
+        log:
+          level: debug
+          format: json
+        """,
+    "embedded-broker": """\
+        kafka:
+          dev: {brokers: 3, topics: ["orders:8", "payments:2"]}
+        server:
+          listen: 127.0.0.1:8080
+          shutdown_timeout: 2m
+        log: {level: warn, format: logfmt}
+        """,
+    "env-substitution": """\
+        kafka:
+          brokers: ${env:FERRY_E2E_BROKERS}
+        server:
+          listen: "${env:FERRY_E2E_LISTEN}"
+        log: {level: error}
+        """,
+}
+
+GOOD_ENV = {"FERRY_E2E_BROKERS": "127.0.0.1:9092", "FERRY_E2E_LISTEN": "127.0.0.1:8081"}
+
+
+def write(tmp_path, text, name="ferry.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_good_config(ferry_bin, tmp_path, name):
+    path = write(tmp_path, GOOD[name])
+    res = run_cli(ferry_bin, ["check", "-c", path], env=GOOD_ENV)
+    assert res.returncode == 0, f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    assert res.stdout.strip(), "no summary on stdout"
+    assert len(res.stdout.splitlines()) < 60, "the summary is not short"
+    assert "config:" not in res.stderr, res.stderr
+
+
+# (id, config text, key path regex (whole path), regex searched in the message, substring the
+# error line must contain)
+BROKEN = [
+    ("unknown-key-suggests", """\
+        kafka:
+          brokerz: 127.0.0.1:9092   # <-
+        """, r"kafka\.brokerz", r"unknown key, did you mean 'brokers'\?", None),
+    ("unknown-section-suggests", """\
+        kafka:
+          brokers: 127.0.0.1:9092
+        servr:                      # <-
+          listen: 127.0.0.1:8080
+        """, r"servr", r"unknown key, did you mean 'server'\?", None),
+    ("unknown-log-key-suggests", """\
+        log:
+          levle: info               # <-
+        """, r"log\.levle", r"unknown key, did you mean 'level'\?", None),
+    ("unknown-key-far-from-any", """\
+        server:
+          listen: 127.0.0.1:8080
+        wibblewobble: 1             # <-
+        """, r"wibblewobble", r"unknown key", None),
+    ("listen-not-host-port", """\
+        server:
+          listen: nope              # <-
+        """, r"server\.listen", r"expected host:port\b.*, got 'nope'$", None),
+    ("listen-port-out-of-range", """\
+        server:
+          listen: 127.0.0.1:99999   # <-
+        """, r"server\.listen", r"99999", None),
+    ("bad-duration", """\
+        server:
+          listen: 127.0.0.1:8080
+          shutdown_timeout: tenseconds   # <-
+        """, r"server\.shutdown_timeout", r"'tenseconds'", None),
+    ("bad-duration-unit", """\
+        server:
+          shutdown_timeout: 10 parsecs   # <-
+        """, r"server\.shutdown_timeout", r"'10 parsecs'", None),
+    ("bad-log-level", """\
+        log:
+          level: loud               # <-
+          format: logfmt
+        """, r"log\.level", r"'loud'", None),
+    ("bad-log-format", """\
+        log:
+          level: info
+          format: xml               # <-
+        """, r"log\.format", r"'xml'", None),
+    ("section-not-a-mapping", """\
+        kafka:
+          brokers: 127.0.0.1:9092
+        server: nope                # <-
+        """, r"server", r"", None),
+    ("bad-kafka-property-name", """\
+        kafka:
+          brokers: 127.0.0.1:9092
+          properties:
+            client.id: ok
+            no.such.property: "1"   # <-
+        """, r"kafka\.properties[\w.\[\]'\"]*", r"", "no.such.property"),
+    ("bad-kafka-property-value", """\
+        kafka:
+          brokers: 127.0.0.1:9092
+          properties:
+            compression.type: zip   # <-
+        """, r"kafka\.properties[\w.\[\]'\"]*", r"", "compression.type"),
+    ("unset-env-variable", """\
+        kafka:
+          brokers: 127.0.0.1:9092
+        server:
+          listen: ${env:FERRY_E2E_SURELY_UNSET}   # <-
+        """, r"server\.listen", r"", "FERRY_E2E_SURELY_UNSET"),
+    ("dev-brokers-not-integer", """\
+        kafka:
+          dev:
+            brokers: two            # <-
+        """, r"kafka\.dev\.brokers", r"'two'", None),
+    ("dev-brokers-zero", """\
+        kafka:
+          dev:
+            brokers: 0              # <-
+        """, r"kafka\.dev\.brokers", r"", None),
+    ("dev-topic-bad-partitions", """\
+        kafka:
+          dev:
+            topics:
+              - orders:8
+              - payments:eight      # <-
+        """, r"kafka\.dev\.topics(\[1\])?", r"", "payments:eight"),
+]
+
+
+def error_lines(stderr):
+    return [l for l in stderr.splitlines() if l.startswith("config: ")]
+
+
+def marked_line(text):
+    lines = textwrap.dedent(text).splitlines()
+    (idx,) = [i for i, l in enumerate(lines) if l.rstrip().endswith("# <-")]
+    return idx + 1
+
+
+@pytest.mark.parametrize("case_id, text, key, msg, contains", BROKEN, ids=[c[0] for c in BROKEN])
+def test_broken_config(ferry_bin, tmp_path, case_id, text, key, msg, contains):
+    path = write(tmp_path, text)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    line = marked_line(text)
+    rx = re.compile(rf"^config: (?P<key>{key}): (?P<msg>.*) \((?P<file>[^()]+):(?P<line>\d+)\)$")
+    errors = error_lines(res.stderr)
+    matching = [m for m in map(rx.match, errors) if m and re.search(msg, m.group("msg"))]
+    assert matching, (f"no error line matching {rx.pattern!r} with {msg!r} in the message; "
+                      f"stderr:\n{res.stderr}")
+    m = matching[0]
+    assert m.group("file") == str(path), f"error names {m.group('file')!r}, not {path}"
+    assert int(m.group("line")) == line, f"error names line {m.group('line')}, expected {line}:\n{m.group(0)}"
+    if contains:
+        assert contains in m.group(0), f"{contains!r} not in {m.group(0)!r}"
+
+
+def test_contract_examples_verbatim_and_every_error_reported(ferry_bin, tmp_path):
+    path = write(tmp_path, """\
+        # two mistakes; both must be reported
+        kafka:
+          brokerz: 127.0.0.1:9092
+        server:
+          listen: nope
+        """)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    errors = error_lines(res.stderr)
+    assert f"config: kafka.brokerz: unknown key, did you mean 'brokers'? ({path}:3)" in errors, res.stderr
+    # The contract's example reads "expected host:port, got 'nope'"; a hint after host:port
+    # (such as "like 127.0.0.1:8080") is allowed.
+    listen_rx = re.compile(rf"^config: server\.listen: expected host:port\b.*, got 'nope' "
+                           rf"\({re.escape(str(path))}:5\)$")
+    assert any(listen_rx.match(e) for e in errors), res.stderr
+    assert len(errors) == 2, res.stderr
+
+
+SYNTAX_ERRORS = [
+    ("tab-indent", "kafka:\n  brokers: 127.0.0.1:9092\nserver:\n\tlisten: 127.0.0.1:8080\n", 4),
+    ("mapping-in-plain-scalar", "kafka:\n  brokers: 127.0.0.1:9092\nserver:\n  listen: a: b\n", 4),
+]
+
+
+@pytest.mark.parametrize("case_id, text, line", SYNTAX_ERRORS, ids=[c[0] for c in SYNTAX_ERRORS])
+def test_yaml_syntax_error_names_file_and_line(ferry_bin, tmp_path, case_id, text, line):
+    path = tmp_path / "ferry.yaml"
+    path.write_text(text)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert f"{path}:{line}" in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) <= 3, f"a syntax error should be short:\n{res.stderr}"
+
+
+def test_run_refuses_broken_config(ferry_bin, tmp_path):
+    """`ferry run` validates like `check` does and does not start on a broken config."""
+    path = write(tmp_path, """\
+        kafka:
+          brokerz: 127.0.0.1:9092
+        """)
+    res = run_cli(ferry_bin, ["run", "-c", path], timeout=15)
+    assert res.returncode != 0, res
+    assert f"config: kafka.brokerz: unknown key, did you mean 'brokers'? ({path}:2)" in res.stderr

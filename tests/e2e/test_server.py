@@ -1,0 +1,173 @@
+"""`ferry run`: health, readiness, metrics, error answers, log formats, signals, embedded mode."""
+import json
+import re
+import signal
+
+import pytest
+
+from ferrytest import free_port, parse_prometheus, wait_until
+
+JSON_CT = re.compile(r"^application/json\b")
+
+
+def assert_json(resp, status):
+    assert resp.status == status, f"{resp.status} {resp.text!r}"
+    assert JSON_CT.match(resp.headers.get("content-type", "")), resp.headers
+    return resp.json()
+
+
+def test_healthz(run_ferry, ferry_config):
+    f = run_ferry(ferry_config())
+    assert assert_json(f.get("/healthz"), 200) == {"status": "ok"}
+
+
+def test_readyz_ready_when_kafka_reachable(run_ferry, ferry_config):
+    f = run_ferry(ferry_config())
+    resp = wait_until(lambda: (r := f.get("/readyz")).status == 200 and r, 20, "/readyz 200")
+    body = assert_json(resp, 200)
+    assert body.get("status") == "ready", body
+
+
+def test_readyz_503_when_kafka_unreachable(run_ferry, ferry_config):
+    closed = f"127.0.0.1:{free_port()}"
+    f = run_ferry(ferry_config({"kafka": {"brokers": closed}}))
+    resp = wait_until(lambda: (r := f.get("/readyz")).status == 503 and r, 20, "/readyz 503")
+    body = assert_json(resp, 503)
+    assert isinstance(body, dict) and body.get("status") != "ready", body
+    # Liveness does not depend on Kafka.
+    assert f.get("/healthz").status == 200
+    # And it stays not ready (no flapping to 200 against a closed port).
+    for _ in range(5):
+        assert f.get("/readyz").status == 503
+
+
+def fetch_metrics(f):
+    resp = f.get("/metrics")
+    assert resp.status == 200, resp
+    return resp, parse_prometheus(resp.text)
+
+
+def test_metrics(run_ferry, ferry_config, ferry_version):
+    f = run_ferry(ferry_config())
+    # Kafka statistics appear after librdkafka's first statistics interval.
+    metrics = wait_until(
+        lambda: (m := fetch_metrics(f)[1]).find("ferry_kafka_broker_rtt_seconds") and m,
+        20, "ferry_kafka_broker_rtt_seconds in /metrics")
+    resp, metrics = fetch_metrics(f)  # parse once more: every scrape must be well-formed
+    ct = resp.headers.get("content-type", "")
+    assert ct.startswith("text/plain") and "version=0.0.4" in ct, ct
+
+    for family in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "ferry_build_info", "ferry_kafka_broker_rtt_seconds",
+                   "ferry_kafka_queue_messages"):
+        assert family in metrics.types, f"no TYPE line for {family}"
+        assert family in metrics.help, f"no HELP line for {family}"
+    assert metrics.types["process_cpu_seconds_total"] == "counter"
+    assert metrics.get("process_cpu_seconds_total") >= 0
+    assert metrics.types["process_resident_memory_bytes"] == "gauge"
+    assert metrics.get("process_resident_memory_bytes") > 1024 * 1024
+    assert metrics.get("ferry_build_info", version=ferry_version) == 1
+
+    rtts = metrics.find("ferry_kafka_broker_rtt_seconds")
+    assert all(s.labels.get("client") and s.labels.get("broker") for s in rtts), rtts
+    assert all(0 <= s.value < 10 for s in rtts), rtts
+    queues = metrics.find("ferry_kafka_queue_messages")
+    assert queues and all(s.labels.get("client") for s in queues), queues
+    assert all(s.value >= 0 for s in queues)
+
+
+def test_metrics_cpu_counter_does_not_go_backwards(run_ferry, ferry_config):
+    f = run_ferry(ferry_config())
+    first = fetch_metrics(f)[1].get("process_cpu_seconds_total")
+    for _ in range(20):
+        f.get("/healthz")
+    assert fetch_metrics(f)[1].get("process_cpu_seconds_total") >= first
+
+
+def test_unknown_path_404(run_ferry, ferry_config):
+    f = run_ferry(ferry_config())
+    for path in ("/nope", "/healthz/extra", "/metricsx"):
+        body = assert_json(f.get(path), 404)
+        assert body.get("error_code") == 404, body
+        assert isinstance(body.get("message"), str) and body["message"], body
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/healthz"), ("DELETE", "/readyz"),
+                                          ("PUT", "/metrics")])
+def test_wrong_method_405(run_ferry, ferry_config, method, path):
+    f = run_ferry(ferry_config())
+    body = assert_json(f.request(method, path, body=b"{}"), 405)
+    assert isinstance(body, dict), body
+    assert body.get("error_code", 405) == 405, body
+
+
+def test_logfmt_lines(run_ferry, ferry_config):
+    cfg = ferry_config()
+    f = run_ferry(cfg)
+    listen = cfg["server"]["listen"]
+    # The contract shows msg="listening on HOST:PORT"; words after the address are tolerated.
+    f.wait_log(rf'^ts=\S+ level=info sub=http msg="listening on {re.escape(listen)}[" ]')
+    for line in f.log_lines():
+        if line.strip():
+            assert re.match(r"^ts=\S+ level=(debug|info|warn|error) sub=\S+ ", line), line
+
+
+def test_json_log_format(run_ferry, ferry_config):
+    cfg = ferry_config({"log": {"format": "json"}})
+    f = run_ferry(cfg)
+    listen = cfg["server"]["listen"]
+    listening = re.compile(rf"^listening on {re.escape(listen)}( |$)")
+    wait_until(lambda: any(f"listening on {listen}" in l for l in f.log_lines()), 10,
+               "the listening line")
+    objs = []
+    for line in f.log_lines():
+        if line.strip():
+            try:
+                objs.append(json.loads(line))
+            except ValueError:
+                pytest.fail(f"stderr line is not JSON: {line!r}")
+    for o in objs:
+        assert {"ts", "level", "sub", "msg"} <= set(o), o
+        assert o["level"] in ("debug", "info", "warn", "error"), o
+    assert any(o["sub"] == "http" and listening.match(o["msg"]) for o in objs), objs
+
+
+def test_log_level_warn_hides_info(run_ferry, ferry_config):
+    f = run_ferry(ferry_config({"log": {"level": "warn"}}))
+    wait_until(lambda: f.get("/readyz").status == 200, 20, "/readyz 200")
+    rc, _ = f.stop(signal.SIGTERM)
+    assert rc == 0
+    levels = re.findall(r"\blevel=(\w+)", f.stderr_text())
+    assert not [l for l in levels if l in ("debug", "info")], f.stderr_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_gracefully(run_ferry, ferry_config, sig):
+    f = run_ferry(ferry_config())
+    wait_until(lambda: f.get("/readyz").status == 200, 20, "/readyz 200")
+    rc, elapsed = f.stop(sig, timeout=15)
+    assert rc == 0, f"exit {rc}"
+    assert elapsed < 5, f"took {elapsed:.1f}s to stop"
+    with pytest.raises(OSError):
+        f.get("/healthz", timeout=1)
+
+
+def test_embedded_broker_warns_and_is_ready(run_ferry):
+    cfg = {"kafka": {"dev": {"brokers": 1, "topics": ["orders:8"]}},
+           "log": {"level": "info", "format": "logfmt"}}
+    f = run_ferry(cfg)
+    f.wait_log(r"level=warn .*in memory")
+    resp = wait_until(lambda: (r := f.get("/readyz")).status == 200 and r, 20,
+                      "/readyz 200 on the embedded cluster")
+    assert resp.json().get("status") == "ready"
+    rc, elapsed = f.stop(signal.SIGTERM)
+    assert rc == 0 and elapsed < 5, (rc, elapsed)
+
+
+def test_env_substitution_in_listen(run_ferry, dev_broker):
+    listen = f"127.0.0.1:{free_port()}"
+    text = "kafka:\n  brokers: ${env:FERRY_E2E_BROKERS}\nserver:\n  listen: ${env:FERRY_E2E_LISTEN}\n"
+    f = run_ferry(text, listen=listen,
+                  env={"FERRY_E2E_LISTEN": listen, "FERRY_E2E_BROKERS": dev_broker})
+    assert f.get("/healthz").status == 200
+    wait_until(lambda: f.get("/readyz").status == 200, 20, "/readyz 200")
