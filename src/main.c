@@ -152,6 +152,7 @@ static int cmd_run_or_check(int argc, char **argv, int check)
     cfg = load_valid_config(cmd, path, &code);
     if (!cfg)
         return code;
+    code = FERRY_EXIT_OK;
     if (check)
         print_summary(cfg);
     else
