@@ -1,0 +1,386 @@
+/*
+ * deadletter.c - the dead-letter writer of a route (see deadletter.h).
+ *
+ * Every send is an item whose first member is the struct ferry_delivery that the shared
+ * producer hands back with the delivery report on its poller thread. The writer and its items
+ * share a small reference-counted state: the lock, the queue of reports to collect and the
+ * wake-up. The writer holds one reference and every item (in flight or waiting to be
+ * collected) holds one, and whoever lets go last frees it. So a report that arrives after the
+ * writer was destroyed still finds the lock, sees that the writer is gone, and cleans up after
+ * itself without touching freed memory.
+ */
+#include "route/deadletter.h"
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define DEADLETTER_NUMBER_MAX 32 /* one decimal header value */
+#define DEADLETTER_HEADERS 9     /* ferry.* headers a dead letter may get */
+
+struct item;
+
+struct shared {
+    pthread_mutex_t lock; /* guards every field below */
+    int refs;             /* the writer's, plus one per item */
+    int orphaned;         /* the writer was destroyed */
+    struct item *head;    /* reports waiting to be collected, oldest first */
+    struct item *tail;
+    void (*wake)(void *);
+    void *wake_arg;
+    char *route; /* immutable after shared_new: read without the lock */
+    char *topic;
+};
+
+struct item {
+    struct ferry_delivery delivery; /* first: the producer's msg_opaque points here */
+    struct shared *sh;
+    struct item *next;
+    void *cookie;
+    int32_t partition; /* of the source record, for log lines */
+    int64_t offset;
+    rd_kafka_resp_err_t err;
+};
+
+struct ferry_deadletter {
+    rd_kafka_t *rk; /* the shared producer, owned by ferry_kafka */
+    rd_kafka_topic_t *rkt;
+    struct shared *sh;
+    size_t response_max;
+    size_t pending; /* sent, not yet collected; worker thread only */
+};
+
+/* ---- shared state ---- */
+
+static struct shared *shared_new(const char *route, const char *topic, void (*wake)(void *),
+                                 void *wake_arg)
+{
+    struct shared *sh = calloc(1, sizeof(*sh));
+
+    if (!sh)
+        return NULL;
+    sh->route = strdup(route);
+    sh->topic = strdup(topic);
+    if (!sh->route || !sh->topic || pthread_mutex_init(&sh->lock, NULL) != 0) {
+        free(sh->route);
+        free(sh->topic);
+        free(sh);
+        return NULL;
+    }
+    sh->refs = 1;
+    sh->wake = wake;
+    sh->wake_arg = wake_arg;
+    return sh;
+}
+
+static void shared_keep(struct shared *sh)
+{
+    pthread_mutex_lock(&sh->lock);
+    sh->refs++;
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Drops one reference; the last one frees. Nobody else can reach sh once refs is 0, so the
+ * lock may be destroyed right after it is released. */
+static void shared_release(struct shared *sh)
+{
+    int last;
+
+    pthread_mutex_lock(&sh->lock);
+    last = --sh->refs == 0;
+    pthread_mutex_unlock(&sh->lock);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&sh->lock);
+    free(sh->route);
+    free(sh->topic);
+    free(sh);
+}
+
+/* Empties the queue of reports and returns it; orphan marks the writer gone at the same time. */
+static struct item *shared_take(struct shared *sh, int orphan)
+{
+    struct item *list;
+
+    pthread_mutex_lock(&sh->lock);
+    list = sh->head;
+    sh->head = NULL;
+    sh->tail = NULL;
+    if (orphan)
+        sh->orphaned = 1;
+    pthread_mutex_unlock(&sh->lock);
+    return list;
+}
+
+/* ---- items and their delivery reports ---- */
+
+static void item_free(struct item *it)
+{
+    shared_release(it->sh);
+    free(it);
+}
+
+/* Queues a finished item; the caller holds sh->lock. Wakes the worker only when the queue was
+ * empty: a worker that was woken drains everything queued until it collects. */
+static void enqueue(struct shared *sh, struct item *it)
+{
+    int was_empty = sh->head == NULL;
+
+    it->next = NULL;
+    if (sh->tail)
+        sh->tail->next = it;
+    else
+        sh->head = it;
+    sh->tail = it;
+    if (was_empty && sh->wake)
+        sh->wake(sh->wake_arg);
+}
+
+/* The writer is gone: nobody will collect this report, so say what was lost and let go. */
+static void orphan_report(struct item *it)
+{
+    if (it->err)
+        FLOG_WARN("route", it->sh->route,
+                  "dead letter of partition %" PRId32 " offset %" PRId64
+                  " was not written to '%s' after the route stopped: %s",
+                  it->partition, it->offset, it->sh->topic, rd_kafka_err2str(it->err));
+    item_free(it);
+}
+
+/* The delivery report of one dead letter, a librdkafka callback (through kafka.c): it runs on
+ * the shared producer's poller thread, or on the thread flushing the producer at shutdown,
+ * never on the route's worker. */
+static void on_report(struct ferry_delivery *d, const rd_kafka_message_t *msg)
+{
+    struct item *it = (struct item *)d;
+    struct shared *sh = it->sh;
+    int orphaned;
+
+    it->err = msg->err;
+    pthread_mutex_lock(&sh->lock);
+    orphaned = sh->orphaned;
+    if (!orphaned)
+        enqueue(sh, it);
+    pthread_mutex_unlock(&sh->lock);
+    if (orphaned)
+        orphan_report(it);
+}
+
+/* Returns a new item holding a reference on sh, or NULL when memory ran out. */
+static struct item *item_new(struct shared *sh, const struct ferry_record *rec, void *cookie)
+{
+    struct item *it = calloc(1, sizeof(*it));
+
+    if (!it)
+        return NULL;
+    it->delivery.fn = on_report;
+    it->sh = sh;
+    it->cookie = cookie;
+    it->partition = rec->partition;
+    it->offset = rec->offset;
+    shared_keep(sh);
+    return it;
+}
+
+/* ---- headers ---- */
+
+static int add_bytes(rd_kafka_headers_t *h, const char *name, const void *value, size_t len)
+{
+    return rd_kafka_header_add(h, name, -1, value, (ssize_t)len) ? -1 : 0;
+}
+
+static int add_text(rd_kafka_headers_t *h, const char *name, const char *text)
+{
+    return add_bytes(h, name, text, strlen(text));
+}
+
+static int add_number(rd_kafka_headers_t *h, const char *name, int64_t number)
+{
+    char text[DEADLETTER_NUMBER_MAX];
+
+    snprintf(text, sizeof(text), "%" PRId64, number);
+    return add_text(h, name, text);
+}
+
+/* Where the record came from, and which route gave up on it. */
+static int add_source(rd_kafka_headers_t *h, const struct ferry_record *rec, const char *route)
+{
+    int result = 0;
+
+    result |= add_text(h, "ferry.topic", rec->topic ? rec->topic : "");
+    result |= add_number(h, "ferry.partition", rec->partition);
+    result |= add_number(h, "ferry.offset", rec->offset);
+    if (rec->timestamp_ms >= 0)
+        result |= add_number(h, "ferry.timestamp", rec->timestamp_ms);
+    result |= add_text(h, "ferry.route", route);
+    return result;
+}
+
+/* Why the route gave up on it. */
+static int add_reason(rd_kafka_headers_t *h, const struct ferry_deadletter_reason *why)
+{
+    int result = 0;
+
+    result |= add_text(h, "ferry.error", why->error ? why->error : "");
+    if (why->http_status > 0)
+        result |= add_number(h, "ferry.http_status", why->http_status);
+    result |= add_number(h, "ferry.attempts", why->attempts);
+    return result;
+}
+
+/* What the target answered, cut to response_max bytes; nothing when it said nothing. */
+static int add_response(rd_kafka_headers_t *h, const struct ferry_deadletter_reason *why,
+                        size_t response_max)
+{
+    size_t len = why->response_len < response_max ? why->response_len : response_max;
+
+    if (!why->response || len == 0)
+        return 0;
+    return add_bytes(h, "ferry.response", why->response, len);
+}
+
+/* Returns the record's own headers followed by ferry's, in the order deadletter.h lists them,
+ * or NULL. The caller owns the result. */
+static rd_kafka_headers_t *build_headers(const ferry_deadletter *dl, const struct ferry_record *rec,
+                                         const struct ferry_deadletter_reason *why)
+{
+    rd_kafka_headers_t *h = rec->headers ? rd_kafka_headers_copy(rec->headers)
+                                         : rd_kafka_headers_new(DEADLETTER_HEADERS);
+
+    if (!h)
+        return NULL;
+    if (add_reason(h, why) || add_source(h, rec, dl->sh->route) ||
+        add_response(h, why, dl->response_max)) {
+        rd_kafka_headers_destroy(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* ---- the writer ---- */
+
+ferry_deadletter *ferry_deadletter_new(ferry_kafka *k, const char *topic, const char *route_name,
+                                       size_t response_max, void (*wake)(void *), void *wake_arg,
+                                       char *errstr, size_t errstr_size)
+{
+    ferry_deadletter *dl = NULL;
+    int result = -1;
+
+    if (!k || !topic || !*topic || !route_name) {
+        snprintf(errstr, errstr_size, "dead-letter topic: a topic and a route name are required");
+        goto out;
+    }
+    dl = calloc(1, sizeof(*dl));
+    if (dl)
+        dl->sh = shared_new(route_name, topic, wake, wake_arg);
+    if (!dl || !dl->sh) {
+        snprintf(errstr, errstr_size, "dead-letter topic '%s': out of memory", topic);
+        goto out;
+    }
+    dl->rk = ferry_kafka_producer(k);
+    dl->response_max = response_max;
+    dl->rkt = rd_kafka_topic_new(dl->rk, topic, NULL);
+    if (!dl->rkt) {
+        snprintf(errstr, errstr_size, "dead-letter topic '%s': %s", topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        goto out;
+    }
+    result = 0;
+out:
+    if (result) {
+        ferry_deadletter_destroy(dl);
+        return NULL;
+    }
+    return dl;
+}
+
+/* Says which record the producer refused and why. */
+static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, const char *why,
+                    char *errstr, size_t errstr_size)
+{
+    snprintf(errstr, errstr_size,
+             "dead-letter topic '%s': cannot write partition %" PRId32 " offset %" PRId64 ": %s",
+             dl->sh->topic, rec->partition, rec->offset, why);
+}
+
+int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
+                          const struct ferry_deadletter_reason *why, void *cookie, char *errstr,
+                          size_t errstr_size)
+{
+    struct item *it = item_new(dl->sh, rec, cookie);
+    rd_kafka_headers_t *h = build_headers(dl, rec, why);
+    rd_kafka_resp_err_t err;
+    int result = -1;
+
+    if (!it || !h) {
+        refused(dl, rec, "out of memory", errstr, errstr_size);
+        goto out;
+    }
+    /* F_COPY: librdkafka copies key and value and never writes through these pointers. */
+    err = rd_kafka_producev(
+        dl->rk, RD_KAFKA_V_RKT(dl->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)rec->key, rec->key_len),
+        RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
+    if (err) {
+        refused(dl, rec, rd_kafka_err2str(err), errstr, errstr_size);
+        goto out;
+    }
+    h = NULL; /* librdkafka owns the headers now, and the report owns the item */
+    it = NULL;
+    dl->pending++;
+    result = 0;
+out:
+    if (h)
+        rd_kafka_headers_destroy(h);
+    if (it)
+        item_free(it);
+    return result;
+}
+
+size_t ferry_deadletter_collect(ferry_deadletter *dl,
+                                void (*done)(void *arg, void *cookie, rd_kafka_resp_err_t err),
+                                void *arg)
+{
+    struct item *it = shared_take(dl->sh, 0);
+    struct item *next;
+    size_t n = 0;
+
+    for (; it; it = next) {
+        next = it->next;
+        done(arg, it->cookie, it->err);
+        item_free(it);
+        n++;
+    }
+    dl->pending -= n;
+    return n;
+}
+
+size_t ferry_deadletter_pending(const ferry_deadletter *dl)
+{
+    return dl->pending;
+}
+
+void ferry_deadletter_destroy(ferry_deadletter *dl)
+{
+    struct item *it, *next;
+
+    if (!dl)
+        return;
+    /* outstanding records keep their own reference on the topic */
+    if (dl->rkt)
+        rd_kafka_topic_destroy(dl->rkt);
+    if (dl->sh) {
+        for (it = shared_take(dl->sh, 1); it; it = next) {
+            next = it->next;
+            item_free(it);
+        }
+        shared_release(dl->sh);
+    }
+    free(dl);
+}
