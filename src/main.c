@@ -10,6 +10,8 @@
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "route/route_config.h"
+#include "route/sender.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -136,6 +138,12 @@ static void print_summary(const struct ferry_config *cfg)
         printf("  kafka:  embedded dev cluster, %lld broker(s), in memory only\n",
                (long long)cfg->kafka.dev.brokers);
     printf("  server: http://%s\n", cfg->server.listen);
+    for (size_t i = 0; i < cfg->routes.count; i++) {
+        const struct ferry_route_config *r =
+            (const struct ferry_route_config *)cfg->routes.items + i;
+        printf("  route:  %s: %zu topic(s) -> %s %s\n", r->name, r->topics.count,
+               ferry_route_methods[r->target.method], r->target.url);
+    }
     printf("  log:    %s, %s\n", (const char *[]){"debug", "info", "warn", "error"}[cfg->log.level],
            cfg->log.format ? "json" : "logfmt");
 }
@@ -278,11 +286,26 @@ static int cmd_config_docs(int argc, char **argv)
     return code;
 }
 
+static int dispatch_command(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    int code;
+
+    ferry_app_block_signals();
+    if (ferry_sender_global_init()) {
+        fprintf(stderr, "ferry: cannot initialize libcurl\n");
+        return FERRY_EXIT_FAILURE;
+    }
+    code = dispatch_command(argc, argv);
+    ferry_sender_global_cleanup();
+    return code;
+}
+
+static int dispatch_command(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
-    ferry_app_block_signals();
     if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_main, cmd ? stdout : stderr);
         return cmd ? FERRY_EXIT_OK : FERRY_EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "route/route.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@ struct app {
     ferry_kafka *kafka;
     ferry_httpd *httpd;
     ferry_admin *admin;
+    ferry_routes *routes;
 };
 
 struct watchdog {
@@ -102,7 +104,7 @@ static int start_http(struct app *a, char *errstr, size_t errstr_size)
     if (!a->httpd)
         return -1;
     a->admin = ferry_admin_new(a->httpd, a->kafka, a->metrics);
-    if (!a->admin) {
+    if (!a->admin || ferry_admin_add_check(a->admin, "routes", ferry_routes_ready, a->routes)) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
@@ -123,7 +125,10 @@ static int app_start(struct app *a, char *errstr, size_t errstr_size)
     a->kafka = ferry_kafka_new(a->cfg, a->metrics, errstr, errstr_size);
     if (!a->kafka)
         return -1;
-    return start_http(a, errstr, errstr_size);
+    a->routes = ferry_routes_new(a->cfg, a->kafka, a->metrics, errstr, errstr_size);
+    if (!a->routes || start_http(a, errstr, errstr_size))
+        return -1;
+    return ferry_routes_start(a->routes, errstr, errstr_size);
 }
 
 /* Stops everything in the reverse order of app_start. Safe on a half-started app. */
@@ -131,6 +136,7 @@ static void app_stop(struct app *a)
 {
     if (a->httpd)
         ferry_httpd_quiesce(a->httpd);
+    ferry_routes_destroy(a->routes);
     ferry_httpd_destroy(a->httpd);
     ferry_admin_destroy(a->admin);
     ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
@@ -139,7 +145,7 @@ static void app_stop(struct app *a)
 
 int ferry_app_run(const struct ferry_config *cfg)
 {
-    struct app a = {cfg, NULL, NULL, NULL, NULL};
+    struct app a = {.cfg = cfg};
     struct watchdog w = {.timeout_ms = cfg->server.shutdown_timeout_ms};
     char errstr[512] = "";
     int sig, code = FERRY_EXIT_OK;

@@ -327,8 +327,8 @@ void ferry_dispatch_revoke(ferry_dispatch *d, const char *topic, int32_t partiti
     d->revoked = p;
 }
 
-int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void *msg,
-                       size_t bytes, int64_t now_ms)
+int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void *msg, size_t bytes,
+                       int64_t now_ms)
 {
     struct dispatch_part *p = find_part(d, view->topic, view->partition);
     struct ferry_dispatch_rec *rec;
@@ -396,8 +396,8 @@ static struct ferry_dispatch_rec *take_head(struct dispatch_part *p)
     return rec;
 }
 
-static size_t form_batch(ferry_dispatch *d, struct dispatch_part *p, struct ferry_dispatch_rec **out,
-                         size_t max)
+static size_t form_batch(ferry_dispatch *d, struct dispatch_part *p,
+                         struct ferry_dispatch_rec **out, size_t max)
 {
     size_t n = 0, bytes = 0;
 
@@ -526,8 +526,7 @@ void ferry_dispatch_take_commits(ferry_dispatch *d,
     }
 }
 
-int64_t ferry_dispatch_commit_offset(const ferry_dispatch *d, const char *topic,
-                                     int32_t partition)
+int64_t ferry_dispatch_commit_offset(const ferry_dispatch *d, const char *topic, int32_t partition)
 {
     struct dispatch_part *p = find_part((ferry_dispatch *)d, topic, partition);
     return p ? ferry_watermark_commit_offset(p->wm) : -1;

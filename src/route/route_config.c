@@ -49,16 +49,16 @@ static const struct ferry_cfg_field target_fields[] = {
      "Request headers; values are templates (a value with CR or LF dead-letters the record)."},
     {"timeout", FERRY_CFG_DURATION, TARGET_FIELD(timeout_ms), "10s", 1, 3600000, NULL, NULL, 0,
      "Time allowed for a whole request; a timeout is retried."},
-    {"connect_timeout", FERRY_CFG_DURATION, TARGET_FIELD(connect_timeout_ms), "5s", 1, 600000,
-     NULL, NULL, 0, "Time allowed to connect."},
+    {"connect_timeout", FERRY_CFG_DURATION, TARGET_FIELD(connect_timeout_ms), "5s", 1, 600000, NULL,
+     NULL, 0, "Time allowed to connect."},
     {"tls", FERRY_CFG_SECTION, TARGET_FIELD(tls), NULL, 0, 0, NULL, &tls_section, 0, NULL},
-    {"forward_headers", FERRY_CFG_BOOL, TARGET_FIELD(forward_headers), "false", 0, 0, NULL, NULL,
-     0, "Send the record's headers as request headers (one-record requests only)."},
+    {"forward_headers", FERRY_CFG_BOOL, TARGET_FIELD(forward_headers), "false", 0, 0, NULL, NULL, 0,
+     "Send the record's headers as request headers (one-record requests only)."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section target_section = {
-    "target", target_fields, sizeof(struct ferry_route_target_config), NULL,
-    "Where records are delivered."};
+static const struct ferry_cfg_section target_section = {"target", target_fields,
+                                                        sizeof(struct ferry_route_target_config),
+                                                        NULL, "Where records are delivered."};
 
 #define BODY_FIELD(f) offsetof(struct ferry_route_body_config, f)
 static const struct ferry_cfg_field body_fields[] = {
@@ -105,19 +105,19 @@ static const struct ferry_cfg_field status_fields[] = {
      "Statuses that dead-letter at once (default: every other status)."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section status_section = {
-    "on_status", status_fields, sizeof(struct ferry_route_status_config), NULL,
-    "What each HTTP status means."};
+static const struct ferry_cfg_section status_section = {"on_status", status_fields,
+                                                        sizeof(struct ferry_route_status_config),
+                                                        NULL, "What each HTTP status means."};
 
 #define RETRY_FIELD(f) offsetof(struct ferry_route_retry_config, f)
 static const struct ferry_cfg_field retry_fields[] = {
     {"max_attempts", FERRY_CFG_INT, RETRY_FIELD(max_attempts), "10", 0, 1000000, NULL, NULL, 0,
      "Attempts before a record is dead-lettered, the first included; 0 means retry forever. "
      "Without a dead-letter topic an exhausted record keeps retrying at max_backoff."},
-    {"initial_backoff", FERRY_CFG_DURATION, RETRY_FIELD(initial_backoff_ms), "100ms", 0,
-     3600000, NULL, NULL, 0, "Largest wait before the first retry (full jitter)."},
-    {"max_backoff", FERRY_CFG_DURATION, RETRY_FIELD(max_backoff_ms), "30s", 0, 86400000, NULL,
-     NULL, 0, "Largest wait between two attempts."},
+    {"initial_backoff", FERRY_CFG_DURATION, RETRY_FIELD(initial_backoff_ms), "100ms", 0, 3600000,
+     NULL, NULL, 0, "Largest wait before the first retry (full jitter)."},
+    {"max_backoff", FERRY_CFG_DURATION, RETRY_FIELD(max_backoff_ms), "30s", 0, 86400000, NULL, NULL,
+     0, "Largest wait between two attempts."},
     {"multiplier", FERRY_CFG_DOUBLE, RETRY_FIELD(multiplier), "2", 1, 100, NULL, NULL, 0,
      "Growth of the wait from one retry to the next."},
     FERRY_CFG_END,
@@ -134,9 +134,9 @@ static const struct ferry_cfg_field dlq_fields[] = {
      "How much of the target's response body the `ferry.response` header keeps."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section dlq_section = {
-    "dead_letter", dlq_fields, sizeof(struct ferry_route_dead_letter_config), NULL,
-    "Where undeliverable records go."};
+static const struct ferry_cfg_section dlq_section = {"dead_letter", dlq_fields,
+                                                     sizeof(struct ferry_route_dead_letter_config),
+                                                     NULL, "Where undeliverable records go."};
 
 #define LIMITS_FIELD(f) offsetof(struct ferry_route_limits_config, f)
 static const struct ferry_cfg_field limits_fields[] = {
@@ -147,9 +147,9 @@ static const struct ferry_cfg_field limits_fields[] = {
      17179869184LL, NULL, NULL, 0, "Bytes of those records; beyond it the route pauses."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section limits_section = {
-    "limits", limits_fields, sizeof(struct ferry_route_limits_config), NULL,
-    "Bounds on the memory a route uses."};
+static const struct ferry_cfg_section limits_section = {"limits", limits_fields,
+                                                        sizeof(struct ferry_route_limits_config),
+                                                        NULL, "Bounds on the memory a route uses."};
 
 #define ROUTE_FIELD(f) offsetof(struct ferry_route_config, f)
 static const struct ferry_cfg_field route_fields[] = {
@@ -161,8 +161,7 @@ static const struct ferry_cfg_field route_fields[] = {
      "Consumer group (default `ferry-<name>`)."},
     {"kafka", FERRY_CFG_MAP, ROUTE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
      "librdkafka properties for this route's consumer, over `kafka.properties`."},
-    {"target", FERRY_CFG_SECTION, ROUTE_FIELD(target), NULL, 0, 0, NULL, &target_section, 1,
-     NULL},
+    {"target", FERRY_CFG_SECTION, ROUTE_FIELD(target), NULL, 0, 0, NULL, &target_section, 1, NULL},
     {"body", FERRY_CFG_SECTION, ROUTE_FIELD(body), NULL, 0, 0, NULL, &body_section, 0, NULL},
     {"batch", FERRY_CFG_SECTION, ROUTE_FIELD(batch), NULL, 0, 0, NULL, &batch_section, 0, NULL},
     {"concurrency", FERRY_CFG_INT, ROUTE_FIELD(concurrency), "64", 1, 10000, NULL, NULL, 0,
@@ -170,15 +169,14 @@ static const struct ferry_cfg_field route_fields[] = {
     {"ordering", FERRY_CFG_ENUM, ROUTE_FIELD(ordering), "key", 0, 0, orderings, NULL, 0,
      "`key`: records with the same key are never in flight together and go in offset order; "
      "`partition`: one request in flight per partition; `none`: no order."},
-    {"on_status", FERRY_CFG_SECTION, ROUTE_FIELD(on_status), NULL, 0, 0, NULL, &status_section,
-     0, NULL},
-    {"retry", FERRY_CFG_SECTION, ROUTE_FIELD(retry), NULL, 0, 0, NULL, &retry_section, 0, NULL},
-    {"dead_letter", FERRY_CFG_SECTION, ROUTE_FIELD(dead_letter), NULL, 0, 0, NULL, &dlq_section,
-     0, NULL},
-    {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0,
+    {"on_status", FERRY_CFG_SECTION, ROUTE_FIELD(on_status), NULL, 0, 0, NULL, &status_section, 0,
      NULL},
-    {"drain_timeout", FERRY_CFG_DURATION, ROUTE_FIELD(drain_timeout_ms), "10s", 0, 3600000,
-     NULL, NULL, 0,
+    {"retry", FERRY_CFG_SECTION, ROUTE_FIELD(retry), NULL, 0, 0, NULL, &retry_section, 0, NULL},
+    {"dead_letter", FERRY_CFG_SECTION, ROUTE_FIELD(dead_letter), NULL, 0, 0, NULL, &dlq_section, 0,
+     NULL},
+    {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
+    {"drain_timeout", FERRY_CFG_DURATION, ROUTE_FIELD(drain_timeout_ms), "10s", 0, 3600000, NULL,
+     NULL, 0,
      "On rebalance or shutdown, how long in-flight requests may take before they are "
      "abandoned (they are redelivered later, never lost)."},
     FERRY_CFG_END,
@@ -236,7 +234,8 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
     snprintf(fpath, sizeof(fpath), "%s.target.url", path);
     check_template(cfg, r->target.url, FERRY_TEMPLATE_URL, fpath);
     for (size_t i = 0; i < r->target.headers.count; i++) {
-        snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path, r->target.headers.items[i].key);
+        snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path,
+                 r->target.headers.items[i].key);
         check_template(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
     }
     snprintf(fpath, sizeof(fpath), "%s.body.template", path);

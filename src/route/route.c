@@ -1,0 +1,574 @@
+/*
+ * route.c - the life of each route: its consumer, its worker thread and event loop,
+ * rebalances, backpressure, offset commits, and its figures in /metrics.
+ *
+ * The loop waits in curl_multi_poll() on the route's HTTP transfers plus one extra fd: a pipe
+ * that librdkafka writes to when the consumer queue turns non-empty
+ * (rd_kafka_queue_io_event_enable). Each turn it takes new records, starts requests, handles
+ * finished ones, fires due retries and stores the commit watermarks. Nothing sleeps.
+ */
+#include "route/route.h"
+#include "core/log.h"
+#include "route/route_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ROUTE_POLL_BATCH 10000  /* records taken from the consumer per loop turn */
+#define ROUTE_IDLE_WAIT_MS 1000 /* longest wait when nothing is due */
+#define ROUTE_DRAIN_STEP_MS 50
+#define ROUTE_LABEL_MAX 300
+#define ROUTE_COMMIT_TIMEOUT_MS 5000
+
+struct ferry_routes {
+    struct route *routes;
+    size_t count;
+};
+
+/* ---- metrics ---- */
+
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,    1,     2.5,  5,     10,   30};
+
+static void register_metrics(struct route *r)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    char lbl[ROUTE_LABEL_MAX], cls[ROUTE_LABEL_MAX];
+    ferry_metrics *m = r->metrics;
+
+    snprintf(lbl, sizeof(lbl), "route=\"%s\"", r->cfg->name);
+    r->m.consumed = ferry_metrics_counter(m, "ferry_route_records_consumed_total",
+                                          "Records taken from Kafka.", lbl);
+    r->m.delivered = ferry_metrics_counter(m, "ferry_route_records_delivered_total",
+                                           "Records the target accepted.", lbl);
+    r->m.retried = ferry_metrics_counter(m, "ferry_route_records_retried_total",
+                                         "Record deliveries scheduled for another attempt.", lbl);
+    r->m.dead_lettered = ferry_metrics_counter(m, "ferry_route_records_dead_lettered_total",
+                                               "Records written to the dead-letter topic.", lbl);
+    for (int i = 0; i < 5; i++) {
+        snprintf(cls, sizeof(cls), "%s,class=\"%s\"", lbl, i == 0 ? "error" : classes[i]);
+        r->m.requests[i] = ferry_metrics_counter(
+            m, "ferry_route_requests_total",
+            "HTTP requests by outcome: a status class, or error (no answer, or a 1xx).", cls);
+    }
+    r->m.latency = ferry_metrics_histogram(m, "ferry_route_request_duration_seconds",
+                                           "HTTP request latency.", lbl, latency_bounds,
+                                           sizeof(latency_bounds) / sizeof(latency_bounds[0]));
+    r->m.in_flight =
+        ferry_metrics_gauge(m, "ferry_route_requests_in_flight", "Requests under way.", lbl);
+    r->m.buffered = ferry_metrics_gauge(m, "ferry_route_buffered_records",
+                                        "Records consumed and not yet finished.", lbl);
+    r->m.paused = ferry_metrics_gauge(
+        m, "ferry_route_paused",
+        "1 while consumption is paused because the route's buffers are full.", lbl);
+}
+
+/* Renders the stored watermarks of every route (called by /metrics). */
+static void collect_commits(struct ferry_buf *out, void *arg)
+{
+    ferry_routes *rs = arg;
+    ferry_buf_adds(out, "# HELP ferry_route_committed_offset The offset stored for commit: "
+                        "every record below it was delivered or dead-lettered.\n"
+                        "# TYPE ferry_route_committed_offset gauge\n");
+    for (size_t i = 0; i < rs->count; i++) {
+        struct route *r = &rs->routes[i];
+        pthread_mutex_lock(&r->commits_lock);
+        for (size_t j = 0; j < r->ncommits; j++)
+            ferry_buf_addf(out,
+                           "ferry_route_committed_offset{route=\"%s\",topic=\"%s\","
+                           "partition=\"%d\"} %" PRId64 "\n",
+                           r->cfg->name, r->commits[j].topic, r->commits[j].partition,
+                           r->commits[j].offset);
+        pthread_mutex_unlock(&r->commits_lock);
+    }
+}
+
+static void remember_commit(struct route *r, const char *topic, int32_t partition, int64_t offset)
+{
+    size_t i;
+    pthread_mutex_lock(&r->commits_lock);
+    for (i = 0; i < r->ncommits; i++)
+        if (r->commits[i].partition == partition && strcmp(r->commits[i].topic, topic) == 0)
+            break;
+    if (i == r->ncommits && i < ROUTE_COMMITS_MAX) {
+        snprintf(r->commits[i].topic, sizeof(r->commits[i].topic), "%s", topic);
+        r->commits[i].partition = partition;
+        r->ncommits++;
+    }
+    if (i < r->ncommits)
+        r->commits[i].offset = offset;
+    pthread_mutex_unlock(&r->commits_lock);
+}
+
+/* ---- offsets ---- */
+
+static void add_commit(void *arg, const char *topic, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *list = arg;
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+}
+
+/* Stores every watermark that moved, for the next automatic commit. */
+static void store_offsets(struct route *r)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_resp_err_t err;
+
+    ferry_dispatch_take_commits(r->dispatch, add_commit, list);
+    if (list->cnt) {
+        err = rd_kafka_offsets_store(r->consumer, list);
+        if (err)
+            FLOG_WARN("route", r->cfg->name, "cannot store offsets: %s", rd_kafka_err2str(err));
+        for (int i = 0; i < list->cnt; i++)
+            remember_commit(r, list->elems[i].topic, list->elems[i].partition,
+                            list->elems[i].offset);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* ---- consuming ---- */
+
+static void free_msg(void *msg)
+{
+    rd_kafka_message_destroy(msg);
+}
+
+static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_ms)
+{
+    struct ferry_record view;
+
+    if (msg->err) {
+        if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            FLOG_WARN("route", r->cfg->name, "consumer: %s", rd_kafka_message_errstr(msg));
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    view.topic = rd_kafka_topic_name(msg->rkt);
+    view.partition = msg->partition;
+    view.offset = msg->offset;
+    view.timestamp_ms = rd_kafka_message_timestamp(msg, NULL);
+    view.key = msg->key;
+    view.key_len = msg->key_len;
+    view.value = msg->payload;
+    view.value_len = msg->len;
+    view.headers = NULL;
+    if (rd_kafka_message_headers(msg, &view.headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        view.headers = NULL;
+    if (ferry_dispatch_add(r->dispatch, &view, msg, msg->len + msg->key_len, now_ms)) {
+        rd_kafka_message_destroy(msg); /* not ours any more: consumed again by its owner */
+        return;
+    }
+    ferry_counter_add(r->m.consumed, 1);
+}
+
+static void drain_event_pipe(struct route *r)
+{
+    char buf[256];
+    while (read(r->event_fds[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* Takes what the consumer has, up to ROUTE_POLL_BATCH. Returns nonzero when more may wait. */
+static int consume(struct route *r, int64_t now_ms)
+{
+    for (int i = 0; i < ROUTE_POLL_BATCH; i++) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, 0);
+        if (!msg)
+            return 0;
+        take_message(r, msg, now_ms);
+    }
+    return 1;
+}
+
+/* Pauses or resumes every assigned partition. */
+static void set_paused(struct route *r, int pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+
+    if (rd_kafka_assignment(r->consumer, &parts) || !parts)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(r->consumer, parts);
+    else
+        rd_kafka_resume_partitions(r->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* Pauses consumption when the buffers are full; resumes at half. */
+static void apply_backpressure(struct route *r)
+{
+    size_t recs = ferry_dispatch_records(r->dispatch), bytes = ferry_dispatch_bytes(r->dispatch);
+    size_t max_recs = (size_t)r->cfg->limits.max_buffered_records;
+    size_t max_bytes = (size_t)r->cfg->limits.max_buffered_bytes;
+
+    ferry_gauge_set(r->m.buffered, (int64_t)recs);
+    if (!r->backpressure && (recs >= max_recs || bytes >= max_bytes)) {
+        r->backpressure = 1;
+        set_paused(r, 1);
+    } else if (r->backpressure && recs < max_recs / 2 && bytes < max_bytes / 2) {
+        r->backpressure = 0;
+        set_paused(r, 0);
+    }
+    ferry_gauge_set(r->m.paused, r->backpressure);
+}
+
+/* ---- the loop ---- */
+
+static int64_t next_wake_ms(struct route *r, int64_t now_ms)
+{
+    int64_t t = ferry_dispatch_next_due_ms(r->dispatch), retry = route_next_retry_ms(r);
+    int64_t wait;
+
+    if (retry < t)
+        t = retry;
+    if (r->ndlq_backlog && now_ms + 100 < t)
+        t = now_ms + 100;
+    wait = t == INT64_MAX ? ROUTE_IDLE_WAIT_MS : t - now_ms;
+    if (wait < 0)
+        wait = 0;
+    return wait > ROUTE_IDLE_WAIT_MS ? ROUTE_IDLE_WAIT_MS : wait;
+}
+
+/* One turn of the loop. more says the consumer had more than one batch waiting. */
+static int loop_turn(struct route *r, int more, int consuming)
+{
+    int64_t now = route_now_ms();
+    int wait = more ? 0 : (int)next_wake_ms(r, now);
+
+    if (ferry_sender_wait(r->sender, r->event_fds[0], wait))
+        drain_event_pipe(r);
+    now = route_now_ms();
+    more = consuming ? consume(r, now) : 0;
+    ferry_sender_collect(r->sender, route_on_call_done, r);
+    route_collect_dead_letters(r);
+    route_fire_retries(r, now);
+    if (consuming)
+        route_dispatch(r, now, 0);
+    store_offsets(r);
+    apply_backpressure(r);
+    return more;
+}
+
+/* Waits until no record of the partitions in parts is in flight, or until deadline. Runs on
+ * the worker thread, also from inside the rebalance callback. */
+static void drain_partitions(struct route *r, const rd_kafka_topic_partition_list_t *parts,
+                             int64_t deadline_ms)
+{
+    for (;;) {
+        size_t busy = 0;
+        for (int i = 0; i < parts->cnt; i++)
+            busy += ferry_dispatch_in_flight(r->dispatch, parts->elems[i].topic,
+                                             parts->elems[i].partition);
+        if (!busy || route_now_ms() >= deadline_ms)
+            return;
+        ferry_sender_wait(r->sender, -1, ROUTE_DRAIN_STEP_MS);
+        ferry_sender_collect(r->sender, route_on_call_done, r);
+        route_collect_dead_letters(r);
+    }
+}
+
+static void revoke_partitions(struct route *r, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_resp_err_t err;
+
+    for (int i = 0; i < parts->cnt; i++)
+        ferry_dispatch_drain(r->dispatch, parts->elems[i].topic, parts->elems[i].partition);
+    route_abandon_retries(r, 1);
+    drain_partitions(r, parts, route_now_ms() + r->cfg->drain_timeout_ms);
+    store_offsets(r);
+    err = rd_kafka_commit(r->consumer, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        FLOG_WARN("route", r->cfg->name, "commit on revoke failed: %s", rd_kafka_err2str(err));
+    for (int i = 0; i < parts->cnt; i++)
+        ferry_dispatch_revoke(r->dispatch, parts->elems[i].topic, parts->elems[i].partition);
+    FLOG_INFO("route", r->cfg->name, "released %d partition(s)", parts->cnt);
+}
+
+static void assign_partitions(struct route *r, rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        if (ferry_dispatch_assign(r->dispatch, parts->elems[i].topic, parts->elems[i].partition))
+            FLOG_ERROR("route", r->cfg->name, "out of memory assigning a partition");
+    FLOG_INFO("route", r->cfg->name, "assigned %d partition(s)", parts->cnt);
+}
+
+/* librdkafka calls this from rd_kafka_consumer_poll(), on the worker thread. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct route *r = ferry_kafka_client_user(opaque);
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        assign_partitions(r, parts);
+        if (cooperative)
+            rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (r->backpressure)
+            rd_kafka_pause_partitions(rk, parts);
+        atomic_store(&r->joined, 1);
+        return;
+    }
+    revoke_partitions(r, parts);
+    if (cooperative)
+        rd_kafka_incremental_unassign(rk, parts);
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+/* The shutdown drain: stop taking records, let requests under way finish, commit, leave. */
+static void shut_down(struct route *r)
+{
+    int64_t deadline = route_now_ms() + r->cfg->drain_timeout_ms;
+    rd_kafka_resp_err_t err;
+
+    set_paused(r, 1);
+    route_abandon_retries(r, 0);
+    while ((r->in_flight || (r->deadletter && ferry_deadletter_pending(r->deadletter))) &&
+           route_now_ms() < deadline)
+        loop_turn(r, 0, 0);
+    store_offsets(r);
+    err = rd_kafka_commit(r->consumer, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        FLOG_WARN("route", r->cfg->name, "final commit failed: %s", rd_kafka_err2str(err));
+    err = rd_kafka_consumer_close(r->consumer);
+    if (err)
+        FLOG_WARN("route", r->cfg->name, "closing the consumer: %s", rd_kafka_err2str(err));
+}
+
+static void *route_main(void *arg)
+{
+    struct route *r = arg;
+    int more = 0;
+
+    FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s", r->cfg->topics.count,
+              r->cfg->target.url);
+    while (!atomic_load(&r->stop))
+        more = loop_turn(r, more, 1);
+    shut_down(r);
+    FLOG_INFO("route", r->cfg->name, "stopped");
+    return NULL;
+}
+
+/* ---- set-up and tear-down ---- */
+
+static int make_consumer(struct route *r, char *errstr, size_t errstr_size)
+{
+    char why[512], group[512];
+    rd_kafka_conf_t *conf =
+        ferry_kafka_conf_new(r->kafka, FERRY_KAFKA_CONSUMER, r->cfg->name, &r->cfg->kafka, r,
+                             &r->consumer_opaque, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    snprintf(group, sizeof(group), "%s", r->cfg->group ? r->cfg->group : "");
+    if (!r->cfg->group)
+        snprintf(group, sizeof(group), "ferry-%s", r->cfg->name);
+    if (rd_kafka_conf_set(conf, "group.id", group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "group.id: %s", why);
+        return -1;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!r->consumer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "cannot create the consumer: %s", why);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(r->consumer);
+    return 0;
+}
+
+static int subscribe(struct route *r, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *topics =
+        rd_kafka_topic_partition_list_new((int)r->cfg->topics.count);
+    rd_kafka_resp_err_t err;
+
+    for (size_t i = 0; i < r->cfg->topics.count; i++)
+        rd_kafka_topic_partition_list_add(topics, r->cfg->topics.items[i], RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(r->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errstr_size, "cannot subscribe: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static int make_event_pipe(struct route *r, char *errstr, size_t errstr_size)
+{
+    if (pipe2(r->event_fds, O_NONBLOCK | O_CLOEXEC)) {
+        snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
+        r->event_fds[0] = r->event_fds[1] = -1;
+        return -1;
+    }
+    r->queue = rd_kafka_queue_get_consumer(r->consumer);
+    rd_kafka_queue_io_event_enable(r->queue, r->event_fds[1], "1", 1);
+    return 0;
+}
+
+/* The producer's poller thread calls this when a dead-letter report is ready. */
+static void wake_route(void *arg)
+{
+    struct route *r = arg;
+    ferry_sender_wakeup(r->sender);
+}
+
+static int make_sender(struct route *r, char *errstr, size_t errstr_size)
+{
+    const struct ferry_route_target_config *t = &r->cfg->target;
+    struct ferry_sender_options o = {t->timeout_ms,
+                                     t->connect_timeout_ms,
+                                     t->tls.ca_file,
+                                     t->tls.cert_file,
+                                     t->tls.key_file,
+                                     t->tls.verify,
+                                     (size_t)r->cfg->dead_letter.response_max,
+                                     (int)r->cfg->concurrency};
+    r->sender = ferry_sender_new(&o, errstr, errstr_size);
+    return r->sender ? 0 : -1;
+}
+
+static int route_init(struct route *r, char *errstr, size_t errstr_size)
+{
+    struct ferry_dispatch_options d = {
+        (enum ferry_ordering)r->cfg->ordering, (size_t)r->cfg->batch.max_records,
+        (size_t)r->cfg->batch.max_bytes, r->cfg->batch.linger_ms, free_msg};
+
+    pthread_mutex_init(&r->commits_lock, NULL);
+    r->event_fds[0] = r->event_fds[1] = -1;
+    register_metrics(r);
+    r->dispatch = ferry_dispatch_new(&d);
+    if (!r->dispatch || route_delivery_init(r, errstr, errstr_size) ||
+        make_sender(r, errstr, errstr_size))
+        return -1;
+    if (r->cfg->dead_letter.topic) {
+        r->deadletter = ferry_deadletter_new(r->kafka, r->cfg->dead_letter.topic, r->cfg->name,
+                                             (size_t)r->cfg->dead_letter.response_max, wake_route,
+                                             r, errstr, errstr_size);
+        if (!r->deadletter)
+            return -1;
+    }
+    if (make_consumer(r, errstr, errstr_size) || make_event_pipe(r, errstr, errstr_size))
+        return -1;
+    return subscribe(r, errstr, errstr_size);
+}
+
+/* Abandons whatever a stopped route still holds, so every record is released. */
+static void route_release(struct route *r)
+{
+    if (r->sender) {
+        ferry_sender_destroy(r->sender); /* in-flight calls are dropped without callbacks */
+        r->sender = NULL;
+    }
+    if (r->dispatch)
+        route_abandon_retries(r, 0);
+    ferry_deadletter_destroy(r->deadletter);
+    for (size_t i = 0; i < r->ndlq_backlog; i++)
+        free(r->dlq_backlog[i]); /* the records themselves go with the dispatcher */
+    ferry_dispatch_destroy(r->dispatch);
+    if (r->queue)
+        rd_kafka_queue_destroy(r->queue);
+    if (r->consumer)
+        rd_kafka_destroy(r->consumer);
+    if (r->consumer_opaque)
+        ferry_kafka_client_release(r->kafka, r->consumer_opaque);
+    for (int i = 0; i < 2; i++)
+        if (r->event_fds[i] >= 0)
+            close(r->event_fds[i]);
+    route_free_requests(r);
+    route_delivery_release(r);
+    pthread_mutex_destroy(&r->commits_lock);
+}
+
+ferry_routes *ferry_routes_new(const struct ferry_config *cfg, ferry_kafka *k, ferry_metrics *m,
+                               char *errstr, size_t errstr_size)
+{
+    ferry_routes *rs = calloc(1, sizeof(*rs));
+    char why[512];
+
+    if (!rs)
+        return NULL;
+    rs->routes = calloc(cfg->routes.count ? cfg->routes.count : 1, sizeof(*rs->routes));
+    if (!rs->routes) {
+        free(rs);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->routes.count; i++) {
+        struct route *r = &rs->routes[i];
+        r->cfg = (const struct ferry_route_config *)cfg->routes.items + i;
+        r->kafka = k;
+        r->metrics = m;
+        rs->count++;
+        if (route_init(r, why, sizeof(why))) {
+            snprintf(errstr, errstr_size, "route '%s': %s", r->cfg->name, why);
+            ferry_routes_destroy(rs);
+            return NULL;
+        }
+    }
+    if (rs->count)
+        ferry_metrics_add_collector(m, collect_commits, rs);
+    return rs;
+}
+
+int ferry_routes_start(ferry_routes *rs, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < rs->count; i++) {
+        struct route *r = &rs->routes[i];
+        if (pthread_create(&r->thread, NULL, route_main, r) != 0) {
+            snprintf(errstr, errstr_size, "route '%s': cannot start its thread", r->cfg->name);
+            return -1;
+        }
+        r->thread_started = 1;
+    }
+    return 0;
+}
+
+int ferry_routes_ready(void *arg, char *why, size_t why_size)
+{
+    ferry_routes *rs = arg;
+    for (size_t i = 0; i < rs->count; i++) {
+        if (!atomic_load(&rs->routes[i].joined)) {
+            snprintf(why, why_size, "route %s has not joined its consumer group yet",
+                     rs->routes[i].cfg->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void ferry_routes_stop(ferry_routes *rs)
+{
+    if (!rs)
+        return;
+    for (size_t i = 0; i < rs->count; i++) {
+        atomic_store(&rs->routes[i].stop, 1);
+        if (rs->routes[i].sender)
+            ferry_sender_wakeup(rs->routes[i].sender);
+    }
+    for (size_t i = 0; i < rs->count; i++) {
+        if (rs->routes[i].thread_started)
+            pthread_join(rs->routes[i].thread, NULL);
+        rs->routes[i].thread_started = 0;
+    }
+}
+
+void ferry_routes_destroy(ferry_routes *rs)
+{
+    if (!rs)
+        return;
+    ferry_routes_stop(rs);
+    if (rs->count && rs->routes[0].metrics)
+        ferry_metrics_remove_collector(rs->routes[0].metrics, collect_commits, rs);
+    for (size_t i = 0; i < rs->count; i++)
+        route_release(&rs->routes[i]);
+    free(rs->routes);
+    free(rs);
+}
