@@ -1,0 +1,568 @@
+/*
+ * sender.c - a route worker's HTTP requests over one libcurl multi handle (see sender.h).
+ *
+ * Each call in flight rides on a transfer: an easy handle plus what its callbacks need. A
+ * transfer is made once, given every option that never changes (callbacks, timeouts, TLS) at
+ * that moment, and goes back to a free list when its call finishes; starting a call sets only
+ * the method, URL, headers and body. The handles own no connections: those live in the multi
+ * handle's pool, so whichever transfer starts next reuses whichever connection is idle.
+ *
+ * "Expect:" is removed without touching the caller's header list: each transfer owns one
+ * curl_slist node holding it, chained in front of the caller's list for the duration of a
+ * call. libcurl only reads the list, and an empty "Expect:" suppresses the header.
+ */
+#include "route/sender.h"
+#include "core/log.h"
+#include "route/backoff.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "dev"
+#endif
+
+/* The most connections one host may get; far above what a route needs. */
+#define SENDER_CONNECTIONS_MAX 65536
+/* Idle connections kept open: enough for max_connections to each of this many hosts, so a
+ * route whose URL template spreads over a few hosts keeps them all warm. */
+#define SENDER_HOSTS_KEPT 4
+/* Longer than any valid Retry-After value (an HTTP-date is 29 characters). */
+#define RETRY_AFTER_VALUE_MAX 64
+
+#define RETRY_AFTER_NAME "Retry-After:"
+#define RETRY_AFTER_NAME_LEN (sizeof(RETRY_AFTER_NAME) - 1)
+
+/* Which methods carry a body. */
+enum body_rule {
+    BODY_NEVER,
+    BODY_ALWAYS,    /* even an empty one, so that Content-Length: 0 is sent */
+    BODY_NON_EMPTY, /* only when body_len > 0 */
+};
+
+struct method {
+    const char *name;
+    const char *custom; /* CURLOPT_CUSTOMREQUEST, or NULL for libcurl's own GET and POST */
+    enum body_rule body;
+};
+
+static const struct method methods[] = {
+    {"POST", NULL, BODY_ALWAYS},          {"GET", NULL, BODY_NEVER},
+    {"PUT", "PUT", BODY_ALWAYS},          {"PATCH", "PATCH", BODY_ALWAYS},
+    {"DELETE", "DELETE", BODY_NON_EMPTY},
+};
+
+/* libcurl wants a char *; it never writes through it. */
+static char expect_off[] = "Expect:";
+
+struct transfer {
+    CURL *easy;
+    struct ferry_http_call *call; /* NULL while on the free list */
+    const char *custom;           /* the CURLOPT_CUSTOMREQUEST now set on easy */
+    struct curl_slist expect;     /* "Expect:", chained in front of the caller's headers */
+    char errbuf[CURL_ERROR_SIZE];
+    struct transfer *next_free;
+    struct transfer *next_all;
+};
+
+struct ferry_sender {
+    CURLM *multi;
+    struct ferry_sender_options opts; /* file names point at the copies below */
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    struct transfer *all; /* every transfer, to free them */
+    struct transfer *free_list;
+    size_t in_flight;
+    uint64_t connects;
+};
+
+int ferry_sender_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void ferry_sender_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+/* ---- callbacks: they run inside curl_multi_perform(), on the worker thread ---- */
+
+/* Keeps the first response_max bytes of the body and drops the rest without failing. */
+static size_t on_body(char *data, size_t size, size_t n, void *userp)
+{
+    struct transfer *t = userp;
+    struct ferry_buf *b = &t->call->response;
+    size_t len = size * n;
+    size_t room = b->cap - b->len;
+
+    if (room)
+        ferry_buf_add(b, data, len < room ? len : room);
+    return len;
+}
+
+static void read_retry_after(struct ferry_http_call *call, const char *value, size_t len)
+{
+    char text[RETRY_AFTER_VALUE_MAX];
+
+    if (len >= sizeof(text))
+        return;
+    memcpy(text, value, len);
+    text[len] = '\0';
+    text[strcspn(text, "\r\n")] = '\0';
+    call->retry_after_ms = ferry_backoff_retry_after_ms(text, time(NULL));
+}
+
+static int is_retry_after(const char *line, size_t len)
+{
+    /* Most lines fail on the first letter, before the case-insensitive compare. */
+    if (len <= RETRY_AFTER_NAME_LEN || (line[0] != 'R' && line[0] != 'r'))
+        return 0;
+    return curl_strnequal(line, RETRY_AFTER_NAME, RETRY_AFTER_NAME_LEN);
+}
+
+/* Sees every header line. A status line starts a new response (after a 1xx), so it forgets a
+ * Retry-After seen before it. */
+static size_t on_header(char *data, size_t size, size_t n, void *userp)
+{
+    struct transfer *t = userp;
+    size_t len = size * n;
+
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        t->call->retry_after_ms = -1;
+    else if (is_retry_after(data, len))
+        read_retry_after(t->call, data + RETRY_AFTER_NAME_LEN, len - RETRY_AFTER_NAME_LEN);
+    return len;
+}
+
+/* ---- transfers ---- */
+
+static CURLcode set_callbacks(struct transfer *t)
+{
+    CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
+
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+    return rc;
+}
+
+/* URLs come from templates over records: only HTTP(S), and no redirects to anywhere else. */
+static CURLcode set_transport(CURL *e, const struct ferry_sender_options *o)
+{
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
+    return rc;
+}
+
+static CURLcode set_tls(CURL *e, const struct ferry_sender_options *o)
+{
+    long verify = o->verify ? 1L : 0L;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
+
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+    if (!rc && o->ca_file)
+        rc = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (!rc && o->cert_file)
+        rc = curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
+    if (!rc && o->key_file)
+        rc = curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
+    return rc;
+}
+
+/* Makes a transfer with every per-sender option set. Returns NULL when out of memory. */
+static struct transfer *transfer_new(ferry_sender *s)
+{
+    struct transfer *t = calloc(1, sizeof(*t));
+    CURLcode rc = CURLE_OUT_OF_MEMORY;
+
+    if (!t)
+        return NULL;
+    t->expect.data = expect_off;
+    t->easy = curl_easy_init();
+    if (t->easy)
+        rc = set_callbacks(t);
+    if (!rc)
+        rc = set_transport(t->easy, &s->opts);
+    if (!rc)
+        rc = set_tls(t->easy, &s->opts);
+    if (rc) {
+        curl_easy_cleanup(t->easy);
+        free(t);
+        return NULL;
+    }
+    t->next_all = s->all;
+    s->all = t;
+    return t;
+}
+
+static struct transfer *transfer_take(ferry_sender *s)
+{
+    struct transfer *t = s->free_list;
+
+    if (!t)
+        return transfer_new(s);
+    s->free_list = t->next_free;
+    t->next_free = NULL;
+    return t;
+}
+
+static void transfer_give_back(ferry_sender *s, struct transfer *t)
+{
+    t->call = NULL;
+    t->next_free = s->free_list;
+    s->free_list = t;
+}
+
+/* ---- starting a call ---- */
+
+static const struct method *find_method(const char *name)
+{
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(methods[i].name, name) == 0)
+            return &methods[i];
+    }
+    return NULL;
+}
+
+static int wants_body(const struct method *m, const struct ferry_http_call *call)
+{
+    if (m->body == BODY_NON_EMPTY)
+        return call->body_len > 0;
+    return m->body == BODY_ALWAYS;
+}
+
+/* Sets the method and body. HTTPGET also takes back a POSTFIELDS left by an earlier call, and
+ * CUSTOMREQUEST is only set when it changes, since libcurl copies it. */
+static CURLcode set_method(struct transfer *t, const struct method *m,
+                           const struct ferry_http_call *call)
+{
+    CURLcode rc;
+
+    if (wants_body(m, call)) {
+        rc = curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+        if (!rc)
+            rc = curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, call->body ? call->body : "");
+    } else {
+        rc = curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    }
+    if (!rc && t->custom != m->custom)
+        rc = curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, m->custom);
+    if (!rc)
+        t->custom = m->custom;
+    return rc;
+}
+
+static CURLcode set_request(struct transfer *t, const struct method *m,
+                            struct ferry_http_call *call)
+{
+    CURLcode rc = set_method(t, m, call);
+
+    t->expect.next = call->headers;
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, &t->expect);
+    if (!rc)
+        rc = curl_easy_setopt(t->easy, CURLOPT_URL, call->url);
+    return rc;
+}
+
+static void reset_result(const ferry_sender *s, struct ferry_http_call *call)
+{
+    call->transport_error = 0;
+    call->error[0] = '\0';
+    call->status = 0;
+    call->retry_after_ms = -1;
+    call->seconds = 0;
+    ferry_buf_reset(&call->response);
+    call->response.cap = s->opts.response_max;
+}
+
+static int check_call(const struct ferry_http_call *call, const struct method **m, char *errstr,
+                      size_t errstr_size)
+{
+    *m = call->method ? find_method(call->method) : NULL;
+    if (!*m) {
+        snprintf(errstr, errstr_size, "sender: unsupported method '%s'",
+                 call->method ? call->method : "(null)");
+        return -1;
+    }
+    if (!call->url) {
+        snprintf(errstr, errstr_size, "sender: %s call without a url", call->method);
+        return -1;
+    }
+    if (!call->body && call->body_len) {
+        snprintf(errstr, errstr_size, "sender: %s '%s': body is NULL but body_len is %zu",
+                 call->method, call->url, call->body_len);
+        return -1;
+    }
+    return 0;
+}
+
+int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
+                       size_t errstr_size)
+{
+    const struct method *m;
+    struct transfer *t = NULL;
+    CURLcode rc;
+    CURLMcode mc;
+    int result = -1;
+
+    if (check_call(call, &m, errstr, errstr_size))
+        goto out;
+    t = transfer_take(s);
+    if (!t) {
+        snprintf(errstr, errstr_size, "sender: %s '%s': out of memory", call->method, call->url);
+        goto out;
+    }
+    t->call = call;
+    rc = set_request(t, m, call);
+    if (rc) {
+        snprintf(errstr, errstr_size, "sender: %s '%s': %s", call->method, call->url,
+                 curl_easy_strerror(rc));
+        goto out;
+    }
+    reset_result(s, call);
+    mc = curl_multi_add_handle(s->multi, t->easy);
+    if (mc) {
+        snprintf(errstr, errstr_size, "sender: %s '%s': %s", call->method, call->url,
+                 curl_multi_strerror(mc));
+        goto out;
+    }
+    call->priv = t;
+    s->in_flight++;
+    result = 0;
+out:
+    if (result && t)
+        transfer_give_back(s, t);
+    return result;
+}
+
+/* ---- waiting and collecting ---- */
+
+int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
+{
+    struct curl_waitfd extra = {.fd = extra_fd, .events = CURL_WAIT_POLLIN, .revents = 0};
+    unsigned nextra = extra_fd >= 0 ? 1 : 0;
+    CURLMcode mc;
+
+    mc = curl_multi_poll(s->multi, nextra ? &extra : NULL, nextra, timeout_ms, NULL);
+    if (mc)
+        return -1;
+    return (extra.revents & CURL_WAIT_POLLIN) ? 1 : 0;
+}
+
+static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
+{
+    struct ferry_http_call *call = t->call;
+    curl_off_t usec = 0;
+    long connects = 0;
+
+    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &usec);
+    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+    call->seconds = (double)usec / 1e6;
+    s->connects += (uint64_t)(connects > 0 ? connects : 0);
+    if (code == CURLE_OK) {
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &call->status);
+        return;
+    }
+    call->transport_error = (int)code;
+    snprintf(call->error, sizeof(call->error), "%s",
+             t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
+}
+
+/* Settles one finished transfer and hands its call back through done. */
+static void finish(ferry_sender *s, CURL *easy, CURLcode code,
+                   void (*done)(void *arg, struct ferry_http_call *call), void *arg)
+{
+    char *priv = NULL;
+    struct transfer *t;
+    struct ferry_http_call *call;
+
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    t = (struct transfer *)(void *)priv;
+    call = t->call;
+    record_result(s, t, code);
+    curl_multi_remove_handle(s->multi, easy);
+    transfer_give_back(s, t);
+    s->in_flight--;
+    call->priv = NULL;
+    done(arg, call);
+}
+
+size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
+                            void *arg)
+{
+    size_t finished = 0;
+    int running = 0, queued = 0;
+    CURLMcode mc = curl_multi_perform(s->multi, &running);
+    CURLMsg *msg;
+
+    if (mc)
+        FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
+    for (;;) {
+        msg = curl_multi_info_read(s->multi, &queued);
+        if (!msg)
+            break;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        finish(s, msg->easy_handle, msg->data.result, done, arg);
+        finished++;
+    }
+    return finished;
+}
+
+size_t ferry_sender_in_flight(const ferry_sender *s)
+{
+    return s->in_flight;
+}
+
+uint64_t ferry_sender_connects(const ferry_sender *s)
+{
+    return s->connects;
+}
+
+void ferry_sender_wakeup(ferry_sender *s)
+{
+    curl_multi_wakeup(s->multi);
+}
+
+/* ---- life cycle ---- */
+
+static int check_file(const char *what, const char *path, char *errstr, size_t errstr_size)
+{
+    if (!path || access(path, R_OK) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "sender: %s '%s': %s", what, path, strerror(errno));
+    return -1;
+}
+
+static int check_options(const struct ferry_sender_options *o, char *errstr, size_t errstr_size)
+{
+    if (o->max_connections < 1 || o->max_connections > SENDER_CONNECTIONS_MAX) {
+        snprintf(errstr, errstr_size, "sender: max_connections: expected 1 to %d, got %d",
+                 SENDER_CONNECTIONS_MAX, o->max_connections);
+        return -1;
+    }
+    if (o->timeout_ms < 0 || o->connect_timeout_ms < 0) {
+        snprintf(errstr, errstr_size, "sender: timeouts must not be negative, got %ld and %ld ms",
+                 o->timeout_ms, o->connect_timeout_ms);
+        return -1;
+    }
+    if (check_file("ca_file", o->ca_file, errstr, errstr_size) ||
+        check_file("cert_file", o->cert_file, errstr, errstr_size) ||
+        check_file("key_file", o->key_file, errstr, errstr_size))
+        return -1;
+    return 0;
+}
+
+/* Copies a file name that may be NULL. Returns -1 when out of memory. */
+static int copy_name(const char *src, char **dst)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+static int copy_options(ferry_sender *s, const struct ferry_sender_options *o)
+{
+    s->opts = *o;
+    if (copy_name(o->ca_file, &s->ca_file) || copy_name(o->cert_file, &s->cert_file) ||
+        copy_name(o->key_file, &s->key_file))
+        return -1;
+    s->opts.ca_file = s->ca_file;
+    s->opts.cert_file = s->cert_file;
+    s->opts.key_file = s->key_file;
+    return 0;
+}
+
+static CURLMcode configure_multi(ferry_sender *s)
+{
+    long per_host = s->opts.max_connections;
+    CURLMcode mc = curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+
+    if (!mc)
+        mc = curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, per_host * SENDER_HOSTS_KEPT);
+    return mc;
+}
+
+ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
+                               size_t errstr_size)
+{
+    ferry_sender *s = NULL;
+    CURLMcode mc;
+    int result = -1;
+
+    if (check_options(o, errstr, errstr_size))
+        goto out;
+    s = calloc(1, sizeof(*s));
+    if (!s || copy_options(s, o)) {
+        snprintf(errstr, errstr_size, "sender: out of memory");
+        goto out;
+    }
+    s->multi = curl_multi_init();
+    if (!s->multi) {
+        snprintf(errstr, errstr_size, "sender: cannot make a curl multi handle");
+        goto out;
+    }
+    mc = configure_multi(s);
+    if (mc) {
+        snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
+        goto out;
+    }
+    result = 0;
+out:
+    if (result) {
+        ferry_sender_destroy(s);
+        s = NULL;
+    }
+    return s;
+}
+
+void ferry_sender_destroy(ferry_sender *s)
+{
+    struct transfer *t, *next;
+
+    if (!s)
+        return;
+    for (t = s->all; t; t = next) {
+        next = t->next_all;
+        if (t->call)
+            curl_multi_remove_handle(s->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        free(t);
+    }
+    curl_multi_cleanup(s->multi);
+    free(s->ca_file);
+    free(s->cert_file);
+    free(s->key_file);
+    free(s);
+}

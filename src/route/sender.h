@@ -1,0 +1,114 @@
+/*
+ * sender.h - the outbound HTTP engine of a route worker: one libcurl multi handle.
+ *
+ * A route worker thread owns one sender. It starts calls (each a request the caller describes
+ * in a struct ferry_http_call it keeps alive), waits for network activity together with its
+ * Kafka queue's fd, then collects finished calls through a callback. Easy handles are pooled and
+ * reused, and connections stay open in the multi handle's pool (HTTP/1.1 keep-alive, or HTTP/2
+ * over TLS), so a steady stream of small requests allocates next to nothing and never
+ * reconnects. Every function belongs to the worker thread that created the sender, except
+ * ferry_sender_wakeup(), which any thread may call.
+ *
+ * libcurl needs process-wide set-up: main() calls ferry_sender_global_init() before it starts
+ * any thread and ferry_sender_global_cleanup() after the last sender is destroyed.
+ */
+#ifndef FERRY_SENDER_H
+#define FERRY_SENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "core/buf.h"
+
+typedef struct ferry_sender ferry_sender;
+
+struct ferry_sender_options {
+    long timeout_ms;         /* the whole request; 0 = none */
+    long connect_timeout_ms; /* 0 = libcurl's default (300 s) */
+    const char *ca_file;     /* may be NULL: the system's CA store */
+    const char *cert_file;   /* client certificate, may be NULL */
+    const char *key_file;    /* its key, may be NULL */
+    int verify;              /* nonzero: verify the TLS peer and host name (config default on) */
+    size_t response_max;     /* bytes of a response body kept; the rest is read and dropped */
+    int max_connections;     /* open connections per host, at least 1 */
+};
+
+/*
+ * One request and, once done, its result. The caller owns it and keeps it, the strings, the
+ * header list and the body alive from ferry_sender_start() until its done callback has run (or
+ * the sender is destroyed). A call may be started again from its own done callback.
+ *
+ * response must be zeroed (or ferry_buf_init'ed) before the first start; each start empties it
+ * but keeps its memory, so a call reused for many requests allocates nothing. The caller frees
+ * it with ferry_buf_release() when it discards the call.
+ */
+struct ferry_http_call {
+    /* the request, set by the caller */
+    const char *method;         /* "POST", "PUT", "PATCH", "DELETE" or "GET" */
+    const char *url;            /* http:// or https:// only */
+    struct curl_slist *headers; /* may be NULL; "Expect: 100-continue" is never sent */
+    const char *body;           /* not copied; may be NULL when body_len is 0 */
+    size_t body_len;            /* GET sends no body, DELETE only a non-empty one */
+    void *cookie;               /* the caller's */
+
+    /* the result, set by the sender before done is called */
+    int transport_error;       /* 0, or the CURLcode: no HTTP answer (timeout, refused, DNS...) */
+    char error[256];           /* libcurl's message when transport_error is set */
+    long status;               /* the HTTP status when transport_error is 0, else 0 */
+    int64_t retry_after_ms;    /* from a Retry-After header; -1 when absent or unparsable */
+    struct ferry_buf response; /* the first response_max bytes of the body */
+    double seconds;            /* the call's total time */
+    void *priv;                /* the sender's */
+};
+
+/* Sets up libcurl for the whole process. Returns 0, or -1 when it failed. Call once from main()
+ * before any thread starts. */
+int ferry_sender_global_init(void);
+
+/* Releases what ferry_sender_global_init() set up. Call once from main() after every sender is
+ * destroyed and every other thread has stopped. */
+void ferry_sender_global_cleanup(void);
+
+/* Returns a sender with nothing in flight, or NULL with a message in errstr. The options are
+ * copied. Worker thread (the sender then belongs to that thread). */
+ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
+                               size_t errstr_size);
+
+/* Starts call. Returns 0 when the call is in flight (its done callback will run from a later
+ * ferry_sender_collect()), or -1 with a message in errstr when it could not start (bad method,
+ * no URL, out of memory); done is then never called for it. Problems found on the wire, a
+ * malformed URL included, come back through done as transport errors. Worker thread, also from
+ * inside a done callback. */
+int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
+                       size_t errstr_size);
+
+/* Blocks up to timeout_ms (less when a transfer has a timer due) for network activity, for
+ * extra_fd (may be -1) to become readable, or for ferry_sender_wakeup(). Returns 1 when
+ * extra_fd is readable, 0 otherwise, -1 when libcurl failed. Worker thread. */
+int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms);
+
+/* Drives the transfers and calls done(arg, call) for each call that finished, after the sender
+ * has let go of it (the caller owns it again). Returns how many finished. done may start calls
+ * but must not destroy the sender. Worker thread. */
+size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
+                            void *arg);
+
+/* Returns how many calls are started and not yet collected. Worker thread. */
+size_t ferry_sender_in_flight(const ferry_sender *s);
+
+/* Returns how many connections the sender has opened so far (reused ones are not counted), for
+ * metrics. Worker thread. */
+uint64_t ferry_sender_connects(const ferry_sender *s);
+
+/* Makes a ferry_sender_wait() in progress, or the next one, return at once. Any thread, as long
+ * as the sender is not being destroyed. */
+void ferry_sender_wakeup(ferry_sender *s);
+
+/* Aborts the calls still in flight without calling their done callbacks (their callers own
+ * them again, responses included), closes the connections and frees the sender. Accepts NULL
+ * and a half-built sender. Worker thread. */
+void ferry_sender_destroy(ferry_sender *s);
+
+#endif
