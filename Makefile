@@ -13,11 +13,11 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@MAKEFLAGS= cmake --build $(BUILD) -j$(JOBS) -- -s --no-print-directory
 
 build-test: deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_WERROR=ON >/dev/null
-	@cmake --build $(TEST_BUILD) -j$(JOBS)
+	@MAKEFLAGS= cmake --build $(TEST_BUILD) -j$(JOBS) -- -s --no-print-directory
 
 run: build
 	@scripts/quickstart.sh $(BUILD)/ferry

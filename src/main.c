@@ -169,24 +169,6 @@ static int cmd_run_or_check(int argc, char **argv, int check)
     return code;
 }
 
-/* Writes text to path through a temporary file and rename(), so readers never see half. */
-static int write_file_atomic(const char *path, const char *text)
-{
-    char tmp[4096];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%s\n", text);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 struct dev_args {
     int64_t brokers;
     const char *topics[DEV_TOPICS_MAX];
@@ -248,8 +230,8 @@ static int cmd_dev_broker(int argc, char **argv)
         if (ferry_devbroker_topic_create_spec(db, d.topics[i], errstr, sizeof(errstr)))
             code = usage_error("dev-broker", errstr);
     if (code < 0 && d.bootstrap_file &&
-        write_file_atomic(d.bootstrap_file, ferry_devbroker_bootstrap(db))) {
-        fprintf(stderr, "ferry dev-broker: cannot write '%s'\n", d.bootstrap_file);
+        ferry_devbroker_write_bootstrap(db, d.bootstrap_file, errstr, sizeof(errstr))) {
+        fprintf(stderr, "ferry dev-broker: %s\n", errstr);
         code = FERRY_EXIT_FAILURE;
     }
     if (code < 0) {

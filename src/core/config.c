@@ -53,6 +53,9 @@ static const struct ferry_cfg_field dev_fields[] = {
     {"topics", FERRY_CFG_STRINGS, DEV_FIELD(topics), NULL, 0, 0, NULL, NULL, 0,
      "Topics to create at start, as `name:partitions` (other topics are created with 4 "
      "partitions when first used)."},
+    {"bootstrap_file", FERRY_CFG_STRING, DEV_FIELD(bootstrap_file), NULL, 0, 0, NULL, NULL, 0,
+     "Write the embedded cluster's bootstrap address to this file, for other Kafka clients "
+     "(kcat, scripts, tests)."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section dev_section = {

@@ -37,6 +37,7 @@ struct ferry_cfg_list {
 struct ferry_kafka_dev_config {
     int64_t brokers;
     struct ferry_cfg_strings topics; /* "name:partitions" */
+    char *bootstrap_file;
 };
 
 struct ferry_kafka_config {

@@ -9,11 +9,13 @@
 #include "core/devbroker.h"
 #include "core/units.h"
 
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEVBROKER_TOPIC_MAX 249
 
@@ -99,6 +101,27 @@ int ferry_devbroker_topic_create_spec(ferry_devbroker *db, const char *spec, cha
     memcpy(name, spec, len);
     name[len] = '\0';
     return ferry_devbroker_topic_create(db, name, (int)partitions, errstr, errstr_size);
+}
+
+int ferry_devbroker_write_bootstrap(const ferry_devbroker *db, const char *path, char *errstr,
+                                    size_t errstr_size)
+{
+    char tmp[4096];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    f = fopen(tmp, "w");
+    if (!f)
+        goto fail;
+    fprintf(f, "%s\n", db->bootstrap);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        goto fail;
+    }
+    return 0;
+fail:
+    snprintf(errstr, errstr_size, "cannot write '%s': %s", path, strerror(errno));
+    return -1;
 }
 
 int ferry_devbroker_set_down(ferry_devbroker *db, int down)

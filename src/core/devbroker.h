@@ -27,6 +27,11 @@ int ferry_devbroker_topic_create(ferry_devbroker *db, const char *topic, int par
 int ferry_devbroker_topic_create_spec(ferry_devbroker *db, const char *spec, char *errstr,
                                       size_t errstr_size);
 
+/* Writes the bootstrap address and a newline to path, through a temporary file and rename()
+ * so that a reader never sees half of it. Returns 0, or -1 with errstr. */
+int ferry_devbroker_write_bootstrap(const ferry_devbroker *db, const char *path, char *errstr,
+                                    size_t errstr_size);
+
 /* Makes every broker refuse (down != 0) or accept connections again: for tests of how ferry
  * behaves while Kafka is unreachable. Returns 0, or -1. */
 int ferry_devbroker_set_down(ferry_devbroker *db, int down);

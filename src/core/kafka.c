@@ -376,6 +376,9 @@ static int start_dev_cluster(ferry_kafka *k, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < dev->topics.count; i++)
         if (ferry_devbroker_topic_create_spec(k->dev, dev->topics.items[i], errstr, errstr_size))
             return -1;
+    if (dev->bootstrap_file &&
+        ferry_devbroker_write_bootstrap(k->dev, dev->bootstrap_file, errstr, errstr_size))
+        return -1;
     k->bootstrap = strdup(ferry_devbroker_bootstrap(k->dev));
     FLOG_WARN("kafka", "dev",
               "no kafka.brokers configured: started the embedded dev cluster at %s. It keeps "
