@@ -485,8 +485,9 @@ static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n
         rec->lane->in_flight--;
         p->in_flight--;
         if (finished && !p->revoked) {
+            int64_t before = ferry_watermark_commit_offset(p->wm);
             ferry_watermark_finish(p->wm, rec->view.offset);
-            p->dirty = 1;
+            p->dirty |= ferry_watermark_commit_offset(p->wm) != before;
         }
         lane_settle(d, p, rec->lane, d->now_ms);
         rec_release(d, rec);
