@@ -403,15 +403,23 @@ static size_t form_batch(ferry_dispatch *d, struct dispatch_part *p,
 
     while (n < max && p->ready_head) {
         struct dispatch_lane *l = p->ready_head;
+        size_t first = n;
+        int full = 0;
+
         while (n < max && l->head) {
-            if (n && bytes + l->head->bytes > d->opts.max_bytes)
-                return n;
+            if (n && bytes + l->head->bytes > d->opts.max_bytes) {
+                full = 1;
+                break;
+            }
             bytes += l->head->bytes;
             out[n++] = take_head(p);
         }
-        /* An ordered lane now waits for its records; the free lane leaves once empty. */
-        if (l->ordered || !l->head)
+        /* An ordered lane that gave records now waits for them; the free lane leaves once
+         * empty. */
+        if ((l->ordered && n > first) || !l->head)
             lane_pop_ready(p);
+        if (full)
+            break;
     }
     return n;
 }
