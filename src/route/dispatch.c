@@ -18,8 +18,9 @@ struct dispatch_lane {
     size_t queued;
     size_t queued_bytes;
     size_t in_flight;
-    int ordered;  /* gives out nothing while records are in flight */
-    int in_ready; /* in its partition's ready list */
+    int64_t since_ms; /* when its oldest queued record came, or earlier */
+    int ordered;      /* gives out nothing while records are in flight */
+    int in_ready;     /* in its partition's ready list */
     struct dispatch_lane *next_ready;
     struct dispatch_lane *next_hash;
     uint32_t hash;
@@ -50,7 +51,6 @@ struct ferry_dispatch {
     struct dispatch_part *last; /* the partition found last, as records come in runs */
     struct dispatch_part *ready_head, *ready_tail;
     size_t records, bytes;
-    int64_t now_ms; /* the latest time given to add or next */
 };
 
 /* ---- lanes ---- */
@@ -153,8 +153,8 @@ static void part_make_ready(ferry_dispatch *d, struct dispatch_part *p)
     d->ready_tail = p;
 }
 
-static void lane_make_ready(ferry_dispatch *d, struct dispatch_part *p, struct dispatch_lane *l,
-                            int64_t now_ms)
+/* Records that waited behind a busy lane keep their time: they lingered already. */
+static void lane_make_ready(ferry_dispatch *d, struct dispatch_part *p, struct dispatch_lane *l)
 {
     if (l->in_ready || !l->queued || (l->ordered && l->in_flight))
         return;
@@ -165,8 +165,8 @@ static void lane_make_ready(ferry_dispatch *d, struct dispatch_part *p, struct d
     else
         p->ready_head = l;
     p->ready_tail = l;
-    if (!p->ready_records)
-        p->ready_since_ms = now_ms;
+    if (!p->ready_records || l->since_ms < p->ready_since_ms)
+        p->ready_since_ms = l->since_ms;
     p->ready_records += l->queued;
     p->ready_bytes += l->queued_bytes;
     part_make_ready(d, p);
@@ -334,7 +334,6 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     struct ferry_dispatch_rec *rec;
     struct dispatch_lane *l;
 
-    d->now_ms = now_ms;
     if (!p || p->draining)
         return -1;
     l = lane_for(d, p, view);
@@ -348,6 +347,8 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     rec->bytes = bytes;
     rec->lane = l;
     rec->part = p;
+    if (!l->queued)
+        l->since_ms = now_ms;
     if (l->tail)
         l->tail->next = rec;
     else
@@ -363,7 +364,7 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
         p->ready_records++;
         p->ready_bytes += bytes;
     } else {
-        lane_make_ready(d, p, l, now_ms);
+        lane_make_ready(d, p, l);
     }
     return 0;
 }
@@ -430,7 +431,6 @@ size_t ferry_dispatch_next(ferry_dispatch *d, int64_t now_ms, int flush,
     struct dispatch_part *p;
     size_t n;
 
-    d->now_ms = now_ms;
     if (max > d->opts.max_records)
         max = d->opts.max_records;
     for (p = d->ready_head; p; p = p->next_ready)
@@ -470,8 +470,7 @@ static void remove_revoked(ferry_dispatch *d, struct dispatch_part *p)
 }
 
 /* Returns a record's lane to service, or frees it when it is an idle key lane. */
-static void lane_settle(ferry_dispatch *d, struct dispatch_part *p, struct dispatch_lane *l,
-                        int64_t now_ms)
+static void lane_settle(ferry_dispatch *d, struct dispatch_part *p, struct dispatch_lane *l)
 {
     if (l->in_flight || l == p->base)
         goto out;
@@ -481,7 +480,7 @@ static void lane_settle(ferry_dispatch *d, struct dispatch_part *p, struct dispa
     }
 out:
     if (!p->revoked)
-        lane_make_ready(d, p, l, now_ms);
+        lane_make_ready(d, p, l);
 }
 
 static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n, int finished)
@@ -497,7 +496,7 @@ static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n
             ferry_watermark_finish(p->wm, rec->view.offset);
             p->dirty |= ferry_watermark_commit_offset(p->wm) != before;
         }
-        lane_settle(d, p, rec->lane, d->now_ms);
+        lane_settle(d, p, rec->lane);
         rec_release(d, rec);
         if (p->revoked && !p->in_flight)
             remove_revoked(d, p);
