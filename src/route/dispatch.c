@@ -39,6 +39,7 @@ struct dispatch_part {
     size_t ready_records, ready_bytes;
     int64_t ready_since_ms;
     size_t in_flight;
+    struct ferry_dispatch_rec *flight; /* the records in flight, linked by next and prev */
     int draining, revoked, dirty, in_ready;
     struct dispatch_part *next_ready;
     struct dispatch_part *next; /* in the live list or the revoked list */
@@ -387,7 +388,11 @@ static struct ferry_dispatch_rec *take_head(struct dispatch_part *p)
     l->head = rec->next;
     if (!l->head)
         l->tail = NULL;
-    rec->next = NULL;
+    rec->prev = NULL;
+    rec->next = p->flight;
+    if (p->flight)
+        p->flight->prev = rec;
+    p->flight = rec;
     l->queued--;
     l->queued_bytes -= rec->bytes;
     l->in_flight++;
@@ -491,6 +496,12 @@ static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n
 
         rec->lane->in_flight--;
         p->in_flight--;
+        if (rec->prev)
+            rec->prev->next = rec->next;
+        else
+            p->flight = rec->next;
+        if (rec->next)
+            rec->next->prev = rec->prev;
         if (finished && !p->revoked) {
             int64_t before = ferry_watermark_commit_offset(p->wm);
             ferry_watermark_finish(p->wm, rec->view.offset);
@@ -570,11 +581,14 @@ void ferry_dispatch_destroy(ferry_dispatch *d)
         return;
     while (d->live)
         ferry_dispatch_revoke(d, d->live->topic, d->live->partition);
-    /* What remains in flight belongs to requests the caller abandons before this; anything
-     * left is freed with its partition. */
+    /* A stopping worker may drop requests without settling them: release their records too. */
     while (d->revoked) {
         struct dispatch_part *p = d->revoked;
         d->revoked = p->next;
+        for (struct ferry_dispatch_rec *r = p->flight, *next; r; r = next) {
+            next = r->next;
+            rec_release(d, r);
+        }
         part_free(p);
     }
     free(d);

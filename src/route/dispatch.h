@@ -29,7 +29,7 @@ struct ferry_dispatch_rec {
     struct ferry_record view;
     void *msg;    /* the consumer message behind view; released with free_msg */
     size_t bytes; /* key and value sizes, for the memory limits */
-    struct ferry_dispatch_rec *next;
+    struct ferry_dispatch_rec *next, *prev; /* in a lane's queue, or in flight */
     struct dispatch_lane *lane;
     struct dispatch_part *part;
 };
@@ -45,7 +45,8 @@ struct ferry_dispatch_options {
 /* Returns a dispatcher, or NULL when out of memory. */
 ferry_dispatch *ferry_dispatch_new(const struct ferry_dispatch_options *opts);
 
-/* Frees every record (through free_msg) and partition. Accepts NULL. */
+/* Frees every record (through free_msg), those in flight included, and every partition.
+ * Accepts NULL. */
 void ferry_dispatch_destroy(ferry_dispatch *d);
 
 /* Starts tracking a partition that was assigned. Returns 0, or -1 when out of memory. */
@@ -61,8 +62,8 @@ void ferry_dispatch_revoke(ferry_dispatch *d, const char *topic, int32_t partiti
 
 /* Takes a consumed record. Returns 0, or -1 when its partition is not assigned or the offset
  * is not past the last one taken (the caller then releases msg itself). */
-int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void *msg,
-                       size_t bytes, int64_t now_ms);
+int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void *msg, size_t bytes,
+                       int64_t now_ms);
 
 /* Forms the next request: fills out[0..n) with records of one partition, in the order they
  * must be sent, and returns n (0 when nothing is due). A partial batch is due once its oldest
@@ -90,8 +91,7 @@ void ferry_dispatch_take_commits(ferry_dispatch *d,
                                  void *arg);
 
 /* The commit offset of a partition, or -1 when nothing was consumed from it. */
-int64_t ferry_dispatch_commit_offset(const ferry_dispatch *d, const char *topic,
-                                     int32_t partition);
+int64_t ferry_dispatch_commit_offset(const ferry_dispatch *d, const char *topic, int32_t partition);
 
 /* Records of a partition in flight (handed out by next and not yet finished or abandoned). */
 size_t ferry_dispatch_in_flight(const ferry_dispatch *d, const char *topic, int32_t partition);
