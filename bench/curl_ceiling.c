@@ -1,0 +1,321 @@
+/*
+ * curl_ceiling.c - the ceiling for one-request-per-record delivery: a bare libcurl multi client.
+ *
+ * Sends N POSTs of a B-byte body to one URL over C concurrent HTTP/1.1 keep-alive connections
+ * from one thread, the way a ferry route worker drives libcurl (one multi handle, easy handles
+ * reused, curl_multi_poll), but with no Kafka and no bookkeeping. bench/run.sh divides a route's
+ * records/s by this figure, measured in the same run against the same server. Prints one line of
+ * key=value pairs so the script can parse it.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define MAX_CONCURRENCY 4096
+#define MAX_BODY_BYTES (64L * 1024 * 1024)
+#define MAX_ERRORS_SHOWN 5
+
+struct options {
+    const char *url;
+    long requests;
+    long concurrency;
+    long body_bytes;
+    long timeout_s;
+};
+
+struct run {
+    const struct options *opt;
+    CURLM *multi;
+    CURL **easy;
+    struct curl_slist *headers;
+    char *body;
+    long started;
+    long finished;
+    long errors;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ferry-bench-curl --url URL [--requests N] [--concurrency C]\n"
+                 "                        [--body-bytes B] [--timeout S]\n"
+                 "POSTs N bodies of B bytes over C keep-alive HTTP/1.1 connections and prints\n"
+                 "requests, seconds, requests/s, CPU seconds, peak RSS and errors.\n");
+}
+
+/* Parses a whole decimal in [min, max]; returns 0 on success. */
+static int parse_long(const char *flag, const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "ferry-bench-curl: %s: expected an integer in [%ld, %ld], got '%s'\n", flag,
+                min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_flag(struct options *opt, const char *flag, const char *val)
+{
+    if (!strcmp(flag, "--url")) {
+        opt->url = val;
+        return 0;
+    }
+    if (!strcmp(flag, "--requests"))
+        return parse_long(flag, val, 1, LONG_MAX, &opt->requests);
+    if (!strcmp(flag, "--concurrency"))
+        return parse_long(flag, val, 1, MAX_CONCURRENCY, &opt->concurrency);
+    if (!strcmp(flag, "--body-bytes"))
+        return parse_long(flag, val, 0, MAX_BODY_BYTES, &opt->body_bytes);
+    if (!strcmp(flag, "--timeout"))
+        return parse_long(flag, val, 1, 86400, &opt->timeout_s);
+    fprintf(stderr, "ferry-bench-curl: unknown flag '%s'\n", flag);
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, struct options *opt)
+{
+    int i;
+
+    opt->url = NULL;
+    opt->requests = 100000;
+    opt->concurrency = 64;
+    opt->body_bytes = 100;
+    opt->timeout_s = 600;
+    for (i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "ferry-bench-curl: '%s' needs a value\n", argv[i]);
+            return -1;
+        }
+        if (parse_flag(opt, argv[i], argv[i + 1]))
+            return -1;
+    }
+    if (!opt->url) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * nmemb;
+}
+
+static CURL *easy_new(struct run *r)
+{
+    CURL *e = curl_easy_init();
+
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_URL, r->opt->url);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->opt->body_bytes);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)e);
+    return e;
+}
+
+/* Builds the multi handle, the shared body and headers, and C easy handles. */
+static int run_init(struct run *r, const struct options *opt)
+{
+    long i;
+
+    memset(r, 0, sizeof(*r));
+    r->opt = opt;
+    r->multi = curl_multi_init();
+    r->easy = calloc((size_t)opt->concurrency, sizeof(*r->easy));
+    r->body = malloc((size_t)opt->body_bytes + 1);
+    if (!r->multi || !r->easy || !r->body)
+        return -1;
+    memset(r->body, 'x', (size_t)opt->body_bytes);
+    r->body[opt->body_bytes] = '\0';
+    /* No "Expect: 100-continue" round trip for large bodies; a route does not wait for it. */
+    r->headers = curl_slist_append(NULL, "Expect:");
+    r->headers = curl_slist_append(r->headers, "Content-Type: application/octet-stream");
+    if (!r->headers)
+        return -1;
+    curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, opt->concurrency);
+    curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opt->concurrency);
+    curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, opt->concurrency);
+    for (i = 0; i < opt->concurrency; i++) {
+        r->easy[i] = easy_new(r);
+        if (!r->easy[i])
+            return -1;
+    }
+    return 0;
+}
+
+/* Accepts half-built runs. */
+static void run_release(struct run *r)
+{
+    long i;
+
+    for (i = 0; r->easy && i < r->opt->concurrency; i++) {
+        if (!r->easy[i])
+            continue;
+        if (r->multi)
+            curl_multi_remove_handle(r->multi, r->easy[i]);
+        curl_easy_cleanup(r->easy[i]);
+    }
+    if (r->multi)
+        curl_multi_cleanup(r->multi);
+    curl_slist_free_all(r->headers);
+    free(r->easy);
+    free(r->body);
+}
+
+static int start_one(struct run *r, CURL *e)
+{
+    CURLMcode mc = curl_multi_add_handle(r->multi, e);
+
+    if (mc != CURLM_OK) {
+        fprintf(stderr, "ferry-bench-curl: add handle: %s\n", curl_multi_strerror(mc));
+        return -1;
+    }
+    r->started++;
+    return 0;
+}
+
+static void count_result(struct run *r, CURL *e, CURLcode result)
+{
+    long code = 0;
+
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    if (result == CURLE_OK && code >= 200 && code < 300)
+        return;
+    if (r->errors < MAX_ERRORS_SHOWN)
+        fprintf(stderr, "ferry-bench-curl: request failed: %s, HTTP %ld\n",
+                curl_easy_strerror(result), code);
+    r->errors++;
+}
+
+/* Counts finished transfers and puts each easy handle straight back to work. */
+static int reap(struct run *r)
+{
+    CURLMsg *msg;
+    int left;
+    CURL *e;
+
+    while ((msg = curl_multi_info_read(r->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        e = msg->easy_handle;
+        count_result(r, e, msg->data.result);
+        r->finished++;
+        curl_multi_remove_handle(r->multi, e);
+        if (r->started < r->opt->requests && start_one(r, e))
+            return -1;
+    }
+    return 0;
+}
+
+/* One turn: run transfers, put finished handles back to work, wait for sockets or timers. */
+static int step(struct run *r)
+{
+    CURLMcode mc;
+    int running;
+
+    mc = curl_multi_perform(r->multi, &running);
+    if (mc != CURLM_OK)
+        goto fail;
+    /* Reap before polling: a transfer finished inside perform leaves no socket to wake us. */
+    if (reap(r))
+        return -1;
+    if (r->finished >= r->opt->requests)
+        return 0;
+    mc = curl_multi_poll(r->multi, NULL, 0, 1000, NULL);
+    if (mc == CURLM_OK)
+        return 0;
+fail:
+    fprintf(stderr, "ferry-bench-curl: multi: %s\n", curl_multi_strerror(mc));
+    return -1;
+}
+
+/* Drives transfers until all are finished or the deadline passes; returns 0 when all finished. */
+static int run_loop(struct run *r, double deadline)
+{
+    while (r->finished < r->opt->requests) {
+        if (now_s() > deadline) {
+            fprintf(stderr, "ferry-bench-curl: timed out after %ld of %ld requests\n", r->finished,
+                    r->opt->requests);
+            return -1;
+        }
+        if (step(r))
+            return -1;
+    }
+    return 0;
+}
+
+static void report(const struct run *r, double seconds)
+{
+    struct rusage ru;
+    double cpu;
+
+    getrusage(RUSAGE_SELF, &ru);
+    cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    printf("requests=%ld seconds=%.3f rps=%.0f cpu_s=%.2f rss_mb=%.1f errors=%ld\n", r->finished,
+           seconds, seconds > 0 ? (double)r->finished / seconds : 0.0, cpu,
+           (double)ru.ru_maxrss / 1024.0, r->errors);
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    struct run r;
+    double start;
+    long i;
+    int result = 1;
+
+    if (parse_args(argc, argv, &opt))
+        return 2;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT))
+        return 1;
+    if (run_init(&r, &opt)) {
+        fprintf(stderr, "ferry-bench-curl: out of memory setting up\n");
+        goto out;
+    }
+    start = now_s();
+    for (i = 0; i < opt.concurrency && r.started < opt.requests; i++)
+        if (start_one(&r, r.easy[i]))
+            goto out;
+    if (run_loop(&r, start + (double)opt.timeout_s))
+        goto out;
+    report(&r, now_s() - start);
+    result = r.errors ? 1 : 0;
+out:
+    run_release(&r);
+    curl_global_cleanup();
+    return result;
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR - ferry's benchmarks, the entry point of `make bench`.
+#
+# Every figure is printed beside a baseline measured in the same run on the same machine:
+#   1. the ceiling: ferry-bench-curl, a bare libcurl multi client, POSTs one 100-byte body per
+#      record to a private nginx over 64 keep-alive connections;
+#   2. the preload: ferry-bench-preload fills a 64-partition topic on `ferry dev-broker`;
+#   3. ferry's routes (placeholders until the route runs): consume that topic, POST to the same
+#      nginx, and are reported as a ratio to the ceiling.
+# BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run).
+# Everything listens on 127.0.0.1 and is stopped on exit.
+set -euo pipefail
+
+BUILD_DIR=${1:?usage: bench/run.sh BUILD_DIR}
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+BENCH_SRC=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_SRC/lib.sh"
+
+RECORDS=${BENCH_RECORDS:-1000000}
+CONCURRENCY=${BENCH_CONCURRENCY:-64}
+BODY_BYTES=100
+KEYS=1000
+TOPIC=bench
+PARTITIONS=64 # the dev broker keeps about 5 MiB per partition: 1M x 100 B needs many
+FERRY=$BUILD_DIR/ferry
+CURL_BENCH=$BUILD_DIR/bench/ferry-bench-curl
+PRELOAD_BENCH=$BUILD_DIR/bench/ferry-bench-preload
+
+# The routes to run, "ORDERING BATCH" each; see run_ferry_route.
+ROUTE_CASES=("key 1" "partition 1" "none 1" "key 1000")
+
+ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio", printed by print_table
+CEILING_RPS=""  # set by bench_ceiling
+BROKER_BOOTSTRAP=""
+NGINX_URL=""
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_WORK=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+trap 'bench_cleanup; rm -rf "$BENCH_WORK"' EXIT
+trap 'exit 130' INT TERM
+
+# add_row NAME KV_LINE [noratio]: adds a table row from a key=value result line (rps, cpu_s,
+# rss_mb), with its records/s as a ratio to the ceiling's unless told not to.
+add_row() {
+  local rps ratio="-"
+  rps=$(field rps "$2")
+  if [ -n "$CEILING_RPS" ] && [ "${3:-}" != noratio ]; then
+    ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.2fx", a / b }')
+  fi
+  ROWS+=("$1|$rps|$(field cpu_s "$2")|$(field rss_mb "$2")|$ratio")
+}
+
+# add_skip NAME WHY: a row for a benchmark that did not run.
+add_skip() {
+  ROWS+=("$1|$2|-|-|-")
+}
+
+bench_ceiling() {
+  local line
+  local name="curl ceiling (c=$CONCURRENCY, ${BODY_BYTES} B)"
+  echo "== $name: $RECORDS POSTs to $NGINX_URL"
+  line=$("$CURL_BENCH" --url "$NGINX_URL" --requests "$RECORDS" --concurrency "$CONCURRENCY" \
+    --body-bytes "$BODY_BYTES")
+  echo "   $line"
+  CEILING_RPS=$(field rps "$line")
+  add_row "$name" "$line"
+}
+
+bench_preload() {
+  local line
+  echo "== preload: $RECORDS x $BODY_BYTES B to $TOPIC ($PARTITIONS partitions) at $BROKER_BOOTSTRAP"
+  line=$("$PRELOAD_BENCH" --bootstrap "$BROKER_BOOTSTRAP" --topic "$TOPIC" --records "$RECORDS" \
+    --bytes "$BODY_BYTES" --keys "$KEYS")
+  echo "   $line"
+  add_row "preload (librdkafka producer)" "$line" noratio
+}
+
+# ---------------------------------------------------------------------------------------------
+# PLACEHOLDER: ferry's route runs. Not implemented until `ferry run` delivers records.
+#
+# write_route_config ORDERING BATCH FILE
+#   Writes a ferry YAML config with one route: consume $TOPIC at $BROKER_BOOTSTRAP from the
+#   earliest offset with a group id of its own (every case reads the same preloaded records),
+#   POST to $NGINX_URL with $CONCURRENCY requests in flight, the given ordering mode, and BATCH
+#   records per request (1 = one request per record, the mode the ceiling is for). Against the
+#   dev broker set fetch.wait.max.ms=10 and raise queued.min.messages (see shared design.md).
+#
+# run_ferry_route ORDERING BATCH
+#   Starts `$FERRY run -c <config>` under `measure` (lib.sh: /usr/bin/time gives wall, CPU and
+#   peak RSS of the ferry process alone), waits with a deadline until all $RECORDS records are
+#   delivered (ferry's metrics, or for BATCH=1 `nginx_requests` rising by $RECORDS), stops ferry
+#   with SIGTERM, and prints one line in ferry-bench-curl's format:
+#     records=N seconds=S rps=R cpu_s=C rss_mb=M errors=E
+#   Returns 0 on success, 1 on failure, 2 while not implemented (the row then says so).
+#   Reads: FERRY BENCH_WORK NGINX_URL BROKER_BOOTSTRAP TOPIC PARTITIONS RECORDS CONCURRENCY.
+# ---------------------------------------------------------------------------------------------
+write_route_config() {
+  return 2
+}
+
+run_ferry_route() {
+  local config=$BENCH_WORK/route-$1-$2.yaml
+  write_route_config "$1" "$2" "$config" || return $?
+  return 2
+}
+
+route_name() {
+  echo "ferry route (ordering=$1, batch=$2)"
+}
+
+bench_routes() {
+  local c ordering batch name line rc
+  for c in "${ROUTE_CASES[@]}"; do
+    read -r ordering batch <<<"$c"
+    name=$(route_name "$ordering" "$batch")
+    rc=0
+    line=$(run_ferry_route "$ordering" "$batch") || rc=$?
+    case $rc in
+    0) echo "== $name"; echo "   $line"; add_row "$name" "$line" ;;
+    2) add_skip "$name" "not yet" ;;
+    *) add_skip "$name" "FAILED" ;;
+    esac
+  done
+}
+
+print_table() {
+  echo
+  echo "ferry benchmarks, $(date -u +%Y-%m-%d), $RECORDS records of $BODY_BYTES B, $(nproc) cores" \
+    "shared by every process"
+  echo "CPU s and peak RSS are the measured process's own (not nginx's, not the broker's)."
+  echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "(other work on the machine skews every row)"
+  {
+    echo "name|records/s|CPU s|peak RSS MB|ratio to ceiling"
+    printf '%s\n' "${ROWS[@]}"
+  } | awk -F'|' '{ printf "%-46s %12s %8s %12s %17s\n", $1, $2, $3, $4, $5 }'
+}
+
+main() {
+  local c ordering batch
+  if [ ! -x "$CURL_BENCH" ] || [ ! -x "$PRELOAD_BENCH" ]; then
+    echo "bench: build the bench programs first: cmake --build $BUILD_DIR" >&2
+    exit 1
+  fi
+  nginx_start "$BENCH_WORK"
+  bench_ceiling
+  if broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
+    bench_preload
+    bench_routes
+  else
+    add_skip "preload (librdkafka producer)" "no broker"
+    for c in "${ROUTE_CASES[@]}"; do
+      read -r ordering batch <<<"$c"
+      add_skip "$(route_name "$ordering" "$batch")" "no broker"
+    done
+  fi
+  print_table
+}
+
+main
