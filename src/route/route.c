@@ -219,13 +219,22 @@ static void apply_backpressure(struct route *r)
 
 /* ---- the loop ---- */
 
-static int64_t next_wake_ms(struct route *r, int64_t now_ms)
+/* How long the loop may sleep. A batch coming due, a retry and the end of a Retry-After
+ * pause only matter when a request can start then: while every slot is taken, the call that
+ * finishes wakes the loop through its socket, and timers already due would make it spin. */
+static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
 {
-    int64_t t = ferry_dispatch_next_due_ms(r->dispatch), retry = route_next_retry_ms(r);
-    int64_t wait;
+    int64_t t = INT64_MAX, retry, wait;
 
-    if (retry < t)
-        t = retry;
+    if (r->in_flight < (size_t)r->cfg->concurrency) {
+        if (consuming)
+            t = ferry_dispatch_next_due_ms(r->dispatch);
+        if (t < r->paused_until_ms)
+            t = r->paused_until_ms;
+        retry = route_next_retry_ms(r);
+        if (retry < t)
+            t = retry;
+    }
     if (r->ndlq_backlog && now_ms + 100 < t)
         t = now_ms + 100;
     wait = t == INT64_MAX ? ROUTE_IDLE_WAIT_MS : t - now_ms;
@@ -238,7 +247,7 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms)
 static int loop_turn(struct route *r, int more, int consuming)
 {
     int64_t now = route_now_ms();
-    int wait = more ? 0 : (int)next_wake_ms(r, now);
+    int wait = more ? 0 : (int)next_wake_ms(r, now, consuming);
 
     if (ferry_sender_wait(r->sender, r->event_fds[0], wait))
         drain_event_pipe(r);
