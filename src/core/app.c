@@ -12,6 +12,7 @@
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "ingest/ingest.h"
 #include "route/route.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@ struct app {
     ferry_httpd *httpd;
     ferry_admin *admin;
     ferry_routes *routes;
+    ferry_ingest *ingest;
 };
 
 struct watchdog {
@@ -103,14 +105,22 @@ static int start_http(struct app *a, char *errstr, size_t errstr_size)
     a->httpd = ferry_httpd_new(&opts, errstr, errstr_size);
     if (!a->httpd)
         return -1;
+    if (s->tls.cert_file && s->tls.key_file &&
+        ferry_httpd_set_tls(a->httpd, s->tls.cert_file, s->tls.key_file)) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     a->admin = ferry_admin_new(a->httpd, a->kafka, a->metrics);
-    if (!a->admin || ferry_admin_add_check(a->admin, "routes", ferry_routes_ready, a->routes)) {
+    if (!a->admin || ferry_admin_add_check(a->admin, "routes", ferry_routes_ready, a->routes) ||
+        ferry_admin_add_check(a->admin, "ingest", ferry_ingest_ready, a->ingest) ||
+        ferry_ingest_register(a->ingest, a->httpd)) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
     if (ferry_httpd_start(a->httpd, errstr, errstr_size))
         return -1;
-    FLOG_INFO("http", NULL, "listening on %s (port %d)", s->listen, ferry_httpd_port(a->httpd));
+    FLOG_INFO("http", NULL, "listening on %s (port %d%s)", s->listen, ferry_httpd_port(a->httpd),
+              s->tls.cert_file ? ", TLS" : "");
     return 0;
 }
 
@@ -126,20 +136,27 @@ static int app_start(struct app *a, char *errstr, size_t errstr_size)
     if (!a->kafka)
         return -1;
     a->routes = ferry_routes_new(a->cfg, a->kafka, a->metrics, errstr, errstr_size);
-    if (!a->routes || start_http(a, errstr, errstr_size))
+    if (!a->routes)
+        return -1;
+    a->ingest = ferry_ingest_new(a->cfg, a->kafka, a->metrics, errstr, errstr_size);
+    if (!a->ingest || start_http(a, errstr, errstr_size))
         return -1;
     return ferry_routes_start(a->routes, errstr, errstr_size);
 }
 
-/* Stops everything in the reverse order of app_start. Safe on a half-started app. */
+/* Stops everything in the reverse order of app_start. Safe on a half-started app. Ingest
+ * answers every request it accepted before the server goes, and is freed only after the
+ * producer's final flush, which may still deliver reports of ingested records. */
 static void app_stop(struct app *a)
 {
     if (a->httpd)
         ferry_httpd_quiesce(a->httpd);
+    ferry_ingest_stop(a->ingest, a->cfg->server.shutdown_timeout_ms);
     ferry_routes_destroy(a->routes);
     ferry_httpd_destroy(a->httpd);
     ferry_admin_destroy(a->admin);
     ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
+    ferry_ingest_destroy(a->ingest);
     ferry_metrics_destroy(a->metrics);
 }
 

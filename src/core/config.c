@@ -10,6 +10,7 @@
 #include "core/config_schema.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "ingest/ingest_config.h"
 #include "route/route_config.h"
 
 #include <errno.h>
@@ -45,6 +46,8 @@ static const char *const log_formats[] = {"logfmt", "json", NULL};
 
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
+static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
+static void check_root(struct ferry_config *cfg, void *obj, const char *path);
 
 #define DEV_FIELD(f) offsetof(struct ferry_kafka_dev_config, f)
 static const struct ferry_cfg_field dev_fields[] = {
@@ -79,6 +82,19 @@ static const struct ferry_cfg_field kafka_fields[] = {
 static const struct ferry_cfg_section kafka_section = {
     "kafka", kafka_fields, sizeof(struct ferry_kafka_config), NULL, "How ferry reaches Kafka."};
 
+#define TLS_FIELD(f) offsetof(struct ferry_server_tls_config, f)
+static const struct ferry_cfg_field tls_fields[] = {
+    {"cert_file", FERRY_CFG_STRING, TLS_FIELD(cert_file), NULL, 0, 0, NULL, NULL, 0,
+     "Certificate chain (PEM) of the listener."},
+    {"key_file", FERRY_CFG_STRING, TLS_FIELD(key_file), NULL, 0, 0, NULL, NULL, 0,
+     "Private key (PEM, unencrypted) of that certificate."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section tls_section = {
+    "server.tls", tls_fields, sizeof(struct ferry_server_tls_config), check_tls,
+    "HTTPS for the listener (GnuTLS through libmicrohttpd). With both files set every "
+    "endpoint, ingest and admin alike, is served over TLS only."};
+
 #define SERVER_FIELD(f) offsetof(struct ferry_server_config, f)
 static const struct ferry_cfg_field server_fields[] = {
     {"listen", FERRY_CFG_STRING, SERVER_FIELD(listen), "127.0.0.1:8080", 0, 0, NULL, NULL, 0,
@@ -91,11 +107,12 @@ static const struct ferry_cfg_field server_fields[] = {
      3600000, NULL, NULL, 0, "Idle connections are closed after this long."},
     {"shutdown_timeout", FERRY_CFG_DURATION, SERVER_FIELD(shutdown_timeout_ms), "30s", 0, 3600000,
      NULL, NULL, 0, "On SIGTERM, how long ferry may drain before it exits anyway (exit code 3)."},
+    {"tls", FERRY_CFG_SECTION, SERVER_FIELD(tls), NULL, 0, 0, NULL, &tls_section, 0, NULL},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section server_section = {
     "server", server_fields, sizeof(struct ferry_server_config), check_server,
-    "The HTTP server: health, metrics and (later) ingest and table lookups."};
+    "The HTTP server: health, metrics and ingest (and later table lookups)."};
 
 #define LOG_FIELD(f) offsetof(struct ferry_log_config, f)
 static const struct ferry_cfg_field log_fields[] = {
@@ -115,14 +132,14 @@ static const struct ferry_cfg_field root_fields[] = {
     {"log", FERRY_CFG_SECTION, ROOT_FIELD(log), NULL, 0, 0, NULL, &log_section, 0, NULL},
     {"routes", FERRY_CFG_LIST, ROOT_FIELD(routes), NULL, 0, 0, NULL, &ferry_route_section, 0,
      "Kafka to HTTP routes."},
-    {"ingest", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
-     "HTTP to Kafka endpoints (a later version)."},
+    {"ingest", FERRY_CFG_SECTION, ROOT_FIELD(ingest), NULL, 0, 0, NULL, &ferry_ingest_section, 0,
+     NULL},
     {"tables", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
      "Materialized tables (a later version)."},
     FERRY_CFG_END,
 };
 const struct ferry_cfg_section ferry_config_root = {"", root_fields, sizeof(struct ferry_config),
-                                                    NULL, NULL};
+                                                    check_root, NULL};
 
 /* ---- checks that span more than one value ---- */
 
@@ -150,6 +167,42 @@ static void check_server(struct ferry_config *cfg, void *obj, const char *path)
     if (s->listen && ferry_hostport_parse(s->listen, host, sizeof(host), &port))
         ferry_config_error(cfg, ipath, "expected host:port like 127.0.0.1:8080, got '%s'",
                            s->listen);
+}
+
+static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path)
+{
+    FILE *f;
+
+    if (!file)
+        return;
+    f = fopen(file, "rb");
+    if (!f) {
+        ferry_config_error(cfg, path, "cannot open '%s': %s", file, strerror(errno));
+        return;
+    }
+    fclose(f);
+}
+
+static void check_tls(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_server_tls_config *t = obj;
+    char ipath[256];
+
+    snprintf(ipath, sizeof(ipath), "%s.%s", path, t->cert_file ? "key_file" : "cert_file");
+    if (!t->cert_file != !t->key_file)
+        ferry_config_error(cfg, ipath, "missing, TLS needs both cert_file and key_file");
+    snprintf(ipath, sizeof(ipath), "%s.cert_file", path);
+    check_tls_file(cfg, t->cert_file, ipath);
+    snprintf(ipath, sizeof(ipath), "%s.key_file", path);
+    check_tls_file(cfg, t->key_file, ipath);
+}
+
+/* Checks between sections, once the whole file was loaded. */
+static void check_root(struct ferry_config *cfg, void *obj, const char *path)
+{
+    (void)obj;
+    (void)path;
+    ferry_ingest_config_check_all(cfg);
 }
 
 /* ---- lines and errors ---- */

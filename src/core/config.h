@@ -34,6 +34,9 @@ struct ferry_cfg_list {
     size_t count;
 };
 
+/* The jobs' sections embed the types above, so their headers come after them. */
+#include "ingest/ingest_config.h"
+
 struct ferry_kafka_dev_config {
     int64_t brokers;
     struct ferry_cfg_strings topics; /* "name:partitions" */
@@ -47,8 +50,14 @@ struct ferry_kafka_config {
     int64_t stats_interval_ms;
 };
 
+struct ferry_server_tls_config {
+    char *cert_file; /* both set: the listener speaks HTTPS */
+    char *key_file;
+};
+
 struct ferry_server_config {
     char *listen;
+    struct ferry_server_tls_config tls;
     int64_t threads;
     int64_t max_connections;
     int64_t connection_timeout_ms;
@@ -66,6 +75,7 @@ struct ferry_config {
     struct ferry_server_config server;
     struct ferry_log_config log;
     struct ferry_cfg_list routes; /* of struct ferry_route_config (route/route_config.h) */
+    struct ferry_ingest_config ingest;
     struct ferry_config_private *priv; /* lines and errors */
 };
 

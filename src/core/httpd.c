@@ -13,6 +13,7 @@
 #include "core/units.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@ struct route {
     char *path;
     size_t path_len;
     int match;
+    int own_413;
     size_t max_body;
     ferry_http_handler fn;
     void *arg;
@@ -42,6 +44,9 @@ struct ferry_httpd {
     struct route routes[HTTPD_MAX_ROUTES];
     size_t nroutes;
     int port;
+    char *tls_cert_file, *tls_key_file;
+    char *tls_cert; /* PEM text, kept while the daemon runs */
+    char *tls_key;
 };
 
 enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
@@ -91,7 +96,8 @@ int ferry_httpd_route(ferry_httpd *h, const char *method, const char *path, int 
         return -1;
     }
     r->path_len = strlen(path);
-    r->match = match;
+    r->match = match & ~FERRY_HTTP_OWN_413;
+    r->own_413 = (match & FERRY_HTTP_OWN_413) != 0;
     r->max_body = max_body;
     r->fn = fn;
     r->arg = arg;
@@ -233,6 +239,11 @@ const char *ferry_http_req_body(const ferry_http_req *req, size_t *len)
     return req->body.data ? req->body.data : "";
 }
 
+int ferry_http_req_body_too_large(const ferry_http_req *req)
+{
+    return req->too_large;
+}
+
 /* ---- the request lifecycle ---- */
 
 static void req_free(ferry_http_req *req)
@@ -273,7 +284,7 @@ static enum MHD_Result queue_answer(ferry_http_req *req)
 static enum MHD_Result run_handler(ferry_http_req *req)
 {
     req->state = REQ_RUNNING;
-    if (req->too_large)
+    if (req->too_large && !req->route->own_413)
         ferry_http_respond_error(req, 413, 0, "request body is larger than %zu bytes",
                                  req->route->max_body);
     else
@@ -389,14 +400,75 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *addr, cha
     return 0;
 }
 
+/* Reads a whole PEM file (at most FERRY_HTTPD_TLS_FILE_MAX bytes) as text. Returns NULL with
+ * errstr on failure. */
+static char *read_pem(const char *path, char *errstr, size_t errstr_size)
+{
+    struct ferry_buf b;
+    char chunk[4096];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    ferry_buf_init(&b, FERRY_HTTPD_TLS_FILE_MAX);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (ferry_buf_add(&b, chunk, n))
+            break;
+    fclose(f);
+    if (b.failed || !b.data) {
+        snprintf(errstr, errstr_size, "'%s' is empty or larger than %d bytes", path,
+                 FERRY_HTTPD_TLS_FILE_MAX);
+        ferry_buf_release(&b);
+        return NULL;
+    }
+    return ferry_buf_steal(&b);
+}
+
+/* Fills ops with the TLS options (or none) and adds MHD_USE_TLS to *flags. Returns 0, or -1
+ * with errstr. */
+static int tls_options(ferry_httpd *h, struct MHD_OptionItem ops[3], unsigned *flags, char *errstr,
+                       size_t errstr_size)
+{
+    ops[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (!h->tls_cert_file)
+        return 0;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(errstr, errstr_size, "this libmicrohttpd was built without TLS");
+        return -1;
+    }
+    h->tls_cert = read_pem(h->tls_cert_file, errstr, errstr_size);
+    h->tls_key = h->tls_cert ? read_pem(h->tls_key_file, errstr, errstr_size) : NULL;
+    if (!h->tls_key)
+        return -1;
+    ops[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    ops[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    ops[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    *flags |= MHD_USE_TLS;
+    return 0;
+}
+
+int ferry_httpd_set_tls(ferry_httpd *h, const char *cert_file, const char *key_file)
+{
+    free(h->tls_cert_file);
+    free(h->tls_key_file);
+    h->tls_cert_file = strdup(cert_file);
+    h->tls_key_file = strdup(key_file);
+    return h->tls_cert_file && h->tls_key_file ? 0 : -1;
+}
+
 int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
 {
     struct sockaddr_storage addr = {0};
+    struct MHD_OptionItem tls[3];
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
 
-    if (resolve_listen(h->opts.listen, &addr, errstr, errstr_size))
+    if (resolve_listen(h->opts.listen, &addr, errstr, errstr_size) ||
+        tls_options(h, tls, &flags, errstr, errstr_size))
         return -1;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -406,10 +478,10 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
         (unsigned)h->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)h->opts.connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed?)",
-                 h->opts.listen);
+        snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed%s?)",
+                 h->opts.listen, flags & MHD_USE_TLS ? ", or a bad certificate or key" : "");
         return -1;
     }
     info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -442,5 +514,11 @@ void ferry_httpd_destroy(ferry_httpd *h)
         free(h->routes[i].method);
         free(h->routes[i].path);
     }
+    free(h->tls_cert_file);
+    free(h->tls_key_file);
+    free(h->tls_cert);
+    if (h->tls_key)
+        memset(h->tls_key, 0, strlen(h->tls_key));
+    free(h->tls_key);
     free(h);
 }

@@ -30,16 +30,30 @@ struct ferry_httpd_options {
 #define FERRY_HTTP_PREFIX 1
 #define FERRY_HTTP_BODY_DEFAULT_MAX (64 * 1024)
 
+/* Or'ed into match: the handler runs for a body larger than max_body too (only its first
+ * max_body bytes are kept), so that it can answer and count the 413 itself; it asks
+ * ferry_http_req_body_too_large(). */
+#define FERRY_HTTP_OWN_413 0x10
+
+/* Largest certificate or key file the server reads. */
+#define FERRY_HTTPD_TLS_FILE_MAX (1024 * 1024)
+
 /* Creates a server that is not yet listening. Returns NULL with errstr on failure. */
 ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errstr,
                              size_t errstr_size);
 
 /* Registers a handler for method (e.g. "GET") on path. match is FERRY_HTTP_EXACT or
- * FERRY_HTTP_PREFIX; max_body caps the request body (413 beyond it). Call before start. */
+ * FERRY_HTTP_PREFIX, optionally with FERRY_HTTP_OWN_413; max_body caps the request body (413
+ * beyond it). Call before start. */
 int ferry_httpd_route(ferry_httpd *h, const char *method, const char *path, int match,
                       size_t max_body, ferry_http_handler fn, void *arg);
 
-/* Binds and starts serving. Returns 0, or -1 with errstr. */
+/* Makes the server speak HTTPS only, with a certificate chain and an unencrypted private key
+ * (PEM files, read at start). Call before start. Returns 0, or -1 when out of memory. */
+int ferry_httpd_set_tls(ferry_httpd *h, const char *cert_file, const char *key_file);
+
+/* Binds and starts serving. Returns 0, or -1 with errstr (a TLS file that cannot be read, or
+ * a libmicrohttpd without TLS, included). */
 int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size);
 
 /* The port actually bound (useful with port 0). */
@@ -58,6 +72,9 @@ const char *ferry_http_req_path(const ferry_http_req *req);
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len);
+
+/* Nonzero when the body was larger than the route's max_body (FERRY_HTTP_OWN_413 routes). */
+int ferry_http_req_body_too_large(const ferry_http_req *req);
 
 /* Adds a response header (copied); at most a few per response. Call before answering. */
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);

@@ -1,0 +1,424 @@
+/*
+ * ingest_config.c - the table of the `ingest:` section and the checks that span several of its
+ * values (patterns compile, paths do not collide, keys are readable and distinct), so that
+ * `ferry check` finds every mistake ingest could hit at start.
+ */
+#include "ingest/ingest_config.h"
+#include "ingest/pattern.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define INGEST_PATH_MAX 256
+#define INGEST_KEY_FILE_MAX (FERRY_INGEST_KEY_MAX + 64) /* room for trailing newlines */
+
+const char *const ferry_ingest_acks[] = {"kafka", "accepted", NULL};
+
+static void check_rest_proxy(struct ferry_config *cfg, void *obj, const char *path);
+static void check_webhook(struct ferry_config *cfg, void *obj, const char *path);
+static void check_api_key(struct ferry_config *cfg, void *obj, const char *path);
+static void check_auth(struct ferry_config *cfg, void *obj, const char *path);
+
+#define RP_FIELD(f) offsetof(struct ferry_ingest_rest_proxy_config, f)
+static const struct ferry_cfg_field rest_proxy_fields[] = {
+    {"topics", FERRY_CFG_STRINGS, RP_FIELD(topics), NULL, 0, 0, NULL, NULL, 0,
+     "Topics the REST Proxy API may write: names, or `^regex`. Empty (the default) turns the "
+     "API off. Any other topic is answered 404 (error code 40401)."},
+    {"ack", FERRY_CFG_ENUM, RP_FIELD(ack), "kafka", 0, 0, ferry_ingest_acks, NULL, 0,
+     "`kafka`: answer once the broker acknowledged every record, with partitions and offsets; "
+     "`accepted`: answer 202 as soon as the records are queued in the producer."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section rest_proxy_section = {
+    "rest_proxy", rest_proxy_fields, sizeof(struct ferry_ingest_rest_proxy_config),
+    check_rest_proxy,
+    "Confluent REST Proxy v2 compatible produce: `POST /topics/{topic}` and `POST "
+    "/topics/{topic}/partitions/{partition}` (see docs/ingest.md)."};
+
+#define KEY_FIELD(f) offsetof(struct ferry_ingest_key_config, f)
+static const struct ferry_cfg_field key_fields[] = {
+    {"header", FERRY_CFG_STRING, KEY_FIELD(header), NULL, 0, 0, NULL, NULL, 0,
+     "Take the record key from this request header."},
+    {"query", FERRY_CFG_STRING, KEY_FIELD(query), NULL, 0, 0, NULL, NULL, 0,
+     "Take the record key from this query parameter."},
+    {"json", FERRY_CFG_STRING, KEY_FIELD(json), NULL, 0, 0, NULL, NULL, 0,
+     "Take the record key from this dot-separated path into the JSON body (`user.id`, "
+     "`items.0.sku`): a string gives its text, other values their JSON."},
+    {"required", FERRY_CFG_BOOL, KEY_FIELD(required), "false", 0, 0, NULL, NULL, 0,
+     "Answer 422 when the key is missing, instead of writing the record without a key."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section key_section = {
+    "key", key_fields, sizeof(struct ferry_ingest_key_config), NULL,
+    "Where a webhook record's key comes from (at most one source; none: no key)."};
+
+#define WH_FIELD(f) offsetof(struct ferry_ingest_webhook_config, f)
+static const struct ferry_cfg_field webhook_fields[] = {
+    {"name", FERRY_CFG_STRING, WH_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
+     "Unique name: letters, digits, `.`, `_`, `-`. Used in logs and metrics."},
+    {"path", FERRY_CFG_STRING, WH_FIELD(path), NULL, 0, 0, NULL, NULL, 1,
+     "The path that takes `POST` requests, e.g. `/webhooks/github`."},
+    {"topic", FERRY_CFG_STRING, WH_FIELD(topic), NULL, 0, 0, NULL, NULL, 1,
+     "The topic every record of this endpoint goes to."},
+    {"key", FERRY_CFG_SECTION, WH_FIELD(key), NULL, 0, 0, NULL, &key_section, 0, NULL},
+    {"headers", FERRY_CFG_STRINGS, WH_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
+     "Request headers copied into record headers (lower-cased names) when present."},
+    {"ndjson", FERRY_CFG_BOOL, WH_FIELD(ndjson), "false", 0, 0, NULL, NULL, 0,
+     "The body is newline-delimited JSON: one record per non-empty line."},
+    {"ack", FERRY_CFG_ENUM, WH_FIELD(ack), "kafka", 0, 0, ferry_ingest_acks, NULL, 0,
+     "As `rest_proxy.ack`."},
+    {"auth", FERRY_CFG_BOOL, WH_FIELD(auth), "true", 0, 0, NULL, NULL, 0,
+     "Require an API key (when `auth.keys` has any). Turn off for senders that cannot send "
+     "an `Authorization` header."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section webhook_section = {
+    "webhooks[]", webhook_fields, sizeof(struct ferry_ingest_webhook_config), check_webhook,
+    "Webhook endpoints: the request body becomes the record value byte for byte, its "
+    "Content-Type a `content-type` record header."};
+
+#define AK_FIELD(f) offsetof(struct ferry_ingest_api_key_config, f)
+static const struct ferry_cfg_field api_key_fields[] = {
+    {"name", FERRY_CFG_STRING, AK_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
+     "Unique name of the key, for logs and metrics (the key itself is never logged)."},
+    {"key", FERRY_CFG_STRING, AK_FIELD(key), NULL, 0, 0, NULL, NULL, 0,
+     "The secret, 16 to 256 visible ASCII characters; use `${env:NAME}` rather than writing "
+     "it here."},
+    {"key_file", FERRY_CFG_STRING, AK_FIELD(key_file), NULL, 0, 0, NULL, NULL, 0,
+     "A file holding the secret (trailing whitespace is ignored); instead of `key`."},
+    {"topics", FERRY_CFG_STRINGS, AK_FIELD(topics), NULL, 0, 0, NULL, NULL, 1,
+     "Topics this key may write: names, or `^regex`; `^.*` for all."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section api_key_section = {
+    "keys[]", api_key_fields, sizeof(struct ferry_ingest_api_key_config), check_api_key,
+    "One API key, sent as `Authorization: Bearer <key>`."};
+
+#define AUTH_FIELD(f) offsetof(struct ferry_ingest_auth_config, f)
+static const struct ferry_cfg_field auth_fields[] = {
+    {"keys", FERRY_CFG_LIST, AUTH_FIELD(keys), NULL, 0, 0, NULL, &api_key_section, 0,
+     "API keys. Without any, every ingest endpoint is open to whoever reaches the listener."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section auth_section = {
+    "auth", auth_fields, sizeof(struct ferry_ingest_auth_config), check_auth,
+    "Bearer API keys. A request without a valid key gets 401, a valid key outside its topics "
+    "403."};
+
+#define LIMIT_FIELD(f) offsetof(struct ferry_ingest_limits_config, f)
+static const struct ferry_cfg_field limits_fields[] = {
+    {"max_body", FERRY_CFG_SIZE, LIMIT_FIELD(max_body), "1MiB", 1024, 268435456, NULL, NULL, 0,
+     "Largest request body; larger ones get 413."},
+    {"max_records", FERRY_CFG_INT, LIMIT_FIELD(max_records), "1000", 1, 100000, NULL, NULL, 0,
+     "Records in one request; more get 413."},
+    {"max_key_bytes", FERRY_CFG_SIZE, LIMIT_FIELD(max_key_bytes), "64KiB", 1, 16777216, NULL, NULL,
+     0, "Largest record key (after base64 decoding); larger ones get 422 (42201)."},
+    {"max_value_bytes", FERRY_CFG_SIZE, LIMIT_FIELD(max_value_bytes), "1MiB", 1, 268435456, NULL,
+     NULL, 0, "Largest record value (after base64 decoding); larger ones get 422 (42201)."},
+    {"max_headers", FERRY_CFG_INT, LIMIT_FIELD(max_headers), "32", 0, 1000, NULL, NULL, 0,
+     "Record headers per record; more get 422 (42201)."},
+    {"max_header_bytes", FERRY_CFG_SIZE, LIMIT_FIELD(max_header_bytes), "16KiB", 1, 1048576, NULL,
+     NULL, 0, "Largest record header, name and value together; larger get 422 (42201)."},
+    {"max_in_flight_bytes", FERRY_CFG_SIZE, LIMIT_FIELD(max_in_flight_bytes), "64MiB", 65536,
+     17179869184LL, NULL, NULL, 0,
+     "Bytes of records produced but not yet acknowledged by the broker, over all endpoints. "
+     "When a request does not fit, it gets 429 with `Retry-After: 1`."},
+    {"max_topics", FERRY_CFG_INT, LIMIT_FIELD(max_topics), "1000", 1, 100000, NULL, NULL, 0,
+     "Distinct topics the REST Proxy API writes (each keeps a producer topic handle); a new "
+     "topic beyond it gets 404 (40401)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section limits_section = {
+    "limits", limits_fields, sizeof(struct ferry_ingest_limits_config), NULL,
+    "Bounds on what one request may carry and on the memory ingest uses."};
+
+#define INGEST_FIELD(f) offsetof(struct ferry_ingest_config, f)
+static const struct ferry_cfg_field ingest_fields[] = {
+    {"rest_proxy", FERRY_CFG_SECTION, INGEST_FIELD(rest_proxy), NULL, 0, 0, NULL,
+     &rest_proxy_section, 0, NULL},
+    {"webhooks", FERRY_CFG_LIST, INGEST_FIELD(webhooks), NULL, 0, 0, NULL, &webhook_section, 0,
+     "Webhook endpoints."},
+    {"auth", FERRY_CFG_SECTION, INGEST_FIELD(auth), NULL, 0, 0, NULL, &auth_section, 0, NULL},
+    {"limits", FERRY_CFG_SECTION, INGEST_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
+    {"delivery_timeout", FERRY_CFG_DURATION, INGEST_FIELD(delivery_timeout_ms), "20s", 1000,
+     3600000, NULL, NULL, 0,
+     "How long the producer tries to deliver an ingested record (its topics' "
+     "`message.timeout.ms`); then the request gets 503 (50002). Must be shorter than "
+     "`server.shutdown_timeout`."},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_ingest_section = {
+    "ingest", ingest_fields, sizeof(struct ferry_ingest_config), NULL,
+    "HTTP to Kafka: the REST Proxy API and webhook endpoints, on the server's listener "
+    "(see docs/ingest.md)."};
+
+/* ---- key files ---- */
+
+/* Reads at most INGEST_KEY_FILE_MAX bytes of path into out. Returns 0, or -1 with errstr. */
+static int read_key_file(const char *path, char *out, size_t out_size, char *errstr,
+                         size_t errstr_size)
+{
+    char data[INGEST_KEY_FILE_MAX + 1];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    n = fread(data, 1, sizeof(data), f);
+    fclose(f);
+    while (n > 0 && isspace((unsigned char)data[n - 1]))
+        n--;
+    if (n >= out_size || n > INGEST_KEY_FILE_MAX) {
+        snprintf(errstr, errstr_size, "'%s' holds more than %d bytes", path, FERRY_INGEST_KEY_MAX);
+        return -1;
+    }
+    memcpy(out, data, n);
+    out[n] = '\0';
+    memset(data, 0, sizeof(data));
+    return 0;
+}
+
+int ferry_ingest_key_read(const struct ferry_ingest_api_key_config *k, char *out, size_t out_size,
+                          char *errstr, size_t errstr_size)
+{
+    size_t len;
+
+    if (k->key_file) {
+        if (read_key_file(k->key_file, out, out_size, errstr, errstr_size))
+            return -1;
+    } else if (k->key && strlen(k->key) < out_size) {
+        memcpy(out, k->key, strlen(k->key) + 1);
+    } else {
+        snprintf(errstr, errstr_size, "missing, set key or key_file");
+        return -1;
+    }
+    len = strlen(out);
+    if (len < FERRY_INGEST_KEY_MIN || len > FERRY_INGEST_KEY_MAX) {
+        snprintf(errstr, errstr_size, "expected %d to %d characters, got %zu", FERRY_INGEST_KEY_MIN,
+                 FERRY_INGEST_KEY_MAX, len);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (out[i] <= ' ' || out[i] > '~') {
+            snprintf(errstr, errstr_size, "expected visible ASCII characters only");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- checks ---- */
+
+static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                           const char *path)
+{
+    char err[512], ipath[INGEST_PATH_MAX];
+    ferry_ingest_patterns *p = ferry_ingest_patterns_new(list, err, sizeof(err));
+
+    if (!p) {
+        ferry_config_error(cfg, path, "%s", err);
+        return;
+    }
+    ferry_ingest_patterns_destroy(p);
+    for (size_t i = 0; i < list->count; i++) {
+        const char *t = list->items[i];
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        if (t[0] != '^' && !ferry_topic_name_valid(t, strlen(t)))
+            ferry_config_error(cfg, ipath,
+                               "'%s' is not a topic name (1 to 249 of letters, digits, '.', "
+                               "'_', '-'; start with '^' for a regular expression)",
+                               t);
+    }
+}
+
+static void check_rest_proxy(struct ferry_config *cfg, void *obj, const char *path)
+{
+    struct ferry_ingest_rest_proxy_config *rp = obj;
+    char fpath[INGEST_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.topics", path);
+    check_patterns(cfg, &rp->topics, fpath);
+}
+
+static int name_valid(const char *name)
+{
+    if (!*name)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+            return 0;
+    return 1;
+}
+
+/* Reports an entry of list (struct size `size`, name at offset `off`) whose name repeats an
+ * earlier entry's. */
+static void check_unique_name(struct ferry_config *cfg, const struct ferry_cfg_list *list,
+                              size_t size, size_t off, const void *obj, const char *path,
+                              const char *what)
+{
+    const char *name = *(char *const *)((const char *)obj + off);
+    char fpath[INGEST_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.name", path);
+    if (!name)
+        return;
+    if (!name_valid(name)) {
+        ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
+        return;
+    }
+    for (const char *o = list->items; o < (const char *)obj; o += size) {
+        const char *other = *(char *const *)(o + off);
+        if (other && strcmp(other, name) == 0) {
+            ferry_config_error(cfg, fpath, "another %s is named '%s'", what, name);
+            return;
+        }
+    }
+}
+
+static int http_token_valid(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return 0;
+    return 1;
+}
+
+static void check_webhook_path(struct ferry_config *cfg,
+                               const struct ferry_ingest_webhook_config *w, const char *path)
+{
+    static const char *const reserved[] = {"/healthz", "/readyz", "/metrics", NULL};
+    const struct ferry_cfg_list *all = &cfg->ingest.webhooks;
+    char fpath[INGEST_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.path", path);
+    if (!w->path)
+        return;
+    if (w->path[0] != '/' || strpbrk(w->path, "?# \t\r\n")) {
+        ferry_config_error(cfg, fpath, "expected a path starting with '/', got '%s'", w->path);
+        return;
+    }
+    for (int i = 0; reserved[i]; i++)
+        if (strcmp(w->path, reserved[i]) == 0)
+            ferry_config_error(cfg, fpath, "'%s' is one of ferry's own paths", w->path);
+    if (strncmp(w->path, "/topics/", 8) == 0)
+        ferry_config_error(cfg, fpath, "paths under /topics/ belong to the REST Proxy API");
+    for (const struct ferry_ingest_webhook_config *o = all->items; o < w; o++)
+        if (o->path && strcmp(o->path, w->path) == 0)
+            ferry_config_error(cfg, fpath, "another webhook has the path '%s'", w->path);
+}
+
+static void check_webhook_key(struct ferry_config *cfg, const struct ferry_ingest_key_config *k,
+                              const char *path)
+{
+    char fpath[INGEST_PATH_MAX];
+    int sources = !!k->header + !!k->query + !!k->json;
+
+    snprintf(fpath, sizeof(fpath), "%s.key", path);
+    if (sources > 1)
+        ferry_config_error(cfg, fpath, "set only one of header, query and json");
+    if (k->required && sources == 0)
+        ferry_config_error(cfg, fpath, "required, but no header, query or json is set");
+    snprintf(fpath, sizeof(fpath), "%s.key.json", path);
+    if (k->json && (!*k->json || k->json[0] == '.' || strstr(k->json, "..") ||
+                    k->json[strlen(k->json) - 1] == '.'))
+        ferry_config_error(cfg, fpath, "expected a dot-separated path like 'user.id', got '%s'",
+                           k->json);
+    snprintf(fpath, sizeof(fpath), "%s.key.header", path);
+    if (k->header && !http_token_valid(k->header))
+        ferry_config_error(cfg, fpath, "'%s' is not a header name", k->header);
+}
+
+static void check_webhook(struct ferry_config *cfg, void *obj, const char *path)
+{
+    struct ferry_ingest_webhook_config *w = obj;
+    char fpath[INGEST_PATH_MAX];
+
+    check_unique_name(cfg, &cfg->ingest.webhooks, sizeof(*w),
+                      offsetof(struct ferry_ingest_webhook_config, name), w, path, "webhook");
+    check_webhook_path(cfg, w, path);
+    check_webhook_key(cfg, &w->key, path);
+    snprintf(fpath, sizeof(fpath), "%s.topic", path);
+    if (w->topic && !ferry_topic_name_valid(w->topic, strlen(w->topic)))
+        ferry_config_error(cfg, fpath,
+                           "'%s' is not a topic name (1 to 249 of letters, digits, '.', '_', '-')",
+                           w->topic);
+    for (size_t i = 0; i < w->headers.count; i++) {
+        snprintf(fpath, sizeof(fpath), "%s.headers[%zu]", path, i);
+        if (!http_token_valid(w->headers.items[i]))
+            ferry_config_error(cfg, fpath, "'%s' is not a header name", w->headers.items[i]);
+    }
+}
+
+static void check_api_key(struct ferry_config *cfg, void *obj, const char *path)
+{
+    struct ferry_ingest_api_key_config *k = obj;
+    char fpath[INGEST_PATH_MAX], secret[FERRY_INGEST_KEY_MAX + 1], err[512];
+
+    check_unique_name(cfg, &cfg->ingest.auth.keys, sizeof(*k),
+                      offsetof(struct ferry_ingest_api_key_config, name), k, path, "key");
+    snprintf(fpath, sizeof(fpath), "%s.topics", path);
+    check_patterns(cfg, &k->topics, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.%s", path, k->key_file ? "key_file" : "key");
+    if (k->key && k->key_file)
+        ferry_config_error(cfg, fpath, "set key or key_file, not both");
+    else if (ferry_ingest_key_read(k, secret, sizeof(secret), err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
+    memset(secret, 0, sizeof(secret));
+}
+
+/* Two keys with the same secret could not be told apart. */
+static int same_secret(const struct ferry_ingest_api_key_config *a,
+                       const struct ferry_ingest_api_key_config *b)
+{
+    char sa[FERRY_INGEST_KEY_MAX + 1], sb[FERRY_INGEST_KEY_MAX + 1], err[256];
+    int same = !ferry_ingest_key_read(a, sa, sizeof(sa), err, sizeof(err)) &&
+               !ferry_ingest_key_read(b, sb, sizeof(sb), err, sizeof(err)) && strcmp(sa, sb) == 0;
+    memset(sa, 0, sizeof(sa));
+    memset(sb, 0, sizeof(sb));
+    return same;
+}
+
+static void check_auth(struct ferry_config *cfg, void *obj, const char *path)
+{
+    struct ferry_ingest_auth_config *a = obj;
+    const struct ferry_ingest_api_key_config *keys = a->keys.items;
+    char fpath[INGEST_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.keys", path);
+    if (a->keys.count > FERRY_INGEST_KEYS_MAX) {
+        ferry_config_error(cfg, fpath, "at most %d keys are allowed", FERRY_INGEST_KEYS_MAX);
+        return;
+    }
+    for (size_t i = 0; i < a->keys.count; i++)
+        for (size_t j = 0; j < i; j++)
+            if (same_secret(&keys[i], &keys[j])) {
+                snprintf(fpath, sizeof(fpath), "%s.keys[%zu]", path, i);
+                ferry_config_error(cfg, fpath, "the same secret as keys[%zu]", j);
+            }
+}
+
+int ferry_ingest_config_enabled(const struct ferry_config *cfg)
+{
+    return cfg->ingest.rest_proxy.topics.count > 0 || cfg->ingest.webhooks.count > 0;
+}
+
+void ferry_ingest_config_check_all(struct ferry_config *cfg)
+{
+    const struct ferry_ingest_config *in = &cfg->ingest;
+
+    if (!ferry_ingest_config_enabled(cfg))
+        return;
+    if (in->delivery_timeout_ms >= cfg->server.shutdown_timeout_ms)
+        ferry_config_error(cfg, "ingest.delivery_timeout",
+                           "must be shorter than server.shutdown_timeout (%lld ms), so that every "
+                           "accepted request is answered before ferry exits; got %lld ms",
+                           (long long)cfg->server.shutdown_timeout_ms,
+                           (long long)in->delivery_timeout_ms);
+}

@@ -1,0 +1,108 @@
+/*
+ * pattern.c - topic name lists with regular expressions (see pattern.h).
+ *
+ * glibc's regexec() may be called from several threads on one compiled expression; callers
+ * that match on a hot path cache the answer per topic (topics.c) rather than match per request.
+ */
+#include "ingest/pattern.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATTERN_ERROR_MAX 256
+
+struct entry {
+    char *name; /* a plain name, or NULL for a regex */
+    regex_t rx; /* valid when name is NULL */
+};
+
+struct ferry_ingest_patterns {
+    struct entry *items;
+    size_t count;
+};
+
+static int compile_one(struct entry *e, const char *text, size_t index, char *errstr,
+                       size_t errstr_size)
+{
+    char why[PATTERN_ERROR_MAX];
+    int rc;
+
+    if (text[0] != '^') {
+        e->name = strdup(text);
+        if (!e->name) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    rc = regcomp(&e->rx, text, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+        regerror(rc, &e->rx, why, sizeof(why));
+        regfree(&e->rx);
+        snprintf(errstr, errstr_size, "[%zu]: '%s' is not a valid regular expression: %s", index,
+                 text, why);
+        return -1;
+    }
+    return 0;
+}
+
+ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings *list, char *errstr,
+                                                 size_t errstr_size)
+{
+    ferry_ingest_patterns *p = calloc(1, sizeof(*p));
+
+    if (!p || (list->count && !(p->items = calloc(list->count, sizeof(*p->items))))) {
+        free(p);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        if (compile_one(&p->items[i], list->items[i], i, errstr, errstr_size)) {
+            ferry_ingest_patterns_destroy(p);
+            return NULL;
+        }
+        p->count++;
+    }
+    return p;
+}
+
+int ferry_ingest_patterns_match(const ferry_ingest_patterns *p, const char *topic)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        const struct entry *e = &p->items[i];
+        if (e->name ? strcmp(e->name, topic) == 0 : regexec(&e->rx, topic, 0, NULL, 0) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void ferry_ingest_patterns_destroy(ferry_ingest_patterns *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->items[i].name)
+            free(p->items[i].name);
+        else
+            regfree(&p->items[i].rx);
+    }
+    free(p->items);
+    free(p);
+}
+
+int ferry_topic_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > FERRY_TOPIC_NAME_MAX)
+        return 0;
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,34 @@
+/*
+ * pattern.h - lists of topic names and regular expressions, as written in the config: a
+ * plain entry matches that topic exactly, an entry starting with `^` is a POSIX extended
+ * regular expression (anchored at the start by its own `^`; add `$` to anchor the end).
+ *
+ * The REST Proxy API's allowed topics and each API key's topics are such lists.
+ */
+#ifndef FERRY_INGEST_PATTERN_H
+#define FERRY_INGEST_PATTERN_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+typedef struct ferry_ingest_patterns ferry_ingest_patterns;
+
+/* Longest topic name Kafka accepts. */
+#define FERRY_TOPIC_NAME_MAX 249
+
+/* Compiles list. Returns the patterns (the caller owns them), or NULL with errstr naming the
+ * entry that does not compile ("[2]: ..."). An empty list matches nothing. */
+ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings *list, char *errstr,
+                                                 size_t errstr_size);
+
+/* Nonzero when topic matches an entry. Reads only: any thread, any number at once. */
+int ferry_ingest_patterns_match(const ferry_ingest_patterns *p, const char *topic);
+
+/* Frees the patterns. Accepts NULL. */
+void ferry_ingest_patterns_destroy(ferry_ingest_patterns *p);
+
+/* Nonzero when name is a legal Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not "." or "..". */
+int ferry_topic_name_valid(const char *name, size_t len);
+
+#endif

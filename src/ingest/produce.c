@@ -1,0 +1,530 @@
+/*
+ * produce.c - a parsed batch into the shared producer, delivery reports into answers, and the
+ * bounds on what is in flight (see ingest_int.h).
+ *
+ * One allocation per request: the request struct with one slot per record. Each slot starts
+ * with the struct ferry_delivery that the producer hands back with the record's delivery
+ * report, on its poller thread. `remaining` counts the slots without a report plus one hold
+ * that the handler keeps while it produces; whoever brings it to zero finishes the request
+ * (counts it, answers it for `ack: kafka`, frees it). Records that fail at produce() time count
+ * down at once, as if their report had come.
+ *
+ * Memory is bounded by the in-flight budget: a request reserves its bytes (keys, values,
+ * headers and a per-record overhead) before producing and gives them back when its last report
+ * arrives, so ingest never holds more than ingest.limits.max_in_flight_bytes in the producer.
+ *
+ * Shutdown: `stopping` turns new requests away; `ack: kafka` requests sit on the `pending`
+ * list so that the drain can answer any that outlive its deadline. A request answered by the
+ * drain is marked answered under the lock and its late reports only count and free it.
+ */
+#include "core/log.h"
+#include "ingest/ingest_int.h"
+#include "ingest/restproxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PRODUCE_RECORD_OVERHEAD 256   /* bytes librdkafka keeps per queued record, roughly */
+#define PRODUCE_ANSWER_PER_RECORD 192 /* one entry of "offsets", an error message included */
+#define PRODUCE_ANSWER_BASE 1024
+#define PRODUCE_LOG_INTERVAL_MS 5000 /* failed records are logged at most this often */
+#define PRODUCE_DRAIN_STEP_MS 100
+
+struct slot {
+    struct ferry_delivery d; /* first: the producer's msg_opaque points here */
+    uint32_t index;
+    uint32_t bytes;
+    int32_t wanted;                /* the partition asked for, or FERRY_INGEST_PARTITION_ANY */
+    rd_kafka_resp_err_t queue_err; /* produce() failed: written by the handler only */
+    rd_kafka_resp_err_t err;       /* the delivery report's, or queue_err */
+    int32_t partition;
+    int64_t offset;
+};
+
+struct ingest_req {
+    ferry_ingest *ing;
+    struct ingest_endpoint *ep;
+    const struct ferry_ingest_topic *topic;
+    ferry_http_req *http;
+    const char *answer_type;
+    struct ingest_req *prev, *next; /* on ing->pending, under ing->lock */
+    int listed;                     /* under ing->lock */
+    int answered;                   /* under ing->lock */
+    atomic_uint remaining;
+    int64_t bytes; /* reserved from the in-flight budget */
+    struct timespec start;
+    uint32_t n;
+    struct slot slots[];
+};
+
+/* ---- time ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)(ts.tv_sec - t0->tv_sec) + (double)(ts.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- Kafka errors as REST Proxy errors ---- */
+
+/* The REST Proxy error code of a record that failed with err. */
+static int rest_code(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        return FERRY_RP_PARTITION_NOT_FOUND;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        return FERRY_RP_TOPIC_NOT_FOUND;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+        return FERRY_RP_QUEUE_FULL;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return FERRY_RP_TOO_LARGE;
+    default:
+        return FERRY_RP_KAFKA_ERROR;
+    }
+}
+
+static void offset_of(void *arg, size_t i, struct ferry_rp_offset *o)
+{
+    const struct slot *s = &((const struct ingest_req *)arg)->slots[i];
+
+    o->partition = s->err ? -1 : s->partition;
+    o->offset = s->err ? -1 : s->offset;
+    o->error_code = s->err ? rest_code(s->err) : 0;
+    o->error = s->err ? rd_kafka_err2str(s->err) : NULL;
+}
+
+/* The 202 answer knows only what produce() said: no partitions chosen, no offsets. */
+static void queued_offset_of(void *arg, size_t i, struct ferry_rp_offset *o)
+{
+    const struct slot *s = &((const struct ingest_req *)arg)->slots[i];
+
+    o->partition = s->queue_err ? -1 : s->wanted;
+    o->offset = -1;
+    o->error_code = s->queue_err ? rest_code(s->queue_err) : 0;
+    o->error = s->queue_err ? rd_kafka_err2str(s->queue_err) : NULL;
+}
+
+/* ---- answers ---- */
+
+static void reply_offsets(struct ingest_req *r, int status, ferry_rp_offset_fn fn, int error_code,
+                          const char *message)
+{
+    struct ferry_buf out;
+
+    ferry_buf_init(&out, PRODUCE_ANSWER_BASE + (size_t)r->n * PRODUCE_ANSWER_PER_RECORD);
+    if (ferry_restproxy_write_offsets(&out, r->n, fn, r, error_code, message))
+        ferry_ingest_reply_error(r->ep, r->http, 500, 0, -1, "the answer is too large");
+    else
+        ferry_ingest_reply(r->ep, r->http, status, r->answer_type, out.data, out.len);
+    ferry_buf_release(&out);
+}
+
+/* Answers a request none of whose records was delivered; err is the first failure. */
+static void reply_all_failed(struct ingest_req *r, rd_kafka_resp_err_t err, ferry_rp_offset_fn fn)
+{
+    int code = rest_code(err);
+    const char *why = rd_kafka_err2str(err);
+
+    if (code == FERRY_RP_PARTITION_NOT_FOUND)
+        ferry_ingest_reply_error(r->ep, r->http, 404, code, -1,
+                                 "partition %d of topic '%s' not found", (int)r->slots[0].wanted,
+                                 r->topic->name);
+    else if (code == FERRY_RP_TOPIC_NOT_FOUND)
+        ferry_ingest_reply_error(r->ep, r->http, 404, code, -1, "topic '%s' not found: %s",
+                                 r->topic->name, why);
+    else if (code == FERRY_RP_QUEUE_FULL)
+        ferry_ingest_reply_error(r->ep, r->http, 429, code, FERRY_REJECT_QUEUE_FULL,
+                                 "the producer's queue is full; retry later");
+    else if (code == FERRY_RP_TOO_LARGE)
+        ferry_ingest_reply_error(r->ep, r->http, 422, code, -1, "Kafka refused the records: %s",
+                                 why);
+    else
+        reply_offsets(r, 503, fn, code, why);
+}
+
+/* Counts failures in the slots' err (reports) or queue_err (produce() only). */
+static size_t count_failed(const struct ingest_req *r, int queued_only, rd_kafka_resp_err_t *first)
+{
+    size_t failed = 0;
+
+    *first = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (uint32_t i = 0; i < r->n; i++) {
+        rd_kafka_resp_err_t e = queued_only ? r->slots[i].queue_err : r->slots[i].err;
+        if (!e)
+            continue;
+        if (!failed++)
+            *first = e;
+    }
+    return failed;
+}
+
+/* `ack: kafka`: every report is in. */
+static void reply_delivered(struct ingest_req *r)
+{
+    rd_kafka_resp_err_t first;
+    size_t failed = count_failed(r, 0, &first);
+
+    if (failed == r->n)
+        reply_all_failed(r, first, offset_of);
+    else
+        reply_offsets(r, 200, offset_of, 0, NULL);
+}
+
+/* `ack: accepted`: the records are queued (or refused by produce()). */
+static void reply_queued(struct ingest_req *r)
+{
+    rd_kafka_resp_err_t first;
+    size_t failed = count_failed(r, 1, &first);
+
+    if (failed == r->n)
+        reply_all_failed(r, first, queued_offset_of);
+    else
+        reply_offsets(r, 202, queued_offset_of, 0, NULL);
+}
+
+/* ---- finishing a request ---- */
+
+/* Logs failed records of ep, at most once per PRODUCE_LOG_INTERVAL_MS with how many failed
+ * since the last line. */
+static void log_failures(struct ingest_endpoint *ep, size_t failed, rd_kafka_resp_err_t err)
+{
+    int64_t now = now_ms(), last = atomic_load(&ep->failures_logged_ms);
+    uint64_t n;
+
+    atomic_fetch_add(&ep->failures_unlogged, failed);
+    if (now - last < PRODUCE_LOG_INTERVAL_MS ||
+        !atomic_compare_exchange_strong(&ep->failures_logged_ms, &last, now))
+        return;
+    n = atomic_exchange(&ep->failures_unlogged, 0);
+    FLOG_WARN("ingest", ep->name, "%llu records were not delivered (%s)", (unsigned long long)n,
+              rd_kafka_err2str(err));
+}
+
+static void count_request(struct ingest_req *r)
+{
+    struct ferry_ingest_endpoint_metrics *m = &r->ep->m;
+    rd_kafka_resp_err_t first;
+    uint64_t ok = 0, bytes = 0;
+    size_t failed = count_failed(r, 0, &first);
+
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (!r->slots[i].err) {
+            ok++;
+            bytes += r->slots[i].bytes;
+        }
+    }
+    ferry_counter_add(m->records, ok);
+    ferry_counter_add(m->bytes, bytes);
+    ferry_histogram_observe(m->latency, seconds_since(&r->start));
+    if (failed) {
+        ferry_counter_add(m->failed, failed);
+        log_failures(r->ep, failed, first);
+    }
+}
+
+static void unlist(ferry_ingest *ing, struct ingest_req *r)
+{
+    if (!r->listed)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        ing->pending = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->listed = 0;
+}
+
+/* Every report is in: count, answer unless the drain did, give the budget back, free. */
+static void finish(struct ingest_req *r)
+{
+    ferry_ingest *ing = r->ing;
+    int answer = 0;
+
+    count_request(r);
+    if (r->ep->ack == FERRY_INGEST_ACK_KAFKA) {
+        pthread_mutex_lock(&ing->lock);
+        unlist(ing, r);
+        answer = !r->answered;
+        r->answered = 1;
+        pthread_mutex_unlock(&ing->lock);
+    }
+    if (answer)
+        reply_delivered(r);
+    atomic_fetch_sub(&ing->in_flight_bytes, r->bytes);
+    atomic_fetch_sub(&ing->in_flight_records, (int64_t)r->n);
+    atomic_fetch_sub(&ing->in_flight_requests, 1);
+    if (atomic_load(&ing->stopping)) {
+        pthread_mutex_lock(&ing->lock);
+        pthread_cond_broadcast(&ing->changed);
+        pthread_mutex_unlock(&ing->lock);
+    }
+    free(r);
+}
+
+static void release(struct ingest_req *r)
+{
+    if (atomic_fetch_sub(&r->remaining, 1) == 1)
+        finish(r);
+}
+
+static struct ingest_req *req_of(struct slot *s)
+{
+    return (struct ingest_req *)((char *)(s - s->index) - offsetof(struct ingest_req, slots));
+}
+
+/* The delivery report of one record: on the producer's poller thread (or in the final flush
+ * at shutdown, on the main thread). */
+static void on_report(struct ferry_delivery *d, const rd_kafka_message_t *msg)
+{
+    struct slot *s = (struct slot *)d;
+
+    s->err = msg->err;
+    s->partition = msg->partition;
+    s->offset = msg->offset;
+    release(req_of(s));
+}
+
+/* ---- producing ---- */
+
+static rd_kafka_resp_err_t produce_with_headers(ferry_ingest *ing, rd_kafka_topic_t *rkt,
+                                                const struct ferry_ingest_batch *b,
+                                                const struct ferry_ingest_record *rec,
+                                                struct slot *s)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(rec->nheaders);
+    rd_kafka_resp_err_t err;
+
+    for (size_t j = 0; j < rec->nheaders; j++) {
+        const struct ferry_ingest_header *h = &b->headers[rec->first_header + j];
+        rd_kafka_header_add(hdrs, h->name, (ssize_t)h->name_len, h->value, (ssize_t)h->value_len);
+    }
+    err = rd_kafka_producev(ing->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(rec->partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
+                            RD_KAFKA_V_KEY(rec->key, rec->key_len), RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(&s->d), RD_KAFKA_V_END);
+    if (err)
+        rd_kafka_headers_destroy(hdrs);
+    return err;
+}
+
+/* Produces record i of b into slot i of r. Returns the error of produce(), if any. */
+static rd_kafka_resp_err_t produce_one(struct ingest_req *r, const struct ferry_ingest_batch *b,
+                                       uint32_t i)
+{
+    const struct ferry_ingest_record *rec = &b->records[i];
+    struct slot *s = &r->slots[i];
+    rd_kafka_topic_t *rkt = r->topic->rkt;
+
+    s->d.fn = on_report;
+    s->index = i;
+    s->bytes = (uint32_t)(rec->key_len + rec->value_len);
+    s->wanted = rec->partition;
+    s->partition = -1;
+    s->offset = -1;
+    if (rec->nheaders)
+        return produce_with_headers(r->ing, rkt, b, rec, s);
+    if (rd_kafka_produce(rkt, rec->partition, RD_KAFKA_MSG_F_COPY, (void *)rec->value,
+                         rec->value_len, rec->key, rec->key_len, &s->d) == -1)
+        return rd_kafka_last_error();
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Takes bytes from the in-flight budget. Returns 0, or -1 when they do not fit now. */
+static int reserve(ferry_ingest *ing, int64_t bytes)
+{
+    if (atomic_fetch_add(&ing->in_flight_bytes, bytes) + bytes <= ing->max_in_flight_bytes)
+        return 0;
+    atomic_fetch_sub(&ing->in_flight_bytes, bytes);
+    return -1;
+}
+
+/* Admits r unless ingest is stopping. `producing` goes up before `stopping` is read and the
+ * drain sets `stopping` before it waits for `producing` to reach zero, so either the drain
+ * sees this handler or this handler sees the drain. */
+static int admit(ferry_ingest *ing, struct ingest_req *r)
+{
+    atomic_fetch_add(&ing->producing, 1);
+    if (atomic_load(&ing->stopping)) {
+        atomic_fetch_sub(&ing->producing, 1);
+        return -1;
+    }
+    atomic_fetch_add(&ing->in_flight_records, (int64_t)r->n);
+    atomic_fetch_add(&ing->in_flight_requests, 1);
+    if (r->ep->ack != FERRY_INGEST_ACK_KAFKA)
+        return 0;
+    pthread_mutex_lock(&ing->lock);
+    r->next = ing->pending;
+    if (r->next)
+        r->next->prev = r;
+    ing->pending = r;
+    r->listed = 1;
+    pthread_mutex_unlock(&ing->lock);
+    return 0;
+}
+
+static struct ingest_req *req_new(ferry_ingest *ing, struct ingest_endpoint *ep,
+                                  ferry_http_req *http, const struct ferry_ingest_topic *topic,
+                                  size_t n)
+{
+    struct ingest_req *r = calloc(1, sizeof(*r) + n * sizeof(struct slot));
+
+    if (!r)
+        return NULL;
+    r->ing = ing;
+    r->ep = ep;
+    r->topic = topic;
+    r->http = http;
+    r->n = (uint32_t)n;
+    atomic_init(&r->remaining, (unsigned)n + 1);
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    return r;
+}
+
+/* Checks the budget and makes the request. Answers and returns NULL when it cannot go on. */
+static struct ingest_req *take(ferry_ingest *ing, struct ingest_endpoint *ep, ferry_http_req *req,
+                               const struct ferry_ingest_topic *topic, size_t n, int64_t bytes)
+{
+    struct ingest_req *r;
+
+    if (bytes > ing->max_in_flight_bytes) {
+        ferry_ingest_reply_error(ep, req, 413, 413, FERRY_REJECT_TOO_LARGE,
+                                 "the request needs %lld bytes in flight, more than "
+                                 "ingest.limits.max_in_flight_bytes (%lld)",
+                                 (long long)bytes, (long long)ing->max_in_flight_bytes);
+        return NULL;
+    }
+    if (reserve(ing, bytes)) {
+        ferry_ingest_reply_error(ep, req, 429, 429, FERRY_REJECT_BACKPRESSURE,
+                                 "too many records in flight "
+                                 "(ingest.limits.max_in_flight_bytes); retry later");
+        return NULL;
+    }
+    r = req_new(ing, ep, req, topic, n);
+    if (r && !admit(ing, r)) {
+        r->bytes = bytes;
+        return r;
+    }
+    atomic_fetch_sub(&ing->in_flight_bytes, bytes);
+    if (r)
+        ferry_ingest_reply_error(ep, req, 503, 503, FERRY_REJECT_SHUTTING_DOWN,
+                                 "ferry is shutting down");
+    else
+        ferry_ingest_reply_error(ep, req, 503, 503, -1, "out of memory");
+    free(r);
+    return NULL;
+}
+
+void ferry_ingest_produce(ferry_ingest *ing, struct ingest_endpoint *ep, ferry_http_req *req,
+                          const struct ferry_ingest_topic *topic,
+                          const struct ferry_ingest_batch *b, const char *answer_type)
+{
+    int64_t bytes = (int64_t)b->bytes + (int64_t)b->count * PRODUCE_RECORD_OVERHEAD;
+    struct ingest_req *r = take(ing, ep, req, topic, b->count, bytes);
+
+    if (!r)
+        return;
+    r->answer_type = answer_type;
+    if (ep->ack == FERRY_INGEST_ACK_KAFKA)
+        ferry_http_suspend(req);
+    for (uint32_t i = 0; i < r->n; i++) {
+        rd_kafka_resp_err_t err = produce_one(r, b, i);
+        if (!err)
+            continue;
+        r->slots[i].queue_err = err;
+        r->slots[i].err = err;
+        release(r); /* no report will come for this record */
+    }
+    atomic_fetch_sub(&ing->producing, 1);
+    if (ep->ack != FERRY_INGEST_ACK_KAFKA)
+        reply_queued(r);
+    release(r); /* the handler's hold: r may be gone after this */
+}
+
+/* ---- lifecycle and drain ---- */
+
+int ferry_ingest_flight_init(ferry_ingest *ing)
+{
+    pthread_condattr_t attr;
+
+    if (pthread_mutex_init(&ing->lock, NULL))
+        return -1;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&ing->changed, &attr)) {
+        pthread_condattr_destroy(&attr);
+        pthread_mutex_destroy(&ing->lock);
+        return -1;
+    }
+    pthread_condattr_destroy(&attr);
+    return 0;
+}
+
+void ferry_ingest_flight_release(ferry_ingest *ing)
+{
+    pthread_cond_destroy(&ing->changed);
+    pthread_mutex_destroy(&ing->lock);
+}
+
+/* Waits until no request is in flight or until deadline (CLOCK_MONOTONIC ms). */
+static void wait_in_flight(ferry_ingest *ing, int64_t deadline)
+{
+    pthread_mutex_lock(&ing->lock);
+    while (atomic_load(&ing->in_flight_requests) > 0 && now_ms() < deadline) {
+        int64_t until = now_ms() + PRODUCE_DRAIN_STEP_MS;
+        struct timespec ts;
+        if (until > deadline)
+            until = deadline;
+        ts.tv_sec = until / 1000;
+        ts.tv_nsec = (until % 1000) * 1000000;
+        pthread_cond_timedwait(&ing->changed, &ing->lock, &ts);
+    }
+    pthread_mutex_unlock(&ing->lock);
+}
+
+/* Answers 503 to every request still waiting for reports. Returns how many. */
+static size_t answer_pending(ferry_ingest *ing)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&ing->lock);
+    while (ing->pending) {
+        struct ingest_req *r = ing->pending;
+        unlist(ing, r);
+        r->answered = 1;
+        ferry_ingest_reply_error(r->ep, r->http, 503, FERRY_RP_KAFKA_ERROR,
+                                 FERRY_REJECT_SHUTTING_DOWN,
+                                 "ferry is shutting down and Kafka has not acknowledged the "
+                                 "records yet; they may or may not be written");
+        n++;
+    }
+    pthread_mutex_unlock(&ing->lock);
+    return n;
+}
+
+size_t ferry_ingest_flight_drain(ferry_ingest *ing, int64_t timeout_ms)
+{
+    struct timespec pause = {0, 1000000};
+    size_t answered;
+
+    atomic_store(&ing->stopping, 1);
+    wait_in_flight(ing, now_ms() + timeout_ms);
+    answered = answer_pending(ing);
+    while (atomic_load(&ing->producing) > 0) /* handlers never block: this is short */
+        nanosleep(&pause, NULL);
+    return answered;
+}

@@ -1,0 +1,517 @@
+/*
+ * restproxy.c - the REST Proxy v2 produce API as text (see restproxy.h).
+ *
+ * The body is walked once with the JSON cursor. Every error names the key path of what was
+ * wrong ("records[2].partition") and, for broken JSON, the byte offset, because the caller
+ * has no other way to find a bad record among a thousand.
+ */
+#include "ingest/restproxy.h"
+#include "core/json_check.h"
+#include "ingest/jsonscan.h"
+#include "ingest/pattern.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define RP_PREFIX "/topics/"
+#define RP_PARTITIONS "/partitions/"
+#define RP_WHERE_MAX 64       /* "records[99999].headers[999].value" */
+#define RP_MEDIA_TYPE_MAX 128 /* a Content-Type without its parameters */
+
+struct parser {
+    struct ferry_jscan s;
+    enum ferry_rp_format format;
+    int32_t path_partition;
+    const struct ferry_ingest_limits *limits;
+    struct ferry_ingest_batch *b;
+    int *code;
+    char *errstr;
+    size_t errstr_size;
+};
+
+/* ---- paths and content types ---- */
+
+static int parse_partition_text(const char *text, int32_t *partition)
+{
+    int64_t v = 0;
+
+    if (!*text || strlen(text) > 10)
+        return -1;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v > INT32_MAX)
+        return -1;
+    *partition = (int32_t)v;
+    return 0;
+}
+
+enum ferry_rp_path ferry_restproxy_path(const char *path, char *topic, int32_t *partition)
+{
+    const char *name = path + strlen(RP_PREFIX), *slash;
+    size_t len;
+
+    *partition = FERRY_INGEST_PARTITION_ANY;
+    if (strncmp(path, RP_PREFIX, strlen(RP_PREFIX)) != 0)
+        return FERRY_RP_PATH_NO_ROUTE;
+    slash = strchr(name, '/');
+    len = slash ? (size_t)(slash - name) : strlen(name);
+    if (slash && strncmp(slash, RP_PARTITIONS, strlen(RP_PARTITIONS)) != 0)
+        return FERRY_RP_PATH_NO_ROUTE;
+    if (!ferry_topic_name_valid(name, len))
+        return FERRY_RP_PATH_BAD_TOPIC;
+    memcpy(topic, name, len);
+    topic[len] = '\0';
+    if (slash && parse_partition_text(slash + strlen(RP_PARTITIONS), partition))
+        return FERRY_RP_PATH_BAD_PARTITION;
+    return FERRY_RP_PATH_OK;
+}
+
+int ferry_restproxy_format(const char *content_type, enum ferry_rp_format *format)
+{
+    char type[RP_MEDIA_TYPE_MAX];
+    size_t len;
+
+    if (!content_type)
+        return -1;
+    while (*content_type == ' ')
+        content_type++;
+    len = strcspn(content_type, "; ");
+    if (len >= sizeof(type))
+        return -1;
+    memcpy(type, content_type, len);
+    type[len] = '\0';
+    if (strcasecmp(type, "application/vnd.kafka.json.v2+json") == 0 ||
+        strcasecmp(type, "application/json") == 0)
+        *format = FERRY_RP_JSON;
+    else if (strcasecmp(type, "application/vnd.kafka.binary.v2+json") == 0)
+        *format = FERRY_RP_BINARY;
+    else
+        return -1;
+    return 0;
+}
+
+const char *ferry_restproxy_answer_type(const char *accept)
+{
+    if (!accept || !*accept || strstr(accept, "*/*") || strcasestr(accept, "application/*") ||
+        strcasestr(accept, FERRY_RP_ANSWER_TYPE) ||
+        strcasestr(accept, "application/vnd.kafka+json"))
+        return FERRY_RP_ANSWER_TYPE;
+    if (strcasestr(accept, "application/json"))
+        return "application/json";
+    return NULL;
+}
+
+/* ---- base64 ---- */
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int ferry_base64_decode(char *buf, size_t len, size_t *out_len)
+{
+    size_t n = len, o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+
+    if (len % 4 == 0 && n > 0 && buf[n - 1] == '=')
+        n -= 1 + (buf[n - 2] == '=');
+    if (n % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value((unsigned char)buf[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    *out_len = o;
+    return 0;
+}
+
+/* ---- errors ---- */
+
+static int fail(struct parser *p, int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct parser *p, int status, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(p->errstr, p->errstr_size, fmt, ap);
+    va_end(ap);
+    *p->code = code;
+    return status;
+}
+
+/* A syntax error found by the cursor, located at where (a key path) and a byte offset. */
+static int syntax(struct parser *p, const char *where)
+{
+    return fail(p, 422, 422, "%s: %s at byte %zu", where, p->s.error ? p->s.error : "invalid JSON",
+                ferry_jscan_offset(&p->s));
+}
+
+static int too_large(struct parser *p, const char *where, size_t n, const char *limit, size_t max)
+{
+    return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: %zu bytes, more than %s (%zu)", where, n, limit,
+                max);
+}
+
+/* ---- records ---- */
+
+/* Reads a key or value in the json format: compact JSON text in the arena, or NULL. */
+static int read_json_data(struct parser *p, const char *where, const char **data, size_t *len)
+{
+    const char *span;
+    size_t span_len;
+    char *dst = ferry_ingest_batch_space(p->b);
+
+    if (ferry_jscan_value(&p->s, &span, &span_len))
+        return syntax(p, where);
+    if (span_len == 4 && memcmp(span, "null", 4) == 0) {
+        *data = NULL;
+        *len = 0;
+        return 0;
+    }
+    if (span_len > ferry_ingest_batch_room(p->b))
+        return fail(p, 500, 500, "%s: out of parse space", where);
+    *len = ferry_json_compact(span, span_len, dst);
+    *data = dst;
+    ferry_ingest_batch_commit(p->b, *len);
+    return 0;
+}
+
+/* Reads a string into the arena; what: the error's words for a non-string. */
+static int read_string(struct parser *p, const char *where, const char *what, char **data,
+                       size_t *len)
+{
+    char *dst = ferry_ingest_batch_space(p->b);
+    enum ferry_jtype t = ferry_jscan_peek(&p->s);
+
+    if (t == FERRY_JSON_INVALID)
+        return syntax(p, where);
+    if (t != FERRY_JSON_STRING)
+        return fail(p, 422, 422, "%s: expected %s", where, what);
+    if ((size_t)(p->s.end - p->s.p) > ferry_ingest_batch_room(p->b))
+        return fail(p, 500, 500, "%s: out of parse space", where);
+    if (ferry_jscan_string(&p->s, dst, len))
+        return syntax(p, where);
+    *data = dst;
+    return 0;
+}
+
+/* Reads a null or a string, decoding base64 when base64 is set. *data is NULL for null. */
+static int read_text(struct parser *p, const char *where, int base64, const char **data,
+                     size_t *len)
+{
+    const char *span;
+    char *text;
+    size_t span_len;
+    int rc;
+
+    if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL) {
+        *data = NULL;
+        *len = 0;
+        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, where) : 0;
+    }
+    rc = read_string(p, where, base64 ? "a base64 string or null" : "a string or null", &text, len);
+    if (rc)
+        return rc;
+    if (base64 && ferry_base64_decode(text, *len, len))
+        return fail(p, 422, 422, "%s: base64 is invalid", where);
+    ferry_ingest_batch_commit(p->b, *len);
+    *data = text;
+    return 0;
+}
+
+/* Reads a record's key or value (name) in the request's format, within max bytes. */
+static int read_data(struct parser *p, size_t i, const char *name, size_t max, const char *limit,
+                     const char **data, size_t *len)
+{
+    char where[RP_WHERE_MAX];
+    int rc;
+
+    snprintf(where, sizeof(where), "records[%zu].%s", i, name);
+    rc = p->format == FERRY_RP_JSON ? read_json_data(p, where, data, len)
+                                    : read_text(p, where, 1, data, len);
+    if (rc)
+        return rc;
+    if (*len > max)
+        return too_large(p, where, *len, limit, max);
+    return 0;
+}
+
+static int read_partition(struct parser *p, size_t i, struct ferry_ingest_record *r)
+{
+    char where[RP_WHERE_MAX];
+    const char *span;
+    size_t span_len;
+    int64_t v;
+
+    snprintf(where, sizeof(where), "records[%zu].partition", i);
+    if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL)
+        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, where) : 0;
+    if (ferry_jscan_int(&p->s, &v) || v < 0 || v > INT32_MAX)
+        return fail(p, 422, FERRY_RP_BAD_PARTITION, "%s: expected a partition number (0 or more)",
+                    where);
+    if (p->path_partition != FERRY_INGEST_PARTITION_ANY && v != p->path_partition)
+        return fail(p, 422, FERRY_RP_BAD_PARTITION,
+                    "%s: %lld differs from the partition in the "
+                    "path (%d)",
+                    where, (long long)v, (int)p->path_partition);
+    r->partition = (int32_t)v;
+    return 0;
+}
+
+/* Reads one {"name": ..., "value": ...} of a record's headers. */
+static int read_header(struct parser *p, size_t i, size_t j)
+{
+    char where[RP_WHERE_MAX], name[FERRY_JSCAN_NAME_MAX + 1];
+    struct ferry_ingest_header *h = ferry_ingest_batch_add_header(p->b);
+    size_t index = 0;
+    int rc, truncated, has_name = 0;
+
+    snprintf(where, sizeof(where), "records[%zu].headers[%zu]", i, j);
+    if (!h)
+        return fail(p, 500, 500, "out of memory");
+    if (ferry_jscan_enter(&p->s, '{'))
+        return fail(p, 422, 422, "%s: expected an object with name and value", where);
+    while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
+        size_t n = strlen(where);
+        snprintf(where + n, sizeof(where) - n, ".%s", name);
+        if (strcmp(name, "name") == 0 && !has_name++)
+            rc = read_text(p, where, 0, &h->name, &h->name_len);
+        else if (strcmp(name, "value") == 0)
+            rc = read_text(p, where, p->format == FERRY_RP_BINARY, &h->value, &h->value_len);
+        else
+            rc = fail(p, 422, 422, "%s: unknown field", where);
+        if (rc)
+            return rc;
+        where[n] = '\0';
+    }
+    if (rc < 0)
+        return syntax(p, where);
+    if (!h->name || h->name_len == 0)
+        return fail(p, 422, 422, "%s.name: missing, expected a string", where);
+    if (h->name_len + h->value_len > p->limits->max_header_bytes)
+        return too_large(p, where, h->name_len + h->value_len, "ingest.limits.max_header_bytes",
+                         p->limits->max_header_bytes);
+    return 0;
+}
+
+static int read_headers(struct parser *p, size_t i)
+{
+    char where[RP_WHERE_MAX];
+    const char *span;
+    size_t span_len, index = 0, count = 0;
+    int rc;
+
+    snprintf(where, sizeof(where), "records[%zu].headers", i);
+    if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL)
+        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, where) : 0;
+    if (ferry_jscan_enter(&p->s, '['))
+        return fail(p, 422, 422, "%s: expected a list of {\"name\", \"value\"} objects", where);
+    while ((rc = ferry_jscan_element(&p->s, &index)) == 1) {
+        if (++count > p->limits->max_headers)
+            return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: more than %s (%zu)", where,
+                        "ingest.limits.max_headers", p->limits->max_headers);
+        rc = read_header(p, i, count - 1);
+        if (rc)
+            return rc;
+    }
+    return rc < 0 ? syntax(p, where) : 0;
+}
+
+/* Reads member `name` of record i. seen has one bit per known member, to refuse repeats. */
+static int read_record_member(struct parser *p, size_t i, struct ferry_ingest_record *r,
+                              const char *name, unsigned *seen)
+{
+    static const char *const members[] = {"key", "value", "partition", "headers", NULL};
+    const struct ferry_ingest_limits *l = p->limits;
+    int m = 0;
+
+    while (members[m] && strcmp(members[m], name) != 0)
+        m++;
+    if (!members[m])
+        return fail(p, 422, 422, "records[%zu].%s: unknown field", i, *name ? name : "?");
+    if (*seen & (1u << m))
+        return fail(p, 422, 422, "records[%zu].%s: given twice", i, name);
+    *seen |= 1u << m;
+    if (m == 0)
+        return read_data(p, i, "key", l->max_key_bytes, "ingest.limits.max_key_bytes", &r->key,
+                         &r->key_len);
+    if (m == 1)
+        return read_data(p, i, "value", l->max_value_bytes, "ingest.limits.max_value_bytes",
+                         &r->value, &r->value_len);
+    if (m == 2)
+        return read_partition(p, i, r);
+    return read_headers(p, i);
+}
+
+static int read_record(struct parser *p, size_t i)
+{
+    char where[RP_WHERE_MAX], name[FERRY_JSCAN_NAME_MAX + 1];
+    struct ferry_ingest_record *r = ferry_ingest_batch_add(p->b);
+    size_t index = 0;
+    unsigned seen = 0;
+    int rc, truncated;
+
+    snprintf(where, sizeof(where), "records[%zu]", i);
+    if (!r)
+        return fail(p, 500, 500, "out of memory");
+    if (p->path_partition != FERRY_INGEST_PARTITION_ANY)
+        r->partition = p->path_partition;
+    if (ferry_jscan_enter(&p->s, '{'))
+        return fail(p, 422, 422, "%s: expected an object", where);
+    while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
+        rc = read_record_member(p, i, r, name, &seen);
+        if (rc)
+            return rc;
+    }
+    return rc < 0 ? syntax(p, where) : 0;
+}
+
+static int read_records(struct parser *p)
+{
+    size_t index = 0;
+    int rc;
+
+    if (ferry_jscan_enter(&p->s, '['))
+        return fail(p, 422, 422, "records: expected a list of records");
+    while ((rc = ferry_jscan_element(&p->s, &index)) == 1) {
+        if (index > p->limits->max_records)
+            return fail(p, 413, 413, "records: more than %s (%zu)", "ingest.limits.max_records",
+                        p->limits->max_records);
+        rc = read_record(p, index - 1);
+        if (rc)
+            return rc;
+    }
+    if (rc < 0)
+        return syntax(p, "records");
+    return index == 0 ? fail(p, 422, 422, "records: may not be empty") : 0;
+}
+
+/* Schema fields belong to the avro, protobuf and jsonschema formats: null is all ferry takes. */
+static int read_schema_field(struct parser *p, const char *name)
+{
+    const char *span;
+    size_t len;
+
+    if (ferry_jscan_value(&p->s, &span, &len))
+        return syntax(p, name);
+    if (len == 4 && memcmp(span, "null", 4) == 0)
+        return 0;
+    return fail(p, 422, 422, "%s: schemas are not supported; use the json or binary format", name);
+}
+
+static int read_body(struct parser *p)
+{
+    static const char *const schema_fields[] = {"key_schema", "key_schema_id", "value_schema",
+                                                "value_schema_id", NULL};
+    char name[FERRY_JSCAN_NAME_MAX + 1];
+    size_t index = 0;
+    int rc, truncated, seen_records = 0, schema;
+
+    if (ferry_jscan_enter(&p->s, '{'))
+        return fail(p, 422, 422, "body: expected a JSON object with \"records\"");
+    while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
+        for (schema = 0; schema_fields[schema] && strcmp(schema_fields[schema], name); schema++)
+            ;
+        if (strcmp(name, "records") == 0 && !seen_records++)
+            rc = read_records(p);
+        else if (strcmp(name, "records") == 0)
+            rc = fail(p, 422, 422, "records: given twice");
+        else if (schema_fields[schema])
+            rc = read_schema_field(p, name);
+        else
+            rc = fail(p, 422, 422, "%s: unknown field", *name ? name : "?");
+        if (rc)
+            return rc;
+    }
+    if (rc < 0 || ferry_jscan_finish(&p->s))
+        return syntax(p, "body");
+    return seen_records ? 0 : fail(p, 422, 422, "records: missing");
+}
+
+int ferry_restproxy_parse(const char *body, size_t len, enum ferry_rp_format format,
+                          int32_t path_partition, const struct ferry_ingest_limits *limits,
+                          struct ferry_ingest_batch *out, int *code, char *errstr,
+                          size_t errstr_size)
+{
+    struct parser p = {.format = format,
+                       .path_partition = path_partition,
+                       .limits = limits,
+                       .b = out,
+                       .code = code,
+                       .errstr = errstr,
+                       .errstr_size = errstr_size};
+    int rc;
+
+    ferry_jscan_init(&p.s, body, len);
+    rc = read_body(&p);
+    if (!rc)
+        ferry_ingest_batch_count_bytes(out);
+    return rc;
+}
+
+/* ---- answers ---- */
+
+static void add_offset(struct ferry_buf *out, const struct ferry_rp_offset *o)
+{
+    if (o->partition >= 0)
+        ferry_buf_addf(out, "{\"partition\":%d,", (int)o->partition);
+    else
+        ferry_buf_adds(out, "{\"partition\":null,");
+    if (o->offset >= 0)
+        ferry_buf_addf(out, "\"offset\":%lld,", (long long)o->offset);
+    else
+        ferry_buf_adds(out, "\"offset\":null,");
+    if (!o->error_code) {
+        ferry_buf_adds(out, "\"error_code\":null,\"error\":null}");
+        return;
+    }
+    ferry_buf_addf(out, "\"error_code\":%d,\"error\":", o->error_code);
+    ferry_json_add_string(out, o->error, strlen(o->error));
+    ferry_buf_addc(out, '}');
+}
+
+int ferry_restproxy_write_offsets(struct ferry_buf *out, size_t n, ferry_rp_offset_fn fn, void *arg,
+                                  int error_code, const char *message)
+{
+    struct ferry_rp_offset o;
+
+    ferry_buf_adds(out, "{\"offsets\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            ferry_buf_addc(out, ',');
+        fn(arg, i, &o);
+        add_offset(out, &o);
+    }
+    ferry_buf_adds(out, "],\"key_schema_id\":null,\"value_schema_id\":null");
+    if (error_code) {
+        ferry_buf_addf(out, ",\"error_code\":%d,\"message\":", error_code);
+        ferry_json_add_string(out, message, strlen(message));
+    }
+    ferry_buf_adds(out, "}\n");
+    return out->failed ? -1 : 0;
+}

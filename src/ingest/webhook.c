@@ -1,0 +1,202 @@
+/*
+ * webhook.c - webhook request bodies into records (see webhook.h).
+ *
+ * The body is stored byte for byte: ferry checks it is JSON only where it must read it (a key
+ * taken from a JSON path, or ndjson lines). A key found in JSON keeps the text of a string and
+ * the JSON of anything else, so {"id": 42} and {"id": "42"} give the same key bytes "42".
+ */
+#include "ingest/webhook.h"
+#include "core/json_check.h"
+#include "ingest/jsonscan.h"
+#include "ingest/restproxy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define WEBHOOK_WHERE_MAX 32 /* "line 100000" */
+#define WEBHOOK_NDJSON_TYPE "application/json"
+
+struct parser {
+    const struct ferry_ingest_webhook_config *w;
+    const struct ferry_webhook_input *in;
+    const struct ferry_ingest_limits *limits;
+    struct ferry_ingest_batch *b;
+    int *code;
+    char *errstr;
+    size_t errstr_size;
+};
+
+static int fail(struct parser *p, int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct parser *p, int status, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(p->errstr, p->errstr_size, fmt, ap);
+    va_end(ap);
+    *p->code = code;
+    return status;
+}
+
+/* Copies the JSON value found at span into the arena as key bytes (see the file comment). */
+static int key_from_span(struct parser *p, const char *span, size_t len, enum ferry_jtype type,
+                         struct ferry_ingest_record *r)
+{
+    char *dst = ferry_ingest_batch_space(p->b);
+    struct ferry_jscan s;
+
+    if (type == FERRY_JSON_NULL)
+        return 0;
+    if (len > ferry_ingest_batch_room(p->b))
+        return -1;
+    if (type == FERRY_JSON_STRING) {
+        ferry_jscan_init(&s, span, len);
+        if (ferry_jscan_string(&s, dst, &r->key_len))
+            return -1;
+    } else if (type == FERRY_JSON_OBJECT || type == FERRY_JSON_ARRAY) {
+        r->key_len = ferry_json_compact(span, len, dst);
+    } else {
+        memcpy(dst, span, len);
+        r->key_len = len;
+    }
+    r->key = dst;
+    ferry_ingest_batch_commit(p->b, r->key_len);
+    return 0;
+}
+
+/* Names where the key was looked for, for the message of a missing key. */
+static void describe_source(const struct ferry_ingest_key_config *k, char *out, size_t size)
+{
+    if (k->header)
+        snprintf(out, size, "header '%s'", k->header);
+    else if (k->query)
+        snprintf(out, size, "query parameter '%s'", k->query);
+    else
+        snprintf(out, size, "JSON path '%s'", k->json ? k->json : "");
+}
+
+/* Sets the key of r from the request or from the JSON value r->value. */
+static int set_key(struct parser *p, struct ferry_ingest_record *r, const char *where)
+{
+    const struct ferry_ingest_key_config *k = &p->w->key;
+    char source[128];
+    const char *span;
+    size_t len;
+    enum ferry_jtype type;
+
+    if (k->json && ferry_json_find(r->value, r->value_len, k->json, &span, &len, &type) == 1 &&
+        key_from_span(p, span, len, type, r))
+        return fail(p, 500, 500, "%s: cannot read the key", where);
+    if (!k->json && p->in->key) {
+        r->key = p->in->key;
+        r->key_len = strlen(p->in->key);
+    }
+    if (!r->key && k->required) {
+        describe_source(k, source, sizeof(source));
+        return fail(p, 422, 422, "%s: the key is missing (%s)", where, source);
+    }
+    if (r->key_len > p->limits->max_key_bytes)
+        return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: the key has %zu bytes, more than %s (%zu)",
+                    where, r->key_len, "ingest.limits.max_key_bytes", p->limits->max_key_bytes);
+    return 0;
+}
+
+static int add_header(struct parser *p, const char *name, const char *value)
+{
+    struct ferry_ingest_header *h = ferry_ingest_batch_add_header(p->b);
+
+    if (!h)
+        return -1;
+    h->name = name;
+    h->name_len = strlen(name);
+    h->value = value;
+    h->value_len = strlen(value);
+    return 0;
+}
+
+/* Adds one record with value text[0..len); json says the text is one ndjson line. */
+static int add_record(struct parser *p, const char *text, size_t len, int json, const char *where)
+{
+    struct ferry_ingest_record *r = ferry_ingest_batch_add(p->b);
+    const char *type = json ? WEBHOOK_NDJSON_TYPE : p->in->content_type;
+    int rc;
+
+    if (!r)
+        return fail(p, 500, 500, "out of memory");
+    if (p->b->count > p->limits->max_records)
+        return fail(p, 413, 413, "%s: more than %s (%zu) records", where,
+                    "ingest.limits.max_records", p->limits->max_records);
+    if (len > p->limits->max_value_bytes)
+        return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: %zu bytes, more than %s (%zu)", where, len,
+                    "ingest.limits.max_value_bytes", p->limits->max_value_bytes);
+    r->value = text;
+    r->value_len = len;
+    rc = set_key(p, r, where);
+    if (rc)
+        return rc;
+    if (type && add_header(p, "content-type", type))
+        return fail(p, 500, 500, "out of memory");
+    for (size_t i = 0; i < p->in->nheaders; i++)
+        if (p->in->header_values[i] &&
+            add_header(p, p->in->header_names[i], p->in->header_values[i]))
+            return fail(p, 500, 500, "out of memory");
+    return 0;
+}
+
+static int is_blank(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return 0;
+    return 1;
+}
+
+static int parse_ndjson(struct parser *p)
+{
+    const char *line = p->in->body, *end = p->in->body + p->in->len;
+    char where[WEBHOOK_WHERE_MAX];
+    size_t lineno = 0;
+
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        int rc;
+
+        lineno++;
+        snprintf(where, sizeof(where), "line %zu", lineno);
+        if (len && line[len - 1] == '\r')
+            len--;
+        if (!is_blank(line, len)) {
+            if (!ferry_json_is_valid(line, len))
+                return fail(p, 422, 422, "%s: invalid JSON", where);
+            rc = add_record(p, line, len, 1, where);
+            if (rc)
+                return rc;
+        }
+        line += (nl ? (size_t)(nl - line) + 1 : (size_t)(end - line));
+    }
+    return p->b->count ? 0 : fail(p, 422, 422, "body: no records (every line is empty)");
+}
+
+int ferry_webhook_parse(const struct ferry_ingest_webhook_config *w,
+                        const struct ferry_webhook_input *in,
+                        const struct ferry_ingest_limits *limits, struct ferry_ingest_batch *out,
+                        int *code, char *errstr, size_t errstr_size)
+{
+    struct parser p = {w, in, limits, out, code, errstr, errstr_size};
+    int rc;
+
+    if (w->ndjson)
+        rc = parse_ndjson(&p);
+    else if (w->key.json && !ferry_json_is_valid(in->body, in->len))
+        rc = fail(&p, 422, 422, "body: invalid JSON (the key is read from JSON path '%s')",
+                  w->key.json);
+    else
+        rc = add_record(&p, in->body, in->len, 0, "body");
+    if (!rc)
+        ferry_ingest_batch_count_bytes(out);
+    return rc;
+}
