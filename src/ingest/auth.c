@@ -43,7 +43,7 @@ static int key_init(struct key *k, const struct ferry_ingest_api_key_config *c, 
     k->name = strdup(c->name);
     k->topics = ferry_ingest_patterns_new(&c->topics, why, sizeof(why));
     if (!k->name || !k->topics) {
-        snprintf(errstr, errstr_size, "key '%s': topics%s", c->name, why);
+        snprintf(errstr, errstr_size, "key '%s': topics: %s", c->name, why);
         goto out;
     }
     result = 0;

@@ -296,7 +296,7 @@ static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_
         return -1;
     ing->rest_topics = ferry_ingest_patterns_new(&c->rest_proxy.topics, why, sizeof(why));
     if (!ing->rest_topics) {
-        snprintf(errstr, errstr_size, "ingest.rest_proxy.topics%s", why);
+        snprintf(errstr, errstr_size, "ingest.rest_proxy.topics: %s", why);
         return -1;
     }
     ing->topics =

@@ -218,17 +218,16 @@ static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_stri
                            const char *path)
 {
     char err[512], ipath[INGEST_PATH_MAX];
-    ferry_ingest_patterns *p = ferry_ingest_patterns_new(list, err, sizeof(err));
 
-    if (!p) {
-        ferry_config_error(cfg, path, "%s", err);
-        return;
-    }
-    ferry_ingest_patterns_destroy(p);
     for (size_t i = 0; i < list->count; i++) {
         const char *t = list->items[i];
+        struct ferry_cfg_strings one = {&list->items[i], 1};
+        ferry_ingest_patterns *p = ferry_ingest_patterns_new(&one, err, sizeof(err));
         snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        if (t[0] != '^' && !ferry_topic_name_valid(t, strlen(t)))
+        ferry_ingest_patterns_destroy(p);
+        if (!p)
+            ferry_config_error(cfg, ipath, "%s", err);
+        else if (t[0] != '^' && !ferry_topic_name_valid(t, strlen(t)))
             ferry_config_error(cfg, ipath,
                                "'%s' is not a topic name (1 to 249 of letters, digits, '.', "
                                "'_', '-'; start with '^' for a regular expression)",

@@ -23,8 +23,7 @@ struct ferry_ingest_patterns {
     size_t count;
 };
 
-static int compile_one(struct entry *e, const char *text, size_t index, char *errstr,
-                       size_t errstr_size)
+static int compile_one(struct entry *e, const char *text, char *errstr, size_t errstr_size)
 {
     char why[PATTERN_ERROR_MAX];
     int rc;
@@ -41,8 +40,7 @@ static int compile_one(struct entry *e, const char *text, size_t index, char *er
     if (rc) {
         regerror(rc, &e->rx, why, sizeof(why));
         regfree(&e->rx);
-        snprintf(errstr, errstr_size, "[%zu]: '%s' is not a valid regular expression: %s", index,
-                 text, why);
+        snprintf(errstr, errstr_size, "'%s' is not a valid regular expression: %s", text, why);
         return -1;
     }
     return 0;
@@ -59,7 +57,7 @@ ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings 
         return NULL;
     }
     for (size_t i = 0; i < list->count; i++) {
-        if (compile_one(&p->items[i], list->items[i], i, errstr, errstr_size)) {
+        if (compile_one(&p->items[i], list->items[i], errstr, errstr_size)) {
             ferry_ingest_patterns_destroy(p);
             return NULL;
         }

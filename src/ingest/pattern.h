@@ -17,8 +17,8 @@ typedef struct ferry_ingest_patterns ferry_ingest_patterns;
 /* Longest topic name Kafka accepts. */
 #define FERRY_TOPIC_NAME_MAX 249
 
-/* Compiles list. Returns the patterns (the caller owns them), or NULL with errstr naming the
- * entry that does not compile ("[2]: ..."). An empty list matches nothing. */
+/* Compiles list. Returns the patterns (the caller owns them), or NULL with errstr quoting the
+ * entry that does not compile. An empty list matches nothing. */
 ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings *list, char *errstr,
                                                  size_t errstr_size);
 
