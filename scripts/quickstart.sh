@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The quickstart behind `make run`: an example receiver, ferry on its embedded in-memory Kafka
-# with the route in examples/quickstart.yaml, and a few demo records, all in this terminal.
+# with the route and the ingest endpoints in examples/quickstart.yaml, a few demo records
+# produced with kcat and one POSTed to ferry with curl, all in this terminal.
 # Ctrl-C stops everything.
 set -euo pipefail
 
@@ -34,15 +35,27 @@ BOOTSTRAP=$(cat "$FERRY_QUICKSTART_DIR/bootstrap.txt")
 printf 'user-1:{"order":1,"item":"tea"}\nuser-2:{"order":2,"item":"milk"}\nuser-1:{"order":3,"item":"cake"}\n' |
     kcat -P -b "$BOOTSTRAP" -t orders -K:
 
+# One more record, over HTTP this time: ferry answers once Kafka has it, with its offset.
+REST_BODY='{"records":[{"key":"user-4","value":{"order":4,"item":"jam"}}]}'
+REST_CMD="curl -s -H 'Content-Type: application/vnd.kafka.json.v2+json' --data '$REST_BODY' http://127.0.0.1:$FERRY_PORT/topics/orders"
+echo "\$ $REST_CMD"
+curl -s -H 'Content-Type: application/vnd.kafka.json.v2+json' --data "$REST_BODY" \
+    "http://127.0.0.1:$FERRY_PORT/topics/orders"
+
 cat <<MSG
 
 ferry is running on an embedded in-memory Kafka at $BOOTSTRAP (nothing is kept after exit).
-Three demo records were produced to 'orders'; the receiver above prints them as they arrive.
+Three demo records were produced to 'orders' with kcat and one was POSTed with curl; the
+receiver above prints them as they arrive.
 
-  produce more:   echo 'user-3:{"order":4}' | kcat -P -b $BOOTSTRAP -t orders -K:
-  health:         curl http://127.0.0.1:$FERRY_PORT/readyz
-  metrics:        curl -s http://127.0.0.1:$FERRY_PORT/metrics | grep ferry_route
-  stop:           Ctrl-C
+  POST a record (REST Proxy v2 API; the json format keeps the key as JSON, quotes included):
+    $REST_CMD
+  POST any JSON to the webhook (keyed by its "user" field):
+    curl -s --json '{"user":"user-5","order":5}' http://127.0.0.1:$FERRY_PORT/webhooks/orders
+  produce with kcat:   echo 'user-3:{"order":6}' | kcat -P -b $BOOTSTRAP -t orders -K:
+  health:              curl http://127.0.0.1:$FERRY_PORT/readyz
+  metrics:             curl -s http://127.0.0.1:$FERRY_PORT/metrics | grep -E 'ferry_(route|ingest)'
+  stop:                Ctrl-C
 
 MSG
 wait
