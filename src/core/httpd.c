@@ -18,12 +18,16 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HTTPD_MAX_ROUTES 64
+#define HTTPD_FLUSH_MAX_MS 3000 /* how long destroy lets answered requests reach their clients */
+#define HTTPD_FLUSH_STEP_MS 5
 #define HTTPD_MAX_RESPONSE_HEADERS 4
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 
@@ -47,6 +51,7 @@ struct ferry_httpd {
     char *tls_cert_file, *tls_key_file;
     char *tls_cert; /* PEM text, kept while the daemon runs */
     char *tls_key;
+    atomic_int live; /* requests begun and not yet completed (answer sent or connection gone) */
 };
 
 enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
@@ -262,11 +267,13 @@ static void req_free(ferry_http_req *req)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    ferry_httpd *h = cls;
     (void)conn;
     (void)toe;
-    if (*con_cls)
+    if (*con_cls) {
         req_free(*con_cls);
+        atomic_fetch_sub(&h->live, 1);
+    }
     *con_cls = NULL;
 }
 
@@ -327,6 +334,7 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
 
     if (!req)
         return MHD_NO;
+    atomic_fetch_add(&h->live, 1);
     *con_cls = req;
     req->route = find_route(h, method, url, &wrong_method);
     if (req->route) {
@@ -504,12 +512,25 @@ void ferry_httpd_quiesce(ferry_httpd *h)
         close(fd);
 }
 
+/* Waits, boundedly, until no request is in progress: an answer given from another thread just
+ * before shutdown is still being written by a server thread, and stopping the daemon would
+ * close its connection unanswered. */
+static void wait_requests_done(ferry_httpd *h)
+{
+    struct timespec step = {0, HTTPD_FLUSH_STEP_MS * 1000000L};
+    for (int waited = 0; atomic_load(&h->live) > 0 && waited < HTTPD_FLUSH_MAX_MS;
+         waited += HTTPD_FLUSH_STEP_MS)
+        nanosleep(&step, NULL);
+}
+
 void ferry_httpd_destroy(ferry_httpd *h)
 {
     if (!h)
         return;
-    if (h->daemon)
+    if (h->daemon) {
+        wait_requests_done(h);
         MHD_stop_daemon(h->daemon);
+    }
     for (size_t i = 0; i < h->nroutes; i++) {
         free(h->routes[i].method);
         free(h->routes[i].path);

@@ -62,8 +62,9 @@ int ferry_httpd_port(const ferry_httpd *h);
 /* Stops accepting new connections; open ones are served on. Main thread. */
 void ferry_httpd_quiesce(ferry_httpd *h);
 
-/* Stops the server and frees it. Every suspended request must have been answered first.
- * Accepts NULL. Main thread. */
+/* Stops the server and frees it. Every suspended request must have been answered first;
+ * requests still being answered get up to 3 s to reach their clients. Accepts NULL. Main
+ * thread. */
 void ferry_httpd_destroy(ferry_httpd *h);
 
 /* ---- requests: accessors are valid until the request is answered ---- */
