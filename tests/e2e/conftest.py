@@ -206,6 +206,25 @@ def run_ferry(ferry_bin, tmp_path):
 
 
 @pytest.fixture
+def start_routes(run_ferry, ferry_config):
+    """start_routes(*routes, ready=True, name=None, env=None, overrides=None) -> Ferry.
+
+    Runs ferry on the session broker with these `routes:` entries (see ferrytest.route_config)
+    and, unless ready is False, waits until /readyz says every route joined its group (the
+    dev broker's first join of a group takes about 3 s). overrides merge into the config.
+    """
+
+    def start(*routes, ready=True, name=None, env=None, overrides=None, timeout=30):
+        cfg = ferry_config(deep_merge({"routes": list(routes)}, overrides or {}))
+        f = run_ferry(cfg, name=name, env=env)
+        if ready:
+            f.wait_ready(timeout)
+        return f
+
+    return start
+
+
+@pytest.fixture
 def receiver():
     """A fresh Receiver (see ferrytest.Receiver); closed at the end of the test."""
     r = Receiver()
@@ -215,11 +234,11 @@ def receiver():
 
 @pytest.fixture
 def make_receiver():
-    """make_receiver(name) -> Receiver, for tests that need several."""
+    """make_receiver(name, port=0) -> Receiver, for tests that need several or a given port."""
     made = []
 
-    def make(name="receiver"):
-        r = Receiver(name)
+    def make(name="receiver", port=0):
+        r = Receiver(name, port)
         made.append(r)
         return r
 

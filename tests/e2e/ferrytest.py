@@ -302,6 +302,28 @@ class Ferry(Proc):
     def log_lines(self):
         return self.stderr_text().splitlines()
 
+    def metrics(self, timeout=5):
+        """Scrapes /metrics and returns it parsed strictly (Metrics)."""
+        resp = self.get("/metrics", timeout=timeout)
+        assert resp.status == 200, f"/metrics answered {resp.status}: {resp.text[:200]}"
+        return parse_prometheus(resp.text)
+
+    def wait_ready(self, timeout=30):
+        """Waits until /readyz answers 200 (every route joined its consumer group)."""
+
+        def ready():
+            if not self.alive():
+                raise StopWaiting(f"ferry exited\n{self.describe()}")
+            try:
+                return self.get("/readyz", timeout=2).status == 200
+            except OSError:
+                return False
+
+        try:
+            wait_until(ready, timeout, f"{self.url}/readyz to answer 200")
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}\n{self.describe()}") from None
+
     def wait_log(self, pattern, timeout=10):
         """Waits until a stderr line matches the regex; returns the match."""
         rx = re.compile(pattern)
@@ -642,7 +664,9 @@ def make_producer(bootstrap, **extra):
 def produce(bootstrap, topic, records, timeout=30, producer=None, **extra):
     """Produces records and waits for every delivery report; returns the delivered messages.
 
-    records: values (bytes/str), or (key, value) tuples, or dicts with key/value/headers/partition.
+    records: values (bytes/str), or (key, value) tuples, or dicts with key/value/headers/partition
+    and timestamp (ms since the epoch; the delivery reports of the dev broker do not carry the
+    record's timestamp, so set it to know it).
     Fails if any delivery fails or the flush does not finish within timeout.
     """
     p = producer or make_producer(bootstrap, **extra)
@@ -654,7 +678,7 @@ def produce(bootstrap, topic, records, timeout=30, producer=None, **extra):
     for r in records:
         kw = {}
         if isinstance(r, dict):
-            kw = {k: r[k] for k in ("key", "value", "headers", "partition") if k in r}
+            kw = {k: r[k] for k in ("key", "value", "headers", "partition", "timestamp") if k in r}
         elif isinstance(r, tuple):
             kw = {"key": r[0], "value": r[1]}
         else:
@@ -691,8 +715,9 @@ def _record(msg):
 
 def partitions_of(bootstrap, topic, timeout=10):
     """Returns the number of partitions of topic (creating it on the dev broker if needed)."""
-    ck = _ck()
-    admin = ck.admin.AdminClient({"bootstrap.servers": bootstrap})
+    from confluent_kafka.admin import AdminClient  # not imported by `import confluent_kafka`
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
 
     def count():
         md = admin.list_topics(topic=topic, timeout=2)
@@ -772,6 +797,73 @@ class Kafka:
 
 
 # --------------------------------------------------------------------------------------------
+# Routes
+
+
+# Consumer settings that make a route quick against the dev broker: empty fetches return after
+# 10 ms (the default waits 500 ms), offsets are committed every 200 ms (the default 5 s would
+# widen the window of records redelivered after a crash), and a member that died is noticed
+# within 6 s.
+ROUTE_TEST_KAFKA = {
+    "fetch.wait.max.ms": "10",
+    "auto.commit.interval.ms": "200",
+    "session.timeout.ms": "6000",
+    "heartbeat.interval.ms": "500",
+}
+
+
+def route_config(name, topics, url, **over):
+    """A `routes:` entry for tests: a consumer group of its own (the session's broker outlives
+    the test; pass group= to know its name), ROUTE_TEST_KAFKA as its consumer overrides and
+    short retry backoffs (50 ms initial, 500 ms max). Keyword arguments are deep-merged over
+    it, e.g. route_config("r", [topic], url, batch={"max_records": 10}, ordering="partition")."""
+    base = {
+        "name": name,
+        "topics": list(topics),
+        "group": unique(f"ferry-{name}"),
+        "kafka": dict(ROUTE_TEST_KAFKA),
+        "target": {"url": url},
+        "retry": {"initial_backoff": "50ms", "max_backoff": "500ms"},
+    }
+    return deep_merge(base, over)
+
+
+def route_metric(metrics, name, route, **labels):
+    """The value of a route's sample, 0 when the series is not there yet."""
+    found = metrics.find(name, route=route, **labels)
+    assert len(found) <= 1, f"several samples {name}{labels}: {found}"
+    return found[0].value if found else 0
+
+
+def wait_route_metric(ferry, name, route, at_least, timeout=30, **labels):
+    """Waits until a route's sample reaches at_least; returns the Metrics of that scrape."""
+
+    def reached():
+        m = ferry.metrics()
+        return m if route_metric(m, name, route, **labels) >= at_least else None
+
+    return wait_until(reached, timeout, f"{name}{{route={route!r}}} to reach {at_least}")
+
+
+def wait_delivered(ferry, route, n, timeout=30):
+    """Waits until the route counts n records delivered; returns the Metrics."""
+    return wait_route_metric(ferry, "ferry_route_records_delivered_total", route, n, timeout)
+
+
+def group_committed(bootstrap, group, topic, partitions, timeout=10):
+    """The offsets the group committed for topic's partitions, as {partition: offset}; a
+    partition without a commit is left out. Reads them with OffsetFetch, without joining."""
+    ck = _ck()
+    c = ck.Consumer(consumer_config(bootstrap, group))
+    try:
+        parts = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)],
+                            timeout=timeout)
+        return {tp.partition: tp.offset for tp in parts if tp.offset >= 0}
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------------------------
 # HTTP receiver that can misbehave
 
 
@@ -811,6 +903,11 @@ class Received:
     body: bytes
     time: float  # time.monotonic() when the body had been read
     peer: tuple  # (host, port) of the client connection
+    raw_path: str = ""  # the path as sent, percent-encoding kept (path is decoded)
+    # time.monotonic() just before the answer was handed to aiohttp, so the client cannot have
+    # seen it earlier; None while unanswered, and for Hang/Drop requests that never got one.
+    done: float = None
+    status: int = None  # the status answered, once answered
 
     def json(self):
         return json.loads(self.body)
@@ -822,13 +919,17 @@ class Received:
 class Receiver:
     """An aiohttp server on 127.0.0.1:<OS port> in a background thread that records requests.
 
+    port=0 lets the OS pick the port; a given port lets a test start a receiver where a route
+    already points (connection refused until then).
+
     Behaviour per request, first match wins: a queued behaviour for the request's path
     (push(..., path=...)), then one queued for any path, then .handler(received) if set,
     then .default. Behaviours: Reply, Hang, Drop.
     """
 
-    def __init__(self, name="receiver"):
+    def __init__(self, name="receiver", port=0):
         self.name = name
+        self._want_port = port
         self.default = Reply()
         self.handler = None
         self._lock = threading.Lock()
@@ -913,7 +1014,8 @@ class Receiver:
             k = k.lower()
             headers[k] = f"{headers[k]}, {v}" if k in headers else v
         rec = Received(request.method, request.path, request.query_string, headers, body,
-                       time.monotonic(), tuple(peer[:2]) if peer else None)
+                       time.monotonic(), tuple(peer[:2]) if peer else None,
+                       raw_path=request.raw_path.split("?", 1)[0])
         with self._lock:
             self._requests.append(rec)
             self._in_flight += 1
@@ -931,6 +1033,8 @@ class Receiver:
                 raise asyncio.CancelledError()
             if beh.delay:
                 await asyncio.sleep(beh.delay)
+            rec.status = beh.status
+            rec.done = time.monotonic()
             return web.Response(status=beh.status, body=beh.body, headers=beh.headers)
         finally:
             with self._lock:
@@ -948,7 +1052,7 @@ class Receiver:
             self._loop.run_until_complete(self._runner.setup())
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind(("127.0.0.1", self._want_port))
             self.port = sock.getsockname()[1]
             site = web.SockSite(self._runner, sock, shutdown_timeout=0.5)
             self._loop.run_until_complete(site.start())
