@@ -1,0 +1,416 @@
+"""Routes deliver every record with the right request: body modes (value, envelope, template),
+batch formats (json_array, ndjson, separator), URL and header templates, Idempotency-Key,
+traceparent and forwarded record headers.
+
+Each test runs ferry against the session's dev broker with its own topic and consumer group,
+so each pays the dev broker's ~3 s first join once.
+"""
+import base64
+import json
+import time
+from collections import Counter, defaultdict
+from urllib.parse import quote
+
+import pytest
+
+from ferrytest import (Reply, route_config, route_metric, unique, wait_delivered,
+                       wait_until)
+
+
+def by_partition_offset(delivered):
+    """{value bytes: (partition, offset)} of produced messages (values must be unique)."""
+    out = {msg.value(): (msg.partition(), msg.offset()) for msg in delivered}
+    assert len(out) == len(delivered), "values must be unique to map them back"
+    return out
+
+
+# ---- body modes, one request per record ----------------------------------------------------
+
+
+def test_value_body_is_the_value_as_is(start_routes, receiver, kafka):
+    topic = unique("value")
+    values = [b'{"n": 1}', b"plain text", "ünïcode".encode(), bytes(range(256)), b""]
+    values += [f"v{i}".encode() for i in range(95)]
+    records = [{"key": f"k{i % 7}".encode(), "value": v} for i, v in enumerate(values)]
+    records.append({"key": b"tomb", "value": None})  # a tombstone sends an empty body
+    f = start_routes(route_config("value", [topic], receiver.url + "/in",
+                                  body={"content_type": "text/plain; charset=utf-8"}))
+    kafka.produce(topic, records)
+    got = receiver.wait_for(len(records))
+    wait_delivered(f, "value", len(records))
+
+    assert Counter(r.body for r in receiver.requests) == Counter(values + [b""])
+    for r in receiver.requests:
+        assert r.method == "POST" and r.path == "/in"
+        assert r.header("content-type") == "text/plain; charset=utf-8"
+    assert len(got) == len(records)
+
+
+def test_envelope_body_describes_the_record(start_routes, receiver, kafka):
+    topic = unique("envelope")
+    records = [
+        {"key": b"k-json", "value": b'{"a": [1, 2]}', "headers": [("h1", b"x"), ("h2", b"y")]},
+        {"key": b"k-text", "value": b"hello"},
+        {"key": bytes([0xFF, 0x00, 0x80]), "value": bytes([0xC3, 0x28])},  # neither is UTF-8
+        {"value": b"no key"},
+        {"key": b"k-tomb", "value": None},
+    ]
+    records += [{"key": f"k{i}".encode(), "value": f'{{"i": {i}}}'.encode()} for i in range(45)]
+    for i, r in enumerate(records):
+        r["timestamp"] = 1_700_000_000_000 + i
+    f = start_routes(route_config("env", [topic], receiver.url + "/env", body={"mode": "envelope"}))
+    delivered = kafka.produce(topic, records)
+    receiver.wait_for(len(records))
+    wait_delivered(f, "env", len(records))
+
+    expected = {(m.partition(), m.offset()): m for m in delivered}
+    # Delivery reports carry neither timestamps nor headers: take them from what was produced.
+    sent = {(r.get("key"), r["value"]): r for r in records}
+    sent = {(m.partition(), m.offset()): sent[(m.key(), m.value())] for m in delivered}
+    seen = set()
+    for req in receiver.requests:
+        assert req.header("content-type") == "application/json"
+        env = req.json()
+        assert set(env) >= {"topic", "partition", "offset", "timestamp", "key", "value", "headers"}
+        msg = expected[(env["partition"], env["offset"])]
+        seen.add((env["partition"], env["offset"]))
+        assert env["topic"] == topic
+        rec = sent[(env["partition"], env["offset"])]
+        assert env["timestamp"] == rec["timestamp"]
+        assert_same_data(env, "key", msg.key())
+        assert_same_data(env, "value", msg.value())
+        assert env["headers"] == {k: v.decode() for k, v in rec.get("headers", [])}
+    assert seen == set(expected)
+
+
+def assert_same_data(env, name, raw):
+    """An envelope's key or value stands for raw: null, embedded JSON, a string, or base64."""
+    got = env[name]
+    if raw is None:
+        assert got is None, (name, got)
+        return
+    if env.get(f"{name}_encoding") == "base64":
+        assert base64.b64decode(got) == raw, (name, got, raw)
+        return
+    try:
+        assert got == json.loads(raw), (name, got, raw)  # embedded as JSON
+    except ValueError:
+        assert got == raw.decode(), (name, got, raw)  # not JSON: a string
+
+
+def test_envelope_embeds_json_values_as_json(start_routes, receiver, kafka):
+    topic = unique("envjson")
+    f = start_routes(route_config("envj", [topic], receiver.url + "/", body={"mode": "envelope"}))
+    kafka.produce(topic, [(b"k", b' {"a": [1, 2], "b": {"c": null}} \n')])
+    req = receiver.wait_for(1)[0]
+    assert req.json()["value"] == {"a": [1, 2], "b": {"c": None}}
+    assert "value_encoding" not in req.json()
+    wait_delivered(f, "envj", 1)
+
+
+def test_template_body(start_routes, receiver, kafka):
+    topic = unique("tmpl")
+    tmpl = ('{"id":${value.id},"name":"${value.user.name}","key":"${key}",'
+            '"where":"${topic}/${partition}/${offset}","src":"${header.src}"}')
+    records = [{"key": f"k{i}".encode(),
+                "value": json.dumps({"id": i, "user": {"name": f"user{i}"}}).encode(),
+                "headers": [("src", f"s{i}".encode())]} for i in range(60)]
+    f = start_routes(route_config("tmpl", [topic], receiver.url + "/t",
+                                  body={"mode": "template", "template": tmpl,
+                                        "content_type": "application/json"}))
+    delivered = kafka.produce(topic, records)
+    receiver.wait_for(len(records))
+    wait_delivered(f, "tmpl", len(records))
+
+    where = {m.key(): (m.partition(), m.offset()) for m in delivered}
+    bodies = {}
+    for req in receiver.requests:
+        assert req.header("content-type") == "application/json"
+        b = req.json()
+        bodies[b["id"]] = b
+    assert sorted(bodies) == list(range(60))
+    for i, b in bodies.items():
+        p, o = where[f"k{i}".encode()]
+        assert b == {"id": i, "name": f"user{i}", "key": f"k{i}", "where": f"{topic}/{p}/{o}",
+                     "src": f"s{i}"}
+
+
+# ---- batches -------------------------------------------------------------------------------
+
+BATCH_MAX = 7
+PARTITIONS = 4
+PER_PARTITION = 40
+
+
+def batch_values(p, i):
+    """The value of record i of partition p: JSON for some, plain text for others."""
+    if i % 3 == 0:
+        return json.dumps({"p": p, "i": i}).encode()
+    return f"p{p} i{i} text".encode()
+
+
+def parse_value(item):
+    """(partition, index) from a value as it came back (parsed JSON, JSON string, or bytes)."""
+    if isinstance(item, bytes):
+        item = item.decode()
+        if item.startswith("{"):
+            item = json.loads(item)
+    if isinstance(item, dict):
+        return item["p"], item["i"]
+    p, i, _ = item.split(" ")
+    return int(p[1:]), int(i[1:])
+
+
+def split_batch(fmt, body):
+    if fmt == "json_array":
+        items = json.loads(body)
+        assert isinstance(items, list)
+        return items
+    if fmt == "ndjson":
+        assert body.endswith(b"\n"), body[-20:]
+        return [json.loads(line) for line in body.split(b"\n")[:-1]]
+    return body.split(b";;")
+
+
+@pytest.mark.parametrize("fmt,content_type", [
+    ("json_array", "application/json"),
+    ("ndjson", "application/x-ndjson"),
+    ("separator", "application/octet-stream"),
+])
+def test_batch_formats(start_routes, receiver, kafka, fmt, content_type):
+    topic = unique(f"batch-{fmt}")
+    records = [{"partition": p, "key": f"k{i % 5}".encode(), "value": batch_values(p, i)}
+               for i in range(PER_PARTITION) for p in range(PARTITIONS)]
+    kafka.produce(topic, records)  # all waiting before the route joins: batches fill up
+    f = start_routes(route_config("b", [topic], receiver.url + "/batch",
+                                  batch={"max_records": BATCH_MAX, "format": fmt,
+                                         "separator": ";;", "linger": "50ms"}))
+    wait_delivered(f, "b", len(records))
+
+    seen = Counter()
+    sizes = []
+    for req in receiver.requests:
+        assert req.header("content-type") == content_type
+        items = split_batch(fmt, req.body)
+        pairs = [parse_value(it) for it in items]
+        parts = {p for p, _ in pairs}
+        assert len(parts) == 1, f"a batch mixed partitions {parts}: {req.body[:200]!r}"
+        assert 1 <= len(items) <= BATCH_MAX
+        sizes.append(len(items))
+        seen.update(pairs)
+        # Per key (i % 5), records of one batch keep their offset order (here: index order).
+        for k in range(5):
+            idx = [i for _, i in pairs if i % 5 == k]
+            assert idx == sorted(idx), f"key k{k} out of order in a batch: {idx}"
+        # One partition: the key names the partition and the batch's offset range.
+        key = req.header("idempotency-key")
+        p = parts.pop()
+        assert key.startswith(f"{topic}-{p}-"), key
+    assert set(seen) == {(p, i) for p in range(PARTITIONS) for i in range(PER_PARTITION)}
+    assert all(c == 1 for c in seen.values()), "a record was sent twice without a failure"
+    assert max(sizes) == BATCH_MAX, f"batches never filled up: {sizes}"
+
+
+def test_batch_idempotency_key_names_the_offset_range(start_routes, receiver, kafka):
+    topic = unique("batchkey")
+    records = [{"partition": p, "key": f"k{i}".encode(), "value": f"{p}:{i}".encode()}
+               for p in range(PARTITIONS) for i in range(20)]
+    delivered = kafka.produce(topic, records)
+    offsets = by_partition_offset(delivered)
+    f = start_routes(route_config("bk", [topic], receiver.url + "/", ordering="partition",
+                                  batch={"max_records": 6, "format": "ndjson", "linger": "50ms"}))
+    wait_delivered(f, "bk", len(records))
+
+    for req in receiver.requests:
+        values = [json.loads(line) for line in req.body.split(b"\n")[:-1]]
+        # "p:i" is not JSON, so ndjson carries it as a JSON string
+        where = [offsets[v.encode()] for v in values]
+        p = where[0][0]
+        lo, hi = min(o for _, o in where), max(o for _, o in where)
+        # ordering: partition sends a partition's records in offset order
+        assert [o for _, o in where] == list(range(lo, hi + 1))
+        expect = f"{topic}-{p}-{lo}" if lo == hi else f"{topic}-{p}-{lo}-{hi}"
+        assert req.header("idempotency-key") == expect
+
+
+def test_envelope_batch_never_mixes_partitions(start_routes, receiver, kafka):
+    topic = unique("envbatch")
+    # Keys spread over the partitions by the producer's partitioner.
+    records = [(f"key-{i % 23}".encode(), f"value {i}".encode()) for i in range(300)]
+    delivered = kafka.produce(topic, records)
+    f = start_routes(route_config("eb", [topic], receiver.url + "/",
+                                  body={"mode": "envelope"},
+                                  batch={"max_records": 25, "format": "json_array",
+                                         "linger": "50ms"}))
+    wait_delivered(f, "eb", len(records))
+
+    got = []
+    for req in receiver.requests:
+        envs = req.json()
+        assert len({e["partition"] for e in envs}) == 1, [e["partition"] for e in envs]
+        assert len(envs) <= 25
+        got += [(e["partition"], e["offset"], e["value"]) for e in envs]
+    assert sorted(got) == sorted((m.partition(), m.offset(), m.value().decode())
+                                 for m in delivered)
+    assert max(len(r.json()) for r in receiver.requests) > 1
+
+
+def test_a_route_at_its_concurrency_limit_waits_without_spinning(start_routes, receiver, kafka):
+    topic = unique("slow")
+    receiver.default = Reply(delay=0.8)
+    f = start_routes(route_config("slow", [topic], receiver.url + "/s/${key}", concurrency=2))
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(6)])
+    receiver.wait_for(2)
+    # Both slots are taken and four records are ready: the loop must sleep until an answer
+    # comes (it used to poll with a zero timeout and burn a core).
+    cpu0, t0 = f.metrics().get("process_cpu_seconds_total"), time.monotonic()
+    time.sleep(1.5)
+    cpu1, t1 = f.metrics().get("process_cpu_seconds_total"), time.monotonic()
+    wait_delivered(f, "slow", 6)
+    assert receiver.max_in_flight == 2
+    assert cpu1 - cpu0 < 0.3 * (t1 - t0), f"{cpu1 - cpu0:.2f} CPU s in {t1 - t0:.2f} s"
+
+
+def test_full_buffers_pause_consumption_and_lose_nothing(start_routes, receiver, kafka):
+    topic = unique("pause")
+    total = 1500
+    receiver.default = Reply(delay=0.01)
+    kafka.produce(topic, [(f"k{i % 30}".encode(), str(i).encode()) for i in range(total)])
+    f = start_routes(route_config("pause", [topic], receiver.url + "/p", concurrency=8,
+                                  limits={"max_buffered_records": 100}))
+    seen = {"paused": 0.0}
+
+    def delivered():
+        m = f.metrics()
+        seen["paused"] = max(seen["paused"], route_metric(m, "ferry_route_paused", "pause"))
+        return route_metric(m, "ferry_route_records_delivered_total", "pause") >= total and m
+
+    m = wait_until(delivered, 60, f"{total} records delivered", max_interval=0.05)
+    assert seen["paused"] == 1, "the route never paused with 1500 records and a limit of 100"
+    assert route_metric(m, "ferry_route_paused", "pause") == 0
+    assert route_metric(m, "ferry_route_buffered_records", "pause") == 0
+    assert Counter(r.body for r in receiver.requests) == Counter(
+        str(i).encode() for i in range(total))
+
+
+# ---- URL and headers -----------------------------------------------------------------------
+
+
+def test_url_template_encodes_key(start_routes, receiver, kafka):
+    topic = unique("url")
+    keys = ["plain", "a b", "x/y", "q?r&s=t", "100%", "#frag", "ünï", "-._~", "a+b"]
+    f = start_routes(route_config("url", [topic], receiver.url + "/items/${key}/p${partition}"))
+    delivered = kafka.produce(topic, [(k.encode(), b"v") for k in keys])
+    receiver.wait_for(len(keys))
+    wait_delivered(f, "url", len(keys))
+
+    part = {m.key().decode(): m.partition() for m in delivered}
+    expected = sorted(f"/items/{quote(k, safe='-._~')}/p{part[k]}" for k in keys)
+    assert sorted(r.raw_path for r in receiver.requests) == expected
+    assert all(r.query == "" for r in receiver.requests)  # '?' and '#' did not leak through
+    # and the receiver decodes them back to the keys
+    assert sorted(r.path for r in receiver.requests) == sorted(
+        f"/items/{k}/p{part[k]}" for k in keys)
+
+
+def test_header_templates(start_routes, receiver, kafka):
+    topic = unique("hdr")
+    dlq = unique("hdr-dlq")
+    records = [{"key": f"k{i}".encode(), "value": json.dumps({"user": {"id": 100 + i}}).encode(),
+                "headers": [("tenant", f"t{i % 3}".encode())]} for i in range(30)]
+    # A key with a line break cannot go into a header: that record is dead-lettered.
+    bad = {"key": b"evil\r\nX-Injected: 1", "value": b'{"user": {"id": 1}}',
+           "headers": [("tenant", b"t0")]}
+    f = start_routes(route_config(
+        "hdr", [topic], receiver.url + "/h",
+        target={"method": "PUT", "headers": {
+            "X-Key": "${key}", "X-Where": "${topic}/${partition}/${offset}",
+            "X-User": "user-${value.user.id}", "X-Tenant": "${header.tenant}",
+            "X-Static": "fixed value"}},
+        dead_letter={"topic": dlq}))
+    delivered = kafka.produce(topic, records + [bad])
+    receiver.wait_for(len(records))
+    m = wait_until(lambda: (m := f.metrics()) and route_metric(
+        m, "ferry_route_records_dead_lettered_total", "hdr") >= 1 and m, 30, "the dead letter")
+    assert route_metric(m, "ferry_route_records_delivered_total", "hdr") == len(records)
+
+    where = {m.key(): (m.partition(), m.offset()) for m in delivered}
+    assert len(receiver.requests) == len(records)
+    for req in receiver.requests:
+        assert req.method == "PUT"
+        key = req.header("x-key")
+        i = int(key[1:])
+        p, o = where[key.encode()]
+        assert req.header("x-where") == f"{topic}/{p}/{o}"
+        assert req.header("x-user") == f"user-{100 + i}"
+        assert req.header("x-tenant") == f"t{i % 3}"
+        assert req.header("x-static") == "fixed value"
+        assert "x-injected" not in req.headers
+    (dead,) = kafka.consume_n(dlq, 1, use_group=False)
+    assert dead.key == bad["key"]
+    error = dict(dead.headers)["ferry.error"].decode()
+    assert "CR" in error and "header" in error, error
+
+
+# ---- idempotency and forwarded headers -----------------------------------------------------
+
+
+def test_idempotency_key_is_stable_across_retries(start_routes, receiver, kafka):
+    topic = unique("idem")
+    receiver.push(Reply(500), Reply(503), path="/i/k3")  # k3 fails twice, then succeeds
+    records = [{"partition": 1, "key": f"k{i}".encode(), "value": f"v{i}".encode()}
+               for i in range(6)]
+    f = start_routes(route_config("idem", [topic], receiver.url + "/i/${key}"))
+    delivered = kafka.produce(topic, records)
+    receiver.wait_for(len(records) + 2)
+    m = wait_delivered(f, "idem", len(records))
+    assert route_metric(m, "ferry_route_records_retried_total", "idem") == 2
+
+    offsets = {m.key().decode(): m.offset() for m in delivered}
+    keys = defaultdict(list)
+    for req in receiver.requests:
+        keys[req.path.rsplit("/", 1)[1]].append(req.header("idempotency-key"))
+    assert len(keys["k3"]) == 3
+    for k, got in keys.items():
+        assert got == [f"{topic}-1-{offsets[k]}"] * len(got), (k, got)
+    assert len({v[0] for v in keys.values()}) == len(records)  # distinct per record
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_traceparent_is_forwarded_and_other_headers_are_not(start_routes, receiver, kafka):
+    topic = unique("trace")
+    f = start_routes(route_config("trace", [topic], receiver.url + "/"))
+    kafka.produce(topic, [
+        {"key": b"a", "value": b"1", "headers": [("traceparent", TRACEPARENT.encode()),
+                                                  ("x-other", b"no")]},
+        {"key": b"b", "value": b"2", "headers": [("x-other", b"no")]},
+    ])
+    receiver.wait_for(2)
+    wait_delivered(f, "trace", 2)
+    by_body = {r.body: r for r in receiver.requests}
+    assert by_body[b"1"].header("traceparent") == TRACEPARENT
+    assert by_body[b"2"].header("traceparent") is None
+    assert all("x-other" not in r.headers for r in receiver.requests)
+
+
+def test_forward_headers(start_routes, receiver, kafka):
+    topic = unique("fwd")
+    f = start_routes(route_config("fwd", [topic], receiver.url + "/",
+                                  target={"forward_headers": True}))
+    kafka.produce(topic, [
+        {"key": b"a", "value": b"1",
+         "headers": [("traceparent", TRACEPARENT.encode()), ("X-Tenant", b"acme"),
+                     ("x-request-id", b"r-1"),
+                     ("x-bad", b"line\nbreak")]},  # not a valid header value: left out
+        {"key": b"b", "value": b"2"},
+    ])
+    receiver.wait_for(2)
+    wait_delivered(f, "fwd", 2)
+    by_body = {r.body: r for r in receiver.requests}
+    h = by_body[b"1"].headers
+    assert h["traceparent"] == TRACEPARENT
+    assert h["x-tenant"] == "acme" and h["x-request-id"] == "r-1"
+    assert "x-bad" not in h
+    assert "x-tenant" not in by_body[b"2"].headers
