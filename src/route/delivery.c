@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define BODY_CAP_FACTOR 4 /* envelopes and escaping can grow a batch this much */
@@ -304,6 +305,54 @@ static void idempotency_key(const struct request *req, char *out, size_t size)
         snprintf(out, size, "%s-%d-%" PRId64 "-%" PRId64, v->topic, v->partition, lo, hi);
 }
 
+/*
+ * Request headers come from three places, and a name is sent once: the configured
+ * target.headers first, then ferry's Content-Type and Idempotency-Key unless the config set
+ * them, then the record's traceparent (or, with forward_headers, all its headers) unless the
+ * request already has that name. A second Content-Type or Idempotency-Key is a malformed
+ * request to most servers, so nothing may add a name twice.
+ */
+
+/* Header names only the sender may set: they frame the message or manage the connection
+ * (RFC 9110 sections 7.6.1 and 10.1.1). A record header with one of them could cut the body
+ * short, switch to chunked framing or send the request to another virtual host. */
+static const char *const sender_only_headers[] = {
+    "Connection", "Content-Length",    "Expect",  "Host", "Keep-Alive", "Proxy-Connection", "TE",
+    "Trailer",    "Transfer-Encoding", "Upgrade", NULL};
+
+/* Returns 1 when the request already has a header called name (in any case). */
+static int has_header(const struct request *req, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (const struct curl_slist *l = req->headers; l; l = l->next)
+        if (strncasecmp(l->data, name, len) == 0 && l->data[len] == ':')
+            return 1;
+    return 0;
+}
+
+static int is_sender_only(const char *name)
+{
+    for (const char *const *p = sender_only_headers; *p; p++)
+        if (strcasecmp(*p, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Returns 1 when a record header after index i has the same name: the last one is sent, as
+ * ${header.NAME} and envelopes take the last one. */
+static int repeated_later(const rd_kafka_headers_t *h, size_t i, const char *name)
+{
+    const char *other;
+    const void *value;
+    size_t len;
+
+    for (size_t j = i + 1; rd_kafka_header_get_all(h, j, &other, &value, &len) == 0; j++)
+        if (strcasecmp(other, name) == 0)
+            return 1;
+    return 0;
+}
+
 /* A record header fit for an HTTP header: a token name and a value without control bytes. */
 static int header_is_safe(const char *name, const void *value, size_t len)
 {
@@ -314,6 +363,14 @@ static int header_is_safe(const char *name, const void *value, size_t len)
         if (v[i] < 0x20 || v[i] == 0x7f)
             return 0;
     return len < ROUTE_HEADER_MAX / 2;
+}
+
+/* Whether record header i goes into the request (see the paragraph above). */
+static int forwardable(const struct request *req, const rd_kafka_headers_t *h, size_t i,
+                       const char *name, const void *value, size_t len)
+{
+    return value && header_is_safe(name, value, len) && !is_sender_only(name) &&
+           !has_header(req, name) && !repeated_later(h, i, name);
 }
 
 static int add_record_headers(struct request *req, int forward_all)
@@ -327,8 +384,9 @@ static int add_record_headers(struct request *req, int forward_all)
     if (!h)
         return 0;
     for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++) {
-        if (!value || (!forward_all && strcmp(name, "traceparent") != 0) ||
-            !header_is_safe(name, value, len))
+        if (!forward_all && strcasecmp(name, "traceparent") != 0)
+            continue;
+        if (!forwardable(req, h, i, name, value, len))
             continue;
         memcpy(text, value, len);
         text[len] = '\0';
@@ -357,18 +415,25 @@ static int add_template_headers(struct route *r, struct request *req, char *errs
     return result;
 }
 
+/* Adds a header ferry always sends, unless the configured headers set it already. */
+static int add_default_header(struct request *req, const char *name, const char *value)
+{
+    return has_header(req, name) ? 0 : add_header(req, name, value);
+}
+
 static int build_headers(struct route *r, struct request *req, char *errstr, size_t errstr_size)
 {
     char key[512];
-    int result;
+    int result = add_template_headers(r, req, errstr, errstr_size);
 
+    if (result)
+        return result;
     idempotency_key(req, key, sizeof(key));
-    if (add_header(req, "Content-Type", r->content_type) || add_header(req, "Idempotency-Key", key))
+    if (add_default_header(req, "Content-Type", r->content_type) ||
+        add_default_header(req, "Idempotency-Key", key) ||
+        add_record_headers(req, r->cfg->target.forward_headers && req->n == 1))
         return FERRY_TEMPLATE_ETOOBIG;
-    result = add_template_headers(r, req, errstr, errstr_size);
-    if (!result && add_record_headers(req, r->cfg->target.forward_headers && req->n == 1))
-        result = FERRY_TEMPLATE_ETOOBIG;
-    return result;
+    return 0;
 }
 
 /* Removes record i from the request (it was dead-lettered on its own). */
