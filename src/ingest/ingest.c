@@ -282,6 +282,7 @@ static void set_limits(ferry_ingest *ing)
     ing->limits.max_headers = (size_t)l->max_headers;
     ing->limits.max_header_bytes = (size_t)l->max_header_bytes;
     ing->max_in_flight_bytes = l->max_in_flight_bytes;
+    ing->max_in_flight_records = l->max_in_flight_records;
 }
 
 static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_size)

@@ -126,6 +126,11 @@ static const struct ferry_cfg_field limits_fields[] = {
      17179869184LL, NULL, NULL, 0,
      "Bytes of records produced but not yet acknowledged by the broker, over all endpoints. "
      "When a request does not fit, it gets 429 with `Retry-After: 1`."},
+    {"max_in_flight_records", FERRY_CFG_INT, LIMIT_FIELD(max_in_flight_records), "50000", 1,
+     10000000, NULL, NULL, 0,
+     "Records produced but not yet acknowledged, over all endpoints; beyond it, 429. Keep it "
+     "below the producer's `queue.buffering.max.messages` (100000 by default) so that whole "
+     "requests are turned away rather than some of their records."},
     {"max_topics", FERRY_CFG_INT, LIMIT_FIELD(max_topics), "1000", 1, 100000, NULL, NULL, 0,
      "Distinct topics the REST Proxy API writes (each keeps a producer topic handle); a new "
      "topic beyond it gets 404 (40401)."},

@@ -64,6 +64,7 @@ struct ferry_ingest_limits_config {
     int64_t max_headers;
     int64_t max_header_bytes;
     int64_t max_in_flight_bytes;
+    int64_t max_in_flight_records;
     int64_t max_topics;
 };
 

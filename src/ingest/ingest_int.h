@@ -45,6 +45,7 @@ struct ferry_ingest {
     size_t nwebhooks;
     struct ferry_ingest_limits limits;
     int64_t max_in_flight_bytes;
+    int64_t max_in_flight_records;
     struct ferry_ingest_rejects rejects;
     int collector; /* the in-flight collector is registered */
 

@@ -195,6 +195,30 @@ static void reply_queued(struct ingest_req *r)
         reply_offsets(r, 202, queued_offset_of, 0, NULL);
 }
 
+/* ---- the in-flight budget ---- */
+
+/* Takes bytes and records from the in-flight budget. Returns 0, or -1 when they do not fit
+ * now (the budget is then as it was). */
+static int reserve(ferry_ingest *ing, int64_t bytes, int64_t records)
+{
+    if (atomic_fetch_add(&ing->in_flight_bytes, bytes) + bytes > ing->max_in_flight_bytes) {
+        atomic_fetch_sub(&ing->in_flight_bytes, bytes);
+        return -1;
+    }
+    if (atomic_fetch_add(&ing->in_flight_records, records) + records > ing->max_in_flight_records) {
+        atomic_fetch_sub(&ing->in_flight_records, records);
+        atomic_fetch_sub(&ing->in_flight_bytes, bytes);
+        return -1;
+    }
+    return 0;
+}
+
+static void unreserve(ferry_ingest *ing, int64_t bytes, int64_t records)
+{
+    atomic_fetch_sub(&ing->in_flight_bytes, bytes);
+    atomic_fetch_sub(&ing->in_flight_records, records);
+}
+
 /* ---- finishing a request ---- */
 
 /* Logs failed records of ep, at most once per PRODUCE_LOG_INTERVAL_MS with how many failed
@@ -264,8 +288,7 @@ static void finish(struct ingest_req *r)
     }
     if (answer)
         reply_delivered(r);
-    atomic_fetch_sub(&ing->in_flight_bytes, r->bytes);
-    atomic_fetch_sub(&ing->in_flight_records, (int64_t)r->n);
+    unreserve(ing, r->bytes, (int64_t)r->n);
     atomic_fetch_sub(&ing->in_flight_requests, 1);
     if (atomic_load(&ing->stopping)) {
         pthread_mutex_lock(&ing->lock);
@@ -344,15 +367,6 @@ static rd_kafka_resp_err_t produce_one(struct ingest_req *r, const struct ferry_
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* Takes bytes from the in-flight budget. Returns 0, or -1 when they do not fit now. */
-static int reserve(ferry_ingest *ing, int64_t bytes)
-{
-    if (atomic_fetch_add(&ing->in_flight_bytes, bytes) + bytes <= ing->max_in_flight_bytes)
-        return 0;
-    atomic_fetch_sub(&ing->in_flight_bytes, bytes);
-    return -1;
-}
-
 /* Admits r unless ingest is stopping. `producing` goes up before `stopping` is read and the
  * drain sets `stopping` before it waits for `producing` to reach zero, so either the drain
  * sees this handler or this handler sees the drain. */
@@ -363,7 +377,6 @@ static int admit(ferry_ingest *ing, struct ingest_req *r)
         atomic_fetch_sub(&ing->producing, 1);
         return -1;
     }
-    atomic_fetch_add(&ing->in_flight_records, (int64_t)r->n);
     atomic_fetch_add(&ing->in_flight_requests, 1);
     if (r->ep->ack != FERRY_INGEST_ACK_KAFKA)
         return 0;
@@ -401,17 +414,19 @@ static struct ingest_req *take(ferry_ingest *ing, struct ingest_endpoint *ep, fe
 {
     struct ingest_req *r;
 
-    if (bytes > ing->max_in_flight_bytes) {
+    if (bytes > ing->max_in_flight_bytes || (int64_t)n > ing->max_in_flight_records) {
         ferry_ingest_reply_error(ep, req, 413, 413, FERRY_REJECT_TOO_LARGE,
-                                 "the request needs %lld bytes in flight, more than "
-                                 "ingest.limits.max_in_flight_bytes (%lld)",
-                                 (long long)bytes, (long long)ing->max_in_flight_bytes);
+                                 "the request needs %lld bytes and %zu records in flight, more "
+                                 "than ingest.limits.max_in_flight_bytes (%lld) or "
+                                 "max_in_flight_records (%lld) allow",
+                                 (long long)bytes, n, (long long)ing->max_in_flight_bytes,
+                                 (long long)ing->max_in_flight_records);
         return NULL;
     }
-    if (reserve(ing, bytes)) {
+    if (reserve(ing, bytes, (int64_t)n)) {
         ferry_ingest_reply_error(ep, req, 429, 429, FERRY_REJECT_BACKPRESSURE,
-                                 "too many records in flight "
-                                 "(ingest.limits.max_in_flight_bytes); retry later");
+                                 "too much in flight (ingest.limits.max_in_flight_bytes and "
+                                 "max_in_flight_records); retry later");
         return NULL;
     }
     r = req_new(ing, ep, req, topic, n);
@@ -419,7 +434,7 @@ static struct ingest_req *take(ferry_ingest *ing, struct ingest_endpoint *ep, fe
         r->bytes = bytes;
         return r;
     }
-    atomic_fetch_sub(&ing->in_flight_bytes, bytes);
+    unreserve(ing, bytes, (int64_t)n);
     if (r)
         ferry_ingest_reply_error(ep, req, 503, 503, FERRY_REJECT_SHUTTING_DOWN,
                                  "ferry is shutting down");

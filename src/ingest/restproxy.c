@@ -225,7 +225,7 @@ static int read_text(struct parser *p, const char *where, int base64, const char
                      size_t *len)
 {
     const char *span;
-    char *text;
+    char *text = NULL;
     size_t span_len;
     int rc;
 
