@@ -28,7 +28,7 @@ CURL_BENCH=$BUILD_DIR/bench/ferry-bench-curl
 PRELOAD_BENCH=$BUILD_DIR/bench/ferry-bench-preload
 
 # The routes to run, "ORDERING BATCH" each; see run_ferry_route.
-ROUTE_CASES=("key 1" "partition 1" "none 1" "key 1000")
+ROUTE_CASES=("none 1" "key 1" "key 500" "none 500")
 
 ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio", printed by print_table
 CEILING_RPS=""  # set by bench_ceiling
@@ -77,32 +77,87 @@ bench_preload() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# PLACEHOLDER: ferry's route runs. Not implemented until `ferry run` delivers records.
+# ferry's route runs.
 #
 # write_route_config ORDERING BATCH FILE
-#   Writes a ferry YAML config with one route: consume $TOPIC at $BROKER_BOOTSTRAP from the
-#   earliest offset with a group id of its own (every case reads the same preloaded records),
-#   POST to $NGINX_URL with $CONCURRENCY requests in flight, the given ordering mode, and BATCH
-#   records per request (1 = one request per record, the mode the ceiling is for). Against the
-#   dev broker set fetch.wait.max.ms=10 and raise queued.min.messages (see shared design.md).
+#   Writes a ferry config with one route: consume $TOPIC at $BROKER_BOOTSTRAP from the earliest
+#   offset with a group of its own (every case reads the same preloaded records), POST to
+#   $NGINX_URL with $CONCURRENCY requests in flight, the given ordering and BATCH records per
+#   request (json_array bodies when BATCH > 1).
 #
 # run_ferry_route ORDERING BATCH
-#   Starts `$FERRY run -c <config>` under `measure` (lib.sh: /usr/bin/time gives wall, CPU and
-#   peak RSS of the ferry process alone), waits with a deadline until all $RECORDS records are
-#   delivered (ferry's metrics, or for BATCH=1 `nginx_requests` rising by $RECORDS), stops ferry
-#   with SIGTERM, and prints one line in ferry-bench-curl's format:
-#     records=N seconds=S rps=R cpu_s=C rss_mb=M errors=E
-#   Returns 0 on success, 1 on failure, 2 while not implemented (the row then says so).
-#   Reads: FERRY BENCH_WORK NGINX_URL BROKER_BOOTSTRAP TOPIC PARTITIONS RECORDS CONCURRENCY.
+#   Runs `$FERRY run` under `measure` (wall, CPU and peak RSS of the ferry process alone), waits
+#   with a deadline until ferry's metrics count all $RECORDS records delivered, stops it with
+#   SIGTERM and prints `records=N seconds=S rps=R cpu_s=C rss_mb=M errors=E`, where seconds run
+#   from the first record consumed to the last delivered (the 3 s group join is left out).
 # ---------------------------------------------------------------------------------------------
 write_route_config() {
-  return 2
+  cat >"$3" <<YAML
+kafka:
+  brokers: "$BROKER_BOOTSTRAP"
+  properties: {fetch.wait.max.ms: 10, queued.min.messages: 1000000}
+server: {listen: "127.0.0.1:$(free_port)"}
+log: {level: warn}
+routes:
+  - name: bench
+    topics: [$TOPIC]
+    group: bench-$1-$2-$RANDOM
+    target: {url: "$NGINX_URL"}
+    concurrency: $CONCURRENCY
+    ordering: $1
+    batch: {max_records: $2, linger: 5ms, format: json_array}
+YAML
+}
+
+# metric URL NAME: prints the value of an unlabelled-or-single series NAME, or nothing.
+metric() {
+  curl -sf --max-time 2 "$1" | awk -v n="$2" 'index($0, n) == 1 { print $2; exit }'
+}
+
+# perf_capture CONFIG NAME: with BENCH_PERF set, samples ferry's stacks for 2 s into
+# $BENCH_PERF/NAME.data (a directory the caller chose), in the background.
+perf_capture() {
+  local fpid
+  fpid=$(pgrep -f "^$FERRY run -c $1" | head -1)
+  mkdir -p "$BENCH_PERF"
+  perf record -g -o "$BENCH_PERF/$2.data" -p "$fpid" -- sleep 2 >/dev/null 2>&1 &
+}
+
+now_s() {
+  date +%s.%N
 }
 
 run_ferry_route() {
-  local config=$BENCH_WORK/route-$1-$2.yaml
-  write_route_config "$1" "$2" "$config" || return $?
-  return 2
+  local config=$BENCH_WORK/route-$1-$2.yaml out=$BENCH_WORK/route-$1-$2.time url pid
+  local first="" last="" delivered=0 consumed deadline errors usage
+  write_route_config "$1" "$2" "$config"
+  url="http://$(grep -o 'listen: "[^"]*' "$config" | cut -d'"' -f2)/metrics"
+  measure "$BENCH_WORK/route.out" "$FERRY" run -c "$config" >"$out" 2>"$BENCH_WORK/route.err" &
+  pid=$!
+  deadline=$(($(date +%s) + 600))
+  while [ "$delivered" -lt "$RECORDS" ]; do
+    if [ "$(date +%s)" -gt "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
+      echo "bench: route $1/$2 stopped at $delivered of $RECORDS" >&2
+      return 1
+    fi
+    consumed=$(metric "$url" ferry_route_records_consumed_total)
+    if [ -z "$first" ] && [ "${consumed:-0}" -gt 0 ]; then
+      first=$(now_s)
+      [ -n "${BENCH_PERF:-}" ] && perf_capture "$config" "$1-$2"
+    fi
+    delivered=$(metric "$url" ferry_route_records_delivered_total)
+    delivered=${delivered:-0}
+    sleep 0.05
+  done
+  last=$(now_s)
+  errors=$(curl -sf "$url" | awk '/^ferry_route_requests_total/ && !/class="2xx"/ { s += $2 } END { print s + 0 }')
+  # ^ matches ferry itself, not /usr/bin/time whose command line also names the config
+  pkill -TERM -f "^$FERRY run -c $config" || true
+  wait "$pid" || true
+  usage=$(cat "$out")
+  awk -v n="$RECORDS" -v a="$first" -v b="$last" -v u="$usage" -v e="$errors" 'BEGIN {
+    split(u, f, " "); s = b - a
+    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d\n", n, s, n / s, f[2], f[3], e }'
 }
 
 route_name() {
