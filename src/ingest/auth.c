@@ -58,8 +58,9 @@ ferry_ingest_auth *ferry_ingest_auth_new(const struct ferry_cfg_list *keys, char
     const struct ferry_ingest_api_key_config *cfg = keys->items;
     ferry_ingest_auth *a = calloc(1, sizeof(*a));
 
-    if (!a || keys->count > FERRY_INGEST_KEYS_MAX ||
-        (keys->count && !(a->keys = calloc(keys->count, sizeof(*a->keys))))) {
+    if (a && keys->count <= FERRY_INGEST_KEYS_MAX)
+        a->keys = calloc(keys->count + 1, sizeof(*a->keys));
+    if (!a || !a->keys) {
         snprintf(errstr, errstr_size, "cannot set up %zu API keys", keys->count);
         free(a);
         return NULL;

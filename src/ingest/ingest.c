@@ -23,7 +23,6 @@
 #define INGEST_REST_ENDPOINT "rest_proxy"
 #define INGEST_WEBHOOK_TYPE "application/json"
 #define INGEST_HOST_MAX 256
-#define INGEST_WEBHOOK_HEADERS_MAX 32 /* copied request headers per webhook */
 
 /* ---- in-flight figures for /metrics ---- */
 
@@ -204,7 +203,7 @@ static const char *webhook_key(const struct ingest_endpoint *ep, ferry_http_req 
 static void on_webhook(ferry_http_req *req, void *arg)
 {
     struct ingest_endpoint *ep = arg;
-    const char *values[INGEST_WEBHOOK_HEADERS_MAX];
+    const char *values[FERRY_INGEST_WEBHOOK_HEADERS_MAX];
     struct ferry_webhook_input in = {0};
     struct ferry_ingest_batch b = {0};
     char why[512];
@@ -256,18 +255,21 @@ static int webhook_init(ferry_ingest *ing, struct ingest_endpoint *ep,
                         const struct ferry_ingest_webhook_config *w, char *errstr,
                         size_t errstr_size)
 {
-    if (endpoint_init(ing, ep, w->name, w->ack) || w->headers.count > INGEST_WEBHOOK_HEADERS_MAX ||
-        !(ep->header_names = calloc(w->headers.count + 1, sizeof(char *)))) {
+    if (w->headers.count <= FERRY_INGEST_WEBHOOK_HEADERS_MAX)
+        ep->header_names = calloc(w->headers.count + 1, sizeof(char *));
+    if (endpoint_init(ing, ep, w->name, w->ack) || !ep->header_names) {
         snprintf(errstr, errstr_size, "webhook '%s': cannot set up (at most %d headers)", w->name,
-                 INGEST_WEBHOOK_HEADERS_MAX);
+                 FERRY_INGEST_WEBHOOK_HEADERS_MAX);
         return -1;
     }
     ep->webhook = w;
-    for (size_t i = 0; i < w->headers.count; i++)
-        if (!(ep->header_names[i] = lower_dup(w->headers.items[i]))) {
+    for (size_t i = 0; i < w->headers.count; i++) {
+        ep->header_names[i] = lower_dup(w->headers.items[i]);
+        if (!ep->header_names[i]) {
             snprintf(errstr, errstr_size, "out of memory");
             return -1;
         }
+    }
     ep->topic = ferry_ingest_topics_fixed(ing->topics, w->topic, errstr, errstr_size);
     return ep->topic ? 0 : -1;
 }

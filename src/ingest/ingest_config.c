@@ -353,6 +353,10 @@ static void check_webhook(struct ferry_config *cfg, void *obj, const char *path)
         ferry_config_error(cfg, fpath,
                            "'%s' is not a topic name (1 to 249 of letters, digits, '.', '_', '-')",
                            w->topic);
+    snprintf(fpath, sizeof(fpath), "%s.headers", path);
+    if (w->headers.count > FERRY_INGEST_WEBHOOK_HEADERS_MAX)
+        ferry_config_error(cfg, fpath, "at most %d headers are allowed",
+                           FERRY_INGEST_WEBHOOK_HEADERS_MAX);
     for (size_t i = 0; i < w->headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.headers[%zu]", path, i);
         if (!http_token_valid(w->headers.items[i]))

@@ -81,6 +81,9 @@ struct ferry_ingest_config {
 #define FERRY_INGEST_KEY_MIN 16
 #define FERRY_INGEST_KEY_MAX 256
 
+/* Most request headers one webhook copies into record headers. */
+#define FERRY_INGEST_WEBHOOK_HEADERS_MAX 32
+
 /* The table of the `ingest:` section. */
 extern const struct ferry_cfg_section ferry_ingest_section;
 

@@ -51,7 +51,9 @@ ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings 
 {
     ferry_ingest_patterns *p = calloc(1, sizeof(*p));
 
-    if (!p || (list->count && !(p->items = calloc(list->count, sizeof(*p->items))))) {
+    if (p)
+        p->items = calloc(list->count + 1, sizeof(*p->items));
+    if (!p || !p->items) {
         free(p);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;

@@ -49,7 +49,9 @@ ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_ingest_
 
     while (slots < 2 * (max_rest + fixed) + 1)
         slots *= 2;
-    if (!t || !(t->slots = calloc(slots, sizeof(*t->slots)))) {
+    if (t)
+        t->slots = calloc(slots, sizeof(*t->slots));
+    if (!t || !t->slots) {
         free(t);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
