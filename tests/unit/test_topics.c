@@ -1,0 +1,160 @@
+/*
+ * test_topics.c - unit tests of ingest's topic cache (src/ingest/topics.c): which topics the
+ * REST Proxy API may write, the max_topics cap, webhook topics, key masks, handles with the
+ * producer's handles, and lookups from many threads at once. The producer never connects: a
+ * librdkafka producer without brokers makes topic handles all the same.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ingest/topics.h"
+
+#define THREADS 4
+#define LOOKUPS 20000
+
+static char *rest_items[] = {"orders", "^ev\\.[0-9]+$"};
+static char *key0_topics[] = {"orders"};
+static char *key1_topics[] = {"^.*"};
+static struct ferry_ingest_api_key_config keys[] = {
+    {"k0", "0123456789abcdef-0", NULL, {key0_topics, 1}},
+    {"k1", "0123456789abcdef-1", NULL, {key1_topics, 1}},
+};
+
+struct fixture {
+    rd_kafka_t *rk;
+    ferry_ingest_patterns *rest;
+    ferry_ingest_auth *auth;
+    ferry_ingest_topics *topics;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    struct ferry_cfg_strings rest = {rest_items, 2};
+    struct ferry_cfg_list key_list = {keys, 2};
+    char err[256];
+
+    f.rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), err, sizeof(err));
+    f.rest = ferry_ingest_patterns_new(&rest, err, sizeof(err));
+    f.auth = ferry_ingest_auth_new(&key_list, err, sizeof(err));
+    f.topics = f.rk && f.rest && f.auth
+                   ? ferry_ingest_topics_new(f.rk, f.rest, f.auth, 3, 1, 7000, err, sizeof(err))
+                   : NULL;
+    *state = &f;
+    return f.topics ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    ferry_ingest_topics_destroy(f->topics);
+    ferry_ingest_auth_destroy(f->auth);
+    ferry_ingest_patterns_destroy(f->rest);
+    rd_kafka_destroy(f->rk);
+    return 0;
+}
+
+static void test_rest_and_fixed(void **state)
+{
+    struct fixture *f = *state;
+    const struct ferry_ingest_topic *t, *again;
+    char err[256];
+    int full;
+
+    t = ferry_ingest_topics_rest(f->topics, "orders", &full);
+    assert_non_null(t);
+    assert_string_equal(t->name, "orders");
+    assert_non_null(t->rkt);
+    assert_int_equal(t->keys, 3);
+    assert_true(t->rest);
+    again = ferry_ingest_topics_rest(f->topics, "orders", &full);
+    assert_ptr_equal(t, again);
+
+    assert_null(ferry_ingest_topics_rest(f->topics, "payments", &full));
+    assert_false(full);
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.x", &full));
+
+    /* a webhook's topic: writable by its endpoint, not through the REST Proxy API */
+    t = ferry_ingest_topics_fixed(f->topics, "hooks", err, sizeof(err));
+    assert_non_null(t);
+    assert_false(t->rest);
+    assert_int_equal(t->keys, 2);
+    assert_null(ferry_ingest_topics_rest(f->topics, "hooks", &full));
+    assert_ptr_equal(ferry_ingest_topics_fixed(f->topics, "hooks", err, sizeof(err)), t);
+
+    /* max_rest is 3: orders, ev.1, ev.2; a fourth REST topic is refused as full */
+    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.1", &full));
+    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.2", &full));
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.3", &full));
+    assert_true(full);
+    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.1", &full));
+}
+
+/* The handle is the producer's handle of that topic (its message.timeout.ms cannot be read
+ * back; test_ingest_backpressure.py checks the delivery timeout end to end). */
+static void test_handle_names_the_topic(void **state)
+{
+    struct fixture *f = *state;
+    int full;
+    const struct ferry_ingest_topic *t = ferry_ingest_topics_rest(f->topics, "orders", &full);
+
+    assert_non_null(t);
+    assert_string_equal(rd_kafka_topic_name(t->rkt), "orders");
+}
+
+static void *lookup_main(void *arg)
+{
+    struct fixture *f = arg;
+    char name[32];
+    int full;
+
+    for (int i = 0; i < LOOKUPS; i++) {
+        const struct ferry_ingest_topic *t;
+        snprintf(name, sizeof(name), "%s", i % 3 ? "orders" : "ev.1");
+        t = ferry_ingest_topics_rest(f->topics, name, &full);
+        if (!t || strcmp(t->name, name) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_lookups(void **state)
+{
+    pthread_t threads[THREADS];
+    void *rc;
+
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, lookup_main, *state), 0);
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], &rc);
+        assert_null(rc);
+    }
+}
+
+static void test_release_keeps_entries(void **state)
+{
+    struct fixture *f = *state;
+    int full;
+
+    ferry_ingest_topics_release(f->topics);
+    assert_null(ferry_ingest_topics_rest(f->topics, "orders", &full)->rkt);
+    ferry_ingest_topics_release(f->topics);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rest_and_fixed),
+        cmocka_unit_test(test_handle_names_the_topic),
+        cmocka_unit_test(test_concurrent_lookups),
+        cmocka_unit_test(test_release_keeps_entries),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
