@@ -313,6 +313,34 @@ def test_url_template_encodes_key(start_routes, receiver, kafka):
         f"/items/{k}/p{part[k]}" for k in keys)
 
 
+def test_a_record_the_url_template_cannot_fill_is_dead_lettered(start_routes, receiver, kafka):
+    topic, dlq = unique("urlbad"), unique("urlbad-dlq")
+    records = [{"partition": 0, "key": f"k{i}".encode(), "value": json.dumps({"id": i}).encode()}
+               for i in range(3)]
+    bad = {b"nofield": b'{"x": 1}', b"notjson": b"hello", b"tomb": None}
+    records += [{"partition": 0, "key": k, "value": v} for k, v in bad.items()]
+    records.append({"partition": 0, "key": b"k9", "value": b'{"id": 9}'})
+    f = start_routes(route_config("urlbad", [topic], receiver.url + "/items/${value.id}",
+                                  dead_letter={"topic": dlq}))
+    kafka.produce(topic, records)
+    dead = kafka.consume_n(dlq, len(bad), use_group=False)
+    wait_delivered(f, "urlbad", 4)
+
+    assert sorted(r.path for r in receiver.requests) == ["/items/0", "/items/1", "/items/2",
+                                                         "/items/9"]
+    errors = {d.key: dict(d.headers) for d in dead}
+    assert set(errors) == set(bad)
+    for key, h in errors.items():
+        assert h["ferry.error"].startswith(b"template: '${value.id}': "), h["ferry.error"]
+        assert h["ferry.attempts"] == b"0" and "ferry.http_status" not in h
+    assert b"not JSON" in errors[b"notjson"]["ferry.error"]
+    assert b"tombstone" in errors[b"tomb"]["ferry.error"]
+    # the route went on and its watermark passed the dead letters
+    wait_until(lambda: route_metric(f.metrics(), "ferry_route_committed_offset", "urlbad",
+                                    topic=topic, partition="0") == len(records), 10,
+               "the committed offset to reach the end")
+
+
 def test_header_templates(start_routes, receiver, kafka):
     topic = unique("hdr")
     dlq = unique("hdr-dlq")
@@ -414,3 +442,54 @@ def test_forward_headers(start_routes, receiver, kafka):
     assert h["x-tenant"] == "acme" and h["x-request-id"] == "r-1"
     assert "x-bad" not in h
     assert "x-tenant" not in by_body[b"2"].headers
+
+
+def test_forwarded_headers_cannot_break_or_redirect_the_request(start_routes, receiver, kafka):
+    # Record headers that frame the message or manage the connection stay out, ferry's own
+    # Content-Type and Idempotency-Key win, and a repeated header sends its last value. (Each
+    # of these used to go out as is: Content-Length: 3 cut the body and made the receiver
+    # answer 400 forever, Host moved the request to another virtual host, and a second
+    # Content-Type made the request malformed.)
+    topic = unique("fwdbad")
+    f = start_routes(route_config("fwdbad", [topic], receiver.url + "/",
+                                  target={"forward_headers": True}))
+    kafka.produce(topic, [
+        {"key": b"a", "value": b"hello world", "headers": [("Content-Length", b"3")]},
+        {"key": b"b", "value": b"2", "headers": [("Content-Type", b"text/evil"),
+                                                 ("idempotency-key", b"mine")]},
+        {"key": b"c", "value": b"3", "headers": [("Host", b"elsewhere.example")]},
+        {"key": b"d", "value": b"4", "headers": [("Transfer-Encoding", b"chunked"),
+                                                 ("Connection", b"close"),
+                                                 ("Expect", b"100-continue"),
+                                                 ("Upgrade", b"h2c"), ("TE", b"trailers")]},
+        {"key": b"e", "value": b"5", "headers": [("x-a", b"first"), ("X-A", b"last")]},
+    ])
+    receiver.wait_for(5)
+    wait_delivered(f, "fwdbad", 5, timeout=10)
+    by_body = {r.body: r for r in receiver.requests}
+    assert set(by_body) == {b"hello world", b"2", b"3", b"4", b"5"}
+    assert all(r.status == 200 for r in receiver.requests)
+    for r in receiver.requests:
+        assert r.header("content-type") == "application/octet-stream"
+        assert r.header("idempotency-key").startswith(f"{topic}-")
+        assert r.header("host") == receiver.url[len("http://"):]
+        for name in ("transfer-encoding", "connection", "expect", "upgrade", "te"):
+            assert name not in r.headers, (name, r.headers)
+    assert by_body[b"hello world"].header("content-length") == "11"
+    assert by_body[b"5"].header("x-a") == "last"
+
+
+def test_configured_headers_take_precedence(start_routes, receiver, kafka):
+    topic = unique("cfghdr")
+    f = start_routes(route_config("cfghdr", [topic], receiver.url + "/", target={"headers": {
+        "Content-Type": "application/json", "Idempotency-Key": "order-${key}",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"}}))
+    kafka.produce(topic, [{"key": b"k1", "value": b"{}",
+                           "headers": [("traceparent", TRACEPARENT.encode())]}])
+    (req,) = receiver.wait_for(1)
+    wait_delivered(f, "cfghdr", 1)
+    # one of each, the configured value (a second Content-Type made servers answer 400)
+    assert req.status == 200
+    assert req.header("content-type") == "application/json"
+    assert req.header("idempotency-key") == "order-k1"
+    assert req.header("traceparent") == "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"

@@ -4,7 +4,7 @@ passes a record that was not delivered.
 """
 import time
 
-from ferrytest import (Hang, Reply, free_port, group_committed, retry_after, route_config,
+from ferrytest import (Drop, Hang, Reply, free_port, group_committed, retry_after, route_config,
                        route_metric, unique, wait_route_metric, wait_until)
 
 
@@ -45,13 +45,14 @@ def test_429_retry_after_is_respected(start_routes, receiver, kafka):
     topic = unique("r429")
     receiver.push(retry_after(2))  # the first request gets 429 with Retry-After: 2
     f = start_routes(route_config("r429", [topic], receiver.url + "/x/${key}", ordering="key"))
-    kafka.produce(topic, [{"partition": 0, "key": b"first", "value": b"1"}])
+    producer = kafka.producer()  # one producer, so that the second batch goes out at once
+    kafka.produce(topic, [{"partition": 0, "key": b"first", "value": b"1"}], producer=producer)
     first = receiver.wait_for(1)[0]
     assert first.status == 429
     # Records of other keys produced during the pause wait too: the target gets nothing
     # before the Retry-After time has passed.
     kafka.produce(topic, [{"partition": p, "key": f"other{p}".encode(), "value": b"2"}
-                          for p in range(4)])
+                          for p in range(4)], producer=producer)
     # ... and the route waits for it without spinning (it used to burn a core here).
     cpu0, t0 = cpu_seconds(f), time.monotonic()
     time.sleep(max(0.0, first.time + 1.8 - t0))
@@ -212,6 +213,18 @@ def test_hung_receiver_times_out_and_is_retried(start_routes, receiver, kafka):
     assert route_metric(m, "ferry_route_requests_total", "hang", **{"class": "error"}) == 1
     assert route_metric(m, "ferry_route_records_retried_total", "hang") == 1
     f.wait_log(r"target is failing: .*timed out")
+
+
+def test_a_dropped_connection_is_retried(start_routes, receiver, kafka):
+    topic = unique("drop")
+    receiver.push(Drop(), Drop(delay=0.2))
+    f = start_routes(route_config("drop", [topic], receiver.url + "/x"))
+    kafka.produce(topic, [(b"k", b"v")])
+    reqs = receiver.wait_for(3)
+    m = wait_route_metric(f, "ferry_route_records_delivered_total", "drop", 1)
+    assert [r.status for r in reqs] == [None, None, 200]
+    assert route_metric(m, "ferry_route_requests_total", "drop", **{"class": "error"}) == 2
+    assert route_metric(m, "ferry_route_records_retried_total", "drop") == 2
 
 
 def test_connection_refused_is_retried_until_the_receiver_appears(
