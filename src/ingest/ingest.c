@@ -82,6 +82,16 @@ static int permit(struct ingest_endpoint *ep, ferry_http_req *req,
     return -1;
 }
 
+/* Answers 503 (and returns -1) once ingest is stopping: nothing is looked up or parsed. */
+static int check_running(struct ingest_endpoint *ep, ferry_http_req *req)
+{
+    if (!atomic_load(&ep->ing->stopping))
+        return 0;
+    ferry_ingest_reply_error(ep, req, 503, 503, FERRY_REJECT_SHUTTING_DOWN,
+                             "ferry is shutting down");
+    return -1;
+}
+
 /* Answers 413 (and returns -1) when the body was cut at ingest.limits.max_body. */
 static int check_size(struct ingest_endpoint *ep, ferry_http_req *req)
 {
@@ -175,7 +185,7 @@ static void on_rest(ferry_http_req *req, void *arg)
                                  "ferry answers %s or application/json", FERRY_RP_ANSWER_TYPE);
         return;
     }
-    if (authenticate(ep, req, &key))
+    if (check_running(ep, req) || authenticate(ep, req, &key))
         return;
     topic = rest_topic(ep, req, &partition);
     if (!topic || permit(ep, req, topic, key) || rest_parse(ep, req, partition, &b)) {
@@ -209,7 +219,8 @@ static void on_webhook(ferry_http_req *req, void *arg)
     char why[512];
     int code = 0, status, key;
 
-    if (authenticate(ep, req, &key) || permit(ep, req, ep->topic, key) || check_size(ep, req))
+    if (check_running(ep, req) || authenticate(ep, req, &key) || permit(ep, req, ep->topic, key) ||
+        check_size(ep, req))
         return;
     in.body = ferry_http_req_body(req, &in.len);
     in.content_type = ferry_http_req_header(req, "Content-Type");

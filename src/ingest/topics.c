@@ -28,6 +28,7 @@ struct ferry_ingest_topics {
     size_t mask; /* slots - 1 */
     _Atomic(struct entry *) *slots;
     pthread_mutex_t lock; /* writers */
+    int released;         /* under lock: handles are gone, make no more */
     char timeout[TOPICS_NUMBER_MAX];
 };
 
@@ -106,8 +107,13 @@ static rd_kafka_topic_t *new_handle(ferry_ingest_topics *t, const char *name, ch
 static struct entry *add(ferry_ingest_topics *t, const char *name, size_t slot, int rest,
                          char *errstr, size_t errstr_size)
 {
-    struct entry *e = calloc(1, sizeof(*e));
+    struct entry *e;
 
+    if (t->released) {
+        snprintf(errstr, errstr_size, "topic '%s': ingest is stopping", name);
+        return NULL;
+    }
+    e = calloc(1, sizeof(*e));
     if (!e) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
@@ -163,6 +169,9 @@ const struct ferry_ingest_topic *ferry_ingest_topics_fixed(ferry_ingest_topics *
 
 void ferry_ingest_topics_release(ferry_ingest_topics *t)
 {
+    pthread_mutex_lock(&t->lock);
+    t->released = 1;
+    pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i <= t->mask; i++) {
         struct entry *e = atomic_load(&t->slots[i]);
         if (e && e->pub.rkt) {

@@ -48,8 +48,8 @@ const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t
 const struct ferry_ingest_topic *ferry_ingest_topics_fixed(ferry_ingest_topics *t, const char *name,
                                                            char *errstr, size_t errstr_size);
 
-/* Destroys every topic handle (before the producer is destroyed); entries stay readable.
- * Main thread, once no request can be producing. */
+/* Destroys every topic handle (before the producer is destroyed); entries stay readable, and
+ * no new entry is made afterwards. Main thread, once no request can be producing. */
 void ferry_ingest_topics_release(ferry_ingest_topics *t);
 
 /* Frees the cache (releasing handles first if needed). Accepts NULL. Main thread. */

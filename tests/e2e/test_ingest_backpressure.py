@@ -5,6 +5,8 @@ Each test runs its own `ferry dev-broker` and freezes it with SIGSTOP: its socke
 but nothing answers, which is what a hung or partitioned broker looks like to a client. SIGCONT
 brings it back. Every wait is bounded; the broker is always thawed before the fixture stops it.
 """
+import http.client
+import json
 import os
 import signal
 import threading
@@ -147,12 +149,22 @@ def test_sigterm_answers_every_request_in_flight(run_ferry, ferry_config, start_
     f = run_ferry(cfg)
     warm_up(f, topic)
     bodies = [{"records": [{"key": f"k{i}", "value": i}, {"value": -i}]} for i in range(8)]
+    host, port = cfg["server"]["listen"].split(":")
+    keep = http.client.HTTPConnection(host, int(port), timeout=10)  # a keep-alive connection
+    keep.request("GET", "/healthz")
+    assert keep.getresponse().read()
     with frozen(broker):
         pool, futures = send_concurrently(f, f"/topics/{topic}", bodies)
         wait_until(lambda: gauge(f, "ferry_ingest_in_flight_requests") == 8, 10,
                    "8 requests waiting for Kafka")
         f.send_signal(signal.SIGTERM)
         f.wait_log(r"waiting for 8 requests to be acknowledged")
+        # A connection that was open already may still ask: it is turned away, not parked.
+        keep.request("POST", f"/topics/{topic}", body=json.dumps(bodies[0]),
+                     headers={"Content-Type": VND_JSON})
+        late = keep.getresponse()
+        assert late.status == 503 and b"shutting down" in late.read()
+        keep.close()
 
         def refused():
             try:
