@@ -105,6 +105,23 @@ static void remember_commit(struct route *r, const char *topic, int32_t partitio
     pthread_mutex_unlock(&r->commits_lock);
 }
 
+/* Drops the watermarks of partitions the route no longer owns from /metrics, so that of all
+ * instances in a group only a partition's owner reports it. */
+static void forget_commits(struct route *r, const rd_kafka_topic_partition_list_t *parts)
+{
+    pthread_mutex_lock(&r->commits_lock);
+    for (int i = 0; i < parts->cnt; i++) {
+        for (size_t j = 0; j < r->ncommits; j++) {
+            if (r->commits[j].partition == parts->elems[i].partition &&
+                strcmp(r->commits[j].topic, parts->elems[i].topic) == 0) {
+                r->commits[j] = r->commits[--r->ncommits];
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->commits_lock);
+}
+
 /* ---- offsets ---- */
 
 static void add_commit(void *arg, const char *topic, int32_t partition, int64_t offset)
@@ -295,6 +312,7 @@ static void revoke_partitions(struct route *r, rd_kafka_topic_partition_list_t *
         FLOG_WARN("route", r->cfg->name, "commit on revoke failed: %s", rd_kafka_err2str(err));
     for (int i = 0; i < parts->cnt; i++)
         ferry_dispatch_revoke(r->dispatch, parts->elems[i].topic, parts->elems[i].partition);
+    forget_commits(r, parts);
     FLOG_INFO("route", r->cfg->name, "released %d partition(s)", parts->cnt);
 }
 
