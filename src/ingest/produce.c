@@ -345,6 +345,18 @@ static rd_kafka_resp_err_t produce_with_headers(ferry_ingest *ing, rd_kafka_topi
     return err;
 }
 
+/* Bytes of a record's key, value and headers, for ferry_ingest_bytes_total. */
+static uint32_t record_bytes(const struct ferry_ingest_batch *b,
+                             const struct ferry_ingest_record *rec)
+{
+    size_t n = rec->key_len + rec->value_len;
+
+    for (size_t j = 0; j < rec->nheaders; j++)
+        n += b->headers[rec->first_header + j].name_len +
+             b->headers[rec->first_header + j].value_len;
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 /* Produces record i of b into slot i of r. Returns the error of produce(), if any. */
 static rd_kafka_resp_err_t produce_one(struct ingest_req *r, const struct ferry_ingest_batch *b,
                                        uint32_t i)
@@ -355,7 +367,7 @@ static rd_kafka_resp_err_t produce_one(struct ingest_req *r, const struct ferry_
 
     s->d.fn = on_report;
     s->index = i;
-    s->bytes = (uint32_t)(rec->key_len + rec->value_len);
+    s->bytes = record_bytes(b, rec);
     s->wanted = rec->partition;
     s->partition = -1;
     s->offset = -1;
