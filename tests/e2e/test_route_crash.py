@@ -154,6 +154,10 @@ def partition_of(req):
     return int(req.header("idempotency-key").rsplit("-", 2)[1])
 
 
+def reported_partitions(ferry):
+    return {s.labels["partition"] for s in ferry.metrics().find("ferry_route_committed_offset")}
+
+
 def test_second_instance_joining_and_leaving_loses_nothing(start_routes, receiver, kafka):
     topic = unique("join")
     group = f"ferry-{topic}"
@@ -172,6 +176,10 @@ def test_second_instance_joining_and_leaving_loses_nothing(start_routes, receive
         b = start_routes(route, name="ferry-b", env={"INSTANCE": "b"}, timeout=60)
         b.wait_log(r"assigned [1-9]\d* partition")
         wait_until(lambda: len(from_instance("b")) >= 200, 30, "b to deliver 200 records")
+        # Only a partition's owner reports its watermark (a used to keep reporting the
+        # partitions it had handed to b, frozen at the hand-over).
+        owned = {"a": reported_partitions(a), "b": reported_partitions(b)}
+        assert owned["a"] and owned["b"] and not owned["a"] & owned["b"], owned
         assert stream.produced < total, "the stream ended before b left"
         rc, _ = b.stop()
         assert rc == 0, b.describe()
