@@ -161,7 +161,7 @@ def reported_partitions(ferry):
 def test_second_instance_joining_and_leaving_loses_nothing(start_routes, receiver, kafka):
     topic = unique("join")
     group = f"ferry-{topic}"
-    total = 5000  # 10 s at 500/s: b joins, works and leaves while records keep coming
+    total = 6000  # 12 s at 500/s: b joins, works and leaves while records keep coming
     receiver.default = Reply(delay=0.005)
     route = route_config("join", [topic], receiver.url + "/j", group=group, kafka=SESSION,
                          concurrency=CONCURRENCY,
