@@ -262,6 +262,8 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "cooperative-sticky"},
+        /* librdkafka prefetches up to 64 MiB by default; a route buffers on its own */
+        {"queued.max.messages.kbytes", "16384"},
         {NULL, NULL}};
     static const char *const dev_consumer[][2] = {
         {"fetch.wait.max.ms", "10"}, {"queued.min.messages", "1000000"}, {NULL, NULL}};
