@@ -22,6 +22,8 @@
 
 /* A record on its way to the dead-letter topic, with why, until the broker confirms. */
 struct dlq_item {
+    struct route *route;
+    struct dlq_item *prev, *next; /* in the route's dlq_items */
     struct ferry_dispatch_rec *rec;
     char error[DLQ_ERROR_MAX];
     long http_status;
@@ -152,6 +154,8 @@ static struct request *request_get(struct route *r)
     }
     req->route = r;
     req->retry_node.index = (size_t)-1;
+    req->next_all = r->all_requests;
+    r->all_requests = req;
     ferry_buf_init(&req->url, ROUTE_URL_MAX);
     ferry_buf_init(&req->body, body_cap);
     ferry_buf_init(&req->call.response, 0);
@@ -170,11 +174,14 @@ static void request_put(struct route *r, struct request *req)
     r->free_requests = req;
 }
 
+static void dlq_item_free(struct dlq_item *item);
+
 void route_free_requests(struct route *r)
 {
-    while (r->free_requests) {
-        struct request *req = r->free_requests;
-        r->free_requests = req->next_free;
+    while (r->all_requests) {
+        struct request *req = r->all_requests;
+        r->all_requests = req->next_all;
+        curl_slist_free_all(req->headers);
         ferry_buf_release(&req->url);
         ferry_buf_release(&req->body);
         ferry_buf_release(&req->call.response);
@@ -182,12 +189,24 @@ void route_free_requests(struct route *r)
         free(req->views);
         free(req);
     }
+    r->free_requests = NULL;
+    while (r->dlq_items)
+        dlq_item_free(r->dlq_items);
+    r->ndlq_backlog = 0;
 }
 
 /* ---- dead letters ---- */
 
+/* Unlinks an item from the route's list and frees it. */
 static void dlq_item_free(struct dlq_item *item)
 {
+    struct route *r = item->route;
+    if (item->prev)
+        item->prev->next = item->next;
+    else
+        r->dlq_items = item->next;
+    if (item->next)
+        item->next->prev = item->prev;
     free(item->response);
     free(item);
 }
@@ -198,7 +217,7 @@ static void dlq_send(struct route *r, struct dlq_item *item)
     char err[256];
     struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
                                           item->response, item->response_len};
-    struct ferry_dispatch_rec **grown;
+    struct dlq_item **grown;
 
     if (ferry_deadletter_send(r->deadletter, &item->rec->view, &why, item, err, sizeof(err)) == 0)
         return;
@@ -212,7 +231,7 @@ static void dlq_send(struct route *r, struct dlq_item *item)
         r->dlq_backlog = grown;
         r->adlq_backlog = n;
     }
-    r->dlq_backlog[r->ndlq_backlog++] = (struct ferry_dispatch_rec *)item;
+    r->dlq_backlog[r->ndlq_backlog++] = item;
 }
 
 /* Starts the dead-letter write of one record; it stays in flight until the report. */
@@ -226,7 +245,12 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         ferry_dispatch_abandon(r->dispatch, &rec, 1);
         return;
     }
+    item->route = r;
     item->rec = rec;
+    item->next = r->dlq_items;
+    if (r->dlq_items)
+        r->dlq_items->prev = item;
+    r->dlq_items = item;
     snprintf(item->error, sizeof(item->error), "%s", error);
     item->attempts = attempts;
     if (call && !call->transport_error) {
@@ -270,7 +294,7 @@ void route_collect_dead_letters(struct route *r)
     n = r->ndlq_backlog;
     r->ndlq_backlog = 0;
     for (size_t i = 0; i < n; i++)
-        dlq_send(r, (struct dlq_item *)r->dlq_backlog[i]);
+        dlq_send(r, r->dlq_backlog[i]);
 }
 
 /* ---- building requests ---- */

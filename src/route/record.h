@@ -17,12 +17,12 @@ struct ferry_record {
     const char *topic;
     int32_t partition;
     int64_t offset;
-    int64_t timestamp_ms;         /* -1 when the record has none */
-    const char *key;              /* NULL when the record has no key */
+    int64_t timestamp_ms; /* -1 when the record has none */
+    const char *key;      /* NULL when the record has no key */
     size_t key_len;
-    const char *value;            /* NULL for a tombstone */
+    const char *value; /* NULL for a tombstone */
     size_t value_len;
-    rd_kafka_headers_t *headers;  /* NULL when the record has none; not owned */
+    rd_kafka_headers_t *headers; /* NULL when the record has none; not owned */
 };
 
 #endif

@@ -190,16 +190,34 @@ static void drain_event_pipe(struct route *r)
         ;
 }
 
-/* Takes what the consumer has, up to ROUTE_POLL_BATCH. Returns nonzero when more may wait. */
+/* How many records the route may take now without passing limits.max_buffered_records. At
+ * least one, so that group events queued behind records are still served while the route is
+ * full (its partitions are paused then, so little is waiting). */
+static size_t headroom(const struct route *r)
+{
+    size_t held = ferry_dispatch_records(r->dispatch);
+    size_t max = (size_t)r->cfg->limits.max_buffered_records;
+    size_t room = held < max ? max - held : 0;
+
+    if (room > ROUTE_POLL_BATCH)
+        room = ROUTE_POLL_BATCH;
+    return room ? room : 1;
+}
+
+/* Takes what the consumer has, up to headroom(). Returns nonzero when a full batch was taken
+ * and more may wait. */
 static int consume(struct route *r, int64_t now_ms)
 {
-    for (int i = 0; i < ROUTE_POLL_BATCH; i++) {
+    size_t room = headroom(r);
+
+    for (size_t i = 0; i < room; i++) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, 0);
         if (!msg)
             return 0;
         take_message(r, msg, now_ms);
     }
-    return 1;
+    /* Cut short by the limit, the loop comes back when requests finish, not at once. */
+    return room == ROUTE_POLL_BATCH;
 }
 
 /* Pauses or resumes every assigned partition. */
@@ -497,9 +515,7 @@ static void route_release(struct route *r)
     }
     if (r->dispatch)
         route_abandon_retries(r, 0);
-    ferry_deadletter_destroy(r->deadletter);
-    for (size_t i = 0; i < r->ndlq_backlog; i++)
-        free(r->dlq_backlog[i]); /* the records themselves go with the dispatcher */
+    ferry_deadletter_destroy(r->deadletter); /* late reports no longer reach the route */
     ferry_dispatch_destroy(r->dispatch);
     if (r->queue)
         rd_kafka_queue_destroy(r->queue);

@@ -30,6 +30,8 @@
 #define ROUTE_HEADER_MAX (8 * 1024)
 #define ROUTE_COMMITS_MAX 1024
 
+struct dlq_item;
+
 /* One HTTP request of a route: records of one partition, in the order they are sent. */
 struct request {
     struct ferry_http_call call;
@@ -44,6 +46,7 @@ struct request {
     struct curl_slist *headers;
     int64_t started_ms;
     struct request *next_free;
+    struct request *next_all; /* every request the route allocated, for its release */
 };
 
 /* A header of the target: its name and a compiled value template. */
@@ -95,14 +98,16 @@ struct route {
     const char *content_type;
 
     struct request *free_requests;
+    struct request *all_requests;
     struct ferry_heap retries;
-    size_t in_flight;                        /* requests started and not yet back */
-    int64_t paused_until_ms;                 /* Retry-After: send nothing before this */
-    int backpressure;                        /* partitions paused because the buffers are full */
-    int failing;                             /* the target's last outcome was a failure */
-    uint64_t failures;                       /* consecutive failures */
-    struct ferry_dispatch_rec **dlq_backlog; /* records whose dead-letter write must be redone */
+    size_t in_flight;              /* requests started and not yet back */
+    int64_t paused_until_ms;       /* Retry-After: send nothing before this */
+    int backpressure;              /* partitions paused because the buffers are full */
+    int failing;                   /* the target's last outcome was a failure */
+    uint64_t failures;             /* consecutive failures */
+    struct dlq_item **dlq_backlog; /* dead-letter writes to redo */
     size_t ndlq_backlog, adlq_backlog;
+    struct dlq_item *dlq_items; /* every dead-letter write under way, for the route's release */
 
     struct route_metrics m;
     pthread_mutex_t commits_lock;
@@ -132,7 +137,8 @@ void route_abandon_retries(struct route *r, int stale_only);
 /* delivery.c: the earliest retry time, or INT64_MAX. */
 int64_t route_next_retry_ms(const struct route *r);
 
-/* delivery.c: frees the request pool. */
+/* delivery.c: frees every request and dead-letter item the route allocated, whatever their
+ * state; the records they point at are released by the dispatcher. */
 void route_free_requests(struct route *r);
 
 /* delivery.c: compiles the target's templates and body spec. Returns 0, or -1 with errstr. */
