@@ -10,6 +10,7 @@
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "ingest/ingest_config.h"
 #include "route/route_config.h"
 #include "route/sender.h"
 
@@ -129,6 +130,20 @@ static struct ferry_config *load_valid_config(const char *cmd, const char *path,
     return NULL;
 }
 
+static void print_ingest_summary(const struct ferry_config *cfg)
+{
+    const struct ferry_ingest_config *in = &cfg->ingest;
+    for (size_t i = 0; i < in->rest_proxy.topics.count; i++)
+        printf("  ingest: POST /topics/%s (REST Proxy v2, ack: %s)\n",
+               in->rest_proxy.topics.items[i], ferry_ingest_acks[in->rest_proxy.ack]);
+    for (size_t i = 0; i < in->webhooks.count; i++) {
+        const struct ferry_ingest_webhook_config *w =
+            (const struct ferry_ingest_webhook_config *)in->webhooks.items + i;
+        printf("  ingest: POST %s -> %s (webhook, ack: %s)\n", w->path, w->topic,
+               ferry_ingest_acks[w->ack]);
+    }
+}
+
 static void print_summary(const struct ferry_config *cfg)
 {
     printf("%s: valid\n", cfg->path);
@@ -144,6 +159,7 @@ static void print_summary(const struct ferry_config *cfg)
         printf("  route:  %s: %zu topic(s) -> %s %s\n", r->name, r->topics.count,
                ferry_route_methods[r->target.method], r->target.url);
     }
+    print_ingest_summary(cfg);
     printf("  log:    %s, %s\n", (const char *[]){"debug", "info", "warn", "error"}[cfg->log.level],
            cfg->log.format ? "json" : "logfmt");
 }
