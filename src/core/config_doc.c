@@ -3,6 +3,7 @@
  * the loader uses, so the documentation cannot drift from what ferry accepts.
  */
 #include "core/config.h"
+#include "core/config_private.h"
 #include "core/config_schema.h"
 #include "core/units.h"
 
@@ -31,16 +32,7 @@ static void add_type(struct ferry_buf *out, const struct ferry_cfg_field *f)
     if (f->kind != FERRY_CFG_INT && f->kind != FERRY_CFG_DURATION && f->kind != FERRY_CFG_SIZE &&
         f->kind != FERRY_CFG_DOUBLE)
         return;
-    if (f->kind == FERRY_CFG_DURATION) {
-        ferry_duration_format(f->min, lo, sizeof(lo));
-        ferry_duration_format(f->max, hi, sizeof(hi));
-    } else if (f->kind == FERRY_CFG_SIZE) {
-        ferry_size_format(f->min, lo, sizeof(lo));
-        ferry_size_format(f->max, hi, sizeof(hi));
-    } else {
-        snprintf(lo, sizeof(lo), "%lld", (long long)f->min);
-        snprintf(hi, sizeof(hi), "%lld", (long long)f->max);
-    }
+    ferry_config_format_bounds(f, lo, hi, sizeof(lo));
     ferry_buf_addf(out, ", %s to %s", lo, hi);
 }
 

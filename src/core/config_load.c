@@ -81,20 +81,25 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
+void ferry_config_format_bounds(const struct ferry_cfg_field *f, char *lo, char *hi, size_t size)
+{
+    if (f->kind == FERRY_CFG_DURATION) {
+        ferry_duration_format(f->min, lo, size);
+        ferry_duration_format(f->max, hi, size);
+    } else if (f->kind == FERRY_CFG_SIZE) {
+        ferry_size_format(f->min, lo, size);
+        ferry_size_format(f->max, hi, size);
+    } else {
+        snprintf(lo, size, "%lld", (long long)f->min);
+        snprintf(hi, size, "%lld", (long long)f->max);
+    }
+}
+
 static void report_range(struct loader *l, const struct ferry_cfg_field *f, const char *path,
                          const char *text)
 {
     char lo[32], hi[32];
-    if (f->kind == FERRY_CFG_DURATION) {
-        ferry_duration_format(f->min, lo, sizeof(lo));
-        ferry_duration_format(f->max, hi, sizeof(hi));
-    } else if (f->kind == FERRY_CFG_SIZE) {
-        ferry_size_format(f->min, lo, sizeof(lo));
-        ferry_size_format(f->max, hi, sizeof(hi));
-    } else {
-        snprintf(lo, sizeof(lo), "%lld", (long long)f->min);
-        snprintf(hi, sizeof(hi), "%lld", (long long)f->max);
-    }
+    ferry_config_format_bounds(f, lo, hi, sizeof(lo));
     ferry_config_error(l->cfg, path, "expected a value from %s to %s, got '%s'", lo, hi, text);
 }
 

@@ -24,4 +24,7 @@ void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len);
 void ferry_config_apply_defaults(struct ferry_config *cfg, const struct ferry_cfg_section *sec,
                                  void *obj);
 
+/* Writes a numeric field's bounds as a user would write them ("250ms", "1MiB", "10"). */
+void ferry_config_format_bounds(const struct ferry_cfg_field *f, char *lo, char *hi, size_t size);
+
 #endif

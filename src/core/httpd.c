@@ -9,6 +9,7 @@
  */
 #include "core/httpd.h"
 #include "core/buf.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -178,22 +179,6 @@ void ferry_http_respond(ferry_http_req *req, int status, const char *content_typ
         MHD_resume_connection(req->conn);
 }
 
-/* Appends s to out as a JSON string body (quotes and escapes). */
-static void add_json_string(struct ferry_buf *out, const char *s)
-{
-    ferry_buf_addc(out, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            ferry_buf_addf(out, "\\%c", c);
-        else if (c < 0x20)
-            ferry_buf_addf(out, "\\u%04x", c);
-        else
-            ferry_buf_addc(out, (char)c);
-    }
-    ferry_buf_addc(out, '"');
-}
-
 void ferry_http_respond_error(ferry_http_req *req, int status, int code, const char *fmt, ...)
 {
     char msg[HTTPD_ERROR_MESSAGE_MAX];
@@ -205,7 +190,7 @@ void ferry_http_respond_error(ferry_http_req *req, int status, int code, const c
     va_end(ap);
     ferry_buf_init(&body, 2 * HTTPD_ERROR_MESSAGE_MAX + 64);
     ferry_buf_addf(&body, "{\"error_code\":%d,\"message\":", code ? code : status);
-    add_json_string(&body, msg);
+    ferry_json_add_string(&body, msg, strlen(msg));
     ferry_buf_adds(&body, "}\n");
     ferry_http_respond(req, status, "application/json", body.data, body.len);
     ferry_buf_release(&body);
