@@ -6,7 +6,7 @@ TEST_BUILD ?= build-test
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test unit e2e bench format clean
+.PHONY: deps build build-test run test unit e2e bench bench-ingest format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -32,6 +32,9 @@ test: build unit e2e
 
 bench: build
 	@bench/run.sh $(BUILD)
+
+bench-ingest: build
+	@bench/ingest.sh $(BUILD)
 
 format:
 	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c

@@ -6,7 +6,8 @@
 #      record to a private nginx over 64 keep-alive connections;
 #   2. the preload: ferry-bench-preload fills a 64-partition topic on `ferry dev-broker`;
 #   3. ferry's routes (placeholders until the route runs): consume that topic, POST to the same
-#      nginx, and are reported as a ratio to the ceiling.
+#      nginx, and are reported as a ratio to the ceiling;
+#   4. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate.
 # BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run).
 # Everything listens on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
@@ -211,6 +212,9 @@ main() {
     done
   fi
   print_table
+  # ingest's benchmark brings its own broker and measures on quiet cores
+  bench_cleanup
+  "$BENCH_SRC/ingest.sh" "$BUILD_DIR"
 }
 
 main

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# ingest.sh BUILD_DIR - ferry's ingest benchmark (HTTP to Kafka), run by `make bench` after the
+# route benchmarks and alone by `make bench-ingest`.
+#
+# wrk drives one ferry at a time, at each connection count in turn, with:
+#   1. GET /healthz: the ceiling of ferry's HTTP server, measured in the same run;
+#   2. REST Proxy produce of one 100-byte record per request, `ack: kafka` (200 after the
+#      broker acknowledged);
+#   3. the same with 100 records per request (records/s = requests/s x 100);
+#   4. one record per request, `ack: accepted` (202 once queued in the producer).
+# Each row gets a fresh ferry (so its CPU and peak RSS are that row's alone) against one
+# `ferry dev-broker` in its own process, holding a 64-partition topic. Requests/s are reported
+# beside the /healthz rate at the same connection count.
+#
+# BENCH_SECONDS       seconds each row is measured (default 10), after a 1 s warm-up
+# BENCH_CONNECTIONS   connection counts (default "64 256")
+# BENCH_LINGER_MS     the producer's linger.ms (default 1; see bench/README.md)
+# BENCH_THREADS       server.threads (default 2, one per core)
+# Everything listens on 127.0.0.1 on ports the OS picks and is stopped on exit.
+set -euo pipefail
+
+BUILD_DIR=${1:?usage: bench/ingest.sh BUILD_DIR}
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+BENCH_SRC=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_SRC/lib.sh"
+
+MEASURE_S=${BENCH_SECONDS:-10}
+WARMUP_S=1
+read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-64 256}"
+LINGER_MS=${BENCH_LINGER_MS:-1}
+THREADS=${BENCH_THREADS:-2}
+WRK_THREADS=2
+VALUE_BYTES=100
+BATCH=100
+TOPIC=bench
+PARTITIONS=64 # the dev broker keeps about 5 MiB per partition and drops older records
+FERRY=$BUILD_DIR/ferry
+WRK_SCRIPT=$BENCH_SRC/ingest.lua
+CLK_TCK=$(getconf CLK_TCK)
+
+# The rows at each connection count, "NAME|ACK|RECORDS"; RECORDS 0 means GET /healthz.
+CASES=("healthz|kafka|0" "ack kafka, 1 record|kafka|1" "ack kafka, $BATCH records|kafka|$BATCH"
+  "ack accepted (202), 1 record|accepted|1")
+
+ROWS=()        # "name|req/s|records/s|p50|p99|ferry CPU|RSS|wrk CPU|broker CPU|errors|ratio"
+CEILING_RPS="" # the /healthz rate at the connection count being measured
+TARGET_LINES=()
+BROKER_BOOTSTRAP=""
+BROKER_PID=""
+FERRY_PID=""
+FERRY_URL=""
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_WORK=$(mktemp -d /tmp/ferry-bench-ingest.XXXXXX)
+trap 'bench_cleanup; rm -rf "$BENCH_WORK"' EXIT
+trap 'exit 130' INT TERM
+
+# ---- the measured processes ----
+
+# cpu_ticks PID: user plus system CPU of PID so far, in clock ticks (the fields after "comm").
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# peak_rss_mb PID: the process's peak resident set (VmHWM), in MB.
+peak_rss_mb() {
+  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# write_ingest_config ACK PORT FILE: ferry with the REST Proxy API on $TOPIC, nothing else.
+write_ingest_config() {
+  cat >"$3" <<YAML
+kafka:
+  brokers: "$BROKER_BOOTSTRAP"
+  properties: {linger.ms: $LINGER_MS}
+server: {listen: "127.0.0.1:$2", threads: $THREADS}
+log: {level: warn}
+ingest:
+  rest_proxy: {topics: [$TOPIC], ack: $1}
+YAML
+}
+
+# forget_pid PID: drops PID from the list bench_cleanup stops (it has been stopped already).
+forget_pid() {
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+}
+
+# ferry_start ACK: starts `ferry run` on a fresh config; sets FERRY_PID and FERRY_URL.
+ferry_start() {
+  local port config=$BENCH_WORK/ferry-$1.yaml
+  port=$(free_port)
+  write_ingest_config "$1" "$port" "$config"
+  "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry.out" 2>"$BENCH_WORK/ferry.err" &
+  FERRY_PID=$!
+  BENCH_PIDS+=("$FERRY_PID")
+  FERRY_URL="http://127.0.0.1:$port"
+  if ! wait_until 15 curl -sf -o /dev/null --max-time 1 "$FERRY_URL/healthz"; then
+    echo "bench: ferry did not start; its log:" >&2
+    head -20 "$BENCH_WORK/ferry.err" >&2
+    return 1
+  fi
+}
+
+ferry_stop() {
+  stop_pid "$FERRY_PID"
+  forget_pid "$FERRY_PID"
+  FERRY_PID=""
+}
+
+# produce_status: posts one record and prints the HTTP status.
+produce_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H 'Content-Type: application/vnd.kafka.json.v2+json' \
+    --data '{"records":[{"value":"warm-up"}]}' "$FERRY_URL/topics/$TOPIC" || true
+}
+
+# prime WANT: posts single records until one gets status WANT (the first ones wait for the
+# producer's metadata), with a deadline.
+prime() {
+  local deadline=$(($(date +%s) + 15)) got
+  while :; do
+    got=$(produce_status)
+    [ "$got" = "$1" ] && return 0
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "bench: a produce to $FERRY_URL got $got, not $1" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# metric NAME: the value of the first series whose line starts with NAME, or 0.
+metric() {
+  curl -sf --max-time 2 "$FERRY_URL/metrics" |
+    awk -v n="$1" 'index($0, n) == 1 { v = $2; exit } END { print v + 0 }'
+}
+
+# wait_drained: until no ingested record waits for its delivery report (30 s at most).
+wait_drained() {
+  wait_until 30 bash -c "[ \"\$(curl -sf --max-time 2 '$FERRY_URL/metrics' |
+    awk '/^ferry_ingest_in_flight_records / { print \$2 }')\" = 0 ]"
+}
+
+# ---- wrk ----
+
+# run_wrk SECONDS CONNECTIONS RECORDS OUT: wrk against /healthz (RECORDS 0) or the produce
+# path; wrk's report goes to OUT, its own CPU (user + system seconds) to OUT.cpu.
+run_wrk() {
+  local url=$FERRY_URL/healthz args=()
+  if [ "$3" -gt 0 ]; then
+    url=$FERRY_URL/topics/$TOPIC
+    args=(-s "$WRK_SCRIPT")
+  fi
+  INGEST_RECORDS=$3 INGEST_VALUE_BYTES=$VALUE_BYTES /usr/bin/time -f '%U %S' -o "$4.cpu" \
+    wrk -t"$WRK_THREADS" -c"$2" -d"${1}s" --timeout 10s --latency "${args[@]}" "$url" >"$4"
+}
+
+# parse_wrk OUT: "rps=R p50_ms=A p99_ms=B wrk_errors=E" from a wrk report; its errors are
+# non-2xx answers plus socket errors.
+parse_wrk() {
+  awk '
+    function ms(s) {
+      if (s ~ /us$/) return substr(s, 1, length(s) - 2) / 1000
+      if (s ~ /ms$/) return substr(s, 1, length(s) - 2) + 0
+      if (s ~ /s$/) return substr(s, 1, length(s) - 1) * 1000
+      if (s ~ /m$/) return substr(s, 1, length(s) - 1) * 60000
+      return -1
+    }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { err += $NF }
+    /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+    END { printf "rps=%.0f p50_ms=%.2f p99_ms=%.2f wrk_errors=%d\n", rps, p50, p99, err }' "$1"
+}
+
+# ---- one row ----
+
+# seconds TICKS: clock ticks as seconds.
+seconds() {
+  awk -v n="$1" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", n / t }'
+}
+
+# run_case ACK RECORDS CONNECTIONS: a fresh ferry, a warm-up, then MEASURE_S seconds of wrk.
+# Prints parse_wrk's line and "failed=F cpu_s=C rss_mb=M wrk_cpu_s=W broker_cpu_s=K", where
+# failed counts records that failed after their request was answered (202 mode).
+run_case() {
+  local out=$BENCH_WORK/wrk.out f0 f1 b0 b1 failed rss
+  ferry_start "$1" || return 1
+  prime "$([ "$1" = accepted ] && echo 202 || echo 200)" || { ferry_stop; return 1; }
+  run_wrk "$WARMUP_S" "$3" "$2" "$out.warmup" || { ferry_stop; return 1; }
+  f0=$(cpu_ticks "$FERRY_PID")
+  b0=$(cpu_ticks "$BROKER_PID")
+  run_wrk "$MEASURE_S" "$3" "$2" "$out" || { ferry_stop; return 1; }
+  f1=$(cpu_ticks "$FERRY_PID")
+  b1=$(cpu_ticks "$BROKER_PID")
+  wait_drained || echo "bench: records still in flight 30 s after the run" >&2
+  failed=$(metric 'ferry_ingest_records_failed_total{endpoint="rest_proxy"}')
+  rss=$(peak_rss_mb "$FERRY_PID")
+  ferry_stop
+  echo "$(parse_wrk "$out") failed=$failed cpu_s=$(seconds $((f1 - f0))) rss_mb=$rss" \
+    "wrk_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$out.cpu") broker_cpu_s=$(seconds $((b1 - b0)))"
+}
+
+# add_row NAME RECORDS KV_LINE: a table row; requests/s as a ratio to this connection count's
+# /healthz rate.
+add_row() {
+  local rps ratio="-" records="-" errors cols
+  rps=$(field rps "$3")
+  [ "$2" -gt 0 ] && records=$((rps * $2))
+  if [ -n "$CEILING_RPS" ]; then
+    ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.2fx", a / b }')
+  fi
+  errors=$(($(field wrk_errors "$3") + $(field failed "$3")))
+  cols="$(field p50_ms "$3")|$(field p99_ms "$3")|$(field cpu_s "$3")|$(field rss_mb "$3")"
+  cols="$cols|$(field wrk_cpu_s "$3")|$(field broker_cpu_s "$3")|$errors|$ratio"
+  ROWS+=("$1|$rps|$records|$cols")
+}
+
+# check_targets C ACK RECORDS RPS: the issue's targets, met or not, for the closing lines.
+check_targets() {
+  local c=$1 ack=$2 records=$3 rps=$4 ratio verdict line
+  [ "$ack" = kafka ] || return 0
+  if [ "$records" = 1 ] && [ -n "$CEILING_RPS" ]; then
+    ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.2f", a / b }')
+    verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.5 ? "met" : "NOT met") }')
+    line="c=$c: acknowledged single-record produce at ${ratio}x /healthz (target 0.50x)"
+    TARGET_LINES+=("$line: $verdict")
+  elif [ "$records" = "$BATCH" ]; then
+    verdict=$([ $((rps * BATCH)) -ge 500000 ] && echo met || echo "NOT met")
+    line="c=$c: acknowledged $BATCH-record batches at $((rps * BATCH)) records/s (target 500000)"
+    TARGET_LINES+=("$line: $verdict")
+  fi
+}
+
+bench_connections() {
+  local c=$1 spec name ack records line
+  CEILING_RPS=""
+  for spec in "${CASES[@]}"; do
+    IFS='|' read -r name ack records <<<"$spec"
+    name="$name (c=$c)"
+    echo "== $name"
+    # not in $(...): ferry's pid must reach bench_cleanup if the run is interrupted
+    if ! run_case "$ack" "$records" "$c" >"$BENCH_WORK/row"; then
+      ROWS+=("$name|FAILED|-|-|-|-|-|-|-|-|-")
+      continue
+    fi
+    line=$(cat "$BENCH_WORK/row")
+    echo "   $line"
+    [ "$records" = 0 ] && CEILING_RPS=$(field rps "$line")
+    add_row "$name" "$records" "$line"
+    [ "$records" = 0 ] || check_targets "$c" "$ack" "$records" "$(field rps "$line")"
+  done
+}
+
+print_table() {
+  echo
+  echo "ferry ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores shared by wrk, ferry and the" \
+    "dev broker; ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up; ${VALUE_BYTES} B values;" \
+    "linger.ms=$LINGER_MS, server.threads=$THREADS, wrk -t$WRK_THREADS"
+  echo "CPU s are each process's own over the measured seconds; peak RSS is ferry's (a fresh" \
+    "ferry per row); ratio is requests/s over /healthz's at the same connection count."
+  echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "(other work on the machine skews every row)"
+  {
+    echo "name|req/s|records/s|p50 ms|p99 ms|CPU s|RSS MB|wrk CPU|brk CPU|errors|ratio"
+    printf '%s\n' "${ROWS[@]}"
+  } | awk -F'|' '{ printf "%-40s %8s %10s %7s %7s %6s %7s %7s %7s %6s %6s\n",
+                   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+  echo
+  printf '%s\n' "${TARGET_LINES[@]}"
+}
+
+main() {
+  local c
+  command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
+  if ! broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
+    echo "bench: no dev broker, no ingest benchmark" >&2
+    exit 1
+  fi
+  BROKER_PID=${BENCH_PIDS[-1]}
+  echo "== dev broker at $BROKER_BOOTSTRAP, topic $TOPIC with $PARTITIONS partitions"
+  for c in "${CONNECTIONS[@]}"; do
+    bench_connections "$c"
+  done
+  print_table
+}
+
+main
