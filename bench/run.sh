@@ -8,7 +8,8 @@
 #   3. ferry's routes (placeholders until the route runs): consume that topic, POST to the same
 #      nginx, and are reported as a ratio to the ceiling;
 #   4. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate.
-# BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run).
+# BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run);
+# BENCH_SKIP_INGEST=1 leaves out ingest.sh.
 # Everything listens on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
 
@@ -214,7 +215,7 @@ main() {
   print_table
   # ingest's benchmark brings its own broker and measures on quiet cores
   bench_cleanup
-  "$BENCH_SRC/ingest.sh" "$BUILD_DIR"
+  [ -n "${BENCH_SKIP_INGEST:-}" ] || "$BENCH_SRC/ingest.sh" "$BUILD_DIR"
 }
 
 main

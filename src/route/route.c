@@ -19,8 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ROUTE_POLL_BATCH 10000  /* records taken from the consumer per loop turn */
-#define ROUTE_IDLE_WAIT_MS 1000 /* longest wait when nothing is due */
+#define ROUTE_PAUSE_AFTER_MS 1000 /* buffers full this long: pause the partitions */
+#define ROUTE_POLL_BATCH 10000    /* records taken from the consumer per loop turn */
+#define ROUTE_IDLE_WAIT_MS 1000   /* longest wait when nothing is due */
 #define ROUTE_DRAIN_STEP_MS 50
 #define ROUTE_LABEL_MAX 300
 #define ROUTE_COMMIT_TIMEOUT_MS 5000
@@ -199,6 +200,9 @@ static size_t headroom(const struct route *r)
     size_t max = (size_t)r->cfg->limits.max_buffered_records;
     size_t room = held < max ? max - held : 0;
 
+    if (ferry_dispatch_bytes(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_bytes)
+        room = 0;
+
     if (room > ROUTE_POLL_BATCH)
         room = ROUTE_POLL_BATCH;
     return room ? room : 1;
@@ -235,17 +239,36 @@ static void set_paused(struct route *r, int pause)
 }
 
 /* Pauses consumption when the buffers are full; resumes at half. */
-static void apply_backpressure(struct route *r)
+static int buffers_full(const struct route *r)
 {
-    size_t recs = ferry_dispatch_records(r->dispatch), bytes = ferry_dispatch_bytes(r->dispatch);
-    size_t max_recs = (size_t)r->cfg->limits.max_buffered_records;
-    size_t max_bytes = (size_t)r->cfg->limits.max_buffered_bytes;
+    return ferry_dispatch_records(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_records ||
+           ferry_dispatch_bytes(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_bytes;
+}
 
-    ferry_gauge_set(r->m.buffered, (int64_t)recs);
-    if (!r->backpressure && (recs >= max_recs || bytes >= max_bytes)) {
+static int buffers_below_half(const struct route *r)
+{
+    return ferry_dispatch_records(r->dispatch) < (size_t)r->cfg->limits.max_buffered_records / 2 &&
+           ferry_dispatch_bytes(r->dispatch) < (size_t)r->cfg->limits.max_buffered_bytes / 2;
+}
+
+/* Full buffers first only slow consumption down: headroom() lets in no more than the limits
+ * allow, and librdkafka stops fetching once its own capped queue is full. Only when they stay
+ * full for ROUTE_PAUSE_AFTER_MS (a slow or failing target) are the partitions paused, until
+ * the buffers are back under half. Pausing at once would cost a refetch, and librdkafka's
+ * fetch backoff, every time a busy route touched its limit. */
+static void apply_backpressure(struct route *r, int64_t now_ms)
+{
+    int full = buffers_full(r);
+
+    ferry_gauge_set(r->m.buffered, (int64_t)ferry_dispatch_records(r->dispatch));
+    if (!full)
+        r->full_since_ms = 0;
+    else if (!r->full_since_ms)
+        r->full_since_ms = now_ms;
+    if (!r->backpressure && full && now_ms - r->full_since_ms >= ROUTE_PAUSE_AFTER_MS) {
         r->backpressure = 1;
         set_paused(r, 1);
-    } else if (r->backpressure && recs < max_recs / 2 && bytes < max_bytes / 2) {
+    } else if (r->backpressure && buffers_below_half(r)) {
         r->backpressure = 0;
         set_paused(r, 0);
     }
@@ -294,7 +317,7 @@ static int loop_turn(struct route *r, int more, int consuming)
     if (consuming)
         route_dispatch(r, now, 0);
     store_offsets(r);
-    apply_backpressure(r);
+    apply_backpressure(r, now);
     return more;
 }
 

@@ -103,6 +103,7 @@ struct route {
     size_t in_flight;              /* requests started and not yet back */
     int64_t paused_until_ms;       /* Retry-After: send nothing before this */
     int backpressure;              /* partitions paused because the buffers are full */
+    int64_t full_since_ms;         /* when the buffers became full, or 0 */
     int failing;                   /* the target's last outcome was a failure */
     uint64_t failures;             /* consecutive failures */
     struct dlq_item **dlq_backlog; /* dead-letter writes to redo */
