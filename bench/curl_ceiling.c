@@ -8,6 +8,8 @@
  * key=value pairs so the script can parse it.
  */
 #include <curl/curl.h>
+#include "bench_util.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -39,14 +41,6 @@ struct run {
     long errors;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ferry-bench-curl --url URL [--requests N] [--concurrency C]\n"
@@ -55,62 +49,36 @@ static void usage(FILE *out)
                  "requests, seconds, requests/s, CPU seconds, peak RSS and errors.\n");
 }
 
-/* Parses a whole decimal in [min, max]; returns 0 on success. */
-static int parse_long(const char *flag, const char *s, long min, long max, long *out)
+static int parse_flag(void *arg, const char *flag, const char *val)
 {
-    char *end;
-    long v;
+    struct options *opt = arg;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "ferry-bench-curl: %s: expected an integer in [%ld, %ld], got '%s'\n", flag,
-                min, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_flag(struct options *opt, const char *flag, const char *val)
-{
     if (!strcmp(flag, "--url")) {
         opt->url = val;
         return 0;
     }
     if (!strcmp(flag, "--requests"))
-        return parse_long(flag, val, 1, LONG_MAX, &opt->requests);
+        return bench_parse_long("ferry-bench-curl", flag, val, 1, LONG_MAX, &opt->requests);
     if (!strcmp(flag, "--concurrency"))
-        return parse_long(flag, val, 1, MAX_CONCURRENCY, &opt->concurrency);
+        return bench_parse_long("ferry-bench-curl", flag, val, 1, MAX_CONCURRENCY,
+                                &opt->concurrency);
     if (!strcmp(flag, "--body-bytes"))
-        return parse_long(flag, val, 0, MAX_BODY_BYTES, &opt->body_bytes);
+        return bench_parse_long("ferry-bench-curl", flag, val, 0, MAX_BODY_BYTES, &opt->body_bytes);
     if (!strcmp(flag, "--timeout"))
-        return parse_long(flag, val, 1, 86400, &opt->timeout_s);
+        return bench_parse_long("ferry-bench-curl", flag, val, 1, 86400, &opt->timeout_s);
     fprintf(stderr, "ferry-bench-curl: unknown flag '%s'\n", flag);
     return -1;
 }
 
 static int parse_args(int argc, char **argv, struct options *opt)
 {
-    int i;
-
     opt->url = NULL;
     opt->requests = 100000;
     opt->concurrency = 64;
     opt->body_bytes = 100;
     opt->timeout_s = 600;
-    for (i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ferry-bench-curl: '%s' needs a value\n", argv[i]);
-            return -1;
-        }
-        if (parse_flag(opt, argv[i], argv[i + 1]))
-            return -1;
-    }
+    if (bench_parse_pairs(argc, argv, "ferry-bench-curl", usage, parse_flag, opt))
+        return -1;
     if (!opt->url) {
         usage(stderr);
         return -1;
@@ -266,7 +234,7 @@ fail:
 static int run_loop(struct run *r, double deadline)
 {
     while (r->finished < r->opt->requests) {
-        if (now_s() > deadline) {
+        if (bench_now_s() > deadline) {
             fprintf(stderr, "ferry-bench-curl: timed out after %ld of %ld requests\n", r->finished,
                     r->opt->requests);
             return -1;
@@ -279,15 +247,11 @@ static int run_loop(struct run *r, double deadline)
 
 static void report(const struct run *r, double seconds)
 {
-    struct rusage ru;
-    double cpu;
+    double cpu, rss_mb;
 
-    getrusage(RUSAGE_SELF, &ru);
-    cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    bench_usage(&cpu, &rss_mb);
     printf("requests=%ld seconds=%.3f rps=%.0f cpu_s=%.2f rss_mb=%.1f errors=%ld\n", r->finished,
-           seconds, seconds > 0 ? (double)r->finished / seconds : 0.0, cpu,
-           (double)ru.ru_maxrss / 1024.0, r->errors);
+           seconds, seconds > 0 ? (double)r->finished / seconds : 0.0, cpu, rss_mb, r->errors);
 }
 
 int main(int argc, char **argv)
@@ -306,13 +270,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-bench-curl: out of memory setting up\n");
         goto out;
     }
-    start = now_s();
+    start = bench_now_s();
     for (i = 0; i < opt.concurrency && r.started < opt.requests; i++)
         if (start_one(&r, r.easy[i]))
             goto out;
     if (run_loop(&r, start + (double)opt.timeout_s))
         goto out;
-    report(&r, now_s() - start);
+    report(&r, bench_now_s() - start);
     result = r.errors ? 1 : 0;
 out:
     run_release(&r);

@@ -8,6 +8,8 @@
  * check that every record arrived. Waits for every delivery report and prints one line of
  * key=value pairs.
  */
+#include "bench_util.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -41,14 +43,6 @@ struct counters {
     long failed;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -58,24 +52,10 @@ static void usage(FILE *out)
             "and prints records/s. -X passes a librdkafka property through, as kcat's does.\n");
 }
 
-static int parse_long(const char *flag, const char *s, long min, long max, long *out)
+static int parse_flag(void *arg, const char *flag, const char *val)
 {
-    char *end;
-    long v;
+    struct options *opt = arg;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "ferry-bench-preload: %s: expected an integer in [%ld, %ld], got '%s'\n",
-                flag, min, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_flag(struct options *opt, const char *flag, const char *val)
-{
     if (!strcmp(flag, "--bootstrap")) {
         opt->bootstrap = val;
         return 0;
@@ -94,21 +74,19 @@ static int parse_flag(struct options *opt, const char *flag, const char *val)
         return 0;
     }
     if (!strcmp(flag, "--records"))
-        return parse_long(flag, val, 1, LONG_MAX, &opt->records);
+        return bench_parse_long("ferry-bench-preload", flag, val, 1, LONG_MAX, &opt->records);
     if (!strcmp(flag, "--bytes"))
-        return parse_long(flag, val, 0, MAX_VALUE_BYTES, &opt->bytes);
+        return bench_parse_long("ferry-bench-preload", flag, val, 0, MAX_VALUE_BYTES, &opt->bytes);
     if (!strcmp(flag, "--keys"))
-        return parse_long(flag, val, 1, LONG_MAX, &opt->keys);
+        return bench_parse_long("ferry-bench-preload", flag, val, 1, LONG_MAX, &opt->keys);
     if (!strcmp(flag, "--timeout"))
-        return parse_long(flag, val, 1, 86400, &opt->timeout_s);
+        return bench_parse_long("ferry-bench-preload", flag, val, 1, 86400, &opt->timeout_s);
     fprintf(stderr, "ferry-bench-preload: unknown flag '%s'\n", flag);
     return -1;
 }
 
 static int parse_args(int argc, char **argv, struct options *opt)
 {
-    int i;
-
     opt->bootstrap = NULL;
     opt->topic = NULL;
     opt->records = 1000000;
@@ -116,18 +94,8 @@ static int parse_args(int argc, char **argv, struct options *opt)
     opt->keys = 1000;
     opt->timeout_s = 300;
     opt->nprops = 0;
-    for (i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ferry-bench-preload: '%s' needs a value\n", argv[i]);
-            return -1;
-        }
-        if (parse_flag(opt, argv[i], argv[i + 1]))
-            return -1;
-    }
+    if (bench_parse_pairs(argc, argv, "ferry-bench-preload", usage, parse_flag, opt))
+        return -1;
     if (!opt->bootstrap || !opt->topic) {
         usage(stderr);
         return -1;
@@ -244,7 +212,7 @@ static int produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct optio
     value_set_seq(value, opt->bytes, i);
     while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, value,
                             (size_t)opt->bytes, key, (size_t)klen, NULL) == -1) {
-        if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_s() > deadline) {
+        if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL || bench_now_s() > deadline) {
             fprintf(stderr, "ferry-bench-preload: produce record %ld: %s\n", i,
                     rd_kafka_err2str(rd_kafka_last_error()));
             return -1;
@@ -272,7 +240,7 @@ static int produce_all(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct optio
 static int flush_all(rd_kafka_t *rk, double deadline)
 {
     while (rd_kafka_outq_len(rk) > 0) {
-        if (now_s() > deadline) {
+        if (bench_now_s() > deadline) {
             fprintf(stderr, "ferry-bench-preload: timed out with %d records unconfirmed\n",
                     rd_kafka_outq_len(rk));
             return -1;
@@ -285,17 +253,13 @@ static int flush_all(rd_kafka_t *rk, double deadline)
 /* CPU covers every thread of this process, librdkafka's included; the broker is not counted. */
 static void report(const struct counters *c, long bytes, double seconds)
 {
-    struct rusage ru;
-    double cpu;
+    double cpu, rss_mb;
 
-    getrusage(RUSAGE_SELF, &ru);
-    cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    bench_usage(&cpu, &rss_mb);
     printf("records=%ld bytes=%ld seconds=%.3f rps=%.0f mb_s=%.1f cpu_s=%.2f rss_mb=%.1f "
            "errors=%ld\n",
            c->delivered, bytes, seconds, (double)c->delivered / seconds,
-           (double)c->delivered * (double)bytes / seconds / 1e6, cpu, (double)ru.ru_maxrss / 1024.0,
-           c->failed);
+           (double)c->delivered * (double)bytes / seconds / 1e6, cpu, rss_mb, c->failed);
 }
 
 int main(int argc, char **argv)
@@ -318,11 +282,11 @@ int main(int argc, char **argv)
     if (!rkt)
         goto out;
     value_template(value, opt.bytes);
-    start = now_s();
+    start = bench_now_s();
     deadline = start + (double)opt.timeout_s;
     if (produce_all(rk, rkt, &opt, value, deadline) || flush_all(rk, deadline))
         goto out;
-    report(&c, opt.bytes, now_s() - start);
+    report(&c, opt.bytes, bench_now_s() - start);
     result = c.failed ? 1 : 0;
 out:
     if (rkt)
