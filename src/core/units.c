@@ -41,8 +41,7 @@ int ferry_int_parse(const char *text, int64_t *out)
 
 /* Parses "<number><suffix>" where the suffix must be one of units; a bare number is allowed
  * only when bare_ok is set (or the number is zero). */
-static int parse_with_units(const char *text, const struct unit *units, int bare_ok,
-                            int integer_only, int64_t *out)
+static int parse_with_units(const char *text, const struct unit *units, int bare_ok, int64_t *out)
 {
     char *end;
     double v;
@@ -50,8 +49,8 @@ static int parse_with_units(const char *text, const struct unit *units, int bare
     if (!text || !isdigit((unsigned char)*text))
         return -1;
     errno = 0;
-    v = integer_only ? (double)strtoull(text, &end, 10) : strtod(text, &end);
-    if (errno || end == text || !isfinite(v))
+    v = strtod(text, &end);
+    if (errno || end == text || !isfinite(v) || v > 9.2e18)
         return -1;
     if (*end == '\0') {
         if (!bare_ok && v != 0)
@@ -73,12 +72,12 @@ static int parse_with_units(const char *text, const struct unit *units, int bare
 
 int ferry_duration_parse(const char *text, int64_t *ms)
 {
-    return parse_with_units(text, duration_units, 0, 0, ms);
+    return parse_with_units(text, duration_units, 0, ms);
 }
 
 int ferry_size_parse(const char *text, int64_t *bytes)
 {
-    return parse_with_units(text, size_units, 1, 0, bytes);
+    return parse_with_units(text, size_units, 1, bytes);
 }
 
 void ferry_duration_format(int64_t ms, char *out, size_t size)

@@ -49,6 +49,7 @@ static void test_sizes(void **state)
         {"-5", 0, 0},
         {"MiB", 0, 0},
         {"99999999999GiB", 0, 0},
+        {"99999999999999999999", 0, 0},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
