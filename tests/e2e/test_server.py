@@ -5,7 +5,8 @@ import signal
 
 import pytest
 
-from ferrytest import free_port, parse_prometheus, wait_until
+from ferrytest import (Hang, free_port, group_committed, parse_prometheus, route_config, unique,
+                       wait_until)
 
 JSON_CT = re.compile(r"^application/json\b")
 
@@ -150,6 +151,41 @@ def test_signal_stops_gracefully(run_ferry, ferry_config, sig):
     assert elapsed < 5, f"took {elapsed:.1f}s to stop"
     with pytest.raises(OSError):
         f.get("/healthz", timeout=1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_drains_a_route_request_under_way(run_ferry, ferry_config, receiver, kafka, sig):
+    # A graceful stop waits for the request under way, then commits past its record. The
+    # periodic commit is an hour away, so the committed offset comes from the drain itself.
+    topic = unique("sigdrain")
+    group = f"ferry-{topic}"
+    receiver.push(Hang())
+    route = route_config("sigdrain", [topic], receiver.url + "/x", group=group,
+                         kafka={"auto.commit.interval.ms": "3600000"})
+    f = run_ferry(ferry_config({"routes": [route], "server": {"shutdown_timeout": "15s"}}))
+    f.wait_ready()
+    kafka.produce(topic, [{"partition": 0, "key": b"k", "value": b"held"}])
+    (held,) = receiver.wait_for(1)
+    assert held.status is None
+    f.send_signal(sig)
+
+    def refused():
+        try:
+            f.get("/healthz", timeout=1)
+            return False
+        except OSError:
+            return True
+
+    wait_until(refused, 5, "new connections to be refused after the signal")
+    # Still draining: the answer has not come, so ferry must not exit.
+    assert f.wait(0.5) is None, f"exited without waiting for the request under way\n{f.describe()}"
+    assert group_committed(kafka.bootstrap, group, topic, 1) == {}
+    receiver.release_hung()
+    rc = f.wait(15)
+    assert rc == 0, f.describe()
+    assert held.status == 200
+    assert len(receiver.requests) == 1
+    assert group_committed(kafka.bootstrap, group, topic, 1) == {0: 1}
 
 
 def test_embedded_broker_warns_and_is_ready(run_ferry):
