@@ -52,6 +52,20 @@ GOOD = {
 
 GOOD_ENV = {"FERRY_E2E_BROKERS": "127.0.0.1:9092", "FERRY_E2E_LISTEN": "127.0.0.1:8081"}
 
+# What each good config's summary must say, as (section, regex of its value). The values come
+# from the file (after ${env:...} substitution), so a summary of defaults or of the raw text
+# does not pass. "full" names both brokers and an embedded cluster: its kafka line is not
+# checked.
+GOOD_SUMMARY = {
+    "full": [("server", r"http://127\.0\.0\.1:8080"), ("log", r"info, logfmt")],
+    "block-style": [("kafka", r"127\.0\.0\.1:9092,127\.0\.0\.1:9093"),
+                    ("server", r"http://127\.0\.0\.1:8080"), ("log", r"debug, json")],
+    "embedded-broker": [("kafka", r"embedded dev cluster, 3 broker\(s\).*"),
+                        ("server", r"http://127\.0\.0\.1:8080"), ("log", r"warn, logfmt")],
+    "env-substitution": [("kafka", r"127\.0\.0\.1:9092"), ("server", r"http://127\.0\.0\.1:8081"),
+                         ("log", r"error, \w+")],
+}
+
 
 def write(tmp_path, text, name="ferry.yaml"):
     path = tmp_path / name
@@ -67,6 +81,11 @@ def test_good_config(ferry_bin, tmp_path, name):
     assert res.stdout.strip(), "no summary on stdout"
     assert len(res.stdout.splitlines()) < 60, "the summary is not short"
     assert "config:" not in res.stderr, res.stderr
+    lines = res.stdout.splitlines()
+    assert re.match(rf"^{re.escape(str(path))}: valid\b", lines[0]), res.stdout
+    for section, value in GOOD_SUMMARY[name]:
+        rx = re.compile(rf"^\s+{section}:\s+{value}$")
+        assert any(rx.match(l) for l in lines), f"no '{section}: {value}' line in:\n{res.stdout}"
 
 
 # (id, config text, key path regex (whole path), regex searched in the message, substring the
