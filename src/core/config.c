@@ -485,8 +485,10 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
         goto out;
     }
     data = malloc((size_t)st.st_size + 1);
-    if (!data)
+    if (!data) {
+        snprintf(errstr, errstr_size, "out of memory");
         goto out;
+    }
     *len = fread(data, 1, (size_t)st.st_size, f);
     data[*len] = '\0';
 out:

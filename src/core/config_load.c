@@ -243,7 +243,7 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
         yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
         struct ferry_cfg_kv *items;
-        char *value;
+        char *key, *value;
 
         if (k->type != YAML_SCALAR_NODE) {
             ferry_config_error(l->cfg, path, "expected names as keys");
@@ -254,13 +254,15 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
         value = scalar_text(l, v, kpath);
         if (!value)
             continue;
-        items = realloc(dst->items, (dst->count + 1) * sizeof(*items));
+        key = strdup((const char *)k->data.scalar.value);
+        items = key ? realloc(dst->items, (dst->count + 1) * sizeof(*items)) : NULL;
         if (!items) {
+            free(key);
             free(value);
             continue;
         }
         dst->items = items;
-        dst->items[dst->count].key = strdup((const char *)k->data.scalar.value);
+        dst->items[dst->count].key = key;
         dst->items[dst->count++].value = value;
     }
 }

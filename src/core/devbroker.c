@@ -40,8 +40,10 @@ ferry_devbroker *ferry_devbroker_new(int nbrokers, char *errstr, size_t errstr_s
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char why[512];
 
-    if (!db)
+    if (!db) {
+        snprintf(errstr, errstr_size, "out of memory");
         goto fail;
+    }
     rd_kafka_conf_set_log_cb(conf, on_host_log);
     rd_kafka_conf_set(conf, "client.id", "ferry-devbroker", why, sizeof(why));
     db->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
@@ -57,8 +59,10 @@ ferry_devbroker *ferry_devbroker_new(int nbrokers, char *errstr, size_t errstr_s
     }
     db->nbrokers = nbrokers;
     db->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(db->cluster));
-    if (!db->bootstrap)
+    if (!db->bootstrap) {
+        snprintf(errstr, errstr_size, "out of memory");
         goto fail;
+    }
     return db;
 fail:
     if (conf)

@@ -157,10 +157,19 @@ static void set_answer(ferry_http_req *req, int status, const char *content_type
 
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value)
 {
+    char *n, *v;
+
     if (req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS)
         return;
-    req->hdr_names[req->nhdrs] = strdup(name);
-    req->hdr_values[req->nhdrs] = strdup(value);
+    n = strdup(name);
+    v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return;
+    }
+    req->hdr_names[req->nhdrs] = n;
+    req->hdr_values[req->nhdrs] = v;
     req->nhdrs++;
 }
 

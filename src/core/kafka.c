@@ -387,11 +387,15 @@ static int start_dev_cluster(ferry_kafka *k, char *errstr, size_t errstr_size)
         ferry_devbroker_write_bootstrap(k->dev, dev->bootstrap_file, errstr, errstr_size))
         return -1;
     k->bootstrap = strdup(ferry_devbroker_bootstrap(k->dev));
+    if (!k->bootstrap) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     FLOG_WARN("kafka", "dev",
               "no kafka.brokers configured: started the embedded dev cluster at %s. It keeps "
               "every record in memory only; nothing survives after ferry exits",
               k->bootstrap);
-    return k->bootstrap ? 0 : -1;
+    return 0;
 }
 
 ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metrics, char *errstr,
@@ -408,9 +412,12 @@ ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metr
     k->metrics = metrics;
     pthread_mutex_init(&k->lock, NULL);
     pthread_mutex_init(&k->ready_lock, NULL);
-    if (cfg->kafka.brokers)
-        result = (k->bootstrap = strdup(cfg->kafka.brokers)) ? 0 : -1;
-    else
+    if (cfg->kafka.brokers) {
+        k->bootstrap = strdup(cfg->kafka.brokers);
+        result = k->bootstrap ? 0 : -1;
+        if (result)
+            snprintf(errstr, errstr_size, "out of memory");
+    } else
         result = start_dev_cluster(k, errstr, errstr_size);
     if (!result)
         result = start_producer(k, errstr, errstr_size);

@@ -118,6 +118,11 @@ static struct series *add_series(ferry_metrics *m, const char *name, const char 
     if (!s)
         goto out;
     s->labels = labels ? strdup(labels) : NULL;
+    if (labels && !s->labels) {
+        free(s);
+        s = NULL;
+        goto out;
+    }
     if (f->last)
         f->last->next = s;
     else
