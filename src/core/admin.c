@@ -3,6 +3,7 @@
  */
 #include "core/admin.h"
 #include "core/buf.h"
+#include "core/json_check.h"
 
 #include <stdlib.h>
 #include <stdio.h>
@@ -55,8 +56,14 @@ static void on_readyz(ferry_http_req *req, void *arg)
         why[0] = '\0';
         ok = a->checks[i].fn(a->checks[i].arg, why, sizeof(why));
         ready = ready && ok;
-        /* names and reasons are ferry's own text: no quotes or control characters */
-        ferry_buf_addf(&body, "%s\"%s\":\"%s\"", i ? "," : "", a->checks[i].name, ok ? "ok" : why);
+        /* reasons may quote config text (kafka.brokers), so both sides are escaped */
+        if (i)
+            ferry_buf_addc(&body, ',');
+        ferry_json_add_string(&body, a->checks[i].name, strlen(a->checks[i].name));
+        ferry_buf_addc(&body, ':');
+        if (ok)
+            snprintf(why, sizeof(why), "ok");
+        ferry_json_add_string(&body, why, strlen(why));
     }
     ferry_buf_addf(&body, "},\"status\":\"%s\"}\n", ready ? "ready" : "not ready");
     ferry_http_respond(req, ready ? 200 : 503, "application/json", body.data, body.len);
