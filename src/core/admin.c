@@ -21,7 +21,6 @@ struct check {
 };
 
 struct ferry_admin {
-    ferry_kafka *kafka;
     ferry_metrics *metrics;
     struct check checks[ADMIN_CHECKS_MAX];
     size_t nchecks;
@@ -88,7 +87,6 @@ ferry_admin *ferry_admin_new(ferry_httpd *h, ferry_kafka *kafka, ferry_metrics *
     ferry_admin *a = calloc(1, sizeof(*a));
     if (!a)
         return NULL;
-    a->kafka = kafka;
     a->metrics = metrics;
     if (ferry_httpd_route(h, "GET", "/healthz", FERRY_HTTP_EXACT, 0, on_healthz, a) ||
         ferry_httpd_route(h, "GET", "/readyz", FERRY_HTTP_EXACT, 0, on_readyz, a) ||

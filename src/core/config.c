@@ -35,8 +35,7 @@ struct ferry_config_private {
     struct line_note *lines;
     size_t nlines, alines;
     char *errors[CONFIG_ERRORS_MAX];
-    size_t nerrors;
-    size_t dropped;
+    size_t nerrors; /* errors past CONFIG_ERRORS_MAX are not kept */
 };
 
 /* ---- the core sections ---- */
@@ -258,10 +257,8 @@ static void add_error(struct ferry_config *cfg, int line, const char *msg)
     struct ferry_config_private *p = cfg->priv;
     char full[CONFIG_MESSAGE_MAX + 300];
 
-    if (p->nerrors == CONFIG_ERRORS_MAX) {
-        p->dropped++;
+    if (p->nerrors == CONFIG_ERRORS_MAX)
         return;
-    }
     if (line)
         snprintf(full, sizeof(full), "%s (%s:%d)", msg, cfg->path, line);
     else
