@@ -12,8 +12,9 @@
  * unit). Stores milliseconds. Returns 0, or -1 when the text is not a duration. */
 int ferry_duration_parse(const char *text, int64_t *ms);
 
-/* Parses a size: a non-negative integer, optionally followed by B, KiB, MiB, GiB (powers of
- * 1024) or KB, MB, GB (powers of 1000). Stores bytes. Returns 0, or -1. */
+/* Parses a size: a non-negative decimal number ("1.5KiB" is allowed), optionally followed by
+ * B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000). Stores whole bytes.
+ * Returns 0, or -1. */
 int ferry_size_parse(const char *text, int64_t *bytes);
 
 /* Formats a duration the way a user would write it ("250ms", "10s", "2m"). */
