@@ -17,7 +17,7 @@
 
 #define RP_PREFIX "/topics/"
 #define RP_PARTITIONS "/partitions/"
-#define RP_WHERE_MAX 64       /* "records[99999].headers[999].value" */
+#define RP_WHERE_MAX 160      /* records[N].headers[N].<name>, each name FERRY_JSCAN_NAME_MAX */
 #define RP_MEDIA_TYPE_MAX 128 /* a Content-Type without its parameters */
 
 struct parser {
@@ -29,6 +29,17 @@ struct parser {
     int *code;
     char *errstr;
     size_t errstr_size;
+};
+
+/* Where in the body a value is, as the parts of its key path ("records[2].headers[0].value"):
+ * formatted only when an error names it, since a batch has thousands of values. */
+struct where {
+    const char *top; /* outside the records: "body", "records", a schema field; or NULL */
+    size_t record;
+    const char *field;  /* the record's member, or NULL for the record itself */
+    int in_header;      /* header below is set */
+    size_t header;      /* the index within "headers" */
+    const char *member; /* the header's member, or NULL for the header itself */
 };
 
 /* ---- paths and content types ---- */
@@ -164,37 +175,77 @@ static int fail(struct parser *p, int status, int code, const char *fmt, ...)
     return status;
 }
 
-/* A syntax error found by the cursor, located at where (a key path) and a byte offset. */
-static int syntax(struct parser *p, const char *where)
+static void format_where(const struct where *w, char *out, size_t size)
 {
-    return fail(p, 422, 422, "%s: %s at byte %zu", where, p->s.error ? p->s.error : "invalid JSON",
-                ferry_jscan_offset(&p->s));
+    size_t n;
+
+    if (w->top) {
+        snprintf(out, size, "%s", w->top);
+        return;
+    }
+    snprintf(out, size, "records[%zu]", w->record);
+    n = strlen(out);
+    if (w->field)
+        n += (size_t)snprintf(out + n, size - n, ".%s", w->field);
+    if (w->in_header && n < size)
+        n += (size_t)snprintf(out + n, size - n, "[%zu]", w->header);
+    if (w->member && n < size)
+        snprintf(out + n, size - n, ".%s", w->member);
 }
 
-static int too_large(struct parser *p, const char *where, size_t n, const char *limit, size_t max)
+/* fail() with the message prefixed by the key path of w and a colon. */
+static int fail_at(struct parser *p, const struct where *w, int status, int code, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+
+static int fail_at(struct parser *p, const struct where *w, int status, int code, const char *fmt,
+                   ...)
 {
-    return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: %zu bytes, more than %s (%zu)", where, n, limit,
-                max);
+    char label[RP_WHERE_MAX];
+    va_list ap;
+    int n;
+
+    format_where(w, label, sizeof(label));
+    n = snprintf(p->errstr, p->errstr_size, "%s: ", label);
+    if (n >= 0 && (size_t)n < p->errstr_size) {
+        va_start(ap, fmt);
+        vsnprintf(p->errstr + n, p->errstr_size - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    *p->code = code;
+    return status;
+}
+
+/* A syntax error found by the cursor, located at w and a byte offset. */
+static int syntax(struct parser *p, const struct where *w)
+{
+    return fail_at(p, w, 422, 422, "%s at byte %zu", p->s.error ? p->s.error : "invalid JSON",
+                   ferry_jscan_offset(&p->s));
+}
+
+static int too_large(struct parser *p, const struct where *w, size_t n, const char *limit,
+                     size_t max)
+{
+    return fail_at(p, w, 422, FERRY_RP_TOO_LARGE, "%zu bytes, more than %s (%zu)", n, limit, max);
 }
 
 /* ---- records ---- */
 
 /* Reads a key or value in the json format: compact JSON text in the arena, or NULL. */
-static int read_json_data(struct parser *p, const char *where, const char **data, size_t *len)
+static int read_json_data(struct parser *p, const struct where *w, const char **data, size_t *len)
 {
     const char *span;
     size_t span_len;
     char *dst = ferry_ingest_batch_space(p->b);
 
     if (ferry_jscan_value(&p->s, &span, &span_len))
-        return syntax(p, where);
+        return syntax(p, w);
     if (span_len == 4 && memcmp(span, "null", 4) == 0) {
         *data = NULL;
         *len = 0;
         return 0;
     }
     if (span_len > ferry_ingest_batch_room(p->b))
-        return fail(p, 500, 500, "%s: out of parse space", where);
+        return fail_at(p, w, 500, 500, "out of parse space");
     *len = ferry_json_compact(span, span_len, dst);
     *data = dst;
     ferry_ingest_batch_commit(p->b, *len);
@@ -202,26 +253,26 @@ static int read_json_data(struct parser *p, const char *where, const char **data
 }
 
 /* Reads a string into the arena; what: the error's words for a non-string. */
-static int read_string(struct parser *p, const char *where, const char *what, char **data,
+static int read_string(struct parser *p, const struct where *w, const char *what, char **data,
                        size_t *len)
 {
     char *dst = ferry_ingest_batch_space(p->b);
     enum ferry_jtype t = ferry_jscan_peek(&p->s);
 
     if (t == FERRY_JSON_INVALID)
-        return syntax(p, where);
+        return syntax(p, w);
     if (t != FERRY_JSON_STRING)
-        return fail(p, 422, 422, "%s: expected %s", where, what);
+        return fail_at(p, w, 422, 422, "expected %s", what);
     if ((size_t)(p->s.end - p->s.p) > ferry_ingest_batch_room(p->b))
-        return fail(p, 500, 500, "%s: out of parse space", where);
+        return fail_at(p, w, 500, 500, "out of parse space");
     if (ferry_jscan_string(&p->s, dst, len))
-        return syntax(p, where);
+        return syntax(p, w);
     *data = dst;
     return 0;
 }
 
 /* Reads a null or a string, decoding base64 when base64 is set. *data is NULL for null. */
-static int read_text(struct parser *p, const char *where, int base64, const char **data,
+static int read_text(struct parser *p, const struct where *w, int base64, const char **data,
                      size_t *len)
 {
     const char *span;
@@ -232,114 +283,111 @@ static int read_text(struct parser *p, const char *where, int base64, const char
     if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL) {
         *data = NULL;
         *len = 0;
-        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, where) : 0;
+        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
     }
-    rc = read_string(p, where, base64 ? "a base64 string or null" : "a string or null", &text, len);
+    rc = read_string(p, w, base64 ? "a base64 string or null" : "a string or null", &text, len);
     if (rc)
         return rc;
     if (base64 && ferry_base64_decode(text, *len, len))
-        return fail(p, 422, 422, "%s: base64 is invalid", where);
+        return fail_at(p, w, 422, 422, "base64 is invalid");
     ferry_ingest_batch_commit(p->b, *len);
     *data = text;
     return 0;
 }
 
-/* Reads a record's key or value (name) in the request's format, within max bytes. */
-static int read_data(struct parser *p, size_t i, const char *name, size_t max, const char *limit,
+/* Reads a record's key or value (w->field) in the request's format, within max bytes. */
+static int read_data(struct parser *p, const struct where *w, size_t max, const char *limit,
                      const char **data, size_t *len)
 {
-    char where[RP_WHERE_MAX];
-    int rc;
+    int rc = p->format == FERRY_RP_JSON ? read_json_data(p, w, data, len)
+                                        : read_text(p, w, 1, data, len);
 
-    snprintf(where, sizeof(where), "records[%zu].%s", i, name);
-    rc = p->format == FERRY_RP_JSON ? read_json_data(p, where, data, len)
-                                    : read_text(p, where, 1, data, len);
     if (rc)
         return rc;
     if (*len > max)
-        return too_large(p, where, *len, limit, max);
+        return too_large(p, w, *len, limit, max);
     return 0;
 }
 
-static int read_partition(struct parser *p, size_t i, struct ferry_ingest_record *r)
+static int read_partition(struct parser *p, const struct where *w, struct ferry_ingest_record *r)
 {
-    char where[RP_WHERE_MAX];
     const char *span;
     size_t span_len;
     int64_t v;
 
-    snprintf(where, sizeof(where), "records[%zu].partition", i);
     if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL)
-        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, where) : 0;
+        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
     if (ferry_jscan_int(&p->s, &v) || v < 0 || v > INT32_MAX)
-        return fail(p, 422, FERRY_RP_BAD_PARTITION, "%s: expected a partition number (0 or more)",
-                    where);
+        return fail_at(p, w, 422, FERRY_RP_BAD_PARTITION,
+                       "expected a partition number (0 or more)");
     if (p->path_partition != FERRY_INGEST_PARTITION_ANY && v != p->path_partition)
-        return fail(p, 422, FERRY_RP_BAD_PARTITION,
-                    "%s: %lld differs from the partition in the "
-                    "path (%d)",
-                    where, (long long)v, (int)p->path_partition);
+        return fail_at(p, w, 422, FERRY_RP_BAD_PARTITION,
+                       "%lld differs from the partition in the path (%d)", (long long)v,
+                       (int)p->path_partition);
     r->partition = (int32_t)v;
     return 0;
 }
 
-/* Reads one {"name": ..., "value": ...} of a record's headers. */
-static int read_header(struct parser *p, size_t i, size_t j)
+/* Reads one {"name": ..., "value": ...} of a record's headers; w names that header. */
+static int read_header(struct parser *p, struct where *w)
 {
-    char where[RP_WHERE_MAX], name[FERRY_JSCAN_NAME_MAX + 1];
+    char name[FERRY_JSCAN_NAME_MAX + 1];
     struct ferry_ingest_header *h = ferry_ingest_batch_add_header(p->b);
     size_t index = 0;
     int rc, truncated, has_name = 0;
 
-    snprintf(where, sizeof(where), "records[%zu].headers[%zu]", i, j);
     if (!h)
         return fail(p, 500, 500, "out of memory");
     if (ferry_jscan_enter(&p->s, '{'))
-        return fail(p, 422, 422, "%s: expected an object with name and value", where);
+        return fail_at(p, w, 422, 422, "expected an object with name and value");
     while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
-        size_t n = strlen(where);
-        snprintf(where + n, sizeof(where) - n, ".%s", name);
+        w->member = name;
         if (strcmp(name, "name") == 0 && !has_name++)
-            rc = read_text(p, where, 0, &h->name, &h->name_len);
+            rc = read_text(p, w, 0, &h->name, &h->name_len);
         else if (strcmp(name, "value") == 0)
-            rc = read_text(p, where, p->format == FERRY_RP_BINARY, &h->value, &h->value_len);
+            rc = read_text(p, w, p->format == FERRY_RP_BINARY, &h->value, &h->value_len);
         else
-            rc = fail(p, 422, 422, "%s: unknown field", where);
+            rc = fail_at(p, w, 422, 422, "unknown field");
         if (rc)
             return rc;
-        where[n] = '\0';
+        w->member = NULL;
     }
     if (rc < 0)
-        return syntax(p, where);
-    if (!h->name || h->name_len == 0)
-        return fail(p, 422, 422, "%s.name: missing, expected a string", where);
+        return syntax(p, w);
+    if (!h->name || h->name_len == 0) {
+        w->member = "name";
+        return fail_at(p, w, 422, 422, "missing, expected a string");
+    }
     if (h->name_len + h->value_len > p->limits->max_header_bytes)
-        return too_large(p, where, h->name_len + h->value_len, "ingest.limits.max_header_bytes",
+        return too_large(p, w, h->name_len + h->value_len, "ingest.limits.max_header_bytes",
                          p->limits->max_header_bytes);
     return 0;
 }
 
-static int read_headers(struct parser *p, size_t i)
+/* Reads a record's headers; w names the record's "headers" member. */
+static int read_headers(struct parser *p, const struct where *w)
 {
-    char where[RP_WHERE_MAX];
+    struct where hw = *w;
     const char *span;
     size_t span_len, index = 0, count = 0;
     int rc;
 
-    snprintf(where, sizeof(where), "records[%zu].headers", i);
     if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL)
-        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, where) : 0;
+        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
     if (ferry_jscan_enter(&p->s, '['))
-        return fail(p, 422, 422, "%s: expected a list of {\"name\", \"value\"} objects", where);
+        return fail_at(p, w, 422, 422, "expected a list of {\"name\", \"value\"} objects");
+    hw.in_header = 1;
     while ((rc = ferry_jscan_element(&p->s, &index)) == 1) {
         if (++count > p->limits->max_headers)
-            return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: more than %s (%zu)", where,
-                        "ingest.limits.max_headers", p->limits->max_headers);
-        rc = read_header(p, i, count - 1);
+            return fail_at(p, w, 422, FERRY_RP_TOO_LARGE, "more than %s (%zu)",
+                           "ingest.limits.max_headers", p->limits->max_headers);
+        hw.header = count - 1;
+        hw.member = NULL;
+        rc = read_header(p, &hw);
         if (rc)
             return rc;
     }
-    return rc < 0 ? syntax(p, where) : 0;
+    return rc < 0 ? syntax(p, w) : 0;
 }
 
 /* Reads member `name` of record i. seen has one bit per known member, to refuse repeats. */
@@ -348,51 +396,53 @@ static int read_record_member(struct parser *p, size_t i, struct ferry_ingest_re
 {
     static const char *const members[] = {"key", "value", "partition", "headers", NULL};
     const struct ferry_ingest_limits *l = p->limits;
+    struct where w = {.record = i, .field = *name ? name : "?"};
     int m = 0;
 
     while (members[m] && strcmp(members[m], name) != 0)
         m++;
     if (!members[m])
-        return fail(p, 422, 422, "records[%zu].%s: unknown field", i, *name ? name : "?");
+        return fail_at(p, &w, 422, 422, "unknown field");
     if (*seen & (1u << m))
-        return fail(p, 422, 422, "records[%zu].%s: given twice", i, name);
+        return fail_at(p, &w, 422, 422, "given twice");
     *seen |= 1u << m;
     if (m == 0)
-        return read_data(p, i, "key", l->max_key_bytes, "ingest.limits.max_key_bytes", &r->key,
+        return read_data(p, &w, l->max_key_bytes, "ingest.limits.max_key_bytes", &r->key,
                          &r->key_len);
     if (m == 1)
-        return read_data(p, i, "value", l->max_value_bytes, "ingest.limits.max_value_bytes",
-                         &r->value, &r->value_len);
+        return read_data(p, &w, l->max_value_bytes, "ingest.limits.max_value_bytes", &r->value,
+                         &r->value_len);
     if (m == 2)
-        return read_partition(p, i, r);
-    return read_headers(p, i);
+        return read_partition(p, &w, r);
+    return read_headers(p, &w);
 }
 
 static int read_record(struct parser *p, size_t i)
 {
-    char where[RP_WHERE_MAX], name[FERRY_JSCAN_NAME_MAX + 1];
+    char name[FERRY_JSCAN_NAME_MAX + 1];
     struct ferry_ingest_record *r = ferry_ingest_batch_add(p->b);
+    const struct where w = {.record = i};
     size_t index = 0;
     unsigned seen = 0;
     int rc, truncated;
 
-    snprintf(where, sizeof(where), "records[%zu]", i);
     if (!r)
         return fail(p, 500, 500, "out of memory");
     if (p->path_partition != FERRY_INGEST_PARTITION_ANY)
         r->partition = p->path_partition;
     if (ferry_jscan_enter(&p->s, '{'))
-        return fail(p, 422, 422, "%s: expected an object", where);
+        return fail_at(p, &w, 422, 422, "expected an object");
     while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
         rc = read_record_member(p, i, r, name, &seen);
         if (rc)
             return rc;
     }
-    return rc < 0 ? syntax(p, where) : 0;
+    return rc < 0 ? syntax(p, &w) : 0;
 }
 
 static int read_records(struct parser *p)
 {
+    const struct where w = {.top = "records"};
     size_t index = 0;
     int rc;
 
@@ -407,18 +457,19 @@ static int read_records(struct parser *p)
             return rc;
     }
     if (rc < 0)
-        return syntax(p, "records");
+        return syntax(p, &w);
     return index == 0 ? fail(p, 422, 422, "records: may not be empty") : 0;
 }
 
 /* Schema fields belong to the avro, protobuf and jsonschema formats: null is all ferry takes. */
 static int read_schema_field(struct parser *p, const char *name)
 {
+    const struct where w = {.top = name};
     const char *span;
     size_t len;
 
     if (ferry_jscan_value(&p->s, &span, &len))
-        return syntax(p, name);
+        return syntax(p, &w);
     if (len == 4 && memcmp(span, "null", 4) == 0)
         return 0;
     return fail(p, 422, 422, "%s: schemas are not supported; use the json or binary format", name);
@@ -449,7 +500,7 @@ static int read_body(struct parser *p)
             return rc;
     }
     if (rc < 0 || ferry_jscan_finish(&p->s))
-        return syntax(p, "body");
+        return syntax(p, &(const struct where){.top = "body"});
     return seen_records ? 0 : fail(p, 422, 422, "records: missing");
 }
 

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WEBHOOK_WHERE_MAX 32 /* "line 100000" */
 #define WEBHOOK_NDJSON_TYPE "application/json"
 
 struct parser {
@@ -22,6 +21,7 @@ struct parser {
     const struct ferry_webhook_input *in;
     const struct ferry_ingest_limits *limits;
     struct ferry_ingest_batch *b;
+    size_t line; /* the ndjson line being read (from 1), or 0 for the whole body */
     int *code;
     char *errstr;
     size_t errstr_size;
@@ -37,6 +37,26 @@ static int fail(struct parser *p, int status, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->errstr, p->errstr_size, fmt, ap);
     va_end(ap);
+    *p->code = code;
+    return status;
+}
+
+/* fail() with the message prefixed by where it applies: "line 3: " or "body: ". The prefix is
+ * built only here, not for every line. */
+static int fail_at(struct parser *p, int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail_at(struct parser *p, int status, int code, const char *fmt, ...)
+{
+    va_list ap;
+    int n = p->line ? snprintf(p->errstr, p->errstr_size, "line %zu: ", p->line)
+                    : snprintf(p->errstr, p->errstr_size, "body: ");
+
+    if (n >= 0 && (size_t)n < p->errstr_size) {
+        va_start(ap, fmt);
+        vsnprintf(p->errstr + n, p->errstr_size - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
     *p->code = code;
     return status;
 }
@@ -79,7 +99,7 @@ static void describe_source(const struct ferry_ingest_key_config *k, char *out, 
 }
 
 /* Sets the key of r from the request or from the JSON value r->value. */
-static int set_key(struct parser *p, struct ferry_ingest_record *r, const char *where)
+static int set_key(struct parser *p, struct ferry_ingest_record *r)
 {
     const struct ferry_ingest_key_config *k = &p->w->key;
     char source[128];
@@ -89,18 +109,18 @@ static int set_key(struct parser *p, struct ferry_ingest_record *r, const char *
 
     if (k->json && ferry_json_find(r->value, r->value_len, k->json, &span, &len, &type) == 1 &&
         key_from_span(p, span, len, type, r))
-        return fail(p, 500, 500, "%s: cannot read the key", where);
+        return fail_at(p, 500, 500, "cannot read the key");
     if (!k->json && p->in->key) {
         r->key = p->in->key;
         r->key_len = strlen(p->in->key);
     }
     if (!r->key && k->required) {
         describe_source(k, source, sizeof(source));
-        return fail(p, 422, 422, "%s: the key is missing (%s)", where, source);
+        return fail_at(p, 422, 422, "the key is missing (%s)", source);
     }
     if (r->key_len > p->limits->max_key_bytes)
-        return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: the key has %zu bytes, more than %s (%zu)",
-                    where, r->key_len, "ingest.limits.max_key_bytes", p->limits->max_key_bytes);
+        return fail_at(p, 422, FERRY_RP_TOO_LARGE, "the key has %zu bytes, more than %s (%zu)",
+                       r->key_len, "ingest.limits.max_key_bytes", p->limits->max_key_bytes);
     return 0;
 }
 
@@ -118,7 +138,7 @@ static int add_header(struct parser *p, const char *name, const char *value)
 }
 
 /* Adds one record with value text[0..len); json says the text is one ndjson line. */
-static int add_record(struct parser *p, const char *text, size_t len, int json, const char *where)
+static int add_record(struct parser *p, const char *text, size_t len, int json)
 {
     struct ferry_ingest_record *r = ferry_ingest_batch_add(p->b);
     const char *type = json ? WEBHOOK_NDJSON_TYPE : p->in->content_type;
@@ -127,14 +147,14 @@ static int add_record(struct parser *p, const char *text, size_t len, int json, 
     if (!r)
         return fail(p, 500, 500, "out of memory");
     if (p->b->count > p->limits->max_records)
-        return fail(p, 413, 413, "%s: more than %s (%zu) records", where,
-                    "ingest.limits.max_records", p->limits->max_records);
+        return fail_at(p, 413, 413, "more than %s (%zu) records", "ingest.limits.max_records",
+                       p->limits->max_records);
     if (len > p->limits->max_value_bytes)
-        return fail(p, 422, FERRY_RP_TOO_LARGE, "%s: %zu bytes, more than %s (%zu)", where, len,
-                    "ingest.limits.max_value_bytes", p->limits->max_value_bytes);
+        return fail_at(p, 422, FERRY_RP_TOO_LARGE, "%zu bytes, more than %s (%zu)", len,
+                       "ingest.limits.max_value_bytes", p->limits->max_value_bytes);
     r->value = text;
     r->value_len = len;
-    rc = set_key(p, r, where);
+    rc = set_key(p, r);
     if (rc)
         return rc;
     if (type && add_header(p, "content-type", type))
@@ -157,28 +177,26 @@ static int is_blank(const char *p, size_t len)
 static int parse_ndjson(struct parser *p)
 {
     const char *line = p->in->body, *end = p->in->body + p->in->len;
-    char where[WEBHOOK_WHERE_MAX];
-    size_t lineno = 0;
 
     while (line < end) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
         int rc;
 
-        lineno++;
-        snprintf(where, sizeof(where), "line %zu", lineno);
+        p->line++;
         if (len && line[len - 1] == '\r')
             len--;
         if (!is_blank(line, len)) {
             if (!ferry_json_is_valid(line, len))
-                return fail(p, 422, 422, "%s: invalid JSON", where);
-            rc = add_record(p, line, len, 1, where);
+                return fail_at(p, 422, 422, "invalid JSON");
+            rc = add_record(p, line, len, 1);
             if (rc)
                 return rc;
         }
         line += (nl ? (size_t)(nl - line) + 1 : (size_t)(end - line));
     }
-    return p->b->count ? 0 : fail(p, 422, 422, "body: no records (every line is empty)");
+    p->line = 0;
+    return p->b->count ? 0 : fail_at(p, 422, 422, "no records (every line is empty)");
 }
 
 int ferry_webhook_parse(const struct ferry_ingest_webhook_config *w,
@@ -186,16 +204,22 @@ int ferry_webhook_parse(const struct ferry_ingest_webhook_config *w,
                         const struct ferry_ingest_limits *limits, struct ferry_ingest_batch *out,
                         int *code, char *errstr, size_t errstr_size)
 {
-    struct parser p = {w, in, limits, out, code, errstr, errstr_size};
+    struct parser p = {.w = w,
+                       .in = in,
+                       .limits = limits,
+                       .b = out,
+                       .code = code,
+                       .errstr = errstr,
+                       .errstr_size = errstr_size};
     int rc;
 
     if (w->ndjson)
         rc = parse_ndjson(&p);
     else if (w->key.json && !ferry_json_is_valid(in->body, in->len))
-        rc = fail(&p, 422, 422, "body: invalid JSON (the key is read from JSON path '%s')",
-                  w->key.json);
+        rc = fail_at(&p, 422, 422, "invalid JSON (the key is read from JSON path '%s')",
+                     w->key.json);
     else
-        rc = add_record(&p, in->body, in->len, 0, "body");
+        rc = add_record(&p, in->body, in->len, 0);
     if (!rc)
         ferry_ingest_batch_count_bytes(out);
     return rc;
