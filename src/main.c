@@ -211,7 +211,12 @@ static int parse_dev_args(int argc, char **argv, struct dev_args *d)
         } else if (c == 'b' &&
                    (ferry_int_parse(optarg, &d->brokers) || d->brokers < 1 || d->brokers > 9)) {
             return usage_error("dev-broker", "--brokers takes a number from 1 to 9");
-        } else if (c == 't' && d->ntopics < DEV_TOPICS_MAX) {
+        } else if (c == 't') {
+            if (d->ntopics == DEV_TOPICS_MAX) {
+                snprintf(what, sizeof(what), "at most %d --topic options are allowed",
+                         DEV_TOPICS_MAX);
+                return usage_error("dev-broker", what);
+            }
             d->topics[d->ntopics++] = optarg;
         } else if (c == 'f') {
             d->bootstrap_file = optarg;
