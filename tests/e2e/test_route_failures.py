@@ -185,7 +185,14 @@ def test_without_dead_letter_topic_the_watermark_stops_at_a_failing_record(
             0: poison}
 
     wait_until(stuck_at_poison, 10, "stored and committed offsets at the failing record")
-    time.sleep(1.0)  # several commit intervals (200 ms) and retries later, still there
+    # Two more failed attempts and at least five commit intervals (200 ms) later, still
+    # there: the record is still being retried while the watermark holds.
+    def poison_tries():
+        return len([r for r in receiver.requests if r.path == "/x/poison"])
+
+    tries, t_stuck = poison_tries(), time.monotonic()
+    wait_until(lambda: poison_tries() >= tries + 2 and time.monotonic() - t_stuck >= 1.0, 15,
+               "two more attempts at the failing record, 1 s on")
     assert stuck_at_poison(), (f.metrics().find("ferry_route_committed_offset"),
                                group_committed(kafka.bootstrap, group, topic, 1))
     assert metric(f, "ferry_route_records_dead_lettered_total", "nodlq") == 0
