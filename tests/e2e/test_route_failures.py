@@ -66,6 +66,9 @@ def test_429_retry_after_is_respected(start_routes, receiver, kafka):
     assert later[0].time - first.time >= 2.0 - 0.002, [r.time - first.time for r in later]
     retried = [r for r in later if r.path == "/x/first"]
     assert len(retried) == 1 and retried[0].status == 200
+    # Nothing else went out: one request per record after the pause, the 429 one retried once.
+    assert sorted(r.path for r in receiver.requests) == sorted(
+        ["/x/first"] * 2 + [f"/x/other{p}" for p in range(4)]), [r.path for r in receiver.requests]
     assert metric(f, "ferry_route_records_retried_total", "r429") == 1
     assert t1 - t0 > 1.0, "the pause was over before it could be measured"
     assert cpu1 - cpu0 < 0.3 * (t1 - t0), f"{cpu1 - cpu0:.2f} CPU s in {t1 - t0:.2f} s of pause"
