@@ -568,7 +568,9 @@ int ferry_restproxy_write_offsets(struct ferry_buf *out, size_t n, ferry_rp_offs
     }
     ferry_buf_adds(out, "],\"key_schema_id\":null,\"value_schema_id\":null");
     if (error_code) {
-        ferry_buf_addf(out, ",\"error_code\":%d,\"message\":", error_code);
+        ferry_buf_adds(out, ",\"error_code\":");
+        ferry_json_add_int(out, error_code);
+        ferry_buf_adds(out, ",\"message\":");
         ferry_json_add_string(out, message, strlen(message));
     }
     ferry_buf_adds(out, "}\n");
