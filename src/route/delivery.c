@@ -234,12 +234,23 @@ static void dlq_send(struct route *r, struct dlq_item *item)
     r->dlq_backlog[r->ndlq_backlog++] = item;
 }
 
-/* Starts the dead-letter write of one record; it stays in flight until the report. */
+/* Starts the dead-letter write of one record; it stays in flight until the report. A route
+ * without a dead-letter topic abandons the record instead: its watermark waits for it and it is
+ * consumed again after a restart or rebalance, never finished undelivered. */
 static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, const char *error,
                                const struct ferry_http_call *call, int attempts)
 {
-    struct dlq_item *item = calloc(1, sizeof(*item));
+    struct dlq_item *item;
 
+    if (!r->deadletter) {
+        FLOG_ERROR("route", r->cfg->name,
+                   "cannot send %s[%d]@%" PRId64 " and there is no dead-letter topic: %s; "
+                   "its partition's watermark waits for it",
+                   rec->view.topic, rec->view.partition, rec->view.offset, error);
+        ferry_dispatch_abandon(r->dispatch, &rec, 1);
+        return;
+    }
+    item = calloc(1, sizeof(*item));
     if (!item) {
         FLOG_ERROR("route", r->cfg->name, "out of memory dead-lettering a record; abandoning it");
         ferry_dispatch_abandon(r->dispatch, &rec, 1);
