@@ -19,11 +19,13 @@
 #define BODY_CAP_EXTRA (64 * 1024)
 #define DLQ_ERROR_MAX 512
 #define DLQ_BACKLOG_RETRY_MS 100
+#define DLQ_REFUSAL_LOG_MS 10000 /* at most one line per route this often */
 
 /* A record on its way to the dead-letter topic, with why, until the broker confirms. */
 struct dlq_item {
     struct route *route;
-    struct dlq_item *prev, *next; /* in the route's dlq_items */
+    struct dlq_item *prev, *next;  /* in the route's dlq_items */
+    struct dlq_item *next_backlog; /* in the route's dlq_backlog while refused */
     struct ferry_dispatch_rec *rec;
     char error[DLQ_ERROR_MAX];
     long http_status;
@@ -126,7 +128,6 @@ void route_delivery_release(struct route *r)
     ferry_template_destroy(r->body_template);
     ferry_status_rules_destroy(r->rules);
     ferry_heap_release(&r->retries);
-    free(r->dlq_backlog);
 }
 
 /* ---- the request pool ---- */
@@ -192,6 +193,7 @@ void route_free_requests(struct route *r)
     r->free_requests = NULL;
     while (r->dlq_items)
         dlq_item_free(r->dlq_items);
+    r->dlq_backlog = r->dlq_backlog_tail = NULL;
     r->ndlq_backlog = 0;
 }
 
@@ -211,27 +213,40 @@ static void dlq_item_free(struct dlq_item *item)
     free(item);
 }
 
-/* Sends one record's dead letter; on an immediate refusal it goes to the backlog. */
+/* Logs a refused dead-letter write, at most once per DLQ_REFUSAL_LOG_MS: a producer whose
+ * queue is full refuses every write until it drains. */
+static void note_refusal(struct route *r, const char *err, int64_t now_ms)
+{
+    ferry_counter_add(r->m.dead_letter_refused, 1);
+    if (r->dlq_refusal_logged_ms && now_ms - r->dlq_refusal_logged_ms < DLQ_REFUSAL_LOG_MS)
+        return;
+    r->dlq_refusal_logged_ms = now_ms;
+    FLOG_WARN("route", r->cfg->name, "%s; refused dead letters are tried again every %d ms", err,
+              DLQ_BACKLOG_RETRY_MS);
+}
+
+/* Sends one record's dead letter; on an immediate refusal it goes to the backlog, which
+ * route_collect_dead_letters() tries again. */
 static void dlq_send(struct route *r, struct dlq_item *item)
 {
     char err[256];
     struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
                                           item->response, item->response_len};
-    struct dlq_item **grown;
+    int64_t now_ms;
 
     if (ferry_deadletter_send(r->deadletter, &item->rec->view, &why, item, err, sizeof(err)) == 0)
         return;
-    if (r->ndlq_backlog == r->adlq_backlog) {
-        size_t n = r->adlq_backlog ? r->adlq_backlog * 2 : 64;
-        grown = realloc(r->dlq_backlog, n * sizeof(*grown));
-        if (!grown) {
-            FLOG_ERROR("route", r->cfg->name, "out of memory keeping a dead letter; retrying it");
-            return;
-        }
-        r->dlq_backlog = grown;
-        r->adlq_backlog = n;
-    }
-    r->dlq_backlog[r->ndlq_backlog++] = item;
+    now_ms = route_now_ms();
+    if (!r->ndlq_backlog)
+        r->dlq_retry_at_ms = now_ms + DLQ_BACKLOG_RETRY_MS;
+    item->next_backlog = NULL;
+    if (r->dlq_backlog_tail)
+        r->dlq_backlog_tail->next_backlog = item;
+    else
+        r->dlq_backlog = item;
+    r->dlq_backlog_tail = item;
+    r->ndlq_backlog++;
+    note_refusal(r, err, now_ms);
 }
 
 /* Starts the dead-letter write of one record; it stays in flight until the report. A route
@@ -298,14 +313,20 @@ static void on_dead_letter_done(void *arg, void *cookie, rd_kafka_resp_err_t err
 
 void route_collect_dead_letters(struct route *r)
 {
-    size_t n;
+    struct dlq_item *item, *next;
+
     if (!r->deadletter)
         return;
     ferry_deadletter_collect(r->deadletter, on_dead_letter_done, r);
-    n = r->ndlq_backlog;
+    if (!r->ndlq_backlog || route_now_ms() < r->dlq_retry_at_ms)
+        return;
+    item = r->dlq_backlog;
+    r->dlq_backlog = r->dlq_backlog_tail = NULL;
     r->ndlq_backlog = 0;
-    for (size_t i = 0; i < n; i++)
-        dlq_send(r, r->dlq_backlog[i]);
+    for (; item; item = next) {
+        next = item->next_backlog;
+        dlq_send(r, item);
+    }
 }
 
 /* ---- building requests ---- */

@@ -51,6 +51,9 @@ static void register_metrics(struct route *r)
                                          "Record deliveries scheduled for another attempt.", lbl);
     r->m.dead_lettered = ferry_metrics_counter(m, "ferry_route_records_dead_lettered_total",
                                                "Records written to the dead-letter topic.", lbl);
+    r->m.dead_letter_refused = ferry_metrics_counter(
+        m, "ferry_route_dead_letter_refusals_total",
+        "Dead-letter writes the producer refused at once; each is tried again later.", lbl);
     for (int i = 0; i < 5; i++) {
         snprintf(cls, sizeof(cls), "%s,class=\"%s\"", lbl, i == 0 ? "error" : classes[i]);
         r->m.requests[i] = ferry_metrics_counter(
@@ -293,8 +296,8 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
         if (retry < t)
             t = retry;
     }
-    if (r->ndlq_backlog && now_ms + 100 < t)
-        t = now_ms + 100;
+    if (r->ndlq_backlog && r->dlq_retry_at_ms < t)
+        t = r->dlq_retry_at_ms;
     wait = t == INT64_MAX ? ROUTE_IDLE_WAIT_MS : t - now_ms;
     if (wait < 0)
         wait = 0;

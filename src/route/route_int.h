@@ -57,7 +57,8 @@ struct route_header {
 
 /* Figures of one route in /metrics. */
 struct route_metrics {
-    struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *requests[5];
+    struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
+    struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused;
 };
@@ -100,15 +101,17 @@ struct route {
     struct request *free_requests;
     struct request *all_requests;
     struct ferry_heap retries;
-    size_t in_flight;              /* requests started and not yet back */
-    int64_t paused_until_ms;       /* Retry-After: send nothing before this */
-    int backpressure;              /* partitions paused because the buffers are full */
-    int64_t full_since_ms;         /* when the buffers became full, or 0 */
-    int failing;                   /* the target's last outcome was a failure */
-    uint64_t failures;             /* consecutive failures */
-    struct dlq_item **dlq_backlog; /* dead-letter writes to redo */
-    size_t ndlq_backlog, adlq_backlog;
-    struct dlq_item *dlq_items; /* every dead-letter write under way, for the route's release */
+    size_t in_flight;        /* requests started and not yet back */
+    int64_t paused_until_ms; /* Retry-After: send nothing before this */
+    int backpressure;        /* partitions paused because the buffers are full */
+    int64_t full_since_ms;   /* when the buffers became full, or 0 */
+    int failing;             /* the target's last outcome was a failure */
+    uint64_t failures;       /* consecutive failures */
+    struct dlq_item *dlq_backlog, *dlq_backlog_tail; /* refused dead-letter writes to redo */
+    size_t ndlq_backlog;
+    int64_t dlq_retry_at_ms;       /* when the backlog is tried again */
+    int64_t dlq_refusal_logged_ms; /* when a refusal was last logged, or 0 */
+    struct dlq_item *dlq_items;    /* every dead-letter write under way, for the route's release */
 
     struct route_metrics m;
     pthread_mutex_t commits_lock;
@@ -128,7 +131,8 @@ void route_on_call_done(void *arg, struct ferry_http_call *call);
 /* delivery.c: resends the requests whose retry time came. */
 void route_fire_retries(struct route *r, int64_t now_ms);
 
-/* delivery.c: collects dead-letter reports and redoes failed writes. */
+/* delivery.c: collects dead-letter reports, and redoes refused writes once their retry time
+ * (dlq_retry_at_ms) came. */
 void route_collect_dead_letters(struct route *r);
 
 /* delivery.c: abandons requests waiting to retry; all of them when stale_only is 0, else only
