@@ -105,6 +105,7 @@ int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
             return -1;
     }
     init_body_spec(r);
+    ferry_buf_init(&r->header_value, ROUTE_HEADER_MAX);
     r->rules = ferry_status_rules_new();
     if (!r->rules ||
         set_rules(r, &c->on_status.success, FERRY_OUTCOME_SUCCESS, errstr, errstr_size) ||
@@ -126,6 +127,7 @@ void route_delivery_release(struct route *r)
     for (size_t i = 0; i < r->nheaders; i++)
         ferry_template_destroy(r->headers[i].value);
     ferry_template_destroy(r->body_template);
+    ferry_buf_release(&r->header_value);
     ferry_status_rules_destroy(r->rules);
     ferry_heap_release(&r->retries);
 }
@@ -456,18 +458,16 @@ static int add_record_headers(struct request *req, int forward_all)
 static int add_template_headers(struct route *r, struct request *req, char *errstr,
                                 size_t errstr_size)
 {
-    struct ferry_buf value;
+    struct ferry_buf *value = &r->header_value;
     int result = 0;
 
-    ferry_buf_init(&value, ROUTE_HEADER_MAX);
     for (size_t i = 0; i < r->nheaders && !result; i++) {
-        ferry_buf_reset(&value);
+        ferry_buf_reset(value);
         result =
-            ferry_template_render(r->headers[i].value, req->views[0], &value, errstr, errstr_size);
-        if (!result && add_header(req, r->headers[i].name, value.data ? value.data : ""))
+            ferry_template_render(r->headers[i].value, req->views[0], value, errstr, errstr_size);
+        if (!result && add_header(req, r->headers[i].name, value->data ? value->data : ""))
             result = FERRY_TEMPLATE_ETOOBIG;
     }
-    ferry_buf_release(&value);
     return result;
 }
 

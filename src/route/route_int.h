@@ -97,6 +97,7 @@ struct route {
     ferry_template *body_template;
     struct ferry_body_spec body;
     const char *content_type;
+    struct ferry_buf header_value; /* scratch for one header template's output */
 
     struct request *free_requests;
     struct request *all_requests;
