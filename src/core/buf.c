@@ -34,6 +34,14 @@ void ferry_buf_reset(struct ferry_buf *b)
         b->data[0] = '\0';
 }
 
+void ferry_buf_rewind(struct ferry_buf *b, const struct ferry_buf *mark)
+{
+    b->len = mark->len;
+    b->failed = mark->failed;
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
 /* Makes room for n more bytes plus the terminator. */
 static int reserve(struct ferry_buf *b, size_t n)
 {

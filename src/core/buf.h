@@ -27,6 +27,10 @@ void ferry_buf_release(struct ferry_buf *b);
 /* Empties the buffer but keeps its memory. */
 void ferry_buf_reset(struct ferry_buf *b);
 
+/* Cuts b back to where it was when mark was copied from it (`struct ferry_buf mark = *b;`):
+ * its length and failed flag. Undoes a partial append after an error. */
+void ferry_buf_rewind(struct ferry_buf *b, const struct ferry_buf *mark);
+
 /* Appends n bytes. Returns 0, or -1 when the cap would be passed or memory ran out (the buffer
  * is then unchanged). */
 int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n);

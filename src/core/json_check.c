@@ -288,15 +288,6 @@ int ferry_json_is_valid(const char *p, size_t n)
     return s.p == s.end;
 }
 
-/* Undoes what was appended to b since saved was copied from it. */
-static void rewind_to(struct ferry_buf *b, const struct ferry_buf *saved)
-{
-    b->len = saved->len;
-    b->failed = saved->failed;
-    if (b->data)
-        b->data[b->len] = '\0';
-}
-
 /* Returns how many bytes from s can be copied into a JSON string unchanged. */
 static size_t plain_run(const unsigned char *s, size_t n)
 {
@@ -367,7 +358,7 @@ int ferry_json_add_string(struct ferry_buf *out, const char *p, size_t n)
     if (!result)
         result = ferry_buf_addc(out, '"');
     if (result)
-        rewind_to(out, &saved);
+        ferry_buf_rewind(out, &saved);
     return result;
 }
 

@@ -286,15 +286,6 @@ static int check_spec(const struct ferry_body_spec *spec, size_t n, char *errstr
     return FERRY_BODY_ESPEC;
 }
 
-/* Undoes what was appended to b since saved was copied from it. */
-static void rewind_to(struct ferry_buf *b, const struct ferry_buf *saved)
-{
-    b->len = saved->len;
-    b->failed = saved->failed;
-    if (b->data)
-        b->data[b->len] = '\0';
-}
-
 static void too_big(struct body *b, size_t n, size_t at)
 {
     if (n == 1)
@@ -325,7 +316,7 @@ int ferry_body_render(const struct ferry_body_spec *spec, const struct ferry_rec
     if (result && failed)
         *failed = at;
     if (result)
-        rewind_to(out, &saved);
+        ferry_buf_rewind(out, &saved);
     return result;
 }
 

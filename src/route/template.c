@@ -557,15 +557,6 @@ static int render_part(struct render *r, const struct part *part)
     }
 }
 
-/* Undoes what was appended to b since saved was copied from it. */
-static void rewind_to(struct ferry_buf *b, const struct ferry_buf *saved)
-{
-    b->len = saved->len;
-    b->failed = saved->failed;
-    if (b->data)
-        b->data[b->len] = '\0';
-}
-
 int ferry_template_render(const ferry_template *t, const struct ferry_record *rec,
                           struct ferry_buf *out, char *errstr, size_t errstr_size)
 {
@@ -578,6 +569,6 @@ int ferry_template_render(const ferry_template *t, const struct ferry_record *re
         result = render_part(&r, &t->parts[i]);
     json_decref(r.root);
     if (result)
-        rewind_to(out, &saved);
+        ferry_buf_rewind(out, &saved);
     return result;
 }
