@@ -128,27 +128,29 @@ static void forget_commits(struct route *r, const rd_kafka_topic_partition_list_
 
 /* ---- offsets ---- */
 
+/* Adds a moved watermark to the list, made on the first one: most loop turns move none. */
 static void add_commit(void *arg, const char *topic, int32_t partition, int64_t offset)
 {
-    rd_kafka_topic_partition_list_t *list = arg;
-    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+    rd_kafka_topic_partition_list_t **list = arg;
+    if (!*list)
+        *list = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_list_add(*list, topic, partition)->offset = offset;
 }
 
 /* Stores every watermark that moved, for the next automatic commit. */
 static void store_offsets(struct route *r)
 {
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_list_t *list = NULL;
     rd_kafka_resp_err_t err;
 
-    ferry_dispatch_take_commits(r->dispatch, add_commit, list);
-    if (list->cnt) {
-        err = rd_kafka_offsets_store(r->consumer, list);
-        if (err)
-            FLOG_WARN("route", r->cfg->name, "cannot store offsets: %s", rd_kafka_err2str(err));
-        for (int i = 0; i < list->cnt; i++)
-            remember_commit(r, list->elems[i].topic, list->elems[i].partition,
-                            list->elems[i].offset);
-    }
+    ferry_dispatch_take_commits(r->dispatch, add_commit, &list);
+    if (!list)
+        return;
+    err = rd_kafka_offsets_store(r->consumer, list);
+    if (err)
+        FLOG_WARN("route", r->cfg->name, "cannot store offsets: %s", rd_kafka_err2str(err));
+    for (int i = 0; i < list->cnt; i++)
+        remember_commit(r, list->elems[i].topic, list->elems[i].partition, list->elems[i].offset);
     rd_kafka_topic_partition_list_destroy(list);
 }
 
