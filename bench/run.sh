@@ -31,6 +31,11 @@ PRELOAD_BENCH=$BUILD_DIR/bench/ferry-bench-preload
 
 # The routes to run, "ORDERING BATCH" each; see run_ferry_route.
 ROUTE_CASES=("none 1" "key 1" "key 500" "none 500")
+if [ -n "${BENCH_ROUTE_CASES:-}" ]; then # e.g. "none 500,key 1"
+  IFS=, read -r -a ROUTE_CASES <<<"$BENCH_ROUTE_CASES"
+fi
+# Extra librdkafka properties for the route's consumer, as YAML pairs: "a.b: 1, c.d: 2".
+ROUTE_PROPS=${BENCH_ROUTE_PROPS:-}
 
 ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio", printed by print_table
 CEILING_RPS=""  # set by bench_ceiling
@@ -97,7 +102,7 @@ write_route_config() {
   cat >"$3" <<YAML
 kafka:
   brokers: "$BROKER_BOOTSTRAP"
-  properties: {fetch.wait.max.ms: 10, queued.min.messages: 1000000}
+  properties: {fetch.wait.max.ms: 10, queued.min.messages: 1000000${ROUTE_PROPS:+, $ROUTE_PROPS}}
 server: {listen: "127.0.0.1:$(free_port)"}
 log: {level: warn}
 routes:
@@ -201,7 +206,7 @@ main() {
     exit 1
   fi
   nginx_start "$BENCH_WORK"
-  bench_ceiling
+  [ -n "${BENCH_SKIP_CEILING:-}" ] || bench_ceiling
   if broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
     bench_preload
     bench_routes

@@ -54,6 +54,11 @@ static void register_metrics(struct route *r)
     r->m.dead_letter_refused = ferry_metrics_counter(
         m, "ferry_route_dead_letter_refusals_total",
         "Dead-letter writes the producer refused at once; each is tried again later.", lbl);
+    r->m.fetch_restarts = ferry_metrics_counter(
+        m, "ferry_route_fetch_restarts_total",
+        "Times the route restarted its consumer's fetching, which librdkafka had stopped while "
+        "its queue was full.",
+        lbl);
     for (int i = 0; i < 5; i++) {
         snprintf(cls, sizeof(cls), "%s,class=\"%s\"", lbl, i == 0 ? "error" : classes[i]);
         r->m.requests[i] = ferry_metrics_counter(
@@ -214,19 +219,24 @@ static size_t headroom(const struct route *r)
 }
 
 /* Takes what the consumer has, up to headroom(). Returns nonzero when a full batch was taken
- * and more may wait. */
+ * and more may wait. Finding the queue empty may restart fetching (refetch.h). */
 static int consume(struct route *r, int64_t now_ms)
 {
-    size_t room = headroom(r);
+    size_t room = headroom(r), taken, bytes = 0;
 
-    for (size_t i = 0; i < room; i++) {
+    ferry_refetch_watch(r->refetch);
+    for (taken = 0; taken < room; taken++) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, 0);
         if (!msg)
-            return 0;
+            break;
+        bytes += msg->len;
         take_message(r, msg, now_ms);
     }
+    ferry_refetch_took(r->refetch, taken, bytes);
+    if (!taken && ferry_refetch_on_empty(r->refetch, r->backpressure))
+        ferry_counter_add(r->m.fetch_restarts, 1);
     /* Cut short by the limit, the loop comes back when requests finish, not at once. */
-    return room == ROUTE_POLL_BATCH;
+    return taken == ROUTE_POLL_BATCH;
 }
 
 /* Pauses or resumes every assigned partition. */
@@ -484,6 +494,11 @@ static int make_event_pipe(struct route *r, char *errstr, size_t errstr_size)
     }
     r->queue = rd_kafka_queue_get_consumer(r->consumer);
     rd_kafka_queue_io_event_enable(r->queue, r->event_fds[1], "1", 1);
+    r->refetch = ferry_refetch_new(r->consumer, r->queue);
+    if (!r->refetch) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -545,6 +560,7 @@ static void route_release(struct route *r)
         route_abandon_retries(r, 0);
     ferry_deadletter_destroy(r->deadletter); /* late reports no longer reach the route */
     ferry_dispatch_destroy(r->dispatch);
+    ferry_refetch_destroy(r->refetch);
     if (r->queue)
         rd_kafka_queue_destroy(r->queue);
     if (r->consumer)

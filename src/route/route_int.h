@@ -20,6 +20,7 @@
 #include "route/body.h"
 #include "route/deadletter.h"
 #include "route/dispatch.h"
+#include "route/refetch.h"
 #include "route/route_config.h"
 #include "route/sender.h"
 #include "route/status.h"
@@ -58,6 +59,7 @@ struct route_header {
 /* Figures of one route in /metrics. */
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
+    struct ferry_counter *fetch_restarts;
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused;
@@ -83,6 +85,7 @@ struct route {
     void *consumer_opaque;
     rd_kafka_queue_t *queue;
     int event_fds[2]; /* the consumer queue signals [1]; the loop waits on [0] */
+    ferry_refetch *refetch;
 
     ferry_sender *sender;
     ferry_dispatch *dispatch;

@@ -500,3 +500,23 @@ def test_configured_headers_take_precedence(start_routes, receiver, kafka):
     assert req.header("content-type") == "application/json"
     assert req.header("idempotency-key") == "order-k1"
     assert req.header("traceparent") == "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"
+
+
+def test_a_small_prefetch_does_not_starve_the_route(start_routes, receiver, kafka):
+    # librdkafka 2.0 stops fetching while its queue is over queued.max.messages.kbytes and
+    # looks again only up to a second later; a route that drains the queue restarts fetching
+    # at once (route/refetch.h). With a 32 KiB prefetch and 100 records buffered at most, the
+    # queue fills and drains about 40 times for these 12,000 records: a second lost each time
+    # would take most of a minute.
+    topic = unique("prefetch")
+    total = 12_000
+    kafka.produce(topic, [(f"k{i % 50}".encode(), b"%0100d" % i) for i in range(total)])
+    small = {"queued.max.messages.kbytes": "32", "fetch.max.bytes": "8192", "message.max.bytes": "4096",
+             "max.partition.fetch.bytes": "2048"}
+    f = start_routes(route_config("prefetch", [topic], receiver.url + "/b", kafka=small,
+                                  batch={"max_records": 100, "linger": "1ms"},
+                                  limits={"max_buffered_records": 100}))
+    m = wait_delivered(f, "prefetch", total, timeout=10)
+    assert route_metric(m, "ferry_route_fetch_restarts_total", "prefetch") > 0
+    got = [int(v) for r in receiver.requests for v in r.json()]  # strings: not JSON numbers
+    assert sorted(got) == list(range(total))
