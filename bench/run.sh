@@ -28,6 +28,7 @@ PARTITIONS=64 # the dev broker keeps about 5 MiB per partition: 1M x 100 B needs
 FERRY=$BUILD_DIR/ferry
 CURL_BENCH=$BUILD_DIR/bench/ferry-bench-curl
 PRELOAD_BENCH=$BUILD_DIR/bench/ferry-bench-preload
+WAIT_BENCH=$BUILD_DIR/bench/ferry-bench-wait
 
 # The routes to run, "ORDERING BATCH" each; see run_ferry_route.
 ROUTE_CASES=("none 1" "key 1" "key 500" "none 500")
@@ -116,55 +117,37 @@ routes:
 YAML
 }
 
-# metric URL NAME: prints the value of an unlabelled-or-single series NAME, or nothing.
-metric() {
-  curl -sf --max-time 2 "$1" | awk -v n="$2" 'index($0, n) == 1 { print $2; exit }'
-}
-
-# perf_capture CONFIG NAME: with BENCH_PERF set, samples ferry's stacks for 2 s into
-# $BENCH_PERF/NAME.data (a directory the caller chose), in the background.
+# perf_capture CONFIG NAME: with BENCH_PERF set, samples ferry's stacks into
+# $BENCH_PERF/NAME.data (a directory the caller chose), in the background: 3 s, starting 4 s
+# after ferry did (the dev broker's group join takes about 3 s).
 perf_capture() {
   local fpid
   fpid=$(pgrep -f "^$FERRY run -c $1" | head -1)
   mkdir -p "$BENCH_PERF"
-  perf record -g -o "$BENCH_PERF/$2.data" -p "$fpid" -- sleep 2 >/dev/null 2>&1 &
+  (sleep 4 && perf record -g -o "$BENCH_PERF/$2.data" -p "$fpid" -- sleep 3 >/dev/null 2>&1) &
 }
 
-now_s() {
-  date +%s.%N
-}
-
+# run_ferry_route ORDERING BATCH: runs `$FERRY run` under `measure` (wall, CPU and peak RSS of
+# the ferry process alone); ferry-bench-wait times it from its own /metrics, from the first
+# record consumed to the last delivered, so the dev broker's ~3 s group join is left out.
 run_ferry_route() {
-  local config=$BENCH_WORK/route-$1-$2.yaml out=$BENCH_WORK/route-$1-$2.time url pid
-  local first="" last="" delivered=0 consumed deadline errors usage
+  local config=$BENCH_WORK/route-$1-$2.yaml out=$BENCH_WORK/route-$1-$2.time url pid line rc=0
   write_route_config "$1" "$2" "$config"
   url="http://$(grep -o 'listen: "[^"]*' "$config" | cut -d'"' -f2)/metrics"
   measure "$BENCH_WORK/route.out" "$FERRY" run -c "$config" >"$out" 2>"$BENCH_WORK/route.err" &
   pid=$!
-  deadline=$(($(date +%s) + 600))
-  while [ "$delivered" -lt "$RECORDS" ]; do
-    if [ "$(date +%s)" -gt "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
-      echo "bench: route $1/$2 stopped at $delivered of $RECORDS" >&2
-      return 1
-    fi
-    consumed=$(metric "$url" ferry_route_records_consumed_total)
-    if [ -z "$first" ] && [ "${consumed:-0}" -gt 0 ]; then
-      first=$(now_s)
-      [ -n "${BENCH_PERF:-}" ] && perf_capture "$config" "$1-$2"
-    fi
-    delivered=$(metric "$url" ferry_route_records_delivered_total)
-    delivered=${delivered:-0}
-    sleep 0.05
-  done
-  last=$(now_s)
-  errors=$(curl -sf "$url" | awk '/^ferry_route_requests_total/ && !/class="2xx"/ { s += $2 } END { print s + 0 }')
+  [ -n "${BENCH_PERF:-}" ] && sleep 0.2 && perf_capture "$config" "$1-$2"
+  line=$("$WAIT_BENCH" --url "$url" --records "$RECORDS" --timeout 600) || rc=$?
   # ^ matches ferry itself, not /usr/bin/time whose command line also names the config
   pkill -TERM -f "^$FERRY run -c $config" || true
   wait "$pid" || true
-  usage=$(cat "$out")
-  awk -v n="$RECORDS" -v a="$first" -v b="$last" -v u="$usage" -v e="$errors" 'BEGIN {
-    split(u, f, " "); s = b - a
-    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d\n", n, s, n / s, f[2], f[3], e }'
+  if [ "$rc" -ne 0 ]; then
+    echo "bench: route $1/$2 did not deliver $RECORDS records" >&2
+    return 1
+  fi
+  awk -v n="$RECORDS" -v l="$line" -v u="$(cat "$out")" 'BEGIN {
+    split(l, w, /[ =]/); split(u, f, " ")
+    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d\n", n, w[2], n / w[2], f[2], f[3], w[4] }'
 }
 
 route_name() {
@@ -201,7 +184,7 @@ print_table() {
 
 main() {
   local c ordering batch
-  if [ ! -x "$CURL_BENCH" ] || [ ! -x "$PRELOAD_BENCH" ]; then
+  if [ ! -x "$CURL_BENCH" ] || [ ! -x "$PRELOAD_BENCH" ] || [ ! -x "$WAIT_BENCH" ]; then
     echo "bench: build the bench programs first: cmake --build $BUILD_DIR" >&2
     exit 1
   fi
