@@ -264,10 +264,11 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
         {"partition.assignment.strategy", "cooperative-sticky"},
         /* librdkafka prefetches up to 64 MiB by default (payload only: small records cost
          * several hundred bytes more each); a route buffers on its own. Every record a route
-         * holds keeps its whole fetch response alive, so responses stay small. The prefetch size
-         * trades memory for batch throughput (bench/README.md has the measurements). */
-        {"queued.max.messages.kbytes", "8192"},
-        {"fetch.max.bytes", "4194304"},
+         * holds keeps its whole fetch response alive, so responses stay small, and at most half
+         * the prefetch so that route/refetch.c sees the queue half full before librdkafka
+         * stops fetching (bench/README.md has the measurements). */
+        {"queued.max.messages.kbytes", "4096"},
+        {"fetch.max.bytes", "2097152"},
         {"max.partition.fetch.bytes", "262144"},
         {NULL, NULL}};
     static const char *const dev_consumer[][2] = {

@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Idle key lanes a partition keeps for keys that come again, instead of freeing and making
+ * them anew for every record; past this many lanes, idle ones are freed. */
+#define DISPATCH_IDLE_LANES_MAX 256
+
 struct dispatch_lane {
     struct ferry_dispatch_rec *head, *tail;
     size_t queued;
@@ -52,6 +56,7 @@ struct ferry_dispatch {
     struct dispatch_part *last; /* the partition found last, as records come in runs */
     struct dispatch_part *ready_head, *ready_tail;
     size_t records, bytes;
+    struct ferry_dispatch_rec *spare; /* released records, reused: linked by next */
 };
 
 /* ---- lanes ---- */
@@ -244,13 +249,27 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
     return 0;
 }
 
-/* Releases one record: counts, message and memory. */
+/* A zeroed record, from the spares when there is one. There are never more spares than
+ * records held at the busiest moment, which the route's limits bound. */
+static struct ferry_dispatch_rec *rec_new(ferry_dispatch *d)
+{
+    struct ferry_dispatch_rec *rec = d->spare;
+
+    if (!rec)
+        return calloc(1, sizeof(*rec));
+    d->spare = rec->next;
+    memset(rec, 0, sizeof(*rec));
+    return rec;
+}
+
+/* Releases one record: counts and message; the record becomes a spare. */
 static void rec_release(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 {
     d->records--;
     d->bytes -= rec->bytes;
     d->opts.free_msg(rec->msg);
-    free(rec);
+    rec->next = d->spare;
+    d->spare = rec;
 }
 
 /* Releases every record still queued in a lane. */
@@ -338,9 +357,12 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     if (!p || p->draining)
         return -1;
     l = lane_for(d, p, view);
-    rec = calloc(1, sizeof(*rec));
+    rec = rec_new(d);
     if (!l || !rec || ferry_watermark_track(p->wm, view->offset)) {
-        free(rec);
+        if (rec) {
+            rec->next = d->spare;
+            d->spare = rec;
+        }
         return -1;
     }
     rec->view = *view;
@@ -474,12 +496,13 @@ static void remove_revoked(ferry_dispatch *d, struct dispatch_part *p)
     part_free(p);
 }
 
-/* Returns a record's lane to service, or frees it when it is an idle key lane. */
+/* Returns a record's lane to service, or frees it when it is an idle key lane and the
+ * partition has many. */
 static void lane_settle(ferry_dispatch *d, struct dispatch_part *p, struct dispatch_lane *l)
 {
     if (l->in_flight || l == p->base)
         goto out;
-    if (!l->queued) {
+    if (!l->queued && (p->revoked || p->nlanes > DISPATCH_IDLE_LANES_MAX)) {
         key_lane_free(p, l);
         return;
     }
@@ -590,6 +613,11 @@ void ferry_dispatch_destroy(ferry_dispatch *d)
             rec_release(d, r);
         }
         part_free(p);
+    }
+    while (d->spare) {
+        struct ferry_dispatch_rec *rec = d->spare;
+        d->spare = rec->next;
+        free(rec);
     }
     free(d);
 }

@@ -6,7 +6,7 @@
  * than queued.min.messages or queued.max.messages.kbytes, and decides again only when its
  * broker thread next wakes: on network traffic, or after a second at the latest. Draining the
  * queue wakes nothing. A route that empties its prefetch faster than that (batches of 100-byte
- * records go through an 8 MiB prefetch in well under 100 ms) would idle most of each second.
+ * records go through a 4 MiB prefetch in well under 100 ms) would idle most of each second.
  * (Newer librdkafka has fetch.queue.backoff.ms for this.)
  *
  * The refetcher watches the queue. Once it has seen the queue at half of either limit, so
