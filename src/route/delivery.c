@@ -161,14 +161,16 @@ static struct request *request_get(struct route *r)
     r->all_requests = req;
     ferry_buf_init(&req->url, ROUTE_URL_MAX);
     ferry_buf_init(&req->body, body_cap);
+    ferry_buf_init(&req->header_text, ROUTE_HEADERS_TEXT_MAX);
     ferry_buf_init(&req->call.response, 0);
     return req;
 }
 
 static void request_put(struct route *r, struct request *req)
 {
-    curl_slist_free_all(req->headers);
     req->headers = NULL;
+    req->nheaders = 0;
+    ferry_buf_reset(&req->header_text);
     ferry_buf_reset(&req->url);
     ferry_buf_reset(&req->body);
     req->n = 0;
@@ -184,7 +186,9 @@ void route_free_requests(struct route *r)
     while (r->all_requests) {
         struct request *req = r->all_requests;
         r->all_requests = req->next_all;
-        curl_slist_free_all(req->headers);
+        ferry_buf_release(&req->header_text);
+        free(req->header_offsets);
+        free(req->header_nodes);
         ferry_buf_release(&req->url);
         ferry_buf_release(&req->body);
         ferry_buf_release(&req->call.response);
@@ -333,17 +337,50 @@ void route_collect_dead_letters(struct route *r)
 
 /* ---- building requests ---- */
 
+/* ---- a request's header list: its lines in one buffer and its curl_slist nodes in one array,
+ * both kept with the request, so that building headers allocates nothing once warm ---- */
+
+static int grow_header_slots(struct request *req)
+{
+    size_t n = req->header_slots ? req->header_slots * 2 : 8;
+    size_t *offsets = realloc(req->header_offsets, n * sizeof(*offsets));
+    struct curl_slist *nodes;
+
+    if (!offsets)
+        return -1;
+    req->header_offsets = offsets;
+    nodes = realloc(req->header_nodes, n * sizeof(*nodes));
+    if (!nodes)
+        return -1;
+    req->header_nodes = nodes;
+    req->header_slots = n;
+    return 0;
+}
+
 static int add_header(struct request *req, const char *name, const char *value)
 {
-    char line[ROUTE_HEADER_MAX];
-    struct curl_slist *l;
+    struct ferry_buf *text = &req->header_text;
+    size_t start = text->len;
 
-    snprintf(line, sizeof(line), "%s: %s", name, value);
-    l = curl_slist_append(req->headers, line);
-    if (!l)
+    if (req->nheaders == req->header_slots && grow_header_slots(req))
         return -1;
-    req->headers = l;
+    if (ferry_buf_addf(text, "%s: %s", name, value) || ferry_buf_addc(text, '\0')) {
+        text->len = start;
+        text->failed = 0;
+        return -1;
+    }
+    req->header_offsets[req->nheaders++] = start;
     return 0;
+}
+
+/* Points the nodes at the lines, now that the buffer no longer moves, and chains them. */
+static void link_headers(struct request *req)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        req->header_nodes[i].data = req->header_text.data + req->header_offsets[i];
+        req->header_nodes[i].next = i + 1 < req->nheaders ? &req->header_nodes[i + 1] : NULL;
+    }
+    req->headers = req->nheaders ? req->header_nodes : NULL;
 }
 
 static void idempotency_key(const struct request *req, char *out, size_t size)
@@ -383,9 +420,11 @@ static int has_header(const struct request *req, const char *name)
 {
     size_t len = strlen(name);
 
-    for (const struct curl_slist *l = req->headers; l; l = l->next)
-        if (strncasecmp(l->data, name, len) == 0 && l->data[len] == ':')
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *line = req->header_text.data + req->header_offsets[i];
+        if (strncasecmp(line, name, len) == 0 && line[len] == ':')
             return 1;
+    }
     return 0;
 }
 
@@ -489,6 +528,7 @@ static int build_headers(struct route *r, struct request *req, char *errstr, siz
         add_default_header(req, "Idempotency-Key", key) ||
         add_record_headers(req, r->cfg->target.forward_headers && req->n == 1))
         return FERRY_TEMPLATE_ETOOBIG;
+    link_headers(req);
     return 0;
 }
 

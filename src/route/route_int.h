@@ -29,6 +29,8 @@
 #define ROUTE_HEADERS_MAX 64
 #define ROUTE_URL_MAX (16 * 1024)
 #define ROUTE_HEADER_MAX (8 * 1024)
+/* All header lines of one request together: past this the request counts as too large. */
+#define ROUTE_HEADERS_TEXT_MAX (64 * 1024)
 #define ROUTE_COMMITS_MAX 1024
 
 struct dlq_item;
@@ -44,7 +46,11 @@ struct request {
     int attempts;
     struct ferry_buf url;
     struct ferry_buf body;
-    struct curl_slist *headers;
+    struct curl_slist *headers;   /* the list sent: header_nodes linked, or NULL */
+    struct ferry_buf header_text; /* "Name: value" lines, each ending in a NUL */
+    size_t *header_offsets;       /* where each line starts in header_text */
+    struct curl_slist *header_nodes;
+    size_t nheaders, header_slots; /* lines, and room in the two arrays */
     int64_t started_ms;
     struct request *next_free;
     struct request *next_all; /* every request the route allocated, for its release */
