@@ -55,6 +55,11 @@ static size_t utf8_seq(const unsigned char *s, size_t n, int *ok)
     return need;
 }
 
+size_t ferry_utf8_next(const char *p, size_t n, int *ok)
+{
+    return utf8_seq((const unsigned char *)p, n, ok);
+}
+
 int ferry_utf8_is_valid(const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;

@@ -30,6 +30,12 @@ int ferry_json_is_valid(const char *p, size_t n);
  * U+10FFFF), else 0. An embedded NUL byte is valid UTF-8. */
 int ferry_utf8_is_valid(const char *p, size_t n);
 
+/* Returns the length of the UTF-8 sequence at p (n > 0 bytes available) and sets *ok to 1 when
+ * it is well-formed, else to 0; an ill-formed sequence's length is that of its maximal
+ * ill-formed subpart (at least 1), the span one U+FFFD replaces. For writers of other formats
+ * (the logger) that must agree with ferry_json_add_string on what is well-formed. */
+size_t ferry_utf8_next(const char *p, size_t n, int *ok);
+
 /* Appends p[0..n) to out as a quoted JSON string: '"' and '\' are escaped, control characters
  * become \b \f \n \r \t or \u00XX, everything else is copied. Bytes that are not valid UTF-8
  * are replaced by U+FFFD, one per maximal ill-formed subsequence (the Unicode and WHATWG

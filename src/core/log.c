@@ -5,6 +5,7 @@
  * afterwards. Each line is formatted into a bounded stack buffer and written with one write(2).
  */
 #include "core/log.h"
+#include "core/json_check.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #define LOG_LINE_MAX 4096
 #define LOG_MSG_MAX 3072
+#define LOG_ESCAPE_MAX 6 /* the longest form of one character: a \u escape */
 
 static enum ferry_log_level min_level = FERRY_LOG_INFO;
 static enum ferry_log_format out_format = FERRY_LOG_LOGFMT;
@@ -40,36 +42,76 @@ int ferry_log_level_parse(const char *name)
     return -1;
 }
 
-/* Appends s quoted and escaped for logfmt or JSON (both accept JSON-style escapes). */
-static size_t append_quoted(char *buf, size_t pos, size_t cap, const char *s)
+/* Writes the escape of the ASCII byte c (a quote, a backslash or a control character) to out,
+ * which has room for LOG_ESCAPE_MAX bytes; returns how many it wrote. */
+static size_t escape_ascii(unsigned char c, char *out)
 {
-    if (pos + 1 < cap)
-        buf[pos++] = '"';
-    for (; *s && pos + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[pos++] = '\\';
-            buf[pos++] = (char)c;
-        } else if (c == '\n') {
-            buf[pos++] = '\\';
-            buf[pos++] = 'n';
-        } else if (c < 0x20) {
-            pos += (size_t)snprintf(buf + pos, cap - pos, "\\u%04x", c);
-        } else {
-            buf[pos++] = (char)c;
+    static const char hex[] = "0123456789abcdef";
+    static const char short_forms[] = "\"\"\\\\\nn\rr\tt\bb\ff";
+
+    for (const char *p = short_forms; *p; p += 2) {
+        if (c == (unsigned char)p[0]) {
+            out[0] = '\\';
+            out[1] = p[1];
+            return 2;
         }
     }
-    if (pos + 1 < cap)
-        buf[pos++] = '"';
+    memcpy(out, "\\u00", 4);
+    out[4] = hex[c >> 4];
+    out[5] = hex[c & 15];
+    return 6;
+}
+
+/* Writes the character at s (n bytes left) to out, escaped, or U+FFFD in place of an ill-formed
+ * UTF-8 sequence; sets *wrote and returns how many bytes of s it used. */
+static size_t quote_one(const char *s, size_t n, char *out, size_t *wrote)
+{
+    unsigned char c = (unsigned char)*s;
+    int ok;
+    size_t used;
+
+    if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
+        *wrote = escape_ascii(c, out);
+        return 1;
+    }
+    used = ferry_utf8_next(s, n, &ok);
+    if (!ok) {
+        memcpy(out, "\xEF\xBF\xBD", 3);
+        *wrote = 3;
+        return used;
+    }
+    memcpy(out, s, used);
+    *wrote = used;
+    return used;
+}
+
+size_t ferry_log_quote(char *buf, size_t pos, size_t cap, const char *s)
+{
+    size_t n = strlen(s), i = 0, wrote;
+
+    if (pos + 2 > cap)
+        return pos;
+    buf[pos++] = '"';
+    while (i < n && pos + LOG_ESCAPE_MAX + 1 <= cap) {
+        i += quote_one(s + i, n - i, buf + pos, &wrote);
+        pos += wrote;
+    }
+    buf[pos++] = '"';
     return pos;
 }
 
-/* logfmt values need quotes only when they hold spaces, quotes or '='. */
+/* logfmt values go bare only when they are printable ASCII without spaces, quotes, '=' or
+ * '\\'; anything else (UTF-8 included) is quoted, so that ferry_log_quote cleans it. */
 static int needs_quotes(const char *s)
 {
     if (!*s)
         return 1;
-    return strpbrk(s, " \"=\\\t\n") != NULL;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= ' ' || c >= 0x7f || c == '"' || c == '=' || c == '\\')
+            return 1;
+    }
+    return 0;
 }
 
 static size_t append_field(char *buf, size_t pos, size_t cap, const char *key, const char *value)
@@ -78,13 +120,13 @@ static size_t append_field(char *buf, size_t pos, size_t cap, const char *key, c
         return pos;
     if (out_format == FERRY_LOG_JSON) {
         pos += (size_t)snprintf(buf + pos, cap - pos, "%s\"%s\":", pos > 1 ? "," : "", key);
-        return pos < cap ? append_quoted(buf, pos, cap, value) : pos;
+        return pos < cap ? ferry_log_quote(buf, pos, cap, value) : pos;
     }
     pos += (size_t)snprintf(buf + pos, cap - pos, "%s%s=", pos > 0 ? " " : "", key);
     if (pos >= cap)
         return pos;
     if (needs_quotes(value))
-        return append_quoted(buf, pos, cap, value);
+        return ferry_log_quote(buf, pos, cap, value);
     pos += (size_t)snprintf(buf + pos, cap - pos, "%s", value);
     return pos;
 }

@@ -9,6 +9,7 @@
 #define FERRY_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum ferry_log_level {
     FERRY_LOG_DEBUG,
@@ -31,6 +32,14 @@ int ferry_log_enabled(enum ferry_log_level level);
 /* Writes one line. sub is required; inst may be NULL. Any thread. */
 void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
+
+/* Writes s between double quotes into buf[pos..cap), escaped so that the result is a valid JSON
+ * string and a logfmt value: '"' and '\' are escaped, control characters and DEL become \n,
+ * \t, \r, \b, \f or \u00XX, and each ill-formed UTF-8 sequence becomes one U+FFFD. When s
+ * does not fit, its tail is dropped but the closing quote is still written. Returns the new
+ * position (at most cap; pos itself when not even two bytes fit). Writes no terminating NUL.
+ * Pure: any thread. */
+size_t ferry_log_quote(char *buf, size_t pos, size_t cap, const char *s);
 
 /* Parses "debug", "info", "warn", "error"; returns -1 on an unknown name. */
 int ferry_log_level_parse(const char *name);
