@@ -148,9 +148,8 @@ static int set_number(struct loader *l, const struct ferry_cfg_field *f, void *d
 static void set_double(struct loader *l, const struct ferry_cfg_field *f, void *dst,
                        const char *text, const char *path)
 {
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end) {
+    double v;
+    if (ferry_double_parse(text, &v)) {
         ferry_config_error(l->cfg, path, "expected a number, got '%s'", text);
         return;
     }

@@ -3,12 +3,13 @@
  */
 #include "core/units.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define DIGITS "0123456789"
 
 struct unit {
     const char *suffix;
@@ -24,12 +25,35 @@ static const struct unit size_units[] = {
     {"KB", 1000.0}, {"MB", 1e6},     {"GB", 1e9},        {NULL, 0},
 };
 
+/* Returns the length of the plain decimal number text starts with: digits, then (when
+ * fraction_ok) a '.' and more digits. 0 when it does not start with a digit. Signs, spaces,
+ * exponents, hex and inf/nan, which strtod and strtoll would take, are not part of it. */
+static size_t decimal_len(const char *text, int fraction_ok)
+{
+    size_t n = strspn(text, DIGITS), frac;
+
+    if (n && fraction_ok && text[n] == '.') {
+        frac = strspn(text + n + 1, DIGITS);
+        if (frac)
+            n += 1 + frac;
+    }
+    return n;
+}
+
+/* Nonzero when all of text is an optional '-' and a plain decimal number. */
+static int is_signed_decimal(const char *text, int fraction_ok)
+{
+    const char *digits = *text == '-' ? text + 1 : text;
+    size_t n = decimal_len(digits, fraction_ok);
+    return n > 0 && digits[n] == '\0';
+}
+
 int ferry_int_parse(const char *text, int64_t *out)
 {
     char *end;
     long long v;
 
-    if (!text || !*text || isspace((unsigned char)*text))
+    if (!text || !is_signed_decimal(text, 0))
         return -1;
     errno = 0;
     v = strtoll(text, &end, 10);
@@ -39,18 +63,34 @@ int ferry_int_parse(const char *text, int64_t *out)
     return 0;
 }
 
-/* Parses "<number><suffix>" where the suffix must be one of units; a bare number is allowed
- * only when bare_ok is set (or the number is zero). */
-static int parse_with_units(const char *text, const struct unit *units, int bare_ok, int64_t *out)
+int ferry_double_parse(const char *text, double *out)
 {
     char *end;
     double v;
 
-    if (!text || !isdigit((unsigned char)*text))
+    if (!text || !is_signed_decimal(text, 1))
         return -1;
     errno = 0;
     v = strtod(text, &end);
-    if (errno || end == text || !isfinite(v) || v > 9.2e18)
+    if (errno || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parses "<number><suffix>" where the suffix must be one of units; a bare number is allowed
+ * only when bare_ok is set (or the number is zero). */
+static int parse_with_units(const char *text, const struct unit *units, int bare_ok, int64_t *out)
+{
+    size_t len = text ? decimal_len(text, 1) : 0;
+    char *end;
+    double v;
+
+    if (len == 0)
+        return -1;
+    errno = 0;
+    v = strtod(text, &end);
+    if (errno || end != text + len || v > 9.2e18)
         return -1;
     if (*end == '\0') {
         if (!bare_ok && v != 0)

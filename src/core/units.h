@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The numbers below are plain decimal: digits, with an optional fraction ("1.5") where one is
+ * allowed and a leading '-' where a sign is. Hex ("0x10"), exponents ("1e3"), "inf", "nan",
+ * '+' and spaces, which strtod and strtoll would take, are refused. */
+
 /* Parses a duration: a non-negative decimal number followed by ms, s, m or h ("0" needs no
  * unit). Stores milliseconds. Returns 0, or -1 when the text is not a duration. */
 int ferry_duration_parse(const char *text, int64_t *ms);
@@ -27,7 +31,11 @@ void ferry_size_format(int64_t bytes, char *out, size_t size);
  * host (":8080") means all interfaces and is stored as "0.0.0.0". Returns 0, or -1. */
 int ferry_hostport_parse(const char *text, char *host, size_t host_size, int *port);
 
-/* Parses a whole decimal integer with strtoll, rejecting trailing text. Returns 0, or -1. */
+/* Parses a whole decimal integer ("42", "-7") within int64_t. Returns 0, or -1. */
 int ferry_int_parse(const char *text, int64_t *out);
+
+/* Parses a decimal number with an optional '-' and fraction ("2", "-0.5", "1.25"). Returns 0,
+ * or -1. */
+int ferry_double_parse(const char *text, double *out);
 
 #endif

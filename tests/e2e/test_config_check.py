@@ -127,6 +127,15 @@ BROKEN = [
         server:
           shutdown_timeout: 10 parsecs   # <-
         """, r"server\.shutdown_timeout", r"'10 parsecs'", None),
+    ("integer-in-hex", """\
+        server:
+          threads: 0x10             # <-
+        """, r"server\.threads", r"expected an integer, got '0x10'$", None),
+    ("size-with-exponent", """\
+        ingest:
+          limits:
+            max_body: 1e6           # <-
+        """, r"ingest\.limits\.max_body", r"got '1e6'$", None),
     ("bad-log-level", """\
         log:
           level: loud               # <-

@@ -91,6 +91,33 @@ static const struct bad_case bad_cases[] = {
     {"server: {listen: [x]}\n",
      "config: server.listen: expected a single value, got a list (bad.yaml:1)"},
     {"frobnicate: 1\n", "config: frobnicate: unknown key (bad.yaml:1)"},
+    /* numbers are plain decimal: what strtod and strtoll would also take is refused */
+    {"server:\n  threads: 0x10\n",
+     "config: server.threads: expected an integer, got '0x10' (bad.yaml:2)"},
+    {"server:\n  threads: +4\n",
+     "config: server.threads: expected an integer, got '+4' (bad.yaml:2)"},
+    {"server:\n  threads: -4\n",
+     "config: server.threads: expected a value from 1 to 256, got '-4' (bad.yaml:2)"},
+    {"server:\n  shutdown_timeout: 1e3ms\n",
+     "config: server.shutdown_timeout: expected a duration like 250ms, 10s or 2m, got '1e3ms' "
+     "(bad.yaml:2)"},
+    {"server:\n  shutdown_timeout: 0x0\n",
+     "config: server.shutdown_timeout: expected a duration like 250ms, 10s or 2m, got '0x0' "
+     "(bad.yaml:2)"},
+    {"ingest:\n  limits:\n    max_body: 0x100000\n",
+     "config: ingest.limits.max_body: expected a size like 512KiB or 1MiB, got '0x100000' "
+     "(bad.yaml:3)"},
+    {"ingest:\n  limits:\n    max_body: 1e6\n",
+     "config: ingest.limits.max_body: expected a size like 512KiB or 1MiB, got '1e6' (bad.yaml:3)"},
+    {"routes:\n  - retry:\n      multiplier: nan\n",
+     "config: routes[0].retry.multiplier: expected a number, got 'nan' (bad.yaml:3)"},
+    {"routes:\n  - retry:\n      multiplier: 0x2\n",
+     "config: routes[0].retry.multiplier: expected a number, got '0x2' (bad.yaml:3)"},
+    {"routes:\n  - retry:\n      multiplier: 2e0\n",
+     "config: routes[0].retry.multiplier: expected a number, got '2e0' (bad.yaml:3)"},
+    {"kafka:\n  dev:\n    topics: ['orders:+8']\n",
+     "config: kafka.dev.topics[0]: expected name:partitions like 'orders:8', got 'orders:+8' "
+     "(bad.yaml:3)"},
     {"server:\n  listen: 'a\n", NULL /* a YAML syntax error, checked below */},
 };
 

@@ -1,5 +1,6 @@
 /*
- * test_units.c - durations, sizes and listen addresses as written in config files.
+ * test_units.c - durations, sizes, integers, numbers and listen addresses as written in config
+ * files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,10 +19,35 @@ struct number_case {
 static void test_durations(void **state)
 {
     static const struct number_case cases[] = {
-        {"250ms", 1, 250}, {"10s", 1, 10000}, {"2m", 1, 120000}, {"1h", 1, 3600000},
-        {"1.5s", 1, 1500}, {"0", 1, 0},       {"0s", 1, 0},      {"10", 0, 0},
-        {"", 0, 0},        {"s", 0, 0},       {"-1s", 0, 0},     {"10 s", 0, 0},
-        {"10sec", 0, 0},   {"ten", 0, 0},     {" 1s", 0, 0},
+        {"250ms", 1, 250},
+        {"10s", 1, 10000},
+        {"2m", 1, 120000},
+        {"1h", 1, 3600000},
+        {"1.5s", 1, 1500},
+        {"0", 1, 0},
+        {"0s", 1, 0},
+        {"10", 0, 0},
+        {"", 0, 0},
+        {"s", 0, 0},
+        {"-1s", 0, 0},
+        {"10 s", 0, 0},
+        {"10sec", 0, 0},
+        {"ten", 0, 0},
+        {" 1s", 0, 0},
+        {"010s", 1, 10000},
+        /* plain decimal only: no hex, exponent, sign, inf/nan or bare '.' */
+        {"0x10s", 0, 0},
+        {"0x1s", 0, 0},
+        {"0x0", 0, 0},
+        {"1e3ms", 0, 0},
+        {"1e3", 0, 0},
+        {"+1s", 0, 0},
+        {"infs", 0, 0},
+        {"nan", 0, 0},
+        {"1.s", 0, 0},
+        {".5s", 0, 0},
+        {"1.5e0s", 0, 0},
+        {"1s ", 0, 0},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -50,6 +76,21 @@ static void test_sizes(void **state)
         {"MiB", 0, 0},
         {"99999999999GiB", 0, 0},
         {"99999999999999999999", 0, 0},
+        {"0.5KiB", 1, 512},
+        {"0x10", 0, 0},
+        {"0X10", 0, 0},
+        {"0x1p4", 0, 0},
+        {"1e3", 0, 0},
+        {"1E3", 0, 0},
+        {"1e3KiB", 0, 0},
+        {"+5", 0, 0},
+        {" 5", 0, 0},
+        {"5 ", 0, 0},
+        {"inf", 0, 0},
+        {"nan", 0, 0},
+        {"1.", 0, 0},
+        {"1.KiB", 0, 0},
+        {".5KiB", 0, 0},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -58,6 +99,65 @@ static void test_sizes(void **state)
         assert_int_equal(rc == 0, cases[i].ok);
         if (cases[i].ok)
             assert_int_equal(got, cases[i].want);
+    }
+}
+
+static void test_integers(void **state)
+{
+    static const struct number_case cases[] = {
+        {"42", 1, 42},
+        {"0", 1, 0},
+        {"-7", 1, -7},
+        {"010", 1, 10},
+        {"9223372036854775807", 1, INT64_MAX},
+        {"-9223372036854775808", 1, INT64_MIN},
+        {"9223372036854775808", 0, 0},
+        {"", 0, 0},
+        {"-", 0, 0},
+        {"0x10", 0, 0},
+        {"+5", 0, 0},
+        {" 5", 0, 0},
+        {"5 ", 0, 0},
+        {"--1", 0, 0},
+        {"- 1", 0, 0},
+        {"1.5", 0, 0},
+        {"1e3", 0, 0},
+        {"inf", 0, 0},
+        {"ten", 0, 0},
+    };
+    (void)state;
+    assert_int_equal(ferry_int_parse(NULL, &(int64_t){0}), -1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = -42;
+        int rc = ferry_int_parse(cases[i].text, &got);
+        print_message("case: '%s'\n", cases[i].text);
+        assert_int_equal(rc == 0, cases[i].ok);
+        if (cases[i].ok)
+            assert_int_equal(got, cases[i].want);
+    }
+}
+
+static void test_doubles(void **state)
+{
+    static const struct {
+        const char *text;
+        int ok;
+        double want;
+    } cases[] = {
+        {"2", 1, 2.0}, {"1.5", 1, 1.5}, {"-0.25", 1, -0.25}, {"007.50", 1, 7.5}, {"", 0, 0},
+        {"-", 0, 0},   {"0x10", 0, 0},  {"0x1p3", 0, 0},     {"1e3", 0, 0},      {"1E-3", 0, 0},
+        {"inf", 0, 0}, {"-inf", 0, 0},  {"infinity", 0, 0},  {"nan", 0, 0},      {"NAN", 0, 0},
+        {"+1", 0, 0},  {" 1", 0, 0},    {"1 ", 0, 0},        {"1.", 0, 0},       {".5", 0, 0},
+        {"1,5", 0, 0}, {"1.5.0", 0, 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double got = -42;
+        int rc = ferry_double_parse(cases[i].text, &got);
+        print_message("case: '%s'\n", cases[i].text);
+        assert_int_equal(rc == 0, cases[i].ok);
+        if (cases[i].ok)
+            assert_true(got == cases[i].want);
     }
 }
 
@@ -109,10 +209,9 @@ static void test_hostports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_formats),
-        cmocka_unit_test(test_hostports),
+        cmocka_unit_test(test_durations), cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_integers),  cmocka_unit_test(test_doubles),
+        cmocka_unit_test(test_formats),   cmocka_unit_test(test_hostports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
