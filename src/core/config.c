@@ -9,6 +9,7 @@
 #include "core/config_private.h"
 #include "core/config_schema.h"
 #include "core/log.h"
+#include "core/topic_name.h"
 #include "core/units.h"
 #include "ingest/ingest_config.h"
 #include "route/route_config.h"
@@ -54,7 +55,8 @@ static const struct ferry_cfg_field dev_fields[] = {
      "Number of brokers in the embedded cluster."},
     {"topics", FERRY_CFG_STRINGS, DEV_FIELD(topics), NULL, 0, 0, NULL, NULL, 0,
      "Topics to create at start, as `name:partitions` (other topics are created with 4 "
-     "partitions when first used)."},
+     "partitions when first used). Names are up to 249 ASCII letters, digits, `.`, `_` and "
+     "`-`, as Kafka requires."},
     {"bootstrap_file", FERRY_CFG_STRING, DEV_FIELD(bootstrap_file), NULL, 0, 0, NULL, NULL, 0,
      "Write the embedded cluster's bootstrap address to this file, for other Kafka clients "
      "(kcat, scripts, tests)."},
@@ -142,10 +144,12 @@ const struct ferry_cfg_section ferry_config_root = {"", root_fields, sizeof(stru
 
 /* ---- checks that span more than one value ---- */
 
+/* The dev cluster creates these topics itself, so a name Kafka refuses is caught here rather
+ * than when the cluster starts. */
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_kafka_dev_config *dev = obj;
-    char ipath[256];
+    char ipath[256], err[256];
 
     for (size_t i = 0; i < dev->topics.count; i++) {
         const char *t = dev->topics.items[i], *colon = strrchr(t, ':');
@@ -153,6 +157,8 @@ static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
         snprintf(ipath, sizeof(ipath), "%s.topics[%zu]", path, i);
         if (!colon || colon == t || ferry_int_parse(colon + 1, &n) || n < 1 || n > 10000)
             ferry_config_error(cfg, ipath, "expected name:partitions like 'orders:8', got '%s'", t);
+        else if (ferry_topic_name_check(t, (size_t)(colon - t), err, sizeof(err)))
+            ferry_config_error(cfg, ipath, "%s", err);
     }
 }
 

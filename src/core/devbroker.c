@@ -7,6 +7,7 @@
  * 5 MiB, and older records are dropped silently (see docs/dev-broker.md).
  */
 #include "core/devbroker.h"
+#include "core/topic_name.h"
 #include "core/units.h"
 
 #include <errno.h>
@@ -16,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define DEVBROKER_TOPIC_MAX 249
 
 struct ferry_devbroker {
     rd_kafka_t *host; /* the handle the cluster lives in */
@@ -93,15 +92,17 @@ int ferry_devbroker_topic_create_spec(ferry_devbroker *db, const char *spec, cha
                                       size_t errstr_size)
 {
     const char *colon = strrchr(spec, ':');
-    char name[DEVBROKER_TOPIC_MAX + 1];
+    char name[FERRY_TOPIC_NAME_MAX + 1];
     int64_t partitions;
     size_t len = colon ? (size_t)(colon - spec) : 0;
 
-    if (!colon || len == 0 || len > DEVBROKER_TOPIC_MAX ||
-        ferry_int_parse(colon + 1, &partitions) || partitions < 1 || partitions > 10000) {
+    if (!colon || len == 0 || ferry_int_parse(colon + 1, &partitions) || partitions < 1 ||
+        partitions > 10000) {
         snprintf(errstr, errstr_size, "expected a topic as name:partitions, got '%s'", spec);
         return -1;
     }
+    if (ferry_topic_name_check(spec, len, errstr, errstr_size))
+        return -1;
     memcpy(name, spec, len);
     name[len] = '\0';
     return ferry_devbroker_topic_create(db, name, (int)partitions, errstr, errstr_size);

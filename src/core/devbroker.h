@@ -23,7 +23,8 @@ const char *ferry_devbroker_bootstrap(const ferry_devbroker *db);
 int ferry_devbroker_topic_create(ferry_devbroker *db, const char *topic, int partitions,
                                  char *errstr, size_t errstr_size);
 
-/* Creates a topic from "name:partitions". Returns 0, or -1 with errstr. */
+/* Creates a topic from "name:partitions". Returns 0, or -1 with errstr when spec is not of
+ * that form, the name is not one Kafka accepts (topic_name.h) or the cluster refuses it. */
 int ferry_devbroker_topic_create_spec(ferry_devbroker *db, const char *spec, char *errstr,
                                       size_t errstr_size);
 

@@ -11,11 +11,9 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/topic_name.h" /* plain entries are topic names */
 
 typedef struct ferry_ingest_patterns ferry_ingest_patterns;
-
-/* Longest topic name Kafka accepts. */
-#define FERRY_TOPIC_NAME_MAX 249
 
 /* Compiles list. Returns the patterns (the caller owns them), or NULL with errstr quoting the
  * entry that does not compile. An empty list matches nothing. */
@@ -27,8 +25,5 @@ int ferry_ingest_patterns_match(const ferry_ingest_patterns *p, const char *topi
 
 /* Frees the patterns. Accepts NULL. */
 void ferry_ingest_patterns_destroy(ferry_ingest_patterns *p);
-
-/* Nonzero when name is a legal Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not "." or "..". */
-int ferry_topic_name_valid(const char *name, size_t len);
 
 #endif

@@ -72,6 +72,18 @@ def test_unknown_flag(ferry_bin, args):
     assert "frobnicate" in one_line(res.stderr)
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("orders eu:2", "topic name 'orders eu' holds ' '"),
+    ("..:1", "'..' is not allowed as a topic name"),
+    ("t" * 250 + ":1", "topic name is 250 characters long, Kafka allows at most 249"),
+], ids=["space", "dots", "250-characters"])
+def test_dev_broker_refuses_topic_names_kafka_refuses(ferry_bin, spec, message):
+    """A --topic Kafka would refuse is a usage error at once, not a cluster that runs without it."""
+    res = run_cli(ferry_bin, ["dev-broker", "--topic", "orders:8", "--topic", spec], timeout=15)
+    assert res.returncode == 2, res
+    assert message in one_line(res.stderr), res.stderr
+
+
 def test_run_missing_config_file(ferry_bin, tmp_path):
     missing = tmp_path / "missing.yaml"
     res = run_cli(ferry_bin, ["run", "-c", missing], timeout=15)

@@ -187,6 +187,24 @@ BROKEN = [
               - orders:8
               - payments:eight      # <-
         """, r"kafka\.dev\.topics(\[1\])?", r"", "payments:eight"),
+    ("dev-topic-name-too-long", """\
+        kafka:
+          dev:
+            topics:
+              - orders:8
+              - """ + "t" * 250 + """:1   # <-
+        """, r"kafka\.dev\.topics\[1\]", r"250 characters long, Kafka allows at most 249", None),
+    ("dev-topic-name-bad-character", """\
+        kafka:
+          dev:
+            topics: ["orders:8", "orders/eu:2"]   # <-
+        """, r"kafka\.dev\.topics\[1\]", r"'orders/eu' holds '/'", None),
+    ("dev-topic-name-dots", """\
+        kafka:
+          dev:
+            topics:
+              - ..:1                # <-
+        """, r"kafka\.dev\.topics\[0\]", r"'\.\.' is not allowed as a topic name", None),
 ]
 
 

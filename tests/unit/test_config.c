@@ -12,6 +12,9 @@
 
 #include "core/config.h"
 
+/* 50 characters of a topic name, to build long names (Kafka allows 249). */
+#define X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 static void test_defaults(void **state)
 {
     struct ferry_config *cfg = ferry_config_load_string("", "empty.yaml");
@@ -29,16 +32,17 @@ static void test_defaults(void **state)
 
 static void test_good_values(void **state)
 {
-    static const char text[] = "kafka:\n"
-                               "  brokers: k1:9092,k2:9092\n"
-                               "  properties:\n"
-                               "    compression.type: zstd\n"
-                               "    linger.ms: 20\n"
-                               "  dev: {brokers: 3, topics: [orders:8, 'audit:1']}\n"
-                               "server:\n"
-                               "  listen: '[::1]:9999'\n"
-                               "  shutdown_timeout: 1.5s\n"
-                               "log: {level: debug, format: json}\n";
+    static const char text[] =
+        "kafka:\n"
+        "  brokers: k1:9092,k2:9092\n"
+        "  properties:\n"
+        "    compression.type: zstd\n"
+        "    linger.ms: 20\n"
+        "  dev: {brokers: 3, topics: [orders:8, 'audit:1', " X50 X50 X50 X50 "x.y_z-9:2]}\n"
+        "server:\n"
+        "  listen: '[::1]:9999'\n"
+        "  shutdown_timeout: 1.5s\n"
+        "log: {level: debug, format: json}\n";
     struct ferry_config *cfg = ferry_config_load_string(text, "good.yaml");
     (void)state;
     assert_int_equal(ferry_config_error_count(cfg), 0);
@@ -47,7 +51,7 @@ static void test_good_values(void **state)
     assert_string_equal(cfg->kafka.properties.items[1].key, "linger.ms");
     assert_string_equal(cfg->kafka.properties.items[1].value, "20");
     assert_int_equal(cfg->kafka.dev.brokers, 3);
-    assert_int_equal(cfg->kafka.dev.topics.count, 2);
+    assert_int_equal(cfg->kafka.dev.topics.count, 3);
     assert_string_equal(cfg->kafka.dev.topics.items[1], "audit:1");
     assert_string_equal(cfg->server.listen, "[::1]:9999");
     assert_int_equal(cfg->server.shutdown_timeout_ms, 1500);
@@ -117,6 +121,18 @@ static const struct bad_case bad_cases[] = {
      "config: routes[0].retry.multiplier: expected a number, got '2e0' (bad.yaml:3)"},
     {"kafka:\n  dev:\n    topics: ['orders:+8']\n",
      "config: kafka.dev.topics[0]: expected name:partitions like 'orders:8', got 'orders:+8' "
+     "(bad.yaml:3)"},
+    /* dev-cluster topic names Kafka would refuse when the cluster starts */
+    {"kafka:\n  dev:\n    topics: [ok:1, 'bad name:1']\n",
+     "config: kafka.dev.topics[1]: topic name 'bad name' holds ' ', but Kafka allows only ASCII "
+     "letters, digits, '.', '_' and '-' (bad.yaml:3)"},
+    {"kafka:\n  dev:\n    topics:\n      - ok:1\n      - 'a/b:2'\n",
+     "config: kafka.dev.topics[1]: topic name 'a/b' holds '/', but Kafka allows only ASCII "
+     "letters, digits, '.', '_' and '-' (bad.yaml:5)"},
+    {"kafka:\n  dev:\n    topics: ['..:1']\n",
+     "config: kafka.dev.topics[0]: '..' is not allowed as a topic name (bad.yaml:3)"},
+    {"kafka:\n  dev:\n    topics: [" X50 X50 X50 X50 X50 ":1]\n",
+     "config: kafka.dev.topics[0]: topic name is 250 characters long, Kafka allows at most 249 "
      "(bad.yaml:3)"},
     {"server:\n  listen: 'a\n", NULL /* a YAML syntax error, checked below */},
 };
