@@ -4,6 +4,7 @@
  * every mistake a route could hit at start.
  */
 #include "route/route_config.h"
+#include "core/topic_name.h"
 #include "core/kafka.h"
 #include "route/backoff.h"
 #include "route/body.h"
@@ -276,6 +277,25 @@ static void check_policies(struct ferry_config *cfg, const struct ferry_route_co
         ferry_config_error(cfg, fpath, "%s", err);
 }
 
+/* Plain topic names must be names Kafka accepts; a name starting with '^' is a regex. */
+static void check_topics(struct ferry_config *cfg, const struct ferry_route_config *r,
+                         const char *path)
+{
+    char fpath[ROUTE_PATH_MAX], err[512];
+
+    for (size_t i = 0; i < r->topics.count; i++) {
+        const char *t = r->topics.items[i];
+        snprintf(fpath, sizeof(fpath), "%s.topics[%zu]", path, i);
+        if (t[0] != '^' && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
+            ferry_config_error(cfg, fpath, "%s", err);
+    }
+    snprintf(fpath, sizeof(fpath), "%s.dead_letter.topic", path);
+    if (r->dead_letter.topic &&
+        ferry_topic_name_check(r->dead_letter.topic, strlen(r->dead_letter.topic), err,
+                               sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
+}
+
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_config *r = obj;
@@ -289,6 +309,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
     if (ferry_config_line(cfg, fpath) && r->topics.count == 0)
         ferry_config_error(cfg, fpath, "expected at least one topic");
+    check_topics(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.batch.separator", path);
     if (r->batch.format == FERRY_BATCH_SEPARATOR && (!r->batch.separator || !*r->batch.separator))
         ferry_config_error(cfg, fpath, "expected at least one byte");

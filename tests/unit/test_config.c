@@ -113,6 +113,13 @@ static const struct bad_case bad_cases[] = {
      "(bad.yaml:3)"},
     {"ingest:\n  limits:\n    max_body: 1e6\n",
      "config: ingest.limits.max_body: expected a size like 512KiB or 1MiB, got '1e6' (bad.yaml:3)"},
+    /* a route's plain topic names and its dead-letter topic are names Kafka accepts */
+    {"routes:\n  - name: r\n    topics: [orders, \"a b\"]\n    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[1]: topic name 'a b' holds ' ', but Kafka allows only ASCII "
+     "letters, digits, '.', '_' and '-' (bad.yaml:3)"},
+    {"routes:\n  - name: r\n    topics: [orders]\n    target: {url: \"http://x/\"}\n"
+     "    dead_letter: {topic: ..}\n",
+     "config: routes[0].dead_letter.topic: '..' is not allowed as a topic name (bad.yaml:5)"},
     {"routes:\n  - retry:\n      multiplier: nan\n",
      "config: routes[0].retry.multiplier: expected a number, got 'nan' (bad.yaml:3)"},
     {"routes:\n  - retry:\n      multiplier: 0x2\n",
