@@ -36,7 +36,6 @@ static int is_json_space(char c)
  * valid JSON can only be whitespace between tokens. */
 static int add_json_oneline(struct ferry_buf *out, const char *p, size_t n)
 {
-    size_t run;
     int result = 0;
 
     while (n && is_json_space(p[0])) {
@@ -46,8 +45,10 @@ static int add_json_oneline(struct ferry_buf *out, const char *p, size_t n)
     while (n && is_json_space(p[n - 1]))
         n--;
     while (!result && n) {
-        for (run = 0; run < n && p[run] != '\n' && p[run] != '\r'; run++)
-            ;
+        const char *lf = memchr(p, '\n', n), *cr = memchr(p, '\r', n);
+        const char *stop = !lf ? cr : !cr ? lf : lf < cr ? lf : cr;
+        size_t run = stop ? (size_t)(stop - p) : n;
+
         result = ferry_buf_add(out, p, run);
         run += run < n;
         p += run;
