@@ -159,6 +159,15 @@ static int plain_in_string(unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+/* Skips the plain bytes at p: the common case, in a loop on locals (a store through s would
+ * make the compiler reload s->p for every byte). */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && plain_in_string(*p))
+        p++;
+    return p;
+}
+
 static int scan_string(struct scan *s)
 {
     unsigned char c;
@@ -166,8 +175,7 @@ static int scan_string(struct scan *s)
 
     s->p++;
     while (s->p < s->end) {
-        while (s->p < s->end && plain_in_string(*s->p))
-            s->p++; /* the common case, in a tight loop */
+        s->p = skip_plain(s->p, s->end);
         if (s->p == s->end)
             break;
         c = *s->p;
