@@ -151,23 +151,38 @@ static int scan_escape(struct scan *s)
     }
 }
 
-/* s->p is at the opening quote. */
-/* A byte that stands for itself inside a JSON string: ASCII from the space up, but '"' and
- * '\\'. */
-static int plain_in_string(unsigned char c)
-{
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-}
+/* 1 for a byte that stands for itself inside a JSON string: ASCII from the space up, but '"'
+ * (0x22) and '\\' (0x5c). A table: the scan below does one look-up per byte. */
+static const unsigned char plain_in_string[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80 and above: the first byte of a UTF-8 sequence, checked on its own */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 /* Skips the plain bytes at p: the common case, in a loop on locals (a store through s would
  * make the compiler reload s->p for every byte). */
 static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
 {
-    while (p < end && plain_in_string(*p))
+    while (p < end && plain_in_string[*p])
         p++;
     return p;
 }
 
+/* s->p is at the opening quote. */
 static int scan_string(struct scan *s)
 {
     unsigned char c;
