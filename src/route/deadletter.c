@@ -249,8 +249,9 @@ static int add_response(rd_kafka_headers_t *h, const struct ferry_deadletter_rea
 static rd_kafka_headers_t *build_headers(const ferry_deadletter *dl, const struct ferry_record *rec,
                                          const struct ferry_deadletter_reason *why)
 {
-    rd_kafka_headers_t *h = rec->headers ? rd_kafka_headers_copy(rec->headers)
-                                         : rd_kafka_headers_new(DEADLETTER_HEADERS);
+    rd_kafka_headers_t *source = ferry_record_headers(rec);
+    rd_kafka_headers_t *h =
+        source ? rd_kafka_headers_copy(source) : rd_kafka_headers_new(DEADLETTER_HEADERS);
 
     if (!h)
         return NULL;

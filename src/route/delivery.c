@@ -472,7 +472,7 @@ static int forwardable(const struct request *req, const rd_kafka_headers_t *h, s
 
 static int add_record_headers(struct request *req, int forward_all)
 {
-    rd_kafka_headers_t *h = req->views[0]->headers;
+    rd_kafka_headers_t *h = ferry_record_headers(req->views[0]);
     const char *name;
     const void *value;
     size_t len;

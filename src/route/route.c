@@ -184,9 +184,8 @@ static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_m
     view.key_len = msg->key_len;
     view.value = msg->payload;
     view.value_len = msg->len;
-    view.headers = NULL;
-    if (rd_kafka_message_headers(msg, &view.headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        view.headers = NULL;
+    view.headers = NULL; /* parsed only when something reads them: ferry_record_headers() */
+    view.msg = msg;
     if (ferry_dispatch_add(r->dispatch, &view, msg, msg->len + msg->key_len, now_ms)) {
         rd_kafka_message_destroy(msg); /* not ours any more: consumed again by its owner */
         return;

@@ -345,9 +345,10 @@ static int render_header(struct render *r, const struct part *part)
     char why[300];
     const void *v = NULL;
     size_t n = 0;
+    rd_kafka_headers_t *headers = ferry_record_headers(r->rec);
 
-    if (!r->rec->headers ||
-        rd_kafka_header_get_last(r->rec->headers, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!headers ||
+        rd_kafka_header_get_last(headers, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(why, sizeof(why), "record has no header '%s'", name);
         return fail(r, part, why);
     }

@@ -238,7 +238,7 @@ static void send_case(ferry_deadletter *dl, const struct dl_case *c, struct outc
 {
     struct ferry_record rec = {SOURCE,          c->partition, c->offset,
                                c->timestamp_ms, c->key,       c->key_len,
-                               c->value,        c->value_len, NULL};
+                               c->value,        c->value_len, NULL, NULL};
     char errstr[512];
 
     if (c->headers[0].name)
@@ -418,7 +418,7 @@ static void test_roundtrip(void **state)
 static void test_refused(void **state)
 {
     struct ferry_deadletter_reason why = {"http status 413", 413, 1, NULL, 0};
-    struct ferry_record rec = {SOURCE, 3, 40, -1, NULL, 0, NULL, TOO_LARGE, NULL};
+    struct ferry_record rec = {SOURCE, 3, 40, -1, NULL, 0, NULL, TOO_LARGE, NULL, NULL};
     struct outcome o = {0, 0};
     struct env e;
     char errstr[512];
