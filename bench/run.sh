@@ -2,14 +2,16 @@
 # run.sh BUILD_DIR - ferry's benchmarks, the entry point of `make bench`.
 #
 # Every figure is printed beside a baseline measured in the same run on the same machine:
-#   1. the ceiling: ferry-bench-curl, a bare libcurl multi client, POSTs one 100-byte body per
-#      record to a private nginx over 64 keep-alive connections;
-#   2. the preload: ferry-bench-preload fills a 64-partition topic on `ferry dev-broker`;
-#   3. ferry's routes (placeholders until the route runs): consume that topic, POST to the same
-#      nginx, and are reported as a ratio to the ceiling;
-#   4. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate.
+#   1. the preload: ferry-bench-preload fills a 64-partition topic on `ferry dev-broker`;
+#   2. BENCH_ROUNDS rounds (default 3) of ferry's route cases, each consuming that topic and
+#      POSTing to a private nginx; each one-record case runs right after a ceiling run of its
+#      own (ferry-bench-curl, a bare libcurl multi client, one 100-byte POST per record over 64
+#      keep-alive connections) and is reported as a ratio to it;
+#   3. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate.
 # BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run);
-# BENCH_SKIP_INGEST=1 leaves out ingest.sh.
+# BENCH_ROUTE_CASES picks cases ("none 500,key 1"), BENCH_ROUTE_PROPS adds consumer properties
+# ("queued.max.messages.kbytes: 8192"), BENCH_SKIP_CEILING=1 and BENCH_SKIP_INGEST=1 leave
+# those out, BENCH_PERF=DIR records perf samples of each route run.
 # Everything listens on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
 
@@ -38,7 +40,8 @@ fi
 # Extra librdkafka properties for the route's consumer, as YAML pairs: "a.b: 1, c.d: 2".
 ROUTE_PROPS=${BENCH_ROUTE_PROPS:-}
 
-ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio", printed by print_table
+ROUNDS=${BENCH_ROUNDS:-3} # every case runs this many times; the table shows medians
+ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio", one per run, summed up by print_table
 CEILING_RPS=""  # set by bench_ceiling
 BROKER_BOOTSTRAP=""
 NGINX_URL=""
@@ -48,8 +51,8 @@ BENCH_WORK=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 trap 'bench_cleanup; rm -rf "$BENCH_WORK"' EXIT
 trap 'exit 130' INT TERM
 
-# add_row NAME KV_LINE [noratio]: adds a table row from a key=value result line (rps, cpu_s,
-# rss_mb), with its records/s as a ratio to the ceiling's unless told not to.
+# add_row NAME KV_LINE [noratio]: adds a run's figures from a key=value result line (rps, cpu_s,
+# rss_mb), with its records/s as a ratio to the last ceiling's unless told not to.
 add_row() {
   local rps ratio="-"
   rps=$(field rps "$2")
@@ -72,7 +75,7 @@ bench_ceiling() {
     --body-bytes "$BODY_BYTES")
   echo "   $line"
   CEILING_RPS=$(field rps "$line")
-  add_row "$name" "$line"
+  add_row "$name" "$line" noratio
 }
 
 bench_preload() {
@@ -154,32 +157,58 @@ route_name() {
   echo "ferry route (ordering=$1, batch=$2)"
 }
 
+# bench_routes: ROUNDS rounds of every case. A one-record case runs right after a ceiling run
+# of its own, and its ratio is to that ceiling: these shared machines change speed from one
+# minute to the next, so figures taken far apart in time do not compare.
 bench_routes() {
-  local c ordering batch name line rc
-  for c in "${ROUTE_CASES[@]}"; do
-    read -r ordering batch <<<"$c"
-    name=$(route_name "$ordering" "$batch")
-    rc=0
-    line=$(run_ferry_route "$ordering" "$batch") || rc=$?
-    case $rc in
-    0) echo "== $name"; echo "   $line"; add_row "$name" "$line" ;;
-    2) add_skip "$name" "not yet" ;;
-    *) add_skip "$name" "FAILED" ;;
-    esac
+  local c ordering batch name line rc round
+  for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round of $ROUNDS"
+    for c in "${ROUTE_CASES[@]}"; do
+      read -r ordering batch <<<"$c"
+      [ "$batch" = 1 ] && [ -z "${BENCH_SKIP_CEILING:-}" ] && bench_ceiling
+      name=$(route_name "$ordering" "$batch")
+      rc=0
+      line=$(run_ferry_route "$ordering" "$batch") || rc=$?
+      if [ "$rc" -ne 0 ]; then
+        add_skip "$name" "FAILED"
+        continue
+      fi
+      echo "== $name"
+      echo "   $line"
+      if [ "$batch" = 1 ]; then add_row "$name" "$line"; else add_row "$name" "$line" noratio; fi
+    done
   done
 }
 
+# print_table: one line per name with the median records/s, CPU s and ratio of its runs, the
+# highest peak RSS, and every run's records/s (and ratio) in order.
 print_table() {
   echo
   echo "ferry benchmarks, $(date -u +%Y-%m-%d), $RECORDS records of $BODY_BYTES B, $(nproc) cores" \
-    "shared by every process"
+    "shared by every process, $ROUNDS round(s)"
   echo "CPU s and peak RSS are the measured process's own (not nginx's, not the broker's)."
+  echo "A one-record row's ratio is to the ceiling run just before it; medians of the runs."
   echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(other work on the machine skews every row)"
-  {
-    echo "name|records/s|CPU s|peak RSS MB|ratio to ceiling"
-    printf '%s\n' "${ROWS[@]}"
-  } | awk -F'|' '{ printf "%-46s %12s %8s %12s %17s\n", $1, $2, $3, $4, $5 }'
+  printf '%s\n' "${ROWS[@]}" | awk -F'|' '
+    function median(list,   v, n, i, j, t) {
+      n = split(list, v, " ")
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : "-"
+    }
+    !($1 in seen) { seen[$1] = 1; order[++names] = $1 }
+    { rps[$1] = rps[$1] " " $2; cpu[$1] = cpu[$1] " " $3; runs[$1] = runs[$1] (runs[$1] == "" ? "" : " / ") $2
+      if ($4 + 0 > rss[$1] + 0) rss[$1] = $4
+      if ($5 != "-") { r = $5; sub(/x$/, "", r); ratio[$1] = ratio[$1] " " r; ratios[$1] = ratios[$1] (ratios[$1] == "" ? "" : " / ") $5 } }
+    END {
+      printf "%-40s %10s %7s %8s %8s  %s\n", "name", "records/s", "CPU s", "RSS MB", "ratio", "runs (records/s; ratios)"
+      for (i = 1; i <= names; i++) {
+        n = order[i]; m = ratio[n] == "" ? "-" : sprintf("%.2fx", median(ratio[n]))
+        printf "%-40s %10.0f %7.2f %8s %8s  %s%s\n", n, median(rps[n]), median(cpu[n]), rss[n], m,
+               runs[n], ratios[n] == "" ? "" : "; " ratios[n]
+      }
+    }'
 }
 
 main() {
@@ -189,11 +218,11 @@ main() {
     exit 1
   fi
   nginx_start "$BENCH_WORK"
-  [ -n "${BENCH_SKIP_CEILING:-}" ] || bench_ceiling
   if broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
     bench_preload
     bench_routes
   else
+    [ -n "${BENCH_SKIP_CEILING:-}" ] || bench_ceiling
     add_skip "preload (librdkafka producer)" "no broker"
     for c in "${ROUTE_CASES[@]}"; do
       read -r ordering batch <<<"$c"
