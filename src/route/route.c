@@ -228,7 +228,7 @@ static int consume(struct route *r, int64_t now_ms)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, 0);
         if (!msg)
             break;
-        bytes += msg->len;
+        bytes += msg->err ? 0 : msg->len;
         take_message(r, msg, now_ms);
     }
     ferry_refetch_took(r->refetch, taken, bytes);
