@@ -10,13 +10,26 @@
  * "Expect:" is removed without touching the caller's header list: each transfer owns one
  * curl_slist node holding it, chained in front of the caller's list for the duration of a
  * call. libcurl only reads the list, and an empty "Expect:" suppresses the header.
+ *
+ * libcurl runs on an I/O thread of the sender's own, so that the route's worker thread (Kafka,
+ * dispatch, outcomes) and libcurl's work on the wire use two cores. The two meet at two queues
+ * under one mutex: calls to start (the worker pushes, the I/O thread takes them all at once)
+ * and calls finished (the other way). Each side is woken only when a queue turns non-empty:
+ * the I/O thread through curl_multi_wakeup(), the worker through an eventfd it polls.
+ * Everything about a transfer (easy handles, the multi handle, the free list) belongs to the
+ * I/O thread; a call's result fields are written there and read by the worker after the
+ * mutex has passed the call back.
  */
 #include "route/sender.h"
 #include "core/log.h"
 #include "route/backoff.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +44,8 @@
 /* Idle connections kept open: enough for max_connections to each of this many hosts, so a
  * route whose URL template spreads over a few hosts keeps them all warm. */
 #define SENDER_HOSTS_KEPT 4
+/* The I/O thread's longest sleep; new calls and stopping wake it at once anyway. */
+#define SENDER_IDLE_WAIT_MS 1000
 /* Longer than any valid Retry-After value (an HTTP-date is 29 characters). */
 #define RETRY_AFTER_VALUE_MAX 64
 
@@ -69,16 +84,35 @@ struct transfer {
     struct transfer *next_all;
 };
 
+/* A queue of calls linked through their next_queued. */
+struct call_queue {
+    struct ferry_http_call *head, *tail;
+};
+
 struct ferry_sender {
-    CURLM *multi;
     struct ferry_sender_options opts; /* file names point at the copies below */
     char *ca_file;
     char *cert_file;
     char *key_file;
+
+    /* the I/O thread's */
+    CURLM *multi;
     struct transfer *all; /* every transfer, to free them */
     struct transfer *free_list;
-    size_t in_flight;
-    uint64_t connects;
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+    atomic_uint_fast64_t connects;
+
+    /* shared, under lock */
+    pthread_mutex_t lock;
+    int lock_made;
+    struct call_queue to_start;
+    struct call_queue finished;
+
+    /* the worker's */
+    int done_fd;      /* eventfd: finished calls, or ferry_sender_wakeup() */
+    size_t in_flight; /* started and not yet collected */
 };
 
 int ferry_sender_global_init(void)
@@ -91,7 +125,7 @@ void ferry_sender_global_cleanup(void)
     curl_global_cleanup();
 }
 
-/* ---- callbacks: they run inside curl_multi_perform(), on the worker thread ---- */
+/* ---- callbacks: they run inside curl_multi_perform(), on the I/O thread ---- */
 
 /* Keeps the first response_max bytes of the body and drops the rest without failing. */
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
@@ -140,7 +174,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
-/* ---- transfers ---- */
+/* ---- transfers: the I/O thread's ---- */
 
 static CURLcode set_callbacks(struct transfer *t)
 {
@@ -325,57 +359,87 @@ static int check_call(const struct ferry_http_call *call, const struct method **
     return 0;
 }
 
-int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
-                       size_t errstr_size)
-{
-    const struct method *m;
-    struct transfer *t = NULL;
-    CURLcode rc;
-    CURLMcode mc;
-    int result = -1;
+/* ---- queues between the worker and the I/O thread (under s->lock) ---- */
 
-    if (check_call(call, &m, errstr, errstr_size))
-        goto out;
-    t = transfer_take(s);
-    if (!t) {
-        snprintf(errstr, errstr_size, "sender: %s '%s': out of memory", call->method, call->url);
-        goto out;
-    }
-    t->call = call;
-    rc = set_request(t, m, call);
-    if (rc) {
-        snprintf(errstr, errstr_size, "sender: %s '%s': %s", call->method, call->url,
-                 curl_easy_strerror(rc));
-        goto out;
-    }
-    reset_result(s, call);
-    mc = curl_multi_add_handle(s->multi, t->easy);
-    if (mc) {
-        snprintf(errstr, errstr_size, "sender: %s '%s': %s", call->method, call->url,
-                 curl_multi_strerror(mc));
-        goto out;
-    }
-    call->priv = t;
-    s->in_flight++;
-    result = 0;
-out:
-    if (result && t)
-        transfer_give_back(s, t);
-    return result;
+/* Appends call; returns nonzero when the queue was empty, so the other side needs waking. */
+static int queue_push(struct call_queue *q, struct ferry_http_call *call)
+{
+    int was_empty = !q->head;
+
+    call->next_queued = NULL;
+    if (q->tail)
+        q->tail->next_queued = call;
+    else
+        q->head = call;
+    q->tail = call;
+    return was_empty;
 }
 
-/* ---- waiting and collecting ---- */
-
-int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
+/* Appends all of from to q and empties from; returns nonzero when q was empty. */
+static int queue_splice(struct call_queue *q, struct call_queue *from)
 {
-    struct curl_waitfd extra = {.fd = extra_fd, .events = CURL_WAIT_POLLIN, .revents = 0};
-    unsigned nextra = extra_fd >= 0 ? 1 : 0;
+    int was_empty = !q->head;
+
+    if (!from->head)
+        return 0;
+    if (q->tail)
+        q->tail->next_queued = from->head;
+    else
+        q->head = from->head;
+    q->tail = from->tail;
+    from->head = from->tail = NULL;
+    return was_empty;
+}
+
+/* Takes the whole queue, leaving it empty. */
+static struct ferry_http_call *queue_take(ferry_sender *s, struct call_queue *q)
+{
+    struct ferry_http_call *all;
+
+    pthread_mutex_lock(&s->lock);
+    all = q->head;
+    q->head = q->tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    return all;
+}
+
+/* ---- the I/O thread ---- */
+
+/* A call that could not become a transfer finishes at once as a transport error. */
+static void fail_call(struct ferry_http_call *call, CURLcode code, const char *why)
+{
+    call->transport_error = (int)code;
+    snprintf(call->error, sizeof(call->error), "sender: %s '%s': %s", call->method, call->url,
+             why);
+}
+
+/* Makes call a transfer and adds it to the multi handle, or fails it into done. */
+static void begin_transfer(ferry_sender *s, struct ferry_http_call *call, struct call_queue *done)
+{
+    const struct method *m = find_method(call->method);
+    struct transfer *t = transfer_take(s);
+    CURLcode rc = CURLE_OUT_OF_MEMORY;
     CURLMcode mc;
 
-    mc = curl_multi_poll(s->multi, nextra ? &extra : NULL, nextra, timeout_ms, NULL);
-    if (mc)
-        return -1;
-    return (extra.revents & CURL_WAIT_POLLIN) ? 1 : 0;
+    if (t) {
+        t->call = call;
+        rc = set_request(t, m, call);
+    }
+    if (rc) {
+        fail_call(call, rc, curl_easy_strerror(rc));
+        goto failed;
+    }
+    mc = curl_multi_add_handle(s->multi, t->easy);
+    if (mc) {
+        fail_call(call, CURLE_FAILED_INIT, curl_multi_strerror(mc));
+        goto failed;
+    }
+    call->priv = t;
+    return;
+failed:
+    if (t)
+        transfer_give_back(s, t);
+    queue_push(done, call);
 }
 
 static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
@@ -387,7 +451,7 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &usec);
     curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
     call->seconds = (double)usec / 1e6;
-    s->connects += (uint64_t)(connects > 0 ? connects : 0);
+    atomic_fetch_add(&s->connects, (uint64_t)(connects > 0 ? connects : 0));
     if (code == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &call->status);
         return;
@@ -397,9 +461,8 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
              t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
 }
 
-/* Settles one finished transfer and hands its call back through done. */
-static void finish(ferry_sender *s, CURL *easy, CURLcode code,
-                   void (*done)(void *arg, struct ferry_http_call *call), void *arg)
+/* Settles one finished transfer and queues its call in done. */
+static void end_transfer(ferry_sender *s, CURL *easy, CURLcode code, struct call_queue *done)
 {
     char *priv = NULL;
     struct transfer *t;
@@ -411,29 +474,104 @@ static void finish(ferry_sender *s, CURL *easy, CURLcode code,
     record_result(s, t, code);
     curl_multi_remove_handle(s->multi, easy);
     transfer_give_back(s, t);
-    s->in_flight--;
     call->priv = NULL;
-    done(arg, call);
+    queue_push(done, call);
+}
+
+/* Hands finished calls to the worker, waking it when its queue was empty. */
+static void hand_back(ferry_sender *s, struct call_queue *done)
+{
+    uint64_t one = 1;
+    int wake;
+
+    if (!done->head)
+        return;
+    pthread_mutex_lock(&s->lock);
+    wake = queue_splice(&s->finished, done);
+    pthread_mutex_unlock(&s->lock);
+    if (wake && write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        FLOG_ERROR("route", NULL, "sender: waking the worker: %s", strerror(errno));
+}
+
+/* One turn: wait for the network or new calls, start the new calls, drive the transfers. */
+static void io_turn(ferry_sender *s)
+{
+    struct call_queue done = {NULL, NULL};
+    struct ferry_http_call *call, *next;
+    int running = 0;
+    CURLMcode mc = curl_multi_poll(s->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
+    CURLMsg *msg;
+    int queued = 0;
+
+    if (mc)
+        FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
+    for (call = queue_take(s, &s->to_start); call; call = next) {
+        next = call->next_queued;
+        begin_transfer(s, call, &done);
+    }
+    mc = curl_multi_perform(s->multi, &running);
+    if (mc)
+        FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
+    while ((msg = curl_multi_info_read(s->multi, &queued)))
+        if (msg->msg == CURLMSG_DONE)
+            end_transfer(s, msg->easy_handle, msg->data.result, &done);
+    hand_back(s, &done);
+}
+
+static void *io_main(void *arg)
+{
+    ferry_sender *s = arg;
+
+    while (!atomic_load(&s->stop))
+        io_turn(s);
+    return NULL;
+}
+
+/* ---- the worker's side ---- */
+
+int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
+                       size_t errstr_size)
+{
+    const struct method *m;
+    int wake;
+
+    if (check_call(call, &m, errstr, errstr_size))
+        return -1;
+    reset_result(s, call);
+    pthread_mutex_lock(&s->lock);
+    wake = queue_push(&s->to_start, call);
+    pthread_mutex_unlock(&s->lock);
+    if (wake)
+        curl_multi_wakeup(s->multi);
+    s->in_flight++;
+    return 0;
+}
+
+int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
+{
+    struct pollfd fds[2] = {{.fd = s->done_fd, .events = POLLIN, .revents = 0},
+                            {.fd = extra_fd, .events = POLLIN, .revents = 0}};
+    int n = poll(fds, extra_fd >= 0 ? 2 : 1, timeout_ms);
+
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    return extra_fd >= 0 && (fds[1].revents & POLLIN) ? 1 : 0;
 }
 
 size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
                             void *arg)
 {
+    struct ferry_http_call *call, *next;
+    uint64_t signals;
     size_t finished = 0;
-    int running = 0, queued = 0;
-    CURLMcode mc = curl_multi_perform(s->multi, &running);
-    CURLMsg *msg;
 
-    if (mc)
-        FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
-    for (;;) {
-        msg = curl_multi_info_read(s->multi, &queued);
-        if (!msg)
-            break;
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        finish(s, msg->easy_handle, msg->data.result, done, arg);
+    if (read(s->done_fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
+        FLOG_ERROR("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
+    for (call = queue_take(s, &s->finished); call; call = next) {
+        next = call->next_queued; /* done may start the call again */
+        s->in_flight--;
         finished++;
+        done(arg, call);
     }
     return finished;
 }
@@ -445,12 +583,15 @@ size_t ferry_sender_in_flight(const ferry_sender *s)
 
 uint64_t ferry_sender_connects(const ferry_sender *s)
 {
-    return s->connects;
+    return atomic_load(&((ferry_sender *)s)->connects);
 }
 
 void ferry_sender_wakeup(ferry_sender *s)
 {
-    curl_multi_wakeup(s->multi);
+    uint64_t one = 1;
+
+    if (write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        FLOG_ERROR("route", NULL, "sender: wake-up: %s", strerror(errno));
 }
 
 /* ---- life cycle ---- */
@@ -514,6 +655,38 @@ static CURLMcode configure_multi(ferry_sender *s)
     return mc;
 }
 
+/* The lock, the worker's eventfd and the I/O thread, in that order. */
+static int start_io_thread(ferry_sender *s, char *errstr, size_t errstr_size)
+{
+    if (pthread_mutex_init(&s->lock, NULL)) {
+        snprintf(errstr, errstr_size, "sender: cannot make a mutex");
+        return -1;
+    }
+    s->lock_made = 1;
+    s->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->done_fd < 0) {
+        snprintf(errstr, errstr_size, "sender: eventfd: %s", strerror(errno));
+        return -1;
+    }
+    if (pthread_create(&s->thread, NULL, io_main, s)) {
+        snprintf(errstr, errstr_size, "sender: cannot start its I/O thread");
+        return -1;
+    }
+    s->thread_started = 1;
+    return 0;
+}
+
+/* Stops the I/O thread; what it was doing is dropped with the transfers. */
+static void stop_io_thread(ferry_sender *s)
+{
+    if (!s->thread_started)
+        return;
+    atomic_store(&s->stop, 1);
+    curl_multi_wakeup(s->multi);
+    pthread_join(s->thread, NULL);
+    s->thread_started = 0;
+}
+
 ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
                                size_t errstr_size)
 {
@@ -524,6 +697,8 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
     if (check_options(o, errstr, errstr_size))
         goto out;
     s = calloc(1, sizeof(*s));
+    if (s)
+        s->done_fd = -1;
     if (!s || copy_options(s, o)) {
         snprintf(errstr, errstr_size, "sender: out of memory");
         goto out;
@@ -538,6 +713,8 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
         snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
         goto out;
     }
+    if (start_io_thread(s, errstr, errstr_size))
+        goto out;
     result = 0;
 out:
     if (result) {
@@ -553,6 +730,7 @@ void ferry_sender_destroy(ferry_sender *s)
 
     if (!s)
         return;
+    stop_io_thread(s);
     for (t = s->all; t; t = next) {
         next = t->next_all;
         if (t->call)
@@ -561,6 +739,10 @@ void ferry_sender_destroy(ferry_sender *s)
         free(t);
     }
     curl_multi_cleanup(s->multi);
+    if (s->done_fd >= 0)
+        close(s->done_fd);
+    if (s->lock_made)
+        pthread_mutex_destroy(&s->lock);
     free(s->ca_file);
     free(s->cert_file);
     free(s->key_file);

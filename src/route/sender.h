@@ -2,12 +2,13 @@
  * sender.h - the outbound HTTP engine of a route worker: one libcurl multi handle.
  *
  * A route worker thread owns one sender. It starts calls (each a request the caller describes
- * in a struct ferry_http_call it keeps alive), waits for network activity together with its
- * Kafka queue's fd, then collects finished calls through a callback. Easy handles are pooled and
- * reused, and connections stay open in the multi handle's pool (HTTP/1.1 keep-alive, or HTTP/2
- * over TLS), so a steady stream of small requests allocates next to nothing and never
- * reconnects. Every function belongs to the worker thread that created the sender, except
- * ferry_sender_wakeup(), which any thread may call.
+ * in a struct ferry_http_call it keeps alive), waits for finished calls together with its
+ * Kafka queue's fd, then collects them through a callback. libcurl itself runs on an I/O
+ * thread the sender starts and stops, so the route's own work and the requests on the wire
+ * use two cores. Easy handles are pooled and reused, and connections stay open in the multi
+ * handle's pool (HTTP/1.1 keep-alive, or HTTP/2 over TLS), so a steady stream of small
+ * requests allocates next to nothing and never reconnects. Every function belongs to the
+ * worker thread that uses the sender, except ferry_sender_wakeup(), which any thread may call.
  *
  * libcurl needs process-wide set-up: main() calls ferry_sender_global_init() before it starts
  * any thread and ferry_sender_global_cleanup() after the last sender is destroyed.
@@ -61,6 +62,7 @@ struct ferry_http_call {
     struct ferry_buf response; /* the first response_max bytes of the body */
     double seconds;            /* the call's total time */
     void *priv;                /* the sender's */
+    struct ferry_http_call *next_queued; /* the sender's */
 };
 
 /* Sets up libcurl for the whole process. Returns 0, or -1 when it failed. Call once from main()
@@ -71,26 +73,28 @@ int ferry_sender_global_init(void);
  * destroyed and every other thread has stopped. */
 void ferry_sender_global_cleanup(void);
 
-/* Returns a sender with nothing in flight, or NULL with a message in errstr. The options are
- * copied. Worker thread (the sender then belongs to that thread). */
+/* Returns a sender with nothing in flight and its I/O thread running, or NULL with a message
+ * in errstr. The options are copied. Any thread; the sender then belongs to the one that uses
+ * it. */
 ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
                                size_t errstr_size);
 
-/* Starts call. Returns 0 when the call is in flight (its done callback will run from a later
- * ferry_sender_collect()), or -1 with a message in errstr when it could not start (bad method,
- * no URL, out of memory); done is then never called for it. Problems found on the wire, a
- * malformed URL included, come back through done as transport errors. Worker thread, also from
+/* Starts call: hands it to the I/O thread. Returns 0 when the call is in flight (its done
+ * callback will run from a later ferry_sender_collect()), or -1 with a message in errstr when
+ * it cannot start (bad method, no URL); done is then never called for it. Everything found
+ * later, on the I/O thread or on the wire (out of memory, a malformed URL), comes back through
+ * done as a transport error. Worker thread, also from
  * inside a done callback. */
 int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
                        size_t errstr_size);
 
-/* Blocks up to timeout_ms (less when a transfer has a timer due) for network activity, for
- * extra_fd (may be -1) to become readable, or for ferry_sender_wakeup(). Returns 1 when
- * extra_fd is readable, 0 otherwise, -1 when libcurl failed. Worker thread. */
+/* Blocks up to timeout_ms for a call to finish, for extra_fd (may be -1) to become readable, or
+ * for ferry_sender_wakeup(). Returns 1 when extra_fd is readable, 0 otherwise, -1 when poll()
+ * failed. Worker thread. */
 int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms);
 
-/* Drives the transfers and calls done(arg, call) for each call that finished, after the sender
- * has let go of it (the caller owns it again). Returns how many finished. done may start calls
+/* Calls done(arg, call) for each call that finished, in the order they finished, after the
+ * sender has let go of it (the caller owns it again). Returns how many finished. done may start calls
  * but must not destroy the sender. Worker thread. */
 size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
                             void *arg);
@@ -107,7 +111,7 @@ uint64_t ferry_sender_connects(const ferry_sender *s);
 void ferry_sender_wakeup(ferry_sender *s);
 
 /* Aborts the calls still in flight without calling their done callbacks (their callers own
- * them again, responses included), closes the connections and frees the sender. Accepts NULL
+ * them again, responses included), stops the I/O thread, closes the connections and frees the sender. Accepts NULL
  * and a half-built sender. Worker thread. */
 void ferry_sender_destroy(ferry_sender *s);
 
