@@ -111,8 +111,8 @@ uint64_t ferry_sender_connects(const ferry_sender *s);
 void ferry_sender_wakeup(ferry_sender *s);
 
 /* Aborts the calls still in flight without calling their done callbacks (their callers own
- * them again, responses included), stops the I/O thread, closes the connections and frees the sender. Accepts NULL
- * and a half-built sender. Worker thread. */
+ * them again, responses included), stops the I/O thread, closes the connections and frees the
+ * sender. Accepts NULL and a half-built sender. Worker thread. */
 void ferry_sender_destroy(ferry_sender *s);
 
 #endif
