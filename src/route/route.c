@@ -518,7 +518,8 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
                                      t->tls.key_file,
                                      t->tls.verify,
                                      (size_t)r->cfg->dead_letter.response_max,
-                                     (int)r->cfg->concurrency};
+                                     (int)r->cfg->concurrency,
+                                     r->cfg->batch.max_records == 1};
     r->sender = ferry_sender_new(&o, errstr, errstr_size);
     return r->sender ? 0 : -1;
 }

@@ -11,8 +11,10 @@
  * curl_slist node holding it, chained in front of the caller's list for the duration of a
  * call. libcurl only reads the list, and an empty "Expect:" suppresses the header.
  *
- * libcurl runs on an I/O thread of the sender's own, so that the route's worker thread (Kafka,
- * dispatch, outcomes) and libcurl's work on the wire use two cores. The two meet at two queues
+ * With the io_thread option, libcurl runs on an I/O thread of the sender's own, so that the
+ * route's worker thread (Kafka, dispatch, outcomes) and libcurl's work on the wire use two
+ * cores; routes use it for one-record requests, where libcurl's work per record is the
+ * largest. (For batches it cost more in hand-offs than it gave.) The two meet at two queues
  * under one mutex: calls to start (the worker pushes, the I/O thread takes them all at once)
  * and calls finished (the other way). Each side is woken only when a queue turns non-empty:
  * the I/O thread through curl_multi_wakeup(), the worker through an eventfd it polls.
@@ -493,15 +495,27 @@ static void hand_back(ferry_sender *s, struct call_queue *done)
         FLOG_ERROR("route", NULL, "sender: waking the worker: %s", strerror(errno));
 }
 
-/* One turn: wait for the network or new calls, start the new calls, drive the transfers. */
+/* Runs libcurl and queues the calls that finished in done. */
+static void drive(ferry_sender *s, struct call_queue *done)
+{
+    int running = 0, queued = 0;
+    CURLMcode mc = curl_multi_perform(s->multi, &running);
+    CURLMsg *msg;
+
+    if (mc)
+        FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
+    while ((msg = curl_multi_info_read(s->multi, &queued)))
+        if (msg->msg == CURLMSG_DONE)
+            end_transfer(s, msg->easy_handle, msg->data.result, done);
+}
+
+/* One turn of the I/O thread: wait for the network or new calls, start the new calls, drive
+ * the transfers, hand back the finished calls. */
 static void io_turn(ferry_sender *s)
 {
     struct call_queue done = {NULL, NULL};
     struct ferry_http_call *call, *next;
-    int running = 0;
     CURLMcode mc = curl_multi_poll(s->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
-    CURLMsg *msg;
-    int queued = 0;
 
     if (mc)
         FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
@@ -509,12 +523,7 @@ static void io_turn(ferry_sender *s)
         next = call->next_queued;
         begin_transfer(s, call, &done);
     }
-    mc = curl_multi_perform(s->multi, &running);
-    if (mc)
-        FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
-    while ((msg = curl_multi_info_read(s->multi, &queued)))
-        if (msg->msg == CURLMSG_DONE)
-            end_transfer(s, msg->easy_handle, msg->data.result, &done);
+    drive(s, &done);
     hand_back(s, &done);
 }
 
@@ -538,24 +547,38 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
     if (check_call(call, &m, errstr, errstr_size))
         return -1;
     reset_result(s, call);
+    s->in_flight++;
+    if (!s->opts.io_thread) {
+        begin_transfer(s, call, &s->finished); /* only this thread touches finished then */
+        if (s->finished.head)
+            ferry_sender_wakeup(s); /* it failed at once: the next wait must not block */
+        return 0;
+    }
     pthread_mutex_lock(&s->lock);
     wake = queue_push(&s->to_start, call);
     pthread_mutex_unlock(&s->lock);
     if (wake)
         curl_multi_wakeup(s->multi);
-    s->in_flight++;
     return 0;
 }
 
 int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
 {
-    struct pollfd fds[2] = {{.fd = s->done_fd, .events = POLLIN, .revents = 0},
-                            {.fd = extra_fd, .events = POLLIN, .revents = 0}};
-    int n = poll(fds, extra_fd >= 0 ? 2 : 1, timeout_ms);
+    struct curl_waitfd fds[2] = {{s->done_fd, CURL_WAIT_POLLIN, 0},
+                                 {extra_fd, CURL_WAIT_POLLIN, 0}};
+    unsigned nfds = extra_fd >= 0 ? 2 : 1;
+    struct pollfd pfds[2] = {{s->done_fd, POLLIN, 0}, {extra_fd, POLLIN, 0}};
+    int n;
 
+    if (!s->opts.io_thread) {
+        if (curl_multi_poll(s->multi, fds, nfds, timeout_ms, NULL))
+            return -1;
+        return extra_fd >= 0 && (fds[1].revents & CURL_WAIT_POLLIN) ? 1 : 0;
+    }
+    n = poll(pfds, nfds, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
-    return extra_fd >= 0 && (fds[1].revents & POLLIN) ? 1 : 0;
+    return extra_fd >= 0 && (pfds[1].revents & POLLIN) ? 1 : 0;
 }
 
 size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
@@ -567,6 +590,8 @@ size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferr
 
     if (read(s->done_fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
         FLOG_ERROR("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
+    if (!s->opts.io_thread)
+        drive(s, &s->finished);
     for (call = queue_take(s, &s->finished); call; call = next) {
         next = call->next_queued; /* done may start the call again */
         s->in_flight--;
@@ -655,8 +680,8 @@ static CURLMcode configure_multi(ferry_sender *s)
     return mc;
 }
 
-/* The lock, the worker's eventfd and the I/O thread, in that order. */
-static int start_io_thread(ferry_sender *s, char *errstr, size_t errstr_size)
+/* The lock, the worker's eventfd and, with io_thread, the I/O thread, in that order. */
+static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
 {
     if (pthread_mutex_init(&s->lock, NULL)) {
         snprintf(errstr, errstr_size, "sender: cannot make a mutex");
@@ -668,11 +693,11 @@ static int start_io_thread(ferry_sender *s, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "sender: eventfd: %s", strerror(errno));
         return -1;
     }
-    if (pthread_create(&s->thread, NULL, io_main, s)) {
+    if (s->opts.io_thread && pthread_create(&s->thread, NULL, io_main, s)) {
         snprintf(errstr, errstr_size, "sender: cannot start its I/O thread");
         return -1;
     }
-    s->thread_started = 1;
+    s->thread_started = s->opts.io_thread;
     return 0;
 }
 
@@ -713,7 +738,7 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
         snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
         goto out;
     }
-    if (start_io_thread(s, errstr, errstr_size))
+    if (start_helpers(s, errstr, errstr_size))
         goto out;
     result = 0;
 out:

@@ -3,10 +3,11 @@
  *
  * A route worker thread owns one sender. It starts calls (each a request the caller describes
  * in a struct ferry_http_call it keeps alive), waits for finished calls together with its
- * Kafka queue's fd, then collects them through a callback. libcurl itself runs on an I/O
- * thread the sender starts and stops, so the route's own work and the requests on the wire
- * use two cores. Easy handles are pooled and reused, and connections stay open in the multi
- * handle's pool (HTTP/1.1 keep-alive, or HTTP/2 over TLS), so a steady stream of small
+ * Kafka queue's fd, then collects them through a callback. libcurl runs either on that thread,
+ * inside ferry_sender_wait() and ferry_sender_collect(), or, with the io_thread option, on an
+ * I/O thread the sender starts and stops, so that the route's own work and the requests on
+ * the wire use two cores. Easy handles are pooled and reused, and connections stay open in the
+ * multi handle's pool (HTTP/1.1 keep-alive, or HTTP/2 over TLS), so a steady stream of small
  * requests allocates next to nothing and never reconnects. Every function belongs to the
  * worker thread that uses the sender, except ferry_sender_wakeup(), which any thread may call.
  *
@@ -34,6 +35,7 @@ struct ferry_sender_options {
     int verify;              /* nonzero: verify the TLS peer and host name (config default on) */
     size_t response_max;     /* bytes of a response body kept; the rest is read and dropped */
     int max_connections;     /* open connections per host, at least 1 */
+    int io_thread;           /* nonzero: libcurl runs on a thread of the sender's own */
 };
 
 /*
@@ -73,13 +75,13 @@ int ferry_sender_global_init(void);
  * destroyed and every other thread has stopped. */
 void ferry_sender_global_cleanup(void);
 
-/* Returns a sender with nothing in flight and its I/O thread running, or NULL with a message
- * in errstr. The options are copied. Any thread; the sender then belongs to the one that uses
+/* Returns a sender with nothing in flight (and its I/O thread running, with io_thread), or
+ * NULL with a message in errstr. The options are copied. Any thread; the sender then belongs to the one that uses
  * it. */
 ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
                                size_t errstr_size);
 
-/* Starts call: hands it to the I/O thread. Returns 0 when the call is in flight (its done
+/* Starts call (or hands it to the I/O thread). Returns 0 when the call is in flight (its done
  * callback will run from a later ferry_sender_collect()), or -1 with a message in errstr when
  * it cannot start (bad method, no URL); done is then never called for it. Everything found
  * later, on the I/O thread or on the wire (out of memory, a malformed URL), comes back through
@@ -88,13 +90,14 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
 int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
                        size_t errstr_size);
 
-/* Blocks up to timeout_ms for a call to finish, for extra_fd (may be -1) to become readable, or
- * for ferry_sender_wakeup(). Returns 1 when extra_fd is readable, 0 otherwise, -1 when poll()
- * failed. Worker thread. */
+/* Blocks up to timeout_ms (less when a transfer has a timer due) for network activity or a
+ * finished call, for extra_fd (may be -1) to become readable, or for ferry_sender_wakeup().
+ * Returns 1 when extra_fd is readable, 0 otherwise, -1 when the wait failed. Worker thread. */
 int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms);
 
-/* Calls done(arg, call) for each call that finished, in the order they finished, after the
- * sender has let go of it (the caller owns it again). Returns how many finished. done may start calls
+/* Drives the transfers (without io_thread) and calls done(arg, call) for each call that
+ * finished, in the order they finished, after the sender has let go of it (the caller owns it
+ * again). Returns how many finished. done may start calls
  * but must not destroy the sender. Worker thread. */
 size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
                             void *arg);

@@ -5,7 +5,8 @@
  * arrived (/echo, /inspect), answer 503 with a Retry-After (/retry), send a 100 KiB body (/big)
  * or never answer on their own (/hang: the test answers them once it is done with them, since
  * every suspended request must be answered before the server is destroyed). Calls run to
- * completion in an event loop with a deadline, never a fixed sleep.
+ * completion in an event loop with a deadline, never a fixed sleep. Every case runs twice: with
+ * libcurl on the caller's thread and on the sender's I/O thread.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -239,10 +240,17 @@ static const struct ferry_sender_options default_options = {
     .max_connections = 8,
 };
 
+/* Every case runs twice: libcurl on the caller's thread, then on the sender's I/O thread. */
+static int io_thread_mode;
+
 static ferry_sender *sender_with(const struct ferry_sender_options *o)
 {
     char err[256] = "";
-    ferry_sender *s = ferry_sender_new(o, err, sizeof(err));
+    struct ferry_sender_options mode = *o;
+    ferry_sender *s;
+
+    mode.io_thread = io_thread_mode;
+    s = ferry_sender_new(&mode, err, sizeof(err));
 
     if (!s)
         fail_msg("ferry_sender_new: %s", err);
@@ -769,5 +777,11 @@ int main(void)
         cmocka_unit_test(test_destroy_in_flight),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests_name("libcurl on the caller's thread", tests,
+                                             group_setup, group_teardown);
+
+    io_thread_mode = 1;
+    failed += cmocka_run_group_tests_name("libcurl on the I/O thread", tests, group_setup,
+                                          group_teardown);
+    return failed;
 }
