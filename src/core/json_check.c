@@ -153,6 +153,7 @@ static int scan_escape(struct scan *s)
 
 /* 1 for a byte that stands for itself inside a JSON string: ASCII from the space up, but '"'
  * (0x22) and '\\' (0x5c). A table: the scan below does one look-up per byte. */
+/* clang-format off */
 static const unsigned char plain_in_string[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -172,6 +173,7 @@ static const unsigned char plain_in_string[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+/* clang-format on */
 
 /* Skips the plain bytes at p: the common case, in a loop on locals (a store through s would
  * make the compiler reload s->p for every byte). */

@@ -164,8 +164,8 @@ static int add_envelope(struct ferry_buf *out, const struct ferry_record *rec)
     else if (!result)
         result = ferry_json_add_int(out, rec->timestamp_ms);
     return result || add_data(out, "key", rec->key, rec->key_len) ||
-           add_data(out, "value", rec->value, rec->value_len) || add_headers(out, ferry_record_headers(rec)) ||
-           ferry_buf_addc(out, '}');
+           add_data(out, "value", rec->value, rec->value_len) ||
+           add_headers(out, ferry_record_headers(rec)) || ferry_buf_addc(out, '}');
 }
 
 static int render_template(struct body *b, const struct ferry_record *rec, struct ferry_buf *dst)

@@ -22,7 +22,7 @@ struct ferry_record {
     size_t key_len;
     const char *value; /* NULL for a tombstone */
     size_t value_len;
-    rd_kafka_headers_t *headers; /* set directly, or NULL: see ferry_record_headers() */
+    rd_kafka_headers_t *headers;   /* set directly, or NULL: see ferry_record_headers() */
     const rd_kafka_message_t *msg; /* the message behind the view, or NULL */
 };
 

@@ -141,8 +141,8 @@ static const struct ferry_cfg_section dlq_section = {"dead_letter", dlq_fields,
 
 #define LIMITS_FIELD(f) offsetof(struct ferry_route_limits_config, f)
 static const struct ferry_cfg_field limits_fields[] = {
-    {"max_buffered_records", FERRY_CFG_INT, LIMITS_FIELD(max_buffered_records), "5000", 1,
-     10000000, NULL, NULL, 0,
+    {"max_buffered_records", FERRY_CFG_INT, LIMITS_FIELD(max_buffered_records), "5000", 1, 10000000,
+     NULL, NULL, 0,
      "Records consumed but not finished; beyond it the route pauses its partitions."},
     {"max_buffered_bytes", FERRY_CFG_SIZE, LIMITS_FIELD(max_buffered_bytes), "64MiB", 65536,
      17179869184LL, NULL, NULL, 0, "Bytes of those records; beyond it the route pauses."},

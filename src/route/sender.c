@@ -411,8 +411,7 @@ static struct ferry_http_call *queue_take(ferry_sender *s, struct call_queue *q)
 static void fail_call(struct ferry_http_call *call, CURLcode code, const char *why)
 {
     call->transport_error = (int)code;
-    snprintf(call->error, sizeof(call->error), "sender: %s '%s': %s", call->method, call->url,
-             why);
+    snprintf(call->error, sizeof(call->error), "sender: %s '%s': %s", call->method, call->url, why);
 }
 
 /* Makes call a transfer and adds it to the multi handle, or fails it into done. */

@@ -76,8 +76,8 @@ int ferry_sender_global_init(void);
 void ferry_sender_global_cleanup(void);
 
 /* Returns a sender with nothing in flight (and its I/O thread running, with io_thread), or
- * NULL with a message in errstr. The options are copied. Any thread; the sender then belongs to the one that uses
- * it. */
+ * NULL with a message in errstr. The options are copied. Any thread; the sender then belongs to the
+ * one that uses it. */
 ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
                                size_t errstr_size);
 

@@ -347,8 +347,7 @@ static int render_header(struct render *r, const struct part *part)
     size_t n = 0;
     rd_kafka_headers_t *headers = ferry_record_headers(r->rec);
 
-    if (!headers ||
-        rd_kafka_header_get_last(headers, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!headers || rd_kafka_header_get_last(headers, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(why, sizeof(why), "record has no header '%s'", name);
         return fail(r, part, why);
     }

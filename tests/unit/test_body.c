@@ -41,8 +41,10 @@ static int setup(void **state)
     rd_kafka_header_add(h, "x-bin", -1, "\xFF\"", 2);
     records[R_JSON] = (struct ferry_record){
         "orders", 3, 42, 1700000000123, "user-1", 6, pretty_json, sizeof(pretty_json) - 1, h, NULL};
-    records[R_TEXT] = (struct ferry_record){"orders", 3, 43, -1, "42", 2, "hello\nworld", 11, NULL, NULL};
-    records[R_BIN] = (struct ferry_record){"orders", 3, 44, 0, "\0\xFF", 2, "\x89PNG", 4, NULL, NULL};
+    records[R_TEXT] =
+        (struct ferry_record){"orders", 3, 43, -1, "42", 2, "hello\nworld", 11, NULL, NULL};
+    records[R_BIN] =
+        (struct ferry_record){"orders", 3, 44, 0, "\0\xFF", 2, "\x89PNG", 4, NULL, NULL};
     records[R_TOMB] = (struct ferry_record){"orders", 3, 45, 5, NULL, 0, NULL, 0, NULL, NULL};
     records[R_QUOTED] = (struct ferry_record){"orders", 3, 46, 6, "", 0, "\"str\"", 5, NULL, NULL};
     for (i = 1; i < NTMPLS; i++) {

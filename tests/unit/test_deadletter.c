@@ -236,9 +236,9 @@ static void on_done(void *arg, void *cookie, rd_kafka_resp_err_t err)
 
 static void send_case(ferry_deadletter *dl, const struct dl_case *c, struct outcome *o)
 {
-    struct ferry_record rec = {SOURCE,          c->partition, c->offset,
-                               c->timestamp_ms, c->key,       c->key_len,
-                               c->value,        c->value_len, NULL, NULL};
+    struct ferry_record rec = {SOURCE, c->partition, c->offset, c->timestamp_ms,
+                               c->key, c->key_len,   c->value,  c->value_len,
+                               NULL,   NULL};
     char errstr[512];
 
     if (c->headers[0].name)

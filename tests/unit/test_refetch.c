@@ -71,10 +71,10 @@ static void preload(const char *bootstrap)
         fail_msg("producer: %s", errstr);
     memset(value, 'v', sizeof(value));
     for (int i = 0; i < RECORDS; i++) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(i % PARTITIONS),
-            RD_KAFKA_V_VALUE(value, sizeof(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(i % PARTITIONS),
+                              RD_KAFKA_V_VALUE(value, sizeof(value)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(p, 10);
             i--;
@@ -123,9 +123,8 @@ static int setup(void **state)
     e->broker = ferry_devbroker_new(1, errstr, sizeof(errstr));
     if (!e->broker)
         fail_msg("dev broker: %s", errstr);
-    assert_int_equal(ferry_devbroker_topic_create(e->broker, TOPIC, PARTITIONS, errstr,
-                                                  sizeof(errstr)),
-                     0);
+    assert_int_equal(
+        ferry_devbroker_topic_create(e->broker, TOPIC, PARTITIONS, errstr, sizeof(errstr)), 0);
     preload(ferry_devbroker_bootstrap(e->broker));
     e->consumer = make_consumer(ferry_devbroker_bootstrap(e->broker));
     e->queue = rd_kafka_queue_get_consumer(e->consumer);

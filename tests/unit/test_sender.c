@@ -777,8 +777,8 @@ int main(void)
         cmocka_unit_test(test_destroy_in_flight),
     };
 
-    int failed = cmocka_run_group_tests_name("libcurl on the caller's thread", tests,
-                                             group_setup, group_teardown);
+    int failed = cmocka_run_group_tests_name("libcurl on the caller's thread", tests, group_setup,
+                                             group_teardown);
 
     io_thread_mode = 1;
     failed += cmocka_run_group_tests_name("libcurl on the I/O thread", tests, group_setup,

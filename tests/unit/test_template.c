@@ -39,13 +39,13 @@ static int setup(void **state)
     rd_kafka_header_add(h, "x-crlf", -1, "a\r\nb", -1);
     rd_kafka_header_add(h, "x-space", -1, "a b&c", -1);
     recs[REC_FULL] = (struct ferry_record){
-        "orders", 3, 42, 1700000000123, "user/1 \xC3\xA4", 9, value_json, sizeof(value_json) - 1,
-        h, NULL};
+        "orders", 3,   42, 1700000000123, "user/1 \xC3\xA4", 9, value_json, sizeof(value_json) - 1,
+        h,        NULL};
     recs[REC_BARE] = (struct ferry_record){"t.x", 0, 0, -1, NULL, 0, NULL, 0, NULL, NULL};
     recs[REC_TEXT] = (struct ferry_record){"t", 1, 9, 5, "", 0, "not json", 8, NULL, NULL};
     recs[REC_ARRAY] = (struct ferry_record){"t", 1, 9, 5, "k", 1, "[[1,2],\"s\"] ", 12, NULL, NULL};
-    recs[REC_BIGINT] =
-        (struct ferry_record){"t", 1, 9, 5, NULL, 0, "{\"n\":123456789012345678901}", 27, NULL, NULL};
+    recs[REC_BIGINT] = (struct ferry_record){
+        "t", 1, 9, 5, NULL, 0, "{\"n\":123456789012345678901}", 27, NULL, NULL};
     return 0;
 }
 
