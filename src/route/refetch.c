@@ -6,8 +6,8 @@
  * payload of the records the route took lately.
  */
 #include "route/refetch.h"
+#include "core/units.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 /* Totals are halved past this many records, so the mean follows a change in record sizes. */
@@ -27,15 +27,12 @@ struct ferry_refetch {
 /* The consumer's value of an integer property, or fallback when it cannot be read. */
 static size_t conf_number(rd_kafka_t *rk, const char *name, size_t fallback)
 {
-    char value[64], *end;
+    char value[64];
     size_t size = sizeof(value);
-    unsigned long long n;
+    int64_t n;
 
-    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, value, &size) != RD_KAFKA_CONF_OK)
-        return fallback;
-    errno = 0;
-    n = strtoull(value, &end, 10);
-    if (errno || end == value || *end)
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, value, &size) != RD_KAFKA_CONF_OK ||
+        ferry_int_parse(value, &n) || n < 0)
         return fallback;
     return (size_t)n;
 }
