@@ -520,3 +520,22 @@ def test_a_small_prefetch_does_not_starve_the_route(start_routes, receiver, kafk
     assert route_metric(m, "ferry_route_fetch_restarts_total", "prefetch") > 0
     got = [int(v) for r in receiver.requests for v in r.json()]  # strings: not JSON numbers
     assert sorted(got) == list(range(total))
+
+
+def test_headers_over_their_total_limit_are_dead_lettered(start_routes, receiver, kafka):
+    # Forwarded header lines of one request may hold 64 KiB together (ROUTE_HEADERS_TEXT_MAX):
+    # 20 headers of 3.9 KiB each pass alone but not together.
+    topic, dlq = unique("hdrbig"), unique("hdrbig-dlq")
+    many = [(f"x-h{i}", b"v" * 3900) for i in range(20)]
+    records = [{"partition": 0, "key": b"big", "value": b"1", "headers": many},
+               {"partition": 0, "key": b"small", "value": b"2", "headers": many[:2]}]
+    f = start_routes(route_config("hdrbig", [topic], receiver.url + "/h", target={"forward_headers": True},
+                                  dead_letter={"topic": dlq}))
+    kafka.produce(topic, records)
+    dead = kafka.consume_n(dlq, 1, use_group=False)
+    wait_delivered(f, "hdrbig", 1)
+
+    assert [d.key for d in dead] == [b"big"]
+    assert dict(dead[0].headers)["ferry.error"] == b"the URL or a header is too long"
+    assert [r.body for r in receiver.requests] == [b"2"]
+    assert receiver.requests[0].header("x-h1") == "v" * 3900
