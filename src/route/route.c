@@ -429,8 +429,8 @@ static void *route_main(void *arg)
     struct route *r = arg;
     int more = 0;
 
-    FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s", r->cfg->topics.count,
-              r->cfg->target.url);
+    FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s)",
+              r->cfg->topics.count, r->cfg->target.url, r->io_threads);
     while (!atomic_load(&r->stop))
         more = loop_turn(r, more, 1);
     shut_down(r);
@@ -511,15 +511,19 @@ static void wake_route(void *arg)
 static int make_sender(struct route *r, char *errstr, size_t errstr_size)
 {
     const struct ferry_route_target_config *t = &r->cfg->target;
-    struct ferry_sender_options o = {t->timeout_ms,
-                                     t->connect_timeout_ms,
-                                     t->tls.ca_file,
-                                     t->tls.cert_file,
-                                     t->tls.key_file,
-                                     t->tls.verify,
-                                     (size_t)r->cfg->dead_letter.response_max,
-                                     (int)r->cfg->concurrency,
-                                     r->cfg->batch.max_records == 1};
+    struct ferry_sender_options o = {
+        .timeout_ms = t->timeout_ms,
+        .connect_timeout_ms = t->connect_timeout_ms,
+        .ca_file = t->tls.ca_file,
+        .cert_file = t->tls.cert_file,
+        .key_file = t->tls.key_file,
+        .verify = t->tls.verify,
+        .response_max = (size_t)r->cfg->dead_letter.response_max,
+        .max_connections = (int)r->cfg->concurrency,
+    };
+
+    r->io_threads = ferry_route_io_threads(r->cfg, sysconf(_SC_NPROCESSORS_ONLN));
+    o.io_threads = r->io_threads;
     r->sender = ferry_sender_new(&o, errstr, errstr_size);
     return r->sender ? 0 : -1;
 }

@@ -6,8 +6,10 @@
 #include "route/route_config.h"
 #include "core/topic_name.h"
 #include "core/kafka.h"
+#include "core/units.h"
 #include "route/backoff.h"
 #include "route/body.h"
+#include "route/sender.h"
 #include "route/status.h"
 #include "route/template.h"
 
@@ -167,6 +169,10 @@ static const struct ferry_cfg_field route_fields[] = {
     {"batch", FERRY_CFG_SECTION, ROUTE_FIELD(batch), NULL, 0, 0, NULL, &batch_section, 0, NULL},
     {"concurrency", FERRY_CFG_INT, ROUTE_FIELD(concurrency), "64", 1, 10000, NULL, NULL, 0,
      "Requests in flight at once for this route."},
+    {"io_threads", FERRY_CFG_STRING, ROUTE_FIELD(io_threads), "auto", 0, 0, NULL, NULL, 0,
+     "Threads that run this route's HTTP transfers beside its worker thread, 0 to 64; 0 runs "
+     "them on the worker. `auto`: one per processor up to 4 for one-record requests, 0 for "
+     "batches."},
     {"ordering", FERRY_CFG_ENUM, ROUTE_FIELD(ordering), "key", 0, 0, orderings, NULL, 0,
      "`key`: records with the same key are never in flight together and go in offset order; "
      "`partition`: one request in flight per partition; `none`: no order."},
@@ -296,6 +302,46 @@ static void check_topics(struct ferry_config *cfg, const struct ferry_route_conf
         ferry_config_error(cfg, fpath, "%s", err);
 }
 
+/* Reads io_threads: -1 for auto, else the count. Returns -1 when it is neither. */
+static int parse_io_threads(const char *text, int64_t *count)
+{
+    if (!text || strcmp(text, "auto") == 0) {
+        *count = -1;
+        return 0;
+    }
+    if (ferry_int_parse(text, count) || *count < 0 || *count > FERRY_SENDER_IO_THREADS_MAX)
+        return -1;
+    return 0;
+}
+
+int ferry_route_io_threads(const struct ferry_route_config *r, long cpus)
+{
+    int64_t count = -1;
+
+    if (parse_io_threads(r->io_threads, &count) == 0 && count >= 0)
+        return (int)count;
+    if (r->batch.max_records > 1)
+        return 0;
+    if (cpus > FERRY_ROUTE_IO_THREADS_AUTO)
+        cpus = FERRY_ROUTE_IO_THREADS_AUTO;
+    if (cpus > r->concurrency)
+        cpus = (long)r->concurrency;
+    return cpus < 1 ? 1 : (int)cpus;
+}
+
+static void check_io_threads(struct ferry_config *cfg, const struct ferry_route_config *r,
+                             const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+    int64_t count;
+
+    if (parse_io_threads(r->io_threads, &count) == 0)
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.io_threads", path);
+    ferry_config_error(cfg, fpath, "expected auto or 0 to %d, got '%s'",
+                       FERRY_SENDER_IO_THREADS_MAX, r->io_threads);
+}
+
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_config *r = obj;
@@ -304,6 +350,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_name(cfg, r, path);
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
+    check_io_threads(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
     ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &r->kafka, fpath);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);

@@ -87,6 +87,9 @@ struct ferry_route_limits_config {
     int64_t max_buffered_bytes;
 };
 
+/* The most I/O threads `io_threads: auto` gives a route. */
+#define FERRY_ROUTE_IO_THREADS_AUTO 4
+
 struct ferry_route_config {
     char *name;
     struct ferry_cfg_strings topics;
@@ -96,7 +99,8 @@ struct ferry_route_config {
     struct ferry_route_body_config body;
     struct ferry_route_batch_config batch;
     int64_t concurrency;
-    int ordering; /* enum ferry_ordering */
+    char *io_threads; /* "auto" or a count; see ferry_route_io_threads() */
+    int ordering;     /* enum ferry_ordering */
     struct ferry_route_status_config on_status;
     struct ferry_route_retry_config retry;
     struct ferry_route_dead_letter_config dead_letter;
@@ -106,6 +110,12 @@ struct ferry_route_config {
 
 /* The table of one entry of `routes:`. */
 extern const struct ferry_cfg_section ferry_route_section;
+
+/* The I/O threads a route's sender runs (0: libcurl runs on the route's worker thread), for a
+ * route whose io_threads passed the config checks, on a machine with cpus processors online.
+ * `auto` gives one-record routes one thread per processor, up to FERRY_ROUTE_IO_THREADS_AUTO
+ * and the route's concurrency, and batch routes none. */
+int ferry_route_io_threads(const struct ferry_route_config *r, long cpus);
 
 /* The names of enum ferry_http_method, indexed by it. */
 extern const char *const ferry_route_methods[];

@@ -94,6 +94,7 @@ struct route {
     ferry_refetch *refetch;
 
     ferry_sender *sender;
+    int io_threads; /* the sender's; 0 when libcurl runs on the worker */
     ferry_dispatch *dispatch;
     ferry_deadletter *deadletter; /* NULL without a dead-letter topic */
     ferry_status_rules *rules;

@@ -11,16 +11,21 @@
  * curl_slist node holding it, chained in front of the caller's list for the duration of a
  * call. libcurl only reads the list, and an empty "Expect:" suppresses the header.
  *
- * With the io_thread option, libcurl runs on an I/O thread of the sender's own, so that the
- * route's worker thread (Kafka, dispatch, outcomes) and libcurl's work on the wire use two
- * cores; routes use it for one-record requests, where libcurl's work per record is the
- * largest. (For batches it cost more in hand-offs than it gave.) The two meet at two queues
- * under one mutex: calls to start (the worker pushes, the I/O thread takes them all at once)
- * and calls finished (the other way). Each side is woken only when a queue turns non-empty:
- * the I/O thread through curl_multi_wakeup(), the worker through an eventfd it polls.
- * Everything about a transfer (easy handles, the multi handle, the free list) belongs to the
- * I/O thread; a call's result fields are written there and read by the worker after the
- * mutex has passed the call back.
+ * The transfers are split over lanes: a lane is one multi handle, its transfers and its
+ * connections. Without I/O threads there is one lane and the worker drives it. With the
+ * io_threads option, each lane has an I/O thread of its own, so that the route's worker thread
+ * (Kafka, dispatch, outcomes) and libcurl's work on the wire use more than one core; routes use
+ * it for one-record requests, where libcurl's work per record is the largest. (For batches it
+ * cost more in hand-offs than it gave.) The worker gives each new call to the lane with the
+ * fewest calls in flight, so each lane needs at most its share of the connections.
+ *
+ * The worker and the I/O threads meet at queues under one mutex: each lane's calls to start
+ * (the worker pushes, the lane's thread takes them all at once) and the calls finished (the
+ * other way). Each side is woken only when a queue turns non-empty: an I/O thread through
+ * curl_multi_wakeup(), the worker through an eventfd it polls. Everything about a transfer
+ * (easy handles, the multi handle, the free list) belongs to its lane's thread; a call's
+ * result fields are written there and read by the worker after the mutex has passed the call
+ * back.
  */
 #include "route/sender.h"
 #include "core/log.h"
@@ -46,7 +51,7 @@
 /* Idle connections kept open: enough for max_connections to each of this many hosts, so a
  * route whose URL template spreads over a few hosts keeps them all warm. */
 #define SENDER_HOSTS_KEPT 4
-/* The I/O thread's longest sleep; new calls and stopping wake it at once anyway. */
+/* An I/O thread's longest sleep; new calls and stopping wake it at once anyway. */
 #define SENDER_IDLE_WAIT_MS 1000
 /* Longer than any valid Retry-After value (an HTTP-date is 29 characters). */
 #define RETRY_AFTER_VALUE_MAX 64
@@ -76,7 +81,10 @@ static const struct method methods[] = {
 /* libcurl wants a char *; it never writes through it. */
 static char expect_off[] = "Expect:";
 
+struct lane;
+
 struct transfer {
+    struct lane *lane;
     CURL *easy;
     struct ferry_http_call *call; /* NULL while on the free list */
     const char *custom;           /* the CURLOPT_CUSTOMREQUEST now set on easy */
@@ -91,25 +99,35 @@ struct call_queue {
     struct ferry_http_call *head, *tail;
 };
 
+/* One multi handle and its transfers, driven by its I/O thread (or by the worker). */
+struct lane {
+    ferry_sender *sender;
+
+    /* the driving thread's */
+    CURLM *multi;
+    struct transfer *all; /* every transfer, to free them */
+    struct transfer *free_list;
+    pthread_t thread;
+    int thread_started;
+
+    struct call_queue to_start; /* under sender->lock */
+    size_t in_flight;           /* the worker's count of the calls it gave this lane */
+};
+
 struct ferry_sender {
     struct ferry_sender_options opts; /* file names point at the copies below */
     char *ca_file;
     char *cert_file;
     char *key_file;
 
-    /* the I/O thread's */
-    CURLM *multi;
-    struct transfer *all; /* every transfer, to free them */
-    struct transfer *free_list;
-    pthread_t thread;
-    int thread_started;
+    struct lane *lanes;
+    int lane_count; /* io_threads, or 1 lane that the worker drives */
     atomic_int stop;
     atomic_uint_fast64_t connects;
 
     /* shared, under lock */
     pthread_mutex_t lock;
     int lock_made;
-    struct call_queue to_start;
     struct call_queue finished;
 
     /* the worker's */
@@ -127,7 +145,7 @@ void ferry_sender_global_cleanup(void)
     curl_global_cleanup();
 }
 
-/* ---- callbacks: they run inside curl_multi_perform(), on the I/O thread ---- */
+/* ---- callbacks: they run inside curl_multi_perform(), on the lane's thread ---- */
 
 /* Keeps the first response_max bytes of the body and drops the rest without failing. */
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
@@ -176,7 +194,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
-/* ---- transfers: the I/O thread's ---- */
+/* ---- transfers: their lane's thread's ---- */
 
 static CURLcode set_callbacks(struct transfer *t)
 {
@@ -234,47 +252,50 @@ static CURLcode set_tls(CURL *e, const struct ferry_sender_options *o)
 }
 
 /* Makes a transfer with every per-sender option set. Returns NULL when out of memory. */
-static struct transfer *transfer_new(ferry_sender *s)
+static struct transfer *transfer_new(struct lane *l)
 {
     struct transfer *t = calloc(1, sizeof(*t));
     CURLcode rc = CURLE_OUT_OF_MEMORY;
 
     if (!t)
         return NULL;
+    t->lane = l;
     t->expect.data = expect_off;
     t->easy = curl_easy_init();
     if (t->easy)
         rc = set_callbacks(t);
     if (!rc)
-        rc = set_transport(t->easy, &s->opts);
+        rc = set_transport(t->easy, &l->sender->opts);
     if (!rc)
-        rc = set_tls(t->easy, &s->opts);
+        rc = set_tls(t->easy, &l->sender->opts);
     if (rc) {
         curl_easy_cleanup(t->easy);
         free(t);
         return NULL;
     }
-    t->next_all = s->all;
-    s->all = t;
+    t->next_all = l->all;
+    l->all = t;
     return t;
 }
 
-static struct transfer *transfer_take(ferry_sender *s)
+static struct transfer *transfer_take(struct lane *l)
 {
-    struct transfer *t = s->free_list;
+    struct transfer *t = l->free_list;
 
     if (!t)
-        return transfer_new(s);
-    s->free_list = t->next_free;
+        return transfer_new(l);
+    l->free_list = t->next_free;
     t->next_free = NULL;
     return t;
 }
 
-static void transfer_give_back(ferry_sender *s, struct transfer *t)
+static void transfer_give_back(struct transfer *t)
 {
+    struct lane *l = t->lane;
+
     t->call = NULL;
-    t->next_free = s->free_list;
-    s->free_list = t;
+    t->next_free = l->free_list;
+    l->free_list = t;
 }
 
 /* ---- starting a call ---- */
@@ -361,7 +382,7 @@ static int check_call(const struct ferry_http_call *call, const struct method **
     return 0;
 }
 
-/* ---- queues between the worker and the I/O thread (under s->lock) ---- */
+/* ---- queues between the worker and the I/O threads (under s->lock) ---- */
 
 /* Appends call; returns nonzero when the queue was empty, so the other side needs waking. */
 static int queue_push(struct call_queue *q, struct ferry_http_call *call)
@@ -405,7 +426,7 @@ static struct ferry_http_call *queue_take(ferry_sender *s, struct call_queue *q)
     return all;
 }
 
-/* ---- the I/O thread ---- */
+/* ---- the lanes' threads ---- */
 
 /* A call that could not become a transfer finishes at once as a transport error. */
 static void fail_call(struct ferry_http_call *call, CURLcode code, const char *why)
@@ -414,11 +435,11 @@ static void fail_call(struct ferry_http_call *call, CURLcode code, const char *w
     snprintf(call->error, sizeof(call->error), "sender: %s '%s': %s", call->method, call->url, why);
 }
 
-/* Makes call a transfer and adds it to the multi handle, or fails it into done. */
-static void begin_transfer(ferry_sender *s, struct ferry_http_call *call, struct call_queue *done)
+/* Makes call a transfer and adds it to the lane's multi handle, or fails it into done. */
+static void begin_transfer(struct lane *l, struct ferry_http_call *call, struct call_queue *done)
 {
     const struct method *m = find_method(call->method);
-    struct transfer *t = transfer_take(s);
+    struct transfer *t = transfer_take(l);
     CURLcode rc = CURLE_OUT_OF_MEMORY;
     CURLMcode mc;
 
@@ -430,16 +451,15 @@ static void begin_transfer(ferry_sender *s, struct ferry_http_call *call, struct
         fail_call(call, rc, curl_easy_strerror(rc));
         goto failed;
     }
-    mc = curl_multi_add_handle(s->multi, t->easy);
+    mc = curl_multi_add_handle(l->multi, t->easy);
     if (mc) {
         fail_call(call, CURLE_FAILED_INIT, curl_multi_strerror(mc));
         goto failed;
     }
-    call->priv = t;
     return;
 failed:
     if (t)
-        transfer_give_back(s, t);
+        transfer_give_back(t);
     queue_push(done, call);
 }
 
@@ -452,7 +472,8 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &usec);
     curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
     call->seconds = (double)usec / 1e6;
-    atomic_fetch_add(&s->connects, (uint64_t)(connects > 0 ? connects : 0));
+    if (connects > 0)
+        atomic_fetch_add(&s->connects, (uint64_t)connects);
     if (code == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &call->status);
         return;
@@ -463,7 +484,7 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
 }
 
 /* Settles one finished transfer and queues its call in done. */
-static void end_transfer(ferry_sender *s, CURL *easy, CURLcode code, struct call_queue *done)
+static void end_transfer(struct lane *l, CURL *easy, CURLcode code, struct call_queue *done)
 {
     char *priv = NULL;
     struct transfer *t;
@@ -472,10 +493,9 @@ static void end_transfer(ferry_sender *s, CURL *easy, CURLcode code, struct call
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     t = (struct transfer *)(void *)priv;
     call = t->call;
-    record_result(s, t, code);
-    curl_multi_remove_handle(s->multi, easy);
-    transfer_give_back(s, t);
-    call->priv = NULL;
+    record_result(l->sender, t, code);
+    curl_multi_remove_handle(l->multi, easy);
+    transfer_give_back(t);
     queue_push(done, call);
 }
 
@@ -494,70 +514,87 @@ static void hand_back(ferry_sender *s, struct call_queue *done)
         FLOG_ERROR("route", NULL, "sender: waking the worker: %s", strerror(errno));
 }
 
-/* Runs libcurl and queues the calls that finished in done. */
-static void drive(ferry_sender *s, struct call_queue *done)
+/* Runs the lane's transfers and queues the calls that finished in done. */
+static void drive(struct lane *l, struct call_queue *done)
 {
     int running = 0, queued = 0;
-    CURLMcode mc = curl_multi_perform(s->multi, &running);
+    CURLMcode mc = curl_multi_perform(l->multi, &running);
     CURLMsg *msg;
 
     if (mc)
         FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
-    while ((msg = curl_multi_info_read(s->multi, &queued)))
+    while ((msg = curl_multi_info_read(l->multi, &queued)))
         if (msg->msg == CURLMSG_DONE)
-            end_transfer(s, msg->easy_handle, msg->data.result, done);
+            end_transfer(l, msg->easy_handle, msg->data.result, done);
 }
 
-/* One turn of the I/O thread: wait for the network or new calls, start the new calls, drive
+/* One turn of an I/O thread: wait for the network or new calls, start the new calls, drive
  * the transfers, hand back the finished calls. */
-static void io_turn(ferry_sender *s)
+static void io_turn(struct lane *l)
 {
+    ferry_sender *s = l->sender;
     struct call_queue done = {NULL, NULL};
     struct ferry_http_call *call, *next;
-    CURLMcode mc = curl_multi_poll(s->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
+    CURLMcode mc = curl_multi_poll(l->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
 
     if (mc)
         FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
-    for (call = queue_take(s, &s->to_start); call; call = next) {
+    for (call = queue_take(s, &l->to_start); call; call = next) {
         next = call->next_queued;
-        begin_transfer(s, call, &done);
+        begin_transfer(l, call, &done);
     }
-    drive(s, &done);
+    drive(l, &done);
     hand_back(s, &done);
 }
 
 static void *io_main(void *arg)
 {
-    ferry_sender *s = arg;
+    struct lane *l = arg;
 
-    while (!atomic_load(&s->stop))
-        io_turn(s);
+    while (!atomic_load(&l->sender->stop))
+        io_turn(l);
     return NULL;
 }
 
 /* ---- the worker's side ---- */
 
+/* The lane with the fewest calls in flight: the first one when they are even, so that a
+ * trickle of calls keeps reusing the same connections. */
+static struct lane *pick_lane(ferry_sender *s)
+{
+    struct lane *best = &s->lanes[0];
+
+    for (int i = 1; i < s->lane_count; i++)
+        if (s->lanes[i].in_flight < best->in_flight)
+            best = &s->lanes[i];
+    return best;
+}
+
 int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
                        size_t errstr_size)
 {
     const struct method *m;
+    struct lane *l;
     int wake;
 
     if (check_call(call, &m, errstr, errstr_size))
         return -1;
     reset_result(s, call);
+    l = pick_lane(s);
+    call->priv = l;
+    l->in_flight++;
     s->in_flight++;
-    if (!s->opts.io_thread) {
-        begin_transfer(s, call, &s->finished); /* only this thread touches finished then */
+    if (!s->opts.io_threads) {
+        begin_transfer(l, call, &s->finished); /* only this thread touches finished then */
         if (s->finished.head)
             ferry_sender_wakeup(s); /* it failed at once: the next wait must not block */
         return 0;
     }
     pthread_mutex_lock(&s->lock);
-    wake = queue_push(&s->to_start, call);
+    wake = queue_push(&l->to_start, call);
     pthread_mutex_unlock(&s->lock);
     if (wake)
-        curl_multi_wakeup(s->multi);
+        curl_multi_wakeup(l->multi);
     return 0;
 }
 
@@ -569,8 +606,8 @@ int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
     struct pollfd pfds[2] = {{s->done_fd, POLLIN, 0}, {extra_fd, POLLIN, 0}};
     int n;
 
-    if (!s->opts.io_thread) {
-        if (curl_multi_poll(s->multi, fds, nfds, timeout_ms, NULL))
+    if (!s->opts.io_threads) {
+        if (curl_multi_poll(s->lanes[0].multi, fds, nfds, timeout_ms, NULL))
             return -1;
         return extra_fd >= 0 && (fds[1].revents & CURL_WAIT_POLLIN) ? 1 : 0;
     }
@@ -589,10 +626,12 @@ size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferr
 
     if (read(s->done_fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
         FLOG_ERROR("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
-    if (!s->opts.io_thread)
-        drive(s, &s->finished);
+    if (!s->opts.io_threads)
+        drive(&s->lanes[0], &s->finished);
     for (call = queue_take(s, &s->finished); call; call = next) {
         next = call->next_queued; /* done may start the call again */
+        ((struct lane *)call->priv)->in_flight--;
+        call->priv = NULL;
         s->in_flight--;
         finished++;
         done(arg, call);
@@ -635,6 +674,11 @@ static int check_options(const struct ferry_sender_options *o, char *errstr, siz
                  SENDER_CONNECTIONS_MAX, o->max_connections);
         return -1;
     }
+    if (o->io_threads < 0 || o->io_threads > FERRY_SENDER_IO_THREADS_MAX) {
+        snprintf(errstr, errstr_size, "sender: io_threads: expected 0 to %d, got %d",
+                 FERRY_SENDER_IO_THREADS_MAX, o->io_threads);
+        return -1;
+    }
     if (o->timeout_ms < 0 || o->connect_timeout_ms < 0) {
         snprintf(errstr, errstr_size, "sender: timeouts must not be negative, got %ld and %ld ms",
                  o->timeout_ms, o->connect_timeout_ms);
@@ -669,17 +713,49 @@ static int copy_options(ferry_sender *s, const struct ferry_sender_options *o)
     return 0;
 }
 
-static CURLMcode configure_multi(ferry_sender *s)
+/* Each lane may open its share of the connections: the worker keeps the lanes' calls in
+ * flight within one of each other, so no lane needs more. */
+static CURLMcode lane_configure(struct lane *l, int lane_count)
 {
-    long per_host = s->opts.max_connections;
-    CURLMcode mc = curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    const struct ferry_sender_options *o = &l->sender->opts;
+    long per_host = (o->max_connections + lane_count - 1) / lane_count;
+    CURLMcode mc = curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
 
     if (!mc)
-        mc = curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, per_host * SENDER_HOSTS_KEPT);
+        mc = curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, per_host * SENDER_HOSTS_KEPT);
     return mc;
 }
 
-/* The lock, the worker's eventfd and, with io_thread, the I/O thread, in that order. */
+/* Makes each lane's multi handle. */
+static int make_lanes(ferry_sender *s, char *errstr, size_t errstr_size)
+{
+    CURLMcode mc;
+
+    s->lane_count = s->opts.io_threads ? s->opts.io_threads : 1;
+    s->lanes = calloc((size_t)s->lane_count, sizeof(*s->lanes));
+    if (!s->lanes) {
+        snprintf(errstr, errstr_size, "sender: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < s->lane_count; i++) {
+        struct lane *l = &s->lanes[i];
+
+        l->sender = s;
+        l->multi = curl_multi_init();
+        if (!l->multi) {
+            snprintf(errstr, errstr_size, "sender: cannot make a curl multi handle");
+            return -1;
+        }
+        mc = lane_configure(l, s->lane_count);
+        if (mc) {
+            snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The lock, the worker's eventfd and, with io_threads, the I/O threads, in that order. */
 static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
 {
     if (pthread_mutex_init(&s->lock, NULL)) {
@@ -692,30 +768,37 @@ static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "sender: eventfd: %s", strerror(errno));
         return -1;
     }
-    if (s->opts.io_thread && pthread_create(&s->thread, NULL, io_main, s)) {
-        snprintf(errstr, errstr_size, "sender: cannot start its I/O thread");
-        return -1;
+    for (int i = 0; i < s->opts.io_threads; i++) {
+        struct lane *l = &s->lanes[i];
+
+        if (pthread_create(&l->thread, NULL, io_main, l)) {
+            snprintf(errstr, errstr_size, "sender: cannot start its I/O threads");
+            return -1;
+        }
+        l->thread_started = 1;
     }
-    s->thread_started = s->opts.io_thread;
     return 0;
 }
 
-/* Stops the I/O thread; what it was doing is dropped with the transfers. */
-static void stop_io_thread(ferry_sender *s)
+/* Stops the I/O threads; what they were doing is dropped with the transfers. */
+static void stop_io_threads(ferry_sender *s)
 {
-    if (!s->thread_started)
-        return;
     atomic_store(&s->stop, 1);
-    curl_multi_wakeup(s->multi);
-    pthread_join(s->thread, NULL);
-    s->thread_started = 0;
+    for (int i = 0; i < s->lane_count; i++) {
+        struct lane *l = &s->lanes[i];
+
+        if (!l->thread_started)
+            continue;
+        curl_multi_wakeup(l->multi);
+        pthread_join(l->thread, NULL);
+        l->thread_started = 0;
+    }
 }
 
 ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
                                size_t errstr_size)
 {
     ferry_sender *s = NULL;
-    CURLMcode mc;
     int result = -1;
 
     if (check_options(o, errstr, errstr_size))
@@ -727,17 +810,7 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
         snprintf(errstr, errstr_size, "sender: out of memory");
         goto out;
     }
-    s->multi = curl_multi_init();
-    if (!s->multi) {
-        snprintf(errstr, errstr_size, "sender: cannot make a curl multi handle");
-        goto out;
-    }
-    mc = configure_multi(s);
-    if (mc) {
-        snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
-        goto out;
-    }
-    if (start_helpers(s, errstr, errstr_size))
+    if (make_lanes(s, errstr, errstr_size) || start_helpers(s, errstr, errstr_size))
         goto out;
     result = 0;
 out:
@@ -748,21 +821,31 @@ out:
     return s;
 }
 
-void ferry_sender_destroy(ferry_sender *s)
+/* Frees a lane whose thread has stopped, aborting its transfers. */
+static void lane_release(struct lane *l)
 {
     struct transfer *t, *next;
 
-    if (!s)
-        return;
-    stop_io_thread(s);
-    for (t = s->all; t; t = next) {
+    for (t = l->all; t; t = next) {
         next = t->next_all;
         if (t->call)
-            curl_multi_remove_handle(s->multi, t->easy);
+            curl_multi_remove_handle(l->multi, t->easy);
         curl_easy_cleanup(t->easy);
         free(t);
     }
-    curl_multi_cleanup(s->multi);
+    curl_multi_cleanup(l->multi);
+}
+
+void ferry_sender_destroy(ferry_sender *s)
+{
+    if (!s)
+        return;
+    if (s->lanes) {
+        stop_io_threads(s);
+        for (int i = 0; i < s->lane_count; i++)
+            lane_release(&s->lanes[i]);
+        free(s->lanes);
+    }
     if (s->done_fd >= 0)
         close(s->done_fd);
     if (s->lock_made)

@@ -1,15 +1,16 @@
 /*
- * sender.h - the outbound HTTP engine of a route worker: one libcurl multi handle.
+ * sender.h - the outbound HTTP engine of a route worker: libcurl multi handles.
  *
  * A route worker thread owns one sender. It starts calls (each a request the caller describes
  * in a struct ferry_http_call it keeps alive), waits for finished calls together with its
  * Kafka queue's fd, then collects them through a callback. libcurl runs either on that thread,
- * inside ferry_sender_wait() and ferry_sender_collect(), or, with the io_thread option, on an
- * I/O thread the sender starts and stops, so that the route's own work and the requests on
- * the wire use two cores. Easy handles are pooled and reused, and connections stay open in the
- * multi handle's pool (HTTP/1.1 keep-alive, or HTTP/2 over TLS), so a steady stream of small
- * requests allocates next to nothing and never reconnects. Every function belongs to the
- * worker thread that uses the sender, except ferry_sender_wakeup(), which any thread may call.
+ * inside ferry_sender_wait() and ferry_sender_collect(), or, with the io_threads option, on
+ * I/O threads the sender starts and stops, each with a multi handle of its own, so that the
+ * route's own work and the requests on the wire use more than one core. Easy handles are pooled and
+ * reused, and connections stay open in the multi handle's pool (HTTP/1.1 keep-alive, or HTTP/2 over
+ * TLS), so a steady stream of small requests allocates next to nothing and never reconnects. Every
+ * function belongs to the worker thread that uses the sender, except ferry_sender_wakeup(), which
+ * any thread may call.
  *
  * libcurl needs process-wide set-up: main() calls ferry_sender_global_init() before it starts
  * any thread and ferry_sender_global_cleanup() after the last sender is destroyed.
@@ -26,6 +27,9 @@
 
 typedef struct ferry_sender ferry_sender;
 
+/* The most I/O threads one sender runs. */
+#define FERRY_SENDER_IO_THREADS_MAX 64
+
 struct ferry_sender_options {
     long timeout_ms;         /* the whole request; 0 = none */
     long connect_timeout_ms; /* 0 = libcurl's default (300 s) */
@@ -34,8 +38,9 @@ struct ferry_sender_options {
     const char *key_file;    /* its key, may be NULL */
     int verify;              /* nonzero: verify the TLS peer and host name (config default on) */
     size_t response_max;     /* bytes of a response body kept; the rest is read and dropped */
-    int max_connections;     /* open connections per host, at least 1 */
-    int io_thread;           /* nonzero: libcurl runs on a thread of the sender's own */
+    int max_connections;     /* open connections per host, at least 1 (each I/O thread may
+                                open its share, rounded up) */
+    int io_threads;          /* 0: libcurl runs on the worker; else on this many threads */
 };
 
 /*
@@ -75,18 +80,17 @@ int ferry_sender_global_init(void);
  * destroyed and every other thread has stopped. */
 void ferry_sender_global_cleanup(void);
 
-/* Returns a sender with nothing in flight (and its I/O thread running, with io_thread), or
+/* Returns a sender with nothing in flight (and its I/O threads running), or
  * NULL with a message in errstr. The options are copied. Any thread; the sender then belongs to the
  * one that uses it. */
 ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errstr,
                                size_t errstr_size);
 
-/* Starts call (or hands it to the I/O thread). Returns 0 when the call is in flight (its done
- * callback will run from a later ferry_sender_collect()), or -1 with a message in errstr when
- * it cannot start (bad method, no URL); done is then never called for it. Everything found
- * later, on the I/O thread or on the wire (out of memory, a malformed URL), comes back through
- * done as a transport error. Worker thread, also from
- * inside a done callback. */
+/* Starts call (or hands it to the I/O thread with the fewest calls in flight). Returns 0 when the
+ * call is in flight (its done callback will run from a later ferry_sender_collect()), or -1 with a
+ * message in errstr when it cannot start (bad method, no URL); done is then never called for it.
+ * Everything found later, on the I/O thread or on the wire (out of memory, a malformed URL), comes
+ * back through done as a transport error. Worker thread, also from inside a done callback. */
 int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errstr,
                        size_t errstr_size);
 
@@ -95,7 +99,7 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
  * Returns 1 when extra_fd is readable, 0 otherwise, -1 when the wait failed. Worker thread. */
 int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms);
 
-/* Drives the transfers (without io_thread) and calls done(arg, call) for each call that
+/* Drives the transfers (without io_threads) and calls done(arg, call) for each call that
  * finished, in the order they finished, after the sender has let go of it (the caller owns it
  * again). Returns how many finished. done may start calls
  * but must not destroy the sender. Worker thread. */
@@ -114,7 +118,7 @@ uint64_t ferry_sender_connects(const ferry_sender *s);
 void ferry_sender_wakeup(ferry_sender *s);
 
 /* Aborts the calls still in flight without calling their done callbacks (their callers own
- * them again, responses included), stops the I/O thread, closes the connections and frees the
+ * them again, responses included), stops the I/O threads, closes the connections and frees the
  * sender. Accepts NULL and a half-built sender. Worker thread. */
 void ferry_sender_destroy(ferry_sender *s);
 

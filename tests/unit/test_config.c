@@ -6,11 +6,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "route/route_config.h"
 
 /* 50 characters of a topic name, to build long names (Kafka allows 249). */
 #define X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -126,6 +128,15 @@ static const struct bad_case bad_cases[] = {
      "config: routes[0].retry.multiplier: expected a number, got '0x2' (bad.yaml:3)"},
     {"routes:\n  - retry:\n      multiplier: 2e0\n",
      "config: routes[0].retry.multiplier: expected a number, got '2e0' (bad.yaml:3)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
+     "    io_threads: two\n",
+     "config: routes[0].io_threads: expected auto or 0 to 64, got 'two' (bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
+     "    io_threads: 65\n",
+     "config: routes[0].io_threads: expected auto or 0 to 64, got '65' (bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
+     "    io_threads: -1\n",
+     "config: routes[0].io_threads: expected auto or 0 to 64, got '-1' (bad.yaml:5)"},
     {"kafka:\n  dev:\n    topics: ['orders:+8']\n",
      "config: kafka.dev.topics[0]: expected name:partitions like 'orders:8', got 'orders:+8' "
      "(bad.yaml:3)"},
@@ -155,6 +166,46 @@ static void test_bad_values(void **state)
             assert_string_equal(ferry_config_error_at(cfg, 0), bad_cases[i].message);
         else
             assert_non_null(strstr(ferry_config_error_at(cfg, 0), "config: invalid YAML"));
+        ferry_config_destroy(cfg);
+    }
+}
+
+/* What io_threads gives a route on a machine with some processors. */
+struct io_threads_case {
+    const char *keys; /* the route's lines besides name, topics and target */
+    long cpus;
+    int threads;
+};
+
+static const struct io_threads_case io_threads_cases[] = {
+    {"", 2, 2},                                /* auto, one record per request */
+    {"", 1, 1},                                /* auto on one processor */
+    {"", 64, FERRY_ROUTE_IO_THREADS_AUTO},     /* auto stops at its cap */
+    {"    concurrency: 3\n", 64, 3},           /* and at the concurrency */
+    {"    batch: {max_records: 500}\n", 8, 0}, /* auto: batches stay on the worker */
+    {"    io_threads: auto\n", 2, 2},          /* spelled out */
+    {"    io_threads: 0\n", 8, 0},             /* on the worker */
+    {"    io_threads: 6\n", 2, 6},             /* as many as asked */
+    {"    io_threads: 2\n    batch: {max_records: 500}\n", 8, 2},
+};
+
+static void test_route_io_threads(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(io_threads_cases) / sizeof(io_threads_cases[0]); i++) {
+        const struct io_threads_case *c = &io_threads_cases[i];
+        char text[512];
+        struct ferry_config *cfg;
+
+        snprintf(text, sizeof(text),
+                 "routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n%s",
+                 c->keys);
+        cfg = ferry_config_load_string(text, "io.yaml");
+        assert_non_null(cfg);
+        if (ferry_config_error_count(cfg))
+            fail_msg("case %zu: %s", i, ferry_config_error_at(cfg, 0));
+        assert_int_equal(cfg->routes.count, 1);
+        assert_int_equal(ferry_route_io_threads(cfg->routes.items, c->cpus), c->threads);
         ferry_config_destroy(cfg);
     }
 }
@@ -221,9 +272,13 @@ static void test_reference_mentions_every_core_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_good_values),
-        cmocka_unit_test(test_bad_values), cmocka_unit_test(test_all_errors_reported),
-        cmocka_unit_test(test_env),        cmocka_unit_test(test_reference_mentions_every_core_key),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_good_values),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_reference_mentions_every_core_key),
+        cmocka_unit_test(test_route_io_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,8 @@
  * arrived (/echo, /inspect), answer 503 with a Retry-After (/retry), send a 100 KiB body (/big)
  * or never answer on their own (/hang: the test answers them once it is done with them, since
  * every suspended request must be answered before the server is destroyed). Calls run to
- * completion in an event loop with a deadline, never a fixed sleep. Every case runs twice: with
- * libcurl on the caller's thread and on the sender's I/O thread.
+ * completion in an event loop with a deadline, never a fixed sleep. Every case runs three times:
+ * with libcurl on the caller's thread, on one I/O thread, and over three I/O threads.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -240,8 +240,8 @@ static const struct ferry_sender_options default_options = {
     .max_connections = 8,
 };
 
-/* Every case runs twice: libcurl on the caller's thread, then on the sender's I/O thread. */
-static int io_thread_mode;
+/* The I/O threads of the group that runs: 0 (libcurl on the caller's thread), 1, then 3. */
+static int io_threads_mode;
 
 static ferry_sender *sender_with(const struct ferry_sender_options *o)
 {
@@ -249,7 +249,7 @@ static ferry_sender *sender_with(const struct ferry_sender_options *o)
     struct ferry_sender_options mode = *o;
     ferry_sender *s;
 
-    mode.io_thread = io_thread_mode;
+    mode.io_threads = io_threads_mode;
     s = ferry_sender_new(&mode, err, sizeof(err));
 
     if (!s)
@@ -578,6 +578,8 @@ struct options_case {
 static const struct options_case options_cases[] = {
     {{.max_connections = 0}, "sender: max_connections: expected 1 to 65536, got 0"},
     {{.max_connections = 70000}, "sender: max_connections: expected 1 to 65536, got 70000"},
+    {{.max_connections = 1, .io_threads = -1}, "sender: io_threads: expected 0 to 64, got -1"},
+    {{.max_connections = 1, .io_threads = 65}, "sender: io_threads: expected 0 to 64, got 65"},
     {{.max_connections = 1, .timeout_ms = -1},
      "sender: timeouts must not be negative, got -1 and 0 ms"},
     {{.max_connections = 1, .ca_file = "/nonexistent/ca.pem"},
@@ -645,7 +647,9 @@ static void test_load(void **state)
                   (unsigned long long)ferry_sender_connects(l.s));
     assert_int_equal(l.finished, LOAD_CALLS);
     assert_int_equal(l.ok, LOAD_CALLS);
-    assert_true(ferry_sender_connects(l.s) <= LOAD_IN_FLIGHT);
+    /* Each lane may open its rounded-up share of the connections. */
+    assert_true(ferry_sender_connects(l.s) <=
+                (uint64_t)(LOAD_IN_FLIGHT + (io_threads_mode > 1 ? io_threads_mode - 1 : 0)));
     for (int i = 0; i < LOAD_IN_FLIGHT; i++)
         ferry_buf_release(&calls[i].response);
     ferry_sender_destroy(l.s);
@@ -760,6 +764,39 @@ static void test_destroy_in_flight(void **state)
     ferry_sender_destroy(NULL);
 }
 
+/* As many calls as connections are all on the wire at once, however many lanes share them:
+ * each lane may open only its share, so calls must be spread over the lanes. */
+static void test_spread(void **state)
+{
+    enum { CALLS = 6 };
+    struct ferry_sender_options o = default_options;
+    struct ferry_http_call calls[CALLS];
+    char url[256];
+    ferry_sender *s;
+    double until = now_s() + DEADLINE_S;
+
+    (void)state;
+    o.max_connections = CALLS;
+    s = sender_with(&o);
+    url_for(url, sizeof(url), srv.port, "/hang");
+    memset(calls, 0, sizeof(calls));
+    for (int i = 0; i < CALLS; i++) {
+        calls[i] =
+            (struct ferry_http_call){.method = "POST", .url = url, .body = "x", .body_len = 1};
+        start_ok(s, &calls[i]);
+    }
+    while (hung_count() < CALLS && now_s() < until) {
+        ferry_sender_wait(s, -1, 50);
+        ferry_sender_collect(s, never_done, NULL);
+    }
+    wait_hung(CALLS);
+    assert_int_equal(ferry_sender_in_flight(s), CALLS);
+    ferry_sender_destroy(s);
+    answer_hung();
+    for (int i = 0; i < CALLS; i++)
+        ferry_buf_release(&calls[i].response);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,13 +812,17 @@ int main(void)
         cmocka_unit_test(test_wakeup),
         cmocka_unit_test(test_extra_fd),
         cmocka_unit_test(test_destroy_in_flight),
+        cmocka_unit_test(test_spread),
     };
 
     int failed = cmocka_run_group_tests_name("libcurl on the caller's thread", tests, group_setup,
                                              group_teardown);
 
-    io_thread_mode = 1;
-    failed += cmocka_run_group_tests_name("libcurl on the I/O thread", tests, group_setup,
+    io_threads_mode = 1;
+    failed += cmocka_run_group_tests_name("libcurl on one I/O thread", tests, group_setup,
+                                          group_teardown);
+    io_threads_mode = 3;
+    failed += cmocka_run_group_tests_name("libcurl on three I/O threads", tests, group_setup,
                                           group_teardown);
     return failed;
 }
