@@ -92,10 +92,21 @@ int ferry_watermark_track(ferry_watermark *wm, int64_t offset)
     return 0;
 }
 
-/* Sets *pos to the position of offset among the pending entries; returns -1 when absent. */
+/* Sets *pos to the position of offset among the pending entries; returns -1 when absent.
+ * A partition's offsets are usually consecutive, so offset's distance from the oldest entry is
+ * tried first; gaps (compaction, transaction markers) fall back to a binary search. */
 static int find(const ferry_watermark *wm, int64_t offset, size_t *pos)
 {
     size_t lo = 0, hi = wm->count;
+    uint64_t guess;
+
+    if (!wm->count || offset < at(wm, 0)->offset)
+        return -1;
+    guess = (uint64_t)(offset - at(wm, 0)->offset);
+    if (guess < wm->count && at(wm, (size_t)guess)->offset == offset) {
+        *pos = (size_t)guess;
+        return 0;
+    }
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

@@ -109,6 +109,58 @@ static void test_is_valid(void **state)
     }
 }
 
+/* Bytes that end or break the plain run of a string, or only look like they might. The
+ * string scan checks eight bytes at a time, so each is tried at every place in a word. */
+static const struct valid_case in_string_cases[] = {
+    {S("\x01"), 0},
+    {S("\x1f"), 0},
+    {S("\t"), 0},
+    {S(" "), 1},
+    {S("~"), 1},
+    {S("\x7f"), 1},
+    {S("!"), 1},
+    {S("#"), 1},
+    {S("["), 1},
+    {S("]"), 1},
+    {S("\""), 0}, /* ends the string early: junk follows */
+    {S("\\n"), 1},
+    {S("\\u00e9"), 1},
+    {S("\\x"), 0},
+    {S("\xc3\xa9"), 1},
+    {S("\x80"), 0},
+    {S("\xff"), 0},
+    {S("\xed\xa0\x80"), 0},
+    {S("\0"), 0},
+};
+
+#define IN_STRING_PAD 24
+
+/* "aaa" X "aaa" with X after 0 to 16 plain bytes: valid exactly when X is. */
+static void test_string_bytes_at_every_place(void **state)
+{
+    char text[2 * IN_STRING_PAD + 16];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(in_string_cases) / sizeof(in_string_cases[0]); i++) {
+        const struct valid_case *c = &in_string_cases[i];
+
+        for (size_t before = 0; before <= 16; before++) {
+            size_t len = 0;
+
+            text[len++] = '"';
+            memset(text + len, 'a', before);
+            len += before;
+            memcpy(text + len, c->in, c->len);
+            len += c->len;
+            memset(text + len, 'a', IN_STRING_PAD);
+            len += IN_STRING_PAD;
+            text[len++] = '"';
+            if (ferry_json_is_valid(text, len) != c->want)
+                fail_msg("case %zu after %zu bytes: got %d, want %d", i, before, !c->want, c->want);
+        }
+    }
+}
+
 /* Builds depth levels of "[" then "]" (or "{"a":" then "}"). */
 static char *nested(int depth, int objects)
 {
@@ -296,13 +348,10 @@ static void test_add_int(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_is_valid),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_length_is_respected),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_add_string),
-        cmocka_unit_test(test_add_string_cap),
-        cmocka_unit_test(test_add_int),
+        cmocka_unit_test(test_is_valid),       cmocka_unit_test(test_string_bytes_at_every_place),
+        cmocka_unit_test(test_depth_limit),    cmocka_unit_test(test_length_is_respected),
+        cmocka_unit_test(test_utf8),           cmocka_unit_test(test_add_string),
+        cmocka_unit_test(test_add_string_cap), cmocka_unit_test(test_add_int),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
