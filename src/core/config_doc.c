@@ -76,7 +76,8 @@ int ferry_config_reference(struct ferry_buf *out)
                         "Durations take a unit: `250ms`, `10s`, `2m`, `1h`. Sizes are bytes or "
                         "take a unit: `512KiB`, `1MiB` (powers of 1024) or `1MB` (powers of "
                         "1000). Numbers, those in durations and sizes included, are plain "
-                        "decimal (`10`, `1.5`): not `0x10`, `1e3` or `+5`. Any value may use "
+                        "decimal (`10`, `1.5`): not `0x10`, `1e3` or `+5`; a fraction of a "
+                        "millisecond or a byte rounds to the nearest one. Any value may use "
                         "`${env:NAME}` or `${env:NAME:-fallback}`; an unset variable without a "
                         "fallback is an error.\n");
     add_subsections(out, &ferry_config_root, "");

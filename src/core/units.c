@@ -95,7 +95,7 @@ static int parse_with_units(const char *text, const struct unit *units, int bare
     if (*end == '\0') {
         if (!bare_ok && v != 0)
             return -1;
-        *out = (int64_t)v;
+        *out = (int64_t)llround(v); /* as with a suffix: "1.5" and "1.5B" are both 2 */
         return 0;
     }
     for (const struct unit *u = units; u->suffix; u++) {

@@ -70,6 +70,9 @@ static void test_sizes(void **state)
         {"1KB", 1, 1000},
         {"1MB", 1, 1000000},
         {"1.5KiB", 1, 1536},
+        {"1.5", 1, 2}, /* a fraction of a byte rounds, bare or with a suffix */
+        {"1.5B", 1, 2},
+        {"1.4", 1, 1},
         {"1kib", 0, 0},
         {"", 0, 0},
         {"-5", 0, 0},
