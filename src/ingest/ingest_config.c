@@ -232,11 +232,8 @@ static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_stri
         ferry_ingest_patterns_destroy(p);
         if (!p)
             ferry_config_error(cfg, ipath, "%s", err);
-        else if (t[0] != '^' && !ferry_topic_name_valid(t, strlen(t)))
-            ferry_config_error(cfg, ipath,
-                               "'%s' is not a topic name (1 to 249 of letters, digits, '.', "
-                               "'_', '-'; start with '^' for a regular expression)",
-                               t);
+        else if (t[0] != '^' && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
+            ferry_config_error(cfg, ipath, "%s (a regular expression starts with '^')", err);
     }
 }
 
@@ -342,17 +339,15 @@ static void check_webhook_key(struct ferry_config *cfg, const struct ferry_inges
 static void check_webhook(struct ferry_config *cfg, void *obj, const char *path)
 {
     struct ferry_ingest_webhook_config *w = obj;
-    char fpath[INGEST_PATH_MAX];
+    char fpath[INGEST_PATH_MAX], err[256];
 
     check_unique_name(cfg, &cfg->ingest.webhooks, sizeof(*w),
                       offsetof(struct ferry_ingest_webhook_config, name), w, path, "webhook");
     check_webhook_path(cfg, w, path);
     check_webhook_key(cfg, &w->key, path);
     snprintf(fpath, sizeof(fpath), "%s.topic", path);
-    if (w->topic && !ferry_topic_name_valid(w->topic, strlen(w->topic)))
-        ferry_config_error(cfg, fpath,
-                           "'%s' is not a topic name (1 to 249 of letters, digits, '.', '_', '-')",
-                           w->topic);
+    if (w->topic && ferry_topic_name_check(w->topic, strlen(w->topic), err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
     snprintf(fpath, sizeof(fpath), "%s.headers", path);
     if (w->headers.count > FERRY_INGEST_WEBHOOK_HEADERS_MAX)
         ferry_config_error(cfg, fpath, "at most %d headers are allowed",

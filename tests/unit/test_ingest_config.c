@@ -96,8 +96,9 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     {"ingest:\n  rest_proxy:\n    topics: [\"bad name\"]\n",
-     "config: ingest.rest_proxy.topics[0]: 'bad name' is not a topic name (1 to 249 of letters, "
-     "digits, '.', '_', '-'; start with '^' for a regular expression) (bad.yaml:3)"},
+     "config: ingest.rest_proxy.topics[0]: topic name 'bad name' holds ' ', but Kafka allows only "
+     "ASCII letters, digits, '.', '_' and '-' (a regular expression starts with '^') "
+     "(bad.yaml:3)"},
     {"ingest:\n  rest_proxy:\n    topics: [\"^(x\"]\n",
      "config: ingest.rest_proxy.topics[0]: '^(x' is not a valid regular expression: Unmatched ( "
      "or \\( (bad.yaml:3)"},
@@ -128,8 +129,8 @@ static const struct bad_case bad_cases[] = {
     {WH "      path: /a\n      key: {header: \"X K\"}\n",
      "config: ingest.webhooks[0].key.header: 'X K' is not a header name (bad.yaml:6)"},
     {"ingest:\n  webhooks:\n    - name: w\n      topic: \"t/x\"\n      path: /a\n",
-     "config: ingest.webhooks[0].topic: 't/x' is not a topic name (1 to 249 of letters, digits, "
-     "'.', '_', '-') (bad.yaml:4)"},
+     "config: ingest.webhooks[0].topic: topic name 't/x' holds '/', but Kafka allows only ASCII "
+     "letters, digits, '.', '_' and '-' (bad.yaml:4)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        key: short\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key: expected 16 to 256 characters, got 5 (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        topics: [a]\n",
