@@ -12,19 +12,35 @@ export RECEIVER_PORT=${RECEIVER_PORT:-9000}
 export FERRY_QUICKSTART_DIR=$(mktemp -d /tmp/ferry-quickstart.XXXXXX)
 cd "$(dirname "$0")/.."
 
-pids=()
+# Ctrl-C reaches ferry straight from the terminal (it is in this script's process group), and
+# ferry drains on it; a second signal from here would cut its drain short. So after Ctrl-C
+# ferry gets up to FERRY_DRAIN_WAIT seconds on its own before SIGTERM, and otherwise (SIGTERM,
+# an error) SIGTERM at once. The receiver, started in the background by a script, ignores
+# SIGINT, so it always gets SIGTERM.
+FERRY_DRAIN_WAIT=35
+receiver_pid=
+ferry_pid=
+interrupted=
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    local waited=0
+    if [ -n "$ferry_pid" ] && [ -n "$interrupted" ]; then
+        while kill -0 "$ferry_pid" 2>/dev/null && [ "$waited" -lt $((FERRY_DRAIN_WAIT * 10)) ]; do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+    fi
+    for pid in $ferry_pid $receiver_pid; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$FERRY_QUICKSTART_DIR"
 }
 trap cleanup EXIT
-trap 'exit 0' INT TERM
+trap 'interrupted=1; exit 0' INT
+trap 'exit 0' TERM
 
 "$PYTHON" examples/receiver.py "$RECEIVER_PORT" &
-pids+=($!)
+receiver_pid=$!
 "$FERRY" run -c examples/quickstart.yaml &
-pids+=($!)
+ferry_pid=$!
 
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$FERRY_PORT/readyz" >/dev/null 2>&1 && break

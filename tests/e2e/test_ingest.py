@@ -545,6 +545,14 @@ def test_quickstart_flow(ferry_bin, tmp_path):
         out = wait_until(delivered, 60, "the curl'd record at the receiver")
         assert "curl" in out and "/topics/orders" in out, out  # the command is shown
         assert re.search(r"receiver: POST /orders/\S*user-4", out), out
+        # Ctrl-C: a terminal sends SIGINT to the whole foreground group. ferry drains on it,
+        # and the script must not send it a second signal that cuts the drain short.
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(40) is not None, f"quickstart still running after Ctrl-C\n{proc.describe()}"
+        logs = proc.stdout_text() + proc.stderr_text()
+        assert "SIGINT received: draining" in logs, logs
+        assert "second signal" not in logs, logs
+        assert 'msg=stopped' in logs, logs
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
