@@ -9,7 +9,8 @@ FERRY=${1:-build/ferry}
 PYTHON=${PYTHON:-/usr/bin/python3}
 export FERRY_PORT=${FERRY_PORT:-8080}
 export RECEIVER_PORT=${RECEIVER_PORT:-9000}
-export FERRY_QUICKSTART_DIR=$(mktemp -d /tmp/ferry-quickstart.XXXXXX)
+FERRY_QUICKSTART_DIR=$(mktemp -d /tmp/ferry-quickstart.XXXXXX)
+export FERRY_QUICKSTART_DIR
 cd "$(dirname "$0")/.."
 
 # Ctrl-C reaches ferry straight from the terminal (it is in this script's process group), and
