@@ -45,6 +45,12 @@ ferry_devbroker *ferry_devbroker_new(int nbrokers, char *errstr, size_t errstr_s
     }
     rd_kafka_conf_set_log_cb(conf, on_host_log);
     rd_kafka_conf_set(conf, "client.id", "ferry-devbroker", why, sizeof(why));
+    /* The mock's broker sockets take their options from this handle. Kafka brokers set
+     * TCP_NODELAY on every connection; without it the mock holds a response back (Nagle) until
+     * the client acknowledges the previous one, and the client delays that acknowledgement
+     * (delayed ACK, 40 ms) while it waits for the response: about 1% of acknowledged ingest
+     * requests took 25-50 ms (bench/README.md, "Latency tail"). */
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", why, sizeof(why));
     db->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     conf = NULL;
     if (!db->host) {
