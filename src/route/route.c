@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,6 +509,17 @@ static void wake_route(void *arg)
     ferry_sender_wakeup(r->sender);
 }
 
+/* The processors this process may run on (a container's cpuset, taskset), for io_threads:
+ * auto; all those online when that cannot be read. */
+static long usable_cpus(void)
+{
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int make_sender(struct route *r, char *errstr, size_t errstr_size)
 {
     const struct ferry_route_target_config *t = &r->cfg->target;
@@ -522,7 +534,7 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
         .max_connections = (int)r->cfg->concurrency,
     };
 
-    r->io_threads = ferry_route_io_threads(r->cfg, sysconf(_SC_NPROCESSORS_ONLN));
+    r->io_threads = ferry_route_io_threads(r->cfg, usable_cpus());
     o.io_threads = r->io_threads;
     r->sender = ferry_sender_new(&o, errstr, errstr_size);
     return r->sender ? 0 : -1;

@@ -171,8 +171,8 @@ static const struct ferry_cfg_field route_fields[] = {
      "Requests in flight at once for this route."},
     {"io_threads", FERRY_CFG_STRING, ROUTE_FIELD(io_threads), "auto", 0, 0, NULL, NULL, 0,
      "Threads that run this route's HTTP transfers beside its worker thread, 0 to 64; 0 runs "
-     "them on the worker. `auto`: one per processor up to 4 for one-record requests, 0 for "
-     "batches."},
+     "them on the worker. `auto`: one per processor ferry may run on, up to 4, for one-record "
+     "requests; 0 for batches."},
     {"ordering", FERRY_CFG_ENUM, ROUTE_FIELD(ordering), "key", 0, 0, orderings, NULL, 0,
      "`key`: records with the same key are never in flight together and go in offset order; "
      "`partition`: one request in flight per partition; `none`: no order."},

@@ -112,7 +112,7 @@ struct ferry_route_config {
 extern const struct ferry_cfg_section ferry_route_section;
 
 /* The I/O threads a route's sender runs (0: libcurl runs on the route's worker thread), for a
- * route whose io_threads passed the config checks, on a machine with cpus processors online.
+ * route whose io_threads passed the config checks, when ferry may run on cpus processors.
  * `auto` gives one-record routes one thread per processor, up to FERRY_ROUTE_IO_THREADS_AUTO
  * and the route's concurrency, and batch routes none. */
 int ferry_route_io_threads(const struct ferry_route_config *r, long cpus);

@@ -168,7 +168,7 @@ def ferry_config(dev_broker):
 
 @pytest.fixture
 def run_ferry(ferry_bin, tmp_path):
-    """run_ferry(config, *, env=None, wait_healthy=True, listen=None, name=None) -> Ferry.
+    """run_ferry(config, *, env=None, wait_healthy=True, listen=None, name=None, wrap=()) -> Ferry.
 
     config is a dict (rendered as YAML; a missing server.listen gets a free port) or YAML text
     (then pass listen="host:port" unless the text has a `listen:` line). Waits until /healthz
@@ -176,7 +176,8 @@ def run_ferry(ferry_bin, tmp_path):
     """
     procs = []
 
-    def run(config, *, env=None, wait_healthy=True, listen=None, name=None, start_timeout=30):
+    def run(config, *, env=None, wait_healthy=True, listen=None, name=None, start_timeout=30,
+            wrap=()):
         name = name or f"ferry-{len(procs)}"
         if isinstance(config, dict):
             config = dict(config)
@@ -193,7 +194,8 @@ def run_ferry(ferry_bin, tmp_path):
                 listen = m.group(1)
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
-        proc = Ferry(ferry_bin, tmp_path, path, listen, name=name, env=env, wait_healthy=False)
+        proc = Ferry(ferry_bin, tmp_path, path, listen, name=name, env=env, wait_healthy=False,
+                     wrap=wrap)
         procs.append(proc)
         _current_procs.append(proc)
         if wait_healthy:
@@ -207,16 +209,16 @@ def run_ferry(ferry_bin, tmp_path):
 
 @pytest.fixture
 def start_routes(run_ferry, ferry_config):
-    """start_routes(*routes, ready=True, name=None, env=None, overrides=None) -> Ferry.
+    """start_routes(*routes, ready=True, name=None, env=None, overrides=None, wrap=()) -> Ferry.
 
     Runs ferry on the session broker with these `routes:` entries (see ferrytest.route_config)
     and, unless ready is False, waits until /readyz says every route joined its group (the
     dev broker's first join of a group takes about 3 s). overrides merge into the config.
     """
 
-    def start(*routes, ready=True, name=None, env=None, overrides=None, timeout=30):
+    def start(*routes, ready=True, name=None, env=None, overrides=None, timeout=30, wrap=()):
         cfg = ferry_config(deep_merge({"routes": list(routes)}, overrides or {}))
-        f = run_ferry(cfg, name=name, env=env)
+        f = run_ferry(cfg, name=name, env=env, wrap=wrap)
         if ready:
             f.wait_ready(timeout)
         return f

@@ -271,8 +271,9 @@ class Ferry(Proc):
     """`ferry run -c <config>`; .url is the HTTP base URL (http://127.0.0.1:PORT)."""
 
     def __init__(self, ferry_bin, workdir, config_path, listen, name="ferry", env=None,
-                 wait_healthy=True, start_timeout=30):
-        super().__init__([ferry_bin, "run", "-c", config_path], workdir, name, env=env)
+                 wait_healthy=True, start_timeout=30, wrap=()):
+        # wrap: a command ferry runs under, e.g. ["taskset", "-c", "0"]
+        super().__init__([*wrap, ferry_bin, "run", "-c", config_path], workdir, name, env=env)
         self.config_path = Path(config_path)
         self.listen = listen
         self.url = f"http://{listen}"

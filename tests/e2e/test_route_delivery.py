@@ -46,6 +46,26 @@ def test_value_body_is_the_value_as_is(start_routes, receiver, kafka):
     assert len(got) == len(records)
 
 
+# io_threads: how many threads run a route's transfers, and that records arrive over them.
+# `auto` counts the processors the process may run on, so under taskset it gets one.
+@pytest.mark.parametrize("io_threads, wrap, want", [
+    ("auto", ("taskset", "-c", "0"), 1),
+    (3, (), 3),
+    (0, (), 0),
+])
+def test_io_threads(start_routes, receiver, kafka, io_threads, wrap, want):
+    topic = unique("io")
+    records = [{"key": f"k{i % 5}".encode(), "value": f"v{i}".encode()} for i in range(60)]
+    f = start_routes(route_config("io", [topic], receiver.url + "/in", io_threads=io_threads),
+                     wrap=wrap)
+    kafka.produce(topic, records)
+    receiver.wait_for(len(records))
+    wait_delivered(f, "io", len(records))
+
+    assert Counter(r.body for r in receiver.requests) == Counter(r["value"] for r in records)
+    assert f"{want} I/O thread(s)" in f.stderr_text() + f.stdout_text()
+
+
 def test_envelope_body_describes_the_record(start_routes, receiver, kafka):
     topic = unique("envelope")
     records = [
