@@ -32,10 +32,27 @@ static int is_json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* The first CR or LF in [p, end), or end. *lf and *cr hold the next of each found so far
+ * (NULL when none is left) and are searched again only once p has passed them, so a long text
+ * with many line breaks is scanned once for each, not once per line. */
+static const char *next_break(const char *p, const char *end, const char **lf, const char **cr)
+{
+    if (*lf && *lf < p)
+        *lf = memchr(p, '\n', (size_t)(end - p));
+    if (*cr && *cr < p)
+        *cr = memchr(p, '\r', (size_t)(end - p));
+    if (!*lf)
+        return *cr ? *cr : end;
+    if (!*cr)
+        return *lf;
+    return *lf < *cr ? *lf : *cr;
+}
+
 /* Appends valid JSON text without its surrounding whitespace and without CR or LF, which in
  * valid JSON can only be whitespace between tokens. */
 static int add_json_oneline(struct ferry_buf *out, const char *p, size_t n)
 {
+    const char *end, *lf, *cr;
     int result = 0;
 
     while (n && is_json_space(p[0])) {
@@ -44,15 +61,14 @@ static int add_json_oneline(struct ferry_buf *out, const char *p, size_t n)
     }
     while (n && is_json_space(p[n - 1]))
         n--;
-    while (!result && n) {
-        const char *lf = memchr(p, '\n', n), *cr = memchr(p, '\r', n);
-        const char *stop = !lf ? cr : !cr ? lf : lf < cr ? lf : cr;
-        size_t run = stop ? (size_t)(stop - p) : n;
+    end = p + n;
+    lf = memchr(p, '\n', n);
+    cr = memchr(p, '\r', n);
+    while (!result && p < end) {
+        const char *stop = next_break(p, end, &lf, &cr);
 
-        result = ferry_buf_add(out, p, run);
-        run += run < n;
-        p += run;
-        n -= run;
+        result = ferry_buf_add(out, p, (size_t)(stop - p));
+        p = stop < end ? stop + 1 : end;
     }
     return result;
 }

@@ -13,7 +13,7 @@
 #include "route/body.h"
 
 /* Records by number; 0 ends a case's list. */
-enum { END, R_JSON, R_TEXT, R_BIN, R_TOMB, R_QUOTED, NRECS };
+enum { END, R_JSON, R_TEXT, R_BIN, R_TOMB, R_QUOTED, R_CRLF, NRECS };
 static struct ferry_record records[NRECS];
 
 /* Templates by number; 0 is none. */
@@ -26,6 +26,8 @@ static const char *const template_texts[NTMPLS] = {
 static ferry_template *templates[NTMPLS];
 
 static const char pretty_json[] = "{\"a\": 1,\n \"b\": [true]}\n";
+/* JSON with CR, LF, CRLF, LF CR and a blank line between tokens */
+static const char crlf_json[] = "\r\n{\r\n \"a\": [1,\r\n\r\n 2],\n\r \"b\":\r\"x\"\r\n}\r\n";
 
 static int setup(void **state)
 {
@@ -47,6 +49,8 @@ static int setup(void **state)
         (struct ferry_record){"orders", 3, 44, 0, "\0\xFF", 2, "\x89PNG", 4, NULL, NULL};
     records[R_TOMB] = (struct ferry_record){"orders", 3, 45, 5, NULL, 0, NULL, 0, NULL, NULL};
     records[R_QUOTED] = (struct ferry_record){"orders", 3, 46, 6, "", 0, "\"str\"", 5, NULL, NULL};
+    records[R_CRLF] = (struct ferry_record){
+        "orders", 3, 47, 7, "", 0, crlf_json, sizeof(crlf_json) - 1, NULL, NULL};
     for (i = 1; i < NTMPLS; i++) {
         templates[i] =
             ferry_template_new(template_texts[i], FERRY_TEMPLATE_BODY, errstr, sizeof(errstr));
@@ -123,6 +127,10 @@ static const struct body_case body_cases[] = {
      .batch = FERRY_BODY_JSON_ARRAY,
      .recs = {R_JSON, R_TEXT, R_TOMB, R_QUOTED, R_BIN},
      .want = "[{\"a\": 1, \"b\": [true]},\"hello\\nworld\",null,\"str\",\"\xEF\xBF\xBDPNG\"]"},
+    {.mode = VALUE,
+     .batch = FERRY_BODY_JSON_ARRAY,
+     .recs = {R_CRLF, R_JSON},
+     .want = "[{ \"a\": [1, 2], \"b\":\"x\"},{\"a\": 1, \"b\": [true]}]"},
     {.mode = VALUE, .batch = FERRY_BODY_JSON_ARRAY, .want = "[]"},
     {.mode = ENVELOPE,
      .batch = FERRY_BODY_JSON_ARRAY,
