@@ -262,14 +262,19 @@ static struct ferry_dispatch_rec *rec_new(ferry_dispatch *d)
     return rec;
 }
 
+static void rec_spare(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
+{
+    rec->next = d->spare;
+    d->spare = rec;
+}
+
 /* Releases one record: counts and message; the record becomes a spare. */
 static void rec_release(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 {
     d->records--;
     d->bytes -= rec->bytes;
     d->opts.free_msg(rec->msg);
-    rec->next = d->spare;
-    d->spare = rec;
+    rec_spare(d, rec);
 }
 
 /* Releases every record still queued in a lane. */
@@ -359,10 +364,8 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     l = lane_for(d, p, view);
     rec = rec_new(d);
     if (!l || !rec || ferry_watermark_track(p->wm, view->offset)) {
-        if (rec) {
-            rec->next = d->spare;
-            d->spare = rec;
-        }
+        if (rec)
+            rec_spare(d, rec);
         return -1;
     }
     rec->view = *view;
