@@ -364,7 +364,8 @@ static int add_header(struct request *req, const char *name, const char *value)
 
     if (req->nheaders == req->header_slots && grow_header_slots(req))
         return -1;
-    if (ferry_buf_addf(text, "%s: %s", name, value) || ferry_buf_addc(text, '\0')) {
+    if (ferry_buf_adds(text, name) || ferry_buf_add(text, ": ", 2) || ferry_buf_adds(text, value) ||
+        ferry_buf_addc(text, '\0')) {
         text->len = start;
         text->failed = 0;
         return -1;
