@@ -438,7 +438,7 @@ static void fail_call(struct ferry_http_call *call, CURLcode code, const char *w
 /* Makes call a transfer and adds it to the lane's multi handle, or fails it into done. */
 static void begin_transfer(struct lane *l, struct ferry_http_call *call, struct call_queue *done)
 {
-    const struct method *m = find_method(call->method);
+    const struct method *m = call->rule;
     struct transfer *t = transfer_take(l);
     CURLcode rc = CURLE_OUT_OF_MEMORY;
     CURLMcode mc;
@@ -580,6 +580,7 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
     if (check_call(call, &m, errstr, errstr_size))
         return -1;
     reset_result(s, call);
+    call->rule = m;
     l = pick_lane(s);
     call->priv = l;
     l->in_flight++;
