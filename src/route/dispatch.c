@@ -13,10 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Idle key lanes a partition keeps for keys that come again, instead of freeing and making
- * them anew for every record; past this many lanes, idle ones are freed. */
-#define DISPATCH_IDLE_LANES_MAX 256
-
 struct dispatch_lane {
     struct ferry_dispatch_rec *head, *tail;
     size_t queued;
@@ -505,7 +501,7 @@ static void lane_settle(ferry_dispatch *d, struct dispatch_part *p, struct dispa
 {
     if (l->in_flight || l == p->base)
         goto out;
-    if (!l->queued && (p->revoked || p->nlanes > DISPATCH_IDLE_LANES_MAX)) {
+    if (!l->queued && (p->revoked || p->nlanes > FERRY_DISPATCH_IDLE_LANES_MAX)) {
         key_lane_free(p, l);
         return;
     }
@@ -589,6 +585,14 @@ size_t ferry_dispatch_in_flight(const ferry_dispatch *d, const char *topic, int3
         if (p->partition == partition && strcmp(p->topic, topic) == 0)
             n += p->in_flight;
     return n;
+}
+
+size_t ferry_dispatch_key_lanes(const ferry_dispatch *d, const char *topic, int32_t partition)
+{
+    for (const struct dispatch_part *p = d->live; p; p = p->next)
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p->nlanes;
+    return 0;
 }
 
 size_t ferry_dispatch_records(const ferry_dispatch *d)

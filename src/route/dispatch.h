@@ -96,6 +96,14 @@ int64_t ferry_dispatch_commit_offset(const ferry_dispatch *d, const char *topic,
 /* Records of a partition in flight (handed out by next and not yet finished or abandoned). */
 size_t ferry_dispatch_in_flight(const ferry_dispatch *d, const char *topic, int32_t partition);
 
+/* Idle key lanes a partition keeps for keys that come again, instead of freeing and making
+ * them anew for every record; past this many lanes, idle ones are freed. */
+#define FERRY_DISPATCH_IDLE_LANES_MAX 256
+
+/* Key lanes of an assigned partition, busy and idle (0 when it is not assigned), so that tests
+ * can see idle lanes kept and bounded. */
+size_t ferry_dispatch_key_lanes(const ferry_dispatch *d, const char *topic, int32_t partition);
+
 /* Records and bytes held: consumed and not yet finished or abandoned. */
 size_t ferry_dispatch_records(const ferry_dispatch *d);
 size_t ferry_dispatch_bytes(const ferry_dispatch *d);

@@ -1365,8 +1365,31 @@ static void test_many_keys(void **state)
     assert_int_equal(ferry_dispatch_next(d, 0, 1, out, 1), 0);
     assert_int_equal(ferry_dispatch_commit_offset(d, TOPIC, 0), 3000);
     assert_int_equal(ferry_dispatch_records(d), 0);
+    /* 1500 keys had lanes; once idle, all but the kept ones were freed. */
+    assert_int_equal(ferry_dispatch_key_lanes(d, TOPIC, 0), FERRY_DISPATCH_IDLE_LANES_MAX);
     ferry_dispatch_destroy(d);
     check_all_released_once("many keys");
+}
+
+/* Below the cap, idle key lanes stay for their keys' next records, and are reused. */
+static void test_idle_lanes_kept(void **state)
+{
+    ferry_dispatch *d = dispatch_new(K, 1, 1000, 0);
+    struct ferry_dispatch_rec *out[1];
+    char keys[200][8];
+
+    (void)state;
+    assert_int_equal(ferry_dispatch_assign(d, TOPIC, 0), 0);
+    for (int i = 0; i < 200; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%d", i % 100);
+        assert_int_equal(add(d, 0, i, keys[i], 1, 0), 0);
+        assert_int_equal(ferry_dispatch_next(d, 0, 0, out, 1), 1);
+        ferry_dispatch_finish(d, out, 1);
+        assert_int_equal(ferry_dispatch_key_lanes(d, TOPIC, 0), (size_t)(i < 100 ? i + 1 : 100));
+    }
+    assert_int_equal(ferry_dispatch_commit_offset(d, TOPIC, 0), 200);
+    ferry_dispatch_destroy(d);
+    check_all_released_once("idle lanes kept");
 }
 
 /* ---- (10) randomized, against a model ---- */
@@ -1757,6 +1780,7 @@ int main(void)
         cmocka_unit_test(test_destroy_releases_queued),
         cmocka_unit_test(test_destroy_releases_in_flight),
         cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_idle_lanes_kept),
         cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
