@@ -339,7 +339,7 @@ static void check_webhook_key(struct ferry_config *cfg, const struct ferry_inges
 static void check_webhook(struct ferry_config *cfg, void *obj, const char *path)
 {
     struct ferry_ingest_webhook_config *w = obj;
-    char fpath[INGEST_PATH_MAX], err[256];
+    char fpath[INGEST_PATH_MAX], err[512];
 
     check_unique_name(cfg, &cfg->ingest.webhooks, sizeof(*w),
                       offsetof(struct ferry_ingest_webhook_config, name), w, path, "webhook");
