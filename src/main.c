@@ -7,12 +7,10 @@
 #include "core/app.h"
 #include "core/config.h"
 #include "core/devbroker.h"
+#include "core/job.h"
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
-#include "ingest/ingest_config.h"
-#include "route/route_config.h"
-#include "route/sender.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -130,20 +128,6 @@ static struct ferry_config *load_valid_config(const char *cmd, const char *path,
     return NULL;
 }
 
-static void print_ingest_summary(const struct ferry_config *cfg)
-{
-    const struct ferry_ingest_config *in = &cfg->ingest;
-    for (size_t i = 0; i < in->rest_proxy.topics.count; i++)
-        printf("  ingest: POST /topics/%s (REST Proxy v2, ack: %s)\n",
-               in->rest_proxy.topics.items[i], ferry_ingest_acks[in->rest_proxy.ack]);
-    for (size_t i = 0; i < in->webhooks.count; i++) {
-        const struct ferry_ingest_webhook_config *w =
-            (const struct ferry_ingest_webhook_config *)in->webhooks.items + i;
-        printf("  ingest: POST %s -> %s (webhook, ack: %s)\n", w->path, w->topic,
-               ferry_ingest_acks[w->ack]);
-    }
-}
-
 static void print_summary(const struct ferry_config *cfg)
 {
     printf("%s: valid\n", cfg->path);
@@ -153,13 +137,9 @@ static void print_summary(const struct ferry_config *cfg)
         printf("  kafka:  embedded dev cluster, %lld broker(s), in memory only\n",
                (long long)cfg->kafka.dev.brokers);
     printf("  server: http://%s\n", cfg->server.listen);
-    for (size_t i = 0; i < cfg->routes.count; i++) {
-        const struct ferry_route_config *r =
-            (const struct ferry_route_config *)cfg->routes.items + i;
-        printf("  route:  %s: %zu topic(s) -> %s %s\n", r->name, r->topics.count,
-               ferry_route_methods[r->target.method], r->target.url);
-    }
-    print_ingest_summary(cfg);
+    for (int i = 0; ferry_jobs[i]; i++)
+        if (ferry_jobs[i]->summary)
+            ferry_jobs[i]->summary(ferry_config_job(cfg, ferry_jobs[i]), stdout);
     printf("  log:    %s, %s\n", (const char *[]){"debug", "info", "warn", "error"}[cfg->log.level],
            cfg->log.format ? "json" : "logfmt");
 }
@@ -293,15 +273,16 @@ static int dispatch_command(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+    char errstr[512];
     int code;
 
     ferry_app_block_signals();
-    if (ferry_sender_global_init()) {
-        fprintf(stderr, "ferry: cannot initialize libcurl\n");
+    if (ferry_job_global_init(errstr, sizeof(errstr))) {
+        fprintf(stderr, "ferry: cannot start: %s\n", errstr);
         return FERRY_EXIT_FAILURE;
     }
     code = dispatch_command(argc, argv);
-    ferry_sender_global_cleanup();
+    ferry_job_global_cleanup();
     return code;
 }
 

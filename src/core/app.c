@@ -9,11 +9,10 @@
 #include "core/app.h"
 #include "core/admin.h"
 #include "core/httpd.h"
+#include "core/job.h"
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "ingest/ingest.h"
-#include "route/route.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,8 +29,7 @@ struct app {
     ferry_kafka *kafka;
     ferry_httpd *httpd;
     ferry_admin *admin;
-    ferry_routes *routes;
-    ferry_ingest *ingest;
+    void *jobs[FERRY_JOBS_MAX]; /* indexed as ferry_jobs; NULL until built */
 };
 
 struct watchdog {
@@ -96,6 +94,21 @@ static void register_build_info(ferry_metrics *m)
     ferry_metrics_add_collector(m, ferry_metrics_collect_process, NULL);
 }
 
+/* Adds each job's readiness to /readyz and lets it register its endpoints. */
+static int register_jobs(struct app *a, char *errstr, size_t errstr_size)
+{
+    for (int i = 0; ferry_jobs[i]; i++) {
+        const struct ferry_job *job = ferry_jobs[i];
+        if (ferry_admin_add_check(a->admin, job->name, job->ready, a->jobs[i])) {
+            snprintf(errstr, errstr_size, "%s: out of memory for its readiness check", job->name);
+            return -1;
+        }
+        if (job->http_register && job->http_register(a->jobs[i], a->httpd, errstr, errstr_size))
+            return -1;
+    }
+    return 0;
+}
+
 static int start_http(struct app *a, char *errstr, size_t errstr_size)
 {
     const struct ferry_server_config *s = &a->cfg->server;
@@ -107,20 +120,39 @@ static int start_http(struct app *a, char *errstr, size_t errstr_size)
         return -1;
     if (s->tls.cert_file && s->tls.key_file &&
         ferry_httpd_set_tls(a->httpd, s->tls.cert_file, s->tls.key_file)) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "out of memory for the TLS settings");
         return -1;
     }
     a->admin = ferry_admin_new(a->httpd, a->kafka, a->metrics);
-    if (!a->admin || ferry_admin_add_check(a->admin, "routes", ferry_routes_ready, a->routes) ||
-        ferry_admin_add_check(a->admin, "ingest", ferry_ingest_ready, a->ingest) ||
-        ferry_ingest_register(a->ingest, a->httpd)) {
-        snprintf(errstr, errstr_size, "out of memory");
+    if (!a->admin) {
+        snprintf(errstr, errstr_size, "out of memory for the health and metrics endpoints");
         return -1;
     }
-    if (ferry_httpd_start(a->httpd, errstr, errstr_size))
+    if (register_jobs(a, errstr, errstr_size) || ferry_httpd_start(a->httpd, errstr, errstr_size))
         return -1;
     FLOG_INFO("http", NULL, "listening on %s (port %d%s)", s->listen, ferry_httpd_port(a->httpd),
               s->tls.cert_file ? ", TLS" : "");
+    return 0;
+}
+
+/* Builds every job, in list order. */
+static int create_jobs(struct app *a, char *errstr, size_t errstr_size)
+{
+    for (int i = 0; ferry_jobs[i]; i++) {
+        struct ferry_job_context ctx = {a->cfg, ferry_config_job(a->cfg, ferry_jobs[i]), a->kafka,
+                                        a->metrics};
+        a->jobs[i] = ferry_jobs[i]->create(&ctx, errstr, errstr_size);
+        if (!a->jobs[i])
+            return -1;
+    }
+    return 0;
+}
+
+static int start_jobs(struct app *a, char *errstr, size_t errstr_size)
+{
+    for (int i = 0; ferry_jobs[i]; i++)
+        if (ferry_jobs[i]->start && ferry_jobs[i]->start(a->jobs[i], errstr, errstr_size))
+            return -1;
     return 0;
 }
 
@@ -128,35 +160,37 @@ static int app_start(struct app *a, char *errstr, size_t errstr_size)
 {
     a->metrics = ferry_metrics_new();
     if (!a->metrics) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "out of memory for the metrics registry");
         return -1;
     }
     register_build_info(a->metrics);
     a->kafka = ferry_kafka_new(a->cfg, a->metrics, errstr, errstr_size);
-    if (!a->kafka)
+    if (!a->kafka || create_jobs(a, errstr, errstr_size) || start_http(a, errstr, errstr_size))
         return -1;
-    a->routes = ferry_routes_new(a->cfg, a->kafka, a->metrics, errstr, errstr_size);
-    if (!a->routes)
-        return -1;
-    a->ingest = ferry_ingest_new(a->cfg, a->kafka, a->metrics, errstr, errstr_size);
-    if (!a->ingest || start_http(a, errstr, errstr_size))
-        return -1;
-    return ferry_routes_start(a->routes, errstr, errstr_size);
+    return start_jobs(a, errstr, errstr_size);
 }
 
-/* Stops everything in the reverse order of app_start. Safe on a half-started app. Ingest
- * answers every request it accepted before the server goes, and is freed only after the
- * producer's final flush, which may still deliver reports of ingested records. */
+/* Stops everything in the reverse order of app_start. Safe on a half-started app. The server
+ * takes no new requests first; each job then drains (ingest answers every request it
+ * accepted, routes commit and close their consumers) while the server is still there to send
+ * answers; the jobs are freed only after the producer's final flush, which may still deliver
+ * reports of their records. */
 static void app_stop(struct app *a)
 {
+    int n = 0;
+
+    while (ferry_jobs[n])
+        n++;
     if (a->httpd)
         ferry_httpd_quiesce(a->httpd);
-    ferry_ingest_stop(a->ingest, a->cfg->server.shutdown_timeout_ms);
-    ferry_routes_destroy(a->routes);
+    for (int i = n; i-- > 0;)
+        if (a->jobs[i])
+            ferry_jobs[i]->stop(a->jobs[i], a->cfg->server.shutdown_timeout_ms);
     ferry_httpd_destroy(a->httpd);
     ferry_admin_destroy(a->admin);
     ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
-    ferry_ingest_destroy(a->ingest);
+    for (int i = n; i-- > 0;)
+        ferry_jobs[i]->destroy(a->jobs[i]);
     ferry_metrics_destroy(a->metrics);
 }
 

@@ -2,17 +2,16 @@
  * config.c - the configuration tables of the shared core (kafka, server, log), the config
  * object's lifecycle, and the bookkeeping that lets every error name file, line and key.
  *
- * Sections of the jobs (routes, ingest, tables) are declared next to the code that runs them
- * and hooked into ferry_config_root here.
+ * Each job declares the top-level keys it owns next to the code that runs it (struct
+ * ferry_job.config); the config keeps one object per job for them, which only that job reads.
  */
 #include "core/config.h"
-#include "core/config_private.h"
+#include "core/config_int.h"
 #include "core/config_schema.h"
+#include "core/job.h"
 #include "core/log.h"
 #include "core/topic_name.h"
 #include "core/units.h"
-#include "ingest/ingest_config.h"
-#include "route/route_config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -36,7 +35,8 @@ struct ferry_config_private {
     struct line_note *lines;
     size_t nlines, alines;
     char *errors[CONFIG_ERRORS_MAX];
-    size_t nerrors; /* errors past CONFIG_ERRORS_MAX are not kept */
+    size_t nerrors;             /* errors past CONFIG_ERRORS_MAX are not kept */
+    void *jobs[FERRY_JOBS_MAX]; /* each job's section, indexed as ferry_jobs */
 };
 
 /* ---- the core sections ---- */
@@ -47,7 +47,6 @@ static const char *const log_formats[] = {"logfmt", "json", NULL};
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
 static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
-static void check_root(struct ferry_config *cfg, void *obj, const char *path);
 
 #define DEV_FIELD(f) offsetof(struct ferry_kafka_dev_config, f)
 static const struct ferry_cfg_field dev_fields[] = {
@@ -131,16 +130,12 @@ static const struct ferry_cfg_field root_fields[] = {
     {"kafka", FERRY_CFG_SECTION, ROOT_FIELD(kafka), NULL, 0, 0, NULL, &kafka_section, 0, NULL},
     {"server", FERRY_CFG_SECTION, ROOT_FIELD(server), NULL, 0, 0, NULL, &server_section, 0, NULL},
     {"log", FERRY_CFG_SECTION, ROOT_FIELD(log), NULL, 0, 0, NULL, &log_section, 0, NULL},
-    {"routes", FERRY_CFG_LIST, ROOT_FIELD(routes), NULL, 0, 0, NULL, &ferry_route_section, 0,
-     "Kafka to HTTP routes."},
-    {"ingest", FERRY_CFG_SECTION, ROOT_FIELD(ingest), NULL, 0, 0, NULL, &ferry_ingest_section, 0,
-     NULL},
     {"tables", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
      "Materialized tables (a later version)."},
     FERRY_CFG_END,
 };
 const struct ferry_cfg_section ferry_config_root = {"", root_fields, sizeof(struct ferry_config),
-                                                    check_root, NULL};
+                                                    NULL, NULL};
 
 /* ---- checks that span more than one value ---- */
 
@@ -200,14 +195,6 @@ static void check_tls(struct ferry_config *cfg, void *obj, const char *path)
     check_tls_file(cfg, t->cert_file, ipath);
     snprintf(ipath, sizeof(ipath), "%s.key_file", path);
     check_tls_file(cfg, t->key_file, ipath);
-}
-
-/* Checks between sections, once the whole file was loaded. */
-static void check_root(struct ferry_config *cfg, void *obj, const char *path)
-{
-    (void)obj;
-    (void)path;
-    ferry_ingest_config_check_all(cfg);
 }
 
 /* ---- lines and errors ---- */
@@ -438,6 +425,11 @@ void ferry_config_destroy(struct ferry_config *cfg)
     p = cfg->priv;
     free_section(&ferry_config_root, cfg);
     if (p) {
+        for (int i = 0; ferry_jobs[i]; i++) {
+            if (p->jobs[i])
+                free_section(ferry_jobs[i]->config, p->jobs[i]);
+            free(p->jobs[i]);
+        }
         for (size_t i = 0; i < p->nlines; i++)
             free(p->lines[i].path);
         free(p->lines);
@@ -460,7 +452,33 @@ static struct ferry_config *config_new(const char *name)
         ferry_config_destroy(cfg);
         return NULL;
     }
+    for (int i = 0; ferry_jobs[i]; i++) {
+        cfg->priv->jobs[i] = calloc(1, ferry_jobs[i]->config->size);
+        if (!cfg->priv->jobs[i]) {
+            ferry_config_destroy(cfg);
+            return NULL;
+        }
+    }
     return cfg;
+}
+
+void *ferry_config_job(const struct ferry_config *cfg, const struct ferry_job *job)
+{
+    int i = ferry_job_index(job);
+    return i < 0 ? NULL : cfg->priv->jobs[i];
+}
+
+size_t ferry_config_parts(const struct ferry_config *cfg, struct ferry_cfg_part *parts)
+{
+    size_t n = 0;
+
+    parts[n].sec = &ferry_config_root;
+    parts[n++].obj = (void *)cfg;
+    for (int i = 0; ferry_jobs[i]; i++) {
+        parts[n].sec = ferry_jobs[i]->config;
+        parts[n++].obj = cfg->priv->jobs[i];
+    }
+    return n;
 }
 
 struct ferry_config *ferry_config_load_string(const char *text, const char *name)

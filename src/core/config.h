@@ -14,6 +14,8 @@
 
 #include "core/buf.h"
 
+struct ferry_job;
+
 struct ferry_cfg_strings {
     char **items;
     size_t count;
@@ -33,9 +35,6 @@ struct ferry_cfg_list {
     void *items; /* count structs of the section's size */
     size_t count;
 };
-
-/* The jobs' sections embed the types above, so their headers come after them. */
-#include "ingest/ingest_config.h"
 
 struct ferry_kafka_dev_config {
     int64_t brokers;
@@ -74,9 +73,7 @@ struct ferry_config {
     struct ferry_kafka_config kafka;
     struct ferry_server_config server;
     struct ferry_log_config log;
-    struct ferry_cfg_list routes; /* of struct ferry_route_config (route/route_config.h) */
-    struct ferry_ingest_config ingest;
-    struct ferry_config_private *priv; /* lines and errors */
+    struct ferry_config_private *priv; /* lines, errors and the jobs' own sections */
 };
 
 /* Loads path. Returns NULL only when the file cannot be read (errstr says why); otherwise a
@@ -89,6 +86,11 @@ struct ferry_config *ferry_config_load_string(const char *text, const char *name
 
 /* Frees everything the config owns. Accepts NULL and half-loaded configs. */
 void ferry_config_destroy(struct ferry_config *cfg);
+
+/* The section of job (its struct ferry_job.config, filled by the loader), or NULL when job is
+ * not in ferry_jobs. Owned by cfg. Jobs read their own section through this; the core never
+ * looks inside. */
+void *ferry_config_job(const struct ferry_config *cfg, const struct ferry_job *job);
 
 /* Number of problems found; ferry_config_error_at(cfg, i) is the i-th message. */
 size_t ferry_config_error_count(const struct ferry_config *cfg);

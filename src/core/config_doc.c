@@ -3,8 +3,9 @@
  * the loader uses, so the documentation cannot drift from what ferry accepts.
  */
 #include "core/config.h"
-#include "core/config_private.h"
+#include "core/config_int.h"
 #include "core/config_schema.h"
+#include "core/job.h"
 #include "core/units.h"
 
 #include <stdio.h>
@@ -68,6 +69,13 @@ static void add_section(struct ferry_buf *out, const struct ferry_cfg_section *s
     add_subsections(out, sec, path);
 }
 
+static void add_reserved(struct ferry_buf *out, const struct ferry_cfg_section *sec)
+{
+    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++)
+        if (f->kind == FERRY_CFG_RESERVED)
+            ferry_buf_addf(out, "\n## `%s`\n\n%s Not accepted yet.\n", f->name, f->help);
+}
+
 int ferry_config_reference(struct ferry_buf *out)
 {
     ferry_buf_adds(out, "# Configuration reference\n\n"
@@ -81,8 +89,10 @@ int ferry_config_reference(struct ferry_buf *out)
                         "`${env:NAME}` or `${env:NAME:-fallback}`; an unset variable without a "
                         "fallback is an error.\n");
     add_subsections(out, &ferry_config_root, "");
-    for (const struct ferry_cfg_field *f = ferry_config_root.fields; f->name; f++)
-        if (f->kind == FERRY_CFG_RESERVED)
-            ferry_buf_addf(out, "\n## `%s`\n\n%s Not accepted yet.\n", f->name, f->help);
+    for (int i = 0; ferry_jobs[i]; i++)
+        add_subsections(out, ferry_jobs[i]->config, "");
+    add_reserved(out, &ferry_config_root);
+    for (int i = 0; ferry_jobs[i]; i++)
+        add_reserved(out, ferry_jobs[i]->config);
     return out->len < out->cap ? 0 : -1;
 }

@@ -7,8 +7,9 @@
  * the first problem: errors are collected on the config.
  */
 #include "core/config.h"
-#include "core/config_private.h"
+#include "core/config_int.h"
 #include "core/config_schema.h"
+#include "core/job.h"
 #include "core/units.h"
 
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #define CONFIG_SCALAR_MAX (64 * 1024)
 #define CONFIG_PATH_MAX 256
 #define CONFIG_LIST_MAX 4096
+#define CONFIG_FIELDS_MAX 128 /* fields of one section */
 
 struct loader {
     struct ferry_config *cfg;
@@ -331,25 +333,33 @@ void ferry_config_apply_defaults(struct ferry_config *cfg, const struct ferry_cf
     }
 }
 
-static const struct ferry_cfg_field *find_field(const struct ferry_cfg_section *sec,
-                                                const char *name)
+/* Finds name among the fields of every part; returns the field and sets *part to its index. */
+static const struct ferry_cfg_field *find_field(const struct ferry_cfg_part *parts, size_t nparts,
+                                                const char *name, size_t *part)
 {
-    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++)
-        if (strcmp(f->name, name) == 0)
-            return f;
+    for (size_t i = 0; i < nparts; i++) {
+        for (const struct ferry_cfg_field *f = parts[i].sec->fields; f->name; f++) {
+            if (strcmp(f->name, name) == 0) {
+                *part = i;
+                return f;
+            }
+        }
+    }
     return NULL;
 }
 
-static void report_unknown(struct loader *l, const struct ferry_cfg_section *sec, const char *name,
-                           const char *path)
+static void report_unknown(struct loader *l, const struct ferry_cfg_part *parts, size_t nparts,
+                           const char *name, const char *path)
 {
     const char *best = NULL;
     size_t best_d = (size_t)-1;
-    for (const struct ferry_cfg_field *f = sec->fields; f->name; f++) {
-        size_t d = ferry_config_edit_distance(name, f->name);
-        if (d < best_d) {
-            best_d = d;
-            best = f->name;
+    for (size_t i = 0; i < nparts; i++) {
+        for (const struct ferry_cfg_field *f = parts[i].sec->fields; f->name; f++) {
+            size_t d = ferry_config_edit_distance(name, f->name);
+            if (d < best_d) {
+                best_d = d;
+                best = f->name;
+            }
         }
     }
     if (best && best_d <= 2 + strlen(name) / 4)
@@ -371,41 +381,61 @@ static void check_required(struct loader *l, const struct ferry_cfg_section *sec
     }
 }
 
+/* Loads one key of a mapping into whichever part declares it. */
+static void load_pair(struct loader *l, const struct ferry_cfg_part *parts, size_t nparts,
+                      unsigned char (*seen)[CONFIG_FIELDS_MAX], yaml_node_pair_t *p,
+                      const char *path)
+{
+    yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+    const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
+    char fpath[CONFIG_PATH_MAX];
+    const struct ferry_cfg_field *f;
+    size_t part = 0;
+
+    snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", name);
+    ferry_config_note_line(l->cfg, fpath, node_line(k));
+    f = find_field(parts, nparts, name, &part);
+    if (!f) {
+        report_unknown(l, parts, nparts, name, fpath);
+        return;
+    }
+    if (seen[part][f - parts[part].sec->fields]++) {
+        ferry_config_error(l->cfg, fpath, "duplicate key");
+        return;
+    }
+    load_field(l, f, parts[part].obj, yaml_document_get_node(l->doc, p->value), fpath);
+}
+
+/* Fills the objects of parts from one YAML mapping whose keys any of the parts may declare
+ * (a nested section is one part; the top level is the core's part and each job's). */
+static void load_parts(struct loader *l, const struct ferry_cfg_part *parts, size_t nparts,
+                       yaml_node_t *node, const char *path)
+{
+    unsigned char seen[FERRY_CFG_PARTS_MAX][CONFIG_FIELDS_MAX] = {{0}};
+
+    for (size_t i = 0; i < nparts; i++)
+        ferry_config_apply_defaults(l->cfg, parts[i].sec, parts[i].obj);
+    if (node && !is_null(node)) {
+        if (node->type != YAML_MAPPING_NODE) {
+            ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
+            return;
+        }
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+             p++)
+            load_pair(l, parts, nparts, seen, p, path);
+    }
+    for (size_t i = 0; i < nparts; i++) {
+        check_required(l, parts[i].sec, seen[i], path);
+        if (parts[i].sec->check)
+            parts[i].sec->check(l->cfg, parts[i].obj, path);
+    }
+}
+
 static void load_section(struct loader *l, const struct ferry_cfg_section *sec, void *obj,
                          yaml_node_t *node, const char *path)
 {
-    unsigned char seen[128] = {0};
-    char fpath[CONFIG_PATH_MAX];
-
-    ferry_config_apply_defaults(l->cfg, sec, obj);
-    if (is_null(node))
-        goto out;
-    if (node->type != YAML_MAPPING_NODE) {
-        ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
-        return;
-    }
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
-        const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
-        const struct ferry_cfg_field *f = find_field(sec, name);
-
-        snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", name);
-        ferry_config_note_line(l->cfg, fpath, node_line(k));
-        if (!f) {
-            report_unknown(l, sec, name, fpath);
-            continue;
-        }
-        if (seen[f - sec->fields]++) {
-            ferry_config_error(l->cfg, fpath, "duplicate key");
-            continue;
-        }
-        load_field(l, f, obj, yaml_document_get_node(l->doc, p->value), fpath);
-    }
-out:
-    check_required(l, sec, seen, path);
-    if (sec->check)
-        sec->check(l->cfg, obj, path);
+    struct ferry_cfg_part part = {sec, obj};
+    load_parts(l, &part, 1, node, path);
 }
 
 static void report_yaml_error(struct ferry_config *cfg, const yaml_parser_t *parser)
@@ -418,27 +448,37 @@ static void report_yaml_error(struct ferry_config *cfg, const yaml_parser_t *par
                             parser->context ? " " : "", parser->context ? parser->context : "");
 }
 
-/* Parses the YAML text and fills cfg against the root table. */
+/* Fills cfg from the document's top level, then runs the checks that need the whole file. */
+static void load_root(struct loader *l, yaml_node_t *root)
+{
+    struct ferry_cfg_part parts[FERRY_CFG_PARTS_MAX];
+    size_t nparts = ferry_config_parts(l->cfg, parts);
+
+    load_parts(l, parts, nparts, root, "");
+    if (!root)
+        return;
+    for (size_t i = 1; i < nparts; i++)
+        if (ferry_jobs[i - 1]->check)
+            ferry_jobs[i - 1]->check(l->cfg, parts[i].obj);
+}
+
+/* Parses the YAML text and fills cfg against the core's root table and the jobs' tables. */
 void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
-    yaml_node_t *root;
     struct loader l = {cfg, &doc};
 
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         report_yaml_error(cfg, &parser);
-        ferry_config_apply_defaults(cfg, &ferry_config_root, cfg);
+        l.doc = NULL;
+        load_root(&l, NULL);
         yaml_parser_delete(&parser);
         return;
     }
-    root = yaml_document_get_root_node(&doc);
-    if (!root)
-        ferry_config_apply_defaults(cfg, &ferry_config_root, cfg);
-    else
-        load_section(&l, &ferry_config_root, cfg, root, "");
+    load_root(&l, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
 }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "ingest/ingest_config.h"
 
 typedef struct ferry_ingest_auth ferry_ingest_auth;
 

@@ -8,6 +8,7 @@
  * looked at, so a caller without a key learns nothing about which topics exist.
  */
 #include "ingest/ingest.h"
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "ingest/ingest_int.h"
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void ingest_destroy(void *arg);
 
 #define INGEST_REST_PREFIX "/topics/"
 #define INGEST_REST_ENDPOINT "rest_proxy"
@@ -99,7 +102,7 @@ static int check_size(struct ingest_endpoint *ep, ferry_http_req *req)
         return 0;
     ferry_ingest_reply_error(ep, req, 413, 413, FERRY_REJECT_TOO_LARGE,
                              "body: larger than ingest.limits.max_body (%lld bytes)",
-                             (long long)ep->ing->cfg->ingest.limits.max_body);
+                             (long long)ep->ing->conf->limits.max_body);
     return -1;
 }
 
@@ -287,7 +290,7 @@ static int webhook_init(ferry_ingest *ing, struct ingest_endpoint *ep,
 
 static void set_limits(ferry_ingest *ing)
 {
-    const struct ferry_ingest_limits_config *l = &ing->cfg->ingest.limits;
+    const struct ferry_ingest_limits_config *l = &ing->conf->limits;
 
     ing->limits.max_records = (size_t)l->max_records;
     ing->limits.max_key_bytes = (size_t)l->max_key_bytes;
@@ -300,7 +303,7 @@ static void set_limits(ferry_ingest *ing)
 
 static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_size)
 {
-    const struct ferry_ingest_config *c = &ing->cfg->ingest;
+    const struct ferry_ingest_config *c = ing->conf;
     const struct ferry_ingest_webhook_config *w = c->webhooks.items;
     char why[512];
 
@@ -328,22 +331,24 @@ static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_
     return ing->collector ? 0 : -1;
 }
 
-ferry_ingest *ferry_ingest_new(const struct ferry_config *cfg, ferry_kafka *k, ferry_metrics *m,
-                               char *errstr, size_t errstr_size)
+/* Builds the endpoints of the `ingest:` section (API keys, topic handles for webhooks,
+ * metrics). With no endpoint configured the object does nothing. Main thread. */
+static void *ingest_new(const struct ferry_job_context *ctx, char *errstr, size_t errstr_size)
 {
     ferry_ingest *ing = calloc(1, sizeof(*ing));
 
     if (!ing || ferry_ingest_flight_init(ing)) {
         free(ing);
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "ingest: out of memory");
         return NULL;
     }
-    ing->cfg = cfg;
-    ing->metrics = m;
+    ing->cfg = ctx->cfg;
+    ing->conf = ctx->config;
+    ing->metrics = ctx->metrics;
     set_limits(ing);
     snprintf(errstr, errstr_size, "ingest: out of memory");
-    if (ferry_ingest_config_enabled(cfg) && build(ing, k, errstr, errstr_size)) {
-        ferry_ingest_destroy(ing);
+    if (ferry_ingest_config_enabled(ing->conf) && build(ing, ctx->kafka, errstr, errstr_size)) {
+        ingest_destroy(ing);
         return NULL;
     }
     return ing;
@@ -364,7 +369,7 @@ static int is_loopback(const char *listen)
 
 static void log_endpoints(const ferry_ingest *ing)
 {
-    const struct ferry_ingest_config *c = &ing->cfg->ingest;
+    const struct ferry_ingest_config *c = ing->conf;
     const char *listen = ing->cfg->server.listen;
 
     if (c->rest_proxy.topics.count)
@@ -383,26 +388,36 @@ static void log_endpoints(const ferry_ingest *ing)
                   listen);
 }
 
-int ferry_ingest_register(ferry_ingest *ing, ferry_httpd *h)
+/* Registers the endpoints on h, before the server starts. Main thread. */
+static int ingest_register(void *arg, ferry_httpd *h, char *errstr, size_t errstr_size)
 {
-    size_t max_body = (size_t)ing->cfg->ingest.limits.max_body;
+    ferry_ingest *ing = arg;
+    size_t max_body = (size_t)ing->conf->limits.max_body;
 
-    if (!ferry_ingest_config_enabled(ing->cfg))
+    if (!ferry_ingest_config_enabled(ing->conf))
         return 0;
-    if (ing->cfg->ingest.rest_proxy.topics.count &&
+    if (ing->conf->rest_proxy.topics.count &&
         ferry_httpd_route(h, "POST", INGEST_REST_PREFIX, FERRY_HTTP_PREFIX | FERRY_HTTP_OWN_413,
-                          max_body, on_rest, ing))
+                          max_body, on_rest, ing)) {
+        snprintf(errstr, errstr_size, "ingest: cannot register POST %s: out of memory",
+                 INGEST_REST_PREFIX);
         return -1;
-    for (size_t i = 0; i < ing->nwebhooks; i++)
+    }
+    for (size_t i = 0; i < ing->nwebhooks; i++) {
         if (ferry_httpd_route(h, "POST", ing->webhooks[i].webhook->path,
                               FERRY_HTTP_EXACT | FERRY_HTTP_OWN_413, max_body, on_webhook,
-                              &ing->webhooks[i]))
+                              &ing->webhooks[i])) {
+            snprintf(errstr, errstr_size, "ingest: cannot register POST %s: out of memory",
+                     ing->webhooks[i].webhook->path);
             return -1;
+        }
+    }
     log_endpoints(ing);
     return 0;
 }
 
-int ferry_ingest_ready(void *arg, char *why, size_t why_size)
+/* Not ready once stopping. Any thread. */
+static int ingest_ready(void *arg, char *why, size_t why_size)
 {
     ferry_ingest *ing = arg;
 
@@ -416,14 +431,19 @@ int ferry_ingest_ready(void *arg, char *why, size_t why_size)
 
 #define INGEST_DRAIN_MARGIN_MS 2000 /* librdkafka checks message timeouts about once a second */
 
-void ferry_ingest_stop(ferry_ingest *ing, int64_t timeout_ms)
+/* Stops taking requests (new ones get 503) and waits, at most timeout_ms and at most the
+ * delivery timeout plus a margin, until every accepted request was answered after its delivery
+ * reports; any request still waiting then is answered 503. Afterwards releases the producer's
+ * topic handles. The server no longer takes connections by then, but is not yet gone. */
+static void ingest_stop(void *arg, int64_t timeout_ms)
 {
+    ferry_ingest *ing = arg;
     int64_t limit;
     size_t early;
 
     if (!ing)
         return;
-    limit = ing->cfg->ingest.delivery_timeout_ms + INGEST_DRAIN_MARGIN_MS;
+    limit = ing->conf->delivery_timeout_ms + INGEST_DRAIN_MARGIN_MS;
     if (limit > timeout_ms)
         limit = timeout_ms;
     if (atomic_load(&ing->in_flight_requests) > 0)
@@ -437,13 +457,17 @@ void ferry_ingest_stop(ferry_ingest *ing, int64_t timeout_ms)
         ferry_ingest_topics_release(ing->topics);
 }
 
-void ferry_ingest_destroy(ferry_ingest *ing)
+/* Frees everything, after the producer's final flush (which may still deliver reports of
+ * ingested records). */
+static void ingest_destroy(void *arg)
 {
+    ferry_ingest *ing = arg;
+
     if (!ing)
         return;
     if (ing->collector)
         ferry_metrics_remove_collector(ing->metrics, collect, ing);
-    for (size_t i = 0; ing->webhooks && i < ing->cfg->ingest.webhooks.count; i++) {
+    for (size_t i = 0; ing->webhooks && i < ing->conf->webhooks.count; i++) {
         char **names = ing->webhooks[i].header_names;
         for (size_t j = 0; names && names[j]; j++)
             free(names[j]);
@@ -456,3 +480,15 @@ void ferry_ingest_destroy(ferry_ingest *ing)
     ferry_ingest_flight_release(ing);
     free(ing);
 }
+
+const struct ferry_job ferry_ingest_job = {
+    .name = "ingest",
+    .config = &ferry_ingest_config_section,
+    .check = ferry_ingest_config_check,
+    .summary = ferry_ingest_config_summary,
+    .create = ingest_new,
+    .http_register = ingest_register,
+    .ready = ingest_ready,
+    .stop = ingest_stop,
+    .destroy = ingest_destroy,
+};

@@ -258,25 +258,31 @@ static int name_valid(const char *name)
 
 /* Reports an entry of list (struct size `size`, name at offset `off`) whose name repeats an
  * earlier entry's. */
-static void check_unique_name(struct ferry_config *cfg, const struct ferry_cfg_list *list,
-                              size_t size, size_t off, const void *obj, const char *path,
-                              const char *what)
+static void check_name(struct ferry_config *cfg, const char *name, const char *path)
 {
-    const char *name = *(char *const *)((const char *)obj + off);
     char fpath[INGEST_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.name", path);
-    if (!name)
-        return;
-    if (!name_valid(name)) {
+    if (name && !name_valid(name))
         ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
-        return;
-    }
-    for (const char *o = list->items; o < (const char *)obj; o += size) {
-        const char *other = *(char *const *)(o + off);
-        if (other && strcmp(other, name) == 0) {
-            ferry_config_error(cfg, fpath, "another %s is named '%s'", what, name);
-            return;
+}
+
+/* Reports the second of two entries of list (of structs of size bytes) whose string at off is
+ * the same; what names the value ("webhook is named", "webhook has the path"). */
+static void check_unique(struct ferry_config *cfg, const struct ferry_cfg_list *list, size_t size,
+                         size_t off, const char *path, const char *key, const char *what)
+{
+    char fpath[INGEST_PATH_MAX];
+
+    for (size_t i = 0; i < list->count; i++) {
+        const char *name = *(char *const *)((const char *)list->items + i * size + off);
+        for (size_t j = 0; name && j < i; j++) {
+            const char *other = *(char *const *)((const char *)list->items + j * size + off);
+            if (!other || strcmp(other, name) != 0)
+                continue;
+            snprintf(fpath, sizeof(fpath), "%s[%zu].%s", path, i, key);
+            ferry_config_error(cfg, fpath, "another %s '%s'", what, name);
+            break;
         }
     }
 }
@@ -295,7 +301,6 @@ static void check_webhook_path(struct ferry_config *cfg,
                                const struct ferry_ingest_webhook_config *w, const char *path)
 {
     static const char *const reserved[] = {"/healthz", "/readyz", "/metrics", NULL};
-    const struct ferry_cfg_list *all = &cfg->ingest.webhooks;
     char fpath[INGEST_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.path", path);
@@ -310,9 +315,6 @@ static void check_webhook_path(struct ferry_config *cfg,
             ferry_config_error(cfg, fpath, "'%s' is one of ferry's own paths", w->path);
     if (strncmp(w->path, "/topics/", 8) == 0)
         ferry_config_error(cfg, fpath, "paths under /topics/ belong to the REST Proxy API");
-    for (const struct ferry_ingest_webhook_config *o = all->items; o < w; o++)
-        if (o->path && strcmp(o->path, w->path) == 0)
-            ferry_config_error(cfg, fpath, "another webhook has the path '%s'", w->path);
 }
 
 static void check_webhook_key(struct ferry_config *cfg, const struct ferry_ingest_key_config *k,
@@ -341,8 +343,7 @@ static void check_webhook(struct ferry_config *cfg, void *obj, const char *path)
     struct ferry_ingest_webhook_config *w = obj;
     char fpath[INGEST_PATH_MAX], err[512];
 
-    check_unique_name(cfg, &cfg->ingest.webhooks, sizeof(*w),
-                      offsetof(struct ferry_ingest_webhook_config, name), w, path, "webhook");
+    check_name(cfg, w->name, path);
     check_webhook_path(cfg, w, path);
     check_webhook_key(cfg, &w->key, path);
     snprintf(fpath, sizeof(fpath), "%s.topic", path);
@@ -364,8 +365,7 @@ static void check_api_key(struct ferry_config *cfg, void *obj, const char *path)
     struct ferry_ingest_api_key_config *k = obj;
     char fpath[INGEST_PATH_MAX], secret[FERRY_INGEST_KEY_MAX + 1], err[512];
 
-    check_unique_name(cfg, &cfg->ingest.auth.keys, sizeof(*k),
-                      offsetof(struct ferry_ingest_api_key_config, name), k, path, "key");
+    check_name(cfg, k->name, path);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
     check_patterns(cfg, &k->topics, fpath);
     snprintf(fpath, sizeof(fpath), "%s.%s", path, k->key_file ? "key_file" : "key");
@@ -407,16 +407,34 @@ static void check_auth(struct ferry_config *cfg, void *obj, const char *path)
             }
 }
 
-int ferry_ingest_config_enabled(const struct ferry_config *cfg)
+int ferry_ingest_config_enabled(const struct ferry_ingest_config *in)
 {
-    return cfg->ingest.rest_proxy.topics.count > 0 || cfg->ingest.webhooks.count > 0;
+    return in->rest_proxy.topics.count > 0 || in->webhooks.count > 0;
 }
 
-void ferry_ingest_config_check_all(struct ferry_config *cfg)
-{
-    const struct ferry_ingest_config *in = &cfg->ingest;
+/* ---- the job's top-level key ---- */
 
-    if (!ferry_ingest_config_enabled(cfg))
+static const struct ferry_cfg_field ingest_root_fields[] = {
+    {"ingest", FERRY_CFG_SECTION, 0, NULL, 0, 0, NULL, &ferry_ingest_section, 0, NULL},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_ingest_config_section = {
+    "", ingest_root_fields, sizeof(struct ferry_ingest_config), NULL, NULL};
+
+void ferry_ingest_config_check(struct ferry_config *cfg, void *config)
+{
+    const struct ferry_ingest_config *in = config;
+
+    check_unique(cfg, &in->webhooks, sizeof(struct ferry_ingest_webhook_config),
+                 offsetof(struct ferry_ingest_webhook_config, name), "ingest.webhooks", "name",
+                 "webhook is named");
+    check_unique(cfg, &in->webhooks, sizeof(struct ferry_ingest_webhook_config),
+                 offsetof(struct ferry_ingest_webhook_config, path), "ingest.webhooks", "path",
+                 "webhook has the path");
+    check_unique(cfg, &in->auth.keys, sizeof(struct ferry_ingest_api_key_config),
+                 offsetof(struct ferry_ingest_api_key_config, name), "ingest.auth.keys", "name",
+                 "key is named");
+    if (!ferry_ingest_config_enabled(in))
         return;
     if (in->delivery_timeout_ms >= cfg->server.shutdown_timeout_ms)
         ferry_config_error(cfg, "ingest.delivery_timeout",
@@ -424,4 +442,17 @@ void ferry_ingest_config_check_all(struct ferry_config *cfg)
                            "accepted request is answered before ferry exits; got %lld ms",
                            (long long)cfg->server.shutdown_timeout_ms,
                            (long long)in->delivery_timeout_ms);
+}
+
+void ferry_ingest_config_summary(const void *config, FILE *out)
+{
+    const struct ferry_ingest_config *in = config;
+    const struct ferry_ingest_webhook_config *w = in->webhooks.items;
+
+    for (size_t i = 0; i < in->rest_proxy.topics.count; i++)
+        fprintf(out, "  ingest: POST /topics/%s (REST Proxy v2, ack: %s)\n",
+                in->rest_proxy.topics.items[i], ferry_ingest_acks[in->rest_proxy.ack]);
+    for (size_t i = 0; i < in->webhooks.count; i++)
+        fprintf(out, "  ingest: POST %s -> %s (webhook, ack: %s)\n", w[i].path, w[i].topic,
+                ferry_ingest_acks[w[i].ack]);
 }

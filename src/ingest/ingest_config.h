@@ -2,18 +2,17 @@
  * ingest_config.h - the `ingest:` section of the config: which topics the REST Proxy API may
  * write, the webhook endpoints, the API keys, the limits and the delivery timeout.
  *
- * The table in ingest_config.c is hooked into the root config table, so these structs are
- * filled by the config loader and checked by `ferry check` like every other section.
+ * The ingest job (ingest.c) declares ferry_ingest_config_section as the top-level key it owns,
+ * so the config loader fills these structs and `ferry check` checks them like every other
+ * section; the core never looks inside them.
  */
-/* config.h embeds struct ferry_ingest_config and includes this header after the types it needs;
- * including config.h before the guard makes either include order work. */
-#include "core/config.h"
-
 #ifndef FERRY_INGEST_CONFIG_H
 #define FERRY_INGEST_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
+#include "core/config.h"
 #include "core/config_schema.h"
 
 /* When an endpoint answers. */
@@ -90,13 +89,18 @@ extern const struct ferry_cfg_section ferry_ingest_section;
 /* The names of enum ferry_ingest_ack, indexed by it. */
 extern const char *const ferry_ingest_acks[];
 
-/* Nonzero when the config enables any ingest endpoint. */
-int ferry_ingest_config_enabled(const struct ferry_config *cfg);
+/* The job's top-level table (the `ingest:` key), filled into a struct ferry_ingest_config. */
+extern const struct ferry_cfg_section ferry_ingest_config_section;
 
-/* Checks that span sections (the delivery timeout against server.shutdown_timeout, webhook
- * paths against the server's own paths); problems are reported on cfg. Called once the whole
- * file was loaded. */
-void ferry_ingest_config_check_all(struct ferry_config *cfg);
+/* Nonzero when the section enables any ingest endpoint. */
+int ferry_ingest_config_enabled(const struct ferry_ingest_config *in);
+
+/* Checks that need the whole file: unique webhook names and paths and key names, and the
+ * delivery timeout against server.shutdown_timeout. Problems are reported on cfg. */
+void ferry_ingest_config_check(struct ferry_config *cfg, void *config);
+
+/* Writes one summary line per endpoint for `ferry check`. */
+void ferry_ingest_config_summary(const void *config, FILE *out);
 
 /* Reads an API key: the value itself, or the contents of key_file without trailing
  * whitespace. Returns 0, or -1 with errstr. Fills out (NUL-terminated, at most

@@ -10,13 +10,15 @@
 #include <stdint.h>
 
 #include "core/httpd.h"
+#include "core/kafka.h"
 #include "ingest/auth.h"
 #include "ingest/batch.h"
-#include "ingest/ingest.h"
 #include "ingest/ingest_config.h"
 #include "ingest/ingest_metrics.h"
 #include "ingest/pattern.h"
 #include "ingest/topics.h"
+
+typedef struct ferry_ingest ferry_ingest;
 
 struct ingest_req;
 
@@ -34,8 +36,9 @@ struct ingest_endpoint {
 };
 
 struct ferry_ingest {
-    const struct ferry_config *cfg;
-    rd_kafka_t *rk; /* the shared producer, owned by ferry_kafka */
+    const struct ferry_config *cfg;         /* for server.listen */
+    const struct ferry_ingest_config *conf; /* the `ingest:` section */
+    rd_kafka_t *rk;                         /* the shared producer, owned by ferry_kafka */
     ferry_metrics *metrics;
     ferry_ingest_auth *auth;
     ferry_ingest_patterns *rest_topics;

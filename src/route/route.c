@@ -27,10 +27,14 @@
 #define ROUTE_LABEL_MAX 300
 #define ROUTE_COMMIT_TIMEOUT_MS 5000
 
-struct ferry_routes {
+typedef struct ferry_routes {
     struct route *routes;
     size_t count;
-};
+    ferry_metrics *metrics;
+    int released; /* the routes' clients and records were let go (routes_stop) */
+} ferry_routes;
+
+static void routes_destroy(void *arg);
 
 /* ---- metrics ---- */
 
@@ -591,38 +595,43 @@ static void route_release(struct route *r)
     pthread_mutex_destroy(&r->commits_lock);
 }
 
-ferry_routes *ferry_routes_new(const struct ferry_config *cfg, ferry_kafka *k, ferry_metrics *m,
-                               char *errstr, size_t errstr_size)
+/* Builds every route (consumers, templates, senders) without starting them. */
+static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_t errstr_size)
 {
+    const struct ferry_cfg_list *list = &((const struct ferry_routes_config *)ctx->config)->routes;
     ferry_routes *rs = calloc(1, sizeof(*rs));
     char why[512];
 
-    if (!rs)
-        return NULL;
-    rs->routes = calloc(cfg->routes.count ? cfg->routes.count : 1, sizeof(*rs->routes));
-    if (!rs->routes) {
+    if (rs)
+        rs->routes = calloc(list->count ? list->count : 1, sizeof(*rs->routes));
+    if (!rs || !rs->routes) {
+        snprintf(errstr, errstr_size, "out of memory for %zu route(s)", list->count);
         free(rs);
         return NULL;
     }
-    for (size_t i = 0; i < cfg->routes.count; i++) {
+    rs->metrics = ctx->metrics;
+    for (size_t i = 0; i < list->count; i++) {
         struct route *r = &rs->routes[i];
-        r->cfg = (const struct ferry_route_config *)cfg->routes.items + i;
-        r->kafka = k;
-        r->metrics = m;
+        r->cfg = (const struct ferry_route_config *)list->items + i;
+        r->kafka = ctx->kafka;
+        r->metrics = ctx->metrics;
         rs->count++;
         if (route_init(r, why, sizeof(why))) {
-            snprintf(errstr, errstr_size, "route '%s': %s", r->cfg->name, why);
-            ferry_routes_destroy(rs);
+            snprintf(errstr, errstr_size, "route '%s': %s", r->cfg->name,
+                     *why ? why : "cannot set it up");
+            routes_destroy(rs);
             return NULL;
         }
     }
     if (rs->count)
-        ferry_metrics_add_collector(m, collect_commits, rs);
+        ferry_metrics_add_collector(rs->metrics, collect_commits, rs);
     return rs;
 }
 
-int ferry_routes_start(ferry_routes *rs, char *errstr, size_t errstr_size)
+static int routes_start(void *arg, char *errstr, size_t errstr_size)
 {
+    ferry_routes *rs = arg;
+
     for (size_t i = 0; i < rs->count; i++) {
         struct route *r = &rs->routes[i];
         if (pthread_create(&r->thread, NULL, route_main, r) != 0) {
@@ -634,7 +643,8 @@ int ferry_routes_start(ferry_routes *rs, char *errstr, size_t errstr_size)
     return 0;
 }
 
-int ferry_routes_ready(void *arg, char *why, size_t why_size)
+/* Ready once every route joined its group. Any thread. */
+static int routes_ready(void *arg, char *why, size_t why_size)
 {
     ferry_routes *rs = arg;
     for (size_t i = 0; i < rs->count; i++) {
@@ -647,9 +657,15 @@ int ferry_routes_ready(void *arg, char *why, size_t why_size)
     return 1;
 }
 
-void ferry_routes_stop(ferry_routes *rs)
+/* Drains every route (each within its own drain_timeout, which the route applies itself),
+ * commits, joins the threads, then closes the consumers and hands back every record, so the
+ * shared producer may flush afterwards. Safe to call twice. Main thread. */
+static void routes_stop(void *arg, int64_t timeout_ms)
 {
-    if (!rs)
+    ferry_routes *rs = arg;
+
+    (void)timeout_ms;
+    if (!rs || rs->released)
         return;
     for (size_t i = 0; i < rs->count; i++) {
         atomic_store(&rs->routes[i].stop, 1);
@@ -661,17 +677,42 @@ void ferry_routes_stop(ferry_routes *rs)
             pthread_join(rs->routes[i].thread, NULL);
         rs->routes[i].thread_started = 0;
     }
-}
-
-void ferry_routes_destroy(ferry_routes *rs)
-{
-    if (!rs)
-        return;
-    ferry_routes_stop(rs);
-    if (rs->count && rs->routes[0].metrics)
-        ferry_metrics_remove_collector(rs->routes[0].metrics, collect_commits, rs);
+    if (rs->count)
+        ferry_metrics_remove_collector(rs->metrics, collect_commits, rs);
     for (size_t i = 0; i < rs->count; i++)
         route_release(&rs->routes[i]);
+    rs->released = 1;
+}
+
+static void routes_destroy(void *arg)
+{
+    ferry_routes *rs = arg;
+
+    if (!rs)
+        return;
+    routes_stop(rs, 0);
     free(rs->routes);
     free(rs);
 }
+
+static int routes_global_init(char *errstr, size_t errstr_size)
+{
+    if (ferry_sender_global_init() == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "cannot initialize libcurl");
+    return -1;
+}
+
+const struct ferry_job ferry_routes_job = {
+    .name = "routes",
+    .config = &ferry_routes_config_section,
+    .check = ferry_routes_config_check,
+    .summary = ferry_routes_config_summary,
+    .global_init = routes_global_init,
+    .global_cleanup = ferry_sender_global_cleanup,
+    .create = routes_new,
+    .ready = routes_ready,
+    .start = routes_start,
+    .stop = routes_stop,
+    .destroy = routes_destroy,
+};

@@ -200,7 +200,6 @@ static void check_name(struct ferry_config *cfg, const struct ferry_route_config
                        const char *path)
 {
     char fpath[ROUTE_PATH_MAX];
-    const struct ferry_cfg_list *routes = &cfg->routes;
 
     snprintf(fpath, sizeof(fpath), "%s.name", path);
     if (!r->name)
@@ -211,11 +210,6 @@ static void check_name(struct ferry_config *cfg, const struct ferry_route_config
                                r->name);
             return;
         }
-    }
-    for (size_t i = 0; i < routes->count; i++) {
-        const struct ferry_route_config *o = (const struct ferry_route_config *)routes->items + i;
-        if (o != r && o->name && strcmp(o->name, r->name) == 0 && o < r)
-            ferry_config_error(cfg, fpath, "another route is named '%s'", r->name);
     }
 }
 
@@ -360,4 +354,44 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     snprintf(fpath, sizeof(fpath), "%s.batch.separator", path);
     if (r->batch.format == FERRY_BATCH_SEPARATOR && (!r->batch.separator || !*r->batch.separator))
         ferry_config_error(cfg, fpath, "expected at least one byte");
+}
+
+/* ---- the job's top-level key ---- */
+
+#define ROUTES_FIELD(f) offsetof(struct ferry_routes_config, f)
+static const struct ferry_cfg_field routes_fields[] = {
+    {"routes", FERRY_CFG_LIST, ROUTES_FIELD(routes), NULL, 0, 0, NULL, &ferry_route_section, 0,
+     "Kafka to HTTP routes."},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_routes_config_section = {
+    "", routes_fields, sizeof(struct ferry_routes_config), NULL, NULL};
+
+/* Route names label metrics and logs, so two routes may not share one. */
+void ferry_routes_config_check(struct ferry_config *cfg, void *config)
+{
+    const struct ferry_routes_config *rc = config;
+    const struct ferry_route_config *routes = rc->routes.items;
+    char fpath[ROUTE_PATH_MAX];
+
+    for (size_t i = 0; i < rc->routes.count; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (!routes[i].name || !routes[j].name || strcmp(routes[i].name, routes[j].name))
+                continue;
+            snprintf(fpath, sizeof(fpath), "routes[%zu].name", i);
+            ferry_config_error(cfg, fpath, "another route is named '%s'", routes[i].name);
+            break;
+        }
+    }
+}
+
+void ferry_routes_config_summary(const void *config, FILE *out)
+{
+    const struct ferry_routes_config *rc = config;
+    const struct ferry_route_config *routes = rc->routes.items;
+
+    for (size_t i = 0; i < rc->routes.count; i++)
+        fprintf(out, "  route:  %s: %zu topic(s) -> %s %s\n", routes[i].name,
+                routes[i].topics.count, ferry_route_methods[routes[i].target.method],
+                routes[i].target.url);
 }

@@ -2,13 +2,15 @@
  * route_config.h - the `routes:` section of the config: what one route consumes, where it
  * delivers, and how (body, batching, ordering, retries, dead letters, limits).
  *
- * The table in route_config.c is hooked into the root config table, so these structs are
- * filled by the config loader and checked by `ferry check` like every other section.
+ * The routes job (route.c) declares ferry_routes_config_section as the top-level keys it owns,
+ * so the config loader fills these structs and `ferry check` checks them like every other
+ * section; the core never looks inside them.
  */
 #ifndef FERRY_ROUTE_CONFIG_H
 #define FERRY_ROUTE_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/config.h"
 #include "core/config_schema.h"
@@ -108,8 +110,22 @@ struct ferry_route_config {
     int64_t drain_timeout_ms;
 };
 
+/* The routes job's part of the config: the `routes:` list. */
+struct ferry_routes_config {
+    struct ferry_cfg_list routes; /* of struct ferry_route_config */
+};
+
 /* The table of one entry of `routes:`. */
 extern const struct ferry_cfg_section ferry_route_section;
+
+/* The job's top-level table (the `routes:` key), filled into a struct ferry_routes_config. */
+extern const struct ferry_cfg_section ferry_routes_config_section;
+
+/* Checks across routes (unique names), once the whole file was loaded. */
+void ferry_routes_config_check(struct ferry_config *cfg, void *config);
+
+/* Writes one summary line per route for `ferry check`. */
+void ferry_routes_config_summary(const void *config, FILE *out);
 
 /* The I/O threads a route's sender runs (0: libcurl runs on the route's worker thread), for a
  * route whose io_threads passed the config checks, when ferry may run on cpus processors.

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "route/route.h"
 #include "route/route_config.h"
 
 /* 50 characters of a topic name, to build long names (Kafka allows 249). */
@@ -122,6 +123,10 @@ static const struct bad_case bad_cases[] = {
     {"routes:\n  - name: r\n    topics: [orders]\n    target: {url: \"http://x/\"}\n"
      "    dead_letter: {topic: ..}\n",
      "config: routes[0].dead_letter.topic: '..' is not allowed as a topic name (bad.yaml:5)"},
+    {"routes:\n  - {name: r, topics: [a], target: {url: \"http://x/\"}}\n"
+     "  - {name: q, topics: [a], target: {url: \"http://x/\"}}\n"
+     "  - {name: r, topics: [b], target: {url: \"http://x/\"}}\n",
+     "config: routes[2].name: another route is named 'r' (bad.yaml:4)"},
     {"routes:\n  - retry:\n      multiplier: nan\n",
      "config: routes[0].retry.multiplier: expected a number, got 'nan' (bad.yaml:3)"},
     {"routes:\n  - retry:\n      multiplier: 0x2\n",
@@ -204,8 +209,9 @@ static void test_route_io_threads(void **state)
         assert_non_null(cfg);
         if (ferry_config_error_count(cfg))
             fail_msg("case %zu: %s", i, ferry_config_error_at(cfg, 0));
-        assert_int_equal(cfg->routes.count, 1);
-        assert_int_equal(ferry_route_io_threads(cfg->routes.items, c->cpus), c->threads);
+        const struct ferry_routes_config *rc = ferry_config_job(cfg, &ferry_routes_job);
+        assert_int_equal(rc->routes.count, 1);
+        assert_int_equal(ferry_route_io_threads(rc->routes.items, c->cpus), c->threads);
         ferry_config_destroy(cfg);
     }
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "ingest/ingest.h"
 #include "ingest/ingest_config.h"
 
 static const char full[] = "server:\n"
@@ -46,14 +47,14 @@ static const char full[] = "server:\n"
 static void test_full(void **state)
 {
     struct ferry_config *cfg = ferry_config_load_string(full, "ok.yaml");
-    const struct ferry_ingest_config *in = &cfg->ingest;
+    const struct ferry_ingest_config *in = ferry_config_job(cfg, &ferry_ingest_job);
     const struct ferry_ingest_webhook_config *w = in->webhooks.items;
     const struct ferry_ingest_api_key_config *k = in->auth.keys.items;
 
     (void)state;
     if (ferry_config_error_count(cfg))
         fail_msg("%s", ferry_config_error_at(cfg, 0));
-    assert_true(ferry_ingest_config_enabled(cfg));
+    assert_true(ferry_ingest_config_enabled(in));
     assert_int_equal(in->delivery_timeout_ms, 10000);
     assert_int_equal(in->rest_proxy.topics.count, 2);
     assert_string_equal(in->rest_proxy.topics.items[1], "^events\\..*");
@@ -76,13 +77,15 @@ static void test_full(void **state)
 static void test_defaults(void **state)
 {
     struct ferry_config *cfg = ferry_config_load_string("log: {level: info}\n", "ok.yaml");
+    const struct ferry_ingest_config *in;
 
     (void)state;
     assert_int_equal(ferry_config_error_count(cfg), 0);
-    assert_false(ferry_ingest_config_enabled(cfg));
-    assert_int_equal(cfg->ingest.delivery_timeout_ms, 20000);
-    assert_int_equal(cfg->ingest.limits.max_in_flight_bytes, 64 * 1024 * 1024);
-    assert_int_equal(cfg->ingest.limits.max_records, 1000);
+    in = ferry_config_job(cfg, &ferry_ingest_job);
+    assert_false(ferry_ingest_config_enabled(in));
+    assert_int_equal(in->delivery_timeout_ms, 20000);
+    assert_int_equal(in->limits.max_in_flight_bytes, 64 * 1024 * 1024);
+    assert_int_equal(in->limits.max_records, 1000);
     assert_null(cfg->server.tls.cert_file);
     ferry_config_destroy(cfg);
 }
@@ -133,6 +136,9 @@ static const struct bad_case bad_cases[] = {
      "letters, digits, '.', '_' and '-' (bad.yaml:4)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        key: short\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key: expected 16 to 256 characters, got 5 (bad.yaml:5)"},
+    {"ingest:\n  auth:\n    keys:\n      - {name: k, key: aaaaaaaaaaaaaaaa, topics: [a]}\n"
+     "      - {name: k, key: bbbbbbbbbbbbbbbb, topics: [a]}\n",
+     "config: ingest.auth.keys[1].name: another key is named 'k' (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key: missing, set key or key_file (bad.yaml:4)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        key: 0123456789abcdef\n        "

@@ -1,11 +1,25 @@
 /*
- * config_private.h - what config.c and config_load.c share, and nobody else needs.
+ * config_int.h - what config.c, config_load.c and config_doc.c share, and nobody else needs.
  */
-#ifndef FERRY_CONFIG_PRIVATE_H
-#define FERRY_CONFIG_PRIVATE_H
+#ifndef FERRY_CONFIG_INT_H
+#define FERRY_CONFIG_INT_H
 
 #include "core/config.h"
 #include "core/config_schema.h"
+#include "core/job.h"
+
+/* One table of keys and the object it fills. The top level of the file has several: the core's
+ * root table first, then each job's own section, in the order of ferry_jobs. */
+struct ferry_cfg_part {
+    const struct ferry_cfg_section *sec;
+    void *obj;
+};
+
+/* Most parts of the top level: the core's and one per job. */
+#define FERRY_CFG_PARTS_MAX (1 + FERRY_JOBS_MAX)
+
+/* Fills parts (room for FERRY_CFG_PARTS_MAX) with cfg's top-level parts; returns how many. */
+size_t ferry_config_parts(const struct ferry_config *cfg, struct ferry_cfg_part *parts);
 
 /* Remembers that path was written at line (1-based). */
 void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line);
