@@ -1,0 +1,933 @@
+/*
+ * store.c - one table's LMDB environment (see store.h for the key encoding and the threads).
+ *
+ * A row is the value of the "rows" database: a fixed head (offset, timestamp, partition, the
+ * whole key's length when the key is hashed, the content type's length), the content type with
+ * its NUL, the whole key when hashed, then the value. Numbers are in host order, as LMDB's own
+ * files are. "offsets" is keyed by the partition in big-endian order, so a cursor walks the
+ * partitions in order.
+ *
+ * Reads take a read transaction from a small pool: with MDB_NOTLS a reset transaction keeps its
+ * reader slot, so renewing it costs no allocation and no reader-table lock, which a fresh
+ * mdb_txn_begin() per read would (bench/store_get.c measures both).
+ */
+#include "table/store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
+/* The first byte of every LMDB key of "rows": lets the empty table key be stored. */
+#define KEY_TAG 0x6b
+#define KEY_HASH_LEN 32
+
+/* Reader slots in the lock file: pooled transactions hold one each, as do running reads. */
+#define STORE_MAX_READERS 512
+/* Reset read transactions kept for reuse. */
+#define READER_POOL_MAX 64
+/* The longest path a store may have (the directory, not its files). */
+#define STORE_PATH_MAX 4000
+
+/* Row head: offsets of its fields. */
+#define ROW_OFFSET 0
+#define ROW_TIMESTAMP 8
+#define ROW_PARTITION 16
+#define ROW_KEY_LEN 20 /* uint32: the whole key's length when it is hashed, else 0 */
+#define ROW_CTYPE_LEN 24
+#define ROW_HEAD 25
+
+#define META_FORMAT "format"
+#define META_CLUSTER_ID "cluster_id"
+#define META_TOPIC "topic"
+#define META_PARTITIONS "partitions"
+
+struct ferry_store_s {
+    MDB_env *env;
+    MDB_dbi rows, offsets, meta;
+    MDB_txn *batch; /* the open write batch, or NULL */
+    pthread_mutex_t pool_lock;
+    MDB_txn *pool[READER_POOL_MAX]; /* reset read transactions */
+    int pooled;
+    char *path;
+};
+
+/* An encoded key: the LMDB key of a table key. */
+struct enc_key {
+    unsigned char data[FERRY_STORE_CURSOR_MAX];
+    size_t len;
+    int hashed;
+};
+
+static int lmdb_fail(const ferry_store *s, const char *what, int rc, char *errstr,
+                     size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "table store '%s': %s: %s", s->path, what, mdb_strerror(rc));
+    return rc == MDB_MAP_FULL ? FERRY_STORE_FULL : FERRY_STORE_ERROR;
+}
+
+static int store_fail(const ferry_store *s, const char *what, char *errstr, size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "table store '%s': %s", s->path, what);
+    return FERRY_STORE_ERROR;
+}
+
+static void copy_bytes(void *dst, const void *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n);
+}
+
+static int same_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* LMDB's default key order: bytes, then the shorter first. */
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int encode_key(const ferry_store *s, const void *key, size_t len, struct enc_key *ek,
+                      char *errstr, size_t errstr_size)
+{
+    int rc;
+
+    ek->data[0] = KEY_TAG;
+    ek->hashed = len > FERRY_STORE_KEY_INLINE;
+    if (!ek->hashed) {
+        copy_bytes(ek->data + 1, key, len);
+        ek->len = 1 + len;
+        return FERRY_STORE_OK;
+    }
+    memcpy(ek->data + 1, key, FERRY_STORE_KEY_INLINE);
+    rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, key, len, ek->data + 1 + FERRY_STORE_KEY_INLINE);
+    if (rc < 0) {
+        snprintf(errstr, errstr_size, "table store '%s': sha-256 of a %zu-byte key: %s", s->path,
+                 len, gnutls_strerror(rc));
+        return FERRY_STORE_ERROR;
+    }
+    ek->len = FERRY_STORE_CURSOR_MAX;
+    return FERRY_STORE_OK;
+}
+
+static int64_t get_i64(const unsigned char *p)
+{
+    int64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Decodes a row; every pointer of e points into k and v. Returns 0, or -1 when it is malformed. */
+static int decode_row(const MDB_val *k, const MDB_val *v, struct ferry_store_entry *e)
+{
+    const unsigned char *p = v->mv_data;
+    size_t pos = ROW_HEAD, ctype_len, key_len;
+
+    if (v->mv_size < ROW_HEAD || k->mv_size < 1)
+        return -1;
+    e->row.offset = get_i64(p + ROW_OFFSET);
+    e->row.timestamp_ms = get_i64(p + ROW_TIMESTAMP);
+    e->row.partition = (int32_t)get_u32(p + ROW_PARTITION);
+    key_len = get_u32(p + ROW_KEY_LEN);
+    ctype_len = p[ROW_CTYPE_LEN];
+    e->row.content_type = NULL;
+    if (ctype_len) {
+        if (v->mv_size - pos < ctype_len + 1 || p[pos + ctype_len] != '\0')
+            return -1;
+        e->row.content_type = (const char *)p + pos;
+        pos += ctype_len + 1;
+    }
+    if (k->mv_size == FERRY_STORE_CURSOR_MAX) {
+        if (key_len <= FERRY_STORE_KEY_INLINE || v->mv_size - pos < key_len)
+            return -1;
+        e->key = p + pos;
+        e->key_len = key_len;
+        pos += key_len;
+    } else {
+        if (key_len)
+            return -1;
+        e->key = (const unsigned char *)k->mv_data + 1;
+        e->key_len = k->mv_size - 1;
+    }
+    e->value = p + pos;
+    e->value_len = v->mv_size - pos;
+    e->cursor = k->mv_data;
+    e->cursor_len = k->mv_size;
+    return 0;
+}
+
+/* Returns a read transaction, renewed from the pool when one is there. */
+static int read_begin(ferry_store *s, MDB_txn **txn)
+{
+    MDB_txn *t = NULL;
+    int rc;
+
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pooled)
+        t = s->pool[--s->pooled];
+    pthread_mutex_unlock(&s->pool_lock);
+    if (!t)
+        return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    rc = mdb_txn_renew(t);
+    if (rc) {
+        mdb_txn_abort(t);
+        return rc;
+    }
+    *txn = t;
+    return 0;
+}
+
+/* Ends a read transaction from read_begin(); accepts NULL. */
+static void read_end(ferry_store *s, MDB_txn *txn)
+{
+    if (!txn)
+        return;
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pooled < READER_POOL_MAX) {
+        s->pool[s->pooled++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+/* Creates path and its missing parents, like mkdir -p. */
+static int make_dirs(const char *path, char *errstr, size_t errstr_size)
+{
+    char buf[STORE_PATH_MAX + 1];
+    size_t len = strlen(path), i;
+
+    if (len == 0 || len > STORE_PATH_MAX) {
+        snprintf(errstr, errstr_size, "table store '%.64s': path must be 1 to %d bytes", path,
+                 STORE_PATH_MAX);
+        return FERRY_STORE_ERROR;
+    }
+    memcpy(buf, path, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+            snprintf(errstr, errstr_size, "table store '%s': mkdir '%s': %s", path, buf,
+                     strerror(errno));
+            return FERRY_STORE_ERROR;
+        }
+        buf[i] = path[i];
+    }
+    return FERRY_STORE_OK;
+}
+
+static int put_bytes(MDB_txn *txn, MDB_dbi dbi, const char *name, const void *data, size_t len)
+{
+    MDB_val k = {strlen(name), (void *)name};
+    MDB_val v = {len, (void *)data};
+
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Reads a meta string into out (cap + 1 bytes); a missing one reads as "". */
+static int get_string(MDB_txn *txn, MDB_dbi dbi, const char *name, char *out, size_t cap)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+
+    out[0] = '\0';
+    if (rc)
+        return rc;
+    if (v.mv_size > cap)
+        return MDB_CORRUPTED;
+    copy_bytes(out, v.mv_data, v.mv_size);
+    out[v.mv_size] = '\0';
+    return 0;
+}
+
+static int get_i32(MDB_txn *txn, MDB_dbi dbi, const char *name, int32_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+
+    if (rc)
+        return rc;
+    if (v.mv_size != sizeof(*out))
+        return MDB_CORRUPTED;
+    memcpy(out, v.mv_data, sizeof(*out));
+    return 0;
+}
+
+/* Opens the named databases and writes the format of a new store, or checks an old one's. */
+static int open_dbs(ferry_store *s, char *errstr, size_t errstr_size)
+{
+    MDB_txn *txn = NULL;
+    int32_t format = FERRY_STORE_FORMAT;
+    int rc, result = FERRY_STORE_OK;
+
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "rows", MDB_CREATE, &s->rows);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "offsets", MDB_CREATE, &s->offsets);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    if (!rc)
+        rc = get_i32(txn, s->meta, META_FORMAT, &format);
+    if (rc == MDB_NOTFOUND)
+        rc = put_bytes(txn, s->meta, META_FORMAT, &format, sizeof(format));
+    if (rc) {
+        result = lmdb_fail(s, "creating its databases", rc, errstr, errstr_size);
+        goto out;
+    }
+    if (format != FERRY_STORE_FORMAT) {
+        snprintf(errstr, errstr_size,
+                 "table store '%s': format %d, this ferry reads format %d: remove the directory "
+                 "to rebuild the table",
+                 s->path, (int)format, FERRY_STORE_FORMAT);
+        result = FERRY_STORE_ERROR;
+        goto out;
+    }
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        result = lmdb_fail(s, "creating its databases", rc, errstr, errstr_size);
+out:
+    mdb_txn_abort(txn);
+    return result;
+}
+
+static int open_env(ferry_store *s, size_t max_size, char *errstr, size_t errstr_size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int rc, dead;
+
+    if (max_size > SIZE_MAX - page)
+        return store_fail(s, "max_size is too large", errstr, errstr_size);
+    max_size = (max_size + page - 1) / page * page;
+    rc = mdb_env_create(&s->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(s->env, 3);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(s->env, STORE_MAX_READERS);
+    if (!rc)
+        rc = mdb_env_set_mapsize(s->env, max_size);
+    if (!rc)
+        rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0640);
+    if (!rc)
+        rc = mdb_reader_check(s->env, &dead);
+    if (rc)
+        return lmdb_fail(s, "opening its environment", rc, errstr, errstr_size);
+    if (mdb_env_get_maxkeysize(s->env) < FERRY_STORE_CURSOR_MAX)
+        return store_fail(s, "liblmdb's key limit is below 511 bytes", errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+ferry_store *ferry_store_open(const char *path, size_t max_size, char *errstr, size_t errstr_size)
+{
+    ferry_store *s = calloc(1, sizeof(*s));
+    int result = FERRY_STORE_ERROR;
+
+    if (!s || pthread_mutex_init(&s->pool_lock, NULL) != 0) {
+        free(s);
+        snprintf(errstr, errstr_size, "table store '%s': out of memory", path);
+        return NULL;
+    }
+    s->path = strdup(path);
+    if (!s->path) {
+        snprintf(errstr, errstr_size, "table store '%s': out of memory", path);
+        goto out;
+    }
+    result = make_dirs(path, errstr, errstr_size);
+    if (result)
+        goto out;
+    result = open_env(s, max_size, errstr, errstr_size);
+    if (result)
+        goto out;
+    result = open_dbs(s, errstr, errstr_size);
+out:
+    if (result) {
+        ferry_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ferry_store_close(ferry_store *store)
+{
+    if (!store)
+        return;
+    ferry_store_batch_abort(store);
+    while (store->pooled)
+        mdb_txn_abort(store->pool[--store->pooled]);
+    if (store->env)
+        mdb_env_close(store->env);
+    pthread_mutex_destroy(&store->pool_lock);
+    free(store->path);
+    free(store);
+}
+
+const char *ferry_store_path(const ferry_store *store)
+{
+    return store->path;
+}
+
+static int remove_file(const char *dir, const char *name, char *errstr, size_t errstr_size)
+{
+    char file[STORE_PATH_MAX + 32];
+
+    snprintf(file, sizeof(file), "%s/%s", dir, name);
+    if (unlink(file) != 0 && errno != ENOENT) {
+        snprintf(errstr, errstr_size, "table store '%s': removing '%s': %s", dir, file,
+                 strerror(errno));
+        return FERRY_STORE_ERROR;
+    }
+    return FERRY_STORE_OK;
+}
+
+int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size)
+{
+    int result;
+
+    if (strlen(path) > STORE_PATH_MAX) {
+        snprintf(errstr, errstr_size, "table store '%.64s': path is over %d bytes", path,
+                 STORE_PATH_MAX);
+        return FERRY_STORE_ERROR;
+    }
+    result = remove_file(path, "data.mdb", errstr, errstr_size);
+    if (!result)
+        result = remove_file(path, "lock.mdb", errstr, errstr_size);
+    if (!result && rmdir(path) != 0 && errno != ENOENT) {
+        snprintf(errstr, errstr_size, "table store '%s': removing the directory: %s", path,
+                 strerror(errno));
+        result = FERRY_STORE_ERROR;
+    }
+    return result;
+}
+
+int ferry_store_batch_begin(ferry_store *store, char *errstr, size_t errstr_size)
+{
+    int rc;
+
+    if (store->batch)
+        return store_fail(store, "a batch is already open", errstr, errstr_size);
+    rc = mdb_txn_begin(store->env, NULL, 0, &store->batch);
+    if (rc) {
+        store->batch = NULL;
+        return lmdb_fail(store, "beginning a batch", rc, errstr, errstr_size);
+    }
+    return FERRY_STORE_OK;
+}
+
+void ferry_store_batch_abort(ferry_store *store)
+{
+    if (!store->batch)
+        return;
+    mdb_txn_abort(store->batch);
+    store->batch = NULL;
+}
+
+/* Ends a failed batch step: aborts the batch and passes the result on. */
+static int batch_failed(ferry_store *s, int result)
+{
+    ferry_store_batch_abort(s);
+    return result;
+}
+
+static int batch_lmdb_fail(ferry_store *s, const char *what, int rc, char *errstr,
+                           size_t errstr_size)
+{
+    return batch_failed(s, lmdb_fail(s, what, rc, errstr, errstr_size));
+}
+
+static int need_batch(ferry_store *s, char *errstr, size_t errstr_size)
+{
+    if (s->batch)
+        return FERRY_STORE_OK;
+    return store_fail(s, "no batch is open", errstr, errstr_size);
+}
+
+/* Checks a row's sizes and returns its length, or 0 when it cannot be stored. */
+static size_t row_size(size_t key_len, int hashed, size_t ctype_len, size_t value_len)
+{
+    size_t head = ROW_HEAD + (ctype_len ? ctype_len + 1 : 0) + (hashed ? key_len : 0);
+
+    if (key_len > UINT32_MAX || value_len > SIZE_MAX - head)
+        return 0;
+    return head + value_len;
+}
+
+static void write_row(unsigned char *p, const void *key, size_t key_len, int hashed,
+                      const void *value, size_t value_len, const struct ferry_store_row *row,
+                      size_t ctype_len)
+{
+    uint32_t stored_key_len = hashed ? (uint32_t)key_len : 0;
+    size_t pos = ROW_HEAD;
+
+    memcpy(p + ROW_OFFSET, &row->offset, sizeof(row->offset));
+    memcpy(p + ROW_TIMESTAMP, &row->timestamp_ms, sizeof(row->timestamp_ms));
+    memcpy(p + ROW_PARTITION, &row->partition, sizeof(row->partition));
+    memcpy(p + ROW_KEY_LEN, &stored_key_len, sizeof(stored_key_len));
+    p[ROW_CTYPE_LEN] = (unsigned char)ctype_len;
+    if (ctype_len) {
+        memcpy(p + pos, row->content_type, ctype_len + 1);
+        pos += ctype_len + 1;
+    }
+    if (hashed) {
+        memcpy(p + pos, key, key_len);
+        pos += key_len;
+    }
+    copy_bytes(p + pos, value, value_len);
+}
+
+int ferry_store_batch_put(ferry_store *store, const void *key, size_t key_len, const void *value,
+                          size_t value_len, const struct ferry_store_row *row, char *errstr,
+                          size_t errstr_size)
+{
+    size_t ctype_len = row->content_type ? strlen(row->content_type) : 0;
+    struct enc_key ek;
+    MDB_val k, v;
+    int result, rc;
+
+    result = need_batch(store, errstr, errstr_size);
+    if (result)
+        return result;
+    if (ctype_len > FERRY_STORE_CONTENT_TYPE_MAX)
+        return batch_failed(store,
+                            store_fail(store, "content type over 255 bytes", errstr, errstr_size));
+    result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
+    if (result)
+        return batch_failed(store, result);
+    v.mv_size = row_size(key_len, ek.hashed, ctype_len, value_len);
+    if (!v.mv_size)
+        return batch_failed(store, store_fail(store, "row too large", errstr, errstr_size));
+    k.mv_data = ek.data;
+    k.mv_size = ek.len;
+    rc = mdb_put(store->batch, store->rows, &k, &v, MDB_RESERVE);
+    if (rc)
+        return batch_lmdb_fail(store, "writing a row", rc, errstr, errstr_size);
+    write_row(v.mv_data, key, key_len, ek.hashed, value, value_len, row, ctype_len);
+    return FERRY_STORE_OK;
+}
+
+/* Whether the row at k holds key: always for a short key; for a hashed one, the whole key must
+ * match (else its slot belongs to another key with the same hash). */
+static int row_holds(const MDB_val *k, const MDB_val *v, const void *key, size_t key_len)
+{
+    struct ferry_store_entry e;
+
+    if (decode_row(k, v, &e))
+        return -1;
+    return same_bytes(e.key, e.key_len, key, key_len);
+}
+
+int ferry_store_batch_delete(ferry_store *store, const void *key, size_t key_len, char *errstr,
+                             size_t errstr_size)
+{
+    struct enc_key ek;
+    MDB_val k, v;
+    int result, rc = 0;
+
+    result = need_batch(store, errstr, errstr_size);
+    if (!result)
+        result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
+    if (result)
+        return batch_failed(store, result);
+    k.mv_data = ek.data;
+    k.mv_size = ek.len;
+    if (ek.hashed) {
+        rc = mdb_get(store->batch, store->rows, &k, &v);
+        if (!rc && row_holds(&k, &v, key, key_len) == 0)
+            return FERRY_STORE_OK;
+    }
+    if (!rc)
+        rc = mdb_del(store->batch, store->rows, &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return batch_lmdb_fail(store, "deleting a row", rc, errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+static void partition_key(int32_t partition, unsigned char out[4])
+{
+    uint32_t p = (uint32_t)partition;
+
+    out[0] = (unsigned char)(p >> 24);
+    out[1] = (unsigned char)(p >> 16);
+    out[2] = (unsigned char)(p >> 8);
+    out[3] = (unsigned char)p;
+}
+
+int ferry_store_batch_set_offset(ferry_store *store, int32_t partition, int64_t next_offset,
+                                 char *errstr, size_t errstr_size)
+{
+    unsigned char pk[4];
+    MDB_val k = {sizeof(pk), pk}, v = {sizeof(next_offset), &next_offset};
+    int result, rc;
+
+    result = need_batch(store, errstr, errstr_size);
+    if (result)
+        return result;
+    if (partition < 0 || next_offset < 0)
+        return batch_failed(store,
+                            store_fail(store, "negative partition or offset", errstr, errstr_size));
+    partition_key(partition, pk);
+    rc = mdb_put(store->batch, store->offsets, &k, &v, 0);
+    if (rc)
+        return batch_lmdb_fail(store, "writing an offset", rc, errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta *meta,
+                               char *errstr, size_t errstr_size)
+{
+    size_t cluster_len = strnlen(meta->cluster_id, sizeof(meta->cluster_id));
+    size_t topic_len = strnlen(meta->topic, sizeof(meta->topic));
+    int result, rc;
+
+    result = need_batch(store, errstr, errstr_size);
+    if (result)
+        return result;
+    if (cluster_len == sizeof(meta->cluster_id) || topic_len == sizeof(meta->topic))
+        return batch_failed(
+            store, store_fail(store, "cluster id or topic not terminated", errstr, errstr_size));
+    rc = put_bytes(store->batch, store->meta, META_CLUSTER_ID, meta->cluster_id, cluster_len);
+    if (!rc)
+        rc = put_bytes(store->batch, store->meta, META_TOPIC, meta->topic, topic_len);
+    if (!rc)
+        rc = put_bytes(store->batch, store->meta, META_PARTITIONS, &meta->partitions,
+                       sizeof(meta->partitions));
+    if (rc)
+        return batch_lmdb_fail(store, "writing the meta", rc, errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+int ferry_store_batch_commit(ferry_store *store, char *errstr, size_t errstr_size)
+{
+    int result, rc;
+
+    result = need_batch(store, errstr, errstr_size);
+    if (result)
+        return result;
+    rc = mdb_txn_commit(store->batch);
+    store->batch = NULL;
+    if (rc)
+        return lmdb_fail(store, "committing a batch", rc, errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+int ferry_store_view(ferry_store *store, const void *key, size_t key_len, ferry_store_entry_fn fn,
+                     void *arg, char *errstr, size_t errstr_size)
+{
+    struct ferry_store_entry e;
+    struct enc_key ek;
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    int result, rc;
+
+    result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
+    if (result)
+        return result;
+    k.mv_data = ek.data;
+    k.mv_size = ek.len;
+    rc = read_begin(store, &txn);
+    if (!rc)
+        rc = mdb_get(txn, store->rows, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        result = FERRY_STORE_NOT_FOUND;
+        goto out;
+    }
+    if (rc) {
+        result = lmdb_fail(store, "reading a row", rc, errstr, errstr_size);
+        goto out;
+    }
+    if (decode_row(&k, &v, &e)) {
+        result = store_fail(store, "malformed row", errstr, errstr_size);
+        goto out;
+    }
+    if (ek.hashed && !same_bytes(e.key, e.key_len, key, key_len)) {
+        result = FERRY_STORE_NOT_FOUND;
+        goto out;
+    }
+    fn(arg, &e);
+out:
+    read_end(store, txn);
+    return result;
+}
+
+struct copy_out {
+    struct ferry_buf *value;
+    struct ferry_store_record *record;
+    size_t value_len; /* of the row, also when it did not fit */
+    int failed;
+};
+
+static int copy_entry(void *arg, const struct ferry_store_entry *e)
+{
+    struct copy_out *out = arg;
+    struct ferry_store_record *r = out->record;
+
+    out->value_len = e->value_len;
+    ferry_buf_reset(out->value);
+    out->failed = ferry_buf_add(out->value, e->value, e->value_len);
+    if (!r)
+        return 0;
+    r->partition = e->row.partition;
+    r->offset = e->row.offset;
+    r->timestamp_ms = e->row.timestamp_ms;
+    r->content_type[0] = '\0';
+    if (e->row.content_type)
+        snprintf(r->content_type, sizeof(r->content_type), "%s", e->row.content_type);
+    return 0;
+}
+
+int ferry_store_get(ferry_store *store, const void *key, size_t key_len, struct ferry_buf *value,
+                    struct ferry_store_record *record, char *errstr, size_t errstr_size)
+{
+    struct copy_out out = {value, record, 0, 0};
+    int result = ferry_store_view(store, key, key_len, copy_entry, &out, errstr, errstr_size);
+
+    if (result == FERRY_STORE_OK && out.failed) {
+        snprintf(errstr, errstr_size,
+                 "table store '%s': a value of %zu bytes passes the buffer's cap of %zu bytes",
+                 store->path, out.value_len, value->cap);
+        result = FERRY_STORE_ERROR;
+    }
+    return result;
+}
+
+/* A scan in progress. */
+struct scan {
+    struct enc_key prefix; /* the encoded prefix, up to FERRY_STORE_KEY_INLINE key bytes */
+    const void *full_prefix;
+    size_t full_prefix_len;
+    size_t limit, given;
+    MDB_val last; /* the LMDB key of the last row given to fn */
+    int stopped;
+};
+
+static int cursor_valid(const void *cursor, size_t len)
+{
+    const unsigned char *c = cursor;
+
+    if (len < 1 || len > FERRY_STORE_CURSOR_MAX || c[0] != KEY_TAG)
+        return 0;
+    return len <= 1 + FERRY_STORE_KEY_INLINE || len == FERRY_STORE_CURSOR_MAX;
+}
+
+/* Positions the cursor on the first row after the scan's cursor or at its prefix. */
+static int scan_seek(MDB_cursor *cur, const struct scan *sc, const void *after, size_t after_len,
+                     MDB_val *k, MDB_val *v)
+{
+    int skip_equal = after_len && key_cmp(after, after_len, sc->prefix.data, sc->prefix.len) >= 0;
+    int rc;
+
+    k->mv_data = skip_equal ? (void *)after : (void *)sc->prefix.data;
+    k->mv_size = skip_equal ? after_len : sc->prefix.len;
+    rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (!rc && skip_equal && same_bytes(k->mv_data, k->mv_size, after, after_len))
+        rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    return rc;
+}
+
+/* 1 when the row matches the scan's prefix, 0 when it does not, -1 when it is malformed. */
+static int scan_match(const struct scan *sc, const MDB_val *k, const MDB_val *v,
+                      struct ferry_store_entry *e)
+{
+    if (decode_row(k, v, e))
+        return -1;
+    if (sc->full_prefix_len <= FERRY_STORE_KEY_INLINE)
+        return 1;
+    return e->key_len >= sc->full_prefix_len &&
+           memcmp(e->key, sc->full_prefix, sc->full_prefix_len) == 0;
+}
+
+/* Walks rows from the cursor's position until the prefix ends, the limit is passed or fn stops.
+ * Returns MDB_NOTFOUND when no matching row is left, 0 when one is (not given to fn), or an
+ * LMDB error; -1 for a malformed row. */
+static int scan_walk(MDB_cursor *cur, struct scan *sc, int rc, MDB_val *k, MDB_val *v,
+                     ferry_store_entry_fn fn, void *arg)
+{
+    struct ferry_store_entry e;
+    int match;
+
+    for (; rc == 0; rc = mdb_cursor_get(cur, k, v, MDB_NEXT)) {
+        if (k->mv_size < sc->prefix.len || memcmp(k->mv_data, sc->prefix.data, sc->prefix.len))
+            return MDB_NOTFOUND;
+        match = scan_match(sc, k, v, &e);
+        if (match < 0)
+            return -1;
+        if (!match)
+            continue;
+        if (sc->given == sc->limit || sc->stopped)
+            return 0;
+        sc->given++;
+        sc->last = *k;
+        sc->stopped = fn(arg, &e) != 0;
+    }
+    return rc;
+}
+
+static int scan_rows(ferry_store *s, struct scan *sc, const void *after, size_t after_len,
+                     ferry_store_entry_fn fn, void *arg, unsigned char *next, size_t *next_len,
+                     char *errstr, size_t errstr_size)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int result = FERRY_STORE_OK, rc;
+
+    rc = read_begin(s, &txn);
+    if (!rc)
+        rc = mdb_cursor_open(txn, s->rows, &cur);
+    if (!rc)
+        rc = scan_seek(cur, sc, after, after_len, &k, &v);
+    if (!rc || rc == MDB_NOTFOUND)
+        rc = scan_walk(cur, sc, rc, &k, &v, fn, arg);
+    if (rc == 0) {
+        memcpy(next, sc->last.mv_data, sc->last.mv_size);
+        *next_len = sc->last.mv_size;
+    } else if (rc == -1) {
+        result = store_fail(s, "malformed row", errstr, errstr_size);
+    } else if (rc != MDB_NOTFOUND) {
+        result = lmdb_fail(s, "scanning rows", rc, errstr, errstr_size);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    read_end(s, txn);
+    return result;
+}
+
+int ferry_store_scan(ferry_store *store, const void *prefix, size_t prefix_len, const void *after,
+                     size_t after_len, size_t limit, ferry_store_entry_fn fn, void *arg,
+                     unsigned char *next, size_t *next_len, char *errstr, size_t errstr_size)
+{
+    struct scan sc = {.full_prefix = prefix, .full_prefix_len = prefix_len, .limit = limit};
+    size_t inline_len = prefix_len < FERRY_STORE_KEY_INLINE ? prefix_len : FERRY_STORE_KEY_INLINE;
+
+    *next_len = 0;
+    if (after_len && !cursor_valid(after, after_len)) {
+        snprintf(errstr, errstr_size, "table store '%s': not a cursor of this store", store->path);
+        return FERRY_STORE_BAD_CURSOR;
+    }
+    if (limit < 1)
+        return store_fail(store, "a scan's limit must be at least 1", errstr, errstr_size);
+    sc.prefix.data[0] = KEY_TAG;
+    copy_bytes(sc.prefix.data + 1, prefix, inline_len);
+    sc.prefix.len = 1 + inline_len;
+    return scan_rows(store, &sc, after, after_len, fn, arg, next, next_len, errstr, errstr_size);
+}
+
+static int read_offsets(MDB_txn *txn, MDB_dbi dbi, int64_t *next, int32_t n)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    const unsigned char *p;
+    uint32_t partition;
+
+    if (!rc)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 4 || v.mv_size != sizeof(int64_t)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        p = k.mv_data;
+        partition = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (partition >= (uint32_t)n)
+            break;
+        next[partition] = get_i64(v.mv_data);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ferry_store_offsets(ferry_store *store, int64_t *next, int32_t n, char *errstr,
+                        size_t errstr_size)
+{
+    MDB_txn *txn = NULL;
+    int32_t i;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        next[i] = -1;
+    if (n <= 0)
+        return FERRY_STORE_OK;
+    rc = read_begin(store, &txn);
+    if (!rc)
+        rc = read_offsets(txn, store->offsets, next, n);
+    read_end(store, txn);
+    if (rc)
+        return lmdb_fail(store, "reading offsets", rc, errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+int ferry_store_get_meta(ferry_store *store, struct ferry_store_meta *meta, char *errstr,
+                         size_t errstr_size)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    memset(meta, 0, sizeof(*meta));
+    rc = read_begin(store, &txn);
+    if (!rc)
+        rc = get_i32(txn, store->meta, META_FORMAT, &meta->format);
+    if (!rc)
+        rc = get_string(txn, store->meta, META_TOPIC, meta->topic, FERRY_STORE_TOPIC_MAX);
+    if (!rc)
+        rc = get_string(txn, store->meta, META_CLUSTER_ID, meta->cluster_id,
+                        FERRY_STORE_CLUSTER_ID_MAX);
+    if (!rc)
+        rc = get_i32(txn, store->meta, META_PARTITIONS, &meta->partitions);
+    read_end(store, txn);
+    if (rc == MDB_NOTFOUND)
+        return FERRY_STORE_NOT_FOUND;
+    if (rc)
+        return lmdb_fail(store, "reading the meta", rc, errstr, errstr_size);
+    return FERRY_STORE_OK;
+}
+
+int ferry_store_stats(ferry_store *store, struct ferry_store_stats *stats, char *errstr,
+                      size_t errstr_size)
+{
+    MDB_txn *txn = NULL;
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc;
+
+    memset(stats, 0, sizeof(*stats));
+    rc = read_begin(store, &txn);
+    if (!rc)
+        rc = mdb_stat(txn, store->rows, &st);
+    if (!rc)
+        rc = mdb_env_info(store->env, &info);
+    read_end(store, txn);
+    if (rc)
+        return lmdb_fail(store, "reading its statistics", rc, errstr, errstr_size);
+    stats->keys = st.ms_entries;
+    stats->bytes_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    stats->max_size = info.me_mapsize;
+    return FERRY_STORE_OK;
+}
