@@ -117,9 +117,9 @@ struct ferry_store_stats {
 typedef int (*ferry_store_entry_fn)(void *arg, const struct ferry_store_entry *entry);
 
 /* Opens the store at path, creating the directory (mode 0750, parents too) and an empty store
- * when missing. max_size is the LMDB map size in bytes (rounded up to whole pages); an existing
- * store larger than it opens at its own size. Returns the store, which the caller frees with
- * ferry_store_close(), or NULL with errstr when the directory, LMDB or the stored format
+ * when missing. max_size is the LMDB map size in bytes (rounded up to whole pages), also for an
+ * existing store, unless its data already takes more. Returns the store, which the caller frees
+ * with ferry_store_close(), or NULL with errstr when the directory, LMDB or the stored format
  * (another FERRY_STORE_FORMAT) fails. @locality any thread */
 ferry_store *ferry_store_open(const char *path, size_t max_size, char *errstr, size_t errstr_size);
 
@@ -141,8 +141,8 @@ int ferry_store_batch_begin(ferry_store *store, char *errstr, size_t errstr_size
 
 /* Sets key to value in the batch, with the record's row meta (content_type copied). Returns
  * FERRY_STORE_OK; FERRY_STORE_FULL when the map is full, or FERRY_STORE_ERROR when LMDB fails,
- * the content type is too long or no batch is open: after FULL or a LMDB error the batch has
- * been aborted (begin a new one). @locality the writer thread */
+ * the content type is too long or no batch is open. Every failure of put, delete, set_offset
+ * and set_meta aborts the batch (begin a new one). @locality the writer thread */
 int ferry_store_batch_put(ferry_store *store, const void *key, size_t key_len, const void *value,
                           size_t value_len, const struct ferry_store_row *row, char *errstr,
                           size_t errstr_size);
