@@ -8,10 +8,12 @@
 #include "core/job.h"
 #include "ingest/ingest.h"
 #include "route/route.h"
+#include "table/table.h"
 
 const struct ferry_job *const ferry_jobs[] = {
     &ferry_routes_job,
     &ferry_ingest_job,
+    &ferry_tables_job,
     NULL,
 };
 

@@ -108,6 +108,10 @@ static const struct ferry_cfg_field server_fields[] = {
     {"shutdown_timeout", FERRY_CFG_DURATION, SERVER_FIELD(shutdown_timeout_ms), "30s", 0, 3600000,
      NULL, NULL, 0, "On SIGTERM, how long ferry may drain before it exits anyway (exit code 3)."},
     {"tls", FERRY_CFG_SECTION, SERVER_FIELD(tls), NULL, 0, 0, NULL, &tls_section, 0, NULL},
+    {"data_dir", FERRY_CFG_STRING, SERVER_FIELD(data_dir), "/var/lib/ferry", 0, 0, NULL, NULL, 0,
+     "Where ferry keeps data that outlives a restart (tables under `tables/<name>`). On the "
+     "embedded dev cluster, when this key is not set, a new directory under the system's "
+     "temporary directory, removed at exit."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section server_section = {
@@ -130,8 +134,6 @@ static const struct ferry_cfg_field root_fields[] = {
     {"kafka", FERRY_CFG_SECTION, ROOT_FIELD(kafka), NULL, 0, 0, NULL, &kafka_section, 0, NULL},
     {"server", FERRY_CFG_SECTION, ROOT_FIELD(server), NULL, 0, 0, NULL, &server_section, 0, NULL},
     {"log", FERRY_CFG_SECTION, ROOT_FIELD(log), NULL, 0, 0, NULL, &log_section, 0, NULL},
-    {"tables", FERRY_CFG_RESERVED, 0, NULL, 0, 0, NULL, NULL, 0,
-     "Materialized tables (a later version)."},
     FERRY_CFG_END,
 };
 const struct ferry_cfg_section ferry_config_root = {"", root_fields, sizeof(struct ferry_config),

@@ -61,6 +61,7 @@ struct ferry_server_config {
     int64_t max_connections;
     int64_t connection_timeout_ms;
     int64_t shutdown_timeout_ms;
+    char *data_dir;
 };
 
 struct ferry_log_config {

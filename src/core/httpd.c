@@ -29,7 +29,7 @@
 #define HTTPD_MAX_ROUTES 64
 #define HTTPD_FLUSH_MAX_MS 3000 /* how long destroy lets answered requests reach their clients */
 #define HTTPD_FLUSH_STEP_MS 5
-#define HTTPD_MAX_RESPONSE_HEADERS 4
+#define HTTPD_MAX_RESPONSE_HEADERS 16
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 
 struct route {
@@ -230,6 +230,33 @@ const char *ferry_http_req_header(const ferry_http_req *req, const char *name)
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_scan {
+    const char *const *known;
+    const char *unknown;
+};
+
+static enum MHD_Result find_unknown(void *arg, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct query_scan *q = arg;
+
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; q->known[i]; i++)
+        if (strcmp(q->known[i], key) == 0)
+            return MHD_YES;
+    q->unknown = key;
+    return MHD_NO;
+}
+
+const char *ferry_http_req_unknown_query(const ferry_http_req *req, const char *const *known)
+{
+    struct query_scan q = {known, NULL};
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, find_unknown, &q);
+    return q.unknown;
 }
 
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len)

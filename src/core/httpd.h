@@ -74,10 +74,14 @@ const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len);
 
+/* The first query parameter whose name is not in known (NULL-terminated), or NULL when every
+ * one is known. */
+const char *ferry_http_req_unknown_query(const ferry_http_req *req, const char *const *known);
+
 /* Nonzero when the body was larger than the route's max_body (FERRY_HTTP_OWN_413 routes). */
 int ferry_http_req_body_too_large(const ferry_http_req *req);
 
-/* Adds a response header (copied); at most a few per response. Call before answering. */
+/* Adds a response header (copied); at most 16 per response. Call before answering. */
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);
 
 /* Answers with status and body (copied). content_type may be NULL for none. Any thread for a

@@ -6,6 +6,7 @@
  * has no other way to find a bad record among a thousand.
  */
 #include "ingest/restproxy.h"
+#include "core/base64.h"
 #include "core/json_check.h"
 #include "ingest/jsonscan.h"
 #include "ingest/pattern.h"
@@ -115,48 +116,6 @@ const char *ferry_restproxy_answer_type(const char *accept)
     if (strcasestr(accept, "application/json"))
         return "application/json";
     return NULL;
-}
-
-/* ---- base64 ---- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int ferry_base64_decode(char *buf, size_t len, size_t *out_len)
-{
-    size_t n = len, o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-
-    if (len % 4 == 0 && n > 0 && buf[n - 1] == '=')
-        n -= 1 + (buf[n - 2] == '=');
-    if (n % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)buf[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    *out_len = o;
-    return 0;
 }
 
 /* ---- errors ---- */
@@ -288,7 +247,7 @@ static int read_text(struct parser *p, const struct where *w, int base64, const 
     rc = read_string(p, w, base64 ? "a base64 string or null" : "a string or null", &text, len);
     if (rc)
         return rc;
-    if (base64 && ferry_base64_decode(text, *len, len))
+    if (base64 && ferry_base64_decode(text, *len, FERRY_BASE64_STD, len))
         return fail_at(p, w, 422, 422, "base64 is invalid");
     ferry_ingest_batch_commit(p->b, *len);
     *data = text;

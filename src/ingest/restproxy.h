@@ -84,8 +84,4 @@ typedef void (*ferry_rp_offset_fn)(void *arg, size_t i, struct ferry_rp_offset *
 int ferry_restproxy_write_offsets(struct ferry_buf *out, size_t n, ferry_rp_offset_fn fn, void *arg,
                                   int error_code, const char *message);
 
-/* Decodes standard base64 (RFC 4648 section 4; padding optional, no whitespace) in place.
- * Returns 0 with *out_len set, or -1 when buf[0..len) is not base64. */
-int ferry_base64_decode(char *buf, size_t len, size_t *out_len);
-
 #endif

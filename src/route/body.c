@@ -8,6 +8,7 @@
  * per call so they can be embedded like values.
  */
 #include "route/body.h"
+#include "core/base64.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -86,26 +87,8 @@ static int add_embedded(struct ferry_buf *out, const char *p, size_t n)
 /* Appends s[0..n) as a quoted base64 string (RFC 4648 alphabet, padded). */
 static int add_base64(struct ferry_buf *out, const unsigned char *s, size_t n)
 {
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char chunk[256];
-    size_t i, used = 0;
-    uint32_t v;
-    int result = ferry_buf_addc(out, '"');
-
-    for (i = 0; !result && i < n; i += 3) {
-        v = (uint32_t)s[i] << 16;
-        v |= i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0;
-        v |= i + 2 < n ? s[i + 2] : 0;
-        chunk[used++] = abc[v >> 18 & 63];
-        chunk[used++] = abc[v >> 12 & 63];
-        chunk[used++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
-        chunk[used++] = i + 2 < n ? abc[v & 63] : '=';
-        if (used == sizeof(chunk) || i + 3 >= n) {
-            result = ferry_buf_add(out, chunk, used);
-            used = 0;
-        }
-    }
-    return result || ferry_buf_addc(out, '"');
+    return ferry_buf_addc(out, '"') || ferry_base64_encode(out, s, n, FERRY_BASE64_STD) ||
+           ferry_buf_addc(out, '"');
 }
 
 /* Appends ,"name":<data> for a key or value, choosing JSON, string or base64 (body.h). */

@@ -94,7 +94,6 @@ static const struct bad_case bad_cases[] = {
     {"server:\n  listen: ${env:FERRY_TEST_UNSET_VARIABLE}\n",
      "config: server.listen: environment variable 'FERRY_TEST_UNSET_VARIABLE' is not set "
      "(bad.yaml:2)"},
-    {"tables: []\n", "config: tables: is not supported by this version of ferry yet (bad.yaml:1)"},
     {"server: {listen: [x]}\n",
      "config: server.listen: expected a single value, got a list (bad.yaml:1)"},
     {"frobnicate: 1\n", "config: frobnicate: unknown key (bad.yaml:1)"},

@@ -1,6 +1,6 @@
 /*
  * test_restproxy.c - unit tests of the REST Proxy v2 text layer (src/ingest/restproxy.c):
- * paths, content types, Accept, base64, bodies into records (good bodies and the exact error
+ * paths, content types, Accept, bodies into records (good bodies and the exact error
  * of each bad one), and the offsets answer.
  */
 #include <setjmp.h>
@@ -141,54 +141,6 @@ static void test_accept(void **state)
             assert_null(got);
         else
             assert_string_equal(got, accept_cases[i].want);
-    }
-}
-
-/* ---- base64 ---- */
-
-struct b64_case {
-    const char *in;
-    const char *out; /* NULL: invalid */
-};
-
-static const struct b64_case b64_cases[] = {
-    {"", ""},
-    {"a2V5", "key"},
-    {"Y29uZmx1ZW50", "confluent"},
-    {"a2Fma2E=", "kafka"},
-    {"a2Fma2E", "kafka"},
-    {"bG9ncw==", "logs"},
-    {"bG9ncw", "logs"},
-    {"+/+/", "\xfb\xff\xbf"},
-    {"a2V5=", NULL},
-    {"a", NULL},
-    {"a2V5a", NULL},
-    {"a2V5\n", NULL},
-    {"a2 5", NULL},
-    {"-_-_", NULL},
-    {"====", NULL},
-    {"a===", NULL},
-};
-
-static void test_base64(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof(b64_cases) / sizeof(b64_cases[0]); i++) {
-        const struct b64_case *c = &b64_cases[i];
-        char buf[64];
-        size_t len = strlen(c->in), out_len = 0;
-        int rc;
-        memcpy(buf, c->in, len);
-        rc = ferry_base64_decode(buf, len, &out_len);
-        if (!c->out) {
-            if (rc == 0)
-                fail_msg("'%s' decoded, want invalid", c->in);
-            continue;
-        }
-        if (rc)
-            fail_msg("'%s' refused", c->in);
-        assert_int_equal(out_len, strlen(c->out));
-        assert_memory_equal(buf, c->out, out_len);
     }
 }
 
@@ -491,10 +443,13 @@ static void test_write_offsets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paths),         cmocka_unit_test(test_long_topic),
-        cmocka_unit_test(test_content_types), cmocka_unit_test(test_accept),
-        cmocka_unit_test(test_base64),        cmocka_unit_test(test_good_bodies),
-        cmocka_unit_test(test_bad_bodies),    cmocka_unit_test(test_truncated_bodies),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_long_topic),
+        cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_good_bodies),
+        cmocka_unit_test(test_bad_bodies),
+        cmocka_unit_test(test_truncated_bodies),
         cmocka_unit_test(test_write_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,731 @@
+/*
+ * apply.c - the thread that materializes a table's topic into its store.
+ *
+ * It reads the topic's metadata, opens the store and compares what the store remembers (the
+ * cluster id, the topic, its partition count, each partition's next offset) with the cluster.
+ * If they disagree, the topic was recreated or retention deleted records the store never
+ * saw: the store is rebuilt from the earliest offsets into a fresh environment, which is
+ * swapped in once it has caught up; reads go on from the old one meanwhile.
+ *
+ * Then it assigns itself every partition from the stored offsets (no consumer group: every
+ * instance holds every partition) and applies records many per write transaction: a
+ * transaction commits when apply_interval has passed since its first record, when it holds
+ * APPLY_BATCH_MAX records, or when the consumer has nothing more. The offsets go in the same
+ * transaction as the rows, so a restart resumes exactly where the store is.
+ */
+#include "core/log.h"
+#include "table/apply.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define APPLY_BATCH_MAX 10000      /* records in one write transaction at most */
+#define APPLY_IDLE_POLL_MS 100     /* longest wait for a record when nothing is pending */
+#define APPLY_RETRY_MS 1000        /* between tries to read the topic at start */
+#define APPLY_META_TIMEOUT_MS 5000 /* one metadata or watermark request */
+#define APPLY_ENDS_EVERY_MS 100    /* how often the partitions' ends are looked at */
+#define APPLY_CLUSTER_ID_MAX 256
+
+/* What the cluster says about the topic. */
+struct topic_view {
+    char cluster_id[APPLY_CLUSTER_ID_MAX];
+    int32_t partitions;
+    int64_t *low, *high; /* per partition, at start */
+};
+
+/* The write transaction being filled. */
+struct pending {
+    int open; /* a store batch is open */
+    size_t records;
+    int64_t first_ms;
+    int64_t *next; /* per partition: the next offset once this batch commits, or -1 */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to ms, waking early when the table is told to stop. Returns nonzero to stop. */
+static int pause_ms(struct table *t, int ms)
+{
+    for (int waited = 0; waited < ms && !atomic_load(&t->stop); waited += 50) {
+        struct timespec step = {0, 50 * 1000000};
+        nanosleep(&step, NULL);
+    }
+    return atomic_load(&t->stop);
+}
+
+/* ---- the consumer ---- */
+
+int ferry_table_consumer_new(struct table *t, char *errstr, size_t errstr_size)
+{
+    static const char *const props[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.partition.eof", "true"},
+        {"auto.offset.reset", "error"},
+        /* a restore wants large fetches; a table holds no records once applied */
+        {"queued.max.messages.kbytes", "16384"},
+        {"fetch.max.bytes", "8388608"},
+        {"max.partition.fetch.bytes", "1048576"},
+    };
+    char name[TABLE_PATH_MAX], why[512];
+    rd_kafka_conf_t *conf;
+
+    snprintf(name, sizeof(name), "table-%s", t->cfg->name);
+    conf = ferry_kafka_conf_new(t->kafka, FERRY_KAFKA_CONSUMER, name, &t->cfg->kafka, t,
+                                &t->consumer_opaque, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    /* A group id only so that librdkafka's consumer API works: the table assigns itself its
+     * partitions and never joins the group nor commits to it. */
+    snprintf(name, sizeof(name), "ferry-table-%s", t->cfg->name);
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof(why)) != RD_KAFKA_CONF_OK)
+            goto fail;
+    if (rd_kafka_conf_set(conf, "group.id", name, why, sizeof(why)) != RD_KAFKA_CONF_OK)
+        goto fail;
+    t->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!t->consumer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "cannot create the consumer: %s", why);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(t->consumer);
+    return 0;
+fail:
+    rd_kafka_conf_destroy(conf);
+    snprintf(errstr, errstr_size, "consumer settings: %s", why);
+    return -1;
+}
+
+void ferry_table_consumer_destroy(struct table *t)
+{
+    if (t->consumer) {
+        rd_kafka_consumer_close(t->consumer);
+        rd_kafka_destroy(t->consumer);
+        t->consumer = NULL;
+    }
+    if (t->consumer_opaque)
+        ferry_kafka_client_release(t->kafka, t->consumer_opaque);
+    t->consumer_opaque = NULL;
+}
+
+/* Reads the cluster id, the partition count and every partition's offsets. */
+static int read_topic(struct table *t, struct topic_view *v, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->consumer, t->cfg->topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err;
+    char *id;
+    int result = -1;
+
+    if (!rkt) {
+        snprintf(errstr, errstr_size, "cannot make a handle for topic '%s'", t->cfg->topic);
+        return -1;
+    }
+    err = rd_kafka_metadata(t->consumer, 0, rkt, &md, APPLY_META_TIMEOUT_MS);
+    if (!err && md->topic_cnt == 1)
+        err = md->topics[0].err;
+    if (err || md->topics[0].partition_cnt < 1) {
+        snprintf(errstr, errstr_size, "cannot read topic '%s': %s", t->cfg->topic,
+                 err ? rd_kafka_err2str(err) : "it has no partitions");
+        goto out;
+    }
+    v->partitions = md->topics[0].partition_cnt;
+    id = rd_kafka_clusterid(t->consumer, APPLY_META_TIMEOUT_MS);
+    snprintf(v->cluster_id, sizeof(v->cluster_id), "%s", id ? id : "");
+    if (id)
+        rd_kafka_mem_free(t->consumer, id);
+    result = 0;
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return result;
+}
+
+static int read_watermarks(struct table *t, struct topic_view *v, char *errstr, size_t errstr_size)
+{
+    v->low = calloc((size_t)v->partitions, sizeof(*v->low));
+    v->high = calloc((size_t)v->partitions, sizeof(*v->high));
+    if (!v->low || !v->high) {
+        snprintf(errstr, errstr_size, "out of memory for %d partitions", v->partitions);
+        return -1;
+    }
+    for (int32_t p = 0; p < v->partitions; p++) {
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            t->consumer, t->cfg->topic, p, &v->low[p], &v->high[p], APPLY_META_TIMEOUT_MS);
+        if (err) {
+            snprintf(errstr, errstr_size, "cannot read the offsets of %s [%d]: %s", t->cfg->topic,
+                     p, rd_kafka_err2str(err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void topic_view_release(struct topic_view *v)
+{
+    free(v->low);
+    free(v->high);
+    v->low = v->high = NULL;
+}
+
+/* Reads the topic until it answers or the table stops; logs the first failure only. */
+static int wait_for_topic(struct table *t, struct topic_view *v)
+{
+    char why[512];
+    int logged = 0;
+
+    while (!atomic_load(&t->stop)) {
+        topic_view_release(v);
+        if (read_topic(t, v, why, sizeof(why)) == 0 && read_watermarks(t, v, why, sizeof(why)) == 0)
+            return 0;
+        if (!logged++)
+            FLOG_WARN("table", t->cfg->name, "%s; trying again every %d ms", why, APPLY_RETRY_MS);
+        pause_ms(t, APPLY_RETRY_MS);
+    }
+    return -1;
+}
+
+/* ---- the store against the cluster ---- */
+
+/* Why the store cannot go on from where it is, or NULL when it can. */
+static const char *store_mismatch(struct table *t, ferry_store *store, const struct topic_view *v,
+                                  char *why, size_t why_size)
+{
+    struct ferry_store_meta meta;
+    char err[512];
+    int64_t *next;
+    int r = ferry_store_get_meta(store, &meta, err, sizeof(err));
+
+    if (r == FERRY_STORE_NOT_FOUND)
+        return NULL; /* a new store */
+    if (r != FERRY_STORE_OK)
+        snprintf(why, why_size, "%s", err);
+    else if (strcmp(meta.cluster_id, v->cluster_id) != 0)
+        snprintf(why, why_size, "it was built from cluster '%s', not '%s'", meta.cluster_id,
+                 v->cluster_id);
+    else if (strcmp(meta.topic, t->cfg->topic) != 0)
+        snprintf(why, why_size, "it was built from topic '%s'", meta.topic);
+    else if (meta.partitions != v->partitions)
+        snprintf(why, why_size, "the topic had %d partitions and now has %d", meta.partitions,
+                 v->partitions);
+    else
+        why[0] = '\0';
+    if (why[0])
+        return why;
+    next = calloc((size_t)v->partitions, sizeof(*next));
+    if (!next || ferry_store_offsets(store, next, v->partitions, err, sizeof(err))) {
+        snprintf(why, why_size, "%s", next ? err : "out of memory");
+        free(next);
+        return why;
+    }
+    for (int32_t p = 0; p < v->partitions && !why[0]; p++) {
+        if (next[p] >= 0 && next[p] > v->high[p])
+            snprintf(why, why_size,
+                     "partition %d was applied up to %" PRId64 ", past its end %" PRId64, p,
+                     next[p], v->high[p]);
+        else if (next[p] >= 0 && next[p] < v->low[p])
+            snprintf(why, why_size,
+                     "partition %d was applied up to %" PRId64 ", but retention deleted records "
+                     "up to %" PRId64,
+                     p, next[p], v->low[p]);
+    }
+    free(next);
+    return why[0] ? why : NULL;
+}
+
+/* The path a rebuilt store is filled at, beside the table's own. */
+static void rebuild_path(const struct table *t, char *out, size_t size)
+{
+    snprintf(out, size, "%s.rebuild", t->path);
+}
+
+static ferry_store *open_fresh(struct table *t, const char *path, char *errstr, size_t errstr_size)
+{
+    if (ferry_store_destroy_files(path, errstr, errstr_size))
+        return NULL;
+    return ferry_store_open(path, (size_t)t->cfg->max_size, errstr, errstr_size);
+}
+
+/* Writes the topic's identity into a store that has none yet. */
+static int write_meta(struct table *t, ferry_store *store, const struct topic_view *v, char *errstr,
+                      size_t errstr_size)
+{
+    struct ferry_store_meta meta = {0};
+
+    snprintf(meta.cluster_id, sizeof(meta.cluster_id), "%s", v->cluster_id);
+    snprintf(meta.topic, sizeof(meta.topic), "%s", t->cfg->topic);
+    meta.partitions = v->partitions;
+    if (ferry_store_batch_begin(store, errstr, errstr_size) ||
+        ferry_store_batch_set_meta(store, &meta, errstr, errstr_size))
+        return -1;
+    return ferry_store_batch_commit(store, errstr, errstr_size) ? -1 : 0;
+}
+
+/* ---- applying records ---- */
+
+enum apply_result { APPLY_OK = 0, APPLY_STOP, APPLY_FULL, APPLY_REBUILD, APPLY_FAILED };
+
+static int pending_init(struct pending *pb, int32_t partitions)
+{
+    memset(pb, 0, sizeof(*pb));
+    pb->next = malloc((size_t)partitions * sizeof(*pb->next));
+    if (!pb->next)
+        return -1;
+    for (int32_t p = 0; p < partitions; p++)
+        pb->next[p] = -1;
+    return 0;
+}
+
+/* Opens the batch on the first record of a transaction. */
+static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
+{
+    char why[512];
+
+    if (pb->open)
+        return APPLY_OK;
+    if (ferry_store_batch_begin(store, why, sizeof(why))) {
+        FLOG_ERROR("table", t->cfg->name, "%s", why);
+        return APPLY_FAILED;
+    }
+    pb->open = 1;
+    pb->first_ms = now_ms();
+    return APPLY_OK;
+}
+
+static enum apply_result store_result(struct table *t, int r, const char *why)
+{
+    if (r == FERRY_STORE_OK)
+        return APPLY_OK;
+    if (r == FERRY_STORE_FULL)
+        return APPLY_FULL;
+    FLOG_ERROR("table", t->cfg->name, "%s", why);
+    return APPLY_FAILED;
+}
+
+/* The record's content-type header, copied into out; "" when it has none usable. */
+static void record_content_type(const rd_kafka_message_t *msg, char *out, size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const char *name;
+    const void *value;
+    size_t len;
+
+    out[0] = '\0';
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &value, &len); i++) {
+        if (strcasecmp(name, "content-type") != 0 || !value || len == 0 || len >= size)
+            continue;
+        if (memchr(value, '\0', len) || memchr(value, '\r', len) || memchr(value, '\n', len))
+            continue;
+        memcpy(out, value, len);
+        out[len] = '\0';
+    }
+}
+
+/* Adds one record (a row, or a tombstone) to the batch. */
+static enum apply_result add_record(struct table *t, ferry_store *store,
+                                    const rd_kafka_message_t *msg)
+{
+    char why[512], type[FERRY_STORE_CONTENT_TYPE_MAX + 1];
+    struct ferry_store_row row;
+    int r;
+
+    if (!msg->key || msg->key_len > (size_t)t->cfg->limits.max_key_bytes) {
+        ferry_counter_add(t->m.skipped, 1);
+        if (msg->key && !t->warned_long_key++)
+            FLOG_WARN("table", t->cfg->name,
+                      "skipped a record of %s [%d] at offset %" PRId64 ": its key of %zu bytes "
+                      "passes limits.max_key (%" PRId64 "); further ones are only counted",
+                      t->cfg->topic, msg->partition, msg->offset, msg->key_len,
+                      t->cfg->limits.max_key_bytes);
+        return APPLY_OK;
+    }
+    if (!msg->payload) {
+        r = ferry_store_batch_delete(store, msg->key, msg->key_len, why, sizeof(why));
+        ferry_counter_add(t->m.deleted, 1);
+        return store_result(t, r, why);
+    }
+    record_content_type(msg, type, sizeof(type));
+    row.partition = msg->partition;
+    row.offset = msg->offset;
+    row.timestamp_ms = rd_kafka_message_timestamp(msg, NULL);
+    row.content_type = type[0] ? type : NULL;
+    r = ferry_store_batch_put(store, msg->key, msg->key_len, msg->payload, msg->len, &row, why,
+                              sizeof(why));
+    return store_result(t, r, why);
+}
+
+/* Takes one message from the consumer into the batch. */
+static enum apply_result take(struct table *t, ferry_store *store, struct pending *pb,
+                              const rd_kafka_message_t *msg)
+{
+    enum apply_result r;
+    int32_t p = msg->partition;
+
+    if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        FLOG_ERROR("table", t->cfg->name, "%s: records the table never applied are gone",
+                   rd_kafka_message_errstr(msg));
+        return APPLY_REBUILD;
+    }
+    if (msg->err && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        FLOG_WARN("table", t->cfg->name, "consumer: %s", rd_kafka_message_errstr(msg));
+        return APPLY_OK;
+    }
+    if (p < 0 || p >= t->npartitions)
+        return APPLY_OK;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        /* Control records (transaction markers) have offsets but no message: the end says
+         * the partition is applied up to here all the same. */
+        if (msg->offset <= atomic_load(&t->parts[p].applied) || msg->offset <= pb->next[p])
+            return APPLY_OK;
+        r = pending_open(t, store, pb);
+        if (!r)
+            pb->next[p] = msg->offset;
+        return r;
+    }
+    r = pending_open(t, store, pb);
+    if (!r)
+        r = add_record(t, store, msg);
+    if (!r) {
+        pb->next[p] = msg->offset + 1;
+        pb->records++;
+    }
+    return r;
+}
+
+/* Commits the batch with the offsets it reached, then publishes them. */
+static enum apply_result commit(struct table *t, ferry_store *store, struct pending *pb)
+{
+    char why[512];
+    int r = FERRY_STORE_OK;
+
+    if (!pb->open)
+        return APPLY_OK;
+    for (int32_t p = 0; p < t->npartitions && r == FERRY_STORE_OK; p++)
+        if (pb->next[p] >= 0)
+            r = ferry_store_batch_set_offset(store, p, pb->next[p], why, sizeof(why));
+    if (r == FERRY_STORE_OK)
+        r = ferry_store_batch_commit(store, why, sizeof(why));
+    pb->open = 0;
+    if (r != FERRY_STORE_OK)
+        return store_result(t, r, why);
+    ferry_histogram_observe(t->m.apply_latency, (double)(now_ms() - pb->first_ms) / 1000.0);
+    ferry_counter_add(t->m.applied, pb->records);
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        if (pb->next[p] >= 0)
+            atomic_store(&t->parts[p].applied, pb->next[p]);
+        pb->next[p] = -1;
+    }
+    pb->records = 0;
+    return APPLY_OK;
+}
+
+/* ---- progress ---- */
+
+/* Looks at each partition's end as the consumer last saw it (no request to the broker). */
+static void update_ends(struct table *t)
+{
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        int64_t low = -1, high = -1;
+        if (rd_kafka_get_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high) == 0 &&
+            high > atomic_load(&t->parts[p].end))
+            atomic_store(&t->parts[p].end, high);
+    }
+}
+
+/* Nonzero once every partition is within ready_lag of the end it had at start. */
+static int caught_up(const struct table *t)
+{
+    for (int32_t p = 0; p < t->npartitions; p++)
+        if (atomic_load(&t->parts[p].applied) < t->parts[p].ready_end - t->cfg->ready_lag)
+            return 0;
+    return 1;
+}
+
+/* ---- the thread ---- */
+
+/* Fixes the partitions the table has, and their offsets, before anyone reads them. */
+static int set_partitions(struct table *t, const struct topic_view *v, const int64_t *next)
+{
+    if (!t->parts) {
+        t->parts = calloc((size_t)v->partitions, sizeof(*t->parts));
+        if (!t->parts)
+            return -1;
+        t->npartitions = v->partitions;
+    }
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        atomic_store(&t->parts[p].applied, next[p] >= 0 ? next[p] : v->low[p]);
+        atomic_store(&t->parts[p].end, v->high[p]);
+        t->parts[p].ready_end = v->high[p];
+    }
+    return 0;
+}
+
+/* Assigns every partition to the consumer from the store's offsets. */
+static int assign_all(struct table *t, const int64_t *next, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->npartitions);
+    rd_kafka_resp_err_t err;
+
+    for (int32_t p = 0; p < t->npartitions; p++)
+        rd_kafka_topic_partition_list_add(list, t->cfg->topic, p)->offset =
+            next[p] >= 0 ? next[p] : RD_KAFKA_OFFSET_BEGINNING;
+    err = rd_kafka_assign(t->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (!err)
+        return 0;
+    snprintf(errstr, errstr_size, "cannot assign the partitions of '%s': %s", t->cfg->topic,
+             rd_kafka_err2str(err));
+    return -1;
+}
+
+/* What the thread works with between a start and a rebuild. */
+struct run {
+    struct topic_view view;
+    ferry_store *target; /* the store being written: t->store, or a rebuild beside it */
+    struct pending pb;
+    int64_t *next; /* the target's stored offsets when it was opened */
+};
+
+static void run_release(struct table *t, struct run *run)
+{
+    if (run->pb.open)
+        ferry_store_batch_abort(run->target);
+    if (run->target && run->target != t->store)
+        ferry_store_close(run->target);
+    run->target = NULL;
+    free(run->pb.next);
+    free(run->next);
+    run->pb.next = run->next = NULL;
+    topic_view_release(&run->view);
+}
+
+/* Chooses the store to write: the table's own, or a fresh one to rebuild into when the
+ * table's disagrees with the cluster (reason), which reads keep using meanwhile. */
+static int choose_target(struct table *t, struct run *run, const char *reason, char *errstr,
+                         size_t errstr_size)
+{
+    char path[TABLE_PATH_MAX];
+
+    if (!reason) {
+        run->target = t->store;
+        return 0;
+    }
+    if (ferry_kafka_is_dev(t->kafka))
+        FLOG_INFO("table", t->cfg->name, "rebuilding the store from the embedded cluster: %s",
+                  reason);
+    else
+        FLOG_WARN("table", t->cfg->name,
+                  "REBUILDING the store from the earliest offsets: %s. Reads are answered from "
+                  "the old store, marked Ferry-Rebuilding, until the new one has caught up",
+                  reason);
+    rebuild_path(t, path, sizeof(path));
+    run->target = open_fresh(t, path, errstr, errstr_size);
+    if (!run->target)
+        return -1;
+    atomic_store(&t->rebuilding, 1);
+    return 0;
+}
+
+/* Says where applying starts: how many of the topic's records the store already holds. */
+static void log_start(struct table *t, const struct run *run)
+{
+    int64_t stored = 0, total = 0;
+
+    for (int32_t p = 0; p < run->view.partitions; p++) {
+        stored += run->next[p] >= 0 ? run->next[p] - run->view.low[p] : 0;
+        total += run->view.high[p] - run->view.low[p];
+    }
+    FLOG_INFO("table", t->cfg->name,
+              "applying %s from the stored offsets: %" PRId64 " of %" PRId64
+              " record(s) of %d partition(s) already applied",
+              t->cfg->topic, stored, total, run->view.partitions);
+}
+
+/* Reads the topic, checks the store against it, and assigns the partitions. */
+static enum apply_result prepare(struct table *t, struct run *run, const char *forced)
+{
+    char why[512], err[512];
+    struct ferry_store_meta meta;
+    const char *reason;
+
+    if (wait_for_topic(t, &run->view))
+        return APPLY_STOP;
+    reason = forced ? forced : store_mismatch(t, t->store, &run->view, why, sizeof(why));
+    if (t->parts && run->view.partitions != t->npartitions) {
+        FLOG_ERROR("table", t->cfg->name,
+                   "the topic now has %d partitions instead of %d: restart ferry to rebuild",
+                   run->view.partitions, t->npartitions);
+        return APPLY_FAILED;
+    }
+    run->next = calloc((size_t)run->view.partitions, sizeof(*run->next));
+    if (!run->next || pending_init(&run->pb, run->view.partitions) ||
+        choose_target(t, run, reason, err, sizeof(err)) ||
+        (ferry_store_get_meta(run->target, &meta, err, sizeof(err)) == FERRY_STORE_NOT_FOUND &&
+         write_meta(t, run->target, &run->view, err, sizeof(err))) ||
+        ferry_store_offsets(run->target, run->next, run->view.partitions, err, sizeof(err)) ||
+        set_partitions(t, &run->view, run->next) || assign_all(t, run->next, err, sizeof(err))) {
+        FLOG_ERROR("table", t->cfg->name, "cannot start applying: %s",
+                   run->next ? err : "out of memory");
+        return APPLY_FAILED;
+    }
+    log_start(t, run);
+    return APPLY_OK;
+}
+
+/* Puts the caught-up rebuilt store in the place of the table's own. */
+static enum apply_result swap_in(struct table *t, struct run *run)
+{
+    char from[TABLE_PATH_MAX], why[512] = "";
+    int failed;
+
+    snprintf(from, sizeof(from), "%s", ferry_store_path(run->target));
+    ferry_store_close(run->target);
+    run->target = NULL;
+    pthread_rwlock_wrlock(&t->store_lock);
+    ferry_store_close(t->store);
+    failed = ferry_store_destroy_files(t->path, why, sizeof(why)) != FERRY_STORE_OK;
+    if (!failed && rename(from, t->path) != 0) {
+        snprintf(why, sizeof(why), "cannot rename '%s' to '%s': %s", from, t->path,
+                 strerror(errno));
+        failed = 1;
+    }
+    t->store =
+        failed ? NULL : ferry_store_open(t->path, (size_t)t->cfg->max_size, why, sizeof(why));
+    pthread_rwlock_unlock(&t->store_lock);
+    run->target = t->store;
+    atomic_store(&t->rebuilding, 0);
+    if (!t->store) {
+        FLOG_ERROR("table", t->cfg->name, "cannot swap in the rebuilt store: %s", why);
+        return APPLY_FAILED;
+    }
+    FLOG_INFO("table", t->cfg->name, "the rebuilt store has caught up and replaced the old one");
+    return APPLY_OK;
+}
+
+/* Moves the table to ready once it has caught up (swapping a rebuilt store in first). */
+static enum apply_result progress(struct table *t, struct run *run)
+{
+    if (!caught_up(t))
+        return APPLY_OK;
+    if (atomic_load(&t->rebuilding) && swap_in(t, run))
+        return APPLY_FAILED;
+    if (atomic_load(&t->state) == TABLE_LOADING) {
+        atomic_store(&t->state, TABLE_READY);
+        ferry_gauge_set(t->m.ready, 1);
+        FLOG_INFO("table", t->cfg->name, "ready: %" PRId64 " record(s) behind the end",
+                  ferry_table_lag(t));
+    }
+    return APPLY_OK;
+}
+
+/* How long the next poll may wait: until the open batch is due, or a while when none is. */
+static int poll_timeout(const struct table *t, const struct pending *pb)
+{
+    int64_t left;
+
+    if (!pb->open)
+        return APPLY_IDLE_POLL_MS;
+    left = pb->first_ms + t->cfg->apply_interval_ms - now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+/* Applies records until the table stops or something needs more than applying. */
+static enum apply_result apply_loop(struct table *t, struct run *run)
+{
+    enum apply_result r = APPLY_OK;
+    int64_t looked = 0;
+
+    while (r == APPLY_OK && !atomic_load(&t->stop)) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(t->consumer, poll_timeout(t, &run->pb));
+        int64_t now;
+
+        if (msg) {
+            r = take(t, run->target, &run->pb, msg);
+            rd_kafka_message_destroy(msg);
+        }
+        now = now_ms();
+        if (r == APPLY_OK && run->pb.open &&
+            (!msg || run->pb.records >= APPLY_BATCH_MAX ||
+             now >= run->pb.first_ms + t->cfg->apply_interval_ms))
+            r = commit(t, run->target, &run->pb);
+        if (r == APPLY_OK && (!msg || now - looked >= APPLY_ENDS_EVERY_MS)) {
+            update_ends(t);
+            r = progress(t, run);
+            looked = now;
+        }
+    }
+    if (r == APPLY_OK)
+        r = commit(t, run->target, &run->pb);
+    return r;
+}
+
+/* Waits, applying nothing, until the table is told to stop. */
+static void idle(struct table *t, enum table_state state)
+{
+    atomic_store(&t->state, state);
+    ferry_gauge_set(t->m.ready, 0);
+    rd_kafka_assign(t->consumer, NULL);
+    while (!pause_ms(t, APPLY_IDLE_POLL_MS))
+        ;
+}
+
+static void report_full(struct table *t)
+{
+    struct ferry_store_stats st = {0};
+    char why[512];
+
+    ferry_store_stats(t->store, &st, why, sizeof(why));
+    FLOG_ERROR("table", t->cfg->name,
+               "the store is full (%" PRIu64 " bytes used of max_size %" PRIu64 "): applying "
+               "stopped, reads go on. Raise tables[].max_size for '%s' and restart ferry",
+               st.bytes_used, st.max_size, t->cfg->name);
+}
+
+/* While a store is rebuilt, the old one answers reads when it holds anything. */
+static int old_store_answers(struct table *t)
+{
+    struct ferry_store_stats st = {0};
+    char why[256];
+
+    return atomic_load(&t->rebuilding) && ferry_store_stats(t->store, &st, why, sizeof(why)) == 0 &&
+           st.keys > 0;
+}
+
+void *ferry_table_apply_main(void *arg)
+{
+    struct table *t = arg;
+    struct run run = {0};
+    enum apply_result r = prepare(t, &run, NULL);
+
+    if (r == APPLY_OK)
+        atomic_store(&t->state, old_store_answers(t) ? TABLE_READY : TABLE_LOADING);
+    ferry_gauge_set(t->m.ready, atomic_load(&t->state) == TABLE_READY);
+    if (r == APPLY_OK)
+        r = apply_loop(t, &run);
+    while (r == APPLY_REBUILD) {
+        rd_kafka_assign(t->consumer, NULL);
+        run_release(t, &run);
+        r = prepare(t, &run, "the consumer's offsets left the partitions' ranges");
+        if (r == APPLY_OK)
+            r = apply_loop(t, &run);
+    }
+    if (r == APPLY_FULL)
+        report_full(t);
+    if (r == APPLY_FULL || r == APPLY_FAILED)
+        idle(t, r == APPLY_FULL ? TABLE_FULL : TABLE_FAILED);
+    run_release(t, &run);
+    return NULL;
+}

@@ -1,0 +1,367 @@
+/*
+ * read.c - the tables' HTTP API: GET /tables, GET /tables/{table} and
+ * GET /tables/{table}/keys/{key}.
+ *
+ * A key read looks the key up in place in the store's map and answers with the value and
+ * what the record says of itself: ETag "<partition>:<offset>", Last-Modified from the record's
+ * timestamp, Ferry-Partition, Ferry-Offset and Ferry-Lag (records the table is behind that
+ * partition's end). If-None-Match answers 304. Until the table is ready every read gets 503
+ * with Retry-After, never a 404 for a key that may exist.
+ */
+#include "table/read.h"
+#include "core/base64.h"
+#include "core/json_check.h"
+#include "table/partitioner.h"
+#include "table/state.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define READ_PREFIX "/tables/"
+#define READ_HEADER_MAX 64
+#define READ_STATUS_MAX (64 * 1024) /* a table's state as JSON: 30 bytes a partition and more */
+#define READ_RETRY_AFTER "1"
+
+static const char *const key_params[] = {"key_format", NULL};
+static const char *const no_params[] = {NULL};
+
+/* ---- answers ---- */
+
+static int64_t clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counts an answer of t by status class, and its latency from started_us. */
+static void count(struct table *t, int status, int64_t started_us)
+{
+    int cls = status / 100 - 1;
+
+    if (cls >= 0 && cls < 5)
+        ferry_counter_add(t->m.reads[cls], 1);
+    ferry_histogram_observe(t->m.read_latency, (double)(clock_us() - started_us) / 1e6);
+}
+
+static void add_header_int(ferry_http_req *req, const char *name, int64_t v)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%" PRId64, v);
+    ferry_http_add_header(req, name, text);
+}
+
+/* Answers 503 unless the table answers reads. Returns nonzero when it answered. */
+static int refuse_unready(struct table *t, ferry_http_req *req, int64_t started_us)
+{
+    int state = atomic_load(&t->state);
+
+    if (state == TABLE_READY || state == TABLE_FULL ||
+        (state == TABLE_FAILED && t->npartitions > 0))
+        return 0;
+    ferry_http_add_header(req, "Retry-After", READ_RETRY_AFTER);
+    ferry_http_respond_error(req, 503, 0,
+                             "table '%s' is %s: %" PRId64 " record(s) behind the end it must reach "
+                             "before it answers",
+                             t->cfg->name, ferry_table_states[state], ferry_table_lag(t));
+    count(t, 503, started_us);
+    return 1;
+}
+
+/* ---- GET /tables/{table}/keys/{key} ---- */
+
+struct key_read {
+    struct table *t;
+    ferry_http_req *req;
+    int status;
+};
+
+/* Nonzero when If-None-Match names etag (a list, weak tags, or *). */
+static int etag_matches(const char *header, const char *etag)
+{
+    size_t n = strlen(etag);
+    const char *p = header;
+
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return 1;
+        p = strchr(p, ',');
+    }
+    return 0;
+}
+
+static void add_last_modified(ferry_http_req *req, int64_t timestamp_ms)
+{
+    time_t secs = (time_t)(timestamp_ms / 1000);
+    char text[64];
+    struct tm tm;
+
+    if (timestamp_ms <= 0 || !gmtime_r(&secs, &tm))
+        return;
+    strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ferry_http_add_header(req, "Last-Modified", text);
+}
+
+/* The value's content type: the record's header, the table's setting, or by looking. */
+static const char *content_type(const struct table *t, const struct ferry_store_entry *e)
+{
+    if (e->row.content_type)
+        return e->row.content_type;
+    if (t->cfg->content_type)
+        return t->cfg->content_type;
+    return ferry_json_is_valid(e->value, e->value_len) ? "application/json"
+                                                       : "application/octet-stream";
+}
+
+/* Answers with the row, in place in the store's map (the server copies the value once). */
+static int send_row(void *arg, const struct ferry_store_entry *e)
+{
+    struct key_read *kr = arg;
+    const char *inm = ferry_http_req_header(kr->req, "If-None-Match");
+    char etag[READ_HEADER_MAX];
+
+    snprintf(etag, sizeof(etag), "\"%d:%" PRId64 "\"", e->row.partition, e->row.offset);
+    ferry_http_add_header(kr->req, "ETag", etag);
+    add_last_modified(kr->req, e->row.timestamp_ms);
+    add_header_int(kr->req, "Ferry-Partition", e->row.partition);
+    add_header_int(kr->req, "Ferry-Offset", e->row.offset);
+    add_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, e->row.partition));
+    if (atomic_load(&kr->t->rebuilding))
+        ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
+    kr->status = inm && etag_matches(inm, etag) ? 304 : 200;
+    if (kr->status == 304)
+        ferry_http_respond(kr->req, 304, NULL, "", 0);
+    else
+        ferry_http_respond(kr->req, 200, content_type(kr->t, e), e->value, e->value_len);
+    return 0;
+}
+
+/* The partition a key belongs to, by the table's partitioner. */
+static int32_t key_partition(const struct table *t, const char *key, size_t len)
+{
+    if (t->npartitions < 1)
+        return -1;
+    if (t->cfg->partitioner == FERRY_PARTITIONER_CRC32)
+        return ferry_partitioner_crc32(key, len, t->npartitions);
+    return ferry_partitioner_murmur2(key, len, t->npartitions);
+}
+
+static void send_not_found(struct key_read *kr, const char *key, size_t len)
+{
+    int32_t p = key_partition(kr->t, key, len);
+
+    if (p >= 0) {
+        add_header_int(kr->req, "Ferry-Partition", p);
+        add_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, p));
+    }
+    if (atomic_load(&kr->t->rebuilding))
+        ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
+    kr->status = 404;
+    ferry_http_respond_error(kr->req, 404, 0, "table '%s' has no such key", kr->t->cfg->name);
+}
+
+/* Decodes the key of the path in place (?key_format=base64). Answers 400 and returns -1 when
+ * it is not usable. */
+static int decode_key(struct table *t, ferry_http_req *req, char *key, size_t *len)
+{
+    const char *format = ferry_http_req_query(req, "key_format");
+
+    if (format && strcmp(format, "base64") == 0) {
+        if (ferry_base64_decode(key, *len, FERRY_BASE64_URL, len) &&
+            ferry_base64_decode(key, *len, FERRY_BASE64_STD, len)) {
+            ferry_http_respond_error(req, 400, 0, "key: not base64");
+            return -1;
+        }
+    } else if (format && strcmp(format, "raw") != 0) {
+        ferry_http_respond_error(req, 400, 0, "key_format: expected raw or base64, got '%s'",
+                                 format);
+        return -1;
+    }
+    if (*len > (size_t)t->cfg->limits.max_key_bytes) {
+        ferry_http_respond_error(req, 400, 0,
+                                 "key: %zu bytes, longer than limits.max_key (%" PRId64 ")", *len,
+                                 t->cfg->limits.max_key_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+/* Looks the key up and answers: the row, 404, or 500 when the store fails. */
+static void look_up(struct key_read *kr, const char *key, size_t len)
+{
+    ferry_store *store = ferry_table_store_acquire(kr->t);
+    char why[512] = "its store is closed";
+    int r = FERRY_STORE_ERROR;
+
+    if (store) {
+        r = ferry_store_view(store, key, len, send_row, kr, why, sizeof(why));
+        ferry_table_store_release(kr->t);
+    }
+    if (r == FERRY_STORE_NOT_FOUND)
+        send_not_found(kr, key, len);
+    else if (r != FERRY_STORE_OK) {
+        kr->status = 500;
+        ferry_http_respond_error(kr->req, 500, 0, "table '%s': %s", kr->t->cfg->name, why);
+    }
+}
+
+static void get_key(struct table *t, ferry_http_req *req, const char *path_key, int64_t started_us)
+{
+    struct key_read kr = {t, req, 0};
+    const char *unknown = ferry_http_req_unknown_query(req, key_params);
+    size_t len = strlen(path_key);
+    char *key = strdup(path_key);
+
+    if (!key) {
+        kr.status = 503;
+        ferry_http_respond_error(req, 503, 0, "out of memory");
+    } else if (unknown) {
+        kr.status = 400;
+        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+    } else if (decode_key(t, req, key, &len)) {
+        kr.status = 400;
+    } else if (refuse_unready(t, req, started_us)) {
+        free(key);
+        return;
+    } else {
+        look_up(&kr, key, len);
+    }
+    count(t, kr.status, started_us);
+    free(key);
+}
+
+/* ---- GET /tables/{table} and GET /tables ---- */
+
+static void add_partitions(struct ferry_buf *out, const struct table *t)
+{
+    ferry_buf_adds(out, ",\"partitions\":[");
+    for (int32_t p = 0; atomic_load(&t->state) != TABLE_STARTING && p < t->npartitions; p++)
+        ferry_buf_addf(out,
+                       "%s{\"partition\":%d,\"applied\":%" PRId64 ",\"end\":%" PRId64
+                       ",\"lag\":%" PRId64 "}",
+                       p ? "," : "", p, atomic_load(&t->parts[p].applied),
+                       atomic_load(&t->parts[p].end), ferry_table_partition_lag(t, p));
+    ferry_buf_addc(out, ']');
+}
+
+/* Appends one table's state as a JSON object. */
+static void add_table(struct ferry_buf *out, struct table *t, int detail)
+{
+    struct ferry_store_stats st = {0};
+    ferry_store *store = ferry_table_store_acquire(t);
+    int state = atomic_load(&t->state);
+    char why[256];
+
+    if (store) {
+        ferry_store_stats(store, &st, why, sizeof(why));
+        ferry_table_store_release(t);
+    }
+    ferry_buf_adds(out, "{\"name\":");
+    ferry_json_add_string(out, t->cfg->name, strlen(t->cfg->name));
+    ferry_buf_adds(out, ",\"topic\":");
+    ferry_json_add_string(out, t->cfg->topic, strlen(t->cfg->topic));
+    ferry_buf_addf(out,
+                   ",\"state\":\"%s\",\"ready\":%s,\"rebuilding\":%s,\"lag\":%" PRId64
+                   ",\"keys\":%" PRIu64 ",\"bytes_used\":%" PRIu64 ",\"max_size\":%" PRIu64,
+                   ferry_table_states[state], state == TABLE_READY ? "true" : "false",
+                   atomic_load(&t->rebuilding) ? "true" : "false", ferry_table_lag(t), st.keys,
+                   st.bytes_used, st.max_size);
+    if (detail)
+        add_partitions(out, t);
+    ferry_buf_addc(out, '}');
+}
+
+static void send_json(ferry_http_req *req, struct ferry_buf *out)
+{
+    if (out->len >= out->cap)
+        ferry_http_respond_error(req, 500, 0, "the answer passed %d bytes", READ_STATUS_MAX);
+    else
+        ferry_http_respond(req, 200, "application/json", out->data, out->len);
+}
+
+static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
+{
+    const char *unknown = ferry_http_req_unknown_query(req, no_params);
+    struct ferry_buf out;
+
+    if (unknown) {
+        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+        count(t, 400, started_us);
+        return;
+    }
+    ferry_buf_init(&out, READ_STATUS_MAX);
+    add_table(&out, t, 1);
+    ferry_buf_addc(&out, '\n');
+    send_json(req, &out);
+    ferry_buf_release(&out);
+    count(t, 200, started_us);
+}
+
+/* GET /tables. Server thread. */
+static void on_list(ferry_http_req *req, void *arg)
+{
+    ferry_tables *ts = arg;
+    struct ferry_buf out;
+
+    ferry_buf_init(&out, READ_STATUS_MAX);
+    ferry_buf_adds(&out, "{\"tables\":[");
+    for (size_t i = 0; i < ts->count; i++) {
+        if (i)
+            ferry_buf_addc(&out, ',');
+        add_table(&out, &ts->tables[i], 0);
+    }
+    ferry_buf_adds(&out, "]}\n");
+    send_json(req, &out);
+    ferry_buf_release(&out);
+}
+
+/* ---- routing ---- */
+
+static struct table *find_table(ferry_tables *ts, const char *name, size_t len)
+{
+    for (size_t i = 0; i < ts->count; i++)
+        if (strlen(ts->tables[i].cfg->name) == len &&
+            memcmp(ts->tables[i].cfg->name, name, len) == 0)
+            return &ts->tables[i];
+    return NULL;
+}
+
+/* GET /tables/{table}[/keys/{key}]. Server thread. */
+static void on_table(ferry_http_req *req, void *arg)
+{
+    const char *name = ferry_http_req_path(req) + strlen(READ_PREFIX);
+    const char *slash = strchr(name, '/');
+    size_t len = slash ? (size_t)(slash - name) : strlen(name);
+    struct table *t = find_table(arg, name, len);
+    int64_t started_us = clock_us();
+
+    if (!t) {
+        ferry_http_respond_error(req, 404, 0, "no table named '%.*s'", (int)len, name);
+        return;
+    }
+    if (!slash || strcmp(slash, "/") == 0)
+        get_table(t, req, started_us);
+    else if (strncmp(slash, "/keys/", 6) == 0)
+        get_key(t, req, slash + 6, started_us);
+    else {
+        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_path(req));
+        count(t, 404, started_us);
+    }
+}
+
+int ferry_table_read_register(ferry_httpd *h, struct ferry_tables *ts)
+{
+    if (ferry_httpd_route(h, "GET", "/tables", FERRY_HTTP_EXACT, 0, on_list, ts) ||
+        ferry_httpd_route(h, "GET", READ_PREFIX, FERRY_HTTP_PREFIX, 0, on_table, ts))
+        return -1;
+    return 0;
+}

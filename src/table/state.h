@@ -1,0 +1,98 @@
+/*
+ * state.h - the state of one table, shared by the files of src/table/ that run it: table.c
+ * (the job: lifecycle, readiness, metrics), apply.c (the thread that applies the topic to the
+ * store) and read.c (the HTTP API). Nothing outside src/table/ includes this.
+ *
+ * Threads: each table has one apply thread, the only writer of its store and of the fields
+ * marked "apply thread" below. The server's threads read the store and the atomics. The
+ * store pointer itself changes only when a rebuilt store is swapped in, under store_lock.
+ */
+#ifndef FERRY_TABLE_STATE_H
+#define FERRY_TABLE_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "core/kafka.h"
+#include "core/metrics.h"
+#include "table/store.h"
+#include "table/table_config.h"
+
+#define TABLE_PATH_MAX 4096
+
+/* Where a table is in its life, as readiness and the HTTP API see it. */
+enum table_state {
+    TABLE_STARTING, /* reading metadata, opening the store */
+    TABLE_LOADING,  /* applying records, not yet within ready_lag of the end */
+    TABLE_READY,    /* answering reads */
+    TABLE_FULL,     /* the store reached max_size: reads go on, applying stopped */
+    TABLE_FAILED,   /* cannot go on (logged); reads of what is stored go on */
+};
+
+/* One partition of the table's topic. */
+struct table_partition {
+    _Atomic int64_t applied; /* next offset to apply: every record before it is in the store */
+    _Atomic int64_t end;     /* the partition's end (high watermark) as last seen */
+    int64_t ready_end;       /* the end the table must reach to be ready (apply thread) */
+};
+
+struct table_metrics {
+    struct ferry_counter *applied, *deleted, *skipped, *reads[5];
+    struct ferry_histogram *apply_latency, *read_latency;
+    struct ferry_gauge *keys, *bytes, *ready;
+};
+
+struct table {
+    const struct ferry_table_config *cfg;
+    char path[TABLE_PATH_MAX];
+    ferry_kafka *kafka;
+    ferry_metrics *metrics;
+    struct table_metrics m;
+
+    pthread_rwlock_t store_lock; /* writers: the swap of a rebuilt store */
+    ferry_store *store;
+    atomic_int rebuilding;
+
+    atomic_int state; /* enum table_state */
+    atomic_int stop;
+
+    /* Set once by the apply thread before state leaves TABLE_STARTING, then fixed. */
+    int32_t npartitions;
+    struct table_partition *parts;
+
+    /* apply thread */
+    int warned_long_key;
+    rd_kafka_t *consumer;
+    void *consumer_opaque;
+    pthread_t thread;
+    int thread_started;
+};
+
+/* The job: every table of the config. */
+typedef struct ferry_tables {
+    struct table *tables;
+    size_t count;
+    ferry_metrics *metrics;
+    char tmpdir[TABLE_PATH_MAX]; /* made for the embedded cluster; removed at destroy */
+    int stopped;
+} ferry_tables;
+
+/* The names of enum table_state, indexed by it. */
+extern const char *const ferry_table_states[];
+
+/* Records behind the end, summed over the partitions (0 before the partitions are known).
+ * Any thread. */
+int64_t ferry_table_lag(const struct table *t);
+
+/* Records behind partition p's end (0 for a partition the table does not know). Any
+ * thread. */
+int64_t ferry_table_partition_lag(const struct table *t, int32_t p);
+
+/* Takes the store for reading; pair with ferry_table_store_release. Any thread. */
+ferry_store *ferry_table_store_acquire(struct table *t);
+void ferry_table_store_release(struct table *t);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * table.c - the tables job: every `tables:` entry keeps the latest value per key of a topic
+ * in an LMDB store (store.c), filled by an apply thread of its own (apply.c) and read over
+ * HTTP by the server's threads (read.c).
+ *
+ * Placement `all`: every instance holds every partition, with no consumer group, so any
+ * instance answers any key itself and a rebalance never stops reads. The job is ready (in
+ * /readyz) once every table has caught up with the end its topic had at start.
+ */
+#include "table/table.h"
+#include "core/log.h"
+#include "table/apply.h"
+#include "table/read.h"
+#include "table/state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TABLES_LABEL_MAX 300
+
+static void tables_destroy(void *arg);
+
+/* ---- metrics ---- */
+
+static const double apply_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5};
+static const double read_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                     0.01,   0.05,    0.1,    1,     10,     60};
+
+static void register_metrics(struct table *t)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    char lbl[TABLES_LABEL_MAX], cls[TABLES_LABEL_MAX + 32];
+    ferry_metrics *m = t->metrics;
+
+    snprintf(lbl, sizeof(lbl), "table=\"%s\"", t->cfg->name);
+    t->m.applied =
+        ferry_metrics_counter(m, "ferry_table_records_applied_total",
+                              "Records applied to the table's store, tombstones included.", lbl);
+    t->m.deleted = ferry_metrics_counter(m, "ferry_table_records_deleted_total",
+                                         "Tombstones (records with a null value) applied.", lbl);
+    t->m.skipped = ferry_metrics_counter(
+        m, "ferry_table_records_skipped_total",
+        "Records not stored: no key, or a key longer than limits.max_key.", lbl);
+    t->m.apply_latency =
+        ferry_metrics_histogram(m, "ferry_table_apply_batch_seconds",
+                                "From a write transaction's first record to its commit.", lbl,
+                                apply_bounds, sizeof(apply_bounds) / sizeof(apply_bounds[0]));
+    t->m.read_latency = ferry_metrics_histogram(
+        m, "ferry_table_read_seconds", "Time to answer a read, waits included.", lbl, read_bounds,
+        sizeof(read_bounds) / sizeof(read_bounds[0]));
+    t->m.ready =
+        ferry_metrics_gauge(m, "ferry_table_ready", "1 when the table answers reads, else 0.", lbl);
+    for (int i = 0; i < 5; i++) {
+        snprintf(cls, sizeof(cls), "%s,code=\"%s\"", lbl, classes[i]);
+        t->m.reads[i] = ferry_metrics_counter(m, "ferry_table_reads_total",
+                                              "Table reads answered, by status class.", cls);
+    }
+}
+
+static void collect_lag(struct ferry_buf *out, struct table *t)
+{
+    if (atomic_load(&t->state) == TABLE_STARTING)
+        return;
+    for (int32_t p = 0; p < t->npartitions; p++)
+        ferry_buf_addf(out, "ferry_table_lag_records{table=\"%s\",partition=\"%d\"} %" PRId64 "\n",
+                       t->cfg->name, p, ferry_table_partition_lag(t, p));
+}
+
+/* The gauges read from the stores, one family after the other. */
+static void collect_stores(struct ferry_buf *out, ferry_tables *ts)
+{
+    static const char *const families[][2] = {
+        {"ferry_table_keys", "Keys in the table's store."},
+        {"ferry_table_bytes", "Bytes the table's store uses of its map."},
+        {"ferry_table_max_bytes", "The store's map size (max_size)."},
+    };
+    struct ferry_store_stats *st = calloc(ts->count, sizeof(*st));
+    char why[256];
+
+    for (size_t i = 0; st && i < ts->count; i++) {
+        ferry_store *s = ferry_table_store_acquire(&ts->tables[i]);
+        if (s) {
+            ferry_store_stats(s, &st[i], why, sizeof(why));
+            ferry_table_store_release(&ts->tables[i]);
+        }
+    }
+    for (size_t f = 0; st && f < 3; f++) {
+        ferry_buf_addf(out, "# HELP %s %s\n# TYPE %s gauge\n", families[f][0], families[f][1],
+                       families[f][0]);
+        for (size_t i = 0; i < ts->count; i++)
+            ferry_buf_addf(out, "%s{table=\"%s\"} %" PRIu64 "\n", families[f][0],
+                           ts->tables[i].cfg->name,
+                           f == 0   ? st[i].keys
+                           : f == 1 ? st[i].bytes_used
+                                    : st[i].max_size);
+    }
+    free(st);
+}
+
+static void collect(struct ferry_buf *out, void *arg)
+{
+    ferry_tables *ts = arg;
+
+    collect_stores(out, ts);
+    ferry_buf_adds(out, "# HELP ferry_table_rebuilding 1 while a new store is being built.\n"
+                        "# TYPE ferry_table_rebuilding gauge\n");
+    for (size_t i = 0; i < ts->count; i++)
+        ferry_buf_addf(out, "ferry_table_rebuilding{table=\"%s\"} %d\n", ts->tables[i].cfg->name,
+                       atomic_load(&ts->tables[i].rebuilding));
+    ferry_buf_adds(out, "# HELP ferry_table_lag_records Records of a partition not yet applied.\n"
+                        "# TYPE ferry_table_lag_records gauge\n");
+    for (size_t i = 0; i < ts->count; i++)
+        collect_lag(out, &ts->tables[i]);
+}
+
+/* ---- lifecycle ---- */
+
+/* Where the tables' stores go: server.data_dir, or on the embedded cluster (when data_dir was
+ * not set) a new temporary directory that the job removes at exit. */
+static int data_dir(ferry_tables *ts, const struct ferry_job_context *ctx, const char **dir,
+                    char *errstr, size_t errstr_size)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    *dir = ctx->cfg->server.data_dir;
+    if (!ferry_kafka_is_dev(ctx->kafka) || ferry_config_line(ctx->cfg, "server.data_dir"))
+        return 0;
+    snprintf(ts->tmpdir, sizeof(ts->tmpdir), "%s/ferry-tables-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(ts->tmpdir)) {
+        snprintf(errstr, errstr_size, "cannot make a directory like '%s': %s", ts->tmpdir,
+                 strerror(errno));
+        ts->tmpdir[0] = '\0';
+        return -1;
+    }
+    *dir = ts->tmpdir;
+    return 0;
+}
+
+static int table_init(struct table *t, const char *dir, char *errstr, size_t errstr_size)
+{
+    char why[512];
+
+    if (t->cfg->path)
+        snprintf(t->path, sizeof(t->path), "%s", t->cfg->path);
+    else
+        snprintf(t->path, sizeof(t->path), "%s/tables/%s", dir, t->cfg->name);
+    pthread_rwlock_init(&t->store_lock, NULL);
+    t->store = ferry_store_open(t->path, (size_t)t->cfg->max_size, why, sizeof(why));
+    if (!t->store) {
+        snprintf(errstr, errstr_size, "table '%s': %s", t->cfg->name, why);
+        return -1;
+    }
+    register_metrics(t);
+    if (ferry_table_consumer_new(t, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "table '%s': %s", t->cfg->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens every table's store and makes its consumer, without starting anything. */
+static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_t errstr_size)
+{
+    const struct ferry_cfg_list *list = &((const struct ferry_tables_config *)ctx->config)->tables;
+    ferry_tables *ts = calloc(1, sizeof(*ts));
+    const char *dir = NULL;
+
+    if (ts)
+        ts->tables = calloc(list->count ? list->count : 1, sizeof(*ts->tables));
+    if (!ts || !ts->tables) {
+        snprintf(errstr, errstr_size, "out of memory for %zu table(s)", list->count);
+        free(ts);
+        return NULL;
+    }
+    ts->metrics = ctx->metrics;
+    if (list->count && data_dir(ts, ctx, &dir, errstr, errstr_size)) {
+        tables_destroy(ts);
+        return NULL;
+    }
+    for (size_t i = 0; i < list->count; i++, ts->count++) {
+        struct table *t = &ts->tables[i];
+        t->cfg = (const struct ferry_table_config *)list->items + i;
+        t->kafka = ctx->kafka;
+        t->metrics = ctx->metrics;
+        if (table_init(t, dir, errstr, errstr_size)) {
+            ts->count++;
+            tables_destroy(ts);
+            return NULL;
+        }
+    }
+    if (ts->count && ferry_metrics_add_collector(ts->metrics, collect, ts)) {
+        snprintf(errstr, errstr_size, "out of memory for the tables' metrics");
+        tables_destroy(ts);
+        return NULL;
+    }
+    return ts;
+}
+
+static int tables_register(void *arg, ferry_httpd *h, char *errstr, size_t errstr_size)
+{
+    ferry_tables *ts = arg;
+
+    if (!ts->count)
+        return 0;
+    if (ferry_table_read_register(h, ts)) {
+        snprintf(errstr, errstr_size, "tables: cannot register GET /tables: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < ts->count; i++)
+        FLOG_INFO("table", ts->tables[i].cfg->name,
+                  "GET /tables/%s/keys/{key} from topic %s, store %s", ts->tables[i].cfg->name,
+                  ts->tables[i].cfg->topic, ts->tables[i].path);
+    return 0;
+}
+
+static int tables_start(void *arg, char *errstr, size_t errstr_size)
+{
+    ferry_tables *ts = arg;
+
+    for (size_t i = 0; i < ts->count; i++) {
+        struct table *t = &ts->tables[i];
+        if (pthread_create(&t->thread, NULL, ferry_table_apply_main, t) != 0) {
+            snprintf(errstr, errstr_size, "table '%s': cannot start its thread", t->cfg->name);
+            return -1;
+        }
+        t->thread_started = 1;
+    }
+    return 0;
+}
+
+/* Ready once every table answers reads. Any thread. */
+static int tables_ready(void *arg, char *why, size_t why_size)
+{
+    ferry_tables *ts = arg;
+
+    for (size_t i = 0; i < ts->count; i++) {
+        int state = atomic_load(&ts->tables[i].state);
+        if (state != TABLE_READY) {
+            snprintf(why, why_size, "table %s is %s (%" PRId64 " records behind)",
+                     ts->tables[i].cfg->name, ferry_table_states[state],
+                     ferry_table_lag(&ts->tables[i]));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Stops the apply threads (each commits what it applied) and closes the consumers. The
+ * stores stay open for the reads the server still answers. Safe to call twice. */
+static void tables_stop(void *arg, int64_t timeout_ms)
+{
+    ferry_tables *ts = arg;
+
+    (void)timeout_ms;
+    if (!ts || ts->stopped)
+        return;
+    for (size_t i = 0; i < ts->count; i++)
+        atomic_store(&ts->tables[i].stop, 1);
+    for (size_t i = 0; i < ts->count; i++) {
+        if (ts->tables[i].thread_started)
+            pthread_join(ts->tables[i].thread, NULL);
+        ts->tables[i].thread_started = 0;
+        ferry_table_consumer_destroy(&ts->tables[i]);
+    }
+    ts->stopped = 1;
+}
+
+static void table_release(struct table *t)
+{
+    if (!t->cfg)
+        return;
+    ferry_store_close(t->store);
+    t->store = NULL;
+    pthread_rwlock_destroy(&t->store_lock);
+    free(t->parts);
+}
+
+/* Removes the temporary data directory made for the embedded cluster. */
+static void remove_tmpdir(ferry_tables *ts)
+{
+    char path[TABLE_PATH_MAX + 16], why[512];
+
+    if (!ts->tmpdir[0])
+        return;
+    for (size_t i = 0; i < ts->count; i++)
+        if (!ts->tables[i].cfg->path &&
+            ferry_store_destroy_files(ts->tables[i].path, why, sizeof(why)))
+            FLOG_WARN("table", ts->tables[i].cfg->name, "%s", why);
+    snprintf(path, sizeof(path), "%s/tables", ts->tmpdir);
+    rmdir(path);
+    if (rmdir(ts->tmpdir) != 0)
+        FLOG_WARN("table", NULL, "cannot remove '%s': %s", ts->tmpdir, strerror(errno));
+}
+
+static void tables_destroy(void *arg)
+{
+    ferry_tables *ts = arg;
+
+    if (!ts)
+        return;
+    tables_stop(ts, 0);
+    if (ts->count)
+        ferry_metrics_remove_collector(ts->metrics, collect, ts);
+    for (size_t i = 0; i < ts->count; i++)
+        table_release(&ts->tables[i]);
+    remove_tmpdir(ts);
+    free(ts->tables);
+    free(ts);
+}
+
+const struct ferry_job ferry_tables_job = {
+    .name = "tables",
+    .config = &ferry_tables_config_section,
+    .check = ferry_tables_config_check,
+    .summary = ferry_tables_config_summary,
+    .create = tables_new,
+    .http_register = tables_register,
+    .ready = tables_ready,
+    .start = tables_start,
+    .stop = tables_stop,
+    .destroy = tables_destroy,
+};

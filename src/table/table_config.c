@@ -1,0 +1,158 @@
+/*
+ * table_config.c - the table of a table's settings and the checks that span several of them
+ * (names are usable in URLs and unique, the topic is a name Kafka accepts), so that `ferry
+ * check` finds every mistake a table could hit at start.
+ */
+#include "table/table_config.h"
+#include "core/kafka.h"
+#include "core/topic_name.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TABLE_PATH_MAX 256
+
+static const char *const placements[] = {"all", NULL};
+const char *const ferry_table_partitioners[] = {"murmur2", "crc32", NULL};
+
+static void check_table(struct ferry_config *cfg, void *obj, const char *path);
+
+#define LIMIT_FIELD(f) offsetof(struct ferry_table_limits_config, f)
+static const struct ferry_cfg_field limits_fields[] = {
+    {"max_key", FERRY_CFG_SIZE, LIMIT_FIELD(max_key_bytes), "64KiB", 1, 1024 * 1024, NULL, NULL, 0,
+     "Longest key the table stores and answers for; longer record keys are skipped and counted."},
+    {"max_lookup_keys", FERRY_CFG_INT, LIMIT_FIELD(max_lookup_keys), "1000", 1, 100000, NULL, NULL,
+     0, "Most keys one `POST /tables/{table}/lookup` may ask for."},
+    {"max_scan_limit", FERRY_CFG_INT, LIMIT_FIELD(max_scan_limit), "1000", 1, 100000, NULL, NULL, 0,
+     "Most keys one prefix scan page returns (its `limit` parameter's cap and default)."},
+    {"max_wait", FERRY_CFG_DURATION, LIMIT_FIELD(max_wait_ms), "60s", 0, 3600000, NULL, NULL, 0,
+     "Longest `Prefer: wait=N` a long poll or read-your-writes GET is granted."},
+    {"max_waiters", FERRY_CFG_INT, LIMIT_FIELD(max_waiters), "10000", 0, 1000000, NULL, NULL, 0,
+     "Long polls and read-your-writes GETs parked at once; more get 429."},
+    {"max_subscribers", FERRY_CFG_INT, LIMIT_FIELD(max_subscribers), "1000", 0, 100000, NULL, NULL,
+     0, "Server-Sent Events subscribers at once; more get 429."},
+    {"subscriber_queue", FERRY_CFG_INT, LIMIT_FIELD(subscriber_queue), "1000", 1, 1000000, NULL,
+     NULL, 0,
+     "Events queued for one subscriber that reads too slowly; beyond it the subscriber is told "
+     "why and disconnected."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section limits_section = {"limits", limits_fields,
+                                                        sizeof(struct ferry_table_limits_config),
+                                                        NULL, "Bounds of a table's HTTP API."};
+
+#define TABLE_FIELD(f) offsetof(struct ferry_table_config, f)
+static const struct ferry_cfg_field table_fields[] = {
+    {"name", FERRY_CFG_STRING, TABLE_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
+     "Names the table in URLs (`/tables/{name}`), metrics and logs: letters, digits, `.`, `_` "
+     "and `-`."},
+    {"topic", FERRY_CFG_STRING, TABLE_FIELD(topic), NULL, 0, 0, NULL, NULL, 1,
+     "The topic whose latest value per key the table holds."},
+    {"path", FERRY_CFG_STRING, TABLE_FIELD(path), NULL, 0, 0, NULL, NULL, 0,
+     "Directory of the table's LMDB environment (default `<server.data_dir>/tables/<name>`)."},
+    {"max_size", FERRY_CFG_SIZE, TABLE_FIELD(max_size), "1GiB", 1024 * 1024, INT64_MAX, NULL, NULL,
+     0,
+     "Largest the store may grow (LMDB's map size). When full, the table stops applying and "
+     "reports not ready; reads go on."},
+    {"kafka", FERRY_CFG_MAP, TABLE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
+     "librdkafka properties for this table's consumer, over `kafka.properties`."},
+    {"placement", FERRY_CFG_ENUM, TABLE_FIELD(placement), "all", 0, 0, placements, NULL, 0,
+     "`all`: every instance holds every partition, so any instance answers any key itself."},
+    {"partitioner", FERRY_CFG_ENUM, TABLE_FIELD(partitioner), "murmur2", 0, 0,
+     ferry_table_partitioners, NULL, 0,
+     "The partitioner of the topic's producers, which tells the partition of a key: "
+     "`murmur2` (the Java client's and ferry's own) or `crc32` (librdkafka's default)."},
+    {"content_type", FERRY_CFG_STRING, TABLE_FIELD(content_type), NULL, 0, 0, NULL, NULL, 0,
+     "Content-Type of values whose record has no `content-type` header (default: "
+     "`application/json` for a value that is valid JSON, else `application/octet-stream`)."},
+    {"ready_lag", FERRY_CFG_INT, TABLE_FIELD(ready_lag), "0", 0, INT64_MAX, NULL, NULL, 0,
+     "The table answers once every partition is at most this many records behind the end it "
+     "had when ferry started; until then reads get 503."},
+    {"apply_interval", FERRY_CFG_DURATION, TABLE_FIELD(apply_interval_ms), "10ms", 1, 10000, NULL,
+     NULL, 0,
+     "Longest a consumed record waits before its write transaction commits (records are "
+     "applied many per transaction)."},
+    {"limits", FERRY_CFG_SECTION, TABLE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section table_section = {
+    "tables[]", table_fields, sizeof(struct ferry_table_config), check_table,
+    "Each table materializes a topic into an LMDB store and serves the latest value per key "
+    "over HTTP (see docs/tables.md)."};
+
+/* ---- checks ---- */
+
+static void check_name(struct ferry_config *cfg, const char *name, const char *path)
+{
+    char fpath[TABLE_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.name", path);
+    if (!name)
+        return;
+    for (const char *p = name; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
+            ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'",
+                               name);
+            return;
+        }
+    }
+}
+
+static void check_table(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_table_config *t = obj;
+    char fpath[TABLE_PATH_MAX], err[512];
+
+    check_name(cfg, t->name, path);
+    snprintf(fpath, sizeof(fpath), "%s.topic", path);
+    if (t->topic && ferry_topic_name_check(t->topic, strlen(t->topic), err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
+    snprintf(fpath, sizeof(fpath), "%s.path", path);
+    if (t->path && !*t->path)
+        ferry_config_error(cfg, fpath, "expected a directory, got an empty string");
+    snprintf(fpath, sizeof(fpath), "%s.kafka", path);
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &t->kafka, fpath);
+}
+
+/* ---- the job's top-level key ---- */
+
+#define TABLES_FIELD(f) offsetof(struct ferry_tables_config, f)
+static const struct ferry_cfg_field tables_fields[] = {
+    {"tables", FERRY_CFG_LIST, TABLES_FIELD(tables), NULL, 0, 0, NULL, &table_section, 0,
+     "Materialized tables: the latest value per key of a topic, served over HTTP."},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_tables_config_section = {
+    "", tables_fields, sizeof(struct ferry_tables_config), NULL, NULL};
+
+/* Table names are URL segments and metric labels, and two tables may not share a path. */
+void ferry_tables_config_check(struct ferry_config *cfg, void *config)
+{
+    const struct ferry_tables_config *tc = config;
+    const struct ferry_table_config *t = tc->tables.items;
+    char fpath[TABLE_PATH_MAX];
+
+    for (size_t i = 0; i < tc->tables.count; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (t[i].name && t[j].name && strcmp(t[i].name, t[j].name) == 0) {
+                snprintf(fpath, sizeof(fpath), "tables[%zu].name", i);
+                ferry_config_error(cfg, fpath, "another table is named '%s'", t[i].name);
+            } else if (t[i].path && t[j].path && strcmp(t[i].path, t[j].path) == 0) {
+                snprintf(fpath, sizeof(fpath), "tables[%zu].path", i);
+                ferry_config_error(cfg, fpath, "table '%s' has the same path", t[j].name);
+            }
+        }
+    }
+}
+
+void ferry_tables_config_summary(const void *config, FILE *out)
+{
+    const struct ferry_tables_config *tc = config;
+    const struct ferry_table_config *t = tc->tables.items;
+
+    for (size_t i = 0; i < tc->tables.count; i++)
+        fprintf(out, "  table:  %s: topic %s -> GET /tables/%s/keys/{key} (placement: all)\n",
+                t[i].name, t[i].topic, t[i].name);
+}

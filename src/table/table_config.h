@@ -1,0 +1,68 @@
+/*
+ * table_config.h - the `tables:` section of the config: which topic each table materializes,
+ * where its LMDB environment lives, how it is placed, and the limits of its HTTP API.
+ *
+ * The tables job (table.c) declares ferry_tables_config_section as the top-level key it owns,
+ * so the config loader fills these structs and `ferry check` checks them like every other
+ * section; the core never looks inside them.
+ */
+#ifndef FERRY_TABLE_CONFIG_H
+#define FERRY_TABLE_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/config.h"
+#include "core/config_schema.h"
+
+enum ferry_table_placement {
+    FERRY_PLACEMENT_ALL, /* every instance holds every partition */
+};
+
+enum ferry_table_partitioner {
+    FERRY_PARTITIONER_MURMUR2, /* the Java client's, and ferry's own producer's */
+    FERRY_PARTITIONER_CRC32,   /* librdkafka's default (consistent_random) */
+};
+
+struct ferry_table_limits_config {
+    int64_t max_key_bytes;
+    int64_t max_lookup_keys;
+    int64_t max_scan_limit;
+    int64_t max_wait_ms;
+    int64_t max_waiters;
+    int64_t max_subscribers;
+    int64_t subscriber_queue;
+};
+
+struct ferry_table_config {
+    char *name;
+    char *topic;
+    char *path; /* NULL: <server.data_dir>/tables/<name> */
+    int64_t max_size;
+    struct ferry_cfg_map kafka;
+    int placement;   /* enum ferry_table_placement */
+    int partitioner; /* enum ferry_table_partitioner */
+    char *content_type;
+    int64_t ready_lag;
+    int64_t apply_interval_ms;
+    struct ferry_table_limits_config limits;
+};
+
+/* The tables job's part of the config: the `tables:` list. */
+struct ferry_tables_config {
+    struct ferry_cfg_list tables; /* of struct ferry_table_config */
+};
+
+/* The job's top-level table (the `tables:` key), filled into a struct ferry_tables_config. */
+extern const struct ferry_cfg_section ferry_tables_config_section;
+
+/* Checks across tables (unique names), once the whole file was loaded. */
+void ferry_tables_config_check(struct ferry_config *cfg, void *config);
+
+/* Writes one summary line per table for `ferry check`. */
+void ferry_tables_config_summary(const void *config, FILE *out);
+
+/* The names of enum ferry_table_partitioner, indexed by it. */
+extern const char *const ferry_table_partitioners[];
+
+#endif

@@ -1,0 +1,311 @@
+"""Tables: a topic materialized into LMDB and read over HTTP (docs/tables.md).
+
+Records are written with python3-confluent-kafka using the Java client's murmur2 partitioner
+(`murmur2_random`), read back with GET /tables/{table}/keys/{key}, and compared with what was
+written last for each key. Restarts, kill -9 and a recreated topic check that the store stays
+equal to a replay of the topic up to its stored offsets.
+"""
+import base64
+import http.client
+import random
+import re
+import signal
+from urllib.parse import quote
+
+import pytest
+
+from ferrytest import Kafka, deep_merge, free_port, produce, unique, wait_until
+
+
+def table(name, topic, path, **over):
+    return deep_merge({"name": name, "topic": topic, "path": str(path)}, over)
+
+
+def config(bootstrap, tables, **over):
+    base = {
+        "kafka": {"brokers": bootstrap},
+        "server": {"listen": f"127.0.0.1:{free_port()}", "shutdown_timeout": "10s"},
+        "tables": tables,
+    }
+    return deep_merge(base, over)
+
+
+class Reader:
+    """GETs over one keep-alive connection (10k reads one connection each would be slow)."""
+
+    def __init__(self, ferry):
+        host, port = ferry.listen.split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def get(self, path, headers=None):
+        self.conn.request("GET", path, headers=headers or {})
+        r = self.conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+    def key(self, table_name, key, headers=None):
+        return self.get(f"/tables/{table_name}/keys/{quote(key, safe='')}", headers)
+
+    def close(self):
+        self.conn.close()
+
+
+def metric(ferry, name, **labels):
+    s = ferry.metrics().find(name, **labels)
+    return s[0].value if s else None
+
+
+def applied(ferry, name):
+    return metric(ferry, "ferry_table_records_applied_total", table=name) or 0
+
+
+@pytest.fixture
+def broker30(start_dev_broker):
+    """A broker of this test's own with a 30-partition topic."""
+    topic = unique("prices")
+    b = start_dev_broker("--topic", f"{topic}:30")
+    return b, topic
+
+
+def test_latest_value_per_key(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    rnd = random.Random(7)
+    keys = [f"SYM{i:05d}" for i in range(10000)]
+    records, last = [], {}
+    for k in keys:
+        records.append((k, f'{{"price":{rnd.randint(1, 999)}}}'))
+    for k in rnd.sample(keys, 3000):  # overwrites
+        records.append((k, f'{{"price":{rnd.randint(1000, 1999)}}}'))
+    for k in rnd.sample(keys, 1000):  # tombstones
+        records.append((k, None))
+    for k, v in records:
+        last[k] = v
+    produce(broker.bootstrap, topic, records, partitioner="murmur2_random")
+
+    f = run_ferry(config(broker.bootstrap, [table("prices", topic, tmp_path / "store")]))
+    f.wait_ready(60)
+    reader = Reader(f)
+    try:
+        for k in keys:
+            status, headers, body = reader.key("prices", k)
+            if last[k] is None:
+                assert status == 404, (k, status, body)
+            else:
+                assert status == 200, (k, status, body)
+                assert body.decode() == last[k]
+                assert headers["content-type"] == "application/json"
+        # a deleted key comes back when written again, and goes again with a tombstone
+        gone = next(k for k in keys if last[k] is None)
+        produce(broker.bootstrap, topic, [(gone, "back")], partitioner="murmur2_random")
+        wait_until(lambda: reader.key("prices", gone)[0] == 200, 10, "the key to come back")
+        assert reader.key("prices", gone)[2] == b"back"
+        produce(broker.bootstrap, topic, [(gone, None)], partitioner="murmur2_random")
+        wait_until(lambda: reader.key("prices", gone)[0] == 404, 10, "the key to go again")
+    finally:
+        reader.close()
+    assert applied(f, "prices") == len(records) + 2  # each record once, tombstones included
+    assert metric(f, "ferry_table_records_deleted_total", table="prices") == 1001
+
+
+def test_headers_etag_and_304(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    [msg] = produce(broker.bootstrap, topic,
+                    [{"key": "AAPL", "value": "raw bytes", "timestamp": 1700000000000}],
+                    partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    reader = Reader(f)
+    try:
+        status, h, body = reader.key("t", "AAPL")
+        assert status == 200 and body == b"raw bytes"
+        assert h["etag"] == f'"{msg.partition()}:{msg.offset()}"'
+        assert h["ferry-partition"] == str(msg.partition())
+        assert h["ferry-offset"] == str(msg.offset())
+        assert h["ferry-lag"] == "0"
+        assert h["last-modified"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+        assert h["content-type"] == "application/octet-stream"
+        assert reader.key("t", "AAPL", {"If-None-Match": h["etag"]})[0] == 304
+        assert reader.key("t", "AAPL", {"If-None-Match": f'"x", W/{h["etag"]}'})[0] == 304
+        assert reader.key("t", "AAPL", {"If-None-Match": '"0:999999"'})[0] == 200
+        # a key that is not there: 404 with the partition it would be in
+        status, h, body = reader.key("t", "MSFT")
+        assert status == 404 and "no such key" in body.decode()
+        assert 0 <= int(h["ferry-partition"]) < 30
+    finally:
+        reader.close()
+
+
+def test_content_type_header_and_setting(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic,
+            [{"key": "a", "value": "<p>hi</p>", "headers": [("content-type", b"text/html")]},
+             {"key": "b", "value": "plain"}], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap,
+                         [table("t", topic, tmp_path / "s", content_type="text/plain")]))
+    f.wait_ready(60)
+    assert f.get("/tables/t/keys/a").headers["content-type"] == "text/html"
+    assert f.get("/tables/t/keys/b").headers["content-type"] == "text/plain"
+
+
+def test_binary_and_long_keys(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    binary = b"\x00\xffkey\x01"
+    long_a = "L" * 2000 + "a"
+    long_b = "L" * 2000 + "b"
+    produce(broker.bootstrap, topic, [(binary, "bin"), (long_a, "A"), (long_b, "B")],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    b64 = base64.urlsafe_b64encode(binary).decode().rstrip("=")
+    r = f.get(f"/tables/t/keys/{b64}?key_format=base64")
+    assert r.status == 200 and r.body == b"bin"
+    r = f.get("/tables/t/keys/" + base64.b64encode(binary).decode() + "?key_format=base64")
+    assert r.status == 200 and r.body == b"bin"
+    assert f.get(f"/tables/t/keys/{long_a}").body == b"A"
+    assert f.get(f"/tables/t/keys/{long_b}").body == b"B"
+    assert f.get("/tables/t/keys/" + "L" * 2000 + "c").status == 404
+
+
+def test_bad_requests(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    f = run_ferry(config(broker.bootstrap, [
+        table("t", topic, tmp_path / "s", limits={"max_key": "16B"})]))
+    f.wait_ready(60)
+    cases = [
+        ("/tables/nope/keys/a", 404, "no table named 'nope'"),
+        ("/tables/t/keys/a?color=red", 400, "unknown query parameter 'color'"),
+        ("/tables/t/keys/a?key_format=hex", 400, "key_format: expected raw or base64"),
+        ("/tables/t/keys/!!!?key_format=base64", 400, "key: not base64"),
+        ("/tables/t/keys/" + "k" * 17, 400, "longer than limits.max_key (16)"),
+        ("/tables/t/elsewhere", 404, "no such path"),
+    ]
+    for path, status, message in cases:
+        r = f.get(path)
+        assert r.status == status, (path, r.status, r.text)
+        assert r.headers["content-type"] == "application/json"
+        assert message in r.json()["message"], (path, r.text)
+        assert r.json()["error_code"] == status
+
+
+def test_not_ready_answers_503(dev_broker, run_ferry, tmp_path):
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens: the table never leaves `starting`
+    f = run_ferry(config(dev_broker, [
+        table("t", unique("t"), tmp_path / "s", kafka={"bootstrap.servers": dead})]))
+    r = f.get("/tables/t/keys/anything")
+    assert r.status == 503
+    assert r.headers["retry-after"] == "1"
+    assert "table 't' is starting" in r.json()["message"]
+    ready = f.get("/readyz")
+    assert ready.status == 503 and "table t is starting" in ready.text
+    assert f.get("/tables/t").json()["state"] == "starting"
+
+
+def test_status_and_list(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("a", "1"), ("b", "2"), ("a", "3")],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    st = f.get("/tables/t").json()
+    assert st["name"] == "t" and st["topic"] == topic and st["state"] == "ready"
+    assert st["keys"] == 2 and st["lag"] == 0 and st["rebuilding"] is False
+    assert len(st["partitions"]) == 30
+    assert sum(p["applied"] for p in st["partitions"]) == 3
+    listed = f.get("/tables").json()["tables"]
+    assert [t["name"] for t in listed] == ["t"] and "partitions" not in listed[0]
+    m = f.metrics()
+    assert m.get("ferry_table_keys", table="t") == 2
+    assert m.get("ferry_table_ready", table="t") == 1
+
+
+def stored_at_start(ferry):
+    m = ferry.wait_log(r"already applied")
+    line = m.string
+    got = re.search(r"(\d+) of (\d+) record\(s\)", line)
+    return int(got.group(1)), int(got.group(2))
+
+
+def test_restart_resumes_from_stored_offsets(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [(f"k{i}", f"v{i}") for i in range(500)],
+            partitioner="murmur2_random")
+    cfg = config(broker.bootstrap, [table("t", topic, tmp_path / "s")])
+    f = run_ferry(cfg, name="first")
+    f.wait_ready(60)
+    assert stored_at_start(f) == (0, 500)
+    f.stop()
+    produce(broker.bootstrap, topic, [(f"k{i}", f"w{i}") for i in range(100)],
+            partitioner="murmur2_random")
+    g = run_ferry(cfg, name="second")
+    g.wait_ready(60)
+    assert stored_at_start(g) == (500, 600)
+    assert applied(g, "t") == 100  # nothing was applied twice
+    assert g.get("/tables/t/keys/k5").body == b"w5"
+    assert g.get("/tables/t/keys/k200").body == b"v200"
+
+
+def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    n = 200000
+    rnd = random.Random(3)
+    records = [(f"k{rnd.randrange(20000)}", f"v{i}") for i in range(n)]
+    last = {}
+    for k, v in records:
+        last[k] = v
+    produce(broker.bootstrap, topic, records, partitioner="murmur2_random", timeout=120)
+    cfg = config(broker.bootstrap, [table("t", topic, tmp_path / "s")])
+    f = run_ferry(cfg, name="killed")
+    wait_until(lambda: applied(f, "t") > 0, 60, "some records to be applied")
+    f.send_signal(signal.SIGKILL)
+    f.wait(10)
+    g = run_ferry(cfg, name="restarted")
+    stored, total = stored_at_start(g)
+    assert total == n
+    g.wait_ready(120)
+    assert applied(g, "t") == n - stored  # started exactly at the stored offsets
+    reader = Reader(g)
+    try:
+        for k, v in last.items():
+            status, _, body = reader.key("t", k)
+            assert status == 200 and body.decode() == v, (k, status, body)
+    finally:
+        reader.close()
+
+
+def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
+    topic = unique("t")
+    first = start_dev_broker("--topic", f"{topic}:4", name="first-cluster")
+    produce(first.bootstrap, topic, [("old", "1")], partitioner="murmur2_random")
+    path = tmp_path / "s"
+    f = run_ferry(config(first.bootstrap, [table("t", topic, path)]), name="before")
+    f.wait_ready(60)
+    assert f.get("/tables/t/keys/old").status == 200
+    f.stop()
+    first.stop()
+    second = start_dev_broker("--topic", f"{topic}:4", name="second-cluster")
+    produce(second.bootstrap, topic, [("new", "2")], partitioner="murmur2_random")
+    g = run_ferry(config(second.bootstrap, [table("t", topic, path)]), name="after")
+    g.wait_log(r"REBUILDING the store from the earliest offsets: ")
+    g.wait_log(r"the rebuilt store has caught up and replaced the old one", timeout=60)
+    g.wait_ready(60)
+    assert g.get("/tables/t/keys/new").body == b"2"
+    assert g.get("/tables/t/keys/old").status == 404
+    assert "ferry-rebuilding" not in g.get("/tables/t/keys/new").headers
+    assert not (tmp_path / "s.rebuild").exists()
+
+
+def test_full_store_stops_applying_and_keeps_answering(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [(f"small{i}", "s") for i in range(20)],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", max_size="1MiB")]))
+    f.wait_ready(60)
+    produce(broker.bootstrap, topic, [(f"big{i}", "x" * 8000) for i in range(400)],
+            partitioner="murmur2_random")
+    f.wait_log(r"the store is full \(\d+ bytes used of max_size \d+\)", timeout=60)
+    wait_until(lambda: f.get("/tables/t").json()["state"] == "full", 10, "state full")
+    ready = f.get("/readyz")
+    assert ready.status == 503 and "table t is full" in ready.text
+    assert metric(f, "ferry_table_ready", table="t") == 0
+    for i in range(20):  # reads go on
+        r = f.get(f"/tables/t/keys/small{i}")
+        assert r.status == 200 and r.body == b"s"
