@@ -3,7 +3,7 @@
  */
 #include "core/admin.h"
 #include "core/buf.h"
-#include "core/json_check.h"
+#include "core/json.h"
 
 #include <stdlib.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  */
 #include "core/httpd.h"
 #include "core/buf.h"
-#include "core/json_check.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/units.h"
 

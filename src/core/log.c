@@ -5,7 +5,7 @@
  * afterwards. Each line is formatted into a bounded stack buffer and written with one write(2).
  */
 #include "core/log.h"
-#include "core/json_check.h"
+#include "core/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -74,7 +74,7 @@ static size_t quote_one(const char *s, size_t n, char *out, size_t *wrote)
         *wrote = escape_ascii(c, out);
         return 1;
     }
-    used = ferry_utf8_next(s, n, &ok);
+    used = ferry_json_utf8_next(s, n, &ok);
     if (!ok) {
         memcpy(out, "\xEF\xBF\xBD", 3);
         *wrote = 3;

@@ -7,8 +7,8 @@
  */
 #include "ingest/restproxy.h"
 #include "core/base64.h"
-#include "core/json_check.h"
-#include "ingest/jsonscan.h"
+#include "core/json.h"
+#include "core/json_scan.h"
 #include "ingest/pattern.h"
 
 #include <stdarg.h>
@@ -18,11 +18,11 @@
 
 #define RP_PREFIX "/topics/"
 #define RP_PARTITIONS "/partitions/"
-#define RP_WHERE_MAX 160      /* records[N].headers[N].<name>, each name FERRY_JSCAN_NAME_MAX */
+#define RP_WHERE_MAX 160      /* records[N].headers[N].<name>, each name FERRY_JSON_NAME_MAX */
 #define RP_MEDIA_TYPE_MAX 128 /* a Content-Type without its parameters */
 
 struct parser {
-    struct ferry_jscan s;
+    struct ferry_json_cursor s;
     enum ferry_rp_format format;
     int32_t path_partition;
     const struct ferry_ingest_limits *limits;
@@ -178,7 +178,7 @@ static int fail_at(struct parser *p, const struct where *w, int status, int code
 static int syntax(struct parser *p, const struct where *w)
 {
     return fail_at(p, w, 422, 422, "%s at byte %zu", p->s.error ? p->s.error : "invalid JSON",
-                   ferry_jscan_offset(&p->s));
+                   ferry_json_offset(&p->s));
 }
 
 static int too_large(struct parser *p, const struct where *w, size_t n, const char *limit,
@@ -196,7 +196,7 @@ static int read_json_data(struct parser *p, const struct where *w, const char **
     size_t span_len;
     char *dst = ferry_ingest_batch_space(p->b);
 
-    if (ferry_jscan_value(&p->s, &span, &span_len))
+    if (ferry_json_read_value(&p->s, &span, &span_len))
         return syntax(p, w);
     if (span_len == 4 && memcmp(span, "null", 4) == 0) {
         *data = NULL;
@@ -216,7 +216,7 @@ static int read_string(struct parser *p, const struct where *w, const char *what
                        size_t *len)
 {
     char *dst = ferry_ingest_batch_space(p->b);
-    enum ferry_jtype t = ferry_jscan_peek(&p->s);
+    enum ferry_json_type t = ferry_json_peek(&p->s);
 
     if (t == FERRY_JSON_INVALID)
         return syntax(p, w);
@@ -224,7 +224,7 @@ static int read_string(struct parser *p, const struct where *w, const char *what
         return fail_at(p, w, 422, 422, "expected %s", what);
     if ((size_t)(p->s.end - p->s.p) > ferry_ingest_batch_room(p->b))
         return fail_at(p, w, 500, 500, "out of parse space");
-    if (ferry_jscan_string(&p->s, dst, len))
+    if (ferry_json_read_string(&p->s, dst, len))
         return syntax(p, w);
     *data = dst;
     return 0;
@@ -239,10 +239,10 @@ static int read_text(struct parser *p, const struct where *w, int base64, const 
     size_t span_len;
     int rc;
 
-    if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL) {
+    if (ferry_json_peek(&p->s) == FERRY_JSON_NULL) {
         *data = NULL;
         *len = 0;
-        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
+        return ferry_json_read_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
     }
     rc = read_string(p, w, base64 ? "a base64 string or null" : "a string or null", &text, len);
     if (rc)
@@ -274,9 +274,9 @@ static int read_partition(struct parser *p, const struct where *w, struct ferry_
     size_t span_len;
     int64_t v;
 
-    if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL)
-        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
-    if (ferry_jscan_int(&p->s, &v) || v < 0 || v > INT32_MAX)
+    if (ferry_json_peek(&p->s) == FERRY_JSON_NULL)
+        return ferry_json_read_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
+    if (ferry_json_read_int(&p->s, &v) || v < 0 || v > INT32_MAX)
         return fail_at(p, w, 422, FERRY_RP_BAD_PARTITION,
                        "expected a partition number (0 or more)");
     if (p->path_partition != FERRY_INGEST_PARTITION_ANY && v != p->path_partition)
@@ -290,16 +290,16 @@ static int read_partition(struct parser *p, const struct where *w, struct ferry_
 /* Reads one {"name": ..., "value": ...} of a record's headers; w names that header. */
 static int read_header(struct parser *p, struct where *w)
 {
-    char name[FERRY_JSCAN_NAME_MAX + 1];
+    char name[FERRY_JSON_NAME_MAX + 1];
     struct ferry_ingest_header *h = ferry_ingest_batch_add_header(p->b);
     size_t index = 0;
     int rc, truncated, has_name = 0;
 
     if (!h)
         return fail(p, 500, 500, "out of memory");
-    if (ferry_jscan_enter(&p->s, '{'))
+    if (ferry_json_enter(&p->s, '{'))
         return fail_at(p, w, 422, 422, "expected an object with name and value");
-    while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
+    while ((rc = ferry_json_next_member(&p->s, &index, name, &truncated)) == 1) {
         w->member = name;
         if (strcmp(name, "name") == 0 && !has_name++)
             rc = read_text(p, w, 0, &h->name, &h->name_len);
@@ -331,12 +331,12 @@ static int read_headers(struct parser *p, const struct where *w)
     size_t span_len, index = 0, count = 0;
     int rc;
 
-    if (ferry_jscan_peek(&p->s) == FERRY_JSON_NULL)
-        return ferry_jscan_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
-    if (ferry_jscan_enter(&p->s, '['))
+    if (ferry_json_peek(&p->s) == FERRY_JSON_NULL)
+        return ferry_json_read_value(&p->s, &span, &span_len) ? syntax(p, w) : 0;
+    if (ferry_json_enter(&p->s, '['))
         return fail_at(p, w, 422, 422, "expected a list of {\"name\", \"value\"} objects");
     hw.in_header = 1;
-    while ((rc = ferry_jscan_element(&p->s, &index)) == 1) {
+    while ((rc = ferry_json_next_element(&p->s, &index)) == 1) {
         if (++count > p->limits->max_headers)
             return fail_at(p, w, 422, FERRY_RP_TOO_LARGE, "more than %s (%zu)",
                            "ingest.limits.max_headers", p->limits->max_headers);
@@ -378,7 +378,7 @@ static int read_record_member(struct parser *p, size_t i, struct ferry_ingest_re
 
 static int read_record(struct parser *p, size_t i)
 {
-    char name[FERRY_JSCAN_NAME_MAX + 1];
+    char name[FERRY_JSON_NAME_MAX + 1];
     struct ferry_ingest_record *r = ferry_ingest_batch_add(p->b);
     const struct where w = {.record = i};
     size_t index = 0;
@@ -389,9 +389,9 @@ static int read_record(struct parser *p, size_t i)
         return fail(p, 500, 500, "out of memory");
     if (p->path_partition != FERRY_INGEST_PARTITION_ANY)
         r->partition = p->path_partition;
-    if (ferry_jscan_enter(&p->s, '{'))
+    if (ferry_json_enter(&p->s, '{'))
         return fail_at(p, &w, 422, 422, "expected an object");
-    while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
+    while ((rc = ferry_json_next_member(&p->s, &index, name, &truncated)) == 1) {
         rc = read_record_member(p, i, r, name, &seen);
         if (rc)
             return rc;
@@ -405,9 +405,9 @@ static int read_records(struct parser *p)
     size_t index = 0;
     int rc;
 
-    if (ferry_jscan_enter(&p->s, '['))
+    if (ferry_json_enter(&p->s, '['))
         return fail(p, 422, 422, "records: expected a list of records");
-    while ((rc = ferry_jscan_element(&p->s, &index)) == 1) {
+    while ((rc = ferry_json_next_element(&p->s, &index)) == 1) {
         if (index > p->limits->max_records)
             return fail(p, 413, 413, "records: more than %s (%zu)", "ingest.limits.max_records",
                         p->limits->max_records);
@@ -427,7 +427,7 @@ static int read_schema_field(struct parser *p, const char *name)
     const char *span;
     size_t len;
 
-    if (ferry_jscan_value(&p->s, &span, &len))
+    if (ferry_json_read_value(&p->s, &span, &len))
         return syntax(p, &w);
     if (len == 4 && memcmp(span, "null", 4) == 0)
         return 0;
@@ -438,13 +438,13 @@ static int read_body(struct parser *p)
 {
     static const char *const schema_fields[] = {"key_schema", "key_schema_id", "value_schema",
                                                 "value_schema_id", NULL};
-    char name[FERRY_JSCAN_NAME_MAX + 1];
+    char name[FERRY_JSON_NAME_MAX + 1];
     size_t index = 0;
     int rc, truncated, seen_records = 0, schema;
 
-    if (ferry_jscan_enter(&p->s, '{'))
+    if (ferry_json_enter(&p->s, '{'))
         return fail(p, 422, 422, "body: expected a JSON object with \"records\"");
-    while ((rc = ferry_jscan_member(&p->s, &index, name, &truncated)) == 1) {
+    while ((rc = ferry_json_next_member(&p->s, &index, name, &truncated)) == 1) {
         for (schema = 0; schema_fields[schema] && strcmp(schema_fields[schema], name); schema++)
             ;
         if (strcmp(name, "records") == 0 && !seen_records++)
@@ -458,7 +458,7 @@ static int read_body(struct parser *p)
         if (rc)
             return rc;
     }
-    if (rc < 0 || ferry_jscan_finish(&p->s))
+    if (rc < 0 || ferry_json_finish(&p->s))
         return syntax(p, &(const struct where){.top = "body"});
     return seen_records ? 0 : fail(p, 422, 422, "records: missing");
 }
@@ -477,7 +477,7 @@ int ferry_restproxy_parse(const char *body, size_t len, enum ferry_rp_format for
                        .errstr_size = errstr_size};
     int rc;
 
-    ferry_jscan_init(&p.s, body, len);
+    ferry_json_cursor_init(&p.s, body, len);
     rc = read_body(&p);
     if (!rc)
         ferry_ingest_batch_count_bytes(out);

@@ -6,8 +6,8 @@
  * the JSON of anything else, so {"id": 42} and {"id": "42"} give the same key bytes "42".
  */
 #include "ingest/webhook.h"
-#include "core/json_check.h"
-#include "ingest/jsonscan.h"
+#include "core/json.h"
+#include "core/json_scan.h"
 #include "ingest/restproxy.h"
 
 #include <stdarg.h>
@@ -61,26 +61,26 @@ static int fail_at(struct parser *p, int status, int code, const char *fmt, ...)
     return status;
 }
 
-/* Copies the JSON value found at span into the arena as key bytes (see the file comment). */
-static int key_from_span(struct parser *p, const char *span, size_t len, enum ferry_jtype type,
-                         struct ferry_ingest_record *r)
+/* Copies the JSON value found into the arena as key bytes (see the file comment). */
+static int key_from_found(struct parser *p, const struct ferry_json_found *f,
+                          struct ferry_ingest_record *r)
 {
     char *dst = ferry_ingest_batch_space(p->b);
-    struct ferry_jscan s;
+    struct ferry_json_cursor s;
 
-    if (type == FERRY_JSON_NULL)
+    if (f->type == FERRY_JSON_NULL)
         return 0;
-    if (len > ferry_ingest_batch_room(p->b))
+    if (f->len > ferry_ingest_batch_room(p->b))
         return -1;
-    if (type == FERRY_JSON_STRING) {
-        ferry_jscan_init(&s, span, len);
-        if (ferry_jscan_string(&s, dst, &r->key_len))
+    if (f->type == FERRY_JSON_STRING) {
+        ferry_json_cursor_init(&s, f->span, f->len);
+        if (ferry_json_read_string(&s, dst, &r->key_len))
             return -1;
-    } else if (type == FERRY_JSON_OBJECT || type == FERRY_JSON_ARRAY) {
-        r->key_len = ferry_json_compact(span, len, dst);
+    } else if (f->type == FERRY_JSON_OBJECT || f->type == FERRY_JSON_ARRAY) {
+        r->key_len = ferry_json_compact(f->span, f->len, dst);
     } else {
-        memcpy(dst, span, len);
-        r->key_len = len;
+        memcpy(dst, f->span, f->len);
+        r->key_len = f->len;
     }
     r->key = dst;
     ferry_ingest_batch_commit(p->b, r->key_len);
@@ -103,12 +103,10 @@ static int set_key(struct parser *p, struct ferry_ingest_record *r)
 {
     const struct ferry_ingest_key_config *k = &p->w->key;
     char source[128];
-    const char *span;
-    size_t len;
-    enum ferry_jtype type;
+    struct ferry_json_found found;
 
-    if (k->json && ferry_json_find(r->value, r->value_len, k->json, &span, &len, &type) == 1 &&
-        key_from_span(p, span, len, type, r))
+    if (k->json && ferry_json_find(r->value, r->value_len, k->json, &found) == 1 &&
+        key_from_found(p, &found, r))
         return fail_at(p, 500, 500, "cannot read the key");
     if (!k->json && p->in->key) {
         r->key = p->in->key;

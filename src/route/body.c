@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/json_check.h"
+#include "core/json.h"
 
 /* What one render call carries from record to record. */
 struct body {
@@ -104,7 +104,7 @@ static int add_data(struct ferry_buf *out, const char *name, const char *p, size
         return ferry_buf_add(out, "null", 4);
     if (json)
         return add_json_oneline(out, p, n);
-    if (ferry_utf8_is_valid(p, n))
+    if (ferry_json_utf8_is_valid(p, n))
         return ferry_json_add_string(out, p, n);
     return add_base64(out, (const unsigned char *)p, n) || ferry_buf_add(out, ",\"", 2) ||
            ferry_buf_adds(out, name) || ferry_buf_adds(out, "_encoding\":\"base64\"");

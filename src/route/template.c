@@ -3,9 +3,11 @@
  *
  * Compiling splits the text once into parts: literal slices of a private copy of the text, and
  * variables with everything a render needs resolved ahead (the header name as a C string, a
- * value path split into segments with array indexes parsed). Rendering then walks the parts and
- * appends to the caller's buffer; the only allocation on that path is the jansson tree of a
- * record value, built at most once per render and only for ${value.PATH}.
+ * value path checked). Rendering then walks the parts and appends to the caller's buffer. A
+ * ${value.PATH} reads the record value as text with core/json_scan.h: the value is checked once
+ * per render, each path is looked up in the text, and what it finds is decoded or written in
+ * normal form. The only allocation on that path is a scratch buffer for found text that must be
+ * encoded (URL and header modes) and has escapes or is not a string.
  */
 #include "route/template.h"
 
@@ -13,12 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "core/json_check.h"
-
-/* Room for any double in "%.17g" plus ".0". */
-#define REAL_TEXT_SIZE 40
+#include "core/json.h"
+#include "core/json_scan.h"
 
 enum part_kind {
     PART_TEXT,
@@ -32,20 +30,12 @@ enum part_kind {
     PART_VALUE_PATH,
 };
 
-/* One step of a value path: an object key, or an array index when index >= 0. */
-struct segment {
-    const char *name;
-    long index;
-};
-
 struct part {
     enum part_kind kind;
-    const char *text;     /* PART_TEXT: a slice of the template's copy of its text */
-    size_t len;           /* PART_TEXT: the slice's length */
-    char *var;            /* variables: what stood between "${" and "}", for messages */
-    char *path;           /* PART_VALUE_PATH: copy of the path, '.' turned into NUL */
-    struct segment *segs; /* PART_VALUE_PATH: the path's segments, pointing into path */
-    size_t nsegs;
+    const char *text; /* PART_TEXT: a slice of the template's copy of its text */
+    size_t len;       /* PART_TEXT: the slice's length */
+    char *var;        /* variables: what stood between "${" and "}", for messages */
+    const char *path; /* PART_VALUE_PATH: the path (docs/json-paths.md), within var */
 };
 
 struct ferry_template {
@@ -61,7 +51,8 @@ struct render {
     const ferry_template *t;
     const struct ferry_record *rec;
     struct ferry_buf *out;
-    json_t *root; /* the parsed value, once a ${value.PATH} needed it */
+    struct ferry_buf scratch; /* found text on its way to emit(), in URL and header modes */
+    int checked;              /* the record value passed ferry_json_check */
     char *errstr;
     size_t errstr_size;
 };
@@ -92,41 +83,17 @@ static struct part *push_part(ferry_template *t, enum part_kind kind)
     return &t->parts[t->nparts++];
 }
 
-/* Returns the array index a path segment spells, or -1 when it is not one. */
-static long segment_index(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 9 || strspn(s, "0123456789") != n || (n > 1 && s[0] == '0'))
-        return -1;
-    return strtol(s, NULL, 10);
-}
-
-/* Splits part->var ("value.a.0.b") into part->path and part->segs. */
+/* Points part->path at the path in part->var ("value.a.0.b") and checks it. */
 static int compile_path(struct part *part, char *errstr, size_t errstr_size)
 {
-    size_t n = 1, i;
-    char *p;
+    const char *why;
 
-    part->path = strdup(part->var + strlen("value."));
-    for (p = part->path; p && *p; p++)
-        n += *p == '.';
-    if (part->path)
-        part->segs = calloc(n, sizeof(*part->segs));
-    if (!part->segs) {
-        snprintf(errstr, errstr_size, "template: out of memory");
+    part->path = part->var + strlen("value.");
+    why = ferry_json_path_error(part->path);
+    if (why) {
+        snprintf(errstr, errstr_size, "template: %s in '${%s}'", why, part->var);
         return -1;
     }
-    for (i = 0, p = part->path; i < n; i++, p += strlen(p) + 1) {
-        part->segs[i].name = p;
-        p[strcspn(p, ".")] = '\0';
-        if (!*p) {
-            snprintf(errstr, errstr_size, "template: empty path segment in '${%s}'", part->var);
-            return -1;
-        }
-        part->segs[i].index = segment_index(p);
-    }
-    part->nsegs = n;
     return 0;
 }
 
@@ -249,11 +216,8 @@ void ferry_template_destroy(ferry_template *t)
 
     if (!t)
         return;
-    for (i = 0; i < t->nparts; i++) {
+    for (i = 0; i < t->nparts; i++)
         free(t->parts[i].var);
-        free(t->parts[i].path);
-        free(t->parts[i].segs);
-    }
     free(t->parts);
     free(t->src);
     free(t);
@@ -354,180 +318,88 @@ static int render_header(struct render *r, const struct part *part)
     return v ? emit(r, part, v, n) : FERRY_TEMPLATE_OK;
 }
 
-/* Parses the record value into r->root unless an earlier part already did. */
-static int parse_value(struct render *r, const struct part *part)
+/* Checks the record value as JSON unless an earlier part already did. */
+static int check_value(struct render *r, const struct part *part)
 {
+    struct ferry_json_error err;
     char why[300];
-    json_error_t err;
 
-    if (r->root)
+    if (r->checked)
         return FERRY_TEMPLATE_OK;
     if (!r->rec->value)
         return fail(r, part, "record has no value (tombstone)");
-    r->root = json_loadb(r->rec->value, r->rec->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-    if (!r->root) {
-        snprintf(why, sizeof(why), "record value is not JSON: %s (at byte %d)", err.text,
-                 err.position);
+    if (ferry_json_check(r->rec->value, r->rec->value_len, &err)) {
+        snprintf(why, sizeof(why), "record value is not JSON: %s (at byte %zu)", err.why,
+                 err.offset);
         return fail(r, part, why);
     }
+    r->checked = 1;
     return FERRY_TEMPLATE_OK;
 }
 
-/* Writes the shortest "%g" text that reads back as d into text (REAL_TEXT_SIZE bytes), keeping
- * ".0" on integral values as JSON encoders do; returns its length. Assumes the "C" numeric
- * locale, which ferry never changes. */
-static size_t format_real(double d, char *text)
+/* Where a JSON writer puts what a path found: straight into out in body mode, which encodes
+ * nothing, else into the scratch buffer that emit_written() encodes from. */
+static struct ferry_buf *write_target(struct render *r)
 {
-    int prec, n = 0;
-
-    for (prec = 15; prec <= 17; prec++) {
-        n = snprintf(text, REAL_TEXT_SIZE - 2, "%.*g", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
-    if (!strpbrk(text, ".eE")) {
-        memcpy(text + n, ".0", 3);
-        n += 2;
-    }
-    return (size_t)n;
+    if (r->t->mode == FERRY_TEMPLATE_BODY)
+        return r->out;
+    ferry_buf_reset(&r->scratch);
+    return &r->scratch;
 }
 
-static int add_real(struct ferry_buf *out, double d)
+/* Finishes what a JSON writer started into write_target(): wrote is its result, err says where
+ * a number was out of range (from the start of span). */
+static int emit_written(struct render *r, const struct part *part, int wrote, const char *span,
+                        const struct ferry_json_error *err)
 {
-    char text[REAL_TEXT_SIZE];
+    char why[300];
 
-    return ferry_buf_add(out, text, format_real(d, text));
-}
-
-static int write_json(struct ferry_buf *out, json_t *node);
-
-static int write_object(struct ferry_buf *out, json_t *node)
-{
-    const char *key;
-    size_t key_len;
-    json_t *v;
-    int result = ferry_buf_addc(out, '{');
-    int first = 1;
-
-    json_object_keylen_foreach(node, key, key_len, v)
-    {
-        if (!result && !first)
-            result = ferry_buf_addc(out, ',');
-        if (!result)
-            result = ferry_json_add_string(out, key, key_len);
-        if (!result)
-            result = ferry_buf_addc(out, ':');
-        if (!result)
-            result = write_json(out, v);
-        first = 0;
+    if (wrote == FERRY_JSON_WRITE_ROOM)
+        return too_big(r);
+    if (wrote) {
+        snprintf(why, sizeof(why), "record value is not JSON: %s (at byte %zu)", err->why,
+                 (size_t)(span - r->rec->value) + err->offset);
+        return fail(r, part, why);
     }
-    return result ? result : ferry_buf_addc(out, '}');
-}
-
-static int write_array(struct ferry_buf *out, json_t *node)
-{
-    size_t i;
-    int result = ferry_buf_addc(out, '[');
-
-    for (i = 0; !result && i < json_array_size(node); i++) {
-        if (i)
-            result = ferry_buf_addc(out, ',');
-        if (!result)
-            result = write_json(out, json_array_get(node, i));
-    }
-    return result ? result : ferry_buf_addc(out, ']');
-}
-
-/* Appends node as compact JSON. Recursion is bounded by jansson's parse depth limit. */
-static int write_json(struct ferry_buf *out, json_t *node)
-{
-    switch (json_typeof(node)) {
-    case JSON_OBJECT:
-        return write_object(out, node);
-    case JSON_ARRAY:
-        return write_array(out, node);
-    case JSON_STRING:
-        return ferry_json_add_string(out, json_string_value(node), json_string_length(node));
-    case JSON_INTEGER:
-        return ferry_json_add_int(out, json_integer_value(node));
-    case JSON_REAL:
-        return add_real(out, json_real_value(node));
-    case JSON_TRUE:
-        return ferry_buf_add(out, "true", 4);
-    case JSON_FALSE:
-        return ferry_buf_add(out, "false", 5);
-    default:
-        return ferry_buf_add(out, "null", 4);
-    }
-}
-
-/* Objects and arrays as compact JSON, percent-encoded afterwards in URL mode. Compact JSON has
- * no raw CR, LF or NUL, so header mode needs no check. */
-static int emit_container(struct render *r, const struct part *part, json_t *node)
-{
-    struct ferry_buf tmp;
-    int result;
-
-    if (r->t->mode != FERRY_TEMPLATE_URL)
-        return write_json(r->out, node) ? too_big(r) : FERRY_TEMPLATE_OK;
-    ferry_buf_init(&tmp, r->out->cap);
-    result = write_json(&tmp, node) ? too_big(r) : emit(r, part, tmp.data, tmp.len);
-    ferry_buf_release(&tmp);
-    return result;
+    if (r->t->mode == FERRY_TEMPLATE_BODY || !r->scratch.len)
+        return FERRY_TEMPLATE_OK;
+    return emit(r, part, r->scratch.data, r->scratch.len);
 }
 
 /* Appends what a value path found, as template.h describes. */
-static int emit_json(struct render *r, const struct part *part, json_t *node)
+static int emit_found(struct render *r, const struct part *part, const struct ferry_json_found *f)
 {
-    char text[REAL_TEXT_SIZE];
+    struct ferry_json_error err = {"invalid string", 0};
+    int wrote;
 
-    switch (json_typeof(node)) {
-    case JSON_STRING:
-        return emit(r, part, json_string_value(node), json_string_length(node));
-    case JSON_TRUE:
-        return emit(r, part, "true", 4);
-    case JSON_FALSE:
-        return emit(r, part, "false", 5);
-    case JSON_NULL:
+    switch (f->type) {
+    case FERRY_JSON_NULL:
         return FERRY_TEMPLATE_OK;
-    case JSON_INTEGER:
-        return emit_int(r, json_integer_value(node));
-    case JSON_REAL:
-        return emit(r, part, text, format_real(json_real_value(node), text));
+    case FERRY_JSON_STRING:
+        if (!memchr(f->span, '\\', f->len))
+            return emit(r, part, f->span + 1, f->len - 2);
+        wrote = ferry_json_add_decoded(write_target(r), f->span, f->len);
+        break;
     default:
-        return emit_container(r, part, node);
+        wrote = ferry_json_add_normalized(write_target(r), f->span, f->len, &err);
+        break;
     }
-}
-
-static json_t *step(json_t *node, const struct segment *seg)
-{
-    if (json_is_object(node))
-        return json_object_get(node, seg->name);
-    if (json_is_array(node) && seg->index >= 0)
-        return json_array_get(node, (size_t)seg->index);
-    return NULL;
+    return emit_written(r, part, wrote, f->span, &err);
 }
 
 static int render_path(struct render *r, const struct part *part)
 {
-    const struct segment *last;
-    json_t *node;
+    struct ferry_json_found found;
     char why[300];
-    size_t i;
-    int result = parse_value(r, part);
+    int result = check_value(r, part);
 
     if (result)
         return result;
-    node = r->root;
-    for (i = 0; node && i < part->nsegs; i++)
-        node = step(node, &part->segs[i]);
-    if (node)
-        return emit_json(r, part, node);
+    if (ferry_json_find(r->rec->value, r->rec->value_len, part->path, &found) == 1)
+        return emit_found(r, part, &found);
     /* Name the path up to the segment that found nothing, as written in the template. */
-    last = &part->segs[i - 1];
-    snprintf(why, sizeof(why), "record value has nothing at '%.*s'",
-             (int)(last->name - part->path + (ptrdiff_t)strlen(last->name)),
-             part->var + strlen("value."));
+    snprintf(why, sizeof(why), "record value has nothing at '%.*s'", (int)found.path_len,
+             part->path);
     return fail(r, part, why);
 }
 
@@ -560,14 +432,16 @@ static int render_part(struct render *r, const struct part *part)
 int ferry_template_render(const ferry_template *t, const struct ferry_record *rec,
                           struct ferry_buf *out, char *errstr, size_t errstr_size)
 {
-    struct render r = {t, rec, out, NULL, errstr, errstr_size};
+    struct render r = {
+        .t = t, .rec = rec, .out = out, .errstr = errstr, .errstr_size = errstr_size};
     const struct ferry_buf saved = *out;
     size_t i;
     int result = FERRY_TEMPLATE_OK;
 
+    ferry_buf_init(&r.scratch, out->cap);
     for (i = 0; !result && i < t->nparts; i++)
         result = render_part(&r, &t->parts[i]);
-    json_decref(r.root);
+    ferry_buf_release(&r.scratch);
     if (result)
         ferry_buf_rewind(out, &saved);
     return result;

@@ -8,19 +8,20 @@
  *   ${timestamp}                      milliseconds since the epoch; empty when there is none
  *   ${header.NAME}                    the last header called NAME; empty when its value is null
  *   ${value}                          the value's bytes as they are; empty for a tombstone
- *   ${value.PATH}                     a dot-separated path into the value parsed as JSON:
+ *   ${value.PATH}                     a path into the value read as JSON (docs/json-paths.md):
  *                                     ${value.user.id}, ${value.items.0.sku}
  *   $$                                a literal '$'
  *
  * ${env:NAME} is replaced when the config is loaded, so it never reaches this module. Any other
  * "${...}", or a '$' followed by anything but '{' or '$', is a compile error.
  *
- * A path segment made only of digits (no leading zero) indexes an array; on an object it is an
- * ordinary key. Keys that contain '.' cannot be addressed. What ${value.PATH} finds renders as:
- * a string as its text, unquoted; a number as its JSON text (reals in the shortest form that
- * reads back to the same double); true/false as "true"/"false"; null as nothing (the empty
- * string); an object or array as compact JSON. The value is parsed with jansson once per render,
- * and only when the template uses ${value.PATH}.
+ * Paths are those of webhook keys, looked up by the same code (ferry_json_find): a segment made
+ * only of digits (no leading zero) indexes an array, on an object it is an ordinary key; keys
+ * that contain '.' cannot be addressed. What ${value.PATH} finds renders as: a string as its
+ * decoded text, unquoted; a number as its JSON text (integers as int64, reals in the shortest
+ * form that reads back to the same double); true/false as "true"/"false"; null as nothing (the
+ * empty string); an object or array as compact JSON in that same normal form. The value is
+ * checked as JSON once per render, and only when the template uses ${value.PATH}.
  *
  * The text a variable produces is then encoded by the template's mode:
  *   URL     percent-encoded, keeping only RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~);

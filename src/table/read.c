@@ -10,7 +10,7 @@
  */
 #include "table/read.h"
 #include "core/base64.h"
-#include "core/json_check.h"
+#include "core/json.h"
 #include "table/partitioner.h"
 #include "table/state.h"
 

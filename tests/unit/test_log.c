@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/json_check.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #define LINE_MAX_TEST 8192
@@ -71,7 +71,7 @@ static void test_quote(void **state)
         buf[n] = '\0';
         print_message("case: %s\n", c->name);
         assert_string_equal(buf, c->quoted);
-        assert_true(ferry_utf8_is_valid(buf, n));
+        assert_true(ferry_json_utf8_is_valid(buf, n));
     }
 }
 
@@ -95,7 +95,7 @@ static void test_quote_truncates_whole_characters(void **state)
         assert_true(n >= 2);
         assert_int_equal(buf[0], '"');
         assert_int_equal(buf[n - 1], '"');
-        assert_true(ferry_utf8_is_valid(buf, n));
+        assert_true(ferry_json_utf8_is_valid(buf, n));
     }
 }
 
@@ -131,7 +131,7 @@ static void test_json_lines_parse(void **state)
 
         print_message("case: %s\n", c->name);
         capture_line(c->in, c->in, line, sizeof(line));
-        assert_true(ferry_utf8_is_valid(line, strlen(line)));
+        assert_true(ferry_json_utf8_is_valid(line, strlen(line)));
         obj = json_loads(line, 0, &err);
         if (!obj)
             fail_msg("not JSON (%s): %s", err.text, line);

@@ -24,8 +24,14 @@ static const char value_json[] =
     "\"obj\": { \"x\" : [1, \"y\\\"\", {}], \"e\": \"\\u00e9\" },"
     "\"0\":\"zero key\",\"a.b\":\"dotted\"}";
 
+/* Names and numbers the shared path lookup (docs/json-paths.md) and the normal form meet. */
+static const char paths_json[] =
+    "{\"caf\\u00e9\":\"x\",\"a\":1,\"a\":2,"
+    "\"a2345678901234567890123456789012345678901234567890123456789012345678\":\"L\","
+    "\"n\":[1.50,1E2,\"\\u0041\\/\"],\"m\":[123456789012345678901]}";
+
 /* The records the cases render from; built in setup because headers need librdkafka. */
-enum { REC_FULL, REC_BARE, REC_TEXT, REC_ARRAY, REC_BIGINT, NRECS };
+enum { REC_FULL, REC_BARE, REC_TEXT, REC_ARRAY, REC_BIGINT, REC_PATHS, NRECS };
 static struct ferry_record recs[NRECS];
 
 static int setup(void **state)
@@ -46,6 +52,8 @@ static int setup(void **state)
     recs[REC_ARRAY] = (struct ferry_record){"t", 1, 9, 5, "k", 1, "[[1,2],\"s\"] ", 12, NULL, NULL};
     recs[REC_BIGINT] = (struct ferry_record){
         "t", 1, 9, 5, NULL, 0, "{\"n\":123456789012345678901}", 27, NULL, NULL};
+    recs[REC_PATHS] = (struct ferry_record){
+        "t", 1, 9, 5, NULL, 0, paths_json, sizeof(paths_json) - 1, NULL, NULL};
     return 0;
 }
 
@@ -62,7 +70,7 @@ struct render_case {
     int rec;
     int want_rc;
     const char *want; /* the output, or the error message when want_rc is not 0; a message
-                         ending in '*' is a prefix (jansson words the rest) */
+                         ending in '*' is a prefix (the JSON checker words the rest) */
 };
 
 static const struct render_case render_cases[] = {
@@ -129,6 +137,21 @@ static const struct render_case render_cases[] = {
      "template: '${value.x}': record has no value (tombstone)"},
     {"${value.n}", BODY, REC_BIGINT, FERRY_TEMPLATE_EREC,
      "template: '${value.n}': record value is not JSON: *"},
+    {"${value.x}", BODY, REC_TEXT, FERRY_TEMPLATE_EREC,
+     "template: '${value.x}': record value is not JSON: expected a value (at byte 0)"},
+    {"${value.n}", URL, REC_BIGINT, FERRY_TEMPLATE_EREC,
+     "template: '${value.n}': record value is not JSON: integer out of range (at byte 5)"},
+    {"${value.m}", BODY, REC_PATHS, FERRY_TEMPLATE_EREC,
+     "template: '${value.m}': record value is not JSON: integer out of range (at byte 135)"},
+    /* the path syntax webhook keys share: decoded names of any length, the first of a repeated
+     * name; containers and numbers in normal form */
+    {"${value.caf\xC3\xA9}|${value.a}", BODY, REC_PATHS, 0, "x|1"},
+    {"${value.a2345678901234567890123456789012345678901234567890123456789012345678}", HDR,
+     REC_PATHS, 0, "L"},
+    {"${value.n}", BODY, REC_PATHS, 0, "[1.5,100.0,\"A/\"]"},
+    {"/${value.n.2}/${value.n.1}", URL, REC_PATHS, 0, "/A%2F/100.0"},
+    {"${value.n.3}", BODY, REC_PATHS, FERRY_TEMPLATE_EREC,
+     "template: '${value.n.3}': record value has nothing at 'n.3'"},
 };
 
 static int same_message(const char *got, const char *want)
