@@ -318,21 +318,26 @@ static int render_header(struct render *r, const struct part *part)
     return v ? emit(r, part, v, n) : FERRY_TEMPLATE_OK;
 }
 
+/* Fails part for a record value that is not JSON, or has a number out of range, at offset. */
+static int not_json(struct render *r, const struct part *part, const char *reason, size_t offset)
+{
+    char why[300];
+
+    snprintf(why, sizeof(why), "record value is not JSON: %s (at byte %zu)", reason, offset);
+    return fail(r, part, why);
+}
+
 /* Checks the record value as JSON unless an earlier part already did. */
 static int check_value(struct render *r, const struct part *part)
 {
     struct ferry_json_error err;
-    char why[300];
 
     if (r->checked)
         return FERRY_TEMPLATE_OK;
     if (!r->rec->value)
         return fail(r, part, "record has no value (tombstone)");
-    if (ferry_json_check(r->rec->value, r->rec->value_len, &err)) {
-        snprintf(why, sizeof(why), "record value is not JSON: %s (at byte %zu)", err.why,
-                 err.offset);
-        return fail(r, part, why);
-    }
+    if (ferry_json_check(r->rec->value, r->rec->value_len, &err))
+        return not_json(r, part, err.why, err.offset);
     r->checked = 1;
     return FERRY_TEMPLATE_OK;
 }
@@ -352,15 +357,10 @@ static struct ferry_buf *write_target(struct render *r)
 static int emit_written(struct render *r, const struct part *part, int wrote, const char *span,
                         const struct ferry_json_error *err)
 {
-    char why[300];
-
     if (wrote == FERRY_JSON_WRITE_ROOM)
         return too_big(r);
-    if (wrote) {
-        snprintf(why, sizeof(why), "record value is not JSON: %s (at byte %zu)", err->why,
-                 (size_t)(span - r->rec->value) + err->offset);
-        return fail(r, part, why);
-    }
+    if (wrote)
+        return not_json(r, part, err->why, (size_t)(span - r->rec->value) + err->offset);
     if (r->t->mode == FERRY_TEMPLATE_BODY || !r->scratch.len)
         return FERRY_TEMPLATE_OK;
     return emit(r, part, r->scratch.data, r->scratch.len);
