@@ -448,19 +448,6 @@ void ferry_store_batch_abort(ferry_store *store)
     store->batch = NULL;
 }
 
-/* Ends a failed batch step: aborts the batch and passes the result on. */
-static int batch_failed(ferry_store *s, int result)
-{
-    ferry_store_batch_abort(s);
-    return result;
-}
-
-static int batch_lmdb_fail(ferry_store *s, const char *what, int rc, char *errstr,
-                           size_t errstr_size)
-{
-    return batch_failed(s, lmdb_fail(s, what, rc, errstr, errstr_size));
-}
-
 static int need_batch(ferry_store *s, char *errstr, size_t errstr_size)
 {
     if (s->batch)
@@ -512,23 +499,31 @@ int ferry_store_batch_put(ferry_store *store, const void *key, size_t key_len, c
 
     result = need_batch(store, errstr, errstr_size);
     if (result)
-        return result;
-    if (ctype_len > FERRY_STORE_CONTENT_TYPE_MAX)
-        return batch_failed(store,
-                            store_fail(store, "content type over 255 bytes", errstr, errstr_size));
+        goto out;
+    if (ctype_len > FERRY_STORE_CONTENT_TYPE_MAX) {
+        result = store_fail(store, "content type over 255 bytes", errstr, errstr_size);
+        goto out;
+    }
     result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
     if (result)
-        return batch_failed(store, result);
+        goto out;
     v.mv_size = row_size(key_len, ek.hashed, ctype_len, value_len);
-    if (!v.mv_size)
-        return batch_failed(store, store_fail(store, "row too large", errstr, errstr_size));
+    if (!v.mv_size) {
+        result = store_fail(store, "row too large", errstr, errstr_size);
+        goto out;
+    }
     k.mv_data = ek.data;
     k.mv_size = ek.len;
     rc = mdb_put(store->batch, store->rows, &k, &v, MDB_RESERVE);
-    if (rc)
-        return batch_lmdb_fail(store, "writing a row", rc, errstr, errstr_size);
+    if (rc) {
+        result = lmdb_fail(store, "writing a row", rc, errstr, errstr_size);
+        goto out;
+    }
     write_row(v.mv_data, key, key_len, ek.hashed, value, value_len, row, ctype_len);
-    return FERRY_STORE_OK;
+out:
+    if (result)
+        ferry_store_batch_abort(store);
+    return result;
 }
 
 /* Whether the row at k holds key: always for a short key; for a hashed one, the whole key must
@@ -553,19 +548,22 @@ int ferry_store_batch_delete(ferry_store *store, const void *key, size_t key_len
     if (!result)
         result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
     if (result)
-        return batch_failed(store, result);
+        goto out;
     k.mv_data = ek.data;
     k.mv_size = ek.len;
     if (ek.hashed) {
         rc = mdb_get(store->batch, store->rows, &k, &v);
         if (!rc && row_holds(&k, &v, key, key_len) == 0)
-            return FERRY_STORE_OK;
+            goto out; /* the slot is another key's */
     }
     if (!rc)
         rc = mdb_del(store->batch, store->rows, &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
-        return batch_lmdb_fail(store, "deleting a row", rc, errstr, errstr_size);
-    return FERRY_STORE_OK;
+        result = lmdb_fail(store, "deleting a row", rc, errstr, errstr_size);
+out:
+    if (result)
+        ferry_store_batch_abort(store);
+    return result;
 }
 
 static void partition_key(int32_t partition, unsigned char out[4])
@@ -587,15 +585,19 @@ int ferry_store_batch_set_offset(ferry_store *store, int32_t partition, int64_t 
 
     result = need_batch(store, errstr, errstr_size);
     if (result)
-        return result;
-    if (partition < 0 || next_offset < 0)
-        return batch_failed(store,
-                            store_fail(store, "negative partition or offset", errstr, errstr_size));
+        goto out;
+    if (partition < 0 || next_offset < 0) {
+        result = store_fail(store, "negative partition or offset", errstr, errstr_size);
+        goto out;
+    }
     partition_key(partition, pk);
     rc = mdb_put(store->batch, store->offsets, &k, &v, 0);
     if (rc)
-        return batch_lmdb_fail(store, "writing an offset", rc, errstr, errstr_size);
-    return FERRY_STORE_OK;
+        result = lmdb_fail(store, "writing an offset", rc, errstr, errstr_size);
+out:
+    if (result)
+        ferry_store_batch_abort(store);
+    return result;
 }
 
 int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta *meta,
@@ -607,10 +609,11 @@ int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta
 
     result = need_batch(store, errstr, errstr_size);
     if (result)
-        return result;
-    if (cluster_len == sizeof(meta->cluster_id) || topic_len == sizeof(meta->topic))
-        return batch_failed(
-            store, store_fail(store, "cluster id or topic not terminated", errstr, errstr_size));
+        goto out;
+    if (cluster_len == sizeof(meta->cluster_id) || topic_len == sizeof(meta->topic)) {
+        result = store_fail(store, "cluster id or topic not terminated", errstr, errstr_size);
+        goto out;
+    }
     rc = put_bytes(store->batch, store->meta, META_CLUSTER_ID, meta->cluster_id, cluster_len);
     if (!rc)
         rc = put_bytes(store->batch, store->meta, META_TOPIC, meta->topic, topic_len);
@@ -618,8 +621,11 @@ int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta
         rc = put_bytes(store->batch, store->meta, META_PARTITIONS, &meta->partitions,
                        sizeof(meta->partitions));
     if (rc)
-        return batch_lmdb_fail(store, "writing the meta", rc, errstr, errstr_size);
-    return FERRY_STORE_OK;
+        result = lmdb_fail(store, "writing the meta", rc, errstr, errstr_size);
+out:
+    if (result)
+        ferry_store_batch_abort(store);
+    return result;
 }
 
 int ferry_store_batch_commit(ferry_store *store, char *errstr, size_t errstr_size)
