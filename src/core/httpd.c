@@ -259,6 +259,28 @@ const char *ferry_http_req_unknown_query(const ferry_http_req *req, const char *
     return q.unknown;
 }
 
+struct query_each {
+    ferry_http_query_fn fn;
+    void *arg;
+};
+
+static enum MHD_Result call_each(void *arg, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct query_each *q = arg;
+
+    (void)kind;
+    q->fn(q->arg, key, value);
+    return MHD_YES;
+}
+
+void ferry_http_req_query_each(const ferry_http_req *req, ferry_http_query_fn fn, void *arg)
+{
+    struct query_each q = {fn, arg};
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, call_each, &q);
+}
+
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len)
 {
     *len = req->body.len;

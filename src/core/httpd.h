@@ -74,6 +74,11 @@ const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len);
 
+/* Calls fn for every query parameter, repeated names included, in the order sent (value is
+ * NULL for a name without '='). */
+typedef void (*ferry_http_query_fn)(void *arg, const char *name, const char *value);
+void ferry_http_req_query_each(const ferry_http_req *req, ferry_http_query_fn fn, void *arg);
+
 /* The first query parameter whose name is not in known (NULL-terminated), or NULL when every
  * one is known. */
 const char *ferry_http_req_unknown_query(const ferry_http_req *req, const char *const *known);

@@ -15,6 +15,8 @@
  */
 #include "core/log.h"
 #include "table/apply.h"
+#include "core/clock.h"
+#include "table/watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +32,7 @@
 #define APPLY_META_TIMEOUT_MS 5000 /* one metadata or watermark request */
 #define APPLY_ENDS_EVERY_MS 100    /* how often the partitions' ends are looked at */
 #define APPLY_CLUSTER_ID_MAX 256
+#define APPLY_KEYS_MAX (4 * 1024 * 1024) /* key bytes of one batch kept for waiting reads */
 
 /* What the cluster says about the topic. */
 struct topic_view {
@@ -44,14 +47,12 @@ struct pending {
     size_t records;
     int64_t first_ms;
     int64_t *next; /* per partition: the next offset once this batch commits, or -1 */
+    /* The keys the batch changed, for the reads that wait on them (watch.c). */
+    struct ferry_buf key_bytes; /* capped at APPLY_KEYS_MAX */
+    size_t *key_at, *key_len, nkeys;
+    const void **key_ptrs;
+    int keys_incomplete; /* some were not kept: wake every key waiter */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits up to ms, waking early when the table is told to stop. Returns nonzero to stop. */
 static int pause_ms(struct table *t, int ms)
@@ -276,11 +277,25 @@ static int write_meta(struct table *t, ferry_store *store, const struct topic_vi
 
 enum apply_result { APPLY_OK = 0, APPLY_STOP, APPLY_FULL, APPLY_REBUILD, APPLY_FAILED };
 
+static void pending_release(struct pending *pb)
+{
+    free(pb->next);
+    free(pb->key_at);
+    free(pb->key_len);
+    free(pb->key_ptrs);
+    ferry_buf_release(&pb->key_bytes);
+    memset(pb, 0, sizeof(*pb));
+}
+
 static int pending_init(struct pending *pb, int32_t partitions)
 {
     memset(pb, 0, sizeof(*pb));
+    ferry_buf_init(&pb->key_bytes, APPLY_KEYS_MAX);
     pb->next = malloc((size_t)partitions * sizeof(*pb->next));
-    if (!pb->next)
+    pb->key_at = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_at));
+    pb->key_len = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_len));
+    pb->key_ptrs = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_ptrs));
+    if (!pb->next || !pb->key_at || !pb->key_len || !pb->key_ptrs)
         return -1;
     for (int32_t p = 0; p < partitions; p++)
         pb->next[p] = -1;
@@ -299,7 +314,7 @@ static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
         return APPLY_FAILED;
     }
     pb->open = 1;
-    pb->first_ms = now_ms();
+    pb->first_ms = ferry_clock_ms();
     return APPLY_OK;
 }
 
@@ -311,6 +326,32 @@ static enum apply_result store_result(struct table *t, int r, const char *why)
         return APPLY_FULL;
     FLOG_ERROR("table", t->cfg->name, "%s", why);
     return APPLY_FAILED;
+}
+
+/* Keeps a changed key for the reads that wait on it, when some do. */
+static void note_key(struct table *t, struct pending *pb, const void *key, size_t len)
+{
+    if (!ferry_table_watch_wants_keys(t)) {
+        pb->keys_incomplete = 1;
+        return;
+    }
+    if (pb->nkeys == APPLY_BATCH_MAX || ferry_buf_add(&pb->key_bytes, key, len)) {
+        pb->keys_incomplete = 1;
+        return;
+    }
+    pb->key_at[pb->nkeys] = pb->key_bytes.len - len;
+    pb->key_len[pb->nkeys++] = len;
+}
+
+/* Tells the watch what the committed batch changed, and forgets it. */
+static void report_keys(struct table *t, struct pending *pb)
+{
+    for (size_t i = 0; i < pb->nkeys; i++)
+        pb->key_ptrs[i] = pb->key_bytes.data + pb->key_at[i];
+    ferry_table_watch_committed(t, pb->key_ptrs, pb->key_len, pb->nkeys, pb->keys_incomplete);
+    pb->nkeys = 0;
+    pb->keys_incomplete = 0;
+    ferry_buf_reset(&pb->key_bytes);
 }
 
 /* The record's content-type header, copied into out; "" when it has none usable. */
@@ -335,7 +376,7 @@ static void record_content_type(const rd_kafka_message_t *msg, char *out, size_t
 }
 
 /* Adds one record (a row, or a tombstone) to the batch. */
-static enum apply_result add_record(struct table *t, ferry_store *store,
+static enum apply_result add_record(struct table *t, ferry_store *store, struct pending *pb,
                                     const rd_kafka_message_t *msg)
 {
     char why[512], type[FERRY_STORE_CONTENT_TYPE_MAX + 1];
@@ -352,6 +393,7 @@ static enum apply_result add_record(struct table *t, ferry_store *store,
                       t->cfg->limits.max_key_bytes);
         return APPLY_OK;
     }
+    note_key(t, pb, msg->key, msg->key_len);
     if (!msg->payload) {
         r = ferry_store_batch_delete(store, msg->key, msg->key_len, why, sizeof(why));
         ferry_counter_add(t->m.deleted, 1);
@@ -397,7 +439,7 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
     }
     r = pending_open(t, store, pb);
     if (!r)
-        r = add_record(t, store, msg);
+        r = add_record(t, store, pb, msg);
     if (!r) {
         pb->next[p] = msg->offset + 1;
         pb->records++;
@@ -421,7 +463,7 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
     pb->open = 0;
     if (r != FERRY_STORE_OK)
         return store_result(t, r, why);
-    ferry_histogram_observe(t->m.apply_latency, (double)(now_ms() - pb->first_ms) / 1000.0);
+    ferry_histogram_observe(t->m.apply_latency, (double)(ferry_clock_ms() - pb->first_ms) / 1000.0);
     ferry_counter_add(t->m.applied, pb->records);
     for (int32_t p = 0; p < t->npartitions; p++) {
         if (pb->next[p] >= 0)
@@ -429,6 +471,7 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
         pb->next[p] = -1;
     }
     pb->records = 0;
+    report_keys(t, pb);
     return APPLY_OK;
 }
 
@@ -506,9 +549,9 @@ static void run_release(struct table *t, struct run *run)
     if (run->target && run->target != t->store)
         ferry_store_close(run->target);
     run->target = NULL;
-    free(run->pb.next);
+    pending_release(&run->pb);
     free(run->next);
-    run->pb.next = run->next = NULL;
+    run->next = NULL;
     topic_view_release(&run->view);
 }
 
@@ -638,7 +681,7 @@ static int poll_timeout(const struct table *t, const struct pending *pb)
 
     if (!pb->open)
         return APPLY_IDLE_POLL_MS;
-    left = pb->first_ms + t->cfg->apply_interval_ms - now_ms();
+    left = pb->first_ms + t->cfg->apply_interval_ms - ferry_clock_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -656,7 +699,7 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
             r = take(t, run->target, &run->pb, msg);
             rd_kafka_message_destroy(msg);
         }
-        now = now_ms();
+        now = ferry_clock_ms();
         if (r == APPLY_OK && run->pb.open &&
             (!msg || run->pb.records >= APPLY_BATCH_MAX ||
              now >= run->pb.first_ms + t->cfg->apply_interval_ms))

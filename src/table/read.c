@@ -10,10 +10,13 @@
  */
 #include "table/read.h"
 #include "core/base64.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "table/partitioner.h"
 #include "table/state.h"
+#include "table/watch.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +27,12 @@
 #define READ_HEADER_MAX 64
 #define READ_STATUS_MAX (64 * 1024) /* a table's state as JSON: 30 bytes a partition and more */
 #define READ_RETRY_AFTER "1"
+#define READ_MIN_OFFSET_WAIT_MS 5000 /* how long min_offset waits without Prefer: wait */
 
-static const char *const key_params[] = {"key_format", NULL};
+static const char *const key_params[] = {"key_format", "min_offset", NULL};
 static const char *const no_params[] = {NULL};
 
 /* ---- answers ---- */
-
-static int64_t clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Counts an answer of t by status class, and its latency from started_us. */
 static void count(struct table *t, int status, int64_t started_us)
@@ -44,7 +41,7 @@ static void count(struct table *t, int status, int64_t started_us)
 
     if (cls >= 0 && cls < 5)
         ferry_counter_add(t->m.reads[cls], 1);
-    ferry_histogram_observe(t->m.read_latency, (double)(clock_us() - started_us) / 1e6);
+    ferry_histogram_observe(t->m.read_latency, (double)(ferry_clock_us() - started_us) / 1e6);
 }
 
 static void add_header_int(ferry_http_req *req, const char *name, int64_t v)
@@ -55,7 +52,7 @@ static void add_header_int(ferry_http_req *req, const char *name, int64_t v)
 }
 
 /* Answers 503 unless the table answers reads. Returns nonzero when it answered. */
-static int refuse_unready(struct table *t, ferry_http_req *req, int64_t started_us)
+static int refuse_unready(struct table *t, ferry_http_req *req)
 {
     int state = atomic_load(&t->state);
 
@@ -67,15 +64,23 @@ static int refuse_unready(struct table *t, ferry_http_req *req, int64_t started_
                              "table '%s' is %s: %" PRId64 " record(s) behind the end it must reach "
                              "before it answers",
                              t->cfg->name, ferry_table_states[state], ferry_table_lag(t));
-    count(t, 503, started_us);
     return 1;
 }
 
 /* ---- GET /tables/{table}/keys/{key} ---- */
 
+/* One key read, answered at once or parked and answered by the watch thread. */
 struct key_read {
+    struct ferry_table_waiter waiter; /* first: the watch hands it back */
     struct table *t;
     ferry_http_req *req;
+    char *key;
+    size_t key_len;
+    char *if_none_match;  /* copied: a parked read outlives the handler */
+    int64_t *min_offsets; /* per partition, -1 for none; NULL without min_offset */
+    int64_t started_us;
+    int may_wait; /* Prefer: wait with If-None-Match: a matching ETag parks instead of 304 */
+    int matched;  /* set by send_row when it did not answer because the ETag matched */
     int status;
 };
 
@@ -122,14 +127,20 @@ static const char *content_type(const struct table *t, const struct ferry_store_
                                                        : "application/octet-stream";
 }
 
-/* Answers with the row, in place in the store's map (the server copies the value once). */
+/* Answers with the row, in place in the store's map (the server copies the value once);
+ * leaves a long poll whose ETag still matches unanswered, with matched set. */
 static int send_row(void *arg, const struct ferry_store_entry *e)
 {
     struct key_read *kr = arg;
-    const char *inm = ferry_http_req_header(kr->req, "If-None-Match");
     char etag[READ_HEADER_MAX];
+    int match;
 
     snprintf(etag, sizeof(etag), "\"%d:%" PRId64 "\"", e->row.partition, e->row.offset);
+    match = kr->if_none_match && etag_matches(kr->if_none_match, etag);
+    if (match && kr->may_wait) {
+        kr->matched = 1;
+        return 0;
+    }
     ferry_http_add_header(kr->req, "ETag", etag);
     add_last_modified(kr->req, e->row.timestamp_ms);
     add_header_int(kr->req, "Ferry-Partition", e->row.partition);
@@ -137,8 +148,8 @@ static int send_row(void *arg, const struct ferry_store_entry *e)
     add_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, e->row.partition));
     if (atomic_load(&kr->t->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
-    kr->status = inm && etag_matches(inm, etag) ? 304 : 200;
-    if (kr->status == 304)
+    kr->status = match ? 304 : 200;
+    if (match)
         ferry_http_respond(kr->req, 304, NULL, "", 0);
     else
         ferry_http_respond(kr->req, 200, content_type(kr->t, e), e->value, e->value_len);
@@ -155,9 +166,9 @@ static int32_t key_partition(const struct table *t, const char *key, size_t len)
     return ferry_partitioner_murmur2(key, len, t->npartitions);
 }
 
-static void send_not_found(struct key_read *kr, const char *key, size_t len)
+static void send_not_found(struct key_read *kr)
 {
-    int32_t p = key_partition(kr->t, key, len);
+    int32_t p = key_partition(kr->t, kr->key, kr->key_len);
 
     if (p >= 0) {
         add_header_int(kr->req, "Ferry-Partition", p);
@@ -169,74 +180,298 @@ static void send_not_found(struct key_read *kr, const char *key, size_t len)
     ferry_http_respond_error(kr->req, 404, 0, "table '%s' has no such key", kr->t->cfg->name);
 }
 
-/* Decodes the key of the path in place (?key_format=base64). Answers 400 and returns -1 when
- * it is not usable. */
-static int decode_key(struct table *t, ferry_http_req *req, char *key, size_t *len)
-{
-    const char *format = ferry_http_req_query(req, "key_format");
-
-    if (format && strcmp(format, "base64") == 0) {
-        if (ferry_base64_decode(key, *len, FERRY_BASE64_URL, len) &&
-            ferry_base64_decode(key, *len, FERRY_BASE64_STD, len)) {
-            ferry_http_respond_error(req, 400, 0, "key: not base64");
-            return -1;
-        }
-    } else if (format && strcmp(format, "raw") != 0) {
-        ferry_http_respond_error(req, 400, 0, "key_format: expected raw or base64, got '%s'",
-                                 format);
-        return -1;
-    }
-    if (*len > (size_t)t->cfg->limits.max_key_bytes) {
-        ferry_http_respond_error(req, 400, 0,
-                                 "key: %zu bytes, longer than limits.max_key (%" PRId64 ")", *len,
-                                 t->cfg->limits.max_key_bytes);
-        return -1;
-    }
-    return 0;
-}
-
-/* Looks the key up and answers: the row, 404, or 500 when the store fails. */
-static void look_up(struct key_read *kr, const char *key, size_t len)
+/* Looks the key up and answers: the row, 404, or 500 when the store fails; or, for a long
+ * poll whose ETag still matches, nothing (kr->matched). */
+static void look_up(struct key_read *kr)
 {
     ferry_store *store = ferry_table_store_acquire(kr->t);
     char why[512] = "its store is closed";
     int r = FERRY_STORE_ERROR;
 
+    kr->matched = 0;
     if (store) {
-        r = ferry_store_view(store, key, len, send_row, kr, why, sizeof(why));
+        r = ferry_store_view(store, kr->key, kr->key_len, send_row, kr, why, sizeof(why));
         ferry_table_store_release(kr->t);
     }
-    if (r == FERRY_STORE_NOT_FOUND)
-        send_not_found(kr, key, len);
-    else if (r != FERRY_STORE_OK) {
+    if (r == FERRY_STORE_NOT_FOUND) {
+        send_not_found(kr);
+    } else if (r != FERRY_STORE_OK) {
         kr->status = 500;
         ferry_http_respond_error(kr->req, 500, 0, "table '%s': %s", kr->t->cfg->name, why);
     }
 }
 
+static void key_read_free(struct key_read *kr)
+{
+    free(kr->key);
+    free(kr->if_none_match);
+    free(kr->min_offsets);
+    free(kr);
+}
+
+/* Counts the answer and frees the read. */
+static void finish(struct key_read *kr)
+{
+    count(kr->t, kr->status, kr->started_us);
+    key_read_free(kr);
+}
+
+/* Nonzero when every partition min_offset names has been applied past its offset. */
+static int offsets_applied(const struct key_read *kr)
+{
+    for (int32_t p = 0; kr->min_offsets && p < kr->t->npartitions; p++)
+        if (kr->min_offsets[p] >= 0 && atomic_load(&kr->t->parts[p].applied) <= kr->min_offsets[p])
+            return 0;
+    return 1;
+}
+
+static void send_behind(struct key_read *kr)
+{
+    int64_t behind = 0;
+
+    for (int32_t p = 0; p < kr->t->npartitions; p++) {
+        int64_t need = kr->min_offsets[p] + 1 - atomic_load(&kr->t->parts[p].applied);
+        if (kr->min_offsets[p] >= 0 && need > 0)
+            behind += need;
+    }
+    kr->status = 504;
+    ferry_http_respond_error(kr->req, 504, 0,
+                             "table '%s' has not applied min_offset yet: %" PRId64
+                             " record(s) behind it",
+                             kr->t->cfg->name, behind);
+}
+
+static void park(struct key_read *kr, uint64_t seq);
+
+/* The watch thread's answer to a parked read. */
+static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
+{
+    struct key_read *kr = (struct key_read *)w;
+    uint64_t seq = ferry_table_watch_seq(kr->t);
+
+    if (why == FERRY_WAKE_STOPPING) {
+        ferry_http_add_header(kr->req, "Retry-After", READ_RETRY_AFTER);
+        kr->status = 503;
+        ferry_http_respond_error(kr->req, 503, 0, "ferry is shutting down");
+    } else if (kr->waiter.kind == FERRY_WAIT_OFFSETS && !offsets_applied(kr)) {
+        send_behind(kr);
+    } else {
+        kr->may_wait = why == FERRY_WAKE_CHANGED && kr->waiter.kind == FERRY_WAIT_KEY;
+        look_up(kr);
+        if (kr->matched) { /* woken by another key of the same bucket, or a rewrite */
+            park(kr, seq);
+            return;
+        }
+    }
+    finish(kr);
+}
+
+/* Parks the read until its key changes or its offsets are applied, or answers at once when
+ * it cannot wait (429 at the limit, 503 when stopping). */
+static void park(struct key_read *kr, uint64_t seq)
+{
+    int full;
+
+    kr->waiter.table = kr->t;
+    kr->waiter.kind = kr->min_offsets && !kr->may_wait ? FERRY_WAIT_OFFSETS : FERRY_WAIT_KEY;
+    kr->waiter.key = kr->key;
+    kr->waiter.key_len = kr->key_len;
+    kr->waiter.offsets = kr->min_offsets;
+    kr->waiter.wake = on_wake;
+    if (ferry_table_watch_park(kr->t->owner->watch, &kr->waiter, seq, &full) == 0)
+        return;
+    kr->status = full ? 429 : 503;
+    ferry_http_add_header(kr->req, "Retry-After", READ_RETRY_AFTER);
+    ferry_http_respond_error(kr->req, kr->status, 0,
+                             full ? "table '%s' already has limits.max_waiters reads waiting"
+                                  : "table '%s': ferry is shutting down",
+                             kr->t->cfg->name);
+    finish(kr);
+}
+/* Decodes the key of the path in place (?key_format=base64). Answers 400 and returns -1 when
+ * it is not usable. */
+static int decode_key(struct key_read *kr)
+{
+    const char *format = ferry_http_req_query(kr->req, "key_format");
+
+    if (format && strcmp(format, "base64") == 0) {
+        if (ferry_base64_decode(kr->key, kr->key_len, FERRY_BASE64_URL, &kr->key_len) &&
+            ferry_base64_decode(kr->key, kr->key_len, FERRY_BASE64_STD, &kr->key_len)) {
+            ferry_http_respond_error(kr->req, 400, 0, "key: not base64");
+            return -1;
+        }
+    } else if (format && strcmp(format, "raw") != 0) {
+        ferry_http_respond_error(kr->req, 400, 0, "key_format: expected raw or base64, got '%s'",
+                                 format);
+        return -1;
+    }
+    if (kr->key_len > (size_t)kr->t->cfg->limits.max_key_bytes) {
+        ferry_http_respond_error(kr->req, 400, 0,
+                                 "key: %zu bytes, longer than limits.max_key (%" PRId64 ")",
+                                 kr->key_len, kr->t->cfg->limits.max_key_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads `Prefer: wait=N` (seconds) into *ms, capped at limits.max_wait; def when absent.
+ * Answers 400 and returns -1 when it is not a number. */
+static int parse_wait(struct key_read *kr, int64_t def, int64_t *ms)
+{
+    const char *prefer = ferry_http_req_header(kr->req, "Prefer");
+    const char *w = prefer ? strstr(prefer, "wait=") : NULL;
+    int64_t max = kr->t->cfg->limits.max_wait_ms;
+    int64_t secs;
+    char *end;
+
+    *ms = def < max ? def : max;
+    if (!w)
+        return 0;
+    errno = 0;
+    secs = strtoll(w + 5, &end, 10);
+    if (errno || end == w + 5 || secs < 0 || (*end && *end != ',' && *end != ';' && *end != ' ')) {
+        ferry_http_respond_error(kr->req, 400, 0, "Prefer: expected wait=<seconds>, got '%s'",
+                                 prefer);
+        return -1;
+    }
+    *ms = secs > max / 1000 ? max : secs * 1000;
+    return 0;
+}
+
+/* Adds one "<partition>:<offset>" of min_offset. Returns 0, or -1 when it is malformed. */
+static int add_min_offset(struct key_read *kr, const char *item, size_t len)
+{
+    char text[64], *colon, *end;
+    long long p, o;
+
+    if (len == 0 || len >= sizeof(text))
+        return -1;
+    memcpy(text, item, len);
+    text[len] = '\0';
+    colon = strchr(text, ':');
+    if (!colon)
+        return -1;
+    errno = 0;
+    p = strtoll(text, &end, 10);
+    if (errno || end != colon || end == text || p < 0 || p >= kr->t->npartitions)
+        return -1;
+    o = strtoll(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || o < 0)
+        return -1;
+    if (o > kr->min_offsets[p])
+        kr->min_offsets[p] = o;
+    return 0;
+}
+
+struct offsets_scan {
+    struct key_read *kr;
+    int bad;
+};
+
+/* Reads one query parameter; each min_offset is a comma-separated list of partition:offset. */
+static void scan_min_offset(void *arg, const char *name, const char *value)
+{
+    struct offsets_scan *sc = arg;
+    const char *p = value ? value : "";
+
+    if (strcmp(name, "min_offset") != 0 || sc->bad)
+        return;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (add_min_offset(sc->kr, p, len)) {
+            sc->bad = 1;
+            ferry_http_respond_error(sc->kr->req, 400, 0,
+                                     "min_offset: expected partition:offset with a partition "
+                                     "from 0 to %d, got '%s'",
+                                     sc->kr->t->npartitions - 1, value ? value : "");
+            return;
+        }
+        if (!p[len])
+            return;
+        p += len + 1;
+    }
+}
+
+/* Reads every min_offset parameter. Answers 400 (or 503) and returns -1 when one is
+ * malformed. */
+static int parse_min_offsets(struct key_read *kr)
+{
+    struct offsets_scan sc = {kr, 0};
+
+    if (!ferry_http_req_query(kr->req, "min_offset"))
+        return 0;
+    kr->min_offsets = malloc((size_t)kr->t->npartitions * sizeof(*kr->min_offsets));
+    if (!kr->min_offsets) {
+        kr->status = 503;
+        ferry_http_respond_error(kr->req, 503, 0, "out of memory");
+        return -1;
+    }
+    for (int32_t p = 0; p < kr->t->npartitions; p++)
+        kr->min_offsets[p] = -1;
+    ferry_http_req_query_each(kr->req, scan_min_offset, &sc);
+    return sc.bad ? -1 : 0;
+}
+
+/* Checks the request; answers and returns -1 when it cannot be served (400, 503). */
+static int prepare_read(struct key_read *kr, const char *path_key, int64_t *wait_ms)
+{
+    const char *unknown = ferry_http_req_unknown_query(kr->req, key_params);
+    const char *inm = ferry_http_req_header(kr->req, "If-None-Match");
+
+    kr->status = 503;
+    kr->key_len = strlen(path_key);
+    kr->key = strdup(path_key);
+    kr->if_none_match = inm ? strdup(inm) : NULL;
+    if (!kr->key || (inm && !kr->if_none_match)) {
+        ferry_http_respond_error(kr->req, 503, 0, "out of memory");
+        return -1;
+    }
+    if (refuse_unready(kr->t, kr->req))
+        return -1;
+    kr->status = 400;
+    if (unknown) {
+        ferry_http_respond_error(kr->req, 400, 0, "unknown query parameter '%s'", unknown);
+        return -1;
+    }
+    if (decode_key(kr) || parse_min_offsets(kr) ||
+        parse_wait(kr, kr->min_offsets ? READ_MIN_OFFSET_WAIT_MS : 0, wait_ms))
+        return -1;
+    kr->status = 0;
+    return 0;
+}
+
 static void get_key(struct table *t, ferry_http_req *req, const char *path_key, int64_t started_us)
 {
-    struct key_read kr = {t, req, 0};
-    const char *unknown = ferry_http_req_unknown_query(req, key_params);
-    size_t len = strlen(path_key);
-    char *key = strdup(path_key);
+    struct key_read *kr = calloc(1, sizeof(*kr));
+    int64_t wait_ms = 0;
+    uint64_t seq;
 
-    if (!key) {
-        kr.status = 503;
+    if (!kr) {
         ferry_http_respond_error(req, 503, 0, "out of memory");
-    } else if (unknown) {
-        kr.status = 400;
-        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
-    } else if (decode_key(t, req, key, &len)) {
-        kr.status = 400;
-    } else if (refuse_unready(t, req, started_us)) {
-        free(key);
         return;
-    } else {
-        look_up(&kr, key, len);
     }
-    count(t, kr.status, started_us);
-    free(key);
+    kr->t = t;
+    kr->req = req;
+    kr->started_us = started_us;
+    if (prepare_read(kr, path_key, &wait_ms)) {
+        finish(kr);
+        return;
+    }
+    kr->waiter.deadline_ms = ferry_clock_ms() + wait_ms;
+    seq = ferry_table_watch_seq(t);
+    if (!offsets_applied(kr)) {
+        ferry_http_suspend(req);
+        park(kr, seq); /* kr may be answered and freed by now */
+        return;
+    }
+    kr->may_wait = wait_ms > 0 && kr->if_none_match;
+    look_up(kr);
+    if (kr->matched) {
+        ferry_http_suspend(req);
+        park(kr, seq);
+        return;
+    }
+    finish(kr);
 }
 
 /* ---- GET /tables/{table} and GET /tables ---- */
@@ -342,7 +577,7 @@ static void on_table(ferry_http_req *req, void *arg)
     const char *slash = strchr(name, '/');
     size_t len = slash ? (size_t)(slash - name) : strlen(name);
     struct table *t = find_table(arg, name, len);
-    int64_t started_us = clock_us();
+    int64_t started_us = ferry_clock_us();
 
     if (!t) {
         ferry_http_respond_error(req, 404, 0, "no table named '%.*s'", (int)len, name);

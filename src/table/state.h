@@ -45,8 +45,14 @@ struct table_metrics {
     struct ferry_gauge *keys, *bytes, *ready;
 };
 
+struct ferry_tables;
+struct ferry_table_watch;
+struct table_watch;
+
 struct table {
     const struct ferry_table_config *cfg;
+    struct ferry_tables *owner;
+    struct table_watch *watch; /* this table's waiting reads (watch.c) */
     char path[TABLE_PATH_MAX];
     ferry_kafka *kafka;
     ferry_metrics *metrics;
@@ -76,7 +82,8 @@ typedef struct ferry_tables {
     struct table *tables;
     size_t count;
     ferry_metrics *metrics;
-    char tmpdir[TABLE_PATH_MAX]; /* made for the embedded cluster; removed at destroy */
+    struct ferry_table_watch *watch; /* the reads that wait, of every table */
+    char tmpdir[TABLE_PATH_MAX];     /* made for the embedded cluster; removed at destroy */
     int stopped;
 } ferry_tables;
 

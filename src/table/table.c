@@ -12,6 +12,7 @@
 #include "table/apply.h"
 #include "table/read.h"
 #include "table/state.h"
+#include "table/watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -111,6 +112,11 @@ static void collect(struct ferry_buf *out, void *arg)
     for (size_t i = 0; i < ts->count; i++)
         ferry_buf_addf(out, "ferry_table_rebuilding{table=\"%s\"} %d\n", ts->tables[i].cfg->name,
                        atomic_load(&ts->tables[i].rebuilding));
+    ferry_buf_adds(out, "# HELP ferry_table_waiters Reads waiting (long polls, min_offset).\n"
+                        "# TYPE ferry_table_waiters gauge\n");
+    for (size_t i = 0; ts->watch && i < ts->count; i++)
+        ferry_buf_addf(out, "ferry_table_waiters{table=\"%s\"} %zu\n", ts->tables[i].cfg->name,
+                       ferry_table_watch_count(&ts->tables[i]));
     ferry_buf_adds(out, "# HELP ferry_table_lag_records Records of a partition not yet applied.\n"
                         "# TYPE ferry_table_lag_records gauge\n");
     for (size_t i = 0; i < ts->count; i++)
@@ -184,6 +190,7 @@ static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_
     for (size_t i = 0; i < list->count; i++, ts->count++) {
         struct table *t = &ts->tables[i];
         t->cfg = (const struct ferry_table_config *)list->items + i;
+        t->owner = ts;
         t->kafka = ctx->kafka;
         t->metrics = ctx->metrics;
         if (table_init(t, dir, errstr, errstr_size)) {
@@ -191,6 +198,11 @@ static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_
             tables_destroy(ts);
             return NULL;
         }
+    }
+    ts->watch = ferry_table_watch_new(ts, errstr, errstr_size);
+    if (!ts->watch) {
+        tables_destroy(ts);
+        return NULL;
     }
     if (ts->count && ferry_metrics_add_collector(ts->metrics, collect, ts)) {
         snprintf(errstr, errstr_size, "out of memory for the tables' metrics");
@@ -221,6 +233,8 @@ static int tables_start(void *arg, char *errstr, size_t errstr_size)
 {
     ferry_tables *ts = arg;
 
+    if (ts->count && ferry_table_watch_start(ts->watch, errstr, errstr_size))
+        return -1;
     for (size_t i = 0; i < ts->count; i++) {
         struct table *t = &ts->tables[i];
         if (pthread_create(&t->thread, NULL, ferry_table_apply_main, t) != 0) {
@@ -249,8 +263,9 @@ static int tables_ready(void *arg, char *why, size_t why_size)
     return 1;
 }
 
-/* Stops the apply threads (each commits what it applied) and closes the consumers. The
- * stores stay open for the reads the server still answers. Safe to call twice. */
+/* Stops the apply threads (each commits what it applied), closes the consumers and answers
+ * the reads that wait (503). The stores stay open for the reads the server still answers.
+ * Safe to call twice. */
 static void tables_stop(void *arg, int64_t timeout_ms)
 {
     ferry_tables *ts = arg;
@@ -266,6 +281,7 @@ static void tables_stop(void *arg, int64_t timeout_ms)
         ts->tables[i].thread_started = 0;
         ferry_table_consumer_destroy(&ts->tables[i]);
     }
+    ferry_table_watch_stop(ts->watch);
     ts->stopped = 1;
 }
 
@@ -305,6 +321,7 @@ static void tables_destroy(void *arg)
     tables_stop(ts, 0);
     if (ts->count)
         ferry_metrics_remove_collector(ts->metrics, collect, ts);
+    ferry_table_watch_destroy(ts->watch);
     for (size_t i = 0; i < ts->count; i++)
         table_release(&ts->tables[i]);
     remove_tmpdir(ts);

@@ -24,7 +24,7 @@ def table(name, topic, path, **over):
 def config(bootstrap, tables, **over):
     base = {
         "kafka": {"brokers": bootstrap},
-        "server": {"listen": f"127.0.0.1:{free_port()}", "shutdown_timeout": "10s"},
+        "server": {"listen": f"127.0.0.1:{free_port()}", "shutdown_timeout": "30s"},
         "tables": tables,
     }
     return deep_merge(base, over)
@@ -309,3 +309,149 @@ def test_full_store_stops_applying_and_keeps_answering(broker30, run_ferry, tmp_
     for i in range(20):  # reads go on
         r = f.get(f"/tables/t/keys/small{i}")
         assert r.status == 200 and r.body == b"s"
+
+
+# --------------------------------------------------------------------------------------------
+# Reads that wait: long polls and read-your-writes
+
+
+def long_poll(ferry, path, etag, wait_s, out):
+    """Runs in a thread: a GET with If-None-Match and Prefer: wait; out gets (status, body, t)."""
+    import time
+    started = time.monotonic()
+    r = ferry.get(path, headers={"If-None-Match": etag, "Prefer": f"wait={wait_s}"},
+                  timeout=wait_s + 30)
+    out.append((r.status, r.body, time.monotonic(), started, r.headers))
+
+
+def test_long_poll_wakes_on_change_and_times_out(broker30, run_ferry, tmp_path):
+    import threading
+    import time
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("AAPL", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    etag = f.get("/tables/t/keys/AAPL").headers["etag"]
+    # nothing changes: 304 after the wait, with the same ETag
+    out = []
+    long_poll(f, "/tables/t/keys/AAPL", etag, 1, out)
+    status, _, done, started, headers = out[0]
+    assert status == 304 and headers["etag"] == etag and done - started >= 0.9
+    # a change wakes the poll: it answers soon after the table applied the record
+    out = []
+    th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/AAPL", etag, 30, out))
+    th.start()
+    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 10, "the poll to park")
+    producer_done = time.monotonic()
+    produce(broker.bootstrap, topic, [("AAPL", "2")], partitioner="murmur2_random")
+    th.join(40)
+    status, body, answered, _, headers = out[0]
+    assert status == 200 and body == b"2" and headers["etag"] != etag
+    assert answered - producer_done < 5, "the poll did not wake on the change"
+    assert metric(f, "ferry_table_waiters", table="t") == 0
+
+
+def test_long_poll_wakes_within_100ms_of_the_apply(broker30, run_ferry, tmp_path):
+    """A parked poll answers under 100 ms after its key's change became readable, seen by a
+    reader polling the key with plain GETs at the same time. Best of three tries, so that a
+    scheduler hiccup of a busy machine is not taken for a slow wake-up; a wake-up that waited
+    for anything but the commit (a timer, the deadline) fails all three."""
+    import threading
+    import time
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("K", "0")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    delays = []
+    reader = Reader(f)
+    try:
+        for attempt in range(1, 4):
+            etag = f.get("/tables/t/keys/K").headers["etag"]
+            out = []
+            th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 30, out))
+            th.start()
+            wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 10,
+                       "the poll to park")
+            produce(broker.bootstrap, topic, [("K", str(attempt))], partitioner="murmur2_random")
+            wait_until(lambda: reader.key("t", "K")[2] == str(attempt).encode(), 10,
+                       "the new value", interval=0.002, max_interval=0.002)
+            seen = time.monotonic()
+            th.join(40)
+            assert out and out[0][0] == 200 and out[0][1] == str(attempt).encode()
+            delays.append(out[0][2] - seen)
+    finally:
+        reader.close()
+    assert min(delays) < 0.1, f"polls answered {delays} s after a GET saw the change"
+
+
+def test_long_poll_limits_and_bad_prefer(broker30, run_ferry, tmp_path):
+    import threading
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("K", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [
+        table("t", topic, tmp_path / "s", limits={"max_waiters": 2})]))
+    f.wait_ready(60)
+    etag = f.get("/tables/t/keys/K").headers["etag"]
+    outs = [[], []]
+    threads = [threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 5, o))
+               for o in outs]
+    for th in threads:
+        th.start()
+    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 2, 10, "two polls to park")
+    r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag, "Prefer": "wait=5"})
+    assert r.status == 429 and "max_waiters" in r.json()["message"]
+    r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag, "Prefer": "wait=soon"})
+    assert r.status == 400 and "Prefer: expected wait=<seconds>" in r.json()["message"]
+    # a key that is not there is answered at once, wait or not
+    assert f.get("/tables/t/keys/none", headers={"If-None-Match": etag,
+                                                   "Prefer": "wait=5"}).status == 404
+    for th in threads:
+        th.join(30)
+    assert [o[0][0] for o in outs] == [304, 304]
+
+
+def test_read_your_writes_after_an_ingest_post(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")],
+                         ingest={"rest_proxy": {"topics": [topic]}}))
+    f.wait_ready(60)
+    for i in range(20):
+        r = f.request("POST", f"/topics/{topic}",
+                      body=f'{{"records":[{{"key":"user","value":{{"n":{i}}}}}]}}',
+                      headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+        assert r.status == 200, r.text
+        o = r.json()["offsets"][0]
+        got = f.get(f'/tables/t/keys/"user"?min_offset={o["partition"]}:{o["offset"]}')
+        assert got.status == 200 and got.json() == {"n": i}, (i, got.status, got.text)
+        assert got.headers["ferry-offset"] == str(o["offset"])
+
+
+def test_min_offset_not_reached_answers_504_and_bad_ones_400(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("K", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    r = f.get("/tables/t/keys/K?min_offset=3:1000,4:5", headers={"Prefer": "wait=1"})
+    assert r.status == 504 and "1007 record(s) behind it" in r.json()["message"]
+    r = f.get("/tables/t/keys/K?min_offset=3:1000&min_offset=4:5", headers={"Prefer": "wait=0"})
+    assert r.status == 504
+    for bad in ("30:1", "x:1", "1:-1", "1", "1:2:3", ""):
+        r = f.get(f"/tables/t/keys/K?min_offset={bad}")
+        assert r.status == 400 and "min_offset: expected partition:offset" in r.text, bad
+
+
+def test_shutdown_answers_parked_reads(broker30, run_ferry, tmp_path):
+    import threading
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("K", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    etag = f.get("/tables/t/keys/K").headers["etag"]
+    out = []
+    th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 60, out))
+    th.start()
+    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 10, "the poll to park")
+    f.stop()
+    th.join(30)
+    assert out and out[0][0] == 503 and out[0][4]["retry-after"] == "1"
+    assert f.returncode() == 0
