@@ -6,6 +6,7 @@
  * statistics JSON into that record; /metrics renders the records.
  */
 #include "core/kafka.h"
+#include "core/clock.h"
 #include "core/devbroker.h"
 #include "core/log.h"
 
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define KAFKA_NAME_MAX 128
 #define KAFKA_STATS_BROKERS_MAX 16
@@ -60,7 +60,7 @@ struct ferry_kafka {
     struct client *clients;
     pthread_mutex_t ready_lock;
     int ready;
-    struct timespec ready_checked;
+    int64_t ready_checked_ms; /* ferry_clock_ms() of the last check; 0: never checked */
 };
 
 /* ---- callbacks (librdkafka's threads) ---- */
@@ -473,20 +473,13 @@ rd_kafka_t *ferry_kafka_producer(const ferry_kafka *k)
     return k->producer;
 }
 
-static long long elapsed_ms(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - since->tv_sec) * 1000LL + (now.tv_nsec - since->tv_nsec) / 1000000;
-}
-
 int ferry_kafka_ready(ferry_kafka *k)
 {
     const struct rd_kafka_metadata *md = NULL;
     int ready;
 
     pthread_mutex_lock(&k->ready_lock);
-    if (k->ready_checked.tv_sec && elapsed_ms(&k->ready_checked) < KAFKA_READY_CACHE_MS) {
+    if (k->ready_checked_ms && ferry_clock_ms() - k->ready_checked_ms < KAFKA_READY_CACHE_MS) {
         ready = k->ready;
         pthread_mutex_unlock(&k->ready_lock);
         return ready;
@@ -496,7 +489,7 @@ int ferry_kafka_ready(ferry_kafka *k)
     if (md)
         rd_kafka_metadata_destroy(md);
     k->ready = ready;
-    clock_gettime(CLOCK_MONOTONIC, &k->ready_checked);
+    k->ready_checked_ms = ferry_clock_ms();
     pthread_mutex_unlock(&k->ready_lock);
     return ready;
 }

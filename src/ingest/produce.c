@@ -17,6 +17,7 @@
  * list so that the drain can answer any that outlive its deadline. A request answered by the
  * drain is marked answered under the lock and its late reports only count and free it.
  */
+#include "core/clock.h"
 #include "core/log.h"
 #include "ingest/ingest_int.h"
 #include "ingest/restproxy.h"
@@ -54,27 +55,11 @@ struct ingest_req {
     int listed;                     /* under ing->lock */
     int answered;                   /* under ing->lock */
     atomic_uint remaining;
-    int64_t bytes; /* reserved from the in-flight budget */
-    struct timespec start;
+    int64_t bytes;    /* reserved from the in-flight budget */
+    int64_t start_us; /* ferry_clock_us() when it came */
     uint32_t n;
     struct slot slots[];
 };
-
-/* ---- time ---- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)(ts.tv_sec - t0->tv_sec) + (double)(ts.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 /* ---- Kafka errors as REST Proxy errors ---- */
 
@@ -225,7 +210,7 @@ static void unreserve(ferry_ingest *ing, int64_t bytes, int64_t records)
  * since the last line. */
 static void log_failures(struct ingest_endpoint *ep, size_t failed, rd_kafka_resp_err_t err)
 {
-    int64_t now = now_ms(), last = atomic_load(&ep->failures_logged_ms);
+    int64_t now = ferry_clock_ms(), last = atomic_load(&ep->failures_logged_ms);
     uint64_t n;
 
     atomic_fetch_add(&ep->failures_unlogged, failed);
@@ -252,7 +237,7 @@ static void count_request(struct ingest_req *r)
     }
     ferry_counter_add(m->records, ok);
     ferry_counter_add(m->bytes, bytes);
-    ferry_histogram_observe(m->latency, seconds_since(&r->start));
+    ferry_histogram_observe(m->latency, (double)(ferry_clock_us() - r->start_us) / 1e6);
     if (failed) {
         ferry_counter_add(m->failed, failed);
         log_failures(r->ep, failed, first);
@@ -416,7 +401,7 @@ static struct ingest_req *req_new(ferry_ingest *ing, struct ingest_endpoint *ep,
     r->http = http;
     r->n = (uint32_t)n;
     atomic_init(&r->remaining, (unsigned)n + 1);
-    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    r->start_us = ferry_clock_us();
     return r;
 }
 
@@ -507,17 +492,13 @@ void ferry_ingest_flight_release(ferry_ingest *ing)
     pthread_mutex_destroy(&ing->lock);
 }
 
-/* Waits until no request is in flight or until deadline (CLOCK_MONOTONIC ms). */
+/* Waits until no request is in flight or until deadline (ferry_clock_ms()). */
 static void wait_in_flight(ferry_ingest *ing, int64_t deadline)
 {
     pthread_mutex_lock(&ing->lock);
-    while (atomic_load(&ing->in_flight_requests) > 0 && now_ms() < deadline) {
-        int64_t until = now_ms() + PRODUCE_DRAIN_STEP_MS;
-        struct timespec ts;
-        if (until > deadline)
-            until = deadline;
-        ts.tv_sec = until / 1000;
-        ts.tv_nsec = (until % 1000) * 1000000;
+    while (atomic_load(&ing->in_flight_requests) > 0 && ferry_clock_ms() < deadline) {
+        int64_t until = ferry_clock_ms() + PRODUCE_DRAIN_STEP_MS;
+        struct timespec ts = ferry_clock_timespec(until < deadline ? until : deadline);
         pthread_cond_timedwait(&ing->changed, &ing->lock, &ts);
     }
     pthread_mutex_unlock(&ing->lock);
@@ -549,7 +530,7 @@ size_t ferry_ingest_flight_drain(ferry_ingest *ing, int64_t timeout_ms)
     size_t answered;
 
     atomic_store(&ing->stopping, 1);
-    wait_in_flight(ing, now_ms() + timeout_ms);
+    wait_in_flight(ing, ferry_clock_ms() + timeout_ms);
     answered = answer_pending(ing);
     while (atomic_load(&ing->producing) > 0) /* handlers never block: this is short */
         nanosleep(&pause, NULL);

@@ -5,6 +5,7 @@
  *
  * Everything here runs on the route's worker thread.
  */
+#include "core/clock.h"
 #include "core/log.h"
 #include "route/route_int.h"
 
@@ -33,13 +34,6 @@ struct dlq_item {
     char *response;
     size_t response_len;
 };
-
-int64_t route_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- set-up ---- */
 
@@ -242,7 +236,7 @@ static void dlq_send(struct route *r, struct dlq_item *item)
 
     if (ferry_deadletter_send(r->deadletter, &item->rec->view, &why, item, err, sizeof(err)) == 0)
         return;
-    now_ms = route_now_ms();
+    now_ms = ferry_clock_ms();
     if (!r->ndlq_backlog)
         r->dlq_retry_at_ms = now_ms + DLQ_BACKLOG_RETRY_MS;
     item->next_backlog = NULL;
@@ -324,7 +318,7 @@ void route_collect_dead_letters(struct route *r)
     if (!r->deadletter)
         return;
     ferry_deadletter_collect(r->deadletter, on_dead_letter_done, r);
-    if (!r->ndlq_backlog || route_now_ms() < r->dlq_retry_at_ms)
+    if (!r->ndlq_backlog || ferry_clock_ms() < r->dlq_retry_at_ms)
         return;
     item = r->dlq_backlog;
     r->dlq_backlog = r->dlq_backlog_tail = NULL;
@@ -768,7 +762,7 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     count_request(r, call);
     req->attempts++;
     if (outcome != FERRY_OUTCOME_SUCCESS) {
-        handle_failure(r, req, outcome, route_now_ms());
+        handle_failure(r, req, outcome, ferry_clock_ms());
         return;
     }
     note_success(r);

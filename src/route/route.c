@@ -8,6 +8,7 @@
  * finished ones, fires due retries and stores the commit watermarks. Nothing sleeps.
  */
 #include "route/route.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "route/route_int.h"
 
@@ -323,12 +324,12 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
 /* One turn of the loop. more says the consumer had more than one batch waiting. */
 static int loop_turn(struct route *r, int more, int consuming)
 {
-    int64_t now = route_now_ms();
+    int64_t now = ferry_clock_ms();
     int wait = more ? 0 : (int)next_wake_ms(r, now, consuming);
 
     if (ferry_sender_wait(r->sender, r->event_fds[0], wait))
         drain_event_pipe(r);
-    now = route_now_ms();
+    now = ferry_clock_ms();
     more = consuming ? consume(r, now) : 0;
     ferry_sender_collect(r->sender, route_on_call_done, r);
     route_collect_dead_letters(r);
@@ -350,7 +351,7 @@ static void drain_partitions(struct route *r, const rd_kafka_topic_partition_lis
         for (int i = 0; i < parts->cnt; i++)
             busy += ferry_dispatch_in_flight(r->dispatch, parts->elems[i].topic,
                                              parts->elems[i].partition);
-        if (!busy || route_now_ms() >= deadline_ms)
+        if (!busy || ferry_clock_ms() >= deadline_ms)
             return;
         ferry_sender_wait(r->sender, -1, ROUTE_DRAIN_STEP_MS);
         ferry_sender_collect(r->sender, route_on_call_done, r);
@@ -365,7 +366,7 @@ static void revoke_partitions(struct route *r, rd_kafka_topic_partition_list_t *
     for (int i = 0; i < parts->cnt; i++)
         ferry_dispatch_drain(r->dispatch, parts->elems[i].topic, parts->elems[i].partition);
     route_abandon_retries(r, 1);
-    drain_partitions(r, parts, route_now_ms() + r->cfg->drain_timeout_ms);
+    drain_partitions(r, parts, ferry_clock_ms() + r->cfg->drain_timeout_ms);
     store_offsets(r);
     err = rd_kafka_commit(r->consumer, NULL, 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -412,13 +413,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* The shutdown drain: stop taking records, let requests under way finish, commit, leave. */
 static void shut_down(struct route *r)
 {
-    int64_t deadline = route_now_ms() + r->cfg->drain_timeout_ms;
+    int64_t deadline = ferry_clock_ms() + r->cfg->drain_timeout_ms;
     rd_kafka_resp_err_t err;
 
     set_paused(r, 1);
     route_abandon_retries(r, 0);
     while ((r->in_flight || (r->deadletter && ferry_deadletter_pending(r->deadletter))) &&
-           route_now_ms() < deadline)
+           ferry_clock_ms() < deadline)
         loop_turn(r, 0, 0);
     store_offsets(r);
     err = rd_kafka_commit(r->consumer, NULL, 0);

@@ -130,9 +130,6 @@ struct route {
     size_t ncommits;
 };
 
-/* Milliseconds of a monotonic clock. */
-int64_t route_now_ms(void);
-
 /* delivery.c: starts as many requests as concurrency, order and timers allow. */
 void route_dispatch(struct route *r, int64_t now_ms, int flush);
 

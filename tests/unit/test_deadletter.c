@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/kafka.h"
 #include "route/deadletter.h"
@@ -181,36 +182,14 @@ static void on_wake(void *arg)
     pthread_mutex_unlock(&w->lock);
 }
 
-static struct timespec deadline_in(long ms)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
-static int passed(const struct timespec *deadline)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec ||
-           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
-}
-
 /* Returns 0 once woken (and clears the wake-up), -1 at the deadline. */
-static int waiter_wait(struct waiter *w, const struct timespec *deadline)
+static int waiter_wait(struct waiter *w, int64_t deadline_ms)
 {
+    struct timespec deadline = ferry_clock_timespec(deadline_ms);
     int woken;
 
     pthread_mutex_lock(&w->lock);
-    while (!w->woken && pthread_cond_timedwait(&w->cond, &w->lock, deadline) == 0)
+    while (!w->woken && pthread_cond_timedwait(&w->cond, &w->lock, &deadline) == 0)
         ;
     woken = w->woken;
     w->woken = 0;
@@ -255,10 +234,10 @@ static void send_case(ferry_deadletter *dl, const struct dl_case *c, struct outc
 /* Collects until n reports arrived or the deadline passed; returns how many arrived. */
 static size_t collect_all(ferry_deadletter *dl, struct waiter *w, size_t n)
 {
-    struct timespec deadline = deadline_in(DEADLINE_MS);
+    int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
     size_t got = ferry_deadletter_collect(dl, on_done, NULL);
 
-    while (got < n && waiter_wait(w, &deadline) == 0)
+    while (got < n && waiter_wait(w, deadline) == 0)
         got += ferry_deadletter_collect(dl, on_done, NULL);
     return got;
 }
@@ -362,12 +341,12 @@ static void check_message(rd_kafka_message_t *m, const struct dl_case *c)
 /* Reads the dead-letter topic until every case was seen once, or the deadline. */
 static void read_back(ferry_kafka *k)
 {
-    struct timespec deadline = deadline_in(DEADLINE_MS);
+    int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
     rd_kafka_t *c = consumer_new(k);
     int seen[NCASES] = {0};
     size_t got = 0;
 
-    while (got < NCASES && !passed(&deadline)) {
+    while (got < NCASES && ferry_clock_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
         if (m && !m->err) {
             const struct dl_case *which = case_of(m);
@@ -449,7 +428,7 @@ static void test_refused(void **state)
 static void test_destroy_outstanding(void **state)
 {
     struct outcome outcomes[NCASES + 1] = {{0}};
-    struct timespec deadline = deadline_in(DEADLINE_MS);
+    int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
     struct waiter w;
     struct env e;
     char errstr[512];
@@ -461,7 +440,7 @@ static void test_destroy_outstanding(void **state)
     dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
     assert_non_null(dl);
     send_case(dl, &cases[0], &outcomes[NCASES]);
-    assert_int_equal(waiter_wait(&w, &deadline), 0);
+    assert_int_equal(waiter_wait(&w, deadline), 0);
     for (size_t i = 0; i < NCASES; i++)
         send_case(dl, &cases[i], &outcomes[i]);
     assert_int_equal(ferry_deadletter_pending(dl), NCASES + 1);

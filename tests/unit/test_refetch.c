@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/devbroker.h"
 #include "route/refetch.h"
 
@@ -43,13 +44,6 @@ struct env {
     int64_t next_offset[PARTITIONS];
     size_t received;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
@@ -151,12 +145,12 @@ static int teardown(void **state)
 static void wait_queue(struct env *e, size_t n)
 {
     const struct timespec step = {0, 1000000};
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
 
     if (n > RECORDS - e->received)
         n = RECORDS - e->received;
     while (rd_kafka_queue_length(e->queue) < n) {
-        if (now_ms() > deadline)
+        if (ferry_clock_ms() > deadline)
             fail_msg("the queue never held %zu entries (%zu records so far)", n, e->received);
         nanosleep(&step, NULL);
     }
@@ -204,7 +198,7 @@ static void test_acts_only_after_a_full_queue(void **state)
 static void test_every_record_once_and_quickly(void **state)
 {
     struct env *e = *state;
-    int64_t start = now_ms(), took;
+    int64_t start = ferry_clock_ms(), took;
     int restarts = 0;
 
     while (e->received < RECORDS) {
@@ -213,7 +207,7 @@ static void test_every_record_once_and_quickly(void **state)
         drain(e);
         restarts += ferry_refetch_on_empty(e->refetch, 0);
     }
-    took = now_ms() - start;
+    took = ferry_clock_ms() - start;
     assert_true(restarts > 0);
     for (int i = 0; i < PARTITIONS; i++)
         assert_int_equal(e->next_offset[i], RECORDS / PARTITIONS);
