@@ -11,21 +11,21 @@
  * curl_slist node holding it, chained in front of the caller's list for the duration of a
  * call. libcurl only reads the list, and an empty "Expect:" suppresses the header.
  *
- * The transfers are split over lanes: a lane is one multi handle, its transfers and its
- * connections. Without I/O threads there is one lane and the worker drives it. With the
- * io_threads option, each lane has an I/O thread of its own, so that the route's worker thread
- * (Kafka, dispatch, outcomes) and libcurl's work on the wire use more than one core; routes use
- * it for one-record requests, where libcurl's work per record is the largest. (For batches it
- * cost more in hand-offs than it gave.) The worker gives each new call to the lane with the
- * fewest calls in flight, so each lane needs at most its share of the connections.
+ * The transfers are split over I/O loops: an I/O loop is one multi handle, its transfers and
+ * its connections. Without I/O threads there is one I/O loop and the worker drives it. With the
+ * io_threads option, each I/O loop has an I/O thread of its own, so that the route's worker
+ * thread (Kafka, dispatch, outcomes) and libcurl's work on the wire use more than one core;
+ * routes use it for one-record requests, where libcurl's work per record is the largest. (For
+ * batches it cost more in hand-offs than it gave.) The worker gives each new call to the I/O
+ * loop with the fewest calls in flight, so each one needs at most its share of the connections.
  *
- * The worker and the I/O threads meet at queues under one mutex: each lane's calls to start
- * (the worker pushes, the lane's thread takes them all at once) and the calls finished (the
+ * The worker and the I/O threads meet at queues under one mutex: each I/O loop's calls to start
+ * (the worker pushes, the loop's thread takes them all at once) and the calls finished (the
  * other way). Each side is woken only when a queue turns non-empty: an I/O thread through
  * curl_multi_wakeup(), the worker through an eventfd it polls. Everything about a transfer
- * (easy handles, the multi handle, the free list) belongs to its lane's thread; a call's
- * result fields are written there and read by the worker after the mutex has passed the call
- * back.
+ * (easy handles, the multi handle, the free list) belongs to the thread driving its I/O loop; a
+ * call's result fields are written there and read by the worker after the mutex has passed the
+ * call back.
  */
 #include "route/sender.h"
 #include "core/log.h"
@@ -81,10 +81,10 @@ static const struct method methods[] = {
 /* libcurl wants a char *; it never writes through it. */
 static char expect_off[] = "Expect:";
 
-struct lane;
+struct io_loop;
 
 struct transfer {
-    struct lane *lane;
+    struct io_loop *loop;
     CURL *easy;
     struct ferry_http_call *call; /* NULL while on the free list */
     const char *custom;           /* the CURLOPT_CUSTOMREQUEST now set on easy */
@@ -99,8 +99,9 @@ struct call_queue {
     struct ferry_http_call *head, *tail;
 };
 
-/* One multi handle and its transfers, driven by its I/O thread (or by the worker). */
-struct lane {
+/* An I/O loop: one multi handle and its transfers, driven by its I/O thread (or by the
+ * worker). */
+struct io_loop {
     ferry_sender *sender;
 
     /* the driving thread's */
@@ -111,7 +112,7 @@ struct lane {
     int thread_started;
 
     struct call_queue to_start; /* under sender->lock */
-    size_t in_flight;           /* the worker's count of the calls it gave this lane */
+    size_t in_flight;           /* the worker's count of the calls it gave this loop */
 };
 
 struct ferry_sender {
@@ -120,8 +121,8 @@ struct ferry_sender {
     char *cert_file;
     char *key_file;
 
-    struct lane *lanes;
-    int lane_count; /* io_threads, or 1 lane that the worker drives */
+    struct io_loop *loops;
+    int loop_count; /* io_threads, or 1 loop that the worker drives */
     atomic_int stop;
     atomic_uint_fast64_t connects;
 
@@ -145,7 +146,7 @@ void ferry_sender_global_cleanup(void)
     curl_global_cleanup();
 }
 
-/* ---- callbacks: they run inside curl_multi_perform(), on the lane's thread ---- */
+/* ---- callbacks: they run inside curl_multi_perform(), on the loop's thread ---- */
 
 /* Keeps the first response_max bytes of the body and drops the rest without failing. */
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
@@ -194,7 +195,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
-/* ---- transfers: their lane's thread's ---- */
+/* ---- transfers: their I/O loop's thread's ---- */
 
 static CURLcode set_callbacks(struct transfer *t)
 {
@@ -252,50 +253,50 @@ static CURLcode set_tls(CURL *e, const struct ferry_sender_options *o)
 }
 
 /* Makes a transfer with every per-sender option set. Returns NULL when out of memory. */
-static struct transfer *transfer_new(struct lane *l)
+static struct transfer *transfer_new(struct io_loop *lp)
 {
     struct transfer *t = calloc(1, sizeof(*t));
     CURLcode rc = CURLE_OUT_OF_MEMORY;
 
     if (!t)
         return NULL;
-    t->lane = l;
+    t->loop = lp;
     t->expect.data = expect_off;
     t->easy = curl_easy_init();
     if (t->easy)
         rc = set_callbacks(t);
     if (!rc)
-        rc = set_transport(t->easy, &l->sender->opts);
+        rc = set_transport(t->easy, &lp->sender->opts);
     if (!rc)
-        rc = set_tls(t->easy, &l->sender->opts);
+        rc = set_tls(t->easy, &lp->sender->opts);
     if (rc) {
         curl_easy_cleanup(t->easy);
         free(t);
         return NULL;
     }
-    t->next_all = l->all;
-    l->all = t;
+    t->next_all = lp->all;
+    lp->all = t;
     return t;
 }
 
-static struct transfer *transfer_take(struct lane *l)
+static struct transfer *transfer_take(struct io_loop *lp)
 {
-    struct transfer *t = l->free_list;
+    struct transfer *t = lp->free_list;
 
     if (!t)
-        return transfer_new(l);
-    l->free_list = t->next_free;
+        return transfer_new(lp);
+    lp->free_list = t->next_free;
     t->next_free = NULL;
     return t;
 }
 
 static void transfer_give_back(struct transfer *t)
 {
-    struct lane *l = t->lane;
+    struct io_loop *lp = t->loop;
 
     t->call = NULL;
-    t->next_free = l->free_list;
-    l->free_list = t;
+    t->next_free = lp->free_list;
+    lp->free_list = t;
 }
 
 /* ---- starting a call ---- */
@@ -426,7 +427,7 @@ static struct ferry_http_call *queue_take(ferry_sender *s, struct call_queue *q)
     return all;
 }
 
-/* ---- the lanes' threads ---- */
+/* ---- the I/O loops' threads ---- */
 
 /* A call that could not become a transfer finishes at once as a transport error. */
 static void fail_call(struct ferry_http_call *call, CURLcode code, const char *why)
@@ -435,11 +436,12 @@ static void fail_call(struct ferry_http_call *call, CURLcode code, const char *w
     snprintf(call->error, sizeof(call->error), "sender: %s '%s': %s", call->method, call->url, why);
 }
 
-/* Makes call a transfer and adds it to the lane's multi handle, or fails it into done. */
-static void begin_transfer(struct lane *l, struct ferry_http_call *call, struct call_queue *done)
+/* Makes call a transfer and adds it to the loop's multi handle, or fails it into done. */
+static void begin_transfer(struct io_loop *lp, struct ferry_http_call *call,
+                           struct call_queue *done)
 {
     const struct method *m = call->rule;
-    struct transfer *t = transfer_take(l);
+    struct transfer *t = transfer_take(lp);
     CURLcode rc = CURLE_OUT_OF_MEMORY;
     CURLMcode mc;
 
@@ -451,7 +453,7 @@ static void begin_transfer(struct lane *l, struct ferry_http_call *call, struct 
         fail_call(call, rc, curl_easy_strerror(rc));
         goto failed;
     }
-    mc = curl_multi_add_handle(l->multi, t->easy);
+    mc = curl_multi_add_handle(lp->multi, t->easy);
     if (mc) {
         fail_call(call, CURLE_FAILED_INIT, curl_multi_strerror(mc));
         goto failed;
@@ -484,7 +486,7 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
 }
 
 /* Settles one finished transfer and queues its call in done. */
-static void end_transfer(struct lane *l, CURL *easy, CURLcode code, struct call_queue *done)
+static void end_transfer(struct io_loop *lp, CURL *easy, CURLcode code, struct call_queue *done)
 {
     char *priv = NULL;
     struct transfer *t;
@@ -493,8 +495,8 @@ static void end_transfer(struct lane *l, CURL *easy, CURLcode code, struct call_
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     t = (struct transfer *)(void *)priv;
     call = t->call;
-    record_result(l->sender, t, code);
-    curl_multi_remove_handle(l->multi, easy);
+    record_result(lp->sender, t, code);
+    curl_multi_remove_handle(lp->multi, easy);
     transfer_give_back(t);
     queue_push(done, call);
 }
@@ -514,59 +516,59 @@ static void hand_back(ferry_sender *s, struct call_queue *done)
         FLOG_ERROR("route", NULL, "sender: waking the worker: %s", strerror(errno));
 }
 
-/* Runs the lane's transfers and queues the calls that finished in done. */
-static void drive(struct lane *l, struct call_queue *done)
+/* Runs the loop's transfers and queues the calls that finished in done. */
+static void drive(struct io_loop *lp, struct call_queue *done)
 {
     int running = 0, queued = 0;
-    CURLMcode mc = curl_multi_perform(l->multi, &running);
+    CURLMcode mc = curl_multi_perform(lp->multi, &running);
     CURLMsg *msg;
 
     if (mc)
         FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
-    while ((msg = curl_multi_info_read(l->multi, &queued)))
+    while ((msg = curl_multi_info_read(lp->multi, &queued)))
         if (msg->msg == CURLMSG_DONE)
-            end_transfer(l, msg->easy_handle, msg->data.result, done);
+            end_transfer(lp, msg->easy_handle, msg->data.result, done);
 }
 
 /* One turn of an I/O thread: wait for the network or new calls, start the new calls, drive
  * the transfers, hand back the finished calls. */
-static void io_turn(struct lane *l)
+static void io_turn(struct io_loop *lp)
 {
-    ferry_sender *s = l->sender;
+    ferry_sender *s = lp->sender;
     struct call_queue done = {NULL, NULL};
     struct ferry_http_call *call, *next;
-    CURLMcode mc = curl_multi_poll(l->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
+    CURLMcode mc = curl_multi_poll(lp->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
 
     if (mc)
         FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
-    for (call = queue_take(s, &l->to_start); call; call = next) {
+    for (call = queue_take(s, &lp->to_start); call; call = next) {
         next = call->next_queued;
-        begin_transfer(l, call, &done);
+        begin_transfer(lp, call, &done);
     }
-    drive(l, &done);
+    drive(lp, &done);
     hand_back(s, &done);
 }
 
 static void *io_main(void *arg)
 {
-    struct lane *l = arg;
+    struct io_loop *lp = arg;
 
-    while (!atomic_load(&l->sender->stop))
-        io_turn(l);
+    while (!atomic_load(&lp->sender->stop))
+        io_turn(lp);
     return NULL;
 }
 
 /* ---- the worker's side ---- */
 
-/* The lane with the fewest calls in flight: the first one when they are even, so that a
+/* The I/O loop with the fewest calls in flight: the first one when they are even, so that a
  * trickle of calls keeps reusing the same connections. */
-static struct lane *pick_lane(ferry_sender *s)
+static struct io_loop *pick_loop(ferry_sender *s)
 {
-    struct lane *best = &s->lanes[0];
+    struct io_loop *best = &s->loops[0];
 
-    for (int i = 1; i < s->lane_count; i++)
-        if (s->lanes[i].in_flight < best->in_flight)
-            best = &s->lanes[i];
+    for (int i = 1; i < s->loop_count; i++)
+        if (s->loops[i].in_flight < best->in_flight)
+            best = &s->loops[i];
     return best;
 }
 
@@ -574,28 +576,28 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
                        size_t errstr_size)
 {
     const struct method *m;
-    struct lane *l;
+    struct io_loop *lp;
     int wake;
 
     if (check_call(call, &m, errstr, errstr_size))
         return -1;
     reset_result(s, call);
     call->rule = m;
-    l = pick_lane(s);
-    call->priv = l;
-    l->in_flight++;
+    lp = pick_loop(s);
+    call->priv = lp;
+    lp->in_flight++;
     s->in_flight++;
     if (!s->opts.io_threads) {
-        begin_transfer(l, call, &s->finished); /* only this thread touches finished then */
+        begin_transfer(lp, call, &s->finished); /* only this thread touches finished then */
         if (s->finished.head)
             ferry_sender_wakeup(s); /* it failed at once: the next wait must not block */
         return 0;
     }
     pthread_mutex_lock(&s->lock);
-    wake = queue_push(&l->to_start, call);
+    wake = queue_push(&lp->to_start, call);
     pthread_mutex_unlock(&s->lock);
     if (wake)
-        curl_multi_wakeup(l->multi);
+        curl_multi_wakeup(lp->multi);
     return 0;
 }
 
@@ -608,7 +610,7 @@ int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
     int n;
 
     if (!s->opts.io_threads) {
-        if (curl_multi_poll(s->lanes[0].multi, fds, nfds, timeout_ms, NULL))
+        if (curl_multi_poll(s->loops[0].multi, fds, nfds, timeout_ms, NULL))
             return -1;
         return extra_fd >= 0 && (fds[1].revents & CURL_WAIT_POLLIN) ? 1 : 0;
     }
@@ -628,10 +630,10 @@ size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferr
     if (read(s->done_fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
         FLOG_ERROR("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
     if (!s->opts.io_threads)
-        drive(&s->lanes[0], &s->finished);
+        drive(&s->loops[0], &s->finished);
     for (call = queue_take(s, &s->finished); call; call = next) {
         next = call->next_queued; /* done may start the call again */
-        ((struct lane *)call->priv)->in_flight--;
+        ((struct io_loop *)call->priv)->in_flight--;
         call->priv = NULL;
         s->in_flight--;
         finished++;
@@ -714,40 +716,40 @@ static int copy_options(ferry_sender *s, const struct ferry_sender_options *o)
     return 0;
 }
 
-/* Each lane may open its share of the connections: the worker keeps the lanes' calls in
- * flight within one of each other, so no lane needs more. */
-static CURLMcode lane_configure(struct lane *l, int lane_count)
+/* Each I/O loop may open its share of the connections: the worker keeps the loops' calls in
+ * flight within one of each other, so no loop needs more. */
+static CURLMcode loop_configure(struct io_loop *lp, int loop_count)
 {
-    const struct ferry_sender_options *o = &l->sender->opts;
-    long per_host = (o->max_connections + lane_count - 1) / lane_count;
-    CURLMcode mc = curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    const struct ferry_sender_options *o = &lp->sender->opts;
+    long per_host = (o->max_connections + loop_count - 1) / loop_count;
+    CURLMcode mc = curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
 
     if (!mc)
-        mc = curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, per_host * SENDER_HOSTS_KEPT);
+        mc = curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, per_host * SENDER_HOSTS_KEPT);
     return mc;
 }
 
-/* Makes each lane's multi handle. */
-static int make_lanes(ferry_sender *s, char *errstr, size_t errstr_size)
+/* Makes each I/O loop's multi handle. */
+static int make_loops(ferry_sender *s, char *errstr, size_t errstr_size)
 {
     CURLMcode mc;
 
-    s->lane_count = s->opts.io_threads ? s->opts.io_threads : 1;
-    s->lanes = calloc((size_t)s->lane_count, sizeof(*s->lanes));
-    if (!s->lanes) {
+    s->loop_count = s->opts.io_threads ? s->opts.io_threads : 1;
+    s->loops = calloc((size_t)s->loop_count, sizeof(*s->loops));
+    if (!s->loops) {
         snprintf(errstr, errstr_size, "sender: out of memory");
         return -1;
     }
-    for (int i = 0; i < s->lane_count; i++) {
-        struct lane *l = &s->lanes[i];
+    for (int i = 0; i < s->loop_count; i++) {
+        struct io_loop *lp = &s->loops[i];
 
-        l->sender = s;
-        l->multi = curl_multi_init();
-        if (!l->multi) {
+        lp->sender = s;
+        lp->multi = curl_multi_init();
+        if (!lp->multi) {
             snprintf(errstr, errstr_size, "sender: cannot make a curl multi handle");
             return -1;
         }
-        mc = lane_configure(l, s->lane_count);
+        mc = loop_configure(lp, s->loop_count);
         if (mc) {
             snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
             return -1;
@@ -770,13 +772,13 @@ static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
         return -1;
     }
     for (int i = 0; i < s->opts.io_threads; i++) {
-        struct lane *l = &s->lanes[i];
+        struct io_loop *lp = &s->loops[i];
 
-        if (pthread_create(&l->thread, NULL, io_main, l)) {
+        if (pthread_create(&lp->thread, NULL, io_main, lp)) {
             snprintf(errstr, errstr_size, "sender: cannot start its I/O threads");
             return -1;
         }
-        l->thread_started = 1;
+        lp->thread_started = 1;
     }
     return 0;
 }
@@ -785,14 +787,14 @@ static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
 static void stop_io_threads(ferry_sender *s)
 {
     atomic_store(&s->stop, 1);
-    for (int i = 0; i < s->lane_count; i++) {
-        struct lane *l = &s->lanes[i];
+    for (int i = 0; i < s->loop_count; i++) {
+        struct io_loop *lp = &s->loops[i];
 
-        if (!l->thread_started)
+        if (!lp->thread_started)
             continue;
-        curl_multi_wakeup(l->multi);
-        pthread_join(l->thread, NULL);
-        l->thread_started = 0;
+        curl_multi_wakeup(lp->multi);
+        pthread_join(lp->thread, NULL);
+        lp->thread_started = 0;
     }
 }
 
@@ -811,7 +813,7 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
         snprintf(errstr, errstr_size, "sender: out of memory");
         goto out;
     }
-    if (make_lanes(s, errstr, errstr_size) || start_helpers(s, errstr, errstr_size))
+    if (make_loops(s, errstr, errstr_size) || start_helpers(s, errstr, errstr_size))
         goto out;
     result = 0;
 out:
@@ -822,30 +824,30 @@ out:
     return s;
 }
 
-/* Frees a lane whose thread has stopped, aborting its transfers. */
-static void lane_release(struct lane *l)
+/* Frees an I/O loop whose thread has stopped, aborting its transfers. */
+static void loop_release(struct io_loop *lp)
 {
     struct transfer *t, *next;
 
-    for (t = l->all; t; t = next) {
+    for (t = lp->all; t; t = next) {
         next = t->next_all;
         if (t->call)
-            curl_multi_remove_handle(l->multi, t->easy);
+            curl_multi_remove_handle(lp->multi, t->easy);
         curl_easy_cleanup(t->easy);
         free(t);
     }
-    curl_multi_cleanup(l->multi);
+    curl_multi_cleanup(lp->multi);
 }
 
 void ferry_sender_destroy(ferry_sender *s)
 {
     if (!s)
         return;
-    if (s->lanes) {
+    if (s->loops) {
         stop_io_threads(s);
-        for (int i = 0; i < s->lane_count; i++)
-            lane_release(&s->lanes[i]);
-        free(s->lanes);
+        for (int i = 0; i < s->loop_count; i++)
+            loop_release(&s->loops[i]);
+        free(s->loops);
     }
     if (s->done_fd >= 0)
         close(s->done_fd);

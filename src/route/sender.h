@@ -68,7 +68,7 @@ struct ferry_http_call {
     int64_t retry_after_ms;    /* from a Retry-After header; -1 when absent or unparsable */
     struct ferry_buf response; /* the first response_max bytes of the body */
     double seconds;            /* the call's total time */
-    void *priv;                /* the sender's: the lane the call went to */
+    void *priv;                /* the sender's: the I/O loop the call went to */
     const void *rule;          /* the sender's: what its method needs, found once at start */
     struct ferry_http_call *next_queued; /* the sender's */
 };

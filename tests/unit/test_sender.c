@@ -645,7 +645,7 @@ static void test_load(void **state)
                   (unsigned long long)ferry_sender_connects(l.s));
     assert_int_equal(l.finished, LOAD_CALLS);
     assert_int_equal(l.ok, LOAD_CALLS);
-    /* Each lane may open its rounded-up share of the connections. */
+    /* Each I/O loop may open its rounded-up share of the connections. */
     assert_true(ferry_sender_connects(l.s) <=
                 (uint64_t)(LOAD_IN_FLIGHT + (io_threads_mode > 1 ? io_threads_mode - 1 : 0)));
     for (int i = 0; i < LOAD_IN_FLIGHT; i++)
@@ -762,8 +762,8 @@ static void test_destroy_in_flight(void **state)
     ferry_sender_destroy(NULL);
 }
 
-/* As many calls as connections are all on the wire at once, however many lanes share them:
- * each lane may open only its share, so calls must be spread over the lanes. */
+/* As many calls as connections are all on the wire at once, however many I/O loops share them:
+ * each loop may open only its share, so calls must be spread over the loops. */
 static void test_spread(void **state)
 {
     enum { CALLS = 6 };
