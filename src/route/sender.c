@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -90,14 +91,12 @@ struct transfer {
     const char *custom;           /* the CURLOPT_CUSTOMREQUEST now set on easy */
     struct curl_slist expect;     /* "Expect:", chained in front of the caller's headers */
     char errbuf[CURL_ERROR_SIZE];
-    struct transfer *next_free;
-    struct transfer *next_all;
+    SLIST_ENTRY(transfer) free_link; /* in its loop's free list while it carries no call */
+    SLIST_ENTRY(transfer) all_link;  /* in its loop's list of every transfer */
 };
 
-/* A queue of calls linked through their next_queued. */
-struct call_queue {
-    struct ferry_http_call *head, *tail;
-};
+/* A queue of calls, in the order they were pushed. */
+STAILQ_HEAD(call_queue, ferry_http_call);
 
 /* An I/O loop: one multi handle and its transfers, driven by its I/O thread (or by the
  * worker). */
@@ -106,8 +105,8 @@ struct io_loop {
 
     /* the driving thread's */
     CURLM *multi;
-    struct transfer *all; /* every transfer, to free them */
-    struct transfer *free_list;
+    SLIST_HEAD(, transfer) all; /* every transfer, to free them */
+    SLIST_HEAD(, transfer) free_list;
     pthread_t thread;
     int thread_started;
 
@@ -274,19 +273,17 @@ static struct transfer *transfer_new(struct io_loop *lp)
         free(t);
         return NULL;
     }
-    t->next_all = lp->all;
-    lp->all = t;
+    SLIST_INSERT_HEAD(&lp->all, t, all_link);
     return t;
 }
 
 static struct transfer *transfer_take(struct io_loop *lp)
 {
-    struct transfer *t = lp->free_list;
+    struct transfer *t = SLIST_FIRST(&lp->free_list);
 
     if (!t)
         return transfer_new(lp);
-    lp->free_list = t->next_free;
-    t->next_free = NULL;
+    SLIST_REMOVE_HEAD(&lp->free_list, free_link);
     return t;
 }
 
@@ -295,8 +292,7 @@ static void transfer_give_back(struct transfer *t)
     struct io_loop *lp = t->loop;
 
     t->call = NULL;
-    t->next_free = lp->free_list;
-    lp->free_list = t;
+    SLIST_INSERT_HEAD(&lp->free_list, t, free_link);
 }
 
 /* ---- starting a call ---- */
@@ -388,43 +384,29 @@ static int check_call(const struct ferry_http_call *call, const struct method **
 /* Appends call; returns nonzero when the queue was empty, so the other side needs waking. */
 static int queue_push(struct call_queue *q, struct ferry_http_call *call)
 {
-    int was_empty = !q->head;
+    int was_empty = STAILQ_EMPTY(q);
 
-    call->next_queued = NULL;
-    if (q->tail)
-        q->tail->next_queued = call;
-    else
-        q->head = call;
-    q->tail = call;
+    STAILQ_INSERT_TAIL(q, call, queued);
     return was_empty;
 }
 
 /* Appends all of from to q and empties from; returns nonzero when q was empty. */
 static int queue_splice(struct call_queue *q, struct call_queue *from)
 {
-    int was_empty = !q->head;
+    int was_empty = STAILQ_EMPTY(q);
 
-    if (!from->head)
+    if (STAILQ_EMPTY(from))
         return 0;
-    if (q->tail)
-        q->tail->next_queued = from->head;
-    else
-        q->head = from->head;
-    q->tail = from->tail;
-    from->head = from->tail = NULL;
+    STAILQ_CONCAT(q, from);
     return was_empty;
 }
 
-/* Takes the whole queue, leaving it empty. */
-static struct ferry_http_call *queue_take(ferry_sender *s, struct call_queue *q)
+/* Moves the whole of q, under the lock, into taken, which must be empty. */
+static void queue_take(ferry_sender *s, struct call_queue *q, struct call_queue *taken)
 {
-    struct ferry_http_call *all;
-
     pthread_mutex_lock(&s->lock);
-    all = q->head;
-    q->head = q->tail = NULL;
+    STAILQ_CONCAT(taken, q);
     pthread_mutex_unlock(&s->lock);
-    return all;
 }
 
 /* ---- the I/O loops' threads ---- */
@@ -507,7 +489,7 @@ static void hand_back(ferry_sender *s, struct call_queue *done)
     uint64_t one = 1;
     int wake;
 
-    if (!done->head)
+    if (STAILQ_EMPTY(done))
         return;
     pthread_mutex_lock(&s->lock);
     wake = queue_splice(&s->finished, done);
@@ -535,14 +517,16 @@ static void drive(struct io_loop *lp, struct call_queue *done)
 static void io_turn(struct io_loop *lp)
 {
     ferry_sender *s = lp->sender;
-    struct call_queue done = {NULL, NULL};
+    struct call_queue done = STAILQ_HEAD_INITIALIZER(done);
+    struct call_queue start = STAILQ_HEAD_INITIALIZER(start);
     struct ferry_http_call *call, *next;
     CURLMcode mc = curl_multi_poll(lp->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
 
     if (mc)
         FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
-    for (call = queue_take(s, &lp->to_start); call; call = next) {
-        next = call->next_queued;
+    queue_take(s, &lp->to_start, &start);
+    for (call = STAILQ_FIRST(&start); call; call = next) {
+        next = STAILQ_NEXT(call, queued);
         begin_transfer(lp, call, &done);
     }
     drive(lp, &done);
@@ -589,7 +573,7 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
     s->in_flight++;
     if (!s->opts.io_threads) {
         begin_transfer(lp, call, &s->finished); /* only this thread touches finished then */
-        if (s->finished.head)
+        if (!STAILQ_EMPTY(&s->finished))
             ferry_sender_wakeup(s); /* it failed at once: the next wait must not block */
         return 0;
     }
@@ -623,6 +607,7 @@ int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
 size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferry_http_call *call),
                             void *arg)
 {
+    struct call_queue taken = STAILQ_HEAD_INITIALIZER(taken);
     struct ferry_http_call *call, *next;
     uint64_t signals;
     size_t finished = 0;
@@ -631,8 +616,9 @@ size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferr
         FLOG_ERROR("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
     if (!s->opts.io_threads)
         drive(&s->loops[0], &s->finished);
-    for (call = queue_take(s, &s->finished); call; call = next) {
-        next = call->next_queued; /* done may start the call again */
+    queue_take(s, &s->finished, &taken);
+    for (call = STAILQ_FIRST(&taken); call; call = next) {
+        next = STAILQ_NEXT(call, queued); /* done may start the call again */
         ((struct io_loop *)call->priv)->in_flight--;
         call->priv = NULL;
         s->in_flight--;
@@ -744,6 +730,7 @@ static int make_loops(ferry_sender *s, char *errstr, size_t errstr_size)
         struct io_loop *lp = &s->loops[i];
 
         lp->sender = s;
+        STAILQ_INIT(&lp->to_start);
         lp->multi = curl_multi_init();
         if (!lp->multi) {
             snprintf(errstr, errstr_size, "sender: cannot make a curl multi handle");
@@ -807,8 +794,10 @@ ferry_sender *ferry_sender_new(const struct ferry_sender_options *o, char *errst
     if (check_options(o, errstr, errstr_size))
         goto out;
     s = calloc(1, sizeof(*s));
-    if (s)
+    if (s) {
         s->done_fd = -1;
+        STAILQ_INIT(&s->finished);
+    }
     if (!s || copy_options(s, o)) {
         snprintf(errstr, errstr_size, "sender: out of memory");
         goto out;
@@ -829,8 +818,8 @@ static void loop_release(struct io_loop *lp)
 {
     struct transfer *t, *next;
 
-    for (t = lp->all; t; t = next) {
-        next = t->next_all;
+    for (t = SLIST_FIRST(&lp->all); t; t = next) {
+        next = SLIST_NEXT(t, all_link);
         if (t->call)
             curl_multi_remove_handle(lp->multi, t->easy);
         curl_easy_cleanup(t->easy);

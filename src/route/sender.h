@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <curl/curl.h>
 
@@ -70,7 +71,7 @@ struct ferry_http_call {
     double seconds;            /* the call's total time */
     void *priv;                /* the sender's: the I/O loop the call went to */
     const void *rule;          /* the sender's: what its method needs, found once at start */
-    struct ferry_http_call *next_queued; /* the sender's */
+    STAILQ_ENTRY(ferry_http_call) queued; /* the sender's */
 };
 
 /* Sets up libcurl for the whole process. Returns 0, or -1 when it failed. Call once from main()
