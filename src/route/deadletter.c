@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #define DEADLETTER_NUMBER_MAX 32 /* one decimal header value */
@@ -25,12 +26,14 @@
 
 struct item;
 
+/* Items whose report came, oldest first. */
+STAILQ_HEAD(item_queue, item);
+
 struct shared {
-    pthread_mutex_t lock; /* guards every field below */
-    int refs;             /* the writer's, plus one per item */
-    int orphaned;         /* the writer was destroyed */
-    struct item *head;    /* reports waiting to be collected, oldest first */
-    struct item *tail;
+    pthread_mutex_t lock;      /* guards every field below */
+    int refs;                  /* the writer's, plus one per item */
+    int orphaned;              /* the writer was destroyed */
+    struct item_queue reports; /* waiting to be collected */
     void (*wake)(void *);
     void *wake_arg;
     char *route; /* immutable after shared_new: read without the lock */
@@ -40,7 +43,7 @@ struct shared {
 struct item {
     struct ferry_delivery delivery; /* first: the producer's msg_opaque points here */
     struct shared *sh;
-    struct item *next;
+    STAILQ_ENTRY(item) link; /* in reports once its report came */
     void *cookie;
     int32_t partition; /* of the source record, for log lines */
     int64_t offset;
@@ -72,6 +75,7 @@ static struct shared *shared_new(const char *route, const char *topic, void (*wa
         free(sh);
         return NULL;
     }
+    STAILQ_INIT(&sh->reports);
     sh->refs = 1;
     sh->wake = wake;
     sh->wake_arg = wake_arg;
@@ -102,19 +106,15 @@ static void shared_release(struct shared *sh)
     free(sh);
 }
 
-/* Empties the queue of reports and returns it; orphan marks the writer gone at the same time. */
-static struct item *shared_take(struct shared *sh, int orphan)
+/* Moves the queue of reports into taken, which must be empty; orphan marks the writer gone at
+ * the same time. */
+static void shared_take(struct shared *sh, int orphan, struct item_queue *taken)
 {
-    struct item *list;
-
     pthread_mutex_lock(&sh->lock);
-    list = sh->head;
-    sh->head = NULL;
-    sh->tail = NULL;
+    STAILQ_CONCAT(taken, &sh->reports);
     if (orphan)
         sh->orphaned = 1;
     pthread_mutex_unlock(&sh->lock);
-    return list;
 }
 
 /* ---- items and their delivery reports ---- */
@@ -129,14 +129,9 @@ static void item_free(struct item *it)
  * empty: a worker that was woken drains everything queued until it collects. */
 static void enqueue(struct shared *sh, struct item *it)
 {
-    int was_empty = sh->head == NULL;
+    int was_empty = STAILQ_EMPTY(&sh->reports);
 
-    it->next = NULL;
-    if (sh->tail)
-        sh->tail->next = it;
-    else
-        sh->head = it;
-    sh->tail = it;
+    STAILQ_INSERT_TAIL(&sh->reports, it, link);
     if (was_empty && sh->wake)
         sh->wake(sh->wake_arg);
 }
@@ -348,12 +343,13 @@ size_t ferry_deadletter_collect(ferry_deadletter *dl,
                                 void (*done)(void *arg, void *cookie, rd_kafka_resp_err_t err),
                                 void *arg)
 {
-    struct item *it = shared_take(dl->sh, 0);
-    struct item *next;
+    struct item_queue taken = STAILQ_HEAD_INITIALIZER(taken);
+    struct item *it, *next;
     size_t n = 0;
 
-    for (; it; it = next) {
-        next = it->next;
+    shared_take(dl->sh, 0, &taken);
+    for (it = STAILQ_FIRST(&taken); it; it = next) {
+        next = STAILQ_NEXT(it, link);
         done(arg, it->cookie, it->err);
         item_free(it);
         n++;
@@ -369,6 +365,7 @@ size_t ferry_deadletter_pending(const ferry_deadletter *dl)
 
 void ferry_deadletter_destroy(ferry_deadletter *dl)
 {
+    struct item_queue taken = STAILQ_HEAD_INITIALIZER(taken);
     struct item *it, *next;
 
     if (!dl)
@@ -377,8 +374,9 @@ void ferry_deadletter_destroy(ferry_deadletter *dl)
     if (dl->rkt)
         rd_kafka_topic_destroy(dl->rkt);
     if (dl->sh) {
-        for (it = shared_take(dl->sh, 1); it; it = next) {
-            next = it->next;
+        shared_take(dl->sh, 1, &taken);
+        for (it = STAILQ_FIRST(&taken); it; it = next) {
+            next = STAILQ_NEXT(it, link);
             item_free(it);
         }
         shared_release(dl->sh);
