@@ -12,17 +12,26 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+
+/* The lists, all <sys/queue.h> ones. A record is on one rec_queue at a time (through its
+ * link): its lane's queue, its partition's flight, or the spares. */
+TAILQ_HEAD(rec_queue, ferry_dispatch_rec);
+STAILQ_HEAD(lane_queue, dispatch_lane); /* a partition's ready lanes, in turn */
+SLIST_HEAD(lane_chain, dispatch_lane);  /* a hash bucket of key lanes */
+TAILQ_HEAD(part_queue, dispatch_part);  /* the dispatcher's ready partitions, in turn */
+LIST_HEAD(part_list, dispatch_part);    /* the live or the revoked partitions */
 
 struct dispatch_lane {
-    struct ferry_dispatch_rec *head, *tail;
+    struct rec_queue queue; /* waiting to be given out, oldest first */
     size_t queued;
     size_t queued_bytes;
     size_t in_flight;
     int64_t since_ms; /* when its oldest queued record came, or earlier */
     int ordered;      /* gives out nothing while records are in flight */
     int in_ready;     /* in its partition's ready list */
-    struct dispatch_lane *next_ready;
-    struct dispatch_lane *next_hash;
+    STAILQ_ENTRY(dispatch_lane) ready_link;
+    SLIST_ENTRY(dispatch_lane) hash_link;
     uint32_t hash;
     size_t key_len;
     char key[];
@@ -33,26 +42,26 @@ struct dispatch_part {
     int32_t partition;
     ferry_watermark *wm;
     struct dispatch_lane *base;
-    struct dispatch_lane **buckets;
+    struct lane_chain *buckets;
     size_t nbuckets, nlanes;
-    struct dispatch_lane *ready_head, *ready_tail;
+    struct lane_queue ready;
     size_t ready_records, ready_bytes;
     int64_t ready_since_ms;
     size_t in_flight;
-    struct ferry_dispatch_rec *flight; /* the records in flight, linked by next and prev */
+    struct rec_queue flight; /* the records in flight */
     int draining, revoked, dirty, in_ready;
-    struct dispatch_part *next_ready;
-    struct dispatch_part *next; /* in the live list or the revoked list */
+    TAILQ_ENTRY(dispatch_part) ready_link;
+    LIST_ENTRY(dispatch_part) link; /* in the live list or the revoked list */
 };
 
 struct ferry_dispatch {
     struct ferry_dispatch_options opts;
-    struct dispatch_part *live;
-    struct dispatch_part *revoked;
+    struct part_list live;
+    struct part_list revoked;
     struct dispatch_part *last; /* the partition found last, as records come in runs */
-    struct dispatch_part *ready_head, *ready_tail;
+    struct part_queue ready;
     size_t records, bytes;
-    struct ferry_dispatch_rec *spare; /* released records, reused: linked by next */
+    struct rec_queue spare; /* released records, reused, the latest first */
 };
 
 /* ---- lanes ---- */
@@ -72,6 +81,7 @@ static struct dispatch_lane *lane_new(const char *key, size_t len, int ordered)
     struct dispatch_lane *l = calloc(1, sizeof(*l) + len);
     if (!l)
         return NULL;
+    TAILQ_INIT(&l->queue);
     l->ordered = ordered;
     l->key_len = len;
     if (len)
@@ -82,14 +92,15 @@ static struct dispatch_lane *lane_new(const char *key, size_t len, int ordered)
 static int grow_buckets(struct dispatch_part *p)
 {
     size_t n = p->nbuckets ? p->nbuckets * 2 : 64;
-    struct dispatch_lane **b = calloc(n, sizeof(*b));
+    struct lane_chain *b = calloc(n, sizeof(*b)); /* all zero: every chain empty */
+    struct dispatch_lane *l;
+
     if (!b)
         return -1;
     for (size_t i = 0; i < p->nbuckets; i++) {
-        for (struct dispatch_lane *l = p->buckets[i], *next; l; l = next) {
-            next = l->next_hash;
-            l->next_hash = b[l->hash & (n - 1)];
-            b[l->hash & (n - 1)] = l;
+        while ((l = SLIST_FIRST(&p->buckets[i]))) {
+            SLIST_REMOVE_HEAD(&p->buckets[i], hash_link);
+            SLIST_INSERT_HEAD(&b[l->hash & (n - 1)], l, hash_link);
         }
     }
     free(p->buckets);
@@ -105,9 +116,9 @@ static struct dispatch_lane *key_lane(struct dispatch_part *p, const char *key, 
     struct dispatch_lane *l;
 
     if (p->nbuckets) {
-        for (l = p->buckets[h & (p->nbuckets - 1)]; l; l = l->next_hash)
-            if (l->hash == h && l->key_len == len && memcmp(l->key, key, len) == 0)
-                return l;
+        SLIST_FOREACH(l, &p->buckets[h & (p->nbuckets - 1)], hash_link)
+        if (l->hash == h && l->key_len == len && memcmp(l->key, key, len) == 0)
+            return l;
     }
     if (p->nlanes >= p->nbuckets && grow_buckets(p))
         return NULL;
@@ -115,18 +126,14 @@ static struct dispatch_lane *key_lane(struct dispatch_part *p, const char *key, 
     if (!l)
         return NULL;
     l->hash = h;
-    l->next_hash = p->buckets[h & (p->nbuckets - 1)];
-    p->buckets[h & (p->nbuckets - 1)] = l;
+    SLIST_INSERT_HEAD(&p->buckets[h & (p->nbuckets - 1)], l, hash_link);
     p->nlanes++;
     return l;
 }
 
 static void key_lane_free(struct dispatch_part *p, struct dispatch_lane *lane)
 {
-    struct dispatch_lane **pp = &p->buckets[lane->hash & (p->nbuckets - 1)];
-    while (*pp != lane)
-        pp = &(*pp)->next_hash;
-    *pp = lane->next_hash;
+    SLIST_REMOVE(&p->buckets[lane->hash & (p->nbuckets - 1)], lane, dispatch_lane, hash_link);
     p->nlanes--;
     free(lane);
 }
@@ -147,12 +154,7 @@ static void part_make_ready(ferry_dispatch *d, struct dispatch_part *p)
     if (p->in_ready || p->draining || p->revoked)
         return;
     p->in_ready = 1;
-    p->next_ready = NULL;
-    if (d->ready_tail)
-        d->ready_tail->next_ready = p;
-    else
-        d->ready_head = p;
-    d->ready_tail = p;
+    TAILQ_INSERT_TAIL(&d->ready, p, ready_link);
 }
 
 /* Records that waited behind a busy lane keep their time: they lingered already. */
@@ -161,12 +163,7 @@ static void lane_make_ready(ferry_dispatch *d, struct dispatch_part *p, struct d
     if (l->in_ready || !l->queued || (l->ordered && l->in_flight))
         return;
     l->in_ready = 1;
-    l->next_ready = NULL;
-    if (p->ready_tail)
-        p->ready_tail->next_ready = l;
-    else
-        p->ready_head = l;
-    p->ready_tail = l;
+    STAILQ_INSERT_TAIL(&p->ready, l, ready_link);
     if (!p->ready_records || l->since_ms < p->ready_since_ms)
         p->ready_since_ms = l->since_ms;
     p->ready_records += l->queued;
@@ -176,10 +173,9 @@ static void lane_make_ready(ferry_dispatch *d, struct dispatch_part *p, struct d
 
 static void lane_pop_ready(struct dispatch_part *p)
 {
-    struct dispatch_lane *l = p->ready_head;
-    p->ready_head = l->next_ready;
-    if (!p->ready_head)
-        p->ready_tail = NULL;
+    struct dispatch_lane *l = STAILQ_FIRST(&p->ready);
+
+    STAILQ_REMOVE_HEAD(&p->ready, ready_link);
     l->in_ready = 0;
     p->ready_records -= l->queued;
     p->ready_bytes -= l->queued_bytes;
@@ -192,7 +188,8 @@ static struct dispatch_part *find_part(ferry_dispatch *d, const char *topic, int
     struct dispatch_part *p = d->last;
     if (p && p->partition == partition && strcmp(p->topic, topic) == 0)
         return p;
-    for (p = d->live; p; p = p->next) {
+    LIST_FOREACH(p, &d->live, link)
+    {
         if (p->partition == partition && strcmp(p->topic, topic) == 0) {
             d->last = p;
             return p;
@@ -204,8 +201,8 @@ static struct dispatch_part *find_part(ferry_dispatch *d, const char *topic, int
 static void part_free(struct dispatch_part *p)
 {
     for (size_t i = 0; i < p->nbuckets; i++)
-        for (struct dispatch_lane *l = p->buckets[i], *next; l; l = next) {
-            next = l->next_hash;
+        for (struct dispatch_lane *l = SLIST_FIRST(&p->buckets[i]), *next; l; l = next) {
+            next = SLIST_NEXT(l, hash_link);
             free(l);
         }
     free(p->buckets);
@@ -218,8 +215,13 @@ static void part_free(struct dispatch_part *p)
 ferry_dispatch *ferry_dispatch_new(const struct ferry_dispatch_options *opts)
 {
     ferry_dispatch *d = calloc(1, sizeof(*d));
-    if (d)
-        d->opts = *opts;
+    if (!d)
+        return NULL;
+    d->opts = *opts;
+    LIST_INIT(&d->live);
+    LIST_INIT(&d->revoked);
+    TAILQ_INIT(&d->ready);
+    TAILQ_INIT(&d->spare);
     return d;
 }
 
@@ -232,6 +234,8 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
     p = calloc(1, sizeof(*p));
     if (!p)
         return -1;
+    STAILQ_INIT(&p->ready);
+    TAILQ_INIT(&p->flight);
     p->topic = strdup(topic);
     p->partition = partition;
     p->wm = ferry_watermark_new();
@@ -240,8 +244,7 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
         part_free(p);
         return -1;
     }
-    p->next = d->live;
-    d->live = p;
+    LIST_INSERT_HEAD(&d->live, p, link);
     return 0;
 }
 
@@ -249,19 +252,18 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
  * records held at the busiest moment, which the route's limits bound. */
 static struct ferry_dispatch_rec *rec_new(ferry_dispatch *d)
 {
-    struct ferry_dispatch_rec *rec = d->spare;
+    struct ferry_dispatch_rec *rec = TAILQ_FIRST(&d->spare);
 
     if (!rec)
         return calloc(1, sizeof(*rec));
-    d->spare = rec->next;
+    TAILQ_REMOVE(&d->spare, rec, link);
     memset(rec, 0, sizeof(*rec));
     return rec;
 }
 
 static void rec_spare(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 {
-    rec->next = d->spare;
-    d->spare = rec;
+    TAILQ_INSERT_HEAD(&d->spare, rec, link);
 }
 
 /* Releases one record: counts and message; the record becomes a spare. */
@@ -276,27 +278,20 @@ static void rec_release(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 /* Releases every record still queued in a lane. */
 static void lane_drop_queued(ferry_dispatch *d, struct dispatch_lane *l)
 {
-    for (struct ferry_dispatch_rec *r = l->head, *next; r; r = next) {
-        next = r->next;
+    for (struct ferry_dispatch_rec *r = TAILQ_FIRST(&l->queue), *next; r; r = next) {
+        next = TAILQ_NEXT(r, link);
         rec_release(d, r);
     }
-    l->head = l->tail = NULL;
+    TAILQ_INIT(&l->queue);
     l->queued = l->queued_bytes = 0;
     l->in_ready = 0;
 }
 
 static void unlink_ready_part(ferry_dispatch *d, struct dispatch_part *p)
 {
-    struct dispatch_part **pp = &d->ready_head, *prev = NULL;
     if (!p->in_ready)
         return;
-    while (*pp != p) {
-        prev = *pp;
-        pp = &(*pp)->next_ready;
-    }
-    *pp = p->next_ready;
-    if (d->ready_tail == p)
-        d->ready_tail = prev;
+    TAILQ_REMOVE(&d->ready, p, ready_link);
     p->in_ready = 0;
 }
 
@@ -313,28 +308,26 @@ void ferry_dispatch_drain(ferry_dispatch *d, const char *topic, int32_t partitio
 static void part_drop_queued(ferry_dispatch *d, struct dispatch_part *p)
 {
     for (size_t i = 0; i < p->nbuckets; i++) {
-        for (struct dispatch_lane *l = p->buckets[i], *next; l; l = next) {
-            next = l->next_hash;
+        for (struct dispatch_lane *l = SLIST_FIRST(&p->buckets[i]), *next; l; l = next) {
+            next = SLIST_NEXT(l, hash_link);
             lane_drop_queued(d, l);
             if (!l->in_flight)
                 key_lane_free(p, l);
         }
     }
     lane_drop_queued(d, p->base);
-    p->ready_head = p->ready_tail = NULL;
+    STAILQ_INIT(&p->ready);
     p->ready_records = p->ready_bytes = 0;
 }
 
 void ferry_dispatch_revoke(ferry_dispatch *d, const char *topic, int32_t partition)
 {
-    struct dispatch_part *p = find_part(d, topic, partition), **pp = &d->live;
+    struct dispatch_part *p = find_part(d, topic, partition);
 
     if (!p)
         return;
     unlink_ready_part(d, p);
-    while (*pp != p)
-        pp = &(*pp)->next;
-    *pp = p->next;
+    LIST_REMOVE(p, link);
     if (d->last == p)
         d->last = NULL;
     p->revoked = 1;
@@ -344,8 +337,7 @@ void ferry_dispatch_revoke(ferry_dispatch *d, const char *topic, int32_t partiti
         part_free(p);
         return;
     }
-    p->next = d->revoked;
-    d->revoked = p;
+    LIST_INSERT_HEAD(&d->revoked, p, link);
 }
 
 int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void *msg, size_t bytes,
@@ -371,11 +363,7 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     rec->part = p;
     if (!l->queued)
         l->since_ms = now_ms;
-    if (l->tail)
-        l->tail->next = rec;
-    else
-        l->head = rec;
-    l->tail = rec;
+    TAILQ_INSERT_TAIL(&l->queue, rec, link);
     l->queued++;
     l->queued_bytes += bytes;
     d->records++;
@@ -403,17 +391,11 @@ static int part_due(const ferry_dispatch *d, const struct dispatch_part *p, int6
 /* Takes the head record of p's first ready lane. */
 static struct ferry_dispatch_rec *take_head(struct dispatch_part *p)
 {
-    struct dispatch_lane *l = p->ready_head;
-    struct ferry_dispatch_rec *rec = l->head;
+    struct dispatch_lane *l = STAILQ_FIRST(&p->ready);
+    struct ferry_dispatch_rec *rec = TAILQ_FIRST(&l->queue);
 
-    l->head = rec->next;
-    if (!l->head)
-        l->tail = NULL;
-    rec->prev = NULL;
-    rec->next = p->flight;
-    if (p->flight)
-        p->flight->prev = rec;
-    p->flight = rec;
+    TAILQ_REMOVE(&l->queue, rec, link);
+    TAILQ_INSERT_HEAD(&p->flight, rec, link);
     l->queued--;
     l->queued_bytes -= rec->bytes;
     l->in_flight++;
@@ -427,23 +409,24 @@ static size_t form_batch(ferry_dispatch *d, struct dispatch_part *p,
                          struct ferry_dispatch_rec **out, size_t max)
 {
     size_t n = 0, bytes = 0;
+    struct dispatch_lane *l;
 
-    while (n < max && p->ready_head) {
-        struct dispatch_lane *l = p->ready_head;
+    while (n < max && (l = STAILQ_FIRST(&p->ready))) {
+        struct ferry_dispatch_rec *head;
         size_t first = n;
         int full = 0;
 
-        while (n < max && l->head) {
-            if (n && bytes + l->head->bytes > d->opts.max_bytes) {
+        while (n < max && (head = TAILQ_FIRST(&l->queue))) {
+            if (n && bytes + head->bytes > d->opts.max_bytes) {
                 full = 1;
                 break;
             }
-            bytes += l->head->bytes;
+            bytes += head->bytes;
             out[n++] = take_head(p);
         }
         /* An ordered lane that gave records now waits for them; the free lane leaves once
          * empty. */
-        if ((l->ordered && n > first) || !l->head)
+        if ((l->ordered && n > first) || TAILQ_EMPTY(&l->queue))
             lane_pop_ready(p);
         if (full)
             break;
@@ -459,14 +442,14 @@ size_t ferry_dispatch_next(ferry_dispatch *d, int64_t now_ms, int flush,
 
     if (max > d->opts.max_records)
         max = d->opts.max_records;
-    for (p = d->ready_head; p; p = p->next_ready)
-        if (part_due(d, p, now_ms, flush))
-            break;
+    TAILQ_FOREACH(p, &d->ready, ready_link)
+    if (part_due(d, p, now_ms, flush))
+        break;
     if (!p || !max)
         return 0;
     n = form_batch(d, p, out, max);
     unlink_ready_part(d, p);
-    if (p->ready_head)
+    if (!STAILQ_EMPTY(&p->ready))
         part_make_ready(d, p); /* to the back: partitions take turns */
     else
         p->ready_records = p->ready_bytes = 0;
@@ -476,7 +459,10 @@ size_t ferry_dispatch_next(ferry_dispatch *d, int64_t now_ms, int flush,
 int64_t ferry_dispatch_next_due_ms(const ferry_dispatch *d)
 {
     int64_t due = INT64_MAX;
-    for (const struct dispatch_part *p = d->ready_head; p; p = p->next_ready) {
+    const struct dispatch_part *p;
+
+    TAILQ_FOREACH(p, &d->ready, ready_link)
+    {
         int64_t t = d->opts.max_records <= 1 ? 0 : p->ready_since_ms + d->opts.linger_ms;
         if (t < due)
             due = t;
@@ -486,12 +472,9 @@ int64_t ferry_dispatch_next_due_ms(const ferry_dispatch *d)
 
 /* ---- completion ---- */
 
-static void remove_revoked(ferry_dispatch *d, struct dispatch_part *p)
+static void remove_revoked(struct dispatch_part *p)
 {
-    struct dispatch_part **pp = &d->revoked;
-    while (*pp != p)
-        pp = &(*pp)->next;
-    *pp = p->next;
+    LIST_REMOVE(p, link);
     part_free(p);
 }
 
@@ -518,12 +501,7 @@ static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n
 
         rec->lane->in_flight--;
         p->in_flight--;
-        if (rec->prev)
-            rec->prev->next = rec->next;
-        else
-            p->flight = rec->next;
-        if (rec->next)
-            rec->next->prev = rec->prev;
+        TAILQ_REMOVE(&p->flight, rec, link);
         if (finished && !p->revoked) {
             int64_t before = ferry_watermark_commit_offset(p->wm);
             ferry_watermark_finish(p->wm, rec->view.offset);
@@ -532,7 +510,7 @@ static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n
         lane_settle(d, p, rec->lane);
         rec_release(d, rec);
         if (p->revoked && !p->in_flight)
-            remove_revoked(d, p);
+            remove_revoked(p);
     }
 }
 
@@ -556,7 +534,10 @@ void ferry_dispatch_take_commits(ferry_dispatch *d,
                                             int64_t offset),
                                  void *arg)
 {
-    for (struct dispatch_part *p = d->live; p; p = p->next) {
+    struct dispatch_part *p;
+
+    LIST_FOREACH(p, &d->live, link)
+    {
         int64_t offset;
         if (!p->dirty)
             continue;
@@ -578,20 +559,22 @@ size_t ferry_dispatch_in_flight(const ferry_dispatch *d, const char *topic, int3
     const struct dispatch_part *p;
     size_t n = 0;
 
-    for (p = d->live; p; p = p->next)
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            n += p->in_flight;
-    for (p = d->revoked; p; p = p->next)
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            n += p->in_flight;
+    LIST_FOREACH(p, &d->live, link)
+    if (p->partition == partition && strcmp(p->topic, topic) == 0)
+        n += p->in_flight;
+    LIST_FOREACH(p, &d->revoked, link)
+    if (p->partition == partition && strcmp(p->topic, topic) == 0)
+        n += p->in_flight;
     return n;
 }
 
 size_t ferry_dispatch_key_lanes(const ferry_dispatch *d, const char *topic, int32_t partition)
 {
-    for (const struct dispatch_part *p = d->live; p; p = p->next)
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            return p->nlanes;
+    const struct dispatch_part *p;
+
+    LIST_FOREACH(p, &d->live, link)
+    if (p->partition == partition && strcmp(p->topic, topic) == 0)
+        return p->nlanes;
     return 0;
 }
 
@@ -607,23 +590,24 @@ size_t ferry_dispatch_bytes(const ferry_dispatch *d)
 
 void ferry_dispatch_destroy(ferry_dispatch *d)
 {
+    struct dispatch_part *p;
+    struct ferry_dispatch_rec *rec, *next;
+
     if (!d)
         return;
-    while (d->live)
-        ferry_dispatch_revoke(d, d->live->topic, d->live->partition);
+    while ((p = LIST_FIRST(&d->live)))
+        ferry_dispatch_revoke(d, p->topic, p->partition);
     /* A stopping worker may drop requests without settling them: release their records too. */
-    while (d->revoked) {
-        struct dispatch_part *p = d->revoked;
-        d->revoked = p->next;
-        for (struct ferry_dispatch_rec *r = p->flight, *next; r; r = next) {
-            next = r->next;
-            rec_release(d, r);
+    while ((p = LIST_FIRST(&d->revoked))) {
+        LIST_REMOVE(p, link);
+        for (rec = TAILQ_FIRST(&p->flight); rec; rec = next) {
+            next = TAILQ_NEXT(rec, link);
+            rec_release(d, rec);
         }
         part_free(p);
     }
-    while (d->spare) {
-        struct ferry_dispatch_rec *rec = d->spare;
-        d->spare = rec->next;
+    for (rec = TAILQ_FIRST(&d->spare); rec; rec = next) {
+        next = TAILQ_NEXT(rec, link);
         free(rec);
     }
     free(d);

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "route/record.h"
 #include "route/route_config.h"
@@ -29,7 +30,7 @@ struct ferry_dispatch_rec {
     struct ferry_record view;
     void *msg;    /* the consumer message behind view; released with free_msg */
     size_t bytes; /* key and value sizes, for the memory limits */
-    struct ferry_dispatch_rec *next, *prev; /* in a lane's queue, or in flight */
+    TAILQ_ENTRY(ferry_dispatch_rec) link; /* in a lane's queue, in flight, or a spare */
     struct dispatch_lane *lane;
     struct dispatch_part *part;
 };
