@@ -302,7 +302,7 @@ static void apply_backpressure(struct route *r, int64_t now_ms)
  * finishes wakes the loop through its socket, and timers already due would make it spin. */
 static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
 {
-    int64_t t = INT64_MAX, retry, wait;
+    int64_t t = INT64_MAX, retry, dead_letters, wait;
 
     if (r->in_flight < (size_t)r->cfg->concurrency) {
         if (consuming)
@@ -313,8 +313,9 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
         if (retry < t)
             t = retry;
     }
-    if (r->ndlq_backlog && r->dlq_retry_at_ms < t)
-        t = r->dlq_retry_at_ms;
+    dead_letters = route_next_dead_letter_ms(r);
+    if (dead_letters < t)
+        t = dead_letters;
     wait = t == INT64_MAX ? ROUTE_IDLE_WAIT_MS : t - now_ms;
     if (wait < 0)
         wait = 0;
@@ -418,8 +419,9 @@ static void shut_down(struct route *r)
 
     set_paused(r, 1);
     route_abandon_retries(r, 0);
-    while ((r->in_flight || (r->deadletter && ferry_deadletter_pending(r->deadletter))) &&
-           ferry_clock_ms() < deadline)
+    while (
+        (r->in_flight || (r->dead_letters && ferry_deadletter_backlog_pending(r->dead_letters))) &&
+        ferry_clock_ms() < deadline)
         loop_turn(r, 0, 0);
     store_offsets(r);
     err = rd_kafka_commit(r->consumer, NULL, 0);
@@ -545,6 +547,26 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
     return r->sender ? 0 : -1;
 }
 
+static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
+{
+    struct ferry_deadletter_backlog_options o = {
+        .kafka = r->kafka,
+        .topic = r->cfg->dead_letter.topic,
+        .route = r->cfg->name,
+        .response_max = (size_t)r->cfg->dead_letter.response_max,
+        .wake = wake_route,
+        .wake_arg = r,
+        .dispatch = r->dispatch,
+        .dead_lettered = r->m.dead_lettered,
+        .refused = r->m.dead_letter_refused,
+    };
+
+    if (!o.topic)
+        return 0;
+    r->dead_letters = ferry_deadletter_backlog_new(&o, errstr, errstr_size);
+    return r->dead_letters ? 0 : -1;
+}
+
 static int route_init(struct route *r, char *errstr, size_t errstr_size)
 {
     struct ferry_dispatch_options d = {
@@ -555,16 +577,13 @@ static int route_init(struct route *r, char *errstr, size_t errstr_size)
     r->event_fds[0] = r->event_fds[1] = -1;
     register_metrics(r);
     r->dispatch = ferry_dispatch_new(&d);
-    if (!r->dispatch || route_delivery_init(r, errstr, errstr_size) ||
-        make_sender(r, errstr, errstr_size))
+    if (!r->dispatch) {
+        snprintf(errstr, errstr_size, "out of memory");
         return -1;
-    if (r->cfg->dead_letter.topic) {
-        r->deadletter = ferry_deadletter_new(r->kafka, r->cfg->dead_letter.topic, r->cfg->name,
-                                             (size_t)r->cfg->dead_letter.response_max, wake_route,
-                                             r, errstr, errstr_size);
-        if (!r->deadletter)
-            return -1;
     }
+    if (route_delivery_init(r, errstr, errstr_size) || make_sender(r, errstr, errstr_size) ||
+        make_dead_letters(r, errstr, errstr_size))
+        return -1;
     if (make_consumer(r, errstr, errstr_size) || make_event_pipe(r, errstr, errstr_size))
         return -1;
     return subscribe(r, errstr, errstr_size);
@@ -579,7 +598,7 @@ static void route_release(struct route *r)
     }
     if (r->dispatch)
         route_abandon_retries(r, 0);
-    ferry_deadletter_destroy(r->deadletter); /* late reports no longer reach the route */
+    ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
     ferry_dispatch_destroy(r->dispatch);
     ferry_refetch_destroy(r->refetch);
     if (r->queue)
@@ -591,7 +610,6 @@ static void route_release(struct route *r)
     for (int i = 0; i < 2; i++)
         if (r->event_fds[i] >= 0)
             close(r->event_fds[i]);
-    route_free_requests(r);
     route_delivery_release(r);
     pthread_mutex_destroy(&r->commits_lock);
 }

@@ -1,0 +1,209 @@
+/*
+ * deadletter_backlog.c - a route's dead letters under way (see deadletter_backlog.h).
+ *
+ * Each record handed over becomes an item on the list of every item under way, so the route's
+ * end can free them whatever their state; an item the producer refused also sits on the
+ * refused queue until its next try. The writer's reports carry the item as their cookie.
+ */
+#include "route/deadletter_backlog.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#define DLQ_ERROR_MAX 512 /* the reason kept, as ferry.error */
+
+/* A record on its way to the dead-letter topic, with why, until the broker confirms. */
+struct dlq_item {
+    LIST_ENTRY(dlq_item) link;           /* in the backlog's items */
+    STAILQ_ENTRY(dlq_item) refused_link; /* in the backlog's refused queue while refused */
+    struct ferry_dispatch_rec *rec;
+    char error[DLQ_ERROR_MAX];
+    long http_status;
+    int attempts;
+    char *response;
+    size_t response_len;
+};
+
+STAILQ_HEAD(dlq_queue, dlq_item);
+
+struct ferry_deadletter_backlog {
+    ferry_deadletter *writer;
+    ferry_dispatch *dispatch;
+    const char *route;
+    const char *topic;
+    struct ferry_counter *dead_lettered, *refused_count;
+    LIST_HEAD(, dlq_item) items; /* every item under way */
+    struct dlq_queue refused;    /* refused writes to redo, oldest first */
+    size_t nrefused;
+    int64_t retry_at_ms;       /* when the refused writes are tried again */
+    int64_t refusal_logged_ms; /* when a refusal was last logged, or 0 */
+};
+
+ferry_deadletter_backlog *
+ferry_deadletter_backlog_new(const struct ferry_deadletter_backlog_options *o, char *errstr,
+                             size_t errstr_size)
+{
+    ferry_deadletter_backlog *b = calloc(1, sizeof(*b));
+
+    if (!b) {
+        snprintf(errstr, errstr_size, "dead-letter topic '%s': out of memory", o->topic);
+        return NULL;
+    }
+    LIST_INIT(&b->items);
+    STAILQ_INIT(&b->refused);
+    b->dispatch = o->dispatch;
+    b->route = o->route;
+    b->topic = o->topic;
+    b->dead_lettered = o->dead_lettered;
+    b->refused_count = o->refused;
+    b->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, o->response_max, o->wake,
+                                     o->wake_arg, errstr, errstr_size);
+    if (!b->writer) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void item_free(struct dlq_item *item)
+{
+    LIST_REMOVE(item, link);
+    free(item->response);
+    free(item);
+}
+
+/* Logs a refused dead-letter write, at most once per DEADLETTER_BACKLOG_LOG_MS: a producer
+ * whose queue is full refuses every write until it drains. */
+static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t now_ms)
+{
+    ferry_counter_add(b->refused_count, 1);
+    if (b->refusal_logged_ms && now_ms - b->refusal_logged_ms < DEADLETTER_BACKLOG_LOG_MS)
+        return;
+    b->refusal_logged_ms = now_ms;
+    FLOG_WARN("route", b->route, "%s; refused dead letters are tried again every %d ms", err,
+              DEADLETTER_BACKLOG_RETRY_MS);
+}
+
+/* Writes one item; on an immediate refusal it joins the refused queue. */
+static void item_send(ferry_deadletter_backlog *b, struct dlq_item *item)
+{
+    char err[256];
+    struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
+                                          item->response, item->response_len};
+    int64_t now_ms;
+
+    if (ferry_deadletter_send(b->writer, &item->rec->view, &why, item, err, sizeof(err)) == 0)
+        return;
+    now_ms = ferry_clock_ms();
+    if (!b->nrefused)
+        b->retry_at_ms = now_ms + DEADLETTER_BACKLOG_RETRY_MS;
+    STAILQ_INSERT_TAIL(&b->refused, item, refused_link);
+    b->nrefused++;
+    note_refusal(b, err, now_ms);
+}
+
+/* Keeps the first bytes of the target's answer with the item; without memory for them the
+ * dead letter goes without ferry.response. */
+static void keep_response(const ferry_deadletter_backlog *b, struct dlq_item *item,
+                          const struct ferry_deadletter_reason *why)
+{
+    const struct ferry_record *v = &item->rec->view;
+
+    if (!why->response || !why->response_len)
+        return;
+    item->response = malloc(why->response_len);
+    if (!item->response) {
+        FLOG_WARN("route", b->route,
+                  "out of memory keeping the response for the dead letter of %s[%d]@%" PRId64
+                  "; it goes without ferry.response",
+                  v->topic, v->partition, v->offset);
+        return;
+    }
+    memcpy(item->response, why->response, why->response_len);
+    item->response_len = why->response_len;
+}
+
+void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec,
+                                  const struct ferry_deadletter_reason *why)
+{
+    struct dlq_item *item = calloc(1, sizeof(*item));
+
+    if (!item) {
+        FLOG_ERROR("route", b->route,
+                   "out of memory dead-lettering %s[%d]@%" PRId64 "; abandoning it, its "
+                   "partition's watermark waits for it",
+                   rec->view.topic, rec->view.partition, rec->view.offset);
+        ferry_dispatch_abandon(b->dispatch, &rec, 1);
+        return;
+    }
+    item->rec = rec;
+    LIST_INSERT_HEAD(&b->items, item, link);
+    snprintf(item->error, sizeof(item->error), "%s", why->error ? why->error : "");
+    item->http_status = why->http_status;
+    item->attempts = why->attempts;
+    keep_response(b, item, why);
+    item_send(b, item);
+}
+
+/* A delivery report, collected on the worker: finish the record, or write it again. */
+static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
+{
+    ferry_deadletter_backlog *b = arg;
+    struct dlq_item *item = cookie;
+    const struct ferry_record *v = &item->rec->view;
+
+    if (err) {
+        FLOG_ERROR("route", b->route,
+                   "dead-letter write of %s[%d]@%" PRId64 " failed: %s; "
+                   "retrying",
+                   v->topic, v->partition, v->offset, rd_kafka_err2str(err));
+        item_send(b, item);
+        return;
+    }
+    FLOG_WARN("route", b->route, "dead-lettered %s[%d]@%" PRId64 " to %s: %s", v->topic,
+              v->partition, v->offset, b->topic, item->error);
+    ferry_counter_add(b->dead_lettered, 1);
+    ferry_dispatch_finish(b->dispatch, &item->rec, 1);
+    item_free(item);
+}
+
+void ferry_deadletter_backlog_collect(ferry_deadletter_backlog *b)
+{
+    struct dlq_queue again = STAILQ_HEAD_INITIALIZER(again);
+    struct dlq_item *item, *next;
+
+    ferry_deadletter_collect(b->writer, on_report, b);
+    if (!b->nrefused || ferry_clock_ms() < b->retry_at_ms)
+        return;
+    STAILQ_CONCAT(&again, &b->refused);
+    b->nrefused = 0;
+    for (item = STAILQ_FIRST(&again); item; item = next) {
+        next = STAILQ_NEXT(item, refused_link); /* a new refusal queues it again */
+        item_send(b, item);
+    }
+}
+
+int64_t ferry_deadletter_backlog_retry_ms(const ferry_deadletter_backlog *b)
+{
+    return b->nrefused ? b->retry_at_ms : INT64_MAX;
+}
+
+size_t ferry_deadletter_backlog_pending(const ferry_deadletter_backlog *b)
+{
+    return ferry_deadletter_pending(b->writer);
+}
+
+void ferry_deadletter_backlog_destroy(ferry_deadletter_backlog *b)
+{
+    if (!b)
+        return;
+    ferry_deadletter_destroy(b->writer); /* late reports no longer reach the backlog */
+    while (!LIST_EMPTY(&b->items))
+        item_free(LIST_FIRST(&b->items));
+    free(b);
+}

@@ -1,0 +1,493 @@
+/*
+ * request.c - building a route's HTTP requests from records (see request.h).
+ *
+ * A request's header list is its lines in one capped buffer plus one array of curl_slist nodes
+ * pointing into it, both kept with the request, so that building headers allocates nothing
+ * once warm; the nodes are chained only when every line is in, since the buffer may move while
+ * it grows. A second Content-Type or Idempotency-Key is a malformed request to most servers, so
+ * every header is added through has_header().
+ */
+#include "route/request.h"
+#include "route/body.h"
+#include "route/template.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define REQUEST_HEADERS_MAX 64 /* configured target.headers */
+#define REQUEST_URL_MAX (16 * 1024)
+#define REQUEST_HEADER_MAX (8 * 1024) /* one rendered header template */
+/* All header lines of one request together: past this the request counts as too large. */
+#define REQUEST_HEADERS_TEXT_MAX (64 * 1024)
+#define REQUEST_BODY_CAP_FACTOR 4 /* envelopes and escaping can grow a batch this much */
+#define REQUEST_BODY_CAP_EXTRA (64 * 1024)
+#define REQUEST_ERROR_MAX 512
+#define REQUEST_KEY_MAX 512 /* an Idempotency-Key: a topic name and two offsets */
+
+/* Adding a header can also run out of memory for the line arrays, beside the template results
+ * of template.h. */
+enum { HEADER_ENOMEM = FERRY_TEMPLATE_ETOOBIG - 1 };
+
+/* A header of the target: its name and a compiled value template. */
+struct target_header {
+    const char *name;
+    ferry_template *value;
+};
+
+SLIST_HEAD(request_list, ferry_request);
+
+struct ferry_request_builder {
+    const struct ferry_route_config *cfg;
+    ferry_template *url;
+    struct target_header headers[REQUEST_HEADERS_MAX];
+    size_t nheaders;
+    ferry_template *body_template;
+    struct ferry_body_spec body;
+    const char *content_type;
+    struct ferry_buf header_value; /* scratch for one header template's output */
+    struct request_list free_requests;
+    struct request_list all_requests;
+};
+
+/* ---- set-up ---- */
+
+static int compile_headers(ferry_request_builder *b, char *errstr, size_t errstr_size)
+{
+    const struct ferry_cfg_map *h = &b->cfg->target.headers;
+
+    if (h->count > REQUEST_HEADERS_MAX) {
+        snprintf(errstr, errstr_size, "target.headers: at most %d headers, got %zu",
+                 REQUEST_HEADERS_MAX, h->count);
+        return -1;
+    }
+    for (size_t i = 0; i < h->count; i++) {
+        b->headers[i].name = h->items[i].key;
+        b->headers[i].value =
+            ferry_template_new(h->items[i].value, FERRY_TEMPLATE_HEADER, errstr, errstr_size);
+        if (!b->headers[i].value)
+            return -1;
+        b->nheaders++;
+    }
+    return 0;
+}
+
+static void init_body_spec(ferry_request_builder *b)
+{
+    const struct ferry_route_config *c = b->cfg;
+    static const enum ferry_body_batch formats[] = {
+        [FERRY_BATCH_JSON_ARRAY] = FERRY_BODY_JSON_ARRAY,
+        [FERRY_BATCH_NDJSON] = FERRY_BODY_NDJSON,
+        [FERRY_BATCH_SEPARATOR] = FERRY_BODY_SEPARATOR,
+    };
+    const char *ct;
+
+    b->body.mode = (enum ferry_body_mode)c->body.mode;
+    b->body.tmpl = b->body_template;
+    b->body.batch = c->batch.max_records > 1 ? formats[c->batch.format] : FERRY_BODY_SINGLE;
+    b->body.separator = c->batch.separator ? c->batch.separator : "\n";
+    b->body.separator_len = strlen(b->body.separator);
+    ct = ferry_body_content_type(&b->body);
+    b->content_type = ct                     ? ct
+                      : c->body.content_type ? c->body.content_type
+                                             : "application/octet-stream";
+}
+
+ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config *cfg, char *errstr,
+                                                 size_t errstr_size)
+{
+    ferry_request_builder *b = calloc(1, sizeof(*b));
+    int result = -1;
+
+    if (!b) {
+        snprintf(errstr, errstr_size, "requests: out of memory");
+        goto out;
+    }
+    b->cfg = cfg;
+    SLIST_INIT(&b->free_requests);
+    SLIST_INIT(&b->all_requests);
+    ferry_buf_init(&b->header_value, REQUEST_HEADER_MAX);
+    b->url = ferry_template_new(cfg->target.url, FERRY_TEMPLATE_URL, errstr, errstr_size);
+    if (!b->url || compile_headers(b, errstr, errstr_size))
+        goto out;
+    if (cfg->body.template) {
+        b->body_template =
+            ferry_template_new(cfg->body.template, FERRY_TEMPLATE_BODY, errstr, errstr_size);
+        if (!b->body_template)
+            goto out;
+    }
+    init_body_spec(b);
+    result = 0;
+out:
+    if (result) {
+        ferry_request_builder_destroy(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void request_free(struct ferry_request *req)
+{
+    ferry_buf_release(&req->headers.text);
+    free(req->headers.offsets);
+    free(req->headers.nodes);
+    ferry_buf_release(&req->url);
+    ferry_buf_release(&req->body);
+    ferry_buf_release(&req->call.response);
+    free(req->recs);
+    free(req->views);
+    free(req);
+}
+
+void ferry_request_builder_destroy(ferry_request_builder *b)
+{
+    struct ferry_request *req, *next;
+
+    if (!b)
+        return;
+    for (req = SLIST_FIRST(&b->all_requests); req; req = next) {
+        next = SLIST_NEXT(req, all_link);
+        request_free(req);
+    }
+    ferry_template_destroy(b->url);
+    for (size_t i = 0; i < b->nheaders; i++)
+        ferry_template_destroy(b->headers[i].value);
+    ferry_template_destroy(b->body_template);
+    ferry_buf_release(&b->header_value);
+    free(b);
+}
+
+/* ---- the pool ---- */
+
+static struct ferry_request *request_new(ferry_request_builder *b)
+{
+    size_t max = (size_t)b->cfg->batch.max_records;
+    size_t body_cap =
+        (size_t)b->cfg->batch.max_bytes * REQUEST_BODY_CAP_FACTOR + REQUEST_BODY_CAP_EXTRA;
+    struct ferry_request *req = calloc(1, sizeof(*req));
+
+    if (!req)
+        return NULL;
+    req->recs = calloc(max, sizeof(*req->recs));
+    req->views = calloc(max, sizeof(*req->views));
+    if (!req->recs || !req->views) {
+        free(req->recs);
+        free(req->views);
+        free(req);
+        return NULL;
+    }
+    req->call.cookie = req;
+    req->retry_node.index = (size_t)-1;
+    ferry_buf_init(&req->url, REQUEST_URL_MAX);
+    ferry_buf_init(&req->body, body_cap);
+    ferry_buf_init(&req->headers.text, REQUEST_HEADERS_TEXT_MAX);
+    ferry_buf_init(&req->call.response, 0);
+    SLIST_INSERT_HEAD(&b->all_requests, req, all_link);
+    return req;
+}
+
+struct ferry_request *ferry_request_get(ferry_request_builder *b)
+{
+    struct ferry_request *req = SLIST_FIRST(&b->free_requests);
+
+    if (!req)
+        return request_new(b);
+    SLIST_REMOVE_HEAD(&b->free_requests, free_link);
+    return req;
+}
+
+void ferry_request_put(ferry_request_builder *b, struct ferry_request *req)
+{
+    req->headers.list = NULL;
+    req->headers.count = 0;
+    ferry_buf_reset(&req->headers.text);
+    ferry_buf_reset(&req->url);
+    ferry_buf_reset(&req->body);
+    req->n = 0;
+    req->attempts = 0;
+    SLIST_INSERT_HEAD(&b->free_requests, req, free_link);
+}
+
+/* ---- the header list ---- */
+
+static int grow_header_slots(struct ferry_request_headers *h)
+{
+    size_t n = h->slots ? h->slots * 2 : 8;
+    size_t *offsets = realloc(h->offsets, n * sizeof(*offsets));
+    struct curl_slist *nodes;
+
+    if (!offsets)
+        return -1;
+    h->offsets = offsets;
+    nodes = realloc(h->nodes, n * sizeof(*nodes));
+    if (!nodes)
+        return -1;
+    h->nodes = nodes;
+    h->slots = n;
+    return 0;
+}
+
+/* Appends "name: value". Returns 0, FERRY_TEMPLATE_ETOOBIG past the text's cap, or
+ * HEADER_ENOMEM. */
+static int add_header(struct ferry_request *req, const char *name, const char *value)
+{
+    struct ferry_request_headers *h = &req->headers;
+    struct ferry_buf *text = &h->text;
+    size_t start = text->len;
+
+    if (h->count == h->slots && grow_header_slots(h))
+        return HEADER_ENOMEM;
+    if (ferry_buf_adds(text, name) || ferry_buf_add(text, ": ", 2) || ferry_buf_adds(text, value) ||
+        ferry_buf_addc(text, '\0')) {
+        text->len = start;
+        text->failed = 0;
+        return FERRY_TEMPLATE_ETOOBIG;
+    }
+    h->offsets[h->count++] = start;
+    return 0;
+}
+
+/* Points the nodes at the lines, now that the buffer no longer moves, and chains them. */
+static void link_headers(struct ferry_request_headers *h)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        h->nodes[i].data = h->text.data + h->offsets[i];
+        h->nodes[i].next = i + 1 < h->count ? &h->nodes[i + 1] : NULL;
+    }
+    h->list = h->count ? h->nodes : NULL;
+}
+
+/* Returns 1 when the request already has a header called name (in any case). */
+static int has_header(const struct ferry_request *req, const char *name)
+{
+    const struct ferry_request_headers *h = &req->headers;
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < h->count; i++) {
+        const char *line = h->text.data + h->offsets[i];
+        if (strncasecmp(line, name, len) == 0 && line[len] == ':')
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- header values ---- */
+
+static void idempotency_key(const struct ferry_request *req, char *out, size_t size)
+{
+    const struct ferry_record *v = req->views[0];
+    int64_t lo = v->offset, hi = v->offset;
+
+    for (size_t i = 1; i < req->n; i++) {
+        if (req->views[i]->offset < lo)
+            lo = req->views[i]->offset;
+        if (req->views[i]->offset > hi)
+            hi = req->views[i]->offset;
+    }
+    if (req->n == 1)
+        snprintf(out, size, "%s-%d-%" PRId64, v->topic, v->partition, lo);
+    else
+        snprintf(out, size, "%s-%d-%" PRId64 "-%" PRId64, v->topic, v->partition, lo, hi);
+}
+
+/* Header names only the sender may set: they frame the message or manage the connection
+ * (RFC 9110 sections 7.6.1 and 10.1.1). A record header with one of them could cut the body
+ * short, switch to chunked framing or send the request to another virtual host. */
+static const char *const sender_only_headers[] = {
+    "Connection", "Content-Length",    "Expect",  "Host", "Keep-Alive", "Proxy-Connection", "TE",
+    "Trailer",    "Transfer-Encoding", "Upgrade", NULL};
+
+static int is_sender_only(const char *name)
+{
+    for (const char *const *p = sender_only_headers; *p; p++)
+        if (strcasecmp(*p, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Returns 1 when a record header after index i has the same name: the last one is sent, as
+ * ${header.NAME} and envelopes take the last one. */
+static int repeated_later(const rd_kafka_headers_t *h, size_t i, const char *name)
+{
+    const char *other;
+    const void *value;
+    size_t len;
+
+    for (size_t j = i + 1; rd_kafka_header_get_all(h, j, &other, &value, &len) == 0; j++)
+        if (strcasecmp(other, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A record header fit for an HTTP header: a token name and a value without control bytes. */
+static int header_is_safe(const char *name, const void *value, size_t len)
+{
+    const unsigned char *v = value;
+    if (!*name || strpbrk(name, " :\t\r\n()<>@,;\\\"/[]?={}"))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] < 0x20 || v[i] == 0x7f)
+            return 0;
+    return len < REQUEST_HEADER_MAX / 2;
+}
+
+/* Whether record header i goes into the request (see request.h). */
+static int forwardable(const struct ferry_request *req, const rd_kafka_headers_t *h, size_t i,
+                       const char *name, const void *value, size_t len)
+{
+    return value && header_is_safe(name, value, len) && !is_sender_only(name) &&
+           !has_header(req, name) && !repeated_later(h, i, name);
+}
+
+/* ---- the three sources of headers ---- */
+
+static int add_record_headers(struct ferry_request *req, int forward_all)
+{
+    rd_kafka_headers_t *h = ferry_record_headers(req->views[0]);
+    const char *name;
+    const void *value;
+    size_t len;
+    char text[REQUEST_HEADER_MAX / 2];
+    int result = 0;
+
+    if (!h)
+        return 0;
+    for (size_t i = 0; !result && rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++) {
+        if (!forward_all && strcasecmp(name, "traceparent") != 0)
+            continue;
+        if (!forwardable(req, h, i, name, value, len))
+            continue;
+        memcpy(text, value, len);
+        text[len] = '\0';
+        result = add_header(req, name, text);
+    }
+    return result;
+}
+
+/* Renders the configured header templates. Returns 0, or a template result or HEADER_ENOMEM
+ * (errstr is set for template errors). */
+static int add_template_headers(ferry_request_builder *b, struct ferry_request *req, char *errstr,
+                                size_t errstr_size)
+{
+    struct ferry_buf *value = &b->header_value;
+    int result = 0;
+
+    for (size_t i = 0; i < b->nheaders && !result; i++) {
+        ferry_buf_reset(value);
+        result =
+            ferry_template_render(b->headers[i].value, req->views[0], value, errstr, errstr_size);
+        if (!result)
+            result = add_header(req, b->headers[i].name, value->data ? value->data : "");
+    }
+    return result;
+}
+
+/* Adds a header ferry always sends, unless the configured headers set it already. */
+static int add_default_header(struct ferry_request *req, const char *name, const char *value)
+{
+    return has_header(req, name) ? 0 : add_header(req, name, value);
+}
+
+/* Returns 0, or a template result or HEADER_ENOMEM (errstr is set for template errors). */
+static int build_headers(ferry_request_builder *b, struct ferry_request *req, char *errstr,
+                         size_t errstr_size)
+{
+    char key[REQUEST_KEY_MAX];
+    int result = add_template_headers(b, req, errstr, errstr_size);
+
+    if (result)
+        return result;
+    idempotency_key(req, key, sizeof(key));
+    result = add_default_header(req, "Content-Type", b->content_type);
+    if (!result)
+        result = add_default_header(req, "Idempotency-Key", key);
+    if (!result)
+        result = add_record_headers(req, b->cfg->target.forward_headers && req->n == 1);
+    if (!result)
+        link_headers(&req->headers);
+    return result;
+}
+
+/* ---- the request ---- */
+
+/* Removes record i from the request (it was rejected on its own). */
+static void request_drop(struct ferry_request *req, size_t i)
+{
+    memmove(&req->recs[i], &req->recs[i + 1], (req->n - i - 1) * sizeof(*req->recs));
+    memmove(&req->views[i], &req->views[i + 1], (req->n - i - 1) * sizeof(*req->views));
+    req->n--;
+}
+
+/* Renders the body. A record that cannot be rendered is rejected and left out. When the body
+ * would pass its cap, *cut says how many records fit. Returns 0 when a body was made for the
+ * first *cut records. */
+static int build_body(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
+                      ferry_request_reject_fn *reject, void *reject_arg)
+{
+    char err[REQUEST_ERROR_MAX];
+    size_t failed = 0;
+
+    *cut = req->n;
+    while (req->n) {
+        int rc =
+            ferry_body_render(&b->body, req->views, req->n, &req->body, &failed, err, sizeof(err));
+        if (rc == FERRY_BODY_OK)
+            return 0;
+        if (rc == FERRY_BODY_ETOOBIG && failed > 0) {
+            *cut = failed;
+            rc = ferry_body_render(&b->body, req->views, failed, &req->body, &failed, err,
+                                   sizeof(err));
+            if (rc == FERRY_BODY_OK)
+                return 0;
+            *cut = req->n;
+        }
+        reject(reject_arg, req->recs[failed], err);
+        request_drop(req, failed);
+    }
+    return -1;
+}
+
+/* Renders URL and headers from the first record. On an error every record of the request is
+ * rejected. Returns 0 when the request can be sent. */
+static int build_target(ferry_request_builder *b, struct ferry_request *req,
+                        ferry_request_reject_fn *reject, void *reject_arg)
+{
+    char err[REQUEST_ERROR_MAX];
+    int rc = ferry_template_render(b->url, req->views[0], &req->url, err, sizeof(err));
+
+    if (!rc)
+        rc = build_headers(b, req, err, sizeof(err));
+    if (!rc)
+        return 0;
+    if (rc == FERRY_TEMPLATE_ETOOBIG)
+        snprintf(err, sizeof(err), "the URL or a header is too long");
+    else if (rc == HEADER_ENOMEM)
+        snprintf(err, sizeof(err), "out of memory for the request's header lines");
+    for (size_t i = 0; i < req->n; i++)
+        reject(reject_arg, req->recs[i], err);
+    req->n = 0;
+    return -1;
+}
+
+/* Points the call at what was built; it stays the same for every attempt. */
+static void fill_call(ferry_request_builder *b, struct ferry_request *req)
+{
+    req->call.method = ferry_route_methods[b->cfg->target.method];
+    req->call.url = req->url.data;
+    req->call.headers = req->headers.list;
+    req->call.body = req->body.data;
+    req->call.body_len = req->body.len;
+}
+
+int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
+                        ferry_request_reject_fn *reject, void *reject_arg)
+{
+    for (size_t i = 0; i < req->n; i++)
+        req->views[i] = &req->recs[i]->view;
+    if (build_body(b, req, cut, reject, reject_arg) || build_target(b, req, reject, reject_arg))
+        return -1;
+    fill_call(b, req);
+    return 0;
+}
