@@ -578,7 +578,7 @@ static int route_init(struct route *r, char *errstr, size_t errstr_size)
     register_metrics(r);
     r->dispatch = ferry_dispatch_new(&d);
     if (!r->dispatch) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "dispatcher: out of memory");
         return -1;
     }
     if (route_delivery_init(r, errstr, errstr_size) || make_sender(r, errstr, errstr_size) ||

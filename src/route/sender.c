@@ -591,16 +591,22 @@ int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
                                  {extra_fd, CURL_WAIT_POLLIN, 0}};
     unsigned nfds = extra_fd >= 0 ? 2 : 1;
     struct pollfd pfds[2] = {{s->done_fd, POLLIN, 0}, {extra_fd, POLLIN, 0}};
-    int n;
+    CURLMcode mc;
 
     if (!s->opts.io_threads) {
-        if (curl_multi_poll(s->loops[0].multi, fds, nfds, timeout_ms, NULL))
+        mc = curl_multi_poll(s->loops[0].multi, fds, nfds, timeout_ms, NULL);
+        if (mc) {
+            FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
             return -1;
+        }
         return extra_fd >= 0 && (fds[1].revents & CURL_WAIT_POLLIN) ? 1 : 0;
     }
-    n = poll(pfds, nfds, timeout_ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -1;
+    if (poll(pfds, nfds, timeout_ms) < 0) {
+        if (errno == EINTR)
+            return 0;
+        FLOG_ERROR("route", NULL, "sender: poll: %s", strerror(errno));
+        return -1;
+    }
     return extra_fd >= 0 && (pfds[1].revents & POLLIN) ? 1 : 0;
 }
 

@@ -98,7 +98,8 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
 
 /* Blocks up to timeout_ms (less when a transfer has a timer due) for network activity or a
  * finished call, for extra_fd (may be -1) to become readable, or for ferry_sender_wakeup().
- * Returns 1 when extra_fd is readable, 0 otherwise, -1 when the wait failed. Worker thread. */
+ * Returns 1 when extra_fd is readable, 0 otherwise, -1 when the wait failed (logged). Worker
+ * thread. */
 int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms);
 
 /* Drives the transfers (without io_threads) and calls done(arg, call) for each call that
