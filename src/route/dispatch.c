@@ -117,8 +117,8 @@ static struct dispatch_lane *key_lane(struct dispatch_part *p, const char *key, 
 
     if (p->nbuckets) {
         SLIST_FOREACH(l, &p->buckets[h & (p->nbuckets - 1)], hash_link)
-        if (l->hash == h && l->key_len == len && memcmp(l->key, key, len) == 0)
-            return l;
+            if (l->hash == h && l->key_len == len && memcmp(l->key, key, len) == 0)
+                return l;
     }
     if (p->nlanes >= p->nbuckets && grow_buckets(p))
         return NULL;
@@ -188,8 +188,7 @@ static struct dispatch_part *find_part(ferry_dispatch *d, const char *topic, int
     struct dispatch_part *p = d->last;
     if (p && p->partition == partition && strcmp(p->topic, topic) == 0)
         return p;
-    LIST_FOREACH(p, &d->live, link)
-    {
+    LIST_FOREACH(p, &d->live, link) {
         if (p->partition == partition && strcmp(p->topic, topic) == 0) {
             d->last = p;
             return p;
@@ -443,8 +442,8 @@ size_t ferry_dispatch_next(ferry_dispatch *d, int64_t now_ms, int flush,
     if (max > d->opts.max_records)
         max = d->opts.max_records;
     TAILQ_FOREACH(p, &d->ready, ready_link)
-    if (part_due(d, p, now_ms, flush))
-        break;
+        if (part_due(d, p, now_ms, flush))
+            break;
     if (!p || !max)
         return 0;
     n = form_batch(d, p, out, max);
@@ -461,8 +460,7 @@ int64_t ferry_dispatch_next_due_ms(const ferry_dispatch *d)
     int64_t due = INT64_MAX;
     const struct dispatch_part *p;
 
-    TAILQ_FOREACH(p, &d->ready, ready_link)
-    {
+    TAILQ_FOREACH(p, &d->ready, ready_link) {
         int64_t t = d->opts.max_records <= 1 ? 0 : p->ready_since_ms + d->opts.linger_ms;
         if (t < due)
             due = t;
@@ -536,8 +534,7 @@ void ferry_dispatch_take_commits(ferry_dispatch *d,
 {
     struct dispatch_part *p;
 
-    LIST_FOREACH(p, &d->live, link)
-    {
+    LIST_FOREACH(p, &d->live, link) {
         int64_t offset;
         if (!p->dirty)
             continue;
@@ -560,11 +557,11 @@ size_t ferry_dispatch_in_flight(const ferry_dispatch *d, const char *topic, int3
     size_t n = 0;
 
     LIST_FOREACH(p, &d->live, link)
-    if (p->partition == partition && strcmp(p->topic, topic) == 0)
-        n += p->in_flight;
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            n += p->in_flight;
     LIST_FOREACH(p, &d->revoked, link)
-    if (p->partition == partition && strcmp(p->topic, topic) == 0)
-        n += p->in_flight;
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            n += p->in_flight;
     return n;
 }
 
@@ -573,8 +570,8 @@ size_t ferry_dispatch_key_lanes(const ferry_dispatch *d, const char *topic, int3
     const struct dispatch_part *p;
 
     LIST_FOREACH(p, &d->live, link)
-    if (p->partition == partition && strcmp(p->topic, topic) == 0)
-        return p->nlanes;
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p->nlanes;
     return 0;
 }
 
