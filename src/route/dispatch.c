@@ -14,9 +14,11 @@
 #include <string.h>
 #include <sys/queue.h>
 
-/* The lists, all <sys/queue.h> ones. A record is on one rec_queue at a time (through its
- * link): its lane's queue, its partition's flight, or the spares. */
-TAILQ_HEAD(rec_queue, ferry_dispatch_rec);
+/* The lists, all <sys/queue.h> ones. A record is on one of three at a time, through its link:
+ * its lane's queue, its partition's flight, or the spares. */
+STAILQ_HEAD(rec_queue, ferry_dispatch_rec);
+LIST_HEAD(rec_list, ferry_dispatch_rec);
+SLIST_HEAD(rec_stack, ferry_dispatch_rec);
 STAILQ_HEAD(lane_queue, dispatch_lane); /* a partition's ready lanes, in turn */
 SLIST_HEAD(lane_chain, dispatch_lane);  /* a hash bucket of key lanes */
 TAILQ_HEAD(part_queue, dispatch_part);  /* the dispatcher's ready partitions, in turn */
@@ -48,7 +50,7 @@ struct dispatch_part {
     size_t ready_records, ready_bytes;
     int64_t ready_since_ms;
     size_t in_flight;
-    struct rec_queue flight; /* the records in flight */
+    struct rec_list flight; /* the records in flight */
     int draining, revoked, dirty, in_ready;
     TAILQ_ENTRY(dispatch_part) ready_link;
     LIST_ENTRY(dispatch_part) link; /* in the live list or the revoked list */
@@ -61,7 +63,7 @@ struct ferry_dispatch {
     struct dispatch_part *last; /* the partition found last, as records come in runs */
     struct part_queue ready;
     size_t records, bytes;
-    struct rec_queue spare; /* released records, reused, the latest first */
+    struct rec_stack spare; /* released records, reused, the latest first */
 };
 
 /* ---- lanes ---- */
@@ -81,7 +83,7 @@ static struct dispatch_lane *lane_new(const char *key, size_t len, int ordered)
     struct dispatch_lane *l = calloc(1, sizeof(*l) + len);
     if (!l)
         return NULL;
-    TAILQ_INIT(&l->queue);
+    STAILQ_INIT(&l->queue);
     l->ordered = ordered;
     l->key_len = len;
     if (len)
@@ -220,7 +222,7 @@ ferry_dispatch *ferry_dispatch_new(const struct ferry_dispatch_options *opts)
     LIST_INIT(&d->live);
     LIST_INIT(&d->revoked);
     TAILQ_INIT(&d->ready);
-    TAILQ_INIT(&d->spare);
+    SLIST_INIT(&d->spare);
     return d;
 }
 
@@ -234,7 +236,7 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
     if (!p)
         return -1;
     STAILQ_INIT(&p->ready);
-    TAILQ_INIT(&p->flight);
+    LIST_INIT(&p->flight);
     p->topic = strdup(topic);
     p->partition = partition;
     p->wm = ferry_watermark_new();
@@ -251,18 +253,18 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
  * records held at the busiest moment, which the route's limits bound. */
 static struct ferry_dispatch_rec *rec_new(ferry_dispatch *d)
 {
-    struct ferry_dispatch_rec *rec = TAILQ_FIRST(&d->spare);
+    struct ferry_dispatch_rec *rec = SLIST_FIRST(&d->spare);
 
     if (!rec)
         return calloc(1, sizeof(*rec));
-    TAILQ_REMOVE(&d->spare, rec, link);
+    SLIST_REMOVE_HEAD(&d->spare, link.spare);
     memset(rec, 0, sizeof(*rec));
     return rec;
 }
 
 static void rec_spare(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 {
-    TAILQ_INSERT_HEAD(&d->spare, rec, link);
+    SLIST_INSERT_HEAD(&d->spare, rec, link.spare);
 }
 
 /* Releases one record: counts and message; the record becomes a spare. */
@@ -277,11 +279,11 @@ static void rec_release(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 /* Releases every record still queued in a lane. */
 static void lane_drop_queued(ferry_dispatch *d, struct dispatch_lane *l)
 {
-    for (struct ferry_dispatch_rec *r = TAILQ_FIRST(&l->queue), *next; r; r = next) {
-        next = TAILQ_NEXT(r, link);
+    for (struct ferry_dispatch_rec *r = STAILQ_FIRST(&l->queue), *next; r; r = next) {
+        next = STAILQ_NEXT(r, link.queued); /* before the record becomes a spare */
         rec_release(d, r);
     }
-    TAILQ_INIT(&l->queue);
+    STAILQ_INIT(&l->queue);
     l->queued = l->queued_bytes = 0;
     l->in_ready = 0;
 }
@@ -362,7 +364,7 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     rec->part = p;
     if (!l->queued)
         l->since_ms = now_ms;
-    TAILQ_INSERT_TAIL(&l->queue, rec, link);
+    STAILQ_INSERT_TAIL(&l->queue, rec, link.queued);
     l->queued++;
     l->queued_bytes += bytes;
     d->records++;
@@ -391,10 +393,10 @@ static int part_due(const ferry_dispatch *d, const struct dispatch_part *p, int6
 static struct ferry_dispatch_rec *take_head(struct dispatch_part *p)
 {
     struct dispatch_lane *l = STAILQ_FIRST(&p->ready);
-    struct ferry_dispatch_rec *rec = TAILQ_FIRST(&l->queue);
+    struct ferry_dispatch_rec *rec = STAILQ_FIRST(&l->queue);
 
-    TAILQ_REMOVE(&l->queue, rec, link);
-    TAILQ_INSERT_HEAD(&p->flight, rec, link);
+    STAILQ_REMOVE_HEAD(&l->queue, link.queued);
+    LIST_INSERT_HEAD(&p->flight, rec, link.flight);
     l->queued--;
     l->queued_bytes -= rec->bytes;
     l->in_flight++;
@@ -415,7 +417,7 @@ static size_t form_batch(ferry_dispatch *d, struct dispatch_part *p,
         size_t first = n;
         int full = 0;
 
-        while (n < max && (head = TAILQ_FIRST(&l->queue))) {
+        while (n < max && (head = STAILQ_FIRST(&l->queue))) {
             if (n && bytes + head->bytes > d->opts.max_bytes) {
                 full = 1;
                 break;
@@ -425,7 +427,7 @@ static size_t form_batch(ferry_dispatch *d, struct dispatch_part *p,
         }
         /* An ordered lane that gave records now waits for them; the free lane leaves once
          * empty. */
-        if ((l->ordered && n > first) || TAILQ_EMPTY(&l->queue))
+        if ((l->ordered && n > first) || STAILQ_EMPTY(&l->queue))
             lane_pop_ready(p);
         if (full)
             break;
@@ -499,7 +501,7 @@ static void settle(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n
 
         rec->lane->in_flight--;
         p->in_flight--;
-        TAILQ_REMOVE(&p->flight, rec, link);
+        LIST_REMOVE(rec, link.flight);
         if (finished && !p->revoked) {
             int64_t before = ferry_watermark_commit_offset(p->wm);
             ferry_watermark_finish(p->wm, rec->view.offset);
@@ -597,14 +599,14 @@ void ferry_dispatch_destroy(ferry_dispatch *d)
     /* A stopping worker may drop requests without settling them: release their records too. */
     while ((p = LIST_FIRST(&d->revoked))) {
         LIST_REMOVE(p, link);
-        for (rec = TAILQ_FIRST(&p->flight); rec; rec = next) {
-            next = TAILQ_NEXT(rec, link);
+        for (rec = LIST_FIRST(&p->flight); rec; rec = next) {
+            next = LIST_NEXT(rec, link.flight);
             rec_release(d, rec);
         }
         part_free(p);
     }
-    for (rec = TAILQ_FIRST(&d->spare); rec; rec = next) {
-        next = TAILQ_NEXT(rec, link);
+    for (rec = SLIST_FIRST(&d->spare); rec; rec = next) {
+        next = SLIST_NEXT(rec, link.spare);
         free(rec);
     }
     free(d);

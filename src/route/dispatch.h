@@ -30,7 +30,11 @@ struct ferry_dispatch_rec {
     struct ferry_record view;
     void *msg;    /* the consumer message behind view; released with free_msg */
     size_t bytes; /* key and value sizes, for the memory limits */
-    TAILQ_ENTRY(ferry_dispatch_rec) link; /* in a lane's queue, in flight, or a spare */
+    union {       /* a record is on one of the dispatcher's lists at a time */
+        STAILQ_ENTRY(ferry_dispatch_rec) queued; /* its lane's queue */
+        LIST_ENTRY(ferry_dispatch_rec) flight;   /* its partition's records in flight */
+        SLIST_ENTRY(ferry_dispatch_rec) spare;   /* the spares */
+    } link;
     struct dispatch_lane *lane;
     struct dispatch_part *part;
 };
