@@ -31,6 +31,7 @@
 #define HTTPD_FLUSH_STEP_MS 5
 #define HTTPD_MAX_RESPONSE_HEADERS 16
 #define HTTPD_ERROR_MESSAGE_MAX 1024
+#define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
 
 struct route {
     char *method;
@@ -61,6 +62,8 @@ struct ferry_http_req {
     struct MHD_Connection *conn;
     const char *method;
     const char *path;
+    char *raw_path; /* as sent, before percent-decoding; NULL when it could not be kept */
+    int started;    /* routed (start_request ran) */
     const struct route *route;
     struct ferry_buf body;
     int too_large;
@@ -222,6 +225,11 @@ const char *ferry_http_req_path(const ferry_http_req *req)
     return req->path;
 }
 
+const char *ferry_http_req_raw_path(const ferry_http_req *req)
+{
+    return req->raw_path ? req->raw_path : req->path;
+}
+
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -303,6 +311,7 @@ static void req_free(ferry_http_req *req)
         free(req->hdr_values[i]);
     }
     ferry_buf_release(&req->body);
+    free(req->raw_path);
     pthread_mutex_destroy(&req->lock);
     free(req);
 }
@@ -356,15 +365,25 @@ static enum MHD_Result run_handler(ferry_http_req *req)
     return MHD_YES;
 }
 
-static ferry_http_req *req_new(struct MHD_Connection *conn, const char *method, const char *url)
+static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn)
 {
     ferry_http_req *req = calloc(1, sizeof(*req));
     if (!req)
         return NULL;
     req->conn = conn;
-    req->method = method;
-    req->path = url;
     pthread_mutex_init(&req->lock, NULL);
+    atomic_fetch_add(&h->live, 1);
+    return req;
+}
+
+/* libmicrohttpd shows the request's URI here before it decodes it: the request's struct is
+ * born here so that it keeps the path as sent (ferry_http_req_raw_path). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    ferry_http_req *req = req_new(cls, conn);
+
+    if (req && strlen(uri) <= HTTPD_RAW_PATH_MAX)
+        req->raw_path = strndup(uri, strcspn(uri, "?"));
     return req;
 }
 
@@ -373,12 +392,14 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
                                      const char *method, const char *url, void **con_cls)
 {
     int wrong_method;
-    ferry_http_req *req = req_new(conn, method, url);
+    ferry_http_req *req = *con_cls ? *con_cls : req_new(h, conn);
 
     if (!req)
         return MHD_NO;
-    atomic_fetch_add(&h->live, 1);
     *con_cls = req;
+    req->started = 1;
+    req->method = method;
+    req->path = url;
     req->route = find_route(h, method, url, &wrong_method);
     if (req->route) {
         ferry_buf_init(&req->body, req->route->max_body);
@@ -398,7 +419,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     ferry_http_req *req = *con_cls;
     (void)version;
 
-    if (!req)
+    if (!req || !req->started)
         return start_request(cls, conn, method, url, con_cls);
     if (req->state == REQ_ANSWERED) {
         *upload_data_size = 0; /* answered early (404, 405): discard the rest of the body */
@@ -531,8 +552,9 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
         MHD_OPTION_THREAD_POOL_SIZE, h->opts.threads > 1 ? (unsigned)h->opts.threads : 0u,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->opts.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->opts.connection_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed%s?)",
                  h->opts.listen, flags & MHD_USE_TLS ? ", or a bad certificate or key" : "");

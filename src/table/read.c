@@ -12,8 +12,10 @@
 #include "core/base64.h"
 #include "core/clock.h"
 #include "core/json.h"
-#include "table/partitioner.h"
+#include "table/reply.h"
 #include "table/state.h"
+#include "table/events.h"
+#include "table/query.h"
 #include "table/watch.h"
 
 #include <errno.h>
@@ -26,46 +28,11 @@
 #define READ_PREFIX "/tables/"
 #define READ_HEADER_MAX 64
 #define READ_STATUS_MAX (64 * 1024) /* a table's state as JSON: 30 bytes a partition and more */
-#define READ_RETRY_AFTER "1"
-#define READ_MIN_OFFSET_WAIT_MS 5000 /* how long min_offset waits without Prefer: wait */
+#define READ_LOOKUP_BODY_MAX (8 * 1024 * 1024) /* a POST /tables/{table}/lookup body */
+#define READ_MIN_OFFSET_WAIT_MS 5000           /* how long min_offset waits without Prefer: wait */
 
 static const char *const key_params[] = {"key_format", "min_offset", NULL};
 static const char *const no_params[] = {NULL};
-
-/* ---- answers ---- */
-
-/* Counts an answer of t by status class, and its latency from started_us. */
-static void count(struct table *t, int status, int64_t started_us)
-{
-    int cls = status / 100 - 1;
-
-    if (cls >= 0 && cls < 5)
-        ferry_counter_add(t->m.reads[cls], 1);
-    ferry_histogram_observe(t->m.read_latency, (double)(ferry_clock_us() - started_us) / 1e6);
-}
-
-static void add_header_int(ferry_http_req *req, const char *name, int64_t v)
-{
-    char text[32];
-    snprintf(text, sizeof(text), "%" PRId64, v);
-    ferry_http_add_header(req, name, text);
-}
-
-/* Answers 503 unless the table answers reads. Returns nonzero when it answered. */
-static int refuse_unready(struct table *t, ferry_http_req *req)
-{
-    int state = atomic_load(&t->state);
-
-    if (state == TABLE_READY || state == TABLE_FULL ||
-        (state == TABLE_FAILED && t->npartitions > 0))
-        return 0;
-    ferry_http_add_header(req, "Retry-After", READ_RETRY_AFTER);
-    ferry_http_respond_error(req, 503, 0,
-                             "table '%s' is %s: %" PRId64 " record(s) behind the end it must reach "
-                             "before it answers",
-                             t->cfg->name, ferry_table_states[state], ferry_table_lag(t));
-    return 1;
-}
 
 /* ---- GET /tables/{table}/keys/{key} ---- */
 
@@ -116,17 +83,6 @@ static void add_last_modified(ferry_http_req *req, int64_t timestamp_ms)
     ferry_http_add_header(req, "Last-Modified", text);
 }
 
-/* The value's content type: the record's header, the table's setting, or by looking. */
-static const char *content_type(const struct table *t, const struct ferry_store_entry *e)
-{
-    if (e->row.content_type)
-        return e->row.content_type;
-    if (t->cfg->content_type)
-        return t->cfg->content_type;
-    return ferry_json_is_valid(e->value, e->value_len) ? "application/json"
-                                                       : "application/octet-stream";
-}
-
 /* Answers with the row, in place in the store's map (the server copies the value once);
  * leaves a long poll whose ETag still matches unanswered, with matched set. */
 static int send_row(void *arg, const struct ferry_store_entry *e)
@@ -143,36 +99,30 @@ static int send_row(void *arg, const struct ferry_store_entry *e)
     }
     ferry_http_add_header(kr->req, "ETag", etag);
     add_last_modified(kr->req, e->row.timestamp_ms);
-    add_header_int(kr->req, "Ferry-Partition", e->row.partition);
-    add_header_int(kr->req, "Ferry-Offset", e->row.offset);
-    add_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, e->row.partition));
+    ferry_table_header_int(kr->req, "Ferry-Partition", e->row.partition);
+    ferry_table_header_int(kr->req, "Ferry-Offset", e->row.offset);
+    ferry_table_header_int(kr->req, "Ferry-Lag",
+                           ferry_table_partition_lag(kr->t, e->row.partition));
     if (atomic_load(&kr->t->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
     kr->status = match ? 304 : 200;
     if (match)
         ferry_http_respond(kr->req, 304, NULL, "", 0);
     else
-        ferry_http_respond(kr->req, 200, content_type(kr->t, e), e->value, e->value_len);
+        ferry_http_respond(
+            kr->req, 200,
+            ferry_table_content_type(kr->t, e->row.content_type, e->value, e->value_len), e->value,
+            e->value_len);
     return 0;
-}
-
-/* The partition a key belongs to, by the table's partitioner. */
-static int32_t key_partition(const struct table *t, const char *key, size_t len)
-{
-    if (t->npartitions < 1)
-        return -1;
-    if (t->cfg->partitioner == FERRY_PARTITIONER_CRC32)
-        return ferry_partitioner_crc32(key, len, t->npartitions);
-    return ferry_partitioner_murmur2(key, len, t->npartitions);
 }
 
 static void send_not_found(struct key_read *kr)
 {
-    int32_t p = key_partition(kr->t, kr->key, kr->key_len);
+    int32_t p = ferry_table_key_partition(kr->t, kr->key, kr->key_len);
 
     if (p >= 0) {
-        add_header_int(kr->req, "Ferry-Partition", p);
-        add_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, p));
+        ferry_table_header_int(kr->req, "Ferry-Partition", p);
+        ferry_table_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, p));
     }
     if (atomic_load(&kr->t->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
@@ -212,7 +162,7 @@ static void key_read_free(struct key_read *kr)
 /* Counts the answer and frees the read. */
 static void finish(struct key_read *kr)
 {
-    count(kr->t, kr->status, kr->started_us);
+    ferry_table_count(kr->t, kr->status, kr->started_us);
     key_read_free(kr);
 }
 
@@ -250,7 +200,7 @@ static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
     uint64_t seq = ferry_table_watch_seq(kr->t);
 
     if (why == FERRY_WAKE_STOPPING) {
-        ferry_http_add_header(kr->req, "Retry-After", READ_RETRY_AFTER);
+        ferry_http_add_header(kr->req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
         kr->status = 503;
         ferry_http_respond_error(kr->req, 503, 0, "ferry is shutting down");
     } else if (kr->waiter.kind == FERRY_WAIT_OFFSETS && !offsets_applied(kr)) {
@@ -281,7 +231,7 @@ static void park(struct key_read *kr, uint64_t seq)
     if (ferry_table_watch_park(kr->t->owner->watch, &kr->waiter, seq, &full) == 0)
         return;
     kr->status = full ? 429 : 503;
-    ferry_http_add_header(kr->req, "Retry-After", READ_RETRY_AFTER);
+    ferry_http_add_header(kr->req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
     ferry_http_respond_error(kr->req, kr->status, 0,
                              full ? "table '%s' already has limits.max_waiters reads waiting"
                                   : "table '%s': ferry is shutting down",
@@ -413,20 +363,22 @@ static int parse_min_offsets(struct key_read *kr)
 }
 
 /* Checks the request; answers and returns -1 when it cannot be served (400, 503). */
-static int prepare_read(struct key_read *kr, const char *path_key, int64_t *wait_ms)
+static int prepare_read(struct key_read *kr, const char *key, size_t key_len, int64_t *wait_ms)
 {
     const char *unknown = ferry_http_req_unknown_query(kr->req, key_params);
     const char *inm = ferry_http_req_header(kr->req, "If-None-Match");
 
     kr->status = 503;
-    kr->key_len = strlen(path_key);
-    kr->key = strdup(path_key);
+    kr->key_len = key_len;
+    kr->key = malloc(key_len + 1);
+    if (kr->key)
+        memcpy(kr->key, key, key_len);
     kr->if_none_match = inm ? strdup(inm) : NULL;
     if (!kr->key || (inm && !kr->if_none_match)) {
         ferry_http_respond_error(kr->req, 503, 0, "out of memory");
         return -1;
     }
-    if (refuse_unready(kr->t, kr->req))
+    if (ferry_table_refuse_unready(kr->t, kr->req))
         return -1;
     kr->status = 400;
     if (unknown) {
@@ -440,7 +392,8 @@ static int prepare_read(struct key_read *kr, const char *path_key, int64_t *wait
     return 0;
 }
 
-static void get_key(struct table *t, ferry_http_req *req, const char *path_key, int64_t started_us)
+static void get_key(struct table *t, ferry_http_req *req, const char *key, size_t key_len,
+                    int64_t started_us)
 {
     struct key_read *kr = calloc(1, sizeof(*kr));
     int64_t wait_ms = 0;
@@ -453,7 +406,7 @@ static void get_key(struct table *t, ferry_http_req *req, const char *path_key, 
     kr->t = t;
     kr->req = req;
     kr->started_us = started_us;
-    if (prepare_read(kr, path_key, &wait_ms)) {
+    if (prepare_read(kr, key, key_len, &wait_ms)) {
         finish(kr);
         return;
     }
@@ -530,7 +483,7 @@ static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
 
     if (unknown) {
         ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
-        count(t, 400, started_us);
+        ferry_table_count(t, 400, started_us);
         return;
     }
     ferry_buf_init(&out, READ_STATUS_MAX);
@@ -538,7 +491,7 @@ static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
     ferry_buf_addc(&out, '\n');
     send_json(req, &out);
     ferry_buf_release(&out);
-    count(t, 200, started_us);
+    ferry_table_count(t, 200, started_us);
 }
 
 /* GET /tables. Server thread. */
@@ -570,10 +523,68 @@ static struct table *find_table(ferry_tables *ts, const char *name, size_t len)
     return NULL;
 }
 
-/* GET /tables/{table}[/keys/{key}]. Server thread. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes in[0..len) into out (room for len bytes). Returns 0 with *out_len set, or
+ * -1 when a '%' is not followed by two hex digits. */
+static int percent_decode(const char *in, size_t len, char *out, size_t *out_len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] != '%') {
+            out[o++] = in[i];
+            continue;
+        }
+        if (i + 2 >= len || hex_value(in[i + 1]) < 0 || hex_value(in[i + 2]) < 0)
+            return -1;
+        out[o++] = (char)(hex_value(in[i + 1]) << 4 | hex_value(in[i + 2]));
+        i += 2;
+    }
+    *out_len = o;
+    return 0;
+}
+
+/* GET /tables/{table}/keys/{key}[/events]: the key is one segment of the path as sent, so a
+ * '/' inside a key travels as %2F. */
+static void route_key(struct table *t, ferry_http_req *req, const char *rest, int64_t started_us)
+{
+    const char *slash = strchr(rest, '/');
+    size_t enc_len = slash ? (size_t)(slash - rest) : strlen(rest), len;
+    char *key = malloc(enc_len + 1);
+    int events = slash && strcmp(slash, "/events") == 0;
+
+    if (!key) {
+        ferry_http_respond_error(req, 503, 0, "out of memory");
+    } else if (slash && !events) {
+        ferry_http_respond_error(req, 404, 0,
+                                 "no such path: %s (a '/' inside a key is sent as %%2F)",
+                                 ferry_http_req_raw_path(req));
+        ferry_table_count(t, 404, started_us);
+    } else if (percent_decode(rest, enc_len, key, &len)) {
+        ferry_http_respond_error(req, 400, 0, "key: a '%%' not followed by two hex digits");
+        ferry_table_count(t, 400, started_us);
+    } else if (events) {
+        ferry_table_events_key(t, req, key, len);
+    } else {
+        get_key(t, req, key, len, started_us);
+    }
+    free(key);
+}
+
+/* GET /tables/{table}[/keys/{key}[/events] | /keys | /events]. Server thread. */
 static void on_table(ferry_http_req *req, void *arg)
 {
-    const char *name = ferry_http_req_path(req) + strlen(READ_PREFIX);
+    const char *name = ferry_http_req_raw_path(req) + strlen(READ_PREFIX);
     const char *slash = strchr(name, '/');
     size_t len = slash ? (size_t)(slash - name) : strlen(name);
     struct table *t = find_table(arg, name, len);
@@ -583,20 +594,45 @@ static void on_table(ferry_http_req *req, void *arg)
         ferry_http_respond_error(req, 404, 0, "no table named '%.*s'", (int)len, name);
         return;
     }
-    if (!slash || strcmp(slash, "/") == 0)
+    if (!slash || strcmp(slash, "/") == 0) {
         get_table(t, req, started_us);
-    else if (strncmp(slash, "/keys/", 6) == 0)
-        get_key(t, req, slash + 6, started_us);
-    else {
-        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_path(req));
-        count(t, 404, started_us);
+    } else if (strncmp(slash, "/keys/", 6) == 0) {
+        route_key(t, req, slash + 6, started_us);
+    } else if (strcmp(slash, "/keys") == 0) {
+        ferry_table_scan(t, req, started_us);
+    } else if (strcmp(slash, "/events") == 0) {
+        ferry_table_events_prefix(t, req);
+    } else {
+        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_raw_path(req));
+        ferry_table_count(t, 404, started_us);
+    }
+}
+
+/* POST /tables/{table}/lookup. Server thread. */
+static void on_post(ferry_http_req *req, void *arg)
+{
+    const char *name = ferry_http_req_raw_path(req) + strlen(READ_PREFIX);
+    const char *slash = strchr(name, '/');
+    size_t len = slash ? (size_t)(slash - name) : strlen(name);
+    struct table *t = find_table(arg, name, len);
+    int64_t started_us = ferry_clock_us();
+
+    if (!t) {
+        ferry_http_respond_error(req, 404, 0, "no table named '%.*s'", (int)len, name);
+    } else if (slash && strcmp(slash, "/lookup") == 0) {
+        ferry_table_lookup(t, req, started_us);
+    } else {
+        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_raw_path(req));
+        ferry_table_count(t, 404, started_us);
     }
 }
 
 int ferry_table_read_register(ferry_httpd *h, struct ferry_tables *ts)
 {
     if (ferry_httpd_route(h, "GET", "/tables", FERRY_HTTP_EXACT, 0, on_list, ts) ||
-        ferry_httpd_route(h, "GET", READ_PREFIX, FERRY_HTTP_PREFIX, 0, on_table, ts))
+        ferry_httpd_route(h, "GET", READ_PREFIX, FERRY_HTTP_PREFIX, 0, on_table, ts) ||
+        ferry_httpd_route(h, "POST", READ_PREFIX, FERRY_HTTP_PREFIX, READ_LOOKUP_BODY_MAX, on_post,
+                          ts))
         return -1;
     return 0;
 }

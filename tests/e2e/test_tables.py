@@ -455,3 +455,87 @@ def test_shutdown_answers_parked_reads(broker30, run_ferry, tmp_path):
     th.join(30)
     assert out and out[0][0] == 503 and out[0][4]["retry-after"] == "1"
     assert f.returncode() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Many keys at once: multi-get and prefix scans
+
+
+def test_lookup_many_keys(broker30, run_ferry, tmp_path):
+    import json
+    broker, topic = broker30
+    produce(broker.bootstrap, topic,
+            [("a", '{"n":1}'), ("b", b"\x00\x01bin"), (b"\xffraw", "x"), ("gone", "y"), ("gone", None)],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [
+        table("t", topic, tmp_path / "s", limits={"max_lookup_keys": 4})]))
+    f.wait_ready(60)
+    r = f.request("POST", "/tables/t/lookup", body=json.dumps({"keys": ["a", "b", "gone", "a"]}))
+    assert r.status == 200, r.text
+    res = r.json()["results"]
+    assert [x["key"] for x in res] == ["a", "b", "gone", "a"]
+    assert res[0]["value"] == {"n": 1} and "value_encoding" not in res[0]
+    assert base64.b64decode(res[1]["value"]) == b"\x00\x01bin"
+    assert res[1]["value_encoding"] == "base64"
+    assert res[2] == {"key": "gone", "error_code": 404}
+    assert isinstance(res[0]["partition"], int) and isinstance(res[0]["offset"], int)
+    # binary keys: asked and answered in base64
+    r = f.request("POST", "/tables/t/lookup?key_format=base64",
+                  body=json.dumps({"keys": [base64.b64encode(b"\xffraw").decode()]}))
+    assert r.json()["results"][0]["key_encoding"] == "base64"
+    assert base64.b64decode(r.json()["results"][0]["key"]) == b"\xffraw"
+    assert r.json()["results"][0]["value"] == "eA=="  # "x" is not JSON: base64
+    for body, message in [
+        ('{"keys": ["a","b","c","d","e"]}', "more than limits.max_lookup_keys"),
+        ('{"keys": [1]}', "expected an array of strings"),
+        ('{"other": []}', "expected only the member \\\"keys\\\""),
+        ('not json', "expected a JSON object"),
+    ]:
+        r = f.request("POST", "/tables/t/lookup", body=body)
+        assert r.status == 400 and message in r.text, (body, r.text)
+    assert f.request("POST", "/tables/t/nope", body="{}").status == 404
+
+
+def test_prefix_scan_pages_with_a_cursor(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic,
+            [(f"user:{i:03d}", str(i)) for i in range(25)] + [("other", "o")],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    seen, after, pages = [], None, 0
+    while True:
+        path = "/tables/t/keys?prefix=user:&limit=10" + (f"&after={after}" if after else "")
+        page = f.get(path).json()
+        pages += 1
+        seen += [row["key"] for row in page["rows"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+        if pages == 1:  # writes between pages: a new key after the cursor shows up, one
+            # before it does not, and a deleted one is skipped
+            produce(broker.bootstrap, topic,
+                    [("user:000a", "new-before"), ("user:0200", "new-after"), ("user:015", None)],
+                    partitioner="murmur2_random")
+            wait_until(lambda: f.get("/tables/t/keys/user:0200").status == 200, 10, "the write")
+    expected = [f"user:{i:03d}" for i in range(25) if i != 15] + ["user:0200"]
+    assert seen == sorted(expected), seen
+    assert pages == 3
+    assert f.get("/tables/t/keys?limit=0").status == 400
+    assert f.get("/tables/t/keys?after=AAAA").status == 400
+    assert f.get("/tables/t/keys?color=red").status == 400
+    assert len(f.get("/tables/t/keys?limit=1000").json()["rows"]) == 27
+
+
+def test_keys_travel_percent_encoded(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("a/b", "slash"), ("a b", "space"), (b"\x00z", "nul")],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    assert f.get("/tables/t/keys/a%2Fb").body == b"slash"
+    assert f.get("/tables/t/keys/a%20b").body == b"space"
+    assert f.get("/tables/t/keys/%00z").body == b"nul"
+    r = f.get("/tables/t/keys/a/b")
+    assert r.status == 404 and "%2F" in r.json()["message"]
+    assert f.get("/tables/t/keys/a%2").status == 400

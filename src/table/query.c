@@ -1,0 +1,336 @@
+/*
+ * query.c - reads of many keys at once, answered as one JSON document.
+ *
+ * Both answers list rows as {"key", "value", "partition", "offset"}: a value that is JSON is
+ * embedded as JSON, any other value is a base64 string with "value_encoding":"base64"; a key
+ * is a JSON string when it is valid UTF-8, else base64 with "key_encoding":"base64".
+ *
+ * A multi-get answers {"results": [...]} in the order asked, {"key", "error_code": 404} for a
+ * key the table lacks. A scan answers {"rows": [...], "next": CURSOR} in key byte order, where
+ * the cursor (base64url of the store's position, see store.h) continues after the last row and
+ * stays valid while writes go on; "next" is null at the end.
+ */
+#include "table/query.h"
+#include "core/base64.h"
+#include "core/json.h"
+#include "core/json_scan.h"
+#include "table/reply.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUERY_ANSWER_MAX (64 * 1024 * 1024) /* one lookup or scan page as JSON */
+#define QUERY_LIMIT_DEFAULT 100
+
+static const char *const scan_params[] = {"prefix", "limit", "after", "key_format", NULL};
+static const char *const lookup_params[] = {"key_format", NULL};
+
+/* ---- rows as JSON ---- */
+
+static int add_bytes(struct ferry_buf *out, const char *name, const void *p, size_t n)
+{
+    int result = ferry_buf_addf(out, "\"%s\":", name);
+
+    if (ferry_json_utf8_is_valid(p, n))
+        return result || ferry_json_add_string(out, p, n);
+    return result || ferry_buf_addc(out, '"') || ferry_base64_encode(out, p, n, FERRY_BASE64_STD) ||
+           ferry_buf_addf(out, "\",\"%s_encoding\":\"base64\"", name);
+}
+
+static int add_value(struct ferry_buf *out, const struct ferry_store_entry *e)
+{
+    if (ferry_json_is_valid(e->value, e->value_len))
+        return ferry_buf_adds(out, "\"value\":") || ferry_buf_add(out, e->value, e->value_len);
+    return ferry_buf_adds(out, "\"value\":\"") ||
+           ferry_base64_encode(out, e->value, e->value_len, FERRY_BASE64_STD) ||
+           ferry_buf_adds(out, "\",\"value_encoding\":\"base64\"");
+}
+
+/* Appends one row as a JSON object. */
+static int add_row(struct ferry_buf *out, const struct ferry_store_entry *e)
+{
+    return ferry_buf_addc(out, '{') || add_bytes(out, "key", e->key, e->key_len) ||
+           ferry_buf_addc(out, ',') || add_value(out, e) ||
+           ferry_buf_addf(out, ",\"partition\":%d,\"offset\":%" PRId64 "}", e->row.partition,
+                          e->row.offset);
+}
+
+static int add_entry(void *arg, const struct ferry_store_entry *e)
+{
+    return add_row(arg, e);
+}
+
+static void send_answer(struct table *t, ferry_http_req *req, struct ferry_buf *out,
+                        int64_t started_us)
+{
+    if (out->len >= out->cap) {
+        ferry_http_respond_error(req, 413, 0, "the answer would pass %d bytes: ask for fewer keys",
+                                 QUERY_ANSWER_MAX);
+        ferry_table_count(t, 413, started_us);
+        return;
+    }
+    ferry_http_respond(req, 200, "application/json", out->data, out->len);
+    ferry_table_count(t, 200, started_us);
+}
+
+/* Answers 400 (counted) and returns -1 when the request has a parameter not in known, or a
+ * key_format other than raw or base64; sets *b64 for base64. */
+static int check_params(struct table *t, ferry_http_req *req, const char *const *known, int *b64,
+                        int64_t started_us)
+{
+    const char *unknown = ferry_http_req_unknown_query(req, known);
+    const char *format = ferry_http_req_query(req, "key_format");
+
+    *b64 = format && strcmp(format, "base64") == 0;
+    if (unknown)
+        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+    else if (format && !*b64 && strcmp(format, "raw") != 0)
+        ferry_http_respond_error(req, 400, 0, "key_format: expected raw or base64, got '%s'",
+                                 format);
+    else
+        return 0;
+    ferry_table_count(t, 400, started_us);
+    return -1;
+}
+
+/* ---- POST /tables/{table}/lookup ---- */
+
+struct lookup {
+    struct table *t;
+    ferry_store *store;
+    struct ferry_buf *out;
+    int b64;
+    char *key; /* scratch for one decoded key */
+    const char *error;
+};
+
+/* Appends the answer for one key of the list at the cursor. */
+static int lookup_one(struct lookup *lk, struct ferry_json_cursor *c)
+{
+    size_t len = 0, mark = lk->out->len;
+    char why[256];
+    int r;
+
+    if (ferry_json_peek(c) != FERRY_JSON_STRING || ferry_json_read_string(c, lk->key, &len)) {
+        lk->error = "keys: expected an array of strings";
+        return -1;
+    }
+    if (lk->b64 && ferry_base64_decode(lk->key, len, FERRY_BASE64_URL, &len) &&
+        ferry_base64_decode(lk->key, len, FERRY_BASE64_STD, &len)) {
+        lk->error = "keys: a key is not base64";
+        return -1;
+    }
+    if (len > (size_t)lk->t->cfg->limits.max_key_bytes) {
+        lk->error = "keys: a key is longer than limits.max_key";
+        return -1;
+    }
+    r = ferry_store_view(lk->store, lk->key, len, add_entry, lk->out, why, sizeof(why));
+    if (r == FERRY_STORE_OK)
+        return 0;
+    lk->out->len = mark;
+    if (r == FERRY_STORE_NOT_FOUND)
+        return ferry_buf_addc(lk->out, '{') || add_bytes(lk->out, "key", lk->key, len) ||
+               ferry_buf_adds(lk->out, ",\"error_code\":404}");
+    lk->error = "the store failed";
+    return -1;
+}
+
+/* Walks {"keys": [...]}, answering each key in order. */
+static int lookup_all(struct lookup *lk, const char *body, size_t n)
+{
+    char name[FERRY_JSON_NAME_MAX + 1];
+    struct ferry_json_cursor c;
+    size_t member = 0, index = 0;
+    int truncated, more, seen = 0;
+
+    ferry_json_cursor_init(&c, body, n);
+    lk->error = "expected a JSON object {\"keys\": [...]}";
+    if (ferry_json_enter(&c, '{'))
+        return -1;
+    while ((more = ferry_json_next_member(&c, &member, name, &truncated)) == 1) {
+        if (strcmp(name, "keys") != 0 || seen++ || ferry_json_enter(&c, '[')) {
+            lk->error = "expected only the member \"keys\", an array of strings";
+            return -1;
+        }
+        while ((more = ferry_json_next_element(&c, &index)) == 1) {
+            if (index > (size_t)lk->t->cfg->limits.max_lookup_keys) {
+                lk->error = "keys: more than limits.max_lookup_keys";
+                return -1;
+            }
+            if ((index > 1 && ferry_buf_addc(lk->out, ',')) || lookup_one(lk, &c))
+                return -1;
+        }
+        if (more < 0)
+            return -1;
+    }
+    if (more < 0 || !seen || ferry_json_finish(&c))
+        return -1;
+    return 0;
+}
+
+void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us)
+{
+    struct lookup lk = {.t = t};
+    struct ferry_buf out;
+    size_t n;
+    const char *body = ferry_http_req_body(req, &n);
+
+    if (check_params(t, req, lookup_params, &lk.b64, started_us) ||
+        ferry_table_refuse_unready(t, req))
+        return;
+    lk.key = malloc(n + 1);
+    lk.store = ferry_table_store_acquire(t);
+    ferry_buf_init(&out, QUERY_ANSWER_MAX);
+    lk.out = &out;
+    if (!lk.key || !lk.store) {
+        ferry_http_respond_error(req, 503, 0, "table '%s': %s", t->cfg->name,
+                                 lk.key ? "its store is closed" : "out of memory");
+        ferry_table_count(t, 503, started_us);
+    } else if (ferry_buf_adds(&out, "{\"results\":[") || lookup_all(&lk, body, n) ||
+               ferry_buf_adds(&out, "]}\n")) {
+        ferry_http_respond_error(req, 400, 0, "body: %s", lk.error);
+        ferry_table_count(t, 400, started_us);
+    } else {
+        send_answer(t, req, &out, started_us);
+    }
+    if (lk.store)
+        ferry_table_store_release(t);
+    ferry_buf_release(&out);
+    free(lk.key);
+}
+
+/* ---- GET /tables/{table}/keys?prefix=&limit=&after= ---- */
+
+/* Reads limit: 1 to limits.max_scan_limit, QUERY_LIMIT_DEFAULT when absent. */
+static int scan_limit(const struct table *t, ferry_http_req *req, size_t *limit)
+{
+    const char *text = ferry_http_req_query(req, "limit");
+    int64_t max = t->cfg->limits.max_scan_limit;
+    char *end;
+    long long v;
+
+    *limit = (size_t)(QUERY_LIMIT_DEFAULT < max ? QUERY_LIMIT_DEFAULT : max);
+    if (!text)
+        return 0;
+    v = strtoll(text, &end, 10);
+    if (end == text || *end || v < 1 || v > max) {
+        ferry_http_respond_error(req, 400, 0, "limit: expected 1 to %" PRId64 ", got '%s'", max,
+                                 text);
+        return -1;
+    }
+    *limit = (size_t)v;
+    return 0;
+}
+
+/* Decodes one base64 query parameter into a fresh buffer (*out, *len); NULL when absent. */
+static int query_bytes(ferry_http_req *req, const char *name, int b64, char **out, size_t *len)
+{
+    const char *text = ferry_http_req_query(req, name);
+
+    *out = NULL;
+    *len = 0;
+    if (!text)
+        return 0;
+    *len = strlen(text);
+    *out = malloc(*len + 1);
+    if (!*out)
+        return -1;
+    memcpy(*out, text, *len + 1);
+    if (!b64)
+        return 0;
+    if (ferry_base64_decode(*out, *len, FERRY_BASE64_URL, len) == 0 ||
+        ferry_base64_decode(*out, *len, FERRY_BASE64_STD, len) == 0)
+        return 0;
+    return -1;
+}
+
+struct scanned {
+    struct ferry_buf *out;
+    size_t rows;
+};
+
+static int add_scanned(void *arg, const struct ferry_store_entry *e)
+{
+    struct scanned *sc = arg;
+
+    return (sc->rows++ && ferry_buf_addc(sc->out, ',')) || add_row(sc->out, e);
+}
+
+/* Appends one page of the scan as {"rows": [...], "next": CURSOR}. */
+static int scan_page(ferry_store *store, struct ferry_buf *out, const char *prefix, size_t plen,
+                     const char *after, size_t alen, size_t limit, char *why, size_t why_size)
+{
+    unsigned char next[FERRY_STORE_CURSOR_MAX];
+    struct scanned sc = {out, 0};
+    size_t next_len = 0;
+    int r;
+
+    if (ferry_buf_adds(out, "{\"rows\":["))
+        return FERRY_STORE_ERROR;
+    r = ferry_store_scan(store, prefix, plen, after, alen, limit, add_scanned, &sc, next, &next_len,
+                         why, why_size);
+    if (r != FERRY_STORE_OK)
+        return r;
+    if (ferry_buf_adds(out, "],\"next\":"))
+        return FERRY_STORE_ERROR;
+    if (!next_len)
+        return ferry_buf_adds(out, "null}\n") ? FERRY_STORE_ERROR : FERRY_STORE_OK;
+    return ferry_buf_addc(out, '"') || ferry_base64_encode(out, next, next_len, FERRY_BASE64_URL) ||
+                   ferry_buf_adds(out, "\"}\n")
+               ? FERRY_STORE_ERROR
+               : FERRY_STORE_OK;
+}
+
+/* Answers one page, or 400/500 when the cursor or the store fails. */
+static void answer_scan(struct table *t, ferry_http_req *req, const char *prefix, size_t plen,
+                        const char *after, size_t alen, size_t limit, int64_t started_us)
+{
+    ferry_store *store = ferry_table_store_acquire(t);
+    char why[512] = "its store is closed";
+    struct ferry_buf out;
+    int r = FERRY_STORE_ERROR;
+
+    ferry_buf_init(&out, QUERY_ANSWER_MAX);
+    if (store) {
+        r = scan_page(store, &out, prefix, plen, after, alen, limit, why, sizeof(why));
+        ferry_table_store_release(t);
+    }
+    if (r == FERRY_STORE_OK) {
+        send_answer(t, req, &out, started_us);
+    } else if (r == FERRY_STORE_BAD_CURSOR) {
+        ferry_http_respond_error(req, 400, 0, "after: not a cursor this table gave out");
+        ferry_table_count(t, 400, started_us);
+    } else {
+        ferry_http_respond_error(req, 500, 0, "table '%s': %s", t->cfg->name,
+                                 out.len >= out.cap ? "the page is too large" : why);
+        ferry_table_count(t, 500, started_us);
+    }
+    ferry_buf_release(&out);
+}
+
+void ferry_table_scan(struct table *t, ferry_http_req *req, int64_t started_us)
+{
+    char *prefix = NULL, *after = NULL;
+    size_t plen, alen, limit;
+    int b64;
+
+    if (check_params(t, req, scan_params, &b64, started_us) || ferry_table_refuse_unready(t, req))
+        return;
+    if (scan_limit(t, req, &limit)) {
+        ferry_table_count(t, 400, started_us);
+    } else if (query_bytes(req, "prefix", b64, &prefix, &plen) ||
+               query_bytes(req, "after", 1, &after, &alen)) {
+        ferry_http_respond_error(req, 400, 0, "%s: not base64",
+                                 prefix || !ferry_http_req_query(req, "prefix") ? "after"
+                                                                                : "prefix");
+        ferry_table_count(t, 400, started_us);
+    } else if (plen > (size_t)t->cfg->limits.max_key_bytes) {
+        ferry_http_respond_error(req, 400, 0, "prefix: longer than limits.max_key");
+        ferry_table_count(t, 400, started_us);
+    } else {
+        answer_scan(t, req, prefix, plen, after, alen, limit, started_us);
+    }
+    free(prefix);
+    free(after);
+}
