@@ -8,6 +8,7 @@
  */
 #include "core/app.h"
 #include "core/admin.h"
+#include "core/auth.h"
 #include "core/httpd.h"
 #include "core/job.h"
 #include "core/kafka.h"
@@ -29,6 +30,7 @@ struct app {
     ferry_kafka *kafka;
     ferry_httpd *httpd;
     ferry_admin *admin;
+    ferry_auth *auth;
     void *jobs[FERRY_JOBS_MAX]; /* indexed as ferry_jobs; NULL until built */
 };
 
@@ -140,7 +142,7 @@ static int create_jobs(struct app *a, char *errstr, size_t errstr_size)
 {
     for (int i = 0; ferry_jobs[i]; i++) {
         struct ferry_job_context ctx = {a->cfg, ferry_config_job(a->cfg, ferry_jobs[i]), a->kafka,
-                                        a->metrics};
+                                        a->metrics, a->auth};
         a->jobs[i] = ferry_jobs[i]->create(&ctx, errstr, errstr_size);
         if (!a->jobs[i])
             return -1;
@@ -164,6 +166,11 @@ static int app_start(struct app *a, char *errstr, size_t errstr_size)
         return -1;
     }
     register_build_info(a->metrics);
+    a->auth = ferry_auth_new();
+    if (!a->auth) {
+        snprintf(errstr, errstr_size, "out of memory for the API keys");
+        return -1;
+    }
     a->kafka = ferry_kafka_new(a->cfg, a->metrics, errstr, errstr_size);
     if (!a->kafka || create_jobs(a, errstr, errstr_size) || start_http(a, errstr, errstr_size))
         return -1;
@@ -191,6 +198,7 @@ static void app_stop(struct app *a)
     ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
     for (int i = n; i-- > 0;)
         ferry_jobs[i]->destroy(a->jobs[i]);
+    ferry_auth_destroy(a->auth);
     ferry_metrics_destroy(a->metrics);
 }
 

@@ -24,13 +24,14 @@
 
 #include "core/config_schema.h"
 
-/* The core objects a job is handed, by their struct tags (ferry_kafka, ferry_metrics and
- * ferry_httpd in their own headers), so that this header needs no other core header and the
- * config loader can include it without a circle. */
+/* The core objects a job is handed, by their struct tags (ferry_kafka, ferry_metrics,
+ * ferry_httpd and ferry_auth in their own headers), so that this header needs no other core header
+ * and the config loader can include it without a circle. */
 struct ferry_config;
 struct ferry_kafka;
 struct ferry_metrics;
 struct ferry_httpd;
+struct ferry_auth;
 
 /* What a job is given when it is built. Everything here outlives the job. */
 struct ferry_job_context {
@@ -38,6 +39,9 @@ struct ferry_job_context {
     const void *config;             /* the job's own section (see ferry_config_job) */
     struct ferry_kafka *kafka;
     struct ferry_metrics *metrics;
+    /* The listener's API keys (core/auth.h): the job whose config declares keys adds them in
+     * create (ingest: ingest.auth.keys); every job checks its requests against them. */
+    struct ferry_auth *auth;
 };
 
 struct ferry_job {

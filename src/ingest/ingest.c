@@ -63,9 +63,9 @@ static int authenticate(struct ingest_endpoint *ep, ferry_http_req *req, int *ke
     ferry_ingest *ing = ep->ing;
 
     *key = -1;
-    if (!ferry_ingest_auth_enabled(ing->auth) || (ep->webhook && !ep->webhook->auth))
+    if (!ferry_auth_enabled(ing->auth) || (ep->webhook && !ep->webhook->auth))
         return 0;
-    *key = ferry_ingest_auth_check(ing->auth, ferry_http_req_header(req, "Authorization"));
+    *key = ferry_auth_check(ing->auth, ferry_http_req_header(req, "Authorization"));
     if (*key >= 0)
         return 0;
     ferry_ingest_reply_error(ep, req, 401, FERRY_RP_UNAUTHORIZED, FERRY_REJECT_UNAUTHORIZED,
@@ -81,7 +81,7 @@ static int permit(struct ingest_endpoint *ep, ferry_http_req *req,
         return 0;
     ferry_ingest_reply_error(ep, req, 403, FERRY_RP_FORBIDDEN, FERRY_REJECT_FORBIDDEN,
                              "API key '%s' may not write topic '%s'",
-                             ferry_ingest_auth_name(ep->ing->auth, key), topic->name);
+                             ferry_auth_name(ep->ing->auth, key), topic->name);
     return -1;
 }
 
@@ -308,10 +308,7 @@ static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_
     char why[512];
 
     ing->rk = ferry_kafka_producer(k);
-    ing->auth = ferry_ingest_auth_new(&c->auth.keys, errstr, errstr_size);
-    if (!ing->auth)
-        return -1;
-    ing->rest_topics = ferry_ingest_patterns_new(&c->rest_proxy.topics, why, sizeof(why));
+    ing->rest_topics = ferry_patterns_new(&c->rest_proxy.topics, why, sizeof(why));
     if (!ing->rest_topics) {
         snprintf(errstr, errstr_size, "ingest.rest_proxy.topics: %s", why);
         return -1;
@@ -331,8 +328,28 @@ static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_
     return ing->collector ? 0 : -1;
 }
 
-/* Builds the endpoints of the `ingest:` section (API keys, topic handles for webhooks,
- * metrics). With no endpoint configured the object does nothing. Main thread. */
+/* Adds the keys of ingest.auth.keys to the listener's keys, which every job checks. */
+static int add_keys(ferry_auth *auth, const struct ferry_cfg_list *keys, char *errstr,
+                    size_t errstr_size)
+{
+    const struct ferry_ingest_api_key_config *k = keys->items;
+    char secret[FERRY_INGEST_KEY_MAX + 1], why[512];
+    int result = 0;
+
+    for (size_t i = 0; i < keys->count && !result; i++) {
+        result = ferry_ingest_key_read(&k[i], secret, sizeof(secret), why, sizeof(why));
+        if (result)
+            snprintf(errstr, errstr_size, "ingest.auth.keys[%zu]: %s", i, why);
+        else
+            result = ferry_auth_add(auth, k[i].name, secret, strlen(secret), &k[i].topics,
+                                    &k[i].tables, errstr, errstr_size);
+    }
+    explicit_bzero(secret, sizeof(secret));
+    return result;
+}
+
+/* Adds the API keys, and builds the endpoints of the `ingest:` section (topic handles for
+ * webhooks, metrics). With no endpoint configured the object does nothing. Main thread. */
 static void *ingest_new(const struct ferry_job_context *ctx, char *errstr, size_t errstr_size)
 {
     ferry_ingest *ing = calloc(1, sizeof(*ing));
@@ -345,7 +362,12 @@ static void *ingest_new(const struct ferry_job_context *ctx, char *errstr, size_
     ing->cfg = ctx->cfg;
     ing->conf = ctx->config;
     ing->metrics = ctx->metrics;
+    ing->auth = ctx->auth;
     set_limits(ing);
+    if (add_keys(ing->auth, &ing->conf->auth.keys, errstr, errstr_size)) {
+        ingest_destroy(ing);
+        return NULL;
+    }
     snprintf(errstr, errstr_size, "ingest: out of memory");
     if (ferry_ingest_config_enabled(ing->conf) && build(ing, ctx->kafka, errstr, errstr_size)) {
         ingest_destroy(ing);
@@ -381,7 +403,7 @@ static void log_endpoints(const ferry_ingest *ing)
         FLOG_INFO("ingest", ing->webhooks[i].name, "webhook on POST %s -> topic %s, ack=%s",
                   ing->webhooks[i].webhook->path, ing->webhooks[i].webhook->topic,
                   ferry_ingest_acks[ing->webhooks[i].ack]);
-    if (!ferry_ingest_auth_enabled(ing->auth) && !is_loopback(listen))
+    if (!ferry_auth_enabled(ing->auth) && !is_loopback(listen))
         FLOG_WARN("ingest", NULL,
                   "NO API KEYS: anyone who can reach %s may write to Kafka through ingest. "
                   "Set ingest.auth.keys, or listen on 127.0.0.1 only",
@@ -475,8 +497,7 @@ static void ingest_destroy(void *arg)
     }
     free(ing->webhooks);
     ferry_ingest_topics_destroy(ing->topics);
-    ferry_ingest_patterns_destroy(ing->rest_topics);
-    ferry_ingest_auth_destroy(ing->auth);
+    ferry_patterns_destroy(ing->rest_topics);
     ferry_ingest_flight_release(ing);
     free(ing);
 }

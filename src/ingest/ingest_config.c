@@ -4,7 +4,7 @@
  * `ferry check` finds every mistake ingest could hit at start.
  */
 #include "ingest/ingest_config.h"
-#include "ingest/pattern.h"
+#include "core/pattern.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -89,8 +89,11 @@ static const struct ferry_cfg_field api_key_fields[] = {
      "it here."},
     {"key_file", FERRY_CFG_STRING, AK_FIELD(key_file), NULL, 0, 0, NULL, NULL, 0,
      "A file holding the secret (trailing whitespace is ignored); instead of `key`."},
-    {"topics", FERRY_CFG_STRINGS, AK_FIELD(topics), NULL, 0, 0, NULL, NULL, 1,
+    {"topics", FERRY_CFG_STRINGS, AK_FIELD(topics), NULL, 0, 0, NULL, NULL, 0,
      "Topics this key may write: names, or `^regex`; `^.*` for all."},
+    {"tables", FERRY_CFG_STRINGS, AK_FIELD(tables), NULL, 0, 0, NULL, NULL, 0,
+     "Tables this key may read (`GET /tables/...`): names, or `^regex`; `^.*` for all. A key "
+     "sets `topics`, `tables` or both."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section api_key_section = {
@@ -227,9 +230,9 @@ static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_stri
     for (size_t i = 0; i < list->count; i++) {
         const char *t = list->items[i];
         struct ferry_cfg_strings one = {&list->items[i], 1};
-        ferry_ingest_patterns *p = ferry_ingest_patterns_new(&one, err, sizeof(err));
+        ferry_patterns *p = ferry_patterns_new(&one, err, sizeof(err));
         snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        ferry_ingest_patterns_destroy(p);
+        ferry_patterns_destroy(p);
         if (!p)
             ferry_config_error(cfg, ipath, "%s", err);
         else if (t[0] != '^' && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
@@ -284,6 +287,28 @@ static void check_unique(struct ferry_config *cfg, const struct ferry_cfg_list *
             ferry_config_error(cfg, fpath, "another %s '%s'", what, name);
             break;
         }
+    }
+}
+
+/* Table patterns compile, and plain entries are names a table can have. */
+static void check_table_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                                 const char *path)
+{
+    char err[512], ipath[INGEST_PATH_MAX];
+
+    for (size_t i = 0; i < list->count; i++) {
+        const char *t = list->items[i];
+        struct ferry_cfg_strings one = {&list->items[i], 1};
+        ferry_patterns *p = ferry_patterns_new(&one, err, sizeof(err));
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        ferry_patterns_destroy(p);
+        if (!p)
+            ferry_config_error(cfg, ipath, "%s", err);
+        else if (t[0] != '^' && !name_valid(t))
+            ferry_config_error(cfg, ipath,
+                               "expected a table name (letters, digits, '.', '_', '-') or a "
+                               "^regex, got '%s'",
+                               t);
     }
 }
 
@@ -368,6 +393,11 @@ static void check_api_key(struct ferry_config *cfg, void *obj, const char *path)
     check_name(cfg, k->name, path);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
     check_patterns(cfg, &k->topics, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.tables", path);
+    check_table_patterns(cfg, &k->tables, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.topics", path);
+    if (ferry_config_line(cfg, fpath) == 0 && k->tables.count == 0)
+        ferry_config_error(cfg, fpath, "missing, a key needs topics, tables or both");
     snprintf(fpath, sizeof(fpath), "%s.%s", path, k->key_file ? "key_file" : "key");
     if (k->key && k->key_file)
         ferry_config_error(cfg, fpath, "set key or key_file, not both");

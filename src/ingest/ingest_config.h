@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/config_schema.h"
 
@@ -48,7 +49,8 @@ struct ferry_ingest_api_key_config {
     char *name;
     char *key;
     char *key_file;
-    struct ferry_cfg_strings topics; /* names or ^regex */
+    struct ferry_cfg_strings topics; /* names or ^regex: what it may write */
+    struct ferry_cfg_strings tables; /* names or ^regex: what it may read */
 };
 
 struct ferry_ingest_auth_config {
@@ -76,9 +78,9 @@ struct ferry_ingest_config {
 };
 
 /* Most API keys ferry accepts, and the longest key. */
-#define FERRY_INGEST_KEYS_MAX 64
-#define FERRY_INGEST_KEY_MIN 16
-#define FERRY_INGEST_KEY_MAX 256
+#define FERRY_INGEST_KEYS_MAX FERRY_AUTH_KEYS_MAX
+#define FERRY_INGEST_KEY_MIN FERRY_AUTH_SECRET_MIN
+#define FERRY_INGEST_KEY_MAX FERRY_AUTH_SECRET_MAX
 
 /* Most request headers one webhook copies into record headers. */
 #define FERRY_INGEST_WEBHOOK_HEADERS_MAX 32

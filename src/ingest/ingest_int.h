@@ -11,11 +11,11 @@
 
 #include "core/httpd.h"
 #include "core/kafka.h"
-#include "ingest/auth.h"
+#include "core/auth.h"
 #include "ingest/batch.h"
 #include "ingest/ingest_config.h"
 #include "ingest/ingest_metrics.h"
-#include "ingest/pattern.h"
+#include "core/pattern.h"
 #include "ingest/topics.h"
 
 typedef struct ferry_ingest ferry_ingest;
@@ -40,8 +40,8 @@ struct ferry_ingest {
     const struct ferry_ingest_config *conf; /* the `ingest:` section */
     rd_kafka_t *rk;                         /* the shared producer, owned by ferry_kafka */
     ferry_metrics *metrics;
-    ferry_ingest_auth *auth;
-    ferry_ingest_patterns *rest_topics;
+    ferry_auth *auth; /* the listener's keys, owned by the core */
+    ferry_patterns *rest_topics;
     ferry_ingest_topics *topics;
     struct ingest_endpoint rest;
     struct ingest_endpoint *webhooks;

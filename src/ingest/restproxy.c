@@ -9,7 +9,7 @@
 #include "core/base64.h"
 #include "core/json.h"
 #include "core/json_scan.h"
-#include "ingest/pattern.h"
+#include "core/pattern.h"
 
 #include <stdarg.h>
 #include <stdio.h>

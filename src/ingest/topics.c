@@ -22,8 +22,8 @@ struct entry {
 
 struct ferry_ingest_topics {
     rd_kafka_t *rk;
-    const ferry_ingest_patterns *rest;
-    const ferry_ingest_auth *auth;
+    const ferry_patterns *rest;
+    const ferry_auth *auth;
     size_t max_rest, nrest;
     size_t mask; /* slots - 1 */
     _Atomic(struct entry *) *slots;
@@ -40,10 +40,10 @@ static size_t hash(const char *s)
     return (size_t)h;
 }
 
-ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_ingest_patterns *rest,
-                                             const ferry_ingest_auth *auth, size_t max_rest,
-                                             size_t fixed, int64_t delivery_timeout_ms,
-                                             char *errstr, size_t errstr_size)
+ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_patterns *rest,
+                                             const ferry_auth *auth, size_t max_rest, size_t fixed,
+                                             int64_t delivery_timeout_ms, char *errstr,
+                                             size_t errstr_size)
 {
     ferry_ingest_topics *t = calloc(1, sizeof(*t));
     size_t slots = 16;
@@ -121,7 +121,7 @@ static struct entry *add(ferry_ingest_topics *t, const char *name, size_t slot, 
     snprintf(e->name, sizeof(e->name), "%s", name);
     e->pub.name = e->name;
     e->pub.rest = rest;
-    e->pub.keys = ferry_ingest_auth_topic_mask(t->auth, name);
+    e->pub.keys = ferry_auth_mask(t->auth, FERRY_AUTH_TOPICS, name);
     e->pub.rkt = new_handle(t, name, errstr, errstr_size);
     if (!e->pub.rkt) {
         free(e);
@@ -141,7 +141,7 @@ const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t
     *full = 0;
     if (e)
         return e->pub.rest ? &e->pub : NULL;
-    if (!ferry_ingest_patterns_match(t->rest, name))
+    if (!ferry_patterns_match(t->rest, name))
         return NULL;
     pthread_mutex_lock(&t->lock);
     e = find(t, name, &slot); /* another thread may have added it meanwhile */
@@ -162,7 +162,7 @@ const struct ferry_ingest_topic *ferry_ingest_topics_fixed(ferry_ingest_topics *
     pthread_mutex_lock(&t->lock);
     e = find(t, name, &slot);
     if (!e)
-        e = add(t, name, slot, ferry_ingest_patterns_match(t->rest, name), errstr, errstr_size);
+        e = add(t, name, slot, ferry_patterns_match(t->rest, name), errstr, errstr_size);
     pthread_mutex_unlock(&t->lock);
     return e ? &e->pub : NULL;
 }

@@ -15,8 +15,8 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "ingest/auth.h"
-#include "ingest/pattern.h"
+#include "core/auth.h"
+#include "core/pattern.h"
 
 typedef struct ferry_ingest_topics ferry_ingest_topics;
 
@@ -32,10 +32,10 @@ struct ferry_ingest_topic {
  * is the number of other topics (webhooks') that ferry_ingest_topics_fixed() will add.
  * Handles are made with rk's default topic configuration plus message.timeout.ms =
  * delivery_timeout_ms. Returns NULL with errstr. Main thread. */
-ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_ingest_patterns *rest,
-                                             const ferry_ingest_auth *auth, size_t max_rest,
-                                             size_t fixed, int64_t delivery_timeout_ms,
-                                             char *errstr, size_t errstr_size);
+ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_patterns *rest,
+                                             const ferry_auth *auth, size_t max_rest, size_t fixed,
+                                             int64_t delivery_timeout_ms, char *errstr,
+                                             size_t errstr_size);
 
 /* Returns the entry of a topic that the REST Proxy API may write, making it on first use, or
  * NULL when the topic is not allowed, or (with *full set) when max_rest topics have entries

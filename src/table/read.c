@@ -9,6 +9,7 @@
  * with Retry-After, never a 404 for a key that may exist.
  */
 #include "table/read.h"
+#include "core/auth.h"
 #include "core/base64.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -494,16 +495,49 @@ static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
     ferry_table_count(t, 200, started_us);
 }
 
-/* GET /tables. Server thread. */
+/* ---- API keys ---- */
+
+/* The request's API key: -1 when auth is off; else its index, or -2 after answering 401. */
+static int authenticate(ferry_tables *ts, ferry_http_req *req)
+{
+    int key;
+
+    if (!ferry_auth_enabled(ts->auth))
+        return -1;
+    key = ferry_auth_check(ts->auth, ferry_http_req_header(req, "Authorization"));
+    if (key >= 0)
+        return key;
+    ferry_http_add_header(req, "WWW-Authenticate", "Bearer");
+    ferry_http_respond_error(req, 401, 0,
+                             "a valid API key is required (Authorization: Bearer <key>)");
+    return -2;
+}
+
+/* Nonzero when key (from authenticate) may read t. */
+static int may_read(const ferry_tables *ts, int key, const struct table *t)
+{
+    return key == -1 || ferry_auth_allows(ts->auth, key, FERRY_AUTH_TABLES, t->cfg->name);
+}
+
+/* Finds the table named at the start of the raw path and checks that the request may read it;
+ * answers 401, 404 or 403 and returns NULL otherwise. *rest is what follows the name. */
+static struct table *open_table(ferry_tables *ts, ferry_http_req *req, const char **rest);
+
+/* GET /tables: the tables the request may read. Server thread. */
 static void on_list(ferry_http_req *req, void *arg)
 {
     ferry_tables *ts = arg;
     struct ferry_buf out;
+    int key = authenticate(ts, req), n = 0;
 
+    if (key == -2)
+        return;
     ferry_buf_init(&out, READ_STATUS_MAX);
     ferry_buf_adds(&out, "{\"tables\":[");
     for (size_t i = 0; i < ts->count; i++) {
-        if (i)
+        if (!may_read(ts, key, &ts->tables[i]))
+            continue;
+        if (n++)
             ferry_buf_addc(&out, ',');
         add_table(&out, &ts->tables[i], 0);
     }
@@ -581,19 +615,37 @@ static void route_key(struct table *t, ferry_http_req *req, const char *rest, in
     free(key);
 }
 
-/* GET /tables/{table}[/keys/{key}[/events] | /keys | /events]. Server thread. */
-static void on_table(ferry_http_req *req, void *arg)
+static struct table *open_table(ferry_tables *ts, ferry_http_req *req, const char **rest)
 {
     const char *name = ferry_http_req_raw_path(req) + strlen(READ_PREFIX);
     const char *slash = strchr(name, '/');
     size_t len = slash ? (size_t)(slash - name) : strlen(name);
-    struct table *t = find_table(arg, name, len);
-    int64_t started_us = ferry_clock_us();
+    int key = authenticate(ts, req);
+    struct table *t = key == -2 ? NULL : find_table(ts, name, len);
 
+    *rest = slash;
+    if (key == -2)
+        return NULL;
     if (!t) {
         ferry_http_respond_error(req, 404, 0, "no table named '%.*s'", (int)len, name);
-        return;
+        return NULL;
     }
+    if (may_read(ts, key, t))
+        return t;
+    ferry_http_respond_error(req, 403, 0, "API key '%s' may not read table '%s'",
+                             ferry_auth_name(ts->auth, key), t->cfg->name);
+    return NULL;
+}
+
+/* GET /tables/{table}[/keys/{key}[/events] | /keys | /events]. Server thread. */
+static void on_table(ferry_http_req *req, void *arg)
+{
+    const char *slash;
+    struct table *t = open_table(arg, req, &slash);
+    int64_t started_us = ferry_clock_us();
+
+    if (!t)
+        return;
     if (!slash || strcmp(slash, "/") == 0) {
         get_table(t, req, started_us);
     } else if (strncmp(slash, "/keys/", 6) == 0) {
@@ -611,14 +663,12 @@ static void on_table(ferry_http_req *req, void *arg)
 /* POST /tables/{table}/lookup. Server thread. */
 static void on_post(ferry_http_req *req, void *arg)
 {
-    const char *name = ferry_http_req_raw_path(req) + strlen(READ_PREFIX);
-    const char *slash = strchr(name, '/');
-    size_t len = slash ? (size_t)(slash - name) : strlen(name);
-    struct table *t = find_table(arg, name, len);
+    const char *slash;
+    struct table *t = open_table(arg, req, &slash);
     int64_t started_us = ferry_clock_us();
 
     if (!t) {
-        ferry_http_respond_error(req, 404, 0, "no table named '%.*s'", (int)len, name);
+        return;
     } else if (slash && strcmp(slash, "/lookup") == 0) {
         ferry_table_lookup(t, req, started_us);
     } else {

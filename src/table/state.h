@@ -83,6 +83,7 @@ typedef struct ferry_tables {
     size_t count;
     ferry_metrics *metrics;
     struct ferry_table_watch *watch; /* the reads that wait, of every table */
+    struct ferry_auth *auth;         /* the listener's API keys, owned by the core */
     char tmpdir[TABLE_PATH_MAX];     /* made for the embedded cluster; removed at destroy */
     int stopped;
 } ferry_tables;

@@ -183,6 +183,7 @@ static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_
         return NULL;
     }
     ts->metrics = ctx->metrics;
+    ts->auth = ctx->auth;
     if (list->count && data_dir(ts, ctx, &dir, errstr, errstr_size)) {
         tables_destroy(ts);
         return NULL;

@@ -539,3 +539,34 @@ def test_keys_travel_percent_encoded(broker30, run_ferry, tmp_path):
     r = f.get("/tables/t/keys/a/b")
     assert r.status == 404 and "%2F" in r.json()["message"]
     assert f.get("/tables/t/keys/a%2").status == 400
+
+
+def test_api_keys_for_tables(broker30, run_ferry, tmp_path):
+    import json
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("K", "v")], partitioner="murmur2_random")
+    reader, writer = "reader-key-0123456789", "writer-key-0123456789"
+    f = run_ferry(config(broker.bootstrap, [
+        table("prices", topic, tmp_path / "a"), table("secret", topic, tmp_path / "b")],
+        ingest={"auth": {"keys": [
+            {"name": "reader", "key": reader, "tables": ["prices"]},
+            {"name": "writer", "key": writer, "topics": [topic]}]}}))
+    f.wait_ready(60)
+
+    def get(path, key=None, method="GET", body=None):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return f.request(method, path, headers=headers, body=body)
+
+    r = get("/tables/prices/keys/K")
+    assert r.status == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert get("/tables/nope/keys/K").status == 401  # no hint which tables exist
+    assert get("/tables/prices/keys/K", reader).body == b"v"
+    r = get("/tables/secret/keys/K", reader)
+    assert r.status == 403 and "API key 'reader' may not read table 'secret'" in r.text
+    assert get("/tables/prices/keys/K", writer).status == 403  # topics grant no tables
+    assert get("/tables/prices/keys/K", "wrong-key-0123456789").status == 401
+    assert get("/tables/prices/lookup", reader, "POST", json.dumps({"keys": ["K"]})).status == 200
+    assert get("/tables/secret/lookup", reader, "POST", "{}").status == 403
+    assert [t["name"] for t in get("/tables", reader).json()["tables"]] == ["prices"]
+    assert get("/tables").status == 401
+    assert get("/tables/nope", reader).status == 404

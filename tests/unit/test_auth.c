@@ -1,7 +1,7 @@
 /*
- * test_auth.c - unit tests of ingest's API keys and topic patterns (src/ingest/auth.c,
- * src/ingest/pattern.c): which Authorization header finds which key, which key may write
- * which topic, and key files.
+ * test_auth.c - unit tests of the listener's API keys and name patterns (src/core/auth.c,
+ * src/core/pattern.c) and of ingest's key files: which Authorization header finds which key,
+ * which key may write which topic and read which table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,28 +14,29 @@
 
 #include <cmocka.h>
 
-#include "ingest/auth.h"
+#include "core/auth.h"
 #include "ingest/ingest_config.h"
-#include "ingest/pattern.h"
+#include "core/pattern.h"
 
 #define KEY_A "aaaaaaaaaaaaaaaa-orders"
 #define KEY_B "bbbbbbbbbbbbbbbb-everything"
 
 static char *orders_topics[] = {"orders", "^orders\\..*"};
-static char *all_topics[] = {"^.*"};
+static char *all[] = {"^.*"};
+static char *price_tables[] = {"prices"};
 
-static struct ferry_ingest_api_key_config key_configs[] = {
-    {"orders-service", KEY_A, NULL, {orders_topics, 2}},
-    {"admin", KEY_B, NULL, {all_topics, 1}},
-};
-
-static ferry_ingest_auth *make_auth(void)
+static ferry_auth *make_auth(void)
 {
-    struct ferry_cfg_list keys = {key_configs, 2};
+    struct ferry_cfg_strings orders = {orders_topics, 2}, every = {all, 1};
+    struct ferry_cfg_strings prices = {price_tables, 1};
     char err[256] = "";
-    ferry_ingest_auth *a = ferry_ingest_auth_new(&keys, err, sizeof(err));
-    if (!a)
-        fail_msg("auth_new: %s", err);
+    ferry_auth *a = ferry_auth_new();
+
+    assert_non_null(a);
+    if (ferry_auth_add(a, "orders-service", KEY_A, strlen(KEY_A), &orders, &prices, err,
+                       sizeof(err)) ||
+        ferry_auth_add(a, "admin", KEY_B, strlen(KEY_B), &every, &every, err, sizeof(err)))
+        fail_msg("auth_add: %s", err);
     return a;
 }
 
@@ -64,30 +65,30 @@ static const struct check_case check_cases[] = {
 
 static void test_check(void **state)
 {
-    ferry_ingest_auth *a = make_auth();
+    ferry_auth *a = make_auth();
     (void)state;
-    assert_true(ferry_ingest_auth_enabled(a));
+    assert_true(ferry_auth_enabled(a));
     for (size_t i = 0; i < sizeof(check_cases) / sizeof(check_cases[0]); i++) {
-        int got = ferry_ingest_auth_check(a, check_cases[i].header);
+        int got = ferry_auth_check(a, check_cases[i].header);
         if (got != check_cases[i].want)
             fail_msg("case %zu: got %d, want %d", i, got, check_cases[i].want);
     }
-    assert_string_equal(ferry_ingest_auth_name(a, 0), "orders-service");
-    assert_string_equal(ferry_ingest_auth_name(a, -1), "-");
-    ferry_ingest_auth_destroy(a);
+    assert_string_equal(ferry_auth_name(a, 0), "orders-service");
+    assert_string_equal(ferry_auth_name(a, -1), "-");
+    ferry_auth_destroy(a);
 }
 
 static void test_long_token(void **state)
 {
     char header[600];
-    ferry_ingest_auth *a = make_auth();
+    ferry_auth *a = make_auth();
 
     (void)state;
     memset(header, 'a', sizeof(header) - 1);
     memcpy(header, "Bearer ", 7);
     header[sizeof(header) - 1] = '\0';
-    assert_int_equal(ferry_ingest_auth_check(a, header), -1);
-    ferry_ingest_auth_destroy(a);
+    assert_int_equal(ferry_auth_check(a, header), -1);
+    ferry_auth_destroy(a);
 }
 
 struct mask_case {
@@ -102,28 +103,63 @@ static const struct mask_case mask_cases[] = {
 
 static void test_topic_masks(void **state)
 {
-    ferry_ingest_auth *a = make_auth();
+    ferry_auth *a = make_auth();
     (void)state;
     for (size_t i = 0; i < sizeof(mask_cases) / sizeof(mask_cases[0]); i++) {
-        uint64_t got = ferry_ingest_auth_topic_mask(a, mask_cases[i].topic);
+        uint64_t got = ferry_auth_mask(a, FERRY_AUTH_TOPICS, mask_cases[i].topic);
         if (got != mask_cases[i].want)
             fail_msg("%s: got %llu", mask_cases[i].topic, (unsigned long long)got);
     }
-    ferry_ingest_auth_destroy(a);
+    ferry_auth_destroy(a);
+}
+
+/* Topics and tables are separate lists: a table's name in topics grants nothing. */
+static void test_table_scope(void **state)
+{
+    ferry_auth *a = make_auth();
+    (void)state;
+    assert_true(ferry_auth_allows(a, 0, FERRY_AUTH_TABLES, "prices"));
+    assert_false(ferry_auth_allows(a, 0, FERRY_AUTH_TABLES, "orders"));
+    assert_false(ferry_auth_allows(a, 0, FERRY_AUTH_TOPICS, "prices"));
+    assert_true(ferry_auth_allows(a, 1, FERRY_AUTH_TABLES, "anything"));
+    assert_false(ferry_auth_allows(a, -1, FERRY_AUTH_TABLES, "prices"));
+    assert_false(ferry_auth_allows(a, 2, FERRY_AUTH_TABLES, "prices"));
+    assert_int_equal(ferry_auth_mask(a, FERRY_AUTH_TABLES, "prices"), 3);
+    ferry_auth_destroy(a);
 }
 
 static void test_no_keys(void **state)
 {
-    struct ferry_cfg_list none = {NULL, 0};
-    char err[256];
-    ferry_ingest_auth *a = ferry_ingest_auth_new(&none, err, sizeof(err));
+    ferry_auth *a = ferry_auth_new();
 
     (void)state;
     assert_non_null(a);
-    assert_false(ferry_ingest_auth_enabled(a));
-    assert_int_equal(ferry_ingest_auth_check(a, "Bearer " KEY_A), -1);
-    assert_int_equal(ferry_ingest_auth_topic_mask(a, "orders"), 0);
-    ferry_ingest_auth_destroy(a);
+    assert_false(ferry_auth_enabled(a));
+    assert_int_equal(ferry_auth_check(a, "Bearer " KEY_A), -1);
+    assert_int_equal(ferry_auth_mask(a, FERRY_AUTH_TOPICS, "orders"), 0);
+    ferry_auth_destroy(a);
+}
+
+static void test_limits(void **state)
+{
+    char secret[FERRY_AUTH_SECRET_MAX + 2], err[256];
+    ferry_auth *a = ferry_auth_new();
+    static char *bad[] = {"^(x"};
+    struct ferry_cfg_strings bad_list = {bad, 1};
+
+    (void)state;
+    memset(secret, 's', sizeof(secret));
+    assert_int_equal(
+        ferry_auth_add(a, "long", secret, sizeof(secret), NULL, NULL, err, sizeof(err)), -1);
+    assert_int_equal(
+        ferry_auth_add(a, "bad", KEY_A, strlen(KEY_A), NULL, &bad_list, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "key 'bad'"));
+    for (int i = 0; i < FERRY_AUTH_KEYS_MAX - 1; i++)
+        assert_int_equal(ferry_auth_add(a, "k", KEY_A, strlen(KEY_A), NULL, NULL, err, sizeof(err)),
+                         0);
+    assert_int_equal(ferry_auth_add(a, "k", KEY_A, strlen(KEY_A), NULL, NULL, err, sizeof(err)),
+                     -1);
+    ferry_auth_destroy(a);
 }
 
 struct key_case {
@@ -147,7 +183,7 @@ static void test_key_read(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
         const struct key_case *c = &key_cases[i];
-        struct ferry_ingest_api_key_config k = {"k", NULL, NULL, {NULL, 0}};
+        struct ferry_ingest_api_key_config k = {"k", NULL, NULL, {NULL, 0}, {NULL, 0}};
         char path[] = "/tmp/ferry-test-key-XXXXXX", out[FERRY_INGEST_KEY_MAX + 1], err[256];
         int rc;
 
@@ -172,7 +208,8 @@ static void test_key_read(void **state)
 
 static void test_key_file_missing(void **state)
 {
-    struct ferry_ingest_api_key_config k = {"k", NULL, "/nonexistent/ferry-key", {NULL, 0}};
+    struct ferry_ingest_api_key_config k = {
+        "k", NULL, "/nonexistent/ferry-key", {NULL, 0}, {NULL, 0}};
     char out[FERRY_INGEST_KEY_MAX + 1], err[256];
 
     (void)state;
@@ -194,14 +231,14 @@ static void test_patterns(void **state)
     };
     struct ferry_cfg_strings list = {items, 3};
     char err[256];
-    ferry_ingest_patterns *p = ferry_ingest_patterns_new(&list, err, sizeof(err));
+    ferry_patterns *p = ferry_patterns_new(&list, err, sizeof(err));
 
     (void)state;
     assert_non_null(p);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (ferry_ingest_patterns_match(p, cases[i].topic) != cases[i].want)
+        if (ferry_patterns_match(p, cases[i].topic) != cases[i].want)
             fail_msg("%s: want %d", cases[i].topic, cases[i].want);
-    ferry_ingest_patterns_destroy(p);
+    ferry_patterns_destroy(p);
 }
 
 static void test_bad_pattern(void **state)
@@ -211,7 +248,7 @@ static void test_bad_pattern(void **state)
     char err[256];
 
     (void)state;
-    assert_null(ferry_ingest_patterns_new(&list, err, sizeof(err)));
+    assert_null(ferry_patterns_new(&list, err, sizeof(err)));
     assert_non_null(strstr(err, "'^(unclosed' is not a valid regular expression"));
 }
 
@@ -237,6 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check),       cmocka_unit_test(test_long_token),
         cmocka_unit_test(test_topic_masks), cmocka_unit_test(test_no_keys),
+        cmocka_unit_test(test_table_scope), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_key_read),    cmocka_unit_test(test_key_file_missing),
         cmocka_unit_test(test_patterns),    cmocka_unit_test(test_bad_pattern),
         cmocka_unit_test(test_topic_names),

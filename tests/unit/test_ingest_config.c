@@ -152,7 +152,14 @@ static const struct bad_case bad_cases[] = {
      "      - {name: b, key: 0123456789abcdef, topics: [b]}\n",
      "config: ingest.auth.keys[1]: the same secret as keys[0] (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - {name: a, key: 0123456789abcdef}\n",
-     "config: ingest.auth.keys[0].topics: missing, this key is required (bad.yaml:4)"},
+     "config: ingest.auth.keys[0].topics: missing, a key needs topics, tables or both "
+     "(bad.yaml:4)"},
+    {"ingest:\n  auth:\n    keys:\n      - {name: a, key: 0123456789abcdef, tables: [\"a b\"]}\n",
+     "config: ingest.auth.keys[0].tables[0]: expected a table name (letters, digits, '.', '_', "
+     "'-') or a ^regex, got 'a b' (bad.yaml:4)"},
+    {"ingest:\n  auth:\n    keys:\n      - {name: a, key: 0123456789abcdef, tables: [\"^(\"]}\n",
+     "config: ingest.auth.keys[0].tables[0]: '^(' is not a valid regular expression: Unmatched "
+     "( or \\( (bad.yaml:4)"},
     {"server:\n  shutdown_timeout: 10s\ningest:\n  rest_proxy: {topics: [a]}\n",
      "config: ingest.delivery_timeout: must be shorter than server.shutdown_timeout (10000 ms), "
      "so that every accepted request is answered before ferry exits; got 20000 ms (bad.yaml:3)"},

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "ingest/pattern.h"
+#include "core/pattern.h"
 #include "ingest/restproxy.h"
 
 #define ANY FERRY_INGEST_PARTITION_ANY

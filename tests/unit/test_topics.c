@@ -22,15 +22,11 @@
 static char *rest_items[] = {"orders", "^ev\\.[0-9]+$"};
 static char *key0_topics[] = {"orders"};
 static char *key1_topics[] = {"^.*"};
-static struct ferry_ingest_api_key_config keys[] = {
-    {"k0", "0123456789abcdef-0", NULL, {key0_topics, 1}},
-    {"k1", "0123456789abcdef-1", NULL, {key1_topics, 1}},
-};
 
 struct fixture {
     rd_kafka_t *rk;
-    ferry_ingest_patterns *rest;
-    ferry_ingest_auth *auth;
+    ferry_patterns *rest;
+    ferry_auth *auth;
     ferry_ingest_topics *topics;
 };
 
@@ -38,12 +34,16 @@ static int setup(void **state)
 {
     static struct fixture f;
     struct ferry_cfg_strings rest = {rest_items, 2};
-    struct ferry_cfg_list key_list = {keys, 2};
+    struct ferry_cfg_strings k0 = {key0_topics, 1}, k1 = {key1_topics, 1};
     char err[256];
 
     f.rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), err, sizeof(err));
-    f.rest = ferry_ingest_patterns_new(&rest, err, sizeof(err));
-    f.auth = ferry_ingest_auth_new(&key_list, err, sizeof(err));
+    f.rest = ferry_patterns_new(&rest, err, sizeof(err));
+    f.auth = ferry_auth_new();
+    if (!f.auth ||
+        ferry_auth_add(f.auth, "k0", "0123456789abcdef-0", 18, &k0, NULL, err, sizeof(err)) ||
+        ferry_auth_add(f.auth, "k1", "0123456789abcdef-1", 18, &k1, NULL, err, sizeof(err)))
+        return -1;
     f.topics = f.rk && f.rest && f.auth
                    ? ferry_ingest_topics_new(f.rk, f.rest, f.auth, 3, 1, 7000, err, sizeof(err))
                    : NULL;
@@ -55,8 +55,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     ferry_ingest_topics_destroy(f->topics);
-    ferry_ingest_auth_destroy(f->auth);
-    ferry_ingest_patterns_destroy(f->rest);
+    ferry_auth_destroy(f->auth);
+    ferry_patterns_destroy(f->rest);
     rd_kafka_destroy(f->rk);
     return 0;
 }

@@ -4,7 +4,7 @@
  * glibc's regexec() may be called from several threads on one compiled expression; callers
  * that match on a hot path cache the answer per topic (topics.c) rather than match per request.
  */
-#include "ingest/pattern.h"
+#include "core/pattern.h"
 
 #include <regex.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ struct entry {
     regex_t rx; /* valid when name is NULL */
 };
 
-struct ferry_ingest_patterns {
+struct ferry_patterns {
     struct entry *items;
     size_t count;
 };
@@ -46,10 +46,10 @@ static int compile_one(struct entry *e, const char *text, char *errstr, size_t e
     return 0;
 }
 
-ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings *list, char *errstr,
-                                                 size_t errstr_size)
+ferry_patterns *ferry_patterns_new(const struct ferry_cfg_strings *list, char *errstr,
+                                   size_t errstr_size)
 {
-    ferry_ingest_patterns *p = calloc(1, sizeof(*p));
+    ferry_patterns *p = calloc(1, sizeof(*p));
 
     if (p)
         p->items = calloc(list->count + 1, sizeof(*p->items));
@@ -60,7 +60,7 @@ ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings 
     }
     for (size_t i = 0; i < list->count; i++) {
         if (compile_one(&p->items[i], list->items[i], errstr, errstr_size)) {
-            ferry_ingest_patterns_destroy(p);
+            ferry_patterns_destroy(p);
             return NULL;
         }
         p->count++;
@@ -68,7 +68,7 @@ ferry_ingest_patterns *ferry_ingest_patterns_new(const struct ferry_cfg_strings 
     return p;
 }
 
-int ferry_ingest_patterns_match(const ferry_ingest_patterns *p, const char *topic)
+int ferry_patterns_match(const ferry_patterns *p, const char *topic)
 {
     for (size_t i = 0; i < p->count; i++) {
         const struct entry *e = &p->items[i];
@@ -78,7 +78,7 @@ int ferry_ingest_patterns_match(const ferry_ingest_patterns *p, const char *topi
     return 0;
 }
 
-void ferry_ingest_patterns_destroy(ferry_ingest_patterns *p)
+void ferry_patterns_destroy(ferry_patterns *p)
 {
     if (!p)
         return;

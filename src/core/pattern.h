@@ -1,0 +1,30 @@
+/*
+ * pattern.h - lists of names (topics, tables) and regular expressions, as written in the
+ * config: a plain entry matches that name exactly, an entry starting with `^` is a POSIX
+ * extended regular expression (anchored at the start by its own `^`; add `$` to anchor the
+ * end).
+ *
+ * The REST Proxy API's allowed topics and each API key's topics and tables are such lists.
+ */
+#ifndef FERRY_PATTERN_H
+#define FERRY_PATTERN_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/topic_name.h" /* plain entries are topic names */
+
+typedef struct ferry_patterns ferry_patterns;
+
+/* Compiles list. Returns the patterns (the caller owns them), or NULL with errstr quoting the
+ * entry that does not compile. An empty list matches nothing. */
+ferry_patterns *ferry_patterns_new(const struct ferry_cfg_strings *list, char *errstr,
+                                   size_t errstr_size);
+
+/* Nonzero when topic matches an entry. Reads only: any thread, any number at once. */
+int ferry_patterns_match(const ferry_patterns *p, const char *topic);
+
+/* Frees the patterns. Accepts NULL. */
+void ferry_patterns_destroy(ferry_patterns *p);
+
+#endif
