@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The quickstart behind `make run`: an example receiver, ferry on its embedded in-memory Kafka
-# with the route and the ingest endpoints in examples/quickstart.yaml, a few demo records
-# produced with kcat and one POSTed to ferry with curl, all in this terminal.
+# with the route, the ingest endpoints and the table in examples/quickstart.yaml, a few demo
+# records produced with kcat and one POSTed to ferry with curl, then the table read back (one
+# read waiting for a write it must see), all in this terminal.
 # Ctrl-C stops everything.
 set -euo pipefail
 
@@ -59,19 +60,44 @@ echo "\$ $REST_CMD"
 curl -s -H 'Content-Type: application/vnd.kafka.json.v2+json' --data "$REST_BODY" \
     "http://127.0.0.1:$FERRY_PORT/topics/orders"
 
+# The table holds each user's latest order: user-1's is the third record.
+TABLE_CMD="curl -s http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-1"
+echo
+echo "\$ $TABLE_CMD"
+for _ in $(seq 1 100); do
+    answer=$(curl -s "http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-1")
+    case "$answer" in *cake*) break ;; esac
+    sleep 0.1
+done
+echo "$answer"
+
+# Read your writes: POST to the webhook, then GET the key with the partition and offset the
+# POST answered, and the table answers once it has applied that record.
+WEBHOOK_ANSWER=$(curl -s --json '{"user":"user-5","order":5,"item":"bread"}' \
+    "http://127.0.0.1:$FERRY_PORT/webhooks/orders")
+AT=$(echo "$WEBHOOK_ANSWER" | sed -n 's/.*"partition":\([0-9]*\),"offset":\([0-9]*\).*/\1:\2/p')
+RYW_CMD="curl -s 'http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-5?min_offset=$AT'"
+echo "\$ $RYW_CMD"
+curl -s "http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-5?min_offset=$AT"
+echo
+
 cat <<MSG
 
 ferry is running on an embedded in-memory Kafka at $BOOTSTRAP (nothing is kept after exit).
-Three demo records were produced to 'orders' with kcat and one was POSTed with curl; the
-receiver above prints them as they arrive.
+Three demo records were produced to 'orders' with kcat and two were POSTed with curl; the
+receiver above prints them as they arrive, and the table 'orders' holds each user's latest.
 
   POST a record (REST Proxy v2 API; the json format keeps the key as JSON, quotes included):
     $REST_CMD
   POST any JSON to the webhook (keyed by its "user" field):
     curl -s --json '{"user":"user-5","order":5}' http://127.0.0.1:$FERRY_PORT/webhooks/orders
   produce with kcat:   echo 'user-3:{"order":6}' | kcat -P -b $BOOTSTRAP -t orders -K:
+  read the table:      $TABLE_CMD
+  wait for a change:   curl -s -H 'If-None-Match: "<ETag of the last answer>"' -H 'Prefer: wait=30' \\
+                         http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-1
+  the table's state:   curl -s http://127.0.0.1:$FERRY_PORT/tables/orders
   health:              curl http://127.0.0.1:$FERRY_PORT/readyz
-  metrics:             curl -s http://127.0.0.1:$FERRY_PORT/metrics | grep -E 'ferry_(route|ingest)'
+  metrics:             curl -s http://127.0.0.1:$FERRY_PORT/metrics | grep -E 'ferry_(route|ingest|table)'
   stop:                Ctrl-C
 
 MSG

@@ -546,6 +546,15 @@ def test_quickstart_flow(ferry_bin, tmp_path):
         out = wait_until(delivered, 60, "the curl'd record at the receiver")
         assert "curl" in out and "/topics/orders" in out, out  # the command is shown
         assert re.search(r"receiver: POST /orders/\S*user-4", out), out
+        # the table: user-1's latest order, and a read that waited for the webhook's record
+        ryw = re.compile(r'^\{"user":"user-5","order":5,"item":"bread"\}$', re.M)
+        out = wait_until(lambda: ryw.search(proc.stdout_text()) and proc.stdout_text(), 60,
+                         "the read-your-writes answer")
+        # (the receiver prints from another process, so its lines may come in between)
+        assert "$ curl -s http://127.0.0.1:" in out and "/tables/orders/keys/user-1" in out, out
+        assert re.search(r'^\{"order":3,"item":"cake"\}$', out, re.M), out
+        assert re.search(r"/tables/orders/keys/user-5\?min_offset=\d+:\d+'$", out, re.M), out
+        assert re.search(r'^\{"user":"user-5","order":5,"item":"bread"\}$', out, re.M), out
         # Ctrl-C: a terminal sends SIGINT to the whole foreground group. ferry drains on it,
         # and the script must not send it a second signal that cuts the drain short.
         os.killpg(proc.pid, signal.SIGINT)
