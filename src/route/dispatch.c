@@ -52,6 +52,8 @@ struct dispatch_part {
     size_t in_flight;
     struct rec_list flight; /* the records in flight */
     int draining, revoked, dirty, in_ready;
+    int64_t refetch_from; /* after running out of memory: take nothing before this offset is
+                             consumed again; -1 otherwise */
     TAILQ_ENTRY(dispatch_part) ready_link;
     LIST_ENTRY(dispatch_part) link; /* in the live list or the revoked list */
 };
@@ -239,6 +241,7 @@ int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partitio
     LIST_INIT(&p->flight);
     p->topic = strdup(topic);
     p->partition = partition;
+    p->refetch_from = -1;
     p->wm = ferry_watermark_new();
     p->base = lane_new(NULL, 0, d->opts.ordering == FERRY_ORDERING_PARTITION);
     if (!p->topic || !p->wm || !p->base) {
@@ -348,15 +351,23 @@ int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void 
     struct ferry_dispatch_rec *rec;
     struct dispatch_lane *l;
 
-    if (!p || p->draining)
-        return -1;
+    int tracked;
+
+    /* Records fetched behind one that could not be taken come again after it. */
+    if (!p || p->draining || (p->refetch_from >= 0 && view->offset != p->refetch_from))
+        return FERRY_DISPATCH_NOT_OURS;
     l = lane_for(d, p, view);
     rec = rec_new(d);
-    if (!l || !rec || ferry_watermark_track(p->wm, view->offset)) {
+    tracked = l && rec ? ferry_watermark_track(p->wm, view->offset) : -2;
+    if (tracked) {
         if (rec)
             rec_spare(d, rec);
-        return -1;
+        if (tracked == -1)
+            return FERRY_DISPATCH_NOT_OURS;
+        p->refetch_from = view->offset;
+        return FERRY_DISPATCH_NO_MEMORY;
     }
+    p->refetch_from = -1;
     rec->view = *view;
     rec->msg = msg;
     rec->bytes = bytes;

@@ -65,8 +65,19 @@ void ferry_dispatch_drain(ferry_dispatch *d, const char *topic, int32_t partitio
  * released when they finish or are abandoned, without moving any watermark. */
 void ferry_dispatch_revoke(ferry_dispatch *d, const char *topic, int32_t partition);
 
-/* Takes a consumed record. Returns 0, or -1 when its partition is not assigned or the offset
- * is not past the last one taken (the caller then releases msg itself). */
+/* What ferry_dispatch_add did with a record. On anything but TAKEN the caller releases msg. */
+enum ferry_dispatch_added {
+    FERRY_DISPATCH_TAKEN = 0,
+    /* Its partition is not assigned (or is being revoked), or its offset is not past the last
+     * one taken: another owner, or an earlier delivery, has it. */
+    FERRY_DISPATCH_NOT_OURS = -1,
+    /* Memory ran out: nothing was taken, so the record must be consumed again (seek back to
+     * its offset), or the watermark would pass it. Until it comes again, its partition's
+     * later records are NOT_OURS. */
+    FERRY_DISPATCH_NO_MEMORY = -2,
+};
+
+/* Takes a consumed record. Returns an enum ferry_dispatch_added. */
 int ferry_dispatch_add(ferry_dispatch *d, const struct ferry_record *view, void *msg, size_t bytes,
                        int64_t now_ms);
 

@@ -172,9 +172,36 @@ static void free_msg(void *msg)
     rd_kafka_message_destroy(msg);
 }
 
+/* A record the route could not take for want of memory: fetch its partition again from it,
+ * so that the commit watermark never passes it. Records of the partition already fetched
+ * behind it are dropped by librdkafka's seek and come again too. */
+static void consume_again(struct route *r, const rd_kafka_message_t *msg)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+
+    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
+        msg->offset;
+    error = rd_kafka_seek_partitions(r->consumer, list, 0); /* 0: asynchronous */
+    if (error) {
+        FLOG_ERROR("route", r->cfg->name,
+                   "out of memory taking %s [%d] at offset %" PRId64
+                   ", and cannot fetch it again: %s",
+                   rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+                   rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else {
+        FLOG_WARN("route", r->cfg->name,
+                  "out of memory taking %s [%d] at offset %" PRId64 ": fetching it again",
+                  rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_ms)
 {
     struct ferry_record view;
+    int added;
 
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -192,7 +219,10 @@ static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_m
     view.value_len = msg->len;
     view.headers = NULL; /* parsed only when something reads them: ferry_record_headers() */
     view.msg = msg;
-    if (ferry_dispatch_add(r->dispatch, &view, msg, msg->len + msg->key_len, now_ms)) {
+    added = ferry_dispatch_add(r->dispatch, &view, msg, msg->len + msg->key_len, now_ms);
+    if (added == FERRY_DISPATCH_NO_MEMORY)
+        consume_again(r, msg);
+    if (added != FERRY_DISPATCH_TAKEN) {
         rd_kafka_message_destroy(msg); /* not ours any more: consumed again by its owner */
         return;
     }

@@ -83,7 +83,7 @@ int ferry_watermark_track(ferry_watermark *wm, int64_t offset)
     if (offset < 0 || offset == INT64_MAX || offset <= wm->last)
         return -1;
     if (wm->count == wm->capacity && grow(wm))
-        return -1;
+        return -2;
     e = at(wm, wm->count);
     e->offset = offset;
     e->done = 0;

@@ -27,8 +27,8 @@ ferry_watermark *ferry_watermark_new(void);
 void ferry_watermark_destroy(ferry_watermark *wm);
 
 /* Starts tracking a consumed record. Offsets must be in 0..INT64_MAX-1 and strictly increasing
- * across calls. Returns 0, or -1 when the offset is not greater than the last tracked one or
- * memory ran out (the tracker is then unchanged). */
+ * across calls. Returns 0; -1 when the offset is not greater than the last tracked one (or out
+ * of range); -2 when memory ran out. The tracker is unchanged on failure. */
 int ferry_watermark_track(ferry_watermark *wm, int64_t offset);
 
 /* Marks a tracked record finished and moves the watermark over any contiguous run of finished
