@@ -52,8 +52,8 @@ static const struct ferry_cfg_field table_fields[] = {
      "The topic whose latest value per key the table holds."},
     {"path", FERRY_CFG_STRING, TABLE_FIELD(path), NULL, 0, 0, NULL, NULL, 0,
      "Directory of the table's LMDB environment (default `<server.data_dir>/tables/<name>`)."},
-    {"max_size", FERRY_CFG_SIZE, TABLE_FIELD(max_size), "1GiB", 1024 * 1024, INT64_MAX, NULL, NULL,
-     0,
+    {"max_size", FERRY_CFG_SIZE, TABLE_FIELD(max_size), "1GiB", 1024 * 1024, (int64_t)1 << 40, NULL,
+     NULL, 0,
      "Largest the store may grow (LMDB's map size). When full, the table stops applying and "
      "reports not ready; reads go on."},
     {"kafka", FERRY_CFG_MAP, TABLE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
@@ -67,7 +67,7 @@ static const struct ferry_cfg_field table_fields[] = {
     {"content_type", FERRY_CFG_STRING, TABLE_FIELD(content_type), NULL, 0, 0, NULL, NULL, 0,
      "Content-Type of values whose record has no `content-type` header (default: "
      "`application/json` for a value that is valid JSON, else `application/octet-stream`)."},
-    {"ready_lag", FERRY_CFG_INT, TABLE_FIELD(ready_lag), "0", 0, INT64_MAX, NULL, NULL, 0,
+    {"ready_lag", FERRY_CFG_INT, TABLE_FIELD(ready_lag), "0", 0, 1000000000000, NULL, NULL, 0,
      "The table answers once every partition is at most this many records behind the end it "
      "had when ferry started; until then reads get 503."},
     {"apply_interval", FERRY_CFG_DURATION, TABLE_FIELD(apply_interval_ms), "10ms", 1, 10000, NULL,

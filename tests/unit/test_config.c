@@ -126,6 +126,22 @@ static const struct bad_case bad_cases[] = {
      "  - {name: q, topics: [a], target: {url: \"http://x/\"}}\n"
      "  - {name: r, topics: [b], target: {url: \"http://x/\"}}\n",
      "config: routes[2].name: another route is named 'r' (bad.yaml:4)"},
+    /* tables */
+    {"tables:\n  - {name: \"a b\", topic: t}\n",
+     "config: tables[0].name: expected letters, digits, '.', '_' or '-', got 'a b' (bad.yaml:2)"},
+    {"tables:\n  - {name: a, topic: t}\n  - {name: a, topic: u}\n",
+     "config: tables[1].name: another table is named 'a' (bad.yaml:3)"},
+    {"tables:\n  - {name: a, topic: t, path: /x}\n  - {name: b, topic: u, path: /x}\n",
+     "config: tables[1].path: table 'a' has the same path (bad.yaml:3)"},
+    {"tables:\n  - {name: a}\n",
+     "config: tables[0].topic: missing, this key is required (bad.yaml:2)"},
+    {"tables:\n  - {name: a, topic: \"t t\"}\n",
+     "config: tables[0].topic: topic name 't t' holds ' ', but Kafka allows only ASCII letters, "
+     "digits, '.', '_' and '-' (bad.yaml:2)"},
+    {"tables:\n  - {name: a, topic: t, placement: partitioned}\n",
+     "config: tables[0].placement: expected one of all, got 'partitioned' (bad.yaml:2)"},
+    {"tables:\n  - {name: a, topic: t, max_size: 1KiB}\n",
+     "config: tables[0].max_size: expected a value from 1MiB to 1024GiB, got '1KiB' (bad.yaml:2)"},
     {"routes:\n  - retry:\n      multiplier: nan\n",
      "config: routes[0].retry.multiplier: expected a number, got 'nan' (bad.yaml:3)"},
     {"routes:\n  - retry:\n      multiplier: 0x2\n",
