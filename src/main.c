@@ -20,6 +20,7 @@
 
 #define DEFAULT_CONFIG "ferry.yaml"
 #define DEV_TOPICS_MAX 64
+#define CONFIG_DOCS_MAX (1024 * 1024)
 
 static const char usage_main[] =
     "usage: ferry <command> [options]\n"
@@ -260,10 +261,13 @@ static int cmd_config_docs(int argc, char **argv)
     }
     if (argc > 1)
         return usage_error("config-docs", "takes no arguments");
-    ferry_buf_init(&out, 1024 * 1024);
-    if (ferry_config_reference(&out))
+    ferry_buf_init(&out, CONFIG_DOCS_MAX);
+    if (ferry_config_reference(&out)) {
+        fprintf(stderr,
+                "ferry config-docs: the reference is longer than %d bytes, or memory ran out\n",
+                CONFIG_DOCS_MAX);
         code = FERRY_EXIT_FAILURE;
-    else
+    } else
         fputs(out.data, stdout);
     ferry_buf_release(&out);
     return code;

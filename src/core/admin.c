@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ADMIN_CHECKS_MAX 16
 #define ADMIN_REASON_MAX 256
 #define METRICS_RENDER_MAX (16 * 1024 * 1024)
 #define READYZ_BODY_MAX (16 * 1024)
@@ -22,7 +21,7 @@ struct check {
 
 struct ferry_admin {
     ferry_metrics *metrics;
-    struct check checks[ADMIN_CHECKS_MAX];
+    struct check checks[FERRY_ADMIN_CHECKS_MAX];
     size_t nchecks;
 };
 
@@ -100,7 +99,7 @@ ferry_admin *ferry_admin_new(ferry_httpd *h, ferry_kafka *kafka, ferry_metrics *
 
 int ferry_admin_add_check(ferry_admin *a, const char *name, ferry_admin_check_fn fn, void *arg)
 {
-    if (a->nchecks == ADMIN_CHECKS_MAX)
+    if (a->nchecks == FERRY_ADMIN_CHECKS_MAX)
         return -1;
     a->checks[a->nchecks].name = name;
     a->checks[a->nchecks].fn = fn;

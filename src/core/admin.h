@@ -11,6 +11,8 @@
 
 typedef struct ferry_admin ferry_admin;
 
+#define FERRY_ADMIN_CHECKS_MAX 16 /* readiness checks /readyz runs, the Kafka one included */
+
 /* Returns nonzero when ready; writes a short reason to why otherwise. Runs on an HTTP thread. */
 typedef int (*ferry_admin_check_fn)(void *arg, char *why, size_t why_size);
 
@@ -18,7 +20,8 @@ typedef int (*ferry_admin_check_fn)(void *arg, char *why, size_t why_size);
  * server starts. kafka and metrics must outlive the admin object. */
 ferry_admin *ferry_admin_new(ferry_httpd *h, ferry_kafka *kafka, ferry_metrics *metrics);
 
-/* Adds a readiness check named name. Main thread, before the server starts. */
+/* Adds a readiness check named name. Returns 0, or -1 when FERRY_ADMIN_CHECKS_MAX checks are
+ * there already. Main thread, before the server starts. */
 int ferry_admin_add_check(ferry_admin *a, const char *name, ferry_admin_check_fn fn, void *arg);
 
 /* Frees the admin object; the server must be stopped first. Accepts NULL. */

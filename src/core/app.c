@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,7 +103,9 @@ static int register_jobs(struct app *a, char *errstr, size_t errstr_size)
     for (int i = 0; ferry_jobs[i]; i++) {
         const struct ferry_job *job = ferry_jobs[i];
         if (ferry_admin_add_check(a->admin, job->name, job->ready, a->jobs[i])) {
-            snprintf(errstr, errstr_size, "%s: out of memory for its readiness check", job->name);
+            snprintf(errstr, errstr_size,
+                     "%s: cannot add its readiness check: /readyz runs at most %d checks",
+                     job->name, FERRY_ADMIN_CHECKS_MAX);
             return -1;
         }
         if (job->http_register && job->http_register(a->jobs[i], a->httpd, errstr, errstr_size))
@@ -207,7 +210,7 @@ int ferry_app_run(const struct ferry_config *cfg)
     struct app a = {.cfg = cfg};
     struct watchdog w = {.timeout_ms = cfg->server.shutdown_timeout_ms};
     char errstr[512] = "";
-    int sig, code = FERRY_EXIT_OK;
+    int sig, rc, code = FERRY_EXIT_OK;
 
     ferry_log_setup(cfg->log.level, cfg->log.format);
     if (app_start(&a, errstr, sizeof(errstr))) {
@@ -219,8 +222,14 @@ int ferry_app_run(const struct ferry_config *cfg)
     sig = ferry_app_wait_signal();
     FLOG_INFO("app", NULL, "%s received: draining (at most %lld ms)",
               sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)w.timeout_ms);
-    if (pthread_create(&w.thread, NULL, watchdog_main, &w) != 0)
+    rc = pthread_create(&w.thread, NULL, watchdog_main, &w);
+    if (rc != 0) {
+        FLOG_ERROR("app", NULL,
+                   "cannot start the shutdown watchdog: %s; the drain has no time limit and a "
+                   "second signal does not cut it short",
+                   strerror(rc));
         code = FERRY_EXIT_FAILURE;
+    }
     app_stop(&a);
     atomic_store(&w.done, 1);
     if (code == FERRY_EXIT_OK)

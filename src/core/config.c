@@ -35,7 +35,9 @@ struct ferry_config_private {
     struct line_note *lines;
     size_t nlines, alines;
     char *errors[CONFIG_ERRORS_MAX];
-    size_t nerrors;             /* errors past CONFIG_ERRORS_MAX are not kept */
+    size_t nerrors;
+    size_t dropped;             /* errors not kept: past CONFIG_ERRORS_MAX, or out of memory */
+    char dropped_line[64];      /* what ferry_config_error_at says of them */
     void *jobs[FERRY_JOBS_MAX]; /* each job's section, indexed as ferry_jobs */
 };
 
@@ -247,13 +249,23 @@ static int nearest_line(const struct ferry_config *cfg, const char *path)
     }
 }
 
+/* Counts an error that is not kept, so that a config never looks valid for want of room. */
+static void note_dropped(struct ferry_config_private *p)
+{
+    p->dropped++;
+    snprintf(p->dropped_line, sizeof(p->dropped_line), "config: %zu more error(s) not shown",
+             p->dropped);
+}
+
 static void add_error(struct ferry_config *cfg, int line, const char *msg)
 {
     struct ferry_config_private *p = cfg->priv;
     char full[CONFIG_MESSAGE_MAX + 300];
 
-    if (p->nerrors == CONFIG_ERRORS_MAX)
+    if (p->nerrors == CONFIG_ERRORS_MAX) {
+        note_dropped(p);
         return;
+    }
     if (line)
         snprintf(full, sizeof(full), "%s (%s:%d)", msg, cfg->path, line);
     else
@@ -261,6 +273,8 @@ static void add_error(struct ferry_config *cfg, int line, const char *msg)
     p->errors[p->nerrors] = strdup(full);
     if (p->errors[p->nerrors])
         p->nerrors++;
+    else
+        note_dropped(p);
 }
 
 void ferry_config_error_line(struct ferry_config *cfg, int line, const char *fmt, ...)
@@ -286,12 +300,16 @@ void ferry_config_error(struct ferry_config *cfg, const char *path, const char *
 
 size_t ferry_config_error_count(const struct ferry_config *cfg)
 {
-    return cfg->priv->nerrors;
+    return cfg->priv->nerrors + (cfg->priv->dropped ? 1 : 0);
 }
 
 const char *ferry_config_error_at(const struct ferry_config *cfg, size_t i)
 {
-    return i < cfg->priv->nerrors ? cfg->priv->errors[i] : NULL;
+    const struct ferry_config_private *p = cfg->priv;
+
+    if (i < p->nerrors)
+        return p->errors[i];
+    return i == p->nerrors && p->dropped ? p->dropped_line : NULL;
 }
 
 size_t ferry_config_edit_distance(const char *a, const char *b)
@@ -360,6 +378,8 @@ int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errst
     const char *p = text;
     int result = 0;
 
+    if (errstr_size)
+        errstr[0] = '\0'; /* tells a full buffer from an error expand_one described */
     while (*p && !result) {
         const char *start = strstr(p, "${env:");
         const char *end;
@@ -378,7 +398,7 @@ int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errst
         p = end + 1;
     }
     if (result && !*errstr)
-        snprintf(errstr, errstr_size, "value too long");
+        snprintf(errstr, errstr_size, "value is longer than %zu bytes", out->cap);
     return result;
 }
 
@@ -509,11 +529,17 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
     }
     data = malloc((size_t)st.st_size + 1);
     if (!data) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "'%s': out of memory for its %lld bytes", path,
+                 (long long)st.st_size);
         goto out;
     }
     *len = fread(data, 1, (size_t)st.st_size, f);
     data[*len] = '\0';
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));
+        free(data);
+        data = NULL;
+    }
 out:
     fclose(f);
     return data;
@@ -531,7 +557,7 @@ struct ferry_config *ferry_config_load(const char *path, char *errstr, size_t er
     if (cfg)
         ferry_config_parse(cfg, text, len);
     else
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "'%s': out of memory for the configuration", path);
     free(text);
     return cfg;
 }

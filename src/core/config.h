@@ -93,7 +93,8 @@ void ferry_config_destroy(struct ferry_config *cfg);
  * looks inside. */
 void *ferry_config_job(const struct ferry_config *cfg, const struct ferry_job *job);
 
-/* Number of problems found; ferry_config_error_at(cfg, i) is the i-th message. */
+/* Number of problems found; ferry_config_error_at(cfg, i) is the i-th message. Past the
+ * first 64 (or without memory to keep one), a last message says how many are not shown. */
 size_t ferry_config_error_count(const struct ferry_config *cfg);
 const char *ferry_config_error_at(const struct ferry_config *cfg, size_t i);
 
@@ -110,7 +111,8 @@ int ferry_config_line(const struct ferry_config *cfg, const char *path);
 int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
                             size_t errstr_size);
 
-/* Writes the configuration reference (Markdown) generated from the tables to out. */
+/* Writes the configuration reference (Markdown) generated from the tables to out. Returns 0,
+ * or -1 when some of it did not fit in out (past its cap, or out of memory). */
 int ferry_config_reference(struct ferry_buf *out);
 
 #endif

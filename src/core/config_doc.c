@@ -94,5 +94,5 @@ int ferry_config_reference(struct ferry_buf *out)
     add_reserved(out, &ferry_config_root);
     for (int i = 0; ferry_jobs[i]; i++)
         add_reserved(out, ferry_jobs[i]->config);
-    return out->len < out->cap ? 0 : -1;
+    return out->failed ? -1 : 0;
 }

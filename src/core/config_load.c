@@ -48,7 +48,7 @@ static int is_null(const yaml_node_t *node)
 static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
 {
     struct ferry_buf b;
-    char err[256] = "";
+    char err[256] = "", *text;
 
     if (node->type != YAML_SCALAR_NODE) {
         ferry_config_error(l->cfg, path, "expected a single value, got a %s",
@@ -61,9 +61,10 @@ static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
         ferry_buf_release(&b);
         return NULL;
     }
-    if (!b.data)
-        return strdup("");
-    return ferry_buf_steal(&b);
+    text = b.data ? ferry_buf_steal(&b) : strdup("");
+    if (!text)
+        ferry_config_error(l->cfg, path, "out of memory for its value");
+    return text;
 }
 
 static int parse_bool(const char *s, int *out)
@@ -192,10 +193,12 @@ static void set_scalar(struct loader *l, const struct ferry_cfg_field *f, void *
     free(text);
 }
 
-static void strings_append(struct ferry_cfg_strings *s, char *item)
+static void strings_append(struct loader *l, struct ferry_cfg_strings *s, char *item,
+                           const char *path)
 {
     char **p = realloc(s->items, (s->count + 1) * sizeof(*p));
     if (!p) {
+        ferry_config_error(l->cfg, path, "out of memory for the list");
         free(item);
         return;
     }
@@ -212,7 +215,7 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
     if (node->type == YAML_SCALAR_NODE) {
         text = scalar_text(l, node, path);
         if (text)
-            strings_append(dst, text);
+            strings_append(l, dst, text, path);
         return;
     }
     if (node->type != YAML_SEQUENCE_NODE) {
@@ -226,7 +229,7 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
         ferry_config_note_line(l->cfg, ipath, node_line(item));
         text = scalar_text(l, item, ipath);
         if (text)
-            strings_append(dst, text);
+            strings_append(l, dst, text, ipath);
     }
 }
 
@@ -258,6 +261,7 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
         key = strdup((const char *)k->data.scalar.value);
         items = key ? realloc(dst->items, (dst->count + 1) * sizeof(*items)) : NULL;
         if (!items) {
+            ferry_config_error(l->cfg, kpath, "out of memory for the mapping");
             free(key);
             free(value);
             continue;
@@ -284,8 +288,10 @@ static void load_list(struct loader *l, const struct ferry_cfg_field *f, struct 
         return;
     }
     dst->items = calloc(n ? n : 1, f->sub->size);
-    if (!dst->items)
+    if (!dst->items) {
+        ferry_config_error(l->cfg, path, "out of memory for %zu entries", n);
         return;
+    }
     dst->count = n;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(l->doc, node->data.sequence.items.start[i]);
@@ -326,10 +332,16 @@ void ferry_config_apply_defaults(struct ferry_config *cfg, const struct ferry_cf
     struct loader l = {cfg, NULL};
     for (const struct ferry_cfg_field *f = sec->fields; f->name; f++) {
         void *dst = (char *)obj + f->offset;
-        if (f->kind == FERRY_CFG_SECTION)
+        char *text;
+        if (f->kind == FERRY_CFG_SECTION) {
             ferry_config_apply_defaults(cfg, f->sub, dst);
-        else if (f->def)
-            set_scalar(&l, f, dst, strdup(f->def), f->name);
+        } else if (f->def) {
+            text = strdup(f->def);
+            if (text)
+                set_scalar(&l, f, dst, text, f->name);
+            else
+                ferry_config_error(cfg, f->name, "out of memory for its default");
+        }
     }
 }
 

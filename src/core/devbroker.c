@@ -40,7 +40,7 @@ ferry_devbroker *ferry_devbroker_new(int nbrokers, char *errstr, size_t errstr_s
     char why[512];
 
     if (!db) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "dev cluster: out of memory");
         goto fail;
     }
     rd_kafka_conf_set_log_cb(conf, on_host_log);
@@ -59,13 +59,13 @@ ferry_devbroker *ferry_devbroker_new(int nbrokers, char *errstr, size_t errstr_s
     }
     db->cluster = rd_kafka_mock_cluster_new(db->host, nbrokers);
     if (!db->cluster) {
-        snprintf(errstr, errstr_size, "cannot start the dev cluster");
+        snprintf(errstr, errstr_size, "cannot start the dev cluster's %d broker(s)", nbrokers);
         goto fail;
     }
     db->nbrokers = nbrokers;
     db->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(db->cluster));
     if (!db->bootstrap) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "dev cluster: out of memory for its bootstrap address");
         goto fail;
     }
     return db;

@@ -319,7 +319,7 @@ rd_kafka_conf_t *ferry_kafka_conf_new(ferry_kafka *k, enum ferry_kafka_role role
         goto fail;
     c = client_add(k, name, user);
     if (!c) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "kafka client '%s': out of memory", client_id);
         goto fail;
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -356,6 +356,7 @@ void ferry_kafka_client_release(ferry_kafka *k, void *opaque)
 static int start_producer(ferry_kafka *k, char *errstr, size_t errstr_size)
 {
     char why[512];
+    int rc;
     rd_kafka_conf_t *conf = ferry_kafka_conf_new(k, FERRY_KAFKA_PRODUCER, "producer", NULL, NULL,
                                                  &k->producer_opaque, errstr, errstr_size);
     if (!conf)
@@ -367,8 +368,10 @@ static int start_producer(ferry_kafka *k, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "cannot create the producer: %s", why);
         return -1;
     }
-    if (pthread_create(&k->poller, NULL, poller_main, k) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the producer's poller thread");
+    rc = pthread_create(&k->poller, NULL, poller_main, k);
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "cannot start the producer's poller thread: %s",
+                 strerror(rc));
         return -1;
     }
     k->poller_started = 1;
@@ -389,7 +392,7 @@ static int start_dev_cluster(ferry_kafka *k, char *errstr, size_t errstr_size)
         return -1;
     k->bootstrap = strdup(ferry_devbroker_bootstrap(k->dev));
     if (!k->bootstrap) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "dev cluster: out of memory for its bootstrap address");
         return -1;
     }
     FLOG_WARN("kafka", "dev",
@@ -406,7 +409,7 @@ ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metr
     int result;
 
     if (!k) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "kafka: out of memory");
         return NULL;
     }
     k->cfg = cfg;
@@ -417,13 +420,16 @@ ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metr
         k->bootstrap = strdup(cfg->kafka.brokers);
         result = k->bootstrap ? 0 : -1;
         if (result)
-            snprintf(errstr, errstr_size, "out of memory");
+            snprintf(errstr, errstr_size, "kafka.brokers: out of memory");
     } else
         result = start_dev_cluster(k, errstr, errstr_size);
     if (!result)
         result = start_producer(k, errstr, errstr_size);
-    if (!result && metrics)
+    if (!result && metrics) {
         result = ferry_metrics_add_collector(metrics, collect_stats, k);
+        if (result)
+            snprintf(errstr, errstr_size, "kafka: out of memory for its statistics in /metrics");
+    }
     if (result) {
         ferry_kafka_destroy(k, 0);
         return NULL;

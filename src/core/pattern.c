@@ -31,7 +31,7 @@ static int compile_one(struct entry *e, const char *text, char *errstr, size_t e
     if (text[0] != '^') {
         e->name = strdup(text);
         if (!e->name) {
-            snprintf(errstr, errstr_size, "out of memory");
+            snprintf(errstr, errstr_size, "'%s': out of memory", text);
             return -1;
         }
         return 0;
@@ -55,7 +55,7 @@ ferry_patterns *ferry_patterns_new(const struct ferry_cfg_strings *list, char *e
         p->items = calloc(list->count + 1, sizeof(*p->items));
     if (!p || !p->items) {
         free(p);
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "out of memory for a list of %zu names", list->count);
         return NULL;
     }
     for (size_t i = 0; i < list->count; i++) {

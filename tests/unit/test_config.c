@@ -241,6 +241,39 @@ static void test_all_errors_reported(void **state)
     ferry_config_destroy(cfg);
 }
 
+/* Errors past the first 64 are counted in one last message, never dropped silently. */
+static void test_errors_past_the_cap(void **state)
+{
+    struct ferry_buf text;
+    struct ferry_config *cfg;
+
+    (void)state;
+    ferry_buf_init(&text, 4096);
+    ferry_buf_adds(&text, "server:\n");
+    for (int i = 0; i < 70; i++)
+        ferry_buf_addf(&text, "  unknown%d: 1\n", i);
+    cfg = ferry_config_load_string(text.data, "many.yaml");
+    assert_int_equal(ferry_config_error_count(cfg), 65);
+    assert_string_equal(ferry_config_error_at(cfg, 64), "config: 6 more error(s) not shown");
+    assert_null(ferry_config_error_at(cfg, 65));
+    ferry_config_destroy(cfg);
+    ferry_buf_release(&text);
+}
+
+/* A value that outgrows its buffer says how long it may be. */
+static void test_env_too_long(void **state)
+{
+    struct ferry_buf b;
+    char err[128] = "stale";
+
+    (void)state;
+    setenv("FERRY_T_LONG", "0123456789", 1);
+    ferry_buf_init(&b, 8);
+    assert_int_equal(ferry_config_expand_env("${env:FERRY_T_LONG}", &b, err, sizeof(err)), -1);
+    assert_string_equal(err, "value is longer than 8 bytes");
+    ferry_buf_release(&b);
+}
+
 static void test_env(void **state)
 {
     static const struct {
@@ -288,6 +321,9 @@ static void test_reference_mentions_every_core_key(void **state)
     assert_non_null(strstr(out.data, "| `shutdown_timeout` | duration, 0ms to 1h | `30s` |"));
     assert_non_null(strstr(out.data, "`logfmt`, `json`"));
     ferry_buf_release(&out);
+    ferry_buf_init(&out, 1024); /* too small: a cut reference is an error, not a short page */
+    assert_int_equal(ferry_config_reference(&out), -1);
+    ferry_buf_release(&out);
 }
 
 int main(void)
@@ -297,7 +333,9 @@ int main(void)
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_env),
+        cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_reference_mentions_every_core_key),
         cmocka_unit_test(test_route_io_threads),
     };
