@@ -300,8 +300,9 @@ static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, 
                     char *errstr, size_t errstr_size)
 {
     snprintf(errstr, errstr_size,
-             "dead-letter topic '%s': cannot write partition %" PRId32 " offset %" PRId64 ": %s",
-             dl->sh->topic, rec->partition, rec->offset, why);
+             "dead-letter topic '%s': cannot write the record of %s [%" PRId32
+             "] at offset %" PRId64 ": %s",
+             dl->sh->topic, rec->topic ? rec->topic : "?", rec->partition, rec->offset, why);
 }
 
 int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,

@@ -42,11 +42,13 @@ static void routes_destroy(void *arg);
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
 
-static void register_metrics(struct route *r)
+/* Returns 0, or -1 when a series could not be made (out of memory). */
+static int register_metrics(struct route *r)
 {
     static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     char lbl[ROUTE_LABEL_MAX], cls[ROUTE_LABEL_MAX];
     ferry_metrics *m = r->metrics;
+    int missing = 0;
 
     snprintf(lbl, sizeof(lbl), "route=\"%s\"", r->cfg->name);
     r->m.consumed = ferry_metrics_counter(m, "ferry_route_records_consumed_total",
@@ -70,6 +72,7 @@ static void register_metrics(struct route *r)
         r->m.requests[i] = ferry_metrics_counter(
             m, "ferry_route_requests_total",
             "HTTP requests by outcome: a status class, or error (no answer, or a 1xx).", cls);
+        missing |= !r->m.requests[i];
     }
     r->m.latency = ferry_metrics_histogram(m, "ferry_route_request_duration_seconds",
                                            "HTTP request latency.", lbl, latency_bounds,
@@ -81,6 +84,10 @@ static void register_metrics(struct route *r)
     r->m.paused = ferry_metrics_gauge(
         m, "ferry_route_paused",
         "1 while consumption is paused because the route's buffers are full.", lbl);
+    missing |= !r->m.consumed || !r->m.delivered || !r->m.retried || !r->m.dead_lettered ||
+               !r->m.dead_letter_refused || !r->m.fetch_restarts || !r->m.latency ||
+               !r->m.in_flight || !r->m.buffered || !r->m.paused;
+    return missing ? -1 : 0;
 }
 
 /* Renders the stored watermarks of every route (called by /metrics). */
@@ -412,7 +419,10 @@ static void assign_partitions(struct route *r, rd_kafka_topic_partition_list_t *
 {
     for (int i = 0; i < parts->cnt; i++)
         if (ferry_dispatch_assign(r->dispatch, parts->elems[i].topic, parts->elems[i].partition))
-            FLOG_ERROR("route", r->cfg->name, "out of memory assigning a partition");
+            FLOG_ERROR("route", r->cfg->name,
+                       "out of memory assigning %s [%d]: its records are neither delivered nor "
+                       "committed until it is assigned again",
+                       parts->elems[i].topic, parts->elems[i].partition);
     FLOG_INFO("route", r->cfg->name, "assigned %d partition(s)", parts->cnt);
 }
 
@@ -525,7 +535,7 @@ static int subscribe(struct route *r, char *errstr, size_t errstr_size)
 static int make_event_pipe(struct route *r, char *errstr, size_t errstr_size)
 {
     if (pipe2(r->event_fds, O_NONBLOCK | O_CLOEXEC)) {
-        snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
+        snprintf(errstr, errstr_size, "cannot make the consumer's event pipe: %s", strerror(errno));
         r->event_fds[0] = r->event_fds[1] = -1;
         return -1;
     }
@@ -533,7 +543,7 @@ static int make_event_pipe(struct route *r, char *errstr, size_t errstr_size)
     rd_kafka_queue_io_event_enable(r->queue, r->event_fds[1], "1", 1);
     r->refetch = ferry_refetch_new(r->consumer, r->queue);
     if (!r->refetch) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "out of memory for the consumer's refetch watch");
         return -1;
     }
     return 0;
@@ -605,7 +615,10 @@ static int route_init(struct route *r, char *errstr, size_t errstr_size)
 
     pthread_mutex_init(&r->commits_lock, NULL);
     r->event_fds[0] = r->event_fds[1] = -1;
-    register_metrics(r);
+    if (register_metrics(r)) {
+        snprintf(errstr, errstr_size, "out of memory for its metrics");
+        return -1;
+    }
     r->dispatch = ferry_dispatch_new(&d);
     if (!r->dispatch) {
         snprintf(errstr, errstr_size, "dispatcher: out of memory");
@@ -665,6 +678,7 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
         r->kafka = ctx->kafka;
         r->metrics = ctx->metrics;
         rs->count++;
+        why[0] = '\0';
         if (route_init(r, why, sizeof(why))) {
             snprintf(errstr, errstr_size, "route '%s': %s", r->cfg->name,
                      *why ? why : "cannot set it up");
@@ -672,8 +686,12 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
             return NULL;
         }
     }
-    if (rs->count)
-        ferry_metrics_add_collector(rs->metrics, collect_commits, rs);
+    if (rs->count && ferry_metrics_add_collector(rs->metrics, collect_commits, rs)) {
+        snprintf(errstr, errstr_size,
+                 "out of memory for the routes' committed offsets in /metrics");
+        routes_destroy(rs);
+        return NULL;
+    }
     return rs;
 }
 
@@ -683,8 +701,10 @@ static int routes_start(void *arg, char *errstr, size_t errstr_size)
 
     for (size_t i = 0; i < rs->count; i++) {
         struct route *r = &rs->routes[i];
-        if (pthread_create(&r->thread, NULL, route_main, r) != 0) {
-            snprintf(errstr, errstr_size, "route '%s': cannot start its thread", r->cfg->name);
+        int rc = pthread_create(&r->thread, NULL, route_main, r);
+        if (rc != 0) {
+            snprintf(errstr, errstr_size, "route '%s': cannot start its thread: %s", r->cfg->name,
+                     strerror(rc));
             return -1;
         }
         r->thread_started = 1;
@@ -746,9 +766,12 @@ static void routes_destroy(void *arg)
 
 static int routes_global_init(char *errstr, size_t errstr_size)
 {
-    if (ferry_sender_global_init() == 0)
+    int rc = ferry_sender_global_init();
+
+    if (rc == 0)
         return 0;
-    snprintf(errstr, errstr_size, "cannot initialize libcurl");
+    snprintf(errstr, errstr_size, "cannot initialize libcurl: %s",
+             curl_easy_strerror((CURLcode)rc));
     return -1;
 }
 

@@ -137,7 +137,7 @@ struct ferry_sender {
 
 int ferry_sender_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+    return (int)curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void ferry_sender_global_cleanup(void)
@@ -251,12 +251,14 @@ static CURLcode set_tls(CURL *e, const struct ferry_sender_options *o)
     return rc;
 }
 
-/* Makes a transfer with every per-sender option set. Returns NULL when out of memory. */
-static struct transfer *transfer_new(struct io_loop *lp)
+/* Makes a transfer with every per-sender option set. Returns NULL with *rc saying why (out of
+ * memory, or an option this libcurl refuses). */
+static struct transfer *transfer_new(struct io_loop *lp, CURLcode *rc_out)
 {
     struct transfer *t = calloc(1, sizeof(*t));
     CURLcode rc = CURLE_OUT_OF_MEMORY;
 
+    *rc_out = rc;
     if (!t)
         return NULL;
     t->loop = lp;
@@ -271,18 +273,19 @@ static struct transfer *transfer_new(struct io_loop *lp)
     if (rc) {
         curl_easy_cleanup(t->easy);
         free(t);
+        *rc_out = rc;
         return NULL;
     }
     SLIST_INSERT_HEAD(&lp->all, t, all_link);
     return t;
 }
 
-static struct transfer *transfer_take(struct io_loop *lp)
+static struct transfer *transfer_take(struct io_loop *lp, CURLcode *rc)
 {
     struct transfer *t = SLIST_FIRST(&lp->free_list);
 
     if (!t)
-        return transfer_new(lp);
+        return transfer_new(lp, rc);
     SLIST_REMOVE_HEAD(&lp->free_list, free_link);
     return t;
 }
@@ -423,8 +426,8 @@ static void begin_transfer(struct io_loop *lp, struct ferry_http_call *call,
                            struct call_queue *done)
 {
     const struct method *m = call->rule;
-    struct transfer *t = transfer_take(lp);
-    CURLcode rc = CURLE_OUT_OF_MEMORY;
+    CURLcode rc = CURLE_OK;
+    struct transfer *t = transfer_take(lp, &rc);
     CURLMcode mc;
 
     if (t) {
@@ -744,7 +747,8 @@ static int make_loops(ferry_sender *s, char *errstr, size_t errstr_size)
         }
         mc = loop_configure(lp, s->loop_count);
         if (mc) {
-            snprintf(errstr, errstr_size, "sender: %s", curl_multi_strerror(mc));
+            snprintf(errstr, errstr_size, "sender: cannot set curl's connection limits: %s",
+                     curl_multi_strerror(mc));
             return -1;
         }
     }
@@ -754,8 +758,10 @@ static int make_loops(ferry_sender *s, char *errstr, size_t errstr_size)
 /* The lock, the worker's eventfd and, with io_threads, the I/O threads, in that order. */
 static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
 {
-    if (pthread_mutex_init(&s->lock, NULL)) {
-        snprintf(errstr, errstr_size, "sender: cannot make a mutex");
+    int rc = pthread_mutex_init(&s->lock, NULL);
+
+    if (rc) {
+        snprintf(errstr, errstr_size, "sender: cannot make its lock: %s", strerror(rc));
         return -1;
     }
     s->lock_made = 1;
@@ -767,8 +773,10 @@ static int start_helpers(ferry_sender *s, char *errstr, size_t errstr_size)
     for (int i = 0; i < s->opts.io_threads; i++) {
         struct io_loop *lp = &s->loops[i];
 
-        if (pthread_create(&lp->thread, NULL, io_main, lp)) {
-            snprintf(errstr, errstr_size, "sender: cannot start its I/O threads");
+        rc = pthread_create(&lp->thread, NULL, io_main, lp);
+        if (rc) {
+            snprintf(errstr, errstr_size, "sender: cannot start I/O thread %d of %d: %s", i + 1,
+                     s->opts.io_threads, strerror(rc));
             return -1;
         }
         lp->thread_started = 1;

@@ -74,8 +74,8 @@ struct ferry_http_call {
     STAILQ_ENTRY(ferry_http_call) queued; /* the sender's */
 };
 
-/* Sets up libcurl for the whole process. Returns 0, or -1 when it failed. Call once from main()
- * before any thread starts. */
+/* Sets up libcurl for the whole process. Returns 0, or libcurl's CURLcode when it failed. Call
+ * once from main() before any thread starts. */
 int ferry_sender_global_init(void);
 
 /* Releases what ferry_sender_global_init() set up. Call once from main() after every sender is

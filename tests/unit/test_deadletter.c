@@ -414,7 +414,7 @@ static void test_refused(void **state)
     errstr[0] = '\0';
     assert_int_equal(ferry_deadletter_send(dl, &rec, &why, &o, errstr, sizeof(errstr)), -1);
     assert_non_null(strstr(errstr, "'" TOPIC "'"));
-    assert_non_null(strstr(errstr, "offset 40"));
+    assert_non_null(strstr(errstr, SOURCE " [3] at offset 40"));
     assert_int_equal(ferry_deadletter_pending(dl), 0);
     assert_int_equal(ferry_deadletter_collect(dl, on_done, NULL), 0);
     ferry_deadletter_destroy(dl);
