@@ -269,18 +269,22 @@ static int webhook_init(ferry_ingest *ing, struct ingest_endpoint *ep,
                         const struct ferry_ingest_webhook_config *w, char *errstr,
                         size_t errstr_size)
 {
-    if (w->headers.count <= FERRY_INGEST_WEBHOOK_HEADERS_MAX)
-        ep->header_names = calloc(w->headers.count + 1, sizeof(char *));
+    if (w->headers.count > FERRY_INGEST_WEBHOOK_HEADERS_MAX) {
+        snprintf(errstr, errstr_size, "webhook '%s': at most %d headers, got %zu", w->name,
+                 FERRY_INGEST_WEBHOOK_HEADERS_MAX, w->headers.count);
+        return -1;
+    }
+    ep->header_names = calloc(w->headers.count + 1, sizeof(char *));
     if (endpoint_init(ing, ep, w->name, w->ack) || !ep->header_names) {
-        snprintf(errstr, errstr_size, "webhook '%s': cannot set up (at most %d headers)", w->name,
-                 FERRY_INGEST_WEBHOOK_HEADERS_MAX);
+        snprintf(errstr, errstr_size, "webhook '%s': out of memory for its endpoint", w->name);
         return -1;
     }
     ep->webhook = w;
     for (size_t i = 0; i < w->headers.count; i++) {
         ep->header_names[i] = lower_dup(w->headers.items[i]);
         if (!ep->header_names[i]) {
-            snprintf(errstr, errstr_size, "out of memory");
+            snprintf(errstr, errstr_size, "webhook '%s': out of memory for its header names",
+                     w->name);
             return -1;
         }
     }
@@ -355,8 +359,9 @@ static void *ingest_new(const struct ferry_job_context *ctx, char *errstr, size_
     ferry_ingest *ing = calloc(1, sizeof(*ing));
 
     if (!ing || ferry_ingest_flight_init(ing)) {
+        snprintf(errstr, errstr_size, "ingest: %s",
+                 ing ? "cannot make the lock of its requests in flight" : "out of memory");
         free(ing);
-        snprintf(errstr, errstr_size, "ingest: out of memory");
         return NULL;
     }
     ing->cfg = ctx->cfg;
@@ -421,7 +426,9 @@ static int ingest_register(void *arg, ferry_httpd *h, char *errstr, size_t errst
     if (ing->conf->rest_proxy.topics.count &&
         ferry_httpd_route(h, "POST", INGEST_REST_PREFIX, FERRY_HTTP_PREFIX | FERRY_HTTP_OWN_413,
                           max_body, on_rest, ing)) {
-        snprintf(errstr, errstr_size, "ingest: cannot register POST %s: out of memory",
+        snprintf(errstr, errstr_size,
+                 "ingest: cannot register POST '%s': out of memory, or the server has no room for "
+                 "more paths",
                  INGEST_REST_PREFIX);
         return -1;
     }
@@ -429,8 +436,10 @@ static int ingest_register(void *arg, ferry_httpd *h, char *errstr, size_t errst
         if (ferry_httpd_route(h, "POST", ing->webhooks[i].webhook->path,
                               FERRY_HTTP_EXACT | FERRY_HTTP_OWN_413, max_body, on_webhook,
                               &ing->webhooks[i])) {
-            snprintf(errstr, errstr_size, "ingest: cannot register POST %s: out of memory",
-                     ing->webhooks[i].webhook->path);
+            snprintf(errstr, errstr_size,
+                     "webhook '%s': cannot register POST '%s': out of memory, or the server has "
+                     "no room for more paths (%zu webhooks are configured)",
+                     ing->webhooks[i].name, ing->webhooks[i].webhook->path, ing->nwebhooks);
             return -1;
         }
     }

@@ -178,6 +178,11 @@ static int read_key_file(const char *path, char *out, size_t out_size, char *err
         return -1;
     }
     n = fread(data, 1, sizeof(data), f);
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));
+        fclose(f);
+        return -1;
+    }
     fclose(f);
     while (n > 0 && isspace((unsigned char)data[n - 1]))
         n--;
@@ -201,6 +206,10 @@ int ferry_ingest_key_read(const struct ferry_ingest_api_key_config *k, char *out
             return -1;
     } else if (k->key && strlen(k->key) < out_size) {
         memcpy(out, k->key, strlen(k->key) + 1);
+    } else if (k->key) {
+        snprintf(errstr, errstr_size, "expected %d to %d characters, got %zu", FERRY_INGEST_KEY_MIN,
+                 FERRY_INGEST_KEY_MAX, strlen(k->key));
+        return -1;
     } else {
         snprintf(errstr, errstr_size, "missing, set key or key_file");
         return -1;

@@ -6,6 +6,7 @@
  * entry with release, so a reader that sees the pointer sees the whole entry.
  */
 #include "ingest/topics.h"
+#include "core/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,7 +55,7 @@ ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_pattern
         t->slots = calloc(slots, sizeof(*t->slots));
     if (!t || !t->slots) {
         free(t);
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "out of memory for a cache of %zu topic handles", slots);
         return NULL;
     }
     t->rk = rk;
@@ -87,11 +88,13 @@ static rd_kafka_topic_t *new_handle(ferry_ingest_topics *t, const char *name, ch
     rd_kafka_topic_t *rkt;
     char why[256];
 
-    if (!conf ||
-        rd_kafka_topic_conf_set(conf, "message.timeout.ms", t->timeout, why, sizeof(why))) {
-        if (conf)
-            rd_kafka_topic_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "topic '%s': cannot configure its handle", name);
+    if (!conf) {
+        snprintf(errstr, errstr_size, "topic '%s': out of memory for its handle's settings", name);
+        return NULL;
+    }
+    if (rd_kafka_topic_conf_set(conf, "message.timeout.ms", t->timeout, why, sizeof(why))) {
+        rd_kafka_topic_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "topic '%s': message.timeout.ms: %s", name, why);
         return NULL;
     }
     rkt = rd_kafka_topic_new(t->rk, name, conf);
@@ -115,7 +118,7 @@ static struct entry *add(ferry_ingest_topics *t, const char *name, size_t slot, 
     }
     e = calloc(1, sizeof(*e));
     if (!e) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "topic '%s': out of memory", name);
         return NULL;
     }
     snprintf(e->name, sizeof(e->name), "%s", name);
@@ -137,6 +140,7 @@ const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t
     char why[256];
     size_t slot;
     struct entry *e = find(t, name, &slot);
+    int failed = 0;
 
     *full = 0;
     if (e)
@@ -149,7 +153,11 @@ const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t
         *full = 1;
     else if (!e && (e = add(t, name, slot, 1, why, sizeof(why))) != NULL)
         t->nrest++;
+    else if (!e)
+        failed = 1;
     pthread_mutex_unlock(&t->lock);
+    if (failed)
+        FLOG_ERROR("ingest", "rest_proxy", "%s; the request is answered 404", why);
     return e ? &e->pub : NULL;
 }
 

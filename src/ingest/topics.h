@@ -39,7 +39,7 @@ ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_pattern
 
 /* Returns the entry of a topic that the REST Proxy API may write, making it on first use, or
  * NULL when the topic is not allowed, or (with *full set) when max_rest topics have entries
- * already. Server threads, any number at once. */
+ * already, or when its entry cannot be made (logged). Server threads, any number at once. */
 const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t, const char *name,
                                                           int *full);
 

@@ -95,6 +95,7 @@ struct bad_case {
     const char *message; /* the whole first error */
 };
 
+#define X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 #define WH "ingest:\n  webhooks:\n    - name: w\n      topic: t\n"
 
 static const struct bad_case bad_cases[] = {
@@ -141,6 +142,11 @@ static const struct bad_case bad_cases[] = {
      "config: ingest.auth.keys[1].name: another key is named 'k' (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key: missing, set key or key_file (bad.yaml:4)"},
+    {"ingest:\n  auth:\n    keys:\n      - name: k\n        key: " X50 X50 X50 X50 X50 X50
+     "\n        topics: [a]\n",
+     "config: ingest.auth.keys[0].key: expected 16 to 256 characters, got 300 (bad.yaml:5)"},
+    {"ingest:\n  auth:\n    keys:\n      - name: k\n        key_file: /\n        topics: [a]\n",
+     "config: ingest.auth.keys[0].key_file: cannot read '/': Is a directory (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        key: 0123456789abcdef\n        "
      "key_file: /x\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key_file: set key or key_file, not both (bad.yaml:6)"},
