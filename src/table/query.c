@@ -64,7 +64,7 @@ static int add_entry(void *arg, const struct ferry_store_entry *e)
 static void send_answer(struct table *t, ferry_http_req *req, struct ferry_buf *out,
                         int64_t started_us)
 {
-    if (out->len >= out->cap) {
+    if (out->len >= out->cap || out->failed) { /* failed: a row was cut short */
         ferry_http_respond_error(req, 413, 0, "the answer would pass %d bytes: ask for fewer keys",
                                  QUERY_ANSWER_MAX);
         ferry_table_count(t, 413, started_us);
@@ -103,13 +103,13 @@ struct lookup {
     int b64;
     char *key; /* scratch for one decoded key */
     const char *error;
+    char store_error[256]; /* set when the store failed, rather than the body */
 };
 
 /* Appends the answer for one key of the list at the cursor. */
 static int lookup_one(struct lookup *lk, struct ferry_json_cursor *c)
 {
     size_t len = 0, mark = lk->out->len;
-    char why[256];
     int r;
 
     if (ferry_json_peek(c) != FERRY_JSON_STRING || ferry_json_read_string(c, lk->key, &len)) {
@@ -125,14 +125,16 @@ static int lookup_one(struct lookup *lk, struct ferry_json_cursor *c)
         lk->error = "keys: a key is longer than limits.max_key";
         return -1;
     }
-    r = ferry_store_view(lk->store, lk->key, len, add_entry, lk->out, why, sizeof(why));
+    r = ferry_store_view(lk->store, lk->key, len, add_entry, lk->out, lk->store_error,
+                         sizeof(lk->store_error));
     if (r == FERRY_STORE_OK)
         return 0;
     lk->out->len = mark;
-    if (r == FERRY_STORE_NOT_FOUND)
+    if (r == FERRY_STORE_NOT_FOUND) {
+        lk->store_error[0] = '\0';
         return ferry_buf_addc(lk->out, '{') || add_bytes(lk->out, "key", lk->key, len) ||
                ferry_buf_adds(lk->out, ",\"error_code\":404}");
-    lk->error = "the store failed";
+    }
     return -1;
 }
 
@@ -169,6 +171,21 @@ static int lookup_all(struct lookup *lk, const char *body, size_t n)
     return 0;
 }
 
+/* Answers a lookup that stopped: the store failed, the answer outgrew its cap, or the body is
+ * wrong. */
+static void refuse_lookup(struct table *t, ferry_http_req *req, const struct lookup *lk,
+                          int64_t started_us)
+{
+    if (lk->store_error[0])
+        ferry_http_respond_error(req, 400, 0, "table '%s': %s", t->cfg->name, lk->store_error);
+    else if (lk->out->failed)
+        ferry_http_respond_error(req, 400, 0, "the answer would pass %d bytes: ask for fewer keys",
+                                 QUERY_ANSWER_MAX);
+    else
+        ferry_http_respond_error(req, 400, 0, "body: %s", lk->error);
+    ferry_table_count(t, 400, started_us);
+}
+
 void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us)
 {
     struct lookup lk = {.t = t};
@@ -189,8 +206,7 @@ void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us
         ferry_table_count(t, 503, started_us);
     } else if (ferry_buf_adds(&out, "{\"results\":[") || lookup_all(&lk, body, n) ||
                ferry_buf_adds(&out, "]}\n")) {
-        ferry_http_respond_error(req, 400, 0, "body: %s", lk.error);
-        ferry_table_count(t, 400, started_us);
+        refuse_lookup(t, req, &lk, started_us);
     } else {
         send_answer(t, req, &out, started_us);
     }
@@ -303,7 +319,7 @@ static void answer_scan(struct table *t, ferry_http_req *req, const char *prefix
         ferry_table_count(t, 400, started_us);
     } else {
         ferry_http_respond_error(req, 500, 0, "table '%s': %s", t->cfg->name,
-                                 out.len >= out.cap ? "the page is too large" : why);
+                                 out.failed ? "the page is too large" : why);
         ferry_table_count(t, 500, started_us);
     }
     ferry_buf_release(&out);

@@ -337,8 +337,10 @@ ferry_table_watch *ferry_table_watch_new(ferry_tables *ts, char *errstr, size_t 
 
 int ferry_table_watch_start(ferry_table_watch *w, char *errstr, size_t errstr_size)
 {
-    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the tables' watch thread");
+    int rc = pthread_create(&w->thread, NULL, watch_main, w);
+
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "cannot start the tables' watch thread: %s", strerror(rc));
         return -1;
     }
     w->thread_started = 1;
