@@ -119,10 +119,13 @@ static int start_http(struct app *a, char *errstr, size_t errstr_size)
     const struct ferry_server_config *s = &a->cfg->server;
     struct ferry_httpd_options opts = {s->listen, (int)s->threads, (int)s->max_connections,
                                        (int)(s->connection_timeout_ms / 1000)};
+    char why[256] = "";
 
-    a->httpd = ferry_httpd_new(&opts, errstr, errstr_size);
-    if (!a->httpd)
+    a->httpd = ferry_httpd_new(&opts, why, sizeof(why));
+    if (!a->httpd) {
+        snprintf(errstr, errstr_size, "http server: %s", why);
         return -1;
+    }
     if (s->tls.cert_file && s->tls.key_file &&
         ferry_httpd_set_tls(a->httpd, s->tls.cert_file, s->tls.key_file)) {
         snprintf(errstr, errstr_size, "out of memory for the TLS settings");

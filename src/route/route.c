@@ -426,6 +426,22 @@ static void assign_partitions(struct route *r, rd_kafka_topic_partition_list_t *
     FLOG_INFO("route", r->cfg->name, "assigned %d partition(s)", parts->cnt);
 }
 
+/* Logs a failed (incremental) assign or unassign, which would otherwise leave the consumer
+ * without the partitions it was given, or holding those it lost, with nothing said. Takes
+ * error. */
+static void check_assign(struct route *r, const char *what, rd_kafka_error_t *error,
+                         rd_kafka_resp_err_t err)
+{
+    if (error) {
+        FLOG_ERROR("route", r->cfg->name, "consumer: cannot %s the partitions of a rebalance: %s",
+                   what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        FLOG_ERROR("route", r->cfg->name, "consumer: cannot %s the partitions of a rebalance: %s",
+                   what, rd_kafka_err2str(err));
+    }
+}
+
 /* librdkafka calls this from rd_kafka_consumer_poll(), on the worker thread. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -436,9 +452,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         assign_partitions(r, parts);
         if (cooperative)
-            rd_kafka_incremental_assign(rk, parts);
+            check_assign(r, "take", rd_kafka_incremental_assign(rk, parts), 0);
         else
-            rd_kafka_assign(rk, parts);
+            check_assign(r, "take", NULL, rd_kafka_assign(rk, parts));
         if (r->backpressure)
             rd_kafka_pause_partitions(rk, parts);
         atomic_store(&r->joined, 1);
@@ -446,9 +462,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     revoke_partitions(r, parts);
     if (cooperative)
-        rd_kafka_incremental_unassign(rk, parts);
+        check_assign(r, "give up", rd_kafka_incremental_unassign(rk, parts), 0);
     else
-        rd_kafka_assign(rk, NULL);
+        check_assign(r, "give up", NULL, rd_kafka_assign(rk, NULL));
 }
 
 /* The shutdown drain: stop taking records, let requests under way finish, commit, leave. */
