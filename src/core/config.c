@@ -13,6 +13,7 @@
 #include "core/topic_name.h"
 #include "core/units.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -199,6 +200,28 @@ static void check_tls(struct ferry_config *cfg, void *obj, const char *path)
     check_tls_file(cfg, t->cert_file, ipath);
     snprintf(ipath, sizeof(ipath), "%s.key_file", path);
     check_tls_file(cfg, t->key_file, ipath);
+}
+
+/* ---- names ---- */
+
+int ferry_config_name_valid(const char *name)
+{
+    if (!*name)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+            return 0;
+    return 1;
+}
+
+void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path)
+{
+    char fpath[256];
+
+    if (!name || ferry_config_name_valid(name))
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.name", path);
+    ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
 }
 
 /* ---- lines and errors ---- */

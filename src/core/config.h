@@ -103,6 +103,13 @@ const char *ferry_config_error_at(const struct ferry_config *cfg, size_t i);
 void ferry_config_error(struct ferry_config *cfg, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Nonzero when name is a non-empty name of letters, digits, '.', '_' and '-': the names of
+ * routes, tables, webhooks and keys, which label metrics and appear in URLs. */
+int ferry_config_name_valid(const char *name);
+
+/* Reports `<path>.name` when name (may be NULL: nothing to check) is not such a name. */
+void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path);
+
 /* The 1-based line where path was written, or 0 when it was not written. */
 int ferry_config_line(const struct ferry_config *cfg, const char *path);
 

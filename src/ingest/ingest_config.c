@@ -231,8 +231,12 @@ int ferry_ingest_key_read(const struct ferry_ingest_api_key_config *k, char *out
 
 /* ---- checks ---- */
 
+/* What a pattern list names: its plain entries must be such names. */
+enum names { TOPIC_NAMES, TABLE_NAMES };
+
+/* Each entry compiles, and a plain entry is a name a topic (or a table) can have. */
 static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
-                           const char *path)
+                           enum names names, const char *path)
 {
     char err[512], ipath[INGEST_PATH_MAX];
 
@@ -244,7 +248,14 @@ static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_stri
         ferry_patterns_destroy(p);
         if (!p)
             ferry_config_error(cfg, ipath, "%s", err);
-        else if (t[0] != '^' && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
+        else if (t[0] == '^')
+            continue;
+        else if (names == TABLE_NAMES && !ferry_config_name_valid(t))
+            ferry_config_error(cfg, ipath,
+                               "expected a table name (letters, digits, '.', '_', '-') or a "
+                               "^regex, got '%s'",
+                               t);
+        else if (names == TOPIC_NAMES && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
             ferry_config_error(cfg, ipath, "%s (a regular expression starts with '^')", err);
     }
 }
@@ -255,28 +266,7 @@ static void check_rest_proxy(struct ferry_config *cfg, void *obj, const char *pa
     char fpath[INGEST_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
-    check_patterns(cfg, &rp->topics, fpath);
-}
-
-static int name_valid(const char *name)
-{
-    if (!*name)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
-            return 0;
-    return 1;
-}
-
-/* Reports an entry of list (struct size `size`, name at offset `off`) whose name repeats an
- * earlier entry's. */
-static void check_name(struct ferry_config *cfg, const char *name, const char *path)
-{
-    char fpath[INGEST_PATH_MAX];
-
-    snprintf(fpath, sizeof(fpath), "%s.name", path);
-    if (name && !name_valid(name))
-        ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
+    check_patterns(cfg, &rp->topics, TOPIC_NAMES, fpath);
 }
 
 /* Reports the second of two entries of list (of structs of size bytes) whose string at off is
@@ -296,28 +286,6 @@ static void check_unique(struct ferry_config *cfg, const struct ferry_cfg_list *
             ferry_config_error(cfg, fpath, "another %s '%s'", what, name);
             break;
         }
-    }
-}
-
-/* Table patterns compile, and plain entries are names a table can have. */
-static void check_table_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
-                                 const char *path)
-{
-    char err[512], ipath[INGEST_PATH_MAX];
-
-    for (size_t i = 0; i < list->count; i++) {
-        const char *t = list->items[i];
-        struct ferry_cfg_strings one = {&list->items[i], 1};
-        ferry_patterns *p = ferry_patterns_new(&one, err, sizeof(err));
-        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        ferry_patterns_destroy(p);
-        if (!p)
-            ferry_config_error(cfg, ipath, "%s", err);
-        else if (t[0] != '^' && !name_valid(t))
-            ferry_config_error(cfg, ipath,
-                               "expected a table name (letters, digits, '.', '_', '-') or a "
-                               "^regex, got '%s'",
-                               t);
     }
 }
 
@@ -377,7 +345,7 @@ static void check_webhook(struct ferry_config *cfg, void *obj, const char *path)
     struct ferry_ingest_webhook_config *w = obj;
     char fpath[INGEST_PATH_MAX], err[512];
 
-    check_name(cfg, w->name, path);
+    ferry_config_check_name(cfg, w->name, path);
     check_webhook_path(cfg, w, path);
     check_webhook_key(cfg, &w->key, path);
     snprintf(fpath, sizeof(fpath), "%s.topic", path);
@@ -399,11 +367,11 @@ static void check_api_key(struct ferry_config *cfg, void *obj, const char *path)
     struct ferry_ingest_api_key_config *k = obj;
     char fpath[INGEST_PATH_MAX], secret[FERRY_INGEST_KEY_MAX + 1], err[512];
 
-    check_name(cfg, k->name, path);
+    ferry_config_check_name(cfg, k->name, path);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
-    check_patterns(cfg, &k->topics, fpath);
+    check_patterns(cfg, &k->topics, TOPIC_NAMES, fpath);
     snprintf(fpath, sizeof(fpath), "%s.tables", path);
-    check_table_patterns(cfg, &k->tables, fpath);
+    check_patterns(cfg, &k->tables, TABLE_NAMES, fpath);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
     if (ferry_config_line(cfg, fpath) == 0 && k->tables.count == 0)
         ferry_config_error(cfg, fpath, "missing, a key needs topics, tables or both");

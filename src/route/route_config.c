@@ -13,7 +13,6 @@
 #include "route/status.h"
 #include "route/template.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,23 +195,6 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
-static void check_name(struct ferry_config *cfg, const struct ferry_route_config *r,
-                       const char *path)
-{
-    char fpath[ROUTE_PATH_MAX];
-
-    snprintf(fpath, sizeof(fpath), "%s.name", path);
-    if (!r->name)
-        return;
-    for (const char *p = r->name; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
-            ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'",
-                               r->name);
-            return;
-        }
-    }
-}
-
 static void check_template(struct ferry_config *cfg, const char *text,
                            enum ferry_template_mode mode, const char *path)
 {
@@ -341,7 +323,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     const struct ferry_route_config *r = obj;
     char fpath[ROUTE_PATH_MAX];
 
-    check_name(cfg, r, path);
+    ferry_config_check_name(cfg, r->name, path);
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
     check_io_threads(cfg, r, path);

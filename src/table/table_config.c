@@ -7,7 +7,6 @@
 #include "core/kafka.h"
 #include "core/topic_name.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,28 +83,12 @@ static const struct ferry_cfg_section table_section = {
 
 /* ---- checks ---- */
 
-static void check_name(struct ferry_config *cfg, const char *name, const char *path)
-{
-    char fpath[TABLE_PATH_MAX];
-
-    snprintf(fpath, sizeof(fpath), "%s.name", path);
-    if (!name)
-        return;
-    for (const char *p = name; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
-            ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'",
-                               name);
-            return;
-        }
-    }
-}
-
 static void check_table(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_table_config *t = obj;
     char fpath[TABLE_PATH_MAX], err[512];
 
-    check_name(cfg, t->name, path);
+    ferry_config_check_name(cfg, t->name, path);
     snprintf(fpath, sizeof(fpath), "%s.topic", path);
     if (t->topic && ferry_topic_name_check(t->topic, strlen(t->topic), err, sizeof(err)))
         ferry_config_error(cfg, fpath, "%s", err);
