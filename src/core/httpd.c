@@ -6,6 +6,9 @@
  * call (so unknown paths and oversized bodies are refused early), its body is collected into a
  * capped buffer, and the handler runs on the last call. A suspended request is resumed by
  * whichever thread answers it; the access handler then queues the stored answer.
+ *
+ * A streamed answer is a libmicrohttpd response whose content reader takes the stream's queue;
+ * the reader suspends the connection when the queue is empty and the next write resumes it.
  */
 #include "core/httpd.h"
 #include "core/buf.h"
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +36,7 @@
 #define HTTPD_MAX_RESPONSE_HEADERS 16
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 #define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
+#define HTTPD_STREAM_BLOCK (16 * 1024) /* libmicrohttpd's buffer for a streamed answer */
 
 struct route {
     char *method;
@@ -69,8 +74,9 @@ struct ferry_http_req {
     int too_large;
     pthread_mutex_t lock;
     enum req_state state;
-    int async;      /* the handler called ferry_http_suspend() */
-    int has_answer; /* status and answer below are set */
+    int async;                 /* the handler called ferry_http_suspend() */
+    ferry_http_stream *stream; /* the streamed answer, if the handler started one */
+    int has_answer;            /* status and answer below are set */
     int status;
     struct MHD_Response *answer;
     char *hdr_names[HTTPD_MAX_RESPONSE_HEADERS];
@@ -145,17 +151,22 @@ static const struct route *find_route(const ferry_httpd *h, const char *method, 
 
 /* ---- answers ---- */
 
+static void add_headers(const ferry_http_req *req, struct MHD_Response *answer,
+                        const char *content_type)
+{
+    if (content_type)
+        MHD_add_response_header(answer, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (int i = 0; i < req->nhdrs; i++)
+        MHD_add_response_header(answer, req->hdr_names[i], req->hdr_values[i]);
+}
+
 static void set_answer(ferry_http_req *req, int status, const char *content_type, const void *body,
                        size_t len)
 {
     req->answer = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     req->status = status;
-    if (!req->answer)
-        return;
-    if (content_type)
-        MHD_add_response_header(req->answer, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (int i = 0; i < req->nhdrs; i++)
-        MHD_add_response_header(req->answer, req->hdr_names[i], req->hdr_values[i]);
+    if (req->answer)
+        add_headers(req, req->answer, content_type);
 }
 
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value)
@@ -300,10 +311,261 @@ int ferry_http_req_body_too_large(const ferry_http_req *req)
     return req->too_large;
 }
 
+/* ---- streamed answers ---- */
+
+/* One write, waiting in a stream's queue. */
+struct stream_piece {
+    STAILQ_ENTRY(stream_piece) link;
+    size_t len;
+    char data[];
+};
+
+STAILQ_HEAD(piece_queue, stream_piece);
+
+struct ferry_http_stream {
+    pthread_mutex_t lock; /* everything below but notify and arg */
+    struct MHD_Connection *conn;
+    struct piece_queue queue;
+    size_t queued, queued_bytes; /* writes and bytes in the queue */
+    size_t head_sent;            /* bytes of the first piece already given to libmicrohttpd */
+    size_t max_writes, max_bytes;
+    int suspended;  /* the reader suspended the connection: the next write resumes it */
+    int closed;     /* the writer closed: the body ends after the queue */
+    int over;       /* the request is over: nothing more is sent */
+    int want_drain; /* notify FERRY_HTTP_STREAM_DRAINED when the queue empties */
+    int owners;     /* the writer and the request: freed at 0 */
+    pthread_mutex_t notify_lock; /* held while notify runs, so that close can wait it out */
+    ferry_http_stream_notify notify;
+    void *arg;
+};
+
+static void stream_free(ferry_http_stream *s)
+{
+    while (!STAILQ_EMPTY(&s->queue)) {
+        struct stream_piece *p = STAILQ_FIRST(&s->queue);
+        STAILQ_REMOVE_HEAD(&s->queue, link);
+        free(p);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->notify_lock);
+    free(s);
+}
+
+/* Drops one owner's hold, freeing s after the last. Under s->lock, which it releases. */
+static void stream_unhold(ferry_http_stream *s)
+{
+    int last = --s->owners == 0;
+
+    pthread_mutex_unlock(&s->lock);
+    if (last)
+        stream_free(s);
+}
+
+static void stream_notify(ferry_http_stream *s, unsigned what)
+{
+    pthread_mutex_lock(&s->notify_lock);
+    if (s->notify)
+        s->notify(s->arg, what);
+    pthread_mutex_unlock(&s->notify_lock);
+}
+
+static void stream_append(ferry_http_stream *s, struct stream_piece *p)
+{
+    STAILQ_INSERT_TAIL(&s->queue, p, link);
+    s->queued++;
+    s->queued_bytes += p->len;
+}
+
+/* Copies queued bytes into buf (at most max). Under s->lock. */
+static size_t stream_take(ferry_http_stream *s, char *buf, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && !STAILQ_EMPTY(&s->queue)) {
+        struct stream_piece *p = STAILQ_FIRST(&s->queue);
+        size_t k = p->len - s->head_sent;
+        if (k > max - n)
+            k = max - n;
+        memcpy(buf + n, p->data + s->head_sent, k);
+        n += k;
+        s->head_sent += k;
+        if (s->head_sent < p->len)
+            break;
+        STAILQ_REMOVE_HEAD(&s->queue, link);
+        s->queued--;
+        s->queued_bytes -= p->len;
+        s->head_sent = 0;
+        free(p);
+    }
+    return n;
+}
+
+/* libmicrohttpd's content reader, on the connection's server thread: the queue, the end of the
+ * body once the writer closed, or nothing for now (the connection is suspended until the next
+ * write). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ferry_http_stream *s = cls;
+    ssize_t result;
+    int drained = 0;
+    size_t n;
+
+    (void)pos;
+    pthread_mutex_lock(&s->lock);
+    n = stream_take(s, buf, max);
+    result = (ssize_t)n;
+    if (n && !s->queued && s->want_drain) {
+        s->want_drain = 0;
+        drained = 1;
+    }
+    if (!n && s->closed) {
+        result = MHD_CONTENT_READER_END_OF_STREAM;
+    } else if (!n) {
+        s->suspended = 1;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (drained)
+        stream_notify(s, FERRY_HTTP_STREAM_DRAINED);
+    return result;
+}
+
+/* The request is over (on_completed): the stream sends nothing more and tells its writer. */
+static void stream_request_over(ferry_http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->over = 1;
+    s->conn = NULL;
+    pthread_mutex_unlock(&s->lock);
+    stream_notify(s, FERRY_HTTP_STREAM_GONE); /* before letting go: the writer may free s */
+    pthread_mutex_lock(&s->lock);
+    stream_unhold(s);
+}
+
+ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
+                                           const char *content_type,
+                                           const struct ferry_http_stream_options *opts)
+{
+    ferry_http_stream *s = calloc(1, sizeof(*s));
+    struct MHD_Response *answer = NULL;
+
+    if (s)
+        answer = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTPD_STREAM_BLOCK,
+                                                   stream_read, s, NULL);
+    if (!answer) {
+        free(s);
+        return NULL;
+    }
+    add_headers(req, answer, content_type);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->notify_lock, NULL);
+    STAILQ_INIT(&s->queue);
+    s->conn = req->conn;
+    s->max_writes = opts->max_writes ? opts->max_writes : 1;
+    s->max_bytes = opts->max_bytes;
+    s->notify = opts->notify;
+    s->arg = opts->arg;
+    s->owners = 2;
+    pthread_mutex_lock(&req->lock);
+    req->answer = answer;
+    req->status = status;
+    req->has_answer = 1;
+    req->stream = s;
+    pthread_mutex_unlock(&req->lock);
+    return s;
+}
+
+static int stream_full(const ferry_http_stream *s, size_t len)
+{
+    return s->queued >= s->max_writes || (s->queued && s->queued_bytes + len > s->max_bytes);
+}
+
+/* Takes a suspended connection to resume, if any. Under s->lock. */
+static struct MHD_Connection *stream_wake(ferry_http_stream *s)
+{
+    if (!s->suspended)
+        return NULL;
+    s->suspended = 0;
+    return s->conn;
+}
+
+int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len)
+{
+    struct stream_piece *p = malloc(sizeof(*p) + len);
+    struct MHD_Connection *resume = NULL;
+    int result = FERRY_HTTP_STREAM_OK;
+
+    pthread_mutex_lock(&s->lock);
+    if (!p || s->over || s->closed)
+        result = FERRY_HTTP_STREAM_CLOSED;
+    else if (stream_full(s, len))
+        result = FERRY_HTTP_STREAM_FULL;
+    if (result == FERRY_HTTP_STREAM_OK) {
+        p->len = len;
+        memcpy(p->data, data, len);
+        stream_append(s, p);
+        p = NULL;
+        resume = stream_wake(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(p);
+    /* A suspended connection cannot complete, so it (and s) outlive this call. */
+    if (resume)
+        MHD_resume_connection(resume);
+    return result;
+}
+
+size_t ferry_http_stream_room(ferry_http_stream *s)
+{
+    size_t room;
+
+    pthread_mutex_lock(&s->lock);
+    room = s->over || s->closed || s->queued >= s->max_writes ? 0 : s->max_writes - s->queued;
+    pthread_mutex_unlock(&s->lock);
+    return room;
+}
+
+int ferry_http_stream_want_drain(ferry_http_stream *s)
+{
+    int result;
+
+    pthread_mutex_lock(&s->lock);
+    result = s->over ? -1 : !s->queued;
+    s->want_drain = result == 0;
+    pthread_mutex_unlock(&s->lock);
+    return result;
+}
+
+void ferry_http_stream_close(ferry_http_stream *s, const void *last, size_t len)
+{
+    struct stream_piece *p = last && len ? malloc(sizeof(*p) + len) : NULL;
+    struct MHD_Connection *resume;
+
+    pthread_mutex_lock(&s->notify_lock);
+    s->notify = NULL;
+    pthread_mutex_unlock(&s->notify_lock);
+    pthread_mutex_lock(&s->lock);
+    if (p && !s->over) {
+        p->len = len;
+        memcpy(p->data, last, len);
+        stream_append(s, p);
+        p = NULL;
+    }
+    s->closed = 1;
+    resume = stream_wake(s);
+    free(p);
+    /* The request holds s while its connection is suspended: s survives the unhold. */
+    stream_unhold(s);
+    if (resume)
+        MHD_resume_connection(resume);
+}
+
 /* ---- the request lifecycle ---- */
 
 static void req_free(ferry_http_req *req)
 {
+    if (req->stream)
+        stream_request_over(req->stream);
     if (req->answer)
         MHD_destroy_response(req->answer);
     for (int i = 0; i < req->nhdrs; i++) {

@@ -6,7 +6,8 @@
  * of the server's threads once the whole body has arrived (bodies are capped per route). It
  * answers at once with ferry_http_respond(), or calls ferry_http_suspend() and answers later
  * from any thread (an ingest request waiting for the broker's acknowledgement): the connection
- * is parked without holding a thread.
+ * is parked without holding a thread. A handler may also start a streamed answer
+ * (ferry_http_stream_start) that any thread writes to until it closes it: Server-Sent Events.
  */
 #ifndef FERRY_HTTPD_H
 #define FERRY_HTTPD_H
@@ -103,5 +104,76 @@ void ferry_http_respond_error(ferry_http_req *req, int status, int code, const c
 
 /* Marks the request as answered later. The handler must return promptly afterwards. */
 void ferry_http_suspend(ferry_http_req *req);
+
+/* ---- streamed answers ----
+ *
+ * A stream is an answer of unknown length (chunked) whose body is written piece by piece from
+ * any thread. Each write is queued in the stream; libmicrohttpd's thread takes the queue as the
+ * client's socket accepts it. When the queue is empty the connection is suspended, so an idle
+ * stream holds no thread and is never closed by server.connection_timeout (libmicrohttpd does
+ * not time out suspended connections and restarts the timer on resume); the next write resumes
+ * it. While suspended, libmicrohttpd does not see the client go away: a writer learns it on its
+ * next write, so writers of idle streams should write something now and then (heartbeats).
+ *
+ * Lifetime. A stream has two owners: the writer (from ferry_http_stream_start until
+ * ferry_http_stream_close) and the request (until libmicrohttpd completes it: answer sent,
+ * client gone, or server stopped). It is freed when both are done, so a writer may write to a
+ * stream whose client has gone (the write fails with FERRY_HTTP_STREAM_CLOSED) and the server
+ * never reads freed memory. The writer must close every stream it started, and before
+ * ferry_httpd_destroy: a stream left open keeps its connection suspended, which libmicrohttpd
+ * forbids at stop. */
+typedef struct ferry_http_stream ferry_http_stream;
+
+/* What a stream tells its writer (or'ed): */
+#define FERRY_HTTP_STREAM_DRAINED 1u /* the queue became empty (ferry_http_stream_want_drain) */
+#define FERRY_HTTP_STREAM_GONE                                                                     \
+    2u /* the request is over: the client went away, or the                                        \
+          answer ended; writes fail from now on */
+
+/* Called on a server thread, without any lock of the stream held, at most once per event.
+ * It must be quick and must not call any ferry_http_stream_* function (signal another thread
+ * instead); it is never called again once ferry_http_stream_close() has returned. */
+typedef void (*ferry_http_stream_notify)(void *arg, unsigned what);
+
+struct ferry_http_stream_options {
+    size_t max_writes; /* writes queued at most (at least 1) */
+    size_t max_bytes;  /* bytes queued at most; a write larger than this passes when the queue is
+                          empty, so that one large event can always be sent */
+    ferry_http_stream_notify notify; /* may be NULL */
+    void *arg;
+};
+
+/* ferry_http_stream_write results */
+#define FERRY_HTTP_STREAM_OK 0
+#define FERRY_HTTP_STREAM_FULL 1    /* the queue is at max_writes or max_bytes: nothing queued */
+#define FERRY_HTTP_STREAM_CLOSED -1 /* the request is over: nothing queued */
+
+/* Answers req with status, content_type and the headers added so far, and a body written
+ * later through the returned stream, which the caller owns until ferry_http_stream_close().
+ * Returns NULL when out of memory (req is then not answered). @locality the handler's thread,
+ * before it returns, instead of ferry_http_respond(). */
+ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
+                                           const char *content_type,
+                                           const struct ferry_http_stream_options *opts);
+
+/* Queues len bytes (copied; len > 0) to be sent in order after what was written before.
+ * Returns FERRY_HTTP_STREAM_OK, FERRY_HTTP_STREAM_FULL or FERRY_HTTP_STREAM_CLOSED (also when
+ * out of memory). @locality any thread */
+int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len);
+
+/* How many writes the queue takes now (0 when it is full or the request is over).
+ * @locality any thread */
+size_t ferry_http_stream_room(ferry_http_stream *s);
+
+/* Asks for one FERRY_HTTP_STREAM_DRAINED notification when the queue next becomes empty.
+ * Returns 0 when it will come, 1 when the queue is empty already (none will come), -1 when the
+ * request is over. @locality any thread */
+int ferry_http_stream_want_drain(ferry_http_stream *s);
+
+/* Ends the stream: last (may be NULL) is queued whatever the limits, the body ends after the
+ * queue has been sent, and the caller gives up s (it must not use it again). Once this returns,
+ * notify is not running and will not be called. Must not be called from notify, nor while
+ * holding a lock that notify takes. @locality any thread */
+void ferry_http_stream_close(ferry_http_stream *s, const void *last, size_t len);
 
 #endif
