@@ -844,6 +844,24 @@ int ferry_store_scan(ferry_store *store, const void *prefix, size_t prefix_len, 
     return scan_rows(store, &sc, after, after_len, fn, arg, next, next_len, errstr, errstr_size);
 }
 
+int ferry_store_key_cursor(ferry_store *store, const void *key, size_t key_len, unsigned char *out,
+                           size_t *out_len, char *errstr, size_t errstr_size)
+{
+    struct enc_key ek;
+    int result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
+
+    if (result == FERRY_STORE_OK) {
+        memcpy(out, ek.data, ek.len);
+        *out_len = ek.len;
+    }
+    return result;
+}
+
+int ferry_store_cursor_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    return key_cmp(a, alen, b, blen);
+}
+
 static int read_offsets(MDB_txn *txn, MDB_dbi dbi, int64_t *next, int32_t n)
 {
     MDB_cursor *cur = NULL;

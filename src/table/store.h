@@ -196,6 +196,16 @@ int ferry_store_scan(ferry_store *store, const void *prefix, size_t prefix_len, 
                      size_t after_len, size_t limit, ferry_store_entry_fn fn, void *arg,
                      unsigned char *next, size_t *next_len, char *errstr, size_t errstr_size);
 
+/* Writes key's place in the store's key order into out (room for FERRY_STORE_CURSOR_MAX
+ * bytes) and its length into *out_len: the cursor a row of key would have, so that
+ * ferry_store_cursor_cmp() tells whether a scan that reached a cursor has passed key.
+ * Returns FERRY_STORE_OK or FERRY_STORE_ERROR. @locality any thread */
+int ferry_store_key_cursor(ferry_store *store, const void *key, size_t key_len, unsigned char *out,
+                           size_t *out_len, char *errstr, size_t errstr_size);
+
+/* Orders two cursors as the store orders their rows: negative, 0 or positive. */
+int ferry_store_cursor_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
 /* Fills next[0..n) with each partition's stored next offset, -1 for a partition without one.
  * Returns FERRY_STORE_OK or FERRY_STORE_ERROR. @locality any thread */
 int ferry_store_offsets(ferry_store *store, int64_t *next, int32_t n, char *errstr,

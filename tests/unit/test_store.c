@@ -864,6 +864,71 @@ static void test_scan_long_prefixes(void **state)
     assert_int_equal(scan_count(f, k, 601), 0);
 }
 
+/* Every row of a scan, in order, with its key and cursor. */
+struct ordered {
+    unsigned char keys[16][700];
+    size_t key_len[16];
+    unsigned char cursors[16][FERRY_STORE_CURSOR_MAX];
+    size_t cursor_len[16];
+    size_t n;
+};
+
+static int take_ordered(void *arg, const struct ferry_store_entry *e)
+{
+    struct ordered *o = arg;
+
+    assert_true(o->n < 16 && e->key_len <= sizeof(o->keys[0]));
+    memcpy(o->keys[o->n], e->key, e->key_len);
+    o->key_len[o->n] = e->key_len;
+    memcpy(o->cursors[o->n], e->cursor, e->cursor_len);
+    o->cursor_len[o->n++] = e->cursor_len;
+    return 0;
+}
+
+/* A key's cursor sorts against the scan's cursors where its row stands: short keys, long keys
+ * that share their first FERRY_STORE_KEY_INLINE bytes, and a key no row has. */
+static void test_key_cursor_orders_like_scans(void **state)
+{
+    struct fixture *f = *state;
+    struct ordered o = {.n = 0};
+    unsigned char k[700], next[FERRY_STORE_CURSOR_MAX], c[FERRY_STORE_CURSOR_MAX];
+    size_t next_len, c_len;
+
+    fill_key(k, sizeof(k), 9);
+    f->s = open_at(f, f->path, MAP_SIZE);
+    put_keys(f, scan_keys);
+    begin(f);
+    for (unsigned char i = 0; i < 4; i++) {
+        k[600] = i;
+        put(f, k, sizeof(k), "long", 0, i, NULL);
+    }
+    commit(f);
+    check(f,
+          ferry_store_scan(f->s, "", 0, NULL, 0, 100, take_ordered, &o, next, &next_len, f->err,
+                           sizeof(f->err)),
+          FERRY_STORE_OK, "scan");
+    assert_int_equal(o.n, 11);
+    for (size_t i = 0; i < o.n; i++) {
+        check(f,
+              ferry_store_key_cursor(f->s, o.keys[i], o.key_len[i], c, &c_len, f->err,
+                                     sizeof(f->err)),
+              FERRY_STORE_OK, "key cursor");
+        for (size_t j = 0; j < o.n; j++) {
+            int cmp = ferry_store_cursor_cmp(c, c_len, o.cursors[j], o.cursor_len[j]);
+            assert_int_equal(cmp < 0 ? -1 : cmp > 0, i < j ? -1 : i > j);
+        }
+    }
+    check(f, ferry_store_key_cursor(f->s, "abcd", 4, c, &c_len, f->err, sizeof(f->err)),
+          FERRY_STORE_OK, "key cursor");
+    for (size_t i = 0; i < o.n; i++) {
+        int cmp = ferry_store_cursor_cmp(c, c_len, o.cursors[i], o.cursor_len[i]);
+        if (o.key_len[i] == 3 && memcmp(o.keys[i], "abc", 3) == 0)
+            assert_true(cmp > 0);
+        if (o.key_len[i] == 3 && memcmp(o.keys[i], "abd", 3) == 0)
+            assert_true(cmp < 0);
+    }
+}
+
 static void test_meta_round_trip(void **state)
 {
     struct fixture *f = *state;
@@ -1242,6 +1307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_cursor_across_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_long_prefixes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_cursor_orders_like_scans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_files, setup, teardown),
