@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "table/apply.h"
 #include "core/clock.h"
+#include "table/fanout.h"
 #include "table/watch.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@
 #define APPLY_META_TIMEOUT_MS 5000 /* one metadata or watermark request */
 #define APPLY_ENDS_EVERY_MS 100    /* how often the partitions' ends are looked at */
 #define APPLY_CLUSTER_ID_MAX 256
-#define APPLY_KEYS_MAX (4 * 1024 * 1024) /* key bytes of one batch kept for waiting reads */
+#define APPLY_KEYS_MAX (4 * 1024 * 1024) /* key bytes of one batch kept for waits and events */
 
 /* What the cluster says about the topic. */
 struct topic_view {
@@ -47,11 +48,14 @@ struct pending {
     size_t records;
     int64_t first_ms;
     int64_t *next; /* per partition: the next offset once this batch commits, or -1 */
-    /* The keys the batch changed, for the reads that wait on them (watch.c). */
+    /* The keys the batch changed, for the reads that wait on them (watch.c) and the
+     * subscriptions (fanout.c), kept only while some exist (recording). */
+    int recording;
     struct ferry_buf key_bytes; /* capped at APPLY_KEYS_MAX */
     size_t *key_at, *key_len, nkeys;
+    struct ferry_table_mark *marks; /* where each key's record was */
     const void **key_ptrs;
-    int keys_incomplete; /* some were not kept: wake every key waiter */
+    int keys_incomplete; /* some were not kept: wake every key waiter, resend every state */
 };
 
 /* Waits up to ms, waking early when the table is told to stop. Returns nonzero to stop. */
@@ -282,6 +286,7 @@ static void pending_release(struct pending *pb)
     free(pb->next);
     free(pb->key_at);
     free(pb->key_len);
+    free(pb->marks);
     free(pb->key_ptrs);
     ferry_buf_release(&pb->key_bytes);
     memset(pb, 0, sizeof(*pb));
@@ -294,8 +299,9 @@ static int pending_init(struct pending *pb, int32_t partitions)
     pb->next = malloc((size_t)partitions * sizeof(*pb->next));
     pb->key_at = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_at));
     pb->key_len = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_len));
+    pb->marks = malloc(APPLY_BATCH_MAX * sizeof(*pb->marks));
     pb->key_ptrs = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_ptrs));
-    if (!pb->next || !pb->key_at || !pb->key_len || !pb->key_ptrs)
+    if (!pb->next || !pb->key_at || !pb->key_len || !pb->marks || !pb->key_ptrs)
         return -1;
     for (int32_t p = 0; p < partitions; p++)
         pb->next[p] = -1;
@@ -315,6 +321,7 @@ static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
     }
     pb->open = 1;
     pb->first_ms = ferry_clock_ms();
+    pb->recording = ferry_table_fanout_batch_open(t) | ferry_table_watch_wants_keys(t);
     return APPLY_OK;
 }
 
@@ -328,19 +335,18 @@ static enum apply_result store_result(struct table *t, int r, const char *why)
     return APPLY_FAILED;
 }
 
-/* Keeps a changed key for the reads that wait on it, when some do. */
-static void note_key(struct table *t, struct pending *pb, const void *key, size_t len)
+/* Keeps a record's key and place for the reads that wait and the subscriptions, when some
+ * exist. */
+static void note_key(struct pending *pb, const rd_kafka_message_t *msg)
 {
-    if (!ferry_table_watch_wants_keys(t)) {
+    if (!pb->recording || pb->nkeys == APPLY_BATCH_MAX ||
+        ferry_buf_add(&pb->key_bytes, msg->key, msg->key_len)) {
         pb->keys_incomplete = 1;
         return;
     }
-    if (pb->nkeys == APPLY_BATCH_MAX || ferry_buf_add(&pb->key_bytes, key, len)) {
-        pb->keys_incomplete = 1;
-        return;
-    }
-    pb->key_at[pb->nkeys] = pb->key_bytes.len - len;
-    pb->key_len[pb->nkeys++] = len;
+    pb->key_at[pb->nkeys] = pb->key_bytes.len - msg->key_len;
+    pb->marks[pb->nkeys] = (struct ferry_table_mark){msg->partition, msg->offset, !msg->payload};
+    pb->key_len[pb->nkeys++] = msg->key_len;
 }
 
 /* Tells the watch what the committed batch changed, and forgets it. */
@@ -393,7 +399,7 @@ static enum apply_result add_record(struct table *t, ferry_store *store, struct 
                       t->cfg->limits.max_key_bytes);
         return APPLY_OK;
     }
-    note_key(t, pb, msg->key, msg->key_len);
+    note_key(pb, msg);
     if (!msg->payload) {
         r = ferry_store_batch_delete(store, msg->key, msg->key_len, why, sizeof(why));
         ferry_counter_add(t->m.deleted, 1);
@@ -450,6 +456,14 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
 /* Commits the batch with the offsets it reached, then publishes them. */
 static enum apply_result commit(struct table *t, ferry_store *store, struct pending *pb)
 {
+    struct ferry_table_batch changes = {.keys = pb->key_bytes.data,
+                                        .keys_len = pb->key_bytes.len,
+                                        .key_at = pb->key_at,
+                                        .key_len = pb->key_len,
+                                        .marks = pb->marks,
+                                        .n = pb->nkeys,
+                                        .recorded = pb->recording,
+                                        .complete = !pb->keys_incomplete};
     char why[512];
     int r = FERRY_STORE_OK;
 
@@ -459,7 +473,9 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
         if (pb->next[p] >= 0)
             r = ferry_store_batch_set_offset(store, p, pb->next[p], why, sizeof(why));
     if (r == FERRY_STORE_OK)
-        r = ferry_store_batch_commit(store, why, sizeof(why));
+        r = ferry_table_fanout_commit(t, store, &changes, why, sizeof(why));
+    else
+        ferry_table_fanout_batch_dropped(t);
     pb->open = 0;
     if (r != FERRY_STORE_OK)
         return store_result(t, r, why);
@@ -650,6 +666,7 @@ static enum apply_result swap_in(struct table *t, struct run *run)
     pthread_rwlock_unlock(&t->store_lock);
     run->target = t->store;
     atomic_store(&t->rebuilding, 0);
+    ferry_table_fanout_resync(t); /* the subscriptions' states are of the old store */
     if (!t->store) {
         FLOG_ERROR("table", t->cfg->name, "cannot swap in the rebuilt store: %s", why);
         return APPLY_FAILED;
@@ -712,6 +729,8 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
     }
     if (r == APPLY_OK)
         r = commit(t, run->target, &run->pb);
+    else if (run->pb.open)
+        ferry_table_fanout_batch_dropped(t); /* the store aborted it */
     return r;
 }
 

@@ -48,11 +48,14 @@ struct table_metrics {
 struct ferry_tables;
 struct ferry_table_watch;
 struct table_watch;
+struct ferry_table_fanout;
+struct table_fanout;
 
 struct table {
     const struct ferry_table_config *cfg;
     struct ferry_tables *owner;
-    struct table_watch *watch; /* this table's waiting reads (watch.c) */
+    struct table_watch *watch;   /* this table's waiting reads (watch.c) */
+    struct table_fanout *fanout; /* this table's subscriptions (fanout.c) */
     char path[TABLE_PATH_MAX];
     ferry_kafka *kafka;
     ferry_metrics *metrics;
@@ -82,9 +85,10 @@ typedef struct ferry_tables {
     struct table *tables;
     size_t count;
     ferry_metrics *metrics;
-    struct ferry_table_watch *watch; /* the reads that wait, of every table */
-    struct ferry_auth *auth;         /* the listener's API keys, owned by the core */
-    char tmpdir[TABLE_PATH_MAX];     /* made for the embedded cluster; removed at destroy */
+    struct ferry_table_watch *watch;   /* the reads that wait, of every table */
+    struct ferry_table_fanout *fanout; /* the subscriptions, of every table */
+    struct ferry_auth *auth;           /* the listener's API keys, owned by the core */
+    char tmpdir[TABLE_PATH_MAX];       /* made for the embedded cluster; removed at destroy */
     int stopped;
 } ferry_tables;
 

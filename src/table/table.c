@@ -10,6 +10,7 @@
 #include "table/table.h"
 #include "core/log.h"
 #include "table/apply.h"
+#include "table/fanout.h"
 #include "table/read.h"
 #include "table/state.h"
 #include "table/watch.h"
@@ -201,7 +202,10 @@ static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_
         }
     }
     ts->watch = ferry_table_watch_new(ts, errstr, errstr_size);
-    if (!ts->watch) {
+    if (ts->watch)
+        ts->fanout =
+            ferry_table_fanout_new(ts, ctx->cfg->server.connection_timeout_ms, errstr, errstr_size);
+    if (!ts->watch || !ts->fanout) {
         tables_destroy(ts);
         return NULL;
     }
@@ -234,7 +238,8 @@ static int tables_start(void *arg, char *errstr, size_t errstr_size)
 {
     ferry_tables *ts = arg;
 
-    if (ts->count && ferry_table_watch_start(ts->watch, errstr, errstr_size))
+    if (ts->count && (ferry_table_watch_start(ts->watch, errstr, errstr_size) ||
+                      ferry_table_fanout_start(ts->fanout, errstr, errstr_size)))
         return -1;
     for (size_t i = 0; i < ts->count; i++) {
         struct table *t = &ts->tables[i];
@@ -264,9 +269,9 @@ static int tables_ready(void *arg, char *why, size_t why_size)
     return 1;
 }
 
-/* Stops the apply threads (each commits what it applied), closes the consumers and answers
- * the reads that wait (503). The stores stay open for the reads the server still answers.
- * Safe to call twice. */
+/* Stops the apply threads (each commits what it applied), closes the consumers, answers the
+ * reads that wait (503) and ends the subscriptions' streams. The stores stay open for the reads
+ * the server still answers. Safe to call twice. */
 static void tables_stop(void *arg, int64_t timeout_ms)
 {
     ferry_tables *ts = arg;
@@ -283,6 +288,7 @@ static void tables_stop(void *arg, int64_t timeout_ms)
         ferry_table_consumer_destroy(&ts->tables[i]);
     }
     ferry_table_watch_stop(ts->watch);
+    ferry_table_fanout_stop(ts->fanout);
     ts->stopped = 1;
 }
 
@@ -323,6 +329,7 @@ static void tables_destroy(void *arg)
     if (ts->count)
         ferry_metrics_remove_collector(ts->metrics, collect, ts);
     ferry_table_watch_destroy(ts->watch);
+    ferry_table_fanout_destroy(ts->fanout);
     for (size_t i = 0; i < ts->count; i++)
         table_release(&ts->tables[i]);
     remove_tmpdir(ts);

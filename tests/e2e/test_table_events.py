@@ -1,0 +1,404 @@
+"""Table subscriptions as Server-Sent Events (docs/table-events.md).
+
+A subscriber reads the stream line by line from a plain socket (http.client), with timeouts:
+the current state first, then `sync`, then every change in commit order; tombstones as
+`delete`; a reconnect with Last-Event-ID loses nothing; a subscriber that does not read is told
+why and disconnected; the number of subscribers is bounded; heartbeats keep an idle stream open
+past server.connection_timeout; shutdown ends every stream.
+"""
+import base64
+import http.client
+import json
+import socket
+import time
+from urllib.parse import quote
+
+import pytest
+
+from ferrytest import produce, unique, wait_until
+from test_tables import config, metric, table
+
+
+@pytest.fixture
+def broker8(start_dev_broker):
+    """A broker of this test's own with an 8-partition topic."""
+    topic = unique("events")
+    b = start_dev_broker("--topic", f"{topic}:8")
+    return b, topic
+
+
+def put(broker, topic, records):
+    """Produces (key, value) records with the Java partitioner; returns their messages."""
+    return produce(broker.bootstrap, topic, records, partitioner="murmur2_random")
+
+
+class Stream:
+    """One subscription: GET with http.client, then events read line by line."""
+
+    def __init__(self, ferry, path, headers=None, timeout=10):
+        host, port = ferry.listen.split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        self.conn.request("GET", path, headers=headers or {})
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.headers = {k.lower(): v for k, v in self.resp.getheaders()}
+        self.last_id = None
+
+    def next(self, timeout=10):
+        """The next event as a dict (event, id, data parsed as JSON), {"comment": text} for a
+        comment line, or None at the end of the stream."""
+        self.conn.sock.settimeout(timeout)
+        event = {}
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line.startswith(":"):
+                return {"comment": line[1:].strip()}
+            if not line:
+                if event:
+                    event.setdefault("event", "message")
+                    if "id" in event:
+                        self.last_id = event["id"]
+                    return event
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            event[name] = json.loads(value) if name == "data" else value
+
+    def events(self, until, timeout=10):
+        """Events (comments skipped) up to and including the first for which until(e) holds."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out; got {got}"
+            e = self.next(left)
+            assert e is not None, f"the stream ended; got {got}"
+            if "comment" in e:
+                continue
+            got.append(e)
+            if until(e):
+                return got
+
+    def state(self, timeout=10):
+        """The events up to and including `sync`."""
+        return self.events(lambda e: e["event"] == "sync", timeout)
+
+    def close(self):
+        self.conn.close()
+
+
+def is_event(name, key=None):
+    return lambda e: e["event"] == name and (key is None or e["data"].get("key") == key)
+
+
+def ferry_with(run_ferry, broker, topic, tmp_path, **over):
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", **over)]))
+    f.wait_ready(60)
+    return f
+
+
+def apply_events(state, events):
+    """A client's view: reset forgets, put sets, delete removes."""
+    for e in events:
+        if e["event"] == "reset":
+            state.clear()
+        elif e["event"] == "put":
+            state[e["data"]["key"]] = e["data"]["value"]
+        elif e["event"] == "delete":
+            state.pop(e["data"]["key"], None)
+    return state
+
+
+def test_key_state_first_then_changes_in_order(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    [first] = put(broker, topic, [("AAPL", '{"price": 1,\n "currency": "USD"}')])
+    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    s = Stream(f, "/tables/t/keys/AAPL/events")
+    try:
+        assert s.status == 200
+        assert s.headers["content-type"] == "text/event-stream"
+        assert s.headers["cache-control"] == "no-cache"
+        state = s.state()
+        assert [e["event"] for e in state] == ["put", "sync"]
+        assert state[0]["id"] == f"{first.partition()}:{first.offset()}"
+        assert state[0]["data"] == {"key": "AAPL", "value": {"price": 1, "currency": "USD"},
+                                    "partition": first.partition(), "offset": first.offset()}
+        assert state[1]["data"] == {"keys": 1}
+        # one change at a time: each arrives, with its record's id
+        for i in range(2, 5):
+            [m] = put(broker, topic, [("AAPL", f'{{"price": {i}}}')])
+            [e] = s.events(is_event("put"))
+            assert e["id"] == f"{m.partition()}:{m.offset()}" and e["data"]["value"] == {"price": i}
+        # a burst: maybe conflated, never backwards, ending at the last value
+        msgs = put(broker, topic, [("AAPL", f'{{"price": {i}}}') for i in range(5, 55)] +
+                   [("MSFT", "other key")])
+        got = s.events(lambda e: e["data"]["value"] == {"price": 54})
+        offsets = [e["data"]["offset"] for e in got]
+        assert offsets == sorted(set(offsets)), offsets
+        assert all(e["data"]["key"] == "AAPL" for e in got)
+        [last] = [m for m in msgs if m.value() == b'{"price": 54}']
+        assert got[-1]["id"] == f"{last.partition()}:{last.offset()}"
+        # a tombstone is a delete event with its own id; a new value comes after it
+        [tomb] = put(broker, topic, [("AAPL", None)])
+        [e] = s.events(is_event("delete"))
+        assert e["id"] == f"{tomb.partition()}:{tomb.offset()}"
+        assert e["data"] == {"key": "AAPL", "partition": tomb.partition(),
+                             "offset": tomb.offset()}
+        put(broker, topic, [("AAPL", "back, not JSON")])
+        [e] = s.events(is_event("put"))
+        assert base64.b64decode(e["data"]["value"]) == b"back, not JSON"
+        assert e["data"]["value_encoding"] == "base64"
+    finally:
+        s.close()
+
+
+def test_prefix_state_then_changes(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    put(broker, topic, [(f"user:{i:03d}", str(i)) for i in range(600)] + [("other", "x")])
+    # a queue of 200: the state goes out in pages of 100 rows while changes are committed
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 200})
+    s = Stream(f, "/tables/t/events?prefix=user:", timeout=30)
+    try:
+        assert s.status == 200
+        truth = {f"user:{i:03d}": i for i in range(600)}
+        changes = [(f"user:{i:03d}", str(1000 + i)) for i in range(0, 600, 7)]
+        changes += [("user:new", "1"), ("user:005", None), ("other", "y")]
+        put(broker, topic, changes)
+        for k, v in changes:
+            if k.startswith("user:") and v is None:
+                truth.pop(k)
+            elif k.startswith("user:"):
+                truth[k] = int(v)
+        state = s.state(timeout=60)
+        assert 599 <= state[-1]["data"]["keys"] <= 601
+        view = apply_events({}, state)
+        # the changes committed during the state are in it, or follow it in commit order
+        last, deadline = {}, time.monotonic() + 30
+        while view != truth:
+            e = s.next(deadline - time.monotonic())
+            assert e is not None
+            if "comment" in e:
+                continue
+            assert "partition" in e["data"], (e, view == truth, len(view), len(truth))
+            p, o = e["data"]["partition"], e["data"]["offset"]
+            assert o > last.get(p, -1), (e, last)
+            last[p] = o
+            apply_events(view, [e])
+    finally:
+        s.close()
+
+
+def test_changes_of_many_keys_follow_commit_order(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    s = Stream(f, "/tables/t/events")
+    try:
+        assert s.state()[-1] == {"event": "sync", "data": {"keys": 0}}
+        records = [(f"k{i % 40}", str(i)) for i in range(2000)]
+        put(broker, topic, records)
+        final = dict(records)
+        seen, last = {}, {}
+
+        def done(e):
+            d = e["data"]
+            p, o = d["partition"], d["offset"]
+            assert o > last.get(p, -1), f"partition {p} went from {last.get(p)} to {o}"
+            last[p] = o
+            seen[d["key"]] = str(d["value"])
+            return seen == final
+
+        s.events(done, timeout=60)
+        assert metric(f, "ferry_table_events_sent_total", table="t") >= 40
+    finally:
+        s.close()
+
+
+def test_resume_with_last_event_id_loses_nothing(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    put(broker, topic, [("p:a", "1"), ("p:b", "1"), ("p:c", "1"), ("q", "1")])
+    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    # a prefix: the state, one change, then gone
+    s = Stream(f, "/tables/t/events?prefix=p:")
+    view = apply_events({}, s.state())
+    assert view == {"p:a": 1, "p:b": 1, "p:c": 1}
+    put(broker, topic, [("p:a", "2")])
+    view = apply_events(view, s.events(is_event("put", "p:a")))
+    last_id = s.last_id
+    s.close()
+    # while away: a change, a new key, a delete
+    put(broker, topic, [("p:b", "3"), ("p:d", "1"), ("p:c", None)])
+    wait_until(lambda: f.get("/tables/t/keys/p:c").status == 404, 10, "the delete")
+    s = Stream(f, "/tables/t/events?prefix=p:", headers={"Last-Event-ID": last_id})
+    try:
+        state = s.state()
+        assert state[0]["event"] == "reset" and state[0]["data"]["reason"] == "resume"
+        view = apply_events(view, state)
+        assert view == {"p:a": 2, "p:b": 3, "p:d": 1}
+        put(broker, topic, [("p:d", "2")])
+        assert apply_events(view, s.events(is_event("put", "p:d"))) == {"p:a": 2, "p:b": 3,
+                                                                        "p:d": 2}
+    finally:
+        s.close()
+
+
+def test_key_resume_sends_only_what_changed(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    [m] = put(broker, topic, [("K", "1")])
+    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    row_id = f"{m.partition()}:{m.offset()}"
+    path = "/tables/t/keys/K/events"
+    # resuming at the current row: nothing to resend
+    s = Stream(f, path, headers={"Last-Event-ID": row_id})
+    assert [e["event"] for e in s.state()] == ["sync"]
+    s.close()
+    # changed while away: the new row
+    [m2] = put(broker, topic, [("K", "2")])
+    wait_until(lambda: f.get("/tables/t/keys/K").body == b"2", 10, "the change")
+    s = Stream(f, path, headers={"Last-Event-ID": row_id})
+    state = s.state()
+    assert [e["event"] for e in state] == ["put", "sync"]
+    assert state[0]["id"] == f"{m2.partition()}:{m2.offset()}" and state[0]["data"]["value"] == 2
+    s.close()
+    # deleted while away: a delete without an id
+    put(broker, topic, [("K", None)])
+    wait_until(lambda: f.get("/tables/t/keys/K").status == 404, 10, "the delete")
+    s = Stream(f, path, headers={"Last-Event-ID": f"{m2.partition()}:{m2.offset()}"})
+    try:
+        state = s.state()
+        assert [e["event"] for e in state] == ["delete", "sync"]
+        assert "id" not in state[0] and state[0]["data"] == {"key": "K"}
+        assert state[1]["data"] == {"keys": 0}
+    finally:
+        s.close()
+
+
+def test_slow_subscriber_is_told_why_and_disconnected(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 2})
+    host, port = f.listen.split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect((host, int(port)))
+    try:
+        sock.sendall(b"GET /tables/t/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_until(lambda: metric(f, "ferry_table_subscribers", table="t") == 1, 10,
+                   "the subscription")
+        value = "v" * 60000
+        for batch in range(10):  # stop producing as soon as the subscriber is dropped
+            put(broker, topic, [(f"k{batch}-{i}", value) for i in range(40)])
+            if metric(f, "ferry_table_subscribers_dropped_total", table="t"):
+                break
+        wait_until(lambda: metric(f, "ferry_table_subscribers_dropped_total", table="t") == 1,
+                   30, "the slow subscriber to be dropped")
+        assert metric(f, "ferry_table_subscribers", table="t") == 0
+        # what it had not read is still delivered, then the reason, then the end of the body
+        sock.settimeout(30)
+        got = bytearray()
+        while not got.endswith(b"\r\n0\r\n\r\n"):
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the connection closed before the end of the body"
+            got += chunk
+        tail = bytes(got[-2000:]).decode(errors="replace")
+        assert "event: error" in tail and '"reason":"slow_subscriber"' in tail, tail
+        assert "limits.subscriber_queue" in tail
+    finally:
+        sock.close()
+
+
+def test_max_subscribers_answers_429(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    # heartbeats every second (connection_timeout / 2) find a client that left
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s",
+                                                  limits={"max_subscribers": 2})],
+                         server={"connection_timeout": "2s"}))
+    f.wait_ready(60)
+    a = Stream(f, "/tables/t/events")
+    b = Stream(f, "/tables/t/keys/x/events")
+    try:
+        assert a.status == 200 and b.status == 200
+        r = f.get("/tables/t/events?prefix=z")
+        assert r.status == 429 and r.headers["retry-after"] == "1"
+        assert "max_subscribers" in r.json()["message"]
+        a.close()
+        # the slot frees when the server notices the client left (a heartbeat finds it)
+        wait_until(lambda: metric(f, "ferry_table_subscribers", table="t") == 1, 10,
+                   "the closed subscription to be noticed")
+        c = Stream(f, "/tables/t/events?prefix=z")
+        assert c.status == 200
+        c.close()
+    finally:
+        b.close()
+
+
+def test_bad_subscriptions(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    put(broker, topic, [(b"\x00\xffbin", "1")])
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"max_key": "16B"})
+    cases = [
+        ("/tables/t/events?color=red", 400, "unknown query parameter 'color'"),
+        ("/tables/t/keys/a/events?prefix=a", 400, "unknown query parameter 'prefix'"),
+        ("/tables/t/events?prefix=!!&key_format=base64", 400, "prefix: not base64"),
+        ("/tables/t/keys/" + "k" * 17 + "/events", 400, "longer than limits.max_key (16)"),
+        ("/tables/t/events?key_format=hex", 400, "key_format: expected raw or base64"),
+        ("/tables/nope/events", 404, "no table named 'nope'"),
+    ]
+    for path, status, message in cases:
+        r = f.get(path)
+        assert r.status == status, (path, r.status, r.text)
+        assert message in r.json()["message"], (path, r.text)
+    b64 = base64.urlsafe_b64encode(b"\x00\xffbin").decode().rstrip("=")
+    s = Stream(f, f"/tables/t/keys/{b64}/events?key_format=base64")
+    try:
+        [e, sync] = s.state()
+        assert base64.b64decode(e["data"]["key"]) == b"\x00\xffbin"
+        assert e["data"]["key_encoding"] == "base64" and sync["data"] == {"keys": 1}
+    finally:
+        s.close()
+    s = Stream(f, "/tables/t/events?prefix=" + quote(base64.b64encode(b"\x00").decode(), safe="")
+               + "&key_format=base64")
+    try:
+        assert s.state()[-1]["data"] == {"keys": 1}
+    finally:
+        s.close()
+
+
+def test_heartbeats_keep_an_idle_stream_open(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")],
+                         server={"connection_timeout": "1s"}))
+    f.wait_ready(60)
+    s = Stream(f, "/tables/t/keys/K/events")
+    try:
+        s.state()
+        started, beats = time.monotonic(), 0
+        while time.monotonic() - started < 3.0:  # three times the connection timeout
+            e = s.next(timeout=2)
+            assert e is not None, "the idle stream was closed"
+            beats += e.get("comment") == "keepalive"
+        assert beats >= 3, beats
+        put(broker, topic, [("K", "1")])
+        assert s.events(is_event("put"))[-1]["data"]["value"] == 1
+    finally:
+        s.close()
+
+
+def test_shutdown_ends_every_stream(broker8, run_ferry, tmp_path):
+    broker, topic = broker8
+    put(broker, topic, [("K", "1")])
+    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    streams = [Stream(f, "/tables/t/keys/K/events"), Stream(f, "/tables/t/events")]
+    try:
+        for s in streams:
+            s.state()
+        f.stop()
+        for s in streams:
+            [e] = s.events(is_event("shutdown"))
+            assert e["data"]["reason"] == "shutdown"
+            assert s.next(timeout=10) is None  # the end of the stream
+        assert f.returncode() == 0
+    finally:
+        for s in streams:
+            s.close()
