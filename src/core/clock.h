@@ -5,8 +5,8 @@
  * measured on it are true intervals. Its origin is unspecified (boot, usually): compare and
  * subtract its readings, never show them as dates. Wall-clock time (log lines, HTTP dates)
  * comes from time() or CLOCK_REALTIME instead. A condition variable whose clock attribute is
- * CLOCK_MONOTONIC takes its pthread_cond_timedwait() deadlines on this clock:
- * ferry_clock_timespec() converts one.
+ * CLOCK_MONOTONIC (ferry_clock_cond_init makes one) takes its pthread_cond_timedwait()
+ * deadlines on this clock: ferry_clock_timespec() converts one.
  *
  * Header-only: a reading is one vDSO call, cheap enough for every loop turn and every request.
  * Any thread.
@@ -14,6 +14,7 @@
 #ifndef FERRY_CLOCK_H
 #define FERRY_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -43,6 +44,18 @@ static inline struct timespec ferry_clock_timespec(int64_t ms)
     ts.tv_sec = (time_t)(ms / 1000);
     ts.tv_nsec = (long)(ms % 1000) * 1000000;
     return ts;
+}
+
+/* Initializes a condition variable whose timed waits take deadlines on this clock
+ * (ferry_clock_timespec). */
+static inline void ferry_clock_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
 }
 
 #endif

@@ -133,12 +133,15 @@ struct page {
     int found;
     int32_t partition;
     int64_t offset;
+    size_t too_large; /* rows whose event would pass FANOUT_EVENT_MAX: left out */
 };
 
-static void signal_thread(ferry_table_fanout *f)
+/* Wakes the thread: something changed, or (stop) it is to end. */
+static void signal_thread(ferry_table_fanout *f, int stop)
 {
     pthread_mutex_lock(&f->lock);
     f->changed = 1;
+    f->stopping |= stop;
     pthread_cond_signal(&f->wake);
     pthread_mutex_unlock(&f->lock);
 }
@@ -490,6 +493,8 @@ static int page_row(void *arg, const struct ferry_store_entry *e)
 
     if (ferry_sse_put(&pg->text, e) == 0)
         pg->ends[pg->n++] = pg->text.len;
+    else
+        pg->too_large++;
     memcpy(pg->cursor, e->cursor, e->cursor_len);
     pg->cursor_len = e->cursor_len;
     return pg->text.len >= FANOUT_PAGE_BYTES;
@@ -601,6 +606,10 @@ static void finish_page(struct table_fanout *tf, struct sub *s, struct page *pg,
         end_with_notice(s, "error", "store_failed", "the table's store cannot be read");
         return;
     }
+    if (pg->too_large)
+        FLOG_WARN("table", tf->t->cfg->name,
+                  "subscriptions: %zu row(s) left out of a state: larger than %d bytes as events",
+                  pg->too_large, FANOUT_EVENT_MAX);
     if (!s->prefix)
         key_state(s, pg);
     if (send_page(s, pg, complete))
@@ -689,6 +698,15 @@ static void admit(ferry_table_fanout *f, struct sub *s)
     list_state(tf, s);
 }
 
+static void admit_all(ferry_table_fanout *f, struct sub_list *incoming)
+{
+    while (!TAILQ_EMPTY(incoming)) {
+        struct sub *s = TAILQ_FIRST(incoming);
+        TAILQ_REMOVE(incoming, s, link);
+        admit(f, s);
+    }
+}
+
 /* Acts on what the streams said: a client gone ends its subscription, a drained queue lets
  * its state go on. */
 static void handle_todo(ferry_table_fanout *f)
@@ -772,11 +790,7 @@ static void *fanout_main(void *arg)
         changed = f->changed;
         f->changed = 0;
         pthread_mutex_unlock(&f->lock);
-        while (!TAILQ_EMPTY(&incoming)) {
-            struct sub *s = TAILQ_FIRST(&incoming);
-            TAILQ_REMOVE(&incoming, s, link);
-            admit(f, s);
-        }
+        admit_all(f, &incoming);
         handle_todo(f);
         serve(f, changed, &next_beat);
         pthread_mutex_lock(&f->lock);
@@ -811,21 +825,13 @@ static void end_all(ferry_table_fanout *f)
     take_news(f, &incoming);
     f->intake_closed = 1;
     pthread_mutex_unlock(&f->lock);
-    while (!TAILQ_EMPTY(&incoming)) {
-        struct sub *s = TAILQ_FIRST(&incoming);
-        TAILQ_REMOVE(&incoming, s, link);
-        admit(f, s);
-    }
+    admit_all(f, &incoming);
     for (size_t i = 0; i < f->tables->count; i++) {
         struct table_fanout *tf = &f->per_table[i];
-        struct batch_queue taken;
+        fan_out_queued(tf); /* the apply threads' last commits */
         for (size_t b = 0; b < FANOUT_BUCKETS; b++)
             end_list(&tf->buckets[b]);
         end_list(&tf->prefixes);
-        pthread_mutex_lock(&tf->commit_lock);
-        take_batches(tf, &taken);
-        pthread_mutex_unlock(&tf->commit_lock);
-        free_batches(&taken);
     }
     reap(f);
 }
@@ -834,10 +840,7 @@ void ferry_table_fanout_stop(ferry_table_fanout *f)
 {
     if (!f)
         return;
-    pthread_mutex_lock(&f->lock);
-    f->stopping = 1;
-    pthread_cond_signal(&f->wake);
-    pthread_mutex_unlock(&f->lock);
+    signal_thread(f, 1);
     if (f->thread_started)
         pthread_join(f->thread, NULL);
     f->thread_started = 0;
@@ -985,7 +988,7 @@ void ferry_table_fanout_batch_dropped(struct table *t)
     tf->open_unrecorded = 0;
     pthread_mutex_unlock(&tf->commit_lock);
     if (blocked && atomic_load(&tf->count))
-        signal_thread(tf->owner);
+        signal_thread(tf->owner, 0);
 }
 
 /* Copies what the apply thread kept, for the queue; NULL when it is incomplete or too large. */
@@ -1043,7 +1046,7 @@ int ferry_table_fanout_commit(struct table *t, ferry_store *store,
     pthread_mutex_unlock(&tf->commit_lock);
     free(cb);
     if (wake)
-        signal_thread(tf->owner);
+        signal_thread(tf->owner, 0);
     return r;
 }
 
@@ -1054,7 +1057,7 @@ void ferry_table_fanout_resync(struct table *t)
     pthread_mutex_lock(&tf->commit_lock);
     queue_batch(tf, NULL);
     pthread_mutex_unlock(&tf->commit_lock);
-    signal_thread(tf->owner);
+    signal_thread(tf->owner, 0);
 }
 
 /* ---- lifecycle ---- */
@@ -1094,7 +1097,6 @@ ferry_table_fanout *ferry_table_fanout_new(ferry_tables *ts, int64_t connection_
                                            char *errstr, size_t errstr_size)
 {
     ferry_table_fanout *f = calloc(1, sizeof(*f));
-    pthread_condattr_t attr;
 
     if (f)
         f->per_table = calloc(ts->count ? ts->count : 1, sizeof(*f->per_table));
@@ -1108,10 +1110,7 @@ ferry_table_fanout *ferry_table_fanout_new(ferry_tables *ts, int64_t connection_
                           ? connection_timeout_ms / 2
                           : FANOUT_HEARTBEAT_MAX_MS;
     pthread_mutex_init(&f->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    ferry_clock_cond_init(&f->wake);
     TAILQ_INIT(&f->incoming);
     TAILQ_INIT(&f->woken);
     TAILQ_INIT(&f->todo);
@@ -1123,12 +1122,10 @@ ferry_table_fanout *ferry_table_fanout_new(ferry_tables *ts, int64_t connection_
 
 int ferry_table_fanout_start(ferry_table_fanout *f, char *errstr, size_t errstr_size)
 {
-    if (pthread_create(&f->thread, NULL, fanout_main, f) != 0) {
+    f->thread_started = pthread_create(&f->thread, NULL, fanout_main, f) == 0;
+    if (!f->thread_started)
         snprintf(errstr, errstr_size, "cannot start the tables' subscriptions thread");
-        return -1;
-    }
-    f->thread_started = 1;
-    return 0;
+    return f->thread_started ? 0 : -1;
 }
 
 void ferry_table_fanout_destroy(ferry_table_fanout *f)

@@ -13,18 +13,8 @@ import socket
 import time
 from urllib.parse import quote
 
-import pytest
-
 from ferrytest import produce, unique, wait_until
-from test_tables import config, metric, table
-
-
-@pytest.fixture
-def broker8(start_dev_broker):
-    """A broker of this test's own with an 8-partition topic."""
-    topic = unique("events")
-    b = start_dev_broker("--topic", f"{topic}:8")
-    return b, topic
+from test_tables import broker30, config, metric, table  # noqa: F401 (a fixture)
 
 
 def put(broker, topic, records):
@@ -112,8 +102,8 @@ def apply_events(state, events):
     return state
 
 
-def test_key_state_first_then_changes_in_order(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_key_state_first_then_changes_in_order(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     [first] = put(broker, topic, [("AAPL", '{"price": 1,\n "currency": "USD"}')])
     f = ferry_with(run_ferry, broker, topic, tmp_path)
     s = Stream(f, "/tables/t/keys/AAPL/events")
@@ -155,8 +145,8 @@ def test_key_state_first_then_changes_in_order(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_prefix_state_then_changes(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_prefix_state_then_changes(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     put(broker, topic, [(f"user:{i:03d}", str(i)) for i in range(600)] + [("other", "x")])
     # a queue of 200: the state goes out in pages of 100 rows while changes are committed
     f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 200})
@@ -191,8 +181,8 @@ def test_prefix_state_then_changes(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_changes_of_many_keys_follow_commit_order(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_changes_of_many_keys_follow_commit_order(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     f = ferry_with(run_ferry, broker, topic, tmp_path)
     s = Stream(f, "/tables/t/events")
     try:
@@ -216,8 +206,8 @@ def test_changes_of_many_keys_follow_commit_order(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_resume_with_last_event_id_loses_nothing(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_resume_with_last_event_id_loses_nothing(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     put(broker, topic, [("p:a", "1"), ("p:b", "1"), ("p:c", "1"), ("q", "1")])
     f = ferry_with(run_ferry, broker, topic, tmp_path)
     # a prefix: the state, one change, then gone
@@ -244,8 +234,8 @@ def test_resume_with_last_event_id_loses_nothing(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_key_resume_sends_only_what_changed(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_key_resume_sends_only_what_changed(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     [m] = put(broker, topic, [("K", "1")])
     f = ferry_with(run_ferry, broker, topic, tmp_path)
     row_id = f"{m.partition()}:{m.offset()}"
@@ -275,8 +265,8 @@ def test_key_resume_sends_only_what_changed(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_slow_subscriber_is_told_why_and_disconnected(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 2})
     host, port = f.listen.split(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -308,8 +298,8 @@ def test_slow_subscriber_is_told_why_and_disconnected(broker8, run_ferry, tmp_pa
         sock.close()
 
 
-def test_max_subscribers_answers_429(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_max_subscribers_answers_429(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     # heartbeats every second (connection_timeout / 2) find a client that left
     f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s",
                                                   limits={"max_subscribers": 2})],
@@ -333,8 +323,8 @@ def test_max_subscribers_answers_429(broker8, run_ferry, tmp_path):
         b.close()
 
 
-def test_bad_subscriptions(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_bad_subscriptions(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     put(broker, topic, [(b"\x00\xffbin", "1")])
     f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"max_key": "16B"})
     cases = [
@@ -365,8 +355,8 @@ def test_bad_subscriptions(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_heartbeats_keep_an_idle_stream_open(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_heartbeats_keep_an_idle_stream_open(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")],
                          server={"connection_timeout": "1s"}))
     f.wait_ready(60)
@@ -385,8 +375,8 @@ def test_heartbeats_keep_an_idle_stream_open(broker8, run_ferry, tmp_path):
         s.close()
 
 
-def test_shutdown_ends_every_stream(broker8, run_ferry, tmp_path):
-    broker, topic = broker8
+def test_shutdown_ends_every_stream(broker30, run_ferry, tmp_path):
+    broker, topic = broker30
     put(broker, topic, [("K", "1")])
     f = ferry_with(run_ferry, broker, topic, tmp_path)
     streams = [Stream(f, "/tables/t/keys/K/events"), Stream(f, "/tables/t/events")]

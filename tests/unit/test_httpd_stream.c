@@ -153,16 +153,12 @@ static int server_setup(void **state, int threads)
 {
     struct ferry_httpd_options o = {"127.0.0.1:0", threads, 64, 30};
     struct server *srv = calloc(1, sizeof(*srv));
-    pthread_condattr_t attr;
     char err[256];
 
     if (!srv)
         return -1;
     pthread_mutex_init(&hand.lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&hand.cond, &attr);
-    pthread_condattr_destroy(&attr);
+    ferry_clock_cond_init(&hand.cond);
     srv->httpd = ferry_httpd_new(&o, err, sizeof(err));
     if (!srv->httpd ||
         ferry_httpd_route(srv->httpd, "GET", "/stream", FERRY_HTTP_EXACT, 0, on_stream, NULL) ||
