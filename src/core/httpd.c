@@ -316,7 +316,7 @@ int ferry_http_req_body_too_large(const ferry_http_req *req)
 /* One write, waiting in a stream's queue. */
 struct stream_piece {
     STAILQ_ENTRY(stream_piece) link;
-    size_t len;
+    size_t len, items;
     char data[];
 };
 
@@ -326,9 +326,9 @@ struct ferry_http_stream {
     pthread_mutex_t lock; /* everything below but notify and arg */
     struct MHD_Connection *conn;
     struct piece_queue queue;
-    size_t queued, queued_bytes; /* writes and bytes in the queue */
+    size_t queued, queued_bytes; /* items and bytes in the queue */
     size_t head_sent;            /* bytes of the first piece already given to libmicrohttpd */
-    size_t max_writes, max_bytes;
+    size_t max_items, max_bytes;
     int suspended;  /* the reader suspended the connection: the next write resumes it */
     int closed;     /* the writer closed: the body ends after the queue */
     int over;       /* the request is over: nothing more is sent */
@@ -372,7 +372,7 @@ static void stream_notify(ferry_http_stream *s, unsigned what)
 static void stream_append(ferry_http_stream *s, struct stream_piece *p)
 {
     STAILQ_INSERT_TAIL(&s->queue, p, link);
-    s->queued++;
+    s->queued += p->items;
     s->queued_bytes += p->len;
 }
 
@@ -392,7 +392,7 @@ static size_t stream_take(ferry_http_stream *s, char *buf, size_t max)
         if (s->head_sent < p->len)
             break;
         STAILQ_REMOVE_HEAD(&s->queue, link);
-        s->queued--;
+        s->queued -= p->items;
         s->queued_bytes -= p->len;
         s->head_sent = 0;
         free(p);
@@ -461,7 +461,7 @@ ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
     pthread_mutex_init(&s->notify_lock, NULL);
     STAILQ_INIT(&s->queue);
     s->conn = req->conn;
-    s->max_writes = opts->max_writes ? opts->max_writes : 1;
+    s->max_items = opts->max_items ? opts->max_items : 1;
     s->max_bytes = opts->max_bytes;
     s->notify = opts->notify;
     s->arg = opts->arg;
@@ -475,9 +475,10 @@ ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
     return s;
 }
 
-static int stream_full(const ferry_http_stream *s, size_t len)
+static int stream_full(const ferry_http_stream *s, size_t len, size_t items)
 {
-    return s->queued >= s->max_writes || (s->queued && s->queued_bytes + len > s->max_bytes);
+    return !STAILQ_EMPTY(&s->queue) &&
+           (s->queued + items > s->max_items || s->queued_bytes + len > s->max_bytes);
 }
 
 /* Takes a suspended connection to resume, if any. Under s->lock. */
@@ -489,7 +490,7 @@ static struct MHD_Connection *stream_wake(ferry_http_stream *s)
     return s->conn;
 }
 
-int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len)
+int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len, size_t items)
 {
     struct stream_piece *p = malloc(sizeof(*p) + len);
     struct MHD_Connection *resume = NULL;
@@ -498,10 +499,11 @@ int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len)
     pthread_mutex_lock(&s->lock);
     if (!p || s->over || s->closed)
         result = FERRY_HTTP_STREAM_CLOSED;
-    else if (stream_full(s, len))
+    else if (stream_full(s, len, items))
         result = FERRY_HTTP_STREAM_FULL;
     if (result == FERRY_HTTP_STREAM_OK) {
         p->len = len;
+        p->items = items;
         memcpy(p->data, data, len);
         stream_append(s, p);
         p = NULL;
@@ -520,7 +522,7 @@ size_t ferry_http_stream_room(ferry_http_stream *s)
     size_t room;
 
     pthread_mutex_lock(&s->lock);
-    room = s->over || s->closed || s->queued >= s->max_writes ? 0 : s->max_writes - s->queued;
+    room = s->over || s->closed || s->queued >= s->max_items ? 0 : s->max_items - s->queued;
     pthread_mutex_unlock(&s->lock);
     return room;
 }
@@ -547,6 +549,7 @@ void ferry_http_stream_close(ferry_http_stream *s, const void *last, size_t len)
     pthread_mutex_lock(&s->lock);
     if (p && !s->over) {
         p->len = len;
+        p->items = 1;
         memcpy(p->data, last, len);
         stream_append(s, p);
         p = NULL;

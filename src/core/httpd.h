@@ -136,16 +136,16 @@ typedef struct ferry_http_stream ferry_http_stream;
 typedef void (*ferry_http_stream_notify)(void *arg, unsigned what);
 
 struct ferry_http_stream_options {
-    size_t max_writes; /* writes queued at most (at least 1) */
-    size_t max_bytes;  /* bytes queued at most; a write larger than this passes when the queue is
-                          empty, so that one large event can always be sent */
+    size_t max_items; /* items (the writer's unit: events, say) queued at most, at least 1 */
+    size_t max_bytes; /* bytes queued at most. A write that passes either limit is refused
+                         unless the queue is empty, so one large write always gets through */
     ferry_http_stream_notify notify; /* may be NULL */
     void *arg;
 };
 
 /* ferry_http_stream_write results */
 #define FERRY_HTTP_STREAM_OK 0
-#define FERRY_HTTP_STREAM_FULL 1    /* the queue is at max_writes or max_bytes: nothing queued */
+#define FERRY_HTTP_STREAM_FULL 1 /* no room for it under max_items or max_bytes: nothing queued */
 #define FERRY_HTTP_STREAM_CLOSED -1 /* the request is over: nothing queued */
 
 /* Answers req with status, content_type and the headers added so far, and a body written
@@ -156,12 +156,12 @@ ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
                                            const char *content_type,
                                            const struct ferry_http_stream_options *opts);
 
-/* Queues len bytes (copied; len > 0) to be sent in order after what was written before.
- * Returns FERRY_HTTP_STREAM_OK, FERRY_HTTP_STREAM_FULL or FERRY_HTTP_STREAM_CLOSED (also when
- * out of memory). @locality any thread */
-int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len);
+/* Queues len bytes (copied; len > 0) holding items items, to be sent in order after what was
+ * written before; all of it or nothing. Returns FERRY_HTTP_STREAM_OK, FERRY_HTTP_STREAM_FULL or
+ * FERRY_HTTP_STREAM_CLOSED (also when out of memory). @locality any thread */
+int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len, size_t items);
 
-/* How many writes the queue takes now (0 when it is full or the request is over).
+/* How many items the queue takes now (0 when it is full or the request is over).
  * @locality any thread */
 size_t ferry_http_stream_room(ferry_http_stream *s);
 

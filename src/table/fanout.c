@@ -1,19 +1,19 @@
 /*
- * fanout.c - the subscriptions' thread: states, changes in commit order, heartbeats and
- * shutdown (see fanout.h for the guarantees and the threads).
+ * fanout.c - the subscriptions' thread and lives: admission, the loop, heartbeats, the end of a
+ * subscription and of them all, and the apply thread's side (see fanout.h for the guarantees,
+ * fanout_int.h for the log the thread walks).
  *
  * Each table has a commit lock, held by the apply thread around an LMDB commit and the queueing
- * of what it changed, and by this thread while it takes the queue and reads a state: a state
- * read then is exactly the store after the changes taken. Key subscriptions sit in hash buckets,
- * prefix subscriptions in one list; a subscription whose state is being sent is also on the
- * table's list of states. A subscription that ends (its client went away, it fell behind, or
- * ferry stops) has its stream closed at once and is freed at the end of the loop's turn, so
- * that no list being walked loses an element.
+ * of what it changed, and by this thread while it moves that queue into the log and reads a
+ * state. Key subscriptions sit in hash buckets, prefix subscriptions in one list; one whose
+ * state is being sent is also on the table's list of states. A subscription that ends (its
+ * client went away or fell behind, or ferry stops) has its stream closed at once and is freed
+ * at the end of the loop's turn, so that no list being walked loses an element.
  */
 #include "table/fanout.h"
 #include "core/clock.h"
-#include "core/json.h"
 #include "core/log.h"
+#include "table/fanout_int.h"
 #include "table/partitioner.h"
 #include "table/reply.h"
 #include "table/sse.h"
@@ -22,119 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
-#define FANOUT_BUCKETS 256                    /* key subscriptions' buckets, per table */
-#define FANOUT_PAGE_ROWS 256                  /* rows of a prefix's state per read */
-#define FANOUT_PAGE_BYTES (4 * 1024 * 1024)   /* ...or fewer once their events pass this */
-#define FANOUT_EVENT_MAX (64 * 1024 * 1024)   /* one event's text; values are Kafka records */
-#define FANOUT_QUEUE_BYTES (8 * 1024 * 1024)  /* queued for one subscriber, beside the count */
-#define FANOUT_BACKLOG_MAX (64 * 1024 * 1024) /* changes queued and not yet sent, per table */
 #define FANOUT_HEARTBEAT_MAX_MS 15000
-
-enum phase {
-    PHASE_NEW,   /* waits for its state */
-    PHASE_STATE, /* a prefix's state is being sent */
-    PHASE_LIVE,  /* gets every change */
-};
-
-struct change {
-    size_t key_at, key_len;
-    struct ferry_table_mark mark;
-};
-
-/* What one commit changed, queued for the thread. */
-struct change_batch {
-    STAILQ_ENTRY(change_batch) link;
-    size_t n, bytes;
-    struct change *changes;
-    char *keys;
-};
-
-STAILQ_HEAD(batch_queue, change_batch);
-
-struct sub {
-    struct table_fanout *tf;
-    ferry_http_stream *stream;
-    char *key; /* the key or the prefix */
-    size_t key_len;
-    int prefix;
-    int resume;
-    int32_t last_partition;
-    int64_t last_offset;
-    enum phase phase;
-    int reset;                                    /* the next state begins with `event: reset` */
-    unsigned restarts;                            /* times a lost batch restarted its state */
-    int waiting;                                  /* for its queue to drain */
-    int dead;                                     /* ended: freed at the end of the turn */
-    unsigned char cursor[FERRY_STORE_CURSOR_MAX]; /* PHASE_STATE: the last row sent */
-    size_t cursor_len;
-    uint64_t state_keys;
-    /* key subscriptions: the last state sent */
-    int sent, sent_deleted;
-    int32_t sent_partition;
-    int64_t sent_offset;
-    int64_t wrote_ms;
-    TAILQ_ENTRY(sub) link;       /* a bucket, the prefixes, or the incoming list */
-    TAILQ_ENTRY(sub) state_link; /* the table's states */
-    TAILQ_ENTRY(sub) todo_link;  /* the thread's notified subscriptions */
-    TAILQ_ENTRY(sub) dead_link;
-    int in_states, in_todo;
-    /* under the fanout's lock */
-    TAILQ_ENTRY(sub) woken_link;
-    int in_woken;
-    unsigned notified;
-};
-
-TAILQ_HEAD(sub_list, sub);
-
-/* One table's subscriptions. */
-struct table_fanout {
-    ferry_table_fanout *owner;
-    struct table *t;
-    atomic_size_t count; /* subscriptions, from the handler's admission to the end */
-    pthread_mutex_t commit_lock;
-    /* under commit_lock */
-    struct batch_queue batches;
-    size_t backlog;      /* bytes of the queued batches */
-    int resync;          /* a batch could not be queued: every subscription resends its state */
-    int open_unrecorded; /* the open write transaction keeps no keys */
-    /* the thread's */
-    struct sub_list buckets[FANOUT_BUCKETS], prefixes, states;
-    int blocked; /* a state waits for the open write transaction to commit */
-    struct ferry_buf event;
-    struct ferry_gauge *subscribers;
-    struct ferry_counter *sent, *dropped;
-};
-
-struct ferry_table_fanout {
-    ferry_tables *tables;
-    struct table_fanout *per_table;
-    int64_t heartbeat_ms;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    /* under lock */
-    struct sub_list incoming, woken;
-    int changed, stopping;
-    int intake_closed; /* stopping took the last incoming: a new subscription ends at once */
-    /* the thread's */
-    struct sub_list todo, dead;
-    pthread_t thread;
-    int thread_started;
-};
-
-/* A state being read: its events, where each ends, the cursor reached. */
-struct page {
-    struct ferry_buf text;
-    size_t ends[FANOUT_PAGE_ROWS + 1];
-    size_t n;
-    unsigned char cursor[FERRY_STORE_CURSOR_MAX];
-    size_t cursor_len;
-    int found;
-    int32_t partition;
-    int64_t offset;
-    size_t too_large; /* rows whose event would pass FANOUT_EVENT_MAX: left out */
-};
 
 /* Wakes the thread: something changed, or (stop) it is to end. */
 static void signal_thread(ferry_table_fanout *f, int stop)
@@ -154,9 +43,38 @@ static void count_subscribers(struct table_fanout *tf, int delta)
     ferry_gauge_set(tf->subscribers, (int64_t)n);
 }
 
-static struct sub_list *bucket_of(struct table_fanout *tf, const void *key, size_t len)
+struct sub_list *ferry_fanout_bucket(struct table_fanout *tf, const void *key, size_t len)
 {
     return &tf->buckets[ferry_partitioner_murmur2(key, len, FANOUT_BUCKETS)];
+}
+
+void ferry_fanout_list_state(struct table_fanout *tf, struct sub *s)
+{
+    if (!s->in_states)
+        TAILQ_INSERT_TAIL(&tf->states, s, state_link);
+    s->in_states = 1;
+}
+
+void ferry_fanout_unlist_state(struct table_fanout *tf, struct sub *s)
+{
+    if (s->in_states)
+        TAILQ_REMOVE(&tf->states, s, state_link);
+    s->in_states = 0;
+}
+
+/* A stream's notification, on a server thread (or this one): hands s to the thread. */
+static void on_stream(void *arg, unsigned what)
+{
+    struct sub *s = arg;
+    ferry_table_fanout *f = s->tf->owner;
+
+    pthread_mutex_lock(&f->lock);
+    s->notified |= what;
+    if (!s->in_woken)
+        TAILQ_INSERT_TAIL(&f->woken, s, woken_link);
+    s->in_woken = 1;
+    pthread_cond_signal(&f->wake);
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* ---- ending subscriptions ---- */
@@ -167,40 +85,35 @@ static void sub_free(struct sub *s)
     free(s);
 }
 
-/* Ends s: its stream gets last (may be NULL) and ends; s is freed at the end of the turn. */
-static void end_sub(struct sub *s, const char *last, size_t len)
+void ferry_fanout_end(struct sub *s, const char *last, size_t len)
 {
-    ferry_table_fanout *f = s->tf->owner;
-
     if (s->dead)
         return;
     s->dead = 1;
     ferry_http_stream_close(s->stream, last, len);
     count_subscribers(s->tf, -1);
-    TAILQ_INSERT_TAIL(&f->dead, s, dead_link);
+    TAILQ_INSERT_TAIL(&s->tf->owner->dead, s, dead_link);
 }
 
-static void end_with_notice(struct sub *s, const char *event, const char *reason,
-                            const char *message)
+void ferry_fanout_end_notice(struct sub *s, const char *event, const char *reason,
+                             const char *message)
 {
     struct ferry_buf text;
 
     ferry_buf_init(&text, 4096);
     ferry_sse_notice(&text, event, reason, message);
-    end_sub(s, text.data, text.len);
+    ferry_fanout_end(s, text.data, text.len);
     ferry_buf_release(&text);
 }
 
-static void end_slow(struct sub *s)
+void ferry_fanout_end_slow(struct sub *s, const char *why)
 {
-    char msg[256];
+    char msg[512];
 
-    snprintf(msg, sizeof(msg),
-             "the subscriber fell behind: %" PRId64 " events queued (limits.subscriber_queue); "
-             "reconnect to get the current state",
-             s->tf->t->cfg->limits.subscriber_queue);
+    snprintf(msg, sizeof(msg), "the subscriber fell behind: %s; reconnect to get the current state",
+             why);
     ferry_counter_add(s->tf->dropped, 1);
-    end_with_notice(s, "error", "slow_subscriber", msg);
+    ferry_fanout_end_notice(s, "error", "slow_subscriber", msg);
 }
 
 /* Frees the subscriptions that ended this turn. */
@@ -210,12 +123,12 @@ static void reap(ferry_table_fanout *f)
         struct sub *s = TAILQ_FIRST(&f->dead);
         struct table_fanout *tf = s->tf;
         TAILQ_REMOVE(&f->dead, s, dead_link);
-        TAILQ_REMOVE(s->prefix ? &tf->prefixes : bucket_of(tf, s->key, s->key_len), s, link);
-        if (s->in_states)
-            TAILQ_REMOVE(&tf->states, s, state_link);
+        TAILQ_REMOVE(s->prefix ? &tf->prefixes : ferry_fanout_bucket(tf, s->key, s->key_len), s,
+                     link);
+        ferry_fanout_unlist_state(tf, s);
         if (s->in_todo)
             TAILQ_REMOVE(&f->todo, s, todo_link);
-        pthread_mutex_lock(&f->lock); /* the stream no longer notifies: it stays out */
+        pthread_mutex_lock(&f->lock); /* its stream no longer notifies: it stays out */
         if (s->in_woken)
             TAILQ_REMOVE(&f->woken, s, woken_link);
         pthread_mutex_unlock(&f->lock);
@@ -223,437 +136,101 @@ static void reap(ferry_table_fanout *f)
     }
 }
 
-/* ---- writing events ---- */
+/* ---- writing ---- */
 
-/* Writes one event (or several, as one piece) to s. Returns 0, or -1 when s ended. */
-static int write_to(struct sub *s, const char *text, size_t len, int counted)
-{
-    int r = ferry_http_stream_write(s->stream, text, len);
-
-    if (r == FERRY_HTTP_STREAM_OK) {
-        s->wrote_ms = ferry_clock_ms();
-        if (counted)
-            ferry_counter_add(s->tf->sent, 1);
-        return 0;
-    }
-    if (r == FERRY_HTTP_STREAM_FULL)
-        end_slow(s);
-    else
-        end_sub(s, NULL, 0);
-    return -1;
-}
-
-/* ---- changes ---- */
-
-/* A change's key, and its place in the store's order when a prefix's state needs it. */
-struct changed_key {
-    const char *key;
-    size_t len;
-    unsigned char cursor[FERRY_STORE_CURSOR_MAX];
-    size_t cursor_len; /* 0 until computed */
-};
-
-static int key_matches(const struct sub *s, const struct changed_key *ck)
-{
-    if (s->prefix)
-        return ck->len >= s->key_len && memcmp(ck->key, s->key, s->key_len) == 0;
-    return ck->len == s->key_len && memcmp(ck->key, s->key, s->key_len) == 0;
-}
-
-/* Nonzero when a prefix's state has already sent (passed) the changed key. */
-static int state_passed(struct sub *s, struct changed_key *ck)
-{
-    ferry_store *store;
-    char why[256];
-    int r = FERRY_STORE_ERROR;
-
-    if (!s->cursor_len)
-        return 0;
-    if (!ck->cursor_len) {
-        store = ferry_table_store_acquire(s->tf->t);
-        if (store) {
-            r = ferry_store_key_cursor(store, ck->key, ck->len, ck->cursor, &ck->cursor_len, why,
-                                       sizeof(why));
-            ferry_table_store_release(s->tf->t);
-        }
-        if (r != FERRY_STORE_OK)
-            return 1; /* cannot tell: better twice than never */
-    }
-    return ferry_store_cursor_cmp(ck->cursor, ck->cursor_len, s->cursor, s->cursor_len) <= 0;
-}
-
-/* Nonzero when s takes the change of ck now. */
-static int takes(struct sub *s, struct changed_key *ck)
-{
-    if (s->dead || !key_matches(s, ck))
-        return 0;
-    if (s->phase == PHASE_LIVE)
-        return 1;
-    return s->phase == PHASE_STATE && state_passed(s, ck);
-}
-
-static int anyone_takes(struct table_fanout *tf, struct changed_key *ck)
-{
-    struct sub *s;
-
-    TAILQ_FOREACH(s, bucket_of(tf, ck->key, ck->len), link)
-        if (takes(s, ck))
-            return 1;
-    TAILQ_FOREACH(s, &tf->prefixes, link)
-        if (takes(s, ck))
-            return 1;
-    return 0;
-}
-
-struct change_view {
-    const struct ferry_table_mark *mark;
-    struct ferry_buf *out;
-    int current; /* the store holds this change's row */
-};
-
-static int view_change(void *arg, const struct ferry_store_entry *e)
-{
-    struct change_view *cv = arg;
-
-    if (!cv->mark->deleted && e->row.partition == cv->mark->partition &&
-        e->row.offset == cv->mark->offset)
-        cv->current = ferry_sse_put(cv->out, e) == 0;
-    return 0;
-}
-
-/* Writes the change's event into tf->event. Returns 0, or -1 when the store has moved past the
- * change (a later change of the key follows) or cannot be read. */
-static int change_event(struct table_fanout *tf, const struct changed_key *ck,
-                        const struct ferry_table_mark *mark)
-{
-    struct change_view cv = {mark, &tf->event, 0};
-    ferry_store *store = ferry_table_store_acquire(tf->t);
-    char why[512] = "its store is closed";
-    int r = FERRY_STORE_ERROR;
-
-    ferry_buf_reset(&tf->event);
-    if (store) {
-        r = ferry_store_view(store, ck->key, ck->len, view_change, &cv, why, sizeof(why));
-        ferry_table_store_release(tf->t);
-    }
-    if (r == FERRY_STORE_NOT_FOUND && mark->deleted)
-        cv.current =
-            ferry_sse_delete(&tf->event, ck->key, ck->len, mark->partition, mark->offset) == 0;
-    else if (r < 0)
-        FLOG_WARN("table", tf->t->cfg->name, "subscriptions: %s", why);
-    else if (r == FERRY_STORE_OK && !cv.current && tf->event.failed)
-        FLOG_WARN("table", tf->t->cfg->name,
-                  "subscriptions: a value at %d:%" PRId64 " is too large to send (%d bytes)",
-                  mark->partition, mark->offset, FANOUT_EVENT_MAX);
-    return cv.current ? 0 : -1;
-}
-
-/* Sends the change's event to a key subscription, unless it has that state already. */
-static void send_to_key(struct sub *s, const struct ferry_table_mark *mark, const char *text,
-                        size_t len)
-{
-    if (s->sent && (mark->deleted ? s->sent_deleted
-                                  : !s->sent_deleted && s->sent_partition == mark->partition &&
-                                        s->sent_offset == mark->offset))
-        return;
-    if (write_to(s, text, len, 1))
-        return;
-    s->sent = 1;
-    s->sent_deleted = mark->deleted;
-    s->sent_partition = mark->partition;
-    s->sent_offset = mark->offset;
-}
-
-static void fan_out_change(struct table_fanout *tf, const struct change_batch *cb,
-                           const struct change *c)
-{
-    struct changed_key ck = {cb->keys + c->key_at, c->key_len, {0}, 0};
-    struct sub *s;
-
-    if (!anyone_takes(tf, &ck) || change_event(tf, &ck, &c->mark))
-        return;
-    TAILQ_FOREACH(s, bucket_of(tf, ck.key, ck.len), link)
-        if (takes(s, &ck))
-            send_to_key(s, &c->mark, tf->event.data, tf->event.len);
-    TAILQ_FOREACH(s, &tf->prefixes, link)
-        if (takes(s, &ck))
-            write_to(s, tf->event.data, tf->event.len, 1);
-}
-
-/* ---- states ---- */
-
-static void list_state(struct table_fanout *tf, struct sub *s)
-{
-    if (!s->in_states)
-        TAILQ_INSERT_TAIL(&tf->states, s, state_link);
-    s->in_states = 1;
-}
-
-static void unlist_state(struct table_fanout *tf, struct sub *s)
-{
-    if (s->in_states)
-        TAILQ_REMOVE(&tf->states, s, state_link);
-    s->in_states = 0;
-}
-
-static int key_row(void *arg, const struct ferry_store_entry *e);
-
-/* A key subscription's state, read again after a batch was lost: sent when it differs from
- * what was sent last (a delete without an id when the key is gone). */
-static void resend_key_state(struct table_fanout *tf, struct sub *s)
-{
-    struct page pg = {.n = 0};
-    ferry_store *store = ferry_table_store_acquire(tf->t);
-    struct ferry_table_mark mark;
-    char why[256];
-    int r = FERRY_STORE_ERROR;
-
-    ferry_buf_init(&pg.text, FANOUT_EVENT_MAX);
-    if (store) {
-        r = ferry_store_view(store, s->key, s->key_len, key_row, &pg, why, sizeof(why));
-        ferry_table_store_release(tf->t);
-    }
-    if (r == FERRY_STORE_NOT_FOUND && ferry_sse_delete(&pg.text, s->key, s->key_len, -1, 0) == 0)
-        pg.n = 1;
-    mark = (struct ferry_table_mark){pg.partition, pg.offset, !pg.found};
-    if (pg.n)
-        send_to_key(s, &mark, pg.text.data, pg.text.len);
-    ferry_buf_release(&pg.text);
-}
-
-/* After a batch was lost: key subscriptions send what changed, prefixes their whole state. */
-static void resync(struct table_fanout *tf)
-{
-    struct sub *s;
-
-    for (size_t b = 0; b < FANOUT_BUCKETS; b++)
-        TAILQ_FOREACH(s, &tf->buckets[b], link)
-            if (!s->dead && s->phase == PHASE_LIVE)
-                resend_key_state(tf, s);
-    TAILQ_FOREACH(s, &tf->prefixes, link) {
-        if (s->dead || s->phase == PHASE_NEW)
-            continue;
-        s->phase = PHASE_STATE;
-        s->reset = 1;
-        s->restarts++;
-        s->cursor_len = 0;
-        s->state_keys = 0;
-        list_state(tf, s);
-    }
-}
-
-static void free_batches(struct batch_queue *q)
-{
-    while (!STAILQ_EMPTY(q)) {
-        struct change_batch *cb = STAILQ_FIRST(q);
-        STAILQ_REMOVE_HEAD(q, link);
-        free(cb);
-    }
-}
-
-/* Sends the taken batches in commit order, then resends the states if one was lost. */
-static void fan_out(struct table_fanout *tf, struct batch_queue *taken, int lost)
-{
-    struct change_batch *cb;
-
-    STAILQ_FOREACH(cb, taken, link)
-        for (size_t i = 0; i < cb->n; i++)
-            fan_out_change(tf, cb, &cb->changes[i]);
-    free_batches(taken);
-    if (lost)
-        resync(tf);
-}
-
-/* Takes the queued batches. Under commit_lock. */
-static int take_batches(struct table_fanout *tf, struct batch_queue *taken)
-{
-    int lost = tf->resync;
-
-    STAILQ_INIT(taken);
-    STAILQ_CONCAT(taken, &tf->batches);
-    tf->backlog = 0;
-    tf->resync = 0;
-    return lost;
-}
-
-static void fan_out_queued(struct table_fanout *tf)
-{
-    struct batch_queue taken;
-    int lost;
-
-    pthread_mutex_lock(&tf->commit_lock);
-    lost = take_batches(tf, &taken);
-    pthread_mutex_unlock(&tf->commit_lock);
-    fan_out(tf, &taken, lost);
-}
-
-static int page_row(void *arg, const struct ferry_store_entry *e)
-{
-    struct page *pg = arg;
-
-    if (ferry_sse_put(&pg->text, e) == 0)
-        pg->ends[pg->n++] = pg->text.len;
-    else
-        pg->too_large++;
-    memcpy(pg->cursor, e->cursor, e->cursor_len);
-    pg->cursor_len = e->cursor_len;
-    return pg->text.len >= FANOUT_PAGE_BYTES;
-}
-
-static int key_row(void *arg, const struct ferry_store_entry *e)
-{
-    struct page *pg = arg;
-
-    pg->found = 1;
-    pg->partition = e->row.partition;
-    pg->offset = e->row.offset;
-    if (ferry_sse_put(&pg->text, e) == 0)
-        pg->ends[pg->n++] = pg->text.len;
-    return 0;
-}
-
-/* Reads s's next page (a prefix) or its row (a key) into pg. Returns 1 when the state is
- * complete, 0 when more pages follow, -1 when the store failed. Under commit_lock. */
-static int read_state(struct sub *s, struct page *pg, size_t rows)
-{
-    unsigned char next[FERRY_STORE_CURSOR_MAX];
-    ferry_store *store = ferry_table_store_acquire(s->tf->t);
-    size_t next_len = 0;
-    char why[512] = "its store is closed";
-    int r = FERRY_STORE_ERROR;
-
-    if (store && s->prefix)
-        r = ferry_store_scan(store, s->key, s->key_len, s->cursor, s->cursor_len, rows, page_row,
-                             pg, next, &next_len, why, sizeof(why));
-    else if (store)
-        r = ferry_store_view(store, s->key, s->key_len, key_row, pg, why, sizeof(why));
-    if (store)
-        ferry_table_store_release(s->tf->t);
-    if (r < 0) {
-        FLOG_WARN("table", s->tf->t->cfg->name, "subscriptions: %s", why);
-        return -1;
-    }
-    return next_len == 0;
-}
-
-/* What a key subscription's state sends: nothing when the client resumes at the row's own id,
- * a delete without an id when it resumes and the key is gone, else the row. */
-static void key_state(struct sub *s, struct page *pg)
-{
-    if (pg->found && s->resume && pg->partition == s->last_partition &&
-        pg->offset == s->last_offset) {
-        pg->n = 0;
-        ferry_buf_reset(&pg->text);
-    } else if (!pg->found && s->resume &&
-               ferry_sse_delete(&pg->text, s->key, s->key_len, -1, 0) == 0) {
-        pg->ends[pg->n++] = pg->text.len;
-    }
-    s->sent = 1;
-    s->sent_deleted = !pg->found;
-    s->sent_partition = pg->partition;
-    s->sent_offset = pg->offset;
-}
-
-/* Writes the page, an event a write; the first carries the reset before it, and the last the
- * `event: sync` after it when the state is complete. Returns 0, or -1 when s ended. */
-static int send_page(struct sub *s, struct page *pg, int complete)
-{
-    size_t from = 0;
-
-    s->state_keys += s->prefix ? pg->n : (uint64_t)pg->found;
-    if (complete && ferry_sse_sync(&pg->text, s->state_keys) == 0) {
-        if (!pg->n)
-            pg->n = 1;
-        pg->ends[pg->n - 1] = pg->text.len;
-    } else if (!pg->n && pg->text.len) {
-        pg->ends[pg->n++] = pg->text.len; /* a reset, before a page of nothing */
-    }
-    for (size_t i = 0; i < pg->n; i++) {
-        if (write_to(s, pg->text.data + from, pg->ends[i] - from, 1))
-            return -1;
-        from = pg->ends[i];
-    }
-    return 0;
-}
-
-/* Rows s's queue has room for, leaving half of it to the changes that arrive meanwhile. */
-static size_t state_room(const struct sub *s)
-{
-    size_t room = ferry_http_stream_room(s->stream);
-    size_t reserve = (size_t)s->tf->t->cfg->limits.subscriber_queue / 2;
-    size_t rows = room > reserve ? room - reserve : 0;
-
-    return rows < FANOUT_PAGE_ROWS ? rows : FANOUT_PAGE_ROWS;
-}
-
-static void wait_for_room(struct sub *s)
+void ferry_fanout_stall(struct sub *s)
 {
     int r = ferry_http_stream_want_drain(s->stream);
 
-    if (r < 0)
-        end_sub(s, NULL, 0);
-    else
-        s->waiting = r == 0;
+    if (r < 0) {
+        ferry_fanout_end(s, NULL, 0);
+        return;
+    }
+    s->waiting = 1;
+    if (!s->stalled_ms)
+        s->stalled_ms = ferry_clock_ms();
+    if (r == 1) /* drained meanwhile: no notification will come */
+        on_stream(s, FERRY_HTTP_STREAM_DRAINED);
 }
 
-/* After the page was read and the changes before it sent: sends it and moves the state on. */
-static void finish_page(struct table_fanout *tf, struct sub *s, struct page *pg, int complete,
-                        unsigned restarts)
+int ferry_fanout_write(struct sub *s, const char *text, size_t len, size_t items)
 {
-    if (s->dead || s->restarts != restarts)
-        return; /* ended, or restarted by a lost batch: the page is stale */
-    if (complete < 0) {
-        end_with_notice(s, "error", "store_failed", "the table's store cannot be read");
-        return;
+    int r = ferry_http_stream_write(s->stream, text, len, items);
+
+    if (r == FERRY_HTTP_STREAM_OK) {
+        s->wrote_ms = ferry_clock_ms();
+        ferry_counter_add(s->tf->sent, items);
+        return 0;
     }
-    if (pg->too_large)
-        FLOG_WARN("table", tf->t->cfg->name,
-                  "subscriptions: %zu row(s) left out of a state: larger than %d bytes as events",
-                  pg->too_large, FANOUT_EVENT_MAX);
-    if (!s->prefix)
-        key_state(s, pg);
-    if (send_page(s, pg, complete))
-        return;
-    s->reset = 0;
-    if (pg->cursor_len) {
-        memcpy(s->cursor, pg->cursor, pg->cursor_len);
-        s->cursor_len = pg->cursor_len;
+    if (r == FERRY_HTTP_STREAM_FULL) {
+        ferry_fanout_stall(s);
+        return s->dead ? -1 : 1;
     }
-    s->phase = complete ? PHASE_LIVE : PHASE_STATE;
-    if (complete)
-        unlist_state(tf, s);
+    ferry_fanout_end(s, NULL, 0);
+    return -1;
 }
 
-/* Sends s the next part of its state, as much as its queue has room for. The changes committed
- * before the part was read go out first, to everyone. */
-static void state_step(struct table_fanout *tf, struct sub *s)
-{
-    size_t rows = state_room(s);
-    unsigned restarts = s->restarts;
-    struct batch_queue taken;
-    struct page pg = {.n = 0};
-    int lost, complete;
+/* ---- the thread ---- */
 
-    if (!rows) {
-        wait_for_room(s);
-        return;
-    }
-    ferry_buf_init(&pg.text, FANOUT_PAGE_BYTES + FANOUT_EVENT_MAX + 4096);
-    if (s->reset)
-        ferry_sse_notice(&pg.text, "reset", s->resume ? "resume" : "resync",
-                         "forget this subscription's keys: its whole state follows until sync");
-    pthread_mutex_lock(&tf->commit_lock);
-    if (tf->open_unrecorded) {
-        pthread_mutex_unlock(&tf->commit_lock);
-        tf->blocked = 1; /* until that write transaction commits */
+static void admit(struct sub *s)
+{
+    struct table_fanout *tf = s->tf;
+
+    if (s->prefix) {
+        TAILQ_INSERT_TAIL(&tf->prefixes, s, link);
+        s->reset = s->resume;
     } else {
-        lost = take_batches(tf, &taken);
-        complete = read_state(s, &pg, rows);
-        pthread_mutex_unlock(&tf->commit_lock);
-        fan_out(tf, &taken, lost);
-        finish_page(tf, s, &pg, complete, restarts);
+        TAILQ_INSERT_TAIL(ferry_fanout_bucket(tf, s->key, s->key_len), s, link);
     }
-    ferry_buf_release(&pg.text);
+    s->wrote_ms = ferry_clock_ms();
+    ferry_fanout_list_state(tf, s);
+}
+
+static void admit_all(struct sub_list *incoming)
+{
+    while (!TAILQ_EMPTY(incoming)) {
+        struct sub *s = TAILQ_FIRST(incoming);
+        TAILQ_REMOVE(incoming, s, link);
+        admit(s);
+    }
+}
+
+/* Takes the new subscriptions and moves the notified ones to the thread's list. Under
+ * f->lock. */
+static void take_news(ferry_table_fanout *f, struct sub_list *incoming)
+{
+    TAILQ_INIT(incoming);
+    TAILQ_CONCAT(incoming, &f->incoming, link);
+    while (!TAILQ_EMPTY(&f->woken)) {
+        struct sub *s = TAILQ_FIRST(&f->woken);
+        TAILQ_REMOVE(&f->woken, s, woken_link);
+        s->in_woken = 0;
+        if (!s->in_todo)
+            TAILQ_INSERT_TAIL(&f->todo, s, todo_link);
+        s->in_todo = 1;
+    }
+}
+
+/* Acts on what the streams said: a client gone ends its subscription, a drained queue lets it
+ * go on. */
+static void handle_todo(ferry_table_fanout *f)
+{
+    while (!TAILQ_EMPTY(&f->todo)) {
+        struct sub *s = TAILQ_FIRST(&f->todo);
+        unsigned what;
+        TAILQ_REMOVE(&f->todo, s, todo_link);
+        s->in_todo = 0;
+        pthread_mutex_lock(&f->lock);
+        what = s->notified;
+        s->notified = 0;
+        pthread_mutex_unlock(&f->lock);
+        if (what & FERRY_HTTP_STREAM_GONE) {
+            ferry_fanout_end(s, NULL, 0);
+        } else if (what & FERRY_HTTP_STREAM_DRAINED) {
+            s->waiting = 0;
+            s->stalled_ms = 0;
+        }
+    }
 }
 
 static void send_states(struct table_fanout *tf)
@@ -663,7 +240,7 @@ static void send_states(struct table_fanout *tf)
     /* A step may end subscriptions, but they stay listed until the turn is over. */
     TAILQ_FOREACH(s, &tf->states, state_link)
         if (!s->dead && !s->waiting && !tf->blocked)
-            state_step(tf, s);
+            ferry_fanout_state_step(tf, s);
 }
 
 /* Nonzero when a state can be sent without waiting for anything. */
@@ -681,96 +258,59 @@ static int states_to_send(const ferry_table_fanout *f)
     return 0;
 }
 
-/* ---- the thread ---- */
-
-static void admit(ferry_table_fanout *f, struct sub *s)
-{
-    struct table_fanout *tf = s->tf;
-
-    (void)f;
-    if (s->prefix) {
-        TAILQ_INSERT_TAIL(&tf->prefixes, s, link);
-        s->reset = s->resume;
-    } else {
-        TAILQ_INSERT_TAIL(bucket_of(tf, s->key, s->key_len), s, link);
-    }
-    s->wrote_ms = ferry_clock_ms();
-    list_state(tf, s);
-}
-
-static void admit_all(ferry_table_fanout *f, struct sub_list *incoming)
-{
-    while (!TAILQ_EMPTY(incoming)) {
-        struct sub *s = TAILQ_FIRST(incoming);
-        TAILQ_REMOVE(incoming, s, link);
-        admit(f, s);
-    }
-}
-
-/* Acts on what the streams said: a client gone ends its subscription, a drained queue lets
- * its state go on. */
-static void handle_todo(ferry_table_fanout *f)
-{
-    while (!TAILQ_EMPTY(&f->todo)) {
-        struct sub *s = TAILQ_FIRST(&f->todo);
-        unsigned what;
-        TAILQ_REMOVE(&f->todo, s, todo_link);
-        s->in_todo = 0;
-        pthread_mutex_lock(&f->lock);
-        what = s->notified;
-        s->notified = 0;
-        pthread_mutex_unlock(&f->lock);
-        if (what & FERRY_HTTP_STREAM_GONE)
-            end_sub(s, NULL, 0);
-        else if (what & FERRY_HTTP_STREAM_DRAINED)
-            s->waiting = 0;
-    }
-}
-
-/* Takes the new subscriptions and the notified ones. Under f->lock. */
-static void take_news(ferry_table_fanout *f, struct sub_list *incoming)
-{
-    TAILQ_INIT(incoming);
-    TAILQ_CONCAT(incoming, &f->incoming, link);
-    while (!TAILQ_EMPTY(&f->woken)) {
-        struct sub *s = TAILQ_FIRST(&f->woken);
-        TAILQ_REMOVE(&f->woken, s, woken_link);
-        s->in_woken = 0;
-        if (!s->in_todo)
-            TAILQ_INSERT_TAIL(&f->todo, s, todo_link);
-        s->in_todo = 1;
-    }
-}
-
-/* Writes a comment to every subscription idle for half the heartbeat. */
+/* Writes a comment to each subscription idle for half the heartbeat, and ends those stalled
+ * too long: their client does not read. */
 static void heartbeats(ferry_table_fanout *f, struct table_fanout *tf)
 {
-    int64_t idle = ferry_clock_ms() - f->heartbeat_ms / 2;
-    struct sub *s;
+    int64_t now = ferry_clock_ms(), idle = now - f->heartbeat_ms / 2;
+    char why[128];
 
+    snprintf(why, sizeof(why),
+             "its queue of %" PRId64 " events (limits.subscriber_queue) stayed "
+             "full for %" PRId64 " ms",
+             tf->t->cfg->limits.subscriber_queue, f->stall_ms);
     for (size_t b = 0; b <= FANOUT_BUCKETS; b++) {
         struct sub_list *list = b < FANOUT_BUCKETS ? &tf->buckets[b] : &tf->prefixes;
-        TAILQ_FOREACH(s, list, link)
-            if (!s->dead && s->wrote_ms <= idle &&
-                ferry_http_stream_write(s->stream, FERRY_SSE_KEEPALIVE,
-                                        strlen(FERRY_SSE_KEEPALIVE)) != FERRY_HTTP_STREAM_CLOSED)
-                s->wrote_ms = ferry_clock_ms();
+        struct sub *s;
+        TAILQ_FOREACH(s, list, link) {
+            if (!s->dead && s->waiting && now - s->stalled_ms > f->stall_ms)
+                ferry_fanout_end_slow(s, why);
+            else if (!s->dead && s->wrote_ms <= idle &&
+                     ferry_http_stream_write(s->stream, FERRY_SSE_KEEPALIVE,
+                                             strlen(FERRY_SSE_KEEPALIVE),
+                                             1) != FERRY_HTTP_STREAM_CLOSED)
+                s->wrote_ms = now;
+        }
     }
 }
 
-/* One turn over every table: changes, then states, then heartbeats when due. */
+/* The new commits into the log, and their changes to whoever can take them. */
+static void send_changes(struct table_fanout *tf)
+{
+    pthread_mutex_lock(&tf->commit_lock);
+    ferry_fanout_absorb(tf);
+    pthread_mutex_unlock(&tf->commit_lock);
+    ferry_fanout_walk(tf, NULL);
+}
+
+/* One turn over a table: the changes, the states, the log's head freed. */
+static void serve_table(struct table_fanout *tf, int changed)
+{
+    if (changed)
+        tf->blocked = 0;
+    send_changes(tf);
+    send_states(tf);
+    ferry_fanout_trim(tf);
+}
+
 static void serve(ferry_table_fanout *f, int changed, int64_t *next_beat)
 {
     int beat = ferry_clock_ms() >= *next_beat;
 
     for (size_t i = 0; i < f->tables->count; i++) {
-        struct table_fanout *tf = &f->per_table[i];
-        if (changed)
-            tf->blocked = 0;
-        fan_out_queued(tf);
-        send_states(tf);
+        serve_table(&f->per_table[i], changed);
         if (beat)
-            heartbeats(f, tf);
+            heartbeats(f, &f->per_table[i]);
     }
     if (beat)
         *next_beat = ferry_clock_ms() + f->heartbeat_ms / 2;
@@ -790,7 +330,7 @@ static void *fanout_main(void *arg)
         changed = f->changed;
         f->changed = 0;
         pthread_mutex_unlock(&f->lock);
-        admit_all(f, &incoming);
+        admit_all(&incoming);
         handle_todo(f);
         serve(f, changed, &next_beat);
         pthread_mutex_lock(&f->lock);
@@ -812,11 +352,13 @@ static void end_list(struct sub_list *list)
 
     TAILQ_FOREACH(s, list, link)
         if (!s->dead)
-            end_with_notice(s, "shutdown", "shutdown",
-                            "ferry is shutting down: reconnect to another instance or later");
+            ferry_fanout_end_notice(
+                s, "shutdown", "shutdown",
+                "ferry is shutting down: reconnect to another instance or later");
 }
 
-/* Ends every subscription, admitted or not, once the thread has stopped. */
+/* Sends the apply threads' last commits, then ends every subscription, admitted or not. The
+ * thread has stopped. */
 static void end_all(ferry_table_fanout *f)
 {
     struct sub_list incoming;
@@ -825,13 +367,15 @@ static void end_all(ferry_table_fanout *f)
     take_news(f, &incoming);
     f->intake_closed = 1;
     pthread_mutex_unlock(&f->lock);
-    admit_all(f, &incoming);
+    admit_all(&incoming);
+    handle_todo(f);
     for (size_t i = 0; i < f->tables->count; i++) {
         struct table_fanout *tf = &f->per_table[i];
-        fan_out_queued(tf); /* the apply threads' last commits */
+        send_changes(tf);
         for (size_t b = 0; b < FANOUT_BUCKETS; b++)
             end_list(&tf->buckets[b]);
         end_list(&tf->prefixes);
+        ferry_fanout_trim(tf);
     }
     reap(f);
 }
@@ -849,22 +393,7 @@ void ferry_table_fanout_stop(ferry_table_fanout *f)
 
 /* ---- subscribing (server threads) ---- */
 
-/* A stream's notification, on a server thread: hands s to the fanout thread. */
-static void on_stream(void *arg, unsigned what)
-{
-    struct sub *s = arg;
-    ferry_table_fanout *f = s->tf->owner;
-
-    pthread_mutex_lock(&f->lock);
-    s->notified |= what;
-    if (!s->in_woken)
-        TAILQ_INSERT_TAIL(&f->woken, s, woken_link);
-    s->in_woken = 1;
-    pthread_cond_signal(&f->wake);
-    pthread_mutex_unlock(&f->lock);
-}
-
-/* Ends a subscription that came after the last was ended (shutdown). */
+/* Ends a subscription that came after the last ones were ended (shutdown). */
 static void end_unadmitted(struct sub *s)
 {
     ferry_table_fanout *f = s->tf->owner;
@@ -991,14 +520,15 @@ void ferry_table_fanout_batch_dropped(struct table *t)
         signal_thread(tf->owner, 0);
 }
 
-/* Copies what the apply thread kept, for the queue; NULL when it is incomplete or too large. */
+/* Copies what the apply thread kept, for the log; NULL when it is incomplete or too large. */
 static struct change_batch *batch_copy(const struct ferry_table_batch *b)
 {
     size_t bytes = sizeof(struct change_batch) + b->n * sizeof(struct change) + b->keys_len;
-    struct change_batch *cb = b->complete && bytes <= FANOUT_BACKLOG_MAX ? malloc(bytes) : NULL;
+    struct change_batch *cb = b->complete && bytes <= FANOUT_LOG_MAX ? malloc(bytes) : NULL;
 
     if (!cb)
         return NULL;
+    memset(cb, 0, sizeof(*cb));
     cb->n = b->n;
     cb->bytes = bytes;
     cb->changes = (struct change *)(cb + 1);
@@ -1010,15 +540,15 @@ static struct change_batch *batch_copy(const struct ferry_table_batch *b)
     return cb;
 }
 
-/* Queues cb (NULL: a batch that could not be kept); past the backlog, everything queued gives
- * way to a resync. Under commit_lock. */
+/* Queues cb for the thread (NULL: a batch that could not be kept). Past FANOUT_LOG_MAX, what is
+ * queued gives way to a lost batch. Under commit_lock. */
 static void queue_batch(struct table_fanout *tf, struct change_batch *cb)
 {
-    if (!cb || tf->resync || tf->backlog + cb->bytes > FANOUT_BACKLOG_MAX) {
+    if (!cb || tf->backlog + cb->bytes > FANOUT_LOG_MAX) {
         free(cb);
-        free_batches(&tf->batches);
+        ferry_fanout_free_batches(&tf->batches);
         tf->backlog = 0;
-        tf->resync = 1;
+        tf->lost = 1;
         return;
     }
     STAILQ_INSERT_TAIL(&tf->batches, cb, link);
@@ -1029,7 +559,7 @@ int ferry_table_fanout_commit(struct table *t, ferry_store *store,
                               const struct ferry_table_batch *b, char *errstr, size_t errstr_size)
 {
     struct table_fanout *tf = t->fanout;
-    /* a rebuild's store is not read before it is swapped in (then everything is resent) */
+    /* a rebuild's store is not read before it is swapped in (then every state is resent) */
     int wanted = store == t->store && b->recorded && atomic_load(&tf->count) > 0;
     struct change_batch *cb = wanted ? batch_copy(b) : NULL;
     int r, wake;
@@ -1073,9 +603,8 @@ static void register_metrics(struct table_fanout *tf)
     tf->sent =
         ferry_metrics_counter(m, "ferry_table_events_sent_total",
                               "Events sent to subscribers: rows of states and changes.", lbl);
-    tf->dropped = ferry_metrics_counter(
-        m, "ferry_table_subscribers_dropped_total",
-        "Subscribers disconnected for falling limits.subscriber_queue events behind.", lbl);
+    tf->dropped = ferry_metrics_counter(m, "ferry_table_subscribers_dropped_total",
+                                        "Subscribers disconnected for not keeping up.", lbl);
 }
 
 static void table_fanout_init(ferry_table_fanout *f, struct table_fanout *tf, struct table *t)
@@ -1084,6 +613,7 @@ static void table_fanout_init(ferry_table_fanout *f, struct table_fanout *tf, st
     tf->t = t;
     pthread_mutex_init(&tf->commit_lock, NULL);
     STAILQ_INIT(&tf->batches);
+    STAILQ_INIT(&tf->log);
     for (size_t b = 0; b < FANOUT_BUCKETS; b++)
         TAILQ_INIT(&tf->buckets[b]);
     TAILQ_INIT(&tf->prefixes);
@@ -1106,9 +636,8 @@ ferry_table_fanout *ferry_table_fanout_new(ferry_tables *ts, int64_t connection_
         return NULL;
     }
     f->tables = ts;
-    f->heartbeat_ms = connection_timeout_ms / 2 < FANOUT_HEARTBEAT_MAX_MS
-                          ? connection_timeout_ms / 2
-                          : FANOUT_HEARTBEAT_MAX_MS;
+    f->stall_ms = connection_timeout_ms / 2;
+    f->heartbeat_ms = f->stall_ms < FANOUT_HEARTBEAT_MAX_MS ? f->stall_ms : FANOUT_HEARTBEAT_MAX_MS;
     pthread_mutex_init(&f->lock, NULL);
     ferry_clock_cond_init(&f->wake);
     TAILQ_INIT(&f->incoming);
@@ -1135,7 +664,8 @@ void ferry_table_fanout_destroy(ferry_table_fanout *f)
     ferry_table_fanout_stop(f);
     for (size_t i = 0; i < f->tables->count; i++) {
         struct table_fanout *tf = &f->per_table[i];
-        free_batches(&tf->batches);
+        ferry_fanout_free_batches(&tf->batches);
+        ferry_fanout_free_batches(&tf->log);
         ferry_buf_release(&tf->event);
         pthread_mutex_destroy(&tf->commit_lock);
         tf->t->fanout = NULL;

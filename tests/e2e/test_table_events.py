@@ -182,8 +182,10 @@ def test_prefix_state_then_changes(broker30, run_ferry, tmp_path):
 
 
 def test_changes_of_many_keys_follow_commit_order(broker30, run_ferry, tmp_path):
+    """Bursts larger than the subscriber's queue: it takes them as it reads, in commit order,
+    and is not dropped."""
     broker, topic = broker30
-    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 10})
     s = Stream(f, "/tables/t/events")
     try:
         assert s.state()[-1] == {"event": "sync", "data": {"keys": 0}}
@@ -202,6 +204,7 @@ def test_changes_of_many_keys_follow_commit_order(broker30, run_ferry, tmp_path)
 
         s.events(done, timeout=60)
         assert metric(f, "ferry_table_events_sent_total", table="t") >= 40
+        assert metric(f, "ferry_table_subscribers_dropped_total", table="t") == 0
     finally:
         s.close()
 
@@ -267,7 +270,12 @@ def test_key_resume_sends_only_what_changed(broker30, run_ferry, tmp_path):
 
 def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_path):
     broker, topic = broker30
-    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 2})
+    # a full queue for half of connection_timeout (3 s) is too slow: told before the server
+    # would close the connection without a word (6 s)
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s",
+                                                  limits={"subscriber_queue": 2})],
+                         server={"connection_timeout": "6s"}))
+    f.wait_ready(60)
     host, port = f.listen.split(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
@@ -293,7 +301,7 @@ def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_p
             got += chunk
         tail = bytes(got[-2000:]).decode(errors="replace")
         assert "event: error" in tail and '"reason":"slow_subscriber"' in tail, tail
-        assert "limits.subscriber_queue" in tail
+        assert "limits.subscriber_queue" in tail and "stayed full" in tail
     finally:
         sock.close()
 

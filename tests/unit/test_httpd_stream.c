@@ -51,13 +51,14 @@ static void on_notify(void *arg, unsigned what)
     pthread_mutex_unlock(&hand.lock);
 }
 
-/* GET /stream?early=N[&size=K]: starts a stream with hand.opts, writes N pieces before
- * returning (their results in hand.early) and hands the stream over. Piece i is "e<i>", or K
- * bytes of 'a' + i with size. */
+/* GET /stream?early=N[&size=K][&items=I]: starts a stream with hand.opts, writes N pieces
+ * before returning (their results in hand.early) and hands the stream over. Piece i is "e<i>",
+ * or K bytes of 'a' + i with size; each holds one item, or I. */
 static void on_stream(ferry_http_req *req, void *arg)
 {
     const char *early = ferry_http_req_query(req, "early");
     const char *size = ferry_http_req_query(req, "size");
+    const char *items = ferry_http_req_query(req, "items");
     int n = early ? early[0] - '0' : 0;
     ferry_http_stream *s;
 
@@ -75,7 +76,8 @@ static void on_stream(ferry_http_req *req, void *arg)
             memset(piece, 'a' + i, len);
         else
             snprintf(piece, sizeof(piece), "e%d", i);
-        hand.early[i] = ferry_http_stream_write(s, piece, len);
+        hand.early[i] =
+            ferry_http_stream_write(s, piece, len, items ? (size_t)(items[0] - '0') : 1);
     }
     pthread_mutex_lock(&hand.lock);
     hand.stream = s;
@@ -226,7 +228,7 @@ static void pieces_arrive_in_order_and_the_body_ends(void **state)
     assert_non_null(strstr(got, "Cache-Control: no-cache"));
     assert_non_null(strstr(got, "Transfer-Encoding: chunked"));
     /* the queue is empty: the connection is suspended; a write wakes it */
-    assert_int_equal(ferry_http_stream_write(hand.stream, "late", 4), FERRY_HTTP_STREAM_OK);
+    assert_int_equal(ferry_http_stream_write(hand.stream, "late", 4, 1), FERRY_HTTP_STREAM_OK);
     assert_true(client_read_until(fd, got, &len, "late"));
     assert_true(strstr(got, "e0") < strstr(got, "e1") && strstr(got, "e1") < strstr(got, "late"));
     ferry_http_stream_close(hand.stream, "bye", 3);
@@ -238,6 +240,7 @@ static void a_full_queue_refuses_writes(void **state)
 {
     struct ferry_http_stream_options two = {2, 1024, NULL, NULL};
     struct ferry_http_stream_options four_bytes = {10, 4, NULL, NULL};
+    struct ferry_http_stream_options four_items = {4, 1024, NULL, NULL};
     char got[RECEIVED_MAX] = "";
     size_t len = 0;
     int fd = open_stream(*state, "/stream?early=3", two);
@@ -248,6 +251,18 @@ static void a_full_queue_refuses_writes(void **state)
     ferry_http_stream_close(hand.stream, "end", 3);
     assert_true(client_read_until(fd, got, &len, "end\r\n0\r\n\r\n"));
     assert_null(strstr(got, "e2"));
+    close(fd);
+
+    /* items: 2 + 2 fit in 4, 2 more do not; 3 pass into an empty queue of 2, 3 more do not */
+    fd = open_stream(*state, "/stream?early=3&items=2", four_items);
+    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_OK);
+    assert_int_equal(hand.early[2], FERRY_HTTP_STREAM_FULL);
+    ferry_http_stream_close(hand.stream, NULL, 0);
+    close(fd);
+    fd = open_stream(*state, "/stream?early=2&items=3", two);
+    assert_int_equal(hand.early[0], FERRY_HTTP_STREAM_OK);
+    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_FULL);
+    ferry_http_stream_close(hand.stream, NULL, 0);
     close(fd);
 
     /* bytes: 2 + 2 fit in 4, 2 more do not */
@@ -279,7 +294,7 @@ static void a_client_that_goes_away_is_reported(void **state)
     close(fd);
     /* a suspended connection sees nothing: writes wake it until it finds the client gone */
     while (r != FERRY_HTTP_STREAM_CLOSED && ferry_clock_ms() < deadline) {
-        r = ferry_http_stream_write(hand.stream, "ping\n", 5);
+        r = ferry_http_stream_write(hand.stream, "ping\n", 5, 1);
         if (r != FERRY_HTTP_STREAM_CLOSED) {
             struct timespec step = {0, 5 * 1000000};
             nanosleep(&step, NULL);
@@ -302,12 +317,13 @@ static void a_drained_queue_is_reported(void **state)
     assert_int_equal(ferry_http_stream_want_drain(hand.stream), 1); /* empty already */
     memset(big, 'd', sizeof(big));
     big[sizeof(big) - 1] = '!';
-    assert_int_equal(ferry_http_stream_write(hand.stream, big, sizeof(big)), FERRY_HTTP_STREAM_OK);
-    assert_true(ferry_http_stream_room(hand.stream) <= plain.max_writes);
+    assert_int_equal(ferry_http_stream_write(hand.stream, big, sizeof(big), 1),
+                     FERRY_HTTP_STREAM_OK);
+    assert_true(ferry_http_stream_room(hand.stream) <= plain.max_items);
     if (ferry_http_stream_want_drain(hand.stream) == 0)
         assert_true(wait_hand(0, FERRY_HTTP_STREAM_DRAINED));
     assert_true(client_read_until(fd, got, &len, "d!"));
-    assert_int_equal(ferry_http_stream_room(hand.stream), plain.max_writes);
+    assert_int_equal(ferry_http_stream_room(hand.stream), plain.max_items);
     ferry_http_stream_close(hand.stream, NULL, 0);
     assert_true(client_read_until(fd, got, &len, "0\r\n\r\n"));
     close(fd);
