@@ -84,8 +84,10 @@ def is_event(name, key=None):
     return lambda e: e["event"] == name and (key is None or e["data"].get("key") == key)
 
 
-def ferry_with(run_ferry, broker, topic, tmp_path, **over):
-    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", **over)]))
+def ferry_with(run_ferry, broker, topic, tmp_path, server=None, **over):
+    """ferry with table t of topic, its settings in over, and server settings."""
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", **over)],
+                         server=server or {}))
     f.wait_ready(60)
     return f
 
@@ -272,10 +274,8 @@ def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_p
     broker, topic = broker30
     # a full queue for half of connection_timeout (3 s) is too slow: told before the server
     # would close the connection without a word (6 s)
-    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s",
-                                                  limits={"subscriber_queue": 2})],
-                         server={"connection_timeout": "6s"}))
-    f.wait_ready(60)
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 2},
+                   server={"connection_timeout": "6s"})
     host, port = f.listen.split(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
@@ -309,10 +309,8 @@ def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_p
 def test_max_subscribers_answers_429(broker30, run_ferry, tmp_path):
     broker, topic = broker30
     # heartbeats every second (connection_timeout / 2) find a client that left
-    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s",
-                                                  limits={"max_subscribers": 2})],
-                         server={"connection_timeout": "2s"}))
-    f.wait_ready(60)
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"max_subscribers": 2},
+                   server={"connection_timeout": "2s"})
     a = Stream(f, "/tables/t/events")
     b = Stream(f, "/tables/t/keys/x/events")
     try:
@@ -365,9 +363,7 @@ def test_bad_subscriptions(broker30, run_ferry, tmp_path):
 
 def test_heartbeats_keep_an_idle_stream_open(broker30, run_ferry, tmp_path):
     broker, topic = broker30
-    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")],
-                         server={"connection_timeout": "1s"}))
-    f.wait_ready(60)
+    f = ferry_with(run_ferry, broker, topic, tmp_path, server={"connection_timeout": "1s"})
     s = Stream(f, "/tables/t/keys/K/events")
     try:
         s.state()

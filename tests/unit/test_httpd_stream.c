@@ -236,51 +236,64 @@ static void pieces_arrive_in_order_and_the_body_ends(void **state)
     close(fd);
 }
 
+/* Writes the handler makes before libmicrohttpd takes anything, against the queue's limits. */
+struct full_case {
+    const char *name;
+    const char *path;
+    struct ferry_http_stream_options opts;
+    int writes;
+    int want[3];        /* the results of the handler's writes, in order */
+    const char *absent; /* the refused write's text, which the client must not get */
+};
+
+#define OK FERRY_HTTP_STREAM_OK
+#define FULL FERRY_HTTP_STREAM_FULL
+
+static const struct full_case full_cases[] = {
+    {"a third item in a queue of two",
+     "/stream?early=3",
+     {2, 1024, NULL, NULL},
+     3,
+     {OK, OK, FULL},
+     "e2"},
+    {"writes of two items in a queue of four",
+     "/stream?early=3&items=2",
+     {4, 1024, NULL, NULL},
+     3,
+     {OK, OK, FULL},
+     "e2"},
+    {"three items pass into an empty queue of two",
+     "/stream?early=2&items=3",
+     {2, 1024, NULL, NULL},
+     2,
+     {OK, FULL},
+     "e1"},
+    {"bytes past max_bytes", "/stream?early=3", {10, 4, NULL, NULL}, 3, {OK, OK, FULL}, "e2"},
+    {"a write larger than max_bytes passes into an empty queue",
+     "/stream?early=2&size=9",
+     {10, 4, NULL, NULL},
+     2,
+     {OK, FULL},
+     "bbbbbbbbb"},
+};
+
 static void a_full_queue_refuses_writes(void **state)
 {
-    struct ferry_http_stream_options two = {2, 1024, NULL, NULL};
-    struct ferry_http_stream_options four_bytes = {10, 4, NULL, NULL};
-    struct ferry_http_stream_options four_items = {4, 1024, NULL, NULL};
-    char got[RECEIVED_MAX] = "";
-    size_t len = 0;
-    int fd = open_stream(*state, "/stream?early=3", two);
+    for (size_t i = 0; i < sizeof(full_cases) / sizeof(full_cases[0]); i++) {
+        const struct full_case *c = &full_cases[i];
+        char got[RECEIVED_MAX] = "";
+        size_t len = 0;
+        int fd;
 
-    /* the handler wrote before libmicrohttpd took anything: the third did not fit */
-    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_OK);
-    assert_int_equal(hand.early[2], FERRY_HTTP_STREAM_FULL);
-    ferry_http_stream_close(hand.stream, "end", 3);
-    assert_true(client_read_until(fd, got, &len, "end\r\n0\r\n\r\n"));
-    assert_null(strstr(got, "e2"));
-    close(fd);
-
-    /* items: 2 + 2 fit in 4, 2 more do not; 3 pass into an empty queue of 2, 3 more do not */
-    fd = open_stream(*state, "/stream?early=3&items=2", four_items);
-    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_OK);
-    assert_int_equal(hand.early[2], FERRY_HTTP_STREAM_FULL);
-    ferry_http_stream_close(hand.stream, NULL, 0);
-    close(fd);
-    fd = open_stream(*state, "/stream?early=2&items=3", two);
-    assert_int_equal(hand.early[0], FERRY_HTTP_STREAM_OK);
-    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_FULL);
-    ferry_http_stream_close(hand.stream, NULL, 0);
-    close(fd);
-
-    /* bytes: 2 + 2 fit in 4, 2 more do not */
-    fd = open_stream(*state, "/stream?early=3", four_bytes);
-    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_OK);
-    assert_int_equal(hand.early[2], FERRY_HTTP_STREAM_FULL);
-    ferry_http_stream_close(hand.stream, NULL, 0);
-    close(fd);
-
-    /* an empty queue takes one write larger than max_bytes, and nothing after it */
-    len = 0;
-    got[0] = '\0';
-    fd = open_stream(*state, "/stream?early=2&size=9", four_bytes);
-    assert_int_equal(hand.early[0], FERRY_HTTP_STREAM_OK);
-    assert_int_equal(hand.early[1], FERRY_HTTP_STREAM_FULL);
-    ferry_http_stream_close(hand.stream, NULL, 0);
-    assert_true(client_read_until(fd, got, &len, "aaaaaaaaa\r\n0\r\n\r\n"));
-    close(fd);
+        print_message("full case: %s\n", c->name);
+        fd = open_stream(*state, c->path, c->opts);
+        for (int w = 0; w < c->writes; w++)
+            assert_int_equal(hand.early[w], c->want[w]);
+        ferry_http_stream_close(hand.stream, "end", 3);
+        assert_true(client_read_until(fd, got, &len, "end\r\n0\r\n\r\n"));
+        assert_null(strstr(got, c->absent));
+        close(fd);
+    }
 }
 
 static void a_client_that_goes_away_is_reported(void **state)
