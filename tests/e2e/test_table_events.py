@@ -270,6 +270,32 @@ def test_key_resume_sends_only_what_changed(broker30, run_ferry, tmp_path):
         s.close()
 
 
+def test_a_batch_too_large_to_list_resends_the_states(broker30, run_ferry, tmp_path):
+    """Over 4 MiB of keys in one write transaction: the changes are not listed, so a key
+    subscription sends its key's new row and a prefix subscription its whole state again."""
+    broker, topic = broker30
+    put(broker, topic, [("K", "0")])
+    # one write transaction takes every record that comes within 5 s
+    f = ferry_with(run_ferry, broker, topic, tmp_path, apply_interval="5s")
+    p = Stream(f, "/tables/t/events?prefix=L", timeout=30)
+    k = Stream(f, "/tables/t/keys/K/events", timeout=30)
+    try:
+        p.state()
+        k.state()
+        put(broker, topic, [(f"L{i:03d}" + "x" * 60000, str(i)) for i in range(200)] +
+            [("K", "1")])
+        events = p.state(timeout=60)
+        assert events[0]["event"] == "reset" and events[0]["data"]["reason"] == "resync"
+        assert sorted(e["data"]["key"][:4] for e in events if e["event"] == "put") == \
+            [f"L{i:03d}" for i in range(200)]
+        assert events[-1]["data"] == {"keys": 200}
+        [e] = k.events(is_event("put"), timeout=30)
+        assert e["data"]["value"] == 1
+    finally:
+        p.close()
+        k.close()
+
+
 def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_path):
     broker, topic = broker30
     # a full queue for half of connection_timeout (3 s) is too slow: told before the server
