@@ -35,12 +35,11 @@ static void signal_thread(ferry_table_fanout *f, int stop)
     pthread_mutex_unlock(&f->lock);
 }
 
-static void count_subscribers(struct table_fanout *tf, int delta)
+/* One subscription fewer (the count went up at admission). */
+static void uncount_subscriber(struct table_fanout *tf)
 {
-    size_t n =
-        delta > 0 ? atomic_fetch_add(&tf->count, 1) + 1 : atomic_fetch_sub(&tf->count, 1) - 1;
-
-    ferry_gauge_set(tf->subscribers, (int64_t)n);
+    atomic_fetch_sub(&tf->count, 1);
+    ferry_gauge_add(tf->subscribers, -1);
 }
 
 struct sub_list *ferry_fanout_bucket(struct table_fanout *tf, const void *key, size_t len)
@@ -91,7 +90,7 @@ void ferry_fanout_end(struct sub *s, const char *last, size_t len)
         return;
     s->dead = 1;
     ferry_http_stream_close(s->stream, last, len);
-    count_subscribers(s->tf, -1);
+    uncount_subscriber(s->tf);
     TAILQ_INSERT_TAIL(&s->tf->owner->dead, s, dead_link);
 }
 
@@ -407,7 +406,7 @@ static void end_unadmitted(struct sub *s)
     if (s->in_woken)
         TAILQ_REMOVE(&f->woken, s, woken_link);
     pthread_mutex_unlock(&f->lock);
-    count_subscribers(s->tf, -1);
+    uncount_subscriber(s->tf);
     sub_free(s);
 }
 
@@ -473,12 +472,12 @@ int ferry_table_fanout_subscribe(struct table *t, ferry_http_req *req,
         atomic_fetch_sub(&tf->count, 1);
         return refuse(req, 429, "limits.max_subscribers are all taken", t->cfg->name);
     }
-    ferry_gauge_set(tf->subscribers, (int64_t)atomic_load(&tf->count));
+    ferry_gauge_add(tf->subscribers, 1);
     s = sub_new(tf, sr);
     if (!s || start_stream(s, req)) {
         if (s)
             sub_free(s);
-        count_subscribers(tf, -1);
+        uncount_subscriber(tf);
         return refuse(req, 503, "out of memory", t->cfg->name);
     }
     pthread_mutex_lock(&f->lock);
