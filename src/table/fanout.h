@@ -7,19 +7,22 @@
  * How a change reaches a subscriber. The apply thread keeps, for each record of a write
  * transaction, its key, partition, offset and whether it was a tombstone, but only while some
  * subscription exists (ferry_table_fanout_batch_open). It commits through
- * ferry_table_fanout_commit, which queues that list in the same step. The fanout thread takes
- * the list in commit order and looks each key up in the store: a change whose row the store
- * still holds (a put with the same partition and offset, or a delete of a key still gone) is
- * sent to the subscriptions it matches; a change the store has moved past is skipped, since a
- * later change of the same key follows in the queue. Hence per key the events never go back,
- * across keys they follow commit order, and changes of one key that arrive before the thread
- * has caught up (within a batch, always) are conflated into the latest.
+ * ferry_table_fanout_commit, which queues that list in the same step. The fanout thread appends
+ * the lists to the table's log of changes, in commit order, and moves each subscription through
+ * the log from its own position as far as its queue has room; one whose queue is full waits
+ * there. A change is looked up in the store: one whose row the store still holds (a put with
+ * the same partition and offset, or a delete of a key still gone) is sent to the subscriptions
+ * it matches; one the store has moved past is skipped, since a later change of the same key
+ * follows in the log. Hence per key the events never go back, across keys they follow commit
+ * order, and changes of one key are conflated into the latest when a subscription reaches them
+ * late (within a batch, always). A subscriber whose queue stays full for half of
+ * server.connection_timeout, or that falls behind the log's limit, is told and disconnected.
  *
- * States. A new subscription's state is read while no commit can happen (the commit lock),
- * after the changes committed before it were taken from the queue: the changes before go to
- * the others, the state covers them, and every change after it is sent. A prefix's state is
- * read page by page, a page when the subscriber's queue has room; a change of a key the pages
- * have already passed is sent at once, one they have not reached is left to them.
+ * States. A part of a state (a key's row, a page of a prefix's rows) is read while no commit
+ * can happen (the commit lock), after the subscription has taken every change committed before:
+ * the part covers those and every change after it is sent. A prefix's pages go out as the
+ * subscriber's queue has room; a change of a key the pages have already passed is sent at once,
+ * one they have not reached is left to them.
  *
  * Threads: the apply thread calls the batch functions; server threads subscribe; the stream's
  * notifications arrive on server threads; everything else runs on the fanout thread.
