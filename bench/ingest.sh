@@ -37,7 +37,6 @@ TOPIC=bench
 PARTITIONS=64 # the dev broker keeps about 5 MiB per partition and drops older records
 FERRY=$BUILD_DIR/ferry
 WRK_SCRIPT=$BENCH_SRC/ingest.lua
-CLK_TCK=$(getconf CLK_TCK)
 
 # The rows at each connection count, "NAME|ACK|RECORDS"; RECORDS 0 means GET /healthz.
 CASES=("healthz|kafka|0" "ack kafka, 1 record|kafka|1" "ack kafka, $BATCH records|kafka|$BATCH"
@@ -58,16 +57,6 @@ trap 'exit 130' INT TERM
 
 # ---- the measured processes ----
 
-# cpu_ticks PID: user plus system CPU of PID so far, in clock ticks (the fields after "comm").
-cpu_ticks() {
-  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-# peak_rss_mb PID: the process's peak resident set (VmHWM), in MB.
-peak_rss_mb() {
-  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
-}
-
 # write_ingest_config ACK PORT FILE: ferry with the REST Proxy API on $TOPIC, nothing else.
 write_ingest_config() {
   cat >"$3" <<YAML
@@ -79,13 +68,6 @@ log: {level: warn}
 ingest:
   rest_proxy: {topics: [$TOPIC], ack: $1}
 YAML
-}
-
-# forget_pid PID: drops PID from the list bench_cleanup stops (it has been stopped already).
-forget_pid() {
-  local keep=() p
-  for p in "${BENCH_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  BENCH_PIDS=("${keep[@]}")
 }
 
 # ferry_start ACK: starts `ferry run` on a fresh config; sets FERRY_PID and FERRY_URL.
@@ -158,31 +140,7 @@ run_wrk() {
     wrk -t"$WRK_THREADS" -c"$2" -d"${1}s" --timeout 10s --latency "${args[@]}" "$url" >"$4"
 }
 
-# parse_wrk OUT: "rps=R p50_ms=A p99_ms=B wrk_errors=E" from a wrk report; its errors are
-# non-2xx answers plus socket errors.
-parse_wrk() {
-  awk '
-    function ms(s) {
-      if (s ~ /us$/) return substr(s, 1, length(s) - 2) / 1000
-      if (s ~ /ms$/) return substr(s, 1, length(s) - 2) + 0
-      if (s ~ /s$/) return substr(s, 1, length(s) - 1) * 1000
-      if (s ~ /m$/) return substr(s, 1, length(s) - 1) * 60000
-      return -1
-    }
-    /^Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    /Non-2xx or 3xx responses:/ { err += $NF }
-    /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
-    END { printf "rps=%.0f p50_ms=%.2f p99_ms=%.2f wrk_errors=%d\n", rps, p50, p99, err }' "$1"
-}
-
 # ---- one row ----
-
-# seconds TICKS: clock ticks as seconds.
-seconds() {
-  awk -v n="$1" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", n / t }'
-}
 
 # run_case ACK RECORDS CONNECTIONS: a fresh ferry, a warm-up, then MEASURE_S seconds of wrk.
 # Prints parse_wrk's line and "failed=F cpu_s=C rss_mb=M wrk_cpu_s=W broker_cpu_s=K", where

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # lib.sh - shell helpers the benchmarks share: loopback ports, a private nginx receiver, the dev
-# broker, and measuring a child's time, CPU and peak RSS. Sourced by bench/run.sh; not run alone.
+# broker, measuring a child's time, CPU and memory, and reading wrk's report. Sourced by the
+# bench/*.sh scripts; not run alone.
 #
 # Every process started here is remembered by its pid and stopped by bench_cleanup, which the
 # caller installs as its EXIT trap. Every wait has a deadline.
@@ -133,4 +134,59 @@ measure() {
 # field KEY LINE: prints the value of KEY in a line of key=value pairs.
 field() {
   tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+
+# ---- a running process's figures, from /proc ----
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# cpu_ticks PID: user plus system CPU of PID so far, in clock ticks (the fields after "comm").
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# seconds TICKS: clock ticks as seconds.
+seconds() {
+  awk -v n="$1" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", n / t }'
+}
+
+# peak_rss_mb PID: the process's peak resident set (VmHWM), in MB.
+peak_rss_mb() {
+  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# mem_mb PID: "rss_mb=R hwm_mb=H anon_mb=A file_mb=F" now: the resident set, its peak, and its
+# two parts, memory of the process's own (RssAnon) and mapped files (RssFile: for a table,
+# mostly LMDB's map, which is the page cache and not the process's to keep).
+mem_mb() {
+  awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 } $1 == "RssAnon:" { a = $2 }
+       $1 == "RssFile:" { f = $2 }
+       END { printf "rss_mb=%.1f hwm_mb=%.1f anon_mb=%.1f file_mb=%.1f\n", r / 1024, h / 1024,
+             a / 1024, f / 1024 }' "/proc/$1/status"
+}
+
+# forget_pid PID: drops PID from the list bench_cleanup stops (it has been stopped already).
+forget_pid() {
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+}
+
+# parse_wrk OUT: "rps=R p50_ms=A p99_ms=B wrk_errors=E" from a wrk report; its errors are
+# non-2xx answers plus socket errors.
+parse_wrk() {
+  awk '
+    function ms(s) {
+      if (s ~ /us$/) return substr(s, 1, length(s) - 2) / 1000
+      if (s ~ /ms$/) return substr(s, 1, length(s) - 2) + 0
+      if (s ~ /s$/) return substr(s, 1, length(s) - 1) * 1000
+      if (s ~ /m$/) return substr(s, 1, length(s) - 1) * 60000
+      return -1
+    }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { err += $NF }
+    /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+    END { printf "rps=%.0f p50_ms=%.2f p99_ms=%.2f wrk_errors=%d\n", rps, p50, p99, err }' "$1"
 }
