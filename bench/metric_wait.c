@@ -1,15 +1,21 @@
 /*
- * metric_wait.c - times a ferry route run from its own /metrics: from the first record
- * consumed to the last one delivered.
+ * metric_wait.c - times a ferry run from its own /metrics: from the first record consumed to
+ * the last one delivered (a route), or between two counters given by name (a table's restore:
+ * ferry_table_records_applied_total from its first commit to N).
  *
  * bench/run.sh used to poll with curl and awk, two processes each every 50 ms, which took a
  * quarter of this 2-core machine away from the run it measured. This is one process with one
  * keep-alive connection, scraping every POLL_MS.
  *
  *   ferry-bench-wait --url http://127.0.0.1:PORT/metrics --records N [--timeout S]
+ *                    [--started COUNTER] [--done COUNTER] [--pid PID]
  *
- * prints "seconds=S errors=E" (E: requests whose class is not 2xx) and exits 0, or exits 1
- * when the deadline passes first or /metrics stops answering.
+ * prints "seconds=S errors=E since_start=T" (E: route requests whose class is not 2xx; T: from
+ * this program's start, which the scripts make ferry's, to the Nth) and exits 0, or exits 1
+ * when the deadline passes first or /metrics stops answering. With --pid it also reads that
+ * process's RssAnon and RssFile at every scrape and adds their peaks, "anon_peak_mb=A
+ * file_peak_mb=F": the kernel keeps a peak of the whole RSS only (VmHWM), and a table's RSS is
+ * mostly LMDB's page cache.
  */
 #include "bench_util.h"
 
@@ -30,6 +36,14 @@ struct options {
     const char *url;
     long records;
     long timeout_s;
+    const char *started; /* the clock starts when this counter leaves 0 */
+    const char *done;    /* and stops when this one reaches records */
+    long pid;            /* whose memory to follow, or 0 */
+};
+
+/* Peaks of a process's resident memory outside and inside the page cache, in kB. */
+struct mem_peaks {
+    long anon_kb, file_kb;
 };
 
 struct scrape {
@@ -40,8 +54,11 @@ struct scrape {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ferry-bench-wait --url METRICS_URL --records N [--timeout SECONDS]\n"
+                 "                        [--started COUNTER] [--done COUNTER]\n"
                  "Waits until a ferry route delivered N records; prints the seconds from the\n"
-                 "first record consumed to the Nth delivered, and the non-2xx request count.\n");
+                 "first record consumed to the Nth delivered, and the non-2xx request count.\n"
+                 "--started and --done name other counters (default " CONSUMED " and\n" DELIVERED
+                 ").\n");
 }
 
 static int parse_flag(void *arg, const char *flag, const char *value)
@@ -52,8 +69,18 @@ static int parse_flag(void *arg, const char *flag, const char *value)
         o->url = value;
         return 0;
     }
+    if (!strcmp(flag, "--started")) {
+        o->started = value;
+        return 0;
+    }
+    if (!strcmp(flag, "--done")) {
+        o->done = value;
+        return 0;
+    }
     if (!strcmp(flag, "--records"))
         return bench_parse_long("ferry-bench-wait", flag, value, 1, 1000000000L, &o->records);
+    if (!strcmp(flag, "--pid"))
+        return bench_parse_long("ferry-bench-wait", flag, value, 1, 1L << 30, &o->pid);
     if (!strcmp(flag, "--timeout"))
         return bench_parse_long("ferry-bench-wait", flag, value, 1, 86400, &o->timeout_s);
     fprintf(stderr, "ferry-bench-wait: unknown flag '%s'\n", flag);
@@ -119,10 +146,44 @@ static int scrape(CURL *e, struct scrape *s)
     return curl_easy_perform(e) == CURLE_OK && s->text ? 0 : -1;
 }
 
+/* Raises the peaks to the process's current RssAnon and RssFile. */
+static void follow_mem(long pid, struct mem_peaks *m)
+{
+    char path[64], line[256];
+    FILE *f;
+    long kb;
+
+    if (!pid)
+        return;
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "RssAnon: %ld", &kb) == 1 && kb > m->anon_kb)
+            m->anon_kb = kb;
+        else if (sscanf(line, "RssFile: %ld", &kb) == 1 && kb > m->file_kb)
+            m->file_kb = kb;
+    }
+    if (f)
+        fclose(f);
+}
+
+static void print_done(const struct options *o, double first, double start, double errs,
+                       const struct mem_peaks *m)
+{
+    double now = bench_now_s();
+
+    printf("seconds=%.3f errors=%.0f since_start=%.3f", now - first, errs, now - start);
+    if (o->pid)
+        printf(" anon_peak_mb=%.1f file_peak_mb=%.1f", (double)m->anon_kb / 1024,
+               (double)m->file_kb / 1024);
+    printf("\n");
+}
+
 static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
 {
+    struct mem_peaks peaks = {0, 0};
     const struct timespec pause = {0, POLL_MS * 1000000L};
-    double deadline = bench_now_s() + (double)o->timeout_s, first = 0;
+    double start = bench_now_s(), deadline = start + (double)o->timeout_s, first = 0;
     int failures = 0;
 
     while (bench_now_s() < deadline) {
@@ -135,22 +196,23 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
             continue;
         }
         failures = 0;
-        if (!first && sample(s->text, CONSUMED) > 0)
+        follow_mem(o->pid, &peaks);
+        if (!first && sample(s->text, o->started) > 0)
             first = bench_now_s();
-        if (first && sample(s->text, DELIVERED) >= (double)o->records) {
-            printf("seconds=%.3f errors=%.0f\n", bench_now_s() - first, errors(s->text));
+        if (first && sample(s->text, o->done) >= (double)o->records) {
+            print_done(o, first, start, errors(s->text), &peaks);
             return 0;
         }
         nanosleep(&pause, NULL);
     }
-    fprintf(stderr, "ferry-bench-wait: %.0f of %ld records delivered before the deadline\n",
-            s->text ? sample(s->text, DELIVERED) : 0, o->records);
+    fprintf(stderr, "ferry-bench-wait: %s reached %.0f of %ld before the deadline\n", o->done,
+            s->text ? sample(s->text, o->done) : 0, o->records);
     return -1;
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = {NULL, 0, 600};
+    struct options o = {NULL, 0, 600, CONSUMED, DELIVERED, 0};
     struct scrape s = {NULL, 0};
     CURL *e = NULL;
     int result = 1;
