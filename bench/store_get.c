@@ -2,15 +2,19 @@
  * store_get.c - random gets through a table's store beside bare LMDB, in one run.
  *
  * Fills a fresh store (src/table/store.c) in a temporary directory with N keys of B-byte
- * values in batches, then times G random gets of existing keys on one thread five ways, R
- * rounds of each, the modes taking turns:
+ * values in batches (of 10,000 by default, ferry's largest write transaction), in key order or
+ * in a shuffled order (--fill-order shuffled: what a table restoring a topic does, since a
+ * topic's records do not come in key order; every batch then dirties pages all over the tree),
+ * then times G random gets of existing keys on one thread five ways, R rounds of each, the
+ * modes taking turns:
  *   raw-one-txn   mdb_get in one long read transaction: the store's ceiling
  *   raw-renew     mdb_get, a pooled read transaction renewed and reset around each get
  *   raw-begin     mdb_get, a read transaction begun and aborted around each get
  *   store-view    ferry_store_view(): the row in place, no copy
  *   store-get     ferry_store_get(): value and row meta copied into a ferry_buf
  * Every mode reads the same key sequence. LMDB forbids opening one environment twice in a
- * process, so the store is closed while the raw modes run. Prints the fill rate, then one line
+ * process, so the store is closed while the raw modes run. Prints the fill rate (--gets 0:
+ * nothing else), then one line
  * per mode: the best round's gets per wall-clock second, gets per second of the thread's own CPU
  * time over all rounds (steadier on a shared machine: time other processes take is left out),
  * and that CPU rate's ratio to raw-one-txn's.
@@ -30,7 +34,7 @@
 #include "table/store.h"
 
 #define KEY_MAX 32
-#define FILL_BATCH 10000
+#define FILL_BATCH 10000 /* apply.c's APPLY_BATCH_MAX */
 #define VALUE_MAX 65536
 #define MAP_SIZE (4ULL << 30)
 
@@ -44,6 +48,8 @@ struct options {
     long value_bytes;
     long gets;
     long rounds;
+    long fill_batch;
+    int fill_shuffled;
 };
 
 /* One mode's figures over the rounds. */
@@ -72,8 +78,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ferry-bench-store-get [--keys N] [--value-bytes B] [--gets G] "
                  "[--rounds R]\n"
+                 "                             [--fill-batch N] [--fill-order sorted|shuffled]\n"
                  "  defaults: 1000000 keys, 100-byte values, 1000000 gets per mode and round, "
-                 "3 rounds\n");
+                 "3 rounds,\n"
+                 "  filled in key order, 10000 keys per write transaction\n");
 }
 
 static int on_flag(void *arg, const char *flag, const char *value)
@@ -86,9 +94,16 @@ static int on_flag(void *arg, const char *flag, const char *value)
     if (strcmp(flag, "--value-bytes") == 0)
         return bench_parse_long(prog, flag, value, 1, VALUE_MAX, &o->value_bytes);
     if (strcmp(flag, "--gets") == 0)
-        return bench_parse_long(prog, flag, value, 1, 1000000000, &o->gets);
+        return bench_parse_long(prog, flag, value, 0, 1000000000, &o->gets);
     if (strcmp(flag, "--rounds") == 0)
         return bench_parse_long(prog, flag, value, 1, 1000, &o->rounds);
+    if (strcmp(flag, "--fill-batch") == 0)
+        return bench_parse_long(prog, flag, value, 1, 100000000, &o->fill_batch);
+    if (strcmp(flag, "--fill-order") == 0 &&
+        (!strcmp(value, "sorted") || !strcmp(value, "shuffled"))) {
+        o->fill_shuffled = !strcmp(value, "shuffled");
+        return 0;
+    }
     fprintf(stderr, "%s: unknown flag '%s'\n", prog, flag);
     return -1;
 }
@@ -98,27 +113,56 @@ static size_t key_of(long i, char *key)
     return (size_t)snprintf(key, KEY_MAX, "key-%08ld", i);
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* The order keys are filled in: 0..N-1, or a permutation of it (Fisher-Yates). */
+static uint32_t *fill_order(const struct run *r)
+{
+    uint32_t *order = malloc(sizeof(*order) * (size_t)r->opt.keys), t;
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    long i, j;
+
+    for (i = 0; order && i < r->opt.keys; i++)
+        order[i] = (uint32_t)i;
+    for (i = r->opt.keys - 1; order && r->opt.fill_shuffled && i > 0; i--) {
+        j = (long)(xorshift(&x) % (uint64_t)(i + 1));
+        t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    return order;
+}
+
 static int fill(struct run *r, ferry_store *s)
 {
-    char err[512], key[KEY_MAX], *value = calloc(1, (size_t)r->opt.value_bytes + 1);
+    char err[512] = "out of memory", key[KEY_MAX],
+         *value = calloc(1, (size_t)r->opt.value_bytes + 1);
     struct ferry_store_row row = {0, 0, 0, "application/octet-stream"};
-    int result = value ? FERRY_STORE_OK : FERRY_STORE_ERROR;
-    long i;
+    uint32_t *order = fill_order(r);
+    long i, batch = r->opt.fill_batch;
+    int result = value && order ? FERRY_STORE_OK : FERRY_STORE_ERROR;
 
     if (value)
         memset(value, 'v', (size_t)r->opt.value_bytes);
     for (i = 0; i < r->opt.keys && result == FERRY_STORE_OK; i++) {
-        if (i % FILL_BATCH == 0)
+        if (i % batch == 0)
             result = ferry_store_batch_begin(s, err, sizeof(err));
         row.offset = i;
         if (!result)
-            result = ferry_store_batch_put(s, key, key_of(i, key), value,
+            result = ferry_store_batch_put(s, key, key_of(order[i], key), value,
                                            (size_t)r->opt.value_bytes, &row, err, sizeof(err));
-        if (!result && (i % FILL_BATCH == FILL_BATCH - 1 || i == r->opt.keys - 1))
+        if (!result && (i % batch == batch - 1 || i == r->opt.keys - 1))
             result = ferry_store_batch_commit(s, err, sizeof(err));
     }
     if (result)
         fprintf(stderr, "ferry-bench-store-get: fill: %s\n", err);
+    free(order);
     free(value);
     return result;
 }
@@ -279,12 +323,8 @@ static void make_order(struct run *r)
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     long i;
 
-    for (i = 0; i < r->opt.gets; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        r->order[i] = (uint32_t)(x % (uint64_t)r->opt.keys);
-    }
+    for (i = 0; i < r->opt.gets; i++)
+        r->order[i] = (uint32_t)(xorshift(&x) % (uint64_t)r->opt.keys);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -309,8 +349,9 @@ static int bench(struct run *r, const char *path)
     if (!s)
         fprintf(stderr, "ferry-bench-store-get: %s\n", err);
     if (!result)
-        printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld\n",
-               (double)r->opt.keys / (bench_now_s() - t0), r->opt.keys, r->opt.value_bytes);
+        printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld batch=%ld order=%s\n",
+               (double)r->opt.keys / (bench_now_s() - t0), r->opt.keys, r->opt.value_bytes,
+               r->opt.fill_batch, r->opt.fill_shuffled ? "shuffled" : "sorted");
     if (!result)
         result = ferry_store_scan(s, key, key_of(0, key), NULL, 0, 1, take_tag, &r->tag, next,
                                   &next_len, err, sizeof(err));
@@ -320,6 +361,8 @@ static int bench(struct run *r, const char *path)
         printf("store        keys=%llu bytes_used=%llu\n", (unsigned long long)st.keys,
                (unsigned long long)st.bytes_used);
     ferry_store_close(s);
+    if (!r->opt.gets)
+        return result;
     for (round = 0; round < r->opt.rounds && !result; round++) {
         result = raw_modes(r, path);
         s = result ? NULL : ferry_store_open(path, MAP_SIZE, err, sizeof(err));
@@ -338,14 +381,14 @@ static int bench(struct run *r, const char *path)
 
 int main(int argc, char **argv)
 {
-    struct run r = {.opt = {1000000, 100, 1000000, 3}};
+    struct run r = {.opt = {1000000, 100, 1000000, 3, FILL_BATCH, 0}};
     const char *tmp = getenv("TMPDIR");
     char path[300];
     int result;
 
     if (bench_parse_pairs(argc, argv, "ferry-bench-store-get", usage, on_flag, &r.opt))
         return 2;
-    r.order = malloc(sizeof(*r.order) * (size_t)r.opt.gets);
+    r.order = malloc(sizeof(*r.order) * (size_t)(r.opt.gets + 1));
     snprintf(r.dir, sizeof(r.dir), "%s/ferry-bench-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!r.order || !mkdtemp(r.dir)) {
         fprintf(stderr, "ferry-bench-store-get: %s\n", strerror(errno));
