@@ -6,7 +6,7 @@ TEST_BUILD ?= build-test
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test unit e2e bench bench-ingest format clean
+.PHONY: deps build build-test run test unit e2e bench bench-ingest bench-tables format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +35,9 @@ bench: build
 
 bench-ingest: build
 	@bench/ingest.sh $(BUILD)
+
+bench-tables: build
+	@bench/tables.sh $(BUILD)
 
 format:
 	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c

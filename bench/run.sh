@@ -7,11 +7,13 @@
 #      POSTing to a private nginx; each one-record case runs right after a ceiling run of its
 #      own (ferry-bench-curl, a bare libcurl multi client, one 100-byte POST per record over 64
 #      keep-alive connections) and is reported as a ratio to it;
-#   3. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate.
+#   3. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate;
+#   4. then tables.sh: a topic restored into a table and read over HTTP, beside /healthz and
+#      the store's own rates.
 # BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run);
 # BENCH_ROUTE_CASES picks cases ("none 500,key 1"), BENCH_ROUTE_PROPS adds consumer properties
-# ("queued.max.messages.kbytes: 8192"), BENCH_SKIP_CEILING=1 and BENCH_SKIP_INGEST=1 leave
-# those out, BENCH_PERF=DIR records perf samples of each route run.
+# ("queued.max.messages.kbytes: 8192"), BENCH_SKIP_CEILING=1, BENCH_SKIP_INGEST=1 and
+# BENCH_SKIP_TABLES=1 leave those out, BENCH_PERF=DIR records perf samples of each route run.
 # Everything listens on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
 
@@ -230,9 +232,10 @@ main() {
     done
   fi
   print_table
-  # ingest's benchmark brings its own broker and measures on quiet cores
+  # ingest's and tables' benchmarks bring their own broker and measure on quiet cores
   bench_cleanup
   [ -n "${BENCH_SKIP_INGEST:-}" ] || "$BENCH_SRC/ingest.sh" "$BUILD_DIR"
+  [ -n "${BENCH_SKIP_TABLES:-}" ] || "$BENCH_SRC/tables.sh" "$BUILD_DIR"
 }
 
 main

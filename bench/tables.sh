@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# tables.sh BUILD_DIR - ferry's tables benchmark (a topic materialized into LMDB, read over
+# HTTP), run by `make bench` after the ingest benchmark and alone by `make bench-tables`.
+#
+# In one run, against one `ferry dev-broker` in its own process (a 64-partition topic):
+#   1. preload: ferry-bench-preload writes N records of 100 B with N distinct keys k0..k<N-1>
+#      (murmur2_random, as the table's `partitioner: murmur2` expects);
+#   2. store ceiling: ferry-bench-store-get fills the same store code with N keys, in key order
+#      and shuffled (no Kafka), and times random gets, bare mdb_get beside ferry_store_get;
+#   3. restore: a fresh ferry with one table on that topic and an empty store, timed from its
+#      first commit to N records applied (ferry_table_records_applied_total);
+#   4. at 64 and 256 connections, one fresh ferry each on the restored store: wrk on /healthz
+#      (the HTTP server's ceiling), then wrk on GET of random existing keys (bench/tables.lua),
+#      reported as a ratio to /healthz;
+#   5. long polls: a fresh ferry, BENCH_WAITERS parked long polls (ferry-bench-table-watch),
+#      ferry's memory before and after, then every key written again and the time until all
+#      were answered;
+#   6. Server-Sent Events fan-out, subscribers x updates/s, when ferry serves subscriptions
+#      (a 501 skips the row).
+# Then one table of figures and the issue's targets, met or not.
+#
+# BENCH_TABLE_KEYS       keys in the table, one record each (default BENCH_RECORDS, or 1000000)
+# BENCH_SECONDS          seconds each wrk row is measured (default 10), after a 2 s warm-up
+# BENCH_CONNECTIONS      wrk connection counts (default "64 256")
+# BENCH_THREADS          server.threads (default 2, one per core)
+# BENCH_WAITERS          long polls parked at once (default 10000)
+# BENCH_SSE              "SUBSCRIBERS RATE SECONDS" (default "1000 100 5"; one key)
+# BENCH_TABLE_PROPS      librdkafka properties of the table's consumer, as YAML pairs (default
+#                        ferry's own tuning for the mock broker: see bench/README.md)
+# BENCH_PERF=DIR         keeps 5 s of `perf record -g` of ferry in each wrk row and the restore
+# Everything listens on 127.0.0.1 on ports the OS picks and is stopped on exit.
+set -euo pipefail
+
+BUILD_DIR=${1:?usage: bench/tables.sh BUILD_DIR}
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+BENCH_SRC=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_SRC/lib.sh"
+
+KEYS=${BENCH_TABLE_KEYS:-${BENCH_RECORDS:-1000000}}
+MEASURE_S=${BENCH_SECONDS:-10}
+WARMUP_S=2
+read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-64 256}"
+THREADS=${BENCH_THREADS:-2}
+WAITERS=${BENCH_WAITERS:-10000}
+read -r SSE_SUBSCRIBERS SSE_RATE SSE_SECONDS <<<"${BENCH_SSE:-1000 100 5}"
+# ferry gives its consumers these on its embedded mock cluster (docs/dev-broker.md); the
+# external dev broker is the same mock, so the table's consumer gets them here.
+TABLE_PROPS=${BENCH_TABLE_PROPS-fetch.wait.max.ms: 10, queued.min.messages: 1000000}
+WRK_THREADS=2
+VALUE_BYTES=100
+TOPIC=bench-table
+TABLE=bench
+PARTITIONS=64 # the dev broker keeps about 5 MiB per partition and drops older records
+FERRY=$BUILD_DIR/ferry
+PRELOAD_BENCH=$BUILD_DIR/bench/ferry-bench-preload
+WAIT_BENCH=$BUILD_DIR/bench/ferry-bench-wait
+STORE_BENCH=$BUILD_DIR/bench/ferry-bench-store-get
+WATCH_BENCH=$BUILD_DIR/bench/ferry-bench-table-watch
+WRK_SCRIPT=$BENCH_SRC/tables.lua
+
+ROWS=()         # "name|rate|unit|p50|p99|CPU s|peak RSS|anon|file|errors|beside", see print_table
+TARGET_LINES=() # "target: figure: met / NOT met"
+NOTES=()        # rows skipped or cut down, and why
+BROKER_BOOTSTRAP=""
+BROKER_PID=""
+FERRY_PID=""
+FERRY_URL=""
+FERRY_START=0 # ferry's start, in seconds of the epoch (restore: start to ready)
+ANON_MAX=0    # the most RssAnon seen in a ferry holding the whole table, MB
+ANON_WHERE="" # and where
+PERF_PID=""
+FDS_FIT=0
+RESTORE_LINE=""
+STORE_GET_RPS=""
+STORE_FILL_SORTED=""
+STORE_FILL_SHUFFLED=""
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_WORK=$(mktemp -d /tmp/ferry-bench-tables.XXXXXX)
+STORE_DIR=$BENCH_WORK/data
+trap 'bench_cleanup; rm -rf "$BENCH_WORK"' EXIT
+trap 'exit 130' INT TERM
+
+# ---- ferry ----
+
+# write_table_config PORT FILE [MAX_CONNECTIONS]: ferry with one table on $TOPIC, its store
+# under $STORE_DIR; room for $WAITERS long polls and $SSE_SUBSCRIBERS subscribers.
+write_table_config() {
+  cat >"$2" <<YAML
+kafka:
+  brokers: "$BROKER_BOOTSTRAP"
+server:
+  listen: "127.0.0.1:$1"
+  threads: $THREADS
+  data_dir: "$STORE_DIR"
+  max_connections: ${3:-4096}
+  connection_timeout: 120s
+log: {level: info}
+tables:
+  - name: $TABLE
+    topic: $TOPIC
+    kafka: {${TABLE_PROPS}}
+    limits: {max_waiters: $((WAITERS > 10000 ? WAITERS : 10000)), max_subscribers: $((SSE_SUBSCRIBERS > 1000 ? SSE_SUBSCRIBERS : 1000))}
+YAML
+}
+
+# ferry_launch NAME [MAX_CONNECTIONS]: starts `ferry run` on a fresh config and returns at once
+# (the caller waits for what it measures); sets FERRY_PID, FERRY_URL and FERRY_START.
+ferry_launch() {
+  local port config=$BENCH_WORK/ferry-$1.yaml
+  port=$(free_port)
+  write_table_config "$port" "$config" "${2:-}"
+  FERRY_START=$(date +%s.%N)
+  "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry-$1.out" 2>"$BENCH_WORK/ferry-$1.err" &
+  FERRY_PID=$!
+  BENCH_PIDS+=("$FERRY_PID")
+  FERRY_URL="http://127.0.0.1:$port"
+}
+
+ready() {
+  curl -sf -o /dev/null --max-time 1 "$FERRY_URL/readyz"
+}
+
+# ferry_start NAME [MAX_CONNECTIONS]: ferry_launch, then waits until it is ready (its table
+# caught up: a store restored already only reads the partitions' ends).
+ferry_start() {
+  ferry_launch "$@"
+  if ! wait_until 60 ready; then
+    echo "bench: ferry did not become ready; its log:" >&2
+    tail -20 "$BENCH_WORK/ferry-$1.err" >&2
+    return 1
+  fi
+}
+
+ferry_stop() {
+  [ -n "$FERRY_PID" ] || return 0
+  stop_pid "$FERRY_PID"
+  forget_pid "$FERRY_PID"
+  FERRY_PID=""
+}
+
+# note_anon WHERE KV_LINE: keeps the largest anon_mb seen in a ferry holding the whole table.
+note_anon() {
+  local a
+  a=$(field anon_mb "$2")
+  if awk -v a="$a" -v m="$ANON_MAX" 'BEGIN { exit !(a > m) }'; then
+    ANON_MAX=$a
+    ANON_WHERE=$1
+  fi
+}
+
+# perf_capture NAME DELAY: with BENCH_PERF set, samples ferry's stacks for 5 s into
+# $BENCH_PERF/NAME.data in the background, starting DELAY seconds from now; sets PERF_PID.
+perf_capture() {
+  PERF_PID=""
+  [ -n "${BENCH_PERF:-}" ] || return 0
+  mkdir -p "$BENCH_PERF"
+  (sleep "$2" && perf record -g -o "$BENCH_PERF/$1.data" -p "$FERRY_PID" -- sleep 5 \
+    >/dev/null 2>&1) &
+  PERF_PID=$!
+}
+
+# perf_wait: waits for the perf_capture in progress, if any.
+perf_wait() {
+  [ -z "$PERF_PID" ] || wait "$PERF_PID" || true
+  PERF_PID=""
+}
+
+# ---- rows ----
+
+# add_row NAME RATE UNIT P50 P99 CPU HWM ANON FILE ERRORS BESIDE: one line of the table.
+add_row() {
+  local IFS='|'
+  ROWS+=("$*")
+}
+
+bench_preload() {
+  local line name="preload ($KEYS x $VALUE_BYTES B, $KEYS keys)"
+  echo "== $name to $TOPIC ($PARTITIONS partitions) at $BROKER_BOOTSTRAP"
+  line=$("$PRELOAD_BENCH" --bootstrap "$BROKER_BOOTSTRAP" --topic "$TOPIC" --records "$KEYS" \
+    --bytes "$VALUE_BYTES" --keys "$KEYS")
+  echo "   $line"
+  add_row "$name" "$(field rps "$line")" records/s - - "$(field cpu_s "$line")" \
+    "$(field rss_mb "$line")" - - "$(field errors "$line")" "librdkafka producer"
+}
+
+# log_seconds FILE FROM TO: seconds between ferry's first log lines containing FROM and TO.
+log_seconds() {
+  awk -v a="$2" -v b="$3" '
+    function secs(line,   t) { match(line, /T[0-9:.]+Z/); t = substr(line, RSTART + 1, RLENGTH - 2)
+      split(t, f, ":"); return f[1] * 3600 + f[2] * 60 + f[3] }
+    index($0, a) && !ta { ta = secs($0) } index($0, b) && !tb { tb = secs($0) }
+    END { if (ta && tb) printf "%.2f", tb - ta; else print "-" }' "$1"
+}
+
+# restore_io: "commits=N per_commit=R written_mb=W" of the restore's ferry: its write
+# transactions (ferry_table_apply_batch_seconds_count) and the bytes it handed the kernel
+# (wchar: LMDB writes every dirty page of a commit with pwrite, then fdatasync).
+restore_io() {
+  local commits
+  commits=$(curl -sf --max-time 2 "$FERRY_URL/metrics" |
+    awk '/^ferry_table_apply_batch_seconds_count/ { print $2 }')
+  awk -v c="${commits:-0}" -v n="$KEYS" '$1 == "wchar:" {
+    printf "commits=%d per_commit=%.0f written_mb=%.0f\n", c, c ? n / c : 0, $2 / 1e6 }' \
+    "/proc/$FERRY_PID/io"
+}
+
+# bench_restore: a fresh ferry on an empty store, timed by ferry-bench-wait from the first
+# commit to N records applied; its CPU, memory and writes then.
+bench_restore() {
+  local line rc=0 ticks mem io rps log_s ready_s name="restore ($KEYS records, empty store)"
+  echo "== $name"
+  rm -rf "$STORE_DIR"
+  ferry_launch restore
+  perf_capture restore 0.2
+  line=$("$WAIT_BENCH" --url "$FERRY_URL/metrics" --records "$KEYS" --timeout 900 \
+    --started ferry_table_records_applied_total --done ferry_table_records_applied_total \
+    --pid "$FERRY_PID") || rc=$?
+  ticks=$(cpu_ticks "$FERRY_PID")
+  if [ "$rc" -ne 0 ] || ! wait_until 10 ready; then
+    echo "bench: the restore did not finish; ferry's log:" >&2
+    tail -5 "$BENCH_WORK/ferry-restore.err" >&2
+    ferry_stop
+    perf_wait
+    add_row "$name" FAILED - - - - - - - - -
+    return 1
+  fi
+  ready_s=$(awk -v s="$FERRY_START" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - s }')
+  mem=$(mem_mb "$FERRY_PID")
+  io=$(restore_io)
+  ferry_stop
+  perf_wait
+  log_s=$(log_seconds "$BENCH_WORK/ferry-restore.err" "msg=\"applying" "msg=\"ready:")
+  rps=$(awk -v n="$KEYS" -v s="$(field seconds "$line")" 'BEGIN { printf "%.0f", n / s }')
+  echo "   $line; ferry $(seconds "$ticks") CPU s, $mem, $io; log: applying to ready" \
+    "${log_s} s; start to /readyz ${ready_s} s"
+  # the anon peak comes from ferry-bench-wait's scrapes (every 20 ms), the rest from the end
+  note_anon "restore (peak)" "anon_mb=$(field anon_peak_mb "$line")"
+  add_row "$name" "$rps" records/s - - "$(seconds "$ticks")" "$(field hwm_mb "$mem")" \
+    "$(field anon_peak_mb "$line")" "$(field file_peak_mb "$line")" - \
+    "$(awk -v a="$rps" -v b="$STORE_FILL_SHUFFLED" -v c="$STORE_FILL_SORTED" \
+      'BEGIN { if (b && c) printf "%.2fx shuffled fill, %.2fx in-order fill; ", a / b, a / c }')$(
+      field per_commit "$io") records/commit, $(field written_mb "$io") MB written"
+  RESTORE_LINE="rps=$rps seconds=$(field seconds "$line") log_s=$log_s ready_s=$ready_s"
+}
+
+# store_bench NAME ARGS...: runs ferry-bench-store-get in $BENCH_WORK (the file system ferry's
+# stores are on) with ARGS; its report goes to $BENCH_WORK/NAME.out and is echoed.
+store_bench() {
+  local out=$BENCH_WORK/$1.out
+  shift
+  TMPDIR=$BENCH_WORK "$STORE_BENCH" --keys "$KEYS" --value-bytes "$VALUE_BYTES" "$@" >"$out" ||
+    return 1
+  sed 's/^/   /' "$out"
+}
+
+# report_field FILE MODE KEY: KEY's value on MODE's line of a ferry-bench-store-get report.
+report_field() {
+  awk -v m="$2" -v k="$3=" '$1 == m { for (i = 2; i <= NF; i++) if (index($i, k) == 1)
+    print substr($i, length(k) + 1) }' "$1"
+}
+
+# bench_store: the store's own ceilings, same machine, same run, no Kafka and no HTTP: filling
+# it 10,000 keys per write transaction (ferry's largest) in key order (the best case: each
+# page written once) and in a shuffled order (the worst: every commit dirties pages all over
+# the tree; a topic's records come in neither), and random gets on one thread, bare LMDB
+# beside ferry's store.
+bench_store() {
+  local sorted shuffled raw get f=$BENCH_WORK
+  echo "== store ceiling: ferry-bench-store-get --keys $KEYS --value-bytes $VALUE_BYTES"
+  if ! store_bench store-shuffled --gets 0 --fill-order shuffled ||
+    ! store_bench store --gets 1000000 --rounds 3; then
+    add_row "store (ferry-bench-store-get)" FAILED - - - - - - - - -
+    return 1
+  fi
+  sorted=$(report_field "$f/store.out" fill records_per_s)
+  shuffled=$(report_field "$f/store-shuffled.out" fill records_per_s)
+  raw=$(report_field "$f/store.out" raw-one-txn best_wall_gets_per_s)
+  get=$(report_field "$f/store.out" store-get best_wall_gets_per_s)
+  STORE_GET_RPS=$raw
+  STORE_FILL_SORTED=$sorted
+  STORE_FILL_SHUFFLED=$shuffled
+  add_row "store fill, keys in order" "$sorted" records/s - - - - - - - "10k keys per txn"
+  add_row "store fill, keys shuffled" "$shuffled" records/s - - - - - - - "10k keys per txn"
+  add_row "LMDB random get, bare (1 thread)" "$raw" gets/s - - - - - - - "mdb_get, one read txn"
+  add_row "ferry_store_get (1 thread)" "$get" gets/s - - - - - - - \
+    "$(awk -v a="$get" -v b="$raw" 'BEGIN { printf "%.2fx bare", a / b }')"
+}
+
+# run_wrk SECONDS CONNECTIONS PATH OUT: wrk through tables.lua, GET of random keys or of PATH;
+# the report goes to OUT and wrk's own CPU to OUT.cpu.
+run_wrk() {
+  TABLES_TABLE=$TABLE TABLES_KEYS=$KEYS TABLES_PATH=$3 /usr/bin/time -f '%U %S' -o "$4.cpu" \
+    wrk -t"$WRK_THREADS" -c"$2" -d"${1}s" --timeout 10s --latency -s "$WRK_SCRIPT" \
+    "$FERRY_URL" >"$4"
+}
+
+# wrk_row C PATH: MEASURE_S seconds of wrk on the running ferry (random keys when PATH is
+# empty); prints parse_wrk's line and "cpu_s=C wrk_cpu_s=W".
+wrk_row() {
+  local out=$BENCH_WORK/wrk-$1-${2:+healthz} t0 t1
+  t0=$(cpu_ticks "$FERRY_PID")
+  run_wrk "$MEASURE_S" "$1" "$2" "$out" || return 1
+  t1=$(cpu_ticks "$FERRY_PID")
+  echo "$(parse_wrk "$out") cpu_s=$(seconds $((t1 - t0)))" \
+    "wrk_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$out.cpu")"
+}
+
+# bench_get C: a fresh ferry on the restored store; a warm-up of GETs (its map pages come in),
+# /healthz, then GET of random keys, at C connections.
+bench_get() {
+  local c=$1 hz get mem ratio
+  local hname="GET /healthz (c=$c)" gname="GET random key (c=$c)"
+  echo "== $hname, then $gname"
+  if ! ferry_start "get-$c" || ! run_wrk "$WARMUP_S" "$c" "" "$BENCH_WORK/warmup" ||
+    ! hz=$(wrk_row "$c" /healthz); then
+    add_row "$gname" FAILED - - - - - - - - -
+    ferry_stop
+    return 1
+  fi
+  echo "   healthz: $hz"
+  perf_capture "get-$c" 2
+  if ! get=$(wrk_row "$c" ""); then
+    add_row "$gname" FAILED - - - - - - - - -
+    ferry_stop
+    perf_wait
+    return 1
+  fi
+  echo "   get: $get"
+  mem=$(mem_mb "$FERRY_PID")
+  echo "   ferry: $mem"
+  note_anon "after GET c=$c" "$mem"
+  ferry_stop
+  perf_wait
+  ratio=$(awk -v a="$(field rps "$get")" -v b="$(field rps "$hz")" 'BEGIN { printf "%.2f", a / b }')
+  add_row "$hname" "$(field rps "$hz")" req/s "$(field p50_ms "$hz")" "$(field p99_ms "$hz")" \
+    "$(field cpu_s "$hz")" - - - "$(field wrk_errors "$hz")" "wrk $(field wrk_cpu_s "$hz") CPU s"
+  add_row "$gname" "$(field rps "$get")" req/s "$(field p50_ms "$get")" "$(field p99_ms "$get")" \
+    "$(field cpu_s "$get")" "$(field hwm_mb "$mem")" "$(field anon_mb "$mem")" \
+    "$(field file_mb "$mem")" "$(field wrk_errors "$get")" \
+    "${ratio}x /healthz, $(awk -v a="$(field rps "$get")" -v b="$STORE_GET_RPS" \
+      'BEGIN { if (b) printf "%.3fx", a / b; else print "-" }') store ceiling"
+  if [ "$c" = 64 ]; then
+    check "GET at 0.70x /healthz or more, c=64" "${ratio}x" \
+      "$(awk -v r="$ratio" 'BEGIN { print r >= 0.70 }')"
+    check "GET p99 under 5 ms, c=64" "$(field p99_ms "$get") ms" \
+      "$(awk -v p="$(field p99_ms "$get")" 'BEGIN { print p < 5 }')"
+  fi
+  check "GET answers all 2xx, c=$c" "$(field wrk_errors "$get") non-2xx or socket errors" \
+    "$([ "$(field wrk_errors "$get")" = 0 ] && echo 1 || echo 0)"
+}
+
+# check WHAT FIGURE MET: a line of the closing summary.
+check() {
+  TARGET_LINES+=("$1: $2: $([ "$3" = 1 ] && echo met || echo "NOT met")")
+}
+
+# fds_for N: raises this shell's open-file limit (inherited by ferry and the client, which each
+# hold one end of every connection) for N connections if it may; sets FDS_FIT to how many fit.
+fds_for() {
+  local want=$(($1 + 1024)) hard
+  if [ "$(ulimit -n)" -lt "$want" ]; then
+    hard=$(ulimit -Hn)
+    [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ] || want=$hard
+    ulimit -n "$want" 2>/dev/null || true
+  fi
+  want=$(($(ulimit -n) - 1024))
+  FDS_FIT=$(($1 < want ? $1 : want))
+}
+
+bench_longpolls() {
+  local n line name delta
+  fds_for "$WAITERS"
+  n=$FDS_FIT
+  name="long polls ($n parked, then woken)"
+  [ "$n" = "$WAITERS" ] || NOTES+=("long polls: the open-file limit ($(ulimit -n)) allows $n, not $WAITERS")
+  echo "== $name"
+  if ! ferry_start longpoll $((n + 1024)); then
+    add_row "$name" FAILED - - - - - - - - -
+    return 1
+  fi
+  if ! line=$("$WATCH_BENCH" --mode longpoll --url "$FERRY_URL" --table "$TABLE" \
+      --bootstrap "$BROKER_BOOTSTRAP" --topic "$TOPIC" --clients "$n" --wait 60 \
+      --pid "$FERRY_PID" --timeout 300); then
+    ferry_stop
+    add_row "$name" FAILED - - - - - - - - -
+    return 1
+  fi
+  echo "   $line; after the answers: $(mem_mb "$FERRY_PID")"
+  LONGPOLL_AFTER=$(mem_mb "$FERRY_PID")
+  ferry_stop
+  delta=$(awk -v a="$(field anon_after_mb "$line")" -v b="$(field anon_before_mb "$line")" \
+    'BEGIN { printf "%.1f", a - b }')
+  add_row "$name" "$(field woken "$line")" "woken" "$(field wake_p50_ms "$line")" \
+    "$(field wake_p99_ms "$line")" - "$(field hwm_mb "$LONGPOLL_AFTER")" \
+    "$(field anon_before_mb "$line") -> $(field anon_after_mb "$line")" \
+    "$(field file_before_mb "$line") -> $(field file_after_mb "$line")" \
+    "$(($(field early "$line") + $(field wrong_status "$line") + $(field failed "$line") + $(field unanswered "$line")))" \
+    "all in $(field wake_all_ms "$line") ms"
+  check "$n parked long polls under 50 MB more (RssAnon)" "+$delta MB" \
+    "$(awk -v d="$delta" 'BEGIN { print d < 50 }')"
+}
+
+# sse_status: the status of a subscription request (501 until ferry serves them).
+sse_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$FERRY_URL/tables/$TABLE/keys/k0/events" ||
+    true
+}
+
+bench_sse() {
+  local n status line name
+  fds_for "$SSE_SUBSCRIBERS"
+  n=$FDS_FIT
+  name="SSE fan-out ($n subscribers x $SSE_RATE updates/s)"
+  echo "== $name"
+  if ! ferry_start sse $((n + 1024)); then
+    add_row "$name" FAILED - - - - - - - - -
+    return 1
+  fi
+  status=$(sse_status)
+  if [ "$status" != 200 ]; then
+    ferry_stop
+    add_row "$name" "skipped" - - - - - - - - "subscriptions answer $status"
+    NOTES+=("SSE fan-out: GET /tables/$TABLE/keys/k0/events answered $status, not 200: not measured")
+    return 0
+  fi
+  if ! line=$("$WATCH_BENCH" --mode sse --url "$FERRY_URL" --table "$TABLE" \
+      --bootstrap "$BROKER_BOOTSTRAP" --topic "$TOPIC" --clients "$n" --keys 1 \
+      --rate "$SSE_RATE" --seconds "$SSE_SECONDS" --pid "$FERRY_PID" --timeout 300); then
+    ferry_stop
+    add_row "$name" FAILED - - - - - - - - -
+    return 1
+  fi
+  echo "   $line"
+  ferry_stop
+  add_row "$name" "$(field events_per_s "$line")" events/s "$(field delay_p50_ms "$line")" \
+    "$(field delay_p99_ms "$line")" - - \
+    "$(field anon_before_mb "$line") -> $(field anon_after_mb "$line")" - \
+    "$(($(field wrong_status "$line") + $(field gone "$line") + $(field failed "$line")))" \
+    "$(field received "$line") of $(field expected "$line") events"
+}
+
+print_table() {
+  echo
+  echo "ferry tables benchmark, $(date -u +%Y-%m-%d), $KEYS keys of $VALUE_BYTES B on" \
+    "$PARTITIONS partitions, $(nproc) cores shared by wrk, ferry and the dev broker;" \
+    "wrk -t$WRK_THREADS, ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up," \
+    "server.threads=$THREADS"
+  echo "CPU s are ferry's own over the row; RSS: peak (VmHWM), anon (RssAnon, ferry's own" \
+    "memory) and file (RssFile, mostly LMDB's map: page cache), MB; p50/p99 in ms."
+  echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "(other work on the machine skews every row)"
+  {
+    echo "name|rate|unit|p50|p99|CPU s|peak|anon|file|errors|beside"
+    printf '%s\n' "${ROWS[@]}"
+  } | awk -F'|' '{ printf "%-42s %9s %-9s %6s %6s %6s %6s %13s %13s %6s  %s\n",
+                   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+  echo
+  [ "${#NOTES[@]}" -eq 0 ] || printf 'note: %s\n' "${NOTES[@]}"
+  printf '%s\n' "${TARGET_LINES[@]}"
+}
+
+main() {
+  local c rps
+  command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
+  for c in "$PRELOAD_BENCH" "$WAIT_BENCH" "$STORE_BENCH" "$WATCH_BENCH"; do
+    [ -x "$c" ] || { echo "bench: $c not built: cmake --build $BUILD_DIR" >&2; exit 1; }
+  done
+  if ! broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
+    echo "bench: no dev broker, no tables benchmark" >&2
+    exit 1
+  fi
+  BROKER_PID=${BENCH_PIDS[-1]}
+  echo "== dev broker at $BROKER_BOOTSTRAP (pid $BROKER_PID), topic $TOPIC with $PARTITIONS partitions"
+  bench_preload
+  bench_store || true
+  if bench_restore; then
+    rps=$(field rps "$RESTORE_LINE")
+    check "restore at 500000 records/s or more" "$rps records/s" "$((rps >= 500000 ? 1 : 0))"
+    for c in "${CONNECTIONS[@]}"; do
+      bench_get "$c" || true
+    done
+    check "RSS outside LMDB's page cache under 100 MB with $KEYS keys" \
+      "at most $ANON_MAX MB RssAnon ($ANON_WHERE)" \
+      "$(awk -v a="$ANON_MAX" 'BEGIN { print a < 100 }')"
+    bench_longpolls || true
+    bench_sse || true
+  fi
+  print_table
+}
+
+main
