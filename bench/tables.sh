@@ -9,9 +9,9 @@
 #      and shuffled (no Kafka), and times random gets, bare mdb_get beside ferry_store_get;
 #   3. restore: a fresh ferry with one table on that topic and an empty store, timed from its
 #      first commit to N records applied (ferry_table_records_applied_total);
-#   4. at 64 and 256 connections, one fresh ferry each on the restored store: wrk on /healthz
-#      (the HTTP server's ceiling), then wrk on GET of random existing keys (bench/tables.lua),
-#      reported as a ratio to /healthz;
+#   4. at 64 and 256 connections, one fresh ferry each on the restored store: BENCH_ROUNDS
+#      rounds of wrk on /healthz (the HTTP server's ceiling) then wrk on GET of random existing
+#      keys (bench/tables.lua), the GET rate reported as the median of its ratios to /healthz;
 #   5. long polls: a fresh ferry, BENCH_WAITERS parked long polls (ferry-bench-table-watch),
 #      ferry's memory before and after, then every key written again and the time until all
 #      were answered;
@@ -22,6 +22,7 @@
 # BENCH_TABLE_KEYS       keys in the table, one record each (default BENCH_RECORDS, or 1000000)
 # BENCH_SECONDS          seconds each wrk row is measured (default 10), after a 2 s warm-up
 # BENCH_CONNECTIONS      wrk connection counts (default "64 256")
+# BENCH_ROUNDS           /healthz-then-GET rounds at each count (default 3; medians)
 # BENCH_THREADS          server.threads (default 2, one per core)
 # BENCH_WAITERS          long polls parked at once (default 10000)
 # BENCH_SSE              "SUBSCRIBERS RATE SECONDS" (default "1000 100 5"; one key)
@@ -41,6 +42,7 @@ KEYS=${BENCH_TABLE_KEYS:-${BENCH_RECORDS:-1000000}}
 MEASURE_S=${BENCH_SECONDS:-10}
 WARMUP_S=2
 read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-64 256}"
+ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
 WAITERS=${BENCH_WAITERS:-10000}
 read -r SSE_SUBSCRIBERS SSE_RATE SSE_SECONDS <<<"${BENCH_SSE:-1000 100 5}"
@@ -268,7 +270,7 @@ report_field() {
 # the tree; a topic's records come in neither), and random gets on one thread, bare LMDB
 # beside ferry's store.
 bench_store() {
-  local sorted shuffled raw get f=$BENCH_WORK
+  local sorted shuffled raw get raw_cpu get_cpu f=$BENCH_WORK
   echo "== store ceiling: ferry-bench-store-get --keys $KEYS --value-bytes $VALUE_BYTES"
   if ! store_bench store-shuffled --gets 0 --fill-order shuffled ||
     ! store_bench store --gets 1000000 --rounds 3; then
@@ -279,14 +281,18 @@ bench_store() {
   shuffled=$(report_field "$f/store-shuffled.out" fill records_per_s)
   raw=$(report_field "$f/store.out" raw-one-txn best_wall_gets_per_s)
   get=$(report_field "$f/store.out" store-get best_wall_gets_per_s)
+  raw_cpu=$(report_field "$f/store.out" raw-one-txn cpu_gets_per_s)
+  get_cpu=$(report_field "$f/store.out" store-get cpu_gets_per_s)
   STORE_GET_RPS=$raw
   STORE_FILL_SORTED=$sorted
   STORE_FILL_SHUFFLED=$shuffled
   add_row "store fill, keys in order" "$sorted" records/s - - - - - - - "10k keys per txn"
   add_row "store fill, keys shuffled" "$shuffled" records/s - - - - - - - "10k keys per txn"
-  add_row "LMDB random get, bare (1 thread)" "$raw" gets/s - - - - - - - "mdb_get, one read txn"
+  # best round's wall rate; the per-CPU-second rates leave out the time other processes took
+  add_row "LMDB random get, bare (1 thread)" "$raw" gets/s - - - - - - - \
+    "mdb_get, one read txn; $raw_cpu per CPU s"
   add_row "ferry_store_get (1 thread)" "$get" gets/s - - - - - - - \
-    "$(awk -v a="$get" -v b="$raw" 'BEGIN { printf "%.2fx bare", a / b }')"
+    "$get_cpu per CPU s, $(awk -v a="$get_cpu" -v b="$raw_cpu" 'BEGIN { printf "%.2fx bare", a / b }')"
 }
 
 # run_wrk SECONDS CONNECTIONS PATH OUT: wrk through tables.lua, GET of random keys or of PATH;
@@ -308,48 +314,90 @@ wrk_row() {
     "wrk_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$out.cpu")"
 }
 
+# us_per_request KV_LINE: ferry's CPU microseconds per request in a wrk row, which says what a
+# request costs ferry whatever share of the cores it got.
+us_per_request() {
+  awk -v c="$(field cpu_s "$1")" -v r="$(field rps "$1")" -v s="$MEASURE_S" \
+    'BEGIN { printf "%.1f", r ? c * 1e6 / (r * s) : 0 }'
+}
+
+# medians LINES...: one key=value line with the median of every numeric key over LINES (the
+# keys of the first line), and ratio= the median of the per-line ratio= values when present.
+medians() {
+  printf '%s\n' "$@" | awk '
+    function median(list,   v, n, i, j, t) {
+      n = split(list, v, " ")
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (NR == 1) keys[++nk] = kv[1]; vals[kv[1]] = vals[kv[1]] " " kv[2] } }
+    END { for (i = 1; i <= nk; i++) printf "%s%s=%s", (i > 1 ? " " : ""), keys[i], median(vals[keys[i]]); print "" }'
+}
+
+# get_round C ROUND: one /healthz row then one GET row on the running ferry; prints
+# "healthz LINE" and "get LINE ratio=R us=U hz_us=H" lines (perf samples the first GET row).
+get_round() {
+  local hz get
+  hz=$(wrk_row "$1" /healthz) || return 1
+  [ "$2" != 1 ] || perf_capture "get-$1" 2
+  get=$(wrk_row "$1" "") || { perf_wait; return 1; }
+  perf_wait
+  echo "healthz $hz us=$(us_per_request "$hz")"
+  echo "get $get us=$(us_per_request "$get") ratio=$(awk -v a="$(field rps "$get")" \
+    -v b="$(field rps "$hz")" 'BEGIN { printf "%.3f", a / b }')"
+}
+
 # bench_get C: a fresh ferry on the restored store; a warm-up of GETs (its map pages come in),
-# /healthz, then GET of random keys, at C connections.
+# then ROUNDS rounds of /healthz followed by GET of random keys, at C connections. The rows
+# give the medians; the GET row's ratio is the median of each round's GET over its /healthz.
 bench_get() {
-  local c=$1 hz get mem ratio
+  local c=$1 round out hz get mem ratios=() hzs=() gets=()
   local hname="GET /healthz (c=$c)" gname="GET random key (c=$c)"
-  echo "== $hname, then $gname"
-  if ! ferry_start "get-$c" || ! run_wrk "$WARMUP_S" "$c" "" "$BENCH_WORK/warmup" ||
-    ! hz=$(wrk_row "$c" /healthz); then
+  echo "== $hname, then $gname, $ROUNDS round(s)"
+  if ! ferry_start "get-$c" || ! run_wrk "$WARMUP_S" "$c" "" "$BENCH_WORK/warmup"; then
     add_row "$gname" FAILED - - - - - - - - -
     ferry_stop
     return 1
   fi
-  echo "   healthz: $hz"
-  perf_capture "get-$c" 2
-  if ! get=$(wrk_row "$c" ""); then
-    add_row "$gname" FAILED - - - - - - - - -
-    ferry_stop
-    perf_wait
-    return 1
-  fi
-  echo "   get: $get"
+  for round in $(seq 1 "$ROUNDS"); do
+    # not in $(...): a perf capture started here must be waited for by this shell
+    if ! get_round "$c" "$round" >"$BENCH_WORK/round"; then
+      add_row "$gname" FAILED - - - - - - - - -
+      ferry_stop
+      return 1
+    fi
+    out=$(cat "$BENCH_WORK/round")
+    sed 's/^/   /' "$BENCH_WORK/round"
+    hzs+=("$(sed -n 's/^healthz //p' <<<"$out")")
+    gets+=("$(sed -n 's/^get //p' <<<"$out")")
+    ratios+=("$(field ratio "${gets[-1]}")")
+  done
   mem=$(mem_mb "$FERRY_PID")
   echo "   ferry: $mem"
   note_anon "after GET c=$c" "$mem"
   ferry_stop
-  perf_wait
-  ratio=$(awk -v a="$(field rps "$get")" -v b="$(field rps "$hz")" 'BEGIN { printf "%.2f", a / b }')
+  hz=$(medians "${hzs[@]}")
+  get=$(medians "${gets[@]}")
   add_row "$hname" "$(field rps "$hz")" req/s "$(field p50_ms "$hz")" "$(field p99_ms "$hz")" \
-    "$(field cpu_s "$hz")" - - - "$(field wrk_errors "$hz")" "wrk $(field wrk_cpu_s "$hz") CPU s"
+    "$(field cpu_s "$hz")" - - - "$(field wrk_errors "$hz")" \
+    "$(field us "$hz") us ferry CPU/req; wrk $(field wrk_cpu_s "$hz") CPU s"
   add_row "$gname" "$(field rps "$get")" req/s "$(field p50_ms "$get")" "$(field p99_ms "$get")" \
     "$(field cpu_s "$get")" "$(field hwm_mb "$mem")" "$(field anon_mb "$mem")" \
     "$(field file_mb "$mem")" "$(field wrk_errors "$get")" \
-    "${ratio}x /healthz, $(awk -v a="$(field rps "$get")" -v b="$STORE_GET_RPS" \
-      'BEGIN { if (b) printf "%.3fx", a / b; else print "-" }') store ceiling"
+    "$(printf '%.2fx' "$(field ratio "$get")") /healthz ($(printf '%sx ' "${ratios[@]}" |
+      sed 's/ $//')); $(field us "$get") us ferry CPU/req; $(awk -v a="$(field rps "$get")" \
+      -v b="$STORE_GET_RPS" 'BEGIN { if (b) printf "%.3fx", a / b; else print "-" }') store ceiling"
   if [ "$c" = 64 ]; then
-    check "GET at 0.70x /healthz or more, c=64" "${ratio}x" \
-      "$(awk -v r="$ratio" 'BEGIN { print (r >= 0.70) }')"
-    check "GET p99 under 5 ms, c=64" "$(field p99_ms "$get") ms" \
+    check "GET at 0.70x /healthz or more, c=64 (median of $ROUNDS)" \
+      "$(printf '%.2fx' "$(field ratio "$get")")" \
+      "$(awk -v r="$(field ratio "$get")" 'BEGIN { print (r >= 0.70) }')"
+    check "GET p99 under 5 ms, c=64 (median of $ROUNDS)" "$(field p99_ms "$get") ms" \
       "$(awk -v p="$(field p99_ms "$get")" 'BEGIN { print (p < 5) }')"
   fi
-  check "GET answers all 2xx, c=$c" "$(field wrk_errors "$get") non-2xx or socket errors" \
-    "$([ "$(field wrk_errors "$get")" = 0 ] && echo 1 || echo 0)"
+  check "GET answers all 2xx, c=$c" "$(printf '%s\n' "${gets[@]}" |
+    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^wrk_errors=/) { sub(/.*=/, "", $i); e += $i } }
+      END { print e + 0 }') non-2xx or socket errors in $ROUNDS rounds" \
+    "$(printf '%s\n' "${gets[@]}" | awk '/wrk_errors=[1-9]/ { bad = 1 } END { print !bad }')"
 }
 
 # check WHAT FIGURE MET: a line of the closing summary.
