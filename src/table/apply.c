@@ -10,8 +10,9 @@
  * Then it assigns itself every partition from the stored offsets (no consumer group: every
  * instance holds every partition) and applies records many per write transaction: a
  * transaction commits when apply_interval has passed since its first record, when it holds
- * APPLY_BATCH_MAX records, or when the consumer has nothing more. The offsets go in the same
- * transaction as the rows, so a restart resumes exactly where the store is.
+ * APPLY_BATCH_MAX records, or when the consumer has nothing more. While the store answers no
+ * reads (loading, rebuilding) transactions are left open longer and fuller. The offsets go in
+ * the same transaction as the rows, so a restart resumes exactly where the store is.
  */
 #include "core/log.h"
 #include "table/apply.h"
@@ -27,11 +28,12 @@
 #include <strings.h>
 #include <time.h>
 
-#define APPLY_BATCH_MAX 10000      /* records in one write transaction at most */
-#define APPLY_IDLE_POLL_MS 100     /* longest wait for a record when nothing is pending */
-#define APPLY_RETRY_MS 1000        /* between tries to read the topic at start */
-#define APPLY_META_TIMEOUT_MS 5000 /* one metadata or watermark request */
-#define APPLY_ENDS_EVERY_MS 100    /* how often the partitions' ends are looked at */
+#define APPLY_BATCH_MAX 10000          /* records in one write transaction at most */
+#define APPLY_LOADING_INTERVAL_MS 1000 /* a transaction's longest life while nothing reads */
+#define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
+#define APPLY_RETRY_MS 1000            /* between tries to read the topic at start */
+#define APPLY_META_TIMEOUT_MS 5000     /* one metadata or watermark request */
+#define APPLY_ENDS_EVERY_MS 100        /* how often the partitions' ends are looked at */
 #define APPLY_CLUSTER_ID_MAX 256
 #define APPLY_KEYS_MAX (4 * 1024 * 1024) /* key bytes of one batch kept for waits and events */
 
@@ -133,11 +135,14 @@ static int read_topic(struct table *t, struct topic_view *v, char *errstr, size_
     int result = -1;
 
     if (!rkt) {
-        snprintf(errstr, errstr_size, "cannot make a handle for topic '%s'", t->cfg->topic);
+        snprintf(errstr, errstr_size, "cannot make a handle for topic '%s': %s", t->cfg->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
     }
     err = rd_kafka_metadata(t->consumer, 0, rkt, &md, APPLY_META_TIMEOUT_MS);
-    if (!err && md->topic_cnt == 1)
+    if (!err && md->topic_cnt != 1)
+        err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    else if (!err)
         err = md->topics[0].err;
     if (err || md->topics[0].partition_cnt < 1) {
         snprintf(errstr, errstr_size, "cannot read topic '%s': %s", t->cfg->topic,
@@ -613,10 +618,20 @@ static void log_start(struct table *t, const struct run *run)
               t->cfg->topic, stored, total, run->view.partitions);
 }
 
+static int set_partitions_checked(struct table *t, struct run *run, char *errstr,
+                                  size_t errstr_size)
+{
+    if (set_partitions(t, &run->view, run->next) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "out of memory for the progress of %d partitions",
+             run->view.partitions);
+    return -1;
+}
+
 /* Reads the topic, checks the store against it, and assigns the partitions. */
 static enum apply_result prepare(struct table *t, struct run *run, const char *forced)
 {
-    char why[512], err[512];
+    char why[512] = "", err[512] = "";
     struct ferry_store_meta meta;
     const char *reason;
 
@@ -630,14 +645,16 @@ static enum apply_result prepare(struct table *t, struct run *run, const char *f
         return APPLY_FAILED;
     }
     run->next = calloc((size_t)run->view.partitions, sizeof(*run->next));
+    snprintf(err, sizeof(err), "out of memory for the apply batch of %d partitions",
+             run->view.partitions);
     if (!run->next || pending_init(&run->pb, run->view.partitions) ||
         choose_target(t, run, reason, err, sizeof(err)) ||
         (ferry_store_get_meta(run->target, &meta, err, sizeof(err)) == FERRY_STORE_NOT_FOUND &&
          write_meta(t, run->target, &run->view, err, sizeof(err))) ||
         ferry_store_offsets(run->target, run->next, run->view.partitions, err, sizeof(err)) ||
-        set_partitions(t, &run->view, run->next) || assign_all(t, run->next, err, sizeof(err))) {
-        FLOG_ERROR("table", t->cfg->name, "cannot start applying: %s",
-                   run->next ? err : "out of memory");
+        set_partitions_checked(t, run, err, sizeof(err)) ||
+        assign_all(t, run->next, err, sizeof(err))) {
+        FLOG_ERROR("table", t->cfg->name, "cannot start applying: %s", err);
         return APPLY_FAILED;
     }
     log_start(t, run);
@@ -691,15 +708,40 @@ static enum apply_result progress(struct table *t, struct run *run)
     return APPLY_OK;
 }
 
+/* Nonzero while the store being written answers no reads: a table not ready yet, or a store
+ * being rebuilt beside the one that answers. Its transactions then take as many records as
+ * they can, since LMDB writes every page a commit touched and syncs: small commits bound a
+ * restore (bench/README.md, "Tables"). */
+static int loading(const struct table *t, const struct run *run)
+{
+    return run->target != t->store || atomic_load(&t->state) != TABLE_READY;
+}
+
+/* How long a transaction may stay open after its first record. */
+static int64_t batch_interval(const struct table *t, const struct run *run)
+{
+    return loading(t, run) ? APPLY_LOADING_INTERVAL_MS : t->cfg->apply_interval_ms;
+}
+
 /* How long the next poll may wait: until the open batch is due, or a while when none is. */
-static int poll_timeout(const struct table *t, const struct pending *pb)
+static int poll_timeout(const struct table *t, const struct run *run)
 {
     int64_t left;
 
-    if (!pb->open)
+    if (!run->pb.open)
         return APPLY_IDLE_POLL_MS;
-    left = pb->first_ms + t->cfg->apply_interval_ms - ferry_clock_ms();
+    left = run->pb.first_ms + batch_interval(t, run) - ferry_clock_ms();
     return left > 0 ? (int)left : 0;
+}
+
+/* Nonzero when the open batch should commit: it is full or due, or (when the store answers
+ * reads) the consumer had nothing more. */
+static int batch_due(const struct table *t, const struct run *run, int had_msg, int64_t now)
+{
+    if (!run->pb.open)
+        return 0;
+    return run->pb.records >= APPLY_BATCH_MAX || now >= run->pb.first_ms + batch_interval(t, run) ||
+           (!had_msg && !loading(t, run));
 }
 
 /* Applies records until the table stops or something needs more than applying. */
@@ -709,7 +751,7 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
     int64_t looked = 0;
 
     while (r == APPLY_OK && !atomic_load(&t->stop)) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(t->consumer, poll_timeout(t, &run->pb));
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(t->consumer, poll_timeout(t, run));
         int64_t now;
 
         if (msg) {
@@ -717,9 +759,7 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
             rd_kafka_message_destroy(msg);
         }
         now = ferry_clock_ms();
-        if (r == APPLY_OK && run->pb.open &&
-            (!msg || run->pb.records >= APPLY_BATCH_MAX ||
-             now >= run->pb.first_ms + t->cfg->apply_interval_ms))
+        if (r == APPLY_OK && batch_due(t, run, msg != NULL, now))
             r = commit(t, run->target, &run->pb);
         if (r == APPLY_OK && (!msg || now - looked >= APPLY_ENDS_EVERY_MS)) {
             update_ends(t);
@@ -749,7 +789,8 @@ static void report_full(struct table *t)
     struct ferry_store_stats st = {0};
     char why[512];
 
-    ferry_store_stats(t->store, &st, why, sizeof(why));
+    if (ferry_store_stats(t->store, &st, why, sizeof(why)))
+        FLOG_WARN("table", t->cfg->name, "cannot read the store's size: %s", why);
     FLOG_ERROR("table", t->cfg->name,
                "the store is full (%" PRIu64 " bytes used of max_size %" PRIu64 "): applying "
                "stopped, reads go on. Raise tables[].max_size for '%s' and restart ferry",

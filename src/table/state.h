@@ -42,7 +42,7 @@ struct table_partition {
 struct table_metrics {
     struct ferry_counter *applied, *deleted, *skipped, *reads[5];
     struct ferry_histogram *apply_latency, *read_latency;
-    struct ferry_gauge *keys, *bytes, *ready;
+    struct ferry_gauge *ready;
 };
 
 struct ferry_tables;

@@ -24,6 +24,10 @@
  * FERRY_STORE_KEY_INLINE bytes sort among themselves by hash (still after any short key that is
  * a prefix of them). Scans and cursors follow this order.
  *
+ * Durability: a commit syncs the data pages, not the meta page (MDB_NOMETASYNC), which halves
+ * the syncs of a commit. A process crash loses nothing committed; an operating-system crash may
+ * undo the last commit, rows and offsets together, which the table applies again from Kafka.
+ *
  * Threads. One writer: the batch functions may only be called by one thread at a time (the
  * table's apply thread) and a batch lives on the thread that began it. Reads (get, view, scan,
  * offsets, meta, stats) may be called from any thread concurrently with the writer and with

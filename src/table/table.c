@@ -32,7 +32,8 @@ static const double apply_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 static const double read_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                      0.01,   0.05,    0.1,    1,     10,     60};
 
-static void register_metrics(struct table *t)
+/* Registers the table's series. Returns 0, or -1 when one could not be made. */
+static int register_metrics(struct table *t)
 {
     static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     char lbl[TABLES_LABEL_MAX], cls[TABLES_LABEL_MAX + 32];
@@ -60,7 +61,13 @@ static void register_metrics(struct table *t)
         snprintf(cls, sizeof(cls), "%s,code=\"%s\"", lbl, classes[i]);
         t->m.reads[i] = ferry_metrics_counter(m, "ferry_table_reads_total",
                                               "Table reads answered, by status class.", cls);
+        if (!t->m.reads[i])
+            return -1;
     }
+    return t->m.applied && t->m.deleted && t->m.skipped && t->m.apply_latency &&
+                   t->m.read_latency && t->m.ready
+               ? 0
+               : -1;
 }
 
 static void collect_lag(struct ferry_buf *out, struct table *t)
@@ -149,7 +156,7 @@ static int data_dir(ferry_tables *ts, const struct ferry_job_context *ctx, const
 
 static int table_init(struct table *t, const char *dir, char *errstr, size_t errstr_size)
 {
-    char why[512];
+    char why[512] = "";
 
     if (t->cfg->path)
         snprintf(t->path, sizeof(t->path), "%s", t->cfg->path);
@@ -161,7 +168,10 @@ static int table_init(struct table *t, const char *dir, char *errstr, size_t err
         snprintf(errstr, errstr_size, "table '%s': %s", t->cfg->name, why);
         return -1;
     }
-    register_metrics(t);
+    if (register_metrics(t)) {
+        snprintf(errstr, errstr_size, "table '%s': out of memory for its metrics", t->cfg->name);
+        return -1;
+    }
     if (ferry_table_consumer_new(t, why, sizeof(why))) {
         snprintf(errstr, errstr_size, "table '%s': %s", t->cfg->name, why);
         return -1;
@@ -224,7 +234,9 @@ static int tables_register(void *arg, ferry_httpd *h, char *errstr, size_t errst
     if (!ts->count)
         return 0;
     if (ferry_table_read_register(h, ts)) {
-        snprintf(errstr, errstr_size, "tables: cannot register GET /tables: out of memory");
+        snprintf(errstr, errstr_size,
+                 "tables: cannot register the /tables/ endpoints: out of memory, or the server "
+                 "has no room for more paths");
         return -1;
     }
     for (size_t i = 0; i < ts->count; i++)
@@ -244,7 +256,8 @@ static int tables_start(void *arg, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < ts->count; i++) {
         struct table *t = &ts->tables[i];
         if (pthread_create(&t->thread, NULL, ferry_table_apply_main, t) != 0) {
-            snprintf(errstr, errstr_size, "table '%s': cannot start its thread", t->cfg->name);
+            snprintf(errstr, errstr_size, "table '%s': cannot start its thread: %s", t->cfg->name,
+                     strerror(errno));
             return -1;
         }
         t->thread_started = 1;

@@ -34,8 +34,8 @@ static const struct ferry_cfg_field limits_fields[] = {
      0, "Server-Sent Events subscribers at once; more get 429."},
     {"subscriber_queue", FERRY_CFG_INT, LIMIT_FIELD(subscriber_queue), "1000", 1, 1000000, NULL,
      NULL, 0,
-     "Events queued for one subscriber that reads too slowly; beyond it the subscriber is told "
-     "why and disconnected."},
+     "Events written ahead of one subscriber; one whose queue stays full for half of "
+     "`server.connection_timeout` is told why and disconnected (see docs/table-events.md)."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section limits_section = {"limits", limits_fields,
