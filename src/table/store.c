@@ -334,7 +334,7 @@ static int open_env(ferry_store *s, size_t max_size, char *errstr, size_t errstr
     if (!rc)
         rc = mdb_env_set_mapsize(s->env, max_size);
     if (!rc)
-        rc = mdb_env_open(s->env, s->path, MDB_NOTLS | MDB_NOMETASYNC, 0640);
+        rc = mdb_env_open(s->env, s->path, MDB_NOTLS | MDB_NOMETASYNC | MDB_WRITEMAP, 0640);
     if (!rc)
         rc = mdb_reader_check(s->env, &dead);
     if (rc)

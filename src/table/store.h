@@ -25,8 +25,11 @@
  * a prefix of them). Scans and cursors follow this order.
  *
  * Durability: a commit syncs the data pages, not the meta page (MDB_NOMETASYNC), which halves
- * the syncs of a commit. A process crash loses nothing committed; an operating-system crash may
- * undo the last commit, rows and offsets together, which the table applies again from Kafka.
+ * the syncs of a commit. Write transactions change pages in the map itself (MDB_WRITEMAP)
+ * rather than in copies on the heap, so a large transaction costs page cache, not ferry's own
+ * memory; the data file is as large as the map from the start (a sparse file). A process crash
+ * loses nothing committed; an operating-system crash may undo the last commit, rows and offsets
+ * together, which the table applies again from Kafka.
  *
  * Threads. One writer: the batch functions may only be called by one thread at a time (the
  * table's apply thread) and a batch lives on the thread that began it. Reads (get, view, scan,
