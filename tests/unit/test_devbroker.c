@@ -5,7 +5,9 @@
  * (bench/README.md, "Latency tail").
  *
  * The cluster runs in this process, so the test finds the broker's end of a connection it made
- * among its own file descriptors and reads the option there.
+ * among its own file descriptors and reads the option there. The mock's thread accepts the
+ * connection first and sets the option a moment later, so the descriptor can be seen without
+ * it: the test waits, with a deadline, for the option rather than reading it once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +29,23 @@
 #include <unistd.h>
 
 #define ACCEPT_WAIT_MS 5000 /* how long the mock may take to accept a connection */
-#define ACCEPT_STEP_MS 10
+#define OPTION_WAIT_MS 5000 /* and then to set its options on it */
+#define WAIT_STEP_MS 10
+
+static long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
+}
+
+static void pause_step(void)
+{
+    struct timespec step = {0, WAIT_STEP_MS * 1000000L};
+
+    nanosleep(&step, NULL);
+}
 
 static int port_of(const struct sockaddr_in *a)
 {
@@ -63,15 +81,33 @@ static int find_socket(int local_port, int peer_port)
 /* Waits, with a deadline, for the broker's end of the client's connection. */
 static int wait_broker_end(int broker_port, int client_port)
 {
-    struct timespec step = {0, ACCEPT_STEP_MS * 1000000L};
+    struct timespec start;
+    int fd = find_socket(broker_port, client_port);
 
-    for (int waited = 0; waited < ACCEPT_WAIT_MS; waited += ACCEPT_STEP_MS) {
-        int fd = find_socket(broker_port, client_port);
-        if (fd >= 0)
-            return fd;
-        nanosleep(&step, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (fd < 0 && elapsed_ms(&start) < ACCEPT_WAIT_MS) {
+        pause_step();
+        fd = find_socket(broker_port, client_port);
     }
-    return -1;
+    return fd;
+}
+
+/* Waits, with a deadline, for TCP_NODELAY on fd; returns its last value, or -1 when it
+ * cannot be read. */
+static int wait_nodelay(int fd)
+{
+    struct timespec start;
+    int nodelay = 0;
+    socklen_t optlen = sizeof(nodelay);
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &optlen) != 0)
+            return -1;
+        if (nodelay || elapsed_ms(&start) >= OPTION_WAIT_MS)
+            return nodelay;
+        pause_step();
+    }
 }
 
 static void test_accepted_connections_disable_nagle(void **state)
@@ -81,8 +117,7 @@ static void test_accepted_connections_disable_nagle(void **state)
     struct sockaddr_in addr = {0}, mine;
     socklen_t len = sizeof(mine);
     const char *colon;
-    int client, broker_end, nodelay = 0;
-    socklen_t optlen = sizeof(nodelay);
+    int client, broker_end;
 
     (void)state;
     assert_non_null(db);
@@ -98,8 +133,7 @@ static void test_accepted_connections_disable_nagle(void **state)
 
     broker_end = wait_broker_end(port_of(&addr), port_of(&mine));
     assert_true(broker_end >= 0);
-    assert_int_equal(getsockopt(broker_end, IPPROTO_TCP, TCP_NODELAY, &nodelay, &optlen), 0);
-    assert_int_equal(nodelay, 1);
+    assert_int_equal(wait_nodelay(broker_end), 1);
 
     close(client);
     ferry_devbroker_destroy(db);
