@@ -6,7 +6,7 @@ TEST_BUILD ?= build-test
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test unit e2e bench bench-ingest bench-tables format clean
+.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +29,10 @@ e2e: build-test
 	@FERRY_BIN=$(abspath $(TEST_BUILD))/ferry $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: build unit e2e
+
+# `make test` ROUNDS times (default 3) with every core kept busy: see scripts/test-stress.sh.
+test-stress:
+	@MAKE="$(MAKE)" scripts/test-stress.sh
 
 bench: build
 	@bench/run.sh $(BUILD)
