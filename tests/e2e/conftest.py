@@ -153,12 +153,13 @@ def kafka(dev_broker):
 
 @pytest.fixture
 def ferry_config(dev_broker):
-    """base_config(**overrides) -> dict: a runnable config on the session broker, free port."""
+    """base_config(**overrides) -> dict: a runnable config on the session broker, listening
+    on port 0 (the OS picks a free port as ferry binds; Ferry.port says which)."""
 
     def make(overrides=None):
         base = {
             "kafka": {"brokers": dev_broker},
-            "server": {"listen": f"127.0.0.1:{ferrytest.free_port()}", "shutdown_timeout": "5s"},
+            "server": {"listen": "127.0.0.1:0", "shutdown_timeout": "5s"},
             "log": {"level": "info", "format": "logfmt"},
         }
         return deep_merge(base, overrides or {})
@@ -170,7 +171,7 @@ def ferry_config(dev_broker):
 def run_ferry(ferry_bin, tmp_path):
     """run_ferry(config, *, env=None, wait_healthy=True, listen=None, name=None, wrap=()) -> Ferry.
 
-    config is a dict (rendered as YAML; a missing server.listen gets a free port) or YAML text
+    config is a dict (rendered as YAML; a missing server.listen gets 127.0.0.1:0) or YAML text
     (then pass listen="host:port" unless the text has a `listen:` line). Waits until /healthz
     answers 200 unless wait_healthy is False. Stopped, reaped and sanitizer-checked at the end.
     """
@@ -182,7 +183,7 @@ def run_ferry(ferry_bin, tmp_path):
         if isinstance(config, dict):
             config = dict(config)
             server = dict(config.get("server") or {})
-            server.setdefault("listen", f"127.0.0.1:{ferrytest.free_port()}")
+            server.setdefault("listen", "127.0.0.1:0")
             config["server"] = server
             listen = listen or server["listen"]
             text = to_yaml(config)

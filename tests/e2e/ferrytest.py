@@ -78,6 +78,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def listening_ports(pid):
+    """The ports of the TCP sockets process pid listens on (from /proc), as a set."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A" and f[9] in inodes:  # 0A: LISTEN
+                ports.add(int(f[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def sanitizer_lines(text):
     """Returns the lines of text that carry a sanitizer report marker."""
     return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
@@ -267,20 +290,72 @@ class DevBroker(Proc):
         return text.split("\n", 1)[0] if "\n" in text else None
 
 
+# ferry's line once its HTTP server is up: "listening on HOST:PORT (port N...)".
+_LISTENING_RE = re.compile(r"listening on \S+ \(port (\d+)")
+
+
 class Ferry(Proc):
-    """`ferry run -c <config>`; .url is the HTTP base URL (http://127.0.0.1:PORT)."""
+    """`ferry run -c <config>`; .url is the HTTP base URL (http://127.0.0.1:PORT).
+
+    listen is where to reach ferry, "host:port". Port 0 (the harness's default) lets the OS
+    pick a free port when ferry binds, and .port, .listen and .url then wait for the port in
+    ferry's "listening on" line (a port picked ahead by the harness could be taken by another
+    process before ferry binds it, which happens on a busy machine). With that line hidden
+    (log.level warn) the port is the one socket ferry listens on, unless the config starts an
+    embedded dev cluster, whose brokers listen too.
+    """
 
     def __init__(self, ferry_bin, workdir, config_path, listen, name="ferry", env=None,
                  wait_healthy=True, start_timeout=30, wrap=()):
         # wrap: a command ferry runs under, e.g. ["taskset", "-c", "0"]
         super().__init__([*wrap, ferry_bin, "run", "-c", config_path], workdir, name, env=env)
         self.config_path = Path(config_path)
-        self.listen = listen
-        self.url = f"http://{listen}"
+        self.host, port = listen.rsplit(":", 1)
+        self._port = int(port) or None
         if wait_healthy:
             self.wait_healthy(start_timeout)
 
+    @property
+    def port(self):
+        """The port ferry listens on; waits for its "listening on" line if it was 0."""
+        if self._port is None:
+            self.wait_bound()
+        return self._port
+
+    @property
+    def listen(self):
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self):
+        return f"http://{self.listen}"
+
+    def wait_bound(self, timeout=30):
+        """Waits until ferry's HTTP server is bound and its port known; returns the port."""
+
+        embedded = re.search(r"^\s+dev:", self.config_path.read_text(), re.M)
+
+        def bound():
+            for line in self.log_lines():
+                m = _LISTENING_RE.search(line)
+                if m:
+                    return int(m.group(1))
+            if not self.alive():
+                raise StopWaiting(f"ferry exited during start-up\n{self.describe()}")
+            ports = set() if embedded else listening_ports(self.pid)
+            return ports.pop() if len(ports) == 1 else None
+
+        if self._port is None:
+            try:
+                self._port = wait_until(bound, timeout, f"{self.name}'s \"listening on\" line")
+            except WaitTimeout as exc:
+                raise WaitTimeout(f"{exc}\n{self.describe()}") from None
+        return self._port
+
     def wait_healthy(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        self.wait_bound(timeout)
+
         def healthy():
             if not self.alive():
                 raise StopWaiting(f"ferry exited during start-up\n{self.describe()}")
@@ -290,7 +365,8 @@ class Ferry(Proc):
                 return False
 
         try:
-            wait_until(healthy, timeout, f"{self.url}/healthz to answer 200")
+            wait_until(healthy, max(1.0, deadline - time.monotonic()),
+                       f"{self.url}/healthz to answer 200")
         except WaitTimeout as exc:
             raise WaitTimeout(f"{exc}\n{self.describe()}") from None
 

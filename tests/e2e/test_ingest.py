@@ -433,9 +433,8 @@ def test_api_keys(run_ferry, ferry_config, kafka, tmp_path):
 
 
 def test_warns_when_open_on_a_public_listener(run_ferry, ferry_config):
-    listen = f"0.0.0.0:{free_port()}"
-    cfg = ingest_cfg(ferry_config, topics=["t"], extra={"server": {"listen": listen}})
-    f = run_ferry(cfg, listen=listen.replace("0.0.0.0", "127.0.0.1"))
+    cfg = ingest_cfg(ferry_config, topics=["t"], extra={"server": {"listen": "0.0.0.0:0"}})
+    f = run_ferry(cfg, listen="127.0.0.1:0")
     f.wait_log(r"level=warn sub=ingest .*NO API KEYS")
     assert post(f, "/topics/t", {"records": [{"value": 1}]}).status == 200
 
@@ -480,7 +479,7 @@ def test_tls_listener(run_ferry, ferry_config, kafka, tmp_path):
     cfg = ingest_cfg(ferry_config, topics=[topic],
                      extra={"server": {"tls": {"cert_file": str(cert), "key_file": str(key)}}})
     f = run_ferry(cfg, wait_healthy=False)
-    host, port = cfg["server"]["listen"].split(":")
+    host, port = f.listen.rsplit(":", 1)
     ctx = ssl.create_default_context(cafile=str(cert))
 
     def https(method, path, body=None, headers=None):

@@ -149,7 +149,7 @@ def test_sigterm_answers_every_request_in_flight(run_ferry, ferry_config, start_
     f = run_ferry(cfg)
     warm_up(f, topic)
     bodies = [{"records": [{"key": f"k{i}", "value": i}, {"value": -i}]} for i in range(8)]
-    host, port = cfg["server"]["listen"].split(":")
+    host, port = f.listen.rsplit(":", 1)
     keep = http.client.HTTPConnection(host, int(port), timeout=10)  # a keep-alive connection
     keep.request("GET", "/healthz")
     assert keep.getresponse().read()

@@ -201,7 +201,7 @@ def test_embedded_broker_warns_and_is_ready(run_ferry):
 
 
 def test_env_substitution_in_listen(run_ferry, dev_broker):
-    listen = f"127.0.0.1:{free_port()}"
+    listen = "127.0.0.1:0"
     text = "kafka:\n  brokers: ${env:FERRY_E2E_BROKERS}\nserver:\n  listen: ${env:FERRY_E2E_LISTEN}\n"
     f = run_ferry(text, listen=listen,
                   env={"FERRY_E2E_LISTEN": listen, "FERRY_E2E_BROKERS": dev_broker})
