@@ -114,8 +114,10 @@ def free_port():
 
 
 @pytest.fixture(scope="session")
-def dev_broker_proc(ferry_bin, tmp_path_factory):
-    """One `ferry dev-broker` shared by the whole session (topics: use unique names)."""
+def dev_broker_proc(ferry_bin, tmp_path_factory, _no_strays):
+    """One `ferry dev-broker` shared by the whole session (topics: use unique names).
+
+    Asks for _no_strays so that it is stopped before that check runs, whichever tests run."""
     proc = DevBroker(ferry_bin, tmp_path_factory.mktemp("dev-broker"), name="session-dev-broker")
     yield proc
     _finish(proc)
