@@ -13,16 +13,34 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 from ferrytest import Kafka, parse_prometheus, unique, wait_until
 from test_ingest import VND_BINARY, VND_JSON, assert_error, assert_offsets, ingest_cfg, post
 
 
+def all_threads_stopped(pid):
+    """True when every thread of pid is in the stopped state ('T' in /proc)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        states.append(stat[stat.rindex(")") + 2])
+    return bool(states) and all(s == "T" for s in states)
+
+
 @contextmanager
 def frozen(broker):
-    """The broker stops answering inside the block (SIGSTOP) and resumes after it."""
+    """The broker stops answering inside the block (SIGSTOP) and resumes after it.
+
+    kill() returns before the process has stopped: the kernel wakes one thread to take the
+    signal, and on a busy machine the broker's other threads can go on answering until that
+    one gets a CPU. So the block starts only once every thread is seen stopped."""
     os.kill(broker.pid, signal.SIGSTOP)
     try:
+        wait_until(lambda: all_threads_stopped(broker.pid), 10, "the broker to stop (SIGSTOP)")
         yield
     finally:
         os.kill(broker.pid, signal.SIGCONT)
