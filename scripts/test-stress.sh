@@ -15,12 +15,14 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 LOAD=${LOAD:-$(nproc)}
 MAKE=${MAKE:-make}
-LOGDIR=${LOGDIR:-$(mktemp -d /tmp/ferry-stress.XXXXXX)}
+LOGDIR=${LOGDIR:-}
 
-case "$ROUNDS$LOAD" in
-    *[!0-9]*) echo "test-stress: ROUNDS and LOAD must be whole numbers" >&2; exit 2 ;;
-esac
-mkdir -p "$LOGDIR"
+if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ && $LOAD =~ ^[0-9]+$ ]]; then
+    echo "test-stress: ROUNDS must be a positive whole number and LOAD a whole number," \
+        "got ROUNDS='$ROUNDS' LOAD='$LOAD'" >&2
+    exit 2
+fi
+if [ -n "$LOGDIR" ]; then mkdir -p "$LOGDIR"; else LOGDIR=$(mktemp -d /tmp/ferry-stress.XXXXXX); fi
 
 STOP_GRACE=30 # seconds a round gets to clean up after a signal before SIGKILL
 
