@@ -332,7 +332,8 @@ class Ferry(Proc):
 
     def wait_bound(self, timeout=30):
         """Waits until ferry's HTTP server is bound and its port known; returns the port."""
-
+        if self._port is not None:
+            return self._port
         embedded = re.search(r"^\s+dev:", self.config_path.read_text(), re.M)
 
         def bound():
@@ -345,11 +346,10 @@ class Ferry(Proc):
             ports = set() if embedded else listening_ports(self.pid)
             return ports.pop() if len(ports) == 1 else None
 
-        if self._port is None:
-            try:
-                self._port = wait_until(bound, timeout, f"{self.name}'s \"listening on\" line")
-            except WaitTimeout as exc:
-                raise WaitTimeout(f"{exc}\n{self.describe()}") from None
+        try:
+            self._port = wait_until(bound, timeout, f"{self.name}'s \"listening on\" line")
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}\n{self.describe()}") from None
         return self._port
 
     def wait_healthy(self, timeout=30):
