@@ -24,7 +24,7 @@ def table(name, topic, path, **over):
 def config(bootstrap, tables, **over):
     base = {
         "kafka": {"brokers": bootstrap},
-        "server": {"listen": f"127.0.0.1:{free_port()}", "shutdown_timeout": "30s"},
+        "server": {"listen": "127.0.0.1:0", "shutdown_timeout": "30s"},
         "tables": tables,
     }
     return deep_merge(base, over)
