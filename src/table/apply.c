@@ -30,8 +30,9 @@
 #include <strings.h>
 #include <time.h>
 
-#define APPLY_BATCH_MAX 10000          /* records in one write transaction at most */
-#define APPLY_LOADING_BATCH_MAX 100000 /* the same while nothing reads: larger commits write less  \
+#define APPLY_BATCH_MAX 10000 /* records in one write transaction at most */
+#define APPLY_LOADING_BATCH_MAX                                                                    \
+    100000                             /* the same while nothing reads: larger commits write less  \
                                         */
 #define APPLY_LOADING_INTERVAL_MS 1000 /* a transaction's longest life while nothing reads */
 #define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
