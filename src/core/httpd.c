@@ -12,6 +12,7 @@
  */
 #include "core/httpd.h"
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -34,6 +35,7 @@
 #define HTTPD_FLUSH_MAX_MS 3000 /* how long destroy lets answered requests reach their clients */
 #define HTTPD_FLUSH_STEP_MS 5
 #define HTTPD_MAX_RESPONSE_HEADERS 16
+#define HTTPD_RESPONSE_HEADER_BYTES 1024 /* names and values of a request's added headers */
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 #define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
 #define HTTPD_STREAM_BLOCK (16 * 1024) /* libmicrohttpd's buffer for a streamed answer */
@@ -79,9 +81,8 @@ struct ferry_http_req {
     int has_answer;            /* status and answer below are set */
     int status;
     struct MHD_Response *answer;
-    char *hdr_names[HTTPD_MAX_RESPONSE_HEADERS];
-    char *hdr_values[HTTPD_MAX_RESPONSE_HEADERS];
-    int nhdrs;
+    int nhdrs;             /* added headers, each "name\0value\0" in hdrs */
+    struct ferry_buf hdrs; /* allocated by the first one: a parked request holds none */
 };
 
 ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errstr,
@@ -154,10 +155,15 @@ static const struct route *find_route(const ferry_httpd *h, const char *method, 
 static void add_headers(const ferry_http_req *req, struct MHD_Response *answer,
                         const char *content_type)
 {
+    const char *name = req->hdrs.data, *value;
+
     if (content_type)
         MHD_add_response_header(answer, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (int i = 0; i < req->nhdrs; i++)
-        MHD_add_response_header(answer, req->hdr_names[i], req->hdr_values[i]);
+    for (int i = 0; i < req->nhdrs; i++) {
+        value = name + strlen(name) + 1;
+        MHD_add_response_header(answer, name, value);
+        name = value + strlen(value) + 1;
+    }
 }
 
 static void set_answer(ferry_http_req *req, int status, const char *content_type, const void *body,
@@ -169,21 +175,40 @@ static void set_answer(ferry_http_req *req, int status, const char *content_type
         add_headers(req, req->answer, content_type);
 }
 
+int ferry_http_percent_decode(const char *in, size_t len, char *out, size_t *out_len)
+{
+    size_t o = 0;
+    int high, low;
+
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] != '%') {
+            out[o++] = in[i];
+            continue;
+        }
+        high = i + 2 < len ? ferry_hex_value((unsigned char)in[i + 1]) : -1;
+        low = i + 2 < len ? ferry_hex_value((unsigned char)in[i + 2]) : -1;
+        if (high < 0 || low < 0)
+            return -1;
+        out[o++] = (char)(high << 4 | low);
+        i += 2;
+    }
+    *out_len = o;
+    return 0;
+}
+
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value)
 {
-    char *n, *v;
+    struct ferry_buf mark = req->hdrs;
 
-    if (req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS)
-        return;
-    n = strdup(name);
-    v = strdup(value);
-    if (!n || !v) {
-        free(n);
-        free(v);
+    /* Headers come from ferry's own code, a few short ones per answer: running out is a bug. */
+    if (req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS ||
+        ferry_buf_add(&req->hdrs, name, strlen(name) + 1) ||
+        ferry_buf_add(&req->hdrs, value, strlen(value) + 1)) {
+        ferry_buf_rewind(&req->hdrs, &mark);
+        FLOG_ERROR("http", NULL, "response header %s left out: more than %d headers or %d bytes",
+                   name, HTTPD_MAX_RESPONSE_HEADERS, HTTPD_RESPONSE_HEADER_BYTES);
         return;
     }
-    req->hdr_names[req->nhdrs] = n;
-    req->hdr_values[req->nhdrs] = v;
     req->nhdrs++;
 }
 
@@ -571,11 +596,8 @@ static void req_free(ferry_http_req *req)
         stream_request_over(req->stream);
     if (req->answer)
         MHD_destroy_response(req->answer);
-    for (int i = 0; i < req->nhdrs; i++) {
-        free(req->hdr_names[i]);
-        free(req->hdr_values[i]);
-    }
     ferry_buf_release(&req->body);
+    ferry_buf_release(&req->hdrs);
     free(req->raw_path);
     pthread_mutex_destroy(&req->lock);
     free(req);
@@ -636,6 +658,7 @@ static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn)
     if (!req)
         return NULL;
     req->conn = conn;
+    ferry_buf_init(&req->hdrs, HTTPD_RESPONSE_HEADER_BYTES);
     pthread_mutex_init(&req->lock, NULL);
     atomic_fetch_add(&h->live, 1);
     return req;

@@ -77,6 +77,10 @@ const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len);
 
+/* Percent-decodes in[0..len) into out (room for len bytes), e.g. one segment of the raw path.
+ * Returns 0 with *out_len set, or -1 when a '%' is not followed by two hex digits. */
+int ferry_http_percent_decode(const char *in, size_t len, char *out, size_t *out_len);
+
 /* Calls fn for every query parameter, repeated names included, in the order sent (value is
  * NULL for a name without '='). */
 typedef void (*ferry_http_query_fn)(void *arg, const char *name, const char *value);
@@ -89,7 +93,8 @@ const char *ferry_http_req_unknown_query(const ferry_http_req *req, const char *
 /* Nonzero when the body was larger than the route's max_body (FERRY_HTTP_OWN_413 routes). */
 int ferry_http_req_body_too_large(const ferry_http_req *req);
 
-/* Adds a response header (copied); at most 16 per response. Call before answering. */
+/* Adds a response header (copied); at most 16 per response and 1 KiB of names and values.
+ * Call before answering. */
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);
 
 /* Answers with status and body (copied). content_type may be NULL for none. Any thread for a

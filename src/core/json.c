@@ -9,6 +9,7 @@
  * well-formed.
  */
 #include "core/json.h"
+#include "core/hex.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -111,17 +112,6 @@ static void skip_ws(struct scan *s)
         s->p++;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the four hex digits after "\u"; returns the code unit or -1. */
 static long scan_hex4(struct scan *s)
 {
@@ -131,7 +121,7 @@ static long scan_hex4(struct scan *s)
     if (s->end - s->p < 4)
         return -1;
     for (i = 0; i < 4; i++) {
-        d = hex_value(s->p[i]);
+        d = ferry_hex_value((unsigned char)s->p[i]);
         if (d < 0)
             return -1;
         v = v * 16 + d;

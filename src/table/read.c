@@ -557,37 +557,6 @@ static struct table *find_table(ferry_tables *ts, const char *name, size_t len)
     return NULL;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes in[0..len) into out (room for len bytes). Returns 0 with *out_len set, or
- * -1 when a '%' is not followed by two hex digits. */
-static int percent_decode(const char *in, size_t len, char *out, size_t *out_len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] != '%') {
-            out[o++] = in[i];
-            continue;
-        }
-        if (i + 2 >= len || hex_value(in[i + 1]) < 0 || hex_value(in[i + 2]) < 0)
-            return -1;
-        out[o++] = (char)(hex_value(in[i + 1]) << 4 | hex_value(in[i + 2]));
-        i += 2;
-    }
-    *out_len = o;
-    return 0;
-}
-
 /* GET /tables/{table}/keys/{key}[/events]: the key is one segment of the path as sent, so a
  * '/' inside a key travels as %2F. */
 static void route_key(struct table *t, ferry_http_req *req, const char *rest, int64_t started_us)
@@ -604,7 +573,7 @@ static void route_key(struct table *t, ferry_http_req *req, const char *rest, in
                                  "no such path: %s (a '/' inside a key is sent as %%2F)",
                                  ferry_http_req_raw_path(req));
         ferry_table_count(t, 404, started_us);
-    } else if (percent_decode(rest, enc_len, key, &len)) {
+    } else if (ferry_http_percent_decode(rest, enc_len, key, &len)) {
         ferry_http_respond_error(req, 400, 0, "key: a '%%' not followed by two hex digits");
         ferry_table_count(t, 400, started_us);
     } else if (events) {
