@@ -35,6 +35,7 @@
     100000                             /* the same while nothing reads: larger commits write less  \
                                         */
 #define APPLY_LOADING_INTERVAL_MS 1000 /* a transaction's longest life while nothing reads */
+#define APPLY_POLL_BATCH 1024          /* messages taken from the consumer at once */
 #define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
 #define APPLY_RETRY_MS 1000            /* between tries to read the topic at start */
 #define APPLY_META_TIMEOUT_MS 5000     /* one metadata or watermark request */
@@ -111,6 +112,7 @@ int ferry_table_consumer_new(struct table *t, char *errstr, size_t errstr_size)
         return -1;
     }
     rd_kafka_poll_set_consumer(t->consumer);
+    t->queue = rd_kafka_queue_get_consumer(t->consumer);
     return 0;
 fail:
     rd_kafka_conf_destroy(conf);
@@ -120,6 +122,9 @@ fail:
 
 void ferry_table_consumer_destroy(struct table *t)
 {
+    if (t->queue)
+        rd_kafka_queue_destroy(t->queue);
+    t->queue = NULL;
     if (t->consumer) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
@@ -739,36 +744,67 @@ static int poll_timeout(const struct table *t, const struct run *run)
     return left > 0 ? (int)left : 0;
 }
 
+/* Nonzero when the open batch holds as many records as a transaction may. */
+static int batch_full(const struct table *t, const struct run *run)
+{
+    return run->pb.records >= (loading(t, run) ? APPLY_LOADING_BATCH_MAX : APPLY_BATCH_MAX);
+}
+
 /* Nonzero when the open batch should commit: it is full or due, or (when the store answers
  * reads) the consumer had nothing more. */
 static int batch_due(const struct table *t, const struct run *run, int had_msg, int64_t now)
 {
-    size_t max = loading(t, run) ? APPLY_LOADING_BATCH_MAX : APPLY_BATCH_MAX;
-
     if (!run->pb.open)
         return 0;
-    return run->pb.records >= max || now >= run->pb.first_ms + batch_interval(t, run) ||
+    return batch_full(t, run) || now >= run->pb.first_ms + batch_interval(t, run) ||
            (!had_msg && !loading(t, run));
+}
+
+/* Takes what the consumer already has, up to max messages; when it has none, waits up to
+ * timeout_ms for one. One call for many messages: a restore takes a million. */
+static size_t poll_messages(struct table *t, rd_kafka_message_t **msgs, size_t max, int timeout_ms)
+{
+    ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, msgs, max);
+
+    if (n == 0 && timeout_ms > 0)
+        n = rd_kafka_consume_batch_queue(t->queue, timeout_ms, msgs, 1);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Applies the messages in order, committing whenever the batch fills up. Stops at the first
+ * result other than APPLY_OK: the table then stops applying, or starts again from its stored
+ * offsets, so the messages after that one are dropped here without loss. */
+static enum apply_result take_all(struct table *t, struct run *run, rd_kafka_message_t **msgs,
+                                  size_t n)
+{
+    enum apply_result r = APPLY_OK;
+
+    for (size_t i = 0; i < n && r == APPLY_OK; i++) {
+        r = take(t, run->target, &run->pb, msgs[i]);
+        if (r == APPLY_OK && batch_full(t, run))
+            r = commit(t, run->target, &run->pb);
+    }
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    return r;
 }
 
 /* Applies records until the table stops or something needs more than applying. */
 static enum apply_result apply_loop(struct table *t, struct run *run)
 {
+    rd_kafka_message_t *msgs[APPLY_POLL_BATCH];
     enum apply_result r = APPLY_OK;
     int64_t looked = 0;
 
     while (r == APPLY_OK && !atomic_load(&t->stop)) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(t->consumer, poll_timeout(t, run));
+        size_t n = poll_messages(t, msgs, APPLY_POLL_BATCH, poll_timeout(t, run));
         int64_t now;
 
-        if (msg) {
-            r = take(t, run->target, &run->pb, msg);
-            rd_kafka_message_destroy(msg);
-        }
+        r = take_all(t, run, msgs, n);
         now = ferry_clock_ms();
-        if (r == APPLY_OK && batch_due(t, run, msg != NULL, now))
+        if (r == APPLY_OK && batch_due(t, run, n > 0, now))
             r = commit(t, run->target, &run->pb);
-        if (r == APPLY_OK && (!msg || now - looked >= APPLY_ENDS_EVERY_MS)) {
+        if (r == APPLY_OK && (!n || now - looked >= APPLY_ENDS_EVERY_MS)) {
             update_ends(t);
             r = progress(t, run);
             looked = now;

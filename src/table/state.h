@@ -75,6 +75,7 @@ struct table {
     /* apply thread */
     int warned_long_key;
     rd_kafka_t *consumer;
+    rd_kafka_queue_t *queue; /* the consumer's, read many messages at a time */
     void *consumer_opaque;
     pthread_t thread;
     int thread_started;
