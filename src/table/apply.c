@@ -638,6 +638,15 @@ static int set_partitions_checked(struct table *t, struct run *run, char *errstr
     return -1;
 }
 
+/* Nonzero while the store being written answers no reads: a table not ready yet, or a store
+ * being rebuilt beside the one that answers. Its transactions then take as many records as
+ * they can, since LMDB writes every page a commit touched and syncs: small commits bound a
+ * restore (bench/README.md, "Tables"). */
+static int loading(const struct table *t, const struct run *run)
+{
+    return run->target != t->store || atomic_load(&t->state) != TABLE_READY;
+}
+
 /* Reads the topic, checks the store against it, and assigns the partitions. */
 static enum apply_result prepare(struct table *t, struct run *run, const char *forced)
 {
@@ -663,6 +672,7 @@ static enum apply_result prepare(struct table *t, struct run *run, const char *f
          write_meta(t, run->target, &run->view, err, sizeof(err))) ||
         ferry_store_offsets(run->target, run->next, run->view.partitions, err, sizeof(err)) ||
         set_partitions_checked(t, run, err, sizeof(err)) ||
+        (loading(t, run) && ferry_store_set_synced(run->target, 0, err, sizeof(err))) ||
         assign_all(t, run->next, err, sizeof(err))) {
         FLOG_ERROR("table", t->cfg->name, "cannot start applying: %s", err);
         return APPLY_FAILED;
@@ -702,11 +712,29 @@ static enum apply_result swap_in(struct table *t, struct run *run)
     return APPLY_OK;
 }
 
+/* Ends a load: commits what is pending, then syncs the store, whose commits skipped their
+ * syncs while nothing read it (store.h, "Unsynced loading"). */
+static enum apply_result finish_loading(struct table *t, struct run *run)
+{
+    enum apply_result r = commit(t, run->target, &run->pb);
+    char why[512];
+
+    if (r != APPLY_OK || ferry_store_set_synced(run->target, 1, why, sizeof(why)) == 0)
+        return r;
+    FLOG_ERROR("table", t->cfg->name, "cannot sync the loaded store: %s", why);
+    return APPLY_FAILED;
+}
+
 /* Moves the table to ready once it has caught up (swapping a rebuilt store in first). */
 static enum apply_result progress(struct table *t, struct run *run)
 {
+    enum apply_result r;
+
     if (!caught_up(t))
         return APPLY_OK;
+    r = loading(t, run) ? finish_loading(t, run) : APPLY_OK;
+    if (r != APPLY_OK)
+        return r;
     if (atomic_load(&t->rebuilding) && swap_in(t, run))
         return APPLY_FAILED;
     if (atomic_load(&t->state) == TABLE_LOADING) {
@@ -716,15 +744,6 @@ static enum apply_result progress(struct table *t, struct run *run)
                   ferry_table_lag(t));
     }
     return APPLY_OK;
-}
-
-/* Nonzero while the store being written answers no reads: a table not ready yet, or a store
- * being rebuilt beside the one that answers. Its transactions then take as many records as
- * they can, since LMDB writes every page a commit touched and syncs: small commits bound a
- * restore (bench/README.md, "Tables"). */
-static int loading(const struct table *t, const struct run *run)
-{
-    return run->target != t->store || atomic_load(&t->state) != TABLE_READY;
 }
 
 /* How long a transaction may stay open after its first record. */

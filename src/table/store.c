@@ -12,6 +12,7 @@
  * mdb_txn_begin() per read would (bench/store_get.c measures both).
  */
 #include "table/store.h"
+#include "table/sync_marker.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -57,6 +58,8 @@ struct ferry_store_s {
     MDB_txn *pool[READER_POOL_MAX]; /* reset read transactions */
     int pooled;
     char *path;
+    int unsynced; /* commits skip their sync (ferry_store_set_synced) */
+    int emptied;  /* open found a stale unsynced marker and emptied the store */
 };
 
 /* An encoded key: the LMDB key of a table key. */
@@ -344,6 +347,38 @@ static int open_env(ferry_store *s, size_t max_size, char *errstr, size_t errstr
     return FERRY_STORE_OK;
 }
 
+static int remove_file(const char *dir, const char *name, char *errstr, size_t errstr_size)
+{
+    char file[STORE_PATH_MAX + 32];
+
+    snprintf(file, sizeof(file), "%s/%s", dir, name);
+    if (unlink(file) != 0 && errno != ENOENT) {
+        snprintf(errstr, errstr_size, "table store '%s': removing '%s': %s", dir, file,
+                 strerror(errno));
+        return FERRY_STORE_ERROR;
+    }
+    return FERRY_STORE_OK;
+}
+
+/* Looks at the unsynced marker before the environment opens: a store left unsynced by a system
+ * that went down since is emptied; one left by ferry alone is whole, and synced once open. */
+static int check_marker(ferry_store *s, char *errstr, size_t errstr_size)
+{
+    int marker = ferry_sync_marker_check(s->path, errstr, errstr_size);
+
+    if (marker < 0)
+        return FERRY_STORE_ERROR;
+    s->unsynced = marker == FERRY_SYNC_MARKER_THIS_BOOT;
+    if (marker != FERRY_SYNC_MARKER_OTHER_BOOT)
+        return FERRY_STORE_OK;
+    s->emptied = 1;
+    if (remove_file(s->path, "data.mdb", errstr, errstr_size) ||
+        remove_file(s->path, "lock.mdb", errstr, errstr_size) ||
+        ferry_sync_marker_clear(s->path, errstr, errstr_size))
+        return FERRY_STORE_ERROR;
+    return FERRY_STORE_OK;
+}
+
 ferry_store *ferry_store_open(const char *path, size_t max_size, char *errstr, size_t errstr_size)
 {
     ferry_store *s = calloc(1, sizeof(*s));
@@ -360,25 +395,64 @@ ferry_store *ferry_store_open(const char *path, size_t max_size, char *errstr, s
         goto out;
     }
     result = make_dirs(path, errstr, errstr_size);
-    if (result)
-        goto out;
-    result = open_env(s, max_size, errstr, errstr_size);
-    if (result)
-        goto out;
-    result = open_dbs(s, errstr, errstr_size);
+    if (!result)
+        result = check_marker(s, errstr, errstr_size);
+    if (!result)
+        result = open_env(s, max_size, errstr, errstr_size);
+    if (!result)
+        result = open_dbs(s, errstr, errstr_size);
+    if (!result && s->unsynced)
+        result = ferry_store_set_synced(s, 1, errstr, errstr_size);
 out:
     if (result) {
+        s->unsynced = 0; /* the marker stays: the next open looks again */
         ferry_store_close(s);
         return NULL;
     }
     return s;
 }
 
+int ferry_store_was_emptied(const ferry_store *store)
+{
+    return store->emptied;
+}
+
+int ferry_store_set_synced(ferry_store *store, int synced, char *errstr, size_t errstr_size)
+{
+    int rc, marked;
+
+    if (store->batch)
+        return store_fail(store, "a batch is open", errstr, errstr_size);
+    if (synced ? !store->unsynced : store->unsynced) /* already so */
+        return FERRY_STORE_OK;
+    if (!synced) {
+        marked = ferry_sync_marker_set(store->path, errstr, errstr_size);
+        if (marked)
+            return marked < 0 ? FERRY_STORE_ERROR : FERRY_STORE_OK;
+        store->unsynced = 1;
+        rc = mdb_env_set_flags(store->env, MDB_NOSYNC, 1);
+        return rc ? lmdb_fail(store, "turning syncs off", rc, errstr, errstr_size) : FERRY_STORE_OK;
+    }
+    rc = mdb_env_set_flags(store->env, MDB_NOSYNC, 0);
+    if (!rc)
+        rc = mdb_env_sync(store->env, 1);
+    if (rc)
+        return lmdb_fail(store, "syncing", rc, errstr, errstr_size);
+    store->unsynced = 0;
+    return ferry_sync_marker_clear(store->path, errstr, errstr_size) ? FERRY_STORE_ERROR
+                                                                     : FERRY_STORE_OK;
+}
+
 void ferry_store_close(ferry_store *store)
 {
+    char why[512];
+
     if (!store)
         return;
     ferry_store_batch_abort(store);
+    /* Left marked when this fails: the next open after a system crash empties the store. */
+    if (store->env && store->unsynced)
+        (void)ferry_store_set_synced(store, 1, why, sizeof(why));
     while (store->pooled)
         mdb_txn_abort(store->pool[--store->pooled]);
     if (store->env)
@@ -393,19 +467,6 @@ const char *ferry_store_path(const ferry_store *store)
     return store->path;
 }
 
-static int remove_file(const char *dir, const char *name, char *errstr, size_t errstr_size)
-{
-    char file[STORE_PATH_MAX + 32];
-
-    snprintf(file, sizeof(file), "%s/%s", dir, name);
-    if (unlink(file) != 0 && errno != ENOENT) {
-        snprintf(errstr, errstr_size, "table store '%s': removing '%s': %s", dir, file,
-                 strerror(errno));
-        return FERRY_STORE_ERROR;
-    }
-    return FERRY_STORE_OK;
-}
-
 int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size)
 {
     int result;
@@ -418,6 +479,8 @@ int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size
     result = remove_file(path, "data.mdb", errstr, errstr_size);
     if (!result)
         result = remove_file(path, "lock.mdb", errstr, errstr_size);
+    if (!result && ferry_sync_marker_clear(path, errstr, errstr_size))
+        result = FERRY_STORE_ERROR;
     if (!result && rmdir(path) != 0 && errno != ENOENT) {
         snprintf(errstr, errstr_size, "table store '%s': removing the directory: %s", path,
                  strerror(errno));

@@ -31,6 +31,16 @@
  * loses nothing committed; an operating-system crash may undo the last commit, rows and offsets
  * together, which the table applies again from Kafka.
  *
+ * Unsynced loading: while a table loads, nothing reads its store, and syncing each commit is
+ * most of a restore's cost. ferry_store_set_synced(store, 0) lets commits skip the sync. A
+ * crash of ferry then still loses nothing (the operating system holds every write of the map),
+ * but a crash of the system could leave a store whose pages disagree. So before the first
+ * unsynced commit, a marker file holding the system's boot id is made durable in the store's
+ * directory, and only a sync of everything removes it. ferry_store_open() finds a marker of
+ * another boot, empties the store and says so (ferry_store_was_emptied): the table loads the
+ * topic again, which is what it was doing. A marker of the same boot means ferry stopped, not
+ * the system: the store is whole.
+ *
  * Threads. One writer: the batch functions may only be called by one thread at a time (the
  * table's apply thread) and a batch lives on the thread that began it. Reads (get, view, scan,
  * offsets, meta, stats) may be called from any thread concurrently with the writer and with
@@ -130,16 +140,29 @@ typedef int (*ferry_store_entry_fn)(void *arg, const struct ferry_store_entry *e
  * (another FERRY_STORE_FORMAT) fails. @locality any thread */
 ferry_store *ferry_store_open(const char *path, size_t max_size, char *errstr, size_t errstr_size);
 
-/* Aborts an open batch, frees pooled read transactions and closes the environment. Accepts
- * NULL. No other call on the store may be running or follow. */
+/* Nonzero when ferry_store_open() found the store left unsynced by a system that has restarted
+ * since, and emptied it (see "Unsynced loading" above). @locality any thread */
+int ferry_store_was_emptied(const ferry_store *store);
+
+/* synced 0: later commits skip their sync, after the marker is made durable; synced 1: syncs
+ * everything, then removes the marker, and later commits sync again. Without a boot id (no
+ * /proc) the store stays synced. Call with no batch open. Returns FERRY_STORE_OK or
+ * FERRY_STORE_ERROR (the store then stays or becomes synced where it can). @locality the
+ * writer thread */
+int ferry_store_set_synced(ferry_store *store, int synced, char *errstr, size_t errstr_size);
+
+/* Aborts an open batch, syncs an unsynced store (see ferry_store_set_synced), frees pooled read
+ * transactions and closes the environment. Accepts NULL. No other call on the store may be
+ * running or follow. */
 void ferry_store_close(ferry_store *store);
 
 /* The path the store was opened at, owned by the store. */
 const char *ferry_store_path(const ferry_store *store);
 
-/* Removes a closed store's files (data.mdb, lock.mdb) and its directory. A missing file or
- * directory is not an error; any other file in the directory is (the directory stays). Returns
- * FERRY_STORE_OK or FERRY_STORE_ERROR. @locality any thread, never on an open store */
+/* Removes a closed store's files (data.mdb, lock.mdb, the unsynced marker) and its directory. A
+ * missing file or directory is not an error; any other file in the directory is (the directory
+ * stays). Returns FERRY_STORE_OK or FERRY_STORE_ERROR. @locality any thread, never on an open store
+ */
 int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size);
 
 /* Starts a write batch. Returns FERRY_STORE_OK, or FERRY_STORE_ERROR when a batch is already

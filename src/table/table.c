@@ -168,6 +168,11 @@ static int table_init(struct table *t, const char *dir, char *errstr, size_t err
         snprintf(errstr, errstr_size, "table '%s': %s", t->cfg->name, why);
         return -1;
     }
+    if (ferry_store_was_emptied(t->store))
+        FLOG_WARN("table", t->cfg->name,
+                  "the store at %s was loading without syncs when the system went down, and "
+                  "may have lost writes: it starts empty and loads the topic again",
+                  t->path);
     if (register_metrics(t)) {
         snprintf(errstr, errstr_size, "table '%s': out of memory for its metrics", t->cfg->name);
         return -1;

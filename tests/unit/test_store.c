@@ -6,8 +6,9 @@
  * part), a hash slot holding another key, offsets committed and aborted with their rows,
  * tombstones, a map that fills up, scans with prefixes, limits and cursors across writes, the
  * meta, reopening, the files' removal, readers on other threads during writes, and kill -9 of
- * a writing child process: the reopened store must equal a replay of the records below its
- * stored offsets.
+ * a writing child process, with commits synced or not: the reopened store must equal a replay
+ * of the records below its stored offsets. The unsynced marker: kept while commits skip their
+ * sync, and a marker of another boot empties the store.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -102,6 +103,26 @@ static void reopen(struct fixture *f, size_t max_size)
 {
     ferry_store_close(f->s);
     f->s = open_at(f, f->path, max_size);
+}
+
+static int has_marker(struct fixture *f)
+{
+    char file[400];
+
+    snprintf(file, sizeof(file), "%s/unsynced", f->path);
+    return access(file, F_OK) == 0;
+}
+
+static void write_marker(struct fixture *f, const char *boot_id)
+{
+    char file[400];
+    FILE *fp;
+
+    snprintf(file, sizeof(file), "%s/unsynced", f->path);
+    fp = fopen(file, "w");
+    assert_non_null(fp);
+    fputs(boot_id, fp);
+    fclose(fp);
 }
 
 static void check(struct fixture *f, int result, int want, const char *what)
@@ -1149,7 +1170,7 @@ static int crash_apply(ferry_store *s, int32_t p, int64_t o, char *err)
 }
 
 /* The child: writes batches forever, a byte down the pipe after each commit. */
-static void crash_writer(const char *path, int fd)
+static void crash_writer(const char *path, int fd, int unsynced)
 {
     char err[ERR_MAX];
     int64_t next[CRASH_PARTITIONS] = {0};
@@ -1157,6 +1178,8 @@ static void crash_writer(const char *path, int fd)
     int32_t p;
     int n, result = s ? FERRY_STORE_OK : FERRY_STORE_ERROR;
 
+    if (!result && unsynced)
+        result = ferry_store_set_synced(s, 0, err, sizeof(err));
     srand((unsigned)getpid());
     while (result == FERRY_STORE_OK) {
         result = ferry_store_batch_begin(s, err, sizeof(err));
@@ -1246,7 +1269,7 @@ static int replay_check(void *arg, const struct ferry_store_entry *e)
     return 0;
 }
 
-static void crash_round(struct fixture *f, int commits)
+static void crash_round(struct fixture *f, int commits, int unsynced)
 {
     unsigned char next[FERRY_STORE_CURSOR_MAX];
     int64_t offsets[CRASH_PARTITIONS];
@@ -1260,12 +1283,14 @@ static void crash_round(struct fixture *f, int commits)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        crash_writer(f->path, fds[1]);
+        crash_writer(f->path, fds[1], unsynced);
     }
     close(fds[1]);
     crash_kill_after(pid, fds[0], commits);
     close(fds[0]);
     f->s = open_at(f, f->path, MAP_SIZE);
+    assert_int_equal(ferry_store_was_emptied(f->s), 0); /* ferry died, not the system */
+    assert_int_equal(has_marker(f), 0);                 /* synced on open */
     check(f, ferry_store_offsets(f->s, offsets, CRASH_PARTITIONS, f->err, sizeof(f->err)),
           FERRY_STORE_OK, "offsets after kill -9");
     replay_build(&r, offsets);
@@ -1284,9 +1309,48 @@ static void test_kill_during_writes(void **state)
 {
     struct fixture *f = *state;
 
-    crash_round(f, 1);
-    crash_round(f, CRASH_COMMITS);
-    crash_round(f, 3 * CRASH_COMMITS);
+    crash_round(f, 1, 0);
+    crash_round(f, CRASH_COMMITS, 0);
+    crash_round(f, 3 * CRASH_COMMITS, 0);
+}
+
+/* Commits that skip their sync: kill -9 loses nothing either, since the system still holds
+ * every write. */
+static void test_kill_during_unsynced_writes(void **state)
+{
+    struct fixture *f = *state;
+
+    crash_round(f, 1, 1);
+    crash_round(f, 3 * CRASH_COMMITS, 1);
+}
+
+/* The marker lives while commits skip their sync; a marker of another boot empties the store
+ * on open, one of this boot keeps it. */
+static void test_unsynced_marker(void **state)
+{
+    struct fixture *f = *state;
+    f->s = open_at(f, f->path, MAP_SIZE);
+    check(f, ferry_store_set_synced(f->s, 0, f->err, sizeof(f->err)), FERRY_STORE_OK, "unsync");
+    assert_int_equal(has_marker(f), 1);
+    begin(f);
+    check(f, ferry_store_set_synced(f->s, 1, f->err, sizeof(f->err)), FERRY_STORE_ERROR,
+          "sync with a batch open");
+    put(f, "a", 1, "va", 0, 2, NULL);
+    set_offset(f, 0, 3);
+    commit(f);
+    check(f, ferry_store_set_synced(f->s, 1, f->err, sizeof(f->err)), FERRY_STORE_OK, "sync");
+    assert_int_equal(has_marker(f), 0);
+    check(f, ferry_store_set_synced(f->s, 0, f->err, sizeof(f->err)), FERRY_STORE_OK, "unsync");
+    reopen(f, MAP_SIZE); /* close syncs */
+    assert_int_equal(has_marker(f), 0);
+    assert_int_equal(ferry_store_was_emptied(f->s), 0);
+    expect(f, "a", 1, "va", 2);
+
+    write_marker(f, "a boot long gone");
+    reopen(f, MAP_SIZE);
+    assert_int_equal(ferry_store_was_emptied(f->s), 1);
+    assert_int_equal(has_marker(f), 0);
+    expect_missing(f, "a", 1);
 }
 
 int main(void)
@@ -1313,6 +1377,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_destroy_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_during_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_during_unsynced_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsynced_marker, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
