@@ -143,12 +143,15 @@ static const struct ferry_cfg_section limits_section = {
     "limits", limits_fields, sizeof(struct ferry_ingest_limits_config), NULL,
     "Bounds on what one request may carry and on the memory ingest uses."};
 
+#define INGEST_MAX_WEBHOOKS 48 /* the server has 64 paths; ferry's own jobs take about 10 */
+#define INGEST_MAX_WEBHOOKS_TEXT "48"
 #define INGEST_FIELD(f) offsetof(struct ferry_ingest_config, f)
 static const struct ferry_cfg_field ingest_fields[] = {
     {"rest_proxy", FERRY_CFG_SECTION, INGEST_FIELD(rest_proxy), NULL, 0, 0, NULL,
      &rest_proxy_section, 0, NULL},
     {"webhooks", FERRY_CFG_LIST, INGEST_FIELD(webhooks), NULL, 0, 0, NULL, &webhook_section, 0,
-     "Webhook endpoints."},
+     "Webhook endpoints, at most " INGEST_MAX_WEBHOOKS_TEXT
+     " (each is a path of the server, which also serves ferry's own)."},
     {"auth", FERRY_CFG_SECTION, INGEST_FIELD(auth), NULL, 0, 0, NULL, &auth_section, 0, NULL},
     {"limits", FERRY_CFG_SECTION, INGEST_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
     {"delivery_timeout", FERRY_CFG_DURATION, INGEST_FIELD(delivery_timeout_ms), "20s", 1000,
@@ -441,6 +444,10 @@ void ferry_ingest_config_check(struct ferry_config *cfg, void *config)
     check_unique(cfg, &in->auth.keys, sizeof(struct ferry_ingest_api_key_config),
                  offsetof(struct ferry_ingest_api_key_config, name), "ingest.auth.keys", "name",
                  "key is named");
+    if (in->webhooks.count > INGEST_MAX_WEBHOOKS)
+        ferry_config_error(cfg, "ingest.webhooks",
+                           "at most %d webhooks (each is a path of the server); got %zu",
+                           INGEST_MAX_WEBHOOKS, in->webhooks.count);
     if (!ferry_ingest_config_enabled(in))
         return;
     if (in->delivery_timeout_ms >= cfg->server.shutdown_timeout_ms)

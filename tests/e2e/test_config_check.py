@@ -205,6 +205,60 @@ BROKEN = [
             topics:
               - ..:1                # <-
         """, r"kafka\.dev\.topics\[0\]", r"'\.\.' is not allowed as a topic name", None),
+    # more webhooks than the server has paths for: refused by check, not at start
+    ("too-many-webhooks", """\
+        ingest:
+          webhooks:   # <-
+            - {name: w0, path: /hooks/w0, topic: t}
+            - {name: w1, path: /hooks/w1, topic: t}
+            - {name: w2, path: /hooks/w2, topic: t}
+            - {name: w3, path: /hooks/w3, topic: t}
+            - {name: w4, path: /hooks/w4, topic: t}
+            - {name: w5, path: /hooks/w5, topic: t}
+            - {name: w6, path: /hooks/w6, topic: t}
+            - {name: w7, path: /hooks/w7, topic: t}
+            - {name: w8, path: /hooks/w8, topic: t}
+            - {name: w9, path: /hooks/w9, topic: t}
+            - {name: w10, path: /hooks/w10, topic: t}
+            - {name: w11, path: /hooks/w11, topic: t}
+            - {name: w12, path: /hooks/w12, topic: t}
+            - {name: w13, path: /hooks/w13, topic: t}
+            - {name: w14, path: /hooks/w14, topic: t}
+            - {name: w15, path: /hooks/w15, topic: t}
+            - {name: w16, path: /hooks/w16, topic: t}
+            - {name: w17, path: /hooks/w17, topic: t}
+            - {name: w18, path: /hooks/w18, topic: t}
+            - {name: w19, path: /hooks/w19, topic: t}
+            - {name: w20, path: /hooks/w20, topic: t}
+            - {name: w21, path: /hooks/w21, topic: t}
+            - {name: w22, path: /hooks/w22, topic: t}
+            - {name: w23, path: /hooks/w23, topic: t}
+            - {name: w24, path: /hooks/w24, topic: t}
+            - {name: w25, path: /hooks/w25, topic: t}
+            - {name: w26, path: /hooks/w26, topic: t}
+            - {name: w27, path: /hooks/w27, topic: t}
+            - {name: w28, path: /hooks/w28, topic: t}
+            - {name: w29, path: /hooks/w29, topic: t}
+            - {name: w30, path: /hooks/w30, topic: t}
+            - {name: w31, path: /hooks/w31, topic: t}
+            - {name: w32, path: /hooks/w32, topic: t}
+            - {name: w33, path: /hooks/w33, topic: t}
+            - {name: w34, path: /hooks/w34, topic: t}
+            - {name: w35, path: /hooks/w35, topic: t}
+            - {name: w36, path: /hooks/w36, topic: t}
+            - {name: w37, path: /hooks/w37, topic: t}
+            - {name: w38, path: /hooks/w38, topic: t}
+            - {name: w39, path: /hooks/w39, topic: t}
+            - {name: w40, path: /hooks/w40, topic: t}
+            - {name: w41, path: /hooks/w41, topic: t}
+            - {name: w42, path: /hooks/w42, topic: t}
+            - {name: w43, path: /hooks/w43, topic: t}
+            - {name: w44, path: /hooks/w44, topic: t}
+            - {name: w45, path: /hooks/w45, topic: t}
+            - {name: w46, path: /hooks/w46, topic: t}
+            - {name: w47, path: /hooks/w47, topic: t}
+            - {name: w48, path: /hooks/w48, topic: t}
+        """, r"ingest\.webhooks", r"at most 48 webhooks \(each is a path of the server\); got 49", None),
 ]
 
 
