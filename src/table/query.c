@@ -171,19 +171,21 @@ static int lookup_all(struct lookup *lk, const char *body, size_t n)
     return 0;
 }
 
-/* Answers a lookup that stopped: the store failed, the answer outgrew its cap, or the body is
- * wrong. */
+/* Answers a lookup that stopped: the store failed (500), the answer outgrew its cap (413, as
+ * send_answer), or the body is wrong (400). */
 static void refuse_lookup(struct table *t, ferry_http_req *req, const struct lookup *lk,
                           int64_t started_us)
 {
-    if (lk->store_error[0])
-        ferry_http_respond_error(req, 400, 0, "table '%s': %s", t->cfg->name, lk->store_error);
-    else if (lk->out->failed)
-        ferry_http_respond_error(req, 400, 0, "the answer would pass %d bytes: ask for fewer keys",
+    int status = lk->store_error[0] ? 500 : lk->out->failed ? 413 : 400;
+
+    if (status == 500)
+        ferry_http_respond_error(req, 500, 0, "table '%s': %s", t->cfg->name, lk->store_error);
+    else if (status == 413)
+        ferry_http_respond_error(req, 413, 0, "the answer would pass %d bytes: ask for fewer keys",
                                  QUERY_ANSWER_MAX);
     else
         ferry_http_respond_error(req, 400, 0, "body: %s", lk->error);
-    ferry_table_count(t, 400, started_us);
+    ferry_table_count(t, status, started_us);
 }
 
 void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us)

@@ -496,6 +496,19 @@ def test_lookup_many_keys(broker30, run_ferry, tmp_path):
     assert f.request("POST", "/tables/t/nope", body="{}").status == 404
 
 
+def test_lookup_answer_over_its_cap_is_413(broker30, run_ferry, tmp_path):
+    """docs/tables.md: a lookup whose answer would pass 64 MiB answers 413, not 400."""
+    import json
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [("big", '"' + "v" * 900_000 + '"')],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    assert f.request("POST", "/tables/t/lookup", body=json.dumps({"keys": ["big"] * 2})).status == 200
+    r = f.request("POST", "/tables/t/lookup", body=json.dumps({"keys": ["big"] * 80}))
+    assert r.status == 413 and "ask for fewer keys" in r.text, (r.status, r.text[:200])
+
+
 def test_prefix_scan_pages_with_a_cursor(broker30, run_ferry, tmp_path):
     broker, topic = broker30
     produce(broker.bootstrap, topic,
