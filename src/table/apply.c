@@ -640,8 +640,8 @@ static int set_partitions_checked(struct table *t, struct run *run, char *errstr
 
 /* Nonzero while the store being written answers no reads: a table not ready yet, or a store
  * being rebuilt beside the one that answers. Its transactions then take as many records as
- * they can, since LMDB writes every page a commit touched and syncs: small commits bound a
- * restore (bench/README.md, "Tables"). */
+ * they can, since LMDB writes every page a commit touched: small commits bound a restore
+ * (bench/README.md, "Tables"); and they skip their syncs until the load has caught up. */
 static int loading(const struct table *t, const struct run *run)
 {
     return run->target != t->store || atomic_load(&t->state) != TABLE_READY;
