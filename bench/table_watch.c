@@ -14,6 +14,9 @@
  *                    each has had its first event (the current value), then produces R updates
  *                    a second over the K keys for D seconds, and counts the events each subscriber
  *                    gets: subscribers x updates/s, with each update's delay from its produce.
+ *                    Also the table's commits meanwhile (ferry_table_apply_batch_seconds_count:
+ *                    a commit sends each key it changed once, so updates of a key that share a
+ *                    commit arrive as one event) and the server's CPU per event received.
  *
  * Values it produces are `{"t":<CLOCK_MONOTONIC ns>,"pad":"..."}` padded to B bytes, keyed
  * k<i> with librdkafka's murmur2_random partitioner (the table's `partitioner: murmur2`); an
@@ -119,7 +122,8 @@ struct run {
     char *value;
     long produced;
     double start_produce, last_event;
-    double *lat; /* seconds, one per update received (or answer woken) */
+    int64_t produce_ns; /* sse: when the updates began (CLOCK_MONOTONIC), 0 before */
+    double *lat;        /* seconds, one per update received (or answer woken) */
     long nlat;
     long early, wrong_status, gone;
 };
@@ -268,18 +272,42 @@ static long http_get(struct run *r, const char *url, struct conn *etag_of)
     return status;
 }
 
-/* ferry_table_waiters of the table, or -1 when /metrics does not answer. */
-static long waiters(struct run *r)
+/* The table's sample of metric (name{table="T"}), or -1 when /metrics does not answer. */
+static long table_metric(struct run *r, const char *metric)
 {
     char url[512], name[300];
     const char *at;
 
     snprintf(url, sizeof(url), "%s/metrics", r->opt.url);
-    snprintf(name, sizeof(name), "\nferry_table_waiters{table=\"%s\"} ", r->opt.table);
+    snprintf(name, sizeof(name), "\n%s{table=\"%s\"} ", metric, r->opt.table);
     if (http_get(r, url, NULL) != 200)
         return -1;
     at = strstr(r->scrape, name);
     return at ? strtol(at + strlen(name), NULL, 10) : 0;
+}
+
+/* The server's user plus system CPU seconds so far (/proc/PID/stat), or 0 when not read. */
+static double server_cpu_s(const struct run *r)
+{
+    char path[64], text[1024], *end;
+    unsigned long utime = 0, stime = 0;
+    size_t n = 0;
+    FILE *f;
+
+    if (!r->opt.pid)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", r->opt.pid);
+    f = fopen(path, "r");
+    if (f) {
+        n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+    end = strrchr(text, ')'); /* after the command's name, which may hold spaces */
+    if (!end ||
+        sscanf(end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* Reads every key's ETag (longpoll), over one keep-alive connection. */
@@ -463,7 +491,8 @@ static void note_latency(struct run *r, double seconds)
         r->lat[r->nlat++] = seconds;
 }
 
-/* An SSE line ended: a blank one ends an event, a data line may carry "t". */
+/* An SSE line ended: a blank one ends an event, a data line may carry "t". An event whose "t"
+ * is older than the updates is a subscription's state: a value an earlier run wrote. */
 static void sse_line(struct run *r, struct conn *c)
 {
     const char *t;
@@ -474,7 +503,7 @@ static void sse_line(struct run *r, struct conn *c)
     if (c->line_len == 0 && c->in_event) {
         c->events++;
         r->last_event = bench_now_s();
-        if (c->event_t) {
+        if (c->event_t && r->produce_ns && c->event_t >= r->produce_ns) {
             c->updates++;
             note_latency(r, (double)(now_ns() - c->event_t) / 1e9);
         }
@@ -671,7 +700,7 @@ static int park_all(struct run *r, double deadline)
         if (r->next_connect < r->opt.clients || bench_now_s() - scraped < SCRAPE_EVERY_S)
             continue;
         scraped = bench_now_s();
-        parked = waiters(r);
+        parked = table_metric(r, "ferry_table_waiters");
         if (parked >= r->opt.clients - r->failed - r->early)
             return 0;
     }
@@ -737,6 +766,7 @@ static int produce_paced(struct run *r, double deadline)
     double elapsed;
 
     r->start_produce = bench_now_s();
+    r->produce_ns = now_ns();
     while (r->produced < total && bench_now_s() < deadline) {
         elapsed = bench_now_s() - r->start_produce;
         while (r->produced < total && (double)r->produced < elapsed * (double)r->opt.rate)
@@ -772,8 +802,8 @@ static long received_updates(const struct run *r)
 static int run_sse(struct run *r)
 {
     struct mem before, after;
-    double deadline = bench_now_s() + (double)r->opt.timeout_s, settle;
-    long expected, got;
+    double deadline = bench_now_s() + (double)r->opt.timeout_s, settle, cpu, produced_at;
+    long expected, got, commits;
 
     read_mem(r, &before);
     if (subscribe_all(r, deadline))
@@ -783,23 +813,34 @@ static int run_sse(struct run *r)
         return -1;
     }
     read_mem(r, &after);
+    /* the table's commits while the updates are applied: a commit sends a key once (the
+     * subscriptions conflate per commit), so commits x subscribers is what can arrive */
+    commits = table_metric(r, "ferry_table_apply_batch_seconds_count");
+    cpu = server_cpu_s(r);
     if (produce_paced(r, deadline))
         return -1;
+    produced_at = bench_now_s();
     expected = expected_updates(r);
+    /* the last updates' events, for up to 5 s, until a second passes without any: updates
+     * conflated in a commit never arrive, so expected is rarely reached */
     settle = bench_now_s() + 5;
-    while (received_updates(r) < expected && r->open > 0 && bench_now_s() < settle)
+    while (received_updates(r) < expected && r->open > 0 && bench_now_s() < settle &&
+           bench_now_s() - (r->last_event > produced_at ? r->last_event : produced_at) < 1)
         if (pump(r, POLL_MS * 10))
             return -1;
     got = received_updates(r);
+    cpu = server_cpu_s(r) - cpu; /* before the scrape below, which costs the server too */
+    commits = table_metric(r, "ferry_table_apply_batch_seconds_count") - commits;
     qsort(r->lat, (size_t)r->nlat, sizeof(*r->lat), cmp_double);
     printf("subscribers=%ld keys=%ld rate=%ld seconds=%ld produced=%ld expected=%ld received=%ld "
            "events_per_s=%.0f delay_p50_ms=%.1f delay_p99_ms=%.1f delay_max_ms=%.1f "
            "rss_before_mb=%.1f rss_after_mb=%.1f anon_before_mb=%.1f anon_after_mb=%.1f "
-           "wrong_status=%ld gone=%ld failed=%ld\n",
+           "wrong_status=%ld gone=%ld failed=%ld commits=%ld server_cpu_s=%.2f "
+           "cpu_us_per_event=%.2f\n",
            r->opt.clients, r->opt.keys, r->opt.rate, r->opt.seconds, r->produced, expected, got,
            r->last_event > r->start_produce ? (double)got / (r->last_event - r->start_produce) : 0,
            pct(r, 0.5), pct(r, 0.99), pct(r, 1), before.rss, after.rss, before.anon, after.anon,
-           r->wrong_status, r->gone, r->failed);
+           r->wrong_status, r->gone, r->failed, commits, cpu, got ? cpu * 1e6 / (double)got : 0);
     return 0;
 }
 
