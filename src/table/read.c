@@ -37,19 +37,20 @@ static const char *const no_params[] = {NULL};
 
 /* ---- GET /tables/{table}/keys/{key} ---- */
 
-/* One key read, answered at once or parked and answered by the watch thread. */
+/* One key read, answered at once or parked and answered by the watch thread. A parked read
+ * holds only this one allocation (bench/README.md, long polls: every byte counts 10,000 times). */
 struct key_read {
     struct ferry_table_waiter waiter; /* first: the watch hands it back */
     struct table *t;
     ferry_http_req *req;
-    char *key;
-    size_t key_len;
-    char *if_none_match;  /* copied: a parked read outlives the handler */
-    int64_t *min_offsets; /* per partition, -1 for none; NULL without min_offset */
+    const char *if_none_match; /* the request's own: valid until the read is answered */
+    int64_t *min_offsets;      /* per partition, -1 for none; NULL without min_offset */
     int64_t started_us;
-    int may_wait; /* Prefer: wait with If-None-Match: a matching ETag parks instead of 304 */
-    int matched;  /* set by send_row when it did not answer because the ETag matched */
+    size_t key_len;
     int status;
+    unsigned char may_wait; /* Prefer: wait with If-None-Match: a matching ETag parks, no 304 */
+    unsigned char matched;  /* set by send_row when it did not answer because the ETag matched */
+    char key[];             /* key_len bytes, decoded in place */
 };
 
 /* Nonzero when If-None-Match names etag (a list, weak tags, or *). */
@@ -154,8 +155,6 @@ static void look_up(struct key_read *kr)
 
 static void key_read_free(struct key_read *kr)
 {
-    free(kr->key);
-    free(kr->if_none_match);
     free(kr->min_offsets);
     free(kr);
 }
@@ -364,21 +363,12 @@ static int parse_min_offsets(struct key_read *kr)
 }
 
 /* Checks the request; answers and returns -1 when it cannot be served (400, 503). */
-static int prepare_read(struct key_read *kr, const char *key, size_t key_len, int64_t *wait_ms)
+static int prepare_read(struct key_read *kr, int64_t *wait_ms)
 {
     const char *unknown = ferry_http_req_unknown_query(kr->req, key_params);
-    const char *inm = ferry_http_req_header(kr->req, "If-None-Match");
 
+    kr->if_none_match = ferry_http_req_header(kr->req, "If-None-Match");
     kr->status = 503;
-    kr->key_len = key_len;
-    kr->key = malloc(key_len + 1);
-    if (kr->key)
-        memcpy(kr->key, key, key_len);
-    kr->if_none_match = inm ? strdup(inm) : NULL;
-    if (!kr->key || (inm && !kr->if_none_match)) {
-        ferry_http_respond_error(kr->req, 503, 0, "out of memory");
-        return -1;
-    }
     if (ferry_table_refuse_unready(kr->t, kr->req))
         return -1;
     kr->status = 400;
@@ -396,7 +386,7 @@ static int prepare_read(struct key_read *kr, const char *key, size_t key_len, in
 static void get_key(struct table *t, ferry_http_req *req, const char *key, size_t key_len,
                     int64_t started_us)
 {
-    struct key_read *kr = calloc(1, sizeof(*kr));
+    struct key_read *kr = calloc(1, sizeof(*kr) + key_len + 1);
     int64_t wait_ms = 0;
     uint64_t seq;
 
@@ -407,7 +397,9 @@ static void get_key(struct table *t, ferry_http_req *req, const char *key, size_
     kr->t = t;
     kr->req = req;
     kr->started_us = started_us;
-    if (prepare_read(kr, key, key_len, &wait_ms)) {
+    kr->key_len = key_len;
+    memcpy(kr->key, key, key_len);
+    if (prepare_read(kr, &wait_ms)) {
         finish(kr);
         return;
     }

@@ -44,21 +44,21 @@ struct ferry_table_watch {
 };
 
 /* FNV-1a: buckets only spread keys; equal keys are compared in full. */
-static uint64_t hash_key(const void *key, size_t len)
+static uint32_t hash_key(const void *key, size_t len)
 {
     const unsigned char *p = key;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint32_t h = 0x811c9dc5U;
 
     for (size_t i = 0; i < len; i++) {
         h ^= p[i];
-        h *= 0x100000001b3ULL;
+        h *= 0x01000193U;
     }
     return h;
 }
 
 /* ---- lists (under the lock) ---- */
 
-static struct waiter_list *bucket_of(struct table_watch *tw, uint64_t hash)
+static struct waiter_list *bucket_of(struct table_watch *tw, uint32_t hash)
 {
     return &tw->buckets[hash % WATCH_BUCKETS];
 }
@@ -160,7 +160,7 @@ int ferry_table_watch_wants_keys(const struct table *t)
 
 static void wake_key(ferry_table_watch *w, struct table_watch *tw, const void *key, size_t len)
 {
-    uint64_t hash = hash_key(key, len);
+    uint32_t hash = hash_key(key, len);
     struct waiter_list *b = bucket_of(tw, hash);
     struct ferry_table_waiter *waiter, *next;
 

@@ -37,7 +37,6 @@ enum ferry_wake {
  * the caller before ferry_table_watch_park(). */
 struct ferry_table_waiter {
     struct table *table;
-    enum ferry_wait_kind kind;
     const void *key; /* FERRY_WAIT_KEY: owned by the caller until woken */
     size_t key_len;
     const int64_t *offsets; /* FERRY_WAIT_OFFSETS: one per partition of the table, -1 for none:
@@ -46,11 +45,12 @@ struct ferry_table_waiter {
     /* Called once, on the watch thread (or on the caller's thread when parking fails); must
      * answer the request. The waiter is no longer in the watch and may be freed. */
     void (*wake)(struct ferry_table_waiter *w, enum ferry_wake why);
-    /* ---- */
-    uint64_t hash;
+    uint8_t kind; /* enum ferry_wait_kind */
+    /* ---- the watch's own; small types, as every parked read holds one */
+    uint8_t where;
+    uint32_t hash;
     struct ferry_heap_node deadline;
     TAILQ_ENTRY(ferry_table_waiter) link; /* in a key bucket, the offset list or the woken */
-    int where;
 };
 
 /* Makes the watch for the tables of ts (its thread starts with ferry_table_watch_start).
