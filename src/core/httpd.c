@@ -65,24 +65,27 @@ struct ferry_httpd {
 
 enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
 
+/* Pointers first, flags last and byte-sized: a parked request holds one of these (and no
+ * buffer), 10,000 of them for 10,000 long polls. */
 struct ferry_http_req {
     struct MHD_Connection *conn;
     const char *method;
     const char *path;
-    char *raw_path; /* as sent, before percent-decoding; NULL when it could not be kept */
-    int started;    /* routed (start_request ran) */
+    char *raw_path; /* as sent, before percent-decoding; NULL when it could not be kept or
+                       once the handler parked the request */
     const struct route *route;
-    struct ferry_buf body;
-    int too_large;
-    pthread_mutex_t lock;
-    enum req_state state;
-    int async;                 /* the handler called ferry_http_suspend() */
     ferry_http_stream *stream; /* the streamed answer, if the handler started one */
-    int has_answer;            /* status and answer below are set */
-    int status;
     struct MHD_Response *answer;
-    int nhdrs;             /* added headers, each "name\0value\0" in hdrs */
-    struct ferry_buf hdrs; /* allocated by the first one: a parked request holds none */
+    struct ferry_buf body;
+    struct ferry_buf hdrs; /* added headers, each "name\0value\0"; allocated by the first */
+    pthread_mutex_t lock;
+    int status;
+    unsigned char state;      /* enum req_state */
+    unsigned char started;    /* routed (start_request ran) */
+    unsigned char too_large;  /* the body passed the route's max_body */
+    unsigned char async;      /* the handler called ferry_http_suspend() */
+    unsigned char has_answer; /* status and answer above are set */
+    unsigned char nhdrs;      /* headers in hdrs, at most HTTPD_MAX_RESPONSE_HEADERS */
 };
 
 ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errstr,
@@ -647,6 +650,9 @@ static enum MHD_Result run_handler(ferry_http_req *req)
         return queue_answer(req);
     }
     req->state = REQ_SUSPENDED;
+    /* Parked: only the answer is still to come, and the raw path is for handlers. */
+    free(req->raw_path);
+    req->raw_path = NULL;
     MHD_suspend_connection(req->conn);
     pthread_mutex_unlock(&req->lock);
     return MHD_YES;

@@ -71,7 +71,9 @@ void ferry_httpd_destroy(ferry_httpd *h);
 /* ---- requests: accessors are valid until the request is answered ---- */
 const char *ferry_http_req_method(const ferry_http_req *req);
 const char *ferry_http_req_path(const ferry_http_req *req); /* percent-decoded */
-/* The path as the client sent it, percent-encoding and all (without the query). */
+/* The path as the client sent it, percent-encoding and all (without the query). Only while the
+ * handler runs: a request it leaves unanswered lets go of it (the decoded path comes back
+ * after that). */
 const char *ferry_http_req_raw_path(const ferry_http_req *req);
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
