@@ -19,6 +19,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -39,6 +42,16 @@
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 #define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
 #define HTTPD_STREAM_BLOCK (16 * 1024) /* libmicrohttpd's buffer for a streamed answer */
+/* libmicrohttpd's memory per connection (its default, named here): it holds the request line
+ * and headers (and 64 bytes of bookkeeping per header), then the answer's header block. A
+ * parked request touches a page or two of it; libmicrohttpd zeroes all of it before a
+ * keep-alive connection's next request, so an answered connection holds all of it. What it
+ * means for requests and memory: docs/operations.md, "Memory". */
+#define HTTPD_CONNECTION_MEMORY (32 * 1024)
+/* Hand freed memory back to the system once this many connections closed and at least half
+ * of those open at the peak are gone: each closed one may leave HTTPD_CONNECTION_MEMORY in
+ * the allocator's free lists, which it would otherwise keep. */
+#define HTTPD_TRIM_CLOSED 1024
 
 struct route {
     char *method;
@@ -61,6 +74,8 @@ struct ferry_httpd {
     char *tls_cert; /* PEM text, kept while the daemon runs */
     char *tls_key;
     atomic_int live; /* requests begun and not yet completed (answer sent or connection gone) */
+    atomic_int open; /* connections */
+    atomic_int peak; /* the most connections open since the last trim */
 };
 
 enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
@@ -732,6 +747,41 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return run_handler(req);
 }
 
+/* Called after a connection closed, on its server thread: after a wave of closed connections
+ * (10,000 long polls answered and gone), gives their memory back to the system. One thread
+ * trims at a time; it takes a few milliseconds per 100 MB. */
+static void trim_after_close(ferry_httpd *h, int open)
+{
+    int peak = atomic_load(&h->peak);
+
+    if (peak - open < HTTPD_TRIM_CLOSED || open > peak / 2)
+        return;
+    if (!atomic_compare_exchange_strong(&h->peak, &peak, open))
+        return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* libmicrohttpd's connection opened and closed notices, on server threads. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ferry_httpd *h = cls;
+    int open, peak;
+
+    (void)conn;
+    (void)socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        trim_after_close(h, atomic_fetch_sub(&h->open, 1) - 1);
+        return;
+    }
+    open = atomic_fetch_add(&h->open, 1) + 1;
+    peak = atomic_load(&h->peak);
+    while (open > peak && !atomic_compare_exchange_weak(&h->peak, &peak, open))
+        ;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -846,9 +896,10 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
         MHD_OPTION_THREAD_POOL_SIZE, h->opts.threads > 1 ? (unsigned)h->opts.threads : 0u,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->opts.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->opts.connection_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed%s?)",
                  h->opts.listen, flags & MHD_USE_TLS ? ", or a bad certificate or key" : "");
