@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,9 @@
  * of those open at the peak are gone: each closed one may leave HTTPD_CONNECTION_MEMORY in
  * the allocator's free lists, which it would otherwise keep. */
 #define HTTPD_TRIM_CLOSED 1024
+/* Requests share this many mutexes, picked by address: one each would add 40 B to every parked
+ * request. Each is held for a few stores, never while another is taken. */
+#define HTTPD_REQ_LOCKS 64
 
 struct route {
     char *method;
@@ -80,28 +84,47 @@ struct ferry_httpd {
 
 enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
 
-/* Pointers first, flags last and byte-sized: a parked request holds one of these (and no
- * buffer), 10,000 of them for 10,000 long polls. */
-struct ferry_http_req {
-    struct MHD_Connection *conn;
+/* What a request needs until its handler returns; a request the handler parks lets go of it. */
+struct req_call {
     const char *method;
     const char *path;
-    char *raw_path; /* as sent, before percent-decoding; NULL when it could not be kept or
-                       once the handler parked the request */
     const struct route *route;
+    struct ferry_buf body;
+    int too_large;
+    char raw_path[]; /* as sent, before percent-decoding; "" when it could not be kept */
+};
+
+/* What a request needs until it is answered, kept small: a parked request is one of these
+ * and nothing more (10,000 long polls hold 10,000). The lock is req_lock(req). */
+struct ferry_http_req {
+    struct MHD_Connection *conn;
+    struct req_call *call;     /* NULL once the handler parked the request */
     ferry_http_stream *stream; /* the streamed answer, if the handler started one */
     struct MHD_Response *answer;
-    struct ferry_buf body;
     struct ferry_buf hdrs; /* added headers, each "name\0value\0"; allocated by the first */
-    pthread_mutex_t lock;
     int status;
     unsigned char state;      /* enum req_state */
     unsigned char started;    /* routed (start_request ran) */
-    unsigned char too_large;  /* the body passed the route's max_body */
     unsigned char async;      /* the handler called ferry_http_suspend() */
     unsigned char has_answer; /* status and answer above are set */
     unsigned char nhdrs;      /* headers in hdrs, at most HTTPD_MAX_RESPONSE_HEADERS */
 };
+
+static pthread_mutex_t req_locks[HTTPD_REQ_LOCKS];
+static pthread_once_t req_locks_once = PTHREAD_ONCE_INIT;
+
+static void req_locks_init(void)
+{
+    for (size_t i = 0; i < HTTPD_REQ_LOCKS; i++)
+        pthread_mutex_init(&req_locks[i], NULL);
+}
+
+/* The mutex that guards req's state, answer and stream between the server thread and the
+ * thread that answers it. */
+static pthread_mutex_t *req_lock(const ferry_http_req *req)
+{
+    return &req_locks[(uintptr_t)req / sizeof(*req) % HTTPD_REQ_LOCKS];
+}
 
 ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errstr,
                              size_t errstr_size)
@@ -112,6 +135,7 @@ ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errst
         return NULL;
     }
     h->opts = *opts;
+    pthread_once(&req_locks_once, req_locks_init);
     return h;
 }
 
@@ -233,13 +257,14 @@ void ferry_http_add_header(ferry_http_req *req, const char *name, const char *va
 void ferry_http_respond(ferry_http_req *req, int status, const char *content_type, const void *body,
                         size_t len)
 {
+    pthread_mutex_t *lock = req_lock(req);
     int resume;
 
-    pthread_mutex_lock(&req->lock);
+    pthread_mutex_lock(lock);
     set_answer(req, status, content_type, body, len);
     req->has_answer = 1;
     resume = req->state == REQ_SUSPENDED;
-    pthread_mutex_unlock(&req->lock);
+    pthread_mutex_unlock(lock);
     /* Once resumed, the server thread may finish and free req: touch nothing after this. */
     if (resume)
         MHD_resume_connection(req->conn);
@@ -271,17 +296,19 @@ void ferry_http_suspend(ferry_http_req *req)
 
 const char *ferry_http_req_method(const ferry_http_req *req)
 {
-    return req->method;
+    return req->call ? req->call->method : "";
 }
 
 const char *ferry_http_req_path(const ferry_http_req *req)
 {
-    return req->path;
+    return req->call ? req->call->path : "";
 }
 
 const char *ferry_http_req_raw_path(const ferry_http_req *req)
 {
-    return req->raw_path ? req->raw_path : req->path;
+    if (!req->call)
+        return "";
+    return req->call->raw_path[0] ? req->call->raw_path : req->call->path;
 }
 
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name)
@@ -345,13 +372,15 @@ void ferry_http_req_query_each(const ferry_http_req *req, ferry_http_query_fn fn
 
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len)
 {
-    *len = req->body.len;
-    return req->body.data ? req->body.data : "";
+    const struct req_call *call = req->call;
+
+    *len = call ? call->body.len : 0;
+    return call && call->body.data ? call->body.data : "";
 }
 
 int ferry_http_req_body_too_large(const ferry_http_req *req)
 {
-    return req->too_large;
+    return req->call && req->call->too_large;
 }
 
 /* ---- streamed answers ---- */
@@ -509,12 +538,12 @@ ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
     s->notify = opts->notify;
     s->arg = opts->arg;
     s->owners = 2;
-    pthread_mutex_lock(&req->lock);
+    pthread_mutex_lock(req_lock(req));
     req->answer = answer;
     req->status = status;
     req->has_answer = 1;
     req->stream = s;
-    pthread_mutex_unlock(&req->lock);
+    pthread_mutex_unlock(req_lock(req));
     return s;
 }
 
@@ -608,16 +637,22 @@ void ferry_http_stream_close(ferry_http_stream *s, const void *last, size_t len)
 
 /* ---- the request lifecycle ---- */
 
+static void call_free(struct req_call *call)
+{
+    if (!call)
+        return;
+    ferry_buf_release(&call->body);
+    free(call);
+}
+
 static void req_free(ferry_http_req *req)
 {
     if (req->stream)
         stream_request_over(req->stream);
     if (req->answer)
         MHD_destroy_response(req->answer);
-    ferry_buf_release(&req->body);
+    call_free(req->call);
     ferry_buf_release(&req->hdrs);
-    free(req->raw_path);
-    pthread_mutex_destroy(&req->lock);
     free(req);
 }
 
@@ -647,40 +682,53 @@ static enum MHD_Result queue_answer(ferry_http_req *req)
 /* Runs the handler and either queues its answer or parks the connection. */
 static enum MHD_Result run_handler(ferry_http_req *req)
 {
-    req->state = REQ_RUNNING;
-    if (req->too_large && !req->route->own_413)
-        ferry_http_respond_error(req, 413, 0, "request body is larger than %zu bytes",
-                                 req->route->max_body);
-    else
-        req->route->fn(req, req->route->arg);
+    struct req_call *call = req->call;
+    pthread_mutex_t *lock = req_lock(req);
 
-    pthread_mutex_lock(&req->lock);
+    req->state = REQ_RUNNING;
+    if (call->too_large && !call->route->own_413)
+        ferry_http_respond_error(req, 413, 0, "request body is larger than %zu bytes",
+                                 call->route->max_body);
+    else
+        call->route->fn(req, call->route->arg);
+
+    pthread_mutex_lock(lock);
     if (!req->has_answer && !req->async) {
-        pthread_mutex_unlock(&req->lock);
+        pthread_mutex_unlock(lock);
         ferry_http_respond_error(req, 500, 0, "the handler gave no answer");
-        pthread_mutex_lock(&req->lock);
+        pthread_mutex_lock(lock);
     }
     if (req->has_answer) {
-        pthread_mutex_unlock(&req->lock);
+        pthread_mutex_unlock(lock);
         return queue_answer(req);
     }
     req->state = REQ_SUSPENDED;
-    /* Parked: only the answer is still to come, and the raw path is for handlers. */
-    free(req->raw_path);
-    req->raw_path = NULL;
+    req->call = NULL; /* parked: only the answer is still to come */
     MHD_suspend_connection(req->conn);
-    pthread_mutex_unlock(&req->lock);
+    pthread_mutex_unlock(lock);
+    /* Resuming req is this thread's work, so req outlives this function. */
+    call_free(call);
     return MHD_YES;
 }
 
-static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn)
+/* A request with its handler-time part, keeping uri's path as sent (NULL or too long: not
+ * kept). */
+static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn, const char *uri)
 {
+    size_t raw_len = uri && strlen(uri) <= HTTPD_RAW_PATH_MAX ? strcspn(uri, "?") : 0;
     ferry_http_req *req = calloc(1, sizeof(*req));
-    if (!req)
+    struct req_call *call = calloc(1, sizeof(*call) + raw_len + 1);
+
+    if (!req || !call) {
+        free(req);
+        free(call);
         return NULL;
+    }
+    if (raw_len)
+        memcpy(call->raw_path, uri, raw_len);
     req->conn = conn;
+    req->call = call;
     ferry_buf_init(&req->hdrs, HTTPD_RESPONSE_HEADER_BYTES);
-    pthread_mutex_init(&req->lock, NULL);
     atomic_fetch_add(&h->live, 1);
     return req;
 }
@@ -689,11 +737,7 @@ static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn)
  * born here so that it keeps the path as sent (ferry_http_req_raw_path). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    ferry_http_req *req = req_new(cls, conn);
-
-    if (req && strlen(uri) <= HTTPD_RAW_PATH_MAX)
-        req->raw_path = strndup(uri, strcspn(uri, "?"));
-    return req;
+    return req_new(cls, conn, uri);
 }
 
 /* The first call for a request: route it, or answer 404/405 at once. */
@@ -701,17 +745,18 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
                                      const char *method, const char *url, void **con_cls)
 {
     int wrong_method;
-    ferry_http_req *req = *con_cls ? *con_cls : req_new(h, conn);
+    ferry_http_req *req = *con_cls ? *con_cls : req_new(h, conn, NULL);
+    struct req_call *call = req ? req->call : NULL;
 
     if (!req)
         return MHD_NO;
     *con_cls = req;
     req->started = 1;
-    req->method = method;
-    req->path = url;
-    req->route = find_route(h, method, url, &wrong_method);
-    if (req->route) {
-        ferry_buf_init(&req->body, req->route->max_body);
+    call->method = method;
+    call->path = url;
+    call->route = find_route(h, method, url, &wrong_method);
+    if (call->route) {
+        ferry_buf_init(&call->body, call->route->max_body);
         return MHD_YES;
     }
     if (wrong_method)
@@ -739,8 +784,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return queue_answer(req);
     }
     if (*upload_data_size) {
-        if (!req->too_large && ferry_buf_add(&req->body, upload_data, *upload_data_size))
-            req->too_large = 1;
+        struct req_call *call = req->call;
+        if (!call->too_large && ferry_buf_add(&call->body, upload_data, *upload_data_size))
+            call->too_large = 1;
         *upload_data_size = 0;
         return MHD_YES;
     }

@@ -68,12 +68,12 @@ void ferry_httpd_quiesce(ferry_httpd *h);
  * thread. */
 void ferry_httpd_destroy(ferry_httpd *h);
 
-/* ---- requests: accessors are valid until the request is answered ---- */
+/* ---- requests: accessors are valid until the request is answered, except that a request
+ * its handler leaves unanswered (ferry_http_suspend) lets go of its method, paths and body
+ * when the handler returns: they read "" from then on. Headers and query parameters stay. */
 const char *ferry_http_req_method(const ferry_http_req *req);
 const char *ferry_http_req_path(const ferry_http_req *req); /* percent-decoded */
-/* The path as the client sent it, percent-encoding and all (without the query). Only while the
- * handler runs: a request it leaves unanswered lets go of it (the decoded path comes back
- * after that). */
+/* The path as the client sent it, percent-encoding and all (without the query). */
 const char *ferry_http_req_raw_path(const ferry_http_req *req);
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
