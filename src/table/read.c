@@ -40,13 +40,11 @@ static const char *const no_params[] = {NULL};
 /* One key read, answered at once or parked and answered by the watch thread. A parked read
  * holds only this one allocation (bench/README.md, long polls: every byte counts 10,000 times). */
 struct key_read {
-    struct ferry_table_waiter waiter; /* first: the watch hands it back */
-    struct table *t;
+    struct ferry_table_waiter waiter; /* first: the watch hands it back; its table and key */
     ferry_http_req *req;
     const char *if_none_match; /* the request's own: valid until the read is answered */
     int64_t *min_offsets;      /* per partition, -1 for none; NULL without min_offset */
     int64_t started_us;
-    size_t key_len;
     int status;
     unsigned char may_wait; /* Prefer: wait with If-None-Match: a matching ETag parks, no 304 */
     unsigned char matched;  /* set by send_row when it did not answer because the ETag matched */
@@ -104,8 +102,8 @@ static int send_row(void *arg, const struct ferry_store_entry *e)
     ferry_table_header_int(kr->req, "Ferry-Partition", e->row.partition);
     ferry_table_header_int(kr->req, "Ferry-Offset", e->row.offset);
     ferry_table_header_int(kr->req, "Ferry-Lag",
-                           ferry_table_partition_lag(kr->t, e->row.partition));
-    if (atomic_load(&kr->t->rebuilding))
+                           ferry_table_partition_lag(kr->waiter.table, e->row.partition));
+    if (atomic_load(&kr->waiter.table->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
     kr->status = match ? 304 : 200;
     if (match)
@@ -113,43 +111,46 @@ static int send_row(void *arg, const struct ferry_store_entry *e)
     else
         ferry_http_respond(
             kr->req, 200,
-            ferry_table_content_type(kr->t, e->row.content_type, e->value, e->value_len), e->value,
-            e->value_len);
+            ferry_table_content_type(kr->waiter.table, e->row.content_type, e->value, e->value_len),
+            e->value, e->value_len);
     return 0;
 }
 
 static void send_not_found(struct key_read *kr)
 {
-    int32_t p = ferry_table_key_partition(kr->t, kr->key, kr->key_len);
+    int32_t p = ferry_table_key_partition(kr->waiter.table, kr->key, kr->waiter.key_len);
 
     if (p >= 0) {
         ferry_table_header_int(kr->req, "Ferry-Partition", p);
-        ferry_table_header_int(kr->req, "Ferry-Lag", ferry_table_partition_lag(kr->t, p));
+        ferry_table_header_int(kr->req, "Ferry-Lag",
+                               ferry_table_partition_lag(kr->waiter.table, p));
     }
-    if (atomic_load(&kr->t->rebuilding))
+    if (atomic_load(&kr->waiter.table->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
     kr->status = 404;
-    ferry_http_respond_error(kr->req, 404, 0, "table '%s' has no such key", kr->t->cfg->name);
+    ferry_http_respond_error(kr->req, 404, 0, "table '%s' has no such key",
+                             kr->waiter.table->cfg->name);
 }
 
 /* Looks the key up and answers: the row, 404, or 500 when the store fails; or, for a long
  * poll whose ETag still matches, nothing (kr->matched). */
 static void look_up(struct key_read *kr)
 {
-    ferry_store *store = ferry_table_store_acquire(kr->t);
+    ferry_store *store = ferry_table_store_acquire(kr->waiter.table);
     char why[512] = "its store is closed";
     int r = FERRY_STORE_ERROR;
 
     kr->matched = 0;
     if (store) {
-        r = ferry_store_view(store, kr->key, kr->key_len, send_row, kr, why, sizeof(why));
-        ferry_table_store_release(kr->t);
+        r = ferry_store_view(store, kr->key, kr->waiter.key_len, send_row, kr, why, sizeof(why));
+        ferry_table_store_release(kr->waiter.table);
     }
     if (r == FERRY_STORE_NOT_FOUND) {
         send_not_found(kr);
     } else if (r != FERRY_STORE_OK) {
         kr->status = 500;
-        ferry_http_respond_error(kr->req, 500, 0, "table '%s': %s", kr->t->cfg->name, why);
+        ferry_http_respond_error(kr->req, 500, 0, "table '%s': %s", kr->waiter.table->cfg->name,
+                                 why);
     }
 }
 
@@ -162,15 +163,16 @@ static void key_read_free(struct key_read *kr)
 /* Counts the answer and frees the read. */
 static void finish(struct key_read *kr)
 {
-    ferry_table_count(kr->t, kr->status, kr->started_us);
+    ferry_table_count(kr->waiter.table, kr->status, kr->started_us);
     key_read_free(kr);
 }
 
 /* Nonzero when every partition min_offset names has been applied past its offset. */
 static int offsets_applied(const struct key_read *kr)
 {
-    for (int32_t p = 0; kr->min_offsets && p < kr->t->npartitions; p++)
-        if (kr->min_offsets[p] >= 0 && atomic_load(&kr->t->parts[p].applied) <= kr->min_offsets[p])
+    for (int32_t p = 0; kr->min_offsets && p < kr->waiter.table->npartitions; p++)
+        if (kr->min_offsets[p] >= 0 &&
+            atomic_load(&kr->waiter.table->parts[p].applied) <= kr->min_offsets[p])
             return 0;
     return 1;
 }
@@ -179,8 +181,8 @@ static void send_behind(struct key_read *kr)
 {
     int64_t behind = 0;
 
-    for (int32_t p = 0; p < kr->t->npartitions; p++) {
-        int64_t need = kr->min_offsets[p] + 1 - atomic_load(&kr->t->parts[p].applied);
+    for (int32_t p = 0; p < kr->waiter.table->npartitions; p++) {
+        int64_t need = kr->min_offsets[p] + 1 - atomic_load(&kr->waiter.table->parts[p].applied);
         if (kr->min_offsets[p] >= 0 && need > 0)
             behind += need;
     }
@@ -188,7 +190,7 @@ static void send_behind(struct key_read *kr)
     ferry_http_respond_error(kr->req, 504, 0,
                              "table '%s' has not applied min_offset yet: %" PRId64
                              " record(s) behind it",
-                             kr->t->cfg->name, behind);
+                             kr->waiter.table->cfg->name, behind);
 }
 
 static void park(struct key_read *kr, uint64_t seq);
@@ -197,7 +199,7 @@ static void park(struct key_read *kr, uint64_t seq);
 static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
 {
     struct key_read *kr = (struct key_read *)w;
-    uint64_t seq = ferry_table_watch_seq(kr->t);
+    uint64_t seq = ferry_table_watch_seq(kr->waiter.table);
 
     if (why == FERRY_WAKE_STOPPING) {
         ferry_http_add_header(kr->req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
@@ -222,20 +224,17 @@ static void park(struct key_read *kr, uint64_t seq)
 {
     int full;
 
-    kr->waiter.table = kr->t;
     kr->waiter.kind = kr->min_offsets && !kr->may_wait ? FERRY_WAIT_OFFSETS : FERRY_WAIT_KEY;
-    kr->waiter.key = kr->key;
-    kr->waiter.key_len = kr->key_len;
     kr->waiter.offsets = kr->min_offsets;
     kr->waiter.wake = on_wake;
-    if (ferry_table_watch_park(kr->t->owner->watch, &kr->waiter, seq, &full) == 0)
+    if (ferry_table_watch_park(kr->waiter.table->owner->watch, &kr->waiter, seq, &full) == 0)
         return;
     kr->status = full ? 429 : 503;
     ferry_http_add_header(kr->req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
     ferry_http_respond_error(kr->req, kr->status, 0,
                              full ? "table '%s' already has limits.max_waiters reads waiting"
                                   : "table '%s': ferry is shutting down",
-                             kr->t->cfg->name);
+                             kr->waiter.table->cfg->name);
     finish(kr);
 }
 /* Decodes the key of the path in place (?key_format=base64). Answers 400 and returns -1 when
@@ -245,8 +244,10 @@ static int decode_key(struct key_read *kr)
     const char *format = ferry_http_req_query(kr->req, "key_format");
 
     if (format && strcmp(format, "base64") == 0) {
-        if (ferry_base64_decode(kr->key, kr->key_len, FERRY_BASE64_URL, &kr->key_len) &&
-            ferry_base64_decode(kr->key, kr->key_len, FERRY_BASE64_STD, &kr->key_len)) {
+        if (ferry_base64_decode(kr->key, kr->waiter.key_len, FERRY_BASE64_URL,
+                                &kr->waiter.key_len) &&
+            ferry_base64_decode(kr->key, kr->waiter.key_len, FERRY_BASE64_STD,
+                                &kr->waiter.key_len)) {
             ferry_http_respond_error(kr->req, 400, 0, "key: not base64");
             return -1;
         }
@@ -255,10 +256,10 @@ static int decode_key(struct key_read *kr)
                                  format);
         return -1;
     }
-    if (kr->key_len > (size_t)kr->t->cfg->limits.max_key_bytes) {
+    if (kr->waiter.key_len > (size_t)kr->waiter.table->cfg->limits.max_key_bytes) {
         ferry_http_respond_error(kr->req, 400, 0,
                                  "key: %zu bytes, longer than limits.max_key (%" PRId64 ")",
-                                 kr->key_len, kr->t->cfg->limits.max_key_bytes);
+                                 kr->waiter.key_len, kr->waiter.table->cfg->limits.max_key_bytes);
         return -1;
     }
     return 0;
@@ -270,7 +271,7 @@ static int parse_wait(struct key_read *kr, int64_t def, int64_t *ms)
 {
     const char *prefer = ferry_http_req_header(kr->req, "Prefer");
     const char *w = prefer ? strstr(prefer, "wait=") : NULL;
-    int64_t max = kr->t->cfg->limits.max_wait_ms;
+    int64_t max = kr->waiter.table->cfg->limits.max_wait_ms;
     int64_t secs;
     char *end;
 
@@ -303,7 +304,7 @@ static int add_min_offset(struct key_read *kr, const char *item, size_t len)
         return -1;
     errno = 0;
     p = strtoll(text, &end, 10);
-    if (errno || end != colon || end == text || p < 0 || p >= kr->t->npartitions)
+    if (errno || end != colon || end == text || p < 0 || p >= kr->waiter.table->npartitions)
         return -1;
     o = strtoll(colon + 1, &end, 10);
     if (errno || *end || end == colon + 1 || o < 0)
@@ -333,7 +334,7 @@ static void scan_min_offset(void *arg, const char *name, const char *value)
             ferry_http_respond_error(sc->kr->req, 400, 0,
                                      "min_offset: expected partition:offset with a partition "
                                      "from 0 to %d, got '%s'",
-                                     sc->kr->t->npartitions - 1, value ? value : "");
+                                     sc->kr->waiter.table->npartitions - 1, value ? value : "");
             return;
         }
         if (!p[len])
@@ -350,13 +351,13 @@ static int parse_min_offsets(struct key_read *kr)
 
     if (!ferry_http_req_query(kr->req, "min_offset"))
         return 0;
-    kr->min_offsets = malloc((size_t)kr->t->npartitions * sizeof(*kr->min_offsets));
+    kr->min_offsets = malloc((size_t)kr->waiter.table->npartitions * sizeof(*kr->min_offsets));
     if (!kr->min_offsets) {
         kr->status = 503;
         ferry_http_respond_error(kr->req, 503, 0, "out of memory");
         return -1;
     }
-    for (int32_t p = 0; p < kr->t->npartitions; p++)
+    for (int32_t p = 0; p < kr->waiter.table->npartitions; p++)
         kr->min_offsets[p] = -1;
     ferry_http_req_query_each(kr->req, scan_min_offset, &sc);
     return sc.bad ? -1 : 0;
@@ -369,7 +370,7 @@ static int prepare_read(struct key_read *kr, int64_t *wait_ms)
 
     kr->if_none_match = ferry_http_req_header(kr->req, "If-None-Match");
     kr->status = 503;
-    if (ferry_table_refuse_unready(kr->t, kr->req))
+    if (ferry_table_refuse_unready(kr->waiter.table, kr->req))
         return -1;
     kr->status = 400;
     if (unknown) {
@@ -394,10 +395,11 @@ static void get_key(struct table *t, ferry_http_req *req, const char *key, size_
         ferry_http_respond_error(req, 503, 0, "out of memory");
         return;
     }
-    kr->t = t;
+    kr->waiter.table = t;
+    kr->waiter.key = kr->key;
+    kr->waiter.key_len = key_len;
     kr->req = req;
     kr->started_us = started_us;
-    kr->key_len = key_len;
     memcpy(kr->key, key, key_len);
     if (prepare_read(kr, &wait_ms)) {
         finish(kr);
