@@ -425,6 +425,12 @@ fds_for() {
   FDS_FIT=$(($1 < want ? $1 : want))
 }
 
+# few_fds PID: true when PID holds fewer than 256 open files (its client connections closed).
+few_fds() {
+  local fds=(/proc/"$1"/fd/*)
+  [ "${#fds[@]}" -lt 256 ]
+}
+
 bench_longpolls() {
   local n line name delta
   fds_for "$WAITERS"
@@ -443,8 +449,10 @@ bench_longpolls() {
     add_row "$name" FAILED - - - - - - - - -
     return 1
   fi
-  echo "   $line; after the answers: $(mem_mb "$FERRY_PID")"
+  # ferry closes the client's 10,000 connections as it notices them gone: measure after that
+  wait_until 10 few_fds "$FERRY_PID" || true
   LONGPOLL_AFTER=$(mem_mb "$FERRY_PID")
+  echo "   $line; after the clients left: $LONGPOLL_AFTER"
   ferry_stop
   delta=$(awk -v a="$(field anon_after_mb "$line")" -v b="$(field anon_before_mb "$line")" \
     'BEGIN { printf "%.1f", a - b }')
