@@ -54,7 +54,7 @@
  * the allocator's free lists, which it would otherwise keep. */
 #define HTTPD_TRIM_CLOSED 1024
 /* Requests share this many mutexes, picked by address: one each would add 40 B to every parked
- * request. Each is held for a few stores, never while another is taken. */
+ * request. One is held briefly (an answer's stores, libmicrohttpd's suspend), never two. */
 #define HTTPD_REQ_LOCKS 64
 
 struct route {
