@@ -101,8 +101,10 @@ struct ferry_http_req {
     struct req_call *call;     /* NULL once the handler parked the request */
     ferry_http_stream *stream; /* the streamed answer, if the handler started one */
     struct MHD_Response *answer;
-    struct ferry_buf hdrs; /* added headers, each "name\0value\0"; allocated by the first */
+    char *hdrs; /* added headers, each "name\0value\0": HTTPD_RESPONSE_HEADER_BYTES, from the
+                   first one on */
     int status;
+    unsigned short hdrs_len;  /* bytes used in hdrs */
     unsigned char state;      /* enum req_state */
     unsigned char started;    /* routed (start_request ran) */
     unsigned char async;      /* the handler called ferry_http_suspend() */
@@ -197,7 +199,7 @@ static const struct route *find_route(const ferry_httpd *h, const char *method, 
 static void add_headers(const ferry_http_req *req, struct MHD_Response *answer,
                         const char *content_type)
 {
-    const char *name = req->hdrs.data, *value;
+    const char *name = req->hdrs, *value;
 
     if (content_type)
         MHD_add_response_header(answer, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -240,17 +242,20 @@ int ferry_http_percent_decode(const char *in, size_t len, char *out, size_t *out
 
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value)
 {
-    struct ferry_buf mark = req->hdrs;
+    size_t name_size = strlen(name) + 1, value_size = strlen(value) + 1;
 
+    if (!req->hdrs)
+        req->hdrs = malloc(HTTPD_RESPONSE_HEADER_BYTES);
     /* Headers come from ferry's own code, a few short ones per answer: running out is a bug. */
-    if (req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS ||
-        ferry_buf_add(&req->hdrs, name, strlen(name) + 1) ||
-        ferry_buf_add(&req->hdrs, value, strlen(value) + 1)) {
-        ferry_buf_rewind(&req->hdrs, &mark);
+    if (!req->hdrs || req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS ||
+        name_size + value_size > (size_t)(HTTPD_RESPONSE_HEADER_BYTES - req->hdrs_len)) {
         FLOG_ERROR("http", NULL, "response header %s left out: more than %d headers or %d bytes",
                    name, HTTPD_MAX_RESPONSE_HEADERS, HTTPD_RESPONSE_HEADER_BYTES);
         return;
     }
+    memcpy(req->hdrs + req->hdrs_len, name, name_size);
+    memcpy(req->hdrs + req->hdrs_len + name_size, value, value_size);
+    req->hdrs_len = (unsigned short)(req->hdrs_len + name_size + value_size);
     req->nhdrs++;
 }
 
@@ -652,7 +657,7 @@ static void req_free(ferry_http_req *req)
     if (req->answer)
         MHD_destroy_response(req->answer);
     call_free(req->call);
-    ferry_buf_release(&req->hdrs);
+    free(req->hdrs);
     free(req);
 }
 
@@ -728,7 +733,6 @@ static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn, cons
         memcpy(call->raw_path, uri, raw_len);
     req->conn = conn;
     req->call = call;
-    ferry_buf_init(&req->hdrs, HTTPD_RESPONSE_HEADER_BYTES);
     atomic_fetch_add(&h->live, 1);
     return req;
 }
