@@ -37,18 +37,19 @@ static const char *const no_params[] = {NULL};
 
 /* ---- GET /tables/{table}/keys/{key} ---- */
 
-/* One key read, answered at once or parked and answered by the watch thread. A parked read
- * holds only this one allocation (bench/README.md, long polls: every byte counts 10,000 times). */
+/* One key read, answered at once or parked and answered by the watch thread. A parked long
+ * poll holds only this one allocation (bench/README.md, long polls: every byte counts 10,000
+ * times). */
 struct key_read {
-    struct ferry_table_waiter waiter; /* first: the watch hands it back; its table and key */
+    struct ferry_table_waiter waiter; /* first: the watch hands it back. The read's table, key,
+                                         min_offset (offsets) and deadline are its */
     ferry_http_req *req;
     const char *if_none_match; /* the request's own: valid until the read is answered */
-    int64_t *min_offsets;      /* per partition, -1 for none; NULL without min_offset */
     int64_t started_us;
     int status;
     unsigned char may_wait; /* Prefer: wait with If-None-Match: a matching ETag parks, no 304 */
     unsigned char matched;  /* set by send_row when it did not answer because the ETag matched */
-    char key[];             /* key_len bytes, decoded in place */
+    char key[];             /* waiter.key_len bytes, decoded in place */
 };
 
 /* Nonzero when If-None-Match names etag (a list, weak tags, or *). */
@@ -156,7 +157,7 @@ static void look_up(struct key_read *kr)
 
 static void key_read_free(struct key_read *kr)
 {
-    free(kr->min_offsets);
+    free(kr->waiter.offsets);
     free(kr);
 }
 
@@ -170,20 +171,24 @@ static void finish(struct key_read *kr)
 /* Nonzero when every partition min_offset names has been applied past its offset. */
 static int offsets_applied(const struct key_read *kr)
 {
-    for (int32_t p = 0; kr->min_offsets && p < kr->waiter.table->npartitions; p++)
-        if (kr->min_offsets[p] >= 0 &&
-            atomic_load(&kr->waiter.table->parts[p].applied) <= kr->min_offsets[p])
+    const struct table *t = kr->waiter.table;
+    const int64_t *min = kr->waiter.offsets;
+
+    for (int32_t p = 0; min && p < t->npartitions; p++)
+        if (min[p] >= 0 && atomic_load(&t->parts[p].applied) <= min[p])
             return 0;
     return 1;
 }
 
 static void send_behind(struct key_read *kr)
 {
+    const struct table *t = kr->waiter.table;
+    const int64_t *min = kr->waiter.offsets;
     int64_t behind = 0;
 
-    for (int32_t p = 0; p < kr->waiter.table->npartitions; p++) {
-        int64_t need = kr->min_offsets[p] + 1 - atomic_load(&kr->waiter.table->parts[p].applied);
-        if (kr->min_offsets[p] >= 0 && need > 0)
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        int64_t need = min[p] + 1 - atomic_load(&t->parts[p].applied);
+        if (min[p] >= 0 && need > 0)
             behind += need;
     }
     kr->status = 504;
@@ -224,8 +229,7 @@ static void park(struct key_read *kr, uint64_t seq)
 {
     int full;
 
-    kr->waiter.kind = kr->min_offsets && !kr->may_wait ? FERRY_WAIT_OFFSETS : FERRY_WAIT_KEY;
-    kr->waiter.offsets = kr->min_offsets;
+    kr->waiter.kind = kr->waiter.offsets && !kr->may_wait ? FERRY_WAIT_OFFSETS : FERRY_WAIT_KEY;
     kr->waiter.wake = on_wake;
     if (ferry_table_watch_park(kr->waiter.table->owner->watch, &kr->waiter, seq, &full) == 0)
         return;
@@ -309,8 +313,8 @@ static int add_min_offset(struct key_read *kr, const char *item, size_t len)
     o = strtoll(colon + 1, &end, 10);
     if (errno || *end || end == colon + 1 || o < 0)
         return -1;
-    if (o > kr->min_offsets[p])
-        kr->min_offsets[p] = o;
+    if (o > kr->waiter.offsets[p])
+        kr->waiter.offsets[p] = o;
     return 0;
 }
 
@@ -348,17 +352,18 @@ static void scan_min_offset(void *arg, const char *name, const char *value)
 static int parse_min_offsets(struct key_read *kr)
 {
     struct offsets_scan sc = {kr, 0};
+    int32_t n = kr->waiter.table->npartitions;
 
     if (!ferry_http_req_query(kr->req, "min_offset"))
         return 0;
-    kr->min_offsets = malloc((size_t)kr->waiter.table->npartitions * sizeof(*kr->min_offsets));
-    if (!kr->min_offsets) {
+    kr->waiter.offsets = malloc((size_t)n * sizeof(*kr->waiter.offsets));
+    if (!kr->waiter.offsets) {
         kr->status = 503;
         ferry_http_respond_error(kr->req, 503, 0, "out of memory");
         return -1;
     }
-    for (int32_t p = 0; p < kr->waiter.table->npartitions; p++)
-        kr->min_offsets[p] = -1;
+    for (int32_t p = 0; p < n; p++)
+        kr->waiter.offsets[p] = -1;
     ferry_http_req_query_each(kr->req, scan_min_offset, &sc);
     return sc.bad ? -1 : 0;
 }
@@ -378,7 +383,7 @@ static int prepare_read(struct key_read *kr, int64_t *wait_ms)
         return -1;
     }
     if (decode_key(kr) || parse_min_offsets(kr) ||
-        parse_wait(kr, kr->min_offsets ? READ_MIN_OFFSET_WAIT_MS : 0, wait_ms))
+        parse_wait(kr, kr->waiter.offsets ? READ_MIN_OFFSET_WAIT_MS : 0, wait_ms))
         return -1;
     kr->status = 0;
     return 0;
@@ -405,7 +410,7 @@ static void get_key(struct table *t, ferry_http_req *req, const char *key, size_
         finish(kr);
         return;
     }
-    kr->waiter.deadline_ms = ferry_clock_ms() + wait_ms;
+    kr->waiter.deadline.key = ferry_clock_ms() + wait_ms;
     seq = ferry_table_watch_seq(t);
     if (!offsets_applied(kr)) {
         ferry_http_suspend(req);

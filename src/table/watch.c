@@ -132,7 +132,6 @@ int ferry_table_watch_park(ferry_table_watch *w, struct ferry_table_waiter *wait
     *full = 0;
     waiter->where = IN_NOTHING;
     waiter->deadline.index = (size_t)-1;
-    waiter->deadline.key = waiter->deadline_ms;
     pthread_mutex_lock(&w->lock);
     if (w->stopping)
         goto out;

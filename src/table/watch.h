@@ -39,17 +39,16 @@ struct ferry_table_waiter {
     struct table *table;
     const void *key; /* FERRY_WAIT_KEY: owned by the caller until woken */
     size_t key_len;
-    const int64_t *offsets; /* FERRY_WAIT_OFFSETS: one per partition of the table, -1 for none:
-                               wait until each partition's applied offset passes it */
-    int64_t deadline_ms;    /* on ferry_clock_ms() */
+    int64_t *offsets; /* FERRY_WAIT_OFFSETS: one per partition of the table, -1 for none: wait
+                         until each partition's applied offset passes it; owned by the caller */
     /* Called once, on the watch thread (or on the caller's thread when parking fails); must
      * answer the request. The waiter is no longer in the watch and may be freed. */
     void (*wake)(struct ferry_table_waiter *w, enum ferry_wake why);
-    uint8_t kind; /* enum ferry_wait_kind */
+    struct ferry_heap_node deadline; /* key: when the wait ends, on ferry_clock_ms() */
+    uint8_t kind;                    /* enum ferry_wait_kind */
     /* ---- the watch's own; small types, as every parked read holds one */
     uint8_t where;
     uint32_t hash;
-    struct ferry_heap_node deadline;
     TAILQ_ENTRY(ferry_table_waiter) link; /* in a key bucket, the offset list or the woken */
 };
 
