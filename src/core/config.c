@@ -49,6 +49,7 @@ static const char *const log_formats[] = {"logfmt", "json", NULL};
 
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
+#define SERVER_INSTANCE_MAX 200 /* leaves room for "-<route>" in Kafka's 249 */
 static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
 
 #define DEV_FIELD(f) offsetof(struct ferry_kafka_dev_config, f)
@@ -115,6 +116,15 @@ static const struct ferry_cfg_field server_fields[] = {
      "Where ferry keeps data that outlives a restart (tables under `tables/<name>`). On the "
      "embedded dev cluster, when this key is not set, a new directory under the system's "
      "temporary directory, removed at exit."},
+    {"instance", FERRY_CFG_STRING, SERVER_FIELD(instance), NULL, 0, 0, NULL, NULL, 0,
+     "This instance's name among the ferry instances of a deployment, unique and stable across "
+     "restarts (a StatefulSet pod name, a host name; `${env:...}` works). When set, each route "
+     "joins its consumer group as a static member (`group.instance.id` is "
+     "`<instance>-<route>`): after a restart, even a kill -9, the instance takes its partitions "
+     "back at once instead of waiting for its old session to expire, on a real broker. Two "
+     "running instances with the same name fence each other. Not set: dynamic membership, where "
+     "a stopped instance hands its partitions over at once but a crashed one holds them for "
+     "`session.timeout.ms`."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section server_section = {
@@ -172,6 +182,15 @@ static void check_server(struct ferry_config *cfg, void *obj, const char *path)
     if (s->listen && ferry_hostport_parse(s->listen, host, sizeof(host), &port))
         ferry_config_error(cfg, ipath, "expected host:port like 127.0.0.1:8080, got '%s'",
                            s->listen);
+    /* Kafka checks a group.instance.id as it checks a topic name; routes add "-<route>". */
+    snprintf(ipath, sizeof(ipath), "%s.instance", path);
+    if (s->instance && !ferry_topic_name_valid(s->instance, strlen(s->instance)))
+        ferry_config_error(cfg, ipath,
+                           "'%s' is not a name Kafka accepts in group.instance.id: use 1 to "
+                           "200 of A-Z, a-z, 0-9, '.', '_' and '-'",
+                           s->instance);
+    else if (s->instance && strlen(s->instance) > SERVER_INSTANCE_MAX)
+        ferry_config_error(cfg, ipath, "longer than %d characters", SERVER_INSTANCE_MAX);
 }
 
 static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path)

@@ -62,6 +62,7 @@ struct ferry_server_config {
     int64_t connection_timeout_ms;
     int64_t shutdown_timeout_ms;
     char *data_dir;
+    char *instance; /* NULL: not set (routes join their groups as dynamic members) */
 };
 
 struct ferry_log_config {

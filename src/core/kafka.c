@@ -22,6 +22,8 @@
 #define KAFKA_STATS_PARTITIONS_MAX 256
 #define KAFKA_READY_CACHE_MS 1000
 #define KAFKA_READY_TIMEOUT_MS 500
+#define KAFKA_CLUSTER_ID_TIMEOUT_MS 2000
+#define KAFKA_MOCK_CLUSTER_PREFIX "mockCluster" /* the cluster id librdkafka's mock reports */
 
 struct broker_stat {
     char name[KAFKA_NAME_MAX];
@@ -58,9 +60,10 @@ struct ferry_kafka {
     atomic_int stopping;
     pthread_mutex_t lock; /* clients and their statistics */
     struct client *clients;
-    pthread_mutex_t ready_lock;
+    pthread_mutex_t ready_lock; /* ready, ready_checked_ms and mock */
     int ready;
     int64_t ready_checked_ms; /* ferry_clock_ms() of the last check; 0: never checked */
+    int mock;                 /* -1: not asked yet; 1: the brokers are a mock cluster */
 };
 
 /* ---- callbacks (librdkafka's threads) ---- */
@@ -76,7 +79,17 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+    char why[512];
+
     (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL &&
+        rd_kafka_fatal_error(rk, why, sizeof(why)) == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
+        FLOG_ERROR("kafka", rd_kafka_name(rk),
+                   "fenced: another running instance joined this consumer group with the same "
+                   "server.instance; each instance needs its own (%s)",
+                   why);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         FLOG_WARN("kafka", rd_kafka_name(rk), "%s", reason);
     else
@@ -248,8 +261,9 @@ static int conf_set_map(rd_kafka_conf_t *conf, const struct ferry_cfg_map *map, 
     return 0;
 }
 
-/* ferry's defaults for a role; the user's properties are applied after and may override. */
-static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, int dev,
+/* ferry's defaults for a role; the user's properties are applied after and may override.
+ * mock: the brokers are librdkafka's mock cluster (embedded, or `ferry dev-broker`). */
+static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, int mock,
                              char *errstr, size_t errstr_size)
 {
     static const char *const producer[][2] = {{"enable.idempotence", "true"},
@@ -260,6 +274,11 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
     static const char *const consumer[][2] = {
         {"enable.auto.commit", "true"},
         {"enable.auto.offset.store", "false"},
+        /* Offsets a route stored are committed within a second (librdkafka's default is 5 s):
+         * after a crash, what goes out again is what was in flight plus about one second of
+         * deliveries. A commit carries every partition's offset at once, and only when one
+         * moved. */
+        {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "cooperative-sticky"},
         /* librdkafka prefetches up to 64 MiB by default (payload only: small records cost
@@ -271,18 +290,54 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
         {"fetch.max.bytes", "2097152"},
         {"max.partition.fetch.bytes", "262144"},
         {NULL, NULL}};
-    static const char *const dev_consumer[][2] = {
-        {"fetch.wait.max.ms", "10"}, {"queued.min.messages", "1000000"}, {NULL, NULL}};
+    /* The mock cluster answers an empty fetch only after fetch.wait.max.ms, and a member that
+     * died holds its partitions until its session expires (it ignores static membership):
+     * with librdkafka's 45 s session, a route restarted after kill -9 waited 45-91 s. From the
+     * restart to the first delivery: 11.2 s with a 6 s session, 8.0-8.3 s with 4.5 s and
+     * 0.5 s heartbeats. Below about 4 s the mock's 3 s first join expires the joiner. */
+    static const char *const mock_consumer[][2] = {{"fetch.wait.max.ms", "10"},
+                                                   {"queued.min.messages", "1000000"},
+                                                   {"session.timeout.ms", "4500"},
+                                                   {"heartbeat.interval.ms", "500"},
+                                                   {NULL, NULL}};
     const char *const(*set)[2] = role == FERRY_KAFKA_PRODUCER ? producer : consumer;
 
     for (; (*set)[0]; set++)
         if (conf_set(conf, (*set)[0], (*set)[1], errstr, errstr_size))
             return -1;
-    if (dev && role == FERRY_KAFKA_CONSUMER)
-        for (set = dev_consumer; (*set)[0]; set++)
+    if (mock && role == FERRY_KAFKA_CONSUMER)
+        for (set = mock_consumer; (*set)[0]; set++)
             if (conf_set(conf, (*set)[0], (*set)[1], errstr, errstr_size))
                 return -1;
     return 0;
+}
+
+/* Nonzero when the brokers are librdkafka's mock cluster: the embedded one, or another
+ * process's (`ferry dev-broker`), known by its cluster id. Asked once, through the shared
+ * producer; brokers that do not answer in time count as real ones. */
+static int on_mock_cluster(ferry_kafka *k)
+{
+    char *id;
+    int mock;
+
+    if (k->dev)
+        return 1;
+    pthread_mutex_lock(&k->ready_lock);
+    if (k->mock < 0 && k->producer) {
+        id = rd_kafka_clusterid(k->producer, KAFKA_CLUSTER_ID_TIMEOUT_MS);
+        k->mock =
+            id && strncmp(id, KAFKA_MOCK_CLUSTER_PREFIX, strlen(KAFKA_MOCK_CLUSTER_PREFIX)) == 0;
+        if (k->mock)
+            FLOG_WARN("kafka", "dev",
+                      "the brokers at %s are librdkafka's mock cluster (ferry dev-broker): "
+                      "consumers use a 4.5 s session. It keeps records in memory only",
+                      k->bootstrap);
+        if (id)
+            rd_kafka_mem_free(k->producer, id);
+    }
+    mock = k->mock > 0;
+    pthread_mutex_unlock(&k->ready_lock);
+    return mock;
 }
 
 static struct client *client_add(ferry_kafka *k, const char *name, void *user)
@@ -313,7 +368,8 @@ rd_kafka_conf_t *ferry_kafka_conf_new(ferry_kafka *k, enum ferry_kafka_role role
     if (conf_set(conf, "bootstrap.servers", k->bootstrap, errstr, errstr_size) ||
         conf_set(conf, "client.id", client_id, errstr, errstr_size) ||
         conf_set(conf, "statistics.interval.ms", interval, errstr, errstr_size) ||
-        conf_set_defaults(conf, role, k->dev != NULL, errstr, errstr_size) ||
+        conf_set_defaults(conf, role, role == FERRY_KAFKA_CONSUMER && on_mock_cluster(k), errstr,
+                          errstr_size) ||
         conf_set_map(conf, &k->cfg->kafka.properties, errstr, errstr_size) ||
         conf_set_map(conf, overrides, errstr, errstr_size))
         goto fail;
@@ -416,6 +472,7 @@ ferry_kafka *ferry_kafka_new(const struct ferry_config *cfg, ferry_metrics *metr
     k->metrics = metrics;
     pthread_mutex_init(&k->lock, NULL);
     pthread_mutex_init(&k->ready_lock, NULL);
+    k->mock = -1;
     if (cfg->kafka.brokers) {
         k->bootstrap = strdup(cfg->kafka.brokers);
         result = k->bootstrap ? 0 : -1;

@@ -493,8 +493,9 @@ static void *route_main(void *arg)
     struct route *r = arg;
     int more = 0;
 
-    FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s)",
-              r->cfg->topics.count, r->cfg->target.url, r->io_threads);
+    FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s), %s",
+              r->cfg->topics.count, r->cfg->target.url, r->io_threads,
+              r->instance ? "a static group member (server.instance)" : "a dynamic group member");
     while (!atomic_load(&r->stop))
         more = loop_turn(r, more, 1);
     shut_down(r);
@@ -504,20 +505,50 @@ static void *route_main(void *arg)
 
 /* ---- set-up and tear-down ---- */
 
+static int overridden(const struct ferry_cfg_map *props, const char *name)
+{
+    for (size_t i = 0; i < props->count; i++)
+        if (strcmp(props->items[i].key, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* group.id, and group.instance.id when server.instance names this instance: a static member
+ * that restarts takes its partitions back at once instead of waiting for its old session to
+ * expire (the route's own kafka properties may set either). */
+static int set_group(struct route *r, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    char why[512], group[512], member[512];
+
+    if (r->cfg->group)
+        snprintf(group, sizeof(group), "%s", r->cfg->group);
+    else
+        snprintf(group, sizeof(group), "ferry-%s", r->cfg->name);
+    if (rd_kafka_conf_set(conf, "group.id", group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "group.id: %s", why);
+        return -1;
+    }
+    if (!r->instance || overridden(&r->cfg->kafka, "group.instance.id"))
+        return 0;
+    snprintf(member, sizeof(member), "%s-%s", r->instance, r->cfg->name);
+    if (rd_kafka_conf_set(conf, "group.instance.id", member, why, sizeof(why)) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "group.instance.id: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 static int make_consumer(struct route *r, char *errstr, size_t errstr_size)
 {
-    char why[512], group[512];
+    char why[512];
     rd_kafka_conf_t *conf =
         ferry_kafka_conf_new(r->kafka, FERRY_KAFKA_CONSUMER, r->cfg->name, &r->cfg->kafka, r,
                              &r->consumer_opaque, errstr, errstr_size);
     if (!conf)
         return -1;
-    snprintf(group, sizeof(group), "%s", r->cfg->group ? r->cfg->group : "");
-    if (!r->cfg->group)
-        snprintf(group, sizeof(group), "ferry-%s", r->cfg->name);
-    if (rd_kafka_conf_set(conf, "group.id", group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+    if (set_group(r, conf, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "group.id: %s", why);
         return -1;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -693,6 +724,7 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
         r->cfg = (const struct ferry_route_config *)list->items + i;
         r->kafka = ctx->kafka;
         r->metrics = ctx->metrics;
+        r->instance = ctx->cfg->server.instance;
         rs->count++;
         why[0] = '\0';
         if (route_init(r, why, sizeof(why))) {

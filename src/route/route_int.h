@@ -50,6 +50,7 @@ struct route {
     const struct ferry_route_config *cfg;
     ferry_kafka *kafka;
     ferry_metrics *metrics;
+    const char *instance; /* server.instance, or NULL: dynamic group membership */
     pthread_t thread;
     int thread_started;
     atomic_int stop;   /* set by the main thread: drain and leave */

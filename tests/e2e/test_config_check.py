@@ -118,6 +118,10 @@ BROKEN = [
         server:
           listen: 127.0.0.1:99999   # <-
         """, r"server\.listen", r"99999", None),
+    ("instance-not-a-kafka-name", """\
+        server:
+          instance: pod 0           # <-
+        """, r"server\.instance", r"'pod 0' is not a name Kafka accepts in group\.instance\.id", None),
     ("bad-duration", """\
         server:
           listen: 127.0.0.1:8080
