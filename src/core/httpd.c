@@ -249,8 +249,9 @@ void ferry_http_add_header(ferry_http_req *req, const char *name, const char *va
     /* Headers come from ferry's own code, a few short ones per answer: running out is a bug. */
     if (!req->hdrs || req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS ||
         name_size + value_size > (size_t)(HTTPD_RESPONSE_HEADER_BYTES - req->hdrs_len)) {
-        FLOG_ERROR("http", NULL, "response header %s left out: more than %d headers or %d bytes",
-                   name, HTTPD_MAX_RESPONSE_HEADERS, HTTPD_RESPONSE_HEADER_BYTES);
+        FLOG_ERROR_REPEATED("http", NULL,
+                            "response header %s left out: more than %d headers or %d bytes", name,
+                            HTTPD_MAX_RESPONSE_HEADERS, HTTPD_RESPONSE_HEADER_BYTES);
         return;
     }
     memcpy(req->hdrs + req->hdrs_len, name, name_size);

@@ -91,9 +91,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        FLOG_WARN("kafka", rd_kafka_name(rk), "%s", reason);
+        FLOG_WARN_REPEATED("kafka", rd_kafka_name(rk), "%s", reason);
     else
-        FLOG_ERROR("kafka", rd_kafka_name(rk), "%s: %s", rd_kafka_err2name(err), reason);
+        FLOG_ERROR_REPEATED("kafka", rd_kafka_name(rk), "%s: %s", rd_kafka_err2name(err), reason);
 }
 
 static void parse_brokers(struct client *c, json_t *brokers)
@@ -166,8 +166,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     if (d)
         d->fn(d, msg);
     else if (msg->err)
-        FLOG_WARN("kafka", "producer", "a record for '%s' was not delivered: %s",
-                  rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+        FLOG_WARN_REPEATED("kafka", "producer", "a record for '%s' was not delivered: %s",
+                           rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
 }
 
 /* The shared producer's poller: serves delivery reports and statistics. */

@@ -3,10 +3,16 @@
  *
  * The level and format are set once at start-up, before threads exist, and read without locks
  * afterwards. Each line is formatted into a bounded stack buffer and written with one write(2).
+ * Lines that may repeat (one per failed request, per refused client, per reconnect) go through
+ * a call site's ferry_log_repeat: at most one per FERRY_LOG_REPEAT_MS and instance, and the next
+ * one written says how many were held back.
  */
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/json.h"
 
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +24,7 @@
 
 static enum ferry_log_level min_level = FERRY_LOG_INFO;
 static enum ferry_log_format out_format = FERRY_LOG_LOGFMT;
+static pthread_mutex_t repeat_lock = PTHREAD_MUTEX_INITIALIZER; /* every ferry_log_repeat */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -141,18 +148,13 @@ static void format_time(char *out, size_t size)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst, const char *fmt,
-                     ...)
+static void write_line(enum ferry_log_level level, const char *sub, const char *inst,
+                       const char *msg)
 {
-    char line[LOG_LINE_MAX], msg[LOG_MSG_MAX], when[40];
+    char line[LOG_LINE_MAX], when[40];
     size_t pos = 0, cap = sizeof(line) - 2;
-    va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     format_time(when, sizeof(when));
-
     if (out_format == FERRY_LOG_JSON)
         line[pos++] = '{';
     pos = append_field(line, pos, cap, "ts", when);
@@ -168,4 +170,84 @@ void ferry_log_write(enum ferry_log_level level, const char *sub, const char *in
     line[pos++] = '\n';
     if (write(STDERR_FILENO, line, pos) < 0)
         return; /* nowhere left to report it */
+}
+
+void ferry_log_write(enum ferry_log_level level, const char *sub, const char *inst, const char *fmt,
+                     ...)
+{
+    char msg[LOG_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    write_line(level, sub, inst, msg);
+}
+
+/* ---- repeated lines ---- */
+
+/* The slot of inst: its own, a free one, or the one written longest ago. */
+static struct ferry_log_repeat_slot *repeat_slot(struct ferry_log_repeat *rep, const char *inst)
+{
+    struct ferry_log_repeat_slot *oldest = &rep->slots[0];
+
+    for (size_t i = 0; i < FERRY_LOG_REPEAT_SLOTS; i++) {
+        struct ferry_log_repeat_slot *s = &rep->slots[i];
+        if (s->used && strcmp(s->inst, inst) == 0)
+            return s;
+        if (!s->used) {
+            s->used = 1;
+            snprintf(s->inst, sizeof(s->inst), "%s", inst);
+            return s;
+        }
+        if (s->last_ms < oldest->last_ms)
+            oldest = s;
+    }
+    snprintf(oldest->inst, sizeof(oldest->inst), "%s", inst);
+    oldest->suppressed = 0;
+    oldest->last_ms = 0;
+    oldest->written = 0;
+    return oldest;
+}
+
+int ferry_log_repeat_due(struct ferry_log_repeat *rep, const char *inst, int64_t now_ms,
+                         uint64_t *suppressed, int64_t *since_ms)
+{
+    struct ferry_log_repeat_slot *s;
+    int due;
+
+    pthread_mutex_lock(&repeat_lock);
+    s = repeat_slot(rep, inst ? inst : "");
+    due = !s->written || now_ms - s->last_ms >= FERRY_LOG_REPEAT_MS;
+    if (due) {
+        *suppressed = s->suppressed;
+        *since_ms = s->written ? now_ms - s->last_ms : 0;
+        s->suppressed = 0;
+        s->last_ms = now_ms;
+        s->written = 1;
+    } else
+        s->suppressed++;
+    pthread_mutex_unlock(&repeat_lock);
+    return due;
+}
+
+void ferry_log_write_repeated(struct ferry_log_repeat *rep, enum ferry_log_level level,
+                              const char *sub, const char *inst, const char *fmt, ...)
+{
+    char msg[LOG_MSG_MAX];
+    uint64_t suppressed;
+    int64_t since_ms;
+    size_t len;
+    va_list ap;
+
+    if (!ferry_log_repeat_due(rep, inst, ferry_clock_ms(), &suppressed, &since_ms))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    len = strlen(msg);
+    if (suppressed && len < sizeof(msg))
+        snprintf(msg + len, sizeof(msg) - len, " (and %" PRIu64 " more like it in the last %.0f s)",
+                 suppressed, (double)since_ms / 1000.0);
+    write_line(level, sub, inst, msg);
 }

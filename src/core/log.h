@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum ferry_log_level {
     FERRY_LOG_DEBUG,
@@ -49,6 +50,48 @@ int ferry_log_level_parse(const char *name);
         if (ferry_log_enabled(level))                                                              \
             ferry_log_write(level, sub, inst, __VA_ARGS__);                                        \
     } while (0)
+
+/* A line that may repeat many times a second (one per failed request, per refused client, per
+ * reconnect) is written at most once per FERRY_LOG_REPEAT_MS for each instance name, from
+ * each call site; the next one written ends with "(and N more like it in the last 12 s)".
+ * A call site keeps the last FERRY_LOG_REPEAT_SLOTS instance names it wrote. */
+#define FERRY_LOG_REPEAT_MS 10000
+#define FERRY_LOG_REPEAT_SLOTS 8
+#define FERRY_LOG_REPEAT_INST_MAX 64
+
+struct ferry_log_repeat_slot {
+    char inst[FERRY_LOG_REPEAT_INST_MAX];
+    int used, written;
+    int64_t last_ms; /* when a line was last written */
+    uint64_t suppressed;
+};
+
+struct ferry_log_repeat {
+    struct ferry_log_repeat_slot slots[FERRY_LOG_REPEAT_SLOTS];
+};
+
+/* Whether a repeated line of inst (may be NULL) may be written at now_ms: 1 with *suppressed
+ * the lines held back since the last one written *since_ms before, or 0 counting this one as
+ * held back. Any thread. */
+int ferry_log_repeat_due(struct ferry_log_repeat *rep, const char *inst, int64_t now_ms,
+                         uint64_t *suppressed, int64_t *since_ms);
+
+/* ferry_log_write() for a line that may repeat (see FERRY_LOG_REPEATED). Any thread. */
+void ferry_log_write_repeated(struct ferry_log_repeat *rep, enum ferry_log_level level,
+                              const char *sub, const char *inst, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#define FERRY_LOG_REPEATED(level, sub, inst, ...)                                                  \
+    do {                                                                                           \
+        static struct ferry_log_repeat ferry_log_repeat_site_;                                     \
+        if (ferry_log_enabled(level))                                                              \
+            ferry_log_write_repeated(&ferry_log_repeat_site_, level, sub, inst, __VA_ARGS__);      \
+    } while (0)
+
+#define FLOG_WARN_REPEATED(sub, inst, ...)                                                         \
+    FERRY_LOG_REPEATED(FERRY_LOG_WARN, sub, inst, __VA_ARGS__)
+#define FLOG_ERROR_REPEATED(sub, inst, ...)                                                        \
+    FERRY_LOG_REPEATED(FERRY_LOG_ERROR, sub, inst, __VA_ARGS__)
 
 #define FLOG_DEBUG(sub, inst, ...) FERRY_LOG(FERRY_LOG_DEBUG, sub, inst, __VA_ARGS__)
 #define FLOG_INFO(sub, inst, ...) FERRY_LOG(FERRY_LOG_INFO, sub, inst, __VA_ARGS__)

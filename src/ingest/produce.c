@@ -218,8 +218,8 @@ static void log_failures(struct ingest_endpoint *ep, size_t failed, rd_kafka_res
         !atomic_compare_exchange_strong(&ep->failures_logged_ms, &last, now))
         return;
     n = atomic_exchange(&ep->failures_unlogged, 0);
-    FLOG_WARN("ingest", ep->name, "%llu records were not delivered (%s)", (unsigned long long)n,
-              rd_kafka_err2str(err));
+    FLOG_WARN_REPEATED("ingest", ep->name, "%llu records were not delivered (%s)",
+                       (unsigned long long)n, rd_kafka_err2str(err));
 }
 
 static void count_request(struct ingest_req *r)

@@ -157,7 +157,7 @@ const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t
         failed = 1;
     pthread_mutex_unlock(&t->lock);
     if (failed)
-        FLOG_ERROR("ingest", "rest_proxy", "%s; the request is answered 404", why);
+        FLOG_ERROR_REPEATED("ingest", "rest_proxy", "%s; the request is answered 404", why);
     return e ? &e->pub : NULL;
 }
 

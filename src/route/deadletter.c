@@ -140,10 +140,10 @@ static void enqueue(struct shared *sh, struct item *it)
 static void orphan_report(struct item *it)
 {
     if (it->err)
-        FLOG_WARN("route", it->sh->route,
-                  "dead letter of partition %" PRId32 " offset %" PRId64
-                  " was not written to '%s' after the route stopped: %s",
-                  it->partition, it->offset, it->sh->topic, rd_kafka_err2str(it->err));
+        FLOG_WARN_REPEATED("route", it->sh->route,
+                           "dead letter of partition %" PRId32 " offset %" PRId64
+                           " was not written to '%s' after the route stopped: %s",
+                           it->partition, it->offset, it->sh->topic, rd_kafka_err2str(it->err));
     item_free(it);
 }
 

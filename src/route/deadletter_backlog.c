@@ -85,8 +85,8 @@ static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t n
     if (b->refusal_logged_ms && now_ms - b->refusal_logged_ms < DEADLETTER_BACKLOG_LOG_MS)
         return;
     b->refusal_logged_ms = now_ms;
-    FLOG_WARN("route", b->route, "%s; refused dead letters are tried again every %d ms", err,
-              DEADLETTER_BACKLOG_RETRY_MS);
+    FLOG_WARN_REPEATED("route", b->route, "%s; refused dead letters are tried again every %d ms",
+                       err, DEADLETTER_BACKLOG_RETRY_MS);
 }
 
 /* Writes one item; on an immediate refusal it joins the refused queue. */
@@ -118,10 +118,11 @@ static void keep_response(const ferry_deadletter_backlog *b, struct dlq_item *it
         return;
     item->response = malloc(why->response_len);
     if (!item->response) {
-        FLOG_WARN("route", b->route,
-                  "out of memory keeping the response for the dead letter of %s[%d]@%" PRId64
-                  "; it goes without ferry.response",
-                  v->topic, v->partition, v->offset);
+        FLOG_WARN_REPEATED(
+            "route", b->route,
+            "out of memory keeping the response for the dead letter of %s[%d]@%" PRId64
+            "; it goes without ferry.response",
+            v->topic, v->partition, v->offset);
         return;
     }
     memcpy(item->response, why->response, why->response_len);
@@ -134,10 +135,10 @@ void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_disp
     struct dlq_item *item = calloc(1, sizeof(*item));
 
     if (!item) {
-        FLOG_ERROR("route", b->route,
-                   "out of memory dead-lettering %s[%d]@%" PRId64 "; abandoning it, its "
-                   "partition's watermark waits for it",
-                   rec->view.topic, rec->view.partition, rec->view.offset);
+        FLOG_ERROR_REPEATED("route", b->route,
+                            "out of memory dead-lettering %s[%d]@%" PRId64 "; abandoning it, its "
+                            "partition's watermark waits for it",
+                            rec->view.topic, rec->view.partition, rec->view.offset);
         ferry_dispatch_abandon(b->dispatch, &rec, 1);
         return;
     }
@@ -158,15 +159,15 @@ static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
     const struct ferry_record *v = &item->rec->view;
 
     if (err) {
-        FLOG_ERROR("route", b->route,
-                   "dead-letter write of %s[%d]@%" PRId64 " failed: %s; "
-                   "retrying",
-                   v->topic, v->partition, v->offset, rd_kafka_err2str(err));
+        FLOG_ERROR_REPEATED("route", b->route,
+                            "dead-letter write of %s[%d]@%" PRId64 " failed: %s; "
+                            "retrying",
+                            v->topic, v->partition, v->offset, rd_kafka_err2str(err));
         item_send(b, item);
         return;
     }
-    FLOG_WARN("route", b->route, "dead-lettered %s[%d]@%" PRId64 " to %s: %s", v->topic,
-              v->partition, v->offset, b->topic, item->error);
+    FLOG_WARN_REPEATED("route", b->route, "dead-lettered %s[%d]@%" PRId64 " to %s: %s", v->topic,
+                       v->partition, v->offset, b->topic, item->error);
     ferry_counter_add(b->dead_lettered, 1);
     ferry_dispatch_finish(b->dispatch, &item->rec, 1);
     item_free(item);

@@ -16,7 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#define DELIVERY_REASON_MAX 512 /* why records are dead-lettered, as ferry.error */
+#define DELIVERY_REASON_MAX 512          /* why records are dead-lettered, as ferry.error */
+#define DELIVERY_FAILURE_WINDOW_MS 10000 /* a failing target is summarized this often */
 
 /* ---- set-up ---- */
 
@@ -45,11 +46,22 @@ static int make_rules(struct route *r, char *errstr, size_t errstr_size)
     return 0;
 }
 
+static void log_failures(void *arg, enum ferry_log_level level, const char *line)
+{
+    const struct route *r = arg;
+    FERRY_LOG(level, "route", r->cfg->name, "%s", line);
+}
+
 int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
 {
     const struct ferry_route_config *c = r->cfg;
 
     ferry_heap_init(&r->retries);
+    r->failure_log = ferry_failure_log_new(DELIVERY_FAILURE_WINDOW_MS, log_failures, r);
+    if (!r->failure_log) {
+        snprintf(errstr, errstr_size, "out of memory for its failure log");
+        return -1;
+    }
     r->requests = ferry_request_builder_new(c, errstr, errstr_size);
     if (!r->requests || make_rules(r, errstr, errstr_size))
         return -1;
@@ -71,6 +83,8 @@ void route_delivery_release(struct route *r)
     ferry_status_rules_destroy(r->rules);
     r->rules = NULL;
     ferry_heap_release(&r->retries);
+    ferry_failure_log_destroy(r->failure_log);
+    r->failure_log = NULL;
 }
 
 /* ---- dead letters ---- */
@@ -84,10 +98,10 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
     struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0};
 
     if (!r->dead_letters) {
-        FLOG_ERROR("route", r->cfg->name,
-                   "cannot send %s[%d]@%" PRId64 " and there is no dead-letter topic: %s; "
-                   "its partition's watermark waits for it",
-                   rec->view.topic, rec->view.partition, rec->view.offset, error);
+        FLOG_ERROR_REPEATED("route", r->cfg->name,
+                            "cannot send %s[%d]@%" PRId64 " and there is no dead-letter topic: %s; "
+                            "its partition's watermark waits for it",
+                            rec->view.topic, rec->view.partition, rec->view.offset, error);
         ferry_dispatch_abandon(r->dispatch, &rec, 1);
         return;
     }
@@ -156,10 +170,10 @@ static void send_new(struct route *r, struct ferry_request *req)
         memcpy(rest->recs, req->recs + cut, (req->n - cut) * sizeof(*rest->recs));
         rest->n = req->n - cut;
     } else {
-        FLOG_ERROR("route", r->cfg->name,
-                   "out of memory for a request of the %zu records cut from a full batch; "
-                   "abandoning them, their partition's watermark waits for them",
-                   req->n - cut);
+        FLOG_ERROR_REPEATED("route", r->cfg->name,
+                            "out of memory for a request of the %zu records cut from a full batch; "
+                            "abandoning them, their partition's watermark waits for them",
+                            req->n - cut);
         ferry_dispatch_abandon(r->dispatch, req->recs + cut, req->n - cut);
     }
     req->n = cut;
@@ -190,24 +204,6 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
 
 /* ---- outcomes ---- */
 
-static void note_success(struct route *r)
-{
-    if (r->failing)
-        FLOG_INFO("route", r->cfg->name, "target recovered after %" PRIu64 " failed requests",
-                  r->failures);
-    r->failing = 0;
-    r->failures = 0;
-}
-
-static void note_failure(struct route *r, const char *reason)
-{
-    r->failures++;
-    if (r->failing)
-        return;
-    r->failing = 1;
-    FLOG_WARN("route", r->cfg->name, "target is failing: %s", reason);
-}
-
 static void count_request(struct route *r, const struct ferry_http_call *call)
 {
     int cls = call->transport_error ? 0 : (int)(call->status / 100) - 1;
@@ -226,10 +222,11 @@ static void schedule_retry(struct route *r, struct ferry_request *req,
     ferry_counter_add(r->m.retried, req->n);
     req->retry_node.key = now_ms + d->delay_ms;
     if (ferry_heap_push(&r->retries, &req->retry_node)) {
-        FLOG_ERROR("route", r->cfg->name,
-                   "out of memory for the retry queue; abandoning a request of %zu records, "
-                   "their partition's watermark waits for them",
-                   req->n);
+        FLOG_ERROR_REPEATED(
+            "route", r->cfg->name,
+            "out of memory for the retry queue; abandoning a request of %zu records, "
+            "their partition's watermark waits for them",
+            req->n);
         ferry_dispatch_abandon(r->dispatch, req->recs, req->n);
         ferry_request_put(r->requests, req);
     }
@@ -255,15 +252,42 @@ static void describe(const struct ferry_http_call *call, char *out, size_t size)
         snprintf(out, size, "http status %ld", call->status);
 }
 
+/* The failure's name in the log's summaries: the status, or what kind of transport error. */
+static void failure_kind(const struct ferry_http_call *call, char *out, size_t size)
+{
+    switch (call->transport_error) {
+    case 0:
+        snprintf(out, size, "%ld", call->status);
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(out, size, "timeout");
+        break;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(out, size, "refused");
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, size, "dns");
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        snprintf(out, size, "connection lost");
+        break;
+    default:
+        snprintf(out, size, "curl error %d", call->transport_error);
+    }
+}
+
 /* After a failed attempt: drops the request when its partition went, else retries or
  * dead-letters it as decided. */
 static void handle_failure(struct route *r, struct ferry_request *req,
                            const struct ferry_outcome_decision *d, int64_t now_ms)
 {
-    char reason[DELIVERY_REASON_MAX];
+    char reason[DELIVERY_REASON_MAX], kind[FERRY_FAILURE_LOG_KIND_MAX];
 
     describe(&req->call, reason, sizeof(reason));
-    note_failure(r, reason);
+    failure_kind(&req->call, kind, sizeof(kind));
+    ferry_failure_log_failure(r->failure_log, kind, reason, now_ms);
     if (request_stale(req)) {
         ferry_dispatch_abandon(r->dispatch, req->recs, req->n);
         ferry_request_put(r->requests, req);
@@ -297,7 +321,7 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
         handle_failure(r, req, &d, ferry_clock_ms());
         return;
     }
-    note_success(r);
+    ferry_failure_log_success(r->failure_log, ferry_clock_ms());
     ferry_counter_add(r->m.delivered, req->n);
     ferry_dispatch_finish(r->dispatch, req->recs, req->n);
     ferry_request_put(r->requests, req);

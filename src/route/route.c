@@ -166,7 +166,8 @@ static void store_offsets(struct route *r)
         return;
     err = rd_kafka_offsets_store(r->consumer, list);
     if (err)
-        FLOG_WARN("route", r->cfg->name, "cannot store offsets: %s", rd_kafka_err2str(err));
+        FLOG_WARN_REPEATED("route", r->cfg->name, "cannot store offsets: %s",
+                           rd_kafka_err2str(err));
     for (int i = 0; i < list->cnt; i++)
         remember_commit(r, list->elems[i].topic, list->elems[i].partition, list->elems[i].offset);
     rd_kafka_topic_partition_list_destroy(list);
@@ -191,16 +192,16 @@ static void consume_again(struct route *r, const rd_kafka_message_t *msg)
         msg->offset;
     error = rd_kafka_seek_partitions(r->consumer, list, 0); /* 0: asynchronous */
     if (error) {
-        FLOG_ERROR("route", r->cfg->name,
-                   "out of memory taking %s [%d] at offset %" PRId64
-                   ", and cannot fetch it again: %s",
-                   rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
-                   rd_kafka_error_string(error));
+        FLOG_ERROR_REPEATED("route", r->cfg->name,
+                            "out of memory taking %s [%d] at offset %" PRId64
+                            ", and cannot fetch it again: %s",
+                            rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+                            rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else {
-        FLOG_WARN("route", r->cfg->name,
-                  "out of memory taking %s [%d] at offset %" PRId64 ": fetching it again",
-                  rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+        FLOG_WARN_REPEATED("route", r->cfg->name,
+                           "out of memory taking %s [%d] at offset %" PRId64 ": fetching it again",
+                           rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
     }
     rd_kafka_topic_partition_list_destroy(list);
 }
@@ -212,7 +213,7 @@ static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_m
 
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            FLOG_WARN("route", r->cfg->name, "consumer: %s", rd_kafka_message_errstr(msg));
+            FLOG_WARN_REPEATED("route", r->cfg->name, "consumer: %s", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
         return;
     }
@@ -376,6 +377,7 @@ static int loop_turn(struct route *r, int more, int consuming)
         route_dispatch(r, now, 0);
     store_offsets(r);
     apply_backpressure(r, now);
+    ferry_failure_log_tick(r->failure_log, now);
     return more;
 }
 

@@ -21,6 +21,7 @@
 #include "route/backoff.h"
 #include "route/deadletter_backlog.h"
 #include "route/dispatch.h"
+#include "route/failure_log.h"
 #include "route/outcome.h"
 #include "route/refetch.h"
 #include "route/request.h"
@@ -72,13 +73,12 @@ struct route {
     struct ferry_outcome_policy outcome; /* the two above, and whether there is a topic */
     uint64_t rng;
 
-    struct ferry_heap retries; /* requests waiting to be resent, by time */
-    size_t in_flight;          /* requests started and not yet back */
-    int64_t paused_until_ms;   /* Retry-After: send nothing before this */
-    int backpressure;          /* partitions paused because the buffers are full */
-    int64_t full_since_ms;     /* when the buffers became full, or 0 */
-    int failing;               /* the target's last outcome was a failure */
-    uint64_t failures;         /* consecutive failures */
+    struct ferry_heap retries;      /* requests waiting to be resent, by time */
+    size_t in_flight;               /* requests started and not yet back */
+    int64_t paused_until_ms;        /* Retry-After: send nothing before this */
+    int backpressure;               /* partitions paused because the buffers are full */
+    int64_t full_since_ms;          /* when the buffers became full, or 0 */
+    ferry_failure_log *failure_log; /* what the log says about a failing target */
 
     struct route_metrics m;
     pthread_mutex_t commits_lock;

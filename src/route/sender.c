@@ -498,7 +498,7 @@ static void hand_back(ferry_sender *s, struct call_queue *done)
     wake = queue_splice(&s->finished, done);
     pthread_mutex_unlock(&s->lock);
     if (wake && write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        FLOG_ERROR("route", NULL, "sender: waking the worker: %s", strerror(errno));
+        FLOG_ERROR_REPEATED("route", NULL, "sender: waking the worker: %s", strerror(errno));
 }
 
 /* Runs the loop's transfers and queues the calls that finished in done. */
@@ -509,7 +509,8 @@ static void drive(struct io_loop *lp, struct call_queue *done)
     CURLMsg *msg;
 
     if (mc)
-        FLOG_ERROR("route", NULL, "sender: curl_multi_perform: %s", curl_multi_strerror(mc));
+        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_perform: %s",
+                            curl_multi_strerror(mc));
     while ((msg = curl_multi_info_read(lp->multi, &queued)))
         if (msg->msg == CURLMSG_DONE)
             end_transfer(lp, msg->easy_handle, msg->data.result, done);
@@ -526,7 +527,7 @@ static void io_turn(struct io_loop *lp)
     CURLMcode mc = curl_multi_poll(lp->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
 
     if (mc)
-        FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
+        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
     queue_take(s, &lp->to_start, &start);
     for (call = STAILQ_FIRST(&start); call; call = next) {
         next = STAILQ_NEXT(call, queued);
@@ -599,7 +600,8 @@ int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
     if (!s->opts.io_threads) {
         mc = curl_multi_poll(s->loops[0].multi, fds, nfds, timeout_ms, NULL);
         if (mc) {
-            FLOG_ERROR("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
+            FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_poll: %s",
+                                curl_multi_strerror(mc));
             return -1;
         }
         return extra_fd >= 0 && (fds[1].revents & CURL_WAIT_POLLIN) ? 1 : 0;
@@ -607,7 +609,7 @@ int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
     if (poll(pfds, nfds, timeout_ms) < 0) {
         if (errno == EINTR)
             return 0;
-        FLOG_ERROR("route", NULL, "sender: poll: %s", strerror(errno));
+        FLOG_ERROR_REPEATED("route", NULL, "sender: poll: %s", strerror(errno));
         return -1;
     }
     return extra_fd >= 0 && (pfds[1].revents & POLLIN) ? 1 : 0;
@@ -622,7 +624,7 @@ size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferr
     size_t finished = 0;
 
     if (read(s->done_fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
-        FLOG_ERROR("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
+        FLOG_ERROR_REPEATED("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
     if (!s->opts.io_threads)
         drive(&s->loops[0], &s->finished);
     queue_take(s, &s->finished, &taken);
@@ -652,7 +654,7 @@ void ferry_sender_wakeup(ferry_sender *s)
     uint64_t one = 1;
 
     if (write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        FLOG_ERROR("route", NULL, "sender: wake-up: %s", strerror(errno));
+        FLOG_ERROR_REPEATED("route", NULL, "sender: wake-up: %s", strerror(errno));
 }
 
 /* ---- life cycle ---- */

@@ -210,7 +210,8 @@ static int wait_for_topic(struct table *t, struct topic_view *v)
         if (read_topic(t, v, why, sizeof(why)) == 0 && read_watermarks(t, v, why, sizeof(why)) == 0)
             return 0;
         if (!logged++)
-            FLOG_WARN("table", t->cfg->name, "%s; trying again every %d ms", why, APPLY_RETRY_MS);
+            FLOG_WARN_REPEATED("table", t->cfg->name, "%s; trying again every %d ms", why,
+                               APPLY_RETRY_MS);
         pause_ms(t, APPLY_RETRY_MS);
     }
     return -1;
@@ -443,7 +444,7 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
         return APPLY_REBUILD;
     }
     if (msg->err && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        FLOG_WARN("table", t->cfg->name, "consumer: %s", rd_kafka_message_errstr(msg));
+        FLOG_WARN_REPEATED("table", t->cfg->name, "consumer: %s", rd_kafka_message_errstr(msg));
         return APPLY_OK;
     }
     if (p < 0 || p >= t->npartitions)

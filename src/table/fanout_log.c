@@ -147,11 +147,12 @@ static int change_event(struct table_fanout *tf, const struct changed_key *ck,
         cv.current =
             ferry_sse_delete(&tf->event, ck->key, ck->len, mark->partition, mark->offset) == 0;
     else if (r < 0)
-        FLOG_WARN("table", tf->t->cfg->name, "subscriptions: %s", why);
+        FLOG_WARN_REPEATED("table", tf->t->cfg->name, "subscriptions: %s", why);
     else if (r == FERRY_STORE_OK && !cv.current && tf->event.failed)
-        FLOG_WARN("table", tf->t->cfg->name,
-                  "subscriptions: the value at %d:%" PRId64 " is too large to send (%d bytes)",
-                  mark->partition, mark->offset, FANOUT_EVENT_MAX);
+        FLOG_WARN_REPEATED("table", tf->t->cfg->name,
+                           "subscriptions: the value at %d:%" PRId64
+                           " is too large to send (%d bytes)",
+                           mark->partition, mark->offset, FANOUT_EVENT_MAX);
     return cv.current ? 1 : -1;
 }
 

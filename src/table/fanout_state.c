@@ -72,7 +72,7 @@ static int read_part(struct sub *s, struct page *pg, size_t rows)
     if (store)
         ferry_table_store_release(s->tf->t);
     if (r < 0) {
-        FLOG_WARN("table", s->tf->t->cfg->name, "subscriptions: %s", why);
+        FLOG_WARN_REPEATED("table", s->tf->t->cfg->name, "subscriptions: %s", why);
         return -1;
     }
     return next_len == 0;
@@ -119,9 +119,10 @@ static void send_part(struct table_fanout *tf, struct sub *s, struct page *pg, i
         return;
     }
     if (pg->too_large)
-        FLOG_WARN("table", tf->t->cfg->name,
-                  "subscriptions: %zu row(s) left out of a state: larger than %d bytes as events",
-                  pg->too_large, FANOUT_EVENT_MAX);
+        FLOG_WARN_REPEATED(
+            "table", tf->t->cfg->name,
+            "subscriptions: %zu row(s) left out of a state: larger than %d bytes as events",
+            pg->too_large, FANOUT_EVENT_MAX);
     if (!s->prefix)
         key_part(s, pg);
     if ((complete && ferry_sse_sync(&pg->text, keys)) || !pg->text.len ||

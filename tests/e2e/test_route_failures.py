@@ -2,6 +2,8 @@
 connection refused), dead letters for permanent errors, and a commit watermark that never
 passes a record that was not delivered.
 """
+import random
+import re
 import time
 
 from ferrytest import (Drop, Hang, Reply, free_port, group_committed, retry_after, route_config,
@@ -34,7 +36,8 @@ def test_500_then_success_is_retried(start_routes, receiver, kafka):
     # full-jitter backoff: the retries wait at most initial_backoff, then twice that
     assert reqs[1].time - reqs[0].done < 1.0 and reqs[2].time - reqs[1].done < 1.0
     f.wait_log(r"target is failing: http status 500")
-    f.wait_log(r"target recovered after 2 failed requests")
+    # one summary when the 10 s window ends, not a line per failure
+    f.wait_log(r"2 of 3 requests failed in the last \d+ s \(500: 2\)", timeout=30)
 
 
 def cpu_seconds(ferry):
@@ -261,4 +264,47 @@ def test_connection_refused_is_retried_until_the_receiver_appears(
     wait_route_metric(f, "ferry_route_records_delivered_total", "refused", 5)
     assert sorted(r.body for r in got) == [f"v{i}".encode() for i in range(5)]
     assert metric(f, "ferry_route_records_dead_lettered_total", "refused") == 0
-    f.wait_log(r"target recovered")
+    # after a whole 10 s window without a failure
+    f.wait_log(r"target recovered: none of the last \d+ requests failed", timeout=40)
+
+
+def test_five_percent_failures_write_a_few_summary_lines(start_routes, receiver, kafka):
+    """With one request in 20 failing (500, retried) and one in 20 refused for good (400,
+    dead-lettered), the route logs when the target starts failing, one summary per 10 s
+    window, and the recovery after a quiet window: not a line per failure (it used to log
+    "target is failing" and "target recovered" for nearly every one, and every dead letter)."""
+    topic, dlq = unique("flood"), unique("flood-dlq")
+    total = 2000
+    rng = random.Random(11)
+
+    def answer(_req):
+        x = rng.random()
+        return Reply(status=500) if x < 0.05 else Reply(status=400) if x < 0.10 else Reply()
+
+    receiver.handler = answer
+    f = start_routes(route_config("flood", [topic], receiver.url + "/f", concurrency=8,
+                                  dead_letter={"topic": dlq}))
+    started = time.monotonic()
+    kafka.produce(topic, [str(i).encode() for i in range(total)])
+
+    def finished():
+        m = f.metrics()
+        return (route_metric(m, "ferry_route_records_delivered_total", "flood")
+                + route_metric(m, "ferry_route_records_dead_lettered_total", "flood")) >= total
+
+    wait_until(finished, 60, f"{total} records delivered or dead-lettered")
+    failed = sum(1 for r in receiver.requests if r.status != 200)
+    assert failed >= 100, f"only {failed} failed requests: the test proves nothing"
+    f.wait_log(r"requests failed in the last \d+ s \((500|400): \d+, (400|500): \d+\)", timeout=30)
+    f.wait_log(r"target recovered: none of the last", timeout=40)
+    elapsed = time.monotonic() - started
+    route_lines = [line for line in f.log_lines()
+                   if re.search(r"level=(warn|error)\b", line) and "inst=flood" in line]
+    # per 10 s window: at most three lines about the target and one about dead letters
+    bound = 4 * (int(elapsed // 10) + 1)
+    print(f"{failed} failed requests, {len(route_lines)} warning lines in {elapsed:.0f} s "
+          f"(bound {bound})")
+    assert len(route_lines) <= bound, "\n".join(route_lines[:20])
+    dead = [line for line in route_lines if "dead-lettered" in line]
+    assert dead, "no line about the dead letters"
+    assert len(dead) <= int(elapsed // 10) + 1, "\n".join(dead)

@@ -187,6 +187,58 @@ static void test_logfmt_values(void **state)
     }
 }
 
+/* Repeated lines: the first of each instance at once, then one per FERRY_LOG_REPEAT_MS with
+ * the count held back; instances do not hold each other back. */
+struct repeat_step {
+    const char *inst;
+    int64_t now_ms;
+    int due;
+    uint64_t suppressed; /* when due */
+};
+
+static const struct repeat_step repeat_steps[] = {
+    {"a", 1000, 1, 0},  {"a", 1001, 0, 0},  {"a", 5000, 0, 0},  {"b", 5000, 1, 0},
+    {NULL, 5000, 1, 0}, {NULL, 5001, 0, 0}, {"a", 10999, 0, 0}, {"a", 11000, 1, 3},
+    {"a", 11000, 0, 0}, {"a", 30000, 1, 1}, {"b", 30000, 1, 0},
+};
+
+static void test_repeat_due(void **state)
+{
+    static struct ferry_log_repeat rep;
+    uint64_t suppressed;
+    int64_t since;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(repeat_steps) / sizeof(repeat_steps[0]); i++) {
+        const struct repeat_step *s = &repeat_steps[i];
+        int due = ferry_log_repeat_due(&rep, s->inst, s->now_ms, &suppressed, &since);
+        if (due != s->due)
+            fail_msg("step %zu (%s at %lld): due %d, want %d", i, s->inst ? s->inst : "NULL",
+                     (long long)s->now_ms, due, s->due);
+        if (due)
+            assert_int_equal(suppressed, s->suppressed);
+    }
+}
+
+/* More instances than slots: the one written longest ago gives its slot up. */
+static void test_repeat_more_instances_than_slots(void **state)
+{
+    static struct ferry_log_repeat rep;
+    char inst[16];
+    uint64_t suppressed;
+    int64_t since;
+
+    (void)state;
+    for (int i = 0; i <= FERRY_LOG_REPEAT_SLOTS; i++) {
+        snprintf(inst, sizeof(inst), "i%d", i);
+        assert_true(ferry_log_repeat_due(&rep, inst, 1000 + i, &suppressed, &since));
+        assert_false(ferry_log_repeat_due(&rep, inst, 1000 + i, &suppressed, &since));
+    }
+    /* i0 lost its slot to the last one: it is written again at once */
+    assert_true(ferry_log_repeat_due(&rep, "i0", 2000, &suppressed, &since));
+    assert_false(ferry_log_repeat_due(&rep, "i8", 2000, &suppressed, &since));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +247,8 @@ int main(void)
         cmocka_unit_test(test_json_lines_parse),
         cmocka_unit_test(test_json_long_line_parses),
         cmocka_unit_test(test_logfmt_values),
+        cmocka_unit_test(test_repeat_due),
+        cmocka_unit_test(test_repeat_more_instances_than_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
