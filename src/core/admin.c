@@ -59,7 +59,7 @@ static void on_readyz(ferry_http_req *req, void *arg)
             ferry_buf_addc(&body, ',');
         ferry_json_add_string(&body, a->checks[i].name, strlen(a->checks[i].name));
         ferry_buf_addc(&body, ':');
-        if (ok)
+        if (ok && !why[0]) /* a ready check may still say something ("ok; ...") */
             snprintf(why, sizeof(why), "ok");
         ferry_json_add_string(&body, why, strlen(why));
     }

@@ -13,7 +13,8 @@ typedef struct ferry_admin ferry_admin;
 
 #define FERRY_ADMIN_CHECKS_MAX 16 /* readiness checks /readyz runs, the Kafka one included */
 
-/* Returns nonzero when ready; writes a short reason to why otherwise. Runs on an HTTP thread. */
+/* Returns nonzero when ready; writes a short reason to why otherwise. A ready check may write
+ * a detail too ("ok; ..."), shown instead of "ok". Runs on an HTTP thread. */
 typedef int (*ferry_admin_check_fn)(void *arg, char *why, size_t why_size);
 
 /* Registers the endpoints on h. Returns NULL when out of memory. Main thread, before the

@@ -52,6 +52,66 @@ static void log_failures(void *arg, enum ferry_log_level level, const char *line
     FERRY_LOG(level, "route", r->cfg->name, "%s", line);
 }
 
+/* ---- the circuit breaker ---- */
+
+static void on_breaker_change(void *arg, enum ferry_breaker_state from, enum ferry_breaker_state to,
+                              const char *why)
+{
+    struct route *r = arg;
+
+    atomic_store(&r->circuit, (int)to);
+    ferry_gauge_set(r->m.circuit[from], 0);
+    ferry_gauge_set(r->m.circuit[to], 1);
+    ferry_counter_add(r->m.circuit_transitions[to], 1);
+    if (to == FERRY_BREAKER_OPEN)
+        FLOG_WARN("route", r->cfg->name,
+                  "circuit open: %s; no requests and partitions paused for %.1f s", why,
+                  (double)(ferry_breaker_open_until_ms(r->breaker) - ferry_clock_ms()) / 1000.0);
+    else
+        FLOG_INFO("route", r->cfg->name, "circuit %s: %s",
+                  to == FERRY_BREAKER_CLOSED ? "closed" : "half-open", why);
+}
+
+static int make_breaker(struct route *r, char *errstr, size_t errstr_size)
+{
+    const struct ferry_route_breaker_config *c = &r->cfg->circuit_breaker;
+    struct ferry_breaker_policy p = {
+        c->failure_rate / 100.0, c->min_requests, c->window_ms, c->consecutive_failures, c->open_ms,
+        c->max_open_ms,          c->probes};
+
+    if (!c->enabled)
+        return 0;
+    r->breaker = ferry_breaker_new(&p, on_breaker_change, r);
+    if (!r->breaker) {
+        snprintf(errstr, errstr_size, "out of memory for its circuit breaker");
+        return -1;
+    }
+    return 0;
+}
+
+int64_t route_breaker_blocked_until(struct route *r, int64_t now_ms)
+{
+    if (!r->breaker || ferry_breaker_may_start(r->breaker, now_ms))
+        return 0;
+    return ferry_breaker_open_until_ms(r->breaker);
+}
+
+int route_breaker_holding(const struct route *r)
+{
+    return r->breaker && ferry_breaker_state(r->breaker) != FERRY_BREAKER_CLOSED;
+}
+
+/* The result of an attempt, told to the breaker: a failure is what on_status retries, or no
+ * answer at all; an answer that dead-letters the record is the record's trouble. */
+static void tell_breaker(struct route *r, const struct ferry_request *req,
+                         const struct ferry_outcome_decision *d, int64_t now_ms)
+{
+    int failed = d->action == FERRY_OUTCOME_RETRY || d->gave_up;
+
+    if (r->breaker)
+        ferry_breaker_result(r->breaker, (enum ferry_breaker_ticket)req->ticket, failed, now_ms);
+}
+
 int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
 {
     const struct ferry_route_config *c = r->cfg;
@@ -62,6 +122,8 @@ int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory for its failure log");
         return -1;
     }
+    if (make_breaker(r, errstr, errstr_size))
+        return -1;
     r->requests = ferry_request_builder_new(c, errstr, errstr_size);
     if (!r->requests || make_rules(r, errstr, errstr_size))
         return -1;
@@ -85,6 +147,8 @@ void route_delivery_release(struct route *r)
     ferry_heap_release(&r->retries);
     ferry_failure_log_destroy(r->failure_log);
     r->failure_log = NULL;
+    ferry_breaker_destroy(r->breaker);
+    r->breaker = NULL;
 }
 
 /* ---- dead letters ---- */
@@ -136,6 +200,7 @@ static void start_call(struct route *r, struct ferry_request *req)
 {
     char err[256];
 
+    req->ticket = r->breaker ? (int)ferry_breaker_started(r->breaker) : FERRY_BREAKER_NORMAL;
     if (ferry_sender_start(r->sender, &req->call, err, sizeof(err))) {
         /* Nothing went out: treat it as a failed attempt so it is retried. */
         req->call.transport_error = 1;
@@ -188,7 +253,8 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
 
     if (now_ms < r->paused_until_ms)
         return;
-    while (r->in_flight < (size_t)r->cfg->concurrency) {
+    while (r->in_flight < (size_t)r->cfg->concurrency &&
+           route_breaker_blocked_until(r, now_ms) == 0) {
         /* Out of memory, the records wait in their lanes for a later turn. */
         struct ferry_request *req = ferry_request_get(r->requests);
         if (!req)
@@ -311,12 +377,18 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     r->in_flight--;
     ferry_gauge_set(r->m.in_flight, (int64_t)r->in_flight);
     count_request(r, call);
-    req->attempts++;
     attempt.transport_error = call->transport_error;
     attempt.http_status = call->status;
     attempt.retry_after_ms = call->retry_after_ms;
-    attempt.attempts = req->attempts;
+    attempt.attempts = req->attempts + 1;
     d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);
+    tell_breaker(r, req, &d, ferry_clock_ms());
+    if (req->ticket == FERRY_BREAKER_PROBE && (d.action == FERRY_OUTCOME_RETRY || d.gave_up)) {
+        /* A failed probe is the breaker's question, not one of the record's attempts. */
+        attempt.attempts = req->attempts;
+        d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);
+    }
+    req->attempts = attempt.attempts;
     if (d.action != FERRY_OUTCOME_SUCCESS) {
         handle_failure(r, req, &d, ferry_clock_ms());
         return;
@@ -338,7 +410,8 @@ void route_fire_retries(struct route *r, int64_t now_ms)
 {
     struct ferry_heap_node *top;
 
-    while (r->in_flight < (size_t)r->cfg->concurrency && now_ms >= r->paused_until_ms) {
+    while (r->in_flight < (size_t)r->cfg->concurrency && now_ms >= r->paused_until_ms &&
+           route_breaker_blocked_until(r, now_ms) == 0) {
         struct ferry_request *req;
         top = ferry_heap_peek(&r->retries);
         if (!top || top->key > now_ms)

@@ -50,6 +50,7 @@ struct ferry_request {
     const struct ferry_record **views; /* their views, set by ferry_request_build() */
     size_t n;
     int attempts; /* made so far */
+    int ticket;   /* enum ferry_breaker_ticket of the attempt under way */
 
     /* the builder's */
     struct ferry_buf url;

@@ -42,6 +42,33 @@ static void routes_destroy(void *arg);
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
 
+/* The breaker's state (one series per state, 1 for the current one) and transitions; only for
+ * routes with a breaker. Returns nonzero when a series could not be made. */
+static int register_circuit_metrics(struct route *r, const char *lbl)
+{
+    char state_lbl[ROUTE_LABEL_MAX];
+    int missing = 0;
+
+    if (!r->cfg->circuit_breaker.enabled)
+        return 0;
+    for (int s = 0; s < 3; s++) {
+        const char *name = ferry_breaker_state_name((enum ferry_breaker_state)s);
+        snprintf(state_lbl, sizeof(state_lbl), "%s,state=\"%s\"", lbl, name);
+        r->m.circuit[s] = ferry_metrics_gauge(
+            r->metrics, "ferry_route_circuit_state",
+            "1 for the circuit breaker's current state (closed, open, half_open), else 0.",
+            state_lbl);
+        snprintf(state_lbl, sizeof(state_lbl), "%s,to=\"%s\"", lbl, name);
+        r->m.circuit_transitions[s] = ferry_metrics_counter(
+            r->metrics, "ferry_route_circuit_transitions_total",
+            "Changes of the circuit breaker's state, by the state entered.", state_lbl);
+        missing |= !r->m.circuit[s] || !r->m.circuit_transitions[s];
+    }
+    if (!missing)
+        ferry_gauge_set(r->m.circuit[FERRY_BREAKER_CLOSED], 1);
+    return missing;
+}
+
 /* Returns 0, or -1 when a series could not be made (out of memory). */
 static int register_metrics(struct route *r)
 {
@@ -83,7 +110,8 @@ static int register_metrics(struct route *r)
                                         "Records consumed and not yet finished.", lbl);
     r->m.paused = ferry_metrics_gauge(
         m, "ferry_route_paused",
-        "1 while consumption is paused because the route's buffers are full.", lbl);
+        "1 while consumption is paused: the route's buffers are full, or its circuit breaker is not closed.", lbl);
+    missing |= register_circuit_metrics(r, lbl);
     missing |= !r->m.consumed || !r->m.delivered || !r->m.retried || !r->m.dead_lettered ||
                !r->m.dead_letter_refused || !r->m.fetch_restarts || !r->m.latency ||
                !r->m.in_flight || !r->m.buffered || !r->m.paused;
@@ -313,20 +341,21 @@ static int buffers_below_half(const struct route *r)
  * allow, and librdkafka stops fetching once its own capped queue is full. Only when they stay
  * full for ROUTE_PAUSE_AFTER_MS (a slow or failing target) are the partitions paused, until
  * the buffers are back under half. Pausing at once would cost a refetch, and librdkafka's
- * fetch backoff, every time a busy route touched its limit. */
+ * fetch backoff, every time a busy route touched its limit. An open (or half-open) circuit
+ * breaker pauses them at once, until it closes. */
 static void apply_backpressure(struct route *r, int64_t now_ms)
 {
-    int full = buffers_full(r);
+    int full = buffers_full(r), hold = route_breaker_holding(r);
 
     ferry_gauge_set(r->m.buffered, (int64_t)ferry_dispatch_records(r->dispatch));
     if (!full)
         r->full_since_ms = 0;
     else if (!r->full_since_ms)
         r->full_since_ms = now_ms;
-    if (!r->backpressure && full && now_ms - r->full_since_ms >= ROUTE_PAUSE_AFTER_MS) {
+    if (!r->backpressure && (hold || (full && now_ms - r->full_since_ms >= ROUTE_PAUSE_AFTER_MS))) {
         r->backpressure = 1;
         set_paused(r, 1);
-    } else if (r->backpressure && buffers_below_half(r)) {
+    } else if (r->backpressure && !hold && buffers_below_half(r)) {
         r->backpressure = 0;
         set_paused(r, 0);
     }
@@ -340,7 +369,7 @@ static void apply_backpressure(struct route *r, int64_t now_ms)
  * finishes wakes the loop through its socket, and timers already due would make it spin. */
 static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
 {
-    int64_t t = INT64_MAX, retry, dead_letters, wait;
+    int64_t t = INT64_MAX, retry, dead_letters, breaker, wait;
 
     if (r->in_flight < (size_t)r->cfg->concurrency) {
         if (consuming)
@@ -350,6 +379,9 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
         retry = route_next_retry_ms(r);
         if (retry < t)
             t = retry;
+        breaker = route_breaker_blocked_until(r, now_ms);
+        if (t < breaker)
+            t = breaker;
     }
     dead_letters = route_next_dead_letter_ms(r);
     if (dead_letters < t)
@@ -766,12 +798,22 @@ static int routes_start(void *arg, char *errstr, size_t errstr_size)
 static int routes_ready(void *arg, char *why, size_t why_size)
 {
     ferry_routes *rs = arg;
+    size_t pos = 0;
+
     for (size_t i = 0; i < rs->count; i++) {
         if (!atomic_load(&rs->routes[i].joined)) {
             snprintf(why, why_size, "route %s has not joined its consumer group yet",
                      rs->routes[i].cfg->name);
             return 0;
         }
+    }
+    /* Ready all the same (the process is fine; its target is not), with the detail. */
+    for (size_t i = 0; i < rs->count && pos < why_size; i++) {
+        int state = atomic_load(&rs->routes[i].circuit);
+        if (state != FERRY_BREAKER_CLOSED)
+            pos += (size_t)snprintf(why + pos, why_size - pos, "%sroute %s: circuit %s",
+                                    pos ? "; " : "ok; ", rs->routes[i].cfg->name,
+                                    ferry_breaker_state_name((enum ferry_breaker_state)state));
     }
     return 1;
 }

@@ -128,6 +128,37 @@ static const struct ferry_cfg_section retry_section = {
     "retry", retry_fields, sizeof(struct ferry_route_retry_config), NULL,
     "Exponential backoff with full jitter. A Retry-After header is a floor for the next wait."};
 
+#define BREAKER_FIELD(f) offsetof(struct ferry_route_breaker_config, f)
+static const struct ferry_cfg_field breaker_fields[] = {
+    {"enabled", FERRY_CFG_BOOL, BREAKER_FIELD(enabled), "false", 0, 0, NULL, NULL, 0,
+     "Turns the breaker on."},
+    {"failure_rate", FERRY_CFG_DOUBLE, BREAKER_FIELD(failure_rate), "50", 1, 100, NULL, NULL, 0,
+     "Opens when this percentage or more of the requests in the window failed..."},
+    {"min_requests", FERRY_CFG_INT, BREAKER_FIELD(min_requests), "20", 1, 1000000, NULL, NULL, 0,
+     "... and the window holds at least this many requests."},
+    {"window", FERRY_CFG_DURATION, BREAKER_FIELD(window_ms), "10s", 100, 3600000, NULL, NULL, 0,
+     "The sliding window of that rate (it moves on in tenths)."},
+    {"consecutive_failures", FERRY_CFG_INT, BREAKER_FIELD(consecutive_failures), "10", 0, 1000000,
+     NULL, NULL, 0,
+     "Also opens after this many failed requests in a row, whatever the window says; 0: not "
+     "used."},
+    {"open", FERRY_CFG_DURATION, BREAKER_FIELD(open_ms), "5s", 10, 3600000, NULL, NULL, 0,
+     "How long it stays open the first time before probing; each reopening doubles it."},
+    {"max_open", FERRY_CFG_DURATION, BREAKER_FIELD(max_open_ms), "60s", 10, 86400000, NULL, NULL, 0,
+     "The longest open period."},
+    {"probes", FERRY_CFG_INT, BREAKER_FIELD(probes), "3", 1, 1000, NULL, NULL, 0,
+     "Half-open, this many requests go out; all must succeed to close it, one failure opens "
+     "it again."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section breaker_section = {
+    "circuit_breaker", breaker_fields, sizeof(struct ferry_route_breaker_config), NULL,
+    "Stops calling a target in trouble. Failures are the outcomes `on_status` retries (5xx, 408, "
+    "429 by default) and requests without an answer; a status that dead-letters the record is "
+    "an answer, not a failure. While open or half-open the route sends no request beyond the "
+    "probes and pauses its partitions: records wait, none is dead-lettered for it, and a failed "
+    "probe does not count as one of its record's attempts. See docs/routes.md."};
+
 #define DLQ_FIELD(f) offsetof(struct ferry_route_dead_letter_config, f)
 static const struct ferry_cfg_field dlq_fields[] = {
     {"topic", FERRY_CFG_STRING, DLQ_FIELD(topic), NULL, 0, 0, NULL, NULL, 0,
@@ -180,6 +211,8 @@ static const struct ferry_cfg_field route_fields[] = {
     {"retry", FERRY_CFG_SECTION, ROUTE_FIELD(retry), NULL, 0, 0, NULL, &retry_section, 0, NULL},
     {"dead_letter", FERRY_CFG_SECTION, ROUTE_FIELD(dead_letter), NULL, 0, 0, NULL, &dlq_section, 0,
      NULL},
+    {"circuit_breaker", FERRY_CFG_SECTION, ROUTE_FIELD(circuit_breaker), NULL, 0, 0, NULL,
+     &breaker_section, 0, NULL},
     {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
     {"drain_timeout", FERRY_CFG_DURATION, ROUTE_FIELD(drain_timeout_ms), "10s", 0, 3600000, NULL,
      NULL, 0,
@@ -336,6 +369,9 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     snprintf(fpath, sizeof(fpath), "%s.batch.separator", path);
     if (r->batch.format == FERRY_BATCH_SEPARATOR && (!r->batch.separator || !*r->batch.separator))
         ferry_config_error(cfg, fpath, "expected at least one byte");
+    snprintf(fpath, sizeof(fpath), "%s.circuit_breaker.max_open", path);
+    if (r->circuit_breaker.max_open_ms < r->circuit_breaker.open_ms)
+        ferry_config_error(cfg, fpath, "shorter than circuit_breaker.open");
 }
 
 /* ---- the job's top-level key ---- */
@@ -373,7 +409,7 @@ void ferry_routes_config_summary(const void *config, FILE *out)
     const struct ferry_route_config *routes = rc->routes.items;
 
     for (size_t i = 0; i < rc->routes.count; i++)
-        fprintf(out, "  route:  %s: %zu topic(s) -> %s %s\n", routes[i].name,
+        fprintf(out, "  route:  %s: %zu topic(s) -> %s %s%s\n", routes[i].name,
                 routes[i].topics.count, ferry_route_methods[routes[i].target.method],
-                routes[i].target.url);
+                routes[i].target.url, routes[i].circuit_breaker.enabled ? ", circuit breaker" : "");
 }

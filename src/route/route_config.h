@@ -84,6 +84,17 @@ struct ferry_route_dead_letter_config {
     int64_t response_max;
 };
 
+struct ferry_route_breaker_config {
+    int enabled;
+    double failure_rate; /* percent */
+    int64_t min_requests;
+    int64_t window_ms;
+    int64_t consecutive_failures;
+    int64_t open_ms;
+    int64_t max_open_ms;
+    int64_t probes;
+};
+
 struct ferry_route_limits_config {
     int64_t max_buffered_records;
     int64_t max_buffered_bytes;
@@ -106,6 +117,7 @@ struct ferry_route_config {
     struct ferry_route_status_config on_status;
     struct ferry_route_retry_config retry;
     struct ferry_route_dead_letter_config dead_letter;
+    struct ferry_route_breaker_config circuit_breaker;
     struct ferry_route_limits_config limits;
     int64_t drain_timeout_ms;
 };

@@ -19,6 +19,7 @@
 #include "core/kafka.h"
 #include "core/metrics.h"
 #include "route/backoff.h"
+#include "route/breaker.h"
 #include "route/deadletter_backlog.h"
 #include "route/dispatch.h"
 #include "route/failure_log.h"
@@ -38,6 +39,8 @@ struct route_metrics {
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused;
+    struct ferry_gauge *circuit[3];               /* by enum ferry_breaker_state, one-hot */
+    struct ferry_counter *circuit_transitions[3]; /* by the state entered */
 };
 
 /* A stored commit watermark, for /metrics (written by the worker, read by /metrics). */
@@ -79,6 +82,8 @@ struct route {
     int backpressure;               /* partitions paused because the buffers are full */
     int64_t full_since_ms;          /* when the buffers became full, or 0 */
     ferry_failure_log *failure_log; /* what the log says about a failing target */
+    ferry_breaker *breaker;         /* NULL: circuit_breaker.enabled is false */
+    atomic_int circuit;             /* the breaker's state, for /readyz */
 
     struct route_metrics m;
     pthread_mutex_t commits_lock;
@@ -105,6 +110,13 @@ void route_abandon_retries(struct route *r, int stale_only);
 
 /* delivery.c: the earliest retry time, or INT64_MAX. */
 int64_t route_next_retry_ms(const struct route *r);
+
+/* delivery.c: 0 when the circuit breaker lets requests start now; else when it may next (the
+ * end of its open period), or INT64_MAX while half-open with every probe under way. */
+int64_t route_breaker_blocked_until(struct route *r, int64_t now_ms);
+
+/* delivery.c: nonzero while the breaker is open or half-open: the partitions stay paused. */
+int route_breaker_holding(const struct route *r);
 
 /* delivery.c: when refused dead-letter writes are tried again, or INT64_MAX. */
 int64_t route_next_dead_letter_ms(const struct route *r);
