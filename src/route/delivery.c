@@ -112,6 +112,42 @@ static void tell_breaker(struct route *r, const struct ferry_request *req,
         ferry_breaker_result(r->breaker, (enum ferry_breaker_ticket)req->ticket, failed, now_ms);
 }
 
+/* ---- adaptive concurrency ---- */
+
+static int make_adaptive(struct route *r, char *errstr, size_t errstr_size)
+{
+    const struct ferry_route_adaptive_config *c = &r->cfg->adaptive_concurrency;
+    struct ferry_adaptive_policy p = {c->min, r->cfg->concurrency, c->decrease,
+                                      c->latency_tolerance};
+
+    if (!c->enabled)
+        return 0;
+    r->adaptive = ferry_adaptive_new(&p);
+    if (!r->adaptive) {
+        snprintf(errstr, errstr_size, "out of memory for its adaptive concurrency");
+        return -1;
+    }
+    return 0;
+}
+
+size_t route_concurrency(const struct route *r)
+{
+    return r->adaptive ? (size_t)ferry_adaptive_limit(r->adaptive) : (size_t)r->cfg->concurrency;
+}
+
+/* An answer for adaptive concurrency: 429, 503 and timeouts are the target pushing back; other
+ * transport errors (refused, reset) say nothing about its capacity. */
+static void tell_adaptive(struct route *r, const struct ferry_http_call *call, int64_t now_ms)
+{
+    int pushed_back = call->status == 429 || call->status == 503 ||
+                      call->transport_error == CURLE_OPERATION_TIMEDOUT;
+
+    if (!r->adaptive || (call->transport_error && !pushed_back))
+        return;
+    ferry_adaptive_result(r->adaptive, call->seconds, pushed_back, now_ms);
+    ferry_gauge_set(r->m.concurrency_limit, ferry_adaptive_limit(r->adaptive));
+}
+
 int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
 {
     const struct ferry_route_config *c = r->cfg;
@@ -122,7 +158,7 @@ int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory for its failure log");
         return -1;
     }
-    if (make_breaker(r, errstr, errstr_size))
+    if (make_breaker(r, errstr, errstr_size) || make_adaptive(r, errstr, errstr_size))
         return -1;
     r->requests = ferry_request_builder_new(c, errstr, errstr_size);
     if (!r->requests || make_rules(r, errstr, errstr_size))
@@ -149,6 +185,8 @@ void route_delivery_release(struct route *r)
     r->failure_log = NULL;
     ferry_breaker_destroy(r->breaker);
     r->breaker = NULL;
+    ferry_adaptive_destroy(r->adaptive);
+    r->adaptive = NULL;
 }
 
 /* ---- dead letters ---- */
@@ -201,6 +239,8 @@ static void start_call(struct route *r, struct ferry_request *req)
     char err[256];
 
     req->ticket = r->breaker ? (int)ferry_breaker_started(r->breaker) : FERRY_BREAKER_NORMAL;
+    if (r->adaptive)
+        ferry_adaptive_started(r->adaptive, (int64_t)r->in_flight + 1);
     if (ferry_sender_start(r->sender, &req->call, err, sizeof(err))) {
         /* Nothing went out: treat it as a failed attempt so it is retried. */
         req->call.transport_error = 1;
@@ -253,8 +293,7 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
 
     if (now_ms < r->paused_until_ms)
         return;
-    while (r->in_flight < (size_t)r->cfg->concurrency &&
-           route_breaker_blocked_until(r, now_ms) == 0) {
+    while (r->in_flight < route_concurrency(r) && route_breaker_blocked_until(r, now_ms) == 0) {
         /* Out of memory, the records wait in their lanes for a later turn. */
         struct ferry_request *req = ferry_request_get(r->requests);
         if (!req)
@@ -383,6 +422,7 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     attempt.attempts = req->attempts + 1;
     d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);
     tell_breaker(r, req, &d, ferry_clock_ms());
+    tell_adaptive(r, call, ferry_clock_ms());
     if (req->ticket == FERRY_BREAKER_PROBE && (d.action == FERRY_OUTCOME_RETRY || d.gave_up)) {
         /* A failed probe is the breaker's question, not one of the record's attempts. */
         attempt.attempts = req->attempts;
@@ -410,7 +450,7 @@ void route_fire_retries(struct route *r, int64_t now_ms)
 {
     struct ferry_heap_node *top;
 
-    while (r->in_flight < (size_t)r->cfg->concurrency && now_ms >= r->paused_until_ms &&
+    while (r->in_flight < route_concurrency(r) && now_ms >= r->paused_until_ms &&
            route_breaker_blocked_until(r, now_ms) == 0) {
         struct ferry_request *req;
         top = ferry_heap_peek(&r->retries);

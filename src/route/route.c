@@ -108,9 +108,18 @@ static int register_metrics(struct route *r)
         ferry_metrics_gauge(m, "ferry_route_requests_in_flight", "Requests under way.", lbl);
     r->m.buffered = ferry_metrics_gauge(m, "ferry_route_buffered_records",
                                         "Records consumed and not yet finished.", lbl);
-    r->m.paused = ferry_metrics_gauge(
-        m, "ferry_route_paused",
-        "1 while consumption is paused: the route's buffers are full, or its circuit breaker is not closed.", lbl);
+    r->m.paused = ferry_metrics_gauge(m, "ferry_route_paused",
+                                      "1 while consumption is paused: the route's buffers are "
+                                      "full, or its circuit breaker is not closed.",
+                                      lbl);
+    r->m.concurrency_limit = ferry_metrics_gauge(
+        m, "ferry_route_concurrency_limit",
+        "Requests the route may have under way now: its concurrency, or the adaptive limit.", lbl);
+    if (r->m.concurrency_limit)
+        ferry_gauge_set(r->m.concurrency_limit, r->cfg->adaptive_concurrency.enabled
+                                                    ? r->cfg->adaptive_concurrency.min
+                                                    : r->cfg->concurrency);
+    missing |= !r->m.concurrency_limit;
     missing |= register_circuit_metrics(r, lbl);
     missing |= !r->m.consumed || !r->m.delivered || !r->m.retried || !r->m.dead_lettered ||
                !r->m.dead_letter_refused || !r->m.fetch_restarts || !r->m.latency ||
@@ -371,7 +380,7 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
 {
     int64_t t = INT64_MAX, retry, dead_letters, breaker, wait;
 
-    if (r->in_flight < (size_t)r->cfg->concurrency) {
+    if (r->in_flight < route_concurrency(r)) {
         if (consuming)
             t = ferry_dispatch_next_due_ms(r->dispatch);
         if (t < r->paused_until_ms)

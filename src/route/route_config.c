@@ -128,6 +128,28 @@ static const struct ferry_cfg_section retry_section = {
     "retry", retry_fields, sizeof(struct ferry_route_retry_config), NULL,
     "Exponential backoff with full jitter. A Retry-After header is a floor for the next wait."};
 
+#define ADAPTIVE_FIELD(f) offsetof(struct ferry_route_adaptive_config, f)
+static const struct ferry_cfg_field adaptive_fields[] = {
+    {"enabled", FERRY_CFG_BOOL, ADAPTIVE_FIELD(enabled), "false", 0, 0, NULL, NULL, 0,
+     "Finds the concurrency the target can take, between `min` and the route's `concurrency`."},
+    {"min", FERRY_CFG_INT, ADAPTIVE_FIELD(min), "1", 1, 10000, NULL, NULL, 0,
+     "The lowest limit, and the first."},
+    {"decrease", FERRY_CFG_DOUBLE, ADAPTIVE_FIELD(decrease), "0.9", 0, 1, NULL, NULL, 0,
+     "On push-back the limit is multiplied by this (more than 0, less than 1)."},
+    {"latency_tolerance", FERRY_CFG_DOUBLE, ADAPTIVE_FIELD(latency_tolerance), "2", 1, 100, NULL,
+     NULL, 0,
+     "A window whose mean latency passes the baseline times this (more than 1) counts as "
+     "push-back."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section adaptive_section = {
+    "adaptive_concurrency", adaptive_fields, sizeof(struct ferry_route_adaptive_config), NULL,
+    "Adaptive concurrency (AIMD): over windows of about one round trip, the limit grows by one "
+    "while the target keeps up with the whole limit in use, and is cut by `decrease` when it "
+    "pushes back (429, 503, a timeout, no answer) or its latency rises past "
+    "`latency_tolerance` times its usual. The current limit is "
+    "`ferry_route_concurrency_limit` in /metrics. See docs/routes.md."};
+
 #define BREAKER_FIELD(f) offsetof(struct ferry_route_breaker_config, f)
 static const struct ferry_cfg_field breaker_fields[] = {
     {"enabled", FERRY_CFG_BOOL, BREAKER_FIELD(enabled), "false", 0, 0, NULL, NULL, 0,
@@ -198,7 +220,9 @@ static const struct ferry_cfg_field route_fields[] = {
     {"body", FERRY_CFG_SECTION, ROUTE_FIELD(body), NULL, 0, 0, NULL, &body_section, 0, NULL},
     {"batch", FERRY_CFG_SECTION, ROUTE_FIELD(batch), NULL, 0, 0, NULL, &batch_section, 0, NULL},
     {"concurrency", FERRY_CFG_INT, ROUTE_FIELD(concurrency), "64", 1, 10000, NULL, NULL, 0,
-     "Requests in flight at once for this route."},
+     "Requests in flight at once for this route (the most, with `adaptive_concurrency`)."},
+    {"adaptive_concurrency", FERRY_CFG_SECTION, ROUTE_FIELD(adaptive_concurrency), NULL, 0, 0, NULL,
+     &adaptive_section, 0, NULL},
     {"io_threads", FERRY_CFG_STRING, ROUTE_FIELD(io_threads), "auto", 0, 0, NULL, NULL, 0,
      "Threads that run this route's HTTP transfers beside its worker thread, 0 to 64; 0 runs "
      "them on the worker. `auto`: one per processor ferry may run on, up to 4, for one-record "
@@ -369,6 +393,16 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     snprintf(fpath, sizeof(fpath), "%s.batch.separator", path);
     if (r->batch.format == FERRY_BATCH_SEPARATOR && (!r->batch.separator || !*r->batch.separator))
         ferry_config_error(cfg, fpath, "expected at least one byte");
+    snprintf(fpath, sizeof(fpath), "%s.adaptive_concurrency.min", path);
+    if (r->adaptive_concurrency.min > r->concurrency)
+        ferry_config_error(cfg, fpath, "more than the route's concurrency (%lld)",
+                           (long long)r->concurrency);
+    snprintf(fpath, sizeof(fpath), "%s.adaptive_concurrency.decrease", path);
+    if (r->adaptive_concurrency.decrease <= 0 || r->adaptive_concurrency.decrease >= 1)
+        ferry_config_error(cfg, fpath, "expected more than 0 and less than 1");
+    snprintf(fpath, sizeof(fpath), "%s.adaptive_concurrency.latency_tolerance", path);
+    if (r->adaptive_concurrency.latency_tolerance <= 1)
+        ferry_config_error(cfg, fpath, "expected more than 1");
     snprintf(fpath, sizeof(fpath), "%s.circuit_breaker.max_open", path);
     if (r->circuit_breaker.max_open_ms < r->circuit_breaker.open_ms)
         ferry_config_error(cfg, fpath, "shorter than circuit_breaker.open");

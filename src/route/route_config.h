@@ -95,6 +95,13 @@ struct ferry_route_breaker_config {
     int64_t probes;
 };
 
+struct ferry_route_adaptive_config {
+    int enabled;
+    int64_t min;
+    double decrease;
+    double latency_tolerance;
+};
+
 struct ferry_route_limits_config {
     int64_t max_buffered_records;
     int64_t max_buffered_bytes;
@@ -112,6 +119,7 @@ struct ferry_route_config {
     struct ferry_route_body_config body;
     struct ferry_route_batch_config batch;
     int64_t concurrency;
+    struct ferry_route_adaptive_config adaptive_concurrency;
     char *io_threads; /* "auto" or a count; see ferry_route_io_threads() */
     int ordering;     /* enum ferry_ordering */
     struct ferry_route_status_config on_status;

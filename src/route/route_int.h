@@ -18,6 +18,7 @@
 #include "core/heap.h"
 #include "core/kafka.h"
 #include "core/metrics.h"
+#include "route/adaptive.h"
 #include "route/backoff.h"
 #include "route/breaker.h"
 #include "route/deadletter_backlog.h"
@@ -38,7 +39,7 @@ struct route_metrics {
     struct ferry_counter *fetch_restarts;
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
-    struct ferry_gauge *in_flight, *buffered, *paused;
+    struct ferry_gauge *in_flight, *buffered, *paused, *concurrency_limit;
     struct ferry_gauge *circuit[3];               /* by enum ferry_breaker_state, one-hot */
     struct ferry_counter *circuit_transitions[3]; /* by the state entered */
 };
@@ -83,6 +84,7 @@ struct route {
     int64_t full_since_ms;          /* when the buffers became full, or 0 */
     ferry_failure_log *failure_log; /* what the log says about a failing target */
     ferry_breaker *breaker;         /* NULL: circuit_breaker.enabled is false */
+    ferry_adaptive *adaptive;       /* NULL: adaptive_concurrency.enabled is false */
     atomic_int circuit;             /* the breaker's state, for /readyz */
 
     struct route_metrics m;
@@ -107,6 +109,10 @@ void route_collect_dead_letters(struct route *r);
 /* delivery.c: abandons requests waiting to retry; all of them when stale_only is 0, else only
  * those of drained partitions. */
 void route_abandon_retries(struct route *r, int stale_only);
+
+/* delivery.c: how many requests may be under way now: the route's concurrency, or the
+ * adaptive limit. */
+size_t route_concurrency(const struct route *r);
 
 /* delivery.c: the earliest retry time, or INT64_MAX. */
 int64_t route_next_retry_ms(const struct route *r);
