@@ -523,6 +523,21 @@ static void shut_down(struct route *r)
         FLOG_WARN("route", r->cfg->name, "closing the consumer: %s", rd_kafka_err2str(err));
 }
 
+/* Says which rate limits the route obeys, when it has any. */
+static void log_limits(const struct route *r)
+{
+    const struct ferry_route_rate_config *rc = &r->cfg->rate_limit;
+    char rates[256];
+
+    if (r->own_limit) {
+        ferry_route_rate_describe(rc, rates, sizeof(rates));
+        FLOG_INFO("route", r->cfg->name, "rate limit: %s%s%s", rates,
+                  rc->limiter ? ", and the shared limiter " : "", rc->limiter ? rc->limiter : "");
+    } else if (rc->limiter) {
+        FLOG_INFO("route", r->cfg->name, "rate limit: the shared limiter %s", rc->limiter);
+    }
+}
+
 static void *route_main(void *arg)
 {
     struct route *r = arg;
@@ -530,6 +545,7 @@ static void *route_main(void *arg)
 
     FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s)",
               r->cfg->topics.count, r->cfg->target.url, r->io_threads);
+    log_limits(r);
     while (!atomic_load(&r->stop))
         more = loop_turn(r, more, 1);
     shut_down(r);

@@ -502,8 +502,7 @@ void ferry_routes_config_check(struct ferry_config *cfg, void *config)
     check_limiter_refs(cfg, rc);
 }
 
-/* Writes what a rate limit allows, e.g. "50 requests/s, 10MiB/s, burst 100ms". */
-static void format_rates(const struct ferry_route_rate_config *rc, char *out, size_t size)
+void ferry_route_rate_describe(const struct ferry_route_rate_config *rc, char *out, size_t size)
 {
     char num[32];
     size_t len = 0;
@@ -529,7 +528,7 @@ static void summarize_route(const struct ferry_route_config *r, FILE *out)
     fprintf(out, "  route:  %s: %zu topic(s) -> %s %s", r->name, r->topics.count,
             ferry_route_methods[r->target.method], r->target.url);
     if (ferry_route_rate_limited(&r->rate_limit)) {
-        format_rates(&r->rate_limit, rates, sizeof(rates));
+        ferry_route_rate_describe(&r->rate_limit, rates, sizeof(rates));
         fprintf(out, ", rate limit %s", rates);
     }
     if (r->rate_limit.limiter)
@@ -551,7 +550,7 @@ void ferry_routes_config_summary(const void *config, FILE *out)
         for (size_t j = 0; j < rc->routes.count; j++)
             users += routes[j].rate_limit.limiter &&
                      strcmp(routes[j].rate_limit.limiter, limiters[i].name) == 0;
-        format_rates(&limiters[i], rates, sizeof(rates));
+        ferry_route_rate_describe(&limiters[i], rates, sizeof(rates));
         fprintf(out, "  limiter: %s: %s, shared by %zu route(s)\n", limiters[i].name, rates, users);
     }
 }

@@ -140,6 +140,9 @@ extern const struct ferry_cfg_section ferry_routes_config_section;
 /* Nonzero when rc limits anything (one of its rates is set). */
 int ferry_route_rate_limited(const struct ferry_route_rate_config *rc);
 
+/* Writes what a rate limit allows into out, e.g. "50 requests/s, 10MiB/s, burst 100ms". */
+void ferry_route_rate_describe(const struct ferry_route_rate_config *rc, char *out, size_t size);
+
 /* The shared limiter named name in rc, or NULL. */
 const struct ferry_route_rate_config *ferry_routes_limiter(const struct ferry_routes_config *rc,
                                                            const char *name);
