@@ -112,6 +112,26 @@ def test_retries_count_against_the_limit(start_routes, receiver, kafka):
     assert abs(rate_seen - rate) <= rate * 0.1, f"steady rate {rate_seen:.2f}/s, expected {rate}"
 
 
+def test_records_per_second_counts_the_records_of_batches(start_routes, receiver, kafka):
+    """A batch takes as many tokens as it has records: 100 records/s in batches of up to 10."""
+    rate, n = 100, 1500
+    topic = unique("rl-batch")
+    kafka.produce(topic, [(f"k{i % 16}".encode(), f"v{i}".encode()) for i in range(n)])
+    f = start_routes(route_config("rlb", [topic], receiver.url + "/in",
+                                  batch={"max_records": 10, "linger": "5ms"},
+                                  rate_limit={"records_per_second": rate}))
+    wait_until(lambda: sum(len(r.json()) for r in receiver.requests) >= rate * 12, 60,
+               "12 seconds' worth of records")
+    reqs = sorted(receiver.requests, key=lambda r: r.time)
+    # One point per record: the records of a batch arrive together.
+    times = [r.time for r in reqs for _ in r.json()]
+    check_never_ahead(times, rate, rate * 0.1 + 10, "records in batches")  # + one batch of debt
+    rate_seen = steady_rate(times)
+    assert abs(rate_seen - rate) <= rate * 0.1, f"{rate_seen:.1f} records/s, expected {rate}"
+    assert max(len(r.json()) for r in reqs) > 1, "no batch formed"
+    assert f.metrics().find("ferry_route_rate_limited_seconds_total", route="rlb")
+
+
 def test_shared_limiter_holds_for_routes_together(start_routes, receiver, kafka):
     """Routes a and b share 40 requests/s; a also has 10/s of its own. Together they send 40
     a second, a about 10 and b the rest."""
