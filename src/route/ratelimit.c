@@ -19,6 +19,7 @@ enum { UNIT_REQUESTS, UNIT_RECORDS, UNIT_BYTES, UNITS };
 struct bucket {
     _Atomic int64_t empty_at; /* holds (now - empty_at) / ns_per_unit units, at most capacity */
     double ns_per_unit;       /* 0: this unit is not limited */
+    int64_t unit_ns;          /* one unit's time, rounded up */
     int64_t capacity_ns;      /* capacity as time at the rate: at least one unit */
 };
 
@@ -34,6 +35,7 @@ static void bucket_init(struct bucket *b, double per_second, int64_t burst_ms)
     if (!(per_second > 0))
         return;
     b->ns_per_unit = NS_PER_SECOND / per_second;
+    b->unit_ns = (int64_t)ceil(b->ns_per_unit);
     capacity_ns = (double)burst_ms * (double)NS_PER_MS;
     if (capacity_ns < b->ns_per_unit)
         capacity_ns = b->ns_per_unit;
@@ -65,7 +67,7 @@ static int64_t bucket_ready_ns(const struct bucket *b)
     if (b->ns_per_unit == 0)
         return FULL_SINCE;
     empty_at = atomic_load_explicit(&((struct bucket *)b)->empty_at, memory_order_relaxed);
-    return empty_at + (int64_t)ceil(b->ns_per_unit);
+    return empty_at + b->unit_ns;
 }
 
 int64_t ferry_ratelimit_ready_ns(const ferry_ratelimit *l)
@@ -83,7 +85,7 @@ int64_t ferry_ratelimit_ready_ns(const ferry_ratelimit *l)
 static void bucket_take(struct bucket *b, int64_t now_ns, uint64_t units)
 {
     double cost = (double)units * b->ns_per_unit;
-    int64_t cost_ns = cost > (double)COST_MAX_NS ? COST_MAX_NS : llround(cost);
+    int64_t cost_ns = cost > (double)COST_MAX_NS ? COST_MAX_NS : (int64_t)(cost + 0.5);
     int64_t full_at = now_ns - b->capacity_ns; /* emptied then, it is full by now */
     int64_t old = atomic_load_explicit(&b->empty_at, memory_order_relaxed), next;
 
