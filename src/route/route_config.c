@@ -392,11 +392,17 @@ int ferry_route_rate_limited(const struct ferry_route_rate_config *rc)
 static void check_rate_limit(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_rate_config *rc = obj;
+    char fpath[ROUTE_PATH_MAX];
 
+    snprintf(fpath, sizeof(fpath), "%s.burst", path);
     if (!rc->limiter && !ferry_route_rate_limited(rc))
         ferry_config_error(cfg, path,
                            "expected a limiter or at least one of requests_per_second, "
                            "records_per_second, bytes_per_second");
+    else if (!ferry_route_rate_limited(rc) && ferry_config_line(cfg, fpath))
+        ferry_config_error(cfg, fpath,
+                           "applies to this route's own rates, and it has none: a shared "
+                           "limiter's burst is set under limiters:");
 }
 
 static void check_limiter(struct ferry_config *cfg, void *obj, const char *path)

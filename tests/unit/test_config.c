@@ -139,6 +139,11 @@ static const struct bad_case bad_cases[] = {
      "    rate_limit: {burst: 1s}\n",
      "config: routes[0].rate_limit: expected a limiter or at least one of requests_per_second, "
      "records_per_second, bytes_per_second (bad.yaml:5)"},
+    {"limiters:\n  - {name: api, requests_per_second: 5}\nroutes:\n  - name: r\n"
+     "    topics: [t]\n    target: {url: \"http://x/\"}\n    rate_limit:\n      limiter: api\n"
+     "      burst: 2s\n",
+     "config: routes[0].rate_limit.burst: applies to this route's own rates, and it has none: a "
+     "shared limiter's burst is set under limiters: (bad.yaml:9)"},
     {"limiters:\n  - name: api\n    burst: 1s\n",
      "config: limiters[0]: expected at least one of requests_per_second, records_per_second, "
      "bytes_per_second (bad.yaml:2)"},
