@@ -18,6 +18,7 @@
 
 #define DELIVERY_REASON_MAX 512          /* why records are dead-lettered, as ferry.error */
 #define DELIVERY_FAILURE_WINDOW_MS 10000 /* a failing target is summarized this often */
+#define NS_PER_MS INT64_C(1000000)
 
 /* ---- set-up ---- */
 
@@ -232,9 +233,54 @@ int64_t route_next_dead_letter_ms(const struct route *r)
     return r->dead_letters ? ferry_deadletter_backlog_retry_ms(r->dead_letters) : INT64_MAX;
 }
 
+/* ---- rate limits ---- */
+
+/* Ends a wait for the rate limits, adding it to the route's figures. */
+static void end_limit_wait(struct route *r, int64_t now_ms)
+{
+    if (!r->limited_since_ms)
+        return;
+    atomic_fetch_add(&r->limited_ms, (uint_fast64_t)(now_ms - r->limited_since_ms));
+    r->limited_since_ms = 0;
+}
+
+/* Work is ready but the rate limits hold it back: from now on the route is waiting. */
+static void begin_limit_wait(struct route *r, int64_t now_ms)
+{
+    if (r->limited_since_ms)
+        return;
+    r->limited_since_ms = now_ms;
+    ferry_counter_add(r->m.rate_limit_waits, 1);
+}
+
+/* Nonzero when every rate limit lets a request start at now_ms. Otherwise sets
+ * limited_until_ms, when the loop looks again: a shared limiter may have been taken by
+ * another route by then, and the route then waits once more. */
+static int limits_allow(struct route *r, int64_t now_ms)
+{
+    int64_t ready = INT64_MIN;
+
+    for (size_t i = 0; i < r->nlimits; i++) {
+        int64_t t = ferry_ratelimit_ready_ns(r->limits[i]);
+        if (t > ready)
+            ready = t;
+    }
+    if (ready <= now_ms * NS_PER_MS)
+        return 1;
+    r->limited_until_ms = ready / NS_PER_MS + (ready % NS_PER_MS != 0);
+    return 0;
+}
+
+/* Charges a request that went out at now_ms to every rate limit. */
+static void limits_take(struct route *r, const struct ferry_request *req, int64_t now_ms)
+{
+    for (size_t i = 0; i < r->nlimits; i++)
+        ferry_ratelimit_take(r->limits[i], now_ms * NS_PER_MS, req->n, req->call.body_len);
+}
+
 /* ---- sending ---- */
 
-static void start_call(struct route *r, struct ferry_request *req)
+static void start_call(struct route *r, struct ferry_request *req, int64_t now_ms)
 {
     char err[256];
 
@@ -251,13 +297,14 @@ static void start_call(struct route *r, struct ferry_request *req)
         route_on_call_done(r, &req->call);
         return;
     }
+    limits_take(r, req, now_ms);
     r->in_flight++;
     ferry_gauge_set(r->m.in_flight, (int64_t)r->in_flight);
 }
 
 /* Builds and sends a request of freshly dispatched records. Records cut from a batch whose
  * body filled up are put into a request of their own. */
-static void send_new(struct route *r, struct ferry_request *req)
+static void send_new(struct route *r, struct ferry_request *req, int64_t now_ms)
 {
     struct ferry_request *rest;
     size_t cut;
@@ -267,7 +314,7 @@ static void send_new(struct route *r, struct ferry_request *req)
         return;
     }
     if (cut == req->n) {
-        start_call(r, req);
+        start_call(r, req, now_ms);
         return;
     }
     rest = ferry_request_get(r->requests);
@@ -282,9 +329,9 @@ static void send_new(struct route *r, struct ferry_request *req)
         ferry_dispatch_abandon(r->dispatch, req->recs + cut, req->n - cut);
     }
     req->n = cut;
-    start_call(r, req);
+    start_call(r, req, now_ms);
     if (rest)
-        send_new(r, rest);
+        send_new(r, rest, now_ms);
 }
 
 void route_dispatch(struct route *r, int64_t now_ms, int flush)
@@ -294,8 +341,16 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
     if (now_ms < r->paused_until_ms)
         return;
     while (r->in_flight < route_concurrency(r) && route_breaker_blocked_until(r, now_ms) == 0) {
+        struct ferry_request *req;
+
+        if (!limits_allow(r, now_ms)) {
+            if (ferry_dispatch_next_due_ms(r->dispatch) <= now_ms || flush)
+                begin_limit_wait(r, now_ms);
+            return;
+        }
+        end_limit_wait(r, now_ms);
         /* Out of memory, the records wait in their lanes for a later turn. */
-        struct ferry_request *req = ferry_request_get(r->requests);
+        req = ferry_request_get(r->requests);
         if (!req)
             return;
         req->n = ferry_dispatch_next(r->dispatch, now_ms, flush, req->recs, max);
@@ -303,7 +358,7 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
             ferry_request_put(r->requests, req);
             return;
         }
-        send_new(r, req);
+        send_new(r, req, now_ms);
     }
 }
 
@@ -456,6 +511,11 @@ void route_fire_retries(struct route *r, int64_t now_ms)
         top = ferry_heap_peek(&r->retries);
         if (!top || top->key > now_ms)
             return;
+        if (!limits_allow(r, now_ms)) {
+            begin_limit_wait(r, now_ms);
+            return;
+        }
+        end_limit_wait(r, now_ms);
         req = retry_request(top);
         ferry_heap_remove(&r->retries, top);
         if (request_stale(req)) {
@@ -463,7 +523,7 @@ void route_fire_retries(struct route *r, int64_t now_ms)
             ferry_request_put(r->requests, req);
             continue;
         }
-        start_call(r, req);
+        start_call(r, req, now_ms);
     }
 }
 

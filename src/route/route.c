@@ -31,6 +31,8 @@
 typedef struct ferry_routes {
     struct route *routes;
     size_t count;
+    ferry_ratelimit **limiters; /* the shared ones, as config's limiters[] */
+    size_t nlimiters;
     ferry_metrics *metrics;
     int released; /* the routes' clients and records were let go (routes_stop) */
 } ferry_routes;
@@ -94,6 +96,13 @@ static int register_metrics(struct route *r)
         "Times the route restarted its consumer's fetching, which librdkafka had stopped while "
         "its queue was full.",
         lbl);
+    if (r->nlimits) {
+        r->m.rate_limit_waits = ferry_metrics_counter(
+            m, "ferry_route_rate_limit_waits_total",
+            "Times the route had a request ready and a free slot, and waited for its rate limits.",
+            lbl);
+        missing |= !r->m.rate_limit_waits;
+    }
     for (int i = 0; i < 5; i++) {
         snprintf(cls, sizeof(cls), "%s,class=\"%s\"", lbl, i == 0 ? "error" : classes[i]);
         r->m.requests[i] = ferry_metrics_counter(
@@ -144,6 +153,29 @@ static void collect_commits(struct ferry_buf *out, void *arg)
                            r->cfg->name, r->commits[j].topic, r->commits[j].partition,
                            r->commits[j].offset);
         pthread_mutex_unlock(&r->commits_lock);
+    }
+}
+
+/* Renders the time each rate-limited route waited for its limits (called by /metrics). */
+static void collect_rate_limits(struct ferry_buf *out, void *arg)
+{
+    ferry_routes *rs = arg;
+    int header = 0;
+
+    for (size_t i = 0; i < rs->count; i++) {
+        struct route *r = &rs->routes[i];
+        uint64_t ms;
+        if (!r->nlimits)
+            continue;
+        if (!header++)
+            ferry_buf_adds(out, "# HELP ferry_route_rate_limited_seconds_total Time the route "
+                                "had a request ready and a free slot, and waited for its rate "
+                                "limits.\n"
+                                "# TYPE ferry_route_rate_limited_seconds_total counter\n");
+        ms = atomic_load(&r->limited_ms);
+        ferry_buf_addf(
+            out, "ferry_route_rate_limited_seconds_total{route=\"%s\"} %" PRIu64 ".%03" PRIu64 "\n",
+            r->cfg->name, ms / 1000, ms % 1000);
     }
 }
 
@@ -391,6 +423,9 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
         breaker = route_breaker_blocked_until(r, now_ms);
         if (t < breaker)
             t = breaker;
+        /* The rate limits hold back both, and the limits' own wait is the timer. */
+        if (t != INT64_MAX && t < r->limited_until_ms)
+            t = r->limited_until_ms;
     }
     dead_letters = route_next_dead_letter_ms(r);
     if (dead_letters < t)
@@ -531,6 +566,21 @@ static void shut_down(struct route *r)
         FLOG_WARN("route", r->cfg->name, "closing the consumer: %s", rd_kafka_err2str(err));
 }
 
+/* Says which rate limits the route obeys, when it has any. */
+static void log_limits(const struct route *r)
+{
+    const struct ferry_route_rate_config *rc = &r->cfg->rate_limit;
+    char rates[256];
+
+    if (r->own_limit) {
+        ferry_route_rate_describe(rc, rates, sizeof(rates));
+        FLOG_INFO("route", r->cfg->name, "rate limit: %s%s%s", rates,
+                  rc->limiter ? ", and the shared limiter " : "", rc->limiter ? rc->limiter : "");
+    } else if (rc->limiter) {
+        FLOG_INFO("route", r->cfg->name, "rate limit: the shared limiter %s", rc->limiter);
+    }
+}
+
 static void *route_main(void *arg)
 {
     struct route *r = arg;
@@ -539,6 +589,7 @@ static void *route_main(void *arg)
     FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s), %s",
               r->cfg->topics.count, r->cfg->target.url, r->io_threads,
               r->instance ? "a static group member (server.instance)" : "a dynamic group member");
+    log_limits(r);
     while (!atomic_load(&r->stop))
         more = loop_turn(r, more, 1);
     shut_down(r);
@@ -697,7 +748,31 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
     return r->dead_letters ? 0 : -1;
 }
 
-static int route_init(struct route *r, char *errstr, size_t errstr_size)
+static struct ferry_ratelimit_rates rates_of(const struct ferry_route_rate_config *rc)
+{
+    struct ferry_ratelimit_rates rates = {rc->requests_per_second, rc->records_per_second,
+                                          (double)rc->bytes_per_second, rc->burst_ms};
+    return rates;
+}
+
+/* Gives the route its own rate limit, when it has one, and the shared one it names. */
+static int make_limits(struct route *r, ferry_ratelimit *shared, char *errstr, size_t errstr_size)
+{
+    if (ferry_route_rate_limited(&r->cfg->rate_limit)) {
+        struct ferry_ratelimit_rates rates = rates_of(&r->cfg->rate_limit);
+        r->own_limit = ferry_ratelimit_new(&rates);
+        if (!r->own_limit) {
+            snprintf(errstr, errstr_size, "out of memory for its rate limit");
+            return -1;
+        }
+        r->limits[r->nlimits++] = r->own_limit;
+    }
+    if (shared)
+        r->limits[r->nlimits++] = shared;
+    return 0;
+}
+
+static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, size_t errstr_size)
 {
     struct ferry_dispatch_options d = {
         (enum ferry_ordering)r->cfg->ordering, (size_t)r->cfg->batch.max_records,
@@ -705,6 +780,8 @@ static int route_init(struct route *r, char *errstr, size_t errstr_size)
 
     pthread_mutex_init(&r->commits_lock, NULL);
     r->event_fds[0] = r->event_fds[1] = -1;
+    if (make_limits(r, shared, errstr, errstr_size))
+        return -1;
     if (register_metrics(r)) {
         snprintf(errstr, errstr_size, "out of memory for its metrics");
         return -1;
@@ -744,21 +821,53 @@ static void route_release(struct route *r)
         if (r->event_fds[i] >= 0)
             close(r->event_fds[i]);
     route_delivery_release(r);
+    ferry_ratelimit_destroy(r->own_limit);
+    r->own_limit = NULL;
+    r->nlimits = 0;
     pthread_mutex_destroy(&r->commits_lock);
+}
+
+/* Makes the shared limiters of the config's limiters[]. Returns 0, or -1 when out of memory. */
+static int make_limiters(ferry_routes *rs, const struct ferry_routes_config *rc)
+{
+    const struct ferry_route_rate_config *limiters = rc->limiters.items;
+
+    rs->limiters = calloc(rc->limiters.count ? rc->limiters.count : 1, sizeof(*rs->limiters));
+    if (!rs->limiters)
+        return -1;
+    for (size_t i = 0; i < rc->limiters.count; i++) {
+        struct ferry_ratelimit_rates rates = rates_of(&limiters[i]);
+        rs->limiters[i] = ferry_ratelimit_new(&rates);
+        if (!rs->limiters[i])
+            return -1;
+        rs->nlimiters++;
+    }
+    return 0;
+}
+
+/* The shared limiter a route names, or NULL (the config checks made sure it exists). */
+static ferry_ratelimit *shared_limiter(const ferry_routes *rs, const struct ferry_routes_config *rc,
+                                       const struct ferry_route_config *cfg)
+{
+    const struct ferry_route_rate_config *found = ferry_routes_limiter(rc, cfg->rate_limit.limiter);
+
+    return found ? rs->limiters[found - (const struct ferry_route_rate_config *)rc->limiters.items]
+                 : NULL;
 }
 
 /* Builds every route (consumers, templates, senders) without starting them. */
 static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_t errstr_size)
 {
-    const struct ferry_cfg_list *list = &((const struct ferry_routes_config *)ctx->config)->routes;
+    const struct ferry_routes_config *rc = ctx->config;
+    const struct ferry_cfg_list *list = &rc->routes;
     ferry_routes *rs = calloc(1, sizeof(*rs));
     char why[512];
 
     if (rs)
         rs->routes = calloc(list->count ? list->count : 1, sizeof(*rs->routes));
-    if (!rs || !rs->routes) {
+    if (!rs || !rs->routes || make_limiters(rs, rc)) {
         snprintf(errstr, errstr_size, "out of memory for %zu route(s)", list->count);
-        free(rs);
+        routes_destroy(rs);
         return NULL;
     }
     rs->metrics = ctx->metrics;
@@ -770,14 +879,15 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
         r->instance = ctx->cfg->server.instance;
         rs->count++;
         why[0] = '\0';
-        if (route_init(r, why, sizeof(why))) {
+        if (route_init(r, shared_limiter(rs, rc, r->cfg), why, sizeof(why))) {
             snprintf(errstr, errstr_size, "route '%s': %s", r->cfg->name,
                      *why ? why : "cannot set it up");
             routes_destroy(rs);
             return NULL;
         }
     }
-    if (rs->count && ferry_metrics_add_collector(rs->metrics, collect_commits, rs)) {
+    if (rs->count && (ferry_metrics_add_collector(rs->metrics, collect_commits, rs) ||
+                      ferry_metrics_add_collector(rs->metrics, collect_rate_limits, rs))) {
         snprintf(errstr, errstr_size,
                  "out of memory for the routes' committed offsets in /metrics");
         routes_destroy(rs);
@@ -847,8 +957,10 @@ static void routes_stop(void *arg, int64_t timeout_ms)
             pthread_join(rs->routes[i].thread, NULL);
         rs->routes[i].thread_started = 0;
     }
-    if (rs->count)
+    if (rs->count) {
         ferry_metrics_remove_collector(rs->metrics, collect_commits, rs);
+        ferry_metrics_remove_collector(rs->metrics, collect_rate_limits, rs);
+    }
     for (size_t i = 0; i < rs->count; i++)
         route_release(&rs->routes[i]);
     rs->released = 1;
@@ -861,6 +973,9 @@ static void routes_destroy(void *arg)
     if (!rs)
         return;
     routes_stop(rs, 0);
+    for (size_t i = 0; i < rs->nlimiters; i++)
+        ferry_ratelimit_destroy(rs->limiters[i]);
+    free(rs->limiters);
     free(rs->routes);
     free(rs);
 }

@@ -206,6 +206,50 @@ static const struct ferry_cfg_section limits_section = {"limits", limits_fields,
                                                         sizeof(struct ferry_route_limits_config),
                                                         NULL, "Bounds on the memory a route uses."};
 
+/* The rates and burst, shared by a route's rate_limit and the shared limiters. */
+#define RATE_FIELD(f) offsetof(struct ferry_route_rate_config, f)
+/* clang-format off */
+#define RATE_FIELDS                                                                                \
+    {"requests_per_second", FERRY_CFG_DOUBLE, RATE_FIELD(requests_per_second), NULL, 0,            \
+     1000000000, NULL, NULL, 0,                                                                    \
+     "Requests started per second, retries included; fractions allowed (`0.5`)."},                 \
+    {"records_per_second", FERRY_CFG_DOUBLE, RATE_FIELD(records_per_second), NULL, 0,              \
+     1000000000, NULL, NULL, 0, "Records sent per second (a batch counts its records)."},          \
+    {"bytes_per_second", FERRY_CFG_SIZE, RATE_FIELD(bytes_per_second), NULL, 0, 1099511627776LL,   \
+     NULL, NULL, 0, "Request body bytes sent per second, e.g. `10MiB`."},                          \
+    {"burst", FERRY_CFG_DURATION, RATE_FIELD(burst_ms), "100ms", 0, 3600000, NULL, NULL, 0,        \
+     "How much unused allowance is saved up, as time at each rate: after a quiet spell up to "     \
+     "rate x burst (and at least one) may go at once, so any one-second window sees at most "      \
+     "rate x (1s + burst)."}
+/* clang-format on */
+
+static void check_rate_limit(struct ferry_config *cfg, void *obj, const char *path);
+static void check_limiter(struct ferry_config *cfg, void *obj, const char *path);
+
+static const struct ferry_cfg_field rate_limit_fields[] = {
+    RATE_FIELDS,
+    {"limiter", FERRY_CFG_STRING, RATE_FIELD(limiter), NULL, 0, 0, NULL, NULL, 0,
+     "The name of a shared limiter (`limiters:`) this route obeys too, with the other routes "
+     "that name it."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section rate_limit_section = {
+    "rate_limit", rate_limit_fields, sizeof(struct ferry_route_rate_config), check_rate_limit,
+    "Paces the route's requests with token buckets, each unit its own; a request waits until "
+    "every bucket allows it. Records meanwhile wait in the route's buffers, and when those "
+    "stay full the route pauses its partitions (see `limits`)."};
+
+static const struct ferry_cfg_field limiter_fields[] = {
+    {"name", FERRY_CFG_STRING, RATE_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
+     "Unique name, referred to by a route's `rate_limit.limiter`."},
+    RATE_FIELDS,
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_limiter_section = {
+    "limiters[]", limiter_fields, sizeof(struct ferry_route_rate_config), check_limiter,
+    "Rate limits shared by every route that names them (`rate_limit: {limiter: NAME}`), for "
+    "routes that call the same API: together they stay within it."};
+
 #define ROUTE_FIELD(f) offsetof(struct ferry_route_config, f)
 static const struct ferry_cfg_field route_fields[] = {
     {"name", FERRY_CFG_STRING, ROUTE_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
@@ -238,6 +282,8 @@ static const struct ferry_cfg_field route_fields[] = {
     {"circuit_breaker", FERRY_CFG_SECTION, ROUTE_FIELD(circuit_breaker), NULL, 0, 0, NULL,
      &breaker_section, 0, NULL},
     {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
+    {"rate_limit", FERRY_CFG_SECTION, ROUTE_FIELD(rate_limit), NULL, 0, 0, NULL,
+     &rate_limit_section, 0, NULL},
     {"drain_timeout", FERRY_CFG_DURATION, ROUTE_FIELD(drain_timeout_ms), "10s", 0, 3600000, NULL,
      NULL, 0,
      "On rebalance or shutdown, how long in-flight requests may take before they are "
@@ -408,21 +454,65 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
         ferry_config_error(cfg, fpath, "shorter than circuit_breaker.open");
 }
 
+int ferry_route_rate_limited(const struct ferry_route_rate_config *rc)
+{
+    return rc->requests_per_second > 0 || rc->records_per_second > 0 || rc->bytes_per_second > 0;
+}
+
+static void check_rate_limit(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_route_rate_config *rc = obj;
+    char fpath[ROUTE_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.burst", path);
+    if (!rc->limiter && !ferry_route_rate_limited(rc))
+        ferry_config_error(cfg, path,
+                           "expected a limiter or at least one of requests_per_second, "
+                           "records_per_second, bytes_per_second");
+    else if (!ferry_route_rate_limited(rc) && ferry_config_line(cfg, fpath))
+        ferry_config_error(cfg, fpath,
+                           "applies to this route's own rates, and it has none: a shared "
+                           "limiter's burst is set under limiters:");
+}
+
+static void check_limiter(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_route_rate_config *rc = obj;
+
+    ferry_config_check_name(cfg, rc->name, path);
+    if (!ferry_route_rate_limited(rc))
+        ferry_config_error(cfg, path,
+                           "expected at least one of requests_per_second, records_per_second, "
+                           "bytes_per_second");
+}
+
 /* ---- the job's top-level key ---- */
 
 #define ROUTES_FIELD(f) offsetof(struct ferry_routes_config, f)
 static const struct ferry_cfg_field routes_fields[] = {
     {"routes", FERRY_CFG_LIST, ROUTES_FIELD(routes), NULL, 0, 0, NULL, &ferry_route_section, 0,
      "Kafka to HTTP routes."},
+    {"limiters", FERRY_CFG_LIST, ROUTES_FIELD(limiters), NULL, 0, 0, NULL, &ferry_limiter_section,
+     0, "Rate limits that several routes share."},
     FERRY_CFG_END,
 };
 const struct ferry_cfg_section ferry_routes_config_section = {
     "", routes_fields, sizeof(struct ferry_routes_config), NULL, NULL};
 
-/* Route names label metrics and logs, so two routes may not share one. */
-void ferry_routes_config_check(struct ferry_config *cfg, void *config)
+const struct ferry_route_rate_config *ferry_routes_limiter(const struct ferry_routes_config *rc,
+                                                           const char *name)
 {
-    const struct ferry_routes_config *rc = config;
+    const struct ferry_route_rate_config *limiters = rc->limiters.items;
+
+    for (size_t i = 0; name && i < rc->limiters.count; i++)
+        if (limiters[i].name && strcmp(limiters[i].name, name) == 0)
+            return &limiters[i];
+    return NULL;
+}
+
+/* Route names label metrics and logs, so two routes may not share one. */
+static void check_route_names(struct ferry_config *cfg, const struct ferry_routes_config *rc)
+{
     const struct ferry_route_config *routes = rc->routes.items;
     char fpath[ROUTE_PATH_MAX];
 
@@ -437,13 +527,111 @@ void ferry_routes_config_check(struct ferry_config *cfg, void *config)
     }
 }
 
+static void check_limiter_names(struct ferry_config *cfg, const struct ferry_routes_config *rc)
+{
+    const struct ferry_route_rate_config *limiters = rc->limiters.items;
+    char fpath[ROUTE_PATH_MAX];
+
+    for (size_t i = 0; i < rc->limiters.count; i++) {
+        if (ferry_routes_limiter(rc, limiters[i].name) == &limiters[i])
+            continue;
+        snprintf(fpath, sizeof(fpath), "limiters[%zu].name", i);
+        ferry_config_error(cfg, fpath, "another limiter is named '%s'", limiters[i].name);
+    }
+}
+
+/* Lists the limiters' names in out, for an error about a name that is not among them. */
+static void list_limiters(const struct ferry_routes_config *rc, char *out, size_t size)
+{
+    const struct ferry_route_rate_config *limiters = rc->limiters.items;
+    size_t len = 0;
+
+    snprintf(out, size, "%s", rc->limiters.count ? "" : "none is declared under limiters:");
+    for (size_t i = 0; i < rc->limiters.count && len < size; i++) {
+        snprintf(out + len, size - len, "%s'%s'", i ? ", " : "limiters are ",
+                 limiters[i].name ? limiters[i].name : "");
+        len = strlen(out);
+    }
+}
+
+static void check_limiter_refs(struct ferry_config *cfg, const struct ferry_routes_config *rc)
+{
+    const struct ferry_route_config *routes = rc->routes.items;
+    char fpath[ROUTE_PATH_MAX], known[512];
+
+    for (size_t i = 0; i < rc->routes.count; i++) {
+        const char *name = routes[i].rate_limit.limiter;
+        if (!name || ferry_routes_limiter(rc, name))
+            continue;
+        list_limiters(rc, known, sizeof(known));
+        snprintf(fpath, sizeof(fpath), "routes[%zu].rate_limit.limiter", i);
+        ferry_config_error(cfg, fpath, "unknown limiter '%s': %s", name, known);
+    }
+}
+
+void ferry_routes_config_check(struct ferry_config *cfg, void *config)
+{
+    const struct ferry_routes_config *rc = config;
+
+    check_route_names(cfg, rc);
+    check_limiter_names(cfg, rc);
+    check_limiter_refs(cfg, rc);
+}
+
+void ferry_route_rate_describe(const struct ferry_route_rate_config *rc, char *out, size_t size)
+{
+    char num[32];
+    size_t len = 0;
+
+    out[0] = '\0';
+    if (rc->requests_per_second > 0)
+        len += (size_t)snprintf(out + len, size - len, "%g requests/s, ", rc->requests_per_second);
+    if (rc->records_per_second > 0 && len < size)
+        len += (size_t)snprintf(out + len, size - len, "%g records/s, ", rc->records_per_second);
+    if (rc->bytes_per_second > 0 && len < size) {
+        ferry_size_format(rc->bytes_per_second, num, sizeof(num));
+        len += (size_t)snprintf(out + len, size - len, "%s/s, ", num);
+    }
+    ferry_duration_format(rc->burst_ms, num, sizeof(num));
+    if (len < size)
+        snprintf(out + len, size - len, "burst %s", num);
+}
+
+static void summarize_route(const struct ferry_route_config *r, FILE *out)
+{
+    char rates[256] = "";
+
+    fprintf(out, "  route:  %s: %zu topic(s) -> %s %s", r->name, r->topics.count,
+            ferry_route_methods[r->target.method], r->target.url);
+    if (ferry_route_rate_limited(&r->rate_limit)) {
+        ferry_route_rate_describe(&r->rate_limit, rates, sizeof(rates));
+        fprintf(out, ", rate limit %s", rates);
+    }
+    if (r->rate_limit.limiter)
+        fprintf(out, ", limiter %s", r->rate_limit.limiter);
+    if (r->adaptive_concurrency.enabled)
+        fprintf(out, ", adaptive concurrency %lld..%lld", (long long)r->adaptive_concurrency.min,
+                (long long)r->concurrency);
+    if (r->circuit_breaker.enabled)
+        fprintf(out, ", circuit breaker");
+    fputc('\n', out);
+}
+
 void ferry_routes_config_summary(const void *config, FILE *out)
 {
     const struct ferry_routes_config *rc = config;
     const struct ferry_route_config *routes = rc->routes.items;
+    const struct ferry_route_rate_config *limiters = rc->limiters.items;
+    char rates[256];
 
     for (size_t i = 0; i < rc->routes.count; i++)
-        fprintf(out, "  route:  %s: %zu topic(s) -> %s %s%s\n", routes[i].name,
-                routes[i].topics.count, ferry_route_methods[routes[i].target.method],
-                routes[i].target.url, routes[i].circuit_breaker.enabled ? ", circuit breaker" : "");
+        summarize_route(&routes[i], out);
+    for (size_t i = 0; i < rc->limiters.count; i++) {
+        size_t users = 0;
+        for (size_t j = 0; j < rc->routes.count; j++)
+            users += routes[j].rate_limit.limiter &&
+                     strcmp(routes[j].rate_limit.limiter, limiters[i].name) == 0;
+        ferry_route_rate_describe(&limiters[i], rates, sizeof(rates));
+        fprintf(out, "  limiter: %s: %s, shared by %zu route(s)\n", limiters[i].name, rates, users);
+    }
 }

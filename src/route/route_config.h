@@ -107,6 +107,17 @@ struct ferry_route_limits_config {
     int64_t max_buffered_bytes;
 };
 
+/* A rate limit: a route's own (`rate_limit:`, where `limiter` may name a shared one too) or
+ * one of the shared `limiters:` (where `name` names it). A rate of 0 is no limit. */
+struct ferry_route_rate_config {
+    char *name;    /* limiters[] only */
+    char *limiter; /* rate_limit only: the shared limiter the route also obeys, or NULL */
+    double requests_per_second;
+    double records_per_second;
+    int64_t bytes_per_second;
+    int64_t burst_ms;
+};
+
 /* The most I/O threads `io_threads: auto` gives a route. */
 #define FERRY_ROUTE_IO_THREADS_AUTO 4
 
@@ -127,21 +138,36 @@ struct ferry_route_config {
     struct ferry_route_dead_letter_config dead_letter;
     struct ferry_route_breaker_config circuit_breaker;
     struct ferry_route_limits_config limits;
+    struct ferry_route_rate_config rate_limit;
     int64_t drain_timeout_ms;
 };
 
-/* The routes job's part of the config: the `routes:` list. */
+/* The routes job's part of the config: the `routes:` list and the shared `limiters:`. */
 struct ferry_routes_config {
-    struct ferry_cfg_list routes; /* of struct ferry_route_config */
+    struct ferry_cfg_list routes;   /* of struct ferry_route_config */
+    struct ferry_cfg_list limiters; /* of struct ferry_route_rate_config */
 };
 
 /* The table of one entry of `routes:`. */
 extern const struct ferry_cfg_section ferry_route_section;
 
+/* The table of one entry of `limiters:`. */
+extern const struct ferry_cfg_section ferry_limiter_section;
+
 /* The job's top-level table (the `routes:` key), filled into a struct ferry_routes_config. */
 extern const struct ferry_cfg_section ferry_routes_config_section;
 
-/* Checks across routes (unique names), once the whole file was loaded. */
+/* Nonzero when rc limits anything (one of its rates is set). */
+int ferry_route_rate_limited(const struct ferry_route_rate_config *rc);
+
+/* Writes what a rate limit allows into out, e.g. "50 requests/s, 10MiB/s, burst 100ms". */
+void ferry_route_rate_describe(const struct ferry_route_rate_config *rc, char *out, size_t size);
+
+/* The shared limiter named name in rc, or NULL. */
+const struct ferry_route_rate_config *ferry_routes_limiter(const struct ferry_routes_config *rc,
+                                                           const char *name);
+
+/* Checks across routes (unique names, limiters that exist), once the whole file was loaded. */
 void ferry_routes_config_check(struct ferry_config *cfg, void *config);
 
 /* Writes one summary line per route for `ferry check`. */

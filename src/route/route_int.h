@@ -25,6 +25,7 @@
 #include "route/dispatch.h"
 #include "route/failure_log.h"
 #include "route/outcome.h"
+#include "route/ratelimit.h"
 #include "route/refetch.h"
 #include "route/request.h"
 #include "route/route_config.h"
@@ -32,11 +33,13 @@
 #include "route/status.h"
 
 #define ROUTE_COMMITS_MAX 1024
+#define ROUTE_LIMITS_MAX 2 /* the route's own rate limit and one shared limiter */
 
 /* Figures of one route in /metrics. */
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
     struct ferry_counter *fetch_restarts;
+    struct ferry_counter *rate_limit_waits; /* NULL without rate limits */
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused, *concurrency_limit;
@@ -86,6 +89,15 @@ struct route {
     ferry_breaker *breaker;         /* NULL: circuit_breaker.enabled is false */
     ferry_adaptive *adaptive;       /* NULL: adaptive_concurrency.enabled is false */
     atomic_int circuit;             /* the breaker's state, for /readyz */
+    int64_t limited_until_ms;       /* the rate limits let nothing start before this */
+    int64_t limited_since_ms;       /* since when work waits for the rate limits, or 0 */
+
+    /* The rate limits the route obeys: its own (own_limit, the route's) and a shared one (the
+     * job's), in any order. */
+    ferry_ratelimit *limits[ROUTE_LIMITS_MAX];
+    size_t nlimits;
+    ferry_ratelimit *own_limit;
+    atomic_uint_fast64_t limited_ms; /* time spent waiting for them, for /metrics */
 
     struct route_metrics m;
     pthread_mutex_t commits_lock;

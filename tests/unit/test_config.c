@@ -126,6 +126,33 @@ static const struct bad_case bad_cases[] = {
      "  - {name: q, topics: [a], target: {url: \"http://x/\"}}\n"
      "  - {name: r, topics: [b], target: {url: \"http://x/\"}}\n",
      "config: routes[2].name: another route is named 'r' (bad.yaml:4)"},
+    /* rate limits: a shared limiter must exist and limit something; a route's must too */
+    {"limiters:\n  - {name: api, requests_per_second: 5}\nroutes:\n  - name: r\n"
+     "    topics: [t]\n    target: {url: \"http://x/\"}\n    rate_limit:\n      limiter: apj\n",
+     "config: routes[0].rate_limit.limiter: unknown limiter 'apj': limiters are 'api' "
+     "(bad.yaml:8)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
+     "    rate_limit: {limiter: api}\n",
+     "config: routes[0].rate_limit.limiter: unknown limiter 'api': none is declared under "
+     "limiters: (bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
+     "    rate_limit: {burst: 1s}\n",
+     "config: routes[0].rate_limit: expected a limiter or at least one of requests_per_second, "
+     "records_per_second, bytes_per_second (bad.yaml:5)"},
+    {"limiters:\n  - {name: api, requests_per_second: 5}\nroutes:\n  - name: r\n"
+     "    topics: [t]\n    target: {url: \"http://x/\"}\n    rate_limit:\n      limiter: api\n"
+     "      burst: 2s\n",
+     "config: routes[0].rate_limit.burst: applies to this route's own rates, and it has none: a "
+     "shared limiter's burst is set under limiters: (bad.yaml:9)"},
+    {"limiters:\n  - name: api\n    burst: 1s\n",
+     "config: limiters[0]: expected at least one of requests_per_second, records_per_second, "
+     "bytes_per_second (bad.yaml:2)"},
+    {"limiters:\n  - {name: api, requests_per_second: 5}\n"
+     "  - {name: api, records_per_second: 5}\n",
+     "config: limiters[1].name: another limiter is named 'api' (bad.yaml:3)"},
+    {"limiters:\n  - {name: api, requests_per_second: -1}\n",
+     "config: limiters[0].requests_per_second: expected a value from 0 to 1000000000, got '-1' "
+     "(bad.yaml:2)"},
     /* tables */
     {"tables:\n  - {name: \"a b\", topic: t}\n",
      "config: tables[0].name: expected letters, digits, '.', '_' or '-', got 'a b' (bad.yaml:2)"},
