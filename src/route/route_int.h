@@ -30,13 +30,14 @@
 #include "route/route_config.h"
 #include "route/sender.h"
 #include "route/status.h"
+#include "route/validate.h"
 
 #define ROUTE_COMMITS_MAX 1024
 
 /* Figures of one route in /metrics. */
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
-    struct ferry_counter *fetch_restarts;
+    struct ferry_counter *fetch_restarts, *invalid;
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused, *concurrency_limit;
@@ -73,6 +74,7 @@ struct route {
     ferry_deadletter_backlog *dead_letters; /* NULL without a dead-letter topic */
     ferry_request_builder *requests;
     ferry_status_rules *rules;
+    ferry_validate *validator; /* NULL when the route validates nothing */
     struct ferry_backoff_policy backoff;
     struct ferry_outcome_policy outcome; /* the two above, and whether there is a topic */
     uint64_t rng;
