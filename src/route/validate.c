@@ -683,8 +683,12 @@ static int check_literals(struct walk *w, const struct node *n)
 
     if (!n->enum_values && !n->const_value)
         return 0;
-    if (ferry_json_read_value(&c, &span, &len))
+    if (ferry_json_peek(&c) == FERRY_JSON_INVALID)
         return broke(w, "not JSON");
+    span = c.p;
+    if (ferry_json_skip(&c))
+        return broke(w, "not JSON");
+    len = (size_t)(c.p - span);
     value = json_loadb(span, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
     if (!value)
         return broke(w, "enum (value unreadable)");
@@ -747,29 +751,90 @@ static int64_t code_points(const char *p, size_t n)
     return count;
 }
 
+/* Moves past the value at the cursor and sets its text. The record passed ferry_json_check, so
+ * finding its end is all that is left to do (ferry_json_read_value would check it again). */
+static int value_span(struct walk *w, const char **span, size_t *len)
+{
+    const char *start;
+
+    if (ferry_json_peek(&w->c) == FERRY_JSON_INVALID)
+        return -1;
+    start = w->c.p;
+    if (ferry_json_skip(&w->c))
+        return -1;
+    *span = start;
+    *len = (size_t)(w->c.p - start);
+    return 0;
+}
+
+/* The decoded bytes of the string text span[0..len): the text between the quotes itself when it
+ * has no escape (most strings), else a copy decoded into w->text. Returns 0, or -1 when memory
+ * ran out. */
+static int string_bytes(struct walk *w, const char *span, size_t len, const char **out,
+                        size_t *out_len)
+{
+    if (!memchr(span, '\\', len)) {
+        *out = span + 1;
+        *out_len = len - 2;
+        return 0;
+    }
+    ferry_buf_reset(&w->text);
+    if (ferry_json_add_decoded(&w->text, span, len))
+        return -1;
+    *out = w->text.data ? w->text.data : "";
+    *out_len = w->text.len;
+    return 0;
+}
+
+/* minLength and maxLength, counting code points only when the byte count (between one and four
+ * bytes a code point) does not settle it. */
+static int check_length(struct walk *w, const struct node *n, const char *p, size_t bytes)
+{
+    int64_t len = (int64_t)bytes, min = n->min_length, max = n->max_length;
+    int64_t points = -1;
+
+    if (min >= 0 && len / 4 < min)
+        points = code_points(p, bytes);
+    if (max >= 0 && len > max && points < 0)
+        points = code_points(p, bytes);
+    if (min >= 0 && points >= 0 && points < min)
+        return broke(w, "minLength %" PRId64, min);
+    if (max >= 0 && points > max)
+        return broke(w, "maxLength %" PRId64, max);
+    return 0;
+}
+
+/* pattern, searched in the whole string (REG_STARTEND: no NUL needed, and a NUL in the string
+ * is just a character). */
+static int check_pattern(struct walk *w, const struct node *n, const char *p, size_t len)
+{
+    regmatch_t range[1];
+
+    range[0].rm_so = 0;
+    range[0].rm_eo = (regoff_t)len;
+    if (regexec(&n->pattern, p, 1, range, REG_STARTEND) != 0)
+        return broke(w, "pattern %s", n->pattern_text);
+    return 0;
+}
+
 static int check_string(struct walk *w, const struct node *n)
 {
-    const char *span;
-    size_t len;
-    int64_t points;
+    const char *span, *text;
+    size_t len, text_len;
+    int rc;
 
     if (n->types && !(n->types & T_STRING))
         return broke_type(w, n->types);
     if (n->min_length < 0 && n->max_length < 0 && !n->pattern_text)
         return ferry_json_skip(&w->c) ? broke(w, "not JSON") : 0;
-    if (ferry_json_read_value(&w->c, &span, &len))
+    if (value_span(w, &span, &len))
         return broke(w, "not JSON");
-    ferry_buf_reset(&w->text);
-    if (ferry_json_add_decoded(&w->text, span, len) || ferry_buf_addc(&w->text, '\0'))
+    if (string_bytes(w, span, len, &text, &text_len))
         return broke(w, "string too long to check");
-    points = code_points(w->text.data, w->text.len - 1);
-    if (n->min_length >= 0 && points < n->min_length)
-        return broke(w, "minLength %" PRId64, n->min_length);
-    if (n->max_length >= 0 && points > n->max_length)
-        return broke(w, "maxLength %" PRId64, n->max_length);
-    if (n->pattern_text && regexec(&n->pattern, w->text.data, 0, NULL, 0) != 0)
-        return broke(w, "pattern %s", n->pattern_text);
-    return 0;
+    rc = check_length(w, n, text, text_len);
+    if (!rc && n->pattern_text)
+        rc = check_pattern(w, n, text, text_len);
+    return rc;
 }
 
 static const struct node *property(const struct node *n, const char *name, int truncated)
