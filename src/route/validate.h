@@ -34,7 +34,8 @@ typedef struct ferry_validate ferry_validate;
 #define FERRY_VALIDATE_NAME_MAX 64
 /* Most allowed Confluent schema ids. */
 #define FERRY_VALIDATE_SCHEMA_IDS_MAX 256
-/* Room for a failure's reason; a longer pointer is cut and ends in "...". */
+/* Room for a failure's reason. A pointer longer than about 400 bytes loses its outer part and
+ * starts with "...". */
 #define FERRY_VALIDATE_REASON_MAX 512
 
 /* Bytes of the Confluent wire-format prefix: magic byte 0, then the schema id. */
