@@ -384,6 +384,8 @@ static int check_object(struct walk *w, const struct node *n)
 
     if (n->types && !(n->types & T_OBJECT))
         return broke_type(w, n->types);
+    if (!n->nprops && !n->nrequired && !n->additional && n->min_props < 0 && n->max_props < 0)
+        return ferry_json_skip(&w->c) ? broke(w, "not JSON") : 0; /* nothing to look at inside */
     if (ferry_json_enter(&w->c, '{'))
         return broke(w, "not JSON");
     while ((more = ferry_json_next_member(&w->c, &index, name, &truncated)) == 1) {
@@ -421,6 +423,8 @@ static int check_array(struct walk *w, const struct node *n)
 
     if (n->types && !(n->types & T_ARRAY))
         return broke_type(w, n->types);
+    if (!n->items && !n->tuple && n->min_items < 0 && n->max_items < 0)
+        return ferry_json_skip(&w->c) ? broke(w, "not JSON") : 0;
     if (ferry_json_enter(&w->c, '['))
         return broke(w, "not JSON");
     while ((more = ferry_json_next_element(&w->c, &index)) == 1) {
@@ -497,9 +501,12 @@ int ferry_validate_json(const ferry_validate *v, const char *p, size_t n, char *
 
     if (!v->schema.root)
         return 0;
-    if (!p || ferry_json_check(p, n, &err)) {
-        snprintf(why, why_size, "(root): not JSON (%s at byte %zu)", p ? err.why : "no value",
-                 p ? err.offset : 0);
+    if (!p) {
+        snprintf(why, why_size, "(root): not JSON (no value)");
+        return 1;
+    }
+    if (ferry_json_check(p, n, &err)) {
+        snprintf(why, why_size, "(root): not JSON (%s at byte %zu)", err.why, err.offset);
         return 1;
     }
     memset(&w, 0, sizeof(w));

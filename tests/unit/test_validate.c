@@ -237,6 +237,25 @@ static void test_strip_needs_ids(void **state)
     assert_string_equal(err, "strip: needs schema_ids");
 }
 
+/* A tombstone has no value to check: it fails as not JSON; without a schema nothing fails. */
+static void test_tombstone(void **state)
+{
+    ferry_validate *v = compile("{\"type\":\"object\"}");
+    struct ferry_validate_options none = {0};
+    char err[512], why[FERRY_VALIDATE_REASON_MAX];
+    const char *value = NULL;
+    size_t len = 0;
+
+    (void)state;
+    assert_int_equal(ferry_validate_record(v, &value, &len, why, sizeof(why)), 1);
+    assert_string_equal(why, "json schema: (root): not JSON (no value)");
+    ferry_validate_destroy(v);
+    v = ferry_validate_new(&none, err, sizeof(err));
+    assert_non_null(v);
+    assert_int_equal(ferry_validate_record(v, &value, &len, why, sizeof(why)), 0);
+    ferry_validate_destroy(v);
+}
+
 /* A pointer longer than its room loses its outer part and says so. */
 static void test_long_pointer(void **state)
 {
@@ -267,7 +286,7 @@ int main(void)
         cmocka_unit_test(test_records),      cmocka_unit_test(test_bad_schemas),
         cmocka_unit_test(test_schema_depth), cmocka_unit_test(test_schema_file),
         cmocka_unit_test(test_wire_format),  cmocka_unit_test(test_strip_needs_ids),
-        cmocka_unit_test(test_long_pointer),
+        cmocka_unit_test(test_long_pointer), cmocka_unit_test(test_tombstone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
