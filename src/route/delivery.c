@@ -334,9 +334,10 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
     while (r->in_flight < route_concurrency(r) && route_breaker_blocked_until(r, now_ms) == 0) {
         /* Out of memory, the records wait in their lanes for a later turn. */
         struct ferry_request *req = ferry_request_get(r->requests);
+        size_t taken;
         if (!req)
             return;
-        size_t taken = ferry_dispatch_next(r->dispatch, now_ms, flush, req->recs, max);
+        taken = ferry_dispatch_next(r->dispatch, now_ms, flush, req->recs, max);
         req->n = taken;
         if (taken && r->validator)
             validate_new(r, req);
