@@ -113,8 +113,9 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
     if (!b->url || compile_headers(b, errstr, errstr_size))
         goto out;
     if (cfg->body.template) {
-        b->body_template =
-            ferry_template_new(cfg->body.template, FERRY_TEMPLATE_BODY, errstr, errstr_size);
+        b->body_template = ferry_template_compile(
+            cfg->body.template, ferry_body_template_mode((enum ferry_body_mode)cfg->body.mode),
+            (enum ferry_template_missing)cfg->body.missing, errstr, errstr_size);
         if (!b->body_template)
             goto out;
     }
