@@ -90,6 +90,10 @@ static void init_body_spec(ferry_request_builder *b)
     b->body.separator = c->batch.separator ? c->batch.separator : "\n";
     b->body.separator_len = strlen(b->body.separator);
     ct = ferry_body_content_type(&b->body);
+    /* A JSON template's body may be a JSON subtype (application/merge-patch+json): say so. */
+    if (b->body.mode == FERRY_BODY_JSON_TEMPLATE && b->body.batch == FERRY_BODY_SINGLE &&
+        c->body.content_type)
+        ct = c->body.content_type;
     b->content_type = ct                     ? ct
                       : c->body.content_type ? c->body.content_type
                                              : "application/octet-stream";

@@ -77,8 +77,8 @@ static const struct ferry_cfg_field body_fields[] = {
      "(`error`) or renders as null (`null`: null in a `json_template`, nothing in a "
      "`template`)."},
     {"content_type", FERRY_CFG_STRING, BODY_FIELD(content_type), NULL, 0, 0, NULL, NULL, 0,
-     "Content-Type of value and template bodies (default application/octet-stream; JSON "
-     "envelopes and batches set their own)."},
+     "Content-Type of value and template bodies (default application/octet-stream; "
+     "`json_template`: application/json; JSON envelopes and batches set their own)."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section body_section = {

@@ -110,7 +110,8 @@ def dead_letter_test(start_routes, receiver, kafka, missing):
                for k, v in list(good.items()) + list(no_email.items())]
     records += [{"partition": 0, "key": k, "value": v} for k, v in not_json.items()]
     records.append({"partition": 0, "key": b"last", "value": b'{"user": {"id": 9, "email": ""}}'})
-    body = {"mode": "json_template", "missing": missing,
+    # A configured Content-Type (a JSON subtype) wins over application/json.
+    body = {"mode": "json_template", "missing": missing, "content_type": "application/vnd.x+json",
             "template": '{"id": ${value.user.id}, "email": ${value.user.email}}'}
     f = start_routes(route_config("xm", [topic], receiver.url + "/u", body=body,
                                   dead_letter={"topic": dlq}))
@@ -118,6 +119,7 @@ def dead_letter_test(start_routes, receiver, kafka, missing):
     n_dead = len(not_json) + (len(no_email) if missing == "error" else 0)
     dead = kafka.consume_n(dlq, n_dead, use_group=False) if n_dead else []
     wait_delivered(f, "xm", len(records) - n_dead)
+    assert {r.header("content-type") for r in receiver.requests} == {"application/vnd.x+json"}
     bodies = {r.header("idempotency-key"): json.loads(r.body) for r in receiver.requests}
     return bodies, {d.key: dict(d.headers) for d in dead}
 
