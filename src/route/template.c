@@ -8,6 +8,11 @@
  * per render, each path is looked up in the text, and what it finds is decoded or written in
  * normal form. The only allocation on that path is a scratch buffer for found text that must be
  * encoded (URL and header modes) and has escapes or is not a string.
+ *
+ * In JSON mode compiling also follows the literal text in and out of its string literals, so
+ * each variable knows whether it renders a whole JSON value or escaped text inside a string,
+ * and then checks the text with stand-ins for the variables (check_json_shape), so that no
+ * record can make a body that is not JSON.
  */
 #include "route/template.h"
 
