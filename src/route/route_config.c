@@ -23,7 +23,8 @@
 
 const char *const ferry_route_methods[] = {"POST", "PUT", "PATCH", "DELETE", "GET", NULL};
 static const char *const orderings[] = {"key", "partition", "none", NULL};
-static const char *const body_modes[] = {"value", "envelope", "template", NULL};
+static const char *const body_modes[] = {"value", "envelope", "template", "json_template", NULL};
+static const char *const body_missing[] = {"error", "null", NULL};
 static const char *const batch_formats[] = {"json_array", "ndjson", "separator", NULL};
 
 static void check_route(struct ferry_config *cfg, void *obj, const char *path);
@@ -68,12 +69,18 @@ static const struct ferry_cfg_section target_section = {"target", target_fields,
 static const struct ferry_cfg_field body_fields[] = {
     {"mode", FERRY_CFG_ENUM, BODY_FIELD(mode), "value", 0, 0, body_modes, NULL, 0,
      "`value`: the record's value as is; `envelope`: a JSON object with topic, partition, "
-     "offset, timestamp, key, value and headers; `template`: the `template` below."},
+     "offset, timestamp, key, value and headers; `template`: the `template` below; "
+     "`json_template`: the `template` below read as JSON, variables filled as JSON values "
+     "(docs/routes.md, Transformation)."},
     {"template", FERRY_CFG_STRING, BODY_FIELD(template), NULL, 0, 0, NULL, NULL, 0,
-     "Body template for `mode: template`."},
+     "Body template for `mode: template` and `mode: json_template`."},
+    {"missing", FERRY_CFG_ENUM, BODY_FIELD(missing), "error", 0, 0, body_missing, NULL, 0,
+     "A path or header the record lacks (or its value, for a tombstone) dead-letters it "
+     "(`error`) or renders as null (`null`: null in a `json_template`, nothing in a "
+     "`template`)."},
     {"content_type", FERRY_CFG_STRING, BODY_FIELD(content_type), NULL, 0, 0, NULL, NULL, 0,
-     "Content-Type of value and template bodies (default application/octet-stream; JSON "
-     "envelopes and batches set their own)."},
+     "Content-Type of value and template bodies (default application/octet-stream; "
+     "`json_template`: application/json; JSON envelopes and batches set their own)."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section body_section = {
@@ -355,9 +362,10 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
         check_template(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
     }
     snprintf(fpath, sizeof(fpath), "%s.body.template", path);
-    if (r->body.mode == FERRY_BODY_TEMPLATE && !r->body.template)
-        ferry_config_error(cfg, fpath, "missing, `mode: template` needs a template");
-    check_template(cfg, r->body.template, FERRY_TEMPLATE_BODY, fpath);
+    if (r->body.mode >= FERRY_BODY_TEMPLATE && !r->body.template)
+        ferry_config_error(cfg, fpath, "missing, `mode: %s` needs a template",
+                           body_modes[r->body.mode]);
+    check_template(cfg, r->body.template, ferry_body_template_mode(r->body.mode), fpath);
 }
 
 static void check_status_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,

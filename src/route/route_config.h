@@ -56,6 +56,7 @@ struct ferry_route_body_config {
     int mode; /* enum ferry_body_mode */
     char *template;
     char *content_type;
+    int missing; /* enum ferry_template_missing */
 };
 
 struct ferry_route_batch_config {
