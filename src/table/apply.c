@@ -20,6 +20,7 @@
 #include "table/apply.h"
 #include "core/clock.h"
 #include "table/fanout.h"
+#include "table/fetch_nudge.h"
 #include "table/watch.h"
 
 #include <errno.h>
@@ -570,11 +571,15 @@ struct run {
     struct topic_view view;
     ferry_store *target; /* the store being written: t->store, or a rebuild beside it */
     struct pending pb;
-    int64_t *next; /* the target's stored offsets when it was opened */
+    int64_t *next;            /* the target's stored offsets when it was opened */
+    ferry_table_nudge *nudge; /* wakes the fetcher while the target loads */
+    int nudge_failed;         /* it could not start: the load goes on without */
 };
 
 static void run_release(struct table *t, struct run *run)
 {
+    ferry_table_nudge_destroy(run->nudge);
+    run->nudge = NULL;
     if (run->pb.open)
         ferry_store_batch_abort(run->target);
     if (run->target && run->target != t->store)
@@ -808,6 +813,23 @@ static enum apply_result take_all(struct table *t, struct run *run, rd_kafka_mes
     return r;
 }
 
+/* Keeps the fetch nudge running while the target loads, and only then (fetch_nudge.c). */
+static void nudge_while_loading(struct table *t, struct run *run)
+{
+    char why[512];
+
+    if (loading(t, run) && !run->nudge && !run->nudge_failed) {
+        run->nudge = ferry_table_nudge_new(t, why, sizeof(why));
+        if (!run->nudge) {
+            run->nudge_failed = 1;
+            FLOG_WARN("table", t->cfg->name, "%s; loading goes on without it", why);
+        }
+    } else if (!loading(t, run) && run->nudge) {
+        ferry_table_nudge_destroy(run->nudge);
+        run->nudge = NULL;
+    }
+}
+
 /* Applies records until the table stops or something needs more than applying. */
 static enum apply_result apply_loop(struct table *t, struct run *run)
 {
@@ -816,8 +838,11 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
     int64_t looked = 0;
 
     while (r == APPLY_OK && !atomic_load(&t->stop)) {
-        size_t n = poll_messages(t, msgs, APPLY_POLL_BATCH, poll_timeout(t, run));
+        size_t n;
         int64_t now;
+
+        nudge_while_loading(t, run);
+        n = poll_messages(t, msgs, APPLY_POLL_BATCH, poll_timeout(t, run));
 
         r = take_all(t, run, msgs, n);
         now = ferry_clock_ms();
@@ -829,6 +854,8 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
             looked = now;
         }
     }
+    ferry_table_nudge_destroy(run->nudge);
+    run->nudge = NULL;
     if (r == APPLY_OK)
         r = commit(t, run->target, &run->pb);
     else if (run->pb.open)
