@@ -79,13 +79,25 @@ static int pause_ms(struct table *t, int ms)
 
 /* ---- the consumer ---- */
 
+/* Nonzero when the table's own kafka: map sets the property. */
+static int table_sets(const struct table *t, const char *name)
+{
+    for (size_t i = 0; i < t->cfg->kafka.count; i++)
+        if (strcmp(t->cfg->kafka.items[i].key, name) == 0)
+            return 1;
+    return 0;
+}
+
 int ferry_table_consumer_new(struct table *t, char *errstr, size_t errstr_size)
 {
     static const char *const props[][2] = {
         {"enable.auto.commit", "false"},
         {"enable.partition.eof", "true"},
         {"auto.offset.reset", "error"},
-        /* a restore wants large fetches; a table holds no records once applied */
+    };
+    /* a restore wants large fetches; a table holds no records once applied. The table's own
+     * kafka: map may set them otherwise. */
+    static const char *const fetch_props[][2] = {
         {"queued.max.messages.kbytes", "16384"},
         {"fetch.max.bytes", "8388608"},
         {"max.partition.fetch.bytes", "1048576"},
@@ -103,6 +115,11 @@ int ferry_table_consumer_new(struct table *t, char *errstr, size_t errstr_size)
     snprintf(name, sizeof(name), "ferry-table-%s", t->cfg->name);
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof(why)) != RD_KAFKA_CONF_OK)
+            goto fail;
+    for (size_t i = 0; i < sizeof(fetch_props) / sizeof(fetch_props[0]); i++)
+        if (!table_sets(t, fetch_props[i][0]) &&
+            rd_kafka_conf_set(conf, fetch_props[i][0], fetch_props[i][1], why, sizeof(why)) !=
+                RD_KAFKA_CONF_OK)
             goto fail;
     if (rd_kafka_conf_set(conf, "group.id", name, why, sizeof(why)) != RD_KAFKA_CONF_OK)
         goto fail;
