@@ -830,7 +830,10 @@ static enum apply_result take_all(struct table *t, struct run *run, rd_kafka_mes
     return r;
 }
 
-/* Keeps the fetch nudge running while the target loads, and only then (fetch_nudge.c). */
+/* Keeps the fetch nudge running while the target loads, and only then (fetch_nudge.c). Once
+ * loaded, it is only told to stop: its last request may wait behind a fetch that the broker
+ * holds up to fetch.wait.max.ms, and the apply thread must not. It is joined when the loop
+ * ends. */
 static void nudge_while_loading(struct table *t, struct run *run)
 {
     char why[512];
@@ -842,8 +845,7 @@ static void nudge_while_loading(struct table *t, struct run *run)
             FLOG_WARN("table", t->cfg->name, "%s; loading goes on without it", why);
         }
     } else if (!loading(t, run) && run->nudge) {
-        ferry_table_nudge_destroy(run->nudge);
-        run->nudge = NULL;
+        ferry_table_nudge_stop(run->nudge);
     }
 }
 

@@ -92,11 +92,16 @@ ferry_table_nudge *ferry_table_nudge_new(struct table *t, char *errstr, size_t e
     return n;
 }
 
+void ferry_table_nudge_stop(ferry_table_nudge *n)
+{
+    atomic_store(&n->stop, 1);
+}
+
 void ferry_table_nudge_destroy(ferry_table_nudge *n)
 {
     if (!n)
         return;
-    atomic_store(&n->stop, 1);
+    ferry_table_nudge_stop(n);
     pthread_join(n->thread, NULL);
     FLOG_DEBUG("table", n->t->cfg->name, "loading woke the fetcher %lld time(s)",
                (long long)n->nudges);

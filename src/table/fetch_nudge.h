@@ -16,8 +16,12 @@ typedef struct ferry_table_nudge ferry_table_nudge;
  * thread. */
 ferry_table_nudge *ferry_table_nudge_new(struct table *t, char *errstr, size_t errstr_size);
 
-/* Stops the thread (within one broker request's timeout at worst) and frees the nudge.
- * Accepts NULL. Apply thread. */
+/* Asks the thread to end, without waiting: it may be in a request that waits behind a fetch
+ * for up to fetch.wait.max.ms. Apply thread. */
+void ferry_table_nudge_stop(ferry_table_nudge *n);
+
+/* Stops the thread, waits for it (one broker request's timeout at worst) and frees the
+ * nudge. Accepts NULL. Apply thread. */
 void ferry_table_nudge_destroy(ferry_table_nudge *n);
 
 #endif
