@@ -6,7 +6,7 @@ TEST_BUILD ?= build-test
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive format clean
+.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive deb format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,11 @@ test: build unit e2e
 # `make test` ROUNDS times (default 3) with every core kept busy: see scripts/test-stress.sh.
 test-stress:
 	@MAKE="$(MAKE)" scripts/test-stress.sh
+
+# A Debian package of the release build: the binary, the systemd unit, /etc/ferry/ferry.yaml and
+# the man pages ferry(1) and ferry.yaml(5); written to $(BUILD)/ferry_<version>_<arch>.deb.
+deb: build
+	@cd $(BUILD) && cpack -G DEB >/dev/null && ls "$$(pwd)"/ferry_*.deb
 
 bench: build
 	@bench/run.sh $(BUILD)

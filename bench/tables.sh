@@ -23,7 +23,12 @@
 # BENCH_SECONDS          seconds each wrk row is measured (default 10), after a 2 s warm-up
 # BENCH_CONNECTIONS      wrk connection counts (default "64 256")
 # BENCH_ROUNDS           /healthz-then-GET rounds at each count (default 3; medians)
-# BENCH_THREADS          server.threads (default 2, one per core)
+# BENCH_THREADS          server.threads (default 2, one per core) outside the GET rows, and in
+#                        them with BENCH_PIN=0
+# BENCH_PIN              1 (the default with 2 or more cores): in the GET rows wrk runs on the
+#                        last core and ferry on the others, each with one thread per core it has
+#                        (wrk -t, server.threads); 0: both share every core, wrk -t2 and
+#                        server.threads=BENCH_THREADS (the rows before session 6)
 # BENCH_WAITERS          long polls parked at once (default 10000)
 # BENCH_SSE              "SUBSCRIBERS RATE SECONDS" (default "1000 100 5"; one key)
 # BENCH_TABLE_PROPS      librdkafka properties of the table's consumer, as YAML pairs (none by
@@ -51,7 +56,25 @@ read -r SSE_SUBSCRIBERS SSE_RATE SSE_SECONDS <<<"${BENCH_SSE:-1000 100 5}"
 # tuning for the mock on its embedded cluster ("fetch.wait.max.ms: 10, queued.min.messages:
 # 1000000") restored no faster here and held 25 MB more RssAnon (bench/README.md).
 TABLE_PROPS=${BENCH_TABLE_PROPS:-}
-WRK_THREADS=2
+NCPU=$(nproc)
+PIN=${BENCH_PIN:-$((NCPU >= 2 ? 1 : 0))}
+# A closed loop of 64 connections on cores shared by wrk and ferry measures how the scheduler
+# shares them: four busy threads on two cores wait slices of a few ms for each other, and that
+# is the GET row's p99 (bench/README.md, "session 6"). Pinned, each side has its cores.
+if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
+  WRK_CPUS=$((NCPU - 1))
+  GET_CPUS=0-$((NCPU - 2))
+  GET_THREADS=$((NCPU - 1))
+  WRK_THREADS=1
+else
+  PIN=0
+  WRK_CPUS=""
+  GET_CPUS=""
+  GET_THREADS=$THREADS
+  WRK_THREADS=2
+fi
+SERVER_THREADS=$THREADS # server.threads of the next ferry_launch
+SERVER_CPUS=""          # and the cores it may run on (taskset), "" for all
 VALUE_BYTES=100
 TOPIC=bench-table
 TABLE=bench
@@ -99,7 +122,7 @@ kafka:
   brokers: "$BROKER_BOOTSTRAP"
 server:
   listen: "127.0.0.1:$1"
-  threads: $THREADS
+  threads: $SERVER_THREADS
   data_dir: "$STORE_DIR"
   max_connections: ${3:-4096}
   connection_timeout: 120s
@@ -119,7 +142,7 @@ ferry_launch() {
   port=$(free_port)
   write_table_config "$port" "$config" "${2:-}"
   FERRY_START=$(date +%s.%N)
-  "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry-$1.out" 2>"$BENCH_WORK/ferry-$1.err" &
+  ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry-$1.out" 2>"$BENCH_WORK/ferry-$1.err" &
   FERRY_PID=$!
   BENCH_PIDS+=("$FERRY_PID")
   FERRY_URL="http://127.0.0.1:$port"
@@ -306,7 +329,7 @@ bench_store() {
 # the report goes to OUT and wrk's own CPU to OUT.cpu.
 run_wrk() {
   TABLES_TABLE=$TABLE TABLES_KEYS=$KEYS TABLES_PATH=$3 /usr/bin/time -f '%U %S' -o "$4.cpu" \
-    wrk -t"$WRK_THREADS" -c"$2" -d"${1}s" --timeout 10s --latency -s "$WRK_SCRIPT" \
+    ${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$WRK_THREADS" -c"$2" -d"${1}s" --timeout 10s --latency -s "$WRK_SCRIPT" \
     "$FERRY_URL" >"$4"
 }
 
@@ -359,6 +382,7 @@ get_round() {
 # give the medians; the GET row's ratio is the median of each round's GET over its /healthz.
 bench_get() {
   local c=$1 round out hz get mem ratios=() hzs=() gets=()
+  local SERVER_THREADS=$GET_THREADS SERVER_CPUS=$GET_CPUS # seen by ferry_start
   local hname="GET /healthz (c=$c)" gname="GET random key (c=$c)"
   echo "== $hname, then $gname, $ROUNDS round(s)"
   if ! ferry_start "get-$c" || ! run_wrk "$WARMUP_S" "$c" "" "$BENCH_WORK/warmup"; then
@@ -520,6 +544,10 @@ print_table() {
     "$PARTITIONS partitions, $(nproc) cores shared by wrk, ferry and the dev broker;" \
     "wrk -t$WRK_THREADS, ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up," \
     "server.threads=$THREADS"
+  if [ "$PIN" = 1 ]; then
+    echo "GET rows pinned: ferry on cores $GET_CPUS with server.threads=$GET_THREADS, wrk -t$WRK_THREADS" \
+      "on core $WRK_CPUS (BENCH_PIN=0: shared)"
+  fi
   echo "CPU s are ferry's own over the row; RSS: peak (VmHWM), anon (RssAnon, ferry's own" \
     "memory) and file (RssFile, mostly LMDB's map: page cache), MB; p50/p99 in ms."
   echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \

@@ -29,7 +29,7 @@ static const char usage_main[] =
     "  run -c FILE         run the daemon on a config file\n"
     "  check -c FILE       validate a config file and summarize it\n"
     "  dev-broker          run the embedded in-memory Kafka cluster alone\n"
-    "  config-docs         print the configuration reference (Markdown)\n"
+    "  config-docs         print the configuration reference (Markdown, or --man)\n"
     "  version             print the version\n"
     "\n"
     "`ferry <command> --help` describes a command.\n";
@@ -67,9 +67,11 @@ static const char usage_dev_broker[] =
     "  -f, --bootstrap-file F     also write the bootstrap address to F\n"
     "  -h, --help                 this text\n";
 
-static const char usage_config_docs[] = "usage: ferry config-docs\n"
-                                        "\n"
-                                        "Prints the configuration reference (docs/config.md).\n";
+static const char usage_config_docs[] =
+    "usage: ferry config-docs [--man]\n"
+    "\n"
+    "Prints the configuration reference (docs/config.md), or with --man the man page\n"
+    "ferry.yaml(5) in roff.\n";
 
 static int usage_error(const char *cmd, const char *what)
 {
@@ -253,16 +255,17 @@ static int cmd_dev_broker(int argc, char **argv)
 static int cmd_config_docs(int argc, char **argv)
 {
     struct ferry_buf out;
-    int code = FERRY_EXIT_OK;
+    int code = FERRY_EXIT_OK, man;
 
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_config_docs, stdout);
         return FERRY_EXIT_OK;
     }
-    if (argc > 1)
-        return usage_error("config-docs", "takes no arguments");
+    man = argc > 1 && strcmp(argv[1], "--man") == 0;
+    if (argc > 1 + man)
+        return usage_error("config-docs", "takes no arguments but --man");
     ferry_buf_init(&out, CONFIG_DOCS_MAX);
-    if (ferry_config_reference(&out)) {
+    if (man ? ferry_config_reference_man(&out) : ferry_config_reference(&out)) {
         fprintf(stderr,
                 "ferry config-docs: the reference is longer than %d bytes, or memory ran out\n",
                 CONFIG_DOCS_MAX);

@@ -40,6 +40,20 @@ static int kafka_check(void *arg, char *why, size_t why_size)
     return 0;
 }
 
+int ferry_admin_ready(ferry_admin *a, char *why, size_t why_size)
+{
+    char reason[ADMIN_REASON_MAX];
+
+    for (size_t i = 0; i < a->nchecks; i++) {
+        reason[0] = '\0';
+        if (!a->checks[i].fn(a->checks[i].arg, reason, sizeof(reason))) {
+            snprintf(why, why_size, "%s: %s", a->checks[i].name, reason);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void on_readyz(ferry_http_req *req, void *arg)
 {
     ferry_admin *a = arg;

@@ -25,6 +25,11 @@ ferry_admin *ferry_admin_new(ferry_httpd *h, ferry_kafka *kafka, ferry_metrics *
  * there already. Main thread, before the server starts. */
 int ferry_admin_add_check(ferry_admin *a, const char *name, ferry_admin_check_fn fn, void *arg);
 
+/* Runs every readiness check, as /readyz does: returns nonzero when all pass, else 0 with the
+ * first failing check's name and reason in why ("tables: table prices is loading"). Any
+ * thread; a check may wait for a Kafka round trip. */
+int ferry_admin_ready(ferry_admin *a, char *why, size_t why_size);
+
 /* Frees the admin object; the server must be stopped first. Accepts NULL. */
 void ferry_admin_destroy(ferry_admin *a);
 

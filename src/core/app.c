@@ -5,15 +5,22 @@
  * thread, so no code runs in signal context. After the first SIGTERM/SIGINT a watchdog thread
  * waits for a second signal or for server.shutdown_timeout and then exits the process at once
  * (exit code 3); otherwise the main thread drains and releases everything and exits 0.
+ *
+ * Under a service manager ($NOTIFY_SOCKET, systemd's Type=notify), the main thread waits for
+ * the signal in steps instead: it sends READY=1 once /readyz would answer ready, WATCHDOG=1
+ * every half $WATCHDOG_USEC (the shutdown watchdog goes on sending it while ferry drains), and
+ * STOPPING=1 when the drain begins.
  */
 #include "core/app.h"
 #include "core/admin.h"
 #include "core/auth.h"
+#include "core/clock.h"
 #include "core/httpd.h"
 #include "core/job.h"
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/notify.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,14 +39,18 @@ struct app {
     ferry_httpd *httpd;
     ferry_admin *admin;
     ferry_auth *auth;
+    ferry_notify *notify;
     void *jobs[FERRY_JOBS_MAX]; /* indexed as ferry_jobs; NULL until built */
 };
 
 struct watchdog {
     pthread_t thread;
     int64_t timeout_ms;
+    ferry_notify *notify; /* WATCHDOG=1 goes on during the drain */
     atomic_int done;
 };
+
+#define APP_STEP_MS 100 /* how often the main thread looks up from its wait, under systemd */
 
 static sigset_t stop_signals(void)
 {
@@ -71,15 +82,21 @@ static void *watchdog_main(void *arg)
 {
     struct watchdog *w = arg;
     sigset_t set = stop_signals();
-    struct timespec step = {0, 100 * 1000000};
+    struct timespec step = {0, APP_STEP_MS * 1000000};
     int64_t waited = 0;
 
+    int64_t dog_ms = ferry_notify_watchdog_interval_ms(w->notify), next_dog = 0;
+
     while (!atomic_load(&w->done)) {
+        if (dog_ms && ferry_clock_ms() >= next_dog) {
+            ferry_notify_send(w->notify, "WATCHDOG=1");
+            next_dog = ferry_clock_ms() + dog_ms;
+        }
         if (sigtimedwait(&set, NULL, &step) > 0) {
             FLOG_WARN("app", NULL, "second signal: exiting without finishing the drain");
             _exit(FERRY_EXIT_FORCED);
         }
-        waited += 100;
+        waited += APP_STEP_MS;
         if (waited >= w->timeout_ms) {
             FLOG_ERROR("app", NULL, "drain did not finish within the shutdown timeout; exiting");
             _exit(FERRY_EXIT_FORCED);
@@ -208,6 +225,49 @@ static void app_stop(struct app *a)
     ferry_metrics_destroy(a->metrics);
 }
 
+/* Tells the service manager whether ferry is ready, once, and what keeps it from it. */
+static void notify_readiness(struct app *a, int *ready, char *last_why, size_t why_size)
+{
+    char why[512], status[FERRY_NOTIFY_MESSAGE_MAX];
+
+    if (*ready)
+        return;
+    if (ferry_admin_ready(a->admin, why, sizeof(why))) {
+        *ready = 1;
+        ferry_notify_send(a->notify, "READY=1\nSTATUS=ready");
+        return;
+    }
+    if (strcmp(why, last_why) == 0)
+        return;
+    snprintf(last_why, why_size, "%s", why);
+    snprintf(status, sizeof(status), "STATUS=starting: %s", why);
+    ferry_notify_send(a->notify, status);
+}
+
+/* Waits for SIGTERM or SIGINT and returns it; under a service manager, sends READY=1 and
+ * WATCHDOG=1 meanwhile. */
+static int wait_for_stop(struct app *a)
+{
+    sigset_t set = stop_signals();
+    struct timespec step = {0, APP_STEP_MS * 1000000};
+    int64_t dog_ms = ferry_notify_watchdog_interval_ms(a->notify), next_dog = 0;
+    char last_why[512] = "";
+    int ready = 0, sig;
+
+    if (!ferry_notify_enabled(a->notify))
+        return ferry_app_wait_signal();
+    for (;;) {
+        notify_readiness(a, &ready, last_why, sizeof(last_why));
+        if (dog_ms && ferry_clock_ms() >= next_dog) {
+            ferry_notify_send(a->notify, "WATCHDOG=1");
+            next_dog = ferry_clock_ms() + dog_ms;
+        }
+        sig = sigtimedwait(&set, NULL, &step);
+        if (sig > 0)
+            return sig;
+    }
+}
+
 int ferry_app_run(const struct ferry_config *cfg)
 {
     struct app a = {.cfg = cfg};
@@ -216,13 +276,21 @@ int ferry_app_run(const struct ferry_config *cfg)
     int sig, rc, code = FERRY_EXIT_OK;
 
     ferry_log_setup(cfg->log.level, cfg->log.format);
+    a.notify = ferry_notify_new(errstr, sizeof(errstr));
+    if (!a.notify) {
+        FLOG_ERROR("app", NULL, "cannot start: %s", errstr);
+        return FERRY_EXIT_FAILURE;
+    }
+    w.notify = a.notify;
     if (app_start(&a, errstr, sizeof(errstr))) {
         FLOG_ERROR("app", NULL, "cannot start: %s", errstr);
         app_stop(&a);
+        ferry_notify_destroy(a.notify);
         return FERRY_EXIT_FAILURE;
     }
     FLOG_INFO("app", NULL, "ferry %s started (config %s)", FERRY_VERSION, cfg->path);
-    sig = ferry_app_wait_signal();
+    sig = wait_for_stop(&a);
+    ferry_notify_send(a.notify, "STOPPING=1\nSTATUS=draining");
     FLOG_INFO("app", NULL, "%s received: draining (at most %lld ms)",
               sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)w.timeout_ms);
     rc = pthread_create(&w.thread, NULL, watchdog_main, &w);
@@ -238,5 +306,6 @@ int ferry_app_run(const struct ferry_config *cfg)
     if (code == FERRY_EXIT_OK)
         pthread_join(w.thread, NULL);
     FLOG_INFO("app", NULL, "stopped");
+    ferry_notify_destroy(a.notify);
     return code;
 }

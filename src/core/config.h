@@ -123,4 +123,7 @@ int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errst
  * or -1 when some of it did not fit in out (past its cap, or out of memory). */
 int ferry_config_reference(struct ferry_buf *out);
 
+/* The same reference as the man page ferry.yaml(5), in roff. */
+int ferry_config_reference_man(struct ferry_buf *out);
+
 #endif

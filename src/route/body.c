@@ -25,7 +25,7 @@ struct body {
     size_t errstr_size;
 };
 
-static const char *const mode_names[] = {"value", "envelope", "template"};
+static const char *const mode_names[] = {"value", "envelope", "template", "json_template"};
 static const char *const batch_names[] = {NULL, "json_array", "ndjson", "separator"};
 
 static int is_json_space(char c)
@@ -271,12 +271,12 @@ static int add_records(struct body *b, const struct ferry_record *const *recs, s
 static int check_spec(const struct ferry_body_spec *spec, size_t n, char *errstr,
                       size_t errstr_size)
 {
-    if ((unsigned)spec->mode > (unsigned)FERRY_BODY_TEMPLATE ||
+    if ((unsigned)spec->mode > (unsigned)FERRY_BODY_JSON_TEMPLATE ||
         (unsigned)spec->batch > (unsigned)FERRY_BODY_SEPARATOR)
         snprintf(errstr, errstr_size, "body: unknown mode %d or batch format %d", (int)spec->mode,
                  (int)spec->batch);
-    else if (spec->mode == FERRY_BODY_TEMPLATE && !spec->tmpl)
-        snprintf(errstr, errstr_size, "body: mode 'template' has no template");
+    else if (spec->mode >= FERRY_BODY_TEMPLATE && !spec->tmpl)
+        snprintf(errstr, errstr_size, "body: mode '%s' has no template", mode_names[spec->mode]);
     else if (spec->batch == FERRY_BODY_SEPARATOR && !spec->separator && spec->separator_len)
         snprintf(errstr, errstr_size, "body: batch format 'separator' has no separator");
     else if (spec->batch == FERRY_BODY_SINGLE && n != 1)
@@ -330,8 +330,15 @@ const char *ferry_body_content_type(const struct ferry_body_spec *spec)
     case FERRY_BODY_SEPARATOR:
         return NULL;
     default:
-        return spec->mode == FERRY_BODY_ENVELOPE ? "application/json" : NULL;
+        return spec->mode == FERRY_BODY_ENVELOPE || spec->mode == FERRY_BODY_JSON_TEMPLATE
+                   ? "application/json"
+                   : NULL;
     }
+}
+
+enum ferry_template_mode ferry_body_template_mode(enum ferry_body_mode mode)
+{
+    return mode == FERRY_BODY_JSON_TEMPLATE ? FERRY_TEMPLATE_JSON : FERRY_TEMPLATE_BODY;
 }
 
 static int find_name(const char *const *names, int count, const char *name)

@@ -15,6 +15,9 @@
  *             that last one stood; a header's null value is null; header values are JSON
  *             strings, with bytes that are not UTF-8 replaced by U+FFFD.
  *   template  a BODY-mode template rendered from the record (template.h)
+ *   json_template  a JSON-mode template rendered from the record (template.h): always one JSON
+ *             value, sent as application/json, embedded in json_array and ndjson batches like
+ *             any JSON value (on one line)
  *
  * A batch of records from one partition is framed by the batch format:
  *   json_array  [b1,b2,...] where each element is the record's body as one JSON value: the
@@ -43,6 +46,7 @@ enum ferry_body_mode {
     FERRY_BODY_VALUE,
     FERRY_BODY_ENVELOPE,
     FERRY_BODY_TEMPLATE,
+    FERRY_BODY_JSON_TEMPLATE,
 };
 
 enum ferry_body_batch {
@@ -55,7 +59,8 @@ enum ferry_body_batch {
 /* How a route builds bodies; filled once from the config. Nothing in it is owned. */
 struct ferry_body_spec {
     enum ferry_body_mode mode;
-    const ferry_template *tmpl; /* FERRY_BODY_TEMPLATE: a FERRY_TEMPLATE_BODY template */
+    const ferry_template *tmpl; /* FERRY_BODY_TEMPLATE: a FERRY_TEMPLATE_BODY template;
+                                   FERRY_BODY_JSON_TEMPLATE: a FERRY_TEMPLATE_JSON one */
     enum ferry_body_batch batch;
     const char *separator; /* FERRY_BODY_SEPARATOR: the bytes between two bodies */
     size_t separator_len;
@@ -79,14 +84,18 @@ int ferry_body_render(const struct ferry_body_spec *spec, const struct ferry_rec
                       size_t n, struct ferry_buf *out, size_t *failed, char *errstr,
                       size_t errstr_size);
 
+/* Returns the template mode a body mode's template is compiled in: FERRY_TEMPLATE_JSON for
+ * json_template, else FERRY_TEMPLATE_BODY. */
+enum ferry_template_mode ferry_body_template_mode(enum ferry_body_mode mode);
+
 /* Returns the Content-Type the spec's bodies have: "application/json" for json_array and for
- * single envelopes, "application/x-ndjson" for ndjson, or NULL when ferry cannot know (value
- * and template bodies, separator batches): the caller then uses the configured Content-Type or
- * application/octet-stream. The string is static. */
+ * single envelopes and JSON templates, "application/x-ndjson" for ndjson, or NULL when ferry cannot
+ * know (value and template bodies, separator batches): the caller then uses the configured
+ * Content-Type or application/octet-stream. The string is static. */
 const char *ferry_body_content_type(const struct ferry_body_spec *spec);
 
-/* Parse the config names "value", "envelope", "template" and "json_array", "ndjson",
- * "separator". Return the enum value, or -1 for an unknown name. */
+/* Parse the config names "value", "envelope", "template", "json_template" and "json_array",
+ * "ndjson", "separator". Return the enum value, or -1 for an unknown name. */
 int ferry_body_mode_parse(const char *name);
 int ferry_body_batch_parse(const char *name);
 

@@ -312,6 +312,9 @@ int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
     struct item *it = item_new(dl->sh, rec, cookie);
     rd_kafka_headers_t *h = build_headers(dl, rec, why);
     rd_kafka_resp_err_t err;
+    /* The value as consumed: a route may have stripped a wire-format prefix from the view. */
+    const void *value = rec->msg ? rec->msg->payload : rec->value;
+    size_t value_len = rec->msg ? rec->msg->len : rec->value_len;
     int result = -1;
 
     if (!it || !h) {
@@ -322,8 +325,8 @@ int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
     err = rd_kafka_producev(
         dl->rk, RD_KAFKA_V_RKT(dl->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)rec->key, rec->key_len),
-        RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it),
+        RD_KAFKA_V_END);
     if (err) {
         refused(dl, rec, rd_kafka_err2str(err), errstr, errstr_size);
         goto out;

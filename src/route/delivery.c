@@ -53,6 +53,19 @@ static void log_failures(void *arg, enum ferry_log_level level, const char *line
     FERRY_LOG(level, "route", r->cfg->name, "%s", line);
 }
 
+/* The validator, when the route validates anything (the config checks passed already). */
+static int make_validator(struct route *r, char *errstr, size_t errstr_size)
+{
+    int64_t ids[FERRY_VALIDATE_SCHEMA_IDS_MAX];
+    struct ferry_validate_options o;
+    int on = ferry_route_validate_options(r->cfg, &o, ids, errstr, errstr_size);
+
+    if (on <= 0)
+        return on;
+    r->validator = ferry_validate_new(&o, errstr, errstr_size);
+    return r->validator ? 0 : -1;
+}
+
 /* ---- the circuit breaker ---- */
 
 static void on_breaker_change(void *arg, enum ferry_breaker_state from, enum ferry_breaker_state to,
@@ -161,6 +174,8 @@ int route_delivery_init(struct route *r, char *errstr, size_t errstr_size)
     }
     if (make_breaker(r, errstr, errstr_size) || make_adaptive(r, errstr, errstr_size))
         return -1;
+    if (make_validator(r, errstr, errstr_size))
+        return -1;
     r->requests = ferry_request_builder_new(c, errstr, errstr_size);
     if (!r->requests || make_rules(r, errstr, errstr_size))
         return -1;
@@ -181,6 +196,8 @@ void route_delivery_release(struct route *r)
     r->requests = NULL;
     ferry_status_rules_destroy(r->rules);
     r->rules = NULL;
+    ferry_validate_destroy(r->validator);
+    r->validator = NULL;
     ferry_heap_release(&r->retries);
     ferry_failure_log_destroy(r->failure_log);
     r->failure_log = NULL;
@@ -334,6 +351,27 @@ static void send_new(struct route *r, struct ferry_request *req, int64_t now_ms)
         send_new(r, rest, now_ms);
 }
 
+/* Dead-letters the records of req that fail validation and keeps the others, their views
+ * stripped of a wire-format prefix when the route says so. Runs once per record: retries and
+ * the records cut from a full batch skip it. */
+static void validate_new(struct route *r, struct ferry_request *req)
+{
+    char why[FERRY_VALIDATE_REASON_MAX];
+    size_t kept = 0;
+
+    for (size_t i = 0; i < req->n; i++) {
+        struct ferry_dispatch_rec *rec = req->recs[i];
+        if (ferry_validate_record(r->validator, &rec->view.value, &rec->view.value_len, why,
+                                  sizeof(why)) == 0) {
+            req->recs[kept++] = rec;
+            continue;
+        }
+        ferry_counter_add(r->m.invalid, 1);
+        dead_letter_record(r, rec, why, NULL, 0);
+    }
+    req->n = kept;
+}
+
 void route_dispatch(struct route *r, int64_t now_ms, int flush)
 {
     size_t max = (size_t)r->cfg->batch.max_records;
@@ -342,6 +380,7 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
         return;
     while (r->in_flight < route_concurrency(r) && route_breaker_blocked_until(r, now_ms) == 0) {
         struct ferry_request *req;
+        size_t taken;
 
         if (!limits_allow(r, now_ms)) {
             if (ferry_dispatch_next_due_ms(r->dispatch) <= now_ms || flush)
@@ -353,10 +392,15 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
         req = ferry_request_get(r->requests);
         if (!req)
             return;
-        req->n = ferry_dispatch_next(r->dispatch, now_ms, flush, req->recs, max);
+        taken = ferry_dispatch_next(r->dispatch, now_ms, flush, req->recs, max);
+        req->n = taken;
+        if (taken && r->validator)
+            validate_new(r, req);
         if (!req->n) {
             ferry_request_put(r->requests, req);
-            return;
+            if (!taken)
+                return;
+            continue; /* every record failed validation: there may be more to send */
         }
         send_new(r, req, now_ms);
     }

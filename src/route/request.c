@@ -90,6 +90,10 @@ static void init_body_spec(ferry_request_builder *b)
     b->body.separator = c->batch.separator ? c->batch.separator : "\n";
     b->body.separator_len = strlen(b->body.separator);
     ct = ferry_body_content_type(&b->body);
+    /* A JSON template's body may be a JSON subtype (application/merge-patch+json): say so. */
+    if (b->body.mode == FERRY_BODY_JSON_TEMPLATE && b->body.batch == FERRY_BODY_SINGLE &&
+        c->body.content_type)
+        ct = c->body.content_type;
     b->content_type = ct                     ? ct
                       : c->body.content_type ? c->body.content_type
                                              : "application/octet-stream";
@@ -113,8 +117,9 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
     if (!b->url || compile_headers(b, errstr, errstr_size))
         goto out;
     if (cfg->body.template) {
-        b->body_template =
-            ferry_template_new(cfg->body.template, FERRY_TEMPLATE_BODY, errstr, errstr_size);
+        b->body_template = ferry_template_compile(
+            cfg->body.template, ferry_body_template_mode((enum ferry_body_mode)cfg->body.mode),
+            (enum ferry_template_missing)cfg->body.missing, errstr, errstr_size);
         if (!b->body_template)
             goto out;
     }

@@ -103,6 +103,9 @@ static int register_metrics(struct route *r)
             lbl);
         missing |= !r->m.rate_limit_waits;
     }
+    r->m.invalid =
+        ferry_metrics_counter(m, "ferry_route_records_invalid_total",
+                              "Records that failed validation: dead-lettered, never sent.", lbl);
     for (int i = 0; i < 5; i++) {
         snprintf(cls, sizeof(cls), "%s,class=\"%s\"", lbl, i == 0 ? "error" : classes[i]);
         r->m.requests[i] = ferry_metrics_counter(
@@ -131,8 +134,8 @@ static int register_metrics(struct route *r)
     missing |= !r->m.concurrency_limit;
     missing |= register_circuit_metrics(r, lbl);
     missing |= !r->m.consumed || !r->m.delivered || !r->m.retried || !r->m.dead_lettered ||
-               !r->m.dead_letter_refused || !r->m.fetch_restarts || !r->m.latency ||
-               !r->m.in_flight || !r->m.buffered || !r->m.paused;
+               !r->m.dead_letter_refused || !r->m.fetch_restarts || !r->m.invalid ||
+               !r->m.latency || !r->m.in_flight || !r->m.buffered || !r->m.paused;
     return missing ? -1 : 0;
 }
 

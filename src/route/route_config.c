@@ -12,16 +12,19 @@
 #include "route/sender.h"
 #include "route/status.h"
 #include "route/template.h"
+#include "route/validate.h"
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ROUTE_PATH_MAX 256
 
 const char *const ferry_route_methods[] = {"POST", "PUT", "PATCH", "DELETE", "GET", NULL};
 static const char *const orderings[] = {"key", "partition", "none", NULL};
-static const char *const body_modes[] = {"value", "envelope", "template", NULL};
+static const char *const body_modes[] = {"value", "envelope", "template", "json_template", NULL};
+static const char *const body_missing[] = {"error", "null", NULL};
 static const char *const batch_formats[] = {"json_array", "ndjson", "separator", NULL};
 
 static void check_route(struct ferry_config *cfg, void *obj, const char *path);
@@ -66,12 +69,18 @@ static const struct ferry_cfg_section target_section = {"target", target_fields,
 static const struct ferry_cfg_field body_fields[] = {
     {"mode", FERRY_CFG_ENUM, BODY_FIELD(mode), "value", 0, 0, body_modes, NULL, 0,
      "`value`: the record's value as is; `envelope`: a JSON object with topic, partition, "
-     "offset, timestamp, key, value and headers; `template`: the `template` below."},
+     "offset, timestamp, key, value and headers; `template`: the `template` below; "
+     "`json_template`: the `template` below read as JSON, variables filled as JSON values "
+     "(docs/routes.md, Transformation)."},
     {"template", FERRY_CFG_STRING, BODY_FIELD(template), NULL, 0, 0, NULL, NULL, 0,
-     "Body template for `mode: template`."},
+     "Body template for `mode: template` and `mode: json_template`."},
+    {"missing", FERRY_CFG_ENUM, BODY_FIELD(missing), "error", 0, 0, body_missing, NULL, 0,
+     "A path or header the record lacks (or its value, for a tombstone) dead-letters it "
+     "(`error`) or renders as null (`null`: null in a `json_template`, nothing in a "
+     "`template`)."},
     {"content_type", FERRY_CFG_STRING, BODY_FIELD(content_type), NULL, 0, 0, NULL, NULL, 0,
-     "Content-Type of value and template bodies (default application/octet-stream; JSON "
-     "envelopes and batches set their own)."},
+     "Content-Type of value and template bodies (default application/octet-stream; "
+     "`json_template`: application/json; JSON envelopes and batches set their own)."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section body_section = {
@@ -250,6 +259,32 @@ const struct ferry_cfg_section ferry_limiter_section = {
     "limiters[]", limiter_fields, sizeof(struct ferry_route_rate_config), check_limiter,
     "Rate limits shared by every route that names them (`rate_limit: {limiter: NAME}`), for "
     "routes that call the same API: together they stay within it."};
+#define CONFLUENT_FIELD(f) offsetof(struct ferry_route_confluent_config, f)
+static const struct ferry_cfg_field confluent_fields[] = {
+    {"schema_ids", FERRY_CFG_STRINGS, CONFLUENT_FIELD(schema_ids), NULL, 0, 0, NULL, NULL, 0,
+     "Schema ids a record's prefix may carry (decimal). Set, every record must start with "
+     "magic byte 0 and one of these ids as 4 big-endian bytes."},
+    {"strip", FERRY_CFG_BOOL, CONFLUENT_FIELD(strip), "false", 0, 0, NULL, NULL, 0,
+     "Send the value without its 5-byte prefix (the dead-letter topic still gets it whole)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section confluent_section = {
+    "confluent", confluent_fields, sizeof(struct ferry_route_confluent_config), NULL,
+    "Records in Confluent wire format: a magic byte 0 and a 4-byte schema id before the data."};
+
+#define VALIDATE_FIELD(f) offsetof(struct ferry_route_validate_config, f)
+static const struct ferry_cfg_field validate_fields[] = {
+    {"json_schema", FERRY_CFG_STRING, VALIDATE_FIELD(json_schema), NULL, 0, 0, NULL, NULL, 0,
+     "JSON Schema file (a Draft 7 subset, see docs/routes.md) each value must match; a relative "
+     "path is read from the config file's directory."},
+    {"confluent", FERRY_CFG_SECTION, VALIDATE_FIELD(confluent), NULL, 0, 0, NULL,
+     &confluent_section, 0, NULL},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section validate_section = {
+    "validate", validate_fields, sizeof(struct ferry_route_validate_config), NULL,
+    "Checks before sending: a record that fails is dead-lettered with the reason and never "
+    "sent. Needs `dead_letter.topic`."};
 
 #define ROUTE_FIELD(f) offsetof(struct ferry_route_config, f)
 static const struct ferry_cfg_field route_fields[] = {
@@ -285,6 +320,8 @@ static const struct ferry_cfg_field route_fields[] = {
     {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
     {"rate_limit", FERRY_CFG_SECTION, ROUTE_FIELD(rate_limit), NULL, 0, 0, NULL,
      &rate_limit_section, 0, NULL},
+    {"validate", FERRY_CFG_SECTION, ROUTE_FIELD(validate), NULL, 0, 0, NULL, &validate_section, 0,
+     NULL},
     {"drain_timeout", FERRY_CFG_DURATION, ROUTE_FIELD(drain_timeout_ms), "10s", 0, 3600000, NULL,
      NULL, 0,
      "On rebalance or shutdown, how long in-flight requests may take before they are "
@@ -326,9 +363,10 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
         check_template(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
     }
     snprintf(fpath, sizeof(fpath), "%s.body.template", path);
-    if (r->body.mode == FERRY_BODY_TEMPLATE && !r->body.template)
-        ferry_config_error(cfg, fpath, "missing, `mode: template` needs a template");
-    check_template(cfg, r->body.template, FERRY_TEMPLATE_BODY, fpath);
+    if (r->body.mode >= FERRY_BODY_TEMPLATE && !r->body.template)
+        ferry_config_error(cfg, fpath, "missing, `mode: %s` needs a template",
+                           body_modes[r->body.mode]);
+    check_template(cfg, r->body.template, ferry_body_template_mode(r->body.mode), fpath);
 }
 
 static void check_status_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
@@ -422,6 +460,85 @@ static void check_io_threads(struct ferry_config *cfg, const struct ferry_route_
                        FERRY_SENDER_IO_THREADS_MAX, r->io_threads);
 }
 
+int ferry_route_validate_options(const struct ferry_route_config *r,
+                                 struct ferry_validate_options *o, int64_t *ids, char *errstr,
+                                 size_t errstr_size)
+{
+    const struct ferry_cfg_strings *list = &r->validate.confluent.schema_ids;
+
+    memset(o, 0, sizeof(*o));
+    if (list->count > FERRY_VALIDATE_SCHEMA_IDS_MAX) {
+        snprintf(errstr, errstr_size, "confluent.schema_ids: more than %d ids",
+                 FERRY_VALIDATE_SCHEMA_IDS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        if (ferry_int_parse(list->items[i], &ids[i]) || ids[i] < 0 || ids[i] > 4294967295LL) {
+            snprintf(errstr, errstr_size,
+                     "confluent.schema_ids[%zu]: expected a schema id from 0 to 4294967295, "
+                     "got '%s'",
+                     i, list->items[i]);
+            return -1;
+        }
+    }
+    o->schema_path = r->validate.json_schema;
+    o->schema_ids = ids;
+    o->nschema_ids = list->count;
+    o->strip = r->validate.confluent.strip;
+    return o->schema_path || o->nschema_ids || o->strip;
+}
+
+/* A relative schema path is the config file's neighbour: rewrite it so that the route, which
+ * does not know where the config came from, opens the same file whatever its working
+ * directory. */
+static void resolve_schema_path(struct ferry_config *cfg, struct ferry_route_config *r,
+                                const char *fpath)
+{
+    const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+    size_t dir, len;
+    char *full;
+
+    if (!r->validate.json_schema || r->validate.json_schema[0] == '/' || !slash)
+        return;
+    dir = (size_t)(slash - cfg->path) + 1;
+    len = dir + strlen(r->validate.json_schema) + 1;
+    full = malloc(len);
+    if (!full) {
+        ferry_config_error(cfg, fpath, "out of memory");
+        return;
+    }
+    memcpy(full, cfg->path, dir);
+    memcpy(full + dir, r->validate.json_schema, len - dir);
+    free(r->validate.json_schema);
+    r->validate.json_schema = full;
+}
+
+static void check_validate(struct ferry_config *cfg, struct ferry_route_config *r, const char *path)
+{
+    char fpath[ROUTE_PATH_MAX], err[512];
+    int64_t ids[FERRY_VALIDATE_SCHEMA_IDS_MAX];
+    struct ferry_validate_options o;
+    ferry_validate *v;
+    int on;
+
+    snprintf(fpath, sizeof(fpath), "%s.validate.json_schema", path);
+    resolve_schema_path(cfg, r, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.validate", path);
+    on = ferry_route_validate_options(r, &o, ids, err, sizeof(err));
+    if (on < 0) {
+        ferry_config_error(cfg, fpath, "%s", err);
+        return;
+    }
+    if (!on)
+        return;
+    if (!r->dead_letter.topic)
+        ferry_config_error(cfg, fpath, "needs dead_letter.topic, where failing records go");
+    v = ferry_validate_new(&o, err, sizeof(err));
+    if (!v)
+        ferry_config_error(cfg, fpath, "%s", err);
+    ferry_validate_destroy(v);
+}
+
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_config *r = obj;
@@ -431,6 +548,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
     check_io_threads(cfg, r, path);
+    check_validate(cfg, obj, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
     ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &r->kafka, fpath);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);

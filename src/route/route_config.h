@@ -56,6 +56,7 @@ struct ferry_route_body_config {
     int mode; /* enum ferry_body_mode */
     char *template;
     char *content_type;
+    int missing; /* enum ferry_template_missing */
 };
 
 struct ferry_route_batch_config {
@@ -118,6 +119,16 @@ struct ferry_route_rate_config {
     int64_t burst_ms;
 };
 
+struct ferry_route_confluent_config {
+    struct ferry_cfg_strings schema_ids; /* decimal ids; none: no prefix expected */
+    int strip;
+};
+
+struct ferry_route_validate_config {
+    char *json_schema; /* after the config checks: resolved against the config file's directory */
+    struct ferry_route_confluent_config confluent;
+};
+
 /* The most I/O threads `io_threads: auto` gives a route. */
 #define FERRY_ROUTE_IO_THREADS_AUTO 4
 
@@ -139,6 +150,7 @@ struct ferry_route_config {
     struct ferry_route_breaker_config circuit_breaker;
     struct ferry_route_limits_config limits;
     struct ferry_route_rate_config rate_limit;
+    struct ferry_route_validate_config validate;
     int64_t drain_timeout_ms;
 };
 
@@ -178,6 +190,14 @@ void ferry_routes_config_summary(const void *config, FILE *out);
  * `auto` gives one-record routes one thread per processor, up to FERRY_ROUTE_IO_THREADS_AUTO
  * and the route's concurrency, and batch routes none. */
 int ferry_route_io_threads(const struct ferry_route_config *r, long cpus);
+
+/* Fills o from r's validate section; ids must have room for FERRY_VALIDATE_SCHEMA_IDS_MAX
+ * (route/validate.h). Returns 1 when the route validates anything, 0 when not, -1 with a message
+ * in errstr when a schema id is not a number from 0 to 2^32-1 or there are too many. */
+struct ferry_validate_options;
+int ferry_route_validate_options(const struct ferry_route_config *r,
+                                 struct ferry_validate_options *o, int64_t *ids, char *errstr,
+                                 size_t errstr_size);
 
 /* The names of enum ferry_http_method, indexed by it. */
 extern const char *const ferry_route_methods[];

@@ -31,6 +31,7 @@
 #include "route/route_config.h"
 #include "route/sender.h"
 #include "route/status.h"
+#include "route/validate.h"
 
 #define ROUTE_COMMITS_MAX 1024
 #define ROUTE_LIMITS_MAX 2 /* the route's own rate limit and one shared limiter */
@@ -38,7 +39,7 @@
 /* Figures of one route in /metrics. */
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
-    struct ferry_counter *fetch_restarts;
+    struct ferry_counter *fetch_restarts, *invalid;
     struct ferry_counter *rate_limit_waits; /* NULL without rate limits */
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
@@ -76,6 +77,7 @@ struct route {
     ferry_deadletter_backlog *dead_letters; /* NULL without a dead-letter topic */
     ferry_request_builder *requests;
     ferry_status_rules *rules;
+    ferry_validate *validator; /* NULL when the route validates nothing */
     struct ferry_backoff_policy backoff;
     struct ferry_outcome_policy outcome; /* the two above, and whether there is a topic */
     uint64_t rng;

@@ -8,6 +8,11 @@
  * per render, each path is looked up in the text, and what it finds is decoded or written in
  * normal form. The only allocation on that path is a scratch buffer for found text that must be
  * encoded (URL and header modes) and has escapes or is not a string.
+ *
+ * In JSON mode compiling also follows the literal text in and out of its string literals, so
+ * each variable knows whether it renders a whole JSON value or escaped text inside a string,
+ * and then checks the text with stand-ins for the variables (check_json_shape), so that no
+ * record can make a body that is not JSON.
  */
 #include "route/template.h"
 
@@ -36,10 +41,13 @@ struct part {
     size_t len;       /* PART_TEXT: the slice's length */
     char *var;        /* variables: what stood between "${" and "}", for messages */
     const char *path; /* PART_VALUE_PATH: the path (docs/json-paths.md), within var */
+    int in_string;    /* JSON mode: the variable sits inside a string literal of the text */
 };
 
 struct ferry_template {
     enum ferry_template_mode mode;
+    enum ferry_template_missing missing;
+    int in_string, escaped; /* JSON mode, while parsing: where the literal text has got to */
     char *src;
     struct part *parts;
     size_t nparts;
@@ -103,8 +111,10 @@ static int add_var(ferry_template *t, const char *var, size_t len, char *errstr,
     struct part *part = push_part(t, PART_TEXT);
     size_t i;
 
-    if (part)
+    if (part) {
         part->var = strndup(var, len);
+        part->in_string = t->in_string;
+    }
     if (!part || !part->var) {
         snprintf(errstr, errstr_size, "template: out of memory");
         return -1;
@@ -127,6 +137,20 @@ static int add_var(ferry_template *t, const char *var, size_t len, char *errstr,
     return -1;
 }
 
+/* Follows the literal text of a JSON template in and out of string literals, so that each
+ * variable knows whether it stands for a whole value or for text inside a string. */
+static void track_strings(ferry_template *t, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (t->escaped)
+            t->escaped = 0;
+        else if (t->in_string && p[i] == '\\')
+            t->escaped = 1;
+        else if (p[i] == '"')
+            t->in_string = !t->in_string;
+    }
+}
+
 static int add_text(ferry_template *t, const char *p, size_t len, char *errstr, size_t errstr_size)
 {
     struct part *part = push_part(t, PART_TEXT);
@@ -137,6 +161,8 @@ static int add_text(ferry_template *t, const char *p, size_t len, char *errstr, 
     }
     part->text = p;
     part->len = len;
+    if (t->mode == FERRY_TEMPLATE_JSON)
+        track_strings(t, p, len);
     return 0;
 }
 
@@ -183,25 +209,88 @@ static int parse(ferry_template *t, char *errstr, size_t errstr_size)
     return result;
 }
 
+/* Fills the variables of a JSON template with stand-ins: null for a whole value, "x" inside a
+ * string. null is one complete token that cannot merge with its neighbours into another valid
+ * token, and any JSON value is valid wherever null is; "x" is plain string text, which is what
+ * every variable inside a string renders as once escaped (and it keeps a '\' written just
+ * before the variable an invalid escape, as real text could make it). */
+static int fill_stand_ins(const ferry_template *t, struct ferry_buf *out)
+{
+    int result = 0;
+
+    for (size_t i = 0; !result && i < t->nparts; i++) {
+        const struct part *part = &t->parts[i];
+        if (part->kind == PART_TEXT)
+            result = ferry_buf_add(out, part->text, part->len);
+        else
+            result = ferry_buf_adds(out, part->in_string ? "x" : "null");
+    }
+    return result;
+}
+
+/* Checks that a JSON template gives one JSON value whatever its variables hold. */
+static int check_json_shape(const ferry_template *t, char *errstr, size_t errstr_size)
+{
+    struct ferry_buf text;
+    struct ferry_json_error err;
+    size_t from;
+    int result;
+
+    /* Each variable's stand-in is at most 4 bytes, no longer than its "${...}" text. */
+    ferry_buf_init(&text, strlen(t->src) + 4 * t->nparts);
+    result = fill_stand_ins(t, &text);
+    if (result)
+        snprintf(errstr, errstr_size, "template: out of memory");
+    else if (ferry_json_check(text.data ? text.data : "", text.len, &err)) {
+        from = err.offset > 20 ? err.offset - 20 : 0;
+        snprintf(errstr, errstr_size,
+                 "template: not one JSON value once its variables are filled: %s at '%.40s' "
+                 "(each variable outside quotes stands for one JSON value, shown as null)",
+                 err.why, text.data ? text.data + from : "");
+        result = -1;
+    }
+    ferry_buf_release(&text);
+    return result;
+}
+
+static int compile(ferry_template *t, const char *text, char *errstr, size_t errstr_size)
+{
+    size_t crlf = strcspn(text, "\r\n");
+
+    t->src = strdup(text);
+    if (!t->src) {
+        snprintf(errstr, errstr_size, "template: out of memory");
+        return -1;
+    }
+    if (t->mode == FERRY_TEMPLATE_HEADER && text[crlf]) {
+        snprintf(errstr, errstr_size, "template: header template has CR or LF at offset %zu", crlf);
+        return -1;
+    }
+    if (parse(t, errstr, errstr_size))
+        return -1;
+    return t->mode == FERRY_TEMPLATE_JSON ? check_json_shape(t, errstr, errstr_size) : 0;
+}
+
 ferry_template *ferry_template_new(const char *text, enum ferry_template_mode mode, char *errstr,
                                    size_t errstr_size)
 {
+    return ferry_template_compile(text, mode, FERRY_TEMPLATE_MISSING_ERROR, errstr, errstr_size);
+}
+
+ferry_template *ferry_template_compile(const char *text, enum ferry_template_mode mode,
+                                       enum ferry_template_missing missing, char *errstr,
+                                       size_t errstr_size)
+{
     ferry_template *t = calloc(1, sizeof(*t));
-    size_t crlf = strcspn(text, "\r\n");
     int result = -1;
 
-    if (t)
-        t->src = strdup(text);
-    if (!t || !t->src) {
+    if (!t) {
         snprintf(errstr, errstr_size, "template: out of memory");
         goto out;
     }
     t->mode = mode;
-    if (mode == FERRY_TEMPLATE_HEADER && text[crlf]) {
-        snprintf(errstr, errstr_size, "template: header template has CR or LF at offset %zu", crlf);
-        goto out;
-    }
-    result = parse(t, errstr, errstr_size);
+    t->missing = missing;
+    result = compile(t, text, errstr, errstr_size);
 out:
     if (result) {
         ferry_template_destroy(t);
@@ -247,6 +336,29 @@ static int too_big(struct render *r)
     return FERRY_TEMPLATE_ETOOBIG;
 }
 
+/* Returns 1 when part renders as a whole JSON value (JSON mode, outside a string). */
+static int as_value(const struct render *r, const struct part *part)
+{
+    return r->t->mode == FERRY_TEMPLATE_JSON && !part->in_string;
+}
+
+/* Appends what a null renders as: null for a whole JSON value, else nothing. */
+static int emit_null(struct render *r, const struct part *part)
+{
+    if (!as_value(r, part))
+        return FERRY_TEMPLATE_OK;
+    return ferry_buf_add(r->out, "null", 4) ? too_big(r) : FERRY_TEMPLATE_OK;
+}
+
+/* A record lacks what part names (a path, a header): fails, or renders null when the template
+ * was compiled with FERRY_TEMPLATE_MISSING_NULL. */
+static int missing(struct render *r, const struct part *part, const char *why)
+{
+    if (r->t->missing == FERRY_TEMPLATE_MISSING_NULL)
+        return emit_null(r, part);
+    return fail(r, part, why);
+}
+
 static int is_unreserved(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -290,6 +402,10 @@ static int emit(struct render *r, const struct part *part, const char *p, size_t
             return fail(r, part, "value contains CR, LF or NUL, which a header cannot carry");
         result = ferry_buf_add(r->out, p, n);
         break;
+    case FERRY_TEMPLATE_JSON:
+        result = part->in_string ? ferry_json_add_escaped(r->out, p, n)
+                                 : ferry_json_add_string(r->out, p, n);
+        break;
     default:
         result = ferry_buf_add(r->out, p, n);
         break;
@@ -313,9 +429,9 @@ static int render_header(struct render *r, const struct part *part)
 
     if (!headers || rd_kafka_header_get_last(headers, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(why, sizeof(why), "record has no header '%s'", name);
-        return fail(r, part, why);
+        return missing(r, part, why);
     }
-    return v ? emit(r, part, v, n) : FERRY_TEMPLATE_OK;
+    return v ? emit(r, part, v, n) : emit_null(r, part);
 }
 
 /* Fails part for a record value that is not JSON, or has a number out of range, at offset. */
@@ -335,18 +451,25 @@ static int check_value(struct render *r, const struct part *part)
     if (r->checked)
         return FERRY_TEMPLATE_OK;
     if (!r->rec->value)
-        return fail(r, part, "record has no value (tombstone)");
+        return missing(r, part, "record has no value (tombstone)");
     if (ferry_json_check(r->rec->value, r->rec->value_len, &err))
         return not_json(r, part, err.why, err.offset);
     r->checked = 1;
     return FERRY_TEMPLATE_OK;
 }
 
-/* Where a JSON writer puts what a path found: straight into out in body mode, which encodes
- * nothing, else into the scratch buffer that emit_written() encodes from. */
-static struct ferry_buf *write_target(struct render *r)
+/* Returns 1 when what a path found goes straight into out: in body mode, which encodes nothing,
+ * and as a whole JSON value, which is written in normal form. */
+static int direct(const struct render *r, const struct part *part)
 {
-    if (r->t->mode == FERRY_TEMPLATE_BODY)
+    return r->t->mode == FERRY_TEMPLATE_BODY || as_value(r, part);
+}
+
+/* Where a JSON writer puts what a path found: out when direct(), else the scratch buffer that
+ * emit_written() encodes from. */
+static struct ferry_buf *write_target(struct render *r, const struct part *part)
+{
+    if (direct(r, part))
         return r->out;
     ferry_buf_reset(&r->scratch);
     return &r->scratch;
@@ -361,7 +484,7 @@ static int emit_written(struct render *r, const struct part *part, int wrote, co
         return too_big(r);
     if (wrote)
         return not_json(r, part, err->why, (size_t)(span - r->rec->value) + err->offset);
-    if (r->t->mode == FERRY_TEMPLATE_BODY || !r->scratch.len)
+    if (direct(r, part) || !r->scratch.len)
         return FERRY_TEMPLATE_OK;
     return emit(r, part, r->scratch.data, r->scratch.len);
 }
@@ -372,16 +495,19 @@ static int emit_found(struct render *r, const struct part *part, const struct fe
     struct ferry_json_error err = {"invalid string", 0};
     int wrote;
 
+    if (as_value(r, part))
+        return emit_written(r, part, ferry_json_add_normalized(r->out, f->span, f->len, &err),
+                            f->span, &err);
     switch (f->type) {
     case FERRY_JSON_NULL:
         return FERRY_TEMPLATE_OK;
     case FERRY_JSON_STRING:
         if (!memchr(f->span, '\\', f->len))
             return emit(r, part, f->span + 1, f->len - 2);
-        wrote = ferry_json_add_decoded(write_target(r), f->span, f->len);
+        wrote = ferry_json_add_decoded(write_target(r, part), f->span, f->len);
         break;
     default:
-        wrote = ferry_json_add_normalized(write_target(r), f->span, f->len, &err);
+        wrote = ferry_json_add_normalized(write_target(r, part), f->span, f->len, &err);
         break;
     }
     return emit_written(r, part, wrote, f->span, &err);
@@ -393,14 +519,28 @@ static int render_path(struct render *r, const struct part *part)
     char why[300];
     int result = check_value(r, part);
 
-    if (result)
+    if (result || !r->rec->value)
         return result;
     if (ferry_json_find(r->rec->value, r->rec->value_len, part->path, &found) == 1)
         return emit_found(r, part, &found);
     /* Name the path up to the segment that found nothing, as written in the template. */
     snprintf(why, sizeof(why), "record value has nothing at '%.*s'", (int)found.path_len,
              part->path);
-    return fail(r, part, why);
+    return missing(r, part, why);
+}
+
+/* Appends the whole record value as one JSON value, in normal form; a value that is not JSON
+ * fails. */
+static int render_value(struct render *r, const struct part *part)
+{
+    struct ferry_json_error err = {"invalid value", 0};
+    int result = check_value(r, part);
+
+    if (result)
+        return result;
+    return emit_written(r, part,
+                        ferry_json_add_normalized(r->out, r->rec->value, r->rec->value_len, &err),
+                        r->rec->value, &err);
 }
 
 static int render_part(struct render *r, const struct part *part)
@@ -417,11 +557,14 @@ static int render_part(struct render *r, const struct part *part)
     case PART_OFFSET:
         return emit_int(r, rec->offset);
     case PART_TIMESTAMP:
-        return rec->timestamp_ms == -1 ? FERRY_TEMPLATE_OK : emit_int(r, rec->timestamp_ms);
+        return rec->timestamp_ms == -1 ? emit_null(r, part) : emit_int(r, rec->timestamp_ms);
     case PART_KEY:
-        return rec->key ? emit(r, part, rec->key, rec->key_len) : FERRY_TEMPLATE_OK;
+        return rec->key ? emit(r, part, rec->key, rec->key_len) : emit_null(r, part);
     case PART_VALUE:
-        return rec->value ? emit(r, part, rec->value, rec->value_len) : FERRY_TEMPLATE_OK;
+        if (!rec->value)
+            return emit_null(r, part);
+        return as_value(r, part) ? render_value(r, part)
+                                 : emit(r, part, rec->value, rec->value_len);
     case PART_HEADER:
         return render_header(r, part);
     default:

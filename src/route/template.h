@@ -29,6 +29,23 @@
  *   HEADER  as is, but a value containing CR, LF or NUL is a render error; literal text with
  *           CR or LF is a compile error
  *   BODY    as is (raw bytes; nothing is quoted or escaped)
+ *   JSON    the text must be JSON with variables in it, and the output is always one JSON value
+ *           (docs/routes.md, "Transformation"). Where a variable stands outside a string literal
+ *           of the text it becomes one whole JSON value: ${value.PATH} and ${value} as the JSON
+ *           they find, in the normal form above (a string keeps its quotes, escaped); ${topic},
+ *           ${key} and ${header.NAME} as JSON strings (bytes that are not UTF-8 become U+FFFD);
+ *           ${partition}, ${offset}, ${timestamp} as numbers; what would render as nothing
+ *           above (no key, no timestamp, a null header or JSON null) as null. Where a variable
+ *           stands inside a string literal ("id-${key}") it renders its text as in BODY mode,
+ *           escaped for the inside of a JSON string, so "${value.id}" gives "42", a string.
+ *           ${value} needs a value that is JSON. Compiling checks that the text is one JSON
+ *           value with every variable filled (null outside strings, text inside), which makes
+ *           every render one valid JSON value.
+ *
+ * What a record lacks (a path that finds nothing, a header it does not have, a value when it is
+ * a tombstone) fails the render, unless the template is compiled with
+ * FERRY_TEMPLATE_MISSING_NULL: it then renders as a null does (null as a whole JSON value,
+ * nothing elsewhere). A value that is not JSON always fails a ${value.PATH}.
  *
  * A compiled template is immutable: any number of threads may render it at once.
  */
@@ -46,6 +63,13 @@ enum ferry_template_mode {
     FERRY_TEMPLATE_URL,
     FERRY_TEMPLATE_HEADER,
     FERRY_TEMPLATE_BODY,
+    FERRY_TEMPLATE_JSON,
+};
+
+/* What a variable renders when the record lacks what it names (see above). */
+enum ferry_template_missing {
+    FERRY_TEMPLATE_MISSING_ERROR,
+    FERRY_TEMPLATE_MISSING_NULL,
 };
 
 /* Results of ferry_template_render. */
@@ -59,6 +83,13 @@ enum ferry_template_result {
  * message in errstr, e.g. "template: unknown variable '${ofset}'". text is copied. */
 ferry_template *ferry_template_new(const char *text, enum ferry_template_mode mode, char *errstr,
                                    size_t errstr_size);
+
+/* As ferry_template_new, choosing what a record's missing parts render as. A JSON template that
+ * is not one JSON value once filled fails here, e.g. "template: not one JSON value once its
+ * variables are filled: ...". */
+ferry_template *ferry_template_compile(const char *text, enum ferry_template_mode mode,
+                                       enum ferry_template_missing missing, char *errstr,
+                                       size_t errstr_size);
 
 /* Appends the template filled from rec to out. Returns FERRY_TEMPLATE_OK, or one of the errors
  * above with a message in errstr naming the variable and the reason, e.g.

@@ -20,6 +20,7 @@
 #include "table/apply.h"
 #include "core/clock.h"
 #include "table/fanout.h"
+#include "table/fetch_nudge.h"
 #include "table/watch.h"
 
 #include <errno.h>
@@ -78,13 +79,25 @@ static int pause_ms(struct table *t, int ms)
 
 /* ---- the consumer ---- */
 
+/* Nonzero when the table's own kafka: map sets the property. */
+static int table_sets(const struct table *t, const char *name)
+{
+    for (size_t i = 0; i < t->cfg->kafka.count; i++)
+        if (strcmp(t->cfg->kafka.items[i].key, name) == 0)
+            return 1;
+    return 0;
+}
+
 int ferry_table_consumer_new(struct table *t, char *errstr, size_t errstr_size)
 {
     static const char *const props[][2] = {
         {"enable.auto.commit", "false"},
         {"enable.partition.eof", "true"},
         {"auto.offset.reset", "error"},
-        /* a restore wants large fetches; a table holds no records once applied */
+    };
+    /* a restore wants large fetches; a table holds no records once applied. The table's own
+     * kafka: map may set them otherwise. */
+    static const char *const fetch_props[][2] = {
         {"queued.max.messages.kbytes", "16384"},
         {"fetch.max.bytes", "8388608"},
         {"max.partition.fetch.bytes", "1048576"},
@@ -102,6 +115,11 @@ int ferry_table_consumer_new(struct table *t, char *errstr, size_t errstr_size)
     snprintf(name, sizeof(name), "ferry-table-%s", t->cfg->name);
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof(why)) != RD_KAFKA_CONF_OK)
+            goto fail;
+    for (size_t i = 0; i < sizeof(fetch_props) / sizeof(fetch_props[0]); i++)
+        if (!table_sets(t, fetch_props[i][0]) &&
+            rd_kafka_conf_set(conf, fetch_props[i][0], fetch_props[i][1], why, sizeof(why)) !=
+                RD_KAFKA_CONF_OK)
             goto fail;
     if (rd_kafka_conf_set(conf, "group.id", name, why, sizeof(why)) != RD_KAFKA_CONF_OK)
         goto fail;
@@ -571,11 +589,15 @@ struct run {
     struct topic_view view;
     ferry_store *target; /* the store being written: t->store, or a rebuild beside it */
     struct pending pb;
-    int64_t *next; /* the target's stored offsets when it was opened */
+    int64_t *next;            /* the target's stored offsets when it was opened */
+    ferry_table_nudge *nudge; /* wakes the fetcher while the target loads */
+    int nudge_failed;         /* it could not start: the load goes on without */
 };
 
 static void run_release(struct table *t, struct run *run)
 {
+    ferry_table_nudge_destroy(run->nudge);
+    run->nudge = NULL;
     if (run->pb.open)
         ferry_store_batch_abort(run->target);
     if (run->target && run->target != t->store)
@@ -809,6 +831,25 @@ static enum apply_result take_all(struct table *t, struct run *run, rd_kafka_mes
     return r;
 }
 
+/* Keeps the fetch nudge running while the target loads, and only then (fetch_nudge.c). Once
+ * loaded, it is only told to stop: its last request may wait behind a fetch that the broker
+ * holds up to fetch.wait.max.ms, and the apply thread must not. It is joined when the loop
+ * ends. */
+static void nudge_while_loading(struct table *t, struct run *run)
+{
+    char why[512];
+
+    if (loading(t, run) && !run->nudge && !run->nudge_failed) {
+        run->nudge = ferry_table_nudge_new(t, why, sizeof(why));
+        if (!run->nudge) {
+            run->nudge_failed = 1;
+            FLOG_WARN("table", t->cfg->name, "%s; loading goes on without it", why);
+        }
+    } else if (!loading(t, run) && run->nudge) {
+        ferry_table_nudge_stop(run->nudge);
+    }
+}
+
 /* Applies records until the table stops or something needs more than applying. */
 static enum apply_result apply_loop(struct table *t, struct run *run)
 {
@@ -817,8 +858,11 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
     int64_t looked = 0;
 
     while (r == APPLY_OK && !atomic_load(&t->stop)) {
-        size_t n = poll_messages(t, msgs, APPLY_POLL_BATCH, poll_timeout(t, run));
+        size_t n;
         int64_t now;
+
+        nudge_while_loading(t, run);
+        n = poll_messages(t, msgs, APPLY_POLL_BATCH, poll_timeout(t, run));
 
         r = take_all(t, run, msgs, n);
         now = ferry_clock_ms();
@@ -830,6 +874,8 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
             looked = now;
         }
     }
+    ferry_table_nudge_destroy(run->nudge);
+    run->nudge = NULL;
     if (r == APPLY_OK)
         r = commit(t, run->target, &run->pb);
     else if (run->pb.open)

@@ -17,12 +17,15 @@ enum { END, R_JSON, R_TEXT, R_BIN, R_TOMB, R_QUOTED, R_CRLF, NRECS };
 static struct ferry_record records[NRECS];
 
 /* Templates by number; 0 is none. */
-enum { T_NONE, T_JSON, T_TEXT, NTMPLS };
+enum { T_NONE, T_JSON, T_TEXT, T_JSONT, NTMPLS };
 static const char *const template_texts[NTMPLS] = {
     NULL,
     "{\"a\":${value.a},\"o\":${offset}}",
     "k=${key}",
+    "{\n \"a\": ${value.a},\n \"k\": ${key}\n}",
 };
+static const enum ferry_template_mode template_modes[NTMPLS] = {
+    FERRY_TEMPLATE_BODY, FERRY_TEMPLATE_BODY, FERRY_TEMPLATE_BODY, FERRY_TEMPLATE_JSON};
 static ferry_template *templates[NTMPLS];
 
 static const char pretty_json[] = "{\"a\": 1,\n \"b\": [true]}\n";
@@ -53,7 +56,7 @@ static int setup(void **state)
         "orders", 3, 47, 7, "", 0, crlf_json, sizeof(crlf_json) - 1, NULL, NULL};
     for (i = 1; i < NTMPLS; i++) {
         templates[i] =
-            ferry_template_new(template_texts[i], FERRY_TEMPLATE_BODY, errstr, sizeof(errstr));
+            ferry_template_new(template_texts[i], template_modes[i], errstr, sizeof(errstr));
         assert_non_null(templates[i]);
     }
     return 0;
@@ -100,6 +103,9 @@ struct body_case {
 #define VALUE FERRY_BODY_VALUE
 #define ENVELOPE FERRY_BODY_ENVELOPE
 #define TEMPLATE FERRY_BODY_TEMPLATE
+#define JSON_TEMPLATE FERRY_BODY_JSON_TEMPLATE
+#define JSONT_JSON "{\n \"a\": 1,\n \"k\": \"user-1\"\n}"
+#define JSONT_LINE "{ \"a\": 1, \"k\": \"user-1\"}"
 
 static const struct body_case body_cases[] = {
     /* single records */
@@ -196,6 +202,36 @@ static const struct body_case body_cases[] = {
      .sep = "&",
      .recs = {R_JSON, R_TEXT},
      .want = "k=user-1&k=42"},
+    /* json_template: literal whitespace kept alone and between separators, dropped to one
+     * line in JSON batches */
+    {.mode = JSON_TEMPLATE, .tmpl = T_JSONT, .recs = {R_JSON}, .want = JSONT_JSON},
+    {.mode = JSON_TEMPLATE,
+     .tmpl = T_JSONT,
+     .batch = FERRY_BODY_JSON_ARRAY,
+     .recs = {R_JSON, R_JSON},
+     .want = "[" JSONT_LINE "," JSONT_LINE "]"},
+    {.mode = JSON_TEMPLATE,
+     .tmpl = T_JSONT,
+     .batch = FERRY_BODY_NDJSON,
+     .recs = {R_JSON, R_JSON},
+     .want = JSONT_LINE "\n" JSONT_LINE "\n"},
+    {.mode = JSON_TEMPLATE,
+     .tmpl = T_JSONT,
+     .batch = FERRY_BODY_SEPARATOR,
+     .sep = ";",
+     .recs = {R_JSON, R_JSON},
+     .want = JSONT_JSON ";" JSONT_JSON},
+    {.mode = JSON_TEMPLATE,
+     .tmpl = T_JSONT,
+     .batch = FERRY_BODY_JSON_ARRAY,
+     .recs = {R_JSON, R_TEXT},
+     .want_rc = FERRY_BODY_EREC,
+     .want = "template: '${value.a}': record value is not JSON: *",
+     .want_failed = 1},
+    {.mode = JSON_TEMPLATE,
+     .recs = {R_JSON},
+     .want_rc = FERRY_BODY_ESPEC,
+     .want = "body: mode 'json_template' has no template"},
     /* specs that do not fit the call */
     {.mode = VALUE,
      .recs = {R_JSON, R_TEXT},
@@ -331,6 +367,9 @@ static void test_content_type(void **state)
         {VALUE, FERRY_BODY_SINGLE, NULL},
         {ENVELOPE, FERRY_BODY_SINGLE, "application/json"},
         {TEMPLATE, FERRY_BODY_SINGLE, NULL},
+        {JSON_TEMPLATE, FERRY_BODY_SINGLE, "application/json"},
+        {JSON_TEMPLATE, FERRY_BODY_NDJSON, "application/x-ndjson"},
+        {JSON_TEMPLATE, FERRY_BODY_SEPARATOR, NULL},
         {VALUE, FERRY_BODY_JSON_ARRAY, "application/json"},
         {TEMPLATE, FERRY_BODY_JSON_ARRAY, "application/json"},
         {ENVELOPE, FERRY_BODY_NDJSON, "application/x-ndjson"},
@@ -360,6 +399,7 @@ static void test_parse(void **state)
         {"value", FERRY_BODY_VALUE, -1},
         {"envelope", FERRY_BODY_ENVELOPE, -1},
         {"template", FERRY_BODY_TEMPLATE, -1},
+        {"json_template", FERRY_BODY_JSON_TEMPLATE, -1},
         {"json_array", -1, FERRY_BODY_JSON_ARRAY},
         {"ndjson", -1, FERRY_BODY_NDJSON},
         {"separator", -1, FERRY_BODY_SEPARATOR},
