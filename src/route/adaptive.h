@@ -2,12 +2,16 @@
  * adaptive.h - adaptive concurrency: how many requests a route may have under way, found from
  * what the target answers (additive increase, multiplicative decrease).
  *
- * Results are gathered over windows of about one round trip. At the end of a window the limit
- * is cut by `decrease` (never below min) when the target pushed back (429, 503, a timeout, no
- * answer) or when the window's mean latency rose past `latency_tolerance` times the baseline
- * (a slowly moving average of earlier windows); it grows by one (never above max) when the
- * window used the whole limit and none of that happened; otherwise it stays. Time is passed
- * in, so tests drive it. One thread uses it.
+ * The limit is cut by `decrease` (never below min) as soon as the target pushes back (429, 503,
+ * a timeout, no answer), once per overload: refusals of requests that started before the cut
+ * do not cut again within a window. Other results are gathered over windows of about one round
+ * trip. At the end of a window the limit is cut when the window's mean latency rose past
+ * `latency_tolerance` times the baseline (a slowly moving average of earlier windows); it
+ * grows by one (never above max) when the window used the whole limit and none of that
+ * happened, except that growing back to the limit last cut waits for
+ * FERRY_ADAPTIVE_PROBE_ANSWERS answers or FERRY_ADAPTIVE_PROBE_MAX_MS (so a target that
+ * refuses beyond its capacity sees about one refusal per that many answers); otherwise it
+ * stays. Time is passed in, so tests drive it. One thread uses it.
  */
 #ifndef FERRY_ADAPTIVE_H
 #define FERRY_ADAPTIVE_H
@@ -16,6 +20,9 @@
 
 /* Shortest window, however quick the target. */
 #define FERRY_ADAPTIVE_WINDOW_MIN_MS 20
+/* Answers, or milliseconds, before the limit may grow back to one the target refused. */
+#define FERRY_ADAPTIVE_PROBE_ANSWERS 200
+#define FERRY_ADAPTIVE_PROBE_MAX_MS 2000
 
 struct ferry_adaptive_policy {
     int64_t min, max;         /* 1 <= min <= max */

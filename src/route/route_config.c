@@ -155,8 +155,9 @@ static const struct ferry_cfg_section adaptive_section = {
     "adaptive_concurrency", adaptive_fields, sizeof(struct ferry_route_adaptive_config), NULL,
     "Adaptive concurrency (AIMD): over windows of about one round trip, the limit grows by one "
     "while the target keeps up with the whole limit in use, and is cut by `decrease` when it "
-    "pushes back (429, 503, a timeout, no answer) or its latency rises past "
-    "`latency_tolerance` times its usual. The current limit is "
+    "pushes back (429, 503, a timeout, no answer; at once, once per overload) or its latency "
+    "rises past `latency_tolerance` times its usual. Growing back to a limit the target "
+    "refused waits for 200 answers or 2 s. The current limit is "
     "`ferry_route_concurrency_limit` in /metrics. See docs/routes.md."};
 
 #define BREAKER_FIELD(f) offsetof(struct ferry_route_breaker_config, f)

@@ -93,10 +93,52 @@ static void test_follows_capacity(void **state)
     mean = settle(a, &t, 5, 40);
     if (mean < 3 || mean > 6)
         fail_msg("capacity 5: mean limit %lld", (long long)mean);
-    mean = settle(a, &t, 20, 60);
+    /* growing back past 5, the limit it was refused at, waits for FERRY_ADAPTIVE_PROBE_ANSWERS
+     * answers or FERRY_ADAPTIVE_PROBE_MAX_MS (5 answers a window: up to 37 windows here) */
+    mean = settle(a, &t, 20, 100);
     if (mean < 15 || mean > 21)
         fail_msg("capacity 20 again: mean limit %lld", (long long)mean);
     ferry_adaptive_destroy(a);
+}
+
+/* Round trips of 20 ms against a target of a given capacity that answers the requests beyond
+ * it with 503 at once: once settled, the limit keeps the target busy and fewer than 1% of the
+ * answers are 503 (the limit is not pushed past the capacity every few windows). */
+static void test_few_refusals_at_steady_state(void **state)
+{
+    static const int capacities[] = {20, 5};
+
+    (void)state;
+    for (size_t c = 0; c < sizeof(capacities) / sizeof(capacities[0]); c++) {
+        ferry_adaptive *a = ferry_adaptive_new(&policy);
+        int64_t t = 0, ok = 0, refused = 0, limit_sum = 0, trips = 0;
+        int capacity = capacities[c];
+
+        for (int trip = 0; trip < 1000; trip++) { /* 20 s, the first 5 left out */
+            int64_t limit = ferry_adaptive_limit(a);
+            int64_t excess = limit > capacity ? limit - capacity : 0;
+            int counted = trip >= 250;
+
+            ferry_adaptive_started(a, limit);
+            for (int64_t i = 0; i < excess; i++)
+                ferry_adaptive_result(a, 0.001, 1, t + 1);
+            for (int64_t i = 0; i < limit - excess; i++)
+                ferry_adaptive_result(a, 0.02, 0, t + 20);
+            t += 20;
+            if (counted) {
+                ok += limit - excess;
+                refused += excess;
+                limit_sum += limit;
+                trips++;
+            }
+        }
+        if (refused * 100 >= ok + refused)
+            fail_msg("capacity %d: %lld of %lld answers were 503", capacity, (long long)refused,
+                     (long long)(ok + refused));
+        if (limit_sum * 10 < trips * capacity * 9)
+            fail_msg("capacity %d: mean limit %.1f", capacity, (double)limit_sum / (double)trips);
+        ferry_adaptive_destroy(a);
+    }
 }
 
 int main(void)
@@ -104,6 +146,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scripts),
         cmocka_unit_test(test_follows_capacity),
+        cmocka_unit_test(test_few_refusals_at_steady_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
