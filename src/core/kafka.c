@@ -313,30 +313,35 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
 }
 
 /* Nonzero when the brokers are librdkafka's mock cluster: the embedded one, or another
- * process's (`ferry dev-broker`), known by its cluster id. Asked once, through the shared
- * producer; brokers that do not answer in time count as real ones. */
+ * process's (`ferry dev-broker`), known by its cluster id. Asked through the shared producer,
+ * without holding a lock meanwhile; a clear answer is kept, no answer (brokers not there yet)
+ * counts as a real cluster this time and is asked again next time. */
 static int on_mock_cluster(ferry_kafka *k)
 {
     char *id;
-    int mock;
+    int mock, first;
 
     if (k->dev)
         return 1;
     pthread_mutex_lock(&k->ready_lock);
-    if (k->mock < 0 && k->producer) {
-        id = rd_kafka_clusterid(k->producer, KAFKA_CLUSTER_ID_TIMEOUT_MS);
-        k->mock =
-            id && strncmp(id, KAFKA_MOCK_CLUSTER_PREFIX, strlen(KAFKA_MOCK_CLUSTER_PREFIX)) == 0;
-        if (k->mock)
-            FLOG_WARN("kafka", "dev",
-                      "the brokers at %s are librdkafka's mock cluster (ferry dev-broker): "
-                      "consumers use a 4.5 s session. It keeps records in memory only",
-                      k->bootstrap);
-        if (id)
-            rd_kafka_mem_free(k->producer, id);
-    }
-    mock = k->mock > 0;
+    mock = k->mock;
     pthread_mutex_unlock(&k->ready_lock);
+    if (mock >= 0 || !k->producer)
+        return mock > 0;
+    id = rd_kafka_clusterid(k->producer, KAFKA_CLUSTER_ID_TIMEOUT_MS);
+    if (!id)
+        return 0;
+    mock = strncmp(id, KAFKA_MOCK_CLUSTER_PREFIX, strlen(KAFKA_MOCK_CLUSTER_PREFIX)) == 0;
+    rd_kafka_mem_free(k->producer, id);
+    pthread_mutex_lock(&k->ready_lock);
+    first = k->mock < 0;
+    k->mock = mock;
+    pthread_mutex_unlock(&k->ready_lock);
+    if (mock && first)
+        FLOG_WARN("kafka", "dev",
+                  "the brokers at %s are librdkafka's mock cluster (ferry dev-broker): "
+                  "consumers use a 4.5 s session. It keeps records in memory only",
+                  k->bootstrap);
     return mock;
 }
 

@@ -186,11 +186,9 @@ void ferry_log_write(enum ferry_log_level level, const char *sub, const char *in
 
 /* ---- repeated lines ---- */
 
-/* The slot of inst: its own, a free one, or the one written longest ago. */
+/* The slot of inst: its own, a free one, or the one every further instance shares. */
 static struct ferry_log_repeat_slot *repeat_slot(struct ferry_log_repeat *rep, const char *inst)
 {
-    struct ferry_log_repeat_slot *oldest = &rep->slots[0];
-
     for (size_t i = 0; i < FERRY_LOG_REPEAT_SLOTS; i++) {
         struct ferry_log_repeat_slot *s = &rep->slots[i];
         if (s->used && strcmp(s->inst, inst) == 0)
@@ -200,14 +198,8 @@ static struct ferry_log_repeat_slot *repeat_slot(struct ferry_log_repeat *rep, c
             snprintf(s->inst, sizeof(s->inst), "%s", inst);
             return s;
         }
-        if (s->last_ms < oldest->last_ms)
-            oldest = s;
     }
-    snprintf(oldest->inst, sizeof(oldest->inst), "%s", inst);
-    oldest->suppressed = 0;
-    oldest->last_ms = 0;
-    oldest->written = 0;
-    return oldest;
+    return &rep->others;
 }
 
 int ferry_log_repeat_due(struct ferry_log_repeat *rep, const char *inst, int64_t now_ms,

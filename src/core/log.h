@@ -54,7 +54,8 @@ int ferry_log_level_parse(const char *name);
 /* A line that may repeat many times a second (one per failed request, per refused client, per
  * reconnect) is written at most once per FERRY_LOG_REPEAT_MS for each instance name, from
  * each call site; the next one written ends with "(and N more like it in the last 12 s)".
- * A call site keeps the last FERRY_LOG_REPEAT_SLOTS instance names it wrote. */
+ * A call site keeps FERRY_LOG_REPEAT_SLOTS instance names; further instances share one more
+ * slot, so that together they write at most one line per FERRY_LOG_REPEAT_MS. */
 #define FERRY_LOG_REPEAT_MS 10000
 #define FERRY_LOG_REPEAT_SLOTS 8
 #define FERRY_LOG_REPEAT_INST_MAX 64
@@ -68,6 +69,7 @@ struct ferry_log_repeat_slot {
 
 struct ferry_log_repeat {
     struct ferry_log_repeat_slot slots[FERRY_LOG_REPEAT_SLOTS];
+    struct ferry_log_repeat_slot others; /* every instance beyond the slots */
 };
 
 /* Whether a repeated line of inst (may be NULL) may be written at now_ms: 1 with *suppressed

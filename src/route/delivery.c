@@ -112,18 +112,25 @@ int64_t route_breaker_blocked_until(struct route *r, int64_t now_ms)
 
 int route_breaker_holding(const struct route *r)
 {
-    return r->breaker && ferry_breaker_state(r->breaker) != FERRY_BREAKER_CLOSED;
+    return r->breaker && ferry_breaker_state(r->breaker) == FERRY_BREAKER_OPEN;
 }
 
 /* The result of an attempt, told to the breaker: a failure is what on_status retries, or no
  * answer at all; an answer that dead-letters the record is the record's trouble. */
-static void tell_breaker(struct route *r, const struct ferry_request *req,
-                         const struct ferry_outcome_decision *d, int64_t now_ms)
+static int target_failed(const struct route *r, const struct ferry_http_call *call)
 {
-    int failed = d->action == FERRY_OUTCOME_RETRY || d->gave_up;
+    return call->transport_error ||
+           ferry_status_classify(r->rules, call->status) == FERRY_OUTCOME_RETRY;
+}
 
+/* Decided from the status's class, not from the outcome: without a dead-letter topic a 400 is
+ * retried too, and it is still the record's trouble. */
+static void tell_breaker(struct route *r, const struct ferry_request *req,
+                         const struct ferry_http_call *call, int64_t now_ms)
+{
     if (r->breaker)
-        ferry_breaker_result(r->breaker, (enum ferry_breaker_ticket)req->ticket, failed, now_ms);
+        ferry_breaker_result(r->breaker, (enum ferry_breaker_ticket)req->ticket,
+                             target_failed(r, call), now_ms);
 }
 
 /* ---- adaptive concurrency ---- */
@@ -520,9 +527,10 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     attempt.retry_after_ms = call->retry_after_ms;
     attempt.attempts = req->attempts + 1;
     d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);
-    tell_breaker(r, req, &d, ferry_clock_ms());
+    tell_breaker(r, req, call, ferry_clock_ms());
     tell_adaptive(r, call, ferry_clock_ms());
-    if (req->ticket == FERRY_BREAKER_PROBE && (d.action == FERRY_OUTCOME_RETRY || d.gave_up)) {
+    if (req->ticket == FERRY_BREAKER_PROBE && d.action != FERRY_OUTCOME_SUCCESS &&
+        target_failed(r, call)) {
         /* A failed probe is the breaker's question, not one of the record's attempts. */
         attempt.attempts = req->attempts;
         d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);

@@ -3,9 +3,10 @@
  *
  * Two states. Healthy: the first failure writes "target is failing" and opens a window.
  * Failing: requests and failures (by kind) are counted; when the window ends, a window that saw
- * failures is summarized and a new one opens, and a window without any ends the failing state
- * ("target recovered"). Leaving the failing state takes a whole quiet window, so a target
- * that fails now and then does not flap between the two.
+ * failures is summarized and a new one opens, and a window of requests without any failure
+ * ends the failing state ("target recovered"). A window without requests at all (a circuit
+ * breaker holds them back) says nothing either way. Leaving the failing state takes a whole
+ * window of successes, so a target that fails now and then does not flap between the two.
  */
 #include "route/failure_log.h"
 
@@ -127,6 +128,10 @@ void ferry_failure_log_tick(ferry_failure_log *fl, int64_t now_ms)
 {
     if (!fl->failing || now_ms - fl->window_start_ms < fl->window_ms)
         return;
+    if (fl->requests == 0) { /* nothing was sent (a circuit breaker open): no news either way */
+        open_window(fl, now_ms);
+        return;
+    }
     if (fl->failures == 0) {
         recover(fl, now_ms);
         return;

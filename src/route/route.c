@@ -385,8 +385,8 @@ static int buffers_below_half(const struct route *r)
  * allow, and librdkafka stops fetching once its own capped queue is full. Only when they stay
  * full for ROUTE_PAUSE_AFTER_MS (a slow or failing target) are the partitions paused, until
  * the buffers are back under half. Pausing at once would cost a refetch, and librdkafka's
- * fetch backoff, every time a busy route touched its limit. An open (or half-open) circuit
- * breaker pauses them at once, until it closes. */
+ * fetch backoff, every time a busy route touched its limit. An open circuit breaker pauses
+ * them at once, until it turns half-open. */
 static void apply_backpressure(struct route *r, int64_t now_ms)
 {
     int full = buffers_full(r), hold = route_breaker_holding(r);

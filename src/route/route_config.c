@@ -187,9 +187,10 @@ static const struct ferry_cfg_section breaker_section = {
     "circuit_breaker", breaker_fields, sizeof(struct ferry_route_breaker_config), NULL,
     "Stops calling a target in trouble. Failures are the outcomes `on_status` retries (5xx, 408, "
     "429 by default) and requests without an answer; a status that dead-letters the record is "
-    "an answer, not a failure. While open or half-open the route sends no request beyond the "
-    "probes and pauses its partitions: records wait, none is dead-lettered for it, and a failed "
-    "probe does not count as one of its record's attempts. See docs/routes.md."};
+    "an answer, not a failure. While open the route sends nothing and pauses its partitions; "
+    "half-open it consumes again and sends only the probes. Records wait, none is "
+    "dead-lettered for it, and a failed probe does not count as one of its record's attempts. "
+    "See docs/routes.md."};
 
 #define DLQ_FIELD(f) offsetof(struct ferry_route_dead_letter_config, f)
 static const struct ferry_cfg_field dlq_fields[] = {

@@ -135,7 +135,8 @@ int64_t route_next_retry_ms(const struct route *r);
  * end of its open period), or INT64_MAX while half-open with every probe under way. */
 int64_t route_breaker_blocked_until(struct route *r, int64_t now_ms);
 
-/* delivery.c: nonzero while the breaker is open or half-open: the partitions stay paused. */
+/* delivery.c: nonzero while the breaker is open: the partitions stay paused. Half-open they
+ * resume, so that there are records to probe with (only the probes go out). */
 int route_breaker_holding(const struct route *r);
 
 /* delivery.c: when refused dead-letter writes are tried again, or INT64_MAX. */

@@ -78,3 +78,27 @@ def test_target_down_20_s_opens_the_breaker_and_loses_nothing(start_routes, rece
     # one line per transition, not per request
     lines = [line for line in f.log_lines() if "circuit " in line]
     assert len(lines) == sum(transitions(m, s) for s in ("open", "half_open", "closed")), lines
+
+
+def test_a_quiet_topic_still_closes_the_breaker(start_routes, receiver, kafka):
+    """One record and a target that is down: the breaker opens with nothing else buffered.
+    Half-open, consumption resumes so that later records can be probes too; it closes once
+    three have succeeded (it used to keep the partitions paused and wait for good)."""
+    topic = unique("brkq")
+    down = threading.Event()
+    down.set()
+    receiver.handler = lambda _req: Reply(status=503) if down.is_set() else Reply()
+    f = start_routes(route_config(
+        "brkq", [topic], receiver.url + "/q", retry={"max_attempts": 0},
+        circuit_breaker={"enabled": True, "consecutive_failures": 3, "open": "1s",
+                         "max_open": "2s", "probes": 3}))
+    kafka.produce(topic, [b"first"])
+    f.wait_log(r"circuit open: 3 requests failed in a row", timeout=30)
+    down.clear()
+    wait_until(lambda: any(r.body == b"first" and r.status == 200 for r in receiver.requests),
+               30, "the first record delivered by a probe")
+    kafka.produce(topic, [b"second", b"third", b"fourth"])
+    wait_until(lambda: {r.body for r in receiver.requests if r.status == 200}
+               >= {b"first", b"second", b"third", b"fourth"}, 30, "the later records delivered")
+    wait_until(lambda: route_metric(f.metrics(), "ferry_route_circuit_state", "brkq",
+                                    state="closed") == 1, 10, "the breaker closed")

@@ -220,7 +220,8 @@ static void test_repeat_due(void **state)
     }
 }
 
-/* More instances than slots: the one written longest ago gives its slot up. */
+/* More instances than slots: the further ones share one slot, and together write one line
+ * per FERRY_LOG_REPEAT_MS; the first ones keep theirs. */
 static void test_repeat_more_instances_than_slots(void **state)
 {
     static struct ferry_log_repeat rep;
@@ -229,14 +230,19 @@ static void test_repeat_more_instances_than_slots(void **state)
     int64_t since;
 
     (void)state;
-    for (int i = 0; i <= FERRY_LOG_REPEAT_SLOTS; i++) {
+    for (int i = 0; i < FERRY_LOG_REPEAT_SLOTS; i++) {
         snprintf(inst, sizeof(inst), "i%d", i);
         assert_true(ferry_log_repeat_due(&rep, inst, 1000 + i, &suppressed, &since));
-        assert_false(ferry_log_repeat_due(&rep, inst, 1000 + i, &suppressed, &since));
     }
-    /* i0 lost its slot to the last one: it is written again at once */
-    assert_true(ferry_log_repeat_due(&rep, "i0", 2000, &suppressed, &since));
-    assert_false(ferry_log_repeat_due(&rep, "i8", 2000, &suppressed, &since));
+    assert_true(ferry_log_repeat_due(&rep, "x1", 1100, &suppressed, &since));
+    for (int i = 2; i < 50; i++) {
+        snprintf(inst, sizeof(inst), "x%d", i);
+        assert_false(ferry_log_repeat_due(&rep, inst, 1200, &suppressed, &since));
+    }
+    assert_false(ferry_log_repeat_due(&rep, "i0", 2000, &suppressed, &since));
+    assert_true(ferry_log_repeat_due(&rep, "x7", 11100, &suppressed, &since));
+    assert_int_equal(suppressed, 48);
+    assert_true(ferry_log_repeat_due(&rep, "i0", 11000, &suppressed, &since));
 }
 
 int main(void)
