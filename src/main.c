@@ -389,16 +389,13 @@ static int parse_redrive_args(int argc, char **argv, const char **path,
 static void print_redrive_summary(const struct ferry_redrive_options *o,
                                   const struct ferry_redrive_summary *s)
 {
-    if (s->already_finished) {
-        printf("redrive of route '%s' with these options finished already; nothing sent "
-               "(pass --restart to run it again)\n",
-               o->route);
-        return;
-    }
     printf("%sredrive of route '%s'%s: read %" PRIu64 ", %s %" PRIu64 ", skipped by filter %" PRIu64
            ", %s %" PRIu64 "\n",
-           o->dry_run ? "dry run: " : "", o->route, s->resumed ? " (resumed)" : "", s->read,
-           o->dry_run ? "would redrive" : "redriven", s->redriven, s->skipped,
+           o->dry_run ? "dry run: " : "", o->route,
+           s->resumed     ? " (resumed)"
+           : s->continued ? " (after the previous run)"
+                          : "",
+           s->read, o->dry_run ? "would redrive" : "redriven", s->redriven, s->skipped,
            o->dry_run ? "would fail" : "failed again", s->failed_again);
     if (s->interrupted)
         printf("interrupted: progress saved; run the same command again to resume\n");

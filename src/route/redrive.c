@@ -52,7 +52,8 @@ struct redrive {
     int64_t since_ms;
     struct part *parts;
     size_t nparts;
-    int finished; /* the saved run had finished */
+    struct part *saved; /* the saved run's partitions, when this run goes on from it */
+    size_t nsaved;
 
     ferry_kafka *kafka;
     rd_kafka_t *consumer;
@@ -241,13 +242,12 @@ static int adopt_saved(struct redrive *d, struct saved *s, char *errstr, size_t 
                  d->path, s->route, s->select);
         return FERRY_REDRIVE_EUSAGE;
     }
-    d->parts = s->parts;
-    d->nparts = s->nparts;
+    d->saved = s->parts;
+    d->nsaved = s->nparts;
     s->parts = NULL;
     d->since_ms = s->since_ms;
-    d->finished = s->finished;
-    d->sum->already_finished = s->finished;
     d->sum->resumed = !s->finished;
+    d->sum->continued = s->finished;
     return FERRY_REDRIVE_OK;
 }
 
@@ -340,7 +340,17 @@ static int partition_count(struct redrive *d, char *errstr, size_t errstr_size)
     return err ? -1 : n;
 }
 
-/* Plans a new run: every partition from its first selected offset to the end it has now. */
+/* Where the saved run got to in partition p, or -1. */
+static int64_t saved_next(const struct redrive *d, int32_t p)
+{
+    for (size_t i = 0; i < d->nsaved; i++)
+        if (d->saved[i].id == p)
+            return d->saved[i].next;
+    return -1;
+}
+
+/* Plans the run: every partition from its first selected offset (or where the saved run got
+ * to) to the end it has now. */
 static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
 {
     int n = partition_count(d, errstr, errstr_size);
@@ -365,6 +375,8 @@ static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
         pt->id = p;
         pt->next = ferry_redrive_first(&d->o->filter, p);
         pt->next = pt->next > lo ? pt->next : lo;
+        if (saved_next(d, p) > pt->next)
+            pt->next = saved_next(d, p);
         pt->end = ferry_redrive_end(&d->o->filter, p);
         pt->end = pt->end < hi ? pt->end : hi;
     }
@@ -402,6 +414,21 @@ static struct part *part_of(struct redrive *d, int32_t id)
         if (d->parts[i].id == id)
             return &d->parts[i];
     return NULL;
+}
+
+/* Moves partition pt past offset; once it reached its end, stops fetching it (the records
+ * after the run's end would only be read to be ignored). */
+static void advance(struct redrive *d, struct part *pt, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l;
+
+    pt->next = offset + 1;
+    if (pt->next < pt->end)
+        return;
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, d->rc->dead_letter.topic, pt->id);
+    rd_kafka_pause_partitions(d->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static int all_done(const struct redrive *d)
@@ -616,7 +643,7 @@ static int redrive_record(struct redrive *d, const rd_kafka_message_t *m, rd_kaf
         rd_kafka_headers_destroy(view.headers);
     if (s == SENT_INTERRUPTED)
         return 0;
-    pt->next = m->offset + 1;
+    advance(d, pt, m->offset);
     if (s == SENT_DELIVERED)
         d->sum->redriven++;
     else
@@ -649,7 +676,7 @@ static int handle_message(struct redrive *d, rd_kafka_message_t *m, int *interru
     if (v == FERRY_REDRIVE_SEND)
         return redrive_record(d, m, h, pt, interrupted, errstr, errstr_size);
     d->sum->skipped++;
-    pt->next = m->offset + 1;
+    advance(d, pt, m->offset);
     return 0;
 }
 
@@ -768,6 +795,7 @@ static void release(struct redrive *d)
     ferry_status_rules_destroy(d->rules);
     ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
     free(d->parts);
+    free(d->saved);
 }
 
 /* Connects, plans or resumes the run, and redrives. */
@@ -778,7 +806,7 @@ static int run(struct redrive *d, char *errstr, size_t errstr_size)
     d->kafka = ferry_kafka_new(d->cfg, NULL, errstr, errstr_size);
     if (!d->kafka || make_consumer(d, errstr, errstr_size) || make_delivery(d, errstr, errstr_size))
         return FERRY_REDRIVE_EFAIL;
-    if (!d->parts && plan_run(d, errstr, errstr_size))
+    if (plan_run(d, errstr, errstr_size))
         return FERRY_REDRIVE_EFAIL;
     if (save_progress(d, 0, errstr, errstr_size))
         return FERRY_REDRIVE_EFAIL;
@@ -801,7 +829,7 @@ int ferry_redrive_run(const struct ferry_config *cfg, const struct ferry_redrive
     if (check_route(&d, errstr, errstr_size))
         return FERRY_REDRIVE_EUSAGE;
     result = load_progress(&d, errstr, errstr_size);
-    if (!result && !d.finished)
+    if (!result)
         result = run(&d, errstr, errstr_size);
     release(&d);
     return result;

@@ -20,7 +20,8 @@
  * and for each partition the next offset to read and the end of the run. An interrupted
  * redrive (a signal, a crash, kill -9) run again with the same selection resumes there; the
  * file is renamed into place, so it is always one consistent state. A finished run keeps its
- * file, marked finished, so that the same command run twice does not send everything twice.
+ * file, marked finished: the same command run again goes on from where it ended, so it sends
+ * only dead letters written since, never the same one twice (--restart starts afresh).
  */
 #ifndef FERRY_REDRIVE_H
 #define FERRY_REDRIVE_H
@@ -49,8 +50,8 @@ struct ferry_redrive_summary {
     uint64_t skipped;      /* another route's, or left out by the selection */
     uint64_t failed_again; /* answered with a dead-letter outcome, or not buildable */
     int interrupted;       /* a signal stopped the run; its progress is saved */
-    int resumed;           /* the run went on from saved progress */
-    int already_finished;  /* the same run had finished: nothing was read */
+    int resumed;           /* the run went on from an interrupted run's progress */
+    int continued;         /* the same run had finished: only what came after it was read */
 };
 
 enum ferry_redrive_result {

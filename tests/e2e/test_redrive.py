@@ -56,15 +56,31 @@ def test_redrive_delivers_each_dead_letter_once_as_the_route_would(
         assert r.headers["idempotency-key"].startswith(topic + "-"), r.headers
         assert not any(h.startswith("ferry.") for h in r.headers)
 
-    # the same command again: that run finished, nothing is sent twice
+    # the same command again goes on after the finished run: nothing is sent twice, and
+    # only dead letters written since are read
     again = redrive(ferry_bin, f)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "finished already" in again.stdout
+    assert summary(again).endswith("(after the previous run): read 0, redriven 0, skipped by "
+                                   "filter 0, failed again 0"), again.stdout
     assert len(receiver.requests) == 8
-    # a new run on purpose sends them again
+
+    # dead letters written since: the next run takes them, and only the route's own
+    def written(route, key):
+        return {"key": key, "value": b"later", "headers": [
+            ("app", b"shop"), ("ferry.error", b"http status 400"), ("ferry.http_status", b"400"),
+            ("ferry.topic", topic.encode()), ("ferry.partition", b"2"),
+            ("ferry.offset", b"99"), ("ferry.route", route.encode())]}
+    kafka.produce(dlq, [written("rd", b"k8"), written("other", b"k9")])
+    res = redrive(ferry_bin, f)
+    assert summary(res).endswith("read 2, redriven 1, skipped by filter 1, failed again 0")
+    (later,) = receiver.requests[8:]
+    assert later.path == "/in/k8" and later.body == b"later"
+    assert later.headers["idempotency-key"] == f"{topic}-2-99"
+
+    # a new run on purpose sends them all again
     res = redrive(ferry_bin, f, "--restart")
-    assert res.returncode == 0 and "redriven 8" in summary(res)
-    assert len(receiver.requests) == 16
+    assert res.returncode == 0 and "redriven 9" in summary(res)
+    assert len(receiver.requests) == 18
 
 
 def test_failed_again_are_counted_and_stay_where_they_are(ferry_bin, start_routes, receiver,
