@@ -14,6 +14,7 @@
 #include "route/redrive.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +387,19 @@ static int parse_redrive_args(int argc, char **argv, const char **path,
     return -1;
 }
 
+/* A redrive's stop request: SIGINT or SIGTERM (blocked since main() began), within ms. */
+static int redrive_signalled(void *arg, int64_t ms)
+{
+    sigset_t set;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return sigtimedwait(&set, NULL, &ts) > 0;
+}
+
 static void print_redrive_summary(const struct ferry_redrive_options *o,
                                   const struct ferry_redrive_summary *s)
 {
@@ -412,6 +426,7 @@ static int cmd_redrive(int argc, char **argv)
     int code, rc;
 
     ferry_redrive_filter_init(&o.filter);
+    o.stop = redrive_signalled;
     code = parse_redrive_args(argc, argv, &path, &o);
     if (code >= 0)
         return code;

@@ -3,7 +3,7 @@
  * letters through its target again, one request at a time, saving its progress after each.
  * See redrive.h for what it promises; the selection is redrive_filter.c's.
  *
- * Everything runs on the calling (main) thread: a librdkafka consumer assigned to every
+ * Everything runs on the calling thread: a librdkafka consumer assigned to every
  * partition (no group join, nothing committed: the progress file is the record of what was
  * done), the route's request builder, and a sender without I/O threads.
  */
@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,6 +55,7 @@ struct redrive {
     size_t nsaved;
 
     ferry_kafka *kafka;
+    int own_kafka; /* kafka is this run's (the caller passed none) */
     rd_kafka_t *consumer;
     void *consumer_opaque;
     ferry_sender *sender;
@@ -83,18 +83,10 @@ const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_con
     return NULL;
 }
 
-/* ---- signals ---- */
-
-/* Waits up to ms for SIGINT or SIGTERM (blocked by main). Returns 1 when one came. */
-static int signal_within(int64_t ms)
+/* Waits up to ms for the caller's stop request. Returns 1 when it came. */
+static int stop_within(const struct redrive *d, int64_t ms)
 {
-    sigset_t set;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    return sigtimedwait(&set, NULL, &ts) > 0;
+    return d->o->stop(d->o->stop_arg, ms) != 0;
 }
 
 /* ---- the progress file ---- */
@@ -542,7 +534,7 @@ static void attempt(struct redrive *d, struct ferry_request *req, int *interrupt
     while (!d->call_done) {
         ferry_sender_wait(d->sender, -1, REDRIVE_POLL_MS);
         ferry_sender_collect(d->sender, on_call_done, d);
-        if (!*interrupted && signal_within(0))
+        if (!*interrupted && stop_within(d, 0))
             *interrupted = 1;
     }
 }
@@ -584,7 +576,7 @@ static enum sent send_request(struct redrive *d, struct ferry_request *req, char
         wait_ms = dec.pause_ms > dec.delay_ms ? dec.pause_ms : dec.delay_ms;
         FLOG_WARN_REPEATED("redrive", d->rc->name, "%s; retrying in %.1f s", reason,
                            (double)wait_ms / 1000.0);
-        if (*interrupted || signal_within(wait_ms)) {
+        if (*interrupted || stop_within(d, wait_ms)) {
             *interrupted = 1;
             return SENT_INTERRUPTED;
         }
@@ -705,7 +697,7 @@ static int consume(struct redrive *d, char *errstr, size_t errstr_size)
             result = handle_message(d, m, &interrupted, errstr, errstr_size);
         if (m)
             rd_kafka_message_destroy(m);
-        if (!interrupted && signal_within(0))
+        if (!interrupted && stop_within(d, 0))
             interrupted = 1;
     }
     d->sum->interrupted = interrupted;
@@ -767,7 +759,7 @@ static int check_route(struct redrive *d, char *errstr, size_t errstr_size)
                  d->o->route);
         return -1;
     }
-    if (!d->cfg->kafka.brokers) {
+    if (!d->o->kafka && !d->cfg->kafka.brokers) {
         snprintf(errstr, errstr_size,
                  "'%s' sets no kafka.brokers: the embedded dev cluster of `ferry run` lives and "
                  "dies with that process, so there is nothing to redrive from",
@@ -793,7 +785,8 @@ static void release(struct redrive *d)
     ferry_sender_destroy(d->sender);
     ferry_request_builder_destroy(d->builder);
     ferry_status_rules_destroy(d->rules);
-    ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
+    if (d->own_kafka)
+        ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
     free(d->parts);
     free(d->saved);
 }
@@ -803,7 +796,11 @@ static int run(struct redrive *d, char *errstr, size_t errstr_size)
 {
     int n;
 
-    d->kafka = ferry_kafka_new(d->cfg, NULL, errstr, errstr_size);
+    d->kafka = d->o->kafka;
+    if (!d->kafka) {
+        d->kafka = ferry_kafka_new(d->cfg, NULL, errstr, errstr_size);
+        d->own_kafka = 1;
+    }
     if (!d->kafka || make_consumer(d, errstr, errstr_size) || make_delivery(d, errstr, errstr_size))
         return FERRY_REDRIVE_EFAIL;
     if (plan_run(d, errstr, errstr_size))

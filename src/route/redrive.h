@@ -30,6 +30,7 @@
 #include <stdio.h>
 
 #include "core/config.h"
+#include "core/kafka.h"
 #include "route/redrive_filter.h"
 #include "route/route_config.h"
 
@@ -41,6 +42,13 @@ struct ferry_redrive_options {
     const char *progress_path; /* NULL: "ferry-redrive-<route>.progress" in the working dir */
     int dry_run;               /* send nothing, write no progress; print what would be sent */
     int restart;               /* forget a saved run and start a new one */
+    ferry_kafka *kafka;        /* the process's Kafka set-up; NULL: the run makes its own, which
+                                  needs kafka.brokers (an embedded dev cluster would be empty) */
+    /* Waits up to wait_ms (0: only looks) for a request to stop the run; returns nonzero when
+     * there is one. Called between records, while a request is under way and while a retry
+     * waits. Required. */
+    int (*stop)(void *arg, int64_t wait_ms);
+    void *stop_arg;
     struct ferry_redrive_filter filter;
 };
 
@@ -65,11 +73,11 @@ const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_con
                                                           const char *name);
 
 /* Runs a redrive of o->route on cfg (loaded and valid), printing each dead letter that fails
- * again (and with dry_run each one that would be sent) to out. SIGINT and SIGTERM must be
- * blocked in the calling thread: the run polls for them, lets the request under way finish,
- * saves its progress and returns with sum->interrupted set. Returns an enum
+ * again (and with dry_run each one that would be sent) to out. When o->stop says stop, the
+ * run lets the request under way finish, saves its progress and returns with
+ * sum->interrupted set. Returns an enum
  * ferry_redrive_result, with a message in errstr when it is not OK; *sum counts what was done
- * either way. Main thread. */
+ * either way. Any one thread (the run blocks it until done). */
 int ferry_redrive_run(const struct ferry_config *cfg, const struct ferry_redrive_options *o,
                       struct ferry_redrive_summary *sum, FILE *out, char *errstr,
                       size_t errstr_size);
