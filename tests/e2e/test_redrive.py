@@ -177,6 +177,7 @@ def test_interrupted_by_a_signal_resumes_without_resending(ferry_bin, start_rout
     p.send_signal(signal.SIGINT)
     assert p.wait(30) == 3, p.describe()
     assert "interrupted: progress saved" in p.stdout_text()
+    p.assert_no_sanitizer_report()
     sent = len(receiver.requests)
     assert sent < 10
 
@@ -213,6 +214,7 @@ def test_an_unfinished_run_with_other_options_is_refused(ferry_bin, start_routes
     receiver.wait_for(1, timeout=60)
     p.send_signal(signal.SIGTERM)
     assert p.wait(30) == 3, p.describe()
+    p.assert_no_sanitizer_report()
 
     res = redrive(ferry_bin, f, "--status", "400")
     assert res.returncode == 2
