@@ -253,3 +253,89 @@ def test_bad_command_lines(ferry_bin, tmp_path, ferry_config, receiver):
     assert res.returncode == 2 and "sets no kafka.brokers" in res.stderr, res.stderr
     res = run_cli(ferry_bin, ["redrive", "--help"])
     assert res.returncode == 0 and "usage: ferry redrive" in res.stdout
+
+
+def test_admin_endpoint(ferry_bin, start_routes, receiver, kafka):
+    import json
+    topic, dlq = unique("rd"), unique("rd-dlq")
+    ok_key, other_key = "redrive-key-0123456789", "other-key-0123456789"
+    receiver.default = Reply(status=400)
+    f = start_routes(
+        route_config("rd", [topic], receiver.url + "/in/${key}", dead_letter={"topic": dlq}),
+        overrides={"ingest": {"auth": {"keys": [
+            {"name": "ops", "key": ok_key, "topics": [topic]},
+            {"name": "other", "key": other_key, "topics": ["elsewhere"]}]}}})
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(3)])
+    kafka.consume_n(dlq, 3, use_group=False)
+    receiver.default = Reply()
+    receiver.clear()
+
+    def post(path, body=None, key=ok_key):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return f.request("POST", path, headers=headers,
+                         body=None if body is None else json.dumps(body))
+
+    r = post("/routes/rd/redrive", {}, key=None)
+    assert r.status == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert post("/routes/nope/redrive", {}, key=None).status == 401  # no hint which routes exist
+    r = post("/routes/rd/redrive", {}, key=other_key)
+    assert r.status == 403 and "may not redrive route 'rd'" in r.text
+    assert post("/routes/nope/redrive", {}).status == 404
+    assert post("/routes/rd/redrive", {"status": 99}).status == 400
+    r = post("/routes/rd/redrive", {"bogus": 1})
+    assert r.status == 400 and "'bogus': unknown field" in r.text
+    assert post("/routes/rd/redrive", {"from": 5, "to": 3}).status == 400
+
+    r = post("/routes/rd/redrive", {"dry_run": True})
+    assert r.status == 200, r.text
+    got = r.json()
+    assert (got["read"], got["redriven"], got["skipped_by_filter"], got["failed_again"]) == (
+        3, 3, 0, 0) and got["dry_run"] is True
+    assert len(got["details"]) == 3 and got["details"][0].startswith("would redrive: ")
+    assert receiver.requests == []
+
+    r = post("/routes/rd/redrive", {"status": [400, 404]})
+    assert r.status == 200, r.text
+    got = r.json()
+    assert (got["read"], got["redriven"], got["failed_again"], got["interrupted"]) == (
+        3, 3, 0, False)
+    assert keys(receiver.requests) == ["k0", "k1", "k2"]
+    # the same selection again: only dead letters written since
+    got = post("/routes/rd/redrive", {"status": [404, 400]}).json()
+    assert (got["read"], got["redriven"], got["continued"]) == (0, 0, True)
+    assert len(receiver.requests) == 3
+
+
+def test_admin_endpoint_one_run_per_route_and_stopped_by_shutdown(ferry_bin, start_routes,
+                                                                  receiver, kafka):
+    import json
+    import threading
+    topic, dlq = unique("rd"), unique("rd-dlq")
+    receiver.default = Reply(status=400)
+    f = start_routes(route_config("rd", [topic], receiver.url + "/in/${key}",
+                                  dead_letter={"topic": dlq}))
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(20)])
+    kafka.consume_n(dlq, 20, use_group=False)
+    receiver.default = Reply(delay=0.3)
+    receiver.clear()
+
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        f.request("POST", "/routes/rd/redrive", body="{}", timeout=60)))
+    t.start()
+    receiver.wait_for(2, timeout=60)
+    r = f.request("POST", "/routes/rd/redrive", body="{}")
+    assert r.status == 409 and "a redrive of route 'rd' is under way" in r.text
+
+    rc, _ = f.stop()
+    t.join(60)
+    assert rc == 0, f.describe()
+    (answer,) = answers
+    assert answer.status == 200, answer.text
+    got = answer.json()
+    assert got["interrupted"] is True and got["redriven"] == len(receiver.requests) < 20
+    # the progress is the CLI's: the command line finishes what the endpoint began
+    receiver.default = Reply()
+    res = redrive(ferry_bin, f)
+    assert res.returncode == 0 and "(resumed)" in summary(res), res.stdout + res.stderr
+    assert keys(receiver.requests) == sorted(f"k{i}" for i in range(20))
