@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "route/redrive.h"
+#include "route/route.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -433,6 +434,7 @@ static int cmd_redrive(int argc, char **argv)
     cfg = load_valid_config("redrive", path, &code);
     if (!cfg)
         return code;
+    o.routes = ferry_config_job(cfg, &ferry_routes_job);
     rc = ferry_redrive_run(cfg, &o, &sum, stdout, errstr, sizeof(errstr));
     if (rc == FERRY_REDRIVE_OK || sum.read)
         print_redrive_summary(&o, &sum);

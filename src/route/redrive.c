@@ -14,7 +14,6 @@
 #include "route/dispatch.h"
 #include "route/outcome.h"
 #include "route/request.h"
-#include "route/route.h"
 #include "route/sender.h"
 #include "route/status.h"
 
@@ -71,10 +70,9 @@ struct redrive {
 /* What became of one dead letter. */
 enum sent { SENT_DELIVERED, SENT_FAILED, SENT_INTERRUPTED };
 
-const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_config *cfg,
+const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_routes_config *rs,
                                                           const char *name)
 {
-    const struct ferry_routes_config *rs = ferry_config_job(cfg, &ferry_routes_job);
     const struct ferry_route_config *routes = rs ? rs->routes.items : NULL;
 
     for (size_t i = 0; rs && i < rs->routes.count; i++)
@@ -749,7 +747,7 @@ static int make_delivery(struct redrive *d, char *errstr, size_t errstr_size)
 /* Checks the route and the command against each other, and names the progress file. */
 static int check_route(struct redrive *d, char *errstr, size_t errstr_size)
 {
-    d->rc = ferry_redrive_find_route(d->cfg, d->o->route);
+    d->rc = ferry_redrive_find_route(d->o->routes, d->o->route);
     if (!d->rc) {
         snprintf(errstr, errstr_size, "no route named '%s' in '%s'", d->o->route, d->cfg->path);
         return -1;

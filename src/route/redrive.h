@@ -38,7 +38,8 @@
 #define FERRY_REDRIVE_EXIT_FAILED_AGAIN 4
 
 struct ferry_redrive_options {
-    const char *route;         /* the route's name */
+    const char *route;                        /* the route's name */
+    const struct ferry_routes_config *routes; /* where to find it: the routes job's section */
     const char *progress_path; /* NULL: "ferry-redrive-<route>.progress" in the working dir */
     int dry_run;               /* send nothing, write no progress; print what would be sent */
     int restart;               /* forget a saved run and start a new one */
@@ -68,8 +69,8 @@ enum ferry_redrive_result {
     FERRY_REDRIVE_EFAIL = 2,  /* Kafka, the progress file or memory failed */
 };
 
-/* The route named name in a loaded config, or NULL. */
-const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_config *cfg,
+/* The route named name in the routes job's section of a loaded config, or NULL. */
+const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_routes_config *rs,
                                                           const char *name);
 
 /* Runs a redrive of o->route on cfg (loaded and valid), printing each dead letter that fails

@@ -34,6 +34,7 @@ struct run {
 
 struct ferry_redrive_http {
     const struct ferry_config *cfg;
+    const struct ferry_routes_config *routes;
     ferry_kafka *kafka;
     const ferry_auth *auth;
     pthread_mutex_t lock;
@@ -42,14 +43,16 @@ struct ferry_redrive_http {
     struct run *runs[FERRY_REDRIVE_HTTP_RUNS_MAX];
 };
 
-ferry_redrive_http *ferry_redrive_http_new(const struct ferry_config *cfg, ferry_kafka *kafka,
-                                           const ferry_auth *auth)
+ferry_redrive_http *ferry_redrive_http_new(const struct ferry_config *cfg,
+                                           const struct ferry_routes_config *routes,
+                                           ferry_kafka *kafka, const ferry_auth *auth)
 {
     ferry_redrive_http *rh = calloc(1, sizeof(*rh));
 
     if (!rh)
         return NULL;
     rh->cfg = cfg;
+    rh->routes = routes;
     rh->kafka = kafka;
     rh->auth = auth;
     pthread_mutex_init(&rh->lock, NULL);
@@ -276,7 +279,7 @@ static const struct ferry_route_config *route_of(ferry_redrive_http *rh, ferry_h
     if (len > slen && len - slen < sizeof(name) && strcmp(path + len - slen, SUFFIX) == 0) {
         memcpy(name, path, len - slen);
         name[len - slen] = '\0';
-        r = ferry_redrive_find_route(rh->cfg, name);
+        r = ferry_redrive_find_route(rh->routes, name);
         if (r)
             return r;
     }
@@ -391,6 +394,7 @@ static void handle(ferry_http_req *req, void *arg)
     run->rh = rh;
     run->route = r;
     run->o.route = r->name;
+    run->o.routes = rh->routes;
     run->o.kafka = rh->kafka;
     run->o.stop = stop_within;
     run->o.stop_arg = rh;

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/httpd.h"
 #include "core/kafka.h"
+#include "route/route_config.h"
 
 typedef struct ferry_redrive_http ferry_redrive_http;
 
@@ -28,10 +29,11 @@ typedef struct ferry_redrive_http ferry_redrive_http;
 #define FERRY_REDRIVE_HTTP_BODY_MAX (64 * 1024)
 #define FERRY_REDRIVE_HTTP_DETAILS_MAX 100 /* per-record lines in an answer */
 
-/* Returns the endpoint's state, or NULL when out of memory. cfg, kafka and auth (may be NULL:
- * no keys) must outlive it. Main thread. */
-ferry_redrive_http *ferry_redrive_http_new(const struct ferry_config *cfg, ferry_kafka *kafka,
-                                           const ferry_auth *auth);
+/* Returns the endpoint's state, or NULL when out of memory. cfg, routes (the routes job's
+ * section of it), kafka and auth (may be NULL: no keys) must outlive it. Main thread. */
+ferry_redrive_http *ferry_redrive_http_new(const struct ferry_config *cfg,
+                                           const struct ferry_routes_config *routes,
+                                           ferry_kafka *kafka, const ferry_auth *auth);
 
 /* Registers the endpoint. Returns 0, or -1 with errstr. Main thread, before the server starts. */
 int ferry_redrive_http_register(ferry_redrive_http *rh, ferry_httpd *h, char *errstr,

@@ -873,7 +873,7 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
         return NULL;
     }
     rs->metrics = ctx->metrics;
-    rs->redrive = ferry_redrive_http_new(ctx->cfg, ctx->kafka, ctx->auth);
+    rs->redrive = ferry_redrive_http_new(ctx->cfg, rc, ctx->kafka, ctx->auth);
     if (!rs->redrive) {
         snprintf(errstr, errstr_size, "out of memory for the redrive endpoint");
         routes_destroy(rs);
