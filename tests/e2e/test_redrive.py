@@ -171,7 +171,7 @@ def start_redrive(ferry_bin, f, name):
 def test_interrupted_by_a_signal_resumes_without_resending(ferry_bin, start_routes, receiver,
                                                            kafka):
     f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 10)
-    receiver.default = Reply(delay=0.3)
+    receiver.default = Reply(delay=0.5)  # 5 s in all: the signal comes well before the end
     p = start_redrive(ferry_bin, f, "redrive-1")
     receiver.wait_for(3, timeout=60)
     p.send_signal(signal.SIGINT)
@@ -314,8 +314,8 @@ def test_admin_endpoint_one_run_per_route_and_stopped_by_shutdown(ferry_bin, sta
     receiver.default = Reply(status=400)
     f = start_routes(route_config("rd", [topic], receiver.url + "/in/${key}",
                                   dead_letter={"topic": dlq}))
-    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(20)])
-    kafka.consume_n(dlq, 20, use_group=False)
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(40)])
+    kafka.consume_n(dlq, 40, use_group=False)
     receiver.default = Reply(delay=0.3)
     receiver.clear()
 
@@ -333,9 +333,9 @@ def test_admin_endpoint_one_run_per_route_and_stopped_by_shutdown(ferry_bin, sta
     (answer,) = answers
     assert answer.status == 200, answer.text
     got = answer.json()
-    assert got["interrupted"] is True and got["redriven"] == len(receiver.requests) < 20
+    assert got["interrupted"] is True and got["redriven"] == len(receiver.requests) < 40
     # the progress is the CLI's: the command line finishes what the endpoint began
     receiver.default = Reply()
     res = redrive(ferry_bin, f)
     assert res.returncode == 0 and "(resumed)" in summary(res), res.stdout + res.stderr
-    assert keys(receiver.requests) == sorted(f"k{i}" for i in range(20))
+    assert keys(receiver.requests) == sorted(f"k{i}" for i in range(40))
