@@ -1,5 +1,5 @@
 /*
- * main.c - the ferry command line: run, check, dev-broker, config-docs, version.
+ * main.c - the ferry command line: run, check, redrive, dev-broker, config-docs, version.
  *
  * Only this file exits the process. Each subcommand parses its own flags; usage errors print
  * one line and exit 2.
@@ -11,11 +11,16 @@
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "route/redrive.h"
+#include "route/route.h"
 
 #include <getopt.h>
+#include <signal.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "ferry.yaml"
@@ -53,6 +58,31 @@ static const char usage_check[] =
     "\n"
     "  -c, --config FILE   the YAML config file\n"
     "  -h, --help          this text\n";
+
+static const char usage_redrive[] =
+    "usage: ferry redrive [-c FILE] --route NAME [--from [P:]OFFSET] [--to [P:]OFFSET]\n"
+    "                     [--since TIME] [--status CODE]... [--dry-run] [--restart]\n"
+    "                     [--progress FILE]\n"
+    "\n"
+    "Reads the dead-letter topic of route NAME and sends the route's dead letters through the\n"
+    "route's target again, as the route would (templates, on_status, retries). Dead letters\n"
+    "that fail again stay where they are. Progress is saved after each one in\n"
+    "./ferry-redrive-NAME.progress: run the same command again to resume an interrupted run.\n"
+    "\n"
+    "  -c, --config FILE     the YAML config file (default ./" DEFAULT_CONFIG ")\n"
+    "  -r, --route NAME      the route whose dead letters are sent again\n"
+    "      --from [P:]OFF    first dead-letter offset, of partition P or of every partition\n"
+    "      --to [P:]OFF      last dead-letter offset (inclusive), likewise (repeatable)\n"
+    "      --since TIME      dead letters written since TIME: 15m (ago), 2026-12-04T05:00:00Z,\n"
+    "                        or milliseconds since the epoch\n"
+    "      --status CODE     only dead letters whose ferry.http_status is CODE (repeatable)\n"
+    "  -n, --dry-run         send nothing, save nothing; print what would be sent\n"
+    "      --restart         discard the saved progress and start a new run\n"
+    "      --progress FILE   where progress is saved\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit codes: 0 done, 1 Kafka or the progress file failed, 2 bad command line or config\n"
+    "file, 3 interrupted (progress saved), 4 done but some dead letters failed again.\n";
 
 static const char usage_dev_broker[] =
     "usage: ferry dev-broker [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]\n"
@@ -276,6 +306,152 @@ static int cmd_config_docs(int argc, char **argv)
     return code;
 }
 
+/* Adds one --from/--to/--status/--since value to the redrive options. Returns 0, or an exit
+ * code after printing why. */
+static int add_redrive_value(struct ferry_redrive_options *o, int c, const char *arg)
+{
+    struct ferry_redrive_filter *f = &o->filter;
+    char errstr[512], what[640];
+    int rc = 0;
+
+    if ((c == 'F' && f->nfrom == FERRY_REDRIVE_BOUNDS_MAX) ||
+        (c == 'T' && f->nto == FERRY_REDRIVE_BOUNDS_MAX) ||
+        (c == 's' && f->nstatuses == FERRY_REDRIVE_STATUSES_MAX)) {
+        snprintf(errstr, sizeof(errstr), "too many values");
+        rc = -1;
+    } else if (c == 'F' || c == 'T') {
+        rc = ferry_redrive_bound_parse(arg, c == 'F' ? &f->from[f->nfrom++] : &f->to[f->nto++],
+                                       errstr, sizeof(errstr));
+    } else if (c == 's') {
+        rc = ferry_redrive_status_parse(arg, &f->statuses[f->nstatuses++], errstr, sizeof(errstr));
+    } else {
+        f->since_text = arg;
+        rc = ferry_redrive_time_parse(arg, (int64_t)time(NULL) * 1000, &f->since_ms, errstr,
+                                      sizeof(errstr));
+    }
+    if (!rc)
+        return 0;
+    snprintf(what, sizeof(what), "--%s: %s",
+             c == 'F'   ? "from"
+             : c == 'T' ? "to"
+             : c == 's' ? "status"
+                        : "since",
+             errstr);
+    return usage_error("redrive", what);
+}
+
+/* Parses the redrive command line. Returns -1 to continue, else an exit code. */
+static int parse_redrive_args(int argc, char **argv, const char **path,
+                              struct ferry_redrive_options *o)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"route", required_argument, NULL, 'r'},
+                                         {"from", required_argument, NULL, 'F'},
+                                         {"to", required_argument, NULL, 'T'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"status", required_argument, NULL, 's'},
+                                         {"dry-run", no_argument, NULL, 'n'},
+                                         {"restart", no_argument, NULL, 'R'},
+                                         {"progress", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    char what[640];
+    int c, code;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:r:nh", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage_redrive, stdout);
+            return FERRY_EXIT_OK;
+        } else if (c == 'c' || c == 'r' || c == 'p') {
+            *(c == 'c' ? path : c == 'r' ? &o->route : &o->progress_path) = optarg;
+        } else if (c == 'n' || c == 'R') {
+            *(c == 'n' ? &o->dry_run : &o->restart) = 1;
+        } else if (c == 'F' || c == 'T' || c == 's' || c == 'S') {
+            if (c == 'S' && o->filter.since_text)
+                return usage_error("redrive", "--since is given twice");
+            code = add_redrive_value(o, c, optarg);
+            if (code)
+                return code;
+        } else {
+            snprintf(what, sizeof(what), "%s '%s'",
+                     c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+            return usage_error("redrive", what);
+        }
+    }
+    if (optind < argc) {
+        snprintf(what, sizeof(what), "unexpected argument '%s'", argv[optind]);
+        return usage_error("redrive", what);
+    }
+    if (!o->route)
+        return usage_error("redrive", "--route NAME is required");
+    if (ferry_redrive_filter_check(&o->filter, what, sizeof(what)))
+        return usage_error("redrive", what);
+    return -1;
+}
+
+/* A redrive's stop request: SIGINT or SIGTERM (blocked since main() began), within ms. */
+static int redrive_signalled(void *arg, int64_t ms)
+{
+    sigset_t set;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return sigtimedwait(&set, NULL, &ts) > 0;
+}
+
+static void print_redrive_summary(const struct ferry_redrive_options *o,
+                                  const struct ferry_redrive_summary *s)
+{
+    printf("%sredrive of route '%s'%s: read %" PRIu64 ", %s %" PRIu64 ", skipped by filter %" PRIu64
+           ", %s %" PRIu64 "\n",
+           o->dry_run ? "dry run: " : "", o->route,
+           s->resumed     ? " (resumed)"
+           : s->continued ? " (after the previous run)"
+                          : "",
+           s->read, o->dry_run ? "would redrive" : "redriven", s->redriven, s->skipped,
+           o->dry_run ? "would fail" : "failed again", s->failed_again);
+    if (s->interrupted)
+        printf("interrupted: progress saved; run the same command again to resume\n");
+}
+
+static int cmd_redrive(int argc, char **argv)
+{
+    static const int codes[] = {FERRY_EXIT_OK, FERRY_EXIT_USAGE, FERRY_EXIT_FAILURE};
+    struct ferry_redrive_options o = {0};
+    struct ferry_redrive_summary sum;
+    const char *path = DEFAULT_CONFIG;
+    struct ferry_config *cfg;
+    char errstr[1024];
+    int code, rc;
+
+    ferry_redrive_filter_init(&o.filter);
+    o.stop = redrive_signalled;
+    code = parse_redrive_args(argc, argv, &path, &o);
+    if (code >= 0)
+        return code;
+    cfg = load_valid_config("redrive", path, &code);
+    if (!cfg)
+        return code;
+    o.routes = ferry_config_job(cfg, &ferry_routes_job);
+    rc = ferry_redrive_run(cfg, &o, &sum, stdout, errstr, sizeof(errstr));
+    if (rc == FERRY_REDRIVE_OK || sum.read)
+        print_redrive_summary(&o, &sum);
+    if (rc != FERRY_REDRIVE_OK)
+        fprintf(stderr, "ferry redrive: %s\n", errstr);
+    code = codes[rc];
+    if (!code && sum.interrupted)
+        code = FERRY_EXIT_FORCED;
+    else if (!code && sum.failed_again && !o.dry_run)
+        code = FERRY_REDRIVE_EXIT_FAILED_AGAIN;
+    ferry_config_destroy(cfg);
+    return code;
+}
+
 static int dispatch_command(int argc, char **argv);
 
 int main(int argc, char **argv)
@@ -303,6 +479,8 @@ static int dispatch_command(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0)
         return cmd_run_or_check(argc - 1, argv + 1, cmd[0] == 'c');
+    if (strcmp(cmd, "redrive") == 0)
+        return cmd_redrive(argc - 1, argv + 1);
     if (strcmp(cmd, "dev-broker") == 0)
         return cmd_dev_broker(argc - 1, argv + 1);
     if (strcmp(cmd, "config-docs") == 0)

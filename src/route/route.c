@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "route/route_int.h"
+#include "route/redrive_http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,8 @@ typedef struct ferry_routes {
     ferry_ratelimit **limiters; /* the shared ones, as config's limiters[] */
     size_t nlimiters;
     ferry_metrics *metrics;
-    int released; /* the routes' clients and records were let go (routes_stop) */
+    ferry_redrive_http *redrive; /* POST /routes/{name}/redrive */
+    int released;                /* the routes' clients and records were let go (routes_stop) */
 } ferry_routes;
 
 static void routes_destroy(void *arg);
@@ -874,6 +876,12 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
         return NULL;
     }
     rs->metrics = ctx->metrics;
+    rs->redrive = ferry_redrive_http_new(ctx->cfg, rc, ctx->kafka, ctx->auth);
+    if (!rs->redrive) {
+        snprintf(errstr, errstr_size, "out of memory for the redrive endpoint");
+        routes_destroy(rs);
+        return NULL;
+    }
     for (size_t i = 0; i < list->count; i++) {
         struct route *r = &rs->routes[i];
         r->cfg = (const struct ferry_route_config *)list->items + i;
@@ -950,6 +958,7 @@ static void routes_stop(void *arg, int64_t timeout_ms)
     (void)timeout_ms;
     if (!rs || rs->released)
         return;
+    ferry_redrive_http_stop(rs->redrive);
     for (size_t i = 0; i < rs->count; i++) {
         atomic_store(&rs->routes[i].stop, 1);
         if (rs->routes[i].sender)
@@ -976,11 +985,18 @@ static void routes_destroy(void *arg)
     if (!rs)
         return;
     routes_stop(rs, 0);
+    ferry_redrive_http_destroy(rs->redrive);
     for (size_t i = 0; i < rs->nlimiters; i++)
         ferry_ratelimit_destroy(rs->limiters[i]);
     free(rs->limiters);
     free(rs->routes);
     free(rs);
+}
+
+static int routes_http_register(void *arg, struct ferry_httpd *h, char *errstr, size_t errstr_size)
+{
+    ferry_routes *rs = arg;
+    return ferry_redrive_http_register(rs->redrive, h, errstr, errstr_size);
 }
 
 static int routes_global_init(char *errstr, size_t errstr_size)
@@ -1002,6 +1018,7 @@ const struct ferry_job ferry_routes_job = {
     .global_init = routes_global_init,
     .global_cleanup = ferry_sender_global_cleanup,
     .create = routes_new,
+    .http_register = routes_http_register,
     .ready = routes_ready,
     .start = routes_start,
     .stop = routes_stop,

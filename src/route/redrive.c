@@ -1,0 +1,831 @@
+/*
+ * redrive.c - `ferry redrive`: reads a route's dead-letter topic and sends the route's dead
+ * letters through its target again, one request at a time, saving its progress after each.
+ * See redrive.h for what it promises; the selection is redrive_filter.c's.
+ *
+ * Everything runs on the calling thread: a librdkafka consumer assigned to every
+ * partition (no group join, nothing committed: the progress file is the record of what was
+ * done), the route's request builder, and a sender without I/O threads.
+ */
+#include "route/redrive.h"
+
+#include "core/kafka.h"
+#include "core/log.h"
+#include "route/dispatch.h"
+#include "route/outcome.h"
+#include "route/request.h"
+#include "route/sender.h"
+#include "route/status.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REDRIVE_PATH_MAX 4096
+#define REDRIVE_LINE_MAX 8192         /* a line of the progress file */
+#define REDRIVE_HEADER_MAX 256        /* a ferry.* header value kept (a topic name at most) */
+#define REDRIVE_PARTITIONS_MAX 100000 /* partitions of a dead-letter topic */
+#define REDRIVE_POLL_MS 200           /* how often the loops look for a signal */
+#define REDRIVE_KAFKA_TIMEOUT_MS 10000
+#define REDRIVE_REASON_MAX 512
+#define REDRIVE_FORMAT "ferry-redrive 1"
+
+struct part {
+    int32_t id;
+    int64_t next; /* the next offset to read */
+    int64_t end;  /* past the last offset of the run */
+};
+
+struct redrive {
+    const struct ferry_config *cfg;
+    const struct ferry_route_config *rc;
+    const struct ferry_redrive_options *o;
+    struct ferry_redrive_summary *sum;
+    FILE *out;
+    char path[REDRIVE_PATH_MAX];
+    char select[FERRY_REDRIVE_DESCRIBE_MAX];
+    int64_t since_ms;
+    struct part *parts;
+    size_t nparts;
+    struct part *saved; /* the saved run's partitions, when this run goes on from it */
+    size_t nsaved;
+
+    ferry_kafka *kafka;
+    int own_kafka; /* kafka is this run's (the caller passed none) */
+    rd_kafka_t *consumer;
+    void *consumer_opaque;
+    ferry_sender *sender;
+    ferry_request_builder *builder;
+    ferry_status_rules *rules;
+    struct ferry_backoff_policy backoff;
+    struct ferry_outcome_policy policy;
+    uint64_t rng;
+    int call_done;
+    char reject[REDRIVE_REASON_MAX]; /* why the builder refused the record, or "" */
+};
+
+/* What became of one dead letter. */
+enum sent { SENT_DELIVERED, SENT_FAILED, SENT_INTERRUPTED };
+
+const struct ferry_route_config *ferry_redrive_find_route(const struct ferry_routes_config *rs,
+                                                          const char *name)
+{
+    const struct ferry_route_config *routes = rs ? rs->routes.items : NULL;
+
+    for (size_t i = 0; rs && i < rs->routes.count; i++)
+        if (strcmp(routes[i].name, name) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+/* Waits up to ms for the caller's stop request. Returns 1 when it came. */
+static int stop_within(const struct redrive *d, int64_t ms)
+{
+    return d->o->stop(d->o->stop_arg, ms) != 0;
+}
+
+/* ---- the progress file ---- */
+
+static int save_progress(struct redrive *d, int finished, char *errstr, size_t errstr_size)
+{
+    char tmp[REDRIVE_PATH_MAX + 8];
+    FILE *f;
+    int result = 0;
+
+    if (d->o->dry_run)
+        return 0;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", d->path);
+    f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot write '%s': %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%s\nroute %s\ntopic %s\n%s\nsince %" PRId64 "\nstate %s\n", REDRIVE_FORMAT,
+            d->rc->name, d->rc->dead_letter.topic, d->select, d->since_ms,
+            finished ? "finished" : "running");
+    for (size_t i = 0; i < d->nparts; i++)
+        fprintf(f, "partition %d %" PRId64 " %" PRId64 "\n", (int)d->parts[i].id, d->parts[i].next,
+                d->parts[i].end);
+    if (ferror(f))
+        result = -1;
+    if (fclose(f) || result || rename(tmp, d->path)) {
+        snprintf(errstr, errstr_size, "cannot write '%s': %s", d->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A saved run, as read from its file. */
+struct saved {
+    char route[REDRIVE_LINE_MAX], topic[REDRIVE_LINE_MAX], select[REDRIVE_LINE_MAX];
+    int64_t since_ms;
+    int finished;
+    struct part *parts;
+    size_t nparts;
+};
+
+/* Reads the value after "name " on line into out; returns 0 when the line is that field. */
+static int field(const char *line, const char *name, char *out, size_t size)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(line, name, n) != 0 || line[n] != ' ')
+        return -1;
+    snprintf(out, size, "%s", line + n + 1);
+    return 0;
+}
+
+static int parse_part(const char *line, struct saved *s)
+{
+    char *end;
+    long id;
+    long long next, stop;
+    struct part *grown;
+
+    if (strncmp(line, "partition ", 10) != 0 || s->nparts == REDRIVE_PARTITIONS_MAX)
+        return -1;
+    errno = 0;
+    id = strtol(line + 10, &end, 10);
+    next = strtoll(end, &end, 10);
+    stop = strtoll(end, &end, 10);
+    if (errno || *end || id < 0 || id > INT32_MAX || next < 0 || stop < 0)
+        return -1;
+    grown = realloc(s->parts, (s->nparts + 1) * sizeof(*grown));
+    if (!grown)
+        return -1;
+    s->parts = grown;
+    s->parts[s->nparts++] = (struct part){(int32_t)id, next, stop};
+    return 0;
+}
+
+/* One line of a saved run. Returns 0, or -1 when it is not what a progress file holds. */
+static int parse_line(char *line, int lineno, struct saved *s)
+{
+    char value[REDRIVE_LINE_MAX];
+    char *end;
+
+    line[strcspn(line, "\n")] = '\0';
+    if (lineno == 1)
+        return strcmp(line, REDRIVE_FORMAT) == 0 ? 0 : -1;
+    if (field(line, "route", s->route, sizeof(s->route)) == 0 ||
+        field(line, "topic", s->topic, sizeof(s->topic)) == 0)
+        return 0;
+    if (strncmp(line, "select", 6) == 0) {
+        snprintf(s->select, sizeof(s->select), "%s", line);
+        return 0;
+    }
+    if (field(line, "state", value, sizeof(value)) == 0) {
+        s->finished = strcmp(value, "finished") == 0;
+        return s->finished || strcmp(value, "running") == 0 ? 0 : -1;
+    }
+    if (field(line, "since", value, sizeof(value)) == 0) {
+        errno = 0;
+        s->since_ms = strtoll(value, &end, 10);
+        return errno || *end ? -1 : 0;
+    }
+    return parse_part(line, s);
+}
+
+/* Reads the file at path into *s. Returns 1 when there is none, 0 when read, -1 on errors. */
+static int load_saved(const char *path, struct saved *s, char *errstr, size_t errstr_size)
+{
+    char line[REDRIVE_LINE_MAX];
+    int lineno = 0, result = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!f && errno == ENOENT)
+        return 1;
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    while (!result && fgets(line, sizeof(line), f))
+        if (parse_line(line, ++lineno, s)) {
+            snprintf(errstr, errstr_size, "'%s' line %d: not a redrive progress file", path,
+                     lineno);
+            result = -1;
+        }
+    if (!result && lineno == 0) {
+        snprintf(errstr, errstr_size, "'%s' is empty: not a redrive progress file", path);
+        result = -1;
+    }
+    fclose(f);
+    return result;
+}
+
+/* Takes the saved run over when it is this one (same route, topic and selection). Returns 0
+ * (with d->parts set when resuming), or an enum ferry_redrive_result. */
+static int adopt_saved(struct redrive *d, struct saved *s, char *errstr, size_t errstr_size)
+{
+    int same = strcmp(s->route, d->rc->name) == 0 &&
+               strcmp(s->topic, d->rc->dead_letter.topic) == 0 && strcmp(s->select, d->select) == 0;
+
+    if (d->o->restart || (!same && s->finished))
+        return FERRY_REDRIVE_OK;
+    if (!same) {
+        snprintf(errstr, errstr_size,
+                 "'%s' holds an unfinished redrive of route '%s' (%s): run it again with the "
+                 "same options to resume it, or pass --restart to discard it",
+                 d->path, s->route, s->select);
+        return FERRY_REDRIVE_EUSAGE;
+    }
+    d->saved = s->parts;
+    d->nsaved = s->nparts;
+    s->parts = NULL;
+    d->since_ms = s->since_ms;
+    d->sum->resumed = !s->finished;
+    d->sum->continued = s->finished;
+    return FERRY_REDRIVE_OK;
+}
+
+static int load_progress(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    struct saved *s = calloc(1, sizeof(*s));
+    int result;
+
+    if (!s) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return FERRY_REDRIVE_EFAIL;
+    }
+    result = load_saved(d->path, s, errstr, errstr_size);
+    if (result == 1)
+        result = FERRY_REDRIVE_OK;
+    else if (result < 0)
+        result = FERRY_REDRIVE_EFAIL;
+    else
+        result = adopt_saved(d, s, errstr, errstr_size);
+    free(s->parts);
+    free(s);
+    return result;
+}
+
+/* ---- Kafka ---- */
+
+static int consumer_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                        size_t errstr_size)
+{
+    char why[256];
+
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+        return 0;
+    snprintf(errstr, errstr_size, "kafka: %s: %s", name, why);
+    return -1;
+}
+
+static int make_consumer(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    char name[512], group[512], why[256];
+    rd_kafka_conf_t *conf;
+
+    snprintf(name, sizeof(name), "redrive-%s", d->rc->name);
+    snprintf(group, sizeof(group), "ferry-redrive-%s", d->rc->name);
+    conf = ferry_kafka_conf_new(d->kafka, FERRY_KAFKA_CONSUMER, name, &d->rc->kafka, d,
+                                &d->consumer_opaque, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    if (consumer_set(conf, "group.id", group, errstr, errstr_size) ||
+        consumer_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        consumer_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
+        consumer_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
+        consumer_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!d->consumer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "kafka: cannot create a consumer: %s", why);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(d->consumer);
+    return 0;
+}
+
+/* The dead-letter topic's partition count, 0 when the topic does not exist, -1 on errors. */
+static int partition_count(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(d->consumer, d->rc->dead_letter.topic, NULL);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
+    int n = -1;
+
+    if (t)
+        err = rd_kafka_metadata(d->consumer, 0, t, &md, REDRIVE_KAFKA_TIMEOUT_MS);
+    if (!err && md->topic_cnt == 1) {
+        err = md->topics[0].err;
+        n = err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? 0 : md->topics[0].partition_cnt;
+        if (n == 0)
+            err = 0;
+    }
+    if (err || n < 0)
+        snprintf(errstr, errstr_size, "kafka: cannot read the metadata of '%s': %s",
+                 d->rc->dead_letter.topic, rd_kafka_err2str(err));
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    return err ? -1 : n;
+}
+
+/* Where the saved run got to in partition p, or -1. */
+static int64_t saved_next(const struct redrive *d, int32_t p)
+{
+    for (size_t i = 0; i < d->nsaved; i++)
+        if (d->saved[i].id == p)
+            return d->saved[i].next;
+    return -1;
+}
+
+/* Plans the run: every partition from its first selected offset (or where the saved run got
+ * to) to the end it has now. */
+static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    int n = partition_count(d, errstr, errstr_size);
+
+    if (n < 0)
+        return -1;
+    d->parts = calloc(n ? (size_t)n : 1, sizeof(*d->parts));
+    if (!d->parts) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (int32_t p = 0; p < n; p++) {
+        int64_t lo, hi;
+        struct part *pt = &d->parts[d->nparts++];
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            d->consumer, d->rc->dead_letter.topic, p, &lo, &hi, REDRIVE_KAFKA_TIMEOUT_MS);
+        if (err) {
+            snprintf(errstr, errstr_size, "kafka: cannot read the offsets of '%s' [%d]: %s",
+                     d->rc->dead_letter.topic, (int)p, rd_kafka_err2str(err));
+            return -1;
+        }
+        pt->id = p;
+        pt->next = ferry_redrive_first(&d->o->filter, p);
+        pt->next = pt->next > lo ? pt->next : lo;
+        if (saved_next(d, p) > pt->next)
+            pt->next = saved_next(d, p);
+        pt->end = ferry_redrive_end(&d->o->filter, p);
+        pt->end = pt->end < hi ? pt->end : hi;
+    }
+    return 0;
+}
+
+/* Assigns the partitions with something left to read, each at its next offset. Returns how
+ * many, or -1. */
+static int assign(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)d->nparts + 1);
+    rd_kafka_resp_err_t err;
+    int n = 0;
+
+    for (size_t i = 0; i < d->nparts; i++) {
+        if (d->parts[i].next >= d->parts[i].end)
+            continue;
+        rd_kafka_topic_partition_list_add(l, d->rc->dead_letter.topic, d->parts[i].id)->offset =
+            d->parts[i].next;
+        n++;
+    }
+    err = n ? rd_kafka_assign(d->consumer, l) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        snprintf(errstr, errstr_size, "kafka: cannot assign '%s': %s", d->rc->dead_letter.topic,
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    return n;
+}
+
+static struct part *part_of(struct redrive *d, int32_t id)
+{
+    for (size_t i = 0; i < d->nparts; i++)
+        if (d->parts[i].id == id)
+            return &d->parts[i];
+    return NULL;
+}
+
+/* Moves partition pt past offset; once it reached its end, stops fetching it (the records
+ * after the run's end would only be read to be ignored). */
+static void advance(struct redrive *d, struct part *pt, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l;
+
+    pt->next = offset + 1;
+    if (pt->next < pt->end)
+        return;
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, d->rc->dead_letter.topic, pt->id);
+    rd_kafka_pause_partitions(d->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int all_done(const struct redrive *d)
+{
+    for (size_t i = 0; i < d->nparts; i++)
+        if (d->parts[i].next < d->parts[i].end)
+            return 0;
+    return 1;
+}
+
+/* ---- the original record ---- */
+
+/* The last value of header name as text into out (cut to size), or -1 when absent. */
+static int header_text(rd_kafka_headers_t *h, const char *name, char *out, size_t size)
+{
+    const void *v;
+    size_t n;
+
+    if (!h || rd_kafka_header_get_last(h, name, &v, &n) || !v)
+        return -1;
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* The last value of header name as an integer, or fallback when absent or not a number. */
+static int64_t header_int(rd_kafka_headers_t *h, const char *name, int64_t fallback)
+{
+    char text[32], *end;
+    long long v;
+
+    if (header_text(h, name, text, sizeof(text)))
+        return fallback;
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    return errno || end == text || *end ? fallback : (int64_t)v;
+}
+
+/* The record's own headers: every header but ferry's (ferry.*). NULL when there are none. */
+static rd_kafka_headers_t *own_headers(rd_kafka_headers_t *h)
+{
+    rd_kafka_headers_t *own = NULL;
+    const char *name;
+    const void *v;
+    size_t n;
+
+    for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &v, &n); i++) {
+        if (strncmp(name, "ferry.", 6) == 0)
+            continue;
+        if (!own)
+            own = rd_kafka_headers_new(8);
+        rd_kafka_header_add(own, name, -1, v, (ssize_t)n);
+    }
+    return own;
+}
+
+/* The original record of a dead letter, as the route consumed it: topic (into topic),
+ * partition, offset and timestamp from ferry's headers (the dead letter's own when absent),
+ * key, value and own headers (the caller destroys view->headers). */
+static void original_view(const rd_kafka_message_t *m, rd_kafka_headers_t *h, char *topic,
+                          size_t topic_size, struct ferry_record *view)
+{
+    if (header_text(h, "ferry.topic", topic, topic_size))
+        snprintf(topic, topic_size, "%s", rd_kafka_topic_name(m->rkt));
+    memset(view, 0, sizeof(*view));
+    view->topic = topic;
+    view->partition = (int32_t)header_int(h, "ferry.partition", m->partition);
+    view->offset = header_int(h, "ferry.offset", m->offset);
+    view->timestamp_ms = header_int(h, "ferry.timestamp", -1);
+    view->key = m->key;
+    view->key_len = m->key_len;
+    view->value = m->payload;
+    view->value_len = m->len;
+    view->headers = own_headers(h);
+}
+
+/* ---- sending ---- */
+
+static void on_reject(void *arg, struct ferry_dispatch_rec *rec, const char *why)
+{
+    struct redrive *d = arg;
+
+    (void)rec;
+    snprintf(d->reject, sizeof(d->reject), "%s", why);
+}
+
+static void on_call_done(void *arg, struct ferry_http_call *call)
+{
+    struct redrive *d = arg;
+
+    (void)call;
+    d->call_done = 1;
+}
+
+/* Sends one attempt and waits for its answer (a signal meanwhile is noted in *interrupted:
+ * the answer is still awaited, so that a delivered record is known as such). */
+static void attempt(struct redrive *d, struct ferry_request *req, int *interrupted)
+{
+    char err[256];
+
+    d->call_done = 0;
+    if (ferry_sender_start(d->sender, &req->call, err, sizeof(err))) {
+        req->call.transport_error = 1;
+        req->call.status = 0;
+        req->call.retry_after_ms = -1;
+        snprintf(req->call.error, sizeof(req->call.error), "%s", err);
+        return;
+    }
+    while (!d->call_done) {
+        ferry_sender_wait(d->sender, -1, REDRIVE_POLL_MS);
+        ferry_sender_collect(d->sender, on_call_done, d);
+        if (!*interrupted && stop_within(d, 0))
+            *interrupted = 1;
+    }
+}
+
+static void describe_failure(const struct ferry_request *req,
+                             const struct ferry_outcome_decision *dec, char *out, size_t size)
+{
+    if (req->call.transport_error)
+        snprintf(out, size, "%s", req->call.error);
+    else
+        snprintf(out, size, "http status %ld", req->call.status);
+    if (dec->gave_up)
+        snprintf(out + strlen(out), size - strlen(out), " (gave up after %d attempts)",
+                 req->attempts);
+}
+
+/* Sends req until the route's policy says it is done: delivered, dead letter (failed again,
+ * why in reason), or a signal came while a retry waited. */
+static enum sent send_request(struct redrive *d, struct ferry_request *req, char *reason,
+                              size_t reason_size, int *interrupted)
+{
+    for (;;) {
+        struct ferry_outcome_attempt a;
+        struct ferry_outcome_decision dec;
+        int64_t wait_ms;
+
+        attempt(d, req, interrupted);
+        a.transport_error = req->call.transport_error;
+        a.http_status = req->call.status;
+        a.retry_after_ms = req->call.retry_after_ms;
+        a.attempts = ++req->attempts;
+        dec = ferry_outcome_decide(&d->policy, &a, &d->rng);
+        if (dec.action == FERRY_OUTCOME_SUCCESS)
+            return SENT_DELIVERED;
+        describe_failure(req, &dec, reason, reason_size);
+        if (dec.action == FERRY_OUTCOME_DEAD_LETTER)
+            return SENT_FAILED;
+        req->attempts = dec.attempts;
+        wait_ms = dec.pause_ms > dec.delay_ms ? dec.pause_ms : dec.delay_ms;
+        FLOG_WARN_REPEATED("redrive", d->rc->name, "%s; retrying in %.1f s", reason,
+                           (double)wait_ms / 1000.0);
+        if (*interrupted || stop_within(d, wait_ms)) {
+            *interrupted = 1;
+            return SENT_INTERRUPTED;
+        }
+    }
+}
+
+/* Builds the request of one original record and, unless dry_run, sends it. */
+static enum sent redrive_one(struct redrive *d, const struct ferry_record *view, char *reason,
+                             size_t reason_size, int *interrupted)
+{
+    struct ferry_dispatch_rec rec = {.view = *view};
+    struct ferry_request *req = ferry_request_get(d->builder);
+    enum sent result = SENT_DELIVERED;
+    size_t cut;
+
+    if (!req) {
+        snprintf(reason, reason_size, "out of memory for a request");
+        return SENT_FAILED;
+    }
+    req->recs[0] = &rec;
+    req->n = 1;
+    d->reject[0] = '\0';
+    if (ferry_request_build(d->builder, req, &cut, on_reject, d)) {
+        snprintf(reason, reason_size, "%s", d->reject);
+        result = SENT_FAILED;
+    } else if (d->o->dry_run) {
+        snprintf(reason, reason_size, "%s %s", req->call.method, req->call.url);
+    } else {
+        result = send_request(d, req, reason, reason_size, interrupted);
+    }
+    ferry_request_put(d->builder, req);
+    return result;
+}
+
+/* ---- the run ---- */
+
+static void print_record(struct redrive *d, const char *what, const rd_kafka_message_t *m,
+                         const struct ferry_record *v, const char *detail)
+{
+    fprintf(d->out, "%s: %s[%d]@%" PRId64 " (%s[%d]@%" PRId64 "): %s\n", what,
+            d->rc->dead_letter.topic, (int)m->partition, m->offset, v->topic, (int)v->partition,
+            v->offset, detail);
+}
+
+/* Redrives one dead letter of the route. Returns -1 when the progress cannot be saved. */
+static int redrive_record(struct redrive *d, const rd_kafka_message_t *m, rd_kafka_headers_t *h,
+                          struct part *pt, int *interrupted, char *errstr, size_t errstr_size)
+{
+    char topic[REDRIVE_HEADER_MAX], reason[REDRIVE_REASON_MAX];
+    struct ferry_record view;
+    enum sent s;
+
+    original_view(m, h, topic, sizeof(topic), &view);
+    s = redrive_one(d, &view, reason, sizeof(reason), interrupted);
+    if (view.headers)
+        rd_kafka_headers_destroy(view.headers);
+    if (s == SENT_INTERRUPTED)
+        return 0;
+    advance(d, pt, m->offset);
+    if (s == SENT_DELIVERED)
+        d->sum->redriven++;
+    else
+        d->sum->failed_again++;
+    if (d->o->dry_run)
+        print_record(d, s == SENT_DELIVERED ? "would redrive" : "would fail", m, &view, reason);
+    else if (s == SENT_FAILED)
+        print_record(d, "failed again", m, &view, reason);
+    return save_progress(d, 0, errstr, errstr_size);
+}
+
+/* Handles one consumed dead letter. Returns -1 when the progress cannot be saved. */
+static int handle_message(struct redrive *d, rd_kafka_message_t *m, int *interrupted, char *errstr,
+                          size_t errstr_size)
+{
+    struct part *pt = part_of(d, m->partition);
+    rd_kafka_headers_t *h = NULL;
+    char route[REDRIVE_HEADER_MAX];
+    enum ferry_redrive_verdict v;
+
+    if (!pt || m->offset < pt->next || m->offset >= pt->end)
+        return 0;
+    d->sum->read++;
+    if (rd_kafka_message_headers(m, &h))
+        h = NULL;
+    v = ferry_redrive_filter_decide(
+        &d->o->filter, d->rc->name,
+        header_text(h, "ferry.route", route, sizeof(route)) ? NULL : route,
+        (long)header_int(h, "ferry.http_status", 0), rd_kafka_message_timestamp(m, NULL));
+    if (v == FERRY_REDRIVE_SEND)
+        return redrive_record(d, m, h, pt, interrupted, errstr, errstr_size);
+    d->sum->skipped++;
+    advance(d, pt, m->offset);
+    return 0;
+}
+
+/* The end of a partition came before the end of the run (records removed, or markers). */
+static void handle_eof(struct redrive *d, const rd_kafka_message_t *m)
+{
+    struct part *pt = part_of(d, m->partition);
+
+    if (pt && m->offset >= pt->next)
+        pt->next = pt->end;
+}
+
+/* Reads and redrives until every partition is done or a signal came. */
+static int consume(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    int interrupted = 0, result = 0;
+
+    while (!result && !interrupted && !all_done(d)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, REDRIVE_POLL_MS);
+        if (m && m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            handle_eof(d, m);
+        else if (m && m->err)
+            FLOG_WARN_REPEATED("redrive", d->rc->name, "reading '%s': %s", d->rc->dead_letter.topic,
+                               rd_kafka_message_errstr(m));
+        else if (m)
+            result = handle_message(d, m, &interrupted, errstr, errstr_size);
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (!interrupted && stop_within(d, 0))
+            interrupted = 1;
+    }
+    d->sum->interrupted = interrupted;
+    return result;
+}
+
+/* ---- set-up ---- */
+
+static int set_rules(struct redrive *d, const struct ferry_cfg_strings *list,
+                     enum ferry_outcome outcome, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (ferry_status_rules_set(d->rules, outcome, list->items[i], errstr, errstr_size))
+            return -1;
+    return 0;
+}
+
+/* The route's request builder, on_status rules, retry policy and a sender like its own. */
+static int make_delivery(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    const struct ferry_route_config *c = d->rc;
+    struct ferry_sender_options so = {c->target.timeout_ms,
+                                      c->target.connect_timeout_ms,
+                                      c->target.tls.ca_file,
+                                      c->target.tls.cert_file,
+                                      c->target.tls.key_file,
+                                      c->target.tls.verify,
+                                      (size_t)c->dead_letter.response_max,
+                                      1,
+                                      0};
+
+    d->builder = ferry_request_builder_new(c, errstr, errstr_size);
+    d->rules = d->builder ? ferry_status_rules_new() : NULL;
+    if (!d->rules)
+        return -1;
+    if (set_rules(d, &c->on_status.success, FERRY_OUTCOME_SUCCESS, errstr, errstr_size) ||
+        set_rules(d, &c->on_status.retry, FERRY_OUTCOME_RETRY, errstr, errstr_size) ||
+        set_rules(d, &c->on_status.dead_letter, FERRY_OUTCOME_DEAD_LETTER, errstr, errstr_size))
+        return -1;
+    d->backoff =
+        (struct ferry_backoff_policy){(int)c->retry.max_attempts, c->retry.initial_backoff_ms,
+                                      c->retry.max_backoff_ms, c->retry.multiplier};
+    d->policy = (struct ferry_outcome_policy){d->rules, &d->backoff, 1};
+    d->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)d;
+    d->sender = ferry_sender_new(&so, errstr, errstr_size);
+    return d->sender ? 0 : -1;
+}
+
+/* Checks the route and the command against each other, and names the progress file. */
+static int check_route(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    d->rc = ferry_redrive_find_route(d->o->routes, d->o->route);
+    if (!d->rc) {
+        snprintf(errstr, errstr_size, "no route named '%s' in '%s'", d->o->route, d->cfg->path);
+        return -1;
+    }
+    if (!d->rc->dead_letter.topic) {
+        snprintf(errstr, errstr_size, "route '%s' has no dead_letter.topic to redrive from",
+                 d->o->route);
+        return -1;
+    }
+    if (!d->o->kafka && !d->cfg->kafka.brokers) {
+        snprintf(errstr, errstr_size,
+                 "'%s' sets no kafka.brokers: the embedded dev cluster of `ferry run` lives and "
+                 "dies with that process, so there is nothing to redrive from",
+                 d->cfg->path);
+        return -1;
+    }
+    if (d->o->progress_path)
+        snprintf(d->path, sizeof(d->path), "%s", d->o->progress_path);
+    else
+        snprintf(d->path, sizeof(d->path), "ferry-redrive-%s.progress", d->o->route);
+    ferry_redrive_filter_describe(&d->o->filter, d->select, sizeof(d->select));
+    d->since_ms = d->o->filter.since_ms;
+    return 0;
+}
+
+static void release(struct redrive *d)
+{
+    if (d->consumer) {
+        rd_kafka_consumer_close(d->consumer);
+        rd_kafka_destroy(d->consumer);
+        ferry_kafka_client_release(d->kafka, d->consumer_opaque);
+    }
+    ferry_sender_destroy(d->sender);
+    ferry_request_builder_destroy(d->builder);
+    ferry_status_rules_destroy(d->rules);
+    if (d->own_kafka)
+        ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
+    free(d->parts);
+    free(d->saved);
+}
+
+/* Connects, plans or resumes the run, and redrives. */
+static int run(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    int n;
+
+    d->kafka = d->o->kafka;
+    if (!d->kafka) {
+        d->kafka = ferry_kafka_new(d->cfg, NULL, errstr, errstr_size);
+        d->own_kafka = 1;
+    }
+    if (!d->kafka || make_consumer(d, errstr, errstr_size) || make_delivery(d, errstr, errstr_size))
+        return FERRY_REDRIVE_EFAIL;
+    if (plan_run(d, errstr, errstr_size))
+        return FERRY_REDRIVE_EFAIL;
+    if (save_progress(d, 0, errstr, errstr_size))
+        return FERRY_REDRIVE_EFAIL;
+    n = assign(d, errstr, errstr_size);
+    if (n < 0 || (n > 0 && consume(d, errstr, errstr_size)))
+        return FERRY_REDRIVE_EFAIL;
+    if (save_progress(d, !d->sum->interrupted, errstr, errstr_size))
+        return FERRY_REDRIVE_EFAIL;
+    return FERRY_REDRIVE_OK;
+}
+
+int ferry_redrive_run(const struct ferry_config *cfg, const struct ferry_redrive_options *o,
+                      struct ferry_redrive_summary *sum, FILE *out, char *errstr,
+                      size_t errstr_size)
+{
+    struct redrive d = {.cfg = cfg, .o = o, .sum = sum, .out = out};
+    int result;
+
+    memset(sum, 0, sizeof(*sum));
+    if (check_route(&d, errstr, errstr_size))
+        return FERRY_REDRIVE_EUSAGE;
+    result = load_progress(&d, errstr, errstr_size);
+    if (!result)
+        result = run(&d, errstr, errstr_size);
+    release(&d);
+    return result;
+}
