@@ -11,7 +11,7 @@
 struct ferry_adaptive {
     struct ferry_adaptive_policy p;
     double limit;      /* fractional, so that repeated cuts of a small limit still move it */
-    double baseline_s; /* 0 until the first calm window */
+    double baseline_s; /* 0 until the first window without push-back */
     /* the current window */
     int64_t window_start_ms; /* -1: none yet */
     int64_t answers;
@@ -103,7 +103,7 @@ static void end_window(ferry_adaptive *a, int64_t now_ms)
         if (a->saturated && a->limit + 1 <= (double)a->p.max && may_grow(a, now_ms))
             a->limit = (double)((int64_t)a->limit + 1);
     }
-    if (!a->pushed_back && a->answers) /* the baseline learns from calm windows only */
+    if (!a->pushed_back && a->answers) /* slow windows too: a lasting slowdown becomes the usual */
         a->baseline_s = a->baseline_s > 0 ? a->baseline_s * (1 - ADAPTIVE_BASELINE_WEIGHT) +
                                                 mean_s * ADAPTIVE_BASELINE_WEIGHT
                                           : mean_s;

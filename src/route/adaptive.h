@@ -3,10 +3,11 @@
  * what the target answers (additive increase, multiplicative decrease).
  *
  * The limit is cut by `decrease` (never below min) as soon as the target pushes back (429, 503,
- * a timeout, no answer), once per overload: refusals of requests that started before the cut
+ * a timeout), once per overload: refusals of requests that started before the cut
  * do not cut again within a window. Other results are gathered over windows of about one round
  * trip. At the end of a window the limit is cut when the window's mean latency rose past
- * `latency_tolerance` times the baseline (a slowly moving average of earlier windows); it
+ * `latency_tolerance` times the baseline (a slowly moving average of earlier windows without
+ * push-back, slow ones included, so that a target that stays slower becomes the new usual); it
  * grows by one (never above max) when the window used the whole limit and none of that
  * happened, except that growing back to the limit last cut waits for
  * FERRY_ADAPTIVE_PROBE_ANSWERS answers or FERRY_ADAPTIVE_PROBE_MAX_MS (so a target that
@@ -43,7 +44,7 @@ int64_t ferry_adaptive_limit(const ferry_adaptive *a);
 void ferry_adaptive_started(ferry_adaptive *a, int64_t in_flight);
 
 /* A request ended at now_ms after seconds: pushed_back when the target said it was overloaded
- * (429, 503, a timeout, no answer). Other failures count as answers. */
+ * (429, 503, a timeout). The caller leaves out other transport errors. */
 void ferry_adaptive_result(ferry_adaptive *a, double seconds, int pushed_back, int64_t now_ms);
 
 #endif

@@ -63,7 +63,7 @@ static void *nudge_main(void *arg)
         peak = len > peak ? len : peak;
         if (len <= peak / 4 && now - last >= NUDGE_MIN_INTERVAL_MS) {
             nudge_partition(t, p);
-            p = (p + 1) % t->npartitions;
+            p = t->npartitions > 0 ? (p + 1) % t->npartitions : 0;
             n->nudges++;
             last = now;
             peak = len;
