@@ -270,7 +270,7 @@ static int decode_string(struct ferry_json_cursor *c, char *out, size_t cap, siz
         return fail(c, "expected a string");
     c->p++;
     while ((rc = next_piece(c, &pc)) == 1) {
-        if (pc.len <= cap - n)
+        if (!*truncated && pc.len <= cap - n) /* once truncated, n may exceed cap */
             memcpy(out + n, pc.p, pc.len);
         else
             *truncated = 1;

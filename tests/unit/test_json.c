@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -543,6 +544,30 @@ static void test_walk(void **state)
     assert_int_equal(ferry_json_finish(&s), 0);
 }
 
+/* A member name longer than the limit, with escapes after the limit, comes back truncated and
+ * writes nothing past the name buffer (it once wrote the escapes past it: any body could). */
+static void test_long_name_escapes(void **state)
+{
+    char json[1024], name[FERRY_JSON_NAME_MAX + 1];
+    struct ferry_json_cursor s;
+    size_t members = 0, n = 0;
+    int truncated, i;
+
+    (void)state;
+    n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"");
+    for (i = 0; i < FERRY_JSON_NAME_MAX + 10; i++)
+        json[n++] = 'a';
+    for (i = 0; i < 100; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "\\n\\u00e9");
+    n += (size_t)snprintf(json + n, sizeof(json) - n, "\":1}");
+    ferry_json_cursor_init(&s, json, n);
+    assert_int_equal(ferry_json_enter(&s, '{'), 0);
+    assert_int_equal(ferry_json_next_member(&s, &members, name, &truncated), 1);
+    assert_true(truncated);
+    assert_string_equal(name, "");
+    assert_int_equal(ferry_json_peek(&s), FERRY_JSON_NUMBER);
+}
+
 /* Values that are not JSON are refused with the cursor left where the value starts. */
 static void test_bad_values(void **state)
 {
@@ -854,7 +879,7 @@ int main(void)
         cmocka_unit_test(test_ints),           cmocka_unit_test(test_read_real),
         cmocka_unit_test(test_walk),           cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_skip),           cmocka_unit_test(test_add_decoded),
-        cmocka_unit_test(test_add_normalized),
+        cmocka_unit_test(test_add_normalized), cmocka_unit_test(test_long_name_escapes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
