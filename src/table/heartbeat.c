@@ -276,6 +276,29 @@ int ferry_heartbeat_decode(const char *p, size_t n, struct ferry_heartbeat *hb, 
     return 0;
 }
 
+int ferry_heartbeat_copy(struct ferry_heartbeat *dst, const struct ferry_heartbeat *src)
+{
+    *dst = *src;
+    dst->count = 0;
+    dst->tables = src->count ? calloc(src->count, sizeof(*dst->tables)) : NULL;
+    if (src->count && !dst->tables)
+        return -1;
+    for (size_t i = 0; i < src->count; i++) {
+        const struct ferry_heartbeat_table *from = &src->tables[i];
+        struct ferry_heartbeat_table *t = &dst->tables[i];
+        *t = *from;
+        t->parts = t->count ? malloc(t->count * sizeof(*t->parts)) : NULL;
+        if (t->count && !t->parts) {
+            ferry_heartbeat_release(dst);
+            return -1;
+        }
+        if (t->count)
+            memcpy(t->parts, from->parts, t->count * sizeof(*t->parts));
+        dst->count++;
+    }
+    return 0;
+}
+
 void ferry_heartbeat_release(struct ferry_heartbeat *hb)
 {
     for (size_t i = 0; i < hb->count; i++)

@@ -62,6 +62,9 @@ int ferry_heartbeat_encode(const struct ferry_heartbeat *hb, struct ferry_buf *o
 int ferry_heartbeat_decode(const char *p, size_t n, struct ferry_heartbeat *hb, char *errstr,
                            size_t errstr_size);
 
+/* Makes dst a deep copy of src. Returns 0, or -1 when out of memory (dst is then empty). */
+int ferry_heartbeat_copy(struct ferry_heartbeat *dst, const struct ferry_heartbeat *src);
+
 /* Frees what hb owns and zeroes it. */
 void ferry_heartbeat_release(struct ferry_heartbeat *hb);
 
