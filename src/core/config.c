@@ -125,6 +125,10 @@ static const struct ferry_cfg_field server_fields[] = {
      "running instances with the same name fence each other. Not set: dynamic membership, where "
      "a stopped instance hands its partitions over at once but a crashed one holds them for "
      "`session.timeout.ms`."},
+    {"advertised_url", FERRY_CFG_STRING, SERVER_FIELD(advertised_url), NULL, 0, 0, NULL, NULL, 0,
+     "How the other ferry instances reach this one, `http://host:port` or `https://host:port` "
+     "(`${env:...}` works): tables placed `partitioned` forward reads to it. Default: "
+     "`http://<host name>:<port of server.listen>`."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section server_section = {
@@ -191,6 +195,11 @@ static void check_server(struct ferry_config *cfg, void *obj, const char *path)
                            s->instance);
     else if (s->instance && strlen(s->instance) > SERVER_INSTANCE_MAX)
         ferry_config_error(cfg, ipath, "longer than %d characters", SERVER_INSTANCE_MAX);
+    snprintf(ipath, sizeof(ipath), "%s.advertised_url", path);
+    if (s->advertised_url && strncmp(s->advertised_url, "http://", 7) != 0 &&
+        strncmp(s->advertised_url, "https://", 8) != 0)
+        ferry_config_error(cfg, ipath, "expected http://host:port or https://host:port, got '%s'",
+                           s->advertised_url);
 }
 
 static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path)

@@ -19,6 +19,8 @@
 #include "core/log.h"
 #include "table/apply.h"
 #include "core/clock.h"
+#include "table/assign.h"
+#include "table/cluster.h"
 #include "table/fanout.h"
 #include "table/fetch_nudge.h"
 #include "table/watch.h"
@@ -538,11 +540,13 @@ static void update_ends(struct table *t)
     }
 }
 
-/* Nonzero once every partition is within ready_lag of the end it had at start. */
+/* Nonzero once every partition the table reads is within ready_lag of the end it had when
+ * it was assigned. */
 static int caught_up(const struct table *t)
 {
     for (int32_t p = 0; p < t->npartitions; p++)
-        if (atomic_load(&t->parts[p].applied) < t->parts[p].ready_end - t->cfg->ready_lag)
+        if (atomic_load(&t->parts[p].held) &&
+            atomic_load(&t->parts[p].applied) < t->parts[p].ready_end - t->cfg->ready_lag)
             return 0;
     return 1;
 }
@@ -564,24 +568,6 @@ static int set_partitions(struct table *t, const struct topic_view *v, const int
         t->parts[p].ready_end = v->high[p];
     }
     return 0;
-}
-
-/* Assigns every partition to the consumer from the store's offsets. */
-static int assign_all(struct table *t, const int64_t *next, char *errstr, size_t errstr_size)
-{
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->npartitions);
-    rd_kafka_resp_err_t err;
-
-    for (int32_t p = 0; p < t->npartitions; p++)
-        rd_kafka_topic_partition_list_add(list, t->cfg->topic, p)->offset =
-            next[p] >= 0 ? next[p] : RD_KAFKA_OFFSET_BEGINNING;
-    err = rd_kafka_assign(t->consumer, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (!err)
-        return 0;
-    snprintf(errstr, errstr_size, "cannot assign the partitions of '%s': %s", t->cfg->topic,
-             rd_kafka_err2str(err));
-    return -1;
 }
 
 /* What the thread works with between a start and a rebuild. */
@@ -670,6 +656,16 @@ static int loading(const struct table *t, const struct run *run)
     return run->target != t->store || atomic_load(&t->state) != TABLE_READY;
 }
 
+/* Placement partitioned: waits until the members topic was read back, so that the first
+ * assignment knows the members already running. Returns nonzero when told to stop first. */
+static int wait_for_members(struct table *t)
+{
+    while (ferry_table_is_partitioned(t) && !ferry_table_cluster_synced(t->owner->cluster))
+        if (pause_ms(t, 50))
+            return -1;
+    return 0;
+}
+
 /* Reads the topic, checks the store against it, and assigns the partitions. */
 static enum apply_result prepare(struct table *t, struct run *run, const char *forced)
 {
@@ -677,7 +673,7 @@ static enum apply_result prepare(struct table *t, struct run *run, const char *f
     struct ferry_store_meta meta;
     const char *reason;
 
-    if (wait_for_topic(t, &run->view))
+    if (wait_for_topic(t, &run->view) || wait_for_members(t))
         return APPLY_STOP;
     reason = forced ? forced : store_mismatch(t, t->store, &run->view, why, sizeof(why));
     if (t->parts && run->view.partitions != t->npartitions) {
@@ -696,7 +692,7 @@ static enum apply_result prepare(struct table *t, struct run *run, const char *f
         ferry_store_offsets(run->target, run->next, run->view.partitions, err, sizeof(err)) ||
         set_partitions_checked(t, run, err, sizeof(err)) ||
         (loading(t, run) && ferry_store_set_synced(run->target, 0, err, sizeof(err))) ||
-        assign_all(t, run->next, err, sizeof(err))) {
+        ferry_table_assign_start(t, run->next, err, sizeof(err))) {
         FLOG_ERROR("table", t->cfg->name, "cannot start applying: %s", err);
         return APPLY_FAILED;
     }
@@ -753,6 +749,7 @@ static enum apply_result progress(struct table *t, struct run *run)
 {
     enum apply_result r;
 
+    ferry_table_assign_serving(t);
     if (!caught_up(t))
         return APPLY_OK;
     r = loading(t, run) ? finish_loading(t, run) : APPLY_OK;
@@ -850,6 +847,16 @@ static void nudge_while_loading(struct table *t, struct run *run)
     }
 }
 
+/* Placement partitioned: reassigns the consumer when the live members changed who holds
+ * what. A refusal is logged and tried again at the next look. */
+static void follow_members(struct table *t)
+{
+    char why[512];
+
+    if (ferry_table_is_partitioned(t) && ferry_table_assign_update(t, why, sizeof(why)) < 0)
+        FLOG_WARN_REPEATED("table", t->cfg->name, "%s", why);
+}
+
 /* Applies records until the table stops or something needs more than applying. */
 static enum apply_result apply_loop(struct table *t, struct run *run)
 {
@@ -869,6 +876,7 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
         if (r == APPLY_OK && batch_due(t, run, n > 0, now))
             r = commit(t, run->target, &run->pb);
         if (r == APPLY_OK && (!n || now - looked >= APPLY_ENDS_EVERY_MS)) {
+            follow_members(t);
             update_ends(t);
             r = progress(t, run);
             looked = now;

@@ -40,7 +40,7 @@ int ferry_heartbeat_encode(const struct ferry_heartbeat *hb, struct ferry_buf *o
 
     for (size_t i = 0; !rc && i < hb->count; i++)
         rc = (i && ferry_buf_addc(out, ',')) || encode_table(&hb->tables[i], out);
-    if (rc || ferry_buf_adds(out, "]}")) {
+    if (rc || ferry_buf_adds(out, hb->leaving ? "],\"leaving\":true}" : "]}")) {
         ferry_buf_rewind(out, &mark);
         return -1;
     }
@@ -238,6 +238,12 @@ static int read_member(struct reader *r, const char *name, struct ferry_heartbea
         if (read_int(r, "sent_ms", 0, INT64_MAX, &hb->sent_ms))
             return -1;
         *seen |= 4;
+    } else if (!strcmp(name, "leaving")) {
+        enum ferry_json_type type = ferry_json_peek(&r->c);
+        if (type != FERRY_JSON_TRUE && type != FERRY_JSON_FALSE)
+            return fail(r, "leaving", "expected true or false");
+        hb->leaving = type == FERRY_JSON_TRUE;
+        ferry_json_skip(&r->c);
     } else if (!strcmp(name, "tables")) {
         if (*seen & 8)
             return fail(r, "tables", "listed twice");

@@ -10,7 +10,8 @@
  *   {"v":1,"instance":"web-1","url":"http://10.0.0.5:8080","sent_ms":1733300000000,
  *    "tables":[{"name":"prices","partitions":[[0,1882,1882,1],[7,40,96,0]]}]}
  *
- * each partition being [partition, applied offset, end offset, serving (1 or 0)]. A decoder
+ * each partition being [partition, applied offset, end offset, serving (1 or 0)]. A last
+ * heartbeat, sent by an instance that stops, adds "leaving":true. A decoder
  * ignores members it does not know, so later versions can add some; "v" changes only when a
  * field changes meaning.
  *
@@ -48,6 +49,7 @@ struct ferry_heartbeat {
     char instance[FERRY_HEARTBEAT_NAME_MAX + 1];
     char url[FERRY_HEARTBEAT_URL_MAX + 1];
     int64_t sent_ms; /* the sender's wall clock, milliseconds since the epoch */
+    int leaving;     /* the instance is stopping: not a holder of anything from now on */
     struct ferry_heartbeat_table *tables; /* owned */
     size_t count;
 };

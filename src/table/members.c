@@ -83,7 +83,7 @@ void ferry_members_destroy(ferry_members *m)
 
 static int is_live(const ferry_members *m, const struct ferry_member *e, int64_t now_ms)
 {
-    return now_ms - e->seen_ms < m->timeout_ms;
+    return !e->hb.leaving && now_ms - e->seen_ms < m->timeout_ms;
 }
 
 static struct ferry_member *entry(ferry_members *m, const char *instance)
@@ -127,7 +127,7 @@ int ferry_members_update(ferry_members *m, struct ferry_heartbeat *hb, int64_t n
     } else if (hb->sent_ms < e->hb.sent_ms) {
         ferry_heartbeat_release(hb); /* older than the one kept: history read back */
     } else {
-        joined = !is_live(m, e, now_ms) && now_ms - seen < m->timeout_ms;
+        joined = !is_live(m, e, now_ms) && !hb->leaving && now_ms - seen < m->timeout_ms;
         ferry_heartbeat_release(&e->hb);
         e->hb = *hb;
         e->seen_ms = seen > e->seen_ms ? seen : e->seen_ms;

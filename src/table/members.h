@@ -11,7 +11,8 @@
  * Live: a member is live while its last heartbeat was read less than `timeout` ago (the reader's
  * monotonic clock, so clocks that disagree between machines do not matter), and a heartbeat
  * that was already older than `timeout` when it was read (by its record's timestamp: history
- * read back at start) does not make its member live.
+ * read back at start) does not make its member live. A heartbeat marked leaving (an instance
+ * that stops) ends its member's life at once.
  */
 #ifndef FERRY_MEMBERS_H
 #define FERRY_MEMBERS_H

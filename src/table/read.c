@@ -13,6 +13,9 @@
 #include "core/base64.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "table/assign.h"
+#include "table/member_map.h"
+#include "table/read_remote.h"
 #include "table/reply.h"
 #include "table/state.h"
 #include "table/events.h"
@@ -106,6 +109,7 @@ static int send_row(void *arg, const struct ferry_store_entry *e)
                            ferry_table_partition_lag(kr->waiter.table, e->row.partition));
     if (atomic_load(&kr->waiter.table->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
+    ferry_table_served_here(kr->waiter.table, kr->req);
     kr->status = match ? 304 : 200;
     if (match)
         ferry_http_respond(kr->req, 304, NULL, "", 0);
@@ -128,6 +132,7 @@ static void send_not_found(struct key_read *kr)
     }
     if (atomic_load(&kr->waiter.table->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
+    ferry_table_served_here(kr->waiter.table, kr->req);
     kr->status = 404;
     ferry_http_respond_error(kr->req, 404, 0, "table '%s' has no such key",
                              kr->waiter.table->cfg->name);
@@ -435,9 +440,11 @@ static void add_partitions(struct ferry_buf *out, const struct table *t)
     for (int32_t p = 0; atomic_load(&t->state) != TABLE_STARTING && p < t->npartitions; p++)
         ferry_buf_addf(out,
                        "%s{\"partition\":%d,\"applied\":%" PRId64 ",\"end\":%" PRId64
-                       ",\"lag\":%" PRId64 "}",
+                       ",\"lag\":%" PRId64 ",\"held\":%s,\"serving\":%s}",
                        p ? "," : "", p, atomic_load(&t->parts[p].applied),
-                       atomic_load(&t->parts[p].end), ferry_table_partition_lag(t, p));
+                       atomic_load(&t->parts[p].end), ferry_table_partition_lag(t, p),
+                       atomic_load(&t->parts[p].held) ? "true" : "false",
+                       atomic_load(&t->parts[p].serving) ? "true" : "false");
     ferry_buf_addc(out, ']');
 }
 
@@ -463,8 +470,12 @@ static void add_table(struct ferry_buf *out, struct table *t, int detail)
                    ferry_table_states[state], state == TABLE_READY ? "true" : "false",
                    atomic_load(&t->rebuilding) ? "true" : "false", ferry_table_lag(t), st.keys,
                    st.bytes_used, st.max_size);
-    if (detail)
+    ferry_buf_addf(out, ",\"placement\":\"%s\"",
+                   ferry_table_is_partitioned(t) ? "partitioned" : "all");
+    if (detail) {
         add_partitions(out, t);
+        ferry_table_member_map_add(out, t);
+    }
     ferry_buf_addc(out, '}');
 }
 
@@ -575,6 +586,9 @@ static void route_key(struct table *t, ferry_http_req *req, const char *rest, in
     } else if (ferry_http_percent_decode(rest, enc_len, key, &len)) {
         ferry_http_respond_error(req, 400, 0, "key: a '%%' not followed by two hex digits");
         ferry_table_count(t, 400, started_us);
+    } else if (ferry_table_is_partitioned(t) &&
+               ferry_table_read_remote(t, req, key, len, events, started_us)) {
+        /* forwarded, redirected, or refused */
     } else if (events) {
         ferry_table_events_key(t, req, key, len);
     } else {
@@ -605,6 +619,22 @@ static struct table *open_table(ferry_tables *ts, ferry_http_req *req, const cha
     return NULL;
 }
 
+/* Reads over many keys (scans, lookups, a prefix's events) of a partitioned table would need
+ * every holder's part: not served yet, and said so rather than answered from this instance's
+ * partitions only. Returns nonzero when it answered. */
+static int refuse_partitioned(struct table *t, ferry_http_req *req, int64_t started_us)
+{
+    if (!ferry_table_is_partitioned(t))
+        return 0;
+    ferry_http_respond_error(req, 501, 0,
+                             "table '%s' is placed partitioned: scans, lookups of many keys and "
+                             "a prefix's events are not served for such tables yet; read keys "
+                             "one by one",
+                             t->cfg->name);
+    ferry_table_count(t, 501, started_us);
+    return 1;
+}
+
 /* GET /tables/{table}[/keys/{key}[/events] | /keys | /events]. Server thread. */
 static void on_table(ferry_http_req *req, void *arg)
 {
@@ -618,6 +648,9 @@ static void on_table(ferry_http_req *req, void *arg)
         get_table(t, req, started_us);
     } else if (strncmp(slash, "/keys/", 6) == 0) {
         route_key(t, req, slash + 6, started_us);
+    } else if ((strcmp(slash, "/keys") == 0 || strcmp(slash, "/events") == 0) &&
+               refuse_partitioned(t, req, started_us)) {
+        /* answered 501 */
     } else if (strcmp(slash, "/keys") == 0) {
         ferry_table_scan(t, req, started_us);
     } else if (strcmp(slash, "/events") == 0) {
@@ -637,6 +670,8 @@ static void on_post(ferry_http_req *req, void *arg)
 
     if (!t) {
         return;
+    } else if (slash && strcmp(slash, "/lookup") == 0 && refuse_partitioned(t, req, started_us)) {
+        /* answered 501 */
     } else if (slash && strcmp(slash, "/lookup") == 0) {
         ferry_table_lookup(t, req, started_us);
     } else {

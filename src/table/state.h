@@ -37,10 +37,12 @@ struct table_partition {
     _Atomic int64_t applied; /* next offset to apply: every record before it is in the store */
     _Atomic int64_t end;     /* the partition's end (high watermark) as last seen */
     int64_t ready_end;       /* the end the table must reach to be ready (apply thread) */
+    atomic_int held;    /* the apply thread reads it: every partition for placement `all` */
+    atomic_int serving; /* held and caught up with the end it had when assigned */
 };
 
 struct table_metrics {
-    struct ferry_counter *applied, *deleted, *skipped, *reads[5];
+    struct ferry_counter *applied, *deleted, *skipped, *forwarded, *reads[5];
     struct ferry_histogram *apply_latency, *read_latency;
     struct ferry_gauge *ready;
 };
@@ -50,6 +52,7 @@ struct ferry_table_watch;
 struct table_watch;
 struct ferry_table_fanout;
 struct table_fanout;
+struct ferry_table_cluster;
 
 struct table {
     const struct ferry_table_config *cfg;
@@ -89,6 +92,9 @@ typedef struct ferry_tables {
     struct ferry_table_watch *watch;   /* the reads that wait, of every table */
     struct ferry_table_fanout *fanout; /* the subscriptions, of every table */
     struct ferry_auth *auth;           /* the listener's API keys, owned by the core */
+    struct ferry_table_cluster *cluster; /* the members, when a table is placed partitioned */
+    struct ferry_table_forward *forward; /* reads sent on to holders, with the cluster */
+    int64_t forward_timeout_ms;
     char tmpdir[TABLE_PATH_MAX];       /* made for the embedded cluster; removed at destroy */
     int stopped;
 } ferry_tables;

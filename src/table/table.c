@@ -10,6 +10,10 @@
 #include "table/table.h"
 #include "core/log.h"
 #include "table/apply.h"
+#include "core/units.h"
+#include "table/assign.h"
+#include "table/cluster.h"
+#include "table/forward.h"
 #include "table/fanout.h"
 #include "table/read.h"
 #include "table/state.h"
@@ -48,6 +52,9 @@ static int register_metrics(struct table *t)
     t->m.skipped = ferry_metrics_counter(
         m, "ferry_table_records_skipped_total",
         "Records not stored: no key, or a key longer than limits.max_key.", lbl);
+    t->m.forwarded = ferry_metrics_counter(
+        m, "ferry_table_reads_forwarded_total",
+        "Reads of keys this instance sent on to another that holds their partition.", lbl);
     t->m.apply_latency =
         ferry_metrics_histogram(m, "ferry_table_apply_batch_seconds",
                                 "From a write transaction's first record to its commit.", lbl,
@@ -64,7 +71,7 @@ static int register_metrics(struct table *t)
         if (!t->m.reads[i])
             return -1;
     }
-    return t->m.applied && t->m.deleted && t->m.skipped && t->m.apply_latency &&
+    return t->m.applied && t->m.deleted && t->m.skipped && t->m.forwarded && t->m.apply_latency &&
                    t->m.read_latency && t->m.ready
                ? 0
                : -1;
@@ -184,6 +191,97 @@ static int table_init(struct table *t, const char *dir, char *errstr, size_t err
     return 0;
 }
 
+/* ---- the members, for tables placed partitioned ---- */
+
+/* Lists one table's held partitions in a heartbeat's table entry. Returns 0, or -1. */
+static int fill_table(struct table *t, struct ferry_heartbeat_table *out)
+{
+    size_t n = 0;
+
+    snprintf(out->name, sizeof(out->name), "%s", t->cfg->name);
+    if (atomic_load(&t->state) == TABLE_STARTING)
+        return 0; /* the partitions are not known yet */
+    out->parts = calloc((size_t)t->npartitions, sizeof(*out->parts));
+    if (!out->parts)
+        return -1;
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        struct table_partition *part = &t->parts[p];
+        if (!atomic_load(&part->held))
+            continue;
+        out->parts[n++] = (struct ferry_heartbeat_partition){
+            p, atomic_load(&part->applied), atomic_load(&part->end), atomic_load(&part->serving)};
+    }
+    out->count = n;
+    return 0;
+}
+
+/* The tables' part of this instance's heartbeat: every table placed partitioned, with the
+ * partitions it holds. Runs on the members thread. */
+static int fill_heartbeat(void *arg, struct ferry_heartbeat *hb)
+{
+    ferry_tables *ts = arg;
+
+    hb->tables = calloc(ts->count, sizeof(*hb->tables));
+    if (!hb->tables)
+        return -1;
+    for (size_t i = 0; i < ts->count; i++) {
+        if (!ferry_table_is_partitioned(&ts->tables[i]))
+            continue;
+        if (fill_table(&ts->tables[i], &hb->tables[hb->count++]))
+            return -1;
+    }
+    return 0;
+}
+
+/* This instance's name (server.instance, else the host name) and the URL the others reach it
+ * at (server.advertised_url, else http://<host name>:<listen port>). */
+static int identity(const struct ferry_config *cfg, char *name, size_t name_size, char *url,
+                    size_t url_size, char *errstr, size_t errstr_size)
+{
+    char host[256] = "", listen_host[256];
+    int port = 0;
+
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    snprintf(name, name_size, "%s", cfg->server.instance ? cfg->server.instance : host);
+    if (cfg->server.advertised_url) {
+        snprintf(url, url_size, "%s", cfg->server.advertised_url);
+        return 0;
+    }
+    if (ferry_hostport_parse(cfg->server.listen, listen_host, sizeof(listen_host), &port) ||
+        port == 0) {
+        snprintf(errstr, errstr_size,
+                 "tables placed partitioned need server.advertised_url when server.listen "
+                 "has no fixed port");
+        return -1;
+    }
+    snprintf(url, url_size, "%s://%s:%d", cfg->server.tls.cert_file ? "https" : "http", host, port);
+    return 0;
+}
+
+/* Makes the members thread when some table is placed partitioned. */
+static int cluster_new(ferry_tables *ts, const struct ferry_job_context *ctx, char *errstr,
+                       size_t errstr_size)
+{
+    const struct ferry_tables_config *tc = ctx->config;
+    char name[FERRY_HEARTBEAT_NAME_MAX + 1], url[FERRY_HEARTBEAT_URL_MAX + 1];
+    int partitioned = 0;
+
+    for (size_t i = 0; i < ts->count; i++)
+        partitioned |= ferry_table_is_partitioned(&ts->tables[i]);
+    if (!partitioned)
+        return 0;
+    if (identity(ctx->cfg, name, sizeof(name), url, sizeof(url), errstr, errstr_size))
+        return -1;
+    ts->forward_timeout_ms = tc->cluster.forward_timeout_ms;
+    ts->forward = ferry_table_forward_new(name, tc->cluster.peer_key, errstr, errstr_size);
+    if (!ts->forward)
+        return -1;
+    ts->cluster = ferry_table_cluster_new(&tc->cluster, name, url, ctx->kafka, fill_heartbeat, ts,
+                                          errstr, errstr_size);
+    return ts->cluster ? 0 : -1;
+}
+
 /* Opens every table's store and makes its consumer, without starting anything. */
 static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_t errstr_size)
 {
@@ -215,6 +313,10 @@ static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_
             tables_destroy(ts);
             return NULL;
         }
+    }
+    if (cluster_new(ts, ctx, errstr, errstr_size)) {
+        tables_destroy(ts);
+        return NULL;
     }
     ts->watch = ferry_table_watch_new(ts, errstr, errstr_size);
     if (ts->watch)
@@ -257,6 +359,9 @@ static int tables_start(void *arg, char *errstr, size_t errstr_size)
 
     if (ts->count && (ferry_table_watch_start(ts->watch, errstr, errstr_size) ||
                       ferry_table_fanout_start(ts->fanout, errstr, errstr_size)))
+        return -1;
+    if (ts->cluster && (ferry_table_cluster_start(ts->cluster, errstr, errstr_size) ||
+                        ferry_table_forward_start(ts->forward, errstr, errstr_size)))
         return -1;
     for (size_t i = 0; i < ts->count; i++) {
         struct table *t = &ts->tables[i];
@@ -305,6 +410,8 @@ static void tables_stop(void *arg, int64_t timeout_ms)
         ts->tables[i].thread_started = 0;
         ferry_table_consumer_destroy(&ts->tables[i]);
     }
+    ferry_table_forward_stop(ts->forward);
+    ferry_table_cluster_stop(ts->cluster); /* after the tables: its last heartbeat says leaving */
     ferry_table_watch_stop(ts->watch);
     ferry_table_fanout_stop(ts->fanout);
     ts->stopped = 1;
@@ -348,6 +455,8 @@ static void tables_destroy(void *arg)
         ferry_metrics_remove_collector(ts->metrics, collect, ts);
     ferry_table_watch_destroy(ts->watch);
     ferry_table_fanout_destroy(ts->fanout);
+    ferry_table_cluster_destroy(ts->cluster);
+    ferry_table_forward_destroy(ts->forward);
     for (size_t i = 0; i < ts->count; i++)
         table_release(&ts->tables[i]);
     remove_tmpdir(ts);

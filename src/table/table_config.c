@@ -6,6 +6,7 @@
 #include "table/table_config.h"
 #include "core/kafka.h"
 #include "core/topic_name.h"
+#include "table/placement.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 #define TABLE_PATH_MAX 256
 
-static const char *const placements[] = {"all", NULL};
+static const char *const placements[] = {"all", "partitioned", NULL};
 const char *const ferry_table_partitioners[] = {"murmur2", "crc32", NULL};
 
 static void check_table(struct ferry_config *cfg, void *obj, const char *path);
@@ -58,7 +59,10 @@ static const struct ferry_cfg_field table_fields[] = {
     {"kafka", FERRY_CFG_MAP, TABLE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
      "librdkafka properties for this table's consumer, over `kafka.properties`."},
     {"placement", FERRY_CFG_ENUM, TABLE_FIELD(placement), "all", 0, 0, placements, NULL, 0,
-     "`all`: every instance holds every partition, so any instance answers any key itself."},
+     "`all`: every instance holds every partition, so any instance answers any key itself. "
+     "`partitioned`: each partition is held by `replicas` of the live instances (see "
+     "`cluster`), and an instance forwards a read of a key it does not hold to one that does "
+     "(docs/tables.md)."},
     {"partitioner", FERRY_CFG_ENUM, TABLE_FIELD(partitioner), "murmur2", 0, 0,
      ferry_table_partitioners, NULL, 0,
      "The partitioner of the topic's producers, which tells the partition of a key: "
@@ -73,6 +77,13 @@ static const struct ferry_cfg_field table_fields[] = {
      NULL, 0,
      "Longest a consumed record waits before its write transaction commits (records are "
      "applied many per transaction)."},
+    {"replicas", FERRY_CFG_INT, TABLE_FIELD(replicas), "2", 1, FERRY_PLACEMENT_MAX_REPLICAS, NULL,
+     NULL, 0,
+     "Placement `partitioned`: how many live instances hold each partition. As many as there are "
+     "instances, or more, means every instance holds everything."},
+    {"max_lag", FERRY_CFG_INT, TABLE_FIELD(max_lag), "1000", 0, 1000000000000, NULL, NULL, 0,
+     "Placement `partitioned`: a holder more than this many records behind the partition's end "
+     "forwards a read to a fresher holder."},
     {"limits", FERRY_CFG_SECTION, TABLE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
     FERRY_CFG_END,
 };
@@ -99,12 +110,59 @@ static void check_table(struct ferry_config *cfg, void *obj, const char *path)
     ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &t->kafka, fpath);
 }
 
-/* ---- the job's top-level key ---- */
+static void check_cluster(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_table_cluster_config *c = obj;
+    char fpath[TABLE_PATH_MAX], err[512];
+
+    snprintf(fpath, sizeof(fpath), "%s.members_topic", path);
+    if (c->members_topic &&
+        ferry_topic_name_check(c->members_topic, strlen(c->members_topic), err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
+    snprintf(fpath, sizeof(fpath), "%s.member_timeout", path);
+    if (c->member_timeout_ms < 2 * c->heartbeat_ms)
+        ferry_config_error(cfg, fpath,
+                           "must be at least twice cluster.heartbeat, or one late heartbeat "
+                           "makes a live instance look gone");
+}
+
+/* ---- the job's top-level keys ---- */
+
+static void check_cluster(struct ferry_config *cfg, void *obj, const char *path);
+
+#define CLUSTER_FIELD(f) offsetof(struct ferry_table_cluster_config, f)
+static const struct ferry_cfg_field cluster_fields[] = {
+    {"members_topic", FERRY_CFG_STRING, CLUSTER_FIELD(members_topic), "_ferry-members", 0, 0, NULL,
+     NULL, 0,
+     "The topic where instances publish their heartbeats and read each other's (created if "
+     "missing on the embedded cluster; on a real cluster, create it with a short retention)."},
+    {"heartbeat", FERRY_CFG_DURATION, CLUSTER_FIELD(heartbeat_ms), "1s", 100, 60000, NULL, NULL, 0,
+     "How often an instance publishes its heartbeat."},
+    {"member_timeout", FERRY_CFG_DURATION, CLUSTER_FIELD(member_timeout_ms), "5s", 500, 600000,
+     NULL, NULL, 0,
+     "An instance not heard from for this long is not live: its partitions get other holders."},
+    {"grace", FERRY_CFG_DURATION, CLUSTER_FIELD(grace_ms), "10m", 0, 86400000, NULL, NULL, 0,
+     "A partition an instance stops holding stays in its store this long, so that a member that "
+     "comes back soon does not cause full restores."},
+    {"forward_timeout", FERRY_CFG_DURATION, CLUSTER_FIELD(forward_timeout_ms), "5s", 100, 600000,
+     NULL, NULL, 0, "Longest a forwarded read may take before the client gets 504."},
+    {"peer_key", FERRY_CFG_STRING, CLUSTER_FIELD(peer_key), NULL, 0, 0, NULL, NULL, 0,
+     "The API key instances send when they forward a read to each other (`${env:...}` or "
+     "`${file:...}`); it must be one of `ingest.auth.keys` with access to the tables. Needed when "
+     "keys are configured."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section cluster_section = {
+    "cluster", cluster_fields, sizeof(struct ferry_table_cluster_config), check_cluster,
+    "How the instances holding tables placed `partitioned` find each other: each publishes a "
+    "heartbeat to a members topic and reads everyone's (docs/tables.md)."};
 
 #define TABLES_FIELD(f) offsetof(struct ferry_tables_config, f)
 static const struct ferry_cfg_field tables_fields[] = {
     {"tables", FERRY_CFG_LIST, TABLES_FIELD(tables), NULL, 0, 0, NULL, &table_section, 0,
      "Materialized tables: the latest value per key of a topic, served over HTTP."},
+    {"cluster", FERRY_CFG_SECTION, TABLES_FIELD(cluster), NULL, 0, 0, NULL, &cluster_section, 0,
+     NULL},
     FERRY_CFG_END,
 };
 const struct ferry_cfg_section ferry_tables_config_section = {
@@ -136,6 +194,6 @@ void ferry_tables_config_summary(const void *config, FILE *out)
     const struct ferry_table_config *t = tc->tables.items;
 
     for (size_t i = 0; i < tc->tables.count; i++)
-        fprintf(out, "  table:  %s: topic %s -> GET /tables/%s/keys/{key} (placement: all)\n",
-                t[i].name, t[i].topic, t[i].name);
+        fprintf(out, "  table:  %s: topic %s -> GET /tables/%s/keys/{key} (placement: %s)\n",
+                t[i].name, t[i].topic, t[i].name, placements[t[i].placement]);
 }

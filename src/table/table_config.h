@@ -16,7 +16,8 @@
 #include "core/config_schema.h"
 
 enum ferry_table_placement {
-    FERRY_PLACEMENT_ALL, /* every instance holds every partition */
+    FERRY_PLACEMENT_ALL,         /* every instance holds every partition */
+    FERRY_PLACEMENT_PARTITIONED, /* each partition has `replicas` holders among the members */
 };
 
 enum ferry_table_partitioner {
@@ -45,12 +46,25 @@ struct ferry_table_config {
     char *content_type;
     int64_t ready_lag;
     int64_t apply_interval_ms;
+    int64_t replicas; /* placement partitioned: holders of each partition */
+    int64_t max_lag;  /* placement partitioned: a holder further behind forwards reads */
     struct ferry_table_limits_config limits;
+};
+
+/* How the instances holding partitioned tables find each other (`cluster:`). */
+struct ferry_table_cluster_config {
+    char *members_topic;
+    int64_t heartbeat_ms;
+    int64_t member_timeout_ms;
+    int64_t grace_ms;
+    int64_t forward_timeout_ms;
+    char *peer_key; /* NULL: none (peers call each other without a key) */
 };
 
 /* The tables job's part of the config: the `tables:` list. */
 struct ferry_tables_config {
     struct ferry_cfg_list tables; /* of struct ferry_table_config */
+    struct ferry_table_cluster_config cluster;
 };
 
 /* The job's top-level table (the `tables:` key), filled into a struct ferry_tables_config. */

@@ -165,8 +165,19 @@ static const struct bad_case bad_cases[] = {
     {"tables:\n  - {name: a, topic: \"t t\"}\n",
      "config: tables[0].topic: topic name 't t' holds ' ', but Kafka allows only ASCII letters, "
      "digits, '.', '_' and '-' (bad.yaml:2)"},
-    {"tables:\n  - {name: a, topic: t, placement: partitioned}\n",
-     "config: tables[0].placement: expected one of all, got 'partitioned' (bad.yaml:2)"},
+    {"tables:\n  - {name: a, topic: t, placement: sharded}\n",
+     "config: tables[0].placement: expected one of all, partitioned, got 'sharded' (bad.yaml:2)"},
+    {"tables:\n  - {name: a, topic: t, placement: partitioned, replicas: 0}\n",
+     "config: tables[0].replicas: expected a value from 1 to 64, got '0' (bad.yaml:2)"},
+    {"cluster:\n  heartbeat: 2s\n  member_timeout: 3s\n",
+     "config: cluster.member_timeout: must be at least twice cluster.heartbeat, or one late "
+     "heartbeat makes a live instance look gone (bad.yaml:3)"},
+    {"cluster:\n  members_topic: 'a b'\n",
+     "config: cluster.members_topic: topic name 'a b' holds ' ', but Kafka allows only ASCII "
+     "letters, digits, '.', '_' and '-' (bad.yaml:2)"},
+    {"server:\n  advertised_url: host:8080\n",
+     "config: server.advertised_url: expected http://host:port or https://host:port, got "
+     "'host:8080' (bad.yaml:2)"},
     {"tables:\n  - {name: a, topic: t, max_size: 1KiB}\n",
      "config: tables[0].max_size: expected a value from 1MiB to 1024GiB, got '1KiB' (bad.yaml:2)"},
     {"routes:\n  - retry:\n      multiplier: nan\n",

@@ -52,6 +52,15 @@ static void test_round_trip(void **state)
     assert_int_equal(p->serving, 1);
     assert_null(ferry_heartbeat_partition(ferry_heartbeat_table(&back, "prices"), 1));
     assert_null(ferry_heartbeat_table(&back, "other"));
+    assert_false(back.leaving);
+    ferry_heartbeat_release(&back);
+    out.len = 0;
+    hb.leaving = 1;
+    hb.count = 0;
+    assert_int_equal(ferry_heartbeat_encode(&hb, &out), 0);
+    assert_non_null(strstr(out.data, "],\"leaving\":true}"));
+    assert_int_equal(ferry_heartbeat_decode(out.data, out.len, &back, err, sizeof(err)), 0);
+    assert_true(back.leaving);
     ferry_heartbeat_release(&back);
     ferry_buf_release(&out);
 }
@@ -109,6 +118,7 @@ static void test_bad(void **state)
          "\"partitions\":[]}]}",
          "listed twice"},
         {"{\"v\":1,\"instance\":\"a\",\"sent_ms\":1} x", "not a JSON object"},
+        {"{\"v\":1,\"instance\":\"a\",\"sent_ms\":1,\"leaving\":1}", "leaving: expected true"},
     };
     struct ferry_heartbeat hb;
     char err[256];

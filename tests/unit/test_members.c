@@ -74,6 +74,15 @@ static void test_join_and_leave(void **state)
     live(m, 2000 + TIMEOUT, "");
     assert_int_equal(update(m, "web-1", 9000, 3, 9000, 0), 1);
     live(m, 9000, "web-1");
+    {
+        struct ferry_heartbeat hb = beat("web-1", 9500, 3);
+        hb.leaving = 1;
+        assert_int_equal(ferry_members_update(m, &hb, 9500, 0), 0);
+        ferry_heartbeat_release(&hb);
+    }
+    live(m, 9500, "");
+    assert_int_equal(update(m, "web-1", 9600, 3, 9600, 0), 1);
+    live(m, 9600, "web-1");
     ferry_members_destroy(m);
 }
 

@@ -1,0 +1,243 @@
+/*
+ * assign.c - the partitions a table's consumer reads, and when each starts serving reads.
+ *
+ * Placement `partitioned`: a partition's holders are the top `replicas` live members that run
+ * the table (a member's heartbeat lists the tables it runs), by rendezvous hashing. When the
+ * live members change, the apply thread reassigns its consumer: the partitions it keeps go on
+ * from their positions, a new one starts from the store's offset for it, and one it gives up is
+ * no longer read (its rows stay in the store). A new partition serves reads only once caught up
+ * with the end it had when assigned; until then the other holders answer for it, and an old
+ * holder keeps reading a partition it gives up until every new holder says it serves it.
+ */
+#include "table/assign.h"
+#include "core/log.h"
+#include "table/cluster.h"
+#include "table/placement.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSIGN_META_TIMEOUT_MS 5000
+#define ASSIGN_LOG_MAX 512 /* bytes of a partition list in a log line */
+
+int ferry_table_is_partitioned(const struct table *t)
+{
+    return t->cfg->placement == FERRY_PLACEMENT_PARTITIONED;
+}
+
+/* Nonzero when every holder of partition p (indexes into names, as index maps them to v's
+ * members) says in its heartbeat that it serves p. */
+static int holders_serve(struct table *t, int32_t p, const struct ferry_members_view *v,
+                         const size_t *index, const size_t *holders, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct ferry_heartbeat *hb = &v->members[index[holders[i]]].hb;
+        const struct ferry_heartbeat_partition *hp =
+            ferry_heartbeat_partition(ferry_heartbeat_table(hb, t->cfg->name), p);
+        if (!hp || !hp->serving)
+            return 0;
+    }
+    return 1;
+}
+
+/* Sets want[p] for each partition this instance holds among the live members (names, self's
+ * index among them or SIZE_MAX), or keeps reading because its new holders do not serve it
+ * yet: a handover waits until they have caught up. */
+static void choose(struct table *t, const struct ferry_members_view *v, const char **names,
+                   const size_t *index, size_t n, size_t self, unsigned char *want)
+{
+    size_t holders[FERRY_PLACEMENT_MAX_REPLICAS];
+
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        size_t count =
+            ferry_placement_holders(t->cfg->name, p, names, n, (size_t)t->cfg->replicas, holders);
+        want[p] = 0;
+        for (size_t i = 0; self != SIZE_MAX && i < count; i++)
+            want[p] |= holders[i] == self;
+        if (!want[p] && atomic_load(&t->parts[p].held) &&
+            !holders_serve(t, p, v, index, holders, count))
+            want[p] = 1;
+    }
+}
+
+/* Sets want[p] for each partition this instance should read now. Returns 0, or -1 when out of
+ * memory. */
+static int wanted(struct table *t, unsigned char *want)
+{
+    ferry_table_cluster *c = t->owner->cluster;
+    const struct ferry_members_view *v = ferry_table_cluster_view_acquire(c);
+    const char **names = calloc(v->count ? v->count : 1, sizeof(*names));
+    size_t *index = calloc(v->count ? v->count : 1, sizeof(*index));
+    size_t n = 0, self = SIZE_MAX;
+    int rc = names && index ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < v->count; i++) {
+        if (!ferry_heartbeat_table(&v->members[i].hb, t->cfg->name))
+            continue;
+        if (strcmp(v->names[i], ferry_table_cluster_instance(c)) == 0)
+            self = n;
+        index[n] = i;
+        names[n++] = v->names[i];
+    }
+    if (rc == 0)
+        choose(t, v, names, index, n, self, want);
+    ferry_table_cluster_view_release(c, v);
+    free(names);
+    free(index);
+    return rc;
+}
+
+/* Appends "p" to a log line of partitions, or "..." once it is long. */
+static void add_partition(char *line, size_t size, int32_t p)
+{
+    size_t used = strlen(line);
+
+    if (used + 16 < size)
+        snprintf(line + used, size - used, "%s%d", used ? "," : "", p);
+    else if (used + 4 < size && strcmp(line + used - 3, "...") != 0)
+        snprintf(line + used, size - used, "...");
+}
+
+/* The consumer's next offset for each partition it reads now, into pos[] (-1 where it has
+ * none: nothing was consumed since the assignment). */
+static void positions(struct table *t, int64_t *pos)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->npartitions);
+
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        pos[p] = -1;
+        if (atomic_load(&t->parts[p].held))
+            rd_kafka_topic_partition_list_add(list, t->cfg->topic, p);
+    }
+    if (rd_kafka_position(t->consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < list->cnt; i++)
+            if (list->elems[i].offset >= 0)
+                pos[list->elems[i].partition] = list->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Assigns the partitions of want[], each from from[p], and marks them held. */
+static int assign(struct table *t, const unsigned char *want, const int64_t *from, char *errstr,
+                  size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->npartitions);
+    rd_kafka_resp_err_t err;
+
+    for (int32_t p = 0; p < t->npartitions; p++)
+        if (want[p])
+            rd_kafka_topic_partition_list_add(list, t->cfg->topic, p)->offset =
+                from[p] >= 0 ? from[p] : RD_KAFKA_OFFSET_BEGINNING;
+    err = rd_kafka_assign(t->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) {
+        snprintf(errstr, errstr_size, "cannot assign the partitions of '%s': %s", t->cfg->topic,
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        if (!want[p])
+            atomic_store(&t->parts[p].serving, 0);
+        atomic_store(&t->parts[p].held, want[p]);
+    }
+    return 0;
+}
+
+int ferry_table_assign_start(struct table *t, const int64_t *next, char *errstr, size_t errstr_size)
+{
+    unsigned char *want = malloc((size_t)t->npartitions);
+    char line[ASSIGN_LOG_MAX] = "";
+    int rc = -1;
+
+    if (!want) {
+        snprintf(errstr, errstr_size, "out of memory for %d partitions", t->npartitions);
+        return -1;
+    }
+    memset(want, 1, (size_t)t->npartitions);
+    if (ferry_table_is_partitioned(t) && wanted(t, want)) {
+        snprintf(errstr, errstr_size, "out of memory for the member map");
+        goto out;
+    }
+    rc = assign(t, want, next, errstr, errstr_size);
+    for (int32_t p = 0; rc == 0 && ferry_table_is_partitioned(t) && p < t->npartitions; p++)
+        if (want[p])
+            add_partition(line, sizeof(line), p);
+    if (rc == 0 && ferry_table_is_partitioned(t))
+        FLOG_INFO("table", t->cfg->name, "holds partition(s) [%s] of %d, replicas %" PRId64, line,
+                  t->npartitions, t->cfg->replicas);
+out:
+    free(want);
+    return rc;
+}
+
+/* Where a newly held partition starts: the store's offset, and the end it must reach before it
+ * serves reads. */
+static void start_partition(struct table *t, int32_t p, int64_t *from)
+{
+    int64_t low = 0, high = 0;
+
+    *from = atomic_load(&t->parts[p].applied);
+    if (rd_kafka_query_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high,
+                                         ASSIGN_META_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        t->parts[p].ready_end = high;
+        if (high > atomic_load(&t->parts[p].end))
+            atomic_store(&t->parts[p].end, high);
+    }
+}
+
+/* Logs what a change of holdings moved. */
+static void log_change(struct table *t, const unsigned char *want)
+{
+    char gained[ASSIGN_LOG_MAX] = "", gave[ASSIGN_LOG_MAX] = "";
+
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        int held = atomic_load(&t->parts[p].held);
+        if (want[p] && !held)
+            add_partition(gained, sizeof(gained), p);
+        else if (!want[p] && held)
+            add_partition(gave, sizeof(gave), p);
+    }
+    FLOG_INFO("table", t->cfg->name, "the members changed: takes partition(s) [%s], gives up [%s]",
+              gained, gave);
+}
+
+int ferry_table_assign_update(struct table *t, char *errstr, size_t errstr_size)
+{
+    size_t n = (size_t)t->npartitions;
+    unsigned char *want = malloc(n);
+    int64_t *from = calloc(n, sizeof(*from));
+    int rc = 0, changed = 0;
+
+    if (!want || !from || wanted(t, want)) {
+        snprintf(errstr, errstr_size, "out of memory for %d partitions", t->npartitions);
+        rc = -1;
+        goto out;
+    }
+    for (int32_t p = 0; p < t->npartitions; p++)
+        changed |= want[p] != atomic_load(&t->parts[p].held);
+    if (!changed)
+        goto out;
+    log_change(t, want);
+    positions(t, from);
+    for (int32_t p = 0; p < t->npartitions; p++)
+        if (want[p] && !atomic_load(&t->parts[p].held))
+            start_partition(t, p, &from[p]);
+        else if (want[p] && from[p] < 0)
+            from[p] = atomic_load(&t->parts[p].applied);
+    rc = assign(t, want, from, errstr, errstr_size) ? -1 : 1;
+out:
+    free(want);
+    free(from);
+    return rc;
+}
+
+void ferry_table_assign_serving(struct table *t)
+{
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        struct table_partition *part = &t->parts[p];
+        if (atomic_load(&part->held) && !atomic_load(&part->serving) &&
+            atomic_load(&part->applied) >= part->ready_end - t->cfg->ready_lag)
+            atomic_store(&part->serving, 1);
+    }
+}

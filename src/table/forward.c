@@ -1,0 +1,438 @@
+/*
+ * forward.c - the forwarder thread: forwarded reads as libcurl transfers in one multi handle.
+ *
+ * A server thread builds the read (URLs, headers, copied from the request before its handler
+ * returns), queues it under the lock and wakes the multi handle; the forwarder thread adds
+ * queued reads to the multi handle, runs the transfers, and answers each suspended request when
+ * its transfer ends. Response bodies are capped (FORWARD_BODY_MAX, as large as a Kafka record
+ * may be by default and then some); only the headers a table answer carries are relayed.
+ */
+#include "table/forward.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FORWARD_BODY_MAX (16 * 1024 * 1024) /* bytes of a relayed answer */
+#define FORWARD_IN_FLIGHT_MAX 10000         /* reads under way at once; more get 503 */
+#define FORWARD_HEADERS_MAX 4096            /* bytes of the relayed headers of one answer */
+#define FORWARD_CONNECT_TIMEOUT_MS 1000
+#define FORWARD_IDLE_WAIT_MS 1000
+
+/* The request headers a forwarded read keeps, when the client sent them. */
+static const char *const passed_headers[] = {"If-None-Match", "Prefer", "Accept", NULL};
+
+/* The answer headers relayed to the client: a table answer's own. */
+static const char *const relayed_headers[] = {"Content-Type", "ETag",   "Last-Modified",
+                                              "Retry-After",  "Ferry-", NULL};
+
+struct fwd {
+    struct fwd *next, *prev; /* in the queue (next only), then among the running */
+    ferry_http_req *req;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *path; /* path and query */
+    char bases[FERRY_FORWARD_CANDIDATES_MAX][FERRY_FORWARD_URL_MAX];
+    size_t nbases, tried;
+    int64_t deadline_ms;
+    struct ferry_buf body;
+    struct ferry_buf relayed; /* "Name\0value\0" pairs */
+    void (*done)(void *arg, int status);
+    void *arg;
+};
+
+struct ferry_table_forward {
+    char hop[FERRY_FORWARD_URL_MAX]; /* the hop header line */
+    char *auth;                      /* "Authorization: Bearer <peer_key>", or NULL */
+    CURLM *multi;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    pthread_mutex_t lock;
+    struct fwd *queue; /* built by server threads, taken by the forwarder (lock) */
+    atomic_size_t in_flight;
+    struct fwd *running; /* the forwarder thread's */
+};
+
+static void fwd_free(struct fwd *w)
+{
+    if (!w)
+        return;
+    if (w->easy)
+        curl_easy_cleanup(w->easy);
+    curl_slist_free_all(w->headers);
+    ferry_buf_release(&w->body);
+    ferry_buf_release(&w->relayed);
+    free(w->path);
+    free(w);
+}
+
+/* ---- the answer ---- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct fwd *w = arg;
+
+    return ferry_buf_add(&w->body, data, size * n) ? 0 : size * n;
+}
+
+static int relayed(const char *name, size_t len)
+{
+    for (size_t i = 0; relayed_headers[i]; i++) {
+        size_t want = strlen(relayed_headers[i]);
+        int prefix = relayed_headers[i][want - 1] == '-';
+        if ((prefix ? len > want : len == want) && strncasecmp(name, relayed_headers[i], want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Keeps the relayed headers of the final answer ("Name: value\r\n" lines). */
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct fwd *w = arg;
+    size_t len = size * n, name_len, value_at;
+    const char *colon = memchr(data, ':', len);
+
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        ferry_buf_reset(&w->relayed); /* a new answer (after a 100 Continue, say) */
+    if (!colon)
+        return len;
+    name_len = (size_t)(colon - data);
+    value_at = name_len + 1;
+    while (value_at < len && (data[value_at] == ' ' || data[value_at] == '\t'))
+        value_at++;
+    while (len > value_at && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+        len--;
+    if (relayed(data, name_len) &&
+        (ferry_buf_add(&w->relayed, data, name_len) || ferry_buf_addc(&w->relayed, '\0') ||
+         ferry_buf_add(&w->relayed, data + value_at, len - value_at) ||
+         ferry_buf_addc(&w->relayed, '\0')))
+        FLOG_WARN_REPEATED("table", NULL, "forward: an answer's headers passed %d bytes",
+                           FORWARD_HEADERS_MAX);
+    return size * n;
+}
+
+/* Sends the holder's answer to the client. */
+static void relay(struct fwd *w, int status)
+{
+    const char *type = NULL;
+
+    for (size_t at = 0; at < w->relayed.len;) {
+        const char *name = w->relayed.data + at, *value = name + strlen(name) + 1;
+        if (strcasecmp(name, "Content-Type") == 0)
+            type = value;
+        else
+            ferry_http_add_header(w->req, name, value);
+        at = (size_t)(value + strlen(value) + 1 - w->relayed.data);
+    }
+    ferry_http_respond(w->req, status, type, w->body.data ? w->body.data : "", w->body.len);
+}
+
+/* Answers with ferry's own error. */
+static void fail(struct fwd *w, int status, const char *why)
+{
+    if (status == 503)
+        ferry_http_add_header(w->req, "Retry-After", "1");
+    ferry_http_respond_error(w->req, status, 0, "%s", why);
+}
+
+/* ---- transfers ---- */
+
+/* Points the read's easy handle at its next candidate. Returns 0, or -1 when none is left. */
+static int aim(ferry_table_forward *f, struct fwd *w)
+{
+    char url[FERRY_FORWARD_URL_MAX * 2];
+    int64_t left = w->deadline_ms - ferry_clock_ms();
+
+    (void)f;
+    if (w->tried >= w->nbases || left <= 0)
+        return -1;
+    snprintf(url, sizeof(url), "%s%s", w->bases[w->tried++], w->path);
+    ferry_buf_reset(&w->body);
+    ferry_buf_reset(&w->relayed);
+    curl_easy_setopt(w->easy, CURLOPT_URL, url);
+    curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, (long)left);
+    return 0;
+}
+
+static int setup(ferry_table_forward *f, struct fwd *w)
+{
+    w->easy = curl_easy_init();
+    if (!w->easy)
+        return -1;
+    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
+    curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(w->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(w->easy, CURLOPT_HEADERDATA, w);
+    curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w);
+    curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    return aim(f, w);
+}
+
+static void link_running(ferry_table_forward *f, struct fwd *w)
+{
+    w->prev = NULL;
+    w->next = f->running;
+    if (f->running)
+        f->running->prev = w;
+    f->running = w;
+}
+
+static void unlink_running(ferry_table_forward *f, struct fwd *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (f->running == w)
+        f->running = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+}
+
+/* Ends a read that was answered: tells its owner, frees it. */
+static void finish(ferry_table_forward *f, struct fwd *w, int status)
+{
+    unlink_running(f, w);
+    if (w->done)
+        w->done(w->arg, status);
+    atomic_fetch_sub(&f->in_flight, 1);
+    fwd_free(w);
+}
+
+/* A transfer ended: relays the answer, or tries the next holder when this one could not be
+ * reached or does not serve the partition. */
+static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
+{
+    long status = 0;
+
+    curl_multi_remove_handle(f->multi, w->easy);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+    if ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+         rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+         status == 508) &&
+        aim(f, w) == 0) {
+        curl_multi_add_handle(f->multi, w->easy);
+        return;
+    }
+    if (rc == CURLE_OK) {
+        relay(w, (int)status);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        status = 504;
+        fail(w, 504, "the instance holding the key's partition did not answer in time");
+    } else {
+        status = 503;
+        fail(w, 503, "no instance holding the key's partition could be reached");
+    }
+    finish(f, w, (int)status);
+}
+
+static void take_queue(ferry_table_forward *f)
+{
+    struct fwd *w;
+
+    pthread_mutex_lock(&f->lock);
+    w = f->queue;
+    f->queue = NULL;
+    pthread_mutex_unlock(&f->lock);
+    while (w) {
+        struct fwd *next = w->next;
+        if (setup(f, w) == 0 && curl_multi_add_handle(f->multi, w->easy) == CURLM_OK) {
+            link_running(f, w);
+        } else {
+            fail(w, 503, "cannot start forwarding the read");
+            finish(f, w, 503);
+        }
+        w = next;
+    }
+}
+
+static void collect(ferry_table_forward *f)
+{
+    CURLMsg *m;
+    int left;
+
+    for (m = curl_multi_info_read(f->multi, &left); m; m = curl_multi_info_read(f->multi, &left)) {
+        struct fwd *w = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+        ended(f, w, m->data.result);
+    }
+}
+
+static void *forward_main(void *arg)
+{
+    ferry_table_forward *f = arg;
+    int running = 0;
+
+    while (!atomic_load(&f->stop)) {
+        take_queue(f);
+        curl_multi_perform(f->multi, &running);
+        collect(f);
+        curl_multi_poll(f->multi, NULL, 0, FORWARD_IDLE_WAIT_MS, NULL);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+ferry_table_forward *ferry_table_forward_new(const char *instance, const char *peer_key,
+                                             char *errstr, size_t errstr_size)
+{
+    ferry_table_forward *f = calloc(1, sizeof(*f));
+    size_t auth_size = peer_key ? strlen(peer_key) + 32 : 0;
+
+    if (f)
+        f->multi = curl_multi_init();
+    if (f && peer_key)
+        f->auth = malloc(auth_size);
+    if (!f || !f->multi || (peer_key && !f->auth)) {
+        snprintf(errstr, errstr_size, "out of memory for the forwarder");
+        ferry_table_forward_destroy(f);
+        return NULL;
+    }
+    if (peer_key)
+        snprintf(f->auth, auth_size, "Authorization: Bearer %s", peer_key);
+    snprintf(f->hop, sizeof(f->hop), "%s: %s", FERRY_FORWARD_HOP_HEADER, instance);
+    pthread_mutex_init(&f->lock, NULL);
+    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return f;
+}
+
+int ferry_table_forward_start(ferry_table_forward *f, char *errstr, size_t errstr_size)
+{
+    int rc = pthread_create(&f->thread, NULL, forward_main, f);
+
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "cannot start the forwarder thread: %s", strerror(rc));
+        return -1;
+    }
+    f->started = 1;
+    return 0;
+}
+
+void ferry_table_forward_stop(ferry_table_forward *f)
+{
+    struct fwd *w;
+
+    if (!f || atomic_exchange(&f->stop, 1))
+        return;
+    if (f->started) {
+        curl_multi_wakeup(f->multi);
+        pthread_join(f->thread, NULL);
+    }
+    f->started = 0;
+    while (f->running) {
+        w = f->running;
+        curl_multi_remove_handle(f->multi, w->easy);
+        fail(w, 503, "ferry is shutting down");
+        finish(f, w, 503);
+    }
+    pthread_mutex_lock(&f->lock);
+    w = f->queue;
+    f->queue = NULL;
+    pthread_mutex_unlock(&f->lock);
+    while (w) {
+        struct fwd *next = w->next;
+        fail(w, 503, "ferry is shutting down");
+        finish(f, w, 503);
+        w = next;
+    }
+}
+
+void ferry_table_forward_destroy(ferry_table_forward *f)
+{
+    if (!f)
+        return;
+    ferry_table_forward_stop(f);
+    if (f->multi)
+        curl_multi_cleanup(f->multi);
+    pthread_mutex_destroy(&f->lock);
+    free(f->auth);
+    free(f);
+}
+
+/* Adds "Name: value" for each passed header the client sent, the hop header and the peer
+ * key. Returns 0, or -1 when out of memory. */
+static int add_headers(ferry_table_forward *f, struct fwd *w, ferry_http_req *req)
+{
+    char line[FERRY_FORWARD_URL_MAX * 2];
+    struct curl_slist *l;
+
+    for (size_t i = 0; passed_headers[i]; i++) {
+        const char *v = ferry_http_req_header(req, passed_headers[i]);
+        if (!v)
+            continue;
+        snprintf(line, sizeof(line), "%s: %s", passed_headers[i], v);
+        l = curl_slist_append(w->headers, line);
+        if (!l)
+            return -1;
+        w->headers = l;
+    }
+    l = curl_slist_append(w->headers, f->hop);
+    if (l && f->auth)
+        l = curl_slist_append(l, f->auth);
+    if (l)
+        w->headers = l;
+    return l ? 0 : -1;
+}
+
+static struct fwd *fwd_new(ferry_table_forward *f, ferry_http_req *req,
+                           const struct ferry_forward_request *fr)
+{
+    struct fwd *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return NULL;
+    ferry_buf_init(&w->body, FORWARD_BODY_MAX);
+    ferry_buf_init(&w->relayed, FORWARD_HEADERS_MAX);
+    w->req = req;
+    w->path = strdup(fr->path_and_query);
+    w->deadline_ms = ferry_clock_ms() + fr->timeout_ms;
+    w->done = fr->done;
+    w->arg = fr->arg;
+    for (size_t i = 0; i < fr->nbases && i < FERRY_FORWARD_CANDIDATES_MAX; i++)
+        snprintf(w->bases[w->nbases++], sizeof(w->bases[0]), "%s", fr->bases[i]);
+    if (!w->path || add_headers(f, w, req)) {
+        fwd_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
+                             const struct ferry_forward_request *fr)
+{
+    struct fwd *w;
+
+    if (atomic_load(&f->stop) || !fr->nbases ||
+        atomic_fetch_add(&f->in_flight, 1) >= FORWARD_IN_FLIGHT_MAX) {
+        if (!atomic_load(&f->stop) && fr->nbases)
+            atomic_fetch_sub(&f->in_flight, 1);
+        return -1;
+    }
+    w = fwd_new(f, req, fr);
+    if (!w) {
+        atomic_fetch_sub(&f->in_flight, 1);
+        return -1;
+    }
+    ferry_http_suspend(req);
+    pthread_mutex_lock(&f->lock);
+    w->next = f->queue;
+    f->queue = w;
+    pthread_mutex_unlock(&f->lock);
+    curl_multi_wakeup(f->multi);
+    return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * forward.h - reads of a table placed `partitioned` sent on to the instance that holds the
+ * key's partition, and the answer relayed back.
+ *
+ * One thread of the tables job runs a libcurl multi handle: its connection cache is the
+ * keep-alive pool to the other instances, and a forwarded read holds no server thread (the
+ * request is suspended until the answer comes). A read goes to the first of its candidate
+ * holders; when that one cannot be reached or says it does not serve the partition (508), the
+ * next is tried, so a read forwarded to an instance that has just died still gets its answer.
+ * The forwarded request carries FERRY_FORWARD_HOP_HEADER: an instance never forwards a read
+ * that already was (one hop at most), and answers 508 instead.
+ */
+#ifndef FERRY_TABLE_FORWARD_H
+#define FERRY_TABLE_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/httpd.h"
+
+#define FERRY_FORWARD_HOP_HEADER "Ferry-Forwarded-By"
+#define FERRY_FORWARD_CANDIDATES_MAX 8 /* holders one read may try */
+#define FERRY_FORWARD_URL_MAX 1024
+
+typedef struct ferry_table_forward ferry_table_forward;
+
+/* A forwarder that sends peer_key (may be NULL) as its bearer token and names itself instance
+ * in the hop header. Returns NULL with errstr. Main thread. */
+ferry_table_forward *ferry_table_forward_new(const char *instance, const char *peer_key,
+                                             char *errstr, size_t errstr_size);
+
+int ferry_table_forward_start(ferry_table_forward *f, char *errstr, size_t errstr_size);
+
+/* Answers every read still under way with 503 and joins the thread. Safe to call twice.
+ * Main thread. */
+void ferry_table_forward_stop(ferry_table_forward *f);
+
+/* Frees the forwarder (stopping it first). Accepts NULL. */
+void ferry_table_forward_destroy(ferry_table_forward *f);
+
+/* What a read is forwarded with. */
+struct ferry_forward_request {
+    const char *path_and_query; /* as the client sent it, e.g. /tables/t/keys/k?min_offset=.. */
+    const char *const *bases;   /* candidate holders' URLs, best first */
+    size_t nbases;              /* 1 .. FERRY_FORWARD_CANDIDATES_MAX */
+    int64_t timeout_ms;         /* for the whole read, tries included */
+    void (*done)(void *arg, int status); /* after the answer was sent, on the forwarder's thread */
+    void *arg;
+};
+
+/* Suspends req and forwards it; the answer (the holder's status, body and Ferry-* headers, or
+ * 502/503/504 of ferry's own) is sent from the forwarder's thread. Returns 0, or -1 when req was
+ * not taken (out of memory, too many under way, stopping): the caller answers it then. Server
+ * thread. */
+int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
+                             const struct ferry_forward_request *fr);
+
+#endif
