@@ -27,6 +27,7 @@
 #define MEMBERS_REPLAY 100000 /* records read back per partition at start, at most */
 #define MEMBERS_META_TIMEOUT_MS 5000
 #define MEMBERS_POLL_BATCH 256
+#define MEMBERS_SETTLE_MS 250 /* beyond a heartbeat interval, before the read back counts */
 
 struct ferry_table_cluster {
     const struct ferry_table_cluster_config *cfg;
@@ -41,6 +42,7 @@ struct ferry_table_cluster {
     void *consumer_opaque;
     rd_kafka_queue_t *queue;
     int32_t partitions;  /* of the members topic, once known (cluster thread) */
+    int64_t assigned_ms; /* when reading back began */
     int64_t *replay_end; /* per partition: the end it had when reading back started */
     atomic_int synced;
 
@@ -139,12 +141,16 @@ static int assign_replay(ferry_table_cluster *c, char *why, size_t why_size)
     return err ? -1 : 0;
 }
 
-/* Sets synced once every partition was read up to where it ended when reading back began. */
+/* Sets synced once every partition was read up to where it ended when reading back began, and
+ * a heartbeat interval (and a little) has passed since: every live member published in that
+ * time, also one whose heartbeats had not reached the topic yet when reading began (at a
+ * cluster's birth, say). */
 static void check_synced(ferry_table_cluster *c)
 {
     rd_kafka_topic_partition_list_t *list;
 
-    if (atomic_load(&c->synced) || !c->partitions)
+    if (atomic_load(&c->synced) || !c->partitions ||
+        ferry_clock_ms() < c->assigned_ms + c->cfg->heartbeat_ms + MEMBERS_SETTLE_MS)
         return;
     list = rd_kafka_topic_partition_list_new(c->partitions);
     for (int32_t p = 0; p < c->partitions; p++)
@@ -258,6 +264,7 @@ static int join(ferry_table_cluster *c)
         c->partitions = topic_partitions(c, why, sizeof(why));
         if (c->partitions > 0) {
             c->replay_end = calloc((size_t)c->partitions, sizeof(*c->replay_end));
+            c->assigned_ms = ferry_clock_ms();
             if (c->replay_end && assign_replay(c, why, sizeof(why)) == 0)
                 return 0;
             free(c->replay_end);
