@@ -102,12 +102,13 @@ static int path_and_query(ferry_http_req *req, struct ferry_buf *out)
 static void refuse(struct table *t, ferry_http_req *req, int32_t p, int forwarded,
                    int64_t started_us)
 {
-    ferry_table_header_int(req, "Ferry-Partition", p);
+    if (p >= 0)
+        ferry_table_header_int(req, "Ferry-Partition", p);
     if (forwarded) {
         ferry_http_respond_error(req, 508, 0,
-                                 "table '%s': this instance does not serve partition %d (a "
-                                 "forwarded read is not forwarded again)",
-                                 t->cfg->name, p);
+                                 "table '%s': this instance does not serve the key's partition "
+                                 "(a forwarded read is not forwarded again)",
+                                 t->cfg->name);
         ferry_table_count(t, 508, started_us);
         return;
     }
@@ -176,6 +177,10 @@ int ferry_table_read_remote(struct table *t, ferry_http_req *req, const char *ke
     size_t n = 0;
 
     free(raw);
+    if (p < 0 && raw_len >= 0 && forwarded) {
+        refuse(t, req, p, forwarded, started_us); /* starting: the partitions are not known */
+        return 1;
+    }
     if (p < 0)
         return 0; /* partitions not known yet, or a bad key: answered as usual */
     choice = ferry_table_holder_choose(t, p, forwarded, bases, &n);

@@ -25,6 +25,9 @@ int ferry_table_refuse_unready(struct table *t, ferry_http_req *req)
     if (state == TABLE_READY || state == TABLE_FULL ||
         (state == TABLE_FAILED && t->npartitions > 0))
         return 0;
+    /* partitioned: read_remote.c answered here only for a partition this instance serves */
+    if (state == TABLE_LOADING && t->cfg->placement == FERRY_PLACEMENT_PARTITIONED)
+        return 0;
     ferry_http_add_header(req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
     ferry_http_respond_error(req, 503, 0,
                              "table '%s' is %s: %" PRId64 " record(s) behind the end it must reach "

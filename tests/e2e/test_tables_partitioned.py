@@ -10,6 +10,7 @@ import json
 import random
 import signal
 import threading
+import time
 from urllib.parse import quote
 
 import pytest
@@ -57,9 +58,9 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
     members = unique("members")
     ports = {}
 
-    def config(i, replicas):
+    def config(i, replicas, extra=None):
         ports.setdefault(i, free_port())
-        return deep_merge({}, {
+        return deep_merge(extra or {}, {
             "kafka": {"brokers": broker.bootstrap},
             "server": {"listen": f"127.0.0.1:{ports[i]}", "instance": f"web-{i}",
                        "advertised_url": f"http://127.0.0.1:{ports[i]}",
@@ -70,11 +71,13 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
                         "placement": "partitioned", "replicas": replicas}],
         })
 
-    def make(n, replicas):
-        procs = [run_ferry(config(i, replicas), name=f"web-{i}") for i in range(n)]
+    def make(n, replicas, extra=None):
+        procs = [run_ferry(config(i, replicas, extra), name=f"web-{i}") for i in range(n)]
+        starts = [0]
 
         def start(i):
-            return run_ferry(config(i, replicas), name=f"web-{i}-again")
+            starts[0] += 1
+            return run_ferry(config(i, replicas, extra), name=f"web-{i}-start-{starts[0]}")
         return broker, topic, table, procs, start
 
     return make
@@ -262,3 +265,122 @@ def test_kill_one_instance_no_failed_reads(cluster):
     print(f"\n{reads[0]} reads ({during} until the partitions had two holders again), "
           f"{len(failures)} failed")
     assert not failures, failures[:5]
+
+
+class Load:
+    """Readers that GET random keys from the given instances until stopped, recording every
+    answer that is not the value written."""
+
+    def __init__(self, table, last):
+        self.table, self.last, self.keys = table, last, list(last)
+        self.failures, self.reads, self.stop = [], 0, threading.Event()
+        self.targets, self.threads = [], []
+
+    def point(self, procs):
+        self.targets = list(procs)  # the instances that are up; readers pick among them
+
+    def run(self, seed):
+        rnd = random.Random(seed)
+        readers = {}
+        try:
+            while not self.stop.is_set():
+                f = rnd.choice(self.targets)
+                reader = readers.setdefault(f.name, Reader(f))
+                k = rnd.choice(self.keys)
+                try:
+                    status, _, body = reader.key(self.table, k)
+                except (OSError, http.client.HTTPException) as e:
+                    if f in self.targets:
+                        self.failures.append((f.name, k, repr(e)))
+                    continue
+                self.reads += 1
+                if status != 200 or body.decode() != self.last[k]:
+                    self.failures.append((f.name, k, status, body[:200], time.time(),
+                                          [x.name for x in self.targets]))
+        finally:
+            for r in readers.values():
+                r.close()
+
+    def start(self, procs, n=4):
+        self.point(procs)
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(n)]
+        for t in self.threads:
+            t.start()
+        wait_until(lambda: self.reads > 200, 30, "reads under way")
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def test_rolling_restart_no_failed_reads(cluster):
+    broker, topic, table, procs, start = cluster(3, 2)
+    last = write_keys(broker, topic, 2000)
+    wait_served(procs, table, 2)
+    load = Load(table, last)
+    load.start(procs)
+    try:
+        for i in range(3):
+            up = [f for f in procs if f is not procs[i]]
+            load.point(up)  # clients stop reading from the instance before it stops
+            procs[i].stop()
+            procs[i] = start(i)
+            procs[i].wait_ready(60)
+            wait_served(procs, table, 2)
+            load.point(procs)
+    finally:
+        load.finish()
+    print(f"\n{load.reads} reads during a rolling restart of 3 instances, "
+          f"{len(load.failures)} failed")
+    assert not load.failures, load.failures[:5]
+
+
+def held_sets(procs, table):
+    return {f.name.split("-start")[0]: {p["partition"] for p in member_map(f, table)["partitions"]
+                                        if p["held"]}
+            for f in procs}
+
+
+def test_scale_out_and_in_moves_a_share(cluster):
+    broker, topic, table, procs, start = cluster(2, 2)
+    last = write_keys(broker, topic, 2000)
+    wait_served(procs, table, 2)
+    load = Load(table, last)
+    load.start(procs)
+    try:
+        before = held_sets(procs, table)
+        third = start(2)
+        third.wait_ready(60)
+        wait_served(procs + [third], table, 2)
+        after = held_sets(procs + [third], table)
+        moved = sum(len(before[n] - after[n]) for n in before)
+        third.stop()
+        wait_served(procs, table, 2)
+        back = held_sets(procs, table)
+    finally:
+        load.finish()
+    print(f"\nscale 2 -> 3 with replicas 2: {moved} of {2 * PARTITIONS} partition copies moved "
+          f"(the third holds {len(after['web-2'])}); {load.reads} reads, "
+          f"{len(load.failures)} failed")
+    assert not load.failures, load.failures[:5]
+    assert moved == len(after["web-2"])  # what the newcomer took is all that moved
+    assert 0 < moved < 2 * PARTITIONS * 2 / 3 + 1
+    assert back == before
+
+
+def test_read_your_writes_on_every_instance(cluster):
+    broker, topic, table, procs, _ = cluster(
+        3, 1, {"ingest": {"rest_proxy": {"topics": ["^prices-.*"]}, "delivery_timeout": "5s"}})
+    wait_served(procs, table, 1)
+    for i in range(12):
+        writer, reader = procs[i % 3], procs[(i + 1) % 3]
+        key = f"user-{i}"
+        r = writer.request("POST", f"/topics/{topic}",
+                           body=f'{{"records":[{{"key":"{key}","value":{{"n":{i}}}}}]}}',
+                           headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+        assert r.status == 200, r.text
+        o = r.json()["offsets"][0]
+        got = reader.get(f'/tables/{table}/keys/"{key}"?min_offset={o["partition"]}:{o["offset"]}')
+        assert got.status == 200 and got.json() == {"n": i}, (i, got.status, got.text)
+        assert got.headers["ferry-offset"] == str(o["offset"])
