@@ -6,7 +6,7 @@ TEST_BUILD ?= build-test
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive deb format clean
+.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned deb format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -50,6 +50,9 @@ bench-tables: build
 
 bench-adaptive: build
 	@bench/adaptive.sh $(BUILD)
+
+bench-partitioned: build
+	@bench/partitioned.sh $(BUILD)
 
 format:
 	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
