@@ -25,6 +25,7 @@
 #define FORWARD_HEADERS_MAX 4096            /* bytes of the relayed headers of one answer */
 #define FORWARD_CONNECT_TIMEOUT_MS 1000
 #define FORWARD_IDLE_WAIT_MS 1000
+#define FORWARD_SPARE_HANDLES 256 /* idle easy handles kept for the next reads */
 
 /* The request headers a forwarded read keeps, when the client sent them. */
 static const char *const passed_headers[] = {"If-None-Match", "Prefer", "Accept", NULL};
@@ -59,6 +60,8 @@ struct ferry_table_forward {
     struct fwd *queue; /* built by server threads, taken by the forwarder (lock) */
     atomic_size_t in_flight;
     struct fwd *running; /* the forwarder thread's */
+    CURL *spare[FORWARD_SPARE_HANDLES]; /* the forwarder thread's: easy handles to reuse */
+    size_t nspare;
 };
 
 static void fwd_free(struct fwd *w)
@@ -66,7 +69,7 @@ static void fwd_free(struct fwd *w)
     if (!w)
         return;
     if (w->easy)
-        curl_easy_cleanup(w->easy);
+        curl_easy_cleanup(w->easy); /* when it was not given back to the spares */
     curl_slist_free_all(w->headers);
     ferry_buf_release(&w->body);
     ferry_buf_release(&w->relayed);
@@ -163,9 +166,18 @@ static int aim(ferry_table_forward *f, struct fwd *w)
     return 0;
 }
 
+/* Gives a read's easy handle back to the spares (its options are all set again by setup). */
+static void give_back(ferry_table_forward *f, struct fwd *w)
+{
+    if (w->easy && f->nspare < FORWARD_SPARE_HANDLES) {
+        f->spare[f->nspare++] = w->easy;
+        w->easy = NULL;
+    }
+}
+
 static int setup(ferry_table_forward *f, struct fwd *w)
 {
-    w->easy = curl_easy_init();
+    w->easy = f->nspare ? f->spare[--f->nspare] : curl_easy_init();
     if (!w->easy)
         return -1;
     curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
@@ -207,6 +219,7 @@ static void finish(ferry_table_forward *f, struct fwd *w, int status)
     if (w->done)
         w->done(w->arg, status);
     atomic_fetch_sub(&f->in_flight, 1);
+    give_back(f, w);
     fwd_free(w);
 }
 
@@ -357,6 +370,8 @@ void ferry_table_forward_destroy(ferry_table_forward *f)
     if (!f)
         return;
     ferry_table_forward_stop(f);
+    while (f->nspare)
+        curl_easy_cleanup(f->spare[--f->nspare]);
     if (f->multi)
         curl_multi_cleanup(f->multi);
     pthread_mutex_destroy(&f->lock);
@@ -416,6 +431,7 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
                              const struct ferry_forward_request *fr)
 {
     struct fwd *w;
+    int was_empty;
 
     if (atomic_load(&f->stop) || !fr->nbases ||
         atomic_fetch_add(&f->in_flight, 1) >= FORWARD_IN_FLIGHT_MAX) {
@@ -432,7 +448,9 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
     pthread_mutex_lock(&f->lock);
     w->next = f->queue;
     f->queue = w;
+    was_empty = !w->next;
     pthread_mutex_unlock(&f->lock);
-    curl_multi_wakeup(f->multi);
+    if (was_empty) /* else a wakeup is on its way already, or the queue is being taken */
+        curl_multi_wakeup(f->multi);
     return 0;
 }
