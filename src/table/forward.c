@@ -46,7 +46,10 @@ struct fwd {
     struct ferry_buf body;
     struct ferry_buf relayed; /* "Name\0value\0" pairs */
     void (*done)(void *arg, int status);
+    void (*answer)(void *arg, int status, const char *body, size_t len);
     void *arg;
+    char *post; /* a POST's body, or NULL */
+    size_t post_len;
 };
 
 struct ferry_table_forward {
@@ -59,7 +62,7 @@ struct ferry_table_forward {
     pthread_mutex_t lock;
     struct fwd *queue; /* built by server threads, taken by the forwarder (lock) */
     atomic_size_t in_flight;
-    struct fwd *running; /* the forwarder thread's */
+    struct fwd *running;                /* the forwarder thread's */
     CURL *spare[FORWARD_SPARE_HANDLES]; /* the forwarder thread's: easy handles to reuse */
     size_t nspare;
 };
@@ -74,6 +77,7 @@ static void fwd_free(struct fwd *w)
     ferry_buf_release(&w->body);
     ferry_buf_release(&w->relayed);
     free(w->path);
+    free(w->post);
     free(w);
 }
 
@@ -128,6 +132,10 @@ static void relay(struct fwd *w, int status)
 {
     const char *type = NULL;
 
+    if (w->answer) {
+        w->answer(w->arg, status, w->body.data ? w->body.data : "", w->body.len);
+        return;
+    }
     for (size_t at = 0; at < w->relayed.len;) {
         const char *name = w->relayed.data + at, *value = name + strlen(name) + 1;
         if (strcasecmp(name, "Content-Type") == 0)
@@ -142,6 +150,10 @@ static void relay(struct fwd *w, int status)
 /* Answers with ferry's own error. */
 static void fail(struct fwd *w, int status, const char *why)
 {
+    if (w->answer) {
+        w->answer(w->arg, status, NULL, 0);
+        return;
+    }
     if (status == 503)
         ferry_http_add_header(w->req, "Retry-After", "1");
     ferry_http_respond_error(w->req, status, 0, "%s", why);
@@ -189,6 +201,12 @@ static int setup(ferry_table_forward *f, struct fwd *w)
     curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (w->post) {
+        curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, w->post);
+        curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->post_len);
+    } else {
+        curl_easy_setopt(w->easy, CURLOPT_HTTPGET, 1L);
+    }
     return aim(f, w);
 }
 
@@ -386,7 +404,7 @@ static int add_headers(ferry_table_forward *f, struct fwd *w, ferry_http_req *re
     char line[FERRY_FORWARD_URL_MAX * 2];
     struct curl_slist *l;
 
-    for (size_t i = 0; passed_headers[i]; i++) {
+    for (size_t i = 0; req && passed_headers[i]; i++) {
         const char *v = ferry_http_req_header(req, passed_headers[i]);
         if (!v)
             continue;
@@ -417,9 +435,25 @@ static struct fwd *fwd_new(ferry_table_forward *f, ferry_http_req *req,
     w->path = strdup(fr->path_and_query);
     w->deadline_ms = ferry_clock_ms() + fr->timeout_ms;
     w->done = fr->done;
+    w->answer = fr->answer;
     w->arg = fr->arg;
+    if (fr->body) {
+        w->post = malloc(fr->body_len ? fr->body_len : 1);
+        if (!w->post) {
+            fwd_free(w);
+            return NULL;
+        }
+        memcpy(w->post, fr->body, fr->body_len);
+        w->post_len = fr->body_len;
+    }
     for (size_t i = 0; i < fr->nbases && i < FERRY_FORWARD_CANDIDATES_MAX; i++)
         snprintf(w->bases[w->nbases++], sizeof(w->bases[0]), "%s", fr->bases[i]);
+    if (w->post)
+        w->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (w->post && !w->headers) {
+        fwd_free(w);
+        return NULL;
+    }
     if (!w->path || add_headers(f, w, req)) {
         fwd_free(w);
         return NULL;
@@ -444,7 +478,8 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
         atomic_fetch_sub(&f->in_flight, 1);
         return -1;
     }
-    ferry_http_suspend(req);
+    if (req)
+        ferry_http_suspend(req);
     pthread_mutex_lock(&f->lock);
     w->next = f->queue;
     f->queue = w;
@@ -453,4 +488,9 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
     if (was_empty) /* else a wakeup is on its way already, or the queue is being taken */
         curl_multi_wakeup(f->multi);
     return 0;
+}
+
+int ferry_table_forward_call(ferry_table_forward *f, const struct ferry_forward_request *fr)
+{
+    return fr->answer ? ferry_table_forward_read(f, NULL, fr) : -1;
 }

@@ -41,10 +41,15 @@ void ferry_table_forward_destroy(ferry_table_forward *f);
 /* What a read is forwarded with. */
 struct ferry_forward_request {
     const char *path_and_query; /* as the client sent it, e.g. /tables/t/keys/k?min_offset=.. */
-    const char *const *bases;   /* candidate holders' URLs, best first */
-    size_t nbases;              /* 1 .. FERRY_FORWARD_CANDIDATES_MAX */
-    int64_t timeout_ms;         /* for the whole read, tries included */
+    const char *body;           /* NULL: a GET; else a POST of body[0..body_len), copied */
+    size_t body_len;
+    const char *const *bases;            /* candidate holders' URLs, best first */
+    size_t nbases;                       /* 1 .. FERRY_FORWARD_CANDIDATES_MAX */
+    int64_t timeout_ms;                  /* for the whole read, tries included */
     void (*done)(void *arg, int status); /* after the answer was sent, on the forwarder's thread */
+    /* ferry_table_forward_call only: the holder's answer (status, body), or ferry's own status
+     * with no body when no holder answered; on the forwarder's thread, before done. */
+    void (*answer)(void *arg, int status, const char *body, size_t len);
     void *arg;
 };
 
@@ -54,5 +59,10 @@ struct ferry_forward_request {
  * thread. */
 int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
                              const struct ferry_forward_request *fr);
+
+/* Sends a request of ferry's own (a part of a multi-key read) to the first candidate that
+ * answers, and hands the answer to fr->answer. Returns 0, or -1 when it was not taken (then
+ * neither callback runs). Any thread. */
+int ferry_table_forward_call(ferry_table_forward *f, const struct ferry_forward_request *fr);
 
 #endif

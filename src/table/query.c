@@ -101,45 +101,57 @@ struct lookup {
     ferry_store *store;
     struct ferry_buf *out;
     int b64;
+    size_t n;  /* keys answered */
     char *key; /* scratch for one decoded key */
     const char *error;
     char store_error[256]; /* set when the store failed, rather than the body */
 };
 
-/* Appends the answer for one key of the list at the cursor. */
-static int lookup_one(struct lookup *lk, struct ferry_json_cursor *c)
+int ferry_table_lookup_add(ferry_store *store, const char *key, size_t len, struct ferry_buf *out,
+                           char *why, size_t why_size)
 {
-    size_t len = 0, mark = lk->out->len;
-    int r;
+    size_t mark = out->len;
+    int r = ferry_store_view(store, key, len, add_entry, out, why, why_size);
 
-    if (ferry_json_peek(c) != FERRY_JSON_STRING || ferry_json_read_string(c, lk->key, &len)) {
-        lk->error = "keys: expected an array of strings";
-        return -1;
-    }
-    if (lk->b64 && ferry_base64_decode(lk->key, len, FERRY_BASE64_URL, &len) &&
-        ferry_base64_decode(lk->key, len, FERRY_BASE64_STD, &len)) {
-        lk->error = "keys: a key is not base64";
-        return -1;
-    }
-    if (len > (size_t)lk->t->cfg->limits.max_key_bytes) {
-        lk->error = "keys: a key is longer than limits.max_key";
-        return -1;
-    }
-    r = ferry_store_view(lk->store, lk->key, len, add_entry, lk->out, lk->store_error,
-                         sizeof(lk->store_error));
     if (r == FERRY_STORE_OK)
-        return 0;
-    lk->out->len = mark;
-    if (r == FERRY_STORE_NOT_FOUND) {
-        lk->store_error[0] = '\0';
-        return ferry_buf_addc(lk->out, '{') || add_bytes(lk->out, "key", lk->key, len) ||
-               ferry_buf_adds(lk->out, ",\"error_code\":404}");
-    }
-    return -1;
+        return out->failed ? FERRY_STORE_ERROR : FERRY_STORE_OK;
+    out->len = mark;
+    if (r != FERRY_STORE_NOT_FOUND)
+        return r;
+    why[0] = '\0';
+    return ferry_table_lookup_add_error(out, key, len, 404) ? FERRY_STORE_ERROR : FERRY_STORE_OK;
 }
 
-/* Walks {"keys": [...]}, answering each key in order. */
-static int lookup_all(struct lookup *lk, const char *body, size_t n)
+int ferry_table_lookup_add_error(struct ferry_buf *out, const char *key, size_t len, int code)
+{
+    return ferry_buf_addc(out, '{') || add_bytes(out, "key", key, len) ||
+           ferry_buf_addf(out, ",\"error_code\":%d}", code);
+}
+
+/* Decodes the key at the cursor into scratch and hands it to fn. */
+static int walk_one(struct table *t, struct ferry_json_cursor *c, int b64, char *scratch,
+                    ferry_table_key_fn fn, void *arg, const char **error)
+{
+    size_t len = 0;
+
+    if (ferry_json_peek(c) != FERRY_JSON_STRING || ferry_json_read_string(c, scratch, &len)) {
+        *error = "keys: expected an array of strings";
+        return -1;
+    }
+    if (b64 && ferry_base64_decode(scratch, len, FERRY_BASE64_URL, &len) &&
+        ferry_base64_decode(scratch, len, FERRY_BASE64_STD, &len)) {
+        *error = "keys: a key is not base64";
+        return -1;
+    }
+    if (len > (size_t)t->cfg->limits.max_key_bytes) {
+        *error = "keys: a key is longer than limits.max_key";
+        return -1;
+    }
+    return fn(arg, scratch, len, error);
+}
+
+int ferry_table_lookup_walk(struct table *t, const char *body, size_t n, int b64, char *scratch,
+                            ferry_table_key_fn fn, void *arg, const char **error)
 {
     char name[FERRY_JSON_NAME_MAX + 1];
     struct ferry_json_cursor c;
@@ -147,20 +159,20 @@ static int lookup_all(struct lookup *lk, const char *body, size_t n)
     int truncated, more, seen = 0;
 
     ferry_json_cursor_init(&c, body, n);
-    lk->error = "expected a JSON object {\"keys\": [...]}";
+    *error = "expected a JSON object {\"keys\": [...]}";
     if (ferry_json_enter(&c, '{'))
         return -1;
     while ((more = ferry_json_next_member(&c, &member, name, &truncated)) == 1) {
         if (strcmp(name, "keys") != 0 || seen++ || ferry_json_enter(&c, '[')) {
-            lk->error = "expected only the member \"keys\", an array of strings";
+            *error = "expected only the member \"keys\", an array of strings";
             return -1;
         }
         while ((more = ferry_json_next_element(&c, &index)) == 1) {
-            if (index > (size_t)lk->t->cfg->limits.max_lookup_keys) {
-                lk->error = "keys: more than limits.max_lookup_keys";
+            if (index > (size_t)t->cfg->limits.max_lookup_keys) {
+                *error = "keys: more than limits.max_lookup_keys";
                 return -1;
             }
-            if ((index > 1 && ferry_buf_addc(lk->out, ',')) || lookup_one(lk, &c))
+            if (walk_one(t, &c, b64, scratch, fn, arg, error))
                 return -1;
         }
         if (more < 0)
@@ -169,6 +181,20 @@ static int lookup_all(struct lookup *lk, const char *body, size_t n)
     if (more < 0 || !seen || ferry_json_finish(&c))
         return -1;
     return 0;
+}
+
+/* One key of a local lookup: its answer appended, after a comma from the second on. */
+static int lookup_one(void *arg, const char *key, size_t len, const char **error)
+{
+    struct lookup *lk = arg;
+
+    (void)error;
+    if (lk->n++ && ferry_buf_addc(lk->out, ','))
+        return -1;
+    return ferry_table_lookup_add(lk->store, key, len, lk->out, lk->store_error,
+                                  sizeof(lk->store_error))
+               ? -1
+               : 0;
 }
 
 /* Answers a lookup that stopped: the store failed (500), the answer outgrew its cap (413, as
@@ -206,7 +232,8 @@ void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us
         ferry_http_respond_error(req, 503, 0, "table '%s': %s", t->cfg->name,
                                  lk.key ? "its store is closed" : "out of memory");
         ferry_table_count(t, 503, started_us);
-    } else if (ferry_buf_adds(&out, "{\"results\":[") || lookup_all(&lk, body, n) ||
+    } else if (ferry_buf_adds(&out, "{\"results\":[") ||
+               ferry_table_lookup_walk(t, body, n, lk.b64, lk.key, lookup_one, &lk, &lk.error) ||
                ferry_buf_adds(&out, "]}\n")) {
         refuse_lookup(t, req, &lk, started_us);
     } else {

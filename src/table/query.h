@@ -5,10 +5,31 @@
 #ifndef FERRY_TABLE_QUERY_H
 #define FERRY_TABLE_QUERY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/httpd.h"
 #include "table/state.h"
+
+/* Called for each key of a lookup's body, decoded (key_format applied), in order. Returns 0,
+ * or -1 to stop the walk (with *error set, or not when the callee failed on its own). */
+typedef int (*ferry_table_key_fn)(void *arg, const char *key, size_t len, const char **error);
+
+/* Walks {"keys": [...]} of t's lookup body[0..n), base64 keys when b64, checking the keys
+ * against t's limits; scratch has room for n bytes. Returns 0, or -1 with *error set for a
+ * body that is wrong (or left as fn left it). Any thread. */
+int ferry_table_lookup_walk(struct table *t, const char *body, size_t n, int b64, char *scratch,
+                            ferry_table_key_fn fn, void *arg, const char **error);
+
+/* Appends key's answer as a lookup gives it: its row, or {"key", "error_code": 404} when the
+ * store lacks it. Returns FERRY_STORE_OK, or a store error with why filled (out is left as it
+ * was), or -1 (as FERRY_STORE_ERROR) when out's cap was reached. */
+int ferry_table_lookup_add(ferry_store *store, const char *key, size_t len, struct ferry_buf *out,
+                           char *why, size_t why_size);
+
+/* Appends {"key": ..., "error_code": code} for a key no instance could answer. */
+int ferry_table_lookup_add_error(struct ferry_buf *out, const char *key, size_t len, int code);
 
 /* POST /tables/{table}/lookup with {"keys": [...]}. Server thread. */
 void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us);

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "table/assign.h"
+#include "table/lookup_remote.h"
 #include "table/member_map.h"
 #include "table/read_remote.h"
 #include "table/reply.h"
@@ -619,17 +620,17 @@ static struct table *open_table(ferry_tables *ts, ferry_http_req *req, const cha
     return NULL;
 }
 
-/* Reads over many keys (scans, lookups, a prefix's events) of a partitioned table would need
- * every holder's part: not served yet, and said so rather than answered from this instance's
- * partitions only. Returns nonzero when it answered. */
+/* Scans and a prefix's events of a partitioned table would need every holder's part, merged in
+ * key order: not served yet, and said so rather than answered from this instance's partitions
+ * only. Returns nonzero when it answered. */
 static int refuse_partitioned(struct table *t, ferry_http_req *req, int64_t started_us)
 {
     if (!ferry_table_is_partitioned(t))
         return 0;
     ferry_http_respond_error(req, 501, 0,
-                             "table '%s' is placed partitioned: scans, lookups of many keys and "
-                             "a prefix's events are not served for such tables yet; read keys "
-                             "one by one",
+                             "table '%s' is placed partitioned: prefix scans and a prefix's "
+                             "events are not served for such tables yet; read keys one by one "
+                             "or with POST /tables/{table}/lookup",
                              t->cfg->name);
     ferry_table_count(t, 501, started_us);
     return 1;
@@ -670,8 +671,8 @@ static void on_post(ferry_http_req *req, void *arg)
 
     if (!t) {
         return;
-    } else if (slash && strcmp(slash, "/lookup") == 0 && refuse_partitioned(t, req, started_us)) {
-        /* answered 501 */
+    } else if (slash && strcmp(slash, "/lookup") == 0 && ferry_table_is_partitioned(t)) {
+        ferry_table_lookup_partitioned(t, req, started_us);
     } else if (slash && strcmp(slash, "/lookup") == 0) {
         ferry_table_lookup(t, req, started_us);
     } else {

@@ -5,6 +5,7 @@ Each holds the partitions rendezvous placement gives it; any instance answers an
 its own store or forwarding to a holder. The tests check the answers key by key, the member map,
 the one-hop rule, and reads that go on while an instance is killed with kill -9.
 """
+import base64
 import http.client
 import json
 import random
@@ -210,7 +211,7 @@ def test_one_hop_and_many_key_reads(cluster):
         status, h, body = reader.key(table, k, {"Ferry-Forwarded-By": "web-9"})
         assert status == 508, body
         assert "not forwarded again" in body.decode()
-        # many-key reads are refused on partitioned tables, not answered from one instance
+        # prefix scans are refused on partitioned tables, not answered from one instance
         status, _, body = reader.get(f"/tables/{table}/keys")
         assert status == 501 and "partitioned" in body.decode()
     finally:
@@ -384,3 +385,36 @@ def test_read_your_writes_on_every_instance(cluster):
         got = reader.get(f'/tables/{table}/keys/"{key}"?min_offset={o["partition"]}:{o["offset"]}')
         assert got.status == 200 and got.json() == {"n": i}, (i, got.status, got.text)
         assert got.headers["ferry-offset"] == str(o["offset"])
+
+
+def test_lookup_fans_out_and_merges_in_order(cluster):
+    broker, topic, table, procs, _ = cluster(3, 1)
+    last = write_keys(broker, topic, 500)
+    produce(broker.bootstrap, topic, [(b"\xff\xfe", "binary key")], partitioner="murmur2_random")
+    wait_served(procs, table, 1)
+    keys = list(last)[:300] + ["absent-1"] + list(last)[300:] + ["absent-2"]
+    for f in procs:
+        r = f.request("POST", f"/tables/{table}/lookup", body=json.dumps({"keys": keys}),
+                      headers={"Content-Type": "application/json"})
+        assert r.status == 200, r.text
+        results = r.json()["results"]
+        assert [x["key"] for x in results] == keys
+        for k, x in zip(keys, results):
+            if k.startswith("absent"):
+                assert x["error_code"] == 404
+            else:
+                assert json.dumps(x["value"], separators=(",", ":")) == last[k], (f.name, k)
+        # keys in base64, one of them not UTF-8
+        b64 = [base64.b64encode(b"\xff\xfe").decode(), base64.b64encode(b"SYM00001").decode()]
+        r = f.request("POST", f"/tables/{table}/lookup?key_format=base64",
+                      body=json.dumps({"keys": b64}), headers={"Content-Type": "application/json"})
+        assert r.status == 200, r.text
+        got = r.json()["results"]
+        assert got[0]["value"] == base64.b64encode(b"binary key").decode()
+        assert got[0]["value_encoding"] == "base64" and got[0]["key_encoding"] == "base64"
+        assert json.dumps(got[1]["value"], separators=(",", ":")) == last["SYM00001"]
+    # a bad body is refused before anything is sent on
+    r = procs[0].request("POST", f"/tables/{table}/lookup", body='{"keys": [1]}',
+                         headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "array of strings" in r.text
+    assert sum(forwarded(f, table) for f in procs) == 0  # lookups are not counted as GETs
