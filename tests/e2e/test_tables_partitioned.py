@@ -418,3 +418,43 @@ def test_lookup_fans_out_and_merges_in_order(cluster):
                          headers={"Content-Type": "application/json"})
     assert r.status == 400 and "array of strings" in r.text
     assert sum(forwarded(f, table) for f in procs) == 0  # lookups are not counted as GETs
+
+
+def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
+    reader, peer = "reader-key-0123456789", "peer-key-0123456789abc"
+    keys = [{"name": "reader", "key": reader, "tables": ["^t_.*"]},
+            {"name": "peer", "key": peer, "tables": ["^t_.*"]}]
+    broker, topic, table, procs, _ = cluster(
+        2, 1, {"ingest": {"auth": {"keys": keys}}, "cluster": {"peer_key": peer}})
+    last = write_keys(broker, topic, 100)
+    wait_until(lambda: all(placed_with(f, table, reader) for f in procs), 60, "placed")
+    for f in procs:
+        for k, v in list(last.items())[:40]:
+            r = f.get(f"/tables/{table}/keys/{k}", headers={"Authorization": f"Bearer {reader}"})
+            assert r.status == 200 and r.body.decode() == v, (f.name, k, r.status, r.text)
+        assert f.get(f"/tables/{table}/keys/SYM00001").status == 401  # checked before forwarding
+    # without a peer key, or with one that may not read the table, ferry does not start
+    for extra, why in (({}, "cluster.peer_key: needed"),
+                       ({"peer_key": "unknown-key-0123456789"}, "not one of ingest.auth.keys")):
+        f = run_ferry(ferry_config({
+            "ingest": {"auth": {"keys": keys}}, "cluster": extra,
+            "server": {"advertised_url": "http://127.0.0.1:1"},
+            "tables": [{"name": "t_x", "topic": topic, "placement": "partitioned"}]}),
+            wait_healthy=False)
+        assert f.wait(30) == 1, f.describe()
+        assert why in f.stderr_text(), f.describe()
+
+
+def placed_with(ferry, table, key):
+    r = ferry.get(f"/tables/{table}", headers={"Authorization": f"Bearer {key}"})
+    if r.status != 200:
+        return False
+    doc = r.json()
+    serving = {}
+    for m in doc["members"]:
+        for p in m["partitions"]:
+            if p["serving"]:
+                serving.setdefault(p["partition"], set()).add(m["instance"])
+    return len(doc["holders"]) == PARTITIONS and all(
+        serving.get(h["partition"]) == {x["instance"] for x in h["holders"]}
+        for h in doc["holders"])
