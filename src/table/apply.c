@@ -857,6 +857,16 @@ static void follow_members(struct table *t)
         FLOG_WARN_REPEATED("table", t->cfg->name, "%s", why);
 }
 
+/* Deletes some rows of a partition given up longer than the grace period ago. */
+static enum apply_result forget_given_up(struct table *t, struct run *run)
+{
+    char why[512];
+
+    if (ferry_table_assign_forget(t, run->target, why, sizeof(why)) == 0)
+        return APPLY_OK;
+    return store_result(t, FERRY_STORE_ERROR, why);
+}
+
 /* Applies records until the table stops or something needs more than applying. */
 static enum apply_result apply_loop(struct table *t, struct run *run)
 {
@@ -877,6 +887,8 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
             r = commit(t, run->target, &run->pb);
         if (r == APPLY_OK && (!n || now - looked >= APPLY_ENDS_EVERY_MS)) {
             follow_members(t);
+            if (!run->pb.open)
+                r = forget_given_up(t, run);
             update_ends(t);
             r = progress(t, run);
             looked = now;

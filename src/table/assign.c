@@ -10,6 +10,7 @@
  * holder keeps reading a partition it gives up until every new holder says it serves it.
  */
 #include "table/assign.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "table/cluster.h"
 #include "table/placement.h"
@@ -20,7 +21,8 @@
 #include <string.h>
 
 #define ASSIGN_META_TIMEOUT_MS 5000
-#define ASSIGN_LOG_MAX 512 /* bytes of a partition list in a log line */
+#define ASSIGN_LOG_MAX 512         /* bytes of a partition list in a log line */
+#define FORGET_ROWS_PER_STEP 20000 /* rows looked at per batch when deleting a partition */
 
 int ferry_table_is_partitioned(const struct table *t)
 {
@@ -59,6 +61,8 @@ static void choose(struct table *t, const struct ferry_members_view *v, const ch
         if (!want[p] && atomic_load(&t->parts[p].held) &&
             !holders_serve(t, p, v, index, holders, count))
             want[p] = 1;
+        if (p == t->forgetting)
+            want[p] = 0; /* taken again once its rows are gone, from the earliest offset */
     }
 }
 
@@ -137,9 +141,14 @@ static int assign(struct table *t, const unsigned char *want, const int64_t *fro
         return -1;
     }
     for (int32_t p = 0; p < t->npartitions; p++) {
+        struct table_partition *part = &t->parts[p];
+        if (!want[p] && atomic_load(&part->held))
+            part->given_up_ms = ferry_clock_ms();
+        if (want[p])
+            part->given_up_ms = 0;
         if (!want[p])
-            atomic_store(&t->parts[p].serving, 0);
-        atomic_store(&t->parts[p].held, want[p]);
+            atomic_store(&part->serving, 0);
+        atomic_store(&part->held, want[p]);
     }
     return 0;
 }
@@ -177,7 +186,8 @@ static void start_partition(struct table *t, int32_t p, int64_t *from)
 {
     int64_t low = 0, high = 0;
 
-    *from = atomic_load(&t->parts[p].applied);
+    *from = t->parts[p].forgotten ? -1 : atomic_load(&t->parts[p].applied);
+    t->parts[p].forgotten = 0;
     if (rd_kafka_query_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high,
                                          ASSIGN_META_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         t->parts[p].ready_end = high;
@@ -230,6 +240,52 @@ out:
     free(want);
     free(from);
     return rc;
+}
+
+/* The next partition to forget: given up longer than the grace period ago. -1 for none. */
+static int32_t due_to_forget(struct table *t)
+{
+    int64_t now = ferry_clock_ms();
+
+    if (t->forgetting >= 0)
+        return t->forgetting;
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        const struct table_partition *part = &t->parts[p];
+        if (!atomic_load(&part->held) && part->given_up_ms &&
+            now - part->given_up_ms >= t->owner->grace_ms)
+            return p;
+    }
+    return -1;
+}
+
+int ferry_table_assign_forget(struct table *t, ferry_store *store, char *errstr, size_t errstr_size)
+{
+    int32_t p = ferry_table_is_partitioned(t) ? due_to_forget(t) : -1;
+    unsigned char next[FERRY_STORE_CURSOR_MAX];
+    size_t next_len = 0;
+    int more = 0;
+
+    if (p < 0)
+        return 0;
+    if (t->forgetting < 0)
+        FLOG_INFO("table", t->cfg->name,
+                  "deleting the rows of partition %d, given up more than cluster.grace ago", p);
+    t->forgetting = p;
+    if (ferry_store_batch_begin(store, errstr, errstr_size) ||
+        ferry_store_batch_drop_partition(store, p, t->forget_cursor, t->forget_cursor_len,
+                                         FORGET_ROWS_PER_STEP, next, &next_len, &more, errstr,
+                                         errstr_size) ||
+        ferry_store_batch_commit(store, errstr, errstr_size))
+        return -1;
+    memcpy(t->forget_cursor, next, next_len);
+    t->forget_cursor_len = next_len;
+    if (more)
+        return 0;
+    t->parts[p].given_up_ms = 0;
+    t->parts[p].forgotten = 1;
+    t->forgetting = -1;
+    t->forget_cursor_len = 0;
+    return 0;
 }
 
 void ferry_table_assign_serving(struct table *t)

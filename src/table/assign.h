@@ -26,6 +26,12 @@ int ferry_table_assign_start(struct table *t, const int64_t *next, char *errstr,
  * when the assignment changed, 0 when not, -1 with errstr when the consumer refused. */
 int ferry_table_assign_update(struct table *t, char *errstr, size_t errstr_size);
 
+/* Placement partitioned: deletes from store some rows of a partition given up more than
+ * cluster.grace ago (FORGET_ROWS_PER_STEP looked at, in a batch of its own: call it with no
+ * batch open). Returns 0, or -1 with errstr when the store failed. */
+int ferry_table_assign_forget(struct table *t, ferry_store *store, char *errstr,
+                              size_t errstr_size);
+
 /* Marks each held partition serving once it is within ready_lag of the end it had when it was
  * assigned. */
 void ferry_table_assign_serving(struct table *t);

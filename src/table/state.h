@@ -37,8 +37,10 @@ struct table_partition {
     _Atomic int64_t applied; /* next offset to apply: every record before it is in the store */
     _Atomic int64_t end;     /* the partition's end (high watermark) as last seen */
     int64_t ready_end;       /* the end the table must reach to be ready (apply thread) */
-    atomic_int held;    /* the apply thread reads it: every partition for placement `all` */
-    atomic_int serving; /* held and caught up with the end it had when assigned */
+    atomic_int held;         /* the apply thread reads it: every partition for placement `all` */
+    atomic_int serving;      /* held and caught up with the end it had when assigned */
+    int64_t given_up_ms;     /* apply thread: when it stopped being held (0: held, or forgotten) */
+    int forgotten;           /* apply thread: its rows were deleted after the grace period */
 };
 
 struct table_metrics {
@@ -77,6 +79,9 @@ struct table {
 
     /* apply thread */
     int warned_long_key;
+    int32_t forgetting; /* the partition whose rows are being deleted, or -1 */
+    unsigned char forget_cursor[FERRY_STORE_CURSOR_MAX];
+    size_t forget_cursor_len;
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue; /* the consumer's, read many messages at a time */
     void *consumer_opaque;
@@ -89,13 +94,14 @@ typedef struct ferry_tables {
     struct table *tables;
     size_t count;
     ferry_metrics *metrics;
-    struct ferry_table_watch *watch;   /* the reads that wait, of every table */
-    struct ferry_table_fanout *fanout; /* the subscriptions, of every table */
-    struct ferry_auth *auth;           /* the listener's API keys, owned by the core */
+    struct ferry_table_watch *watch;     /* the reads that wait, of every table */
+    struct ferry_table_fanout *fanout;   /* the subscriptions, of every table */
+    struct ferry_auth *auth;             /* the listener's API keys, owned by the core */
     struct ferry_table_cluster *cluster; /* the members, when a table is placed partitioned */
     struct ferry_table_forward *forward; /* reads sent on to holders, with the cluster */
     int64_t forward_timeout_ms;
-    char tmpdir[TABLE_PATH_MAX];       /* made for the embedded cluster; removed at destroy */
+    int64_t grace_ms;            /* cluster.grace */
+    char tmpdir[TABLE_PATH_MAX]; /* made for the embedded cluster; removed at destroy */
     int stopped;
 } ferry_tables;
 

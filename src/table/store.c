@@ -663,6 +663,67 @@ out:
     return result;
 }
 
+static int cursor_valid(const void *cursor, size_t len);
+
+/* Deletes rows of partition from the cursor's position on, looking at up to limit rows, and
+ * keeps the last key looked at in next. Returns 0 with *more set, or an LMDB error. */
+static int drop_rows(MDB_cursor *cur, int rc, MDB_val *k, MDB_val *v, int32_t partition,
+                     size_t limit, unsigned char *next, size_t *next_len, int *more)
+{
+    size_t seen = 0;
+
+    for (; rc == 0 && seen < limit; seen++) {
+        const unsigned char *row = v->mv_data;
+        copy_bytes(next, k->mv_data, k->mv_size);
+        *next_len = k->mv_size;
+        if (v->mv_size >= ROW_HEAD && (int32_t)get_u32(row + ROW_PARTITION) == partition) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc)
+                return rc;
+            rc = mdb_cursor_get(cur, k, v, MDB_GET_CURRENT);
+            if (rc == MDB_NOTFOUND || (rc == 0 && *next_len == k->mv_size &&
+                                       !memcmp(next, k->mv_data, k->mv_size)))
+                rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+            continue;
+        }
+        rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    }
+    *more = rc == 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, const void *after,
+                                     size_t after_len, size_t limit, unsigned char *next,
+                                     size_t *next_len, int *more, char *errstr,
+                                     size_t errstr_size)
+{
+    unsigned char pk[4];
+    MDB_cursor *cur = NULL;
+    MDB_val k = {after_len, (void *)after}, v, ok = {sizeof(pk), pk};
+    int result = need_batch(store, errstr, errstr_size), rc = 0;
+
+    *more = 0;
+    *next_len = 0;
+    if (!result && after_len && !cursor_valid(after, after_len))
+        result = store_fail(store, "not a cursor of this store", errstr, errstr_size);
+    if (!result)
+        rc = mdb_cursor_open(store->batch, store->rows, &cur);
+    if (!result && !rc)
+        rc = mdb_cursor_get(cur, &k, &v, after_len ? MDB_SET_RANGE : MDB_FIRST);
+    if (!result && (!rc || rc == MDB_NOTFOUND))
+        rc = drop_rows(cur, rc, &k, &v, partition, limit, next, next_len, more);
+    if (cur)
+        mdb_cursor_close(cur);
+    partition_key(partition, pk);
+    if (!result && !rc && !*more)
+        rc = mdb_del(store->batch, store->offsets, &ok, NULL);
+    if (!result && rc && rc != MDB_NOTFOUND)
+        result = lmdb_fail(store, "dropping a partition's rows", rc, errstr, errstr_size);
+    if (result)
+        ferry_store_batch_abort(store);
+    return result;
+}
+
 int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta *meta,
                                char *errstr, size_t errstr_size)
 {

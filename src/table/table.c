@@ -311,6 +311,7 @@ static int cluster_new(ferry_tables *ts, const struct ferry_job_context *ctx, ch
         identity(ctx->cfg, name, sizeof(name), url, sizeof(url), errstr, errstr_size))
         return -1;
     ts->forward_timeout_ms = tc->cluster.forward_timeout_ms;
+    ts->grace_ms = tc->cluster.grace_ms;
     ts->forward = ferry_table_forward_new(name, tc->cluster.peer_key, errstr, errstr_size);
     if (!ts->forward)
         return -1;
@@ -343,6 +344,7 @@ static void *tables_new(const struct ferry_job_context *ctx, char *errstr, size_
         struct table *t = &ts->tables[i];
         t->cfg = (const struct ferry_table_config *)list->items + i;
         t->owner = ts;
+        t->forgetting = -1;
         t->kafka = ctx->kafka;
         t->metrics = ctx->metrics;
         if (table_init(t, dir, errstr, errstr_size)) {

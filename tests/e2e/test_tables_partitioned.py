@@ -458,3 +458,38 @@ def placed_with(ferry, table, key):
     return len(doc["holders"]) == PARTITIONS and all(
         serving.get(h["partition"]) == {x["instance"] for x in h["holders"]}
         for h in doc["holders"])
+
+
+def keys_in_store(ferry, table):
+    s = ferry.metrics().find("ferry_table_keys", table=table)
+    return s[0].value if s else None
+
+
+def test_given_up_partitions_are_deleted_after_grace(cluster):
+    broker, topic, table, procs, start = cluster(1, 1, {"cluster": {"grace": "1s"}})
+    last = write_keys(broker, topic, 1200)
+    wait_served(procs, table, 1)
+    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 30, "every key in web-0's store")
+    second = start(1)
+    wait_served([procs[0], second], table, 1)
+    mine = {p["partition"] for p in member_map(procs[0], table)["partitions"] if p["held"]}
+    assert 0 < len(mine) < PARTITIONS
+    procs[0].wait_log("deleting the rows of partition", 30)
+    reader = Reader(procs[0])
+    try:
+        held_keys = sum(1 for k in last if int(reader.key(table, k)[1]["ferry-partition"]) in mine)
+    finally:
+        reader.close()
+    wait_until(lambda: keys_in_store(procs[0], table) == held_keys, 30,
+               f"web-0's store down to the {held_keys} keys of its partitions")
+    # the partitions come back (from the earliest offset) when the other instance leaves
+    second.stop()
+    wait_served([procs[0]], table, 1)
+    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 30, "every key back")
+    reader = Reader(procs[0])
+    try:
+        for k, v in last.items():
+            status, h, body = reader.key(table, k)
+            assert status == 200 and body.decode() == v and h["ferry-served-by"] == "web-0"
+    finally:
+        reader.close()

@@ -572,6 +572,58 @@ static void test_offsets_in_the_same_batch(void **state)
     expect_offsets(f, first, 4);
 }
 
+/* A partition's rows go, a few rows looked at per batch, and then its offset; the other
+ * partitions' rows and offsets stay. Rows of the partition are next to each other and apart,
+ * first and last, so deleting at the cursor is checked where it is tricky. */
+static void test_drop_partition(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t after[3] = {30, -1, 32};
+    unsigned char cursor[FERRY_STORE_CURSOR_MAX];
+    size_t cursor_len = 0, batches = 0;
+    char key[16];
+    int more = 1;
+
+    f->s = open_at(f, f->path, MAP_SIZE);
+    begin(f);
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        put(f, key, strlen(key), key, i % 7 < 3 ? 1 : i % 2 ? 0 : 2, i, NULL);
+    }
+    set_offset(f, 0, 30);
+    set_offset(f, 1, 31);
+    set_offset(f, 2, 32);
+    commit(f);
+    while (more) {
+        unsigned char next[FERRY_STORE_CURSOR_MAX];
+        size_t next_len;
+        begin(f);
+        check(f,
+              ferry_store_batch_drop_partition(f->s, 1, cursor, cursor_len, 4, next, &next_len,
+                                               &more, f->err, sizeof(f->err)),
+              FERRY_STORE_OK, "drop");
+        commit(f);
+        memcpy(cursor, next, next_len);
+        cursor_len = next_len;
+        assert_true(++batches < 20);
+    }
+    assert_true(batches >= 7);
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        if (i % 7 < 3)
+            expect_missing(f, key, strlen(key));
+        else
+            expect(f, key, strlen(key), key, i);
+    }
+    expect_offsets(f, after, 3);
+    /* a cursor that is not one is refused */
+    begin(f);
+    check(f,
+          ferry_store_batch_drop_partition(f->s, 1, "x", 1, 4, cursor, &cursor_len, &more, f->err,
+                                           sizeof(f->err)),
+          FERRY_STORE_ERROR, "bad cursor");
+}
+
 static void test_batch_misuse(void **state)
 {
     struct fixture *f = *state;
@@ -1365,6 +1417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_over_buffer_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_in_the_same_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_misuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_partition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_cases, setup, teardown),
