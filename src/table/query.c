@@ -23,7 +23,6 @@
 #define QUERY_ANSWER_MAX (64 * 1024 * 1024) /* one lookup or scan page as JSON */
 #define QUERY_LIMIT_DEFAULT 100
 
-static const char *const scan_params[] = {"prefix", "limit", "after", "key_format", NULL};
 static const char *const lookup_params[] = {"key_format", NULL};
 
 /* ---- rows as JSON ---- */
@@ -303,8 +302,8 @@ static int add_scanned(void *arg, const struct ferry_store_entry *e)
 }
 
 /* Appends one page of the scan as {"rows": [...], "next": CURSOR}. */
-static int scan_page(ferry_store *store, struct ferry_buf *out, const char *prefix, size_t plen,
-                     const char *after, size_t alen, size_t limit, char *why, size_t why_size)
+static int scan_page(ferry_store *store, struct ferry_buf *out, const struct ferry_scan_args *a,
+                     const unsigned char *partitions, int32_t n, char *why, size_t why_size)
 {
     unsigned char next[FERRY_STORE_CURSOR_MAX];
     struct scanned sc = {out, 0};
@@ -313,8 +312,9 @@ static int scan_page(ferry_store *store, struct ferry_buf *out, const char *pref
 
     if (ferry_buf_adds(out, "{\"rows\":["))
         return FERRY_STORE_ERROR;
-    r = ferry_store_scan(store, prefix, plen, after, alen, limit, add_scanned, &sc, next, &next_len,
-                         why, why_size);
+    r = ferry_store_scan_partitions(store, a->prefix, a->plen, a->after, a->alen, a->limit,
+                                    partitions, n, add_scanned, &sc, next, &next_len, why,
+                                    why_size);
     if (r != FERRY_STORE_OK)
         return r;
     if (ferry_buf_adds(out, "],\"next\":"))
@@ -327,9 +327,9 @@ static int scan_page(ferry_store *store, struct ferry_buf *out, const char *pref
                : FERRY_STORE_OK;
 }
 
-/* Answers one page, or 400/500 when the cursor or the store fails. */
-static void answer_scan(struct table *t, ferry_http_req *req, const char *prefix, size_t plen,
-                        const char *after, size_t alen, size_t limit, int64_t started_us)
+void ferry_table_scan_answer(struct table *t, ferry_http_req *req,
+                             const struct ferry_scan_args *args, const unsigned char *partitions,
+                             int32_t n, int64_t started_us)
 {
     ferry_store *store = ferry_table_store_acquire(t);
     char why[512] = "its store is closed";
@@ -338,7 +338,7 @@ static void answer_scan(struct table *t, ferry_http_req *req, const char *prefix
 
     ferry_buf_init(&out, QUERY_ANSWER_MAX);
     if (store) {
-        r = scan_page(store, &out, prefix, plen, after, alen, limit, why, sizeof(why));
+        r = scan_page(store, &out, args, partitions, n, why, sizeof(why));
         ferry_table_store_release(t);
     }
     if (r == FERRY_STORE_OK) {
@@ -354,28 +354,80 @@ static void answer_scan(struct table *t, ferry_http_req *req, const char *prefix
     ferry_buf_release(&out);
 }
 
-void ferry_table_scan(struct table *t, ferry_http_req *req, int64_t started_us)
+int ferry_table_scan_args(struct table *t, ferry_http_req *req, const char *extra,
+                          struct ferry_scan_args *args, int64_t started_us)
 {
-    char *prefix = NULL, *after = NULL;
-    size_t plen, alen, limit;
+    const char *known[] = {"prefix", "limit", "after", "key_format", extra, NULL};
     int b64;
 
-    if (check_params(t, req, scan_params, &b64, started_us) || ferry_table_refuse_unready(t, req))
-        return;
-    if (scan_limit(t, req, &limit)) {
+    memset(args, 0, sizeof(*args));
+    if (check_params(t, req, known, &b64, started_us))
+        return -1;
+    if (scan_limit(t, req, &args->limit)) {
         ferry_table_count(t, 400, started_us);
-    } else if (query_bytes(req, "prefix", b64, &prefix, &plen) ||
-               query_bytes(req, "after", 1, &after, &alen)) {
-        ferry_http_respond_error(req, 400, 0, "%s: not base64",
-                                 prefix || !ferry_http_req_query(req, "prefix") ? "after"
-                                                                                : "prefix");
-        ferry_table_count(t, 400, started_us);
-    } else if (plen > (size_t)t->cfg->limits.max_key_bytes) {
-        ferry_http_respond_error(req, 400, 0, "prefix: longer than limits.max_key");
-        ferry_table_count(t, 400, started_us);
-    } else {
-        answer_scan(t, req, prefix, plen, after, alen, limit, started_us);
+        return -1;
     }
-    free(prefix);
-    free(after);
+    if (query_bytes(req, "prefix", b64, &args->prefix, &args->plen) ||
+        query_bytes(req, "after", 1, &args->after, &args->alen)) {
+        ferry_http_respond_error(req, 400, 0, "%s: not base64",
+                                 args->prefix || !ferry_http_req_query(req, "prefix") ? "after"
+                                                                                      : "prefix");
+    } else if (args->plen > (size_t)t->cfg->limits.max_key_bytes) {
+        ferry_http_respond_error(req, 400, 0, "prefix: longer than limits.max_key");
+    } else {
+        return 0;
+    }
+    ferry_table_count(t, 400, started_us);
+    return -1;
+}
+
+void ferry_table_scan_args_release(struct ferry_scan_args *args)
+{
+    free(args->prefix);
+    free(args->after);
+    memset(args, 0, sizeof(*args));
+}
+
+void ferry_table_scan(struct table *t, ferry_http_req *req, int64_t started_us)
+{
+    struct ferry_scan_args args;
+
+    if (ferry_table_scan_args(t, req, NULL, &args, started_us) == 0 &&
+        !ferry_table_refuse_unready(t, req))
+        ferry_table_scan_answer(t, req, &args, NULL, 0, started_us);
+    ferry_table_scan_args_release(&args);
+}
+
+struct row_walk {
+    ferry_table_row_fn fn;
+    void *arg;
+    struct ferry_buf row;
+};
+
+static int walk_row(void *arg, const struct ferry_store_entry *e)
+{
+    struct row_walk *w = arg;
+
+    ferry_buf_reset(&w->row);
+    if (add_row(&w->row, e))
+        return -1;
+    return w->fn(w->arg, w->row.data, w->row.len, e->cursor, e->cursor_len);
+}
+
+int ferry_table_scan_rows(ferry_store *store, const struct ferry_scan_args *args,
+                          const unsigned char *partitions, int32_t n, ferry_table_row_fn fn,
+                          void *arg, int *more, char *why, size_t why_size)
+{
+    struct row_walk w = {fn, arg, {0}};
+    unsigned char next[FERRY_STORE_CURSOR_MAX];
+    size_t next_len = 0;
+    int r;
+
+    ferry_buf_init(&w.row, QUERY_ANSWER_MAX);
+    r = ferry_store_scan_partitions(store, args->prefix, args->plen, args->after, args->alen,
+                                    args->limit, partitions, n, walk_row, &w, next, &next_len, why,
+                                    why_size);
+    *more = next_len > 0;
+    ferry_buf_release(&w.row);
+    return r;
 }

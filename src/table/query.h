@@ -37,4 +37,33 @@ void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us
 /* GET /tables/{table}/keys?prefix=&limit=&after=. Server thread. */
 void ferry_table_scan(struct table *t, ferry_http_req *req, int64_t started_us);
 
+/* A scan's parameters, decoded. */
+struct ferry_scan_args {
+    char *prefix, *after; /* owned; NULL when absent */
+    size_t plen, alen, limit;
+};
+
+/* Reads a scan's parameters (extra: one more known parameter, or NULL). Returns 0, or -1
+ * after answering 400 (counted). Release args whatever the result. Server thread. */
+int ferry_table_scan_args(struct table *t, ferry_http_req *req, const char *extra,
+                          struct ferry_scan_args *args, int64_t started_us);
+void ferry_table_scan_args_release(struct ferry_scan_args *args);
+
+/* Answers one page of a scan of the rows of the partitions set in partitions[0..n) only.
+ * Server thread. */
+void ferry_table_scan_answer(struct table *t, ferry_http_req *req,
+                             const struct ferry_scan_args *args, const unsigned char *partitions,
+                             int32_t n, int64_t started_us);
+
+/* Called for each row of ferry_table_scan_rows: the row as a scan answer lists it, and its
+ * cursor. Returns 0, or -1 to stop. */
+typedef int (*ferry_table_row_fn)(void *arg, const char *row, size_t row_len, const void *cursor,
+                                  size_t cursor_len);
+
+/* Scans store as a page of args would (rows of the set partitions only) and hands each row to
+ * fn; *more is set when rows follow. Returns a ferry_store_result, why filled on error. */
+int ferry_table_scan_rows(ferry_store *store, const struct ferry_scan_args *args,
+                          const unsigned char *partitions, int32_t n, ferry_table_row_fn fn,
+                          void *arg, int *more, char *why, size_t why_size);
+
 #endif

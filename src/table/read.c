@@ -18,6 +18,7 @@
 #include "table/member_map.h"
 #include "table/read_remote.h"
 #include "table/reply.h"
+#include "table/scan_remote.h"
 #include "table/state.h"
 #include "table/events.h"
 #include "table/query.h"
@@ -620,17 +621,17 @@ static struct table *open_table(ferry_tables *ts, ferry_http_req *req, const cha
     return NULL;
 }
 
-/* Scans and a prefix's events of a partitioned table would need every holder's part, merged in
- * key order: not served yet, and said so rather than answered from this instance's partitions
- * only. Returns nonzero when it answered. */
+/* A prefix's events on a partitioned table would need every holder's stream merged: not served
+ * yet, and said so rather than answered from this instance's partitions only. Returns nonzero
+ * when it answered. */
 static int refuse_partitioned(struct table *t, ferry_http_req *req, int64_t started_us)
 {
     if (!ferry_table_is_partitioned(t))
         return 0;
     ferry_http_respond_error(req, 501, 0,
-                             "table '%s' is placed partitioned: prefix scans and a prefix's "
-                             "events are not served for such tables yet; read keys one by one "
-                             "or with POST /tables/{table}/lookup",
+                             "table '%s' is placed partitioned: a prefix's events are not "
+                             "served for such tables yet; follow keys one by one "
+                             "(/keys/{key}/events)",
                              t->cfg->name);
     ferry_table_count(t, 501, started_us);
     return 1;
@@ -649,8 +650,9 @@ static void on_table(ferry_http_req *req, void *arg)
         get_table(t, req, started_us);
     } else if (strncmp(slash, "/keys/", 6) == 0) {
         route_key(t, req, slash + 6, started_us);
-    } else if ((strcmp(slash, "/keys") == 0 || strcmp(slash, "/events") == 0) &&
-               refuse_partitioned(t, req, started_us)) {
+    } else if (strcmp(slash, "/keys") == 0 && ferry_table_is_partitioned(t)) {
+        ferry_table_scan_partitioned(t, req, started_us);
+    } else if (strcmp(slash, "/events") == 0 && refuse_partitioned(t, req, started_us)) {
         /* answered 501 */
     } else if (strcmp(slash, "/keys") == 0) {
         ferry_table_scan(t, req, started_us);

@@ -681,8 +681,8 @@ static int drop_rows(MDB_cursor *cur, int rc, MDB_val *k, MDB_val *v, int32_t pa
             if (rc)
                 return rc;
             rc = mdb_cursor_get(cur, k, v, MDB_GET_CURRENT);
-            if (rc == MDB_NOTFOUND || (rc == 0 && *next_len == k->mv_size &&
-                                       !memcmp(next, k->mv_data, k->mv_size)))
+            if (rc == MDB_NOTFOUND ||
+                (rc == 0 && *next_len == k->mv_size && !memcmp(next, k->mv_data, k->mv_size)))
                 rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
             continue;
         }
@@ -694,8 +694,7 @@ static int drop_rows(MDB_cursor *cur, int rc, MDB_val *k, MDB_val *v, int32_t pa
 
 int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, const void *after,
                                      size_t after_len, size_t limit, unsigned char *next,
-                                     size_t *next_len, int *more, char *errstr,
-                                     size_t errstr_size)
+                                     size_t *next_len, int *more, char *errstr, size_t errstr_size)
 {
     unsigned char pk[4];
     MDB_cursor *cur = NULL;
@@ -854,6 +853,8 @@ struct scan {
     size_t limit, given;
     MDB_val last; /* the LMDB key of the last row given to fn */
     int stopped;
+    const unsigned char *partitions; /* rows of the partitions set here only; NULL: all */
+    int32_t npartitions;
 };
 
 static int cursor_valid(const void *cursor, size_t len)
@@ -907,7 +908,9 @@ static int scan_walk(MDB_cursor *cur, struct scan *sc, int rc, MDB_val *k, MDB_v
         match = scan_match(sc, k, v, &e);
         if (match < 0)
             return -1;
-        if (!match)
+        if (!match ||
+            (sc->partitions && (e.row.partition < 0 || e.row.partition >= sc->npartitions ||
+                                !sc->partitions[e.row.partition])))
             continue;
         if (sc->given == sc->limit || sc->stopped)
             return 0;
@@ -952,7 +955,21 @@ int ferry_store_scan(ferry_store *store, const void *prefix, size_t prefix_len, 
                      size_t after_len, size_t limit, ferry_store_entry_fn fn, void *arg,
                      unsigned char *next, size_t *next_len, char *errstr, size_t errstr_size)
 {
-    struct scan sc = {.full_prefix = prefix, .full_prefix_len = prefix_len, .limit = limit};
+    return ferry_store_scan_partitions(store, prefix, prefix_len, after, after_len, limit, NULL, 0,
+                                       fn, arg, next, next_len, errstr, errstr_size);
+}
+
+int ferry_store_scan_partitions(ferry_store *store, const void *prefix, size_t prefix_len,
+                                const void *after, size_t after_len, size_t limit,
+                                const unsigned char *partitions, int32_t npartitions,
+                                ferry_store_entry_fn fn, void *arg, unsigned char *next,
+                                size_t *next_len, char *errstr, size_t errstr_size)
+{
+    struct scan sc = {.full_prefix = prefix,
+                      .full_prefix_len = prefix_len,
+                      .limit = limit,
+                      .partitions = partitions,
+                      .npartitions = npartitions};
     size_t inline_len = prefix_len < FERRY_STORE_KEY_INLINE ? prefix_len : FERRY_STORE_KEY_INLINE;
 
     *next_len = 0;

@@ -237,6 +237,15 @@ int ferry_store_scan(ferry_store *store, const void *prefix, size_t prefix_len, 
                      size_t after_len, size_t limit, ferry_store_entry_fn fn, void *arg,
                      unsigned char *next, size_t *next_len, char *errstr, size_t errstr_size);
 
+/* As ferry_store_scan, but rows of a partition p with p >= npartitions or partitions[p] == 0
+ * are passed over (not given to fn, not counted in limit): a partitioned table's store also
+ * holds partitions it no longer serves. partitions NULL: every row. @locality any thread */
+int ferry_store_scan_partitions(ferry_store *store, const void *prefix, size_t prefix_len,
+                                const void *after, size_t after_len, size_t limit,
+                                const unsigned char *partitions, int32_t npartitions,
+                                ferry_store_entry_fn fn, void *arg, unsigned char *next,
+                                size_t *next_len, char *errstr, size_t errstr_size);
+
 /* Writes key's place in the store's key order into out (room for FERRY_STORE_CURSOR_MAX
  * bytes) and its length into *out_len: the cursor a row of key would have, so that
  * ferry_store_cursor_cmp() tells whether a scan that reached a cursor has passed key.
