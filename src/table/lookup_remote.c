@@ -51,6 +51,7 @@ struct multi {
     struct group groups[LOOKUP_GROUPS_MAX];
     size_t ngroups;
     atomic_int pending; /* groups under way, plus one for the server thread while it sends */
+    int forwarded;      /* the lookup came from another instance: answered here or not at all */
     int status;         /* 200 unless something failed as a whole */
 };
 
@@ -246,7 +247,7 @@ static int place_keys(struct multi *m, ferry_store *store)
         struct item *it = &m->items[i];
         int32_t p = ferry_table_key_partition(m->t, it->key, it->len);
         size_t n = 0;
-        enum ferry_holder_choice c = ferry_table_holder_choose(m->t, p, 0, bases, &n);
+        enum ferry_holder_choice c = ferry_table_holder_choose(m->t, p, m->forwarded, bases, &n);
         if (c == FERRY_HOLDER_FORWARD)
             it->group = group_of(m, bases, n);
         if (c == FERRY_HOLDER_LOCAL) {
@@ -396,8 +397,8 @@ void ferry_table_lookup_partitioned(struct table *t, ferry_http_req *req, int64_
         multi_free(m);
         return;
     }
-    if (read_keys(m) ||
-        (ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) && refuse_unserved(m))) {
+    m->forwarded = ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) != NULL;
+    if (read_keys(m) || (m->forwarded && refuse_unserved(m))) {
         multi_free(m);
         return;
     }
