@@ -26,6 +26,13 @@
 #define FORWARD_CONNECT_TIMEOUT_MS 1000
 #define FORWARD_IDLE_WAIT_MS 1000
 #define FORWARD_SPARE_HANDLES 256 /* idle easy handles kept for the next reads */
+#define FORWARD_DESTS_MAX 256     /* holders whose counts are kept (as many as members) */
+
+/* What was sent to one holder: written by the forwarder thread, read by any. */
+struct dest {
+    char base[FERRY_FORWARD_URL_MAX];
+    atomic_ullong sent, unreached;
+};
 
 /* The request headers a forwarded read keeps, when the client sent them. */
 static const char *const passed_headers[] = {"If-None-Match", "Prefer", "Accept", NULL};
@@ -65,6 +72,8 @@ struct ferry_table_forward {
     struct fwd *running;                /* the forwarder thread's */
     CURL *spare[FORWARD_SPARE_HANDLES]; /* the forwarder thread's: easy handles to reuse */
     size_t nspare;
+    struct dest dests[FORWARD_DESTS_MAX];
+    atomic_size_t ndests; /* dests[0..ndests) are filled; the forwarder thread adds */
 };
 
 static void fwd_free(struct fwd *w)
@@ -161,6 +170,48 @@ static void fail(struct fwd *w, int status, const char *why)
 
 /* ---- transfers ---- */
 
+/* The counts of the holder at base, made when new; NULL when the table is full. Forwarder
+ * thread. */
+static struct dest *dest_of(ferry_table_forward *f, const char *base)
+{
+    size_t n = atomic_load(&f->ndests);
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f->dests[i].base, base) == 0)
+            return &f->dests[i];
+    if (n == FORWARD_DESTS_MAX)
+        return NULL;
+    snprintf(f->dests[n].base, sizeof(f->dests[n].base), "%s", base);
+    atomic_store(&f->ndests, n + 1);
+    return &f->dests[n];
+}
+
+/* Counts a transfer to the candidate the read tried last. */
+static void count(ferry_table_forward *f, const struct fwd *w, int reached)
+{
+    struct dest *d = w->tried ? dest_of(f, w->bases[w->tried - 1]) : NULL;
+
+    if (!d)
+        return;
+    atomic_fetch_add(&d->sent, 1);
+    if (!reached)
+        atomic_fetch_add(&d->unreached, 1);
+}
+
+void ferry_table_forward_counts(ferry_table_forward *f, const char *base, uint64_t *sent,
+                                uint64_t *unreached)
+{
+    size_t n = atomic_load(&f->ndests);
+
+    *sent = *unreached = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(f->dests[i].base, base) == 0) {
+            *sent = atomic_load(&f->dests[i].sent);
+            *unreached = atomic_load(&f->dests[i].unreached);
+        }
+    }
+}
+
 /* Points the read's easy handle at its next candidate. Returns 0, or -1 when none is left. */
 static int aim(ferry_table_forward *f, struct fwd *w)
 {
@@ -250,6 +301,7 @@ static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
     curl_multi_remove_handle(f->multi, w->easy);
     if (rc == CURLE_OK)
         curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+    count(f, w, rc == CURLE_OK && status != 508);
     if ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
          rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
          status == 508) &&

@@ -60,6 +60,11 @@ struct ferry_forward_request {
 int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
                              const struct ferry_forward_request *fr);
 
+/* How many reads (and parts of multi-key reads) this instance sent to the holder at base, and
+ * how many of those it could not reach there. Any thread. */
+void ferry_table_forward_counts(ferry_table_forward *f, const char *base, uint64_t *sent,
+                                uint64_t *unreached);
+
 /* Sends a request of ferry's own (a part of a multi-key read) to the first candidate that
  * answers, and hands the answer to fr->answer. Returns 0, or -1 when it was not taken (then
  * neither callback runs). Any thread. */

@@ -7,20 +7,27 @@
 #include "core/json.h"
 #include "table/assign.h"
 #include "table/cluster.h"
+#include "table/forward.h"
 #include "table/placement.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void add_member(struct ferry_buf *out, const struct ferry_member *m,
+static void add_member(struct ferry_buf *out, struct table *t, const struct ferry_member *m,
                        const struct ferry_heartbeat_table *ht, int self)
 {
+    uint64_t sent = 0, unreached = 0;
+
+    if (!self)
+        ferry_table_forward_counts(t->owner->forward, m->hb.url, &sent, &unreached);
     ferry_buf_adds(out, "{\"instance\":");
     ferry_json_add_string(out, m->hb.instance, strlen(m->hb.instance));
     ferry_buf_adds(out, ",\"url\":");
     ferry_json_add_string(out, m->hb.url, strlen(m->hb.url));
-    ferry_buf_addf(out, ",\"self\":%s,\"partitions\":[", self ? "true" : "false");
+    ferry_buf_addf(
+        out, ",\"self\":%s,\"forwarded_to\":%" PRIu64 ",\"unreached\":%" PRIu64 ",\"partitions\":[",
+        self ? "true" : "false", sent, unreached);
     for (size_t i = 0; i < ht->count; i++) {
         const struct ferry_heartbeat_partition *p = &ht->parts[i];
         ferry_buf_addf(
@@ -72,7 +79,7 @@ void ferry_table_member_map_add(struct ferry_buf *out, struct table *t)
             continue;
         if (n)
             ferry_buf_addc(out, ',');
-        add_member(out, &v->members[i], ht,
+        add_member(out, t, &v->members[i], ht,
                    strcmp(v->names[i], ferry_table_cluster_instance(c)) == 0);
         names[n] = v->names[i];
         index[n++] = i;

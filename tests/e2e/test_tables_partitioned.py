@@ -170,6 +170,12 @@ def test_every_instance_answers_every_key(cluster):
     assert sorted(served_by) == ["web-0", "web-1", "web-2"]
     # with one holder per partition, a key is local on one instance of three
     assert 0.5 * total < fwd < 0.8 * total
+    # the member map says what each instance sent where
+    for f in procs:
+        doc = member_map(f, table)
+        sent = {m["instance"]: m["forwarded_to"] for m in doc["members"]}
+        assert sent[f.name] == 0 and sum(sent.values()) == forwarded(f, table)
+        assert all(m["unreached"] == 0 for m in doc["members"])
 
 
 def test_member_map_and_placement(cluster):
