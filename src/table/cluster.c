@@ -232,6 +232,12 @@ static void take(ferry_table_cluster *c, const rd_kafka_message_t *msg)
     ts = rd_kafka_message_timestamp(msg, &type);
     if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0)
         age = wall_ms() - ts;
+    if (strcmp(hb.instance, c->instance) == 0 && strcmp(hb.url, c->url) != 0 &&
+        age < c->cfg->member_timeout_ms)
+        FLOG_ERROR_REPEATED("table", NULL,
+                            "members: another instance at %s also calls itself '%s': give each "
+                            "instance its own server.instance",
+                            hb.url, hb.instance);
     if (strcmp(hb.instance, c->instance) != 0 &&
         ferry_members_update(c->members, &hb, ferry_clock_ms(), age) < 0)
         FLOG_WARN_REPEATED("table", NULL, "members: more than %d instances; '%s' is ignored",

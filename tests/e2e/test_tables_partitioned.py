@@ -534,3 +534,21 @@ def test_scan_merges_every_holder_in_key_order(cluster):
     # between instances only: a client cannot name the partitions
     r = procs[0].get(f"/tables/{table}/keys?partitions=1")
     assert r.status == 400 and "unknown query parameter 'partitions'" in r.text
+
+
+def test_two_instances_with_one_name_are_reported(start_dev_broker, run_ferry, tmp_path):
+    topic = unique("prices")
+    broker = start_dev_broker("--topic", f"{topic}:4")
+    members = unique("members")
+    procs = []
+    for i in range(2):
+        port = free_port()
+        procs.append(run_ferry({
+            "kafka": {"brokers": broker.bootstrap},
+            "server": {"listen": f"127.0.0.1:{port}", "instance": "twin",
+                       "advertised_url": f"http://127.0.0.1:{port}"},
+            "cluster": {"members_topic": members, "heartbeat": "200ms", "member_timeout": "2s"},
+            "tables": [{"name": "t", "topic": topic, "path": str(tmp_path / f"s{i}"),
+                        "placement": "partitioned"}]}, name=f"twin-{i}"))
+    for f in procs:
+        f.wait_log("another instance at http://127.0.0.1:[0-9]+ also calls itself 'twin'", 30)
