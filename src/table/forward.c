@@ -8,6 +8,7 @@
  * may be by default and then some); only the headers a table answer carries are relayed.
  */
 #include "table/forward.h"
+#include "table/forward_int.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -25,14 +26,6 @@
 #define FORWARD_HEADERS_MAX 4096            /* bytes of the relayed headers of one answer */
 #define FORWARD_CONNECT_TIMEOUT_MS 1000
 #define FORWARD_IDLE_WAIT_MS 1000
-#define FORWARD_SPARE_HANDLES 256 /* idle easy handles kept for the next reads */
-#define FORWARD_DESTS_MAX 256     /* holders whose counts are kept (as many as members) */
-
-/* What was sent to one holder: written by the forwarder thread, read by any. */
-struct dest {
-    char base[FERRY_FORWARD_URL_MAX];
-    atomic_ullong sent, unreached;
-};
 
 /* The request headers a forwarded read keeps, when the client sent them. */
 static const char *const passed_headers[] = {"If-None-Match", "Prefer", "Accept", NULL};
@@ -40,41 +33,6 @@ static const char *const passed_headers[] = {"If-None-Match", "Prefer", "Accept"
 /* The answer headers relayed to the client: a table answer's own. */
 static const char *const relayed_headers[] = {"Content-Type", "ETag",   "Last-Modified",
                                               "Retry-After",  "Ferry-", NULL};
-
-struct fwd {
-    struct fwd *next, *prev; /* in the queue (next only), then among the running */
-    ferry_http_req *req;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *path; /* path and query */
-    char bases[FERRY_FORWARD_CANDIDATES_MAX][FERRY_FORWARD_URL_MAX];
-    size_t nbases, tried;
-    int64_t deadline_ms;
-    struct ferry_buf body;
-    struct ferry_buf relayed; /* "Name\0value\0" pairs */
-    void (*done)(void *arg, int status);
-    void (*answer)(void *arg, int status, const char *body, size_t len);
-    void *arg;
-    char *post; /* a POST's body, or NULL */
-    size_t post_len;
-};
-
-struct ferry_table_forward {
-    char hop[FERRY_FORWARD_URL_MAX]; /* the hop header line */
-    char *auth;                      /* "Authorization: Bearer <peer_key>", or NULL */
-    CURLM *multi;
-    pthread_t thread;
-    int started;
-    atomic_int stop;
-    pthread_mutex_t lock;
-    struct fwd *queue; /* built by server threads, taken by the forwarder (lock) */
-    atomic_size_t in_flight;
-    struct fwd *running;                /* the forwarder thread's */
-    CURL *spare[FORWARD_SPARE_HANDLES]; /* the forwarder thread's: easy handles to reuse */
-    size_t nspare;
-    struct dest dests[FORWARD_DESTS_MAX];
-    atomic_size_t ndests; /* dests[0..ndests) are filled; the forwarder thread adds */
-};
 
 static void fwd_free(struct fwd *w)
 {
@@ -87,6 +45,9 @@ static void fwd_free(struct fwd *w)
     ferry_buf_release(&w->relayed);
     free(w->path);
     free(w->post);
+    free(w->batch_table);
+    free(w->batch_key);
+    free(w->members);
     free(w);
 }
 
@@ -191,11 +152,13 @@ static void count(ferry_table_forward *f, const struct fwd *w, int reached)
 {
     struct dest *d = w->tried ? dest_of(f, w->bases[w->tried - 1]) : NULL;
 
+    unsigned long long n = w->members ? w->nmembers : 1; /* a batch: its GETs */
+
     if (!d)
         return;
-    atomic_fetch_add(&d->sent, 1);
+    atomic_fetch_add(&d->sent, n);
     if (!reached)
-        atomic_fetch_add(&d->unreached, 1);
+        atomic_fetch_add(&d->unreached, n);
 }
 
 void ferry_table_forward_counts(ferry_table_forward *f, const char *base, uint64_t *sent,
@@ -281,13 +244,13 @@ static void unlink_running(ferry_table_forward *f, struct fwd *w)
     w->next = w->prev = NULL;
 }
 
-/* Ends a read that was answered: tells its owner, frees it. */
-static void finish(ferry_table_forward *f, struct fwd *w, int status)
+void ferry_forward_finish(ferry_table_forward *f, struct fwd *w, int status)
 {
     unlink_running(f, w);
     if (w->done)
         w->done(w->arg, status);
-    atomic_fetch_sub(&f->in_flight, 1);
+    if (!w->members) /* a batch counts in no limit: its GETs do */
+        atomic_fetch_sub(&f->in_flight, 1);
     give_back(f, w);
     fwd_free(w);
 }
@@ -318,7 +281,17 @@ static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
         status = 503;
         fail(w, 503, "no instance holding the key's partition could be reached");
     }
-    finish(f, w, (int)status);
+    ferry_forward_finish(f, w, (int)status);
+}
+
+void ferry_forward_start(ferry_table_forward *f, struct fwd *w)
+{
+    if (setup(f, w) == 0 && curl_multi_add_handle(f->multi, w->easy) == CURLM_OK) {
+        link_running(f, w);
+    } else {
+        fail(w, 503, "cannot start forwarding the read");
+        ferry_forward_finish(f, w, 503);
+    }
 }
 
 static void take_queue(ferry_table_forward *f)
@@ -329,16 +302,7 @@ static void take_queue(ferry_table_forward *f)
     w = f->queue;
     f->queue = NULL;
     pthread_mutex_unlock(&f->lock);
-    while (w) {
-        struct fwd *next = w->next;
-        if (setup(f, w) == 0 && curl_multi_add_handle(f->multi, w->easy) == CURLM_OK) {
-            link_running(f, w);
-        } else {
-            fail(w, 503, "cannot start forwarding the read");
-            finish(f, w, 503);
-        }
-        w = next;
-    }
+    ferry_forward_batch_start(f, w);
 }
 
 static void collect(ferry_table_forward *f)
@@ -421,7 +385,7 @@ void ferry_table_forward_stop(ferry_table_forward *f)
         w = f->running;
         curl_multi_remove_handle(f->multi, w->easy);
         fail(w, 503, "ferry is shutting down");
-        finish(f, w, 503);
+        ferry_forward_finish(f, w, 503);
     }
     pthread_mutex_lock(&f->lock);
     w = f->queue;
@@ -430,7 +394,7 @@ void ferry_table_forward_stop(ferry_table_forward *f)
     while (w) {
         struct fwd *next = w->next;
         fail(w, 503, "ferry is shutting down");
-        finish(f, w, 503);
+        ferry_forward_finish(f, w, 503);
         w = next;
     }
 }
@@ -474,8 +438,8 @@ static int add_headers(ferry_table_forward *f, struct fwd *w, ferry_http_req *re
     return l ? 0 : -1;
 }
 
-static struct fwd *fwd_new(ferry_table_forward *f, ferry_http_req *req,
-                           const struct ferry_forward_request *fr)
+struct fwd *ferry_forward_fwd_new(ferry_table_forward *f, ferry_http_req *req,
+                                  const struct ferry_forward_request *fr)
 {
     struct fwd *w = calloc(1, sizeof(*w));
 
@@ -483,6 +447,7 @@ static struct fwd *fwd_new(ferry_table_forward *f, ferry_http_req *req,
         return NULL;
     ferry_buf_init(&w->body, FORWARD_BODY_MAX);
     ferry_buf_init(&w->relayed, FORWARD_HEADERS_MAX);
+    w->f = f;
     w->req = req;
     w->path = strdup(fr->path_and_query);
     w->deadline_ms = ferry_clock_ms() + fr->timeout_ms;
@@ -513,8 +478,11 @@ static struct fwd *fwd_new(ferry_table_forward *f, ferry_http_req *req,
     return w;
 }
 
-int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
-                             const struct ferry_forward_request *fr)
+/* Queues a read for the forwarder thread. Returns 0, or -1 when it was not taken (key: a
+ * plain GET's key, or NULL). */
+static int submit(ferry_table_forward *f, ferry_http_req *req,
+                  const struct ferry_forward_request *fr, const char *table, const void *key,
+                  size_t len)
 {
     struct fwd *w;
     int was_empty;
@@ -525,8 +493,16 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
             atomic_fetch_sub(&f->in_flight, 1);
         return -1;
     }
-    w = fwd_new(f, req, fr);
-    if (!w) {
+    w = ferry_forward_fwd_new(f, req, fr);
+    if (w && key) {
+        w->batch_table = strdup(table);
+        w->batch_key = malloc(len ? len : 1);
+        if (w->batch_key)
+            memcpy(w->batch_key, key, len);
+        w->batch_key_len = len;
+    }
+    if (!w || (key && (!w->batch_table || !w->batch_key))) {
+        fwd_free(w);
         atomic_fetch_sub(&f->in_flight, 1);
         return -1;
     }
@@ -540,6 +516,19 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
     if (was_empty) /* else a wakeup is on its way already, or the queue is being taken */
         curl_multi_wakeup(f->multi);
     return 0;
+}
+
+int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
+                             const struct ferry_forward_request *fr)
+{
+    return submit(f, req, fr, NULL, NULL, 0);
+}
+
+int ferry_table_forward_get(ferry_table_forward *f, ferry_http_req *req,
+                            const struct ferry_forward_request *fr, const char *table,
+                            const void *key, size_t len)
+{
+    return submit(f, req, fr, table, key, len);
 }
 
 int ferry_table_forward_call(ferry_table_forward *f, const struct ferry_forward_request *fr)

@@ -65,6 +65,13 @@ int ferry_table_forward_read(ferry_table_forward *f, ferry_http_req *req,
 void ferry_table_forward_counts(ferry_table_forward *f, const char *base, uint64_t *sent,
                                 uint64_t *unreached);
 
+/* As ferry_table_forward_read, for a plain GET of one key of table (no If-None-Match, no
+ * wait, no min_offset): the forwarder may send it with the other such GETs queued for the same
+ * holder as one lookup, and answer each as the holder's GET would have. Server thread. */
+int ferry_table_forward_get(ferry_table_forward *f, ferry_http_req *req,
+                            const struct ferry_forward_request *fr, const char *table,
+                            const void *key, size_t len);
+
 /* Sends a request of ferry's own (a part of a multi-key read) to the first candidate that
  * answers, and hands the answer to fr->answer. Returns 0, or -1 when it was not taken (then
  * neither callback runs). Any thread. */

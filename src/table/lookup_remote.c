@@ -11,7 +11,9 @@
  */
 #include "table/lookup_remote.h"
 #include "core/base64.h"
+#include "core/json.h"
 #include "core/json_scan.h"
+#include "table/cluster.h"
 #include "table/forward.h"
 #include "table/holder.h"
 #include "table/query.h"
@@ -26,6 +28,7 @@
 #define LOOKUP_GROUPS_MAX 64                 /* holders one lookup may ask */
 
 static const char *const lookup_params[] = {"key_format", NULL};
+static const char *const forwarded_params[] = {"key_format", "detail", NULL};
 
 /* One key of the lookup and its answer. */
 struct item {
@@ -52,6 +55,7 @@ struct multi {
     size_t ngroups;
     atomic_int pending; /* groups under way, plus one for the server thread while it sends */
     int forwarded;      /* the lookup came from another instance: answered here or not at all */
+    int detail;         /* detail=1: rows with what a GET says (batched GETs of an instance) */
     int status;         /* 200 unless something failed as a whole */
 };
 
@@ -135,7 +139,13 @@ static void respond(struct multi *m)
         else
             m->status = 500;
     }
-    ferry_buf_adds(&out, "]}\n");
+    ferry_buf_addc(&out, ']');
+    if (m->detail) {
+        const char *self = ferry_table_cluster_instance(m->t->owner->cluster);
+        ferry_buf_adds(&out, ",\"served_by\":");
+        ferry_json_add_string(&out, self, strlen(self));
+    }
+    ferry_buf_adds(&out, "}\n");
     if (m->status == 200 && out.failed)
         m->status = 413;
     if (m->status == 200)
@@ -252,7 +262,10 @@ static int place_keys(struct multi *m, ferry_store *store)
             it->group = group_of(m, bases, n);
         if (c == FERRY_HOLDER_LOCAL) {
             ferry_buf_reset(&b);
-            rc = ferry_table_lookup_add(store, it->key, it->len, &b, why, sizeof(why)) ||
+            rc = (m->detail
+                      ? ferry_table_lookup_add_detail(m->t, store, it->key, it->len, &b, why,
+                                                      sizeof(why))
+                      : ferry_table_lookup_add(store, it->key, it->len, &b, why, sizeof(why))) ||
                  set_answer(it, b.data, b.len);
         } else if (it->group < 0) {
             rc = set_error(it, 503);
@@ -332,7 +345,8 @@ static int refuse_unserved(struct multi *m)
 static int read_keys(struct multi *m)
 {
     const char *format = ferry_http_req_query(m->req, "key_format");
-    const char *unknown = ferry_http_req_unknown_query(m->req, lookup_params);
+    const char *unknown =
+        ferry_http_req_unknown_query(m->req, m->forwarded ? forwarded_params : lookup_params);
     int b64 = format && strcmp(format, "base64") == 0;
     size_t n;
     const char *body = ferry_http_req_body(m->req, &n), *error = NULL;
@@ -398,6 +412,7 @@ void ferry_table_lookup_partitioned(struct table *t, ferry_http_req *req, int64_
         return;
     }
     m->forwarded = ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) != NULL;
+    m->detail = m->forwarded && ferry_http_req_query(req, "detail");
     if (read_keys(m) || (m->forwarded && refuse_unserved(m))) {
         multi_free(m);
         return;

@@ -121,6 +121,47 @@ int ferry_table_lookup_add(ferry_store *store, const char *key, size_t len, stru
     return ferry_table_lookup_add_error(out, key, len, 404) ? FERRY_STORE_ERROR : FERRY_STORE_OK;
 }
 
+struct detail {
+    struct table *t;
+    struct ferry_buf *out;
+};
+
+static int add_detailed(void *arg, const struct ferry_store_entry *e)
+{
+    struct detail *d = arg;
+    const char *type = ferry_table_content_type(d->t, e->row.content_type, e->value, e->value_len);
+
+    if (add_row(d->out, e))
+        return -1;
+    d->out->len--; /* reopen the object */
+    return ferry_buf_addf(d->out,
+                          ",\"timestamp_ms\":%" PRId64 ",\"lag\":%" PRId64 ",\"content_type\":",
+                          e->row.timestamp_ms, ferry_table_partition_lag(d->t, e->row.partition)) ||
+           ferry_json_add_string(d->out, type, strlen(type)) || ferry_buf_addc(d->out, '}');
+}
+
+int ferry_table_lookup_add_detail(struct table *t, ferry_store *store, const char *key, size_t len,
+                                  struct ferry_buf *out, char *why, size_t why_size)
+{
+    struct detail d = {t, out};
+    size_t mark = out->len;
+    int32_t p;
+    int r = ferry_store_view(store, key, len, add_detailed, &d, why, why_size);
+
+    if (r == FERRY_STORE_OK)
+        return out->failed ? FERRY_STORE_ERROR : FERRY_STORE_OK;
+    out->len = mark;
+    if (r != FERRY_STORE_NOT_FOUND)
+        return r;
+    why[0] = '\0';
+    p = ferry_table_key_partition(t, key, len);
+    return ferry_buf_addc(out, '{') || add_bytes(out, "key", key, len) ||
+                   ferry_buf_addf(out, ",\"error_code\":404,\"partition\":%d,\"lag\":%" PRId64 "}",
+                                  p, ferry_table_partition_lag(t, p))
+               ? FERRY_STORE_ERROR
+               : FERRY_STORE_OK;
+}
+
 int ferry_table_lookup_add_error(struct ferry_buf *out, const char *key, size_t len, int code)
 {
     return ferry_buf_addc(out, '{') || add_bytes(out, "key", key, len) ||

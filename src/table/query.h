@@ -28,6 +28,12 @@ int ferry_table_lookup_walk(struct table *t, const char *body, size_t n, int b64
 int ferry_table_lookup_add(ferry_store *store, const char *key, size_t len, struct ferry_buf *out,
                            char *why, size_t why_size);
 
+/* As ferry_table_lookup_add, with what a GET of the key would say besides the value:
+ * "timestamp_ms", "content_type" (as the GET would give it) and "lag" of its partition, and
+ * for a missing key its "partition" and "lag". For the batched GETs of another instance. */
+int ferry_table_lookup_add_detail(struct table *t, ferry_store *store, const char *key, size_t len,
+                                  struct ferry_buf *out, char *why, size_t why_size);
+
 /* Appends {"key": ..., "error_code": code} for a key no instance could answer. */
 int ferry_table_lookup_add_error(struct ferry_buf *out, const char *key, size_t len, int code);
 

@@ -134,8 +134,16 @@ static void redirect(struct table *t, ferry_http_req *req, const char *base,
 }
 
 /* Forwards the GET; answers 503 itself when the forwarder cannot take it. */
+/* Nonzero for a GET that only asks for the value: it may travel in a batch. */
+static int plain_get(ferry_http_req *req)
+{
+    return !ferry_http_req_header(req, "If-None-Match") && !ferry_http_req_header(req, "Prefer") &&
+           !ferry_http_req_query(req, "min_offset");
+}
+
 static void forward(struct table *t, ferry_http_req *req, char bases[][FERRY_FORWARD_URL_MAX],
-                    size_t n, const struct ferry_buf *pq, int64_t started_us)
+                    size_t n, const struct ferry_buf *pq, const char *key, size_t key_len,
+                    int64_t started_us)
 {
     const char *b[FERRY_FORWARD_CANDIDATES_MAX];
     struct remote_read *rr = malloc(sizeof(*rr));
@@ -155,7 +163,9 @@ static void forward(struct table *t, ferry_http_req *req, char bases[][FERRY_FOR
         *rr = (struct remote_read){t, started_us};
         ferry_counter_add(t->m.forwarded, 1);
     }
-    if (!rr || ferry_table_forward_read(t->owner->forward, req, &fr)) {
+    if (!rr || (plain_get(req) ? ferry_table_forward_get(t->owner->forward, req, &fr, t->cfg->name,
+                                                         key, key_len)
+                               : ferry_table_forward_read(t->owner->forward, req, &fr))) {
         free(rr);
         ferry_http_add_header(req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
         ferry_http_respond_error(req, 503, 0, "table '%s': cannot forward the read now",
@@ -176,18 +186,19 @@ int ferry_table_read_remote(struct table *t, ferry_http_req *req, const char *ke
     struct ferry_buf pq;
     size_t n = 0;
 
-    free(raw);
     if (p < 0 && raw_len >= 0 && forwarded) {
         refuse(t, req, p, forwarded, started_us); /* starting: the partitions are not known */
+        free(raw);
         return 1;
     }
-    if (p < 0)
-        return 0; /* partitions not known yet, or a bad key: answered as usual */
-    choice = ferry_table_holder_choose(t, p, forwarded, bases, &n);
-    if (choice == FERRY_HOLDER_LOCAL)
+    choice = p < 0 ? FERRY_HOLDER_LOCAL : ferry_table_holder_choose(t, p, forwarded, bases, &n);
+    if (choice == FERRY_HOLDER_LOCAL) {
+        free(raw); /* partitions not known yet, a bad key, or served here: answered as usual */
         return 0;
+    }
     if (choice == FERRY_HOLDER_NONE) {
         refuse(t, req, p, forwarded, started_us);
+        free(raw);
         return 1;
     }
     ferry_buf_init(&pq, REMOTE_PATH_MAX);
@@ -197,9 +208,10 @@ int ferry_table_read_remote(struct table *t, ferry_http_req *req, const char *ke
     } else if (events) {
         redirect(t, req, bases[0], &pq, started_us);
     } else {
-        forward(t, req, bases, n, &pq, started_us);
+        forward(t, req, bases, n, &pq, raw, (size_t)raw_len, started_us);
     }
     ferry_buf_release(&pq);
+    free(raw);
     return 1;
 }
 

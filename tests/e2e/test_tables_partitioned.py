@@ -363,6 +363,8 @@ def test_scale_out_and_in_moves_a_share(cluster):
         after = held_sets(procs + [third], table)
         moved = sum(len(before[n] - after[n]) for n in before)
         third.stop()
+        wait_until(lambda: all("web-2" not in [m["instance"] for m in member_map(f, table)["members"]]
+                               for f in procs), 30, "web-2 gone from the member maps")
         wait_served(procs, table, 2)
         back = held_sets(procs, table)
     finally:

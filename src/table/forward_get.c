@@ -1,0 +1,133 @@
+/*
+ * forward_get.c - a GET's answer from a lookup row (see forward_get.h). The row carries the
+ * value as the lookup writes it (JSON as it is, anything else base64) and the headers' facts.
+ */
+#include "table/forward_get.h"
+#include "core/base64.h"
+#include "core/json_scan.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GET_TYPE_MAX 256
+
+static int find_int(const char *p, size_t n, const char *path, int64_t *v)
+{
+    struct ferry_json_found f;
+    struct ferry_json_cursor c;
+
+    if (ferry_json_find(p, n, path, &f) != 1 || f.type != FERRY_JSON_NUMBER)
+        return -1;
+    ferry_json_cursor_init(&c, f.span, f.len);
+    return ferry_json_read_int(&c, v);
+}
+
+/* Decodes the string at path into a fresh buffer (*out, *len). */
+static int find_string(const char *p, size_t n, const char *path, char **out, size_t *len)
+{
+    struct ferry_json_found f;
+    struct ferry_json_cursor c;
+
+    *out = NULL;
+    if (ferry_json_find(p, n, path, &f) != 1 || f.type != FERRY_JSON_STRING)
+        return -1;
+    *out = malloc(f.len);
+    ferry_json_cursor_init(&c, f.span, f.len);
+    if (*out && ferry_json_read_string(&c, *out, len) == 0)
+        return 0;
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+static void header_int(ferry_http_req *req, const char *name, int64_t v)
+{
+    char text[32];
+
+    snprintf(text, sizeof(text), "%" PRId64, v);
+    ferry_http_add_header(req, name, text);
+}
+
+static void last_modified(ferry_http_req *req, int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    char text[64];
+    struct tm tm;
+
+    if (ms > 0 && gmtime_r(&secs, &tm)) {
+        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        ferry_http_add_header(req, "Last-Modified", text);
+    }
+}
+
+/* The value's bytes: base64 decoded into *owned, or the JSON text in place. */
+static int value_bytes(const char *p, size_t n, const char **value, size_t *len, char **owned)
+{
+    struct ferry_json_found f, enc;
+
+    *owned = NULL;
+    if (ferry_json_find(p, n, "value", &f) != 1)
+        return -1;
+    if (ferry_json_find(p, n, "value_encoding", &enc) != 1) {
+        *value = f.span;
+        *len = f.len;
+        return 0;
+    }
+    if (find_string(p, n, "value", owned, len) ||
+        ferry_base64_decode(*owned, *len, FERRY_BASE64_STD, len)) {
+        free(*owned);
+        *owned = NULL;
+        return -1;
+    }
+    *value = *owned;
+    return 0;
+}
+
+static int answer_row(ferry_http_req *req, const char *p, size_t n, int64_t partition, int64_t lag,
+                      const char *served_by)
+{
+    int64_t offset, ts = 0;
+    char etag[64], *type = NULL, *owned = NULL;
+    const char *value;
+    size_t type_len = 0, len;
+
+    if (find_int(p, n, "offset", &offset) || value_bytes(p, n, &value, &len, &owned))
+        return -1;
+    find_int(p, n, "timestamp_ms", &ts);
+    if (find_string(p, n, "content_type", &type, &type_len) == 0 && type_len < GET_TYPE_MAX)
+        type[type_len] = '\0';
+    snprintf(etag, sizeof(etag), "\"%" PRId64 ":%" PRId64 "\"", partition, offset);
+    ferry_http_add_header(req, "Ferry-Served-By", served_by);
+    ferry_http_add_header(req, "ETag", etag);
+    last_modified(req, ts);
+    header_int(req, "Ferry-Partition", partition);
+    header_int(req, "Ferry-Offset", offset);
+    header_int(req, "Ferry-Lag", lag);
+    ferry_http_respond(req, 200, type && type_len < GET_TYPE_MAX ? type : NULL, value, len);
+    free(type);
+    free(owned);
+    return 200;
+}
+
+int ferry_forward_get_answer(ferry_http_req *req, const char *table, const char *result, size_t len,
+                             const char *served_by)
+{
+    int64_t partition, lag = 0, code = 0;
+
+    if (find_int(result, len, "partition", &partition))
+        return -1;
+    find_int(result, len, "lag", &lag);
+    if (find_int(result, len, "error_code", &code) == 0 && code != 404)
+        return -1;
+    if (code == 404) {
+        ferry_http_add_header(req, "Ferry-Served-By", served_by);
+        header_int(req, "Ferry-Partition", partition);
+        header_int(req, "Ferry-Lag", lag);
+        ferry_http_respond_error(req, 404, 0, "table '%s' has no such key", table);
+        return 404;
+    }
+    return answer_row(req, result, len, partition, lag, served_by);
+}
