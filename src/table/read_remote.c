@@ -104,6 +104,7 @@ static void refuse(struct table *t, ferry_http_req *req, int32_t p, int forwarde
 {
     if (p >= 0)
         ferry_table_header_int(req, "Ferry-Partition", p);
+    ferry_table_served_here(t, req);
     if (forwarded) {
         ferry_http_respond_error(req, 508, 0,
                                  "table '%s': this instance does not serve the key's partition "

@@ -554,3 +554,36 @@ def test_two_instances_with_one_name_are_reported(start_dev_broker, run_ferry, t
                         "placement": "partitioned"}]}, name=f"twin-{i}"))
     for f in procs:
         f.wait_log("another instance at http://127.0.0.1:[0-9]+ also calls itself 'twin'", 30)
+
+
+def test_long_poll_forwarded_to_the_holder(cluster):
+    broker, topic, table, procs, _ = cluster(2, 1)
+    last = write_keys(broker, topic, 100)
+    wait_served(procs, table, 1)
+    reader = Reader(procs[0])
+    try:
+        key = next(k for k in last if reader.key(table, k)[1]["ferry-served-by"] == "web-1")
+        status, h, body = reader.key(table, key)
+        etag = h["etag"]
+    finally:
+        reader.close()
+    out = []
+
+    def poll():
+        r = Reader(procs[0])
+        try:
+            out.append(r.key(table, key, {"If-None-Match": etag, "Prefer": "wait=20"}))
+        finally:
+            r.close()
+
+    th = threading.Thread(target=poll)
+    th.start()
+    wait_until(lambda: (procs[1].metrics().find("ferry_table_waiters", table=table) or [None])[0]
+               is not None and procs[1].metrics().find("ferry_table_waiters",
+                                                        table=table)[0].value == 1,
+               20, "the long poll parked at the holder")
+    produce(broker.bootstrap, topic, [(key, '{"price":-1}')], partitioner="murmur2_random")
+    th.join(30)
+    status, h, body = out[0]
+    assert status == 200 and body == b'{"price":-1}' and h["etag"] != etag
+    assert h["ferry-served-by"] == "web-1"
