@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/config_schema.h"
+#include "route/smtp_config.h"
 
 enum ferry_http_method {
     FERRY_METHOD_POST,
@@ -50,6 +51,7 @@ struct ferry_route_target_config {
     int64_t connect_timeout_ms;
     struct ferry_route_tls_config tls;
     int forward_headers;
+    struct ferry_route_smtp_config smtp; /* an e-mail target instead of url (target.h) */
 };
 
 struct ferry_route_body_config {
