@@ -288,7 +288,8 @@ static int add_part(struct ferry_smtp_mail *mail, const ferry_template *t, const
 }
 
 /* The body: one part, or both as multipart/alternative with a boundary from the record's
- * place (7bit parts never hold "=_ferry_", quoted-printable ones never "=_"). */
+ * place (7bit parts never hold "=_ferry_", quoted-printable ones never "=_"). The CRLF before
+ * a boundary belongs to the boundary (RFC 2046 5.1.1), so each part keeps its last line end. */
 static int add_bodies(struct ferry_smtp_mail *mail, const struct ferry_record *rec,
                       struct ferry_buf *msg, char *errstr, size_t errstr_size)
 {
@@ -305,11 +306,11 @@ static int add_bodies(struct ferry_smtp_mail *mail, const struct ferry_record *r
                        boundary, boundary))
         return -2;
     rc = add_part(mail, s->text, "text/plain", rec, msg, errstr, errstr_size);
-    if (!rc && ferry_buf_addf(msg, "--%s\r\n", boundary))
+    if (!rc && ferry_buf_addf(msg, "\r\n--%s\r\n", boundary))
         rc = -2;
     if (!rc)
         rc = add_part(mail, s->html, "text/html", rec, msg, errstr, errstr_size);
-    if (!rc && ferry_buf_addf(msg, "--%s--\r\n", boundary))
+    if (!rc && ferry_buf_addf(msg, "\r\n--%s--\r\n", boundary))
         rc = -2;
     return rc;
 }
@@ -389,11 +390,15 @@ static size_t on_read(char *buf, size_t size, size_t n, void *userp)
     return len;
 }
 
-/* Keeps the server's last reply line, for ferry.response. */
+/* Keeps the server's last refusal (a 4xx or 5xx line), for ferry.error and ferry.response:
+ * the 221 of the QUIT that follows a failure is not the answer. */
 static size_t on_reply(char *data, size_t size, size_t n, void *userp)
 {
     struct ferry_http_call *call = userp;
     size_t len = size * n, room;
+
+    if (!len || (data[0] != '4' && data[0] != '5'))
+        return len;
 
     while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
         len--;
@@ -467,8 +472,12 @@ static void smtp_finish(CURL *e, CURLcode code, const char *errbuf, struct ferry
     if (reply >= 400 && reply <= 599 && code != CURLE_LOGIN_DENIED &&
         code != CURLE_USE_SSL_FAILED) {
         call->status = reply;
-        snprintf(call->error, sizeof(call->error), "smtp reply %ld: %s", reply,
-                 errbuf[0] ? errbuf : curl_easy_strerror(code));
+        if (call->response.len)
+            snprintf(call->error, sizeof(call->error), "smtp reply %ld: %.*s", reply,
+                     (int)call->response.len, call->response.data);
+        else
+            snprintf(call->error, sizeof(call->error), "smtp reply %ld: %s", reply,
+                     errbuf[0] ? errbuf : curl_easy_strerror(code));
         return;
     }
     call->transport_error = (int)code;
