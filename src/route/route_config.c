@@ -546,6 +546,11 @@ static void check_validate(struct ferry_config *cfg, struct ferry_route_config *
     ferry_validate_destroy(v);
 }
 
+enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r)
+{
+    return r->target.smtp.url ? FERRY_TARGET_SMTP : FERRY_TARGET_HTTP;
+}
+
 /* What an e-mail target cannot do: a message is one record, made from target.smtp alone. */
 static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_config *r,
                              const char *path)
@@ -570,7 +575,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     char fpath[ROUTE_PATH_MAX];
 
     ferry_config_check_name(cfg, r->name, path);
-    ferry_route_target_check(cfg, r, path);
+    ferry_route_target_check(cfg, path);
     check_smtp_route(cfg, r, path);
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);

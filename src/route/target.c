@@ -3,7 +3,6 @@
  * sets, and the keys that belong to a kind it does not have.
  */
 #include "route/target.h"
-#include "route/route_config.h"
 
 #include <stdio.h>
 
@@ -23,11 +22,6 @@ static const struct kind kinds[] = {
 
 /* Keys under target: that only an HTTP target reads. */
 static const char *const http_only[] = {"method", "headers", "forward_headers", NULL};
-
-enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r)
-{
-    return r->target.smtp.url ? FERRY_TARGET_SMTP : FERRY_TARGET_HTTP;
-}
 
 const char *ferry_target_kind_name(enum ferry_target_kind kind)
 {
@@ -66,14 +60,12 @@ static void check_http_keys(struct ferry_config *cfg, const struct kind *k, cons
     }
 }
 
-void ferry_route_target_check(struct ferry_config *cfg, const struct ferry_route_config *r,
-                              const char *path)
+void ferry_route_target_check(struct ferry_config *cfg, const char *path)
 {
     char fpath[TARGET_PATH_MAX];
     const struct kind *k;
     size_t n;
 
-    (void)r;
     snprintf(fpath, sizeof(fpath), "%s.target", path);
     if (!ferry_config_line(cfg, fpath))
         return; /* the loader reported the missing target */
