@@ -69,6 +69,7 @@ static int read_password(ferry_smtp *s, char *errstr, size_t errstr_size)
     return s->password ? 0 : -1;
 }
 
+/* Compiles text; every value renders raw (checked here afterwards), but HTML-escaped in html. */
 static int compile(const char *text, ferry_template **out, const char *what, char *errstr,
                    size_t errstr_size)
 {
@@ -76,7 +77,8 @@ static int compile(const char *text, ferry_template **out, const char *what, cha
 
     if (!text)
         return 0;
-    *out = ferry_template_new(text, FERRY_TEMPLATE_BODY, err, sizeof(err));
+    *out = ferry_template_new(
+        text, strcmp(what, "html") ? FERRY_TEMPLATE_BODY : FERRY_TEMPLATE_HTML, err, sizeof(err));
     if (!*out)
         snprintf(errstr, errstr_size, "target.smtp.%s: %s", what, err);
     return *out ? 0 : -1;

@@ -46,7 +46,7 @@ static const struct ferry_cfg_field smtp_fields[] = {
      "Plain-text body template."},
     {"html", FERRY_CFG_STRING, SMTP_FIELD(html), NULL, 0, 0, NULL, NULL, 0,
      "HTML body template; with `text` too, the message is multipart/alternative. Values are "
-     "inserted as they are, not HTML-escaped."},
+     "HTML-escaped (`<` becomes `&lt;`), so a record cannot add markup."},
     FERRY_CFG_END,
 };
 const struct ferry_cfg_section ferry_route_smtp_section = {
@@ -93,7 +93,7 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_s
     snprintf(fpath, sizeof(fpath), "%s.text", path);
     check_template(cfg, s->text, FERRY_TEMPLATE_BODY, fpath);
     snprintf(fpath, sizeof(fpath), "%s.html", path);
-    check_template(cfg, s->html, FERRY_TEMPLATE_BODY, fpath);
+    check_template(cfg, s->html, FERRY_TEMPLATE_HTML, fpath);
     snprintf(fpath, sizeof(fpath), "%s.to", path);
     check_list(cfg, &s->to, fpath);
     snprintf(fpath, sizeof(fpath), "%s.cc", path);

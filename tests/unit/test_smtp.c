@@ -257,6 +257,24 @@ static void test_single_part_message(void **state)
     ferry_buf_release(&msg);
 }
 
+/* Values in html are escaped; the same value in text is not. */
+static void test_html_values_are_escaped(void **state)
+{
+    struct ferry_route_smtp_config c = config("Hi", "${value.bio}", "<b>${value.bio}</b>");
+    struct ferry_buf msg;
+    char why[256];
+
+    (void)state;
+    ferry_buf_init(&msg, BUF_CAP);
+    assert_int_equal(
+        build(&c, "{\"name\":\"A\",\"bio\":\"<a href='x'>&\\\"\",\"email\":\"a@example.com\"}",
+              &msg, why, sizeof(why)),
+        0);
+    assert_non_null(strstr(msg.data, "\r\n\r\n<a href='x'>&\"\r\n"));
+    assert_non_null(strstr(msg.data, "<b>&lt;a href=&#39;x&#39;&gt;&amp;&quot;</b>"));
+    ferry_buf_release(&msg);
+}
+
 static void test_multipart_message(void **state)
 {
     struct ferry_route_smtp_config c = config("Hi", "plain ${value.name}", "<b>${value.name}</b>");
@@ -332,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_message_id_and_date),
         cmocka_unit_test(test_single_part_message),
         cmocka_unit_test(test_multipart_message),
+        cmocka_unit_test(test_html_values_are_escaped),
         cmocka_unit_test(test_injection_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
