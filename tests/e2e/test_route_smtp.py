@@ -195,3 +195,31 @@ def test_check_names_the_target_kind(ferry_bin, tmp_path):
     assert res.returncode != 0
     assert "routes[0].batch.max_records" in res.stderr and "one message per record" in res.stderr
     assert "expected text, html or both" in res.stderr, res.stderr
+
+
+def test_breaker_opens_while_the_server_is_away_and_nothing_is_lost(start_routes, kafka):
+    """The route features work for e-mail too: with the SMTP server gone the circuit breaker
+    opens (connection refused counts as a failure), nothing is dead-lettered, and every
+    message arrives once the server is back."""
+    topic, dlq = unique("mail-away"), unique("mail-away-dlq")
+    first = SmtpServer().start()
+    port = first.port
+    route = smtp_route("away", topic, first.url, dead_letter={"topic": dlq},
+                       retry={"max_attempts": 0},
+                       circuit_breaker={"enabled": True, "min_requests": 3,
+                                        "consecutive_failures": 3, "open": "300ms",
+                                        "max_open": "1s"})
+    f = start_routes(route)
+    kafka.produce(topic, [signup(0)])
+    first.wait_messages(1)
+    first.stop()
+    kafka.produce(topic, [signup(i) | {"partition": i % 4} for i in range(1, 21)])
+    wait_route_metric(f, "ferry_route_circuit_transitions_total", "away", 1, to="open")
+    second = SmtpServer(port=port).start()
+    try:
+        msgs = second.wait_messages(20)
+        assert len({m.rcpt_tos[0] for m in msgs}) == 20
+        m = wait_route_metric(f, "ferry_route_records_delivered_total", "away", 21)
+        assert route_metric(m, "ferry_route_records_dead_lettered_total", "away") == 0
+    finally:
+        second.stop()
