@@ -10,7 +10,6 @@
 #include "core/log.h"
 #include "route/route_int.h"
 #include "route/smtp.h"
-#include "route/target.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -17,7 +17,6 @@
 #include "route/sender.h"
 #include "route/smtp.h"
 #include "route/status.h"
-#include "route/target.h"
 
 #include <errno.h>
 #include <inttypes.h>

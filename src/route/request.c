@@ -10,7 +10,6 @@
 #include "route/request.h"
 #include "route/body.h"
 #include "route/smtp.h"
-#include "route/target.h"
 #include "route/template.h"
 
 #include <inttypes.h>
