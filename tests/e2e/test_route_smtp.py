@@ -3,7 +3,9 @@ process): a templated message arrives intact (headers, an RFC 2047 subject, mult
 alternative, the Message-ID of its record); 1,000 messages use at most `concurrency`
 connections; STARTTLS required by the server works with the route's tls.ca_file; a 451 is
 retried and a 550 dead-lettered; header injection sends nothing and dead-letters with that
-reason; kill -9 mid-stream loses no e-mail, and a message sent twice keeps its Message-ID.
+reason; kill -9 mid-stream loses no e-mail, and a message sent twice keeps its Message-ID; the
+circuit breaker and `ferry redrive` work for e-mail as for HTTP; `ferry check` names a target
+with two kinds and a batch on an e-mail route.
 """
 import email
 import email.policy
@@ -223,3 +225,21 @@ def test_breaker_opens_while_the_server_is_away_and_nothing_is_lost(start_routes
         assert route_metric(m, "ferry_route_records_dead_lettered_total", "away") == 0
     finally:
         second.stop()
+
+
+def test_redrive_sends_a_dead_lettered_email_with_its_message_id(ferry_bin, start_routes, kafka,
+                                                                 smtp):
+    topic, dlq = unique("mail-rd"), unique("mail-rd-dlq")
+    smtp.reject.add("gone@example.com")
+    f = start_routes(smtp_route("rd", topic, smtp.url, dead_letter={"topic": dlq}))
+    kafka.produce(topic, [signup(0, email_addr="gone@example.com")])
+    kafka.consume_n(dlq, 1, use_group=False)
+    f.stop()
+    smtp.reject.clear()  # the mailbox exists now
+    res = run_cli(ferry_bin, ["redrive", "-c", f.config_path, "--route", "rd"], timeout=60,
+                  cwd=f.workdir)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "redriven 1" in res.stdout, res.stdout
+    [m] = smtp.wait_messages(1)
+    assert m.rcpt_tos == ["gone@example.com"]
+    assert parse(m)["Message-ID"] == f"<ferry.rd.{topic}.0.0@example.com>"
