@@ -6,7 +6,7 @@ TEST_BUILD ?= build-test
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned deb format clean
+.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned deb format clean demo-signup
 
 deps:
 	@scripts/install-deps.sh
@@ -21,6 +21,11 @@ build-test: deps
 
 run: build
 	@scripts/quickstart.sh $(BUILD)/ferry
+
+# The sign-up example: sign-ups POSTed to a webhook become confirmation e-mails through a local
+# SMTP server, which is stopped for a moment without losing one (docs/targets.md).
+demo-signup: build
+	@scripts/demo-signup.sh $(BUILD)/ferry
 
 unit: build-test
 	@cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)

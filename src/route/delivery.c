@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "route/route_int.h"
+#include "route/smtp.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,6 +41,9 @@ static int make_rules(struct route *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "on_status: out of memory");
         return -1;
     }
+    if (ferry_route_target_kind(r->cfg) == FERRY_TARGET_SMTP &&
+        ferry_smtp_status_defaults(r->rules, errstr, errstr_size))
+        return -1;
     if (set_rules(r, &s->success, FERRY_OUTCOME_SUCCESS, errstr, errstr_size) ||
         set_rules(r, &s->retry, FERRY_OUTCOME_RETRY, errstr, errstr_size) ||
         set_rules(r, &s->dead_letter, FERRY_OUTCOME_DEAD_LETTER, errstr, errstr_size))
@@ -457,7 +461,7 @@ static int request_stale(const struct ferry_request *req)
 
 static void describe(const struct ferry_http_call *call, char *out, size_t size)
 {
-    if (call->transport_error)
+    if (call->transport_error || call->error[0]) /* an answer the sender described (SMTP) */
         snprintf(out, size, "%s", call->error);
     else
         snprintf(out, size, "http status %ld", call->status);

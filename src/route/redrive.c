@@ -15,6 +15,7 @@
 #include "route/outcome.h"
 #include "route/request.h"
 #include "route/sender.h"
+#include "route/smtp.h"
 #include "route/status.h"
 
 #include <errno.h>
@@ -730,6 +731,9 @@ static int make_delivery(struct redrive *d, char *errstr, size_t errstr_size)
     d->builder = ferry_request_builder_new(c, errstr, errstr_size);
     d->rules = d->builder ? ferry_status_rules_new() : NULL;
     if (!d->rules)
+        return -1;
+    if (ferry_route_target_kind(c) == FERRY_TARGET_SMTP &&
+        ferry_smtp_status_defaults(d->rules, errstr, errstr_size))
         return -1;
     if (set_rules(d, &c->on_status.success, FERRY_OUTCOME_SUCCESS, errstr, errstr_size) ||
         set_rules(d, &c->on_status.retry, FERRY_OUTCOME_RETRY, errstr, errstr_size) ||

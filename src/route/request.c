@@ -9,6 +9,7 @@
  */
 #include "route/request.h"
 #include "route/body.h"
+#include "route/smtp.h"
 #include "route/template.h"
 
 #include <inttypes.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define REQUEST_HEADERS_MAX 64 /* configured target.headers */
 #define REQUEST_URL_MAX (16 * 1024)
@@ -48,6 +50,7 @@ struct ferry_request_builder {
     struct ferry_body_spec body;
     const char *content_type;
     struct ferry_buf header_value; /* scratch for one header template's output */
+    ferry_smtp *smtp;              /* an e-mail target's messages, or NULL for HTTP */
     struct request_list free_requests;
     struct request_list all_requests;
 };
@@ -113,6 +116,11 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
     SLIST_INIT(&b->free_requests);
     SLIST_INIT(&b->all_requests);
     ferry_buf_init(&b->header_value, REQUEST_HEADER_MAX);
+    if (ferry_route_target_kind(cfg) == FERRY_TARGET_SMTP) {
+        b->smtp = ferry_smtp_new(&cfg->target.smtp, cfg->name, errstr, errstr_size);
+        result = b->smtp ? 0 : -1;
+        goto out;
+    }
     b->url = ferry_template_new(cfg->target.url, FERRY_TEMPLATE_URL, errstr, errstr_size);
     if (!b->url || compile_headers(b, errstr, errstr_size))
         goto out;
@@ -141,6 +149,7 @@ static void request_free(struct ferry_request *req)
     ferry_buf_release(&req->url);
     ferry_buf_release(&req->body);
     ferry_buf_release(&req->call.response);
+    ferry_smtp_mail_destroy(req->mail);
     free(req->recs);
     free(req->views);
     free(req);
@@ -161,6 +170,7 @@ void ferry_request_builder_destroy(ferry_request_builder *b)
         ferry_template_destroy(b->headers[i].value);
     ferry_template_destroy(b->body_template);
     ferry_buf_release(&b->header_value);
+    ferry_smtp_destroy(b->smtp);
     free(b);
 }
 
@@ -486,11 +496,29 @@ static void fill_call(ferry_request_builder *b, struct ferry_request *req)
     req->call.body_len = req->body.len;
 }
 
+/* An e-mail target's request: one record's message (batches are refused at config load). */
+static int build_mail(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
+                      ferry_request_reject_fn *reject, void *reject_arg)
+{
+    char err[REQUEST_ERROR_MAX];
+
+    *cut = req->n;
+    if (ferry_smtp_build(b->smtp, req->views[0], (int64_t)time(NULL) * 1000, &req->mail, &req->body,
+                         &req->call, err, sizeof(err)) == 0)
+        return 0;
+    for (size_t i = 0; i < req->n; i++)
+        reject(reject_arg, req->recs[i], err);
+    req->n = 0;
+    return -1;
+}
+
 int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
                         ferry_request_reject_fn *reject, void *reject_arg)
 {
     for (size_t i = 0; i < req->n; i++)
         req->views[i] = &req->recs[i]->view;
+    if (b->smtp)
+        return build_mail(b, req, cut, reject, reject_arg);
     if (build_body(b, req, cut, reject, reject_arg) || build_target(b, req, reject, reject_arg))
         return -1;
     fill_call(b, req);

@@ -31,6 +31,7 @@
 #include "route/sender.h"
 
 typedef struct ferry_request_builder ferry_request_builder;
+struct ferry_smtp_mail;
 
 /* A request's header lines: "Name: value" lines in one buffer, each ending in a NUL, and the
  * curl_slist nodes that point at them, both kept with the request. The builder's. */
@@ -56,6 +57,7 @@ struct ferry_request {
     struct ferry_buf url;
     struct ferry_buf body;
     struct ferry_request_headers headers;
+    struct ferry_smtp_mail *mail;         /* an e-mail target's envelope (smtp.h), or NULL */
     SLIST_ENTRY(ferry_request) free_link; /* in the pool while unused */
     SLIST_ENTRY(ferry_request) all_link;  /* every request the builder made */
 };

@@ -592,7 +592,8 @@ static void *route_main(void *arg)
     int more = 0;
 
     FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s), %s",
-              r->cfg->topics.count, r->cfg->target.url, r->io_threads,
+              r->cfg->topics.count,
+              r->cfg->target.url ? r->cfg->target.url : r->cfg->target.smtp.url, r->io_threads,
               r->instance ? "a static group member (server.instance)" : "a dynamic group member");
     log_limits(r);
     while (!atomic_load(&r->stop))

@@ -11,6 +11,7 @@
 #include "route/body.h"
 #include "route/sender.h"
 #include "route/status.h"
+#include "route/target.h"
 #include "route/template.h"
 #include "route/validate.h"
 
@@ -46,8 +47,9 @@ static const struct ferry_cfg_section tls_section = {
 
 #define TARGET_FIELD(f) offsetof(struct ferry_route_target_config, f)
 static const struct ferry_cfg_field target_fields[] = {
-    {"url", FERRY_CFG_STRING, TARGET_FIELD(url), NULL, 0, 0, NULL, NULL, 1,
-     "URL template, e.g. `http://orders/api/${key}`; substituted values are URL-encoded."},
+    {"url", FERRY_CFG_STRING, TARGET_FIELD(url), NULL, 0, 0, NULL, NULL, 0,
+     "URL template of an HTTP target, e.g. `http://orders/api/${key}`; substituted values are "
+     "URL-encoded. A target has `url` or `smtp`, not both."},
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
@@ -59,6 +61,8 @@ static const struct ferry_cfg_field target_fields[] = {
     {"tls", FERRY_CFG_SECTION, TARGET_FIELD(tls), NULL, 0, 0, NULL, &tls_section, 0, NULL},
     {"forward_headers", FERRY_CFG_BOOL, TARGET_FIELD(forward_headers), "false", 0, 0, NULL, NULL, 0,
      "Send the record's headers as request headers (one-record requests only)."},
+    {"smtp", FERRY_CFG_SECTION, TARGET_FIELD(smtp), NULL, 0, 0, NULL, &ferry_route_smtp_section, 0,
+     NULL},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section target_section = {"target", target_fields,
@@ -439,7 +443,9 @@ int ferry_route_io_threads(const struct ferry_route_config *r, long cpus)
 
     if (parse_io_threads(r->io_threads, &count) == 0 && count >= 0)
         return (int)count;
-    if (r->batch.max_records > 1)
+    /* An SMTP server, not libcurl, is an e-mail route's bottleneck: one loop keeps its
+     * connections within concurrency exactly. */
+    if (r->batch.max_records > 1 || ferry_route_target_kind(r) == FERRY_TARGET_SMTP)
         return 0;
     if (cpus > FERRY_ROUTE_IO_THREADS_AUTO)
         cpus = FERRY_ROUTE_IO_THREADS_AUTO;
@@ -540,12 +546,37 @@ static void check_validate(struct ferry_config *cfg, struct ferry_route_config *
     ferry_validate_destroy(v);
 }
 
+enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r)
+{
+    return r->target.smtp.url ? FERRY_TARGET_SMTP : FERRY_TARGET_HTTP;
+}
+
+/* What an e-mail target cannot do: a message is one record, made from target.smtp alone. */
+static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_config *r,
+                             const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+
+    if (ferry_route_target_kind(r) != FERRY_TARGET_SMTP)
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.batch.max_records", path);
+    if (r->batch.max_records > 1)
+        ferry_config_error(cfg, fpath, "expected 1: an smtp target sends one message per record");
+    snprintf(fpath, sizeof(fpath), "%s.body", path);
+    if (ferry_config_line(cfg, fpath))
+        ferry_config_error(cfg, fpath,
+                           "not used by an smtp target: its messages are made from "
+                           "target.smtp's subject, text and html");
+}
+
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_config *r = obj;
     char fpath[ROUTE_PATH_MAX];
 
     ferry_config_check_name(cfg, r->name, path);
+    ferry_route_target_check(cfg, path);
+    check_smtp_route(cfg, r, path);
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
     check_io_threads(cfg, r, path);
@@ -721,8 +752,12 @@ static void summarize_route(const struct ferry_route_config *r, FILE *out)
 {
     char rates[256] = "";
 
-    fprintf(out, "  route:  %s: %zu topic(s) -> %s %s", r->name, r->topics.count,
-            ferry_route_methods[r->target.method], r->target.url);
+    if (ferry_route_target_kind(r) == FERRY_TARGET_SMTP)
+        fprintf(out, "  route:  %s: %zu topic(s) -> e-mail via %s", r->name, r->topics.count,
+                r->target.smtp.url);
+    else
+        fprintf(out, "  route:  %s: %zu topic(s) -> %s %s", r->name, r->topics.count,
+                ferry_route_methods[r->target.method], r->target.url);
     if (ferry_route_rate_limited(&r->rate_limit)) {
         ferry_route_rate_describe(&r->rate_limit, rates, sizeof(rates));
         fprintf(out, ", rate limit %s", rates);

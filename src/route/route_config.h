@@ -14,6 +14,8 @@
 
 #include "core/config.h"
 #include "core/config_schema.h"
+#include "route/smtp_config.h"
+#include "route/target.h"
 
 enum ferry_http_method {
     FERRY_METHOD_POST,
@@ -50,6 +52,7 @@ struct ferry_route_target_config {
     int64_t connect_timeout_ms;
     struct ferry_route_tls_config tls;
     int forward_headers;
+    struct ferry_route_smtp_config smtp; /* an e-mail target instead of url (target.h) */
 };
 
 struct ferry_route_body_config {
@@ -198,6 +201,9 @@ struct ferry_validate_options;
 int ferry_route_validate_options(const struct ferry_route_config *r,
                                  struct ferry_validate_options *o, int64_t *ids, char *errstr,
                                  size_t errstr_size);
+
+/* The kind of r's target (target.h), for a route that passed the config checks. Any thread. */
+enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r);
 
 /* The names of enum ferry_http_method, indexed by it. */
 extern const char *const ferry_route_methods[];

@@ -365,7 +365,7 @@ static int check_call(const struct ferry_http_call *call, const struct method **
                       size_t errstr_size)
 {
     *m = call->method ? find_method(call->method) : NULL;
-    if (!*m) {
+    if (!*m && !call->protocol) {
         snprintf(errstr, errstr_size, "sender: unsupported method '%s'",
                  call->method ? call->method : "(null)");
         return -1;
@@ -432,7 +432,7 @@ static void begin_transfer(struct io_loop *lp, struct ferry_http_call *call,
 
     if (t) {
         t->call = call;
-        rc = set_request(t, m, call);
+        rc = call->protocol ? call->protocol->start(t->easy, call) : set_request(t, m, call);
     }
     if (rc) {
         fail_call(call, rc, curl_easy_strerror(rc));
@@ -461,6 +461,10 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
     call->seconds = (double)usec / 1e6;
     if (connects > 0)
         atomic_fetch_add(&s->connects, (uint64_t)connects);
+    if (call->protocol) {
+        call->protocol->finish(t->easy, code, t->errbuf, call);
+        return;
+    }
     if (code == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &call->status);
         return;

@@ -44,6 +44,19 @@ struct ferry_sender_options {
     int io_threads;          /* 0: libcurl runs on the worker; else on this many threads */
 };
 
+struct ferry_http_call;
+
+/* A protocol other than HTTP that a call speaks (e-mail: smtp.h). Its hooks run on the thread
+ * that drives the call's transfer. A sender's calls are all HTTP or all one such protocol. */
+struct ferry_sender_protocol {
+    const char *name; /* the call's method in messages, e.g. "SMTP" */
+    /* Sets every option the call needs on easy. Returns a CURLcode. */
+    CURLcode (*start)(CURL *easy, struct ferry_http_call *call);
+    /* Fills the call's result (transport_error, error, status, response) from the finished
+     * transfer: code is its CURLcode, errbuf libcurl's message. */
+    void (*finish)(CURL *easy, CURLcode code, const char *errbuf, struct ferry_http_call *call);
+};
+
 /*
  * One request and, once done, its result. The caller owns it and keeps it, the strings, the
  * header list and the body alive from ferry_sender_start() until its done callback has run (or
@@ -61,6 +74,8 @@ struct ferry_http_call {
     const char *body;           /* not copied; may be NULL when body_len is 0 */
     size_t body_len;            /* GET sends no body, DELETE only a non-empty one */
     void *cookie;               /* the caller's */
+    const struct ferry_sender_protocol *protocol; /* NULL: HTTP, as method says */
+    void *proto;                                  /* the protocol's data for this call */
 
     /* the result, set by the sender before done is called */
     int transport_error;       /* 0, or the CURLcode: no HTTP answer (timeout, refused, DNS...) */

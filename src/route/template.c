@@ -7,7 +7,7 @@
  * ${value.PATH} reads the record value as text with core/json_scan.h: the value is checked once
  * per render, each path is looked up in the text, and what it finds is decoded or written in
  * normal form. The only allocation on that path is a scratch buffer for found text that must be
- * encoded (URL and header modes) and has escapes or is not a string.
+ * encoded (URL, header and HTML modes) and has escapes or is not a string.
  *
  * In JSON mode compiling also follows the literal text in and out of its string literals, so
  * each variable knows whether it renders a whole JSON value or escaped text inside a string,
@@ -59,7 +59,7 @@ struct render {
     const ferry_template *t;
     const struct ferry_record *rec;
     struct ferry_buf *out;
-    struct ferry_buf scratch; /* found text on its way to emit(), in URL and header modes */
+    struct ferry_buf scratch; /* found text on its way to emit(), in URL, header, HTML modes */
     int checked;              /* the record value passed ferry_json_check */
     char *errstr;
     size_t errstr_size;
@@ -388,6 +388,27 @@ static int add_url_encoded(struct ferry_buf *out, const char *p, size_t n)
     return result;
 }
 
+/* Appends p[0..n) with the five characters HTML gives meaning to as character references. */
+static int add_html_escaped(struct ferry_buf *out, const char *p, size_t n)
+{
+    size_t start = 0;
+    int result = 0;
+
+    for (size_t i = 0; i < n && !result; i++) {
+        const char *ref = p[i] == '&'    ? "&amp;"
+                          : p[i] == '<'  ? "&lt;"
+                          : p[i] == '>'  ? "&gt;"
+                          : p[i] == '"'  ? "&quot;"
+                          : p[i] == '\'' ? "&#39;"
+                                         : NULL;
+        if (!ref)
+            continue;
+        result = ferry_buf_add(out, p + start, i - start) || ferry_buf_adds(out, ref);
+        start = i + 1;
+    }
+    return result || ferry_buf_add(out, p + start, n - start);
+}
+
 /* Appends text a variable produced, encoded for the template's mode. */
 static int emit(struct render *r, const struct part *part, const char *p, size_t n)
 {
@@ -401,6 +422,9 @@ static int emit(struct render *r, const struct part *part, const char *p, size_t
         if (memchr(p, '\r', n) || memchr(p, '\n', n) || memchr(p, '\0', n))
             return fail(r, part, "value contains CR, LF or NUL, which a header cannot carry");
         result = ferry_buf_add(r->out, p, n);
+        break;
+    case FERRY_TEMPLATE_HTML:
+        result = add_html_escaped(r->out, p, n);
         break;
     case FERRY_TEMPLATE_JSON:
         result = part->in_string ? ferry_json_add_escaped(r->out, p, n)

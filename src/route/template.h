@@ -29,6 +29,8 @@
  *   HEADER  as is, but a value containing CR, LF or NUL is a render error; literal text with
  *           CR or LF is a compile error
  *   BODY    as is (raw bytes; nothing is quoted or escaped)
+ *   HTML    as in BODY, with & < > " ' written as character references (&amp; ...), so a
+ *           value cannot add markup to an HTML body (an e-mail target's `html`)
  *   JSON    the text must be JSON with variables in it, and the output is always one JSON value
  *           (docs/routes.md, "Transformation"). Where a variable stands outside a string literal
  *           of the text it becomes one whole JSON value: ${value.PATH} and ${value} as the JSON
@@ -64,6 +66,7 @@ enum ferry_template_mode {
     FERRY_TEMPLATE_HEADER,
     FERRY_TEMPLATE_BODY,
     FERRY_TEMPLATE_JSON,
+    FERRY_TEMPLATE_HTML,
 };
 
 /* What a variable renders when the record lacks what it names (see above). */

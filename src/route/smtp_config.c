@@ -1,0 +1,134 @@
+/*
+ * smtp_config.c - the table of `target.smtp:` and the checks that need several of its keys
+ * (a URL of the right scheme, a recipient and a body, templates that compile), so that
+ * `ferry check` finds what an SMTP route would trip over at start.
+ */
+#include "route/smtp_config.h"
+#include "route/template.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define SMTP_PATH_MAX 256
+
+const char *const ferry_smtp_starttls_names[] = {"required", "optional", "off", NULL};
+
+static void check_smtp(struct ferry_config *cfg, void *obj, const char *path);
+
+#define SMTP_FIELD(f) offsetof(struct ferry_route_smtp_config, f)
+static const struct ferry_cfg_field smtp_fields[] = {
+    {"url", FERRY_CFG_STRING, SMTP_FIELD(url), NULL, 0, 0, NULL, NULL, 1,
+     "The SMTP server: `smtp://host:25` (STARTTLS as `starttls` says) or `smtps://host:465` "
+     "(TLS from the start). `target.tls` applies to either."},
+    {"starttls", FERRY_CFG_ENUM, SMTP_FIELD(starttls), "optional", 0, 0, ferry_smtp_starttls_names,
+     NULL, 0,
+     "On smtp://: `required` fails the attempt when the server offers no STARTTLS; `optional` "
+     "upgrades when it does; `off` never upgrades."},
+    {"username", FERRY_CFG_STRING, SMTP_FIELD(username), NULL, 0, 0, NULL, NULL, 0,
+     "Log in (SMTP AUTH) as this user."},
+    {"password", FERRY_CFG_STRING, SMTP_FIELD(password), NULL, 0, 0, NULL, NULL, 0,
+     "Its password; write `${env:NAME}` to take it from the environment."},
+    {"password_file", FERRY_CFG_STRING, SMTP_FIELD(password_file), NULL, 0, 0, NULL, NULL, 0,
+     "Or a file whose first line is the password, read when the route starts."},
+    {"from", FERRY_CFG_STRING, SMTP_FIELD(from), NULL, 0, 0, NULL, NULL, 1,
+     "Sender, one address: `news@example.com` or `Example <news@example.com>` (a template)."},
+    {"to", FERRY_CFG_STRINGS, SMTP_FIELD(to), NULL, 0, 0, NULL, NULL, 1,
+     "Recipients, each a template that must give exactly one address, e.g. "
+     "`${value.name} <${value.email}>`."},
+    {"cc", FERRY_CFG_STRINGS, SMTP_FIELD(cc), NULL, 0, 0, NULL, NULL, 0,
+     "Copy recipients, as `to`."},
+    {"subject", FERRY_CFG_STRING, SMTP_FIELD(subject), NULL, 0, 0, NULL, NULL, 1,
+     "Subject template; non-ASCII text is sent RFC 2047-encoded."},
+    {"text", FERRY_CFG_STRING, SMTP_FIELD(text), NULL, 0, 0, NULL, NULL, 0,
+     "Plain-text body template."},
+    {"html", FERRY_CFG_STRING, SMTP_FIELD(html), NULL, 0, 0, NULL, NULL, 0,
+     "HTML body template; with `text` too, the message is multipart/alternative. Values are "
+     "HTML-escaped (`<` becomes `&lt;`), so a record cannot add markup."},
+    FERRY_CFG_END,
+};
+const struct ferry_cfg_section ferry_route_smtp_section = {
+    "smtp", smtp_fields, sizeof(struct ferry_route_smtp_config), check_smtp,
+    "An e-mail target: one message per record (docs/targets.md). A recipient or header value "
+    "with CR, LF or NUL, or with more than one address, dead-letters the record with reason "
+    "`header injection`. SMTP replies 4xx retry, 5xx dead-letter."};
+
+/* Compiles text as a template of mode, reporting a failure under path. */
+static void check_template(struct ferry_config *cfg, const char *text,
+                           enum ferry_template_mode mode, const char *path)
+{
+    char err[256];
+    ferry_template *t;
+
+    if (!text)
+        return;
+    t = ferry_template_new(text, mode, err, sizeof(err));
+    if (!t)
+        ferry_config_error(cfg, path, "%s", err);
+    ferry_template_destroy(t);
+}
+
+static void check_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                       const char *path)
+{
+    char fpath[SMTP_PATH_MAX];
+
+    for (size_t i = 0; i < list->count; i++) {
+        snprintf(fpath, sizeof(fpath), "%s[%zu]", path, i);
+        check_template(cfg, list->items[i], FERRY_TEMPLATE_HEADER, fpath);
+    }
+}
+
+static void check_templates(struct ferry_config *cfg, const struct ferry_route_smtp_config *s,
+                            const char *path)
+{
+    char fpath[SMTP_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.from", path);
+    check_template(cfg, s->from, FERRY_TEMPLATE_HEADER, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.subject", path);
+    check_template(cfg, s->subject, FERRY_TEMPLATE_HEADER, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.text", path);
+    check_template(cfg, s->text, FERRY_TEMPLATE_BODY, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.html", path);
+    check_template(cfg, s->html, FERRY_TEMPLATE_HTML, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.to", path);
+    check_list(cfg, &s->to, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.cc", path);
+    check_list(cfg, &s->cc, fpath);
+}
+
+static void check_password(struct ferry_config *cfg, const struct ferry_route_smtp_config *s,
+                           const char *path)
+{
+    char fpath[SMTP_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.password_file", path);
+    if (s->password && s->password_file)
+        ferry_config_error(cfg, fpath, "set password or password_file, not both");
+    else if (s->password_file && access(s->password_file, R_OK))
+        ferry_config_error(cfg, fpath, "cannot read '%s'", s->password_file);
+    snprintf(fpath, sizeof(fpath), "%s.username", path);
+    if (!s->username && (s->password || s->password_file))
+        ferry_config_error(cfg, fpath, "missing, a password needs a username");
+}
+
+static void check_smtp(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_route_smtp_config *s = obj;
+    char fpath[SMTP_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.url", path);
+    if (s->url && strncasecmp(s->url, "smtp://", 7) && strncasecmp(s->url, "smtps://", 8))
+        ferry_config_error(cfg, fpath, "expected smtp://host:port or smtps://host:port, got '%s'",
+                           s->url);
+    snprintf(fpath, sizeof(fpath), "%s.to", path);
+    if (s->to.count == 0 && ferry_config_line(cfg, fpath))
+        ferry_config_error(cfg, fpath, "expected at least one recipient");
+    if (!s->text && !s->html)
+        ferry_config_error(cfg, path, "expected text, html or both: a message needs a body");
+    check_templates(cfg, s, path);
+    check_password(cfg, s, path);
+}

@@ -1,0 +1,41 @@
+/*
+ * smtp_config.h - the `target.smtp:` block of a route: where e-mail goes (an SMTP server),
+ * how the connection is secured and logged in, and the templates each message is made from.
+ *
+ * route_config.c embeds struct ferry_route_smtp_config in a route's target and lists
+ * ferry_route_smtp_section among the target's keys; target.c decides which kind of target a
+ * route has; smtp.c builds the messages. Nothing here runs after the config is loaded.
+ */
+#ifndef FERRY_SMTP_CONFIG_H
+#define FERRY_SMTP_CONFIG_H
+
+#include "core/config.h"
+#include "core/config_schema.h"
+
+enum ferry_smtp_starttls {
+    FERRY_SMTP_STARTTLS_REQUIRED,
+    FERRY_SMTP_STARTTLS_OPTIONAL,
+    FERRY_SMTP_STARTTLS_OFF,
+};
+
+struct ferry_route_smtp_config {
+    char *url;    /* smtp://host:port or smtps://host:port; NULL when the route has no smtp block */
+    int starttls; /* enum ferry_smtp_starttls */
+    char *username;
+    char *password;      /* may come from ${env:NAME} */
+    char *password_file; /* or from a file: its first line */
+    char *from;          /* templates from here on */
+    struct ferry_cfg_strings to;
+    struct ferry_cfg_strings cc;
+    char *subject;
+    char *text;
+    char *html;
+};
+
+/* The table of `target.smtp`. */
+extern const struct ferry_cfg_section ferry_route_smtp_section;
+
+/* The names of enum ferry_smtp_starttls, indexed by it. */
+extern const char *const ferry_smtp_starttls_names[];
+
+#endif

@@ -1,0 +1,118 @@
+"""A real SMTP server for tests (python3-aiosmtpd) that records every message and connection
+and can misbehave per recipient: 451 a few times, or 550 always.
+
+    with SmtpServer() as s:            # a free port on 127.0.0.1, in a thread of this process
+        s.url                          # "smtp://127.0.0.1:PORT"
+        s.tempfail["slow@example.com"] = 2   # the next 2 RCPTs for it answer 451
+        s.reject.add("gone@example.com")      # every RCPT for it answers 550
+        s.wait_messages(10)
+        s.messages                     # [Message(mail_from, rcpt_tos, data: bytes, tls: bool)]
+        s.connections                  # SMTP sessions opened since start (the readiness probe
+                                       # excluded)
+"""
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+
+@dataclass
+class Message:
+    mail_from: str
+    rcpt_tos: list
+    data: bytes
+    tls: bool
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Handler:
+    def __init__(self, server):
+        self.server = server
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        s = self.server
+        with s.lock:
+            s.rcpts.append(address)
+            if address in s.reject:
+                return "550 5.1.1 no such user here"
+            if s.tempfail.get(address, 0) > 0:
+                s.tempfail[address] -= 1
+                return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        s = self.server
+        with s.lock:
+            s.messages.append(Message(envelope.mail_from, list(envelope.rcpt_tos),
+                                      envelope.original_content or envelope.content,
+                                      session.ssl is not None))
+        return "250 Message accepted for delivery"
+
+
+class _Controller(Controller):
+    def __init__(self, owner, *args, **kw):
+        self.owner = owner
+        super().__init__(*args, **kw)
+
+    def factory(self):
+        with self.owner.lock:
+            self.owner.connections += 1
+        return SMTP(self.handler, **self.SMTP_kwargs)
+
+
+class SmtpServer:
+    def __init__(self, tls_context=None, require_starttls=False, port=None):
+        self.lock = threading.Lock()
+        self.messages, self.rcpts = [], []
+        self.tempfail, self.reject = {}, set()
+        self.connections = 0
+        self.port = port or _free_port()
+        kw = {}
+        if tls_context is not None:
+            kw = {"tls_context": tls_context, "require_starttls": require_starttls}
+        self._controller = _Controller(self, _Handler(self), hostname="127.0.0.1", port=self.port,
+                                       ready_timeout=10, **kw)
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self):
+        self._controller.start()
+        with self.lock:
+            self.connections = 0  # the controller's own readiness probe
+        return self
+
+    def stop(self):
+        self._controller.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait_messages(self, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= n:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(f"{len(self.messages)} of {n} messages arrived in {timeout} s")
+
+
+def tls_context(cert, key):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
