@@ -14,7 +14,7 @@
 #
 # BENCH_SECONDS       seconds each row is measured (default 10), after a 1 s warm-up
 # BENCH_CONNECTIONS   connection counts (default "64 256")
-# BENCH_LINGER_MS     the producer's linger.ms (default 1; see bench/README.md)
+# BENCH_LINGER_MS     the producer's linger.ms (default: ferry's own default, 1 ms)
 # BENCH_THREADS       server.threads (default 2, one per core)
 # Everything listens on 127.0.0.1 on ports the OS picks and is stopped on exit.
 set -euo pipefail
@@ -28,7 +28,7 @@ source "$BENCH_SRC/lib.sh"
 MEASURE_S=${BENCH_SECONDS:-10}
 WARMUP_S=1
 read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-64 256}"
-LINGER_MS=${BENCH_LINGER_MS:-1}
+LINGER_MS=${BENCH_LINGER_MS:-}
 THREADS=${BENCH_THREADS:-2}
 WRK_THREADS=2
 VALUE_BYTES=100
@@ -62,7 +62,7 @@ write_ingest_config() {
   cat >"$3" <<YAML
 kafka:
   brokers: "$BROKER_BOOTSTRAP"
-  properties: {linger.ms: $LINGER_MS}
+  properties: {${LINGER_MS:+linger.ms: $LINGER_MS}}
 server: {listen: "127.0.0.1:$2", threads: $THREADS}
 log: {level: warn}
 ingest:
@@ -218,7 +218,7 @@ print_table() {
   echo
   echo "ferry ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores shared by wrk, ferry and the" \
     "dev broker; ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up; ${VALUE_BYTES} B values;" \
-    "linger.ms=$LINGER_MS, server.threads=$THREADS, wrk -t$WRK_THREADS"
+    "linger.ms=${LINGER_MS:-default}, server.threads=$THREADS, wrk -t$WRK_THREADS"
   echo "CPU s are each process's own over the measured seconds; peak RSS is ferry's (a fresh" \
     "ferry per row); ratio is requests/s over /healthz's at the same connection count."
   echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
