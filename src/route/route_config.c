@@ -341,19 +341,6 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
-static void check_template(struct ferry_config *cfg, const char *text,
-                           enum ferry_template_mode mode, const char *path)
-{
-    char err[256];
-    ferry_template *t;
-
-    if (!text)
-        return;
-    t = ferry_template_new(text, mode, err, sizeof(err));
-    if (!t)
-        ferry_config_error(cfg, path, "%s", err);
-    ferry_template_destroy(t);
-}
 
 static void check_templates(struct ferry_config *cfg, const struct ferry_route_config *r,
                             const char *path)
@@ -361,17 +348,17 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
     char fpath[ROUTE_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.target.url", path);
-    check_template(cfg, r->target.url, FERRY_TEMPLATE_URL, fpath);
+    ferry_template_config_check(cfg, r->target.url, FERRY_TEMPLATE_URL, fpath);
     for (size_t i = 0; i < r->target.headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path,
                  r->target.headers.items[i].key);
-        check_template(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
+        ferry_template_config_check(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
     }
     snprintf(fpath, sizeof(fpath), "%s.body.template", path);
     if (r->body.mode >= FERRY_BODY_TEMPLATE && !r->body.template)
         ferry_config_error(cfg, fpath, "missing, `mode: %s` needs a template",
                            body_modes[r->body.mode]);
-    check_template(cfg, r->body.template, ferry_body_template_mode(r->body.mode), fpath);
+    ferry_template_config_check(cfg, r->body.template, ferry_body_template_mode(r->body.mode), fpath);
 }
 
 static void check_status_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,

@@ -55,20 +55,6 @@ const struct ferry_cfg_section ferry_route_smtp_section = {
     "with CR, LF or NUL, or with more than one address, dead-letters the record with reason "
     "`header injection`. SMTP replies 4xx retry, 5xx dead-letter."};
 
-/* Compiles text as a template of mode, reporting a failure under path. */
-static void check_template(struct ferry_config *cfg, const char *text,
-                           enum ferry_template_mode mode, const char *path)
-{
-    char err[256];
-    ferry_template *t;
-
-    if (!text)
-        return;
-    t = ferry_template_new(text, mode, err, sizeof(err));
-    if (!t)
-        ferry_config_error(cfg, path, "%s", err);
-    ferry_template_destroy(t);
-}
 
 static void check_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
                        const char *path)
@@ -77,7 +63,7 @@ static void check_list(struct ferry_config *cfg, const struct ferry_cfg_strings 
 
     for (size_t i = 0; i < list->count; i++) {
         snprintf(fpath, sizeof(fpath), "%s[%zu]", path, i);
-        check_template(cfg, list->items[i], FERRY_TEMPLATE_HEADER, fpath);
+        ferry_template_config_check(cfg, list->items[i], FERRY_TEMPLATE_HEADER, fpath);
     }
 }
 
@@ -87,13 +73,13 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_s
     char fpath[SMTP_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.from", path);
-    check_template(cfg, s->from, FERRY_TEMPLATE_HEADER, fpath);
+    ferry_template_config_check(cfg, s->from, FERRY_TEMPLATE_HEADER, fpath);
     snprintf(fpath, sizeof(fpath), "%s.subject", path);
-    check_template(cfg, s->subject, FERRY_TEMPLATE_HEADER, fpath);
+    ferry_template_config_check(cfg, s->subject, FERRY_TEMPLATE_HEADER, fpath);
     snprintf(fpath, sizeof(fpath), "%s.text", path);
-    check_template(cfg, s->text, FERRY_TEMPLATE_BODY, fpath);
+    ferry_template_config_check(cfg, s->text, FERRY_TEMPLATE_BODY, fpath);
     snprintf(fpath, sizeof(fpath), "%s.html", path);
-    check_template(cfg, s->html, FERRY_TEMPLATE_HTML, fpath);
+    ferry_template_config_check(cfg, s->html, FERRY_TEMPLATE_HTML, fpath);
     snprintf(fpath, sizeof(fpath), "%s.to", path);
     check_list(cfg, &s->to, fpath);
     snprintf(fpath, sizeof(fpath), "%s.cc", path);

@@ -15,6 +15,7 @@
  * record can make a body that is not JSON.
  */
 #include "route/template.h"
+#include "core/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,4 +613,18 @@ int ferry_template_render(const ferry_template *t, const struct ferry_record *re
     if (result)
         ferry_buf_rewind(out, &saved);
     return result;
+}
+
+void ferry_template_config_check(struct ferry_config *cfg, const char *text,
+                                 enum ferry_template_mode mode, const char *path)
+{
+    char err[256];
+    ferry_template *t;
+
+    if (!text)
+        return;
+    t = ferry_template_new(text, mode, err, sizeof(err));
+    if (!t)
+        ferry_config_error(cfg, path, "%s", err);
+    ferry_template_destroy(t);
 }

@@ -108,4 +108,10 @@ int ferry_template_is_constant(const ferry_template *t);
 /* Frees the template. Accepts NULL. */
 void ferry_template_destroy(ferry_template *t);
 
+/* Compiles text (NULL: nothing to check) as a template of mode and reports a failure as a
+ * config error at path; for the config checks of every template a route has. */
+struct ferry_config;
+void ferry_template_config_check(struct ferry_config *cfg, const char *text,
+                                 enum ferry_template_mode mode, const char *path);
+
 #endif

@@ -106,18 +106,30 @@ struct lookup {
     char store_error[256]; /* set when the store failed, rather than the body */
 };
 
+/* Appends key's row as fn writes it. Returns FERRY_STORE_OK, FERRY_STORE_NOT_FOUND (out
+ * left as it was, why empty), or an error (out left as it was; FERRY_STORE_ERROR with why
+ * empty when out's cap was reached). */
+static int view_row(ferry_store *store, const char *key, size_t len, struct ferry_buf *out,
+                    ferry_store_entry_fn fn, void *arg, char *why, size_t why_size)
+{
+    size_t mark = out->len;
+    int r = ferry_store_view(store, key, len, fn, arg, why, why_size);
+
+    if (r == FERRY_STORE_OK && !out->failed)
+        return FERRY_STORE_OK;
+    out->len = mark;
+    if (r == FERRY_STORE_OK || r == FERRY_STORE_NOT_FOUND)
+        why[0] = '\0';
+    return r == FERRY_STORE_OK ? FERRY_STORE_ERROR : r;
+}
+
 int ferry_table_lookup_add(ferry_store *store, const char *key, size_t len, struct ferry_buf *out,
                            char *why, size_t why_size)
 {
-    size_t mark = out->len;
-    int r = ferry_store_view(store, key, len, add_entry, out, why, why_size);
+    int r = view_row(store, key, len, out, add_entry, out, why, why_size);
 
-    if (r == FERRY_STORE_OK)
-        return out->failed ? FERRY_STORE_ERROR : FERRY_STORE_OK;
-    out->len = mark;
     if (r != FERRY_STORE_NOT_FOUND)
         return r;
-    why[0] = '\0';
     return ferry_table_lookup_add_error(out, key, len, 404) ? FERRY_STORE_ERROR : FERRY_STORE_OK;
 }
 
@@ -144,16 +156,11 @@ int ferry_table_lookup_add_detail(struct table *t, ferry_store *store, const cha
                                   struct ferry_buf *out, char *why, size_t why_size)
 {
     struct detail d = {t, out};
-    size_t mark = out->len;
+    int r = view_row(store, key, len, out, add_detailed, &d, why, why_size);
     int32_t p;
-    int r = ferry_store_view(store, key, len, add_detailed, &d, why, why_size);
 
-    if (r == FERRY_STORE_OK)
-        return out->failed ? FERRY_STORE_ERROR : FERRY_STORE_OK;
-    out->len = mark;
     if (r != FERRY_STORE_NOT_FOUND)
         return r;
-    why[0] = '\0';
     p = ferry_table_key_partition(t, key, len);
     return ferry_buf_addc(out, '{') || add_bytes(out, "key", key, len) ||
                    ferry_buf_addf(out, ",\"error_code\":404,\"partition\":%d,\"lag\":%" PRId64 "}",
