@@ -84,10 +84,11 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
     return make
 
 
-def member_map(ferry, table):
+def member_map(ferry, table, key=None):
     reader = Reader(ferry)
     try:
-        status, _, body = reader.get(f"/tables/{table}")
+        status, _, body = reader.get(f"/tables/{table}",
+                                     {"Authorization": f"Bearer {key}"} if key else None)
     finally:
         reader.close()
     assert status == 200, body
@@ -105,10 +106,10 @@ def serving_holders(ferry, table):
     return out
 
 
-def placed(ferry, table, replicas):
+def placed(ferry, table, replicas, key=None):
     """True when ferry sees every partition served by exactly its `replicas` placement holders
     (handovers finished)."""
-    doc = member_map(ferry, table)
+    doc = member_map(ferry, table, key)
     serving = {}
     for m in doc["members"]:
         for p in m["partitions"]:
@@ -435,7 +436,7 @@ def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
     broker, topic, table, procs, _ = cluster(
         2, 1, {"ingest": {"auth": {"keys": keys}}, "cluster": {"peer_key": peer}})
     last = write_keys(broker, topic, 100)
-    wait_until(lambda: all(placed_with(f, table, reader) for f in procs), 60, "placed")
+    wait_until(lambda: all(placed(f, table, 1, reader) for f in procs), 60, "placed")
     for f in procs:
         for k, v in list(last.items())[:40]:
             r = f.get(f"/tables/{table}/keys/{k}", headers={"Authorization": f"Bearer {reader}"})
@@ -451,21 +452,6 @@ def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
             wait_healthy=False)
         assert f.wait(30) == 1, f.describe()
         assert why in f.stderr_text(), f.describe()
-
-
-def placed_with(ferry, table, key):
-    r = ferry.get(f"/tables/{table}", headers={"Authorization": f"Bearer {key}"})
-    if r.status != 200:
-        return False
-    doc = r.json()
-    serving = {}
-    for m in doc["members"]:
-        for p in m["partitions"]:
-            if p["serving"]:
-                serving.setdefault(p["partition"], set()).add(m["instance"])
-    return len(doc["holders"]) == PARTITIONS and all(
-        serving.get(h["partition"]) == {x["instance"] for x in h["holders"]}
-        for h in doc["holders"])
 
 
 def keys_in_store(ferry, table):
