@@ -40,17 +40,22 @@ struct ferry_grpc_rules_s {
     enum ferry_outcome outcome[FERRY_GRPC_CODE_COUNT];
 };
 
+void ferry_grpc_frame_header(char *out, size_t len)
+{
+    out[0] = 0;
+    out[1] = (char)(unsigned char)(len >> 24);
+    out[2] = (char)(unsigned char)(len >> 16);
+    out[3] = (char)(unsigned char)(len >> 8);
+    out[4] = (char)(unsigned char)len;
+}
+
 int ferry_grpc_frame_add(struct ferry_buf *out, const void *msg, size_t len)
 {
-    unsigned char h[FERRY_GRPC_FRAME_HEADER];
+    char h[FERRY_GRPC_FRAME_HEADER];
     struct ferry_buf mark = *out;
     if (len > UINT32_MAX)
         return -1;
-    h[0] = 0;
-    h[1] = (unsigned char)(len >> 24);
-    h[2] = (unsigned char)(len >> 16);
-    h[3] = (unsigned char)(len >> 8);
-    h[4] = (unsigned char)len;
+    ferry_grpc_frame_header(h, len);
     if (ferry_buf_add(out, h, sizeof(h)) || ferry_buf_add(out, msg, len)) {
         ferry_buf_rewind(out, &mark);
         return -1;

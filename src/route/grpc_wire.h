@@ -49,6 +49,9 @@ enum ferry_grpc_code {
  * reached (out unchanged) or the message is larger than a frame can say. */
 int ferry_grpc_frame_add(struct ferry_buf *out, const void *msg, size_t len);
 
+/* Writes the header of an uncompressed frame for a message of len bytes into out[0..5). */
+void ferry_grpc_frame_header(char *out, size_t len);
+
 /* Reads the frame at data[0..len): returns 0 with the message at data[*msg_off] for *msg_len
  * bytes, 1 when the frame is incomplete, -1 when it is compressed (never asked for). */
 int ferry_grpc_frame_next(const void *data, size_t len, size_t *msg_off, size_t *msg_len);
