@@ -61,6 +61,10 @@ struct ferry_http_call {
     const char *body;           /* not copied; may be NULL when body_len is 0 */
     size_t body_len;            /* GET sends no body, DELETE only a non-empty one */
     void *cookie;               /* the caller's */
+    /* a gRPC call (route/grpc_wire.h), or NULL: its trailers are read into it, and over an
+     * http:// URL it speaks h2c on a connection of its own (libcurl 7.88.1 fails requests on a
+     * reused h2c connection, curl issue 10634). Reset at each start. */
+    struct ferry_grpc_status *grpc;
 
     /* the result, set by the sender before done is called */
     int transport_error;       /* 0, or the CURLcode: no HTTP answer (timeout, refused, DNS...) */
