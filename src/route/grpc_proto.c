@@ -767,7 +767,7 @@ int ferry_grpc_proto_encode(const ferry_grpc_proto *p, const char *type, const c
         snprintf(errstr, errstr_size, "message type '%s' is not in the descriptor set", type);
         goto out;
     }
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
         snprintf(errstr, errstr_size, "invalid JSON: %s", jerr.text);
         goto out;

@@ -49,6 +49,8 @@ static const struct good_case good_cases[] = {
     {"{\"by_flag\": {\"true\": {\"qty\": 2}}}", "aa0106080112021802"},
     {"{\"note\": {\"text\": \"hi\"}}", "b201040a026869"},
     {"{\"id\": null}", ""},
+    {"{\"id\": \"a\\u0000b\"}", "0a03610062"},
+    {"{\"note\": {}}", "b20100"},
     {"{\"total\": \"NaN\"}", "39000000000000f87f"},
     {"{\"total\": \"-Infinity\"}", "39000000000000f0ff"},
 };
@@ -80,6 +82,7 @@ static const struct bad_case bad_cases[] = {
     {"{\"total\": \"much\"}", "total: expected a number, got 'much'"},
     {"[1]", "expected an object, got an array"},
     {"{\"id\": ", "invalid JSON"},
+    {"{\"id\": \"a\", \"id\": \"b\"}", "invalid JSON: duplicate object key"},
 };
 
 static ferry_grpc_proto *load_shop(void)
