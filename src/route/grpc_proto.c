@@ -134,6 +134,8 @@ static int type_cmp(const void *a, const void *b)
 static const struct type_entry *find_type(const ferry_grpc_proto *p, const char *name)
 {
     struct type_entry key = {.name = (char *)name};
+    if (!name) /* a hand-made descriptor set may leave a field's type name out */
+        return NULL;
     return bsearch(&key, p->types, p->n_types, sizeof(key), type_cmp);
 }
 
