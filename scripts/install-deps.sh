@@ -7,10 +7,9 @@ PACKAGES=(
   build-essential cmake pkg-config clang-format
   librdkafka-dev libcurl4-openssl-dev libnghttp2-dev libmicrohttpd-dev libgnutls28-dev
   liblmdb-dev libyaml-dev libjansson-dev libcmocka-dev json-schema-test-suite
-  libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   python3 python3-pytest python3-confluent-kafka python3-aiohttp
-  python3-grpcio python3-protobuf
   kcat curl nginx-light wrk time
+  libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-grpcio python3-protobuf
 )
 
 missing=()
