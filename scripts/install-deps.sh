@@ -9,6 +9,7 @@ PACKAGES=(
   liblmdb-dev libyaml-dev libjansson-dev libcmocka-dev json-schema-test-suite
   python3 python3-pytest python3-confluent-kafka python3-aiohttp python3-aiosmtpd
   kcat curl nginx-light wrk time
+  libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-grpcio python3-protobuf
 )
 
 missing=()

@@ -87,6 +87,11 @@ struct ferry_http_call {
     void *priv;                /* the sender's: the I/O loop the call went to */
     const void *rule;          /* the sender's: what its method needs, found once at start */
     STAILQ_ENTRY(ferry_http_call) queued; /* the sender's */
+
+    /* set by the caller: a gRPC call (route/grpc_wire.h), or NULL: its trailers are read into it,
+     * and over an http:// URL it speaks h2c on a connection of its own (libcurl 7.88.1 fails
+     * requests on a reused h2c connection, curl issue 10634). Reset at each start. */
+    struct ferry_grpc_status *grpc;
 };
 
 /* Sets up libcurl for the whole process. Returns 0, or libcurl's CURLcode when it failed. Call

@@ -1,0 +1,786 @@
+/*
+ * grpc_proto.c - JSON to protobuf encoding driven by a FileDescriptorSet.
+ *
+ * The set is unpacked with protobuf-c's bindings for descriptor.proto (generated at build
+ * time from the system's copy), and every message and enum in it, nested ones included, goes
+ * into one table sorted by fully qualified name, because descriptors name field types that
+ * way (".package.Outer.Inner"). Encoding walks the JSON tree (jansson) beside the message's
+ * field list and writes the wire format directly: varints, zigzag, fixed 32/64-bit values and
+ * length-delimited strings, bytes and sub-messages, the latter encoded into a scratch buffer
+ * first since their length comes before them. Repeated numeric fields are packed as proto3
+ * does by default (proto2 only when asked with [packed = true]); parsers accept both.
+ */
+#include "route/grpc_proto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base64.h"
+#include "google/protobuf/descriptor.pb-c.h"
+
+typedef Google__Protobuf__FieldDescriptorProto field_desc;
+typedef Google__Protobuf__DescriptorProto message_desc;
+typedef Google__Protobuf__EnumDescriptorProto enum_desc;
+
+/* The longest field path kept for error messages; longer ones are cut. */
+#define PATH_MAX_LEN 256
+/* The most of it an error message shows. */
+#define PATH_SHOWN 100
+
+enum wire_type { WIRE_VARINT = 0, WIRE_64BIT = 1, WIRE_LEN = 2, WIRE_32BIT = 5 };
+
+struct type_entry {
+    char *name; /* ".package.Message" */
+    const message_desc *msg;
+    const enum_desc *en;
+    int proto3;
+};
+
+struct ferry_grpc_proto_s {
+    Google__Protobuf__FileDescriptorSet *set;
+    struct type_entry *types;
+    size_t n_types, cap_types;
+};
+
+/* One encoding in progress: where the error goes and the path of the field being encoded. */
+struct enc {
+    const ferry_grpc_proto *proto;
+    char path[PATH_MAX_LEN];
+    size_t path_len;
+    int depth;
+    char *errstr;
+    size_t errstr_size;
+};
+
+/* ---- the type table ---- */
+
+static int add_type(ferry_grpc_proto *p, const char *scope, const char *name,
+                    const message_desc *msg, const enum_desc *en, int proto3)
+{
+    struct type_entry *t;
+    if (p->n_types == p->cap_types) {
+        size_t cap = p->cap_types ? p->cap_types * 2 : 64;
+        struct type_entry *grown = realloc(p->types, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        p->types = grown;
+        p->cap_types = cap;
+    }
+    t = &p->types[p->n_types];
+    if (asprintf(&t->name, "%s.%s", scope, name) < 0)
+        return -1;
+    t->msg = msg;
+    t->en = en;
+    t->proto3 = proto3;
+    p->n_types++;
+    return 0;
+}
+
+/* Adds m and its enums under scope; add_nested() adds its nested messages. */
+static int add_message(ferry_grpc_proto *p, const char *scope, const message_desc *m, int proto3)
+{
+    char full[512];
+    if (add_type(p, scope, m->name, m, NULL, proto3))
+        return -1;
+    snprintf(full, sizeof(full), "%s.%s", scope, m->name);
+    for (size_t i = 0; i < m->n_enum_type; i++)
+        if (add_type(p, full, m->enum_type[i]->name, NULL, m->enum_type[i], proto3))
+            return -1;
+    return 0;
+}
+
+static int add_nested(ferry_grpc_proto *p, const char *scope, const message_desc *m, int proto3);
+
+static int add_file(ferry_grpc_proto *p, const Google__Protobuf__FileDescriptorProto *f)
+{
+    char scope[512] = "";
+    int proto3 = f->syntax && strcmp(f->syntax, "proto3") == 0;
+    if (f->package && *f->package)
+        snprintf(scope, sizeof(scope), ".%s", f->package);
+    for (size_t i = 0; i < f->n_enum_type; i++)
+        if (add_type(p, scope, f->enum_type[i]->name, NULL, f->enum_type[i], proto3))
+            return -1;
+    for (size_t i = 0; i < f->n_message_type; i++)
+        if (add_nested(p, scope, f->message_type[i], proto3))
+            return -1;
+    return 0;
+}
+
+/* Adds m, its enums and, recursively, its nested messages under scope. */
+static int add_nested(ferry_grpc_proto *p, const char *scope, const message_desc *m, int proto3)
+{
+    char full[512];
+    if (add_message(p, scope, m, proto3))
+        return -1;
+    snprintf(full, sizeof(full), "%s.%s", scope, m->name);
+    for (size_t i = 0; i < m->n_nested_type; i++)
+        if (add_nested(p, full, m->nested_type[i], proto3))
+            return -1;
+    return 0;
+}
+
+static int type_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct type_entry *)a)->name, ((const struct type_entry *)b)->name);
+}
+
+static const struct type_entry *find_type(const ferry_grpc_proto *p, const char *name)
+{
+    struct type_entry key = {.name = (char *)name};
+    if (!name) /* a hand-made descriptor set may leave a field's type name out */
+        return NULL;
+    return bsearch(&key, p->types, p->n_types, sizeof(key), type_cmp);
+}
+
+ferry_grpc_proto *ferry_grpc_proto_new(const void *data, size_t len, char *errstr,
+                                       size_t errstr_size)
+{
+    ferry_grpc_proto *p = calloc(1, sizeof(*p));
+    int result = -1;
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    p->set = google__protobuf__file_descriptor_set__unpack(NULL, len, data);
+    if (!p->set) {
+        snprintf(errstr, errstr_size, "not a FileDescriptorSet (protoc --descriptor_set_out)");
+        goto out;
+    }
+    for (size_t i = 0; i < p->set->n_file; i++) {
+        if (add_file(p, p->set->file[i])) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto out;
+        }
+    }
+    qsort(p->types, p->n_types, sizeof(*p->types), type_cmp);
+    result = 0;
+out:
+    if (result) {
+        ferry_grpc_proto_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+ferry_grpc_proto *ferry_grpc_proto_load(const char *path, char *errstr, size_t errstr_size)
+{
+    ferry_grpc_proto *p = NULL;
+    struct ferry_buf b;
+    char chunk[8192];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    ferry_buf_init(&b, FERRY_GRPC_PROTO_DESCRIPTOR_MAX);
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (ferry_buf_add(&b, chunk, n)) {
+            snprintf(errstr, errstr_size, "'%s': larger than %u bytes", path,
+                     FERRY_GRPC_PROTO_DESCRIPTOR_MAX);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    p = ferry_grpc_proto_new(b.data ? b.data : "", b.len, errstr, errstr_size);
+out:
+    if (f)
+        fclose(f);
+    ferry_buf_release(&b);
+    return p;
+}
+
+void ferry_grpc_proto_destroy(ferry_grpc_proto *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_types; i++)
+        free(p->types[i].name);
+    free(p->types);
+    if (p->set)
+        google__protobuf__file_descriptor_set__free_unpacked(p->set, NULL);
+    free(p);
+}
+
+static const Google__Protobuf__MethodDescriptorProto *
+find_method(const Google__Protobuf__FileDescriptorProto *f, const char *service, size_t svc_len,
+            const char *method)
+{
+    for (size_t i = 0; i < f->n_service; i++) {
+        const Google__Protobuf__ServiceDescriptorProto *s = f->service[i];
+        char full[512];
+        if (f->package && *f->package)
+            snprintf(full, sizeof(full), "%s.%s", f->package, s->name);
+        else
+            snprintf(full, sizeof(full), "%s", s->name);
+        if (strlen(full) != svc_len || memcmp(full, service, svc_len) != 0)
+            continue;
+        for (size_t j = 0; j < s->n_method; j++)
+            if (strcmp(s->method[j]->name, method) == 0)
+                return s->method[j];
+    }
+    return NULL;
+}
+
+int ferry_grpc_proto_method(const ferry_grpc_proto *p, const char *method, const char **input_type,
+                            int *client_streaming, char *errstr, size_t errstr_size)
+{
+    const char *slash = strchr(method, '/');
+    if (!slash || slash == method || !slash[1]) {
+        snprintf(errstr, errstr_size, "'%s': expected package.Service/Method", method);
+        return -1;
+    }
+    for (size_t i = 0; i < p->set->n_file; i++) {
+        const Google__Protobuf__MethodDescriptorProto *m =
+            find_method(p->set->file[i], method, (size_t)(slash - method), slash + 1);
+        if (!m)
+            continue;
+        if (!m->input_type || !find_type(p, m->input_type)) {
+            snprintf(errstr, errstr_size, "'%s': input type '%s' is not in the descriptor set",
+                     method, m->input_type ? m->input_type : "");
+            return -1;
+        }
+        *input_type = m->input_type;
+        *client_streaming = m->has_client_streaming && m->client_streaming;
+        return 0;
+    }
+    snprintf(errstr, errstr_size, "'%s': no such method in the descriptor set", method);
+    return -1;
+}
+
+/* ---- wire format ---- */
+
+static int put_varint(struct ferry_buf *out, uint64_t v)
+{
+    unsigned char b[10];
+    size_t n = 0;
+    do {
+        b[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            b[n] |= 0x80;
+        n++;
+    } while (v);
+    return ferry_buf_add(out, b, n);
+}
+
+static int put_fixed(struct ferry_buf *out, uint64_t v, size_t n)
+{
+    unsigned char b[8];
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return ferry_buf_add(out, b, n);
+}
+
+static int put_tag(struct ferry_buf *out, int32_t number, enum wire_type w)
+{
+    return put_varint(out, ((uint64_t)(uint32_t)number << 3) | (uint64_t)w);
+}
+
+static int put_len(struct ferry_buf *out, const void *data, size_t n)
+{
+    if (put_varint(out, n))
+        return -1;
+    return ferry_buf_add(out, data, n);
+}
+
+/* ---- errors and paths ---- */
+
+static int fail(struct enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct enc *e, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (e->path_len > PATH_SHOWN) /* keep both ends of a deep path */
+        snprintf(e->errstr, e->errstr_size, "%.*s...%s: %s", PATH_SHOWN / 2, e->path,
+                 e->path + e->path_len - PATH_SHOWN / 2, msg);
+    else if (e->path_len)
+        snprintf(e->errstr, e->errstr_size, "%s: %s", e->path, msg);
+    else
+        snprintf(e->errstr, e->errstr_size, "%s", msg);
+    return -1;
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+static size_t path_push(struct enc *e, const char *fmt, const char *s, size_t i)
+{
+    size_t mark = e->path_len;
+    int n;
+    if (fmt[0] == '.')
+        n = snprintf(e->path + mark, sizeof(e->path) - mark, mark ? ".%s" : "%s", s);
+    else if (s)
+        n = snprintf(e->path + mark, sizeof(e->path) - mark, "[\"%s\"]", s);
+    else
+        n = snprintf(e->path + mark, sizeof(e->path) - mark, "[%zu]", i);
+    if (n > 0)
+        e->path_len = mark + (size_t)n < sizeof(e->path) ? mark + (size_t)n : sizeof(e->path) - 1;
+    return mark;
+}
+
+static void path_pop(struct enc *e, size_t mark)
+{
+    e->path_len = mark;
+    e->path[mark] = '\0';
+}
+
+/* ---- scalar values ---- */
+
+static int parse_i64(struct enc *e, const json_t *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d != floor(d) || d < -9.2e18 || d > 9.2e18)
+            return fail(e, "expected an integer, got %s", "a fraction");
+        *out = (int64_t)d;
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        *out = strtoll(s, &end, 10);
+        if (!*s || *end || errno)
+            return fail(e, "expected an integer, got '%s'", s);
+    } else {
+        return fail(e, "expected an integer, got %s", json_kind(v));
+    }
+    if (*out < min || *out > max)
+        return fail(e, "integer out of range for %s", min < 0 ? "a signed field" : "the field");
+    return 0;
+}
+
+static int parse_u64(struct enc *e, const json_t *v, uint64_t max, uint64_t *out)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        *out = strtoull(s, &end, 10);
+        if (!*s || *end || errno || s[0] == '-')
+            return fail(e, "expected an unsigned integer, got '%s'", s);
+    } else {
+        int64_t i;
+        if (parse_i64(e, v, 0, INT64_MAX, &i))
+            return -1;
+        *out = (uint64_t)i;
+    }
+    if (*out > max)
+        return fail(e, "integer out of range for %s", "the field");
+    return 0;
+}
+
+static int parse_double(struct enc *e, const json_t *v, double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        if (strcmp(s, "NaN") == 0) {
+            *out = NAN;
+            return 0;
+        }
+        if (strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0) {
+            *out = s[0] == '-' ? -INFINITY : INFINITY;
+            return 0;
+        }
+        errno = 0;
+        *out = strtod(s, &end);
+        if (*s && !*end && !errno && isfinite(*out))
+            return 0;
+        return fail(e, "expected a number, got '%s'", s);
+    }
+    return fail(e, "expected a number, got %s", json_kind(v));
+}
+
+static int enum_number(struct enc *e, const field_desc *f, const json_t *v, int64_t *out)
+{
+    const struct type_entry *t = find_type(e->proto, f->type_name);
+    const char *name;
+    if (!json_is_string(v))
+        return parse_i64(e, v, INT32_MIN, INT32_MAX, out);
+    name = json_string_value(v);
+    for (size_t i = 0; t && t->en && i < t->en->n_value; i++) {
+        if (strcmp(t->en->value[i]->name, name) == 0) {
+            *out = t->en->value[i]->number;
+            return 0;
+        }
+    }
+    return fail(e, "unknown enum value '%s'", name);
+}
+
+static int is_packable(const field_desc *f)
+{
+    switch (f->type) {
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static enum wire_type scalar_wire(const field_desc *f)
+{
+    switch (f->type) {
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64:
+        return WIRE_64BIT;
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
+        return WIRE_32BIT;
+    default:
+        return WIRE_VARINT;
+    }
+}
+
+static int put_float_value(struct enc *e, const field_desc *f, const json_t *v,
+                           struct ferry_buf *out)
+{
+    double d;
+    if (parse_double(e, v, &d))
+        return -1;
+    if (f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT) {
+        float fl = (float)d;
+        uint32_t bits;
+        memcpy(&bits, &fl, sizeof(bits));
+        return put_fixed(out, bits, 4);
+    }
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    return put_fixed(out, bits, 8);
+}
+
+static int put_bool_value(struct enc *e, const json_t *v, struct ferry_buf *out)
+{
+    if (!json_is_boolean(v))
+        return fail(e, "expected a boolean, got %s", json_kind(v));
+    return put_varint(out, json_is_true(v) ? 1 : 0);
+}
+
+/* Appends the value of a numeric, bool or enum field, without its tag. */
+static int put_scalar_value(struct enc *e, const field_desc *f, const json_t *v,
+                            struct ferry_buf *out)
+{
+    int64_t i;
+    uint64_t u;
+    switch (f->type) {
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT:
+        return put_float_value(e, f, v, out);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL:
+        return put_bool_value(e, v, out);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM:
+        return enum_number(e, f, v, &i) ? -1 : put_varint(out, (uint64_t)i);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT32:
+        return parse_i64(e, v, INT32_MIN, INT32_MAX, &i) ? -1 : put_varint(out, (uint64_t)i);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64:
+        return parse_i64(e, v, INT64_MIN, INT64_MAX, &i) ? -1 : put_varint(out, (uint64_t)i);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT64: {
+        int is32 = f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32;
+        if (parse_i64(e, v, is32 ? INT32_MIN : INT64_MIN, is32 ? INT32_MAX : INT64_MAX, &i))
+            return -1;
+        return put_varint(out, ((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
+    }
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
+        return parse_i64(e, v, INT32_MIN, INT32_MAX, &i) ? -1 : put_fixed(out, (uint64_t)i, 4);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64:
+        return parse_i64(e, v, INT64_MIN, INT64_MAX, &i) ? -1 : put_fixed(out, (uint64_t)i, 8);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT32:
+        return parse_u64(e, v, UINT32_MAX, &u) ? -1 : put_varint(out, u);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT64:
+        return parse_u64(e, v, UINT64_MAX, &u) ? -1 : put_varint(out, u);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
+        return parse_u64(e, v, UINT32_MAX, &u) ? -1 : put_fixed(out, u, 4);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64:
+        return parse_u64(e, v, UINT64_MAX, &u) ? -1 : put_fixed(out, u, 8);
+    default:
+        return fail(e, "field type %s is not supported", "group");
+    }
+}
+
+/* ---- messages ---- */
+
+static int encode_message(struct enc *e, const struct type_entry *t, const json_t *obj,
+                          struct ferry_buf *out);
+
+static int put_bytes_value(struct enc *e, const json_t *v, struct ferry_buf *out)
+{
+    char *copy;
+    size_t len, n;
+    int result;
+    if (!json_is_string(v))
+        return fail(e, "expected base64 in a string, got %s", json_kind(v));
+    len = json_string_length(v);
+    copy = malloc(len + 1);
+    if (!copy)
+        return fail(e, "%s", "out of memory");
+    memcpy(copy, json_string_value(v), len);
+    result = ferry_base64_decode(copy, len, FERRY_BASE64_STD, &n);
+    if (result)
+        result = ferry_base64_decode(copy, len, FERRY_BASE64_URL, &n);
+    if (result)
+        result = fail(e, "%s", "expected base64");
+    else
+        result = put_len(out, copy, n);
+    free(copy);
+    return result;
+}
+
+static int put_message_value(struct enc *e, const field_desc *f, const json_t *v,
+                             struct ferry_buf *out)
+{
+    const struct type_entry *t = find_type(e->proto, f->type_name);
+    struct ferry_buf sub;
+    int result;
+    if (!t || !t->msg)
+        return fail(e, "type '%s' is not in the descriptor set", f->type_name);
+    ferry_buf_init(&sub, out->cap);
+    result = encode_message(e, t, v, &sub);
+    if (!result)
+        result = put_len(out, sub.data ? sub.data : "", sub.len);
+    ferry_buf_release(&sub);
+    return result;
+}
+
+/* Appends one value of field f with its tag. */
+static int put_field(struct enc *e, const field_desc *f, const json_t *v, struct ferry_buf *out)
+{
+    switch (f->type) {
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
+        if (!json_is_string(v))
+            return fail(e, "expected a string, got %s", json_kind(v));
+        if (put_tag(out, f->number, WIRE_LEN))
+            return -1;
+        return put_len(out, json_string_value(v), json_string_length(v));
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
+        return put_tag(out, f->number, WIRE_LEN) ? -1 : put_bytes_value(e, v, out);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE:
+        return put_tag(out, f->number, WIRE_LEN) ? -1 : put_message_value(e, f, v, out);
+    default:
+        return put_tag(out, f->number, scalar_wire(f)) ? -1 : put_scalar_value(e, f, v, out);
+    }
+}
+
+static int is_packed(const struct type_entry *t, const field_desc *f)
+{
+    if (!is_packable(f))
+        return 0;
+    if (f->options && f->options->has_packed)
+        return f->options->packed;
+    return t->proto3;
+}
+
+static int put_packed(struct enc *e, const field_desc *f, const json_t *arr, struct ferry_buf *out)
+{
+    struct ferry_buf vals;
+    int result = 0;
+    ferry_buf_init(&vals, out->cap);
+    for (size_t i = 0; i < json_array_size(arr) && !result; i++) {
+        size_t mark = path_push(e, "[", NULL, i);
+        result = put_scalar_value(e, f, json_array_get(arr, i), &vals);
+        if (!result)
+            path_pop(e, mark);
+    }
+    if (!result && vals.len)
+        result = put_tag(out, f->number, WIRE_LEN) || put_len(out, vals.data, vals.len);
+    ferry_buf_release(&vals);
+    return result ? -1 : 0;
+}
+
+static const message_desc *map_entry(const struct enc *e, const field_desc *f)
+{
+    const struct type_entry *t;
+    if (f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE)
+        return NULL;
+    t = find_type(e->proto, f->type_name);
+    if (!t || !t->msg || !t->msg->options || !t->msg->options->map_entry)
+        return NULL;
+    return t->msg->n_field == 2 ? t->msg : NULL;
+}
+
+/* JSON object keys are strings; a map keyed by bool wants true/false. */
+static json_t *map_key(const field_desc *key_field, const char *key)
+{
+    if (key_field->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL) {
+        if (strcmp(key, "true") == 0)
+            return json_true();
+        if (strcmp(key, "false") == 0)
+            return json_false();
+    }
+    return json_string(key);
+}
+
+static int put_map_entry(struct enc *e, const field_desc *f, const message_desc *entry,
+                         const char *key, const json_t *value, struct ferry_buf *out)
+{
+    const field_desc *kf = entry->field[0]->number == 1 ? entry->field[0] : entry->field[1];
+    const field_desc *vf = entry->field[0]->number == 1 ? entry->field[1] : entry->field[0];
+    json_t *k = map_key(kf, key);
+    struct ferry_buf kv;
+    int result;
+    ferry_buf_init(&kv, out->cap);
+    result = k ? put_field(e, kf, k, &kv) : fail(e, "%s", "out of memory");
+    if (!result && !json_is_null(value))
+        result = put_field(e, vf, value, &kv);
+    if (!result)
+        result = put_tag(out, f->number, WIRE_LEN) || put_len(out, kv.data ? kv.data : "", kv.len);
+    json_decref(k);
+    ferry_buf_release(&kv);
+    return result ? -1 : 0;
+}
+
+static int put_map(struct enc *e, const field_desc *f, const message_desc *entry, const json_t *obj,
+                   struct ferry_buf *out)
+{
+    const char *key;
+    json_t *value;
+    if (!json_is_object(obj))
+        return fail(e, "expected an object (a map), got %s", json_kind(obj));
+    json_object_foreach((json_t *)obj, key, value)
+    {
+        size_t mark = path_push(e, "[", key, 0);
+        if (put_map_entry(e, f, entry, key, value, out))
+            return -1;
+        path_pop(e, mark);
+    }
+    return 0;
+}
+
+static int put_repeated(struct enc *e, const struct type_entry *t, const field_desc *f,
+                        const json_t *v, struct ferry_buf *out)
+{
+    const message_desc *entry = map_entry(e, f);
+    if (entry)
+        return put_map(e, f, entry, v, out);
+    if (!json_is_array(v))
+        return fail(e, "expected an array, got %s", json_kind(v));
+    if (is_packed(t, f))
+        return put_packed(e, f, v, out);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        size_t mark = path_push(e, "[", NULL, i);
+        if (put_field(e, f, json_array_get(v, i), out))
+            return -1;
+        path_pop(e, mark);
+    }
+    return 0;
+}
+
+static const field_desc *find_field(const message_desc *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_field; i++) {
+        const field_desc *f = m->field[i];
+        if (strcmp(f->name, key) == 0 || (f->json_name && strcmp(f->json_name, key) == 0))
+            return f;
+    }
+    return NULL;
+}
+
+static int encode_field(struct enc *e, const struct type_entry *t, const char *key, const json_t *v,
+                        struct ferry_buf *out)
+{
+    const field_desc *f = find_field(t->msg, key);
+    size_t mark = path_push(e, ".", key, 0);
+    int result;
+    if (!f)
+        return fail(e, "unknown field in %s", t->name + 1);
+    if (json_is_null(v))
+        result = 0;
+    else if (f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED)
+        result = put_repeated(e, t, f, v, out);
+    else
+        result = put_field(e, f, v, out);
+    if (!result)
+        path_pop(e, mark);
+    return result;
+}
+
+static int encode_message(struct enc *e, const struct type_entry *t, const json_t *obj,
+                          struct ferry_buf *out)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(obj))
+        return fail(e, "expected an object, got %s", json_kind(obj));
+    if (++e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
+        return fail(e, "nested deeper than %d levels", FERRY_GRPC_PROTO_DEPTH_MAX);
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (encode_field(e, t, key, v, out))
+            return -1;
+    }
+    e->depth--;
+    return 0;
+}
+
+int ferry_grpc_proto_encode(const ferry_grpc_proto *p, const char *type, const char *json,
+                            size_t len, struct ferry_buf *out, char *errstr, size_t errstr_size)
+{
+    struct enc e = {.proto = p, .errstr = errstr, .errstr_size = errstr_size};
+    struct ferry_buf mark = *out;
+    char dotted[512];
+    const struct type_entry *t;
+    json_error_t jerr;
+    json_t *root = NULL;
+    int result = -1;
+    snprintf(dotted, sizeof(dotted), "%s%s", type[0] == '.' ? "" : ".", type);
+    t = find_type(p, dotted);
+    if (!t || !t->msg) {
+        snprintf(errstr, errstr_size, "message type '%s' is not in the descriptor set", type);
+        goto out;
+    }
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        snprintf(errstr, errstr_size, "invalid JSON: %s", jerr.text);
+        goto out;
+    }
+    errstr[0] = '\0';
+    result = encode_message(&e, t, root, out);
+    if (result && !errstr[0]) /* an append failed, not the input */
+        snprintf(errstr, errstr_size, "encoded message larger than %zu bytes", out->cap);
+out:
+    if (result)
+        ferry_buf_rewind(out, &mark);
+    json_decref(root);
+    return result;
+}
