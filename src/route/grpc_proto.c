@@ -476,7 +476,7 @@ static enum wire_type scalar_wire(const field_desc *f)
 static int put_float_value(struct enc *e, const field_desc *f, const json_t *v,
                            struct ferry_buf *out)
 {
-    double d;
+    double d = 0;
     if (parse_double(e, v, &d))
         return -1;
     if (f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT) {
