@@ -155,3 +155,17 @@ def test_status_without_jobs_configured(run_ferry, ferry_config):
     s = status(f)
     assert s["routes"] == [] and s["tables"] == []
     assert s["ingest"]["endpoints"][0]["requests"] == 0
+
+
+def test_webhooks_cannot_take_the_status_paths(ferry_bin, tmp_path):
+    from ferrytest import run_cli
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("server:\n  shutdown_timeout: 5s\n"
+                    "ingest:\n  delivery_timeout: 3s\n"
+                    "  webhooks:\n    - {name: a, path: /status, topic: t}\n"
+                    "    - {name: b, path: /, topic: t}\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "ingest.webhooks[0].path: '/status' is one of ferry's own paths" in res.stderr
+    assert "ingest.webhooks[1].path: '/' is one of ferry's own paths" in res.stderr
