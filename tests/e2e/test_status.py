@@ -169,3 +169,22 @@ def test_webhooks_cannot_take_the_status_paths(ferry_bin, tmp_path):
     assert res.returncode == 1, res.stdout + res.stderr
     assert "ingest.webhooks[0].path: '/status' is one of ferry's own paths" in res.stderr
     assert "ingest.webhooks[1].path: '/' is one of ferry's own paths" in res.stderr
+
+
+def test_an_open_circuit_and_failures_show(start_routes, receiver, kafka, tmp_path):
+    from ferrytest import Reply
+
+    topic = unique("status-brk")
+    receiver.handler = lambda _req: Reply(status=503)
+    f = start_routes(route_config(
+        "brk", [topic], receiver.url + "/b",
+        circuit_breaker={"enabled": True, "consecutive_failures": 3, "open": "30s",
+                         "max_open": "60s"}))
+    kafka.produce(topic, [b"a", b"b", b"c", b"d"])
+    s = wait_until(lambda: (lambda s: s if s["routes"][0]["state"] == "circuit_open" else None)(
+        status(f)), 30, "the route's state circuit_open in /status")
+    r = s["routes"][0]
+    assert r["circuit"] == "open" and r["requests"]["5xx"] >= 3 and r["delivered"] == 0
+    dom = chromium(tmp_path, f.url + "/", "--dump-dom")
+    row = re.search(r'<tr data-route="brk">.*?</tr>', dom, re.S)
+    assert row and ">circuit_open<" in row.group(0) and "5xx: " in row.group(0), dom[-3000:]
