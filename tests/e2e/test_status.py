@@ -112,6 +112,8 @@ def test_status_json_and_page_follow_a_record(run_ferry, ferry_config, receiver,
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp
     assert len(page.body) <= PAGE_BYTES_MAX
+    source = Path(__file__).resolve().parents[2] / "src" / "core" / "status_page.html"
+    assert page.body == source.read_bytes()  # embedded byte for byte at build time
     assert b"http://" not in page.body.replace(b"http://www.w3.org/2000/svg", b"")
     assert b"https://" not in page.body
 
