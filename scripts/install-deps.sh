@@ -8,7 +8,8 @@ PACKAGES=(
   librdkafka-dev libcurl4-openssl-dev libnghttp2-dev libmicrohttpd-dev libgnutls28-dev
   liblmdb-dev libyaml-dev libjansson-dev libcmocka-dev json-schema-test-suite
   python3 python3-pytest python3-confluent-kafka python3-aiohttp
-  kcat curl nginx-light wrk time chromium
+  kcat curl nginx-light wrk time
+  chromium
 )
 
 missing=()
