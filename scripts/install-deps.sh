@@ -10,6 +10,7 @@ PACKAGES=(
   python3 python3-pytest python3-confluent-kafka python3-aiohttp python3-aiosmtpd
   kcat curl nginx-light wrk time
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-grpcio python3-protobuf
+  chromium
 )
 
 missing=()

@@ -13,6 +13,7 @@
  */
 #include "core/app.h"
 #include "core/admin.h"
+#include "core/overview.h"
 #include "core/auth.h"
 #include "core/clock.h"
 #include "core/httpd.h"
@@ -38,6 +39,7 @@ struct app {
     ferry_kafka *kafka;
     ferry_httpd *httpd;
     ferry_admin *admin;
+    ferry_overview *overview; /* GET / and GET /status */
     ferry_auth *auth;
     ferry_notify *notify;
     void *jobs[FERRY_JOBS_MAX]; /* indexed as ferry_jobs; NULL until built */
@@ -125,6 +127,12 @@ static int register_jobs(struct app *a, char *errstr, size_t errstr_size)
                      job->name, FERRY_ADMIN_CHECKS_MAX);
             return -1;
         }
+        if (job->status &&
+            ferry_overview_add_part(a->overview, job->name, job->status, a->jobs[i])) {
+            snprintf(errstr, errstr_size, "%s: /status shows at most %d jobs", job->name,
+                     FERRY_OVERVIEW_PARTS_MAX);
+            return -1;
+        }
         if (job->http_register && job->http_register(a->jobs[i], a->httpd, errstr, errstr_size))
             return -1;
     }
@@ -151,6 +159,11 @@ static int start_http(struct app *a, char *errstr, size_t errstr_size)
     a->admin = ferry_admin_new(a->httpd, a->kafka, a->metrics);
     if (!a->admin) {
         snprintf(errstr, errstr_size, "out of memory for the health and metrics endpoints");
+        return -1;
+    }
+    a->overview = ferry_overview_new(a->httpd, a->kafka, a->admin);
+    if (!a->overview) {
+        snprintf(errstr, errstr_size, "out of memory for the status page");
         return -1;
     }
     if (register_jobs(a, errstr, errstr_size) || ferry_httpd_start(a->httpd, errstr, errstr_size))
@@ -217,6 +230,7 @@ static void app_stop(struct app *a)
         if (a->jobs[i])
             ferry_jobs[i]->stop(a->jobs[i], a->cfg->server.shutdown_timeout_ms);
     ferry_httpd_destroy(a->httpd);
+    ferry_overview_destroy(a->overview);
     ferry_admin_destroy(a->admin);
     ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
     for (int i = n; i-- > 0;)

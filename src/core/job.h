@@ -32,6 +32,7 @@ struct ferry_kafka;
 struct ferry_metrics;
 struct ferry_httpd;
 struct ferry_auth;
+struct ferry_buf;
 
 /* What a job is given when it is built. Everything here outlives the job. */
 struct ferry_job_context {
@@ -73,6 +74,11 @@ struct ferry_job {
 
     /* Readiness for /readyz: 1 when ready, else 0 with why filled. Any thread. */
     int (*ready)(void *job, char *why, size_t why_size);
+
+    /* Appends the job's part of GET /status to out: one JSON value, which /status shows under
+     * the job's name (docs/operations.md lists the fields). Returns 0, or -1 when out's cap
+     * was reached. May be NULL. Any thread (an HTTP thread), also while the job stops. */
+    int (*status)(void *job, struct ferry_buf *out);
 
     /* Starts the job's threads. Returns 0, or -1 with errstr. May be NULL. Main thread. */
     int (*start)(void *job, char *errstr, size_t errstr_size);

@@ -8,6 +8,7 @@
 #include "core/kafka.h"
 #include "core/clock.h"
 #include "core/devbroker.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #include <jansson.h>
@@ -29,6 +30,7 @@ struct broker_stat {
     char name[KAFKA_NAME_MAX];
     double rtt_s;
     int up;
+    int logical; /* librdkafka's stand-in for a role ("GroupCoordinator"), not a broker */
 };
 
 struct lag_stat {
@@ -99,7 +101,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void parse_brokers(struct client *c, json_t *brokers)
 {
     const char *key;
-    json_t *b, *up = json_string("UP");
+    json_t *b, *up = json_string("UP"), *logical = json_string("logical");
 
     c->nbrokers = 0;
     json_object_foreach(brokers, key, b)
@@ -111,10 +113,12 @@ static void parse_brokers(struct client *c, json_t *brokers)
         s = &c->brokers[c->nbrokers++];
         snprintf(s->name, sizeof(s->name), "%s", key);
         s->up = json_equal(json_object_get(b, "state"), up) == 1;
+        s->logical = json_equal(json_object_get(b, "source"), logical) == 1;
         s->rtt_s =
             (double)json_integer_value(json_object_get(json_object_get(b, "rtt"), "avg")) / 1e6;
     }
     json_decref(up);
+    json_decref(logical);
 }
 
 static void parse_lags(struct client *c, json_t *topics)
@@ -227,6 +231,79 @@ static void render_lags(struct ferry_buf *out, const ferry_kafka *k)
                            " %lld\n",
                            c->name, topic, c->lags[i].partition, c->lags[i].lag);
         }
+}
+
+/* The entry for name in list[0..*n), added when new; NULL when the list is full. */
+static struct broker_stat *broker_slot(struct broker_stat *list, size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(list[i].name, name) == 0)
+            return &list[i];
+    if (*n == KAFKA_STATS_BROKERS_MAX)
+        return NULL;
+    snprintf(list[*n].name, sizeof(list[*n].name), "%s", name);
+    list[*n].up = 0;
+    list[*n].rtt_s = 0;
+    return &list[(*n)++];
+}
+
+static void merge_brokers(const ferry_kafka *k, struct broker_stat *list, size_t *n)
+{
+    for (const struct client *c = k->clients; c; c = c->next)
+        for (size_t i = 0; i < c->nbrokers; i++) {
+            struct broker_stat *s;
+            if (c->brokers[i].logical)
+                continue;
+            s = broker_slot(list, n, c->brokers[i].name);
+            if (!s)
+                return;
+            s->up = s->up || c->brokers[i].up;
+            if (c->brokers[i].rtt_s > s->rtt_s)
+                s->rtt_s = c->brokers[i].rtt_s;
+        }
+}
+
+int ferry_kafka_status_brokers(ferry_kafka *k, struct ferry_buf *out)
+{
+    struct broker_stat list[KAFKA_STATS_BROKERS_MAX];
+    size_t n = 0;
+    int result = ferry_buf_addc(out, '[');
+
+    pthread_mutex_lock(&k->lock);
+    merge_brokers(k, list, &n);
+    pthread_mutex_unlock(&k->lock);
+    for (size_t i = 0; i < n && !result; i++) {
+        result = ferry_buf_adds(out, i ? ",{\"name\":" : "{\"name\":") ||
+                 ferry_json_add_string(out, list[i].name, strlen(list[i].name)) ||
+                 ferry_buf_addf(out, ",\"up\":%s,\"rtt_ms\":", list[i].up ? "true" : "false") ||
+                 ferry_json_add_real(out, list[i].rtt_s * 1000.0) || ferry_buf_addc(out, '}');
+    }
+    return result || ferry_buf_addc(out, ']') ? -1 : 0;
+}
+
+static int add_lags(struct ferry_buf *out, const struct client *c)
+{
+    int result = 0;
+
+    for (size_t i = 0; i < c->nlags && !result; i++)
+        result = ferry_buf_adds(out, i ? ",{\"topic\":" : "{\"topic\":") ||
+                 ferry_json_add_string(out, c->lags[i].topic, strlen(c->lags[i].topic)) ||
+                 ferry_buf_addf(out, ",\"partition\":%d,\"lag\":%lld}", c->lags[i].partition,
+                                c->lags[i].lag);
+    return result;
+}
+
+int ferry_kafka_status_lag(ferry_kafka *k, const void *opaque, struct ferry_buf *out)
+{
+    int result = ferry_buf_addc(out, '[');
+
+    /* the pointer is only compared: a released client is no longer in the list */
+    pthread_mutex_lock(&k->lock);
+    for (const struct client *c = k->clients; c && !result; c = c->next)
+        if (c == opaque)
+            result = add_lags(out, c);
+    pthread_mutex_unlock(&k->lock);
+    return result || ferry_buf_addc(out, ']') ? -1 : 0;
 }
 
 static void collect_stats(struct ferry_buf *out, void *arg)

@@ -67,6 +67,17 @@ void ferry_kafka_client_release(ferry_kafka *k, void *opaque);
  * Any thread; blocks for at most 500 ms. */
 int ferry_kafka_ready(ferry_kafka *k);
 
+/* Appends the brokers named in the clients' latest statistics to out as a JSON array of
+ * {"name": string, "up": bool, "rtt_ms": number}, each broker once: up when any client's
+ * connection to it is up, with the largest average round trip among them. [] before the first
+ * statistics (kafka.stats_interval). Returns 0, or -1 when out's cap was reached. Any thread. */
+int ferry_kafka_status_brokers(ferry_kafka *k, struct ferry_buf *out);
+
+/* Appends the consumer lag of the client whose ferry_kafka_conf_new gave opaque, as a JSON
+ * array of {"topic": string, "partition": int, "lag": int} from its latest statistics; [] when
+ * there are none yet or the client was released. Returns 0, or -1 as above. Any thread. */
+int ferry_kafka_status_lag(ferry_kafka *k, const void *opaque, struct ferry_buf *out);
+
 /* Checks kafka.properties (and every client property ferry would set) without connecting;
  * problems are reported on cfg with file and line. */
 void ferry_kafka_check_config(struct ferry_config *cfg);

@@ -511,6 +511,23 @@ static void ingest_destroy(void *arg)
     free(ing);
 }
 
+/* Ingest's part of GET /status: its endpoints' counters and the rejections by reason. Any
+ * thread. */
+static int ingest_status(void *arg, struct ferry_buf *out)
+{
+    ferry_ingest *ing = arg;
+    int result = ferry_buf_adds(out, "{\"endpoints\":[") ||
+                 ferry_ingest_metrics_report(&ing->rest.m, INGEST_REST_ENDPOINT, out);
+
+    for (size_t i = 0; i < ing->nwebhooks && !result; i++)
+        result = ferry_buf_addc(out, ',') ||
+                 ferry_ingest_metrics_report(&ing->webhooks[i].m, ing->webhooks[i].name, out);
+    if (result || ferry_buf_adds(out, "],\"rejected\":") ||
+        ferry_ingest_metrics_rejects_report(&ing->rejects, out) || ferry_buf_addc(out, '}'))
+        return -1;
+    return 0;
+}
+
 const struct ferry_job ferry_ingest_job = {
     .name = "ingest",
     .config = &ferry_ingest_config_section,
@@ -519,6 +536,7 @@ const struct ferry_job ferry_ingest_job = {
     .create = ingest_new,
     .http_register = ingest_register,
     .ready = ingest_ready,
+    .status = ingest_status,
     .stop = ingest_stop,
     .destroy = ingest_destroy,
 };

@@ -305,7 +305,7 @@ static int http_token_valid(const char *s)
 static void check_webhook_path(struct ferry_config *cfg,
                                const struct ferry_ingest_webhook_config *w, const char *path)
 {
-    static const char *const reserved[] = {"/healthz", "/readyz", "/metrics", NULL};
+    static const char *const reserved[] = {"/", "/status", "/healthz", "/readyz", "/metrics", NULL};
     char fpath[INGEST_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.path", path);

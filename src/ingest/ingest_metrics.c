@@ -3,7 +3,11 @@
  */
 #include "ingest/ingest_metrics.h"
 
+#include "core/json.h"
+
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #define INGEST_LABELS_MAX 512
 
@@ -92,4 +96,35 @@ void ferry_ingest_metrics_status(struct ferry_ingest_endpoint_metrics *em, int s
     while (i < FERRY_INGEST_STATUSES && statuses[i] != status)
         i++;
     ferry_counter_add(em->status[i], 1);
+}
+
+static uint64_t count(const struct ferry_counter *c)
+{
+    return c ? atomic_load_explicit(&c->value, memory_order_relaxed) : 0;
+}
+
+int ferry_ingest_metrics_report(const struct ferry_ingest_endpoint_metrics *em, const char *name,
+                                struct ferry_buf *out)
+{
+    uint64_t requests = 0;
+
+    for (size_t i = 0; i <= FERRY_INGEST_STATUSES; i++)
+        requests += count(em->status[i]);
+    if (ferry_buf_adds(out, "{\"name\":") || ferry_json_add_string(out, name, strlen(name)) ||
+        ferry_buf_addf(out,
+                       ",\"requests\":%" PRIu64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+                       ",\"failed\":%" PRIu64 "}",
+                       requests, count(em->records), count(em->bytes), count(em->failed)))
+        return -1;
+    return 0;
+}
+
+int ferry_ingest_metrics_rejects_report(const struct ferry_ingest_rejects *r, struct ferry_buf *out)
+{
+    int result = ferry_buf_addc(out, '{');
+
+    for (size_t i = 0; i < FERRY_REJECT_COUNT && !result; i++)
+        result = ferry_buf_addf(out, "%s\"%s\":%" PRIu64, i ? "," : "", reject_names[i],
+                                count(r->reason[i]));
+    return result || ferry_buf_addc(out, '}') ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #ifndef FERRY_INGEST_METRICS_H
 #define FERRY_INGEST_METRICS_H
 
+#include "core/buf.h"
 #include "core/metrics.h"
 
 /* Why a request was turned away before anything was produced. */
@@ -50,5 +51,16 @@ int ferry_ingest_metrics_rejects(ferry_metrics *m, struct ferry_ingest_rejects *
 
 /* Counts one answer with status. Any thread. */
 void ferry_ingest_metrics_status(struct ferry_ingest_endpoint_metrics *em, int status);
+
+/* Appends an endpoint's object of GET /status to out: {"name", "requests", "records",
+ * "bytes", "failed"}, counted since start. Returns 0, or -1 when out's cap was reached. Any
+ * thread. */
+int ferry_ingest_metrics_report(const struct ferry_ingest_endpoint_metrics *em, const char *name,
+                                struct ferry_buf *out);
+
+/* Appends {"<reason>": count, ...} for every reason a request is rejected for. Returns 0, or
+ * -1 as above. Any thread. */
+int ferry_ingest_metrics_rejects_report(const struct ferry_ingest_rejects *r,
+                                        struct ferry_buf *out);
 
 #endif

@@ -1000,6 +1000,17 @@ static int routes_http_register(void *arg, struct ferry_httpd *h, char *errstr, 
     return ferry_redrive_http_register(rs->redrive, h, errstr, errstr_size);
 }
 
+/* The routes' part of GET /status: an array of route objects. Any thread. */
+static int routes_status(void *arg, struct ferry_buf *out)
+{
+    ferry_routes *rs = arg;
+    int result = ferry_buf_addc(out, '[');
+
+    for (size_t i = 0; i < rs->count && !result; i++)
+        result = (i && ferry_buf_addc(out, ',')) || route_status_add(&rs->routes[i], out);
+    return result || ferry_buf_addc(out, ']') ? -1 : 0;
+}
+
 static int routes_global_init(char *errstr, size_t errstr_size)
 {
     int rc = ferry_sender_global_init();
@@ -1021,6 +1032,7 @@ const struct ferry_job ferry_routes_job = {
     .create = routes_new,
     .http_register = routes_http_register,
     .ready = routes_ready,
+    .status = routes_status,
     .start = routes_start,
     .stop = routes_stop,
     .destroy = routes_destroy,

@@ -151,4 +151,8 @@ int route_delivery_init(struct route *r, char *errstr, size_t errstr_size);
  * route. */
 void route_delivery_release(struct route *r);
 
+/* route_status.c: appends the route's object of GET /status to out. Returns 0, or -1 when
+ * out's cap was reached. Any thread. */
+int route_status_add(struct route *r, struct ferry_buf *out);
+
 #endif

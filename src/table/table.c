@@ -9,6 +9,7 @@
  */
 #include "table/table.h"
 #include "core/auth.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "table/apply.h"
 #include "core/units.h"
@@ -431,6 +432,45 @@ static int tables_ready(void *arg, char *why, size_t why_size)
     return 1;
 }
 
+/* One table's object of GET /status: state, readiness, lag (in all and per partition) and
+ * keys. Any thread. */
+static int table_status(struct table *t, struct ferry_buf *out)
+{
+    struct ferry_store_stats st = {0};
+    int state = atomic_load(&t->state);
+    ferry_store *s = ferry_table_store_acquire(t);
+    char why[256];
+    int result;
+
+    if (s) {
+        ferry_store_stats(s, &st, why, sizeof(why));
+        ferry_table_store_release(t);
+    }
+    result = ferry_buf_adds(out, "{\"name\":") ||
+             ferry_json_add_string(out, t->cfg->name, strlen(t->cfg->name)) ||
+             ferry_buf_addf(out,
+                            ",\"state\":\"%s\",\"ready\":%s,\"keys\":%" PRIu64 ",\"lag\":%" PRId64
+                            ",\"partitions\":[",
+                            ferry_table_states[state], state == TABLE_READY ? "true" : "false",
+                            st.keys, ferry_table_lag(t));
+    /* the partitions are known once the table has left TABLE_STARTING, as in collect_lag */
+    for (int32_t p = 0; state != TABLE_STARTING && p < t->npartitions && !result; p++)
+        result = ferry_buf_addf(out, "%s{\"partition\":%d,\"lag\":%" PRId64 "}", p ? "," : "", p,
+                                ferry_table_partition_lag(t, p));
+    return result || ferry_buf_adds(out, "]}") ? -1 : 0;
+}
+
+/* The tables' part of GET /status: an array of table objects. Any thread. */
+static int tables_status(void *arg, struct ferry_buf *out)
+{
+    ferry_tables *ts = arg;
+    int result = ferry_buf_addc(out, '[');
+
+    for (size_t i = 0; i < ts->count && !result; i++)
+        result = (i && ferry_buf_addc(out, ',')) || table_status(&ts->tables[i], out);
+    return result || ferry_buf_addc(out, ']') ? -1 : 0;
+}
+
 /* Stops the apply threads (each commits what it applied), closes the consumers, answers the
  * reads that wait (503) and ends the subscriptions' streams. The stores stay open for the reads
  * the server still answers. Safe to call twice. */
@@ -511,6 +551,7 @@ const struct ferry_job ferry_tables_job = {
     .create = tables_new,
     .http_register = tables_register,
     .ready = tables_ready,
+    .status = tables_status,
     .start = tables_start,
     .stop = tables_stop,
     .destroy = tables_destroy,
