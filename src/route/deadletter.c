@@ -8,6 +8,9 @@
  * collected) holds one, and whoever lets go last frees it. So a report that arrives after the
  * writer was destroyed still finds the lock, sees that the writer is gone, and cleans up after
  * itself without touching freed memory.
+ *
+ * The same produce, confirm, then finish cycle serves the route's retry topics: their writer
+ * is a writer of this kind whose headers retry_topic.c builds (ferry_deadletter_send_headers).
  */
 #include "route/deadletter.h"
 #include "core/log.h"
@@ -305,12 +308,11 @@ static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, 
              dl->sh->topic, rec->topic ? rec->topic : "?", rec->partition, rec->offset, why);
 }
 
-int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
-                          const struct ferry_deadletter_reason *why, void *cookie, char *errstr,
-                          size_t errstr_size)
+int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
+                                  rd_kafka_headers_t *h, void *cookie, char *errstr,
+                                  size_t errstr_size)
 {
     struct item *it = item_new(dl->sh, rec, cookie);
-    rd_kafka_headers_t *h = build_headers(dl, rec, why);
     rd_kafka_resp_err_t err;
     /* The value as consumed: a route may have stripped a wire-format prefix from the view. */
     const void *value = rec->msg ? rec->msg->payload : rec->value;
@@ -341,6 +343,14 @@ out:
     if (it)
         item_free(it);
     return result;
+}
+
+int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
+                          const struct ferry_deadletter_reason *why, void *cookie, char *errstr,
+                          size_t errstr_size)
+{
+    return ferry_deadletter_send_headers(dl, rec, build_headers(dl, rec, why), cookie, errstr,
+                                         errstr_size);
 }
 
 size_t ferry_deadletter_collect(ferry_deadletter *dl,

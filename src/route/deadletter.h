@@ -70,6 +70,14 @@ int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
                           const struct ferry_deadletter_reason *why, void *cookie, char *errstr,
                           size_t errstr_size);
 
+/* Produces rec's key and value (as consumed) with the headers h, which the call takes in every
+ * case (NULL counts as out of memory): the send of a record whose headers someone else built,
+ * such as a record parked on a retry topic (retry_topic.h). Otherwise as
+ * ferry_deadletter_send(). The route's worker thread. */
+int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
+                                  rd_kafka_headers_t *h, void *cookie, char *errstr,
+                                  size_t errstr_size);
+
 /* Calls done(arg, cookie, err) for each send whose delivery report arrived, in arrival order;
  * err 0 means the broker stored the dead letter, anything else that it was not (the record is
  * not finished). done may call ferry_deadletter_send() but must not destroy dl. Returns how

@@ -7,7 +7,8 @@
  * with a plain librdkafka consumer to check key, value, partition, the original headers in
  * order and then exactly the ferry.* headers expected. Other cases: a record the producer
  * refuses at once, a writer destroyed with sends in flight and a report uncollected (reports
- * that come later must not touch freed memory, which ASan checks), and bad arguments.
+ * that come later must not touch freed memory, which ASan checks), bad arguments, and a
+ * record parked for a retry topic (headers built by retry_topic.c) read back and parsed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "core/config.h"
 #include "core/kafka.h"
 #include "route/deadletter.h"
+#include "route/retry_topic.h"
 
 #define TOPIC "dlq"
 #define TOPIC_PARTITIONS 4 /* the dev cluster's default */
@@ -465,13 +467,69 @@ static void test_bad_args(void **state)
     ferry_deadletter_destroy(NULL);
 }
 
+/* The writer with headers built elsewhere, as retry topics use it: the record parked from
+ * orders.v1 [1] offset 77 reads back with its key, value and retry headers. */
+static void test_retry_headers(void **state)
+{
+    struct ferry_record rec = {SOURCE, 1, 77, 1700000000000, "k", 1, "v", 1, NULL, NULL};
+    struct outcome o = {0, 0};
+    struct ferry_retry_meta m, back;
+    int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
+    rd_kafka_message_t *msg = NULL;
+    rd_kafka_headers_t *h = NULL;
+    struct waiter w;
+    struct env e;
+    char errstr[512];
+    ferry_deadletter *dl;
+    rd_kafka_t *c;
+
+    (void)state;
+    waiter_init(&w);
+    env_start(&e);
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
+    assert_non_null(dl);
+    ferry_retry_meta_make(&m, &rec, NULL, 1, 3, "http status 503", 5000, 1000);
+    assert_int_equal(ferry_deadletter_send_headers(dl, &rec,
+                                                   ferry_retry_headers_build(NULL, &m, ROUTE), &o,
+                                                   errstr, sizeof(errstr)),
+                     0);
+    assert_int_equal(collect_all(dl, &w, 1), 1);
+    assert_int_equal(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(ferry_deadletter_send_headers(dl, &rec, NULL, &o, errstr, sizeof(errstr)), -1);
+    c = consumer_new(e.k);
+    while (!msg && ferry_clock_ms() < deadline) {
+        msg = rd_kafka_consumer_poll(c, 100);
+        if (msg && msg->err) {
+            rd_kafka_message_destroy(msg);
+            msg = NULL;
+        }
+    }
+    assert_non_null(msg);
+    check_bytes(msg->key, msg->key_len, "k", 1);
+    check_bytes(msg->payload, msg->len, "v", 1);
+    assert_int_equal(rd_kafka_message_headers(msg, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(ferry_retry_meta_read(h, &back, errstr, sizeof(errstr)), 1);
+    assert_int_equal(back.stage, 1);
+    assert_int_equal(back.attempts, 3);
+    assert_int_equal(back.due_ms, 6000);
+    assert_string_equal(back.topic, SOURCE);
+    assert_int_equal(back.partition, 1);
+    assert_int_equal(back.offset, 77);
+    assert_string_equal(back.error, "http status 503");
+    rd_kafka_message_destroy(msg);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    ferry_deadletter_destroy(dl);
+    env_stop(&e);
+    waiter_release(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_destroy_outstanding),
-        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_roundtrip),           cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_destroy_outstanding), cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_retry_headers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
