@@ -346,7 +346,7 @@ static void check_template(struct ferry_config *cfg, const char *text,
     if (!text)
         return;
     t = ferry_template_new(text, mode, err, sizeof(err));
-    if (!t)
+    if (!t || (mode == FERRY_TEMPLATE_URL && ferry_template_check_origin(t, err, sizeof(err))))
         ferry_config_error(cfg, path, "%s", err);
     ferry_template_destroy(t);
 }

@@ -102,6 +102,12 @@ int ferry_template_render(const ferry_template *t, const struct ferry_record *re
  * 0. */
 int ferry_template_is_constant(const ferry_template *t);
 
+/* For a URL template: returns 0 when the scheme, host and port are literal text, that is when
+ * the text before the first variable holds "://" and then a '/', '?' or '#' that ends the
+ * authority (or there is no variable); else -1 with errstr naming the variable. Routes refuse
+ * the others at load, so that records cannot choose where their requests go. */
+int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size);
+
 /* Frees the template. Accepts NULL. */
 void ferry_template_destroy(ferry_template *t);
 
