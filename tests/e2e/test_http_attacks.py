@@ -49,9 +49,12 @@ def raw(f, data, timeout=10, shut=True):
     """Sends data on a new connection and reads until ferry closes it or timeout passes (then
     what came so far). shut: half-close after sending, as a client that is done would."""
     with socket.create_connection((f.host, f.port), timeout=timeout) as s:
-        s.sendall(data)
-        if shut:
-            s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(data)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # ferry refused and closed before reading it all: read what it answered
         return read_all(s, timeout)
 
 
@@ -64,7 +67,7 @@ def read_all(s, timeout):
             chunk = s.recv(65536)
         except socket.timeout:
             break
-        except ConnectionResetError:
+        except (ConnectionResetError, OSError):
             break
         if not chunk:
             break
