@@ -3,10 +3,12 @@
 #   make test   install what is missing, build (warnings are errors), run every test under ASan/UBSan
 BUILD      ?= build
 TEST_BUILD ?= build-test
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned deb format clean demo-signup
+.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned deb format clean demo-signup build-fuzz fuzz fuzz-short
 
 deps:
 	@scripts/install-deps.sh
@@ -33,7 +35,20 @@ unit: build-test
 e2e: build-test
 	@FERRY_BIN=$(abspath $(TEST_BUILD))/ferry $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
-test: build unit e2e
+test: build unit e2e fuzz-short
+
+# The libFuzzer harnesses of tests/fuzz, built with clang (see docs/fuzzing.md).
+build-fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_FUZZ=ON -DFERRY_WERROR=ON >/dev/null
+	@MAKEFLAGS= cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzzers -- -s --no-print-directory
+
+# Each harness for FUZZ_SECONDS (default 60), one after another.
+fuzz: build-fuzz
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Each harness over its seed corpus plus about 5 s of new inputs: the check `make test` runs.
+fuzz-short: build-fuzz
+	@scripts/fuzz.sh $(FUZZ_BUILD) 5
 
 # `make test` ROUNDS times (default 3) with every core kept busy: see scripts/test-stress.sh.
 test-stress:
@@ -60,7 +75,7 @@ bench-partitioned: build
 	@bench/partitioned.sh $(BUILD)
 
 format:
-	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
+	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
-	@rm -rf $(BUILD) $(TEST_BUILD)
+	@rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config clang-format
+  build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   librdkafka-dev libcurl4-openssl-dev libnghttp2-dev libmicrohttpd-dev libgnutls28-dev
   liblmdb-dev libyaml-dev libjansson-dev libcmocka-dev json-schema-test-suite
   python3 python3-pytest python3-confluent-kafka python3-aiohttp python3-aiosmtpd

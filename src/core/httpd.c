@@ -717,6 +717,20 @@ static enum MHD_Result run_handler(ferry_http_req *req)
     return MHD_YES;
 }
 
+/* Nonzero when the request's Content-Length says its body is longer than max. */
+static int declared_too_large(struct MHD_Connection *conn, size_t max)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    char *end;
+    unsigned long long n;
+
+    if (!v || *v < '0' || *v > '9')
+        return 0;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    return errno == ERANGE || (*end == '\0' && n > max);
+}
+
 /* A request with its handler-time part, keeping uri's path as sent (NULL or too long: not
  * kept). */
 static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn, const char *uri)
@@ -762,7 +776,12 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
     call->route = find_route(h, method, url, &wrong_method);
     if (call->route) {
         ferry_buf_init(&call->body, call->route->max_body);
-        return MHD_YES;
+        if (!declared_too_large(conn, call->route->max_body))
+            return MHD_YES;
+        /* Answered (413) before the body is read, the one time libmicrohttpd lets an answer
+         * go early; it then closes the connection. */
+        call->too_large = 1;
+        return run_handler(req);
     }
     if (wrong_method)
         ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s", method, url);
@@ -832,6 +851,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     while (open > peak && !atomic_compare_exchange_weak(&h->peak, &peak, open))
         ;
 }
+
+/* MHD's own messages come with its format; it is a format by contract, not by text. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

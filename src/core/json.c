@@ -385,7 +385,8 @@ static HOT_INLINE int scan_text(struct scan *s)
 
 int ferry_json_check(const char *p, size_t n, struct ferry_json_error *err)
 {
-    struct scan s = {(const unsigned char *)p, (const unsigned char *)p + n, 0, NULL};
+    /* p may be NULL with n 0 (a tombstone's value): NULL + 0 is undefined, so no sum then. */
+    struct scan s = {(const unsigned char *)p, p ? (const unsigned char *)p + n : NULL, 0, NULL};
     int result = scan_text(&s);
 
     if (result && err) {
@@ -397,7 +398,7 @@ int ferry_json_check(const char *p, size_t n, struct ferry_json_error *err)
 
 int ferry_json_is_valid(const char *p, size_t n)
 {
-    struct scan s = {(const unsigned char *)p, (const unsigned char *)p + n, 0, NULL};
+    struct scan s = {(const unsigned char *)p, p ? (const unsigned char *)p + n : NULL, 0, NULL};
 
     return scan_text(&s) == 0;
 }

@@ -18,7 +18,7 @@ void ferry_json_cursor_init(struct ferry_json_cursor *c, const char *p, size_t n
 {
     c->start = p;
     c->p = p;
-    c->end = p + n;
+    c->end = p ? p + n : NULL; /* NULL + 0 is undefined */
     c->error = NULL;
 }
 

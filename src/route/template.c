@@ -254,6 +254,34 @@ static int check_json_shape(const ferry_template *t, char *errstr, size_t errstr
     return result;
 }
 
+/* Longest literal start of a URL template that check_url_origin reads. */
+#define TEMPLATE_URL_ORIGIN_MAX 2048
+
+int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size)
+{
+    struct ferry_buf prefix;
+    const char *sep, *end;
+    size_t i;
+    int result = 0;
+
+    ferry_buf_init(&prefix, TEMPLATE_URL_ORIGIN_MAX);
+    for (i = 0; i < t->nparts && t->parts[i].kind == PART_TEXT; i++)
+        ferry_buf_add(&prefix, t->parts[i].text, t->parts[i].len);
+    if (i < t->nparts) {
+        sep = prefix.data ? strstr(prefix.data, "://") : NULL;
+        end = sep ? strpbrk(sep + 3, "/?#") : NULL;
+        if (!end || end == sep + 3) {
+            snprintf(errstr, errstr_size,
+                     "template: '${%s}' is in the URL's scheme, host or port; write those out "
+                     "so that records cannot choose where requests go",
+                     t->parts[i].var);
+            result = -1;
+        }
+    }
+    ferry_buf_release(&prefix);
+    return result;
+}
+
 static int compile(ferry_template *t, const char *text, char *errstr, size_t errstr_size)
 {
     size_t crlf = strcspn(text, "\r\n");
@@ -624,7 +652,7 @@ void ferry_template_config_check(struct ferry_config *cfg, const char *text,
     if (!text)
         return;
     t = ferry_template_new(text, mode, err, sizeof(err));
-    if (!t)
+    if (!t || (mode == FERRY_TEMPLATE_URL && ferry_template_check_origin(t, err, sizeof(err))))
         ferry_config_error(cfg, path, "%s", err);
     ferry_template_destroy(t);
 }

@@ -105,11 +105,18 @@ int ferry_template_render(const ferry_template *t, const struct ferry_record *re
  * 0. */
 int ferry_template_is_constant(const ferry_template *t);
 
+/* For a URL template: returns 0 when the scheme, host and port are literal text, that is when
+ * the text before the first variable holds "://" and then a '/', '?' or '#' that ends the
+ * authority (or there is no variable); else -1 with errstr naming the variable. Routes refuse
+ * the others at load, so that records cannot choose where their requests go. */
+int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size);
+
 /* Frees the template. Accepts NULL. */
 void ferry_template_destroy(ferry_template *t);
 
 /* Compiles text (NULL: nothing to check) as a template of mode and reports a failure as a
- * config error at path; for the config checks of every template a route has. */
+ * config error at path, and for a URL one whose variables could choose the scheme, host or
+ * port (ferry_template_check_origin); for the config checks of every template a route has. */
 struct ferry_config;
 void ferry_template_config_check(struct ferry_config *cfg, const char *text,
                                  enum ferry_template_mode mode, const char *path);

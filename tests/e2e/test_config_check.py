@@ -110,6 +110,31 @@ BROKEN = [
           listen: 127.0.0.1:8080
         wibblewobble: 1             # <-
         """, r"wibblewobble", r"unknown key", None),
+    # A record must not choose where its request goes: ${...} in the scheme, host or port.
+    ("url-variable-in-host", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://${key}/orders"}   # <-
+        """, r"routes\[0\]\.target\.url", r"'\$\{key\}' is in the URL's scheme, host or port", None),
+    ("url-variable-in-port", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc:${header.port}/orders/${key}"}   # <-
+        """, r"routes\[0\]\.target\.url", r"'\$\{header\.port\}' is in the URL's scheme", None),
+    ("url-variable-in-scheme", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "${value.scheme}://svc/x"}   # <-
+        """, r"routes\[0\]\.target\.url", r"'\$\{value\.scheme\}' is in the URL's scheme", None),
+    ("url-variable-right-after-host", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc${key}"}   # <-
+        """, r"routes\[0\]\.target\.url", r"records cannot choose where requests go", None),
     ("listen-not-host-port", """\
         server:
           listen: nope              # <-

@@ -98,6 +98,23 @@ static const struct valid_case valid_cases[] = {
     {S("/* c */ 1"), 0},
 };
 
+/* A tombstone's value is NULL with length 0: no text, and no NULL + 0 (undefined) on the way. */
+static void test_null_text(void **state)
+{
+    struct ferry_json_error err = {0};
+    struct ferry_json_cursor c;
+    struct ferry_json_found found;
+
+    (void)state;
+    assert_int_equal(ferry_json_check(NULL, 0, &err), -1);
+    assert_int_equal(err.offset, 0);
+    assert_int_equal(ferry_json_is_valid(NULL, 0), 0);
+    ferry_json_cursor_init(&c, NULL, 0);
+    assert_int_equal(ferry_json_peek(&c), FERRY_JSON_INVALID);
+    assert_int_equal(ferry_json_finish(&c), 0);
+    assert_true(ferry_json_find(NULL, 0, "a", &found) != 1);
+}
+
 static void test_is_valid(void **state)
 {
     size_t i;
@@ -869,17 +886,29 @@ static void test_skip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_is_valid),       cmocka_unit_test(test_string_bytes_at_every_place),
-        cmocka_unit_test(test_depth_limit),    cmocka_unit_test(test_length_is_respected),
-        cmocka_unit_test(test_check_errors),   cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_add_string),     cmocka_unit_test(test_add_string_cap),
-        cmocka_unit_test(test_add_int),        cmocka_unit_test(test_add_real),
-        cmocka_unit_test(test_find),           cmocka_unit_test(test_path_errors),
-        cmocka_unit_test(test_compact),        cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_ints),           cmocka_unit_test(test_read_real),
-        cmocka_unit_test(test_walk),           cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_skip),           cmocka_unit_test(test_add_decoded),
-        cmocka_unit_test(test_add_normalized), cmocka_unit_test(test_long_name_escapes),
+        cmocka_unit_test(test_is_valid),
+        cmocka_unit_test(test_string_bytes_at_every_place),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_length_is_respected),
+        cmocka_unit_test(test_check_errors),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_add_string),
+        cmocka_unit_test(test_add_string_cap),
+        cmocka_unit_test(test_add_int),
+        cmocka_unit_test(test_add_real),
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_path_errors),
+        cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_ints),
+        cmocka_unit_test(test_read_real),
+        cmocka_unit_test(test_null_text),
+        cmocka_unit_test(test_walk),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_skip),
+        cmocka_unit_test(test_add_decoded),
+        cmocka_unit_test(test_add_normalized),
+        cmocka_unit_test(test_long_name_escapes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -277,12 +277,46 @@ static void test_cap(void **state)
     ferry_template_destroy(NULL);
 }
 
+/* Routes refuse URL templates whose scheme, host or port a record could fill. */
+static void test_check_origin(void **state)
+{
+    static const struct {
+        const char *text;
+        int ok;
+    } cases[] = {
+        {"http://svc:8080/orders/${key}", 1},
+        {"https://svc?k=${key}", 1},
+        {"http://svc#${key}", 1},
+        {"http://svc/plain", 1},
+        {"http://$$svc/${key}", 1},
+        {"http://${key}/orders", 0},
+        {"http://svc:${header.port}/x", 0},
+        {"${value.scheme}://svc/x", 0},
+        {"http://svc${key}", 0},
+        {"http:/${key}", 0},
+        {"/orders/${key}", 0},
+    };
+    char errstr[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ferry_template *t = ferry_template_new(cases[i].text, URL, errstr, sizeof(errstr));
+        assert_non_null(t);
+        if ((ferry_template_check_origin(t, errstr, sizeof(errstr)) == 0) != cases[i].ok)
+            fail_msg("case %zu '%s': %s", i, cases[i].text, errstr);
+        ferry_template_destroy(t);
+    }
+    assert_string_equal(errstr, "template: '${key}' is in the URL's scheme, host or port; write "
+                                "those out so that records cannot choose where requests go");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compile),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_check_origin),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -119,6 +119,11 @@ static const struct bad_schema_case bad_schemas[] = {
     {"{\"minimum\":\"1\"}", "/minimum: expected a number"},
     {"{\"pattern\":\"a(b\"}", "/pattern: not a POSIX extended regular expression"},
     {"{\"pattern\":\"^\\\\d+$\"}", "/pattern: '\\d' is not POSIX ERE"},
+    {"{\"pattern\":\"a++\"}", "/pattern: a quantifier follows a quantifier"},
+    {"{\"pattern\":\"a{2}*\"}", "/pattern: a quantifier follows a quantifier"},
+    /* found by fuzz_validate: each stacked '+' made regcomp copy its tree, 2 GB in all */
+    {"{\"pattern\":\"e\\\\\\\\+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++\"}",
+     "/pattern: a quantifier follows a quantifier"},
     {"{\"required\":[1]}", "/required: expected a name at index 0"},
     {"{\"enum\":1}", "/enum: expected a list"},
     {"[]", "(root): expected a schema"},
