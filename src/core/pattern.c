@@ -23,6 +23,32 @@ struct ferry_patterns {
     size_t count;
 };
 
+int ferry_pattern_stacked_quantifier(const char *p)
+{
+    int after_quantifier = 0;
+
+    while (*p) {
+        int quantifier = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+        if (quantifier && after_quantifier)
+            return 1;
+        if (*p == '\\' && p[1]) {
+            p += 2;
+        } else if (*p == '[') {
+            p += (p[1] == '^') ? 2 : 1;
+            p += *p == ']';
+            p += strcspn(p, "]");
+            p += *p != '\0';
+        } else if (*p == '{') {
+            p += strcspn(p, "}");
+            p += *p != '\0';
+        } else {
+            p++;
+        }
+        after_quantifier = quantifier;
+    }
+    return 0;
+}
+
 static int compile_one(struct entry *e, const char *text, char *errstr, size_t errstr_size)
 {
     char why[PATTERN_ERROR_MAX];
@@ -35,6 +61,11 @@ static int compile_one(struct entry *e, const char *text, char *errstr, size_t e
             return -1;
         }
         return 0;
+    }
+    if (ferry_pattern_stacked_quantifier(text)) {
+        snprintf(errstr, errstr_size,
+                 "'%s': a quantifier follows a quantifier (undefined in POSIX ERE)", text);
+        return -1;
     }
     rc = regcomp(&e->rx, text, REG_EXTENDED | REG_NOSUB);
     if (rc) {

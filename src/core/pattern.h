@@ -27,4 +27,10 @@ int ferry_patterns_match(const ferry_patterns *p, const char *topic);
 /* Frees the patterns. Accepts NULL. */
 void ferry_patterns_destroy(ferry_patterns *p);
 
+/* Returns 1 when a quantifier directly follows another in the POSIX ERE re ("a++", "a*{2}",
+ * "a{2}?"): undefined in POSIX EREs, and glibc's regcomp copies the tree once per stacked
+ * quantifier, so a few hundred of them take gigabytes. Escapes and bracket expressions are
+ * skipped. Every regcomp of text from outside is checked with this first. */
+int ferry_pattern_stacked_quantifier(const char *re);
+
 #endif

@@ -9,6 +9,7 @@
  * to reject; annotations (title, description, format, ...) are accepted and ignored.
  */
 #include "route/validate_int.h"
+#include "core/pattern.h"
 
 #include <errno.h>
 #include <math.h>
@@ -252,35 +253,6 @@ static int ecma_only_escape(const char *p)
     return 0;
 }
 
-/* Returns 1 when a quantifier directly follows another ("a++", "a*{2}", "a{2}?"): undefined in
- * POSIX EREs, and glibc's regcomp copies the tree once per stacked quantifier, so a few hundred
- * of them take gigabytes. Escapes and bracket expressions are skipped. */
-static int stacked_quantifier(const char *p)
-{
-    int after_quantifier = 0;
-
-    while (*p) {
-        int quantifier = *p == '*' || *p == '+' || *p == '?' || *p == '{';
-        if (quantifier && after_quantifier)
-            return 1;
-        if (*p == '\\' && p[1]) {
-            p += 2;
-        } else if (*p == '[') {
-            p += (p[1] == '^') ? 2 : 1;
-            p += *p == ']';
-            p += strcspn(p, "]");
-            p += *p != '\0';
-        } else if (*p == '{') {
-            p += strcspn(p, "}");
-            p += *p != '\0';
-        } else {
-            p++;
-        }
-        after_quantifier = quantifier;
-    }
-    return 0;
-}
-
 static int compile_pattern(struct compile *c, struct node *n, const json_t *j)
 {
     char msg[ERR_MAX];
@@ -293,7 +265,7 @@ static int compile_pattern(struct compile *c, struct node *n, const json_t *j)
     if (bad)
         return fail_compile(c, "'\\%c' is not POSIX ERE (write a bracket expression like [0-9])",
                             bad);
-    if (stacked_quantifier(text))
+    if (ferry_pattern_stacked_quantifier(text))
         return fail_compile(c, "a quantifier follows a quantifier (undefined in POSIX ERE)");
     rc = regcomp(&n->pattern, text, REG_EXTENDED | REG_NOSUB);
     if (rc) {

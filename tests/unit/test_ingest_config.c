@@ -106,6 +106,9 @@ static const struct bad_case bad_cases[] = {
     {"ingest:\n  rest_proxy:\n    topics: [\"^(x\"]\n",
      "config: ingest.rest_proxy.topics[0]: '^(x' is not a valid regular expression: Unmatched ( "
      "or \\( (bad.yaml:3)"},
+    {"ingest:\n  rest_proxy:\n    topics: [\"^a+++++\"]\n",
+     "config: ingest.rest_proxy.topics[0]: '^a+++++': a quantifier follows a quantifier "
+     "(undefined in POSIX ERE) (bad.yaml:3)"},
     {"ingest:\n  rest_proxy:\n    ack: later\n",
      "config: ingest.rest_proxy.ack: expected one of kafka, accepted, got 'later' (bad.yaml:3)"},
     {"ingest:\n  webhooks:\n    - name: w\n", "config: ingest.webhooks[0].path: missing, this key "
