@@ -62,7 +62,7 @@ struct ferry_server_config {
     int64_t connection_timeout_ms;
     int64_t shutdown_timeout_ms;
     char *data_dir;
-    char *instance; /* NULL: not set (routes join their groups as dynamic members) */
+    char *instance;       /* NULL: not set (routes join their groups as dynamic members) */
     char *advertised_url; /* NULL: not set (http://<host name>:<listen port>) */
 };
 

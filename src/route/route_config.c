@@ -341,7 +341,6 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
-
 static void check_templates(struct ferry_config *cfg, const struct ferry_route_config *r,
                             const char *path)
 {
@@ -352,13 +351,15 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
     for (size_t i = 0; i < r->target.headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path,
                  r->target.headers.items[i].key);
-        ferry_template_config_check(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER, fpath);
+        ferry_template_config_check(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER,
+                                    fpath);
     }
     snprintf(fpath, sizeof(fpath), "%s.body.template", path);
     if (r->body.mode >= FERRY_BODY_TEMPLATE && !r->body.template)
         ferry_config_error(cfg, fpath, "missing, `mode: %s` needs a template",
                            body_modes[r->body.mode]);
-    ferry_template_config_check(cfg, r->body.template, ferry_body_template_mode(r->body.mode), fpath);
+    ferry_template_config_check(cfg, r->body.template, ferry_body_template_mode(r->body.mode),
+                                fpath);
 }
 
 static void check_status_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,

@@ -55,7 +55,6 @@ const struct ferry_cfg_section ferry_route_smtp_section = {
     "with CR, LF or NUL, or with more than one address, dead-letters the record with reason "
     "`header injection`. SMTP replies 4xx retry, 5xx dead-letter."};
 
-
 static void check_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
                        const char *path)
 {

@@ -195,8 +195,7 @@ int ferry_store_batch_set_offset(ferry_store *store, int32_t partition, int64_t 
  * ferry_store_batch_put. @locality the writer thread */
 int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, const void *after,
                                      size_t after_len, size_t limit, unsigned char *next,
-                                     size_t *next_len, int *more, char *errstr,
-                                     size_t errstr_size);
+                                     size_t *next_len, int *more, char *errstr, size_t errstr_size);
 
 /* Records the cluster id, topic and partition count in the batch (meta->format is ignored).
  * Results as ferry_store_batch_put(). @locality the writer thread */
