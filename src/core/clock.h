@@ -36,6 +36,16 @@ static inline int64_t ferry_clock_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Returns the wall clock in milliseconds since the epoch: for times written where other
+ * processes read them (a parked record's due time), never for intervals. */
+static inline int64_t ferry_clock_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Returns a reading in milliseconds (a deadline) as a struct timespec on the same clock. */
 static inline struct timespec ferry_clock_timespec(int64_t ms)
 {

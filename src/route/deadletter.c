@@ -13,6 +13,7 @@
  * is a writer of this kind whose headers retry_topic.c builds (ferry_deadletter_send_headers).
  */
 #include "route/deadletter.h"
+#include "route/retry_topic.h"
 #include "core/log.h"
 
 #include <inttypes.h>
@@ -242,18 +243,45 @@ static int add_response(rd_kafka_headers_t *h, const struct ferry_deadletter_rea
     return add_bytes(h, "ferry.response", why->response, len);
 }
 
+/* A record parked on a retry topic is dead-lettered under its original coordinates, without
+ * the parking's headers. Returns 1 when rec is such a record (*orig is then its original
+ * view), else 0. */
+static int parked_origin(const struct ferry_record *rec, rd_kafka_headers_t *source,
+                         struct ferry_retry_meta *m, struct ferry_record *orig)
+{
+    char err[256];
+
+    if (!source || ferry_retry_meta_read(source, m, err, sizeof(err)) != 1)
+        return 0;
+    *orig = *rec;
+    orig->topic = m->topic;
+    orig->partition = m->partition;
+    orig->offset = m->offset;
+    orig->timestamp_ms = m->timestamp_ms;
+    return 1;
+}
+
 /* Returns the record's own headers followed by ferry's, in the order deadletter.h lists them,
  * or NULL. The caller owns the result. */
 static rd_kafka_headers_t *build_headers(const ferry_deadletter *dl, const struct ferry_record *rec,
                                          const struct ferry_deadletter_reason *why)
 {
     rd_kafka_headers_t *source = ferry_record_headers(rec);
-    rd_kafka_headers_t *h =
-        source ? rd_kafka_headers_copy(source) : rd_kafka_headers_new(DEADLETTER_HEADERS);
+    struct ferry_retry_meta m;
+    struct ferry_record orig;
+    int parked = parked_origin(rec, source, &m, &orig);
+    struct ferry_deadletter_reason all = *why;
+    rd_kafka_headers_t *h;
 
+    if (parked) {
+        h = ferry_retry_headers_strip(source, DEADLETTER_HEADERS);
+        all.attempts += m.attempts; /* those made before it was parked count too */
+    } else {
+        h = source ? rd_kafka_headers_copy(source) : rd_kafka_headers_new(DEADLETTER_HEADERS);
+    }
     if (!h)
         return NULL;
-    if (add_reason(h, why) || add_source(h, rec, dl->sh->route) ||
+    if (add_reason(h, &all) || add_source(h, parked ? &orig : rec, dl->sh->route) ||
         add_response(h, why, dl->response_max)) {
         rd_kafka_headers_destroy(h);
         return NULL;
@@ -309,8 +337,8 @@ static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, 
 }
 
 int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
-                                  rd_kafka_headers_t *h, void *cookie, char *errstr,
-                                  size_t errstr_size)
+                                  int32_t partition, rd_kafka_headers_t *h, void *cookie,
+                                  char *errstr, size_t errstr_size)
 {
     struct item *it = item_new(dl->sh, rec, cookie);
     rd_kafka_resp_err_t err;
@@ -325,7 +353,7 @@ int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_recor
     }
     /* F_COPY: librdkafka copies key and value and never writes through these pointers. */
     err = rd_kafka_producev(
-        dl->rk, RD_KAFKA_V_RKT(dl->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        dl->rk, RD_KAFKA_V_RKT(dl->rkt), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)rec->key, rec->key_len),
         RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it),
         RD_KAFKA_V_END);
@@ -349,8 +377,8 @@ int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
                           const struct ferry_deadletter_reason *why, void *cookie, char *errstr,
                           size_t errstr_size)
 {
-    return ferry_deadletter_send_headers(dl, rec, build_headers(dl, rec, why), cookie, errstr,
-                                         errstr_size);
+    return ferry_deadletter_send_headers(dl, rec, RD_KAFKA_PARTITION_UA,
+                                         build_headers(dl, rec, why), cookie, errstr, errstr_size);
 }
 
 size_t ferry_deadletter_collect(ferry_deadletter *dl,

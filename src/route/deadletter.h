@@ -24,7 +24,9 @@
  *   ferry.response     the first response_max bytes of the response body; absent when empty
  *
  * A record that already carries ferry.* headers (it came from another dead-letter topic) keeps
- * them; the ones this write adds come last.
+ * them; the ones this write adds come last. A record parked on one of the route's retry topics
+ * (retry_topic.h) is the exception: its parking headers are left out, and ferry.topic,
+ * ferry.partition, ferry.offset and ferry.timestamp are those of the original record.
  *
  * Records go to partition RD_KAFKA_PARTITION_UA, so the shared producer's murmur2 partitioner
  * places keyed records as the source topic's producer would have.
@@ -71,12 +73,13 @@ int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,
                           size_t errstr_size);
 
 /* Produces rec's key and value (as consumed) with the headers h, which the call takes in every
- * case (NULL counts as out of memory): the send of a record whose headers someone else built,
- * such as a record parked on a retry topic (retry_topic.h). Otherwise as
- * ferry_deadletter_send(). The route's worker thread. */
+ * case (NULL counts as out of memory), to partition (RD_KAFKA_PARTITION_UA: the partitioner
+ * chooses): the send of a record whose headers someone else built, such as a record parked on
+ * a retry topic (retry_topic.h). Otherwise as ferry_deadletter_send(). The route's worker
+ * thread. */
 int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
-                                  rd_kafka_headers_t *h, void *cookie, char *errstr,
-                                  size_t errstr_size);
+                                  int32_t partition, rd_kafka_headers_t *h, void *cookie,
+                                  char *errstr, size_t errstr_size);
 
 /* Calls done(arg, cookie, err) for each send whose delivery report arrived, in arrival order;
  * err 0 means the broker stored the dead letter, anything else that it was not (the record is

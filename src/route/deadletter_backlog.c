@@ -8,6 +8,7 @@
 #include "route/deadletter_backlog.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "route/retry_topic.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ struct dlq_item {
     int attempts;
     char *response;
     size_t response_len;
+    struct ferry_retry_meta *meta; /* a record parked on a retry topic, else NULL */
+    int32_t partition;             /* where a parked record goes */
 };
 
 STAILQ_HEAD(dlq_queue, dlq_item);
@@ -74,6 +77,7 @@ static void item_free(struct dlq_item *item)
 {
     LIST_REMOVE(item, link);
     free(item->response);
+    free(item->meta);
     free(item);
 }
 
@@ -89,15 +93,30 @@ static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t n
                        err, DEADLETTER_BACKLOG_RETRY_MS);
 }
 
+/* Writes the item: a dead letter, or a record parked on a retry topic. Returns 0, or -1 with
+ * err when the producer refused. */
+static int item_write(ferry_deadletter_backlog *b, struct dlq_item *item, char *err,
+                      size_t err_size)
+{
+    struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
+                                          item->response, item->response_len};
+    const struct ferry_record *v = &item->rec->view;
+
+    if (!item->meta)
+        return ferry_deadletter_send(b->writer, v, &why, item, err, err_size);
+    return ferry_deadletter_send_headers(
+        b->writer, v, item->partition,
+        ferry_retry_headers_build(ferry_record_headers(v), item->meta, b->route), item, err,
+        err_size);
+}
+
 /* Writes one item; on an immediate refusal it joins the refused queue. */
 static void item_send(ferry_deadletter_backlog *b, struct dlq_item *item)
 {
     char err[256];
-    struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
-                                          item->response, item->response_len};
     int64_t now_ms;
 
-    if (ferry_deadletter_send(b->writer, &item->rec->view, &why, item, err, sizeof(err)) == 0)
+    if (item_write(b, item, err, sizeof(err)) == 0)
         return;
     now_ms = ferry_clock_ms();
     if (!b->nrefused)
@@ -129,21 +148,55 @@ static void keep_response(const ferry_deadletter_backlog *b, struct dlq_item *it
     item->response_len = why->response_len;
 }
 
-void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec,
-                                  const struct ferry_deadletter_reason *why)
+/* Returns a new item for rec on the backlog's list, or NULL (logged, rec abandoned: its
+ * partition's watermark waits for it) when out of memory. */
+static struct dlq_item *item_new(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec)
 {
     struct dlq_item *item = calloc(1, sizeof(*item));
 
     if (!item) {
         FLOG_ERROR_REPEATED("route", b->route,
-                            "out of memory dead-lettering %s[%d]@%" PRId64 "; abandoning it, its "
+                            "out of memory writing %s[%d]@%" PRId64 " to %s; abandoning it, its "
                             "partition's watermark waits for it",
-                            rec->view.topic, rec->view.partition, rec->view.offset);
+                            rec->view.topic, rec->view.partition, rec->view.offset, b->topic);
         ferry_dispatch_abandon(b->dispatch, &rec, 1);
-        return;
+        return NULL;
     }
     item->rec = rec;
     LIST_INSERT_HEAD(&b->items, item, link);
+    return item;
+}
+
+void ferry_deadletter_backlog_park(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec,
+                                   const struct ferry_retry_meta *m, int32_t partition)
+{
+    struct dlq_item *item = item_new(b, rec);
+
+    if (!item)
+        return;
+    item->meta = malloc(sizeof(*item->meta));
+    if (!item->meta) {
+        FLOG_ERROR_REPEATED("route", b->route,
+                            "out of memory parking %s[%d]@%" PRId64 "; abandoning it, its "
+                            "partition's watermark waits for it",
+                            rec->view.topic, rec->view.partition, rec->view.offset);
+        item_free(item);
+        ferry_dispatch_abandon(b->dispatch, &rec, 1);
+        return;
+    }
+    *item->meta = *m;
+    item->partition = partition;
+    snprintf(item->error, sizeof(item->error), "%s", m->error);
+    item_send(b, item);
+}
+
+void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec,
+                                  const struct ferry_deadletter_reason *why)
+{
+    struct dlq_item *item = item_new(b, rec);
+
+    if (!item)
+        return;
     snprintf(item->error, sizeof(item->error), "%s", why->error ? why->error : "");
     item->http_status = why->http_status;
     item->attempts = why->attempts;
@@ -159,15 +212,14 @@ static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
     const struct ferry_record *v = &item->rec->view;
 
     if (err) {
-        FLOG_ERROR_REPEATED("route", b->route,
-                            "dead-letter write of %s[%d]@%" PRId64 " failed: %s; "
-                            "retrying",
-                            v->topic, v->partition, v->offset, rd_kafka_err2str(err));
+        FLOG_ERROR_REPEATED("route", b->route, "write of %s[%d]@%" PRId64 " to %s failed: %s; retrying",
+                            v->topic, v->partition, v->offset, b->topic, rd_kafka_err2str(err));
         item_send(b, item);
         return;
     }
-    FLOG_WARN_REPEATED("route", b->route, "dead-lettered %s[%d]@%" PRId64 " to %s: %s", v->topic,
-                       v->partition, v->offset, b->topic, item->error);
+    if (!item->meta) /* parking is the normal course of a retry: the metrics count it */
+        FLOG_WARN_REPEATED("route", b->route, "dead-lettered %s[%d]@%" PRId64 " to %s: %s",
+                           v->topic, v->partition, v->offset, b->topic, item->error);
     ferry_counter_add(b->dead_lettered, 1);
     ferry_dispatch_finish(b->dispatch, &item->rec, 1);
     item_free(item);

@@ -1,6 +1,8 @@
 /*
  * deadletter_backlog.h - a route's dead letters under way: from the moment the route gives up
- * on a record until the broker has confirmed its copy on the dead-letter topic.
+ * on a record until the broker has confirmed its copy on the dead-letter topic. A route with
+ * retry topics has one more backlog per retry topic, for the records it parks there: the same
+ * course, with the parking's headers (retry_topic.h) instead of the dead-letter ones.
  *
  * The backlog owns the route's dead-letter writer (deadletter.h). For each record handed over
  * it keeps the reason and a copy of the target's response, writes the record, and on the
@@ -24,6 +26,7 @@
 #include "core/metrics.h"
 #include "route/deadletter.h"
 #include "route/dispatch.h"
+#include "route/retry_topic.h"
 
 /* How often refused writes are tried again. */
 #define DEADLETTER_BACKLOG_RETRY_MS 100
@@ -56,6 +59,13 @@ ferry_deadletter_backlog_new(const struct ferry_deadletter_backlog_options *o, c
  * watermark waits for it and it is consumed again later. */
 void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec,
                                   const struct ferry_deadletter_reason *why);
+
+/* Starts the write of rec to the backlog's topic as a record parked on a retry topic, with m's
+ * headers (copied), to partition (RD_KAFKA_PARTITION_UA: the partitioner chooses). Otherwise
+ * as ferry_deadletter_backlog_add(): the record is finished once the write is confirmed, and
+ * counts in the backlog's dead_lettered counter (the route's parked one). */
+void ferry_deadletter_backlog_park(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec,
+                                   const struct ferry_retry_meta *m, int32_t partition);
 
 /* Collects the writes' delivery reports (finishing or rewriting their records) and, once
  * their time came (ferry_clock_ms()), writes the refused ones again. */

@@ -1,8 +1,9 @@
 /*
  * delivery.c - what a route does with the records the dispatcher hands out: has them built
  * into requests (request.c), sends those, and acts on each attempt as outcome.c decides:
- * finish the records, queue the request for a retry (Retry-After pausing the route), or hand
- * its records to the dead-letter backlog (deadletter_backlog.c).
+ * finish the records, queue the request for a retry (Retry-After pausing the route), park its
+ * records on the next retry topic (parking.c) or hand them to the dead-letter backlog
+ * (deadletter_backlog.c).
  *
  * Everything here runs on the route's worker thread.
  */
@@ -228,6 +229,7 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
 {
     struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0};
 
+    route_parking_done(r, rec);
     if (!r->dead_letters) {
         FLOG_ERROR_REPEATED("route", r->cfg->name,
                             "cannot send %s[%d]@%" PRId64 " and there is no dead-letter topic: %s; "
@@ -383,6 +385,18 @@ static void validate_new(struct route *r, struct ferry_request *req)
     req->n = kept;
 }
 
+/* Parks the records of req whose key has an earlier record parked on a retry topic behind it
+ * (ordering: key with retry topics), and keeps the others. */
+static void park_behind(struct route *r, struct ferry_request *req)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < req->n; i++)
+        if (!route_parking_behind(r, req->recs[i]))
+            req->recs[kept++] = req->recs[i];
+    req->n = kept;
+}
+
 void route_dispatch(struct route *r, int64_t now_ms, int flush)
 {
     size_t max = (size_t)r->cfg->batch.max_records;
@@ -407,11 +421,13 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
         req->n = taken;
         if (taken && r->validator)
             validate_new(r, req);
+        if (req->n && r->parking.parked)
+            park_behind(r, req);
         if (!req->n) {
             ferry_request_put(r->requests, req);
             if (!taken)
                 return;
-            continue; /* every record failed validation: there may be more to send */
+            continue; /* every record was dead-lettered or parked: there may be more to send */
         }
         send_new(r, req, now_ms);
     }
@@ -493,7 +509,15 @@ static void failure_kind(const struct ferry_http_call *call, char *out, size_t s
     }
 }
 
-/* After a failed attempt: drops the request when its partition went, else retries or
+/* Parks the records of req, whose attempts in place ran out, on the next retry topic. */
+static void park_request(struct route *r, struct ferry_request *req, const char *reason)
+{
+    for (size_t i = 0; i < req->n; i++)
+        route_parking_park(r, req->recs[i], reason, req->attempts);
+    ferry_request_put(r->requests, req);
+}
+
+/* After a failed attempt: drops the request when its partition went, else retries, parks or
  * dead-letters it as decided. */
 static void handle_failure(struct route *r, struct ferry_request *req,
                            const struct ferry_outcome_decision *d, int64_t now_ms)
@@ -506,6 +530,9 @@ static void handle_failure(struct route *r, struct ferry_request *req,
     if (request_stale(req)) {
         ferry_dispatch_abandon(r->dispatch, req->recs, req->n);
         ferry_request_put(r->requests, req);
+    } else if (d->action == FERRY_OUTCOME_DEAD_LETTER && d->gave_up &&
+               route_parking_has_next(r, req->recs[0])) {
+        park_request(r, req, reason); /* a request's records share a partition, so a topic */
     } else if (d->action == FERRY_OUTCOME_DEAD_LETTER) {
         if (d->gave_up)
             snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
@@ -514,6 +541,26 @@ static void handle_failure(struct route *r, struct ferry_request *req,
     } else {
         schedule_retry(r, req, d, now_ms);
     }
+}
+
+/* The decision for an attempt. A route with retry topics gives up in place to park the
+ * records on the next one, dead-letter topic or not; what it cannot park (records from its
+ * last retry topic, records the target refused for good) it treats as a route without retry
+ * topics would. */
+static struct ferry_outcome_decision decide(struct route *r, const struct ferry_request *req,
+                                            const struct ferry_outcome_attempt *attempt)
+{
+    struct ferry_outcome_policy p = r->outcome;
+    struct ferry_outcome_decision d;
+
+    if (p.dead_letter || !route_parking_has_next(r, req->recs[0]))
+        return ferry_outcome_decide(&p, attempt, &r->rng);
+    p.dead_letter = 1;
+    d = ferry_outcome_decide(&p, attempt, &r->rng);
+    if (d.action != FERRY_OUTCOME_DEAD_LETTER || d.gave_up)
+        return d;
+    p.dead_letter = 0;
+    return ferry_outcome_decide(&p, attempt, &r->rng);
 }
 
 void route_on_call_done(void *arg, struct ferry_http_call *call)
@@ -530,14 +577,14 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     attempt.http_status = call->status;
     attempt.retry_after_ms = call->retry_after_ms;
     attempt.attempts = req->attempts + 1;
-    d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);
+    d = decide(r, req, &attempt);
     tell_breaker(r, req, call, ferry_clock_ms());
     tell_adaptive(r, call, ferry_clock_ms());
     if (req->ticket == FERRY_BREAKER_PROBE && d.action != FERRY_OUTCOME_SUCCESS &&
         target_failed(r, call)) {
         /* A failed probe is the breaker's question, not one of the record's attempts. */
         attempt.attempts = req->attempts;
-        d = ferry_outcome_decide(&r->outcome, &attempt, &r->rng);
+        d = decide(r, req, &attempt);
     }
     req->attempts = attempt.attempts;
     if (d.action != FERRY_OUTCOME_SUCCESS) {
@@ -546,6 +593,8 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     }
     ferry_failure_log_success(r->failure_log, ferry_clock_ms());
     ferry_counter_add(r->m.delivered, req->n);
+    for (size_t i = 0; i < req->n; i++)
+        route_parking_done(r, req->recs[i]);
     ferry_dispatch_finish(r->dispatch, req->recs, req->n);
     ferry_request_put(r->requests, req);
 }

@@ -135,6 +135,15 @@ void ferry_retry_hold_forget(ferry_retry_hold *h, const char *topic, int32_t par
         held_free(h, e);
 }
 
+void ferry_retry_hold_each(const ferry_retry_hold *h,
+                           void (*fn)(void *arg, const char *topic, int32_t partition), void *arg)
+{
+    const struct held *e;
+
+    LIST_FOREACH(e, &h->all, link)
+        fn(arg, e->topic, e->partition);
+}
+
 size_t ferry_retry_hold_count(const ferry_retry_hold *h)
 {
     return h->count;

@@ -47,6 +47,11 @@ size_t ferry_retry_hold_release_due(ferry_retry_hold *h, int64_t now_ms,
 /* Lets go of topic/partition without resuming it (it was revoked). */
 void ferry_retry_hold_forget(ferry_retry_hold *h, const char *topic, int32_t partition);
 
+/* Calls fn(arg, topic, partition) for each held partition (the route pauses them again after
+ * resuming all of its partitions). fn must not change the set. */
+void ferry_retry_hold_each(const ferry_retry_hold *h,
+                           void (*fn)(void *arg, const char *topic, int32_t partition), void *arg);
+
 /* How many partitions are held, for /metrics. */
 size_t ferry_retry_hold_count(const ferry_retry_hold *h);
 

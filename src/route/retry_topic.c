@@ -139,6 +139,18 @@ rd_kafka_headers_t *ferry_retry_headers_build(const rd_kafka_headers_t *source,
     return h;
 }
 
+rd_kafka_headers_t *ferry_retry_headers_strip(const rd_kafka_headers_t *source, size_t extra)
+{
+    size_t have = source ? rd_kafka_header_cnt(source) : 0;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(have + extra);
+
+    if (h && copy_source(h, source)) {
+        rd_kafka_headers_destroy(h);
+        return NULL;
+    }
+    return h;
+}
+
 /* ---- reading ---- */
 
 /* Finds header name as text in out; 0 when found, 1 when absent, -1 when too long. */

@@ -68,6 +68,11 @@ void ferry_retry_meta_make(struct ferry_retry_meta *m, const struct ferry_record
 rd_kafka_headers_t *ferry_retry_headers_build(const rd_kafka_headers_t *source,
                                               const struct ferry_retry_meta *m, const char *route);
 
+/* Returns a copy of source (may be NULL) without the headers this file writes, with room for
+ * extra more, or NULL when memory ran out: what a dead letter of a parked record starts from.
+ * The caller owns the result. Any thread. */
+rd_kafka_headers_t *ferry_retry_headers_strip(const rd_kafka_headers_t *source, size_t extra);
+
 /* Reads m from a parked record's headers. Returns 1 when they are there and well formed, 0
  * when the record carries no ferry.retry.stage (it was not parked by a route), or -1 with
  * errstr when they are malformed (a record written by hand, or cut). Any thread. */

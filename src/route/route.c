@@ -105,6 +105,18 @@ static int register_metrics(struct route *r)
             lbl);
         missing |= !r->m.rate_limit_waits;
     }
+    if (r->cfg->retry.topics.count) {
+        r->m.parked = ferry_metrics_counter(
+            m, "ferry_route_records_parked_total",
+            "Records written to a retry topic (confirmed by the broker).", lbl);
+        r->m.retry_held = ferry_metrics_gauge(
+            m, "ferry_route_retry_held_partitions",
+            "Retry-topic partitions paused until their next record is due.", lbl);
+        r->m.parked_keys = ferry_metrics_gauge(
+            m, "ferry_route_retry_parked_keys",
+            "Keys with records parked on retry topics (ordering: key only).", lbl);
+        missing |= !r->m.parked || !r->m.retry_held || !r->m.parked_keys;
+    }
     r->m.invalid =
         ferry_metrics_counter(m, "ferry_route_records_invalid_total",
                               "Records that failed validation: dead-lettered, never sent.", lbl);
@@ -291,6 +303,10 @@ static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_m
         rd_kafka_message_destroy(msg);
         return;
     }
+    if (route_parking_hold(r, msg, now_ms)) {
+        rd_kafka_message_destroy(msg); /* not due yet: fetched again once it is */
+        return;
+    }
     view.topic = rd_kafka_topic_name(msg->rkt);
     view.partition = msg->partition;
     view.offset = msg->offset;
@@ -363,10 +379,12 @@ static void set_paused(struct route *r, int pause)
 
     if (rd_kafka_assignment(r->consumer, &parts) || !parts)
         return;
-    if (pause)
+    if (pause) {
         rd_kafka_pause_partitions(r->consumer, parts);
-    else
+    } else {
         rd_kafka_resume_partitions(r->consumer, parts);
+        route_parking_repause(r); /* retry partitions whose record is not due stay paused */
+    }
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
@@ -415,7 +433,7 @@ static void apply_backpressure(struct route *r, int64_t now_ms)
  * finishes wakes the loop through its socket, and timers already due would make it spin. */
 static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
 {
-    int64_t t = INT64_MAX, retry, dead_letters, breaker, wait;
+    int64_t t = INT64_MAX, retry, dead_letters, parking, breaker, wait;
 
     if (r->in_flight < route_concurrency(r)) {
         if (consuming)
@@ -435,6 +453,9 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
     dead_letters = route_next_dead_letter_ms(r);
     if (dead_letters < t)
         t = dead_letters;
+    parking = route_parking_next_ms(r);
+    if (parking < t)
+        t = parking;
     wait = t == INT64_MAX ? ROUTE_IDLE_WAIT_MS : t - now_ms;
     if (wait < 0)
         wait = 0;
@@ -453,6 +474,8 @@ static int loop_turn(struct route *r, int more, int consuming)
     more = consuming ? consume(r, now) : 0;
     ferry_sender_collect(r->sender, route_on_call_done, r);
     route_collect_dead_letters(r);
+    route_parking_collect(r);
+    route_parking_resume_due(r, now);
     route_fire_retries(r, now);
     if (consuming)
         route_dispatch(r, now, 0);
@@ -477,6 +500,7 @@ static void drain_partitions(struct route *r, const rd_kafka_topic_partition_lis
         ferry_sender_wait(r->sender, -1, ROUTE_DRAIN_STEP_MS);
         ferry_sender_collect(r->sender, route_on_call_done, r);
         route_collect_dead_letters(r);
+        route_parking_collect(r);
     }
 }
 
@@ -495,6 +519,7 @@ static void revoke_partitions(struct route *r, rd_kafka_topic_partition_list_t *
     for (int i = 0; i < parts->cnt; i++)
         ferry_dispatch_revoke(r->dispatch, parts->elems[i].topic, parts->elems[i].partition);
     forget_commits(r, parts);
+    route_parking_revoked(r, parts);
     FLOG_INFO("route", r->cfg->name, "released %d partition(s)", parts->cnt);
 }
 
@@ -540,6 +565,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             check_assign(r, "take", NULL, rd_kafka_assign(rk, parts));
         if (r->backpressure)
             rd_kafka_pause_partitions(rk, parts);
+        route_parking_assigned(r);
         atomic_store(&r->joined, 1);
         return;
     }
@@ -558,9 +584,9 @@ static void shut_down(struct route *r)
 
     set_paused(r, 1);
     route_abandon_retries(r, 0);
-    while (
-        (r->in_flight || (r->dead_letters && ferry_deadletter_backlog_pending(r->dead_letters))) &&
-        ferry_clock_ms() < deadline)
+    while ((r->in_flight || route_parking_pending(r) ||
+            (r->dead_letters && ferry_deadletter_backlog_pending(r->dead_letters))) &&
+           ferry_clock_ms() < deadline)
         loop_turn(r, 0, 0);
     store_offsets(r);
     err = rd_kafka_commit(r->consumer, NULL, 0);
@@ -651,6 +677,16 @@ static int make_consumer(struct route *r, char *errstr, size_t errstr_size)
         rd_kafka_conf_destroy(conf);
         return -1;
     }
+    /* Range gives one instance partition p of every topic with as many partitions, so that a
+     * source partition and the retry partitions its records are parked on share an owner
+     * (parking.c). */
+    if (r->cfg->retry.topics.count && !overridden(&r->cfg->kafka, "partition.assignment.strategy") &&
+        rd_kafka_conf_set(conf, "partition.assignment.strategy", "range", why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "partition.assignment.strategy: %s", why);
+        return -1;
+    }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!r->consumer) {
@@ -670,6 +706,11 @@ static int subscribe(struct route *r, char *errstr, size_t errstr_size)
 
     for (size_t i = 0; i < r->cfg->topics.count; i++)
         rd_kafka_topic_partition_list_add(topics, r->cfg->topics.items[i], RD_KAFKA_PARTITION_UA);
+    if (route_parking_subscribe(r, topics)) {
+        rd_kafka_topic_partition_list_destroy(topics);
+        snprintf(errstr, errstr_size, "cannot subscribe: out of memory");
+        return -1;
+    }
     err = rd_kafka_subscribe(r->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
@@ -798,7 +839,7 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
         return -1;
     }
     if (route_delivery_init(r, errstr, errstr_size) || make_sender(r, errstr, errstr_size) ||
-        make_dead_letters(r, errstr, errstr_size))
+        make_dead_letters(r, errstr, errstr_size) || route_parking_init(r, errstr, errstr_size))
         return -1;
     if (make_consumer(r, errstr, errstr_size) || make_event_pipe(r, errstr, errstr_size))
         return -1;
@@ -815,6 +856,7 @@ static void route_release(struct route *r)
     if (r->dispatch)
         route_abandon_retries(r, 0);
     ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
+    route_parking_release(r);
     ferry_dispatch_destroy(r->dispatch);
     ferry_refetch_destroy(r->refetch);
     if (r->queue)

@@ -4,6 +4,7 @@
  * every mistake a route could hit at start.
  */
 #include "route/route_config.h"
+#include "route/retry_topic.h"
 #include "core/topic_name.h"
 #include "core/kafka.h"
 #include "core/units.h"
@@ -124,6 +125,19 @@ static const struct ferry_cfg_section status_section = {"on_status", status_fiel
                                                         sizeof(struct ferry_route_status_config),
                                                         NULL, "What each HTTP status means."};
 
+#define RETRY_TOPIC_FIELD(f) offsetof(struct ferry_route_retry_topic_config, f)
+static const struct ferry_cfg_field retry_topic_fields[] = {
+    {"delay", FERRY_CFG_DURATION, RETRY_TOPIC_FIELD(delay_ms), NULL, 0, 604800000, NULL, NULL, 1,
+     "How long a record waits on this topic before its next attempts."},
+    {"topic", FERRY_CFG_STRING, RETRY_TOPIC_FIELD(topic), NULL, 0, 0, NULL, NULL, 0,
+     "The topic's name; default `<route>.retry.<n>`, n counting from 1. Give it as many "
+     "partitions as the route's topics (docs/routes.md, Retry topics)."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section retry_topic_section = {
+    "topics[]", retry_topic_fields, sizeof(struct ferry_route_retry_topic_config), NULL,
+    "One retry topic."};
+
 #define RETRY_FIELD(f) offsetof(struct ferry_route_retry_config, f)
 static const struct ferry_cfg_field retry_fields[] = {
     {"max_attempts", FERRY_CFG_INT, RETRY_FIELD(max_attempts), "10", 0, 1000000, NULL, NULL, 0,
@@ -135,6 +149,14 @@ static const struct ferry_cfg_field retry_fields[] = {
      0, "Largest wait between two attempts."},
     {"multiplier", FERRY_CFG_DOUBLE, RETRY_FIELD(multiplier), "2", 1, 100, NULL, NULL, 0,
      "Growth of the wait from one retry to the next."},
+    {"topics", FERRY_CFG_LIST, RETRY_FIELD(topics), NULL, 0, 0, NULL, &retry_topic_section, 0,
+     "Retry topics, non-blocking delayed retries (at most 16): once a record's max_attempts "
+     "attempts in place failed with a status worth retrying, it is parked on the next retry "
+     "topic and its partition goes on; it comes back after the topic's delay for max_attempts "
+     "more. After the last one comes the dead-letter topic."},
+    {"max_parked", FERRY_CFG_INT, RETRY_FIELD(max_parked), "100000", 1, 10000000, NULL, NULL, 0,
+     "Parked records a route keeps track of under `ordering: key` (about 40 bytes each, plus "
+     "the key). Beyond it, a record that would be parked retries in place instead."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section retry_section = {
@@ -394,6 +416,56 @@ static void check_policies(struct ferry_config *cfg, const struct ferry_route_co
         ferry_config_error(cfg, fpath, "%s", err);
 }
 
+const struct ferry_route_retry_topic_config *ferry_route_retry_stage(const struct ferry_route_config *r,
+                                                                     int stage)
+{
+    const struct ferry_route_retry_topic_config *t = r->retry.topics.items;
+
+    if (stage < 1 || (size_t)stage > r->retry.topics.count)
+        return NULL;
+    return &t[stage - 1];
+}
+
+int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, char *out,
+                                 size_t size)
+{
+    const struct ferry_route_retry_topic_config *t = ferry_route_retry_stage(r, stage);
+
+    if (!t)
+        return -1;
+    return ferry_retry_topic_name(r->name, stage, t->topic, out, size);
+}
+
+/* Retry topics: a bounded number of valid names, none of them a topic the route reads or its
+ * dead-letter topic, and attempts in place that come to an end. */
+static void check_retry_topics(struct ferry_config *cfg, const struct ferry_route_config *r,
+                               const char *path)
+{
+    char fpath[ROUTE_PATH_MAX], name[FERRY_RETRY_TOPIC_NAME_MAX], err[512];
+    size_t n = r->retry.topics.count;
+
+    snprintf(fpath, sizeof(fpath), "%s.retry.topics", path);
+    if (n > FERRY_RETRY_STAGES_MAX)
+        ferry_config_error(cfg, fpath, "at most %d retry topics", FERRY_RETRY_STAGES_MAX);
+    if (n && r->retry.max_attempts == 0)
+        ferry_config_error(cfg, fpath,
+                           "needs retry.max_attempts above 0: with 0 a record retries in place "
+                           "forever and never reaches a retry topic");
+    for (int stage = 1; n <= FERRY_RETRY_STAGES_MAX && stage <= (int)n; stage++) {
+        snprintf(fpath, sizeof(fpath), "%s.retry.topics[%d].topic", path, stage - 1);
+        if (ferry_route_retry_topic_name(r, stage, name, sizeof(name)) ||
+            ferry_topic_name_check(name, strlen(name), err, sizeof(err))) {
+            ferry_config_error(cfg, fpath, "not a valid topic name: %s", name);
+            continue;
+        }
+        for (size_t i = 0; i < r->topics.count; i++)
+            if (strcmp(r->topics.items[i], name) == 0)
+                ferry_config_error(cfg, fpath, "'%s' is also one of the route's topics", name);
+        if (r->dead_letter.topic && strcmp(r->dead_letter.topic, name) == 0)
+            ferry_config_error(cfg, fpath, "'%s' is also the dead-letter topic", name);
+    }
+}
+
 /* Plain topic names must be names Kafka accepts; a name starting with '^' is a regex. */
 static void check_topics(struct ferry_config *cfg, const struct ferry_route_config *r,
                          const char *path)
@@ -567,6 +639,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_smtp_route(cfg, r, path);
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
+    check_retry_topics(cfg, r, path);
     check_io_threads(cfg, r, path);
     check_validate(cfg, obj, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);

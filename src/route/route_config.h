@@ -76,11 +76,20 @@ struct ferry_route_status_config {
     struct ferry_cfg_strings dead_letter;
 };
 
+/* One retry topic: where records go once their attempts in place ran out, and how long they
+ * wait there. */
+struct ferry_route_retry_topic_config {
+    int64_t delay_ms;
+    char *topic; /* NULL: <route>.retry.<n> */
+};
+
 struct ferry_route_retry_config {
     int64_t max_attempts;
     int64_t initial_backoff_ms;
     int64_t max_backoff_ms;
     double multiplier;
+    struct ferry_cfg_list topics; /* of struct ferry_route_retry_topic_config */
+    int64_t max_parked;
 };
 
 struct ferry_route_dead_letter_config {
@@ -204,6 +213,16 @@ int ferry_route_validate_options(const struct ferry_route_config *r,
 
 /* The kind of r's target (target.h), for a route that passed the config checks. Any thread. */
 enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r);
+
+/* Returns retry topic stage (1-based) of r, or NULL when it has fewer. */
+const struct ferry_route_retry_topic_config *ferry_route_retry_stage(const struct ferry_route_config *r,
+                                                                     int stage);
+
+/* Writes the name of r's retry topic stage (1-based) into out (size at least
+ * FERRY_RETRY_TOPIC_NAME_MAX). Returns 0, or -1 when there is no such stage or the name does
+ * not fit. */
+int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, char *out,
+                                 size_t size);
 
 /* The names of enum ferry_http_method, indexed by it. */
 extern const char *const ferry_route_methods[];

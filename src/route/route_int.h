@@ -28,6 +28,9 @@
 #include "route/ratelimit.h"
 #include "route/refetch.h"
 #include "route/request.h"
+#include "route/retry_hold.h"
+#include "route/retry_parked.h"
+#include "route/retry_topic.h"
 #include "route/route_config.h"
 #include "route/sender.h"
 #include "route/status.h"
@@ -46,6 +49,19 @@ struct route_metrics {
     struct ferry_gauge *in_flight, *buffered, *paused, *concurrency_limit;
     struct ferry_gauge *circuit[3];               /* by enum ferry_breaker_state, one-hot */
     struct ferry_counter *circuit_transitions[3]; /* by the state entered */
+    struct ferry_counter *parked;                 /* NULL without retry topics */
+    struct ferry_gauge *retry_held, *parked_keys; /* NULL without retry topics */
+};
+
+/* A route's retry topics (parking.c). */
+struct route_parking {
+    int stages; /* retry topics; 0: none, and nothing below is made */
+    char names[FERRY_RETRY_STAGES_MAX][FERRY_RETRY_TOPIC_NAME_MAX];
+    int32_t partitions[FERRY_RETRY_STAGES_MAX]; /* each topic's partitions; 0: not known yet */
+    ferry_deadletter_backlog *writers[FERRY_RETRY_STAGES_MAX];
+    ferry_retry_hold *hold;     /* retry partitions paused until their head record is due */
+    ferry_retry_parked *parked; /* parked records by key; NULL unless ordering: key */
+    struct ferry_buf key;       /* scratch: a key of the parked set */
 };
 
 /* A stored commit watermark, for /metrics (written by the worker, read by /metrics). */
@@ -101,6 +117,8 @@ struct route {
     ferry_ratelimit *own_limit;
     atomic_uint_fast64_t limited_ms; /* time spent waiting for them, for /metrics */
 
+    struct route_parking parking;
+
     struct route_metrics m;
     pthread_mutex_t commits_lock;
     struct route_commit commits[ROUTE_COMMITS_MAX];
@@ -150,6 +168,64 @@ int route_delivery_init(struct route *r, char *errstr, size_t errstr_size);
  * state; the records they point at are released by the dispatcher. Accepts a half-made
  * route. */
 void route_delivery_release(struct route *r);
+
+/* parking.c: makes the retry topics' writers and sets, and asks for each topic's partitions
+ * (which makes it where the brokers create topics on first use). Returns 0, or -1 with
+ * errstr. Nothing happens without retry topics. */
+int route_parking_init(struct route *r, char *errstr, size_t errstr_size);
+
+/* parking.c: frees what route_parking_init made; the records under way are left to the
+ * dispatcher. */
+void route_parking_release(struct route *r);
+
+/* parking.c: adds the retry topics to the route's subscription. Returns 0, or -1 when out of
+ * memory. */
+int route_parking_subscribe(const struct route *r, rd_kafka_topic_partition_list_t *topics);
+
+/* parking.c: a record consumed from a retry topic that is not due yet: holds its partition
+ * (paused, to be fetched again from this record once due). Returns nonzero when the record
+ * was held, and the caller drops it; 0 to take it as usual. */
+int route_parking_hold(struct route *r, const rd_kafka_message_t *msg, int64_t now_ms);
+
+/* parking.c: resumes the held partitions that came due, from their held record. */
+void route_parking_resume_due(struct route *r, int64_t now_ms);
+
+/* parking.c: pauses the held partitions again (after the route resumed all of its own). */
+void route_parking_repause(struct route *r);
+
+/* parking.c: after a rebalance gave the route partitions: reads its retry partitions to learn
+ * which keys have records parked (ordering: key only). Blocking. */
+void route_parking_assigned(struct route *r);
+
+/* parking.c: after partitions were taken away: lets go of those held. */
+void route_parking_revoked(struct route *r, const rd_kafka_topic_partition_list_t *parts);
+
+/* parking.c: collects the parking writes' reports and redoes refused ones when due. */
+void route_parking_collect(struct route *r);
+
+/* parking.c: when the route must look again: a held partition comes due or refused parking
+ * writes are tried again; INT64_MAX when neither. */
+int64_t route_parking_next_ms(const struct route *r);
+
+/* parking.c: parking writes under way, for the shutdown drain. */
+size_t route_parking_pending(const struct route *r);
+
+/* parking.c: nonzero when rec can be parked on a next retry topic (it came from a topic of
+ * the route, or from a retry topic but the last). */
+int route_parking_has_next(const struct route *r, const struct ferry_dispatch_rec *rec);
+
+/* parking.c: rec's attempts in place (attempts) failed, the last with error: parks it on the
+ * next retry topic (route_parking_has_next() said there is one); the record is parking's. */
+void route_parking_park(struct route *r, struct ferry_dispatch_rec *rec, const char *error,
+                        int attempts);
+
+/* parking.c: under ordering: key, a record about to be sent whose key has an earlier record
+ * parked: parks it behind that one and returns nonzero; 0 to send it. */
+int route_parking_behind(struct route *r, struct ferry_dispatch_rec *rec);
+
+/* parking.c: rec was delivered or is being dead-lettered: when it came from a retry topic,
+ * its key's later records may go. */
+void route_parking_done(struct route *r, const struct ferry_dispatch_rec *rec);
 
 /* route_status.c: appends the route's object of GET /status to out. Returns 0, or -1 when
  * out's cap was reached. Any thread. */

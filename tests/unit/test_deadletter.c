@@ -489,13 +489,14 @@ static void test_retry_headers(void **state)
     dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
     assert_non_null(dl);
     ferry_retry_meta_make(&m, &rec, NULL, 1, 3, "http status 503", 5000, 1000);
-    assert_int_equal(ferry_deadletter_send_headers(dl, &rec,
+    assert_int_equal(ferry_deadletter_send_headers(dl, &rec, 0,
                                                    ferry_retry_headers_build(NULL, &m, ROUTE), &o,
                                                    errstr, sizeof(errstr)),
                      0);
     assert_int_equal(collect_all(dl, &w, 1), 1);
     assert_int_equal(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    assert_int_equal(ferry_deadletter_send_headers(dl, &rec, NULL, &o, errstr, sizeof(errstr)), -1);
+    assert_int_equal(ferry_deadletter_send_headers(dl, &rec, 0, NULL, &o, errstr, sizeof(errstr)),
+                     -1);
     c = consumer_new(e.k);
     while (!msg && ferry_clock_ms() < deadline) {
         msg = rd_kafka_consumer_poll(c, 100);

@@ -2,9 +2,9 @@
  * test_retry_parked.c - the set of keys with records parked on retry topics
  * (src/route/retry_parked.c).
  *
- * A script of steps on one set: add, remove, count, with keys that differ only after a NUL,
- * the empty key, a full set refusing a new key but counting a known one, and enough keys to
- * grow the table several times.
+ * A script of steps on one set: add, remove, count and first (the earliest parked offset of a
+ * key), with keys that differ only after a NUL, the empty key, an offset counted twice, a full
+ * set refusing one more record, clearing, and enough keys to grow the table several times.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,32 +17,56 @@
 
 #include "route/retry_parked.h"
 
-enum op { ADD, REMOVE, COUNT, KEYS };
+enum op { ADD, REMOVE, COUNT, FIRST, KEYS, RECORDS, CLEAR };
 
 struct step {
     enum op op;
     const char *key;
     size_t len;
-    long want; /* ADD: its result; REMOVE: left, or -1; COUNT: count; KEYS: keys */
+    int64_t offset; /* ADD, REMOVE */
+    long want;      /* ADD: its result; REMOVE: left, or -1; COUNT; FIRST; KEYS; RECORDS */
 };
 
 #define K(s) s, sizeof(s) - 1
 
 static const struct step steps[] = {
-    {COUNT, K("a"), 0},    {ADD, K("a"), 0},    {ADD, K("a"), 0},
-    {COUNT, K("a"), 2},    {ADD, K("a\0x"), 0}, /* bytes after a NUL make another key */
-    {COUNT, K("a\0x"), 1}, {ADD, K(""), 0},     {KEYS, NULL, 0, 3},
-    {ADD, K("b"), -1}, /* full: max_keys is 3 */
-    {ADD, K(""), 0},   /* a known key still counts */
-    {COUNT, K(""), 2},     {REMOVE, K("a"), 1}, {REMOVE, K("a"), 0},
-    {REMOVE, K("a"), -1},  {COUNT, K("a"), 0},  {KEYS, NULL, 0, 2},
-    {ADD, K("b"), 0}, /* room again */
-    {KEYS, NULL, 0, 3},
+    {COUNT, K("a"), 0, 0},
+    {FIRST, K("a"), 0, -1},
+    {ADD, K("a"), 20, 0},
+    {ADD, K("a"), 10, 0},
+    {COUNT, K("a"), 0, 2},
+    {FIRST, K("a"), 0, 10},
+    {ADD, K("a\0x"), 5, 0}, /* bytes after a NUL make another key */
+    {COUNT, K("a\0x"), 0, 1},
+    {ADD, K(""), 7, 0},
+    {KEYS, NULL, 0, 0, 3},
+    {RECORDS, NULL, 0, 0, 4},
+    {ADD, K(""), 7, 0}, /* the same offset twice: parked again before the first was committed */
+    {ADD, K("b"), 1, -1}, /* full: max_records is 5 */
+    {ADD, K("a"), 30, -1},
+    {COUNT, K(""), 0, 2},
+    {REMOVE, K("a"), 99, -1}, /* not parked at that offset */
+    {REMOVE, K("a"), 10, 1},
+    {FIRST, K("a"), 0, 20},
+    {REMOVE, K("a"), 20, 0},
+    {REMOVE, K("a"), 20, -1},
+    {COUNT, K("a"), 0, 0},
+    {FIRST, K("a"), 0, -1},
+    {KEYS, NULL, 0, 0, 2},
+    {REMOVE, K(""), 7, 1},
+    {FIRST, K(""), 0, 7},
+    {ADD, K("b"), 1, 0}, /* room again */
+    {KEYS, NULL, 0, 0, 3},
+    {CLEAR, NULL, 0, 0, 0},
+    {KEYS, NULL, 0, 0, 0},
+    {RECORDS, NULL, 0, 0, 0},
+    {ADD, K("b"), 2, 0},
+    {FIRST, K("b"), 0, 2},
 };
 
 static void test_script(void **state)
 {
-    ferry_retry_parked *s = ferry_retry_parked_new(3);
+    ferry_retry_parked *s = ferry_retry_parked_new(5);
     long got = 0;
 
     (void)state;
@@ -51,16 +75,26 @@ static void test_script(void **state)
         const struct step *st = &steps[i];
         switch (st->op) {
         case ADD:
-            got = ferry_retry_parked_add(s, st->key, st->len);
+            got = ferry_retry_parked_add(s, st->key, st->len, st->offset);
             break;
         case REMOVE:
-            got = ferry_retry_parked_remove(s, st->key, st->len);
+            got = ferry_retry_parked_remove(s, st->key, st->len, st->offset);
             break;
         case COUNT:
             got = (long)ferry_retry_parked_count(s, st->key, st->len);
             break;
+        case FIRST:
+            got = (long)ferry_retry_parked_first(s, st->key, st->len);
+            break;
         case KEYS:
             got = (long)ferry_retry_parked_keys(s);
+            break;
+        case RECORDS:
+            got = (long)ferry_retry_parked_records(s);
+            break;
+        case CLEAR:
+            ferry_retry_parked_clear(s);
+            got = 0;
             break;
         }
         if (got != st->want)
@@ -79,9 +113,9 @@ static void test_many(void **state)
     (void)state;
     for (int i = 0; i < 5000; i++) {
         n = snprintf(key, sizeof(key), "key-%d", i);
-        assert_int_equal(ferry_retry_parked_add(s, key, (size_t)n), 0);
+        assert_int_equal(ferry_retry_parked_add(s, key, (size_t)n, i), 0);
     }
-    assert_int_equal(ferry_retry_parked_add(s, "one more", 8), -1);
+    assert_int_equal(ferry_retry_parked_add(s, "one more", 8, 0), -1);
     for (int i = 0; i < 5000; i += 7) {
         n = snprintf(key, sizeof(key), "key-%d", i);
         assert_int_equal(ferry_retry_parked_count(s, key, (size_t)n), 1);

@@ -1,0 +1,152 @@
+"""Retry topics: non-blocking delayed retries. A record whose attempts in place ran out is
+parked on the route's next retry topic, comes back after its delay, and goes to the dead-letter
+topic after the last one; its partition is not blocked meanwhile; under ordering: key, later
+records of its key wait behind it; and a crash while records are parked loses nothing.
+"""
+import signal
+import threading
+import time
+
+from ferrytest import (Reply, route_config, route_metric, unique, wait_route_metric,
+                       wait_until)
+
+
+def headers_of(record):
+    return {k: v for k, v in record.headers}
+
+
+class FailFirst:
+    """A receiver handler that answers 500 to the first `times` requests whose body is in
+    `values` (each counted on its own), and 200 to everything else."""
+
+    def __init__(self, values, times):
+        self.left = {v: times for v in values}
+        self.lock = threading.Lock()
+
+    def __call__(self, rec):
+        with self.lock:
+            if self.left.get(rec.body, 0) > 0:
+                self.left[rec.body] -= 1
+                return Reply(status=500, body=b"not now")
+        return Reply()
+
+
+def successes(receiver):
+    return [r for r in receiver.requests if r.status == 200]
+
+
+def retry_config(name, topic, url, delays, **over):
+    return route_config(name, [topic], url,
+                        retry={"max_attempts": 1, "initial_backoff": "10ms",
+                               "topics": [{"delay": d} for d in delays]},
+                        **over)
+
+
+def test_a_record_passes_both_retry_topics_and_its_partition_goes_on(start_routes, receiver,
+                                                                      kafka):
+    name, topic = unique("rtp"), unique("rtp-src")
+    receiver.handler = FailFirst({b"bad"}, 2)
+    f = start_routes(retry_config(name, topic, receiver.url + "/x", ["2s", "3s"],
+                                  ordering="partition"))
+    t0 = time.time()
+    kafka.produce(topic, [{"partition": 0, "key": b"b", "value": b"bad"}])
+    first = wait_until(lambda: [r for r in receiver.requests if r.body == b"bad"], 30,
+                       "the first attempt")[0]
+    # The partition goes on while the record is parked: later records are delivered at once.
+    kafka.produce(topic, [{"partition": 0, "key": b"g", "value": b"good-%d" % i}
+                          for i in range(5)])
+    wait_until(lambda: len([r for r in successes(receiver) if r.body.startswith(b"good")]) == 5,
+               30, "the records behind the parked one")
+    good_done = max(r.done for r in successes(receiver) if r.body.startswith(b"good"))
+    attempts = wait_until(lambda: [r for r in receiver.requests if r.body == b"bad"]
+                          if len(successes_of(receiver, b"bad")) else None, 60,
+                          "the parked record to come back twice and succeed")
+    assert [a.status for a in attempts] == [500, 500, 200]
+    assert good_done < attempts[1].time, "the partition waited for the parked record"
+    # Each comeback no earlier than its topic's delay after the failure that parked it.
+    assert attempts[1].time - first.done >= 2.0 - 0.05
+    assert attempts[2].time - attempts[1].done >= 3.0 - 0.05
+
+    (p1,) = kafka.consume_n(f"{name}.retry.1", 1, use_group=False)
+    (p2,) = kafka.consume_n(f"{name}.retry.2", 1, use_group=False)
+    src_offset = p2_offset = None
+    for stage, rec in ((1, p1), (2, p2)):
+        h = headers_of(rec)
+        assert rec.key == b"b" and rec.value == b"bad"
+        assert h["ferry.retry.stage"] == str(stage).encode()
+        assert h["ferry.attempts"] == str(stage).encode()
+        assert h["ferry.error"] == b"http status 500"
+        assert h["ferry.topic"] == topic.encode()
+        assert h["ferry.partition"] == b"0"
+        assert h["ferry.route"] == name.encode()
+        assert int(h["ferry.retry.due"]) >= int(t0 * 1000) + (2000 if stage == 1 else 5000)
+        assert rec.partition == 0, "parked on the partition with its original number"
+        src_offset = src_offset or h["ferry.offset"]
+        assert h["ferry.offset"] == src_offset, "the original offset is kept"
+    m = wait_route_metric(f, "ferry_route_records_delivered_total", name, 6)
+    assert route_metric(m, "ferry_route_records_parked_total", name) == 2
+    assert route_metric(m, "ferry_route_records_dead_lettered_total", name) == 0
+
+
+def successes_of(receiver, body):
+    return [r for r in successes(receiver) if r.body == body]
+
+
+def test_after_the_last_retry_topic_comes_the_dead_letter_topic(start_routes, receiver, kafka):
+    name, topic, dlq = unique("rtd"), unique("rtd-src"), unique("rtd-dlq")
+    receiver.default = Reply(status=503, body=b"down")
+    f = start_routes(retry_config(name, topic, receiver.url + "/x", ["300ms", "300ms"],
+                                  dead_letter={"topic": dlq}))
+    kafka.produce(topic, [{"partition": 1, "key": b"k", "value": b"v"}])
+    (dead,) = kafka.consume_n(dlq, 1, use_group=False, timeout=60)
+    h = headers_of(dead)
+    assert h["ferry.topic"] == topic.encode(), "dead-lettered under its original coordinates"
+    assert h["ferry.partition"] == b"1"
+    assert h["ferry.attempts"] == b"3"
+    assert h["ferry.http_status"] == b"503"
+    assert b"ferry.retry.stage" not in h and "ferry.retry.stage" not in h
+    assert [k for k, _ in dead.headers].count("ferry.topic") == 1
+    assert len(receiver.requests) == 3
+    m = wait_route_metric(f, "ferry_route_records_dead_lettered_total", name, 1)
+    assert route_metric(m, "ferry_route_records_parked_total", name) == 2
+
+
+def test_key_order_holds_with_retry_topics(start_routes, receiver, kafka):
+    name, topic = unique("rto"), unique("rto-src")
+    receiver.handler = FailFirst({b"k:1"}, 1)
+    f = start_routes(retry_config(name, topic, receiver.url + "/x", ["2s"], ordering="key",
+                                  concurrency=8))
+    producer = kafka.producer()
+    kafka.produce(topic, [{"key": b"k", "value": b"k:1"}], producer=producer)
+    wait_until(lambda: [r for r in receiver.requests if r.body == b"k:1"], 30, "k:1 sent")
+    kafka.produce(topic, [{"key": b"k", "value": b"k:%d" % i} for i in range(2, 6)]
+                  + [{"key": b"other", "value": b"o:%d" % i} for i in range(5)],
+                  producer=producer)
+    wait_until(lambda: len(successes_of(receiver, b"k:5")) == 1, 60, "k:5 delivered")
+    order = [r.body for r in successes(receiver) if r.body.startswith(b"k:")]
+    assert order == [b"k:%d" % i for i in range(1, 6)], order
+    others = [r for r in successes(receiver) if r.body.startswith(b"o:")]
+    assert len(others) == 5
+    k1 = successes_of(receiver, b"k:1")[0]
+    assert max(r.done for r in others) < k1.time, "other keys did not wait for k"
+    m = wait_route_metric(f, "ferry_route_records_delivered_total", name, 10)
+    # k:1 parked after its attempt; k:2..5 parked behind it
+    assert route_metric(m, "ferry_route_records_parked_total", name) == 5
+    assert route_metric(m, "ferry_route_retry_parked_keys", name) == 0
+
+
+def test_kill_9_while_records_are_parked_loses_nothing(start_routes, receiver, kafka):
+    name, topic = unique("rtk"), unique("rtk-src")
+    values = [b"v%03d" % i for i in range(40)]
+    receiver.handler = FailFirst(set(values), 1)
+    cfg = retry_config(name, topic, receiver.url + "/x", ["4s"], ordering="key")
+    f = start_routes(cfg)
+    kafka.produce(topic, [{"key": b"key%d" % (i % 7), "value": v} for i, v in enumerate(values)])
+    wait_route_metric(f, "ferry_route_records_parked_total", name, 40, timeout=60)
+    f.send_signal(signal.SIGKILL)
+    assert f.wait(10) == -signal.SIGKILL
+    f2 = start_routes(cfg, name="ferry-again")
+    wait_until(lambda: {r.body for r in successes(receiver)} >= set(values) or None, 90,
+               "every parked record delivered after the restart")
+    m = f2.metrics()
+    assert route_metric(m, "ferry_route_records_dead_lettered_total", name) == 0
