@@ -110,6 +110,26 @@ BROKEN = [
           listen: 127.0.0.1:8080
         wibblewobble: 1             # <-
         """, r"wibblewobble", r"unknown key", None),
+    ("retry-topics-need-attempts", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc/x"}
+            retry:
+              max_attempts: 0
+              topics:            # <-
+                - {delay: 30s}
+        """, r"routes\[0\]\.retry\.topics", r"needs retry\.max_attempts above 0", None),
+    ("retry-topic-is-a-source-topic", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc/x"}
+            retry:
+              topics:
+                - {delay: 30s, topic: t}    # <-
+        """, r"routes\[0\]\.retry\.topics\[0\]\.topic", r"'t' is also one of the route's topics",
+     None),
     # A record must not choose where its request goes: ${...} in the scheme, host or port.
     ("url-variable-in-host", """\
         routes:
