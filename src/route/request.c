@@ -9,6 +9,7 @@
  */
 #include "route/request.h"
 #include "route/body.h"
+#include "route/retry_topic.h"
 #include "route/smtp.h"
 #include "route/template.h"
 
@@ -290,21 +291,50 @@ static int has_header(const struct ferry_request *req, const char *name)
 
 /* ---- header values ---- */
 
-static void idempotency_key(const struct ferry_request *req, char *out, size_t size)
+/* Nonzero when topic is one of the route's retry topics. */
+static int is_retry_topic(const struct ferry_route_config *cfg, const char *topic)
+{
+    char name[FERRY_RETRY_TOPIC_NAME_MAX];
+
+    for (int stage = 1; (size_t)stage <= cfg->retry.topics.count; stage++)
+        if (ferry_route_retry_topic_name(cfg, stage, name, sizeof(name)) == 0 &&
+            strcmp(name, topic) == 0)
+            return 1;
+    return 0;
+}
+
+/* The key of one record: its own coordinates, or for a record parked on a retry topic those
+ * of the record it is a copy of, so that every attempt of a record carries one key. */
+static void record_key(const ferry_request_builder *b, const struct ferry_record *v, char *out,
+                       size_t size)
+{
+    struct ferry_retry_meta m;
+    char err[256];
+
+    if (is_retry_topic(b->cfg, v->topic) &&
+        ferry_retry_meta_read(ferry_record_headers(v), &m, err, sizeof(err)) == 1)
+        snprintf(out, size, "%s-%d-%" PRId64, m.topic, m.partition, m.offset);
+    else
+        snprintf(out, size, "%s-%d-%" PRId64, v->topic, v->partition, v->offset);
+}
+
+static void idempotency_key(const ferry_request_builder *b, const struct ferry_request *req,
+                            char *out, size_t size)
 {
     const struct ferry_record *v = req->views[0];
     int64_t lo = v->offset, hi = v->offset;
 
+    if (req->n == 1) {
+        record_key(b, v, out, size);
+        return;
+    }
     for (size_t i = 1; i < req->n; i++) {
         if (req->views[i]->offset < lo)
             lo = req->views[i]->offset;
         if (req->views[i]->offset > hi)
             hi = req->views[i]->offset;
     }
-    if (req->n == 1)
-        snprintf(out, size, "%s-%d-%" PRId64, v->topic, v->partition, lo);
-    else
-        snprintf(out, size, "%s-%d-%" PRId64 "-%" PRId64, v->topic, v->partition, lo, hi);
+    snprintf(out, size, "%s-%d-%" PRId64 "-%" PRId64, v->topic, v->partition, lo, hi);
 }
 
 /* Header names only the sender may set: they frame the message or manage the connection
@@ -414,7 +444,7 @@ static int build_headers(ferry_request_builder *b, struct ferry_request *req, ch
 
     if (result)
         return result;
-    idempotency_key(req, key, sizeof(key));
+    idempotency_key(b, req, key, sizeof(key));
     result = add_default_header(req, "Content-Type", b->content_type);
     if (!result)
         result = add_default_header(req, "Idempotency-Key", key);

@@ -62,6 +62,8 @@ def test_a_record_passes_both_retry_topics_and_its_partition_goes_on(start_route
                           if len(successes_of(receiver, b"bad")) else None, 60,
                           "the parked record to come back twice and succeed")
     assert [a.status for a in attempts] == [500, 500, 200]
+    keys = {a.header("Idempotency-Key") for a in attempts}
+    assert len(keys) == 1 and keys.pop().startswith(topic + "-0-"), "one key for every attempt"
     assert good_done < attempts[1].time, "the partition waited for the parked record"
     # Each comeback no earlier than its topic's delay after the failure that parked it.
     assert attempts[1].time - first.done >= 2.0 - 0.05
