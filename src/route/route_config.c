@@ -830,6 +830,8 @@ static void summarize_route(const struct ferry_route_config *r, FILE *out)
                 (long long)r->concurrency);
     if (r->circuit_breaker.enabled)
         fprintf(out, ", circuit breaker");
+    if (r->retry.topics.count)
+        fprintf(out, ", %zu retry topic(s)", r->retry.topics.count);
     fputc('\n', out);
 }
 
