@@ -1,17 +1,20 @@
 /*
  * curl_ceiling.c - the ceiling for one-request-per-record delivery: a bare libcurl multi client.
  *
- * Sends N POSTs of a B-byte body to one URL over C concurrent HTTP/1.1 keep-alive connections
- * from one thread, the way a ferry route worker drives libcurl (one multi handle, easy handles
- * reused, curl_multi_poll), but with no Kafka and no bookkeeping. bench/run.sh divides a route's
- * records/s by this figure, measured in the same run against the same server. Prints one line of
- * key=value pairs so the script can parse it.
+ * Sends N POSTs of a B-byte body to one URL over C concurrent HTTP/1.1 keep-alive connections,
+ * the way a ferry route's I/O threads drive libcurl (one multi handle each, easy handles reused,
+ * curl_multi_poll), but with no Kafka and no bookkeeping. With T threads (--threads: ferry's
+ * I/O threads for the route, so that the ceiling is a fair one) each thread sends N/T of them
+ * over C/T connections. bench/run.sh divides a route's records/s by this figure, measured in
+ * the same run against the same server. Prints one line of key=value pairs so the script can
+ * parse it.
  */
 #include <curl/curl.h>
 #include "bench_util.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include <time.h>
 
 #define MAX_CONCURRENCY 4096
+#define MAX_THREADS 16
 #define MAX_BODY_BYTES (64L * 1024 * 1024)
 #define MAX_ERRORS_SHOWN 5
 
@@ -26,12 +30,16 @@ struct options {
     const char *url;
     long requests;
     long concurrency;
+    long threads;
     long body_bytes;
     long timeout_s;
 };
 
+/* One thread's share of the requests and connections. */
 struct run {
     const struct options *opt;
+    long requests, concurrency;
+    int failed;
     CURLM *multi;
     CURL **easy;
     struct curl_slist *headers;
@@ -44,8 +52,9 @@ struct run {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ferry-bench-curl --url URL [--requests N] [--concurrency C]\n"
-                 "                        [--body-bytes B] [--timeout S]\n"
-                 "POSTs N bodies of B bytes over C keep-alive HTTP/1.1 connections and prints\n"
+                 "                        [--threads T] [--body-bytes B] [--timeout S]\n"
+                 "POSTs N bodies of B bytes over C keep-alive HTTP/1.1 connections from T\n"
+                 "threads and prints\n"
                  "requests, seconds, requests/s, CPU seconds, peak RSS and errors.\n");
 }
 
@@ -62,6 +71,8 @@ static int parse_flag(void *arg, const char *flag, const char *val)
     if (!strcmp(flag, "--concurrency"))
         return bench_parse_long("ferry-bench-curl", flag, val, 1, MAX_CONCURRENCY,
                                 &opt->concurrency);
+    if (!strcmp(flag, "--threads"))
+        return bench_parse_long("ferry-bench-curl", flag, val, 1, MAX_THREADS, &opt->threads);
     if (!strcmp(flag, "--body-bytes"))
         return bench_parse_long("ferry-bench-curl", flag, val, 0, MAX_BODY_BYTES, &opt->body_bytes);
     if (!strcmp(flag, "--timeout"))
@@ -75,6 +86,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
     opt->url = NULL;
     opt->requests = 100000;
     opt->concurrency = 64;
+    opt->threads = 1;
     opt->body_bytes = 100;
     opt->timeout_s = 600;
     if (bench_parse_pairs(argc, argv, "ferry-bench-curl", usage, parse_flag, opt))
@@ -113,15 +125,14 @@ static CURL *easy_new(struct run *r)
     return e;
 }
 
-/* Builds the multi handle, the shared body and headers, and C easy handles. */
-static int run_init(struct run *r, const struct options *opt)
+/* Builds the multi handle, the shared body and headers, and the thread's easy handles. */
+static int run_init(struct run *r)
 {
+    const struct options *opt = r->opt;
     long i;
 
-    memset(r, 0, sizeof(*r));
-    r->opt = opt;
     r->multi = curl_multi_init();
-    r->easy = calloc((size_t)opt->concurrency, sizeof(*r->easy));
+    r->easy = calloc((size_t)r->concurrency, sizeof(*r->easy));
     r->body = malloc((size_t)opt->body_bytes + 1);
     if (!r->multi || !r->easy || !r->body)
         return -1;
@@ -133,10 +144,10 @@ static int run_init(struct run *r, const struct options *opt)
     if (!r->headers)
         return -1;
     curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-    curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, opt->concurrency);
-    curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opt->concurrency);
-    curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, opt->concurrency);
-    for (i = 0; i < opt->concurrency; i++) {
+    curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, r->concurrency);
+    curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, r->concurrency);
+    curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, r->concurrency);
+    for (i = 0; i < r->concurrency; i++) {
         r->easy[i] = easy_new(r);
         if (!r->easy[i])
             return -1;
@@ -149,7 +160,7 @@ static void run_release(struct run *r)
 {
     long i;
 
-    for (i = 0; r->easy && i < r->opt->concurrency; i++) {
+    for (i = 0; r->easy && i < r->concurrency; i++) {
         if (!r->easy[i])
             continue;
         if (r->multi)
@@ -202,7 +213,7 @@ static int reap(struct run *r)
         count_result(r, e, msg->data.result);
         r->finished++;
         curl_multi_remove_handle(r->multi, e);
-        if (r->started < r->opt->requests && start_one(r, e))
+        if (r->started < r->requests && start_one(r, e))
             return -1;
     }
     return 0;
@@ -220,7 +231,7 @@ static int step(struct run *r)
     /* Reap before polling: a transfer finished inside perform leaves no socket to wake us. */
     if (reap(r))
         return -1;
-    if (r->finished >= r->opt->requests)
+    if (r->finished >= r->requests)
         return 0;
     mc = curl_multi_poll(r->multi, NULL, 0, 1000, NULL);
     if (mc == CURLM_OK)
@@ -233,10 +244,10 @@ fail:
 /* Drives transfers until all are finished or the deadline passes; returns 0 when all finished. */
 static int run_loop(struct run *r, double deadline)
 {
-    while (r->finished < r->opt->requests) {
+    while (r->finished < r->requests) {
         if (bench_now_s() > deadline) {
             fprintf(stderr, "ferry-bench-curl: timed out after %ld of %ld requests\n", r->finished,
-                    r->opt->requests);
+                    r->requests);
             return -1;
         }
         if (step(r))
@@ -245,41 +256,72 @@ static int run_loop(struct run *r, double deadline)
     return 0;
 }
 
-static void report(const struct run *r, double seconds)
+/* A thread: sets up its share, sends it within the deadline, and lets it go. */
+static void *run_thread(void *arg)
 {
+    struct run *r = arg;
+    double start = bench_now_s();
+
+    r->failed = run_init(r) != 0;
+    if (r->failed)
+        fprintf(stderr, "ferry-bench-curl: out of memory setting up\n");
+    for (long i = 0; !r->failed && i < r->concurrency && r->started < r->requests; i++)
+        r->failed = start_one(r, r->easy[i]) != 0;
+    if (!r->failed)
+        r->failed = run_loop(r, start + (double)r->opt->timeout_s) != 0;
+    run_release(r);
+    return NULL;
+}
+
+static void report(const struct run *runs, long threads, double seconds)
+{
+    long finished = 0, errors = 0;
     double cpu, rss_mb;
 
+    for (long t = 0; t < threads; t++) {
+        finished += runs[t].finished;
+        errors += runs[t].errors;
+    }
     bench_usage(&cpu, &rss_mb);
-    printf("requests=%ld seconds=%.3f rps=%.0f cpu_s=%.2f rss_mb=%.1f errors=%ld\n", r->finished,
-           seconds, seconds > 0 ? (double)r->finished / seconds : 0.0, cpu, rss_mb, r->errors);
+    printf("requests=%ld seconds=%.3f rps=%.0f cpu_s=%.2f cpu_us=%.1f rss_mb=%.1f errors=%ld "
+           "threads=%ld\n",
+           finished, seconds, seconds > 0 ? (double)finished / seconds : 0.0, cpu,
+           finished ? cpu * 1e6 / (double)finished : 0.0, rss_mb, errors, threads);
 }
 
 int main(int argc, char **argv)
 {
+    struct run runs[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
     struct options opt;
-    struct run r;
     double start;
-    long i;
-    int result = 1;
+    long t, started = 0;
+    int failed = 0;
 
     if (parse_args(argc, argv, &opt))
         return 2;
+    if (opt.threads > opt.concurrency)
+        opt.threads = opt.concurrency;
     if (curl_global_init(CURL_GLOBAL_DEFAULT))
         return 1;
-    if (run_init(&r, &opt)) {
-        fprintf(stderr, "ferry-bench-curl: out of memory setting up\n");
-        goto out;
-    }
+    memset(runs, 0, sizeof(runs));
     start = bench_now_s();
-    for (i = 0; i < opt.concurrency && r.started < opt.requests; i++)
-        if (start_one(&r, r.easy[i]))
-            goto out;
-    if (run_loop(&r, start + (double)opt.timeout_s))
-        goto out;
-    report(&r, bench_now_s() - start);
-    result = r.errors ? 1 : 0;
-out:
-    run_release(&r);
+    for (t = 0; t < opt.threads; t++, started++) {
+        runs[t].opt = &opt;
+        runs[t].concurrency = opt.concurrency / opt.threads + (t < opt.concurrency % opt.threads);
+        runs[t].requests = opt.requests / opt.threads + (t < opt.requests % opt.threads);
+        if (pthread_create(&tids[t], NULL, run_thread, &runs[t])) {
+            fprintf(stderr, "ferry-bench-curl: cannot start a thread\n");
+            failed = 1;
+            break;
+        }
+    }
+    for (t = 0; t < started; t++) {
+        pthread_join(tids[t], NULL);
+        failed |= runs[t].failed || runs[t].errors;
+    }
+    if (!failed)
+        report(runs, opt.threads, bench_now_s() - start);
     curl_global_cleanup();
-    return result;
+    return failed;
 }

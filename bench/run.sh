@@ -43,38 +43,47 @@ fi
 ROUTE_PROPS=${BENCH_ROUTE_PROPS:-}
 
 ROUNDS=${BENCH_ROUNDS:-3} # every case runs this many times; the table shows medians
-ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio", one per run, summed up by print_table
+ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio|CPU us per record", one per run
+CPUS=$(nproc)
+# A one-record route's io_threads: auto is one I/O thread per processor, at most 4 and at most
+# its concurrency (docs/routes.md); the ceiling runs on as many threads, so that it is fair.
+IO_THREADS=$((CPUS < 4 ? CPUS : 4))
+IO_THREADS=$((IO_THREADS < ${BENCH_CONCURRENCY:-64} ? IO_THREADS : ${BENCH_CONCURRENCY:-64}))
 CEILING_RPS=""  # set by bench_ceiling
 BROKER_BOOTSTRAP=""
 NGINX_URL=""
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_WORK=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+export BENCH_SUMMARY=$BENCH_WORK/targets # each benchmark appends its targets, met or not
 trap 'bench_cleanup; rm -rf "$BENCH_WORK"' EXIT
 trap 'exit 130' INT TERM
 
 # add_row NAME KV_LINE [noratio]: adds a run's figures from a key=value result line (rps, cpu_s,
-# rss_mb), with its records/s as a ratio to the last ceiling's unless told not to.
+# rss_mb), with its records/s as a ratio to the last ceiling's unless told not to, and its CPU
+# microseconds per record ($RECORDS of them).
 add_row() {
-  local rps ratio="-"
+  local rps cpu ratio="-" us
   rps=$(field rps "$2")
+  cpu=$(field cpu_s "$2")
   if [ -n "$CEILING_RPS" ] && [ "${3:-}" != noratio ]; then
     ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.2fx", a / b }')
   fi
-  ROWS+=("$1|$rps|$(field cpu_s "$2")|$(field rss_mb "$2")|$ratio")
+  us=$(awk -v c="$cpu" -v n="$RECORDS" 'BEGIN { printf "%.1f", c * 1e6 / n }')
+  ROWS+=("$1|$rps|$cpu|$(field rss_mb "$2")|$ratio|$us")
 }
 
 # add_skip NAME WHY: a row for a benchmark that did not run.
 add_skip() {
-  ROWS+=("$1|$2|-|-|-")
+  ROWS+=("$1|$2|-|-|-|-")
 }
 
 bench_ceiling() {
   local line
-  local name="curl ceiling (c=$CONCURRENCY, ${BODY_BYTES} B)"
+  local name="curl ceiling (c=$CONCURRENCY, ${BODY_BYTES} B, $IO_THREADS thread(s))"
   echo "== $name: $RECORDS POSTs to $NGINX_URL"
   line=$("$CURL_BENCH" --url "$NGINX_URL" --requests "$RECORDS" --concurrency "$CONCURRENCY" \
-    --body-bytes "$BODY_BYTES")
+    --threads "$IO_THREADS" --body-bytes "$BODY_BYTES")
   echo "   $line"
   CEILING_RPS=$(field rps "$line")
   add_row "$name" "$line" noratio
@@ -200,17 +209,56 @@ print_table() {
       return n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : "-"
     }
     !($1 in seen) { seen[$1] = 1; order[++names] = $1 }
-    { rps[$1] = rps[$1] " " $2; cpu[$1] = cpu[$1] " " $3; runs[$1] = runs[$1] (runs[$1] == "" ? "" : " / ") $2
+    { rps[$1] = rps[$1] " " $2; cpu[$1] = cpu[$1] " " $3; us[$1] = us[$1] " " $6
+      runs[$1] = runs[$1] (runs[$1] == "" ? "" : " / ") $2
       if ($4 + 0 > rss[$1] + 0) rss[$1] = $4
       if ($5 != "-") { r = $5; sub(/x$/, "", r); ratio[$1] = ratio[$1] " " r; ratios[$1] = ratios[$1] (ratios[$1] == "" ? "" : " / ") $5 } }
     END {
-      printf "%-40s %10s %7s %8s %8s  %s\n", "name", "records/s", "CPU s", "RSS MB", "ratio", "runs (records/s; ratios)"
+      printf "%-52s %10s %7s %10s %8s %8s  %s\n", "name", "records/s", "CPU s", "CPU us/rec", "RSS MB", "ratio", "runs (records/s; ratios)"
       for (i = 1; i <= names; i++) {
         n = order[i]; m = ratio[n] == "" ? "-" : sprintf("%.2fx", median(ratio[n]))
-        printf "%-40s %10.0f %7.2f %8s %8s  %s%s\n", n, median(rps[n]), median(cpu[n]), rss[n], m,
+        printf "%-52s %10.0f %7.2f %10.1f %8s %8s  %s%s\n", n, median(rps[n]), median(cpu[n]), median(us[n]), rss[n], m,
                runs[n], ratios[n] == "" ? "" : "; " ratios[n]
       }
     }'
+}
+
+# route_targets: the route targets (issue 15), met or not, from the medians of the rounds, into
+# $BENCH_SUMMARY: a one-record route at 0.90x or more of the ceiling run before it, at no more
+# than 1.2x the ceiling's CPU per record; batch routes at 1M records/s.
+route_targets() {
+  printf '%s\n' "${ROWS[@]}" | awk -F'|' '
+    function median(list,   v, n, i, j, t) {
+      n = split(list, v, " ")
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : 0
+    }
+    $2 !~ /^[0-9]/ { next }
+    /^curl ceiling/ { cus = cus " " $6; next }
+    !($1 in seen) { seen[$1] = 1; order[++names] = $1 }
+    { rps[$1] = rps[$1] " " $2; us[$1] = us[$1] " " $6; if ($5 != "-") { r = $5; sub(/x$/, "", r); ratio[$1] = ratio[$1] " " r } }
+    END {
+      c = median(cus)
+      for (i = 1; i <= names; i++) {
+        n = order[i]
+        if (n !~ /^ferry route/) continue
+        if (n ~ /batch=1\)/) {
+          r = median(ratio[n]); u = median(us[n])
+          ok = r >= 0.9 && c > 0 && u <= 1.2 * c
+          printf "routes: %s at %.2fx the ceiling, %.1f us CPU per record against its %.1f (target 0.90x, at most 1.2x its CPU): %s\n", n, r, u, c, (ok ? "met" : "NOT met")
+        } else {
+          v = median(rps[n])
+          printf "routes: %s at %.0f records/s (target 1000000): %s\n", n, v, (v >= 1000000 ? "met" : "NOT met")
+        }
+      }
+    }' >>"$BENCH_SUMMARY"
+}
+
+# print_summary: every benchmark's targets, met or not, in this run.
+print_summary() {
+  echo
+  echo "== targets in this run ($(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  sed 's/^/  /' "$BENCH_SUMMARY"
 }
 
 main() {
@@ -232,10 +280,12 @@ main() {
     done
   fi
   print_table
+  route_targets
   # ingest's and tables' benchmarks bring their own broker and measure on quiet cores
   bench_cleanup
   [ -n "${BENCH_SKIP_INGEST:-}" ] || "$BENCH_SRC/ingest.sh" "$BUILD_DIR"
   [ -n "${BENCH_SKIP_TABLES:-}" ] || "$BENCH_SRC/tables.sh" "$BUILD_DIR"
+  print_summary
 }
 
 main

@@ -434,6 +434,7 @@ bench_get() {
 # check WHAT FIGURE MET: a line of the closing summary.
 check() {
   TARGET_LINES+=("$1: $2: $([ "$3" = 1 ] && echo met || echo "NOT met")")
+  [ -z "${BENCH_SUMMARY:-}" ] || echo "tables: ${TARGET_LINES[-1]}" >>"$BENCH_SUMMARY"
 }
 
 # fds_for N: raises this shell's open-file limit (inherited by ferry and the client, which each
