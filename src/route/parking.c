@@ -342,12 +342,28 @@ void route_parking_assigned(struct route *r)
     count_parked_keys(r);
 }
 
+/* Lets go of a held partition that was taken away, resumed first: librdkafka may keep an
+ * application's pause over a later assignment of the same partition, which would then never
+ * be fetched. */
+static void let_go(struct route *r, const char *topic, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *list;
+
+    if (!ferry_retry_hold_held(r->parking.hold, topic, partition))
+        return;
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, partition);
+    rd_kafka_resume_partitions(r->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    ferry_retry_hold_forget(r->parking.hold, topic, partition);
+}
+
 void route_parking_revoked(struct route *r, const rd_kafka_topic_partition_list_t *parts)
 {
     if (!r->parking.hold)
         return;
     for (int i = 0; i < parts->cnt; i++)
-        ferry_retry_hold_forget(r->parking.hold, parts->elems[i].topic, parts->elems[i].partition);
+        let_go(r, parts->elems[i].topic, parts->elems[i].partition);
     ferry_gauge_set(r->m.retry_held, (int64_t)ferry_retry_hold_count(r->parking.hold));
 }
 
