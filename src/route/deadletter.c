@@ -10,7 +10,9 @@
  * itself without touching freed memory.
  *
  * The same produce, confirm, then finish cycle serves the route's retry topics: their writer
- * is a writer of this kind whose headers retry_topic.c builds (ferry_deadletter_send_headers).
+ * is a writer of this kind whose headers retry_topic.c builds (ferry_deadletter_send_headers),
+ * and so do reply topics (reply_topic.c), whose values are the target's answers
+ * (ferry_deadletter_send_value).
  */
 #include "route/deadletter.h"
 #include "core/log.h"
@@ -308,15 +310,12 @@ static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, 
              dl->sh->topic, rec->topic ? rec->topic : "?", rec->partition, rec->offset, why);
 }
 
-int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
-                                  rd_kafka_headers_t *h, void *cookie, char *errstr,
-                                  size_t errstr_size)
+int ferry_deadletter_send_value(ferry_deadletter *dl, const struct ferry_record *rec,
+                                const void *value, size_t value_len, rd_kafka_headers_t *h,
+                                void *cookie, char *errstr, size_t errstr_size)
 {
     struct item *it = item_new(dl->sh, rec, cookie);
     rd_kafka_resp_err_t err;
-    /* The value as consumed: a route may have stripped a wire-format prefix from the view. */
-    const void *value = rec->msg ? rec->msg->payload : rec->value;
-    size_t value_len = rec->msg ? rec->msg->len : rec->value_len;
     int result = -1;
 
     if (!it || !h) {
@@ -343,6 +342,17 @@ out:
     if (it)
         item_free(it);
     return result;
+}
+
+int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
+                                  rd_kafka_headers_t *h, void *cookie, char *errstr,
+                                  size_t errstr_size)
+{
+    /* The value as consumed: a route may have stripped a wire-format prefix from the view. */
+    const void *value = rec->msg ? rec->msg->payload : rec->value;
+    size_t value_len = rec->msg ? rec->msg->len : rec->value_len;
+
+    return ferry_deadletter_send_value(dl, rec, value, value_len, h, cookie, errstr, errstr_size);
 }
 
 int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,

@@ -2,7 +2,9 @@
  * delivery.c - what a route does with the records the dispatcher hands out: has them built
  * into requests (request.c), sends those, and acts on each attempt as outcome.c decides:
  * finish the records, queue the request for a retry (Retry-After pausing the route), or hand
- * its records to the dead-letter backlog (deadletter_backlog.c).
+ * its records to the dead-letter backlog (deadletter_backlog.c). A route with a reply topic
+ * hands answered records to it first (reply_topic.c), and finishes them when it gives them
+ * back.
  *
  * Everything here runs on the route's worker thread.
  */
@@ -241,7 +243,40 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         why.response = call->response.data;
         why.response_len = call->response.len;
     }
+    if (r->replies && r->cfg->reply.on == FERRY_REPLY_ON_ALL) {
+        struct ferry_reply_answer a = {why.http_status,  error, attempts, why.response,
+                                       why.response_len, NULL,  0};
+        if (call && !call->transport_error) {
+            a.headers = call->kept.data;
+            a.headers_len = call->kept.len;
+        }
+        ferry_reply_topic_add(r->replies, &rec, 1, &a); /* dead-lettered once replied */
+        return;
+    }
     ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
+}
+
+void route_on_reply_done(void *arg, struct ferry_dispatch_rec *rec,
+                         const struct ferry_reply_answer *a)
+{
+    struct route *r = arg;
+    struct ferry_deadletter_reason why = {a->error, a->status, a->attempts, a->body, a->body_len};
+
+    if (a->error)
+        ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
+    else
+        ferry_dispatch_finish(r->dispatch, &rec, 1);
+}
+
+/* The target accepted req: its records are finished once their replies are stored. */
+static void reply_request(struct route *r, struct ferry_request *req)
+{
+    struct ferry_reply_answer a = {req->call.status,       NULL,
+                                   req->attempts,          req->call.response.data,
+                                   req->call.response.len, req->call.kept.data,
+                                   req->call.kept.len};
+
+    ferry_reply_topic_add(r->replies, req->recs, req->n, &a);
 }
 
 /* A record the request builder could not fit into a request (ferry_request_reject_fn). */
@@ -252,13 +287,18 @@ static void reject_record(void *arg, struct ferry_dispatch_rec *rec, const char 
 
 void route_collect_dead_letters(struct route *r)
 {
+    if (r->replies)
+        ferry_reply_topic_collect(r->replies);
     if (r->dead_letters)
         ferry_deadletter_backlog_collect(r->dead_letters);
 }
 
 int64_t route_next_dead_letter_ms(const struct route *r)
 {
-    return r->dead_letters ? ferry_deadletter_backlog_retry_ms(r->dead_letters) : INT64_MAX;
+    int64_t t = r->dead_letters ? ferry_deadletter_backlog_retry_ms(r->dead_letters) : INT64_MAX;
+    int64_t replies = r->replies ? ferry_reply_topic_retry_ms(r->replies) : INT64_MAX;
+
+    return replies < t ? replies : t;
 }
 
 /* ---- rate limits ---- */
@@ -313,6 +353,10 @@ static void start_call(struct route *r, struct ferry_request *req, int64_t now_m
     char err[256];
 
     req->ticket = r->breaker ? (int)ferry_breaker_started(r->breaker) : FERRY_BREAKER_NORMAL;
+    if (r->replies) {
+        req->call.keep = (const char *const *)r->cfg->reply.headers.items;
+        req->call.nkeep = r->cfg->reply.headers.count;
+    }
     if (r->adaptive)
         ferry_adaptive_started(r->adaptive, (int64_t)r->in_flight + 1);
     if (ferry_sender_start(r->sender, &req->call, err, sizeof(err))) {
@@ -546,7 +590,10 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     }
     ferry_failure_log_success(r->failure_log, ferry_clock_ms());
     ferry_counter_add(r->m.delivered, req->n);
-    ferry_dispatch_finish(r->dispatch, req->recs, req->n);
+    if (r->replies)
+        reply_request(r, req);
+    else
+        ferry_dispatch_finish(r->dispatch, req->recs, req->n);
     ferry_request_put(r->requests, req);
 }
 
