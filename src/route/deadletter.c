@@ -300,14 +300,14 @@ out:
     return dl;
 }
 
-/* Says which record the producer refused and why. */
+/* Says which record the producer refused and why. The writer serves dead-letter, retry and
+ * reply topics alike, so the caller's log line says which kind. */
 static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, const char *why,
                     char *errstr, size_t errstr_size)
 {
     snprintf(errstr, errstr_size,
-             "dead-letter topic '%s': cannot write the record of %s [%" PRId32
-             "] at offset %" PRId64 ": %s",
-             dl->sh->topic, rec->topic ? rec->topic : "?", rec->partition, rec->offset, why);
+             "cannot write the record of %s [%" PRId32 "] at offset %" PRId64 " to '%s': %s",
+             rec->topic ? rec->topic : "?", rec->partition, rec->offset, dl->sh->topic, why);
 }
 
 int ferry_deadletter_send_value(ferry_deadletter *dl, const struct ferry_record *rec,

@@ -237,9 +237,9 @@ static void note_refusal(ferry_reply_topic *t, const char *err, int64_t now_ms)
         return;
     t->refusal_logged_ms = now_ms;
     FLOG_WARN_REPEATED("route", t->o.route,
-                       "reply topic '%s': %s; the record stays unfinished and its reply is "
-                       "tried again every %d ms",
-                       t->o.topic, err, REPLY_TOPIC_RETRY_MS);
+                       "reply topic: %s; the record stays unfinished and its reply is tried "
+                       "again every %d ms",
+                       err, REPLY_TOPIC_RETRY_MS);
 }
 
 /* Gives up on an item whose partition was revoked: the record is consumed again by its

@@ -320,3 +320,38 @@ def test_kill_9_mid_stream_every_record_gets_a_reply(start_routes, receiver, kaf
         by_source[source_of(m)[1:]].add(m.value())
     assert all(len(v) == 1 for v in by_source.values())
     assert len(by_source) == total
+
+
+def test_email_target_replies_with_its_smtp_outcome(start_routes, kafka):
+    from smtpserver import SmtpServer
+
+    topic, replies, dlq = unique("rmail"), unique("rmail-replies"), unique("rmail-dlq")
+    smtp = SmtpServer().start()
+    try:
+        smtp.tempfail["slow@example.com"] = 2
+        smtp.reject.add("gone@example.com")
+        route = route_config("rmail", [topic], "unused", dead_letter={"topic": dlq},
+                             reply={"topic": replies, "on": "all"})
+        route["target"] = {"smtp": {"url": smtp.url, "starttls": "off",
+                                    "from": "noreply@example.com", "to": "${value.email}",
+                                    "subject": "Hi", "text": "Hello"}}
+        start_routes(route)
+        kafka.produce(topic, [{"key": a.encode(), "value": json.dumps({"email": a}).encode()}
+                              for a in ("slow@example.com", "gone@example.com",
+                                        "ok@example.com")])
+        reader = ReplyReader(kafka.bootstrap, replies)
+        try:
+            got = reader.read_until(lambda ms: len(ms) >= 3, 60, "three replies")
+        finally:
+            reader.close()
+    finally:
+        smtp.stop()
+    by_key = {m.key().decode(): m for m in got}
+    assert hdr(by_key["ok@example.com"], "ferry.status") == "250"
+    assert hdr(by_key["slow@example.com"], "ferry.status") == "250"
+    assert hdr(by_key["slow@example.com"], "ferry.attempts") == "3"  # two 451s first
+    gone = by_key["gone@example.com"]
+    assert hdr(gone, "ferry.status") == "550"
+    assert hdr(gone, "ferry.error").startswith("smtp reply 550")
+    assert gone.value().startswith(b"550")
+    assert by_key["ok@example.com"].value() in (None, b"")
