@@ -581,7 +581,7 @@ static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_
                            "target.smtp's subject, text and html");
 }
 
-/* A response header name as HTTP allows it (a token), so it cannot smuggle anything. */
+/* A response header name as HTTP allows it (a token). */
 static int header_name_ok(const char *name)
 {
     static const char extra[] = "!#$%&'*+-.^_`|~";
@@ -595,14 +595,31 @@ static int header_name_ok(const char *name)
     return 1;
 }
 
-/* The reply topic: a name Kafka accepts, not one the route consumes (it would answer its own
- * answers), and header names that are names. */
+/* Names of response headers to copy: HTTP tokens, so that none can smuggle anything. */
+static void check_reply_headers(struct ferry_config *cfg, const struct ferry_route_reply_config *c,
+                                const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.reply.headers", path);
+    if (c->headers.count > FERRY_REPLY_HEADERS_MAX)
+        ferry_config_error(cfg, fpath, "more than %d headers", FERRY_REPLY_HEADERS_MAX);
+    for (size_t i = 0; i < c->headers.count; i++) {
+        snprintf(fpath, sizeof(fpath), "%s.reply.headers[%zu]", path, i);
+        if (!header_name_ok(c->headers.items[i]))
+            ferry_config_error(cfg, fpath, "'%s' is not a header name", c->headers.items[i]);
+    }
+}
+
+/* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
+ * own answers). */
 static void check_reply(struct ferry_config *cfg, const struct ferry_route_config *r,
                         const char *path)
 {
     const struct ferry_route_reply_config *c = &r->reply;
     char fpath[ROUTE_PATH_MAX], err[512];
 
+    check_reply_headers(cfg, c, path);
     snprintf(fpath, sizeof(fpath), "%s.reply", path);
     if (!c->topic) {
         if (ferry_config_line(cfg, fpath))
@@ -615,14 +632,6 @@ static void check_reply(struct ferry_config *cfg, const struct ferry_route_confi
     for (size_t i = 0; i < r->topics.count; i++)
         if (strcmp(r->topics.items[i], c->topic) == 0)
             ferry_config_error(cfg, fpath, "'%s' is one of the route's topics", c->topic);
-    snprintf(fpath, sizeof(fpath), "%s.reply.headers", path);
-    if (c->headers.count > FERRY_REPLY_HEADERS_MAX)
-        ferry_config_error(cfg, fpath, "more than %d headers", FERRY_REPLY_HEADERS_MAX);
-    for (size_t i = 0; i < c->headers.count; i++) {
-        snprintf(fpath, sizeof(fpath), "%s.reply.headers[%zu]", path, i);
-        if (!header_name_ok(c->headers.items[i]))
-            ferry_config_error(cfg, fpath, "'%s' is not a header name", c->headers.items[i]);
-    }
 }
 
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
@@ -826,6 +835,8 @@ static void summarize_route(const struct ferry_route_config *r, FILE *out)
                 (long long)r->concurrency);
     if (r->circuit_breaker.enabled)
         fprintf(out, ", circuit breaker");
+    if (r->reply.topic)
+        fprintf(out, ", replies to %s", r->reply.topic);
     fputc('\n', out);
 }
 

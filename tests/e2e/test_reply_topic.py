@@ -16,14 +16,17 @@ join), polling until a condition holds, with a deadline.
 """
 import json
 import random
+import re
 import signal
 import threading
 import time
 from collections import defaultdict
 
+import pytest
+
 from ferrytest import (Reply, _ck, consumer_config, group_committed, make_producer,
-                       partitions_of, route_config, route_metric, unique, wait_delivered,
-                       wait_route_metric, wait_until)
+                       partitions_of, route_config, route_metric, run_cli, unique,
+                       wait_delivered, wait_route_metric, wait_until)
 
 
 def hdr(rec, name):
@@ -355,3 +358,38 @@ def test_email_target_replies_with_its_smtp_outcome(start_routes, kafka):
     assert hdr(gone, "ferry.error").startswith("smtp reply 550")
     assert gone.value().startswith(b"550")
     assert by_key["ok@example.com"].value() in (None, b"")
+
+
+REPLY_CONFIG = """\
+routes:
+  - name: r
+    topics: [orders]
+    target: {url: "http://127.0.0.1:1/x"}
+    reply:
+%s
+"""
+
+
+@pytest.mark.parametrize("reply, key, msg", [
+    ("      headers: [etag]", r"routes\[0\]\.reply", "expected a topic"),
+    ("      topic: orders", r"routes\[0\]\.reply\.topic", "'orders' is one of the route's topics"),
+    ("      topic: 'bad topic'", r"routes\[0\]\.reply\.topic", ""),
+    ("      topic: replies\n      headers: [etag, 'x y']", r"routes\[0\]\.reply\.headers\[1\]",
+     "'x y' is not a header name"),
+    ("      topic: replies\n      max_body: 65MiB", r"routes\[0\]\.reply\.max_body", ""),
+    ("      topic: replies\n      on: failure", r"routes\[0\]\.reply\.on", ""),
+], ids=["no-topic", "own-topic", "bad-topic", "bad-header", "max-body", "bad-on"])
+def test_config_check_names_reply_mistakes(ferry_bin, tmp_path, reply, key, msg):
+    path = tmp_path / "ferry.yaml"
+    path.write_text(REPLY_CONFIG % reply)
+    res = run_cli(ferry_bin, ["check", "-c", str(path)])
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(rf"^config: {key}: .*{re.escape(msg)}", res.stderr, re.M), res.stderr
+
+
+def test_config_check_summary_names_the_reply_topic(ferry_bin, tmp_path):
+    path = tmp_path / "ferry.yaml"
+    path.write_text(REPLY_CONFIG % "      topic: replies\n      headers: [etag]\n      on: all")
+    res = run_cli(ferry_bin, ["check", "-c", str(path)])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "replies to replies" in res.stdout + res.stderr
