@@ -10,6 +10,7 @@
  */
 #include "core/clock.h"
 #include "core/log.h"
+#include "route/grpc_wire.h"
 #include "route/route_int.h"
 #include "route/smtp.h"
 
@@ -222,6 +223,26 @@ void route_delivery_release(struct route *r)
 
 /* ---- dead letters ---- */
 
+/* What call answered, for the reply topic; call is NULL when the record never went out. */
+static struct ferry_reply_answer reply_answer(const struct ferry_http_call *call, const char *error,
+                                              int attempts)
+{
+    struct ferry_reply_answer a = {0, error, attempts, NULL, 0, NULL, 0, -1, NULL};
+
+    if (!call || call->transport_error)
+        return a;
+    a.status = call->status;
+    a.body = call->response.data;
+    a.body_len = call->response.len;
+    a.headers = call->kept.data;
+    a.headers_len = call->kept.len;
+    if (call->grpc && call->grpc->has_status) {
+        a.grpc_status = call->grpc->code;
+        a.grpc_message = call->grpc->message;
+    }
+    return a;
+}
+
 /* Gives up on one record: call is the last attempt (NULL when the record never went out). A
  * route without a dead-letter topic abandons the record instead: its watermark waits for it
  * and it is consumed again after a restart or rebalance, never finished undelivered. */
@@ -244,12 +265,7 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         why.response_len = call->response.len;
     }
     if (r->replies && r->cfg->reply.on == FERRY_REPLY_ON_ALL) {
-        struct ferry_reply_answer a = {why.http_status,  error, attempts, why.response,
-                                       why.response_len, NULL,  0};
-        if (call && !call->transport_error) {
-            a.headers = call->kept.data;
-            a.headers_len = call->kept.len;
-        }
+        struct ferry_reply_answer a = reply_answer(call, error, attempts);
         ferry_reply_topic_add(r->replies, &rec, 1, &a); /* dead-lettered once replied */
         return;
     }
@@ -271,10 +287,7 @@ void route_on_reply_done(void *arg, struct ferry_dispatch_rec *rec,
 /* The target accepted req: its records are finished once their replies are stored. */
 static void reply_request(struct route *r, struct ferry_request *req)
 {
-    struct ferry_reply_answer a = {req->call.status,       NULL,
-                                   req->attempts,          req->call.response.data,
-                                   req->call.response.len, req->call.kept.data,
-                                   req->call.kept.len};
+    struct ferry_reply_answer a = reply_answer(&req->call, NULL, req->attempts);
 
     ferry_reply_topic_add(r->replies, req->recs, req->n, &a);
 }

@@ -29,6 +29,8 @@ struct answer {
     size_t refs; /* one per item */
     long status;
     char *error; /* NULL on success */
+    int grpc_status;
+    char *grpc_message;
     int attempts;
     char *body;
     size_t body_len;
@@ -87,6 +89,10 @@ static int add_outcome(rd_kafka_headers_t *h, const struct ferry_reply_answer *a
 
     if (a->status > 0)
         result |= add_number(h, "ferry.status", a->status);
+    if (a->grpc_status >= 0)
+        result |= add_number(h, "ferry.grpc_status", a->grpc_status);
+    if (a->grpc_message && *a->grpc_message)
+        result |= add_text(h, "ferry.grpc_message", a->grpc_message);
     if (a->error)
         result |= add_text(h, "ferry.error", a->error);
     result |= add_number(h, "ferry.attempts", a->attempts);
@@ -166,6 +172,7 @@ static void answer_release(struct answer *an)
     if (!an || --an->refs > 0)
         return;
     free(an->error);
+    free(an->grpc_message);
     free(an->body);
     free(an->headers);
     free(an);
@@ -203,6 +210,9 @@ static struct answer *answer_new(const struct ferry_reply_answer *a, size_t max_
     an->headers = copy_bytes(a->headers, a->headers_len, &ok);
     an->headers_len = an->headers ? a->headers_len : 0;
     an->error = a->error ? copy_bytes(a->error, strlen(a->error) + 1, &ok) : NULL;
+    an->grpc_status = a->grpc_status;
+    an->grpc_message =
+        a->grpc_message ? copy_bytes(a->grpc_message, strlen(a->grpc_message) + 1, &ok) : NULL;
     an->refs = 1;
     if (!ok) {
         answer_release(an);
@@ -214,8 +224,9 @@ static struct answer *answer_new(const struct ferry_reply_answer *a, size_t max_
 /* The public view of a kept answer. */
 static struct ferry_reply_answer answer_view(const struct answer *an)
 {
-    struct ferry_reply_answer a = {an->status,   an->error,   an->attempts,   an->body,
-                                   an->body_len, an->headers, an->headers_len};
+    struct ferry_reply_answer a = {an->status,      an->error,       an->attempts,
+                                   an->body,        an->body_len,    an->headers,
+                                   an->headers_len, an->grpc_status, an->grpc_message};
     return a;
 }
 

@@ -19,6 +19,8 @@
  *
  *   ferry.status       the HTTP status, or the SMTP reply code of an e-mail target; absent
  *                      when there was no answer
+ *   ferry.grpc_status  a gRPC target's grpc-status; absent for other targets
+ *   ferry.grpc_message its grpc-message; absent when empty
  *   ferry.error        why the record was dead-lettered (reply.on: all); absent on success
  *   ferry.attempts     delivery attempts made
  *   ferry.topic        the record's topic (for a record from a retry topic, its original one)
@@ -65,6 +67,8 @@ struct ferry_reply_answer {
     size_t body_len;     /* may be more than max_body: the reply cuts it and says so */
     const char *headers; /* response headers as "name\0value\0" pairs (sender.h), or NULL */
     size_t headers_len;
+    int grpc_status;          /* a gRPC call's grpc-status; -1: not gRPC, or none came */
+    const char *grpc_message; /* its grpc-message, may be NULL */
 };
 
 struct ferry_reply_topic_options {

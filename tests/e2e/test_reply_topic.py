@@ -255,27 +255,30 @@ def test_unwritable_reply_keeps_the_record_unfinished(start_routes, receiver, ka
 
 
 class Stream:
-    """Produces values "0", "1", ... with `keys` keys at `rate` per second from a thread."""
+    """Produces values "0", "1", ... with `keys` keys at `rate` per second from a thread:
+    `total` of them, or with total=None until end()."""
 
     def __init__(self, bootstrap, topic, total, rate, keys):
         self.produced, self.error, self._keys = 0, None, keys
         self._p, self._topic, self._total, self._rate = make_producer(bootstrap), topic, total, rate
-        self._stop = threading.Event()
+        self._stop, self._end = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self):
         try:
-            start = time.monotonic()
-            for i in range(self._total):
+            start, i = time.monotonic(), 0
+            while (self._total is None or i < self._total) and not self._end.is_set():
                 if self._stop.is_set():
                     return
                 lag = start + i / self._rate - time.monotonic()
                 if lag > 0:
                     time.sleep(lag)
-                self._p.produce(self._topic, key=f"key-{i % self._keys}".encode(), value=str(i).encode())
+                self._p.produce(self._topic, key=f"key-{i % self._keys}".encode(),
+                                value=str(i).encode())
                 self._p.poll(0)
-                self.produced = i + 1
+                i += 1
+                self.produced = i
             if self._p.flush(30):
                 self.error = "records not delivered"
         except Exception as exc:  # noqa: BLE001 - reported by join()
@@ -284,6 +287,12 @@ class Stream:
     def join(self, timeout=60):
         self._thread.join(timeout)
         assert not self._thread.is_alive() and self.error is None, self.error
+
+    def end(self):
+        """Produces no more and waits for the reports; returns how many were produced."""
+        self._end.set()
+        self.join()
+        return self.produced
 
     def stop(self):
         self._stop.set()
@@ -358,6 +367,41 @@ def test_email_target_replies_with_its_smtp_outcome(start_routes, kafka):
     assert hdr(gone, "ferry.error").startswith("smtp reply 550")
     assert gone.value().startswith(b"550")
     assert by_key["ok@example.com"].value() in (None, b"")
+
+
+def test_partitions_handed_over_keep_every_reply(start_routes, receiver, kafka):
+    """A second instance joins and leaves while records flow: each hand-over drains the
+    records waiting on their replies, and every record ends up with a reply."""
+    topic, replies = unique("rjoin"), unique("rjoin-replies")
+    receiver.handler = lambda rec: Reply(body=rec.body, delay=0.002,
+                                         headers={"X-Served-By": rec.header("x-instance")})
+    route = route_config("rjoin", [topic], receiver.url + "/in", concurrency=8,
+                         kafka={"session.timeout.ms": "4500", "heartbeat.interval.ms": "300"},
+                         target={"headers": {"X-Instance": "${env:INSTANCE}"}},
+                         reply={"topic": replies, "headers": ["x-served-by"]})
+    a = start_routes(route, name="ferry-a", env={"INSTANCE": "a"})
+    stream = Stream(kafka.bootstrap, topic, None, rate=300, keys=100)
+    reader = ReplyReader(kafka.bootstrap, replies)
+
+    def served_by(name):
+        return [m for m in reader.read_more(0.05) if hdr(m, "x-served-by") == name]
+
+    try:
+        wait_until(lambda: len(served_by("a")) >= 200, 30, "200 replies from a")
+        b = start_routes(route, name="ferry-b", env={"INSTANCE": "b"}, timeout=60)
+        b.wait_log(r"assigned [1-9]\d* partition", timeout=30)
+        wait_until(lambda: len(served_by("b")) >= 100, 30, "100 replies from b")
+        rc, _ = b.stop()
+        assert rc == 0, b.describe()
+        total = stream.end()
+        want = {str(i).encode() for i in range(total)}
+        got = reader.read_until(lambda ms: {m.value() for m in ms} >= want, 60,
+                                "a reply for every record")
+    finally:
+        stream.stop()
+        reader.close()
+    assert {m.value() for m in got} == want
+    a.assert_alive()
 
 
 REPLY_CONFIG = """\

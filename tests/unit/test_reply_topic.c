@@ -4,8 +4,8 @@
  *
  * Tables of cases: bodies around the limit; answers (accepted, dead-lettered with and without a
  * status, cut, in a batch, with response headers, some of them cut short), each checked for
- * every header it must and must not carry, in order; a record from a retry topic names its
- * original coordinates.
+ * every header it must and must not carry, in order (gRPC answers included); a record from a retry
+ * topic names its original coordinates.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,7 +61,7 @@ static const char kept[] = "content-type\0application/json\0etag\0\"v7\"\0x-cut\
 
 static const struct header_case header_cases[] = {
     /* accepted, one record */
-    {{200, NULL, 1, "ok", 2, NULL, 0},
+    {{200, NULL, 1, "ok", 2, NULL, 0, -1, NULL},
      0,
      0,
      1,
@@ -69,7 +69,7 @@ static const struct header_case header_cases[] = {
      {"ferry.status=200", "ferry.attempts=1", "ferry.topic=orders", "ferry.partition=3",
       "ferry.offset=41", "ferry.timestamp=1700000000000", "ferry.route=r1"}},
     /* an SMTP answer, a record without a timestamp */
-    {{250, NULL, 2, NULL, 0, NULL, 0},
+    {{250, NULL, 2, NULL, 0, NULL, 0, -1, NULL},
      0,
      0,
      1,
@@ -77,7 +77,7 @@ static const struct header_case header_cases[] = {
      {"ferry.status=250", "ferry.attempts=2", "ferry.topic=orders", "ferry.partition=3",
       "ferry.offset=41", "ferry.route=r1"}},
     /* dead-lettered after a 400 */
-    {{400, "http status 400", 1, "bad", 3, NULL, 0},
+    {{400, "http status 400", 1, "bad", 3, NULL, 0, -1, NULL},
      0,
      0,
      1,
@@ -85,15 +85,31 @@ static const struct header_case header_cases[] = {
      {"ferry.status=400", "ferry.error=http status 400", "ferry.attempts=1", "ferry.topic=orders",
       "ferry.partition=3", "ferry.offset=41", "ferry.timestamp=5", "ferry.route=r1"}},
     /* dead-lettered without an answer */
-    {{0, "template: ${value.id}: no such field", 0, NULL, 0, NULL, 0},
+    {{0, "template: ${value.id}: no such field", 0, NULL, 0, NULL, 0, -1, NULL},
      0,
      0,
      1,
      5,
      {"ferry.error=template: ${value.id}: no such field", "ferry.attempts=0", "ferry.topic=orders",
       "ferry.partition=3", "ferry.offset=41", "ferry.timestamp=5", "ferry.route=r1"}},
+    /* a gRPC call: OK with no message, then a failure with one */
+    {{200, NULL, 1, NULL, 0, NULL, 0, 0, ""},
+     0,
+     0,
+     1,
+     5,
+     {"ferry.status=200", "ferry.grpc_status=0", "ferry.attempts=1", "ferry.topic=orders",
+      "ferry.partition=3", "ferry.offset=41", "ferry.timestamp=5", "ferry.route=r1"}},
+    {{200, "grpc status 5 (NOT_FOUND)", 1, NULL, 0, NULL, 0, 5, "no such order"},
+     0,
+     0,
+     1,
+     5,
+     {"ferry.status=200", "ferry.grpc_status=5", "ferry.grpc_message=no such order",
+      "ferry.error=grpc status 5 (NOT_FOUND)", "ferry.attempts=1", "ferry.topic=orders",
+      "ferry.partition=3", "ferry.offset=41", "ferry.timestamp=5", "ferry.route=r1"}},
     /* cut, third of a batch of five, with response headers (the last pair has no end) */
-    {{201, NULL, 1, "x", 1, kept, sizeof(kept) - 1},
+    {{201, NULL, 1, "x", 1, kept, sizeof(kept) - 1, -1, NULL},
      1,
      2,
      5,
@@ -138,7 +154,7 @@ static void test_retry_origin(void **state)
 {
     struct ferry_record origin = {"orders", 3, 41, 1700000000000, "k", 1, "v", 1, NULL, NULL};
     struct ferry_retry_meta m;
-    struct ferry_reply_answer a = {200, NULL, 4, NULL, 0, NULL, 0};
+    struct ferry_reply_answer a = {200, NULL, 4, NULL, 0, NULL, 0, -1, NULL};
     rd_kafka_headers_t *parked, *h;
     struct ferry_record rec;
     static const char *const want[] = {"ferry.status=200",   "ferry.attempts=4",
