@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define REPLY_NUMBER_MAX 32 /* one decimal header value */
-#define REPLY_HEADERS 12    /* ferry.* headers a reply may get */
+#define REPLY_HEADERS 14    /* ferry.* headers a reply may get (the list grows past it) */
 
 /* The answer the records of one request share, with what it owns. */
 struct answer {
