@@ -10,7 +10,9 @@
  * itself without touching freed memory.
  *
  * The same produce, confirm, then finish cycle serves the route's retry topics: their writer
- * is a writer of this kind whose headers retry_topic.c builds (ferry_deadletter_send_headers).
+ * is a writer of this kind whose headers retry_topic.c builds (ferry_deadletter_send_headers),
+ * and so do reply topics (reply_topic.c), whose values are the target's answers
+ * (ferry_deadletter_send_value).
  */
 #include "route/deadletter.h"
 #include "route/retry_topic.h"
@@ -326,25 +328,23 @@ out:
     return dl;
 }
 
-/* Says which record the producer refused and why. */
+/* Says which record the producer refused and why. The writer serves dead-letter, retry and
+ * reply topics alike, so the caller's log line says which kind. */
 static void refused(const ferry_deadletter *dl, const struct ferry_record *rec, const char *why,
                     char *errstr, size_t errstr_size)
 {
     snprintf(errstr, errstr_size,
-             "dead-letter topic '%s': cannot write the record of %s [%" PRId32
-             "] at offset %" PRId64 ": %s",
-             dl->sh->topic, rec->topic ? rec->topic : "?", rec->partition, rec->offset, why);
+             "cannot write the record of %s [%" PRId32 "] at offset %" PRId64 " to '%s': %s",
+             rec->topic ? rec->topic : "?", rec->partition, rec->offset, dl->sh->topic, why);
 }
 
-int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
-                                  int32_t partition, rd_kafka_headers_t *h, void *cookie,
-                                  char *errstr, size_t errstr_size)
+int ferry_deadletter_send_value(ferry_deadletter *dl, const struct ferry_record *rec,
+                                int32_t partition, const void *value, size_t value_len,
+                                rd_kafka_headers_t *h, void *cookie, char *errstr,
+                                size_t errstr_size)
 {
     struct item *it = item_new(dl->sh, rec, cookie);
     rd_kafka_resp_err_t err;
-    /* The value as consumed: a route may have stripped a wire-format prefix from the view. */
-    const void *value = rec->msg ? rec->msg->payload : rec->value;
-    size_t value_len = rec->msg ? rec->msg->len : rec->value_len;
     int result = -1;
 
     if (!it || !h) {
@@ -371,6 +371,18 @@ out:
     if (it)
         item_free(it);
     return result;
+}
+
+int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_record *rec,
+                                  int32_t partition, rd_kafka_headers_t *h, void *cookie,
+                                  char *errstr, size_t errstr_size)
+{
+    /* The value as consumed: a route may have stripped a wire-format prefix from the view. */
+    const void *value = rec->msg ? rec->msg->payload : rec->value;
+    size_t value_len = rec->msg ? rec->msg->len : rec->value_len;
+
+    return ferry_deadletter_send_value(dl, rec, partition, value, value_len, h, cookie, errstr,
+                                       errstr_size);
 }
 
 int ferry_deadletter_send(ferry_deadletter *dl, const struct ferry_record *rec,

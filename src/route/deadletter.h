@@ -81,6 +81,15 @@ int ferry_deadletter_send_headers(ferry_deadletter *dl, const struct ferry_recor
                                   int32_t partition, rd_kafka_headers_t *h, void *cookie,
                                   char *errstr, size_t errstr_size);
 
+/* Produces rec's key with value (value_len bytes, NULL for none; copied) and the headers h,
+ * which the call takes in every case, to partition: a record that answers rec rather than
+ * copies it, such as a reply (reply_topic.h). Otherwise as ferry_deadletter_send_headers().
+ * The route's worker thread. */
+int ferry_deadletter_send_value(ferry_deadletter *dl, const struct ferry_record *rec,
+                                int32_t partition, const void *value, size_t value_len,
+                                rd_kafka_headers_t *h, void *cookie, char *errstr,
+                                size_t errstr_size);
+
 /* Calls done(arg, cookie, err) for each send whose delivery report arrived, in arrival order;
  * err 0 means the broker stored the dead letter, anything else that it was not (the record is
  * not finished). done may call ferry_deadletter_send() but must not destroy dl. Returns how

@@ -89,7 +89,8 @@ static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t n
     if (b->refusal_logged_ms && now_ms - b->refusal_logged_ms < DEADLETTER_BACKLOG_LOG_MS)
         return;
     b->refusal_logged_ms = now_ms;
-    FLOG_WARN_REPEATED("route", b->route, "%s; refused dead letters are tried again every %d ms",
+    FLOG_WARN_REPEATED("route", b->route,
+                       "dead-letter topic: %s; refused dead letters are tried again every %d ms",
                        err, DEADLETTER_BACKLOG_RETRY_MS);
 }
 

@@ -3,12 +3,14 @@
  * into requests (request.c), sends those, and acts on each attempt as outcome.c decides:
  * finish the records, queue the request for a retry (Retry-After pausing the route), park its
  * records on the next retry topic (parking.c) or hand them to the dead-letter backlog
- * (deadletter_backlog.c).
+ * (deadletter_backlog.c). A route with a reply topic hands answered records to it first
+ * (reply_topic.c), and finishes them when it gives them back.
  *
  * Everything here runs on the route's worker thread.
  */
 #include "core/clock.h"
 #include "core/log.h"
+#include "route/grpc_wire.h"
 #include "route/route_int.h"
 #include "route/smtp.h"
 
@@ -221,6 +223,26 @@ void route_delivery_release(struct route *r)
 
 /* ---- dead letters ---- */
 
+/* What call answered, for the reply topic; call is NULL when the record never went out. */
+static struct ferry_reply_answer reply_answer(const struct ferry_http_call *call, const char *error,
+                                              int attempts)
+{
+    struct ferry_reply_answer a = {0, error, attempts, NULL, 0, NULL, 0, -1, NULL};
+
+    if (!call || call->transport_error)
+        return a;
+    a.status = call->status;
+    a.body = call->response.data;
+    a.body_len = call->response.len;
+    a.headers = call->kept.data;
+    a.headers_len = call->kept.len;
+    if (call->grpc && call->grpc->has_status) {
+        a.grpc_status = call->grpc->code;
+        a.grpc_message = call->grpc->message;
+    }
+    return a;
+}
+
 /* Gives up on one record: call is the last attempt (NULL when the record never went out). A
  * route without a dead-letter topic abandons the record instead: its watermark waits for it
  * and it is consumed again after a restart or rebalance, never finished undelivered. */
@@ -243,7 +265,34 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         why.response = call->response.data;
         why.response_len = call->response.len;
     }
+    if (r->replies && r->cfg->reply.on == FERRY_REPLY_ON_ALL) {
+        struct ferry_reply_answer a = reply_answer(call, error, attempts);
+        ferry_reply_topic_add(r->replies, &rec, 1, &a); /* dead-lettered once replied */
+        return;
+    }
     ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
+}
+
+void route_on_reply_done(void *arg, struct ferry_dispatch_rec *rec,
+                         const struct ferry_reply_answer *a)
+{
+    struct route *r = arg;
+    struct ferry_deadletter_reason why = {a->error, a->status, a->attempts, a->body, a->body_len};
+
+    if (a->error) {
+        ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
+        return;
+    }
+    route_parking_done(r, rec); /* only now may its key's later records go */
+    ferry_dispatch_finish(r->dispatch, &rec, 1);
+}
+
+/* The target accepted req: its records are finished once their replies are stored. */
+static void reply_request(struct route *r, struct ferry_request *req)
+{
+    struct ferry_reply_answer a = reply_answer(&req->call, NULL, req->attempts);
+
+    ferry_reply_topic_add(r->replies, req->recs, req->n, &a);
 }
 
 /* A record the request builder could not fit into a request (ferry_request_reject_fn). */
@@ -254,13 +303,18 @@ static void reject_record(void *arg, struct ferry_dispatch_rec *rec, const char 
 
 void route_collect_dead_letters(struct route *r)
 {
+    if (r->replies)
+        ferry_reply_topic_collect(r->replies);
     if (r->dead_letters)
         ferry_deadletter_backlog_collect(r->dead_letters);
 }
 
 int64_t route_next_dead_letter_ms(const struct route *r)
 {
-    return r->dead_letters ? ferry_deadletter_backlog_retry_ms(r->dead_letters) : INT64_MAX;
+    int64_t t = r->dead_letters ? ferry_deadletter_backlog_retry_ms(r->dead_letters) : INT64_MAX;
+    int64_t replies = r->replies ? ferry_reply_topic_retry_ms(r->replies) : INT64_MAX;
+
+    return replies < t ? replies : t;
 }
 
 /* ---- rate limits ---- */
@@ -315,6 +369,10 @@ static void start_call(struct route *r, struct ferry_request *req, int64_t now_m
     char err[256];
 
     req->ticket = r->breaker ? (int)ferry_breaker_started(r->breaker) : FERRY_BREAKER_NORMAL;
+    if (r->replies) {
+        req->call.keep = (const char *const *)r->cfg->reply.headers.items;
+        req->call.nkeep = r->cfg->reply.headers.count;
+    }
     if (r->adaptive)
         ferry_adaptive_started(r->adaptive, (int64_t)r->in_flight + 1);
     if (ferry_sender_start(r->sender, &req->call, err, sizeof(err))) {
@@ -593,9 +651,13 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     }
     ferry_failure_log_success(r->failure_log, ferry_clock_ms());
     ferry_counter_add(r->m.delivered, req->n);
-    for (size_t i = 0; i < req->n; i++)
-        route_parking_done(r, req->recs[i]);
-    ferry_dispatch_finish(r->dispatch, req->recs, req->n);
+    if (r->replies) {
+        reply_request(r, req); /* parking's bookkeeping once each reply is stored */
+    } else {
+        for (size_t i = 0; i < req->n; i++)
+            route_parking_done(r, req->recs[i]);
+        ferry_dispatch_finish(r->dispatch, req->recs, req->n);
+    }
     ferry_request_put(r->requests, req);
 }
 

@@ -150,6 +150,7 @@ static void request_free(struct ferry_request *req)
     ferry_buf_release(&req->url);
     ferry_buf_release(&req->body);
     ferry_buf_release(&req->call.response);
+    ferry_buf_release(&req->call.kept);
     ferry_smtp_mail_destroy(req->mail);
     free(req->recs);
     free(req->views);

@@ -585,7 +585,8 @@ static void shut_down(struct route *r)
     set_paused(r, 1);
     route_abandon_retries(r, 0);
     while ((r->in_flight || route_parking_pending(r) ||
-            (r->dead_letters && ferry_deadletter_backlog_pending(r->dead_letters))) &&
+            (r->dead_letters && ferry_deadletter_backlog_pending(r->dead_letters)) ||
+            (r->replies && ferry_reply_topic_pending(r->replies))) &&
            ferry_clock_ms() < deadline)
         loop_turn(r, 0, 0);
     store_offsets(r);
@@ -769,6 +770,10 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
         .max_connections = (int)r->cfg->concurrency,
     };
 
+    /* One byte past reply.max_body tells a reply that the body was cut. */
+    if (r->cfg->reply.topic && (size_t)r->cfg->reply.max_body >= o.response_max)
+        o.response_max = (size_t)r->cfg->reply.max_body + 1;
+
     r->io_threads = ferry_route_io_threads(r->cfg, usable_cpus());
     o.io_threads = r->io_threads;
     r->sender = ferry_sender_new(&o, errstr, errstr_size);
@@ -793,6 +798,33 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
         return 0;
     r->dead_letters = ferry_deadletter_backlog_new(&o, errstr, errstr_size);
     return r->dead_letters ? 0 : -1;
+}
+
+static int make_replies(struct route *r, char *errstr, size_t errstr_size)
+{
+    char lbl[ROUTE_LABEL_MAX];
+    struct ferry_reply_topic_options o = {
+        .kafka = r->kafka,
+        .topic = r->cfg->reply.topic,
+        .route = r->cfg->name,
+        .max_body = (size_t)r->cfg->reply.max_body,
+        .wake = wake_route,
+        .wake_arg = r,
+        .dispatch = r->dispatch,
+        .done = route_on_reply_done,
+        .done_arg = r,
+    };
+
+    if (!o.topic)
+        return 0;
+    snprintf(lbl, sizeof(lbl), "route=\"%s\"", r->cfg->name);
+    o.written = r->m.replies = ferry_metrics_counter(
+        r->metrics, "ferry_route_replies_total", "Replies the reply topic's broker stored.", lbl);
+    o.refused = r->m.reply_refused = ferry_metrics_counter(
+        r->metrics, "ferry_route_reply_refusals_total",
+        "Reply writes the producer refused at once; each is tried again later.", lbl);
+    r->replies = ferry_reply_topic_new(&o, errstr, errstr_size);
+    return r->replies ? 0 : -1;
 }
 
 static struct ferry_ratelimit_rates rates_of(const struct ferry_route_rate_config *rc)
@@ -839,7 +871,8 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
         return -1;
     }
     if (route_delivery_init(r, errstr, errstr_size) || make_sender(r, errstr, errstr_size) ||
-        make_dead_letters(r, errstr, errstr_size) || route_parking_init(r, errstr, errstr_size))
+        make_dead_letters(r, errstr, errstr_size) || make_replies(r, errstr, errstr_size) ||
+        route_parking_init(r, errstr, errstr_size))
         return -1;
     if (make_consumer(r, errstr, errstr_size) || make_event_pipe(r, errstr, errstr_size))
         return -1;
@@ -856,6 +889,7 @@ static void route_release(struct route *r)
     if (r->dispatch)
         route_abandon_retries(r, 0);
     ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
+    ferry_reply_topic_destroy(r->replies);
     route_parking_release(r);
     ferry_dispatch_destroy(r->dispatch);
     ferry_refetch_destroy(r->refetch);

@@ -28,6 +28,7 @@ static const char *const orderings[] = {"key", "partition", "none", NULL};
 static const char *const body_modes[] = {"value", "envelope", "template", "json_template", NULL};
 static const char *const body_missing[] = {"error", "null", NULL};
 static const char *const batch_formats[] = {"json_array", "ndjson", "separator", NULL};
+static const char *const reply_on[] = {"success", "all", NULL};
 
 static void check_route(struct ferry_config *cfg, void *obj, const char *path);
 
@@ -230,6 +231,28 @@ static const struct ferry_cfg_section dlq_section = {"dead_letter", dlq_fields,
                                                      sizeof(struct ferry_route_dead_letter_config),
                                                      NULL, "Where undeliverable records go."};
 
+#define REPLY_FIELD(f) offsetof(struct ferry_route_reply_config, f)
+static const struct ferry_cfg_field reply_fields[] = {
+    {"topic", FERRY_CFG_STRING, REPLY_FIELD(topic), NULL, 0, 0, NULL, NULL, 0,
+     "Topic that gets one record per answer, keyed like the record it answers; see "
+     "docs/targets.md, Reply topics, for its headers."},
+    {"headers", FERRY_CFG_STRINGS, REPLY_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
+     "Response headers copied into the reply's headers under the names given here, e.g. "
+     "`[content-type, etag]`; a header the response lacks is left out."},
+    {"max_body", FERRY_CFG_SIZE, REPLY_FIELD(max_body), "512KiB", 0, 67108864, NULL, NULL, 0,
+     "The most of the response body a reply carries; a longer body is cut and the reply gets "
+     "`ferry.truncated: true`. The default fits librdkafka's default `message.max.bytes` "
+     "(1000000); raise both together."},
+    {"on", FERRY_CFG_ENUM, REPLY_FIELD(on), "success", 0, 0, reply_on, NULL, 0,
+     "`success`: a reply for each record the target accepted; `all`: also for each record "
+     "dead-lettered (with `ferry.error`), written before its dead letter."},
+    FERRY_CFG_END,
+};
+static const struct ferry_cfg_section reply_section = {
+    "reply", reply_fields, sizeof(struct ferry_route_reply_config), NULL,
+    "Writes each target's answer to a topic before the record counts as finished: the offset "
+    "is committed only past records whose reply the broker confirmed."};
+
 #define LIMITS_FIELD(f) offsetof(struct ferry_route_limits_config, f)
 static const struct ferry_cfg_field limits_fields[] = {
     {"max_buffered_records", FERRY_CFG_INT, LIMITS_FIELD(max_buffered_records), "5000", 1, 10000000,
@@ -342,6 +365,7 @@ static const struct ferry_cfg_field route_fields[] = {
     {"retry", FERRY_CFG_SECTION, ROUTE_FIELD(retry), NULL, 0, 0, NULL, &retry_section, 0, NULL},
     {"dead_letter", FERRY_CFG_SECTION, ROUTE_FIELD(dead_letter), NULL, 0, 0, NULL, &dlq_section, 0,
      NULL},
+    {"reply", FERRY_CFG_SECTION, ROUTE_FIELD(reply), NULL, 0, 0, NULL, &reply_section, 0, NULL},
     {"circuit_breaker", FERRY_CFG_SECTION, ROUTE_FIELD(circuit_breaker), NULL, 0, 0, NULL,
      &breaker_section, 0, NULL},
     {"limits", FERRY_CFG_SECTION, ROUTE_FIELD(limits), NULL, 0, 0, NULL, &limits_section, 0, NULL},
@@ -629,6 +653,59 @@ static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_
                            "target.smtp's subject, text and html");
 }
 
+/* A response header name as HTTP allows it (a token). */
+static int header_name_ok(const char *name)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!*name)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr(extra, *c)))
+            return 0;
+    return 1;
+}
+
+/* Names of response headers to copy: HTTP tokens, so that none can smuggle anything. */
+static void check_reply_headers(struct ferry_config *cfg, const struct ferry_route_reply_config *c,
+                                const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.reply.headers", path);
+    if (c->headers.count > FERRY_REPLY_HEADERS_MAX)
+        ferry_config_error(cfg, fpath, "more than %d headers", FERRY_REPLY_HEADERS_MAX);
+    for (size_t i = 0; i < c->headers.count; i++) {
+        snprintf(fpath, sizeof(fpath), "%s.reply.headers[%zu]", path, i);
+        if (!header_name_ok(c->headers.items[i]))
+            ferry_config_error(cfg, fpath, "'%s' is not a header name", c->headers.items[i]);
+    }
+}
+
+/* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
+ * own answers). */
+static void check_reply(struct ferry_config *cfg, const struct ferry_route_config *r,
+                        const char *path)
+{
+    const struct ferry_route_reply_config *c = &r->reply;
+    char fpath[ROUTE_PATH_MAX], err[512];
+
+    check_reply_headers(cfg, c, path);
+    snprintf(fpath, sizeof(fpath), "%s.reply", path);
+    if (!c->topic) {
+        if (ferry_config_line(cfg, fpath))
+            ferry_config_error(cfg, fpath, "expected a topic");
+        return;
+    }
+    snprintf(fpath, sizeof(fpath), "%s.reply.topic", path);
+    if (ferry_topic_name_check(c->topic, strlen(c->topic), err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
+    for (size_t i = 0; i < r->topics.count; i++)
+        if (strcmp(r->topics.items[i], c->topic) == 0)
+            ferry_config_error(cfg, fpath, "'%s' is one of the route's topics", c->topic);
+}
+
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_config *r = obj;
@@ -642,6 +719,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_retry_topics(cfg, r, path);
     check_io_threads(cfg, r, path);
     check_validate(cfg, obj, path);
+    check_reply(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
     ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &r->kafka, fpath);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
@@ -832,6 +910,8 @@ static void summarize_route(const struct ferry_route_config *r, FILE *out)
         fprintf(out, ", circuit breaker");
     if (r->retry.topics.count)
         fprintf(out, ", %zu retry topic(s)", r->retry.topics.count);
+    if (r->reply.topic)
+        fprintf(out, ", replies to %s", r->reply.topic);
     fputc('\n', out);
 }
 

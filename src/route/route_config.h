@@ -97,6 +97,22 @@ struct ferry_route_dead_letter_config {
     int64_t response_max;
 };
 
+/* What answers a route writes to its reply topic (`reply.on`). */
+enum ferry_reply_on {
+    FERRY_REPLY_ON_SUCCESS = 0, /* the target accepted the record */
+    FERRY_REPLY_ON_ALL = 1,     /* that, and records dead-lettered after an answer or not */
+};
+
+/* The most response headers `reply.headers` may name. */
+#define FERRY_REPLY_HEADERS_MAX 32
+
+struct ferry_route_reply_config {
+    char *topic; /* NULL: no replies */
+    struct ferry_cfg_strings headers;
+    int64_t max_body;
+    int on; /* enum ferry_reply_on */
+};
+
 struct ferry_route_breaker_config {
     int enabled;
     double failure_rate; /* percent */
@@ -159,6 +175,7 @@ struct ferry_route_config {
     struct ferry_route_status_config on_status;
     struct ferry_route_retry_config retry;
     struct ferry_route_dead_letter_config dead_letter;
+    struct ferry_route_reply_config reply;
     struct ferry_route_breaker_config circuit_breaker;
     struct ferry_route_limits_config limits;
     struct ferry_route_rate_config rate_limit;

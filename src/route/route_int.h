@@ -27,6 +27,7 @@
 #include "route/outcome.h"
 #include "route/ratelimit.h"
 #include "route/refetch.h"
+#include "route/reply_topic.h"
 #include "route/request.h"
 #include "route/retry_hold.h"
 #include "route/retry_parked.h"
@@ -43,7 +44,8 @@
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
     struct ferry_counter *fetch_restarts, *invalid;
-    struct ferry_counter *rate_limit_waits; /* NULL without rate limits */
+    struct ferry_counter *replies, *reply_refused; /* NULL without a reply topic */
+    struct ferry_counter *rate_limit_waits;        /* NULL without rate limits */
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused, *concurrency_limit;
@@ -91,6 +93,7 @@ struct route {
     int io_threads; /* the sender's; 0 when libcurl runs on the worker */
     ferry_dispatch *dispatch;
     ferry_deadletter_backlog *dead_letters; /* NULL without a dead-letter topic */
+    ferry_reply_topic *replies;             /* NULL without a reply topic */
     ferry_request_builder *requests;
     ferry_status_rules *rules;
     ferry_validate *validator; /* NULL when the route validates nothing */
@@ -134,8 +137,8 @@ void route_on_call_done(void *arg, struct ferry_http_call *call);
 /* delivery.c: resends the requests whose retry time came. */
 void route_fire_retries(struct route *r, int64_t now_ms);
 
-/* delivery.c: collects dead-letter reports, and redoes refused writes once their retry time
- * came (deadletter_backlog.h). */
+/* delivery.c: collects dead-letter and reply reports, and redoes refused writes once their
+ * retry time came (deadletter_backlog.h, reply_topic.h). */
 void route_collect_dead_letters(struct route *r);
 
 /* delivery.c: abandons requests waiting to retry; all of them when stale_only is 0, else only
@@ -157,8 +160,13 @@ int64_t route_breaker_blocked_until(struct route *r, int64_t now_ms);
  * resume, so that there are records to probe with (only the probes go out). */
 int route_breaker_holding(const struct route *r);
 
-/* delivery.c: when refused dead-letter writes are tried again, or INT64_MAX. */
+/* delivery.c: when refused dead-letter or reply writes are tried again, or INT64_MAX. */
 int64_t route_next_dead_letter_ms(const struct route *r);
+
+/* delivery.c: hands a record whose reply the broker confirmed back to the route: finishes it,
+ * or dead-letters it when the answer says why (reply_topic.h's done). */
+void route_on_reply_done(void *arg, struct ferry_dispatch_rec *rec,
+                         const struct ferry_reply_answer *a);
 
 /* delivery.c: makes the request builder (the target's templates and body format), the status
  * rules and the retry policy. Returns 0, or -1 with errstr. */

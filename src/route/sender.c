@@ -384,6 +384,8 @@ static void reset_result(const ferry_sender *s, struct ferry_http_call *call)
     call->seconds = 0;
     ferry_buf_reset(&call->response);
     call->response.cap = s->opts.response_max;
+    ferry_buf_reset(&call->kept);
+    call->kept.cap = FERRY_SENDER_KEPT_MAX;
     if (call->grpc)
         ferry_grpc_status_reset(call->grpc);
 }
@@ -477,6 +479,26 @@ failed:
     queue_push(done, call);
 }
 
+/* Copies the values of the response headers the call asked for into call->kept; those that do
+ * not fit are left out. curl_easy_header() sees the last response only (not a 1xx before it). */
+static void keep_headers(CURL *easy, struct ferry_http_call *call)
+{
+    for (size_t i = 0; i < call->nkeep; i++) {
+        struct curl_header *h = NULL;
+        size_t n = 1;
+
+        for (size_t k = 0; k < n; k++) {
+            struct ferry_buf mark = call->kept;
+            if (curl_easy_header(easy, call->keep[i], k, CURLH_HEADER, -1, &h) != CURLHE_OK)
+                break;
+            n = h->amount;
+            if (ferry_buf_add(&call->kept, call->keep[i], strlen(call->keep[i]) + 1) ||
+                ferry_buf_add(&call->kept, h->value, strlen(h->value) + 1))
+                ferry_buf_rewind(&call->kept, &mark);
+        }
+    }
+}
+
 static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
 {
     struct ferry_http_call *call = t->call;
@@ -494,6 +516,8 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
     }
     if (code == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &call->status);
+        if (call->keep)
+            keep_headers(t->easy, call);
         return;
     }
     call->transport_error = (int)code;

@@ -28,6 +28,9 @@
 
 typedef struct ferry_sender ferry_sender;
 
+/* The most bytes of response headers a call keeps (struct ferry_http_call's kept). */
+#define FERRY_SENDER_KEPT_MAX 8192
+
 /* The most I/O threads one sender runs. */
 #define FERRY_SENDER_IO_THREADS_MAX 64
 
@@ -92,6 +95,14 @@ struct ferry_http_call {
      * and over an http:// URL it speaks h2c on a connection of its own (libcurl 7.88.1 fails
      * requests on a reused h2c connection, curl issue 10634). Reset at each start. */
     struct ferry_grpc_status *grpc;
+
+    /* set by the caller: nkeep names of response headers to keep, or NULL. Each value of the
+     * final response's headers of those names goes into kept as "name\0value\0" (the name as
+     * given here), as many as fit in FERRY_SENDER_KEPT_MAX bytes. kept is emptied at each start
+     * (zero it before the first; the caller frees it with ferry_buf_release()). HTTP only. */
+    const char *const *keep;
+    size_t nkeep;
+    struct ferry_buf kept;
 };
 
 /* Sets up libcurl for the whole process. Returns 0, or libcurl's CURLcode when it failed. Call
