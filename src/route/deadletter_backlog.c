@@ -8,6 +8,7 @@
 #include "route/deadletter_backlog.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "route/grpc_wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,6 +28,9 @@ struct dlq_item {
     int attempts;
     char *response;
     size_t response_len;
+    long grpc_status;
+    int has_grpc;                              /* grpc_status and grpc_message hold an answer */
+    char grpc_message[FERRY_GRPC_MESSAGE_MAX]; /* as grpc_wire.h keeps it */
 };
 
 STAILQ_HEAD(dlq_queue, dlq_item);
@@ -93,8 +97,13 @@ static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t n
 static void item_send(ferry_deadletter_backlog *b, struct dlq_item *item)
 {
     char err[256];
-    struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
-                                          item->response, item->response_len};
+    struct ferry_deadletter_reason why = {item->error,
+                                          item->http_status,
+                                          item->attempts,
+                                          item->response,
+                                          item->response_len,
+                                          item->grpc_status,
+                                          item->has_grpc ? item->grpc_message : NULL};
     int64_t now_ms;
 
     if (ferry_deadletter_send(b->writer, &item->rec->view, &why, item, err, sizeof(err)) == 0)
@@ -147,6 +156,10 @@ void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_disp
     snprintf(item->error, sizeof(item->error), "%s", why->error ? why->error : "");
     item->http_status = why->http_status;
     item->attempts = why->attempts;
+    item->has_grpc = why->grpc_message != NULL;
+    item->grpc_status = why->grpc_status;
+    snprintf(item->grpc_message, sizeof(item->grpc_message), "%s",
+             why->grpc_message ? why->grpc_message : "");
     keep_response(b, item, why);
     item_send(b, item);
 }

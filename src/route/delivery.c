@@ -8,6 +8,8 @@
  */
 #include "core/clock.h"
 #include "core/log.h"
+#include "route/grpc_call.h"
+#include "route/grpc_config.h"
 #include "route/route_int.h"
 #include "route/smtp.h"
 
@@ -44,6 +46,13 @@ static int make_rules(struct route *r, char *errstr, size_t errstr_size)
     if (ferry_route_target_kind(r->cfg) == FERRY_TARGET_SMTP &&
         ferry_smtp_status_defaults(r->rules, errstr, errstr_size))
         return -1;
+    if (ferry_route_target_kind(r->cfg) == FERRY_TARGET_GRPC) {
+        r->grpc_rules = ferry_grpc_config_rules(&r->cfg->target.grpc, errstr, errstr_size);
+        if (!r->grpc_rules)
+            return -1;
+        r->outcome.classify = ferry_grpc_rules_outcome;
+        r->outcome.classify_rules = r->grpc_rules;
+    }
     if (set_rules(r, &s->success, FERRY_OUTCOME_SUCCESS, errstr, errstr_size) ||
         set_rules(r, &s->retry, FERRY_OUTCOME_RETRY, errstr, errstr_size) ||
         set_rules(r, &s->dead_letter, FERRY_OUTCOME_DEAD_LETTER, errstr, errstr_size))
@@ -124,7 +133,7 @@ int route_breaker_holding(const struct route *r)
 static int target_failed(const struct route *r, const struct ferry_http_call *call)
 {
     return call->transport_error ||
-           ferry_status_classify(r->rules, call->status) == FERRY_OUTCOME_RETRY;
+           ferry_outcome_classify(&r->outcome, call->status) == FERRY_OUTCOME_RETRY;
 }
 
 /* Decided from the status's class, not from the outcome: without a dead-letter topic a 400 is
@@ -207,6 +216,8 @@ void route_delivery_release(struct route *r)
     r->requests = NULL;
     ferry_status_rules_destroy(r->rules);
     r->rules = NULL;
+    ferry_grpc_rules_destroy(r->grpc_rules);
+    r->grpc_rules = NULL;
     ferry_validate_destroy(r->validator);
     r->validator = NULL;
     ferry_heap_release(&r->retries);
@@ -220,13 +231,23 @@ void route_delivery_release(struct route *r)
 
 /* ---- dead letters ---- */
 
+/* A gRPC answer goes into its own headers: its status is a gRPC code, not an HTTP status. */
+static void grpc_reason(const struct ferry_http_call *call, struct ferry_deadletter_reason *why)
+{
+    const struct ferry_grpc_status *st = ferry_grpc_call_status(call->proto);
+
+    why->http_status = 0;
+    why->grpc_status = call->status;
+    why->grpc_message = st->message;
+}
+
 /* Gives up on one record: call is the last attempt (NULL when the record never went out). A
  * route without a dead-letter topic abandons the record instead: its watermark waits for it
  * and it is consumed again after a restart or rebalance, never finished undelivered. */
 static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, const char *error,
                                const struct ferry_http_call *call, int attempts)
 {
-    struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0};
+    struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0, 0, NULL};
 
     if (!r->dead_letters) {
         FLOG_ERROR_REPEATED("route", r->cfg->name,
@@ -241,6 +262,8 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         why.response = call->response.data;
         why.response_len = call->response.len;
     }
+    if (call && !call->transport_error && call->protocol == &ferry_grpc_protocol)
+        grpc_reason(call, &why);
     ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
 }
 

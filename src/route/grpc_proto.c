@@ -776,8 +776,10 @@ int ferry_grpc_proto_encode(const ferry_grpc_proto *p, const char *type, const c
     }
     errstr[0] = '\0';
     result = encode_message(&e, t, root, out);
-    if (result && !errstr[0]) /* an append failed, not the input */
+    if (result && !errstr[0]) { /* an append failed, not the input */
         snprintf(errstr, errstr_size, "encoded message larger than %zu bytes", out->cap);
+        result = FERRY_GRPC_PROTO_FULL;
+    }
 out:
     if (result)
         ferry_buf_rewind(out, &mark);

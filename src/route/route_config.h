@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/config_schema.h"
+#include "route/grpc_config.h"
 #include "route/smtp_config.h"
 #include "route/target.h"
 
@@ -53,6 +54,7 @@ struct ferry_route_target_config {
     struct ferry_route_tls_config tls;
     int forward_headers;
     struct ferry_route_smtp_config smtp; /* an e-mail target instead of url (target.h) */
+    struct ferry_route_grpc_config grpc; /* a gRPC target instead of url */
 };
 
 struct ferry_route_body_config {

@@ -154,7 +154,8 @@ static void test_cap(void **state)
     (void)state;
     ferry_buf_init(&out, 8);
     assert_int_equal(
-        ferry_grpc_proto_encode(p, "shop.Order", json, strlen(json), &out, err, sizeof(err)), -1);
+        ferry_grpc_proto_encode(p, "shop.Order", json, strlen(json), &out, err, sizeof(err)),
+        FERRY_GRPC_PROTO_FULL);
     assert_non_null(strstr(err, "larger than 8 bytes"));
     assert_int_equal(out.len, 0);
     ferry_buf_release(&out);
