@@ -134,3 +134,85 @@ def test_unary_calls_with_metadata_and_deadline(start_routes, kafka, certs, tls)
             assert s.connections == 1
         else:  # h2c: a connection per call (curl issue 10634)
             assert s.connections == len(s.calls)
+
+
+def dead_letter_headers(record):
+    return {k: v.decode() for k, v in record.headers}
+
+
+def test_each_status_class(start_routes, kafka, tls_server, certs):
+    """Retry classes are retried until OK; the rest are dead-lettered at once with the status
+    and message in headers; trailers-only answers and statuses in trailers both count; an
+    on_status override moves a code to success."""
+    s, topic, dlq = tls_server, unique("grpc-status"), unique("grpc-status-dlq")
+    C = grpc.StatusCode
+    s.plan[b"busy"] = [Status(C.UNAVAILABLE, "busy"), Status(C.RESOURCE_EXHAUSTED, "full")]
+    s.plan[b"aborted"] = [Status(C.ABORTED, "conflict", after_headers=True)]
+    s.plan[b"missing"] = [Status(C.NOT_FOUND, "no such order")]
+    s.plan[b"invalid"] = [Status(C.INVALID_ARGUMENT, "bad \u00e9 100%", after_headers=True)]
+    s.plan[b"exists"] = [Status(C.ALREADY_EXISTS, "seen it")]
+    f = start_routes(grpc_route("status", topic, s, certs, dead_letter={"topic": dlq},
+                                grpc={"on_status": {"success": ["ALREADY_EXISTS"]}}))
+    keys = ["busy", "aborted", "missing", "invalid", "exists", "fine"]
+    kafka.produce(topic, [{"partition": i % 4, "key": k.encode(), "value": k.encode()}
+                          for i, k in enumerate(keys)])
+    dead = {r.key.decode(): dead_letter_headers(r) for r in kafka.consume_n(dlq, 2,
+                                                                            use_group=False)}
+    assert set(dead) == {"missing", "invalid"}
+    assert dead["missing"]["ferry.grpc_status"] == "5"
+    assert dead["missing"]["ferry.grpc_message"] == "no such order"
+    assert dead["missing"]["ferry.error"] == "grpc status NOT_FOUND (5): no such order"
+    assert dead["missing"]["ferry.attempts"] == "1"
+    assert "ferry.http_status" not in dead["missing"]
+    assert dead["invalid"]["ferry.grpc_status"] == "3"  # from trailers, after headers
+    assert dead["invalid"]["ferry.grpc_message"] == "bad \u00e9 100%"  # percent-decoded
+    m = wait_route_metric(f, "ferry_route_records_delivered_total", "status", 4)
+    # ferry counts "exists" delivered (on_status), though the server answered ALREADY_EXISTS
+    assert sorted(s.delivered) == [b"aborted", b"busy", b"fine"]
+    tries = {}
+    for c in s.calls:
+        tries[c.messages[0]] = tries.get(c.messages[0], 0) + 1
+    assert tries == {b"busy": 3, b"aborted": 2, b"missing": 1, b"invalid": 1, b"exists": 1,
+                     b"fine": 1}
+    assert route_metric(m, "ferry_route_records_retried_total", "status") == 3
+    assert route_metric(m, "ferry_route_records_dead_lettered_total", "status") == 2
+
+
+def test_deadline_exceeded_is_retried(start_routes, kafka, tls_server, certs):
+    s, topic = tls_server, unique("grpc-deadline")
+    s.plan[b"slow"] = [Slow(4.0)]
+    f = start_routes(grpc_route("deadline", topic, s, certs, target={"timeout": "1s"}))
+    kafka.produce(topic, [{"partition": 0, "key": b"slow", "value": b"slow"}])
+    assert s.wait_delivered(1, timeout=60) == [b"slow"]
+    first, *rest = [c for c in s.calls if c.messages == [b"slow"]]
+    assert rest, "the slow call was not tried again"
+    assert first.time_remaining <= 1.0
+    m = wait_route_metric(f, "ferry_route_records_delivered_total", "deadline", 1)
+    assert route_metric(m, "ferry_route_records_retried_total", "deadline") >= 1
+
+
+def test_thousand_calls_share_one_tls_connection(start_routes, kafka, tls_server, certs):
+    s, topic, n = tls_server, unique("grpc-many"), 1000
+    f = start_routes(grpc_route("many", topic, s, certs, concurrency=64, ordering="none"))
+    start = time.monotonic()
+    kafka.produce(topic, [value(i, i % 4) for i in range(n)])
+    got = s.wait_delivered(n, timeout=180)
+    seconds = time.monotonic() - start
+    assert len(set(got)) == n
+    assert s.connections == 1, s.connections
+    wait_route_metric(f, "ferry_route_records_delivered_total", "many", n)
+    print(f"{n} calls in {seconds:.1f} s ({n / seconds:.0f}/s) over {s.connections} connection")
+
+
+def test_h2c_opens_a_connection_per_call(start_routes, kafka, h2c_server):
+    s, topic, n = h2c_server, unique("grpc-h2c"), 200
+    f = start_routes(grpc_route("h2c", topic, s, concurrency=16, ordering="none"))
+    start = time.monotonic()
+    kafka.produce(topic, [value(i, i % 4) for i in range(n)])
+    got = s.wait_delivered(n, timeout=180)
+    seconds = time.monotonic() - start
+    assert len(set(got)) == n
+    assert s.connections == len(s.calls) == n
+    wait_route_metric(f, "ferry_route_records_delivered_total", "h2c", n)
+    print(f"h2c: {n} calls in {seconds:.1f} s ({n / seconds:.0f}/s) over {s.connections} "
+          "connections")
