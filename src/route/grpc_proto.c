@@ -136,6 +136,8 @@ static const struct type_entry *find_type(const ferry_grpc_proto *p, const char 
     struct type_entry key = {.name = (char *)name};
     if (!name) /* a hand-made descriptor set may leave a field's type name out */
         return NULL;
+    if (!p->n_types) /* a set of services only: no array to search (NULL is undefined here) */
+        return NULL;
     return bsearch(&key, p->types, p->n_types, sizeof(key), type_cmp);
 }
 
@@ -159,7 +161,8 @@ ferry_grpc_proto *ferry_grpc_proto_new(const void *data, size_t len, char *errst
             goto out;
         }
     }
-    qsort(p->types, p->n_types, sizeof(*p->types), type_cmp);
+    if (p->n_types)
+        qsort(p->types, p->n_types, sizeof(*p->types), type_cmp);
     result = 0;
 out:
     if (result) {

@@ -216,3 +216,135 @@ def test_h2c_opens_a_connection_per_call(start_routes, kafka, h2c_server):
     wait_route_metric(f, "ferry_route_records_delivered_total", "h2c", n)
     print(f"h2c: {n} calls in {seconds:.1f} s ({n / seconds:.0f}/s) over {s.connections} "
           "connections")
+
+
+ORDER = {"id": "o-1", "items": [{"sku": "a", "price": "9007199254740993", "qty": 2},
+                                {"sku": "b", "price": 5}],
+         "labels": {"x": 1, "y": -2}, "color": "BLUE", "codes": [1, 2, 3], "total": 1.5,
+         "paid": True, "blob": "AAEC", "big": "18446744073709551615"}
+
+
+def test_json_is_encoded_to_protobuf_and_a_bad_field_dead_lettered(start_routes, kafka,
+                                                                    tls_server, certs, schema):
+    s, topic, dlq = tls_server, unique("grpc-json"), unique("grpc-json-dlq")
+    pb, order_class = schema
+    start_routes(grpc_route("json", topic, s, certs, dead_letter={"topic": dlq},
+                            grpc={"payload": "json", "descriptor_set": pb}))
+    bad = {"type": {"id": "b1", "items": [{"sku": "x"}, {"qty": "many"}]},
+           "unknown": {"id": "b2", "colour": "RED"},
+           "enum": {"id": "b3", "color": "GREEN"},
+           "notjson": None}
+    records = [{"partition": 0, "key": b"good", "value": json.dumps(ORDER).encode()}]
+    records += [{"partition": 0, "key": k.encode(),
+                 "value": json.dumps(v).encode() if v else b"{nope"} for k, v in bad.items()]
+    records += [{"partition": 0, "key": b"empty", "value": b"{}"}]
+    kafka.produce(topic, records)
+    got = s.wait_delivered(2)
+    first = order_class.FromString(got[0])
+    assert first.id == "o-1"
+    assert [(i.sku, i.price, i.qty) for i in first.items] == [("a", 9007199254740993, 2),
+                                                              ("b", 5, 0)]
+    assert dict(first.labels) == {"x": 1, "y": -2}
+    assert first.color == 2 and list(first.codes) == [1, 2, 3]
+    assert first.total == 1.5 and first.paid and first.blob == b"\x00\x01\x02"
+    assert first.big == 18446744073709551615
+    assert order_class.FromString(got[1]) == order_class()
+    dead = {r.key.decode(): dead_letter_headers(r)["ferry.error"]
+            for r in kafka.consume_n(dlq, len(bad), use_group=False)}
+    assert set(dead) == set(bad)
+    assert "items[1].qty" in dead["type"], dead["type"]
+    assert "colour" in dead["unknown"], dead["unknown"]
+    assert "color" in dead["enum"] and "GREEN" in dead["enum"], dead["enum"]
+    assert "invalid JSON" in dead["notjson"], dead["notjson"]
+    assert len(s.calls) == 2  # the bad ones were never sent
+
+
+def test_a_batch_is_one_client_streaming_call(start_routes, kafka, tls_server, certs, schema):
+    s, topic = tls_server, unique("grpc-stream")
+    pb, order_class = schema
+    start_routes(grpc_route("stream", topic, s, certs, ordering="partition",
+                            batch={"max_records": 10, "linger": "2s"},
+                            grpc={"method": "test.Orders/Upload", "payload": "json",
+                                  "descriptor_set": pb}))
+    kafka.produce(topic, [{"partition": 0, "key": f"k{i}".encode(),
+                           "value": json.dumps({"id": f"o{i}"}).encode()} for i in range(10)])
+    got = s.wait_delivered(10)
+    assert [order_class.FromString(m).id for m in got] == [f"o{i}" for i in range(10)]
+    [call] = s.calls
+    assert call.method == "Upload" and len(call.messages) == 10
+
+
+def test_kill_9_mid_stream_loses_nothing(start_routes, kafka, tls_server, certs):
+    s, topic, n = tls_server, unique("grpc-crash"), 600
+    route = grpc_route("crash", topic, s, certs, concurrency=8)
+    first = start_routes(route, name="first")
+    kafka.produce(topic, [value(i, i % 4) for i in range(n)])
+    wait_until(lambda: len(s.delivered) >= 50, 60, "50 calls before the kill")
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(10) == -signal.SIGKILL
+    before = len(s.delivered)
+    assert before < n, "the stream ended before the kill: nothing mid-stream"
+    start_routes(route, name="second", timeout=60)
+    wait_until(lambda: len(set(s.delivered)) >= n, 120, "every message delivered")
+    assert set(s.delivered) == {f"m{i}".encode() for i in range(n)}
+    print(f"{before} calls before the kill, {len(s.delivered) - n} sent twice")
+
+
+def check(ferry_bin, tmp_path, target_yaml):
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text("kafka:\n  brokers: 127.0.0.1:9\nroutes:\n  - name: r\n    topics: [t]\n"
+                   "    target:\n      grpc:\n" + target_yaml)
+    return run_cli(ferry_bin, ["check", "-c", str(cfg)])
+
+
+def test_check_names_file_line_and_key(ferry_bin, tmp_path, schema):
+    pb, _ = schema
+    cases = [
+        ("        url: https://h:1\n        method: Place\n",
+         "routes[0].target.grpc.method", "f.yaml:9", "expected package.Service/Method"),
+        ("        url: grpc://h:1\n        method: test.Orders/Place\n",
+         "routes[0].target.grpc.url", "f.yaml:8", "expected https://host:port"),
+        ("        url: https://h:1\n        method: test.Orders/Place\n        payload: json\n",
+         "routes[0].target.grpc.descriptor_set", "f.yaml:", "needs a descriptor set"),
+        (f"        url: https://h:1\n        method: test.Orders/Cancel\n"
+         f"        descriptor_set: {pb}\n",
+         "routes[0].target.grpc.method", "f.yaml:9", "no such method"),
+        (f"        url: https://h:1\n        method: test.Orders/Place\n"
+         f"        on_status: {{retry: [SLOW]}}\n",
+         "routes[0].target.grpc.on_status.retry[0]", "f.yaml:10", "gRPC status name"),
+        ("        url: https://h:1\n        method: test.Orders/Place\n"
+         "        metadata: {grpc-foo: x}\n",
+         "routes[0].target.grpc.metadata.grpc-foo", "f.yaml:10", "set by ferry"),
+    ]
+    for text, key, line, why in cases:
+        res = check(ferry_bin, tmp_path, text)
+        assert res.returncode != 0, text
+        assert key in res.stderr and line in res.stderr and why in res.stderr, (text, res.stderr)
+
+
+def test_check_finds_a_message_type_missing_from_the_set(ferry_bin, tmp_path):
+    """A set made without --include_imports lacks the imported input type."""
+    (tmp_path / "types.proto").write_text('syntax = "proto3";\npackage t;\nmessage In {}\n')
+    (tmp_path / "svc.proto").write_text('syntax = "proto3";\npackage s;\nimport "types.proto";\n'
+                                        "service S { rpc Do(t.In) returns (t.In); }\n")
+    pb = tmp_path / "svc.pb"
+    subprocess.run(["protoc", f"--descriptor_set_out={pb}", f"-I{tmp_path}",
+                    str(tmp_path / "svc.proto")], check=True, capture_output=True)
+    res = check(ferry_bin, tmp_path, f"        url: https://h:1\n        method: s.S/Do\n"
+                f"        payload: json\n        descriptor_set: {pb}\n")
+    assert res.returncode != 0
+    assert "routes[0].target.grpc.method" in res.stderr, res.stderr
+    assert "input type '.t.In' is not in the descriptor set" in res.stderr, res.stderr
+
+
+def test_check_refuses_a_batch_on_a_unary_method(ferry_bin, tmp_path, schema):
+    pb, _ = schema
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text("kafka:\n  brokers: 127.0.0.1:9\nroutes:\n  - name: r\n    topics: [t]\n"
+                   "    batch: {max_records: 5}\n    on_status: {retry: [404]}\n"
+                   "    target:\n      grpc:\n        url: https://h:1\n"
+                   f"        method: test.Orders/Place\n        descriptor_set: {pb}\n")
+    res = run_cli(ferry_bin, ["check", "-c", str(cfg)])
+    assert res.returncode != 0
+    assert "routes[0].batch.max_records" in res.stderr and "unary" in res.stderr, res.stderr
+    assert "routes[0].on_status" in res.stderr and "target.grpc.on_status" in res.stderr
