@@ -169,11 +169,26 @@ size_t route_concurrency(const struct route *r)
     return r->adaptive ? (size_t)ferry_adaptive_limit(r->adaptive) : (size_t)r->cfg->concurrency;
 }
 
-/* An answer for adaptive concurrency: 429, 503 and timeouts are the target pushing back; other
- * transport errors (refused, reset) say nothing about its capacity. */
+/* An answer for adaptive concurrency: 429, 503 (gRPC: RESOURCE_EXHAUSTED, UNAVAILABLE) and
+ * timeouts are the target pushing back; other transport errors (refused, reset) say nothing
+ * about its capacity. */
+static int is_grpc(const struct ferry_http_call *call)
+{
+    return call->protocol == &ferry_grpc_protocol;
+}
+
+/* The answers that say "too much": 429 and 503, or their gRPC twins. */
+static int says_overloaded(const struct ferry_http_call *call)
+{
+    if (is_grpc(call))
+        return call->status == FERRY_GRPC_RESOURCE_EXHAUSTED ||
+               call->status == FERRY_GRPC_UNAVAILABLE;
+    return call->status == 429 || call->status == 503;
+}
+
 static void tell_adaptive(struct route *r, const struct ferry_http_call *call, int64_t now_ms)
 {
-    int pushed_back = call->status == 429 || call->status == 503 ||
+    int pushed_back = (!call->transport_error && says_overloaded(call)) ||
                       call->transport_error == CURLE_OPERATION_TIMEDOUT;
 
     if (!r->adaptive || (call->transport_error && !pushed_back))
@@ -262,7 +277,7 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         why.response = call->response.data;
         why.response_len = call->response.len;
     }
-    if (call && !call->transport_error && call->protocol == &ferry_grpc_protocol)
+    if (call && !call->transport_error && is_grpc(call))
         grpc_reason(call, &why);
     ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
 }
@@ -442,9 +457,25 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
 
 /* ---- outcomes ---- */
 
+/* A gRPC status counts by what it means to the route: success as 2xx, retry as 5xx, dead
+ * letter as 4xx. */
+static int grpc_class(const struct route *r, long code)
+{
+    switch (ferry_outcome_classify(&r->outcome, code)) {
+    case FERRY_OUTCOME_SUCCESS:
+        return 1;
+    case FERRY_OUTCOME_RETRY:
+        return 4;
+    default:
+        return 3;
+    }
+}
+
 static void count_request(struct route *r, const struct ferry_http_call *call)
 {
     int cls = call->transport_error ? 0 : (int)(call->status / 100) - 1;
+    if (!call->transport_error && is_grpc(call))
+        cls = grpc_class(r, call->status);
     if (cls < 0 || cls > 4)
         cls = 0; /* transport errors and odd statuses share the "error" series */
     ferry_counter_add(r->m.requests[cls], 1);

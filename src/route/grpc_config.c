@@ -34,8 +34,8 @@ static const struct ferry_cfg_field status_fields[] = {
 };
 static const struct ferry_cfg_section status_section = {
     "on_status", status_fields, sizeof(struct ferry_route_grpc_status_config), NULL,
-    "What each gRPC status does to the record; a later list wins over an earlier one for a code "
-    "in both."};
+    "What each gRPC status does to the record. A code in two lists takes the later of success, "
+    "retry, dead_letter."};
 
 #define GRPC_FIELD(f) offsetof(struct ferry_route_grpc_config, f)
 static const struct ferry_cfg_field grpc_fields[] = {
