@@ -30,6 +30,7 @@
 # BENCH_CONCURRENCY  requests in flight (default 64)
 # BENCH_CASES        which cases, in order (default "grpc-tls http1-tls grpc-h2c")
 # BENCH_WAIT_TIMEOUT seconds a run may take before it counts as failed (default 600)
+# BENCH_ROUTE_PROPS  an extra key for every route, as a YAML line ("io_threads: 2")
 # Everything listens on 127.0.0.1 on ports the OS picks and is stopped on exit.
 set -euo pipefail
 
@@ -44,6 +45,7 @@ RECORDS=${BENCH_RECORDS:-100000}
 H2C_RECORDS=${BENCH_H2C_RECORDS:-20000}
 CONCURRENCY=${BENCH_CONCURRENCY:-64}
 CASES=${BENCH_CASES:-grpc-tls http1-tls grpc-h2c}
+ROUTE_PROPS=${BENCH_ROUTE_PROPS:-}
 BODY_BYTES=100
 KEYS=1000
 TOPIC=bench-grpc
@@ -153,7 +155,8 @@ routes:
     group: bench-$1-$RANDOM$RANDOM
     target: $(target_yaml "$1")
     concurrency: $CONCURRENCY
-    ordering: none
+    ordering: none${ROUTE_PROPS:+
+    $ROUTE_PROPS}
 YAML
 }
 

@@ -438,10 +438,6 @@ int ferry_route_io_threads(const struct ferry_route_config *r, long cpus)
      * connections within concurrency exactly. */
     if (r->batch.max_records > 1 || ferry_route_target_kind(r) == FERRY_TARGET_SMTP)
         return 0;
-    /* gRPC calls multiplex on one connection per I/O loop: one loop off the worker keeps them
-     * on one connection (h2c opens one per call anyway). */
-    if (ferry_route_target_kind(r) == FERRY_TARGET_GRPC)
-        return 1;
     if (cpus > FERRY_ROUTE_IO_THREADS_AUTO)
         cpus = FERRY_ROUTE_IO_THREADS_AUTO;
     if (cpus > r->concurrency)
