@@ -6,7 +6,8 @@ override), in trailers-only answers and in trailers; a deadline passed is retrie
 share one TLS connection while h2c opens one per call; a batch is one client-streaming call;
 JSON is encoded to protobuf (checked by decoding at the server with classes built from the
 descriptor set at run time) and a bad field is dead-lettered with its path, never sent; kill -9
-mid-stream loses nothing; `ferry check` names file, line and key of a bad gRPC target.
+mid-stream loses nothing; `ferry redrive` calls the method again; `ferry check` names file,
+line and key of a bad gRPC target.
 """
 import json
 import signal
@@ -354,3 +355,19 @@ def test_check_refuses_a_batch_on_a_unary_method(ferry_bin, tmp_path, schema):
     assert res.returncode != 0
     assert "routes[0].batch.max_records" in res.stderr and "unary" in res.stderr, res.stderr
     assert "routes[0].on_status" in res.stderr and "target.grpc.on_status" in res.stderr
+
+
+def test_redrive_calls_the_method_again(ferry_bin, start_routes, kafka, tls_server, certs):
+    s, topic, dlq = tls_server, unique("grpc-rd"), unique("grpc-rd-dlq")
+    s.plan[b"later"] = [Status(grpc.StatusCode.FAILED_PRECONDITION, "not yet")]
+    f = start_routes(grpc_route("rd", topic, s, certs, dead_letter={"topic": dlq}))
+    kafka.produce(topic, [{"partition": 0, "key": b"later", "value": b"later"}])
+    [dead] = kafka.consume_n(dlq, 1, use_group=False)
+    assert dead_letter_headers(dead)["ferry.grpc_status"] == "9"
+    f.stop()
+    res = run_cli(ferry_bin, ["redrive", "-c", f.config_path, "--route", "rd"], timeout=60,
+                  cwd=f.workdir)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "redriven 1" in res.stdout, res.stdout
+    assert s.wait_delivered(1) == [b"later"]
+    assert len(s.calls) == 2
