@@ -2,6 +2,7 @@
 records every call and the connection it came on, and can misbehave per message.
 
     with GrpcServer(tls=(cert, key)) as s:   # a free port on 127.0.0.1, threads of this process
+                                              # (delay=SECONDS: every call takes that long)
         s.url                                 # "https://127.0.0.1:PORT" (http:// without tls)
         s.plan[b"msg"] = [Status(grpc.StatusCode.UNAVAILABLE, "busy")]  # answers, in order,
                                               # to calls whose first message is b"msg"; then OK
@@ -54,9 +55,10 @@ class Call:
 
 
 class GrpcServer:
-    def __init__(self, tls=None, workers=80):
+    def __init__(self, tls=None, workers=80, delay=0.0):
         self.tls = tls
         self.workers = workers
+        self.delay = delay  # seconds every call takes, at least
         self.lock = threading.Lock()
         self.calls = []
         self.delivered = []  # messages answered OK
@@ -132,6 +134,8 @@ class GrpcServer:
             if call.answer.after_headers:
                 context.send_initial_metadata(())
             context.abort(call.answer.code, call.answer.message)
+        if self.delay:
+            time.sleep(self.delay)
         if isinstance(call.answer, Slow):
             time.sleep(call.answer.seconds)
             if not context.is_active():

@@ -281,8 +281,18 @@ def test_a_batch_is_one_client_streaming_call(start_routes, kafka, tls_server, c
     assert call.method == "Upload" and len(call.messages) == 10
 
 
-def test_kill_9_mid_stream_loses_nothing(start_routes, kafka, tls_server, certs):
-    s, topic, n = tls_server, unique("grpc-crash"), 600
+def test_kill_9_mid_stream_loses_nothing(start_routes, kafka, certs):
+    # 10 ms a call at concurrency 8: at most 800 calls/s, so 1,000 take over a second and the
+    # kill lands mid-stream
+    s = GrpcServer(tls=certs, delay=0.01).start()
+    try:
+        kill_mid_stream(start_routes, kafka, s, certs)
+    finally:
+        s.stop()
+
+
+def kill_mid_stream(start_routes, kafka, s, certs):
+    topic, n = unique("grpc-crash"), 1000
     route = grpc_route("crash", topic, s, certs, concurrency=8)
     first = start_routes(route, name="first")
     kafka.produce(topic, [value(i, i % 4) for i in range(n)])
