@@ -2,10 +2,11 @@
  * request.h - a route's HTTP requests, built from its records: URL, headers and body.
  *
  * A request carries records of one partition, in the order they are sent, and the HTTP call
- * made of them (or the e-mail, smtp.h, or the gRPC call, grpc_call.h). A route's request builder holds what every one of its requests is made from
- * (the target's compiled URL and header templates, the body template and format, the content
- * type) and the requests themselves: they are pooled and reused with their buffers, so that a
- * warm route builds requests without allocating.
+ * made of them (or the e-mail, smtp.h, or the gRPC call, grpc_call.h). A route's request
+ * builder holds what every one of its requests is made from (the target's compiled URL and
+ * header templates, the body template and format, the content type; a gRPC target's parts and
+ * metadata templates) and the requests themselves: they are pooled and reused with their
+ * buffers, so that a warm route builds requests without allocating.
  *
  * Headers come from three places, and a name is sent once: the configured target.headers
  * first, then ferry's Content-Type and Idempotency-Key unless the config set them, then the
