@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned bench-smtp deb format clean demo-signup build-fuzz fuzz fuzz-short
+.PHONY: deps build build-test run test test-stress unit e2e bench bench-ingest bench-tables bench-adaptive bench-partitioned bench-smtp bench-grpc deb format clean demo-signup build-fuzz fuzz fuzz-short
 
 deps:
 	@scripts/install-deps.sh
@@ -76,6 +76,9 @@ bench-partitioned: build
 
 bench-smtp: build
 	@bench/smtp.sh $(BUILD)
+
+bench-grpc: build
+	@bench/grpc.sh $(BUILD)
 
 format:
 	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h

@@ -28,7 +28,7 @@
 #include <sys/types.h>
 
 #define DEADLETTER_NUMBER_MAX 32 /* one decimal header value */
-#define DEADLETTER_HEADERS 9     /* ferry.* headers a dead letter may get */
+#define DEADLETTER_HEADERS 11    /* ferry.* headers a dead letter may get */
 
 struct item;
 
@@ -231,6 +231,10 @@ static int add_reason(rd_kafka_headers_t *h, const struct ferry_deadletter_reaso
     if (why->http_status > 0)
         result |= add_number(h, "ferry.http_status", why->http_status);
     result |= add_number(h, "ferry.attempts", why->attempts);
+    if (why->grpc_message)
+        result |= add_number(h, "ferry.grpc_status", why->grpc_status);
+    if (why->grpc_message && why->grpc_message[0])
+        result |= add_text(h, "ferry.grpc_message", why->grpc_message);
     return result;
 }
 

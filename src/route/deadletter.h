@@ -22,6 +22,8 @@
  *   ferry.timestamp    its timestamp in ms since the epoch; absent when it has none
  *   ferry.route        the route's name
  *   ferry.response     the first response_max bytes of the response body; absent when empty
+ *   ferry.grpc_status  a gRPC target's last status code (grpc-status); absent otherwise
+ *   ferry.grpc_message its grpc-message, decoded; absent when the server sent none
  *
  * A record that already carries ferry.* headers (it came from another dead-letter topic) keeps
  * them; the ones this write adds come last. A record parked on one of the route's retry topics
@@ -50,6 +52,8 @@ struct ferry_deadletter_reason {
     int attempts;      /* delivery attempts made */
     const char *response; /* start of the response body, may be NULL */
     size_t response_len;
+    long grpc_status;         /* a gRPC target's answer, with grpc_message set */
+    const char *grpc_message; /* NULL: not a gRPC answer ("" when the server sent none) */
 };
 
 /* Returns a writer to topic for the route route_name, or NULL with errstr. response_max caps

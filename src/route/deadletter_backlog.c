@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "route/retry_topic.h"
+#include "route/grpc_wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,6 +31,9 @@ struct dlq_item {
     size_t response_len;
     struct ferry_retry_meta *meta; /* a record parked on a retry topic, else NULL */
     int32_t partition;             /* where a parked record goes */
+    long grpc_status;
+    int has_grpc;                              /* grpc_status and grpc_message hold an answer */
+    char grpc_message[FERRY_GRPC_MESSAGE_MAX]; /* as grpc_wire.h keeps it */
 };
 
 STAILQ_HEAD(dlq_queue, dlq_item);
@@ -99,8 +103,13 @@ static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t n
 static int item_write(ferry_deadletter_backlog *b, struct dlq_item *item, char *err,
                       size_t err_size)
 {
-    struct ferry_deadletter_reason why = {item->error, item->http_status, item->attempts,
-                                          item->response, item->response_len};
+    struct ferry_deadletter_reason why = {item->error,
+                                          item->http_status,
+                                          item->attempts,
+                                          item->response,
+                                          item->response_len,
+                                          item->grpc_status,
+                                          item->has_grpc ? item->grpc_message : NULL};
     const struct ferry_record *v = &item->rec->view;
 
     if (!item->meta)
@@ -201,6 +210,10 @@ void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_disp
     snprintf(item->error, sizeof(item->error), "%s", why->error ? why->error : "");
     item->http_status = why->http_status;
     item->attempts = why->attempts;
+    item->has_grpc = why->grpc_message != NULL;
+    item->grpc_status = why->grpc_status;
+    snprintf(item->grpc_message, sizeof(item->grpc_message), "%s",
+             why->grpc_message ? why->grpc_message : "");
     keep_response(b, item, why);
     item_send(b, item);
 }

@@ -10,7 +10,8 @@
  */
 #include "core/clock.h"
 #include "core/log.h"
-#include "route/grpc_wire.h"
+#include "route/grpc_call.h"
+#include "route/grpc_config.h"
 #include "route/route_int.h"
 #include "route/smtp.h"
 
@@ -47,6 +48,13 @@ static int make_rules(struct route *r, char *errstr, size_t errstr_size)
     if (ferry_route_target_kind(r->cfg) == FERRY_TARGET_SMTP &&
         ferry_smtp_status_defaults(r->rules, errstr, errstr_size))
         return -1;
+    if (ferry_route_target_kind(r->cfg) == FERRY_TARGET_GRPC) {
+        r->grpc_rules = ferry_grpc_config_rules(&r->cfg->target.grpc, errstr, errstr_size);
+        if (!r->grpc_rules)
+            return -1;
+        r->outcome.classify = ferry_grpc_rules_outcome;
+        r->outcome.classify_rules = r->grpc_rules;
+    }
     if (set_rules(r, &s->success, FERRY_OUTCOME_SUCCESS, errstr, errstr_size) ||
         set_rules(r, &s->retry, FERRY_OUTCOME_RETRY, errstr, errstr_size) ||
         set_rules(r, &s->dead_letter, FERRY_OUTCOME_DEAD_LETTER, errstr, errstr_size))
@@ -127,7 +135,7 @@ int route_breaker_holding(const struct route *r)
 static int target_failed(const struct route *r, const struct ferry_http_call *call)
 {
     return call->transport_error ||
-           ferry_status_classify(r->rules, call->status) == FERRY_OUTCOME_RETRY;
+           ferry_outcome_classify(&r->outcome, call->status) == FERRY_OUTCOME_RETRY;
 }
 
 /* Decided from the status's class, not from the outcome: without a dead-letter topic a 400 is
@@ -163,11 +171,26 @@ size_t route_concurrency(const struct route *r)
     return r->adaptive ? (size_t)ferry_adaptive_limit(r->adaptive) : (size_t)r->cfg->concurrency;
 }
 
-/* An answer for adaptive concurrency: 429, 503 and timeouts are the target pushing back; other
- * transport errors (refused, reset) say nothing about its capacity. */
+/* An answer for adaptive concurrency: 429, 503 (gRPC: RESOURCE_EXHAUSTED, UNAVAILABLE) and
+ * timeouts are the target pushing back; other transport errors (refused, reset) say nothing
+ * about its capacity. */
+static int is_grpc(const struct ferry_http_call *call)
+{
+    return call->protocol == &ferry_grpc_protocol;
+}
+
+/* The answers that say "too much": 429 and 503, or their gRPC twins. */
+static int says_overloaded(const struct ferry_http_call *call)
+{
+    if (is_grpc(call))
+        return call->status == FERRY_GRPC_RESOURCE_EXHAUSTED ||
+               call->status == FERRY_GRPC_UNAVAILABLE;
+    return call->status == 429 || call->status == 503;
+}
+
 static void tell_adaptive(struct route *r, const struct ferry_http_call *call, int64_t now_ms)
 {
-    int pushed_back = call->status == 429 || call->status == 503 ||
+    int pushed_back = (!call->transport_error && says_overloaded(call)) ||
                       call->transport_error == CURLE_OPERATION_TIMEDOUT;
 
     if (!r->adaptive || (call->transport_error && !pushed_back))
@@ -210,6 +233,8 @@ void route_delivery_release(struct route *r)
     r->requests = NULL;
     ferry_status_rules_destroy(r->rules);
     r->rules = NULL;
+    ferry_grpc_rules_destroy(r->grpc_rules);
+    r->grpc_rules = NULL;
     ferry_validate_destroy(r->validator);
     r->validator = NULL;
     ferry_heap_release(&r->retries);
@@ -228,6 +253,7 @@ static struct ferry_reply_answer reply_answer(const struct ferry_http_call *call
                                               int attempts)
 {
     struct ferry_reply_answer a = {0, error, attempts, NULL, 0, NULL, 0, -1, NULL};
+    const struct ferry_grpc_status *st;
 
     if (!call || call->transport_error)
         return a;
@@ -236,11 +262,22 @@ static struct ferry_reply_answer reply_answer(const struct ferry_http_call *call
     a.body_len = call->response.len;
     a.headers = call->kept.data;
     a.headers_len = call->kept.len;
-    if (call->grpc && call->grpc->has_status) {
-        a.grpc_status = call->grpc->code;
-        a.grpc_message = call->grpc->message;
+    if (call->protocol == &ferry_grpc_protocol) {
+        st = ferry_grpc_call_status(call->proto);
+        a.grpc_status = call->status;
+        a.grpc_message = st->message;
     }
     return a;
+}
+
+/* A gRPC answer goes into its own headers: its status is a gRPC code, not an HTTP status. */
+static void grpc_reason(const struct ferry_http_call *call, struct ferry_deadletter_reason *why)
+{
+    const struct ferry_grpc_status *st = ferry_grpc_call_status(call->proto);
+
+    why->http_status = 0;
+    why->grpc_status = call->status;
+    why->grpc_message = st->message;
 }
 
 /* Gives up on one record: call is the last attempt (NULL when the record never went out). A
@@ -249,7 +286,7 @@ static struct ferry_reply_answer reply_answer(const struct ferry_http_call *call
 static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, const char *error,
                                const struct ferry_http_call *call, int attempts)
 {
-    struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0};
+    struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0, 0, NULL};
 
     route_parking_done(r, rec);
     if (!r->dead_letters) {
@@ -265,6 +302,8 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
         why.response = call->response.data;
         why.response_len = call->response.len;
     }
+    if (call && !call->transport_error && is_grpc(call))
+        grpc_reason(call, &why);
     if (r->replies && r->cfg->reply.on == FERRY_REPLY_ON_ALL) {
         struct ferry_reply_answer a = reply_answer(call, error, attempts);
         ferry_reply_topic_add(r->replies, &rec, 1, &a); /* dead-lettered once replied */
@@ -277,7 +316,14 @@ void route_on_reply_done(void *arg, struct ferry_dispatch_rec *rec,
                          const struct ferry_reply_answer *a)
 {
     struct route *r = arg;
-    struct ferry_deadletter_reason why = {a->error, a->status, a->attempts, a->body, a->body_len};
+    int grpc = a->grpc_status >= 0; /* a gRPC answer: its status is a gRPC code */
+    struct ferry_deadletter_reason why = {a->error,
+                                          grpc ? 0 : a->status,
+                                          a->attempts,
+                                          a->body,
+                                          a->body_len,
+                                          grpc ? a->grpc_status : 0,
+                                          grpc ? (a->grpc_message ? a->grpc_message : "") : NULL};
 
     if (a->error) {
         ferry_deadletter_backlog_add(r->dead_letters, rec, &why);
@@ -493,9 +539,25 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
 
 /* ---- outcomes ---- */
 
+/* A gRPC status counts by what it means to the route: success as 2xx, retry as 5xx, dead
+ * letter as 4xx. */
+static int grpc_class(const struct route *r, long code)
+{
+    switch (ferry_outcome_classify(&r->outcome, code)) {
+    case FERRY_OUTCOME_SUCCESS:
+        return 1;
+    case FERRY_OUTCOME_RETRY:
+        return 4;
+    default:
+        return 3;
+    }
+}
+
 static void count_request(struct route *r, const struct ferry_http_call *call)
 {
     int cls = call->transport_error ? 0 : (int)(call->status / 100) - 1;
+    if (!call->transport_error && is_grpc(call))
+        cls = grpc_class(r, call->status);
     if (cls < 0 || cls > 4)
         cls = 0; /* transport errors and odd statuses share the "error" series */
     ferry_counter_add(r->m.requests[cls], 1);

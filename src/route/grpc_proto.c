@@ -136,6 +136,8 @@ static const struct type_entry *find_type(const ferry_grpc_proto *p, const char 
     struct type_entry key = {.name = (char *)name};
     if (!name) /* a hand-made descriptor set may leave a field's type name out */
         return NULL;
+    if (!p->n_types) /* a set of services only: no array to search (NULL is undefined here) */
+        return NULL;
     return bsearch(&key, p->types, p->n_types, sizeof(key), type_cmp);
 }
 
@@ -159,7 +161,8 @@ ferry_grpc_proto *ferry_grpc_proto_new(const void *data, size_t len, char *errst
             goto out;
         }
     }
-    qsort(p->types, p->n_types, sizeof(*p->types), type_cmp);
+    if (p->n_types)
+        qsort(p->types, p->n_types, sizeof(*p->types), type_cmp);
     result = 0;
 out:
     if (result) {
@@ -776,8 +779,10 @@ int ferry_grpc_proto_encode(const ferry_grpc_proto *p, const char *type, const c
     }
     errstr[0] = '\0';
     result = encode_message(&e, t, root, out);
-    if (result && !errstr[0]) /* an append failed, not the input */
+    if (result && !errstr[0]) { /* an append failed, not the input */
         snprintf(errstr, errstr_size, "encoded message larger than %zu bytes", out->cap);
+        result = FERRY_GRPC_PROTO_FULL;
+    }
 out:
     if (result)
         ferry_buf_rewind(out, &mark);

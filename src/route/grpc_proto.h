@@ -40,9 +40,13 @@ int ferry_grpc_proto_method(const ferry_grpc_proto *proto, const char *method,
                             const char **input_type, int *client_streaming, char *errstr,
                             size_t errstr_size);
 
+/* ferry_grpc_proto_encode(): out's cap was reached (the input may be fine). */
+#define FERRY_GRPC_PROTO_FULL (-2)
+
 /* Encodes the JSON object json[0..len) as the message named type (fully qualified, with or
- * without the leading dot) and appends it to out. Returns 0, or -1 with a message naming the
- * field path in errstr and out as it was. Reads the schema only: any thread may call it. */
+ * without the leading dot) and appends it to out. Returns 0; -1 with a message naming the
+ * field path in errstr; or FERRY_GRPC_PROTO_FULL when out's cap was reached. On an error out
+ * is as it was. Reads the schema only: any thread may call it. */
 int ferry_grpc_proto_encode(const ferry_grpc_proto *proto, const char *type, const char *json,
                             size_t len, struct ferry_buf *out, char *errstr, size_t errstr_size);
 

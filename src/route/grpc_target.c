@@ -18,14 +18,15 @@ struct ferry_grpc_target_s {
     char url[GRPC_URL_MAX];
     int h2c;
     int streaming;
-    ferry_grpc_proto *proto; /* NULL: payloads are sent as they are */
-    const char *input_type;  /* the proto's */
+    ferry_grpc_proto *proto; /* NULL without a descriptor set */
+    const char *input_type;  /* the proto's; NULL: payloads are sent as they are */
     char timeout[GRPC_TIMEOUT_HEADER_MAX];
 };
 
-static int check_url(const char *url, int *h2c, char *errstr, size_t errstr_size)
+int ferry_grpc_target_check_url(const char *url, int *h2c, char *errstr, size_t errstr_size)
 {
     const char *host;
+
     if (strncmp(url, "https://", 8) == 0) {
         *h2c = 0;
         host = url + 8;
@@ -45,9 +46,10 @@ static int check_url(const char *url, int *h2c, char *errstr, size_t errstr_size
 }
 
 /* Method names are dotted identifiers, "package.Service/Method". */
-static int check_method(const char *method, char *errstr, size_t errstr_size)
+int ferry_grpc_target_check_method(const char *method, char *errstr, size_t errstr_size)
 {
     const char *slash = strchr(method, '/');
+
     if (slash && slash != method && slash[1] && !strchr(slash + 1, '/') &&
         strspn(method, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./") ==
             strlen(method))
@@ -86,11 +88,13 @@ ferry_grpc_target *ferry_grpc_target_new(const struct ferry_grpc_target_options 
         snprintf(errstr, errstr_size, "needs a url and a method");
         goto out;
     }
-    if (check_url(o->url, &t->h2c, errstr, errstr_size) ||
-        check_method(o->method, errstr, errstr_size))
+    if (ferry_grpc_target_check_url(o->url, &t->h2c, errstr, errstr_size) ||
+        ferry_grpc_target_check_method(o->method, errstr, errstr_size))
         goto out;
-    if (o->payload_json && load_schema(t, o, errstr, errstr_size))
+    if ((o->payload_json || o->descriptor_set) && load_schema(t, o, errstr, errstr_size))
         goto out;
+    if (!o->payload_json)
+        t->input_type = NULL; /* the set only named the method: values go as they are */
     if ((size_t)snprintf(t->url, sizeof(t->url), "%s/%s", o->url, o->method) >= sizeof(t->url)) {
         snprintf(errstr, errstr_size, "url and method longer than %d bytes", GRPC_URL_MAX - 1);
         goto out;
@@ -142,26 +146,30 @@ size_t ferry_grpc_target_headers(const ferry_grpc_target *t, const char **lines)
     return n;
 }
 
+/* The body reached its cap: says so in errstr. */
+static int body_full(const struct ferry_buf *body, char *errstr, size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "request body larger than %zu bytes", body->cap);
+    return FERRY_GRPC_TARGET_FULL;
+}
+
 int ferry_grpc_target_add(const ferry_grpc_target *t, const char *payload, size_t len,
                           struct ferry_buf *body, char *errstr, size_t errstr_size)
 {
     struct ferry_buf mark = *body;
     size_t start;
-    if (!t->proto) {
-        if (ferry_grpc_frame_add(body, payload, len) == 0)
-            return 0;
-        snprintf(errstr, errstr_size, "request body larger than %zu bytes", body->cap);
-        return -1;
-    }
+    int rc;
+
+    if (!t->input_type)
+        return ferry_grpc_frame_add(body, payload, len) ? body_full(body, errstr, errstr_size) : 0;
     /* encode in place after room for the frame header, then fill the header in */
-    if (ferry_buf_add(body, "\0\0\0\0\0", FERRY_GRPC_FRAME_HEADER)) {
-        snprintf(errstr, errstr_size, "request body larger than %zu bytes", body->cap);
-        return -1;
-    }
+    if (ferry_buf_add(body, "\0\0\0\0\0", FERRY_GRPC_FRAME_HEADER))
+        return body_full(body, errstr, errstr_size);
     start = body->len;
-    if (ferry_grpc_proto_encode(t->proto, t->input_type, payload, len, body, errstr, errstr_size)) {
+    rc = ferry_grpc_proto_encode(t->proto, t->input_type, payload, len, body, errstr, errstr_size);
+    if (rc) {
         ferry_buf_rewind(body, &mark);
-        return -1;
+        return rc == FERRY_GRPC_PROTO_FULL ? body_full(body, errstr, errstr_size) : -1;
     }
     ferry_grpc_frame_header(body->data + start - FERRY_GRPC_FRAME_HEADER, body->len - start);
     return 0;

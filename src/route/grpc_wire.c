@@ -263,3 +263,9 @@ enum ferry_outcome ferry_grpc_rules_classify(const ferry_grpc_rules *rules, int 
         code = FERRY_GRPC_UNKNOWN;
     return rules->outcome[code];
 }
+
+enum ferry_outcome ferry_grpc_rules_outcome(const void *rules, long code)
+{
+    return ferry_grpc_rules_classify(
+        rules, code < 0 || code >= FERRY_GRPC_CODE_COUNT ? FERRY_GRPC_UNKNOWN : (int)code);
+}

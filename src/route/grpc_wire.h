@@ -103,4 +103,8 @@ int ferry_grpc_rules_set(ferry_grpc_rules *rules, enum ferry_outcome outcome, co
  * only: any thread may call it. */
 enum ferry_outcome ferry_grpc_rules_classify(const ferry_grpc_rules *rules, int code);
 
+/* ferry_grpc_rules_classify() in the shape of outcome.h's ferry_outcome_classify_fn, for a
+ * route's outcome policy: rules is a ferry_grpc_rules. */
+enum ferry_outcome ferry_grpc_rules_outcome(const void *rules, long code);
+
 #endif

@@ -40,6 +40,13 @@ static void decide_retry(const struct ferry_outcome_policy *policy,
     }
 }
 
+enum ferry_outcome ferry_outcome_classify(const struct ferry_outcome_policy *policy, long status)
+{
+    if (policy->classify)
+        return policy->classify(policy->classify_rules, status);
+    return ferry_status_classify(policy->rules, status);
+}
+
 struct ferry_outcome_decision ferry_outcome_decide(const struct ferry_outcome_policy *policy,
                                                    const struct ferry_outcome_attempt *attempt,
                                                    uint64_t *rng)
@@ -47,7 +54,7 @@ struct ferry_outcome_decision ferry_outcome_decide(const struct ferry_outcome_po
     struct ferry_outcome_decision d = {FERRY_OUTCOME_SUCCESS, 0, attempt->attempts, 0, -1};
     enum ferry_outcome said = attempt->transport_error
                                   ? FERRY_OUTCOME_RETRY
-                                  : ferry_status_classify(policy->rules, attempt->http_status);
+                                  : ferry_outcome_classify(policy, attempt->http_status);
     int exhausted = ferry_backoff_exhausted(policy->retry, attempt->attempts);
 
     if (said == FERRY_OUTCOME_SUCCESS)

@@ -39,11 +39,17 @@ struct ferry_outcome_attempt {
     int attempts;           /* attempts made, this one included */
 };
 
+/* Reads a status that is not HTTP's (a gRPC target's codes): rules is the policy's
+ * classify_rules. */
+typedef enum ferry_outcome ferry_outcome_classify_fn(const void *rules, long status);
+
 /* A route's settings that the decision depends on. */
 struct ferry_outcome_policy {
     const ferry_status_rules *rules;          /* on_status */
     const struct ferry_backoff_policy *retry; /* retry.* */
     int dead_letter;                          /* nonzero: the route has a dead-letter topic */
+    ferry_outcome_classify_fn *classify;      /* NULL: rules classify the status */
+    const void *classify_rules;               /* classify's */
 };
 
 struct ferry_outcome_decision {
@@ -53,6 +59,10 @@ struct ferry_outcome_decision {
     int64_t delay_ms; /* retry: the wait before the next attempt */
     int64_t pause_ms; /* retry: the route sends nothing for this long (Retry-After); -1: no pause */
 };
+
+/* Returns what policy's rules make of an answer's status (success, retry or dead letter).
+ * Reads only: any thread. */
+enum ferry_outcome ferry_outcome_classify(const struct ferry_outcome_policy *policy, long status);
 
 /* Returns the decision for one attempt. Reads nothing but its arguments and writes nothing
  * but *rng, the caller's random state for the backoff's jitter (backoff.h), which advances

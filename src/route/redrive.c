@@ -15,6 +15,7 @@
 #include "route/outcome.h"
 #include "route/request.h"
 #include "route/sender.h"
+#include "route/grpc_config.h"
 #include "route/smtp.h"
 #include "route/status.h"
 
@@ -61,6 +62,7 @@ struct redrive {
     ferry_sender *sender;
     ferry_request_builder *builder;
     ferry_status_rules *rules;
+    ferry_grpc_rules *grpc_rules; /* a gRPC target's, classifying instead of rules */
     struct ferry_backoff_policy backoff;
     struct ferry_outcome_policy policy;
     uint64_t rng;
@@ -541,7 +543,7 @@ static void attempt(struct redrive *d, struct ferry_request *req, int *interrupt
 static void describe_failure(const struct ferry_request *req,
                              const struct ferry_outcome_decision *dec, char *out, size_t size)
 {
-    if (req->call.transport_error)
+    if (req->call.transport_error || req->call.error[0]) /* an answer the sender described */
         snprintf(out, size, "%s", req->call.error);
     else
         snprintf(out, size, "http status %ld", req->call.status);
@@ -742,7 +744,14 @@ static int make_delivery(struct redrive *d, char *errstr, size_t errstr_size)
     d->backoff =
         (struct ferry_backoff_policy){(int)c->retry.max_attempts, c->retry.initial_backoff_ms,
                                       c->retry.max_backoff_ms, c->retry.multiplier};
-    d->policy = (struct ferry_outcome_policy){d->rules, &d->backoff, 1};
+    d->policy = (struct ferry_outcome_policy){d->rules, &d->backoff, 1, NULL, NULL};
+    if (ferry_route_target_kind(c) == FERRY_TARGET_GRPC) {
+        d->grpc_rules = ferry_grpc_config_rules(&c->target.grpc, errstr, errstr_size);
+        if (!d->grpc_rules)
+            return -1;
+        d->policy.classify = ferry_grpc_rules_outcome;
+        d->policy.classify_rules = d->grpc_rules;
+    }
     d->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)d;
     d->sender = ferry_sender_new(&so, errstr, errstr_size);
     return d->sender ? 0 : -1;
@@ -787,6 +796,7 @@ static void release(struct redrive *d)
     ferry_sender_destroy(d->sender);
     ferry_request_builder_destroy(d->builder);
     ferry_status_rules_destroy(d->rules);
+    ferry_grpc_rules_destroy(d->grpc_rules);
     if (d->own_kafka)
         ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
     free(d->parts);

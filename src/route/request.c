@@ -10,6 +10,8 @@
 #include "route/request.h"
 #include "route/body.h"
 #include "route/retry_topic.h"
+#include "route/grpc_call.h"
+#include "route/grpc_target.h"
 #include "route/smtp.h"
 #include "route/template.h"
 
@@ -51,20 +53,21 @@ struct ferry_request_builder {
     struct ferry_body_spec body;
     const char *content_type;
     struct ferry_buf header_value; /* scratch for one header template's output */
-    ferry_smtp *smtp;              /* an e-mail target's messages, or NULL for HTTP */
+    ferry_smtp *smtp;              /* an e-mail target's messages, or NULL */
+    ferry_grpc_target *grpc;       /* a gRPC target's calls, or NULL */
     struct request_list free_requests;
     struct request_list all_requests;
 };
 
 /* ---- set-up ---- */
 
-static int compile_headers(ferry_request_builder *b, char *errstr, size_t errstr_size)
+/* Compiles h, target.headers or a gRPC target's metadata (named what in messages). */
+static int compile_headers(ferry_request_builder *b, const struct ferry_cfg_map *h,
+                           const char *what, char *errstr, size_t errstr_size)
 {
-    const struct ferry_cfg_map *h = &b->cfg->target.headers;
-
     if (h->count > REQUEST_HEADERS_MAX) {
-        snprintf(errstr, errstr_size, "target.headers: at most %d headers, got %zu",
-                 REQUEST_HEADERS_MAX, h->count);
+        snprintf(errstr, errstr_size, "%s: at most %d headers, got %zu", what, REQUEST_HEADERS_MAX,
+                 h->count);
         return -1;
     }
     for (size_t i = 0; i < h->count; i++) {
@@ -103,6 +106,22 @@ static void init_body_spec(ferry_request_builder *b)
                                              : "application/octet-stream";
 }
 
+/* A gRPC target: its calls' parts (grpc_target.h) and its metadata templates. */
+static int make_grpc(ferry_request_builder *b, char *errstr, size_t errstr_size)
+{
+    const struct ferry_route_grpc_config *g = &b->cfg->target.grpc;
+    struct ferry_grpc_target_options o = {g->url, g->method, g->payload == FERRY_GRPC_PAYLOAD_JSON,
+                                          g->descriptor_set, b->cfg->target.timeout_ms};
+    char err[REQUEST_ERROR_MAX];
+
+    b->grpc = ferry_grpc_target_new(&o, err, sizeof(err));
+    if (!b->grpc) {
+        snprintf(errstr, errstr_size, "target.grpc: %s", err);
+        return -1;
+    }
+    return compile_headers(b, &g->metadata, "target.grpc.metadata", errstr, errstr_size);
+}
+
 ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config *cfg, char *errstr,
                                                  size_t errstr_size)
 {
@@ -122,8 +141,12 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
         result = b->smtp ? 0 : -1;
         goto out;
     }
+    if (ferry_route_target_kind(cfg) == FERRY_TARGET_GRPC) {
+        result = make_grpc(b, errstr, errstr_size);
+        goto out;
+    }
     b->url = ferry_template_new(cfg->target.url, FERRY_TEMPLATE_URL, errstr, errstr_size);
-    if (!b->url || compile_headers(b, errstr, errstr_size))
+    if (!b->url || compile_headers(b, &cfg->target.headers, "target.headers", errstr, errstr_size))
         goto out;
     if (cfg->body.template) {
         b->body_template = ferry_template_compile(
@@ -152,6 +175,7 @@ static void request_free(struct ferry_request *req)
     ferry_buf_release(&req->call.response);
     ferry_buf_release(&req->call.kept);
     ferry_smtp_mail_destroy(req->mail);
+    ferry_grpc_call_destroy(req->grpc);
     free(req->recs);
     free(req->views);
     free(req);
@@ -173,6 +197,7 @@ void ferry_request_builder_destroy(ferry_request_builder *b)
     ferry_template_destroy(b->body_template);
     ferry_buf_release(&b->header_value);
     ferry_smtp_destroy(b->smtp);
+    ferry_grpc_target_destroy(b->grpc);
     free(b);
 }
 
@@ -543,6 +568,91 @@ static int build_mail(ferry_request_builder *b, struct ferry_request *req, size_
     return -1;
 }
 
+/* ---- gRPC ---- */
+
+/* Frames each record's payload into the body: a record that does not encode is rejected with
+ * the field path; when the body is full, *cut says how many records fit. Returns 0 when at
+ * least one record is in. */
+static int build_grpc_body(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
+                           ferry_request_reject_fn *reject, void *reject_arg)
+{
+    char err[REQUEST_ERROR_MAX];
+    size_t i = 0;
+
+    *cut = req->n;
+    while (i < req->n) {
+        const struct ferry_record *v = req->views[i];
+        int rc = ferry_grpc_target_add(b->grpc, v->value ? v->value : "", v->value_len, &req->body,
+                                       err, sizeof(err));
+        if (rc == FERRY_GRPC_TARGET_FULL && i > 0) {
+            *cut = i;
+            return 0;
+        }
+        if (rc == 0) {
+            i++;
+            continue;
+        }
+        reject(reject_arg, req->recs[i], err);
+        request_drop(req, i);
+        *cut = req->n;
+    }
+    return req->n ? 0 : -1;
+}
+
+/* The fixed lines of every call, then the metadata rendered from the first record. Returns
+ * 0, or a template result or HEADER_ENOMEM (errstr is set for template errors). */
+static int build_grpc_headers(ferry_request_builder *b, struct ferry_request *req, char *errstr,
+                              size_t errstr_size)
+{
+    const char *lines[FERRY_GRPC_TARGET_HEADERS];
+    size_t n = ferry_grpc_target_headers(b->grpc, lines);
+    int result = add_template_headers(b, req, errstr, errstr_size);
+
+    for (size_t i = 0; i < n && !result; i++) {
+        const char *colon = strchr(lines[i], ':');
+        char name[64];
+
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - lines[i]), lines[i]);
+        result = add_header(req, name, colon + 2);
+    }
+    if (!result)
+        link_headers(&req->headers);
+    return result;
+}
+
+/* A gRPC target's request: one call, its body a frame per record (client streaming when
+ * there are several). */
+static int build_grpc(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
+                      ferry_request_reject_fn *reject, void *reject_arg)
+{
+    char err[REQUEST_ERROR_MAX];
+    int rc;
+
+    if (build_grpc_body(b, req, cut, reject, reject_arg))
+        return -1;
+    if (!req->grpc)
+        req->grpc = ferry_grpc_call_new(ferry_grpc_target_h2c(b->grpc));
+    rc = req->grpc ? build_grpc_headers(b, req, err, sizeof(err)) : HEADER_ENOMEM;
+    if (rc) {
+        if (rc == FERRY_TEMPLATE_ETOOBIG)
+            snprintf(err, sizeof(err), "the metadata is too long");
+        else if (rc == HEADER_ENOMEM)
+            snprintf(err, sizeof(err), "out of memory for the call's metadata");
+        for (size_t i = 0; i < req->n; i++)
+            reject(reject_arg, req->recs[i], err);
+        req->n = 0;
+        return -1;
+    }
+    req->call.method = ferry_grpc_protocol.name;
+    req->call.url = ferry_grpc_target_url(b->grpc);
+    req->call.headers = req->headers.list;
+    req->call.body = req->body.data;
+    req->call.body_len = req->body.len;
+    req->call.protocol = &ferry_grpc_protocol;
+    req->call.proto = req->grpc;
+    return 0;
+}
+
 int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
                         ferry_request_reject_fn *reject, void *reject_arg)
 {
@@ -550,6 +660,8 @@ int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, siz
         req->views[i] = &req->recs[i]->view;
     if (b->smtp)
         return build_mail(b, req, cut, reject, reject_arg);
+    if (b->grpc)
+        return build_grpc(b, req, cut, reject, reject_arg);
     if (build_body(b, req, cut, reject, reject_arg) || build_target(b, req, reject, reject_arg))
         return -1;
     fill_call(b, req);

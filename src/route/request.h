@@ -2,10 +2,11 @@
  * request.h - a route's HTTP requests, built from its records: URL, headers and body.
  *
  * A request carries records of one partition, in the order they are sent, and the HTTP call
- * made of them. A route's request builder holds what every one of its requests is made from
- * (the target's compiled URL and header templates, the body template and format, the content
- * type) and the requests themselves: they are pooled and reused with their buffers, so that a
- * warm route builds requests without allocating.
+ * made of them (or the e-mail, smtp.h, or the gRPC call, grpc_call.h). A route's request
+ * builder holds what every one of its requests is made from (the target's compiled URL and
+ * header templates, the body template and format, the content type; a gRPC target's parts and
+ * metadata templates) and the requests themselves: they are pooled and reused with their
+ * buffers, so that a warm route builds requests without allocating.
  *
  * Headers come from three places, and a name is sent once: the configured target.headers
  * first, then ferry's Content-Type and Idempotency-Key unless the config set them, then the
@@ -32,6 +33,7 @@
 
 typedef struct ferry_request_builder ferry_request_builder;
 struct ferry_smtp_mail;
+struct ferry_grpc_call;
 
 /* A request's header lines: "Name: value" lines in one buffer, each ending in a NUL, and the
  * curl_slist nodes that point at them, both kept with the request. The builder's. */
@@ -58,6 +60,7 @@ struct ferry_request {
     struct ferry_buf body;
     struct ferry_request_headers headers;
     struct ferry_smtp_mail *mail;         /* an e-mail target's envelope (smtp.h), or NULL */
+    struct ferry_grpc_call *grpc;         /* a gRPC target's call state (grpc_call.h), or NULL */
     SLIST_ENTRY(ferry_request) free_link; /* in the pool while unused */
     SLIST_ENTRY(ferry_request) all_link;  /* every request the builder made */
 };

@@ -613,14 +613,26 @@ static void log_limits(const struct route *r)
     }
 }
 
+/* Where the route's records go, for its first log line. */
+static const char *route_target_url(const struct ferry_route_config *c)
+{
+    switch (ferry_route_target_kind(c)) {
+    case FERRY_TARGET_SMTP:
+        return c->target.smtp.url;
+    case FERRY_TARGET_GRPC:
+        return c->target.grpc.url;
+    default:
+        return c->target.url;
+    }
+}
+
 static void *route_main(void *arg)
 {
     struct route *r = arg;
     int more = 0;
 
     FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s), %s",
-              r->cfg->topics.count,
-              r->cfg->target.url ? r->cfg->target.url : r->cfg->target.smtp.url, r->io_threads,
+              r->cfg->topics.count, route_target_url(r->cfg), r->io_threads,
               r->instance ? "a static group member (server.instance)" : "a dynamic group member");
     log_limits(r);
     while (!atomic_load(&r->stop))

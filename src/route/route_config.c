@@ -10,6 +10,7 @@
 #include "core/units.h"
 #include "route/backoff.h"
 #include "route/body.h"
+#include "route/grpc_target.h"
 #include "route/sender.h"
 #include "route/status.h"
 #include "route/target.h"
@@ -51,7 +52,7 @@ static const struct ferry_cfg_section tls_section = {
 static const struct ferry_cfg_field target_fields[] = {
     {"url", FERRY_CFG_STRING, TARGET_FIELD(url), NULL, 0, 0, NULL, NULL, 0,
      "URL template of an HTTP target, e.g. `http://orders/api/${key}`; substituted values are "
-     "URL-encoded. A target has `url` or `smtp`, not both."},
+     "URL-encoded. A target has one of `url`, `smtp` or `grpc`."},
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
@@ -64,6 +65,8 @@ static const struct ferry_cfg_field target_fields[] = {
     {"forward_headers", FERRY_CFG_BOOL, TARGET_FIELD(forward_headers), "false", 0, 0, NULL, NULL, 0,
      "Send the record's headers as request headers (one-record requests only)."},
     {"smtp", FERRY_CFG_SECTION, TARGET_FIELD(smtp), NULL, 0, 0, NULL, &ferry_route_smtp_section, 0,
+     NULL},
+    {"grpc", FERRY_CFG_SECTION, TARGET_FIELD(grpc), NULL, 0, 0, NULL, &ferry_route_grpc_section, 0,
      NULL},
     FERRY_CFG_END,
 };
@@ -632,6 +635,8 @@ static void check_validate(struct ferry_config *cfg, struct ferry_route_config *
 
 enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r)
 {
+    if (r->target.grpc.url)
+        return FERRY_TARGET_GRPC;
     return r->target.smtp.url ? FERRY_TARGET_SMTP : FERRY_TARGET_HTTP;
 }
 
@@ -706,6 +711,49 @@ static void check_reply(struct ferry_config *cfg, const struct ferry_route_confi
             ferry_config_error(cfg, fpath, "'%s' is one of the route's topics", c->topic);
 }
 
+/* Whether the descriptor set, when there is one, says method takes a stream. Returns 1 when
+ * it does or cannot tell (no set; a set that does not load was reported already). */
+static int grpc_streaming(const struct ferry_route_grpc_config *g)
+{
+    struct ferry_grpc_target_options o = {g->url, g->method, 0, g->descriptor_set, 0};
+    char err[512];
+    ferry_grpc_target *t;
+    int streaming;
+
+    if (!g->descriptor_set)
+        return 1;
+    t = ferry_grpc_target_new(&o, err, sizeof(err));
+    streaming = !t || ferry_grpc_target_streaming(t);
+    ferry_grpc_target_destroy(t);
+    return streaming;
+}
+
+/* What a gRPC target cannot do: its body is the payload, its outcomes are gRPC statuses, and
+ * a batch needs a client-streaming method. */
+static void check_grpc_route(struct ferry_config *cfg, const struct ferry_route_config *r,
+                             const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+
+    if (ferry_route_target_kind(r) != FERRY_TARGET_GRPC)
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.body", path);
+    if (ferry_config_line(cfg, fpath))
+        ferry_config_error(cfg, fpath,
+                           "not used by a grpc target: target.grpc.payload says what is sent");
+    snprintf(fpath, sizeof(fpath), "%s.on_status", path);
+    if (ferry_config_line(cfg, fpath))
+        ferry_config_error(cfg, fpath,
+                           "HTTP statuses do not apply to a grpc target: use "
+                           "target.grpc.on_status with gRPC status names");
+    snprintf(fpath, sizeof(fpath), "%s.batch.max_records", path);
+    if (r->batch.max_records > 1 && r->target.grpc.method && !grpc_streaming(&r->target.grpc))
+        ferry_config_error(cfg, fpath,
+                           "a batch is one client-streaming call, and '%s' is unary in the "
+                           "descriptor set: expected 1",
+                           r->target.grpc.method);
+}
+
 static void check_route(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_config *r = obj;
@@ -714,6 +762,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     ferry_config_check_name(cfg, r->name, path);
     ferry_route_target_check(cfg, path);
     check_smtp_route(cfg, r, path);
+    check_grpc_route(cfg, r, path);
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
     check_retry_topics(cfg, r, path);
@@ -894,6 +943,9 @@ static void summarize_route(const struct ferry_route_config *r, FILE *out)
     if (ferry_route_target_kind(r) == FERRY_TARGET_SMTP)
         fprintf(out, "  route:  %s: %zu topic(s) -> e-mail via %s", r->name, r->topics.count,
                 r->target.smtp.url);
+    else if (ferry_route_target_kind(r) == FERRY_TARGET_GRPC)
+        fprintf(out, "  route:  %s: %zu topic(s) -> gRPC %s at %s", r->name, r->topics.count,
+                r->target.grpc.method, r->target.grpc.url);
     else
         fprintf(out, "  route:  %s: %zu topic(s) -> %s %s", r->name, r->topics.count,
                 ferry_route_methods[r->target.method], r->target.url);

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/config_schema.h"
+#include "route/grpc_config.h"
 #include "route/smtp_config.h"
 #include "route/target.h"
 
@@ -53,6 +54,7 @@ struct ferry_route_target_config {
     struct ferry_route_tls_config tls;
     int forward_headers;
     struct ferry_route_smtp_config smtp; /* an e-mail target instead of url (target.h) */
+    struct ferry_route_grpc_config grpc; /* a gRPC target instead of url */
 };
 
 struct ferry_route_body_config {
@@ -217,7 +219,8 @@ void ferry_routes_config_summary(const void *config, FILE *out);
 /* The I/O threads a route's sender runs (0: libcurl runs on the route's worker thread), for a
  * route whose io_threads passed the config checks, when ferry may run on cpus processors.
  * `auto` gives one-record routes one thread per processor, up to FERRY_ROUTE_IO_THREADS_AUTO
- * and the route's concurrency, and batch routes none. */
+ * and the route's concurrency, and batch routes none. (A gRPC route over TLS multiplexes its
+ * calls on one connection per I/O thread.) */
 int ferry_route_io_threads(const struct ferry_route_config *r, long cpus);
 
 /* Fills o from r's validate section; ids must have room for FERRY_VALIDATE_SCHEMA_IDS_MAX

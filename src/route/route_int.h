@@ -24,6 +24,7 @@
 #include "route/deadletter_backlog.h"
 #include "route/dispatch.h"
 #include "route/failure_log.h"
+#include "route/grpc_wire.h"
 #include "route/outcome.h"
 #include "route/ratelimit.h"
 #include "route/refetch.h"
@@ -96,7 +97,8 @@ struct route {
     ferry_reply_topic *replies;             /* NULL without a reply topic */
     ferry_request_builder *requests;
     ferry_status_rules *rules;
-    ferry_validate *validator; /* NULL when the route validates nothing */
+    ferry_grpc_rules *grpc_rules; /* a gRPC target's, classifying instead of rules; or NULL */
+    ferry_validate *validator;    /* NULL when the route validates nothing */
     struct ferry_backoff_policy backoff;
     struct ferry_outcome_policy outcome; /* the two above, and whether there is a topic */
     uint64_t rng;

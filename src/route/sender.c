@@ -30,7 +30,6 @@
 #include "route/sender.h"
 #include "core/log.h"
 #include "route/backoff.h"
-#include "route/grpc_wire.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -188,8 +187,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
     struct transfer *t = userp;
     size_t len = size * n;
 
-    if (t->call->grpc)
-        ferry_grpc_status_header(t->call->grpc, data, len);
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
         t->call->retry_after_ms = -1;
     else if (is_retry_after(data, len))
@@ -340,33 +337,11 @@ static CURLcode set_method(struct transfer *t, const struct method *m,
     return rc;
 }
 
-/* Easy handles are reused, so a plain HTTP call undoes what a gRPC call set. gRPC over TLS
- * waits for a connection being set up to say whether it multiplexes (PIPEWAIT), so that a
- * burst of calls shares one HTTP/2 connection instead of opening max_connections. */
-static CURLcode set_protocol(struct transfer *t, const struct ferry_http_call *call)
-{
-    long h2c = call->grpc && strncmp(call->url, "http://", 7) == 0;
-    long h2 = call->grpc && !h2c;
-    CURLcode rc = curl_easy_setopt(
-        t->easy, CURLOPT_HTTP_VERSION,
-        (long)(h2c ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS));
-
-    if (!rc)
-        rc = curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, h2c);
-    if (!rc)
-        rc = curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, h2c);
-    if (!rc)
-        rc = curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, h2);
-    return rc;
-}
-
 static CURLcode set_request(struct transfer *t, const struct method *m,
                             struct ferry_http_call *call)
 {
     CURLcode rc = set_method(t, m, call);
 
-    if (!rc)
-        rc = set_protocol(t, call);
     t->expect.next = call->headers;
     if (!rc)
         rc = curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, &t->expect);
@@ -386,8 +361,6 @@ static void reset_result(const ferry_sender *s, struct ferry_http_call *call)
     call->response.cap = s->opts.response_max;
     ferry_buf_reset(&call->kept);
     call->kept.cap = FERRY_SENDER_KEPT_MAX;
-    if (call->grpc)
-        ferry_grpc_status_reset(call->grpc);
 }
 
 static int check_call(const struct ferry_http_call *call, const struct method **m, char *errstr,

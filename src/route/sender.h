@@ -49,8 +49,10 @@ struct ferry_sender_options {
 
 struct ferry_http_call;
 
-/* A protocol other than HTTP that a call speaks (e-mail: smtp.h). Its hooks run on the thread
- * that drives the call's transfer. A sender's calls are all HTTP or all one such protocol. */
+/* A protocol other than plain HTTP that a call speaks (e-mail: smtp.h; gRPC over HTTP/2:
+ * grpc_call.h). Its hooks run on the thread that drives the call's transfer. A sender's calls
+ * are all HTTP or all one such protocol: start may replace any option the sender set (the
+ * header callback included), and nothing undoes that for a later plain HTTP call. */
 struct ferry_sender_protocol {
     const char *name; /* the call's method in messages, e.g. "SMTP" */
     /* Sets every option the call needs on easy. Returns a CURLcode. */
@@ -83,18 +85,14 @@ struct ferry_http_call {
     /* the result, set by the sender before done is called */
     int transport_error;       /* 0, or the CURLcode: no HTTP answer (timeout, refused, DNS...) */
     char error[256];           /* libcurl's message when transport_error is set */
-    long status;               /* the HTTP status when transport_error is 0, else 0 */
+    long status;               /* the answer's status when transport_error is 0, else 0: HTTP's,
+                                  or the protocol's (an SMTP reply, a gRPC status code) */
     int64_t retry_after_ms;    /* from a Retry-After header; -1 when absent or unparsable */
     struct ferry_buf response; /* the first response_max bytes of the body */
     double seconds;            /* the call's total time */
     void *priv;                /* the sender's: the I/O loop the call went to */
     const void *rule;          /* the sender's: what its method needs, found once at start */
     STAILQ_ENTRY(ferry_http_call) queued; /* the sender's */
-
-    /* set by the caller: a gRPC call (route/grpc_wire.h), or NULL: its trailers are read into it,
-     * and over an http:// URL it speaks h2c on a connection of its own (libcurl 7.88.1 fails
-     * requests on a reused h2c connection, curl issue 10634). Reset at each start. */
-    struct ferry_grpc_status *grpc;
 
     /* set by the caller: nkeep names of response headers to keep, or NULL. Each value of the
      * final response's headers of those names goes into kept as "name\0value\0" (the name as

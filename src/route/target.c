@@ -17,6 +17,7 @@ struct kind {
 static const struct kind kinds[] = {
     {"url", FERRY_TARGET_HTTP, "http"},
     {"smtp", FERRY_TARGET_SMTP, "smtp"},
+    {"grpc", FERRY_TARGET_GRPC, "grpc"},
 };
 #define KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -71,9 +72,9 @@ void ferry_route_target_check(struct ferry_config *cfg, const char *path)
         return; /* the loader reported the missing target */
     n = count_kinds(cfg, path, &k);
     if (n == 0)
-        ferry_config_error(cfg, fpath, "expected one of url (HTTP) or smtp (e-mail)");
+        ferry_config_error(cfg, fpath, "expected one of url (HTTP), smtp (e-mail) or grpc");
     else if (n > 1)
-        ferry_config_error(cfg, fpath, "expected only one of url (HTTP) or smtp (e-mail)");
+        ferry_config_error(cfg, fpath, "expected only one of url (HTTP), smtp (e-mail) or grpc");
     else if (k->kind != FERRY_TARGET_HTTP)
         check_http_keys(cfg, k, path);
 }

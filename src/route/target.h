@@ -2,9 +2,9 @@
  * target.h - the kinds of target a route delivers to, and which one a route has.
  *
  * A route's `target:` holds exactly one kind: `url` (HTTP, with method, headers and the rest of
- * the target's HTTP keys) or `smtp` (e-mail, smtp_config.h). The keys every kind shares
- * (timeout, connect_timeout, tls) stay beside them. A new kind adds one row to target.c's
- * table and one case to ferry_route_target_kind() (route_config.c).
+ * the target's HTTP keys), `smtp` (e-mail, smtp_config.h) or `grpc` (grpc_config.h). The keys every
+ * kind shares (timeout, connect_timeout, tls) stay beside them. A new kind adds one row to
+ * target.c's table and one case to ferry_route_target_kind() (route_config.c).
  */
 #ifndef FERRY_TARGET_H
 #define FERRY_TARGET_H
@@ -14,6 +14,7 @@
 enum ferry_target_kind {
     FERRY_TARGET_HTTP,
     FERRY_TARGET_SMTP,
+    FERRY_TARGET_GRPC,
 };
 
 /* Its name, e.g. "http" or "smtp", for logs and `ferry check`. */

@@ -67,7 +67,8 @@ static const struct dl_case cases[] = {
      0,
      10,
      1700000000000,
-     {"http status 400", 400, 1, BYTES("{\"error\":\"bad id\",\"detail\":\"id must be > 0\"}")},
+     {"http status 400", 400, 1, BYTES("{\"error\":\"bad id\",\"detail\":\"id must be > 0\"}"), 0,
+      NULL},
      {{"ferry.error", "http status 400"},
       {"ferry.http_status", "400"},
       {"ferry.attempts", "1"},
@@ -85,7 +86,7 @@ static const struct dl_case cases[] = {
      1,
      20,
      -1,
-     {"retries exhausted", 503, 5, BYTES("")},
+     {"retries exhausted", 503, 5, BYTES(""), 0, NULL},
      {{"ferry.error", "retries exhausted"},
       {"ferry.http_status", "503"},
       {"ferry.attempts", "5"},
@@ -104,13 +105,30 @@ static const struct dl_case cases[] = {
      2,
      30,
      0,
-     {"template: ${value.id}: no such field", 0, 0, NULL, 0},
+     {"template: ${value.id}: no such field", 0, 0, NULL, 0, 0, NULL},
      {{"ferry.error", "template: ${value.id}: no such field"},
       {"ferry.attempts", "0"},
       {"ferry.topic", SOURCE},
       {"ferry.partition", "2"},
       {"ferry.offset", "30"},
       {"ferry.timestamp", "0"},
+      {"ferry.route", ROUTE},
+      {NULL, NULL}}},
+    /* a gRPC answer: its status and message in headers of their own, no HTTP status */
+    {BYTES("k4"),
+     BYTES("\x0a\x01\x41"),
+     {{NULL, NULL}},
+     3,
+     40,
+     -1,
+     {"grpc status NOT_FOUND (5): no such order", 0, 2, NULL, 0, 5, "no such order"},
+     {{"ferry.error", "grpc status NOT_FOUND (5): no such order"},
+      {"ferry.attempts", "2"},
+      {"ferry.grpc_status", "5"},
+      {"ferry.grpc_message", "no such order"},
+      {"ferry.topic", SOURCE},
+      {"ferry.partition", "3"},
+      {"ferry.offset", "40"},
       {"ferry.route", ROUTE},
       {NULL, NULL}}},
 };
@@ -398,7 +416,7 @@ static void test_roundtrip(void **state)
 
 static void test_refused(void **state)
 {
-    struct ferry_deadletter_reason why = {"http status 413", 413, 1, NULL, 0};
+    struct ferry_deadletter_reason why = {"http status 413", 413, 1, NULL, 0, 0, NULL};
     struct ferry_record rec = {SOURCE, 3, 40, -1, NULL, 0, NULL, TOO_LARGE, NULL, NULL};
     struct outcome o = {0, 0};
     struct env e;

@@ -154,7 +154,8 @@ static void test_cap(void **state)
     (void)state;
     ferry_buf_init(&out, 8);
     assert_int_equal(
-        ferry_grpc_proto_encode(p, "shop.Order", json, strlen(json), &out, err, sizeof(err)), -1);
+        ferry_grpc_proto_encode(p, "shop.Order", json, strlen(json), &out, err, sizeof(err)),
+        FERRY_GRPC_PROTO_FULL);
     assert_non_null(strstr(err, "larger than 8 bytes"));
     assert_int_equal(out.len, 0);
     ferry_buf_release(&out);
@@ -244,12 +245,36 @@ static void test_not_a_descriptor_set(void **state)
     ferry_grpc_proto_destroy(NULL);
 }
 
+/* A set made without --include_imports: svc.proto's service only, its method's input type
+ * (t.In, from types.proto) left out, and no message type at all. */
+static const char services_only[] =
+    "\x0a\x3c\x0a\x09svc.proto\x12\x01s\x1a\x0btypes.proto\x32\x17\x0a\x01S\x12\x12\x0a\x02"
+    "Do\x12\x05.t.In\x1a\x05.t.In\x62\x06proto3";
+
+static void test_input_type_missing(void **state)
+{
+    ferry_grpc_proto *p = ferry_grpc_proto_new(services_only, sizeof(services_only) - 1, NULL, 0);
+    const char *input = NULL;
+    int streaming;
+    char err[256] = "";
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(ferry_grpc_proto_method(p, "s.S/Do", &input, &streaming, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "input type '.t.In' is not in the descriptor set"));
+    ferry_grpc_proto_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encode_good), cmocka_unit_test(test_encode_bad),
-        cmocka_unit_test(test_cap),         cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_method),      cmocka_unit_test(test_not_a_descriptor_set),
+        cmocka_unit_test(test_input_type_missing),
+        cmocka_unit_test(test_encode_good),
+        cmocka_unit_test(test_encode_bad),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_method),
+        cmocka_unit_test(test_not_a_descriptor_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,7 +125,7 @@ static void test_bodies(void **state)
                          "{\"id\": \"0123456789012345678901234567890123456789"
                          "0123456789\"}",
                          &body, err, sizeof(err)),
-                     -1);
+                     FERRY_GRPC_TARGET_FULL);
     assert_non_null(strstr(err, "larger than 64 bytes"));
     assert_int_equal(body.len, 13);
     ferry_grpc_target_destroy(t);

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "route/grpc_config.h"
 #include "route/grpc_wire.h"
 
 static void test_frames(void **state)
@@ -169,12 +170,44 @@ static void test_rules(void **state)
     ferry_grpc_rules_destroy(NULL);
 }
 
+/* target.grpc.on_status over the defaults: success, then retry, then dead_letter, so a code
+ * in two lists takes the later; a bad entry names its list and index. */
+static void test_config_rules(void **state)
+{
+    char *success[] = {"ALREADY_EXISTS", "not_found"};
+    char *retry[] = {"13", "NOT_FOUND"};
+    char *dead[] = {"UNAVAILABLE"};
+    char *bad[] = {"OK", "SLOW"};
+    struct ferry_route_grpc_config c = {0};
+    char err[256] = "";
+    ferry_grpc_rules *rules;
+
+    (void)state;
+    c.on_status.success = (struct ferry_cfg_strings){success, 2};
+    c.on_status.retry = (struct ferry_cfg_strings){retry, 2};
+    c.on_status.dead_letter = (struct ferry_cfg_strings){dead, 1};
+    rules = ferry_grpc_config_rules(&c, err, sizeof(err));
+    assert_non_null(rules);
+    assert_int_equal(ferry_grpc_rules_outcome(rules, 6), FERRY_OUTCOME_SUCCESS);
+    assert_int_equal(ferry_grpc_rules_outcome(rules, 5), FERRY_OUTCOME_RETRY);
+    assert_int_equal(ferry_grpc_rules_outcome(rules, 13), FERRY_OUTCOME_RETRY);
+    assert_int_equal(ferry_grpc_rules_outcome(rules, 14), FERRY_OUTCOME_DEAD_LETTER);
+    assert_int_equal(ferry_grpc_rules_outcome(rules, 8), FERRY_OUTCOME_RETRY); /* a default */
+    assert_int_equal(ferry_grpc_rules_outcome(rules, -1), FERRY_OUTCOME_DEAD_LETTER);
+    ferry_grpc_rules_destroy(rules);
+    c.on_status.retry = (struct ferry_cfg_strings){bad, 2};
+    assert_null(ferry_grpc_config_rules(&c, err, sizeof(err)));
+    assert_non_null(strstr(err, "on_status.retry[1]"));
+    assert_non_null(strstr(err, "'SLOW'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_frames), cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_status), cmocka_unit_test(test_message_cap),
-        cmocka_unit_test(test_codes),  cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_frames),       cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_status),       cmocka_unit_test(test_message_cap),
+        cmocka_unit_test(test_codes),        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_config_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

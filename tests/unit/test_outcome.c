@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "route/grpc_wire.h"
 #include "route/outcome.h"
 
 #define S FERRY_OUTCOME_SUCCESS
@@ -254,7 +255,7 @@ static void check_row(const struct row *row)
 {
     struct ferry_backoff_policy retry = {row->set.max_attempts, INITIAL_MS, MAX_MS, 2.0};
     ferry_status_rules *rules = rules_for(row);
-    struct ferry_outcome_policy policy = {rules, &retry, row->set.dead_letter};
+    struct ferry_outcome_policy policy = {rules, &retry, row->set.dead_letter, NULL, NULL};
     struct ferry_outcome_attempt attempt = {row->got.transport_error, row->got.status,
                                             row->got.retry_after_ms, row->attempts};
     const struct want *w = &row->want;
@@ -287,10 +288,38 @@ static void test_decide(void **state)
         check_row(&rows[i]);
 }
 
+/* A gRPC target's codes classify through its own rules: OK succeeds, UNAVAILABLE retries,
+ * NOT_FOUND dead-letters, and an override moves NOT_FOUND to success. */
+static void test_grpc_classifier(void **state)
+{
+    struct ferry_backoff_policy retry = {3, INITIAL_MS, MAX_MS, 2.0};
+    ferry_grpc_rules *grpc = ferry_grpc_rules_new();
+    struct ferry_outcome_policy policy = {NULL, &retry, 1, ferry_grpc_rules_outcome, grpc};
+    struct ferry_outcome_attempt attempt = {0, FERRY_GRPC_OK, -1, 1};
+    char err[128];
+    uint64_t rng = SEED;
+
+    (void)state;
+    assert_non_null(grpc);
+    assert_int_equal(ferry_outcome_decide(&policy, &attempt, &rng).action, FERRY_OUTCOME_SUCCESS);
+    attempt.http_status = FERRY_GRPC_UNAVAILABLE;
+    assert_int_equal(ferry_outcome_decide(&policy, &attempt, &rng).action, FERRY_OUTCOME_RETRY);
+    attempt.http_status = FERRY_GRPC_NOT_FOUND;
+    assert_int_equal(ferry_outcome_decide(&policy, &attempt, &rng).action,
+                     FERRY_OUTCOME_DEAD_LETTER);
+    attempt.http_status = 99; /* not a code: UNKNOWN, dead-lettered */
+    assert_int_equal(ferry_outcome_classify(&policy, 99), FERRY_OUTCOME_DEAD_LETTER);
+    assert_int_equal(
+        ferry_grpc_rules_set(grpc, FERRY_OUTCOME_SUCCESS, "NOT_FOUND", err, sizeof(err)), 0);
+    assert_int_equal(ferry_outcome_classify(&policy, FERRY_GRPC_NOT_FOUND), FERRY_OUTCOME_SUCCESS);
+    ferry_grpc_rules_destroy(grpc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_grpc_classifier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
