@@ -5,6 +5,9 @@
 # new inputs go), then fuzzes for SECONDS. A crash leaves its input as
 # BUILD_DIR/fuzz-artifacts/NAME-crash-* and fails the script; each run's log, with libFuzzer's
 # final stats, is BUILD_DIR/fuzz-logs/NAME.log. A one-line summary per harness goes to stdout.
+# FUZZ_RUNS=N also stops each harness after N executions (libFuzzer's -runs), whichever of the
+# two limits comes first: FUZZ_RUNS=10000000 scripts/fuzz.sh build-fuzz 3600 is "10 million
+# executions or an hour each".
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -14,6 +17,14 @@ fi
 build=$(cd "$1" && pwd)
 seconds=$2
 shift 2
+runs_cap=()
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  if ! [[ $FUZZ_RUNS =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz: FUZZ_RUNS: expected a positive integer, got '$FUZZ_RUNS'" >&2
+    exit 2
+  fi
+  runs_cap=(-runs="$FUZZ_RUNS")
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
@@ -36,7 +47,8 @@ for name in "${names[@]}"; do
     continue
   fi
   if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$build/fuzz-artifacts/$name-" "$work" "$seeds" >"$log" 2>&1; then
+    ${runs_cap[@]+"${runs_cap[@]}"} -artifact_prefix="$build/fuzz-artifacts/$name-" \
+    "$work" "$seeds" >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     echo "fuzz: $name: ok, ${runs:-?} runs, cov ${cov:-?}, corpus $(ls "$work" | wc -l) files"

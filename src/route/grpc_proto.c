@@ -126,6 +126,54 @@ static int add_nested(ferry_grpc_proto *p, const char *scope, const message_desc
     return 0;
 }
 
+/* ---- names a hand-made set may leave out ---- */
+
+/* descriptor.proto makes every name optional; protoc always writes them, and the code here
+ * reads them without looking, so a set that lacks one is refused when it is loaded. */
+static int enum_named(const enum_desc *en)
+{
+    if (!en->name)
+        return 0;
+    for (size_t i = 0; i < en->n_value; i++)
+        if (!en->value[i]->name)
+            return 0;
+    return 1;
+}
+
+static int message_named(const message_desc *m)
+{
+    if (!m->name)
+        return 0;
+    for (size_t i = 0; i < m->n_field; i++)
+        if (!m->field[i]->name)
+            return 0;
+    for (size_t i = 0; i < m->n_enum_type; i++)
+        if (!enum_named(m->enum_type[i]))
+            return 0;
+    for (size_t i = 0; i < m->n_nested_type; i++)
+        if (!message_named(m->nested_type[i]))
+            return 0;
+    return 1;
+}
+
+static int file_named(const Google__Protobuf__FileDescriptorProto *f)
+{
+    for (size_t i = 0; i < f->n_enum_type; i++)
+        if (!enum_named(f->enum_type[i]))
+            return 0;
+    for (size_t i = 0; i < f->n_message_type; i++)
+        if (!message_named(f->message_type[i]))
+            return 0;
+    for (size_t i = 0; i < f->n_service; i++) {
+        if (!f->service[i]->name)
+            return 0;
+        for (size_t j = 0; j < f->service[i]->n_method; j++)
+            if (!f->service[i]->method[j]->name)
+                return 0;
+    }
+    return 1;
+}
+
 static int type_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct type_entry *)a)->name, ((const struct type_entry *)b)->name);
@@ -134,9 +182,10 @@ static int type_cmp(const void *a, const void *b)
 static const struct type_entry *find_type(const ferry_grpc_proto *p, const char *name)
 {
     struct type_entry key = {.name = (char *)name};
-    if (!name) /* a hand-made descriptor set may leave a field's type name out */
-        return NULL;
-    if (!p->n_types) /* a set of services only: no array to search (NULL is undefined here) */
+
+    /* A hand-made set may leave a field's type name out, and a set of services only has no
+     * array to search (bsearch on NULL is undefined). */
+    if (!name || !p->n_types)
         return NULL;
     return bsearch(&key, p->types, p->n_types, sizeof(key), type_cmp);
 }
@@ -156,6 +205,10 @@ ferry_grpc_proto *ferry_grpc_proto_new(const void *data, size_t len, char *errst
         goto out;
     }
     for (size_t i = 0; i < p->set->n_file; i++) {
+        if (!file_named(p->set->file[i])) {
+            snprintf(errstr, errstr_size, "file %zu of the set has a descriptor without a name", i);
+            goto out;
+        }
         if (add_file(p, p->set->file[i])) {
             snprintf(errstr, errstr_size, "out of memory");
             goto out;

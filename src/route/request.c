@@ -392,11 +392,20 @@ static int repeated_later(const rd_kafka_headers_t *h, size_t i, const char *nam
     return 0;
 }
 
+/* Whether name is an HTTP token (RFC 9110 5.6.2): visible ASCII but the separators. */
+static int is_token(const char *name)
+{
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *c))
+            return 0;
+    return *name != '\0';
+}
+
 /* A record header fit for an HTTP header: a token name and a value without control bytes. */
 static int header_is_safe(const char *name, const void *value, size_t len)
 {
     const unsigned char *v = value;
-    if (!*name || strpbrk(name, " :\t\r\n()<>@,;\\\"/[]?={}"))
+    if (!is_token(name))
         return 0;
     for (size_t i = 0; i < len; i++)
         if (v[i] < 0x20 || v[i] == 0x7f)

@@ -165,7 +165,8 @@ static int get_text(const rd_kafka_headers_t *h, const char *name, char *out, si
         len = 0;
     if (len >= size)
         return -1;
-    memcpy(out, value, len);
+    if (len)
+        memcpy(out, value, len);
     out[len] = '\0';
     return 0;
 }

@@ -154,7 +154,7 @@ int ferry_smtp_add_text_header(struct ferry_buf *out, const char *name, const ch
     if (rc)
         return -1;
     if (is_printable_ascii(value, len) && strlen(name) + 2 + len <= LINE_MAX_OCTETS &&
-        !strstr(value, "=?"))
+        !memmem(value, len, "=?", 2))
         rc = ferry_buf_add(out, value, len);
     else
         rc = add_encoded_words(out, value, len);

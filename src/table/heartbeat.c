@@ -230,7 +230,7 @@ static int read_member(struct reader *r, const char *name, struct ferry_heartbea
     } else if (!strcmp(name, "instance")) {
         if (read_name(r, "instance", hb->instance, FERRY_HEARTBEAT_NAME_MAX))
             return -1;
-        *seen |= hb->instance[0] ? 2 : 0;
+        *seen |= 2; /* checked not empty at the end: a later "instance" may empty it */
     } else if (!strcmp(name, "url")) {
         if (read_name(r, "url", hb->url, FERRY_HEARTBEAT_URL_MAX))
             return -1;
@@ -277,7 +277,7 @@ int ferry_heartbeat_decode(const char *p, size_t n, struct ferry_heartbeat *hb, 
     }
     if (rc < 0 || ferry_json_finish(&r.c))
         return fail(&r, "value", "not a JSON object");
-    if ((seen & 7) != 7)
+    if ((seen & 7) != 7 || !hb->instance[0])
         return fail(&r, "value", "needs v, instance (not empty) and sent_ms");
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "table/reply.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,10 +295,11 @@ void ferry_table_lookup(struct table *t, ferry_http_req *req, int64_t started_us
 
 /* ---- GET /tables/{table}/keys?prefix=&limit=&after= ---- */
 
-/* Reads limit: 1 to limits.max_scan_limit, QUERY_LIMIT_DEFAULT when absent. */
-static int scan_limit(const struct table *t, ferry_http_req *req, size_t *limit)
+/* Reads limit (text, NULL when absent): 1 to limits.max_scan_limit, QUERY_LIMIT_DEFAULT when
+ * absent. */
+static int scan_limit(const struct table *t, const char *text, size_t *limit, char *why,
+                      size_t why_size)
 {
-    const char *text = ferry_http_req_query(req, "limit");
     int64_t max = t->cfg->limits.max_scan_limit;
     char *end;
     long long v;
@@ -307,19 +309,17 @@ static int scan_limit(const struct table *t, ferry_http_req *req, size_t *limit)
         return 0;
     v = strtoll(text, &end, 10);
     if (end == text || *end || v < 1 || v > max) {
-        ferry_http_respond_error(req, 400, 0, "limit: expected 1 to %" PRId64 ", got '%s'", max,
-                                 text);
+        snprintf(why, why_size, "limit: expected 1 to %" PRId64 ", got '%s'", max, text);
         return -1;
     }
     *limit = (size_t)v;
     return 0;
 }
 
-/* Decodes one base64 query parameter into a fresh buffer (*out, *len); NULL when absent. */
-static int query_bytes(ferry_http_req *req, const char *name, int b64, char **out, size_t *len)
+/* Decodes one query parameter's text (NULL when absent) into a fresh buffer (*out, *len),
+ * from base64 when b64. */
+static int query_bytes(const char *text, int b64, char **out, size_t *len)
 {
-    const char *text = ferry_http_req_query(req, name);
-
     *out = NULL;
     *len = 0;
     if (!text)
@@ -402,29 +402,43 @@ void ferry_table_scan_answer(struct table *t, ferry_http_req *req,
     ferry_buf_release(&out);
 }
 
+int ferry_table_scan_args_decode(const struct table *t, const char *prefix, const char *limit,
+                                 const char *after, int b64, struct ferry_scan_args *args,
+                                 char *why, size_t why_size)
+{
+    memset(args, 0, sizeof(*args));
+    if (scan_limit(t, limit, &args->limit, why, why_size))
+        return -1;
+    if (query_bytes(prefix, b64, &args->prefix, &args->plen)) {
+        snprintf(why, why_size, "prefix: not base64");
+        return -1;
+    }
+    if (query_bytes(after, 1, &args->after, &args->alen)) {
+        snprintf(why, why_size, "after: not base64");
+        return -1;
+    }
+    if (args->plen > (size_t)t->cfg->limits.max_key_bytes) {
+        snprintf(why, why_size, "prefix: longer than limits.max_key");
+        return -1;
+    }
+    return 0;
+}
+
 int ferry_table_scan_args(struct table *t, ferry_http_req *req, const char *extra,
                           struct ferry_scan_args *args, int64_t started_us)
 {
     const char *known[] = {"prefix", "limit", "after", "key_format", extra, NULL};
+    char why[512];
     int b64;
 
     memset(args, 0, sizeof(*args));
     if (check_params(t, req, known, &b64, started_us))
         return -1;
-    if (scan_limit(t, req, &args->limit)) {
-        ferry_table_count(t, 400, started_us);
-        return -1;
-    }
-    if (query_bytes(req, "prefix", b64, &args->prefix, &args->plen) ||
-        query_bytes(req, "after", 1, &args->after, &args->alen)) {
-        ferry_http_respond_error(req, 400, 0, "%s: not base64",
-                                 args->prefix || !ferry_http_req_query(req, "prefix") ? "after"
-                                                                                      : "prefix");
-    } else if (args->plen > (size_t)t->cfg->limits.max_key_bytes) {
-        ferry_http_respond_error(req, 400, 0, "prefix: longer than limits.max_key");
-    } else {
+    if (ferry_table_scan_args_decode(
+            t, ferry_http_req_query(req, "prefix"), ferry_http_req_query(req, "limit"),
+            ferry_http_req_query(req, "after"), b64, args, why, sizeof(why)) == 0)
         return 0;
-    }
+    ferry_http_respond_error(req, 400, 0, "%s", why);
     ferry_table_count(t, 400, started_us);
     return -1;
 }

@@ -175,6 +175,9 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
         ("/tables/t/keys/a?color=red", 400, "unknown query parameter 'color'"),
         ("/tables/t/keys/a?key_format=hex", 400, "key_format: expected raw or base64"),
         ("/tables/t/keys/!!!?key_format=base64", 400, "key: not base64"),
+        ("/tables/t/keys?prefix=!!&key_format=base64", 400, "prefix: not base64"),
+        ("/tables/t/keys?prefix=YQ&key_format=base64&after=!!", 400, "after: not base64"),
+        ("/tables/t/keys?limit=0", 400, "limit: expected 1 to"),
         ("/tables/t/keys/" + "k" * 17, 400, "longer than limits.max_key (16)"),
         ("/tables/t/elsewhere", 404, "no such path"),
     ]

@@ -265,6 +265,31 @@ static void test_input_type_missing(void **state)
     ferry_grpc_proto_destroy(p);
 }
 
+/* Sets made by hand (found by fuzz_grpc_proto): one with no types at all is read, and nothing
+ * is found in it; one whose method has no name is refused, not read until a lookup crashes. */
+static void test_hand_made_sets(void **state)
+{
+    /* FileDescriptorSet { file { service { name: "S" method {} } } } */
+    static const char unnamed_method[] = "\x0a\x07\x32\x05\x0a\x01S\x12\x00";
+    const char *input = NULL;
+    struct ferry_buf out;
+    char err[256] = "";
+    int streaming = 0;
+    ferry_grpc_proto *p = ferry_grpc_proto_new("", 0, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(ferry_grpc_proto_method(p, "S/M", &input, &streaming, err, sizeof(err)), -1);
+    ferry_buf_init(&out, 1024);
+    assert_int_equal(ferry_grpc_proto_encode(p, "x.Y", "{}", 2, &out, err, sizeof(err)), -1);
+    assert_int_equal(out.len, 0);
+    ferry_buf_release(&out);
+    ferry_grpc_proto_destroy(p);
+
+    assert_null(ferry_grpc_proto_new(unnamed_method, sizeof(unnamed_method) - 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "without a name"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_method),
         cmocka_unit_test(test_not_a_descriptor_set),
+        cmocka_unit_test(test_hand_made_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

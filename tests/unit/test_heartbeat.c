@@ -89,6 +89,8 @@ static void test_bad(void **state)
         {"{\"v\":1,\"instance\":\"a\"}", "needs v"},
         {"{\"v\":2,\"instance\":\"a\",\"sent_ms\":1}", "v: out of range"},
         {"{\"v\":1,\"instance\":\"\",\"sent_ms\":1}", "needs v"},
+        /* a second, empty instance was taken (found by fuzz_heartbeat) */
+        {"{\"v\":1,\"instance\":\"a\",\"instance\":\"\",\"sent_ms\":1}", "needs v"},
         {"{\"v\":1,\"instance\":7,\"sent_ms\":1}", "instance: expected a string"},
         {"{\"v\":1,\"instance\":\"a\\u0000b\",\"sent_ms\":1}", "NUL"},
         {"{\"v\":1,\"instance\":\"a\",\"sent_ms\":-1}", "sent_ms: out of range"},

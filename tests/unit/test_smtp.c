@@ -38,6 +38,20 @@ static void test_rfc2047(void **state)
     text_header_case("", "Subject: \r\n");
 }
 
+/* The value is value[0..len), not a C string: what follows it is not read (found by fuzz_smtp,
+ * which read past the end of a value that looked plain). */
+static void test_text_header_reads_only_its_length(void **state)
+{
+    static const char value[] = "Hi=?x?";
+    struct ferry_buf b;
+
+    (void)state;
+    ferry_buf_init(&b, BUF_CAP);
+    assert_int_equal(ferry_smtp_add_text_header(&b, "Subject", value, 2), 0);
+    assert_string_equal(b.data, "Subject: Hi\r\n");
+    ferry_buf_release(&b);
+}
+
 /* Long non-ASCII text folds into words of at most 75 characters that never cut a character. */
 static void test_rfc2047_folds_between_characters(void **state)
 {
@@ -342,6 +356,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc2047),
+        cmocka_unit_test(test_text_header_reads_only_its_length),
         cmocka_unit_test(test_rfc2047_folds_between_characters),
         cmocka_unit_test(test_crlf_normalisation),
         cmocka_unit_test(test_quoted_printable),
