@@ -183,8 +183,7 @@ static int run_all(struct run *r)
     while (r->finished < r->messages) {
         if (curl_multi_perform(r->multi, &running) != CURLM_OK || reap(r))
             return -1;
-        if (r->finished < r->messages &&
-            curl_multi_poll(r->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+        if (r->finished < r->messages && curl_multi_poll(r->multi, NULL, 0, 1000, NULL) != CURLM_OK)
             return -1;
     }
     return 0;

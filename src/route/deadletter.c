@@ -356,11 +356,11 @@ int ferry_deadletter_send_value(ferry_deadletter *dl, const struct ferry_record 
         goto out;
     }
     /* F_COPY: librdkafka copies key and value and never writes through these pointers. */
-    err = rd_kafka_producev(
-        dl->rk, RD_KAFKA_V_RKT(dl->rkt), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)rec->key, rec->key_len),
-        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it),
-        RD_KAFKA_V_END);
+    err = rd_kafka_producev(dl->rk, RD_KAFKA_V_RKT(dl->rkt), RD_KAFKA_V_PARTITION(partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_KEY((void *)rec->key, rec->key_len),
+                            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(h),
+                            RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
     if (err) {
         refused(dl, rec, rd_kafka_err2str(err), errstr, errstr_size);
         goto out;

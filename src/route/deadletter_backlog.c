@@ -226,8 +226,9 @@ static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
     const struct ferry_record *v = &item->rec->view;
 
     if (err) {
-        FLOG_ERROR_REPEATED("route", b->route, "write of %s[%d]@%" PRId64 " to %s failed: %s; retrying",
-                            v->topic, v->partition, v->offset, b->topic, rd_kafka_err2str(err));
+        FLOG_ERROR_REPEATED("route", b->route,
+                            "write of %s[%d]@%" PRId64 " to %s failed: %s; retrying", v->topic,
+                            v->partition, v->offset, b->topic, rd_kafka_err2str(err));
         item_send(b, item);
         return;
     }

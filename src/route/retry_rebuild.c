@@ -22,8 +22,8 @@ static rd_kafka_t *reader_new(ferry_kafka *k, const char *name, void **opaque, c
         {"group.id", "ferry-retry-rebuild"}, /* for the consumer API only: it never joins */
     };
     char why[512];
-    rd_kafka_conf_t *conf =
-        ferry_kafka_conf_new(k, FERRY_KAFKA_CONSUMER, name, NULL, NULL, opaque, errstr, errstr_size);
+    rd_kafka_conf_t *conf = ferry_kafka_conf_new(k, FERRY_KAFKA_CONSUMER, name, NULL, NULL, opaque,
+                                                 errstr, errstr_size);
     rd_kafka_t *rk;
 
     if (!conf)
@@ -90,7 +90,8 @@ static int index_of(const rd_kafka_topic_partition_list_t *parts, const rd_kafka
     const char *topic = rd_kafka_topic_name(msg->rkt);
 
     for (int i = 0; i < parts->cnt; i++)
-        if (parts->elems[i].partition == msg->partition && strcmp(parts->elems[i].topic, topic) == 0)
+        if (parts->elems[i].partition == msg->partition &&
+            strcmp(parts->elems[i].topic, topic) == 0)
             return i;
     return -1;
 }

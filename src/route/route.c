@@ -693,7 +693,8 @@ static int make_consumer(struct route *r, char *errstr, size_t errstr_size)
     /* Range gives one instance partition p of every topic with as many partitions, so that a
      * source partition and the retry partitions its records are parked on share an owner
      * (parking.c). */
-    if (r->cfg->retry.topics.count && !overridden(&r->cfg->kafka, "partition.assignment.strategy") &&
+    if (r->cfg->retry.topics.count &&
+        !overridden(&r->cfg->kafka, "partition.assignment.strategy") &&
         rd_kafka_conf_set(conf, "partition.assignment.strategy", "range", why, sizeof(why)) !=
             RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);

@@ -443,8 +443,8 @@ static void check_policies(struct ferry_config *cfg, const struct ferry_route_co
         ferry_config_error(cfg, fpath, "%s", err);
 }
 
-const struct ferry_route_retry_topic_config *ferry_route_retry_stage(const struct ferry_route_config *r,
-                                                                     int stage)
+const struct ferry_route_retry_topic_config *
+ferry_route_retry_stage(const struct ferry_route_config *r, int stage)
 {
     const struct ferry_route_retry_topic_config *t = r->retry.topics.items;
 

@@ -235,8 +235,8 @@ int ferry_route_validate_options(const struct ferry_route_config *r,
 enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r);
 
 /* Returns retry topic stage (1-based) of r, or NULL when it has fewer. */
-const struct ferry_route_retry_topic_config *ferry_route_retry_stage(const struct ferry_route_config *r,
-                                                                     int stage);
+const struct ferry_route_retry_topic_config *
+ferry_route_retry_stage(const struct ferry_route_config *r, int stage);
 
 /* Writes the name of r's retry topic stage (1-based) into out (size at least
  * FERRY_RETRY_TOPIC_NAME_MAX). Returns 0, or -1 when there is no such stage or the name does

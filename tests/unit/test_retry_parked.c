@@ -30,38 +30,24 @@ struct step {
 #define K(s) s, sizeof(s) - 1
 
 static const struct step steps[] = {
-    {COUNT, K("a"), 0, 0},
-    {FIRST, K("a"), 0, -1},
-    {ADD, K("a"), 20, 0},
-    {ADD, K("a"), 10, 0},
-    {COUNT, K("a"), 0, 2},
-    {FIRST, K("a"), 0, 10},
+    {COUNT, K("a"), 0, 0},    {FIRST, K("a"), 0, -1},
+    {ADD, K("a"), 20, 0},     {ADD, K("a"), 10, 0},
+    {COUNT, K("a"), 0, 2},    {FIRST, K("a"), 0, 10},
     {ADD, K("a\0x"), 5, 0}, /* bytes after a NUL make another key */
-    {COUNT, K("a\0x"), 0, 1},
-    {ADD, K(""), 7, 0},
-    {KEYS, NULL, 0, 0, 3},
-    {RECORDS, NULL, 0, 0, 4},
-    {ADD, K(""), 7, 0}, /* the same offset twice: parked again before the first was committed */
+    {COUNT, K("a\0x"), 0, 1}, {ADD, K(""), 7, 0},
+    {KEYS, NULL, 0, 0, 3},    {RECORDS, NULL, 0, 0, 4},
+    {ADD, K(""), 7, 0},   /* the same offset twice: parked again before the first was committed */
     {ADD, K("b"), 1, -1}, /* full: max_records is 5 */
-    {ADD, K("a"), 30, -1},
-    {COUNT, K(""), 0, 2},
+    {ADD, K("a"), 30, -1},    {COUNT, K(""), 0, 2},
     {REMOVE, K("a"), 99, -1}, /* not parked at that offset */
-    {REMOVE, K("a"), 10, 1},
-    {FIRST, K("a"), 0, 20},
-    {REMOVE, K("a"), 20, 0},
-    {REMOVE, K("a"), 20, -1},
-    {COUNT, K("a"), 0, 0},
-    {FIRST, K("a"), 0, -1},
-    {KEYS, NULL, 0, 0, 2},
-    {REMOVE, K(""), 7, 1},
-    {FIRST, K(""), 0, 7},
-    {ADD, K("b"), 1, 0}, /* room again */
-    {KEYS, NULL, 0, 0, 3},
-    {CLEAR, NULL, 0, 0, 0},
-    {KEYS, NULL, 0, 0, 0},
-    {RECORDS, NULL, 0, 0, 0},
-    {ADD, K("b"), 2, 0},
-    {FIRST, K("b"), 0, 2},
+    {REMOVE, K("a"), 10, 1},  {FIRST, K("a"), 0, 20},
+    {REMOVE, K("a"), 20, 0},  {REMOVE, K("a"), 20, -1},
+    {COUNT, K("a"), 0, 0},    {FIRST, K("a"), 0, -1},
+    {KEYS, NULL, 0, 0, 2},    {REMOVE, K(""), 7, 1},
+    {FIRST, K(""), 0, 7},     {ADD, K("b"), 1, 0}, /* room again */
+    {KEYS, NULL, 0, 0, 3},    {CLEAR, NULL, 0, 0, 0},
+    {KEYS, NULL, 0, 0, 0},    {RECORDS, NULL, 0, 0, 0},
+    {ADD, K("b"), 2, 0},      {FIRST, K("b"), 0, 2},
 };
 
 static void test_script(void **state)

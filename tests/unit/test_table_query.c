@@ -28,7 +28,8 @@ static const struct scan_case scan_cases[] = {
     {NULL, "0", NULL, 0, "limit: expected 1 to 1000, got '0'", 0, 0, 0},
     {NULL, "5x", NULL, 0, "limit: expected 1 to 1000, got '5x'", 0, 0, 0},
     {NULL, "1001", NULL, 0, "limit: expected 1 to 1000, got '1001'", 0, 0, 0},
-    /* a prefix that is not base64 was reported as the cursor (found while writing fuzz_table_query) */
+    /* a prefix that is not base64 was reported as the cursor (found while writing fuzz_table_query)
+     */
     {"!!", NULL, NULL, 1, "prefix: not base64", 0, 0, 0},
     {"!!", NULL, "AAEC", 1, "prefix: not base64", 0, 0, 0},
     {"YWI", NULL, "!!", 1, "after: not base64", 0, 0, 0},
