@@ -55,6 +55,9 @@ struct ferry_request_builder {
     struct ferry_buf header_value; /* scratch for one header template's output */
     ferry_smtp *smtp;              /* an e-mail target's messages, or NULL */
     ferry_grpc_target *grpc;       /* a gRPC target's calls, or NULL */
+    /* the route's retry topics, named once here rather than for every request */
+    char retry_topics[FERRY_RETRY_STAGES_MAX][FERRY_RETRY_TOPIC_NAME_MAX];
+    int nretry_topics;
     struct request_list free_requests;
     struct request_list all_requests;
 };
@@ -133,6 +136,12 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
         goto out;
     }
     b->cfg = cfg;
+    /* the config check made sure that every name fits and that there are few enough */
+    while (b->nretry_topics < FERRY_RETRY_STAGES_MAX &&
+           ferry_route_retry_topic_name(cfg, b->nretry_topics + 1,
+                                        b->retry_topics[b->nretry_topics],
+                                        FERRY_RETRY_TOPIC_NAME_MAX) == 0)
+        b->nretry_topics++;
     SLIST_INIT(&b->free_requests);
     SLIST_INIT(&b->all_requests);
     ferry_buf_init(&b->header_value, REQUEST_HEADER_MAX);
@@ -318,13 +327,10 @@ static int has_header(const struct ferry_request *req, const char *name)
 /* ---- header values ---- */
 
 /* Nonzero when topic is one of the route's retry topics. */
-static int is_retry_topic(const struct ferry_route_config *cfg, const char *topic)
+static int is_retry_topic(const ferry_request_builder *b, const char *topic)
 {
-    char name[FERRY_RETRY_TOPIC_NAME_MAX];
-
-    for (int stage = 1; (size_t)stage <= cfg->retry.topics.count; stage++)
-        if (ferry_route_retry_topic_name(cfg, stage, name, sizeof(name)) == 0 &&
-            strcmp(name, topic) == 0)
+    for (int i = 0; i < b->nretry_topics; i++)
+        if (strcmp(b->retry_topics[i], topic) == 0)
             return 1;
     return 0;
 }
@@ -337,7 +343,7 @@ static void record_key(const ferry_request_builder *b, const struct ferry_record
     struct ferry_retry_meta m;
     char err[256];
 
-    if (is_retry_topic(b->cfg, v->topic) &&
+    if (is_retry_topic(b, v->topic) &&
         ferry_retry_meta_read(ferry_record_headers(v), &m, err, sizeof(err)) == 1)
         snprintf(out, size, "%s-%d-%" PRId64, m.topic, m.partition, m.offset);
     else
