@@ -5,6 +5,9 @@
  * values in batches (of 10,000 by default, ferry's largest write transaction), in key order or
  * in a shuffled order (--fill-order shuffled: what a table restoring a topic does, since a
  * topic's records do not come in key order; every batch then dirties pages all over the tree),
+ * or shuffled and then each batch sorted (--fill-order staged: what a table's apply thread
+ * writes since src/table/stage.c), its commits synced or (--commits unsynced) not, as a
+ * load's are,
  * then times G random gets of existing keys on one thread five ways, R rounds of each, the
  * modes taking turns:
  *   raw-one-txn   mdb_get in one long read transaction: the store's ceiling
@@ -50,6 +53,8 @@ struct options {
     long rounds;
     long fill_batch;
     int fill_shuffled;
+    int fill_staged; /* shuffled, then each batch sorted */
+    int unsynced;
 };
 
 /* One mode's figures over the rounds. */
@@ -78,7 +83,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ferry-bench-store-get [--keys N] [--value-bytes B] [--gets G] "
                  "[--rounds R]\n"
-                 "                             [--fill-batch N] [--fill-order sorted|shuffled]\n"
+                 "                             [--fill-batch N] [--fill-order sorted|shuffled|staged]\n"
+                 "                             [--commits synced|unsynced]\n"
                  "  defaults: 1000000 keys, 100-byte values, 1000000 gets per mode and round, "
                  "3 rounds,\n"
                  "  filled in key order, 10000 keys per write transaction\n");
@@ -100,8 +106,13 @@ static int on_flag(void *arg, const char *flag, const char *value)
     if (strcmp(flag, "--fill-batch") == 0)
         return bench_parse_long(prog, flag, value, 1, 100000000, &o->fill_batch);
     if (strcmp(flag, "--fill-order") == 0 &&
-        (!strcmp(value, "sorted") || !strcmp(value, "shuffled"))) {
-        o->fill_shuffled = !strcmp(value, "shuffled");
+        (!strcmp(value, "sorted") || !strcmp(value, "shuffled") || !strcmp(value, "staged"))) {
+        o->fill_shuffled = strcmp(value, "sorted") != 0;
+        o->fill_staged = !strcmp(value, "staged");
+        return 0;
+    }
+    if (strcmp(flag, "--commits") == 0 && (!strcmp(value, "synced") || !strcmp(value, "unsynced"))) {
+        o->unsynced = !strcmp(value, "unsynced");
         return 0;
     }
     fprintf(stderr, "%s: unknown flag '%s'\n", prog, flag);
@@ -139,6 +150,24 @@ static uint32_t *fill_order(const struct run *r)
     return order;
 }
 
+static int order_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* --fill-order staged: each batch of the shuffled order in key order (keys sort as their
+ * numbers do). */
+static void sort_batches(struct run *r, uint32_t *order)
+{
+    long batch = r->opt.fill_batch;
+
+    for (long i = 0; order && r->opt.fill_staged && i < r->opt.keys; i += batch)
+        qsort(order + i, (size_t)(r->opt.keys - i < batch ? r->opt.keys - i : batch),
+              sizeof(*order), order_cmp);
+}
+
 static int fill(struct run *r, ferry_store *s)
 {
     char err[512] = "out of memory", key[KEY_MAX],
@@ -150,6 +179,9 @@ static int fill(struct run *r, ferry_store *s)
 
     if (value)
         memset(value, 'v', (size_t)r->opt.value_bytes);
+    sort_batches(r, order);
+    if (!result && r->opt.unsynced)
+        result = ferry_store_set_synced(s, 0, err, sizeof(err));
     for (i = 0; i < r->opt.keys && result == FERRY_STORE_OK; i++) {
         if (i % batch == 0)
             result = ferry_store_batch_begin(s, err, sizeof(err));
@@ -349,9 +381,11 @@ static int bench(struct run *r, const char *path)
     if (!s)
         fprintf(stderr, "ferry-bench-store-get: %s\n", err);
     if (!result)
-        printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld batch=%ld order=%s\n",
+        printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld batch=%ld order=%s%s\n",
                (double)r->opt.keys / (bench_now_s() - t0), r->opt.keys, r->opt.value_bytes,
-               r->opt.fill_batch, r->opt.fill_shuffled ? "shuffled" : "sorted");
+               r->opt.fill_batch,
+               r->opt.fill_staged ? "staged" : r->opt.fill_shuffled ? "shuffled" : "sorted",
+               r->opt.unsynced ? " unsynced" : "");
     if (!result)
         result = ferry_store_scan(s, key, key_of(0, key), NULL, 0, 1, take_tag, &r->tag, next,
                                   &next_len, err, sizeof(err));

@@ -15,6 +15,10 @@
  * every page it touched, so a restore of keys in no particular order writes far less in large
  * ones (50k records per commit filled twice as fast as 10k, 200k three to seven times). The offsets
  * go in the same transaction as the rows, so a restart resumes exactly where the store is.
+ *
+ * A transaction's records are copied into a stage (stage.c) as they come and written in key
+ * order when it commits, or when the stage is full: a restore's writes then walk the tree in
+ * order instead of at random.
  */
 #include "core/log.h"
 #include "table/apply.h"
@@ -23,6 +27,7 @@
 #include "table/cluster.h"
 #include "table/fanout.h"
 #include "table/fetch_nudge.h"
+#include "table/stage.h"
 #include "table/watch.h"
 
 #include <errno.h>
@@ -45,6 +50,9 @@
 #define APPLY_ENDS_EVERY_MS 100        /* how often the partitions' ends are looked at */
 #define APPLY_CLUSTER_ID_MAX 256
 #define APPLY_KEYS_MAX (4 * 1024 * 1024) /* key bytes of one batch kept for waits and events */
+/* Record bytes (keys, values, content types) a transaction holds before writing them in key
+ * order: 4 MiB sorted at a time did as well as 32 MiB, for 10-20 MB less memory in a restore. */
+#define APPLY_STAGE_BYTES_MAX (4 * 1024 * 1024)
 
 /* What the cluster says about the topic. */
 struct topic_view {
@@ -59,6 +67,7 @@ struct pending {
     size_t records;
     int64_t first_ms;
     int64_t *next; /* per partition: the next offset once this batch commits, or -1 */
+    ferry_table_stage *stage; /* its records, written in key order before it commits */
     /* The keys the batch changed, for the reads that wait on them (watch.c) and the
      * subscriptions (fanout.c), kept only while some exist (recording). */
     int recording;
@@ -319,6 +328,7 @@ enum apply_result { APPLY_OK = 0, APPLY_STOP, APPLY_FULL, APPLY_REBUILD, APPLY_F
 
 static void pending_release(struct pending *pb)
 {
+    ferry_table_stage_destroy(pb->stage);
     free(pb->next);
     free(pb->key_at);
     free(pb->key_len);
@@ -331,13 +341,14 @@ static void pending_release(struct pending *pb)
 static int pending_init(struct pending *pb, int32_t partitions)
 {
     memset(pb, 0, sizeof(*pb));
+    pb->stage = ferry_table_stage_new(APPLY_LOADING_BATCH_MAX, APPLY_STAGE_BYTES_MAX);
     ferry_buf_init(&pb->key_bytes, APPLY_KEYS_MAX);
     pb->next = malloc((size_t)partitions * sizeof(*pb->next));
     pb->key_at = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_at));
     pb->key_len = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_len));
     pb->marks = malloc(APPLY_BATCH_MAX * sizeof(*pb->marks));
     pb->key_ptrs = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_ptrs));
-    if (!pb->next || !pb->key_at || !pb->key_len || !pb->marks || !pb->key_ptrs)
+    if (!pb->stage || !pb->next || !pb->key_at || !pb->key_len || !pb->marks || !pb->key_ptrs)
         return -1;
     for (int32_t p = 0; p < partitions; p++)
         pb->next[p] = -1;
@@ -417,38 +428,92 @@ static void record_content_type(const rd_kafka_message_t *msg, char *out, size_t
     }
 }
 
-/* Adds one record (a row, or a tombstone) to the batch. */
-static enum apply_result add_record(struct table *t, ferry_store *store, struct pending *pb,
-                                    const rd_kafka_message_t *msg)
+/* Nonzero when the record has a key the table can store; a record without is counted (and
+ * the first one with too long a key logged) and skipped. */
+static int record_keyed(struct table *t, const rd_kafka_message_t *msg)
 {
-    char why[512], type[FERRY_STORE_CONTENT_TYPE_MAX + 1];
-    struct ferry_store_row row;
+    if (msg->key && msg->key_len <= (size_t)t->cfg->limits.max_key_bytes)
+        return 1;
+    ferry_counter_add(t->m.skipped, 1);
+    if (msg->key && !t->warned_long_key++)
+        FLOG_WARN("table", t->cfg->name,
+                  "skipped a record of %s [%d] at offset %" PRId64 ": its key of %zu bytes "
+                  "passes limits.max_key (%" PRId64 "); further ones are only counted",
+                  t->cfg->topic, msg->partition, msg->offset, msg->key_len,
+                  t->cfg->limits.max_key_bytes);
+    return 0;
+}
+
+/* Writes one record (a row, or a tombstone) into the open transaction. */
+static enum apply_result write_record(struct table *t, ferry_store *store,
+                                      const struct ferry_table_record *rec)
+{
+    struct ferry_store_row row = {.partition = rec->partition,
+                                  .offset = rec->offset,
+                                  .timestamp_ms = rec->timestamp_ms,
+                                  .content_type = rec->content_type};
+    char why[512];
     int r;
 
-    if (!msg->key || msg->key_len > (size_t)t->cfg->limits.max_key_bytes) {
-        ferry_counter_add(t->m.skipped, 1);
-        if (msg->key && !t->warned_long_key++)
-            FLOG_WARN("table", t->cfg->name,
-                      "skipped a record of %s [%d] at offset %" PRId64 ": its key of %zu bytes "
-                      "passes limits.max_key (%" PRId64 "); further ones are only counted",
-                      t->cfg->topic, msg->partition, msg->offset, msg->key_len,
-                      t->cfg->limits.max_key_bytes);
-        return APPLY_OK;
-    }
-    note_key(pb, msg);
-    if (!msg->payload) {
-        r = ferry_store_batch_delete(store, msg->key, msg->key_len, why, sizeof(why));
+    if (!rec->value) {
+        r = ferry_store_batch_delete(store, rec->key, rec->key_len, why, sizeof(why));
         ferry_counter_add(t->m.deleted, 1);
         return store_result(t, r, why);
     }
-    record_content_type(msg, type, sizeof(type));
-    row.partition = msg->partition;
-    row.offset = msg->offset;
-    row.timestamp_ms = rd_kafka_message_timestamp(msg, NULL);
-    row.content_type = type[0] ? type : NULL;
-    r = ferry_store_batch_put(store, msg->key, msg->key_len, msg->payload, msg->len, &row, why,
-                              sizeof(why));
+    r = ferry_store_batch_put(store, rec->key, rec->key_len, rec->value, rec->value_len, &row,
+                              why, sizeof(why));
     return store_result(t, r, why);
+}
+
+struct flush {
+    struct table *t;
+    ferry_store *store;
+    enum apply_result r;
+};
+
+static int flush_one(void *arg, const struct ferry_table_record *rec)
+{
+    struct flush *f = arg;
+
+    f->r = write_record(f->t, f->store, rec);
+    return f->r != APPLY_OK;
+}
+
+/* Writes the staged records into the open transaction, in key order (stage.h says why). */
+static enum apply_result flush_stage(struct table *t, ferry_store *store, struct pending *pb)
+{
+    struct flush f = {t, store, APPLY_OK};
+
+    ferry_table_stage_flush(pb->stage, flush_one, &f);
+    return f.r;
+}
+
+/* Copies a keyed record into the stage, writing the staged ones first when it is full, and
+ * writing the record itself when it is larger than the stage can hold. */
+static enum apply_result stage_record(struct table *t, ferry_store *store, struct pending *pb,
+                                      const rd_kafka_message_t *msg)
+{
+    char type[FERRY_STORE_CONTENT_TYPE_MAX + 1];
+    struct ferry_table_record rec = {.key = msg->key,
+                                     .key_len = msg->key_len,
+                                     .value = msg->payload,
+                                     .value_len = msg->len,
+                                     .partition = msg->partition,
+                                     .offset = msg->offset,
+                                     .timestamp_ms = rd_kafka_message_timestamp(msg, NULL)};
+    enum apply_result r;
+
+    note_key(pb, msg);
+    if (msg->payload) {
+        record_content_type(msg, type, sizeof(type));
+        rec.content_type = type[0] ? type : NULL;
+    }
+    if (ferry_table_stage_add(pb->stage, &rec) == 0)
+        return APPLY_OK;
+    r = flush_stage(t, store, pb);
+    if (r == APPLY_OK && ferry_table_stage_add(pb->stage, &rec) != 0)
+        r = write_record(t, store, &rec);
+    return r;
 }
 
 /* Takes one message from the consumer into the batch. */
@@ -480,8 +545,8 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
         return r;
     }
     r = pending_open(t, store, pb);
-    if (!r)
-        r = add_record(t, store, pb, msg);
+    if (!r && record_keyed(t, msg))
+        r = stage_record(t, store, pb, msg);
     if (!r) {
         pb->next[p] = msg->offset + 1;
         pb->records++;
@@ -502,9 +567,16 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
                                         .complete = !pb->keys_incomplete};
     char why[512];
     int r = FERRY_STORE_OK;
+    enum apply_result written;
 
     if (!pb->open)
         return APPLY_OK;
+    written = flush_stage(t, store, pb);
+    if (written != APPLY_OK) { /* the store aborted the transaction */
+        ferry_table_fanout_batch_dropped(t);
+        pb->open = 0;
+        return written;
+    }
     for (int32_t p = 0; p < t->npartitions && r == FERRY_STORE_OK; p++)
         if (pb->next[p] >= 0)
             r = ferry_store_batch_set_offset(store, p, pb->next[p], why, sizeof(why));
@@ -737,6 +809,8 @@ static enum apply_result finish_loading(struct table *t, struct run *run)
 {
     enum apply_result r = commit(t, run->target, &run->pb);
     char why[512];
+
+    ferry_table_stage_clear(run->pb.stage, 1); /* later transactions are small */
 
     if (r != APPLY_OK || ferry_store_set_synced(run->target, 1, why, sizeof(why)) == 0)
         return r;
