@@ -81,13 +81,14 @@ struct run {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ferry-bench-store-get [--keys N] [--value-bytes B] [--gets G] "
-                 "[--rounds R]\n"
-                 "                             [--fill-batch N] [--fill-order sorted|shuffled|staged]\n"
-                 "                             [--commits synced|unsynced]\n"
-                 "  defaults: 1000000 keys, 100-byte values, 1000000 gets per mode and round, "
-                 "3 rounds,\n"
-                 "  filled in key order, 10000 keys per write transaction\n");
+    fprintf(out,
+            "usage: ferry-bench-store-get [--keys N] [--value-bytes B] [--gets G] "
+            "[--rounds R]\n"
+            "                             [--fill-batch N] [--fill-order sorted|shuffled|staged]\n"
+            "                             [--commits synced|unsynced]\n"
+            "  defaults: 1000000 keys, 100-byte values, 1000000 gets per mode and round, "
+            "3 rounds,\n"
+            "  filled in key order, 10000 keys per write transaction\n");
 }
 
 static int on_flag(void *arg, const char *flag, const char *value)
@@ -111,7 +112,8 @@ static int on_flag(void *arg, const char *flag, const char *value)
         o->fill_staged = !strcmp(value, "staged");
         return 0;
     }
-    if (strcmp(flag, "--commits") == 0 && (!strcmp(value, "synced") || !strcmp(value, "unsynced"))) {
+    if (strcmp(flag, "--commits") == 0 &&
+        (!strcmp(value, "synced") || !strcmp(value, "unsynced"))) {
         o->unsynced = !strcmp(value, "unsynced");
         return 0;
     }
@@ -384,7 +386,9 @@ static int bench(struct run *r, const char *path)
         printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld batch=%ld order=%s%s\n",
                (double)r->opt.keys / (bench_now_s() - t0), r->opt.keys, r->opt.value_bytes,
                r->opt.fill_batch,
-               r->opt.fill_staged ? "staged" : r->opt.fill_shuffled ? "shuffled" : "sorted",
+               r->opt.fill_staged     ? "staged"
+               : r->opt.fill_shuffled ? "shuffled"
+                                      : "sorted",
                r->opt.unsynced ? " unsynced" : "");
     if (!result)
         result = ferry_store_scan(s, key, key_of(0, key), NULL, 0, 1, take_tag, &r->tag, next,

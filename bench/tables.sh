@@ -224,6 +224,14 @@ log_seconds() {
     END { if (ta && tb) printf "%.2f", tb - ta; else print "-" }' "$1"
 }
 
+# log_epoch FILE TEXT: the time of ferry's first log line containing TEXT, in seconds since the
+# epoch (0 when there is none).
+log_epoch() {
+  local ts
+  ts=$(grep -m1 -F "$2" "$1" | grep -o 'ts=[0-9T:.-]*Z' | cut -d= -f2)
+  if [ -n "$ts" ]; then date -d "$ts" +%s.%N; else echo 0; fi
+}
+
 # restore_io: "commits=N per_commit=R written_mb=W" of the restore's ferry: its write
 # transactions (ferry_table_apply_batch_seconds_count) and the bytes it handed the kernel
 # (wchar: LMDB writes every dirty page of a commit with pwrite, then fdatasync).
@@ -264,10 +272,12 @@ bench_restore() {
   ferry_stop
   perf_wait
   log_s=$(log_seconds "$BENCH_WORK/ferry-restore.err" "msg=\"applying" "msg=\"ready:")
-  # a small table can be applied between two scrapes (20 ms apart): no rate then
-  rps=$(awk -v n="$KEYS" -v s="$(field seconds "$line")" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
-  [ "$rps" != 0 ] ||
-    NOTES+=("restore: all $KEYS records were applied between two scrapes (20 ms): no rate measured")
+  # from the log's "applying" (the consumer assigned, nothing fetched yet) to the Nth applied:
+  # the first commit already holds up to 100,000 records, so timing from it would not do
+  applying=$(log_epoch "$BENCH_WORK/ferry-restore.err" "msg=\"applying")
+  rps=$(awk -v n="$KEYS" -v a="$applying" -v d="$(field done_epoch "$line")" \
+    'BEGIN { printf "%.0f", (a > 0 && d > a ? n / (d - a) : 0) }')
+  [ "$rps" != 0 ] || NOTES+=("restore: no 'applying' line in ferry's log: no rate measured")
   echo "   $line; ferry $(seconds "$ticks") CPU s, $mem, $io; log: applying to ready" \
     "${log_s} s; start to /readyz ${ready_s} s"
   # the anon peak comes from ferry-bench-wait's scrapes (every 20 ms), the rest from the end

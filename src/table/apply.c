@@ -51,8 +51,9 @@
 #define APPLY_CLUSTER_ID_MAX 256
 #define APPLY_KEYS_MAX (4 * 1024 * 1024) /* key bytes of one batch kept for waits and events */
 /* Record bytes (keys, values, content types) a transaction holds before writing them in key
- * order: 4 MiB sorted at a time did as well as 32 MiB, for 10-20 MB less memory in a restore. */
-#define APPLY_STAGE_BYTES_MAX (4 * 1024 * 1024)
+ * order: 2 MiB sorted at a time did as well as 4 or 32 MiB, for up to 20 MB less memory in a
+ * restore (bench/README.md, "session 9"). */
+#define APPLY_STAGE_BYTES_MAX (2 * 1024 * 1024)
 
 /* What the cluster says about the topic. */
 struct topic_view {
@@ -66,7 +67,7 @@ struct pending {
     int open; /* a store batch is open */
     size_t records;
     int64_t first_ms;
-    int64_t *next; /* per partition: the next offset once this batch commits, or -1 */
+    int64_t *next;            /* per partition: the next offset once this batch commits, or -1 */
     ferry_table_stage *stage; /* its records, written in key order before it commits */
     /* The keys the batch changed, for the reads that wait on them (watch.c) and the
      * subscriptions (fanout.c), kept only while some exist (recording). */
@@ -460,8 +461,8 @@ static enum apply_result write_record(struct table *t, ferry_store *store,
         ferry_counter_add(t->m.deleted, 1);
         return store_result(t, r, why);
     }
-    r = ferry_store_batch_put(store, rec->key, rec->key_len, rec->value, rec->value_len, &row,
-                              why, sizeof(why));
+    r = ferry_store_batch_put(store, rec->key, rec->key_len, rec->value, rec->value_len, &row, why,
+                              sizeof(why));
     return store_result(t, r, why);
 }
 

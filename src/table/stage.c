@@ -17,7 +17,7 @@
 #define NO_PART ((size_t)-1)
 
 struct entry {
-    struct ferry_table_record rec; /* its pointers are set at the flush */
+    struct ferry_table_record rec;    /* its pointers are set at the flush */
     size_t key_at, value_at, type_at; /* positions in bytes, or NO_PART */
     size_t seq;                       /* the order it was added in, for the records of a key */
 };
@@ -82,8 +82,7 @@ int ferry_table_stage_add(ferry_table_stage *stage, const struct ferry_table_rec
     struct entry *e;
     int failed = 0;
 
-    if (stage->count == stage->max_records ||
-        (stage->count == stage->capacity && grow(stage)))
+    if (stage->count == stage->max_records || (stage->count == stage->capacity && grow(stage)))
         return -1;
     e = &stage->entries[stage->count];
     e->rec = *rec;

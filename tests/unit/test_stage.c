@@ -81,8 +81,8 @@ struct order_case {
 };
 
 static const struct order_case added[] = {
-    {"b", "b1", 0},  {"ab", "ab", 1}, {"a", "a1", 2}, {"", "empty", 3},
-    {"b", NULL, 4},  {"a", "a2", 5},  {"c", "c", 6},  {"b", "b3", 7},
+    {"b", "b1", 0}, {"ab", "ab", 1}, {"a", "a1", 2}, {"", "empty", 3},
+    {"b", NULL, 4}, {"a", "a2", 5},  {"c", "c", 6},  {"b", "b3", 7},
 };
 
 /* Expected visit order: key bytes, shorter first, then the order added. */
@@ -123,10 +123,10 @@ struct limit_case {
 };
 
 static const struct limit_case limits[] = {
-    {2, 1024, {"a", "b", "c", NULL}, {0, 0, -1}},      /* the record limit */
-    {100, 6, {"aa", "bb", "c", NULL}, {0, 0, -1}},     /* 3 + 3 bytes fit; a 7th does not */
-    {100, 2, {"abc", NULL}, {-1}},                     /* larger than an empty stage holds */
-    {1, 1024, {"x", "y", NULL}, {0, -1}},              /* one record at a time */
+    {2, 1024, {"a", "b", "c", NULL}, {0, 0, -1}},  /* the record limit */
+    {100, 6, {"aa", "bb", "c", NULL}, {0, 0, -1}}, /* 3 + 3 bytes fit; a 7th does not */
+    {100, 2, {"abc", NULL}, {-1}},                 /* larger than an empty stage holds */
+    {1, 1024, {"x", "y", NULL}, {0, -1}},          /* one record at a time */
 };
 
 static void test_limits(void **state)
