@@ -53,7 +53,7 @@ static const struct ferry_cfg_field grpc_fields[] = {
      "needed by `payload: json`. A relative path is read from the config file's directory."},
     {"metadata", FERRY_CFG_MAP, GRPC_FIELD(metadata), NULL, 0, 0, NULL, NULL, 0,
      "Metadata sent with each call: lowercase names, values are templates (a batch's come from "
-     "its first record)."},
+     "its first record; a value with a control byte but HTAB dead-letters the record)."},
     {"on_status", FERRY_CFG_SECTION, GRPC_FIELD(on_status), NULL, 0, 0, NULL, &status_section, 0,
      NULL},
     FERRY_CFG_END,

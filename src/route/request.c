@@ -49,6 +49,7 @@ struct ferry_request_builder {
     ferry_template *url;
     struct target_header headers[REQUEST_HEADERS_MAX];
     size_t nheaders;
+    const char *headers_key; /* their config key, for reasons: "target.headers" */
     ferry_template *body_template;
     struct ferry_body_spec body;
     const char *content_type;
@@ -73,6 +74,7 @@ static int compile_headers(ferry_request_builder *b, const struct ferry_cfg_map 
                  h->count);
         return -1;
     }
+    b->headers_key = what;
     for (size_t i = 0; i < h->count; i++) {
         b->headers[i].name = h->items[i].key;
         b->headers[i].value =
@@ -452,18 +454,31 @@ static int add_record_headers(struct ferry_request *req, int forward_all)
     return result;
 }
 
+/* Renders header template h into b->header_value. Returns a template result; a record that
+ * cannot fill it gets a reason that names the header: "target.headers.X-User: template: ...". */
+static int render_template_header(ferry_request_builder *b, const struct target_header *h,
+                                  const struct ferry_record *rec, char *errstr, size_t errstr_size)
+{
+    char why[REQUEST_ERROR_MAX];
+    int result;
+
+    ferry_buf_reset(&b->header_value);
+    result = ferry_template_render(h->value, rec, &b->header_value, why, sizeof(why));
+    if (result)
+        snprintf(errstr, errstr_size, "%s.%s: %s", b->headers_key, h->name, why);
+    return result;
+}
+
 /* Renders the configured header templates. Returns 0, or a template result or HEADER_ENOMEM
  * (errstr is set for template errors). */
 static int add_template_headers(ferry_request_builder *b, struct ferry_request *req, char *errstr,
                                 size_t errstr_size)
 {
-    struct ferry_buf *value = &b->header_value;
+    const struct ferry_buf *value = &b->header_value;
     int result = 0;
 
     for (size_t i = 0; i < b->nheaders && !result; i++) {
-        ferry_buf_reset(value);
-        result =
-            ferry_template_render(b->headers[i].value, req->views[0], value, errstr, errstr_size);
+        result = render_template_header(b, &b->headers[i], req->views[0], errstr, errstr_size);
         if (!result)
             result = add_header(req, b->headers[i].name, value->data ? value->data : "");
     }

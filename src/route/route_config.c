@@ -56,7 +56,8 @@ static const struct ferry_cfg_field target_fields[] = {
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
-     "Request headers; values are templates (a value with CR or LF dead-letters the record)."},
+     "Request headers; values are templates (a value with a control byte but HTAB, CR and LF "
+     "among them, dead-letters the record)."},
     {"timeout", FERRY_CFG_DURATION, TARGET_FIELD(timeout_ms), "10s", 1, 3600000, NULL, NULL, 0,
      "Time allowed for a whole request; a timeout is retried."},
     {"connect_timeout", FERRY_CFG_DURATION, TARGET_FIELD(connect_timeout_ms), "5s", 1, 600000, NULL,

@@ -248,12 +248,12 @@ static int add_subject(struct ferry_smtp_mail *mail, const struct ferry_record *
                        struct ferry_buf *msg, char *errstr, size_t errstr_size)
 {
     struct ferry_buf *v = &mail->value;
+    char why[64];
 
     if (render(mail->smtp->subject, rec, v, "subject", errstr, errstr_size))
         return -1;
-    if (ferry_smtp_has_line_break(v->data ? v->data : "", v->len)) {
-        snprintf(errstr, errstr_size,
-                 "header injection: target.smtp.subject: value contains CR, LF or NUL");
+    if (ferry_smtp_header_value_check(v->data ? v->data : "", v->len, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "header injection: target.smtp.subject: %s", why);
         return -1;
     }
     return ferry_smtp_add_text_header(msg, "Subject", v->data ? v->data : "", v->len) ? -2 : 0;

@@ -52,7 +52,8 @@ static const struct ferry_cfg_field smtp_fields[] = {
 const struct ferry_cfg_section ferry_route_smtp_section = {
     "smtp", smtp_fields, sizeof(struct ferry_route_smtp_config), check_smtp,
     "An e-mail target: one message per record (docs/targets.md). A recipient or header value "
-    "with CR, LF or NUL, or with more than one address, dead-letters the record with reason "
+    "with a control byte but HTAB (CR, LF, NUL, ESC ...), or with more than one address, "
+    "dead-letters the record with reason "
     "`header injection`. SMTP replies 4xx retry, 5xx dead-letter."};
 
 static void check_list(struct ferry_config *cfg, const struct ferry_cfg_strings *list,

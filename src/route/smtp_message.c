@@ -4,10 +4,12 @@
  * Everything written here is 7-bit and CRLF-terminated, so any SMTP server takes it without
  * 8BITMIME or SMTPUTF8: non-ASCII header text becomes encoded-words, non-ASCII or long body
  * lines quoted-printable. A value is never allowed to end a header line early: the callers
- * refuse CR, LF and NUL before anything is written.
+ * refuse CR, LF, NUL and every other control byte but HTAB (ferry_smtp_header_value_check,
+ * the rule of an HTTP header template) before anything is written.
  */
 #include "route/smtp_message.h"
 #include "core/base64.h"
+#include "route/template.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,20 @@ static const char atext_extra[] = "!#$%&'*+-/=?^_`{|}~ ";
 int ferry_smtp_has_line_break(const char *text, size_t len)
 {
     return memchr(text, '\r', len) || memchr(text, '\n', len) || memchr(text, '\0', len);
+}
+
+int ferry_smtp_header_value_check(const char *text, size_t len, char *errstr, size_t errstr_size)
+{
+    size_t at = ferry_template_header_unsafe(text, len);
+
+    if (at == len)
+        return 0;
+    if (ferry_smtp_has_line_break(text, len))
+        snprintf(errstr, errstr_size, "value contains CR, LF or NUL");
+    else
+        snprintf(errstr, errstr_size, "value contains control byte 0x%02X",
+                 (unsigned char)text[at]);
+    return -1;
 }
 
 static size_t trim(const char **text, size_t len)
@@ -72,10 +88,11 @@ int ferry_smtp_mailbox_parse(const char *text, size_t len, struct ferry_smtp_mai
 {
     const char *addr = text, *lt;
     size_t addr_len, name_len = 0;
+    char why[64];
 
     mb->name[0] = mb->addr[0] = '\0';
-    if (ferry_smtp_has_line_break(text, len)) {
-        snprintf(errstr, errstr_size, "header injection: value contains CR, LF or NUL");
+    if (ferry_smtp_header_value_check(text, len, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "header injection: %s", why);
         return -1;
     }
     len = trim(&text, len);

@@ -29,8 +29,16 @@ struct ferry_smtp_mailbox {
  * command. */
 int ferry_smtp_has_line_break(const char *text, size_t len);
 
+/* Returns 0 when text[0..len) may stand in a header field: no control byte but HTAB (0x00-0x08,
+ * 0x0A-0x1F, 0x7F), as template.h's header templates. Else -1 with what it holds in errstr:
+ * "value contains CR, LF or NUL", or "value contains control byte 0x1B" for any other. A
+ * subject or display name would carry such bytes inside an encoded-word; ferry refuses them
+ * as an HTTP header does, so that no record puts terminal escapes or the like in a mail. */
+int ferry_smtp_header_value_check(const char *text, size_t len, char *errstr, size_t errstr_size);
+
 /* Reads text[0..len) as exactly one mailbox into mb. Returns 0, or -1 with why in errstr:
- * "header injection: ..." for CR, LF, NUL or more than one address, "invalid address: ..."
+ * "header injection: ..." for a control byte (ferry_smtp_header_value_check) or more than
+ * one address, "invalid address: ..."
  * for anything else that is not one plain address (local@domain, ASCII, no spaces or
  * specials). */
 int ferry_smtp_mailbox_parse(const char *text, size_t len, struct ferry_smtp_mailbox *mb,

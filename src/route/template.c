@@ -282,19 +282,44 @@ int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t er
     return result;
 }
 
+size_t ferry_template_header_unsafe(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return i;
+    }
+    return n;
+}
+
+/* Checks the literal text of a header template: it may hold no byte a header value cannot. */
+static int check_header_text(const char *text, char *errstr, size_t errstr_size)
+{
+    size_t len = strlen(text), crlf = strcspn(text, "\r\n"), at;
+
+    if (text[crlf]) {
+        snprintf(errstr, errstr_size, "template: header template has CR or LF at offset %zu", crlf);
+        return -1;
+    }
+    at = ferry_template_header_unsafe(text, len);
+    if (at < len) {
+        snprintf(errstr, errstr_size,
+                 "template: header template has control byte 0x%02X at offset %zu",
+                 (unsigned char)text[at], at);
+        return -1;
+    }
+    return 0;
+}
+
 static int compile(ferry_template *t, const char *text, char *errstr, size_t errstr_size)
 {
-    size_t crlf = strcspn(text, "\r\n");
-
     t->src = strdup(text);
     if (!t->src) {
         snprintf(errstr, errstr_size, "template: out of memory");
         return -1;
     }
-    if (t->mode == FERRY_TEMPLATE_HEADER && text[crlf]) {
-        snprintf(errstr, errstr_size, "template: header template has CR or LF at offset %zu", crlf);
+    if (t->mode == FERRY_TEMPLATE_HEADER && check_header_text(text, errstr, errstr_size))
         return -1;
-    }
     if (parse(t, errstr, errstr_size))
         return -1;
     return t->mode == FERRY_TEMPLATE_JSON ? check_json_shape(t, errstr, errstr_size) : 0;
@@ -438,6 +463,23 @@ static int add_html_escaped(struct ferry_buf *out, const char *p, size_t n)
     return result || ferry_buf_add(out, p + start, n - start);
 }
 
+/* Fails part when p[0..n) holds a byte a header value cannot carry (template.h). CR, LF and
+ * NUL keep the reason they always had, which dead-letter readers may match on. */
+static int check_header_value(struct render *r, const struct part *part, const char *p, size_t n)
+{
+    size_t at = ferry_template_header_unsafe(p, n);
+    unsigned char c = at < n ? (unsigned char)p[at] : 0;
+    char why[96];
+
+    if (at == n)
+        return FERRY_TEMPLATE_OK;
+    if (c == '\r' || c == '\n' || c == '\0')
+        return fail(r, part, "value contains CR, LF or NUL, which a header cannot carry");
+    snprintf(why, sizeof(why), "value contains control byte 0x%02X, which a header cannot carry",
+             c);
+    return fail(r, part, why);
+}
+
 /* Appends text a variable produced, encoded for the template's mode. */
 static int emit(struct render *r, const struct part *part, const char *p, size_t n)
 {
@@ -448,8 +490,9 @@ static int emit(struct render *r, const struct part *part, const char *p, size_t
         result = add_url_encoded(r->out, p, n);
         break;
     case FERRY_TEMPLATE_HEADER:
-        if (memchr(p, '\r', n) || memchr(p, '\n', n) || memchr(p, '\0', n))
-            return fail(r, part, "value contains CR, LF or NUL, which a header cannot carry");
+        result = check_header_value(r, part, p, n);
+        if (result)
+            return result;
         result = ferry_buf_add(r->out, p, n);
         break;
     case FERRY_TEMPLATE_HTML:

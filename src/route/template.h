@@ -26,8 +26,11 @@
  * The text a variable produces is then encoded by the template's mode:
  *   URL     percent-encoded, keeping only RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~);
  *           the literal text around the variables is used as written
- *   HEADER  as is, but a value containing CR, LF or NUL is a render error; literal text with
- *           CR or LF is a compile error
+ *   HEADER  as is, but a value holding a control byte (0x00-0x1F but HTAB, or 0x7F DEL) is a
+ *           render error, so no record can split, end or garble a header line (CR, LF and NUL
+ *           are reported as such, any other as "control byte 0xNN"); literal text with such a
+ *           byte is a compile error. Bytes from 0x80 up pass: they are UTF-8 as far as ferry
+ *           knows, and HTTP carries them as obs-text
  *   BODY    as is (raw bytes; nothing is quoted or escaped)
  *   HTML    as in BODY, with & < > " ' written as character references (&amp; ...), so a
  *           value cannot add markup to an HTML body (an e-mail target's `html`)
@@ -110,6 +113,12 @@ int ferry_template_is_constant(const ferry_template *t);
  * authority (or there is no variable); else -1 with errstr naming the variable. Routes refuse
  * the others at load, so that records cannot choose where their requests go. */
 int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size);
+
+/* Returns the offset of the first byte of p[0..n) that a header value may not carry (see
+ * HEADER above: a control byte other than HTAB, or DEL), or n when there is none. The one
+ * definition of that rule: an e-mail target checks its header fields with it too. Any
+ * thread. */
+size_t ferry_template_header_unsafe(const char *p, size_t n);
 
 /* Frees the template. Accepts NULL. */
 void ferry_template_destroy(ferry_template *t);

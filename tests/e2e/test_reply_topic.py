@@ -9,7 +9,9 @@ as finished.
 - a reply the producer cannot write (larger than message.max.bytes) leaves its record
   unfinished: not committed, answered again after a restart;
 - kill -9 in the middle of a stream and a restart: every record has a reply (duplicates
-  allowed).
+  allowed);
+- a broker that stops answering between the target's answer and the reply: the failed writes
+  are redone, no record is stored for commit without its reply, and none is lost.
 
 Replies are read by assigning every partition of the reply topic from the beginning (no group
 join), polling until a condition holds, with a deadline.
@@ -24,9 +26,10 @@ from collections import defaultdict
 
 import pytest
 
-from ferrytest import (Reply, _ck, consumer_config, group_committed, make_producer,
-                       partitions_of, route_config, route_metric, run_cli, unique,
+from ferrytest import (Hang, Kafka, Reply, _ck, consumer_config, group_committed,
+                       make_producer, partitions_of, route_config, route_metric, run_cli, unique,
                        wait_delivered, wait_route_metric, wait_until)
+from test_ingest_backpressure import frozen
 
 
 def hdr(rec, name):
@@ -252,6 +255,70 @@ def test_unwritable_reply_keeps_the_record_unfinished(start_routes, receiver, ka
         wait_delivered(second, "rbig", 2)
     finally:
         reader.close()
+
+
+def stored_offsets(f, route, topic):
+    """What ferry stored for commit, per partition of topic: {partition: offset}."""
+    return {int(smp.labels["partition"]): smp.value
+            for smp in f.metrics().find("ferry_route_committed_offset", route=route, topic=topic)}
+
+
+def test_broker_away_replies_wait_and_none_is_lost(start_routes, start_dev_broker, receiver):
+    """The broker stops answering (SIGSTOP) after the target answered and before the replies
+    are written: each reply times out in the producer and is written again, no record is
+    stored for commit meanwhile, and once the broker is back every record has its reply and
+    the group's commits reach the end."""
+    topic, replies, n = unique("raway"), unique("raway-replies"), 12
+    # Both topics exist before the route joins: a topic made later waits for a rebalance.
+    broker = start_dev_broker("--topic", f"{topic}:4", "--topic", f"{replies}:4")
+    kafka = Kafka(broker.bootstrap)
+    group = f"ferry-{topic}"
+    receiver.push(*[Hang() for _ in range(n)])  # held until the broker is frozen
+    # A key per record, so that all of them are at the target at once; a session far longer
+    # than the freeze, so that the group outlives it; replies time out in the producer after
+    # 1 s (message.timeout.ms), so writes fail while the broker is away.
+    route = route_config("raway", [topic], receiver.url + "/in", group=group, concurrency=16,
+                         kafka={"session.timeout.ms": "15000", "heartbeat.interval.ms": "1000"},
+                         target={"timeout": "60s"}, reply={"topic": replies})
+    over = {"kafka": {"brokers": broker.bootstrap,
+                      "properties": {"message.timeout.ms": "1000"}}}
+    f = start_routes(route, overrides=over)
+    delivered = kafka.produce(topic, [{"key": f"k{i}".encode(), "value": str(i).encode()}
+                                      for i in range(n)])
+    receiver.wait_for(n, timeout=30)
+    before = stored_offsets(f, "raway", topic)
+    with frozen(broker):
+        receiver.release_hung()
+        wait_until(lambda: all(r.done is not None for r in receiver.requests), 10,
+                   "the target to answer every record")
+        f.wait_log(r"reply to .* was not stored in '%s': .*; retrying" % re.escape(replies),
+                   timeout=30)
+        # the target took every record, but none is finished without its reply
+        assert stored_offsets(f, "raway", topic) == before
+        assert route_metric(f.metrics(), "ferry_route_replies_total", "raway") == 0
+    want = {(m.topic(), m.partition(), m.offset()) for m in delivered}
+    reader = ReplyReader(broker.bootstrap, replies)
+    try:
+        got = reader.read_until(lambda ms: {source_of(m) for m in ms} >= want, 60,
+                                "a reply for every record once the broker is back")
+    finally:
+        reader.close()
+    assert {source_of(m) for m in got} == want  # duplicates allowed, strangers not
+    assert all(hdr(m, "ferry.status") == "200" for m in got)
+    nparts = kafka.partitions(topic)
+    ends = {}
+    for m in delivered:
+        ends[m.partition()] = max(ends.get(m.partition(), 0), m.offset() + 1)
+
+    def committed_to_the_end():
+        got = group_committed(broker.bootstrap, group, topic, nparts)
+        return all(got.get(p) == end for p, end in ends.items())
+
+    wait_until(committed_to_the_end, 30, "the group's commits to reach the end of every partition")
+    # the target got each record (once, unless a rebalance sent some again): only replies
+    # were redone
+    assert {r.body for r in receiver.requests} == {str(i).encode() for i in range(n)}
+    f.assert_alive()
 
 
 class Stream:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from ferrytest import (Reply, route_config, route_metric, unique, wait_delivered,
-                       wait_until)
+                       wait_route_metric, wait_until)
 
 
 def by_partition_offset(delivered):
@@ -405,6 +405,50 @@ def test_header_templates(start_routes, receiver, kafka):
     assert dead.key == bad["key"]
     error = dict(dead.headers)["ferry.error"].decode()
     assert "CR" in error and "header" in error, error
+
+
+def test_header_templates_refuse_control_bytes(start_routes, receiver, kafka):
+    """A control byte (but HTAB) from a record never reaches a header line: the record is
+    dead-lettered with a reason that names the header, the byte and the variable."""
+    topic, dlq = unique("hdrctl"), unique("hdrctl-dlq")
+    good = [{"key": b"k-plain", "value": b'{"id": "1"}', "headers": [("tenant", b"t1")]},
+            {"key": b"k-tab", "value": b'{"id": "a\\tb"}', "headers": [("tenant", b"t\tab")]},
+            {"key": b"k-3", "value": b'{"id": "3"}', "headers": [("tenant", b"t3")]}]
+    bad = {  # key -> (record, the reason's end)
+        b"esc\x1b[2J": ({"value": b'{"id": "4"}', "headers": [("tenant", b"t4")]},
+                        "X-Key: template: '${key}': value contains control byte 0x1B"),
+        b"k-bel": ({"value": b'{"id": "5"}', "headers": [("tenant", b"t\x07")]},
+                   "X-Tenant: template: '${header.tenant}': value contains control byte 0x07"),
+        b"k-del": ({"value": b'{"id": "6\x7f"}', "headers": [("tenant", b"t6")]},
+                   "X-User: template: '${value.id}': value contains control byte 0x7F"),
+        b"k-vt": ({"value": b'{"id": "7\\u000b"}', "headers": [("tenant", b"t7")]},
+                  "X-User: template: '${value.id}': value contains control byte 0x0B"),
+        b"k-lf": ({"value": b'{"id": "8\\n"}', "headers": [("tenant", b"t8")]},
+                  "X-User: template: '${value.id}': value contains CR, LF or NUL"),
+    }
+    records = [dict(partition=0, **r) for r in good]
+    records += [dict(partition=0, key=k, **r) for k, (r, _) in bad.items()]
+    f = start_routes(route_config(
+        "hdrctl", [topic], receiver.url + "/h",
+        target={"headers": {"X-Key": "${key}", "X-Tenant": "${header.tenant}",
+                            "X-User": "u-${value.id}"}},
+        dead_letter={"topic": dlq}))
+    kafka.produce(topic, records)
+    dead = kafka.consume_n(dlq, len(bad), use_group=False)
+    wait_route_metric(f, "ferry_route_records_delivered_total", "hdrctl", len(good))
+
+    sent = {r.header("x-key"): r for r in receiver.requests}
+    assert sorted(sent) == sorted(g["key"].decode() for g in good), sorted(sent)
+    assert sent["k-tab"].header("x-user") == "u-a\tb"  # HTAB passes, as HTTP allows
+    assert sent["k-tab"].header("x-tenant") == "t\tab"
+    reasons = {d.key: dict(d.headers)["ferry.error"].decode() for d in dead}
+    assert set(reasons) == set(bad)
+    for key, (_, want) in bad.items():
+        assert reasons[key].startswith("target.headers." + want), (key, reasons[key])
+        assert reasons[key].endswith("which a header cannot carry"), reasons[key]
+    wait_until(lambda: route_metric(f.metrics(), "ferry_route_committed_offset", "hdrctl",
+                                    topic=topic, partition="0") == len(records), 10,
+               "the committed offset to pass the dead letters")
 
 
 # ---- idempotency and forwarded headers -----------------------------------------------------

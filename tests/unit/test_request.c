@@ -1,12 +1,14 @@
 /*
  * test_request.c - which record headers a route with forward_headers sends as HTTP headers
  * (src/route/request.c): token names and values without control bytes only, never a header
- * that frames the message or manages the connection.
+ * that frames the message or manages the connection; and header templates and gRPC metadata,
+ * which reject a record whose data they cannot carry, naming the header.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -93,10 +95,98 @@ static void test_forwarded_headers(void **state)
     rd_kafka_headers_destroy(h);
 }
 
+/* ---- header templates and gRPC metadata: a record they cannot carry is rejected ---- */
+
+struct template_case {
+    const char *key;  /* the record's key, which the templates render */
+    const char *want; /* the start of the reason, or NULL when the request is built */
+};
+
+static const struct template_case template_cases[] = {
+    {"plain", NULL},
+    {"tab\there", NULL},
+    {"caf\xc3\xa9", NULL},
+    {"a\r\nInjected: 1", "'${key}': value contains CR, LF or NUL, which a header cannot carry"},
+    {"a\x01"
+     "b",
+     "'${key}': value contains control byte 0x01, which a header cannot carry"},
+    {"\x1b[31m", "'${key}': value contains control byte 0x1B, which a header cannot carry"},
+    {"a\x7f", "'${key}': value contains control byte 0x7F, which a header cannot carry"},
+};
+
+struct rejection {
+    int count;
+    char why[512];
+};
+
+static void note_reject(void *arg, struct ferry_dispatch_rec *rec, const char *why)
+{
+    struct rejection *r = arg;
+
+    (void)rec;
+    r->count++;
+    snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+/* Builds one record's request with key through cfg; checks what c wants. */
+static void check_template_case(const struct ferry_route_config *cfg, const char *prefix,
+                                const struct template_case *c)
+{
+    struct ferry_dispatch_rec rec = {0};
+    struct rejection r = {0};
+    struct ferry_request *req;
+    char err[256], want[512];
+    size_t cut = 0;
+    ferry_request_builder *b = ferry_request_builder_new(cfg, err, sizeof(err));
+    int rc;
+
+    if (!b)
+        fail_msg("builder: %s", err);
+    rec.view = (struct ferry_record){"t", 0, 1, -1, c->key, strlen(c->key), "v", 1, NULL, NULL};
+    req = ferry_request_get(b);
+    assert_non_null(req);
+    req->recs[0] = &rec;
+    req->n = 1;
+    rc = ferry_request_build(b, req, &cut, note_reject, &r);
+    snprintf(want, sizeof(want), "%s%s", prefix, c->want ? c->want : "");
+    if (!c->want && (rc != 0 || r.count))
+        fail_msg("%s key '%s': rejected: %s", prefix, c->key, r.why);
+    if (c->want && (rc == 0 || r.count != 1 || strcmp(r.why, want) != 0))
+        fail_msg("%s key '%s': rc %d, reason '%s', want '%s'", prefix, c->key, rc, r.why, want);
+    if (!c->want && !has_line(req->call.headers, "x-key", c->key))
+        fail_msg("%s key '%s': header not sent", prefix, c->key);
+    ferry_request_put(b, req);
+    ferry_request_builder_destroy(b);
+}
+
+/* target.headers and target.grpc.metadata refuse what a header line cannot carry, and the
+ * reason names the header. */
+static void test_template_headers_refuse_control_bytes(void **state)
+{
+    struct ferry_cfg_kv kv[] = {{"x-static", "fixed"}, {"x-key", "${key}"}};
+    struct ferry_route_config http = {0}, grpc = {0};
+
+    (void)state;
+    http.name = grpc.name = "r";
+    http.target.url = "http://127.0.0.1:9/x";
+    http.target.headers = (struct ferry_cfg_map){kv, 2};
+    http.body.mode = grpc.body.mode = FERRY_BODY_VALUE;
+    http.batch.max_records = grpc.batch.max_records = 1;
+    http.batch.max_bytes = grpc.batch.max_bytes = 1024;
+    grpc.target.grpc.url = "http://127.0.0.1:9";
+    grpc.target.grpc.method = "ferry.test.Sink/Put";
+    grpc.target.grpc.metadata = (struct ferry_cfg_map){kv, 2};
+    for (size_t i = 0; i < sizeof(template_cases) / sizeof(template_cases[0]); i++) {
+        check_template_case(&http, "target.headers.x-key: template: ", &template_cases[i]);
+        check_template_case(&grpc, "target.grpc.metadata.x-key: template: ", &template_cases[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forwarded_headers),
+        cmocka_unit_test(test_template_headers_refuse_control_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,15 @@ static const struct address_case address_cases[] = {
     {"nobody", NULL, NULL, "invalid address"},
     {"a b@example.com", NULL, NULL, "invalid address"},
     {"\xc3\xa4@example.com", NULL, NULL, "invalid address"},
+    /* control bytes but HTAB, in the name or the address, as in an HTTP header template */
+    {"Ann\x1b[2J <ann@example.com>", NULL, NULL,
+     "header injection: value contains control byte 0x1B"},
+    {"Ann <ann@example.com\x7f>", NULL, NULL, "header injection: value contains control byte 0x7F"},
+    {"\x01"
+     "a@example.com",
+     NULL, NULL, "header injection: value contains control byte 0x01"},
+    {"Ann\x0b <ann@example.com>", NULL, NULL, "header injection: value contains control byte 0x0B"},
+    {"Ann\tLee <ann@example.com>\t", "Ann\tLee", "ann@example.com", NULL},
 };
 
 static void test_addresses(void **state)
@@ -329,6 +338,14 @@ static const struct injection_case injection_cases[] = {
      "header injection: target.smtp.to: value contains CR, LF or NUL"},
     {"{\"name\":\"A\",\"email\":\"a@x.com\",\"s\":\"x\\u0000y\"}",
      "header injection: target.smtp.subject: value contains CR, LF or NUL"},
+    {"{\"name\":\"A\\u001b]8;;http://x\\u0007\",\"email\":\"a@x.com\"}",
+     "header injection: target.smtp.to: value contains control byte 0x1B"},
+    {"{\"name\":\"A\",\"email\":\"a@x.com\",\"s\":\"x\\u0007y\"}",
+     "header injection: target.smtp.subject: value contains control byte 0x07"},
+    {"{\"name\":\"A\",\"email\":\"a@x.com\",\"s\":\"x\\u007fy\"}",
+     "header injection: target.smtp.subject: value contains control byte 0x7F"},
+    {"{\"name\":\"A\",\"email\":\"a@x.com\",\"s\":\"\\u001b[31mred\"}",
+     "header injection: target.smtp.subject: value contains control byte 0x1B"},
     {"{\"name\":\"A\",\"email\":\"nobody\"}", "target.smtp.to: invalid address"},
     {"{\"name\":\"A\"}", "target.smtp.to: template"},
 };

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -228,6 +229,14 @@ static const struct compile_case compile_cases[] = {
     {"end$", BODY, "template: '$' at offset 3 is not followed by '{' (write '$$' for a '$')", 0},
     {"a\r\nb", HDR, "template: header template has CR or LF at offset 1", 0},
     {"${topic}\n", HDR, "template: header template has CR or LF at offset 8", 0},
+    /* nor any other control byte but HTAB, in header mode only */
+    {"a\tb ${key}", HDR, NULL, 0},
+    {"a\x01${key}", HDR, "template: header template has control byte 0x01 at offset 1", 0},
+    {"${key}\x1b[31m", HDR, "template: header template has control byte 0x1B at offset 6", 0},
+    {"x\x7f", HDR, "template: header template has control byte 0x7F at offset 1", 0},
+    {"\x1f", HDR, "template: header template has control byte 0x1F at offset 0", 0},
+    {"a\x01\x7f", BODY, NULL, 1},
+    {"/a\x1b${key}", URL, NULL, 0},
 };
 
 static void test_compile(void **state)
@@ -310,11 +319,132 @@ static void test_check_origin(void **state)
                                 "those out so that records cannot choose where requests go");
 }
 
+/* One byte in every place a header template takes record data from. */
+struct control_case {
+    const char *text; /* the header template */
+    int source;       /* where the byte goes: SRC_KEY, SRC_HEADER, SRC_VALUE_RAW, SRC_VALUE_PATH */
+};
+
+enum { SRC_KEY, SRC_HEADER, SRC_VALUE_RAW, SRC_VALUE_PATH };
+
+static const struct control_case control_cases[] = {
+    {"id ${key}", SRC_KEY},
+    {"Bearer ${header.token}", SRC_HEADER},
+    {"${value}", SRC_VALUE_RAW},
+    {"user-${value.name}", SRC_VALUE_PATH},
+};
+
+/* What a header template must do with byte c: 1 to send it, else refuse the record with want. */
+static int header_takes(unsigned c, char *want, size_t want_size, const char *var)
+{
+    if ((c >= 0x20 && c != 0x7f) || c == '\t')
+        return 1;
+    if (c == '\r' || c == '\n' || c == 0)
+        snprintf(want, want_size,
+                 "template: '${%s}': value contains CR, LF or NUL, which a header cannot carry",
+                 var);
+    else
+        snprintf(want, want_size,
+                 "template: '${%s}': value contains control byte 0x%02X, which a header cannot "
+                 "carry",
+                 var, c);
+    return 0;
+}
+
+/* Builds a record that carries "a", c, "b" where source says: its value is JSON for
+ * SRC_VALUE_PATH (c escaped as \u00XX), raw bytes otherwise. */
+static void control_record(struct ferry_record *rec, int source, unsigned c, char *data,
+                           rd_kafka_headers_t *h)
+{
+    char raw[3] = {'a', (char)c, 'b'};
+
+    *rec = (struct ferry_record){"t", 0, 1, -1, "k", 1, "{}", 2, h, NULL};
+    if (source == SRC_KEY) {
+        memcpy(data, raw, 3);
+        rec->key = data;
+        rec->key_len = 3;
+    } else if (source == SRC_HEADER) {
+        rd_kafka_header_add(h, "token", -1, raw, 3);
+    } else if (source == SRC_VALUE_RAW) {
+        memcpy(data, raw, 3);
+        rec->value = data;
+        rec->value_len = 3;
+    } else {
+        snprintf(data, 64,
+                 c < 0x80 && c != '"' && c != '\\' && c >= 0x20 ? "{\"name\":\"a%cb\"}"
+                                                                : "{\"name\":\"a\\u%04Xb\"}",
+                 c);
+        rec->value = data;
+        rec->value_len = strlen(data);
+    }
+}
+
+/* Every ASCII byte from every source: control bytes but HTAB are refused, naming the variable
+ * and the byte; the rest pass through as they are. */
+static void test_header_control_bytes(void **state)
+{
+    char errstr[256], want[256], data[64];
+    struct ferry_buf out;
+    struct ferry_record rec;
+
+    (void)state;
+    ferry_buf_init(&out, 256);
+    for (size_t i = 0; i < sizeof(control_cases) / sizeof(control_cases[0]); i++) {
+        const struct control_case *k = &control_cases[i];
+        ferry_template *t = ferry_template_new(k->text, HDR, errstr, sizeof(errstr));
+        const char *var = strstr(k->text, "${") + 2;
+        char name[32];
+
+        assert_non_null(t);
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(var, "}"), var);
+        for (unsigned c = 0; c < 0x80; c++) {
+            rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+            int takes = header_takes(c, want, sizeof(want), name);
+            int rc;
+
+            control_record(&rec, k->source, c, data, h);
+            ferry_buf_reset(&out);
+            rc = ferry_template_render(t, &rec, &out, errstr, sizeof(errstr));
+            if (takes && (rc != 0 || out.len < 3 ||
+                          memcmp(out.data + out.len - 3, (char[]){'a', (char)c, 'b'}, 3) != 0))
+                fail_msg("'%s' byte 0x%02X: rc %d (%s), want it sent", k->text, c, rc, errstr);
+            if (!takes && (rc != FERRY_TEMPLATE_EREC || strcmp(errstr, want) != 0))
+                fail_msg("'%s' byte 0x%02X: rc %d '%s', want '%s'", k->text, c, rc,
+                         rc ? errstr : out.data, want);
+            if (!takes && out.len)
+                fail_msg("'%s' byte 0x%02X: output not rewound", k->text, c);
+            rd_kafka_headers_destroy(h);
+        }
+        ferry_template_destroy(t);
+    }
+    ferry_buf_release(&out);
+}
+
+static void test_header_unsafe(void **state)
+{
+    static const struct {
+        const char *p;
+        size_t n, want;
+    } cases[] = {
+        {"", 0, 0},       {"plain text", 10, 10}, {"tab\there", 8, 8},    {"a\x01", 2, 1},
+        {"\x7f", 1, 0},   {"ab\0c", 4, 2},        {"\xc3\xa9\x80", 3, 3}, {"x\r\n", 3, 1},
+        {"ok\x1f", 3, 2},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (ferry_template_header_unsafe(cases[i].p, cases[i].n) != cases[i].want)
+            fail_msg("case %zu: got %zu, want %zu", i,
+                     ferry_template_header_unsafe(cases[i].p, cases[i].n), cases[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compile),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_header_control_bytes),
+        cmocka_unit_test(test_header_unsafe),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_check_origin),
     };
