@@ -120,6 +120,16 @@ static int item_write(ferry_deadletter_backlog *b, struct dlq_item *item, char *
         err_size);
 }
 
+/* Queues the item to be written again with the refused ones, DEADLETTER_BACKLOG_RETRY_MS from
+ * now at the latest. */
+static void item_defer(ferry_deadletter_backlog *b, struct dlq_item *item, int64_t now_ms)
+{
+    if (!b->nrefused)
+        b->retry_at_ms = now_ms + DEADLETTER_BACKLOG_RETRY_MS;
+    STAILQ_INSERT_TAIL(&b->refused, item, refused_link);
+    b->nrefused++;
+}
+
 /* Writes one item; on an immediate refusal it joins the refused queue. */
 static void item_send(ferry_deadletter_backlog *b, struct dlq_item *item)
 {
@@ -129,10 +139,7 @@ static void item_send(ferry_deadletter_backlog *b, struct dlq_item *item)
     if (item_write(b, item, err, sizeof(err)) == 0)
         return;
     now_ms = ferry_clock_ms();
-    if (!b->nrefused)
-        b->retry_at_ms = now_ms + DEADLETTER_BACKLOG_RETRY_MS;
-    STAILQ_INSERT_TAIL(&b->refused, item, refused_link);
-    b->nrefused++;
+    item_defer(b, item, now_ms);
     note_refusal(b, err, now_ms);
 }
 
@@ -218,7 +225,10 @@ void ferry_deadletter_backlog_add(ferry_deadletter_backlog *b, struct ferry_disp
     item_send(b, item);
 }
 
-/* A delivery report, collected on the worker: finish the record, or write it again. */
+/* A delivery report, collected on the worker: finish the record, or write it again. A failed
+ * write waits with the refused ones: an error the broker gives at once (the record too large
+ * for the topic, no permission) would otherwise be written again as fast as the broker
+ * answers. */
 static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
 {
     ferry_deadletter_backlog *b = arg;
@@ -229,7 +239,7 @@ static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
         FLOG_ERROR_REPEATED("route", b->route,
                             "write of %s[%d]@%" PRId64 " to %s failed: %s; retrying", v->topic,
                             v->partition, v->offset, b->topic, rd_kafka_err2str(err));
-        item_send(b, item);
+        item_defer(b, item, ferry_clock_ms());
         return;
     }
     if (!item->meta) /* parking is the normal course of a retry: the metrics count it */

@@ -261,6 +261,16 @@ static void item_abandon(ferry_reply_topic *t, struct reply_item *item)
     item_free(item);
 }
 
+/* Queues the item to be written again with the refused ones, REPLY_TOPIC_RETRY_MS from now at
+ * the latest. */
+static void item_defer(ferry_reply_topic *t, struct reply_item *item, int64_t now_ms)
+{
+    if (!t->nrefused)
+        t->retry_at_ms = now_ms + REPLY_TOPIC_RETRY_MS;
+    STAILQ_INSERT_TAIL(&t->refused, item, refused_link);
+    t->nrefused++;
+}
+
 /* Writes one item; on an immediate refusal it joins the refused queue. A write redone (again)
  * for a record whose partition is draining or gone abandons it instead: its new owner answers
  * it, and the drain need not wait for a reply that already failed. */
@@ -282,10 +292,7 @@ static void item_send(ferry_reply_topic *t, struct reply_item *item, int again)
             item, err, sizeof(err)) == 0)
         return;
     now_ms = ferry_clock_ms();
-    if (!t->nrefused)
-        t->retry_at_ms = now_ms + REPLY_TOPIC_RETRY_MS;
-    STAILQ_INSERT_TAIL(&t->refused, item, refused_link);
-    t->nrefused++;
+    item_defer(t, item, now_ms);
     note_refusal(t, err, now_ms);
 }
 
@@ -355,7 +362,8 @@ void ferry_reply_topic_add(ferry_reply_topic *t, struct ferry_dispatch_rec **rec
     answer_release(an);
 }
 
-/* A delivery report, collected on the worker: hand the record back, or write it again. */
+/* A delivery report, collected on the worker: hand the record back, or write it again with the
+ * refused ones (not at once: an error the broker gives at once would loop at its speed). */
 static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
 {
     ferry_reply_topic *t = arg;
@@ -367,7 +375,7 @@ static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
         FLOG_ERROR_REPEATED("route", t->o.route,
                             "reply to %s[%d]@%" PRId64 " was not stored in '%s': %s; retrying",
                             v->topic, v->partition, v->offset, t->o.topic, rd_kafka_err2str(err));
-        item_send(t, item, 1);
+        item_defer(t, item, ferry_clock_ms());
         return;
     }
     ferry_counter_add(t->o.written, 1);
