@@ -12,9 +12,10 @@
  * transaction commits when apply_interval has passed since its first record, when it holds
  * APPLY_BATCH_MAX records, or when the consumer has nothing more. While the store answers no
  * reads (loading, rebuilding) transactions are left open longer and fuller: a commit rewrites
- * every page it touched, so a restore of keys in no particular order writes far less in large
- * ones (50k records per commit filled twice as fast as 10k, 200k three to seven times). The offsets
- * go in the same transaction as the rows, so a restart resumes exactly where the store is.
+ * every page it touched, so a restore writes far less in large ones (with keys in no particular
+ * order, 50k records per commit filled twice as fast as 10k, 200k three to seven times). The
+ * offsets go in the same transaction as the rows, so a restart resumes exactly where the store
+ * is.
  *
  * A transaction's records are copied into a stage (stage.c) as they come and written in key
  * order when it commits, or when the stage is full: a restore's writes then walk the tree in
@@ -39,9 +40,10 @@
 #include <time.h>
 
 #define APPLY_BATCH_MAX 10000 /* records in one write transaction at most */
-#define APPLY_LOADING_BATCH_MAX                                                                    \
-    100000                             /* the same while nothing reads: larger commits write less  \
-                                        */
+/* The same while nothing reads: larger commits rewrite fewer pages, but each one needs new
+ * pages for every leaf it touched, which the data file grows by. With records in key order
+ * (stage.c) 50,000 restored 5% faster than 100,000, into a file about a sixth smaller. */
+#define APPLY_LOADING_BATCH_MAX 50000
 #define APPLY_LOADING_INTERVAL_MS 1000 /* a transaction's longest life while nothing reads */
 #define APPLY_POLL_BATCH 1024          /* messages taken from the consumer at once */
 #define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
