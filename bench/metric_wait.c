@@ -10,11 +10,11 @@
  *   ferry-bench-wait --url http://127.0.0.1:PORT/metrics --records N [--timeout S]
  *                    [--started COUNTER] [--done COUNTER] [--pid PID]
  *
- * prints "seconds=S errors=E since_start=T started_at=V done_epoch=D" (E: route requests whose
- * class is not 2xx; T: from this program's start, which the scripts make ferry's, to the Nth;
- * V: the done counter when the clock started: a table's first commit already holds that many
- * records, applied in time the clock does not see; D: the wall clock at the Nth, in seconds
- * since the epoch, to time a restore from a line of ferry's log) and exits 0, or exits 1
+ * prints "seconds=S errors=E since_start=T done_epoch=D" (E: route requests whose class is not
+ * 2xx; T: from this program's start, which the scripts make ferry's, to the Nth; D: the wall
+ * clock at the Nth, in seconds since the epoch, to time a restore from a line of ferry's log:
+ * a table's first commit already holds many records, applied before S starts) and exits 0,
+ * or exits 1
  * when the deadline passes first or /metrics stops answering. With --pid it also reads that
  * process's RssAnon and RssFile at every scrape and adds their peaks, "anon_peak_mb=A
  * file_peak_mb=F": the kernel keeps a peak of the whole RSS only (VmHWM), and a table's RSS is
@@ -171,14 +171,14 @@ static void follow_mem(long pid, struct mem_peaks *m)
 }
 
 static void print_done(const struct options *o, double first, double start, double errs,
-                       double started_at, const struct mem_peaks *m)
+                       const struct mem_peaks *m)
 {
     double now = bench_now_s();
     struct timespec wall;
 
     clock_gettime(CLOCK_REALTIME, &wall);
-    printf("seconds=%.3f errors=%.0f since_start=%.3f started_at=%.0f done_epoch=%.3f", now - first,
-           errs, now - start, started_at, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+    printf("seconds=%.3f errors=%.0f since_start=%.3f done_epoch=%.3f", now - first, errs,
+           now - start, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
     if (o->pid)
         printf(" anon_peak_mb=%.1f file_peak_mb=%.1f", (double)m->anon_kb / 1024,
                (double)m->file_kb / 1024);
@@ -190,7 +190,6 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
     struct mem_peaks peaks = {0, 0};
     const struct timespec pause = {0, POLL_MS * 1000000L};
     double start = bench_now_s(), deadline = start + (double)o->timeout_s, first = 0;
-    double started_at = 0; /* the done counter when the clock started */
     int failures = 0;
 
     while (bench_now_s() < deadline) {
@@ -204,12 +203,10 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
         }
         failures = 0;
         follow_mem(o->pid, &peaks);
-        if (!first && sample(s->text, o->started) > 0) {
+        if (!first && sample(s->text, o->started) > 0)
             first = bench_now_s();
-            started_at = sample(s->text, o->done);
-        }
         if (first && sample(s->text, o->done) >= (double)o->records) {
-            print_done(o, first, start, errors(s->text), started_at, &peaks);
+            print_done(o, first, start, errors(s->text), &peaks);
             return 0;
         }
         nanosleep(&pause, NULL);

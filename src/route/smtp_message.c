@@ -33,14 +33,14 @@ int ferry_smtp_has_line_break(const char *text, size_t len)
 int ferry_smtp_header_value_check(const char *text, size_t len, char *errstr, size_t errstr_size)
 {
     size_t at = ferry_template_header_unsafe(text, len);
+    unsigned char c = at < len ? (unsigned char)text[at] : 0;
 
     if (at == len)
         return 0;
-    if (ferry_smtp_has_line_break(text, len))
+    if (c == '\r' || c == '\n' || c == '\0')
         snprintf(errstr, errstr_size, "value contains CR, LF or NUL");
     else
-        snprintf(errstr, errstr_size, "value contains control byte 0x%02X",
-                 (unsigned char)text[at]);
+        snprintf(errstr, errstr_size, "value contains control byte 0x%02X", c);
     return -1;
 }
 
