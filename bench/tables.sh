@@ -8,7 +8,7 @@
 #   2. store ceiling: ferry-bench-store-get fills the same store code with N keys, in key order
 #      and shuffled (no Kafka), and times random gets, bare mdb_get beside ferry_store_get;
 #   3. restore: a fresh ferry with one table on that topic and an empty store, timed from its
-#      first commit to N records applied (ferry_table_records_applied_total);
+#      log's "applying" line to N records applied (ferry_table_records_applied_total);
 #   4. at 64 and 256 connections, one fresh ferry each on the restored store: BENCH_ROUNDS
 #      rounds of wrk on /healthz (the HTTP server's ceiling) then wrk on GET of random existing
 #      keys (bench/tables.lua), the GET rate reported as the median of its ratios to /healthz;
@@ -244,11 +244,11 @@ restore_io() {
     "/proc/$FERRY_PID/io"
 }
 
-# bench_restore: a fresh ferry on an empty store, timed by ferry-bench-wait from the first
-# commit to N records applied; its CPU, memory and writes then. The store ceiling's files are
+# bench_restore: a fresh ferry on an empty store, timed from its log's "applying" line to the
+# moment ferry-bench-wait saw N records applied; its CPU, memory and writes then. The store ceiling's files are
 # synced and gone first, so that the restore does not share the disk with their write-back.
 bench_restore() {
-  local line rc=0 ticks mem io rps log_s ready_s name="restore ($KEYS records, empty store)"
+  local line rc=0 ticks mem io rps restore_s applying log_s ready_s name="restore ($KEYS records, empty store)"
   echo "== $name"
   rm -rf "$STORE_DIR"
   sync
@@ -275,8 +275,9 @@ bench_restore() {
   # from the log's "applying" (the consumer assigned, nothing fetched yet) to the Nth applied:
   # the first commit already holds up to 100,000 records, so timing from it would not do
   applying=$(log_epoch "$BENCH_WORK/ferry-restore.err" "msg=\"applying")
-  rps=$(awk -v n="$KEYS" -v a="$applying" -v d="$(field done_epoch "$line")" \
-    'BEGIN { printf "%.0f", (a > 0 && d > a ? n / (d - a) : 0) }')
+  restore_s=$(awk -v a="$applying" -v d="$(field done_epoch "$line")" \
+    'BEGIN { printf "%.3f", (a > 0 && d > a ? d - a : 0) }')
+  rps=$(awk -v n="$KEYS" -v s="$restore_s" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
   [ "$rps" != 0 ] || NOTES+=("restore: no 'applying' line in ferry's log: no rate measured")
   echo "   $line; ferry $(seconds "$ticks") CPU s, $mem, $io; log: applying to ready" \
     "${log_s} s; start to /readyz ${ready_s} s"
@@ -287,7 +288,7 @@ bench_restore() {
     "$(awk -v a="$rps" -v b="$STORE_FILL_STAGED" -v c="$STORE_FILL_SORTED" \
       'BEGIN { if (b && c) printf "%.2fx staged fill, %.2fx in-order fill; ", a / b, a / c }')$(
       field per_commit "$io") records/commit, $(field written_mb "$io") MB written"
-  RESTORE_LINE="rps=$rps seconds=$(field seconds "$line") log_s=$log_s ready_s=$ready_s"
+  RESTORE_LINE="rps=$rps seconds=$restore_s log_s=$log_s ready_s=$ready_s"
 }
 
 # store_bench NAME ARGS...: runs ferry-bench-store-get in $BENCH_WORK (the file system ferry's

@@ -11,9 +11,8 @@
  * instance holds every partition) and applies records many per write transaction: a
  * transaction commits when apply_interval has passed since its first record, when it holds
  * APPLY_BATCH_MAX records, or when the consumer has nothing more. While the store answers no
- * reads (loading, rebuilding) transactions are left open longer and fuller: a commit rewrites
- * every page it touched, so a restore writes far less in large ones (with keys in no particular
- * order, 50k records per commit filled twice as fast as 10k, 200k three to seven times). The
+ * reads (loading, rebuilding) transactions are left open for seconds and millions of records: a
+ * commit rewrites every page it touched, so a restore writes far less in large ones. The
  * offsets go in the same transaction as the rows, so a restart resumes exactly where the store
  * is.
  *
@@ -40,11 +39,17 @@
 #include <time.h>
 
 #define APPLY_BATCH_MAX 10000 /* records in one write transaction at most */
-/* The same while nothing reads: larger commits rewrite fewer pages, but each one needs new
- * pages for every leaf it touched, which the data file grows by. With records in key order
- * (stage.c) 50,000 restored 5% faster than 100,000, into a file about a sixth smaller. */
-#define APPLY_LOADING_BATCH_MAX 50000
-#define APPLY_LOADING_INTERVAL_MS 1000 /* a transaction's longest life while nothing reads */
+/* The same while nothing reads the store (loading, rebuilding). A commit copies every page it
+ * touches, and the copies need new pages while the old ones are still the last commit's, so a
+ * restore in many commits writes each leaf many times into a data file about twice the tree.
+ * In one transaction each leaf is written once: restoring 1M records of 100 B took one
+ * commit, half the file (220 against 420 MB) and 30% less time than 50,000 per commit
+ * (bench/README.md, "session 10"). LMDB's writable map (MDB_WRITEMAP) keeps the dirty pages in
+ * the file's page cache, not in ferry's memory, and needs no limit on their count. What bounds
+ * a loading transaction is how much a crash or a full map would make ferry apply again. */
+#define APPLY_LOADING_BATCH_MAX 2000000
+#define APPLY_LOADING_BYTES_MAX ((size_t)256 * 1024 * 1024) /* keys and values */
+#define APPLY_LOADING_INTERVAL_MS 5000 /* a transaction's longest life while nothing reads */
 #define APPLY_POLL_BATCH 1024          /* messages taken from the consumer at once */
 #define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
 #define APPLY_RETRY_MS 1000            /* between tries to read the topic at start */
@@ -56,6 +61,7 @@
  * order: 2 MiB sorted at a time did as well as 4 or 32 MiB, for up to 20 MB less memory in a
  * restore (bench/README.md, "session 9"). */
 #define APPLY_STAGE_BYTES_MAX (2 * 1024 * 1024)
+#define APPLY_STAGE_RECORDS_MAX 50000 /* and records */
 
 /* What the cluster says about the topic. */
 struct topic_view {
@@ -68,6 +74,7 @@ struct topic_view {
 struct pending {
     int open; /* a store batch is open */
     size_t records;
+    size_t bytes; /* of the records' keys and values */
     int64_t first_ms;
     int64_t *next;            /* per partition: the next offset once this batch commits, or -1 */
     ferry_table_stage *stage; /* its records, written in key order before it commits */
@@ -347,7 +354,7 @@ static void pending_release(struct pending *pb)
 static int pending_init(struct pending *pb, int32_t partitions)
 {
     memset(pb, 0, sizeof(*pb));
-    pb->stage = ferry_table_stage_new(APPLY_LOADING_BATCH_MAX, APPLY_STAGE_BYTES_MAX);
+    pb->stage = ferry_table_stage_new(APPLY_STAGE_RECORDS_MAX, APPLY_STAGE_BYTES_MAX);
     ferry_buf_init(&pb->key_bytes, APPLY_KEYS_MAX);
     pb->next = malloc((size_t)partitions * sizeof(*pb->next));
     pb->key_at = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_at));
@@ -556,6 +563,7 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
     if (!r) {
         pb->next[p] = msg->offset + 1;
         pb->records++;
+        pb->bytes += msg->key_len + msg->len;
     }
     return r;
 }
@@ -601,6 +609,7 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
         pb->next[p] = -1;
     }
     pb->records = 0;
+    pb->bytes = 0;
     report_keys(t, pb);
     return APPLY_OK;
 }
@@ -866,17 +875,34 @@ static int poll_timeout(const struct table *t, const struct run *run)
 /* Nonzero when the open batch holds as many records as a transaction may. */
 static int batch_full(const struct table *t, const struct run *run)
 {
-    return run->pb.records >= (loading(t, run) ? APPLY_LOADING_BATCH_MAX : APPLY_BATCH_MAX);
+    if (loading(t, run))
+        return run->pb.records >= APPLY_LOADING_BATCH_MAX ||
+               run->pb.bytes >= APPLY_LOADING_BYTES_MAX;
+    return run->pb.records >= APPLY_BATCH_MAX;
 }
 
-/* Nonzero when the open batch should commit: it is full or due, or (when the store answers
- * reads) the consumer had nothing more. */
+/* Nonzero when committing the open batch would catch the table up (caught_up). */
+static int batch_catches_up(const struct table *t, const struct pending *pb)
+{
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        int64_t at = pb->next[p] >= 0 ? pb->next[p] : atomic_load(&t->parts[p].applied);
+        if (atomic_load(&t->parts[p].held) && at < t->parts[p].ready_end - t->cfg->ready_lag)
+            return 0;
+    }
+    return 1;
+}
+
+/* Nonzero when the open batch should commit: it is full or due, or it ends a load, or (when
+ * the store answers reads) the consumer had nothing more. */
 static int batch_due(const struct table *t, const struct run *run, int had_msg, int64_t now)
 {
     if (!run->pb.open)
         return 0;
-    return batch_full(t, run) || now >= run->pb.first_ms + batch_interval(t, run) ||
-           (!had_msg && !loading(t, run));
+    if (batch_full(t, run) || now >= run->pb.first_ms + batch_interval(t, run))
+        return 1;
+    if (loading(t, run))
+        return batch_catches_up(t, &run->pb);
+    return !had_msg;
 }
 
 /* Takes what the consumer already has, up to max messages; when it has none, waits up to

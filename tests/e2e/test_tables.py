@@ -10,6 +10,7 @@ import http.client
 import random
 import re
 import signal
+import threading
 from urllib.parse import quote
 
 import pytest
@@ -246,7 +247,11 @@ def test_restart_resumes_from_stored_offsets(broker30, run_ferry, tmp_path):
     assert g.get("/tables/t/keys/k200").body == b"v200"
 
 
-def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_path):
+@pytest.mark.parametrize("when", ["loading", "ready"])
+def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_path, when):
+    """kill -9 in the middle of a load (one large transaction open) or of a burst the ready
+    table applies in small ones: the restart starts at the stored offsets and ends equal to
+    a replay."""
     broker, topic = broker30
     n = 200000
     rnd = random.Random(3)
@@ -254,15 +259,27 @@ def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_p
     last = {}
     for k, v in records:
         last[k] = v
-    produce(broker.bootstrap, topic, records, partitioner="murmur2_random", timeout=120)
     cfg = config(broker.bootstrap, [table("t", topic, tmp_path / "s")])
-    f = run_ferry(cfg, name="killed")
-    wait_until(lambda: applied(f, "t") > 0, 60, "some records to be applied")
+    if when == "loading":
+        produce(broker.bootstrap, topic, records, partitioner="murmur2_random", timeout=120)
+        f = run_ferry(cfg, name="killed")
+        f.wait_log(r'msg="applying', timeout=60)
+    else:
+        f = run_ferry(cfg, name="killed")
+        f.wait_ready(60)
+        producer = threading.Thread(target=produce_in_steps, args=(broker, topic, records))
+        producer.start()
+        wait_until(lambda: applied(f, "t") > 0, 60, "some records to be applied")
     f.send_signal(signal.SIGKILL)
     f.wait(10)
+    if when == "ready":
+        producer.join(180)
+        assert not producer.is_alive()
     g = run_ferry(cfg, name="restarted")
     stored, total = stored_at_start(g)
     assert total == n
+    if when == "ready":
+        assert stored < n  # the producer was still writing when ferry was killed
     g.wait_ready(120)
     assert applied(g, "t") == n - stored  # started exactly at the stored offsets
     reader = Reader(g)
@@ -272,6 +289,14 @@ def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_p
             assert status == 200 and body.decode() == v, (k, status, body)
     finally:
         reader.close()
+
+
+def produce_in_steps(broker, topic, records, step=10000):
+    """Produces the records in steps that each wait for their delivery, so that they arrive
+    over a while rather than at once."""
+    for i in range(0, len(records), step):
+        produce(broker.bootstrap, topic, records[i:i + step], partitioner="murmur2_random",
+                timeout=120)
 
 
 def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
