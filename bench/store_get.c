@@ -5,9 +5,9 @@
  * values in batches (of 10,000 by default, ferry's largest write transaction), in key order or
  * in a shuffled order (--fill-order shuffled: what a table restoring a topic does, since a
  * topic's records do not come in key order; every batch then dirties pages all over the tree),
- * or shuffled and then each batch sorted (--fill-order staged: what a table's apply thread
- * writes since src/table/stage.c), its commits synced or (--commits unsynced) not, as a
- * load's are,
+ * or shuffled and then each batch sorted in stages of S keys (--fill-order staged --stage S,
+ * S the whole batch by default: what a table's apply thread writes since src/table/stage.c),
+ * its commits synced or (--commits unsynced) not, as a load's are,
  * then times G random gets of existing keys on one thread five ways, R rounds of each, the
  * modes taking turns:
  *   raw-one-txn   mdb_get in one long read transaction: the store's ceiling
@@ -54,6 +54,7 @@ struct options {
     long fill_batch;
     int fill_shuffled;
     int fill_staged; /* shuffled, then each batch sorted */
+    long stage;      /* keys sorted together in a staged batch, 0: the whole batch */
     int unsynced;
 };
 
@@ -85,7 +86,7 @@ static void usage(FILE *out)
             "usage: ferry-bench-store-get [--keys N] [--value-bytes B] [--gets G] "
             "[--rounds R]\n"
             "                             [--fill-batch N] [--fill-order sorted|shuffled|staged]\n"
-            "                             [--commits synced|unsynced]\n"
+            "                             [--stage S] [--commits synced|unsynced]\n"
             "  defaults: 1000000 keys, 100-byte values, 1000000 gets per mode and round, "
             "3 rounds,\n"
             "  filled in key order, 10000 keys per write transaction\n");
@@ -106,6 +107,8 @@ static int on_flag(void *arg, const char *flag, const char *value)
         return bench_parse_long(prog, flag, value, 1, 1000, &o->rounds);
     if (strcmp(flag, "--fill-batch") == 0)
         return bench_parse_long(prog, flag, value, 1, 100000000, &o->fill_batch);
+    if (strcmp(flag, "--stage") == 0)
+        return bench_parse_long(prog, flag, value, 1, 100000000, &o->stage);
     if (strcmp(flag, "--fill-order") == 0 &&
         (!strcmp(value, "sorted") || !strcmp(value, "shuffled") || !strcmp(value, "staged"))) {
         o->fill_shuffled = strcmp(value, "sorted") != 0;
@@ -159,15 +162,21 @@ static int order_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* --fill-order staged: each batch of the shuffled order in key order (keys sort as their
- * numbers do). */
+/* --fill-order staged: each stage of each batch of the shuffled order in key order (keys
+ * sort as their numbers do). */
 static void sort_batches(struct run *r, uint32_t *order)
 {
-    long batch = r->opt.fill_batch;
+    long batch = r->opt.fill_batch, stage = r->opt.stage;
 
+    if (!stage || stage > batch)
+        stage = batch;
     for (long i = 0; order && r->opt.fill_staged && i < r->opt.keys; i += batch)
-        qsort(order + i, (size_t)(r->opt.keys - i < batch ? r->opt.keys - i : batch),
-              sizeof(*order), order_cmp);
+        for (long j = i; j < i + batch && j < r->opt.keys; j += stage) {
+            long end = j + stage < i + batch ? j + stage : i + batch;
+            if (end > r->opt.keys)
+                end = r->opt.keys;
+            qsort(order + j, (size_t)(end - j), sizeof(*order), order_cmp);
+        }
 }
 
 static int fill(struct run *r, ferry_store *s)
@@ -383,9 +392,10 @@ static int bench(struct run *r, const char *path)
     if (!s)
         fprintf(stderr, "ferry-bench-store-get: %s\n", err);
     if (!result)
-        printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld batch=%ld order=%s%s\n",
+        printf("fill         records_per_s=%.0f keys=%ld value_bytes=%ld batch=%ld stage=%ld "
+               "order=%s%s\n",
                (double)r->opt.keys / (bench_now_s() - t0), r->opt.keys, r->opt.value_bytes,
-               r->opt.fill_batch,
+               r->opt.fill_batch, r->opt.stage ? r->opt.stage : r->opt.fill_batch,
                r->opt.fill_staged     ? "staged"
                : r->opt.fill_shuffled ? "shuffled"
                                       : "sorted",
