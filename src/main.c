@@ -15,6 +15,9 @@
 #include "route/route.h"
 
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* mallopt */
+#endif
 #include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -454,11 +457,31 @@ static int cmd_redrive(int argc, char **argv)
 
 static int dispatch_command(int argc, char **argv);
 
+/* glibc's malloc by default gives a freed block of more than 128 KiB (more, after it has seen
+ * larger ones freed) back to the system, and a heap's free top past twice that. librdkafka
+ * reads every fetch response (up to 8 MiB for a table, 1 MiB a partition) into a buffer of its
+ * own, freed once its records are: each one then came back as fresh pages, each page a fault
+ * costing about 10 us on a virtual machine. Keeping up to 64 MiB free at a heap's top and
+ * taking blocks up to 32 MiB from the heaps cut a 1M-record table restore from 32-37k page
+ * faults to 20k and 2.1-2.5 CPU s to 1.7-1.8 (bench/README.md, "session 10"). ferry still
+ * hands memory back after a wave of closed connections (httpd.c). */
+#define FERRY_MALLOC_MMAP_THRESHOLD (32 * 1024 * 1024) /* glibc's largest on 64-bit systems */
+#define FERRY_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
+
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, FERRY_MALLOC_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, FERRY_MALLOC_TRIM_THRESHOLD);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     char errstr[512];
     int code;
 
+    tune_malloc();
     ferry_app_block_signals();
     if (ferry_job_global_init(errstr, sizeof(errstr))) {
         fprintf(stderr, "ferry: cannot start: %s\n", errstr);
