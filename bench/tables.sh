@@ -76,6 +76,9 @@ fi
 SERVER_THREADS=$THREADS # server.threads of the next ferry_launch
 SERVER_CPUS=""          # and the cores it may run on (taskset), "" for all
 VALUE_BYTES=100
+# Records in the 2 MiB the apply thread's stage sorts at once (src/table/stage.c): each holds
+# its value, a key of about 7 bytes and a content type of about 17: 16,000 with 100-byte values.
+STAGE_KEYS=$((2 * 1024 * 1024 / (VALUE_BYTES + 31)))
 TOPIC=bench-table
 TABLE=bench
 PARTITIONS=64 # the dev broker keeps about 5 MiB per partition and drops older records
@@ -245,10 +248,12 @@ restore_io() {
 }
 
 # bench_restore: a fresh ferry on an empty store, timed from its log's "applying" line to the
-# moment ferry-bench-wait saw N records applied; its CPU, memory and writes then. The store ceiling's files are
-# synced and gone first, so that the restore does not share the disk with their write-back.
+# moment ferry-bench-wait saw N records applied; its CPU, memory and writes then. The store
+# ceiling's files are synced and gone first, so that the restore does not share the disk with
+# their write-back.
 bench_restore() {
-  local line rc=0 ticks mem io rps restore_s applying log_s ready_s name="restore ($KEYS records, empty store)"
+  local line rc=0 ticks mem io rps restore_s applying log_s ready_s
+  local name="restore ($KEYS records, empty store)"
   echo "== $name"
   rm -rf "$STORE_DIR"
   sync
@@ -273,7 +278,7 @@ bench_restore() {
   perf_wait
   log_s=$(log_seconds "$BENCH_WORK/ferry-restore.err" "msg=\"applying" "msg=\"ready:")
   # from the log's "applying" (the consumer assigned, nothing fetched yet) to the Nth applied:
-  # the first commit already holds up to 100,000 records, so timing from it would not do
+  # a load's first commit may hold all of it, so timing from it would not do
   applying=$(log_epoch "$BENCH_WORK/ferry-restore.err" "msg=\"applying")
   restore_s=$(awk -v a="$applying" -v d="$(field done_epoch "$line")" \
     'BEGIN { printf "%.3f", (a > 0 && d > a ? d - a : 0) }')
@@ -311,14 +316,14 @@ report_field() {
 # it 10,000 keys per write transaction (ferry's largest once ready) in key order (the best case:
 # each page written once) and in a shuffled order (the worst: every commit dirties pages all
 # over the tree; a topic's records come in neither); as a restore writes (one unsynced
-# transaction of up to 2,000,000 keys, shuffled, put in key order 16,000 at a time: about the
-# 2 MiB of 100-byte records that src/table/stage.c sorts at once);
+# transaction of up to 2,000,000 keys, shuffled, put in key order STAGE_KEYS at a time: about
+# the records in the 2 MiB that src/table/stage.c sorts at once);
 # and random gets on one thread, bare LMDB beside ferry's store.
 bench_store() {
   local sorted shuffled staged raw get raw_cpu get_cpu f=$BENCH_WORK
   echo "== store ceiling: ferry-bench-store-get --keys $KEYS --value-bytes $VALUE_BYTES"
   if ! store_bench store-shuffled --gets 0 --fill-order shuffled ||
-    ! store_bench store-staged --gets 0 --fill-order staged --stage 16000 \
+    ! store_bench store-staged --gets 0 --fill-order staged --stage "$STAGE_KEYS" \
       --fill-batch $((KEYS < 2000000 ? KEYS : 2000000)) --commits unsynced ||
     ! store_bench store --gets 1000000 --rounds 3; then
     add_row "store (ferry-bench-store-get)" FAILED - - - - - - - - -
@@ -337,7 +342,7 @@ bench_store() {
   add_row "store fill, keys in order" "$sorted" records/s - - - - - - - "10k keys per txn"
   add_row "store fill, keys shuffled" "$shuffled" records/s - - - - - - - "10k keys per txn"
   add_row "store fill, as a restore writes" "$staged" records/s - - - - - - - \
-    "shuffled keys, up to 2M per unsynced txn, put in order 16k at a time"
+    "shuffled keys, up to 2M per unsynced txn, put in order $STAGE_KEYS at a time"
   # best round's wall rate; the per-CPU-second rates leave out the time other processes took
   add_row "LMDB random get, bare (1 thread)" "$raw" gets/s - - - - - - - \
     "mdb_get, one read txn; $raw_cpu per CPU s"

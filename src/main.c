@@ -464,13 +464,18 @@ static int dispatch_command(int argc, char **argv);
  * costing about 10 us on a virtual machine. Keeping up to 64 MiB free at a heap's top and
  * taking blocks up to 32 MiB from the heaps cut a 1M-record table restore from 32-37k page
  * faults to 20k and 2.1-2.5 CPU s to 1.7-1.8 (bench/README.md, "session 10"). ferry still
- * hands memory back after a wave of closed connections (httpd.c). */
+ * hands memory back after a wave of closed connections (httpd.c). Malloc settings an operator
+ * gives in GLIBC_TUNABLES are left as they are. */
 #define FERRY_MALLOC_MMAP_THRESHOLD (32 * 1024 * 1024) /* glibc's largest on 64-bit systems */
 #define FERRY_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
 
 static void tune_malloc(void)
 {
 #ifdef __GLIBC__
+    const char *tunables = getenv("GLIBC_TUNABLES");
+
+    if (tunables && strstr(tunables, "glibc.malloc."))
+        return;
     mallopt(M_MMAP_THRESHOLD, FERRY_MALLOC_MMAP_THRESHOLD);
     mallopt(M_TRIM_THRESHOLD, FERRY_MALLOC_TRIM_THRESHOLD);
 #endif

@@ -11,10 +11,10 @@
  * instance holds every partition) and applies records many per write transaction: a
  * transaction commits when apply_interval has passed since its first record, when it holds
  * APPLY_BATCH_MAX records, or when the consumer has nothing more. While the store answers no
- * reads (loading, rebuilding) transactions are left open for seconds and millions of records: a
- * commit rewrites every page it touched, so a restore writes far less in large ones. The
- * offsets go in the same transaction as the rows, so a restart resumes exactly where the store
- * is.
+ * reads (loading, rebuilding) transactions are left open for seconds and millions of records,
+ * and commit at once when they catch the table up: a commit rewrites every page it touched, so
+ * a restore writes far less in large ones. The offsets go in the same transaction as the rows,
+ * so a restart resumes exactly where the store is.
  *
  * A transaction's records are copied into a stage (stage.c) as they come and written in key
  * order when it commits, or when the stage is full: a restore's writes then walk the tree in
@@ -51,7 +51,7 @@
 #define APPLY_LOADING_BYTES_MAX ((size_t)256 * 1024 * 1024) /* keys and values */
 #define APPLY_LOADING_INTERVAL_MS 5000 /* a transaction's longest life while nothing reads */
 #define APPLY_POLL_BATCH 1024          /* messages taken from the consumer at once */
-#define APPLY_IDLE_POLL_MS 100         /* longest wait for a record when nothing is pending */
+#define APPLY_IDLE_POLL_MS 100         /* longest wait for records in one poll */
 #define APPLY_RETRY_MS 1000            /* between tries to read the topic at start */
 #define APPLY_META_TIMEOUT_MS 5000     /* one metadata or watermark request */
 #define APPLY_ENDS_EVERY_MS 100        /* how often the partitions' ends are looked at */
@@ -861,7 +861,9 @@ static int64_t batch_interval(const struct table *t, const struct run *run)
     return loading(t, run) ? APPLY_LOADING_INTERVAL_MS : t->cfg->apply_interval_ms;
 }
 
-/* How long the next poll may wait: until the open batch is due, or a while when none is. */
+/* How long the next poll may wait: until the open batch is due, and never more than
+ * APPLY_IDLE_POLL_MS, so that a loading batch's seconds-long interval does not keep the thread
+ * from noticing a stop, the partitions' ends and its members. */
 static int poll_timeout(const struct table *t, const struct run *run)
 {
     int64_t left;
@@ -869,10 +871,12 @@ static int poll_timeout(const struct table *t, const struct run *run)
     if (!run->pb.open)
         return APPLY_IDLE_POLL_MS;
     left = run->pb.first_ms + batch_interval(t, run) - ferry_clock_ms();
-    return left > 0 ? (int)left : 0;
+    if (left <= 0)
+        return 0;
+    return left < APPLY_IDLE_POLL_MS ? (int)left : APPLY_IDLE_POLL_MS;
 }
 
-/* Nonzero when the open batch holds as many records as a transaction may. */
+/* Nonzero when the open batch holds as many records, or record bytes, as a transaction may. */
 static int batch_full(const struct table *t, const struct run *run)
 {
     if (loading(t, run))
@@ -996,7 +1000,8 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
             if (!run->pb.open)
                 r = forget_given_up(t, run);
             update_ends(t);
-            r = progress(t, run);
+            if (r == APPLY_OK)
+                r = progress(t, run);
             looked = now;
         }
     }

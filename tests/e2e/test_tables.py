@@ -249,9 +249,10 @@ def test_restart_resumes_from_stored_offsets(broker30, run_ferry, tmp_path):
 
 @pytest.mark.parametrize("when", ["loading", "ready"])
 def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_path, when):
-    """kill -9 in the middle of a load (one large transaction open) or of a burst the ready
-    table applies in small ones: the restart starts at the stored offsets and ends equal to
-    a replay."""
+    """kill -9 in the middle of a load (its one large transaction open: the restart usually
+    starts from nothing) or of a burst the ready table applies in small transactions (the
+    producer holds back the rest of the records until the kill, so the restart starts from a
+    middle offset): the restart starts at the stored offsets and ends equal to a replay."""
     broker, topic = broker30
     n = 200000
     rnd = random.Random(3)
@@ -264,22 +265,24 @@ def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_p
         produce(broker.bootstrap, topic, records, partitioner="murmur2_random", timeout=120)
         f = run_ferry(cfg, name="killed")
         f.wait_log(r'msg="applying', timeout=60)
+        f.send_signal(signal.SIGKILL)
+        f.wait(10)
     else:
         f = run_ferry(cfg, name="killed")
         f.wait_ready(60)
-        producer = threading.Thread(target=produce_in_steps, args=(broker, topic, records))
+        killed = threading.Event()
+        producer = StepProducer(broker, topic, records, hold_after=2, until=killed)
         producer.start()
         wait_until(lambda: applied(f, "t") > 0, 60, "some records to be applied")
-    f.send_signal(signal.SIGKILL)
-    f.wait(10)
-    if when == "ready":
-        producer.join(180)
-        assert not producer.is_alive()
+        f.send_signal(signal.SIGKILL)
+        f.wait(10)
+        killed.set()
+        producer.finish(180)
     g = run_ferry(cfg, name="restarted")
     stored, total = stored_at_start(g)
     assert total == n
     if when == "ready":
-        assert stored < n  # the producer was still writing when ferry was killed
+        assert stored < n  # the records after the first steps came after the kill
     g.wait_ready(120)
     assert applied(g, "t") == n - stored  # started exactly at the stored offsets
     reader = Reader(g)
@@ -291,12 +294,32 @@ def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_p
         reader.close()
 
 
-def produce_in_steps(broker, topic, records, step=10000):
-    """Produces the records in steps that each wait for their delivery, so that they arrive
-    over a while rather than at once."""
-    for i in range(0, len(records), step):
-        produce(broker.bootstrap, topic, records[i:i + step], partitioner="murmur2_random",
-                timeout=120)
+class StepProducer(threading.Thread):
+    """Produces records in steps of 10,000, each waiting for its delivery; after hold_after
+    steps, waits for the event until before going on. finish() joins it and raises what it
+    raised."""
+
+    def __init__(self, broker, topic, records, hold_after, until, step=10000):
+        super().__init__(daemon=True)
+        self.args = (broker, topic, records, hold_after, until, step)
+        self.error = None
+
+    def run(self):
+        broker, topic, records, hold_after, until, step = self.args
+        try:
+            for n, i in enumerate(range(0, len(records), step)):
+                if n == hold_after and not until.wait(120):
+                    raise AssertionError("the producer was never told to go on")
+                produce(broker.bootstrap, topic, records[i:i + step],
+                        partitioner="murmur2_random", timeout=120)
+        except BaseException as e:  # handed to the test by finish()
+            self.error = e
+
+    def finish(self, timeout):
+        self.join(timeout)
+        assert not self.is_alive(), "the producer did not finish"
+        if self.error:
+            raise self.error
 
 
 def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
