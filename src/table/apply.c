@@ -628,13 +628,14 @@ static void update_ends(struct table *t)
 }
 
 /* Nonzero once every partition the table reads is within ready_lag of the end it had when
- * it was assigned. */
-static int caught_up(const struct table *t)
+ * it was assigned, counting the offsets next would commit (next[p] >= 0) where given. */
+static int caught_up(const struct table *t, const int64_t *next)
 {
-    for (int32_t p = 0; p < t->npartitions; p++)
-        if (atomic_load(&t->parts[p].held) &&
-            atomic_load(&t->parts[p].applied) < t->parts[p].ready_end - t->cfg->ready_lag)
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        int64_t at = next && next[p] >= 0 ? next[p] : atomic_load(&t->parts[p].applied);
+        if (atomic_load(&t->parts[p].held) && at < t->parts[p].ready_end - t->cfg->ready_lag)
             return 0;
+    }
     return 1;
 }
 
@@ -839,7 +840,7 @@ static enum apply_result progress(struct table *t, struct run *run)
     enum apply_result r;
 
     ferry_table_assign_serving(t);
-    if (!caught_up(t))
+    if (!caught_up(t, NULL))
         return APPLY_OK;
     r = loading(t, run) ? finish_loading(t, run) : APPLY_OK;
     if (r != APPLY_OK)
@@ -885,17 +886,6 @@ static int batch_full(const struct table *t, const struct run *run)
     return run->pb.records >= APPLY_BATCH_MAX;
 }
 
-/* Nonzero when committing the open batch would catch the table up (caught_up). */
-static int batch_catches_up(const struct table *t, const struct pending *pb)
-{
-    for (int32_t p = 0; p < t->npartitions; p++) {
-        int64_t at = pb->next[p] >= 0 ? pb->next[p] : atomic_load(&t->parts[p].applied);
-        if (atomic_load(&t->parts[p].held) && at < t->parts[p].ready_end - t->cfg->ready_lag)
-            return 0;
-    }
-    return 1;
-}
-
 /* Nonzero when the open batch should commit: it is full or due, or it ends a load, or (when
  * the store answers reads) the consumer had nothing more. */
 static int batch_due(const struct table *t, const struct run *run, int had_msg, int64_t now)
@@ -905,7 +895,7 @@ static int batch_due(const struct table *t, const struct run *run, int had_msg, 
     if (batch_full(t, run) || now >= run->pb.first_ms + batch_interval(t, run))
         return 1;
     if (loading(t, run))
-        return batch_catches_up(t, &run->pb);
+        return caught_up(t, run->pb.next); /* committing it ends the load */
     return !had_msg;
 }
 

@@ -236,6 +236,9 @@ def test_restart_resumes_from_stored_offsets(broker30, run_ferry, tmp_path):
     f = run_ferry(cfg, name="first")
     f.wait_ready(60)
     assert stored_at_start(f) == (0, 500)
+    # the load was one transaction, committed once it reached the end, not at its 5 s limit
+    assert metric(f, "ferry_table_apply_batch_seconds_count", table="t") == 1
+    assert metric(f, "ferry_table_apply_batch_seconds_sum", table="t") < 4.5
     f.stop()
     produce(broker.bootstrap, topic, [(f"k{i}", f"w{i}") for i in range(100)],
             partitioner="murmur2_random")
