@@ -141,17 +141,34 @@ perf_capture() {
   (sleep 4 && perf record -g -o "$BENCH_PERF/$2.data" -p "$fpid" -- sleep 3 >/dev/null 2>&1) &
 }
 
+# busiest_thread_cpu PID: the CPU seconds of PID's busiest thread of its own (librdkafka's and
+# libmicrohttpd's threads are named and left out): a batch route's worker, which also drives
+# its HTTP transfers. Divided by the run's seconds it is the worker's busy share; the rest of
+# the time the worker waited, for records or for the target (issue 15, item 3).
+busiest_thread_cpu() {
+  local t best=0 ticks
+  [ -n "$1" ] && [ -d "/proc/$1/task" ] || { echo 0; return; }
+  for t in /proc/"$1"/task/*; do
+    case "$(cat "$t/comm" 2>/dev/null)" in rdk:* | MHD-*) continue ;; esac
+    ticks=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$t/stat" 2>/dev/null || echo 0)
+    [ "${ticks:-0}" -gt "$best" ] && best=$ticks
+  done
+  awk -v t="$best" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
+}
+
 # run_ferry_route ORDERING BATCH: runs `$FERRY run` under `measure` (wall, CPU and peak RSS of
 # the ferry process alone); ferry-bench-wait times it from its own /metrics, from the first
 # record consumed to the last delivered, so the dev broker's ~3 s group join is left out.
 run_ferry_route() {
   local config=$BENCH_WORK/route-$1-$2.yaml out=$BENCH_WORK/route-$1-$2.time url pid line rc=0
+  local busy
   write_route_config "$1" "$2" "$config"
   url="http://$(grep -o 'listen: "[^"]*' "$config" | cut -d'"' -f2)/metrics"
   measure "$BENCH_WORK/route.out" "$FERRY" run -c "$config" >"$out" 2>"$BENCH_WORK/route.err" &
   pid=$!
   [ -n "${BENCH_PERF:-}" ] && sleep 0.2 && perf_capture "$config" "$1-$2"
   line=$("$WAIT_BENCH" --url "$url" --records "$RECORDS" --timeout 600) || rc=$?
+  busy=$(busiest_thread_cpu "$(pgrep -f "^$FERRY run -c $config" | head -1)")
   # ^ matches ferry itself, not /usr/bin/time whose command line also names the config
   pkill -TERM -f "^$FERRY run -c $config" || true
   wait "$pid" || true
@@ -159,9 +176,10 @@ run_ferry_route() {
     echo "bench: route $1/$2 did not deliver $RECORDS records" >&2
     return 1
   fi
-  awk -v n="$RECORDS" -v l="$line" -v u="$(cat "$out")" 'BEGIN {
+  awk -v n="$RECORDS" -v l="$line" -v u="$(cat "$out")" -v b="$busy" 'BEGIN {
     split(l, w, /[ =]/); split(u, f, " ")
-    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d\n", n, w[2], n / w[2], f[2], f[3], w[4] }'
+    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d worker_busy=%.2f\n", n, w[2],
+      n / w[2], f[2], f[3], w[4], b / w[2] }'
 }
 
 route_name() {

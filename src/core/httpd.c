@@ -953,11 +953,15 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
 {
     struct sockaddr_storage addr = {0};
     struct MHD_OptionItem tls[3];
-    /* libmicrohttpd 0.9.75's epoll mode stalls with a single thread and many busy connections
-     * (measured: /healthz fell from 80k to under 1k requests/s at 256 connections), so one
-     * thread polls instead. */
+    /* Every server thread uses poll(), not epoll. libmicrohttpd 0.9.75 takes a parked
+     * connection out of its epoll set and puts it back on resume, two epoll_ctl calls per
+     * acknowledged ingest request (12% of ferry's CPU in that row); a parked connection is
+     * simply left out of poll()'s list. Acknowledged one-record ingest went from 49-64k to
+     * 65-80k requests/s at 256 connections, /healthz stayed within noise up to 4,000 busy
+     * connections (8% lower at 1,000), and epoll's single-thread mode stalls at 256 connections
+     * anyway (bench/README.md, "Ingest"). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | (h->opts.threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL);
+                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
     const union MHD_DaemonInfo *info;
 
     if (resolve_listen(h->opts.listen, &addr, errstr, errstr_size) ||

@@ -1,6 +1,6 @@
 /*
- * httpd.h - ferry's inbound HTTP server: libmicrohttpd (one polling thread, or an epoll thread
- * pool when server.threads > 1) behind a small router.
+ * httpd.h - ferry's inbound HTTP server: libmicrohttpd (server.threads threads, each polling
+ * its share of the connections) behind a small router.
  *
  * Jobs register handlers for a method and a path (exact, or a prefix). A handler runs on one
  * of the server's threads once the whole body has arrived (bodies are capped per route). It

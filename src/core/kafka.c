@@ -343,14 +343,16 @@ static int conf_set_map(rd_kafka_conf_t *conf, const struct ferry_cfg_map *map, 
 static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, int mock,
                              char *errstr, size_t errstr_size)
 {
-    /* linger.ms 1, not librdkafka's 5: an acknowledged ingest request waits for the linger
-     * plus a round trip, so 5 ms held one-record requests at 64 connections to 0.22x of
-     * /healthz (0.30x at 256); 1 ms gave 0.45x (0.69x) with 100-record requests still near
-     * 1M records/s, and 0 ms sent one tiny request per record: 0.16x (bench/README.md). */
+    /* linger.ms 0.5, not librdkafka's 5: an acknowledged ingest request waits for the linger
+     * plus a round trip. One-record requests at 64 connections, alternating runs: 10.5k
+     * requests/s with 5 ms, 30.6k with 1, 41-48k with 0.5 at the same CPU per request, and
+     * 27-32k with 0.25 or 0, where the many small produce requests cost the broker three times
+     * the CPU. 100-record requests carry the same records/s with 0.5 as with 1
+     * (bench/README.md, "Ingest"). */
     static const char *const producer[][2] = {{"enable.idempotence", "true"},
                                               {"acks", "all"},
                                               {"partitioner", "murmur2_random"},
-                                              {"linger.ms", "1"},
+                                              {"linger.ms", "0.5"},
                                               {NULL, NULL}};
     static const char *const consumer[][2] = {
         {"enable.auto.commit", "true"},
