@@ -141,19 +141,20 @@ perf_capture() {
   (sleep 4 && perf record -g -o "$BENCH_PERF/$2.data" -p "$fpid" -- sleep 3 >/dev/null 2>&1) &
 }
 
-# busiest_thread_cpu PID: the CPU seconds of PID's busiest thread of its own (librdkafka's and
-# libmicrohttpd's threads are named and left out): a batch route's worker, which also drives
-# its HTTP transfers. Divided by the run's seconds it is the worker's busy share; the rest of
-# the time the worker waited, for records or for the target (issue 15, item 3).
+# busiest_thread_cpu PID: prints "CPU QUEUED": the CPU seconds of PID's busiest thread of its
+# own (librdkafka's and libmicrohttpd's threads are named and left out), a batch route's worker,
+# which also drives its HTTP transfers, and the seconds it was ready to run but waited for a
+# core (/proc/.../schedstat). Divided by the run's seconds they are worker_busy and
+# worker_queued; the rest of the time the worker slept, waiting for records or for the target.
 busiest_thread_cpu() {
-  local t best=0 ticks
-  [ -n "$1" ] && [ -d "/proc/$1/task" ] || { echo 0; return; }
+  local t best=0 ns queued=0
+  [ -n "$1" ] && [ -d "/proc/$1/task" ] || { echo "0 0"; return; }
   for t in /proc/"$1"/task/*; do
     case "$(cat "$t/comm" 2>/dev/null)" in rdk:* | MHD-*) continue ;; esac
-    ticks=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$t/stat" 2>/dev/null || echo 0)
-    [ "${ticks:-0}" -gt "$best" ] && best=$ticks
+    read -r ns wait _ <"$t/schedstat" 2>/dev/null || continue
+    if [ "$ns" -gt "$best" ]; then best=$ns; queued=$wait; fi
   done
-  awk -v t="$best" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
+  awk -v t="$best" -v q="$queued" 'BEGIN { printf "%.3f %.3f", t / 1e9, q / 1e9 }'
 }
 
 # run_ferry_route ORDERING BATCH: runs `$FERRY run` under `measure` (wall, CPU and peak RSS of
@@ -177,9 +178,9 @@ run_ferry_route() {
     return 1
   fi
   awk -v n="$RECORDS" -v l="$line" -v u="$(cat "$out")" -v b="$busy" 'BEGIN {
-    split(l, w, /[ =]/); split(u, f, " ")
-    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d worker_busy=%.2f\n", n, w[2],
-      n / w[2], f[2], f[3], w[4], b / w[2] }'
+    split(l, w, /[ =]/); split(u, f, " "); split(b, t, " ")
+    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d worker_busy=%.2f worker_queued=%.2f\n",
+      n, w[2], n / w[2], f[2], f[3], w[4], t[1] / w[2], t[2] / w[2] }'
 }
 
 route_name() {
