@@ -141,20 +141,19 @@ perf_capture() {
   (sleep 4 && perf record -g -o "$BENCH_PERF/$2.data" -p "$fpid" -- sleep 3 >/dev/null 2>&1) &
 }
 
-# busiest_thread_cpu PID: prints "CPU QUEUED": the CPU seconds of PID's busiest thread of its
-# own (librdkafka's and libmicrohttpd's threads are named and left out), a batch route's worker,
-# which also drives its HTTP transfers, and the seconds it was ready to run but waited for a
-# core (/proc/.../schedstat). Divided by the run's seconds they are worker_busy and
-# worker_queued; the rest of the time the worker slept, waiting for records or for the target.
-busiest_thread_cpu() {
-  local t best=0 ns queued=0
+# worker_cpu PID: prints "CPU QUEUED" for PID's route worker thread (named ferry-route; a batch
+# route's worker also drives its HTTP transfers): its CPU seconds, and the seconds it was ready
+# to run but waited for a core (/proc/.../schedstat). Divided by the run's seconds they are
+# worker_busy and worker_queued; the rest of the time the worker slept, waiting for records or
+# for the target.
+worker_cpu() {
+  local t ns=0 queued=0
   [ -n "$1" ] && [ -d "/proc/$1/task" ] || { echo "0 0"; return; }
   for t in /proc/"$1"/task/*; do
-    case "$(cat "$t/comm" 2>/dev/null)" in rdk:* | MHD-*) continue ;; esac
-    read -r ns wait _ <"$t/schedstat" 2>/dev/null || continue
-    if [ "$ns" -gt "$best" ]; then best=$ns; queued=$wait; fi
+    [ "$(cat "$t/comm" 2>/dev/null)" = ferry-route ] || continue
+    read -r ns queued _ <"$t/schedstat" 2>/dev/null || continue
   done
-  awk -v t="$best" -v q="$queued" 'BEGIN { printf "%.3f %.3f", t / 1e9, q / 1e9 }'
+  awk -v t="$ns" -v q="$queued" 'BEGIN { printf "%.3f %.3f", t / 1e9, q / 1e9 }'
 }
 
 # run_ferry_route ORDERING BATCH: runs `$FERRY run` under `measure` (wall, CPU and peak RSS of
@@ -169,7 +168,7 @@ run_ferry_route() {
   pid=$!
   [ -n "${BENCH_PERF:-}" ] && sleep 0.2 && perf_capture "$config" "$1-$2"
   line=$("$WAIT_BENCH" --url "$url" --records "$RECORDS" --timeout 600) || rc=$?
-  busy=$(busiest_thread_cpu "$(pgrep -f "^$FERRY run -c $config" | head -1)")
+  busy=$(worker_cpu "$(pgrep -f "^$FERRY run -c $config" | head -1)")
   # ^ matches ferry itself, not /usr/bin/time whose command line also names the config
   pkill -TERM -f "^$FERRY run -c $config" || true
   wait "$pid" || true

@@ -178,6 +178,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 static void *poller_main(void *arg)
 {
     ferry_kafka *k = arg;
+
+    pthread_setname_np(pthread_self(), "ferry-poller");
     while (!atomic_load(&k->stopping))
         rd_kafka_poll(k->producer, 100);
     return NULL;

@@ -631,6 +631,7 @@ static void *route_main(void *arg)
     struct route *r = arg;
     int more = 0;
 
+    pthread_setname_np(pthread_self(), "ferry-route"); /* as top -H and the bench show it */
     FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s), %s",
               r->cfg->topics.count, route_target_url(r->cfg), r->io_threads,
               r->instance ? "a static group member (server.instance)" : "a dynamic group member");

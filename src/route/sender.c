@@ -569,6 +569,7 @@ static void *io_main(void *arg)
 {
     struct io_loop *lp = arg;
 
+    pthread_setname_np(pthread_self(), "ferry-route-io");
     while (!atomic_load(&lp->sender->stop))
         io_turn(lp);
     return NULL;

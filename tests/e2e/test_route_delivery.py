@@ -7,6 +7,7 @@ so each pays the dev broker's ~3 s first join once.
 """
 import base64
 import json
+import os
 import time
 from collections import Counter, defaultdict
 from urllib.parse import quote
@@ -64,6 +65,17 @@ def test_io_threads(start_routes, receiver, kafka, io_threads, wrap, want):
 
     assert Counter(r.body for r in receiver.requests) == Counter(r["value"] for r in records)
     assert f"{want} I/O thread(s)" in f.stderr_text() + f.stdout_text()
+    names = Counter(thread_names(f.pid))
+    assert (names["ferry-route"], names["ferry-route-io"], names["ferry-poller"]) == (1, want, 1)
+
+
+def thread_names(pid):
+    """The names of a process's threads, as top -H shows them."""
+    names = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/comm") as f:
+            names.append(f.read().strip())
+    return names
 
 
 def test_envelope_body_describes_the_record(start_routes, receiver, kafka):

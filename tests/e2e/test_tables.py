@@ -299,7 +299,7 @@ def test_kill9_during_apply_leaves_a_replayable_store(broker30, run_ferry, tmp_p
 
 class StepProducer(threading.Thread):
     """Produces records in steps of 10,000, each waiting for its delivery; after hold_after
-    steps, waits for the event until before going on. finish() joins it and raises what it
+    steps, waits until the event is set before going on. finish() joins it and raises what it
     raised."""
 
     def __init__(self, broker, topic, records, hold_after, until, step=10000):
