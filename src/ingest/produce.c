@@ -33,12 +33,14 @@
 #define PRODUCE_ANSWER_BASE 1024
 #define PRODUCE_LOG_INTERVAL_MS 5000 /* failed records are logged at most this often */
 #define PRODUCE_DRAIN_STEP_MS 100
+#define PRODUCE_RUN_MAX 64 /* records per librdkafka batch call, on the handler's stack */
 
 struct slot {
     struct ferry_delivery d; /* first: the producer's msg_opaque points here */
     uint32_t index;
     uint32_t bytes;
     int32_t wanted;                /* the partition asked for, or FERRY_INGEST_PARTITION_ANY */
+    int asked;                     /* went to the partitioner, and its report tells the topic */
     rd_kafka_resp_err_t queue_err; /* produce() failed: written by the handler only */
     rd_kafka_resp_err_t err;       /* the delivery report's, or queue_err */
     int32_t partition;
@@ -56,6 +58,8 @@ struct ingest_req {
     int answered;                   /* under ing->lock */
     atomic_uint remaining;
     int64_t bytes;    /* reserved from the in-flight budget */
+    int32_t follow;   /* where keyless records go: ferry_ingest_topic_follow(), or -1 */
+    int asked;        /* one keyless record went to the partitioner */
     int64_t start_us; /* ferry_clock_us() when it came */
     uint32_t n;
     struct slot slots[];
@@ -299,11 +303,14 @@ static struct ingest_req *req_of(struct slot *s)
 static void on_report(struct ferry_delivery *d, const rd_kafka_message_t *msg)
 {
     struct slot *s = (struct slot *)d;
+    struct ingest_req *r = req_of(s);
 
     s->err = msg->err;
     s->partition = msg->partition;
     s->offset = msg->offset;
-    release(req_of(s));
+    if (s->asked && !msg->err && msg->partition >= 0)
+        ferry_ingest_topic_chosen(r->topic, msg->partition);
+    release(r);
 }
 
 /* ---- producing ---- */
@@ -311,7 +318,7 @@ static void on_report(struct ferry_delivery *d, const rd_kafka_message_t *msg)
 static rd_kafka_resp_err_t produce_with_headers(ferry_ingest *ing, rd_kafka_topic_t *rkt,
                                                 const struct ferry_ingest_batch *b,
                                                 const struct ferry_ingest_record *rec,
-                                                struct slot *s)
+                                                int32_t partition, struct slot *s)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(rec->nheaders);
     rd_kafka_resp_err_t err;
@@ -320,7 +327,7 @@ static rd_kafka_resp_err_t produce_with_headers(ferry_ingest *ing, rd_kafka_topi
         const struct ferry_ingest_header *h = &b->headers[rec->first_header + j];
         rd_kafka_header_add(hdrs, h->name, (ssize_t)h->name_len, h->value, (ssize_t)h->value_len);
     }
-    err = rd_kafka_producev(ing->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(rec->partition),
+    err = rd_kafka_producev(ing->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                             RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
                             RD_KAFKA_V_KEY(rec->key, rec->key_len), RD_KAFKA_V_HEADERS(hdrs),
@@ -342,13 +349,11 @@ static uint32_t record_bytes(const struct ferry_ingest_batch *b,
     return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-/* Produces record i of b into slot i of r. Returns the error of produce(), if any. */
-static rd_kafka_resp_err_t produce_one(struct ingest_req *r, const struct ferry_ingest_batch *b,
-                                       uint32_t i)
+/* Fills slot i of r for record i of b. */
+static struct slot *slot_init(struct ingest_req *r, const struct ferry_ingest_batch *b, uint32_t i)
 {
     const struct ferry_ingest_record *rec = &b->records[i];
     struct slot *s = &r->slots[i];
-    rd_kafka_topic_t *rkt = r->topic->rkt;
 
     s->d.fn = on_report;
     s->index = i;
@@ -356,12 +361,85 @@ static rd_kafka_resp_err_t produce_one(struct ingest_req *r, const struct ferry_
     s->wanted = rec->partition;
     s->partition = -1;
     s->offset = -1;
-    if (rec->nheaders)
-        return produce_with_headers(r->ing, rkt, b, rec, s);
-    if (rd_kafka_produce(rkt, rec->partition, RD_KAFKA_MSG_F_COPY, (void *)rec->value,
-                         rec->value_len, rec->key, rec->key_len, &s->d) == -1)
-        return rd_kafka_last_error();
-    return RD_KAFKA_RESP_ERR_NO_ERROR;
+    return s;
+}
+
+/* The partition for record rec in slot s. A record with a key or a partition keeps it. Of the
+ * keyless ones, the first of a request asks librdkafka's partitioner (its sticky partitioner
+ * keeps one partition for a while, then moves on); the others go where the partitioner last
+ * sent such a record of this topic, by its delivery report. One request's keyless records
+ * thus take one partition, as with the sticky partitioner alone, at a fraction of the cost:
+ * asking it takes a lock and reads the clock per record. */
+static int32_t partition_for(struct ingest_req *r, const struct ferry_ingest_record *rec,
+                             struct slot *s)
+{
+    if (rec->partition != FERRY_INGEST_PARTITION_ANY || rec->key)
+        return rec->partition;
+    if (r->asked && r->follow >= 0)
+        return r->follow;
+    r->asked = 1;
+    s->asked = 1;
+    return FERRY_INGEST_PARTITION_ANY;
+}
+
+/* A record that produce() refused: no report will come for it. */
+static void refuse(struct ingest_req *r, uint32_t i, rd_kafka_resp_err_t err)
+{
+    r->slots[i].queue_err = err;
+    r->slots[i].err = err;
+    release(r);
+}
+
+/* Produces records first to first + count - 1 of b, none with headers, in one call: librdkafka
+ * then takes its topic lock and reads the clocks once for the run, not once per record. */
+static void produce_run(struct ingest_req *r, const struct ferry_ingest_batch *b, uint32_t first,
+                        uint32_t count)
+{
+    rd_kafka_message_t msgs[PRODUCE_RUN_MAX];
+
+    memset(msgs, 0, count * sizeof(msgs[0]));
+    for (uint32_t k = 0; k < count; k++) {
+        const struct ferry_ingest_record *rec = &b->records[first + k];
+        struct slot *s = slot_init(r, b, first + k);
+        msgs[k].partition = partition_for(r, rec, s); /* RD_KAFKA_PARTITION_UA: partitioner */
+        msgs[k].payload = (void *)rec->value;
+        msgs[k].len = rec->value_len;
+        msgs[k].key = (void *)rec->key;
+        msgs[k].key_len = rec->key_len;
+        msgs[k]._private = &s->d;
+    }
+    rd_kafka_produce_batch(r->topic->rkt, RD_KAFKA_PARTITION_UA,
+                           RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION, msgs, (int)count);
+    for (uint32_t k = 0; k < count; k++)
+        if (msgs[k].err)
+            refuse(r, first + k, msgs[k].err);
+}
+
+/* Produces every record of b, in order: runs of records without headers together, each record
+ * with headers on its own (librdkafka's batch call takes no headers). */
+static void produce_all(struct ingest_req *r, const struct ferry_ingest_batch *b)
+{
+    uint32_t i = 0;
+
+    while (i < r->n) {
+        uint32_t count = 0;
+        rd_kafka_resp_err_t err;
+        struct slot *s;
+
+        while (i + count < r->n && count < PRODUCE_RUN_MAX && !b->records[i + count].nheaders)
+            count++;
+        if (count) {
+            produce_run(r, b, i, count);
+            i += count;
+            continue;
+        }
+        s = slot_init(r, b, i);
+        err = produce_with_headers(r->ing, r->topic->rkt, b, &b->records[i],
+                                   partition_for(r, &b->records[i], s), s);
+        if (err)
+            refuse(r, i, err);
+        i++;
+    }
 }
 
 /* Admits r unless ingest is stopping. `producing` goes up before `stopping` is read and the
@@ -402,6 +480,7 @@ static struct ingest_req *req_new(ferry_ingest *ing, struct ingest_endpoint *ep,
     r->n = (uint32_t)n;
     atomic_init(&r->remaining, (unsigned)n + 1);
     r->start_us = ferry_clock_us();
+    r->follow = ferry_ingest_topic_follow(topic);
     return r;
 }
 
@@ -453,14 +532,7 @@ void ferry_ingest_produce(ferry_ingest *ing, struct ingest_endpoint *ep, ferry_h
     r->answer_type = answer_type;
     if (ep->ack == FERRY_INGEST_ACK_KAFKA)
         ferry_http_suspend(req);
-    for (uint32_t i = 0; i < r->n; i++) {
-        rd_kafka_resp_err_t err = produce_one(r, b, i);
-        if (!err)
-            continue;
-        r->slots[i].queue_err = err;
-        r->slots[i].err = err;
-        release(r); /* no report will come for this record */
-    }
+    produce_all(r, b);
     atomic_fetch_sub(&ing->producing, 1);
     if (ep->ack != FERRY_INGEST_ACK_KAFKA)
         reply_queued(r);

@@ -17,7 +17,8 @@
 #define TOPICS_NUMBER_MAX 32 /* a decimal millisecond value */
 
 struct entry {
-    struct ferry_ingest_topic pub;
+    struct ferry_ingest_topic pub; /* first: a pointer to it is a pointer to the entry */
+    _Atomic int32_t chosen;        /* see ferry_ingest_topic_chosen(); -1 before the first */
     char name[FERRY_TOPIC_NAME_MAX + 1];
 };
 
@@ -122,6 +123,7 @@ static struct entry *add(ferry_ingest_topics *t, const char *name, size_t slot, 
         return NULL;
     }
     snprintf(e->name, sizeof(e->name), "%s", name);
+    atomic_init(&e->chosen, -1);
     e->pub.name = e->name;
     e->pub.rest = rest;
     e->pub.keys = ferry_auth_mask(t->auth, FERRY_AUTH_TOPICS, name);
@@ -173,6 +175,20 @@ const struct ferry_ingest_topic *ferry_ingest_topics_fixed(ferry_ingest_topics *
         e = add(t, name, slot, ferry_patterns_match(t->rest, name), errstr, errstr_size);
     pthread_mutex_unlock(&t->lock);
     return e ? &e->pub : NULL;
+}
+
+int32_t ferry_ingest_topic_follow(const struct ferry_ingest_topic *topic)
+{
+    const struct entry *e = (const struct entry *)topic;
+
+    return atomic_load_explicit(&e->chosen, memory_order_relaxed);
+}
+
+void ferry_ingest_topic_chosen(const struct ferry_ingest_topic *topic, int32_t partition)
+{
+    struct entry *e = (struct entry *)topic;
+
+    atomic_store_explicit(&e->chosen, partition, memory_order_relaxed);
 }
 
 void ferry_ingest_topics_release(ferry_ingest_topics *t)

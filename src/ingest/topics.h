@@ -48,6 +48,15 @@ const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t
 const struct ferry_ingest_topic *ferry_ingest_topics_fixed(ferry_ingest_topics *t, const char *name,
                                                            char *errstr, size_t errstr_size);
 
+/* The partition that librdkafka's partitioner last chose for one of this topic's records
+ * without key or partition, as its delivery report said, or -1 before the first such report.
+ * The other keyless records of a request go there (produce.c), so that a request's records
+ * take one partition without each asking the partitioner. Any thread. */
+int32_t ferry_ingest_topic_follow(const struct ferry_ingest_topic *topic);
+
+/* Records partition as the partitioner's latest choice for the topic. Any thread. */
+void ferry_ingest_topic_chosen(const struct ferry_ingest_topic *topic, int32_t partition);
+
 /* Destroys every topic handle (before the producer is destroyed); entries stay readable, and
  * no new entry is made afterwards. Main thread, once no request can be producing. */
 void ferry_ingest_topics_release(ferry_ingest_topics *t);

@@ -240,6 +240,51 @@ def test_record_headers_extension(run_ferry, ferry_config, kafka):
     assert got[1].headers == [("trace", b"t-1"), ("trace", b"t-2"), ("empty", None)]
 
 
+def test_long_request_with_headers_here_and_there_keeps_its_order(run_ferry, ferry_config, kafka):
+    # Records without headers go to librdkafka in runs of at most 64, each record with headers
+    # on its own: 150 records cross two runs' ends, and three carry headers.
+    topic = unique("runs")
+    f = run_ferry(ingest_cfg(ferry_config, topics=[topic]))
+    kafka.produce(topic, [b"create"])
+    with_headers = {0, 70, 149}
+    records = [{"value": i, **({"headers": [{"name": "n", "value": str(i)}]}
+                               if i in with_headers else {})} for i in range(150)]
+    offsets = assert_offsets(post(f, f"/topics/{topic}/partitions/1", {"records": records}), 150)
+    assert [o["partition"] for o in offsets] == [1] * 150
+    assert [o["offset"] for o in offsets] == sorted(o["offset"] for o in offsets)
+    got = [r for r in kafka.consume_n(topic, 151, use_group=False) if r.value != b"create"]
+    got.sort(key=lambda r: r.offset)
+    assert [int(r.value) for r in got] == list(range(150))
+    assert [int(r.value) for r in got if r.headers] == sorted(with_headers)
+    assert all(r.headers == [("n", r.value)] for r in got if r.headers)
+
+
+def test_keyless_records_of_a_request_share_a_partition(run_ferry, ferry_config, kafka):
+    # With the sticky partitioner off, librdkafka alone would spread keyless records at random.
+    # ferry sends a request's first keyless record to the partitioner and the rest where the
+    # partitioner last sent one (docs/ingest.md, "Partitions"); keyed and placed records keep
+    # theirs.
+    topic = unique("keyless")
+    f = run_ferry(ingest_cfg(ferry_config, topics=[topic], extra={
+        "kafka": {"properties": {"sticky.partitioning.linger.ms": 0}}}))
+    kafka.produce(topic, [b"create"])  # the topic exists, with 4 partitions
+    n = kafka.partitions(topic)
+    # Until one keyless record's report came, each one asks the partitioner.
+    assert_offsets(post(f, f"/topics/{topic}", {"records": [{"value": "first"}]}), 1)
+    followed = set()
+    for i in range(30):
+        records = [{"value": j} for j in range(20)] + [{"key": "k", "value": "keyed"},
+                                                       {"value": "placed", "partition": 3}]
+        offsets = assert_offsets(post(f, f"/topics/{topic}", {"records": records}), 22)
+        rest = {o["partition"] for o in offsets[1:20]}
+        assert len(rest) == 1, offsets
+        followed |= rest
+        assert offsets[20]["partition"] == java_partition(b"k", n)
+        assert offsets[21]["partition"] == 3
+    # The followed partition moves with the partitioner's choices.
+    assert len(followed) > 1, followed
+
+
 def test_topic_patterns_and_json_scalars(run_ferry, ferry_config, kafka):
     prefix = unique("pat")
     f = run_ferry(ingest_cfg(ferry_config, topics=[f"^{prefix}\\.[a-z]+$"]))
