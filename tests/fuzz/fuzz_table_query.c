@@ -62,20 +62,28 @@ static void fuzz_query_fill(void)
     }
 }
 
+/* At exit: closes the store and removes its directory. */
+static void fuzz_query_end(void)
+{
+    ferry_store_close(fuzz_store);
+    fuzz_store = NULL;
+    fuzz_scratch_remove();
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char dir[] = "/tmp/ferry-fuzz-query-XXXXXX", err[256];
+    const char *dir = fuzz_scratch_make("ferry-fuzz-query");
+    char err[256];
 
     (void)argc;
     (void)argv;
-    if (!mkdtemp(dir))
-        abort();
     fuzz_store = ferry_store_open(dir, FUZZ_QUERY_MAP_SIZE, err, sizeof(err));
     if (!fuzz_store) {
         fprintf(stderr, "fuzz_table_query: %s\n", err);
         abort();
     }
     fuzz_query_fill();
+    atexit(fuzz_query_end);
     return 0;
 }
 

@@ -20,19 +20,27 @@
 
 static ferry_store *fuzz_store;
 
+/* At exit: closes the store and removes its directory. */
+static void fuzz_store_end(void)
+{
+    ferry_store_close(fuzz_store);
+    fuzz_store = NULL;
+    fuzz_scratch_remove();
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char dir[] = "/tmp/ferry-fuzz-store-XXXXXX", err[256];
+    const char *dir = fuzz_scratch_make("ferry-fuzz-store");
+    char err[256];
 
     (void)argc;
     (void)argv;
-    if (!mkdtemp(dir))
-        abort();
     fuzz_store = ferry_store_open(dir, FUZZ_STORE_MAP_SIZE, err, sizeof(err));
     if (!fuzz_store || ferry_store_set_synced(fuzz_store, 0, err, sizeof(err)) != FERRY_STORE_OK) {
         fprintf(stderr, "fuzz_table_store: %s\n", err);
         abort();
     }
+    atexit(fuzz_store_end);
     return 0;
 }
 
