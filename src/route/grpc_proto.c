@@ -9,6 +9,12 @@
  * length-delimited strings, bytes and sub-messages, the latter encoded into a scratch buffer
  * first since their length comes before them. Repeated numeric fields are packed as proto3
  * does by default (proto2 only when asked with [packed = true]); parsers accept both.
+ *
+ * Well-known types take their proto3 JSON forms: a Timestamp is an RFC 3339 string, a Duration
+ * "1.5s", a wrapper (Int64Value, StringValue...) its bare value, a Struct any JSON object, a
+ * Value any JSON value, a ListValue any array, a FieldMask "a.b,fooBar". Their field numbers
+ * are fixed by google/protobuf's .proto files, so they are written here without a look at the
+ * set (a wrapper's single field excepted).
  */
 #include "route/grpc_proto.h"
 
@@ -24,6 +30,7 @@
 
 #include "core/base64.h"
 #include "google/protobuf/descriptor.pb-c.h"
+#include "route/grpc_wkt.h"
 
 typedef Google__Protobuf__FieldDescriptorProto field_desc;
 typedef Google__Protobuf__DescriptorProto message_desc;
@@ -623,6 +630,347 @@ static int put_bytes_value(struct enc *e, const json_t *v, struct ferry_buf *out
     return result;
 }
 
+/* ---- well-known types ---- */
+
+/* Field numbers of google/protobuf's messages. */
+enum {
+    WKT_SECONDS = 1, /* Timestamp and Duration */
+    WKT_NANOS = 2,
+    WKT_STRUCT_FIELDS = 1, /* Struct: map<string, Value> */
+    WKT_ENTRY_KEY = 1,     /* a map entry's */
+    WKT_ENTRY_VALUE = 2,
+    WKT_VALUE_NULL = 1,
+    WKT_VALUE_NUMBER = 2,
+    WKT_VALUE_STRING = 3,
+    WKT_VALUE_BOOL = 4,
+    WKT_VALUE_STRUCT = 5,
+    WKT_VALUE_LIST = 6,
+    WKT_LIST_VALUES = 1,
+    WKT_MASK_PATHS = 1,
+    WKT_ANY_TYPE_URL = 1,
+    WKT_ANY_VALUE = 2,
+};
+
+#define WKT_PACKAGE ".google.protobuf."
+#define WKT_VALUE WKT_PACKAGE "Value"
+
+typedef int (*wkt_encoder)(struct enc *e, const struct type_entry *t, const json_t *v,
+                           struct ferry_buf *out);
+
+static int put_field(struct enc *e, const field_desc *f, const json_t *v, struct ferry_buf *out);
+
+/* Encodes v with put into a scratch buffer, then appends it to out as field number's bytes. */
+static int put_sub(struct enc *e, int32_t number, wkt_encoder put, const struct type_entry *t,
+                   const json_t *v, struct ferry_buf *out)
+{
+    struct ferry_buf sub;
+    int result;
+    if (++e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
+        return fail(e, "nested deeper than %d levels", FERRY_GRPC_PROTO_DEPTH_MAX);
+    ferry_buf_init(&sub, out->cap);
+    result = put(e, t, v, &sub);
+    if (!result)
+        result = put_tag(out, number, WIRE_LEN) || put_len(out, sub.data ? sub.data : "", sub.len);
+    ferry_buf_release(&sub);
+    e->depth--;
+    return result ? -1 : 0;
+}
+
+/* Seconds and nanos, each left out when zero as proto3 does. */
+static int put_seconds_nanos(struct ferry_buf *out, int64_t seconds, int32_t nanos)
+{
+    if (seconds && (put_tag(out, WKT_SECONDS, WIRE_VARINT) || put_varint(out, (uint64_t)seconds)))
+        return -1;
+    if (nanos &&
+        (put_tag(out, WKT_NANOS, WIRE_VARINT) || put_varint(out, (uint64_t)(int64_t)nanos)))
+        return -1;
+    return 0;
+}
+
+static int put_timestamp(struct enc *e, const struct type_entry *t, const json_t *v,
+                         struct ferry_buf *out)
+{
+    int64_t seconds;
+    int32_t nanos;
+    const char *why;
+    (void)t;
+    if (!json_is_string(v))
+        return fail(e, "expected an RFC 3339 time in a string, got %s", json_kind(v));
+    if (ferry_grpc_wkt_timestamp(json_string_value(v), json_string_length(v), &seconds, &nanos,
+                                 &why))
+        return fail(e, "%s, got '%s'", why, json_string_value(v));
+    return put_seconds_nanos(out, seconds, nanos);
+}
+
+static int put_duration(struct enc *e, const struct type_entry *t, const json_t *v,
+                        struct ferry_buf *out)
+{
+    int64_t seconds;
+    int32_t nanos;
+    const char *why;
+    (void)t;
+    if (!json_is_string(v))
+        return fail(e, "expected a duration like \"1.5s\" in a string, got %s", json_kind(v));
+    if (ferry_grpc_wkt_duration(json_string_value(v), json_string_length(v), &seconds, &nanos,
+                                &why))
+        return fail(e, "%s, got '%s'", why, json_string_value(v));
+    return put_seconds_nanos(out, seconds, nanos);
+}
+
+/* Whether v is the zero value of a wrapper's field f, which proto3 leaves out. */
+static int is_zero_value(const field_desc *f, const json_t *v)
+{
+    switch (f->type) {
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
+        return json_is_string(v) && json_string_length(v) == 0;
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL:
+        return json_is_false(v);
+    default: /* a number; "0" in a string is written out, which reads back the same */
+        return (json_is_integer(v) && json_integer_value(v) == 0) ||
+               (json_is_real(v) && json_real_value(v) == 0.0 && !signbit(json_real_value(v)));
+    }
+}
+
+/* A wrapper (DoubleValue ... BytesValue) is its one field "value", written as a bare value. */
+static int put_wrapper(struct enc *e, const struct type_entry *t, const json_t *v,
+                       struct ferry_buf *out)
+{
+    const field_desc *f = t->msg->n_field == 1 ? t->msg->field[0] : NULL;
+    if (!f)
+        return fail(e, "%s in the descriptor set is not a wrapper", t->name + 1);
+    return is_zero_value(f, v) ? 0 : put_field(e, f, v, out);
+}
+
+static int put_struct(struct enc *e, const struct type_entry *t, const json_t *v,
+                      struct ferry_buf *out);
+static int put_list(struct enc *e, const struct type_entry *t, const json_t *v,
+                    struct ferry_buf *out);
+
+/* A Value: whichever of its kinds the JSON value is; a null is NULL_VALUE, not absent. */
+static int put_value(struct enc *e, const struct type_entry *t, const json_t *v,
+                     struct ferry_buf *out)
+{
+    double d;
+    uint64_t bits;
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        return put_tag(out, WKT_VALUE_NULL, WIRE_VARINT) || put_varint(out, 0) ? -1 : 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return put_tag(out, WKT_VALUE_BOOL, WIRE_VARINT) || put_varint(out, json_is_true(v)) ? -1
+                                                                                             : 0;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        d = json_number_value(v);
+        memcpy(&bits, &d, sizeof(bits));
+        return put_tag(out, WKT_VALUE_NUMBER, WIRE_64BIT) || put_fixed(out, bits, 8) ? -1 : 0;
+    case JSON_STRING:
+        return put_tag(out, WKT_VALUE_STRING, WIRE_LEN) ||
+                       put_len(out, json_string_value(v), json_string_length(v))
+                   ? -1
+                   : 0;
+    case JSON_OBJECT:
+        return put_sub(e, WKT_VALUE_STRUCT, put_struct, t, v, out);
+    case JSON_ARRAY:
+        return put_sub(e, WKT_VALUE_LIST, put_list, t, v, out);
+    }
+    return fail(e, "%s", "unknown JSON value");
+}
+
+/* One entry of a Struct's map: the key, then the Value. */
+static int put_struct_entry(struct enc *e, const struct type_entry *t, const char *key,
+                            const json_t *v, struct ferry_buf *out)
+{
+    struct ferry_buf entry;
+    int result;
+    ferry_buf_init(&entry, out->cap);
+    result = put_tag(&entry, WKT_ENTRY_KEY, WIRE_LEN) || put_len(&entry, key, strlen(key)) ||
+             put_sub(e, WKT_ENTRY_VALUE, put_value, t, v, &entry);
+    if (!result)
+        result = put_tag(out, WKT_STRUCT_FIELDS, WIRE_LEN) ||
+                 put_len(out, entry.data ? entry.data : "", entry.len);
+    ferry_buf_release(&entry);
+    return result ? -1 : 0;
+}
+
+static int put_struct(struct enc *e, const struct type_entry *t, const json_t *v,
+                      struct ferry_buf *out)
+{
+    const char *key;
+    json_t *item;
+    if (!json_is_object(v))
+        return fail(e, "expected an object, got %s", json_kind(v));
+    json_object_foreach((json_t *)v, key, item)
+    {
+        size_t mark = path_push(e, ".", key, 0);
+        if (put_struct_entry(e, t, key, item, out))
+            return -1;
+        path_pop(e, mark);
+    }
+    return 0;
+}
+
+static int put_list(struct enc *e, const struct type_entry *t, const json_t *v,
+                    struct ferry_buf *out)
+{
+    if (!json_is_array(v))
+        return fail(e, "expected an array, got %s", json_kind(v));
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        size_t mark = path_push(e, "[", NULL, i);
+        if (put_sub(e, WKT_LIST_VALUES, put_value, t, json_array_get(v, i), out))
+            return -1;
+        path_pop(e, mark);
+    }
+    return 0;
+}
+
+/* Appends one path of a FieldMask's JSON form in snake case: "user.displayName" is written as
+ * "user.display_name". A path with "_" in it has no JSON form. */
+static int put_mask_path(struct enc *e, const char *p, size_t n, struct ferry_buf *out)
+{
+    struct ferry_buf path;
+    int result = 0;
+    ferry_buf_init(&path, out->cap);
+    for (size_t i = 0; i < n && !result; i++) {
+        if (p[i] == '_')
+            result = fail(e, "field mask path '%.*s' has an underscore: write it in lowerCamelCase",
+                          (int)n, p);
+        else if (p[i] >= 'A' && p[i] <= 'Z')
+            result = ferry_buf_addc(&path, '_') || ferry_buf_addc(&path, (char)(p[i] - 'A' + 'a'));
+        else
+            result = ferry_buf_addc(&path, p[i]);
+    }
+    if (!result)
+        result = put_tag(out, WKT_MASK_PATHS, WIRE_LEN) ||
+                 put_len(out, path.data ? path.data : "", path.len);
+    ferry_buf_release(&path);
+    return result ? -1 : 0;
+}
+
+static int put_field_mask(struct enc *e, const struct type_entry *t, const json_t *v,
+                          struct ferry_buf *out)
+{
+    const char *p, *end, *comma;
+    (void)t;
+    if (!json_is_string(v))
+        return fail(e, "expected field paths like \"a.b,c\" in a string, got %s", json_kind(v));
+    p = json_string_value(v);
+    end = p + json_string_length(v);
+    while (p < end) {
+        comma = memchr(p, ',', (size_t)(end - p));
+        if (!comma)
+            comma = end;
+        if (put_mask_path(e, p, (size_t)(comma - p), out))
+            return -1;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static int encode_typed(struct enc *e, const struct type_entry *t, const json_t *v,
+                        struct ferry_buf *out);
+static wkt_encoder find_wkt(const char *type_name);
+
+/* The message an Any holds, named by its "@type" URL's last segment, encoded into out. A
+ * well-known type's JSON form is the "value" member; any other type's fields are the object's
+ * other members. */
+static int put_any_payload(struct enc *e, const char *url, const json_t *v, struct ferry_buf *out)
+{
+    const char *slash = strrchr(url, '/');
+    const struct type_entry *t;
+    json_t *fields;
+    char name[512];
+    int result;
+    snprintf(name, sizeof(name), ".%s", slash ? slash + 1 : url);
+    t = find_type(e->proto, name);
+    if (!t || !t->msg)
+        return fail(e, "@type '%s' is not in the descriptor set", url);
+    if (find_wkt(t->name)) {
+        if (!json_object_get(v, "value"))
+            return fail(e, "expected \"value\" with the %s", t->name + 1);
+        return encode_typed(e, t, json_object_get(v, "value"), out);
+    }
+    fields = json_copy((json_t *)v);
+    if (!fields)
+        return fail(e, "%s", "out of memory");
+    json_object_del(fields, "@type");
+    result = encode_typed(e, t, fields, out);
+    json_decref(fields);
+    return result;
+}
+
+/* An Any: {"@type": "type.googleapis.com/package.Message", ...the message's fields}. */
+static int put_any(struct enc *e, const struct type_entry *t, const json_t *v,
+                   struct ferry_buf *out)
+{
+    const json_t *type = json_object_get(v, "@type");
+    struct ferry_buf payload;
+    const char *url;
+    int result;
+    (void)t;
+    if (!json_is_object(v))
+        return fail(e, "expected an object, got %s", json_kind(v));
+    if (!json_is_string(type))
+        return fail(e, "%s", "expected \"@type\" with the type's URL in a string");
+    url = json_string_value(type);
+    if (++e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
+        return fail(e, "nested deeper than %d levels", FERRY_GRPC_PROTO_DEPTH_MAX);
+    ferry_buf_init(&payload, out->cap);
+    result = put_any_payload(e, url, v, &payload);
+    e->depth--;
+    if (!result)
+        result = put_tag(out, WKT_ANY_TYPE_URL, WIRE_LEN) || put_len(out, url, strlen(url)) ||
+                 (payload.len && (put_tag(out, WKT_ANY_VALUE, WIRE_LEN) ||
+                                  put_len(out, payload.data, payload.len)));
+    ferry_buf_release(&payload);
+    return result ? -1 : 0;
+}
+
+struct wkt {
+    const char *name;
+    wkt_encoder encode;
+};
+
+static const struct wkt wkts[] = {
+    {".google.protobuf.Timestamp", put_timestamp}, {".google.protobuf.Duration", put_duration},
+    {".google.protobuf.Struct", put_struct},       {WKT_VALUE, put_value},
+    {".google.protobuf.ListValue", put_list},      {".google.protobuf.FieldMask", put_field_mask},
+    {".google.protobuf.DoubleValue", put_wrapper}, {".google.protobuf.FloatValue", put_wrapper},
+    {".google.protobuf.Int64Value", put_wrapper},  {".google.protobuf.UInt64Value", put_wrapper},
+    {".google.protobuf.Int32Value", put_wrapper},  {".google.protobuf.UInt32Value", put_wrapper},
+    {".google.protobuf.BoolValue", put_wrapper},   {".google.protobuf.StringValue", put_wrapper},
+    {".google.protobuf.BytesValue", put_wrapper},  {".google.protobuf.Any", put_any},
+};
+
+/* The encoder of a well-known type with a JSON form of its own, or NULL for any other type
+ * (google.protobuf.Empty included: it is written as {} like other messages). */
+static wkt_encoder find_wkt(const char *type_name)
+{
+    if (strncmp(type_name, WKT_PACKAGE, sizeof(WKT_PACKAGE) - 1) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(wkts) / sizeof(wkts[0]); i++)
+        if (strcmp(type_name, wkts[i].name) == 0)
+            return wkts[i].encode;
+    return NULL;
+}
+
+/* Encodes v as a message of type t: in its JSON form when t is a well-known type, else field by
+ * field. */
+static int encode_typed(struct enc *e, const struct type_entry *t, const json_t *v,
+                        struct ferry_buf *out)
+{
+    wkt_encoder encode = find_wkt(t->name);
+    return encode ? encode(e, t, v, out) : encode_message(e, t, v, out);
+}
+
+/* Whether a JSON null for field f means "not set": everywhere but in a Value. */
+static int null_is_absent(const field_desc *f)
+{
+    return f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
+           !f->type_name || strcmp(f->type_name, WKT_VALUE) != 0;
+}
+
 static int put_message_value(struct enc *e, const field_desc *f, const json_t *v,
                              struct ferry_buf *out)
 {
@@ -632,7 +980,7 @@ static int put_message_value(struct enc *e, const field_desc *f, const json_t *v
     if (!t || !t->msg)
         return fail(e, "type '%s' is not in the descriptor set", f->type_name);
     ferry_buf_init(&sub, out->cap);
-    result = encode_message(e, t, v, &sub);
+    result = encode_typed(e, t, v, &sub);
     if (!result)
         result = put_len(out, sub.data ? sub.data : "", sub.len);
     ferry_buf_release(&sub);
@@ -717,7 +1065,7 @@ static int put_map_entry(struct enc *e, const field_desc *f, const message_desc 
     int result;
     ferry_buf_init(&kv, out->cap);
     result = k ? put_field(e, kf, k, &kv) : fail(e, "%s", "out of memory");
-    if (!result && !json_is_null(value))
+    if (!result && (!json_is_null(value) || !null_is_absent(vf)))
         result = put_field(e, vf, value, &kv);
     if (!result)
         result = put_tag(out, f->number, WIRE_LEN) || put_len(out, kv.data ? kv.data : "", kv.len);
@@ -780,7 +1128,7 @@ static int encode_field(struct enc *e, const struct type_entry *t, const char *k
     int result;
     if (!f)
         return fail(e, "unknown field in %s", t->name + 1);
-    if (json_is_null(v))
+    if (json_is_null(v) && null_is_absent(f))
         result = 0;
     else if (f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED)
         result = put_repeated(e, t, f, v, out);
@@ -831,7 +1179,7 @@ int ferry_grpc_proto_encode(const ferry_grpc_proto *p, const char *type, const c
         goto out;
     }
     errstr[0] = '\0';
-    result = encode_message(&e, t, root, out);
+    result = encode_typed(&e, t, root, out);
     if (result && !errstr[0]) { /* an append failed, not the input */
         snprintf(errstr, errstr_size, "encoded message larger than %zu bytes", out->cap);
         result = FERRY_GRPC_PROTO_FULL;

@@ -25,6 +25,9 @@ PROTO = """
 syntax = "proto3";
 package test;
 
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/wrappers.proto";
+
 enum Color {
   COLOR_UNSPECIFIED = 0;
   RED = 1;
@@ -47,6 +50,8 @@ message Order {
   bool paid = 7;
   bytes blob = 8;
   uint64 big = 9;
+  google.protobuf.Timestamp placed_at = 10;
+  google.protobuf.StringValue coupon = 11;
 }
 
 message Ack {}
@@ -228,7 +233,8 @@ def test_h2c_opens_a_connection_per_call(start_routes, kafka, h2c_server):
 ORDER = {"id": "o-1", "items": [{"sku": "a", "price": "9007199254740993", "qty": 2},
                                 {"sku": "b", "price": 5}],
          "labels": {"x": 1, "y": -2}, "color": "BLUE", "codes": [1, 2, 3], "total": 1.5,
-         "paid": True, "blob": "AAEC", "big": "18446744073709551615"}
+         "paid": True, "blob": "AAEC", "big": "18446744073709551615",
+         "placed_at": "2026-12-05T08:00:00.250+01:00", "coupon": "WINTER"}
 
 
 def test_json_is_encoded_to_protobuf_and_a_bad_field_dead_lettered(start_routes, kafka,
@@ -240,6 +246,7 @@ def test_json_is_encoded_to_protobuf_and_a_bad_field_dead_lettered(start_routes,
     bad = {"type": {"id": "b1", "items": [{"sku": "x"}, {"qty": "many"}]},
            "unknown": {"id": "b2", "colour": "RED"},
            "enum": {"id": "b3", "color": "GREEN"},
+           "time": {"id": "b4", "placed_at": "tomorrow"},
            "notjson": None}
     records = [{"partition": 0, "key": b"good", "value": json.dumps(ORDER).encode()}]
     records += [{"partition": 0, "key": k.encode(),
@@ -255,6 +262,9 @@ def test_json_is_encoded_to_protobuf_and_a_bad_field_dead_lettered(start_routes,
     assert first.color == 2 and list(first.codes) == [1, 2, 3]
     assert first.total == 1.5 and first.paid and first.blob == b"\x00\x01\x02"
     assert first.big == 18446744073709551615
+    assert (first.placed_at.seconds, first.placed_at.nanos) == (1796454000, 250_000_000)
+    assert first.HasField("coupon") and first.coupon.value == "WINTER"
+    assert not empty.HasField("placed_at") and not empty.HasField("coupon")
     assert empty == order_class()
     dead = {r.key.decode(): dead_letter_headers(r)["ferry.error"]
             for r in kafka.consume_n(dlq, len(bad), use_group=False)}
@@ -263,6 +273,7 @@ def test_json_is_encoded_to_protobuf_and_a_bad_field_dead_lettered(start_routes,
     assert "colour" in dead["unknown"], dead["unknown"]
     assert "color" in dead["enum"] and "GREEN" in dead["enum"], dead["enum"]
     assert "invalid JSON" in dead["notjson"], dead["notjson"]
+    assert "placed_at: expected an RFC 3339 time" in dead["time"], dead["time"]
     assert len(s.calls) == 2  # the bad ones were never sent
 
 

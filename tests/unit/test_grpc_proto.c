@@ -2,7 +2,8 @@
  * test_grpc_proto.c - JSON to protobuf from a descriptor set: every scalar type, enums by
  * name and number, nested, repeated and map fields, checked byte for byte against what
  * python3-protobuf's json_format encodes for the same JSON (tests/unit/data/grpc_shop.proto);
- * then inputs that must fail, each with the field path its message must name.
+ * then inputs that must fail, each with the field path its message must name. The same for the
+ * JSON forms of the well-known types (tests/unit/data/grpc_wkt.proto).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,16 +86,114 @@ static const struct bad_case bad_cases[] = {
     {"{\"id\": \"a\", \"id\": \"b\"}", "invalid JSON: duplicate object key"},
 };
 
-static ferry_grpc_proto *load_shop(void)
+/* Timestamps, durations, wrappers, Struct, Value, ListValue and FieldMask in wkt.Event, as
+ * python3-protobuf's json_format.Parse and SerializeToString(deterministic=True) give them. */
+static const struct good_case wkt_good_cases[] = {
+    {"{\"at\": \"2026-12-05T07:00:00Z\"}", "0a0608f0ecced806"},
+    {"{\"at\": \"2026-12-05T07:00:00.250Z\"}", "0a0b08f0ecced8061080e59a77"},
+    {"{\"at\": \"2026-12-05T08:00:00.000000001+01:00\"}", "0a0808f0ecced8061001"},
+    {"{\"at\": \"1969-12-31T23:59:59Z\"}", "0a0b08ffffffffffffffffff01"},
+    {"{\"at\": \"0001-01-01T00:00:00Z\"}", "0a0b088092b8c398feffffff01"},
+    {"{\"at\": \"9999-12-31T23:59:59.999999999Z\"}", "0a0d08ff82d1ffaf0710ff93ebdc03"},
+    {"{\"at\": \"1970-01-01T00:00:00Z\"}", "0a00"},
+    {"{\"took\": \"1.5s\"}", "120808011080cab5ee01"},
+    {"{\"took\": \"-1.5s\"}", "121608ffffffffffffffffff011080b6ca91feffffffff01"},
+    {"{\"took\": \"0.000000001s\"}", "12021001"},
+    {"{\"took\": \"315576000000s\"}", "12070880bcaece9709"},
+    {"{\"count\": \"9007199254740993\"}", "1a09088180808080808010"},
+    {"{\"count\": -3}", "1a0b08fdffffffffffffffff01"},
+    {"{\"name\": \"hi\"}", "22040a026869"},
+    {"{\"name\": \"\"}", "2200"},
+    {"{\"flag\": false}", "2a00"},
+    {"{\"count\": 0}", "1a00"},
+    {"{\"flag\": true}", "2a020801"},
+    {"{\"score\": 2.5}", "3209090000000000000440"},
+    {"{\"data\": \"AAEC\"}", "3a050a03000102"},
+    {"{\"small\": 7}", "42020807"},
+    {"{\"ratio\": 0.25}", "7a050d0000803e"},
+    {"{\"attrs\": {\"a\": 1}}", "4a100a0e0a0161120911000000000000f03f"},
+    {"{\"attrs\": {\"a\": {\"b\": [true, null, \"x\"]}}}",
+     "4a1f0a1d0a016112182a160a140a0162120f320d0a0220010a0208000a031a0178"},
+    {"{\"attrs\": {}}", "4a00"},
+    {"{\"any\": null}", "52020800"},
+    {"{\"any\": \"s\"}", "52031a0173"},
+    {"{\"any\": 1.5}", "520911000000000000f83f"},
+    {"{\"any\": false}", "52022000"},
+    {"{\"any\": [1, {\"k\": null}]}", "521a32180a0911000000000000f03f0a0b2a090a070a016b12020800"},
+    {"{\"any\": {}}", "52022a00"},
+    {"{\"list\": [1, \"a\"]}", "5a100a0911000000000000f03f0a031a0161"},
+    {"{\"list\": []}", "5a00"},
+    {"{\"mask\": \"user.displayName,photo\"}",
+     "621a0a11757365722e646973706c61795f6e616d650a0570686f746f"},
+    {"{\"mask\": \"\"}", "6200"},
+    {"{\"times\": [\"1970-01-01T00:00:01Z\", \"1970-01-01T00:00:02Z\"]}", "6a0208016a020802"},
+    {"{\"extra\": {\"k\": null}}", "72070a016b12020800"},
+    {"{\"at\": null, \"count\": null}", ""},
+    {"{\"payload\": {\"@type\": \"type.googleapis.com/wkt.Item\", \"sku\": \"x\", \"qty\": 2}}",
+     "8201250a1c747970652e676f6f676c65617069732e636f6d2f776b742e4974656d12050a01781002"},
+    {"{\"payload\": {\"@type\": \"type.googleapis.com/wkt.Item\"}}",
+     "82011e0a1c747970652e676f6f676c65617069732e636f6d2f776b742e4974656d"},
+    {"{\"payload\": {\"@type\": \"type.googleapis.com/google.protobuf.Duration\", \"value\": "
+     "\"1.5s\"}}",
+     "8201380a2c747970652e676f6f676c65617069732e636f6d2f676f6f676c652e70726f746f6275662e4475726174"
+     "696f6e120808011080cab5ee01"},
+    {"{\"payload\": {\"@type\": \"type.googleapis.com/google.protobuf.Empty\"}}",
+     "82012b0a29747970652e676f6f676c65617069732e636f6d2f676f6f676c652e70726f746f6275662e456d70747"
+     "9"},
+    {"{\"nothing\": {}}", "8a0100"},
+};
+
+static const struct bad_case wkt_bad_cases[] = {
+    {"{\"at\": 5}", "at: expected an RFC 3339 time in a string, got a number"},
+    {"{\"at\": \"2026-13-01T00:00:00Z\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"2026-02-29T00:00:00Z\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"2026-12-05T07:00:00\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"2026-12-05 07:00:00Z\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"2026-12-05T07:00:00.Z\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"2026-12-05T07:00:00.1234567890Z\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"2026-12-05T07:00:00+1:00\"}", "at: expected an RFC 3339 time"},
+    {"{\"at\": \"0001-01-01T00:00:00+00:01\"}", "at: time out of range"},
+    {"{\"times\": [\"1970-01-01T00:00:00Z\", \"soon\"]}", "times[1]: expected an RFC 3339"},
+    {"{\"took\": 1.5}", "took: expected a duration like \"1.5s\" in a string, got a number"},
+    {"{\"took\": \"1.5\"}", "took: expected a duration in seconds like 1.5s, got '1.5'"},
+    {"{\"took\": \"s\"}", "took: expected a duration"},
+    {"{\"took\": \"--1s\"}", "took: expected a duration"},
+    {"{\"took\": \"315576000001s\"}", "took: duration out of range"},
+    {"{\"count\": \"many\"}", "count: expected an integer, got 'many'"},
+    {"{\"flag\": 0}", "flag: expected a boolean, got a number"},
+    {"{\"name\": 0}", "name: expected a string, got a number"},
+    {"{\"small\": -1}", "small: integer out of range"},
+    {"{\"attrs\": [1]}", "attrs: expected an object, got an array"},
+    {"{\"attrs\": {\"a\": {\"b\": [1, {\"c\": {\"d\": {}}}, \"x\"]}}, \"list\": {}}",
+     "list: expected an array, got an object"},
+    {"{\"mask\": \"user.display_name\"}", "mask: field mask path 'user.display_name' has an"},
+    {"{\"mask\": [\"a\"]}", "mask: expected field paths like \"a.b,c\" in a string, got an array"},
+    {"{\"payload\": {\"sku\": \"x\"}}", "payload: expected \"@type\" with the type's URL"},
+    {"{\"payload\": {\"@type\": \"type.googleapis.com/wkt.Nope\"}}",
+     "payload: @type 'type.googleapis.com/wkt.Nope' is not in the descriptor set"},
+    {"{\"payload\": {\"@type\": \"x/wkt.Item\", \"colour\": 1}}",
+     "payload.colour: unknown field in wkt.Item"},
+    {"{\"payload\": {\"@type\": \"x/google.protobuf.Timestamp\"}}",
+     "payload: expected \"value\" with the google.protobuf.Timestamp"},
+    {"{\"payload\": {\"@type\": \"x/google.protobuf.Timestamp\", \"value\": \"now\"}}",
+     "payload: expected an RFC 3339 time"},
+};
+
+static ferry_grpc_proto *load_set(const char *name)
 {
     const char *dir = getenv("FERRY_TEST_DATA");
     char path[512], err[256] = "";
     ferry_grpc_proto *p;
-    snprintf(path, sizeof(path), "%s/grpc_shop.pb", dir ? dir : "tests/unit/data");
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/unit/data", name);
     p = ferry_grpc_proto_load(path, err, sizeof(err));
     if (!p)
         fail_msg("loading %s: %s", path, err);
     return p;
+}
+
+static ferry_grpc_proto *load_shop(void)
+{
+    return load_set("grpc_shop.pb");
 }
 
 static void to_hex(const char *data, size_t len, char *out)
@@ -104,17 +203,16 @@ static void to_hex(const char *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static void test_encode_good(void **state)
+/* Encodes each case as message type of set and compares the bytes. */
+static void check_good(const char *set, const char *type, const struct good_case *cases, size_t n)
 {
-    ferry_grpc_proto *p = load_shop();
-    (void)state;
-    for (size_t i = 0; i < sizeof(good_cases) / sizeof(good_cases[0]); i++) {
-        const struct good_case *c = &good_cases[i];
+    ferry_grpc_proto *p = load_set(set);
+    for (size_t i = 0; i < n; i++) {
+        const struct good_case *c = &cases[i];
         struct ferry_buf out;
-        char err[256] = "", hex[256];
+        char err[256] = "", hex[512];
         ferry_buf_init(&out, 1024);
-        if (ferry_grpc_proto_encode(p, "shop.Order", c->json, strlen(c->json), &out, err,
-                                    sizeof(err)))
+        if (ferry_grpc_proto_encode(p, type, c->json, strlen(c->json), &out, err, sizeof(err)))
             fail_msg("%s: refused: %s", c->json, err);
         to_hex(out.data ? out.data : "", out.len, hex);
         if (strcmp(hex, c->hex) != 0)
@@ -124,24 +222,73 @@ static void test_encode_good(void **state)
     ferry_grpc_proto_destroy(p);
 }
 
-static void test_encode_bad(void **state)
+/* Encodes each case and checks the error, and that what out held before is kept. */
+static void check_bad(const char *set, const char *type, const struct bad_case *cases, size_t n)
 {
-    ferry_grpc_proto *p = load_shop();
-    (void)state;
-    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-        const struct bad_case *c = &bad_cases[i];
+    ferry_grpc_proto *p = load_set(set);
+    for (size_t i = 0; i < n; i++) {
+        const struct bad_case *c = &cases[i];
         struct ferry_buf out;
         char err[256] = "";
         ferry_buf_init(&out, 1024);
         ferry_buf_adds(&out, "kept");
-        if (ferry_grpc_proto_encode(p, ".shop.Order", c->json, strlen(c->json), &out, err,
-                                    sizeof(err)) == 0)
+        if (ferry_grpc_proto_encode(p, type, c->json, strlen(c->json), &out, err, sizeof(err)) == 0)
             fail_msg("%s: accepted", c->json);
         if (!strstr(err, c->error))
             fail_msg("%s: error '%s', want '%s'", c->json, err, c->error);
         assert_int_equal(out.len, 4);
         ferry_buf_release(&out);
     }
+    ferry_grpc_proto_destroy(p);
+}
+
+static void test_encode_good(void **state)
+{
+    (void)state;
+    check_good("grpc_shop.pb", "shop.Order", good_cases,
+               sizeof(good_cases) / sizeof(good_cases[0]));
+}
+
+static void test_encode_bad(void **state)
+{
+    (void)state;
+    check_bad("grpc_shop.pb", ".shop.Order", bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]));
+}
+
+static void test_well_known_good(void **state)
+{
+    (void)state;
+    check_good("grpc_wkt.pb", "wkt.Event", wkt_good_cases,
+               sizeof(wkt_good_cases) / sizeof(wkt_good_cases[0]));
+}
+
+static void test_well_known_bad(void **state)
+{
+    (void)state;
+    check_bad("grpc_wkt.pb", "wkt.Event", wkt_bad_cases,
+              sizeof(wkt_bad_cases) / sizeof(wkt_bad_cases[0]));
+}
+
+/* A Value nests through lists and structs; the depth limit holds there too. */
+static void test_well_known_depth(void **state)
+{
+    ferry_grpc_proto *p = load_set("grpc_wkt.pb");
+    struct ferry_buf out, json;
+    char err[256] = "";
+    (void)state;
+    ferry_buf_init(&out, 1 << 16);
+    ferry_buf_init(&json, 4096);
+    ferry_buf_adds(&json, "{\"any\": ");
+    for (int i = 0; i < FERRY_GRPC_PROTO_DEPTH_MAX + 1; i++)
+        ferry_buf_adds(&json, "[");
+    for (int i = 0; i < FERRY_GRPC_PROTO_DEPTH_MAX + 1; i++)
+        ferry_buf_adds(&json, "]");
+    ferry_buf_adds(&json, "}");
+    assert_int_equal(
+        ferry_grpc_proto_encode(p, "wkt.Event", json.data, json.len, &out, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "nested deeper than"));
+    ferry_buf_release(&json);
+    ferry_buf_release(&out);
     ferry_grpc_proto_destroy(p);
 }
 
@@ -296,6 +443,9 @@ int main(void)
         cmocka_unit_test(test_input_type_missing),
         cmocka_unit_test(test_encode_good),
         cmocka_unit_test(test_encode_bad),
+        cmocka_unit_test(test_well_known_good),
+        cmocka_unit_test(test_well_known_bad),
+        cmocka_unit_test(test_well_known_depth),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_method),
