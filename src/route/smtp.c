@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMTP_RECIPIENTS_MAX 100         /* to and cc together */
+#define SMTP_RECIPIENTS_MAX 100         /* to, cc and bcc together */
 #define SMTP_VALUE_MAX (16 * 1024)      /* one rendered header template */
 #define SMTP_PART_MAX (4 * 1024 * 1024) /* one rendered body template */
 #define SMTP_PASSWORD_MAX 1024
@@ -28,9 +28,10 @@ struct ferry_smtp {
     const struct ferry_route_smtp_config *cfg;
     const char *route;
     char *password; /* from the config or its file */
-    ferry_template *from, *subject, *text, *html;
+    ferry_template *from, *reply_to, *subject, *text, *html;
     ferry_template *to[SMTP_RECIPIENTS_MAX];
     ferry_template *cc[SMTP_RECIPIENTS_MAX];
+    ferry_template *bcc[SMTP_RECIPIENTS_MAX];
 };
 
 struct ferry_smtp_mail {
@@ -104,18 +105,20 @@ ferry_smtp *ferry_smtp_new(const struct ferry_route_smtp_config *c, const char *
         return NULL;
     s->cfg = c;
     s->route = route_name;
-    if (c->to.count + c->cc.count > SMTP_RECIPIENTS_MAX) {
-        snprintf(errstr, errstr_size, "target.smtp: at most %d recipients in to and cc",
+    if (c->to.count + c->cc.count + c->bcc.count > SMTP_RECIPIENTS_MAX) {
+        snprintf(errstr, errstr_size, "target.smtp: at most %d recipients in to, cc and bcc",
                  SMTP_RECIPIENTS_MAX);
         goto out;
     }
     if (read_password(s, errstr, errstr_size) ||
         compile(c->from, &s->from, "from", errstr, errstr_size) ||
+        compile(c->reply_to, &s->reply_to, "reply_to", errstr, errstr_size) ||
         compile(c->subject, &s->subject, "subject", errstr, errstr_size) ||
         compile(c->text, &s->text, "text", errstr, errstr_size) ||
         compile(c->html, &s->html, "html", errstr, errstr_size) ||
         compile_list(&c->to, s->to, "to", errstr, errstr_size) ||
-        compile_list(&c->cc, s->cc, "cc", errstr, errstr_size))
+        compile_list(&c->cc, s->cc, "cc", errstr, errstr_size) ||
+        compile_list(&c->bcc, s->bcc, "bcc", errstr, errstr_size))
         goto out;
     result = 0;
 out:
@@ -131,12 +134,14 @@ void ferry_smtp_destroy(ferry_smtp *s)
     if (!s)
         return;
     ferry_template_destroy(s->from);
+    ferry_template_destroy(s->reply_to);
     ferry_template_destroy(s->subject);
     ferry_template_destroy(s->text);
     ferry_template_destroy(s->html);
     for (size_t i = 0; i < SMTP_RECIPIENTS_MAX; i++) {
         ferry_template_destroy(s->to[i]);
         ferry_template_destroy(s->cc[i]);
+        ferry_template_destroy(s->bcc[i]);
     }
     free(s->password);
     free(s);
@@ -209,7 +214,8 @@ static int add_rcpt(struct ferry_smtp_mail *mail, const char *addr)
     return 0;
 }
 
-/* Writes "Name: a, b\r\n" for the recipients of list, adding each to the envelope. */
+/* Writes "Name: a, b\r\n" for the recipients of list, adding each to the envelope; with name
+ * NULL (bcc) only the envelope gets them. */
 static int add_recipients(struct ferry_smtp_mail *mail, ferry_template *const *list, size_t n,
                           const char *name, const char *key, const struct ferry_record *rec,
                           struct ferry_buf *msg, char *errstr, size_t errstr_size)
@@ -220,11 +226,27 @@ static int add_recipients(struct ferry_smtp_mail *mail, ferry_template *const *l
         if (render_mailbox(mail, list[i], rec, &mb, key, errstr, errstr_size))
             return -1;
         add_rcpt(mail, mb.addr);
-        if (ferry_buf_adds(msg, i ? ",\r\n " : name) || (!i && ferry_buf_add(msg, ": ", 2)) ||
-            ferry_smtp_add_mailbox(msg, &mb))
+        if (name && (ferry_buf_adds(msg, i ? ",\r\n " : name) ||
+                     (!i && ferry_buf_add(msg, ": ", 2)) || ferry_smtp_add_mailbox(msg, &mb)))
             return -2;
     }
-    return n && ferry_buf_add(msg, "\r\n", 2) ? -2 : 0;
+    return name && n && ferry_buf_add(msg, "\r\n", 2) ? -2 : 0;
+}
+
+/* Reply-To, when the route sets one. */
+static int add_reply_to(struct ferry_smtp_mail *mail, const struct ferry_record *rec,
+                        struct ferry_buf *msg, char *errstr, size_t errstr_size)
+{
+    struct ferry_smtp_mailbox mb;
+
+    if (!mail->smtp->reply_to)
+        return 0;
+    if (render_mailbox(mail, mail->smtp->reply_to, rec, &mb, "reply_to", errstr, errstr_size))
+        return -1;
+    return ferry_buf_adds(msg, "Reply-To: ") || ferry_smtp_add_mailbox(msg, &mb) ||
+                   ferry_buf_add(msg, "\r\n", 2)
+               ? -2
+               : 0;
 }
 
 /* From, and the Message-ID's domain (the sender's). */
@@ -330,6 +352,11 @@ static int build_message(struct ferry_smtp_mail *mail, const struct ferry_record
     if (!rc)
         rc = add_recipients(mail, s->cc, s->cfg->cc.count, "Cc", "cc", rec, msg, errstr,
                             errstr_size);
+    if (!rc)
+        rc = add_recipients(mail, s->bcc, s->cfg->bcc.count, NULL, "bcc", rec, msg, errstr,
+                            errstr_size);
+    if (!rc)
+        rc = add_reply_to(mail, rec, msg, errstr, errstr_size);
     if (!rc)
         rc = add_subject(mail, rec, msg, errstr, errstr_size);
     if (!rc)

@@ -40,6 +40,10 @@ static const struct ferry_cfg_field smtp_fields[] = {
      "`${value.name} <${value.email}>`."},
     {"cc", FERRY_CFG_STRINGS, SMTP_FIELD(cc), NULL, 0, 0, NULL, NULL, 0,
      "Copy recipients, as `to`."},
+    {"bcc", FERRY_CFG_STRINGS, SMTP_FIELD(bcc), NULL, 0, 0, NULL, NULL, 0,
+     "Blind copy recipients, as `to`: they get the message, and no header names them."},
+    {"reply_to", FERRY_CFG_STRING, SMTP_FIELD(reply_to), NULL, 0, 0, NULL, NULL, 0,
+     "Where replies go (the Reply-To header), one address (a template)."},
     {"subject", FERRY_CFG_STRING, SMTP_FIELD(subject), NULL, 0, 0, NULL, NULL, 1,
      "Subject template; non-ASCII text is sent RFC 2047-encoded."},
     {"text", FERRY_CFG_STRING, SMTP_FIELD(text), NULL, 0, 0, NULL, NULL, 0,
@@ -84,6 +88,10 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_s
     check_list(cfg, &s->to, fpath);
     snprintf(fpath, sizeof(fpath), "%s.cc", path);
     check_list(cfg, &s->cc, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.bcc", path);
+    check_list(cfg, &s->bcc, fpath);
+    snprintf(fpath, sizeof(fpath), "%s.reply_to", path);
+    ferry_template_config_check(cfg, s->reply_to, FERRY_TEMPLATE_HEADER, fpath);
 }
 
 static void check_password(struct ferry_config *cfg, const struct ferry_route_smtp_config *s,

@@ -27,6 +27,8 @@ struct ferry_route_smtp_config {
     char *from;          /* templates from here on */
     struct ferry_cfg_strings to;
     struct ferry_cfg_strings cc;
+    struct ferry_cfg_strings bcc; /* in the envelope only */
+    char *reply_to;
     char *subject;
     char *text;
     char *html;

@@ -51,6 +51,8 @@ def test_templated_message_arrives_intact(start_routes, kafka, smtp):
     topic = unique("mail")
     route = smtp_route("mail", topic, smtp.url, smtp={
         "cc": ["audit@example.com"],
+        "bcc": ["archive+${key}@example.com"],
+        "reply_to": "Help <help@example.com>",
         "subject": "Willkommen, ${value.name} \u2713",
         "text": "Hallo ${value.name},\nline two\n",
         "html": "<p>Hallo ${value.name}</p>"})
@@ -58,7 +60,8 @@ def test_templated_message_arrives_intact(start_routes, kafka, smtp):
     kafka.produce(topic, [signup(0, name="Zo\u00eb Stra\u00dfer", email_addr="zoe@example.com")])
     [m] = smtp.wait_messages(1)
     assert m.mail_from == "noreply@example.com"
-    assert m.rcpt_tos == ["zoe@example.com", "audit@example.com"]
+    assert m.rcpt_tos == ["zoe@example.com", "audit@example.com",
+                          "archive+k0@example.com"]
     raw = m.data.decode("ascii")  # everything on the wire is 7-bit
     assert "Subject: =?utf-8?B?" in raw
     assert "\r\n" in raw and "\n" not in raw.replace("\r\n", "")
@@ -68,6 +71,8 @@ def test_templated_message_arrives_intact(start_routes, kafka, smtp):
     assert msg["To"].addresses[0].display_name == "Zo\u00eb Stra\u00dfer"
     assert msg["To"].addresses[0].addr_spec == "zoe@example.com"
     assert msg["Cc"].addresses[0].addr_spec == "audit@example.com"
+    assert msg["Reply-To"].addresses[0].addr_spec == "help@example.com"
+    assert "Bcc" not in msg and b"archive" not in m.data  # blind copies are not named
     assert msg["Message-ID"] == f"<ferry.mail.{topic}.0.0@example.com>"
     assert msg["Date"].datetime is not None
     assert msg.get_content_type() == "multipart/alternative"

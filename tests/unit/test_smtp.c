@@ -280,6 +280,52 @@ static void test_single_part_message(void **state)
     ferry_buf_release(&msg);
 }
 
+static char *bcc_list[] = {"audit@example.com", "${value.boss}"};
+
+/* bcc recipients are not named in the message; Reply-To follows the recipients' headers. */
+static void test_bcc_and_reply_to(void **state)
+{
+    struct ferry_route_smtp_config c = config("Hi", "t", NULL);
+    struct ferry_buf msg;
+    char why[256];
+
+    (void)state;
+    c.bcc.items = bcc_list;
+    c.bcc.count = 2;
+    c.reply_to = "Support <${value.help}>";
+    ferry_buf_init(&msg, BUF_CAP);
+    assert_int_equal(
+        build(&c,
+              "{\"name\":\"Ann\",\"email\":\"ann@example.com\",\"boss\":\"b@example.com\","
+              "\"help\":\"help@example.com\"}",
+              &msg, why, sizeof(why)),
+        0);
+    assert_memory_equal(msg.data,
+                        "From: Ferry <noreply@example.com>\r\n"
+                        "To: Ann <ann@example.com>\r\n"
+                        "Reply-To: Support <help@example.com>\r\n"
+                        "Subject: Hi\r\n",
+                        strlen("From: Ferry <noreply@example.com>\r\nTo: Ann <ann@example.com>\r\n"
+                               "Reply-To: Support <help@example.com>\r\nSubject: Hi\r\n"));
+    assert_null(strstr(msg.data, "audit@"));
+    assert_null(strstr(msg.data, "b@example.com"));
+    assert_int_equal(
+        build(&c,
+              "{\"name\":\"A\",\"email\":\"a@example.com\",\"boss\":\"b@x.com\\nX: y\","
+              "\"help\":\"h@x.com\"}",
+              &msg, why, sizeof(why)),
+        -1);
+    assert_string_equal(why, "header injection: target.smtp.bcc: value contains CR, LF or NUL");
+    assert_int_equal(build(&c,
+                           "{\"name\":\"A\",\"email\":\"a@example.com\",\"boss\":\"b@x.com\","
+                           "\"help\":\"h@x.com>, <e@x.com\"}",
+                           &msg, why, sizeof(why)),
+                     -1);
+    assert_memory_equal(why, "header injection: target.smtp.reply_to: more than one address",
+                        strlen("header injection: target.smtp.reply_to: more than one address"));
+    ferry_buf_release(&msg);
+}
+
 /* Values in html are escaped; the same value in text is not. */
 static void test_html_values_are_escaped(void **state)
 {
@@ -383,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_single_part_message),
         cmocka_unit_test(test_multipart_message),
         cmocka_unit_test(test_html_values_are_escaped),
+        cmocka_unit_test(test_bcc_and_reply_to),
         cmocka_unit_test(test_injection_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
