@@ -32,6 +32,7 @@ struct ferry_smtp {
     ferry_template *to[SMTP_RECIPIENTS_MAX];
     ferry_template *cc[SMTP_RECIPIENTS_MAX];
     ferry_template *bcc[SMTP_RECIPIENTS_MAX];
+    ferry_template *headers[FERRY_SMTP_HEADERS_MAX]; /* the values of cfg->headers */
 };
 
 struct ferry_smtp_mail {
@@ -94,6 +95,19 @@ static int compile_list(const struct ferry_cfg_strings *list, ferry_template **o
     return 0;
 }
 
+static int compile_headers(const struct ferry_cfg_map *headers, ferry_template **out, char *errstr,
+                           size_t errstr_size)
+{
+    char what[300];
+
+    for (size_t i = 0; i < headers->count; i++) {
+        snprintf(what, sizeof(what), "headers.%s", headers->items[i].key);
+        if (compile(headers->items[i].value, &out[i], what, errstr, errstr_size))
+            return -1;
+    }
+    return 0;
+}
+
 ferry_smtp *ferry_smtp_new(const struct ferry_route_smtp_config *c, const char *route_name,
                            char *errstr, size_t errstr_size)
 {
@@ -105,6 +119,11 @@ ferry_smtp *ferry_smtp_new(const struct ferry_route_smtp_config *c, const char *
         return NULL;
     s->cfg = c;
     s->route = route_name;
+    if (c->headers.count > FERRY_SMTP_HEADERS_MAX) {
+        snprintf(errstr, errstr_size, "target.smtp.headers: at most %d header fields",
+                 FERRY_SMTP_HEADERS_MAX);
+        goto out;
+    }
     if (c->to.count + c->cc.count + c->bcc.count > SMTP_RECIPIENTS_MAX) {
         snprintf(errstr, errstr_size, "target.smtp: at most %d recipients in to, cc and bcc",
                  SMTP_RECIPIENTS_MAX);
@@ -118,7 +137,8 @@ ferry_smtp *ferry_smtp_new(const struct ferry_route_smtp_config *c, const char *
         compile(c->html, &s->html, "html", errstr, errstr_size) ||
         compile_list(&c->to, s->to, "to", errstr, errstr_size) ||
         compile_list(&c->cc, s->cc, "cc", errstr, errstr_size) ||
-        compile_list(&c->bcc, s->bcc, "bcc", errstr, errstr_size))
+        compile_list(&c->bcc, s->bcc, "bcc", errstr, errstr_size) ||
+        compile_headers(&c->headers, s->headers, errstr, errstr_size))
         goto out;
     result = 0;
 out:
@@ -143,6 +163,8 @@ void ferry_smtp_destroy(ferry_smtp *s)
         ferry_template_destroy(s->cc[i]);
         ferry_template_destroy(s->bcc[i]);
     }
+    for (size_t i = 0; i < FERRY_SMTP_HEADERS_MAX; i++)
+        ferry_template_destroy(s->headers[i]);
     free(s->password);
     free(s);
 }
@@ -281,6 +303,28 @@ static int add_subject(struct ferry_smtp_mail *mail, const struct ferry_record *
     return ferry_smtp_add_text_header(msg, "Subject", v->data ? v->data : "", v->len) ? -2 : 0;
 }
 
+/* The route's own header fields (`headers`), each value checked as the subject is. */
+static int add_headers(struct ferry_smtp_mail *mail, const struct ferry_record *rec,
+                       struct ferry_buf *msg, char *errstr, size_t errstr_size)
+{
+    const struct ferry_cfg_map *h = &mail->smtp->cfg->headers;
+    struct ferry_buf *v = &mail->value;
+    char what[300], why[64];
+
+    for (size_t i = 0; i < h->count; i++) {
+        snprintf(what, sizeof(what), "headers.%s", h->items[i].key);
+        if (render(mail->smtp->headers[i], rec, v, what, errstr, errstr_size))
+            return -1;
+        if (ferry_smtp_header_value_check(v->data ? v->data : "", v->len, why, sizeof(why))) {
+            snprintf(errstr, errstr_size, "header injection: target.smtp.%s: %s", what, why);
+            return -1;
+        }
+        if (ferry_smtp_add_text_header(msg, h->items[i].key, v->data ? v->data : "", v->len))
+            return -2;
+    }
+    return 0;
+}
+
 /* Date, Message-ID and MIME-Version. */
 static int add_trace(const struct ferry_smtp_mail *mail, const struct ferry_record *rec,
                      int64_t now_ms, const char *domain, struct ferry_buf *msg)
@@ -359,6 +403,8 @@ static int build_message(struct ferry_smtp_mail *mail, const struct ferry_record
         rc = add_reply_to(mail, rec, msg, errstr, errstr_size);
     if (!rc)
         rc = add_subject(mail, rec, msg, errstr, errstr_size);
+    if (!rc)
+        rc = add_headers(mail, rec, msg, errstr, errstr_size);
     if (!rc)
         rc = add_trace(mail, rec, now_ms, domain, msg);
     if (!rc)

@@ -44,6 +44,10 @@ static const struct ferry_cfg_field smtp_fields[] = {
      "Blind copy recipients, as `to`: they get the message, and no header names them."},
     {"reply_to", FERRY_CFG_STRING, SMTP_FIELD(reply_to), NULL, 0, 0, NULL, NULL, 0,
      "Where replies go (the Reply-To header), one address (a template)."},
+    {"headers", FERRY_CFG_MAP, SMTP_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
+     "More header fields, name: value template (at most 32), e.g. `X-Campaign: ${value.c}`; "
+     "non-ASCII text is RFC 2047-encoded. Not the fields ferry writes itself (From, To, "
+     "Subject, Message-ID ...)."},
     {"subject", FERRY_CFG_STRING, SMTP_FIELD(subject), NULL, 0, 0, NULL, NULL, 1,
      "Subject template; non-ASCII text is sent RFC 2047-encoded."},
     {"text", FERRY_CFG_STRING, SMTP_FIELD(text), NULL, 0, 0, NULL, NULL, 0,
@@ -94,6 +98,65 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_s
     ferry_template_config_check(cfg, s->reply_to, FERRY_TEMPLATE_HEADER, fpath);
 }
 
+/* The fields ferry writes; `headers` may not set them (nor Bcc, which is never written). */
+static const char *const own_fields[] = {"From",
+                                         "To",
+                                         "Cc",
+                                         "Bcc",
+                                         "Reply-To",
+                                         "Subject",
+                                         "Date",
+                                         "Message-ID",
+                                         "MIME-Version",
+                                         "Content-Type",
+                                         "Content-Transfer-Encoding",
+                                         NULL};
+
+/* Whether name is a field name: printable ASCII but ':' (RFC 5322 3.6.8), short enough to
+ * leave its line room for a value. */
+static int is_field_name(const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+
+    if (!*p || strlen(name) > FERRY_SMTP_HEADER_NAME_MAX)
+        return 0;
+    for (; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || *p == ':')
+            return 0;
+    return 1;
+}
+
+static int is_own_field(const char *name)
+{
+    for (size_t i = 0; own_fields[i]; i++)
+        if (strcasecmp(own_fields[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void check_headers(struct ferry_config *cfg, const struct ferry_cfg_map *m, const char *path)
+{
+    char fpath[SMTP_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.headers", path);
+    if (m->count > FERRY_SMTP_HEADERS_MAX)
+        ferry_config_error(cfg, fpath, "at most %d header fields", FERRY_SMTP_HEADERS_MAX);
+    for (size_t i = 0; i < m->count; i++) {
+        const char *name = m->items[i].key;
+
+        snprintf(fpath, sizeof(fpath), "%s.headers.%s", path, name);
+        if (!is_field_name(name))
+            ferry_config_error(cfg, fpath,
+                               "expected a field name of printable ASCII without ':', at most %d "
+                               "characters",
+                               FERRY_SMTP_HEADER_NAME_MAX);
+        else if (is_own_field(name))
+            ferry_config_error(cfg, fpath, "'%s' is written by ferry, not by headers", name);
+        else
+            ferry_template_config_check(cfg, m->items[i].value, FERRY_TEMPLATE_HEADER, fpath);
+    }
+}
+
 static void check_password(struct ferry_config *cfg, const struct ferry_route_smtp_config *s,
                            const char *path)
 {
@@ -124,5 +187,6 @@ static void check_smtp(struct ferry_config *cfg, void *obj, const char *path)
     if (!s->text && !s->html)
         ferry_config_error(cfg, path, "expected text, html or both: a message needs a body");
     check_templates(cfg, s, path);
+    check_headers(cfg, &s->headers, path);
     check_password(cfg, s, path);
 }

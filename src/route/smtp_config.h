@@ -29,10 +29,15 @@ struct ferry_route_smtp_config {
     struct ferry_cfg_strings cc;
     struct ferry_cfg_strings bcc; /* in the envelope only */
     char *reply_to;
+    struct ferry_cfg_map headers; /* more header fields: name -> value template */
     char *subject;
     char *text;
     char *html;
 };
+
+/* The most header fields `headers` may add, and the longest name of one. */
+#define FERRY_SMTP_HEADERS_MAX 32
+#define FERRY_SMTP_HEADER_NAME_MAX 64
 
 /* The table of `target.smtp`. */
 extern const struct ferry_cfg_section ferry_route_smtp_section;

@@ -53,6 +53,7 @@ def test_templated_message_arrives_intact(start_routes, kafka, smtp):
         "cc": ["audit@example.com"],
         "bcc": ["archive+${key}@example.com"],
         "reply_to": "Help <help@example.com>",
+        "headers": {"X-Campaign": "welcome-${value.name}"},
         "subject": "Willkommen, ${value.name} \u2713",
         "text": "Hallo ${value.name},\nline two\n",
         "html": "<p>Hallo ${value.name}</p>"})
@@ -73,6 +74,7 @@ def test_templated_message_arrives_intact(start_routes, kafka, smtp):
     assert msg["Cc"].addresses[0].addr_spec == "audit@example.com"
     assert msg["Reply-To"].addresses[0].addr_spec == "help@example.com"
     assert "Bcc" not in msg and b"archive" not in m.data  # blind copies are not named
+    assert msg["X-Campaign"] == "welcome-Zo\u00eb Stra\u00dfer"
     assert msg["Message-ID"] == f"<ferry.mail.{topic}.0.0@example.com>"
     assert msg["Date"].datetime is not None
     assert msg.get_content_type() == "multipart/alternative"

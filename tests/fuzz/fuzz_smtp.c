@@ -31,9 +31,9 @@
 #define FUZZ_SMTP_BOUNDARY "=_ferry_2_77"
 
 /* The config's bits. */
-#define USE_KEY_FROM 1    /* from: the key, else a fixed address */
-#define USE_TWO_TO 2      /* to: the header x-h, then value.to; else the header only */
-#define USE_CC 4          /* cc: value.cc, bcc: value.b, reply_to: value.r */
+#define USE_KEY_FROM 1 /* from: the key, else a fixed address */
+#define USE_TWO_TO 2   /* to: the header x-h, then value.to; else the header only */
+#define USE_CC 4 /* cc: value.cc, bcc: value.b, reply_to: value.r, headers: X-Campaign: value.s */
 #define USE_KEY_SUBJECT 8 /* subject: the key, else "Hi ${value.s}" */
 #define USE_HTML 16       /* an html part */
 #define USE_TEXT 32       /* a text part (always when there is no html) */
@@ -42,6 +42,7 @@ static char *to_one[] = {"${header.x-h}"};
 static char *to_two[] = {"${header.x-h}", "${value.to}"};
 static char *cc_list[] = {"${value.cc}"};
 static char *bcc_list[] = {"${value.b}"};
+static struct ferry_cfg_kv extra_headers[] = {{"X-Campaign", "${value.s}"}};
 
 static struct ferry_route_smtp_config fuzz_configs[FUZZ_SMTP_CONFIGS];
 static ferry_smtp *fuzz_smtps[FUZZ_SMTP_CONFIGS];
@@ -57,6 +58,8 @@ static void fuzz_smtp_config(struct ferry_route_smtp_config *c, unsigned bits)
     c->bcc.items = bcc_list;
     c->bcc.count = (bits & USE_CC) ? 1 : 0;
     c->reply_to = (bits & USE_CC) ? "${value.r}" : NULL;
+    c->headers.items = extra_headers;
+    c->headers.count = (bits & USE_CC) ? 1 : 0;
     c->subject = (bits & USE_KEY_SUBJECT) ? "${key}" : "Hi ${value.s}";
     c->html = (bits & USE_HTML) ? "<p>${value.s}</p>${value}" : NULL;
     c->text = (bits & USE_TEXT) || !(bits & USE_HTML) ? "${value}" : NULL;
@@ -113,10 +116,18 @@ static int lines_are_clean(const char *s, size_t n)
 /* The header lines s[0..n) are only the fields ferry writes, or folded continuations of them. */
 static int fields_are_ours(const char *s, size_t n)
 {
-    static const char *const names[] = {
-        "From: ", "To: ",         "Cc: ",           "Reply-To: ",     "Subject: ",
-        "Date: ", "Message-ID: ", "MIME-Version: ", "Content-Type: ", "Content-Transfer-Encoding: ",
-        NULL};
+    static const char *const names[] = {"From: ",
+                                        "To: ",
+                                        "Cc: ",
+                                        "Reply-To: ",
+                                        "Subject: ",
+                                        "X-Campaign: ",
+                                        "Date: ",
+                                        "Message-ID: ",
+                                        "MIME-Version: ",
+                                        "Content-Type: ",
+                                        "Content-Transfer-Encoding: ",
+                                        NULL};
     const char *end = s + n;
 
     while (s < end) {

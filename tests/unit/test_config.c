@@ -69,6 +69,11 @@ struct bad_case {
     const char *message; /* the whole first error, file and line included */
 };
 
+/* An e-mail route, for the cases of target.smtp's keys to add to. */
+#define SMTP_ROUTE                                                                                 \
+    "routes:\n  - name: r\n    topics: [t]\n    target:\n      smtp:\n        url: smtp://x:25\n"  \
+    "        from: a@b.c\n        to: d@e.f\n        subject: s\n        text: t\n"
+
 static const struct bad_case bad_cases[] = {
     {"kafka:\n  brokerz: x\n",
      "config: kafka.brokerz: unknown key, did you mean 'brokers'? (bad.yaml:2)"},
@@ -195,6 +200,15 @@ static const struct bad_case bad_cases[] = {
     {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
      "    io_threads: -1\n",
      "config: routes[0].io_threads: expected auto or 0 to 64, got '-1' (bad.yaml:5)"},
+    {SMTP_ROUTE "        headers: {Subject: x}\n",
+     "config: routes[0].target.smtp.headers.Subject: 'Subject' is written by ferry, not by "
+     "headers (bad.yaml:11)"},
+    {SMTP_ROUTE "        headers: {\"X Campaign\": x}\n",
+     "config: routes[0].target.smtp.headers.X Campaign: expected a field name of printable ASCII "
+     "without ':', at most 64 characters (bad.yaml:11)"},
+    {SMTP_ROUTE "        headers: {X-Campaign: \"${value.c\"}\n",
+     "config: routes[0].target.smtp.headers.X-Campaign: template: unterminated '${' at offset 0 "
+     "(bad.yaml:11)"},
     {"kafka:\n  dev:\n    topics: ['orders:+8']\n",
      "config: kafka.dev.topics[0]: expected name:partitions like 'orders:8', got 'orders:+8' "
      "(bad.yaml:3)"},

@@ -326,6 +326,35 @@ static void test_bcc_and_reply_to(void **state)
     ferry_buf_release(&msg);
 }
 
+static struct ferry_cfg_kv extra_headers[] = {{"X-Campaign", "${value.c}"},
+                                              {"List-Unsubscribe", "<https://x.example/u>"}};
+
+/* The route's own header fields follow the Subject, non-ASCII text encoded as in the Subject;
+ * a value with a line break is header injection. */
+static void test_extra_headers(void **state)
+{
+    struct ferry_route_smtp_config c = config("Hi", "t", NULL);
+    struct ferry_buf msg;
+    char why[256];
+
+    (void)state;
+    c.headers.items = extra_headers;
+    c.headers.count = 2;
+    ferry_buf_init(&msg, BUF_CAP);
+    assert_int_equal(build(&c, "{\"name\":\"A\",\"email\":\"a@example.com\",\"c\":\"sp\u00e4t\"}",
+                           &msg, why, sizeof(why)),
+                     0);
+    assert_non_null(strstr(msg.data, "Subject: Hi\r\nX-Campaign: =?utf-8?B?c3DDpHQ=?=\r\n"
+                                     "List-Unsubscribe: <https://x.example/u>\r\nDate: "));
+    assert_int_equal(
+        build(&c, "{\"name\":\"A\",\"email\":\"a@example.com\",\"c\":\"x\\r\\nBcc: e@x.com\"}",
+              &msg, why, sizeof(why)),
+        -1);
+    assert_string_equal(
+        why, "header injection: target.smtp.headers.X-Campaign: value contains CR, LF or NUL");
+    ferry_buf_release(&msg);
+}
+
 /* Values in html are escaped; the same value in text is not. */
 static void test_html_values_are_escaped(void **state)
 {
@@ -430,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_multipart_message),
         cmocka_unit_test(test_html_values_are_escaped),
         cmocka_unit_test(test_bcc_and_reply_to),
+        cmocka_unit_test(test_extra_headers),
         cmocka_unit_test(test_injection_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
