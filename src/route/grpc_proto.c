@@ -659,20 +659,23 @@ typedef int (*wkt_encoder)(struct enc *e, const struct type_entry *t, const json
 
 static int put_field(struct enc *e, const field_desc *f, const json_t *v, struct ferry_buf *out);
 
-/* Encodes v with put into a scratch buffer, then appends it to out as field number's bytes. */
+/* Encodes v with put into a scratch buffer, then appends it to out as field number's bytes.
+ * level is 1 when v is a JSON object or array one level down (it counts towards the depth
+ * limit), 0 when it is the same JSON value in another message (a Struct entry's Value). */
 static int put_sub(struct enc *e, int32_t number, wkt_encoder put, const struct type_entry *t,
-                   const json_t *v, struct ferry_buf *out)
+                   const json_t *v, int level, struct ferry_buf *out)
 {
     struct ferry_buf sub;
     int result;
-    if (++e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
+    e->depth += level;
+    if (e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
         return fail(e, "nested deeper than %d levels", FERRY_GRPC_PROTO_DEPTH_MAX);
     ferry_buf_init(&sub, out->cap);
     result = put(e, t, v, &sub);
     if (!result)
         result = put_tag(out, number, WIRE_LEN) || put_len(out, sub.data ? sub.data : "", sub.len);
     ferry_buf_release(&sub);
-    e->depth--;
+    e->depth -= level;
     return result ? -1 : 0;
 }
 
@@ -717,29 +720,45 @@ static int put_duration(struct enc *e, const struct type_entry *t, const json_t 
     return put_seconds_nanos(out, seconds, nanos);
 }
 
-/* Whether v is the zero value of a wrapper's field f, which proto3 leaves out. */
-static int is_zero_value(const field_desc *f, const json_t *v)
+/* A wrapper's one field: "value", number 1, a single scalar. A set that defines a wrapper
+ * otherwise (say, with a message field of its own type) is refused, not followed. */
+static const field_desc *wrapper_field(const struct type_entry *t)
 {
-    switch (f->type) {
-    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
-    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
-        return json_is_string(v) && json_string_length(v) == 0;
-    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL:
-        return json_is_false(v);
-    default: /* a number; "0" in a string is written out, which reads back the same */
-        return (json_is_integer(v) && json_integer_value(v) == 0) ||
-               (json_is_real(v) && json_real_value(v) == 0.0 && !signbit(json_real_value(v)));
-    }
+    const field_desc *f = t->msg->n_field == 1 ? t->msg->field[0] : NULL;
+    if (!f || f->number != 1 ||
+        f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED ||
+        f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
+        f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP)
+        return NULL;
+    return f;
 }
 
-/* A wrapper (DoubleValue ... BytesValue) is its one field "value", written as a bare value. */
+/* Whether an encoded wrapper field (a one-byte tag, field 1, then its value) holds proto3's
+ * zero, which is left out: a zero varint, an all-zero fixed value (+0.0, not -0.0) or an empty
+ * string or bytes all encode as zero bytes only. */
+static int is_zero_field(const struct ferry_buf *field)
+{
+    for (size_t i = 1; i < field->len; i++)
+        if (field->data[i])
+            return 0;
+    return 1;
+}
+
+/* A wrapper (DoubleValue ... BytesValue) is its field "value", written as a bare value. */
 static int put_wrapper(struct enc *e, const struct type_entry *t, const json_t *v,
                        struct ferry_buf *out)
 {
-    const field_desc *f = t->msg->n_field == 1 ? t->msg->field[0] : NULL;
+    const field_desc *f = wrapper_field(t);
+    struct ferry_buf field;
+    int result;
     if (!f)
         return fail(e, "%s in the descriptor set is not a wrapper", t->name + 1);
-    return is_zero_value(f, v) ? 0 : put_field(e, f, v, out);
+    ferry_buf_init(&field, out->cap);
+    result = put_field(e, f, v, &field);
+    if (!result && !is_zero_field(&field))
+        result = ferry_buf_add(out, field.data, field.len) ? -1 : 0;
+    ferry_buf_release(&field);
+    return result;
 }
 
 static int put_struct(struct enc *e, const struct type_entry *t, const json_t *v,
@@ -753,29 +772,35 @@ static int put_value(struct enc *e, const struct type_entry *t, const json_t *v,
 {
     double d;
     uint64_t bits;
+    int result;
     switch (json_typeof(v)) {
     case JSON_NULL:
-        return put_tag(out, WKT_VALUE_NULL, WIRE_VARINT) || put_varint(out, 0) ? -1 : 0;
+        result = put_tag(out, WKT_VALUE_NULL, WIRE_VARINT) || put_varint(out, 0);
+        break;
     case JSON_TRUE:
     case JSON_FALSE:
-        return put_tag(out, WKT_VALUE_BOOL, WIRE_VARINT) || put_varint(out, json_is_true(v)) ? -1
-                                                                                             : 0;
+        result = put_tag(out, WKT_VALUE_BOOL, WIRE_VARINT) || put_varint(out, json_is_true(v));
+        break;
     case JSON_INTEGER:
     case JSON_REAL:
         d = json_number_value(v);
         memcpy(&bits, &d, sizeof(bits));
-        return put_tag(out, WKT_VALUE_NUMBER, WIRE_64BIT) || put_fixed(out, bits, 8) ? -1 : 0;
+        result = put_tag(out, WKT_VALUE_NUMBER, WIRE_64BIT) || put_fixed(out, bits, 8);
+        break;
     case JSON_STRING:
-        return put_tag(out, WKT_VALUE_STRING, WIRE_LEN) ||
-                       put_len(out, json_string_value(v), json_string_length(v))
-                   ? -1
-                   : 0;
+        result = put_tag(out, WKT_VALUE_STRING, WIRE_LEN) ||
+                 put_len(out, json_string_value(v), json_string_length(v));
+        break;
     case JSON_OBJECT:
-        return put_sub(e, WKT_VALUE_STRUCT, put_struct, t, v, out);
+        result = put_sub(e, WKT_VALUE_STRUCT, put_struct, t, v, 1, out);
+        break;
     case JSON_ARRAY:
-        return put_sub(e, WKT_VALUE_LIST, put_list, t, v, out);
+        result = put_sub(e, WKT_VALUE_LIST, put_list, t, v, 1, out);
+        break;
+    default:
+        result = fail(e, "%s", "unknown JSON value");
     }
-    return fail(e, "%s", "unknown JSON value");
+    return result ? -1 : 0;
 }
 
 /* One entry of a Struct's map: the key, then the Value. */
@@ -786,7 +811,7 @@ static int put_struct_entry(struct enc *e, const struct type_entry *t, const cha
     int result;
     ferry_buf_init(&entry, out->cap);
     result = put_tag(&entry, WKT_ENTRY_KEY, WIRE_LEN) || put_len(&entry, key, strlen(key)) ||
-             put_sub(e, WKT_ENTRY_VALUE, put_value, t, v, &entry);
+             put_sub(e, WKT_ENTRY_VALUE, put_value, t, v, 0, &entry);
     if (!result)
         result = put_tag(out, WKT_STRUCT_FIELDS, WIRE_LEN) ||
                  put_len(out, entry.data ? entry.data : "", entry.len);
@@ -818,7 +843,7 @@ static int put_list(struct enc *e, const struct type_entry *t, const json_t *v,
         return fail(e, "expected an array, got %s", json_kind(v));
     for (size_t i = 0; i < json_array_size(v); i++) {
         size_t mark = path_push(e, "[", NULL, i);
-        if (put_sub(e, WKT_LIST_VALUES, put_value, t, json_array_get(v, i), out))
+        if (put_sub(e, WKT_LIST_VALUES, put_value, t, json_array_get(v, i), 0, out))
             return -1;
         path_pop(e, mark);
     }
@@ -857,15 +882,16 @@ static int put_field_mask(struct enc *e, const struct type_entry *t, const json_
         return fail(e, "expected field paths like \"a.b,c\" in a string, got %s", json_kind(v));
     p = json_string_value(v);
     end = p + json_string_length(v);
-    while (p < end) {
+    if (p == end)
+        return 0; /* no paths */
+    for (;;) {    /* every path between commas, empty ones too ("a," is "a" and "") */
         comma = memchr(p, ',', (size_t)(end - p));
-        if (!comma)
-            comma = end;
-        if (put_mask_path(e, p, (size_t)(comma - p), out))
+        if (put_mask_path(e, p, (size_t)((comma ? comma : end) - p), out))
             return -1;
+        if (!comma)
+            return 0;
         p = comma + 1;
     }
-    return 0;
 }
 
 static int encode_typed(struct enc *e, const struct type_entry *t, const json_t *v,
@@ -914,6 +940,8 @@ static int put_any(struct enc *e, const struct type_entry *t, const json_t *v,
     if (!json_is_string(type))
         return fail(e, "%s", "expected \"@type\" with the type's URL in a string");
     url = json_string_value(type);
+    if (strlen(url) != json_string_length(type))
+        return fail(e, "%s", "\"@type\" holds a NUL byte");
     if (++e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
         return fail(e, "nested deeper than %d levels", FERRY_GRPC_PROTO_DEPTH_MAX);
     ferry_buf_init(&payload, out->cap);
@@ -955,12 +983,24 @@ static wkt_encoder find_wkt(const char *type_name)
     return NULL;
 }
 
+/* Whether v, a JSON object, is written in well-known type t's own JSON form rather than as a
+ * plain message: a Struct and a Value are objects, an Any names its "@type". An object for
+ * any other well-known type ({"seconds": 5} for a Timestamp, {"value": "x"} for a wrapper) is
+ * the message field by field, as ferry took them before it knew their JSON forms. */
+static int object_is_wkt_form(const struct type_entry *t, const json_t *v)
+{
+    return strcmp(t->name, WKT_PACKAGE "Struct") == 0 || strcmp(t->name, WKT_VALUE) == 0 ||
+           (strcmp(t->name, WKT_PACKAGE "Any") == 0 && json_object_get(v, "@type"));
+}
+
 /* Encodes v as a message of type t: in its JSON form when t is a well-known type, else field by
  * field. */
 static int encode_typed(struct enc *e, const struct type_entry *t, const json_t *v,
                         struct ferry_buf *out)
 {
     wkt_encoder encode = find_wkt(t->name);
+    if (encode && json_is_object(v) && !object_is_wkt_form(t, v))
+        encode = NULL;
     return encode ? encode(e, t, v, out) : encode_message(e, t, v, out);
 }
 
@@ -1173,7 +1213,8 @@ int ferry_grpc_proto_encode(const ferry_grpc_proto *p, const char *type, const c
         snprintf(errstr, errstr_size, "message type '%s' is not in the descriptor set", type);
         goto out;
     }
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    /* any value at the root: a well-known request type may be a string ("1.5s") or a number */
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!root) {
         snprintf(errstr, errstr_size, "invalid JSON: %s", jerr.text);
         goto out;

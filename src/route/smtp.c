@@ -95,13 +95,20 @@ static int compile_list(const struct ferry_cfg_strings *list, ferry_template **o
     return 0;
 }
 
+/* Compiles the values of `headers`, checking each name again: the config checks did, but a
+ * name goes into the message as it is. */
 static int compile_headers(const struct ferry_cfg_map *headers, ferry_template **out, char *errstr,
                            size_t errstr_size)
 {
     char what[300];
 
     for (size_t i = 0; i < headers->count; i++) {
+        const char *problem = ferry_smtp_header_name_problem(headers->items[i].key);
         snprintf(what, sizeof(what), "headers.%s", headers->items[i].key);
+        if (problem) {
+            snprintf(errstr, errstr_size, "target.smtp.%s: %s", what, problem);
+            return -1;
+        }
         if (compile(headers->items[i].value, &out[i], what, errstr, errstr_size))
             return -1;
     }
@@ -236,8 +243,7 @@ static int add_rcpt(struct ferry_smtp_mail *mail, const char *addr)
     return 0;
 }
 
-/* Writes "Name: a, b\r\n" for the recipients of list, adding each to the envelope; with name
- * NULL (bcc) only the envelope gets them. */
+/* Writes "Name: a, b\r\n" for the recipients of list, adding each to the envelope. */
 static int add_recipients(struct ferry_smtp_mail *mail, ferry_template *const *list, size_t n,
                           const char *name, const char *key, const struct ferry_record *rec,
                           struct ferry_buf *msg, char *errstr, size_t errstr_size)
@@ -248,11 +254,26 @@ static int add_recipients(struct ferry_smtp_mail *mail, ferry_template *const *l
         if (render_mailbox(mail, list[i], rec, &mb, key, errstr, errstr_size))
             return -1;
         add_rcpt(mail, mb.addr);
-        if (name && (ferry_buf_adds(msg, i ? ",\r\n " : name) ||
-                     (!i && ferry_buf_add(msg, ": ", 2)) || ferry_smtp_add_mailbox(msg, &mb)))
+        if (ferry_buf_adds(msg, i ? ",\r\n " : name) || (!i && ferry_buf_add(msg, ": ", 2)) ||
+            ferry_smtp_add_mailbox(msg, &mb))
             return -2;
     }
-    return name && n && ferry_buf_add(msg, "\r\n", 2) ? -2 : 0;
+    return n && ferry_buf_add(msg, "\r\n", 2) ? -2 : 0;
+}
+
+/* Adds the bcc recipients to the envelope only: no header names them. */
+static int add_bcc(struct ferry_smtp_mail *mail, const struct ferry_record *rec, char *errstr,
+                   size_t errstr_size)
+{
+    const ferry_smtp *s = mail->smtp;
+    struct ferry_smtp_mailbox mb;
+
+    for (size_t i = 0; i < s->cfg->bcc.count; i++) {
+        if (render_mailbox(mail, s->bcc[i], rec, &mb, "bcc", errstr, errstr_size))
+            return -1;
+        add_rcpt(mail, mb.addr);
+    }
+    return 0;
 }
 
 /* Reply-To, when the route sets one. */
@@ -397,8 +418,7 @@ static int build_message(struct ferry_smtp_mail *mail, const struct ferry_record
         rc = add_recipients(mail, s->cc, s->cfg->cc.count, "Cc", "cc", rec, msg, errstr,
                             errstr_size);
     if (!rc)
-        rc = add_recipients(mail, s->bcc, s->cfg->bcc.count, NULL, "bcc", rec, msg, errstr,
-                            errstr_size);
+        rc = add_bcc(mail, rec, errstr, errstr_size);
     if (!rc)
         rc = add_reply_to(mail, rec, msg, errstr, errstr_size);
     if (!rc)

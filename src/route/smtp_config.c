@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #define SMTP_PATH_MAX 256
+#define SMTP_STR(x) #x
+#define SMTP_XSTR(x) SMTP_STR(x) /* a number macro's value as a string literal */
 
 const char *const ferry_smtp_starttls_names[] = {"required", "optional", "off", NULL};
 
@@ -98,19 +100,12 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_s
     ferry_template_config_check(cfg, s->reply_to, FERRY_TEMPLATE_HEADER, fpath);
 }
 
-/* The fields ferry writes; `headers` may not set them (nor Bcc, which is never written). */
-static const char *const own_fields[] = {"From",
-                                         "To",
-                                         "Cc",
-                                         "Bcc",
-                                         "Reply-To",
-                                         "Subject",
-                                         "Date",
-                                         "Message-ID",
-                                         "MIME-Version",
-                                         "Content-Type",
-                                         "Content-Transfer-Encoding",
-                                         NULL};
+/* The fields ferry writes, or that only mail servers write; `headers` may not set them (nor
+ * Bcc, which is never written), nor any Content-* or Resent-* field. */
+static const char *const own_fields[] = {"From",         "To",          "Cc",       "Bcc",
+                                         "Reply-To",     "Subject",     "Date",     "Message-ID",
+                                         "MIME-Version", "Return-Path", "Received", NULL};
+static const char *const own_prefixes[] = {"Content-", "Resent-", NULL};
 
 /* Whether name is a field name: printable ASCII but ':' (RFC 5322 3.6.8), short enough to
  * leave its line room for a value. */
@@ -131,6 +126,28 @@ static int is_own_field(const char *name)
     for (size_t i = 0; own_fields[i]; i++)
         if (strcasecmp(own_fields[i], name) == 0)
             return 1;
+    for (size_t i = 0; own_prefixes[i]; i++)
+        if (strncasecmp(own_prefixes[i], name, strlen(own_prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+const char *ferry_smtp_header_name_problem(const char *name)
+{
+    if (!is_field_name(name))
+        return "expected a field name of printable ASCII without ':', at most " SMTP_XSTR(
+            FERRY_SMTP_HEADER_NAME_MAX) " characters";
+    if (is_own_field(name))
+        return "written by ferry or by mail servers, not by headers";
+    return NULL;
+}
+
+/* Whether entry i of m has the name of an earlier one, in any case. */
+static int is_repeated(const struct ferry_cfg_map *m, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcasecmp(m->items[j].key, m->items[i].key) == 0)
+            return 1;
     return 0;
 }
 
@@ -142,16 +159,13 @@ static void check_headers(struct ferry_config *cfg, const struct ferry_cfg_map *
     if (m->count > FERRY_SMTP_HEADERS_MAX)
         ferry_config_error(cfg, fpath, "at most %d header fields", FERRY_SMTP_HEADERS_MAX);
     for (size_t i = 0; i < m->count; i++) {
-        const char *name = m->items[i].key;
+        const char *name = m->items[i].key, *problem = ferry_smtp_header_name_problem(name);
 
         snprintf(fpath, sizeof(fpath), "%s.headers.%s", path, name);
-        if (!is_field_name(name))
-            ferry_config_error(cfg, fpath,
-                               "expected a field name of printable ASCII without ':', at most %d "
-                               "characters",
-                               FERRY_SMTP_HEADER_NAME_MAX);
-        else if (is_own_field(name))
-            ferry_config_error(cfg, fpath, "'%s' is written by ferry, not by headers", name);
+        if (problem)
+            ferry_config_error(cfg, fpath, "%s", problem);
+        else if (is_repeated(m, i))
+            ferry_config_error(cfg, fpath, "another header is named so (names ignore case)");
         else
             ferry_template_config_check(cfg, m->items[i].value, FERRY_TEMPLATE_HEADER, fpath);
     }

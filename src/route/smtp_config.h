@@ -39,6 +39,9 @@ struct ferry_route_smtp_config {
 #define FERRY_SMTP_HEADERS_MAX 32
 #define FERRY_SMTP_HEADER_NAME_MAX 64
 
+/* Returns NULL when name may be one of `headers`' fields, else why not. */
+const char *ferry_smtp_header_name_problem(const char *name);
+
 /* The table of `target.smtp`. */
 extern const struct ferry_cfg_section ferry_route_smtp_section;
 

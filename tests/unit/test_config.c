@@ -201,8 +201,14 @@ static const struct bad_case bad_cases[] = {
      "    io_threads: -1\n",
      "config: routes[0].io_threads: expected auto or 0 to 64, got '-1' (bad.yaml:5)"},
     {SMTP_ROUTE "        headers: {Subject: x}\n",
-     "config: routes[0].target.smtp.headers.Subject: 'Subject' is written by ferry, not by "
+     "config: routes[0].target.smtp.headers.Subject: written by ferry or by mail servers, not by "
      "headers (bad.yaml:11)"},
+    {SMTP_ROUTE "        headers: {Content-Disposition: attachment}\n",
+     "config: routes[0].target.smtp.headers.Content-Disposition: written by ferry or by mail "
+     "servers, not by headers (bad.yaml:11)"},
+    {SMTP_ROUTE "        headers: {X-A: a, x-a: b}\n",
+     "config: routes[0].target.smtp.headers.x-a: another header is named so (names ignore case) "
+     "(bad.yaml:11)"},
     {SMTP_ROUTE "        headers: {\"X Campaign\": x}\n",
      "config: routes[0].target.smtp.headers.X Campaign: expected a field name of printable ASCII "
      "without ':', at most 64 characters (bad.yaml:11)"},

@@ -141,6 +141,15 @@ static const struct good_case wkt_good_cases[] = {
      "82012b0a29747970652e676f6f676c65617069732e636f6d2f676f6f676c652e70726f746f6275662e456d70747"
      "9"},
     {"{\"nothing\": {}}", "8a0100"},
+    {"{\"count\": \"0\"}", "1a00"},
+    {"{\"score\": -0.0}", "3209090000000000000080"},
+    {"{\"ratio\": 1e-50}", "7a00"},
+    {"{\"mask\": \"a,\"}", "62050a01610a00"},
+    {"{\"mask\": \",a\"}", "62050a000a0161"},
+    /* the plain-message forms ferry took before it knew the JSON forms (not python's) */
+    {"{\"at\": {\"seconds\": 5}}", "0a020805"},
+    {"{\"count\": {\"value\": \"7\"}}", "1a020807"},
+    {"{\"mask\": {\"paths\": [\"a\"]}}", "62030a0161"},
 };
 
 static const struct bad_case wkt_bad_cases[] = {
@@ -164,11 +173,11 @@ static const struct bad_case wkt_bad_cases[] = {
     {"{\"name\": 0}", "name: expected a string, got a number"},
     {"{\"small\": -1}", "small: integer out of range"},
     {"{\"attrs\": [1]}", "attrs: expected an object, got an array"},
-    {"{\"attrs\": {\"a\": {\"b\": [1, {\"c\": {\"d\": {}}}, \"x\"]}}, \"list\": {}}",
-     "list: expected an array, got an object"},
+    {"{\"attrs\": {\"a\": {\"b\": [1, {\"c\": {\"d\": {}}}, \"x\"]}}, \"list\": \"x\"}",
+     "list: expected an array, got a string"},
     {"{\"mask\": \"user.display_name\"}", "mask: field mask path 'user.display_name' has an"},
     {"{\"mask\": [\"a\"]}", "mask: expected field paths like \"a.b,c\" in a string, got an array"},
-    {"{\"payload\": {\"sku\": \"x\"}}", "payload: expected \"@type\" with the type's URL"},
+    {"{\"payload\": {\"@type\": \"x/wkt.Item\\u0000y\"}}", "payload: \"@type\" holds a NUL byte"},
     {"{\"payload\": {\"@type\": \"type.googleapis.com/wkt.Nope\"}}",
      "payload: @type 'type.googleapis.com/wkt.Nope' is not in the descriptor set"},
     {"{\"payload\": {\"@type\": \"x/wkt.Item\", \"colour\": 1}}",
@@ -269,25 +278,97 @@ static void test_well_known_bad(void **state)
               sizeof(wkt_bad_cases) / sizeof(wkt_bad_cases[0]));
 }
 
-/* A Value nests through lists and structs; the depth limit holds there too. */
-static void test_well_known_depth(void **state)
+/* Encodes {"any": [[...]]}, arrays nested levels deep, as a wkt.Event. */
+static int encode_nested_value(ferry_grpc_proto *p, int levels, char *err, size_t err_size)
 {
-    ferry_grpc_proto *p = load_set("grpc_wkt.pb");
     struct ferry_buf out, json;
-    char err[256] = "";
-    (void)state;
+    int rc;
     ferry_buf_init(&out, 1 << 16);
     ferry_buf_init(&json, 4096);
     ferry_buf_adds(&json, "{\"any\": ");
-    for (int i = 0; i < FERRY_GRPC_PROTO_DEPTH_MAX + 1; i++)
+    for (int i = 0; i < levels; i++)
         ferry_buf_adds(&json, "[");
-    for (int i = 0; i < FERRY_GRPC_PROTO_DEPTH_MAX + 1; i++)
+    for (int i = 0; i < levels; i++)
         ferry_buf_adds(&json, "]");
     ferry_buf_adds(&json, "}");
-    assert_int_equal(
-        ferry_grpc_proto_encode(p, "wkt.Event", json.data, json.len, &out, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "nested deeper than"));
+    rc = ferry_grpc_proto_encode(p, "wkt.Event", json.data, json.len, &out, err, err_size);
     ferry_buf_release(&json);
+    ferry_buf_release(&out);
+    return rc;
+}
+
+/* A Value nests through lists and structs; each JSON level counts once towards the limit,
+ * the Event around it one more. */
+static void test_well_known_depth(void **state)
+{
+    ferry_grpc_proto *p = load_set("grpc_wkt.pb");
+    char err[256] = "";
+    (void)state;
+    assert_int_equal(encode_nested_value(p, FERRY_GRPC_PROTO_DEPTH_MAX - 1, err, sizeof(err)), 0);
+    assert_int_equal(encode_nested_value(p, FERRY_GRPC_PROTO_DEPTH_MAX, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "nested deeper than"));
+    ferry_grpc_proto_destroy(p);
+}
+
+struct root_case {
+    const char *type, *json, *hex;
+};
+
+/* A request type may itself be a well-known type, written in its JSON form at the root. */
+static const struct root_case root_cases[] = {
+    {"google.protobuf.StringValue", "\"hi\"", "0a026869"},
+    {"google.protobuf.Timestamp", "\"1970-01-01T00:00:01Z\"", "0801"},
+    {"google.protobuf.Duration", "\"-1s\"", "08ffffffffffffffffff01"},
+};
+
+static void test_well_known_root(void **state)
+{
+    ferry_grpc_proto *p = load_set("grpc_wkt.pb");
+    (void)state;
+    for (size_t i = 0; i < sizeof(root_cases) / sizeof(root_cases[0]); i++) {
+        const struct root_case *c = &root_cases[i];
+        struct ferry_buf out;
+        char err[256] = "", hex[64];
+        ferry_buf_init(&out, 1024);
+        if (ferry_grpc_proto_encode(p, c->type, c->json, strlen(c->json), &out, err, sizeof(err)))
+            fail_msg("%s %s: refused: %s", c->type, c->json, err);
+        to_hex(out.data, out.len, hex);
+        assert_string_equal(hex, c->hex);
+        ferry_buf_release(&out);
+    }
+    ferry_grpc_proto_destroy(p);
+}
+
+/* A set may define google.protobuf.Int64Value as it likes; one whose "value" is a message of
+ * its own type is refused, not followed round and round. */
+static const char looping_wrapper[] = "\x0a\x98\x01\x0a\x07\x65\x2e\x70\x72\x6f\x74\x6f\x12\x0f\x67"
+                                      "\x6f\x6f\x67\x6c\x65\x2e\x70\x72\x6f\x74"
+                                      "\x6f\x62\x75\x66\x22\x3f\x0a\x0a\x49\x6e\x74\x36\x34\x56\x61"
+                                      "\x6c\x75\x65\x12\x31\x0a\x05\x76\x61"
+                                      "\x6c\x75\x65\x18\x01\x20\x01\x28\x0b\x32\x1b\x2e\x67\x6f\x6f"
+                                      "\x67\x6c\x65\x2e\x70\x72\x6f\x74\x6f"
+                                      "\x62\x75\x66\x2e\x49\x6e\x74\x36\x34\x56\x61\x6c\x75\x65\x52"
+                                      "\x05\x76\x61\x6c\x75\x65\x22\x33\x0a"
+                                      "\x06\x48\x6f\x6c\x64\x65\x72\x12\x29\x0a\x01\x76\x18\x01\x20"
+                                      "\x01\x28\x0b\x32\x1b\x2e\x67\x6f\x6f"
+                                      "\x67\x6c\x65\x2e\x70\x72\x6f\x74\x6f\x62\x75\x66\x2e\x49\x6e"
+                                      "\x74\x36\x34\x56\x61\x6c\x75\x65\x52"
+                                      "\x01\x76\x62\x06\x70\x72\x6f\x74\x6f\x33";
+
+static void test_looping_wrapper(void **state)
+{
+    ferry_grpc_proto *p =
+        ferry_grpc_proto_new(looping_wrapper, sizeof(looping_wrapper) - 1, NULL, 0);
+    struct ferry_buf out;
+    char err[256] = "";
+    (void)state;
+    assert_non_null(p);
+    ferry_buf_init(&out, 1024);
+    assert_int_equal(ferry_grpc_proto_encode(p, "google.protobuf.Holder", "{\"v\": 1}", 8, &out,
+                                             err, sizeof(err)),
+                     -1);
+    assert_non_null(
+        strstr(err, "v: google.protobuf.Int64Value in the descriptor set is not a wrapper"));
     ferry_buf_release(&out);
     ferry_grpc_proto_destroy(p);
 }
@@ -446,6 +527,8 @@ int main(void)
         cmocka_unit_test(test_well_known_good),
         cmocka_unit_test(test_well_known_bad),
         cmocka_unit_test(test_well_known_depth),
+        cmocka_unit_test(test_well_known_root),
+        cmocka_unit_test(test_looping_wrapper),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_method),

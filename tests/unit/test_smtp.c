@@ -355,6 +355,21 @@ static void test_extra_headers(void **state)
     ferry_buf_release(&msg);
 }
 
+/* A name the config checks would refuse is refused again when the target is made. */
+static void test_header_name_checked_again(void **state)
+{
+    static struct ferry_cfg_kv bad[] = {{"X-A\r\nBcc", "x"}};
+    struct ferry_route_smtp_config c = config("Hi", "t", NULL);
+    char err[256] = "";
+
+    (void)state;
+    c.headers.items = bad;
+    c.headers.count = 1;
+    assert_null(ferry_smtp_new(&c, "welcome", err, sizeof(err)));
+    assert_non_null(strstr(err, "target.smtp.headers.X-A"));
+    assert_non_null(strstr(err, "expected a field name"));
+}
+
 /* Values in html are escaped; the same value in text is not. */
 static void test_html_values_are_escaped(void **state)
 {
@@ -460,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_html_values_are_escaped),
         cmocka_unit_test(test_bcc_and_reply_to),
         cmocka_unit_test(test_extra_headers),
+        cmocka_unit_test(test_header_name_checked_again),
         cmocka_unit_test(test_injection_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
