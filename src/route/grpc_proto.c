@@ -690,34 +690,34 @@ static int put_seconds_nanos(struct ferry_buf *out, int64_t seconds, int32_t nan
     return 0;
 }
 
-static int put_timestamp(struct enc *e, const struct type_entry *t, const json_t *v,
-                         struct ferry_buf *out)
+/* A Timestamp or a Duration from its JSON text, read by parse (grpc_wkt.h); expected says what
+ * a value of another JSON type should have been. */
+static int put_time_text(struct enc *e, const json_t *v,
+                         int (*parse)(const char *, size_t, int64_t *, int32_t *, const char **),
+                         const char *expected, struct ferry_buf *out)
 {
     int64_t seconds;
     int32_t nanos;
     const char *why;
-    (void)t;
     if (!json_is_string(v))
-        return fail(e, "expected an RFC 3339 time in a string, got %s", json_kind(v));
-    if (ferry_grpc_wkt_timestamp(json_string_value(v), json_string_length(v), &seconds, &nanos,
-                                 &why))
+        return fail(e, "expected %s in a string, got %s", expected, json_kind(v));
+    if (parse(json_string_value(v), json_string_length(v), &seconds, &nanos, &why))
         return fail(e, "%s, got '%s'", why, json_string_value(v));
     return put_seconds_nanos(out, seconds, nanos);
+}
+
+static int put_timestamp(struct enc *e, const struct type_entry *t, const json_t *v,
+                         struct ferry_buf *out)
+{
+    (void)t;
+    return put_time_text(e, v, ferry_grpc_wkt_timestamp, "an RFC 3339 time", out);
 }
 
 static int put_duration(struct enc *e, const struct type_entry *t, const json_t *v,
                         struct ferry_buf *out)
 {
-    int64_t seconds;
-    int32_t nanos;
-    const char *why;
     (void)t;
-    if (!json_is_string(v))
-        return fail(e, "expected a duration like \"1.5s\" in a string, got %s", json_kind(v));
-    if (ferry_grpc_wkt_duration(json_string_value(v), json_string_length(v), &seconds, &nanos,
-                                &why))
-        return fail(e, "%s, got '%s'", why, json_string_value(v));
-    return put_seconds_nanos(out, seconds, nanos);
+    return put_time_text(e, v, ferry_grpc_wkt_duration, "a duration like \"1.5s\"", out);
 }
 
 /* A wrapper's one field: "value", number 1, a single scalar. A set that defines a wrapper

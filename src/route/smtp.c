@@ -33,6 +33,8 @@ struct ferry_smtp {
     ferry_template *cc[SMTP_RECIPIENTS_MAX];
     ferry_template *bcc[SMTP_RECIPIENTS_MAX];
     ferry_template *headers[FERRY_SMTP_HEADERS_MAX]; /* the values of cfg->headers */
+    /* "headers.NAME" of each, for error messages (a name has at most 64 characters) */
+    char header_keys[FERRY_SMTP_HEADERS_MAX][sizeof("headers.") + FERRY_SMTP_HEADER_NAME_MAX];
 };
 
 struct ferry_smtp_mail {
@@ -97,19 +99,18 @@ static int compile_list(const struct ferry_cfg_strings *list, ferry_template **o
 
 /* Compiles the values of `headers`, checking each name again: the config checks did, but a
  * name goes into the message as it is. */
-static int compile_headers(const struct ferry_cfg_map *headers, ferry_template **out, char *errstr,
+static int compile_headers(ferry_smtp *s, const struct ferry_cfg_map *headers, char *errstr,
                            size_t errstr_size)
 {
-    char what[300];
-
     for (size_t i = 0; i < headers->count; i++) {
-        const char *problem = ferry_smtp_header_name_problem(headers->items[i].key);
-        snprintf(what, sizeof(what), "headers.%s", headers->items[i].key);
+        const char *name = headers->items[i].key, *problem = ferry_smtp_header_name_problem(name);
         if (problem) {
-            snprintf(errstr, errstr_size, "target.smtp.%s: %s", what, problem);
+            snprintf(errstr, errstr_size, "target.smtp.headers.%s: %s", name, problem);
             return -1;
         }
-        if (compile(headers->items[i].value, &out[i], what, errstr, errstr_size))
+        snprintf(s->header_keys[i], sizeof(s->header_keys[i]), "headers.%s", name);
+        if (compile(headers->items[i].value, &s->headers[i], s->header_keys[i], errstr,
+                    errstr_size))
             return -1;
     }
     return 0;
@@ -145,7 +146,7 @@ ferry_smtp *ferry_smtp_new(const struct ferry_route_smtp_config *c, const char *
         compile_list(&c->to, s->to, "to", errstr, errstr_size) ||
         compile_list(&c->cc, s->cc, "cc", errstr, errstr_size) ||
         compile_list(&c->bcc, s->bcc, "bcc", errstr, errstr_size) ||
-        compile_headers(&c->headers, s->headers, errstr, errstr_size))
+        compile_headers(s, &c->headers, errstr, errstr_size))
         goto out;
     result = 0;
 out:
@@ -328,13 +329,14 @@ static int add_subject(struct ferry_smtp_mail *mail, const struct ferry_record *
 static int add_headers(struct ferry_smtp_mail *mail, const struct ferry_record *rec,
                        struct ferry_buf *msg, char *errstr, size_t errstr_size)
 {
-    const struct ferry_cfg_map *h = &mail->smtp->cfg->headers;
+    const ferry_smtp *s = mail->smtp;
+    const struct ferry_cfg_map *h = &s->cfg->headers;
     struct ferry_buf *v = &mail->value;
-    char what[300], why[64];
+    char why[64];
 
     for (size_t i = 0; i < h->count; i++) {
-        snprintf(what, sizeof(what), "headers.%s", h->items[i].key);
-        if (render(mail->smtp->headers[i], rec, v, what, errstr, errstr_size))
+        const char *what = s->header_keys[i];
+        if (render(s->headers[i], rec, v, what, errstr, errstr_size))
             return -1;
         if (ferry_smtp_header_value_check(v->data ? v->data : "", v->len, why, sizeof(why))) {
             snprintf(errstr, errstr_size, "header injection: target.smtp.%s: %s", what, why);
