@@ -5,7 +5,10 @@
  * the way a ferry route's I/O threads drive libcurl (one multi handle each, easy handles reused,
  * curl_multi_poll), but with no Kafka and no bookkeeping. With T threads (--threads: ferry's
  * I/O threads for the route, so that the ceiling is a fair one) each thread sends N/T of them
- * over C/T connections. bench/run.sh divides a route's records/s by this figure, measured in
+ * over C/T connections. --header adds request headers: bench/run.sh sends the ones a route
+ * sends (User-Agent, Idempotency-Key), so that both put the same bytes on the wire; libcurl
+ * formats header lines a byte at a time, and two lines cost about 3% of the rate (bench/README.md).
+ * bench/run.sh divides a route's records/s by this figure, measured in
  * the same run against the same server. Prints one line of key=value pairs so the script can
  * parse it.
  */
@@ -25,6 +28,7 @@
 #define MAX_THREADS 16
 #define MAX_BODY_BYTES (64L * 1024 * 1024)
 #define MAX_ERRORS_SHOWN 5
+#define MAX_HEADERS 8
 
 struct options {
     const char *url;
@@ -33,6 +37,8 @@ struct options {
     long threads;
     long body_bytes;
     long timeout_s;
+    const char *headers[MAX_HEADERS]; /* --header lines, sent with every request */
+    int nheaders;
 };
 
 /* One thread's share of the requests and connections. */
@@ -53,6 +59,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ferry-bench-curl --url URL [--requests N] [--concurrency C]\n"
                  "                        [--threads T] [--body-bytes B] [--timeout S]\n"
+                 "                        [--header 'Name: value' ...]\n"
                  "POSTs N bodies of B bytes over C keep-alive HTTP/1.1 connections from T\n"
                  "threads and prints\n"
                  "requests, seconds, requests/s, CPU seconds, peak RSS and errors.\n");
@@ -64,6 +71,15 @@ static int parse_flag(void *arg, const char *flag, const char *val)
 
     if (!strcmp(flag, "--url")) {
         opt->url = val;
+        return 0;
+    }
+    if (!strcmp(flag, "--header")) {
+        if (opt->nheaders == MAX_HEADERS || !strchr(val, ':')) {
+            fprintf(stderr, "ferry-bench-curl: --header wants 'Name: value', at most %d\n",
+                    MAX_HEADERS);
+            return -1;
+        }
+        opt->headers[opt->nheaders++] = val;
         return 0;
     }
     if (!strcmp(flag, "--requests"))
@@ -89,6 +105,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
     opt->threads = 1;
     opt->body_bytes = 100;
     opt->timeout_s = 600;
+    opt->nheaders = 0;
     if (bench_parse_pairs(argc, argv, "ferry-bench-curl", usage, parse_flag, opt))
         return -1;
     if (!opt->url) {
@@ -125,6 +142,17 @@ static CURL *easy_new(struct run *r)
     return e;
 }
 
+/* Appends line to the request headers; the list stays whole when it cannot. */
+static int add_header(struct run *r, const char *line)
+{
+    struct curl_slist *grown = curl_slist_append(r->headers, line);
+
+    if (!grown)
+        return -1;
+    r->headers = grown;
+    return 0;
+}
+
 /* Builds the multi handle, the shared body and headers, and the thread's easy handles. */
 static int run_init(struct run *r)
 {
@@ -139,10 +167,11 @@ static int run_init(struct run *r)
     memset(r->body, 'x', (size_t)opt->body_bytes);
     r->body[opt->body_bytes] = '\0';
     /* No "Expect: 100-continue" round trip for large bodies; a route does not wait for it. */
-    r->headers = curl_slist_append(NULL, "Expect:");
-    r->headers = curl_slist_append(r->headers, "Content-Type: application/octet-stream");
-    if (!r->headers)
+    if (add_header(r, "Expect:") || add_header(r, "Content-Type: application/octet-stream"))
         return -1;
+    for (i = 0; i < opt->nheaders; i++)
+        if (add_header(r, opt->headers[i]))
+            return -1;
     curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, r->concurrency);
     curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, r->concurrency);

@@ -5,7 +5,8 @@
  *
  * bench/run.sh used to poll with curl and awk, two processes each every 50 ms, which took a
  * quarter of this 2-core machine away from the run it measured. This is one process with one
- * keep-alive connection, scraping every POLL_MS.
+ * keep-alive connection, scraping every POLL_MS until records flow, then less often until the
+ * end comes near (next_scrape).
  *
  *   ferry-bench-wait --url http://127.0.0.1:PORT/metrics --records N [--timeout S]
  *                    [--started COUNTER] [--done COUNTER] [--pid PID]
@@ -29,6 +30,7 @@
 #include <curl/curl.h>
 
 #define POLL_MS 20
+#define PACE_MAX_MS 500 /* the longest pause between scrapes once records flow */
 #define FAILURES_MAX 100 /* consecutive failed scrapes (2 s): ferry is gone or never came up */
 #define SCRAPE_MAX (8 * 1024 * 1024)
 #define CONSUMED "ferry_route_records_consumed_total"
@@ -47,6 +49,12 @@ struct options {
 /* Peaks of a process's resident memory outside and inside the page cache, in kB. */
 struct mem_peaks {
     long anon_kb, file_kb;
+};
+
+/* The last two scrapes' times and done counts, to pace the next one. */
+struct pace {
+    double prev_t, prev_done;
+    double t, done;
 };
 
 struct scrape {
@@ -185,14 +193,40 @@ static void print_done(const struct options *o, double first, double start, doub
     printf("\n");
 }
 
+/* When to scrape next, from the last two samples of the done counter: at a quarter of the time
+ * the rest is expected to take, between POLL_MS and PACE_MAX_MS. Each scrape costs the measured
+ * process CPU (a /metrics render, /proc reads) that the ceilings it is compared with never pay,
+ * so the long middle of a run is scraped seldom and its end as often as before: the end is still
+ * seen within POLL_MS. Until the clock starts, and while nothing moves, it is POLL_MS. */
+static double next_scrape(const struct pace *p, double now, long records)
+{
+    double rate, wait;
+
+    if (p->prev_t <= 0 || now <= p->prev_t || p->done <= p->prev_done)
+        return now + POLL_MS / 1e3;
+    rate = (p->done - p->prev_done) / (now - p->prev_t);
+    wait = ((double)records - p->done) / rate / 4;
+    if (wait > PACE_MAX_MS / 1e3)
+        wait = PACE_MAX_MS / 1e3;
+    if (wait < POLL_MS / 1e3)
+        wait = POLL_MS / 1e3;
+    return now + wait;
+}
+
 static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
 {
     struct mem_peaks peaks = {0, 0};
+    struct pace pace = {0, 0, 0, 0};
     const struct timespec pause = {0, POLL_MS * 1000000L};
-    double start = bench_now_s(), deadline = start + (double)o->timeout_s, first = 0;
+    double start = bench_now_s(), deadline = start + (double)o->timeout_s, first = 0, due = 0;
     int failures = 0;
 
     while (bench_now_s() < deadline) {
+        follow_mem(o->pid, &peaks); /* every tick, so that paced scrapes miss no peak */
+        if (bench_now_s() < due) {
+            nanosleep(&pause, NULL);
+            continue;
+        }
         if (scrape(e, s)) {
             if (++failures == FAILURES_MAX) {
                 fprintf(stderr, "ferry-bench-wait: %s does not answer\n", o->url);
@@ -202,13 +236,17 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
             continue;
         }
         failures = 0;
-        follow_mem(o->pid, &peaks);
         if (!first && sample(s->text, o->started) > 0)
             first = bench_now_s();
-        if (first && sample(s->text, o->done) >= (double)o->records) {
+        pace.prev_t = pace.t;
+        pace.prev_done = pace.done;
+        pace.t = bench_now_s();
+        pace.done = sample(s->text, o->done);
+        if (first && pace.done >= (double)o->records) {
             print_done(o, first, start, errors(s->text), &peaks);
             return 0;
         }
+        due = first ? next_scrape(&pace, pace.t, o->records) : 0;
         nanosleep(&pause, NULL);
     }
     fprintf(stderr, "ferry-bench-wait: %s reached %.0f of %ld before the deadline\n", o->done,

@@ -4,9 +4,9 @@
 # Every figure is printed beside a baseline measured in the same run on the same machine:
 #   1. the preload: ferry-bench-preload fills a 64-partition topic on `ferry dev-broker`;
 #   2. BENCH_ROUNDS rounds (default 3) of ferry's route cases, each consuming that topic and
-#      POSTing to a private nginx; each one-record case runs right after a ceiling run of its
-#      own (ferry-bench-curl, a bare libcurl multi client, one 100-byte POST per record over 64
-#      keep-alive connections) and is reported as a ratio to it;
+#      POSTing to a private nginx; each one-record case runs between two ceiling runs
+#      (ferry-bench-curl, a bare libcurl multi client, one 100-byte POST per record over 64
+#      keep-alive connections) and is reported as a ratio to their mean;
 #   3. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate;
 #   4. then tables.sh: a topic restored into a table and read over HTTP, beside /healthz and
 #      the store's own rates.
@@ -50,6 +50,7 @@ CPUS=$(nproc)
 IO_THREADS=$((CPUS < 4 ? CPUS : 4))
 IO_THREADS=$((IO_THREADS < ${BENCH_CONCURRENCY:-64} ? IO_THREADS : ${BENCH_CONCURRENCY:-64}))
 CEILING_RPS=""  # set by bench_ceiling
+FERRY_AGENT=""  # the User-Agent a route sends, "ferry/VERSION"
 BROKER_BOOTSTRAP=""
 NGINX_URL=""
 
@@ -78,12 +79,16 @@ add_skip() {
   ROWS+=("$1|$2|-|-|-|-")
 }
 
+# bench_ceiling: a ceiling run. It sends the headers a route sends beside its Content-Type: its
+# User-Agent and an Idempotency-Key as long as a typical one of the route's ("bench-31-12345":
+# topic, partition, offset), so that both put the same request on the wire.
 bench_ceiling() {
   local line
   local name="curl ceiling (c=$CONCURRENCY, ${BODY_BYTES} B, $IO_THREADS thread(s))"
   echo "== $name: $RECORDS POSTs to $NGINX_URL"
   line=$("$CURL_BENCH" --url "$NGINX_URL" --requests "$RECORDS" --concurrency "$CONCURRENCY" \
-    --threads "$IO_THREADS" --body-bytes "$BODY_BYTES")
+    --threads "$IO_THREADS" --body-bytes "$BODY_BYTES" --header "User-Agent: $FERRY_AGENT" \
+    --header "Idempotency-Key: $TOPIC-31-12345")
   echo "   $line"
   CEILING_RPS=$(field rps "$line")
   add_row "$name" "$line" noratio
@@ -186,16 +191,21 @@ route_name() {
   echo "ferry route (ordering=$1, batch=$2)"
 }
 
-# bench_routes: ROUNDS rounds of every case. A one-record case runs right after a ceiling run
-# of its own, and its ratio is to that ceiling: these shared machines change speed from one
-# minute to the next, so figures taken far apart in time do not compare.
+# bench_routes: ROUNDS rounds of every case. A one-record case runs between two ceiling runs
+# and its ratio is to their mean: these shared machines change speed from one minute to the
+# next, so figures taken far apart in time do not compare, and a ceiling on one side only
+# would count the drift between them as ferry's. Consecutive one-record cases share the
+# ceiling run between them.
 bench_routes() {
-  local c ordering batch name line rc round
+  local c ordering batch name line rc round bracket fresh="" before after
   for round in $(seq 1 "$ROUNDS"); do
     echo "== round $round of $ROUNDS"
     for c in "${ROUTE_CASES[@]}"; do
       read -r ordering batch <<<"$c"
-      [ "$batch" = 1 ] && [ -z "${BENCH_SKIP_CEILING:-}" ] && bench_ceiling
+      bracket=""
+      [ "$batch" = 1 ] && [ -z "${BENCH_SKIP_CEILING:-}" ] && bracket=1
+      [ -n "$bracket" ] && [ -z "$fresh" ] && bench_ceiling
+      fresh=""
       name=$(route_name "$ordering" "$batch")
       rc=0
       line=$(run_ferry_route "$ordering" "$batch") || rc=$?
@@ -205,7 +215,15 @@ bench_routes() {
       fi
       echo "== $name"
       echo "   $line"
-      if [ "$batch" = 1 ]; then add_row "$name" "$line"; else add_row "$name" "$line" noratio; fi
+      if [ -n "$bracket" ]; then
+        before=$CEILING_RPS
+        bench_ceiling
+        after=$CEILING_RPS
+        fresh=1
+        CEILING_RPS=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+        add_row "$name" "$line"
+        CEILING_RPS=$after
+      elif [ "$batch" = 1 ]; then add_row "$name" "$line"; else add_row "$name" "$line" noratio; fi
     done
   done
 }
@@ -217,7 +235,8 @@ print_table() {
   echo "ferry benchmarks, $(date -u +%Y-%m-%d), $RECORDS records of $BODY_BYTES B, $(nproc) cores" \
     "shared by every process, $ROUNDS round(s)"
   echo "CPU s and peak RSS are the measured process's own (not nginx's, not the broker's)."
-  echo "A one-record row's ratio is to the ceiling run just before it; medians of the runs."
+  echo "A one-record row's ratio is to the mean of the ceiling runs just before and after it;" \
+    "medians of the runs."
   echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(other work on the machine skews every row)"
   printf '%s\n' "${ROWS[@]}" | awk -F'|' '
@@ -242,7 +261,7 @@ print_table() {
 }
 
 # route_targets: the route targets (issue 15), met or not, from the medians of the rounds, into
-# $BENCH_SUMMARY: a one-record route at 0.90x or more of the ceiling run before it, at no more
+# $BENCH_SUMMARY: a one-record route at 0.90x or more of the ceiling runs around it, at no more
 # than 1.2x the ceiling's CPU per record; batch routes at 1M records/s.
 route_targets() {
   printf '%s\n' "${ROWS[@]}" | awk -F'|' '
@@ -285,6 +304,7 @@ main() {
     echo "bench: build the bench programs first: cmake --build $BUILD_DIR" >&2
     exit 1
   fi
+  FERRY_AGENT="ferry/$("$FERRY" --version | awk '{ print $2 }')"
   nginx_start "$BENCH_WORK"
   if broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
     bench_preload
