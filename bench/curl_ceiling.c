@@ -3,7 +3,8 @@
  *
  * Sends N POSTs of a B-byte body to one URL over C concurrent HTTP/1.1 keep-alive connections,
  * the way a ferry route's I/O threads drive libcurl (one multi handle each, easy handles reused,
- * curl_multi_poll), but with no Kafka and no bookkeeping. With T threads (--threads: ferry's
+ * curl_multi_socket_action over poll() through the route's own src/route/curl_watch.c), but with
+ * no Kafka and no bookkeeping. With T threads (--threads: ferry's
  * I/O threads for the route, so that the ceiling is a fair one) each thread sends N/T of them
  * over C/T connections. --header adds request headers: bench/run.sh sends the ones a route
  * sends (User-Agent, Idempotency-Key), so that both put the same bytes on the wire; libcurl
@@ -14,6 +15,7 @@
  */
 #include <curl/curl.h>
 #include "bench_util.h"
+#include "route/curl_watch.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +49,7 @@ struct run {
     long requests, concurrency;
     int failed;
     CURLM *multi;
+    ferry_curl_watch *watch;
     CURL **easy;
     struct curl_slist *headers;
     char *body;
@@ -160,9 +163,10 @@ static int run_init(struct run *r)
     long i;
 
     r->multi = curl_multi_init();
+    r->watch = r->multi ? ferry_curl_watch_new(r->multi) : NULL;
     r->easy = calloc((size_t)r->concurrency, sizeof(*r->easy));
     r->body = malloc((size_t)opt->body_bytes + 1);
-    if (!r->multi || !r->easy || !r->body)
+    if (!r->watch || !r->easy || !r->body)
         return -1;
     memset(r->body, 'x', (size_t)opt->body_bytes);
     r->body[opt->body_bytes] = '\0';
@@ -198,6 +202,7 @@ static void run_release(struct run *r)
     }
     if (r->multi)
         curl_multi_cleanup(r->multi);
+    ferry_curl_watch_destroy(r->watch);
     curl_slist_free_all(r->headers);
     free(r->easy);
     free(r->body);
@@ -248,24 +253,24 @@ static int reap(struct run *r)
     return 0;
 }
 
-/* One turn: run transfers, put finished handles back to work, wait for sockets or timers. */
+/* One turn: wait for sockets or timers, run the transfers that are ready, put finished handles
+ * back to work and start them at once (a handle just added is due at once), before waiting
+ * again. */
 static int step(struct run *r)
 {
     CURLMcode mc;
-    int running;
 
-    mc = curl_multi_perform(r->multi, &running);
-    if (mc != CURLM_OK)
-        goto fail;
-    /* Reap before polling: a transfer finished inside perform leaves no socket to wake us. */
-    if (reap(r))
+    if (ferry_curl_watch_wait(r->watch, NULL, 0, 1000)) {
+        fprintf(stderr, "ferry-bench-curl: poll: %s\n", strerror(errno));
         return -1;
-    if (r->finished >= r->requests)
-        return 0;
-    mc = curl_multi_poll(r->multi, NULL, 0, 1000, NULL);
+    }
+    mc = ferry_curl_watch_act(r->watch);
+    if (mc == CURLM_OK && reap(r))
+        return -1;
+    if (mc == CURLM_OK)
+        mc = ferry_curl_watch_act(r->watch);
     if (mc == CURLM_OK)
         return 0;
-fail:
     fprintf(stderr, "ferry-bench-curl: multi: %s\n", curl_multi_strerror(mc));
     return -1;
 }

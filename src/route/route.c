@@ -2,7 +2,7 @@
  * route.c - the life of each route: its consumer, its worker thread and event loop,
  * rebalances, backpressure, offset commits, and its figures in /metrics.
  *
- * The loop waits in curl_multi_poll() on the route's HTTP transfers plus one extra fd: a pipe
+ * The loop waits (ferry_sender_wait) on the route's HTTP transfers plus one extra fd: a pipe
  * that librdkafka writes to when the consumer queue turns non-empty
  * (rd_kafka_queue_io_event_enable). Each turn it takes new records, starts requests, handles
  * finished ones, fires due retries and stores the commit watermarks. Nothing sleeps.

@@ -21,15 +21,17 @@
  *
  * The worker and the I/O threads meet at queues under one mutex: each I/O loop's calls to start
  * (the worker pushes, the loop's thread takes them all at once) and the calls finished (the
- * other way). Each side is woken only when a queue turns non-empty: an I/O thread through
- * curl_multi_wakeup(), the worker through an eventfd it polls. Everything about a transfer
- * (easy handles, the multi handle, the free list) belongs to the thread driving its I/O loop; a
- * call's result fields are written there and read by the worker after the mutex has passed the
- * call back.
+ * other way). Each side is woken only when a queue turns non-empty, through an eventfd it polls
+ * (an I/O loop's wake_fd, the worker's done_fd). A loop's thread waits for its sockets with a
+ * curl watch (curl_watch.h), which hands libcurl only the sockets that are ready. Everything
+ * about a transfer (easy handles, the multi handle, its watch, the free list) belongs to the
+ * thread driving its I/O loop; a call's result fields are written there and read by the worker
+ * after the mutex has passed the call back.
  */
 #include "route/sender.h"
 #include "core/log.h"
 #include "route/backoff.h"
+#include "route/curl_watch.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -105,12 +107,14 @@ struct io_loop {
 
     /* the driving thread's */
     CURLM *multi;
+    ferry_curl_watch *watch;    /* waits for multi's sockets and drives it */
     SLIST_HEAD(, transfer) all; /* every transfer, to free them */
     SLIST_HEAD(, transfer) free_list;
     pthread_t thread;
     int thread_started;
 
     struct call_queue to_start; /* under sender->lock */
+    int wake_fd;                /* eventfd: to_start turned non-empty, or stop (I/O threads) */
     size_t in_flight;           /* the worker's count of the calls it gave this loop */
 };
 
@@ -145,7 +149,7 @@ void ferry_sender_global_cleanup(void)
     curl_global_cleanup();
 }
 
-/* ---- callbacks: they run inside curl_multi_perform(), on the loop's thread ---- */
+/* ---- callbacks: they run inside curl_multi_socket_action(), on the loop's thread ---- */
 
 /* Keeps the first response_max bytes of the body and drops the rest without failing. */
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
@@ -529,33 +533,54 @@ static void hand_back(ferry_sender *s, struct call_queue *done)
         FLOG_ERROR_REPEATED("route", NULL, "sender: waking the worker: %s", strerror(errno));
 }
 
-/* Runs the loop's transfers and queues the calls that finished in done. */
+/* Runs the loop's transfers that are ready and queues the calls that finished in done. */
 static void drive(struct io_loop *lp, struct call_queue *done)
 {
-    int running = 0, queued = 0;
-    CURLMcode mc = curl_multi_perform(lp->multi, &running);
+    int queued = 0;
+    CURLMcode mc = ferry_curl_watch_act(lp->watch);
     CURLMsg *msg;
 
     if (mc)
-        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_perform: %s",
+        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_socket_action: %s",
                             curl_multi_strerror(mc));
     while ((msg = curl_multi_info_read(lp->multi, &queued)))
         if (msg->msg == CURLMSG_DONE)
             end_transfer(lp, msg->easy_handle, msg->data.result, done);
 }
 
+/* Empties an eventfd that woke its reader. */
+static void drain(int fd)
+{
+    uint64_t signals;
+
+    if (read(fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
+        FLOG_ERROR_REPEATED("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
+}
+
+/* Wakes the thread that waits on eventfd fd. */
+static void signal_fd(int fd)
+{
+    uint64_t one = 1;
+
+    if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        FLOG_ERROR_REPEATED("route", NULL, "sender: wake-up: %s", strerror(errno));
+}
+
 /* One turn of an I/O thread: wait for the network or new calls, start the new calls, drive
- * the transfers, hand back the finished calls. */
+ * the transfers, hand back the finished calls. The wake-up is read before the queue is taken,
+ * so a call pushed in between wakes the next wait. */
 static void io_turn(struct io_loop *lp)
 {
     ferry_sender *s = lp->sender;
     struct call_queue done = STAILQ_HEAD_INITIALIZER(done);
     struct call_queue start = STAILQ_HEAD_INITIALIZER(start);
     struct ferry_http_call *call, *next;
-    CURLMcode mc = curl_multi_poll(lp->multi, NULL, 0, SENDER_IDLE_WAIT_MS, NULL);
+    struct pollfd wake = {lp->wake_fd, POLLIN, 0};
 
-    if (mc)
-        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_poll: %s", curl_multi_strerror(mc));
+    if (ferry_curl_watch_wait(lp->watch, &wake, 1, SENDER_IDLE_WAIT_MS))
+        FLOG_ERROR_REPEATED("route", NULL, "sender: poll: %s", strerror(errno));
+    if (wake.revents & POLLIN)
+        drain(lp->wake_fd);
     queue_take(s, &lp->to_start, &start);
     for (call = STAILQ_FIRST(&start); call; call = next) {
         next = STAILQ_NEXT(call, queued);
@@ -614,28 +639,23 @@ int ferry_sender_start(ferry_sender *s, struct ferry_http_call *call, char *errs
     wake = queue_push(&lp->to_start, call);
     pthread_mutex_unlock(&s->lock);
     if (wake)
-        curl_multi_wakeup(lp->multi);
+        signal_fd(lp->wake_fd);
     return 0;
 }
 
 int ferry_sender_wait(ferry_sender *s, int extra_fd, int timeout_ms)
 {
-    struct curl_waitfd fds[2] = {{s->done_fd, CURL_WAIT_POLLIN, 0},
-                                 {extra_fd, CURL_WAIT_POLLIN, 0}};
-    unsigned nfds = extra_fd >= 0 ? 2 : 1;
+    int nfds = extra_fd >= 0 ? 2 : 1;
     struct pollfd pfds[2] = {{s->done_fd, POLLIN, 0}, {extra_fd, POLLIN, 0}};
-    CURLMcode mc;
 
     if (!s->opts.io_threads) {
-        mc = curl_multi_poll(s->loops[0].multi, fds, nfds, timeout_ms, NULL);
-        if (mc) {
-            FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_poll: %s",
-                                curl_multi_strerror(mc));
+        if (ferry_curl_watch_wait(s->loops[0].watch, pfds, nfds, timeout_ms)) {
+            FLOG_ERROR_REPEATED("route", NULL, "sender: poll: %s", strerror(errno));
             return -1;
         }
-        return extra_fd >= 0 && (fds[1].revents & CURL_WAIT_POLLIN) ? 1 : 0;
+        return extra_fd >= 0 && (pfds[1].revents & POLLIN) ? 1 : 0;
     }
-    if (poll(pfds, nfds, timeout_ms) < 0) {
+    if (poll(pfds, (nfds_t)nfds, timeout_ms) < 0) {
         if (errno == EINTR)
             return 0;
         FLOG_ERROR_REPEATED("route", NULL, "sender: poll: %s", strerror(errno));
@@ -649,11 +669,9 @@ size_t ferry_sender_collect(ferry_sender *s, void (*done)(void *arg, struct ferr
 {
     struct call_queue taken = STAILQ_HEAD_INITIALIZER(taken);
     struct ferry_http_call *call, *next;
-    uint64_t signals;
     size_t finished = 0;
 
-    if (read(s->done_fd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
-        FLOG_ERROR_REPEATED("route", NULL, "sender: reading the wake-up: %s", strerror(errno));
+    drain(s->done_fd);
     if (!s->opts.io_threads)
         drive(&s->loops[0], &s->finished);
     queue_take(s, &s->finished, &taken);
@@ -680,10 +698,7 @@ uint64_t ferry_sender_connects(const ferry_sender *s)
 
 void ferry_sender_wakeup(ferry_sender *s)
 {
-    uint64_t one = 1;
-
-    if (write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        FLOG_ERROR_REPEATED("route", NULL, "sender: wake-up: %s", strerror(errno));
+    signal_fd(s->done_fd);
 }
 
 /* ---- life cycle ---- */
@@ -766,15 +781,25 @@ static int make_loops(ferry_sender *s, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "sender: out of memory");
         return -1;
     }
+    for (int i = 0; i < s->loop_count; i++)
+        s->loops[i].wake_fd = -1;
     for (int i = 0; i < s->loop_count; i++) {
         struct io_loop *lp = &s->loops[i];
 
         lp->sender = s;
         STAILQ_INIT(&lp->to_start);
         lp->multi = curl_multi_init();
-        if (!lp->multi) {
+        lp->watch = lp->multi ? ferry_curl_watch_new(lp->multi) : NULL;
+        if (!lp->watch) {
             snprintf(errstr, errstr_size, "sender: cannot make a curl multi handle");
             return -1;
+        }
+        if (s->opts.io_threads) {
+            lp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+            if (lp->wake_fd < 0) {
+                snprintf(errstr, errstr_size, "sender: eventfd: %s", strerror(errno));
+                return -1;
+            }
         }
         mc = loop_configure(lp, s->loop_count);
         if (mc) {
@@ -824,7 +849,7 @@ static void stop_io_threads(ferry_sender *s)
 
         if (!lp->thread_started)
             continue;
-        curl_multi_wakeup(lp->multi);
+        signal_fd(lp->wake_fd);
         pthread_join(lp->thread, NULL);
         lp->thread_started = 0;
     }
@@ -870,7 +895,11 @@ static void loop_release(struct io_loop *lp)
         curl_easy_cleanup(t->easy);
         free(t);
     }
-    curl_multi_cleanup(lp->multi);
+    if (lp->multi)
+        curl_multi_cleanup(lp->multi); /* may still call the watch back */
+    ferry_curl_watch_destroy(lp->watch);
+    if (lp->wake_fd >= 0)
+        close(lp->wake_fd);
 }
 
 void ferry_sender_destroy(ferry_sender *s)
