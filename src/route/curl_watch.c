@@ -20,6 +20,9 @@
 /* Timeouts run one after the other within one act when libcurl keeps asking for another at
  * once; after this many, the next wait returns at once instead. */
 #define WATCH_TIMEOUT_TURNS 8
+/* The most sockets one watch follows, so that its arrays stay bounded. libcurl's sockets are
+ * its connections (a sender caps them: SENDER_CONNECTIONS_MAX per host) and its resolver's. */
+#define WATCH_SOCKETS_MAX (1 << 20)
 
 struct ferry_curl_watch {
     CURLM *multi;
@@ -96,8 +99,8 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         return 0;
     }
     if (slot < 0) {
-        if (reserve(&w->socks, &w->socks_cap, w->nsocks + 1))
-            return -1; /* libcurl fails the transfers on this socket */
+        if (w->nsocks == WATCH_SOCKETS_MAX || reserve(&w->socks, &w->socks_cap, w->nsocks + 1))
+            return -1; /* libcurl (7.85 on) fails the multi handle's transfers: retried */
         slot = w->nsocks++;
         w->socks[slot].fd = fd;
         curl_multi_assign(w->multi, fd, assigned_for(slot));
