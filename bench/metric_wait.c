@@ -30,7 +30,7 @@
 #include <curl/curl.h>
 
 #define POLL_MS 20
-#define PACE_MAX_MS 500 /* the longest pause between scrapes once records flow */
+#define PACE_MAX_MS 500  /* the longest pause between scrapes once records flow */
 #define FAILURES_MAX 100 /* consecutive failed scrapes (2 s): ferry is gone or never came up */
 #define SCRAPE_MAX (8 * 1024 * 1024)
 #define CONSUMED "ferry_route_records_consumed_total"
@@ -198,19 +198,19 @@ static void print_done(const struct options *o, double first, double start, doub
  * process CPU (a /metrics render, /proc reads) that the ceilings it is compared with never pay,
  * so the long middle of a run is scraped seldom and its end as often as before: the end is still
  * seen within POLL_MS. Until the clock starts, and while nothing moves, it is POLL_MS. */
-static double next_scrape(const struct pace *p, double now, long records)
+static double next_scrape(const struct pace *p, long records)
 {
     double rate, wait;
 
-    if (p->prev_t <= 0 || now <= p->prev_t || p->done <= p->prev_done)
-        return now + POLL_MS / 1e3;
-    rate = (p->done - p->prev_done) / (now - p->prev_t);
+    if (p->prev_t <= 0 || p->t <= p->prev_t || p->done <= p->prev_done)
+        return p->t + POLL_MS / 1e3;
+    rate = (p->done - p->prev_done) / (p->t - p->prev_t);
     wait = ((double)records - p->done) / rate / 4;
     if (wait > PACE_MAX_MS / 1e3)
         wait = PACE_MAX_MS / 1e3;
     if (wait < POLL_MS / 1e3)
         wait = POLL_MS / 1e3;
-    return now + wait;
+    return p->t + wait;
 }
 
 static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
@@ -246,7 +246,7 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
             print_done(o, first, start, errors(s->text), &peaks);
             return 0;
         }
-        due = first ? next_scrape(&pace, pace.t, o->records) : 0;
+        due = first ? next_scrape(&pace, o->records) : 0;
         nanosleep(&pause, NULL);
     }
     fprintf(stderr, "ferry-bench-wait: %s reached %.0f of %ld before the deadline\n", o->done,

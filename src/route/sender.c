@@ -518,36 +518,6 @@ static void end_transfer(struct io_loop *lp, CURL *easy, CURLcode code, struct c
     queue_push(done, call);
 }
 
-/* Hands finished calls to the worker, waking it when its queue was empty. */
-static void hand_back(ferry_sender *s, struct call_queue *done)
-{
-    uint64_t one = 1;
-    int wake;
-
-    if (STAILQ_EMPTY(done))
-        return;
-    pthread_mutex_lock(&s->lock);
-    wake = queue_splice(&s->finished, done);
-    pthread_mutex_unlock(&s->lock);
-    if (wake && write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        FLOG_ERROR_REPEATED("route", NULL, "sender: waking the worker: %s", strerror(errno));
-}
-
-/* Runs the loop's transfers that are ready and queues the calls that finished in done. */
-static void drive(struct io_loop *lp, struct call_queue *done)
-{
-    int queued = 0;
-    CURLMcode mc = ferry_curl_watch_act(lp->watch);
-    CURLMsg *msg;
-
-    if (mc)
-        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_socket_action: %s",
-                            curl_multi_strerror(mc));
-    while ((msg = curl_multi_info_read(lp->multi, &queued)))
-        if (msg->msg == CURLMSG_DONE)
-            end_transfer(lp, msg->easy_handle, msg->data.result, done);
-}
-
 /* Empties an eventfd that woke its reader. */
 static void drain(int fd)
 {
@@ -564,6 +534,35 @@ static void signal_fd(int fd)
 
     if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         FLOG_ERROR_REPEATED("route", NULL, "sender: wake-up: %s", strerror(errno));
+}
+
+/* Hands finished calls to the worker, waking it when its queue was empty. */
+static void hand_back(ferry_sender *s, struct call_queue *done)
+{
+    int wake;
+
+    if (STAILQ_EMPTY(done))
+        return;
+    pthread_mutex_lock(&s->lock);
+    wake = queue_splice(&s->finished, done);
+    pthread_mutex_unlock(&s->lock);
+    if (wake)
+        signal_fd(s->done_fd);
+}
+
+/* Runs the loop's transfers that are ready and queues the calls that finished in done. */
+static void drive(struct io_loop *lp, struct call_queue *done)
+{
+    int queued = 0;
+    CURLMcode mc = ferry_curl_watch_act(lp->watch);
+    CURLMsg *msg;
+
+    if (mc)
+        FLOG_ERROR_REPEATED("route", NULL, "sender: curl_multi_socket_action: %s",
+                            curl_multi_strerror(mc));
+    while ((msg = curl_multi_info_read(lp->multi, &queued)))
+        if (msg->msg == CURLMSG_DONE)
+            end_transfer(lp, msg->easy_handle, msg->data.result, done);
 }
 
 /* One turn of an I/O thread: wait for the network or new calls, start the new calls, drive
