@@ -2,19 +2,21 @@
 # ingest.sh BUILD_DIR - ferry's ingest benchmark (HTTP to Kafka), run by `make bench` after the
 # route benchmarks and alone by `make bench-ingest`.
 #
-# wrk drives one ferry at a time, at each connection count in turn, with:
+# wrk drives one ferry at a time. Each round runs, at each connection count in turn:
 #   1. GET /healthz: the ceiling of ferry's HTTP server, measured in the same run;
 #   2. REST Proxy produce of one 100-byte record per request, `ack: kafka` (200 after the
 #      broker acknowledged);
-#   3. the same with 100 records per request (records/s = requests/s x 100);
-#   4. one record per request, `ack: accepted` (202 once queued in the producer).
-# Each row gets a fresh ferry (so its CPU and peak RSS are that row's alone) against one
-# `ferry dev-broker` in its own process, holding a 64-partition topic. Requests/s are reported
-# beside the /healthz rate at the same connection count.
+#   3. GET /healthz again, so that the rows between are divided by the mean of two runs;
+#   4. produce of 100 records per request, `ack: kafka` (records/s = requests/s x 100);
+#   5. one record per request, `ack: accepted` (202 once queued in the producer).
+# Each run gets a fresh ferry (so its CPU and peak RSS are that run's alone) against one
+# `ferry dev-broker` in its own process, holding a 64-partition topic. The table shows the
+# medians of the rounds, and the targets are checked against them.
 #
-# BENCH_SECONDS       seconds each row is measured (default 10), after a 1 s warm-up
+# BENCH_ROUNDS        rounds (default 3)
+# BENCH_SECONDS       seconds each run is measured (default 5), after a 1 s warm-up
 # BENCH_CONNECTIONS   connection counts (default "64 256")
-# BENCH_LINGER_MS     the producer's linger.ms (default: ferry's own default, 1 ms)
+# BENCH_LINGER_MS     the producer's linger.ms (default: ferry's own default, 0.5 ms)
 # BENCH_THREADS       server.threads (default 2, one per core)
 # Everything listens on 127.0.0.1 on ports the OS picks and is stopped on exit.
 set -euo pipefail
@@ -25,7 +27,8 @@ BENCH_SRC=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$BENCH_SRC/lib.sh"
 
-MEASURE_S=${BENCH_SECONDS:-10}
+MEASURE_S=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP_S=1
 read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-64 256}"
 LINGER_MS=${BENCH_LINGER_MS:-}
@@ -38,12 +41,11 @@ PARTITIONS=64 # the dev broker keeps about 5 MiB per partition and drops older r
 FERRY=$BUILD_DIR/ferry
 WRK_SCRIPT=$BENCH_SRC/ingest.lua
 
-# The rows at each connection count, "NAME|ACK|RECORDS"; RECORDS 0 means GET /healthz.
-CASES=("healthz|kafka|0" "ack kafka, 1 record|kafka|1" "ack kafka, $BATCH records|kafka|$BATCH"
-  "ack accepted (202), 1 record|accepted|1")
+# The runs of a round at each connection count, in order, "NAME|ACK|RECORDS"; RECORDS 0 means
+# GET /healthz, which runs before and after the single records (see bench_round).
+CASES=("healthz|kafka|0" "ack kafka, 1 record|kafka|1" "healthz|kafka|0"
+  "ack kafka, $BATCH records|kafka|$BATCH" "ack accepted (202), 1 record|accepted|1")
 
-ROWS=()        # "name|req/s|records/s|p50|p99|ferry CPU|RSS|wrk CPU|broker CPU|errors|ratio"
-CEILING_RPS="" # the /healthz rate at the connection count being measured
 TARGET_LINES=()
 BROKER_BOOTSTRAP=""
 BROKER_PID=""
@@ -52,6 +54,7 @@ FERRY_URL=""
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_WORK=$(mktemp -d /tmp/ferry-bench-ingest.XXXXXX)
+RESULTS=$BENCH_WORK/results # every run's figures, one line each (see bench_round)
 trap 'bench_cleanup; rm -rf "$BENCH_WORK"' EXIT
 trap 'exit 130' INT TERM
 
@@ -163,19 +166,73 @@ run_case() {
     "wrk_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$out.cpu") broker_cpu_s=$(seconds $((b1 - b0)))"
 }
 
-# add_row NAME RECORDS KV_LINE: a table row; requests/s as a ratio to this connection count's
-# /healthz rate.
-add_row() {
-  local rps ratio="-" records="-" errors cols
-  rps=$(field rps "$3")
-  [ "$2" -gt 0 ] && records=$((rps * $2))
-  if [ -n "$CEILING_RPS" ]; then
-    ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.2fx", a / b }')
-  fi
-  errors=$(($(field wrk_errors "$3") + $(field failed "$3")))
-  cols="$(field p50_ms "$3")|$(field p99_ms "$3")|$(field cpu_s "$3")|$(field rss_mb "$3")"
-  cols="$cols|$(field wrk_cpu_s "$3")|$(field broker_cpu_s "$3")|$errors|$ratio"
-  ROWS+=("$1|$rps|$records|$cols")
+# ---- rounds and medians ----
+
+# bench_round ROUND C: one round at C connections. /healthz runs before and after the
+# acknowledged single records, and every row of the round is divided by the mean of those two
+# runs: the host's speed drifts from one minute to the next, and a ratio to a /healthz run made
+# minutes earlier counted that drift as ferry's. Each run appends
+# "C|NAME|RECORDS|ROUND|KV_LINE" (KV_LINE "FAILED" when it failed) to $RESULTS.
+bench_round() {
+  local round=$1 c=$2 spec name ack records line
+  for spec in "${CASES[@]}"; do
+    IFS='|' read -r name ack records <<<"$spec"
+    echo "== round $round, $name (c=$c)"
+    # not in $(...): ferry's pid must reach bench_cleanup if the run is interrupted
+    if run_case "$ack" "$records" "$c" >"$BENCH_WORK/row"; then
+      line=$(cat "$BENCH_WORK/row")
+    else
+      line=FAILED
+    fi
+    echo "   $line"
+    echo "$c|$name|$records|$round|$line" >>"$RESULTS"
+  done
+}
+
+# medians: one line per connection count and row, from $RESULTS: "NAME (c=C)|C|RECORDS|req/s|
+# records/s|p50|p99|CPU s|RSS MB|wrk CPU|broker CPU|errors|ratio|runs", each figure the median
+# of the rounds (RSS the highest, errors the sum), the ratio the median of the rounds' ratios,
+# and runs every round's req/s and ratio in order.
+medians() {
+  awk -F'|' '
+    function median(list,   v, n, i, j, t) {
+      n = split(list, v, " ")
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : 0
+    }
+    function kv(line, out,   parts, n, i, p) {
+      delete out
+      n = split(line, parts, " ")
+      for (i = 1; i <= n; i++) { split(parts[i], p, "="); out[p[1]] = p[2] }
+    }
+    { row[NR] = $0 }
+    $3 == 0 && $5 != "FAILED" { kv($5, f); hz[$1, $4] += f["rps"]; hzn[$1, $4]++ }
+    END {
+      for (i = 1; i <= NR; i++) {
+        split(row[i], c, "|")
+        k = c[2] " (c=" c[1] ")"
+        if (!(k in seen)) { seen[k] = 1; order[++names] = k; conn[k] = c[1]; recs[k] = c[3] }
+        if (c[5] == "FAILED") { failed[k]++; runs[k] = runs[k] (runs[k] == "" ? "" : " / ") "FAILED"; continue }
+        kv(c[5], f)
+        rps[k] = rps[k] " " f["rps"]; p50[k] = p50[k] " " f["p50_ms"]; p99[k] = p99[k] " " f["p99_ms"]
+        cpu[k] = cpu[k] " " f["cpu_s"]; wrk[k] = wrk[k] " " f["wrk_cpu_s"]; brk[k] = brk[k] " " f["broker_cpu_s"]
+        if (f["rss_mb"] + 0 > rss[k] + 0) rss[k] = f["rss_mb"]
+        errors[k] += f["wrk_errors"] + f["failed"]
+        mean = hzn[c[1], c[4]] ? hz[c[1], c[4]] / hzn[c[1], c[4]] : 0
+        r = mean > 0 ? f["rps"] / mean : 0
+        if (c[3] > 0) { ratio[k] = ratio[k] " " r; run = sprintf("%s; %.2fx", f["rps"], r) } else run = f["rps"]
+        runs[k] = runs[k] (runs[k] == "" ? "" : " / ") run
+      }
+      for (i = 1; i <= names; i++) {
+        k = order[i]
+        if (rps[k] == "") { printf "%s|%s|%s|FAILED|-|-|-|-|-|-|-|-|-|%s\n", k, conn[k], recs[k], runs[k]; continue }
+        m = median(rps[k])
+        printf "%s|%s|%s|%.0f|%s|%.2f|%.2f|%.2f|%s|%.2f|%.2f|%d|%s|%s\n", k, conn[k], recs[k], m,
+               (recs[k] > 0 ? sprintf("%.0f", m * recs[k]) : "-"), median(p50[k]), median(p99[k]), median(cpu[k]),
+               rss[k], median(wrk[k]), median(brk[k]), errors[k] + failed[k],
+               (ratio[k] == "" ? "1.00x" : sprintf("%.2fx", median(ratio[k]))), runs[k]
+      }
+    }' "$RESULTS"
 }
 
 # target_line WORDS...: a line of the closing summary (the words joined by spaces), also
@@ -185,68 +242,52 @@ target_line() {
   [ -z "${BENCH_SUMMARY:-}" ] || echo "ingest: $*" >>"$BENCH_SUMMARY"
 }
 
-# check_targets C ACK RECORDS KV_LINE: the targets (issue 15), met or not, for the closing lines:
-# acknowledged single-record produce at 0.50x /healthz at 64 connections and 0.70x at 256, with
-# a p99 under 10 ms; 100-record batches at 1M records/s.
+# check_targets MEDIANS_LINE: the targets (issue 15), met or not, from the medians of the
+# rounds: acknowledged single-record produce at 0.50x /healthz at 64 connections and 0.70x at
+# 256, with a p99 under 10 ms; 100-record batches at 1M records/s.
 check_targets() {
-  local c=$1 ack=$2 records=$3 rps p99 ratio want verdict
-  rps=$(field rps "$4")
-  p99=$(field p99_ms "$4")
-  [ "$ack" = kafka ] || return 0
-  if [ "$records" = 1 ] && [ -n "$CEILING_RPS" ]; then
+  local name c records rps recs p99 ratio want verdict
+  IFS='|' read -r name c records rps recs _ p99 _ _ _ _ _ ratio _ <<<"$1"
+  [[ $name == "ack kafka"* ]] || return 0
+  if [ "$rps" = FAILED ]; then
+    target_line "c=$c: $name: every run FAILED: NOT met"
+  elif [ "$records" = 1 ]; then
     want=$([ "$c" -ge 256 ] && echo 0.70 || echo 0.50)
-    ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.2f", a / b }')
-    verdict=$(awk -v r="$ratio" -v w="$want" -v p="$p99" \
+    verdict=$(awk -v r="${ratio%x}" -v w="$want" -v p="$p99" \
       'BEGIN { print (r >= w && p < 10 ? "met" : "NOT met") }')
-    target_line "c=$c: acknowledged single-record produce at ${ratio}x /healthz, p99 $p99 ms" \
+    target_line "c=$c: acknowledged single-record produce at $ratio /healthz, p99 $p99 ms" \
       "(target ${want}x, p99 under 10 ms): $verdict"
   elif [ "$records" = "$BATCH" ]; then
-    verdict=$([ $((rps * BATCH)) -ge 1000000 ] && echo met || echo "NOT met")
-    target_line "c=$c: acknowledged $BATCH-record batches at $((rps * BATCH)) records/s" \
-      "(target 1000000): $verdict"
+    verdict=$([ "$recs" -ge 1000000 ] && echo met || echo "NOT met")
+    target_line "c=$c: acknowledged $BATCH-record batches at $recs records/s (target 1000000):" \
+      "$verdict"
   fi
 }
 
-bench_connections() {
-  local c=$1 spec name ack records line
-  CEILING_RPS=""
-  for spec in "${CASES[@]}"; do
-    IFS='|' read -r name ack records <<<"$spec"
-    name="$name (c=$c)"
-    echo "== $name"
-    # not in $(...): ferry's pid must reach bench_cleanup if the run is interrupted
-    if ! run_case "$ack" "$records" "$c" >"$BENCH_WORK/row"; then
-      ROWS+=("$name|FAILED|-|-|-|-|-|-|-|-|-")
-      continue
-    fi
-    line=$(cat "$BENCH_WORK/row")
-    echo "   $line"
-    [ "$records" = 0 ] && CEILING_RPS=$(field rps "$line")
-    add_row "$name" "$records" "$line"
-    [ "$records" = 0 ] || check_targets "$c" "$ack" "$records" "$line"
-  done
-}
-
 print_table() {
+  local lines line
+  mapfile -t lines < <(medians)
   echo
   echo "ferry ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores shared by wrk, ferry and the" \
-    "dev broker; ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up; ${VALUE_BYTES} B values;" \
-    "linger.ms=${LINGER_MS:-default}, server.threads=$THREADS, wrk -t$WRK_THREADS"
-  echo "CPU s are each process's own over the measured seconds; peak RSS is ferry's (a fresh" \
-    "ferry per row); ratio is requests/s over /healthz's at the same connection count."
+    "dev broker; $ROUNDS round(s) of ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up;" \
+    "${VALUE_BYTES} B values; linger.ms=${LINGER_MS:-default}, server.threads=$THREADS, wrk -t$WRK_THREADS"
+  echo "Medians of the rounds. CPU s are each process's own over the measured seconds; peak RSS is" \
+    "ferry's (a fresh ferry per row). ratio: requests/s over the mean of the two /healthz runs" \
+    "of the same round and connection count, one just before and one just after the single records."
   echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(other work on the machine skews every row)"
   {
-    echo "name|req/s|records/s|p50 ms|p99 ms|CPU s|RSS MB|wrk CPU|brk CPU|errors|ratio"
-    printf '%s\n' "${ROWS[@]}"
-  } | awk -F'|' '{ printf "%-40s %8s %10s %7s %7s %6s %7s %7s %7s %6s %6s\n",
-                   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+    echo "name|req/s|records/s|p50 ms|p99 ms|CPU s|RSS MB|wrk CPU|brk CPU|errors|ratio|runs (req/s; ratios)"
+    for line in "${lines[@]}"; do cut -d'|' -f1,4- <<<"$line"; done
+  } | awk -F'|' '{ printf "%-40s %8s %10s %7s %7s %6s %7s %7s %7s %6s %6s  %s\n",
+                   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }'
+  for line in "${lines[@]}"; do check_targets "$line"; done
   echo
   printf '%s\n' "${TARGET_LINES[@]}"
 }
 
 main() {
-  local c
+  local round c
   command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
   if ! broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
     echo "bench: no dev broker, no ingest benchmark" >&2
@@ -254,8 +295,10 @@ main() {
   fi
   BROKER_PID=${BENCH_PIDS[-1]}
   echo "== dev broker at $BROKER_BOOTSTRAP, topic $TOPIC with $PARTITIONS partitions"
-  for c in "${CONNECTIONS[@]}"; do
-    bench_connections "$c"
+  for round in $(seq 1 "$ROUNDS"); do
+    for c in "${CONNECTIONS[@]}"; do
+      bench_round "$round" "$c"
+    done
   done
   print_table
 }
