@@ -89,6 +89,21 @@ int ferry_buf_addc(struct ferry_buf *b, char c)
     return ferry_buf_add(b, &c, 1);
 }
 
+int ferry_buf_addi(struct ferry_buf *b, int64_t v)
+{
+    char digits[24]; /* INT64_MIN has 19 digits and a sign */
+    char *p = digits + sizeof(digits);
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag);
+    if (v < 0)
+        *--p = '-';
+    return ferry_buf_add(b, p, (size_t)(digits + sizeof(digits) - p));
+}
+
 int ferry_buf_addf(struct ferry_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -9,6 +9,7 @@
 #define FERRY_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct ferry_buf {
     char *data;   /* NULL until the first append */
@@ -40,6 +41,9 @@ int ferry_buf_adds(struct ferry_buf *b, const char *s);
 
 /* Appends one byte; same result as ferry_buf_add. */
 int ferry_buf_addc(struct ferry_buf *b, char c);
+
+/* Appends v in decimal, without printf; same result as ferry_buf_add. */
+int ferry_buf_addi(struct ferry_buf *b, int64_t v);
 
 /* Appends printf-style output; same result as ferry_buf_add. */
 int ferry_buf_addf(struct ferry_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

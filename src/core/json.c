@@ -498,17 +498,7 @@ int ferry_json_add_string(struct ferry_buf *out, const char *p, size_t n)
 
 int ferry_json_add_int(struct ferry_buf *out, int64_t v)
 {
-    char digits[24];
-    char *p = digits + sizeof(digits);
-    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + mag % 10);
-        mag /= 10;
-    } while (mag);
-    if (v < 0)
-        *--p = '-';
-    return ferry_buf_add(out, p, (size_t)(digits + sizeof(digits) - p));
+    return ferry_buf_addi(out, v);
 }
 
 int ferry_json_add_real(struct ferry_buf *out, double d)

@@ -5,7 +5,8 @@
  * pointing into it, both kept with the request, so that building headers allocates nothing
  * once warm; the nodes are chained only when every line is in, since the buffer may move while
  * it grows. A second Content-Type or Idempotency-Key is a malformed request to most servers, so
- * every header is added through has_header().
+ * ferry's own headers are left out when the configured ones set them (has_header()), and record
+ * headers are forwarded only when no header of that name is there yet.
  */
 #include "route/request.h"
 #include "route/body.h"
@@ -30,7 +31,7 @@
 #define REQUEST_BODY_CAP_FACTOR 4 /* envelopes and escaping can grow a batch this much */
 #define REQUEST_BODY_CAP_EXTRA (64 * 1024)
 #define REQUEST_ERROR_MAX 512
-#define REQUEST_KEY_MAX 512 /* an Idempotency-Key: a topic name and two offsets */
+#define CONTENT_TYPE_NAME "Content-Type: "
 
 /* Adding a header can also run out of memory for the line arrays, beside the template results
  * of template.h. */
@@ -52,10 +53,10 @@ struct ferry_request_builder {
     const char *headers_key; /* their config key, for reasons: "target.headers" */
     ferry_template *body_template;
     struct ferry_body_spec body;
-    const char *content_type;
-    struct ferry_buf header_value; /* scratch for one header template's output */
-    ferry_smtp *smtp;              /* an e-mail target's messages, or NULL */
-    ferry_grpc_target *grpc;       /* a gRPC target's calls, or NULL */
+    struct ferry_buf content_type_line; /* "Content-Type: ...", the same on every request */
+    struct ferry_buf header_value;      /* scratch for one header template's output */
+    ferry_smtp *smtp;                   /* an e-mail target's messages, or NULL */
+    ferry_grpc_target *grpc;            /* a gRPC target's calls, or NULL */
     /* the route's retry topics, named once here rather than for every request */
     char retry_topics[FERRY_RETRY_STAGES_MAX][FERRY_RETRY_TOPIC_NAME_MAX];
     int nretry_topics;
@@ -86,7 +87,8 @@ static int compile_headers(ferry_request_builder *b, const struct ferry_cfg_map 
     return 0;
 }
 
-static void init_body_spec(ferry_request_builder *b)
+/* Returns 0, or -1 when out of memory. */
+static int init_body_spec(ferry_request_builder *b)
 {
     const struct ferry_route_config *c = b->cfg;
     static const enum ferry_body_batch formats[] = {
@@ -106,9 +108,11 @@ static void init_body_spec(ferry_request_builder *b)
     if (b->body.mode == FERRY_BODY_JSON_TEMPLATE && b->body.batch == FERRY_BODY_SINGLE &&
         c->body.content_type)
         ct = c->body.content_type;
-    b->content_type = ct                     ? ct
-                      : c->body.content_type ? c->body.content_type
-                                             : "application/octet-stream";
+    if (!ct)
+        ct = c->body.content_type ? c->body.content_type : "application/octet-stream";
+    ferry_buf_init(&b->content_type_line, sizeof(CONTENT_TYPE_NAME) - 1 + strlen(ct));
+    return ferry_buf_adds(&b->content_type_line, CONTENT_TYPE_NAME) ||
+           ferry_buf_adds(&b->content_type_line, ct);
 }
 
 /* A gRPC target: its calls' parts (grpc_target.h) and its metadata templates. */
@@ -147,6 +151,7 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
     SLIST_INIT(&b->free_requests);
     SLIST_INIT(&b->all_requests);
     ferry_buf_init(&b->header_value, REQUEST_HEADER_MAX);
+    ferry_buf_init(&b->content_type_line, 0);
     if (ferry_route_target_kind(cfg) == FERRY_TARGET_SMTP) {
         b->smtp = ferry_smtp_new(&cfg->target.smtp, cfg->name, errstr, errstr_size);
         result = b->smtp ? 0 : -1;
@@ -166,7 +171,10 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
         if (!b->body_template)
             goto out;
     }
-    init_body_spec(b);
+    if (init_body_spec(b)) {
+        snprintf(errstr, errstr_size, "requests: out of memory");
+        goto out;
+    }
     result = 0;
 out:
     if (result) {
@@ -207,6 +215,7 @@ void ferry_request_builder_destroy(ferry_request_builder *b)
         ferry_template_destroy(b->headers[i].value);
     ferry_template_destroy(b->body_template);
     ferry_buf_release(&b->header_value);
+    ferry_buf_release(&b->content_type_line);
     ferry_smtp_destroy(b->smtp);
     ferry_grpc_target_destroy(b->grpc);
     free(b);
@@ -282,24 +291,49 @@ static int grow_header_slots(struct ferry_request_headers *h)
     return 0;
 }
 
+/* Starts a header line at the end of the text: the caller appends "name: value" and passes
+ * what the appends returned to line_end(). Returns 0 or HEADER_ENOMEM. */
+static int line_begin(struct ferry_request_headers *h)
+{
+    return h->count == h->slots && grow_header_slots(h) ? HEADER_ENOMEM : 0;
+}
+
+/* Ends the line that started at mark (a copy of the text made before it): terminates it and
+ * counts it, or takes it back when an append failed (failed nonzero) or the terminator does
+ * not fit. Returns 0 or FERRY_TEMPLATE_ETOOBIG. */
+static int line_end(struct ferry_request_headers *h, const struct ferry_buf *mark, int failed)
+{
+    if (failed || ferry_buf_addc(&h->text, '\0')) {
+        ferry_buf_rewind(&h->text, mark);
+        return FERRY_TEMPLATE_ETOOBIG;
+    }
+    h->offsets[h->count++] = mark->len;
+    return 0;
+}
+
 /* Appends "name: value". Returns 0, FERRY_TEMPLATE_ETOOBIG past the text's cap, or
  * HEADER_ENOMEM. */
 static int add_header(struct ferry_request *req, const char *name, const char *value)
 {
     struct ferry_request_headers *h = &req->headers;
-    struct ferry_buf *text = &h->text;
-    size_t start = text->len;
+    struct ferry_buf mark = h->text;
 
-    if (h->count == h->slots && grow_header_slots(h))
+    if (line_begin(h))
         return HEADER_ENOMEM;
-    if (ferry_buf_adds(text, name) || ferry_buf_add(text, ": ", 2) || ferry_buf_adds(text, value) ||
-        ferry_buf_addc(text, '\0')) {
-        text->len = start;
-        text->failed = 0;
-        return FERRY_TEMPLATE_ETOOBIG;
-    }
-    h->offsets[h->count++] = start;
-    return 0;
+    return line_end(h, &mark,
+                    ferry_buf_adds(&h->text, name) || ferry_buf_add(&h->text, ": ", 2) ||
+                        ferry_buf_adds(&h->text, value));
+}
+
+/* Appends a whole line ("name: value", len bytes). Same results as add_header(). */
+static int add_line(struct ferry_request *req, const char *line, size_t len)
+{
+    struct ferry_request_headers *h = &req->headers;
+    struct ferry_buf mark = h->text;
+
+    if (line_begin(h))
+        return HEADER_ENOMEM;
+    return line_end(h, &mark, ferry_buf_add(&h->text, line, len));
 }
 
 /* Points the nodes at the lines, now that the buffer no longer moves, and chains them. */
@@ -337,38 +371,56 @@ static int is_retry_topic(const ferry_request_builder *b, const char *topic)
     return 0;
 }
 
-/* The key of one record: its own coordinates, or for a record parked on a retry topic those
- * of the record it is a copy of, so that every attempt of a record carries one key. */
-static void record_key(const ferry_request_builder *b, const struct ferry_record *v, char *out,
-                       size_t size)
-{
-    struct ferry_retry_meta m;
-    char err[256];
+/* Where a request's records came from, for its Idempotency-Key: the topic, partition and
+ * offsets of its records, lo to hi. */
+struct request_origin {
+    const char *topic;
+    int32_t partition;
+    int64_t lo, hi;
+};
 
-    if (is_retry_topic(b, v->topic) &&
-        ferry_retry_meta_read(ferry_record_headers(v), &m, err, sizeof(err)) == 1)
-        snprintf(out, size, "%s-%d-%" PRId64, m.topic, m.partition, m.offset);
-    else
-        snprintf(out, size, "%s-%d-%" PRId64, v->topic, v->partition, v->offset);
-}
-
-static void idempotency_key(const ferry_request_builder *b, const struct ferry_request *req,
-                            char *out, size_t size)
+/* A single record's origin is its own, or for a record parked on a retry topic that of the
+ * record it is a copy of (m holds it then), so that every attempt of a record carries one key.
+ * A batch's spans its offsets. */
+static void request_origin(const ferry_request_builder *b, const struct ferry_request *req,
+                           struct ferry_retry_meta *m, struct request_origin *o)
 {
     const struct ferry_record *v = req->views[0];
-    int64_t lo = v->offset, hi = v->offset;
+    char err[256];
 
+    *o = (struct request_origin){v->topic, v->partition, v->offset, v->offset};
     if (req->n == 1) {
-        record_key(b, v, out, size);
+        if (is_retry_topic(b, v->topic) &&
+            ferry_retry_meta_read(ferry_record_headers(v), m, err, sizeof(err)) == 1)
+            *o = (struct request_origin){m->topic, m->partition, m->offset, m->offset};
         return;
     }
     for (size_t i = 1; i < req->n; i++) {
-        if (req->views[i]->offset < lo)
-            lo = req->views[i]->offset;
-        if (req->views[i]->offset > hi)
-            hi = req->views[i]->offset;
+        if (req->views[i]->offset < o->lo)
+            o->lo = req->views[i]->offset;
+        if (req->views[i]->offset > o->hi)
+            o->hi = req->views[i]->offset;
     }
-    snprintf(out, size, "%s-%d-%" PRId64 "-%" PRId64, v->topic, v->partition, lo, hi);
+}
+
+/* Adds "Idempotency-Key: topic-partition-offset" for one record, "...-lo-hi" for a batch.
+ * Written without printf: it is on every request's path. Same results as add_header(). */
+static int add_idempotency_key(const ferry_request_builder *b, struct ferry_request *req)
+{
+    static const char name[] = "Idempotency-Key: ";
+    struct ferry_request_headers *h = &req->headers;
+    struct ferry_buf *text = &h->text, mark = *text;
+    struct ferry_retry_meta m;
+    struct request_origin o;
+
+    request_origin(b, req, &m, &o);
+    if (line_begin(h))
+        return HEADER_ENOMEM;
+    return line_end(h, &mark,
+                    ferry_buf_add(text, name, sizeof(name) - 1) || ferry_buf_adds(text, o.topic) ||
+                        ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.partition) ||
+                        ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.lo) ||
+                        (req->n > 1 && (ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.hi))));
 }
 
 /* Header names only the sender may set: they frame the message or manage the connection
@@ -485,25 +537,24 @@ static int add_template_headers(ferry_request_builder *b, struct ferry_request *
     return result;
 }
 
-/* Adds a header ferry always sends, unless the configured headers set it already. */
-static int add_default_header(struct ferry_request *req, const char *name, const char *value)
+/* Nonzero when the route's configured headers set a header ferry would send by itself. Only
+ * they come before ferry's own, so without any there is nothing to look for. */
+static int configured(const ferry_request_builder *b, const struct ferry_request *req,
+                      const char *name)
 {
-    return has_header(req, name) ? 0 : add_header(req, name, value);
+    return b->nheaders && has_header(req, name);
 }
 
 /* Returns 0, or a template result or HEADER_ENOMEM (errstr is set for template errors). */
 static int build_headers(ferry_request_builder *b, struct ferry_request *req, char *errstr,
                          size_t errstr_size)
 {
-    char key[REQUEST_KEY_MAX];
     int result = add_template_headers(b, req, errstr, errstr_size);
 
-    if (result)
-        return result;
-    idempotency_key(b, req, key, sizeof(key));
-    result = add_default_header(req, "Content-Type", b->content_type);
-    if (!result)
-        result = add_default_header(req, "Idempotency-Key", key);
+    if (!result && !configured(b, req, "Content-Type"))
+        result = add_line(req, b->content_type_line.data, b->content_type_line.len);
+    if (!result && !configured(b, req, "Idempotency-Key"))
+        result = add_idempotency_key(b, req);
     if (!result)
         result = add_record_headers(req, b->cfg->target.forward_headers && req->n == 1);
     if (!result)
@@ -638,13 +689,8 @@ static int build_grpc_headers(ferry_request_builder *b, struct ferry_request *re
     size_t n = ferry_grpc_target_headers(b->grpc, lines);
     int result = add_template_headers(b, req, errstr, errstr_size);
 
-    for (size_t i = 0; i < n && !result; i++) {
-        const char *colon = strchr(lines[i], ':');
-        char name[64];
-
-        snprintf(name, sizeof(name), "%.*s", (int)(colon - lines[i]), lines[i]);
-        result = add_header(req, name, colon + 2);
-    }
+    for (size_t i = 0; i < n && !result; i++)
+        result = add_line(req, lines[i], strlen(lines[i]));
     if (!result)
         link_headers(&req->headers);
     return result;

@@ -2,12 +2,14 @@
  * test_request.c - which record headers a route with forward_headers sends as HTTP headers
  * (src/route/request.c): token names and values without control bytes only, never a header
  * that frames the message or manages the connection; and header templates and gRPC metadata,
- * which reject a record whose data they cannot carry, naming the header.
+ * which reject a record whose data they cannot carry, naming the header; and the headers ferry
+ * sends by itself (Content-Type, Idempotency-Key), unless the configured ones set them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -182,11 +184,128 @@ static void test_template_headers_refuse_control_bytes(void **state)
     }
 }
 
+/* ---- the headers ferry adds by itself ---- */
+
+struct default_case {
+    const char *what;
+    size_t n;               /* records, from topic "orders" partition 3 */
+    int64_t offsets[3];     /* theirs */
+    struct ferry_cfg_kv kv; /* a configured header, or {NULL, NULL} */
+    const char *body_type;  /* body.content_type, or NULL */
+    const char *want_type, *want_key;
+};
+
+static const struct default_case default_cases[] = {
+    {"one record", 1, {42}, {NULL, NULL}, NULL, "application/octet-stream", "orders-3-42"},
+    {"a batch spans its offsets",
+     3,
+     {7, 5, 9},
+     {NULL, NULL},
+     NULL,
+     "application/json",
+     "orders-3-5-9"},
+    {"the largest offset",
+     1,
+     {INT64_MAX},
+     {NULL, NULL},
+     NULL,
+     "application/octet-stream",
+     "orders-3-9223372036854775807"},
+    {"offset 0", 1, {0}, {NULL, NULL}, NULL, "application/octet-stream", "orders-3-0"},
+    {"a configured Idempotency-Key wins",
+     1,
+     {42},
+     {"Idempotency-Key", "mine"},
+     NULL,
+     "application/octet-stream",
+     "mine"},
+    {"a configured content-type wins, in any case",
+     1,
+     {42},
+     {"content-type", "text/plain"},
+     NULL,
+     "text/plain",
+     "orders-3-42"},
+    {"body.content_type",
+     1,
+     {42},
+     {NULL, NULL},
+     "application/vnd.x+json",
+     "application/vnd.x+json",
+     "orders-3-42"},
+};
+
+/* The value of the header called name (in any case) in list, NULL when there is none; fails
+ * when there are two. */
+static const char *header_value(const struct curl_slist *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *found = NULL;
+
+    for (; list; list = list->next) {
+        if (strncasecmp(list->data, name, n) != 0 || strncmp(list->data + n, ": ", 2) != 0)
+            continue;
+        if (found)
+            fail_msg("two %s headers: '%s' and '%s'", name, found, list->data + n + 2);
+        found = list->data + n + 2;
+    }
+    return found;
+}
+
+static void check_default_case(const struct default_case *c)
+{
+    struct ferry_route_config cfg = {0};
+    struct ferry_dispatch_rec recs[3];
+    struct ferry_cfg_kv kv = c->kv;
+    struct ferry_request *req;
+    ferry_request_builder *b;
+    const char *type, *key;
+    char err[256];
+    size_t cut = 0;
+
+    memset(recs, 0, sizeof(recs));
+    cfg.name = "r";
+    cfg.target.url = "http://127.0.0.1:9/x";
+    cfg.target.headers = (struct ferry_cfg_map){&kv, kv.key ? 1 : 0};
+    cfg.body.mode = FERRY_BODY_VALUE;
+    cfg.body.content_type = (char *)c->body_type;
+    cfg.batch.max_records = (int64_t)c->n; /* more than 1: a JSON array of the values */
+    cfg.batch.max_bytes = 1024;
+    b = ferry_request_builder_new(&cfg, err, sizeof(err));
+    if (!b)
+        fail_msg("%s: builder: %s", c->what, err);
+    req = ferry_request_get(b);
+    assert_non_null(req);
+    for (size_t i = 0; i < c->n; i++) {
+        recs[i].view =
+            (struct ferry_record){"orders", 3, c->offsets[i], -1, NULL, 0, "1", 1, NULL, NULL};
+        req->recs[i] = &recs[i];
+    }
+    req->n = c->n;
+    assert_int_equal(ferry_request_build(b, req, &cut, reject, NULL), 0);
+    type = header_value(req->call.headers, "Content-Type");
+    key = header_value(req->call.headers, "Idempotency-Key");
+    if (!type || strcmp(type, c->want_type) != 0)
+        fail_msg("%s: Content-Type '%s', want '%s'", c->what, type ? type : "(none)", c->want_type);
+    if (!key || strcmp(key, c->want_key) != 0)
+        fail_msg("%s: Idempotency-Key '%s', want '%s'", c->what, key ? key : "(none)", c->want_key);
+    ferry_request_put(b, req);
+    ferry_request_builder_destroy(b);
+}
+
+static void test_default_headers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(default_cases) / sizeof(default_cases[0]); i++)
+        check_default_case(&default_cases[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forwarded_headers),
         cmocka_unit_test(test_template_headers_refuse_control_bytes),
+        cmocka_unit_test(test_default_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
