@@ -191,8 +191,9 @@ bench_round() {
 
 # medians: one line per connection count and row, from $RESULTS: "NAME (c=C)|C|RECORDS|req/s|
 # records/s|p50|p99|CPU s|RSS MB|wrk CPU|broker CPU|errors|ratio|runs", each figure the median
-# of the rounds (RSS the highest, errors the sum), the ratio the median of the rounds' ratios,
-# and runs every round's req/s and ratio in order.
+# of the rounds that did not fail (RSS the highest, errors the sum of wrk's errors and records
+# that failed after a 202), the ratio the median of the rounds' ratios (a round without a
+# /healthz figure has none), and runs every round's req/s and ratio, or FAILED, in order.
 medians() {
   awk -F'|' '
     function median(list,   v, n, i, j, t) {
@@ -206,7 +207,7 @@ medians() {
       for (i = 1; i <= n; i++) { split(parts[i], p, "="); out[p[1]] = p[2] }
     }
     { row[NR] = $0 }
-    $3 == 0 && $5 != "FAILED" { kv($5, f); hz[$1, $4] += f["rps"]; hzn[$1, $4]++ }
+    $3 == 0 && $5 != "FAILED" { kv($5, f); if (f["rps"] > 0) { hz[$1, $4] += f["rps"]; hzn[$1, $4]++ } }
     END {
       for (i = 1; i <= NR; i++) {
         split(row[i], c, "|")
@@ -219,8 +220,9 @@ medians() {
         if (f["rss_mb"] + 0 > rss[k] + 0) rss[k] = f["rss_mb"]
         errors[k] += f["wrk_errors"] + f["failed"]
         mean = hzn[c[1], c[4]] ? hz[c[1], c[4]] / hzn[c[1], c[4]] : 0
-        r = mean > 0 ? f["rps"] / mean : 0
-        if (c[3] > 0) { ratio[k] = ratio[k] " " r; run = sprintf("%s; %.2fx", f["rps"], r) } else run = f["rps"]
+        run = f["rps"]
+        if (c[3] > 0 && mean > 0) { r = f["rps"] / mean; ratio[k] = ratio[k] " " r; run = sprintf("%s; %.2fx", f["rps"], r) }
+        else if (c[3] > 0) run = f["rps"] "; -"
         runs[k] = runs[k] (runs[k] == "" ? "" : " / ") run
       }
       for (i = 1; i <= names; i++) {
@@ -229,8 +231,8 @@ medians() {
         m = median(rps[k])
         printf "%s|%s|%s|%.0f|%s|%.2f|%.2f|%.2f|%s|%.2f|%.2f|%d|%s|%s\n", k, conn[k], recs[k], m,
                (recs[k] > 0 ? sprintf("%.0f", m * recs[k]) : "-"), median(p50[k]), median(p99[k]), median(cpu[k]),
-               rss[k], median(wrk[k]), median(brk[k]), errors[k] + failed[k],
-               (ratio[k] == "" ? "1.00x" : sprintf("%.2fx", median(ratio[k]))), runs[k]
+               rss[k], median(wrk[k]), median(brk[k]), errors[k],
+               (recs[k] == 0 ? "1.00x" : ratio[k] == "" ? "-" : sprintf("%.2fx", median(ratio[k]))), runs[k]
       }
     }' "$RESULTS"
 }
@@ -289,6 +291,7 @@ print_table() {
 main() {
   local round c
   command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
+  [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_ROUNDS must be 1 or more" >&2; exit 1; }
   if ! broker_start "$FERRY" "$BENCH_WORK" "$TOPIC:$PARTITIONS"; then
     echo "bench: no dev broker, no ingest benchmark" >&2
     exit 1

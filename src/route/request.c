@@ -16,7 +16,6 @@
 #include "route/smtp.h"
 #include "route/template.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +52,7 @@ struct ferry_request_builder {
     const char *headers_key; /* their config key, for reasons: "target.headers" */
     ferry_template *body_template;
     struct ferry_body_spec body;
+    const char *content_type;
     struct ferry_buf content_type_line; /* "Content-Type: ...", the same on every request */
     struct ferry_buf header_value;      /* scratch for one header template's output */
     ferry_smtp *smtp;                   /* an e-mail target's messages, or NULL */
@@ -87,8 +87,7 @@ static int compile_headers(ferry_request_builder *b, const struct ferry_cfg_map 
     return 0;
 }
 
-/* Returns 0, or -1 when out of memory. */
-static int init_body_spec(ferry_request_builder *b)
+static void init_body_spec(ferry_request_builder *b)
 {
     const struct ferry_route_config *c = b->cfg;
     static const enum ferry_body_batch formats[] = {
@@ -110,9 +109,20 @@ static int init_body_spec(ferry_request_builder *b)
         ct = c->body.content_type;
     if (!ct)
         ct = c->body.content_type ? c->body.content_type : "application/octet-stream";
-    ferry_buf_init(&b->content_type_line, sizeof(CONTENT_TYPE_NAME) - 1 + strlen(ct));
-    return ferry_buf_adds(&b->content_type_line, CONTENT_TYPE_NAME) ||
-           ferry_buf_adds(&b->content_type_line, ct);
+    b->content_type = ct;
+}
+
+/* Makes the Content-Type line every request of the route sends. Returns 0, or -1 when out of
+ * memory. */
+static int make_content_type_line(ferry_request_builder *b)
+{
+    struct ferry_buf *line = &b->content_type_line;
+
+    /* still empty: this only sets the cap, to the line's own length */
+    ferry_buf_init(line, sizeof(CONTENT_TYPE_NAME) - 1 + strlen(b->content_type));
+    if (ferry_buf_adds(line, CONTENT_TYPE_NAME) || ferry_buf_adds(line, b->content_type))
+        return -1;
+    return 0;
 }
 
 /* A gRPC target: its calls' parts (grpc_target.h) and its metadata templates. */
@@ -171,7 +181,8 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
         if (!b->body_template)
             goto out;
     }
-    if (init_body_spec(b)) {
+    init_body_spec(b);
+    if (make_content_type_line(b)) {
         snprintf(errstr, errstr_size, "requests: out of memory");
         goto out;
     }
@@ -379,23 +390,23 @@ struct request_origin {
     int64_t lo, hi;
 };
 
-/* A single record's origin is its own, or for a record parked on a retry topic that of the
- * record it is a copy of (m holds it then), so that every attempt of a record carries one key.
- * A batch's spans its offsets. */
+/* The origin of the request's first n records (those its body holds). A single record's is its
+ * own, or for a record parked on a retry topic that of the record it is a copy of (m holds it
+ * then), so that every attempt of a record carries one key. A batch's spans its offsets. */
 static void request_origin(const ferry_request_builder *b, const struct ferry_request *req,
-                           struct ferry_retry_meta *m, struct request_origin *o)
+                           size_t n, struct ferry_retry_meta *m, struct request_origin *o)
 {
     const struct ferry_record *v = req->views[0];
     char err[256];
 
     *o = (struct request_origin){v->topic, v->partition, v->offset, v->offset};
-    if (req->n == 1) {
+    if (n == 1) {
         if (is_retry_topic(b, v->topic) &&
             ferry_retry_meta_read(ferry_record_headers(v), m, err, sizeof(err)) == 1)
             *o = (struct request_origin){m->topic, m->partition, m->offset, m->offset};
         return;
     }
-    for (size_t i = 1; i < req->n; i++) {
+    for (size_t i = 1; i < n; i++) {
         if (req->views[i]->offset < o->lo)
             o->lo = req->views[i]->offset;
         if (req->views[i]->offset > o->hi)
@@ -403,24 +414,27 @@ static void request_origin(const ferry_request_builder *b, const struct ferry_re
     }
 }
 
-/* Adds "Idempotency-Key: topic-partition-offset" for one record, "...-lo-hi" for a batch.
- * Written without printf: it is on every request's path. Same results as add_header(). */
-static int add_idempotency_key(const ferry_request_builder *b, struct ferry_request *req)
+/* Adds "Idempotency-Key: topic-partition-offset" for one record, "...-lo-hi" for a batch of
+ * n. Written without printf: it is on every request's path. Same results as add_header(). */
+static int add_idempotency_key(const ferry_request_builder *b, struct ferry_request *req, size_t n)
 {
     static const char name[] = "Idempotency-Key: ";
     struct ferry_request_headers *h = &req->headers;
-    struct ferry_buf *text = &h->text, mark = *text;
+    struct ferry_buf *text = &h->text;
+    struct ferry_buf mark = *text;
     struct ferry_retry_meta m;
     struct request_origin o;
+    int failed;
 
-    request_origin(b, req, &m, &o);
+    request_origin(b, req, n, &m, &o);
     if (line_begin(h))
         return HEADER_ENOMEM;
-    return line_end(h, &mark,
-                    ferry_buf_add(text, name, sizeof(name) - 1) || ferry_buf_adds(text, o.topic) ||
-                        ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.partition) ||
-                        ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.lo) ||
-                        (req->n > 1 && (ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.hi))));
+    failed = ferry_buf_add(text, name, sizeof(name) - 1) || ferry_buf_adds(text, o.topic) ||
+             ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.partition) ||
+             ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.lo);
+    if (!failed && n > 1)
+        failed = ferry_buf_addc(text, '-') || ferry_buf_addi(text, o.hi);
+    return line_end(h, &mark, failed);
 }
 
 /* Header names only the sender may set: they frame the message or manage the connection
@@ -545,18 +559,19 @@ static int configured(const ferry_request_builder *b, const struct ferry_request
     return b->nheaders && has_header(req, name);
 }
 
-/* Returns 0, or a template result or HEADER_ENOMEM (errstr is set for template errors). */
-static int build_headers(ferry_request_builder *b, struct ferry_request *req, char *errstr,
-                         size_t errstr_size)
+/* The headers of a request whose body holds its first n records. Returns 0, or a template
+ * result or HEADER_ENOMEM (errstr is set for template errors). */
+static int build_headers(ferry_request_builder *b, struct ferry_request *req, size_t n,
+                         char *errstr, size_t errstr_size)
 {
     int result = add_template_headers(b, req, errstr, errstr_size);
 
     if (!result && !configured(b, req, "Content-Type"))
         result = add_line(req, b->content_type_line.data, b->content_type_line.len);
     if (!result && !configured(b, req, "Idempotency-Key"))
-        result = add_idempotency_key(b, req);
+        result = add_idempotency_key(b, req, n);
     if (!result)
-        result = add_record_headers(req, b->cfg->target.forward_headers && req->n == 1);
+        result = add_record_headers(req, b->cfg->target.forward_headers && n == 1);
     if (!result)
         link_headers(&req->headers);
     return result;
@@ -601,16 +616,17 @@ static int build_body(ferry_request_builder *b, struct ferry_request *req, size_
     return -1;
 }
 
-/* Renders URL and headers from the first record. On an error every record of the request is
+/* Renders URL and headers from the first record, for a body that holds the first n records
+ * (fewer than req->n when the batch was cut). On an error every record of the request is
  * rejected. Returns 0 when the request can be sent. */
-static int build_target(ferry_request_builder *b, struct ferry_request *req,
+static int build_target(ferry_request_builder *b, struct ferry_request *req, size_t n,
                         ferry_request_reject_fn *reject, void *reject_arg)
 {
     char err[REQUEST_ERROR_MAX];
     int rc = ferry_template_render(b->url, req->views[0], &req->url, err, sizeof(err));
 
     if (!rc)
-        rc = build_headers(b, req, err, sizeof(err));
+        rc = build_headers(b, req, n, err, sizeof(err));
     if (!rc)
         return 0;
     if (rc == FERRY_TEMPLATE_ETOOBIG)
@@ -738,7 +754,8 @@ int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, siz
         return build_mail(b, req, cut, reject, reject_arg);
     if (b->grpc)
         return build_grpc(b, req, cut, reject, reject_arg);
-    if (build_body(b, req, cut, reject, reject_arg) || build_target(b, req, reject, reject_arg))
+    if (build_body(b, req, cut, reject, reject_arg) ||
+        build_target(b, req, *cut, reject, reject_arg))
         return -1;
     fill_call(b, req);
     return 0;

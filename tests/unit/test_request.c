@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <strings.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -19,6 +20,7 @@
 #include "route/body.h"
 #include "route/dispatch.h"
 #include "route/request.h"
+#include "route/retry_topic.h"
 
 struct header_case {
     const char *name, *value;
@@ -189,50 +191,68 @@ static void test_template_headers_refuse_control_bytes(void **state)
 struct default_case {
     const char *what;
     size_t n;               /* records, from topic "orders" partition 3 */
-    int64_t offsets[3];     /* theirs */
+    int64_t offsets[3];     /* the records' offsets */
+    size_t value_len;       /* 0: each value is 1; else a JSON string this long */
+    int parked;             /* the one record was parked on the retry topic from offsets[0] */
     struct ferry_cfg_kv kv; /* a configured header, or {NULL, NULL} */
     const char *body_type;  /* body.content_type, or NULL */
     const char *want_type, *want_key;
+    size_t want_cut; /* records in the request's body */
 };
 
+#define OCTETS "application/octet-stream"
+
 static const struct default_case default_cases[] = {
-    {"one record", 1, {42}, {NULL, NULL}, NULL, "application/octet-stream", "orders-3-42"},
-    {"a batch spans its offsets",
-     3,
-     {7, 5, 9},
-     {NULL, NULL},
-     NULL,
-     "application/json",
-     "orders-3-5-9"},
-    {"the largest offset",
-     1,
-     {INT64_MAX},
-     {NULL, NULL},
-     NULL,
-     "application/octet-stream",
-     "orders-3-9223372036854775807"},
-    {"offset 0", 1, {0}, {NULL, NULL}, NULL, "application/octet-stream", "orders-3-0"},
-    {"a configured Idempotency-Key wins",
-     1,
-     {42},
-     {"Idempotency-Key", "mine"},
-     NULL,
-     "application/octet-stream",
-     "mine"},
-    {"a configured content-type wins, in any case",
-     1,
-     {42},
-     {"content-type", "text/plain"},
-     NULL,
-     "text/plain",
-     "orders-3-42"},
-    {"body.content_type",
-     1,
-     {42},
-     {NULL, NULL},
-     "application/vnd.x+json",
-     "application/vnd.x+json",
-     "orders-3-42"},
+    {.what = "one record", .n = 1, .offsets = {42}, .want_type = OCTETS, .want_key = "orders-3-42"},
+    {.what = "a batch spans its offsets",
+     .n = 3,
+     .offsets = {7, 5, 9},
+     .want_type = "application/json",
+     .want_key = "orders-3-5-9"},
+    /* 30,000-byte values: the body's cap (4 x 1 KiB + 64 KiB) holds two of them */
+    {.what = "a cut batch spans the offsets it sends",
+     .n = 3,
+     .offsets = {7, 5, 9},
+     .value_len = 30000,
+     .want_type = "application/json",
+     .want_key = "orders-3-5-7",
+     .want_cut = 2},
+    {.what = "the largest offset",
+     .n = 1,
+     .offsets = {INT64_MAX},
+     .want_type = OCTETS,
+     .want_key = "orders-3-9223372036854775807"},
+    {.what = "offset 0", .n = 1, .offsets = {0}, .want_type = OCTETS, .want_key = "orders-3-0"},
+    {.what = "a parked record keeps its first key",
+     .n = 1,
+     .offsets = {42},
+     .parked = 1,
+     .want_type = OCTETS,
+     .want_key = "orders-3-42"},
+    {.what = "a configured Idempotency-Key wins",
+     .n = 1,
+     .offsets = {42},
+     .kv = {"Idempotency-Key", "mine"},
+     .want_type = OCTETS,
+     .want_key = "mine"},
+    {.what = "a configured idempotency-key wins, in any case",
+     .n = 1,
+     .offsets = {42},
+     .kv = {"idempotency-key", "mine"},
+     .want_type = OCTETS,
+     .want_key = "mine"},
+    {.what = "a configured content-type wins, in any case",
+     .n = 1,
+     .offsets = {42},
+     .kv = {"content-type", "text/plain"},
+     .want_type = "text/plain",
+     .want_key = "orders-3-42"},
+    {.what = "body.content_type",
+     .n = 1,
+     .offsets = {42},
+     .body_type = "application/vnd.x+json",
+     .want_type = "application/vnd.x+json",
+     .want_key = "orders-3-42"},
 };
 
 /* The value of the header called name (in any case) in list, NULL when there is none; fails
@@ -252,37 +272,87 @@ static const char *header_value(const struct curl_slist *list, const char *name)
     return found;
 }
 
+/* Makes the route of c: one retry topic, "r.retry.1". */
+static void default_case_config(const struct default_case *c, struct ferry_route_config *cfg,
+                                struct ferry_cfg_kv *kv, struct ferry_route_retry_topic_config *t)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    *kv = c->kv;
+    *t = (struct ferry_route_retry_topic_config){1000, NULL};
+    cfg->name = "r";
+    cfg->target.url = "http://127.0.0.1:9/x";
+    cfg->target.headers = (struct ferry_cfg_map){kv, kv->key ? 1 : 0};
+    cfg->body.mode = FERRY_BODY_VALUE;
+    cfg->body.content_type = (char *)c->body_type;
+    cfg->batch.max_records = (int64_t)c->n; /* more than 1: a JSON array of the values */
+    cfg->batch.max_bytes = 1024;
+    cfg->retry.max_attempts = 3;
+    cfg->retry.topics = (struct ferry_cfg_list){t, 1};
+}
+
+/* Fills the records of c, values from value; a parked one carries the headers a route writes
+ * when it parks a record (in *parked, which the caller destroys). */
+static void default_case_records(const struct default_case *c, struct ferry_dispatch_rec *recs,
+                                 const char *value, rd_kafka_headers_t **parked)
+{
+    size_t len = strlen(value);
+
+    memset(recs, 0, 3 * sizeof(*recs));
+    *parked = NULL;
+    for (size_t i = 0; i < c->n; i++)
+        recs[i].view =
+            (struct ferry_record){"orders", 3, c->offsets[i], -1, NULL, 0, value, len, NULL, NULL};
+    if (c->parked) {
+        struct ferry_retry_meta m;
+        ferry_retry_meta_make(&m, &recs[0].view, NULL, 1, 1, "boom", 0, 0);
+        *parked = ferry_retry_headers_build(NULL, &m, "r");
+        assert_non_null(*parked);
+        recs[0].view =
+            (struct ferry_record){"r.retry.1", 0, 5, -1, NULL, 0, value, len, *parked, NULL};
+    }
+}
+
+/* A JSON string of len bytes, quotes included, or "1" for len 0. The caller frees it. */
+static char *default_case_value(size_t len)
+{
+    char *v = malloc(len ? len + 1 : 2);
+
+    assert_non_null(v);
+    if (!len)
+        return strcpy(v, "1");
+    memset(v, 'v', len);
+    v[0] = v[len - 1] = '"';
+    v[len] = '\0';
+    return v;
+}
+
 static void check_default_case(const struct default_case *c)
 {
-    struct ferry_route_config cfg = {0};
+    struct ferry_route_config cfg;
+    struct ferry_route_retry_topic_config topic;
     struct ferry_dispatch_rec recs[3];
-    struct ferry_cfg_kv kv = c->kv;
+    struct ferry_cfg_kv kv;
+    rd_kafka_headers_t *parked;
     struct ferry_request *req;
     ferry_request_builder *b;
+    char *value = default_case_value(c->value_len);
     const char *type, *key;
     char err[256];
     size_t cut = 0;
 
-    memset(recs, 0, sizeof(recs));
-    cfg.name = "r";
-    cfg.target.url = "http://127.0.0.1:9/x";
-    cfg.target.headers = (struct ferry_cfg_map){&kv, kv.key ? 1 : 0};
-    cfg.body.mode = FERRY_BODY_VALUE;
-    cfg.body.content_type = (char *)c->body_type;
-    cfg.batch.max_records = (int64_t)c->n; /* more than 1: a JSON array of the values */
-    cfg.batch.max_bytes = 1024;
+    default_case_config(c, &cfg, &kv, &topic);
+    default_case_records(c, recs, value, &parked);
     b = ferry_request_builder_new(&cfg, err, sizeof(err));
     if (!b)
         fail_msg("%s: builder: %s", c->what, err);
     req = ferry_request_get(b);
     assert_non_null(req);
-    for (size_t i = 0; i < c->n; i++) {
-        recs[i].view =
-            (struct ferry_record){"orders", 3, c->offsets[i], -1, NULL, 0, "1", 1, NULL, NULL};
+    for (size_t i = 0; i < c->n; i++)
         req->recs[i] = &recs[i];
-    }
     req->n = c->n;
     assert_int_equal(ferry_request_build(b, req, &cut, reject, NULL), 0);
+    if (cut != (c->want_cut ? c->want_cut : c->n))
+        fail_msg("%s: %zu records in the body", c->what, cut);
     type = header_value(req->call.headers, "Content-Type");
     key = header_value(req->call.headers, "Idempotency-Key");
     if (!type || strcmp(type, c->want_type) != 0)
@@ -291,6 +361,9 @@ static void check_default_case(const struct default_case *c)
         fail_msg("%s: Idempotency-Key '%s', want '%s'", c->what, key ? key : "(none)", c->want_key);
     ferry_request_put(b, req);
     ferry_request_builder_destroy(b);
+    if (parked)
+        rd_kafka_headers_destroy(parked);
+    free(value);
 }
 
 static void test_default_headers(void **state)
