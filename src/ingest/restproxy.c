@@ -107,15 +107,92 @@ int ferry_restproxy_format(const char *content_type, enum ferry_rp_format *forma
     return 0;
 }
 
+/* What a media range lets ferry answer with, best last. */
+enum answer_rank { ANSWER_NONE, ANSWER_JSON, ANSWER_OWN };
+
+static const struct {
+    const char *range;
+    enum answer_rank rank;
+} answer_ranges[] = {
+    {"*/*", ANSWER_OWN},
+    {"application/*", ANSWER_OWN},
+    {FERRY_RP_ANSWER_TYPE, ANSWER_OWN},
+    {"application/vnd.kafka+json", ANSWER_OWN},
+    {"application/json", ANSWER_JSON},
+};
+
+/* Skips spaces and tabs from p, up to end. */
+static const char *skip_blanks(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* Nonzero when a media range's parameters (p to end, after its first ';') hold q=0, which
+ * says the range is not acceptable (RFC 9110 section 12.4.2: "0", "0.", up to "0.000"). */
+static int refused(const char *p, const char *end)
+{
+    while (p < end) {
+        const char *next = memchr(p, ';', (size_t)(end - p));
+        const char *stop = next ? next : end;
+        p = skip_blanks(p, stop);
+        if (stop - p >= 3 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' && p[2] == '0') {
+            const char *v = p + 3;
+            if (v < stop && *v == '.')
+                v++;
+            while (v < stop && *v == '0')
+                v++;
+            if (skip_blanks(v, stop) == stop)
+                return 1;
+        }
+        p = next ? next + 1 : end;
+    }
+    return 0;
+}
+
+/* What the media range from p to end ("type/subtype" and parameters) allows. */
+static enum answer_rank range_rank(const char *p, const char *end)
+{
+    const char *params = memchr(p, ';', (size_t)(end - p));
+    const char *type_end = params ? params : end;
+    size_t len;
+
+    p = skip_blanks(p, type_end);
+    while (type_end > p && (type_end[-1] == ' ' || type_end[-1] == '\t'))
+        type_end--;
+    len = (size_t)(type_end - p);
+    for (size_t i = 0; i < sizeof(answer_ranges) / sizeof(answer_ranges[0]); i++) {
+        if (strlen(answer_ranges[i].range) != len ||
+            strncasecmp(p, answer_ranges[i].range, len) != 0)
+            continue;
+        return params && refused(params + 1, end) ? ANSWER_NONE : answer_ranges[i].rank;
+    }
+    return ANSWER_NONE;
+}
+
+/* Reads the Accept value as the list of media ranges it is, so that "application/json-seq"
+ * is not taken for "application/json" and a range with q=0 counts as refused; the best range
+ * ferry can answer wins, whatever the other ranges' weights. */
 const char *ferry_restproxy_answer_type(const char *accept)
 {
-    if (!accept || !*accept || strstr(accept, "*/*") || strcasestr(accept, "application/*") ||
-        strcasestr(accept, FERRY_RP_ANSWER_TYPE) ||
-        strcasestr(accept, "application/vnd.kafka+json"))
+    enum answer_rank best = ANSWER_NONE;
+    const char *p = accept;
+
+    if (!accept || !*accept)
         return FERRY_RP_ANSWER_TYPE;
-    if (strcasestr(accept, "application/json"))
-        return "application/json";
-    return NULL;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        enum answer_rank rank = range_rank(p, p + len);
+        if (rank > best)
+            best = rank;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (best == ANSWER_OWN)
+        return FERRY_RP_ANSWER_TYPE;
+    return best == ANSWER_JSON ? "application/json" : NULL;
 }
 
 /* ---- errors ---- */

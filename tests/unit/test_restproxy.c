@@ -130,6 +130,24 @@ static const struct accept_case accept_cases[] = {
     {"text/html, application/json;q=0.5", "application/json"},
     {"text/html", NULL},
     {"application/xml", NULL},
+    /* media ranges, not substrings */
+    {"application/json-seq", NULL},
+    {"application/jsonx, text/application/json", NULL},
+    {"  APPLICATION/JSON  ", "application/json"},
+    {"application/json ;charset=utf-8", "application/json"},
+    {"Application/*", FERRY_RP_ANSWER_TYPE},
+    {"text/*/*", NULL},
+    /* q=0 refuses a range; any other weight accepts it */
+    {"application/json;q=0", NULL},
+    {"application/json; Q=0.000", NULL},
+    {"application/json;q=0.", NULL},
+    {"application/json;q=0.001", "application/json"},
+    {"application/json;level=1;q=0", NULL},
+    {"*/*;q=0, application/json", "application/json"},
+    {"application/json;q=0.5, application/vnd.kafka.v2+json;q=0", "application/json"},
+    {"application/vnd.kafka.v2+json;q=0.1, application/json", FERRY_RP_ANSWER_TYPE},
+    {",", NULL},
+    {"text/html,,application/json", "application/json"},
 };
 
 static void test_accept(void **state)
