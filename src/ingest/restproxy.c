@@ -107,18 +107,31 @@ int ferry_restproxy_format(const char *content_type, enum ferry_rp_format *forma
     return 0;
 }
 
-/* What a media range lets ferry answer with, best last. */
-enum answer_rank { ANSWER_NONE, ANSWER_JSON, ANSWER_OWN };
+/* The types ferry answers with, in the order it prefers them. */
+enum { ANSWER_OWN, ANSWER_JSON, ANSWER_TYPES };
+#define ANSWER_BOTH (-1)
 
+/* The media ranges that cover an answer type, and how specifically: a type named outranks a
+ * "type/ *" range, which outranks "* / *" (RFC 9110 section 12.5.1: the most specific applies). */
 static const struct {
     const char *range;
-    enum answer_rank rank;
+    int answer; /* ANSWER_OWN, ANSWER_JSON or ANSWER_BOTH */
+    int specificity;
 } answer_ranges[] = {
-    {"*/*", ANSWER_OWN},
-    {"application/*", ANSWER_OWN},
-    {FERRY_RP_ANSWER_TYPE, ANSWER_OWN},
-    {"application/vnd.kafka+json", ANSWER_OWN},
-    {"application/json", ANSWER_JSON},
+    {"*/*", ANSWER_BOTH, 1},
+    {"*", ANSWER_BOTH, 1}, /* not a media range, but Java's default Accept has it */
+    {"application/*", ANSWER_BOTH, 2},
+    {"application/*+json", ANSWER_OWN, 2}, /* not in RFC 9110 either; Spring sends it */
+    {FERRY_RP_ANSWER_TYPE, ANSWER_OWN, 3},
+    {"application/vnd.kafka+json", ANSWER_OWN, 3},
+    {"application/json", ANSWER_JSON, 3},
+};
+
+/* The most specific range of an Accept value that covers an answer type so far, and whether
+ * it has q=0. */
+struct answer_match {
+    int specificity; /* 0: no range covers it */
+    int refused;
 };
 
 /* Skips spaces and tabs from p, up to end. */
@@ -130,8 +143,9 @@ static const char *skip_blanks(const char *p, const char *end)
 }
 
 /* Nonzero when a media range's parameters (p to end, after its first ';') hold q=0, which
- * says the range is not acceptable (RFC 9110 section 12.4.2: "0", "0.", up to "0.000"). */
-static int refused(const char *p, const char *end)
+ * says the range is not acceptable (RFC 9110 section 12.4.2: "0", "0.", up to "0.000").
+ * Quoted parameter values are not honoured: no client quotes ';' in an Accept for JSON. */
+static int has_q_zero(const char *p, const char *end)
 {
     while (p < end) {
         const char *next = memchr(p, ';', (size_t)(end - p));
@@ -151,48 +165,63 @@ static int refused(const char *p, const char *end)
     return 0;
 }
 
-/* What the media range from p to end ("type/subtype" and parameters) allows. */
-static enum answer_rank range_rank(const char *p, const char *end)
+/* Notes a range of the given specificity that covers an answer type, refused (q=0) or not. A
+ * range as specific as one seen before and not refused makes the type acceptable. */
+static void note_match(struct answer_match *m, int specificity, int refused)
+{
+    if (specificity > m->specificity) {
+        m->specificity = specificity;
+        m->refused = refused;
+    } else if (specificity == m->specificity && !refused) {
+        m->refused = 0;
+    }
+}
+
+/* Reads the media range from p to end ("type/subtype" and parameters) into m. */
+static void match_range(const char *p, const char *end, struct answer_match m[ANSWER_TYPES])
 {
     const char *params = memchr(p, ';', (size_t)(end - p));
     const char *type_end = params ? params : end;
     size_t len;
+    int refused;
 
     p = skip_blanks(p, type_end);
     while (type_end > p && (type_end[-1] == ' ' || type_end[-1] == '\t'))
         type_end--;
     len = (size_t)(type_end - p);
+    refused = params && has_q_zero(params + 1, end);
     for (size_t i = 0; i < sizeof(answer_ranges) / sizeof(answer_ranges[0]); i++) {
         if (strlen(answer_ranges[i].range) != len ||
             strncasecmp(p, answer_ranges[i].range, len) != 0)
             continue;
-        return params && refused(params + 1, end) ? ANSWER_NONE : answer_ranges[i].rank;
+        for (int a = 0; a < ANSWER_TYPES; a++)
+            if (answer_ranges[i].answer == ANSWER_BOTH || answer_ranges[i].answer == a)
+                note_match(&m[a], answer_ranges[i].specificity, refused);
     }
-    return ANSWER_NONE;
 }
 
 /* Reads the Accept value as the list of media ranges it is, so that "application/json-seq"
- * is not taken for "application/json" and a range with q=0 counts as refused; the best range
- * ferry can answer wins, whatever the other ranges' weights. */
+ * is not taken for "application/json" and a type refused with q=0 is never answered; of the
+ * acceptable types ferry's own wins, whatever the weights. */
 const char *ferry_restproxy_answer_type(const char *accept)
 {
-    enum answer_rank best = ANSWER_NONE;
+    struct answer_match m[ANSWER_TYPES] = {{0, 0}, {0, 0}};
     const char *p = accept;
 
     if (!accept || !*accept)
         return FERRY_RP_ANSWER_TYPE;
     while (*p) {
         size_t len = strcspn(p, ",");
-        enum answer_rank rank = range_rank(p, p + len);
-        if (rank > best)
-            best = rank;
+        match_range(p, p + len, m);
         p += len;
         if (*p == ',')
             p++;
     }
-    if (best == ANSWER_OWN)
+    if (m[ANSWER_OWN].specificity && !m[ANSWER_OWN].refused)
         return FERRY_RP_ANSWER_TYPE;
-    return best == ANSWER_JSON ? "application/json" : NULL;
+    if (m[ANSWER_JSON].specificity && !m[ANSWER_JSON].refused)
+        return "application/json";
+    return NULL;
 }
 
 /* ---- errors ---- */

@@ -146,6 +146,16 @@ static const struct accept_case accept_cases[] = {
     {"*/*;q=0, application/json", "application/json"},
     {"application/json;q=0.5, application/vnd.kafka.v2+json;q=0", "application/json"},
     {"application/vnd.kafka.v2+json;q=0.1, application/json", FERRY_RP_ANSWER_TYPE},
+    /* the most specific range applies */
+    {"application/vnd.kafka.v2+json;q=0, */*", "application/json"},
+    {"*/*, application/*;q=0", NULL},
+    {"application/*;q=0, application/json", "application/json"},
+    {"application/json;q=0, application/json", "application/json"},
+    /* what some clients send: Spring, Java's default */
+    {"application/json, application/*+json", FERRY_RP_ANSWER_TYPE},
+    {"application/*+json", FERRY_RP_ANSWER_TYPE},
+    {"text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2", FERRY_RP_ANSWER_TYPE},
+    {"*", FERRY_RP_ANSWER_TYPE},
     {",", NULL},
     {"text/html,,application/json", "application/json"},
 };
