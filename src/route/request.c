@@ -52,7 +52,6 @@ struct ferry_request_builder {
     const char *headers_key; /* their config key, for reasons: "target.headers" */
     ferry_template *body_template;
     struct ferry_body_spec body;
-    const char *content_type;
     struct ferry_buf content_type_line; /* "Content-Type: ...", the same on every request */
     struct ferry_buf header_value;      /* scratch for one header template's output */
     ferry_smtp *smtp;                   /* an e-mail target's messages, or NULL */
@@ -87,7 +86,8 @@ static int compile_headers(ferry_request_builder *b, const struct ferry_cfg_map 
     return 0;
 }
 
-static void init_body_spec(ferry_request_builder *b)
+/* Sets up the body and returns the Content-Type its requests carry. */
+static const char *init_body_spec(ferry_request_builder *b)
 {
     const struct ferry_route_config *c = b->cfg;
     static const enum ferry_body_batch formats[] = {
@@ -109,18 +109,18 @@ static void init_body_spec(ferry_request_builder *b)
         ct = c->body.content_type;
     if (!ct)
         ct = c->body.content_type ? c->body.content_type : "application/octet-stream";
-    b->content_type = ct;
+    return ct;
 }
 
-/* Makes the Content-Type line every request of the route sends. Returns 0, or -1 when out of
- * memory. */
-static int make_content_type_line(ferry_request_builder *b)
+/* Makes the line "Content-Type: ct" that every request of the route sends. Returns 0, or -1
+ * when out of memory. */
+static int make_content_type_line(ferry_request_builder *b, const char *ct)
 {
     struct ferry_buf *line = &b->content_type_line;
 
     /* still empty: this only sets the cap, to the line's own length */
-    ferry_buf_init(line, sizeof(CONTENT_TYPE_NAME) - 1 + strlen(b->content_type));
-    if (ferry_buf_adds(line, CONTENT_TYPE_NAME) || ferry_buf_adds(line, b->content_type))
+    ferry_buf_init(line, sizeof(CONTENT_TYPE_NAME) - 1 + strlen(ct));
+    if (ferry_buf_adds(line, CONTENT_TYPE_NAME) || ferry_buf_adds(line, ct))
         return -1;
     return 0;
 }
@@ -181,8 +181,7 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
         if (!b->body_template)
             goto out;
     }
-    init_body_spec(b);
-    if (make_content_type_line(b)) {
+    if (make_content_type_line(b, init_body_spec(b))) {
         snprintf(errstr, errstr_size, "requests: out of memory");
         goto out;
     }
