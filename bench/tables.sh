@@ -9,9 +9,10 @@
 #      and shuffled (no Kafka), and times random gets, bare mdb_get beside ferry_store_get;
 #   3. restore: a fresh ferry with one table on that topic and an empty store, timed from its
 #      log's "applying" line to N records applied (ferry_table_records_applied_total);
-#   4. at 64 and 256 connections, one fresh ferry each on the restored store: BENCH_ROUNDS
-#      rounds of wrk on /healthz (the HTTP server's ceiling) then wrk on GET of random existing
-#      keys (bench/tables.lua), the GET rate reported as the median of its ratios to /healthz;
+#   4. at 64 and 256 connections, one fresh ferry each on the restored store: wrk on /healthz
+#      (the HTTP server's ceiling), then BENCH_ROUNDS rounds of wrk on GET of random existing
+#      keys (bench/tables.lua) each followed by /healthz again, the GET rate reported as the
+#      median of its ratios to the mean of the two /healthz rows around it;
 #   5. long polls: a fresh ferry, BENCH_WAITERS parked long polls (ferry-bench-table-watch),
 #      ferry's memory before and after, then every key written again and the time until all
 #      were answered;
@@ -22,7 +23,7 @@
 # BENCH_TABLE_KEYS       keys in the table, one record each (default BENCH_RECORDS, or 1000000)
 # BENCH_SECONDS          seconds each wrk row is measured (default 10), after a 2 s warm-up
 # BENCH_CONNECTIONS      wrk connection counts (default "64 256")
-# BENCH_ROUNDS           /healthz-then-GET rounds at each count (default 3; medians)
+# BENCH_ROUNDS           GET-then-/healthz rounds at each count (default 3; medians)
 # BENCH_THREADS          server.threads (default 2, one per core) outside the GET rows, and in
 #                        them with BENCH_PIN=0
 # BENCH_PIN              1 (the default with 2 or more cores): in the GET rows wrk runs on the
@@ -389,22 +390,41 @@ medians() {
     END { for (i = 1; i <= nk; i++) printf "%s%s=%s", (i > 1 ? " " : ""), keys[i], median(vals[keys[i]]); print "" }'
 }
 
-# get_round C ROUND: one /healthz row then one GET row on the running ferry; prints
-# "healthz LINE" and "get LINE ratio=R us=U hz_us=H" lines (perf samples the first GET row).
-get_round() {
-  local hz get
+# tidy KV_LINE: the line with rps and wrk_errors as whole numbers, us to one place and the other
+# numbers to two (a median of an even count of rows may fall between two).
+tidy() {
+  awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "=")
+           if (kv[2] ~ /^[0-9.]+$/) $i = kv[1] "=" sprintf(kv[1] ~ /^(rps|wrk_errors)$/ ? "%.0f" : kv[1] == "us" ? "%.1f" : "%.2f", kv[2]) }
+         print }' <<<"$1"
+}
+
+# hz_row C: one /healthz row on the running ferry; prints "healthz LINE us=U".
+hz_row() {
+  local hz
   hz=$(wrk_row "$1" /healthz) || return 1
+  echo "healthz $hz us=$(us_per_request "$hz")"
+}
+
+# get_round C ROUND BEFORE: one GET row then one /healthz row on the running ferry, where
+# BEFORE is the /healthz line just before the GET row. Prints "get LINE us=U ratio=R", R being
+# the GET's requests/s over the mean of the two /healthz rows around it, then hz_row's line
+# (perf samples the first GET row). The host's speed moves within minutes, so a ratio to one
+# row taken before can be off by a third.
+get_round() {
+  local get after
   [ "$2" != 1 ] || perf_capture "get-$1" 2
   get=$(wrk_row "$1" "") || { perf_wait; return 1; }
   perf_wait
-  echo "healthz $hz us=$(us_per_request "$hz")"
+  after=$(hz_row "$1") || return 1
   echo "get $get us=$(us_per_request "$get") ratio=$(awk -v a="$(field rps "$get")" \
-    -v b="$(field rps "$hz")" 'BEGIN { printf "%.3f", a / b }')"
+    -v b="$(field rps "$3")" -v c="$(field rps "$after")" 'BEGIN { printf "%.3f", 2 * a / (b + c) }')"
+  echo "$after"
 }
 
 # bench_get C: a fresh ferry on the restored store; a warm-up of GETs (its map pages come in),
-# then ROUNDS rounds of /healthz followed by GET of random keys, at C connections. The rows
-# give the medians; the GET row's ratio is the median of each round's GET over its /healthz.
+# then /healthz and ROUNDS rounds of GET of random keys each followed by /healthz, at C
+# connections. The rows give the medians; the GET row's ratio is the median of each round's GET
+# over the mean of the /healthz rows just before and just after it.
 bench_get() {
   local c=$1 round out hz get mem ratios=() hzs=() gets=()
   local SERVER_THREADS=$GET_THREADS SERVER_CPUS=$GET_CPUS # seen by ferry_start
@@ -415,9 +435,16 @@ bench_get() {
     ferry_stop
     return 1
   fi
+  if ! out=$(hz_row "$c"); then
+    add_row "$gname" FAILED - - - - - - - - -
+    ferry_stop
+    return 1
+  fi
+  echo "   $out"
+  hzs+=("${out#healthz }")
   for round in $(seq 1 "$ROUNDS"); do
     # not in $(...): a perf capture started here must be waited for by this shell
-    if ! get_round "$c" "$round" >"$BENCH_WORK/round"; then
+    if ! get_round "$c" "$round" "${hzs[-1]}" >"$BENCH_WORK/round"; then
       add_row "$gname" FAILED - - - - - - - - -
       ferry_stop
       return 1
@@ -432,8 +459,8 @@ bench_get() {
   echo "   ferry: $mem"
   note_anon "after GET c=$c" "$mem"
   ferry_stop
-  hz=$(medians "${hzs[@]}")
-  get=$(medians "${gets[@]}")
+  hz=$(tidy "$(medians "${hzs[@]}")")
+  get=$(tidy "$(medians "${gets[@]}")")
   add_row "$hname" "$(field rps "$hz")" req/s "$(field p50_ms "$hz")" "$(field p99_ms "$hz")" \
     "$(field cpu_s "$hz")" - - - "$(field wrk_errors "$hz")" \
     "$(field us "$hz") us ferry CPU/req; wrk $(field wrk_cpu_s "$hz") CPU s"
