@@ -403,6 +403,15 @@ int ferry_json_is_valid(const char *p, size_t n)
     return scan_text(&s) == 0;
 }
 
+size_t ferry_json_value_len(const char *p, size_t n)
+{
+    struct scan s = {(const unsigned char *)p, p ? (const unsigned char *)p + n : NULL, 0, NULL};
+
+    if (!p || scan_value(&s))
+        return 0;
+    return (size_t)(s.p - (const unsigned char *)p);
+}
+
 /* Returns how many bytes from s can be copied into a JSON string unchanged. */
 static HOT_INLINE size_t plain_run(const unsigned char *s, size_t n)
 {
@@ -518,11 +527,34 @@ int ferry_json_add_real(struct ferry_buf *out, double d)
     return ferry_buf_add(out, text, (size_t)n);
 }
 
+/* 1 when some byte of p[0..n) is JSON whitespace. In valid JSON text every byte below 0x21 is
+ * whitespace (other control characters are invalid even in strings), so a word at a time asks
+ * only whether a byte is below 0x21. */
+static int has_space(const unsigned char *p, size_t n)
+{
+    uint64_t w;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, sizeof(w));
+        if (has_byte_below(w, 0x21))
+            return 1;
+    }
+    for (; i < n; i++)
+        if (p[i] < 0x21)
+            return 1;
+    return 0;
+}
+
 size_t ferry_json_compact(const char *span, size_t len, char *out)
 {
     size_t n = 0;
     int in_string = 0;
 
+    if (!has_space((const unsigned char *)span, len)) { /* the common case: compact already */
+        memmove(out, span, len);
+        return len;
+    }
     for (size_t i = 0; i < len; i++) {
         char c = span[i];
         if (in_string) {

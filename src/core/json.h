@@ -42,6 +42,11 @@ int ferry_json_check(const char *p, size_t n, struct ferry_json_error *err);
 /* Returns 1 when ferry_json_check accepts p[0..n), else 0. */
 int ferry_json_is_valid(const char *p, size_t n);
 
+/* Returns the length of the one JSON value at the start of p[0..n) (whitespace before it
+ * included), checked as ferry_json_check does, or 0 when no valid value starts there. Whatever follows the value is
+ * left alone: a reader of a larger document finds a value's end and checks it in one pass. */
+size_t ferry_json_value_len(const char *p, size_t n);
+
 /* Returns 1 when p[0..n) is well-formed UTF-8 (no overlong forms, no surrogates, nothing above
  * U+10FFFF), else 0. An embedded NUL byte is valid UTF-8. */
 int ferry_json_utf8_is_valid(const char *p, size_t n);
@@ -72,7 +77,7 @@ int ferry_json_add_int(struct ferry_buf *out, int64_t v);
 int ferry_json_add_real(struct ferry_buf *out, double d);
 
 /* Copies valid JSON text to out without the whitespace outside strings; nothing else changes.
- * out needs room for len bytes. Returns the bytes written. */
+ * out needs room for len bytes and may be span itself. Returns the bytes written. */
 size_t ferry_json_compact(const char *span, size_t len, char *out);
 
 #endif

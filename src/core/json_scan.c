@@ -110,16 +110,16 @@ static const char *skip_structure(const char *p, const char *end)
 
 int ferry_json_read_value(struct ferry_json_cursor *c, const char **span, size_t *len)
 {
-    const char *end;
+    size_t n;
 
     if (ferry_json_peek(c) == FERRY_JSON_INVALID)
         return fail(c, "expected a value");
-    end = skip_structure(c->p, c->end);
-    if (!end || !ferry_json_is_valid(c->p, (size_t)(end - c->p)))
+    n = ferry_json_value_len(c->p, (size_t)(c->end - c->p));
+    if (!n)
         return fail(c, "invalid JSON");
     *span = c->p;
-    *len = (size_t)(end - c->p);
-    c->p = end;
+    *len = n;
+    c->p += n;
     return 0;
 }
 

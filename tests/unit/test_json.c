@@ -426,6 +426,12 @@ static const struct compact_case compact_cases[] = {
     {"\"a b\\\" c \"", "\"a b\\\" c \""},
     {"[\"\\\\\", \" \"]", "[\"\\\\\",\" \"]"},
     {"{\n\t\"k\"\r\n:\n\"v\"}", "{\"k\":\"v\"}"},
+    /* compact already, long enough for the word-at-a-time check, with bytes of UTF-8 */
+    {"{\"name\":\"caf\xc3\xa9\",\"n\":[1,2,3]}", "{\"name\":\"caf\xc3\xa9\",\"n\":[1,2,3]}"},
+    /* one space, in a later word, in the tail bytes, in a string */
+    {"{\"abcdefgh\":\"12345\", \"k\":1}", "{\"abcdefgh\":\"12345\",\"k\":1}"},
+    {"[1234567890,1234567 ]", "[1234567890,1234567]"},
+    {"{\"abcdefgh\":\"a b\"}", "{\"abcdefgh\":\"a b\"}"},
 };
 
 static void test_compact(void **state)
@@ -437,6 +443,55 @@ static void test_compact(void **state)
         assert_int_equal(n, strlen(compact_cases[i].out));
         assert_memory_equal(out, compact_cases[i].out, n);
     }
+}
+
+/* sse.c compacts a buffer into itself. */
+static void test_compact_in_place(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(compact_cases) / sizeof(compact_cases[0]); i++) {
+        char text[64];
+        size_t n;
+
+        snprintf(text, sizeof(text), "%s", compact_cases[i].in);
+        n = ferry_json_compact(text, strlen(text), text);
+        assert_int_equal(n, strlen(compact_cases[i].out));
+        assert_memory_equal(text, compact_cases[i].out, n);
+    }
+}
+
+struct value_len_case {
+    const char *text;
+    size_t len; /* 0: no valid value starts there */
+};
+
+static const struct value_len_case value_len_cases[] = {
+    {"1,2", 1},
+    {"{\"a\":[1,2]} x", 11},
+    {"\"s\" ,", 3},
+    {"true]", 4},
+    {"nulll", 4},
+    {" 12}", 3},
+    {"-0.5e3,", 6},
+    {"[1,]", 0},
+    {"tru", 0},
+    {"01", 0},
+    {"{\"a\"}", 0},
+    {"\"x", 0},
+    {"", 0},
+};
+
+static void test_value_len(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(value_len_cases) / sizeof(value_len_cases[0]); i++) {
+        const struct value_len_case *c = &value_len_cases[i];
+        size_t n = ferry_json_value_len(c->text, strlen(c->text));
+
+        if (n != c->len)
+            fail_msg("'%s': %zu bytes, want %zu", c->text, n, c->len);
+    }
+    assert_int_equal(ferry_json_value_len(NULL, 0), 0);
 }
 
 struct decode_case {
@@ -899,6 +954,8 @@ int main(void)
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_path_errors),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_compact_in_place),
+        cmocka_unit_test(test_value_len),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_ints),
         cmocka_unit_test(test_read_real),
