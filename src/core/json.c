@@ -552,7 +552,8 @@ size_t ferry_json_compact(const char *span, size_t len, char *out)
     int in_string = 0;
 
     if (!has_space((const unsigned char *)span, len)) { /* the common case: compact already */
-        memmove(out, span, len);
+        if (out != span)
+            memmove(out, span, len);
         return len;
     }
     for (size_t i = 0; i < len; i++) {

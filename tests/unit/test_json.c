@@ -432,6 +432,7 @@ static const struct compact_case compact_cases[] = {
     {"{\"abcdefgh\":\"12345\", \"k\":1}", "{\"abcdefgh\":\"12345\",\"k\":1}"},
     {"[1234567890,1234567 ]", "[1234567890,1234567]"},
     {"{\"abcdefgh\":\"a b\"}", "{\"abcdefgh\":\"a b\"}"},
+    {"[\"\xc3\xa9\xc3\xa9\", 1]", "[\"\xc3\xa9\xc3\xa9\",1]"}, /* a space beside UTF-8 bytes */
 };
 
 static void test_compact(void **state)
@@ -466,18 +467,12 @@ struct value_len_case {
 };
 
 static const struct value_len_case value_len_cases[] = {
-    {"1,2", 1},
-    {"{\"a\":[1,2]} x", 11},
-    {"\"s\" ,", 3},
-    {"true]", 4},
-    {"nulll", 4},
-    {" 12}", 3},
-    {"-0.5e3,", 6},
-    {"[1,]", 0},
-    {"tru", 0},
-    {"01", 0},
-    {"{\"a\"}", 0},
-    {"\"x", 0},
+    {"1,2", 1},     {"{\"a\":[1,2]} x", 11},
+    {"\"s\" ,", 3}, {"true]", 4},
+    {"nulll", 4},   {" 12}", 3},
+    {"-0.5e3,", 6}, {"[1,]", 0},
+    {"tru", 0},     {"01", 0},
+    {"{\"a\"}", 0}, {"\"x", 0},
     {"", 0},
 };
 
@@ -640,19 +635,37 @@ static void test_long_name_escapes(void **state)
     assert_int_equal(ferry_json_peek(&s), FERRY_JSON_NUMBER);
 }
 
-/* Values that are not JSON are refused with the cursor left where the value starts. */
+/* Values that are not JSON are refused by the read itself, not later by whatever follows. */
 static void test_bad_values(void **state)
 {
-    static const char *const bad[] = {"",  "tru",        "[1,]",  "{\"a\"}",   "[1", "\"x", "01",
-                                      "-", "{\"a\":1,}", "nulll", "[\"\\q\"]", "1.", ".5"};
+    static const char *const bad[] = {
+        "",      "tru",       "[1,]", "{\"a\"}", "[1",    "\"x",  "01",   "-",     "{\"a\":1,}",
+        "nulll", "[\"\\q\"]", "1.",   ".5",      "truex", "1e5x", "0x10", "1.5.3", "nulll,1"};
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct ferry_json_cursor s;
         const char *span;
         size_t len;
         ferry_json_cursor_init(&s, bad[i], strlen(bad[i]));
-        if (ferry_json_read_value(&s, &span, &len) == 0 && ferry_json_finish(&s) == 0)
-            fail_msg("'%s' was taken as a value", bad[i]);
+        if (ferry_json_read_value(&s, &span, &len) == 0)
+            fail_msg("'%s' was read as a value of %zu bytes", bad[i], len);
+    }
+}
+
+/* A value's end: the byte after it is left to the caller when it is not part of the value. */
+static void test_read_value_end(void **state)
+{
+    static const struct value_len_case cases[] = {
+        {"1,2", 1}, {"true]", 4}, {"\"s\"x", 3}, {"[1]2", 3}, {"{}x", 2}, {"null}", 4},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ferry_json_cursor s;
+        const char *span;
+        size_t len = 0;
+        ferry_json_cursor_init(&s, cases[i].text, strlen(cases[i].text));
+        if (ferry_json_read_value(&s, &span, &len) != 0 || len != cases[i].len)
+            fail_msg("'%s': read %zu bytes, want %zu", cases[i].text, len, cases[i].len);
     }
 }
 
@@ -941,31 +954,19 @@ static void test_skip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_is_valid),
-        cmocka_unit_test(test_string_bytes_at_every_place),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_length_is_respected),
-        cmocka_unit_test(test_check_errors),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_add_string),
-        cmocka_unit_test(test_add_string_cap),
-        cmocka_unit_test(test_add_int),
-        cmocka_unit_test(test_add_real),
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_path_errors),
-        cmocka_unit_test(test_compact),
-        cmocka_unit_test(test_compact_in_place),
-        cmocka_unit_test(test_value_len),
-        cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_ints),
-        cmocka_unit_test(test_read_real),
-        cmocka_unit_test(test_null_text),
-        cmocka_unit_test(test_walk),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_skip),
-        cmocka_unit_test(test_add_decoded),
-        cmocka_unit_test(test_add_normalized),
-        cmocka_unit_test(test_long_name_escapes),
+        cmocka_unit_test(test_is_valid),       cmocka_unit_test(test_string_bytes_at_every_place),
+        cmocka_unit_test(test_depth_limit),    cmocka_unit_test(test_length_is_respected),
+        cmocka_unit_test(test_check_errors),   cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_add_string),     cmocka_unit_test(test_add_string_cap),
+        cmocka_unit_test(test_add_int),        cmocka_unit_test(test_add_real),
+        cmocka_unit_test(test_find),           cmocka_unit_test(test_path_errors),
+        cmocka_unit_test(test_compact),        cmocka_unit_test(test_compact_in_place),
+        cmocka_unit_test(test_value_len),      cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_ints),           cmocka_unit_test(test_read_real),
+        cmocka_unit_test(test_null_text),      cmocka_unit_test(test_walk),
+        cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_read_value_end),
+        cmocka_unit_test(test_skip),           cmocka_unit_test(test_add_decoded),
+        cmocka_unit_test(test_add_normalized), cmocka_unit_test(test_long_name_escapes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
