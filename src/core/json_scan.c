@@ -2,11 +2,10 @@
  * json_scan.c - the JSON cursor, string decoding and path lookup (see json_scan.h).
  *
  * A value the cursor reads is checked by json.c's scanner, which also finds where it ends
- * (ferry_json_value_len), so strictness lives in one place. Strings that
- * callers need as bytes (member names, base64, header names and values, what a template
- * renders) are decoded here, with the same rules: no raw control characters, valid escapes, no
- * lone surrogates, valid UTF-8. A path lookup walks text that was checked already, so it only
- * skips structure.
+ * (ferry_json_value_len), so strictness lives in one place. Strings that callers need as bytes
+ * (member names, base64, header names and values, what a template renders) are decoded here,
+ * with the same rules: no raw control characters, valid escapes, no lone surrogates, valid
+ * UTF-8. A path lookup walks text that was checked already, so it only skips structure.
  */
 #include "core/json_scan.h"
 
@@ -108,18 +107,21 @@ static const char *skip_structure(const char *p, const char *end)
     return NULL;
 }
 
+/* 1 when the number or literal of n bytes at c->p runs on into more of the same ("truex",
+ * "1e5x"): one bad value, not a good one with something after it, so the message names it. */
+static int runs_on(const struct ferry_json_cursor *c, size_t n)
+{
+    return scalar_byte(*c->p) && c->p + n < c->end && scalar_byte(c->p[n]);
+}
+
 int ferry_json_read_value(struct ferry_json_cursor *c, const char **span, size_t *len)
 {
-    enum ferry_json_type type = ferry_json_peek(c);
     size_t n;
 
-    if (type == FERRY_JSON_INVALID)
+    if (ferry_json_peek(c) == FERRY_JSON_INVALID)
         return fail(c, "expected a value");
     n = ferry_json_value_len(c->p, (size_t)(c->end - c->p));
-    /* A number or literal that runs on ("truex", "1e5x") is one bad value, not a good one with
-     * something after it, so the message names the value. */
-    if (!n || (type != FERRY_JSON_STRING && type != FERRY_JSON_ARRAY && type != FERRY_JSON_OBJECT &&
-               c->p + n < c->end && scalar_byte(c->p[n])))
+    if (!n || runs_on(c, n))
         return fail(c, "invalid JSON");
     *span = c->p;
     *len = n;
