@@ -10,7 +10,8 @@
 #   3. then ingest.sh: HTTP to Kafka through ferry, beside ferry's own /healthz rate;
 #   4. then tables.sh: a topic restored into a table and read over HTTP, beside /healthz and
 #      the store's own rates.
-# BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run);
+# BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run;
+# at most 1500000, since the dev broker drops a partition's oldest records past about 5 MiB);
 # BENCH_ROUTE_CASES picks cases ("none 500,key 1"), BENCH_ROUTE_PROPS adds consumer properties
 # ("queued.max.messages.kbytes: 8192"), BENCH_SKIP_CEILING=1, BENCH_SKIP_INGEST=1 and
 # BENCH_SKIP_TABLES=1 leave those out, BENCH_PERF=DIR records perf samples of each route run.
@@ -29,6 +30,14 @@ BODY_BYTES=100
 KEYS=1000
 TOPIC=bench
 PARTITIONS=64 # the dev broker keeps about 5 MiB per partition: 1M x 100 B needs many
+# 2M records lost 13,814 of the oldest (about 169 B each in the log, 31k per partition fit):
+# a route would then wait for records that are gone, so more than this is refused up front.
+MAX_RECORDS=1500000
+if ! [[ $RECORDS =~ ^[1-9][0-9]*$ ]] || ((RECORDS > MAX_RECORDS)); then
+  echo "bench: BENCH_RECORDS must be a whole number from 1 to $MAX_RECORDS, not '$RECORDS'" \
+    "(the dev broker keeps about 5 MiB per partition; see docs/dev-broker.md)" >&2
+  exit 2
+fi
 FERRY=$BUILD_DIR/ferry
 CURL_BENCH=$BUILD_DIR/bench/ferry-bench-curl
 PRELOAD_BENCH=$BUILD_DIR/bench/ferry-bench-preload
