@@ -40,6 +40,7 @@ struct slot {
     uint32_t index;
     uint32_t bytes;
     int32_t wanted;                /* the partition asked for, or FERRY_INGEST_PARTITION_ANY */
+    int32_t target;                /* where it is produced: see partition_for() */
     int asked;                     /* went to the partitioner, and its report tells the topic */
     rd_kafka_resp_err_t queue_err; /* produce() failed: written by the handler only */
     rd_kafka_resp_err_t err;       /* the delivery report's, or queue_err */
@@ -390,52 +391,67 @@ static void refuse(struct ingest_req *r, uint32_t i, rd_kafka_resp_err_t err)
     release(r);
 }
 
-/* Produces records first to first + count - 1 of b, none with headers, in one call: librdkafka
- * then takes its topic lock and reads the clocks once for the run, not once per record. */
+/* Produces records first to first + count - 1 of b, none with headers, all bound for
+ * partition (RD_KAFKA_PARTITION_UA: the partitioner's choice, per record), in one call:
+ * librdkafka then takes its topic lock and reads the clocks once for the run, not once per
+ * record.
+ *
+ * The partition is the call's, never a record's (RD_KAFKA_MSG_F_PARTITION): librdkafka 2.0
+ * then checks that it exists before making any message. With a partition per record it makes
+ * the message first and, when the partition does not exist, refuses it without freeing it,
+ * so that it stays counted in the producer's queue for good. */
 static void produce_run(struct ingest_req *r, const struct ferry_ingest_batch *b, uint32_t first,
-                        uint32_t count)
+                        uint32_t count, int32_t partition)
 {
     rd_kafka_message_t msgs[PRODUCE_RUN_MAX];
 
     memset(msgs, 0, count * sizeof(msgs[0]));
     for (uint32_t k = 0; k < count; k++) {
         const struct ferry_ingest_record *rec = &b->records[first + k];
-        struct slot *s = slot_init(r, b, first + k);
-        msgs[k].partition = partition_for(r, rec, s); /* RD_KAFKA_PARTITION_UA: partitioner */
         msgs[k].payload = (void *)rec->value;
         msgs[k].len = rec->value_len;
         msgs[k].key = (void *)rec->key;
         msgs[k].key_len = rec->key_len;
-        msgs[k]._private = &s->d;
+        msgs[k]._private = &r->slots[first + k].d;
     }
-    rd_kafka_produce_batch(r->topic->rkt, RD_KAFKA_PARTITION_UA,
-                           RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION, msgs, (int)count);
+    rd_kafka_produce_batch(r->topic->rkt, partition, RD_KAFKA_MSG_F_COPY, msgs, (int)count);
     for (uint32_t k = 0; k < count; k++)
         if (msgs[k].err)
             refuse(r, first + k, msgs[k].err);
 }
 
-/* Produces every record of b, in order: runs of records without headers together, each record
- * with headers on its own (librdkafka's batch call takes no headers). */
+/* Fills every slot and picks every record's partition, before any is produced: records
+ * produced early may change what partition_for() says for the later ones. */
+static void plan_all(struct ingest_req *r, const struct ferry_ingest_batch *b)
+{
+    for (uint32_t i = 0; i < r->n; i++) {
+        struct slot *s = slot_init(r, b, i);
+        s->target = partition_for(r, &b->records[i], s);
+    }
+}
+
+/* Produces every record of b, in order: runs of records without headers bound for the same
+ * partition together, each record with headers on its own (librdkafka's batch call takes no
+ * headers). */
 static void produce_all(struct ingest_req *r, const struct ferry_ingest_batch *b)
 {
     uint32_t i = 0;
 
+    plan_all(r, b);
     while (i < r->n) {
         uint32_t count = 0;
         rd_kafka_resp_err_t err;
-        struct slot *s;
 
-        while (i + count < r->n && count < PRODUCE_RUN_MAX && !b->records[i + count].nheaders)
+        while (i + count < r->n && count < PRODUCE_RUN_MAX && !b->records[i + count].nheaders &&
+               r->slots[i + count].target == r->slots[i].target)
             count++;
         if (count) {
-            produce_run(r, b, i, count);
+            produce_run(r, b, i, count, r->slots[i].target);
             i += count;
             continue;
         }
-        s = slot_init(r, b, i);
-        err = produce_with_headers(r->ing, r->topic->rkt, b, &b->records[i],
-                                   partition_for(r, &b->records[i], s), s);
+        err = produce_with_headers(r->ing, r->topic->rkt, b, &b->records[i], r->slots[i].target,
+                                   &r->slots[i]);
         if (err)
             refuse(r, i, err);
         i++;
