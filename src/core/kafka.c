@@ -413,11 +413,17 @@ static int on_mock_cluster(ferry_kafka *k)
     pthread_mutex_unlock(&k->ready_lock);
     if (mock >= 0 || !k->producer)
         return mock > 0;
+    /* Asked once: with the brokers out of reach, asking again for every consumer would hold
+     * the start (and the signals) for the timeout once per route and table. */
     id = rd_kafka_clusterid(k->producer, KAFKA_CLUSTER_ID_TIMEOUT_MS);
-    if (!id)
-        return 0;
-    mock = strncmp(id, KAFKA_MOCK_CLUSTER_PREFIX, strlen(KAFKA_MOCK_CLUSTER_PREFIX)) == 0;
-    rd_kafka_mem_free(k->producer, id);
+    mock = id && strncmp(id, KAFKA_MOCK_CLUSTER_PREFIX, strlen(KAFKA_MOCK_CLUSTER_PREFIX)) == 0;
+    if (id)
+        rd_kafka_mem_free(k->producer, id);
+    else
+        FLOG_INFO("kafka", NULL,
+                  "no cluster id from %s within %d ms: its consumers get a real cluster's "
+                  "settings",
+                  k->bootstrap, KAFKA_CLUSTER_ID_TIMEOUT_MS);
     pthread_mutex_lock(&k->ready_lock);
     first = k->mock < 0;
     k->mock = mock;

@@ -42,6 +42,19 @@ def test_readyz_503_when_kafka_unreachable(run_ferry, ferry_config):
         assert f.get("/readyz").status == 503
 
 
+def test_start_with_kafka_unreachable_asks_for_the_cluster_id_once(run_ferry, ferry_config):
+    # Each consumer's settings depend on whether the brokers are the dev broker. Asked once per
+    # route, an unreachable cluster held the start (and SIGTERM) for 2 s per route.
+    closed = f"127.0.0.1:{free_port()}"
+    routes = [route_config(f"r{i}", ["t"], "http://127.0.0.1:1/x") for i in range(4)]
+    f = run_ferry(ferry_config({"kafka": {"brokers": closed}, "routes": routes,
+                                "log": {"level": "info"}}))
+    asked = [line for line in f.log_lines() if "no cluster id from" in line]
+    assert len(asked) == 1, asked
+    rc, _ = f.stop()
+    assert rc == 0, f.stderr_text()[-2000:]
+
+
 def fetch_metrics(f):
     resp = f.get("/metrics")
     assert resp.status == 200, resp
