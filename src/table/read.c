@@ -637,6 +637,38 @@ static int refuse_partitioned(struct table *t, ferry_http_req *req, int64_t star
     return 1;
 }
 
+/* Whether slash (the path after /tables/{table}, or NULL) is one that GET serves. */
+static int is_get_path(const char *slash)
+{
+    const char *after_key;
+
+    if (!slash || strcmp(slash, "/") == 0 || strcmp(slash, "/keys") == 0 ||
+        strcmp(slash, "/events") == 0)
+        return 1;
+    if (strncmp(slash, "/keys/", 6) != 0)
+        return 0;
+    after_key = strchr(slash + 6, '/');
+    return !after_key || strcmp(after_key, "/events") == 0;
+}
+
+/* Answers a path under a table that this method does not serve: 405 when the other method
+ * serves it (post_path: the one POST path, for a GET; NULL for a POST), else 404. */
+static void wrong_path(struct table *t, ferry_http_req *req, const char *post_path,
+                       int64_t started_us)
+{
+    const char *slash = strchr(ferry_http_req_raw_path(req) + strlen(READ_PREFIX), '/');
+    int other = post_path ? slash && strcmp(slash, post_path) == 0 : is_get_path(slash);
+
+    if (other) {
+        ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s (%s only)",
+                                 post_path ? "GET" : "POST", ferry_http_req_raw_path(req),
+                                 post_path ? "POST" : "GET");
+    } else {
+        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_raw_path(req));
+    }
+    ferry_table_count(t, other ? 405 : 404, started_us);
+}
+
 /* GET /tables/{table}[/keys/{key}[/events] | /keys | /events]. Server thread. */
 static void on_table(ferry_http_req *req, void *arg)
 {
@@ -659,8 +691,7 @@ static void on_table(ferry_http_req *req, void *arg)
     } else if (strcmp(slash, "/events") == 0) {
         ferry_table_events_prefix(t, req);
     } else {
-        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_raw_path(req));
-        ferry_table_count(t, 404, started_us);
+        wrong_path(t, req, "/lookup", started_us);
     }
 }
 
@@ -678,8 +709,7 @@ static void on_post(ferry_http_req *req, void *arg)
     } else if (slash && strcmp(slash, "/lookup") == 0) {
         ferry_table_lookup(t, req, started_us);
     } else {
-        ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_raw_path(req));
-        ferry_table_count(t, 404, started_us);
+        wrong_path(t, req, NULL, started_us);
     }
 }
 

@@ -182,8 +182,21 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
         ("/tables/t/keys/" + "k" * 17, 400, "longer than limits.max_key (16)"),
         ("/tables/t/elsewhere", 404, "no such path"),
     ]
+    # A path the other method serves is a 405, as everywhere else; a path neither serves, 404.
+    cases += [
+        ("POST /tables/t", 405, "method POST is not allowed on /tables/t (GET only)"),
+        ("POST /tables/t/keys", 405, "(GET only)"),
+        ("POST /tables/t/keys/a", 405, "(GET only)"),
+        ("POST /tables/t/keys/a/events", 405, "(GET only)"),
+        ("POST /tables/t/events", 405, "(GET only)"),
+        ("GET /tables/t/lookup", 405, "method GET is not allowed on /tables/t/lookup (POST only)"),
+        ("POST /tables/t/elsewhere", 404, "no such path"),
+        ("POST /tables/t/keys/a/b", 404, "no such path"),
+    ]
     for path, status, message in cases:
-        r = f.get(path)
+        method, _, path = path.rpartition(" ")
+        r = f.request(method or "GET", path, body=b"{}" if method == "POST" else None,
+                      headers={"Content-Type": "application/json"} if method == "POST" else {})
         assert r.status == status, (path, r.status, r.text)
         assert r.headers["content-type"] == "application/json"
         assert message in r.json()["message"], (path, r.text)
