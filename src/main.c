@@ -36,6 +36,7 @@ static const char usage_main[] =
     "commands:\n"
     "  run -c FILE         run the daemon on a config file\n"
     "  check -c FILE       validate a config file and summarize it\n"
+    "  redrive --route R   send a route's dead letters through its target again\n"
     "  dev-broker          run the embedded in-memory Kafka cluster alone\n"
     "  config-docs         print the configuration reference (Markdown, or --man)\n"
     "  version             print the version\n"
@@ -47,7 +48,7 @@ static const char usage_run[] =
     "\n"
     "Runs ferry on FILE (default ./" DEFAULT_CONFIG "). Without kafka.brokers it starts an\n"
     "embedded in-memory Kafka cluster that keeps nothing after exit.\n"
-    "SIGTERM or SIGINT drains and stops; a second signal stops at once.\n"
+    "SIGTERM, SIGINT or SIGHUP drains and stops; a second signal stops at once.\n"
     "\n"
     "  -c, --config FILE   the YAML config file\n"
     "  -h, --help          this text\n";
@@ -84,13 +85,15 @@ static const char usage_redrive[] =
     "      --progress FILE   where progress is saved\n"
     "  -h, --help            this text\n"
     "\n"
-    "Exit codes: 0 done, 1 Kafka or the progress file failed, 2 bad command line or config\n"
-    "file, 3 interrupted (progress saved), 4 done but some dead letters failed again.\n";
+    "Exit codes: 0 done, 1 invalid config, or Kafka or the progress file failed, 2 bad command\n"
+    "line or unreadable config file, 3 interrupted (progress saved), 4 done but some dead\n"
+    "letters failed again.\n";
 
 static const char usage_dev_broker[] =
     "usage: ferry dev-broker [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]\n"
     "\n"
-    "Runs librdkafka's in-memory mock Kafka cluster on 127.0.0.1 until SIGTERM or SIGINT.\n"
+    "Runs librdkafka's in-memory mock Kafka cluster on 127.0.0.1 until SIGTERM, SIGINT or\n"
+    "SIGHUP.\n"
     "Prints the bootstrap address on the first line of standard output. Any Kafka client\n"
     "(kcat, confluent-kafka) can use it. NOTHING IS KEPT: all data is lost on exit, and each\n"
     "partition keeps only about 5 MiB. Topics are created with 4 partitions when first used.\n"
@@ -394,16 +397,13 @@ static int parse_redrive_args(int argc, char **argv, const char **path,
     return -1;
 }
 
-/* A redrive's stop request: SIGINT or SIGTERM (blocked since main() began), within ms. */
+/* A redrive's stop request: a stop signal (blocked since main() began), within ms. */
 static int redrive_signalled(void *arg, int64_t ms)
 {
-    sigset_t set;
+    sigset_t set = ferry_app_stop_signals();
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
     (void)arg;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
     return sigtimedwait(&set, NULL, &ts) > 0;
 }
 

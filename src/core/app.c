@@ -2,7 +2,9 @@
  * app.c - start-up, signal handling and graceful shutdown of `ferry run`.
  *
  * Signals are blocked in every thread and taken synchronously with sigwait() by the main
- * thread, so no code runs in signal context. After the first SIGTERM/SIGINT a watchdog thread
+ * thread, so no code runs in signal context. SIGHUP stops like SIGTERM and SIGINT: ferry has no
+ * config to reload, and a terminal that goes away should not kill it mid-drain. After the
+ * first stop signal a watchdog thread
  * waits for a second signal or for server.shutdown_timeout and then exits the process at once
  * (exit code 3); otherwise the main thread drains and releases everything and exits 0.
  *
@@ -54,25 +56,38 @@ struct watchdog {
 
 #define APP_STEP_MS 100 /* how often the main thread looks up from its wait, under systemd */
 
-static sigset_t stop_signals(void)
+sigset_t ferry_app_stop_signals(void)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     return set;
+}
+
+const char *ferry_app_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT:
+        return "SIGINT";
+    case SIGHUP:
+        return "SIGHUP";
+    default:
+        return "SIGTERM";
+    }
 }
 
 void ferry_app_block_signals(void)
 {
-    sigset_t set = stop_signals();
+    sigset_t set = ferry_app_stop_signals();
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
 int ferry_app_wait_signal(void)
 {
-    sigset_t set = stop_signals();
+    sigset_t set = ferry_app_stop_signals();
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
@@ -83,7 +98,7 @@ int ferry_app_wait_signal(void)
 static void *watchdog_main(void *arg)
 {
     struct watchdog *w = arg;
-    sigset_t set = stop_signals();
+    sigset_t set = ferry_app_stop_signals();
     struct timespec step = {0, APP_STEP_MS * 1000000};
     int64_t waited = 0;
 
@@ -258,11 +273,11 @@ static void notify_readiness(struct app *a, int *ready, char *last_why, size_t w
     ferry_notify_send(a->notify, status);
 }
 
-/* Waits for SIGTERM or SIGINT and returns it; under a service manager, sends READY=1 and
+/* Waits for a stop signal and returns it; under a service manager, sends READY=1 and
  * WATCHDOG=1 meanwhile. */
 static int wait_for_stop(struct app *a)
 {
-    sigset_t set = stop_signals();
+    sigset_t set = ferry_app_stop_signals();
     struct timespec step = {0, APP_STEP_MS * 1000000};
     int64_t dog_ms = ferry_notify_watchdog_interval_ms(a->notify), next_dog = 0;
     char last_why[512] = "";
@@ -306,7 +321,7 @@ int ferry_app_run(const struct ferry_config *cfg)
     sig = wait_for_stop(&a);
     ferry_notify_send(a.notify, "STOPPING=1\nSTATUS=draining");
     FLOG_INFO("app", NULL, "%s received: draining (at most %lld ms)",
-              sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)w.timeout_ms);
+              ferry_app_signal_name(sig), (long long)w.timeout_ms);
     rc = pthread_create(&w.thread, NULL, watchdog_main, &w);
     if (rc != 0) {
         FLOG_ERROR("app", NULL,

@@ -13,11 +13,20 @@
 #define FERRY_EXIT_USAGE 2   /* bad command line, unreadable config file */
 #define FERRY_EXIT_FORCED 3  /* stopped before draining: second signal or shutdown timeout */
 
-/* Blocks SIGINT and SIGTERM in the calling thread (and so in every thread it creates later),
+#include <signal.h>
+
+/* The signals that stop ferry gracefully: SIGTERM, SIGINT, and SIGHUP (the terminal went away;
+ * ferry does not reload its config). */
+sigset_t ferry_app_stop_signals(void);
+
+/* The name of one of those signals, "SIGTERM" for instance. */
+const char *ferry_app_signal_name(int sig);
+
+/* Blocks the stop signals in the calling thread (and so in every thread it creates later),
  * and ignores SIGPIPE. Call first thing in main(). */
 void ferry_app_block_signals(void);
 
-/* Waits for SIGINT or SIGTERM and returns its number. */
+/* Waits for a stop signal and returns its number. */
 int ferry_app_wait_signal(void);
 
 /* Runs the daemon on a valid config until a signal stops it. Returns an exit code. */

@@ -155,7 +155,8 @@ def test_log_level_warn_hides_info(run_ferry, ferry_config):
     assert not [l for l in levels if l in ("debug", "info")], f.stderr_text()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_signal_stops_gracefully(run_ferry, ferry_config, sig):
     f = run_ferry(ferry_config())
     wait_until(lambda: f.get("/readyz").status == 200, 20, "/readyz 200")
@@ -166,7 +167,8 @@ def test_signal_stops_gracefully(run_ferry, ferry_config, sig):
         f.get("/healthz", timeout=1)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_signal_drains_a_route_request_under_way(run_ferry, ferry_config, receiver, kafka, sig):
     # A graceful stop waits for the request under way, then commits past its record. The
     # periodic commit is an hour away, so the committed offset comes from the drain itself.
