@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define READ_PREFIX "/tables/"
@@ -187,17 +188,28 @@ static int offsets_applied(const struct key_read *kr)
     return 1;
 }
 
+/* Records between applied and min (min itself included), at most INT64_MAX - sum added to sum:
+ * min_offset takes any offset up to INT64_MAX, so the count saturates instead of overflowing. */
+static int64_t add_behind(int64_t sum, int64_t min, int64_t applied)
+{
+    int64_t need;
+
+    if (min < 0 || applied > min)
+        return sum;
+    need = min - (applied > 0 ? applied : 0); /* both in [0, INT64_MAX]: no overflow */
+    if (need >= INT64_MAX - sum)
+        return INT64_MAX;
+    return sum + need + 1;
+}
+
 static void send_behind(struct key_read *kr)
 {
     const struct table *t = kr->waiter.table;
     const int64_t *min = kr->waiter.offsets;
     int64_t behind = 0;
 
-    for (int32_t p = 0; p < t->npartitions; p++) {
-        int64_t need = min[p] + 1 - atomic_load(&t->parts[p].applied);
-        if (min[p] >= 0 && need > 0)
-            behind += need;
-    }
+    for (int32_t p = 0; p < t->npartitions; p++)
+        behind = add_behind(behind, min[p], atomic_load(&t->parts[p].applied));
     kr->status = 504;
     ferry_http_respond_error(kr->req, 504, 0,
                              "table '%s' has not applied min_offset yet: %" PRId64
@@ -276,12 +288,36 @@ static int decode_key(struct key_read *kr)
     return 0;
 }
 
+/* The text after "wait=" of the `wait` preference in a Prefer header (a comma-separated list
+ * of preferences, each a token, an optional "=value" and ";" parameters), or NULL. Only a
+ * whole token counts: `nowait=2` or `x-wait=2` is another preference. */
+static const char *find_wait(const char *prefer)
+{
+    const char *p = prefer;
+
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncasecmp(p, "wait", 4) == 0) {
+            const char *q = p + 4;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            if (*q == '=')
+                return q + 1;
+        }
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    return NULL;
+}
+
 /* Reads `Prefer: wait=N` (seconds) into *ms, capped at limits.max_wait; def when absent.
  * Answers 400 and returns -1 when it is not a number. */
 static int parse_wait(struct key_read *kr, int64_t def, int64_t *ms)
 {
     const char *prefer = ferry_http_req_header(kr->req, "Prefer");
-    const char *w = prefer ? strstr(prefer, "wait=") : NULL;
+    const char *w = prefer ? find_wait(prefer) : NULL;
     int64_t max = kr->waiter.table->cfg->limits.max_wait_ms;
     int64_t secs;
     char *end;
@@ -290,8 +326,10 @@ static int parse_wait(struct key_read *kr, int64_t def, int64_t *ms)
     if (!w)
         return 0;
     errno = 0;
-    secs = strtoll(w + 5, &end, 10);
-    if (errno || end == w + 5 || secs < 0 || (*end && *end != ',' && *end != ';' && *end != ' ')) {
+    while (*w == ' ' || *w == '\t')
+        w++;
+    secs = strtoll(w, &end, 10);
+    if (errno || end == w || secs < 0 || (*end && *end != ',' && *end != ';' && *end != ' ')) {
         ferry_http_respond_error(kr->req, 400, 0, "Prefer: expected wait=<seconds>, got '%s'",
                                  prefer);
         return -1;

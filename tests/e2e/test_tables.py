@@ -475,6 +475,13 @@ def test_long_poll_limits_and_bad_prefer(broker30, run_ferry, tmp_path):
     for th in threads:
         th.join(30)
     assert [o[0][0] for o in outs] == [304, 304]
+    # Only the `wait` preference waits, found as a whole token among others.
+    r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag,
+                                           "Prefer": "nowait=30, x-wait=30"}, timeout=10)
+    assert r.status == 304
+    r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag,
+                                           "Prefer": "respond-async, Wait = 1; x=y"}, timeout=10)
+    assert r.status == 304
 
 
 def test_read_your_writes_after_an_ingest_post(broker30, run_ferry, tmp_path):
@@ -502,6 +509,13 @@ def test_min_offset_not_reached_answers_504_and_bad_ones_400(broker30, run_ferry
     assert r.status == 504 and "1007 record(s) behind it" in r.json()["message"]
     r = f.get("/tables/t/keys/K?min_offset=3:1000&min_offset=4:5", headers={"Prefer": "wait=0"})
     assert r.status == 504
+    # The largest offsets: the count of records behind saturates, it does not overflow.
+    top = 2**63 - 1
+    for mins in (f"3:{top}", f"3:{top},4:{top}", f"3:{2**62},4:{2**62}"):
+        r = f.get(f"/tables/t/keys/K?min_offset={mins}", headers={"Prefer": "wait=0"})
+        assert r.status == 504, (mins, r.status, r.text)
+        assert f"{top} record(s) behind it" in r.json()["message"], (mins, r.text)
+    assert f.get("/healthz").status == 200
     for bad in ("30:1", "x:1", "1:-1", "1", "1:2:3", ""):
         r = f.get(f"/tables/t/keys/K?min_offset={bad}")
         assert r.status == 400 and "min_offset: expected partition:offset" in r.text, bad
