@@ -108,14 +108,15 @@ static int check_size(struct ingest_endpoint *ep, ferry_http_req *req)
 
 /* ---- the REST Proxy API ---- */
 
-/* Finds the topic of a REST Proxy path, answering 404 when there is none to write. */
+/* Finds the topic of a REST Proxy path for a request with API key `key`, answering 404 when
+ * there is none to write, and 403 when the key may not write a topic not yet cached. */
 static const struct ferry_ingest_topic *rest_topic(struct ingest_endpoint *ep, ferry_http_req *req,
-                                                   int32_t *partition)
+                                                   int key, int32_t *partition)
 {
     char name[FERRY_TOPIC_NAME_MAX + 1];
     const struct ferry_ingest_topic *t;
     const char *path = ferry_http_req_path(req);
-    int full;
+    enum ferry_ingest_topics_refusal refusal;
 
     switch (ferry_restproxy_path(path, name, partition)) {
     case FERRY_RP_PATH_NO_ROUTE:
@@ -132,11 +133,17 @@ static const struct ferry_ingest_topic *rest_topic(struct ingest_endpoint *ep, f
     default:
         break;
     }
-    t = ferry_ingest_topics_rest(ep->ing->topics, name, &full);
-    if (!t)
+    t = ferry_ingest_topics_rest(ep->ing->topics, name, key, &refusal);
+    if (!t && refusal == FERRY_INGEST_TOPICS_FORBIDDEN)
+        ferry_ingest_reply_error(ep, req, 403, FERRY_RP_FORBIDDEN, FERRY_REJECT_FORBIDDEN,
+                                 "API key '%s' may not write topic '%s'",
+                                 ferry_auth_name(ep->ing->auth, key), name);
+    else if (!t)
         ferry_ingest_reply_error(ep, req, 404, FERRY_RP_TOPIC_NOT_FOUND, FERRY_REJECT_UNKNOWN_TOPIC,
                                  "topic '%s' not found%s", name,
-                                 full ? " (ingest.limits.max_topics reached)" : "");
+                                 refusal == FERRY_INGEST_TOPICS_FULL
+                                     ? " (ingest.limits.max_topics reached)"
+                                     : "");
     return t;
 }
 
@@ -190,7 +197,7 @@ static void on_rest(ferry_http_req *req, void *arg)
     }
     if (check_running(ep, req) || authenticate(ep, req, &key))
         return;
-    topic = rest_topic(ep, req, &partition);
+    topic = rest_topic(ep, req, key, &partition);
     if (!topic || permit(ep, req, topic, key) || rest_parse(ep, req, partition, &b)) {
         ferry_ingest_batch_release(&b);
         return;

@@ -137,22 +137,27 @@ static struct entry *add(ferry_ingest_topics *t, const char *name, size_t slot, 
 }
 
 const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t, const char *name,
-                                                          int *full)
+                                                          int key,
+                                                          enum ferry_ingest_topics_refusal *refusal)
 {
     char why[256];
     size_t slot;
     struct entry *e = find(t, name, &slot);
     int failed = 0;
 
-    *full = 0;
+    *refusal = FERRY_INGEST_TOPICS_MADE;
     if (e)
         return e->pub.rest ? &e->pub : NULL;
     if (!ferry_patterns_match(t->rest, name))
         return NULL;
+    if (key >= 0 && !(ferry_auth_mask(t->auth, FERRY_AUTH_TOPICS, name) >> key & 1)) {
+        *refusal = FERRY_INGEST_TOPICS_FORBIDDEN;
+        return NULL;
+    }
     pthread_mutex_lock(&t->lock);
     e = find(t, name, &slot); /* another thread may have added it meanwhile */
     if (!e && t->nrest == t->max_rest)
-        *full = 1;
+        *refusal = FERRY_INGEST_TOPICS_FULL;
     else if (!e && (e = add(t, name, slot, 1, why, sizeof(why))) != NULL)
         t->nrest++;
     else if (!e)

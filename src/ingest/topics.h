@@ -37,11 +37,21 @@ ferry_ingest_topics *ferry_ingest_topics_new(rd_kafka_t *rk, const ferry_pattern
                                              int64_t delivery_timeout_ms, char *errstr,
                                              size_t errstr_size);
 
-/* Returns the entry of a topic that the REST Proxy API may write, making it on first use, or
- * NULL when the topic is not allowed, or (with *full set) when max_rest topics have entries
- * already, or when its entry cannot be made (logged). Server threads, any number at once. */
+/* Why ferry_ingest_topics_rest() made no entry for an allowed topic. */
+enum ferry_ingest_topics_refusal {
+    FERRY_INGEST_TOPICS_MADE = 0,  /* an entry was found or made, or the topic is not allowed */
+    FERRY_INGEST_TOPICS_FULL,      /* max_rest topics have entries already */
+    FERRY_INGEST_TOPICS_FORBIDDEN, /* key may not write it: no entry is spent on the request */
+};
+
+/* Returns the entry of a topic that the REST Proxy API may write, making it on first use for
+ * a request with API key `key` (an index of the cache's auth, or -1 without one), or NULL
+ * when the topic is not allowed, or with *refusal set, or when its entry cannot be made
+ * (logged). A cached entry is returned whatever the key: its `keys` say who may write it.
+ * Server threads, any number at once. */
 const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t, const char *name,
-                                                          int *full);
+                                                          int key,
+                                                          enum ferry_ingest_topics_refusal *refusal);
 
 /* Returns the entry of a configured topic (a webhook's), making it when needed; NULL with
  * errstr on failure. Main thread, before the server starts. */

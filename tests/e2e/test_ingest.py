@@ -489,6 +489,27 @@ def test_api_keys(run_ferry, ferry_config, kafka, tmp_path):
     assert "NO API KEYS" not in log
 
 
+def test_refused_requests_spend_no_topic_slot(run_ferry, ferry_config, kafka):
+    # ingest.limits.max_topics caps the REST Proxy topics that get a producer handle; a request
+    # whose key may not write the topic is refused before one is made.
+    prefix = unique("slot")
+    orders = f"{prefix}.orders"
+    keys = [{"name": "orders-service", "key": KEY_ORDERS, "topics": [orders]},
+            {"name": "admin", "key": KEY_ADMIN, "topics": ["^.*"]}]
+    f = run_ferry(ingest_cfg(ferry_config, topics=[f"^{prefix}\\..*"], keys=keys,
+                             limits={"max_topics": 2}))
+    body = {"records": [{"value": 1}]}
+    as_orders = {"Authorization": f"Bearer {KEY_ORDERS}"}
+    as_admin = {"Authorization": f"Bearer {KEY_ADMIN}"}
+    for name in ("a", "b", "c"):
+        assert_error(post(f, f"/topics/{prefix}.{name}", body, headers=as_orders), 403, 40301,
+                     "'orders-service' may not write")
+    assert_offsets(post(f, f"/topics/{prefix}.x", body, headers=as_admin), 1)
+    assert_offsets(post(f, f"/topics/{orders}", body, headers=as_orders), 1)
+    assert_error(post(f, f"/topics/{prefix}.y", body, headers=as_admin), 404, 40401,
+                 "max_topics reached")
+
+
 def test_warns_when_open_on_a_public_listener(run_ferry, ferry_config):
     cfg = ingest_cfg(ferry_config, topics=["t"], extra={"server": {"listen": "0.0.0.0:0"}})
     f = run_ferry(cfg, listen="127.0.0.1:0")

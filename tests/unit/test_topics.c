@@ -64,37 +64,46 @@ static int teardown(void **state)
 static void test_rest_and_fixed(void **state)
 {
     struct fixture *f = *state;
-    const struct ferry_ingest_topic *t, *again;
+    const struct ferry_ingest_topic *t, *again, *t0;
     char err[256];
-    int full;
+    enum ferry_ingest_topics_refusal full;
 
-    t = ferry_ingest_topics_rest(f->topics, "orders", &full);
+    t = ferry_ingest_topics_rest(f->topics, "orders", -1, &full);
     assert_non_null(t);
     assert_string_equal(t->name, "orders");
     assert_non_null(t->rkt);
     assert_int_equal(t->keys, 3);
     assert_true(t->rest);
-    again = ferry_ingest_topics_rest(f->topics, "orders", &full);
+    again = ferry_ingest_topics_rest(f->topics, "orders", -1, &full);
     assert_ptr_equal(t, again);
+    t0 = t;
 
-    assert_null(ferry_ingest_topics_rest(f->topics, "payments", &full));
-    assert_false(full);
-    assert_null(ferry_ingest_topics_rest(f->topics, "ev.x", &full));
+    assert_null(ferry_ingest_topics_rest(f->topics, "payments", -1, &full));
+    assert_int_equal(full, FERRY_INGEST_TOPICS_MADE);
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.x", -1, &full));
 
     /* a webhook's topic: writable by its endpoint, not through the REST Proxy API */
     t = ferry_ingest_topics_fixed(f->topics, "hooks", err, sizeof(err));
     assert_non_null(t);
     assert_false(t->rest);
     assert_int_equal(t->keys, 2);
-    assert_null(ferry_ingest_topics_rest(f->topics, "hooks", &full));
+    assert_null(ferry_ingest_topics_rest(f->topics, "hooks", -1, &full));
     assert_ptr_equal(ferry_ingest_topics_fixed(f->topics, "hooks", err, sizeof(err)), t);
 
+    /* a key that may not write a topic spends no entry on it: k0 (index 0) writes orders only */
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.1", 0, &full));
+    assert_int_equal(full, FERRY_INGEST_TOPICS_FORBIDDEN);
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.7", 0, &full));
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.8", 0, &full));
+    assert_int_equal(full, FERRY_INGEST_TOPICS_FORBIDDEN);
+    assert_ptr_equal(ferry_ingest_topics_rest(f->topics, "orders", 0, &full), t0);
+
     /* max_rest is 3: orders, ev.1, ev.2; a fourth REST topic is refused as full */
-    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.1", &full));
-    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.2", &full));
-    assert_null(ferry_ingest_topics_rest(f->topics, "ev.3", &full));
-    assert_true(full);
-    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.1", &full));
+    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.1", 1, &full));
+    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.2", -1, &full));
+    assert_null(ferry_ingest_topics_rest(f->topics, "ev.3", -1, &full));
+    assert_int_equal(full, FERRY_INGEST_TOPICS_FULL);
+    assert_non_null(ferry_ingest_topics_rest(f->topics, "ev.1", -1, &full));
 }
 
 /* The handle is the producer's handle of that topic (its message.timeout.ms cannot be read
@@ -102,8 +111,8 @@ static void test_rest_and_fixed(void **state)
 static void test_handle_names_the_topic(void **state)
 {
     struct fixture *f = *state;
-    int full;
-    const struct ferry_ingest_topic *t = ferry_ingest_topics_rest(f->topics, "orders", &full);
+    enum ferry_ingest_topics_refusal full;
+    const struct ferry_ingest_topic *t = ferry_ingest_topics_rest(f->topics, "orders", -1, &full);
 
     assert_non_null(t);
     assert_string_equal(rd_kafka_topic_name(t->rkt), "orders");
@@ -113,12 +122,12 @@ static void *lookup_main(void *arg)
 {
     struct fixture *f = arg;
     char name[32];
-    int full;
+    enum ferry_ingest_topics_refusal full;
 
     for (int i = 0; i < LOOKUPS; i++) {
         const struct ferry_ingest_topic *t;
         snprintf(name, sizeof(name), "%s", i % 3 ? "orders" : "ev.1");
-        t = ferry_ingest_topics_rest(f->topics, name, &full);
+        t = ferry_ingest_topics_rest(f->topics, name, -1, &full);
         if (!t || strcmp(t->name, name) != 0)
             return (void *)1;
     }
@@ -141,10 +150,10 @@ static void test_concurrent_lookups(void **state)
 static void test_release_keeps_entries(void **state)
 {
     struct fixture *f = *state;
-    int full;
+    enum ferry_ingest_topics_refusal full;
 
     ferry_ingest_topics_release(f->topics);
-    assert_null(ferry_ingest_topics_rest(f->topics, "orders", &full)->rkt);
+    assert_null(ferry_ingest_topics_rest(f->topics, "orders", -1, &full)->rkt);
     ferry_ingest_topics_release(f->topics);
 }
 
