@@ -305,11 +305,6 @@ const char *ferry_http_req_method(const ferry_http_req *req)
     return req->call ? req->call->method : "";
 }
 
-const char *ferry_http_req_path(const ferry_http_req *req)
-{
-    return req->call ? req->call->path : "";
-}
-
 const char *ferry_http_req_raw_path(const ferry_http_req *req)
 {
     if (!req->call)
@@ -772,8 +767,8 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
     *con_cls = req;
     req->started = 1;
     call->method = method;
-    call->path = url;
-    call->route = find_route(h, method, url, &wrong_method);
+    call->path = call->raw_path[0] ? call->raw_path : url; /* as sent: see docs/security.md */
+    call->route = find_route(h, method, call->path, &wrong_method);
     if (call->route) {
         ferry_buf_init(&call->body, call->route->max_body);
         if (!declared_too_large(conn, call->route->max_body))
@@ -784,9 +779,9 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
         return run_handler(req);
     }
     if (wrong_method)
-        ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s", method, url);
+        ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s", method, call->path);
     else
-        ferry_http_respond_error(req, 404, 0, "no such path: %s", url);
+        ferry_http_respond_error(req, 404, 0, "no such path: %s", call->path);
     return queue_answer(req);
 }
 

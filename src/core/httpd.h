@@ -72,8 +72,8 @@ void ferry_httpd_destroy(ferry_httpd *h);
  * its handler leaves unanswered (ferry_http_suspend) lets go of its method, paths and body
  * when the handler returns: they read "" from then on. Headers and query parameters stay. */
 const char *ferry_http_req_method(const ferry_http_req *req);
-const char *ferry_http_req_path(const ferry_http_req *req); /* percent-decoded */
-/* The path as the client sent it, percent-encoding and all (without the query). */
+/* The path as the client sent it, percent-encoding and all (without the query): what routes
+ * match, so that an encoded '/' or NUL never reaches another route than the one it names. */
 const char *ferry_http_req_raw_path(const ferry_http_req *req);
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);

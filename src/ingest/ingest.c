@@ -115,7 +115,7 @@ static const struct ferry_ingest_topic *rest_topic(struct ingest_endpoint *ep, f
 {
     char name[FERRY_TOPIC_NAME_MAX + 1];
     const struct ferry_ingest_topic *t;
-    const char *path = ferry_http_req_path(req);
+    const char *path = ferry_http_req_raw_path(req);
     enum ferry_ingest_topics_refusal refusal;
 
     switch (ferry_restproxy_path(path, name, partition)) {

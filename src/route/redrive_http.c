@@ -271,7 +271,7 @@ static int parse_body(struct run *run, ferry_http_req *req, char *errstr, size_t
 /* The route named by the path, or NULL after answering 404. */
 static const struct ferry_route_config *route_of(ferry_redrive_http *rh, ferry_http_req *req)
 {
-    const char *path = ferry_http_req_path(req) + strlen(PREFIX);
+    const char *path = ferry_http_req_raw_path(req) + strlen(PREFIX);
     size_t len = strlen(path), slen = strlen(SUFFIX);
     char name[256];
     const struct ferry_route_config *r;

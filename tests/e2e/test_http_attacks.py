@@ -292,6 +292,22 @@ def test_path_tricks_reach_nothing_they_should_not(run_ferry, ferry_config, kafk
     assert len(kafka.consume_n(b, 1, use_group=False)) == 1
 
 
+def test_encoded_paths_match_no_route(run_ferry, ferry_config, kafka):
+    # Routes match the path as sent: a percent-encoded '/', NUL or letter is not the path it
+    # decodes to, so none of these writes anything, not even to A, which the key may write.
+    cfg, a, _ = attack_config(ferry_config)
+    f = run_ferry(cfg)
+    body = '{"records":[{"value":1}]}'
+    for path in (f"/topics/{a}%2fpartitions%2f0", f"/topics/{a}%2Fpartitions%2F0",
+                 f"/topics/{a}%00junk", f"/topics/{a}%00/partitions/0", f"/%74opics/{a}",
+                 "/hooks%2fw", "/routes/r%2fredrive", "/tables%2ft/keys/k"):
+        got = call(f, "POST", path, body, KEY_A)
+        assert got in (404, 405), f"{path}: {got}"
+    assert call(f, "POST", f"/topics/{a}", body, KEY_A) == 200
+    assert len(kafka.consume_n(a, 1, use_group=False)) == 1  # fails if more arrive
+    assert_still_serving(f)
+
+
 # ---- auth matrix ----
 
 def endpoints(a):
