@@ -418,6 +418,25 @@ static void load_pair(struct loader *l, const struct ferry_cfg_part *parts, size
     load_field(l, f, parts[part].obj, yaml_document_get_node(l->doc, p->value), fpath);
 }
 
+static const char *node_kind(const yaml_node_t *node)
+{
+    if (node->type == YAML_MAPPING_NODE)
+        return "mapping";
+    return node->type == YAML_SEQUENCE_NODE ? "list" : "single value";
+}
+
+/* The top level has no key path to name, so its message names the line instead. */
+static void report_not_mapping(struct loader *l, const yaml_node_t *node, const char *path)
+{
+    if (*path)
+        ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
+    else
+        ferry_config_error_line(l->cfg, node_line(node),
+                                "config: expected a mapping of keys to values at the top of the "
+                                "file, got a %s",
+                                node_kind(node));
+}
+
 /* Fills the objects of parts from one YAML mapping whose keys any of the parts may declare
  * (a nested section is one part; the top level is the core's part and each job's). */
 static void load_parts(struct loader *l, const struct ferry_cfg_part *parts, size_t nparts,
@@ -429,7 +448,7 @@ static void load_parts(struct loader *l, const struct ferry_cfg_part *parts, siz
         ferry_config_apply_defaults(l->cfg, parts[i].sec, parts[i].obj);
     if (node && !is_null(node)) {
         if (node->type != YAML_MAPPING_NODE) {
-            ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
+            report_not_mapping(l, node, path);
             return;
         }
         for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;

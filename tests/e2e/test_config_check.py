@@ -384,3 +384,13 @@ def test_run_refuses_broken_config(ferry_bin, tmp_path):
     res = run_cli(ferry_bin, ["run", "-c", path], timeout=15)
     assert res.returncode != 0, res
     assert f"config: kafka.brokerz: unknown key, did you mean 'brokers'? ({path}:2)" in res.stderr
+
+
+def test_top_level_not_a_mapping_names_file_and_line(ferry_bin, tmp_path):
+    """The top level has no key path to name: the message names the file and line instead."""
+    path = write(tmp_path, "- a\n- b\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        "config: expected a mapping of keys to values at the top of the file, got a list "
+        f"({path}:1)"], res.stderr

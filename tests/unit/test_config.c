@@ -102,6 +102,13 @@ static const struct bad_case bad_cases[] = {
     {"server: {listen: [x]}\n",
      "config: server.listen: expected a single value, got a list (bad.yaml:1)"},
     {"frobnicate: 1\n", "config: frobnicate: unknown key (bad.yaml:1)"},
+    /* the top level has no key to name: the message names its line */
+    {"- a\n- b\n",
+     "config: expected a mapping of keys to values at the top of the file, got a list "
+     "(bad.yaml:1)"},
+    {"# a comment\nhello\n",
+     "config: expected a mapping of keys to values at the top of the file, got a single value "
+     "(bad.yaml:2)"},
     /* numbers are plain decimal: what strtod and strtoll would also take is refused */
     {"server:\n  threads: 0x10\n",
      "config: server.threads: expected an integer, got '0x10' (bad.yaml:2)"},
