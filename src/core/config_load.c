@@ -493,6 +493,23 @@ static void load_root(struct loader *l, yaml_node_t *root)
             ferry_jobs[i - 1]->check(l->cfg, parts[i].obj);
 }
 
+/* ferry reads the first document only, so a second one ("---") would be ignored in silence:
+ * it is an error at the line where it starts. */
+static void check_one_document(struct ferry_config *cfg, yaml_parser_t *parser)
+{
+    yaml_document_t next;
+
+    if (!yaml_parser_load(parser, &next)) {
+        report_yaml_error(cfg, parser);
+        return;
+    }
+    if (yaml_document_get_root_node(&next))
+        ferry_config_error_line(cfg, (int)next.start_mark.line + 1,
+                                "config: a second YAML document starts here: write one YAML "
+                                "document per file");
+    yaml_document_delete(&next);
+}
+
 /* Parses the YAML text and fills cfg against the core's root table and the jobs' tables. */
 void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
 {
@@ -511,5 +528,6 @@ void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
     }
     load_root(&l, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
+    check_one_document(cfg, &parser);
     yaml_parser_delete(&parser);
 }

@@ -394,3 +394,18 @@ def test_top_level_not_a_mapping_names_file_and_line(ferry_bin, tmp_path):
     assert error_lines(res.stderr) == [
         "config: expected a mapping of keys to values at the top of the file, got a list "
         f"({path}:1)"], res.stderr
+
+
+def test_second_yaml_document_is_an_error(ferry_bin, tmp_path):
+    """What follows a `---` would be ignored in silence (an unknown key there too): refused at
+    the line where the second document starts."""
+    path = write(tmp_path, """\
+        server: {listen: 127.0.0.1:7001}
+        ---
+        bogus: 1
+        """)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        "config: a second YAML document starts here: write one YAML document per file "
+        f"({path}:2)"], res.stderr

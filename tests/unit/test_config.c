@@ -106,6 +106,10 @@ static const struct bad_case bad_cases[] = {
     {"- a\n- b\n",
      "config: expected a mapping of keys to values at the top of the file, got a list "
      "(bad.yaml:1)"},
+    /* one document per file: what follows a "---" would be ignored */
+    {"server: {threads: 3}\n---\nbogus: 1\n",
+     "config: a second YAML document starts here: write one YAML document per file "
+     "(bad.yaml:2)"},
     {"# a comment\nhello\n",
      "config: expected a mapping of keys to values at the top of the file, got a single value "
      "(bad.yaml:2)"},
