@@ -9,6 +9,7 @@
 #include "core/config_int.h"
 #include "core/config_schema.h"
 #include "core/job.h"
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/topic_name.h"
 #include "core/units.h"
@@ -48,6 +49,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
+static void check_kafka(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
 #define SERVER_INSTANCE_MAX 200 /* leaves room for "-<route>" in Kafka's 249 */
 static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
@@ -83,8 +85,9 @@ static const struct ferry_cfg_field kafka_fields[] = {
      NULL, 0, "How often the Kafka clients' statistics behind /metrics are refreshed."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section kafka_section = {
-    "kafka", kafka_fields, sizeof(struct ferry_kafka_config), NULL, "How ferry reaches Kafka."};
+static const struct ferry_cfg_section kafka_section = {"kafka", kafka_fields,
+                                                       sizeof(struct ferry_kafka_config),
+                                                       check_kafka, "How ferry reaches Kafka."};
 
 #define TLS_FIELD(f) offsetof(struct ferry_server_tls_config, f)
 static const struct ferry_cfg_field tls_fields[] = {
@@ -174,6 +177,18 @@ static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
         else if (ferry_topic_name_check(t, (size_t)(colon - t), err, sizeof(err)))
             ferry_config_error(cfg, ipath, "%s", err);
     }
+}
+
+/* librdkafka reads its properties only when a client is made: trying them on a client
+ * configuration here reports them beside every other problem of the file. kafka.properties go
+ * to every client; the producer's configuration is the one ferry adds the most to. */
+static void check_kafka(struct ferry_config *cfg, void *obj, const char *path)
+{
+    struct ferry_kafka_config *k = obj;
+    char ipath[256];
+
+    snprintf(ipath, sizeof(ipath), "%s.properties", path);
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PRODUCER, &k->properties, ipath);
 }
 
 static void check_server(struct ferry_config *cfg, void *obj, const char *path)

@@ -409,3 +409,26 @@ def test_second_yaml_document_is_an_error(ferry_bin, tmp_path):
     assert error_lines(res.stderr) == [
         "config: a second YAML document starts here: write one YAML document per file "
         f"({path}:2)"], res.stderr
+
+
+def test_kafka_properties_reported_with_other_errors(ferry_bin, tmp_path):
+    """librdkafka's verdict on kafka.properties comes in the same run as every other error, not
+    only once the rest is fixed."""
+    path = write(tmp_path, """\
+        kafka:
+          properties:
+            fetch.wait.max.mz: 10
+            linger.ms: abc
+        server:
+          threads: two
+        """)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    errors = error_lines(res.stderr)
+    assert len(errors) == 3, res.stderr
+    assert errors[0].startswith("config: kafka.properties.fetch.wait.max.mz: ") and \
+        errors[0].endswith(f"({path}:3)"), res.stderr
+    assert errors[1].startswith("config: kafka.properties.linger.ms: ") and \
+        errors[1].endswith(f"({path}:4)"), res.stderr
+    assert errors[2] == f"config: server.threads: expected an integer, got 'two' ({path}:6)", \
+        res.stderr

@@ -310,6 +310,28 @@ static void test_all_errors_reported(void **state)
     ferry_config_destroy(cfg);
 }
 
+/* librdkafka's verdict on kafka.properties comes in the same load as every other problem. */
+static void test_kafka_properties_reported_with_the_rest(void **state)
+{
+    static const char text[] = "kafka:\n"
+                               "  properties:\n"
+                               "    fetch.wait.max.mz: 10\n"
+                               "    linger.ms: abc\n"
+                               "server:\n"
+                               "  threads: x\n";
+    struct ferry_config *cfg = ferry_config_load_string(text, "kafka.yaml");
+    (void)state;
+    assert_int_equal(ferry_config_error_count(cfg), 3);
+    assert_string_equal(ferry_config_error_at(cfg, 0),
+                        "config: kafka.properties.fetch.wait.max.mz: No such configuration "
+                        "property: \"fetch.wait.max.mz\" (kafka.yaml:3)");
+    assert_non_null(strstr(ferry_config_error_at(cfg, 1), "config: kafka.properties.linger.ms: "));
+    assert_non_null(strstr(ferry_config_error_at(cfg, 1), "(kafka.yaml:4)"));
+    assert_string_equal(ferry_config_error_at(cfg, 2),
+                        "config: server.threads: expected an integer, got 'x' (kafka.yaml:6)");
+    ferry_config_destroy(cfg);
+}
+
 /* Errors past the first 64 are counted in one last message, never dropped silently. */
 static void test_errors_past_the_cap(void **state)
 {
@@ -402,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
