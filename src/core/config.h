@@ -112,6 +112,18 @@ int ferry_config_name_valid(const char *name);
 /* Reports `<path>.name` when name (may be NULL: nothing to check) is not such a name. */
 void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path);
 
+/* What the plain entries of a list of names and ^regex (core/pattern.h) name. */
+enum ferry_config_names {
+    FERRY_CONFIG_TOPIC_NAMES, /* names Kafka accepts for a topic */
+    FERRY_CONFIG_TABLE_NAMES, /* names of tables (ferry_config_name_valid) */
+};
+
+/* Checks such a list at path ("routes[0].topics"): reports each entry that does not compile as
+ * ferry_patterns_new would compile it, and each plain entry that is not a name of the kind
+ * names says, as an error at "<path>[i]". */
+void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                                 enum ferry_config_names names, const char *path);
+
 /* The 1-based line where path was written, or 0 when it was not written. */
 int ferry_config_line(const struct ferry_config *cfg, const char *path);
 

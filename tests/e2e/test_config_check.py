@@ -155,6 +155,13 @@ BROKEN = [
             topics: [t]
             target: {url: "http://svc${key}"}   # <-
         """, r"routes\[0\]\.target\.url", r"records cannot choose where requests go", None),
+    # A topic regex that does not compile would fail the subscription at start.
+    ("route-topic-regex-does-not-compile", """\
+        routes:
+          - name: a
+            topics: [orders, "^(bad"]   # <-
+            target: {url: "http://127.0.0.1:1/x"}
+        """, r"routes\[0\]\.topics\[1\]", r"'\^\(bad' is not a valid regular expression", None),
     ("listen-not-host-port", """\
         server:
           listen: nope              # <-

@@ -134,7 +134,15 @@ static const struct bad_case bad_cases[] = {
     /* a route's plain topic names and its dead-letter topic are names Kafka accepts */
     {"routes:\n  - name: r\n    topics: [orders, \"a b\"]\n    target: {url: \"http://x/\"}\n",
      "config: routes[0].topics[1]: topic name 'a b' holds ' ', but Kafka allows only ASCII "
-     "letters, digits, '.', '_' and '-' (bad.yaml:3)"},
+     "letters, digits, '.', '_' and '-' (a regular expression starts with '^') (bad.yaml:3)"},
+    /* and its regular expressions compile, as they must for the subscription */
+    {"routes:\n  - name: r\n    topics:\n      - orders\n      - \"^(bad\"\n"
+     "    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[1]: '^(bad' is not a valid regular expression: Unmatched ( or \\( "
+     "(bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [\"^a++\"]\n    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[0]: '^a++': a quantifier follows a quantifier (undefined in POSIX "
+     "ERE) (bad.yaml:3)"},
     {"routes:\n  - name: r\n    topics: [orders]\n    target: {url: \"http://x/\"}\n"
      "    dead_letter: {topic: ..}\n",
      "config: routes[0].dead_letter.topic: '..' is not allowed as a topic name (bad.yaml:5)"},
