@@ -51,8 +51,9 @@ static const struct ferry_cfg_section tls_section = {
 #define TARGET_FIELD(f) offsetof(struct ferry_route_target_config, f)
 static const struct ferry_cfg_field target_fields[] = {
     {"url", FERRY_CFG_STRING, TARGET_FIELD(url), NULL, 0, 0, NULL, NULL, 0,
-     "URL template of an HTTP target, e.g. `http://orders/api/${key}`; substituted values are "
-     "URL-encoded. A target has one of `url`, `smtp` or `grpc`."},
+     "URL template of an HTTP target, e.g. `http://orders/api/${key}`: `http://` or `https://` "
+     "and a host, written out (variables may fill the path and query only); substituted values "
+     "are URL-encoded. A target has one of `url`, `smtp` or `grpc`."},
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,

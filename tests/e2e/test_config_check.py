@@ -162,6 +162,33 @@ BROKEN = [
             topics: [orders, "^(bad"]   # <-
             target: {url: "http://127.0.0.1:1/x"}
         """, r"routes\[0\]\.topics\[1\]", r"'\^\(bad' is not a valid regular expression", None),
+    # A target URL libcurl would take with another scheme, or not at all: refused at load.
+    ("url-not-a-url", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "not a url"}   # <-
+        """, r"routes\[0\]\.target\.url", r"expected an http:// or https:// URL, got 'not a url'$",
+     None),
+    ("url-ftp-scheme", """\
+        routes:
+          - name: r
+            topics: [t]
+            target:
+              url: "ftp://127.0.0.1:1/${key}"   # <-
+        """, r"routes\[0\]\.target\.url", r"expected an http:// or https:// URL", None),
+    ("url-file-scheme", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "file:///tmp/x"}   # <-
+        """, r"routes\[0\]\.target\.url", r"expected an http:// or https:// URL", None),
+    ("url-without-host", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http:///orders/${key}"}   # <-
+        """, r"routes\[0\]\.target\.url", r"expected a host after 'http://'", None),
     ("listen-not-host-port", """\
         server:
           listen: nope              # <-

@@ -308,6 +308,51 @@ static void test_route_io_threads(void **state)
     }
 }
 
+/* A route's target.url: http or https with a host, whatever its variables fill in later. */
+static const struct {
+    const char *url;
+    const char *error; /* NULL: valid */
+} url_cases[] = {
+    {"http://orders/api/${key}", NULL},
+    {"HTTPS://orders:8443/api?topic=${topic}", NULL},
+    {"http://user@[::1]:8080/${header.x-id}", NULL},
+    {"http://x", NULL},
+    {"not a url", "expected an http:// or https:// URL, got 'not a url'"},
+    {"ftp://127.0.0.1:1/x", "expected an http:// or https:// URL, got 'ftp://127.0.0.1:1/x'"},
+    {"file:///tmp/x", "expected an http:// or https:// URL, got 'file:///tmp/x'"},
+    {"orders/x", "expected an http:// or https:// URL, got 'orders/x'"},
+    {"http:///${key}", "expected a host after 'http://', got 'http:///${key}'"},
+    {"http:///x", "expected a host after 'http://', got 'http:///x'"},
+    {"https://:8443/${key}", "expected a host after 'https://', got 'https://:8443/${key}'"},
+    {"http://user@/x", "expected a host after 'http://', got 'http://user@/x'"},
+    {"http://", "expected a host after 'http://', got 'http://'"},
+};
+
+static void test_route_target_url(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+        char text[512], want[512];
+        struct ferry_config *cfg;
+
+        snprintf(text, sizeof(text),
+                 "routes:\n  - name: r\n    topics: [t]\n    target:\n      url: \"%s\"\n",
+                 url_cases[i].url);
+        cfg = ferry_config_load_string(text, "url.yaml");
+        assert_non_null(cfg);
+        if (!url_cases[i].error) {
+            if (ferry_config_error_count(cfg))
+                fail_msg("'%s': %s", url_cases[i].url, ferry_config_error_at(cfg, 0));
+        } else {
+            snprintf(want, sizeof(want), "config: routes[0].target.url: %s (url.yaml:5)",
+                     url_cases[i].error);
+            assert_int_equal(ferry_config_error_count(cfg), 1);
+            assert_string_equal(ferry_config_error_at(cfg, 0), want);
+        }
+        ferry_config_destroy(cfg);
+    }
+}
+
 static void test_all_errors_reported(void **state)
 {
     struct ferry_config *cfg =
@@ -438,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_reference_mentions_every_core_key),
         cmocka_unit_test(test_route_io_threads),
+        cmocka_unit_test(test_route_target_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
