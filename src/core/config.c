@@ -17,17 +17,21 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CONFIG_FILE_MAX (4 * 1024 * 1024)
 #define CONFIG_ERRORS_MAX 64
 #define CONFIG_MESSAGE_MAX 512
 #define ENV_NAME_MAX 256
+#define CONFIG_FILE_PATH_MAX 4096
+#define CONFIG_SECRET_FILE_MAX (64 * 1024) /* what one ${file:PATH} may hold */
 
 struct line_note {
     char *path;
@@ -438,10 +442,10 @@ size_t ferry_config_edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* ---- ${env:NAME} ---- */
+/* ---- ${env:NAME} and ${file:PATH} ---- */
 
 /* Expands one ${env:...} whose inside (after "env:") is spec; returns 0 or -1. */
-static int expand_one(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
+static int expand_env(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
                       size_t errstr_size)
 {
     char name[ENV_NAME_MAX];
@@ -474,29 +478,97 @@ static int expand_one(const char *spec, size_t len, struct ferry_buf *out, char 
     return -1;
 }
 
-int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
-                            size_t errstr_size)
+/* Reads at most CONFIG_SECRET_FILE_MAX bytes of the regular file path into data (room for one
+ * more byte); returns how many, or -1 with errstr. Opened without blocking, so that a FIFO or
+ * a terminal named by mistake cannot hang the load. */
+static ssize_t read_secret(const char *path, char *data, char *errstr, size_t errstr_size)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    ssize_t n = -1;
+
+    if (fd < 0) {
+        snprintf(errstr, errstr_size, "${file:%s}: cannot open it: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+        snprintf(errstr, errstr_size, "${file:%s}: not a regular file", path);
+    else if (st.st_size > CONFIG_SECRET_FILE_MAX)
+        snprintf(errstr, errstr_size, "${file:%s}: longer than %d bytes", path,
+                 CONFIG_SECRET_FILE_MAX);
+    else if ((n = read(fd, data, CONFIG_SECRET_FILE_MAX + 1)) < 0)
+        snprintf(errstr, errstr_size, "${file:%s}: cannot read it: %s", path, strerror(errno));
+    close(fd);
+    return n;
+}
+
+/* Expands one ${file:PATH}: the file's contents without trailing white space (a final newline,
+ * as editors and `echo` write it), as ingest.auth.keys[].key_file reads a key. */
+static int expand_file(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
+                       size_t errstr_size)
+{
+    char path[CONFIG_FILE_PATH_MAX], *data;
+    ssize_t n;
+    int result = -1;
+
+    if (len == 0 || len >= sizeof(path)) {
+        snprintf(errstr, errstr_size, "expected ${file:PATH} with a path");
+        return -1;
+    }
+    memcpy(path, spec, len);
+    path[len] = '\0';
+    data = malloc(CONFIG_SECRET_FILE_MAX + 1);
+    if (!data) {
+        snprintf(errstr, errstr_size, "${file:%s}: out of memory", path);
+        return -1;
+    }
+    n = read_secret(path, data, errstr, errstr_size);
+    if (n > CONFIG_SECRET_FILE_MAX)
+        snprintf(errstr, errstr_size, "${file:%s}: longer than %d bytes", path,
+                 CONFIG_SECRET_FILE_MAX);
+    else if (n >= 0) {
+        while (n > 0 && isspace((unsigned char)data[n - 1]))
+            n--;
+        result = ferry_buf_add(out, data, (size_t)n);
+    }
+    explicit_bzero(data, CONFIG_SECRET_FILE_MAX + 1);
+    free(data);
+    return result;
+}
+
+/* The next ${env: or ${file: in p, or NULL; *file says which. */
+static const char *next_reference(const char *p, int *file)
+{
+    const char *env = strstr(p, "${env:"), *f = strstr(p, "${file:");
+
+    *file = f && (!env || f < env);
+    return *file ? f : env;
+}
+
+int ferry_config_expand(const char *text, struct ferry_buf *out, char *errstr, size_t errstr_size)
 {
     const char *p = text;
-    int result = 0;
+    int result = 0, file;
 
     if (errstr_size)
-        errstr[0] = '\0'; /* tells a full buffer from an error expand_one described */
+        errstr[0] = '\0'; /* tells a full buffer from an error expand_* described */
     while (*p && !result) {
-        const char *start = strstr(p, "${env:");
-        const char *end;
+        const char *start = next_reference(p, &file), *spec, *end;
         if (!start) {
             result = ferry_buf_adds(out, p);
             break;
         }
+        spec = start + (file ? 7 : 6);
         end = strchr(start, '}');
         if (!end) {
-            snprintf(errstr, errstr_size, "unterminated ${env:...}");
+            snprintf(errstr, errstr_size, "unterminated ${%s:...}", file ? "file" : "env");
             return -1;
         }
         result = ferry_buf_add(out, p, (size_t)(start - p));
-        if (!result)
-            result = expand_one(start + 6, (size_t)(end - start - 6), out, errstr, errstr_size);
+        if (!result && file)
+            result = expand_file(spec, (size_t)(end - spec), out, errstr, errstr_size);
+        else if (!result)
+            result = expand_env(spec, (size_t)(end - spec), out, errstr, errstr_size);
         p = end + 1;
     }
     if (result && !*errstr)

@@ -2,9 +2,9 @@
  * config.h - ferry's configuration: the loaded values and how to load them.
  *
  * ferry_config_load() reads one YAML file against the tables in config_schema.h, applying
- * defaults and substituting ${env:NAME}. Problems do not stop the load: each becomes a message
- * of the form "config: <key path>: <what> (<file>:<line>)", so `ferry check` can list them all.
- * A loaded config is read-only and may be shared by every thread.
+ * defaults and substituting ${env:NAME} and ${file:PATH}. Problems do not stop the load: each
+ * becomes a message of the form "config: <key path>: <what> (<file>:<line>)", so `ferry check` can
+ * list them all. A loaded config is read-only and may be shared by every thread.
  */
 #ifndef FERRY_CONFIG_H
 #define FERRY_CONFIG_H
@@ -127,10 +127,11 @@ void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cf
 /* The 1-based line where path was written, or 0 when it was not written. */
 int ferry_config_line(const struct ferry_config *cfg, const char *path);
 
-/* Substitutes ${env:NAME} and ${env:NAME:-fallback} in text, appending to out; any other ${...}
- * is copied unchanged (templates use it). Returns 0, or -1 with errstr naming the variable. */
-int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
-                            size_t errstr_size);
+/* Substitutes ${env:NAME}, ${env:NAME:-fallback} and ${file:PATH} (the file's contents without
+ * trailing white space, at most 64 KiB of a regular file) in text, appending to out; any other
+ * ${...} is copied unchanged (templates use it). Returns 0, or -1 with errstr naming the
+ * variable or the file. */
+int ferry_config_expand(const char *text, struct ferry_buf *out, char *errstr, size_t errstr_size);
 
 /* Writes the configuration reference (Markdown) generated from the tables to out. Returns 0,
  * or -1 when some of it did not fit in out (past its cap, or out of memory). */

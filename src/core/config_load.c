@@ -43,8 +43,8 @@ static int is_null(const yaml_node_t *node)
     return !*v || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
 }
 
-/* Returns the scalar's text with ${env:...} substituted, as a new string, or NULL after
- * reporting why. */
+/* Returns the scalar's text with ${env:...} and ${file:...} substituted, as a new string, or
+ * NULL after reporting why. */
 static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
 {
     struct ferry_buf b;
@@ -56,7 +56,7 @@ static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
         return NULL;
     }
     ferry_buf_init(&b, CONFIG_SCALAR_MAX);
-    if (ferry_config_expand_env((const char *)node->data.scalar.value, &b, err, sizeof(err))) {
+    if (ferry_config_expand((const char *)node->data.scalar.value, &b, err, sizeof(err))) {
         ferry_config_error(l->cfg, path, "%s", err);
         ferry_buf_release(&b);
         return NULL;
@@ -163,7 +163,7 @@ static void set_double(struct loader *l, const struct ferry_cfg_field *f, void *
     *(double *)dst = v;
 }
 
-/* Stores one scalar field from text (already env-expanded). Takes ownership of text. */
+/* Stores one scalar field from text (already expanded). Takes ownership of text. */
 static void set_scalar(struct loader *l, const struct ferry_cfg_field *f, void *dst, char *text,
                        const char *path)
 {

@@ -12,8 +12,8 @@
  *                                     ${value.user.id}, ${value.items.0.sku}
  *   $$                                a literal '$'
  *
- * ${env:NAME} is replaced when the config is loaded, so it never reaches this module. Any other
- * "${...}", or a '$' followed by anything but '{' or '$', is a compile error.
+ * ${env:NAME} and ${file:PATH} are replaced when the config is loaded, so they never reach this
+ * module. Any other "${...}", or a '$' followed by anything but '{' or '$', is a compile error.
  *
  * Paths are those of webhook keys, looked up by the same code (ferry_json_find): a segment made
  * only of digits (no leading zero) indexes an array, on an object it is an ordinary key; keys

@@ -189,6 +189,30 @@ BROKEN = [
             topics: [t]
             target: {url: "http:///orders/${key}"}   # <-
         """, r"routes\[0\]\.target\.url", r"expected a host after 'http://'", None),
+    # ferry run refuses a peer key that is not one of the listener's keys: so does check.
+    ("peer-key-not-an-api-key", """\
+        cluster:
+          peer_key: wrong-key-0123456789abc   # <-
+        ingest:
+          auth:
+            keys:
+              - {name: peer, key: "peer-key-0123456789abc", tables: ["^.*"]}
+        tables:
+          - {name: t, topic: a, placement: partitioned}
+        """, r"cluster\.peer_key", r"^not one of ingest\.auth\.keys$", None),
+    ("peer-key-missing", """\
+        ingest:
+          auth:
+            keys:
+              - {name: peer, key: "peer-key-0123456789abc", tables: ["^.*"]}
+        tables:
+          - {name: t, topic: a, placement: partitioned}   # <-
+        """, r"tables\[0\]\.placement", r"needs cluster\.peer_key", None),
+    ("peer-key-file-missing", """\
+        cluster:
+          peer_key: ${file:/nonexistent/ferry-e2e-peer.key}   # <-
+        """, r"cluster\.peer_key", r"cannot open it: No such file or directory",
+     "/nonexistent/ferry-e2e-peer.key"),
     ("listen-not-host-port", """\
         server:
           listen: nope              # <-
@@ -466,3 +490,29 @@ def test_kafka_properties_reported_with_other_errors(ferry_bin, tmp_path):
         errors[1].endswith(f"({path}:4)"), res.stderr
     assert errors[2] == f"config: server.threads: expected an integer, got 'two' ({path}:6)", \
         res.stderr
+
+
+def test_peer_key_from_a_file(ferry_bin, tmp_path):
+    """cluster.peer_key: ${file:PATH} reads the key (without its final newline): a file with
+    the right key passes check, one with another key does not."""
+    peer = "peer-key-0123456789abc"
+    key_file = tmp_path / "peer.key"
+    config = f"""\
+        cluster:
+          peer_key: ${{file:{key_file}}}
+        ingest:
+          auth:
+            keys:
+              - {{name: peer, key: "{peer}", tables: ["^.*"]}}
+        tables:
+          - {{name: t, topic: a, placement: partitioned}}
+        """
+    path = write(tmp_path, config)
+    key_file.write_text(peer + "\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 0, res.stderr
+    key_file.write_text("another-key-0123456789\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        f"config: cluster.peer_key: not one of ingest.auth.keys ({path}:2)"], res.stderr

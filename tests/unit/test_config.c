@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/config.h"
@@ -73,6 +74,12 @@ struct bad_case {
 #define SMTP_ROUTE                                                                                 \
     "routes:\n  - name: r\n    topics: [t]\n    target:\n      smtp:\n        url: smtp://x:25\n"  \
     "        from: a@b.c\n        to: d@e.f\n        subject: s\n        text: t\n"
+
+/* Tables placed partitioned with API keys on the listener: cluster.peer_key is needed. */
+#define PEER_TABLES                                                                                \
+    "ingest: {auth: {keys: [{name: peer, key: peer-key-0123456789abc, tables: ['^.*']}]}}\n"       \
+    "tables:\n"                                                                                    \
+    "  - {name: t, topic: a, placement: partitioned}\n"
 
 static const struct bad_case bad_cases[] = {
     {"kafka:\n  brokerz: x\n",
@@ -199,6 +206,24 @@ static const struct bad_case bad_cases[] = {
     {"cluster:\n  members_topic: 'a b'\n",
      "config: cluster.members_topic: topic name 'a b' holds ' ', but Kafka allows only ASCII "
      "letters, digits, '.', '_' and '-' (bad.yaml:2)"},
+    /* cluster.peer_key must be one of ingest.auth.keys, as ferry run requires */
+    {PEER_TABLES "cluster:\n  peer_key: wrong-key-0123456789abc\n",
+     "config: cluster.peer_key: not one of ingest.auth.keys (bad.yaml:5)"},
+    {PEER_TABLES "cluster:\n  heartbeat: 1s\n",
+     "config: cluster.peer_key: missing, needed when ingest.auth.keys are set and a table is "
+     "placed partitioned (the instances forward reads to each other with it) (bad.yaml:4)"},
+    {PEER_TABLES,
+     "config: tables[0].placement: partitioned while ingest.auth.keys are set: needs "
+     "cluster.peer_key, the key the instances forward reads to each other with (bad.yaml:3)"},
+    {"ingest:\n  auth:\n    keys:\n      - {name: r, key: reader-key-0123456789, tables: [a]}\n"
+     "      - {name: p, key: peer-key-0123456789abc, tables: [a]}\n"
+     "tables:\n  - {name: t, topic: t, placement: partitioned}\n"
+     "cluster: {peer_key: peer-key-0123456789abc}\n",
+     "config: cluster.peer_key: the key 'p' may not read table 't', which the instances forward "
+     "reads of (bad.yaml:8)"},
+    {"cluster:\n  peer_key: ${file:/nonexistent/ferry-peer.key}\n",
+     "config: cluster.peer_key: ${file:/nonexistent/ferry-peer.key}: cannot open it: No such file "
+     "or directory (bad.yaml:2)"},
     {"server:\n  advertised_url: host:8080\n",
      "config: server.advertised_url: expected http://host:port or https://host:port, got "
      "'host:8080' (bad.yaml:2)"},
@@ -413,7 +438,7 @@ static void test_env_too_long(void **state)
     (void)state;
     setenv("FERRY_T_LONG", "0123456789", 1);
     ferry_buf_init(&b, 8);
-    assert_int_equal(ferry_config_expand_env("${env:FERRY_T_LONG}", &b, err, sizeof(err)), -1);
+    assert_int_equal(ferry_config_expand("${env:FERRY_T_LONG}", &b, err, sizeof(err)), -1);
     assert_string_equal(err, "value is longer than 8 bytes");
     ferry_buf_release(&b);
 }
@@ -443,7 +468,7 @@ static void test_env(void **state)
         char err[128] = "";
         int rc;
         ferry_buf_init(&b, 1024);
-        rc = ferry_config_expand_env(cases[i].in, &b, err, sizeof(err));
+        rc = ferry_config_expand(cases[i].in, &b, err, sizeof(err));
         if (cases[i].out) {
             assert_int_equal(rc, 0);
             assert_string_equal(b.data ? b.data : "", cases[i].out);
@@ -452,6 +477,63 @@ static void test_env(void **state)
             assert_true(err[0] != '\0');
         }
         ferry_buf_release(&b);
+    }
+}
+
+/* Writes in to out with its first "PATH" replaced by path. */
+static void fill_path(char *out, size_t size, const char *in, const char *path)
+{
+    const char *at = strstr(in, "PATH");
+
+    if (at)
+        snprintf(out, size, "%.*s%s%s", (int)(at - in), in, path, at + 4);
+    else
+        snprintf(out, size, "%s", in);
+}
+
+/* ${file:PATH} gives the file's contents without trailing white space. */
+static void test_file(void **state)
+{
+    static const struct {
+        const char *content; /* NULL: no such file */
+        const char *in;      /* PATH stands for the file's path */
+        const char *out;     /* NULL: an error */
+    } cases[] = {
+        {"peer-key-0123456789abc\n", "${file:PATH}", "peer-key-0123456789abc"},
+        {"s3cret \r\n\n", "x-${file:PATH}-y", "x-s3cret-y"},
+        {"", "${file:PATH}", ""},
+        {"a b\nc", "${file:PATH}", "a b\nc"},
+        {NULL, "${file:PATH}", NULL},
+        {"x", "${file:PATH", NULL},
+        {"x", "${file:}", NULL},
+        {"x", "${file:/dev/null}", NULL}, /* not a regular file */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[] = "/tmp/ferry-test-config-XXXXXX", in[128], err[256] = "";
+        struct ferry_buf b;
+        int fd = mkstemp(path), rc;
+
+        assert_true(fd >= 0);
+        if (cases[i].content)
+            assert_int_equal(write(fd, cases[i].content, strlen(cases[i].content)),
+                             (ssize_t)strlen(cases[i].content));
+        close(fd);
+        if (!cases[i].content)
+            unlink(path);
+        fill_path(in, sizeof(in), cases[i].in, path);
+        ferry_buf_init(&b, 1024);
+        rc = ferry_config_expand(in, &b, err, sizeof(err));
+        if (cases[i].out) {
+            if (rc)
+                fail_msg("case %zu: %s", i, err);
+            assert_string_equal(b.data ? b.data : "", cases[i].out);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_true(err[0] != '\0');
+        }
+        ferry_buf_release(&b);
+        unlink(path);
     }
 }
 
@@ -481,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
+        cmocka_unit_test(test_file),
         cmocka_unit_test(test_reference_mentions_every_core_key),
         cmocka_unit_test(test_route_io_threads),
         cmocka_unit_test(test_route_target_url),
