@@ -141,7 +141,8 @@ static const struct ferry_cfg_field server_fields[] = {
 };
 static const struct ferry_cfg_section server_section = {
     "server", server_fields, sizeof(struct ferry_server_config), check_server,
-    "The HTTP server: health, metrics and ingest (and later table lookups)."};
+    "The HTTP server, one listener for health, status, metrics, ingest, table lookups and the "
+    "admin endpoints."};
 
 #define LOG_FIELD(f) offsetof(struct ferry_log_config, f)
 static const struct ferry_cfg_field log_fields[] = {

@@ -347,7 +347,8 @@ static const struct ferry_cfg_field route_fields[] = {
      "Unique name: letters, digits, `.`, `_`, `-`. Used in logs, metrics and the group."},
     {"topics", FERRY_CFG_STRINGS, ROUTE_FIELD(topics), NULL, 0, 0, NULL, NULL, 1,
      "Topics to consume; a name starting with `^` is a POSIX extended regular expression, "
-     "which must compile (`ferry check` tries it)."},
+     "which must compile (`ferry check` tries it). A single name, `topics: orders`, is a list "
+     "of one."},
     {"group", FERRY_CFG_STRING, ROUTE_FIELD(group), NULL, 0, 0, NULL, NULL, 0,
      "Consumer group (default `ferry-<name>`)."},
     {"kafka", FERRY_CFG_MAP, ROUTE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,

@@ -333,6 +333,21 @@ static void test_route_io_threads(void **state)
     }
 }
 
+/* A single value where a list of strings goes is a list of one, as docs/config.md says. */
+static void test_scalar_is_a_list_of_one(void **state)
+{
+    struct ferry_config *cfg = ferry_config_load_string(
+        "routes:\n  - name: r\n    topics: orders\n    target: {url: \"http://x/\"}\n", "one.yaml");
+    const struct ferry_routes_config *rc = ferry_config_job(cfg, &ferry_routes_job);
+    const struct ferry_route_config *r = rc->routes.items;
+
+    (void)state;
+    assert_int_equal(ferry_config_error_count(cfg), 0);
+    assert_int_equal(r->topics.count, 1);
+    assert_string_equal(r->topics.items[0], "orders");
+    ferry_config_destroy(cfg);
+}
+
 /* A route's target.url: http or https with a host, whatever its variables fill in later. */
 static const struct {
     const char *url;
@@ -567,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_reference_mentions_every_core_key),
         cmocka_unit_test(test_route_io_threads),
         cmocka_unit_test(test_route_target_url),
+        cmocka_unit_test(test_scalar_is_a_list_of_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
