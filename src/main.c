@@ -157,8 +157,6 @@ static struct ferry_config *load_valid_config(const char *cmd, const char *path,
         return NULL;
     }
     if (ferry_config_error_count(cfg) == 0)
-        ferry_kafka_check_config(cfg);
-    if (ferry_config_error_count(cfg) == 0)
         return cfg;
     for (size_t i = 0; i < ferry_config_error_count(cfg); i++)
         fprintf(stderr, "%s\n", ferry_config_error_at(cfg, i));

@@ -6,6 +6,7 @@
  * byte operations whatever the lengths, and every configured key is compared.
  */
 #include "core/auth.h"
+#include "core/job.h"
 #include "core/pattern.h"
 
 #include <stdio.h>
@@ -133,6 +134,24 @@ int ferry_auth_allows(const ferry_auth *a, int key, enum ferry_auth_scope scope,
 const char *ferry_auth_name(const ferry_auth *a, int i)
 {
     return i >= 0 && (size_t)i < a->count ? a->keys[i].name : "-";
+}
+
+ferry_auth *ferry_auth_from_config(const struct ferry_config *cfg, char *errstr, size_t errstr_size)
+{
+    ferry_auth *a = ferry_auth_new();
+    int result = a ? 0 : -1;
+
+    if (!a)
+        snprintf(errstr, errstr_size, "out of memory for the API keys");
+    for (int i = 0; ferry_jobs[i] && !result; i++)
+        if (ferry_jobs[i]->add_keys)
+            result = ferry_jobs[i]->add_keys(ferry_config_job(cfg, ferry_jobs[i]), a, errstr,
+                                             errstr_size);
+    if (result) {
+        ferry_auth_destroy(a);
+        return NULL;
+    }
+    return a;
 }
 
 void ferry_auth_destroy(ferry_auth *a)

@@ -56,6 +56,13 @@ int ferry_auth_allows(const ferry_auth *a, int key, enum ferry_auth_scope scope,
 /* The name of key i (for logs and errors), "-" for none. */
 const char *ferry_auth_name(const ferry_auth *a, int i);
 
+/* Returns a new set of the keys that the jobs' sections of cfg declare (each job's add_keys),
+ * for config checks that need them before anything runs; the caller destroys it. NULL with
+ * errstr when a key does not load (the check of its own section reports that) or out of
+ * memory. Main thread. */
+ferry_auth *ferry_auth_from_config(const struct ferry_config *cfg, char *errstr,
+                                   size_t errstr_size);
+
 /* Wipes the secrets from memory and frees everything. Accepts NULL. Main thread. */
 void ferry_auth_destroy(ferry_auth *a);
 

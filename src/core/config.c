@@ -9,23 +9,29 @@
 #include "core/config_int.h"
 #include "core/config_schema.h"
 #include "core/job.h"
+#include "core/kafka.h"
 #include "core/log.h"
+#include "core/pattern.h"
 #include "core/topic_name.h"
 #include "core/units.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CONFIG_FILE_MAX (4 * 1024 * 1024)
 #define CONFIG_ERRORS_MAX 64
 #define CONFIG_MESSAGE_MAX 512
 #define ENV_NAME_MAX 256
+#define CONFIG_FILE_PATH_MAX 4096
+#define CONFIG_SECRET_FILE_MAX (64 * 1024) /* what one ${file:PATH} may hold */
 
 struct line_note {
     char *path;
@@ -48,6 +54,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
+static void check_kafka(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
 #define SERVER_INSTANCE_MAX 200 /* leaves room for "-<route>" in Kafka's 249 */
 static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
@@ -83,8 +90,9 @@ static const struct ferry_cfg_field kafka_fields[] = {
      NULL, 0, "How often the Kafka clients' statistics behind /metrics are refreshed."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section kafka_section = {
-    "kafka", kafka_fields, sizeof(struct ferry_kafka_config), NULL, "How ferry reaches Kafka."};
+static const struct ferry_cfg_section kafka_section = {"kafka", kafka_fields,
+                                                       sizeof(struct ferry_kafka_config),
+                                                       check_kafka, "How ferry reaches Kafka."};
 
 #define TLS_FIELD(f) offsetof(struct ferry_server_tls_config, f)
 static const struct ferry_cfg_field tls_fields[] = {
@@ -133,7 +141,8 @@ static const struct ferry_cfg_field server_fields[] = {
 };
 static const struct ferry_cfg_section server_section = {
     "server", server_fields, sizeof(struct ferry_server_config), check_server,
-    "The HTTP server: health, metrics and ingest (and later table lookups)."};
+    "The HTTP server, one listener for health, status, metrics, ingest, table lookups and the "
+    "admin endpoints."};
 
 #define LOG_FIELD(f) offsetof(struct ferry_log_config, f)
 static const struct ferry_cfg_field log_fields[] = {
@@ -174,6 +183,18 @@ static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
         else if (ferry_topic_name_check(t, (size_t)(colon - t), err, sizeof(err)))
             ferry_config_error(cfg, ipath, "%s", err);
     }
+}
+
+/* librdkafka reads its properties only when a client is made: trying them on a client
+ * configuration here reports them beside every other problem of the file. kafka.properties go
+ * to every client; the producer's configuration is the one ferry adds the most to. */
+static void check_kafka(struct ferry_config *cfg, void *obj, const char *path)
+{
+    struct ferry_kafka_config *k = obj;
+    char ipath[256];
+
+    snprintf(ipath, sizeof(ipath), "%s.properties", path);
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PRODUCER, &k->properties, ipath);
 }
 
 static void check_server(struct ferry_config *cfg, void *obj, const char *path)
@@ -250,6 +271,41 @@ void ferry_config_check_name(struct ferry_config *cfg, const char *name, const c
         return;
     snprintf(fpath, sizeof(fpath), "%s.name", path);
     ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
+}
+
+/* Reports entry i of list, at ipath, when it is not a valid entry. */
+static void check_pattern(struct ferry_config *cfg, const struct ferry_cfg_strings *list, size_t i,
+                          enum ferry_config_names names, const char *ipath)
+{
+    const char *t = list->items[i];
+    struct ferry_cfg_strings one = {&list->items[i], 1};
+    char err[512];
+    ferry_patterns *p = ferry_patterns_new(&one, err, sizeof(err));
+
+    ferry_patterns_destroy(p);
+    if (!p)
+        ferry_config_error(cfg, ipath, "%s", err);
+    else if (t[0] == '^')
+        return;
+    else if (names == FERRY_CONFIG_TABLE_NAMES && !ferry_config_name_valid(t))
+        ferry_config_error(cfg, ipath,
+                           "expected a table name (letters, digits, '.', '_', '-') or a ^regex, "
+                           "got '%s'",
+                           t);
+    else if (names == FERRY_CONFIG_TOPIC_NAMES &&
+             ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
+        ferry_config_error(cfg, ipath, "%s (a regular expression starts with '^')", err);
+}
+
+void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                                 enum ferry_config_names names, const char *path)
+{
+    char ipath[256];
+
+    for (size_t i = 0; i < list->count; i++) {
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        check_pattern(cfg, list, i, names, ipath);
+    }
 }
 
 /* ---- lines and errors ---- */
@@ -387,10 +443,10 @@ size_t ferry_config_edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* ---- ${env:NAME} ---- */
+/* ---- ${env:NAME} and ${file:PATH} ---- */
 
 /* Expands one ${env:...} whose inside (after "env:") is spec; returns 0 or -1. */
-static int expand_one(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
+static int expand_env(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
                       size_t errstr_size)
 {
     char name[ENV_NAME_MAX];
@@ -423,29 +479,97 @@ static int expand_one(const char *spec, size_t len, struct ferry_buf *out, char 
     return -1;
 }
 
-int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
-                            size_t errstr_size)
+/* Reads at most CONFIG_SECRET_FILE_MAX bytes of the regular file path into data (room for one
+ * more byte); returns how many, or -1 with errstr. Opened without blocking, so that a FIFO or
+ * a terminal named by mistake cannot hang the load. */
+static ssize_t read_secret(const char *path, char *data, char *errstr, size_t errstr_size)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    ssize_t n = -1;
+
+    if (fd < 0) {
+        snprintf(errstr, errstr_size, "${file:%s}: cannot open it: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+        snprintf(errstr, errstr_size, "${file:%s}: not a regular file", path);
+    else if (st.st_size > CONFIG_SECRET_FILE_MAX)
+        snprintf(errstr, errstr_size, "${file:%s}: longer than %d bytes", path,
+                 CONFIG_SECRET_FILE_MAX);
+    else if ((n = read(fd, data, CONFIG_SECRET_FILE_MAX + 1)) < 0)
+        snprintf(errstr, errstr_size, "${file:%s}: cannot read it: %s", path, strerror(errno));
+    close(fd);
+    return n;
+}
+
+/* Expands one ${file:PATH}: the file's contents without trailing white space (a final newline,
+ * as editors and `echo` write it), as ingest.auth.keys[].key_file reads a key. */
+static int expand_file(const char *spec, size_t len, struct ferry_buf *out, char *errstr,
+                       size_t errstr_size)
+{
+    char path[CONFIG_FILE_PATH_MAX], *data;
+    ssize_t n;
+    int result = -1;
+
+    if (len == 0 || len >= sizeof(path)) {
+        snprintf(errstr, errstr_size, "expected ${file:PATH} with a path");
+        return -1;
+    }
+    memcpy(path, spec, len);
+    path[len] = '\0';
+    data = malloc(CONFIG_SECRET_FILE_MAX + 1);
+    if (!data) {
+        snprintf(errstr, errstr_size, "${file:%s}: out of memory", path);
+        return -1;
+    }
+    n = read_secret(path, data, errstr, errstr_size);
+    if (n > CONFIG_SECRET_FILE_MAX)
+        snprintf(errstr, errstr_size, "${file:%s}: longer than %d bytes", path,
+                 CONFIG_SECRET_FILE_MAX);
+    else if (n >= 0) {
+        while (n > 0 && isspace((unsigned char)data[n - 1]))
+            n--;
+        result = ferry_buf_add(out, data, (size_t)n);
+    }
+    explicit_bzero(data, CONFIG_SECRET_FILE_MAX + 1);
+    free(data);
+    return result;
+}
+
+/* The next ${env: or ${file: in p, or NULL; *file says which. */
+static const char *next_reference(const char *p, int *file)
+{
+    const char *env = strstr(p, "${env:"), *f = strstr(p, "${file:");
+
+    *file = f && (!env || f < env);
+    return *file ? f : env;
+}
+
+int ferry_config_expand(const char *text, struct ferry_buf *out, char *errstr, size_t errstr_size)
 {
     const char *p = text;
-    int result = 0;
+    int result = 0, file;
 
     if (errstr_size)
-        errstr[0] = '\0'; /* tells a full buffer from an error expand_one described */
+        errstr[0] = '\0'; /* tells a full buffer from an error expand_* described */
     while (*p && !result) {
-        const char *start = strstr(p, "${env:");
-        const char *end;
+        const char *start = next_reference(p, &file), *spec, *end;
         if (!start) {
             result = ferry_buf_adds(out, p);
             break;
         }
+        spec = start + (file ? 7 : 6);
         end = strchr(start, '}');
         if (!end) {
-            snprintf(errstr, errstr_size, "unterminated ${env:...}");
+            snprintf(errstr, errstr_size, "unterminated ${%s:...}", file ? "file" : "env");
             return -1;
         }
         result = ferry_buf_add(out, p, (size_t)(start - p));
-        if (!result)
-            result = expand_one(start + 6, (size_t)(end - start - 6), out, errstr, errstr_size);
+        if (!result && file)
+            result = expand_file(spec, (size_t)(end - spec), out, errstr, errstr_size);
+        else if (!result)
+            result = expand_env(spec, (size_t)(end - spec), out, errstr, errstr_size);
         p = end + 1;
     }
     if (result && !*errstr)

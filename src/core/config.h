@@ -2,9 +2,9 @@
  * config.h - ferry's configuration: the loaded values and how to load them.
  *
  * ferry_config_load() reads one YAML file against the tables in config_schema.h, applying
- * defaults and substituting ${env:NAME}. Problems do not stop the load: each becomes a message
- * of the form "config: <key path>: <what> (<file>:<line>)", so `ferry check` can list them all.
- * A loaded config is read-only and may be shared by every thread.
+ * defaults and substituting ${env:NAME} and ${file:PATH}. Problems do not stop the load: each
+ * becomes a message of the form "config: <key path>: <what> (<file>:<line>)", so `ferry check` can
+ * list them all. A loaded config is read-only and may be shared by every thread.
  */
 #ifndef FERRY_CONFIG_H
 #define FERRY_CONFIG_H
@@ -112,13 +112,26 @@ int ferry_config_name_valid(const char *name);
 /* Reports `<path>.name` when name (may be NULL: nothing to check) is not such a name. */
 void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path);
 
+/* What the plain entries of a list of names and ^regex (core/pattern.h) name. */
+enum ferry_config_names {
+    FERRY_CONFIG_TOPIC_NAMES, /* names Kafka accepts for a topic */
+    FERRY_CONFIG_TABLE_NAMES, /* names of tables (ferry_config_name_valid) */
+};
+
+/* Checks such a list at path ("routes[0].topics"): reports each entry that does not compile as
+ * ferry_patterns_new would compile it, and each plain entry that is not a name of the kind
+ * names says, as an error at "<path>[i]". */
+void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
+                                 enum ferry_config_names names, const char *path);
+
 /* The 1-based line where path was written, or 0 when it was not written. */
 int ferry_config_line(const struct ferry_config *cfg, const char *path);
 
-/* Substitutes ${env:NAME} and ${env:NAME:-fallback} in text, appending to out; any other ${...}
- * is copied unchanged (templates use it). Returns 0, or -1 with errstr naming the variable. */
-int ferry_config_expand_env(const char *text, struct ferry_buf *out, char *errstr,
-                            size_t errstr_size);
+/* Substitutes ${env:NAME}, ${env:NAME:-fallback} and ${file:PATH} (the file's contents without
+ * trailing white space, at most 64 KiB of a regular file) in text, appending to out; any other
+ * ${...} is copied unchanged (templates use it). Returns 0, or -1 with errstr naming the
+ * variable or the file. */
+int ferry_config_expand(const char *text, struct ferry_buf *out, char *errstr, size_t errstr_size);
 
 /* Writes the configuration reference (Markdown) generated from the tables to out. Returns 0,
  * or -1 when some of it did not fit in out (past its cap, or out of memory). */

@@ -43,8 +43,8 @@ static int is_null(const yaml_node_t *node)
     return !*v || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
 }
 
-/* Returns the scalar's text with ${env:...} substituted, as a new string, or NULL after
- * reporting why. */
+/* Returns the scalar's text with ${env:...} and ${file:...} substituted, as a new string, or
+ * NULL after reporting why. */
 static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
 {
     struct ferry_buf b;
@@ -56,7 +56,7 @@ static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
         return NULL;
     }
     ferry_buf_init(&b, CONFIG_SCALAR_MAX);
-    if (ferry_config_expand_env((const char *)node->data.scalar.value, &b, err, sizeof(err))) {
+    if (ferry_config_expand((const char *)node->data.scalar.value, &b, err, sizeof(err))) {
         ferry_config_error(l->cfg, path, "%s", err);
         ferry_buf_release(&b);
         return NULL;
@@ -163,7 +163,7 @@ static void set_double(struct loader *l, const struct ferry_cfg_field *f, void *
     *(double *)dst = v;
 }
 
-/* Stores one scalar field from text (already env-expanded). Takes ownership of text. */
+/* Stores one scalar field from text (already expanded). Takes ownership of text. */
 static void set_scalar(struct loader *l, const struct ferry_cfg_field *f, void *dst, char *text,
                        const char *path)
 {
@@ -418,6 +418,25 @@ static void load_pair(struct loader *l, const struct ferry_cfg_part *parts, size
     load_field(l, f, parts[part].obj, yaml_document_get_node(l->doc, p->value), fpath);
 }
 
+static const char *node_kind(const yaml_node_t *node)
+{
+    if (node->type == YAML_MAPPING_NODE)
+        return "mapping";
+    return node->type == YAML_SEQUENCE_NODE ? "list" : "single value";
+}
+
+/* The top level has no key path to name, so its message names the line instead. */
+static void report_not_mapping(struct loader *l, const yaml_node_t *node, const char *path)
+{
+    if (*path)
+        ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
+    else
+        ferry_config_error_line(l->cfg, node_line(node),
+                                "config: expected a mapping of keys to values at the top of the "
+                                "file, got a %s",
+                                node_kind(node));
+}
+
 /* Fills the objects of parts from one YAML mapping whose keys any of the parts may declare
  * (a nested section is one part; the top level is the core's part and each job's). */
 static void load_parts(struct loader *l, const struct ferry_cfg_part *parts, size_t nparts,
@@ -429,7 +448,7 @@ static void load_parts(struct loader *l, const struct ferry_cfg_part *parts, siz
         ferry_config_apply_defaults(l->cfg, parts[i].sec, parts[i].obj);
     if (node && !is_null(node)) {
         if (node->type != YAML_MAPPING_NODE) {
-            ferry_config_error(l->cfg, path, "expected a mapping of keys to values");
+            report_not_mapping(l, node, path);
             return;
         }
         for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
@@ -474,6 +493,23 @@ static void load_root(struct loader *l, yaml_node_t *root)
             ferry_jobs[i - 1]->check(l->cfg, parts[i].obj);
 }
 
+/* ferry reads the first document only, so a second one ("---") would be ignored in silence:
+ * it is an error at the line where it starts. */
+static void check_one_document(struct ferry_config *cfg, yaml_parser_t *parser)
+{
+    yaml_document_t next;
+
+    if (!yaml_parser_load(parser, &next)) {
+        report_yaml_error(cfg, parser);
+        return;
+    }
+    if (yaml_document_get_root_node(&next))
+        ferry_config_error_line(cfg, (int)next.start_mark.line + 1,
+                                "config: a second YAML document starts here: write one YAML "
+                                "document per file");
+    yaml_document_delete(&next);
+}
+
 /* Parses the YAML text and fills cfg against the core's root table and the jobs' tables. */
 void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
 {
@@ -492,5 +528,6 @@ void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
     }
     load_root(&l, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
+    check_one_document(cfg, &parser);
     yaml_parser_delete(&parser);
 }

@@ -59,6 +59,12 @@ struct ferry_job {
     /* Writes the job's lines of `ferry check`'s summary ("  route:  ..."). May be NULL. */
     void (*summary)(const void *config, FILE *out);
 
+    /* Adds the API keys the job's section declares to auth (ingest: ingest.auth.keys). Returns
+     * 0, or -1 with errstr. The job's create adds them for `ferry run`; the config checks that
+     * need the listener's keys get them through ferry_auth_from_config. May be NULL (the job
+     * declares no keys). Main thread. */
+    int (*add_keys)(const void *config, struct ferry_auth *auth, char *errstr, size_t errstr_size);
+
     /* Process-wide set-up of the libraries the job uses. Returns 0, or -1 with errstr. Both
      * may be NULL. Main thread, before any other thread exists / after all are gone. */
     int (*global_init)(char *errstr, size_t errstr_size);

@@ -3,6 +3,8 @@
  *
  * glibc's regexec() may be called from several threads on one compiled expression; callers
  * that match on a hot path cache the answer per topic (topics.c) rather than match per request.
+ * The config check of a list (ferry_config_check_patterns) compiles each entry the same way, so
+ * `ferry check` refuses what would not compile at start.
  */
 #include "core/pattern.h"
 

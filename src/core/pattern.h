@@ -4,7 +4,8 @@
  * extended regular expression (anchored at the start by its own `^`; add `$` to anchor the
  * end).
  *
- * The REST Proxy API's allowed topics and each API key's topics and tables are such lists.
+ * The topics a route consumes, the REST Proxy API's allowed topics and each API key's topics
+ * and tables are such lists.
  */
 #ifndef FERRY_PATTERN_H
 #define FERRY_PATTERN_H

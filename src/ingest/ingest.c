@@ -339,10 +339,11 @@ static int build(ferry_ingest *ing, ferry_kafka *k, char *errstr, size_t errstr_
     return ing->collector ? 0 : -1;
 }
 
-/* Adds the keys of ingest.auth.keys to the listener's keys, which every job checks. */
-static int add_keys(ferry_auth *auth, const struct ferry_cfg_list *keys, char *errstr,
-                    size_t errstr_size)
+/* Adds the keys of ingest.auth.keys to the listener's keys, which every job checks: at create,
+ * and as the job's add_keys for the config checks. */
+static int add_keys(const void *config, ferry_auth *auth, char *errstr, size_t errstr_size)
 {
+    const struct ferry_cfg_list *keys = &((const struct ferry_ingest_config *)config)->auth.keys;
     const struct ferry_ingest_api_key_config *k = keys->items;
     char secret[FERRY_INGEST_KEY_MAX + 1], why[512];
     int result = 0;
@@ -376,7 +377,7 @@ static void *ingest_new(const struct ferry_job_context *ctx, char *errstr, size_
     ing->metrics = ctx->metrics;
     ing->auth = ctx->auth;
     set_limits(ing);
-    if (add_keys(ing->auth, &ing->conf->auth.keys, errstr, errstr_size)) {
+    if (add_keys(ing->conf, ing->auth, errstr, errstr_size)) {
         ingest_destroy(ing);
         return NULL;
     }
@@ -540,6 +541,7 @@ const struct ferry_job ferry_ingest_job = {
     .config = &ferry_ingest_config_section,
     .check = ferry_ingest_config_check,
     .summary = ferry_ingest_config_summary,
+    .add_keys = add_keys,
     .create = ingest_new,
     .http_register = ingest_register,
     .ready = ingest_ready,

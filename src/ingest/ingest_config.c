@@ -4,7 +4,7 @@
  * `ferry check` finds every mistake ingest could hit at start.
  */
 #include "ingest/ingest_config.h"
-#include "core/pattern.h"
+#include "core/topic_name.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -234,42 +234,13 @@ int ferry_ingest_key_read(const struct ferry_ingest_api_key_config *k, char *out
 
 /* ---- checks ---- */
 
-/* What a pattern list names: its plain entries must be such names. */
-enum names { TOPIC_NAMES, TABLE_NAMES };
-
-/* Each entry compiles, and a plain entry is a name a topic (or a table) can have. */
-static void check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
-                           enum names names, const char *path)
-{
-    char err[512], ipath[INGEST_PATH_MAX];
-
-    for (size_t i = 0; i < list->count; i++) {
-        const char *t = list->items[i];
-        struct ferry_cfg_strings one = {&list->items[i], 1};
-        ferry_patterns *p = ferry_patterns_new(&one, err, sizeof(err));
-        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        ferry_patterns_destroy(p);
-        if (!p)
-            ferry_config_error(cfg, ipath, "%s", err);
-        else if (t[0] == '^')
-            continue;
-        else if (names == TABLE_NAMES && !ferry_config_name_valid(t))
-            ferry_config_error(cfg, ipath,
-                               "expected a table name (letters, digits, '.', '_', '-') or a "
-                               "^regex, got '%s'",
-                               t);
-        else if (names == TOPIC_NAMES && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
-            ferry_config_error(cfg, ipath, "%s (a regular expression starts with '^')", err);
-    }
-}
-
 static void check_rest_proxy(struct ferry_config *cfg, void *obj, const char *path)
 {
     struct ferry_ingest_rest_proxy_config *rp = obj;
     char fpath[INGEST_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
-    check_patterns(cfg, &rp->topics, TOPIC_NAMES, fpath);
+    ferry_config_check_patterns(cfg, &rp->topics, FERRY_CONFIG_TOPIC_NAMES, fpath);
 }
 
 /* Reports the second of two entries of list (of structs of size bytes) whose string at off is
@@ -372,9 +343,9 @@ static void check_api_key(struct ferry_config *cfg, void *obj, const char *path)
 
     ferry_config_check_name(cfg, k->name, path);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
-    check_patterns(cfg, &k->topics, TOPIC_NAMES, fpath);
+    ferry_config_check_patterns(cfg, &k->topics, FERRY_CONFIG_TOPIC_NAMES, fpath);
     snprintf(fpath, sizeof(fpath), "%s.tables", path);
-    check_patterns(cfg, &k->tables, TABLE_NAMES, fpath);
+    ferry_config_check_patterns(cfg, &k->tables, FERRY_CONFIG_TABLE_NAMES, fpath);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
     if (ferry_config_line(cfg, fpath) == 0 && k->tables.count == 0)
         ferry_config_error(cfg, fpath, "missing, a key needs topics, tables or both");

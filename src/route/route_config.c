@@ -51,8 +51,9 @@ static const struct ferry_cfg_section tls_section = {
 #define TARGET_FIELD(f) offsetof(struct ferry_route_target_config, f)
 static const struct ferry_cfg_field target_fields[] = {
     {"url", FERRY_CFG_STRING, TARGET_FIELD(url), NULL, 0, 0, NULL, NULL, 0,
-     "URL template of an HTTP target, e.g. `http://orders/api/${key}`; substituted values are "
-     "URL-encoded. A target has one of `url`, `smtp` or `grpc`."},
+     "URL template of an HTTP target, e.g. `http://orders/api/${key}`: `http://` or `https://` "
+     "and a host, written out (variables may fill the path and query only); substituted values "
+     "are URL-encoded. A target has one of `url`, `smtp` or `grpc`."},
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
@@ -345,7 +346,9 @@ static const struct ferry_cfg_field route_fields[] = {
     {"name", FERRY_CFG_STRING, ROUTE_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
      "Unique name: letters, digits, `.`, `_`, `-`. Used in logs, metrics and the group."},
     {"topics", FERRY_CFG_STRINGS, ROUTE_FIELD(topics), NULL, 0, 0, NULL, NULL, 1,
-     "Topics to consume; a name starting with `^` is a regular expression."},
+     "Topics to consume; a name starting with `^` is a POSIX extended regular expression, "
+     "which must compile (`ferry check` tries it). A single name, `topics: orders`, is a list "
+     "of one."},
     {"group", FERRY_CFG_STRING, ROUTE_FIELD(group), NULL, 0, 0, NULL, NULL, 0,
      "Consumer group (default `ferry-<name>`)."},
     {"kafka", FERRY_CFG_MAP, ROUTE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
@@ -494,18 +497,16 @@ static void check_retry_topics(struct ferry_config *cfg, const struct ferry_rout
     }
 }
 
-/* Plain topic names must be names Kafka accepts; a name starting with '^' is a regex. */
+/* Plain topic names must be names Kafka accepts; a name starting with '^' is a regex, which
+ * librdkafka compiles with regcomp() as ferry_patterns does: one that does not compile would
+ * fail the subscription at start. */
 static void check_topics(struct ferry_config *cfg, const struct ferry_route_config *r,
                          const char *path)
 {
     char fpath[ROUTE_PATH_MAX], err[512];
 
-    for (size_t i = 0; i < r->topics.count; i++) {
-        const char *t = r->topics.items[i];
-        snprintf(fpath, sizeof(fpath), "%s.topics[%zu]", path, i);
-        if (t[0] != '^' && ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
-            ferry_config_error(cfg, fpath, "%s", err);
-    }
+    snprintf(fpath, sizeof(fpath), "%s.topics", path);
+    ferry_config_check_patterns(cfg, &r->topics, FERRY_CONFIG_TOPIC_NAMES, fpath);
     snprintf(fpath, sizeof(fpath), "%s.dead_letter.topic", path);
     if (r->dead_letter.topic &&
         ferry_topic_name_check(r->dead_letter.topic, strlen(r->dead_letter.topic), err,

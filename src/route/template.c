@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/json.h"
 #include "core/json_scan.h"
@@ -257,6 +258,17 @@ static int check_json_shape(const ferry_template *t, char *errstr, size_t errstr
 /* Longest literal start of a URL template that check_url_origin reads. */
 #define TEMPLATE_URL_ORIGIN_MAX 2048
 
+/* Appends the literal text before the first variable to prefix (up to its cap); returns that
+ * variable's index, or nparts when there is none. */
+static size_t literal_prefix(const ferry_template *t, struct ferry_buf *prefix)
+{
+    size_t i;
+
+    for (i = 0; i < t->nparts && t->parts[i].kind == PART_TEXT; i++)
+        ferry_buf_add(prefix, t->parts[i].text, t->parts[i].len);
+    return i;
+}
+
 int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size)
 {
     struct ferry_buf prefix;
@@ -265,18 +277,62 @@ int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t er
     int result = 0;
 
     ferry_buf_init(&prefix, TEMPLATE_URL_ORIGIN_MAX);
-    for (i = 0; i < t->nparts && t->parts[i].kind == PART_TEXT; i++)
-        ferry_buf_add(&prefix, t->parts[i].text, t->parts[i].len);
+    i = literal_prefix(t, &prefix);
     if (i < t->nparts) {
         sep = prefix.data ? strstr(prefix.data, "://") : NULL;
         end = sep ? strpbrk(sep + 3, "/?#") : NULL;
-        if (!end || end == sep + 3) {
+        /* An empty authority ("http:///${key}") holds no variable: that URL has no host,
+         * which ferry_template_check_http_url reports. */
+        if (!end) {
             snprintf(errstr, errstr_size,
                      "template: '${%s}' is in the URL's scheme, host or port; write those out "
                      "so that records cannot choose where requests go",
                      t->parts[i].var);
             result = -1;
         }
+    }
+    ferry_buf_release(&prefix);
+    return result;
+}
+
+/* Nonzero when the authority at a (up to its first '/', '?' or '#') names a host: something
+ * besides user information before an '@' and a ":port", and no white space. */
+static int authority_has_host(const char *a)
+{
+    size_t len = strcspn(a, "/?#"), start = 0, host;
+
+    for (size_t i = 0; i < len; i++) {
+        if (a[i] == ' ' || a[i] == '\t' || a[i] == '\r' || a[i] == '\n')
+            return 0;
+        if (a[i] == '@')
+            start = i + 1;
+    }
+    if (a[start] == '[') /* an IPv6 address */
+        return start + 2 < len && a[start + 1] != ']';
+    host = strcspn(a + start, ":/?#");
+    return host > 0;
+}
+
+int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t errstr_size)
+{
+    struct ferry_buf prefix;
+    const char *p, *authority = NULL;
+    int result = 0;
+
+    ferry_buf_init(&prefix, TEMPLATE_URL_ORIGIN_MAX);
+    literal_prefix(t, &prefix);
+    p = prefix.data ? prefix.data : "";
+    if (strncasecmp(p, "http://", 7) == 0)
+        authority = p + 7;
+    else if (strncasecmp(p, "https://", 8) == 0)
+        authority = p + 8;
+    if (!authority) {
+        snprintf(errstr, errstr_size, "expected an http:// or https:// URL, got '%s'", t->src);
+        result = -1;
+    } else if (!authority_has_host(authority)) {
+        snprintf(errstr, errstr_size, "expected a host after '%.*s', got '%s'",
+                 (int)(authority - p), p, t->src);
+        result = -1;
     }
     ferry_buf_release(&prefix);
     return result;
@@ -695,7 +751,8 @@ void ferry_template_config_check(struct ferry_config *cfg, const char *text,
     if (!text)
         return;
     t = ferry_template_new(text, mode, err, sizeof(err));
-    if (!t || (mode == FERRY_TEMPLATE_URL && ferry_template_check_origin(t, err, sizeof(err))))
+    if (!t || (mode == FERRY_TEMPLATE_URL && (ferry_template_check_origin(t, err, sizeof(err)) ||
+                                              ferry_template_check_http_url(t, err, sizeof(err)))))
         ferry_config_error(cfg, path, "%s", err);
     ferry_template_destroy(t);
 }

@@ -12,8 +12,8 @@
  *                                     ${value.user.id}, ${value.items.0.sku}
  *   $$                                a literal '$'
  *
- * ${env:NAME} is replaced when the config is loaded, so it never reaches this module. Any other
- * "${...}", or a '$' followed by anything but '{' or '$', is a compile error.
+ * ${env:NAME} and ${file:PATH} are replaced when the config is loaded, so they never reach this
+ * module. Any other "${...}", or a '$' followed by anything but '{' or '$', is a compile error.
  *
  * Paths are those of webhook keys, looked up by the same code (ferry_json_find): a segment made
  * only of digits (no leading zero) indexes an array, on an object it is an ordinary key; keys
@@ -114,6 +114,12 @@ int ferry_template_is_constant(const ferry_template *t);
  * the others at load, so that records cannot choose where their requests go. */
 int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size);
 
+/* For a URL template whose origin is literal (above): returns 0 when it starts with http:// or
+ * https:// (in any case) and then names a host, else -1 with errstr quoting the template.
+ * libcurl would take other schemes (ftp://, file://) or fail each request on a URL without a
+ * host, so routes refuse both at load. */
+int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t errstr_size);
+
 /* Returns the offset of the first byte of p[0..n) that a header value may not carry (see
  * HEADER above: a control byte other than HTAB, or DEL), or n when there is none. The one
  * definition of that rule: an e-mail target checks its header fields with it too. Any
@@ -125,7 +131,8 @@ void ferry_template_destroy(ferry_template *t);
 
 /* Compiles text (NULL: nothing to check) as a template of mode and reports a failure as a
  * config error at path, and for a URL one whose variables could choose the scheme, host or
- * port (ferry_template_check_origin); for the config checks of every template a route has. */
+ * port (ferry_template_check_origin) or that is not http(s) with a host
+ * (ferry_template_check_http_url); for the config checks of every template a route has. */
 struct ferry_config;
 void ferry_template_config_check(struct ferry_config *cfg, const char *text,
                                  enum ferry_template_mode mode, const char *path);

@@ -261,39 +261,17 @@ static int identity(const struct ferry_config *cfg, char *name, size_t name_size
     return 0;
 }
 
-/* With API keys on the listener, the instances call each other with cluster.peer_key, which
- * must be a key that may read every partitioned table: else every forwarded read would come
- * back 401 or 403. */
-static int check_peer_key(ferry_tables *ts, const struct ferry_table_cluster_config *c,
-                          char *errstr, size_t errstr_size)
+/* The instances forward reads with cluster.peer_key: ferry_tables_peer_key_check, which
+ * `ferry check` runs too. */
+static int check_peer_key(ferry_tables *ts, const struct ferry_tables_config *tc, char *errstr,
+                          size_t errstr_size)
 {
-    char header[FERRY_HEARTBEAT_URL_MAX];
-    int key;
+    char why[512];
 
-    if (!ferry_auth_enabled(ts->auth))
+    if (!ferry_tables_peer_key_check(tc, ts->auth, why, sizeof(why)))
         return 0;
-    if (!c->peer_key) {
-        snprintf(errstr, errstr_size,
-                 "cluster.peer_key: needed when ingest.auth.keys are set and a table is placed "
-                 "partitioned (the instances forward reads to each other with it)");
-        return -1;
-    }
-    snprintf(header, sizeof(header), "Bearer %s", c->peer_key);
-    key = ferry_auth_check(ts->auth, header);
-    for (size_t i = 0; key >= 0 && i < ts->count; i++) {
-        const struct table *t = &ts->tables[i];
-        if (ferry_table_is_partitioned(t) &&
-            !ferry_auth_allows(ts->auth, key, FERRY_AUTH_TABLES, t->cfg->name)) {
-            snprintf(errstr, errstr_size,
-                     "cluster.peer_key: the key '%s' may not read table '%s', which the "
-                     "instances forward reads of",
-                     ferry_auth_name(ts->auth, key), t->cfg->name);
-            return -1;
-        }
-    }
-    if (key < 0)
-        snprintf(errstr, errstr_size, "cluster.peer_key: not one of ingest.auth.keys");
-    return key < 0 ? -1 : 0;
+    snprintf(errstr, errstr_size, "cluster.peer_key: %s", why);
+    return -1;
 }
 
 /* Makes the members thread when some table is placed partitioned. */
@@ -308,7 +286,7 @@ static int cluster_new(ferry_tables *ts, const struct ferry_job_context *ctx, ch
         partitioned |= ferry_table_is_partitioned(&ts->tables[i]);
     if (!partitioned)
         return 0;
-    if (check_peer_key(ts, &tc->cluster, errstr, errstr_size) ||
+    if (check_peer_key(ts, tc, errstr, errstr_size) ||
         identity(ctx->cfg, name, sizeof(name), url, sizeof(url), errstr, errstr_size))
         return -1;
     ts->forward_timeout_ms = tc->cluster.forward_timeout_ms;

@@ -4,6 +4,7 @@
  * check` finds every mistake a table could hit at start.
  */
 #include "table/table_config.h"
+#include "core/auth.h"
 #include "core/kafka.h"
 #include "core/topic_name.h"
 #include "table/placement.h"
@@ -168,12 +169,91 @@ static const struct ferry_cfg_field tables_fields[] = {
 const struct ferry_cfg_section ferry_tables_config_section = {
     "", tables_fields, sizeof(struct ferry_tables_config), NULL, NULL};
 
-/* Table names are URL segments and metric labels, and two tables may not share a path. */
+/* The index of the first table placed partitioned, or the number of tables when none is. */
+static size_t first_partitioned(const struct ferry_tables_config *tc)
+{
+    const struct ferry_table_config *t = tc->tables.items;
+    size_t i = 0;
+
+    while (i < tc->tables.count && t[i].placement != FERRY_PLACEMENT_PARTITIONED)
+        i++;
+    return i;
+}
+
+int ferry_tables_config_partitioned(const struct ferry_tables_config *tc)
+{
+    return first_partitioned(tc) < tc->tables.count;
+}
+
+int ferry_tables_peer_key_check(const struct ferry_tables_config *tc, const struct ferry_auth *auth,
+                                char *errstr, size_t errstr_size)
+{
+    const struct ferry_table_config *t = tc->tables.items;
+    char header[FERRY_AUTH_SECRET_MAX + 64];
+    int key;
+
+    if (!ferry_auth_enabled(auth) || !ferry_tables_config_partitioned(tc))
+        return 0;
+    if (!tc->cluster.peer_key) {
+        snprintf(errstr, errstr_size,
+                 "missing, needed when ingest.auth.keys are set and a table is placed "
+                 "partitioned (the instances forward reads to each other with it)");
+        return -1;
+    }
+    snprintf(header, sizeof(header), "Bearer %s", tc->cluster.peer_key);
+    key = ferry_auth_check(auth, header);
+    explicit_bzero(header, sizeof(header));
+    if (key < 0) {
+        snprintf(errstr, errstr_size, "not one of ingest.auth.keys");
+        return -1;
+    }
+    for (size_t i = 0; i < tc->tables.count; i++) {
+        if (t[i].placement == FERRY_PLACEMENT_PARTITIONED &&
+            !ferry_auth_allows(auth, key, FERRY_AUTH_TABLES, t[i].name)) {
+            snprintf(errstr, errstr_size,
+                     "the key '%s' may not read table '%s', which the instances forward reads of",
+                     ferry_auth_name(auth, key), t[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ferry_tables_peer_key_check on the keys of the file, reported where it was written: at the
+ * first partitioned table's placement when there is no cluster section to point at. */
+static void check_peer_key(struct ferry_config *cfg, const struct ferry_tables_config *tc)
+{
+    char err[512], fpath[TABLE_PATH_MAX];
+    ferry_auth *auth;
+
+    /* A peer_key written but not loaded (a ${file:...} that cannot be read) was reported. */
+    if (!ferry_tables_config_partitioned(tc) ||
+        (!tc->cluster.peer_key && ferry_config_line(cfg, "cluster.peer_key")))
+        return;
+    auth = ferry_auth_from_config(cfg, err, sizeof(err));
+    if (!auth || !ferry_tables_peer_key_check(tc, auth, err, sizeof(err)))
+        goto out;
+    if (tc->cluster.peer_key || ferry_config_line(cfg, "cluster")) {
+        ferry_config_error(cfg, "cluster.peer_key", "%s", err);
+        goto out;
+    }
+    snprintf(fpath, sizeof(fpath), "tables[%zu].placement", first_partitioned(tc));
+    ferry_config_error(cfg, fpath,
+                       "partitioned while ingest.auth.keys are set: needs cluster.peer_key, the "
+                       "key the instances forward reads to each other with");
+out:
+    ferry_auth_destroy(auth);
+}
+
+/* Table names are URL segments and metric labels, and two tables may not share a path; the
+ * peer key is one of the listener's keys. */
 void ferry_tables_config_check(struct ferry_config *cfg, void *config)
 {
     const struct ferry_tables_config *tc = config;
     const struct ferry_table_config *t = tc->tables.items;
     char fpath[TABLE_PATH_MAX];
+
+    check_peer_key(cfg, tc);
 
     for (size_t i = 0; i < tc->tables.count; i++) {
         for (size_t j = 0; j < i; j++) {

@@ -15,6 +15,8 @@
 #include "core/config.h"
 #include "core/config_schema.h"
 
+struct ferry_auth;
+
 enum ferry_table_placement {
     FERRY_PLACEMENT_ALL,         /* every instance holds every partition */
     FERRY_PLACEMENT_PARTITIONED, /* each partition has `replicas` holders among the members */
@@ -70,8 +72,20 @@ struct ferry_tables_config {
 /* The job's top-level table (the `tables:` key), filled into a struct ferry_tables_config. */
 extern const struct ferry_cfg_section ferry_tables_config_section;
 
-/* Checks across tables (unique names), once the whole file was loaded. */
+/* Checks across tables (unique names) and against other sections (cluster.peer_key among
+ * ingest.auth.keys), once the whole file was loaded. */
 void ferry_tables_config_check(struct ferry_config *cfg, void *config);
+
+/* Nonzero when some table of tc is placed partitioned (and so forwards reads to its peers). */
+int ferry_tables_config_partitioned(const struct ferry_tables_config *tc);
+
+/* With API keys on the listener (auth), the instances forward reads to each other with
+ * cluster.peer_key: it must be set, be one of the keys, and that key may read every table
+ * placed partitioned, else every forwarded read would come back 401 or 403. Returns 0 (also
+ * when auth has no key), or -1 with errstr (saying what, without the key's path). The one rule
+ * for `ferry check` and for the start of the tables job. */
+int ferry_tables_peer_key_check(const struct ferry_tables_config *tc, const struct ferry_auth *auth,
+                                char *errstr, size_t errstr_size);
 
 /* Writes one summary line per table for `ferry check`. */
 void ferry_tables_config_summary(const void *config, FILE *out);

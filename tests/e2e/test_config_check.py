@@ -155,6 +155,64 @@ BROKEN = [
             topics: [t]
             target: {url: "http://svc${key}"}   # <-
         """, r"routes\[0\]\.target\.url", r"records cannot choose where requests go", None),
+    # A topic regex that does not compile would fail the subscription at start.
+    ("route-topic-regex-does-not-compile", """\
+        routes:
+          - name: a
+            topics: [orders, "^(bad"]   # <-
+            target: {url: "http://127.0.0.1:1/x"}
+        """, r"routes\[0\]\.topics\[1\]", r"'\^\(bad' is not a valid regular expression", None),
+    # A target URL libcurl would take with another scheme, or not at all: refused at load.
+    ("url-not-a-url", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "not a url"}   # <-
+        """, r"routes\[0\]\.target\.url", r"expected an http:// or https:// URL, got 'not a url'$",
+     None),
+    ("url-ftp-scheme", """\
+        routes:
+          - name: r
+            topics: [t]
+            target:
+              url: "ftp://127.0.0.1:1/${key}"   # <-
+        """, r"routes\[0\]\.target\.url", r"expected an http:// or https:// URL", None),
+    ("url-file-scheme", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "file:///tmp/x"}   # <-
+        """, r"routes\[0\]\.target\.url", r"expected an http:// or https:// URL", None),
+    ("url-without-host", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http:///orders/${key}"}   # <-
+        """, r"routes\[0\]\.target\.url", r"expected a host after 'http://'", None),
+    # ferry run refuses a peer key that is not one of the listener's keys: so does check.
+    ("peer-key-not-an-api-key", """\
+        cluster:
+          peer_key: wrong-key-0123456789abc   # <-
+        ingest:
+          auth:
+            keys:
+              - {name: peer, key: "peer-key-0123456789abc", tables: ["^.*"]}
+        tables:
+          - {name: t, topic: a, placement: partitioned}
+        """, r"cluster\.peer_key", r"^not one of ingest\.auth\.keys$", None),
+    ("peer-key-missing", """\
+        ingest:
+          auth:
+            keys:
+              - {name: peer, key: "peer-key-0123456789abc", tables: ["^.*"]}
+        tables:
+          - {name: t, topic: a, placement: partitioned}   # <-
+        """, r"tables\[0\]\.placement", r"needs cluster\.peer_key", None),
+    ("peer-key-file-missing", """\
+        cluster:
+          peer_key: ${file:/nonexistent/ferry-e2e-peer.key}   # <-
+        """, r"cluster\.peer_key", r"cannot open it: No such file or directory",
+     "/nonexistent/ferry-e2e-peer.key"),
     ("listen-not-host-port", """\
         server:
           listen: nope              # <-
@@ -384,3 +442,77 @@ def test_run_refuses_broken_config(ferry_bin, tmp_path):
     res = run_cli(ferry_bin, ["run", "-c", path], timeout=15)
     assert res.returncode != 0, res
     assert f"config: kafka.brokerz: unknown key, did you mean 'brokers'? ({path}:2)" in res.stderr
+
+
+def test_top_level_not_a_mapping_names_file_and_line(ferry_bin, tmp_path):
+    """The top level has no key path to name: the message names the file and line instead."""
+    path = write(tmp_path, "- a\n- b\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        "config: expected a mapping of keys to values at the top of the file, got a list "
+        f"({path}:1)"], res.stderr
+
+
+def test_second_yaml_document_is_an_error(ferry_bin, tmp_path):
+    """What follows a `---` would be ignored in silence (an unknown key there too): refused at
+    the line where the second document starts."""
+    path = write(tmp_path, """\
+        server: {listen: 127.0.0.1:7001}
+        ---
+        bogus: 1
+        """)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        "config: a second YAML document starts here: write one YAML document per file "
+        f"({path}:2)"], res.stderr
+
+
+def test_kafka_properties_reported_with_other_errors(ferry_bin, tmp_path):
+    """librdkafka's verdict on kafka.properties comes in the same run as every other error, not
+    only once the rest is fixed."""
+    path = write(tmp_path, """\
+        kafka:
+          properties:
+            fetch.wait.max.mz: 10
+            linger.ms: abc
+        server:
+          threads: two
+        """)
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    errors = error_lines(res.stderr)
+    assert len(errors) == 3, res.stderr
+    assert errors[0].startswith("config: kafka.properties.fetch.wait.max.mz: ") and \
+        errors[0].endswith(f"({path}:3)"), res.stderr
+    assert errors[1].startswith("config: kafka.properties.linger.ms: ") and \
+        errors[1].endswith(f"({path}:4)"), res.stderr
+    assert errors[2] == f"config: server.threads: expected an integer, got 'two' ({path}:6)", \
+        res.stderr
+
+
+def test_peer_key_from_a_file(ferry_bin, tmp_path):
+    """cluster.peer_key: ${file:PATH} reads the key (without its final newline): a file with
+    the right key passes check, one with another key does not."""
+    peer = "peer-key-0123456789abc"
+    key_file = tmp_path / "peer.key"
+    config = f"""\
+        cluster:
+          peer_key: ${{file:{key_file}}}
+        ingest:
+          auth:
+            keys:
+              - {{name: peer, key: "{peer}", tables: ["^.*"]}}
+        tables:
+          - {{name: t, topic: a, placement: partitioned}}
+        """
+    path = write(tmp_path, config)
+    key_file.write_text(peer + "\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 0, res.stderr
+    key_file.write_text("another-key-0123456789\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        f"config: cluster.peer_key: not one of ingest.auth.keys ({path}:2)"], res.stderr

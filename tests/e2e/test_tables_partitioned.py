@@ -444,7 +444,7 @@ def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
             assert r.status == 200 and r.body.decode() == v, (f.name, k, r.status, r.text)
         assert f.get(f"/tables/{table}/keys/SYM00001").status == 401  # checked before forwarding
     # without a peer key, or with one that may not read the table, ferry does not start
-    for extra, why in (({}, "cluster.peer_key: needed"),
+    for extra, why in (({}, "cluster.peer_key: missing, needed"),
                        ({"peer_key": "unknown-key-0123456789"}, "not one of ingest.auth.keys")):
         f = run_ferry(ferry_config({
             "ingest": {"auth": {"keys": keys}}, "cluster": extra,
@@ -453,6 +453,19 @@ def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
             wait_healthy=False)
         assert f.wait(30) == 1, f.describe()
         assert why in f.stderr_text(), f.describe()
+
+
+def test_peer_key_from_a_file(run_ferry, ferry_config, tmp_path):
+    """cluster.peer_key: ${file:PATH} is read when the config loads: ferry starts with it."""
+    peer = "peer-key-0123456789abc"
+    key_file = tmp_path / "peer.key"
+    key_file.write_text(peer + "\n")
+    f = run_ferry(ferry_config({
+        "ingest": {"auth": {"keys": [{"name": "peer", "key": peer, "tables": ["^t_.*"]}]}},
+        "cluster": {"peer_key": f"${{file:{key_file}}}"},
+        "server": {"advertised_url": "http://127.0.0.1:1"},
+        "tables": [{"name": "t_file", "topic": "peer-key-file", "placement": "partitioned"}]}))
+    assert "cannot start" not in f.stderr_text(), f.describe()
 
 
 def keys_in_store(ferry, table):

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text)
         return 0;
     ferry_buf_init(&out, FUZZ_CONFIG_OUT_MAX);
-    (void)ferry_config_expand_env(text, &out, why, sizeof(why));
+    (void)ferry_config_expand(text, &out, why, sizeof(why));
     ferry_buf_release(&out);
     cfg = ferry_config_load_string(text, "fuzz.yaml");
     for (size_t i = 0; cfg && i < ferry_config_error_count(cfg); i++) {

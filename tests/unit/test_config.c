@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/config.h"
@@ -74,6 +75,12 @@ struct bad_case {
     "routes:\n  - name: r\n    topics: [t]\n    target:\n      smtp:\n        url: smtp://x:25\n"  \
     "        from: a@b.c\n        to: d@e.f\n        subject: s\n        text: t\n"
 
+/* Tables placed partitioned with API keys on the listener: cluster.peer_key is needed. */
+#define PEER_TABLES                                                                                \
+    "ingest: {auth: {keys: [{name: peer, key: peer-key-0123456789abc, tables: ['^.*']}]}}\n"       \
+    "tables:\n"                                                                                    \
+    "  - {name: t, topic: a, placement: partitioned}\n"
+
 static const struct bad_case bad_cases[] = {
     {"kafka:\n  brokerz: x\n",
      "config: kafka.brokerz: unknown key, did you mean 'brokers'? (bad.yaml:2)"},
@@ -102,6 +109,17 @@ static const struct bad_case bad_cases[] = {
     {"server: {listen: [x]}\n",
      "config: server.listen: expected a single value, got a list (bad.yaml:1)"},
     {"frobnicate: 1\n", "config: frobnicate: unknown key (bad.yaml:1)"},
+    /* the top level has no key to name: the message names its line */
+    {"- a\n- b\n",
+     "config: expected a mapping of keys to values at the top of the file, got a list "
+     "(bad.yaml:1)"},
+    /* one document per file: what follows a "---" would be ignored */
+    {"server: {threads: 3}\n---\nbogus: 1\n",
+     "config: a second YAML document starts here: write one YAML document per file "
+     "(bad.yaml:2)"},
+    {"# a comment\nhello\n",
+     "config: expected a mapping of keys to values at the top of the file, got a single value "
+     "(bad.yaml:2)"},
     /* numbers are plain decimal: what strtod and strtoll would also take is refused */
     {"server:\n  threads: 0x10\n",
      "config: server.threads: expected an integer, got '0x10' (bad.yaml:2)"},
@@ -123,7 +141,15 @@ static const struct bad_case bad_cases[] = {
     /* a route's plain topic names and its dead-letter topic are names Kafka accepts */
     {"routes:\n  - name: r\n    topics: [orders, \"a b\"]\n    target: {url: \"http://x/\"}\n",
      "config: routes[0].topics[1]: topic name 'a b' holds ' ', but Kafka allows only ASCII "
-     "letters, digits, '.', '_' and '-' (bad.yaml:3)"},
+     "letters, digits, '.', '_' and '-' (a regular expression starts with '^') (bad.yaml:3)"},
+    /* and its regular expressions compile, as they must for the subscription */
+    {"routes:\n  - name: r\n    topics:\n      - orders\n      - \"^(bad\"\n"
+     "    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[1]: '^(bad' is not a valid regular expression: Unmatched ( or \\( "
+     "(bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [\"^a++\"]\n    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[0]: '^a++': a quantifier follows a quantifier (undefined in POSIX "
+     "ERE) (bad.yaml:3)"},
     {"routes:\n  - name: r\n    topics: [orders]\n    target: {url: \"http://x/\"}\n"
      "    dead_letter: {topic: ..}\n",
      "config: routes[0].dead_letter.topic: '..' is not allowed as a topic name (bad.yaml:5)"},
@@ -180,6 +206,24 @@ static const struct bad_case bad_cases[] = {
     {"cluster:\n  members_topic: 'a b'\n",
      "config: cluster.members_topic: topic name 'a b' holds ' ', but Kafka allows only ASCII "
      "letters, digits, '.', '_' and '-' (bad.yaml:2)"},
+    /* cluster.peer_key must be one of ingest.auth.keys, as ferry run requires */
+    {PEER_TABLES "cluster:\n  peer_key: wrong-key-0123456789abc\n",
+     "config: cluster.peer_key: not one of ingest.auth.keys (bad.yaml:5)"},
+    {PEER_TABLES "cluster:\n  heartbeat: 1s\n",
+     "config: cluster.peer_key: missing, needed when ingest.auth.keys are set and a table is "
+     "placed partitioned (the instances forward reads to each other with it) (bad.yaml:4)"},
+    {PEER_TABLES,
+     "config: tables[0].placement: partitioned while ingest.auth.keys are set: needs "
+     "cluster.peer_key, the key the instances forward reads to each other with (bad.yaml:3)"},
+    {"ingest:\n  auth:\n    keys:\n      - {name: r, key: reader-key-0123456789, tables: [a]}\n"
+     "      - {name: p, key: peer-key-0123456789abc, tables: [a]}\n"
+     "tables:\n  - {name: t, topic: t, placement: partitioned}\n"
+     "cluster: {peer_key: peer-key-0123456789abc}\n",
+     "config: cluster.peer_key: the key 'p' may not read table 't', which the instances forward "
+     "reads of (bad.yaml:8)"},
+    {"cluster:\n  peer_key: ${file:/nonexistent/ferry-peer.key}\n",
+     "config: cluster.peer_key: ${file:/nonexistent/ferry-peer.key}: cannot open it: No such file "
+     "or directory (bad.yaml:2)"},
     {"server:\n  advertised_url: host:8080\n",
      "config: server.advertised_url: expected http://host:port or https://host:port, got "
      "'host:8080' (bad.yaml:2)"},
@@ -289,6 +333,66 @@ static void test_route_io_threads(void **state)
     }
 }
 
+/* A single value where a list of strings goes is a list of one, as docs/config.md says. */
+static void test_scalar_is_a_list_of_one(void **state)
+{
+    struct ferry_config *cfg = ferry_config_load_string(
+        "routes:\n  - name: r\n    topics: orders\n    target: {url: \"http://x/\"}\n", "one.yaml");
+    const struct ferry_routes_config *rc = ferry_config_job(cfg, &ferry_routes_job);
+    const struct ferry_route_config *r = rc->routes.items;
+
+    (void)state;
+    assert_int_equal(ferry_config_error_count(cfg), 0);
+    assert_int_equal(r->topics.count, 1);
+    assert_string_equal(r->topics.items[0], "orders");
+    ferry_config_destroy(cfg);
+}
+
+/* A route's target.url: http or https with a host, whatever its variables fill in later. */
+static const struct {
+    const char *url;
+    const char *error; /* NULL: valid */
+} url_cases[] = {
+    {"http://orders/api/${key}", NULL},
+    {"HTTPS://orders:8443/api?topic=${topic}", NULL},
+    {"http://user@[::1]:8080/${header.x-id}", NULL},
+    {"http://x", NULL},
+    {"not a url", "expected an http:// or https:// URL, got 'not a url'"},
+    {"ftp://127.0.0.1:1/x", "expected an http:// or https:// URL, got 'ftp://127.0.0.1:1/x'"},
+    {"file:///tmp/x", "expected an http:// or https:// URL, got 'file:///tmp/x'"},
+    {"orders/x", "expected an http:// or https:// URL, got 'orders/x'"},
+    {"http:///${key}", "expected a host after 'http://', got 'http:///${key}'"},
+    {"http:///x", "expected a host after 'http://', got 'http:///x'"},
+    {"https://:8443/${key}", "expected a host after 'https://', got 'https://:8443/${key}'"},
+    {"http://user@/x", "expected a host after 'http://', got 'http://user@/x'"},
+    {"http://", "expected a host after 'http://', got 'http://'"},
+};
+
+static void test_route_target_url(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+        char text[512], want[512];
+        struct ferry_config *cfg;
+
+        snprintf(text, sizeof(text),
+                 "routes:\n  - name: r\n    topics: [t]\n    target:\n      url: \"%s\"\n",
+                 url_cases[i].url);
+        cfg = ferry_config_load_string(text, "url.yaml");
+        assert_non_null(cfg);
+        if (!url_cases[i].error) {
+            if (ferry_config_error_count(cfg))
+                fail_msg("'%s': %s", url_cases[i].url, ferry_config_error_at(cfg, 0));
+        } else {
+            snprintf(want, sizeof(want), "config: routes[0].target.url: %s (url.yaml:5)",
+                     url_cases[i].error);
+            assert_int_equal(ferry_config_error_count(cfg), 1);
+            assert_string_equal(ferry_config_error_at(cfg, 0), want);
+        }
+        ferry_config_destroy(cfg);
+    }
+}
+
 static void test_all_errors_reported(void **state)
 {
     struct ferry_config *cfg =
@@ -296,6 +400,28 @@ static void test_all_errors_reported(void **state)
     (void)state;
     assert_int_equal(ferry_config_error_count(cfg), 2);
     assert_non_null(strstr(ferry_config_error_at(cfg, 1), "(two.yaml:4)"));
+    ferry_config_destroy(cfg);
+}
+
+/* librdkafka's verdict on kafka.properties comes in the same load as every other problem. */
+static void test_kafka_properties_reported_with_the_rest(void **state)
+{
+    static const char text[] = "kafka:\n"
+                               "  properties:\n"
+                               "    fetch.wait.max.mz: 10\n"
+                               "    linger.ms: abc\n"
+                               "server:\n"
+                               "  threads: x\n";
+    struct ferry_config *cfg = ferry_config_load_string(text, "kafka.yaml");
+    (void)state;
+    assert_int_equal(ferry_config_error_count(cfg), 3);
+    assert_string_equal(ferry_config_error_at(cfg, 0),
+                        "config: kafka.properties.fetch.wait.max.mz: No such configuration "
+                        "property: \"fetch.wait.max.mz\" (kafka.yaml:3)");
+    assert_non_null(strstr(ferry_config_error_at(cfg, 1), "config: kafka.properties.linger.ms: "));
+    assert_non_null(strstr(ferry_config_error_at(cfg, 1), "(kafka.yaml:4)"));
+    assert_string_equal(ferry_config_error_at(cfg, 2),
+                        "config: server.threads: expected an integer, got 'x' (kafka.yaml:6)");
     ferry_config_destroy(cfg);
 }
 
@@ -327,7 +453,7 @@ static void test_env_too_long(void **state)
     (void)state;
     setenv("FERRY_T_LONG", "0123456789", 1);
     ferry_buf_init(&b, 8);
-    assert_int_equal(ferry_config_expand_env("${env:FERRY_T_LONG}", &b, err, sizeof(err)), -1);
+    assert_int_equal(ferry_config_expand("${env:FERRY_T_LONG}", &b, err, sizeof(err)), -1);
     assert_string_equal(err, "value is longer than 8 bytes");
     ferry_buf_release(&b);
 }
@@ -357,7 +483,7 @@ static void test_env(void **state)
         char err[128] = "";
         int rc;
         ferry_buf_init(&b, 1024);
-        rc = ferry_config_expand_env(cases[i].in, &b, err, sizeof(err));
+        rc = ferry_config_expand(cases[i].in, &b, err, sizeof(err));
         if (cases[i].out) {
             assert_int_equal(rc, 0);
             assert_string_equal(b.data ? b.data : "", cases[i].out);
@@ -366,6 +492,63 @@ static void test_env(void **state)
             assert_true(err[0] != '\0');
         }
         ferry_buf_release(&b);
+    }
+}
+
+/* Writes in to out with its first "PATH" replaced by path. */
+static void fill_path(char *out, size_t size, const char *in, const char *path)
+{
+    const char *at = strstr(in, "PATH");
+
+    if (at)
+        snprintf(out, size, "%.*s%s%s", (int)(at - in), in, path, at + 4);
+    else
+        snprintf(out, size, "%s", in);
+}
+
+/* ${file:PATH} gives the file's contents without trailing white space. */
+static void test_file(void **state)
+{
+    static const struct {
+        const char *content; /* NULL: no such file */
+        const char *in;      /* PATH stands for the file's path */
+        const char *out;     /* NULL: an error */
+    } cases[] = {
+        {"peer-key-0123456789abc\n", "${file:PATH}", "peer-key-0123456789abc"},
+        {"s3cret \r\n\n", "x-${file:PATH}-y", "x-s3cret-y"},
+        {"", "${file:PATH}", ""},
+        {"a b\nc", "${file:PATH}", "a b\nc"},
+        {NULL, "${file:PATH}", NULL},
+        {"x", "${file:PATH", NULL},
+        {"x", "${file:}", NULL},
+        {"x", "${file:/dev/null}", NULL}, /* not a regular file */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[] = "/tmp/ferry-test-config-XXXXXX", in[128], err[256] = "";
+        struct ferry_buf b;
+        int fd = mkstemp(path), rc;
+
+        assert_true(fd >= 0);
+        if (cases[i].content)
+            assert_int_equal(write(fd, cases[i].content, strlen(cases[i].content)),
+                             (ssize_t)strlen(cases[i].content));
+        close(fd);
+        if (!cases[i].content)
+            unlink(path);
+        fill_path(in, sizeof(in), cases[i].in, path);
+        ferry_buf_init(&b, 1024);
+        rc = ferry_config_expand(in, &b, err, sizeof(err));
+        if (cases[i].out) {
+            if (rc)
+                fail_msg("case %zu: %s", i, err);
+            assert_string_equal(b.data ? b.data : "", cases[i].out);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_true(err[0] != '\0');
+        }
+        ferry_buf_release(&b);
+        unlink(path);
     }
 }
 
@@ -391,11 +574,15 @@ int main(void)
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
+        cmocka_unit_test(test_file),
         cmocka_unit_test(test_reference_mentions_every_core_key),
         cmocka_unit_test(test_route_io_threads),
+        cmocka_unit_test(test_route_target_url),
+        cmocka_unit_test(test_scalar_is_a_list_of_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
