@@ -256,9 +256,10 @@ static int scan_string(struct scan *s)
         } else if (c < 0x80) {
             s->p++;
         } else {
-            s->p += utf8_seq(s->p, (size_t)(s->end - s->p), &ok);
+            size_t len = utf8_seq(s->p, (size_t)(s->end - s->p), &ok);
             if (!ok)
-                return bad(s, "invalid UTF-8 in a string");
+                return bad(s, "invalid UTF-8 in a string"); /* at the sequence's first byte */
+            s->p += len;
         }
     }
     return bad(s, "unterminated string");
@@ -403,13 +404,17 @@ int ferry_json_is_valid(const char *p, size_t n)
     return scan_text(&s) == 0;
 }
 
-size_t ferry_json_value_len(const char *p, size_t n)
+size_t ferry_json_value_len(const char *p, size_t n, struct ferry_json_error *err)
 {
     struct scan s = {(const unsigned char *)p, p ? (const unsigned char *)p + n : NULL, 0, NULL};
 
-    if (!p || scan_value(&s))
-        return 0;
-    return (size_t)(s.p - (const unsigned char *)p);
+    if (p && scan_value(&s) == 0)
+        return (size_t)(s.p - (const unsigned char *)p);
+    if (err) {
+        err->why = p ? s.why : "no text";
+        err->offset = p ? (size_t)(s.p - (const unsigned char *)p) : 0;
+    }
+    return 0;
 }
 
 /* Returns how many bytes from s can be copied into a JSON string unchanged. */

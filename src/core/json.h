@@ -43,10 +43,10 @@ int ferry_json_check(const char *p, size_t n, struct ferry_json_error *err);
 int ferry_json_is_valid(const char *p, size_t n);
 
 /* Returns the length of the one JSON value at the start of p[0..n) (with the whitespace
- * before it), checked as ferry_json_check does, or 0 when no valid value starts there. Whatever
- * follows the value is left alone: a reader of a larger document finds a value's end and checks it
- * in one pass. */
-size_t ferry_json_value_len(const char *p, size_t n);
+ * before it), checked as ferry_json_check does, or 0 when no valid value starts there, with
+ * *err (unless NULL) saying why and where. Whatever follows the value is left alone: a reader
+ * of a larger document finds a value's end and checks it in one pass. */
+size_t ferry_json_value_len(const char *p, size_t n, struct ferry_json_error *err);
 
 /* Returns 1 when p[0..n) is well-formed UTF-8 (no overlong forms, no surrogates, nothing above
  * U+10FFFF), else 0. An embedded NUL byte is valid UTF-8. */

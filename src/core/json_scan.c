@@ -114,15 +114,24 @@ static int runs_on(const struct ferry_json_cursor *c, size_t n)
     return scalar_byte(*c->p) && c->p + n < c->end && scalar_byte(c->p[n]);
 }
 
+/* On failure the cursor is left where the value went wrong, so that the offset a message
+ * gives (ferry_json_offset) is the byte at fault, not the value's first. */
 int ferry_json_read_value(struct ferry_json_cursor *c, const char **span, size_t *len)
 {
+    struct ferry_json_error err;
     size_t n;
 
     if (ferry_json_peek(c) == FERRY_JSON_INVALID)
         return fail(c, "expected a value");
-    n = ferry_json_value_len(c->p, (size_t)(c->end - c->p));
-    if (!n || runs_on(c, n))
-        return fail(c, "invalid JSON");
+    n = ferry_json_value_len(c->p, (size_t)(c->end - c->p), &err);
+    if (!n) {
+        c->p += err.offset;
+        return fail(c, err.why ? err.why : "invalid JSON");
+    }
+    if (runs_on(c, n)) {
+        c->p += n;
+        return fail(c, "invalid JSON: a number or literal runs on");
+    }
     *span = c->p;
     *len = n;
     c->p += n;
