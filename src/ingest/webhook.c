@@ -114,6 +114,8 @@ static int set_key(struct parser *p, struct ferry_ingest_record *r)
     }
     if (!r->key && k->required) {
         describe_source(k, source, sizeof(source));
+        if (!k->json) /* the request's, not one record's: no line or body to point at */
+            return fail(p, 422, 422, "the key is missing (%s)", source);
         return fail_at(p, 422, 422, "the key is missing (%s)", source);
     }
     if (r->key_len > p->limits->max_key_bytes)

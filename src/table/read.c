@@ -557,7 +557,7 @@ static int authenticate(ferry_tables *ts, ferry_http_req *req)
     key = ferry_auth_check(ts->auth, ferry_http_req_header(req, "Authorization"));
     if (key >= 0)
         return key;
-    ferry_http_add_header(req, "WWW-Authenticate", "Bearer");
+    ferry_http_add_header(req, "WWW-Authenticate", "Bearer realm=\"ferry\"");
     ferry_http_respond_error(req, 401, 0,
                              "a valid API key is required (Authorization: Bearer <key>)");
     return -2;

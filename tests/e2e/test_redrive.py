@@ -276,7 +276,7 @@ def test_admin_endpoint(ferry_bin, start_routes, receiver, kafka):
                          body=None if body is None else json.dumps(body))
 
     r = post("/routes/rd/redrive", {}, key=None)
-    assert r.status == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.status == 401 and r.headers["www-authenticate"] == 'Bearer realm="ferry"'
     assert post("/routes/nope/redrive", {}, key=None).status == 401  # no hint which routes exist
     r = post("/routes/rd/redrive", {}, key=other_key)
     assert r.status == 403 and "may not redrive route 'rd'" in r.text

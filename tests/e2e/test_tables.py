@@ -652,7 +652,7 @@ def test_api_keys_for_tables(broker30, run_ferry, tmp_path):
         return f.request(method, path, headers=headers, body=body)
 
     r = get("/tables/prices/keys/K")
-    assert r.status == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.status == 401 and r.headers["www-authenticate"] == 'Bearer realm="ferry"'
     assert get("/tables/nope/keys/K").status == 401  # no hint which tables exist
     assert get("/tables/prices/keys/K", reader).body == b"v"
     r = get("/tables/secret/keys/K", reader)
