@@ -399,7 +399,7 @@ static int read_header(struct parser *p, struct where *w)
     char name[FERRY_JSON_NAME_MAX + 1];
     struct ferry_ingest_header *h = ferry_ingest_batch_add_header(p->b);
     size_t index = 0;
-    int rc, truncated, has_name = 0;
+    int rc, truncated, has_name = 0, has_value = 0;
 
     if (!h)
         return fail(p, 500, 500, "out of memory");
@@ -407,7 +407,10 @@ static int read_header(struct parser *p, struct where *w)
         return fail_at(p, w, 422, 422, "expected an object with name and value");
     while ((rc = ferry_json_next_member(&p->s, &index, name, &truncated)) == 1) {
         w->member = name;
-        if (strcmp(name, "name") == 0 && !has_name++)
+        if ((strcmp(name, "name") == 0 && has_name++) ||
+            (strcmp(name, "value") == 0 && has_value++))
+            rc = fail_at(p, w, 422, 422, "given twice");
+        else if (strcmp(name, "name") == 0)
             rc = read_text(p, w, 0, &h->name, &h->name_len);
         else if (strcmp(name, "value") == 0)
             rc = read_text(p, w, p->format == FERRY_RP_BINARY, &h->value, &h->value_len);
