@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'interrupted=1; exit 0' INT
-trap 'exit 0' TERM
+trap 'exit 0' TERM HUP
 
 "$PYTHON" examples/receiver.py "$RECEIVER_PORT" &
 receiver_pid=$!
