@@ -156,6 +156,7 @@ static struct ferry_config *load_valid_config(const char *cmd, const char *path,
         *code = FERRY_EXIT_USAGE;
         return NULL;
     }
+    ferry_kafka_check_config(cfg); /* librdkafka's verdict, beside every other problem */
     if (ferry_config_error_count(cfg) == 0)
         return cfg;
     for (size_t i = 0; i < ferry_config_error_count(cfg); i++)

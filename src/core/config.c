@@ -9,9 +9,7 @@
 #include "core/config_int.h"
 #include "core/config_schema.h"
 #include "core/job.h"
-#include "core/kafka.h"
 #include "core/log.h"
-#include "core/pattern.h"
 #include "core/topic_name.h"
 #include "core/units.h"
 
@@ -54,7 +52,6 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
-static void check_kafka(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
 #define SERVER_INSTANCE_MAX 200 /* leaves room for "-<route>" in Kafka's 249 */
 static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
@@ -90,9 +87,8 @@ static const struct ferry_cfg_field kafka_fields[] = {
      NULL, 0, "How often the Kafka clients' statistics behind /metrics are refreshed."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section kafka_section = {"kafka", kafka_fields,
-                                                       sizeof(struct ferry_kafka_config),
-                                                       check_kafka, "How ferry reaches Kafka."};
+static const struct ferry_cfg_section kafka_section = {
+    "kafka", kafka_fields, sizeof(struct ferry_kafka_config), NULL, "How ferry reaches Kafka."};
 
 #define TLS_FIELD(f) offsetof(struct ferry_server_tls_config, f)
 static const struct ferry_cfg_field tls_fields[] = {
@@ -185,18 +181,6 @@ static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
     }
 }
 
-/* librdkafka reads its properties only when a client is made: trying them on a client
- * configuration here reports them beside every other problem of the file. kafka.properties go
- * to every client; the producer's configuration is the one ferry adds the most to. */
-static void check_kafka(struct ferry_config *cfg, void *obj, const char *path)
-{
-    struct ferry_kafka_config *k = obj;
-    char ipath[256];
-
-    snprintf(ipath, sizeof(ipath), "%s.properties", path);
-    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PRODUCER, &k->properties, ipath);
-}
-
 static void check_server(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_server_config *s = obj;
@@ -271,41 +255,6 @@ void ferry_config_check_name(struct ferry_config *cfg, const char *name, const c
         return;
     snprintf(fpath, sizeof(fpath), "%s.name", path);
     ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
-}
-
-/* Reports entry i of list, at ipath, when it is not a valid entry. */
-static void check_pattern(struct ferry_config *cfg, const struct ferry_cfg_strings *list, size_t i,
-                          enum ferry_config_names names, const char *ipath)
-{
-    const char *t = list->items[i];
-    struct ferry_cfg_strings one = {&list->items[i], 1};
-    char err[512];
-    ferry_patterns *p = ferry_patterns_new(&one, err, sizeof(err));
-
-    ferry_patterns_destroy(p);
-    if (!p)
-        ferry_config_error(cfg, ipath, "%s", err);
-    else if (t[0] == '^')
-        return;
-    else if (names == FERRY_CONFIG_TABLE_NAMES && !ferry_config_name_valid(t))
-        ferry_config_error(cfg, ipath,
-                           "expected a table name (letters, digits, '.', '_', '-') or a ^regex, "
-                           "got '%s'",
-                           t);
-    else if (names == FERRY_CONFIG_TOPIC_NAMES &&
-             ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
-        ferry_config_error(cfg, ipath, "%s (a regular expression starts with '^')", err);
-}
-
-void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
-                                 enum ferry_config_names names, const char *path)
-{
-    char ipath[256];
-
-    for (size_t i = 0; i < list->count; i++) {
-        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        check_pattern(cfg, list, i, names, ipath);
-    }
 }
 
 /* ---- lines and errors ---- */

@@ -671,3 +671,9 @@ void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role
     }
     rd_kafka_conf_destroy(conf);
 }
+
+void ferry_kafka_check_config(struct ferry_config *cfg)
+{
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PRODUCER, &cfg->kafka.properties,
+                                "kafka.properties");
+}

@@ -78,6 +78,10 @@ int ferry_kafka_status_brokers(ferry_kafka *k, struct ferry_buf *out);
  * there are none yet or the client was released. Returns 0, or -1 as above. Any thread. */
 int ferry_kafka_status_lag(ferry_kafka *k, const void *opaque, struct ferry_buf *out);
 
+/* Checks kafka.properties (and every client property ferry would set) without connecting;
+ * problems are reported on cfg with file and line, beside those the load found. */
+void ferry_kafka_check_config(struct ferry_config *cfg);
+
 /* Checks property overrides found at path ("kafka.properties", "routes[0].kafka") on a client
  * configuration of role, with every property ferry would set, without connecting; reports
  * problems on cfg with file and line. */
