@@ -162,22 +162,34 @@ enum ferry_breaker_ticket ferry_breaker_started(ferry_breaker *b)
     return FERRY_BREAKER_PROBE;
 }
 
-static void probe_result(ferry_breaker *b, int failed, int64_t now_ms)
+static void close_now(ferry_breaker *b, const char *idle)
 {
     char why[BREAKER_WHY_MAX];
 
+    b->open_period_ms = b->p.open_ms;
+    clear_window(b);
+    snprintf(why, sizeof(why), "%" PRId64 " probe request(s) succeeded%s", b->probes_answered,
+             idle);
+    set_state(b, FERRY_BREAKER_CLOSED, why);
+}
+
+static void probe_result(ferry_breaker *b, int failed, int64_t now_ms)
+{
     if (b->state != FERRY_BREAKER_HALF_OPEN)
         return;
     if (failed) {
         open_now(b, now_ms, "a probe request failed");
         return;
     }
-    if (++b->probes_answered < b->p.probes)
-        return;
-    b->open_period_ms = b->p.open_ms;
-    clear_window(b);
-    snprintf(why, sizeof(why), "%" PRId64 " probe request(s) succeeded", b->probes_answered);
-    set_state(b, FERRY_BREAKER_CLOSED, why);
+    if (++b->probes_answered >= b->p.probes)
+        close_now(b, "");
+}
+
+void ferry_breaker_idle(ferry_breaker *b)
+{
+    if (b->state == FERRY_BREAKER_HALF_OPEN && b->probes_answered > 0 &&
+        b->probes_answered == b->probes_started)
+        close_now(b, ", and nothing is left to send");
 }
 
 void ferry_breaker_result(ferry_breaker *b, enum ferry_breaker_ticket ticket, int failed,

@@ -67,6 +67,11 @@ enum ferry_breaker_ticket ferry_breaker_started(ferry_breaker *b);
 void ferry_breaker_result(ferry_breaker *b, enum ferry_breaker_ticket ticket, int failed,
                           int64_t now_ms);
 
+/* The caller has nothing left to send (no record waiting, none under way). A half-open
+ * breaker whose probes so far all succeeded closes then, rather than wait for the probes it
+ * has no records for: a quiet topic would keep it half-open until the next records came. */
+void ferry_breaker_idle(ferry_breaker *b);
+
 enum ferry_breaker_state ferry_breaker_state(const ferry_breaker *b);
 
 /* When an open breaker turns half-open; INT64_MAX when it is not open. */

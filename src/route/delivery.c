@@ -130,6 +130,13 @@ int route_breaker_holding(const struct route *r)
     return r->breaker && ferry_breaker_state(r->breaker) == FERRY_BREAKER_OPEN;
 }
 
+void route_breaker_check_idle(struct route *r)
+{
+    if (r->breaker && !r->in_flight && !ferry_dispatch_records(r->dispatch) &&
+        !ferry_heap_peek(&r->retries))
+        ferry_breaker_idle(r->breaker);
+}
+
 /* The result of an attempt, told to the breaker: a failure is what on_status retries, or no
  * answer at all; an answer that dead-letters the record is the record's trouble. */
 static int target_failed(const struct route *r, const struct ferry_http_call *call)

@@ -479,6 +479,7 @@ static int loop_turn(struct route *r, int more, int consuming)
     route_fire_retries(r, now);
     if (consuming)
         route_dispatch(r, now, 0);
+    route_breaker_check_idle(r);
     store_offsets(r);
     apply_backpressure(r, now);
     ferry_failure_log_tick(r->failure_log, now);

@@ -211,8 +211,8 @@ static const struct ferry_cfg_field breaker_fields[] = {
     {"max_open", FERRY_CFG_DURATION, BREAKER_FIELD(max_open_ms), "60s", 10, 86400000, NULL, NULL, 0,
      "The longest open period."},
     {"probes", FERRY_CFG_INT, BREAKER_FIELD(probes), "3", 1, 1000, NULL, NULL, 0,
-     "Half-open, this many requests go out; all must succeed to close it, one failure opens "
-     "it again."},
+     "Half-open, this many requests go out; all must succeed to close it (fewer, when the route "
+     "has nothing else to send), one failure opens it again."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section breaker_section = {

@@ -161,6 +161,8 @@ int64_t route_breaker_blocked_until(struct route *r, int64_t now_ms);
 /* delivery.c: nonzero while the breaker is open: the partitions stay paused. Half-open they
  * resume, so that there are records to probe with (only the probes go out). */
 int route_breaker_holding(const struct route *r);
+/* Tells the breaker when the route has nothing left to send: see ferry_breaker_idle(). */
+void route_breaker_check_idle(struct route *r);
 
 /* delivery.c: when refused dead-letter or reply writes are tried again, or INT64_MAX. */
 int64_t route_next_dead_letter_ms(const struct route *r);

@@ -26,6 +26,7 @@ enum op {
     START, /* a request starts and stays under way (its ticket is kept) */
     DONE_OK,
     DONE_FAIL, /* the request kept by START ends */
+    IDLE,      /* the caller has nothing left to send */
 };
 
 struct step {
@@ -117,6 +118,24 @@ static const struct breaker_case cases[] = {
       {1007, OK, C},
       {0, END, C}},
      3},
+    {"idle after every probe so far succeeded: closed without the missing probes",
+     {{0, FAIL, C}, {1, FAIL, C}, {2, FAIL, O}, {1002, OK, H}, {1003, IDLE, C}, {0, END, C}},
+     3},
+    {"idle counts for nothing before a probe, with one under way, or closed",
+     {{0, IDLE, C},
+      {1, FAIL, C},
+      {2, FAIL, C},
+      {3, FAIL, O},
+      {4, IDLE, O},
+      {1003, START, H},
+      {1004, START, H},
+      {1005, IDLE, H},
+      {1006, DONE_OK, H},
+      {1007, IDLE, H},
+      {1008, DONE_OK, C},
+      {1009, IDLE, C},
+      {0, END, C}},
+     3},
     {"results of requests started while closed are old news once open",
      {{0, START, C},
       {1, FAIL, C},
@@ -162,6 +181,9 @@ static void play(ferry_breaker *b, const struct step *s, enum ferry_breaker_tick
     case DONE_FAIL:
         ferry_breaker_result(b, kept[0], s->op == DONE_FAIL, s->t_ms);
         kept[0] = kept[1];
+        break;
+    case IDLE:
+        ferry_breaker_idle(b);
         break;
     case END:
         break;
