@@ -82,8 +82,9 @@ def test_target_down_20_s_opens_the_breaker_and_loses_nothing(start_routes, rece
 
 def test_a_quiet_topic_still_closes_the_breaker(start_routes, receiver, kafka):
     """One record and a target that is down: the breaker opens with nothing else buffered.
-    Half-open, consumption resumes so that later records can be probes too; it closes once
-    three have succeeded (it used to keep the partitions paused and wait for good)."""
+    Half-open, consumption resumes so that later records can be probes too; with nothing else
+    to send it closes once the probe it had succeeded (it used to keep the partitions paused
+    and wait for good, and later to wait for three probes)."""
     topic = unique("brkq")
     down = threading.Event()
     down.set()
@@ -97,6 +98,11 @@ def test_a_quiet_topic_still_closes_the_breaker(start_routes, receiver, kafka):
     down.clear()
     wait_until(lambda: any(r.body == b"first" and r.status == 200 for r in receiver.requests),
                30, "the first record delivered by a probe")
+    # One probe succeeded and nothing is left to send: it closes without the other two (and
+    # /readyz is ready again), rather than stay half-open until more records come.
+    wait_until(lambda: route_metric(f.metrics(), "ferry_route_circuit_state", "brkq",
+                                    state="closed") == 1, 10, "the breaker closed, idle")
+    assert f.get("/readyz").status == 200
     kafka.produce(topic, [b"second", b"third", b"fourth"])
     wait_until(lambda: {r.body for r in receiver.requests if r.status == 200}
                >= {b"first", b"second", b"third", b"fourth"}, 30, "the later records delivered")
