@@ -598,6 +598,8 @@ def test_lookup_many_keys(broker30, run_ferry, tmp_path):
         ('{"keys": ["a","b","c","d","e"]}', "more than limits.max_lookup_keys"),
         ('{"keys": [1]}', "expected an array of strings"),
         ('{"other": []}', "expected only the member \\\"keys\\\""),
+        ('{"keys\\u0000x": ["a"]}', "expected only the member \\\"keys\\\""),  # not "keys"
+        ('{"keys": ["a"], "keys\\u0000": ["b"]}', "expected only the member \\\"keys\\\""),
         ('not json', "expected a JSON object"),
     ]:
         r = f.request("POST", "/tables/t/lookup", body=body)
