@@ -1,5 +1,9 @@
 /*
  * base64.c - RFC 4648 base64 in both alphabets, for the jobs' JSON bodies and URLs.
+ *
+ * Decoding writes each byte over text it has already read, so it needs no second buffer; the
+ * price is that a failed decode leaves the text damaged, which is why "either alphabet" is one
+ * mode of one pass rather than a second attempt.
  */
 #include "core/base64.h"
 
@@ -35,7 +39,17 @@ int ferry_base64_encode(struct ferry_buf *out, const void *p, size_t n,
     return result;
 }
 
-static int value_of(unsigned char c, enum ferry_base64_alphabet abc)
+/* The characters for 62 and 63 in alphabet abc, or NULL for FERRY_BASE64_EITHER. */
+static const char *last_two(enum ferry_base64_alphabet abc)
+{
+    if (abc == FERRY_BASE64_EITHER)
+        return NULL;
+    return abc == FERRY_BASE64_URL ? "-_" : "+/";
+}
+
+/* The value of c, or -1. *two is the pair from last_two; a NULL one is set by the first of
+ * + / - _ seen, which fixes the alphabet for the rest of the text. */
+static int value_of(unsigned char c, const char **two)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -43,15 +57,20 @@ static int value_of(unsigned char c, enum ferry_base64_alphabet abc)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == (abc == FERRY_BASE64_URL ? '-' : '+'))
+    if (!*two && (c == '+' || c == '/'))
+        *two = "+/";
+    else if (!*two && (c == '-' || c == '_'))
+        *two = "-_";
+    if (*two && c == (unsigned char)(*two)[0])
         return 62;
-    if (c == (abc == FERRY_BASE64_URL ? '_' : '/'))
+    if (*two && c == (unsigned char)(*two)[1])
         return 63;
     return -1;
 }
 
 int ferry_base64_decode(char *buf, size_t len, enum ferry_base64_alphabet abc, size_t *out_len)
 {
+    const char *two = last_two(abc);
     size_t n = len, o = 0;
     unsigned acc = 0;
     int bits = 0;
@@ -61,7 +80,7 @@ int ferry_base64_decode(char *buf, size_t len, enum ferry_base64_alphabet abc, s
     if (n % 4 == 1)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int v = value_of((unsigned char)buf[i], abc);
+        int v = value_of((unsigned char)buf[i], &two);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (unsigned)v;

@@ -407,14 +407,30 @@ int ferry_json_next_member(struct ferry_json_cursor *c, size_t *index,
                            char name[FERRY_JSON_NAME_MAX + 1], int *truncated)
 {
     size_t len;
-    int rc = next_item(c, index, '}');
+    int cut, rc = next_item(c, index, '}');
 
     if (rc <= 0)
         return rc;
-    if (decode_string(c, name, FERRY_JSON_NAME_MAX, &len, truncated))
+    if (decode_string(c, name, FERRY_JSON_NAME_MAX, &len, &cut))
         return fail(c, "expected a member name");
+    if (cut)
+        *truncated = FERRY_JSON_NAME_LONG;
+    else
+        *truncated = memchr(name, '\0', len) ? FERRY_JSON_NAME_NUL : 0;
     name[*truncated ? 0 : len] = '\0';
     return colon(c);
+}
+
+#define SPELLED_(x) #x
+#define SPELLED(x) SPELLED_(x) /* a macro's value as a string literal */
+
+const char *ferry_json_name_label(const char *name, int truncated)
+{
+    if (truncated == FERRY_JSON_NAME_LONG)
+        return "(name over " SPELLED(FERRY_JSON_NAME_MAX) " bytes)";
+    if (truncated)
+        return "(name with \\u0000)";
+    return name;
 }
 
 /* As ferry_json_next_member, but gives the member name as its JSON text, quotes included,

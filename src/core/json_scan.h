@@ -46,6 +46,12 @@ struct ferry_json_cursor {
 /* Longest member name ferry_json_next_member decodes; longer names read as unknown. */
 #define FERRY_JSON_NAME_MAX 64
 
+/* Why ferry_json_next_member gave an empty name in place of a member's (its *truncated). */
+enum ferry_json_name_problem {
+    FERRY_JSON_NAME_LONG = 1, /* longer than FERRY_JSON_NAME_MAX bytes */
+    FERRY_JSON_NAME_NUL = 2,  /* holds U+0000: "records\u0000" would compare as "records" */
+};
+
 /* Results of the writers below that read JSON text. */
 enum ferry_json_write_result {
     FERRY_JSON_WRITE_OK = 0,
@@ -83,11 +89,18 @@ int ferry_json_read_real(struct ferry_json_cursor *c, double *d);
 int ferry_json_enter(struct ferry_json_cursor *c, char open);
 
 /* Moves to the next member of the object entered last. Returns 1 with the decoded member name
- * in name (NUL-terminated; a name longer than FERRY_JSON_NAME_MAX comes back empty with
- * *truncated set) and the cursor at its value, 0 after the closing '}', or -1. *index counts
- * the members read so far; start it at 0. */
+ * in name (NUL-terminated) and the cursor at its value, 0 after the closing '}', or -1. A name
+ * that cannot be given whole as a C string, longer than FERRY_JSON_NAME_MAX or holding U+0000,
+ * comes back empty with *truncated set to a ferry_json_name_problem, so that it equals no known
+ * name and callers read it as unknown; else *truncated is 0. *index counts the members read so
+ * far; start it at 0. */
 int ferry_json_next_member(struct ferry_json_cursor *c, size_t *index,
                            char name[FERRY_JSON_NAME_MAX + 1], int *truncated);
+
+/* The name to show in a message for what ferry_json_next_member gave: name itself when
+ * truncated is 0, else a static stand-in saying what was wrong with it ("(name with \u0000)"),
+ * never the part of the name before a NUL. */
+const char *ferry_json_name_label(const char *name, int truncated);
 
 /* Moves to the next element of the array entered last. Returns 1 with the cursor at the
  * element, 0 after the closing ']', or -1. *index counts as for ferry_json_next_member. */

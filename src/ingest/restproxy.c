@@ -393,6 +393,14 @@ static int read_partition(struct parser *p, const struct where *w, struct ferry_
     return 0;
 }
 
+/* How a member's name reads in messages: "?" for an empty one, and never the part before a
+ * NUL (ferry_json_name_label). */
+static const char *member_label(const char *name, int truncated)
+{
+    const char *label = ferry_json_name_label(name, truncated);
+    return *label ? label : "?";
+}
+
 /* Reads one {"name": ..., "value": ...} of a record's headers; w names that header. */
 static int read_header(struct parser *p, struct where *w)
 {
@@ -406,7 +414,7 @@ static int read_header(struct parser *p, struct where *w)
     if (ferry_json_enter(&p->s, '{'))
         return fail_at(p, w, 422, 422, "expected an object with name and value");
     while ((rc = ferry_json_next_member(&p->s, &index, name, &truncated)) == 1) {
-        w->member = name;
+        w->member = member_label(name, truncated);
         if ((strcmp(name, "name") == 0 && has_name++) ||
             (strcmp(name, "value") == 0 && has_value++))
             rc = fail_at(p, w, 422, 422, "given twice");
@@ -460,11 +468,11 @@ static int read_headers(struct parser *p, const struct where *w)
 
 /* Reads member `name` of record i. seen has one bit per known member, to refuse repeats. */
 static int read_record_member(struct parser *p, size_t i, struct ferry_ingest_record *r,
-                              const char *name, unsigned *seen)
+                              const char *name, int truncated, unsigned *seen)
 {
     static const char *const members[] = {"key", "value", "partition", "headers", NULL};
     const struct ferry_ingest_limits *l = p->limits;
-    struct where w = {.record = i, .field = *name ? name : "?"};
+    struct where w = {.record = i, .field = member_label(name, truncated)};
     int m = 0;
 
     while (members[m] && strcmp(members[m], name) != 0)
@@ -501,7 +509,7 @@ static int read_record(struct parser *p, size_t i)
     if (ferry_json_enter(&p->s, '{'))
         return fail_at(p, &w, 422, 422, "expected an object");
     while ((rc = ferry_json_next_member(&p->s, &index, name, &truncated)) == 1) {
-        rc = read_record_member(p, i, r, name, &seen);
+        rc = read_record_member(p, i, r, name, truncated, &seen);
         if (rc)
             return rc;
     }
@@ -563,7 +571,7 @@ static int read_body(struct parser *p)
         else if (schema_fields[schema])
             rc = read_schema_field(p, name);
         else
-            rc = fail(p, 422, 422, "%s: unknown field", *name ? name : "?");
+            rc = fail(p, 422, 422, "%s: unknown field", member_label(name, truncated));
         if (rc)
             return rc;
     }

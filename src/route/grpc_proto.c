@@ -619,9 +619,7 @@ static int put_bytes_value(struct enc *e, const json_t *v, struct ferry_buf *out
     if (!copy)
         return fail(e, "%s", "out of memory");
     memcpy(copy, json_string_value(v), len);
-    result = ferry_base64_decode(copy, len, FERRY_BASE64_STD, &n);
-    if (result)
-        result = ferry_base64_decode(copy, len, FERRY_BASE64_URL, &n);
+    result = ferry_base64_decode(copy, len, FERRY_BASE64_EITHER, &n);
     if (result)
         result = fail(e, "%s", "expected base64");
     else

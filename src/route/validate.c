@@ -390,7 +390,7 @@ static int check_object(struct walk *w, const struct node *n)
         return broke(w, "not JSON");
     while ((more = ferry_json_next_member(&w->c, &index, name, &truncated)) == 1) {
         mark_required(n, name, truncated, &seen);
-        rc = check_member(w, n, truncated ? "..." : name, truncated);
+        rc = check_member(w, n, ferry_json_name_label(name, truncated), truncated);
         if (rc)
             return rc;
     }

@@ -61,8 +61,7 @@ static int check_request(struct table *t, ferry_http_req *req, const char *const
         ferry_http_respond_error(req, 400, 0, "key_format: expected raw or base64, got '%s'",
                                  format);
     } else if (format && strcmp(format, "base64") == 0 &&
-               ferry_base64_decode(key, *len, FERRY_BASE64_URL, len) &&
-               ferry_base64_decode(key, *len, FERRY_BASE64_STD, len)) {
+               ferry_base64_decode(key, *len, FERRY_BASE64_EITHER, len)) {
         ferry_http_respond_error(req, 400, 0, "%s: not base64", what);
     } else if (*len > (size_t)t->cfg->limits.max_key_bytes) {
         ferry_http_respond_error(req, 400, 0,

@@ -186,8 +186,7 @@ static int walk_one(struct table *t, struct ferry_json_cursor *c, int b64, char 
         *error = "keys: expected an array of strings";
         return -1;
     }
-    if (b64 && ferry_base64_decode(scratch, len, FERRY_BASE64_URL, &len) &&
-        ferry_base64_decode(scratch, len, FERRY_BASE64_STD, &len)) {
+    if (b64 && ferry_base64_decode(scratch, len, FERRY_BASE64_EITHER, &len)) {
         *error = "keys: a key is not base64";
         return -1;
     }
@@ -331,10 +330,7 @@ static int query_bytes(const char *text, int b64, char **out, size_t *len)
     memcpy(*out, text, *len + 1);
     if (!b64)
         return 0;
-    if (ferry_base64_decode(*out, *len, FERRY_BASE64_URL, len) == 0 ||
-        ferry_base64_decode(*out, *len, FERRY_BASE64_STD, len) == 0)
-        return 0;
-    return -1;
+    return ferry_base64_decode(*out, *len, FERRY_BASE64_EITHER, len);
 }
 
 struct scanned {

@@ -267,9 +267,7 @@ static int decode_key(struct key_read *kr)
     const char *format = ferry_http_req_query(kr->req, "key_format");
 
     if (format && strcmp(format, "base64") == 0) {
-        if (ferry_base64_decode(kr->key, kr->waiter.key_len, FERRY_BASE64_URL,
-                                &kr->waiter.key_len) &&
-            ferry_base64_decode(kr->key, kr->waiter.key_len, FERRY_BASE64_STD,
+        if (ferry_base64_decode(kr->key, kr->waiter.key_len, FERRY_BASE64_EITHER,
                                 &kr->waiter.key_len)) {
             ferry_http_respond_error(kr->req, 400, 0, "key: not base64");
             return -1;

@@ -46,11 +46,7 @@ static ssize_t stored_key(ferry_http_req *req, const char *key, size_t len, char
     memcpy(out, key, len);
     if (!format || strcmp(format, "base64") != 0)
         return (ssize_t)len;
-    if (ferry_base64_decode(out, len, FERRY_BASE64_URL, &n) == 0)
-        return (ssize_t)n;
-    n = len;
-    memcpy(out, key, len);
-    return ferry_base64_decode(out, len, FERRY_BASE64_STD, &n) == 0 ? (ssize_t)n : -1;
+    return ferry_base64_decode(out, len, FERRY_BASE64_EITHER, &n) == 0 ? (ssize_t)n : -1;
 }
 
 /* Appends c percent-encoded unless it is unreserved (RFC 3986). */

@@ -336,6 +336,16 @@ BAD = [
     ("POST", "", VND_JSON, {}, '{"records":[]}', 422, 422, "records: may not be empty"),
     ("POST", "", VND_JSON, {}, '{"records":[{"vaule":1}]}', 422, 422,
      r"records\[0\]\.vaule: unknown field"),
+    # A name holding U+0000 is unknown, and the message does not show it cut at the NUL.
+    ("POST", "", VND_JSON, {}, '{"records\\u0000":[{"value":1}]}', 422, 422,
+     r"^\(name with \\u0000\): unknown field$"),
+    ("POST", "", VND_JSON, {}, '{"records":[{"key\\u0000junk":"k","value\\u0000more":1}]}', 422,
+     422, r"^records\[0\]\.\(name with \\u0000\): unknown field$"),
+    ("POST", "", VND_JSON, {}, '{"records":[{"partition\\u0000x":2,"value":1}]}', 422, 422,
+     r"^records\[0\]\.\(name with \\u0000\): unknown field$"),
+    ("POST", "", VND_JSON, {}, '{"records":[{"value":1,"headers":[{"name\\u0000":"h",'
+     '"value\\u0000zz":"v"}]}]}', 422, 422,
+     r"^records\[0\]\.headers\[0\]\.\(name with \\u0000\): unknown field$"),
     ("POST", "", VND_BINARY, {}, '{"records":[{"value":"a2V5"},{"value":"!!"}]}', 422, 422,
      r"records\[1\]\.value: base64 is invalid"),
     ("POST", "", VND_BINARY, {}, '{"records":[{"value":{"a":1}}]}', 422, 422,

@@ -1,7 +1,8 @@
 /*
- * fuzz_codec.c - libFuzzer harness for the small text codecs: base64 in both alphabets
- * (core/base64.c, which REST Proxy binary keys, values and record headers go through), and the
- * config's units (core/units.c): durations, sizes, host:port, integers and reals.
+ * fuzz_codec.c - libFuzzer harness for the small text codecs: base64 in both alphabets and in
+ * either (core/base64.c, which REST Proxy binary keys, values and record headers and table keys
+ * go through), and the config's units (core/units.c): durations, sizes, host:port, integers and
+ * reals.
  *
  * Input: any bytes. Base64 is decoded in place from a heap copy of exactly the input's length;
  * what decodes must encode back to text that decodes to the same bytes.
@@ -56,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_codec_base64(data, size, FERRY_BASE64_STD);
     fuzz_codec_base64(data, size, FERRY_BASE64_URL);
+    fuzz_codec_base64(data, size, FERRY_BASE64_EITHER);
     text = fuzz_strndup(data, size);
     if (text)
         fuzz_codec_units(text);

@@ -31,6 +31,8 @@ static const struct good_case good_cases[] = {
     {"{\"color\": \"BLUE\"}", "2002"},
     {"{\"color\": 1}", "2001"},
     {"{\"blob\": \"AAEC/w==\"}", "2a04000102ff"},
+    {"{\"blob\": \"AAEC_w==\"}", "2a04000102ff"}, /* URL-safe, its '_' after decoded bytes */
+    {"{\"blob\": \"AAEC_w\"}", "2a04000102ff"},
     {"{\"codes\": [1, 300, -2]}", "320d01ac02feffffffffffffffff01"},
     {"{\"total\": 1.5}", "39000000000000f83f"},
     {"{\"ratio\": 0.25}", "450000803e"},
@@ -70,6 +72,7 @@ static const struct bad_case bad_cases[] = {
     {"{\"id\": 5}", "id: expected a string, got a number"},
     {"{\"color\": \"GREEN\"}", "color: unknown enum value 'GREEN'"},
     {"{\"blob\": \"not base64!\"}", "blob: expected base64"},
+    {"{\"blob\": \"AA+C_w==\"}", "blob: expected base64"}, /* both alphabets in one */
     {"{\"codes\": [1, 2.5]}", "codes[1]: expected an integer"},
     {"{\"codes\": [1, 4294967296]}", "codes[1]: integer out of range"},
     {"{\"u32\": -1}", "u32: integer out of range"},

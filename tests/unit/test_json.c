@@ -641,6 +641,78 @@ static void test_long_name_escapes(void **state)
     assert_int_equal(ferry_json_peek(&s), FERRY_JSON_NUMBER);
 }
 
+/* Member names as the cursor gives them. One that cannot be a C string whole, too long or
+ * holding U+0000, comes back empty with the reason, so that no caller's strcmp takes it for a
+ * known name: "records\u0000" once read as "records". */
+struct name_case {
+    const char *json;
+    const char *name;
+    int truncated;
+};
+
+static const struct name_case name_cases[] = {
+    {"{\"records\":1}", "records", 0},
+    {"{\"\":1}", "", 0},
+    {"{\"\\u00e9t\\u00e9\":1}", "\xc3\xa9t\xc3\xa9", 0},
+    {"{\"%64\":1}", "%64", 0},
+    {"{\"%64a\":1}", "", FERRY_JSON_NAME_LONG},
+    {"{\"%64\\u0000\":1}", "", FERRY_JSON_NAME_LONG},
+    {"{\"records\\u0000\":1}", "", FERRY_JSON_NAME_NUL},
+    {"{\"key\\u0000junk\":1}", "", FERRY_JSON_NAME_NUL},
+    {"{\"\\u0000\":1}", "", FERRY_JSON_NAME_NUL},
+    {"{\"\\u0000name\":1}", "", FERRY_JSON_NAME_NUL},
+    {"{\"%63\\u0000\":1}", "", FERRY_JSON_NAME_NUL},
+};
+
+/* The case's text with each %64 or %63 spelled out as that many a's. */
+static void expand(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+
+    while (*in && n + 65 < size) {
+        int many = strncmp(in, "%64", 3) == 0 ? 64 : strncmp(in, "%63", 3) == 0 ? 63 : 0;
+        if (many) {
+            memset(out + n, 'a', (size_t)many);
+            n += (size_t)many;
+            in += 3;
+        } else {
+            out[n++] = *in++;
+        }
+    }
+    out[n] = '\0';
+}
+
+static void test_member_names(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(name_cases) / sizeof(name_cases[0]); i++) {
+        char json[256], want[256], name[FERRY_JSON_NAME_MAX + 1];
+        struct ferry_json_cursor s;
+        size_t members = 0;
+        int truncated = -1;
+
+        expand(name_cases[i].json, json, sizeof(json));
+        expand(name_cases[i].name, want, sizeof(want));
+        ferry_json_cursor_init(&s, json, strlen(json));
+        assert_int_equal(ferry_json_enter(&s, '{'), 0);
+        assert_int_equal(ferry_json_next_member(&s, &members, name, &truncated), 1);
+        if (truncated != name_cases[i].truncated || strcmp(name, want) != 0)
+            fail_msg("case %zu: got '%s' (%d), want '%s' (%d)", i, name, truncated, want,
+                     name_cases[i].truncated);
+        assert_int_equal(ferry_json_peek(&s), FERRY_JSON_NUMBER);
+    }
+}
+
+/* Messages name such a member by what was wrong with it, never by its part before a NUL. */
+static void test_name_label(void **state)
+{
+    (void)state;
+    assert_string_equal(ferry_json_name_label("records", 0), "records");
+    assert_string_equal(ferry_json_name_label("", 0), "");
+    assert_string_equal(ferry_json_name_label("", FERRY_JSON_NAME_LONG), "(name over 64 bytes)");
+    assert_string_equal(ferry_json_name_label("", FERRY_JSON_NAME_NUL), "(name with \\u0000)");
+}
+
 /* Values that are not JSON are refused by the read itself, not later by whatever follows. */
 static void test_bad_values(void **state)
 {
@@ -986,6 +1058,8 @@ int main(void)
         cmocka_unit_test(test_add_decoded),
         cmocka_unit_test(test_add_normalized),
         cmocka_unit_test(test_long_name_escapes),
+        cmocka_unit_test(test_member_names),
+        cmocka_unit_test(test_name_label),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,6 +66,11 @@ static const struct record_case record_cases[] = {
     {S("{\"id\":1,\"user\":{\"email\":\"a@b\"},\"extra\":1}"),
      "/extra: additionalProperties false"},
     {S("{\"id\":1,\"user\":{\"email\":\"a@b\"},\"a/b~c\":1}"), "/a~1b~0c: type boolean"},
+    /* a name holding U+0000 is no declared property, whatever comes before the NUL */
+    {S("{\"id\\u0000\":1,\"user\":{\"email\":\"a@b\"}}"),
+     "/(name with \\u0000): additionalProperties false"},
+    {S("{\"id\":1,\"user\":{\"email\":\"a@b\",\"email\\u0000x\":7}}"), NULL},
+    {S("{\"id\":1,\"user\":{\"email\\u0000\":\"a@b\"}}"), "/user: required email"},
     {S("[1]"), "(root): type object"},
     {S("{\"id\":1,"), "(root): not JSON (unexpected end of text at byte 8)"},
     {S("{\"id\":1,\"user\":{\"email\":\"a@b\"}} x"), "(root): not JSON"},
