@@ -320,8 +320,8 @@ int ferry_app_run(const struct ferry_config *cfg)
     FLOG_INFO("app", NULL, "ferry %s started (config %s)", FERRY_VERSION, cfg->path);
     sig = wait_for_stop(&a);
     ferry_notify_send(a.notify, "STOPPING=1\nSTATUS=draining");
-    FLOG_INFO("app", NULL, "%s received: draining (at most %lld ms)",
-              ferry_app_signal_name(sig), (long long)w.timeout_ms);
+    FLOG_INFO("app", NULL, "%s received: draining (at most %lld ms)", ferry_app_signal_name(sig),
+              (long long)w.timeout_ms);
     rc = pthread_create(&w.thread, NULL, watchdog_main, &w);
     if (rc != 0) {
         FLOG_ERROR("app", NULL,

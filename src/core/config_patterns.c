@@ -45,4 +45,3 @@ void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cf
         check_pattern(cfg, list, i, names, ipath);
     }
 }
-

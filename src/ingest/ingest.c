@@ -139,11 +139,10 @@ static const struct ferry_ingest_topic *rest_topic(struct ingest_endpoint *ep, f
                                  "API key '%s' may not write topic '%s'",
                                  ferry_auth_name(ep->ing->auth, key), name);
     else if (!t)
-        ferry_ingest_reply_error(ep, req, 404, FERRY_RP_TOPIC_NOT_FOUND, FERRY_REJECT_UNKNOWN_TOPIC,
-                                 "topic '%s' not found%s", name,
-                                 refusal == FERRY_INGEST_TOPICS_FULL
-                                     ? " (ingest.limits.max_topics reached)"
-                                     : "");
+        ferry_ingest_reply_error(
+            ep, req, 404, FERRY_RP_TOPIC_NOT_FOUND, FERRY_REJECT_UNKNOWN_TOPIC,
+            "topic '%s' not found%s", name,
+            refusal == FERRY_INGEST_TOPICS_FULL ? " (ingest.limits.max_topics reached)" : "");
     return t;
 }
 

@@ -49,9 +49,9 @@ enum ferry_ingest_topics_refusal {
  * when the topic is not allowed, or with *refusal set, or when its entry cannot be made
  * (logged). A cached entry is returned whatever the key: its `keys` say who may write it.
  * Server threads, any number at once. */
-const struct ferry_ingest_topic *ferry_ingest_topics_rest(ferry_ingest_topics *t, const char *name,
-                                                          int key,
-                                                          enum ferry_ingest_topics_refusal *refusal);
+const struct ferry_ingest_topic *
+ferry_ingest_topics_rest(ferry_ingest_topics *t, const char *name, int key,
+                         enum ferry_ingest_topics_refusal *refusal);
 
 /* Returns the entry of a configured topic (a webhook's), making it when needed; NULL with
  * errstr on failure. Main thread, before the server starts. */

@@ -416,7 +416,7 @@ static void test_kafka_properties_reported_with_the_rest(void **state)
     struct ferry_config *cfg = ferry_config_load_string(text, "kafka.yaml");
     (void)state;
     assert_int_equal(ferry_config_error_count(cfg), 1); /* the load's own */
-    ferry_kafka_check_config(cfg);                     /* as main.c runs it, errors or not */
+    ferry_kafka_check_config(cfg);                      /* as main.c runs it, errors or not */
     assert_int_equal(ferry_config_error_count(cfg), 3);
     assert_string_equal(ferry_config_error_at(cfg, 0),
                         "config: server.threads: expected an integer, got 'x' (kafka.yaml:6)");
