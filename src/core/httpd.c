@@ -307,9 +307,7 @@ const char *ferry_http_req_method(const ferry_http_req *req)
 
 const char *ferry_http_req_raw_path(const ferry_http_req *req)
 {
-    if (!req->call)
-        return "";
-    return req->call->raw_path[0] ? req->call->raw_path : req->call->path;
+    return req->call && req->call->path ? req->call->path : "";
 }
 
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name)
