@@ -186,13 +186,23 @@ static void check_password(struct ferry_config *cfg, const struct ferry_route_sm
         ferry_config_error(cfg, fpath, "missing, a password needs a username");
 }
 
+/* smtp:// or smtps:// (in any case), then a host. */
+static int smtp_url_ok(const char *url)
+{
+    if (strncasecmp(url, "smtp://", 7) == 0)
+        return ferry_template_authority_has_host(url + 7);
+    if (strncasecmp(url, "smtps://", 8) == 0)
+        return ferry_template_authority_has_host(url + 8);
+    return 0;
+}
+
 static void check_smtp(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_smtp_config *s = obj;
     char fpath[SMTP_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.url", path);
-    if (s->url && strncasecmp(s->url, "smtp://", 7) && strncasecmp(s->url, "smtps://", 8))
+    if (s->url && !smtp_url_ok(s->url))
         ferry_config_error(cfg, fpath, "expected smtp://host:port or smtps://host:port, got '%s'",
                            s->url);
     snprintf(fpath, sizeof(fpath), "%s.to", path);

@@ -295,9 +295,7 @@ int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t er
     return result;
 }
 
-/* Nonzero when the authority at a (up to its first '/', '?' or '#') names a host: something
- * besides user information before an '@' and a ":port", and no white space. */
-static int authority_has_host(const char *a)
+int ferry_template_authority_has_host(const char *a)
 {
     size_t len = strcspn(a, "/?#"), start = 0, host;
 
@@ -329,7 +327,7 @@ int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t 
     if (!authority) {
         snprintf(errstr, errstr_size, "expected an http:// or https:// URL, got '%s'", t->src);
         result = -1;
-    } else if (!authority_has_host(authority)) {
+    } else if (!ferry_template_authority_has_host(authority)) {
         snprintf(errstr, errstr_size, "expected a host after '%.*s', got '%s'",
                  (int)(authority - p), p, t->src);
         result = -1;

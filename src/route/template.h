@@ -120,6 +120,11 @@ int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t er
  * host, so routes refuse both at load. */
 int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t errstr_size);
 
+/* Nonzero when the authority of a URL, the text after "scheme://" (up to its first '/', '?' or
+ * '#'), names a host: something besides user information before an '@' and a ":port", and no
+ * white space. For URLs that are not templates (an SMTP server's). */
+int ferry_template_authority_has_host(const char *authority);
+
 /* Returns the offset of the first byte of p[0..n) that a header value may not carry (see
  * HEADER above: a control byte other than HTAB, or DEL), or n when there is none. The one
  * definition of that rule: an e-mail target checks its header fields with it too. Any

@@ -245,6 +245,14 @@ static const struct bad_case bad_cases[] = {
     {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://x/\"}\n"
      "    io_threads: -1\n",
      "config: routes[0].io_threads: expected auto or 0 to 64, got '-1' (bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target:\n      smtp:\n        url: smtp://:25\n"
+     "        from: a@b.c\n        to: d@e.f\n        subject: s\n        text: t\n",
+     "config: routes[0].target.smtp.url: expected smtp://host:port or smtps://host:port, got "
+     "'smtp://:25' (bad.yaml:6)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target:\n      smtp:\n        url: smtps://\n"
+     "        from: a@b.c\n        to: d@e.f\n        subject: s\n        text: t\n",
+     "config: routes[0].target.smtp.url: expected smtp://host:port or smtps://host:port, got "
+     "'smtps://' (bad.yaml:6)"},
     {SMTP_ROUTE "        headers: {Subject: x}\n",
      "config: routes[0].target.smtp.headers.Subject: written by ferry or by mail servers, not by "
      "headers (bad.yaml:11)"},
