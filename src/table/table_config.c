@@ -219,6 +219,18 @@ int ferry_tables_peer_key_check(const struct ferry_tables_config *tc, const stru
     return 0;
 }
 
+/* Nonzero when a problem with the value at path was recorded already. */
+static int reported(const struct ferry_config *cfg, const char *path)
+{
+    char prefix[TABLE_PATH_MAX];
+    int len = snprintf(prefix, sizeof(prefix), "config: %s: ", path);
+
+    for (size_t i = 0; i < ferry_config_error_count(cfg); i++)
+        if (strncmp(ferry_config_error_at(cfg, i), prefix, (size_t)len) == 0)
+            return 1;
+    return 0;
+}
+
 /* ferry_tables_peer_key_check on the keys of the file, reported where it was written: at the
  * first partitioned table's placement when there is no cluster section to point at. */
 static void check_peer_key(struct ferry_config *cfg, const struct ferry_tables_config *tc)
@@ -227,8 +239,7 @@ static void check_peer_key(struct ferry_config *cfg, const struct ferry_tables_c
     ferry_auth *auth;
 
     /* A peer_key written but not loaded (a ${file:...} that cannot be read) was reported. */
-    if (!ferry_tables_config_partitioned(tc) ||
-        (!tc->cluster.peer_key && ferry_config_line(cfg, "cluster.peer_key")))
+    if (!ferry_tables_config_partitioned(tc) || reported(cfg, "cluster.peer_key"))
         return;
     auth = ferry_auth_from_config(cfg, err, sizeof(err));
     if (!auth || !ferry_tables_peer_key_check(tc, auth, err, sizeof(err)))

@@ -210,6 +210,9 @@ static const struct bad_case bad_cases[] = {
     /* cluster.peer_key must be one of ingest.auth.keys, as ferry run requires */
     {PEER_TABLES "cluster:\n  peer_key: wrong-key-0123456789abc\n",
      "config: cluster.peer_key: not one of ingest.auth.keys (bad.yaml:5)"},
+    {PEER_TABLES "cluster:\n  peer_key:\n",
+     "config: cluster.peer_key: missing, needed when ingest.auth.keys are set and a table is "
+     "placed partitioned (the instances forward reads to each other with it) (bad.yaml:5)"},
     {PEER_TABLES "cluster:\n  heartbeat: 1s\n",
      "config: cluster.peer_key: missing, needed when ingest.auth.keys are set and a table is "
      "placed partitioned (the instances forward reads to each other with it) (bad.yaml:4)"},
