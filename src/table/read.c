@@ -460,7 +460,9 @@ static void get_key(struct table *t, ferry_http_req *req, const char *key, size_
         park(kr, seq); /* kr may be answered and freed by now */
         return;
     }
-    kr->may_wait = wait_ms > 0 && kr->if_none_match;
+    /* With min_offset, the wait is for the offsets only: once they are applied (here, already),
+     * a matching ETag answers 304 at once, as it does when a parked read's offsets arrive. */
+    kr->may_wait = wait_ms > 0 && kr->if_none_match && !kr->waiter.offsets;
     look_up(kr);
     if (kr->matched) {
         ferry_http_suspend(req);

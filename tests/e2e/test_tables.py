@@ -563,6 +563,29 @@ def test_min_offset_not_reached_answers_504_and_bad_ones_400(broker30, run_ferry
         assert r.status == 400 and "min_offset: expected partition:offset" in r.text, bad
 
 
+def test_min_offset_with_if_none_match_answers_at_once(broker30, run_ferry, tmp_path):
+    """min_offset with If-None-Match waits for the offsets, then answers at once (docs/tables.md):
+    also when the offsets were applied before the request came, with or without Prefer: wait."""
+    import time
+    broker, topic = broker30
+    [msg] = produce(broker.bootstrap, topic, [("K", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    etag = f.get("/tables/t/keys/K").headers["etag"]
+    path = f"/tables/t/keys/K?min_offset={msg.partition()}:{msg.offset()}"
+    for prefer in (None, "wait=3"):
+        headers = {"If-None-Match": etag}
+        if prefer:
+            headers["Prefer"] = prefer
+        started = time.monotonic()
+        r = f.get(path, headers=headers, timeout=30)
+        assert r.status == 304 and r.headers["etag"] == etag, (prefer, r.status, r.text)
+        assert time.monotonic() - started < 2, f"waited for a change ({prefer})"
+    r = f.get(path, headers={"If-None-Match": '"0:999"'})
+    assert r.status == 200 and r.body == b"1"
+    assert metric(f, "ferry_table_waiters", table="t") == 0
+
+
 def test_shutdown_answers_parked_reads(broker30, run_ferry, tmp_path):
     import threading
     broker, topic = broker30
