@@ -414,15 +414,16 @@ static int parse_min_offsets(struct key_read *kr)
 /* Checks the request; answers and returns -1 when it cannot be served (400, 503). */
 static int prepare_read(struct key_read *kr, int64_t *wait_ms)
 {
-    const char *unknown = ferry_http_req_unknown_query(kr->req, key_params);
+    char why[256];
+    int bad = ferry_table_check_query(kr->req, key_params, why, sizeof(why));
 
     kr->if_none_match = ferry_http_req_header(kr->req, "If-None-Match");
     kr->status = 503;
     if (ferry_table_refuse_unready(kr->waiter.table, kr->req))
         return -1;
     kr->status = 400;
-    if (unknown) {
-        ferry_http_respond_error(kr->req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (bad) {
+        ferry_http_respond_error(kr->req, 400, 0, "%s", why);
         return -1;
     }
     if (decode_key(kr) || parse_min_offsets(kr) ||
@@ -529,11 +530,11 @@ static void send_json(ferry_http_req *req, struct ferry_buf *out)
 
 static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
 {
-    const char *unknown = ferry_http_req_unknown_query(req, no_params);
+    char why[256];
     struct ferry_buf out;
 
-    if (unknown) {
-        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (ferry_table_check_query(req, no_params, why, sizeof(why))) {
+        ferry_http_respond_error(req, 400, 0, "%s", why);
         ferry_table_count(t, 400, started_us);
         return;
     }
@@ -579,9 +580,14 @@ static void on_list(ferry_http_req *req, void *arg)
     ferry_tables *ts = arg;
     struct ferry_buf out;
     int key = authenticate(ts, req), n = 0;
+    char why[256];
 
     if (key == -2)
         return;
+    if (ferry_table_check_query(req, no_params, why, sizeof(why))) {
+        ferry_http_respond_error(req, 400, 0, "%s", why);
+        return;
+    }
     ferry_buf_init(&out, READ_STATUS_MAX);
     ferry_buf_adds(&out, "{\"tables\":[");
     for (size_t i = 0; i < ts->count; i++) {

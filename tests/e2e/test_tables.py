@@ -164,7 +164,10 @@ def test_binary_and_long_keys(broker30, run_ferry, tmp_path):
     assert f.get(f"/tables/t/keys/{long_a}").body == b"A"
     assert f.get(f"/tables/t/keys/{long_b}").body == b"B"
     assert f.get("/tables/t/keys/" + "L" * 2000 + "c").status == 404
-
+    # a prefix sent as it is, with a NUL (%00) inside: the NUL is part of it, not its end
+    for prefix, n in (("%00%FFkey", 1), ("%00%FFkez", 0), ("%00x", 0), ("%00", 1)):
+        r = f.get(f"/tables/t/keys?prefix={prefix}")
+        assert r.status == 200 and len(r.json()["rows"]) == n, (prefix, r.text)
 
 
 def test_base64_keys_in_either_alphabet(broker30, run_ferry, tmp_path):
@@ -223,7 +226,23 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
         ("/tables/t/keys?limit=0", 400, "limit: expected 1 to"),
         ("/tables/t/keys/" + "k" * 17, 400, "longer than limits.max_key (16)"),
         ("/tables/t/elsewhere", 404, "no such path"),
+        # repeated, valueless or NUL-holding parameters are refused, not read half
+        ("/tables/t/keys/a?key_format=raw&key_format=base64", 400,
+         "query parameter 'key_format' is given more than once"),
+        ("/tables/t/keys?prefix=a&prefix=b", 400, "'prefix' is given more than once"),
+        ("/tables/t/keys?limit=1&limit=2", 400, "'limit' is given more than once"),
+        ("/tables/t/keys/a?min_offset", 400, "query parameter 'min_offset' needs a value"),
+        ("/tables/t/keys?limit", 400, "query parameter 'limit' needs a value"),
+        ("/tables/t/keys?limit=5%00x", 400, "query parameter 'limit' holds a NUL byte"),
+        ("/tables/t/keys/a?key_format=base64%00", 400, "'key_format' holds a NUL byte"),
+        ("/tables/t?color=red", 400, "unknown query parameter 'color'"),
+        ("/tables?color=red", 400, "unknown query parameter 'color'"),
     ]
+    r = f.request("POST", "/tables/t/lookup?key_format=raw&key_format=raw", body=b'{"keys":[]}')
+    assert r.status == 400 and "'key_format' is given more than once" in r.text, r.text
+    # min_offset alone may repeat
+    assert f.get("/tables/t/keys/a?min_offset=0:0&min_offset=1:0",
+                 headers={"Prefer": "wait=0"}).status == 504
     # A path the other method serves is a 405, as everywhere else; a path neither serves, 404.
     cases += [
         ("POST /tables/t", 405, "method POST is not allowed on /tables/t (GET only)"),
