@@ -122,7 +122,8 @@ static void respond(struct merge *m)
         ferry_table_count(m->t, m->status, m->started_us);
         return;
     }
-    qsort(m->rows, m->count, sizeof(*m->rows), by_cursor);
+    if (m->count) /* no part found a row: rows is NULL, which qsort may not be given */
+        qsort(m->rows, m->count, sizeof(*m->rows), by_cursor);
     ferry_buf_init(&out, SCAN_ANSWER_MAX);
     ferry_buf_adds(&out, "{\"rows\":[");
     for (size_t i = 0; i < take; i++) {
