@@ -613,6 +613,21 @@ static struct table *find_table(ferry_tables *ts, const char *name, size_t len)
     return NULL;
 }
 
+/* Answers 400 and returns nonzero when a key read's (or a key's events') query parameters are
+ * bad: checked before a partitioned table forwards the read, since the forwarded query is
+ * rebuilt from the parsed one and would lose what made it bad (a %00, a repeated name). */
+static int bad_key_query(struct table *t, ferry_http_req *req, int events, int64_t started_us)
+{
+    static const char *const event_params[] = {"key_format", NULL};
+    char why[256];
+
+    if (ferry_table_check_query(req, events ? event_params : key_params, why, sizeof(why)) == 0)
+        return 0;
+    ferry_http_respond_error(req, 400, 0, "%s", why);
+    ferry_table_count(t, 400, started_us);
+    return 1;
+}
+
 /* GET /tables/{table}/keys/{key}[/events]: the key is one segment of the path as sent, so a
  * '/' inside a key travels as %2F. */
 static void route_key(struct table *t, ferry_http_req *req, const char *rest, int64_t started_us)
@@ -633,8 +648,9 @@ static void route_key(struct table *t, ferry_http_req *req, const char *rest, in
         ferry_http_respond_error(req, 400, 0, "key: a '%%' not followed by two hex digits");
         ferry_table_count(t, 400, started_us);
     } else if (ferry_table_is_partitioned(t) &&
-               ferry_table_read_remote(t, req, key, len, events, started_us)) {
-        /* forwarded, redirected, or refused */
+               (bad_key_query(t, req, events, started_us) ||
+                ferry_table_read_remote(t, req, key, len, events, started_us))) {
+        /* refused, forwarded or redirected */
     } else if (events) {
         ferry_table_events_key(t, req, key, len);
     } else {

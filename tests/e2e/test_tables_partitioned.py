@@ -219,6 +219,13 @@ def test_one_hop_and_many_key_reads(cluster):
         status, h, body = reader.key(table, k, {"Ferry-Forwarded-By": "web-9"})
         assert status == 508, body
         assert "not forwarded again" in body.decode()
+        # the query of a read to forward is checked here: forwarding would lose the NUL
+        b64 = base64.b64encode(k.encode()).decode()
+        for q in ("key_format=base64%00", "key_format=base64&key_format=raw", "min_offset"):
+            status, _, body = reader.get(f"/tables/{table}/keys/{quote(b64, safe='')}?{q}")
+            assert status == 400, (q, status, body)
+        status, _, body = reader.get(f"/tables/{table}/keys/{quote(k, safe='')}/events?x=1")
+        assert status == 400 and b"unknown query parameter 'x'" in body, body
         # a prefix's events are refused on partitioned tables, not served from one instance
         status, _, body = reader.get(f"/tables/{table}/events")
         assert status == 501 and "partitioned" in body.decode()
