@@ -543,6 +543,9 @@ def test_scan_merges_every_holder_in_key_order(cluster):
         # a scan that matches nothing anywhere is an empty page (it used to crash the merge)
         r = f.get(f"/tables/{table}/keys?prefix=NOPE")
         assert r.status == 200 and r.json() == {"rows": [], "next": None}, (f.name, r.text)
+        # a cursor no table gave out is a 400 here too, not a store failure (500)
+        r = f.get(f"/tables/{table}/keys?after=zzzz")
+        assert r.status == 400 and "after: not a cursor this table gave out" in r.text, r.text
     # between instances only: a client cannot name the partitions
     r = procs[0].get(f"/tables/{table}/keys?partitions=1")
     assert r.status == 400 and "unknown query parameter 'partitions'" in r.text
