@@ -320,6 +320,20 @@ const char *ferry_http_req_query(const ferry_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *ferry_http_req_query_n(const ferry_http_req *req, const char *name, size_t *len)
+{
+    const char *value = NULL;
+
+    *len = 0;
+    if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
+                                      len) != MHD_YES ||
+        !value) {
+        *len = 0;
+        return NULL;
+    }
+    return value;
+}
+
 struct query_scan {
     const char *const *known;
     const char *unknown;

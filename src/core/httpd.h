@@ -77,6 +77,10 @@ const char *ferry_http_req_method(const ferry_http_req *req);
 const char *ferry_http_req_raw_path(const ferry_http_req *req);
 const char *ferry_http_req_header(const ferry_http_req *req, const char *name);
 const char *ferry_http_req_query(const ferry_http_req *req, const char *name);
+/* The first query parameter called name, percent-decoded, with its length in *len: unlike
+ * ferry_http_req_query, a value holding a NUL (%00) is whole. NULL (and *len 0) when absent or
+ * sent without '='. */
+const char *ferry_http_req_query_n(const ferry_http_req *req, const char *name, size_t *len);
 const char *ferry_http_req_body(const ferry_http_req *req, size_t *len);
 
 /* Percent-decodes in[0..len) into out (room for len bytes), e.g. one segment of the raw path.

@@ -52,11 +52,11 @@ static void read_last_event_id(ferry_http_req *req, struct ferry_table_subscript
 static int check_request(struct table *t, ferry_http_req *req, const char *const *known,
                          const char *what, char *key, size_t *len)
 {
-    const char *unknown = ferry_http_req_unknown_query(req, known);
     const char *format = ferry_http_req_query(req, "key_format");
+    char why[256];
 
-    if (unknown) {
-        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (ferry_table_check_query(req, known, why, sizeof(why))) {
+        ferry_http_respond_error(req, 400, 0, "%s", why);
     } else if (format && strcmp(format, "base64") != 0 && strcmp(format, "raw") != 0) {
         ferry_http_respond_error(req, 400, 0, "key_format: expected raw or base64, got '%s'",
                                  format);
@@ -117,8 +117,8 @@ void ferry_table_events_key(struct table *t, ferry_http_req *req, const char *ke
 
 void ferry_table_events_prefix(struct table *t, ferry_http_req *req)
 {
-    const char *prefix = ferry_http_req_query(req, "prefix");
-    size_t len = prefix ? strlen(prefix) : 0;
+    size_t len;
+    const char *prefix = ferry_http_req_query_n(req, "prefix", &len);
     char *copy = copy_bytes(prefix ? prefix : "", len);
 
     subscribe(t, req, prefix_params, 1, copy, len);

@@ -345,16 +345,17 @@ static int refuse_unserved(struct multi *m)
 static int read_keys(struct multi *m)
 {
     const char *format = ferry_http_req_query(m->req, "key_format");
-    const char *unknown =
-        ferry_http_req_unknown_query(m->req, m->forwarded ? forwarded_params : lookup_params);
+    char why[256];
+    int bad = ferry_table_check_query(m->req, m->forwarded ? forwarded_params : lookup_params, why,
+                                      sizeof(why));
     int b64 = format && strcmp(format, "base64") == 0;
     size_t n;
     const char *body = ferry_http_req_body(m->req, &n), *error = NULL;
     char *scratch = malloc(n + 1);
     int status = 400;
 
-    if (unknown)
-        ferry_http_respond_error(m->req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (bad)
+        ferry_http_respond_error(m->req, 400, 0, "%s", why);
     else if (format && !b64 && strcmp(format, "raw") != 0)
         ferry_http_respond_error(m->req, 400, 0, "key_format: expected raw or base64, got '%s'",
                                  format);

@@ -79,12 +79,12 @@ static void send_answer(struct table *t, ferry_http_req *req, struct ferry_buf *
 static int check_params(struct table *t, ferry_http_req *req, const char *const *known, int *b64,
                         int64_t started_us)
 {
-    const char *unknown = ferry_http_req_unknown_query(req, known);
     const char *format = ferry_http_req_query(req, "key_format");
+    char why[256];
 
     *b64 = format && strcmp(format, "base64") == 0;
-    if (unknown)
-        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (ferry_table_check_query(req, known, why, sizeof(why)))
+        ferry_http_respond_error(req, 400, 0, "%s", why);
     else if (format && !*b64 && strcmp(format, "raw") != 0)
         ferry_http_respond_error(req, 400, 0, "key_format: expected raw or base64, got '%s'",
                                  format);
@@ -315,19 +315,20 @@ static int scan_limit(const struct table *t, const char *text, size_t *limit, ch
     return 0;
 }
 
-/* Decodes one query parameter's text (NULL when absent) into a fresh buffer (*out, *len),
- * from base64 when b64. */
-static int query_bytes(const char *text, int b64, char **out, size_t *len)
+/* Decodes one query parameter's text (text_len bytes, NULL when absent) into a fresh buffer
+ * (*out, *len), from base64 when b64. */
+static int query_bytes(const char *text, size_t text_len, int b64, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
     if (!text)
         return 0;
-    *len = strlen(text);
+    *len = text_len;
     *out = malloc(*len + 1);
     if (!*out)
         return -1;
-    memcpy(*out, text, *len + 1);
+    memcpy(*out, text, *len);
+    (*out)[*len] = '\0';
     if (!b64)
         return 0;
     return ferry_base64_decode(*out, *len, FERRY_BASE64_EITHER, len);
@@ -398,18 +399,18 @@ void ferry_table_scan_answer(struct table *t, ferry_http_req *req,
     ferry_buf_release(&out);
 }
 
-int ferry_table_scan_args_decode(const struct table *t, const char *prefix, const char *limit,
-                                 const char *after, int b64, struct ferry_scan_args *args,
-                                 char *why, size_t why_size)
+int ferry_table_scan_args_decode(const struct table *t, const char *prefix, size_t prefix_len,
+                                 const char *limit, const char *after, int b64,
+                                 struct ferry_scan_args *args, char *why, size_t why_size)
 {
     memset(args, 0, sizeof(*args));
     if (scan_limit(t, limit, &args->limit, why, why_size))
         return -1;
-    if (query_bytes(prefix, b64, &args->prefix, &args->plen)) {
+    if (query_bytes(prefix, prefix_len, b64, &args->prefix, &args->plen)) {
         snprintf(why, why_size, "prefix: not base64");
         return -1;
     }
-    if (query_bytes(after, 1, &args->after, &args->alen)) {
+    if (query_bytes(after, after ? strlen(after) : 0, 1, &args->after, &args->alen)) {
         snprintf(why, why_size, "after: not base64");
         return -1;
     }
@@ -425,14 +426,16 @@ int ferry_table_scan_args(struct table *t, ferry_http_req *req, const char *extr
 {
     const char *known[] = {"prefix", "limit", "after", "key_format", extra, NULL};
     char why[512];
+    size_t plen;
+    const char *prefix = ferry_http_req_query_n(req, "prefix", &plen);
     int b64;
 
     memset(args, 0, sizeof(*args));
     if (check_params(t, req, known, &b64, started_us))
         return -1;
-    if (ferry_table_scan_args_decode(
-            t, ferry_http_req_query(req, "prefix"), ferry_http_req_query(req, "limit"),
-            ferry_http_req_query(req, "after"), b64, args, why, sizeof(why)) == 0)
+    if (ferry_table_scan_args_decode(t, prefix, plen, ferry_http_req_query(req, "limit"),
+                                     ferry_http_req_query(req, "after"), b64, args, why,
+                                     sizeof(why)) == 0)
         return 0;
     ferry_http_respond_error(req, 400, 0, "%s", why);
     ferry_table_count(t, 400, started_us);

@@ -49,12 +49,13 @@ struct ferry_scan_args {
     size_t plen, alen, limit;
 };
 
-/* Decodes a scan's parameters from their query text, each NULL when absent: prefix (base64
- * when b64), limit (1 to limits.max_scan_limit) and after (a cursor, base64url). Returns 0, or
- * -1 with why filled (the message of a 400). Release args whatever the result. Any thread. */
-int ferry_table_scan_args_decode(const struct table *t, const char *prefix, const char *limit,
-                                 const char *after, int b64, struct ferry_scan_args *args,
-                                 char *why, size_t why_size);
+/* Decodes a scan's parameters from their query text, each NULL when absent: prefix
+ * (prefix_len bytes, which may hold NUL; base64 when b64), limit (1 to limits.max_scan_limit)
+ * and after (a cursor, base64url). Returns 0, or -1 with why filled (the message of a 400).
+ * Release args whatever the result. Any thread. */
+int ferry_table_scan_args_decode(const struct table *t, const char *prefix, size_t prefix_len,
+                                 const char *limit, const char *after, int b64,
+                                 struct ferry_scan_args *args, char *why, size_t why_size);
 
 /* Reads a scan's parameters (extra: one more known parameter, or NULL). Returns 0, or -1
  * after answering 400 (counted). Release args whatever the result. Server thread. */

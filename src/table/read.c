@@ -414,15 +414,16 @@ static int parse_min_offsets(struct key_read *kr)
 /* Checks the request; answers and returns -1 when it cannot be served (400, 503). */
 static int prepare_read(struct key_read *kr, int64_t *wait_ms)
 {
-    const char *unknown = ferry_http_req_unknown_query(kr->req, key_params);
+    char why[256];
+    int bad = ferry_table_check_query(kr->req, key_params, why, sizeof(why));
 
     kr->if_none_match = ferry_http_req_header(kr->req, "If-None-Match");
     kr->status = 503;
     if (ferry_table_refuse_unready(kr->waiter.table, kr->req))
         return -1;
     kr->status = 400;
-    if (unknown) {
-        ferry_http_respond_error(kr->req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (bad) {
+        ferry_http_respond_error(kr->req, 400, 0, "%s", why);
         return -1;
     }
     if (decode_key(kr) || parse_min_offsets(kr) ||
@@ -460,7 +461,9 @@ static void get_key(struct table *t, ferry_http_req *req, const char *key, size_
         park(kr, seq); /* kr may be answered and freed by now */
         return;
     }
-    kr->may_wait = wait_ms > 0 && kr->if_none_match;
+    /* With min_offset, the wait is for the offsets only: once they are applied (here, already),
+     * a matching ETag answers 304 at once, as it does when a parked read's offsets arrive. */
+    kr->may_wait = wait_ms > 0 && kr->if_none_match && !kr->waiter.offsets;
     look_up(kr);
     if (kr->matched) {
         ferry_http_suspend(req);
@@ -527,11 +530,11 @@ static void send_json(ferry_http_req *req, struct ferry_buf *out)
 
 static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
 {
-    const char *unknown = ferry_http_req_unknown_query(req, no_params);
+    char why[256];
     struct ferry_buf out;
 
-    if (unknown) {
-        ferry_http_respond_error(req, 400, 0, "unknown query parameter '%s'", unknown);
+    if (ferry_table_check_query(req, no_params, why, sizeof(why))) {
+        ferry_http_respond_error(req, 400, 0, "%s", why);
         ferry_table_count(t, 400, started_us);
         return;
     }
@@ -577,9 +580,14 @@ static void on_list(ferry_http_req *req, void *arg)
     ferry_tables *ts = arg;
     struct ferry_buf out;
     int key = authenticate(ts, req), n = 0;
+    char why[256];
 
     if (key == -2)
         return;
+    if (ferry_table_check_query(req, no_params, why, sizeof(why))) {
+        ferry_http_respond_error(req, 400, 0, "%s", why);
+        return;
+    }
     ferry_buf_init(&out, READ_STATUS_MAX);
     ferry_buf_adds(&out, "{\"tables\":[");
     for (size_t i = 0; i < ts->count; i++) {
@@ -605,6 +613,21 @@ static struct table *find_table(ferry_tables *ts, const char *name, size_t len)
     return NULL;
 }
 
+/* Answers 400 and returns nonzero when a key read's (or a key's events') query parameters are
+ * bad: checked before a partitioned table forwards the read, since the forwarded query is
+ * rebuilt from the parsed one and would lose what made it bad (a %00, a repeated name). */
+static int bad_key_query(struct table *t, ferry_http_req *req, int events, int64_t started_us)
+{
+    static const char *const event_params[] = {"key_format", NULL};
+    char why[256];
+
+    if (ferry_table_check_query(req, events ? event_params : key_params, why, sizeof(why)) == 0)
+        return 0;
+    ferry_http_respond_error(req, 400, 0, "%s", why);
+    ferry_table_count(t, 400, started_us);
+    return 1;
+}
+
 /* GET /tables/{table}/keys/{key}[/events]: the key is one segment of the path as sent, so a
  * '/' inside a key travels as %2F. */
 static void route_key(struct table *t, ferry_http_req *req, const char *rest, int64_t started_us)
@@ -625,8 +648,9 @@ static void route_key(struct table *t, ferry_http_req *req, const char *rest, in
         ferry_http_respond_error(req, 400, 0, "key: a '%%' not followed by two hex digits");
         ferry_table_count(t, 400, started_us);
     } else if (ferry_table_is_partitioned(t) &&
-               ferry_table_read_remote(t, req, key, len, events, started_us)) {
-        /* forwarded, redirected, or refused */
+               (bad_key_query(t, req, events, started_us) ||
+                ferry_table_read_remote(t, req, key, len, events, started_us))) {
+        /* refused, forwarded or redirected */
     } else if (events) {
         ferry_table_events_key(t, req, key, len);
     } else {

@@ -8,6 +8,57 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+#define QUERY_KNOWN_MAX 32 /* the most names a known list of ferry_table_check_query holds */
+
+struct query_check {
+    const ferry_http_req *req;
+    const char *const *known;
+    unsigned seen[QUERY_KNOWN_MAX]; /* how often each known name came */
+    char *why;
+    size_t why_size;
+    int bad;
+};
+
+static int known_index(const char *const *known, const char *name)
+{
+    for (int i = 0; known[i] && i < QUERY_KNOWN_MAX; i++)
+        if (strcmp(known[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void check_param(void *arg, const char *name, const char *value)
+{
+    struct query_check *c = arg;
+    int i = c->bad ? -1 : known_index(c->known, name);
+    size_t len = 0;
+
+    if (c->bad)
+        return;
+    c->bad = 1;
+    if (i < 0)
+        snprintf(c->why, c->why_size, "unknown query parameter '%s'", name);
+    else if (!value)
+        snprintf(c->why, c->why_size, "query parameter '%s' needs a value (%s=...)", name, name);
+    else if (c->seen[i]++ && strcmp(name, "min_offset") != 0)
+        snprintf(c->why, c->why_size, "query parameter '%s' is given more than once", name);
+    else if (c->seen[i] == 1 && strcmp(name, "prefix") != 0 &&
+             ferry_http_req_query_n(c->req, name, &len) && len != strlen(value))
+        snprintf(c->why, c->why_size, "query parameter '%s' holds a NUL byte (%%00)", name);
+    else
+        c->bad = 0;
+}
+
+int ferry_table_check_query(const ferry_http_req *req, const char *const *known, char *why,
+                            size_t why_size)
+{
+    struct query_check c = {.req = req, .known = known, .why = why, .why_size = why_size};
+
+    ferry_http_req_query_each(req, check_param, &c);
+    return c.bad ? -1 : 0;
+}
 
 void ferry_table_count(struct table *t, int status, int64_t started_us)
 {

@@ -30,6 +30,12 @@ const char *ferry_table_content_type(const struct table *t, const char *row_type
  * known. */
 int32_t ferry_table_key_partition(const struct table *t, const void *key, size_t len);
 
+/* Checks a request's query parameters against known (NULL-terminated): each must be known, have
+ * a value (name=...), come once (min_offset may repeat) and hold no NUL byte (but prefix, read
+ * with ferry_http_req_query_n). Returns 0, or -1 with why set to the message of a 400. */
+int ferry_table_check_query(const ferry_http_req *req, const char *const *known, char *why,
+                            size_t why_size);
+
 /* Adds a response header whose value is an integer. */
 void ferry_table_header_int(ferry_http_req *req, const char *name, int64_t v);
 

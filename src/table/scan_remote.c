@@ -122,7 +122,8 @@ static void respond(struct merge *m)
         ferry_table_count(m->t, m->status, m->started_us);
         return;
     }
-    qsort(m->rows, m->count, sizeof(*m->rows), by_cursor);
+    if (m->count) /* no part found a row: rows is NULL, which qsort may not be given */
+        qsort(m->rows, m->count, sizeof(*m->rows), by_cursor);
     ferry_buf_init(&out, SCAN_ANSWER_MAX);
     ferry_buf_adds(&out, "{\"rows\":[");
     for (size_t i = 0; i < take; i++) {
@@ -335,7 +336,9 @@ static void send_part(struct merge *m, struct part *p)
     atomic_fetch_sub(&m->pending, 1);
 }
 
-/* Reads this instance's share. Returns 0, or -1 when the store failed. */
+/* Reads this instance's share (the cursor is checked even when that is nothing). Returns 0,
+ * 400 for a cursor no store gave out (cursors are the same on every instance), or 500 when the
+ * store failed. */
 static int scan_local(struct merge *m, const unsigned char *local)
 {
     ferry_store *store = ferry_table_store_acquire(m->t);
@@ -350,7 +353,22 @@ static int scan_local(struct merge *m, const unsigned char *local)
         pthread_mutex_unlock(&m->lock);
         ferry_table_store_release(m->t);
     }
-    return r == FERRY_STORE_OK ? 0 : -1;
+    return r == FERRY_STORE_OK ? 0 : r == FERRY_STORE_BAD_CURSOR ? 400 : 500;
+}
+
+static void fan_out_error(struct merge *m, int status)
+{
+    const char *name = m->t->cfg->name;
+
+    if (status == 503) {
+        ferry_http_add_header(m->req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
+        ferry_http_respond_error(
+            m->req, 503, 0, "table '%s': a partition has no live instance serving it now", name);
+    } else if (status == 400) {
+        ferry_http_respond_error(m->req, 400, 0, "after: not a cursor this table gave out");
+    } else {
+        ferry_http_respond_error(m->req, status, 0, "table '%s': its store failed", name);
+    }
 }
 
 /* ---- the handler ---- */
@@ -391,17 +409,11 @@ static void fan_out(struct merge *m)
     unsigned char *local = calloc((size_t)m->t->npartitions, 1);
     int status = local ? plan(m, local) : 503;
 
-    if (!status && scan_local(m, local))
-        status = 500;
+    if (!status)
+        status = scan_local(m, local);
     free(local);
     if (status) {
-        if (status == 503)
-            ferry_http_add_header(m->req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
-        ferry_http_respond_error(m->req, status, 0,
-                                 status == 503 ? "table '%s': a partition has no live instance "
-                                                 "serving it now"
-                                               : "table '%s': its store failed",
-                                 m->t->cfg->name);
+        fan_out_error(m, status);
         ferry_table_count(m->t, status, m->started_us);
         merge_free(m);
         return;

@@ -366,6 +366,8 @@ def test_bad_subscriptions(broker30, run_ferry, tmp_path):
         ("/tables/t/keys/" + "k" * 17 + "/events", 400, "longer than limits.max_key (16)"),
         ("/tables/t/events?key_format=hex", 400, "key_format: expected raw or base64"),
         ("/tables/nope/events", 404, "no table named 'nope'"),
+        ("/tables/t/events?prefix=a&prefix=b", 400, "'prefix' is given more than once"),
+        ("/tables/t/keys/a/events?key_format", 400, "'key_format' needs a value"),
     ]
     for path, status, message in cases:
         r = f.get(path)
@@ -385,6 +387,13 @@ def test_bad_subscriptions(broker30, run_ferry, tmp_path):
         assert s.state()[-1]["data"] == {"keys": 1}
     finally:
         s.close()
+    # a NUL in a prefix sent as it is (%00) is part of the prefix, not its end
+    for prefix, keys in (("%00%FFbin", 1), ("%00%FFbim", 0), ("%00x", 0)):
+        s = Stream(f, f"/tables/t/events?prefix={prefix}")
+        try:
+            assert s.state()[-1]["data"] == {"keys": keys}, prefix
+        finally:
+            s.close()
 
 
 def test_heartbeats_keep_an_idle_stream_open(broker30, run_ferry, tmp_path):

@@ -164,7 +164,10 @@ def test_binary_and_long_keys(broker30, run_ferry, tmp_path):
     assert f.get(f"/tables/t/keys/{long_a}").body == b"A"
     assert f.get(f"/tables/t/keys/{long_b}").body == b"B"
     assert f.get("/tables/t/keys/" + "L" * 2000 + "c").status == 404
-
+    # a prefix sent as it is, with a NUL (%00) inside: the NUL is part of it, not its end
+    for prefix, n in (("%00%FFkey", 1), ("%00%FFkez", 0), ("%00x", 0), ("%00", 1)):
+        r = f.get(f"/tables/t/keys?prefix={prefix}")
+        assert r.status == 200 and len(r.json()["rows"]) == n, (prefix, r.text)
 
 
 def test_base64_keys_in_either_alphabet(broker30, run_ferry, tmp_path):
@@ -223,7 +226,23 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
         ("/tables/t/keys?limit=0", 400, "limit: expected 1 to"),
         ("/tables/t/keys/" + "k" * 17, 400, "longer than limits.max_key (16)"),
         ("/tables/t/elsewhere", 404, "no such path"),
+        # repeated, valueless or NUL-holding parameters are refused, not read half
+        ("/tables/t/keys/a?key_format=raw&key_format=base64", 400,
+         "query parameter 'key_format' is given more than once"),
+        ("/tables/t/keys?prefix=a&prefix=b", 400, "'prefix' is given more than once"),
+        ("/tables/t/keys?limit=1&limit=2", 400, "'limit' is given more than once"),
+        ("/tables/t/keys/a?min_offset", 400, "query parameter 'min_offset' needs a value"),
+        ("/tables/t/keys?limit", 400, "query parameter 'limit' needs a value"),
+        ("/tables/t/keys?limit=5%00x", 400, "query parameter 'limit' holds a NUL byte"),
+        ("/tables/t/keys/a?key_format=base64%00", 400, "'key_format' holds a NUL byte"),
+        ("/tables/t?color=red", 400, "unknown query parameter 'color'"),
+        ("/tables?color=red", 400, "unknown query parameter 'color'"),
     ]
+    r = f.request("POST", "/tables/t/lookup?key_format=raw&key_format=raw", body=b'{"keys":[]}')
+    assert r.status == 400 and "'key_format' is given more than once" in r.text, r.text
+    # min_offset alone may repeat
+    assert f.get("/tables/t/keys/a?min_offset=0:0&min_offset=1:0",
+                 headers={"Prefer": "wait=0"}).status == 504
     # A path the other method serves is a 405, as everywhere else; a path neither serves, 404.
     cases += [
         ("POST /tables/t", 405, "method POST is not allowed on /tables/t (GET only)"),
@@ -561,6 +580,29 @@ def test_min_offset_not_reached_answers_504_and_bad_ones_400(broker30, run_ferry
     for bad in ("30:1", "x:1", "1:-1", "1", "1:2:3", ""):
         r = f.get(f"/tables/t/keys/K?min_offset={bad}")
         assert r.status == 400 and "min_offset: expected partition:offset" in r.text, bad
+
+
+def test_min_offset_with_if_none_match_answers_at_once(broker30, run_ferry, tmp_path):
+    """min_offset with If-None-Match waits for the offsets, then answers at once (docs/tables.md):
+    also when the offsets were applied before the request came, with or without Prefer: wait."""
+    import time
+    broker, topic = broker30
+    [msg] = produce(broker.bootstrap, topic, [("K", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    etag = f.get("/tables/t/keys/K").headers["etag"]
+    path = f"/tables/t/keys/K?min_offset={msg.partition()}:{msg.offset()}"
+    for prefer in (None, "wait=3"):
+        headers = {"If-None-Match": etag}
+        if prefer:
+            headers["Prefer"] = prefer
+        started = time.monotonic()
+        r = f.get(path, headers=headers, timeout=30)
+        assert r.status == 304 and r.headers["etag"] == etag, (prefer, r.status, r.text)
+        assert time.monotonic() - started < 2, f"waited for a change ({prefer})"
+    r = f.get(path, headers={"If-None-Match": '"0:999"'})
+    assert r.status == 200 and r.body == b"1"
+    assert metric(f, "ferry_table_waiters", table="t") == 0
 
 
 def test_shutdown_answers_parked_reads(broker30, run_ferry, tmp_path):

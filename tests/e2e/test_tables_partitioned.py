@@ -219,6 +219,13 @@ def test_one_hop_and_many_key_reads(cluster):
         status, h, body = reader.key(table, k, {"Ferry-Forwarded-By": "web-9"})
         assert status == 508, body
         assert "not forwarded again" in body.decode()
+        # the query of a read to forward is checked here: forwarding would lose the NUL
+        b64 = base64.b64encode(k.encode()).decode()
+        for q in ("key_format=base64%00", "key_format=base64&key_format=raw", "min_offset"):
+            status, _, body = reader.get(f"/tables/{table}/keys/{quote(b64, safe='')}?{q}")
+            assert status == 400, (q, status, body)
+        status, _, body = reader.get(f"/tables/{table}/keys/{quote(k, safe='')}/events?x=1")
+        assert status == 400 and b"unknown query parameter 'x'" in body, body
         # a prefix's events are refused on partitioned tables, not served from one instance
         status, _, body = reader.get(f"/tables/{table}/events")
         assert status == 501 and "partitioned" in body.decode()
@@ -533,6 +540,12 @@ def test_scan_merges_every_holder_in_key_order(cluster):
         assert pages == (len(want) + 36) // 37 or pages == (len(want) + 36) // 37 + 1
         keys, _ = scan_all(f, table, 4, prefix="SYM0010")
         assert keys == [k for k in want if k.startswith("SYM0010")]
+        # a scan that matches nothing anywhere is an empty page (it used to crash the merge)
+        r = f.get(f"/tables/{table}/keys?prefix=NOPE")
+        assert r.status == 200 and r.json() == {"rows": [], "next": None}, (f.name, r.text)
+        # a cursor no table gave out is a 400 here too, not a store failure (500)
+        r = f.get(f"/tables/{table}/keys?after=zzzz")
+        assert r.status == 400 and "after: not a cursor this table gave out" in r.text, r.text
     # between instances only: a client cannot name the partitions
     r = procs[0].get(f"/tables/{table}/keys?partitions=1")
     assert r.status == 400 and "unknown query parameter 'partitions'" in r.text

@@ -211,8 +211,8 @@ static void fuzz_query_scan(unsigned mode, const struct fuzz_part *parts, size_t
         if ((mode & present[i]) && 1 + i < nparts &&
             !(text[i] = fuzz_strndup(parts[1 + i].p, parts[1 + i].n)))
             goto out;
-    if (ferry_table_scan_args_decode(&fuzz_table, text[0], text[1], text[2], mode & SCAN_B64, &args,
-                                     why, sizeof(why)) == 0) {
+    if (ferry_table_scan_args_decode(&fuzz_table, text[0], text[0] ? parts[1].n : 0, text[1],
+                                     text[2], mode & SCAN_B64, &args, why, sizeof(why)) == 0) {
         if (args.limit < 1 || args.limit > (size_t)fuzz_cfg.limits.max_scan_limit ||
             args.plen > (size_t)fuzz_cfg.limits.max_key_bytes)
             abort();

@@ -48,8 +48,8 @@ static void test_scan_args(void **state)
         const struct scan_case *c = &scan_cases[i];
         struct ferry_scan_args args;
         char why[256] = "";
-        int rc = ferry_table_scan_args_decode(&t, c->prefix, c->limit, c->after, c->b64, &args, why,
-                                              sizeof(why));
+        int rc = ferry_table_scan_args_decode(&t, c->prefix, c->prefix ? strlen(c->prefix) : 0,
+                                              c->limit, c->after, c->b64, &args, why, sizeof(why));
 
         if (c->why) {
             assert_int_equal(rc, -1);
