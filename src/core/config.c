@@ -347,6 +347,11 @@ void ferry_config_error(struct ferry_config *cfg, const char *path, const char *
 {
     char what[CONFIG_MESSAGE_MAX], msg[CONFIG_MESSAGE_MAX + 300];
     va_list ap;
+
+    if (cfg->priv->nerrors == CONFIG_ERRORS_MAX) {
+        note_dropped(cfg->priv); /* before the line lookup, which is linear in the file */
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
@@ -412,6 +417,11 @@ static int expand_env(const char *spec, size_t len, struct ferry_buf *out, char 
         nlen = (size_t)(dash - spec);
         fallback = dash + 2;
         flen = len - nlen - 2;
+        if (memmem(fallback, flen, "${", 2)) {
+            /* the fallback ends at the first '}', so a reference in it would come out cut */
+            snprintf(errstr, errstr_size, "a ${env:...} fallback cannot hold another ${...}");
+            return -1;
+        }
     }
     if (nlen == 0 || nlen >= sizeof(name)) {
         snprintf(errstr, errstr_size, "expected ${env:NAME} with a variable name");

@@ -19,7 +19,7 @@
 
 #define CONFIG_SCALAR_MAX (64 * 1024)
 #define CONFIG_PATH_MAX 256
-#define CONFIG_LIST_MAX 4096
+#define CONFIG_LIST_MAX 4096  /* entries of a list or a mapping */
 #define CONFIG_FIELDS_MAX 128 /* fields of one section */
 
 struct loader {
@@ -222,6 +222,10 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
         ferry_config_error(l->cfg, path, "expected a list of values, got a mapping");
         return;
     }
+    if (node->data.sequence.items.top - node->data.sequence.items.start > CONFIG_LIST_MAX) {
+        ferry_config_error(l->cfg, path, "at most %d entries are allowed", CONFIG_LIST_MAX);
+        return;
+    }
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *item = yaml_document_get_node(l->doc, *it);
@@ -233,6 +237,17 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
     }
 }
 
+/* Nonzero when key is already among dst's names: YAML wants a mapping's keys unique, and a
+ * second `client.id` or header of the same name would otherwise win, or be sent twice, in
+ * silence. */
+static int map_has(const struct ferry_cfg_map *dst, const char *key)
+{
+    for (size_t i = 0; i < dst->count; i++)
+        if (strcmp(dst->items[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
 static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *node,
                      const char *path)
 {
@@ -240,6 +255,10 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
 
     if (node->type != YAML_MAPPING_NODE) {
         ferry_config_error(l->cfg, path, "expected a mapping of names to values");
+        return;
+    }
+    if (node->data.mapping.pairs.top - node->data.mapping.pairs.start > CONFIG_LIST_MAX) {
+        ferry_config_error(l->cfg, path, "at most %d entries are allowed", CONFIG_LIST_MAX);
         return;
     }
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
@@ -254,6 +273,10 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
             continue;
         }
         snprintf(kpath, sizeof(kpath), "%s.%s", path, (const char *)k->data.scalar.value);
+        if (map_has(dst, (const char *)k->data.scalar.value)) {
+            ferry_config_error_line(l->cfg, node_line(k), "config: %s: duplicate key", kpath);
+            continue;
+        }
         ferry_config_note_line(l->cfg, kpath, node_line(k));
         value = scalar_text(l, v, kpath);
         if (!value)

@@ -275,6 +275,10 @@ static const struct bad_case bad_cases[] = {
     {"kafka:\n  dev:\n    topics: [" X50 X50 X50 X50 X50 ":1]\n",
      "config: kafka.dev.topics[0]: topic name is 250 characters long, Kafka allows at most 249 "
      "(bad.yaml:3)"},
+    /* a mapping of names, like a section, takes each key once: the second would win, or be
+     * sent as a second header, in silence */
+    {"kafka:\n  properties:\n    client.id: a\n    client.id: b\n",
+     "config: kafka.properties.client.id: duplicate key (bad.yaml:4)"},
     {"server:\n  listen: 'a\n", NULL /* a YAML syntax error, checked below */},
 };
 
@@ -447,6 +451,41 @@ static void test_errors_past_the_cap(void **state)
     ferry_buf_release(&text);
 }
 
+/* A list of strings or a mapping holds at most 4096 entries, as a list of sections does: a
+ * 4 MiB file of one-word entries took minutes to load, each error or entry costing time in
+ * proportion to the ones before it. */
+static void test_entries_past_the_cap(void **state)
+{
+    static const struct {
+        const char *head, *before, *after, *message; /* each entry: before, a number, after */
+    } cases[] = {
+        {"kafka:\n  dev:\n    topics:\n", "      - t", ":1\n",
+         "config: kafka.dev.topics: at most 4096 entries are allowed (big.yaml:3)"},
+        {"kafka:\n  properties:\n", "    p", ": x\n",
+         "config: kafka.properties: at most 4096 entries are allowed (big.yaml:2)"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int n = 4096; n <= 4097; n++) {
+            struct ferry_buf text;
+            struct ferry_config *cfg;
+            ferry_buf_init(&text, 1024 * 1024);
+            ferry_buf_adds(&text, cases[i].head);
+            for (int j = 0; j < n; j++)
+                ferry_buf_addf(&text, "%s%d%s", cases[i].before, j, cases[i].after);
+            cfg = ferry_config_load_string(text.data, "big.yaml");
+            if (n == 4097) {
+                assert_int_equal(ferry_config_error_count(cfg), 1);
+                assert_string_equal(ferry_config_error_at(cfg, 0), cases[i].message);
+            } else {
+                assert_int_equal(ferry_config_error_count(cfg), 0);
+            }
+            ferry_config_destroy(cfg);
+            ferry_buf_release(&text);
+        }
+    }
+}
+
 /* A value that outgrows its buffer says how long it may be. */
 static void test_env_too_long(void **state)
 {
@@ -477,6 +516,9 @@ static void test_env(void **state)
         {"${env:FERRY_T_UNSET}", NULL},
         {"${env:}", NULL},
         {"${env:FERRY_T_A", NULL},
+        /* a fallback ends at the first '}': a reference in it would come out cut */
+        {"${env:FERRY_T_UNSET:-${env:FERRY_T_A}}", NULL},
+        {"${env:FERRY_T_A:-${file:/x}}", NULL},
     };
     (void)state;
     setenv("FERRY_T_A", "alpha", 1);
@@ -579,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
+        cmocka_unit_test(test_entries_past_the_cap),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_file),
