@@ -82,7 +82,9 @@ static void add_reserved(struct ferry_buf *out, const struct ferry_cfg_section *
 static const char doc_units[] =
     "A file holds one YAML document of at most 4 MiB: a second one, after a `---` line, is an "
     "error. A key may appear once in a mapping, `headers` and `properties` included; a list or "
-    "a mapping holds at most 4096 entries. A list of "
+    "a mapping holds at most 4096 entries. Anchors and aliases (`&name`, `*name`) may repeat "
+    "values, up to 1,000,000 values in the file counting each repeat; merge keys (`<<`) are "
+    "not supported. A list of "
     "strings may be written as a single value: `topics: orders` is `topics: [orders]`. "
     "Durations take a unit: `250ms`, `10s`, `2m`, `1h`. Sizes are bytes or take a unit: "
     "`512KiB`, `1MiB` (powers of 1024) or `1MB` (powers of 1000). Numbers, those in durations "

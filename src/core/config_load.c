@@ -21,6 +21,11 @@
 #define CONFIG_PATH_MAX 256
 #define CONFIG_LIST_MAX 4096  /* entries of a list or a mapping */
 #define CONFIG_FIELDS_MAX 128 /* fields of one section */
+/* Values a file may hold, counting each time an alias repeats one: `*name` costs a few bytes
+ * however much it stands for, so a 93 KB file of aliases to aliases took gigabytes before
+ * (YAML's "billion laughs"). Files without aliases stay far below it. */
+#define CONFIG_VALUES_MAX 1000000
+#define CONFIG_DEPTH_MAX 32 /* deeper than any section */
 
 struct loader {
     struct ferry_config *cfg;
@@ -533,12 +538,36 @@ static void check_one_document(struct ferry_config *cfg, yaml_parser_t *parser)
     yaml_document_delete(&next);
 }
 
+/* Counts the values under node as the loader would visit them, an alias's each time it is
+ * used; returns -1 as soon as there are more than CONFIG_VALUES_MAX. Nodes deeper than any
+ * config section are not counted: the loader never reaches them. */
+static int count_values(yaml_document_t *doc, yaml_node_t *node, int depth, size_t *n)
+{
+    if (!node || ++*n > CONFIG_VALUES_MAX)
+        return node ? -1 : 0;
+    if (depth == CONFIG_DEPTH_MAX)
+        return 0;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = node->data.sequence.items.start;
+             it < node->data.sequence.items.top; it++)
+            if (count_values(doc, yaml_document_get_node(doc, *it), depth + 1, n))
+                return -1;
+    } else if (node->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+             p++)
+            if (count_values(doc, yaml_document_get_node(doc, p->value), depth + 1, n))
+                return -1;
+    }
+    return 0;
+}
+
 /* Parses the YAML text and fills cfg against the core's root table and the jobs' tables. */
 void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
     struct loader l = {cfg, &doc};
+    size_t values = 0;
 
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -549,7 +578,15 @@ void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
         yaml_parser_delete(&parser);
         return;
     }
-    load_root(&l, yaml_document_get_root_node(&doc));
+    if (count_values(&doc, yaml_document_get_root_node(&doc), 0, &values)) {
+        ferry_config_error_line(cfg, 1,
+                                "config: the file holds more than %d values, counting those an "
+                                "alias (*name) repeats each time: write them out",
+                                CONFIG_VALUES_MAX);
+        l.doc = NULL;
+        load_root(&l, NULL);
+    } else
+        load_root(&l, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
     check_one_document(cfg, &parser);
     yaml_parser_delete(&parser);

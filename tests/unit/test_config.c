@@ -486,6 +486,36 @@ static void test_entries_past_the_cap(void **state)
     }
 }
 
+/* Aliases may repeat what an anchor holds, up to a million values in all: ten levels of ten
+ * aliases each are 10^10, and took gigabytes before the cap. */
+static void test_alias_expansion_capped(void **state)
+{
+    struct ferry_buf text;
+    struct ferry_config *cfg;
+
+    (void)state;
+    cfg = ferry_config_load_string("routes:\n"
+                                   "  - name: a\n    topics: &t [a, b]\n"
+                                   "    target: &target {url: 'http://127.0.0.1:1/'}\n"
+                                   "  - name: b\n    topics: *t\n    target: *target\n",
+                                   "a.yaml");
+    assert_int_equal(ferry_config_error_count(cfg), 0); /* aliases as such are fine */
+    ferry_config_destroy(cfg);
+    ferry_buf_init(&text, 64 * 1024);
+    ferry_buf_adds(&text, "x0: &x0 [a, b, c, d, e, f, g, h, i, j]\n");
+    for (int i = 1; i < 10; i++)
+        ferry_buf_addf(&text,
+                       "x%d: &x%d [*x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d]\n",
+                       i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    cfg = ferry_config_load_string(text.data, "bomb.yaml");
+    assert_int_equal(ferry_config_error_count(cfg), 1);
+    assert_string_equal(ferry_config_error_at(cfg, 0),
+                        "config: the file holds more than 1000000 values, counting those an alias "
+                        "(*name) repeats each time: write them out (bomb.yaml:1)");
+    ferry_config_destroy(cfg);
+    ferry_buf_release(&text);
+}
+
 /* A value that outgrows its buffer says how long it may be. */
 static void test_env_too_long(void **state)
 {
@@ -622,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_entries_past_the_cap),
+        cmocka_unit_test(test_alias_expansion_capped),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_file),
