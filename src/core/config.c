@@ -645,18 +645,21 @@ struct ferry_config *ferry_config_load_string(const char *text, const char *name
     return cfg;
 }
 
-/* Reads the whole file into a NUL-terminated buffer; returns NULL with errstr on failure. */
+/* Reads the whole file into a NUL-terminated buffer; returns NULL with errstr on failure.
+ * Opened without blocking, as ${file:...} is: ferry blocks its stop signals from the start,
+ * so a FIFO named by mistake would otherwise hang `ferry check` beyond Ctrl-C and SIGTERM. */
 static char *read_file(const char *path, size_t *len, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     char *data = NULL;
+    ssize_t n = 0;
 
-    if (!f) {
+    if (fd < 0) {
         snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
     }
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
         snprintf(errstr, errstr_size, "'%s' is not a regular file of at most %d bytes", path,
                  CONFIG_FILE_MAX);
         goto out;
@@ -667,15 +670,19 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
                  (long long)st.st_size);
         goto out;
     }
-    *len = fread(data, 1, (size_t)st.st_size, f);
-    data[*len] = '\0';
-    if (ferror(f)) {
+    for (*len = 0; *len < (size_t)st.st_size; *len += (size_t)n) {
+        n = read(fd, data + *len, (size_t)st.st_size - *len);
+        if (n <= 0)
+            break; /* 0: the file shrank while being read; what was read is the file */
+    }
+    if (n < 0) {
         snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));
         free(data);
         data = NULL;
-    }
+    } else
+        data[*len] = '\0';
 out:
-    fclose(f);
+    close(fd);
     return data;
 }
 
