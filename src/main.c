@@ -109,6 +109,10 @@ static const char usage_config_docs[] =
     "Prints the configuration reference (docs/config.md), or with --man the man page\n"
     "ferry.yaml(5) in roff.\n";
 
+static const char usage_version[] = "usage: ferry version\n"
+                                    "\n"
+                                    "Prints ferry's version and librdkafka's.\n";
+
 static int usage_error(const char *cmd, const char *what)
 {
     fprintf(stderr, "ferry %s: %s (see 'ferry %s --help')\n", cmd, what, cmd);
@@ -454,6 +458,23 @@ static int cmd_redrive(int argc, char **argv)
     return code;
 }
 
+/* `ferry version` takes --help and nothing else, like every other command. */
+static int cmd_version(int argc, char **argv)
+{
+    char what[256];
+
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_version, stdout);
+        return FERRY_EXIT_OK;
+    }
+    if (argc > 1) {
+        snprintf(what, sizeof(what), "unexpected argument '%s'", argv[1]);
+        return usage_error("version", what);
+    }
+    printf("ferry %s (librdkafka %s)\n", FERRY_VERSION, rd_kafka_version_str());
+    return FERRY_EXIT_OK;
+}
+
 static int dispatch_command(int argc, char **argv);
 
 /* glibc's malloc by default gives a freed block of more than 128 KiB (more, after it has seen
@@ -512,10 +533,8 @@ static int dispatch_command(int argc, char **argv)
         return cmd_dev_broker(argc - 1, argv + 1);
     if (strcmp(cmd, "config-docs") == 0)
         return cmd_config_docs(argc - 1, argv + 1);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("ferry %s (librdkafka %s)\n", FERRY_VERSION, rd_kafka_version_str());
-        return FERRY_EXIT_OK;
-    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
     fprintf(stderr, "ferry: unknown command '%s' (see 'ferry --help')\n", cmd);
     return FERRY_EXIT_USAGE;
 }

@@ -347,6 +347,11 @@ void ferry_config_error(struct ferry_config *cfg, const char *path, const char *
 {
     char what[CONFIG_MESSAGE_MAX], msg[CONFIG_MESSAGE_MAX + 300];
     va_list ap;
+
+    if (cfg->priv->nerrors == CONFIG_ERRORS_MAX) {
+        note_dropped(cfg->priv); /* before the line lookup, which is linear in the file */
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
@@ -412,6 +417,11 @@ static int expand_env(const char *spec, size_t len, struct ferry_buf *out, char 
         nlen = (size_t)(dash - spec);
         fallback = dash + 2;
         flen = len - nlen - 2;
+        if (memmem(fallback, flen, "${", 2)) {
+            /* the fallback ends at the first '}', so a reference in it would come out cut */
+            snprintf(errstr, errstr_size, "a ${env:...} fallback cannot hold another ${...}");
+            return -1;
+        }
     }
     if (nlen == 0 || nlen >= sizeof(name)) {
         snprintf(errstr, errstr_size, "expected ${env:NAME} with a variable name");
@@ -635,18 +645,21 @@ struct ferry_config *ferry_config_load_string(const char *text, const char *name
     return cfg;
 }
 
-/* Reads the whole file into a NUL-terminated buffer; returns NULL with errstr on failure. */
+/* Reads the whole file into a NUL-terminated buffer; returns NULL with errstr on failure.
+ * Opened without blocking, as ${file:...} is: ferry blocks its stop signals from the start,
+ * so a FIFO named by mistake would otherwise hang `ferry check` beyond Ctrl-C and SIGTERM. */
 static char *read_file(const char *path, size_t *len, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     char *data = NULL;
+    ssize_t n = 0;
 
-    if (!f) {
+    if (fd < 0) {
         snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
     }
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
         snprintf(errstr, errstr_size, "'%s' is not a regular file of at most %d bytes", path,
                  CONFIG_FILE_MAX);
         goto out;
@@ -657,15 +670,19 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
                  (long long)st.st_size);
         goto out;
     }
-    *len = fread(data, 1, (size_t)st.st_size, f);
-    data[*len] = '\0';
-    if (ferror(f)) {
+    for (*len = 0; *len < (size_t)st.st_size; *len += (size_t)n) {
+        n = read(fd, data + *len, (size_t)st.st_size - *len);
+        if (n <= 0)
+            break; /* 0: the file shrank while being read; what was read is the file */
+    }
+    if (n < 0) {
         snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));
         free(data);
         data = NULL;
-    }
+    } else
+        data[*len] = '\0';
 out:
-    fclose(f);
+    close(fd);
     return data;
 }
 

@@ -80,13 +80,18 @@ static void add_reserved(struct ferry_buf *out, const struct ferry_cfg_section *
 
 /* What every value may be written as: the reference's introduction. */
 static const char doc_units[] =
-    "A file holds one YAML document: a second one, after a `---` line, is an error. A list of "
+    "A file holds one YAML document of at most 4 MiB: a second one, after a `---` line, is an "
+    "error. A key may appear once in a mapping, `headers` and `properties` included; a list or "
+    "a mapping holds at most 4096 entries. Anchors and aliases (`&name`, `*name`) may repeat "
+    "values, up to 1,000,000 values in the file counting each repeat; merge keys (`<<`) are "
+    "not supported. A list of "
     "strings may be written as a single value: `topics: orders` is `topics: [orders]`. "
     "Durations take a unit: `250ms`, `10s`, `2m`, `1h`. Sizes are bytes or take a unit: "
     "`512KiB`, `1MiB` (powers of 1024) or `1MB` (powers of 1000). Numbers, those in durations "
     "and sizes included, are plain decimal (`10`, `1.5`): not `0x10`, `1e3` or `+5`; a fraction "
     "of a millisecond or a byte rounds to the nearest one. Any value may use `${env:NAME}` or "
-    "`${env:NAME:-fallback}`; an unset variable without a fallback is an error. `${file:PATH}` "
+    "`${env:NAME:-fallback}`; an unset variable without a fallback is an error, and a fallback "
+    "holds no `}` and no other `${...}`. `${file:PATH}` "
     "stands for the contents of a file (up to 64 KiB, without trailing white space such as a "
     "final newline), for secrets kept out of the config; a file that cannot be read is an "
     "error.\n";

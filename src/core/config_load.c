@@ -19,8 +19,13 @@
 
 #define CONFIG_SCALAR_MAX (64 * 1024)
 #define CONFIG_PATH_MAX 256
-#define CONFIG_LIST_MAX 4096
+#define CONFIG_LIST_MAX 4096  /* entries of a list or a mapping */
 #define CONFIG_FIELDS_MAX 128 /* fields of one section */
+/* Values a file may hold, counting each time an alias repeats one: `*name` costs a few bytes
+ * however much it stands for, so a 93 KB file of aliases to aliases took gigabytes before
+ * (YAML's "billion laughs"). Files without aliases stay far below it. */
+#define CONFIG_VALUES_MAX 1000000
+#define CONFIG_DEPTH_MAX 32 /* deeper than any section */
 
 struct loader {
     struct ferry_config *cfg;
@@ -222,6 +227,10 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
         ferry_config_error(l->cfg, path, "expected a list of values, got a mapping");
         return;
     }
+    if (node->data.sequence.items.top - node->data.sequence.items.start > CONFIG_LIST_MAX) {
+        ferry_config_error(l->cfg, path, "at most %d entries are allowed", CONFIG_LIST_MAX);
+        return;
+    }
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *item = yaml_document_get_node(l->doc, *it);
@@ -233,6 +242,17 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
     }
 }
 
+/* Nonzero when key is already among dst's names: YAML wants a mapping's keys unique, and a
+ * second `client.id` or header of the same name would otherwise win, or be sent twice, in
+ * silence. */
+static int map_has(const struct ferry_cfg_map *dst, const char *key)
+{
+    for (size_t i = 0; i < dst->count; i++)
+        if (strcmp(dst->items[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
 static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *node,
                      const char *path)
 {
@@ -240,6 +260,10 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
 
     if (node->type != YAML_MAPPING_NODE) {
         ferry_config_error(l->cfg, path, "expected a mapping of names to values");
+        return;
+    }
+    if (node->data.mapping.pairs.top - node->data.mapping.pairs.start > CONFIG_LIST_MAX) {
+        ferry_config_error(l->cfg, path, "at most %d entries are allowed", CONFIG_LIST_MAX);
         return;
     }
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
@@ -254,6 +278,10 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
             continue;
         }
         snprintf(kpath, sizeof(kpath), "%s.%s", path, (const char *)k->data.scalar.value);
+        if (map_has(dst, (const char *)k->data.scalar.value)) {
+            ferry_config_error_line(l->cfg, node_line(k), "config: %s: duplicate key", kpath);
+            continue;
+        }
         ferry_config_note_line(l->cfg, kpath, node_line(k));
         value = scalar_text(l, v, kpath);
         if (!value)
@@ -510,12 +538,36 @@ static void check_one_document(struct ferry_config *cfg, yaml_parser_t *parser)
     yaml_document_delete(&next);
 }
 
+/* Counts the values under node as the loader would visit them, an alias's each time it is
+ * used; returns -1 as soon as there are more than CONFIG_VALUES_MAX. Nodes deeper than any
+ * config section are not counted: the loader never reaches them. */
+static int count_values(yaml_document_t *doc, yaml_node_t *node, int depth, size_t *n)
+{
+    if (!node || ++*n > CONFIG_VALUES_MAX)
+        return node ? -1 : 0;
+    if (depth == CONFIG_DEPTH_MAX)
+        return 0;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = node->data.sequence.items.start;
+             it < node->data.sequence.items.top; it++)
+            if (count_values(doc, yaml_document_get_node(doc, *it), depth + 1, n))
+                return -1;
+    } else if (node->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+             p++)
+            if (count_values(doc, yaml_document_get_node(doc, p->value), depth + 1, n))
+                return -1;
+    }
+    return 0;
+}
+
 /* Parses the YAML text and fills cfg against the core's root table and the jobs' tables. */
 void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
     struct loader l = {cfg, &doc};
+    size_t values = 0;
 
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -526,7 +578,15 @@ void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
         yaml_parser_delete(&parser);
         return;
     }
-    load_root(&l, yaml_document_get_root_node(&doc));
+    if (count_values(&doc, yaml_document_get_root_node(&doc), 0, &values)) {
+        ferry_config_error_line(cfg, 1,
+                                "config: the file holds more than %d values, counting those an "
+                                "alias (*name) repeats each time: write them out",
+                                CONFIG_VALUES_MAX);
+        l.doc = NULL;
+        load_root(&l, NULL);
+    } else
+        load_root(&l, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);
     check_one_document(cfg, &parser);
     yaml_parser_delete(&parser);

@@ -976,14 +976,16 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
         return -1;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The logger comes first: libmicrohttpd writes what it says before it to stderr itself,
+     * outside ferry's log format. */
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, h->opts.threads > 1 ? (unsigned)h->opts.threads : 0u,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->opts.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->opts.connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        h->opts.threads > 1 ? (unsigned)h->opts.threads : 0u, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)h->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)h->opts.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTPD_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed%s?)",

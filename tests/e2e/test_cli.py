@@ -25,6 +25,17 @@ def test_version_matches_cmake_project_version(ferry_bin):
     assert run_cli(ferry_bin, ["version"]).stdout.split()[:2] == ["ferry", m.group(1)]
 
 
+def test_version_help_and_extra_arguments(ferry_bin):
+    """`ferry version --help` describes the command, as for every command, and an argument it
+    does not take is refused; both used to print the version."""
+    res = run_cli(ferry_bin, ["version", "--help"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage: ferry version"), res.stdout
+    res = run_cli(ferry_bin, ["version", "--frobnicate"])
+    assert res.returncode == 2, res
+    assert "'--frobnicate'" in one_line(res.stderr) and res.stdout == ""
+
+
 def test_top_level_help_lists_subcommands(ferry_bin):
     res = run_cli(ferry_bin, ["--help"])
     assert res.returncode == 0, res.stderr

@@ -2,6 +2,7 @@
 
 In the broken configs below, the line ending in `# <-` is where the error must be reported.
 """
+import os
 import re
 import textwrap
 
@@ -516,3 +517,19 @@ def test_peer_key_from_a_file(ferry_bin, tmp_path):
     assert res.returncode == 1, res
     assert error_lines(res.stderr) == [
         f"config: cluster.peer_key: not one of ingest.auth.keys ({path}:2)"], res.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_config_that_is_not_a_regular_file(ferry_bin, tmp_path, kind):
+    """A FIFO or a directory named as the config is refused at once (exit 2, one line naming it).
+    A FIFO used to block `ferry check` in open(2) with its stop signals blocked, so neither
+    Ctrl-C nor SIGTERM ended it."""
+    path = tmp_path / "ferry.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    res = run_cli(ferry_bin, ["check", "-c", path], timeout=10)
+    assert res.returncode == 2, res
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert lines == [f"ferry check: '{path}' is not a regular file of at most 4194304 bytes"], res

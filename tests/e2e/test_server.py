@@ -146,6 +146,20 @@ def test_json_log_format(run_ferry, ferry_config):
     assert any(o["sub"] == "http" and listening.match(o["msg"]) for o in objs), objs
 
 
+def test_json_debug_log_has_only_ferry_lines(run_ferry, ferry_config):
+    """At debug level every stderr line is one of ferry's JSON objects, and libmicrohttpd does
+    not complain that its logger came too late to catch all it says (it used to, as a debug
+    line: whatever it said before that option went to stderr outside the log format)."""
+    f = run_ferry(ferry_config({"log": {"format": "json", "level": "debug"}}))
+    wait_until(lambda: f.get("/readyz").status == 200, 20, "/readyz 200")
+    rc, _ = f.stop(signal.SIGTERM)
+    assert rc == 0
+    for line in f.log_lines():
+        if line.strip():
+            o = json.loads(line)
+            assert "not the first option" not in o["msg"], o
+
+
 def test_log_level_warn_hides_info(run_ferry, ferry_config):
     f = run_ferry(ferry_config({"log": {"level": "warn"}}))
     wait_until(lambda: f.get("/readyz").status == 200, 20, "/readyz 200")

@@ -286,6 +286,10 @@ static const struct bad_case bad_cases[] = {
     {"kafka:\n  dev:\n    topics: [" X50 X50 X50 X50 X50 ":1]\n",
      "config: kafka.dev.topics[0]: topic name is 250 characters long, Kafka allows at most 249 "
      "(bad.yaml:3)"},
+    /* a mapping of names, like a section, takes each key once: the second would win, or be
+     * sent as a second header, in silence */
+    {"kafka:\n  properties:\n    client.id: a\n    client.id: b\n",
+     "config: kafka.properties.client.id: duplicate key (bad.yaml:4)"},
     {"server:\n  listen: 'a\n", NULL /* a YAML syntax error, checked below */},
 };
 
@@ -458,6 +462,71 @@ static void test_errors_past_the_cap(void **state)
     ferry_buf_release(&text);
 }
 
+/* A list of strings or a mapping holds at most 4096 entries, as a list of sections does: a
+ * 4 MiB file of one-word entries took minutes to load, each error or entry costing time in
+ * proportion to the ones before it. */
+static void test_entries_past_the_cap(void **state)
+{
+    static const struct {
+        const char *head, *before, *after, *message; /* each entry: before, a number, after */
+    } cases[] = {
+        {"kafka:\n  dev:\n    topics:\n", "      - t", ":1\n",
+         "config: kafka.dev.topics: at most 4096 entries are allowed (big.yaml:3)"},
+        {"kafka:\n  properties:\n", "    p", ": x\n",
+         "config: kafka.properties: at most 4096 entries are allowed (big.yaml:2)"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int n = 4096; n <= 4097; n++) {
+            struct ferry_buf text;
+            struct ferry_config *cfg;
+            ferry_buf_init(&text, 1024 * 1024);
+            ferry_buf_adds(&text, cases[i].head);
+            for (int j = 0; j < n; j++)
+                ferry_buf_addf(&text, "%s%d%s", cases[i].before, j, cases[i].after);
+            cfg = ferry_config_load_string(text.data, "big.yaml");
+            if (n == 4097) {
+                assert_int_equal(ferry_config_error_count(cfg), 1);
+                assert_string_equal(ferry_config_error_at(cfg, 0), cases[i].message);
+            } else {
+                assert_int_equal(ferry_config_error_count(cfg), 0);
+            }
+            ferry_config_destroy(cfg);
+            ferry_buf_release(&text);
+        }
+    }
+}
+
+/* Aliases may repeat what an anchor holds, up to a million values in all: ten levels of ten
+ * aliases each are 10^10, and took gigabytes before the cap. */
+static void test_alias_expansion_capped(void **state)
+{
+    struct ferry_buf text;
+    struct ferry_config *cfg;
+
+    (void)state;
+    cfg = ferry_config_load_string("routes:\n"
+                                   "  - name: a\n    topics: &t [a, b]\n"
+                                   "    target: &target {url: 'http://127.0.0.1:1/'}\n"
+                                   "  - name: b\n    topics: *t\n    target: *target\n",
+                                   "a.yaml");
+    assert_int_equal(ferry_config_error_count(cfg), 0); /* aliases as such are fine */
+    ferry_config_destroy(cfg);
+    ferry_buf_init(&text, 64 * 1024);
+    ferry_buf_adds(&text, "x0: &x0 [a, b, c, d, e, f, g, h, i, j]\n");
+    for (int i = 1; i < 10; i++)
+        ferry_buf_addf(&text,
+                       "x%d: &x%d [*x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d]\n",
+                       i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    cfg = ferry_config_load_string(text.data, "bomb.yaml");
+    assert_int_equal(ferry_config_error_count(cfg), 1);
+    assert_string_equal(ferry_config_error_at(cfg, 0),
+                        "config: the file holds more than 1000000 values, counting those an alias "
+                        "(*name) repeats each time: write them out (bomb.yaml:1)");
+    ferry_config_destroy(cfg);
+    ferry_buf_release(&text);
+}
+
 /* A value that outgrows its buffer says how long it may be. */
 static void test_env_too_long(void **state)
 {
@@ -488,6 +557,9 @@ static void test_env(void **state)
         {"${env:FERRY_T_UNSET}", NULL},
         {"${env:}", NULL},
         {"${env:FERRY_T_A", NULL},
+        /* a fallback ends at the first '}': a reference in it would come out cut */
+        {"${env:FERRY_T_UNSET:-${env:FERRY_T_A}}", NULL},
+        {"${env:FERRY_T_A:-${file:/x}}", NULL},
     };
     (void)state;
     setenv("FERRY_T_A", "alpha", 1);
@@ -590,6 +662,8 @@ int main(void)
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
+        cmocka_unit_test(test_entries_past_the_cap),
+        cmocka_unit_test(test_alias_expansion_capped),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_file),
