@@ -41,6 +41,7 @@
 #define HTTPD_MAX_RESPONSE_HEADERS 16
 #define HTTPD_RESPONSE_HEADER_BYTES 1024 /* names and values of a request's added headers */
 #define HTTPD_ERROR_MESSAGE_MAX 1024
+#define HTTPD_ALLOW_MAX 64             /* a 405's Allow header: the methods a path is routed for */
 #define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
 #define HTTPD_STREAM_BLOCK (16 * 1024) /* libmicrohttpd's buffer for a streamed answer */
 /* libmicrohttpd's memory per connection (its default, named here): it holds the request line
@@ -192,6 +193,32 @@ static const struct route *find_route(const ferry_httpd *h, const char *method, 
             best = r;
     }
     return best;
+}
+
+/* Nonzero when one of the first n routes of h that match path has method. */
+static int method_seen(const ferry_httpd *h, size_t n, const char *path, const char *method)
+{
+    for (size_t i = 0; i < n; i++)
+        if (path_matches(&h->routes[i], path) && strcmp(h->routes[i].method, method) == 0)
+            return 1;
+    return 0;
+}
+
+/* Writes the methods routed for path into out ("GET, POST"), each once, for a 405's Allow
+ * header (RFC 9110 15.5.6). A method that does not fit is left out. */
+static void allowed_methods(const ferry_httpd *h, const char *path, char *out, size_t size)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < h->nroutes; i++) {
+        const char *method = h->routes[i].method;
+
+        if (!path_matches(&h->routes[i], path) || method_seen(h, i, path, method) ||
+            len + strlen(method) + 2 >= size)
+            continue;
+        len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", method);
+    }
 }
 
 /* ---- answers ---- */
@@ -770,6 +797,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn,
                                      const char *method, const char *url, void **con_cls)
 {
+    char allow[HTTPD_ALLOW_MAX];
     int wrong_method;
     ferry_http_req *req = *con_cls ? *con_cls : req_new(h, conn, NULL);
     struct req_call *call = req ? req->call : NULL;
@@ -790,9 +818,11 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
         call->too_large = 1;
         return run_handler(req);
     }
-    if (wrong_method)
+    if (wrong_method) {
+        allowed_methods(h, call->path, allow, sizeof(allow));
+        ferry_http_add_header(req, "Allow", allow);
         ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s", method, call->path);
-    else
+    } else
         ferry_http_respond_error(req, 404, 0, "no such path: %s", call->path);
     return queue_answer(req);
 }

@@ -110,9 +110,11 @@ def test_unknown_path_404(run_ferry, ferry_config):
                                           ("PUT", "/metrics")])
 def test_wrong_method_405(run_ferry, ferry_config, method, path):
     f = run_ferry(ferry_config())
-    body = assert_json(f.request(method, path, body=b"{}"), 405)
+    resp = f.request(method, path, body=b"{}")
+    body = assert_json(resp, 405)
     assert isinstance(body, dict), body
     assert body.get("error_code", 405) == 405, body
+    assert resp.headers.get("allow") == "GET", resp.headers  # RFC 9110 15.5.6
 
 
 def test_logfmt_lines(run_ferry, ferry_config):
