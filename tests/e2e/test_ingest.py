@@ -321,7 +321,7 @@ def test_ack_accepted_answers_202(run_ferry, ferry_config, kafka):
                        {"partition": 1, "offset": None, "error_code": None, "error": None}]
     got = kafka.consume_n(topic, 2, use_group=False)
     assert sorted(r.value for r in got) == [b"1", b"2"]
-    wait_until(lambda: metric(f, "ferry_ingest_records_total", endpoint="rest_proxy") == 2, 10,
+    wait_until(lambda: metric(f, "ferry_ingest_records_total", endpoint="rest_proxy") == 2, 30,
                "both records counted as acknowledged")
 
 

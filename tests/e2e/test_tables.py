@@ -556,10 +556,12 @@ def test_read_your_writes_after_an_ingest_post(broker30, run_ferry, tmp_path):
     for i in range(20):
         r = f.request("POST", f"/topics/{topic}",
                       body=f'{{"records":[{{"key":"user","value":{{"n":{i}}}}}]}}',
-                      headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                      headers={"Content-Type": "application/vnd.kafka.json.v2+json"},
+                      timeout=30)
         assert r.status == 200, r.text
         o = r.json()["offsets"][0]
-        got = f.get(f'/tables/t/keys/"user"?min_offset={o["partition"]}:{o["offset"]}')
+        got = f.get(f'/tables/t/keys/"user"?min_offset={o["partition"]}:{o["offset"]}',
+                    headers={"Prefer": "wait=30"}, timeout=60)  # not 5 s: a busy machine
         assert got.status == 200 and got.json() == {"n": i}, (i, got.status, got.text)
         assert got.headers["ferry-offset"] == str(o["offset"])
 
