@@ -289,7 +289,7 @@ def kill_all_started():
 class DevBroker(Proc):
     """`ferry dev-broker` with a bootstrap file; .bootstrap is the address it printed."""
 
-    def __init__(self, ferry_bin, workdir, args=(), name="dev-broker", start_timeout=20):
+    def __init__(self, ferry_bin, workdir, args=(), name="dev-broker", start_timeout=30):
         self.bootstrap_file = Path(workdir) / f"{name}.bootstrap"
         super().__init__(
             [ferry_bin, "dev-broker", *args, "--bootstrap-file", self.bootstrap_file],
