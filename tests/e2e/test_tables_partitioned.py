@@ -85,8 +85,10 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
             "server": {"listen": f"127.0.0.1:{port}", "instance": f"web-{i}",
                        "advertised_url": f"http://127.0.0.1:{port}",
                        "shutdown_timeout": "10s"},
+            # a member is given up after 12 missed heartbeats: a busy machine can hold one
+            # back for a few seconds, and a live member given up moves partitions mid-test
             "cluster": {"members_topic": members, "heartbeat": "500ms",
-                        "member_timeout": "3s"},
+                        "member_timeout": "6s"},
             "tables": [{"name": table, "topic": topic, "path": str(tmp_path / f"store-{i}"),
                         "placement": "partitioned", "replicas": replicas}],
         })
