@@ -44,7 +44,7 @@ receiver_pid=$!
 "$FERRY" run -c examples/quickstart.yaml &
 ferry_pid=$!
 
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$FERRY_PORT/readyz" >/dev/null 2>&1 && break
     sleep 0.1
 done
@@ -64,7 +64,7 @@ curl -s -H 'Content-Type: application/vnd.kafka.json.v2+json' --data "$REST_BODY
 TABLE_CMD="curl -s http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-1"
 echo
 echo "\$ $TABLE_CMD"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     answer=$(curl -s "http://127.0.0.1:$FERRY_PORT/tables/orders/keys/user-1")
     case "$answer" in *cake*) break ;; esac
     sleep 0.1

@@ -250,3 +250,12 @@ def make_receiver():
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture
+def refused_port():
+    """A ferrytest.RefusedPort: connections to its .address are refused for the whole test,
+    and no other process can take the port meanwhile (unlike a free_port() left unused)."""
+    p = ferrytest.RefusedPort()
+    yield p
+    p.close()

@@ -78,6 +78,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+class RefusedPort:
+    """A port on 127.0.0.1 that refuses every connection for as long as this object is open.
+
+    Its socket is bound but never listens: a connection gets RST, and no other process can bind
+    the port meanwhile (the socket has no SO_REUSEADDR), unlike a port free_port() handed out,
+    which anyone may take before the test uses it. Use as a context manager or close() it.
+    """
+
+    def __init__(self):
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+
+    def close(self):
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def listening_ports(pid):
     """The ports of the TCP sockets process pid listens on (from /proc), as a set."""
     inodes = set()
@@ -265,7 +289,7 @@ def kill_all_started():
 class DevBroker(Proc):
     """`ferry dev-broker` with a bootstrap file; .bootstrap is the address it printed."""
 
-    def __init__(self, ferry_bin, workdir, args=(), name="dev-broker", start_timeout=20):
+    def __init__(self, ferry_bin, workdir, args=(), name="dev-broker", start_timeout=30):
         self.bootstrap_file = Path(workdir) / f"{name}.bootstrap"
         super().__init__(
             [ferry_bin, "dev-broker", *args, "--bootstrap-file", self.bootstrap_file],
@@ -401,7 +425,7 @@ class Ferry(Proc):
         except WaitTimeout as exc:
             raise WaitTimeout(f"{exc}\n{self.describe()}") from None
 
-    def wait_log(self, pattern, timeout=10):
+    def wait_log(self, pattern, timeout=30):
         """Waits until a stderr line matches the regex; returns the match."""
         rx = re.compile(pattern)
 
@@ -1020,8 +1044,8 @@ class Receiver:
         self._start_error = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError(f"{name}: server did not start within 10 s")
+        if not self._ready.wait(30):
+            raise RuntimeError(f"{name}: server did not start within 30 s")
         if self._start_error:
             raise self._start_error
         self.url = f"http://127.0.0.1:{self.port}"
@@ -1060,7 +1084,7 @@ class Receiver:
             self._requests.clear()
             self.max_in_flight = self._in_flight
 
-    def wait_for(self, n, timeout=15, path=None):
+    def wait_for(self, n, timeout=30, path=None):
         """Waits until at least n requests (to path, if given) arrived; returns them."""
 
         def enough():

@@ -28,10 +28,16 @@ class Message:
     tls: bool
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _bound_socket(port):
+    """A TCP socket bound to 127.0.0.1:port (0: a port the OS picks), not listening yet."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port used before, too
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 class _Handler:
@@ -60,9 +66,16 @@ class _Handler:
 
 
 class _Controller(Controller):
-    def __init__(self, owner, *args, **kw):
+    def __init__(self, owner, sock, *args, **kw):
         self.owner = owner
+        self._sock = sock
         super().__init__(*args, **kw)
+
+    def _create_server(self):
+        # Serves on the socket bound when the SmtpServer was made, rather than binding its
+        # port again: a port picked ahead and closed could be taken by another process first.
+        return self.loop.create_server(self._factory_invoker, sock=self._sock,
+                                       ssl=self.ssl_context)
 
     def factory(self):
         with self.owner.lock:
@@ -76,12 +89,14 @@ class SmtpServer:
         self.messages, self.rcpts = [], []
         self.tempfail, self.reject = {}, set()
         self.connections = 0
-        self.port = port or _free_port()
+        sock = _bound_socket(port or 0)
+        self.port = sock.getsockname()[1]
         kw = {}
         if tls_context is not None:
             kw = {"tls_context": tls_context, "require_starttls": require_starttls}
-        self._controller = _Controller(self, _Handler(self), hostname="127.0.0.1", port=self.port,
-                                       ready_timeout=10, **kw)
+        # ready_timeout: a thread and an event loop to start, on a machine that may be busy
+        self._controller = _Controller(self, sock, _Handler(self), hostname="127.0.0.1",
+                                       port=self.port, ready_timeout=30, **kw)
 
     @property
     def url(self):

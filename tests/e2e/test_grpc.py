@@ -307,7 +307,9 @@ def kill_mid_stream(start_routes, kafka, s, certs):
     route = grpc_route("crash", topic, s, certs, concurrency=8)
     first = start_routes(route, name="first")
     kafka.produce(topic, [value(i, i % 4) for i in range(n)])
-    wait_until(lambda: len(s.delivered) >= 50, 60, "50 calls before the kill")
+    # polled every 10 ms: the whole stream takes little more than a second at best
+    wait_until(lambda: len(s.delivered) >= 50, 60, "50 calls before the kill",
+               max_interval=0.01)
     first.send_signal(signal.SIGKILL)
     assert first.wait(10) == -signal.SIGKILL
     before = len(s.delivered)

@@ -321,7 +321,7 @@ def test_ack_accepted_answers_202(run_ferry, ferry_config, kafka):
                        {"partition": 1, "offset": None, "error_code": None, "error": None}]
     got = kafka.consume_n(topic, 2, use_group=False)
     assert sorted(r.value for r in got) == [b"1", b"2"]
-    wait_until(lambda: metric(f, "ferry_ingest_records_total", endpoint="rest_proxy") == 2, 10,
+    wait_until(lambda: metric(f, "ferry_ingest_records_total", endpoint="rest_proxy") == 2, 30,
                "both records counted as acknowledged")
 
 
@@ -618,40 +618,60 @@ def test_metrics(run_ferry, ferry_config):
 # The quickstart: a record POSTed with curl comes out at the example receiver through the route
 
 
+# ferry's "cannot listen on ... (address in use ...)" and Python's "address already in use"
+PORT_TAKEN = re.compile(r"address (already )?in use", re.I)
+
+
 def test_quickstart_flow(ferry_bin, tmp_path):
-    env = {"FERRY_PORT": str(free_port()), "RECEIVER_PORT": str(free_port()),
-           "PYTHON": "/usr/bin/python3"}
-    proc = Proc([REPO_ROOT / "scripts" / "quickstart.sh", ferry_bin], tmp_path, "quickstart",
-                env=env)
-    try:
-        def delivered():
-            if not proc.alive():
-                raise AssertionError(f"quickstart exited\n{proc.describe()}")
-            out = proc.stdout_text()
-            # the receiver's line, not the echoed curl command, which holds "jam" too
-            return re.search(r"receiver: POST /orders/\S*user-4", out) and out
-        out = wait_until(delivered, 60, "the curl'd record at the receiver")
-        assert "curl" in out and "/topics/orders" in out, out  # the command is shown
-        assert re.search(r"receiver: POST /orders/\S*user-4", out), out
-        # the table: user-1's latest order, and a read that waited for the webhook's record
-        ryw = re.compile(r'^\{"user":"user-5","order":5,"item":"bread"\}$', re.M)
-        out = wait_until(lambda: ryw.search(proc.stdout_text()) and proc.stdout_text(), 60,
-                         "the read-your-writes answer")
-        # (the receiver prints from another process, so its lines may come in between)
-        assert "$ curl -s http://127.0.0.1:" in out and "/tables/orders/keys/user-1" in out, out
-        assert re.search(r'^\{"order":3,"item":"cake"\}$', out, re.M), out
-        assert re.search(r"/tables/orders/keys/user-5\?min_offset=\d+:\d+'$", out, re.M), out
-        assert re.search(r'^\{"user":"user-5","order":5,"item":"bread"\}$', out, re.M), out
-        # Ctrl-C: a terminal sends SIGINT to the whole foreground group. ferry drains on it,
-        # and the script must not send it a second signal that cuts the drain short.
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(40) is not None, f"quickstart still running after Ctrl-C\n{proc.describe()}"
-        logs = proc.stdout_text() + proc.stderr_text()
-        assert "SIGINT received: draining" in logs, logs
-        assert "second signal" not in logs, logs
-        assert 'msg=stopped' in logs, logs
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
-        proc.close()
-        proc.assert_no_sanitizer_report()
+    # The script needs its ports up front: if another process takes one between free_port()
+    # and the script binding it, ferry or the receiver cannot listen, and it runs again on
+    # other ports (up to three times).
+    for attempt in range(3):
+        env = {"FERRY_PORT": str(free_port()), "RECEIVER_PORT": str(free_port()),
+               "PYTHON": "/usr/bin/python3"}
+        proc = Proc([REPO_ROOT / "scripts" / "quickstart.sh", ferry_bin], tmp_path,
+                    f"quickstart-{attempt}", env=env)
+        try:
+            if quickstart_checked(proc):
+                return
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(15)
+            proc.close()
+            proc.assert_no_sanitizer_report()
+    raise AssertionError("the quickstart found a port taken three times")
+
+
+def quickstart_checked(proc):
+    """Checks a quickstart run; False if it could not listen on a port it was given."""
+    def delivered():
+        if PORT_TAKEN.search(proc.stderr_text()):
+            return "taken"
+        if not proc.alive():
+            raise AssertionError(f"quickstart exited\n{proc.describe()}")
+        out = proc.stdout_text()
+        # the receiver's line, not the echoed curl command, which holds "jam" too
+        return re.search(r"receiver: POST /orders/\S*user-4", out) and out
+    out = wait_until(delivered, 60, "the curl'd record at the receiver")
+    if out == "taken":
+        return False
+    assert "curl" in out and "/topics/orders" in out, out  # the command is shown
+    assert re.search(r"receiver: POST /orders/\S*user-4", out), out
+    # the table: user-1's latest order, and a read that waited for the webhook's record
+    ryw = re.compile(r'^\{"user":"user-5","order":5,"item":"bread"\}$', re.M)
+    out = wait_until(lambda: ryw.search(proc.stdout_text()) and proc.stdout_text(), 60,
+                     "the read-your-writes answer")
+    # (the receiver prints from another process, so its lines may come in between)
+    assert "$ curl -s http://127.0.0.1:" in out and "/tables/orders/keys/user-1" in out, out
+    assert re.search(r'^\{"order":3,"item":"cake"\}$', out, re.M), out
+    assert re.search(r"/tables/orders/keys/user-5\?min_offset=\d+:\d+'$", out, re.M), out
+    assert re.search(r'^\{"user":"user-5","order":5,"item":"bread"\}$', out, re.M), out
+    # Ctrl-C: a terminal sends SIGINT to the whole foreground group. ferry drains on it,
+    # and the script must not send it a second signal that cuts the drain short.
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(40) is not None, f"quickstart still running after Ctrl-C\n{proc.describe()}"
+    logs = proc.stdout_text() + proc.stderr_text()
+    assert "SIGINT received: draining" in logs, logs
+    assert "second signal" not in logs, logs
+    assert 'msg=stopped' in logs, logs
+    return True

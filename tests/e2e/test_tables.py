@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ferrytest import Kafka, deep_merge, free_port, produce, unique, wait_until
+from ferrytest import Kafka, deep_merge, produce, unique, wait_until
 
 
 def table(name, topic, path, **over):
@@ -36,7 +36,7 @@ class Reader:
 
     def __init__(self, ferry):
         host, port = ferry.listen.split(":")
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
 
     def get(self, path, headers=None):
         self.conn.request("GET", path, headers=headers or {})
@@ -97,10 +97,10 @@ def test_latest_value_per_key(broker30, run_ferry, tmp_path):
         # a deleted key comes back when written again, and goes again with a tombstone
         gone = next(k for k in keys if last[k] is None)
         produce(broker.bootstrap, topic, [(gone, "back")], partitioner="murmur2_random")
-        wait_until(lambda: reader.key("prices", gone)[0] == 200, 10, "the key to come back")
+        wait_until(lambda: reader.key("prices", gone)[0] == 200, 30, "the key to come back")
         assert reader.key("prices", gone)[2] == b"back"
         produce(broker.bootstrap, topic, [(gone, None)], partitioner="murmur2_random")
-        wait_until(lambda: reader.key("prices", gone)[0] == 404, 10, "the key to go again")
+        wait_until(lambda: reader.key("prices", gone)[0] == 404, 30, "the key to go again")
     finally:
         reader.close()
     assert applied(f, "prices") == len(records) + 2  # each record once, tombstones included
@@ -264,10 +264,11 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
         assert r.json()["error_code"] == status
 
 
-def test_not_ready_answers_503(dev_broker, run_ferry, tmp_path):
-    dead = f"127.0.0.1:{free_port()}"  # nothing listens: the table never leaves `starting`
+def test_not_ready_answers_503(dev_broker, run_ferry, tmp_path, refused_port):
+    # nothing listens there, nor can start to: the table never leaves `starting`
     f = run_ferry(config(dev_broker, [
-        table("t", unique("t"), tmp_path / "s", kafka={"bootstrap.servers": dead})]))
+        table("t", unique("t"), tmp_path / "s",
+              kafka={"bootstrap.servers": refused_port.address})]))
     r = f.get("/tables/t/keys/anything")
     assert r.status == 503
     assert r.headers["retry-after"] == "1"
@@ -296,7 +297,7 @@ def test_status_and_list(broker30, run_ferry, tmp_path):
 
 
 def stored_at_start(ferry):
-    m = ferry.wait_log(r"already applied")
+    m = ferry.wait_log(r"already applied", timeout=60)
     line = m.string
     got = re.search(r"(\d+) of (\d+) record\(s\)", line)
     return int(got.group(1)), int(got.group(2))
@@ -412,7 +413,7 @@ def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
     second = start_dev_broker("--topic", f"{topic}:4", name="second-cluster")
     produce(second.bootstrap, topic, [("new", "2")], partitioner="murmur2_random")
     g = run_ferry(config(second.bootstrap, [table("t", topic, path)]), name="after")
-    g.wait_log(r"REBUILDING the store from the earliest offsets: ")
+    g.wait_log(r"REBUILDING the store from the earliest offsets: ", timeout=60)
     g.wait_log(r"the rebuilt store has caught up and replaced the old one", timeout=60)
     g.wait_ready(60)
     assert g.get("/tables/t/keys/new").body == b"2"
@@ -430,7 +431,7 @@ def test_full_store_stops_applying_and_keeps_answering(broker30, run_ferry, tmp_
     produce(broker.bootstrap, topic, [(f"big{i}", "x" * 8000) for i in range(400)],
             partitioner="murmur2_random")
     f.wait_log(r"the store is full \(\d+ bytes used of max_size \d+\)", timeout=60)
-    wait_until(lambda: f.get("/tables/t").json()["state"] == "full", 10, "state full")
+    wait_until(lambda: f.get("/tables/t").json()["state"] == "full", 30, "state full")
     ready = f.get("/readyz")
     assert ready.status == 503 and "table t is full" in ready.text
     assert metric(f, "ferry_table_ready", table="t") == 0
@@ -465,17 +466,18 @@ def test_long_poll_wakes_on_change_and_times_out(broker30, run_ferry, tmp_path):
     long_poll(f, "/tables/t/keys/AAPL", etag, 1, out)
     status, _, done, started, headers = out[0]
     assert status == 304 and headers["etag"] == etag and done - started >= 0.9
-    # a change wakes the poll: it answers soon after the table applied the record
+    # a change wakes the poll: it answers soon after the table applied the record, long
+    # before its 60 s wait is over (a produce and an apply take seconds on a busy machine)
     out = []
-    th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/AAPL", etag, 30, out))
+    th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/AAPL", etag, 60, out))
     th.start()
-    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 10, "the poll to park")
+    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 30, "the poll to park")
     producer_done = time.monotonic()
     produce(broker.bootstrap, topic, [("AAPL", "2")], partitioner="murmur2_random")
-    th.join(40)
+    th.join(120)
     status, body, answered, _, headers = out[0]
     assert status == 200 and body == b"2" and headers["etag"] != etag
-    assert answered - producer_done < 5, "the poll did not wake on the change"
+    assert answered - producer_done < 45, "the poll did not wake on the change"
     assert metric(f, "ferry_table_waiters", table="t") == 0
 
 
@@ -498,10 +500,10 @@ def test_long_poll_wakes_within_100ms_of_the_apply(broker30, run_ferry, tmp_path
             out = []
             th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 30, out))
             th.start()
-            wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 10,
+            wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 30,
                        "the poll to park")
             produce(broker.bootstrap, topic, [("K", str(attempt))], partitioner="murmur2_random")
-            wait_until(lambda: reader.key("t", "K")[2] == str(attempt).encode(), 10,
+            wait_until(lambda: reader.key("t", "K")[2] == str(attempt).encode(), 25,
                        "the new value", interval=0.002, max_interval=0.002)
             seen = time.monotonic()
             th.join(40)
@@ -521,11 +523,12 @@ def test_long_poll_limits_and_bad_prefer(broker30, run_ferry, tmp_path):
     f.wait_ready(60)
     etag = f.get("/tables/t/keys/K").headers["etag"]
     outs = [[], []]
-    threads = [threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 5, o))
+    # the two polls must still be parked when the third read comes: they wait 20 s
+    threads = [threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 20, o))
                for o in outs]
     for th in threads:
         th.start()
-    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 2, 10, "two polls to park")
+    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 2, 15, "two polls to park")
     r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag, "Prefer": "wait=5"})
     assert r.status == 429 and "max_waiters" in r.json()["message"]
     r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag, "Prefer": "wait=soon"})
@@ -534,7 +537,7 @@ def test_long_poll_limits_and_bad_prefer(broker30, run_ferry, tmp_path):
     assert f.get("/tables/t/keys/none", headers={"If-None-Match": etag,
                                                    "Prefer": "wait=5"}).status == 404
     for th in threads:
-        th.join(30)
+        th.join(60)
     assert [o[0][0] for o in outs] == [304, 304]
     # Only the `wait` preference waits, found as a whole token among others.
     r = f.get("/tables/t/keys/K", headers={"If-None-Match": etag,
@@ -553,10 +556,12 @@ def test_read_your_writes_after_an_ingest_post(broker30, run_ferry, tmp_path):
     for i in range(20):
         r = f.request("POST", f"/topics/{topic}",
                       body=f'{{"records":[{{"key":"user","value":{{"n":{i}}}}}]}}',
-                      headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                      headers={"Content-Type": "application/vnd.kafka.json.v2+json"},
+                      timeout=30)
         assert r.status == 200, r.text
         o = r.json()["offsets"][0]
-        got = f.get(f'/tables/t/keys/"user"?min_offset={o["partition"]}:{o["offset"]}')
+        got = f.get(f'/tables/t/keys/"user"?min_offset={o["partition"]}:{o["offset"]}',
+                    headers={"Prefer": "wait=30"}, timeout=60)  # not 5 s: a busy machine
         assert got.status == 200 and got.json() == {"n": i}, (i, got.status, got.text)
         assert got.headers["ferry-offset"] == str(o["offset"])
 
@@ -592,14 +597,15 @@ def test_min_offset_with_if_none_match_answers_at_once(broker30, run_ferry, tmp_
     f.wait_ready(60)
     etag = f.get("/tables/t/keys/K").headers["etag"]
     path = f"/tables/t/keys/K?min_offset={msg.partition()}:{msg.offset()}"
-    for prefer in (None, "wait=3"):
+    # (the bound is below the wait a read would do for a change: 5 s by default, or 60 s)
+    for prefer, bound in ((None, 4), ("wait=60", 30)):
         headers = {"If-None-Match": etag}
         if prefer:
             headers["Prefer"] = prefer
         started = time.monotonic()
-        r = f.get(path, headers=headers, timeout=30)
+        r = f.get(path, headers=headers, timeout=90)
         assert r.status == 304 and r.headers["etag"] == etag, (prefer, r.status, r.text)
-        assert time.monotonic() - started < 2, f"waited for a change ({prefer})"
+        assert time.monotonic() - started < bound, f"waited for a change ({prefer})"
     r = f.get(path, headers={"If-None-Match": '"0:999"'})
     assert r.status == 200 and r.body == b"1"
     assert metric(f, "ferry_table_waiters", table="t") == 0
@@ -615,7 +621,7 @@ def test_shutdown_answers_parked_reads(broker30, run_ferry, tmp_path):
     out = []
     th = threading.Thread(target=long_poll, args=(f, "/tables/t/keys/K", etag, 60, out))
     th.start()
-    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 10, "the poll to park")
+    wait_until(lambda: metric(f, "ferry_table_waiters", table="t") == 1, 30, "the poll to park")
     f.stop()
     th.join(30)
     assert out and out[0][0] == 503 and out[0][4]["retry-after"] == "1"
@@ -697,7 +703,7 @@ def test_prefix_scan_pages_with_a_cursor(broker30, run_ferry, tmp_path):
             produce(broker.bootstrap, topic,
                     [("user:000a", "new-before"), ("user:0200", "new-after"), ("user:015", None)],
                     partitioner="murmur2_random")
-            wait_until(lambda: f.get("/tables/t/keys/user:0200").status == 200, 10, "the write")
+            wait_until(lambda: f.get("/tables/t/keys/user:0200").status == 200, 30, "the write")
     expected = [f"user:{i:03d}" for i in range(25) if i != 15] + ["user:0200"]
     assert seen == sorted(expected), seen
     assert pages == 3

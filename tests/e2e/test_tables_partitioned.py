@@ -21,17 +21,36 @@ from ferrytest import deep_merge, free_port, produce, unique, wait_until
 PARTITIONS = 12
 
 
+def run_on_a_port(run_ferry, make_config, name, port=None, attempts=5):
+    """Starts ferry with make_config(port) on a port picked ahead, as a table placed
+    `partitioned` needs (its advertised_url names the port, so port 0 will not do); returns
+    (Ferry, port). A port free_port() handed out may be taken by another process before ferry
+    binds it: then ferry exits with "cannot listen on", and this tries another port."""
+    for attempt in range(attempts):
+        port = port or free_port()
+        f = run_ferry(make_config(port), name=name, wait_healthy=False)
+        try:
+            f.wait_healthy(30)
+            return f, port
+        except AssertionError:
+            if f.alive() or "cannot listen on" not in f.stderr_text() or attempt + 1 == attempts:
+                raise
+        port = None
+    raise AssertionError("unreachable")
+
+
 class Reader:
     """GETs over one keep-alive connection, reconnecting after a dropped one."""
 
-    def __init__(self, ferry):
+    def __init__(self, ferry, timeout=30):
         self.host, port = ferry.listen.split(":")
         self.port = int(port)
+        self.timeout = timeout
         self.conn = None
 
     def get(self, path, headers=None):
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             self.conn.request("GET", path, headers=headers or {})
             r = self.conn.getresponse()
@@ -58,28 +77,34 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
     # a fixed name: placement hashes (table, partition, member), so every run places alike
     table = "t_prices"
     members = unique("members")
-    ports = {}
+    ports = {}  # an instance starts again on its port (another if that one was taken)
 
-    def config(i, replicas, extra=None):
-        ports.setdefault(i, free_port())
+    def config(i, replicas, extra, port):
         return deep_merge(extra or {}, {
             "kafka": {"brokers": broker.bootstrap},
-            "server": {"listen": f"127.0.0.1:{ports[i]}", "instance": f"web-{i}",
-                       "advertised_url": f"http://127.0.0.1:{ports[i]}",
+            "server": {"listen": f"127.0.0.1:{port}", "instance": f"web-{i}",
+                       "advertised_url": f"http://127.0.0.1:{port}",
                        "shutdown_timeout": "10s"},
+            # a member is given up after 12 missed heartbeats: a busy machine can hold one
+            # back for a few seconds, and a live member given up moves partitions mid-test
             "cluster": {"members_topic": members, "heartbeat": "500ms",
-                        "member_timeout": "3s"},
+                        "member_timeout": "6s"},
             "tables": [{"name": table, "topic": topic, "path": str(tmp_path / f"store-{i}"),
                         "placement": "partitioned", "replicas": replicas}],
         })
 
+    def launch(i, replicas, extra, name):
+        f, ports[i] = run_on_a_port(run_ferry, lambda port: config(i, replicas, extra, port),
+                                    name, ports.get(i))
+        return f
+
     def make(n, replicas, extra=None):
-        procs = [run_ferry(config(i, replicas, extra), name=f"web-{i}") for i in range(n)]
+        procs = [launch(i, replicas, extra, f"web-{i}") for i in range(n)]
         starts = [0]
 
         def start(i):
             starts[0] += 1
-            return run_ferry(config(i, replicas, extra), name=f"web-{i}-start-{starts[0]}")
+            return launch(i, replicas, extra, f"web-{i}-start-{starts[0]}")
         return broker, topic, table, procs, start
 
     return make
@@ -396,10 +421,12 @@ def test_read_your_writes_on_every_instance(cluster):
         key = f"user-{i}"
         r = writer.request("POST", f"/topics/{topic}",
                            body=f'{{"records":[{{"key":"{key}","value":{{"n":{i}}}}}]}}',
-                           headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                           headers={"Content-Type": "application/vnd.kafka.json.v2+json"},
+                           timeout=30)
         assert r.status == 200, r.text
         o = r.json()["offsets"][0]
-        got = reader.get(f'/tables/{table}/keys/"{key}"?min_offset={o["partition"]}:{o["offset"]}')
+        got = reader.get(f'/tables/{table}/keys/"{key}"?min_offset={o["partition"]}:{o["offset"]}',
+                         headers={"Prefer": "wait=30"}, timeout=60)  # not 5 s: a busy machine
         assert got.status == 200 and got.json() == {"n": i}, (i, got.status, got.text)
         assert got.headers["ferry-offset"] == str(o["offset"])
 
@@ -484,23 +511,23 @@ def test_given_up_partitions_are_deleted_after_grace(cluster):
     broker, topic, table, procs, start = cluster(1, 1, {"cluster": {"grace": "1s"}})
     last = write_keys(broker, topic, 1200)
     wait_served(procs, table, 1)
-    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 30, "every key in web-0's store")
+    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 60, "every key in web-0's store")
     second = start(1)
     wait_served([procs[0], second], table, 1)
     mine = {p["partition"] for p in member_map(procs[0], table)["partitions"] if p["held"]}
     assert 0 < len(mine) < PARTITIONS
-    procs[0].wait_log("deleting the rows of partition", 30)
+    procs[0].wait_log("deleting the rows of partition", 60)
     reader = Reader(procs[0])
     try:
         held_keys = sum(1 for k in last if int(reader.key(table, k)[1]["ferry-partition"]) in mine)
     finally:
         reader.close()
-    wait_until(lambda: keys_in_store(procs[0], table) == held_keys, 30,
+    wait_until(lambda: keys_in_store(procs[0], table) == held_keys, 60,
                f"web-0's store down to the {held_keys} keys of its partitions")
     # the partitions come back (from the earliest offset) when the other instance leaves
     second.stop()
     wait_served([procs[0]], table, 1)
-    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 30, "every key back")
+    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 60, "every key back")
     reader = Reader(procs[0])
     try:
         for k, v in last.items():
@@ -557,16 +584,15 @@ def test_two_instances_with_one_name_are_reported(start_dev_broker, run_ferry, t
     members = unique("members")
     procs = []
     for i in range(2):
-        port = free_port()
-        procs.append(run_ferry({
+        procs.append(run_on_a_port(run_ferry, lambda port, i=i: {
             "kafka": {"brokers": broker.bootstrap},
             "server": {"listen": f"127.0.0.1:{port}", "instance": "twin",
                        "advertised_url": f"http://127.0.0.1:{port}"},
             "cluster": {"members_topic": members, "heartbeat": "200ms", "member_timeout": "2s"},
             "tables": [{"name": "t", "topic": topic, "path": str(tmp_path / f"s{i}"),
-                        "placement": "partitioned"}]}, name=f"twin-{i}"))
+                        "placement": "partitioned"}]}, f"twin-{i}")[0])
     for f in procs:
-        f.wait_log("another instance at http://127.0.0.1:[0-9]+ also calls itself 'twin'", 30)
+        f.wait_log("another instance at http://127.0.0.1:[0-9]+ also calls itself 'twin'", 60)
 
 
 def test_long_poll_forwarded_to_the_holder(cluster):
@@ -583,9 +609,9 @@ def test_long_poll_forwarded_to_the_holder(cluster):
     out = []
 
     def poll():
-        r = Reader(procs[0])
+        r = Reader(procs[0], timeout=90)
         try:
-            out.append(r.key(table, key, {"If-None-Match": etag, "Prefer": "wait=20"}))
+            out.append(r.key(table, key, {"If-None-Match": etag, "Prefer": "wait=60"}))
         finally:
             r.close()
 
@@ -594,9 +620,9 @@ def test_long_poll_forwarded_to_the_holder(cluster):
     wait_until(lambda: (procs[1].metrics().find("ferry_table_waiters", table=table) or [None])[0]
                is not None and procs[1].metrics().find("ferry_table_waiters",
                                                         table=table)[0].value == 1,
-               20, "the long poll parked at the holder")
+               30, "the long poll parked at the holder")
     produce(broker.bootstrap, topic, [(key, '{"price":-1}')], partitioner="murmur2_random")
-    th.join(30)
+    th.join(90)
     status, h, body = out[0]
     assert status == 200 and body == b'{"price":-1}' and h["etag"] != etag
     assert h["ferry-served-by"] == "web-1"
