@@ -911,7 +911,7 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *addr, cha
     int port, rc;
 
     if (ferry_hostport_parse(listen, host, sizeof(host), &port)) {
-        snprintf(errstr, errstr_size, "bad listen address '%s'", listen);
+        snprintf(errstr, errstr_size, "server.listen: bad address '%s'", listen);
         return -1;
     }
     snprintf(port_text, sizeof(port_text), "%d", port);
@@ -919,7 +919,8 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *addr, cha
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     rc = getaddrinfo(host, port_text, &hints, &res);
     if (rc) {
-        snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        snprintf(errstr, errstr_size, "server.listen: cannot resolve '%s': %s", host,
+                 gai_strerror(rc));
         return -1;
     }
     memcpy(addr, res->ai_addr, res->ai_addrlen);
@@ -1018,7 +1019,8 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not allowed%s?)",
+        snprintf(errstr, errstr_size,
+                 "server.listen: cannot listen on %s (address in use or not allowed%s?)",
                  h->opts.listen, flags & MHD_USE_TLS ? ", or a bad certificate or key" : "");
         return -1;
     }

@@ -533,6 +533,8 @@ static int start_producer(ferry_kafka *k, char *errstr, size_t errstr_size)
 static int start_dev_cluster(ferry_kafka *k, char *errstr, size_t errstr_size)
 {
     const struct ferry_kafka_dev_config *dev = &k->cfg->kafka.dev;
+    char why[512];
+
     k->dev = ferry_devbroker_new((int)dev->brokers, errstr, errstr_size);
     if (!k->dev)
         return -1;
@@ -540,8 +542,10 @@ static int start_dev_cluster(ferry_kafka *k, char *errstr, size_t errstr_size)
         if (ferry_devbroker_topic_create_spec(k->dev, dev->topics.items[i], errstr, errstr_size))
             return -1;
     if (dev->bootstrap_file &&
-        ferry_devbroker_write_bootstrap(k->dev, dev->bootstrap_file, errstr, errstr_size))
+        ferry_devbroker_write_bootstrap(k->dev, dev->bootstrap_file, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "kafka.dev.bootstrap_file: %s", why);
         return -1;
+    }
     k->bootstrap = strdup(ferry_devbroker_bootstrap(k->dev));
     if (!k->bootstrap) {
         snprintf(errstr, errstr_size, "dev cluster: out of memory for its bootstrap address");
