@@ -151,6 +151,10 @@ static const struct bad_case bad_cases[] = {
     {"routes:\n  - name: r\n    topics: [\"^a++\"]\n    target: {url: \"http://x/\"}\n",
      "config: routes[0].topics[0]: '^a++': a quantifier follows a quantifier (undefined in POSIX "
      "ERE) (bad.yaml:3)"},
+    {"routes:\n  - name: r\n    topics: [\"^(a)\\\\1\"]\n    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[0]: '^(a)\\1': a backreference (\\1 to \\9) is not POSIX ERE, and "
+     "can "
+     "take exponential time to match (bad.yaml:3)"},
     {"routes:\n  - name: r\n    topics: [orders]\n    target: {url: \"http://x/\"}\n"
      "    dead_letter: {topic: ..}\n",
      "config: routes[0].dead_letter.topic: '..' is not allowed as a topic name (bad.yaml:5)"},
