@@ -86,6 +86,7 @@ static int make_writer(struct route *r, int stage, char *errstr, size_t errstr_s
         .dispatch = r->dispatch,
         .dead_lettered = r->m.parked,
         .refused = r->m.dead_letter_refused,
+        .retry_stage = stage,
     };
 
     if (ferry_route_retry_topic_name(r->cfg, stage, p->names[stage - 1],

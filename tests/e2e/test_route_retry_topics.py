@@ -189,3 +189,22 @@ def test_two_instances_share_the_retry_topics(start_routes, make_receiver, kafka
         assert seq == sorted(seq), f"key {k!r} first delivered out of order: {seq}"
     for f in (fa, fb):
         assert route_metric(f.metrics(), "ferry_route_records_dead_lettered_total", name) == 0
+
+
+def test_a_record_too_large_to_park_stays_unfinished(start_routes, receiver, kafka):
+    # The producer refuses a parked copy larger than its message.max.bytes. The record is kept
+    # and tried again every 100 ms, never lost nor committed past, and the log says it is a
+    # retry topic that refused it (it used to say "dead-letter topic", "refused dead letters").
+    topic = unique("parkbig")
+    receiver.default = Reply(status=500)
+    f = start_routes(retry_config("parkbig", topic, receiver.url + "/p", ["1s"],
+                                  dead_letter={"topic": unique("parkbig-dlq")}),
+                     overrides={"kafka": {"properties": {"message.max.bytes": "3000"}}})
+    kafka.produce(topic, [{"partition": 0, "key": b"k", "value": b"x" * 2900}])
+    f.wait_log(r"retry topic 1: cannot write .* to 'parkbig\.retry\.1'.*; refused parked records "
+               r"are tried again every 100 ms")
+    wait_route_metric(f, "ferry_route_dead_letter_refusals_total", "parkbig", 3)
+    m = f.metrics()
+    assert route_metric(m, "ferry_route_records_parked_total", "parkbig") == 0
+    assert route_metric(m, "ferry_route_records_dead_lettered_total", "parkbig") == 0
+    assert route_metric(m, "ferry_route_committed_offset", "parkbig", topic=topic, partition="0") <= 0
