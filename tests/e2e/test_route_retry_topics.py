@@ -208,3 +208,20 @@ def test_a_record_too_large_to_park_stays_unfinished(start_routes, receiver, kaf
     assert route_metric(m, "ferry_route_records_parked_total", "parkbig") == 0
     assert route_metric(m, "ferry_route_records_dead_lettered_total", "parkbig") == 0
     assert route_metric(m, "ferry_route_committed_offset", "parkbig", topic=topic, partition="0") <= 0
+
+
+def test_a_due_time_past_the_delay_waits_only_the_delay(start_routes, receiver, kafka):
+    # A parked record is due at most its retry topic's delay from now. One whose due time lies
+    # an hour ahead (written by an instance whose clock is ahead, or by someone else) used to
+    # hold its retry partition, and every record parked behind it, for that hour.
+    topic = unique("due")
+    f = start_routes(retry_config("due", topic, receiver.url + "/d", ["1s"]))
+    now_ms = int(time.time() * 1000)
+    meta = {"ferry.retry.stage": 1, "ferry.retry.due": now_ms + 3_600_000, "ferry.attempts": 1,
+            "ferry.error": "http status 500", "ferry.topic": topic, "ferry.partition": 0,
+            "ferry.offset": 7, "ferry.route": "due"}
+    kafka.produce("due.retry.1", [{"partition": 0, "key": b"k", "value": b"late",
+                                   "headers": [(k, str(v).encode()) for k, v in meta.items()]}])
+    (req,) = receiver.wait_for(1, timeout=10)
+    assert req.body == b"late" and req.header("idempotency-key") == f"{topic}-0-7"
+    wait_route_metric(f, "ferry_route_records_delivered_total", "due", 1)
