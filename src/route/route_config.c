@@ -57,8 +57,9 @@ static const struct ferry_cfg_field target_fields[] = {
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
-     "Request headers; values are templates (a value with a control byte but HTAB, CR and LF "
-     "among them, dead-letters the record)."},
+     "Request headers; names are HTTP tokens other than Content-Length and Transfer-Encoding, "
+     "values are templates (a value with a control byte but HTAB, CR and LF among them, "
+     "dead-letters the record)."},
     {"timeout", FERRY_CFG_DURATION, TARGET_FIELD(timeout_ms), "10s", 1, 3600000, NULL, NULL, 0,
      "Time allowed for a whole request; a timeout is retried."},
     {"connect_timeout", FERRY_CFG_DURATION, TARGET_FIELD(connect_timeout_ms), "5s", 1, 600000, NULL,
@@ -394,6 +395,31 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
+/* A header name as HTTP allows it (a token). */
+static int header_name_ok(const char *name)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!*name)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr(extra, *c)))
+            return 0;
+    return 1;
+}
+
+/* A configured header's name: a token, and not one that frames the body, which libcurl would
+ * then send instead of the body's real length or encoding, cutting the request short. */
+static void check_header_name(struct ferry_config *cfg, const char *name, const char *fpath)
+{
+    if (!header_name_ok(name))
+        ferry_config_error(
+            cfg, fpath, "'%s' is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", name);
+    else if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
+        ferry_config_error(cfg, fpath, "'%s' is set by ferry from the body", name);
+}
+
 static void check_templates(struct ferry_config *cfg, const struct ferry_route_config *r,
                             const char *path)
 {
@@ -404,6 +430,7 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
     for (size_t i = 0; i < r->target.headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path,
                  r->target.headers.items[i].key);
+        check_header_name(cfg, r->target.headers.items[i].key, fpath);
         ferry_template_config_check(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER,
                                     fpath);
     }
@@ -658,20 +685,6 @@ static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_
         ferry_config_error(cfg, fpath,
                            "not used by an smtp target: its messages are made from "
                            "target.smtp's subject, text and html");
-}
-
-/* A response header name as HTTP allows it (a token). */
-static int header_name_ok(const char *name)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-
-    if (!*name)
-        return 0;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr(extra, *c)))
-            return 0;
-    return 1;
 }
 
 /* Names of response headers to copy: HTTP tokens, so that none can smuggle anything. */
