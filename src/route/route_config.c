@@ -6,6 +6,7 @@
 #include "route/route_config.h"
 #include "route/retry_topic.h"
 #include "core/topic_name.h"
+#include "core/pattern.h"
 #include "core/kafka.h"
 #include "core/units.h"
 #include "route/backoff.h"
@@ -705,6 +706,39 @@ static void check_reply_headers(struct ferry_config *cfg, const struct ferry_rou
 
 /* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
  * own answers). */
+static int listed(const struct ferry_cfg_strings *list, const char *name)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->items[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A reply topic the route reads would have it answer its own answers: one of its topics or
+ * matched by one of its patterns, or one of its retry topics, which it consumes too. On its
+ * dead-letter topic, a redrive would send the replies to the target as dead letters. */
+static void check_reply_not_read(struct ferry_config *cfg, const struct ferry_route_config *r,
+                                 const char *fpath)
+{
+    const char *topic = r->reply.topic;
+    char name[FERRY_RETRY_TOPIC_NAME_MAX];
+    ferry_patterns *read = ferry_patterns_new(&r->topics, name, sizeof(name));
+
+    if (read && ferry_patterns_match(read, topic))
+        ferry_config_error(cfg, fpath, "'%s' is one of the route's topics%s", topic,
+                           listed(&r->topics, topic) ? "" : " (it matches a pattern)");
+    ferry_patterns_destroy(read);
+    for (int stage = 1; ferry_route_retry_topic_name(r, stage, name, sizeof(name)) == 0; stage++)
+        if (strcmp(name, topic) == 0)
+            ferry_config_error(cfg, fpath, "'%s' is also retry topic %d of the route", topic,
+                               stage);
+    if (r->dead_letter.topic && strcmp(r->dead_letter.topic, topic) == 0)
+        ferry_config_error(cfg, fpath,
+                           "'%s' is also the dead-letter topic (a redrive would send the "
+                           "replies as dead letters)",
+                           topic);
+}
+
 static void check_reply(struct ferry_config *cfg, const struct ferry_route_config *r,
                         const char *path)
 {
@@ -721,9 +755,7 @@ static void check_reply(struct ferry_config *cfg, const struct ferry_route_confi
     snprintf(fpath, sizeof(fpath), "%s.reply.topic", path);
     if (ferry_topic_name_check(c->topic, strlen(c->topic), err, sizeof(err)))
         ferry_config_error(cfg, fpath, "%s", err);
-    for (size_t i = 0; i < r->topics.count; i++)
-        if (strcmp(r->topics.items[i], c->topic) == 0)
-            ferry_config_error(cfg, fpath, "'%s' is one of the route's topics", c->topic);
+    check_reply_not_read(cfg, r, fpath);
 }
 
 /* Whether the descriptor set, when there is one, says method takes a stream. Returns 1 when
