@@ -525,6 +525,26 @@ static void check_retry_topics(struct ferry_config *cfg, const struct ferry_rout
     }
 }
 
+static int listed(const struct ferry_cfg_strings *list, const char *name)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->items[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Nonzero when topic is one of the route's topics or matched by one of their patterns (a list
+ * that does not compile is reported by check_topics). */
+static int reads(const struct ferry_route_config *r, const char *topic)
+{
+    char err[256];
+    ferry_patterns *read = ferry_patterns_new(&r->topics, err, sizeof(err));
+    int found = read && ferry_patterns_match(read, topic);
+
+    ferry_patterns_destroy(read);
+    return found;
+}
+
 /* Plain topic names must be names Kafka accepts; a name starting with '^' is a regex, which
  * librdkafka compiles with regcomp() as ferry_patterns does: one that does not compile would
  * fail the subscription at start. */
@@ -540,6 +560,13 @@ static void check_topics(struct ferry_config *cfg, const struct ferry_route_conf
         ferry_topic_name_check(r->dead_letter.topic, strlen(r->dead_letter.topic), err,
                                sizeof(err)))
         ferry_config_error(cfg, fpath, "%s", err);
+    else if (r->dead_letter.topic && reads(r, r->dead_letter.topic))
+        ferry_config_error(cfg, fpath,
+                           "'%s' is one of the route's topics%s: it would take its own dead "
+                           "letters again",
+                           r->dead_letter.topic,
+                           listed(&r->topics, r->dead_letter.topic) ? ""
+                                                                    : " (it matches a pattern)");
 }
 
 /* Reads io_threads: -1 for auto, else the count. Returns -1 when it is neither. */
@@ -706,14 +733,6 @@ static void check_reply_headers(struct ferry_config *cfg, const struct ferry_rou
 
 /* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
  * own answers). */
-static int listed(const struct ferry_cfg_strings *list, const char *name)
-{
-    for (size_t i = 0; i < list->count; i++)
-        if (strcmp(list->items[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 /* A reply topic the route reads would have it answer its own answers: one of its topics or
  * matched by one of its patterns, or one of its retry topics, which it consumes too. On its
  * dead-letter topic, a redrive would send the replies to the target as dead letters. */
@@ -722,12 +741,10 @@ static void check_reply_not_read(struct ferry_config *cfg, const struct ferry_ro
 {
     const char *topic = r->reply.topic;
     char name[FERRY_RETRY_TOPIC_NAME_MAX];
-    ferry_patterns *read = ferry_patterns_new(&r->topics, name, sizeof(name));
 
-    if (read && ferry_patterns_match(read, topic))
+    if (reads(r, topic))
         ferry_config_error(cfg, fpath, "'%s' is one of the route's topics%s", topic,
                            listed(&r->topics, topic) ? "" : " (it matches a pattern)");
-    ferry_patterns_destroy(read);
     for (int stage = 1; ferry_route_retry_topic_name(r, stage, name, sizeof(name)) == 0; stage++)
         if (strcmp(name, topic) == 0)
             ferry_config_error(cfg, fpath, "'%s' is also retry topic %d of the route", topic,
