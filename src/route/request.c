@@ -486,6 +486,38 @@ static int forwardable(const struct ferry_request *req, const struct ferry_heade
 
 /* ---- the three sources of headers ---- */
 
+/* Appends a record header ("name: value", len bytes of value). Same results as add_header(). */
+static int add_record_header(struct ferry_request *req, const char *name, const void *value,
+                             size_t len)
+{
+    char text[REQUEST_HEADER_MAX / 2];
+
+    memcpy(text, value, len);
+    text[len] = '\0';
+    return add_header(req, name, text);
+}
+
+/* Only the record's last traceparent (the path of every request of a route that does not
+ * forward headers: one pass, no marks). */
+static int add_traceparent(struct ferry_request *req, const rd_kafka_headers_t *h, size_t own)
+{
+    const char *name, *last_name = NULL;
+    const void *value, *last_value = NULL;
+    size_t len, last_len = 0;
+
+    for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++) {
+        if (strcasecmp(name, "traceparent") == 0) {
+            last_name = name;
+            last_value = value;
+            last_len = len;
+        }
+    }
+    if (!last_value || !header_is_safe(last_name, last_value, last_len) ||
+        has_header(req, own, last_name))
+        return 0;
+    return add_record_header(req, last_name, last_value, last_len);
+}
+
 static int add_record_headers(struct ferry_request *req, int forward_all)
 {
     rd_kafka_headers_t *h = ferry_record_headers(req->views[0]);
@@ -493,21 +525,17 @@ static int add_record_headers(struct ferry_request *req, int forward_all)
     const char *name;
     const void *value;
     size_t len, own = req->headers.count;
-    char text[REQUEST_HEADER_MAX / 2];
     int result = 0;
 
     if (!h)
         return 0;
+    if (!forward_all)
+        return add_traceparent(req, h, own);
     if (ferry_header_last_init(&last, h, 1))
         return HEADER_ENOMEM;
     for (size_t i = 0; !result && rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++) {
-        if (!forward_all && strcasecmp(name, "traceparent") != 0)
-            continue;
-        if (!forwardable(req, &last, own, i, name, value, len))
-            continue;
-        memcpy(text, value, len);
-        text[len] = '\0';
-        result = add_header(req, name, text);
+        if (forwardable(req, &last, own, i, name, value, len))
+            result = add_record_header(req, name, value, len);
     }
     ferry_header_last_release(&last);
     return result;
