@@ -51,6 +51,25 @@ int ferry_pattern_stacked_quantifier(const char *p)
     return 0;
 }
 
+int ferry_pattern_backreference(const char *p)
+{
+    while (*p) {
+        if (*p == '\\' && p[1] >= '1' && p[1] <= '9')
+            return 1;
+        if (*p == '\\' && p[1]) {
+            p += 2;
+        } else if (*p == '[') {
+            p += (p[1] == '^') ? 2 : 1;
+            p += *p == ']';
+            p += strcspn(p, "]");
+            p += *p != '\0';
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
 static int compile_one(struct entry *e, const char *text, char *errstr, size_t errstr_size)
 {
     char why[PATTERN_ERROR_MAX];
@@ -67,6 +86,10 @@ static int compile_one(struct entry *e, const char *text, char *errstr, size_t e
     if (ferry_pattern_stacked_quantifier(text)) {
         snprintf(errstr, errstr_size,
                  "'%s': a quantifier follows a quantifier (undefined in POSIX ERE)", text);
+        return -1;
+    }
+    if (ferry_pattern_backreference(text)) {
+        snprintf(errstr, errstr_size, "'%s': %s", text, FERRY_PATTERN_BACKREFERENCE_WHY);
         return -1;
     }
     rc = regcomp(&e->rx, text, REG_EXTENDED | REG_NOSUB);

@@ -9,6 +9,7 @@
  */
 #include "route/body.h"
 #include "core/base64.h"
+#include "route/header_last.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -117,36 +118,27 @@ static int header_at(const rd_kafka_headers_t *h, size_t i, const char **name, c
     return rd_kafka_header_get_all(h, i, name, v, size) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* Returns 1 when a header after index i has the same name. */
-static int repeated_later(const rd_kafka_headers_t *h, size_t i, const char *name)
-{
-    const char *other;
-    const void *v;
-    size_t size;
-
-    for (i++; header_at(h, i, &other, &v, &size); i++) {
-        if (strcmp(other, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Appends ,"headers":{...} with the last value of each name (body.h). */
+/* Appends ,"headers":{...} with the last value of each name (body.h). Running out of memory
+ * for the marks of a record with many headers fails like a full buffer. */
 static int add_headers(struct ferry_buf *out, const rd_kafka_headers_t *h)
 {
+    struct ferry_header_last last;
     const char *name;
     const void *v;
     size_t size, i;
     int result = ferry_buf_adds(out, ",\"headers\":{"), first = 1;
 
+    if (result || ferry_header_last_init(&last, h, 0))
+        return -1;
     for (i = 0; !result && h && header_at(h, i, &name, &v, &size); i++) {
-        if (repeated_later(h, i, name))
+        if (!ferry_header_last_is(&last, i))
             continue;
         result = (!first && ferry_buf_addc(out, ',')) ||
                  ferry_json_add_string(out, name, strlen(name)) || ferry_buf_addc(out, ':') ||
                  (v ? ferry_json_add_string(out, v, size) : ferry_buf_add(out, "null", 4));
         first = 0;
     }
+    ferry_header_last_release(&last);
     return result || ferry_buf_addc(out, '}');
 }
 

@@ -49,6 +49,7 @@ struct ferry_deadletter_backlog {
     size_t nrefused;
     int64_t retry_at_ms;       /* when the refused writes are tried again */
     int64_t refusal_logged_ms; /* when a refusal was last logged, or 0 */
+    int retry_stage;           /* see the options */
 };
 
 ferry_deadletter_backlog *
@@ -68,6 +69,7 @@ ferry_deadletter_backlog_new(const struct ferry_deadletter_backlog_options *o, c
     b->topic = o->topic;
     b->dead_lettered = o->dead_lettered;
     b->refused_count = o->refused;
+    b->retry_stage = o->retry_stage;
     b->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, o->response_max, o->wake,
                                      o->wake_arg, errstr, errstr_size);
     if (!b->writer) {
@@ -93,9 +95,16 @@ static void note_refusal(ferry_deadletter_backlog *b, const char *err, int64_t n
     if (b->refusal_logged_ms && now_ms - b->refusal_logged_ms < DEADLETTER_BACKLOG_LOG_MS)
         return;
     b->refusal_logged_ms = now_ms;
-    FLOG_WARN_REPEATED("route", b->route,
-                       "dead-letter topic: %s; refused dead letters are tried again every %d ms",
-                       err, DEADLETTER_BACKLOG_RETRY_MS);
+    if (b->retry_stage)
+        FLOG_WARN_REPEATED("route", b->route,
+                           "retry topic %d: %s; refused parked records are tried again every %d "
+                           "ms",
+                           b->retry_stage, err, DEADLETTER_BACKLOG_RETRY_MS);
+    else
+        FLOG_WARN_REPEATED("route", b->route,
+                           "dead-letter topic: %s; refused dead letters are tried again every %d "
+                           "ms",
+                           err, DEADLETTER_BACKLOG_RETRY_MS);
 }
 
 /* Writes the item: a dead letter, or a record parked on a retry topic. Returns 0, or -1 with

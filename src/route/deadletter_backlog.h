@@ -45,6 +45,7 @@ struct ferry_deadletter_backlog_options {
     ferry_dispatch *dispatch;            /* where confirmed records are finished */
     struct ferry_counter *dead_lettered; /* records whose dead letter was confirmed */
     struct ferry_counter *refused;       /* writes the producer refused at once */
+    int retry_stage; /* nonzero: the writer of a retry topic, which log lines say */
 };
 
 /* Returns a backlog with its writer, or NULL with a message in errstr. The strings, kafka,

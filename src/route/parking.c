@@ -86,6 +86,7 @@ static int make_writer(struct route *r, int stage, char *errstr, size_t errstr_s
         .dispatch = r->dispatch,
         .dead_lettered = r->m.parked,
         .refused = r->m.dead_letter_refused,
+        .retry_stage = stage,
     };
 
     if (ferry_route_retry_topic_name(r->cfg, stage, p->names[stage - 1],
@@ -219,7 +220,7 @@ int route_parking_hold(struct route *r, const rd_kafka_message_t *msg, int64_t n
                              .offset = msg->offset,
                              .msg = msg};
     struct ferry_retry_meta m;
-    int64_t wait;
+    int64_t wait, delay_ms;
     int held;
 
     if (!p->stages || !stage_of(r, v.topic))
@@ -228,7 +229,15 @@ int route_parking_hold(struct route *r, const rd_kafka_message_t *msg, int64_t n
         return 1; /* fetched behind the held record: it comes again after the seek */
     if (!parked_meta(r, &v, &m))
         return 0;
+    if (ferry_retry_hold_take_released(p->hold, v.topic, v.partition, v.offset))
+        return 0;                                          /* back after its hold: due */
     wait = ferry_retry_wait_ms(&m, ferry_clock_wall_ms()); /* due times are wall-clock times */
+    /* No record waits longer than its topic's delay from now: a due time further off comes from
+     * a clock ahead of this one, or from whoever else wrote to the topic, and would hold every
+     * record behind it on the partition. */
+    delay_ms = ferry_route_retry_stage(r->cfg, stage_of(r, v.topic))->delay_ms;
+    if (wait > delay_ms)
+        wait = delay_ms;
     if (wait == 0)
         return 0;
     held = ferry_retry_hold_park(p->hold, v.topic, v.partition, v.offset, now_ms + wait);

@@ -10,6 +10,7 @@
  */
 #include "route/request.h"
 #include "route/body.h"
+#include "route/header_last.h"
 #include "route/retry_topic.h"
 #include "route/grpc_call.h"
 #include "route/grpc_target.h"
@@ -356,13 +357,13 @@ static void link_headers(struct ferry_request_headers *h)
     h->list = h->count ? h->nodes : NULL;
 }
 
-/* Returns 1 when the request already has a header called name (in any case). */
-static int has_header(const struct ferry_request *req, const char *name)
+/* Returns 1 when one of the request's first n header lines is called name (in any case). */
+static int has_header(const struct ferry_request *req, size_t n, const char *name)
 {
     const struct ferry_request_headers *h = &req->headers;
     size_t len = strlen(name);
 
-    for (size_t i = 0; i < h->count; i++) {
+    for (size_t i = 0; i < n && i < h->count; i++) {
         const char *line = h->text.data + h->offsets[i];
         if (strncasecmp(line, name, len) == 0 && line[len] == ':')
             return 1;
@@ -451,20 +452,6 @@ static int is_sender_only(const char *name)
     return 0;
 }
 
-/* Returns 1 when a record header after index i has the same name: the last one is sent, as
- * ${header.NAME} and envelopes take the last one. */
-static int repeated_later(const rd_kafka_headers_t *h, size_t i, const char *name)
-{
-    const char *other;
-    const void *value;
-    size_t len;
-
-    for (size_t j = i + 1; rd_kafka_header_get_all(h, j, &other, &value, &len) == 0; j++)
-        if (strcasecmp(other, name) == 0)
-            return 1;
-    return 0;
-}
-
 /* Whether name is an HTTP token (RFC 9110 5.6.2): visible ASCII but the separators. */
 static int is_token(const char *name)
 {
@@ -486,36 +473,71 @@ static int header_is_safe(const char *name, const void *value, size_t len)
     return len < REQUEST_HEADER_MAX / 2;
 }
 
-/* Whether record header i goes into the request (see request.h). */
-static int forwardable(const struct ferry_request *req, const rd_kafka_headers_t *h, size_t i,
-                       const char *name, const void *value, size_t len)
+/* Whether record header i goes into the request (see request.h): only the last header of a
+ * name is sent, as ${header.NAME} and envelopes take the last one, and only when the first own
+ * header lines (the configured ones and ferry's) do not set it. Forwarded names are therefore
+ * all different, and need not be compared with each other. */
+static int forwardable(const struct ferry_request *req, const struct ferry_header_last *last,
+                       size_t own, size_t i, const char *name, const void *value, size_t len)
 {
-    return value && header_is_safe(name, value, len) && !is_sender_only(name) &&
-           !has_header(req, name) && !repeated_later(h, i, name);
+    return value && ferry_header_last_is(last, i) && header_is_safe(name, value, len) &&
+           !is_sender_only(name) && !has_header(req, own, name);
 }
 
 /* ---- the three sources of headers ---- */
 
+/* Appends a record header ("name: value", len bytes of value). Same results as add_header(). */
+static int add_record_header(struct ferry_request *req, const char *name, const void *value,
+                             size_t len)
+{
+    char text[REQUEST_HEADER_MAX / 2];
+
+    memcpy(text, value, len);
+    text[len] = '\0';
+    return add_header(req, name, text);
+}
+
+/* Only the record's last traceparent (the path of every request of a route that does not
+ * forward headers: one pass, no marks). */
+static int add_traceparent(struct ferry_request *req, const rd_kafka_headers_t *h, size_t own)
+{
+    const char *name, *last_name = NULL;
+    const void *value, *last_value = NULL;
+    size_t len, last_len = 0;
+
+    for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++) {
+        if (strcasecmp(name, "traceparent") == 0) {
+            last_name = name;
+            last_value = value;
+            last_len = len;
+        }
+    }
+    if (!last_value || !header_is_safe(last_name, last_value, last_len) ||
+        has_header(req, own, last_name))
+        return 0;
+    return add_record_header(req, last_name, last_value, last_len);
+}
+
 static int add_record_headers(struct ferry_request *req, int forward_all)
 {
     rd_kafka_headers_t *h = ferry_record_headers(req->views[0]);
+    struct ferry_header_last last;
     const char *name;
     const void *value;
-    size_t len;
-    char text[REQUEST_HEADER_MAX / 2];
+    size_t len, own = req->headers.count;
     int result = 0;
 
     if (!h)
         return 0;
+    if (!forward_all)
+        return add_traceparent(req, h, own);
+    if (ferry_header_last_init(&last, h, 1))
+        return HEADER_ENOMEM;
     for (size_t i = 0; !result && rd_kafka_header_get_all(h, i, &name, &value, &len) == 0; i++) {
-        if (!forward_all && strcasecmp(name, "traceparent") != 0)
-            continue;
-        if (!forwardable(req, h, i, name, value, len))
-            continue;
-        memcpy(text, value, len);
-        text[len] = '\0';
-        result = add_header(req, name, text);
+        if (forwardable(req, &last, own, i, name, value, len))
+            result = add_record_header(req, name, value, len);
     }
+    ferry_header_last_release(&last);
     return result;
 }
 
@@ -555,7 +577,7 @@ static int add_template_headers(ferry_request_builder *b, struct ferry_request *
 static int configured(const ferry_request_builder *b, const struct ferry_request *req,
                       const char *name)
 {
-    return b->nheaders && has_header(req, name);
+    return b->nheaders && has_header(req, req->headers.count, name);
 }
 
 /* The headers of a request whose body holds its first n records. Returns 0, or a template

@@ -1,7 +1,9 @@
 /*
  * retry_hold.c - retry-topic partitions held until due (see retry_hold.h): a list to find a
  * partition by name and a heap (core/heap.c) ordered by due time. Held partitions are few
- * (retry topics times their partitions assigned here), so the list is searched linearly.
+ * (retry topics times their partitions assigned here), so the list is searched linearly. A
+ * released partition leaves a mark, one at most per partition, with the offset it was sought
+ * back to, so that the record there is known to be due when it comes again.
  */
 #include "route/retry_hold.h"
 #include "core/heap.h"
@@ -22,6 +24,7 @@ LIST_HEAD(held_list, held);
 
 struct ferry_retry_hold {
     struct held_list all;
+    struct held_list released; /* marks of released partitions: node unused */
     struct ferry_heap due;
     size_t count;
 };
@@ -33,6 +36,7 @@ ferry_retry_hold *ferry_retry_hold_new(void)
     if (!h)
         return NULL;
     LIST_INIT(&h->all);
+    LIST_INIT(&h->released);
     ferry_heap_init(&h->due);
     return h;
 }
@@ -58,18 +62,38 @@ void ferry_retry_hold_destroy(ferry_retry_hold *h)
         return;
     while ((e = LIST_FIRST(&h->all)))
         held_free(h, e);
+    while ((e = LIST_FIRST(&h->released))) {
+        LIST_REMOVE(e, link);
+        free(e);
+    }
     ferry_heap_release(&h->due);
     free(h);
 }
 
-static struct held *find(const ferry_retry_hold *h, const char *topic, int32_t partition)
+static struct held *find_in(const struct held_list *list, const char *topic, int32_t partition)
 {
     struct held *e;
 
-    LIST_FOREACH(e, &h->all, link)
+    LIST_FOREACH(e, list, link)
         if (e->partition == partition && strcmp(e->topic, topic) == 0)
             return e;
     return NULL;
+}
+
+static struct held *find(const ferry_retry_hold *h, const char *topic, int32_t partition)
+{
+    return find_in(&h->all, topic, partition);
+}
+
+/* Drops the release mark of topic/partition, if any. */
+static void unmark(ferry_retry_hold *h, const char *topic, int32_t partition)
+{
+    struct held *e = find_in(&h->released, topic, partition);
+
+    if (e) {
+        LIST_REMOVE(e, link);
+        free(e);
+    }
 }
 
 int ferry_retry_hold_park(ferry_retry_hold *h, const char *topic, int32_t partition, int64_t offset,
@@ -120,11 +144,23 @@ size_t ferry_retry_hold_release_due(ferry_retry_hold *h, int64_t now_ms,
         struct held *e = (struct held *)n;
         /* unlinked first, so that resume may hold the same partition again */
         held_unlink(h, e);
+        unmark(h, e->topic, e->partition);
+        LIST_INSERT_HEAD(&h->released, e, link);
         resume(arg, e->topic, e->partition, e->offset);
-        free(e);
         released++;
     }
     return released;
+}
+
+int ferry_retry_hold_take_released(ferry_retry_hold *h, const char *topic, int32_t partition,
+                                   int64_t offset)
+{
+    struct held *e = find_in(&h->released, topic, partition);
+
+    if (!e || e->offset != offset)
+        return 0;
+    unmark(h, topic, partition);
+    return 1;
 }
 
 void ferry_retry_hold_forget(ferry_retry_hold *h, const char *topic, int32_t partition)
@@ -133,6 +169,7 @@ void ferry_retry_hold_forget(ferry_retry_hold *h, const char *topic, int32_t par
 
     if (e)
         held_free(h, e);
+    unmark(h, topic, partition);
 }
 
 void ferry_retry_hold_each(const ferry_retry_hold *h,

@@ -44,7 +44,14 @@ size_t ferry_retry_hold_release_due(ferry_retry_hold *h, int64_t now_ms,
                                                    int64_t offset),
                                     void *arg);
 
-/* Lets go of topic/partition without resuming it (it was revoked). */
+/* Returns 1, once, when offset is the record a released hold of topic/partition sought back
+ * to: its wait is over, whatever due time it carries (the route caps a wait at its retry
+ * topic's delay, so a due time further off, from a clock ahead of this one, would otherwise
+ * hold it again every time it came back). Else 0. */
+int ferry_retry_hold_take_released(ferry_retry_hold *h, const char *topic, int32_t partition,
+                                   int64_t offset);
+
+/* Lets go of topic/partition without resuming it (it was revoked), and forgets its release. */
 void ferry_retry_hold_forget(ferry_retry_hold *h, const char *topic, int32_t partition);
 
 /* Calls fn(arg, topic, partition) for each held partition (the route pauses them again after

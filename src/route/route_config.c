@@ -6,6 +6,7 @@
 #include "route/route_config.h"
 #include "route/retry_topic.h"
 #include "core/topic_name.h"
+#include "core/pattern.h"
 #include "core/kafka.h"
 #include "core/units.h"
 #include "route/backoff.h"
@@ -57,8 +58,9 @@ static const struct ferry_cfg_field target_fields[] = {
     {"method", FERRY_CFG_ENUM, TARGET_FIELD(method), "POST", 0, 0, ferry_route_methods, NULL, 0,
      "HTTP method."},
     {"headers", FERRY_CFG_MAP, TARGET_FIELD(headers), NULL, 0, 0, NULL, NULL, 0,
-     "Request headers; values are templates (a value with a control byte but HTAB, CR and LF "
-     "among them, dead-letters the record)."},
+     "Request headers; names are HTTP tokens other than Content-Length and Transfer-Encoding, "
+     "values are templates (a value with a control byte but HTAB, CR and LF among them, "
+     "dead-letters the record)."},
     {"timeout", FERRY_CFG_DURATION, TARGET_FIELD(timeout_ms), "10s", 1, 3600000, NULL, NULL, 0,
      "Time allowed for a whole request; a timeout is retried."},
     {"connect_timeout", FERRY_CFG_DURATION, TARGET_FIELD(connect_timeout_ms), "5s", 1, 600000, NULL,
@@ -394,6 +396,31 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
+/* A header name as HTTP allows it (a token). */
+static int header_name_ok(const char *name)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!*name)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr(extra, *c)))
+            return 0;
+    return 1;
+}
+
+/* A configured header's name: a token, and not one that frames the body, which libcurl would
+ * then send instead of the body's real length or encoding, cutting the request short. */
+static void check_header_name(struct ferry_config *cfg, const char *name, const char *fpath)
+{
+    if (!header_name_ok(name))
+        ferry_config_error(
+            cfg, fpath, "'%s' is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", name);
+    else if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
+        ferry_config_error(cfg, fpath, "'%s' is set by ferry from the body", name);
+}
+
 static void check_templates(struct ferry_config *cfg, const struct ferry_route_config *r,
                             const char *path)
 {
@@ -404,6 +431,7 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
     for (size_t i = 0; i < r->target.headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.target.headers.%s", path,
                  r->target.headers.items[i].key);
+        check_header_name(cfg, r->target.headers.items[i].key, fpath);
         ferry_template_config_check(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER,
                                     fpath);
     }
@@ -497,6 +525,26 @@ static void check_retry_topics(struct ferry_config *cfg, const struct ferry_rout
     }
 }
 
+static int listed(const struct ferry_cfg_strings *list, const char *name)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->items[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Nonzero when topic is one of the route's topics or matched by one of their patterns (a list
+ * that does not compile is reported by check_topics). */
+static int reads(const struct ferry_route_config *r, const char *topic)
+{
+    char err[256];
+    ferry_patterns *read = ferry_patterns_new(&r->topics, err, sizeof(err));
+    int found = read && ferry_patterns_match(read, topic);
+
+    ferry_patterns_destroy(read);
+    return found;
+}
+
 /* Plain topic names must be names Kafka accepts; a name starting with '^' is a regex, which
  * librdkafka compiles with regcomp() as ferry_patterns does: one that does not compile would
  * fail the subscription at start. */
@@ -512,6 +560,13 @@ static void check_topics(struct ferry_config *cfg, const struct ferry_route_conf
         ferry_topic_name_check(r->dead_letter.topic, strlen(r->dead_letter.topic), err,
                                sizeof(err)))
         ferry_config_error(cfg, fpath, "%s", err);
+    else if (r->dead_letter.topic && reads(r, r->dead_letter.topic))
+        ferry_config_error(cfg, fpath,
+                           "'%s' is one of the route's topics%s: it would take its own dead "
+                           "letters again",
+                           r->dead_letter.topic,
+                           listed(&r->topics, r->dead_letter.topic) ? ""
+                                                                    : " (it matches a pattern)");
 }
 
 /* Reads io_threads: -1 for auto, else the count. Returns -1 when it is neither. */
@@ -660,20 +715,6 @@ static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_
                            "target.smtp's subject, text and html");
 }
 
-/* A response header name as HTTP allows it (a token). */
-static int header_name_ok(const char *name)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-
-    if (!*name)
-        return 0;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr(extra, *c)))
-            return 0;
-    return 1;
-}
-
 /* Names of response headers to copy: HTTP tokens, so that none can smuggle anything. */
 static void check_reply_headers(struct ferry_config *cfg, const struct ferry_route_reply_config *c,
                                 const char *path)
@@ -692,6 +733,29 @@ static void check_reply_headers(struct ferry_config *cfg, const struct ferry_rou
 
 /* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
  * own answers). */
+/* A reply topic the route reads would have it answer its own answers: one of its topics or
+ * matched by one of its patterns, or one of its retry topics, which it consumes too. On its
+ * dead-letter topic, a redrive would send the replies to the target as dead letters. */
+static void check_reply_not_read(struct ferry_config *cfg, const struct ferry_route_config *r,
+                                 const char *fpath)
+{
+    const char *topic = r->reply.topic;
+    char name[FERRY_RETRY_TOPIC_NAME_MAX];
+
+    if (reads(r, topic))
+        ferry_config_error(cfg, fpath, "'%s' is one of the route's topics%s", topic,
+                           listed(&r->topics, topic) ? "" : " (it matches a pattern)");
+    for (int stage = 1; ferry_route_retry_topic_name(r, stage, name, sizeof(name)) == 0; stage++)
+        if (strcmp(name, topic) == 0)
+            ferry_config_error(cfg, fpath, "'%s' is also retry topic %d of the route", topic,
+                               stage);
+    if (r->dead_letter.topic && strcmp(r->dead_letter.topic, topic) == 0)
+        ferry_config_error(cfg, fpath,
+                           "'%s' is also the dead-letter topic (a redrive would send the "
+                           "replies as dead letters)",
+                           topic);
+}
+
 static void check_reply(struct ferry_config *cfg, const struct ferry_route_config *r,
                         const char *path)
 {
@@ -708,9 +772,7 @@ static void check_reply(struct ferry_config *cfg, const struct ferry_route_confi
     snprintf(fpath, sizeof(fpath), "%s.reply.topic", path);
     if (ferry_topic_name_check(c->topic, strlen(c->topic), err, sizeof(err)))
         ferry_config_error(cfg, fpath, "%s", err);
-    for (size_t i = 0; i < r->topics.count; i++)
-        if (strcmp(r->topics.items[i], c->topic) == 0)
-            ferry_config_error(cfg, fpath, "'%s' is one of the route's topics", c->topic);
+    check_reply_not_read(cfg, r, fpath);
 }
 
 /* Whether the descriptor set, when there is one, says method takes a stream. Returns 1 when

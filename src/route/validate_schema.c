@@ -267,6 +267,8 @@ static int compile_pattern(struct compile *c, struct node *n, const json_t *j)
                             bad);
     if (ferry_pattern_stacked_quantifier(text))
         return fail_compile(c, "a quantifier follows a quantifier (undefined in POSIX ERE)");
+    if (ferry_pattern_backreference(text))
+        return fail_compile(c, "%s", FERRY_PATTERN_BACKREFERENCE_WHY);
     rc = regcomp(&n->pattern, text, REG_EXTENDED | REG_NOSUB);
     if (rc) {
         regerror(rc, &n->pattern, msg, sizeof(msg));

@@ -484,18 +484,33 @@ routes:
 @pytest.mark.parametrize("reply, key, msg", [
     ("      headers: [etag]", r"routes\[0\]\.reply", "expected a topic"),
     ("      topic: orders", r"routes\[0\]\.reply\.topic", "'orders' is one of the route's topics"),
+    # replies on a topic the route reads too would be answered again, or on its dead-letter
+    # topic redriven as dead letters (all three used to pass ferry check)
+    ("      topic: r.retry.1\n    retry: {topics: [{delay: 1s}]}\n    dead_letter: {topic: dlq}",
+     r"routes\[0\]\.reply\.topic", "'r.retry.1' is also retry topic 1 of the route"),
+    ("      topic: dlq\n    dead_letter: {topic: dlq}", r"routes\[0\]\.reply\.topic",
+     "'dlq' is also the dead-letter topic (a redrive would send the replies as dead letters)"),
     ("      topic: 'bad topic'", r"routes\[0\]\.reply\.topic", ""),
     ("      topic: replies\n      headers: [etag, 'x y']", r"routes\[0\]\.reply\.headers\[1\]",
      "'x y' is not a header name"),
     ("      topic: replies\n      max_body: 65MiB", r"routes\[0\]\.reply\.max_body", ""),
     ("      topic: replies\n      on: failure", r"routes\[0\]\.reply\.on", ""),
-], ids=["no-topic", "own-topic", "bad-topic", "bad-header", "max-body", "bad-on"])
+], ids=["no-topic", "own-topic", "retry-topic", "dlq-topic", "bad-topic", "bad-header", "max-body", "bad-on"])
 def test_config_check_names_reply_mistakes(ferry_bin, tmp_path, reply, key, msg):
     path = tmp_path / "ferry.yaml"
     path.write_text(REPLY_CONFIG % reply)
     res = run_cli(ferry_bin, ["check", "-c", str(path)])
     assert res.returncode == 1, res.stdout + res.stderr
     assert re.search(rf"^config: {key}: .*{re.escape(msg)}", res.stderr, re.M), res.stderr
+
+
+def test_config_check_refuses_a_reply_topic_the_route_subscribes_to(ferry_bin, tmp_path):
+    path = tmp_path / "ferry.yaml"
+    path.write_text((REPLY_CONFIG % "      topic: orders.x").replace("[orders]", '["^orders.*"]'))
+    res = run_cli(ferry_bin, ["check", "-c", str(path)])
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(r"^config: routes\[0\]\.reply\.topic: 'orders.x' is one of the route's "
+                     r"topics \(it matches a pattern\)", res.stderr, re.M), res.stderr
 
 
 def test_config_check_summary_names_the_reply_topic(ferry_bin, tmp_path):

@@ -189,3 +189,39 @@ def test_two_instances_share_the_retry_topics(start_routes, make_receiver, kafka
         assert seq == sorted(seq), f"key {k!r} first delivered out of order: {seq}"
     for f in (fa, fb):
         assert route_metric(f.metrics(), "ferry_route_records_dead_lettered_total", name) == 0
+
+
+def test_a_record_too_large_to_park_stays_unfinished(start_routes, receiver, kafka):
+    # The producer refuses a parked copy larger than its message.max.bytes. The record is kept
+    # and tried again every 100 ms, never lost nor committed past, and the log says it is a
+    # retry topic that refused it (it used to say "dead-letter topic", "refused dead letters").
+    topic = unique("parkbig")
+    receiver.default = Reply(status=500)
+    f = start_routes(retry_config("parkbig", topic, receiver.url + "/p", ["1s"],
+                                  dead_letter={"topic": unique("parkbig-dlq")}),
+                     overrides={"kafka": {"properties": {"message.max.bytes": "3000"}}})
+    kafka.produce(topic, [{"partition": 0, "key": b"k", "value": b"x" * 2900}])
+    f.wait_log(r"retry topic 1: cannot write .* to 'parkbig\.retry\.1'.*; refused parked records "
+               r"are tried again every 100 ms")
+    wait_route_metric(f, "ferry_route_dead_letter_refusals_total", "parkbig", 3)
+    m = f.metrics()
+    assert route_metric(m, "ferry_route_records_parked_total", "parkbig") == 0
+    assert route_metric(m, "ferry_route_records_dead_lettered_total", "parkbig") == 0
+    assert route_metric(m, "ferry_route_committed_offset", "parkbig", topic=topic, partition="0") <= 0
+
+
+def test_a_due_time_past_the_delay_waits_only_the_delay(start_routes, receiver, kafka):
+    # A parked record is due at most its retry topic's delay from now. One whose due time lies
+    # an hour ahead (written by an instance whose clock is ahead, or by someone else) used to
+    # hold its retry partition, and every record parked behind it, for that hour.
+    topic = unique("due")
+    f = start_routes(retry_config("due", topic, receiver.url + "/d", ["1s"]))
+    now_ms = int(time.time() * 1000)
+    meta = {"ferry.retry.stage": 1, "ferry.retry.due": now_ms + 3_600_000, "ferry.attempts": 1,
+            "ferry.error": "http status 500", "ferry.topic": topic, "ferry.partition": 0,
+            "ferry.offset": 7, "ferry.route": "due"}
+    kafka.produce("due.retry.1", [{"partition": 0, "key": b"k", "value": b"late",
+                                   "headers": [(k, str(v).encode()) for k, v in meta.items()]}])
+    (req,) = receiver.wait_for(1, timeout=10)
+    assert req.body == b"late" and req.header("idempotency-key") == f"{topic}-0-7"
+    wait_route_metric(f, "ferry_route_records_delivered_total", "due", 1)

@@ -151,6 +151,33 @@ static const struct bad_case bad_cases[] = {
     {"routes:\n  - name: r\n    topics: [\"^a++\"]\n    target: {url: \"http://x/\"}\n",
      "config: routes[0].topics[0]: '^a++': a quantifier follows a quantifier (undefined in POSIX "
      "ERE) (bad.yaml:3)"},
+    /* a route that reads its own dead-letter topic would deliver its dead letters again */
+    {"routes:\n  - name: r\n    topics: [\"^orders.*\"]\n    target: {url: \"http://x/\"}\n"
+     "    dead_letter: {topic: orders.dlq}\n",
+     "config: routes[0].dead_letter.topic: 'orders.dlq' is one of the route's topics (it matches a "
+     "pattern): it would take its own dead letters again (bad.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [orders, orders.dlq]\n    target: {url: \"http://x/\"}\n"
+     "    dead_letter: {topic: orders.dlq}\n",
+     "config: routes[0].dead_letter.topic: 'orders.dlq' is one of the route's topics: it would "
+     "take "
+     "its own dead letters again (bad.yaml:5)"},
+    /* configured header names: tokens, and not the body's framing (both used to be sent) */
+    {"routes:\n  - name: r\n    topics: [a]\n    target:\n      url: \"http://x/\"\n"
+     "      headers: {\"X Tenant\": acme}\n",
+     "config: routes[0].target.headers.X Tenant: 'X Tenant' is not a header name (letters, "
+     "digits and !#$%&'*+-.^_`|~) (bad.yaml:6)"},
+    {"routes:\n  - name: r\n    topics: [a]\n    target:\n      url: \"http://x/\"\n"
+     "      headers: {\"X-A:b\": c}\n",
+     "config: routes[0].target.headers.X-A:b: 'X-A:b' is not a header name (letters, digits and "
+     "!#$%&'*+-.^_`|~) (bad.yaml:6)"},
+    {"routes:\n  - name: r\n    topics: [a]\n    target:\n      url: \"http://x/\"\n"
+     "      headers: {content-length: \"3\"}\n",
+     "config: routes[0].target.headers.content-length: 'content-length' is set by ferry from the "
+     "body (bad.yaml:6)"},
+    {"routes:\n  - name: r\n    topics: [\"^(a)\\\\1\"]\n    target: {url: \"http://x/\"}\n",
+     "config: routes[0].topics[0]: '^(a)\\1': a backreference (\\1 to \\9) is not POSIX ERE, and "
+     "can "
+     "take exponential time to match (bad.yaml:3)"},
     {"routes:\n  - name: r\n    topics: [orders]\n    target: {url: \"http://x/\"}\n"
      "    dead_letter: {topic: ..}\n",
      "config: routes[0].dead_letter.topic: '..' is not allowed as a topic name (bad.yaml:5)"},

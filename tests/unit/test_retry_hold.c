@@ -3,7 +3,8 @@
  *
  * A script of steps on one set: hold partitions with due times out of order, hold one again
  * (no change), forget a revoked one, and release at times before, at and after the due times,
- * checking which partitions are resumed, in which order and at which offsets.
+ * checking which partitions are resumed, in which order and at which offsets, and that the
+ * record a released partition was sought back to is known as due, once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,7 +33,7 @@ static void on_resume(void *arg, const char *topic, int32_t partition, int64_t o
              (long long)offset);
 }
 
-enum op { PARK, FORGET, RELEASE };
+enum op { PARK, FORGET, RELEASE, TAKE };
 
 struct step {
     enum op op;
@@ -40,7 +41,7 @@ struct step {
     int32_t partition;
     int64_t offset;
     int64_t time; /* PARK: due; RELEASE: now */
-    int want;     /* PARK: result; RELEASE: how many */
+    int want;     /* PARK, TAKE: result; RELEASE: how many */
     const char *resumed[3];
     int64_t next; /* next_ms afterwards */
     size_t held;  /* count afterwards */
@@ -54,8 +55,14 @@ static const struct step steps[] = {
     {PARK, "r.retry.1", 1, 21, 1500, 1, {NULL}, 2000, 3}, /* held already: unchanged */
     {RELEASE, NULL, 0, 0, 1999, 0, {NULL}, 2000, 3},
     {RELEASE, NULL, 0, 0, 3000, 2, {"r.retry.1/1@20", "r.retry.1/0@10"}, 9000, 1},
+    /* the records sought back to are due when they come, once */
+    {TAKE, "r.retry.1", 1, 21, 0, 0, {NULL}, 9000, 1},
+    {TAKE, "r.retry.1", 1, 20, 0, 1, {NULL}, 9000, 1},
+    {TAKE, "r.retry.1", 1, 20, 0, 0, {NULL}, 9000, 1},
+    {TAKE, "r.retry.2", 0, 5, 0, 0, {NULL}, 9000, 1}, /* still held */
     {PARK, "r.retry.1", 0, 11, 4000, 0, {NULL}, 4000, 2},
     {FORGET, "r.retry.1", 0, 0, 0, 0, {NULL}, 9000, 1},
+    {TAKE, "r.retry.1", 0, 10, 0, 0, {NULL}, 9000, 1},  /* forgotten with its partition */
     {FORGET, "r.retry.9", 0, 0, 0, 0, {NULL}, 9000, 1}, /* not held: nothing */
     {RELEASE, NULL, 0, 0, 100000, 1, {"r.retry.2/0@5"}, INT64_MAX, 0},
 };
@@ -74,6 +81,9 @@ static void run_step(ferry_retry_hold *h, size_t i, const struct step *st)
         break;
     case RELEASE:
         got = (int)ferry_retry_hold_release_due(h, st->time, on_resume, &r);
+        break;
+    case TAKE:
+        got = ferry_retry_hold_take_released(h, st->topic, st->partition, st->offset);
         break;
     }
     if (got != st->want)

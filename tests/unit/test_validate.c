@@ -126,6 +126,10 @@ static const struct bad_schema_case bad_schemas[] = {
     {"{\"pattern\":\"^\\\\d+$\"}", "/pattern: '\\d' is not POSIX ERE"},
     {"{\"pattern\":\"a++\"}", "/pattern: a quantifier follows a quantifier"},
     {"{\"pattern\":\"a{2}*\"}", "/pattern: a quantifier follows a quantifier"},
+    /* glibc matches backreferences in exponential time: a 200-byte record took over 20 s */
+    {"{\"pattern\":\"(.*)(.*)(.*)(.*)(.*)\\\\5\\\\4\\\\3\\\\2\\\\1b\"}",
+     "/pattern: a backreference (\\1 to \\9) is not POSIX ERE"},
+    {"{\"pattern\":\"^(a)\\\\1$\"}", "/pattern: a backreference"},
     /* found by fuzz_validate: each stacked '+' made regcomp copy its tree, 2 GB in all */
     {"{\"pattern\":\"e\\\\\\\\+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++\"}",
      "/pattern: a quantifier follows a quantifier"},
