@@ -109,3 +109,18 @@ def test_check_missing_config_file(ferry_bin, tmp_path):
     res = run_cli(ferry_bin, ["check", "-c", missing])
     assert res.returncode in (1, 2), res
     assert str(missing) in res.stderr
+
+
+@pytest.mark.parametrize("config, message", [
+    ("server: {listen: '999.1.1.1:8080'}\n", "server.listen: cannot resolve '999.1.1.1'"),
+    ("server: {listen: '127.0.0.1:0'}\nkafka: {dev: {bootstrap_file: /nonexistent/ferry-dir/bootstrap.txt}}\n",
+     "kafka.dev.bootstrap_file: cannot write '/nonexistent/ferry-dir/bootstrap.txt'"),
+])
+def test_start_failure_names_the_key(ferry_bin, tmp_path, config, message):
+    # Found only when ferry starts (a name to resolve, a file to write), not by `ferry check`:
+    # the error still says which setting it was.
+    path = tmp_path / "ferry.yaml"
+    path.write_text(config)
+    res = run_cli(ferry_bin, ["run", "-c", path], timeout=90)
+    assert res.returncode == 1, res
+    assert f"cannot start: {message}" in res.stderr, res.stderr
