@@ -25,6 +25,16 @@ struct ferry_patterns {
     size_t count;
 };
 
+/* Past the bracket expression that starts at p ('['): a ']' right after "[" or "[^" is a
+ * member, not the end. */
+static const char *skip_bracket(const char *p)
+{
+    p += (p[1] == '^') ? 2 : 1;
+    p += *p == ']';
+    p += strcspn(p, "]");
+    return p + (*p != '\0');
+}
+
 int ferry_pattern_stacked_quantifier(const char *p)
 {
     int after_quantifier = 0;
@@ -36,10 +46,7 @@ int ferry_pattern_stacked_quantifier(const char *p)
         if (*p == '\\' && p[1]) {
             p += 2;
         } else if (*p == '[') {
-            p += (p[1] == '^') ? 2 : 1;
-            p += *p == ']';
-            p += strcspn(p, "]");
-            p += *p != '\0';
+            p = skip_bracket(p);
         } else if (*p == '{') {
             p += strcspn(p, "}");
             p += *p != '\0';
@@ -59,10 +66,7 @@ int ferry_pattern_backreference(const char *p)
         if (*p == '\\' && p[1]) {
             p += 2;
         } else if (*p == '[') {
-            p += (p[1] == '^') ? 2 : 1;
-            p += *p == ']';
-            p += strcspn(p, "]");
-            p += *p != '\0';
+            p = skip_bracket(p);
         } else {
             p++;
         }
