@@ -452,8 +452,7 @@ static int is_sender_only(const char *name)
     return 0;
 }
 
-/* Whether name is an HTTP token (RFC 9110 5.6.2): visible ASCII but the separators. */
-static int is_token(const char *name)
+int ferry_request_is_token(const char *name)
 {
     for (const unsigned char *c = (const unsigned char *)name; *c; c++)
         if (*c <= 0x20 || *c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *c))
@@ -465,7 +464,7 @@ static int is_token(const char *name)
 static int header_is_safe(const char *name, const void *value, size_t len)
 {
     const unsigned char *v = value;
-    if (!is_token(name))
+    if (!ferry_request_is_token(name))
         return 0;
     for (size_t i = 0; i < len; i++)
         if (v[i] < 0x20 || v[i] == 0x7f)

@@ -12,6 +12,7 @@
 #include "route/backoff.h"
 #include "route/body.h"
 #include "route/grpc_target.h"
+#include "route/request.h"
 #include "route/sender.h"
 #include "route/status.h"
 #include "route/target.h"
@@ -396,25 +397,11 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
-/* A header name as HTTP allows it (a token). */
-static int header_name_ok(const char *name)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-
-    if (!*name)
-        return 0;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr(extra, *c)))
-            return 0;
-    return 1;
-}
-
 /* A configured header's name: a token, and not one that frames the body, which libcurl would
  * then send instead of the body's real length or encoding, cutting the request short. */
 static void check_header_name(struct ferry_config *cfg, const char *name, const char *fpath)
 {
-    if (!header_name_ok(name))
+    if (!ferry_request_is_token(name))
         ferry_config_error(
             cfg, fpath, "'%s' is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", name);
     else if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
@@ -726,13 +713,11 @@ static void check_reply_headers(struct ferry_config *cfg, const struct ferry_rou
         ferry_config_error(cfg, fpath, "more than %d headers", FERRY_REPLY_HEADERS_MAX);
     for (size_t i = 0; i < c->headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.reply.headers[%zu]", path, i);
-        if (!header_name_ok(c->headers.items[i]))
+        if (!ferry_request_is_token(c->headers.items[i]))
             ferry_config_error(cfg, fpath, "'%s' is not a header name", c->headers.items[i]);
     }
 }
 
-/* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
- * own answers). */
 /* A reply topic the route reads would have it answer its own answers: one of its topics or
  * matched by one of its patterns, or one of its retry topics, which it consumes too. On its
  * dead-letter topic, a redrive would send the replies to the target as dead letters. */
@@ -756,6 +741,8 @@ static void check_reply_not_read(struct ferry_config *cfg, const struct ferry_ro
                            topic);
 }
 
+/* The reply topic: a name Kafka accepts, and not one the route consumes (it would answer its
+ * own answers). */
 static void check_reply(struct ferry_config *cfg, const struct ferry_route_config *r,
                         const char *path)
 {
