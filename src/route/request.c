@@ -11,6 +11,7 @@
 #include "route/request.h"
 #include "route/body.h"
 #include "route/header_last.h"
+#include "route/header_name.h"
 #include "route/retry_topic.h"
 #include "route/grpc_call.h"
 #include "route/grpc_target.h"
@@ -452,19 +453,11 @@ static int is_sender_only(const char *name)
     return 0;
 }
 
-int ferry_request_is_token(const char *name)
-{
-    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-        if (*c <= 0x20 || *c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *c))
-            return 0;
-    return *name != '\0';
-}
-
 /* A record header fit for an HTTP header: a token name and a value without control bytes. */
 static int header_is_safe(const char *name, const void *value, size_t len)
 {
     const unsigned char *v = value;
-    if (!ferry_request_is_token(name))
+    if (!ferry_header_name_is_token(name))
         return 0;
     for (size_t i = 0; i < len; i++)
         if (v[i] < 0x20 || v[i] == 0x7f)

@@ -96,8 +96,4 @@ void ferry_request_put(ferry_request_builder *b, struct ferry_request *req);
 int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
                         ferry_request_reject_fn *reject, void *reject_arg);
 
-/* Nonzero when name is an HTTP token (RFC 9110 5.6.2): visible ASCII but the separators, as
- * a header name must be. Any thread. */
-int ferry_request_is_token(const char *name);
-
 #endif

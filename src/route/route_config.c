@@ -12,7 +12,7 @@
 #include "route/backoff.h"
 #include "route/body.h"
 #include "route/grpc_target.h"
-#include "route/request.h"
+#include "route/header_name.h"
 #include "route/sender.h"
 #include "route/status.h"
 #include "route/target.h"
@@ -401,7 +401,7 @@ const struct ferry_cfg_section ferry_route_section = {
  * then send instead of the body's real length or encoding, cutting the request short. */
 static void check_header_name(struct ferry_config *cfg, const char *name, const char *fpath)
 {
-    if (!ferry_request_is_token(name))
+    if (!ferry_header_name_is_token(name))
         ferry_config_error(
             cfg, fpath, "'%s' is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", name);
     else if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0)
@@ -713,7 +713,7 @@ static void check_reply_headers(struct ferry_config *cfg, const struct ferry_rou
         ferry_config_error(cfg, fpath, "more than %d headers", FERRY_REPLY_HEADERS_MAX);
     for (size_t i = 0; i < c->headers.count; i++) {
         snprintf(fpath, sizeof(fpath), "%s.reply.headers[%zu]", path, i);
-        if (!ferry_request_is_token(c->headers.items[i]))
+        if (!ferry_header_name_is_token(c->headers.items[i]))
             ferry_config_error(cfg, fpath, "'%s' is not a header name", c->headers.items[i]);
     }
 }
