@@ -395,7 +395,7 @@ static int parse_redrive_args(int argc, char **argv, const char **path,
     }
     if (!o->route)
         return usage_error("redrive", "--route NAME is required");
-    if (ferry_redrive_filter_check(&o->filter, what, sizeof(what)))
+    if (ferry_redrive_filter_check(&o->filter, "--", what, sizeof(what)))
         return usage_error("redrive", what);
     return -1;
 }

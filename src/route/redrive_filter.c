@@ -142,17 +142,17 @@ int64_t ferry_redrive_end(const struct ferry_redrive_filter *f, int32_t partitio
     return b ? b->offset + 1 : INT64_MAX;
 }
 
-static int duplicate_bound(const struct ferry_redrive_bound *b, size_t n, const char *flag,
-                           char *errstr, size_t errstr_size)
+static int duplicate_bound(const struct ferry_redrive_bound *b, size_t n, const char *prefix,
+                           const char *name, char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
             if (b[i].partition == b[j].partition) {
                 if (b[i].partition < 0)
-                    snprintf(errstr, errstr_size, "%s OFFSET is given twice", flag);
+                    snprintf(errstr, errstr_size, "%s%s OFFSET is given twice", prefix, name);
                 else
-                    snprintf(errstr, errstr_size, "%s is given twice for partition %d", flag,
-                             (int)b[i].partition);
+                    snprintf(errstr, errstr_size, "%s%s is given twice for partition %d", prefix,
+                             name, (int)b[i].partition);
                 return -1;
             }
     return 0;
@@ -160,35 +160,35 @@ static int duplicate_bound(const struct ferry_redrive_bound *b, size_t n, const 
 
 /* A --from past its --to: checks the partitions named by either, and the general pair. */
 static int inverted_bound(const struct ferry_redrive_filter *f, const struct ferry_redrive_bound *b,
-                          char *errstr, size_t errstr_size)
+                          const char *prefix, char *errstr, size_t errstr_size)
 {
+    char where[32] = "";
+
     if (ferry_redrive_first(f, b->partition) < ferry_redrive_end(f, b->partition))
         return 0;
-    if (b->partition < 0)
-        snprintf(errstr, errstr_size, "--from %" PRId64 " is after --to %" PRId64,
-                 ferry_redrive_first(f, -1), ferry_redrive_end(f, -1) - 1);
-    else
-        snprintf(errstr, errstr_size, "partition %d: --from %" PRId64 " is after --to %" PRId64,
-                 (int)b->partition, ferry_redrive_first(f, b->partition),
-                 ferry_redrive_end(f, b->partition) - 1);
+    if (b->partition >= 0)
+        snprintf(where, sizeof(where), "partition %d: ", (int)b->partition);
+    snprintf(errstr, errstr_size, "%s%sfrom %" PRId64 " is after %sto %" PRId64, where, prefix,
+             ferry_redrive_first(f, b->partition), prefix, ferry_redrive_end(f, b->partition) - 1);
     return -1;
 }
 
-int ferry_redrive_filter_check(const struct ferry_redrive_filter *f, char *errstr,
-                               size_t errstr_size)
+int ferry_redrive_filter_check(const struct ferry_redrive_filter *f, const char *prefix,
+                               char *errstr, size_t errstr_size)
 {
-    if (duplicate_bound(f->from, f->nfrom, "--from", errstr, errstr_size) ||
-        duplicate_bound(f->to, f->nto, "--to", errstr, errstr_size))
+    if (duplicate_bound(f->from, f->nfrom, prefix, "from", errstr, errstr_size) ||
+        duplicate_bound(f->to, f->nto, prefix, "to", errstr, errstr_size))
         return -1;
     if ((f->nfrom || f->nto) && f->since_text) {
-        snprintf(errstr, errstr_size, "--since cannot be combined with --from or --to");
+        snprintf(errstr, errstr_size, "%ssince cannot be combined with %sfrom or %sto", prefix,
+                 prefix, prefix);
         return -1;
     }
     for (size_t i = 0; i < f->nfrom; i++)
-        if (inverted_bound(f, &f->from[i], errstr, errstr_size))
+        if (inverted_bound(f, &f->from[i], prefix, errstr, errstr_size))
             return -1;
     for (size_t i = 0; i < f->nto; i++)
-        if (inverted_bound(f, &f->to[i], errstr, errstr_size))
+        if (inverted_bound(f, &f->to[i], prefix, errstr, errstr_size))
             return -1;
     return 0;
 }

@@ -66,9 +66,11 @@ int64_t ferry_redrive_first(const struct ferry_redrive_filter *f, int32_t partit
 int64_t ferry_redrive_end(const struct ferry_redrive_filter *f, int32_t partition);
 
 /* Checks the whole selection: a --from after its --to (same partition, or both general) is an
- * error. Returns 0, or -1 with a message in errstr. */
-int ferry_redrive_filter_check(const struct ferry_redrive_filter *f, char *errstr,
-                               size_t errstr_size);
+ * error. Messages name the bounds with prefix before "from", "to" and "since": "--" for the
+ * command line's flags, "" for the admin endpoint's JSON fields. Returns 0, or -1 with a
+ * message in errstr. */
+int ferry_redrive_filter_check(const struct ferry_redrive_filter *f, const char *prefix,
+                               char *errstr, size_t errstr_size);
 
 /* Decides for one dead letter: route is its last ferry.route (NULL when absent), http_status
  * its last ferry.http_status (0 when absent), timestamp_ms the dead letter's own timestamp (-1

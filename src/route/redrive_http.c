@@ -265,7 +265,7 @@ static int parse_body(struct run *run, ferry_http_req *req, char *errstr, size_t
         if (parse_field(run, key, v, errstr, errstr_size))
             return -1;
     }
-    return ferry_redrive_filter_check(&run->o.filter, errstr, errstr_size);
+    return ferry_redrive_filter_check(&run->o.filter, "", errstr, errstr_size);
 }
 
 /* The route named by the path, or NULL after answering 404. */

@@ -284,7 +284,10 @@ def test_admin_endpoint(ferry_bin, start_routes, receiver, kafka):
     assert post("/routes/rd/redrive", {"status": 99}).status == 400
     r = post("/routes/rd/redrive", {"bogus": 1})
     assert r.status == 400 and "'bogus': unknown field" in r.text
-    assert post("/routes/rd/redrive", {"from": 5, "to": 3}).status == 400
+    r = post("/routes/rd/redrive", {"from": 5, "to": 3})  # named as the body names them
+    assert r.status == 400 and r.json()["message"] == "from 5 is after to 3", r.text
+    r = post("/routes/rd/redrive", {"since": "1h", "to": 3})
+    assert r.status == 400 and r.json()["message"] == "since cannot be combined with from or to"
 
     r = post("/routes/rd/redrive", {"dry_run": True})
     assert r.status == 200, r.text

@@ -127,7 +127,7 @@ static void test_ranges(void **state)
     add(f.to, &f.nto, -1, 20);
     add(f.from, &f.nfrom, 2, 5);
     add(f.to, &f.nto, 1, 11);
-    assert_int_equal(ferry_redrive_filter_check(&f, err, sizeof(err)), 0);
+    assert_int_equal(ferry_redrive_filter_check(&f, "--", err, sizeof(err)), 0);
     /* a partition's own bound beats the general one; the other side stays general */
     assert_int_equal(ferry_redrive_first(&f, 0), 10);
     assert_int_equal(ferry_redrive_end(&f, 0), 21);
@@ -137,19 +137,25 @@ static void test_ranges(void **state)
     assert_int_equal(ferry_redrive_end(&f, 1), 12);
 
     f.to[1].offset = 9; /* partition 1: from 10 (general) to 9 */
-    assert_int_equal(ferry_redrive_filter_check(&f, err, sizeof(err)), -1);
+    assert_int_equal(ferry_redrive_filter_check(&f, "--", err, sizeof(err)), -1);
     assert_string_equal(err, "partition 1: --from 10 is after --to 9");
     f.to[1].offset = 10; /* one offset is a valid range */
-    assert_int_equal(ferry_redrive_filter_check(&f, err, sizeof(err)), 0);
+    assert_int_equal(ferry_redrive_filter_check(&f, "--", err, sizeof(err)), 0);
     add(f.from, &f.nfrom, 2, 6);
-    assert_int_equal(ferry_redrive_filter_check(&f, err, sizeof(err)), -1);
+    assert_int_equal(ferry_redrive_filter_check(&f, "--", err, sizeof(err)), -1);
     assert_string_equal(err, "--from is given twice for partition 2");
+    /* the admin endpoint's JSON fields have no dashes */
+    assert_int_equal(ferry_redrive_filter_check(&f, "", err, sizeof(err)), -1);
+    assert_string_equal(err, "from is given twice for partition 2");
 
     ferry_redrive_filter_init(&f);
     f.since_text = "1h";
-    assert_int_equal(ferry_redrive_filter_check(&f, err, sizeof(err)), 0);
+    assert_int_equal(ferry_redrive_filter_check(&f, "--", err, sizeof(err)), 0);
     add(f.to, &f.nto, -1, 3);
-    assert_int_equal(ferry_redrive_filter_check(&f, err, sizeof(err)), -1);
+    assert_int_equal(ferry_redrive_filter_check(&f, "--", err, sizeof(err)), -1);
+    assert_string_equal(err, "--since cannot be combined with --from or --to");
+    assert_int_equal(ferry_redrive_filter_check(&f, "", err, sizeof(err)), -1);
+    assert_string_equal(err, "since cannot be combined with from or to");
 }
 
 static void test_verdicts(void **state)
