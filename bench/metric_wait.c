@@ -11,11 +11,12 @@
  *   ferry-bench-wait --url http://127.0.0.1:PORT/metrics --records N [--timeout S]
  *                    [--started COUNTER] [--done COUNTER] [--pid PID]
  *
- * prints "seconds=S errors=E since_start=T done_epoch=D" (E: route requests whose class is not
- * 2xx; T: from this program's start, which the scripts make ferry's, to the Nth; D: the wall
- * clock at the Nth, in seconds since the epoch, to time a restore from a line of ferry's log:
- * a table's first commit already holds many records, applied before S starts) and exits 0,
- * or exits 1
+ * prints "seconds=S errors=E since_start=T done_epoch=D idle_target=I idle_kafka=K
+ * idle_held=H" (E: route requests whose class is not 2xx; T: from this program's start, which
+ * the scripts make ferry's, to the Nth; D: the wall clock at the Nth, in seconds since the
+ * epoch, to time a restore from a line of ferry's log: a table's first commit already holds
+ * many records, applied before S starts; I, K, H: the seconds the route's worker slept within
+ * S, by cause, from ferry_route_idle_seconds_total) and exits 0, or exits 1
  * when the deadline passes first or /metrics stops answering. With --pid it also reads that
  * process's RssAnon and RssFile at every scrape and adds their peaks, "anon_peak_mb=A
  * file_peak_mb=F": the kernel keeps a peak of the whole RSS only (VmHWM), and a table's RSS is
@@ -36,6 +37,11 @@
 #define CONSUMED "ferry_route_records_consumed_total"
 #define DELIVERED "ferry_route_records_delivered_total"
 #define REQUESTS "ferry_route_requests_total"
+#define IDLE "ferry_route_idle_seconds_total"
+
+/* The causes of ferry_route_idle_seconds_total, in the order they are printed. */
+static const char *const idle_causes[] = {"target", "kafka", "held"};
+#define IDLE_CAUSES 3
 
 struct options {
     const char *url;
@@ -132,6 +138,36 @@ static double sample(const char *text, const char *name)
     return 0;
 }
 
+/* The sum of the samples of name (any labels) whose labels hold label, e.g. cause="held". */
+static double labelled_sum(const char *text, const char *name, const char *label)
+{
+    double sum = 0;
+    size_t n = strlen(name);
+
+    for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (!strncmp(line, name, n) && line[n] == '{') {
+            const char *close = strchr(line, '}'), *hit = strstr(line, label);
+            const char *space = close ? strchr(close, ' ') : NULL;
+            if (hit && hit < close && space)
+                sum += strtod(space + 1, NULL);
+        }
+    }
+    return sum;
+}
+
+/* Reads each cause's idle seconds into idle[]. */
+static void read_idle(const char *text, double idle[IDLE_CAUSES])
+{
+    char label[32];
+
+    for (int i = 0; i < IDLE_CAUSES; i++) {
+        snprintf(label, sizeof(label), "cause=\"%s\"", idle_causes[i]);
+        idle[i] = labelled_sum(text, IDLE, label);
+    }
+}
+
 /* The sum of the request counters whose class is not 2xx. */
 static double errors(const char *text)
 {
@@ -178,15 +214,20 @@ static void follow_mem(long pid, struct mem_peaks *m)
         fclose(f);
 }
 
-static void print_done(const struct options *o, double first, double start, double errs,
-                       const struct mem_peaks *m)
+/* Prints the result line. idle0 holds the idle seconds at the first record, text the last
+ * scrape. */
+static void print_done(const struct options *o, double first, double start, const char *text,
+                       const double idle0[IDLE_CAUSES], const struct mem_peaks *m)
 {
-    double now = bench_now_s();
+    double now = bench_now_s(), idle[IDLE_CAUSES];
     struct timespec wall;
 
     clock_gettime(CLOCK_REALTIME, &wall);
-    printf("seconds=%.3f errors=%.0f since_start=%.3f done_epoch=%.3f", now - first, errs,
-           now - start, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+    read_idle(text, idle);
+    printf("seconds=%.3f errors=%.0f since_start=%.3f done_epoch=%.3f", now - first,
+           errors(text), now - start, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+    for (int i = 0; i < IDLE_CAUSES; i++)
+        printf(" idle_%s=%.3f", idle_causes[i], idle[i] - idle0[i]);
     if (o->pid)
         printf(" anon_peak_mb=%.1f file_peak_mb=%.1f", (double)m->anon_kb / 1024,
                (double)m->file_kb / 1024);
@@ -219,6 +260,7 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
     struct pace pace = {0, 0, 0, 0};
     const struct timespec pause = {0, POLL_MS * 1000000L};
     double start = bench_now_s(), deadline = start + (double)o->timeout_s, first = 0, due = 0;
+    double idle0[IDLE_CAUSES] = {0, 0, 0};
     int failures = 0;
 
     while (bench_now_s() < deadline) {
@@ -236,14 +278,16 @@ static int wait_delivered(CURL *e, struct scrape *s, const struct options *o)
             continue;
         }
         failures = 0;
-        if (!first && sample(s->text, o->started) > 0)
+        if (!first && sample(s->text, o->started) > 0) {
             first = bench_now_s();
+            read_idle(s->text, idle0);
+        }
         pace.prev_t = pace.t;
         pace.prev_done = pace.done;
         pace.t = bench_now_s();
         pace.done = sample(s->text, o->done);
         if (first && pace.done >= (double)o->records) {
-            print_done(o, first, start, errors(s->text), &peaks);
+            print_done(o, first, start, s->text, idle0, &peaks);
             return 0;
         }
         due = first ? next_scrape(&pace, o->records) : 0;

@@ -161,8 +161,10 @@ perf_capture() {
 # worker_cpu PID: prints "CPU QUEUED" for PID's route worker thread (named ferry-route; a batch
 # route's worker also drives its HTTP transfers): its CPU seconds, and the seconds it was ready
 # to run but waited for a core (/proc/.../schedstat). Divided by the run's seconds they are
-# worker_busy and worker_queued; the rest of the time the worker slept, waiting for records or
-# for the target.
+# worker_busy and worker_queued; the rest of the time the worker slept, and ferry-bench-wait's
+# idle_target, idle_kafka and idle_held (ferry_route_idle_seconds_total) say what for: its
+# target (every slot taken), records from Kafka, or records it held (a batch lingering, a key
+# behind its previous record).
 worker_cpu() {
   local t ns=0 queued=0
   [ -n "$1" ] && [ -d "/proc/$1/task" ] || { echo "0 0"; return; }
@@ -195,8 +197,10 @@ run_ferry_route() {
   fi
   awk -v n="$RECORDS" -v l="$line" -v u="$(cat "$out")" -v b="$busy" 'BEGIN {
     split(l, w, /[ =]/); split(u, f, " "); split(b, t, " ")
-    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d worker_busy=%.2f worker_queued=%.2f\n",
-      n, w[2], n / w[2], f[2], f[3], w[4], t[1] / w[2], t[2] / w[2] }'
+    printf "records=%d seconds=%.2f rps=%.0f %s %s errors=%d worker_busy=%.2f worker_queued=%.2f",
+      n, w[2], n / w[2], f[2], f[3], w[4], t[1] / w[2], t[2] / w[2]
+    printf " idle_target=%.2f idle_kafka=%.2f idle_held=%.2f\n", w[10] / w[2], w[12] / w[2],
+      w[14] / w[2] }'
 }
 
 route_name() {

@@ -14,7 +14,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
-enum series_type { SERIES_COUNTER, SERIES_GAUGE, SERIES_HISTOGRAM };
+/* SERIES_SECONDS: a counter of microseconds, shown in seconds (the unit Prometheus names use). */
+enum series_type { SERIES_COUNTER, SERIES_GAUGE, SERIES_HISTOGRAM, SERIES_SECONDS };
 
 struct series {
     struct series *next;
@@ -140,6 +141,13 @@ struct ferry_counter *ferry_metrics_counter(ferry_metrics *m, const char *name, 
     return s ? &s->u.counter : NULL;
 }
 
+struct ferry_counter *ferry_metrics_seconds(ferry_metrics *m, const char *name, const char *help,
+                                            const char *labels)
+{
+    struct series *s = add_series(m, name, help, labels, SERIES_SECONDS);
+    return s ? &s->u.counter : NULL;
+}
+
 struct ferry_gauge *ferry_metrics_gauge(ferry_metrics *m, const char *name, const char *help,
                                         const char *labels)
 {
@@ -251,7 +259,7 @@ static void render_histogram(struct ferry_buf *out, const struct family *f, cons
 
 static void render_family(struct ferry_buf *out, const struct family *f)
 {
-    static const char *const types[] = {"counter", "gauge", "histogram"};
+    static const char *const types[] = {"counter", "gauge", "histogram", "counter"};
 
     ferry_buf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, types[f->type]);
     for (const struct series *s = f->first; s; s = s->next) {
@@ -264,6 +272,10 @@ static void render_family(struct ferry_buf *out, const struct family *f)
             ferry_buf_addf(out, " %llu\n",
                            (unsigned long long)atomic_load_explicit(&s->u.counter.value,
                                                                     memory_order_relaxed));
+        else if (f->type == SERIES_SECONDS)
+            ferry_buf_addf(out, " %.6f\n",
+                           (double)atomic_load_explicit(&s->u.counter.value,
+                                                        memory_order_relaxed) / 1e6);
         else
             ferry_buf_addf(
                 out, " %lld\n",

@@ -50,6 +50,9 @@ struct ferry_counter *ferry_metrics_counter(ferry_metrics *m, const char *name, 
                                             const char *labels);
 struct ferry_gauge *ferry_metrics_gauge(ferry_metrics *m, const char *name, const char *help,
                                         const char *labels);
+/* A counter of time: add microseconds to it, /metrics shows seconds (a `_seconds_total`). */
+struct ferry_counter *ferry_metrics_seconds(ferry_metrics *m, const char *name, const char *help,
+                                            const char *labels);
 struct ferry_histogram *ferry_metrics_histogram(ferry_metrics *m, const char *name,
                                                 const char *help, const char *labels,
                                                 const double *bounds, size_t nbounds);

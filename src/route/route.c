@@ -73,6 +73,28 @@ static int register_circuit_metrics(struct route *r, const char *lbl)
     return missing;
 }
 
+/* The worker's sleeps by cause (enum route_idle_cause), so that an operator can tell a route
+ * that waits for its target from one that waits for Kafka or for its batches to fill. */
+static int register_idle_metrics(struct route *r, const char *lbl)
+{
+    static const char *const causes[] = {"target", "kafka", "held"};
+    char cause[ROUTE_LABEL_MAX];
+    int missing = 0;
+
+    for (int i = 0; i < ROUTE_IDLE_CAUSES; i++) {
+        snprintf(cause, sizeof(cause), "%s,cause=\"%s\"", lbl, causes[i]);
+        r->m.idle[i] = ferry_metrics_seconds(
+            r->metrics, "ferry_route_idle_seconds_total",
+            "Seconds the route's worker slept, by cause: target (every request slot taken), "
+            "kafka (no record buffered) or held (records buffered that may not go yet: a batch "
+            "filling, a key behind its previous record, a retry's backoff, a rate limit, an "
+            "open circuit).",
+            cause);
+        missing |= !r->m.idle[i];
+    }
+    return missing;
+}
+
 /* Returns 0, or -1 when a series could not be made (out of memory). */
 static int register_metrics(struct route *r)
 {
@@ -147,6 +169,7 @@ static int register_metrics(struct route *r)
                                                     : r->cfg->concurrency);
     missing |= !r->m.concurrency_limit;
     missing |= register_circuit_metrics(r, lbl);
+    missing |= register_idle_metrics(r, lbl);
     missing |= !r->m.consumed || !r->m.delivered || !r->m.retried || !r->m.dead_lettered ||
                !r->m.dead_letter_refused || !r->m.fetch_restarts || !r->m.invalid ||
                !r->m.latency || !r->m.in_flight || !r->m.buffered || !r->m.paused;
@@ -462,15 +485,26 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
     return wait > ROUTE_IDLE_WAIT_MS ? ROUTE_IDLE_WAIT_MS : wait;
 }
 
+/* Why the worker is about to sleep. */
+static enum route_idle_cause idle_cause(struct route *r)
+{
+    if (r->in_flight >= route_concurrency(r))
+        return ROUTE_IDLE_TARGET;
+    return ferry_dispatch_records(r->dispatch) ? ROUTE_IDLE_HELD : ROUTE_IDLE_KAFKA;
+}
+
 /* One turn of the loop. more says the consumer had more than one batch waiting. */
 static int loop_turn(struct route *r, int more, int consuming)
 {
-    int64_t now = ferry_clock_ms();
+    int64_t before_us = ferry_clock_us(), after_us, now = before_us / 1000;
     int wait = more ? 0 : (int)next_wake_ms(r, now, consuming);
+    enum route_idle_cause cause = idle_cause(r);
 
     if (ferry_sender_wait(r->sender, r->event_fds[0], wait))
         drain_event_pipe(r);
-    now = ferry_clock_ms();
+    after_us = ferry_clock_us();
+    ferry_counter_add(r->m.idle[cause], (uint64_t)(after_us - before_us));
+    now = after_us / 1000;
     more = consuming ? consume(r, now) : 0;
     ferry_sender_collect(r->sender, route_on_call_done, r);
     route_collect_dead_letters(r);

@@ -41,6 +41,14 @@
 #define ROUTE_COMMITS_MAX 1024
 #define ROUTE_LIMITS_MAX 2 /* the route's own rate limit and one shared limiter */
 
+/* Why the worker slept, for ferry_route_idle_seconds_total (route.c, idle_cause()). */
+enum route_idle_cause {
+    ROUTE_IDLE_TARGET, /* every request slot taken: waiting for the target's answers */
+    ROUTE_IDLE_KAFKA,  /* no record buffered: waiting for records from Kafka */
+    ROUTE_IDLE_HELD,   /* records buffered that may not go yet */
+    ROUTE_IDLE_CAUSES
+};
+
 /* Figures of one route in /metrics. */
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;
@@ -54,6 +62,7 @@ struct route_metrics {
     struct ferry_counter *circuit_transitions[3]; /* by the state entered */
     struct ferry_counter *parked;                 /* NULL without retry topics */
     struct ferry_gauge *retry_held, *parked_keys; /* NULL without retry topics */
+    struct ferry_counter *idle[ROUTE_IDLE_CAUSES]; /* microseconds, by enum route_idle_cause */
 };
 
 /* A route's retry topics (parking.c). */

@@ -303,6 +303,36 @@ def test_a_route_at_its_concurrency_limit_waits_without_spinning(start_routes, r
     assert cpu1 - cpu0 < 0.3 * (t1 - t0), f"{cpu1 - cpu0:.2f} CPU s in {t1 - t0:.2f} s"
 
 
+def test_idle_seconds_say_what_the_worker_waited_for(start_routes, receiver, kafka):
+    # "slow": one slot, answers after 1 s each: its worker waits on the target. "linger": a
+    # batch that lingers 2 s for records that never come: it waits with records held. Both
+    # wait on Kafka once everything is delivered.
+    slow, linger = unique("idle-slow"), unique("idle-linger")
+    receiver.push(Reply(delay=1.0), Reply(delay=1.0), path="/slow")
+    f = start_routes(
+        route_config("slow", [slow], receiver.url + "/slow", concurrency=1),
+        route_config("linger", [linger], receiver.url + "/linger",
+                     batch={"max_records": 100, "linger": "2s"}))
+    kafka.produce(slow, [(b"k", b"a"), (b"k", b"b")])
+    kafka.produce(linger, [(b"k", b"a"), (b"k", b"b"), (b"k", b"c")])
+    wait_delivered(f, "slow", 2)
+    wait_delivered(f, "linger", 3)
+
+    def idle(route, cause, m):
+        return route_metric(m, "ferry_route_idle_seconds_total", route, cause=cause)
+
+    m = f.metrics()
+    assert m.types["ferry_route_idle_seconds_total"] == "counter"
+    # the second record waited behind the first's answer: at least most of a second
+    assert idle("slow", "target", m) >= 0.8, m.find("ferry_route_idle_seconds_total")
+    assert idle("slow", "held", m) < idle("slow", "target", m)
+    assert idle("linger", "held", m) >= 1.5, m.find("ferry_route_idle_seconds_total")
+    assert idle("linger", "target", m) < 0.5
+    kafka_before = idle("slow", "kafka", m)
+    wait_until(lambda: idle("slow", "kafka", f.metrics()) >= kafka_before + 0.5, 30,
+               "the idle route's wait on Kafka to grow")
+
+
 def test_full_buffers_pause_consumption_and_lose_nothing(start_routes, receiver, kafka):
     # Answers take 1.5 s, so the 100-record buffer stays full for longer than the second after
     # which a route pauses its partitions; until then it only takes what the limit has room for.
