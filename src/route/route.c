@@ -363,7 +363,7 @@ static void drain_event_pipe(struct route *r)
 static size_t headroom(const struct route *r)
 {
     size_t held = ferry_dispatch_records(r->dispatch);
-    size_t max = (size_t)r->cfg->limits.max_buffered_records;
+    size_t max = r->max_buffered;
     size_t room = held < max ? max - held : 0;
 
     if (ferry_dispatch_bytes(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_bytes)
@@ -414,13 +414,13 @@ static void set_paused(struct route *r, int pause)
 /* Pauses consumption when the buffers are full; resumes at half. */
 static int buffers_full(const struct route *r)
 {
-    return ferry_dispatch_records(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_records ||
+    return ferry_dispatch_records(r->dispatch) >= r->max_buffered ||
            ferry_dispatch_bytes(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_bytes;
 }
 
 static int buffers_below_half(const struct route *r)
 {
-    return ferry_dispatch_records(r->dispatch) < (size_t)r->cfg->limits.max_buffered_records / 2 &&
+    return ferry_dispatch_records(r->dispatch) < r->max_buffered / 2 &&
            ferry_dispatch_bytes(r->dispatch) < (size_t)r->cfg->limits.max_buffered_bytes / 2;
 }
 
@@ -667,8 +667,9 @@ static void *route_main(void *arg)
     int more = 0;
 
     pthread_setname_np(pthread_self(), "ferry-route"); /* as top -H and the bench show it */
-    FLOG_INFO("route", r->cfg->name, "started: %zu topic(s) to %s, %d I/O thread(s), %s",
-              r->cfg->topics.count, route_target_url(r->cfg), r->io_threads,
+    FLOG_INFO("route", r->cfg->name,
+              "started: %zu topic(s) to %s, %d I/O thread(s), up to %zu records buffered, %s",
+              r->cfg->topics.count, route_target_url(r->cfg), r->io_threads, r->max_buffered,
               r->instance ? "a static group member (server.instance)" : "a dynamic group member");
     log_limits(r);
     while (!atomic_load(&r->stop))
@@ -824,6 +825,7 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
         o.response_max = (size_t)r->cfg->reply.max_body + 1;
 
     r->io_threads = ferry_route_io_threads(r->cfg, usable_cpus());
+    r->max_buffered = (size_t)ferry_route_max_buffered_records(r->cfg);
     o.io_threads = r->io_threads;
     r->sender = ferry_sender_new(&o, errstr, errstr_size);
     return r->sender ? 0 : -1;

@@ -263,9 +263,11 @@ static const struct ferry_cfg_section reply_section = {
 
 #define LIMITS_FIELD(f) offsetof(struct ferry_route_limits_config, f)
 static const struct ferry_cfg_field limits_fields[] = {
-    {"max_buffered_records", FERRY_CFG_INT, LIMITS_FIELD(max_buffered_records), "5000", 1, 10000000,
+    {"max_buffered_records", FERRY_CFG_STRING, LIMITS_FIELD(max_buffered_records), "auto", 0, 0,
      NULL, NULL, 0,
-     "Records consumed but not finished; beyond it the route pauses its partitions."},
+     "Records consumed but not finished, 1 to 10000000; beyond it the route pauses its "
+     "partitions. `auto`: 5000, or for `ordering: none` concurrency times batch.max_records "
+     "when that is more, up to 20000."},
     {"max_buffered_bytes", FERRY_CFG_SIZE, LIMITS_FIELD(max_buffered_bytes), "64MiB", 65536,
      17179869184LL, NULL, NULL, 0, "Bytes of those records; beyond it the route pauses."},
     FERRY_CFG_END,
@@ -598,6 +600,43 @@ static void check_io_threads(struct ferry_config *cfg, const struct ferry_route_
                        FERRY_SENDER_IO_THREADS_MAX, r->io_threads);
 }
 
+/* Reads limits.max_buffered_records: 0 for auto, else the count. Returns -1 when it is
+ * neither. */
+static int parse_max_buffered(const char *text, int64_t *count)
+{
+    if (!text || strcmp(text, "auto") == 0) {
+        *count = 0;
+        return 0;
+    }
+    if (ferry_int_parse(text, count) || *count < 1 || *count > FERRY_ROUTE_BUFFERED_MAX)
+        return -1;
+    return 0;
+}
+
+int64_t ferry_route_max_buffered_records(const struct ferry_route_config *r)
+{
+    int64_t count = 0, slots = r->concurrency * r->batch.max_records;
+
+    if (parse_max_buffered(r->limits.max_buffered_records, &count) == 0 && count > 0)
+        return count;
+    if (r->ordering != FERRY_ORDERING_NONE || slots <= FERRY_ROUTE_BUFFERED_DEFAULT)
+        return FERRY_ROUTE_BUFFERED_DEFAULT;
+    return slots < FERRY_ROUTE_BUFFERED_AUTO_MAX ? slots : FERRY_ROUTE_BUFFERED_AUTO_MAX;
+}
+
+static void check_max_buffered(struct ferry_config *cfg, const struct ferry_route_config *r,
+                               const char *path)
+{
+    char fpath[ROUTE_PATH_MAX];
+    int64_t count;
+
+    if (parse_max_buffered(r->limits.max_buffered_records, &count) == 0)
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.limits.max_buffered_records", path);
+    ferry_config_error(cfg, fpath, "expected auto or 1 to %d, got '%s'", FERRY_ROUTE_BUFFERED_MAX,
+                       r->limits.max_buffered_records);
+}
+
 int ferry_route_validate_options(const struct ferry_route_config *r,
                                  struct ferry_validate_options *o, int64_t *ids, char *errstr,
                                  size_t errstr_size)
@@ -818,6 +857,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_policies(cfg, r, path);
     check_retry_topics(cfg, r, path);
     check_io_threads(cfg, r, path);
+    check_max_buffered(cfg, r, path);
     check_validate(cfg, obj, path);
     check_reply(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);

@@ -134,9 +134,15 @@ struct ferry_route_adaptive_config {
 };
 
 struct ferry_route_limits_config {
-    int64_t max_buffered_records;
+    char *max_buffered_records; /* "auto" or a count; see ferry_route_max_buffered_records() */
     int64_t max_buffered_bytes;
 };
+
+/* `limits.max_buffered_records: auto`: this many records, or for an unordered route enough
+ * for a batch in every request slot, up to FERRY_ROUTE_BUFFERED_AUTO_MAX. */
+#define FERRY_ROUTE_BUFFERED_DEFAULT 5000
+#define FERRY_ROUTE_BUFFERED_AUTO_MAX 20000
+#define FERRY_ROUTE_BUFFERED_MAX 10000000
 
 /* A rate limit: a route's own (`rate_limit:`, where `limiter` may name a shared one too) or
  * one of the shared `limiters:` (where `name` names it). A rate of 0 is no limit. */
@@ -222,6 +228,14 @@ void ferry_routes_config_summary(const void *config, FILE *out);
  * and the route's concurrency, and batch routes none. (A gRPC route over TLS multiplexes its
  * calls on one connection per I/O thread.) */
 int ferry_route_io_threads(const struct ferry_route_config *r, long cpus);
+
+/* The records a route may hold, for a route whose limits passed the config checks. `auto`
+ * gives FERRY_ROUTE_BUFFERED_DEFAULT, or for `ordering: none` concurrency times
+ * batch.max_records when that is more, up to FERRY_ROUTE_BUFFERED_AUTO_MAX: an unordered
+ * batch route can fill every slot, and idled with fewer records in hand. Ordered routes keep
+ * the default: their records wait behind busy keys or partitions, and more of them in hand
+ * made each one slower (bench/README.md). */
+int64_t ferry_route_max_buffered_records(const struct ferry_route_config *r);
 
 /* Fills o from r's validate section; ids must have room for FERRY_VALIDATE_SCHEMA_IDS_MAX
  * (route/validate.h). Returns 1 when the route validates anything, 0 when not, -1 with a message

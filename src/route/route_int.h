@@ -101,6 +101,7 @@ struct route {
 
     ferry_sender *sender;
     int io_threads; /* the sender's; 0 when libcurl runs on the worker */
+    size_t max_buffered; /* records it may hold: limits.max_buffered_records, resolved */
     ferry_dispatch *dispatch;
     ferry_deadletter_backlog *dead_letters; /* NULL without a dead-letter topic */
     ferry_reply_topic *replies;             /* NULL without a reply topic */

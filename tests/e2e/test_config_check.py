@@ -239,6 +239,22 @@ BROKEN = [
         server:
           threads: 0x10             # <-
         """, r"server\.threads", r"expected an integer, got '0x10'$", None),
+    ("max-buffered-records-zero", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc/x"}
+            limits:
+              max_buffered_records: 0   # <-
+        """, r"routes\[0\]\.limits\.max_buffered_records", r"expected auto or 1 to 10000000, got '0'$",
+     None),
+    ("max-buffered-records-word", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc/x"}
+            limits: {max_buffered_records: lots}   # <-
+        """, r"routes\[0\]\.limits\.max_buffered_records", r"got 'lots'$", None),
     ("size-with-exponent", """\
         ingest:
           limits:

@@ -8,6 +8,7 @@ so each pays the dev broker's ~3 s first join once.
 import base64
 import json
 import os
+import re
 import time
 from collections import Counter, defaultdict
 from urllib.parse import quote
@@ -331,6 +332,22 @@ def test_idle_seconds_say_what_the_worker_waited_for(start_routes, receiver, kaf
     kafka_before = idle("slow", "kafka", m)
     wait_until(lambda: idle("slow", "kafka", f.metrics()) >= kafka_before + 0.5, 30,
                "the idle route's wait on Kafka to grow")
+
+
+def test_max_buffered_records_auto(start_routes, receiver, kafka):
+    # auto: an unordered batch route holds a batch for every slot (up to 20,000); ordered
+    # routes and small products keep 5,000; a number is taken as it is.
+    topic = unique("buffered")
+    routes = [("wide", {"ordering": "none", "concurrency": 64, "batch": {"max_records": 500}}),
+              ("mid", {"ordering": "none", "concurrency": 30, "batch": {"max_records": 200}}),
+              ("keyed", {"ordering": "key", "concurrency": 64, "batch": {"max_records": 500}}),
+              ("single", {"ordering": "none", "concurrency": 64}),
+              ("set", {"ordering": "none", "limits": {"max_buffered_records": 7}})]
+    f = start_routes(*(route_config(n, [topic], receiver.url + "/b", **over) for n, over in routes))
+    log = f.stderr_text() + f.stdout_text()
+    for name, want in (("wide", 20000), ("mid", 6000), ("keyed", 5000), ("single", 5000),
+                       ("set", 7)):
+        assert re.search(rf"inst={name} .*up to {want} records buffered", log), (name, log)
 
 
 def test_full_buffers_pause_consumption_and_lose_nothing(start_routes, receiver, kafka):
