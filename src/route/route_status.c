@@ -62,6 +62,18 @@ static int add_requests(const struct route *r, struct ferry_buf *out)
     return result || ferry_buf_addc(out, '}') ? -1 : 0;
 }
 
+/* The worker's sleeps by cause, in seconds, as ferry_route_idle_seconds_total. */
+static int add_idle(const struct route *r, struct ferry_buf *out)
+{
+    static const char *const causes[ROUTE_IDLE_CAUSES] = {"target", "kafka", "held"};
+    int result = ferry_buf_adds(out, ",\"idle_seconds\":{");
+
+    for (size_t i = 0; i < ROUTE_IDLE_CAUSES && !result; i++)
+        result = ferry_buf_addf(out, "%s\"%s\":%.3f", i ? "," : "", causes[i],
+                                (double)count(r->m.idle[i]) / 1e6);
+    return result || ferry_buf_addc(out, '}') ? -1 : 0;
+}
+
 int route_status_add(struct route *r, struct ferry_buf *out)
 {
     const char *state = state_name(r);
@@ -71,7 +83,8 @@ int route_status_add(struct route *r, struct ferry_buf *out)
         ferry_json_add_string(out, r->cfg->name, strlen(r->cfg->name)) ||
         ferry_buf_addf(out, ",\"state\":\"%s\",\"circuit\":\"%s\"", state,
                        ferry_breaker_state_name((enum ferry_breaker_state)circuit)) ||
-        add_counters(r, out) || add_requests(r, out) || ferry_buf_adds(out, ",\"lag\":") ||
+        add_counters(r, out) || add_requests(r, out) || add_idle(r, out) ||
+        ferry_buf_adds(out, ",\"lag\":") ||
         ferry_kafka_status_lag(r->kafka, r->consumer_opaque, out) || ferry_buf_addc(out, '}'))
         return -1;
     return 0;

@@ -82,6 +82,9 @@ def check_shape(s, topic):
               "invalid"):
         assert isinstance(r[k], int), k
     assert set(r["requests"]) == {"error", "2xx", "3xx", "4xx", "5xx"}
+    assert set(r["idle_seconds"]) == {"target", "kafka", "held"}
+    assert all(isinstance(v, (int, float)) and v >= 0 for v in r["idle_seconds"].values())
+    assert r["idle_seconds"]["kafka"] > 0  # it waited for its group and its records
     assert isinstance(r["lag"], list)
     [ep] = s["ingest"]["endpoints"]
     assert ep["name"] == "rest_proxy"
