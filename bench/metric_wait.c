@@ -150,7 +150,7 @@ static double labelled_sum(const char *text, const char *name, const char *label
         if (!strncmp(line, name, n) && line[n] == '{') {
             const char *close = strchr(line, '}'), *hit = strstr(line, label);
             const char *space = close ? strchr(close, ' ') : NULL;
-            if (hit && hit < close && space)
+            if (space && hit && hit < close)
                 sum += strtod(space + 1, NULL);
         }
     }
@@ -224,8 +224,8 @@ static void print_done(const struct options *o, double first, double start, cons
 
     clock_gettime(CLOCK_REALTIME, &wall);
     read_idle(text, idle);
-    printf("seconds=%.3f errors=%.0f since_start=%.3f done_epoch=%.3f", now - first,
-           errors(text), now - start, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+    printf("seconds=%.3f errors=%.0f since_start=%.3f done_epoch=%.3f", now - first, errors(text),
+           now - start, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
     for (int i = 0; i < IDLE_CAUSES; i++)
         printf(" idle_%s=%.3f", idle_causes[i], idle[i] - idle0[i]);
     if (o->pid)

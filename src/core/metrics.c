@@ -274,8 +274,8 @@ static void render_family(struct ferry_buf *out, const struct family *f)
                                                                     memory_order_relaxed));
         else if (f->type == SERIES_SECONDS)
             ferry_buf_addf(out, " %.6f\n",
-                           (double)atomic_load_explicit(&s->u.counter.value,
-                                                        memory_order_relaxed) / 1e6);
+                           (double)atomic_load_explicit(&s->u.counter.value, memory_order_relaxed) /
+                               1e6);
         else
             ferry_buf_addf(
                 out, " %lld\n",

@@ -58,10 +58,10 @@ struct route_metrics {
     struct ferry_counter *requests[5];
     struct ferry_histogram *latency;
     struct ferry_gauge *in_flight, *buffered, *paused, *concurrency_limit;
-    struct ferry_gauge *circuit[3];               /* by enum ferry_breaker_state, one-hot */
-    struct ferry_counter *circuit_transitions[3]; /* by the state entered */
-    struct ferry_counter *parked;                 /* NULL without retry topics */
-    struct ferry_gauge *retry_held, *parked_keys; /* NULL without retry topics */
+    struct ferry_gauge *circuit[3];                /* by enum ferry_breaker_state, one-hot */
+    struct ferry_counter *circuit_transitions[3];  /* by the state entered */
+    struct ferry_counter *parked;                  /* NULL without retry topics */
+    struct ferry_gauge *retry_held, *parked_keys;  /* NULL without retry topics */
     struct ferry_counter *idle[ROUTE_IDLE_CAUSES]; /* microseconds, by enum route_idle_cause */
 };
 
@@ -100,7 +100,7 @@ struct route {
     ferry_refetch *refetch;
 
     ferry_sender *sender;
-    int io_threads; /* the sender's; 0 when libcurl runs on the worker */
+    int io_threads;      /* the sender's; 0 when libcurl runs on the worker */
     size_t max_buffered; /* records it may hold: limits.max_buffered_records, resolved */
     ferry_dispatch *dispatch;
     ferry_deadletter_backlog *dead_letters; /* NULL without a dead-letter topic */

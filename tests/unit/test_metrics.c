@@ -42,17 +42,16 @@ static void test_series_kinds(void **state)
     ferry_gauge_set(g, -2);
     ferry_counter_add(s1, 1500000); /* microseconds */
     ferry_counter_add(s2, 7);
-    assert_string_equal(rendered(m, &out),
-                        "# HELP t_records_total Records.\n"
-                        "# TYPE t_records_total counter\n"
-                        "t_records_total{route=\"a\"} 3\n"
-                        "# HELP t_in_flight In flight.\n"
-                        "# TYPE t_in_flight gauge\n"
-                        "t_in_flight -2\n"
-                        "# HELP t_idle_seconds_total Idle.\n"
-                        "# TYPE t_idle_seconds_total counter\n"
-                        "t_idle_seconds_total{cause=\"kafka\"} 1.500000\n"
-                        "t_idle_seconds_total{cause=\"held\"} 0.000007\n");
+    assert_string_equal(rendered(m, &out), "# HELP t_records_total Records.\n"
+                                           "# TYPE t_records_total counter\n"
+                                           "t_records_total{route=\"a\"} 3\n"
+                                           "# HELP t_in_flight In flight.\n"
+                                           "# TYPE t_in_flight gauge\n"
+                                           "t_in_flight -2\n"
+                                           "# HELP t_idle_seconds_total Idle.\n"
+                                           "# TYPE t_idle_seconds_total counter\n"
+                                           "t_idle_seconds_total{cause=\"kafka\"} 1.500000\n"
+                                           "t_idle_seconds_total{cause=\"held\"} 0.000007\n");
     ferry_buf_release(&out);
     /* a name is one kind: a seconds counter cannot join a plain counter's family */
     assert_null(ferry_metrics_seconds(m, "t_records_total", "Records.", "route=\"b\""));
