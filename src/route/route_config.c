@@ -19,6 +19,7 @@
 #include "route/template.h"
 #include "route/validate.h"
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,23 +559,38 @@ static void check_topics(struct ferry_config *cfg, const struct ferry_route_conf
                                                                     : " (it matches a pattern)");
 }
 
-/* Reads io_threads: -1 for auto, else the count. Returns -1 when it is neither. */
-static int parse_io_threads(const char *text, int64_t *count)
+/* Reads a setting that is `auto` or a count from min to max: *count is -1 for auto (or when
+ * unset). Returns -1 when text is neither. */
+static int parse_auto_count(const char *text, int64_t min, int64_t max, int64_t *count)
 {
     if (!text || strcmp(text, "auto") == 0) {
         *count = -1;
         return 0;
     }
-    if (ferry_int_parse(text, count) || *count < 0 || *count > FERRY_SENDER_IO_THREADS_MAX)
+    if (ferry_int_parse(text, count) || *count < min || *count > max)
         return -1;
     return 0;
+}
+
+/* Reports a setting (key, under the route's path) that parse_auto_count() refuses. */
+static void check_auto_count(struct ferry_config *cfg, const char *path, const char *key,
+                             const char *text, int64_t min, int64_t max)
+{
+    char fpath[ROUTE_PATH_MAX];
+    int64_t count;
+
+    if (parse_auto_count(text, min, max, &count) == 0)
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.%s", path, key);
+    ferry_config_error(cfg, fpath, "expected auto or %" PRId64 " to %" PRId64 ", got '%s'", min,
+                       max, text);
 }
 
 int ferry_route_io_threads(const struct ferry_route_config *r, long cpus)
 {
     int64_t count = -1;
 
-    if (parse_io_threads(r->io_threads, &count) == 0 && count >= 0)
+    if (parse_auto_count(r->io_threads, 0, FERRY_SENDER_IO_THREADS_MAX, &count) == 0 && count >= 0)
         return (int)count;
     /* An SMTP server, not libcurl, is an e-mail route's bottleneck: one loop keeps its
      * connections within concurrency exactly. */
@@ -587,54 +603,16 @@ int ferry_route_io_threads(const struct ferry_route_config *r, long cpus)
     return cpus < 1 ? 1 : (int)cpus;
 }
 
-static void check_io_threads(struct ferry_config *cfg, const struct ferry_route_config *r,
-                             const char *path)
-{
-    char fpath[ROUTE_PATH_MAX];
-    int64_t count;
-
-    if (parse_io_threads(r->io_threads, &count) == 0)
-        return;
-    snprintf(fpath, sizeof(fpath), "%s.io_threads", path);
-    ferry_config_error(cfg, fpath, "expected auto or 0 to %d, got '%s'",
-                       FERRY_SENDER_IO_THREADS_MAX, r->io_threads);
-}
-
-/* Reads limits.max_buffered_records: 0 for auto, else the count. Returns -1 when it is
- * neither. */
-static int parse_max_buffered(const char *text, int64_t *count)
-{
-    if (!text || strcmp(text, "auto") == 0) {
-        *count = 0;
-        return 0;
-    }
-    if (ferry_int_parse(text, count) || *count < 1 || *count > FERRY_ROUTE_BUFFERED_MAX)
-        return -1;
-    return 0;
-}
-
 int64_t ferry_route_max_buffered_records(const struct ferry_route_config *r)
 {
-    int64_t count = 0, slots = r->concurrency * r->batch.max_records;
+    const char *text = r->limits.max_buffered_records;
+    int64_t count = -1, slots = r->concurrency * r->batch.max_records;
 
-    if (parse_max_buffered(r->limits.max_buffered_records, &count) == 0 && count > 0)
+    if (!parse_auto_count(text, 1, FERRY_ROUTE_BUFFERED_MAX, &count) && count > 0)
         return count;
     if (r->ordering != FERRY_ORDERING_NONE || slots <= FERRY_ROUTE_BUFFERED_DEFAULT)
         return FERRY_ROUTE_BUFFERED_DEFAULT;
     return slots < FERRY_ROUTE_BUFFERED_AUTO_MAX ? slots : FERRY_ROUTE_BUFFERED_AUTO_MAX;
-}
-
-static void check_max_buffered(struct ferry_config *cfg, const struct ferry_route_config *r,
-                               const char *path)
-{
-    char fpath[ROUTE_PATH_MAX];
-    int64_t count;
-
-    if (parse_max_buffered(r->limits.max_buffered_records, &count) == 0)
-        return;
-    snprintf(fpath, sizeof(fpath), "%s.limits.max_buffered_records", path);
-    ferry_config_error(cfg, fpath, "expected auto or 1 to %d, got '%s'", FERRY_ROUTE_BUFFERED_MAX,
-                       r->limits.max_buffered_records);
 }
 
 int ferry_route_validate_options(const struct ferry_route_config *r,
@@ -856,8 +834,9 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_templates(cfg, r, path);
     check_policies(cfg, r, path);
     check_retry_topics(cfg, r, path);
-    check_io_threads(cfg, r, path);
-    check_max_buffered(cfg, r, path);
+    check_auto_count(cfg, path, "io_threads", r->io_threads, 0, FERRY_SENDER_IO_THREADS_MAX);
+    check_auto_count(cfg, path, "limits.max_buffered_records", r->limits.max_buffered_records, 1,
+                     FERRY_ROUTE_BUFFERED_MAX);
     check_validate(cfg, obj, path);
     check_reply(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
