@@ -73,16 +73,22 @@ static int register_circuit_metrics(struct route *r, const char *lbl)
     return missing;
 }
 
+const char *route_idle_cause_name(enum route_idle_cause cause)
+{
+    static const char *const names[ROUTE_IDLE_CAUSES] = {"target", "kafka", "held"};
+    return names[cause];
+}
+
 /* The worker's sleeps by cause (enum route_idle_cause), so that an operator can tell a route
  * that waits for its target from one that waits for Kafka or for its batches to fill. */
 static int register_idle_metrics(struct route *r, const char *lbl)
 {
-    static const char *const causes[] = {"target", "kafka", "held"};
     char cause[ROUTE_LABEL_MAX];
     int missing = 0;
 
     for (int i = 0; i < ROUTE_IDLE_CAUSES; i++) {
-        snprintf(cause, sizeof(cause), "%s,cause=\"%s\"", lbl, causes[i]);
+        snprintf(cause, sizeof(cause), "%s,cause=\"%s\"", lbl,
+                 route_idle_cause_name((enum route_idle_cause)i));
         r->m.idle[i] = ferry_metrics_seconds(
             r->metrics, "ferry_route_idle_seconds_total",
             "Seconds the route's worker slept, by cause: target (every request slot taken), "
@@ -825,7 +831,6 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
         o.response_max = (size_t)r->cfg->reply.max_body + 1;
 
     r->io_threads = ferry_route_io_threads(r->cfg, usable_cpus());
-    r->max_buffered = (size_t)ferry_route_max_buffered_records(r->cfg);
     o.io_threads = r->io_threads;
     r->sender = ferry_sender_new(&o, errstr, errstr_size);
     return r->sender ? 0 : -1;
@@ -910,6 +915,7 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
 
     pthread_mutex_init(&r->commits_lock, NULL);
     r->event_fds[0] = r->event_fds[1] = -1;
+    r->max_buffered = (size_t)ferry_route_max_buffered_records(r->cfg);
     if (make_limits(r, shared, errstr, errstr_size))
         return -1;
     if (register_metrics(r)) {

@@ -49,6 +49,9 @@ enum route_idle_cause {
     ROUTE_IDLE_CAUSES
 };
 
+/* The cause's name in /metrics and /status: "target", "kafka" or "held". */
+const char *route_idle_cause_name(enum route_idle_cause cause);
+
 /* Figures of one route in /metrics. */
 struct route_metrics {
     struct ferry_counter *consumed, *delivered, *retried, *dead_lettered, *dead_letter_refused;

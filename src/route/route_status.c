@@ -65,11 +65,11 @@ static int add_requests(const struct route *r, struct ferry_buf *out)
 /* The worker's sleeps by cause, in seconds, as ferry_route_idle_seconds_total. */
 static int add_idle(const struct route *r, struct ferry_buf *out)
 {
-    static const char *const causes[ROUTE_IDLE_CAUSES] = {"target", "kafka", "held"};
     int result = ferry_buf_adds(out, ",\"idle_seconds\":{");
 
     for (size_t i = 0; i < ROUTE_IDLE_CAUSES && !result; i++)
-        result = ferry_buf_addf(out, "%s\"%s\":%.3f", i ? "," : "", causes[i],
+        result = ferry_buf_addf(out, "%s\"%s\":%.3f", i ? "," : "",
+                                route_idle_cause_name((enum route_idle_cause)i),
                                 (double)count(r->m.idle[i]) / 1e6);
     return result || ferry_buf_addc(out, '}') ? -1 : 0;
 }
