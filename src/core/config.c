@@ -111,6 +111,13 @@ static const struct ferry_cfg_field server_fields[] = {
      "Threads serving HTTP requests."},
     {"max_connections", FERRY_CFG_INT, SERVER_FIELD(max_connections), "4096", 1, 1000000, NULL,
      NULL, 0, "Connections open at once; more are refused."},
+    {"connection_memory", FERRY_CFG_SIZE, SERVER_FIELD(connection_memory), "16KiB", 4096,
+     1048576, NULL, NULL, 0,
+     "Memory of each connection for its request line and headers (64 bytes of it per header) "
+     "and then the answer's header block. A larger request gets 414 or 431. libmicrohttpd "
+     "clears all of it before each request of a kept-alive connection, so a larger value "
+     "costs every request time and every open connection memory (docs/operations.md, "
+     "\"Memory\")."},
     {"connection_timeout", FERRY_CFG_DURATION, SERVER_FIELD(connection_timeout_ms), "60s", 1000,
      3600000, NULL, NULL, 0, "Idle connections are closed after this long."},
     {"shutdown_timeout", FERRY_CFG_DURATION, SERVER_FIELD(shutdown_timeout_ms), "30s", 0, 3600000,

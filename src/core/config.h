@@ -59,6 +59,7 @@ struct ferry_server_config {
     struct ferry_server_tls_config tls;
     int64_t threads;
     int64_t max_connections;
+    int64_t connection_memory; /* libmicrohttpd's memory per connection, bytes */
     int64_t connection_timeout_ms;
     int64_t shutdown_timeout_ms;
     char *data_dir;

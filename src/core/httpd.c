@@ -44,15 +44,14 @@
 #define HTTPD_ALLOW_MAX 64             /* a 405's Allow header: the methods a path is routed for */
 #define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
 #define HTTPD_STREAM_BLOCK (16 * 1024) /* libmicrohttpd's buffer for a streamed answer */
-/* libmicrohttpd's memory per connection (its default, named here): it holds the request line
- * and headers (and 64 bytes of bookkeeping per header), then the answer's header block. A
- * parked request touches a page or two of it; libmicrohttpd zeroes all of it before a
- * keep-alive connection's next request, so an answered connection holds all of it. What it
- * means for requests and memory: docs/operations.md, "Memory". */
-#define HTTPD_CONNECTION_MEMORY (32 * 1024)
+/* libmicrohttpd's memory per connection (server.connection_memory) holds the request line and
+ * headers (and 64 bytes of bookkeeping per header), then the answer's header block. A parked
+ * request touches a page or two of it; libmicrohttpd zeroes all of it before a keep-alive
+ * connection's next request, so an answered connection holds all of it, and every request
+ * pays for clearing it. What it means for requests and memory: docs/operations.md, "Memory". */
 /* Hand freed memory back to the system once this many connections closed and at least half
- * of those open at the peak are gone: each closed one may leave HTTPD_CONNECTION_MEMORY in
- * the allocator's free lists, which it would otherwise keep. */
+ * of those open at the peak are gone: each closed one may leave its connection memory in the
+ * allocator's free lists, which it would otherwise keep. */
 #define HTTPD_TRIM_CLOSED 1024
 /* Requests share this many mutexes, picked by address: one each would add 40 B to every parked
  * request. One is held briefly (an answer's stores, libmicrohttpd's suspend), never two. */
@@ -138,6 +137,8 @@ ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errst
         return NULL;
     }
     h->opts = *opts;
+    if (!h->opts.connection_memory)
+        h->opts.connection_memory = FERRY_HTTPD_CONNECTION_MEMORY;
     pthread_once(&req_locks_once, req_locks_init);
     return h;
 }
@@ -1015,7 +1016,7 @@ int ferry_httpd_start(ferry_httpd *h, char *errstr, size_t errstr_size)
         h->opts.threads > 1 ? (unsigned)h->opts.threads : 0u, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)h->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)h->opts.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HTTPD_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        h->opts.connection_memory, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {

@@ -25,7 +25,12 @@ struct ferry_httpd_options {
     int threads;
     int max_connections;
     int connection_timeout_s;
+    size_t connection_memory; /* bytes per connection; 0: FERRY_HTTPD_CONNECTION_MEMORY */
 };
+
+/* libmicrohttpd's memory per connection unless the options say otherwise (server.
+ * connection_memory's default): the request line and headers must fit in it. */
+#define FERRY_HTTPD_CONNECTION_MEMORY (16 * 1024)
 
 #define FERRY_HTTP_EXACT 0
 #define FERRY_HTTP_PREFIX 1

@@ -154,6 +154,25 @@ def test_malformed_requests_are_refused_and_the_server_keeps_serving(run_ferry, 
     f.assert_no_sanitizer_report()
 
 
+def header_request(n):
+    """GET /healthz with one header whose value is n bytes."""
+    return b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * n + b"\r\n\r\n"
+
+
+def test_connection_memory_bounds_the_headers_and_can_be_raised(run_ferry, ferry_config):
+    # server.connection_memory (default 16KiB) holds a request's line and headers: a 12,000-byte
+    # header fits, a 20,000-byte one is refused (431), until the setting is raised.
+    f = run_ferry(ferry_config())
+    assert statuses(raw(f, header_request(12_000))) == [200]
+    assert statuses(raw(f, header_request(20_000))) == [431]
+    assert_still_serving(f)
+    f.stop()
+    f = run_ferry(ferry_config({"server": {"connection_memory": "64KiB"}}))
+    assert statuses(raw(f, header_request(20_000))) == [200]
+    assert statuses(raw(f, header_request(70_000))) == [431]
+    f.assert_no_sanitizer_report()
+
+
 # ---- slow clients ----
 
 def test_slowloris_does_not_starve_others_and_timeouts_close(run_ferry, ferry_config):

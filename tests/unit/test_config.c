@@ -91,6 +91,9 @@ static const struct bad_case bad_cases[] = {
      "config: server.threads: expected an integer, got 'ten' (bad.yaml:2)"},
     {"server:\n  threads: 0\n",
      "config: server.threads: expected a value from 1 to 256, got '0' (bad.yaml:2)"},
+    {"server:\n  connection_memory: 2KiB\n",
+     "config: server.connection_memory: expected a value from 4KiB to 1MiB, got '2KiB' "
+     "(bad.yaml:2)"},
     {"server:\n  shutdown_timeout: 10\n",
      "config: server.shutdown_timeout: expected a duration like 250ms, 10s or 2m, got '10' "
      "(bad.yaml:2)"},

@@ -58,7 +58,7 @@ static int bound_socket(int *port)
 
 static int group_setup(void **state)
 {
-    struct ferry_httpd_options o = {"127.0.0.1:0", 2, 256, 30};
+    struct ferry_httpd_options o = {"127.0.0.1:0", 2, 256, 30, 0};
     char err[256];
     int fd;
 
