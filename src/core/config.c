@@ -111,8 +111,8 @@ static const struct ferry_cfg_field server_fields[] = {
      "Threads serving HTTP requests."},
     {"max_connections", FERRY_CFG_INT, SERVER_FIELD(max_connections), "4096", 1, 1000000, NULL,
      NULL, 0, "Connections open at once; more are refused."},
-    {"connection_memory", FERRY_CFG_SIZE, SERVER_FIELD(connection_memory), "16KiB", 4096,
-     1048576, NULL, NULL, 0,
+    {"connection_memory", FERRY_CFG_SIZE, SERVER_FIELD(connection_memory), "16KiB", 4096, 1048576,
+     NULL, NULL, 0,
      "Memory of each connection for its request line and headers (64 bytes of it per header) "
      "and then the answer's header block. A larger request gets 414 or 431. libmicrohttpd "
      "clears all of it before each request of a kept-alive connection, so a larger value "
