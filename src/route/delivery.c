@@ -696,6 +696,7 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     struct ferry_request *req = call->cookie;
     struct ferry_outcome_attempt attempt;
     struct ferry_outcome_decision d;
+    int64_t now = ferry_clock_ms(); /* one reading serves the breaker, the limit and the log */
 
     r->in_flight--;
     ferry_gauge_set(r->m.in_flight, (int64_t)r->in_flight);
@@ -705,8 +706,8 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     attempt.retry_after_ms = call->retry_after_ms;
     attempt.attempts = req->attempts + 1;
     d = decide(r, req, &attempt);
-    tell_breaker(r, req, call, ferry_clock_ms());
-    tell_adaptive(r, call, ferry_clock_ms());
+    tell_breaker(r, req, call, now);
+    tell_adaptive(r, call, now);
     if (req->ticket == FERRY_BREAKER_PROBE && d.action != FERRY_OUTCOME_SUCCESS &&
         target_failed(r, call)) {
         /* A failed probe is the breaker's question, not one of the record's attempts. */
@@ -715,10 +716,10 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     }
     req->attempts = attempt.attempts;
     if (d.action != FERRY_OUTCOME_SUCCESS) {
-        handle_failure(r, req, &d, ferry_clock_ms());
+        handle_failure(r, req, &d, now);
         return;
     }
-    ferry_failure_log_success(r->failure_log, ferry_clock_ms());
+    ferry_failure_log_success(r->failure_log, now);
     ferry_counter_add(r->m.delivered, req->n);
     if (r->replies) {
         reply_request(r, req); /* parking's bookkeeping once each reply is stored */
