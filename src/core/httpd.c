@@ -175,12 +175,16 @@ static int path_matches(const struct route *r, const char *path)
 }
 
 /* Finds the route for method and path. Sets *wrong_method when the path is known but not with
- * this method. Exact routes win over prefixes; longer prefixes over shorter. */
+ * this method. Exact routes win over prefixes; longer prefixes over shorter. HEAD takes the GET
+ * route: libmicrohttpd sends the GET answer's status and headers without its body (RFC 9110
+ * 9.3.2). */
 static const struct route *find_route(const ferry_httpd *h, const char *method, const char *path,
                                       int *wrong_method)
 {
     const struct route *best = NULL;
     *wrong_method = 0;
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     for (size_t i = 0; i < h->nroutes; i++) {
         const struct route *r = &h->routes[i];
         if (!path_matches(r, path))
@@ -205,8 +209,8 @@ static int method_seen(const ferry_httpd *h, size_t n, const char *path, const c
     return 0;
 }
 
-/* Writes the methods routed for path into out ("GET, POST"), each once, for a 405's Allow
- * header (RFC 9110 15.5.6). A method that does not fit is left out. */
+/* Writes the methods routed for path into out ("GET, HEAD, POST"), each once, for a 405's
+ * Allow header (RFC 9110 15.5.6); HEAD follows GET. A method that does not fit is left out. */
 static void allowed_methods(const ferry_httpd *h, const char *path, char *out, size_t size)
 {
     size_t len = 0;
@@ -214,11 +218,12 @@ static void allowed_methods(const ferry_httpd *h, const char *path, char *out, s
     out[0] = '\0';
     for (size_t i = 0; i < h->nroutes; i++) {
         const char *method = h->routes[i].method;
+        const char *also = strcmp(method, "GET") == 0 ? ", HEAD" : "";
 
         if (!path_matches(&h->routes[i], path) || method_seen(h, i, path, method) ||
-            len + strlen(method) + 2 >= size)
+            len + strlen(method) + strlen(also) + 2 >= size)
             continue;
-        len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", method);
+        len += (size_t)snprintf(out + len, size - len, "%s%s%s", len ? ", " : "", method, also);
     }
 }
 
@@ -570,6 +575,11 @@ ferry_http_stream *ferry_http_stream_start(ferry_http_req *req, int status,
         return NULL;
     }
     add_headers(req, answer, content_type);
+    /* libmicrohttpd 0.9.75 ends a streamed answer to HEAD with the last chunk, a body the
+     * client does not expect: closing the connection keeps it from reading the next answer
+     * wrong. */
+    if (strcmp(ferry_http_req_method(req), "HEAD") == 0)
+        MHD_add_response_header(answer, MHD_HTTP_HEADER_CONNECTION, "close");
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
     STAILQ_INIT(&s->queue);

@@ -114,7 +114,20 @@ def test_wrong_method_405(run_ferry, ferry_config, method, path):
     body = assert_json(resp, 405)
     assert isinstance(body, dict), body
     assert body.get("error_code", 405) == 405, body
-    assert resp.headers.get("allow") == "GET", resp.headers  # RFC 9110 15.5.6
+    assert resp.headers.get("allow") == "GET, HEAD", resp.headers  # RFC 9110 15.5.6
+
+
+def test_head_answers_what_get_would_without_the_body(run_ferry, ferry_config):
+    # RFC 9110 9.3.2: HEAD is GET without the body, on every path GET serves.
+    f = run_ferry(ferry_config())
+    for path in ("/healthz", "/readyz", "/metrics", "/status", "/"):
+        got, want = f.request("HEAD", path), f.get(path)
+        assert got.status == want.status, (path, got.status)
+        assert got.body == b"", (path, got.body[:80])
+        assert got.headers.get("content-type") == want.headers.get("content-type"), path
+    assert f.request("HEAD", "/nope").status == 404
+    assert f.request("HEAD", "/healthz").headers.get("content-length") == str(
+        len(f.get("/healthz").body))
 
 
 def test_logfmt_lines(run_ferry, ferry_config):

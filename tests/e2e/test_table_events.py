@@ -449,3 +449,23 @@ def test_shutdown_ends_every_stream(broker30, run_ferry, tmp_path):
     finally:
         for s in streams:
             s.close()
+
+
+def test_head_of_a_subscription_answers_its_headers_and_closes(broker30, run_ferry, tmp_path):
+    # HEAD on an events stream gets GET's status and headers and no body; libmicrohttpd ends a
+    # streamed answer to HEAD with the last chunk anyway, so ferry closes the connection after
+    # it rather than let a kept-alive client read those bytes as its next answer.
+    broker, topic = broker30
+    f = ferry_with(run_ferry, broker, topic, tmp_path)
+    for path in ("/tables/t/events", "/tables/t/keys/a/events"):
+        with socket.create_connection((f.host, f.port), timeout=10) as s:
+            s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            got = b""
+            while chunk := s.recv(65536):  # ferry closes: no wait for a timeout
+                got += chunk
+        head = got.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert head.startswith("http/1.1 200"), got[:200]
+        assert "content-type: text/event-stream" in head and "connection: close" in head, head
+    wait_until(lambda: metric(f, "ferry_table_subscribers", table="t") == 0, 10,
+               "the HEAD subscriptions to be gone")
+    assert f.get("/healthz").status == 200

@@ -263,7 +263,7 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
         assert message in r.json()["message"], (path, r.text)
         assert r.json()["error_code"] == status
         if status == 405:  # RFC 9110 15.5.6: the methods the path does serve
-            assert r.headers.get("allow") == ("POST" if method == "GET" else "GET"), r.headers
+            assert r.headers.get("allow") == ("POST" if method == "GET" else "GET, HEAD"), r.headers
 
 
 def test_not_ready_answers_503(dev_broker, run_ferry, tmp_path, refused_port):
