@@ -28,8 +28,8 @@ struct ferry_httpd_options {
     size_t connection_memory; /* bytes per connection; 0: FERRY_HTTPD_CONNECTION_MEMORY */
 };
 
-/* libmicrohttpd's memory per connection unless the options say otherwise (server.
- * connection_memory's default): the request line and headers must fit in it. */
+/* libmicrohttpd's memory per connection unless the options say otherwise (the default of
+ * server.connection_memory): the request line and headers must fit in it. */
 #define FERRY_HTTPD_CONNECTION_MEMORY (16 * 1024)
 
 #define FERRY_HTTP_EXACT 0
