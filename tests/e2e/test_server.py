@@ -2,6 +2,7 @@
 import json
 import re
 import signal
+import socket
 
 import pytest
 
@@ -128,6 +129,18 @@ def test_head_answers_what_get_would_without_the_body(run_ferry, ferry_config):
     assert f.request("HEAD", "/nope").status == 404
     assert f.request("HEAD", "/healthz").headers.get("content-length") == str(
         len(f.get("/healthz").body))
+    # http.client reads no body after a HEAD whatever comes, so look at the bytes: on one
+    # kept-alive connection, the GET's answer follows the HEAD's header block directly.
+    with socket.create_connection((f.host, f.port), timeout=10) as c:
+        c.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := c.recv(65536):  # the GET asked ferry to close
+            reply += chunk
+    head, after = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert after.startswith(b"HTTP/1.1 200"), after[:200]
+    assert after.endswith(f.get("/healthz").body), after[-200:]
 
 
 def test_logfmt_lines(run_ferry, ferry_config):
