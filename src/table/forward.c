@@ -88,12 +88,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         value_at++;
     while (len > value_at && (data[len - 1] == '\r' || data[len - 1] == '\n'))
         len--;
-    if (relayed(data, name_len) &&
-        (ferry_buf_add(&w->relayed, data, name_len) || ferry_buf_addc(&w->relayed, '\0') ||
-         ferry_buf_add(&w->relayed, data + value_at, len - value_at) ||
-         ferry_buf_addc(&w->relayed, '\0')))
-        FLOG_WARN_REPEATED("table", NULL, "forward: an answer's headers passed %d bytes",
-                           FORWARD_HEADERS_MAX);
+    if (relayed(data, name_len)) {
+        struct ferry_buf mark = w->relayed; /* names and values stay in pairs */
+        if (ferry_buf_add(&w->relayed, data, name_len) || ferry_buf_addc(&w->relayed, '\0') ||
+            ferry_buf_add(&w->relayed, data + value_at, len - value_at) ||
+            ferry_buf_addc(&w->relayed, '\0')) {
+            ferry_buf_rewind(&w->relayed, &mark);
+            FLOG_WARN_REPEATED("table", NULL, "forward: an answer's headers passed %d bytes",
+                               FORWARD_HEADERS_MAX);
+        }
+    }
     return size * n;
 }
 
@@ -175,21 +179,29 @@ void ferry_table_forward_counts(ferry_table_forward *f, const char *base, uint64
     }
 }
 
-/* Points the read's easy handle at its next candidate. Returns 0, or -1 when none is left. */
+/* Points the read's easy handle at its next candidate: its base and the whole path and query,
+ * however long (the callers bound them). Returns 0, or -1 when none is left or memory ran
+ * out. */
 static int aim(ferry_table_forward *f, struct fwd *w)
 {
-    char url[FERRY_FORWARD_URL_MAX * 2];
+    struct ferry_buf url;
     int64_t left = w->deadline_ms - ferry_clock_ms();
+    int rc = -1;
 
     (void)f;
     if (w->tried >= w->nbases || left <= 0)
         return -1;
-    snprintf(url, sizeof(url), "%s%s", w->bases[w->tried++], w->path);
+    ferry_buf_init(&url, FERRY_FORWARD_URL_MAX + strlen(w->path));
+    if (ferry_buf_adds(&url, w->bases[w->tried++]) || ferry_buf_adds(&url, w->path))
+        goto out;
     ferry_buf_reset(&w->body);
     ferry_buf_reset(&w->relayed);
-    curl_easy_setopt(w->easy, CURLOPT_URL, url);
+    curl_easy_setopt(w->easy, CURLOPT_URL, url.data); /* libcurl keeps a copy */
     curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, (long)left);
-    return 0;
+    rc = 0;
+out:
+    ferry_buf_release(&url);
+    return rc;
 }
 
 /* Gives a read's easy handle back to the spares (its options are all set again by setup). */
@@ -269,8 +281,9 @@ static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
          rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
          status == 508) &&
         aim(f, w) == 0) {
-        curl_multi_add_handle(f->multi, w->easy);
-        return;
+        if (curl_multi_add_handle(f->multi, w->easy) == CURLM_OK)
+            return;
+        rc = CURLE_OUT_OF_MEMORY; /* answered below, as when no holder could be reached */
     }
     if (rc == CURLE_OK) {
         relay(w, (int)status);
@@ -417,15 +430,20 @@ void ferry_table_forward_destroy(ferry_table_forward *f)
  * key. Returns 0, or -1 when out of memory. */
 static int add_headers(ferry_table_forward *f, struct fwd *w, ferry_http_req *req)
 {
-    char line[FERRY_FORWARD_URL_MAX * 2];
     struct curl_slist *l;
 
     for (size_t i = 0; req && passed_headers[i]; i++) {
         const char *v = ferry_http_req_header(req, passed_headers[i]);
+        struct ferry_buf line;
+
         if (!v)
             continue;
-        snprintf(line, sizeof(line), "%s: %s", passed_headers[i], v);
-        l = curl_slist_append(w->headers, line);
+        /* whole, however long: a cut If-None-Match would lose the tag that matches */
+        ferry_buf_init(&line, strlen(passed_headers[i]) + 2 + strlen(v));
+        l = NULL;
+        if (ferry_buf_addf(&line, "%s: %s", passed_headers[i], v) == 0)
+            l = curl_slist_append(w->headers, line.data);
+        ferry_buf_release(&line);
         if (!l)
             return -1;
         w->headers = l;
@@ -485,12 +503,12 @@ static int submit(ferry_table_forward *f, ferry_http_req *req,
                   size_t len)
 {
     struct fwd *w;
-    int was_empty;
+    int was_empty, stopped;
 
-    if (atomic_load(&f->stop) || !fr->nbases ||
-        atomic_fetch_add(&f->in_flight, 1) >= FORWARD_IN_FLIGHT_MAX) {
-        if (!atomic_load(&f->stop) && fr->nbases)
-            atomic_fetch_sub(&f->in_flight, 1);
+    if (atomic_load(&f->stop) || !fr->nbases)
+        return -1;
+    if (atomic_fetch_add(&f->in_flight, 1) >= FORWARD_IN_FLIGHT_MAX) {
+        atomic_fetch_sub(&f->in_flight, 1);
         return -1;
     }
     w = ferry_forward_fwd_new(f, req, fr);
@@ -506,13 +524,23 @@ static int submit(ferry_table_forward *f, ferry_http_req *req,
         atomic_fetch_sub(&f->in_flight, 1);
         return -1;
     }
-    if (req)
-        ferry_http_suspend(req);
+    /* stop sets f->stop before it takes the queue under this lock, so a read is either in
+     * what stop takes and answers, or sees f->stop here and is refused like any other */
     pthread_mutex_lock(&f->lock);
-    w->next = f->queue;
-    f->queue = w;
-    was_empty = !w->next;
+    stopped = atomic_load(&f->stop);
+    if (!stopped) {
+        if (req)
+            ferry_http_suspend(req); /* before the forwarder thread can answer it */
+        w->next = f->queue;
+        f->queue = w;
+    }
+    was_empty = !stopped && !w->next;
     pthread_mutex_unlock(&f->lock);
+    if (stopped) {
+        fwd_free(w);
+        atomic_fetch_sub(&f->in_flight, 1);
+        return -1;
+    }
     if (was_empty) /* else a wakeup is on its way already, or the queue is being taken */
         curl_multi_wakeup(f->multi);
     return 0;

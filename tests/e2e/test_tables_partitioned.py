@@ -258,6 +258,44 @@ def test_one_hop_and_many_key_reads(cluster):
         reader.close()
 
 
+
+def test_long_keys_and_headers_are_forwarded_whole(cluster):
+    """A forwarded read carries its whole path and headers to the holder: keys of thousands of
+    bytes get their own values on every instance, and an If-None-Match list of 3 KiB whose
+    matching tag comes last still gets 304 through the instance that forwards it."""
+    broker, topic, table, procs, _ = cluster(2, 1)
+    lengths = (1500, 2100, 3000, 5000, 9000)
+    values = {f"{n:05d}" + "k" * n: f'{{"length":{n}}}' for n in lengths}
+    produce(broker.bootstrap, topic, list(values.items()), partitioner="murmur2_random")
+    wait_served(procs, table, 1)
+    before = sum(forwarded(f, table) for f in procs)
+    remote = None  # (instance, key) of a read that instance forwards
+    for f in procs:
+        reader = Reader(f)
+        try:
+            for k, v in values.items():
+                wait_until(lambda: reader.key(table, k)[0] == 200, 30, f"{len(k)}-byte key on {f.name}")
+                status, h, body = reader.key(table, k)
+                assert status == 200 and body.decode() == v, (f.name, len(k), status, body[:200])
+                if h["ferry-served-by"] != f.name and len(k) >= 3000:
+                    remote = (f, k, h["etag"])
+        finally:
+            reader.close()
+    # each key is held by one of the two instances, so the other forwarded it
+    assert sum(forwarded(f, table) for f in procs) - before >= len(values)
+    assert remote, "no instance forwarded a long key"
+    f, k, etag = remote
+    tags = ", ".join([f'"other-{i:04d}"' for i in range(300)] + [etag])
+    assert len(tags) > 3000
+    reader = Reader(f)
+    try:
+        status, h, body = reader.key(table, k, {"If-None-Match": tags})
+    finally:
+        reader.close()
+    assert status == 304, (status, body[:200])
+    assert h["ferry-served-by"] != f.name
+
+
 def test_kill_one_instance_no_failed_reads(cluster):
     broker, topic, table, procs, start = cluster(3, 2)
     last = write_keys(broker, topic, 3000)
