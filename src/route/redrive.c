@@ -68,6 +68,7 @@ struct redrive {
     uint64_t rng;
     int call_done;
     char reject[REDRIVE_REASON_MAX]; /* why the builder refused the record, or "" */
+    size_t printed;                  /* per-record lines printed to out */
 };
 
 /* What became of one dead letter. */
@@ -617,6 +618,11 @@ static enum sent redrive_one(struct redrive *d, const struct ferry_record *view,
 static void print_record(struct redrive *d, const char *what, const rd_kafka_message_t *m,
                          const struct ferry_record *v, const char *detail)
 {
+    if (d->o->max_lines && d->printed >= d->o->max_lines) {
+        d->sum->unprinted++;
+        return;
+    }
+    d->printed++;
     fprintf(d->out, "%s: %s[%d]@%" PRId64 " (%s[%d]@%" PRId64 "): %s\n", what,
             d->rc->dead_letter.topic, (int)m->partition, m->offset, v->topic, (int)v->partition,
             v->offset, detail);

@@ -43,6 +43,8 @@ struct ferry_redrive_options {
     const char *progress_path; /* NULL: "ferry-redrive-<route>.progress" in the working dir */
     int dry_run;               /* send nothing, write no progress; print what would be sent */
     int restart;               /* forget a saved run and start a new one */
+    size_t max_lines;          /* the most per-record lines printed to out; 0: no limit. A
+                                  caller that keeps them in memory sets one. */
     ferry_kafka *kafka;        /* the process's Kafka set-up; NULL: the run makes its own, which
                                   needs kafka.brokers (an embedded dev cluster would be empty) */
     /* Waits up to wait_ms (0: only looks) for a request to stop the run; returns nonzero when
@@ -58,6 +60,7 @@ struct ferry_redrive_summary {
     uint64_t redriven;     /* delivered (with dry_run: that would be sent) */
     uint64_t skipped;      /* another route's, or left out by the selection */
     uint64_t failed_again; /* answered with a dead-letter outcome, or not buildable */
+    uint64_t unprinted;    /* per-record lines left out past o->max_lines */
     int interrupted;       /* a signal stopped the run; its progress is saved */
     int resumed;           /* the run went on from an interrupted run's progress */
     int continued;         /* the same run had finished: only what came after it was read */

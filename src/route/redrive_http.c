@@ -106,12 +106,13 @@ static void answer(struct run *run, int rc, const struct ferry_redrive_summary *
         ferry_http_respond_error(run->req, 502, 0, "%s", errstr);
         return;
     }
-    j = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:o*}", "route", run->route->name,
-                  "dry_run", run->o.dry_run, "read", (json_int_t)s->read, "redriven",
-                  (json_int_t)s->redriven, "skipped_by_filter", (json_int_t)s->skipped,
+    j = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:o*, s:I}", "route",
+                  run->route->name, "dry_run", run->o.dry_run, "read", (json_int_t)s->read,
+                  "redriven", (json_int_t)s->redriven, "skipped_by_filter", (json_int_t)s->skipped,
                   "failed_again", (json_int_t)s->failed_again, "interrupted", s->interrupted,
                   "resumed", s->resumed, "continued", s->continued, "details",
-                  details(printed ? printed : "", printed ? printed_len : 0));
+                  details(printed ? printed : "", printed ? printed_len : 0), "details_omitted",
+                  (json_int_t)s->unprinted);
     text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (text)
         ferry_http_respond(run->req, 200, "application/json", text, strlen(text));
@@ -398,6 +399,7 @@ static void handle(ferry_http_req *req, void *arg)
     run->o.kafka = rh->kafka;
     run->o.stop = stop_within;
     run->o.stop_arg = rh;
+    run->o.max_lines = FERRY_REDRIVE_HTTP_DETAILS_MAX; /* a run's lines are kept in memory */
     ferry_redrive_filter_init(&run->o.filter);
     if (parse_body(run, req, errstr, sizeof(errstr))) {
         ferry_http_respond_error(req, 400, 0, "%s", errstr);

@@ -309,6 +309,34 @@ def test_admin_endpoint(ferry_bin, start_routes, receiver, kafka):
     assert len(receiver.requests) == 3
 
 
+
+def test_admin_endpoint_keeps_at_most_100_lines(ferry_bin, start_routes, receiver, kafka):
+    """A run over the endpoint keeps the first 100 per-record lines in memory and counts the
+    rest, however many dead letters it reads; the command line prints every one."""
+    import json
+    n = 130
+    topic, dlq = unique("rd"), unique("rd-dlq")
+    key = "redrive-key-0123456789"
+    receiver.default = Reply(status=400)
+    f = start_routes(
+        route_config("rd", [topic], receiver.url + "/in/${key}", dead_letter={"topic": dlq}),
+        overrides={"ingest": {"auth": {"keys": [{"name": "ops", "key": key, "topics": [topic]}]}}})
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(n)])
+    kafka.consume_n(dlq, n, use_group=False)
+
+    r = f.request("POST", "/routes/rd/redrive", headers={"Authorization": f"Bearer {key}"},
+                  body=json.dumps({"dry_run": True}))
+    assert r.status == 200, r.text
+    got = r.json()
+    assert (got["read"], got["redriven"], got["failed_again"]) == (n, n, 0), got
+    assert len(got["details"]) == 100 and got["details_omitted"] == n - 100
+    assert all(line.startswith("would redrive: ") for line in got["details"])
+    f.stop()
+    res = redrive(ferry_bin, f, "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert sum(line.startswith("would redrive: ") for line in res.stdout.splitlines()) == n
+
+
 def test_admin_endpoint_one_run_per_route_and_stopped_by_shutdown(ferry_bin, start_routes,
                                                                   receiver, kafka):
     import json
