@@ -78,7 +78,7 @@ ferry_start() {
   local port config=$BENCH_WORK/ferry-$1.yaml
   port=$(free_port)
   write_ingest_config "$1" "$port" "$config"
-  "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry.out" 2>"$BENCH_WORK/ferry.err" &
+  "${FERRY_LAUNCH[@]}" "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry.out" 2>"$BENCH_WORK/ferry.err" &
   FERRY_PID=$!
   BENCH_PIDS+=("$FERRY_PID")
   FERRY_URL="http://127.0.0.1:$port"
@@ -272,7 +272,8 @@ print_table() {
   echo
   echo "ferry ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores shared by wrk, ferry and the" \
     "dev broker; $ROUNDS round(s) of ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up;" \
-    "${VALUE_BYTES} B values; linger.ms=${LINGER_MS:-default}, server.threads=$THREADS, wrk -t$WRK_THREADS"
+    "${VALUE_BYTES} B values; linger.ms=${LINGER_MS:-default}, server.threads=$THREADS, wrk -t$WRK_THREADS;" \
+    "ferry's $(bench_allocator)"
   echo "Medians of the rounds. CPU s are each process's own over the measured seconds; peak RSS is" \
     "ferry's (a fresh ferry per row). ratio: requests/s over the mean of the two /healthz runs" \
     "of the same round and connection count, one just before and one just after the single records."

@@ -8,6 +8,28 @@
 
 BENCH_PIDS=()
 
+# BENCH_MALLOC=PATH runs every ferry a benchmark starts with that malloc library preloaded
+# (LD_PRELOAD), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 from Debian's libjemalloc2, so
+# that the whole table can be measured again with another allocator (docs/operations.md,
+# "Allocator"). Unset, ferry runs on glibc's malloc, as built. The benchmarks start ferry as
+# "${FERRY_LAUNCH[@]}" "$FERRY" run ...; env replaces itself with ferry, so the pid and the
+# command line stay ferry's.
+# shellcheck disable=SC2034 # read by the scripts that source this file
+FERRY_LAUNCH=(env)
+if [ -n "${BENCH_MALLOC:-}" ]; then
+  if [ ! -r "$BENCH_MALLOC" ]; then
+    echo "bench: BENCH_MALLOC: cannot read '$BENCH_MALLOC' (a malloc library to preload)" >&2
+    exit 2
+  fi
+  # shellcheck disable=SC2034
+  FERRY_LAUNCH=(env "LD_PRELOAD=$BENCH_MALLOC")
+fi
+
+# Prints which malloc ferry runs on in these benchmarks, for the tables' headers.
+bench_allocator() {
+  echo "malloc: ${BENCH_MALLOC:-glibc (as built)}"
+}
+
 # Prints a TCP port on 127.0.0.1 that was free a moment ago (the OS picks it).
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

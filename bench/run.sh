@@ -14,7 +14,8 @@
 # at most 1500000, since the dev broker drops a partition's oldest records past about 5 MiB);
 # BENCH_ROUTE_CASES picks cases ("none 500,key 1"), BENCH_ROUTE_PROPS adds consumer properties
 # ("queued.max.messages.kbytes: 8192"), BENCH_SKIP_CEILING=1, BENCH_SKIP_INGEST=1 and
-# BENCH_SKIP_TABLES=1 leave those out, BENCH_PERF=DIR records perf samples of each route run.
+# BENCH_SKIP_TABLES=1 leave those out, BENCH_PERF=DIR records perf samples of each route run,
+# BENCH_MALLOC=PATH preloads another malloc library into every ferry (bench/lib.sh).
 # Everything listens on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
 
@@ -183,7 +184,7 @@ run_ferry_route() {
   local busy
   write_route_config "$1" "$2" "$config"
   url="http://$(grep -o 'listen: "[^"]*' "$config" | cut -d'"' -f2)/metrics"
-  measure "$BENCH_WORK/route.out" "$FERRY" run -c "$config" >"$out" 2>"$BENCH_WORK/route.err" &
+  measure "$BENCH_WORK/route.out" "${FERRY_LAUNCH[@]}" "$FERRY" run -c "$config" >"$out" 2>"$BENCH_WORK/route.err" &
   pid=$!
   [ -n "${BENCH_PERF:-}" ] && sleep 0.2 && perf_capture "$config" "$1-$2"
   line=$("$WAIT_BENCH" --url "$url" --records "$RECORDS" --timeout 600) || rc=$?
@@ -253,7 +254,7 @@ bench_routes() {
 print_table() {
   echo
   echo "ferry benchmarks, $(date -u +%Y-%m-%d), $RECORDS records of $BODY_BYTES B, $(nproc) cores" \
-    "shared by every process, $ROUNDS round(s)"
+    "shared by every process, $ROUNDS round(s), ferry's $(bench_allocator)"
   echo "CPU s and peak RSS are the measured process's own (not nginx's, not the broker's)."
   echo "A one-record row's ratios (records/s, and CPU per record: CPU x) are to the mean of the" \
     "ceiling runs just before and after it; medians of the runs."
@@ -319,7 +320,8 @@ route_targets() {
 # print_summary: every benchmark's targets, met or not, in this run.
 print_summary() {
   echo
-  echo "== targets in this run ($(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "== targets in this run ($(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)," \
+    "ferry's $(bench_allocator))"
   sed 's/^/  /' "$BENCH_SUMMARY"
 }
 

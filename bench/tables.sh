@@ -146,7 +146,7 @@ ferry_launch() {
   port=$(free_port)
   write_table_config "$port" "$config" "${2:-}"
   FERRY_START=$(date +%s.%N)
-  ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry-$1.out" 2>"$BENCH_WORK/ferry-$1.err" &
+  ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "${FERRY_LAUNCH[@]}" "$FERRY" run -c "$config" </dev/null >"$BENCH_WORK/ferry-$1.out" 2>"$BENCH_WORK/ferry-$1.err" &
   FERRY_PID=$!
   BENCH_PIDS+=("$FERRY_PID")
   FERRY_URL="http://127.0.0.1:$port"
@@ -597,7 +597,7 @@ print_table() {
   echo "ferry tables benchmark, $(date -u +%Y-%m-%d), $KEYS keys of $VALUE_BYTES B on" \
     "$PARTITIONS partitions, $(nproc) cores shared by wrk, ferry and the dev broker;" \
     "wrk -t$WRK_THREADS, ${MEASURE_S} s per row after a ${WARMUP_S} s warm-up," \
-    "server.threads=$THREADS"
+    "server.threads=$THREADS; ferry's $(bench_allocator)"
   if [ "$PIN" = 1 ]; then
     echo "GET rows pinned: ferry on cores $GET_CPUS with server.threads=$GET_THREADS, wrk -t$WRK_THREADS" \
       "on core $WRK_CPUS (BENCH_PIN=0: shared)"
