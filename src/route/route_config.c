@@ -487,6 +487,15 @@ int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, 
 
 /* Retry topics: a bounded number of valid names, none of them a topic the route reads or its
  * dead-letter topic, and attempts in place that come to an end. */
+/* Nonzero when a route's own kafka properties choose a cooperative assignor. */
+static int cooperative_assignor(const struct ferry_cfg_map *props)
+{
+    for (size_t i = 0; i < props->count; i++)
+        if (strcmp(props->items[i].key, "partition.assignment.strategy") == 0)
+            return strstr(props->items[i].value, "cooperative") != NULL;
+    return 0;
+}
+
 static void check_retry_topics(struct ferry_config *cfg, const struct ferry_route_config *r,
                                const char *path)
 {
@@ -513,6 +522,15 @@ static void check_retry_topics(struct ferry_config *cfg, const struct ferry_rout
         if (r->dead_letter.topic && strcmp(r->dead_letter.topic, name) == 0)
             ferry_config_error(cfg, fpath, "'%s' is also the dead-letter topic", name);
     }
+    /* parking.c rebuilds the parked keys from the committed offsets at every assignment, which
+     * is right only when every assignment starts over from them */
+    snprintf(fpath, sizeof(fpath), "%s.kafka.partition.assignment.strategy", path);
+    if (n && r->ordering == FERRY_ORDERING_KEY && cooperative_assignor(&r->kafka))
+        ferry_config_error(cfg, fpath,
+                           "a route with retry topics and ordering: key needs an eager assignor "
+                           "(range, its default, or roundrobin): after a cooperative rebalance, "
+                           "keys could stay marked as parked and their records be parked again "
+                           "without end");
 }
 
 static int listed(const struct ferry_cfg_strings *list, const char *name)

@@ -131,6 +131,19 @@ BROKEN = [
                 - {delay: 30s, topic: t}    # <-
         """, r"routes\[0\]\.retry\.topics\[0\]\.topic", r"'t' is also one of the route's topics",
      None),
+    ("retry-topics-key-order-cooperative-assignor", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc/x"}
+            ordering: key
+            retry:
+              topics:
+                - {delay: 30s}
+            kafka:
+              partition.assignment.strategy: cooperative-sticky   # <-
+        """, r"routes\[0\]\.kafka\.partition\.assignment\.strategy",
+     r"needs an eager assignor \(range, its default, or roundrobin\)", None),
     # A record must not choose where its request goes: ${...} in the scheme, host or port.
     ("url-variable-in-host", """\
         routes:
