@@ -485,8 +485,6 @@ int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, 
     return ferry_retry_topic_name(r->name, stage, t->topic, out, size);
 }
 
-/* Retry topics: a bounded number of valid names, none of them a topic the route reads or its
- * dead-letter topic, and attempts in place that come to an end. */
 /* Nonzero when a route's own kafka properties choose a cooperative assignor. */
 static int cooperative_assignor(const struct ferry_cfg_map *props)
 {
@@ -496,6 +494,9 @@ static int cooperative_assignor(const struct ferry_cfg_map *props)
     return 0;
 }
 
+/* Retry topics: a bounded number of valid names, none of them a topic the route reads or its
+ * dead-letter topic, attempts in place that come to an end, and, under key order, an eager
+ * assignor. */
 static void check_retry_topics(struct ferry_config *cfg, const struct ferry_route_config *r,
                                const char *path)
 {
