@@ -12,9 +12,9 @@ BENCH_PIDS=()
 # tables.sh; not the dev broker, not the other bench scripts) with that malloc library
 # preloaded (LD_PRELOAD), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 from Debian's
 # libjemalloc2, so that the whole table can be measured again with another allocator
-# (docs/operations.md, "Another allocator"). Unset, ferry runs on glibc's malloc, as built. The benchmarks start ferry as
-# "${FERRY_LAUNCH[@]}" "$FERRY" run ...; env replaces itself with ferry, so the pid and the
-# command line stay ferry's.
+# (docs/operations.md, "Another allocator"). Unset, ferry runs on glibc's malloc, as built.
+# The benchmarks start ferry as "${FERRY_LAUNCH[@]}" "$FERRY" run ...; env replaces itself
+# with ferry, so the pid and the command line stay ferry's.
 # shellcheck disable=SC2034 # read by the scripts that source this file
 FERRY_LAUNCH=(env)
 if [ -n "${BENCH_MALLOC:-}" ]; then

@@ -309,7 +309,6 @@ def test_admin_endpoint(ferry_bin, start_routes, receiver, kafka):
     assert len(receiver.requests) == 3
 
 
-
 def test_admin_endpoint_keeps_at_most_100_lines(ferry_bin, start_routes, receiver, kafka):
     """A run over the endpoint keeps the first 100 per-record lines in memory and counts the
     rest, however many dead letters it reads; the command line prints every one."""

@@ -258,7 +258,6 @@ def test_one_hop_and_many_key_reads(cluster):
         reader.close()
 
 
-
 def test_long_keys_and_headers_are_forwarded_whole(cluster):
     """A forwarded read carries its whole path and headers to the holder: keys of thousands of
     bytes get their own values on every instance, and an If-None-Match list of 3 KiB whose
@@ -269,12 +268,13 @@ def test_long_keys_and_headers_are_forwarded_whole(cluster):
     produce(broker.bootstrap, topic, list(values.items()), partitioner="murmur2_random")
     wait_served(procs, table, 1)
     before = sum(forwarded(f, table) for f in procs)
-    remote = None  # (instance, key) of a read that instance forwards
+    remote = None  # (instance, key, ETag) of a read that instance forwards
     for f in procs:
         reader = Reader(f)
         try:
             for k, v in values.items():
-                wait_until(lambda: reader.key(table, k)[0] == 200, 30, f"{len(k)}-byte key on {f.name}")
+                wait_until(lambda: reader.key(table, k)[0] == 200, 30,
+                           f"{len(k)}-byte key on {f.name}")
                 status, h, body = reader.key(table, k)
                 assert status == 200 and body.decode() == v, (f.name, len(k), status, body[:200])
                 if h["ferry-served-by"] != f.name and len(k) >= 3000:
