@@ -946,6 +946,20 @@ def wait_route_metric(ferry, name, route, at_least, timeout=30, **labels):
     return wait_until(reached, timeout, f"{name}{{route={route!r}}} to reach {at_least}")
 
 
+def wait_route_metrics(ferry, route, at_least, timeout=30):
+    """Waits until each of a route's samples named in at_least ({name: value}) reaches its
+    value in one scrape; returns the Metrics of that scrape. Counters move when ferry has
+    finished with a record (a dead letter counts once its write is acknowledged), which can be
+    after a receiver or a consumer saw it: wait on every counter a test then compares."""
+
+    def reached():
+        m = ferry.metrics()
+        ok = all(route_metric(m, name, route) >= v for name, v in at_least.items())
+        return m if ok else None
+
+    return wait_until(reached, timeout, f"route {route!r} to reach {at_least}")
+
+
 def wait_delivered(ferry, route, n, timeout=30):
     """Waits until the route counts n records delivered; returns the Metrics."""
     return wait_route_metric(ferry, "ferry_route_records_delivered_total", route, n, timeout)

@@ -18,7 +18,8 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from ferrytest import route_config, route_metric, run_cli, unique, wait_route_metric, wait_until
+from ferrytest import (route_config, route_metric, run_cli, unique, wait_route_metric,
+                       wait_route_metrics, wait_until)
 from grpcserver import GrpcServer, Slow, Status
 
 PROTO = """
@@ -172,7 +173,8 @@ def test_each_status_class(start_routes, kafka, tls_server, certs):
     assert "ferry.http_status" not in dead["missing"]
     assert dead["invalid"]["ferry.grpc_status"] == "3"  # from trailers, after headers
     assert dead["invalid"]["ferry.grpc_message"] == "bad \u00e9 100%"  # percent-decoded
-    m = wait_route_metric(f, "ferry_route_records_delivered_total", "status", 4)
+    m = wait_route_metrics(f, "status", {"ferry_route_records_delivered_total": 4,
+                                         "ferry_route_records_dead_lettered_total": 2})
     # ferry counts "exists" delivered (on_status), though the server answered ALREADY_EXISTS
     assert sorted(s.delivered) == [b"aborted", b"busy", b"fine"]
     tries = {}

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from ferrytest import (Reply, route_config, route_metric, unique, wait_delivered,
-                       wait_route_metric, wait_until)
+                       wait_route_metric, wait_route_metrics, wait_until)
 
 
 def by_partition_offset(delivered):
@@ -444,8 +444,8 @@ def test_header_templates(start_routes, receiver, kafka):
         dead_letter={"topic": dlq}))
     delivered = kafka.produce(topic, records + [bad])
     receiver.wait_for(len(records))
-    m = wait_until(lambda: (m := f.metrics()) and route_metric(
-        m, "ferry_route_records_dead_lettered_total", "hdr") >= 1 and m, 30, "the dead letter")
+    m = wait_route_metrics(f, "hdr", {"ferry_route_records_delivered_total": len(records),
+                                      "ferry_route_records_dead_lettered_total": 1})
     assert route_metric(m, "ferry_route_records_delivered_total", "hdr") == len(records)
 
     where = {m.key(): (m.partition(), m.offset()) for m in delivered}

@@ -7,7 +7,7 @@ import re
 import time
 
 from ferrytest import (Drop, Hang, Reply, free_port, group_committed, retry_after, route_config,
-                       route_metric, unique, wait_route_metric, wait_until)
+                       route_metric, unique, wait_route_metric, wait_route_metrics, wait_until)
 
 
 def metric(ferry, name, route, **labels):
@@ -117,7 +117,8 @@ def test_permanent_400_is_dead_lettered_and_the_route_goes_on(start_routes, rece
     bad_offset = next(m.offset() for m in delivered if m.key() == b"bad")
 
     (dead,) = kafka.consume_n(dlq, 1, use_group=False)
-    m = wait_route_metric(f, "ferry_route_records_delivered_total", "r400", 6)
+    m = wait_route_metrics(f, "r400", {"ferry_route_records_delivered_total": 6,
+                                       "ferry_route_records_dead_lettered_total": 1})
     assert route_metric(m, "ferry_route_records_dead_lettered_total", "r400") == 1
     assert route_metric(m, "ferry_route_records_retried_total", "r400") == 0
     assert len([r for r in receiver.requests if r.path == "/x/bad"]) == 1  # never retried
