@@ -4,8 +4,8 @@
  * A server thread builds the read (URLs, headers, copied from the request before its handler
  * returns), queues it under the lock and wakes the multi handle; the forwarder thread adds
  * queued reads to the multi handle, runs the transfers, and answers each suspended request when
- * its transfer ends. Response bodies are capped (FORWARD_BODY_MAX, as large as a Kafka record
- * may be by default and then some); only the headers a table answer carries are relayed.
+ * its transfer ends. Answers are capped (FERRY_FORWARD_ANSWER_MAX); only the headers a table
+ * answer carries are relayed.
  */
 #include "table/forward.h"
 #include "table/forward_int.h"
@@ -21,9 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define FORWARD_BODY_MAX (16 * 1024 * 1024) /* bytes of a relayed answer */
-#define FORWARD_IN_FLIGHT_MAX 10000         /* reads under way at once; more get 503 */
-#define FORWARD_HEADERS_MAX 4096            /* bytes of the relayed headers of one answer */
+#define FORWARD_IN_FLIGHT_MAX 10000 /* reads under way at once; more get 503 */
+#define FORWARD_HEADERS_MAX 4096    /* bytes of the relayed headers of one answer */
 #define FORWARD_CONNECT_TIMEOUT_MS 1000
 #define FORWARD_IDLE_WAIT_MS 1000
 
@@ -57,7 +56,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     struct fwd *w = arg;
 
-    return ferry_buf_add(&w->body, data, size * n) ? 0 : size * n;
+    if (ferry_buf_add(&w->body, data, size * n) == 0)
+        return size * n;
+    w->too_large = 1;
+    return 0; /* ends the transfer with CURLE_WRITE_ERROR */
 }
 
 static int relayed(const char *name, size_t len)
@@ -267,6 +269,38 @@ void ferry_forward_finish(ferry_table_forward *f, struct fwd *w, int status)
     fwd_free(w);
 }
 
+/* Whether a transfer's end says to try the read's next candidate: this one could not be
+ * reached, or does not serve the partition (508). */
+static int try_next(CURLcode rc, long status)
+{
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+           rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+           (rc == CURLE_OK && status == 508);
+}
+
+/* Answers a read whose transfer ended and that goes to no other candidate: the holder's
+ * answer, or ferry's own error. Returns the status answered. */
+static int answer(struct fwd *w, CURLcode rc, long status)
+{
+    if (rc == CURLE_OK && status != 508) {
+        relay(w, (int)status);
+        return (int)status;
+    }
+    if (w->too_large) {
+        fail(w, 502, "the answer of the instance holding the key's partition was too large");
+        return 502;
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        fail(w, 504, "the instance holding the key's partition did not answer in time");
+        return 504;
+    }
+    if (rc == CURLE_OK) /* every candidate answered 508: the partition is moving */
+        fail(w, 503, "no instance serves the key's partition now");
+    else
+        fail(w, 503, "no instance holding the key's partition could be reached");
+    return 503;
+}
+
 /* A transfer ended: relays the answer, or tries the next holder when this one could not be
  * reached or does not serve the partition. */
 static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
@@ -276,25 +310,13 @@ static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
     curl_multi_remove_handle(f->multi, w->easy);
     if (rc == CURLE_OK)
         curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
-    count(f, w, rc == CURLE_OK && status != 508);
-    if ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-         rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-         status == 508) &&
-        aim(f, w) == 0) {
+    count(f, w, (rc == CURLE_OK && status != 508) || w->too_large);
+    if (try_next(rc, status) && aim(f, w) == 0) {
         if (curl_multi_add_handle(f->multi, w->easy) == CURLM_OK)
             return;
-        rc = CURLE_OUT_OF_MEMORY; /* answered below, as when no holder could be reached */
+        rc = CURLE_OUT_OF_MEMORY; /* answered 503, as when no holder could be reached */
     }
-    if (rc == CURLE_OK) {
-        relay(w, (int)status);
-    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-        status = 504;
-        fail(w, 504, "the instance holding the key's partition did not answer in time");
-    } else {
-        status = 503;
-        fail(w, 503, "no instance holding the key's partition could be reached");
-    }
-    ferry_forward_finish(f, w, (int)status);
+    ferry_forward_finish(f, w, answer(w, rc, status));
 }
 
 void ferry_forward_start(ferry_table_forward *f, struct fwd *w)
@@ -463,7 +485,7 @@ struct fwd *ferry_forward_fwd_new(ferry_table_forward *f, ferry_http_req *req,
 
     if (!w)
         return NULL;
-    ferry_buf_init(&w->body, FORWARD_BODY_MAX);
+    ferry_buf_init(&w->body, FERRY_FORWARD_ANSWER_MAX);
     ferry_buf_init(&w->relayed, FORWARD_HEADERS_MAX);
     w->f = f;
     w->req = req;

@@ -21,6 +21,9 @@
 #define FERRY_FORWARD_HOP_HEADER "Ferry-Forwarded-By"
 #define FERRY_FORWARD_CANDIDATES_MAX 8 /* holders one read may try */
 #define FERRY_FORWARD_URL_MAX 1024
+/* The largest answer relayed from a holder: as large as the holder's own lookup or scan page
+ * may be (a larger one is answered 502). */
+#define FERRY_FORWARD_ANSWER_MAX (64 * 1024 * 1024)
 
 typedef struct ferry_table_forward ferry_table_forward;
 

@@ -32,6 +32,7 @@ struct fwd {
     size_t nbases, tried;
     int64_t deadline_ms;
     struct ferry_buf body;
+    int too_large;            /* the answer passed FERRY_FORWARD_ANSWER_MAX */
     struct ferry_buf relayed; /* "Name\0value\0" pairs */
     void (*done)(void *arg, int status);
     void (*answer)(void *arg, int status, const char *body, size_t len);

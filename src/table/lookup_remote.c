@@ -215,7 +215,8 @@ static void on_group(void *arg, int status, const char *body, size_t len)
     if (status == 200 && take_results(m, g, body, len) == 0)
         return;
     for (size_t i = 0; i < m->count; i++)
-        if (m->items[i].group == (int)g && set_error(&m->items[i], status == 200 ? 502 : 503))
+        if (m->items[i].group == (int)g &&
+            set_error(&m->items[i], status == 200 || status == 502 ? 502 : 503))
             m->status = 500;
 }
 
