@@ -335,8 +335,8 @@ void route_parking_assigned(struct route *r)
     parts = assigned_retry_partitions(r);
     if (parts) {
         snprintf(name, sizeof(name), "%s-retry-rebuild", r->cfg->name);
-        n = ferry_retry_rebuild(r->kafka, r->consumer, name, parts, rebuild_found, r, err,
-                                sizeof(err));
+        n = ferry_retry_rebuild(r->kafka, r->consumer, name, &r->cfg->kafka, parts, rebuild_found,
+                                r, err, sizeof(err));
         if (n < 0)
             FLOG_ERROR("route", r->cfg->name,
                        "reading its retry topics: %s; records of keys parked there may overtake "

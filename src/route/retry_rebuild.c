@@ -11,9 +11,10 @@
 
 #define REBUILD_POLL_MS 100
 
-/* The reader: assigns partitions, commits nothing, and says when a partition's end is
- * reached. */
-static rd_kafka_t *reader_new(ferry_kafka *k, const char *name, void **opaque, char *errstr,
+/* The reader, with the route's own properties (overrides): assigns partitions, commits
+ * nothing, and says when a partition's end is reached. */
+static rd_kafka_t *reader_new(ferry_kafka *k, const char *name,
+                              const struct ferry_cfg_map *overrides, void **opaque, char *errstr,
                               size_t errstr_size)
 {
     static const char *const props[][2] = {
@@ -22,8 +23,8 @@ static rd_kafka_t *reader_new(ferry_kafka *k, const char *name, void **opaque, c
         {"group.id", "ferry-retry-rebuild"}, /* for the consumer API only: it never joins */
     };
     char why[512];
-    rd_kafka_conf_t *conf = ferry_kafka_conf_new(k, FERRY_KAFKA_CONSUMER, name, NULL, NULL, opaque,
-                                                 errstr, errstr_size);
+    rd_kafka_conf_t *conf = ferry_kafka_conf_new(k, FERRY_KAFKA_CONSUMER, name, overrides, NULL,
+                                                 opaque, errstr, errstr_size);
     rd_kafka_t *rk;
 
     if (!conf)
@@ -127,6 +128,7 @@ static long read_to_ends(rd_kafka_t *reader, const rd_kafka_topic_partition_list
 }
 
 long ferry_retry_rebuild(ferry_kafka *k, rd_kafka_t *group, const char *name,
+                         const struct ferry_cfg_map *overrides,
                          rd_kafka_topic_partition_list_t *parts,
                          void (*found)(void *arg, const rd_kafka_message_t *msg), void *arg,
                          char *errstr, size_t errstr_size)
@@ -143,7 +145,7 @@ long ferry_retry_rebuild(ferry_kafka *k, rd_kafka_t *group, const char *name,
         snprintf(errstr, errstr_size, "out of memory reading the retry topics");
         goto out;
     }
-    reader = reader_new(k, name, &opaque, errstr, errstr_size);
+    reader = reader_new(k, name, overrides, &opaque, errstr, errstr_size);
     if (!reader)
         goto out;
     todo = resolve(group, reader, parts, ends, deadline, errstr, errstr_size);

@@ -25,10 +25,12 @@
 
 /* Reads parts (topic and partition; the offsets are overwritten with the committed ones,
  * asked of group, the route's consumer) up to their ends, calling found(arg, msg) for each
- * record. name labels the reader's client. Returns the records read, or -1 with errstr when
- * the committed offsets, the ends or the reader could not be had, or the deadline passed
- * first (what was found until then was handed over). */
+ * record. name labels the reader's client; overrides (may be NULL) are the route's own Kafka
+ * properties, set on the reader as on the route's consumer. Returns the records read, or -1 with
+ * errstr when the committed offsets, the ends or the reader could not be had, or the deadline
+ * passed first (what was found until then was handed over). */
 long ferry_retry_rebuild(ferry_kafka *k, rd_kafka_t *group, const char *name,
+                         const struct ferry_cfg_map *overrides,
                          rd_kafka_topic_partition_list_t *parts,
                          void (*found)(void *arg, const rd_kafka_message_t *msg), void *arg,
                          char *errstr, size_t errstr_size);

@@ -225,3 +225,15 @@ def test_a_due_time_past_the_delay_waits_only_the_delay(start_routes, receiver, 
     (req,) = receiver.wait_for(1, timeout=10)
     assert req.body == b"late" and req.header("idempotency-key") == f"{topic}-0-7"
     wait_route_metric(f, "ferry_route_records_delivered_total", "due", 1)
+
+
+def test_the_rebuild_reader_has_the_routes_own_kafka_properties(start_routes, receiver, kafka):
+    """The consumer that reads the retry topics back at each assignment is made with the route's
+    own `kafka:` properties (SASL, say), as the route's consumer is: librdkafka's listing of its
+    configuration (debug: conf) shows the route's client.rack."""
+    name, topic = unique("rtc"), unique("rtc-src")
+    cfg = retry_config(name, topic, receiver.url + "/x", ["1s"], ordering="key",
+                       kafka={"debug": "conf", "client.rack": f"rack-of-{name}"})
+    f = start_routes(cfg, overrides={"log": {"level": "debug"}})
+    f.wait_log(rf"inst=ferry-{name}-retry-rebuild#consumer-\d+ .*client\.rack = rack-of-{name}",
+               timeout=30)
