@@ -36,6 +36,7 @@
 #define PARKING_META_TIMEOUT_MS 5000
 #define PARKING_KEY_MAX (16u << 20) /* longest key the parked set tracks; longer are not kept */
 #define PARKING_BEHIND "behind an earlier record of its key on a retry topic"
+#define PARKING_SEEK_AGAIN_MS 1000 /* a held partition whose seek failed is tried again after */
 
 /* ---- set-up ---- */
 
@@ -250,22 +251,33 @@ int route_parking_hold(struct route *r, const rd_kafka_message_t *msg, int64_t n
 }
 
 /* Fetches a held partition again from its held record. While the route's own backpressure
- * pauses everything, the partition stays paused: resuming it is backpressure's to do. */
+ * pauses everything, the partition stays paused: resuming it is backpressure's to do. A seek
+ * that fails leaves the partition paused and held a while longer: resumed where it stopped,
+ * it would skip the held record, and the records after it would commit its offset. */
 static void resume_one(void *arg, const char *topic, int32_t partition, int64_t offset)
 {
     struct route *r = arg;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *part = rd_kafka_topic_partition_list_add(list, topic, partition);
     rd_kafka_error_t *error;
+    int held_again = 0;
 
-    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
-    error = rd_kafka_seek_partitions(r->consumer, list, 0); /* 0: asynchronous */
-    if (error) {
+    part->offset = offset;
+    /* 0: asynchronous; a seek under way leaves __IN_PROGRESS in the partition's err */
+    error = rd_kafka_seek_partitions(r->consumer, list, 0);
+    if (error || (part->err && part->err != RD_KAFKA_RESP_ERR__IN_PROGRESS)) {
         FLOG_ERROR_REPEATED("route", r->cfg->name,
-                            "cannot fetch retry topic %s [%d] again from offset %" PRId64 ": %s",
-                            topic, partition, offset, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
+                            "cannot fetch retry topic %s [%d] again from offset %" PRId64
+                            ": %s; trying again in %d ms",
+                            topic, partition, offset,
+                            error ? rd_kafka_error_string(error) : rd_kafka_err2str(part->err),
+                            PARKING_SEEK_AGAIN_MS);
+        if (error)
+            rd_kafka_error_destroy(error);
+        held_again = ferry_retry_hold_park(r->parking.hold, topic, partition, offset,
+                                           ferry_clock_ms() + PARKING_SEEK_AGAIN_MS) >= 0;
     }
-    if (!r->backpressure)
+    if (!held_again && !r->backpressure)
         rd_kafka_resume_partitions(r->consumer, list);
     rd_kafka_topic_partition_list_destroy(list);
 }
