@@ -343,18 +343,34 @@ static int64_t saved_next(const struct redrive *d, int32_t p)
     return -1;
 }
 
+/* Fails the run when the saved run got further in partition p than its end now (hi): the
+ * topic was deleted and made again, and going on from there would skip every dead letter
+ * before that offset without a word. */
+static int check_saved_end(const struct redrive *d, int32_t p, int64_t hi, char *errstr,
+                           size_t errstr_size)
+{
+    if (saved_next(d, p) <= hi)
+        return 0;
+    snprintf(errstr, errstr_size,
+             "'%s' holds a run that got to offset %" PRId64 " of '%s' [%d], past the "
+             "partition's end now (%" PRId64 "): the topic was made again; pass --restart "
+             "(\"restart\": true) to read it from the start",
+             d->path, saved_next(d, p), d->rc->dead_letter.topic, (int)p, hi);
+    return -1;
+}
+
 /* Plans the run: every partition from its first selected offset (or where the saved run got
- * to) to the end it has now. */
+ * to) to the end it has now. Returns 0 or an enum ferry_redrive_result. */
 static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
 {
     int n = partition_count(d, errstr, errstr_size);
 
     if (n < 0)
-        return -1;
+        return FERRY_REDRIVE_EFAIL;
     d->parts = calloc(n ? (size_t)n : 1, sizeof(*d->parts));
     if (!d->parts) {
         snprintf(errstr, errstr_size, "out of memory");
-        return -1;
+        return FERRY_REDRIVE_EFAIL;
     }
     for (int32_t p = 0; p < n; p++) {
         int64_t lo, hi;
@@ -364,8 +380,10 @@ static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
         if (err) {
             snprintf(errstr, errstr_size, "kafka: cannot read the offsets of '%s' [%d]: %s",
                      d->rc->dead_letter.topic, (int)p, rd_kafka_err2str(err));
-            return -1;
+            return FERRY_REDRIVE_EFAIL;
         }
+        if (check_saved_end(d, p, hi, errstr, errstr_size))
+            return FERRY_REDRIVE_EUSAGE;
         pt->id = p;
         pt->next = ferry_redrive_first(&d->o->filter, p);
         pt->next = pt->next > lo ? pt->next : lo;
@@ -797,8 +815,9 @@ static void release(struct redrive *d)
     if (d->consumer) {
         rd_kafka_consumer_close(d->consumer);
         rd_kafka_destroy(d->consumer);
-        ferry_kafka_client_release(d->kafka, d->consumer_opaque);
     }
+    if (d->consumer_opaque) /* also when the consumer could not be made from its conf */
+        ferry_kafka_client_release(d->kafka, d->consumer_opaque);
     ferry_sender_destroy(d->sender);
     ferry_request_builder_destroy(d->builder);
     ferry_status_rules_destroy(d->rules);
@@ -821,8 +840,9 @@ static int run(struct redrive *d, char *errstr, size_t errstr_size)
     }
     if (!d->kafka || make_consumer(d, errstr, errstr_size) || make_delivery(d, errstr, errstr_size))
         return FERRY_REDRIVE_EFAIL;
-    if (plan_run(d, errstr, errstr_size))
-        return FERRY_REDRIVE_EFAIL;
+    n = plan_run(d, errstr, errstr_size);
+    if (n)
+        return n;
     if (save_progress(d, 0, errstr, errstr_size))
         return FERRY_REDRIVE_EFAIL;
     n = assign(d, errstr, errstr_size);

@@ -2,6 +2,7 @@
 fixed: each delivered once per run, an interrupted run resumed without resending, the
 selection (--status, --from/--to, --since), --dry-run, and the errors of a bad command line.
 """
+import re
 import signal
 
 from ferrytest import Proc, Reply, run_cli, route_config, to_yaml, unique, wait_until
@@ -81,6 +82,30 @@ def test_redrive_delivers_each_dead_letter_once_as_the_route_would(
     res = redrive(ferry_bin, f, "--restart")
     assert res.returncode == 0 and "redriven 9" in summary(res)
     assert len(receiver.requests) == 18
+
+
+def test_a_saved_run_past_the_topics_end_is_refused(ferry_bin, start_routes, receiver, kafka):
+    """A saved run that got further in a partition than the dead-letter topic holds now (the
+    topic was deleted and made again) is refused, not taken as done: going on from there would
+    pass over the new topic's dead letters without a word. --restart reads them."""
+    f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 4)
+    assert redrive(ferry_bin, f).returncode == 0
+    receiver.clear()
+    # the file as a run over an older topic of that name left it: 100 records further
+    progress = f.workdir / "ferry-redrive-rd.progress"
+    text, moved = re.subn(r"^partition (\d+) (\d+) (\d+)$",
+                          lambda m: f"partition {m[1]} {int(m[2]) + 100} {int(m[3]) + 100}",
+                          progress.read_text(), flags=re.M)
+    assert moved >= 1, progress.read_text()
+    progress.write_text(text)
+
+    res = redrive(ferry_bin, f)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "past the partition's end now" in res.stderr and "--restart" in res.stderr
+    assert not receiver.requests
+    res = redrive(ferry_bin, f, "--restart")
+    assert res.returncode == 0 and "redriven 4" in summary(res), res.stdout + res.stderr
+    assert keys(receiver.requests) == [f"k{i}" for i in range(4)]
 
 
 def test_failed_again_are_counted_and_stay_where_they_are(ferry_bin, start_routes, receiver,
