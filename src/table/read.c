@@ -720,10 +720,10 @@ static void wrong_path(struct table *t, ferry_http_req *req, const char *post_pa
     int other = post_path ? slash && strcmp(slash, post_path) == 0 : is_get_path(slash);
 
     if (other) {
-        ferry_http_add_header(req, "Allow", post_path ? "POST" : "GET, HEAD");
-        ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s (%s only)",
-                                 post_path ? "GET" : "POST", ferry_http_req_raw_path(req),
-                                 post_path ? "POST" : "GET");
+        const char *allow = post_path ? "POST" : "GET, HEAD";
+        ferry_http_add_header(req, "Allow", allow);
+        ferry_http_respond_error(req, 405, 0, "method %s is not allowed on %s (allowed: %s)",
+                                 post_path ? "GET" : "POST", ferry_http_req_raw_path(req), allow);
     } else {
         ferry_http_respond_error(req, 404, 0, "no such path: %s", ferry_http_req_raw_path(req));
     }

@@ -245,12 +245,12 @@ def test_bad_requests(broker30, run_ferry, tmp_path):
                  headers={"Prefer": "wait=0"}).status == 504
     # A path the other method serves is a 405, as everywhere else; a path neither serves, 404.
     cases += [
-        ("POST /tables/t", 405, "method POST is not allowed on /tables/t (GET only)"),
-        ("POST /tables/t/keys", 405, "(GET only)"),
-        ("POST /tables/t/keys/a", 405, "(GET only)"),
-        ("POST /tables/t/keys/a/events", 405, "(GET only)"),
-        ("POST /tables/t/events", 405, "(GET only)"),
-        ("GET /tables/t/lookup", 405, "method GET is not allowed on /tables/t/lookup (POST only)"),
+        ("POST /tables/t", 405, "method POST is not allowed on /tables/t (allowed: GET, HEAD)"),
+        ("POST /tables/t/keys", 405, "(allowed: GET, HEAD)"),
+        ("POST /tables/t/keys/a", 405, "(allowed: GET, HEAD)"),
+        ("POST /tables/t/keys/a/events", 405, "(allowed: GET, HEAD)"),
+        ("POST /tables/t/events", 405, "(allowed: GET, HEAD)"),
+        ("GET /tables/t/lookup", 405, "method GET is not allowed on /tables/t/lookup (allowed: POST)"),
         ("POST /tables/t/elsewhere", 404, "no such path"),
         ("POST /tables/t/keys/a/b", 404, "no such path"),
     ]
