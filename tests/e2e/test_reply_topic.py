@@ -28,7 +28,7 @@ import pytest
 
 from ferrytest import (Hang, Kafka, Reply, _ck, consumer_config, group_committed,
                        make_producer, partitions_of, route_config, route_metric, run_cli, unique,
-                       wait_delivered, wait_route_metric, wait_until)
+                       wait_delivered, wait_route_metric, wait_route_metrics, wait_until)
 from test_ingest_backpressure import frozen
 
 
@@ -118,7 +118,8 @@ def test_reply_contents_and_headers(start_routes, receiver, kafka):
         assert hdr(msg, "ferry.error") is None and hdr(msg, "ferry.truncated") is None
         if value != b"99":
             assert hdr(msg, "ferry.timestamp") == str(1700000000000 + int(value))
-    m = f.metrics()
+    # counted once the write is acknowledged, which can be after the reader saw it
+    m = wait_route_metrics(f, "rq", {"ferry_route_replies_total": len(records)})
     assert route_metric(m, "ferry_route_replies_total", "rq") == len(records)
 
 
