@@ -262,13 +262,15 @@ static void unlist(ferry_ingest *ing, struct ingest_req *r)
     r->listed = 0;
 }
 
-/* Every report is in: count, answer unless the drain did, give the budget back, free. */
+/* Every report is in: count, give the budget back (before the answer: a client that sends its
+ * next request on it must find the room), answer unless the drain did, free. */
 static void finish(struct ingest_req *r)
 {
     ferry_ingest *ing = r->ing;
     int answer = 0;
 
     count_request(r);
+    unreserve(ing, r->bytes, (int64_t)r->n);
     if (r->ep->ack == FERRY_INGEST_ACK_KAFKA) {
         pthread_mutex_lock(&ing->lock);
         unlist(ing, r);
@@ -278,7 +280,6 @@ static void finish(struct ingest_req *r)
     }
     if (answer)
         reply_delivered(r);
-    unreserve(ing, r->bytes, (int64_t)r->n);
     atomic_fetch_sub(&ing->in_flight_requests, 1);
     if (atomic_load(&ing->stopping)) {
         pthread_mutex_lock(&ing->lock);

@@ -252,8 +252,9 @@ int route_parking_hold(struct route *r, const rd_kafka_message_t *msg, int64_t n
 
 /* Fetches a held partition again from its held record. While the route's own backpressure
  * pauses everything, the partition stays paused: resuming it is backpressure's to do. A seek
- * that fails leaves the partition paused and held a while longer: resumed where it stopped,
- * it would skip the held record, and the records after it would commit its offset. */
+ * refused at once (librdkafka does not know the partition: a retry topic deleted meanwhile)
+ * leaves the partition paused and held a while longer: resumed where it stopped, it would skip
+ * the held record, and the records after it would commit its offset. */
 static void resume_one(void *arg, const char *topic, int32_t partition, int64_t offset)
 {
     struct route *r = arg;
@@ -267,7 +268,7 @@ static void resume_one(void *arg, const char *topic, int32_t partition, int64_t 
     error = rd_kafka_seek_partitions(r->consumer, list, 0);
     if (error || (part->err && part->err != RD_KAFKA_RESP_ERR__IN_PROGRESS)) {
         FLOG_ERROR_REPEATED("route", r->cfg->name,
-                            "cannot fetch retry topic %s [%d] again from offset %" PRId64
+                            "cannot fetch retry topic '%s' [%d] again from offset %" PRId64
                             ": %s; trying again in %d ms",
                             topic, partition, offset,
                             error ? rd_kafka_error_string(error) : rd_kafka_err2str(part->err),

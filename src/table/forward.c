@@ -198,6 +198,7 @@ static int aim(ferry_table_forward *f, struct fwd *w)
         goto out;
     ferry_buf_reset(&w->body);
     ferry_buf_reset(&w->relayed);
+    w->too_large = 0;
     curl_easy_setopt(w->easy, CURLOPT_URL, url.data); /* libcurl keeps a copy */
     curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, (long)left);
     rc = 0;
@@ -270,9 +271,15 @@ void ferry_forward_finish(ferry_table_forward *f, struct fwd *w, int status)
 }
 
 /* Whether a transfer's end says to try the read's next candidate: this one could not be
- * reached, or does not serve the partition (508). */
-static int try_next(CURLcode rc, long status)
+ * reached (a connection refused, or never made within FORWARD_CONNECT_TIMEOUT_MS: a host
+ * that is down drops what is sent to it), or does not serve the partition (508). */
+static int try_next(CURL *easy, CURLcode rc, long status)
 {
+    curl_off_t sent_us = 0; /* when the request was sent; 0: never (on a reused connection too) */
+
+    if (rc == CURLE_OPERATION_TIMEDOUT &&
+        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us) == CURLE_OK)
+        return sent_us == 0;
     return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
            rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
            (rc == CURLE_OK && status == 508);
@@ -280,7 +287,7 @@ static int try_next(CURLcode rc, long status)
 
 /* Answers a read whose transfer ended and that goes to no other candidate: the holder's
  * answer, or ferry's own error. Returns the status answered. */
-static int answer(struct fwd *w, CURLcode rc, long status)
+static int answer_ended(struct fwd *w, CURLcode rc, long status)
 {
     if (rc == CURLE_OK && status != 508) {
         relay(w, (int)status);
@@ -290,7 +297,8 @@ static int answer(struct fwd *w, CURLcode rc, long status)
         fail(w, 502, "the answer of the instance holding the key's partition was too large");
         return 502;
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
+    if (rc == CURLE_OPERATION_TIMEDOUT && /* the read's time ran out, not a connection's */
+        (!try_next(w->easy, rc, status) || ferry_clock_ms() >= w->deadline_ms)) {
         fail(w, 504, "the instance holding the key's partition did not answer in time");
         return 504;
     }
@@ -306,17 +314,19 @@ static int answer(struct fwd *w, CURLcode rc, long status)
 static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
 {
     long status = 0;
+    int next;
 
     curl_multi_remove_handle(f->multi, w->easy);
     if (rc == CURLE_OK)
         curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
-    count(f, w, (rc == CURLE_OK && status != 508) || w->too_large);
-    if (try_next(rc, status) && aim(f, w) == 0) {
+    next = try_next(w->easy, rc, status);
+    count(f, w, !next && (rc == CURLE_OK || w->too_large));
+    if (next && aim(f, w) == 0) {
         if (curl_multi_add_handle(f->multi, w->easy) == CURLM_OK)
             return;
         rc = CURLE_OUT_OF_MEMORY; /* answered 503, as when no holder could be reached */
     }
-    ferry_forward_finish(f, w, answer(w, rc, status));
+    ferry_forward_finish(f, w, answer_ended(w, rc, status));
 }
 
 void ferry_forward_start(ferry_table_forward *f, struct fwd *w)

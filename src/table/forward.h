@@ -21,8 +21,8 @@
 #define FERRY_FORWARD_HOP_HEADER "Ferry-Forwarded-By"
 #define FERRY_FORWARD_CANDIDATES_MAX 8 /* holders one read may try */
 #define FERRY_FORWARD_URL_MAX 1024
-/* The largest answer relayed from a holder: as large as the holder's own lookup or scan page
- * may be (a larger one is answered 502). */
+/* The largest answer relayed from a holder (a larger one is answered 502): 64 MiB, as large as
+ * a holder's own lookup answer or scan page may be (query.c). */
 #define FERRY_FORWARD_ANSWER_MAX (64 * 1024 * 1024)
 
 typedef struct ferry_table_forward ferry_table_forward;
@@ -51,7 +51,9 @@ struct ferry_forward_request {
     int64_t timeout_ms;                  /* for the whole read, tries included */
     void (*done)(void *arg, int status); /* after the answer was sent, on the forwarder's thread */
     /* ferry_table_forward_call only: the holder's answer (status, body), or ferry's own status
-     * with no body when no holder answered; on the forwarder's thread, before done. */
+     * with no body (503 when no holder could be reached or every one answered 508, 502 when
+     * the answer was too large, 504 when time ran out); on the forwarder's thread, before
+     * done. */
     void (*answer)(void *arg, int status, const char *body, size_t len);
     void *arg;
 };

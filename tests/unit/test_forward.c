@@ -2,9 +2,10 @@
  * test_forward.c - the forwarder (src/table/forward.c) against ferry's own server.
  *
  * Each case sends one request of ferry's own (ferry_table_forward_call) to a list of candidate
- * holders: one that answers, one that refuses connections, one that says it does not serve the
- * partition (508), one whose answer is larger than a forwarded answer may be, one that never
- * answers. It checks the status handed back, the body, and what was counted for each holder.
+ * holders: one that answers, one that refuses connections, one that drops them (a host that is
+ * down), one that says it does not serve the partition (508), one whose answer is larger than a
+ * forwarded answer may be, one that never answers. It checks the status handed back, the body,
+ * and what was counted for each holder.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,9 +32,11 @@
 
 static ferry_httpd *httpd;
 static ferry_table_forward *fwd;
-static char *big;          /* one byte more than a forwarded answer may be */
-static int silent_fd = -1; /* listens, never accepts */
-static char served[64], moving[64], moving2[64], too_big[64], refused[64], silent[64];
+static char *big;            /* one byte more than a forwarded answer may be */
+static int silent_fd = -1;   /* listens, never accepts */
+static int dropping_fd = -1; /* listens with its queue full: connections are never made */
+static int fillers[2] = {-1, -1};
+static char served[64], moving[64], moving2[64], too_big[64], refused[64], silent[64], dropping[64];
 
 static void on_ok(ferry_http_req *req, void *arg)
 {
@@ -73,7 +76,8 @@ static int bound_socket(int *port)
 
 static int serve(void)
 {
-    struct ferry_httpd_options o = {"127.0.0.1:0", 2, 64, 30, 0};
+    struct ferry_httpd_options o = {
+        .listen = "127.0.0.1:0", .threads = 2, .max_connections = 64, .connection_timeout_s = 30};
     char err[256];
 
     httpd = ferry_httpd_new(&o, err, sizeof(err));
@@ -84,9 +88,29 @@ static int serve(void)
            ferry_httpd_start(httpd, err, sizeof(err));
 }
 
+/* A listener that takes one connection into its queue (backlog 0) and never accepts it: once
+ * a filler holds that place, the kernel drops every further connection attempt, as a host that
+ * is down does. */
+static int drop_connections(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+    dropping_fd = bound_socket(port);
+    if (dropping_fd < 0 || listen(dropping_fd, 0))
+        return -1;
+    a.sin_port = htons((uint16_t)*port);
+    for (int i = 0; i < 2; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fillers[i] < 0)
+            return -1;
+        (void)connect(fillers[i], (struct sockaddr *)&a, sizeof(a)); /* under way, or made */
+    }
+    return 0;
+}
+
 static int group_setup(void **state)
 {
-    int port, silent_port, refused_port, fd;
+    int port, silent_port, refused_port, dropping_port, fd;
     char err[256];
 
     (void)state;
@@ -108,6 +132,9 @@ static int group_setup(void **state)
         return -1;
     close(fd);
     snprintf(refused, sizeof(refused), "http://127.0.0.1:%d/r", refused_port);
+    if (drop_connections(&dropping_port))
+        return -1;
+    snprintf(dropping, sizeof(dropping), "http://127.0.0.1:%d/d", dropping_port);
     fwd = ferry_table_forward_new("unit", NULL, err, sizeof(err));
     return !fwd || ferry_table_forward_start(fwd, err, sizeof(err)) ? -1 : 0;
 }
@@ -119,6 +146,11 @@ static int group_teardown(void **state)
     ferry_httpd_destroy(httpd);
     if (silent_fd >= 0)
         close(silent_fd);
+    for (int i = 0; i < 2; i++)
+        if (fillers[i] >= 0)
+            close(fillers[i]);
+    if (dropping_fd >= 0)
+        close(dropping_fd);
     free(big);
     curl_global_cleanup();
     return 0;
@@ -190,8 +222,10 @@ static const struct forward_case cases[] = {
     {"a 508 goes to the next", {moving, served}, 5000, 200, 5, {1, 1}, {1, 0}},
     {"every candidate says 508: 503", {moving, moving2}, 5000, 503, 0, {1, 1}, {1, 1}},
     {"none can be reached: 503", {refused}, 5000, 503, 0, {1}, {1}},
+    {"a dropped connection goes to the next", {dropping, served}, 10000, 200, 5, {1, 1}, {1, 0}},
+    {"every connection dropped: 503", {dropping}, 10000, 503, 0, {1}, {1}},
     {"an answer too large: 502, not retried", {too_big, served}, 20000, 502, 0, {1, 0}, {0, 0}},
-    {"no answer in time: 504", {silent, served}, 300, 504, 0, {1, 0}, {1, 0}},
+    {"no answer in time: 504, not retried", {silent, served}, 2000, 504, 0, {1, 0}, {1, 0}},
 };
 
 static void counts_at(const char *base, uint64_t *sent, uint64_t *unreached)
@@ -199,11 +233,17 @@ static void counts_at(const char *base, uint64_t *sent, uint64_t *unreached)
     ferry_table_forward_counts(fwd, base, sent, unreached);
 }
 
+/* Runs one case. Its outcome is freed only when the call ended: a failed wait leaves it to the
+ * forwarder, which may still answer into it. */
 static void run_case(const struct forward_case *c)
 {
-    struct outcome o = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    struct outcome *o = calloc(1, sizeof(*o));
     uint64_t sent0[CANDIDATES] = {0}, unreached0[CANDIDATES] = {0}, sent, unreached;
     size_t n = 0;
+
+    assert_non_null(o);
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->cond, NULL);
 
     while (n < CANDIDATES && c->bases[n]) {
         counts_at(c->bases[n], &sent0[n], &unreached0[n]);
@@ -215,16 +255,16 @@ static void run_case(const struct forward_case *c)
                                        .timeout_ms = c->timeout_ms,
                                        .done = on_done,
                                        .answer = on_answer,
-                                       .arg = &o};
+                                       .arg = o};
     assert_int_equal(ferry_table_forward_call(fwd, &fr), 0);
-    if (wait_done(&o))
+    if (wait_done(o))
         fail_msg("%s: no answer within %d s", c->name, WAIT_S);
-    assert_int_equal(o.answered, 1);
-    if (o.status != c->status)
-        fail_msg("%s: status %d, expected %d", c->name, o.status, c->status);
-    assert_int_equal(o.len, c->len);
+    assert_int_equal(o->answered, 1);
+    if (o->status != c->status)
+        fail_msg("%s: status %d, expected %d", c->name, o->status, c->status);
+    assert_int_equal(o->len, c->len);
     if (c->len)
-        assert_string_equal(o.head, "value");
+        assert_string_equal(o->head, "value");
     for (size_t i = 0; i < n; i++) {
         counts_at(c->bases[i], &sent, &unreached);
         if (sent - sent0[i] != (uint64_t)c->sent[i] ||
@@ -233,8 +273,9 @@ static void run_case(const struct forward_case *c)
                      c->name, i, (unsigned long long)(sent - sent0[i]),
                      (unsigned long long)(unreached - unreached0[i]), c->sent[i], c->unreached[i]);
     }
-    pthread_mutex_destroy(&o.lock);
-    pthread_cond_destroy(&o.cond);
+    pthread_mutex_destroy(&o->lock);
+    pthread_cond_destroy(&o->cond);
+    free(o);
 }
 
 static void test_cases(void **state)
