@@ -593,6 +593,18 @@ def test_tls_listener(run_ferry, ferry_config, kafka, tmp_path):
 # Metrics
 
 
+def test_one_record_at_a_time_fits_a_budget_of_one(run_ferry, ferry_config):
+    """An acknowledged request gives its in-flight budget back before it is answered: a client
+    that sends its next record once the last one is answered never finds the budget full."""
+    topic = unique("budget")
+    f = run_ferry(ingest_cfg(ferry_config, topics=[topic], limits={"max_in_flight_records": 1}))
+    for i in range(100):
+        assert_offsets(post(f, f"/topics/{topic}", {"records": [{"value": i}]}), 1)
+    # the budget is in force: two records never fit it
+    assert_error(post(f, f"/topics/{topic}", {"records": [{"value": 1}, {"value": 2}]}), 413,
+                 413, r"max_in_flight_records \(1\)")
+
+
 def test_metrics(run_ferry, ferry_config):
     topic = unique("metrics")
     f = run_ferry(ingest_cfg(ferry_config, topics=[topic]))
