@@ -23,6 +23,8 @@
 #include "core/httpd.h"
 #include "route/curl_watch.h"
 
+#include "sockets.h"
+
 #define DEADLINE_MS 20000
 #define TRANSFERS_MAX 64
 
@@ -36,24 +38,6 @@ static void on_ok(ferry_http_req *req, void *arg)
 {
     (void)arg;
     ferry_http_respond(req, 200, "text/plain", "ok", 2);
-}
-
-/* Binds a TCP socket on 127.0.0.1 to a port the OS picks; *port is set. */
-static int bound_socket(int *port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
 }
 
 static int group_setup(void **state)
@@ -70,10 +54,10 @@ static int group_setup(void **state)
         ferry_httpd_start(httpd, err, sizeof(err)))
         return -1;
     http_port = ferry_httpd_port(httpd);
-    silent_fd = bound_socket(&silent_port);
+    silent_fd = test_bound_socket(&silent_port);
     if (silent_fd < 0 || listen(silent_fd, TRANSFERS_MAX))
         return -1;
-    fd = bound_socket(&refused_port); /* closed again: nothing listens there */
+    fd = test_bound_socket(&refused_port); /* closed again: nothing listens there */
     if (fd < 0)
         return -1;
     close(fd);

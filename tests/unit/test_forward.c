@@ -27,6 +27,8 @@
 #include "core/httpd.h"
 #include "table/forward.h"
 
+#include "sockets.h"
+
 #define WAIT_S 30
 #define CANDIDATES 3
 
@@ -56,24 +58,6 @@ static void on_big(ferry_http_req *req, void *arg)
     ferry_http_respond(req, 200, "text/plain", big, FERRY_FORWARD_ANSWER_MAX + 1);
 }
 
-/* Binds a TCP socket on 127.0.0.1 to a port the OS picks; *port is set. */
-static int bound_socket(int *port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 static int serve(void)
 {
     struct ferry_httpd_options o = {
@@ -95,7 +79,7 @@ static int drop_connections(int *port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 
-    dropping_fd = bound_socket(port);
+    dropping_fd = test_bound_socket(port);
     if (dropping_fd < 0 || listen(dropping_fd, 0))
         return -1;
     a.sin_port = htons((uint16_t)*port);
@@ -123,11 +107,11 @@ static int group_setup(void **state)
     snprintf(moving, sizeof(moving), "http://127.0.0.1:%d/m", port);
     snprintf(moving2, sizeof(moving2), "http://127.0.0.1:%d/m2", port);
     snprintf(too_big, sizeof(too_big), "http://127.0.0.1:%d/b", port);
-    silent_fd = bound_socket(&silent_port);
+    silent_fd = test_bound_socket(&silent_port);
     if (silent_fd < 0 || listen(silent_fd, 8))
         return -1;
     snprintf(silent, sizeof(silent), "http://127.0.0.1:%d/s", silent_port);
-    fd = bound_socket(&refused_port); /* closed again: nothing listens there */
+    fd = test_bound_socket(&refused_port); /* closed again: nothing listens there */
     if (fd < 0)
         return -1;
     close(fd);
