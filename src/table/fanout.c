@@ -440,6 +440,15 @@ static int refuse(ferry_http_req *req, int status, const char *what, const char 
     return status;
 }
 
+/* The headers of a stream's answer, also given to a HEAD of one. */
+static void add_stream_headers(struct table_fanout *tf, ferry_http_req *req)
+{
+    ferry_http_add_header(req, "Cache-Control", "no-cache");
+    ferry_http_add_header(req, "X-Accel-Buffering", "no"); /* nginx: pass events on at once */
+    if (atomic_load(&tf->t->rebuilding))
+        ferry_http_add_header(req, "Ferry-Rebuilding", "true");
+}
+
 /* Starts s's stream, answering req. Returns 0, or -1 when out of memory. */
 static int start_stream(struct sub *s, ferry_http_req *req)
 {
@@ -447,10 +456,7 @@ static int start_stream(struct sub *s, ferry_http_req *req)
     struct ferry_http_stream_options opts = {(size_t)lim->subscriber_queue, FANOUT_QUEUE_BYTES,
                                              on_stream, s};
 
-    ferry_http_add_header(req, "Cache-Control", "no-cache");
-    ferry_http_add_header(req, "X-Accel-Buffering", "no"); /* nginx: pass events on at once */
-    if (atomic_load(&s->tf->t->rebuilding))
-        ferry_http_add_header(req, "Ferry-Rebuilding", "true");
+    add_stream_headers(s->tf, req);
     s->stream = ferry_http_stream_start(req, 200, "text/event-stream", &opts);
     return s->stream ? 0 : -1;
 }
@@ -471,6 +477,12 @@ int ferry_table_fanout_subscribe(struct table *t, ferry_http_req *req,
     if (atomic_fetch_add(&tf->count, 1) >= (size_t)t->cfg->limits.max_subscribers) {
         atomic_fetch_sub(&tf->count, 1);
         return refuse(req, 429, "limits.max_subscribers are all taken", t->cfg->name);
+    }
+    if (strcmp(ferry_http_req_method(req), "HEAD") == 0) {
+        atomic_fetch_sub(&tf->count, 1); /* the headers a GET would get, and no stream */
+        add_stream_headers(tf, req);
+        ferry_http_respond(req, 200, "text/event-stream", "", 0);
+        return 200;
     }
     ferry_gauge_add(tf->subscribers, 1);
     s = sub_new(tf, sr);

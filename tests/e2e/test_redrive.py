@@ -91,13 +91,7 @@ def test_a_saved_run_past_the_topics_end_is_refused(ferry_bin, start_routes, rec
     f = dead_letter(start_routes, receiver, kafka, 4)[0]
     assert redrive(ferry_bin, f).returncode == 0
     receiver.clear()
-    # the file as a run over an older topic of that name left it: 100 records further
-    progress = f.workdir / "ferry-redrive-rd.progress"
-    text, moved = re.subn(r"^partition (\d+) (\d+) (\d+)$",
-                          lambda m: f"partition {m[1]} {int(m[2]) + 100} {int(m[3]) + 100}",
-                          progress.read_text(), flags=re.M)
-    assert moved >= 1, progress.read_text()
-    progress.write_text(text)
+    move_saved_run_past_the_end(f.workdir / "ferry-redrive-rd.progress")
 
     res = redrive(ferry_bin, f)
     assert res.returncode == 2, res.stdout + res.stderr
@@ -106,6 +100,47 @@ def test_a_saved_run_past_the_topics_end_is_refused(ferry_bin, start_routes, rec
     res = redrive(ferry_bin, f, "--restart")
     assert res.returncode == 0 and "redriven 4" in summary(res), res.stdout + res.stderr
     assert keys(receiver.requests) == [f"k{i}" for i in range(4)]
+
+
+def move_saved_run_past_the_end(progress):
+    """Rewrites a saved run as a run over an older topic of that name would have left it: 100
+    records further in each partition."""
+    text, moved = re.subn(r"^partition (\d+) (\d+) (\d+)$",
+                          lambda m: f"partition {m[1]} {int(m[2]) + 100} {int(m[3]) + 100}",
+                          progress.read_text(), flags=re.M)
+    assert moved >= 1, progress.read_text()
+    progress.write_text(text)
+
+
+def test_the_endpoint_refuses_a_saved_run_past_the_topics_end(ferry_bin, start_routes,
+                                                              receiver, kafka):
+    """The endpoint's answer to the same case: 409 with the way out, then restart: true."""
+    import json
+    topic, dlq = unique("rd"), unique("rd-dlq")
+    receiver.default = Reply(status=400)
+    f = start_routes(route_config("rd", [topic], receiver.url + "/in/${key}",
+                                  dead_letter={"topic": dlq}))
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(3)])
+    kafka.consume_n(dlq, 3, use_group=False)
+    receiver.default = Reply()
+    receiver.clear()
+
+    def post(body):
+        return f.request("POST", "/routes/rd/redrive", body=json.dumps(body))
+
+    r = post({})
+    assert r.status == 200 and r.json()["redriven"] == 3, r.text
+    receiver.clear()
+    move_saved_run_past_the_end(f.workdir / "ferry-redrive-rd.progress")
+
+    r = post({})
+    assert r.status == 409, r.text
+    message = r.json()["message"]
+    assert "past the partition's end now" in message and "restart" in message, message
+    assert not receiver.requests
+    r = post({"restart": True})
+    assert r.status == 200 and r.json()["redriven"] == 3, r.text
+    assert keys(receiver.requests) == ["k0", "k1", "k2"]
 
 
 def test_failed_again_are_counted_and_stay_where_they_are(ferry_bin, start_routes, receiver,
