@@ -286,8 +286,9 @@ static int try_next(CURL *easy, CURLcode rc, long status)
 }
 
 /* Answers a read whose transfer ended and that goes to no other candidate: the holder's
- * answer, or ferry's own error. Returns the status answered. */
-static int answer_ended(struct fwd *w, CURLcode rc, long status)
+ * answer, or ferry's own error. unreached is try_next()'s verdict on the transfer. Returns the
+ * status answered. */
+static int answer_ended(struct fwd *w, CURLcode rc, long status, int unreached)
 {
     if (rc == CURLE_OK && status != 508) {
         relay(w, (int)status);
@@ -298,7 +299,7 @@ static int answer_ended(struct fwd *w, CURLcode rc, long status)
         return 502;
     }
     if (rc == CURLE_OPERATION_TIMEDOUT && /* the read's time ran out, not a connection's */
-        (!try_next(w->easy, rc, status) || ferry_clock_ms() >= w->deadline_ms)) {
+        (!unreached || ferry_clock_ms() >= w->deadline_ms)) {
         fail(w, 504, "the instance holding the key's partition did not answer in time");
         return 504;
     }
@@ -326,7 +327,7 @@ static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
             return;
         rc = CURLE_OUT_OF_MEMORY; /* answered 503, as when no holder could be reached */
     }
-    ferry_forward_finish(f, w, answer_ended(w, rc, status));
+    ferry_forward_finish(f, w, answer_ended(w, rc, status, next));
 }
 
 void ferry_forward_start(ferry_table_forward *f, struct fwd *w)
