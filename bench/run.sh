@@ -13,7 +13,8 @@
 # BENCH_RECORDS scales the record and request counts (default 1000000; 200000 for a quick run;
 # at most 1500000, since the dev broker drops a partition's oldest records past about 5 MiB);
 # BENCH_ROUTE_CASES picks cases ("none 500,key 1"), BENCH_ROUTE_PROPS adds consumer properties
-# ("queued.max.messages.kbytes: 8192"), BENCH_SKIP_CEILING=1, BENCH_SKIP_INGEST=1 and
+# ("queued.max.messages.kbytes: 8192"), BENCH_PRELOAD_PROPS sets the preload producer's
+# ("batch.num.messages=100 linger.ms=1"), BENCH_SKIP_CEILING=1, BENCH_SKIP_INGEST=1 and
 # BENCH_SKIP_TABLES=1 leave those out, BENCH_PERF=DIR records perf samples of each route run,
 # BENCH_MALLOC=PATH preloads another malloc library into every ferry (bench/lib.sh).
 # Everything listens on 127.0.0.1 and is stopped on exit.
@@ -51,6 +52,8 @@ if [ -n "${BENCH_ROUTE_CASES:-}" ]; then # e.g. "none 500,key 1"
 fi
 # Extra librdkafka properties for the route's consumer, as YAML pairs: "a.b: 1, c.d: 2".
 ROUTE_PROPS=${BENCH_ROUTE_PROPS:-}
+# Extra librdkafka properties for the preload's producer, "name=value" separated by spaces.
+read -r -a PRELOAD_PROPS <<<"${BENCH_PRELOAD_PROPS:-}"
 
 ROUNDS=${BENCH_ROUNDS:-3} # every case runs this many times; the table shows medians
 ROWS=()         # "name|records/s|CPU s|peak RSS MB|ratio|CPU us per record|CPU ratio", one per run
@@ -110,8 +113,10 @@ bench_ceiling() {
 bench_preload() {
   local line
   echo "== preload: $RECORDS x $BODY_BYTES B to $TOPIC ($PARTITIONS partitions) at $BROKER_BOOTSTRAP"
+  local props=() p
+  for p in "${PRELOAD_PROPS[@]}"; do props+=(-X "$p"); done
   line=$("$PRELOAD_BENCH" --bootstrap "$BROKER_BOOTSTRAP" --topic "$TOPIC" --records "$RECORDS" \
-    --bytes "$BODY_BYTES" --keys "$KEYS")
+    --bytes "$BODY_BYTES" --keys "$KEYS" "${props[@]}")
   echo "   $line"
   add_row "preload (librdkafka producer)" "$line" noratio
 }
