@@ -276,7 +276,14 @@ static int http_token_valid(const char *s)
 static void check_webhook_path(struct ferry_config *cfg,
                                const struct ferry_ingest_webhook_config *w, const char *path)
 {
-    static const char *const reserved[] = {"/", "/status", "/healthz", "/readyz", "/metrics", NULL};
+    static const char *const reserved[] = {"/",        "/status", "/healthz", "/readyz",
+                                           "/metrics", "/tables", NULL};
+    /* the POST endpoints of ferry's own under these: a webhook there would take their place */
+    static const char *const reserved_prefixes[][2] = {
+        {"/topics/", "the REST Proxy API"},
+        {"/tables/", "the tables' lookups"},
+        {"/routes/", "the routes' redrive endpoints"},
+    };
     char fpath[INGEST_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.path", path);
@@ -289,8 +296,10 @@ static void check_webhook_path(struct ferry_config *cfg,
     for (int i = 0; reserved[i]; i++)
         if (strcmp(w->path, reserved[i]) == 0)
             ferry_config_error(cfg, fpath, "'%s' is one of ferry's own paths", w->path);
-    if (strncmp(w->path, "/topics/", 8) == 0)
-        ferry_config_error(cfg, fpath, "paths under /topics/ belong to the REST Proxy API");
+    for (size_t i = 0; i < sizeof(reserved_prefixes) / sizeof(reserved_prefixes[0]); i++)
+        if (strncmp(w->path, reserved_prefixes[i][0], strlen(reserved_prefixes[i][0])) == 0)
+            ferry_config_error(cfg, fpath, "paths under %s belong to %s", reserved_prefixes[i][0],
+                               reserved_prefixes[i][1]);
 }
 
 static void check_webhook_key(struct ferry_config *cfg, const struct ferry_ingest_key_config *k,

@@ -461,7 +461,8 @@ static void produce_all(struct ingest_req *r, const struct ferry_ingest_batch *b
 
 /* Admits r unless ingest is stopping. `producing` goes up before `stopping` is read and the
  * drain sets `stopping` before it waits for `producing` to reach zero, so either the drain
- * sees this handler or this handler sees the drain. */
+ * sees this handler (and waits until it has counted and listed r) or this handler sees the
+ * drain. */
 static int admit(ferry_ingest *ing, struct ingest_req *r)
 {
     atomic_fetch_add(&ing->producing, 1);
@@ -619,9 +620,11 @@ size_t ferry_ingest_flight_drain(ferry_ingest *ing, int64_t timeout_ms)
     size_t answered;
 
     atomic_store(&ing->stopping, 1);
-    wait_in_flight(ing, ferry_clock_ms() + timeout_ms);
-    answered = answer_pending(ing);
+    /* First every handler admitted before `stopping`: until it is done, its request may be
+     * neither in flight nor pending yet, and would be missed below. */
     while (atomic_load(&ing->producing) > 0) /* handlers never block: this is short */
         nanosleep(&pause, NULL);
+    wait_in_flight(ing, ferry_clock_ms() + timeout_ms);
+    answered = answer_pending(ing);
     return answered;
 }

@@ -121,6 +121,14 @@ static const struct bad_case bad_cases[] = {
     {WH "      path: /topics/x\n",
      "config: ingest.webhooks[0].path: paths under /topics/ belong to the REST Proxy API "
      "(bad.yaml:5)"},
+    {WH "      path: /tables/users\n",
+     "config: ingest.webhooks[0].path: paths under /tables/ belong to the tables' lookups "
+     "(bad.yaml:5)"},
+    {WH "      path: /routes/orders/redrive\n",
+     "config: ingest.webhooks[0].path: paths under /routes/ belong to the routes' redrive "
+     "endpoints (bad.yaml:5)"},
+    {WH "      path: /tables\n",
+     "config: ingest.webhooks[0].path: '/tables' is one of ferry's own paths (bad.yaml:5)"},
     {WH "      path: /a\n    - name: w2\n      topic: t\n      path: /a\n",
      "config: ingest.webhooks[1].path: another webhook has the path '/a' (bad.yaml:8)"},
     {WH "      path: /a\n    - name: w\n      topic: t\n      path: /b\n",
