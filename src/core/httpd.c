@@ -446,6 +446,7 @@ struct ferry_http_stream {
     struct piece_queue queue;
     size_t queued, queued_bytes; /* items and bytes in the queue */
     size_t head_sent;            /* bytes of the first piece already given to libmicrohttpd */
+    uint64_t taken;              /* bytes given to libmicrohttpd in all */
     size_t max_items, max_bytes;
     int suspended;  /* the reader suspended the connection: the next write resumes it */
     int closed;     /* the writer closed: the body ends after the queue */
@@ -507,6 +508,7 @@ static size_t stream_take(ferry_http_stream *s, char *buf, size_t max)
         memcpy(buf + n, p->data + s->head_sent, k);
         n += k;
         s->head_sent += k;
+        s->taken += k;
         if (s->head_sent < p->len)
             break;
         STAILQ_REMOVE_HEAD(&s->queue, link);
@@ -648,6 +650,16 @@ size_t ferry_http_stream_room(ferry_http_stream *s)
     room = s->over || s->closed || s->queued >= s->max_items ? 0 : s->max_items - s->queued;
     pthread_mutex_unlock(&s->lock);
     return room;
+}
+
+uint64_t ferry_http_stream_taken(ferry_http_stream *s)
+{
+    uint64_t taken;
+
+    pthread_mutex_lock(&s->lock);
+    taken = s->taken;
+    pthread_mutex_unlock(&s->lock);
+    return taken;
 }
 
 int ferry_http_stream_want_drain(ferry_http_stream *s)

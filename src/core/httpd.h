@@ -13,6 +13,7 @@
 #define FERRY_HTTPD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ferry_httpd ferry_httpd;
 typedef struct ferry_http_req ferry_http_req;
@@ -180,6 +181,10 @@ int ferry_http_stream_write(ferry_http_stream *s, const void *data, size_t len, 
 /* How many items the queue takes now (0 when it is full or the request is over).
  * @locality any thread */
 size_t ferry_http_stream_room(ferry_http_stream *s);
+
+/* How many bytes of the queue libmicrohttpd has taken to send so far: it grows while the client
+ * reads, however slowly. @locality any thread */
+uint64_t ferry_http_stream_taken(ferry_http_stream *s);
 
 /* Asks for one FERRY_HTTP_STREAM_DRAINED notification when the queue next becomes empty.
  * Returns 0 when it will come, 1 when the queue is empty already (none will come), -1 when the

@@ -146,8 +146,10 @@ void ferry_fanout_stall(struct sub *s)
         return;
     }
     s->waiting = 1;
-    if (!s->stalled_ms)
+    if (!s->stalled_ms) {
         s->stalled_ms = ferry_clock_ms();
+        s->stall_taken = ferry_http_stream_taken(s->stream);
+    }
     if (r == 1) /* drained meanwhile: no notification will come */
         on_stream(s, FERRY_HTTP_STREAM_DRAINED);
 }
@@ -257,6 +259,21 @@ static int states_to_send(const ferry_table_fanout *f)
     return 0;
 }
 
+/* Whether stalled s's client has taken nothing of its queue for longer than the stall limit. A
+ * client that reads, however slowly, starts that time afresh: it drains a full queue in the
+ * end, which may take longer than the limit. */
+static int stalled_too_long(const ferry_table_fanout *f, struct sub *s, int64_t now)
+{
+    uint64_t taken = ferry_http_stream_taken(s->stream);
+
+    if (taken != s->stall_taken) {
+        s->stall_taken = taken;
+        s->stalled_ms = now;
+        return 0;
+    }
+    return now - s->stalled_ms > f->stall_ms;
+}
+
 /* Writes a comment to each subscription idle for half the heartbeat, and ends those stalled
  * too long: their client does not read. */
 static void heartbeats(ferry_table_fanout *f, struct table_fanout *tf)
@@ -266,13 +283,13 @@ static void heartbeats(ferry_table_fanout *f, struct table_fanout *tf)
 
     snprintf(why, sizeof(why),
              "its queue of %" PRId64 " events (limits.subscriber_queue) stayed "
-             "full for %" PRId64 " ms",
+             "full, its client reading nothing, for %" PRId64 " ms",
              tf->t->cfg->limits.subscriber_queue, f->stall_ms);
     for (size_t b = 0; b <= FANOUT_BUCKETS; b++) {
         struct sub_list *list = b < FANOUT_BUCKETS ? &tf->buckets[b] : &tf->prefixes;
         struct sub *s;
         TAILQ_FOREACH(s, list, link) {
-            if (!s->dead && s->waiting && now - s->stalled_ms > f->stall_ms)
+            if (!s->dead && s->waiting && stalled_too_long(f, s, now))
                 ferry_fanout_end_slow(s, why);
             else if (!s->dead && s->wrote_ms <= idle &&
                      ferry_http_stream_write(s->stream, FERRY_SSE_KEEPALIVE,
@@ -496,6 +513,7 @@ int ferry_table_fanout_subscribe(struct table *t, ferry_http_req *req,
     admitted = !f->intake_closed;
     if (admitted) {
         TAILQ_INSERT_TAIL(&f->incoming, s, link);
+        f->changed = 1; /* a table blocked on a commit made for nobody looks again */
         pthread_cond_signal(&f->wake);
     }
     pthread_mutex_unlock(&f->lock);
@@ -571,15 +589,17 @@ int ferry_table_fanout_commit(struct table *t, ferry_store *store,
 {
     struct table_fanout *tf = t->fanout;
     /* a rebuild's store is not read before it is swapped in (then every state is resent) */
-    int wanted = store == t->store && b->recorded && atomic_load(&tf->count) > 0;
-    struct change_batch *cb = wanted ? batch_copy(b) : NULL;
+    int kept = store == t->store && b->recorded;
+    struct change_batch *cb = kept ? batch_copy(b) : NULL;
     int r, wake;
 
     pthread_mutex_lock(&tf->commit_lock);
     r = ferry_store_batch_commit(store, errstr, errstr_size);
     wake = tf->open_unrecorded && atomic_load(&tf->count) > 0;
     tf->open_unrecorded = 0;
-    if (r == FERRY_STORE_OK && wanted) {
+    /* Counted under the lock: a subscriber admitted since its state was read before this
+     * commit takes the batch's changes from the log. */
+    if (r == FERRY_STORE_OK && kept && atomic_load(&tf->count) > 0) {
         queue_batch(tf, cb);
         cb = NULL;
         wake = 1;

@@ -58,11 +58,12 @@ struct sub {
     int32_t last_partition;
     int64_t last_offset;
     enum phase phase;
-    uint64_t pos;       /* the next change of the log it has not considered */
-    int reset;          /* its next state begins with `event: reset` */
-    int waiting;        /* stalled: for its queue to drain */
-    int64_t stalled_ms; /* when it stalled */
-    int dead;           /* ended: freed at the end of the turn */
+    uint64_t pos;         /* the next change of the log it has not considered */
+    int reset;            /* its next state begins with `event: reset` */
+    int waiting;          /* stalled: for its queue to drain */
+    int64_t stalled_ms;   /* when it stalled, or when its client last took something since */
+    uint64_t stall_taken; /* what the stream had taken then (ferry_http_stream_taken) */
+    int dead;             /* ended: freed at the end of the turn */
     unsigned char cursor[FERRY_STORE_CURSOR_MAX]; /* PHASE_STATE: the last row sent */
     size_t cursor_len;
     uint64_t state_keys;

@@ -167,6 +167,18 @@ struct walk {
     int event; /* 0: not read yet; 1: in tf->event; -1: nothing to send */
 };
 
+/* Whether key subscription s has sent m's state of its key already, or a later one. A delete
+ * is sent when the key is gone now, which it may be again after a later put that s was sent
+ * when its state was read afresh (fanout_state.c's resend_key reads the store ahead of the log). */
+static int key_state_sent(const struct sub *s, const struct ferry_table_mark *m)
+{
+    if (s->prefix || !s->sent)
+        return 0;
+    if (m->deleted)
+        return s->sent_deleted || (s->sent_partition == m->partition && s->sent_offset > m->offset);
+    return !s->sent_deleted && s->sent_partition == m->partition && s->sent_offset == m->offset;
+}
+
 /* Sends the change to s; a stalled s stays at it. */
 static void send_change(struct walk *w, struct sub *s)
 {
@@ -176,11 +188,8 @@ static void send_change(struct walk *w, struct sub *s)
         w->event = change_event(w->tf, &w->ck, m);
     if (w->event < 0)
         return;
-    if (!s->prefix && s->sent &&
-        (m->deleted ? s->sent_deleted
-                    : !s->sent_deleted && s->sent_partition == m->partition &&
-                          s->sent_offset == m->offset))
-        return; /* a key subscription has that state already */
+    if (key_state_sent(s, m))
+        return;
     if (ferry_fanout_write(s, w->tf->event.data, w->tf->event.len, 1)) {
         s->pos = w->seq;
         return;

@@ -375,6 +375,64 @@ def test_head_answers_as_a_get_would_and_subscribes_nothing(broker30, run_ferry,
         s.close()
 
 
+def test_a_client_that_reads_slowly_is_not_dropped(broker30, run_ferry, tmp_path):
+    """A full queue whose client keeps reading is not a slow subscriber, however long the
+    client takes to drain it: only a client that takes nothing for half of connection_timeout
+    is. Here a queue of 40 events of 60 KB waits for a client reading about 200 KB/s: 12 s to
+    drain it against a stall limit of 5 s, while the server sees the client take something
+    every second or two."""
+    broker, topic = broker30
+    f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 40},
+                   server={"connection_timeout": "10s"})
+    host, port = f.listen.split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect((host, int(port)))
+    got = bytearray()
+
+    def read_until(done, pace=None, seconds=None):
+        deadline = time.monotonic() + (seconds or 60)
+        while not done() and time.monotonic() < deadline:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(10000 if pace else 1 << 20)
+            except socket.timeout:
+                break
+            assert chunk, "the connection closed"
+            got.extend(chunk)
+            if pace:
+                time.sleep(pace)  # the slow client's pace: 10 KB per read, 20 reads a second
+        return done()
+
+    def body():
+        """The chunked body's complete chunks, joined."""
+        out, at = bytearray(), got.find(b"\r\n\r\n") + 4
+        while (eol := got.find(b"\r\n", at)) > 0:
+            size = int(got[at:eol], 16)
+            if eol + 2 + size > len(got):
+                break
+            out += got[eol + 2:eol + 2 + size]
+            at = eol + 4 + size
+        return bytes(out)
+
+    try:
+        sock.sendall(b"GET /tables/t/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_until(lambda: b"event: sync" in body())
+        value = "v" * 60000
+        n = 80  # 4.8 MB: more than the queue's 2.4 MB and the sockets' buffers
+        put(broker, topic, [(f"k{i:03d}", value) for i in range(n)])
+        wait_until(lambda: metric(f, "ferry_table_events_sent_total", table="t") >= 40, 30,
+                   "the queue to fill")
+        read_until(lambda: b"slow_subscriber" in got, pace=0.05, seconds=12)
+        assert b"slow_subscriber" not in body()
+        assert metric(f, "ferry_table_subscribers_dropped_total", table="t") == 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # the rest at full speed
+        assert read_until(lambda: body().count(b"event: put") == n), body().count(b"event: put")
+        assert b"slow_subscriber" not in body()
+    finally:
+        sock.close()
+
+
 def test_max_subscribers_answers_429(broker30, run_ferry, tmp_path):
     broker, topic = broker30
     # heartbeats every second (connection_timeout / 2) find a client that left

@@ -5,8 +5,8 @@
  * it to the test, which then writes, closes, and reads what a raw socket client receives.
  * Cases: pieces arrive in order and the body ends after close; the queue's limits; a client
  * that goes away is reported (FERRY_HTTP_STREAM_GONE) and later writes fail; a drained queue
- * is reported when asked. Every case runs against the polling server (one thread) and the
- * epoll thread pool. Waits have deadlines; no fixed sleeps.
+ * is reported when asked, and the bytes taken to send are counted. Every case runs against the
+ * polling server (one thread) and the epoll thread pool. Waits have deadlines; no fixed sleeps.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -328,6 +328,7 @@ static void a_drained_queue_is_reported(void **state)
 
     assert_true(client_read_until(fd, got, &len, "\r\n\r\n"));
     assert_int_equal(ferry_http_stream_want_drain(hand.stream), 1); /* empty already */
+    assert_int_equal(ferry_http_stream_taken(hand.stream), 0);
     memset(big, 'd', sizeof(big));
     big[sizeof(big) - 1] = '!';
     assert_int_equal(ferry_http_stream_write(hand.stream, big, sizeof(big), 1),
@@ -337,6 +338,7 @@ static void a_drained_queue_is_reported(void **state)
         assert_true(wait_hand(0, FERRY_HTTP_STREAM_DRAINED));
     assert_true(client_read_until(fd, got, &len, "d!"));
     assert_int_equal(ferry_http_stream_room(hand.stream), plain.max_items);
+    assert_int_equal(ferry_http_stream_taken(hand.stream), sizeof(big)); /* what the client read */
     ferry_http_stream_close(hand.stream, NULL, 0);
     assert_true(client_read_until(fd, got, &len, "0\r\n\r\n"));
     close(fd);
