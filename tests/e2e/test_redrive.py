@@ -25,6 +25,24 @@ def dead_letter(start_routes, receiver, kafka, n, status_of=lambda key: 400, **r
     return f, topic, dlq, dead
 
 
+def running_with_dead_letters(start_routes, receiver, kafka, n, keys=None):
+    """Starts a route "rd" whose target refuses every record, with the given API keys (name:
+    key, each allowed the route's topic), produces n keyed records (k0..) and waits for their
+    n dead letters. ferry stays running; the receiver is cleared. Returns (ferry, topic)."""
+    topic, dlq = unique("rd"), unique("rd-dlq")
+    receiver.default = Reply(status=400)
+    overrides = {"ingest": {"auth": {"keys": [
+        {"name": name, "key": key, "topics": [topic]} for name, key in keys.items()]}}} if keys \
+        else None
+    f = start_routes(route_config("rd", [topic], receiver.url + "/in/${key}",
+                                  dead_letter={"topic": dlq}), overrides=overrides)
+    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(n)])
+    kafka.consume_n(dlq, n, use_group=False)
+    receiver.default = Reply()
+    receiver.clear()
+    return f, topic
+
+
 def redrive(ferry_bin, f, *args, timeout=60):
     return run_cli(ferry_bin, ["redrive", "-c", f.config_path, "--route", "rd", *args],
                    timeout=timeout, cwd=f.workdir)
@@ -116,14 +134,7 @@ def test_the_endpoint_refuses_a_saved_run_past_the_topics_end(ferry_bin, start_r
                                                               receiver, kafka):
     """The endpoint's answer to the same case: 409 with the way out, then restart: true."""
     import json
-    topic, dlq = unique("rd"), unique("rd-dlq")
-    receiver.default = Reply(status=400)
-    f = start_routes(route_config("rd", [topic], receiver.url + "/in/${key}",
-                                  dead_letter={"topic": dlq}))
-    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(3)])
-    kafka.consume_n(dlq, 3, use_group=False)
-    receiver.default = Reply()
-    receiver.clear()
+    f = running_with_dead_letters(start_routes, receiver, kafka, 3)[0]
 
     def post(body):
         return f.request("POST", "/routes/rd/redrive", body=json.dumps(body))
@@ -374,14 +385,8 @@ def test_admin_endpoint_keeps_at_most_100_lines(ferry_bin, start_routes, receive
     rest, however many dead letters it reads; the command line prints every one."""
     import json
     n = 130
-    topic, dlq = unique("rd"), unique("rd-dlq")
     key = "redrive-key-0123456789"
-    receiver.default = Reply(status=400)
-    f = start_routes(
-        route_config("rd", [topic], receiver.url + "/in/${key}", dead_letter={"topic": dlq}),
-        overrides={"ingest": {"auth": {"keys": [{"name": "ops", "key": key, "topics": [topic]}]}}})
-    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(n)])
-    kafka.consume_n(dlq, n, use_group=False)
+    f = running_with_dead_letters(start_routes, receiver, kafka, n, keys={"ops": key})[0]
 
     r = f.request("POST", "/routes/rd/redrive", headers={"Authorization": f"Bearer {key}"},
                   body=json.dumps({"dry_run": True}), timeout=60)  # reads all 130 first
@@ -400,14 +405,8 @@ def test_admin_endpoint_one_run_per_route_and_stopped_by_shutdown(ferry_bin, sta
                                                                   receiver, kafka):
     import json
     import threading
-    topic, dlq = unique("rd"), unique("rd-dlq")
-    receiver.default = Reply(status=400)
-    f = start_routes(route_config("rd", [topic], receiver.url + "/in/${key}",
-                                  dead_letter={"topic": dlq}))
-    kafka.produce(topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(40)])
-    kafka.consume_n(dlq, 40, use_group=False)
+    f = running_with_dead_letters(start_routes, receiver, kafka, 40)[0]
     receiver.default = Reply(delay=0.3)
-    receiver.clear()
 
     answers = []
     t = threading.Thread(target=lambda: answers.append(

@@ -84,6 +84,15 @@ def is_event(name, key=None):
     return lambda e: e["event"] == name and (key is None or e["data"].get("key") == key)
 
 
+def small_window_socket(ferry):
+    """A connection to ferry whose client takes data slowly: a receive window of 4 KB."""
+    host, port = ferry.listen.split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect((host, int(port)))
+    return sock
+
+
 def ferry_with(run_ferry, broker, topic, tmp_path, server=None, **over):
     """ferry with table t of topic, its settings in over, and server settings."""
     f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", **over)],
@@ -321,10 +330,7 @@ def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_p
     # would close the connection without a word (10 s)
     f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 2},
                    server={"connection_timeout": "10s"})
-    host, port = f.listen.split(":")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-    sock.connect((host, int(port)))
+    sock = small_window_socket(f)
     try:
         sock.sendall(b"GET /tables/t/events HTTP/1.1\r\nHost: t\r\n\r\n")
         wait_until(lambda: metric(f, "ferry_table_subscribers", table="t") == 1, 30,
@@ -384,10 +390,7 @@ def test_a_client_that_reads_slowly_is_not_dropped(broker30, run_ferry, tmp_path
     broker, topic = broker30
     f = ferry_with(run_ferry, broker, topic, tmp_path, limits={"subscriber_queue": 40},
                    server={"connection_timeout": "10s"})
-    host, port = f.listen.split(":")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-    sock.connect((host, int(port)))
+    sock = small_window_socket(f)
     got = bytearray()
 
     def read_until(done, pace=None, seconds=None):
