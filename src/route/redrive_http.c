@@ -322,18 +322,16 @@ static int may_redrive(ferry_redrive_http *rh, ferry_http_req *req, int key,
     return 1;
 }
 
-/* Frees the finished runs and takes a slot for run. Returns 0, or an HTTP status. */
-static int take_slot(ferry_redrive_http *rh, struct run *run)
+/* Takes the finished runs out of their slots (into finished, *n of them) and a slot for run.
+ * Under rh->lock. Returns 0, or an HTTP status. */
+static int take_slot(ferry_redrive_http *rh, struct run *run, struct run **finished, size_t *n)
 {
     int status = 503, slot = -1;
 
-    pthread_mutex_lock(&rh->lock);
     for (int i = 0; i < FERRY_REDRIVE_HTTP_RUNS_MAX; i++) {
         struct run *r = rh->runs[i];
         if (r && r->done) {
-            pthread_mutex_unlock(&rh->lock);
-            run_free(r); /* its thread has answered and is ending */
-            pthread_mutex_lock(&rh->lock);
+            finished[(*n)++] = r; /* its thread has answered and is ending */
             rh->runs[i] = r = NULL;
         }
         if (r && r->route == run->route)
@@ -345,31 +343,37 @@ static int take_slot(ferry_redrive_http *rh, struct run *run)
         rh->runs[slot] = run;
         status = 0;
     }
-    pthread_mutex_unlock(&rh->lock);
     return status;
 }
 
+/* Starts run's thread for req, or answers why not (then returns -1 and run is the caller's).
+ * The slot is taken and the thread started under one hold of the lock, so that two requests
+ * for one route cannot both start, and the stop finds every run either absent or started. */
 static int start_run(ferry_redrive_http *rh, struct run *run, ferry_http_req *req)
 {
-    int status = take_slot(rh, run);
+    struct run *finished[FERRY_REDRIVE_HTTP_RUNS_MAX];
+    size_t nfinished = 0;
+    int status;
 
+    pthread_mutex_lock(&rh->lock);
+    status = take_slot(rh, run, finished, &nfinished);
+    if (status == 0) {
+        ferry_http_suspend(req);
+        run->req = req;
+        run->started = pthread_create(&run->thread, NULL, run_main, run) == 0;
+        run->done = !run->started;
+    }
+    pthread_mutex_unlock(&rh->lock);
+    for (size_t i = 0; i < nfinished; i++)
+        run_free(finished[i]); /* outside the lock, which their threads take last */
     if (status == 409)
         ferry_http_respond_error(req, 409, 0, "a redrive of route '%s' is under way",
                                  run->route->name);
     else if (status)
         ferry_http_respond_error(req, 503, 0, "too many redrives under way, or stopping");
-    if (status)
-        return -1;
-    ferry_http_suspend(req);
-    run->req = req;
-    run->started = pthread_create(&run->thread, NULL, run_main, run) == 0;
-    if (!run->started) {
+    else if (!run->started)
         ferry_http_respond_error(req, 500, 0, "cannot start a thread for the redrive");
-        pthread_mutex_lock(&rh->lock);
-        run->done = 1;
-        pthread_mutex_unlock(&rh->lock);
-    }
-    return 0;
+    return status ? -1 : 0;
 }
 
 static void handle(ferry_http_req *req, void *arg)
@@ -423,15 +427,17 @@ void ferry_redrive_http_stop(ferry_redrive_http *rh)
 {
     if (!rh)
         return;
+    struct run *runs[FERRY_REDRIVE_HTTP_RUNS_MAX];
+
     pthread_mutex_lock(&rh->lock);
     rh->stopping = 1;
     pthread_cond_broadcast(&rh->cond);
+    memcpy(runs, rh->runs, sizeof(runs));
+    memset(rh->runs, 0, sizeof(rh->runs));
     pthread_mutex_unlock(&rh->lock);
-    for (int i = 0; i < FERRY_REDRIVE_HTTP_RUNS_MAX; i++) {
-        if (rh->runs[i])
-            run_free(rh->runs[i]);
-        rh->runs[i] = NULL;
-    }
+    for (int i = 0; i < FERRY_REDRIVE_HTTP_RUNS_MAX; i++)
+        if (runs[i])
+            run_free(runs[i]); /* joins it: its run sees `stopping` and ends */
 }
 
 void ferry_redrive_http_destroy(ferry_redrive_http *rh)
