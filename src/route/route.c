@@ -604,8 +604,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             check_assign(r, "take", rd_kafka_incremental_assign(rk, parts), 0);
         else
             check_assign(r, "take", NULL, rd_kafka_assign(rk, parts));
+        /* librdkafka keeps an application's pause of a partition over its unassignment: one
+         * paused by backpressure when it was revoked would come back paused for good. */
         if (r->backpressure)
             rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         route_parking_assigned(r);
         atomic_store(&r->joined, 1);
         return;
@@ -939,15 +943,18 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
 /* Abandons whatever a stopped route still holds, so every record is released. */
 static void route_release(struct route *r)
 {
+    /* The topic writers first: a late report of theirs wakes the sender (wake_route). */
+    ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
+    r->dead_letters = NULL;
+    ferry_reply_topic_destroy(r->replies);
+    r->replies = NULL;
+    route_parking_release(r);
     if (r->sender) {
         ferry_sender_destroy(r->sender); /* in-flight calls are dropped without callbacks */
         r->sender = NULL;
     }
     if (r->dispatch)
         route_abandon_retries(r, 0);
-    ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
-    ferry_reply_topic_destroy(r->replies);
-    route_parking_release(r);
     ferry_dispatch_destroy(r->dispatch);
     ferry_refetch_destroy(r->refetch);
     if (r->queue)

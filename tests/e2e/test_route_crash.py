@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 
-from ferrytest import (Reply, group_committed, make_producer, produce, route_config,
+from ferrytest import (Hang, Reply, group_committed, make_producer, produce, route_config,
                        route_metric, unique, wait_until)
 
 CONCURRENCY = 8
@@ -310,3 +310,30 @@ def test_second_instance_joining_and_leaving_loses_nothing(start_routes, receive
     dup_parts = set().union(*(parts_of[body] for body in dups)) if dups else set()
     assert dup_parts <= b_parts, f"duplicates in partitions b never had: {dup_parts - b_parts}"
     a.wait_log(r"released \d+ partition")
+
+
+def test_partitions_given_back_after_a_pause_are_read(start_routes, receiver, kafka):
+    """A partition that was revoked while backpressure had it paused is read again when it
+    comes back: librdkafka keeps an application's pause over an unassignment, and ferry
+    used to resume only the partitions it held at the time."""
+    topic = unique("bp")
+    group = f"ferry-{topic}"
+    receiver.default = Hang()  # a's one request hangs: its buffers stay full, it pauses
+    route = route_config("bp", [topic], receiver.url + "/b", group=group, kafka=SESSION,
+                         concurrency=1, limits={"max_buffered_records": 4}, drain_timeout="1s")
+    a = start_routes(route, name="ferry-a")
+    kafka.produce(topic, [f"early-{i}" for i in range(100)])  # no keys: every partition
+    wait_until(lambda: route_metric(a.metrics(), "ferry_route_paused", "bp") == 1, 30,
+               "a to pause its partitions (its buffers full for a second)")
+    receiver.default = Reply()
+    b = start_routes(route, name="ferry-b", timeout=60)
+    b.wait_log(r"assigned [1-9]\d* partition", timeout=HAND_OVER_S)
+    receiver.release_hung()
+    wait_until(lambda: route_metric(a.metrics(), "ferry_route_paused", "bp") == 0, 60,
+               "a to resume")
+    rc, _ = b.stop()
+    assert rc == 0, b.describe()
+    late = [f"late-{i}" for i in range(40)]  # in every partition, all a's again once b left
+    kafka.produce(topic, late)
+    wait_until(lambda: {r.body for r in receiver.requests if r.status == 200}
+               >= {v.encode() for v in late}, HAND_OVER_S + 30, "every late record delivered")
