@@ -185,8 +185,9 @@ out:
 static void start_partition(struct table *t, int32_t p, int64_t *from)
 {
     int64_t low = 0, high = 0;
+    int forgotten = t->parts[p].forgotten;
 
-    *from = t->parts[p].forgotten ? -1 : atomic_load(&t->parts[p].applied);
+    *from = forgotten ? -1 : atomic_load(&t->parts[p].applied);
     t->parts[p].forgotten = 0;
     if (rd_kafka_query_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high,
                                          ASSIGN_META_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -194,6 +195,10 @@ static void start_partition(struct table *t, int32_t p, int64_t *from)
         if (high > atomic_load(&t->parts[p].end))
             atomic_store(&t->parts[p].end, high);
     }
+    /* Its rows were deleted: none of it is applied however far it once was, and it serves
+     * reads again only once it has caught up (ferry_table_assign_serving). */
+    if (forgotten)
+        atomic_store(&t->parts[p].applied, low);
 }
 
 /* Logs what a change of holdings moved. */

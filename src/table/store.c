@@ -714,7 +714,7 @@ int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, cons
     if (cur)
         mdb_cursor_close(cur);
     partition_key(partition, pk);
-    if (!result && !rc && !*more)
+    if (!result && !rc) /* at the first batch; gone already at the later ones */
         rc = mdb_del(store->batch, store->offsets, &ok, NULL);
     if (!result && rc && rc != MDB_NOTFOUND)
         result = lmdb_fail(store, "dropping a partition's rows", rc, errstr, errstr_size);

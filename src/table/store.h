@@ -190,8 +190,9 @@ int ferry_store_batch_set_offset(ferry_store *store, int32_t partition, int64_t 
 /* Deletes, in the batch, the rows of partition that lie after the cursor after[0..after_len)
  * (from the first row when after_len is 0), looking at up to limit rows: a partition's rows are
  * spread over the whole key order, so a large store is cleared over several batches. Writes
- * where it stopped to next (room for FERRY_STORE_CURSOR_MAX bytes) and sets *more; once no row
- * is left (*more 0) it also forgets the partition's stored offset. Results as
+ * where it stopped to next (room for FERRY_STORE_CURSOR_MAX bytes) and sets *more. The first
+ * batch also forgets the partition's stored offset, so that a store whose clearing was cut
+ * short (a restart) never resumes the partition over the rows already deleted. Results as
  * ferry_store_batch_put. @locality the writer thread */
 int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, const void *after,
                                      size_t after_len, size_t limit, unsigned char *next,

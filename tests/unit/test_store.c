@@ -603,6 +603,8 @@ static void test_drop_partition(void **state)
                                                &more, f->err, sizeof(f->err)),
               FERRY_STORE_OK, "drop");
         commit(f);
+        if (!batches) /* the offset goes with the first batch: a cut-short clearing never resumes */
+            expect_offsets(f, after, 3);
         memcpy(cursor, next, next_len);
         cursor_len = next_len;
         assert_true(++batches < 20);
