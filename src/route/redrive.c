@@ -49,6 +49,7 @@ struct redrive {
     FILE *out;
     char path[REDRIVE_PATH_MAX];
     char select[FERRY_REDRIVE_DESCRIBE_MAX];
+    struct ferry_redrive_filter filter; /* the options', or since as the resumed run had it */
     int64_t since_ms;
     struct part *parts;
     size_t nparts;
@@ -239,7 +240,10 @@ static int adopt_saved(struct redrive *d, struct saved *s, char *errstr, size_t 
     d->saved = s->parts;
     d->nsaved = s->nparts;
     s->parts = NULL;
-    d->since_ms = s->since_ms;
+    if (!s->finished) { /* a relative --since is the resumed run's time, not now's */
+        d->since_ms = s->since_ms;
+        d->filter.since_ms = s->since_ms;
+    }
     d->sum->resumed = !s->finished;
     d->sum->continued = s->finished;
     return FERRY_REDRIVE_OK;
@@ -385,11 +389,11 @@ static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
         if (check_saved_end(d, p, hi, errstr, errstr_size))
             return FERRY_REDRIVE_EUSAGE;
         pt->id = p;
-        pt->next = ferry_redrive_first(&d->o->filter, p);
+        pt->next = ferry_redrive_first(&d->filter, p);
         pt->next = pt->next > lo ? pt->next : lo;
         if (saved_next(d, p) > pt->next)
             pt->next = saved_next(d, p);
-        pt->end = ferry_redrive_end(&d->o->filter, p);
+        pt->end = ferry_redrive_end(&d->filter, p);
         pt->end = pt->end < hi ? pt->end : hi;
     }
     return 0;
@@ -687,8 +691,7 @@ static int handle_message(struct redrive *d, rd_kafka_message_t *m, int *interru
     if (rd_kafka_message_headers(m, &h))
         h = NULL;
     v = ferry_redrive_filter_decide(
-        &d->o->filter, d->rc->name,
-        header_text(h, "ferry.route", route, sizeof(route)) ? NULL : route,
+        &d->filter, d->rc->name, header_text(h, "ferry.route", route, sizeof(route)) ? NULL : route,
         (long)header_int(h, "ferry.http_status", 0), rd_kafka_message_timestamp(m, NULL));
     if (v == FERRY_REDRIVE_SEND)
         return redrive_record(d, m, h, pt, interrupted, errstr, errstr_size);
@@ -806,7 +809,8 @@ static int check_route(struct redrive *d, char *errstr, size_t errstr_size)
     else
         snprintf(d->path, sizeof(d->path), "ferry-redrive-%s.progress", d->o->route);
     ferry_redrive_filter_describe(&d->o->filter, d->select, sizeof(d->select));
-    d->since_ms = d->o->filter.since_ms;
+    d->filter = d->o->filter;
+    d->since_ms = d->filter.since_ms;
     return 0;
 }
 

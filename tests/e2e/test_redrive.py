@@ -4,6 +4,7 @@ selection (--status, --from/--to, --since), --dry-run, and the errors of a bad c
 """
 import re
 import signal
+import time
 
 from ferrytest import Proc, Reply, run_cli, route_config, to_yaml, unique, wait_until
 
@@ -235,8 +236,9 @@ def test_dry_run_sends_and_saves_nothing(ferry_bin, start_routes, receiver, kafk
     assert res.returncode == 0 and len(receiver.requests) == 3
 
 
-def start_redrive(ferry_bin, f, name):
-    return Proc([ferry_bin, "redrive", "-c", f.config_path, "--route", "rd"], f.workdir, name)
+def start_redrive(ferry_bin, f, name, *args):
+    return Proc([ferry_bin, "redrive", "-c", f.config_path, "--route", "rd", *args], f.workdir,
+                name)
 
 
 def test_interrupted_by_a_signal_resumes_without_resending(ferry_bin, start_routes, receiver,
@@ -258,6 +260,28 @@ def test_interrupted_by_a_signal_resumes_without_resending(ferry_bin, start_rout
     assert "(resumed)" in summary(res)
     assert f"redriven {10 - sent}," in summary(res)
     assert keys(receiver.requests) == sorted(f"k{i}" for i in range(10))  # each exactly once
+
+
+def test_a_resumed_run_keeps_its_relative_since(ferry_bin, start_routes, receiver, kafka):
+    """--since 15s selects the dead letters of the 15 s before the run began; resumed later,
+    the run still takes those it had not sent yet, not only those of the 15 s before the
+    resumption."""
+    f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 10)
+    receiver.default = Reply(delay=0.5)
+    p = start_redrive(ferry_bin, f, "redrive-since", "--since", "15s")
+    receiver.wait_for(3, timeout=60)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(30) == 3, p.describe()
+    sent = len(receiver.requests)
+    assert sent < 10
+    newest_s = max(d.timestamp for d in dead) / 1000
+    wait_until(lambda: time.time() > newest_s + 16, 30, "the dead letters to be 15 s old")
+
+    receiver.default = Reply()
+    res = redrive(ferry_bin, f, "--since", "15s")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "(resumed)" in summary(res) and f"redriven {10 - sent}," in summary(res), summary(res)
+    assert keys(receiver.requests) == sorted(f"k{i}" for i in range(10))
 
 
 def test_killed_resumes_resending_at_most_the_one_under_way(ferry_bin, start_routes, receiver,
