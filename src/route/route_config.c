@@ -522,6 +522,15 @@ static void check_retry_topics(struct ferry_config *cfg, const struct ferry_rout
                 ferry_config_error(cfg, fpath, "'%s' is also one of the route's topics", name);
         if (r->dead_letter.topic && strcmp(r->dead_letter.topic, name) == 0)
             ferry_config_error(cfg, fpath, "'%s' is also the dead-letter topic", name);
+        for (int before = 1; before < stage; before++) {
+            char other[FERRY_RETRY_TOPIC_NAME_MAX];
+            if (ferry_route_retry_topic_name(r, before, other, sizeof(other)) == 0 &&
+                strcmp(other, name) == 0)
+                ferry_config_error(cfg, fpath,
+                                   "'%s' is also retry.topics[%d]: a record there would be "
+                                   "parked there again, never dead-lettered",
+                                   name, before - 1);
+        }
     }
     /* parking.c rebuilds the parked keys from the committed offsets at every assignment, which
      * is right only when every assignment starts over from them */
@@ -955,6 +964,45 @@ static void check_route_names(struct ferry_config *cfg, const struct ferry_route
     }
 }
 
+/* Whether route r has name among its retry topics. */
+static int has_retry_topic(const struct ferry_route_config *r, const char *name)
+{
+    char mine[FERRY_RETRY_TOPIC_NAME_MAX];
+
+    for (int stage = 1; stage <= (int)r->retry.topics.count && stage <= FERRY_RETRY_STAGES_MAX;
+         stage++)
+        if (ferry_route_retry_topic_name(r, stage, mine, sizeof(mine)) == 0 &&
+            strcmp(mine, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A retry topic belongs to one route: a route reads back every record on it as its own. */
+static void check_retry_topic_owners(struct ferry_config *cfg, const struct ferry_routes_config *rc)
+{
+    const struct ferry_route_config *routes = rc->routes.items;
+    char fpath[ROUTE_PATH_MAX], name[FERRY_RETRY_TOPIC_NAME_MAX];
+
+    for (size_t i = 0; i < rc->routes.count; i++) {
+        for (int stage = 1;
+             stage <= (int)routes[i].retry.topics.count && stage <= FERRY_RETRY_STAGES_MAX;
+             stage++) {
+            if (ferry_route_retry_topic_name(&routes[i], stage, name, sizeof(name)))
+                continue;
+            for (size_t j = 0; j < i; j++) {
+                if (!has_retry_topic(&routes[j], name))
+                    continue;
+                snprintf(fpath, sizeof(fpath), "routes[%zu].retry.topics[%d].topic", i, stage - 1);
+                ferry_config_error(cfg, fpath,
+                                   "'%s' is also a retry topic of route '%s': each route reads "
+                                   "every record of its retry topics as its own",
+                                   name, routes[j].name ? routes[j].name : "");
+                break;
+            }
+        }
+    }
+}
+
 static void check_limiter_names(struct ferry_config *cfg, const struct ferry_routes_config *rc)
 {
     const struct ferry_route_rate_config *limiters = rc->limiters.items;
@@ -1002,6 +1050,7 @@ void ferry_routes_config_check(struct ferry_config *cfg, void *config)
     const struct ferry_routes_config *rc = config;
 
     check_route_names(cfg, rc);
+    check_retry_topic_owners(cfg, rc);
     check_limiter_names(cfg, rc);
     check_limiter_refs(cfg, rc);
 }

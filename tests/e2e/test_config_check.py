@@ -131,6 +131,33 @@ BROKEN = [
                 - {delay: 30s, topic: t}    # <-
         """, r"routes\[0\]\.retry\.topics\[0\]\.topic", r"'t' is also one of the route's topics",
      None),
+    ("retry-topic-twice-in-a-route", """\
+        routes:
+          - name: r
+            topics: [t]
+            target: {url: "http://svc/x"}
+            retry:
+              topics:
+                - {delay: 30s, topic: again}
+                - {delay: 5m, topic: again}    # <-
+        """, r"routes\[0\]\.retry\.topics\[1\]\.topic",
+     r"'again' is also retry\.topics\[0\]: a record there would be parked there again", None),
+    ("retry-topic-of-two-routes", """\
+        routes:
+          - name: a
+            topics: [t]
+            target: {url: "http://svc/x"}
+            retry:
+              topics:
+                - {delay: 30s, topic: shared}
+          - name: b
+            topics: [u]
+            target: {url: "http://svc/y"}
+            retry:
+              topics:
+                - {delay: 30s, topic: shared}    # <-
+        """, r"routes\[1\]\.retry\.topics\[0\]\.topic",
+     r"'shared' is also a retry topic of route 'a'", None),
     ("retry-topics-key-order-cooperative-assignor", """\
         routes:
           - name: r
