@@ -848,6 +848,7 @@ static enum apply_result progress(struct table *t, struct run *run)
     if (atomic_load(&t->rebuilding) && swap_in(t, run))
         return APPLY_FAILED;
     if (atomic_load(&t->state) == TABLE_LOADING) {
+        atomic_store(&t->was_ready, 1);
         atomic_store(&t->state, TABLE_READY);
         ferry_gauge_set(t->m.ready, 1);
         FLOG_INFO("table", t->cfg->name, "ready: %" PRId64 " record(s) behind the end",
@@ -1043,6 +1044,8 @@ void *ferry_table_apply_main(void *arg)
     struct run run = {0};
     enum apply_result r = prepare(t, &run, NULL);
 
+    if (r == APPLY_OK && old_store_answers(t))
+        atomic_store(&t->was_ready, 1);
     if (r == APPLY_OK)
         atomic_store(&t->state, old_store_answers(t) ? TABLE_READY : TABLE_LOADING);
     ferry_gauge_set(t->m.ready, atomic_load(&t->state) == TABLE_READY);

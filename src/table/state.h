@@ -70,7 +70,8 @@ struct table {
     ferry_store *store;
     atomic_int rebuilding;
 
-    atomic_int state; /* enum table_state */
+    atomic_int state;     /* enum table_state */
+    atomic_int was_ready; /* the state was TABLE_READY once: the store holds a whole table */
     atomic_int stop;
 
     /* Set once by the apply thread before state leaves TABLE_STARTING, then fixed. */

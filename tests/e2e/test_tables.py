@@ -444,6 +444,21 @@ def test_full_store_stops_applying_and_keeps_answering(broker30, run_ferry, tmp_
         assert r.status == 200 and r.body == b"s"
 
 
+def test_a_store_full_before_it_was_ever_ready_answers_nothing(broker30, run_ferry, tmp_path):
+    """A table that fills up while it loads holds part of the topic: it keeps answering 503,
+    never a 404 for a key it did not get to."""
+    broker, topic = broker30
+    produce(broker.bootstrap, topic, [(f"big{i}", "x" * 8000) for i in range(400)],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", max_size="1MiB")]))
+    f.wait_log(r"the store is full \(\d+ bytes used of max_size \d+\)", timeout=60)
+    wait_until(lambda: f.get("/tables/t").json()["state"] == "full", 30, "state full")
+    for i in range(400):
+        r = f.get(f"/tables/t/keys/big{i}")
+        assert r.status == 503 and r.headers["retry-after"], (i, r.status, r.text)
+    assert "is full" in r.json()["message"], r.text
+
+
 # --------------------------------------------------------------------------------------------
 # Reads that wait: long polls and read-your-writes
 
