@@ -811,6 +811,7 @@ static enum apply_result swap_in(struct table *t, struct run *run)
     run->target = t->store;
     atomic_store(&t->rebuilding, 0);
     ferry_table_fanout_resync(t); /* the subscriptions' states are of the old store */
+    ferry_table_watch_committed(t, NULL, NULL, 0, 1); /* so are the parked reads' answers */
     if (!t->store) {
         FLOG_ERROR("table", t->cfg->name, "cannot swap in the rebuilt store: %s", why);
         return APPLY_FAILED;

@@ -176,12 +176,15 @@ static void finish(struct key_read *kr)
     key_read_free(kr);
 }
 
-/* Nonzero when every partition min_offset names has been applied past its offset. */
+/* Nonzero when every partition min_offset names has been applied past its offset, in the
+ * store that answers: while a rebuilt store catches up, applied counts it, not the old one. */
 static int offsets_applied(const struct key_read *kr)
 {
     const struct table *t = kr->waiter.table;
     const int64_t *min = kr->waiter.offsets;
 
+    if (atomic_load(&t->rebuilding))
+        return 0;
     for (int32_t p = 0; min && p < t->npartitions; p++)
         if (min[p] >= 0 && atomic_load(&t->parts[p].applied) <= min[p])
             return 0;
@@ -211,10 +214,16 @@ static void send_behind(struct key_read *kr)
     for (int32_t p = 0; p < t->npartitions; p++)
         behind = add_behind(behind, min[p], atomic_load(&t->parts[p].applied));
     kr->status = 504;
-    ferry_http_respond_error(kr->req, 504, 0,
-                             "table '%s' has not applied min_offset yet: %" PRId64
-                             " record(s) behind it",
-                             kr->waiter.table->cfg->name, behind);
+    if (atomic_load(&t->rebuilding))
+        ferry_http_respond_error(kr->req, 504, 0,
+                                 "table '%s' is rebuilding its store and answers from the old "
+                                 "one, which does not hold min_offset",
+                                 t->cfg->name);
+    else
+        ferry_http_respond_error(kr->req, 504, 0,
+                                 "table '%s' has not applied min_offset yet: %" PRId64
+                                 " record(s) behind it",
+                                 t->cfg->name, behind);
 }
 
 static void park(struct key_read *kr, uint64_t seq);

@@ -96,6 +96,8 @@ static int offsets_reached(const struct ferry_table_waiter *waiter)
 {
     const struct table *t = waiter->table;
 
+    if (atomic_load(&t->rebuilding)) /* applied counts the new store; reads come from the old */
+        return 0;
     for (int32_t p = 0; p < t->npartitions; p++)
         if (waiter->offsets[p] >= 0 && atomic_load(&t->parts[p].applied) <= waiter->offsets[p])
             return 0;
