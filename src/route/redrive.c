@@ -18,6 +18,7 @@
 #include "route/grpc_config.h"
 #include "route/smtp.h"
 #include "route/status.h"
+#include "route/validate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -64,6 +65,7 @@ struct redrive {
     ferry_request_builder *builder;
     ferry_status_rules *rules;
     ferry_grpc_rules *grpc_rules; /* a gRPC target's, classifying instead of rules */
+    ferry_validate *validator;    /* the route's, or NULL when it validates nothing */
     struct ferry_backoff_policy backoff;
     struct ferry_outcome_policy policy;
     uint64_t rng;
@@ -612,10 +614,17 @@ static enum sent redrive_one(struct redrive *d, const struct ferry_record *view,
                              size_t reason_size, int *interrupted)
 {
     struct ferry_dispatch_rec rec = {.view = *view};
-    struct ferry_request *req = ferry_request_get(d->builder);
+    struct ferry_request *req;
     enum sent result = SENT_DELIVERED;
+    char why[FERRY_VALIDATE_REASON_MAX];
     size_t cut;
 
+    if (d->validator && ferry_validate_record(d->validator, &rec.view.value, &rec.view.value_len,
+                                              why, sizeof(why))) {
+        snprintf(reason, reason_size, "fails the route's validation: %s", why);
+        return SENT_FAILED;
+    }
+    req = ferry_request_get(d->builder);
     if (!req) {
         snprintf(reason, reason_size, "out of memory for a request");
         return SENT_FAILED;
@@ -743,7 +752,22 @@ static int set_rules(struct redrive *d, const struct ferry_cfg_strings *list,
     return 0;
 }
 
-/* The route's request builder, on_status rules, retry policy and a sender like its own. */
+/* The route's validator, when it validates anything: a dead letter goes through it as a
+ * consumed record does (and a wire-format prefix comes off as it did then). */
+static int make_validator(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    int64_t ids[FERRY_VALIDATE_SCHEMA_IDS_MAX];
+    struct ferry_validate_options o;
+    int on = ferry_route_validate_options(d->rc, &o, ids, errstr, errstr_size);
+
+    if (on <= 0)
+        return on;
+    d->validator = ferry_validate_new(&o, errstr, errstr_size);
+    return d->validator ? 0 : -1;
+}
+
+/* The route's request builder, on_status rules, retry policy, validator and a sender like its
+ * own. */
 static int make_delivery(struct redrive *d, char *errstr, size_t errstr_size)
 {
     const struct ferry_route_config *c = d->rc;
@@ -781,7 +805,7 @@ static int make_delivery(struct redrive *d, char *errstr, size_t errstr_size)
     }
     d->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)d;
     d->sender = ferry_sender_new(&so, errstr, errstr_size);
-    return d->sender ? 0 : -1;
+    return d->sender ? make_validator(d, errstr, errstr_size) : -1;
 }
 
 /* Checks the route and the command against each other, and names the progress file. */
@@ -826,6 +850,7 @@ static void release(struct redrive *d)
     ferry_request_builder_destroy(d->builder);
     ferry_status_rules_destroy(d->rules);
     ferry_grpc_rules_destroy(d->grpc_rules);
+    ferry_validate_destroy(d->validator);
     if (d->own_kafka)
         ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
     free(d->parts);

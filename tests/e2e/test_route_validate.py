@@ -98,7 +98,8 @@ def wire(schema_id, payload, magic=0):
     return struct.pack(">bI", magic, schema_id) + payload
 
 
-def test_wire_format_prefix_is_checked_and_stripped(start_routes, receiver, kafka, tmp_path):
+def test_wire_format_prefix_is_checked_and_stripped(start_routes, receiver, kafka, tmp_path,
+                                                    ferry_bin):
     topic, dlq = unique("wire"), unique("wire-dlq")
     (tmp_path / "wire.schema.json").write_text(json.dumps(SCHEMA))
     receiver.push(Reply(status=400, body=b"no"), path="/w/refused")
@@ -139,6 +140,16 @@ def test_wire_format_prefix_is_checked_and_stripped(start_routes, receiver, kafk
     values = dict(records)
     for key, rec in dead.items():
         assert rec.value == values[key], key  # the dead letter keeps the record as consumed
+
+    # redriven, a dead letter goes through the route's validation again: the refused one is
+    # sent stripped, as it was the first time; the invalid ones fail again and stay
+    f.stop()
+    receiver.clear()
+    res = run_cli(ferry_bin, ["redrive", "-c", f.config_path, "--route", "wire"], cwd=f.workdir)
+    assert res.returncode == 4, res.stdout + res.stderr  # done, some failed again
+    assert "read 6, redriven 1, skipped by filter 0, failed again 5" in res.stdout, res.stdout
+    assert "fails the route's validation: wire format: schema id 9 not allowed" in res.stdout
+    assert {r.path: r.body for r in receiver.requests} == {"/w/refused": good}
 
 
 def check(ferry_bin, cwd, config):
