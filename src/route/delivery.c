@@ -444,35 +444,21 @@ static void start_call(struct route *r, struct ferry_request *req, int64_t now_m
 }
 
 /* Builds and sends a request of freshly dispatched records. Records cut from a batch whose
- * body filled up are put into a request of their own. */
+ * body filled up go back to their lanes, for a later request: under key or partition order,
+ * once this one is finished. */
 static void send_new(struct route *r, struct ferry_request *req, int64_t now_ms)
 {
-    struct ferry_request *rest;
     size_t cut;
 
     if (ferry_request_build(r->requests, req, &cut, reject_record, r)) {
         ferry_request_put(r->requests, req);
         return;
     }
-    if (cut == req->n) {
-        start_call(r, req, now_ms);
-        return;
+    if (cut < req->n) {
+        ferry_dispatch_give_back(r->dispatch, req->recs + cut, req->n - cut);
+        req->n = cut;
     }
-    rest = ferry_request_get(r->requests);
-    if (rest) {
-        memcpy(rest->recs, req->recs + cut, (req->n - cut) * sizeof(*rest->recs));
-        rest->n = req->n - cut;
-    } else {
-        FLOG_ERROR_REPEATED("route", r->cfg->name,
-                            "out of memory for a request of the %zu records cut from a full batch; "
-                            "abandoning them, their partition's watermark waits for them",
-                            req->n - cut);
-        ferry_dispatch_abandon(r->dispatch, req->recs + cut, req->n - cut);
-    }
-    req->n = cut;
     start_call(r, req, now_ms);
-    if (rest)
-        send_new(r, rest, now_ms);
 }
 
 /* Dead-letters the records of req that fail validation and keeps the others, their views
@@ -485,7 +471,8 @@ static void validate_new(struct route *r, struct ferry_request *req)
 
     for (size_t i = 0; i < req->n; i++) {
         struct ferry_dispatch_rec *rec = req->recs[i];
-        if (ferry_validate_record(r->validator, &rec->view.value, &rec->view.value_len, why,
+        if (rec->given_back || /* checked (and stripped) when it was handed out first */
+            ferry_validate_record(r->validator, &rec->view.value, &rec->view.value_len, why,
                                   sizeof(why)) == 0) {
             req->recs[kept++] = rec;
             continue;

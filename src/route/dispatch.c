@@ -481,6 +481,31 @@ int64_t ferry_dispatch_next_due_ms(const ferry_dispatch *d)
     return due;
 }
 
+void ferry_dispatch_give_back(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n)
+{
+    for (size_t i = n; i-- > 0;) { /* from the last, each at its lane's head */
+        struct ferry_dispatch_rec *rec = recs[i];
+        struct dispatch_part *p = rec->part;
+        struct dispatch_lane *l = rec->lane;
+
+        LIST_REMOVE(rec, link.flight);
+        STAILQ_INSERT_HEAD(&l->queue, rec, link.queued);
+        rec->given_back = 1;
+        l->in_flight--;
+        p->in_flight--;
+        l->queued++;
+        l->queued_bytes += rec->bytes;
+        l->since_ms = 0; /* they lingered already */
+        if (l->in_ready) {
+            p->ready_records++;
+            p->ready_bytes += rec->bytes;
+            p->ready_since_ms = 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        lane_make_ready(d, recs[i]->part, recs[i]->lane); /* once per lane: then in_ready */
+}
+
 /* ---- completion ---- */
 
 static void remove_revoked(struct dispatch_part *p)

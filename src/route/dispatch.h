@@ -37,6 +37,7 @@ struct ferry_dispatch_rec {
     } link;
     struct dispatch_lane *lane;
     struct dispatch_part *part;
+    int given_back; /* handed out by next and given back once (ferry_dispatch_give_back) */
 };
 
 struct ferry_dispatch_options {
@@ -89,6 +90,12 @@ size_t ferry_dispatch_next(ferry_dispatch *d, int64_t now_ms, int flush,
 
 /* The earliest time a lingering partial batch becomes due, or INT64_MAX. */
 int64_t ferry_dispatch_next_due_ms(const ferry_dispatch *d);
+
+/* Puts back records that next handed out and that were not sent: recs[0..n) must be the tail
+ * of one batch. They go back to the head of their lanes in their order and are handed out
+ * again, an ordered lane's once the records of it still in flight are finished: a batch cut
+ * short never has two requests of one key (or partition) under way at once. */
+void ferry_dispatch_give_back(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n);
 
 /* Marks records delivered or dead-lettered: moves watermarks, frees lanes, releases them. */
 void ferry_dispatch_finish(ferry_dispatch *d, struct ferry_dispatch_rec **recs, size_t n);

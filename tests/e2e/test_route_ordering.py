@@ -150,3 +150,28 @@ def test_partition_ordering_under_random_latency(start_routes, receiver, kafka):
     assert total == len(records)
     # one in flight per partition, and the partitions did run side by side
     assert 2 <= receiver.max_in_flight <= len(by_part), receiver.max_in_flight
+
+
+def test_a_batch_cut_short_keeps_partition_order(start_routes, receiver, kafka):
+    """A batch whose body would pass its cap (here: small values with large headers, which
+    batch.max_bytes does not count) is sent in parts, one after the other: the records cut
+    from it wait until the part before them is answered, as any later records of the
+    partition would."""
+    topic = unique("order-cut")
+    n = 200
+    big = b"h" * 4000
+    kafka.produce(topic, [{"partition": 0, "key": f"k{i}".encode(), "value": f"v{i}".encode(),
+                           "headers": [("big", big)]} for i in range(n)])
+    receiver.default = Reply(delay=0.05)
+    f = start_routes(route_config("ocut", [topic], receiver.url + "/o", ordering="partition",
+                                  concurrency=CONCURRENCY, body={"mode": "envelope"},
+                                  batch={"max_records": 100, "max_bytes": "1KiB",
+                                         "linger": "50ms"}))
+    wait_delivered(f, "ocut", n)
+    reqs = sorted(receiver.requests, key=lambda r: r.time)
+    offsets = [env["offset"] for r in reqs for env in r.json()]
+    assert offsets == list(range(n))  # every record once, in order
+    assert len(reqs) > n // 100 + 1, "no batch was cut"  # 100 records' headers pass the cap
+    for prev, nxt in zip(reqs, reqs[1:]):
+        assert prev.done is not None and nxt.time >= prev.done, "two parts were under way at once"
+    assert receiver.max_in_flight == 1

@@ -1339,6 +1339,44 @@ static void test_destroy_releases_in_flight(void **state)
     check_all_released_once("destroy in flight");
 }
 
+/* Records cut from a batch go back to their lanes in order: under key order, a key's wait
+ * until its records still in flight are finished; without order, they come out at once. */
+static void test_give_back(void **state)
+{
+    const enum ferry_ordering orderings[] = {K, FERRY_ORDERING_NONE};
+    struct ferry_dispatch_rec *out[8], *again[8];
+
+    (void)state;
+    for (size_t o = 0; o < 2; o++) {
+        ferry_dispatch *d = dispatch_new(orderings[o], 8, 1000, 0);
+        size_t n;
+        assert_int_equal(ferry_dispatch_assign(d, TOPIC, 0), 0);
+        for (int64_t off = 0; off < 5; off++)
+            assert_int_equal(add(d, 0, off, "k", 5, 0), 0);
+        assert_int_equal(ferry_dispatch_next(d, 0, 1, out, 8), 5);
+        ferry_dispatch_give_back(d, out + 2, 3); /* the body held only two */
+        assert_int_equal(ferry_dispatch_in_flight(d, TOPIC, 0), 2);
+        n = ferry_dispatch_next(d, 0, 1, again, 8);
+        if (orderings[o] == K) {
+            assert_int_equal(n, 0); /* the key has two records in flight */
+            ferry_dispatch_finish(d, out, 2);
+            n = ferry_dispatch_next(d, 0, 1, again, 8);
+        }
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(again[i]->view.offset, (int64_t)i + 2);
+            assert_true(again[i]->given_back);
+        }
+        ferry_dispatch_finish(d, again, n);
+        if (orderings[o] != K)
+            ferry_dispatch_finish(d, out, 2);
+        assert_int_equal(ferry_dispatch_commit_offset(d, TOPIC, 0), 5);
+        assert_int_equal(ferry_dispatch_records(d), 0);
+        ferry_dispatch_destroy(d);
+        check_all_released_once("give back");
+    }
+}
+
 static void test_many_keys(void **state)
 {
     ferry_dispatch *d = dispatch_new(K, 1, 1000, 0);
@@ -1779,6 +1817,7 @@ int main(void)
         cmocka_unit_test(test_topics_apart),
         cmocka_unit_test(test_destroy_releases_queued),
         cmocka_unit_test(test_destroy_releases_in_flight),
+        cmocka_unit_test(test_give_back),
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_idle_lanes_kept),
         cmocka_unit_test(test_random),
