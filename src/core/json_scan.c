@@ -321,14 +321,16 @@ int ferry_json_read_int(struct ferry_json_cursor *c, int64_t *v)
     if (p == c->end || *p < '0' || *p > '9' ||
         (*p == '0' && p + 1 < c->end && p[1] >= '0' && p[1] <= '9'))
         return fail(c, "expected an integer");
+    /* up to INT64_MAX, or its negative minus one; checked before each step can wrap */
     for (; p < c->end && *p >= '0' && *p <= '9'; p++) {
-        n = n * 10 + (uint64_t)(*p - '0');
-        if (n > (uint64_t)INT64_MAX)
+        uint64_t digit = (uint64_t)(*p - '0');
+        if (n > ((uint64_t)INT64_MAX + (uint64_t)neg - digit) / 10)
             return fail(c, "integer out of range");
+        n = n * 10 + digit;
     }
     if (p < c->end && scalar_byte(*p))
         return fail(c, "expected an integer");
-    *v = neg ? -(int64_t)n : (int64_t)n;
+    *v = !neg ? (int64_t)n : n > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)n;
     c->p = p;
     return 0;
 }

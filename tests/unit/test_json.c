@@ -551,6 +551,11 @@ static const struct int_case int_cases[] = {
     {" -12 ", 1, -12},
     {"9223372036854775807", 1, INT64_MAX},
     {"9223372036854775808", 0, 0},
+    {"-9223372036854775808", 1, INT64_MIN},
+    {"-9223372036854775809", 0, 0},
+    {"18446744073709551616", 0, 0}, /* 2^64: wrapped to 0 before the check */
+    {"18446744073709551620", 0, 0}, /* wrapped to 4 */
+    {"92233720368547758070", 0, 0},
     {"01", 0, 0},
     {"1.0", 0, 0},
     {"1e3", 0, 0},
@@ -906,6 +911,8 @@ static const struct text_case normal_cases[] = {
     {"123456789012345678901", FERRY_JSON_WRITE_VALUE, "integer out of range"},
     {"[1e400]", FERRY_JSON_WRITE_VALUE, "number out of range"},
     {"[-9223372036854775809]", FERRY_JSON_WRITE_VALUE, "integer out of range"},
+    {"{\"a\":18446744073709551621}", FERRY_JSON_WRITE_VALUE, "integer out of range"},
+    {"-9223372036854775808", 0, "-9223372036854775808"},
 };
 
 static void test_add_normalized(void **state)
