@@ -42,7 +42,7 @@
 #define HTTPD_RESPONSE_HEADER_BYTES 1024 /* names and values of a request's added headers */
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 #define HTTPD_ALLOW_MAX 64             /* a 405's Allow header: the methods a path is routed for */
-#define HTTPD_RAW_PATH_MAX (64 * 1024) /* longer URIs keep only their decoded path */
+#define HTTPD_RAW_PATH_MAX (64 * 1024) /* a longer path (query not counted) is answered 414 */
 #define HTTPD_STREAM_BLOCK (16 * 1024) /* libmicrohttpd's buffer for a streamed answer */
 /* libmicrohttpd's memory per connection (server.connection_memory) holds the request line and
  * headers (and 64 bytes of bookkeeping per header), then the answer's header block. A parked
@@ -91,7 +91,8 @@ struct req_call {
     const struct route *route;
     struct ferry_buf body;
     int too_large;
-    char raw_path[]; /* as sent, before percent-decoding; "" when it could not be kept */
+    int path_too_long; /* over HTTPD_RAW_PATH_MAX: answered 414 */
+    char raw_path[];   /* as sent, before percent-decoding; "" when it could not be kept */
 };
 
 /* What a request needs until it is answered, kept small: a parked request is one of these
@@ -318,7 +319,7 @@ void ferry_http_respond_error(ferry_http_req *req, int status, int code, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    ferry_buf_init(&body, 2 * HTTPD_ERROR_MESSAGE_MAX + 64);
+    ferry_buf_init(&body, 6 * HTTPD_ERROR_MESSAGE_MAX + 64); /* each byte escaped: \u00XX */
     ferry_buf_addf(&body, "{\"error_code\":%d,\"message\":", code ? code : status);
     ferry_json_add_string(&body, msg, strlen(msg));
     ferry_buf_adds(&body, "}\n");
@@ -789,10 +790,12 @@ static int declared_too_large(struct MHD_Connection *conn, size_t max)
 }
 
 /* A request with its handler-time part, keeping uri's path as sent (NULL or too long: not
- * kept). */
+ * kept). Routes never see a path decoded by libmicrohttpd: it would be decoded twice, and
+ * %00 would cut it short. */
 static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn, const char *uri)
 {
-    size_t raw_len = uri && strlen(uri) <= HTTPD_RAW_PATH_MAX ? strcspn(uri, "?") : 0;
+    size_t path_len = uri ? strcspn(uri, "?") : 0;
+    size_t raw_len = path_len <= HTTPD_RAW_PATH_MAX ? path_len : 0;
     ferry_http_req *req = calloc(1, sizeof(*req));
     struct req_call *call = calloc(1, sizeof(*call) + raw_len + 1);
 
@@ -803,6 +806,7 @@ static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn, cons
     }
     if (raw_len)
         memcpy(call->raw_path, uri, raw_len);
+    call->path_too_long = path_len > HTTPD_RAW_PATH_MAX;
     req->conn = conn;
     req->call = call;
     atomic_fetch_add(&h->live, 1);
@@ -831,6 +835,12 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
     req->started = 1;
     call->method = method;
     call->path = call->raw_path[0] ? call->raw_path : url; /* as sent: see docs/security.md */
+    if (call->path_too_long) {
+        call->path = "";
+        ferry_http_respond_error(req, 414, 0, "the path is longer than %d bytes",
+                                 HTTPD_RAW_PATH_MAX);
+        return queue_answer(req);
+    }
     call->route = find_route(h, method, call->path, &wrong_method);
     if (call->route) {
         ferry_buf_init(&call->body, call->route->max_body);

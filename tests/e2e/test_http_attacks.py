@@ -327,6 +327,23 @@ def test_encoded_paths_match_no_route(run_ferry, ferry_config, kafka):
     assert_still_serving(f)
 
 
+def test_a_long_query_does_not_change_how_the_path_is_read(run_ferry, ferry_config, kafka):
+    # With a URI over 64 KiB (a long query, connection_memory raised), routes still see the
+    # path as sent: it used to be the path libmicrohttpd had decoded, then decoded again, so
+    # that %00 cut it short and these wrote to A. A path itself over 64 KiB is refused.
+    cfg, a, _ = attack_config(ferry_config, connection_memory="1MiB")
+    f = run_ferry(cfg)
+    body = '{"records":[{"value":1}]}'
+    pad = "?pad=" + "p" * 70_000
+    for path in (f"/topics/{a}%00junk", f"/topics/{a}%2fpartitions%2f0", "/tables%2ft/keys/k"):
+        got = call(f, "POST", path + pad, body, KEY_A)
+        assert got in (404, 405), f"{path}: {got}"
+    assert call(f, "GET", "/" + "x" * 70_000, None, KEY_A) == 414
+    assert call(f, "POST", f"/topics/{a}", body, KEY_A) == 200
+    assert len(kafka.consume_n(a, 1, use_group=False)) == 1  # fails if more arrive
+    assert_still_serving(f)
+
+
 # ---- auth matrix ----
 
 def endpoints(a):

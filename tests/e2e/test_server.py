@@ -107,6 +107,22 @@ def test_unknown_path_404(run_ferry, ferry_config):
         assert isinstance(body.get("message"), str) and body["message"], body
 
 
+def test_an_error_about_a_path_of_bytes_to_escape_is_json(run_ferry, ferry_config):
+    """A 404 repeats the path; one of 800 bytes that are not UTF-8 (each U+FFFD, 3 bytes) or
+    control bytes (each \\u00XX, 6 bytes) still gets its message as a JSON string."""
+    f = run_ferry(ferry_config())
+    for byte in (b"\xff", b"\x01"):
+        with socket.create_connection((f.host, f.port), timeout=10) as s:
+            s.sendall(b"GET /" + byte * 800 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+        head, body = got.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 40"), head
+        doc = json.loads(body)
+        assert isinstance(doc["message"], str) and len(doc["message"]) >= 800, body[:200]
+
+
 @pytest.mark.parametrize("method, path", [("POST", "/healthz"), ("DELETE", "/readyz"),
                                           ("PUT", "/metrics")])
 def test_wrong_method_405(run_ferry, ferry_config, method, path):
