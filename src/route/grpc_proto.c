@@ -421,6 +421,15 @@ static void path_pop(struct enc *e, size_t mark)
 
 /* ---- scalar values ---- */
 
+/* Whether s starts as a decimal integer (of a signed field when minus): strtoll and strtoull
+ * would take leading blanks and a sign, and strtoull a minus, which wraps. */
+static int starts_decimal(const char *s, int minus)
+{
+    if (minus && s[0] == '-')
+        s++;
+    return s[0] >= '0' && s[0] <= '9';
+}
+
 static int parse_i64(struct enc *e, const json_t *v, int64_t min, int64_t max, int64_t *out)
 {
     if (json_is_integer(v)) {
@@ -435,7 +444,7 @@ static int parse_i64(struct enc *e, const json_t *v, int64_t min, int64_t max, i
         char *end;
         errno = 0;
         *out = strtoll(s, &end, 10);
-        if (!*s || *end || errno)
+        if (!starts_decimal(s, 1) || *end || errno)
             return fail(e, "expected an integer, got '%s'", s);
     } else {
         return fail(e, "expected an integer, got %s", json_kind(v));
@@ -452,7 +461,7 @@ static int parse_u64(struct enc *e, const json_t *v, uint64_t max, uint64_t *out
         char *end;
         errno = 0;
         *out = strtoull(s, &end, 10);
-        if (!*s || *end || errno || s[0] == '-')
+        if (!starts_decimal(s, 0) || *end || errno)
             return fail(e, "expected an unsigned integer, got '%s'", s);
     } else {
         int64_t i;

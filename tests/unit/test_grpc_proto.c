@@ -77,6 +77,10 @@ static const struct bad_case bad_cases[] = {
     {"{\"codes\": [1, 4294967296]}", "codes[1]: integer out of range"},
     {"{\"u32\": -1}", "u32: integer out of range"},
     {"{\"u64\": \"-1\"}", "u64: expected an unsigned integer"},
+    {"{\"u64\": \" -1\"}", "u64: expected an unsigned integer"}, /* strtoull wraps it */
+    {"{\"f64\": \" -2\"}", "f64: expected an unsigned integer"},
+    {"{\"u64\": \"+1\"}", "u64: expected an unsigned integer"},
+    {"{\"sf64\": \" 5\"}", "sf64: expected an integer"},
     {"{\"paid\": \"yes\"}", "paid: expected a boolean, got a string"},
     {"{\"labels\": {\"k\": \"v\"}}", "labels[\"k\"]: expected an integer, got 'v'"},
     {"{\"by_id\": {\"five\": \"5\"}}", "by_id[\"five\"]: expected an integer, got 'five'"},
