@@ -83,11 +83,34 @@ static int check_addr(const char *a, size_t len, char *errstr, size_t errstr_siz
     return 0;
 }
 
+/* Copies name[0..len), when it is one quoted-string ("Lee, Ann", with \" and \\ inside),
+ * into out unquoted, cut at FERRY_SMTP_NAME_MAX bytes. Returns 0, or -1 when it is not one:
+ * then it is taken as written. */
+static int unquote_name(const char *name, size_t len, char *out)
+{
+    size_t n = 0;
+
+    if (len < 2 || name[0] != '"' || name[len - 1] != '"')
+        return -1;
+    for (size_t i = 1; i < len - 1; i++) {
+        char c = name[i];
+        if (c == '"')
+            return -1; /* it ends before the last quote: more than one word */
+        if (c == '\\' && ++i == len - 1)
+            return -1;
+        if (n < FERRY_SMTP_NAME_MAX)
+            out[n++] = name[i];
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 int ferry_smtp_mailbox_parse(const char *text, size_t len, struct ferry_smtp_mailbox *mb,
                              char *errstr, size_t errstr_size)
 {
     const char *addr = text, *lt;
     size_t addr_len, name_len = 0;
+    int quoted = 0;
     char why[64];
 
     mb->name[0] = mb->addr[0] = '\0';
@@ -108,8 +131,11 @@ int ferry_smtp_mailbox_parse(const char *text, size_t len, struct ferry_smtp_mai
         addr_len = (size_t)(text + len - 1 - addr);
         name_len = (size_t)(lt - text);
         name_len = trim(&text, name_len);
-        if (memchr(text, '<', name_len) || memchr(text, '>', name_len) ||
-            memchr(text, '@', name_len)) {
+        /* a quoted name may hold anything but a line break (checked above): it is quoted
+         * again when written (ferry_smtp_add_mailbox) */
+        quoted = unquote_name(text, name_len, mb->name) == 0;
+        if (!quoted && (memchr(text, '<', name_len) || memchr(text, '>', name_len) ||
+                        memchr(text, '@', name_len))) {
             snprintf(errstr, errstr_size, "header injection: more than one address");
             return -1;
         }
@@ -120,8 +146,10 @@ int ferry_smtp_mailbox_parse(const char *text, size_t len, struct ferry_smtp_mai
         return -1;
     memcpy(mb->addr, addr, addr_len);
     mb->addr[addr_len] = '\0';
-    memcpy(mb->name, text, name_len);
-    mb->name[name_len] = '\0';
+    if (!quoted) {
+        memcpy(mb->name, text, name_len);
+        mb->name[name_len] = '\0';
+    }
     return 0;
 }
 

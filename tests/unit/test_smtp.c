@@ -133,6 +133,12 @@ static const struct address_case address_cases[] = {
     {"  Ann Lee <ann@example.com> ", "Ann Lee", "ann@example.com", NULL},
     {"<ann@example.com>", "", "ann@example.com", NULL},
     {"Lee, Ann <ann@example.com>", "Lee, Ann", "ann@example.com", NULL},
+    /* a quoted name is taken unquoted (and quoted again when written), whatever it holds */
+    {"\"Lee, Ann\" <ann@example.com>", "Lee, Ann", "ann@example.com", NULL},
+    {"\"Ann \\\"A\\\" <x@y>\" <ann@example.com>", "Ann \"A\" <x@y>", "ann@example.com", NULL},
+    {"\"\" <ann@example.com>", "", "ann@example.com", NULL},
+    {"\"A\" <a@example.com>, \"B\" <b@example.com>", NULL, NULL, "header injection"},
+    {"\"A\" b@example.com <a@example.com>", NULL, NULL, "header injection"},
     {"a@example.com\r\nRCPT TO:<b@example.com>", NULL, NULL, "header injection"},
     {"a@example.com\nx", NULL, NULL, "header injection"},
     {"a@example.com, b@example.com", NULL, NULL, "header injection"},
