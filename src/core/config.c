@@ -6,6 +6,7 @@
  * ferry_job.config); the config keeps one object per job for them, which only that job reads.
  */
 #include "core/config.h"
+#include "core/file.h"
 #include "core/config_int.h"
 #include "core/config_schema.h"
 #include "core/job.h"
@@ -216,13 +217,14 @@ static void check_server(struct ferry_config *cfg, void *obj, const char *path)
 
 static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path)
 {
+    char why[512];
     FILE *f;
 
     if (!file)
         return;
-    f = fopen(file, "rb");
+    f = ferry_file_open_regular(file, why, sizeof(why));
     if (!f) {
-        ferry_config_error(cfg, path, "cannot open '%s': %s", file, strerror(errno));
+        ferry_config_error(cfg, path, "%s", why);
         return;
     }
     fclose(f);

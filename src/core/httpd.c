@@ -11,6 +11,7 @@
  * the reader suspends the connection when the queue is empty and the next write resumes it.
  */
 #include "core/httpd.h"
+#include "core/file.h"
 #include "core/buf.h"
 #include "core/hex.h"
 #include "core/json.h"
@@ -968,12 +969,10 @@ static char *read_pem(const char *path, char *errstr, size_t errstr_size)
     struct ferry_buf b;
     char chunk[4096];
     size_t n;
-    FILE *f = fopen(path, "rb");
+    FILE *f = ferry_file_open_regular(path, errstr, errstr_size);
 
-    if (!f) {
-        snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
+    if (!f)
         return NULL;
-    }
     ferry_buf_init(&b, FERRY_HTTPD_TLS_FILE_MAX);
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         if (ferry_buf_add(&b, chunk, n))

@@ -4,6 +4,7 @@
  * `ferry check` finds every mistake ingest could hit at start.
  */
 #include "ingest/ingest_config.h"
+#include "core/file.h"
 #include "core/topic_name.h"
 
 #include <ctype.h>
@@ -173,13 +174,11 @@ static int read_key_file(const char *path, char *out, size_t out_size, char *err
                          size_t errstr_size)
 {
     char data[INGEST_KEY_FILE_MAX + 1];
-    FILE *f = fopen(path, "rb");
+    FILE *f = ferry_file_open_regular(path, errstr, errstr_size);
     size_t n;
 
-    if (!f) {
-        snprintf(errstr, errstr_size, "cannot open '%s': %s", path, strerror(errno));
+    if (!f)
         return -1;
-    }
     n = fread(data, 1, sizeof(data), f);
     if (ferror(f)) {
         snprintf(errstr, errstr_size, "cannot read '%s': %s", path, strerror(errno));

@@ -589,3 +589,23 @@ def test_config_that_is_not_a_regular_file(ferry_bin, tmp_path, kind):
     assert res.returncode == 2, res
     lines = [l for l in res.stderr.splitlines() if l.strip()]
     assert lines == [f"ferry check: '{path}' is not a regular file of at most 4194304 bytes"], res
+
+
+@pytest.mark.parametrize("key", ["server.tls.cert_file", "ingest.auth.keys[0].key_file"])
+def test_a_fifo_named_as_a_file_to_read_is_refused(ferry_bin, tmp_path, key):
+    """A FIFO named as a TLS certificate or an API key file is refused at once, naming it: it
+    used to block `ferry check` (and `ferry run`) in open(2), beyond Ctrl-C and SIGTERM."""
+    fifo = tmp_path / "named.pipe"
+    os.mkfifo(fifo)
+    pem = tmp_path / "ok.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    if key.startswith("server"):
+        section = f"server:\n  tls:\n    cert_file: {fifo}\n    key_file: {pem}\n"
+    else:
+        section = (f"ingest:\n  auth:\n    keys:\n      - name: k\n        key_file: {fifo}\n"
+                   "        topics: [a]\n")
+    path = write(tmp_path, "kafka: {brokers: 127.0.0.1:9092}\n" + section)
+    res = run_cli(ferry_bin, ["check", "-c", path], timeout=10)
+    assert res.returncode == 1, res
+    assert any(line.startswith(f"config: {key}: '{fifo}' is not a regular file")
+               for line in error_lines(res.stderr)), res.stderr

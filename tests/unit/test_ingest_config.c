@@ -157,7 +157,7 @@ static const struct bad_case bad_cases[] = {
      "\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key: expected 16 to 256 characters, got 300 (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        key_file: /\n        topics: [a]\n",
-     "config: ingest.auth.keys[0].key_file: cannot read '/': Is a directory (bad.yaml:5)"},
+     "config: ingest.auth.keys[0].key_file: '/' is not a regular file (bad.yaml:5)"},
     {"ingest:\n  auth:\n    keys:\n      - name: k\n        key: 0123456789abcdef\n        "
      "key_file: /x\n        topics: [a]\n",
      "config: ingest.auth.keys[0].key_file: set key or key_file, not both (bad.yaml:6)"},
