@@ -234,8 +234,17 @@ static int app_start(struct app *a, char *errstr, size_t errstr_size)
  * accepted, routes commit and close their consumers) while the server is still there to send
  * answers; the jobs are freed only after the producer's final flush, which may still deliver
  * reports of their records. */
+/* What is left of the shutdown timeout at deadline_ms: the stages of the stop share it, as the
+ * watchdog that ends a drain past it counts it once for all of them. */
+static int64_t time_left_ms(int64_t deadline_ms)
+{
+    int64_t left = deadline_ms - ferry_clock_ms();
+    return left > 0 ? left : 0;
+}
+
 static void app_stop(struct app *a)
 {
+    int64_t deadline = ferry_clock_ms() + a->cfg->server.shutdown_timeout_ms;
     int n = 0;
 
     while (ferry_jobs[n])
@@ -244,11 +253,11 @@ static void app_stop(struct app *a)
         ferry_httpd_quiesce(a->httpd);
     for (int i = n; i-- > 0;)
         if (a->jobs[i])
-            ferry_jobs[i]->stop(a->jobs[i], a->cfg->server.shutdown_timeout_ms);
+            ferry_jobs[i]->stop(a->jobs[i], time_left_ms(deadline));
     ferry_httpd_destroy(a->httpd);
     ferry_overview_destroy(a->overview);
     ferry_admin_destroy(a->admin);
-    ferry_kafka_destroy(a->kafka, (int)a->cfg->server.shutdown_timeout_ms);
+    ferry_kafka_destroy(a->kafka, (int)time_left_ms(deadline));
     for (int i = n; i-- > 0;)
         ferry_jobs[i]->destroy(a->jobs[i]);
     ferry_auth_destroy(a->auth);
