@@ -436,15 +436,32 @@ static int on_mock_cluster(ferry_kafka *k)
     return mock;
 }
 
+/* Whether a client is labelled name already. Under k->lock. */
+static int label_taken(const ferry_kafka *k, const char *name)
+{
+    for (const struct client *c = k->clients; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Registers a client, labelled name in /metrics, or name#2, #3... when a client has that
+ * label already (a route named "producer" beside the shared producer), so that no two series
+ * are the same. */
 static struct client *client_add(ferry_kafka *k, const char *name, void *user)
 {
     struct client *c = calloc(1, sizeof(*c));
+    char base[KAFKA_NAME_MAX - 12]; /* room for "#" and a number */
+
     if (!c)
         return NULL;
     c->k = k;
     c->user = user;
-    ferry_metrics_escape_label(name, c->name, sizeof(c->name));
+    ferry_metrics_escape_label(name, base, sizeof(base));
     pthread_mutex_lock(&k->lock);
+    snprintf(c->name, sizeof(c->name), "%s", base);
+    for (int n = 2; label_taken(k, c->name); n++)
+        snprintf(c->name, sizeof(c->name), "%s#%d", base, n);
     c->next = k->clients;
     k->clients = c;
     pthread_mutex_unlock(&k->lock);

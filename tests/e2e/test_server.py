@@ -91,6 +91,16 @@ def test_metrics(run_ferry, ferry_config, ferry_version):
     assert all(s.value >= 0 for s in queues)
 
 
+def test_kafka_client_labels_are_unique(start_routes, receiver, kafka):
+    """A route named like the shared producer gets a label of its own in the Kafka client
+    families, so that no two series are the same."""
+    f = start_routes(route_config("producer", [unique("lbl")], receiver.url + "/x"))
+    m = wait_until(lambda: (m := f.metrics()).find("ferry_kafka_queue_messages", client="producer#2")
+                   and m, 20, "the route's client in /metrics")
+    clients = [s.labels["client"] for s in m.find("ferry_kafka_queue_messages")]
+    assert sorted(clients) == ["producer", "producer#2"], clients
+
+
 def test_metrics_cpu_counter_does_not_go_backwards(run_ferry, ferry_config):
     f = run_ferry(ferry_config())
     first = fetch_metrics(f)[1].get("process_cpu_seconds_total")
