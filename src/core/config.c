@@ -122,7 +122,10 @@ static const struct ferry_cfg_field server_fields[] = {
     {"connection_timeout", FERRY_CFG_DURATION, SERVER_FIELD(connection_timeout_ms), "60s", 1000,
      3600000, NULL, NULL, 0, "Idle connections are closed after this long."},
     {"shutdown_timeout", FERRY_CFG_DURATION, SERVER_FIELD(shutdown_timeout_ms), "30s", 0, 3600000,
-     NULL, NULL, 0, "On SIGTERM, how long ferry may drain before it exits anyway (exit code 3)."},
+     NULL, NULL, 0,
+     "On SIGTERM, how long ferry may drain before it exits anyway (exit code 3). The whole drain "
+     "shares it: the tables, then ingest (answering what it accepted), then the routes, then the "
+     "producer's last flush each get what the stages before them left."},
     {"tls", FERRY_CFG_SECTION, SERVER_FIELD(tls), NULL, 0, 0, NULL, &tls_section, 0, NULL},
     {"data_dir", FERRY_CFG_STRING, SERVER_FIELD(data_dir), "/var/lib/ferry", 0, 0, NULL, NULL, 0,
      "Where ferry keeps data that outlives a restart (tables under `tables/<name>`). On the "

@@ -61,7 +61,9 @@ static const struct ferry_cfg_field webhook_fields[] = {
     {"name", FERRY_CFG_STRING, WH_FIELD(name), NULL, 0, 0, NULL, NULL, 1,
      "Unique name: letters, digits, `.`, `_`, `-`. Used in logs and metrics."},
     {"path", FERRY_CFG_STRING, WH_FIELD(path), NULL, 0, 0, NULL, NULL, 1,
-     "The path that takes `POST` requests, e.g. `/webhooks/github`."},
+     "The path that takes `POST` requests, e.g. `/webhooks/github`. Not one of ferry's own (`/`, "
+     "`/status`, `/healthz`, `/readyz`, `/metrics`, `/tables`) or under `/topics/`, `/tables/` "
+     "or `/routes/`, whose POSTs are the REST Proxy API, table lookups and redrives."},
     {"topic", FERRY_CFG_STRING, WH_FIELD(topic), NULL, 0, 0, NULL, NULL, 1,
      "The topic every record of this endpoint goes to."},
     {"key", FERRY_CFG_SECTION, WH_FIELD(key), NULL, 0, 0, NULL, &key_section, 0, NULL},

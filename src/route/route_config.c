@@ -141,7 +141,9 @@ static const struct ferry_cfg_field retry_topic_fields[] = {
      "How long a record waits on this topic before its next attempts."},
     {"topic", FERRY_CFG_STRING, RETRY_TOPIC_FIELD(topic), NULL, 0, 0, NULL, NULL, 0,
      "The topic's name; default `<route>.retry.<n>`, n counting from 1. Give it as many "
-     "partitions as the route's topics (docs/routes.md, Retry topics)."},
+     "partitions as the route's topics (docs/routes.md, Retry topics). Each retry topic belongs "
+     "to one stage of one route: not a topic the route reads, not its dead-letter topic, not "
+     "another stage's or another route's retry topic."},
     FERRY_CFG_END,
 };
 static const struct ferry_cfg_section retry_topic_section = {
