@@ -217,8 +217,12 @@ def test_restart_after_kill_9_with_default_settings_resumes_quickly(start_routes
     print(f"{uncommitted} records delivered past the commits, bound {bound}")
     assert uncommitted <= bound, f"{uncommitted} delivered past the commits, bound {bound} " \
         f"({window} in the commit window); committed {committed}"
-    counts = Counter(r.body for r in receiver.requests if r.status == 200)
-    assert sum(c - 1 for c in counts.values()) <= uncommitted
+    # Delivered again by the restarted instance: only those past the commits. (Each instance
+    # may also send a record twice on its own, a retry after a connection dropped under load
+    # once the receiver had counted it: that is not the restart's doing.)
+    delivered_before = {r.body for r in before if r.status == 200}
+    again = {r.body for r in receiver.requests if r.status == 200 and r.time >= restart}
+    assert len(delivered_before & again) <= uncommitted
 
 
 def test_server_instance_makes_routes_static_group_members(start_routes, receiver, kafka):
