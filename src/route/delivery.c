@@ -71,14 +71,7 @@ static void log_failures(void *arg, enum ferry_log_level level, const char *line
 /* The validator, when the route validates anything (the config checks passed already). */
 static int make_validator(struct route *r, char *errstr, size_t errstr_size)
 {
-    int64_t ids[FERRY_VALIDATE_SCHEMA_IDS_MAX];
-    struct ferry_validate_options o;
-    int on = ferry_route_validate_options(r->cfg, &o, ids, errstr, errstr_size);
-
-    if (on <= 0)
-        return on;
-    r->validator = ferry_validate_new(&o, errstr, errstr_size);
-    return r->validator ? 0 : -1;
+    return ferry_route_validator_new(r->cfg, &r->validator, errstr, errstr_size);
 }
 
 /* ---- the circuit breaker ---- */

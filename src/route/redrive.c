@@ -756,14 +756,7 @@ static int set_rules(struct redrive *d, const struct ferry_cfg_strings *list,
  * consumed record does (and a wire-format prefix comes off as it did then). */
 static int make_validator(struct redrive *d, char *errstr, size_t errstr_size)
 {
-    int64_t ids[FERRY_VALIDATE_SCHEMA_IDS_MAX];
-    struct ferry_validate_options o;
-    int on = ferry_route_validate_options(d->rc, &o, ids, errstr, errstr_size);
-
-    if (on <= 0)
-        return on;
-    d->validator = ferry_validate_new(&o, errstr, errstr_size);
-    return d->validator ? 0 : -1;
+    return ferry_route_validator_new(d->rc, &d->validator, errstr, errstr_size);
 }
 
 /* The route's request builder, on_status rules, retry policy, validator and a sender like its

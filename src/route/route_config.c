@@ -724,6 +724,20 @@ static void check_validate(struct ferry_config *cfg, struct ferry_route_config *
     ferry_validate_destroy(v);
 }
 
+int ferry_route_validator_new(const struct ferry_route_config *r, ferry_validate **out,
+                              char *errstr, size_t errstr_size)
+{
+    int64_t ids[FERRY_VALIDATE_SCHEMA_IDS_MAX];
+    struct ferry_validate_options o;
+    int on = ferry_route_validate_options(r, &o, ids, errstr, errstr_size);
+
+    *out = NULL;
+    if (on <= 0)
+        return on;
+    *out = ferry_validate_new(&o, errstr, errstr_size);
+    return *out ? 0 : -1;
+}
+
 enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r)
 {
     if (r->target.grpc.url)

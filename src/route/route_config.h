@@ -245,6 +245,12 @@ int ferry_route_validate_options(const struct ferry_route_config *r,
                                  struct ferry_validate_options *o, int64_t *ids, char *errstr,
                                  size_t errstr_size);
 
+/* Makes route r's validator into *out, or sets it NULL when the route validates nothing.
+ * Returns 0, or -1 with errstr. */
+struct ferry_validate;
+int ferry_route_validator_new(const struct ferry_route_config *r, struct ferry_validate **out,
+                              char *errstr, size_t errstr_size);
+
 /* The kind of r's target (target.h), for a route that passed the config checks. Any thread. */
 enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *r);
 
