@@ -353,17 +353,20 @@ static int start_run(ferry_redrive_http *rh, struct run *run, ferry_http_req *re
 {
     struct run *finished[FERRY_REDRIVE_HTTP_RUNS_MAX];
     size_t nfinished = 0;
-    int status;
+    int status, started = 0;
 
     pthread_mutex_lock(&rh->lock);
     status = take_slot(rh, run, finished, &nfinished);
     if (status == 0) {
         ferry_http_suspend(req);
         run->req = req;
-        run->started = pthread_create(&run->thread, NULL, run_main, run) == 0;
-        run->done = !run->started;
+        started = pthread_create(&run->thread, NULL, run_main, run) == 0;
+        run->started = started;
+        run->done = !started;
     }
     pthread_mutex_unlock(&rh->lock);
+    /* From here a started run is its thread's and the slots': another request may free it as
+     * soon as it is done. */
     for (size_t i = 0; i < nfinished; i++)
         run_free(finished[i]); /* outside the lock, which their threads take last */
     if (status == 409)
@@ -371,7 +374,7 @@ static int start_run(ferry_redrive_http *rh, struct run *run, ferry_http_req *re
                                  run->route->name);
     else if (status)
         ferry_http_respond_error(req, 503, 0, "too many redrives under way, or stopping");
-    else if (!run->started)
+    else if (!started)
         ferry_http_respond_error(req, 500, 0, "cannot start a thread for the redrive");
     return status ? -1 : 0;
 }
