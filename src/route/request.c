@@ -323,8 +323,16 @@ static int line_end(struct ferry_request_headers *h, const struct ferry_buf *mar
     return 0;
 }
 
-/* Appends "name: value". Returns 0, FERRY_TEMPLATE_ETOOBIG past the text's cap, or
- * HEADER_ENOMEM. */
+/* Nonzero when value holds nothing but spaces and tabs, which an HTTP header value does not
+ * keep (RFC 9110 section 5.5). */
+static int is_blank(const char *value)
+{
+    return value[strspn(value, " \t")] == '\0';
+}
+
+/* Appends "name: value", or "name;" for a blank value: libcurl reads "name:" with nothing
+ * after it as "remove this header" and sends nothing, and "name;" as an empty header. Returns
+ * 0, FERRY_TEMPLATE_ETOOBIG past the text's cap, or HEADER_ENOMEM. */
 static int add_header(struct ferry_request *req, const char *name, const char *value)
 {
     struct ferry_request_headers *h = &req->headers;
@@ -332,6 +340,8 @@ static int add_header(struct ferry_request *req, const char *name, const char *v
 
     if (line_begin(h))
         return HEADER_ENOMEM;
+    if (is_blank(value))
+        return line_end(h, &mark, ferry_buf_adds(&h->text, name) || ferry_buf_addc(&h->text, ';'));
     return line_end(h, &mark,
                     ferry_buf_adds(&h->text, name) || ferry_buf_add(&h->text, ": ", 2) ||
                         ferry_buf_adds(&h->text, value));
@@ -358,7 +368,8 @@ static void link_headers(struct ferry_request_headers *h)
     h->list = h->count ? h->nodes : NULL;
 }
 
-/* Returns 1 when one of the request's first n header lines is called name (in any case). */
+/* Returns 1 when one of the request's first n header lines is called name (in any case),
+ * blank ("name;") or not. */
 static int has_header(const struct ferry_request *req, size_t n, const char *name)
 {
     const struct ferry_request_headers *h = &req->headers;
@@ -366,7 +377,7 @@ static int has_header(const struct ferry_request *req, size_t n, const char *nam
 
     for (size_t i = 0; i < n && i < h->count; i++) {
         const char *line = h->text.data + h->offsets[i];
-        if (strncasecmp(line, name, len) == 0 && line[len] == ':')
+        if (strncasecmp(line, name, len) == 0 && (line[len] == ':' || line[len] == ';'))
             return 1;
     }
     return 0;

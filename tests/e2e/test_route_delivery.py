@@ -627,6 +627,24 @@ def test_configured_headers_take_precedence(start_routes, receiver, kafka):
     assert req.header("traceparent") == "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"
 
 
+def test_a_blank_header_is_sent_empty(start_routes, receiver, kafka):
+    # A header whose template renders nothing, or a forwarded record header with an empty
+    # value, goes out empty. (libcurl reads "Name:" with nothing after it as "remove this
+    # header": a configured Idempotency-Key that rendered empty used to send no key at all,
+    # and ferry's own was left out because one was configured.)
+    topic = unique("blankhdr")
+    f = start_routes(route_config("blankhdr", [topic], receiver.url + "/", target={
+        "forward_headers": True,
+        "headers": {"Idempotency-Key": "${key}", "X-Tenant": "  ${header.tenant}"}}))
+    kafka.produce(topic, [{"key": b"", "value": b"1",
+                           "headers": [("tenant", b""), ("x-empty", b"")]}])
+    (req,) = receiver.wait_for(1)
+    wait_delivered(f, "blankhdr", 1)
+    assert req.status == 200
+    for name in ("idempotency-key", "x-tenant", "x-empty"):
+        assert req.headers.get(name) == "", (name, req.headers)
+
+
 def test_a_small_prefetch_does_not_starve_the_route(start_routes, receiver, kafka):
     # librdkafka 2.0 stops fetching while its queue is over queued.max.messages.kbytes and
     # looks again only up to a second later; a route that drains the queue restarts fetching
