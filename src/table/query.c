@@ -391,9 +391,12 @@ void ferry_table_scan_answer(struct table *t, ferry_http_req *req,
     } else if (r == FERRY_STORE_BAD_CURSOR) {
         ferry_http_respond_error(req, 400, 0, "after: not a cursor this table gave out");
         ferry_table_count(t, 400, started_us);
+    } else if (out.failed) {
+        ferry_http_respond_error(req, 413, 0, "the page would pass %d bytes: ask for fewer",
+                                 QUERY_ANSWER_MAX);
+        ferry_table_count(t, 413, started_us);
     } else {
-        ferry_http_respond_error(req, 500, 0, "table '%s': %s", t->cfg->name,
-                                 out.failed ? "the page is too large" : why);
+        ferry_http_respond_error(req, 500, 0, "table '%s': %s", t->cfg->name, why);
         ferry_table_count(t, 500, started_us);
     }
     ferry_buf_release(&out);

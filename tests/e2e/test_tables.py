@@ -701,6 +701,20 @@ def test_lookup_answer_over_its_cap_is_413(broker30, run_ferry, tmp_path):
     assert r.status == 413 and "ask for fewer keys" in r.text, (r.status, r.text[:200])
 
 
+def test_scan_page_over_its_cap_is_413(broker30, run_ferry, tmp_path):
+    """docs/tables.md: a scan page that would pass 64 MiB answers 413."""
+    broker, topic = broker30
+    # 110 rows of 900 kB: about 99 MB, of which the dev broker's 5 MiB per partition keeps
+    # more than 64 MiB
+    produce(broker.bootstrap, topic, [(f"big:{i:03d}", '"' + "v" * 900_000 + '"')
+                                      for i in range(110)], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(60)
+    assert f.get("/tables/t/keys?prefix=big:&limit=2").status == 200
+    r = f.get("/tables/t/keys?prefix=big:&limit=200")
+    assert r.status == 413 and "ask for fewer" in r.text, (r.status, r.text[:200])
+
+
 def test_prefix_scan_pages_with_a_cursor(broker30, run_ferry, tmp_path):
     broker, topic = broker30
     produce(broker.bootstrap, topic,
