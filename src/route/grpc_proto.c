@@ -18,7 +18,9 @@
  */
 #include "route/grpc_proto.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -474,6 +476,31 @@ static int parse_u64(struct enc *e, const json_t *v, uint64_t max, uint64_t *out
     return 0;
 }
 
+/* Whether s is a number as JSON writes one: strtod would also take leading blanks, a plus,
+ * hexadecimal ("0x1p3") and "inf", which protobuf's JSON mapping does not. */
+static int is_json_number(const char *s)
+{
+    const char *digits = "0123456789";
+
+    s += *s == '-';
+    if (!isdigit((unsigned char)*s))
+        return 0;
+    s += strspn(s, digits);
+    if (*s == '.') {
+        if (!isdigit((unsigned char)*++s))
+            return 0;
+        s += strspn(s, digits);
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        s += *s == '+' || *s == '-';
+        if (!isdigit((unsigned char)*s))
+            return 0;
+        s += strspn(s, digits);
+    }
+    return *s == '\0';
+}
+
 static int parse_double(struct enc *e, const json_t *v, double *out)
 {
     if (json_is_number(v)) {
@@ -493,7 +520,7 @@ static int parse_double(struct enc *e, const json_t *v, double *out)
         }
         errno = 0;
         *out = strtod(s, &end);
-        if (*s && !*end && !errno && isfinite(*out))
+        if (is_json_number(s) && !*end && !errno && isfinite(*out))
             return 0;
         return fail(e, "expected a number, got '%s'", s);
     }
@@ -552,7 +579,10 @@ static int put_float_value(struct enc *e, const field_desc *f, const json_t *v,
     if (parse_double(e, v, &d))
         return -1;
     if (f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT) {
-        float fl = (float)d;
+        float fl;
+        if (isfinite(d) && fabs(d) > FLT_MAX)
+            return fail(e, "number out of range for a float");
+        fl = (float)d;
         uint32_t bits;
         memcpy(&bits, &fl, sizeof(bits));
         return put_fixed(out, bits, 4);
@@ -1157,14 +1187,60 @@ static int put_repeated(struct enc *e, const struct type_entry *t, const field_d
     return 0;
 }
 
-static const field_desc *find_field(const message_desc *m, const char *key)
+/* The index in m of the field called key (by its name or its JSON name), or -1. */
+static long field_index(const message_desc *m, const char *key)
 {
     for (size_t i = 0; i < m->n_field; i++) {
         const field_desc *f = m->field[i];
         if (strcmp(f->name, key) == 0 || (f->json_name && strcmp(f->json_name, key) == 0))
-            return f;
+            return (long)i;
     }
-    return NULL;
+    return -1;
+}
+
+static const field_desc *find_field(const message_desc *m, const char *key)
+{
+    long i = field_index(m, key);
+    return i < 0 ? NULL : m->field[i];
+}
+
+/* Refuses an object that sets one field twice (by its name and its JSON name) or two fields of
+ * one oneof, as protobuf's JSON mapping does: the receiver would keep only the last. A null
+ * sets nothing; unknown fields are left to encode_field(). */
+static int check_fields_set(struct enc *e, const struct type_entry *t, const json_t *obj)
+{
+    const message_desc *m = t->msg;
+    const char **by = calloc(m->n_field + m->n_oneof_decl + 1, sizeof(*by)); /* the keys that set
+                                                                              * a field or oneof */
+    const char *key;
+    json_t *v;
+    int result = 0;
+
+    if (!by)
+        return fail(e, "out of memory");
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        long i = field_index(m, key);
+        const field_desc *f = i < 0 ? NULL : m->field[i];
+        if (!f || (json_is_null(v) && null_is_absent(f)))
+            continue;
+        if (by[i]) {
+            result = fail(e, "'%s' and '%s' name the same field of %s", by[i], key, t->name + 1);
+            break;
+        }
+        by[i] = key;
+        if (!f->has_oneof_index || f->oneof_index < 0 || (size_t)f->oneof_index >= m->n_oneof_decl)
+            continue;
+        if (by[m->n_field + (size_t)f->oneof_index]) {
+            const char *oneof = m->oneof_decl[f->oneof_index]->name;
+            result = fail(e, "'%s' and '%s' are both set, but oneof '%s' holds only one",
+                          by[m->n_field + (size_t)f->oneof_index], key, oneof ? oneof : "");
+            break;
+        }
+        by[m->n_field + (size_t)f->oneof_index] = key;
+    }
+    free(by);
+    return result;
 }
 
 static int encode_field(struct enc *e, const struct type_entry *t, const char *key, const json_t *v,
@@ -1195,6 +1271,8 @@ static int encode_message(struct enc *e, const struct type_entry *t, const json_
         return fail(e, "expected an object, got %s", json_kind(obj));
     if (++e->depth > FERRY_GRPC_PROTO_DEPTH_MAX)
         return fail(e, "nested deeper than %d levels", FERRY_GRPC_PROTO_DEPTH_MAX);
+    if (check_fields_set(e, t, obj))
+        return -1;
     json_object_foreach((json_t *)obj, key, v)
     {
         if (encode_field(e, t, key, v, out))

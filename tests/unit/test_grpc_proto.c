@@ -56,6 +56,10 @@ static const struct good_case good_cases[] = {
     {"{\"note\": {}}", "b20100"},
     {"{\"total\": \"NaN\"}", "39000000000000f87f"},
     {"{\"total\": \"-Infinity\"}", "39000000000000f0ff"},
+    {"{\"total\": \"1e2\"}", "390000000000005940"},
+    {"{\"ratio\": 3.4028234663852886e38}", "45ffff7f7f"}, /* the largest float */
+    {"{\"card\": \"c\"}", "ba010163"},
+    {"{\"card\": \"c\", \"voucher\": null}", "ba010163"},
 };
 
 struct bad_case {
@@ -91,6 +95,20 @@ static const struct bad_case bad_cases[] = {
     {"[1]", "expected an object, got an array"},
     {"{\"id\": ", "invalid JSON"},
     {"{\"id\": \"a\", \"id\": \"b\"}", "invalid JSON: duplicate object key"},
+    /* strtod takes these; protobuf's JSON mapping does not */
+    {"{\"total\": \"0x1p3\"}", "total: expected a number, got '0x1p3'"},
+    {"{\"total\": \"inf\"}", "total: expected a number, got 'inf'"},
+    {"{\"total\": \" 1\"}", "total: expected a number, got ' 1'"},
+    {"{\"total\": \"+1\"}", "total: expected a number, got '+1'"},
+    {"{\"total\": \"1.\"}", "total: expected a number, got '1.'"},
+    /* a float past the largest one was sent as Infinity */
+    {"{\"ratio\": 1e39}", "ratio: number out of range for a float"},
+    {"{\"ratio\": \"-1e39\"}", "ratio: number out of range for a float"},
+    /* the receiver would keep only the last of these */
+    {"{\"card\": \"c\", \"voucher\": \"v\"}",
+     "'card' and 'voucher' are both set, but oneof 'payment' holds only one"},
+    {"{\"note\": {}, \"mainItem\": {}, \"main_item\": {}}",
+     "'mainItem' and 'main_item' name the same field of shop.Order"},
 };
 
 /* Timestamps, durations, wrappers, Struct, Value, ListValue and FieldMask in wkt.Event, as
