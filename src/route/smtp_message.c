@@ -16,7 +16,9 @@
 #include <time.h>
 
 #define LINE_MAX_OCTETS 998      /* RFC 5322 2.1.1: the longest line */
-#define WORD_MAX_BYTES 45        /* text in one encoded-word: 60 base64 chars, 75 in all */
+#define WORD_MAX_BYTES 45        /* text in one encoded-word: 60 base64 chars, 72 in all */
+#define WORD_LINE_MAX 76         /* RFC 2047 2: a line that holds an encoded-word */
+#define WORD_OVERHEAD 12         /* "=?utf-8?B?" and "?=" */
 #define QP_LINE_MAX 76           /* RFC 2045 6.7: quoted-printable line length */
 #define BOUNDARY_MARK "=_ferry_" /* smtp.c's boundaries start so; 7bit text must not hold it */
 
@@ -174,19 +176,46 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
     return n ? n : (len < max ? len : max);
 }
 
-/* Appends text as encoded-words separated by folding (CRLF SP). */
+/* How many characters the last line of out holds already. */
+static size_t line_column(const struct ferry_buf *out)
+{
+    const char *nl = out->len ? memrchr(out->data, '\n', out->len) : NULL;
+
+    return nl ? out->len - (size_t)(nl + 1 - out->data) : out->len;
+}
+
+/* How many bytes of text an encoded-word that starts at column col can hold, its line kept to
+ * WORD_LINE_MAX characters: whole groups of 3 bytes, 4 base64 characters each. */
+static size_t word_room(size_t col)
+{
+    size_t chars = WORD_LINE_MAX > col + WORD_OVERHEAD ? WORD_LINE_MAX - col - WORD_OVERHEAD : 0;
+    size_t n = chars / 4 * 3;
+
+    return n < WORD_MAX_BYTES ? n : WORD_MAX_BYTES;
+}
+
+/* Appends text as encoded-words separated by folding (CRLF SP), no line past WORD_LINE_MAX:
+ * the first word takes what is left of the line it starts on, or starts a line of its own when
+ * that is less than two characters of UTF-8 (6 bytes). */
 static int add_encoded_words(struct ferry_buf *out, const char *s, size_t len)
 {
+    size_t room = word_room(line_column(out));
     int first = 1;
 
+    if (room < 6) {
+        if (ferry_buf_add(out, "\r\n ", 3))
+            return -1;
+        room = WORD_MAX_BYTES;
+    }
     while (len || first) {
-        size_t n = utf8_cut(s, len, WORD_MAX_BYTES);
+        size_t n = utf8_cut(s, len, room);
         if ((!first && ferry_buf_add(out, "\r\n ", 3)) || ferry_buf_adds(out, "=?utf-8?B?") ||
             ferry_base64_encode(out, s, n, FERRY_BASE64_STD) || ferry_buf_add(out, "?=", 2))
             return -1;
         s += n;
         len -= n;
         first = 0;
+        room = WORD_MAX_BYTES;
     }
     return 0;
 }
