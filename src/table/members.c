@@ -104,6 +104,7 @@ static void prune(ferry_members *m, int64_t now_ms)
         }
         ferry_heartbeat_release(&m->all[i].hb);
         m->all[i] = m->all[--m->count];
+        memset(&m->all[m->count], 0, sizeof(m->all[m->count])); /* its copy moved to i */
     }
 }
 
@@ -119,6 +120,7 @@ int ferry_members_update(ferry_members *m, struct ferry_heartbeat *hb, int64_t n
     e = entry(m, hb->instance);
     if (!e && m->count < FERRY_MEMBERS_MAX) {
         e = &m->all[m->count++];
+        memset(e, 0, sizeof(*e));
         e->seen_ms = INT64_MIN / 2;
     }
     if (!e) {

@@ -127,6 +127,27 @@ static void test_snapshot_outlives_changes(void **state)
 }
 
 /* The map keeps FERRY_MEMBERS_MAX members; more are refused until old ones are forgotten. */
+/* A member forgotten after ten timeouts leaves no copy behind: the slot it vacated is
+ * reused by the next new name. (The stale copy kept the moved member's tables, which were
+ * freed twice: once when that member's next heartbeat replaced them, once by the new name.) */
+static void test_forgotten_member_leaves_no_copy(void **state)
+{
+    ferry_members *m = ferry_members_new(TIMEOUT);
+    int64_t later = 1000 + 10 * TIMEOUT;
+
+    (void)state;
+    assert_non_null(m);
+    update(m, "a", 1000, 1, 1000, 0);
+    update(m, "b", 1000, 1, 1000, 0);
+    update(m, "c", 1000, 1, 1000, 0);
+    update(m, "a", later, 2, later, 0);
+    update(m, "c", later, 2, later, 0); /* b is forgotten: c moves into its slot */
+    update(m, "c", later + 1, 3, later + 1, 0);
+    assert_int_equal(update(m, "d", later + 1, 1, later + 1, 0), 1);
+    live(m, later + 1, "a,c,d");
+    ferry_members_destroy(m);
+}
+
 static void test_limit(void **state)
 {
     ferry_members *m = ferry_members_new(TIMEOUT);
@@ -149,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_join_and_leave),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_snapshot_outlives_changes),
+        cmocka_unit_test(test_forgotten_member_leaves_no_copy),
         cmocka_unit_test(test_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
