@@ -129,7 +129,8 @@ static int assign_replay(ferry_table_cluster *c, char *why, size_t why_size)
         int64_t low = 0, high = 0;
         err = rd_kafka_query_watermark_offsets(c->consumer, c->cfg->members_topic, p, &low, &high,
                                                MEMBERS_META_TIMEOUT_MS);
-        c->replay_end[p] = high;
+        c->replay_end[p] = high > low ? high : 0; /* 0: nothing to read back (retention may
+                                                   * have emptied it: no position ever comes) */
         rd_kafka_topic_partition_list_add(list, c->cfg->members_topic, p)->offset =
             high - low > MEMBERS_REPLAY ? high - MEMBERS_REPLAY : low;
     }
@@ -149,7 +150,7 @@ static void check_synced(ferry_table_cluster *c)
 {
     rd_kafka_topic_partition_list_t *list;
 
-    if (atomic_load(&c->synced) || !c->partitions ||
+    if (atomic_load(&c->synced) || c->partitions <= 0 || !c->replay_end ||
         ferry_clock_ms() < c->assigned_ms + c->cfg->heartbeat_ms + MEMBERS_SETTLE_MS)
         return;
     list = rd_kafka_topic_partition_list_new(c->partitions);
@@ -209,6 +210,16 @@ static void publish(ferry_table_cluster *c, int leaving)
     ferry_heartbeat_release(&hb);
 }
 
+/* Whether msg was in the topic before this instance began to read it back: only such a record
+ * is aged by its timestamp, which another machine's clock wrote. A record that came later is
+ * a heartbeat sent just now, whatever the clocks say (a reader whose clock ran ahead of a
+ * sender's by member_timeout would otherwise never see that sender live). */
+static int read_back(const ferry_table_cluster *c, const rd_kafka_message_t *msg)
+{
+    return c->replay_end && msg->partition >= 0 && msg->partition < c->partitions &&
+           msg->offset < c->replay_end[msg->partition];
+}
+
 /* Takes one record of the members topic into the map. */
 static void take(ferry_table_cluster *c, const rd_kafka_message_t *msg)
 {
@@ -230,7 +241,7 @@ static void take(ferry_table_cluster *c, const rd_kafka_message_t *msg)
         return;
     }
     ts = rd_kafka_message_timestamp(msg, &type);
-    if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0)
+    if (read_back(c, msg) && type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0)
         age = wall_ms() - ts;
     if (strcmp(hb.instance, c->instance) == 0 && strcmp(hb.url, c->url) != 0 &&
         age < c->cfg->member_timeout_ms)
@@ -275,8 +286,8 @@ static int join(ferry_table_cluster *c)
                 return 0;
             free(c->replay_end);
             c->replay_end = NULL;
-            c->partitions = 0;
         }
+        c->partitions = 0; /* not known: not read back either */
         if (!logged++)
             FLOG_WARN("table", NULL, "members: cannot read topic %s yet: %s; trying again",
                       c->cfg->members_topic, why);

@@ -126,8 +126,6 @@ int ferry_members_update(ferry_members *m, struct ferry_heartbeat *hb, int64_t n
     if (!e) {
         joined = -1;
         ferry_heartbeat_release(hb);
-    } else if (hb->sent_ms < e->hb.sent_ms) {
-        ferry_heartbeat_release(hb); /* older than the one kept: history read back */
     } else {
         joined = !is_live(m, e, now_ms) && !hb->leaving && now_ms - seen < m->timeout_ms;
         ferry_heartbeat_release(&e->hb);

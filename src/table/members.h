@@ -12,7 +12,9 @@
  * monotonic clock, so clocks that disagree between machines do not matter), and a heartbeat
  * that was already older than `timeout` when it was read (by its record's timestamp: history
  * read back at start) does not make its member live. A heartbeat marked leaving (an instance
- * that stops) ends its member's life at once.
+ * that stops) ends its member's life at once. The heartbeat read last is the one kept, whatever
+ * its sent_ms: an instance's heartbeats are keyed by its name, so they are read in the order
+ * they were written, and a sender whose clock was set back is not ignored.
  */
 #ifndef FERRY_MEMBERS_H
 #define FERRY_MEMBERS_H
