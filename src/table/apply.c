@@ -604,8 +604,10 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
     ferry_histogram_observe(t->m.apply_latency, (double)(ferry_clock_ms() - pb->first_ms) / 1000.0);
     ferry_counter_add(t->m.applied, pb->records);
     for (int32_t p = 0; p < t->npartitions; p++) {
-        if (pb->next[p] >= 0)
+        if (pb->next[p] >= 0) {
             atomic_store(&t->parts[p].applied, pb->next[p]);
+            t->parts[p].unstored = 0;
+        }
         pb->next[p] = -1;
     }
     pb->records = 0;
@@ -633,7 +635,8 @@ static int caught_up(const struct table *t, const int64_t *next)
 {
     for (int32_t p = 0; p < t->npartitions; p++) {
         int64_t at = next && next[p] >= 0 ? next[p] : atomic_load(&t->parts[p].applied);
-        if (atomic_load(&t->parts[p].held) && at < t->parts[p].ready_end - t->cfg->ready_lag)
+        if (atomic_load(&t->parts[p].held) &&
+            (t->parts[p].ready_end < 0 || at < t->parts[p].ready_end - t->cfg->ready_lag))
             return 0;
     }
     return 1;
@@ -652,6 +655,7 @@ static int set_partitions(struct table *t, const struct topic_view *v, const int
     }
     for (int32_t p = 0; p < t->npartitions; p++) {
         atomic_store(&t->parts[p].applied, next[p] >= 0 ? next[p] : v->low[p]);
+        t->parts[p].unstored = next[p] < 0;
         atomic_store(&t->parts[p].end, v->high[p]);
         t->parts[p].ready_end = v->high[p];
     }

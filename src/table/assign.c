@@ -169,9 +169,12 @@ int ferry_table_assign_start(struct table *t, const int64_t *next, char *errstr,
         goto out;
     }
     rc = assign(t, want, next, errstr, errstr_size);
-    for (int32_t p = 0; rc == 0 && ferry_table_is_partitioned(t) && p < t->npartitions; p++)
+    for (int32_t p = 0; rc == 0 && ferry_table_is_partitioned(t) && p < t->npartitions; p++) {
         if (want[p])
             add_partition(line, sizeof(line), p);
+        else if (next[p] >= 0) /* stored before a restart and not held now: given up */
+            t->parts[p].given_up_ms = ferry_clock_ms();
+    }
     if (rc == 0 && ferry_table_is_partitioned(t))
         FLOG_INFO("table", t->cfg->name, "holds partition(s) [%s] of %d, replicas %" PRId64, line,
                   t->npartitions, t->cfg->replicas);
@@ -180,25 +183,35 @@ out:
     return rc;
 }
 
-/* Where a newly held partition starts: the store's offset, and the end it must reach before it
- * serves reads. */
+/* Where partition p resumes: the store's offset, or -1 (the beginning) when the store has
+ * none. (Its applied offset is then the low watermark of when the table started, which
+ * retention may have passed since: assigning from there would be out of range, and rebuild.) */
+static int64_t resume_at(const struct table *t, int32_t p)
+{
+    return t->parts[p].unstored ? -1 : atomic_load(&t->parts[p].applied);
+}
+
+/* Where a newly held partition starts: the store's offset, or its low watermark when the
+ * store has none (librdkafka 2.0.2 resolves "the beginning" of a partition that was assigned
+ * before to where that assignment was, which retention may have deleted since); and the end
+ * it must reach before it serves reads (-1 while not known: ferry_table_assign_serving). */
 static void start_partition(struct table *t, int32_t p, int64_t *from)
 {
     int64_t low = 0, high = 0;
-    int forgotten = t->parts[p].forgotten;
+    int known =
+        rd_kafka_query_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high,
+                                         ASSIGN_META_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    *from = forgotten ? -1 : atomic_load(&t->parts[p].applied);
-    t->parts[p].forgotten = 0;
-    if (rd_kafka_query_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high,
-                                         ASSIGN_META_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        t->parts[p].ready_end = high;
-        if (high > atomic_load(&t->parts[p].end))
-            atomic_store(&t->parts[p].end, high);
+    *from = resume_at(t, p);
+    t->parts[p].ready_end = known ? high : -1;
+    if (known && high > atomic_load(&t->parts[p].end))
+        atomic_store(&t->parts[p].end, high);
+    /* Nothing of it is stored (its rows may have been deleted): none of it is applied however
+     * far it once was, and it serves reads only once it has caught up. */
+    if (t->parts[p].unstored) {
+        *from = known ? low : -1;
+        atomic_store(&t->parts[p].applied, known ? low : 0);
     }
-    /* Its rows were deleted: none of it is applied however far it once was, and it serves
-     * reads again only once it has caught up (ferry_table_assign_serving). */
-    if (forgotten)
-        atomic_store(&t->parts[p].applied, low);
 }
 
 /* Logs what a change of holdings moved. */
@@ -239,7 +252,7 @@ int ferry_table_assign_update(struct table *t, char *errstr, size_t errstr_size)
         if (want[p] && !atomic_load(&t->parts[p].held))
             start_partition(t, p, &from[p]);
         else if (want[p] && from[p] < 0)
-            from[p] = atomic_load(&t->parts[p].applied);
+            from[p] = resume_at(t, p);
     rc = assign(t, want, from, errstr, errstr_size) ? -1 : 1;
 out:
     free(want);
@@ -287,17 +300,32 @@ int ferry_table_assign_forget(struct table *t, ferry_store *store, char *errstr,
     if (more)
         return 0;
     t->parts[p].given_up_ms = 0;
-    t->parts[p].forgotten = 1;
+    t->parts[p].unstored = 1;
     t->forgetting = -1;
     t->forget_cursor_len = 0;
     return 0;
+}
+
+/* The end a newly held partition must reach, when asking for it failed: the end the consumer
+ * learnt from its fetches since. Returns -1 while there is none yet. */
+static int64_t learn_ready_end(struct table *t, int32_t p)
+{
+    int64_t low = -1, high = -1;
+
+    if (rd_kafka_get_watermark_offsets(t->consumer, t->cfg->topic, p, &low, &high) || high < 0)
+        return -1;
+    return high;
 }
 
 void ferry_table_assign_serving(struct table *t)
 {
     for (int32_t p = 0; p < t->npartitions; p++) {
         struct table_partition *part = &t->parts[p];
-        if (atomic_load(&part->held) && !atomic_load(&part->serving) &&
+        if (!atomic_load(&part->held) || atomic_load(&part->serving))
+            continue;
+        if (part->ready_end < 0)
+            part->ready_end = learn_ready_end(t, p);
+        if (part->ready_end >= 0 &&
             atomic_load(&part->applied) >= part->ready_end - t->cfg->ready_lag)
             atomic_store(&part->serving, 1);
     }

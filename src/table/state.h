@@ -36,11 +36,15 @@ enum table_state {
 struct table_partition {
     _Atomic int64_t applied; /* next offset to apply: every record before it is in the store */
     _Atomic int64_t end;     /* the partition's end (high watermark) as last seen */
-    int64_t ready_end;       /* the end the table must reach to be ready (apply thread) */
+    int64_t ready_end;       /* the end the table must reach to be ready (apply thread; -1 while
+                              * not known) */
     atomic_int held;         /* the apply thread reads it: every partition for placement `all` */
     atomic_int serving;      /* held and caught up with the end it had when assigned */
-    int64_t given_up_ms;     /* apply thread: when it stopped being held (0: held, or forgotten) */
-    int forgotten;           /* apply thread: its rows were deleted after the grace period */
+    int64_t given_up_ms;     /* apply thread: when it stopped being held, or was found stored but
+                              * not held at start (0: held, or its rows deleted) */
+    int unstored;            /* apply thread: the store has no offset of it (none applied yet, or
+                              * its rows deleted after the grace period): held, it starts from
+                              * the beginning */
 };
 
 struct table_metrics {

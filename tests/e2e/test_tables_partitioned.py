@@ -583,6 +583,57 @@ def test_given_up_partitions_are_deleted_after_grace(cluster):
     assert keys_in_store(procs[0], table) == 1200
 
 
+def held_partitions(ferry, table):
+    return {p["partition"] for p in member_map(ferry, table)["partitions"] if p["held"]}
+
+
+def test_partitions_stored_before_a_restart_are_deleted_after_grace(cluster):
+    # web-0 stores every partition alone, stops, and comes back beside web-1: the partitions
+    # it no longer holds are given up at its start and deleted after cluster.grace. (They were
+    # kept for good: only a partition held since the start was ever given up.)
+    broker, topic, table, procs, start = cluster(1, 1, {"cluster": {"grace": "1s"}})
+    last = write_keys(broker, topic, 1200)
+    wait_served(procs, table, 1)
+    wait_until(lambda: keys_in_store(procs[0], table) == 1200, 60, "every key in web-0's store")
+    procs[0].stop()
+    second = start(1)
+    wait_served([second], table, 1)
+    first = start(0)
+    wait_served([first, second], table, 1)
+    mine = held_partitions(first, table)
+    assert 0 < len(mine) < PARTITIONS
+    first.wait_log("deleting the rows of partition", 60)
+    reader = Reader(first)
+    try:
+        held_keys = sum(1 for k in last if int(reader.key(table, k)[1]["ferry-partition"]) in mine)
+    finally:
+        reader.close()
+    wait_until(lambda: keys_in_store(first, table) == held_keys, 60,
+               f"web-0's store down to the {held_keys} keys of its partitions")
+
+
+def test_a_partition_never_held_is_taken_from_its_earliest_offset(cluster):
+    # A partition web-0 never held, whose earliest records retention deleted since web-0
+    # started, is read from its earliest offset when web-0 takes it over. (It was read from
+    # the low watermark of web-0's start: out of range, and the whole store was rebuilt.)
+    broker, topic, table, procs, _ = cluster(2, 1)
+    wait_served(procs, table, 1)
+    theirs = sorted(held_partitions(procs[1], table))
+    assert theirs
+    # the dev broker keeps about 5 MiB of a partition: 8 MiB moves its earliest offset
+    produce(broker.bootstrap, topic,
+            [{"key": f"big{i}", "value": "x" * 200_000, "partition": theirs[0]}
+             for i in range(40)] + [{"key": "last", "value": "1", "partition": theirs[0]}])
+    procs[1].stop()
+    wait_until(lambda: held_partitions(procs[0], table) == set(range(PARTITIONS)) and
+               placed(procs[0], table, 1), 60, "web-0 serving every partition")
+    r = procs[0].get(f"/tables/{table}/keys/last")
+    assert r.status == 200 and r.text == "1", (r.status, r.text)
+    text = procs[0].stderr_text()
+    assert "rebuilding the store" not in text and "never applied are gone" not in text, \
+        procs[0].describe()
+
+
 def scan_all(ferry, table, limit, prefix=None):
     keys, after, pages = [], None, 0
     while True:
