@@ -44,13 +44,18 @@ enum ferry_holder_choice ferry_table_holder_choose(struct table *t, int32_t p, i
                                                    char bases[][FERRY_FORWARD_URL_MAX], size_t *n)
 {
     ferry_table_cluster *cl = t->owner->cluster;
-    struct table_partition *part = &t->parts[p];
-    int local = atomic_load(&part->held) && atomic_load(&part->serving);
-    int64_t lag = ferry_table_partition_lag(t, p);
+    struct table_partition *part;
+    int local;
+    int64_t lag;
     struct candidate c[FERRY_FORWARD_CANDIDATES_MAX];
     const struct ferry_members_view *v;
 
     *n = 0;
+    if (p < 0 || p >= t->npartitions)
+        return FERRY_HOLDER_NONE; /* the partitions are not known */
+    part = &t->parts[p];
+    local = atomic_load(&part->held) && atomic_load(&part->serving);
+    lag = ferry_table_partition_lag(t, p);
     if (forwarded || (local && lag <= t->cfg->max_lag))
         return local ? FERRY_HOLDER_LOCAL : FERRY_HOLDER_NONE;
     v = ferry_table_cluster_view_acquire(cl);

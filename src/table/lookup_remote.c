@@ -407,13 +407,12 @@ void ferry_table_lookup_partitioned(struct table *t, ferry_http_req *req, int64_
         return;
     }
     *m = (struct multi){.t = t, .req = req, .started_us = started_us, .status = 200};
-    if (atomic_load(&t->state) == TABLE_STARTING) {
-        ferry_table_refuse_unready(t, req);
-        ferry_table_count(t, 503, started_us);
+    m->forwarded = ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) != NULL;
+    if ((atomic_load(&t->state) == TABLE_STARTING || t->npartitions == 0) &&
+        ferry_table_refuse_unplaced(t, req, m->forwarded, started_us)) {
         multi_free(m);
         return;
     }
-    m->forwarded = ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) != NULL;
     m->detail = m->forwarded && ferry_http_req_query(req, "detail");
     if (read_keys(m) || (m->forwarded && refuse_unserved(m))) {
         multi_free(m);

@@ -88,6 +88,30 @@ int ferry_table_refuse_unready(struct table *t, ferry_http_req *req)
     return 1;
 }
 
+int ferry_table_refuse_unplaced(struct table *t, ferry_http_req *req, int forwarded,
+                                int64_t started_us)
+{
+    int state = atomic_load(&t->state);
+
+    if (state != TABLE_STARTING && t->npartitions > 0)
+        return forwarded ? 0 : ferry_table_refuse_unready(t, req);
+    if (forwarded) {
+        ferry_http_respond_error(req, 508, 0,
+                                 "table '%s' is %s: it serves no partition yet (a forwarded read "
+                                 "is not forwarded again)",
+                                 t->cfg->name, ferry_table_states[state]);
+        ferry_table_count(t, 508, started_us);
+        return 1;
+    }
+    if (!ferry_table_refuse_unready(t, req)) { /* not reached: no partitions, never ready */
+        ferry_http_add_header(req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
+        ferry_http_respond_error(req, 503, 0, "table '%s' is %s", t->cfg->name,
+                                 ferry_table_states[state]);
+    }
+    ferry_table_count(t, 503, started_us);
+    return 1;
+}
+
 const char *ferry_table_content_type(const struct table *t, const char *row_type, const void *value,
                                      size_t len)
 {

@@ -21,6 +21,13 @@ void ferry_table_count(struct table *t, int status, int64_t started_us);
  * nonzero when it answered. */
 int ferry_table_refuse_unready(struct table *t, ferry_http_req *req);
 
+/* A read forwarded here (it carries the hop header) by an instance that took this one for a
+ * holder, while this one does not know its partitions yet (starting, or failed before it
+ * did): answers 508, so that the sender tries the next holder, and returns nonzero; else
+ * returns 0. Otherwise like ferry_table_refuse_unready, for a read not forwarded. */
+int ferry_table_refuse_unplaced(struct table *t, ferry_http_req *req, int forwarded,
+                                int64_t started_us);
+
 /* The content type of a value: the record's content-type header, else the table's
  * content_type, else application/json for valid JSON and application/octet-stream. */
 const char *ferry_table_content_type(const struct table *t, const char *row_type, const void *value,

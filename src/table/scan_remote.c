@@ -442,7 +442,7 @@ void ferry_table_scan_partitioned(struct table *t, ferry_http_req *req, int64_t 
     m->started_us = started_us;
     m->status = 200;
     if (ferry_table_scan_args(t, req, forwarded ? "partitions" : NULL, &m->args, started_us) ||
-        ferry_table_refuse_unready(t, req)) {
+        ferry_table_refuse_unplaced(t, req, forwarded, started_us)) {
         merge_free(m);
         return;
     }

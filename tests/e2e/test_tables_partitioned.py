@@ -634,6 +634,35 @@ def test_a_partition_never_held_is_taken_from_its_earliest_offset(cluster):
         procs[0].describe()
 
 
+def test_a_starting_instance_sends_forwarded_reads_on(start_dev_broker, run_ferry, tmp_path):
+    # An instance that does not know its partitions yet (it reads the members topic back for a
+    # heartbeat interval, 60 s here) answers a forwarded read 508, so that the sender tries the
+    # next holder, and a read of its own client 503. (A forwarded lookup or scan got 503, and
+    # the sender gave up on a key another holder served.)
+    topic = unique("starting")
+    broker = start_dev_broker("--topic", f"{topic}:{PARTITIONS}")
+
+    def config(port):
+        return {"kafka": {"brokers": broker.bootstrap},
+                "server": {"listen": f"127.0.0.1:{port}", "instance": "web-0",
+                           "advertised_url": f"http://127.0.0.1:{port}"},
+                "cluster": {"members_topic": unique("members"), "heartbeat": "60s",
+                            "member_timeout": "180s"},
+                "tables": [{"name": "t", "topic": topic, "path": str(tmp_path / "store"),
+                            "placement": "partitioned"}]}
+    f, _ = run_on_a_port(run_ferry, config, "web-0")
+    hop = {"Ferry-Forwarded-By": "web-1"}
+    answers = [
+        f.request("POST", "/tables/t/lookup", body='{"keys": ["a"]}', headers=hop),
+        f.request("GET", "/tables/t/keys?limit=1&partitions=0", headers=hop),
+        f.request("GET", "/tables/t/keys/a", headers=hop),
+        f.request("POST", "/tables/t/lookup", body='{"keys": ["a"]}'),
+    ]
+    assert f.get("/tables/t").json()["state"] == "starting"
+    assert [r.status for r in answers] == [508, 508, 508, 503], [r.text for r in answers]
+    assert all("error_code" in r.json() for r in answers)
+
+
 def scan_all(ferry, table, limit, prefix=None):
     keys, after, pages = [], None, 0
     while True:
