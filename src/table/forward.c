@@ -230,6 +230,7 @@ static int setup(ferry_table_forward *f, struct fwd *w)
     curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(w->easy, CURLOPT_PATH_AS_IS, 1L); /* "/keys/.." names the key ".." */
     if (w->post) {
         curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, w->post);
         curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->post_len);

@@ -84,13 +84,16 @@ static void add_param(void *arg, const char *name, const char *value)
     }
 }
 
-/* The request's path and query, as sent on (the path as the client sent it). Returns 0, or -1
- * when it passes REMOTE_PATH_MAX. */
+/* The request's path and query, as sent on: the path as the client sent it, but a '#' (which
+ * a URL would end the path at) percent-encoded. The forwarder keeps dot segments as they are
+ * (CURLOPT_PATH_AS_IS): a key ".." is a key. Returns 0, or -1 when it passes REMOTE_PATH_MAX. */
 static int path_and_query(ferry_http_req *req, struct ferry_buf *out)
 {
     struct query_out q = {out, 0};
 
-    ferry_buf_adds(out, ferry_http_req_raw_path(req));
+    for (const char *s = ferry_http_req_raw_path(req); *s; s++)
+        if (*s == '#' ? ferry_buf_adds(out, "%23") : ferry_buf_addc(out, *s))
+            break;
     ferry_http_req_query_each(req, add_param, &q);
     return out->failed ? -1 : 0;
 }

@@ -663,6 +663,26 @@ def test_a_starting_instance_sends_forwarded_reads_on(start_dev_broker, run_ferr
     assert all("error_code" in r.json() for r in answers)
 
 
+def test_dot_keys_and_a_hash_are_forwarded_as_keys(cluster):
+    # "/keys/.." names the key "..": a forwarded read sent it as "/tables/t" (libcurl resolved
+    # the dot segments) and relayed the table's status as the key's value; and a '#' as sent
+    # ended the forwarded path there ("a#b" read "a").
+    broker, topic, table, procs, _ = cluster(2, 1)
+    values = {".": "dot", "..": "dots", "a#b": "hash", "a": "plain", "": "empty"}
+    produce(broker.bootstrap, topic, list(values.items()), partitioner="murmur2_random")
+    wait_served(procs, table, 1)
+    for f in procs:
+        f.wait_ready(60)
+        reader = Reader(f)
+        try:
+            for key, value in values.items():
+                status, _, body = reader.get(f"/tables/{table}/keys/{key}")
+                assert (status, body.decode()) == (200, value), (f.name, key, status, body)
+        finally:
+            reader.close()
+    assert sum(forwarded(f, table) for f in procs) == len(values)
+
+
 def scan_all(ferry, table, limit, prefix=None):
     keys, after, pages = [], None, 0
     while True:
