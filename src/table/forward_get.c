@@ -63,6 +63,14 @@ static void last_modified(ferry_http_req *req, int64_t ms)
     }
 }
 
+/* Whether the row's member name is the JSON literal true. */
+static int is_true(const char *p, size_t n, const char *name)
+{
+    struct ferry_json_found f;
+
+    return ferry_json_find(p, n, name, &f) == 1 && f.len == 4 && memcmp(f.span, "true", 4) == 0;
+}
+
 /* The value's bytes: base64 decoded into *owned, or the JSON text in place. */
 static int value_bytes(const char *p, size_t n, const char **value, size_t *len, char **owned)
 {
@@ -106,6 +114,8 @@ static int answer_row(ferry_http_req *req, const char *p, size_t n, int64_t part
     header_int(req, "Ferry-Partition", partition);
     header_int(req, "Ferry-Offset", offset);
     header_int(req, "Ferry-Lag", lag);
+    if (is_true(p, n, "rebuilding"))
+        ferry_http_add_header(req, "Ferry-Rebuilding", "true");
     ferry_http_respond(req, 200, type && type_len < GET_TYPE_MAX ? type : NULL, value, len);
     free(type);
     free(owned);

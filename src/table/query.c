@@ -139,18 +139,26 @@ struct detail {
     struct ferry_buf *out;
 };
 
+/* A row for a GET that another instance answers for this one (forward_get.c): the value in
+ * base64 always, so that it arrives byte for byte (JSON with blanks around it too), and what
+ * the GET's headers say. */
 static int add_detailed(void *arg, const struct ferry_store_entry *e)
 {
     struct detail *d = arg;
+    struct ferry_buf *out = d->out;
     const char *type = ferry_table_content_type(d->t, e->row.content_type, e->value, e->value_len);
 
-    if (add_row(d->out, e))
-        return -1;
-    d->out->len--; /* reopen the object */
-    return ferry_buf_addf(d->out,
-                          ",\"timestamp_ms\":%" PRId64 ",\"lag\":%" PRId64 ",\"content_type\":",
-                          e->row.timestamp_ms, ferry_table_partition_lag(d->t, e->row.partition)) ||
-           ferry_json_add_string(d->out, type, strlen(type)) || ferry_buf_addc(d->out, '}');
+    return ferry_buf_addc(out, '{') || add_bytes(out, "key", e->key, e->key_len) ||
+           ferry_buf_adds(out, ",\"value\":\"") ||
+           ferry_base64_encode(out, e->value, e->value_len, FERRY_BASE64_STD) ||
+           ferry_buf_addf(out,
+                          "\",\"value_encoding\":\"base64\",\"partition\":%d,\"offset\":%" PRId64
+                          ",\"timestamp_ms\":%" PRId64 ",\"lag\":%" PRId64 ",\"rebuilding\":%s"
+                          ",\"content_type\":",
+                          e->row.partition, e->row.offset, e->row.timestamp_ms,
+                          ferry_table_partition_lag(d->t, e->row.partition),
+                          atomic_load(&d->t->rebuilding) ? "true" : "false") ||
+           ferry_json_add_string(out, type, strlen(type)) || ferry_buf_addc(out, '}');
 }
 
 int ferry_table_lookup_add_detail(struct table *t, ferry_store *store, const char *key, size_t len,
