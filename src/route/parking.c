@@ -264,9 +264,8 @@ static void resume_one(void *arg, const char *topic, int32_t partition, int64_t 
     int held_again = 0;
 
     part->offset = offset;
-    /* 0: asynchronous; a seek under way leaves __IN_PROGRESS in the partition's err */
-    error = rd_kafka_seek_partitions(r->consumer, list, 0);
-    if (error || (part->err && part->err != RD_KAFKA_RESP_ERR__IN_PROGRESS)) {
+    error = rd_kafka_seek_partitions(r->consumer, list, ROUTE_SEEK_WAIT_MS);
+    if (error || part->err) {
         FLOG_ERROR_REPEATED("route", r->cfg->name,
                             "cannot fetch retry topic '%s' [%d] again from offset %" PRId64
                             ": %s; trying again in %d ms",

@@ -305,7 +305,9 @@ static void consume_again(struct route *r, const rd_kafka_message_t *msg)
 
     rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
         msg->offset;
-    error = rd_kafka_seek_partitions(r->consumer, list, 0); /* 0: asynchronous */
+    error = rd_kafka_seek_partitions(r->consumer, list, ROUTE_SEEK_WAIT_MS);
+    if (!error && list->elems[0].err)
+        error = rd_kafka_error_new(list->elems[0].err, "%s", rd_kafka_err2str(list->elems[0].err));
     if (error) {
         FLOG_ERROR_REPEATED("route", r->cfg->name,
                             "out of memory taking %s [%d] at offset %" PRId64

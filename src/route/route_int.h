@@ -39,6 +39,10 @@
 #include "route/validate.h"
 
 #define ROUTE_COMMITS_MAX 1024
+/* How long the worker waits for a seek of its own to take effect. Waiting, not seeking
+ * asynchronously: until librdkafka has handled a seek, the partition's position still says
+ * where it was, and refetch.c, reading it, would seek the partition back there after it. */
+#define ROUTE_SEEK_WAIT_MS 2000
 #define ROUTE_LIMITS_MAX 2 /* the route's own rate limit and one shared limiter */
 
 /* Why the worker slept, for ferry_route_idle_seconds_total (route.c, idle_cause()). */
