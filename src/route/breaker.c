@@ -31,6 +31,7 @@ struct ferry_breaker {
     int64_t open_until_ms;   /* while open */
     int64_t probes_started;  /* while half-open */
     int64_t probes_answered; /* successes while half-open */
+    int64_t generation;      /* counts the changes of state: a ticket holds it */
 };
 
 ferry_breaker *ferry_breaker_new(const struct ferry_breaker_policy *policy,
@@ -45,6 +46,7 @@ ferry_breaker *ferry_breaker_new(const struct ferry_breaker_policy *policy,
     b->on_change = on_change;
     b->arg = arg;
     b->state = FERRY_BREAKER_CLOSED;
+    b->generation = 1; /* no ticket is 0 */
     b->slice_ms = b->p.window_ms / FERRY_BREAKER_BUCKETS;
     if (b->slice_ms < 1)
         b->slice_ms = 1;
@@ -71,6 +73,7 @@ static void set_state(ferry_breaker *b, enum ferry_breaker_state to, const char 
     enum ferry_breaker_state from = b->state;
 
     b->state = to;
+    b->generation++;
     if (b->on_change)
         b->on_change(b->arg, from, to, why);
 }
@@ -154,12 +157,18 @@ int ferry_breaker_may_start(ferry_breaker *b, int64_t now_ms)
     return b->state == FERRY_BREAKER_CLOSED;
 }
 
-enum ferry_breaker_ticket ferry_breaker_started(ferry_breaker *b)
+/* A ticket is the generation times two, plus one for a probe. */
+ferry_breaker_ticket ferry_breaker_started(ferry_breaker *b)
 {
     if (b->state != FERRY_BREAKER_HALF_OPEN)
-        return FERRY_BREAKER_NORMAL;
+        return b->generation * 2;
     b->probes_started++;
-    return FERRY_BREAKER_PROBE;
+    return b->generation * 2 + 1;
+}
+
+int ferry_breaker_is_probe(ferry_breaker_ticket ticket)
+{
+    return ticket % 2 == 1;
 }
 
 static void close_now(ferry_breaker *b, const char *idle)
@@ -192,17 +201,16 @@ void ferry_breaker_idle(ferry_breaker *b)
         close_now(b, ", and nothing is left to send");
 }
 
-void ferry_breaker_result(ferry_breaker *b, enum ferry_breaker_ticket ticket, int failed,
-                          int64_t now_ms)
+void ferry_breaker_result(ferry_breaker *b, ferry_breaker_ticket ticket, int failed, int64_t now_ms)
 {
     struct bucket *k;
 
-    if (ticket == FERRY_BREAKER_PROBE) {
+    if (ticket / 2 != b->generation)
+        return; /* started in another state: its news is old */
+    if (ferry_breaker_is_probe(ticket)) {
         probe_result(b, failed, now_ms);
         return;
     }
-    if (b->state != FERRY_BREAKER_CLOSED)
-        return; /* started before it opened: its news is old */
     k = bucket_at(b, now_ms);
     k->requests++;
     k->failures += failed != 0;

@@ -11,8 +11,10 @@
  * A failure is an outcome that says the target is in trouble (a retry: 5xx, 429, a timeout,
  * no answer); an answer that refuses the record itself (a dead-letter status) is not. The
  * caller asks ferry_breaker_may_start() before it takes records for a request, and reports
- * each request it starts and each result. Results of requests started before the breaker
- * opened count for nothing. Time is passed in, so tests drive it. One thread uses a breaker.
+ * each request it starts and each result. A result counts only in the state its request
+ * started in: one that comes after a change of state (a request started before the breaker
+ * opened, or a probe of an earlier half-open round) counts for nothing. Time is passed in, so
+ * tests drive it. One thread uses a breaker.
  */
 #ifndef FERRY_BREAKER_H
 #define FERRY_BREAKER_H
@@ -28,11 +30,10 @@ enum ferry_breaker_state {
     FERRY_BREAKER_HALF_OPEN,
 };
 
-/* What a started request is to the breaker. */
-enum ferry_breaker_ticket {
-    FERRY_BREAKER_NORMAL, /* started while closed */
-    FERRY_BREAKER_PROBE,  /* started while half-open: its result decides */
-};
+/* What a started request is to the breaker: the state it started in (which of the breaker's
+ * states so far, not just closed or half-open) and whether it is a probe, whose result
+ * decides. 0 is no request's ticket. */
+typedef int64_t ferry_breaker_ticket;
 
 struct ferry_breaker_policy {
     double failure_rate;          /* 0..1 */
@@ -61,10 +62,13 @@ void ferry_breaker_destroy(ferry_breaker *b);
 int ferry_breaker_may_start(ferry_breaker *b, int64_t now_ms);
 
 /* A request started (after ferry_breaker_may_start() said yes): returns its ticket. */
-enum ferry_breaker_ticket ferry_breaker_started(ferry_breaker *b);
+ferry_breaker_ticket ferry_breaker_started(ferry_breaker *b);
+
+/* Nonzero for the ticket of a probe. */
+int ferry_breaker_is_probe(ferry_breaker_ticket ticket);
 
 /* The result of a request started with ticket: failed when the target is in trouble. */
-void ferry_breaker_result(ferry_breaker *b, enum ferry_breaker_ticket ticket, int failed,
+void ferry_breaker_result(ferry_breaker *b, ferry_breaker_ticket ticket, int failed,
                           int64_t now_ms);
 
 /* The caller has nothing left to send (no record waiting, none under way). A half-open

@@ -144,8 +144,7 @@ static void tell_breaker(struct route *r, const struct ferry_request *req,
                          const struct ferry_http_call *call, int64_t now_ms)
 {
     if (r->breaker)
-        ferry_breaker_result(r->breaker, (enum ferry_breaker_ticket)req->ticket,
-                             target_failed(r, call), now_ms);
+        ferry_breaker_result(r->breaker, req->ticket, target_failed(r, call), now_ms);
 }
 
 /* ---- adaptive concurrency ---- */
@@ -414,7 +413,7 @@ static void start_call(struct route *r, struct ferry_request *req, int64_t now_m
 {
     char err[256];
 
-    req->ticket = r->breaker ? (int)ferry_breaker_started(r->breaker) : FERRY_BREAKER_NORMAL;
+    req->ticket = r->breaker ? ferry_breaker_started(r->breaker) : 0;
     if (r->replies) {
         req->call.keep = (const char *const *)r->cfg->reply.headers.items;
         req->call.nkeep = r->cfg->reply.headers.count;
@@ -688,7 +687,7 @@ void route_on_call_done(void *arg, struct ferry_http_call *call)
     d = decide(r, req, &attempt);
     tell_breaker(r, req, call, now);
     tell_adaptive(r, call, now);
-    if (req->ticket == FERRY_BREAKER_PROBE && d.action != FERRY_OUTCOME_SUCCESS &&
+    if (ferry_breaker_is_probe(req->ticket) && d.action != FERRY_OUTCOME_SUCCESS &&
         target_failed(r, call)) {
         /* A failed probe is the breaker's question, not one of the record's attempts. */
         attempt.attempts = req->attempts;

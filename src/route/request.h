@@ -52,8 +52,8 @@ struct ferry_request {
     struct ferry_dispatch_rec **recs;  /* the records, room for batch.max_records */
     const struct ferry_record **views; /* their views, set by ferry_request_build() */
     size_t n;
-    int attempts; /* made so far */
-    int ticket;   /* enum ferry_breaker_ticket of the attempt under way */
+    int attempts;   /* made so far */
+    int64_t ticket; /* ferry_breaker_ticket of the attempt under way (0: no breaker) */
 
     /* the builder's */
     struct ferry_buf url;

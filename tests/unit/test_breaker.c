@@ -136,6 +136,34 @@ static const struct breaker_case cases[] = {
       {1009, IDLE, C},
       {0, END, C}},
      3},
+    /* 54 requests hung while 10 fast failures opened it: when they timed out after it had
+     * closed again, they opened it once more */
+    {"results of requests started before it opened are old news once closed again",
+     {{0, START, C},
+      {1, START, C},
+      {2, START, C},
+      {3, FAIL, C},
+      {4, FAIL, C},
+      {5, FAIL, O},
+      {1005, OK, H},
+      {1006, OK, C},
+      {1007, DONE_FAIL, C},
+      {1008, DONE_FAIL, C},
+      {1009, DONE_FAIL, C},
+      {0, END, C}},
+     3},
+    {"a probe of an earlier half-open round counts for nothing",
+     {{0, FAIL, C},
+      {1, FAIL, C},
+      {2, FAIL, O},
+      {1002, START, H},
+      {1003, START, H},
+      {1004, DONE_FAIL, O}, /* open 2 s */
+      {3004, OK, H},
+      {3005, DONE_OK, H}, /* the second probe of the first round */
+      {3006, OK, C},
+      {0, END, C}},
+     5},
     {"results of requests started while closed are old news once open",
      {{0, START, C},
       {1, FAIL, C},
@@ -161,7 +189,13 @@ static void count_change(void *arg, enum ferry_breaker_state from, enum ferry_br
     run->changes++;
 }
 
-static void play(ferry_breaker *b, const struct step *s, enum ferry_breaker_ticket *kept)
+/* The tickets of the requests under way, oldest first. */
+struct under_way {
+    ferry_breaker_ticket tickets[STEPS_MAX];
+    size_t first, n;
+};
+
+static void play(ferry_breaker *b, const struct step *s, struct under_way *u)
 {
     switch (s->op) {
     case OK:
@@ -174,13 +208,13 @@ static void play(ferry_breaker *b, const struct step *s, enum ferry_breaker_tick
         break;
     case START:
         assert_true(ferry_breaker_may_start(b, s->t_ms));
-        kept[0] = kept[1];
-        kept[1] = ferry_breaker_started(b);
+        u->tickets[u->first + u->n++] = ferry_breaker_started(b);
         break;
     case DONE_OK:
     case DONE_FAIL:
-        ferry_breaker_result(b, kept[0], s->op == DONE_FAIL, s->t_ms);
-        kept[0] = kept[1];
+        assert_true(u->n > 0);
+        ferry_breaker_result(b, u->tickets[u->first++], s->op == DONE_FAIL, s->t_ms);
+        u->n--;
         break;
     case IDLE:
         ferry_breaker_idle(b);
@@ -196,12 +230,12 @@ static void test_scripts(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct breaker_case *c = &cases[i];
         struct run run = {0};
-        enum ferry_breaker_ticket kept[2] = {FERRY_BREAKER_NORMAL, FERRY_BREAKER_NORMAL};
+        struct under_way u = {{0}, 0, 0};
         ferry_breaker *b = ferry_breaker_new(&policy, count_change, &run);
 
         assert_non_null(b);
         for (size_t j = 0; j < STEPS_MAX && c->steps[j].op != END; j++) {
-            play(b, &c->steps[j], kept);
+            play(b, &c->steps[j], &u);
             if (ferry_breaker_state(b) != c->steps[j].after)
                 fail_msg("%s: after step %zu (t=%lld) the breaker is %s, want %s", c->name, j,
                          (long long)c->steps[j].t_ms,
