@@ -52,7 +52,8 @@ ferry_devbroker *ferry_devbroker_new(int nbrokers, char *errstr, size_t errstr_s
      * requests took 25-50 ms (bench/README.md, "Latency tail"). */
     rd_kafka_conf_set(conf, "socket.nagle.disable", "true", why, sizeof(why));
     db->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    conf = NULL;
+    if (db->host)
+        conf = NULL; /* the handle owns it now; a failed rd_kafka_new does not take it */
     if (!db->host) {
         snprintf(errstr, errstr_size, "cannot start the dev cluster: %s", why);
         goto fail;

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KAFKA_NAME_MAX 128
+/* A topic (up to 249 characters), a broker ("host:port/id", a host name up to 253) or a
+ * client's label: two names cut to one length would be one series twice in /metrics. */
+#define KAFKA_NAME_MAX 320
 #define KAFKA_STATS_BROKERS_MAX 16
 #define KAFKA_STATS_PARTITIONS_MAX 256
 #define KAFKA_READY_CACHE_MS 1000
@@ -399,8 +401,8 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
 
 /* Nonzero when the brokers are librdkafka's mock cluster: the embedded one, or another
  * process's (`ferry dev-broker`), known by its cluster id. Asked through the shared producer,
- * without holding a lock meanwhile; a clear answer is kept, no answer (brokers not there yet)
- * counts as a real cluster this time and is asked again next time. */
+ * without holding a lock meanwhile, once: no answer within the timeout (brokers not there yet)
+ * counts as a real cluster for the rest of the run, and says so in the log. */
 static int on_mock_cluster(ferry_kafka *k)
 {
     char *id;

@@ -35,6 +35,8 @@ static void bucket_init(struct bucket *b, double per_second, int64_t burst_ms)
     if (!(per_second > 0))
         return;
     b->ns_per_unit = NS_PER_SECOND / per_second;
+    if (b->ns_per_unit > (double)COST_MAX_NS) /* a rate below one per 31 years */
+        b->ns_per_unit = (double)COST_MAX_NS;
     b->unit_ns = (int64_t)ceil(b->ns_per_unit);
     capacity_ns = (double)burst_ms * (double)NS_PER_MS;
     if (capacity_ns < b->ns_per_unit)

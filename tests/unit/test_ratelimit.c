@@ -195,12 +195,29 @@ static void test_shared_by_threads(void **state)
     ferry_ratelimit_destroy(l);
 }
 
+/* A rate so small that one unit takes longer than an int64 of nanoseconds holds: the first
+ * request may go, and the next waits (its ready time overflowed, to never or to at once). */
+static void test_tiny_rate(void **state)
+{
+    struct ferry_ratelimit_rates rates = {1e-11, 0, 0, 0};
+    ferry_ratelimit *l = ferry_ratelimit_new(&rates);
+    int64_t now = 1000 * MS;
+
+    (void)state;
+    assert_non_null(l);
+    assert_true(ferry_ratelimit_ready_ns(l) <= now);
+    ferry_ratelimit_take(l, now, 1, 0);
+    assert_true(ferry_ratelimit_ready_ns(l) > now + 365LL * 24 * 3600 * 1000 * MS);
+    ferry_ratelimit_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steps),
         cmocka_unit_test(test_long_run_rates),
         cmocka_unit_test(test_shared_by_threads),
+        cmocka_unit_test(test_tiny_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
