@@ -286,6 +286,15 @@ static int try_next(CURL *easy, CURLcode rc, long status)
            (rc == CURLE_OK && status == 508);
 }
 
+int ferry_forward_client_status(int status)
+{
+    if (status == 504)
+        return 504;
+    if (status == 0 || status == 429 || status == 503 || status == 508)
+        return 503;
+    return 502;
+}
+
 /* Answers a read whose transfer ended and that goes to no other candidate: the holder's
  * answer, or ferry's own error. unreached is try_next()'s verdict on the transfer. Returns the
  * status answered. */

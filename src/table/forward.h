@@ -82,4 +82,11 @@ int ferry_table_forward_get(ferry_table_forward *f, ferry_http_req *req,
  * neither callback runs). Any thread. */
 int ferry_table_forward_call(ferry_table_forward *f, const struct ferry_forward_request *fr);
 
+/* The status a client gets for a part of its read that did not come back as 200, from the
+ * status of the forward_call answer: 503 (with Retry-After from the caller) when no holder
+ * could serve it now (503, 508, 429, or no answer), 504 when time ran out, and 502 for anything
+ * else, since the holder refused or failed a request of ferry's own (a 401 for a wrong
+ * peer_key, a 413, a 500): asking again would not help. */
+int ferry_forward_client_status(int status);
+
 #endif

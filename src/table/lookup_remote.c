@@ -216,7 +216,7 @@ static void on_group(void *arg, int status, const char *body, size_t len)
         return;
     for (size_t i = 0; i < m->count; i++)
         if (m->items[i].group == (int)g &&
-            set_error(&m->items[i], status == 200 || status == 502 ? 502 : 503))
+            set_error(&m->items[i], status == 200 ? 502 : ferry_forward_client_status(status)))
             m->status = 500;
 }
 

@@ -229,7 +229,7 @@ static void on_part(void *arg, int status, const char *body, size_t len)
 
     pthread_mutex_lock(&m->lock);
     if (status != 200 || take_page(m, body, len))
-        m->status = status == 200 || status == 502 ? 502 : status == 504 ? 504 : 503;
+        m->status = status == 200 ? 502 : ferry_forward_client_status(status);
     pthread_mutex_unlock(&m->lock);
 }
 

@@ -80,6 +80,8 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
     ports = {}  # an instance starts again on its port (another if that one was taken)
 
     def config(i, replicas, extra, port):
+        if callable(extra):  # extra(i): each instance its own
+            extra = extra(i)
         return deep_merge(extra or {}, {
             "kafka": {"brokers": broker.bootstrap},
             "server": {"listen": f"127.0.0.1:{port}", "instance": f"web-{i}",
@@ -525,6 +527,31 @@ def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
             wait_healthy=False)
         assert f.wait(30) == 1, f.describe()
         assert why in f.stderr_text(), f.describe()
+
+
+def test_a_holder_that_refuses_a_part_gives_502_not_a_retry(cluster):
+    # web-0's peer key is not one web-1 knows: web-1 answers its lookups and scans 401. That is
+    # a setup to fix, not a partition that moves: the keys of web-1's partitions get 502 (they
+    # got 503 with Retry-After, so clients asked again for ever).
+    reader = "reader-key-0123456789"
+
+    def keys_of(i):
+        peer = f"peer-key-of-web-{i}-0123456789"
+        return {"ingest": {"auth": {"keys": [
+                    {"name": "reader", "key": reader, "tables": ["^t_.*"]},
+                    {"name": "peer", "key": peer, "tables": ["^t_.*"]}]}},
+                "cluster": {"peer_key": peer}}
+    broker, topic, table, procs, _ = cluster(2, 1, keys_of)
+    last = write_keys(broker, topic, 100)
+    wait_until(lambda: all(placed(f, table, 1, reader) for f in procs), 60, "placed")
+    auth = {"Authorization": f"Bearer {reader}"}
+    r = procs[0].request("POST", f"/tables/{table}/lookup", headers=auth,
+                         body=json.dumps({"keys": sorted(last)}))
+    assert r.status == 200, r.text
+    codes = {x.get("error_code", 200) for x in r.json()["results"]}
+    assert codes == {200, 502}, codes
+    r = procs[0].get(f"/tables/{table}/keys?limit=10", headers=auth)
+    assert r.status == 502 and "retry-after" not in r.headers, (r.status, r.text)
 
 
 def test_peer_key_from_a_file(run_ferry, ferry_config, tmp_path):
