@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A topic (up to 249 characters), a broker ("host:port/id", a host name up to 253) or a
  * client's label: two names cut to one length would be one series twice in /metrics. */
@@ -678,6 +679,42 @@ int ferry_kafka_ready(ferry_kafka *k)
 
 /* ---- ferry check ---- */
 
+/* Properties that ferry's guarantees rest on: a value other than ferry's own (NULL: any
+ * value) is refused, with why. */
+static const struct owned_property {
+    const char *name, *value, *why;
+} owned_properties[] = {
+    {"enable.auto.offset.store", "false",
+     "ferry stores a record's offset only once the record was delivered or dead-lettered"},
+    {"enable.auto.commit", "true", "ferry commits the offsets it stored this way"},
+    {"enable.idempotence", "true",
+     "the producer writes each record once, retries included, in order"},
+    {"acks", "all", "a record is acknowledged once every in-sync replica has it"},
+    {"group.id", NULL, "a route's consumer group is its `group` (default ferry-<name>)"},
+    {NULL, NULL, NULL},
+};
+
+/* Whether value is value in librdkafka's eyes: acks may say all as -1, a boolean in any case. */
+static int same_value(const char *name, const char *want, const char *value)
+{
+    if (strcmp(name, "acks") == 0 && strcmp(value, "-1") == 0)
+        return 1;
+    return strcasecmp(want, value) == 0;
+}
+
+/* Refuses a property of owned_properties set otherwise than ferry sets it. */
+static void check_owned(struct ferry_config *cfg, const struct ferry_cfg_kv *kv, const char *key)
+{
+    for (const struct owned_property *o = owned_properties; o->name; o++) {
+        if (strcmp(o->name, kv->key) != 0 || (o->value && same_value(o->name, o->value, kv->value)))
+            continue;
+        if (o->value)
+            ferry_config_error(cfg, key, "ferry sets it to %s: %s", o->value, o->why);
+        else
+            ferry_config_error(cfg, key, "ferry sets it: %s", o->why);
+    }
+}
+
 void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role role,
                                  const struct ferry_cfg_map *props, const char *path)
 {
@@ -686,11 +723,12 @@ void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role
 
     conf_set_defaults(conf, role, 0, why, sizeof(why));
     for (size_t i = 0; i < props->count; i++) {
-        if (rd_kafka_conf_set(conf, props->items[i].key, props->items[i].value, why, sizeof(why)) ==
-            RD_KAFKA_CONF_OK)
-            continue;
         snprintf(key, sizeof(key), "%s.%s", path, props->items[i].key);
-        ferry_config_error(cfg, key, "%s", why);
+        if (rd_kafka_conf_set(conf, props->items[i].key, props->items[i].value, why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK)
+            ferry_config_error(cfg, key, "%s", why);
+        else
+            check_owned(cfg, &props->items[i], key);
     }
     rd_kafka_conf_destroy(conf);
 }

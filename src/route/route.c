@@ -708,10 +708,7 @@ static int set_group(struct route *r, rd_kafka_conf_t *conf, char *errstr, size_
 {
     char why[512], group[512], member[512];
 
-    if (r->cfg->group)
-        snprintf(group, sizeof(group), "%s", r->cfg->group);
-    else
-        snprintf(group, sizeof(group), "ferry-%s", r->cfg->name);
+    ferry_route_group(r->cfg, group, sizeof(group));
     if (rd_kafka_conf_set(conf, "group.id", group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
         snprintf(errstr, errstr_size, "group.id: %s", why);
         return -1;

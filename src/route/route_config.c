@@ -358,7 +358,7 @@ static const struct ferry_cfg_field route_fields[] = {
      "which must compile (`ferry check` tries it). A single name, `topics: orders`, is a list "
      "of one."},
     {"group", FERRY_CFG_STRING, ROUTE_FIELD(group), NULL, 0, 0, NULL, NULL, 0,
-     "Consumer group (default `ferry-<name>`)."},
+     "Consumer group (default `ferry-<name>`); two routes may not share one."},
     {"kafka", FERRY_CFG_MAP, ROUTE_FIELD(kafka), NULL, 0, 0, NULL, NULL, 0,
      "librdkafka properties for this route's consumer, over `kafka.properties`."},
     {"target", FERRY_CFG_SECTION, ROUTE_FIELD(target), NULL, 0, 0, NULL, &target_section, 1, NULL},
@@ -475,6 +475,14 @@ ferry_route_retry_stage(const struct ferry_route_config *r, int stage)
     if (stage < 1 || (size_t)stage > r->retry.topics.count)
         return NULL;
     return &t[stage - 1];
+}
+
+void ferry_route_group(const struct ferry_route_config *r, char *out, size_t size)
+{
+    if (r->group)
+        snprintf(out, size, "%s", r->group);
+    else
+        snprintf(out, size, "ferry-%s", r->name);
 }
 
 int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, char *out,
@@ -980,43 +988,123 @@ static void check_route_names(struct ferry_config *cfg, const struct ferry_route
     }
 }
 
-/* Whether route r has name among its retry topics. */
-static int has_retry_topic(const struct ferry_route_config *r, const char *name)
-{
-    char mine[FERRY_RETRY_TOPIC_NAME_MAX];
+/* A name a route uses that no other route may: its consumer group (stage 0), or a retry topic
+ * (stage 1 and up). Sorted by name, then by route and stage, so that the first of equal names
+ * is the one the config wrote first. */
+struct route_name {
+    char *name;
+    size_t route;
+    int stage;
+};
 
-    for (int stage = 1; stage <= (int)r->retry.topics.count && stage <= FERRY_RETRY_STAGES_MAX;
-         stage++)
-        if (ferry_route_retry_topic_name(r, stage, mine, sizeof(mine)) == 0 &&
-            strcmp(mine, name) == 0)
-            return 1;
+static int by_name(const void *a, const void *b)
+{
+    const struct route_name *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+
+    if (c)
+        return c;
+    if (x->route != y->route)
+        return x->route < y->route ? -1 : 1;
+    return x->stage - y->stage;
+}
+
+static void free_route_names(struct route_name *all, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(all[i].name);
+    free(all);
+}
+
+/* The route's name at stage into out: its group (0) or a retry topic. Returns 0, or -1 when it
+ * has none there. */
+static int route_name_at(const struct ferry_route_config *r, int stage, char *out, size_t size)
+{
+    if (stage > 0)
+        return ferry_route_retry_topic_name(r, stage, out, size);
+    if (!r->name)
+        return -1;
+    ferry_route_group(r, out, size);
     return 0;
 }
 
-/* A retry topic belongs to one route: a route reads back every record on it as its own. */
-static void check_retry_topic_owners(struct ferry_config *cfg, const struct ferry_routes_config *rc)
+/* The routes' groups (retry 0) or retry topics (retry 1), sorted, into *out (*n of them).
+ * Returns 0, or -1 when out of memory. */
+static int collect_route_names(const struct ferry_routes_config *rc, int retry,
+                               struct route_name **out, size_t *n)
 {
-    const struct ferry_route_config *routes = rc->routes.items;
-    char fpath[ROUTE_PATH_MAX], name[FERRY_RETRY_TOPIC_NAME_MAX];
+    int last = retry ? FERRY_RETRY_STAGES_MAX : 0;
+    struct route_name *all = calloc(rc->routes.count * (size_t)(last + 1) + 1, sizeof(*all));
+    char name[FERRY_RETRY_TOPIC_NAME_MAX + 8];
 
-    for (size_t i = 0; i < rc->routes.count; i++) {
-        for (int stage = 1;
-             stage <= (int)routes[i].retry.topics.count && stage <= FERRY_RETRY_STAGES_MAX;
-             stage++) {
-            if (ferry_route_retry_topic_name(&routes[i], stage, name, sizeof(name)))
+    *n = 0;
+    for (size_t i = 0; all && i < rc->routes.count; i++) {
+        for (int stage = retry; stage <= last; stage++) {
+            if (route_name_at(&((const struct ferry_route_config *)rc->routes.items)[i], stage,
+                              name, sizeof(name)))
                 continue;
-            for (size_t j = 0; j < i; j++) {
-                if (!has_retry_topic(&routes[j], name))
-                    continue;
-                snprintf(fpath, sizeof(fpath), "routes[%zu].retry.topics[%d].topic", i, stage - 1);
-                ferry_config_error(cfg, fpath,
-                                   "'%s' is also a retry topic of route '%s': each route reads "
-                                   "every record of its retry topics as its own",
-                                   name, routes[j].name ? routes[j].name : "");
-                break;
+            all[*n] = (struct route_name){strdup(name), i, stage};
+            if (!all[(*n)++].name) {
+                free_route_names(all, *n);
+                return -1;
             }
         }
     }
+    if (!all)
+        return -1;
+    qsort(all, *n, sizeof(*all), by_name);
+    *out = all;
+    return 0;
+}
+
+static void report_shared(struct ferry_config *cfg, const struct ferry_routes_config *rc,
+                          const struct route_name *dup, const struct route_name *first)
+{
+    const struct ferry_route_config *routes = rc->routes.items;
+    const char *owner = routes[first->route].name ? routes[first->route].name : "";
+    char fpath[ROUTE_PATH_MAX];
+
+    if (dup->stage > 0) {
+        snprintf(fpath, sizeof(fpath), "routes[%zu].retry.topics[%d].topic", dup->route,
+                 dup->stage - 1);
+        ferry_config_error(cfg, fpath,
+                           "'%s' is also a retry topic of route '%s': each route reads every "
+                           "record of its retry topics as its own",
+                           dup->name, owner);
+        return;
+    }
+    snprintf(fpath, sizeof(fpath), "routes[%zu].%s", dup->route,
+             routes[dup->route].group ? "group" : "name");
+    ferry_config_error(cfg, fpath,
+                       "consumer group '%s' is also route '%s''s: two routes in one group split "
+                       "the partitions, and each target would get part of the records",
+                       dup->name, owner);
+}
+
+/* A consumer group, or a retry topic, belongs to one route. Sorted, so that a config of many
+ * routes is checked at once. Two routes of one name are check_route_names()'s to report. */
+static void check_route_names_shared(struct ferry_config *cfg, const struct ferry_routes_config *rc,
+                                     int retry)
+{
+    const struct ferry_route_config *routes = rc->routes.items;
+    struct route_name *all;
+    size_t n, first = 0;
+
+    if (collect_route_names(rc, retry, &all, &n)) {
+        ferry_config_error(cfg, "routes", "out of memory checking the routes");
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(all[i].name, all[first].name) != 0) {
+            first = i;
+            continue;
+        }
+        if (all[i].route == all[first].route ||
+            (!retry && !routes[all[i].route].group && !routes[all[first].route].group))
+            continue;
+        report_shared(cfg, rc, &all[i], &all[first]);
+    }
+    free_route_names(all, n);
 }
 
 static void check_limiter_names(struct ferry_config *cfg, const struct ferry_routes_config *rc)
@@ -1066,7 +1154,8 @@ void ferry_routes_config_check(struct ferry_config *cfg, void *config)
     const struct ferry_routes_config *rc = config;
 
     check_route_names(cfg, rc);
-    check_retry_topic_owners(cfg, rc);
+    check_route_names_shared(cfg, rc, 0);
+    check_route_names_shared(cfg, rc, 1);
     check_limiter_names(cfg, rc);
     check_limiter_refs(cfg, rc);
 }

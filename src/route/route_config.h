@@ -258,6 +258,9 @@ enum ferry_target_kind ferry_route_target_kind(const struct ferry_route_config *
 const struct ferry_route_retry_topic_config *
 ferry_route_retry_stage(const struct ferry_route_config *r, int stage);
 
+/* Writes the consumer group of r into out: its `group`, or ferry-<name>. */
+void ferry_route_group(const struct ferry_route_config *r, char *out, size_t size);
+
 /* Writes the name of r's retry topic stage (1-based) into out (size at least
  * FERRY_RETRY_TOPIC_NAME_MAX). Returns 0, or -1 when there is no such stage or the name does
  * not fit. */

@@ -423,6 +423,35 @@ BROKEN = [
             - {name: w47, path: /hooks/w47, topic: t}
             - {name: w48, path: /hooks/w48, topic: t}
         """, r"ingest\.webhooks", r"at most 48 webhooks \(each is a path of the server\); got 49", None),
+    # two routes in one group split the partitions: each target got part of the records
+    ("two-routes-share-a-group", """\
+        routes:
+          - {name: a, topics: orders, target: {url: "http://svc/x"}}
+          - {name: b, topics: orders, group: ferry-a, target: {url: "http://svc/y"}}   # <-
+        """, r"routes\[1\]\.group", r"consumer group 'ferry-a' is also route 'a''s", None),
+    # properties that at-least-once delivery and acknowledged ingest rest on
+    ("route-stores-offsets-itself", """\
+        routes:
+          - name: a
+            topics: orders
+            target: {url: "http://svc/x"}
+            kafka:
+              enable.auto.offset.store: "true"   # <-
+        """, r"routes\[0\]\.kafka\.enable\.auto\.offset\.store", r"ferry sets it to false",
+     None),
+    ("producer-acks-one", """\
+        kafka:
+          properties:
+            acks: "1"   # <-
+        """, r"kafka\.properties\.acks", r"ferry sets it to all", None),
+    ("route-group-id-property", """\
+        routes:
+          - name: a
+            topics: orders
+            target: {url: "http://svc/x"}
+            kafka:
+              group.id: mine   # <-
+        """, r"routes\[0\]\.kafka\.group\.id", r"a route's consumer group is its `group`", None),
 ]
 
 
