@@ -427,6 +427,13 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
         ferry_template_config_check(cfg, r->target.headers.items[i].value, FERRY_TEMPLATE_HEADER,
                                     fpath);
     }
+    snprintf(fpath, sizeof(fpath), "%s.body.content_type", path);
+    if (r->body.content_type &&
+        ferry_template_header_unsafe(r->body.content_type, strlen(r->body.content_type)) !=
+            strlen(r->body.content_type))
+        ferry_config_error(cfg, fpath,
+                           "holds a control byte, which a header cannot carry (CR and LF would "
+                           "start a header line of their own)");
     snprintf(fpath, sizeof(fpath), "%s.body.template", path);
     if (r->body.mode >= FERRY_BODY_TEMPLATE && !r->body.template)
         ferry_config_error(cfg, fpath, "missing, `mode: %s` needs a template",

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define TABLE_PATH_MAX 256
+#define TABLE_STORE_PATH_MAX 4096 /* a store's directory, as table.c makes it */
 
 static const char *const placements[] = {"all", "partitioned", NULL};
 const char *const ferry_table_partitioners[] = {"murmur2", "crc32", NULL};
@@ -95,6 +96,15 @@ static const struct ferry_cfg_section table_section = {
 
 /* ---- checks ---- */
 
+/* Whether s holds a byte an HTTP header value may not: a control byte but HTAB, or DEL. */
+static int has_control_byte(const char *s)
+{
+    for (; *s; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static void check_table(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_table_config *t = obj;
@@ -107,6 +117,9 @@ static void check_table(struct ferry_config *cfg, void *obj, const char *path)
     snprintf(fpath, sizeof(fpath), "%s.path", path);
     if (t->path && !*t->path)
         ferry_config_error(cfg, fpath, "expected a directory, got an empty string");
+    snprintf(fpath, sizeof(fpath), "%s.content_type", path);
+    if (t->content_type && has_control_byte(t->content_type))
+        ferry_config_error(cfg, fpath, "holds a control byte, which a header cannot carry");
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
     ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &t->kafka, fpath);
 }
@@ -256,24 +269,73 @@ out:
     ferry_auth_destroy(auth);
 }
 
-/* Table names are URL segments and metric labels, and two tables may not share a path; the
- * peer key is one of the listener's keys. */
+/* Appends the segment s[0..n) of a path to out, which holds a path without "." or ".."
+ * segments: ".." takes the last segment back. */
+static void add_segment(char *out, size_t size, const char *s, size_t n)
+{
+    size_t len = strlen(out);
+    char *slash;
+
+    if (n == 0 || (n == 1 && s[0] == '.'))
+        return;
+    if (n == 2 && s[0] == '.' && s[1] == '.') {
+        slash = strrchr(out, '/');
+        if (slash)
+            *slash = '\0';
+        return;
+    }
+    if (len + 1 + n < size)
+        snprintf(out + len, size - len, "/%.*s", (int)n, s);
+}
+
+/* The directory table t stores into (table.c's rule: its path, or
+ * <data_dir>/tables/<name>), written without "//", "." or "..": two spellings of one
+ * directory are one. A relative path keeps a leading "./". */
+static void store_dir(const struct ferry_config *cfg, const struct ferry_table_config *t, char *out,
+                      size_t size)
+{
+    char raw[TABLE_STORE_PATH_MAX];
+    const char *s, *end;
+
+    if (t->path)
+        snprintf(raw, sizeof(raw), "%s", t->path);
+    else
+        snprintf(raw, sizeof(raw), "%s/tables/%s", cfg->server.data_dir, t->name);
+    snprintf(out, size, "%s", raw[0] == '/' ? "" : ".");
+    for (s = raw; *s; s = *end ? end + 1 : end) {
+        end = strchr(s, '/');
+        if (!end)
+            end = s + strlen(s);
+        add_segment(out, size, s, (size_t)(end - s));
+    }
+}
+
+/* Table names are URL segments and metric labels, and two tables may not share a store (a
+ * `path:`, or the default directory of another table's name); the peer key is one of the
+ * listener's keys. */
 void ferry_tables_config_check(struct ferry_config *cfg, void *config)
 {
     const struct ferry_tables_config *tc = config;
     const struct ferry_table_config *t = tc->tables.items;
-    char fpath[TABLE_PATH_MAX];
+    char fpath[TABLE_PATH_MAX], a[TABLE_STORE_PATH_MAX], b[TABLE_STORE_PATH_MAX];
 
     check_peer_key(cfg, tc);
 
     for (size_t i = 0; i < tc->tables.count; i++) {
+        if (!t[i].name)
+            continue;
+        store_dir(cfg, &t[i], a, sizeof(a));
         for (size_t j = 0; j < i; j++) {
-            if (t[i].name && t[j].name && strcmp(t[i].name, t[j].name) == 0) {
+            if (!t[j].name)
+                continue;
+            store_dir(cfg, &t[j], b, sizeof(b));
+            if (strcmp(t[i].name, t[j].name) == 0) {
                 snprintf(fpath, sizeof(fpath), "tables[%zu].name", i);
                 ferry_config_error(cfg, fpath, "another table is named '%s'", t[i].name);
-            } else if (t[i].path && t[j].path && strcmp(t[i].path, t[j].path) == 0) {
-                snprintf(fpath, sizeof(fpath), "tables[%zu].path", i);
-                ferry_config_error(cfg, fpath, "table '%s' has the same path", t[j].name);
+            } else if (strcmp(a, b) == 0) {
+                snprintf(fpath, sizeof(fpath), "tables[%zu].%s", i, t[i].path ? "path" : "name");
+                ferry_config_error(cfg, fpath, "table '%s' stores into the same directory, %s",
+                                   t[j].name, a);
             }
         }
     }

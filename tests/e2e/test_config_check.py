@@ -452,6 +452,29 @@ BROKEN = [
             kafka:
               group.id: mine   # <-
         """, r"routes\[0\]\.kafka\.group\.id", r"a route's consumer group is its `group`", None),
+    # a content type went to libcurl as a header line as is: CR LF injected a header
+    ("route-content-type-injects", """\
+        routes:
+          - name: a
+            topics: orders
+            target: {url: "http://svc/x"}
+            body:
+              content_type: "text/plain\\r\\nX-Injected: 1"   # <-
+        """, r"routes\[0\]\.body\.content_type", r"holds a control byte", None),
+    ("table-content-type-injects", """\
+        tables:
+          - name: t
+            topic: prices
+            content_type: "text/plain\\r\\nX-Injected: 1"   # <-
+        """, r"tables\[0\]\.content_type", r"holds a control byte", None),
+    # one store directory, spelt twice: the second table never became ready
+    ("tables-share-a-store", """\
+        server: {data_dir: /tmp/ferry-data}
+        tables:
+          - {name: b, topic: prices}
+          - {name: c, topic: prices, path: "/tmp//ferry-data/./tables/b/"}   # <-
+        """, r"tables\[1\]\.path", r"table 'b' stores into the same directory, /tmp/ferry-data/tables/b",
+     None),
 ]
 
 
