@@ -8,6 +8,7 @@
 #include "core/topic_name.h"
 #include "core/pattern.h"
 #include "core/kafka.h"
+#include "core/file.h"
 #include "core/units.h"
 #include "route/backoff.h"
 #include "route/body.h"
@@ -48,8 +49,10 @@ static const struct ferry_cfg_field tls_fields[] = {
      "Verify the target's certificate and host name."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section tls_section = {
-    "tls", tls_fields, sizeof(struct ferry_route_tls_config), NULL, "TLS towards the target."};
+static void check_target_tls(struct ferry_config *cfg, void *obj, const char *path);
+static const struct ferry_cfg_section tls_section = {"tls", tls_fields,
+                                                     sizeof(struct ferry_route_tls_config),
+                                                     check_target_tls, "TLS towards the target."};
 
 #define TARGET_FIELD(f) offsetof(struct ferry_route_target_config, f)
 static const struct ferry_cfg_field target_fields[] = {
@@ -401,6 +404,37 @@ const struct ferry_cfg_section ferry_route_section = {
     "dead-lettered."};
 
 /* ---- checks ---- */
+
+/* A file of target.tls: read at start by libcurl, for every request; one that cannot be read
+ * would fail each of them. */
+static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path,
+                           const char *key)
+{
+    char fpath[ROUTE_PATH_MAX], why[512];
+    FILE *f;
+
+    if (!file)
+        return;
+    snprintf(fpath, sizeof(fpath), "%s.%s", path, key);
+    f = ferry_file_open_regular(file, why, sizeof(why));
+    if (!f)
+        ferry_config_error(cfg, fpath, "%s", why);
+    else
+        fclose(f);
+}
+
+static void check_target_tls(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_route_tls_config *t = obj;
+    char fpath[ROUTE_PATH_MAX];
+
+    snprintf(fpath, sizeof(fpath), "%s.%s", path, t->cert_file ? "key_file" : "cert_file");
+    if (!t->cert_file != !t->key_file)
+        ferry_config_error(cfg, fpath, "missing, mutual TLS needs both cert_file and key_file");
+    check_tls_file(cfg, t->ca_file, path, "ca_file");
+    check_tls_file(cfg, t->cert_file, path, "cert_file");
+    check_tls_file(cfg, t->key_file, path, "key_file");
+}
 
 /* A configured header's name: a token, and not one that frames the body, which libcurl would
  * then send instead of the body's real length or encoding, cutting the request short. */

@@ -199,12 +199,14 @@ static int smtp_url_ok(const char *url)
 static void check_smtp(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_smtp_config *s = obj;
-    char fpath[SMTP_PATH_MAX];
+    char fpath[SMTP_PATH_MAX], err[512];
 
     snprintf(fpath, sizeof(fpath), "%s.url", path);
     if (s->url && !smtp_url_ok(s->url))
         ferry_config_error(cfg, fpath, "expected smtp://host:port or smtps://host:port, got '%s'",
                            s->url);
+    else if (s->url && ferry_template_url_parses(s->url, err, sizeof(err)))
+        ferry_config_error(cfg, fpath, "%s", err);
     snprintf(fpath, sizeof(fpath), "%s.to", path);
     if (s->to.count == 0 && ferry_config_line(cfg, fpath))
         ferry_config_error(cfg, fpath, "expected at least one recipient");

@@ -17,6 +17,7 @@
 #include "route/template.h"
 #include "core/config.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,7 @@ static int check_json_shape(const ferry_template *t, char *errstr, size_t errstr
 
 /* Longest literal start of a URL template that check_url_origin reads. */
 #define TEMPLATE_URL_ORIGIN_MAX 2048
+#define TEMPLATE_URL_SAMPLE_MAX (64 * 1024) /* the URL a check makes of a template's text */
 
 /* Appends the literal text before the first variable to prefix (up to its cap); returns that
  * variable's index, or nparts when there is none. */
@@ -311,6 +313,53 @@ int ferry_template_authority_has_host(const char *a)
     return host > 0;
 }
 
+/* Why libcurl does not parse url, or NULL when it does. */
+static const char *url_problem(const char *url)
+{
+    CURLU *h = curl_url();
+    CURLUcode rc = h ? curl_url_set(h, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+
+    curl_url_cleanup(h);
+    return rc == CURLUE_OK ? NULL : curl_url_strerror(rc);
+}
+
+int ferry_template_url_parses(const char *url, char *errstr, size_t errstr_size)
+{
+    const char *why = url_problem(url);
+
+    if (why)
+        snprintf(errstr, errstr_size, "'%s' is not a URL: %s", url, why);
+    return why ? -1 : 0;
+}
+
+/* The template's text with "x" for each variable: a URL as a record could make it. */
+static void sample(const ferry_template *t, struct ferry_buf *out)
+{
+    for (size_t i = 0; i < t->nparts; i++)
+        if (t->parts[i].kind == PART_TEXT)
+            ferry_buf_add(out, t->parts[i].text, t->parts[i].len);
+        else
+            ferry_buf_addc(out, 'x');
+}
+
+/* ferry_template_url_parses on sample(t). */
+static int sample_parses(const ferry_template *t, char *errstr, size_t errstr_size)
+{
+    struct ferry_buf url;
+    const char *why;
+    int result = 0;
+
+    ferry_buf_init(&url, TEMPLATE_URL_SAMPLE_MAX);
+    sample(t, &url);
+    why = url.failed ? NULL : url_problem(url.data ? url.data : "");
+    if (why) {
+        snprintf(errstr, errstr_size, "'%s' is not a URL: %s", t->src, why);
+        result = -1;
+    }
+    ferry_buf_release(&url);
+    return result;
+}
+
 int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t errstr_size)
 {
     struct ferry_buf prefix;
@@ -331,6 +380,8 @@ int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t 
         snprintf(errstr, errstr_size, "expected a host after '%.*s', got '%s'",
                  (int)(authority - p), p, t->src);
         result = -1;
+    } else {
+        result = sample_parses(t, errstr, errstr_size);
     }
     ferry_buf_release(&prefix);
     return result;

@@ -115,10 +115,15 @@ int ferry_template_is_constant(const ferry_template *t);
 int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size);
 
 /* For a URL template whose origin is literal (above): returns 0 when it starts with http:// or
- * https:// (in any case) and then names a host, else -1 with errstr quoting the template.
- * libcurl would take other schemes (ftp://, file://) or fail each request on a URL without a
- * host, so routes refuse both at load. */
+ * https:// (in any case), then names a host, and parses (ferry_template_url_parses, each
+ * variable standing for "x"), else -1 with errstr quoting the template. libcurl would take
+ * other schemes (ftp://, file://) or fail each request on a URL without a host, a port past
+ * 65535 or a space in its text, so routes refuse these at load. */
 int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t errstr_size);
+
+/* Returns 0 when libcurl parses url as a URL, as it will each request's: a port from 0 to
+ * 65535, no space or control byte...; else -1 with errstr saying why, quoting url. */
+int ferry_template_url_parses(const char *url, char *errstr, size_t errstr_size);
 
 /* Nonzero when the authority of a URL, the text after "scheme://" (up to its first '/', '?' or
  * '#'), names a host: something besides user information before an '@' and a ":port", and no

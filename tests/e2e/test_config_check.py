@@ -475,6 +475,43 @@ BROKEN = [
           - {name: c, topic: prices, path: "/tmp//ferry-data/./tables/b/"}   # <-
         """, r"tables\[1\]\.path", r"table 'b' stores into the same directory, /tmp/ferry-data/tables/b",
      None),
+    # URLs libcurl refuses failed every request at run time, retried for ever
+    ("url-port-out-of-range", """\
+        routes:
+          - {name: a, topics: t, target: {url: "http://127.0.0.1:99999/a"}}   # <-
+        """, r"routes\[0\]\.target\.url", r"is not a URL: Port number", None),
+    ("url-space-in-its-text", """\
+        routes:
+          - {name: a, topics: t, target: {url: "http://h/a b/${key}"}}   # <-
+        """, r"routes\[0\]\.target\.url", r"is not a URL", None),
+    ("grpc-url-port-out-of-range", """\
+        routes:
+          - {name: a, topics: t, target: {grpc: {url: "http://h:99999", method: a.B/C}}}   # <-
+        """, r"routes\[0\]\.target\.grpc\.url", r"is not a URL: Port number", None),
+    ("smtp-url-port-out-of-range", """\
+        routes:
+          - name: a
+            topics: t
+            target:
+              smtp: {url: "smtp://h:99999", from: a@b.c, to: [x@y.z], subject: s, text: t}   # <-
+        """, r"routes\[0\]\.target\.smtp\.url", r"is not a URL: Port number", None),
+    # a target's TLS files were read only by libcurl, at every request
+    ("target-tls-file-missing", """\
+        routes:
+          - name: a
+            topics: t
+            target:
+              url: "https://h/x"
+              tls: {ca_file: /nonexistent/ca.pem}   # <-
+        """, r"routes\[0\]\.target\.tls\.ca_file", r"cannot open '/nonexistent/ca.pem'", None),
+    ("target-tls-cert-without-key", """\
+        routes:
+          - name: a
+            topics: t
+            target:
+              url: "https://h/x"
+              tls: {cert_file: /etc/passwd}   # <-
+        """, r"routes\[0\]\.target\.tls\.key_file", r"mutual TLS needs both", None),
 ]
 
 

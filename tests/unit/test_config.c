@@ -221,7 +221,7 @@ static const struct bad_case bad_cases[] = {
     {"tables:\n  - {name: a, topic: t}\n  - {name: a, topic: u}\n",
      "config: tables[1].name: another table is named 'a' (bad.yaml:3)"},
     {"tables:\n  - {name: a, topic: t, path: /x}\n  - {name: b, topic: u, path: /x}\n",
-     "config: tables[1].path: table 'a' has the same path (bad.yaml:3)"},
+     "config: tables[1].path: table 'a' stores into the same directory, /x (bad.yaml:3)"},
     {"tables:\n  - {name: a}\n",
      "config: tables[0].topic: missing, this key is required (bad.yaml:2)"},
     {"tables:\n  - {name: a, topic: \"t t\"}\n",
