@@ -21,11 +21,14 @@
 #include "route/validate.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REDRIVE_PATH_MAX 4096
 #define REDRIVE_LINE_MAX 8192         /* a line of the progress file */
@@ -59,6 +62,7 @@ struct redrive {
 
     ferry_kafka *kafka;
     int own_kafka; /* kafka is this run's (the caller passed none) */
+    int lock_fd;   /* holds the lock on <path>.lock while the run goes; -1 without */
     rd_kafka_t *consumer;
     void *consumer_opaque;
     ferry_sender *sender;
@@ -123,6 +127,35 @@ static int save_progress(struct redrive *d, int finished, char *errstr, size_t e
         return -1;
     }
     return 0;
+}
+
+/* Takes the lock of the progress file, <path>.lock, for the run: a `ferry redrive` and a
+ * redrive endpoint (or two commands) over one file would each redrive the same dead letters
+ * and overwrite each other's progress. The lock goes with the process, also on kill -9.
+ * Returns 0, or FERRY_REDRIVE_EUSAGE when another run holds it, FERRY_REDRIVE_EFAIL when it
+ * cannot be taken. */
+static int lock_progress(struct redrive *d, char *errstr, size_t errstr_size)
+{
+    char lock[REDRIVE_PATH_MAX + 8];
+
+    if (d->o->dry_run)
+        return 0;
+    snprintf(lock, sizeof(lock), "%s.lock", d->path);
+    d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lock_fd < 0) {
+        snprintf(errstr, errstr_size, "cannot open '%s': %s", lock, strerror(errno));
+        return FERRY_REDRIVE_EFAIL;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno == EWOULDBLOCK) {
+        snprintf(errstr, errstr_size,
+                 "another redrive of route '%s' is running with the progress file '%s'",
+                 d->o->route, d->path);
+        return FERRY_REDRIVE_EUSAGE;
+    }
+    snprintf(errstr, errstr_size, "cannot lock '%s': %s", lock, strerror(errno));
+    return FERRY_REDRIVE_EFAIL;
 }
 
 /* A saved run, as read from its file. */
@@ -848,6 +881,8 @@ static void release(struct redrive *d)
         ferry_kafka_destroy(d->kafka, REDRIVE_KAFKA_TIMEOUT_MS);
     free(d->parts);
     free(d->saved);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd); /* lets the lock go */
 }
 
 /* Connects, plans or resumes the run, and redrives. */
@@ -879,13 +914,15 @@ int ferry_redrive_run(const struct ferry_config *cfg, const struct ferry_redrive
                       struct ferry_redrive_summary *sum, FILE *out, char *errstr,
                       size_t errstr_size)
 {
-    struct redrive d = {.cfg = cfg, .o = o, .sum = sum, .out = out};
+    struct redrive d = {.cfg = cfg, .o = o, .sum = sum, .out = out, .lock_fd = -1};
     int result;
 
     memset(sum, 0, sizeof(*sum));
     if (check_route(&d, errstr, errstr_size))
         return FERRY_REDRIVE_EUSAGE;
-    result = load_progress(&d, errstr, errstr_size);
+    result = lock_progress(&d, errstr, errstr_size);
+    if (!result)
+        result = load_progress(&d, errstr, errstr_size);
     if (!result)
         result = run(&d, errstr, errstr_size);
     release(&d);

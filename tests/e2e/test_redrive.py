@@ -262,6 +262,25 @@ def test_interrupted_by_a_signal_resumes_without_resending(ferry_bin, start_rout
     assert keys(receiver.requests) == sorted(f"k{i}" for i in range(10))  # each exactly once
 
 
+def test_a_second_run_over_one_progress_file_is_refused(ferry_bin, start_routes, receiver,
+                                                          kafka):
+    # Two runs over one progress file each sent the same dead letters and overwrote each
+    # other's progress; the second now stops at once, naming the file.
+    f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 10)
+    receiver.default = Reply(delay=0.5)
+    p = start_redrive(ferry_bin, f, "redrive-1")
+    receiver.wait_for(1, timeout=60)
+    res = redrive(ferry_bin, f)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "another redrive of route 'rd' is running with the progress file" in res.stderr
+    p.send_signal(signal.SIGINT)
+    assert p.wait(30) == 3, p.describe()
+    receiver.default = Reply()
+    res = redrive(ferry_bin, f)  # the lock went with the first run
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert keys(receiver.requests) == sorted(f"k{i}" for i in range(10))
+
+
 def test_a_resumed_run_keeps_its_relative_since(ferry_bin, start_routes, receiver, kafka):
     """--since 15s selects the dead letters of the 15 s before the run began; resumed later,
     the run still takes those it had not sent yet, not only those of the 15 s before the
