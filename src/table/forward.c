@@ -273,7 +273,8 @@ void ferry_forward_finish(ferry_table_forward *f, struct fwd *w, int status)
 
 /* Whether a transfer's end says to try the read's next candidate: this one could not be
  * reached (a connection refused, or never made within FORWARD_CONNECT_TIMEOUT_MS: a host
- * that is down drops what is sent to it), or does not serve the partition (508). */
+ * that is down drops what is sent to it), does not serve the partition (508), or does not
+ * answer now (503: it is stopping, say, and its last heartbeat has not said so yet). */
 static int try_next(CURL *easy, CURLcode rc, long status)
 {
     curl_off_t sent_us = 0; /* when the request was sent; 0: never (on a reused connection too) */
@@ -283,7 +284,7 @@ static int try_next(CURL *easy, CURLcode rc, long status)
         return sent_us == 0;
     return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
            rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-           (rc == CURLE_OK && status == 508);
+           (rc == CURLE_OK && (status == 508 || status == 503));
 }
 
 int ferry_forward_client_status(int status)

@@ -461,6 +461,9 @@ static void tables_stop(void *arg, int64_t timeout_ms)
         return;
     for (size_t i = 0; i < ts->count; i++)
         atomic_store(&ts->tables[i].stop, 1);
+    /* First: its last heartbeat says leaving, so that the others stop sending reads here and
+     * move the partitions now, rather than once the tables have stopped. */
+    ferry_table_cluster_stop(ts->cluster);
     for (size_t i = 0; i < ts->count; i++) {
         if (ts->tables[i].thread_started)
             pthread_join(ts->tables[i].thread, NULL);
@@ -468,7 +471,6 @@ static void tables_stop(void *arg, int64_t timeout_ms)
         ferry_table_consumer_destroy(&ts->tables[i]);
     }
     ferry_table_forward_stop(ts->forward);
-    ferry_table_cluster_stop(ts->cluster); /* after the tables: its last heartbeat says leaving */
     ferry_table_watch_stop(ts->watch);
     ferry_table_fanout_stop(ts->fanout);
     ts->stopped = 1;
