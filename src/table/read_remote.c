@@ -21,6 +21,9 @@
 #include <string.h>
 
 #define REMOTE_PATH_MAX (256 * 1024) /* a forwarded path and query: keys of 64 KiB, encoded */
+/* The longest Location of an events redirect: the server keeps 1 KiB for the headers ferry
+ * adds to an answer (core/httpd.c), and the redirect's others (Ferry-Partition...) need some. */
+#define REMOTE_LOCATION_MAX 768
 
 /* What a forwarded read needs when its answer has gone. */
 struct remote_read {
@@ -123,13 +126,22 @@ static void redirect(struct table *t, ferry_http_req *req, const char *base,
 {
     struct ferry_buf loc;
 
-    ferry_buf_init(&loc, REMOTE_PATH_MAX + FERRY_FORWARD_URL_MAX);
+    ferry_buf_init(&loc, REMOTE_LOCATION_MAX);
     ferry_buf_adds(&loc, base);
     ferry_buf_add(&loc, pq->data, pq->len);
-    ferry_http_add_header(req, "Location", loc.data ? loc.data : base);
-    ferry_http_respond_error(req, 307, 0, "table '%s': this key's events are served by %s",
-                             t->cfg->name, base);
-    ferry_table_count(t, 307, started_us);
+    if (loc.failed) { /* a 307 without its Location would leave the client nowhere to go */
+        ferry_http_respond_error(req, 414, 0,
+                                 "table '%s': the key is too long to redirect its events (the "
+                                 "Location would pass %d bytes): subscribe at %s, which serves "
+                                 "them",
+                                 t->cfg->name, REMOTE_LOCATION_MAX, base);
+        ferry_table_count(t, 414, started_us);
+    } else {
+        ferry_http_add_header(req, "Location", loc.data);
+        ferry_http_respond_error(req, 307, 0, "table '%s': this key's events are served by %s",
+                                 t->cfg->name, base);
+        ferry_table_count(t, 307, started_us);
+    }
     ferry_buf_release(&loc);
 }
 
