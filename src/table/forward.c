@@ -345,6 +345,9 @@ void ferry_forward_start(ferry_table_forward *f, struct fwd *w)
 {
     if (setup(f, w) == 0 && curl_multi_add_handle(f->multi, w->easy) == CURLM_OK) {
         link_running(f, w);
+    } else if (ferry_clock_ms() >= w->deadline_ms) { /* a batch it was in took its time */
+        fail(w, 504, "the instance holding the key's partition did not answer in time");
+        ferry_forward_finish(f, w, 504);
     } else {
         fail(w, 503, "cannot start forwarding the read");
         ferry_forward_finish(f, w, 503);
