@@ -50,6 +50,8 @@ struct ferry_deadletter_backlog {
     int64_t retry_at_ms;       /* when the refused writes are tried again */
     int64_t refusal_logged_ms; /* when a refusal was last logged, or 0 */
     int retry_stage;           /* see the options */
+    void (*let_go)(void *arg, const struct ferry_dispatch_rec *rec);
+    void *let_go_arg;
 };
 
 ferry_deadletter_backlog *
@@ -70,6 +72,8 @@ ferry_deadletter_backlog_new(const struct ferry_deadletter_backlog_options *o, c
     b->dead_lettered = o->dead_lettered;
     b->refused_count = o->refused;
     b->retry_stage = o->retry_stage;
+    b->let_go = o->let_go;
+    b->let_go_arg = o->let_go_arg;
     b->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, o->response_max, o->wake,
                                      o->wake_arg, errstr, errstr_size);
     if (!b->writer) {
@@ -174,6 +178,13 @@ static void keep_response(const ferry_deadletter_backlog *b, struct dlq_item *it
     item->response_len = why->response_len;
 }
 
+/* Tells the route that rec leaves the backlog (see the options). */
+static void let_go(ferry_deadletter_backlog *b, const struct ferry_dispatch_rec *rec)
+{
+    if (b->let_go)
+        b->let_go(b->let_go_arg, rec);
+}
+
 /* Returns a new item for rec on the backlog's list, or NULL (logged, rec abandoned: its
  * partition's watermark waits for it) when out of memory. */
 static struct dlq_item *item_new(ferry_deadletter_backlog *b, struct ferry_dispatch_rec *rec)
@@ -185,6 +196,7 @@ static struct dlq_item *item_new(ferry_deadletter_backlog *b, struct ferry_dispa
                             "out of memory writing %s[%d]@%" PRId64 " to %s; abandoning it, its "
                             "partition's watermark waits for it",
                             rec->view.topic, rec->view.partition, rec->view.offset, b->topic);
+        let_go(b, rec);
         ferry_dispatch_abandon(b->dispatch, &rec, 1);
         return NULL;
     }
@@ -207,6 +219,7 @@ void ferry_deadletter_backlog_park(ferry_deadletter_backlog *b, struct ferry_dis
                             "partition's watermark waits for it",
                             rec->view.topic, rec->view.partition, rec->view.offset);
         item_free(item);
+        let_go(b, rec);
         ferry_dispatch_abandon(b->dispatch, &rec, 1);
         return;
     }
@@ -255,6 +268,7 @@ static void on_report(void *arg, void *cookie, rd_kafka_resp_err_t err)
         FLOG_WARN_REPEATED("route", b->route, "dead-lettered %s[%d]@%" PRId64 " to %s: %s",
                            v->topic, v->partition, v->offset, b->topic, item->error);
     ferry_counter_add(b->dead_lettered, 1);
+    let_go(b, item->rec);
     ferry_dispatch_finish(b->dispatch, &item->rec, 1);
     item_free(item);
 }

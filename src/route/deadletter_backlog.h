@@ -42,7 +42,11 @@ struct ferry_deadletter_backlog_options {
     size_t response_max;     /* bytes of a response kept in ferry.response */
     void (*wake)(void *arg); /* wakes the worker when reports arrive: see deadletter.h */
     void *wake_arg;
-    ferry_dispatch *dispatch;            /* where confirmed records are finished */
+    ferry_dispatch *dispatch; /* where confirmed records are finished */
+    /* Told of each record the backlog lets go (its write confirmed, or the record abandoned),
+     * just before the dispatcher finishes or abandons it; NULL: not told. */
+    void (*let_go)(void *arg, const struct ferry_dispatch_rec *rec);
+    void *let_go_arg;
     struct ferry_counter *dead_lettered; /* records whose dead letter was confirmed */
     struct ferry_counter *refused;       /* writes the producer refused at once */
     int retry_stage; /* nonzero: the writer of a retry topic, which log lines say */

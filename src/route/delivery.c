@@ -287,8 +287,8 @@ static void dead_letter_record(struct route *r, struct ferry_dispatch_rec *rec, 
 {
     struct ferry_deadletter_reason why = {error, 0, attempts, NULL, 0, 0, NULL};
 
-    route_parking_done(r, rec);
     if (!r->dead_letters) {
+        route_parking_done(r, rec);
         FLOG_ERROR_REPEATED("route", r->cfg->name,
                             "cannot send %s[%d]@%" PRId64 " and there is no dead-letter topic: %s; "
                             "its partition's watermark waits for it",

@@ -839,6 +839,14 @@ static int make_sender(struct route *r, char *errstr, size_t errstr_size)
     return r->sender ? 0 : -1;
 }
 
+/* A dead letter's write was confirmed: only now may its key's later records go (with retry
+ * topics). Before, a crash in between sent a later record of the key before this one, which
+ * was read again from its retry topic after the restart. */
+static void dead_letter_let_go(void *arg, const struct ferry_dispatch_rec *rec)
+{
+    route_parking_done(arg, rec);
+}
+
 static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
 {
     struct ferry_deadletter_backlog_options o = {
@@ -849,6 +857,8 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
         .wake = wake_route,
         .wake_arg = r,
         .dispatch = r->dispatch,
+        .let_go = dead_letter_let_go,
+        .let_go_arg = r,
         .dead_lettered = r->m.dead_lettered,
         .refused = r->m.dead_letter_refused,
     };
