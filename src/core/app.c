@@ -252,6 +252,9 @@ static void app_stop(struct app *a)
     if (a->httpd)
         ferry_httpd_quiesce(a->httpd);
     for (int i = n; i-- > 0;)
+        if (a->jobs[i] && ferry_jobs[i]->quiesce)
+            ferry_jobs[i]->quiesce(a->jobs[i]);
+    for (int i = n; i-- > 0;)
         if (a->jobs[i])
             ferry_jobs[i]->stop(a->jobs[i], time_left_ms(deadline));
     ferry_httpd_destroy(a->httpd);

@@ -9,8 +9,10 @@
  * A job's life in `ferry run`, driven by core/app.c:
  *   global_init (main thread, before any thread exists)
  *   new -> http_register -> start           in list order
- *   stop                                    in reverse order, after the server stops taking
- *                                           requests and before the shared producer flushes
+ *   quiesce                                 every job at once, as the server stops taking
+ *                                           requests
+ *   stop                                    in reverse order, after that and before the
+ *                                           shared producer flushes
  *   destroy                                 in reverse order, after that flush
  *   global_cleanup                          last thing before exit
  * `ferry check` loads the config (config, check) and prints each job's summary.
@@ -88,6 +90,12 @@ struct ferry_job {
 
     /* Starts the job's threads. Returns 0, or -1 with errstr. May be NULL. Main thread. */
     int (*start)(void *job, char *errstr, size_t errstr_size);
+
+    /* Takes no new work from now on, and returns without waiting: called for every job when
+     * the stop begins, so that no job goes on working while another drains (routes would
+     * otherwise go on consuming while ingest waits for its delivery reports). stop follows.
+     * May be NULL. Main thread. */
+    void (*quiesce)(void *job);
 
     /* Drains and stops: takes no new work, finishes or hands back what is in flight within
      * timeout_ms, joins the job's threads and closes every Kafka client the job made (the

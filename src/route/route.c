@@ -1101,6 +1101,18 @@ static int routes_ready(void *arg, char *why, size_t why_size)
 /* Drains every route (each within its own drain_timeout, which the route applies itself),
  * commits, joins the threads, then closes the consumers and hands back every record, so the
  * shared producer may flush afterwards. Safe to call twice. Main thread. */
+/* Tells every route's worker to stop starting requests and to drain (route_main). */
+static void routes_quiesce(void *arg)
+{
+    ferry_routes *rs = arg;
+
+    for (size_t i = 0; rs && !rs->released && i < rs->count; i++) {
+        atomic_store(&rs->routes[i].stop, 1);
+        if (rs->routes[i].sender)
+            ferry_sender_wakeup(rs->routes[i].sender);
+    }
+}
+
 static void routes_stop(void *arg, int64_t timeout_ms)
 {
     ferry_routes *rs = arg;
@@ -1109,11 +1121,7 @@ static void routes_stop(void *arg, int64_t timeout_ms)
     if (!rs || rs->released)
         return;
     ferry_redrive_http_stop(rs->redrive);
-    for (size_t i = 0; i < rs->count; i++) {
-        atomic_store(&rs->routes[i].stop, 1);
-        if (rs->routes[i].sender)
-            ferry_sender_wakeup(rs->routes[i].sender);
-    }
+    routes_quiesce(rs);
     for (size_t i = 0; i < rs->count; i++) {
         if (rs->routes[i].thread_started)
             pthread_join(rs->routes[i].thread, NULL);
@@ -1183,6 +1191,7 @@ const struct ferry_job ferry_routes_job = {
     .ready = routes_ready,
     .status = routes_status,
     .start = routes_start,
+    .quiesce = routes_quiesce,
     .stop = routes_stop,
     .destroy = routes_destroy,
 };
