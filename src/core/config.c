@@ -35,6 +35,7 @@
 struct line_note {
     char *path;
     int line;
+    int has_value; /* 0: "key:" with no value, which counts as not written */
 };
 
 struct ferry_config_private {
@@ -271,7 +272,7 @@ void ferry_config_check_name(struct ferry_config *cfg, const char *name, const c
 
 /* ---- lines and errors ---- */
 
-void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line)
+void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line, int has_value)
 {
     struct ferry_config_private *p = cfg->priv;
     if (p->nlines == p->alines) {
@@ -283,17 +284,25 @@ void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line
         p->alines = n;
     }
     p->lines[p->nlines].path = strdup(path);
+    p->lines[p->nlines].line = line;
+    p->lines[p->nlines].has_value = has_value;
     if (p->lines[p->nlines].path)
-        p->lines[p->nlines++].line = line;
+        p->nlines++;
 }
 
-int ferry_config_line(const struct ferry_config *cfg, const char *path)
+/* The line of path's last note, or 0; with valued, 0 also when it was written with no value. */
+static int noted_line(const struct ferry_config *cfg, const char *path, int valued)
 {
     const struct ferry_config_private *p = cfg->priv;
     for (size_t i = p->nlines; i-- > 0;)
         if (strcmp(p->lines[i].path, path) == 0)
-            return p->lines[i].line;
+            return valued && !p->lines[i].has_value ? 0 : p->lines[i].line;
     return 0;
+}
+
+int ferry_config_line(const struct ferry_config *cfg, const char *path)
+{
+    return noted_line(cfg, path, 1);
 }
 
 /* The line of path, or of its nearest parent that was written. */
@@ -305,7 +314,7 @@ static int nearest_line(const struct ferry_config *cfg, const char *path)
     snprintf(buf, sizeof(buf), "%s", path);
     for (;;) {
         char *cut;
-        line = ferry_config_line(cfg, buf);
+        line = noted_line(cfg, buf, 0);
         if (line)
             return line;
         cut = strrchr(buf, '.');

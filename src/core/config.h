@@ -125,7 +125,8 @@ enum ferry_config_names {
 void ferry_config_check_patterns(struct ferry_config *cfg, const struct ferry_cfg_strings *list,
                                  enum ferry_config_names names, const char *path);
 
-/* The 1-based line where path was written, or 0 when it was not written. */
+/* The 1-based line where path was written, or 0 when it was not written or was written with no
+ * value ("key:", which means the same as leaving the key out). */
 int ferry_config_line(const struct ferry_config *cfg, const char *path);
 
 /* Substitutes ${env:NAME}, ${env:NAME:-fallback} and ${file:PATH} (the file's contents without

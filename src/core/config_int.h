@@ -21,8 +21,10 @@ struct ferry_cfg_part {
 /* Fills parts (room for FERRY_CFG_PARTS_MAX) with cfg's top-level parts; returns how many. */
 size_t ferry_config_parts(const struct ferry_config *cfg, struct ferry_cfg_part *parts);
 
-/* Remembers that path was written at line (1-based). */
-void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line);
+/* Remembers that path was written at line (1-based). has_value is 0 for a key written with no
+ * value ("key:"), which means the key left out: ferry_config_line() then answers 0 for it, while
+ * an error at path still names its line. */
+void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line, int has_value);
 
 /* Records a message that already has its "config: ..." prefix, at line (0: no line). */
 void ferry_config_error_line(struct ferry_config *cfg, int line, const char *fmt, ...)

@@ -235,7 +235,7 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
          it++) {
         yaml_node_t *item = yaml_document_get_node(l->doc, *it);
         snprintf(ipath, sizeof(ipath), "%s[%d]", path, (int)(it - node->data.sequence.items.start));
-        ferry_config_note_line(l->cfg, ipath, node_line(item));
+        ferry_config_note_line(l->cfg, ipath, node_line(item), 1);
         text = scalar_text(l, item, ipath);
         if (text)
             strings_append(l, dst, text, ipath);
@@ -282,7 +282,7 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
             ferry_config_error_line(l->cfg, node_line(k), "config: %s: duplicate key", kpath);
             continue;
         }
-        ferry_config_note_line(l->cfg, kpath, node_line(k));
+        ferry_config_note_line(l->cfg, kpath, node_line(k), 1);
         value = scalar_text(l, v, kpath);
         if (!value)
             continue;
@@ -324,7 +324,7 @@ static void load_list(struct loader *l, const struct ferry_cfg_field *f, struct 
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(l->doc, node->data.sequence.items.start[i]);
         snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        ferry_config_note_line(l->cfg, ipath, node_line(item));
+        ferry_config_note_line(l->cfg, ipath, node_line(item), 1);
         load_section(l, f->sub, (char *)dst->items + i * f->sub->size, item, ipath);
     }
 }
@@ -339,8 +339,12 @@ static void load_field(struct loader *l, const struct ferry_cfg_field *f, void *
         ferry_config_error(l->cfg, path, "is not supported by this version of ferry yet");
         return;
     }
-    if (is_null(node) && f->kind != FERRY_CFG_SECTION)
-        return; /* "key:" with no value keeps the default */
+    if (is_null(node)) {
+        /* "key:" with no value means the key left out, which a required key cannot be */
+        if (f->required)
+            ferry_config_error(l->cfg, path, "required, got no value");
+        return;
+    }
     if (f->kind == FERRY_CFG_STRINGS)
         load_strings(l, dst, node, path);
     else if (f->kind == FERRY_CFG_MAP)
@@ -427,13 +431,14 @@ static void load_pair(struct loader *l, const struct ferry_cfg_part *parts, size
                       const char *path)
 {
     yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+    yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
     const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
     char fpath[CONFIG_PATH_MAX];
     const struct ferry_cfg_field *f;
     size_t part = 0;
 
     snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", name);
-    ferry_config_note_line(l->cfg, fpath, node_line(k));
+    ferry_config_note_line(l->cfg, fpath, node_line(k), !is_null(v));
     f = find_field(parts, nparts, name, &part);
     if (!f) {
         report_unknown(l, parts, nparts, name, fpath);
@@ -443,7 +448,7 @@ static void load_pair(struct loader *l, const struct ferry_cfg_part *parts, size
         ferry_config_error(l->cfg, fpath, "duplicate key");
         return;
     }
-    load_field(l, f, parts[part].obj, yaml_document_get_node(l->doc, p->value), fpath);
+    load_field(l, f, parts[part].obj, v, fpath);
 }
 
 static const char *node_kind(const yaml_node_t *node)

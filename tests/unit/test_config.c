@@ -321,6 +321,28 @@ static const struct bad_case bad_cases[] = {
     {"kafka:\n  properties:\n    client.id: a\n    client.id: b\n",
      "config: kafka.properties.client.id: duplicate key (bad.yaml:4)"},
     {"server:\n  listen: 'a\n", NULL /* a YAML syntax error, checked below */},
+    /* a required key with no value is not there: it used to count as written, and ferry run
+     * then met a NULL name */
+    {"routes: [{name: , topics: orders, target: {url: \"http://h/x\"}}]\n",
+     "config: routes[0].name: required, got no value (bad.yaml:1)"},
+    {"routes:\n  - name: r\n    topics:\n    target: {url: \"http://h/x\"}\n",
+     "config: routes[0].topics: required, got no value (bad.yaml:3)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target:\n",
+     "config: routes[0].target: required, got no value (bad.yaml:4)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target: {url: \"http://h/x\"}\n"
+     "    retry:\n      topics:\n        - {delay: , topic: t.retry}\n",
+     "config: routes[0].retry.topics[0].delay: required, got no value (bad.yaml:7)"},
+    {"tables:\n  - name: a\n    topic: ~\n",
+     "config: tables[0].topic: required, got no value (bad.yaml:3)"},
+    {"limiters:\n  - {name: null, requests_per_second: 5}\n",
+     "config: limiters[0].name: required, got no value (bad.yaml:2)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target:\n      smtp:\n        url: smtp://x:25\n"
+     "        from:\n        to: d@e.f\n        subject: s\n        text: t\n",
+     "config: routes[0].target.smtp.from: required, got no value (bad.yaml:7)"},
+    {"routes:\n  - name: r\n    topics: [t]\n    target:\n      grpc: {url: , method: a.B/C}\n",
+     "config: routes[0].target.grpc.url: required, got no value (bad.yaml:5)"},
+    {"ingest:\n  webhooks:\n    - {name: w, path: , topic: t}\n",
+     "config: ingest.webhooks[0].path: required, got no value (bad.yaml:3)"},
 };
 
 static void test_bad_values(void **state)
@@ -437,6 +459,32 @@ static void test_route_target_url(void **state)
         }
         ferry_config_destroy(cfg);
     }
+}
+
+/* An optional key written with no value is the key left out: its default, and nothing that
+ * asks whether it was written (server.data_dir picks the dev cluster's temporary directory so)
+ * thinks it was. */
+static void test_no_value_means_absent(void **state)
+{
+    static const char text[] = "kafka:\n"
+                               "  brokers:\n"
+                               "server:\n"
+                               "  data_dir:\n"
+                               "  threads: ~\n"
+                               "  tls:\n"
+                               "log:\n";
+    struct ferry_config *cfg = ferry_config_load_string(text, "null.yaml");
+    (void)state;
+    if (ferry_config_error_count(cfg))
+        fail_msg("%s", ferry_config_error_at(cfg, 0));
+    assert_null(cfg->kafka.brokers);
+    assert_string_equal(cfg->server.data_dir, "/var/lib/ferry");
+    assert_int_equal(cfg->server.threads, 2);
+    assert_int_equal(ferry_config_line(cfg, "kafka.brokers"), 0);
+    assert_int_equal(ferry_config_line(cfg, "server.data_dir"), 0);
+    assert_int_equal(ferry_config_line(cfg, "server.tls"), 0);
+    assert_int_equal(ferry_config_line(cfg, "server"), 3);
+    ferry_config_destroy(cfg);
 }
 
 static void test_all_errors_reported(void **state)
@@ -689,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_no_value_means_absent),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
