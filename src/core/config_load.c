@@ -48,12 +48,43 @@ static int is_null(const yaml_node_t *node)
     return !*v || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
 }
 
+/* Nonzero when a scalar holds a NUL byte (written "\0" in double quotes): read as a C string it
+ * would end there, so "r\0 b" would load as "r" in silence. */
+static int has_nul(const yaml_node_t *node)
+{
+    return node->type == YAML_SCALAR_NODE &&
+           strlen((const char *)node->data.scalar.value) != node->data.scalar.length;
+}
+
+/* Substitutes ${env:...} and ${file:...} in the scalar node into b; returns 0, or -1 after
+ * reporting why. */
+static int expand_scalar(struct loader *l, const yaml_node_t *node, struct ferry_buf *b,
+                         const char *path)
+{
+    char err[256] = "";
+
+    if (has_nul(node)) {
+        ferry_config_error(l->cfg, path, "holds a NUL byte");
+        return -1;
+    }
+    if (ferry_config_expand((const char *)node->data.scalar.value, b, err, sizeof(err))) {
+        ferry_config_error(l->cfg, path, "%s", err);
+        return -1;
+    }
+    /* a ${file:...} may bring one in */
+    if (b->data && strlen(b->data) != b->len) {
+        ferry_config_error(l->cfg, path, "holds a NUL byte once ${...} is substituted");
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns the scalar's text with ${env:...} and ${file:...} substituted, as a new string, or
  * NULL after reporting why. */
 static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
 {
     struct ferry_buf b;
-    char err[256] = "", *text;
+    char *text;
 
     if (node->type != YAML_SCALAR_NODE) {
         ferry_config_error(l->cfg, path, "expected a single value, got a %s",
@@ -61,8 +92,7 @@ static char *scalar_text(struct loader *l, yaml_node_t *node, const char *path)
         return NULL;
     }
     ferry_buf_init(&b, CONFIG_SCALAR_MAX);
-    if (ferry_config_expand((const char *)node->data.scalar.value, &b, err, sizeof(err))) {
-        ferry_config_error(l->cfg, path, "%s", err);
+    if (expand_scalar(l, node, &b, path)) {
         ferry_buf_release(&b);
         return NULL;
     }
@@ -253,6 +283,21 @@ static int map_has(const struct ferry_cfg_map *dst, const char *key)
     return 0;
 }
 
+/* Nonzero when k may be added to dst; otherwise reports why at k's line. */
+static int map_key_ok(struct loader *l, const struct ferry_cfg_map *dst, const yaml_node_t *k,
+                      const char *kpath)
+{
+    const char *why = NULL;
+
+    if (has_nul(k))
+        why = "the key holds a NUL byte";
+    else if (map_has(dst, (const char *)k->data.scalar.value))
+        why = "duplicate key";
+    if (why)
+        ferry_config_error_line(l->cfg, node_line(k), "config: %s: %s", kpath, why);
+    return !why;
+}
+
 static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *node,
                      const char *path)
 {
@@ -278,10 +323,8 @@ static void load_map(struct loader *l, struct ferry_cfg_map *dst, yaml_node_t *n
             continue;
         }
         snprintf(kpath, sizeof(kpath), "%s.%s", path, (const char *)k->data.scalar.value);
-        if (map_has(dst, (const char *)k->data.scalar.value)) {
-            ferry_config_error_line(l->cfg, node_line(k), "config: %s: duplicate key", kpath);
+        if (!map_key_ok(l, dst, k, kpath))
             continue;
-        }
         ferry_config_note_line(l->cfg, kpath, node_line(k), 1);
         value = scalar_text(l, v, kpath);
         if (!value)
@@ -439,6 +482,10 @@ static void load_pair(struct loader *l, const struct ferry_cfg_part *parts, size
 
     snprintf(fpath, sizeof(fpath), "%s%s%s", path, *path ? "." : "", name);
     ferry_config_note_line(l->cfg, fpath, node_line(k), !is_null(v));
+    if (has_nul(k)) {
+        ferry_config_error(l->cfg, fpath, "the key holds a NUL byte");
+        return;
+    }
     f = find_field(parts, nparts, name, &part);
     if (!f) {
         report_unknown(l, parts, nparts, name, fpath);

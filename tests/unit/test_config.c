@@ -343,6 +343,14 @@ static const struct bad_case bad_cases[] = {
      "config: routes[0].target.grpc.url: required, got no value (bad.yaml:5)"},
     {"ingest:\n  webhooks:\n    - {name: w, path: , topic: t}\n",
      "config: ingest.webhooks[0].path: required, got no value (bad.yaml:3)"},
+    /* a NUL byte ("\0" in double quotes) would cut the value short in silence */
+    {"server:\n  listen: \"r\\0 b\"\n", "config: server.listen: holds a NUL byte (bad.yaml:2)"},
+    {"kafka:\n  dev:\n    topics: [\"a:1\", \"b\\0:2\"]\n",
+     "config: kafka.dev.topics[1]: holds a NUL byte (bad.yaml:3)"},
+    {"kafka:\n  \"brokers\\0x\": k:9092\n",
+     "config: kafka.brokers: the key holds a NUL byte (bad.yaml:2)"},
+    {"kafka:\n  properties: {\"client.id\\0x\": a}\n",
+     "config: kafka.properties.client.id: the key holds a NUL byte (bad.yaml:2)"},
 };
 
 static void test_bad_values(void **state)
@@ -716,6 +724,27 @@ static void test_file(void **state)
     }
 }
 
+/* A ${file:...} holding a NUL byte is refused as a NUL byte written in the file is. */
+static void test_file_with_nul(void **state)
+{
+    char path[] = "/tmp/ferry-test-config-XXXXXX", text[256];
+    int fd = mkstemp(path);
+    struct ferry_config *cfg;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "peer\0key", 8), 8);
+    close(fd);
+    snprintf(text, sizeof(text), "server:\n  listen: ${file:%s}\n", path);
+    cfg = ferry_config_load_string(text, "nul.yaml");
+    assert_int_equal(ferry_config_error_count(cfg), 1);
+    assert_string_equal(ferry_config_error_at(cfg, 0),
+                        "config: server.listen: holds a NUL byte once ${...} is substituted "
+                        "(nul.yaml:2)");
+    ferry_config_destroy(cfg);
+    unlink(path);
+}
+
 static void test_reference_mentions_every_core_key(void **state)
 {
     struct ferry_buf out;
@@ -746,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_file),
+        cmocka_unit_test(test_file_with_nul),
         cmocka_unit_test(test_reference_mentions_every_core_key),
         cmocka_unit_test(test_route_io_threads),
         cmocka_unit_test(test_route_target_url),
