@@ -1,7 +1,8 @@
 /*
  * config_load.c - walks a YAML document against the declarative config tables.
  *
- * libyaml loads the whole file into a node tree with line marks; this file visits it section
+ * libyaml loads the whole file into a node tree with line marks (after a first pass over its
+ * parse events has refused nesting deeper than any section); this file visits it section
  * by section, applies defaults, converts scalars by the field's kind and records the line of
  * every key it sees, so that any later check can point at file and line. Nothing here stops at
  * the first problem: errors are collected on the config.
@@ -613,6 +614,44 @@ static int count_values(yaml_document_t *doc, yaml_node_t *node, int depth, size
     return 0;
 }
 
+/* Nonzero when event opens a list or mapping (1) or closes one (-1). */
+static int nesting_step(const yaml_event_t *event)
+{
+    if (event->type == YAML_SEQUENCE_START_EVENT || event->type == YAML_MAPPING_START_EVENT)
+        return 1;
+    if (event->type == YAML_SEQUENCE_END_EVENT || event->type == YAML_MAPPING_END_EVENT)
+        return -1;
+    return 0;
+}
+
+/* Refuses text whose lists and mappings nest deeper than CONFIG_DEPTH_MAX, before libyaml
+ * loads it: loading "[[[[..." takes time quadratic in the depth (minutes for 100,000 levels,
+ * with ferry's stop signals blocked), while these events stop at the first level too deep.
+ * Returns 0, or -1 after reporting; a syntax error is left for the loader to report. */
+static int check_depth(struct ferry_config *cfg, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int depth = 0, result = 0, end = 0;
+
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    while (!end && !result && yaml_parser_parse(&parser, &event)) {
+        depth += nesting_step(&event);
+        end = event.type == YAML_STREAM_END_EVENT;
+        if (depth > CONFIG_DEPTH_MAX) {
+            ferry_config_error_line(cfg, (int)event.start_mark.line + 1,
+                                    "config: lists and mappings nested more than %d levels deep, "
+                                    "deeper than any setting",
+                                    CONFIG_DEPTH_MAX);
+            result = -1;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return result;
+}
+
 /* Parses the YAML text and fills cfg against the core's root table and the jobs' tables. */
 void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
 {
@@ -621,6 +660,11 @@ void ferry_config_parse(struct ferry_config *cfg, const char *text, size_t len)
     struct loader l = {cfg, &doc};
     size_t values = 0;
 
+    if (check_depth(cfg, text, len)) {
+        l.doc = NULL;
+        load_root(&l, NULL);
+        return;
+    }
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {

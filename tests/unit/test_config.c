@@ -613,6 +613,40 @@ static void test_alias_expansion_capped(void **state)
     ferry_buf_release(&text);
 }
 
+/* Lists and mappings nested deeper than any setting are refused before libyaml loads them:
+ * loading 100,000 levels took minutes (quadratic), with the stop signals blocked. */
+static void test_nesting_too_deep(void **state)
+{
+    static const struct {
+        int levels; /* of "[" after "x: ", inside the top-level mapping */
+        const char *message;
+    } cases[] = {
+        {31, "config: x: unknown key (deep.yaml:3)"},
+        {32, "config: lists and mappings nested more than 32 levels deep, deeper than any setting "
+             "(deep.yaml:3)"},
+        {100000, "config: lists and mappings nested more than 32 levels deep, deeper than any "
+                 "setting (deep.yaml:3)"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ferry_buf text;
+        struct ferry_config *cfg;
+
+        ferry_buf_init(&text, 1024 * 1024);
+        ferry_buf_adds(&text, "server: {threads: 2}\n\nx: ");
+        for (int j = 0; j < cases[i].levels; j++)
+            ferry_buf_addc(&text, '[');
+        for (int j = 0; j < cases[i].levels; j++)
+            ferry_buf_addc(&text, ']');
+        ferry_buf_addc(&text, '\n');
+        cfg = ferry_config_load_string(text.data, "deep.yaml");
+        assert_int_equal(ferry_config_error_count(cfg), 1);
+        assert_string_equal(ferry_config_error_at(cfg, 0), cases[i].message);
+        ferry_config_destroy(cfg);
+        ferry_buf_release(&text);
+    }
+}
+
 /* A value that outgrows its buffer says how long it may be. */
 static void test_env_too_long(void **state)
 {
@@ -772,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_entries_past_the_cap),
         cmocka_unit_test(test_alias_expansion_capped),
+        cmocka_unit_test(test_nesting_too_deep),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_too_long),
         cmocka_unit_test(test_file),
