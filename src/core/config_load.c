@@ -555,9 +555,18 @@ static void report_yaml_error(struct ferry_config *cfg, const yaml_parser_t *par
     const yaml_mark_t *m = parser->problem_mark.line || !parser->context_mark.line
                                ? &parser->problem_mark
                                : &parser->context_mark;
-    ferry_config_error_line(cfg, (int)m->line + 1, "config: invalid YAML: %s%s%s",
+    const char *context = parser->context ? parser->context : "";
+    char where[64] = "";
+
+    /* An unclosed quote or bracket is found only at the end of the file, far from the mistake:
+     * the context mark says where what was left open began. */
+    if (*context && parser->context_mark.line != m->line)
+        snprintf(where, sizeof(where), " %s line %d",
+                 strncmp(context, "while ", 6) == 0 ? "that started at" : "at",
+                 (int)parser->context_mark.line + 1);
+    ferry_config_error_line(cfg, (int)m->line + 1, "config: invalid YAML: %s%s%s%s",
                             parser->problem ? parser->problem : "unreadable input",
-                            parser->context ? " " : "", parser->context ? parser->context : "");
+                            *context ? " " : "", context, where);
 }
 
 /* Fills cfg from the document's top level, then runs the checks that need the whole file. */

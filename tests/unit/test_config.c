@@ -343,6 +343,13 @@ static const struct bad_case bad_cases[] = {
      "config: routes[0].target.grpc.url: required, got no value (bad.yaml:5)"},
     {"ingest:\n  webhooks:\n    - {name: w, path: , topic: t}\n",
      "config: ingest.webhooks[0].path: required, got no value (bad.yaml:3)"},
+    /* a quote or bracket left open is found at the end of the file: say where it began */
+    {"server:\n  listen: \"127.0.0.1:8080\n  threads: 2\nlog:\n  level: info\n",
+     "config: invalid YAML: found unexpected end of stream while scanning a quoted scalar that "
+     "started at line 2 (bad.yaml:6)"},
+    {"server: {threads: 2,\n\n  listen: a:1\n",
+     "config: invalid YAML: did not find expected ',' or '}' while parsing a flow mapping that "
+     "started at line 1 (bad.yaml:4)"},
     /* a NUL byte ("\0" in double quotes) would cut the value short in silence */
     {"server:\n  listen: \"r\\0 b\"\n", "config: server.listen: holds a NUL byte (bad.yaml:2)"},
     {"kafka:\n  dev:\n    topics: [\"a:1\", \"b\\0:2\"]\n",
