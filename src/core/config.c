@@ -53,6 +53,7 @@ struct ferry_config_private {
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 
+static void check_kafka(struct ferry_config *cfg, void *obj, const char *path);
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
 #define SERVER_INSTANCE_MAX 200 /* leaves room for "-<route>" in Kafka's 249 */
@@ -89,8 +90,9 @@ static const struct ferry_cfg_field kafka_fields[] = {
      NULL, 0, "How often the Kafka clients' statistics behind /metrics are refreshed."},
     FERRY_CFG_END,
 };
-static const struct ferry_cfg_section kafka_section = {
-    "kafka", kafka_fields, sizeof(struct ferry_kafka_config), NULL, "How ferry reaches Kafka."};
+static const struct ferry_cfg_section kafka_section = {"kafka", kafka_fields,
+                                                       sizeof(struct ferry_kafka_config),
+                                                       check_kafka, "How ferry reaches Kafka."};
 
 #define TLS_FIELD(f) offsetof(struct ferry_server_tls_config, f)
 static const struct ferry_cfg_field tls_fields[] = {
@@ -174,6 +176,21 @@ const struct ferry_cfg_section ferry_config_root = {"", root_fields, sizeof(stru
                                                     NULL, NULL};
 
 /* ---- checks that span more than one value ---- */
+
+/* An empty kafka.brokers (often `${env:KAFKA:-}` with the variable unset) would run with no
+ * bootstrap servers at all: only a key left out starts the embedded cluster. */
+static void check_kafka(struct ferry_config *cfg, void *obj, const char *path)
+{
+    const struct ferry_kafka_config *k = obj;
+    char ipath[256];
+
+    if (!k->brokers || k->brokers[strspn(k->brokers, " \t\r\n")])
+        return;
+    snprintf(ipath, sizeof(ipath), "%s.brokers", path);
+    ferry_config_error(cfg, ipath,
+                       "expected host:port[,host:port...], got an empty value: leave the key out "
+                       "for the embedded cluster");
+}
 
 /* The dev cluster creates these topics itself, so a name Kafka refuses is caught here rather
  * than when the cluster starts. */

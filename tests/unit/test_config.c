@@ -343,6 +343,17 @@ static const struct bad_case bad_cases[] = {
      "config: routes[0].target.grpc.url: required, got no value (bad.yaml:5)"},
     {"ingest:\n  webhooks:\n    - {name: w, path: , topic: t}\n",
      "config: ingest.webhooks[0].path: required, got no value (bad.yaml:3)"},
+    /* only a kafka.brokers left out starts the embedded cluster: an empty one ran with no
+     * bootstrap servers at all */
+    {"kafka:\n  brokers: \"\"\n",
+     "config: kafka.brokers: expected host:port[,host:port...], got an empty value: leave the key "
+     "out for the embedded cluster (bad.yaml:2)"},
+    {"kafka:\n  brokers: ${env:FERRY_TEST_UNSET_VARIABLE:-}\n",
+     "config: kafka.brokers: expected host:port[,host:port...], got an empty value: leave the key "
+     "out for the embedded cluster (bad.yaml:2)"},
+    {"kafka:\n  brokers: \" \\t \"\n",
+     "config: kafka.brokers: expected host:port[,host:port...], got an empty value: leave the key "
+     "out for the embedded cluster (bad.yaml:2)"},
     /* a quote or bracket left open is found at the end of the file: say where it began */
     {"server:\n  listen: \"127.0.0.1:8080\n  threads: 2\nlog:\n  level: info\n",
      "config: invalid YAML: found unexpected end of stream while scanning a quoted scalar that "
