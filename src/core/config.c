@@ -210,6 +210,52 @@ static void check_dev(struct ferry_config *cfg, void *obj, const char *path)
     }
 }
 
+/* Kafka checks a group.instance.id as it checks a topic name; routes add "-<route>". */
+static void check_instance(struct ferry_config *cfg, const char *instance, const char *ipath)
+{
+    if (!instance)
+        return;
+    if (!ferry_topic_name_valid(instance, strlen(instance)))
+        ferry_config_error(cfg, ipath,
+                           "'%s' is not a name Kafka accepts in group.instance.id: use 1 to "
+                           "200 of A-Z, a-z, 0-9, '.', '_' and '-'",
+                           instance);
+    else if (strlen(instance) > SERVER_INSTANCE_MAX)
+        ferry_config_error(cfg, ipath, "longer than %d characters", SERVER_INSTANCE_MAX);
+}
+
+/* Nonzero when the authority at a (up to its path) has a host: "http://" or "http://:8080"
+ * would leave the other instances nowhere to forward reads to. */
+static int authority_has_host(const char *a)
+{
+    size_t len = strcspn(a, "/?#"), start = 0;
+
+    for (size_t i = 0; i < len; i++)
+        if (a[i] == '@')
+            start = i + 1;
+    if (a[start] == '[') /* an IPv6 address */
+        return start + 2 < len && a[start + 1] != ']';
+    return strcspn(a + start, ":/?#") > 0;
+}
+
+static void check_advertised_url(struct ferry_config *cfg, const char *url, const char *ipath)
+{
+    const char *authority = NULL;
+
+    if (!url)
+        return;
+    if (strncmp(url, "http://", 7) == 0)
+        authority = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        authority = url + 8;
+    if (!authority)
+        ferry_config_error(cfg, ipath, "expected http://host:port or https://host:port, got '%s'",
+                           url);
+    else if (!authority_has_host(authority))
+        ferry_config_error(cfg, ipath, "expected a host after '%.*s', got '%s'",
+                           (int)(authority - url), url, url);
+}
+
 static void check_server(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_server_config *s = obj;
@@ -220,20 +266,14 @@ static void check_server(struct ferry_config *cfg, void *obj, const char *path)
     if (s->listen && ferry_hostport_parse(s->listen, host, sizeof(host), &port))
         ferry_config_error(cfg, ipath, "expected host:port like 127.0.0.1:8080, got '%s'",
                            s->listen);
-    /* Kafka checks a group.instance.id as it checks a topic name; routes add "-<route>". */
+    /* "" would put the stores under /tables: a directory is named, or the key left out */
+    snprintf(ipath, sizeof(ipath), "%s.data_dir", path);
+    if (s->data_dir && !*s->data_dir)
+        ferry_config_error(cfg, ipath, "expected a directory, got an empty value");
     snprintf(ipath, sizeof(ipath), "%s.instance", path);
-    if (s->instance && !ferry_topic_name_valid(s->instance, strlen(s->instance)))
-        ferry_config_error(cfg, ipath,
-                           "'%s' is not a name Kafka accepts in group.instance.id: use 1 to "
-                           "200 of A-Z, a-z, 0-9, '.', '_' and '-'",
-                           s->instance);
-    else if (s->instance && strlen(s->instance) > SERVER_INSTANCE_MAX)
-        ferry_config_error(cfg, ipath, "longer than %d characters", SERVER_INSTANCE_MAX);
+    check_instance(cfg, s->instance, ipath);
     snprintf(ipath, sizeof(ipath), "%s.advertised_url", path);
-    if (s->advertised_url && strncmp(s->advertised_url, "http://", 7) != 0 &&
-        strncmp(s->advertised_url, "https://", 8) != 0)
-        ferry_config_error(cfg, ipath, "expected http://host:port or https://host:port, got '%s'",
-                           s->advertised_url);
+    check_advertised_url(cfg, s->advertised_url, ipath);
 }
 
 static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path)

@@ -354,6 +354,9 @@ static const struct bad_case bad_cases[] = {
     {"kafka:\n  brokers: \" \\t \"\n",
      "config: kafka.brokers: expected host:port[,host:port...], got an empty value: leave the key "
      "out for the embedded cluster (bad.yaml:2)"},
+    /* an empty data_dir put the stores under /tables */
+    {"server:\n  data_dir: ''\n",
+     "config: server.data_dir: expected a directory, got an empty value (bad.yaml:2)"},
     /* a quote or bracket left open is found at the end of the file: say where it began */
     {"server:\n  listen: \"127.0.0.1:8080\n  threads: 2\nlog:\n  level: info\n",
      "config: invalid YAML: found unexpected end of stream while scanning a quoted scalar that "
@@ -511,6 +514,45 @@ static void test_no_value_means_absent(void **state)
     assert_int_equal(ferry_config_line(cfg, "server.tls"), 0);
     assert_int_equal(ferry_config_line(cfg, "server"), 3);
     ferry_config_destroy(cfg);
+}
+
+/* server.advertised_url: http or https with a host, where the other instances forward reads. */
+static const struct {
+    const char *url;
+    const char *error; /* NULL: valid */
+} advertised_cases[] = {
+    {"http://ferry-0.ferry:8080", NULL},
+    {"https://[::1]:8443", NULL},
+    {"http://h", NULL},
+    {"host:8080", "expected http://host:port or https://host:port, got 'host:8080'"},
+    {"http://", "expected a host after 'http://', got 'http://'"},
+    {"https://:8443", "expected a host after 'https://', got 'https://:8443'"},
+    {"http:///x", "expected a host after 'http://', got 'http:///x'"},
+    {"http://[]:80", "expected a host after 'http://', got 'http://[]:80'"},
+    {"http://u@:80", "expected a host after 'http://', got 'http://u@:80'"},
+};
+
+static void test_advertised_url(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(advertised_cases) / sizeof(advertised_cases[0]); i++) {
+        char text[256], want[512];
+        struct ferry_config *cfg;
+
+        snprintf(text, sizeof(text), "server:\n  advertised_url: \"%s\"\n",
+                 advertised_cases[i].url);
+        cfg = ferry_config_load_string(text, "adv.yaml");
+        if (!advertised_cases[i].error) {
+            if (ferry_config_error_count(cfg))
+                fail_msg("'%s': %s", advertised_cases[i].url, ferry_config_error_at(cfg, 0));
+        } else {
+            snprintf(want, sizeof(want), "config: server.advertised_url: %s (adv.yaml:2)",
+                     advertised_cases[i].error);
+            assert_int_equal(ferry_config_error_count(cfg), 1);
+            assert_string_equal(ferry_config_error_at(cfg, 0), want);
+        }
+        ferry_config_destroy(cfg);
+    }
 }
 
 static void test_all_errors_reported(void **state)
@@ -819,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_no_value_means_absent),
+        cmocka_unit_test(test_advertised_url),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
