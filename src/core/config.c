@@ -56,7 +56,9 @@ static const char *const log_formats[] = {"logfmt", "json", NULL};
 static void check_kafka(struct ferry_config *cfg, void *obj, const char *path);
 static void check_dev(struct ferry_config *cfg, void *obj, const char *path);
 static void check_server(struct ferry_config *cfg, void *obj, const char *path);
-#define SERVER_INSTANCE_MAX 200 /* leaves room for "-<route>" in Kafka's 249 */
+/* leaves room for "-<route>" in a group.instance.id, which Kafka caps as a topic name */
+#define SERVER_INSTANCE_MAX (FERRY_TOPIC_NAME_MAX - 1 - FERRY_CONFIG_NAME_MAX)
+_Static_assert(SERVER_INSTANCE_MAX == 184, "server.instance's help names the limit");
 static void check_tls(struct ferry_config *cfg, void *obj, const char *path);
 
 #define DEV_FIELD(f) offsetof(struct ferry_kafka_dev_config, f)
@@ -142,7 +144,8 @@ static const struct ferry_cfg_field server_fields[] = {
      "back at once instead of waiting for its old session to expire, on a real broker. Two "
      "running instances with the same name fence each other. Not set: dynamic membership, where "
      "a stopped instance hands its partitions over at once but a crashed one holds them for "
-     "`session.timeout.ms`."},
+     "`session.timeout.ms`. At most 184 characters, so that `<instance>-<route>` fits the 249 "
+     "Kafka allows."},
     {"advertised_url", FERRY_CFG_STRING, SERVER_FIELD(advertised_url), NULL, 0, 0, NULL, NULL, 0,
      "How the other ferry instances reach this one, `http://host:port` or `https://host:port` "
      "(`${env:...}` works): tables placed `partitioned` forward reads to it. Default: "
@@ -218,10 +221,13 @@ static void check_instance(struct ferry_config *cfg, const char *instance, const
     if (!ferry_topic_name_valid(instance, strlen(instance)))
         ferry_config_error(cfg, ipath,
                            "'%s' is not a name Kafka accepts in group.instance.id: use 1 to "
-                           "200 of A-Z, a-z, 0-9, '.', '_' and '-'",
-                           instance);
+                           "%d of A-Z, a-z, 0-9, '.', '_' and '-'",
+                           instance, SERVER_INSTANCE_MAX);
     else if (strlen(instance) > SERVER_INSTANCE_MAX)
-        ferry_config_error(cfg, ipath, "longer than %d characters", SERVER_INSTANCE_MAX);
+        ferry_config_error(cfg, ipath,
+                           "longer than %d characters: group.instance.id, '<instance>-<route>' "
+                           "with route names of up to %d, must fit Kafka's %d",
+                           SERVER_INSTANCE_MAX, FERRY_CONFIG_NAME_MAX, FERRY_TOPIC_NAME_MAX);
 }
 
 /* Nonzero when the authority at a (up to its path) has a host: "http://" or "http://:8080"
@@ -307,7 +313,7 @@ static void check_tls(struct ferry_config *cfg, void *obj, const char *path)
 
 /* ---- names ---- */
 
-int ferry_config_name_valid(const char *name)
+static int name_chars_valid(const char *name)
 {
     if (!*name)
         return 0;
@@ -317,14 +323,37 @@ int ferry_config_name_valid(const char *name)
     return 1;
 }
 
+/* What keeps a name from being one. A table named ".." would keep its store in data_dir
+ * itself, and "." in data_dir/tables. */
+enum name_problem { NAME_OK, NAME_CHARS, NAME_DOTS, NAME_LONG };
+
+static enum name_problem name_problem(const char *name)
+{
+    if (!name_chars_valid(name))
+        return NAME_CHARS;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return NAME_DOTS;
+    return strlen(name) > FERRY_CONFIG_NAME_MAX ? NAME_LONG : NAME_OK;
+}
+
+int ferry_config_name_valid(const char *name)
+{
+    return name_problem(name) == NAME_OK;
+}
+
 void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path)
 {
+    enum name_problem problem = name ? name_problem(name) : NAME_OK;
     char fpath[256];
 
-    if (!name || ferry_config_name_valid(name))
-        return;
     snprintf(fpath, sizeof(fpath), "%s.name", path);
-    ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
+    if (problem == NAME_CHARS)
+        ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
+    else if (problem == NAME_DOTS)
+        ferry_config_error(cfg, fpath, "'%s' is not allowed as a name", name);
+    else if (problem == NAME_LONG)
+        ferry_config_error(cfg, fpath, "%zu characters long, at most %d are allowed", strlen(name),
+                           FERRY_CONFIG_NAME_MAX);
 }
 
 /* ---- lines and errors ---- */

@@ -106,8 +106,13 @@ const char *ferry_config_error_at(const struct ferry_config *cfg, size_t i);
 void ferry_config_error(struct ferry_config *cfg, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Nonzero when name is a non-empty name of letters, digits, '.', '_' and '-': the names of
- * routes, tables, webhooks and keys, which label metrics and appear in URLs. */
+/* The longest name of a route, table, webhook, limiter or key. A route's name follows
+ * server.instance in its group.instance.id, which Kafka caps at 249 characters. */
+#define FERRY_CONFIG_NAME_MAX 64
+
+/* Nonzero when name is a name of 1 to FERRY_CONFIG_NAME_MAX letters, digits, '.', '_' and '-',
+ * other than "." and "..": the names of routes, tables, webhooks, limiters and keys, which
+ * label metrics and appear in URLs, group ids and (a table's) store directories. */
 int ferry_config_name_valid(const char *name);
 
 /* Reports `<path>.name` when name (may be NULL: nothing to check) is not such a name. */

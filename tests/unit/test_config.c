@@ -19,6 +19,9 @@
 
 /* 50 characters of a topic name, to build long names (Kafka allows 249). */
 #define X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+/* The longest name of a route, table, webhook or limiter, and the longest server.instance. */
+#define X64 X50 "xxxxxxxxxxxxxx"
+#define X184 X50 X50 X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 static void test_defaults(void **state)
 {
@@ -357,6 +360,20 @@ static const struct bad_case bad_cases[] = {
     /* an empty data_dir put the stores under /tables */
     {"server:\n  data_dir: ''\n",
      "config: server.data_dir: expected a directory, got an empty value (bad.yaml:2)"},
+    /* names: not a directory's "." or "..", and short enough for group.instance.id */
+    {"tables:\n  - {name: .., topic: t}\n",
+     "config: tables[0].name: '..' is not allowed as a name (bad.yaml:2)"},
+    {"tables:\n  - {name: ., topic: t}\n",
+     "config: tables[0].name: '.' is not allowed as a name (bad.yaml:2)"},
+    {"routes:\n  - {name: " X64 "y, topics: [t], target: {url: \"http://x/\"}}\n",
+     "config: routes[0].name: 65 characters long, at most 64 are allowed (bad.yaml:2)"},
+    {"limiters:\n  - {name: " X64 "y, requests_per_second: 5}\n",
+     "config: limiters[0].name: 65 characters long, at most 64 are allowed (bad.yaml:2)"},
+    {"ingest:\n  webhooks:\n    - {name: .., path: /h, topic: t}\n",
+     "config: ingest.webhooks[0].name: '..' is not allowed as a name (bad.yaml:3)"},
+    {"server:\n  instance: " X184 "y\n",
+     "config: server.instance: longer than 184 characters: group.instance.id, "
+     "'<instance>-<route>' with route names of up to 64, must fit Kafka's 249 (bad.yaml:2)"},
     /* a quote or bracket left open is found at the end of the file: say where it began */
     {"server:\n  listen: \"127.0.0.1:8080\n  threads: 2\nlog:\n  level: info\n",
      "config: invalid YAML: found unexpected end of stream while scanning a quoted scalar that "
@@ -553,6 +570,22 @@ static void test_advertised_url(void **state)
         }
         ferry_config_destroy(cfg);
     }
+}
+
+/* Names at their limits: "<instance>-<route>" is then 249 characters, all Kafka allows. */
+static void test_longest_names(void **state)
+{
+    struct ferry_config *cfg = ferry_config_load_string(
+        "server: {instance: " X184 "}\n"
+        "routes:\n  - {name: " X64 ", topics: [t], target: {url: \"http://x/\"}}\n"
+        "tables:\n  - {name: " X64 ", topic: t}\n"
+        "  - {name: ..., topic: u}\n",
+        "long.yaml");
+    (void)state;
+    if (ferry_config_error_count(cfg))
+        fail_msg("%s", ferry_config_error_at(cfg, 0));
+    assert_int_equal(strlen(cfg->server.instance) + 1 + strlen(X64), 249);
+    ferry_config_destroy(cfg);
 }
 
 static void test_all_errors_reported(void **state)
@@ -862,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_no_value_means_absent),
         cmocka_unit_test(test_advertised_url),
+        cmocka_unit_test(test_longest_names),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
         cmocka_unit_test(test_errors_past_the_cap),
