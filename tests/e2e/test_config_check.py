@@ -698,3 +698,46 @@ def test_a_fifo_named_as_a_file_to_read_is_refused(ferry_bin, tmp_path, key):
     assert res.returncode == 1, res
     assert any(line.startswith(f"config: {key}: '{fifo}' is not a regular file")
                for line in error_lines(res.stderr)), res.stderr
+
+
+def test_required_key_with_no_value_is_refused(ferry_bin, tmp_path):
+    """`name: ` with nothing after it is no name: it used to pass `ferry check`, and `ferry run`
+    then crashed on the route's NULL name."""
+    path = write(tmp_path, 'routes: [{name: , topics: orders, target: {url: "http://h/x"}}]\n')
+    for command in ("check", "run"):
+        res = run_cli(ferry_bin, [command, "-c", path], timeout=15)
+        assert res.returncode != 0, res
+        assert f"config: routes[0].name: required, got no value ({path}:1)" in \
+            error_lines(res.stderr), res.stderr
+
+
+def test_deep_nesting_is_refused_at_once(ferry_bin, tmp_path):
+    """200,000 nested lists took libyaml minutes to load (quadratic), with the stop signals
+    blocked: they are refused from the first level past 32, naming the line."""
+    path = tmp_path / "ferry.yaml"
+    path.write_text("server: {threads: 2}\nx: " + "[" * 200000 + "]" * 200000 + "\n")
+    res = run_cli(ferry_bin, ["check", "-c", path], timeout=10)
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        f"config: lists and mappings nested more than 32 levels deep, deeper than any setting "
+        f"({path}:2)"], res.stderr
+
+
+def test_empty_brokers_from_the_environment_is_refused(ferry_bin, tmp_path):
+    """`${env:KAFKA:-}` with KAFKA unset used to run with no bootstrap servers at all."""
+    path = write(tmp_path, "kafka:\n  brokers: ${env:FERRY_E2E_SURELY_UNSET_KAFKA:-}\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert error_lines(res.stderr) == [
+        "config: kafka.brokers: expected host:port[,host:port...], got an empty value: leave the "
+        f"key out for the embedded cluster ({path}:2)"], res.stderr
+
+
+def test_unclosed_quote_names_the_line_it_opened_on(ferry_bin, tmp_path):
+    """libyaml finds an unclosed quote at the end of the file: the message also names the line
+    where it was opened."""
+    path = tmp_path / "ferry.yaml"
+    path.write_text('server:\n  listen: "127.0.0.1:8080\n  threads: 2\nlog:\n  level: info\n')
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res
+    assert "while scanning a quoted scalar that started at line 2" in res.stderr, res.stderr
