@@ -282,7 +282,7 @@ static void check_server(struct ferry_config *cfg, void *obj, const char *path)
     check_advertised_url(cfg, s->advertised_url, ipath);
 }
 
-static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path)
+void ferry_config_check_file(struct ferry_config *cfg, const char *file, const char *path)
 {
     char why[512];
     FILE *f;
@@ -306,9 +306,9 @@ static void check_tls(struct ferry_config *cfg, void *obj, const char *path)
     if (!t->cert_file != !t->key_file)
         ferry_config_error(cfg, ipath, "missing, TLS needs both cert_file and key_file");
     snprintf(ipath, sizeof(ipath), "%s.cert_file", path);
-    check_tls_file(cfg, t->cert_file, ipath);
+    ferry_config_check_file(cfg, t->cert_file, ipath);
     snprintf(ipath, sizeof(ipath), "%s.key_file", path);
-    check_tls_file(cfg, t->key_file, ipath);
+    ferry_config_check_file(cfg, t->key_file, ipath);
 }
 
 /* ---- names ---- */

@@ -118,6 +118,10 @@ int ferry_config_name_valid(const char *name);
 /* Reports `<path>.name` when name (may be NULL: nothing to check) is not such a name. */
 void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path);
 
+/* Reports at path a file the config names (a TLS certificate, a CA bundle) that cannot be
+ * opened for reading or is not a regular file (core/file.h). NULL file: nothing to check. */
+void ferry_config_check_file(struct ferry_config *cfg, const char *file, const char *path);
+
 /* What the plain entries of a list of names and ^regex (core/pattern.h) name. */
 enum ferry_config_names {
     FERRY_CONFIG_TOPIC_NAMES, /* names Kafka accepts for a topic */

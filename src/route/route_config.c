@@ -8,7 +8,6 @@
 #include "core/topic_name.h"
 #include "core/pattern.h"
 #include "core/kafka.h"
-#include "core/file.h"
 #include "core/units.h"
 #include "route/backoff.h"
 #include "route/body.h"
@@ -405,35 +404,22 @@ const struct ferry_cfg_section ferry_route_section = {
 
 /* ---- checks ---- */
 
-/* A file of target.tls: read at start by libcurl, for every request; one that cannot be read
- * would fail each of them. */
-static void check_tls_file(struct ferry_config *cfg, const char *file, const char *path,
-                           const char *key)
-{
-    char fpath[ROUTE_PATH_MAX], why[512];
-    FILE *f;
-
-    if (!file)
-        return;
-    snprintf(fpath, sizeof(fpath), "%s.%s", path, key);
-    f = ferry_file_open_regular(file, why, sizeof(why));
-    if (!f)
-        ferry_config_error(cfg, fpath, "%s", why);
-    else
-        fclose(f);
-}
-
+/* The files of target.tls are read by libcurl for every request: one that cannot be read would
+ * fail each of them. */
 static void check_target_tls(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_route_tls_config *t = obj;
+    const char *const files[][2] = {
+        {"ca_file", t->ca_file}, {"cert_file", t->cert_file}, {"key_file", t->key_file}};
     char fpath[ROUTE_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.%s", path, t->cert_file ? "key_file" : "cert_file");
     if (!t->cert_file != !t->key_file)
         ferry_config_error(cfg, fpath, "missing, mutual TLS needs both cert_file and key_file");
-    check_tls_file(cfg, t->ca_file, path, "ca_file");
-    check_tls_file(cfg, t->cert_file, path, "cert_file");
-    check_tls_file(cfg, t->key_file, path, "key_file");
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(fpath, sizeof(fpath), "%s.%s", path, files[i][0]);
+        ferry_config_check_file(cfg, files[i][1], fpath);
+    }
 }
 
 /* A configured header's name: a token, and not one that frames the body, which libcurl would
