@@ -20,7 +20,7 @@
 #include "table/heartbeat.h"
 
 #define FERRY_FORWARD_HOP_HEADER "Ferry-Forwarded-By"
-#define FERRY_FORWARD_CANDIDATES_MAX 8 /* holders one read may try */
+#define FERRY_FORWARD_CANDIDATES_MAX 8                      /* holders one read may try */
 #define FERRY_FORWARD_URL_MAX (FERRY_HEARTBEAT_URL_MAX + 1) /* an advertised URL and its NUL */
 /* The largest answer relayed from a holder (a larger one is answered 502): 64 MiB, as large as
  * a holder's own lookup answer or scan page may be (query.c). */
