@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define INGEST_PATH_MAX 256
@@ -412,6 +413,28 @@ static const struct ferry_cfg_field ingest_root_fields[] = {
 const struct ferry_cfg_section ferry_ingest_config_section = {
     "", ingest_root_fields, sizeof(struct ferry_ingest_config), NULL, NULL};
 
+/* librdkafka refuses a topic whose delivery timeout is not longer than the producer's linger
+ * (kafka.properties' linger.ms or its alias): every topic would fail at its first request. */
+static void check_linger(struct ferry_config *cfg, const struct ferry_ingest_config *in)
+{
+    for (size_t i = 0; i < cfg->kafka.properties.count; i++) {
+        const struct ferry_cfg_kv *kv = &cfg->kafka.properties.items[i];
+        char path[320];
+        double ms;
+
+        if (strcmp(kv->key, "linger.ms") != 0 && strcmp(kv->key, "queue.buffering.max.ms") != 0)
+            continue;
+        ms = strtod(kv->value, NULL);
+        if (ms < (double)in->delivery_timeout_ms)
+            continue;
+        snprintf(path, sizeof(path), "kafka.properties.%s", kv->key);
+        ferry_config_error(cfg, path,
+                           "must be shorter than ingest.delivery_timeout (%lld ms), which "
+                           "librdkafka needs to be longer; got %s",
+                           (long long)in->delivery_timeout_ms, kv->value);
+    }
+}
+
 void ferry_ingest_config_check(struct ferry_config *cfg, void *config)
 {
     const struct ferry_ingest_config *in = config;
@@ -431,6 +454,7 @@ void ferry_ingest_config_check(struct ferry_config *cfg, void *config)
                            INGEST_MAX_WEBHOOKS, in->webhooks.count);
     if (!ferry_ingest_config_enabled(in))
         return;
+    check_linger(cfg, in);
     if (in->delivery_timeout_ms >= cfg->server.shutdown_timeout_ms)
         ferry_config_error(cfg, "ingest.delivery_timeout",
                            "must be shorter than server.shutdown_timeout (%lld ms), so that every "

@@ -98,12 +98,10 @@ static rd_kafka_topic_t *new_handle(ferry_ingest_topics *t, const char *name, ch
         snprintf(errstr, errstr_size, "topic '%s': message.timeout.ms: %s", name, why);
         return NULL;
     }
-    rkt = rd_kafka_topic_new(t->rk, name, conf);
-    if (!rkt) {
-        rd_kafka_topic_conf_destroy(conf);
+    rkt = rd_kafka_topic_new(t->rk, name, conf); /* takes conf, made or not */
+    if (!rkt)
         snprintf(errstr, errstr_size, "topic '%s': %s", name,
                  rd_kafka_err2str(rd_kafka_last_error()));
-    }
     return rkt;
 }
 

@@ -548,6 +548,21 @@ def test_check_reports_ingest_mistakes(ferry_bin, tmp_path):
     assert "short" not in err.replace("must be shorter", "")  # the key itself is not echoed
 
 
+def test_check_refuses_a_linger_as_long_as_the_delivery_timeout(ferry_bin, tmp_path):
+    """librdkafka makes no topic whose delivery timeout is not above linger.ms: such a config
+    passed `ferry check` and then failed (and crashed) at the first topic handle."""
+    from ferrytest import run_cli
+
+    path = tmp_path / "linger.yaml"
+    path.write_text("kafka:\n  properties:\n    linger.ms: \"2000\"\n"
+                    "ingest:\n  delivery_timeout: 1s\n  rest_proxy:\n    topics: [t]\n")
+    res = run_cli(ferry_bin, ["check", "-c", path])
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(r"kafka\.properties\.linger\.ms: must be shorter than "
+                     r"ingest\.delivery_timeout \(1000 ms\).* \(.*linger\.yaml:3\)",
+                     res.stderr), res.stderr
+
+
 # --------------------------------------------------------------------------------------------
 # TLS
 
