@@ -108,31 +108,40 @@ static int check_size(struct ingest_endpoint *ep, ferry_http_req *req)
 
 /* ---- the REST Proxy API ---- */
 
-/* Finds the topic of a REST Proxy path for a request with API key `key`, answering 404 when
- * there is none to write, and 403 when the key may not write a topic not yet cached. */
-static const struct ferry_ingest_topic *rest_topic(struct ingest_endpoint *ep, ferry_http_req *req,
-                                                   int key, int32_t *partition)
+/* Reads the topic and partition of a REST Proxy path into name and *partition (-1: none),
+ * answering 404 (and returning -1) when the path names none. */
+static int rest_path(struct ingest_endpoint *ep, ferry_http_req *req, char *name,
+                     int32_t *partition)
 {
-    char name[FERRY_TOPIC_NAME_MAX + 1];
-    const struct ferry_ingest_topic *t;
     const char *path = ferry_http_req_raw_path(req);
-    enum ferry_ingest_topics_refusal refusal;
 
     switch (ferry_restproxy_path(path, name, partition)) {
     case FERRY_RP_PATH_NO_ROUTE:
         ferry_ingest_reply_error(ep, req, 404, 404, -1, "no such path: %s", path);
-        return NULL;
+        return -1;
     case FERRY_RP_PATH_BAD_PARTITION:
         ferry_ingest_reply_error(ep, req, 404, FERRY_RP_PARTITION_NOT_FOUND, -1,
                                  "partition not found: %s", path);
-        return NULL;
+        return -1;
     case FERRY_RP_PATH_BAD_TOPIC:
         ferry_ingest_reply_error(ep, req, 404, FERRY_RP_TOPIC_NOT_FOUND, FERRY_REJECT_UNKNOWN_TOPIC,
                                  "topic not found: %s", path);
-        return NULL;
+        return -1;
     default:
-        break;
+        return 0;
     }
+}
+
+/* Finds (or makes) the entry of topic name for a request with API key `key`, answering 404 when
+ * there is none to write, and 403 when the key may not write a topic not yet cached. Called
+ * only for a request that parsed, so that refused requests spend no entry and no handle (whose
+ * metadata request may create the topic in Kafka). */
+static const struct ferry_ingest_topic *rest_topic(struct ingest_endpoint *ep, ferry_http_req *req,
+                                                   const char *name, int key)
+{
+    const struct ferry_ingest_topic *t;
+    enum ferry_ingest_topics_refusal refusal;
+
     t = ferry_ingest_topics_rest(ep->ing->topics, name, key, &refusal);
     if (!t && refusal == FERRY_INGEST_TOPICS_FORBIDDEN)
         ferry_ingest_reply_error(ep, req, 403, FERRY_RP_FORBIDDEN, FERRY_REJECT_FORBIDDEN,
@@ -186,6 +195,7 @@ static void on_rest(ferry_http_req *req, void *arg)
     const char *type = ferry_restproxy_answer_type(ferry_http_req_header(req, "Accept"));
     const struct ferry_ingest_topic *topic;
     struct ferry_ingest_batch b = {0};
+    char name[FERRY_TOPIC_NAME_MAX + 1];
     int32_t partition;
     int key;
 
@@ -196,12 +206,15 @@ static void on_rest(ferry_http_req *req, void *arg)
     }
     if (check_running(ep, req) || authenticate(ep, req, &key))
         return;
-    topic = rest_topic(ep, req, key, &partition);
-    if (!topic || permit(ep, req, topic, key) || rest_parse(ep, req, partition, &b)) {
-        ferry_ingest_batch_release(&b);
-        return;
-    }
+    /* As in REST Proxy, the body is read before the topic is looked up: 415, 413 and 422
+     * come before 404 and 403. */
+    if (rest_path(ep, req, name, &partition) || rest_parse(ep, req, partition, &b))
+        goto out;
+    topic = rest_topic(ep, req, name, key);
+    if (!topic || permit(ep, req, topic, key))
+        goto out;
     ferry_ingest_produce(ing, ep, req, topic, &b, type);
+out:
     ferry_ingest_batch_release(&b);
 }
 

@@ -122,27 +122,31 @@ static void reply_offsets(struct ingest_req *r, int status, ferry_rp_offset_fn f
     ferry_buf_release(&out);
 }
 
-/* Answers a request none of whose records was delivered; err is the first failure. */
+/* Answers a request none of whose records was delivered; err is the first failure. Every
+ * status carries the offsets array with each record's error (docs/ingest.md). */
 static void reply_all_failed(struct ingest_req *r, rd_kafka_resp_err_t err, ferry_rp_offset_fn fn)
 {
-    int code = rest_code(err);
+    int code = rest_code(err), status = 503;
     const char *why = rd_kafka_err2str(err);
+    char msg[512];
 
-    if (code == FERRY_RP_PARTITION_NOT_FOUND)
-        ferry_ingest_reply_error(r->ep, r->http, 404, code, -1,
-                                 "partition %d of topic '%s' not found", (int)r->slots[0].wanted,
-                                 r->topic->name);
-    else if (code == FERRY_RP_TOPIC_NOT_FOUND)
-        ferry_ingest_reply_error(r->ep, r->http, 404, code, -1, "topic '%s' not found: %s",
-                                 r->topic->name, why);
-    else if (code == FERRY_RP_QUEUE_FULL)
-        ferry_ingest_reply_error(r->ep, r->http, 429, code, FERRY_REJECT_QUEUE_FULL,
-                                 "the producer's queue is full; retry later");
-    else if (code == FERRY_RP_TOO_LARGE)
-        ferry_ingest_reply_error(r->ep, r->http, 422, code, -1, "Kafka refused the records: %s",
-                                 why);
-    else
-        reply_offsets(r, 503, fn, code, why);
+    snprintf(msg, sizeof(msg), "%s", why);
+    if (code == FERRY_RP_PARTITION_NOT_FOUND) {
+        status = 404;
+        snprintf(msg, sizeof(msg), "partition %d of topic '%s' not found", (int)r->slots[0].wanted,
+                 r->topic->name);
+    } else if (code == FERRY_RP_TOPIC_NOT_FOUND) {
+        status = 404;
+        snprintf(msg, sizeof(msg), "topic '%s' not found: %s", r->topic->name, why);
+    } else if (code == FERRY_RP_QUEUE_FULL) {
+        status = 429;
+        snprintf(msg, sizeof(msg), "the producer's queue is full; retry later");
+        ferry_counter_add(r->ep->ing->rejects.reason[FERRY_REJECT_QUEUE_FULL], 1);
+    } else if (code == FERRY_RP_TOO_LARGE) {
+        status = 422;
+        snprintf(msg, sizeof(msg), "Kafka refused the records: %s", why);
+    }
+    reply_offsets(r, status, fn, code, msg);
 }
 
 /* Counts failures in the slots' err (reports) or queue_err (produce() only). */

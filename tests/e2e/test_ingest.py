@@ -219,8 +219,10 @@ def test_produce_to_one_partition(run_ferry, ferry_config, kafka):
     assert_error(post(f, f"/topics/{topic}/partitions/3", {"records": [{"value": 1,
                                                                         "partition": 1}]}),
                  422, 42202, r"records\[0\]\.partition")
-    # A partition the topic does not have.
-    assert_error(post(f, f"/topics/{topic}/partitions/9", records), 404, 40402, "partition 9")
+    # A partition the topic does not have: the 404 still lists each record's error.
+    body = assert_error(post(f, f"/topics/{topic}/partitions/9", records), 404, 40402,
+                        "partition 9")
+    assert [o["error_code"] for o in body["offsets"]] == [40402] * 10, body
     assert_error(post(f, f"/topics/{topic}", {"records": [{"value": 1, "partition": 4}]}), 404,
                  40402)
     # A record refused for its partition leaves nothing in the producer (librdkafka 2.0 kept
@@ -501,7 +503,7 @@ def test_api_keys(run_ferry, ferry_config, kafka, tmp_path):
 
 def test_refused_requests_spend_no_topic_slot(run_ferry, ferry_config, kafka):
     # ingest.limits.max_topics caps the REST Proxy topics that get a producer handle; a request
-    # whose key may not write the topic is refused before one is made.
+    # whose key may not write the topic, or whose body is refused, gets none.
     prefix = unique("slot")
     orders = f"{prefix}.orders"
     keys = [{"name": "orders-service", "key": KEY_ORDERS, "topics": [orders]},
@@ -514,6 +516,10 @@ def test_refused_requests_spend_no_topic_slot(run_ferry, ferry_config, kafka):
     for name in ("a", "b", "c"):
         assert_error(post(f, f"/topics/{prefix}.{name}", body, headers=as_orders), 403, 40301,
                      "'orders-service' may not write")
+        assert_error(post(f, f"/topics/{prefix}.{name}", "x", "text/plain", headers=as_admin),
+                     415, 415)
+        assert_error(post(f, f"/topics/{prefix}.{name}", {"records": []}, headers=as_admin),
+                     422, 422, "may not be empty")
     assert_offsets(post(f, f"/topics/{prefix}.x", body, headers=as_admin), 1)
     assert_offsets(post(f, f"/topics/{orders}", body, headers=as_orders), 1)
     assert_error(post(f, f"/topics/{prefix}.y", body, headers=as_admin), 404, 40401,
