@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/topic_name.h"
 #include "core/units.h"
+#include "core/url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -230,20 +231,8 @@ static void check_instance(struct ferry_config *cfg, const char *instance, const
                            SERVER_INSTANCE_MAX, FERRY_CONFIG_NAME_MAX, FERRY_TOPIC_NAME_MAX);
 }
 
-/* Nonzero when the authority at a (up to its path) has a host: "http://" or "http://:8080"
- * would leave the other instances nowhere to forward reads to. */
-static int authority_has_host(const char *a)
-{
-    size_t len = strcspn(a, "/?#"), start = 0;
-
-    for (size_t i = 0; i < len; i++)
-        if (a[i] == '@')
-            start = i + 1;
-    if (a[start] == '[') /* an IPv6 address */
-        return start + 2 < len && a[start + 1] != ']';
-    return strcspn(a + start, ":/?#") > 0;
-}
-
+/* server.advertised_url: where the other instances of a partitioned table send reads, so it
+ * needs a host ("http://" or "http://:8080" would leave them nowhere to go). */
 static void check_advertised_url(struct ferry_config *cfg, const char *url, const char *ipath)
 {
     const char *authority = NULL;
@@ -257,7 +246,7 @@ static void check_advertised_url(struct ferry_config *cfg, const char *url, cons
     if (!authority)
         ferry_config_error(cfg, ipath, "expected http://host:port or https://host:port, got '%s'",
                            url);
-    else if (!authority_has_host(authority))
+    else if (!ferry_url_authority_has_host(authority))
         ferry_config_error(cfg, ipath, "expected a host after '%.*s', got '%s'",
                            (int)(authority - url), url, url);
 }

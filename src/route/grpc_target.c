@@ -3,6 +3,7 @@
  * grpc_target.h).
  */
 #include "route/grpc_target.h"
+#include "core/url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 
 #include "route/grpc_proto.h"
 #include "route/grpc_wire.h"
-#include "route/template.h"
 
 #define GRPC_URL_MAX 2048
 #define GRPC_TIMEOUT_HEADER_MAX 32
@@ -43,7 +43,7 @@ int ferry_grpc_target_check_url(const char *url, int *h2c, char *errstr, size_t 
         snprintf(errstr, errstr_size, "url '%s': expected a host and port, without a path", url);
         return -1;
     }
-    return ferry_template_url_parses(url, errstr, errstr_size);
+    return ferry_url_parses(url, errstr, errstr_size);
 }
 
 /* Method names are dotted identifiers, "package.Service/Method". */

@@ -5,6 +5,7 @@
  */
 #include "route/route_config.h"
 #include "route/retry_topic.h"
+#include "core/header_value.h"
 #include "core/topic_name.h"
 #include "core/pattern.h"
 #include "core/kafka.h"
@@ -448,9 +449,7 @@ static void check_templates(struct ferry_config *cfg, const struct ferry_route_c
                                     fpath);
     }
     snprintf(fpath, sizeof(fpath), "%s.body.content_type", path);
-    if (r->body.content_type &&
-        ferry_template_header_unsafe(r->body.content_type, strlen(r->body.content_type)) !=
-            strlen(r->body.content_type))
+    if (r->body.content_type && !ferry_header_value_valid(r->body.content_type))
         ferry_config_error(cfg, fpath,
                            "holds a control byte, which a header cannot carry (CR and LF would "
                            "start a header line of their own)");

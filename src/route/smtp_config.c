@@ -4,6 +4,7 @@
  * `ferry check` finds what an SMTP route would trip over at start.
  */
 #include "route/smtp_config.h"
+#include "core/url.h"
 #include "route/template.h"
 
 #include <stddef.h>
@@ -190,9 +191,9 @@ static void check_password(struct ferry_config *cfg, const struct ferry_route_sm
 static int smtp_url_ok(const char *url)
 {
     if (strncasecmp(url, "smtp://", 7) == 0)
-        return ferry_template_authority_has_host(url + 7);
+        return ferry_url_authority_has_host(url + 7);
     if (strncasecmp(url, "smtps://", 8) == 0)
-        return ferry_template_authority_has_host(url + 8);
+        return ferry_url_authority_has_host(url + 8);
     return 0;
 }
 
@@ -205,7 +206,7 @@ static void check_smtp(struct ferry_config *cfg, void *obj, const char *path)
     if (s->url && !smtp_url_ok(s->url))
         ferry_config_error(cfg, fpath, "expected smtp://host:port or smtps://host:port, got '%s'",
                            s->url);
-    else if (s->url && ferry_template_url_parses(s->url, err, sizeof(err)))
+    else if (s->url && ferry_url_parses(s->url, err, sizeof(err)))
         ferry_config_error(cfg, fpath, "%s", err);
     snprintf(fpath, sizeof(fpath), "%s.to", path);
     if (s->to.count == 0 && ferry_config_line(cfg, fpath))

@@ -5,11 +5,11 @@
  * 8BITMIME or SMTPUTF8: non-ASCII header text becomes encoded-words, non-ASCII or long body
  * lines quoted-printable. A value is never allowed to end a header line early: the callers
  * refuse CR, LF, NUL and every other control byte but HTAB (ferry_smtp_header_value_check,
- * the rule of an HTTP header template) before anything is written.
+ * the rule of core/header_value.h, as for HTTP headers) before anything is written.
  */
 #include "route/smtp_message.h"
 #include "core/base64.h"
-#include "route/template.h"
+#include "core/header_value.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +34,7 @@ int ferry_smtp_has_line_break(const char *text, size_t len)
 
 int ferry_smtp_header_value_check(const char *text, size_t len, char *errstr, size_t errstr_size)
 {
-    size_t at = ferry_template_header_unsafe(text, len);
+    size_t at = ferry_header_value_unsafe(text, len);
     unsigned char c = at < len ? (unsigned char)text[at] : 0;
 
     if (at == len)

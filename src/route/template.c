@@ -17,14 +17,15 @@
 #include "route/template.h"
 #include "core/config.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/header_value.h"
 #include "core/json.h"
 #include "core/json_scan.h"
+#include "core/url.h"
 
 enum part_kind {
     PART_TEXT,
@@ -297,41 +298,6 @@ int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t er
     return result;
 }
 
-int ferry_template_authority_has_host(const char *a)
-{
-    size_t len = strcspn(a, "/?#"), start = 0, host;
-
-    for (size_t i = 0; i < len; i++) {
-        if (a[i] == ' ' || a[i] == '\t' || a[i] == '\r' || a[i] == '\n')
-            return 0;
-        if (a[i] == '@')
-            start = i + 1;
-    }
-    if (a[start] == '[') /* an IPv6 address */
-        return start + 2 < len && a[start + 1] != ']';
-    host = strcspn(a + start, ":/?#");
-    return host > 0;
-}
-
-/* Why libcurl does not parse url, or NULL when it does. */
-static const char *url_problem(const char *url)
-{
-    CURLU *h = curl_url();
-    CURLUcode rc = h ? curl_url_set(h, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
-
-    curl_url_cleanup(h);
-    return rc == CURLUE_OK ? NULL : curl_url_strerror(rc);
-}
-
-int ferry_template_url_parses(const char *url, char *errstr, size_t errstr_size)
-{
-    const char *why = url_problem(url);
-
-    if (why)
-        snprintf(errstr, errstr_size, "'%s' is not a URL: %s", url, why);
-    return why ? -1 : 0;
-}
-
 /* The template's text with "x" for each variable: a URL as a record could make it. */
 static void sample(const ferry_template *t, struct ferry_buf *out)
 {
@@ -342,7 +308,7 @@ static void sample(const ferry_template *t, struct ferry_buf *out)
             ferry_buf_addc(out, 'x');
 }
 
-/* ferry_template_url_parses on sample(t). */
+/* ferry_url_parses on sample(t), quoting the template rather than the sample. */
 static int sample_parses(const ferry_template *t, char *errstr, size_t errstr_size)
 {
     struct ferry_buf url;
@@ -351,7 +317,7 @@ static int sample_parses(const ferry_template *t, char *errstr, size_t errstr_si
 
     ferry_buf_init(&url, TEMPLATE_URL_SAMPLE_MAX);
     sample(t, &url);
-    why = url.failed ? NULL : url_problem(url.data ? url.data : "");
+    why = url.failed ? NULL : ferry_url_problem(url.data ? url.data : "");
     if (why) {
         snprintf(errstr, errstr_size, "'%s' is not a URL: %s", t->src, why);
         result = -1;
@@ -376,7 +342,7 @@ int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t 
     if (!authority) {
         snprintf(errstr, errstr_size, "expected an http:// or https:// URL, got '%s'", t->src);
         result = -1;
-    } else if (!ferry_template_authority_has_host(authority)) {
+    } else if (!ferry_url_authority_has_host(authority)) {
         snprintf(errstr, errstr_size, "expected a host after '%.*s', got '%s'",
                  (int)(authority - p), p, t->src);
         result = -1;
@@ -385,16 +351,6 @@ int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t 
     }
     ferry_buf_release(&prefix);
     return result;
-}
-
-size_t ferry_template_header_unsafe(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return i;
-    }
-    return n;
 }
 
 /* Checks the literal text of a header template: it may hold no byte a header value cannot. */
@@ -406,7 +362,7 @@ static int check_header_text(const char *text, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "template: header template has CR or LF at offset %zu", crlf);
         return -1;
     }
-    at = ferry_template_header_unsafe(text, len);
+    at = ferry_header_value_unsafe(text, len);
     if (at < len) {
         snprintf(errstr, errstr_size,
                  "template: header template has control byte 0x%02X at offset %zu",
@@ -572,7 +528,7 @@ static int add_html_escaped(struct ferry_buf *out, const char *p, size_t n)
  * NUL keep the reason they always had, which dead-letter readers may match on. */
 static int check_header_value(struct render *r, const struct part *part, const char *p, size_t n)
 {
-    size_t at = ferry_template_header_unsafe(p, n);
+    size_t at = ferry_header_value_unsafe(p, n);
     unsigned char c = at < n ? (unsigned char)p[at] : 0;
     char why[96];
 

@@ -30,7 +30,7 @@
  *           render error, so no record can split, end or garble a header line (CR, LF and NUL
  *           are reported as such, any other as "control byte 0xNN"); literal text with such a
  *           byte is a compile error. Bytes from 0x80 up pass: they are UTF-8 as far as ferry
- *           knows, and HTTP carries them as obs-text
+ *           knows, and HTTP carries them as obs-text (the rule of core/header_value.h)
  *   BODY    as is (raw bytes; nothing is quoted or escaped)
  *   HTML    as in BODY, with & < > " ' written as character references (&amp; ...), so a
  *           value cannot add markup to an HTML body (an e-mail target's `html`)
@@ -115,26 +115,11 @@ int ferry_template_is_constant(const ferry_template *t);
 int ferry_template_check_origin(const ferry_template *t, char *errstr, size_t errstr_size);
 
 /* For a URL template whose origin is literal (above): returns 0 when it starts with http:// or
- * https:// (in any case), then names a host, and parses (ferry_template_url_parses, each
+ * https:// (in any case), then names a host, and parses (ferry_url_parses of core/url.h, each
  * variable standing for "x"), else -1 with errstr quoting the template. libcurl would take
  * other schemes (ftp://, file://) or fail each request on a URL without a host, a port past
  * 65535 or a space in its text, so routes refuse these at load. */
 int ferry_template_check_http_url(const ferry_template *t, char *errstr, size_t errstr_size);
-
-/* Returns 0 when libcurl parses url as a URL, as it will each request's: a port from 0 to
- * 65535, no space or control byte...; else -1 with errstr saying why, quoting url. */
-int ferry_template_url_parses(const char *url, char *errstr, size_t errstr_size);
-
-/* Nonzero when the authority of a URL, the text after "scheme://" (up to its first '/', '?' or
- * '#'), names a host: something besides user information before an '@' and a ":port", and no
- * white space. For URLs that are not templates (an SMTP server's). */
-int ferry_template_authority_has_host(const char *authority);
-
-/* Returns the offset of the first byte of p[0..n) that a header value may not carry (see
- * HEADER above: a control byte other than HTAB, or DEL), or n when there is none. The one
- * definition of that rule: an e-mail target checks its header fields with it too. Any
- * thread. */
-size_t ferry_template_header_unsafe(const char *p, size_t n);
 
 /* Frees the template. Accepts NULL. */
 void ferry_template_destroy(ferry_template *t);

@@ -5,6 +5,7 @@
  */
 #include "table/table_config.h"
 #include "core/auth.h"
+#include "core/header_value.h"
 #include "core/kafka.h"
 #include "core/topic_name.h"
 #include "table/placement.h"
@@ -96,15 +97,6 @@ static const struct ferry_cfg_section table_section = {
 
 /* ---- checks ---- */
 
-/* Whether s holds a byte an HTTP header value may not: a control byte but HTAB, or DEL. */
-static int has_control_byte(const char *s)
-{
-    for (; *s; s++)
-        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
 static void check_table(struct ferry_config *cfg, void *obj, const char *path)
 {
     const struct ferry_table_config *t = obj;
@@ -118,7 +110,7 @@ static void check_table(struct ferry_config *cfg, void *obj, const char *path)
     if (t->path && !*t->path)
         ferry_config_error(cfg, fpath, "expected a directory, got an empty string");
     snprintf(fpath, sizeof(fpath), "%s.content_type", path);
-    if (t->content_type && has_control_byte(t->content_type))
+    if (t->content_type && !ferry_header_value_valid(t->content_type))
         ferry_config_error(cfg, fpath, "holds a control byte, which a header cannot carry");
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
     ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &t->kafka, fpath);

@@ -547,6 +547,7 @@ static const struct {
     {"http:///x", "expected a host after 'http://', got 'http:///x'"},
     {"http://[]:80", "expected a host after 'http://', got 'http://[]:80'"},
     {"http://u@:80", "expected a host after 'http://', got 'http://u@:80'"},
+    {"http://a b:80", "expected a host after 'http://', got 'http://a b:80'"},
 };
 
 static void test_advertised_url(void **state)

@@ -420,31 +420,12 @@ static void test_header_control_bytes(void **state)
     ferry_buf_release(&out);
 }
 
-static void test_header_unsafe(void **state)
-{
-    static const struct {
-        const char *p;
-        size_t n, want;
-    } cases[] = {
-        {"", 0, 0},       {"plain text", 10, 10}, {"tab\there", 8, 8},    {"a\x01", 2, 1},
-        {"\x7f", 1, 0},   {"ab\0c", 4, 2},        {"\xc3\xa9\x80", 3, 3}, {"x\r\n", 3, 1},
-        {"ok\x1f", 3, 2},
-    };
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (ferry_template_header_unsafe(cases[i].p, cases[i].n) != cases[i].want)
-            fail_msg("case %zu: got %zu, want %zu", i,
-                     ferry_template_header_unsafe(cases[i].p, cases[i].n), cases[i].want);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compile),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_header_control_bytes),
-        cmocka_unit_test(test_header_unsafe),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_check_origin),
     };
