@@ -232,10 +232,12 @@ static void check_instance(struct ferry_config *cfg, const char *instance, const
 }
 
 /* server.advertised_url: where the other instances of a partitioned table send reads, so it
- * needs a host ("http://" or "http://:8080" would leave them nowhere to go). */
+ * needs a host ("http://" or "http://:8080" would leave them nowhere to go) and must be a URL
+ * libcurl takes. */
 static void check_advertised_url(struct ferry_config *cfg, const char *url, const char *ipath)
 {
     const char *authority = NULL;
+    char err[512];
 
     if (!url)
         return;
@@ -249,6 +251,8 @@ static void check_advertised_url(struct ferry_config *cfg, const char *url, cons
     else if (!ferry_url_authority_has_host(authority))
         ferry_config_error(cfg, ipath, "expected a host after '%.*s', got '%s'",
                            (int)(authority - url), url, url);
+    else if (ferry_url_parses(url, err, sizeof(err)))
+        ferry_config_error(cfg, ipath, "%s", err);
 }
 
 static void check_server(struct ferry_config *cfg, void *obj, const char *path)

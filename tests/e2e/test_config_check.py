@@ -488,6 +488,11 @@ BROKEN = [
         routes:
           - {name: a, topics: t, target: {grpc: {url: "http://h:99999", method: a.B/C}}}   # <-
         """, r"routes\[0\]\.target\.grpc\.url", r"is not a URL: Port number", None),
+    # the other instances of a partitioned table could send it no read
+    ("advertised-url-port-out-of-range", """\
+        server:
+          advertised_url: "http://10.0.0.5:99999"   # <-
+        """, r"server\.advertised_url", r"is not a URL: Port number", None),
     ("smtp-url-port-out-of-range", """\
         routes:
           - name: a

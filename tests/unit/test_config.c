@@ -533,7 +533,8 @@ static void test_no_value_means_absent(void **state)
     ferry_config_destroy(cfg);
 }
 
-/* server.advertised_url: http or https with a host, where the other instances forward reads. */
+/* server.advertised_url: http or https with a host, a URL libcurl parses, where the other
+ * instances forward reads. */
 static const struct {
     const char *url;
     const char *error; /* NULL: valid */
@@ -541,6 +542,7 @@ static const struct {
     {"http://ferry-0.ferry:8080", NULL},
     {"https://[::1]:8443", NULL},
     {"http://h", NULL},
+    {"https://ferry.example.com/ferry", NULL},
     {"host:8080", "expected http://host:port or https://host:port, got 'host:8080'"},
     {"http://", "expected a host after 'http://', got 'http://'"},
     {"https://:8443", "expected a host after 'https://', got 'https://:8443'"},
@@ -548,6 +550,8 @@ static const struct {
     {"http://[]:80", "expected a host after 'http://', got 'http://[]:80'"},
     {"http://u@:80", "expected a host after 'http://', got 'http://u@:80'"},
     {"http://a b:80", "expected a host after 'http://', got 'http://a b:80'"},
+    {"http://h:99999", "'http://h:99999' is not a URL: Port number was not a decimal number "
+                       "between 0 and 65535"},
 };
 
 static void test_advertised_url(void **state)
