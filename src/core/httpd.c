@@ -40,7 +40,6 @@
 #define HTTPD_FLUSH_MAX_MS 3000 /* how long destroy lets answered requests reach their clients */
 #define HTTPD_FLUSH_STEP_MS 5
 #define HTTPD_MAX_RESPONSE_HEADERS 16
-#define HTTPD_RESPONSE_HEADER_BYTES 1024 /* names and values of a request's added headers */
 #define HTTPD_ERROR_MESSAGE_MAX 1024
 #define HTTPD_ALLOW_MAX 64             /* a 405's Allow header: the methods a path is routed for */
 #define HTTPD_RAW_PATH_MAX (64 * 1024) /* a longer path (query not counted) is answered 414 */
@@ -103,7 +102,7 @@ struct ferry_http_req {
     struct req_call *call;     /* NULL once the handler parked the request */
     ferry_http_stream *stream; /* the streamed answer, if the handler started one */
     struct MHD_Response *answer;
-    char *hdrs; /* added headers, each "name\0value\0": HTTPD_RESPONSE_HEADER_BYTES, from the
+    char *hdrs; /* added headers, each "name\0value\0": FERRY_HTTPD_RESPONSE_HEADER_BYTES, from the
                    first one on */
     int status;
     unsigned short hdrs_len;  /* bytes used in hdrs */
@@ -280,13 +279,13 @@ void ferry_http_add_header(ferry_http_req *req, const char *name, const char *va
     size_t name_size = strlen(name) + 1, value_size = strlen(value) + 1;
 
     if (!req->hdrs)
-        req->hdrs = malloc(HTTPD_RESPONSE_HEADER_BYTES);
+        req->hdrs = malloc(FERRY_HTTPD_RESPONSE_HEADER_BYTES);
     /* Headers come from ferry's own code, a few short ones per answer: running out is a bug. */
     if (!req->hdrs || req->nhdrs == HTTPD_MAX_RESPONSE_HEADERS ||
-        name_size + value_size > (size_t)(HTTPD_RESPONSE_HEADER_BYTES - req->hdrs_len)) {
+        name_size + value_size > (size_t)(FERRY_HTTPD_RESPONSE_HEADER_BYTES - req->hdrs_len)) {
         FLOG_ERROR_REPEATED("http", NULL,
                             "response header %s left out: more than %d headers or %d bytes", name,
-                            HTTPD_MAX_RESPONSE_HEADERS, HTTPD_RESPONSE_HEADER_BYTES);
+                            HTTPD_MAX_RESPONSE_HEADERS, FERRY_HTTPD_RESPONSE_HEADER_BYTES);
         return;
     }
     memcpy(req->hdrs + req->hdrs_len, name, name_size);

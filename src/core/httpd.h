@@ -105,8 +105,13 @@ const char *ferry_http_req_unknown_query(const ferry_http_req *req, const char *
 /* Nonzero when the body was larger than the route's max_body (FERRY_HTTP_OWN_413 routes). */
 int ferry_http_req_body_too_large(const ferry_http_req *req);
 
-/* Adds a response header (copied); at most 16 per response and 1 KiB of names and values.
- * Call before answering. */
+/* What the headers added to one answer (ferry_http_add_header) may take in all: each name and
+ * each value with a NUL after it. A header past it is left out and logged, so a caller that
+ * adds one of variable length keeps it within this budget. */
+#define FERRY_HTTPD_RESPONSE_HEADER_BYTES 1024
+
+/* Adds a response header (copied); at most 16 per response and FERRY_HTTPD_RESPONSE_HEADER_BYTES
+ * of names and values. Call before answering. */
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);
 
 /* Answers with status and body (copied). content_type may be NULL for none. Any thread for a

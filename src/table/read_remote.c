@@ -21,9 +21,13 @@
 #include <string.h>
 
 #define REMOTE_PATH_MAX (256 * 1024) /* a forwarded path and query: keys of 64 KiB, encoded */
-/* The longest Location of an events redirect: the server keeps 1 KiB for the headers ferry
- * adds to an answer (core/httpd.c), and the redirect's others (Ferry-Partition...) need some. */
-#define REMOTE_LOCATION_MAX 768
+/* The longest Location of an events redirect is what the server's budget for the headers ferry
+ * adds to an answer leaves once the redirect's others are counted: the name "Location", the
+ * NULs, and a few short headers (Ferry-Partition...). A longer one would be left out. */
+#define REMOTE_REDIRECT_OTHER_HEADERS 256
+#define REMOTE_LOCATION_MAX (FERRY_HTTPD_RESPONSE_HEADER_BYTES - REMOTE_REDIRECT_OTHER_HEADERS)
+_Static_assert(sizeof("Location") + REMOTE_LOCATION_MAX + 1 <= FERRY_HTTPD_RESPONSE_HEADER_BYTES,
+               "the longest Location of a redirect fits the server's header budget");
 
 /* What a forwarded read needs when its answer has gone. */
 struct remote_read {
