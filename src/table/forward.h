@@ -17,11 +17,11 @@
 #include <stdint.h>
 
 #include "core/httpd.h"
-#include "table/heartbeat.h"
 
 #define FERRY_FORWARD_HOP_HEADER "Ferry-Forwarded-By"
-#define FERRY_FORWARD_CANDIDATES_MAX 8                      /* holders one read may try */
-#define FERRY_FORWARD_URL_MAX (FERRY_HEARTBEAT_URL_MAX + 1) /* an advertised URL and its NUL */
+#define FERRY_FORWARD_CANDIDATES_MAX 8 /* holders one read may try */
+/* A holder's URL and its NUL: room for any URL a heartbeat advertises (holder.c asserts it). */
+#define FERRY_FORWARD_URL_MAX 1025
 /* The largest answer relayed from a holder (a larger one is answered 502): 64 MiB, as large as
  * a holder's own lookup answer or scan page may be (query.c). */
 #define FERRY_FORWARD_ANSWER_MAX (64 * 1024 * 1024)

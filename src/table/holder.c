@@ -5,9 +5,14 @@
  */
 #include "table/holder.h"
 #include "table/cluster.h"
+#include "table/heartbeat.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* The bases a read is forwarded to are the URLs the holders' heartbeats advertise, whole. */
+_Static_assert(FERRY_FORWARD_URL_MAX >= FERRY_HEARTBEAT_URL_MAX + 1,
+               "a forwarding base holds any advertised URL");
 
 struct candidate {
     const char *url;
