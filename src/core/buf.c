@@ -58,6 +58,8 @@ static int reserve(struct ferry_buf *b, size_t n)
     size = b->alloc ? b->alloc : 64;
     while (size < need)
         size *= 2;
+    if (b->cap < SIZE_MAX && size > b->cap + 1)
+        size = b->cap + 1; /* doubling never takes more than the cap allows */
     p = realloc(b->data, size);
     if (!p) {
         b->failed = 1;

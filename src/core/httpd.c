@@ -776,17 +776,19 @@ static enum MHD_Result run_handler(ferry_http_req *req)
 }
 
 /* Nonzero when the request's Content-Length says its body is longer than max. */
-static int declared_too_large(struct MHD_Connection *conn, size_t max)
+/* The body's length as its Content-Length declares it: 1 with *n set, or 0 when no length is
+ * declared (chunked) or it cannot be read here (libmicrohttpd refuses a malformed one). A
+ * length past what an unsigned long long holds reads as ULLONG_MAX. */
+static int declared_length(struct MHD_Connection *conn, unsigned long long *n)
 {
     const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     char *end;
-    unsigned long long n;
 
     if (!v || *v < '0' || *v > '9')
         return 0;
     errno = 0;
-    n = strtoull(v, &end, 10);
-    return errno == ERANGE || (*end == '\0' && n > max);
+    *n = strtoull(v, &end, 10);
+    return errno == ERANGE || *end == '\0';
 }
 
 /* A request with its handler-time part, keeping uri's path as sent (NULL or too long: not
@@ -826,6 +828,7 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
 {
     char allow[HTTPD_ALLOW_MAX];
     int wrong_method;
+    unsigned long long declared = 0;
     ferry_http_req *req = *con_cls ? *con_cls : req_new(h, conn, NULL);
     struct req_call *call = req ? req->call : NULL;
 
@@ -843,9 +846,12 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
     }
     call->route = find_route(h, method, call->path, &wrong_method);
     if (call->route) {
-        ferry_buf_init(&call->body, call->route->max_body);
-        if (!declared_too_large(conn, call->route->max_body))
+        if (!declared_length(conn, &declared) || declared <= call->route->max_body) {
+            /* A declared length caps the buffer's growth too, so that doubling does not take
+             * up to twice the body; memory still grows only as bytes arrive. */
+            ferry_buf_init(&call->body, declared ? declared : call->route->max_body);
             return MHD_YES;
+        }
         /* Answered (413) before the body is read, the one time libmicrohttpd lets an answer
          * go early; it then closes the connection. */
         call->too_large = 1;
