@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,16 @@ struct line_note {
     char *path;
     int line;
     int has_value; /* 0: "key:" with no value, which counts as not written */
+    size_t next;   /* 1 + the index of the note noted before it in its bucket; 0: none */
 };
 
+/* The notes, in the order they were made, and a hash index over their paths: each of the
+ * alines buckets holds 1 + the index of its latest note (0: none), which chains to earlier
+ * ones, so a lookup meets a path's last note first. Checks look up a line for almost every
+ * key, so a scan of every note made `ferry check` quadratic in the size of the file. */
 struct ferry_config_private {
     struct line_note *lines;
+    size_t *buckets;
     size_t nlines, alines;
     char *errors[CONFIG_ERRORS_MAX];
     size_t nerrors;
@@ -351,31 +358,76 @@ void ferry_config_check_name(struct ferry_config *cfg, const char *name, const c
 
 /* ---- lines and errors ---- */
 
+/* FNV-1a: short keys, no adversary worth a keyed hash (the config is the operator's own). */
+static size_t path_hash(const char *path)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+/* Chains note i into its bucket, ahead of the notes made before it. */
+static void index_note(struct ferry_config_private *p, size_t i)
+{
+    size_t *head = &p->buckets[path_hash(p->lines[i].path) % p->alines];
+
+    p->lines[i].next = *head;
+    *head = i + 1;
+}
+
+/* Doubles the room for notes and rebuilds the index with one bucket per note it has room for.
+ * Returns 0, or -1 with nothing changed. */
+static int grow_notes(struct ferry_config_private *p)
+{
+    size_t n = p->alines ? p->alines * 2 : 64;
+    struct line_note *l = realloc(p->lines, n * sizeof(*l));
+    size_t *b = calloc(n, sizeof(*b));
+
+    if (l)
+        p->lines = l;
+    if (!l || !b) {
+        free(b);
+        return -1;
+    }
+    free(p->buckets);
+    p->buckets = b;
+    p->alines = n;
+    for (size_t i = 0; i < p->nlines; i++)
+        index_note(p, i);
+    return 0;
+}
+
 void ferry_config_note_line(struct ferry_config *cfg, const char *path, int line, int has_value)
 {
     struct ferry_config_private *p = cfg->priv;
-    if (p->nlines == p->alines) {
-        size_t n = p->alines ? p->alines * 2 : 64;
-        struct line_note *l = realloc(p->lines, n * sizeof(*l));
-        if (!l)
-            return;
-        p->lines = l;
-        p->alines = n;
-    }
-    p->lines[p->nlines].path = strdup(path);
-    p->lines[p->nlines].line = line;
-    p->lines[p->nlines].has_value = has_value;
-    if (p->lines[p->nlines].path)
-        p->nlines++;
+    struct line_note *note;
+
+    if (p->nlines == p->alines && grow_notes(p))
+        return;
+    note = &p->lines[p->nlines];
+    note->path = strdup(path);
+    note->line = line;
+    note->has_value = has_value;
+    if (!note->path)
+        return;
+    index_note(p, p->nlines++);
 }
 
 /* The line of path's last note, or 0; with valued, 0 also when it was written with no value. */
 static int noted_line(const struct ferry_config *cfg, const char *path, int valued)
 {
     const struct ferry_config_private *p = cfg->priv;
-    for (size_t i = p->nlines; i-- > 0;)
-        if (strcmp(p->lines[i].path, path) == 0)
-            return valued && !p->lines[i].has_value ? 0 : p->lines[i].line;
+    const struct line_note *note;
+
+    if (!p->alines)
+        return 0;
+    for (size_t i = p->buckets[path_hash(path) % p->alines]; i; i = note->next) {
+        note = &p->lines[i - 1];
+        if (strcmp(note->path, path) == 0)
+            return valued && !note->has_value ? 0 : note->line;
+    }
     return 0;
 }
 
@@ -449,7 +501,7 @@ void ferry_config_error(struct ferry_config *cfg, const char *path, const char *
     va_list ap;
 
     if (cfg->priv->nerrors == CONFIG_ERRORS_MAX) {
-        note_dropped(cfg->priv); /* before the line lookup, which is linear in the file */
+        note_dropped(cfg->priv);
         return;
     }
     va_start(ap, fmt);
@@ -689,6 +741,7 @@ void ferry_config_destroy(struct ferry_config *cfg)
         for (size_t i = 0; i < p->nlines; i++)
             free(p->lines[i].path);
         free(p->lines);
+        free(p->buckets);
         for (size_t i = 0; i < p->nerrors; i++)
             free(p->errors[i]);
         free(p);

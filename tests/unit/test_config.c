@@ -627,6 +627,34 @@ static void test_kafka_properties_reported_with_the_rest(void **state)
     ferry_config_destroy(cfg);
 }
 
+/* Every key's line is found among thousands (the lines are indexed as they are noted), and a
+ * key written twice answers with its last line, or 0 when the last had no value. */
+static void test_lines_of_many_keys(void **state)
+{
+    struct ferry_buf text;
+    struct ferry_config *cfg;
+
+    (void)state;
+    ferry_buf_init(&text, 256 * 1024);
+    ferry_buf_adds(&text, "server:\n  threads: 2\n  threads: 3\n  data_dir: /a\n  data_dir:\n"
+                          "kafka:\n  properties:\n");
+    for (int i = 0; i < 3000; i++)
+        ferry_buf_addf(&text, "    p%d: x\n", i);
+    cfg = ferry_config_load_string(text.data, "lines.yaml");
+    assert_int_equal(ferry_config_line(cfg, "server.threads"), 3);
+    assert_int_equal(ferry_config_line(cfg, "server.data_dir"), 0);
+    assert_int_equal(ferry_config_line(cfg, "kafka.properties.p0"), 8);
+    assert_int_equal(ferry_config_line(cfg, "kafka.properties.p1234"), 1242);
+    assert_int_equal(ferry_config_line(cfg, "kafka.properties.p2999"), 3007);
+    assert_int_equal(ferry_config_line(cfg, "kafka.properties.p3000"), 0);
+    assert_string_equal(ferry_config_error_at(cfg, 0),
+                        "config: server.threads: duplicate key (lines.yaml:3)");
+    assert_string_equal(ferry_config_error_at(cfg, 1),
+                        "config: server.data_dir: duplicate key (lines.yaml:5)");
+    ferry_config_destroy(cfg);
+    ferry_buf_release(&text);
+}
+
 /* Errors past the first 64 are counted in one last message, never dropped silently. */
 static void test_errors_past_the_cap(void **state)
 {
@@ -903,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_longest_names),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
+        cmocka_unit_test(test_lines_of_many_keys),
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_entries_past_the_cap),
         cmocka_unit_test(test_alias_expansion_capped),
