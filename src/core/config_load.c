@@ -242,24 +242,69 @@ static void strings_append(struct loader *l, struct ferry_cfg_strings *s, char *
     s->items[s->count++] = item;
 }
 
+/* Nonzero, after reporting it, when item is empty (or YAML's null, `- ~`): no list of strings
+ * has a use for one, as a topic, status, header name, recipient or schema id, and "" would
+ * otherwise load as an item. */
+static int refuse_empty(struct loader *l, const yaml_node_t *item, const char *text,
+                        const char *path)
+{
+    if (*text && !is_null(item))
+        return 0;
+    ferry_config_error(l->cfg, path, "empty item%s",
+                       item->data.scalar.length && !is_null(item) ? " once ${...} is substituted"
+                                                                  : "");
+    return 1;
+}
+
+/* Loads one item into dst; returns 0, or -1 after reporting why it could not be. */
+static int load_string_item(struct loader *l, struct ferry_cfg_strings *dst, yaml_node_t *item,
+                            const char *path)
+{
+    char *text = scalar_text(l, item, path);
+
+    if (!text)
+        return -1;
+    if (refuse_empty(l, item, text, path)) {
+        free(text);
+        return -1;
+    }
+    strings_append(l, dst, text, path);
+    return 0;
+}
+
+/* A list with an item that could not be loaded is refused whole, once each such item was
+ * reported: it loads as if left out, as a bad scalar leaves its default, so that no later
+ * check reports on it again ("expected at least one topic") or names the items after the bad
+ * one by places in the list that are no longer theirs. */
+static void refuse_strings(struct loader *l, struct ferry_cfg_strings *dst, const char *path)
+{
+    for (size_t i = 0; i < dst->count; i++)
+        free(dst->items[i]);
+    free(dst->items);
+    dst->items = NULL;
+    dst->count = 0;
+    ferry_config_note_line(l->cfg, path, ferry_config_line(l->cfg, path), 0);
+}
+
 static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_node_t *node,
                          const char *path)
 {
     char ipath[CONFIG_PATH_MAX];
-    char *text;
+    int refused = 0;
 
     if (node->type == YAML_SCALAR_NODE) {
-        text = scalar_text(l, node, path);
-        if (text)
-            strings_append(l, dst, text, path);
+        if (load_string_item(l, dst, node, path))
+            refuse_strings(l, dst, path);
         return;
     }
     if (node->type != YAML_SEQUENCE_NODE) {
         ferry_config_error(l->cfg, path, "expected a list of values, got a mapping");
+        refuse_strings(l, dst, path);
         return;
     }
     if (node->data.sequence.items.top - node->data.sequence.items.start > CONFIG_LIST_MAX) {
         ferry_config_error(l->cfg, path, "at most %d entries are allowed", CONFIG_LIST_MAX);
+        refuse_strings(l, dst, path);
         return;
     }
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
@@ -267,10 +312,11 @@ static void load_strings(struct loader *l, struct ferry_cfg_strings *dst, yaml_n
         yaml_node_t *item = yaml_document_get_node(l->doc, *it);
         snprintf(ipath, sizeof(ipath), "%s[%d]", path, (int)(it - node->data.sequence.items.start));
         ferry_config_note_line(l->cfg, ipath, node_line(item), 1);
-        text = scalar_text(l, item, ipath);
-        if (text)
-            strings_append(l, dst, text, ipath);
+        if (load_string_item(l, dst, item, ipath))
+            refused = 1;
     }
+    if (refused)
+        refuse_strings(l, dst, path);
 }
 
 /* Nonzero when key is already among dst's names: YAML wants a mapping's keys unique, and a

@@ -22,7 +22,8 @@ enum ferry_cfg_kind {
     FERRY_CFG_DURATION, /* int64_t milliseconds within [min, max] */
     FERRY_CFG_SIZE,     /* int64_t bytes within [min, max] */
     FERRY_CFG_ENUM,     /* int, index into choices */
-    FERRY_CFG_STRINGS,  /* struct ferry_cfg_strings; a lone scalar counts as a list of one */
+    FERRY_CFG_STRINGS,  /* struct ferry_cfg_strings; a lone scalar counts as a list of one;
+                           no item is empty (every list names things: topics, statuses...) */
     FERRY_CFG_MAP,      /* struct ferry_cfg_map of string to string */
     FERRY_CFG_SECTION,  /* a nested struct described by sub */
     FERRY_CFG_LIST,     /* struct ferry_cfg_list of structs described by sub */

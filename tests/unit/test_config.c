@@ -406,6 +406,41 @@ static void test_bad_values(void **state)
     }
 }
 
+/* An empty item in a list of strings is an error at its own place, and the list loads as if
+ * left out: no second message about the same list ("expected at least one topic"). */
+static const struct {
+    const char *text;
+    const char *message; /* the only error */
+} empty_item_cases[] = {
+    {"routes:\n  - name: r\n    topics: [a, \"\"]\n    target: {url: 'http://x/'}\n",
+     "config: routes[0].topics[1]: empty item (empty.yaml:3)"},
+    {"routes:\n  - name: r\n    topics: ''\n    target: {url: 'http://x/'}\n",
+     "config: routes[0].topics: empty item (empty.yaml:3)"},
+    {"routes:\n  - name: r\n    topics:\n      - a\n      -\n    target: {url: 'http://x/'}\n",
+     "config: routes[0].topics[1]: empty item (empty.yaml:5)"},
+    {"routes:\n  - name: r\n    topics: [~]\n    target: {url: 'http://x/'}\n",
+     "config: routes[0].topics[0]: empty item (empty.yaml:3)"},
+    {"routes:\n  - name: r\n    topics: [a]\n    target:\n      smtp:\n        url: smtp://x:25\n"
+     "        from: a@b.c\n        to: [d@e.f, '']\n        subject: s\n        text: t\n",
+     "config: routes[0].target.smtp.to[1]: empty item (empty.yaml:8)"},
+    {"kafka:\n  dev:\n    topics: ['a:1', '${env:FERRY_TEST_UNSET:-}']\n",
+     "config: kafka.dev.topics[1]: empty item once ${...} is substituted (empty.yaml:3)"},
+};
+
+static void test_empty_list_items(void **state)
+{
+    (void)state;
+    unsetenv("FERRY_TEST_UNSET");
+    for (size_t i = 0; i < sizeof(empty_item_cases) / sizeof(empty_item_cases[0]); i++) {
+        struct ferry_config *cfg = ferry_config_load_string(empty_item_cases[i].text, "empty.yaml");
+        if (ferry_config_error_count(cfg) != 1)
+            fail_msg("case %zu: %zu errors, the first '%s'", i, ferry_config_error_count(cfg),
+                     ferry_config_error_at(cfg, 0));
+        assert_string_equal(ferry_config_error_at(cfg, 0), empty_item_cases[i].message);
+        ferry_config_destroy(cfg);
+    }
+}
+
 /* What io_threads gives a route on a machine with some processors. */
 struct io_threads_case {
     const char *keys; /* the route's lines besides name, topics and target */
@@ -926,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_good_values),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_empty_list_items),
         cmocka_unit_test(test_no_value_means_absent),
         cmocka_unit_test(test_advertised_url),
         cmocka_unit_test(test_longest_names),
