@@ -341,19 +341,27 @@ int ferry_config_name_valid(const char *name)
     return name_problem(name) == NAME_OK;
 }
 
+int ferry_config_name_check(const char *name, char *why, size_t why_size)
+{
+    enum name_problem problem = name_problem(name);
+
+    if (problem == NAME_CHARS)
+        snprintf(why, why_size, "expected letters, digits, '.', '_' or '-', got '%s'", name);
+    else if (problem == NAME_DOTS)
+        snprintf(why, why_size, "'%s' is not a name: paths and URLs read it as a directory", name);
+    else if (problem == NAME_LONG)
+        snprintf(why, why_size, "%zu characters long, at most %d are allowed", strlen(name),
+                 FERRY_CONFIG_NAME_MAX);
+    return problem == NAME_OK ? 0 : -1;
+}
+
 void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path)
 {
-    enum name_problem problem = name ? name_problem(name) : NAME_OK;
-    char fpath[256];
+    char fpath[256], why[256];
 
     snprintf(fpath, sizeof(fpath), "%s.name", path);
-    if (problem == NAME_CHARS)
-        ferry_config_error(cfg, fpath, "expected letters, digits, '.', '_' or '-', got '%s'", name);
-    else if (problem == NAME_DOTS)
-        ferry_config_error(cfg, fpath, "'%s' is not allowed as a name", name);
-    else if (problem == NAME_LONG)
-        ferry_config_error(cfg, fpath, "%zu characters long, at most %d are allowed", strlen(name),
-                           FERRY_CONFIG_NAME_MAX);
+    if (name && ferry_config_name_check(name, why, sizeof(why)))
+        ferry_config_error(cfg, fpath, "%s", why);
 }
 
 /* ---- lines and errors ---- */

@@ -115,6 +115,10 @@ void ferry_config_error(struct ferry_config *cfg, const char *path, const char *
  * label metrics and appear in URLs, group ids and (a table's) store directories. */
 int ferry_config_name_valid(const char *name);
 
+/* Returns 0 when name is such a name, else -1 with why saying what keeps it from being one
+ * ("'..' is not a name: ..."). */
+int ferry_config_name_check(const char *name, char *why, size_t why_size);
+
 /* Reports `<path>.name` when name (may be NULL: nothing to check) is not such a name. */
 void ferry_config_check_name(struct ferry_config *cfg, const char *name, const char *path);
 

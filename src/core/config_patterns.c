@@ -25,11 +25,9 @@ static void check_pattern(struct ferry_config *cfg, const struct ferry_cfg_strin
         ferry_config_error(cfg, ipath, "%s", err);
     else if (t[0] == '^')
         return;
-    else if (names == FERRY_CONFIG_TABLE_NAMES && !ferry_config_name_valid(t))
-        ferry_config_error(cfg, ipath,
-                           "expected a table name (letters, digits, '.', '_', '-') or a ^regex, "
-                           "got '%s'",
-                           t);
+    else if (names == FERRY_CONFIG_TABLE_NAMES && ferry_config_name_check(t, err, sizeof(err)))
+        ferry_config_error(cfg, ipath, "table name: %s (a regular expression starts with '^')",
+                           err);
     else if (names == FERRY_CONFIG_TOPIC_NAMES &&
              ferry_topic_name_check(t, strlen(t), err, sizeof(err)))
         ferry_config_error(cfg, ipath, "%s (a regular expression starts with '^')", err);

@@ -362,15 +362,18 @@ static const struct bad_case bad_cases[] = {
      "config: server.data_dir: expected a directory, got an empty value (bad.yaml:2)"},
     /* names: not a directory's "." or "..", and short enough for group.instance.id */
     {"tables:\n  - {name: .., topic: t}\n",
-     "config: tables[0].name: '..' is not allowed as a name (bad.yaml:2)"},
+     "config: tables[0].name: '..' is not a name: paths and URLs read it as a directory "
+     "(bad.yaml:2)"},
     {"tables:\n  - {name: ., topic: t}\n",
-     "config: tables[0].name: '.' is not allowed as a name (bad.yaml:2)"},
+     "config: tables[0].name: '.' is not a name: paths and URLs read it as a directory "
+     "(bad.yaml:2)"},
     {"routes:\n  - {name: " X64 "y, topics: [t], target: {url: \"http://x/\"}}\n",
      "config: routes[0].name: 65 characters long, at most 64 are allowed (bad.yaml:2)"},
     {"limiters:\n  - {name: " X64 "y, requests_per_second: 5}\n",
      "config: limiters[0].name: 65 characters long, at most 64 are allowed (bad.yaml:2)"},
     {"ingest:\n  webhooks:\n    - {name: .., path: /h, topic: t}\n",
-     "config: ingest.webhooks[0].name: '..' is not allowed as a name (bad.yaml:3)"},
+     "config: ingest.webhooks[0].name: '..' is not a name: paths and URLs read it as a "
+     "directory (bad.yaml:3)"},
     {"server:\n  instance: " X184 "y\n",
      "config: server.instance: longer than 184 characters: group.instance.id, "
      "'<instance>-<route>' with route names of up to 64, must fit Kafka's 249 (bad.yaml:2)"},

@@ -172,8 +172,11 @@ static const struct bad_case bad_cases[] = {
      "config: ingest.auth.keys[0].topics: missing, a key needs topics, tables or both "
      "(bad.yaml:4)"},
     {"ingest:\n  auth:\n    keys:\n      - {name: a, key: 0123456789abcdef, tables: [\"a b\"]}\n",
-     "config: ingest.auth.keys[0].tables[0]: expected a table name (letters, digits, '.', '_', "
-     "'-') or a ^regex, got 'a b' (bad.yaml:4)"},
+     "config: ingest.auth.keys[0].tables[0]: table name: expected letters, digits, '.', '_' or "
+     "'-', got 'a b' (a regular expression starts with '^') (bad.yaml:4)"},
+    {"ingest:\n  auth:\n    keys:\n      - {name: a, key: 0123456789abcdef, tables: [a, ..]}\n",
+     "config: ingest.auth.keys[0].tables[1]: table name: '..' is not a name: paths and URLs read "
+     "it as a directory (a regular expression starts with '^') (bad.yaml:4)"},
     {"ingest:\n  auth:\n    keys:\n      - {name: a, key: 0123456789abcdef, tables: [\"^(\"]}\n",
      "config: ingest.auth.keys[0].tables[0]: '^(' is not a valid regular expression: Unmatched "
      "( or \\( (bad.yaml:4)"},
