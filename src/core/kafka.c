@@ -679,19 +679,30 @@ int ferry_kafka_ready(ferry_kafka *k)
 
 /* ---- ferry check ---- */
 
-/* Properties that ferry's guarantees rest on: a value other than ferry's own (NULL: any
- * value) is refused, with why. */
+/* Which clients a property map reaches, as bits: kafka.properties reaches them all. */
+enum { FOR_PRODUCER = 1, FOR_ROUTE = 2, FOR_TABLE = 4 };
+
+/* Properties that ferry's guarantees rest on, for the clients in roles: a value other than
+ * ferry's own (NULL: any value) is refused, with why. A table's consumer assigns itself its
+ * partitions and keeps its offsets in its store, so it cares about neither group nor commits;
+ * ferry sets both for it after the table's own properties, which could only be ignored. */
 static const struct owned_property {
     const char *name, *value, *why;
+    unsigned roles;
 } owned_properties[] = {
     {"enable.auto.offset.store", "false",
-     "ferry stores a record's offset only once the record was delivered or dead-lettered"},
-    {"enable.auto.commit", "true", "ferry commits the offsets it stored this way"},
+     "ferry stores a record's offset only once the record was delivered or dead-lettered",
+     FOR_ROUTE},
+    {"enable.auto.commit", "true", "ferry commits the offsets it stored this way", FOR_ROUTE},
+    {"enable.auto.commit", "false", "a table keeps its offsets in its store, not in Kafka",
+     FOR_TABLE},
     {"enable.idempotence", "true",
-     "the producer writes each record once, retries included, in order"},
-    {"acks", "all", "a record is acknowledged once every in-sync replica has it"},
-    {"group.id", NULL, "a route's consumer group is its `group` (default ferry-<name>)"},
-    {NULL, NULL, NULL},
+     "the producer writes each record once, retries included, in order", FOR_PRODUCER},
+    {"acks", "all", "a record is acknowledged once every in-sync replica has it", FOR_PRODUCER},
+    {"group.id", NULL, "a route's consumer group is its `group` (default ferry-<name>)", FOR_ROUTE},
+    {"group.id", NULL, "a table joins no consumer group: it assigns itself its partitions",
+     FOR_TABLE},
+    {NULL, NULL, NULL, 0},
 };
 
 /* Whether value is value in librdkafka's eyes: acks may say all as -1, a boolean in any case. */
@@ -702,11 +713,14 @@ static int same_value(const char *name, const char *want, const char *value)
     return strcasecmp(want, value) == 0;
 }
 
-/* Refuses a property of owned_properties set otherwise than ferry sets it. */
-static void check_owned(struct ferry_config *cfg, const struct ferry_cfg_kv *kv, const char *key)
+/* Refuses a property of owned_properties, for the clients in roles, set otherwise than ferry
+ * sets it. */
+static void check_owned(struct ferry_config *cfg, const struct ferry_cfg_kv *kv, unsigned roles,
+                        const char *key)
 {
     for (const struct owned_property *o = owned_properties; o->name; o++) {
-        if (strcmp(o->name, kv->key) != 0 || (o->value && same_value(o->name, o->value, kv->value)))
+        if (!(o->roles & roles) || strcmp(o->name, kv->key) != 0 ||
+            (o->value && same_value(o->name, o->value, kv->value)))
             continue;
         if (o->value)
             ferry_config_error(cfg, key, "ferry sets it to %s: %s", o->value, o->why);
@@ -715,9 +729,16 @@ static void check_owned(struct ferry_config *cfg, const struct ferry_cfg_kv *kv,
     }
 }
 
-void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role role,
+void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_props_of of,
                                  const struct ferry_cfg_map *props, const char *path)
 {
+    static const unsigned roles[] = {
+        [FERRY_KAFKA_PROPS_EVERY_CLIENT] = FOR_PRODUCER | FOR_ROUTE,
+        [FERRY_KAFKA_PROPS_ROUTE] = FOR_ROUTE,
+        [FERRY_KAFKA_PROPS_TABLE] = FOR_TABLE,
+    };
+    enum ferry_kafka_role role =
+        of == FERRY_KAFKA_PROPS_EVERY_CLIENT ? FERRY_KAFKA_PRODUCER : FERRY_KAFKA_CONSUMER;
     char why[512], key[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
@@ -728,13 +749,13 @@ void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role
             RD_KAFKA_CONF_OK)
             ferry_config_error(cfg, key, "%s", why);
         else
-            check_owned(cfg, &props->items[i], key);
+            check_owned(cfg, &props->items[i], roles[of], key);
     }
     rd_kafka_conf_destroy(conf);
 }
 
 void ferry_kafka_check_config(struct ferry_config *cfg)
 {
-    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PRODUCER, &cfg->kafka.properties,
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PROPS_EVERY_CLIENT, &cfg->kafka.properties,
                                 "kafka.properties");
 }

@@ -82,10 +82,18 @@ int ferry_kafka_status_lag(ferry_kafka *k, const void *opaque, struct ferry_buf 
  * problems are reported on cfg with file and line, beside those the load found. */
 void ferry_kafka_check_config(struct ferry_config *cfg);
 
-/* Checks property overrides found at path ("kafka.properties", "routes[0].kafka") on a client
- * configuration of role, with every property ferry would set, without connecting; reports
- * problems on cfg with file and line. */
-void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_role role,
+/* Whose Kafka properties a map holds: each refuses only the properties that the guarantees of
+ * the clients it reaches rest on. */
+enum ferry_kafka_props_of {
+    FERRY_KAFKA_PROPS_EVERY_CLIENT, /* kafka.properties: the producer, routes' and tables' */
+    FERRY_KAFKA_PROPS_ROUTE,        /* a route's kafka: its consumers */
+    FERRY_KAFKA_PROPS_TABLE,        /* a table's kafka: its consumer */
+};
+
+/* Checks property overrides found at path ("kafka.properties", "routes[0].kafka") for the
+ * clients of, with every property ferry would set, without connecting; reports problems on cfg
+ * with file and line. */
+void ferry_kafka_check_overrides(struct ferry_config *cfg, enum ferry_kafka_props_of of,
                                  const struct ferry_cfg_map *props, const char *path);
 
 #endif

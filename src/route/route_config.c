@@ -918,7 +918,7 @@ static void check_route(struct ferry_config *cfg, void *obj, const char *path)
     check_validate(cfg, obj, path);
     check_reply(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
-    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &r->kafka, fpath);
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PROPS_ROUTE, &r->kafka, fpath);
     snprintf(fpath, sizeof(fpath), "%s.topics", path);
     if (ferry_config_line(cfg, fpath) && r->topics.count == 0)
         ferry_config_error(cfg, fpath, "expected at least one topic");

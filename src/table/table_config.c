@@ -113,7 +113,7 @@ static void check_table(struct ferry_config *cfg, void *obj, const char *path)
     if (t->content_type && !ferry_header_value_valid(t->content_type))
         ferry_config_error(cfg, fpath, "holds a control byte, which a header cannot carry");
     snprintf(fpath, sizeof(fpath), "%s.kafka", path);
-    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_CONSUMER, &t->kafka, fpath);
+    ferry_kafka_check_overrides(cfg, FERRY_KAFKA_PROPS_TABLE, &t->kafka, fpath);
 }
 
 static void check_cluster(struct ferry_config *cfg, void *obj, const char *path)

@@ -49,6 +49,14 @@ GOOD = {
           listen: "${env:FERRY_E2E_LISTEN}"
         log: {level: error}
         """,
+    # what a route's delivery rests on means nothing to a table's consumer
+    "table-consumer-properties": """\
+        tables:
+          - name: t
+            topic: prices
+            kafka: {enable.auto.commit: "false", enable.auto.offset.store: "true"}
+        log: {level: info}
+        """,
 }
 
 GOOD_ENV = {"FERRY_E2E_BROKERS": "127.0.0.1:9092", "FERRY_E2E_LISTEN": "127.0.0.1:8081"}
@@ -65,6 +73,7 @@ GOOD_SUMMARY = {
                         ("server", r"http://127\.0\.0\.1:8080"), ("log", r"warn, logfmt")],
     "env-substitution": [("kafka", r"127\.0\.0\.1:9092"), ("server", r"http://127\.0\.0\.1:8081"),
                          ("log", r"error, \w+")],
+    "table-consumer-properties": [("log", r"info, \w+")],
 }
 
 
@@ -452,6 +461,22 @@ BROKEN = [
             kafka:
               group.id: mine   # <-
         """, r"routes\[0\]\.kafka\.group\.id", r"a route's consumer group is its `group`", None),
+    # a table's consumer commits nothing and joins no group: ferry sets both after its map
+    ("table-commits-to-kafka", """\
+        tables:
+          - name: t
+            topic: prices
+            kafka:
+              enable.auto.commit: "true"   # <-
+        """, r"tables\[0\]\.kafka\.enable\.auto\.commit", r"a table keeps its offsets in its store",
+     None),
+    ("table-group-id-property", """\
+        tables:
+          - name: t
+            topic: prices
+            kafka:
+              group.id: mine   # <-
+        """, r"tables\[0\]\.kafka\.group\.id", r"a table joins no consumer group", None),
     # a content type went to libcurl as a header line as is: CR LF injected a header
     ("route-content-type-injects", """\
         routes:

@@ -693,6 +693,59 @@ static void test_lines_of_many_keys(void **state)
     ferry_buf_release(&text);
 }
 
+/* Each property map refuses only what the clients it reaches rest on: a table's consumer
+ * commits nothing and joins no group, a route's consumers produce nothing. */
+static const struct {
+    enum ferry_kafka_props_of of;
+    const char *key, *value;
+    const char *error; /* NULL: accepted */
+} owned_cases[] = {
+    {FERRY_KAFKA_PROPS_EVERY_CLIENT, "acks", "1",
+     "config: p.acks: ferry sets it to all: a record is acknowledged once every in-sync replica "
+     "has it (k.yaml)"},
+    {FERRY_KAFKA_PROPS_EVERY_CLIENT, "acks", "-1", NULL},
+    {FERRY_KAFKA_PROPS_EVERY_CLIENT, "enable.auto.commit", "false",
+     "config: p.enable.auto.commit: ferry sets it to true: ferry commits the offsets it stored "
+     "this way (k.yaml)"},
+    {FERRY_KAFKA_PROPS_ROUTE, "enable.auto.commit", "false",
+     "config: p.enable.auto.commit: ferry sets it to true: ferry commits the offsets it stored "
+     "this way (k.yaml)"},
+    {FERRY_KAFKA_PROPS_ROUTE, "enable.auto.offset.store", "TRUE",
+     "config: p.enable.auto.offset.store: ferry sets it to false: ferry stores a record's offset "
+     "only once the record was delivered or dead-lettered (k.yaml)"},
+    {FERRY_KAFKA_PROPS_ROUTE, "group.id", "g",
+     "config: p.group.id: ferry sets it: a route's consumer group is its `group` (default "
+     "ferry-<name>) (k.yaml)"},
+    {FERRY_KAFKA_PROPS_ROUTE, "acks", "1", NULL},
+    {FERRY_KAFKA_PROPS_TABLE, "enable.auto.commit", "false", NULL},
+    {FERRY_KAFKA_PROPS_TABLE, "enable.auto.offset.store", "true", NULL},
+    {FERRY_KAFKA_PROPS_TABLE, "enable.auto.commit", "true",
+     "config: p.enable.auto.commit: ferry sets it to false: a table keeps its offsets in its "
+     "store, not in Kafka (k.yaml)"},
+    {FERRY_KAFKA_PROPS_TABLE, "group.id", "g",
+     "config: p.group.id: ferry sets it: a table joins no consumer group: it assigns itself its "
+     "partitions (k.yaml)"},
+};
+
+static void test_owned_kafka_properties(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(owned_cases) / sizeof(owned_cases[0]); i++) {
+        struct ferry_config *cfg = ferry_config_load_string("", "k.yaml");
+        struct ferry_cfg_kv kv = {(char *)owned_cases[i].key, (char *)owned_cases[i].value};
+        struct ferry_cfg_map props = {&kv, 1};
+
+        ferry_kafka_check_overrides(cfg, owned_cases[i].of, &props, "p");
+        if (!owned_cases[i].error && ferry_config_error_count(cfg))
+            fail_msg("case %zu: %s", i, ferry_config_error_at(cfg, 0));
+        if (owned_cases[i].error) {
+            assert_int_equal(ferry_config_error_count(cfg), 1);
+            assert_string_equal(ferry_config_error_at(cfg, 0), owned_cases[i].error);
+        }
+        ferry_config_destroy(cfg);
+    }
+}
+
 /* Errors past the first 64 are counted in one last message, never dropped silently. */
 static void test_errors_past_the_cap(void **state)
 {
@@ -970,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_longest_names),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_kafka_properties_reported_with_the_rest),
+        cmocka_unit_test(test_owned_kafka_properties),
         cmocka_unit_test(test_lines_of_many_keys),
         cmocka_unit_test(test_errors_past_the_cap),
         cmocka_unit_test(test_entries_past_the_cap),
