@@ -95,7 +95,14 @@ static const char doc_units[] =
     "holds no `}` and no other `${...}`. `${file:PATH}` "
     "stands for the contents of a file (up to 64 KiB, without trailing white space such as a "
     "final newline), for secrets kept out of the config; a file that cannot be read is an "
-    "error.\n";
+    "error. A relative path is read from the config file's directory for "
+    "`routes[].validate.json_schema` and `routes[].target.grpc.descriptor_set`, files that go "
+    "with the config; every other path is used as written, so a relative one is read from "
+    "ferry's working directory (`/` under the systemd unit): `server.data_dir`, "
+    "`server.tls.cert_file` and `key_file`, `kafka.dev.bootstrap_file`, "
+    "`routes[].target.tls.ca_file`, `cert_file` and `key_file`, "
+    "`routes[].target.smtp.password_file`, `ingest.auth.keys[].key_file`, `tables[].path`, "
+    "`${file:PATH}`, and the files that librdkafka properties such as `ssl.ca.location` name.\n";
 
 int ferry_config_reference(struct ferry_buf *out)
 {
