@@ -8,6 +8,7 @@
 #include "core/header_value.h"
 #include "core/kafka.h"
 #include "core/topic_name.h"
+#include "table/heartbeat.h"
 #include "table/placement.h"
 
 #include <stddef.h>
@@ -302,6 +303,19 @@ static void store_dir(const struct ferry_config *cfg, const struct ferry_table_c
     }
 }
 
+/* The advertised URL travels in every heartbeat, which holds FERRY_HEARTBEAT_URL_MAX bytes of
+ * it: a longer one would be cut, and every forwarded read sent to a wrong address. */
+static void check_advertised_length(struct ferry_config *cfg, const struct ferry_tables_config *tc)
+{
+    const char *url = cfg->server.advertised_url;
+
+    if (url && ferry_tables_config_partitioned(tc) && strlen(url) > FERRY_HEARTBEAT_URL_MAX)
+        ferry_config_error(cfg, "server.advertised_url",
+                           "longer than %d bytes, the most a heartbeat carries (tables placed "
+                           "partitioned publish it)",
+                           FERRY_HEARTBEAT_URL_MAX);
+}
+
 /* Table names are URL segments and metric labels, and two tables may not share a store (a
  * `path:`, or the default directory of another table's name); the peer key is one of the
  * listener's keys. */
@@ -312,6 +326,7 @@ void ferry_tables_config_check(struct ferry_config *cfg, void *config)
     char fpath[TABLE_PATH_MAX], a[TABLE_STORE_PATH_MAX], b[TABLE_STORE_PATH_MAX];
 
     check_peer_key(cfg, tc);
+    check_advertised_length(cfg, tc);
 
     for (size_t i = 0; i < tc->tables.count; i++) {
         if (!t[i].name)

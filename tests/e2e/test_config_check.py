@@ -518,6 +518,13 @@ BROKEN = [
         server:
           advertised_url: "http://10.0.0.5:99999"   # <-
         """, r"server\.advertised_url", r"is not a URL: Port number", None),
+    ("advertised-url-longer-than-a-heartbeat-carries", """\
+        server:
+          advertised_url: "http://10.0.0.5:8080/pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"   # <-
+        tables:
+          - {name: t, topic: a, placement: partitioned}
+        """, r"server\.advertised_url", r"longer than 1024 bytes, the most a heartbeat carries",
+     None),
     ("smtp-url-port-out-of-range", """\
         routes:
           - name: a
