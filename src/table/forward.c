@@ -24,6 +24,7 @@
 #define FORWARD_IN_FLIGHT_MAX 10000 /* reads under way at once; more get 503 */
 #define FORWARD_HEADERS_MAX 4096    /* bytes of the relayed headers of one answer */
 #define FORWARD_CONNECT_TIMEOUT_MS 1000
+#define FORWARD_TRY_MIN_MS 1000 /* the least a try is given of a read's time, when it has that */
 #define FORWARD_IDLE_WAIT_MS 1000
 
 /* The request headers a forwarded read keeps, when the client sent them. */
@@ -181,18 +182,34 @@ void ferry_table_forward_counts(ferry_table_forward *f, const char *base, uint64
     }
 }
 
+/* How long the next try may take of the left_ms the read has: the holder's wait (a long
+ * poll's) plus an even share of the rest among the candidates not tried yet, at least
+ * FORWARD_TRY_MIN_MS; the last candidate gets all that is left. A holder that takes the
+ * request and never answers (its host vanished without a reset, and the pooled connection to
+ * it still looks open) so leaves the next one time to answer. */
+static int64_t try_limit(const struct fwd *w, int64_t left_ms)
+{
+    size_t holders_left = w->holders > w->tried ? w->holders - w->tried : 1;
+    int64_t share = (left_ms - w->wait_ms) / (int64_t)holders_left;
+
+    if (share < FORWARD_TRY_MIN_MS)
+        share = FORWARD_TRY_MIN_MS;
+    return w->wait_ms + share < left_ms ? w->wait_ms + share : left_ms;
+}
+
 /* Points the read's easy handle at its next candidate: its base and the whole path and query,
- * however long (the callers bound them). Returns 0, or -1 when none is left or memory ran
- * out. */
+ * however long (the callers bound them), with the try's share of the time. Returns 0, or -1
+ * when none is left, the time ran out or memory did. */
 static int aim(ferry_table_forward *f, struct fwd *w)
 {
     struct ferry_buf url;
-    int64_t left = w->deadline_ms - ferry_clock_ms();
+    int64_t left = w->deadline_ms - ferry_clock_ms(), limit;
     int rc = -1;
 
     (void)f;
     if (w->tried >= w->nbases || left <= 0)
         return -1;
+    limit = try_limit(w, left);
     ferry_buf_init(&url, FERRY_FORWARD_URL_MAX + strlen(w->path));
     if (ferry_buf_adds(&url, w->bases[w->tried++]) || ferry_buf_adds(&url, w->path))
         goto out;
@@ -200,7 +217,7 @@ static int aim(ferry_table_forward *f, struct fwd *w)
     ferry_buf_reset(&w->relayed);
     w->too_large = 0;
     curl_easy_setopt(w->easy, CURLOPT_URL, url.data); /* libcurl keeps a copy */
-    curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, (long)left);
+    curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, (long)limit);
     rc = 0;
 out:
     ferry_buf_release(&url);
@@ -271,17 +288,24 @@ void ferry_forward_finish(ferry_table_forward *f, struct fwd *w, int status)
     fwd_free(w);
 }
 
-/* Whether a transfer's end says to try the read's next candidate: this one could not be
- * reached (a connection refused, or never made within FORWARD_CONNECT_TIMEOUT_MS: a host
- * that is down drops what is sent to it), does not serve the partition (508), or does not
- * answer now (503: it is stopping, say, and its last heartbeat has not said so yet). */
-static int try_next(CURL *easy, CURLcode rc, long status)
+/* Whether the transfer sent its request: not when its connection was never made. */
+static int request_sent(CURL *easy)
 {
     curl_off_t sent_us = 0; /* when the request was sent; 0: never (on a reused connection too) */
 
-    if (rc == CURLE_OPERATION_TIMEDOUT &&
-        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us) == CURLE_OK)
-        return sent_us == 0;
+    return curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us) == CURLE_OK &&
+           sent_us > 0;
+}
+
+/* Whether a transfer's end says to try the read's next candidate: this one could not be
+ * reached (a connection refused, or never made within FORWARD_CONNECT_TIMEOUT_MS: a host
+ * that is down drops what is sent to it), did not answer within the try's share of the read's
+ * time (try_limit), does not serve the partition (508), or does not answer now (503: it is
+ * stopping, say, and its last heartbeat has not said so yet). */
+static int try_next(const struct fwd *w, CURLcode rc, long status)
+{
+    if (rc == CURLE_OPERATION_TIMEDOUT) /* the try's time ran out: is the read's left? */
+        return ferry_clock_ms() < w->deadline_ms;
     return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
            rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
            (rc == CURLE_OK && (status == 508 || status == 503));
@@ -297,9 +321,8 @@ int ferry_forward_client_status(int status)
 }
 
 /* Answers a read whose transfer ended and that goes to no other candidate: the holder's
- * answer, or ferry's own error. unreached is try_next()'s verdict on the transfer. Returns the
- * status answered. */
-static int answer_ended(struct fwd *w, CURLcode rc, long status, int unreached)
+ * answer, or ferry's own error. Returns the status answered. */
+static int answer_ended(struct fwd *w, CURLcode rc, long status)
 {
     if (rc == CURLE_OK && status != 508) {
         relay(w, (int)status);
@@ -309,8 +332,8 @@ static int answer_ended(struct fwd *w, CURLcode rc, long status, int unreached)
         fail(w, 502, "the answer of the instance holding the key's partition was too large");
         return 502;
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT && /* the read's time ran out, not a connection's */
-        (!unreached || ferry_clock_ms() >= w->deadline_ms)) {
+    if (rc == CURLE_OPERATION_TIMEDOUT && /* a holder was asked, or the read's time ran out */
+        (request_sent(w->easy) || ferry_clock_ms() >= w->deadline_ms)) {
         fail(w, 504, "the instance holding the key's partition did not answer in time");
         return 504;
     }
@@ -331,14 +354,14 @@ static void ended(ferry_table_forward *f, struct fwd *w, CURLcode rc)
     curl_multi_remove_handle(f->multi, w->easy);
     if (rc == CURLE_OK)
         curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
-    next = try_next(w->easy, rc, status);
+    next = try_next(w, rc, status);
     count(f, w, !next && (rc == CURLE_OK || w->too_large));
     if (next && aim(f, w) == 0) {
         if (curl_multi_add_handle(f->multi, w->easy) == CURLM_OK)
             return;
         rc = CURLE_OUT_OF_MEMORY; /* answered 503, as when no holder could be reached */
     }
-    ferry_forward_finish(f, w, answer_ended(w, rc, status, next));
+    ferry_forward_finish(f, w, answer_ended(w, rc, status));
 }
 
 void ferry_forward_start(ferry_table_forward *f, struct fwd *w)
@@ -516,6 +539,7 @@ struct fwd *ferry_forward_fwd_new(ferry_table_forward *f, ferry_http_req *req,
     w->req = req;
     w->path = strdup(fr->path_and_query);
     w->deadline_ms = ferry_clock_ms() + fr->timeout_ms;
+    w->wait_ms = fr->wait_ms;
     w->done = fr->done;
     w->answer = fr->answer;
     w->arg = fr->arg;
@@ -530,6 +554,7 @@ struct fwd *ferry_forward_fwd_new(ferry_table_forward *f, ferry_http_req *req,
     }
     for (size_t i = 0; i < fr->nbases && i < FERRY_FORWARD_CANDIDATES_MAX; i++)
         snprintf(w->bases[w->nbases++], sizeof(w->bases[0]), "%s", fr->bases[i]);
+    w->holders = w->nbases;
     if (w->post)
         w->headers = curl_slist_append(NULL, "Content-Type: application/json");
     if (w->post && !w->headers) {

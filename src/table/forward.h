@@ -5,8 +5,10 @@
  * One thread of the tables job runs a libcurl multi handle: its connection cache is the
  * keep-alive pool to the other instances, and a forwarded read holds no server thread (the
  * request is suspended until the answer comes). A read goes to the first of its candidate
- * holders; when that one cannot be reached or says it does not serve the partition (508), the
- * next is tried, so a read forwarded to an instance that has just died still gets its answer.
+ * holders; when that one cannot be reached, does not answer within its try's share of the read's
+ * time, or says it does not serve the partition (508), the next is tried, so a read forwarded to
+ * an instance that has just died (or whose host vanished with a pooled connection to it still
+ * open) still gets its answer.
  * The forwarded request carries FERRY_FORWARD_HOP_HEADER: an instance never forwards a read
  * that already was (one hop at most), and answers 508 instead.
  */
@@ -47,9 +49,10 @@ struct ferry_forward_request {
     const char *path_and_query; /* as the client sent it, e.g. /tables/t/keys/k?min_offset=.. */
     const char *body;           /* NULL: a GET; else a POST of body[0..body_len), copied */
     size_t body_len;
-    const char *const *bases;            /* candidate holders' URLs, best first */
-    size_t nbases;                       /* 1 .. FERRY_FORWARD_CANDIDATES_MAX */
-    int64_t timeout_ms;                  /* for the whole read, tries included */
+    const char *const *bases; /* candidate holders' URLs, best first */
+    size_t nbases;            /* 1 .. FERRY_FORWARD_CANDIDATES_MAX */
+    int64_t timeout_ms;       /* for the whole read, tries included */
+    int64_t wait_ms;          /* of timeout_ms, how long a holder may hold the read (a long poll) */
     void (*done)(void *arg, int status); /* after the answer was sent, on the forwarder's thread */
     /* ferry_table_forward_call only: the holder's answer (status, body), or ferry's own status
      * with no body (503 when no holder could be reached or every one answered 508, 502 when

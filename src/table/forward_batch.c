@@ -100,18 +100,23 @@ static int batch_body(struct fwd **members, size_t n, struct ferry_buf *out)
 }
 
 /* Makes the batch's own read: a lookup at the GETs' first candidate, within the soonest of
- * their deadlines. NULL when out of memory. */
+ * their deadlines, its time shared as the GET with the most candidates would share its own.
+ * NULL when out of memory. */
 static struct fwd *batch_new(ferry_table_forward *f, struct fwd **members, size_t n)
 {
     const char *base = members[0]->bases[0];
     char path[BATCH_NAME_MAX + 64];
     int64_t deadline = members[0]->deadline_ms;
+    size_t holders = members[0]->nbases;
     struct ferry_buf body;
     struct fwd *b = NULL;
 
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 1; i < n; i++) {
         if (members[i]->deadline_ms < deadline)
             deadline = members[i]->deadline_ms;
+        if (members[i]->nbases > holders)
+            holders = members[i]->nbases;
+    }
     snprintf(path, sizeof(path), "/tables/%s/lookup?key_format=base64&detail=1",
              members[0]->batch_table);
     ferry_buf_init(&body, BATCH_BODY_MAX);
@@ -128,6 +133,7 @@ static struct fwd *batch_new(ferry_table_forward *f, struct fwd **members, size_
     ferry_buf_release(&body);
     if (b) {
         b->arg = b;
+        b->holders = holders;
         b->members = members;
         b->nmembers = n;
     }

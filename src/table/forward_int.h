@@ -30,7 +30,9 @@ struct fwd {
     char *path; /* path and query */
     char bases[FERRY_FORWARD_CANDIDATES_MAX][FERRY_FORWARD_URL_MAX];
     size_t nbases, tried;
+    size_t holders; /* the candidates its time is shared among: nbases (a batch: its GETs' most) */
     int64_t deadline_ms;
+    int64_t wait_ms; /* a long poll's: every try may take this long on top of its share */
     struct ferry_buf body;
     int too_large;            /* the answer passed FERRY_FORWARD_ANSWER_MAX */
     struct ferry_buf relayed; /* "Name\0value\0" pairs */

@@ -169,6 +169,7 @@ static void forward(struct table *t, ferry_http_req *req, char bases[][FERRY_FOR
         .bases = b,
         .nbases = n,
         .timeout_ms = t->owner->forward_timeout_ms + (waits ? t->cfg->limits.max_wait_ms : 0),
+        .wait_ms = waits ? t->cfg->limits.max_wait_ms : 0,
         .done = on_forwarded,
         .arg = rr,
     };

@@ -152,7 +152,10 @@ static const struct ferry_cfg_field cluster_fields[] = {
      "A partition an instance stops holding stays in its store this long, so that a member that "
      "comes back soon does not cause full restores."},
     {"forward_timeout", FERRY_CFG_DURATION, CLUSTER_FIELD(forward_timeout_ms), "5s", 100, 600000,
-     NULL, NULL, 0, "Longest a forwarded read may take before the client gets 504."},
+     NULL, NULL, 0,
+     "Longest a forwarded read may take, every holder tried included, before the client gets "
+     "504. Each holder tried gets an even share of what is left (at least 1s; the last, all of "
+     "it), so that one which never answers leaves the next time to."},
     {"peer_key", FERRY_CFG_STRING, CLUSTER_FIELD(peer_key), NULL, 0, 0, NULL, NULL, 0,
      "The API key instances send when they forward a read to each other (`${env:...}` or "
      "`${file:...}`); it must be one of `ingest.auth.keys` with access to the tables. Needed when "

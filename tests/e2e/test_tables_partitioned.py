@@ -10,13 +10,14 @@ import http.client
 import json
 import random
 import signal
+import socket
 import threading
 import time
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
-from ferrytest import deep_merge, free_port, produce, unique, wait_until
+from ferrytest import deep_merge, free_port, make_producer, produce, unique, wait_until
 
 PARTITIONS = 12
 
@@ -71,7 +72,8 @@ class Reader:
 @pytest.fixture
 def cluster(start_dev_broker, run_ferry, tmp_path):
     """cluster(n, replicas) -> (broker, topic, table, [Ferry], start): n instances holding one
-    partitioned table; start(i) starts instance i again with the same config and store."""
+    partitioned table; start(i) starts instance i again with the same config and store.
+    cluster.members_topic names their members topic."""
     topic = unique("prices")
     broker = start_dev_broker("--topic", f"{topic}:{PARTITIONS}")
     # a fixed name: placement hashes (table, partition, member), so every run places alike
@@ -109,6 +111,7 @@ def cluster(start_dev_broker, run_ferry, tmp_path):
             return launch(i, replicas, extra, f"web-{i}-start-{starts[0]}")
         return broker, topic, table, procs, start
 
+    make.members_topic = members
     return make
 
 
@@ -844,3 +847,198 @@ def test_long_poll_forwarded_to_the_holder(cluster):
     status, h, body = out[0]
     assert status == 200 and body == b'{"price":-1}' and h["etag"] != etag
     assert h["ferry-served-by"] == "web-1"
+
+
+class FakeHolder:
+    """An HTTP server on 127.0.0.1 that poses as a holder: it keeps every request it reads as
+    (method, path, body) and answers each with the raw HTTP text `answer`, or, when answer is
+    None, never answers and keeps the connection open, as a host that vanished without a reset
+    (power lost, a network cut) seems to from the other end of a pooled connection."""
+
+    def __init__(self, answer=None):
+        self.answer = answer
+        self.requests = []
+        self.conns = []
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _read_request(self, conn, buf):
+        """Returns ((method, path, body), what was read past it), or (None, b"") at the end."""
+        while b"\r\n\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return None, b""
+            buf += data
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        while len(buf) < length:
+            data = conn.recv(65536)
+            if not data:
+                return None, b""
+            buf += data
+        return (method, path, buf[:length]), buf[length:]
+
+    def _serve(self, conn):
+        buf = b""
+        try:
+            while True:
+                request, buf = self._read_request(conn, buf)
+                if request is None:
+                    return
+                self.requests.append(request)
+                if self.answer is not None:
+                    conn.sendall(self.answer)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def keys_asked(self, table):
+        """Every key asked of this holder, as often as it was asked: in a GET's path or in a
+        batched lookup's body."""
+        prefix = f"/tables/{table}/keys/"
+        out = []
+        for method, path, body in self.requests:
+            if method == "GET" and path.startswith(prefix):
+                out.append(unquote(path[len(prefix):].split("?")[0]))
+            elif method == "POST" and path.startswith(f"/tables/{table}/lookup"):
+                out += [base64.b64decode(k).decode() for k in json.loads(body)["keys"]]
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class FakeMember:
+    """A member that is only heartbeats on the members topic, sent by the test every `interval`
+    seconds: it calls itself `name`, is at `url`, and says it serves every partition of `table`,
+    caught up. On leaving it sends a last heartbeat that says so."""
+
+    def __init__(self, broker, members_topic, name, url, table, interval=0.5):
+        self.topic, self.name, self.url, self.table = members_topic, name, url, table
+        self.interval = interval
+        self.producer = make_producer(broker.bootstrap)
+        self.stop = threading.Event()
+        self.beat()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def beat(self, leaving=False):
+        hb = {"v": 1, "instance": self.name, "url": self.url, "sent_ms": int(time.time() * 1000),
+              "tables": [{"name": self.table,
+                          "partitions": [[p, 0, 0, 1] for p in range(PARTITIONS)]}]}
+        if leaving:
+            hb["leaving"] = True
+        self.producer.produce(self.topic, key=self.name, value=json.dumps(hb))
+        self.producer.poll(0)
+
+    def _run(self):
+        while not self.stop.wait(self.interval):
+            self.beat()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+        self.beat(leaving=True)
+        self.producer.flush(10)
+
+
+def partitions_of_keys(ferry, table, keys):
+    reader = Reader(ferry)
+    try:
+        return {k: int(reader.key(table, k)[1]["ferry-partition"]) for k in keys}
+    finally:
+        reader.close()
+
+
+def keys_behind(ferry, table, fake, partition_of, holder="web-1"):
+    """Waits until ferry sees the member `fake` serve every partition beside the instances
+    placed there, and returns the keys of the partitions placed on `holder` alone: ferry sends
+    their reads to `fake` first (its name sorts first among holders as fresh) and to `holder`
+    next."""
+    def settled():
+        doc = member_map(ferry, table)
+        serving, placed_on = {}, {}
+        for m in doc["members"]:
+            for p in m["partitions"]:
+                if p["serving"]:
+                    serving.setdefault(p["partition"], set()).add(m["instance"])
+        for h in doc["holders"]:
+            placed_on[h["partition"]] = {x["instance"] for x in h["holders"]}
+        if len(placed_on) != PARTITIONS or any(serving.get(p) != names | {fake}
+                                               for p, names in placed_on.items()):
+            return None
+        return {p for p, names in placed_on.items() if names == {holder}}
+    parts = wait_until(settled, 60, f"{fake} serving beside the instances placed")
+    keys = sorted(k for k, p in partition_of.items() if p in parts)
+    assert keys, f"no key in the partitions of {holder}"
+    return keys
+
+
+def test_a_holder_that_never_answers_is_passed_over(cluster):
+    # A holder whose host vanished without a reset keeps its pooled connections open and never
+    # answers. A read forwarded there waited the whole forward_timeout and got 504; each try now
+    # has a share of the time, and the next holder answers within forward_timeout.
+    broker, topic, table, procs, _ = cluster(2, 1, {"cluster": {"forward_timeout": "3s"}})
+    last = write_keys(broker, topic, 600)
+    wait_served(procs, table, 1)
+    partition_of = partitions_of_keys(procs[0], table, last)
+    with FakeHolder() as fake, \
+            FakeMember(broker, cluster.members_topic, "a-silent", fake.url, table):
+        keys = keys_behind(procs[0], table, "a-silent", partition_of)
+        reader = Reader(procs[0])
+        try:
+            for k in keys[:3]:
+                started = time.monotonic()
+                status, h, body = reader.key(table, k)
+                took = time.monotonic() - started
+                assert (status, body.decode(), h.get("ferry-served-by")) == \
+                    (200, last[k], "web-1"), (k, status, body)
+                assert took < 3, f"{k} took {took:.2f} s"
+        finally:
+            reader.close()
+        assert keys[0] in fake.keys_asked(table), fake.requests
+        # reads at once, which go to the silent holder as one lookup
+        answers = []
+
+        def read(k):
+            r = Reader(procs[0])
+            try:
+                answers.append((k, r.key(table, k)[0]))
+            finally:
+                r.close()
+        threads = [threading.Thread(target=read, args=(k,)) for k in keys[3:19]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert answers and all(status == 200 for _, status in answers), answers
+

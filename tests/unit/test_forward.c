@@ -4,8 +4,9 @@
  * Each case sends one request of ferry's own (ferry_table_forward_call) to a list of candidate
  * holders: one that answers, one that refuses connections, one that drops them (a host that is
  * down), one that says it does not serve the partition (508), one whose answer is larger than a
- * forwarded answer may be, one that never answers. It checks the status handed back, the body,
- * and what was counted for each holder.
+ * forwarded answer may be, one that takes the request and never answers (a host that vanished
+ * with the connection still open). It checks the status handed back, the body, and what was
+ * counted for each holder.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -194,6 +195,7 @@ struct forward_case {
     const char *name;
     const char *bases[CANDIDATES]; /* NULL ends the list */
     int64_t timeout_ms;
+    int64_t wait_ms;           /* of timeout_ms, a long poll's wait at the holder */
     int status;                /* handed to answer */
     size_t len;                /* the body's length (0: ferry's own status, no body) */
     int sent[CANDIDATES];      /* counted sent to each candidate */
@@ -201,15 +203,19 @@ struct forward_case {
 };
 
 static const struct forward_case cases[] = {
-    {"the first candidate answers", {served}, 5000, 200, 5, {1}, {0}},
-    {"a refused connection goes to the next", {refused, served}, 5000, 200, 5, {1, 1}, {1, 0}},
-    {"a 508 goes to the next", {moving, served}, 5000, 200, 5, {1, 1}, {1, 0}},
-    {"every candidate says 508: 503", {moving, moving2}, 5000, 503, 0, {1, 1}, {1, 1}},
-    {"none can be reached: 503", {refused}, 5000, 503, 0, {1}, {1}},
-    {"a dropped connection goes to the next", {dropping, served}, 10000, 200, 5, {1, 1}, {1, 0}},
-    {"every connection dropped: 503", {dropping}, 10000, 503, 0, {1}, {1}},
-    {"an answer too large: 502, not retried", {too_big, served}, 20000, 502, 0, {1, 0}, {0, 0}},
-    {"no answer in time: 504, not retried", {silent, served}, 2000, 504, 0, {1, 0}, {1, 0}},
+    {"the first candidate answers", {served}, 5000, 0, 200, 5, {1}, {0}},
+    {"a refused connection goes to the next", {refused, served}, 5000, 0, 200, 5, {1, 1}, {1, 0}},
+    {"a 508 goes to the next", {moving, served}, 5000, 0, 200, 5, {1, 1}, {1, 0}},
+    {"every candidate says 508: 503", {moving, moving2}, 5000, 0, 503, 0, {1, 1}, {1, 1}},
+    {"none can be reached: 503", {refused}, 5000, 0, 503, 0, {1}, {1}},
+    {"a dropped connection goes to the next", {dropping, served}, 10000, 0, 200, 5, {1, 1}, {1, 0}},
+    {"every connection dropped: 503", {dropping}, 10000, 0, 503, 0, {1}, {1}},
+    {"an answer too large: 502, not retried", {too_big, served}, 20000, 0, 502, 0, {1, 0}, {0, 0}},
+    /* 2 s for 2 candidates: 1 s each, and the second answers */
+    {"no answer in its share: the next", {silent, served}, 2000, 0, 200, 5, {1, 1}, {1, 0}},
+    {"no answer in time: 504", {silent}, 1000, 0, 504, 0, {1}, {1}},
+    /* a long poll's try may take its wait on top of its share: all of the time here */
+    {"a long poll is not cut short", {silent, served}, 2500, 2000, 504, 0, {1, 0}, {1, 0}},
 };
 
 static void counts_at(const char *base, uint64_t *sent, uint64_t *unreached)
@@ -237,6 +243,7 @@ static void run_case(const struct forward_case *c)
                                        .bases = c->bases,
                                        .nbases = n,
                                        .timeout_ms = c->timeout_ms,
+                                       .wait_ms = c->wait_ms,
                                        .done = on_done,
                                        .answer = on_answer,
                                        .arg = o};
