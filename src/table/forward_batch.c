@@ -5,8 +5,11 @@
  * request at both ends. The forwarder takes the queue whole: the plain GETs of one table whose
  * first candidate is the same holder become one POST /tables/{table}/lookup with detail=1 (rows
  * with what a GET says: forward_get.c turns each back into its GET's answer). When the batch
- * fails (the holder is gone, or does not serve every key: 508), each GET is sent alone as it
- * would have been, to its candidates in turn. A batch counts in no limit; its GETs do.
+ * fails because its holder cannot serve it now (unreachable, stopping, not serving every key:
+ * 508, silent past the batch's share of the time), each GET is sent alone to its next
+ * candidate; when the batch failed for a reason of its own (an answer too large to relay, say),
+ * or a GET has no other candidate, the GET is sent alone to the same holder. A batch counts in no
+ * limit; its GETs do.
  */
 #include "table/forward_int.h"
 #include "core/base64.h"
@@ -34,11 +37,12 @@ static int same_group(const struct fwd *a, const struct fwd *b)
     return strcmp(a->batch_table, b->batch_table) == 0 && strcmp(a->bases[0], b->bases[0]) == 0;
 }
 
-/* Sends every GET of a batch alone, from its first candidate. */
-static void unbatch(ferry_table_forward *f, struct fwd **members, size_t n)
+/* Sends every GET of a batch alone: from its second candidate when skip_first is set and it
+ * has one, else from its first. */
+static void unbatch(ferry_table_forward *f, struct fwd **members, size_t n, int skip_first)
 {
     for (size_t i = 0; i < n; i++) {
-        members[i]->tried = 0;
+        members[i]->tried = skip_first && members[i]->nbases > 1 ? 1 : 0;
         ferry_forward_start(f, members[i]);
     }
 }
@@ -81,8 +85,10 @@ static void on_batch(void *arg, int status, const char *body, size_t len)
 {
     struct fwd *b = arg;
     size_t done = status == 200 ? answer_all(b, body, len) : 0;
+    /* 503 or 504: the holder could not serve the batch now, and would not serve its GETs */
+    int holder_failed = status != 200 && ferry_forward_client_status(status) != 502;
 
-    unbatch(b->f, b->members + done, b->nmembers - done);
+    unbatch(b->f, b->members + done, b->nmembers - done, holder_failed);
     b->nmembers = 0;
 }
 
@@ -165,7 +171,7 @@ static void send_group(ferry_table_forward *f, struct group *g)
         ferry_forward_start(f, b);
         return;
     }
-    unbatch(f, members, n);
+    unbatch(f, members, n, 0);
     free(members);
 }
 

@@ -1042,3 +1042,41 @@ def test_a_holder_that_never_answers_is_passed_over(cluster):
             t.join(30)
         assert answers and all(status == 200 for _, status in answers), answers
 
+
+def test_a_failed_batch_goes_on_to_the_next_holder(cluster):
+    # GETs batched for a holder that answers 503 (it is stopping) were each asked again at that
+    # holder alone, then at the next: twice the requests to a holder that had just refused. Now
+    # a key is asked of the stopping holder once, in its batch or alone.
+    broker, topic, table, procs, _ = cluster(2, 1)
+    last = write_keys(broker, topic, 1200)
+    wait_served(procs, table, 1)
+    partition_of = partitions_of_keys(procs[0], table, last)
+    stopping = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n"
+    with FakeHolder(stopping) as fake, \
+            FakeMember(broker, cluster.members_topic, "a-stopping", fake.url, table):
+        keys = keys_behind(procs[0], table, "a-stopping", partition_of)
+        answers, errors = [], []
+
+        def read(share):
+            r = Reader(procs[0])
+            try:
+                for k in share:
+                    status, h, body = r.key(table, k)
+                    answers.append((k, status, body.decode(), h.get("ferry-served-by")))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                r.close()
+        threads = [threading.Thread(target=read, args=(keys[i::16],)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        wrong = [a for a in answers if a[1:] != (200, last[a[0]], "web-1")]
+        assert len(answers) == len(keys) and not wrong, wrong[:5]
+        batches = [r for r in fake.requests if r[0] == "POST"]
+        assert batches, "no GETs went in a batch"
+        asked = fake.keys_asked(table)
+        again = sorted({k for k in asked if asked.count(k) > 1})
+        assert not again, f"{len(again)} keys asked of the stopping holder twice: {again[:5]}"
