@@ -10,6 +10,7 @@
 #include "core/base64.h"
 #include "core/clock.h"
 #include "table/fanout.h"
+#include "table/read_remote.h"
 #include "table/reply.h"
 
 #include <errno.h>
@@ -19,7 +20,8 @@
 
 #define EVENTS_ID_MAX 64 /* the longest Last-Event-ID read: "<partition>:<offset>" */
 
-static const char *const key_params[] = {"key_format", NULL};
+/* redirected_by: a partitioned table's redirect to this instance adds it (read_remote.c) */
+static const char *const key_params[] = {"key_format", FERRY_TABLE_REDIRECTED_PARAM, NULL};
 static const char *const prefix_params[] = {"prefix", "key_format", NULL};
 
 /* Reads "<partition>:<offset>" into sub; an id of another shape resumes nothing. */

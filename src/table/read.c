@@ -627,7 +627,7 @@ static struct table *find_table(ferry_tables *ts, const char *name, size_t len)
  * rebuilt from the parsed one and would lose what made it bad (a %00, a repeated name). */
 static int bad_key_query(struct table *t, ferry_http_req *req, int events, int64_t started_us)
 {
-    static const char *const event_params[] = {"key_format", NULL};
+    static const char *const event_params[] = {"key_format", FERRY_TABLE_REDIRECTED_PARAM, NULL};
     char why[256];
 
     if (ferry_table_check_query(req, events ? event_params : key_params, why, sizeof(why)) == 0)

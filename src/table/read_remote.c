@@ -5,7 +5,10 @@
  * answers (it serves the partition and is no more than max_lag behind, or no holder is
  * fresher). Otherwise a GET goes through the forwarder (forward.c) with the client's path and
  * query, and a key's event stream is redirected (307) to the freshest holder, whose URL comes
- * from its heartbeat: streams last, and a proxy in the middle would hold them twice.
+ * from its heartbeat: streams last, and a proxy in the middle would hold them twice. The
+ * redirect adds FERRY_TABLE_REDIRECTED_PARAM, and an instance never redirects a request that
+ * has it (it serves the events or answers 503), so two instances whose member maps disagree
+ * while a partition moves cannot send a client back and forth.
  */
 #include "table/read_remote.h"
 #include "core/base64.h"
@@ -105,12 +108,35 @@ static int path_and_query(ferry_http_req *req, struct ferry_buf *out)
     return out->failed ? -1 : 0;
 }
 
+/* Adds FERRY_TABLE_REDIRECTED_PARAM, naming this instance, to an events redirect's path and
+ * query. Returns 0, or -1 when it passes the buffer's cap. */
+static int mark_redirected(struct table *t, struct ferry_buf *pq)
+{
+    struct query_out q = {pq, memchr(pq->data, '?', pq->len) != NULL};
+
+    add_param(&q, FERRY_TABLE_REDIRECTED_PARAM, ferry_table_cluster_instance(t->owner->cluster));
+    return pq->failed ? -1 : 0;
+}
+
 static void refuse(struct table *t, ferry_http_req *req, int32_t p, int forwarded,
                    int64_t started_us)
 {
+    const char *by = ferry_http_req_query(req, FERRY_TABLE_REDIRECTED_PARAM); /* events only */
+
     if (p >= 0)
         ferry_table_header_int(req, "Ferry-Partition", p);
     ferry_table_served_here(t, req);
+    if (forwarded && by) {
+        ferry_http_add_header(req, "Retry-After", FERRY_TABLE_RETRY_AFTER);
+        ferry_http_respond_error(req, 503, 0,
+                                 "table '%s': '%s' redirected this key's events here, but this "
+                                 "instance does not serve the key's partition now (the instances "
+                                 "disagree on its holders while it moves, and a redirect is not "
+                                 "redirected again): subscribe again shortly",
+                                 t->cfg->name, by);
+        ferry_table_count(t, 503, started_us);
+        return;
+    }
     if (forwarded) {
         ferry_http_respond_error(req, 508, 0,
                                  "table '%s': this instance does not serve the key's partition "
@@ -195,7 +221,8 @@ int ferry_table_read_remote(struct table *t, ferry_http_req *req, const char *ke
                             int events, int64_t started_us)
 {
     char bases[FERRY_FORWARD_CANDIDATES_MAX][FERRY_FORWARD_URL_MAX];
-    int forwarded = ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) != NULL;
+    int forwarded = ferry_http_req_header(req, FERRY_FORWARD_HOP_HEADER) != NULL ||
+                    (events && ferry_http_req_query(req, FERRY_TABLE_REDIRECTED_PARAM));
     char *raw = malloc(len + 1);
     ssize_t raw_len = raw ? stored_key(req, key, len, raw) : -1;
     int32_t p = raw_len >= 0 ? ferry_table_key_partition(t, raw, (size_t)raw_len) : -1;
@@ -219,7 +246,7 @@ int ferry_table_read_remote(struct table *t, ferry_http_req *req, const char *ke
         return 1;
     }
     ferry_buf_init(&pq, REMOTE_PATH_MAX);
-    if (path_and_query(req, &pq)) {
+    if (path_and_query(req, &pq) || (events && mark_redirected(t, &pq))) {
         ferry_http_respond_error(req, 414, 0, "the path and query pass %d bytes", REMOTE_PATH_MAX);
         ferry_table_count(t, 414, started_us);
     } else if (events) {

@@ -12,6 +12,10 @@
 #include "core/httpd.h"
 #include "table/state.h"
 
+/* The query parameter an events redirect adds, naming the instance that redirected: the
+ * instance it reaches serves the events or answers 503, and never redirects it again. */
+#define FERRY_TABLE_REDIRECTED_PARAM "redirected_by"
+
 /* For a read of key (decoded from the path; key_format not applied yet) on a partitioned table:
  * returns 1 when the read was forwarded, redirected or answered here with an error, 0 when
  * this instance answers it as usual. events is nonzero for GET .../keys/{key}/events. Server

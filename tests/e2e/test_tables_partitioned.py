@@ -1080,3 +1080,34 @@ def test_a_failed_batch_goes_on_to_the_next_holder(cluster):
         asked = fake.keys_asked(table)
         again = sorted({k for k in asked if asked.count(k) > 1})
         assert not again, f"{len(again)} keys asked of the stopping holder twice: {again[:5]}"
+
+
+def test_an_events_redirect_is_not_redirected_again(cluster):
+    # Two instances whose member maps disagree while a partition moves could send a key's
+    # subscriber back and forth, bounded only by the client's redirect limit. A redirect now
+    # says who made it (redirected_by), and an instance that gets a redirected subscription to
+    # a partition it does not serve answers 503 rather than redirect it again.
+    broker, topic, table, procs, _ = cluster(2, 1)
+    last = write_keys(broker, topic, 100)
+    wait_served(procs, table, 1)
+    reader = Reader(procs[0])
+    try:
+        key = next(k for k in last if reader.key(table, k)[1]["ferry-served-by"] == "web-1")
+    finally:
+        reader.close()
+    path = f"/tables/{table}/keys/{key}/events"
+    r = procs[0].request("HEAD", path)
+    assert r.status == 307, (r.status, r.headers)
+    holder_url = next(m["url"] for m in member_map(procs[0], table)["members"]
+                      if m["instance"] == "web-1")
+    assert r.headers["location"] == f"{holder_url}{path}?redirected_by=web-0", r.headers
+    # the holder serves the redirected subscription
+    r = procs[1].request("HEAD", f"{path}?redirected_by=web-0")
+    assert r.status == 200, (r.status, r.headers)
+    # an instance that does not serve the partition does not send it back
+    r = procs[0].request("GET", f"{path}?redirected_by=web-1")
+    assert r.status == 503 and "location" not in r.headers, (r.status, r.headers, r.text)
+    assert r.headers["retry-after"] == "1" and "not redirected again" in r.json()["message"]
+    # the parameter is checked as the others are
+    r = procs[0].request("GET", f"{path}?redirected_by")
+    assert r.status == 400, (r.status, r.text)
