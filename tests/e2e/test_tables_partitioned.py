@@ -1007,7 +1007,8 @@ def test_a_holder_that_never_answers_is_passed_over(cluster):
     # A holder whose host vanished without a reset keeps its pooled connections open and never
     # answers. A read forwarded there waited the whole forward_timeout and got 504; each try now
     # has a share of the time, and the next holder answers within forward_timeout.
-    broker, topic, table, procs, _ = cluster(2, 1, {"cluster": {"forward_timeout": "3s"}})
+    # 6 s: the silent holder's share is 3 s, which leaves the real one 3 s on a busy machine
+    broker, topic, table, procs, _ = cluster(2, 1, {"cluster": {"forward_timeout": "6s"}})
     last = write_keys(broker, topic, 600)
     wait_served(procs, table, 1)
     partition_of = partitions_of_keys(procs[0], table, last)
@@ -1022,7 +1023,7 @@ def test_a_holder_that_never_answers_is_passed_over(cluster):
                 took = time.monotonic() - started
                 assert (status, body.decode(), h.get("ferry-served-by")) == \
                     (200, last[k], "web-1"), (k, status, body)
-                assert took < 3, f"{k} took {took:.2f} s"
+                assert took < 6, f"{k} took {took:.2f} s"
         finally:
             reader.close()
         assert keys[0] in fake.keys_asked(table), fake.requests
