@@ -1,5 +1,6 @@
 /*
- * file.c - opening the files a config names without blocking on a FIFO (see file.h).
+ * file.c - opening the files a config names without blocking on a FIFO, and syncing a
+ * directory (see file.h).
  */
 #include "core/file.h"
 
@@ -26,4 +27,17 @@ FILE *ferry_file_open_regular(const char *path, char *errstr, size_t errstr_size
     if (!f)
         close(fd);
     return f;
+}
+
+int ferry_file_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc, saved;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
 }

@@ -795,7 +795,7 @@ static enum apply_result prepare(struct table *t, struct run *run, const char *f
 /* Puts the caught-up rebuilt store in the place of the table's own. */
 static enum apply_result swap_in(struct table *t, struct run *run)
 {
-    char from[TABLE_PATH_MAX], why[512] = "";
+    char from[TABLE_PATH_MAX], why[512] = "", reopen[512] = "";
     int failed;
 
     snprintf(from, sizeof(from), "%s", ferry_store_path(run->target));
@@ -803,21 +803,27 @@ static enum apply_result swap_in(struct table *t, struct run *run)
     run->target = NULL;
     pthread_rwlock_wrlock(&t->store_lock);
     ferry_store_close(t->store);
-    failed = ferry_store_destroy_files(t->path, why, sizeof(why)) != FERRY_STORE_OK;
-    if (!failed && rename(from, t->path) != 0) {
-        snprintf(why, sizeof(why), "cannot rename '%s' to '%s': %s", from, t->path,
-                 strerror(errno));
-        failed = 1;
-    }
-    t->store =
-        failed ? NULL : ferry_store_open(t->path, (size_t)t->cfg->max_size, why, sizeof(why));
+    /* On failure the old store is whole in its place, and is opened again to keep answering. */
+    failed = ferry_store_replace(t->path, from, why, sizeof(why)) != FERRY_STORE_OK;
+    if (!failed && why[0])
+        FLOG_WARN("table", t->cfg->name, "the rebuilt store is in place, but %s", why);
+    t->store = ferry_store_open(t->path, (size_t)t->cfg->max_size, failed ? reopen : why,
+                                failed ? sizeof(reopen) : sizeof(why));
     pthread_rwlock_unlock(&t->store_lock);
     run->target = t->store;
     atomic_store(&t->rebuilding, 0);
     ferry_table_fanout_resync(t); /* the subscriptions' states are of the old store */
     ferry_table_watch_committed(t, NULL, NULL, 0, 1); /* so are the parked reads' answers */
+    if (failed && t->store) {
+        FLOG_ERROR("table", t->cfg->name,
+                   "cannot swap in the rebuilt store: %s; applying stopped, the old store "
+                   "keeps answering",
+                   why);
+        return APPLY_FAILED;
+    }
     if (!t->store) {
-        FLOG_ERROR("table", t->cfg->name, "cannot swap in the rebuilt store: %s", why);
+        FLOG_ERROR("table", t->cfg->name, "cannot swap in the rebuilt store: %s%s%s", why,
+                   failed ? "; opening the old one again: " : "", failed ? reopen : "");
         return APPLY_FAILED;
     }
     FLOG_INFO("table", t->cfg->name, "the rebuilt store has caught up and replaced the old one");

@@ -13,6 +13,7 @@
  */
 #include "table/store.h"
 #include "table/sync_marker.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -487,6 +488,59 @@ int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size
         result = FERRY_STORE_ERROR;
     }
     return result;
+}
+
+/* Syncs the directory holding path (best effort: the renames are done either way, and a
+ * system crash before they reach the disk finds one store or the other whole). */
+static void sync_parent(const char *path)
+{
+    char parent[STORE_PATH_MAX + 1];
+    char *slash;
+
+    snprintf(parent, sizeof(parent), "%s", path);
+    slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(parent, sizeof(parent), ".");
+    ferry_file_sync_dir(parent);
+}
+
+int ferry_store_replace(const char *path, const char *from, char *errstr, size_t errstr_size)
+{
+    char aside[STORE_PATH_MAX + 8];
+
+    if (strlen(path) > STORE_PATH_MAX) {
+        snprintf(errstr, errstr_size, "table store '%.64s': path is over %d bytes", path,
+                 STORE_PATH_MAX);
+        return FERRY_STORE_ERROR;
+    }
+    snprintf(aside, sizeof(aside), "%s.old", path);
+    if (ferry_store_destroy_files(aside, errstr, errstr_size)) /* left by an earlier swap */
+        return FERRY_STORE_ERROR;
+    if (rename(path, aside) != 0) {
+        snprintf(errstr, errstr_size, "table store '%s': moving it aside to '%s': %s", path, aside,
+                 strerror(errno));
+        return FERRY_STORE_ERROR;
+    }
+    if (rename(from, path) != 0) {
+        int err = errno;
+        if (rename(aside, path) != 0)
+            snprintf(errstr, errstr_size, "table store '%s': cannot move '%s' in (%s) nor back",
+                     path, from, strerror(err));
+        else
+            snprintf(errstr, errstr_size, "table store '%s': moving '%s' in: %s", path, from,
+                     strerror(err));
+        return FERRY_STORE_ERROR;
+    }
+    sync_parent(path);
+    errstr[0] = '\0';
+    if (ferry_store_destroy_files(aside, errstr, errstr_size))
+        return FERRY_STORE_OK; /* errstr says what is left */
+    errstr[0] = '\0';
+    return FERRY_STORE_OK;
 }
 
 int ferry_store_batch_begin(ferry_store *store, char *errstr, size_t errstr_size)

@@ -165,6 +165,14 @@ const char *ferry_store_path(const ferry_store *store);
  */
 int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size);
 
+/* Puts the closed store at `from` in the place of the closed store at path: path moves aside to
+ * "<path>.old", from takes its name, the parent directory is synced, and the old store's files
+ * are removed. When a rename fails, path's store is left where and as it was, and the result is
+ * FERRY_STORE_ERROR. FERRY_STORE_OK with errstr set (not "") means the new store is in place but
+ * "<path>.old" could not be removed (another file in it, say). @locality any thread, never on an
+ * open store */
+int ferry_store_replace(const char *path, const char *from, char *errstr, size_t errstr_size);
+
 /* Starts a write batch. Returns FERRY_STORE_OK, or FERRY_STORE_ERROR when a batch is already
  * open or LMDB fails. @locality the writer thread */
 int ferry_store_batch_begin(ferry_store *store, char *errstr, size_t errstr_size);

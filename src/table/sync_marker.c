@@ -5,6 +5,7 @@
  * synced, so it is either wholly there or not at all after a crash.
  */
 #include "table/sync_marker.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,17 +40,6 @@ static void boot_id(char *out, size_t cap)
         out[0] = '\0';
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY), rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Writes text to file and syncs it. Returns 0, or -1 with errno. */
 static int write_synced(const char *file, const char *text)
 {
@@ -75,7 +65,7 @@ int ferry_sync_marker_set(const char *dir, char *errstr, size_t errstr_size)
         return 1;
     snprintf(temp, sizeof(temp), "%s/%s", dir, SYNC_MARKER_TEMP);
     snprintf(file, sizeof(file), "%s/%s", dir, SYNC_MARKER_NAME);
-    if (write_synced(temp, id) != 0 || rename(temp, file) != 0 || sync_dir(dir) != 0) {
+    if (write_synced(temp, id) != 0 || rename(temp, file) != 0 || ferry_file_sync_dir(dir) != 0) {
         snprintf(errstr, errstr_size, "table store '%s': writing its unsynced marker: %s", dir,
                  strerror(errno));
         unlink(temp);
@@ -91,7 +81,7 @@ int ferry_sync_marker_clear(const char *dir, char *errstr, size_t errstr_size)
     snprintf(temp, sizeof(temp), "%s/%s", dir, SYNC_MARKER_TEMP);
     snprintf(file, sizeof(file), "%s/%s", dir, SYNC_MARKER_NAME);
     unlink(temp); /* left by a crash while the marker was written; usually missing */
-    if (unlink(file) == 0 ? sync_dir(dir) == 0 : errno == ENOENT)
+    if (unlink(file) == 0 ? ferry_file_sync_dir(dir) == 0 : errno == ENOENT)
         return 0;
     snprintf(errstr, errstr_size, "table store '%s': removing its unsynced marker: %s", dir,
              strerror(errno));
