@@ -404,7 +404,10 @@ class StepProducer(threading.Thread):
             raise self.error
 
 
-def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
+def run_on_a_recreated_topic(start_dev_broker, run_ferry, tmp_path, between=None):
+    """Loads table t from a topic holding old=1, stops, calls between(store path), then starts
+    ferry again on the same store against a new cluster whose topic holds new=2. Returns that
+    second ferry once it has swapped in its rebuilt store."""
     topic = unique("t")
     first = start_dev_broker("--topic", f"{topic}:4", name="first-cluster")
     produce(first.bootstrap, topic, [("old", "1")], partitioner="murmur2_random")
@@ -414,6 +417,8 @@ def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
     assert f.get("/tables/t/keys/old").status == 200
     f.stop()
     first.stop()
+    if between:
+        between(path)
     second = start_dev_broker("--topic", f"{topic}:4", name="second-cluster")
     produce(second.bootstrap, topic, [("new", "2")], partitioner="murmur2_random")
     g = run_ferry(config(second.bootstrap, [table("t", topic, path)]), name="after")
@@ -422,32 +427,24 @@ def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
     g.wait_ready(60)
     assert g.get("/tables/t/keys/new").body == b"2"
     assert g.get("/tables/t/keys/old").status == 404
-    assert "ferry-rebuilding" not in g.get("/tables/t/keys/new").headers
     assert not (tmp_path / "s.rebuild").exists()
+    return g
+
+
+def test_recreated_topic_is_rebuilt(start_dev_broker, run_ferry, tmp_path):
+    g = run_on_a_recreated_topic(start_dev_broker, run_ferry, tmp_path)
+    assert "ferry-rebuilding" not in g.get("/tables/t/keys/new").headers
+    assert not (tmp_path / "s.old").exists()
 
 
 def test_rebuilt_store_replaces_one_with_a_file_of_its_own(start_dev_broker, run_ferry, tmp_path):
     # Another file in the store's directory made the swap fail after the old store's files were
     # deleted: the table then answered 500 for good. The old directory now moves aside whole.
-    topic = unique("t")
-    first = start_dev_broker("--topic", f"{topic}:2", name="first-cluster")
-    produce(first.bootstrap, topic, [("old", "1")], partitioner="murmur2_random")
-    path = tmp_path / "s"
-    f = run_ferry(config(first.bootstrap, [table("t", topic, path)]), name="before")
-    f.wait_ready(60)
-    f.stop()
-    first.stop()
-    (path / "notes.txt").write_text("an operator's file\n")
-    second = start_dev_broker("--topic", f"{topic}:2", name="second-cluster")
-    produce(second.bootstrap, topic, [("new", "2")], partitioner="murmur2_random")
-    g = run_ferry(config(second.bootstrap, [table("t", topic, path)]), name="after")
-    g.wait_log(r"the rebuilt store has caught up and replaced the old one", timeout=60)
+    def add_file(path):
+        (path / "notes.txt").write_text("an operator's file\n")
+    g = run_on_a_recreated_topic(start_dev_broker, run_ferry, tmp_path, add_file)
     g.wait_log(r"level=warn .*the rebuilt store is in place, but .*s\.old", timeout=10)
-    g.wait_ready(60)
-    assert g.get("/tables/t/keys/new").body == b"2"
-    assert g.get("/tables/t/keys/old").status == 404
     assert (tmp_path / "s.old" / "notes.txt").exists()
-    assert not (tmp_path / "s.rebuild").exists()
 
 
 def test_full_store_stops_applying_and_keeps_answering(broker30, run_ferry, tmp_path):
