@@ -1026,17 +1026,60 @@ static void idle(struct table *t, enum table_state state)
         ;
 }
 
-static void report_full(struct table *t)
+/* Logs that the store being written (target: the table's own, or a rebuild beside it) reached
+ * max_size. */
+static void report_full(struct table *t, ferry_store *target)
 {
     struct ferry_store_stats st = {0};
+    int rebuild = target != t->store;
     char why[512];
 
-    if (ferry_store_stats(t->store, &st, why, sizeof(why)))
+    if (ferry_store_stats(target, &st, why, sizeof(why)))
         FLOG_WARN("table", t->cfg->name, "cannot read the store's size: %s", why);
     FLOG_ERROR("table", t->cfg->name,
-               "the store is full (%" PRIu64 " bytes used of max_size %" PRIu64 "): applying "
-               "stopped, reads go on. Raise tables[].max_size for '%s' and restart ferry",
-               st.bytes_used, st.max_size, t->cfg->name);
+               "the %s is full (%" PRIu64 " bytes used of max_size %" PRIu64 "): applying "
+               "stopped, reads go on%s. Raise tables[].max_size for '%s' and restart ferry",
+               rebuild ? "rebuilt store" : "store", st.bytes_used, st.max_size,
+               rebuild ? " from the old store, which applies nothing more" : "", t->cfg->name);
+}
+
+/* Puts what the old store holds back as what the table has applied, for the reads that wait
+ * on min_offset: the rebuild's progress stood there. Returns 0, or -1 when the old store's
+ * offsets cannot be read. */
+static int applied_from_store(struct table *t, struct run *run)
+{
+    char why[512];
+
+    if (ferry_store_offsets(t->store, run->next, t->npartitions, why, sizeof(why))) {
+        FLOG_ERROR("table", t->cfg->name, "cannot read the old store's offsets: %s", why);
+        return -1;
+    }
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        atomic_store(&t->parts[p].applied, run->next[p] >= 0 ? run->next[p] : run->view.low[p]);
+        t->parts[p].unstored = run->next[p] < 0;
+    }
+    return 0;
+}
+
+/* Gives up a rebuild whose store filled up: deletes that store, and the table goes on answering
+ * from the old one as a full store does. It stays marked rebuilding only when the old store's
+ * offsets cannot be read, so that min_offset is never taken from the rebuild's progress. */
+static void drop_rebuild(struct table *t, struct run *run)
+{
+    char path[TABLE_PATH_MAX], why[512];
+
+    if (run->target == t->store)
+        return;
+    snprintf(path, sizeof(path), "%s", ferry_store_path(run->target));
+    ferry_store_close(run->target); /* aborts the transaction that did not fit */
+    run->target = NULL;
+    run->pb.open = 0;
+    if (ferry_store_destroy_files(path, why, sizeof(why)))
+        FLOG_WARN("table", t->cfg->name, "cannot delete the rebuilt store: %s", why);
+    if (applied_from_store(t, run))
+        return;
+    atomic_store(&t->rebuilding, 0);
+    ferry_table_watch_committed(t, NULL, NULL, 0, 1); /* the old store may hold what they wait on */
 }
 
 /* While a store is rebuilt, the old one answers reads when it holds anything. */
@@ -1069,8 +1112,10 @@ void *ferry_table_apply_main(void *arg)
         if (r == APPLY_OK)
             r = apply_loop(t, &run);
     }
-    if (r == APPLY_FULL)
-        report_full(t);
+    if (r == APPLY_FULL) {
+        report_full(t, run.target);
+        drop_rebuild(t, &run);
+    }
     if (r == APPLY_FULL || r == APPLY_FAILED)
         idle(t, r == APPLY_FULL ? TABLE_FULL : TABLE_FAILED);
     run_release(t, &run);

@@ -515,6 +515,40 @@ def test_full_store_stops_applying_and_keeps_answering(broker30, run_ferry, tmp_
         assert r.status == 200 and r.body == b"s"
 
 
+def test_a_rebuild_that_fills_its_store_leaves_the_old_one_answering(start_dev_broker, run_ferry,
+                                                                      tmp_path):
+    """A rebuild while running (as above) whose store passes max_size: the old store goes on
+    answering, as a full store does, and min_offset is answered from what it holds. (The log
+    gave the old store's size, and the table stayed rebuilding for good: every min_offset read
+    waited for a swap that never came, and answered 504.)"""
+    topic = unique("t")
+    broker = start_dev_broker("--topic", f"{topic}:2")
+    produce(broker.bootstrap, topic,
+            [{"key": f"k{i}", "value": f"v{i}", "partition": i % 2} for i in range(100)])
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s", max_size="2MiB")]))
+    f.wait_ready(60)
+    f.send_signal(signal.SIGSTOP)
+    try:
+        produce(broker.bootstrap, topic,
+                [{"key": f"big{i}", "value": "x" * 200_000, "partition": 0} for i in range(40)])
+    finally:
+        f.send_signal(signal.SIGCONT)
+    f.wait_log(r"the rebuilt store is full \(\d+ bytes used of max_size \d+\): applying stopped, "
+               r"reads go on from the old store", timeout=60)
+    wait_until(lambda: f.get("/tables/t").json()["state"] == "full", 30, "state full")
+    st = f.get("/tables/t").json()
+    assert st["rebuilding"] is False and st["keys"] == 100, st
+    assert [p["applied"] for p in st["partitions"]] == [50, 50], st
+    for k in ("k0", "k1"):
+        r = f.get(f"/tables/t/keys/{k}")
+        assert r.status == 200 and "ferry-rebuilding" not in r.headers, (k, r.status, r.text)
+    r = f.get("/tables/t/keys/k1?min_offset=1:10,0:49", headers={"Prefer": "wait=2"})
+    assert r.status == 200 and r.body == b"v1", (r.status, r.text)
+    r = f.get("/tables/t/keys/k1?min_offset=0:50", headers={"Prefer": "wait=1"})
+    assert r.status == 504 and "not applied min_offset yet" in r.text, (r.status, r.text)
+    assert not (tmp_path / "s.rebuild").exists()
+
+
 def test_a_store_full_before_it_was_ever_ready_answers_nothing(broker30, run_ferry, tmp_path):
     """A table that fills up while it loads holds part of the topic: it keeps answering 503,
     never a 404 for a key it did not get to."""
