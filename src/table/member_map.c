@@ -14,6 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bounds of the map's parts, for the cap of the answer that holds it. A string is at most six
+ * times its bytes once escaped (\u00XX). */
+#define MAP_STRING_MAX(bytes) (6 * (bytes) + 2)
+/* a member without its partitions: its instance, its URL, two counters */
+#define MAP_MEMBER_MAX                                                                             \
+    (MAP_STRING_MAX(FERRY_HEARTBEAT_NAME_MAX) + MAP_STRING_MAX(FERRY_HEARTBEAT_URL_MAX) + 128)
+#define MAP_MEMBER_PARTITION_MAX 128 /* {"partition","applied","lag","serving"} in a member */
+#define MAP_HOLDERS_MAX 64           /* {"partition":N,"holders":[]} */
+#define MAP_HOLDER_MAX (MAP_STRING_MAX(FERRY_HEARTBEAT_NAME_MAX) + 32) /* one holder in it */
+
 static void add_member(struct ferry_buf *out, struct table *t, const struct ferry_member *m,
                        const struct ferry_heartbeat_table *ht, int self)
 {
@@ -92,4 +102,25 @@ void ferry_table_member_map_add(struct ferry_buf *out, struct table *t)
     free(names);
     free(index);
     ferry_table_cluster_view_release(c, v);
+}
+
+size_t ferry_table_member_map_max(struct table *t)
+{
+    ferry_table_cluster *c = t->owner->cluster;
+    const struct ferry_members_view *v;
+    size_t bytes = 64, partitions;
+
+    if (!ferry_table_is_partitioned(t) || !c)
+        return 0;
+    v = ferry_table_cluster_view_acquire(c);
+    for (size_t i = 0; i < v->count; i++) {
+        const struct ferry_heartbeat_table *ht =
+            ferry_heartbeat_table(&v->members[i].hb, t->cfg->name);
+        if (ht)
+            bytes += MAP_MEMBER_MAX + ht->count * MAP_MEMBER_PARTITION_MAX;
+    }
+    ferry_table_cluster_view_release(c, v);
+    partitions =
+        atomic_load(&t->state) != TABLE_STARTING && t->npartitions > 0 ? (size_t)t->npartitions : 0;
+    return bytes + partitions * (MAP_HOLDERS_MAX + (size_t)t->cfg->replicas * MAP_HOLDER_MAX);
 }

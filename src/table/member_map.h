@@ -13,4 +13,8 @@
  * `all`). Any thread. */
 void ferry_table_member_map_add(struct ferry_buf *out, struct table *t);
 
+/* The most bytes ferry_table_member_map_add() may append for t with the members live now: 0 for
+ * placement `all`. Any thread. */
+size_t ferry_table_member_map_max(struct table *t);
+
 #endif

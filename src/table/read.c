@@ -34,7 +34,10 @@
 
 #define READ_PREFIX "/tables/"
 #define READ_HEADER_MAX 64
-#define READ_STATUS_MAX (64 * 1024) /* a table's state as JSON: 30 bytes a partition and more */
+#define READ_STATUS_MAX (64 * 1024) /* GET /tables, and a table's state without its partitions */
+/* One partition in GET /tables/{table}: its object with an int32 and three int64s at their
+ * longest is 139 bytes. */
+#define READ_STATUS_PARTITION_MAX 160
 #define READ_LOOKUP_BODY_MAX (8 * 1024 * 1024) /* a POST /tables/{table}/lookup body */
 #define READ_MIN_OFFSET_WAIT_MS 5000           /* how long min_offset waits without Prefer: wait */
 
@@ -529,12 +532,24 @@ static void add_table(struct ferry_buf *out, struct table *t, int detail)
     ferry_buf_addc(out, '}');
 }
 
+/* Sends the JSON in out, or 500 when some of it did not fit: an append that failed left the rest
+ * out, and the closing brackets after it may have fitted. */
 static void send_json(ferry_http_req *req, struct ferry_buf *out)
 {
-    if (out->len >= out->cap)
-        ferry_http_respond_error(req, 500, 0, "the answer passed %d bytes", READ_STATUS_MAX);
+    if (out->failed)
+        ferry_http_respond_error(req, 500, 0, "the answer passed %zu bytes", out->cap);
     else
         ferry_http_respond(req, 200, "application/json", out->data, out->len);
+}
+
+/* The cap of a table's state with its partitions and, when placed partitioned, its members.
+ * (The partitions are known, and listed, once the table has left TABLE_STARTING.) */
+static size_t status_max(struct table *t)
+{
+    size_t partitions =
+        atomic_load(&t->state) != TABLE_STARTING && t->npartitions > 0 ? (size_t)t->npartitions : 0;
+
+    return READ_STATUS_MAX + partitions * READ_STATUS_PARTITION_MAX + ferry_table_member_map_max(t);
 }
 
 static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
@@ -547,7 +562,7 @@ static void get_table(struct table *t, ferry_http_req *req, int64_t started_us)
         ferry_table_count(t, 400, started_us);
         return;
     }
-    ferry_buf_init(&out, READ_STATUS_MAX);
+    ferry_buf_init(&out, status_max(t));
     add_table(&out, t, 1);
     ferry_buf_addc(&out, '\n');
     send_json(req, &out);

@@ -300,6 +300,21 @@ def test_status_and_list(broker30, run_ferry, tmp_path):
     assert m.get("ferry_table_ready", table="t") == 1
 
 
+def test_status_of_a_topic_of_1000_partitions(start_dev_broker, run_ferry, tmp_path):
+    """GET /tables/{table} lists every partition of a wide topic. (Its answer was capped at
+    64 KiB, about 850 partitions: the rest were cut off.)"""
+    topic = unique("wide")
+    broker = start_dev_broker("--topic", f"{topic}:1000")
+    produce(broker.bootstrap, topic, [("a", "1")], partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]))
+    f.wait_ready(120)
+    r = f.get("/tables/t")
+    assert r.status == 200, (r.status, r.text[:300])
+    st = r.json()
+    assert [p["partition"] for p in st["partitions"]] == list(range(1000))
+    assert st["keys"] == 1 and sum(p["applied"] for p in st["partitions"]) == 1
+
+
 def stored_at_start(ferry):
     m = ferry.wait_log(r"already applied", timeout=60)
     line = m.string
