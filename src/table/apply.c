@@ -792,6 +792,24 @@ static enum apply_result prepare(struct table *t, struct run *run, const char *f
     return APPLY_OK;
 }
 
+/* Puts what the old store holds back as what the table has applied, for the reads that wait
+ * on min_offset: the rebuild's progress stood there. Returns 0, or -1 when the old store's
+ * offsets cannot be read. */
+static int applied_from_store(struct table *t, struct run *run)
+{
+    char why[512];
+
+    if (ferry_store_offsets(t->store, run->next, t->npartitions, why, sizeof(why))) {
+        FLOG_ERROR("table", t->cfg->name, "cannot read the old store's offsets: %s", why);
+        return -1;
+    }
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        atomic_store(&t->parts[p].applied, run->next[p] >= 0 ? run->next[p] : run->view.low[p]);
+        t->parts[p].unstored = run->next[p] < 0;
+    }
+    return 0;
+}
+
 /* Puts the caught-up rebuilt store in the place of the table's own. */
 static enum apply_result swap_in(struct table *t, struct run *run)
 {
@@ -811,7 +829,9 @@ static enum apply_result swap_in(struct table *t, struct run *run)
                                 failed ? sizeof(reopen) : sizeof(why));
     pthread_rwlock_unlock(&t->store_lock);
     run->target = t->store;
-    atomic_store(&t->rebuilding, 0);
+    /* the applied offsets are the rebuild's: the old store's stand again when it stays */
+    if (!failed || (t->store && applied_from_store(t, run) == 0))
+        atomic_store(&t->rebuilding, 0);
     ferry_table_fanout_resync(t); /* the subscriptions' states are of the old store */
     ferry_table_watch_committed(t, NULL, NULL, 0, 1); /* so are the parked reads' answers */
     if (failed && t->store) {
@@ -1041,24 +1061,6 @@ static void report_full(struct table *t, ferry_store *target)
                "stopped, reads go on%s. Raise tables[].max_size for '%s' and restart ferry",
                rebuild ? "rebuilt store" : "store", st.bytes_used, st.max_size,
                rebuild ? " from the old store, which applies nothing more" : "", t->cfg->name);
-}
-
-/* Puts what the old store holds back as what the table has applied, for the reads that wait
- * on min_offset: the rebuild's progress stood there. Returns 0, or -1 when the old store's
- * offsets cannot be read. */
-static int applied_from_store(struct table *t, struct run *run)
-{
-    char why[512];
-
-    if (ferry_store_offsets(t->store, run->next, t->npartitions, why, sizeof(why))) {
-        FLOG_ERROR("table", t->cfg->name, "cannot read the old store's offsets: %s", why);
-        return -1;
-    }
-    for (int32_t p = 0; p < t->npartitions; p++) {
-        atomic_store(&t->parts[p].applied, run->next[p] >= 0 ? run->next[p] : run->view.low[p]);
-        t->parts[p].unstored = run->next[p] < 0;
-    }
-    return 0;
 }
 
 /* Gives up a rebuild whose store filled up: deletes that store, and the table goes on answering
