@@ -38,6 +38,7 @@
 /* One partition in GET /tables/{table}: its object with an int32 and three int64s at their
  * longest is 139 bytes. */
 #define READ_STATUS_PARTITION_MAX 160
+#define READ_STATUS_TABLE_MAX 1024 /* one table in GET /tables: names of at most 64 and 249 */
 #define READ_LOOKUP_BODY_MAX (8 * 1024 * 1024) /* a POST /tables/{table}/lookup body */
 #define READ_MIN_OFFSET_WAIT_MS 5000           /* how long min_offset waits without Prefer: wait */
 
@@ -612,7 +613,7 @@ static void on_list(ferry_http_req *req, void *arg)
         ferry_http_respond_error(req, 400, 0, "%s", why);
         return;
     }
-    ferry_buf_init(&out, READ_STATUS_MAX);
+    ferry_buf_init(&out, READ_STATUS_MAX + ts->count * READ_STATUS_TABLE_MAX);
     ferry_buf_adds(&out, "{\"tables\":[");
     for (size_t i = 0; i < ts->count; i++) {
         if (!may_read(ts, key, &ts->tables[i]))
