@@ -1063,14 +1063,15 @@ static void report_full(struct table *t, ferry_store *target)
                rebuild ? " from the old store, which applies nothing more" : "", t->cfg->name);
 }
 
-/* Gives up a rebuild whose store filled up: deletes that store, and the table goes on answering
- * from the old one as a full store does. It stays marked rebuilding only when the old store's
- * offsets cannot be read, so that min_offset is never taken from the rebuild's progress. */
+/* Gives up a rebuild whose store filled up or that failed: deletes that store, and the table
+ * goes on answering from the old one as a full store does. It stays marked rebuilding only
+ * when the old store's offsets cannot be read, so that min_offset is never taken from the
+ * rebuild's progress. */
 static void drop_rebuild(struct table *t, struct run *run)
 {
     char path[TABLE_PATH_MAX], why[512];
 
-    if (run->target == t->store)
+    if (!run->target || run->target == t->store)
         return;
     snprintf(path, sizeof(path), "%s", ferry_store_path(run->target));
     ferry_store_close(run->target); /* aborts the transaction that did not fit */
@@ -1114,12 +1115,12 @@ void *ferry_table_apply_main(void *arg)
         if (r == APPLY_OK)
             r = apply_loop(t, &run);
     }
-    if (r == APPLY_FULL) {
+    if (r == APPLY_FULL)
         report_full(t, run.target);
-        drop_rebuild(t, &run);
-    }
-    if (r == APPLY_FULL || r == APPLY_FAILED)
+    if (r == APPLY_FULL || r == APPLY_FAILED) {
+        drop_rebuild(t, &run); /* a rebuild that stops for good leaves the old store answering */
         idle(t, r == APPLY_FULL ? TABLE_FULL : TABLE_FAILED);
+    }
     run_release(t, &run);
     return NULL;
 }
