@@ -243,6 +243,10 @@ static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
         kr->status = 503;
         ferry_http_respond_error(kr->req, 503, 0, "ferry is shutting down");
     } else if (kr->waiter.kind == FERRY_WAIT_OFFSETS && !offsets_applied(kr)) {
+        if (why == FERRY_WAKE_CHANGED) { /* a rebuild began since: wait for its swap */
+            park(kr, seq);
+            return;
+        }
         send_behind(kr);
     } else {
         kr->may_wait = why == FERRY_WAKE_CHANGED && kr->waiter.kind == FERRY_WAIT_KEY;

@@ -125,6 +125,17 @@ static void insert(struct table_watch *tw, struct ferry_table_waiter *waiter)
     atomic_fetch_add(&tw->count, 1);
 }
 
+/* Nonzero when what the waiter waits for may have come before it was parked: for a key, any
+ * commit since the caller read seq and looked at the store (it looks again); for offsets, the
+ * offsets themselves, which every commit publishes before it takes the lock, so that commits
+ * of other partitions do not wake it before its deadline. Under the lock. */
+static int missed(struct table_watch *tw, const struct ferry_table_waiter *waiter, uint64_t seq)
+{
+    if (waiter->kind == FERRY_WAIT_OFFSETS)
+        return offsets_reached(waiter);
+    return atomic_load(&tw->seq) != seq;
+}
+
 int ferry_table_watch_park(ferry_table_watch *w, struct ferry_table_waiter *waiter, uint64_t seq,
                            int *full)
 {
@@ -141,9 +152,7 @@ int ferry_table_watch_park(ferry_table_watch *w, struct ferry_table_waiter *wait
     if (*full || ferry_heap_push(&w->deadlines, &waiter->deadline))
         goto out;
     insert(tw, waiter);
-    /* A commit between the caller's look at the store and now: look again at once. */
-    if (atomic_load(&tw->seq) != seq ||
-        (waiter->kind == FERRY_WAIT_OFFSETS && offsets_reached(waiter)))
+    if (missed(tw, waiter, seq))
         wake_later(w, waiter);
     pthread_cond_signal(&w->changed);
     result = 0;

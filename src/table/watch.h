@@ -67,7 +67,8 @@ void ferry_table_watch_stop(ferry_table_watch *w);
 void ferry_table_watch_destroy(ferry_table_watch *w);
 
 /* The table's change count: read it before looking at the store, and pass it to park, so that
- * a change committed in between wakes the waiter at once. Any thread. */
+ * a change committed in between wakes a key waiter at once (an offset waiter is woken only
+ * when its offsets are reached, whatever seq says). Any thread. */
 uint64_t ferry_table_watch_seq(const struct table *t);
 
 /* Parks w until its condition, its deadline or shutdown. Returns 0 when parked; -1 when the

@@ -1,0 +1,163 @@
+/*
+ * test_table_watch.c - reads parked until a key changes or offsets are applied
+ * (src/table/watch.c), with the watch thread running.
+ *
+ * Cases: a waiter parked after a commit it did not see (a stale seq) is woken at once when it
+ * waits on a key, but waits on when it waits on offsets that commit did not reach: only its
+ * own offsets, or its deadline, wake it.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "table/watch.h"
+
+#define PARTITIONS 2
+#define NOT_WOKEN -1
+#define WAKE_TIMEOUT_MS 10000 /* a busy machine: the deadlines below are 200 ms */
+#define SHORT_WAIT_MS 200
+
+/* One table with its watch, the thread started. */
+struct fixture {
+    struct ferry_table_config cfg;
+    struct table_partition parts[PARTITIONS];
+    struct table table;
+    ferry_tables tables;
+    ferry_table_watch *w;
+};
+
+/* A parked read: records why it was woken. */
+struct probe {
+    struct ferry_table_waiter waiter; /* first: the watch hands it back */
+    int64_t offsets[PARTITIONS];
+    int why; /* enum ferry_wake, or NOT_WOKEN */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t woken; /* on CLOCK_MONOTONIC, as ferry_clock_timespec */
+
+static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
+{
+    struct probe *pr = (struct probe *)w;
+
+    pthread_mutex_lock(&lock);
+    pr->why = (int)why;
+    pthread_cond_broadcast(&woken);
+    pthread_mutex_unlock(&lock);
+}
+
+/* Why pr was woken, waiting for it up to WAKE_TIMEOUT_MS; NOT_WOKEN if it was not. */
+static int wait_woken(struct probe *pr)
+{
+    struct timespec until = ferry_clock_timespec(ferry_clock_ms() + WAKE_TIMEOUT_MS);
+    int why;
+
+    pthread_mutex_lock(&lock);
+    while (pr->why == NOT_WOKEN && pthread_cond_timedwait(&woken, &lock, &until) == 0)
+        ;
+    why = pr->why;
+    pthread_mutex_unlock(&lock);
+    return why;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char why[256];
+
+    assert_non_null(f);
+    f->cfg.name = "t";
+    f->cfg.limits.max_waiters = 10;
+    f->table.cfg = &f->cfg;
+    f->table.owner = &f->tables;
+    f->table.npartitions = PARTITIONS;
+    f->table.parts = f->parts;
+    f->tables.tables = &f->table;
+    f->tables.count = 1;
+    f->w = ferry_table_watch_new(&f->tables, why, sizeof(why));
+    assert_non_null(f->w);
+    f->tables.watch = f->w;
+    assert_int_equal(ferry_table_watch_start(f->w, why, sizeof(why)), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    ferry_table_watch_destroy(f->w);
+    free(f);
+    return 0;
+}
+
+static void probe_init(struct probe *pr, struct table *t, enum ferry_wait_kind kind)
+{
+    memset(pr, 0, sizeof(*pr));
+    pr->waiter.table = t;
+    pr->waiter.key = "k";
+    pr->waiter.key_len = 1;
+    pr->waiter.wake = on_wake;
+    pr->waiter.kind = (uint8_t)kind;
+    pr->waiter.deadline.key = ferry_clock_ms() + SHORT_WAIT_MS;
+    pr->why = NOT_WOKEN;
+    for (int32_t p = 0; p < PARTITIONS; p++)
+        pr->offsets[p] = -1;
+    if (kind == FERRY_WAIT_OFFSETS)
+        pr->waiter.offsets = pr->offsets;
+}
+
+struct stale_case {
+    const char *name;
+    enum ferry_wait_kind kind;
+    int stale;              /* a commit came between the read of seq and the park */
+    int64_t applied, min;   /* partition 0's applied offset, and the waiter's min_offset */
+    enum ferry_wake expect; /* how it is woken */
+};
+
+static const struct stale_case stale_cases[] = {
+    {"key, a commit unseen", FERRY_WAIT_KEY, 1, 0, 0, FERRY_WAKE_CHANGED},
+    {"key, nothing since", FERRY_WAIT_KEY, 0, 0, 0, FERRY_WAKE_DEADLINE},
+    {"offsets not reached, a commit unseen", FERRY_WAIT_OFFSETS, 1, 5, 9, FERRY_WAKE_DEADLINE},
+    {"offsets not reached, nothing since", FERRY_WAIT_OFFSETS, 0, 5, 9, FERRY_WAKE_DEADLINE},
+    {"offsets reached, nothing since", FERRY_WAIT_OFFSETS, 0, 10, 9, FERRY_WAKE_CHANGED},
+    {"offsets reached, a commit unseen", FERRY_WAIT_OFFSETS, 1, 10, 9, FERRY_WAKE_CHANGED},
+};
+
+/* Parks a waiter with the seq it read before the commits it may have missed. */
+static void test_stale_seq(void **state)
+{
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(stale_cases) / sizeof(stale_cases[0]); i++) {
+        const struct stale_case *c = &stale_cases[i];
+        uint64_t seq = ferry_table_watch_seq(&f->table);
+        struct probe pr;
+        int full;
+
+        atomic_store(&f->parts[0].applied, c->applied);
+        if (c->stale) /* a commit of the other partition */
+            ferry_table_watch_committed(&f->table, NULL, NULL, 0, 0);
+        probe_init(&pr, &f->table, c->kind);
+        pr.offsets[0] = c->min;
+        assert_int_equal(ferry_table_watch_park(f->w, &pr.waiter, seq, &full), 0);
+        if (wait_woken(&pr) != (int)c->expect)
+            fail_msg("%s: woken with %d, not %d", c->name, pr.why, (int)c->expect);
+    }
+}
+
+int main(void)
+{
+    ferry_clock_cond_init(&woken);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stale_seq, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
