@@ -260,7 +260,8 @@ static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
 }
 
 /* Parks the read until its key changes or its offsets are applied, or answers at once when
- * it cannot wait (429 at the limit, 503 when stopping). */
+ * it cannot wait (429 at the limit, 503 when stopping). A read parked again from on_wake kept
+ * its place under the limit. */
 static void park(struct key_read *kr, uint64_t seq)
 {
     int full;

@@ -28,6 +28,9 @@ struct table_watch {
     _Atomic uint64_t seq;      /* commits reported so far */
     atomic_size_t key_waiters; /* waiters in the buckets */
     atomic_size_t count;       /* every parked waiter of the table */
+    atomic_size_t waking;      /* taken off the lists for their wake callbacks, which may park
+                                  them again: they keep their places under max_waiters until
+                                  their wake returns */
     struct waiter_list buckets[WATCH_BUCKETS];
     struct waiter_list offsets;
 };
@@ -42,6 +45,9 @@ struct ferry_table_watch {
     pthread_t thread;
     int thread_started;
 };
+
+/* The waiter whose wake callback runs on this thread: parking it again is no new wait. */
+static _Thread_local const struct ferry_table_waiter *in_wake;
 
 /* FNV-1a: buckets only spread keys; equal keys are compared in full. */
 static uint32_t hash_key(const void *key, size_t len)
@@ -136,6 +142,15 @@ static int missed(struct table_watch *tw, const struct ferry_table_waiter *waite
     return atomic_load(&tw->seq) != seq;
 }
 
+/* Nonzero when the table's limits.max_waiters are all taken, counting the waiters being
+ * answered: they may park again. Under the lock. */
+static int full_up(struct table_watch *tw, const struct ferry_table_waiter *waiter)
+{
+    size_t taken = atomic_load(&tw->count) + atomic_load(&tw->waking);
+
+    return taken >= (size_t)waiter->table->cfg->limits.max_waiters;
+}
+
 int ferry_table_watch_park(ferry_table_watch *w, struct ferry_table_waiter *waiter, uint64_t seq,
                            int *full)
 {
@@ -148,7 +163,7 @@ int ferry_table_watch_park(ferry_table_watch *w, struct ferry_table_waiter *wait
     pthread_mutex_lock(&w->lock);
     if (w->stopping)
         goto out;
-    *full = atomic_load(&tw->count) >= (size_t)waiter->table->cfg->limits.max_waiters;
+    *full = waiter != in_wake && full_up(tw, waiter);
     if (*full || ferry_heap_push(&w->deadlines, &waiter->deadline))
         goto out;
     insert(tw, waiter);
@@ -224,13 +239,26 @@ size_t ferry_table_watch_count(const struct table *t)
 
 /* ---- the thread ---- */
 
-/* Answers every waiter of list with why, unlocked. */
+/* Takes a waiter off the watch onto out, for its wake callback. Under the lock. */
+static void take(ferry_table_watch *w, struct ferry_table_waiter *waiter, struct waiter_list *out)
+{
+    detach(w, waiter);
+    atomic_fetch_add(&waiter->table->watch->waking, 1);
+    TAILQ_INSERT_TAIL(out, waiter, link);
+}
+
+/* Answers every waiter of list (from take) with why, unlocked. */
 static void answer_all(struct waiter_list *list, enum ferry_wake why)
 {
     while (!TAILQ_EMPTY(list)) {
         struct ferry_table_waiter *waiter = TAILQ_FIRST(list);
+        struct table_watch *tw = waiter->table->watch;
+
         TAILQ_REMOVE(list, waiter, link);
-        waiter->wake(waiter, why);
+        in_wake = waiter;
+        waiter->wake(waiter, why); /* frees it, or parks it again */
+        in_wake = NULL;
+        atomic_fetch_sub(&tw->waking, 1);
     }
 }
 
@@ -241,16 +269,12 @@ static void take_due(ferry_table_watch *w, struct waiter_list *woken, struct wai
     struct ferry_heap_node *top;
     int64_t now = ferry_clock_ms();
 
-    while (!TAILQ_EMPTY(&w->woken)) {
-        waiter = TAILQ_FIRST(&w->woken);
-        detach(w, waiter);
-        TAILQ_INSERT_TAIL(woken, waiter, link);
-    }
+    while (!TAILQ_EMPTY(&w->woken))
+        take(w, TAILQ_FIRST(&w->woken), woken);
     while ((top = ferry_heap_peek(&w->deadlines)) != NULL && top->key <= now) {
         waiter = (struct ferry_table_waiter *)((char *)top -
                                                offsetof(struct ferry_table_waiter, deadline));
-        detach(w, waiter);
-        TAILQ_INSERT_TAIL(expired, waiter, link);
+        take(w, waiter, expired);
     }
 }
 
@@ -279,8 +303,7 @@ static void take_all(ferry_table_watch *w, struct waiter_list *out)
         struct ferry_table_waiter *waiter =
             (struct ferry_table_waiter *)((char *)top -
                                           offsetof(struct ferry_table_waiter, deadline));
-        detach(w, waiter);
-        TAILQ_INSERT_TAIL(out, waiter, link);
+        take(w, waiter, out);
     }
 }
 
@@ -374,11 +397,8 @@ void ferry_table_watch_stop(ferry_table_watch *w)
     /* Without a thread (it never started), answer here what was parked. */
     pthread_mutex_lock(&w->lock);
     take_all(w, &left);
-    while (!TAILQ_EMPTY(&w->woken)) {
-        struct ferry_table_waiter *waiter = TAILQ_FIRST(&w->woken);
-        detach(w, waiter);
-        TAILQ_INSERT_TAIL(&left, waiter, link);
-    }
+    while (!TAILQ_EMPTY(&w->woken))
+        take(w, TAILQ_FIRST(&w->woken), &left);
     pthread_mutex_unlock(&w->lock);
     answer_all(&left, FERRY_WAKE_STOPPING);
 }

@@ -41,8 +41,9 @@ struct ferry_table_waiter {
     size_t key_len;
     int64_t *offsets; /* FERRY_WAIT_OFFSETS: one per partition of the table, -1 for none: wait
                          until each partition's applied offset passes it; owned by the caller */
-    /* Called once, on the watch thread (or on the caller's thread when parking fails); must
-     * answer the request. The waiter is no longer in the watch and may be freed. */
+    /* Called once a park, on the watch thread (on the thread stopping the watch when it never
+     * started); must answer the request, or park the waiter again. The waiter is no longer in
+     * the watch and may be freed. */
     void (*wake)(struct ferry_table_waiter *w, enum ferry_wake why);
     struct ferry_heap_node deadline; /* key: when the wait ends, on ferry_clock_ms() */
     uint8_t kind;                    /* enum ferry_wait_kind */
@@ -73,7 +74,9 @@ uint64_t ferry_table_watch_seq(const struct table *t);
 
 /* Parks w until its condition, its deadline or shutdown. Returns 0 when parked; -1 when the
  * table's limits.max_waiters are all taken (answer 429) or the watch is stopping (503), with
- * *full telling which; w was not parked then and its wake is not called. Server threads. */
+ * *full telling which; w was not parked then and its wake is not called. A waiter parked again
+ * by its own wake callback kept its place meanwhile: it is never refused for max_waiters.
+ * Server threads, or the watch thread from a wake callback. */
 int ferry_table_watch_park(ferry_table_watch *w, struct ferry_table_waiter *waiter, uint64_t seq,
                            int *full);
 

@@ -4,7 +4,8 @@
  *
  * Cases: a waiter parked after a commit it did not see (a stale seq) is woken at once when it
  * waits on a key, but waits on when it waits on offsets that commit did not reach: only its
- * own offsets, or its deadline, wake it.
+ * own offsets, or its deadline, wake it. A waiter its wake callback parks again keeps its
+ * place under limits.max_waiters: a new read that came meanwhile is refused, not it.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -38,15 +39,37 @@ struct probe {
     struct ferry_table_waiter waiter; /* first: the watch hands it back */
     int64_t offsets[PARTITIONS];
     int why; /* enum ferry_wake, or NOT_WOKEN */
+    /* when set, its first wake parks other, then itself again, and records how both went */
+    struct probe *other;
+    ferry_table_watch *w;
+    int other_parked, other_full, parked_again;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t woken; /* on CLOCK_MONOTONIC, as ferry_clock_timespec */
 
+/* The first wake of a probe with other: a new read comes, then this one parks again. */
+static void park_both(struct probe *pr)
+{
+    uint64_t seq = ferry_table_watch_seq(pr->waiter.table);
+    int full;
+
+    pr->other_parked = ferry_table_watch_park(pr->w, &pr->other->waiter, seq, &full) == 0;
+    pr->other_full = full;
+    pr->other = NULL;
+    pr->waiter.deadline.key = ferry_clock_ms() + SHORT_WAIT_MS;
+    pr->parked_again = ferry_table_watch_park(pr->w, &pr->waiter, seq, &full) == 0;
+}
+
 static void on_wake(struct ferry_table_waiter *w, enum ferry_wake why)
 {
     struct probe *pr = (struct probe *)w;
 
+    if (pr->other) {
+        park_both(pr);
+        if (pr->parked_again)
+            return;
+    }
     pthread_mutex_lock(&lock);
     pr->why = (int)why;
     pthread_cond_broadcast(&woken);
@@ -153,11 +176,40 @@ static void test_stale_seq(void **state)
     }
 }
 
+/* max_waiters 1: the one parked read is woken by a rewrite of its key and parks again. */
+static void test_park_again_keeps_its_place(void **state)
+{
+    struct fixture *f = *state;
+    struct probe first, second;
+    const void *keys[] = {"k"};
+    size_t lens[] = {1};
+    int full, why;
+
+    f->cfg.limits.max_waiters = 1;
+    probe_init(&first, &f->table, FERRY_WAIT_KEY);
+    probe_init(&second, &f->table, FERRY_WAIT_KEY);
+    first.waiter.deadline.key = ferry_clock_ms() + WAKE_TIMEOUT_MS;
+    first.other = &second;
+    first.w = f->w;
+    assert_int_equal(
+        ferry_table_watch_park(f->w, &first.waiter, ferry_table_watch_seq(&f->table), &full), 0);
+    ferry_table_watch_committed(&f->table, keys, lens, 1, 0);
+    why = wait_woken(&first);
+    if (first.other_parked) /* before any assert: it must not outlive this frame */
+        wait_woken(&second);
+    assert_true(first.parked_again);
+    assert_false(first.other_parked);
+    assert_true(first.other_full);
+    assert_int_equal(why, FERRY_WAKE_DEADLINE);
+    assert_int_equal(ferry_table_watch_count(&f->table), 0);
+}
+
 int main(void)
 {
     ferry_clock_cond_init(&woken);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stale_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_park_again_keeps_its_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
