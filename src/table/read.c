@@ -181,15 +181,18 @@ static void finish(struct key_read *kr)
 }
 
 /* Nonzero when every partition min_offset names has been applied past its offset, in the
- * store that answers: while a rebuilt store catches up, applied counts it, not the old one. */
+ * store that answers: while a rebuilt store catches up, applied counts it, not the old one.
+ * A read without min_offset has nothing to wait for, rebuild or not. */
 static int offsets_applied(const struct key_read *kr)
 {
     const struct table *t = kr->waiter.table;
     const int64_t *min = kr->waiter.offsets;
 
+    if (!min)
+        return 1;
     if (atomic_load(&t->rebuilding))
         return 0;
-    for (int32_t p = 0; min && p < t->npartitions; p++)
+    for (int32_t p = 0; p < t->npartitions; p++)
         if (min[p] >= 0 && atomic_load(&t->parts[p].applied) <= min[p])
             return 0;
     return 1;

@@ -750,6 +750,63 @@ def test_min_offset_with_if_none_match_answers_at_once(broker30, run_ferry, tmp_
     assert metric(f, "ferry_table_waiters", table="t") == 0
 
 
+def test_reads_without_min_offset_do_not_wait_for_a_rebuild(start_dev_broker, run_ferry,
+                                                             tmp_path):
+    """While a rebuilt store catches up, reads come from the old one, and a read without
+    min_offset has nothing to wait for: it answers at once and takes no place among
+    limits.max_waiters (0 here: a read that parks is 429), Prefer: wait or not. (Every key read
+    was parked during a rebuild: 429 here, and a wait held until a commit or its deadline.) The
+    rebuild fetches about 1 KiB at a time and its broker is frozen (SIGSTOP) as soon as it
+    began, so that it is still going while the reads are made."""
+    import os
+    import time
+    topic = unique("t")
+    slow = {"message.max.bytes": "1000", "fetch.max.bytes": "1024",
+            "max.partition.fetch.bytes": "1024", "queued.min.messages": "1",
+            "queued.max.messages.kbytes": "1"}
+
+    def cfg(bootstrap):
+        return config(bootstrap, [table("t", topic, tmp_path / "s", kafka=slow,
+                                        limits={"max_waiters": 0})])
+
+    first = start_dev_broker("--topic", f"{topic}:1", name="first-cluster")
+    produce(first.bootstrap, topic, [("old", "1")])
+    f = run_ferry(cfg(first.bootstrap), name="before")
+    f.wait_ready(60)
+    f.stop()
+    first.stop()
+    # two partitions now: the store no longer fits the topic
+    second = start_dev_broker("--topic", f"{topic}:2", name="second-cluster")
+    produce(second.bootstrap, topic,  # about 1.5 s of fetches, 4 MiB a partition at most
+            [{"key": f"new{i}", "value": "x" * 100, "partition": i % 2} for i in range(60000)])
+    g = run_ferry(cfg(second.bootstrap), name="after")
+
+    def rebuilding_and_ready():
+        st = g.get("/tables/t").json()
+        return st["rebuilding"] and st["ready"]
+
+    wait_until(rebuilding_and_ready, 60, "the rebuild to begin", interval=0.005,
+               max_interval=0.005)
+    os.kill(second.pid, signal.SIGSTOP)
+    try:
+        assert g.get("/tables/t").json()["rebuilding"], "the rebuild ended before its broker froze"
+        r = g.get("/tables/t/keys/old")
+        assert r.status == 200 and r.body == b"1", (r.status, r.text)
+        assert r.headers["ferry-rebuilding"] == "true"
+        assert g.get("/tables/t/keys/new0").status == 404  # in the new store only
+        started = time.monotonic()
+        r = g.get("/tables/t/keys/old", headers={"Prefer": "wait=30"}, timeout=60)
+        assert r.status == 200 and r.body == b"1", (r.status, r.text)
+        assert time.monotonic() - started < 15, "a read without If-None-Match waited"
+        r = g.get("/tables/t/keys/old", headers={"If-None-Match": r.headers["etag"]})
+        assert r.status == 304, (r.status, r.text)
+        assert g.get("/tables/t").json()["rebuilding"]
+    finally:
+        os.kill(second.pid, signal.SIGCONT)
+    g.wait_log(r"the rebuilt store has caught up and replaced the old one", timeout=60)
+    assert g.get("/tables/t/keys/old").status == 404
+
+
 def test_shutdown_answers_parked_reads(broker30, run_ferry, tmp_path):
     import threading
     broker, topic = broker30
