@@ -396,7 +396,8 @@ static enum apply_result store_result(struct table *t, int r, const char *why)
 }
 
 /* Keeps a record's key and place for the reads that wait and the subscriptions, when some
- * exist. */
+ * exist. A batch that keeps none (recording was off when it opened) is incomplete all the
+ * same: a read may park on one of its keys before it commits, and only all_keys wakes it. */
 static void note_key(struct pending *pb, const rd_kafka_message_t *msg)
 {
     if (!pb->recording || pb->nkeys == APPLY_BATCH_MAX ||

@@ -5,7 +5,9 @@
  * Cases: a waiter parked after a commit it did not see (a stale seq) is woken at once when it
  * waits on a key, but waits on when it waits on offsets that commit did not reach: only its
  * own offsets, or its deadline, wake it. A waiter its wake callback parks again keeps its
- * place under limits.max_waiters: a new read that came meanwhile is refused, not it.
+ * place under limits.max_waiters: a new read that came meanwhile is refused, not it. A commit
+ * whose keys were not listed (all_keys: the apply thread kept none, or too many) wakes every
+ * key waiter, and an offset waiter only once its offsets are reached.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -162,7 +164,7 @@ static void test_stale_seq(void **state)
     for (size_t i = 0; i < sizeof(stale_cases) / sizeof(stale_cases[0]); i++) {
         const struct stale_case *c = &stale_cases[i];
         uint64_t seq = ferry_table_watch_seq(&f->table);
-        struct probe pr;
+        static struct probe pr; /* static: a failed case may leave it parked */
         int full;
 
         atomic_store(&f->parts[0].applied, c->applied);
@@ -180,7 +182,7 @@ static void test_stale_seq(void **state)
 static void test_park_again_keeps_its_place(void **state)
 {
     struct fixture *f = *state;
-    struct probe first, second;
+    static struct probe first, second; /* static: a failure may leave them parked */
     const void *keys[] = {"k"};
     size_t lens[] = {1};
     int full, why;
@@ -195,7 +197,7 @@ static void test_park_again_keeps_its_place(void **state)
         ferry_table_watch_park(f->w, &first.waiter, ferry_table_watch_seq(&f->table), &full), 0);
     ferry_table_watch_committed(&f->table, keys, lens, 1, 0);
     why = wait_woken(&first);
-    if (first.other_parked) /* before any assert: it must not outlive this frame */
+    if (first.other_parked) /* answered before the asserts */
         wait_woken(&second);
     assert_true(first.parked_again);
     assert_false(first.other_parked);
@@ -204,12 +206,39 @@ static void test_park_again_keeps_its_place(void **state)
     assert_int_equal(ferry_table_watch_count(&f->table), 0);
 }
 
+/* A commit of keys not listed: every key waiter wakes, an offset waiter not yet reached stays. */
+static void test_unlisted_keys_wake_every_key_waiter(void **state)
+{
+    struct fixture *f = *state;
+    static struct probe a, b, offsets; /* static: a failure may leave them parked */
+    struct probe *all[] = {&a, &b, &offsets};
+    int full;
+
+    probe_init(&a, &f->table, FERRY_WAIT_KEY);
+    probe_init(&b, &f->table, FERRY_WAIT_KEY);
+    b.waiter.key = "other";
+    b.waiter.key_len = 5;
+    probe_init(&offsets, &f->table, FERRY_WAIT_OFFSETS);
+    offsets.offsets[1] = 3;
+    a.waiter.deadline.key = b.waiter.deadline.key = ferry_clock_ms() + WAKE_TIMEOUT_MS;
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        assert_int_equal(
+            ferry_table_watch_park(f->w, &all[i]->waiter, ferry_table_watch_seq(&f->table), &full),
+            0);
+    assert_true(ferry_table_watch_wants_keys(&f->table));
+    ferry_table_watch_committed(&f->table, NULL, NULL, 0, 1);
+    assert_int_equal(wait_woken(&a), FERRY_WAKE_CHANGED);
+    assert_int_equal(wait_woken(&b), FERRY_WAKE_CHANGED);
+    assert_int_equal(wait_woken(&offsets), FERRY_WAKE_DEADLINE);
+}
+
 int main(void)
 {
     ferry_clock_cond_init(&woken);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stale_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_park_again_keeps_its_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlisted_keys_wake_every_key_waiter, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
