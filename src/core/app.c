@@ -100,8 +100,7 @@ static void *watchdog_main(void *arg)
     struct watchdog *w = arg;
     sigset_t set = ferry_app_stop_signals();
     struct timespec step = {0, APP_STEP_MS * 1000000};
-    int64_t waited = 0;
-
+    int64_t started = ferry_clock_ms();
     int64_t dog_ms = ferry_notify_watchdog_interval_ms(w->notify), next_dog = 0;
 
     while (!atomic_load(&w->done)) {
@@ -113,8 +112,9 @@ static void *watchdog_main(void *arg)
             FLOG_WARN("app", NULL, "second signal: exiting without finishing the drain");
             _exit(FERRY_EXIT_FORCED);
         }
-        waited += APP_STEP_MS;
-        if (waited >= w->timeout_ms) {
+        if (atomic_load(&w->done))
+            break; /* finished during the wait: not late */
+        if (ferry_clock_ms() - started >= w->timeout_ms) {
             FLOG_ERROR("app", NULL, "drain did not finish within the shutdown timeout; exiting");
             _exit(FERRY_EXIT_FORCED);
         }

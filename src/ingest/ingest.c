@@ -486,6 +486,15 @@ static int ingest_ready(void *arg, char *why, size_t why_size)
  * delivery timeout plus a margin, until every accepted request was answered after its delivery
  * reports; any request still waiting then is answered 503. Afterwards releases the producer's
  * topic handles. The server no longer takes connections by then, but is not yet gone. */
+/* New requests get 503 from the signal on, while the other jobs stop before ingest drains. */
+static void ingest_quiesce(void *arg)
+{
+    ferry_ingest *ing = arg;
+
+    if (ing)
+        atomic_store(&ing->stopping, 1);
+}
+
 static void ingest_stop(void *arg, int64_t timeout_ms)
 {
     ferry_ingest *ing = arg;
@@ -558,6 +567,7 @@ const struct ferry_job ferry_ingest_job = {
     .http_register = ingest_register,
     .ready = ingest_ready,
     .status = ingest_status,
+    .quiesce = ingest_quiesce,
     .stop = ingest_stop,
     .destroy = ingest_destroy,
 };

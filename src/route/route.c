@@ -28,6 +28,7 @@
 #define ROUTE_DRAIN_STEP_MS 50
 #define ROUTE_LABEL_MAX 300
 #define ROUTE_COMMIT_TIMEOUT_MS 5000
+#define ROUTE_DRAIN_RESERVE_MS 2000 /* of server.shutdown_timeout, kept from the drain */
 
 typedef struct ferry_routes {
     struct route *routes;
@@ -36,6 +37,7 @@ typedef struct ferry_routes {
     size_t nlimiters;
     ferry_metrics *metrics;
     ferry_redrive_http *redrive; /* POST /routes/{name}/redrive */
+    int64_t shutdown_timeout_ms; /* server.shutdown_timeout: the whole stop's budget */
     int released;                /* the routes' clients and records were let go (routes_stop) */
 } ferry_routes;
 
@@ -528,6 +530,17 @@ static int loop_turn(struct route *r, int more, int consuming)
     return more;
 }
 
+/* When a drain starting now must end: after drain_timeout, and during a stop no later than
+ * what server.shutdown_timeout leaves (routes_quiesce), also for the revoke that closing the
+ * consumer makes. */
+static int64_t drain_deadline(struct route *r)
+{
+    int64_t deadline = ferry_clock_ms() + r->cfg->drain_timeout_ms;
+    int64_t until = atomic_load(&r->drain_until_ms);
+
+    return until && until < deadline ? until : deadline;
+}
+
 /* Waits until no record of the partitions in parts is in flight, or until deadline. Runs on
  * the worker thread, also from inside the rebalance callback. */
 static void drain_partitions(struct route *r, const rd_kafka_topic_partition_list_t *parts,
@@ -554,7 +567,7 @@ static void revoke_partitions(struct route *r, rd_kafka_topic_partition_list_t *
     for (int i = 0; i < parts->cnt; i++)
         ferry_dispatch_drain(r->dispatch, parts->elems[i].topic, parts->elems[i].partition);
     route_abandon_retries(r, 1);
-    drain_partitions(r, parts, ferry_clock_ms() + r->cfg->drain_timeout_ms);
+    drain_partitions(r, parts, drain_deadline(r));
     store_offsets(r);
     err = rd_kafka_commit(r->consumer, NULL, 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -626,7 +639,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* The shutdown drain: stop taking records, let requests under way finish, commit, leave. */
 static void shut_down(struct route *r)
 {
-    int64_t deadline = ferry_clock_ms() + r->cfg->drain_timeout_ms;
+    int64_t deadline = drain_deadline(r);
     rd_kafka_resp_err_t err;
 
     set_paused(r, 1);
@@ -1026,6 +1039,7 @@ static void *routes_new(const struct ferry_job_context *ctx, char *errstr, size_
         return NULL;
     }
     rs->metrics = ctx->metrics;
+    rs->shutdown_timeout_ms = ctx->cfg->server.shutdown_timeout_ms;
     rs->redrive = ferry_redrive_http_new(ctx->cfg, rc, ctx->kafka, ctx->auth);
     if (!rs->redrive) {
         snprintf(errstr, errstr_size, "out of memory for the redrive endpoint");
@@ -1098,21 +1112,34 @@ static int routes_ready(void *arg, char *why, size_t why_size)
     return 1;
 }
 
-/* Drains every route (each within its own drain_timeout, which the route applies itself),
- * commits, joins the threads, then closes the consumers and hands back every record, so the
- * shared producer may flush afterwards. Safe to call twice. Main thread. */
-/* Tells every route's worker to stop starting requests and to drain (route_main). */
+/* What a drain leaves of server.shutdown_timeout for the final commit, the consumer's close
+ * and the shared producer's flush: a quarter, at most ROUTE_DRAIN_RESERVE_MS. */
+static int64_t drain_reserve(const ferry_routes *rs)
+{
+    int64_t quarter = rs->shutdown_timeout_ms / 4;
+
+    return quarter < ROUTE_DRAIN_RESERVE_MS ? quarter : ROUTE_DRAIN_RESERVE_MS;
+}
+
+/* Tells every route's worker to stop starting requests and to drain (route_main), within its
+ * drain_timeout and what server.shutdown_timeout leaves from the first call on. */
 static void routes_quiesce(void *arg)
 {
     ferry_routes *rs = arg;
+    int64_t until = rs ? ferry_clock_ms() + rs->shutdown_timeout_ms - drain_reserve(rs) : 0;
 
     for (size_t i = 0; rs && !rs->released && i < rs->count; i++) {
+        if (!atomic_load(&rs->routes[i].stop))
+            atomic_store(&rs->routes[i].drain_until_ms, until);
         atomic_store(&rs->routes[i].stop, 1);
         if (rs->routes[i].sender)
             ferry_sender_wakeup(rs->routes[i].sender);
     }
 }
 
+/* Drains every route (each within the bounds routes_quiesce set, which the route applies
+ * itself), commits, joins the threads, then closes the consumers and hands back every record,
+ * so the shared producer may flush afterwards. Safe to call twice. Main thread. */
 static void routes_stop(void *arg, int64_t timeout_ms)
 {
     ferry_routes *rs = arg;

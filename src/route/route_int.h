@@ -97,7 +97,10 @@ struct route {
     const char *instance; /* server.instance, or NULL: dynamic group membership */
     pthread_t thread;
     int thread_started;
-    atomic_int stop;   /* set by the main thread: drain and leave */
+    atomic_int stop; /* set by the main thread: drain and leave */
+    /* When the drain must end to leave time for the final commit within
+     * server.shutdown_timeout, set with stop; 0: only drain_timeout bounds it. */
+    _Atomic int64_t drain_until_ms;
     atomic_int joined; /* the consumer received its first assignment */
 
     rd_kafka_t *consumer;

@@ -271,6 +271,24 @@ def test_signal_drains_a_route_request_under_way(run_ferry, ferry_config, receiv
     assert group_committed(kafka.bootstrap, group, topic, 1) == {0: 1}
 
 
+def test_a_drain_longer_than_the_shutdown_timeout_is_cut_to_fit(run_ferry, ferry_config,
+                                                                 receiver, kafka):
+    # A route's drain_timeout past server.shutdown_timeout used to run until the stop's
+    # watchdog exited 3, with no final commit and no leaving the group. The drain now ends
+    # early enough for those to fit: exit 0 within the shutdown timeout.
+    topic = unique("sigcut")
+    receiver.push(Hang())
+    route = route_config("sigcut", [topic], receiver.url + "/x", drain_timeout="60s")
+    f = run_ferry(ferry_config({"routes": [route], "server": {"shutdown_timeout": "8s"}}))
+    f.wait_ready()
+    kafka.produce(topic, [{"partition": 0, "key": b"k", "value": b"held"}])
+    receiver.wait_for(1)
+    rc, elapsed = f.stop(signal.SIGTERM, timeout=30)
+    assert rc == 0, f"exit {rc}\n{f.describe()}"
+    assert elapsed < 8, f"took {elapsed:.1f}s to stop"
+    receiver.release_hung()
+
+
 def test_embedded_broker_warns_and_is_ready(run_ferry):
     cfg = {"kafka": {"dev": {"brokers": 1, "topics": ["orders:8"]}},
            "log": {"level": "info", "format": "logfmt"}}
