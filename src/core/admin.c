@@ -34,6 +34,12 @@ static void on_healthz(ferry_http_req *req, void *arg)
 
 static int kafka_check(void *arg, char *why, size_t why_size)
 {
+    char failed[512];
+
+    if (ferry_kafka_failed(arg, failed, sizeof(failed))) {
+        snprintf(why, why_size, "a Kafka client failed for good: %s", failed);
+        return 0;
+    }
     if (ferry_kafka_ready(arg))
         return 1;
     snprintf(why, why_size, "no Kafka broker answered at %s", ferry_kafka_bootstrap(arg));

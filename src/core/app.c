@@ -343,9 +343,11 @@ int ferry_app_run(const struct ferry_config *cfg)
                    strerror(rc));
         code = FERRY_EXIT_FAILURE;
     }
+    if (a.kafka && ferry_kafka_failed(a.kafka, errstr, sizeof(errstr)) && code == FERRY_EXIT_OK)
+        code = FERRY_EXIT_FAILURE; /* so that a supervisor starts it again */
     app_stop(&a);
     atomic_store(&w.done, 1);
-    if (code == FERRY_EXIT_OK)
+    if (rc == 0)
         pthread_join(w.thread, NULL);
     FLOG_INFO("app", NULL, "stopped");
     ferry_notify_destroy(a.notify);

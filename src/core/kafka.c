@@ -13,11 +13,13 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* A topic (up to 249 characters), a broker ("host:port/id", a host name up to 253) or a
  * client's label: two names cut to one length would be one series twice in /metrics. */
@@ -26,6 +28,7 @@
 #define KAFKA_STATS_PARTITIONS_MAX 256
 #define KAFKA_READY_CACHE_MS 1000
 #define KAFKA_READY_TIMEOUT_MS 500
+#define KAFKA_FAILED_WHY_MAX 768 /* the first fatal error, for /readyz */
 #define KAFKA_CLUSTER_ID_TIMEOUT_MS 2000
 #define KAFKA_MOCK_CLUSTER_PREFIX "mockCluster" /* the cluster id librdkafka's mock reports */
 
@@ -69,6 +72,9 @@ struct ferry_kafka {
     int ready;
     int64_t ready_checked_ms; /* ferry_clock_ms() of the last check; 0: never checked */
     int mock;                 /* -1: not asked yet; 1: the brokers are a mock cluster */
+    atomic_int failing;       /* taken by the first fatal error, which writes: */
+    char failed_why[KAFKA_FAILED_WHY_MAX]; /* written once, then failed is set */
+    atomic_int failed;                     /* a client reported a fatal error */
 };
 
 /* ---- callbacks (librdkafka's threads) ---- */
@@ -82,17 +88,41 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     FERRY_LOG(l, "kafka", rd_kafka_name(rk), "%s: %s", fac, buf);
 }
 
+/* Keeps the first fatal error of k's clients for readiness; a failed producer also stops
+ * ferry (its SIGTERM is taken by the main thread's wait), since nothing can be produced. */
+static void note_fatal(ferry_kafka *k, rd_kafka_t *rk, const char *what, const char *why)
+{
+    int expected = 0;
+
+    if (atomic_compare_exchange_strong(&k->failing, &expected, 1)) {
+        snprintf(k->failed_why, sizeof(k->failed_why), "%s (%s): %s", what, rd_kafka_name(rk), why);
+        atomic_store(&k->failed, 1);
+    }
+    if (rk == k->producer) {
+        FLOG_ERROR("kafka", rd_kafka_name(rk), "stopping: the shared producer failed for good");
+        kill(getpid(), SIGTERM);
+    }
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+    struct client *c = opaque;
     char why[512];
 
-    (void)opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL &&
         rd_kafka_fatal_error(rk, why, sizeof(why)) == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
         FLOG_ERROR("kafka", rd_kafka_name(rk),
                    "fenced: another running instance joined this consumer group with the same "
                    "server.instance; each instance needs its own (%s)",
                    why);
+        if (c)
+            note_fatal(c->k, rk, "fenced by another instance with this server.instance", why);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        FLOG_ERROR("kafka", rd_kafka_name(rk), "fatal error: %s", why);
+        if (c)
+            note_fatal(c->k, rk, "failed for good", why);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
@@ -656,11 +686,21 @@ rd_kafka_t *ferry_kafka_producer(const ferry_kafka *k)
     return k->producer;
 }
 
+int ferry_kafka_failed(ferry_kafka *k, char *why, size_t why_size)
+{
+    if (!atomic_load(&k->failed))
+        return 0;
+    snprintf(why, why_size, "%s", k->failed_why); /* no longer written */
+    return 1;
+}
+
 int ferry_kafka_ready(ferry_kafka *k)
 {
     const struct rd_kafka_metadata *md = NULL;
     int ready;
 
+    if (atomic_load(&k->failed))
+        return 0;
     pthread_mutex_lock(&k->ready_lock);
     if (k->ready_checked_ms && ferry_clock_ms() - k->ready_checked_ms < KAFKA_READY_CACHE_MS) {
         ready = k->ready;

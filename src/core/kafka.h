@@ -63,9 +63,14 @@ void *ferry_kafka_client_user(void *opaque);
 /* Forgets a client's statistics. Call after rd_kafka_destroy() of that client. */
 void ferry_kafka_client_release(ferry_kafka *k, void *opaque);
 
-/* Nonzero when a broker answered a metadata request recently (cached about a second).
- * Any thread; blocks for at most 500 ms. */
+/* Nonzero when a broker answered a metadata request recently (cached about a second), and no
+ * client failed for good (ferry_kafka_failed). Any thread; blocks for at most 500 ms. */
 int ferry_kafka_ready(ferry_kafka *k);
+
+/* Nonzero, with why, once one of k's clients reported a fatal error: the shared producer (every
+ * produce fails from then on; ferry also stops itself, with SIGTERM, to be restarted), or a
+ * route's consumer fenced by another instance of the same server.instance. Any thread. */
+int ferry_kafka_failed(ferry_kafka *k, char *why, size_t why_size);
 
 /* Appends the brokers named in the clients' latest statistics to out as a JSON array of
  * {"name": string, "up": bool, "rtt_ms": number}, each broker once: up when any client's
