@@ -287,6 +287,8 @@ static int cmd_dev_broker(int argc, char **argv)
         ferry_app_wait_signal();
         code = FERRY_EXIT_OK;
     }
+    if (code == FERRY_EXIT_OK && d.bootstrap_file)
+        unlink(d.bootstrap_file); /* the address is gone with the cluster */
     ferry_devbroker_destroy(db);
     return code;
 }
@@ -443,6 +445,7 @@ static int cmd_redrive(int argc, char **argv)
     cfg = load_valid_config("redrive", path, &code);
     if (!cfg)
         return code;
+    ferry_log_setup(cfg->log.level, cfg->log.format); /* the config's log settings, as in run */
     o.routes = ferry_config_job(cfg, &ferry_routes_job);
     rc = ferry_redrive_run(cfg, &o, &sum, stdout, errstr, sizeof(errstr));
     if (rc == FERRY_REDRIVE_OK || sum.read)

@@ -282,6 +282,9 @@ static void notify_readiness(struct app *a, int *ready, char *last_why, size_t w
     if (strcmp(why, last_why) == 0)
         return;
     snprintf(last_why, why_size, "%s", why);
+    for (char *c = why; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' '; /* a line of its own would be another assignment, READY=1 say */
     snprintf(status, sizeof(status), "STATUS=starting: %s", why);
     ferry_notify_send(a->notify, status);
 }

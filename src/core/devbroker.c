@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 struct ferry_devbroker {
@@ -119,12 +120,19 @@ int ferry_devbroker_write_bootstrap(const ferry_devbroker *db, const char *path,
                                     size_t errstr_size)
 {
     char tmp[4096];
-    FILE *f;
+    FILE *f = NULL;
+    int fd;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    f = fopen(tmp, "w");
-    if (!f)
+    /* a new file of ours: never one that is there already, nor a symbolic link's target */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        f = fdopen(fd, "w");
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         goto fail;
+    }
     fprintf(f, "%s\n", db->bootstrap);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);

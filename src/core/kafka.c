@@ -662,6 +662,8 @@ void ferry_kafka_destroy(ferry_kafka *k, int timeout_ms)
     }
     if (k->producer_opaque)
         ferry_kafka_client_release(k, k->producer_opaque);
+    if (k->dev && k->cfg->kafka.dev.bootstrap_file)
+        unlink(k->cfg->kafka.dev.bootstrap_file); /* the address is gone with the cluster */
     ferry_devbroker_destroy(k->dev);
     while (k->clients)
         ferry_kafka_client_release(k, k->clients);

@@ -383,9 +383,10 @@ static int tables_start(void *arg, char *errstr, size_t errstr_size)
         return -1;
     for (size_t i = 0; i < ts->count; i++) {
         struct table *t = &ts->tables[i];
-        if (pthread_create(&t->thread, NULL, ferry_table_apply_main, t) != 0) {
+        int rc = pthread_create(&t->thread, NULL, ferry_table_apply_main, t);
+        if (rc != 0) {
             snprintf(errstr, errstr_size, "table '%s': cannot start its thread: %s", t->cfg->name,
-                     strerror(errno));
+                     strerror(rc));
             return -1;
         }
         t->thread_started = 1;

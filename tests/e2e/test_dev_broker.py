@@ -20,6 +20,9 @@ def test_prints_bootstrap_first_and_writes_file(start_dev_broker):
                  if re.search(r"memory|kept|lost|persist", l, re.I)],
         10, "a warning on stderr that nothing is kept")
     assert warning
+    # The address goes with the cluster: no stale file for the next reader.
+    broker.stop()
+    assert not broker.bootstrap_file.exists()
 
 
 def test_brokers_flag_gives_that_many_brokers(start_dev_broker):
