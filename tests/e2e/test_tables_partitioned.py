@@ -816,13 +816,22 @@ def test_two_instances_with_one_name_are_reported(start_dev_broker, run_ferry, t
         f.wait_log("another instance at http://127.0.0.1:[0-9]+ also calls itself 'twin'", 60)
 
 
+def key_served_by(ferry, table, keys, instance):
+    """The first of keys whose read at ferry is answered by instance (Ferry-Served-By)."""
+    reader = Reader(ferry)
+    try:
+        return next(k for k in keys if reader.key(table, k)[1]["ferry-served-by"] == instance)
+    finally:
+        reader.close()
+
+
 def test_long_poll_forwarded_to_the_holder(cluster):
     broker, topic, table, procs, _ = cluster(2, 1)
     last = write_keys(broker, topic, 100)
     wait_served(procs, table, 1)
+    key = key_served_by(procs[0], table, last, "web-1")
     reader = Reader(procs[0])
     try:
-        key = next(k for k in last if reader.key(table, k)[1]["ferry-served-by"] == "web-1")
         status, h, body = reader.key(table, key)
         etag = h["etag"]
     finally:
@@ -1091,11 +1100,7 @@ def test_an_events_redirect_is_not_redirected_again(cluster):
     broker, topic, table, procs, _ = cluster(2, 1)
     last = write_keys(broker, topic, 100)
     wait_served(procs, table, 1)
-    reader = Reader(procs[0])
-    try:
-        key = next(k for k in last if reader.key(table, k)[1]["ferry-served-by"] == "web-1")
-    finally:
-        reader.close()
+    key = key_served_by(procs[0], table, last, "web-1")
     path = f"/tables/{table}/keys/{key}/events"
     r = procs[0].request("HEAD", path)
     assert r.status == 307, (r.status, r.headers)
