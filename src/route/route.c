@@ -614,22 +614,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* No pause or resume follows the assignment: in librdkafka 2.0.2 either one bumps the
+         * partition's op version, and the fetch start that the assignment queued may then be
+         * dropped as outdated, leaving the partition assigned and never fetched. A route under
+         * backpressure takes no records of it anyway (headroom). */
         assign_partitions(r, parts);
         if (cooperative)
             check_assign(r, "take", rd_kafka_incremental_assign(rk, parts), 0);
         else
             check_assign(r, "take", NULL, rd_kafka_assign(rk, parts));
-        /* librdkafka keeps an application's pause of a partition over its unassignment: one
-         * paused by backpressure when it was revoked would come back paused for good. */
-        if (r->backpressure)
-            rd_kafka_pause_partitions(rk, parts);
-        else
-            rd_kafka_resume_partitions(rk, parts);
         route_parking_assigned(r);
         atomic_store(&r->joined, 1);
         return;
     }
     revoke_partitions(r, parts);
+    /* librdkafka keeps an application's pause of a partition over its unassignment: one paused
+     * by backpressure or a parked retry would come back paused for good. */
+    rd_kafka_resume_partitions(rk, parts);
     if (cooperative)
         check_assign(r, "give up", rd_kafka_incremental_unassign(rk, parts), 0);
     else
