@@ -100,8 +100,9 @@ int ferry_restproxy_format(const char *content_type, enum ferry_rp_format *forma
     if (strcasecmp(type, "application/vnd.kafka.json.v2+json") == 0 ||
         strcasecmp(type, "application/json") == 0)
         *format = FERRY_RP_JSON;
-    else if (strcasecmp(type, "application/vnd.kafka.binary.v2+json") == 0)
-        *format = FERRY_RP_BINARY;
+    else if (strcasecmp(type, "application/vnd.kafka.binary.v2+json") == 0 ||
+             strcasecmp(type, "application/vnd.kafka.v2+json") == 0)
+        *format = FERRY_RP_BINARY; /* the bare v2 type is binary, as REST Proxy's v2 first had it */
     else
         return -1;
     return 0;

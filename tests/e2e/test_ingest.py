@@ -203,6 +203,18 @@ def test_keys_land_where_the_java_client_puts_them(run_ferry, ferry_config, kafk
         assert rec.partition == java_partition(k, n), k
 
 
+def test_bare_v2_content_type_is_binary(run_ferry, ferry_config, kafka):
+    """REST Proxy's first v2 releases read application/vnd.kafka.v2+json as the binary format."""
+    topic = unique("bare")
+    f = run_ferry(ingest_cfg(ferry_config, topics=[topic]))
+    offsets = assert_offsets(post(f, f"/topics/{topic}", {"records": [
+        {"key": base64.b64encode(b"k1").decode(), "value": base64.b64encode(b"\x00raw").decode()}]},
+        VND), 1)
+    rec = kafka.consume_n(topic, 1, use_group=False)[0]
+    assert (rec.partition, rec.offset) == (offsets[0]["partition"], offsets[0]["offset"])
+    assert rec.key == b"k1" and rec.value == b"\x00raw"
+
+
 def test_produce_to_one_partition(run_ferry, ferry_config, kafka):
     topic = unique("perpart")
     f = run_ferry(ingest_cfg(ferry_config, topics=[topic]))
