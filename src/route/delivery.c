@@ -263,6 +263,7 @@ static struct ferry_reply_answer reply_answer(const struct ferry_http_call *call
     a.headers_len = call->kept.len;
     if (call->protocol == &ferry_grpc_protocol) {
         st = ferry_grpc_call_status(call->proto);
+        a.status = ferry_grpc_call_http_status(call->proto);
         a.grpc_status = call->status;
         a.grpc_message = st->message;
     }

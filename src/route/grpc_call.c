@@ -14,6 +14,7 @@
 
 struct ferry_grpc_call {
     int h2c;
+    long http_status; /* of the last answer; 0 when none came */
     struct ferry_grpc_status status;
 };
 
@@ -36,6 +37,11 @@ void ferry_grpc_call_destroy(struct ferry_grpc_call *gc)
 const struct ferry_grpc_status *ferry_grpc_call_status(const struct ferry_grpc_call *gc)
 {
     return &gc->status;
+}
+
+long ferry_grpc_call_http_status(const struct ferry_grpc_call *gc)
+{
+    return gc->http_status;
 }
 
 /* ---- the transfer's thread ---- */
@@ -72,6 +78,7 @@ static CURLcode grpc_start(CURL *e, struct ferry_http_call *call)
     CURLcode rc = set_connection(e, gc);
 
     ferry_grpc_status_reset(&gc->status);
+    gc->http_status = 0;
     if (!rc)
         rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
     if (!rc)
@@ -87,9 +94,20 @@ static CURLcode grpc_start(CURL *e, struct ferry_http_call *call)
     return rc;
 }
 
+/* Nonzero when an answer without grpc-status came over HTTP/1.x: over TLS, libcurl falls back
+ * to HTTP/1.1 when the server (a proxy in front, say) does not offer HTTP/2, and such an answer
+ * cannot carry trailers. gRPC's own clients fail the connection then, and so does ferry. */
+static int answered_without_http2(CURL *e, const struct ferry_grpc_status *st)
+{
+    long version = CURL_HTTP_VERSION_2_0;
+
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    return !st->has_status && version != CURL_HTTP_VERSION_2_0;
+}
+
 /* A grpc-status that arrived is the answer even when the stream then failed (a server may
- * reset the stream right after its trailers); without one, a failed transfer is a transport
- * error. */
+ * reset the stream right after its trailers); without one, a failed transfer, or an answer
+ * over HTTP/1.x, is a transport error. */
 static void grpc_finish(CURL *e, CURLcode code, const char *errbuf, struct ferry_http_call *call)
 {
     struct ferry_grpc_call *gc = call->proto;
@@ -102,7 +120,14 @@ static void grpc_finish(CURL *e, CURLcode code, const char *errbuf, struct ferry
                  errbuf[0] ? errbuf : curl_easy_strerror(code));
         return;
     }
+    if (answered_without_http2(e, st)) {
+        call->transport_error = (int)CURLE_HTTP2;
+        snprintf(call->error, sizeof(call->error),
+                 "grpc: the server answered over HTTP/1.x; gRPC needs HTTP/2");
+        return;
+    }
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &http);
+    gc->http_status = http ? http : 200;
     call->status = ferry_grpc_status_resolve(st, code == CURLE_OK ? http : 200);
     snprintf(call->error, sizeof(call->error), "grpc status %s (%ld)%s%s",
              ferry_grpc_code_name((int)call->status), call->status, st->message[0] ? ": " : "",

@@ -40,4 +40,8 @@ void ferry_grpc_call_destroy(struct ferry_grpc_call *gc);
  * owned by gc. Worker thread, once the call is back. */
 const struct ferry_grpc_status *ferry_grpc_call_status(const struct ferry_grpc_call *gc);
 
+/* Returns the HTTP status of the last call's answer, or 0 when no answer came. Worker thread,
+ * once the call is back. */
+long ferry_grpc_call_http_status(const struct ferry_grpc_call *gc);
+
 #endif

@@ -798,12 +798,15 @@ static void check_smtp_route(struct ferry_config *cfg, const struct ferry_route_
 }
 
 /* Names of response headers to copy: HTTP tokens, so that none can smuggle anything. */
-static void check_reply_headers(struct ferry_config *cfg, const struct ferry_route_reply_config *c,
+static void check_reply_headers(struct ferry_config *cfg, const struct ferry_route_config *r,
                                 const char *path)
 {
+    const struct ferry_route_reply_config *c = &r->reply;
     char fpath[ROUTE_PATH_MAX];
 
     snprintf(fpath, sizeof(fpath), "%s.reply.headers", path);
+    if (c->headers.count && ferry_route_target_kind(r) == FERRY_TARGET_SMTP)
+        ferry_config_error(cfg, fpath, "an e-mail server's answer has no headers to copy");
     if (c->headers.count > FERRY_REPLY_HEADERS_MAX)
         ferry_config_error(cfg, fpath, "more than %d headers", FERRY_REPLY_HEADERS_MAX);
     for (size_t i = 0; i < c->headers.count; i++) {
@@ -844,7 +847,7 @@ static void check_reply(struct ferry_config *cfg, const struct ferry_route_confi
     const struct ferry_route_reply_config *c = &r->reply;
     char fpath[ROUTE_PATH_MAX], err[512];
 
-    check_reply_headers(cfg, c, path);
+    check_reply_headers(cfg, r, path);
     snprintf(fpath, sizeof(fpath), "%s.reply", path);
     if (!c->topic) {
         if (ferry_config_line(cfg, fpath))

@@ -456,9 +456,10 @@ failed:
     queue_push(done, call);
 }
 
-/* Copies the values of the response headers the call asked for into call->kept; those that do
- * not fit are left out. curl_easy_header() sees the last response only (not a 1xx before it). */
-static void keep_headers(CURL *easy, struct ferry_http_call *call)
+/* Copies the values of the response headers the call asked for into call->kept, from the
+ * header origins asked for (CURLH_HEADER, CURLH_TRAILER); those that do not fit are left out.
+ * curl_easy_header() sees the last response only (not a 1xx before it). */
+static void keep_headers(CURL *easy, struct ferry_http_call *call, unsigned int origins)
 {
     for (size_t i = 0; i < call->nkeep; i++) {
         struct curl_header *h = NULL;
@@ -466,7 +467,7 @@ static void keep_headers(CURL *easy, struct ferry_http_call *call)
 
         for (size_t k = 0; k < n; k++) {
             struct ferry_buf mark = call->kept;
-            if (curl_easy_header(easy, call->keep[i], k, CURLH_HEADER, -1, &h) != CURLHE_OK)
+            if (curl_easy_header(easy, call->keep[i], k, origins, -1, &h) != CURLHE_OK)
                 break;
             n = h->amount;
             if (ferry_buf_add(&call->kept, call->keep[i], strlen(call->keep[i]) + 1) ||
@@ -489,12 +490,14 @@ static void record_result(ferry_sender *s, struct transfer *t, CURLcode code)
         atomic_fetch_add(&s->connects, (uint64_t)connects);
     if (call->protocol) {
         call->protocol->finish(t->easy, code, t->errbuf, call);
+        if (call->keep && !call->transport_error) /* gRPC: its metadata, trailers included */
+            keep_headers(t->easy, call, CURLH_HEADER | CURLH_TRAILER);
         return;
     }
     if (code == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &call->status);
         if (call->keep)
-            keep_headers(t->easy, call);
+            keep_headers(t->easy, call, CURLH_HEADER);
         return;
     }
     call->transport_error = (int)code;

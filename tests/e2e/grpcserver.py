@@ -10,6 +10,7 @@ records every call and the connection it came on, and can misbehave per message.
         s.calls                               # [Call(method, messages, metadata, peer,
                                               #       time_remaining)]
         s.connections                         # distinct client connections (peer addresses)
+        s.headers, s.trailers = (("x-a", "1"),), (("x-b", "2"),)  # metadata every answer sends
 
 The service is test.Orders with Place (unary) and Upload (client streaming); both answer an
 empty message. Messages are bytes: decode them with a class made from the descriptor set.
@@ -63,6 +64,8 @@ class GrpcServer:
         self.calls = []
         self.delivered = []  # messages answered OK
         self.plan = {}
+        self.headers = ()  # initial metadata of every answer
+        self.trailers = ()  # trailing metadata of every answer
         self.server = None
         self.port = None
 
@@ -130,8 +133,12 @@ class GrpcServer:
             todo = self.plan.get(messages[0] if messages else b"")
             call.answer = todo.pop(0) if todo else None
             self.calls.append(call)
+        if self.trailers:
+            context.set_trailing_metadata(self.trailers)
+        if self.headers:
+            context.send_initial_metadata(self.headers)
         if isinstance(call.answer, Status):
-            if call.answer.after_headers:
+            if call.answer.after_headers and not self.headers:
                 context.send_initial_metadata(())
             context.abort(call.answer.code, call.answer.message)
         if self.delay:

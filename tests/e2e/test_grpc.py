@@ -12,6 +12,7 @@ line and key of a bad gRPC target.
 import json
 import signal
 import subprocess
+import threading
 import time
 
 import grpc
@@ -188,6 +189,94 @@ def test_each_status_class(start_routes, kafka, tls_server, certs):
     m = wait_route_metric(f, "ferry_route_requests_total", "status", 4, **{"class": "2xx"})
     assert route_metric(m, "ferry_route_requests_total", "status", **{"class": "5xx"}) == 3
     assert route_metric(m, "ferry_route_requests_total", "status", **{"class": "4xx"}) == 2
+
+
+def test_reply_topic_carries_http_and_grpc_status_and_metadata(start_routes, kafka, tls_server,
+                                                                certs):
+    """A gRPC route's reply says the HTTP status (200) beside the gRPC code, and copies the
+    response metadata named under reply.headers, trailers included."""
+    from test_reply_topic import ReplyReader, hdr
+
+    s, topic = tls_server, unique("grpc-reply")
+    replies, dlq = unique("grpc-reply-out"), unique("grpc-reply-dlq")
+    s.headers, s.trailers = (("x-served-by", "node-1"),), (("x-trace", "t-42"),)
+    s.plan[b"missing"] = [Status(grpc.StatusCode.NOT_FOUND, "no such order")]
+    start_routes(grpc_route("greply", topic, s, certs, dead_letter={"topic": dlq},
+                            reply={"topic": replies, "on": "all",
+                                   "headers": ["x-served-by", "x-trace", "x-absent"]}))
+    kafka.produce(topic, [{"partition": 0, "key": k, "value": k} for k in (b"fine", b"missing")])
+    reader = ReplyReader(kafka.bootstrap, replies)
+    try:
+        got = reader.read_until(lambda ms: len(ms) >= 2, 60, "two replies")
+    finally:
+        reader.close()
+    by_key = {m.key(): m for m in got}
+    fine, missing = by_key[b"fine"], by_key[b"missing"]
+    assert hdr(fine, "ferry.status") == "200"
+    assert hdr(fine, "ferry.grpc_status") == "0"
+    assert hdr(fine, "x-served-by") == "node-1" and hdr(fine, "x-trace") == "t-42"
+    assert hdr(fine, "x-absent") is None
+    assert hdr(missing, "ferry.status") == "200"
+    assert hdr(missing, "ferry.grpc_status") == "5"
+    assert hdr(missing, "ferry.grpc_message") == "no such order"
+    assert hdr(missing, "x-trace") == "t-42"
+
+
+class Http11Server:
+    """An HTTPS server that speaks HTTP/1.1 only (no ALPN h2) and answers every POST 200 with
+    an empty body, as a proxy in front of a gRPC server might: counts the POSTs."""
+
+    def __init__(self, certs):
+        import http.server
+        import ssl
+
+        outer = self
+        self.posts = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.posts += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*certs)
+        ctx.set_alpn_protocols(["http/1.1"])
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)
+
+
+def test_an_answer_over_http1_is_retried_not_dead_lettered(start_routes, kafka, certs):
+    """Over https, libcurl falls back to HTTP/1.1 when the server does not offer h2; such an
+    answer cannot carry grpc-status, so it is a transport error (retried), not INTERNAL."""
+    server = Http11Server(certs)
+    try:
+        topic, dlq = unique("grpc-h1"), unique("grpc-h1-dlq")
+        f = start_routes(grpc_route("h1", topic, server, certs, dead_letter={"topic": dlq},
+                                    retry={"max_attempts": 0, "initial_backoff": "50ms",
+                                           "max_backoff": "100ms"}))
+        kafka.produce(topic, [{"partition": 0, "key": b"k", "value": b"v"}])
+        wait_until(lambda: server.posts >= 3, 60, "three tries of the record")
+        m = wait_route_metric(f, "ferry_route_requests_total", "h1", 3, **{"class": "error"})
+        assert route_metric(m, "ferry_route_records_dead_lettered_total", "h1") == 0
+        assert route_metric(m, "ferry_route_requests_total", "h1", **{"class": "4xx"}) == 0
+    finally:
+        server.stop()
 
 
 def test_deadline_exceeded_is_retried(start_routes, kafka, tls_server, certs):

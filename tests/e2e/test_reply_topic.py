@@ -520,3 +520,20 @@ def test_config_check_summary_names_the_reply_topic(ferry_bin, tmp_path):
     res = run_cli(ferry_bin, ["check", "-c", str(path)])
     assert res.returncode == 0, res.stdout + res.stderr
     assert "replies to replies" in res.stdout + res.stderr
+
+
+def test_config_check_refuses_reply_headers_on_an_email_route(ferry_bin, tmp_path):
+    """An e-mail server's answer has no headers: reply.headers there would copy nothing."""
+    path = tmp_path / "ferry.yaml"
+    cfg = (REPLY_CONFIG % "      topic: replies\n      headers: [x-id]").replace(
+        'target: {url: "http://127.0.0.1:1/x"}',
+        'target: {smtp: {url: "smtp://127.0.0.1:1", from: a@example.com, to: b@example.com, '
+        'subject: s, text: t}}')
+    path.write_text(cfg)
+    res = run_cli(ferry_bin, ["check", "-c", str(path)])
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(r"^config: routes\[0\]\.reply\.headers: an e-mail server's answer has no "
+                     r"headers to copy", res.stderr, re.M), res.stderr
+    path.write_text(cfg.replace("\n      headers: [x-id]", ""))
+    res = run_cli(ferry_bin, ["check", "-c", str(path)])
+    assert res.returncode == 0, res.stdout + res.stderr
