@@ -186,20 +186,37 @@ void ferry_log_write(enum ferry_log_level level, const char *sub, const char *in
 
 /* ---- repeated lines ---- */
 
-/* The slot of inst: its own, a free one, or the one every further instance shares. */
-static struct ferry_log_repeat_slot *repeat_slot(struct ferry_log_repeat *rep, const char *inst)
+/* Whether slot s may be given to another instance at now_ms: it held nothing back, and its
+ * instance wrote no line for FERRY_LOG_REPEAT_IDLE_MS. */
+static int repeat_slot_idle(const struct ferry_log_repeat_slot *s, int64_t now_ms)
 {
+    return s->suppressed == 0 && now_ms - s->last_ms >= FERRY_LOG_REPEAT_IDLE_MS;
+}
+
+/* The slot of inst: its own, a free one, an idle one, or the one every further instance
+ * shares. */
+static struct ferry_log_repeat_slot *repeat_slot(struct ferry_log_repeat *rep, const char *inst,
+                                                 int64_t now_ms)
+{
+    struct ferry_log_repeat_slot *idle = NULL;
+
     for (size_t i = 0; i < FERRY_LOG_REPEAT_SLOTS; i++) {
         struct ferry_log_repeat_slot *s = &rep->slots[i];
         if (s->used && strcmp(s->inst, inst) == 0)
             return s;
         if (!s->used) {
-            s->used = 1;
-            snprintf(s->inst, sizeof(s->inst), "%s", inst);
-            return s;
+            idle = s;
+            break;
         }
+        if (!idle && repeat_slot_idle(s, now_ms))
+            idle = s;
     }
-    return &rep->others;
+    if (!idle)
+        return &rep->others;
+    memset(idle, 0, sizeof(*idle));
+    idle->used = 1;
+    snprintf(idle->inst, sizeof(idle->inst), "%s", inst);
+    return idle;
 }
 
 int ferry_log_repeat_due(struct ferry_log_repeat *rep, const char *inst, int64_t now_ms,
@@ -209,7 +226,7 @@ int ferry_log_repeat_due(struct ferry_log_repeat *rep, const char *inst, int64_t
     int due;
 
     pthread_mutex_lock(&repeat_lock);
-    s = repeat_slot(rep, inst ? inst : "");
+    s = repeat_slot(rep, inst ? inst : "", now_ms);
     due = !s->written || now_ms - s->last_ms >= FERRY_LOG_REPEAT_MS;
     if (due) {
         *suppressed = s->suppressed;

@@ -245,6 +245,34 @@ static void test_repeat_more_instances_than_slots(void **state)
     assert_true(ferry_log_repeat_due(&rep, "i0", 11000, &suppressed, &since));
 }
 
+/* A slot idle for FERRY_LOG_REPEAT_IDLE_MS, with nothing held back, goes to a new instance;
+ * one that held lines back keeps its instance, so that their count is written. */
+static void test_repeat_idle_slot_goes_to_a_new_instance(void **state)
+{
+    static struct ferry_log_repeat rep;
+    const int64_t later = 1000 + FERRY_LOG_REPEAT_IDLE_MS;
+    char inst[16];
+    uint64_t suppressed;
+    int64_t since;
+
+    (void)state;
+    for (int i = 0; i < FERRY_LOG_REPEAT_SLOTS; i++) {
+        snprintf(inst, sizeof(inst), "i%d", i);
+        assert_true(ferry_log_repeat_due(&rep, inst, 1000, &suppressed, &since));
+    }
+    for (int i = 1; i < FERRY_LOG_REPEAT_SLOTS; i++) { /* all but i0 hold a line back */
+        snprintf(inst, sizeof(inst), "i%d", i);
+        assert_false(ferry_log_repeat_due(&rep, inst, 1001, &suppressed, &since));
+    }
+    assert_true(ferry_log_repeat_due(&rep, "new", later, &suppressed, &since)); /* i0's slot */
+    assert_int_equal(since, 0);
+    assert_false(ferry_log_repeat_due(&rep, "new", later + 1, &suppressed, &since));
+    assert_true(ferry_log_repeat_due(&rep, "newer", later, &suppressed, &since)); /* others */
+    assert_false(ferry_log_repeat_due(&rep, "newest", later, &suppressed, &since));
+    assert_true(ferry_log_repeat_due(&rep, "i3", later, &suppressed, &since)); /* kept */
+    assert_int_equal(suppressed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_logfmt_values),
         cmocka_unit_test(test_repeat_due),
         cmocka_unit_test(test_repeat_more_instances_than_slots),
+        cmocka_unit_test(test_repeat_idle_slot_goes_to_a_new_instance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
