@@ -53,6 +53,7 @@
 #define APPLY_POLL_BATCH 1024          /* messages taken from the consumer at once */
 #define APPLY_IDLE_POLL_MS 100         /* longest wait for records in one poll */
 #define APPLY_RETRY_MS 1000            /* between tries to read the topic at start */
+#define APPLY_SPACE_RETRY_MS 5000      /* between looks for disk space, once there was none */
 #define APPLY_META_TIMEOUT_MS 5000     /* one metadata or watermark request */
 #define APPLY_ENDS_EVERY_MS 100        /* how often the partitions' ends are looked at */
 #define APPLY_CLUSTER_ID_MAX 256
@@ -337,7 +338,14 @@ static int write_meta(struct table *t, ferry_store *store, const struct topic_vi
 
 /* ---- applying records ---- */
 
-enum apply_result { APPLY_OK = 0, APPLY_STOP, APPLY_FULL, APPLY_REBUILD, APPLY_FAILED };
+enum apply_result {
+    APPLY_OK = 0,
+    APPLY_STOP,
+    APPLY_FULL,
+    APPLY_REBUILD,
+    APPLY_FAILED,
+    APPLY_NO_SPACE, /* the store's volume is full: wait for space, then go on from the store */
+};
 
 static void pending_release(struct pending *pb)
 {
@@ -368,31 +376,40 @@ static int pending_init(struct pending *pb, int32_t partitions)
     return 0;
 }
 
-/* Opens the batch on the first record of a transaction. */
-static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
-{
-    char why[512];
-
-    if (pb->open)
-        return APPLY_OK;
-    if (ferry_store_batch_begin(store, why, sizeof(why))) {
-        FLOG_ERROR("table", t->cfg->name, "%s", why);
-        return APPLY_FAILED;
-    }
-    pb->open = 1;
-    pb->first_ms = ferry_clock_ms();
-    pb->recording = ferry_table_fanout_batch_open(t) | ferry_table_watch_wants_keys(t);
-    return APPLY_OK;
-}
-
+/* What a store's result means for applying; logs why applying stops, but for a full map
+ * (report_full says that). */
 static enum apply_result store_result(struct table *t, int r, const char *why)
 {
     if (r == FERRY_STORE_OK)
         return APPLY_OK;
     if (r == FERRY_STORE_FULL)
         return APPLY_FULL;
+    if (r == FERRY_STORE_NO_SPACE) {
+        FLOG_ERROR("table", t->cfg->name,
+                   "%s. Applying stopped, reads go on from what is stored; it goes on from the "
+                   "stored offsets once the volume has room (looked at every %d s)",
+                   why, APPLY_SPACE_RETRY_MS / 1000);
+        return APPLY_NO_SPACE;
+    }
     FLOG_ERROR("table", t->cfg->name, "%s", why);
     return APPLY_FAILED;
+}
+
+/* Opens the batch on the first record of a transaction. */
+static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
+{
+    char why[512];
+    int r;
+
+    if (pb->open)
+        return APPLY_OK;
+    r = ferry_store_batch_begin(store, why, sizeof(why));
+    if (r)
+        return store_result(t, r, why);
+    pb->open = 1;
+    pb->first_ms = ferry_clock_ms();
+    pb->recording = ferry_table_fanout_batch_open(t) | ferry_table_watch_wants_keys(t);
+    return APPLY_OK;
 }
 
 /* Keeps a record's key and place for the reads that wait and the subscriptions, when some
@@ -995,9 +1012,7 @@ static enum apply_result forget_given_up(struct table *t, struct run *run)
 {
     char why[512];
 
-    if (ferry_table_assign_forget(t, run->target, why, sizeof(why)) == 0)
-        return APPLY_OK;
-    return store_result(t, FERRY_STORE_ERROR, why);
+    return store_result(t, ferry_table_assign_forget(t, run->target, why, sizeof(why)), why);
 }
 
 /* Applies records until the table stops or something needs more than applying. */
@@ -1045,6 +1060,29 @@ static void idle(struct table *t, enum table_state state)
     rd_kafka_assign(t->consumer, NULL);
     while (!pause_ms(t, APPLY_IDLE_POLL_MS))
         ;
+}
+
+/* The store's volume had no room (logged by store_result): the table reports disk_full and
+ * answers reads from what is stored, and looks for room every APPLY_SPACE_RETRY_MS. Returns 0
+ * once there is room (or the look fails otherwise: the next batch then says why), with the
+ * state the table had before, or nonzero when told to stop first. */
+static int wait_for_space(struct table *t, struct run *run)
+{
+    int was = atomic_load(&t->state), r;
+    char why[512];
+
+    rd_kafka_assign(t->consumer, NULL); /* prepare() assigns it again from the stored offsets */
+    atomic_store(&t->state, TABLE_DISK_FULL);
+    ferry_gauge_set(t->m.ready, 0);
+    do {
+        if (pause_ms(t, APPLY_SPACE_RETRY_MS))
+            return -1;
+        r = ferry_store_space_retry(run->target, why, sizeof(why));
+    } while (r == FERRY_STORE_NO_SPACE);
+    atomic_store(&t->state, was);
+    ferry_gauge_set(t->m.ready, was == TABLE_READY);
+    FLOG_INFO("table", t->cfg->name, "the store's volume has room again: applying goes on");
+    return 0;
 }
 
 /* Logs that the store being written (target: the table's own, or a rebuild beside it) reached
@@ -1109,10 +1147,14 @@ void *ferry_table_apply_main(void *arg)
     ferry_gauge_set(t->m.ready, atomic_load(&t->state) == TABLE_READY);
     if (r == APPLY_OK)
         r = apply_loop(t, &run);
-    while (r == APPLY_REBUILD) {
+    while (r == APPLY_REBUILD || r == APPLY_NO_SPACE) {
+        const char *forced =
+            r == APPLY_REBUILD ? "the consumer's offsets left the partitions' ranges" : NULL;
+        if (r == APPLY_NO_SPACE && wait_for_space(t, &run))
+            break;
         rd_kafka_assign(t->consumer, NULL);
         run_release(t, &run);
-        r = prepare(t, &run, "the consumer's offsets left the partitions' ranges");
+        r = prepare(t, &run, forced);
         if (r == APPLY_OK)
             r = apply_loop(t, &run);
     }

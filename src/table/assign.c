@@ -281,7 +281,7 @@ int ferry_table_assign_forget(struct table *t, ferry_store *store, char *errstr,
     int32_t p = ferry_table_is_partitioned(t) ? due_to_forget(t) : -1;
     unsigned char next[FERRY_STORE_CURSOR_MAX];
     size_t next_len = 0;
-    int more = 0;
+    int more = 0, r;
 
     if (p < 0)
         return 0;
@@ -289,12 +289,15 @@ int ferry_table_assign_forget(struct table *t, ferry_store *store, char *errstr,
         FLOG_INFO("table", t->cfg->name,
                   "deleting the rows of partition %d, given up more than cluster.grace ago", p);
     t->forgetting = p;
-    if (ferry_store_batch_begin(store, errstr, errstr_size) ||
-        ferry_store_batch_drop_partition(store, p, t->forget_cursor, t->forget_cursor_len,
-                                         FORGET_ROWS_PER_STEP, next, &next_len, &more, errstr,
-                                         errstr_size) ||
-        ferry_store_batch_commit(store, errstr, errstr_size))
-        return -1;
+    r = ferry_store_batch_begin(store, errstr, errstr_size);
+    if (!r)
+        r = ferry_store_batch_drop_partition(store, p, t->forget_cursor, t->forget_cursor_len,
+                                             FORGET_ROWS_PER_STEP, next, &next_len, &more, errstr,
+                                             errstr_size);
+    if (!r)
+        r = ferry_store_batch_commit(store, errstr, errstr_size);
+    if (r)
+        return r;
     memcpy(t->forget_cursor, next, next_len);
     t->forget_cursor_len = next_len;
     if (more)

@@ -28,7 +28,7 @@ int ferry_table_assign_update(struct table *t, char *errstr, size_t errstr_size)
 
 /* Placement partitioned: deletes from store some rows of a partition given up more than
  * cluster.grace ago (FORGET_ROWS_PER_STEP looked at, in a batch of its own: call it with no
- * batch open). Returns 0, or -1 with errstr when the store failed. */
+ * batch open). Returns 0, or the store's negative FERRY_STORE_* result with errstr. */
 int ferry_table_assign_forget(struct table *t, ferry_store *store, char *errstr,
                               size_t errstr_size);
 

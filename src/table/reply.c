@@ -73,9 +73,11 @@ int ferry_table_refuse_unready(struct table *t, ferry_http_req *req)
 {
     int state = atomic_load(&t->state);
 
-    /* full or failed: the store answers as it stands, if it ever held the whole table */
-    if (state == TABLE_READY || ((state == TABLE_FULL || state == TABLE_FAILED) &&
-                                 atomic_load(&t->was_ready) && t->npartitions > 0))
+    /* full, failed or disk full: the store answers as it stands, if it ever held the whole
+     * table */
+    if (state == TABLE_READY ||
+        ((state == TABLE_FULL || state == TABLE_FAILED || state == TABLE_DISK_FULL) &&
+         atomic_load(&t->was_ready) && t->npartitions > 0))
         return 0;
     /* partitioned: read_remote.c answered here only for a partition this instance serves */
     if (state == TABLE_LOADING && t->cfg->placement == FERRY_PLACEMENT_PARTITIONED)

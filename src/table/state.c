@@ -4,7 +4,8 @@
  */
 #include "table/state.h"
 
-const char *const ferry_table_states[] = {"starting", "loading", "ready", "full", "failed"};
+const char *const ferry_table_states[] = {"starting", "loading", "ready",
+                                          "full",     "failed",  "disk_full"};
 
 ferry_store *ferry_table_store_acquire(struct table *t)
 {

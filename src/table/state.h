@@ -25,11 +25,12 @@
 
 /* Where a table is in its life, as readiness and the HTTP API see it. */
 enum table_state {
-    TABLE_STARTING, /* reading metadata, opening the store */
-    TABLE_LOADING,  /* applying records, not yet within ready_lag of the end */
-    TABLE_READY,    /* answering reads */
-    TABLE_FULL,     /* the store reached max_size: reads go on, applying stopped */
-    TABLE_FAILED,   /* cannot go on (logged); reads of what is stored go on */
+    TABLE_STARTING,  /* reading metadata, opening the store */
+    TABLE_LOADING,   /* applying records, not yet within ready_lag of the end */
+    TABLE_READY,     /* answering reads */
+    TABLE_FULL,      /* the store reached max_size: reads go on, applying stopped */
+    TABLE_FAILED,    /* cannot go on (logged); reads of what is stored go on */
+    TABLE_DISK_FULL, /* the store's volume has no room: reads go on, applying waits for space */
 };
 
 /* One partition of the table's topic. */

@@ -7,6 +7,11 @@
  * files are. "offsets" is keyed by the partition in big-endian order, so a cursor walks the
  * partitions in order.
  *
+ * Disk space: the batch functions count, before each write, the pages the write may take beyond
+ * the pages in use, and reserve the data file's blocks up to there (see the STORE_*_PAGES
+ * bounds below). A batch only takes pages past the last commit's last page or from LMDB's free
+ * list, whose pages were all written once and so have their blocks.
+ *
  * Reads take a read transaction from a small pool: with MDB_NOTLS a reset transaction keeps its
  * reader slot, so renewing it costs no allocation and no reader-table lock, which a fresh
  * mdb_txn_begin() per read would (bench/store_get.c measures both).
@@ -16,12 +21,14 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -46,6 +53,24 @@
 #define ROW_CTYPE_LEN 24
 #define ROW_HEAD 25
 
+/* Disk space. One write (a put or a delete) adds at most STORE_OP_PAGES pages beyond the pages
+ * in use: copies of its leaf and of the sibling a delete may merge it with, a new leaf and a
+ * new branch from splits. It also copies the branch pages above its leaf, each once per batch:
+ * so a write adds the trees' depth until the branch pages of the trees are all counted. A row
+ * longer than STORE_NODE_INLINE of a page goes to overflow pages of its own. */
+#define STORE_OP_PAGES 4
+#define STORE_NODE_INLINE(page) ((page) / 2 - 64)
+#define STORE_PAGE_HEAD 16
+/* Pages a write transaction may take besides its writes: the roots of the main, meta and
+ * offsets databases, new roots as trees grow taller, and the free list's tree at commit. The
+ * free list's records hold a page number (8 bytes) for each page freed or free, at most one
+ * per page in use: one page more per STORE_FREE_LIST_SHARE of them covers twice that. */
+#define STORE_TXN_PAGES 64
+#define STORE_FREE_LIST_SHARE 256
+/* Blocks reserved past what the open batch may take, so that most writes find theirs there
+ * and only a comparison is spent. */
+#define STORE_ALLOC_STEP ((size_t)8 * 1024 * 1024)
+
 #define META_FORMAT "format"
 #define META_CLUSTER_ID "cluster_id"
 #define META_TOPIC "topic"
@@ -61,6 +86,15 @@ struct ferry_store_s {
     char *path;
     int unsynced; /* commits skip their sync (ferry_store_set_synced) */
     int emptied;  /* open found a stale unsynced marker and emptied the store */
+    /* Disk space (the writer's): data.mdb, its blocks known to exist and what a batch needs. */
+    ferry_store_allocate_fn allocate; /* posix_fallocate, or a test's */
+    int fd;                           /* data.mdb */
+    size_t page, map_end;             /* LMDB's page size; the map's size, the file's length */
+    size_t reserved;                  /* data.mdb's bytes from the start that have disk blocks */
+    size_t need;                      /* the open transaction's pages may reach up to here */
+    size_t refused;     /* where a reservation was refused for want of space; 0: none */
+    size_t depth;       /* of the deepest tree a write changes, at the transaction's start */
+    size_t branch_left; /* branch pages whose copies the open transaction has not counted */
 };
 
 /* An encoded key: the LMDB key of a table key. */
@@ -220,6 +254,129 @@ static void read_end(ferry_store *s, MDB_txn *txn)
         mdb_txn_abort(txn);
 }
 
+/* Learns the data file and the map's size, once the environment is open. */
+static int space_init(ferry_store *s, char *errstr, size_t errstr_size)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc = mdb_env_get_fd(s->env, &s->fd);
+
+    if (!rc)
+        rc = mdb_env_stat(s->env, &st);
+    if (!rc)
+        rc = mdb_env_info(s->env, &info);
+    if (rc)
+        return lmdb_fail(s, "reading its sizes", rc, errstr, errstr_size);
+    s->page = st.ms_psize;
+    s->map_end = info.me_mapsize;
+    if (!s->allocate)
+        s->allocate = posix_fallocate;
+    return FERRY_STORE_OK;
+}
+
+/* Reserves the blocks of data.mdb in [from, to). Returns 0 or an errno value. */
+static int allocate_range(ferry_store *s, size_t from, size_t to)
+{
+    int rc;
+
+    if (to <= from)
+        return 0;
+    do
+        rc = s->allocate(s->fd, (off_t)from, (off_t)(to - from));
+    while (rc == EINTR);
+    return rc;
+}
+
+static int space_fail(ferry_store *s, size_t end, int rc, char *errstr, size_t errstr_size)
+{
+    unsigned long long avail = 0;
+    struct statvfs vfs;
+
+    if (rc != ENOSPC && rc != EDQUOT) {
+        snprintf(errstr, errstr_size, "table store '%s': reserving disk blocks of data.mdb: %s",
+                 s->path, strerror(rc));
+        return FERRY_STORE_ERROR;
+    }
+    if (fstatvfs(s->fd, &vfs) == 0)
+        avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    s->refused = end;
+    snprintf(errstr, errstr_size,
+             "table store '%s': no disk space: the volume has %llu bytes free (%s), and data.mdb "
+             "needs disk blocks up to byte %zu for the next writes, %zu bytes have them",
+             s->path, avail, strerror(rc), end, s->reserved);
+    return FERRY_STORE_NO_SPACE;
+}
+
+/* Makes sure data.mdb has its blocks up to end, and STORE_ALLOC_STEP more where the volume has
+ * room. Returns FERRY_STORE_OK, FERRY_STORE_NO_SPACE or FERRY_STORE_ERROR. */
+static int space_reserve(ferry_store *s, size_t end, char *errstr, size_t errstr_size)
+{
+    size_t ahead = s->map_end - end > STORE_ALLOC_STEP ? end + STORE_ALLOC_STEP : s->map_end;
+    int rc = allocate_range(s, s->reserved, ahead);
+
+    if (rc == ENOSPC || rc == EDQUOT) {
+        ahead = end; /* room for these writes, if not for the step */
+        rc = allocate_range(s, s->reserved, ahead);
+    }
+    if (rc == EOPNOTSUPP || rc == EINVAL) {
+        ahead = s->map_end; /* the file system cannot reserve: write as LMDB does */
+        rc = 0;
+    }
+    if (rc)
+        return space_fail(s, end, rc, errstr, errstr_size);
+    s->reserved = ahead;
+    s->refused = 0;
+    return FERRY_STORE_OK;
+}
+
+/* Counts pages more that the open transaction may take, reserving their blocks when they pass
+ * the reserved ones. Never past the map: LMDB refuses those pages itself (MDB_MAP_FULL). */
+static int space_charge(ferry_store *s, size_t pages, char *errstr, size_t errstr_size)
+{
+    size_t room = (s->map_end - s->need) / s->page;
+
+    s->need = pages < room ? s->need + pages * s->page : s->map_end;
+    if (s->need <= s->reserved)
+        return FERRY_STORE_OK;
+    return space_reserve(s, s->need, errstr, errstr_size);
+}
+
+/* Counts the pages one write of a node of node_len bytes (its LMDB key and value) may take. */
+static int space_write(ferry_store *s, size_t node_len, char *errstr, size_t errstr_size)
+{
+    size_t path = s->branch_left < s->depth ? s->branch_left : s->depth;
+    size_t pages = STORE_OP_PAGES + path;
+
+    s->branch_left -= path;
+    if (node_len > STORE_NODE_INLINE(s->page))
+        pages += (node_len + STORE_PAGE_HEAD + s->page - 1) / s->page;
+    return space_charge(s, pages, errstr, errstr_size);
+}
+
+/* Starts counting a write transaction's pages from the end of the pages in use (the last
+ * commit's: the transaction holds LMDB's writer lock). */
+static int space_begin(ferry_store *s, MDB_txn *txn, char *errstr, size_t errstr_size)
+{
+    MDB_envinfo info;
+    MDB_stat rows, offsets;
+    size_t in_use;
+    int rc = mdb_env_info(s->env, &info);
+
+    if (!rc)
+        rc = mdb_stat(txn, s->rows, &rows);
+    if (!rc)
+        rc = mdb_stat(txn, s->offsets, &offsets);
+    if (rc)
+        return lmdb_fail(s, "reading its size", rc, errstr, errstr_size);
+    in_use = (size_t)info.me_last_pgno + 1;
+    s->need = in_use < s->map_end / s->page ? in_use * s->page : s->map_end;
+    if (s->reserved < s->need)
+        s->reserved = s->need;
+    s->depth = rows.ms_depth > offsets.ms_depth ? rows.ms_depth : offsets.ms_depth;
+    s->branch_left = rows.ms_branch_pages + offsets.ms_branch_pages;
+    return space_charge(s, STORE_TXN_PAGES + in_use / STORE_FREE_LIST_SHARE, errstr, errstr_size);
+}
+
 /* Creates path and its missing parents, like mkdir -p. */
 static int make_dirs(const char *path, char *errstr, size_t errstr_size)
 {
@@ -299,8 +456,12 @@ static int open_dbs(ferry_store *s, char *errstr, size_t errstr_size)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
     if (!rc)
         rc = get_i32(txn, s->meta, META_FORMAT, &format);
-    if (rc == MDB_NOTFOUND)
+    if (rc == MDB_NOTFOUND) {
+        result = space_begin(s, txn, errstr, errstr_size);
+        if (result)
+            goto out;
         rc = put_bytes(txn, s->meta, META_FORMAT, &format, sizeof(format));
+    }
     if (rc) {
         result = lmdb_fail(s, "creating its databases", rc, errstr, errstr_size);
         goto out;
@@ -345,7 +506,7 @@ static int open_env(ferry_store *s, size_t max_size, char *errstr, size_t errstr
         return lmdb_fail(s, "opening its environment", rc, errstr, errstr_size);
     if (mdb_env_get_maxkeysize(s->env) < FERRY_STORE_CURSOR_MAX)
         return store_fail(s, "liblmdb's key limit is below 511 bytes", errstr, errstr_size);
-    return FERRY_STORE_OK;
+    return space_init(s, errstr, errstr_size);
 }
 
 static int remove_file(const char *dir, const char *name, char *errstr, size_t errstr_size)
@@ -554,7 +715,25 @@ int ferry_store_batch_begin(ferry_store *store, char *errstr, size_t errstr_size
         store->batch = NULL;
         return lmdb_fail(store, "beginning a batch", rc, errstr, errstr_size);
     }
-    return FERRY_STORE_OK;
+    rc = space_begin(store, store->batch, errstr, errstr_size);
+    if (rc)
+        ferry_store_batch_abort(store);
+    return rc;
+}
+
+int ferry_store_space_retry(ferry_store *store, char *errstr, size_t errstr_size)
+{
+    if (store->batch)
+        return store_fail(store, "a batch is open", errstr, errstr_size);
+    if (!store->refused)
+        return FERRY_STORE_OK;
+    return space_reserve(store, store->refused, errstr, errstr_size);
+}
+
+void ferry_store_set_allocate(ferry_store *store, ferry_store_allocate_fn fn)
+{
+    store->allocate = fn ? fn : posix_fallocate;
+    store->reserved = 0; /* the next batch asks fn for its blocks */
 }
 
 void ferry_store_batch_abort(ferry_store *store)
@@ -631,6 +810,9 @@ int ferry_store_batch_put(ferry_store *store, const void *key, size_t key_len, c
     }
     k.mv_data = ek.data;
     k.mv_size = ek.len;
+    result = space_write(store, k.mv_size + v.mv_size, errstr, errstr_size);
+    if (result)
+        goto out;
     rc = mdb_put(store->batch, store->rows, &k, &v, MDB_RESERVE);
     if (rc) {
         result = lmdb_fail(store, "writing a row", rc, errstr, errstr_size);
@@ -664,6 +846,8 @@ int ferry_store_batch_delete(ferry_store *store, const void *key, size_t key_len
     result = need_batch(store, errstr, errstr_size);
     if (!result)
         result = encode_key(store, key, key_len, &ek, errstr, errstr_size);
+    if (!result)
+        result = space_write(store, 0, errstr, errstr_size);
     if (result)
         goto out;
     k.mv_data = ek.data;
@@ -708,6 +892,9 @@ int ferry_store_batch_set_offset(ferry_store *store, int32_t partition, int64_t 
         goto out;
     }
     partition_key(partition, pk);
+    result = space_write(store, 0, errstr, errstr_size);
+    if (result)
+        goto out;
     rc = mdb_put(store->batch, store->offsets, &k, &v, 0);
     if (rc)
         result = lmdb_fail(store, "writing an offset", rc, errstr, errstr_size);
@@ -719,18 +906,33 @@ out:
 
 static int cursor_valid(const void *cursor, size_t len);
 
-/* Deletes rows of partition from the cursor's position on, looking at up to limit rows, and
- * keeps the last key looked at in next. Returns 0 with *more set, or an LMDB error. */
-static int drop_rows(MDB_cursor *cur, int rc, MDB_val *k, MDB_val *v, int32_t partition,
-                     size_t limit, unsigned char *next, size_t *next_len, int *more)
-{
-    size_t seen = 0;
+/* A drop's position: where it looks and what it reports. */
+struct drop {
+    int32_t partition;
+    size_t limit;
+    unsigned char *next;
+    size_t *next_len;
+    int *more;
+    int space; /* a FERRY_STORE_* result when counting a delete's pages failed (errstr set) */
+};
 
-    for (; rc == 0 && seen < limit; seen++) {
+/* Deletes rows of the drop's partition from the cursor's position on, looking at up to its
+ * limit of rows, and keeps the last key looked at in next. Returns 0 with *more set, -1 when
+ * the space for a delete was refused (d->space), or an LMDB error. */
+static int drop_rows(ferry_store *s, MDB_cursor *cur, int rc, MDB_val *k, MDB_val *v,
+                     struct drop *d, char *errstr, size_t errstr_size)
+{
+    unsigned char *next = d->next;
+    size_t *next_len = d->next_len, seen = 0;
+
+    for (; rc == 0 && seen < d->limit; seen++) {
         const unsigned char *row = v->mv_data;
         copy_bytes(next, k->mv_data, k->mv_size);
         *next_len = k->mv_size;
-        if (v->mv_size >= ROW_HEAD && (int32_t)get_u32(row + ROW_PARTITION) == partition) {
+        if (v->mv_size >= ROW_HEAD && (int32_t)get_u32(row + ROW_PARTITION) == d->partition) {
+            d->space = space_write(s, 0, errstr, errstr_size);
+            if (d->space)
+                return -1;
             rc = mdb_cursor_del(cur, 0);
             if (rc)
                 return rc;
@@ -742,7 +944,7 @@ static int drop_rows(MDB_cursor *cur, int rc, MDB_val *k, MDB_val *v, int32_t pa
         }
         rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
     }
-    *more = rc == 0;
+    *d->more = rc == 0;
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -753,6 +955,7 @@ int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, cons
     unsigned char pk[4];
     MDB_cursor *cur = NULL;
     MDB_val k = {after_len, (void *)after}, v, ok = {sizeof(pk), pk};
+    struct drop d = {partition, limit, next, next_len, more, FERRY_STORE_OK};
     int result = need_batch(store, errstr, errstr_size), rc = 0;
 
     *more = 0;
@@ -764,9 +967,11 @@ int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, cons
     if (!result && !rc)
         rc = mdb_cursor_get(cur, &k, &v, after_len ? MDB_SET_RANGE : MDB_FIRST);
     if (!result && (!rc || rc == MDB_NOTFOUND))
-        rc = drop_rows(cur, rc, &k, &v, partition, limit, next, next_len, more);
+        rc = drop_rows(store, cur, rc, &k, &v, &d, errstr, errstr_size);
     if (cur)
         mdb_cursor_close(cur);
+    if (d.space)
+        result = d.space;
     partition_key(partition, pk);
     if (!result && !rc) /* at the first batch; gone already at the later ones */
         rc = mdb_del(store->batch, store->offsets, &ok, NULL);
@@ -791,6 +996,9 @@ int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta
         result = store_fail(store, "cluster id or topic not terminated", errstr, errstr_size);
         goto out;
     }
+    result = space_charge(store, 3 * STORE_OP_PAGES, errstr, errstr_size);
+    if (result)
+        goto out;
     rc = put_bytes(store->batch, store->meta, META_CLUSTER_ID, meta->cluster_id, cluster_len);
     if (!rc)
         rc = put_bytes(store->batch, store->meta, META_TOPIC, meta->topic, topic_len);

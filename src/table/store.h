@@ -31,6 +31,17 @@
  * loses nothing committed; an operating-system crash may undo the last commit, rows and offsets
  * together, which the table applies again from Kafka.
  *
+ * Disk space: the data file is sparse, and LMDB takes its blocks when it first writes a page
+ * through the map; on a full volume that write would be a SIGBUS, not an error. So before the
+ * batch functions write, the store makes sure the blocks the batch may newly take exist
+ * (posix_fallocate, within the file's length): from the end of the pages in use, an upper bound
+ * of the pages each write may add (store.c, "Disk space"), and STORE_ALLOC_STEP more so that
+ * most writes cost one comparison. A volume without room makes the write return
+ * FERRY_STORE_NO_SPACE with the store as it was after its last commit; once space is freed,
+ * ferry_store_space_retry() says so. A file system that cannot reserve blocks at all
+ * (posix_fallocate fails with EOPNOTSUPP or EINVAL even after glibc's fallback) is written
+ * without reserving, as LMDB does.
+ *
  * Unsynced loading: while a table loads, nothing reads its store, and syncing each commit is
  * most of a restore's cost. ferry_store_set_synced(store, 0) lets commits skip the sync. A
  * crash of ferry then still loses nothing (the operating system holds every write of the map),
@@ -57,6 +68,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/buf.h"
 
@@ -71,6 +83,9 @@ enum ferry_store_result {
     FERRY_STORE_FULL = -2,
     /* A scan cursor that this store cannot have returned. */
     FERRY_STORE_BAD_CURSOR = -3,
+    /* The volume has no room for the disk blocks the batch may take (see "Disk space"). The
+     * batch was aborted, as for FERRY_STORE_FULL. */
+    FERRY_STORE_NO_SPACE = -4,
 };
 
 /* Table keys of at most this many bytes are stored as they are; longer ones are hashed. */
@@ -173,14 +188,16 @@ int ferry_store_destroy_files(const char *path, char *errstr, size_t errstr_size
  * open store */
 int ferry_store_replace(const char *path, const char *from, char *errstr, size_t errstr_size);
 
-/* Starts a write batch. Returns FERRY_STORE_OK, or FERRY_STORE_ERROR when a batch is already
- * open or LMDB fails. @locality the writer thread */
+/* Starts a write batch. Returns FERRY_STORE_OK, FERRY_STORE_NO_SPACE when the volume has no
+ * room for the batch's first pages, or FERRY_STORE_ERROR when a batch is already open or LMDB
+ * fails. @locality the writer thread */
 int ferry_store_batch_begin(ferry_store *store, char *errstr, size_t errstr_size);
 
 /* Sets key to value in the batch, with the record's row meta (content_type copied). Returns
- * FERRY_STORE_OK; FERRY_STORE_FULL when the map is full, or FERRY_STORE_ERROR when LMDB fails,
- * the content type is too long or no batch is open. Every failure of put, delete, set_offset
- * and set_meta aborts the batch (begin a new one). @locality the writer thread */
+ * FERRY_STORE_OK; FERRY_STORE_FULL when the map is full, FERRY_STORE_NO_SPACE when the volume
+ * is, or FERRY_STORE_ERROR when LMDB fails, the content type is too long or no batch is open. Every
+ * failure of put, delete, set_offset and set_meta aborts the batch (begin a new one). @locality the
+ * writer thread */
 int ferry_store_batch_put(ferry_store *store, const void *key, size_t key_len, const void *value,
                           size_t value_len, const struct ferry_store_row *row, char *errstr,
                           size_t errstr_size);
@@ -218,6 +235,20 @@ int ferry_store_batch_commit(ferry_store *store, char *errstr, size_t errstr_siz
 
 /* Drops the batch, if one is open. @locality the writer thread */
 void ferry_store_batch_abort(ferry_store *store);
+
+/* After FERRY_STORE_NO_SPACE: tries again to reserve the disk blocks that were refused. Returns
+ * FERRY_STORE_OK once they are reserved (or when nothing was refused), FERRY_STORE_NO_SPACE
+ * with errstr while the volume is still short, or FERRY_STORE_ERROR. Call with no batch open.
+ * @locality the writer thread */
+int ferry_store_space_retry(ferry_store *store, char *errstr, size_t errstr_size);
+
+/* How the store reserves disk blocks: posix_fallocate's signature and results. */
+typedef int (*ferry_store_allocate_fn)(int fd, off_t offset, off_t len);
+
+/* For tests only: makes the store reserve blocks with fn instead of posix_fallocate (NULL puts
+ * posix_fallocate back), so that a test can act out a full volume. @locality the writer
+ * thread, with no batch open */
+void ferry_store_set_allocate(ferry_store *store, ferry_store_allocate_fn fn);
 
 /* Copies key's value into value (reset first; its cap bounds the value) and its row meta into
  * record (may be NULL). Returns FERRY_STORE_OK, FERRY_STORE_NOT_FOUND, or FERRY_STORE_ERROR

@@ -11,6 +11,7 @@
  * sync, and a marker of another boot empties the store.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -1407,6 +1408,172 @@ static void test_unsynced_marker(void **state)
     expect_missing(f, "a", 1);
 }
 
+/* The volume the store's data file lives on, as the tests act it out through
+ * ferry_store_set_allocate(): a reservation reaching past room bytes of the file fails with err
+ * (0: never); others go to posix_fallocate. */
+static struct {
+    int err;
+    off_t room;
+    int calls;
+} volume;
+
+static int fake_allocate(int fd, off_t offset, off_t len)
+{
+    volume.calls++;
+    if (volume.err && offset + len > volume.room)
+        return volume.err;
+    return posix_fallocate(fd, offset, len);
+}
+
+static void set_volume(int err, off_t room)
+{
+    volume.err = err;
+    volume.room = room;
+    volume.calls = 0;
+}
+
+static uint64_t bytes_used(struct fixture *f)
+{
+    struct ferry_store_stats st;
+
+    check(f, ferry_store_stats(f->s, &st, f->err, sizeof(f->err)), FERRY_STORE_OK, "stats");
+    return st.bytes_used;
+}
+
+static void expect_in_err(struct fixture *f, const char *part)
+{
+    if (!strstr(f->err, part))
+        fail_msg("'%s' not in the message: %s", part, f->err);
+}
+
+/* The data file's blocks exist beyond the pages in use once a batch has begun, and the file
+ * keeps the map's length. */
+static void test_space_reserved(void **state)
+{
+    struct fixture *f = *state;
+    char file[400];
+    struct stat st;
+
+    f->s = open_at(f, f->path, MAP_SIZE);
+    begin(f);
+    put(f, "a", 1, "va", 0, 0, NULL);
+    commit(f);
+    snprintf(file, sizeof(file), "%s/data.mdb", f->path);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_size, MAP_SIZE);
+    if ((uint64_t)st.st_blocks * 512 < bytes_used(f) + (4u << 20))
+        fail_msg("%ju bytes of data.mdb have disk blocks, %" PRIu64 " are in use",
+                 (uintmax_t)st.st_blocks * 512, bytes_used(f));
+}
+
+/* What a reservation's failure makes of a batch, by posix_fallocate's result. */
+static const struct space_case {
+    int err;
+    int want; /* of begin */
+    const char *says;
+} space_cases[] = {
+    {ENOSPC, FERRY_STORE_NO_SPACE, "no disk space"},
+    {EDQUOT, FERRY_STORE_NO_SPACE, "no disk space"},
+    {EIO, FERRY_STORE_ERROR, "reserving disk blocks"},
+    {EOPNOTSUPP, FERRY_STORE_OK, NULL}, /* cannot reserve: writes as before */
+    {EINVAL, FERRY_STORE_OK, NULL},
+};
+
+static void space_case_run(struct fixture *f, const struct space_case *c, int i)
+{
+    char path[400];
+    const int64_t one[] = {1}, two[] = {2};
+
+    snprintf(path, sizeof(path), "%s-%d", f->path, i);
+    f->s = open_at(f, path, MAP_SIZE);
+    begin(f);
+    put(f, "a", 1, "va", 0, 0, NULL);
+    set_offset(f, 0, 1);
+    commit(f);
+    ferry_store_set_allocate(f->s, fake_allocate);
+    set_volume(c->err, 0);
+    check(f, ferry_store_batch_begin(f->s, f->err, sizeof(f->err)), c->want, "begin");
+    assert_true(volume.calls > 0);
+    if (c->says) {
+        expect_in_err(f, c->says);
+        expect_in_err(f, path);
+    }
+    if (c->want == FERRY_STORE_NO_SPACE) {
+        expect_in_err(f, "bytes free");
+        expect(f, "a", 1, "va", 0); /* reads go on */
+        expect_offsets(f, one, 1);
+        check(f, ferry_store_space_retry(f->s, f->err, sizeof(f->err)), FERRY_STORE_NO_SPACE,
+              "retry on a full volume");
+        set_volume(0, 0); /* space is freed */
+        check(f, ferry_store_space_retry(f->s, f->err, sizeof(f->err)), FERRY_STORE_OK, "retry");
+        begin(f);
+    }
+    if (c->want != FERRY_STORE_ERROR) {
+        put(f, "b", 1, "vb", 0, 1, NULL);
+        set_offset(f, 0, 2);
+        commit(f);
+        expect(f, "b", 1, "vb", 1);
+        expect_offsets(f, two, 1);
+    }
+    ferry_store_close(f->s);
+    f->s = NULL;
+}
+
+static void test_space_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(space_cases) / sizeof(space_cases[0]); i++)
+        space_case_run(f, &space_cases[i], (int)i);
+}
+
+/* A volume that runs out in the middle of a batch: the write that would pass the room is
+ * refused, the batch is dropped whole, and applied again once space is back. */
+static void test_space_runs_out_in_a_batch(void **state)
+{
+    struct fixture *f = *state;
+    static char big[64 * 1024];
+    const int64_t one[] = {1}, many[] = {101};
+    char key[32];
+    int i, result = FERRY_STORE_OK;
+
+    memset(big, 'x', sizeof(big) - 1);
+    f->s = open_at(f, f->path, MAP_SIZE);
+    begin(f);
+    put(f, "a", 1, "va", 0, 0, NULL);
+    set_offset(f, 0, 1);
+    commit(f);
+    ferry_store_set_allocate(f->s, fake_allocate);
+    set_volume(ENOSPC, (off_t)bytes_used(f) + (1 << 20));
+    begin(f);
+    for (i = 1; i <= 100 && result == FERRY_STORE_OK; i++) {
+        struct ferry_store_row row = {0, i, 1700000000000 + i, NULL};
+        snprintf(key, sizeof(key), "big-%03d", i);
+        result = ferry_store_batch_put(f->s, key, strlen(key), big, sizeof(big) - 1, &row, f->err,
+                                       sizeof(f->err));
+    }
+    check(f, result, FERRY_STORE_NO_SPACE, "a put past the room");
+    assert_true(i > 5); /* the room took some */
+    expect_in_err(f, "no disk space");
+    check(f, ferry_store_batch_commit(f->s, f->err, sizeof(f->err)), FERRY_STORE_ERROR,
+          "the refused batch is over");
+    expect_missing(f, "big-001", 7);
+    expect(f, "a", 1, "va", 0);
+    expect_offsets(f, one, 1);
+
+    set_volume(0, 0);
+    check(f, ferry_store_space_retry(f->s, f->err, sizeof(f->err)), FERRY_STORE_OK, "retry");
+    begin(f);
+    for (i = 1; i <= 100; i++) {
+        snprintf(key, sizeof(key), "big-%03d", i);
+        put(f, key, strlen(key), big, 0, i, NULL);
+    }
+    set_offset(f, 0, 101);
+    commit(f);
+    expect_offsets(f, many, 1);
+    check(f, get(f, "big-100", 7, NULL), FERRY_STORE_OK, "the last row");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1434,6 +1601,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_during_unsynced_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsynced_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_reserved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_runs_out_in_a_batch, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
