@@ -67,6 +67,10 @@
  * per page in use: one page more per STORE_FREE_LIST_SHARE of them covers twice that. */
 #define STORE_TXN_PAGES 64
 #define STORE_FREE_LIST_SHARE 256
+/* LMDB's lock file is written through a map as well (its reader slots): its blocks are
+ * reserved before LMDB maps it, this long for a new one. LMDB needs 32,832 bytes for
+ * STORE_MAX_READERS, and uses the file's length when it is longer (more reader slots). */
+#define STORE_LOCK_BYTES ((off_t)64 * 1024)
 /* Blocks reserved past what the open batch may take, so that most writes find theirs there
  * and only a comparison is spent. */
 #define STORE_ALLOC_STEP ((size_t)8 * 1024 * 1024)
@@ -355,26 +359,45 @@ static int space_write(ferry_store *s, size_t node_len, char *errstr, size_t err
 
 /* Starts counting a write transaction's pages from the end of the pages in use (the last
  * commit's: the transaction holds LMDB's writer lock). */
-static int space_begin(ferry_store *s, MDB_txn *txn, char *errstr, size_t errstr_size)
+static int space_start(ferry_store *s, char *errstr, size_t errstr_size)
 {
     MDB_envinfo info;
-    MDB_stat rows, offsets;
     size_t in_use;
     int rc = mdb_env_info(s->env, &info);
 
-    if (!rc)
-        rc = mdb_stat(txn, s->rows, &rows);
-    if (!rc)
-        rc = mdb_stat(txn, s->offsets, &offsets);
     if (rc)
         return lmdb_fail(s, "reading its size", rc, errstr, errstr_size);
     in_use = (size_t)info.me_last_pgno + 1;
     s->need = in_use < s->map_end / s->page ? in_use * s->page : s->map_end;
     if (s->reserved < s->need)
         s->reserved = s->need;
+    s->depth = 0;
+    s->branch_left = 0;
+    return space_charge(s, STORE_TXN_PAGES + in_use / STORE_FREE_LIST_SHARE, errstr, errstr_size);
+}
+
+/* As space_start(), for a batch, whose writes also copy branch pages of the rows and offsets. */
+static int space_begin(ferry_store *s, MDB_txn *txn, char *errstr, size_t errstr_size)
+{
+    MDB_stat rows, offsets;
+    int rc = mdb_stat(txn, s->rows, &rows), result;
+
+    if (!rc)
+        rc = mdb_stat(txn, s->offsets, &offsets);
+    if (rc)
+        return lmdb_fail(s, "reading its size", rc, errstr, errstr_size);
+    result = space_start(s, errstr, errstr_size);
     s->depth = rows.ms_depth > offsets.ms_depth ? rows.ms_depth : offsets.ms_depth;
     s->branch_left = rows.ms_branch_pages + offsets.ms_branch_pages;
-    return space_charge(s, STORE_TXN_PAGES + in_use / STORE_FREE_LIST_SHARE, errstr, errstr_size);
+    return result;
+}
+
+/* Nonzero for a data file holding only LMDB's two meta pages: opening the databases writes. */
+static int space_new_file(ferry_store *s)
+{
+    MDB_envinfo info;
+
+    return mdb_env_info(s->env, &info) == 0 && info.me_last_pgno <= 1;
 }
 
 /* Creates path and its missing parents, like mkdir -p. */
@@ -448,6 +471,10 @@ static int open_dbs(ferry_store *s, char *errstr, size_t errstr_size)
     int rc, result = FERRY_STORE_OK;
 
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (!rc && space_new_file(s))
+        result = space_start(s, errstr, errstr_size);
+    if (result)
+        goto out;
     if (!rc)
         rc = mdb_dbi_open(txn, "rows", MDB_CREATE, &s->rows);
     if (!rc)
@@ -456,12 +483,8 @@ static int open_dbs(ferry_store *s, char *errstr, size_t errstr_size)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
     if (!rc)
         rc = get_i32(txn, s->meta, META_FORMAT, &format);
-    if (rc == MDB_NOTFOUND) {
-        result = space_begin(s, txn, errstr, errstr_size);
-        if (result)
-            goto out;
+    if (rc == MDB_NOTFOUND)
         rc = put_bytes(txn, s->meta, META_FORMAT, &format, sizeof(format));
-    }
     if (rc) {
         result = lmdb_fail(s, "creating its databases", rc, errstr, errstr_size);
         goto out;
@@ -483,6 +506,34 @@ out:
     return result;
 }
 
+/* Reserves the blocks of the lock file (creating it), so that LMDB's writes into its map find
+ * them; an existing one keeps its length. A file system that cannot reserve them is left to
+ * LMDB, as the data file is. */
+static int reserve_lock_file(ferry_store *s, char *errstr, size_t errstr_size)
+{
+    char file[STORE_PATH_MAX + 32];
+    struct stat st;
+    int fd, rc;
+
+    snprintf(file, sizeof(file), "%s/lock.mdb", s->path);
+    fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(errstr, errstr_size, "table store '%s': opening '%s': %s", s->path, file,
+                 strerror(errno));
+        return FERRY_STORE_ERROR;
+    }
+    rc = fstat(fd, &st) ? errno : 0;
+    if (!rc)
+        rc = posix_fallocate(fd, 0, st.st_size > 0 ? st.st_size : STORE_LOCK_BYTES);
+    close(fd);
+    if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
+        snprintf(errstr, errstr_size, "table store '%s': reserving disk blocks of '%s': %s",
+                 s->path, file, strerror(rc));
+        return FERRY_STORE_ERROR;
+    }
+    return FERRY_STORE_OK;
+}
+
 static int open_env(ferry_store *s, size_t max_size, char *errstr, size_t errstr_size)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -491,6 +542,8 @@ static int open_env(ferry_store *s, size_t max_size, char *errstr, size_t errstr
     if (max_size > SIZE_MAX - page)
         return store_fail(s, "max_size is too large", errstr, errstr_size);
     max_size = (max_size + page - 1) / page * page;
+    if (reserve_lock_file(s, errstr, errstr_size))
+        return FERRY_STORE_ERROR;
     rc = mdb_env_create(&s->env);
     if (!rc)
         rc = mdb_env_set_maxdbs(s->env, 3);

@@ -38,9 +38,10 @@
  * of the pages each write may add (store.c, "Disk space"), and STORE_ALLOC_STEP more so that
  * most writes cost one comparison. A volume without room makes the write return
  * FERRY_STORE_NO_SPACE with the store as it was after its last commit; once space is freed,
- * ferry_store_space_retry() says so. A file system that cannot reserve blocks at all
- * (posix_fallocate fails with EOPNOTSUPP or EINVAL even after glibc's fallback) is written
- * without reserving, as LMDB does.
+ * ferry_store_space_retry() says so. The lock file (LMDB's reader slots, also written through a
+ * map) has its blocks reserved when the store opens, which fails on a volume without room. A file
+ * system that cannot reserve blocks at all (posix_fallocate fails with EOPNOTSUPP or EINVAL even
+ * after glibc's fallback) is written without reserving, as LMDB does.
  *
  * Unsynced loading: while a table loads, nothing reads its store, and syncing each commit is
  * most of a restore's cost. ferry_store_set_synced(store, 0) lets commits skip the sync. A
