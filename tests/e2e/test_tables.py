@@ -579,6 +579,77 @@ def test_a_store_full_before_it_was_ever_ready_answers_nothing(broker30, run_fer
     assert "is full" in r.json()["message"], r.text
 
 
+# A volume that runs out of room, acted out without mounting one: this library, preloaded into
+# ferry, makes posix_fallocate answer ENOSPC while the file named by $FERRY_TEST_NO_SPACE exists.
+NO_SPACE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int no_space(void)
+{
+    const char *flag = getenv("FERRY_TEST_NO_SPACE");
+    return flag && access(flag, F_OK) == 0;
+}
+
+int posix_fallocate(int fd, off_t offset, off_t len)
+{
+    int (*real)(int, off_t, off_t) = (int (*)(int, off_t, off_t))dlsym(RTLD_NEXT, "posix_fallocate");
+    return no_space() ? ENOSPC : real(fd, offset, len);
+}
+"""
+
+
+def no_space_env(tmp_path):
+    """Builds the shim; returns ferry's environment with it preloaded, and the flag file."""
+    import shutil
+    import subprocess
+    from ferrytest import sanitizer_env
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler for the posix_fallocate shim")
+    src, lib, flag = tmp_path / "shim.c", tmp_path / "shim.so", tmp_path / "no-space"
+    src.write_text(NO_SPACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl"], check=True)
+    asan = sanitizer_env()["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+    return {"LD_PRELOAD": str(lib), "FERRY_TEST_NO_SPACE": str(flag), "ASAN_OPTIONS": asan}, flag
+
+
+def test_a_full_volume_stops_applying_until_it_has_room(broker30, run_ferry, tmp_path):
+    """The store's volume has no room for the blocks a batch may take: the table reports
+    disk_full and answers from what is stored, then goes on from its stored offsets by itself
+    once there is room. (The store wrote through its map into a sparse file: a full volume was
+    a SIGBUS, again after every restart.)"""
+    broker, topic = broker30
+    env, flag = no_space_env(tmp_path)
+    produce(broker.bootstrap, topic, [(f"small{i}", "s") for i in range(20)],
+            partitioner="murmur2_random")
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]), env=env)
+    f.wait_ready(60)
+    flag.touch()
+    # more than the 8 MiB the store reserves ahead of what it uses
+    produce(broker.bootstrap, topic, [(f"big{i}", "x" * 200_000) for i in range(60)],
+            partitioner="murmur2_random")
+    f.wait_log(r"no disk space: the volume has \d+ bytes free \(No space left on device\).*"
+               r"Applying stopped, reads go on from what is stored", timeout=60)
+    assert str(tmp_path / "s") in [l for l in f.log_lines() if "no disk space" in l][0]
+    wait_until(lambda: f.get("/tables/t").json()["state"] == "disk_full", 30, "state disk_full")
+    ready = f.get("/readyz")
+    assert ready.status == 503 and "table t is disk_full" in ready.text
+    assert metric(f, "ferry_table_ready", table="t") == 0
+    for i in range(20):  # reads go on
+        r = f.get(f"/tables/t/keys/small{i}")
+        assert r.status == 200 and r.body == b"s"
+    flag.unlink()
+    f.wait_log(r"the store's volume has room again: applying goes on", timeout=30)
+    f.wait_ready(60)
+    for i in range(60):  # nothing was lost
+        r = f.get(f"/tables/t/keys/big{i}")
+        assert r.status == 200 and len(r.body) == 200_000, (i, r.status)
+
+
 # --------------------------------------------------------------------------------------------
 # Reads that wait: long polls and read-your-writes
 
