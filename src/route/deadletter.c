@@ -231,6 +231,14 @@ static int add_reason(rd_kafka_headers_t *h, const struct ferry_deadletter_reaso
     if (why->http_status > 0)
         result |= add_number(h, "ferry.http_status", why->http_status);
     result |= add_number(h, "ferry.attempts", why->attempts);
+    return result;
+}
+
+/* A gRPC target's status and message: the last of ferry's headers. */
+static int add_grpc(rd_kafka_headers_t *h, const struct ferry_deadletter_reason *why)
+{
+    int result = 0;
+
     if (why->grpc_message)
         result |= add_number(h, "ferry.grpc_status", why->grpc_status);
     if (why->grpc_message && why->grpc_message[0])
@@ -288,7 +296,7 @@ static rd_kafka_headers_t *build_headers(const ferry_deadletter *dl, const struc
     if (!h)
         return NULL;
     if (add_reason(h, &all) || add_source(h, parked ? &orig : rec, dl->sh->route) ||
-        add_response(h, why, dl->response_max)) {
+        add_response(h, why, dl->response_max) || add_grpc(h, why)) {
         rd_kafka_headers_destroy(h);
         return NULL;
     }

@@ -172,6 +172,8 @@ def test_each_status_class(start_routes, kafka, tls_server, certs):
     assert dead["missing"]["ferry.error"] == "grpc status NOT_FOUND (5): no such order"
     assert dead["missing"]["ferry.attempts"] == "1"
     assert "ferry.http_status" not in dead["missing"]
+    # the gRPC pair comes last, as dead-letter.md lists ferry's headers
+    assert list(dead["missing"])[-2:] == ["ferry.grpc_status", "ferry.grpc_message"]
     assert dead["invalid"]["ferry.grpc_status"] == "3"  # from trailers, after headers
     assert dead["invalid"]["ferry.grpc_message"] == "bad \u00e9 100%"  # percent-decoded
     m = wait_route_metrics(f, "status", {"ferry_route_records_delivered_total": 4,

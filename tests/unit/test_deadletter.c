@@ -124,12 +124,12 @@ static const struct dl_case cases[] = {
      {"grpc status NOT_FOUND (5): no such order", 0, 2, NULL, 0, 5, "no such order"},
      {{"ferry.error", "grpc status NOT_FOUND (5): no such order"},
       {"ferry.attempts", "2"},
-      {"ferry.grpc_status", "5"},
-      {"ferry.grpc_message", "no such order"},
       {"ferry.topic", SOURCE},
       {"ferry.partition", "3"},
       {"ferry.offset", "40"},
       {"ferry.route", ROUTE},
+      {"ferry.grpc_status", "5"},
+      {"ferry.grpc_message", "no such order"},
       {NULL, NULL}}},
 };
 
