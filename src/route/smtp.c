@@ -9,7 +9,9 @@
  *
  * libcurl reports a 4xx and a 5xx on MAIL, RCPT or DATA as one error code; finish() reads the
  * reply itself (CURLINFO_RESPONSE_CODE) and turns such a failure into an answer with that
- * status, so outcome.c retries or dead-letters it like an HTTP status.
+ * status, so outcome.c retries or dead-letters it like an HTTP status. libcurl keeps the code of
+ * the greeting and EHLO's reply the same way, so the transfer's debug callback notes when MAIL
+ * FROM went out: only a reply after it can be about the message.
  */
 #include "route/smtp.h"
 #include "route/smtp_message.h"
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SMTP_RECIPIENTS_MAX 100         /* to, cc and bcc together */
 #define SMTP_VALUE_MAX (16 * 1024)      /* one rendered header template */
@@ -43,7 +46,9 @@ struct ferry_smtp_mail {
     struct curl_slist rcpt[SMTP_RECIPIENTS_MAX];
     char rcpt_text[SMTP_RECIPIENTS_MAX][FERRY_SMTP_ADDRESS_MAX + 3];
     size_t nrcpt;
-    size_t sent; /* bytes of the message handed to libcurl in this attempt */
+    size_t sent;       /* bytes of the message handed to libcurl in this attempt */
+    int mail_sent;     /* MAIL FROM went out in this attempt */
+    int message_reply; /* the last reply line came after MAIL FROM: it is about the message */
     struct ferry_buf value, part;
 };
 
@@ -492,8 +497,10 @@ static size_t on_read(char *buf, size_t size, size_t n, void *userp)
 static size_t on_reply(char *data, size_t size, size_t n, void *userp)
 {
     struct ferry_http_call *call = userp;
+    struct ferry_smtp_mail *mail = call->proto;
     size_t len = size * n, room;
 
+    mail->message_reply = mail->mail_sent;
     if (!len || (data[0] != '4' && data[0] != '5'))
         return len;
 
@@ -504,6 +511,31 @@ static size_t on_reply(char *data, size_t size, size_t n, void *userp)
     if (room)
         ferry_buf_add(&call->response, data, len < room ? len : room);
     return size * n;
+}
+
+/* Notes when MAIL FROM goes out: libcurl shows each command here (with CURLOPT_VERBOSE) as it
+ * first writes it, and a command that short goes out whole. Missing it would only make a refusal
+ * of the message count as the session's, retried rather than dead-lettered. */
+static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *userp)
+{
+    struct ferry_smtp_mail *mail = userp;
+
+    (void)e;
+    if (type == CURLINFO_HEADER_OUT && size >= 9 && strncasecmp(data, "MAIL FROM", 9) == 0)
+        mail->mail_sent = 1;
+    return 0;
+}
+
+/* Tells on_debug every command, and nothing to stderr. */
+static CURLcode watch_commands(CURL *e, struct ferry_smtp_mail *mail)
+{
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_DEBUGDATA, mail);
+    if (!rc)
+        rc = curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    return rc;
 }
 
 static const long use_ssl[] = {
@@ -530,6 +562,7 @@ static CURLcode smtp_start(CURL *e, struct ferry_http_call *call)
     CURLcode rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 
     mail->sent = 0;
+    mail->mail_sent = mail->message_reply = 0;
     if (!rc)
         rc = curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl[s->cfg->starttls]);
     if (!rc)
@@ -552,11 +585,47 @@ static CURLcode smtp_start(CURL *e, struct ferry_http_call *call)
         rc = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_reply);
     if (!rc)
         rc = curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+    if (!rc)
+        rc = watch_commands(e, mail);
     return rc;
 }
 
-/* A failure with a 4xx or 5xx reply is the server's answer about this message; a failed
- * login or STARTTLS is the route's trouble, retried like a lost connection. */
+/* A failed transfer's 4xx or 5xx is the server's answer about this message when it answered
+ * MAIL FROM, RCPT TO, DATA or the end of the data. A refused greeting, EHLO or HELO, STARTTLS
+ * or login is the route's trouble (its server, its TLS, its credentials), and so is 530
+ * "authentication required" whatever it answered: retried like a lost connection, and counted
+ * by the circuit breaker, rather than dead-lettering every record. */
+static int answers_message(const struct ferry_smtp_mail *mail, long reply)
+{
+    return mail->message_reply && reply >= 400 && reply <= 599 && reply != 530;
+}
+
+static void message_refused(struct ferry_http_call *call, long reply, CURLcode code,
+                            const char *errbuf)
+{
+    call->status = reply;
+    if (call->response.len)
+        snprintf(call->error, sizeof(call->error), "smtp reply %ld: %.*s", reply,
+                 (int)call->response.len, call->response.data);
+    else
+        snprintf(call->error, sizeof(call->error), "smtp reply %ld: %s", reply,
+                 errbuf[0] ? errbuf : curl_easy_strerror(code));
+}
+
+/* A transport error; a refusal line the session ended on goes first in the message. */
+static void session_failed(struct ferry_http_call *call, long reply, CURLcode code,
+                           const char *errbuf)
+{
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(code);
+
+    call->transport_error = (int)code;
+    if (reply >= 400 && call->response.len)
+        snprintf(call->error, sizeof(call->error), "smtp: %.*s (%s)", (int)call->response.len,
+                 call->response.data, why);
+    else
+        snprintf(call->error, sizeof(call->error), "smtp: %s", why);
+}
+
 static void smtp_finish(CURL *e, CURLcode code, const char *errbuf, struct ferry_http_call *call)
 {
     long reply = 0;
@@ -566,20 +635,10 @@ static void smtp_finish(CURL *e, CURLcode code, const char *errbuf, struct ferry
         call->status = reply ? reply : 250;
         return;
     }
-    if (reply >= 400 && reply <= 599 && code != CURLE_LOGIN_DENIED &&
-        code != CURLE_USE_SSL_FAILED) {
-        call->status = reply;
-        if (call->response.len)
-            snprintf(call->error, sizeof(call->error), "smtp reply %ld: %.*s", reply,
-                     (int)call->response.len, call->response.data);
-        else
-            snprintf(call->error, sizeof(call->error), "smtp reply %ld: %s", reply,
-                     errbuf[0] ? errbuf : curl_easy_strerror(code));
-        return;
-    }
-    call->transport_error = (int)code;
-    snprintf(call->error, sizeof(call->error), "smtp: %s",
-             errbuf[0] ? errbuf : curl_easy_strerror(code));
+    if (answers_message(call->proto, reply))
+        message_refused(call, reply, code, errbuf);
+    else
+        session_failed(call, reply, code, errbuf);
 }
 
 const struct ferry_sender_protocol ferry_smtp_protocol = {"SMTP", smtp_start, smtp_finish};

@@ -9,7 +9,11 @@ and can misbehave per recipient: 451 a few times, or 550 always.
         s.messages                     # [Message(mail_from, rcpt_tos, data: bytes, tls: bool)]
         s.connections                  # SMTP sessions opened since start (the readiness probe
                                        # excluded)
+
+ScriptedSmtp is a raw server for what aiosmtpd will not act out (a refused greeting, a refused
+HELO, STARTTLS offered and then refused); see its docstring.
 """
+import asyncio
 import socket
 import ssl
 import threading
@@ -131,3 +135,102 @@ def tls_context(cert, key):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+class ScriptedSmtp:
+    """A raw SMTP server (asyncio, in a thread of this process) that answers from a script.
+
+        with ScriptedSmtp(greeting="554 5.7.1 no SMTP service here") as s:   # then closes
+        ScriptedSmtp(replies={"RCPT": "503 5.5.1 bad sequence of commands"})
+        ScriptedSmtp(starttls=True, replies={"STARTTLS": "454 4.7.0 TLS not available"})
+        s.url, s.connections (sessions opened), s.commands (verbs received), s.messages (count)
+
+    A greeting other than 220 ends the session at once. replies maps a verb (EHLO, HELO,
+    STARTTLS, MAIL, RCPT, DATA, END for the end of the data) to the reply that replaces the usual
+    one; starttls offers STARTTLS in the EHLO reply (TLS itself is never started).
+    """
+
+    def __init__(self, greeting="220 scripted ESMTP", replies=None, starttls=False):
+        self.lock = threading.Lock()
+        self.greeting, self.replies = greeting, dict(replies or {})
+        self.ehlo = "250-scripted\r\n" + ("250-STARTTLS\r\n" if starttls else "") + "250 8BITMIME"
+        self.connections, self.commands, self.messages = 0, [], 0
+        self._sock = _bound_socket(0)
+        self.port = self._sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._sessions = set()
+        self._server = None
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def _usual(self, verb):
+        return {"EHLO": self.ehlo, "HELO": "250 scripted", "MAIL": "250 OK", "RCPT": "250 OK",
+                "DATA": "354 go ahead", "END": "250 accepted", "RSET": "250 OK",
+                "NOOP": "250 OK", "QUIT": "221 bye",
+                "STARTTLS": "454 4.7.0 TLS not available"}.get(verb, "502 5.5.2 not implemented")
+
+    async def _say(self, writer, verb):
+        writer.write((self.replies.get(verb) or self._usual(verb)).encode() + b"\r\n")
+        await writer.drain()
+
+    async def _data(self, reader, writer):
+        while (await reader.readline()) not in (b".\r\n", b""):
+            pass
+        with self.lock:
+            self.messages += 1
+        await self._say(writer, "END")
+
+    async def _session(self, reader, writer):
+        self._sessions.add(asyncio.current_task())
+        with self.lock:
+            self.connections += 1
+        try:
+            writer.write(self.greeting.encode() + b"\r\n")
+            await writer.drain()
+            while self.greeting.startswith("220"):
+                line = await reader.readline()
+                if not line:
+                    break
+                verb = line.split(b" ", 1)[0].strip().upper().decode("ascii", "replace")
+                with self.lock:
+                    self.commands.append(verb)
+                await self._say(writer, verb)
+                if verb == "QUIT":
+                    break
+                if verb == "DATA" and (self.replies.get("DATA") or "354").startswith("354"):
+                    await self._data(reader, writer)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            self._sessions.discard(asyncio.current_task())
+
+    async def _open(self):
+        self._server = await asyncio.start_server(self._session, sock=self._sock)
+
+    async def _close(self):
+        self._server.close()
+        for task in list(self._sessions):
+            task.cancel()
+        await asyncio.gather(*self._sessions, return_exceptions=True)
+
+    def start(self):
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(10)
+        return self
+
+    def stop(self):
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -4,8 +4,10 @@ alternative, the Message-ID of its record); 1,000 messages use at most `concurre
 connections; STARTTLS required by the server works with the route's tls.ca_file; a 451 is
 retried and a 550 dead-lettered; header injection sends nothing and dead-letters with that
 reason; kill -9 mid-stream loses no e-mail, and a message sent twice keeps its Message-ID; the
-circuit breaker and `ferry redrive` work for e-mail as for HTTP; `ferry check` names a target
-with two kinds and a batch on an e-mail route.
+circuit breaker and `ferry redrive` work for e-mail as for HTTP; a server that refuses the
+session (its greeting, HELO, or MAIL FROM with 530) gets the record retried and counted by the
+breaker, never dead-lettered; `ferry check` names a target with two kinds and a batch on an
+e-mail route.
 """
 import email
 import email.policy
@@ -17,7 +19,7 @@ import time
 import pytest
 
 from ferrytest import route_config, route_metric, run_cli, unique, wait_route_metric, wait_until
-from smtpserver import SmtpServer, tls_context
+from smtpserver import ScriptedSmtp, SmtpServer, tls_context
 
 
 def smtp_route(name, topic, url, **over):
@@ -250,3 +252,35 @@ def test_redrive_sends_a_dead_lettered_email_with_its_message_id(ferry_bin, star
     [m] = smtp.wait_messages(1)
     assert m.rcpt_tos == ["gone@example.com"]
     assert parse(m)["Message-ID"] == f"<ferry.rd.{topic}.0.0@example.com>"
+
+
+SESSION_REFUSALS = {
+    "greeting": {"greeting": "554 5.7.1 no SMTP service here"},
+    "helo": {"replies": {"EHLO": "502 5.5.2 not implemented", "HELO": "554 5.7.1 go away"}},
+    "auth-required": {"replies": {"MAIL": "530 5.7.0 authentication required"}},
+}
+
+
+@pytest.mark.parametrize("refusal", SESSION_REFUSALS)
+def test_a_refused_session_is_retried_and_counted_by_the_breaker(start_routes, kafka, refusal):
+    """A refusal before MAIL FROM, or a 530 to it, is about the server or the route's login,
+    not the message: the record is tried again (each attempt a new session), the attempts count
+    as failures (the breaker opens), and nothing is dead-lettered."""
+    topic, dlq = unique("mail-session"), unique("mail-session-dlq")
+    kafka.produce(dlq, [{"partition": 0, "key": b"marker", "value": b"put here by the test"}])
+    with ScriptedSmtp(**SESSION_REFUSALS[refusal]) as s:
+        f = start_routes(smtp_route("session", topic, s.url, dead_letter={"topic": dlq},
+                                    retry={"max_attempts": 0},
+                                    circuit_breaker={"enabled": True, "min_requests": 3,
+                                                     "consecutive_failures": 3, "open": "300ms",
+                                                     "max_open": "1s"}))
+        kafka.produce(topic, [signup(0)])
+        m = wait_route_metric(f, "ferry_route_circuit_transitions_total", "session", 1,
+                              to="open")
+        wait_until(lambda: s.connections >= 4, 30, "a new session for each attempt")
+        assert s.messages == 0
+    assert route_metric(m, "ferry_route_requests_total", "session", **{"class": "error"}) >= 3
+    assert route_metric(m, "ferry_route_records_retried_total", "session") >= 2
+    assert route_metric(m, "ferry_route_records_dead_lettered_total", "session") == 0
+    [only] = kafka.consume_n(dlq, 1, use_group=False)
+    assert only.key == b"marker"
