@@ -178,9 +178,12 @@ static int is_grpc(const struct ferry_http_call *call)
     return call->protocol == &ferry_grpc_protocol;
 }
 
-/* The answers that say "too much": 429 and 503, or their gRPC twins. */
+/* The answers that say "too much": 429 and 503, or their gRPC twins. No SMTP reply does (503
+ * there is "bad sequence of commands"): only an e-mail's timeout is push-back. */
 static int says_overloaded(const struct ferry_http_call *call)
 {
+    if (call->protocol == &ferry_smtp_protocol)
+        return 0;
     if (is_grpc(call))
         return call->status == FERRY_GRPC_RESOURCE_EXHAUSTED ||
                call->status == FERRY_GRPC_UNAVAILABLE;

@@ -6,7 +6,7 @@ retried and a 550 dead-lettered; header injection sends nothing and dead-letters
 reason; kill -9 mid-stream loses no e-mail, and a message sent twice keeps its Message-ID; the
 circuit breaker and `ferry redrive` work for e-mail as for HTTP; a server that refuses the
 session (its greeting, HELO, or MAIL FROM with 530) gets the record retried and counted by the
-breaker, never dead-lettered; `ferry check` names a target with two kinds and a batch on an
+breaker, never dead-lettered; SMTP's 503 is not push-back for adaptive concurrency; `ferry check` names a target with two kinds and a batch on an
 e-mail route.
 """
 import email
@@ -284,3 +284,21 @@ def test_a_refused_session_is_retried_and_counted_by_the_breaker(start_routes, k
     assert route_metric(m, "ferry_route_records_dead_lettered_total", "session") == 0
     [only] = kafka.consume_n(dlq, 1, use_group=False)
     assert only.key == b"marker"
+
+
+def test_503_is_not_push_back_for_adaptive_concurrency(start_routes, kafka):
+    """SMTP's 503 is "bad sequence of commands", not HTTP's "overloaded": with every message
+    refused so, the limit grows from its minimum as for any quick answer (push-back would hold
+    it at 1)."""
+    topic, dlq = unique("mail-503"), unique("mail-503-dlq")
+    with ScriptedSmtp(replies={"RCPT": "503 5.5.1 bad sequence of commands"}) as s:
+        f = start_routes(smtp_route("seq", topic, s.url, concurrency=8, ordering="none",
+                                    dead_letter={"topic": dlq},
+                                    adaptive_concurrency={"enabled": True,
+                                                          "latency_tolerance": 50}))
+        assert route_metric(f.metrics(), "ferry_route_concurrency_limit", "seq") == 1
+        kafka.produce(topic, [signup(i) | {"partition": i % 4} for i in range(3000)])
+        wait_route_metric(f, "ferry_route_concurrency_limit", "seq", 3)
+        m = wait_route_metric(f, "ferry_route_records_dead_lettered_total", "seq", 100)
+        assert s.messages == 0
+    assert route_metric(m, "ferry_route_requests_total", "seq", **{"class": "5xx"}) >= 100
