@@ -493,7 +493,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *userp)
 }
 
 /* Keeps the server's last refusal (a 4xx or 5xx line), for ferry.error and ferry.response:
- * the 221 of the QUIT that follows a failure is not the answer. */
+ * the 221 of the QUIT that follows a failure is not the answer. finish() drops it when the
+ * message was accepted after all. */
 static size_t on_reply(char *data, size_t size, size_t n, void *userp)
 {
     struct ferry_http_call *call = userp;
@@ -632,6 +633,9 @@ static void smtp_finish(CURL *e, CURLcode code, const char *errbuf, struct ferry
 
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &reply);
     if (code == CURLE_OK) {
+        /* an accepted message has an empty response, whatever refusal libcurl got past (454 to
+         * STARTTLS with starttls: optional) */
+        ferry_buf_reset(&call->response);
         call->status = reply ? reply : 250;
         return;
     }

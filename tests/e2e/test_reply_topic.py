@@ -3,7 +3,8 @@ the record's coordinates, the status and the chosen response headers, before the
 as finished.
 
 - contents: value = response body, headers, a body cut at max_body, a batch (one reply per
-  record), `reply.on: all` (a dead-lettered record gets a reply with ferry.error too);
+  record), `reply.on: all` (a dead-lettered record gets a reply with ferry.error too), an
+  accepted e-mail's empty value even after a refused STARTTLS;
 - order: under `ordering: key` with concurrency > 1, each key's replies come in the order of its
   records;
 - a reply the producer cannot write (larger than message.max.bytes) leaves its record
@@ -435,6 +436,29 @@ def test_email_target_replies_with_its_smtp_outcome(start_routes, kafka):
     assert hdr(gone, "ferry.error").startswith("smtp reply 550")
     assert gone.value().startswith(b"550")
     assert by_key["ok@example.com"].value() in (None, b"")
+
+
+def test_email_reply_is_empty_after_a_refusal_libcurl_tolerated(start_routes, kafka):
+    """`starttls: optional` and a server that offers STARTTLS, then refuses it with 454: the
+    message goes in the clear and is accepted, and its reply carries no refusal line."""
+    from smtpserver import ScriptedSmtp
+
+    topic, replies = unique("rmail-tls"), unique("rmail-tls-replies")
+    with ScriptedSmtp(starttls=True, replies={"STARTTLS": "454 4.7.0 TLS not available"}) as s:
+        route = route_config("rmailtls", [topic], "unused", reply={"topic": replies, "on": "all"})
+        route["target"] = {"smtp": {"url": s.url, "starttls": "optional",
+                                    "from": "noreply@example.com", "to": "${value.email}",
+                                    "subject": "Hi", "text": "Hello"}}
+        start_routes(route)
+        kafka.produce(topic, [{"key": b"ok", "value": b'{"email": "ok@example.com"}'}])
+        reader = ReplyReader(kafka.bootstrap, replies)
+        try:
+            [got] = reader.read_until(lambda ms: len(ms) >= 1, 60, "a reply")
+        finally:
+            reader.close()
+        assert "STARTTLS" in s.commands and s.messages == 1
+    assert hdr(got, "ferry.status") == "250"
+    assert got.value() in (None, b""), got.value()
 
 
 def test_partitions_handed_over_keep_every_reply(start_routes, receiver, kafka):
