@@ -606,13 +606,38 @@ static void check_assign(struct route *r, const char *what, rd_kafka_error_t *er
     }
 }
 
-/* librdkafka calls this from rd_kafka_consumer_poll(), on the worker thread. */
+/* What librdkafka does without a rebalance callback: takes or gives up parts, nothing else.
+ * For the close of a route that never ran, whose records, senders and writers are none. */
+static void pass_rebalance(struct route *r, rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *parts, int cooperative)
+{
+    int take = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    const char *what = take ? "take" : "give up";
+
+    if (cooperative)
+        check_assign(r, what,
+                     take ? rd_kafka_incremental_assign(rk, parts)
+                          : rd_kafka_incremental_unassign(rk, parts),
+                     0);
+    else
+        check_assign(r, what, NULL, rd_kafka_assign(rk, take ? parts : NULL));
+}
+
+/* librdkafka calls this from rd_kafka_consumer_poll() on the worker thread, and from
+ * rd_kafka_consumer_close() on the thread that closes the consumer (the worker's shut_down, or
+ * route_release on the main thread for a route that never ran). */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct route *r = ferry_kafka_client_user(opaque);
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    const char *protocol = rd_kafka_rebalance_protocol(rk); /* NULL: the group handler is gone */
+    int cooperative = protocol && strcmp(protocol, "COOPERATIVE") == 0;
 
+    if (r->releasing) {
+        if (protocol) /* else nothing waits for the partitions to be taken or given up */
+            pass_rebalance(r, rk, err, parts, cooperative);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* No pause or resume follows the assignment: in librdkafka 2.0.2 either one bumps the
          * partition's op version, and the fetch start that the assignment queued may then be
@@ -963,9 +988,25 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
     return subscribe(r, errstr, errstr_size);
 }
 
+/* Closes the consumer of a route whose worker did not (it never started): before anything
+ * its rebalance callback uses is freed, since the close runs that callback here for an
+ * assignment the group made meanwhile, and so would rd_kafka_destroy(). */
+static void close_unused_consumer(struct route *r)
+{
+    rd_kafka_resp_err_t err;
+
+    if (!r->consumer || rd_kafka_consumer_closed(r->consumer))
+        return;
+    r->releasing = 1;
+    err = rd_kafka_consumer_close(r->consumer);
+    if (err)
+        FLOG_WARN("route", r->cfg->name, "closing the consumer: %s", rd_kafka_err2str(err));
+}
+
 /* Abandons whatever a stopped route still holds, so every record is released. */
 static void route_release(struct route *r)
 {
+    close_unused_consumer(r);
     /* The topic writers first: a late report of theirs wakes the sender (wake_route). */
     ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
     r->dead_letters = NULL;

@@ -102,6 +102,9 @@ struct route {
      * server.shutdown_timeout, set with stop; 0: only drain_timeout bounds it. */
     _Atomic int64_t drain_until_ms;
     atomic_int joined; /* the consumer received its first assignment */
+    /* Set by route_release before it closes a consumer the worker did not close (the route
+     * never ran): the rebalance callbacks of that close only take and give up partitions. */
+    int releasing;
 
     rd_kafka_t *consumer;
     void *consumer_opaque;
