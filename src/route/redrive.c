@@ -61,8 +61,9 @@ struct redrive {
     size_t nsaved;
 
     ferry_kafka *kafka;
-    int own_kafka; /* kafka is this run's (the caller passed none) */
-    int lock_fd;   /* holds the lock on <path>.lock while the run goes; -1 without */
+    int own_kafka;         /* kafka is this run's (the caller passed none) */
+    int kafka_down_before; /* a client of the caller's kafka had failed before the run */
+    int lock_fd;           /* holds the lock on <path>.lock while the run goes; -1 without */
     rd_kafka_t *consumer;
     void *consumer_opaque;
     ferry_sender *sender;
@@ -885,13 +886,31 @@ static void release(struct redrive *d)
         close(d->lock_fd); /* lets the lock go */
 }
 
+/* Fails a run during which a Kafka client failed for good. A fatal error of the shared
+ * producer also sends the stop signal (core/kafka.c), which would otherwise end the run as if
+ * someone had stopped it. Takes the run's result; returns it, or FERRY_REDRIVE_EFAIL with the
+ * reason in errstr. */
+static int check_kafka(const struct redrive *d, int result, char *errstr, size_t errstr_size)
+{
+    char why[512];
+
+    if (!d->kafka || d->kafka_down_before || result == FERRY_REDRIVE_EUSAGE ||
+        !ferry_kafka_failed(d->kafka, why, sizeof(why)))
+        return result;
+    snprintf(errstr, errstr_size, "kafka: %s", why);
+    return FERRY_REDRIVE_EFAIL;
+}
+
 /* Connects, plans or resumes the run, and redrives. */
 static int run(struct redrive *d, char *errstr, size_t errstr_size)
 {
+    char why[512];
     int n;
 
     d->kafka = d->o->kafka;
-    if (!d->kafka) {
+    if (d->kafka) { /* the process's: an earlier failure (a fenced route) is not this run's */
+        d->kafka_down_before = ferry_kafka_failed(d->kafka, why, sizeof(why));
+    } else {
         d->kafka = ferry_kafka_new(d->cfg, NULL, errstr, errstr_size);
         d->own_kafka = 1;
     }
@@ -924,7 +943,7 @@ int ferry_redrive_run(const struct ferry_config *cfg, const struct ferry_redrive
     if (!result)
         result = load_progress(&d, errstr, errstr_size);
     if (!result)
-        result = run(&d, errstr, errstr_size);
+        result = check_kafka(&d, run(&d, errstr, errstr_size), errstr, errstr_size);
     release(&d);
     return result;
 }
