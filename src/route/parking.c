@@ -244,6 +244,8 @@ int route_parking_hold(struct route *r, const rd_kafka_message_t *msg, int64_t n
     held = ferry_retry_hold_park(p->hold, v.topic, v.partition, v.offset, now_ms + wait);
     if (held < 0)
         return 0; /* out of memory: sent early rather than lost */
+    /* Paused only now that a record of it came: the fetch start of its assignment has been
+     * applied; a pause before that could have had it dropped (route.c, on_rebalance). */
     if (held == 0)
         pause_one(r, v.topic, v.partition);
     ferry_gauge_set(r->m.retry_held, (int64_t)ferry_retry_hold_count(p->hold));

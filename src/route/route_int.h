@@ -229,7 +229,9 @@ void route_parking_resume_due(struct route *r, int64_t now_ms);
 void route_parking_repause(struct route *r);
 
 /* parking.c: after a rebalance gave the route partitions: reads its retry partitions to learn
- * which keys have records parked (ordering: key only). Blocking. */
+ * which keys have records parked (ordering: key only), with a reader of its own. Blocking.
+ * Pauses, resumes and seeks nothing of the route's consumer: right after an assignment that
+ * could drop the assignment's fetch start (route.c, on_rebalance). */
 void route_parking_assigned(struct route *r);
 
 /* parking.c: after partitions were taken away: lets go of those held. */
