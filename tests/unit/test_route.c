@@ -27,7 +27,7 @@
 #include "core/metrics.h"
 #include "route/route.h"
 
-#define DEADLINE_MS 20000
+#define DEADLINE_MS 60000
 #define TOPIC "route-release"
 
 struct release_case {
