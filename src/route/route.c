@@ -25,6 +25,9 @@
 #define ROUTE_PAUSE_AFTER_MS 1000 /* buffers full this long: pause the partitions */
 #define ROUTE_POLL_BATCH 10000    /* records taken from the consumer per loop turn */
 #define ROUTE_IDLE_WAIT_MS 1000   /* longest wait when nothing is due */
+/* No pause or resume this soon after an assignment (see on_rebalance): by then librdkafka has
+ * long applied the fetch start the assignment queued. */
+#define ROUTE_ASSIGN_SETTLE_MS 500
 #define ROUTE_DRAIN_STEP_MS 50
 #define ROUTE_LABEL_MAX 300
 #define ROUTE_COMMIT_TIMEOUT_MS 5000
@@ -439,7 +442,8 @@ static int buffers_below_half(const struct route *r)
  * full for ROUTE_PAUSE_AFTER_MS (a slow or failing target) are the partitions paused, until
  * the buffers are back under half. Pausing at once would cost a refetch, and librdkafka's
  * fetch backoff, every time a busy route touched its limit. An open circuit breaker pauses
- * them at once, until it turns half-open. */
+ * them at once, until it turns half-open. Either waits until ROUTE_ASSIGN_SETTLE_MS after an
+ * assignment; records meanwhile wait in the buffers, which headroom() bounds. */
 static void apply_backpressure(struct route *r, int64_t now_ms)
 {
     int full = buffers_full(r), hold = route_breaker_holding(r);
@@ -449,6 +453,8 @@ static void apply_backpressure(struct route *r, int64_t now_ms)
         r->full_since_ms = 0;
     else if (!r->full_since_ms)
         r->full_since_ms = now_ms;
+    if (r->assigned_ms && now_ms - r->assigned_ms < ROUTE_ASSIGN_SETTLE_MS)
+        return;
     if (!r->backpressure && (hold || (full && now_ms - r->full_since_ms >= ROUTE_PAUSE_AFTER_MS))) {
         r->backpressure = 1;
         set_paused(r, 1);
@@ -642,7 +648,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* No pause or resume follows the assignment: in librdkafka 2.0.2 either one bumps the
          * partition's op version, and the fetch start that the assignment queued may then be
          * dropped as outdated, leaving the partition assigned and never fetched. A route under
-         * backpressure takes no records of it anyway (headroom). */
+         * backpressure takes no records of it anyway (headroom); apply_backpressure() pauses or
+         * resumes nothing for ROUTE_ASSIGN_SETTLE_MS. */
+        r->assigned_ms = ferry_clock_ms();
         assign_partitions(r, parts);
         if (cooperative)
             check_assign(r, "take", rd_kafka_incremental_assign(rk, parts), 0);
