@@ -65,6 +65,103 @@ struct ferry_request_builder {
     struct request_list all_requests;
 };
 
+/* ---- records from a retry topic ---- */
+
+/* What the target sees of a record from a retry topic: the record it is a copy of. */
+struct ferry_request_origin {
+    struct ferry_record view; /* its headers are the request's: see origins_release() */
+    char topic[FERRY_RETRY_TOPIC_NAME_MAX];
+};
+
+/* Nonzero when topic is one of the route's retry topics. */
+static int is_retry_topic(const ferry_request_builder *b, const char *topic)
+{
+    for (int i = 0; i < b->nretry_topics; i++)
+        if (strcmp(b->retry_topics[i], topic) == 0)
+            return 1;
+    return 0;
+}
+
+/* Frees the header lists of the request's original views; their array stays for reuse. */
+static void origins_release(struct ferry_request *req)
+{
+    for (size_t i = 0; i < req->norigins; i++)
+        rd_kafka_headers_destroy(req->origins[i].view.headers);
+    req->norigins = 0;
+}
+
+/* Makes room for an original view of each of the request's records. The views point into the
+ * array, so it grows only before the first is made: once there is room, later calls for the
+ * same request do nothing. Returns 0, or -1 when out of memory. */
+static int origins_reserve(struct ferry_request *req)
+{
+    struct ferry_request_origin *o;
+
+    if (req->origins_room >= req->n)
+        return 0;
+    o = realloc(req->origins, req->n * sizeof(*o));
+    if (!o)
+        return -1;
+    req->origins = o;
+    req->origins_room = req->n;
+    return 0;
+}
+
+/* Fills o from v, a copy parked with the headers h that m was read from: the original's
+ * coordinates, and v's headers without the ones its parking added. Returns 0, or -1 when out
+ * of memory. */
+static int origin_make(struct ferry_request_origin *o, const struct ferry_record *v,
+                       const rd_kafka_headers_t *h, const struct ferry_retry_meta *m)
+{
+    o->view = *v;
+    o->view.headers = ferry_retry_headers_strip(h, 0);
+    if (!o->view.headers)
+        return -1;
+    o->view.msg = NULL; /* the headers are those above, not the parked message's */
+    memcpy(o->topic, m->topic, sizeof(o->topic));
+    o->view.topic = o->topic;
+    o->view.partition = m->partition;
+    o->view.offset = m->offset;
+    o->view.timestamp_ms = m->timestamp_ms;
+    return 0;
+}
+
+/* Points view i at the record it is a copy of, when it came from one of the route's retry
+ * topics with the headers of a parking; a copy without them (produced there by hand) is sent
+ * as it is. Returns 0, or -1 when out of memory. */
+static int origin_set(const ferry_request_builder *b, struct ferry_request *req, size_t i)
+{
+    const struct ferry_record *v = req->views[i];
+    rd_kafka_headers_t *h;
+    struct ferry_retry_meta m;
+    char err[256];
+
+    if (!is_retry_topic(b, v->topic))
+        return 0;
+    h = ferry_record_headers(v);
+    if (ferry_retry_meta_read(h, &m, err, sizeof(err)) != 1)
+        return 0;
+    if (origins_reserve(req) || origin_make(&req->origins[req->norigins], v, h, &m))
+        return -1;
+    req->views[i] = &req->origins[req->norigins++].view;
+    return 0;
+}
+
+/* Sets the views of the request's records: the records' own, or for those from a retry topic
+ * their originals'. Allocates nothing for a route without retry topics, nor for records read
+ * from its own topics once the request is warm. Returns 0, or -1 when out of memory. */
+static int views_set(const ferry_request_builder *b, struct ferry_request *req)
+{
+    int result = 0;
+
+    origins_release(req);
+    for (size_t i = 0; i < req->n; i++)
+        req->views[i] = &req->recs[i]->view;
+    for (size_t i = 0; i < req->n && b->nretry_topics && !result; i++)
+        result = origin_set(b, req, i);
+    return result;
+}
+
 /* ---- set-up ---- */
 
 /* Compiles h, target.headers or a gRPC target's metadata (named what in messages). */
@@ -207,6 +304,8 @@ static void request_free(struct ferry_request *req)
     ferry_buf_release(&req->call.kept);
     ferry_smtp_mail_destroy(req->mail);
     ferry_grpc_call_destroy(req->grpc);
+    origins_release(req);
+    free(req->origins);
     free(req->recs);
     free(req->views);
     free(req);
@@ -279,6 +378,7 @@ void ferry_request_put(ferry_request_builder *b, struct ferry_request *req)
     ferry_buf_reset(&req->headers.text);
     ferry_buf_reset(&req->url);
     ferry_buf_reset(&req->body);
+    origins_release(req);
     req->n = 0;
     req->attempts = 0;
     SLIST_INSERT_HEAD(&b->free_requests, req, free_link);
@@ -385,15 +485,6 @@ static int has_header(const struct ferry_request *req, size_t n, const char *nam
 
 /* ---- header values ---- */
 
-/* Nonzero when topic is one of the route's retry topics. */
-static int is_retry_topic(const ferry_request_builder *b, const char *topic)
-{
-    for (int i = 0; i < b->nretry_topics; i++)
-        if (strcmp(b->retry_topics[i], topic) == 0)
-            return 1;
-    return 0;
-}
-
 /* Where a request's records came from, for its Idempotency-Key: the topic, partition and
  * offsets of its records, lo to hi. */
 struct request_origin {
@@ -402,43 +493,36 @@ struct request_origin {
     int64_t lo, hi;
 };
 
-/* The origin of the request's first n records (those its body holds). A single record's is its
- * own, or for a record parked on a retry topic that of the record it is a copy of (m holds it
- * then), so that every attempt of a record carries one key. A batch's spans its offsets. */
-static void request_origin(const ferry_request_builder *b, const struct ferry_request *req,
-                           size_t n, struct ferry_retry_meta *m, struct request_origin *o)
+/* The origin of the request's first n records (those its body holds). A single record's is what
+ * the target sees of it (for a record from a retry topic, the record it is a copy of), so that
+ * every attempt of a record carries one key. A batch's spans the offsets its records were
+ * consumed at: they are of one partition, which the originals of retry-topic records need not
+ * be. */
+static void request_origin(const struct ferry_request *req, size_t n, struct request_origin *o)
 {
-    const struct ferry_record *v = req->views[0];
-    char err[256];
+    const struct ferry_record *v = n == 1 ? req->views[0] : &req->recs[0]->view;
 
     *o = (struct request_origin){v->topic, v->partition, v->offset, v->offset};
-    if (n == 1) {
-        if (is_retry_topic(b, v->topic) &&
-            ferry_retry_meta_read(ferry_record_headers(v), m, err, sizeof(err)) == 1)
-            *o = (struct request_origin){m->topic, m->partition, m->offset, m->offset};
-        return;
-    }
     for (size_t i = 1; i < n; i++) {
-        if (req->views[i]->offset < o->lo)
-            o->lo = req->views[i]->offset;
-        if (req->views[i]->offset > o->hi)
-            o->hi = req->views[i]->offset;
+        if (req->recs[i]->view.offset < o->lo)
+            o->lo = req->recs[i]->view.offset;
+        if (req->recs[i]->view.offset > o->hi)
+            o->hi = req->recs[i]->view.offset;
     }
 }
 
 /* Adds "Idempotency-Key: topic-partition-offset" for one record, "...-lo-hi" for a batch of
  * n. Written without printf: it is on every request's path. Same results as add_header(). */
-static int add_idempotency_key(const ferry_request_builder *b, struct ferry_request *req, size_t n)
+static int add_idempotency_key(struct ferry_request *req, size_t n)
 {
     static const char name[] = "Idempotency-Key: ";
     struct ferry_request_headers *h = &req->headers;
     struct ferry_buf *text = &h->text;
     struct ferry_buf mark = *text;
-    struct ferry_retry_meta m;
     struct request_origin o;
     int failed;
 
-    request_origin(b, req, n, &m, &o);
+    request_origin(req, n, &o);
     if (line_begin(h))
         return HEADER_ENOMEM;
     failed = ferry_buf_add(text, name, sizeof(name) - 1) || ferry_buf_adds(text, o.topic) ||
@@ -593,7 +677,7 @@ static int build_headers(ferry_request_builder *b, struct ferry_request *req, si
     if (!result && !configured(b, req, "Content-Type"))
         result = add_line(req, b->content_type_line.data, b->content_type_line.len);
     if (!result && !configured(b, req, "Idempotency-Key"))
-        result = add_idempotency_key(b, req, n);
+        result = add_idempotency_key(req, n);
     if (!result)
         result = add_record_headers(req, b->cfg->target.forward_headers && n == 1);
     if (!result)
@@ -602,6 +686,16 @@ static int build_headers(ferry_request_builder *b, struct ferry_request *req, si
 }
 
 /* ---- the request ---- */
+
+/* Rejects every record of the request with why. Returns -1: nothing is left to send. */
+static int reject_all(struct ferry_request *req, const char *why, ferry_request_reject_fn *reject,
+                      void *reject_arg)
+{
+    for (size_t i = 0; i < req->n; i++)
+        reject(reject_arg, req->recs[i], why);
+    req->n = 0;
+    return -1;
+}
 
 /* Removes record i from the request (it was rejected on its own). */
 static void request_drop(struct ferry_request *req, size_t i)
@@ -657,10 +751,7 @@ static int build_target(ferry_request_builder *b, struct ferry_request *req, siz
         snprintf(err, sizeof(err), "the URL or a header is too long");
     else if (rc == HEADER_ENOMEM)
         snprintf(err, sizeof(err), "out of memory for the request's header lines");
-    for (size_t i = 0; i < req->n; i++)
-        reject(reject_arg, req->recs[i], err);
-    req->n = 0;
-    return -1;
+    return reject_all(req, err, reject, reject_arg);
 }
 
 /* Points the call at what was built; it stays the same for every attempt. */
@@ -683,10 +774,7 @@ static int build_mail(ferry_request_builder *b, struct ferry_request *req, size_
     if (ferry_smtp_build(b->smtp, req->views[0], (int64_t)time(NULL) * 1000, &req->mail, &req->body,
                          &req->call, err, sizeof(err)) == 0)
         return 0;
-    for (size_t i = 0; i < req->n; i++)
-        reject(reject_arg, req->recs[i], err);
-    req->n = 0;
-    return -1;
+    return reject_all(req, err, reject, reject_arg);
 }
 
 /* ---- gRPC ---- */
@@ -754,10 +842,7 @@ static int build_grpc(ferry_request_builder *b, struct ferry_request *req, size_
             snprintf(err, sizeof(err), "the metadata is too long");
         else if (rc == HEADER_ENOMEM)
             snprintf(err, sizeof(err), "out of memory for the call's metadata");
-        for (size_t i = 0; i < req->n; i++)
-            reject(reject_arg, req->recs[i], err);
-        req->n = 0;
-        return -1;
+        return reject_all(req, err, reject, reject_arg);
     }
     req->call.method = ferry_grpc_protocol.name;
     req->call.url = ferry_grpc_target_url(b->grpc);
@@ -772,8 +857,9 @@ static int build_grpc(ferry_request_builder *b, struct ferry_request *req, size_
 int ferry_request_build(ferry_request_builder *b, struct ferry_request *req, size_t *cut,
                         ferry_request_reject_fn *reject, void *reject_arg)
 {
-    for (size_t i = 0; i < req->n; i++)
-        req->views[i] = &req->recs[i]->view;
+    if (views_set(b, req))
+        return reject_all(req, "out of memory for the original view of a record from a retry topic",
+                          reject, reject_arg);
     if (b->smtp)
         return build_mail(b, req, cut, reject, reject_arg);
     if (b->grpc)

@@ -14,6 +14,13 @@
  * unless the request already has that name. Record headers that frame the message or manage
  * the connection are never forwarded.
  *
+ * A record that comes back from one of the route's retry topics is sent as the record it is a
+ * copy of: templates, bodies, metadata and an e-mail's Date and Message-ID see its original
+ * topic, partition, offset and timestamp (ferry.topic, ferry.partition, ferry.offset and
+ * ferry.timestamp on the parked copy), and its headers without the ones parking added. The
+ * records themselves (recs) keep the coordinates they were consumed at, which the dispatcher
+ * commits.
+ *
  * What becomes of a request once built (sending, retries, dead letters) is delivery.c's. Used
  * by the route's worker thread only.
  */
@@ -34,6 +41,7 @@
 typedef struct ferry_request_builder ferry_request_builder;
 struct ferry_smtp_mail;
 struct ferry_grpc_call;
+struct ferry_request_origin;
 
 /* A request's header lines: "Name: value" lines in one buffer, each ending in a NUL, and the
  * curl_slist nodes that point at them, both kept with the request. The builder's. */
@@ -50,7 +58,7 @@ struct ferry_request {
     struct ferry_http_call call;       /* what is sent, and its result; cookie is the request */
     struct ferry_heap_node retry_node; /* in the route's retry queue while waiting to be resent */
     struct ferry_dispatch_rec **recs;  /* the records, room for batch.max_records */
-    const struct ferry_record **views; /* their views, set by ferry_request_build() */
+    const struct ferry_record **views; /* what the target sees of them: ferry_request_build() */
     size_t n;
     int attempts;   /* made so far */
     int64_t ticket; /* ferry_breaker_ticket of the attempt under way (0: no breaker) */
@@ -61,6 +69,8 @@ struct ferry_request {
     struct ferry_request_headers headers;
     struct ferry_smtp_mail *mail;         /* an e-mail target's envelope (smtp.h), or NULL */
     struct ferry_grpc_call *grpc;         /* a gRPC target's call state (grpc_call.h), or NULL */
+    struct ferry_request_origin *origins; /* originals of records from a retry topic (request.c) */
+    size_t norigins, origins_room;        /* in use, and room */
     SLIST_ENTRY(ferry_request) free_link; /* in the pool while unused */
     SLIST_ENTRY(ferry_request) all_link;  /* every request the builder made */
 };

@@ -3,7 +3,8 @@
  * (src/route/request.c): token names and values without control bytes only, never a header
  * that frames the message or manages the connection; and header templates and gRPC metadata,
  * which reject a record whose data they cannot carry, naming the header; and the headers ferry
- * sends by itself (Content-Type, Idempotency-Key), unless the configured ones set them.
+ * sends by itself (Content-Type, Idempotency-Key), unless the configured ones set them; and
+ * what the target sees of a record from a retry topic: the record it is a copy of.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -373,12 +374,161 @@ static void test_default_headers(void **state)
         check_default_case(&default_cases[i]);
 }
 
+/* ---- what the target sees of a record from a retry topic ---- */
+
+/* A record consumed from the route's retry topic "r.retry.1", partition 0, with its own header
+ * X-Own: a. A parked one also carries the headers parking writes, for its original on "orders". */
+struct origin_rec {
+    int64_t offset;    /* on the retry topic */
+    int parked;        /* 0: produced there by hand, timestamp 99 */
+    int32_t partition; /* the original's, when parked */
+    int64_t original;  /* its offset */
+    int64_t timestamp; /* its timestamp, -1 for none */
+};
+
+struct origin_case {
+    const char *what;
+    size_t n;
+    struct origin_rec recs[2];
+    const char *want_url, *want_body, *want_key;
+};
+
+#define ORIGIN_URL "http://127.0.0.1:9/${topic}/${partition}/${offset}/${timestamp}"
+#define ENVELOPE(topic, p, o, ts)                                                                  \
+    "{\"topic\":\"" topic "\",\"partition\":" #p ",\"offset\":" #o ",\"timestamp\":" ts            \
+    ",\"key\":null,\"value\":1,\"headers\":{\"X-Own\":\"a\"}}"
+
+static const struct origin_case origin_cases[] = {
+    {.what = "a parked record is sent as its original",
+     .n = 1,
+     .recs = {{5, 1, 3, 42, 1700000000000}},
+     .want_url = "http://127.0.0.1:9/orders/3/42/1700000000000",
+     .want_body = ENVELOPE("orders", 3, 42, "1700000000000"),
+     .want_key = "orders-3-42"},
+    {.what = "an original without a timestamp",
+     .n = 1,
+     .recs = {{5, 1, 3, 42, -1}},
+     .want_url = "http://127.0.0.1:9/orders/3/42/",
+     .want_body = ENVELOPE("orders", 3, 42, "null"),
+     .want_key = "orders-3-42"},
+    {.what = "a record put on the retry topic by hand is sent as it is",
+     .n = 1,
+     .recs = {{5, 0, 0, 0, 0}},
+     .want_url = "http://127.0.0.1:9/r.retry.1/0/5/99",
+     .want_body = ENVELOPE("r.retry.1", 0, 5, "99"),
+     .want_key = "r.retry.1-0-5"},
+    /* the originals may be of two partitions: the key spans the retry partition's offsets */
+    {.what = "a batch of parked records",
+     .n = 2,
+     .recs = {{5, 1, 3, 42, 1700000000000}, {6, 1, 1, 7, -1}},
+     .want_url = "http://127.0.0.1:9/orders/3/42/1700000000000",
+     .want_body =
+         "[" ENVELOPE("orders", 3, 42, "1700000000000") "," ENVELOPE("orders", 1, 7, "null") "]",
+     .want_key = "r.retry.1-0-5-6"},
+};
+
+/* The headers of the record r: its own, and when parked those parking adds. The caller
+ * destroys them. */
+static rd_kafka_headers_t *origin_headers(const struct origin_rec *r)
+{
+    struct ferry_record original = {.topic = "orders",
+                                    .partition = r->partition,
+                                    .offset = r->original,
+                                    .timestamp_ms = r->timestamp};
+    rd_kafka_headers_t *own = rd_kafka_headers_new(1), *h;
+    struct ferry_retry_meta m;
+
+    rd_kafka_header_add(own, "X-Own", -1, "a", 1);
+    if (!r->parked)
+        return own;
+    ferry_retry_meta_make(&m, &original, NULL, 1, 1, "boom", 0, 0);
+    h = ferry_retry_headers_build(own, &m, "r");
+    assert_non_null(h);
+    rd_kafka_headers_destroy(own);
+    return h;
+}
+
+/* Checks the request of c built from recs: URL, body, key, and the forwarded headers: the
+ * record's own, none of ferry's. */
+static void check_origin_request(const struct origin_case *c, ferry_request_builder *b,
+                                 struct ferry_dispatch_rec *recs)
+{
+    struct ferry_request *req = ferry_request_get(b);
+    const char *key;
+    size_t cut = 0;
+
+    assert_non_null(req);
+    for (size_t i = 0; i < c->n; i++)
+        req->recs[i] = &recs[i];
+    req->n = c->n;
+    assert_int_equal(ferry_request_build(b, req, &cut, reject, NULL), 0);
+    if (strcmp(req->call.url, c->want_url) != 0)
+        fail_msg("%s: URL '%s', want '%s'", c->what, req->call.url, c->want_url);
+    if (req->call.body_len != strlen(c->want_body) ||
+        memcmp(req->call.body, c->want_body, req->call.body_len) != 0)
+        fail_msg("%s: body '%.*s', want '%s'", c->what, (int)req->call.body_len, req->call.body,
+                 c->want_body);
+    key = header_value(req->call.headers, "Idempotency-Key");
+    if (!key || strcmp(key, c->want_key) != 0)
+        fail_msg("%s: Idempotency-Key '%s', want '%s'", c->what, key ? key : "(none)", c->want_key);
+    if (c->n == 1 && !has_line(req->call.headers, "X-Own", "a"))
+        fail_msg("%s: X-Own not forwarded", c->what);
+    for (const struct curl_slist *l = req->call.headers; l; l = l->next)
+        if (strncmp(l->data, "ferry.", 6) == 0)
+            fail_msg("%s: forwarded '%s'", c->what, l->data);
+    ferry_request_put(b, req);
+}
+
+static void check_origin_case(const struct origin_case *c)
+{
+    struct ferry_route_retry_topic_config topic = {1000, NULL};
+    struct ferry_route_config cfg = {0};
+    struct ferry_dispatch_rec recs[2];
+    ferry_request_builder *b;
+    char err[256];
+
+    cfg.name = "r";
+    cfg.target.url = ORIGIN_URL;
+    cfg.target.forward_headers = 1;
+    cfg.body.mode = FERRY_BODY_ENVELOPE;
+    cfg.batch.max_records = (int64_t)c->n;
+    cfg.batch.max_bytes = 1024;
+    cfg.retry.max_attempts = 3;
+    cfg.retry.topics = (struct ferry_cfg_list){&topic, 1};
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < c->n; i++)
+        recs[i].view = (struct ferry_record){.topic = "r.retry.1",
+                                             .offset = c->recs[i].offset,
+                                             .timestamp_ms = 99,
+                                             .value = "1",
+                                             .value_len = 1,
+                                             .headers = origin_headers(&c->recs[i])};
+    b = ferry_request_builder_new(&cfg, err, sizeof(err));
+    if (!b)
+        fail_msg("%s: builder: %s", c->what, err);
+    check_origin_request(c, b, recs); /* twice: the second reuses the pooled request */
+    check_origin_request(c, b, recs);
+    ferry_request_builder_destroy(b);
+    for (size_t i = 0; i < c->n; i++) {
+        assert_string_equal(recs[i].view.topic, "r.retry.1"); /* the records are left alone */
+        rd_kafka_headers_destroy(recs[i].view.headers);
+    }
+}
+
+static void test_records_from_a_retry_topic(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(origin_cases) / sizeof(origin_cases[0]); i++)
+        check_origin_case(&origin_cases[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forwarded_headers),
         cmocka_unit_test(test_template_headers_refuse_control_bytes),
         cmocka_unit_test(test_default_headers),
+        cmocka_unit_test(test_records_from_a_retry_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
