@@ -1,12 +1,15 @@
 """A real SMTP server for tests (python3-aiosmtpd) that records every message and connection
-and can misbehave per recipient: 451 a few times, or 550 always.
+and can misbehave per recipient: 451 a few times, or 550 always; or answer 451 to the next
+few messages once it has read them (a server that took the mail but whose answer says not).
 
     with SmtpServer() as s:            # a free port on 127.0.0.1, in a thread of this process
         s.url                          # "smtp://127.0.0.1:PORT"
         s.tempfail["slow@example.com"] = 2   # the next 2 RCPTs for it answer 451
         s.reject.add("gone@example.com")      # every RCPT for it answers 550
+        s.data_tempfail = 1            # the next message is read whole, then answered 451
         s.wait_messages(10)
         s.messages                     # [Message(mail_from, rcpt_tos, data: bytes, tls: bool)]
+        s.refused                      # the messages read whole and answered 451 (data_tempfail)
         s.connections                  # SMTP sessions opened since start (the readiness probe
                                        # excluded)
 
@@ -62,10 +65,14 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         s = self.server
+        m = Message(envelope.mail_from, list(envelope.rcpt_tos),
+                    envelope.original_content or envelope.content, session.ssl is not None)
         with s.lock:
-            s.messages.append(Message(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content,
-                                      session.ssl is not None))
+            if s.data_tempfail > 0:
+                s.data_tempfail -= 1
+                s.refused.append(m)
+                return "451 4.3.0 try again later"
+            s.messages.append(m)
         return "250 Message accepted for delivery"
 
 
@@ -90,7 +97,8 @@ class _Controller(Controller):
 class SmtpServer:
     def __init__(self, tls_context=None, require_starttls=False, port=None):
         self.lock = threading.Lock()
-        self.messages, self.rcpts = [], []
+        self.messages, self.rcpts, self.refused = [], [], []
+        self.data_tempfail = 0
         self.tempfail, self.reject = {}, set()
         self.connections = 0
         sock = _bound_socket(port or 0)

@@ -3,6 +3,7 @@ parked on the route's next retry topic, comes back after its delay, and goes to 
 topic after the last one; its partition is not blocked meanwhile; under ordering: key, later
 records of its key wait behind it; and a crash while records are parked loses nothing.
 """
+import json
 import signal
 import threading
 import time
@@ -239,3 +240,29 @@ def test_the_rebuild_reader_has_the_routes_own_kafka_properties(start_routes, re
     f = start_routes(cfg, overrides={"log": {"level": "debug"}})
     f.wait_log(rf"inst=ferry-{name}-retry-rebuild#consumer-\d+ .*client\.rack = rack-of-{name}",
                timeout=30)
+
+
+def test_a_record_from_a_retry_topic_is_sent_as_the_original(start_routes, receiver, kafka):
+    """Templates, the envelope and forwarded headers see the original record on every attempt,
+    not its parked copy: same coordinates and timestamp, and none of the parking's headers."""
+    name, topic = unique("rtv"), unique("rtv-src")
+    receiver.push(Reply(status=503, body=b"not now"))
+    url = receiver.url + "/x/${topic}/${partition}/${offset}/${timestamp}"
+    start_routes(retry_config(name, topic, url, ["200ms"], body={"mode": "envelope"},
+                              target={"forward_headers": True}))
+    ts = 1700000000123
+    (sent,) = kafka.produce(topic, [{"partition": 1, "key": b"k", "value": b'{"n":1}',
+                                     "timestamp": ts, "headers": [("x-own", b"a")]}])
+    offset = sent.offset()
+    attempts = wait_until(lambda: receiver.requests if len(successes(receiver)) else None, 30,
+                          "the parked record to come back and succeed")
+    assert [a.status for a in attempts] == [503, 200]
+    for a in attempts:
+        assert a.path == f"/x/{topic}/1/{offset}/{ts}"
+        env = json.loads(a.body)
+        assert (env["topic"], env["partition"], env["offset"], env["timestamp"]) == \
+            (topic, 1, offset, ts)
+        assert env["headers"] == {"x-own": "a"}
+        assert a.header("x-own") == "a"
+        assert not [h for h in a.headers if h.startswith("ferry.")], a.headers
+        assert a.header("Idempotency-Key") == f"{topic}-1-{offset}"

@@ -1,13 +1,14 @@
-"""E-mail targets (`target.smtp`) against a real SMTP server (python3-aiosmtpd, in this
-process): a templated message arrives intact (headers, an RFC 2047 subject, multipart/
-alternative, the Message-ID of its record); 1,000 messages use at most `concurrency`
-connections; STARTTLS required by the server works with the route's tls.ca_file; a 451 is
-retried and a 550 dead-lettered; header injection sends nothing and dead-letters with that
-reason; kill -9 mid-stream loses no e-mail, and a message sent twice keeps its Message-ID; the
-circuit breaker and `ferry redrive` work for e-mail as for HTTP; a server that refuses the
-session (its greeting, HELO, or MAIL FROM with 530) gets the record retried and counted by the
-breaker, never dead-lettered; SMTP's 503 is not push-back for adaptive concurrency; `ferry check` names a target with two kinds and a batch on an
-e-mail route.
+"""E-mail targets (`target.smtp`) against a real SMTP server (python3-aiosmtpd, in this process): a
+templated message arrives intact (headers, an RFC 2047 subject, multipart/alternative, the
+Message-ID of its record); 1,000 messages use at most `concurrency` connections; STARTTLS
+required by the server works with the route's tls.ca_file; a 451 is retried and a 550
+dead-lettered; header injection sends nothing and dead-letters with that reason; kill -9
+mid-stream loses no e-mail, and a message sent twice keeps its Message-ID (and, resent from a
+retry topic, its Date too); the circuit breaker and `ferry redrive` work for e-mail as for HTTP;
+a server that refuses the session (its greeting, HELO, or MAIL FROM with 530) gets the record
+retried and counted by the breaker, never dead-lettered; SMTP's 503 is not push-back for
+adaptive concurrency; `ferry check` names a target with two kinds and a batch on an e-mail
+route.
 """
 import email
 import email.policy
@@ -302,3 +303,18 @@ def test_503_is_not_push_back_for_adaptive_concurrency(start_routes, kafka):
         m = wait_route_metric(f, "ferry_route_records_dead_lettered_total", "seq", 100)
         assert s.messages == 0
     assert route_metric(m, "ferry_route_requests_total", "seq", **{"class": "5xx"}) >= 100
+
+
+def test_a_message_resent_from_a_retry_topic_keeps_its_message_id_and_date(start_routes, kafka,
+                                                                            smtp):
+    topic = unique("mail-rt")
+    smtp.data_tempfail = 1  # the server reads the first message whole, then answers 451
+    start_routes(smtp_route("rt", topic, smtp.url,
+                            retry={"max_attempts": 1, "topics": [{"delay": "200ms"}]}))
+    ts = 1700000000000
+    (sent,) = kafka.produce(topic, [signup(0) | {"timestamp": ts}])
+    [m] = smtp.wait_messages(1)
+    [refused] = smtp.refused
+    for msg in (parse(refused), parse(m)):
+        assert msg["Message-ID"] == f"<ferry.rt.{topic}.0.{sent.offset()}@example.com>"
+        assert msg["Date"].datetime.timestamp() == ts / 1000
