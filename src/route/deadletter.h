@@ -26,7 +26,8 @@
  *   ferry.grpc_message its grpc-message, decoded; absent when the server sent none
  *
  * A record that already carries ferry.* headers (it came from another dead-letter topic) keeps
- * them; the ones this write adds come last. A record parked on one of the route's retry topics
+ * them; the ones this write adds come last, starting with ferry.error (deadletter_headers.h
+ * reads the newest block back). A record parked on one of the route's retry topics
  * (retry_topic.h) is the exception: its parking headers are left out, and ferry.topic,
  * ferry.partition, ferry.offset and ferry.timestamp are those of the original record.
  *

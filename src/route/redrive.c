@@ -11,6 +11,7 @@
 
 #include "core/kafka.h"
 #include "core/log.h"
+#include "route/deadletter_headers.h"
 #include "route/dispatch.h"
 #include "route/outcome.h"
 #include "route/request.h"
@@ -493,13 +494,14 @@ static int all_done(const struct redrive *d)
 
 /* ---- the original record ---- */
 
-/* The last value of header name as text into out (cut to size), or -1 when absent. */
+/* The value of ferry's header name of the newest failure as text into out (cut to size), or -1
+ * when that failure has none: an older failure's copy is not this one's. */
 static int header_text(rd_kafka_headers_t *h, const char *name, char *out, size_t size)
 {
     const void *v;
     size_t n;
 
-    if (!h || rd_kafka_header_get_last(h, name, &v, &n) || !v)
+    if (ferry_deadletter_headers_get(h, name, &v, &n) || !v)
         return -1;
     if (n >= size)
         n = size - 1;
@@ -508,7 +510,8 @@ static int header_text(rd_kafka_headers_t *h, const char *name, char *out, size_
     return 0;
 }
 
-/* The last value of header name as an integer, or fallback when absent or not a number. */
+/* The value of ferry's header name of the newest failure as an integer, or fallback when absent
+ * or not a number. */
 static int64_t header_int(rd_kafka_headers_t *h, const char *name, int64_t fallback)
 {
     char text[32], *end;

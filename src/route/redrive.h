@@ -4,7 +4,7 @@
  *
  * A redrive reads the route's dead-letter topic, every partition, from the first offset the
  * selection allows (redrive_filter.h) up to the end the topic had when the run began, keeps
- * the dead letters whose last ferry.route is the route, and sends each one as the route would
+ * the dead letters whose newest ferry.route is the route, and sends each one as the route would
  * have sent it: the request is built by the route's own request builder (request.c) from the
  * original record (ferry.topic, ferry.partition, ferry.offset and ferry.timestamp put back, the
  * ferry.* headers taken off, so the URL, headers, body and Idempotency-Key are those of the

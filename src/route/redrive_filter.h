@@ -72,9 +72,10 @@ int64_t ferry_redrive_end(const struct ferry_redrive_filter *f, int32_t partitio
 int ferry_redrive_filter_check(const struct ferry_redrive_filter *f, const char *prefix,
                                char *errstr, size_t errstr_size);
 
-/* Decides for one dead letter: route is its last ferry.route (NULL when absent), http_status
- * its last ferry.http_status (0 when absent), timestamp_ms the dead letter's own timestamp (-1
- * when it has none: it passes --since). want_route is the route being redriven. */
+/* Decides for one dead letter: route is its newest failure's ferry.route (NULL when absent),
+ * http_status that failure's ferry.http_status (0 when absent; deadletter_headers.h tells which
+ * headers are the newest failure's), timestamp_ms the dead letter's own timestamp (-1 when it
+ * has none: it passes --since). want_route is the route being redriven. */
 enum ferry_redrive_verdict ferry_redrive_filter_decide(const struct ferry_redrive_filter *f,
                                                        const char *want_route, const char *route,
                                                        long http_status, int64_t timestamp_ms);

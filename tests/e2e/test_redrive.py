@@ -187,6 +187,33 @@ def test_status_filter(ferry_bin, start_routes, receiver, kafka):
     assert keys(receiver.requests) == ["k1", "k4"]
 
 
+def ferry_block(error, status, topic, offset, timestamp=None, route="rd"):
+    """The ferry.* headers of one dead-letter write, in deadletter.c's order; status and
+    timestamp only when given, as ferry writes them."""
+    block = [("ferry.error", error.encode())]
+    block += [("ferry.http_status", str(status).encode())] if status else []
+    block += [("ferry.attempts", b"1"), ("ferry.topic", topic.encode()),
+              ("ferry.partition", b"0"), ("ferry.offset", str(offset).encode())]
+    block += [("ferry.timestamp", str(timestamp).encode())] if timestamp else []
+    return block + [("ferry.route", route.encode())]
+
+
+def test_status_filter_reads_the_newest_failure(ferry_bin, start_routes, receiver, kafka):
+    """A dead letter replayed to its source topic with its headers and dead-lettered again
+    holds two blocks of ferry's headers. After a 500 and then a timeout, its newest failure has
+    no status: --status 500 leaves it, though an older block holds ferry.http_status 500."""
+    f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 1, status_of=lambda k: 500)
+    kafka.produce(dlq, [{"key": b"k1", "value": b"v1", "headers": [
+        ("app", b"shop"), *ferry_block("http status 500", 500, topic, 1, 1700000000000),
+        *ferry_block("timeout", None, topic, 1)]}])
+    res = redrive(ferry_bin, f, "--status", "500")
+
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert summary(res).endswith("read 2, redriven 1, skipped by filter 1, failed again 0"), \
+        res.stdout
+    assert keys(receiver.requests) == ["k0"]
+
+
 def test_offset_bounds(ferry_bin, start_routes, receiver, kafka):
     f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 12)
     first = sorted(d.key.decode() for d in dead if d.offset == 0)
