@@ -375,13 +375,37 @@ static int partition_count(struct redrive *d, char *errstr, size_t errstr_size)
     return err ? -1 : n;
 }
 
-/* Where the saved run got to in partition p, or -1. */
-static int64_t saved_next(const struct redrive *d, int32_t p)
+/* The saved run's partition p, or NULL. */
+static const struct part *saved_part(const struct redrive *d, int32_t p)
 {
     for (size_t i = 0; i < d->nsaved; i++)
         if (d->saved[i].id == p)
-            return d->saved[i].next;
-    return -1;
+            return &d->saved[i];
+    return NULL;
+}
+
+/* Where the saved run got to in partition p, or -1. */
+static int64_t saved_next(const struct redrive *d, int32_t p)
+{
+    const struct part *s = saved_part(d, p);
+
+    return s ? s->next : -1;
+}
+
+/* The end of partition p for this run, which starts reading at next: the --to bound, within the
+ * partition's end now (hi). A resumed run keeps the ends its first start saved: the dead
+ * letters written since are the next run's, and a partition it did not know had none. */
+static int64_t plan_end(const struct redrive *d, int32_t p, int64_t next, int64_t hi)
+{
+    const struct part *s = saved_part(d, p);
+    int64_t end = ferry_redrive_end(&d->filter, p);
+    int64_t began = s ? s->end : next;
+
+    if (end > hi)
+        end = hi;
+    if (d->sum->resumed && end > began)
+        end = began;
+    return end;
 }
 
 /* Fails the run when the saved run got further in partition p than its end now (hi): the
@@ -401,7 +425,7 @@ static int check_saved_end(const struct redrive *d, int32_t p, int64_t hi, char 
 }
 
 /* Plans the run: every partition from its first selected offset (or where the saved run got
- * to) to the end it has now. Returns 0 or an enum ferry_redrive_result. */
+ * to) to its end (plan_end). Returns 0 or an enum ferry_redrive_result. */
 static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
 {
     int n = partition_count(d, errstr, errstr_size);
@@ -430,8 +454,7 @@ static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
         pt->next = pt->next > lo ? pt->next : lo;
         if (saved_next(d, p) > pt->next)
             pt->next = saved_next(d, p);
-        pt->end = ferry_redrive_end(&d->filter, p);
-        pt->end = pt->end < hi ? pt->end : hi;
+        pt->end = plan_end(d, p, pt->next, hi);
     }
     return 0;
 }

@@ -289,6 +289,36 @@ def test_interrupted_by_a_signal_resumes_without_resending(ferry_bin, start_rout
     assert keys(receiver.requests) == sorted(f"k{i}" for i in range(10))  # each exactly once
 
 
+def test_a_resumed_run_leaves_dead_letters_written_since_for_the_next_run(
+        ferry_bin, start_routes, receiver, kafka):
+    """A run reads up to the end each partition had when it began. Resumed after a signal, it
+    keeps those ends: dead letters written meanwhile are the next run's."""
+    f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 10)
+    receiver.default = Reply(delay=0.5)
+    p = start_redrive(ferry_bin, f, "redrive-1")
+    receiver.wait_for(3, timeout=60)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(30) == 3, p.describe()
+    p.assert_no_sanitizer_report()
+    sent = len(receiver.requests)
+    assert sent < 10
+    kafka.produce(dlq, [{"key": f"n{i}".encode(), "value": b"later",
+                         "headers": ferry_block("http status 400", 400, topic, 100 + i)}
+                        for i in range(4)])
+
+    receiver.default = Reply()
+    res = redrive(ferry_bin, f)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "(resumed)" in summary(res) and f"redriven {10 - sent}," in summary(res), summary(res)
+    assert keys(receiver.requests) == sorted(f"k{i}" for i in range(10))
+
+    res = redrive(ferry_bin, f)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "(after the previous run)" in summary(res) and "redriven 4," in summary(res), \
+        summary(res)
+    assert keys(receiver.requests[10:]) == [f"n{i}" for i in range(4)]
+
+
 def test_a_second_run_over_one_progress_file_is_refused(ferry_bin, start_routes, receiver,
                                                           kafka):
     # Two runs over one progress file each sent the same dead letters and overwrote each
