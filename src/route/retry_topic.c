@@ -204,9 +204,9 @@ static int read_numbers(const rd_kafka_headers_t *h, struct ferry_retry_meta *m,
 
     if (get_number(h, "ferry.retry.due", 0, INT64_MAX, &m->due_ms))
         return malformed("ferry.retry.due", errstr, errstr_size);
-    if (get_number(h, "ferry.attempts", 0, INT32_MAX, &v))
+    if (get_number(h, "ferry.attempts", 0, INT64_MAX, &v))
         return malformed("ferry.attempts", errstr, errstr_size);
-    m->attempts = (int)v;
+    m->attempts = v < FERRY_RETRY_ATTEMPTS_MAX ? (int)v : FERRY_RETRY_ATTEMPTS_MAX;
     if (get_number(h, "ferry.partition", 0, INT32_MAX, &v))
         return malformed("ferry.partition", errstr, errstr_size);
     m->partition = (int32_t)v;

@@ -37,6 +37,10 @@
 #define FERRY_RETRY_STAGES_MAX 16      /* retry topics one route may have */
 #define FERRY_RETRY_ERROR_MAX 256      /* ferry.error kept, with its terminating NUL */
 #define FERRY_RETRY_TOPIC_NAME_MAX 250 /* Kafka's longest topic name, plus NUL */
+/* ferry.attempts read back is at most this: the header may be written by hand (INT32_MAX, say),
+ * and a parked record's attempts are added to the ones made since (at most retry.max_attempts,
+ * 1,000,000), which must stay within an int. */
+#define FERRY_RETRY_ATTEMPTS_MAX 1000000000
 
 /* What a parked record says about itself. */
 struct ferry_retry_meta {
@@ -73,9 +77,10 @@ rd_kafka_headers_t *ferry_retry_headers_build(const rd_kafka_headers_t *source,
  * The caller owns the result. Any thread. */
 rd_kafka_headers_t *ferry_retry_headers_strip(const rd_kafka_headers_t *source, size_t extra);
 
-/* Reads m from a parked record's headers. Returns 1 when they are there and well formed, 0
- * when the record carries no ferry.retry.stage (it was not parked by a route), or -1 with
- * errstr when they are malformed (a record written by hand, or cut). Any thread. */
+/* Reads m from a parked record's headers, attempts cut to FERRY_RETRY_ATTEMPTS_MAX. Returns 1
+ * when they are there and well formed, 0 when the record carries no ferry.retry.stage (it was
+ * not parked by a route), or -1 with errstr when they are malformed (a record written by hand,
+ * or cut). Any thread. */
 int ferry_retry_meta_read(const rd_kafka_headers_t *h, struct ferry_retry_meta *m, char *errstr,
                           size_t errstr_size);
 

@@ -8,7 +8,8 @@
  * order and then exactly the ferry.* headers expected. Other cases: a record the producer
  * refuses at once, a writer destroyed with sends in flight and a report uncollected (reports
  * that come later must not touch freed memory, which ASan checks), bad arguments, and a
- * record parked for a retry topic (headers built by retry_topic.c) read back and parsed.
+ * record parked for a retry topic (headers built by retry_topic.c) read back and parsed, and one
+ * dead-lettered from a retry topic with a hand-written ferry.attempts of INT32_MAX.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -543,12 +544,75 @@ static void test_retry_headers(void **state)
     waiter_release(&w);
 }
 
+/* Polls c for the first record, or NULL at the deadline. */
+static rd_kafka_message_t *first_record(rd_kafka_t *c)
+{
+    int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
+    rd_kafka_message_t *msg = NULL;
+
+    while (!msg && ferry_clock_ms() < deadline) {
+        msg = rd_kafka_consumer_poll(c, 100);
+        if (msg && msg->err) {
+            rd_kafka_message_destroy(msg);
+            msg = NULL;
+        }
+    }
+    return msg;
+}
+
+/* A parked record whose ferry.attempts was written by hand as INT32_MAX is dead-lettered with
+ * the attempts made since added to FERRY_RETRY_ATTEMPTS_MAX, not to INT32_MAX (which
+ * overflowed an int). */
+static void test_parked_attempts_cut(void **state)
+{
+    struct ferry_record rec = {SOURCE ".retry.1", 0, 5, -1, "k", 1, "v", 1, NULL, NULL};
+    struct ferry_record orig = {SOURCE, 2, 88, -1, "k", 1, "v", 1, NULL, NULL};
+    struct ferry_deadletter_reason why = {"http status 503", 503, 5, NULL, 0, 0, NULL};
+    struct outcome o = {0, 0};
+    struct ferry_retry_meta m;
+    rd_kafka_message_t *msg;
+    rd_kafka_headers_t *h = NULL;
+    const void *value;
+    size_t size;
+    struct waiter w;
+    struct env e;
+    char errstr[512];
+    ferry_deadletter *dl;
+    rd_kafka_t *c;
+
+    (void)state;
+    waiter_init(&w);
+    env_start(&e);
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
+    assert_non_null(dl);
+    ferry_retry_meta_make(&m, &orig, NULL, 1, INT32_MAX, "http status 503", 0, 0);
+    rec.headers = ferry_retry_headers_build(NULL, &m, ROUTE);
+    assert_int_equal(ferry_deadletter_send(dl, &rec, &why, &o, errstr, sizeof(errstr)), 0);
+    rd_kafka_headers_destroy(rec.headers);
+    assert_int_equal(collect_all(dl, &w, 1), 1);
+    assert_int_equal(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    c = consumer_new(e.k);
+    msg = first_record(c);
+    assert_non_null(msg);
+    assert_int_equal(rd_kafka_message_headers(msg, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_header_get_last(h, "ferry.attempts", &value, &size), 0);
+    check_bytes(value, size, BYTES("1000000005"));
+    assert_int_equal(rd_kafka_header_get_last(h, "ferry.offset", &value, &size), 0);
+    check_bytes(value, size, BYTES("88"));
+    rd_kafka_message_destroy(msg);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    ferry_deadletter_destroy(dl);
+    env_stop(&e);
+    waiter_release(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),           cmocka_unit_test(test_refused),
         cmocka_unit_test(test_destroy_outstanding), cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_retry_headers),
+        cmocka_unit_test(test_retry_headers),       cmocka_unit_test(test_parked_attempts_cut),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

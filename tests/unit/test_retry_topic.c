@@ -4,7 +4,7 @@
  * Tables of cases: topic names; a round trip of the headers for a record parked from its own
  * topic and for one parked again from a retry topic (original coordinates kept, no second set
  * of ferry headers, its own headers kept in order); malformed header sets, each refused and
- * naming the header; waits before and after the due time.
+ * naming the header; ferry.attempts cut to its maximum; waits before and after the due time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -201,6 +201,44 @@ static void test_malformed(void **state)
     assert_int_equal(ferry_retry_meta_read(NULL, &back, err, sizeof(err)), 0);
 }
 
+/* ferry.attempts may be written by hand: a count past FERRY_RETRY_ATTEMPTS_MAX reads as that,
+ * so that adding the attempts made since (parking.c, deadletter.c) cannot overflow an int. */
+static void test_attempts_cut(void **state)
+{
+    static const struct {
+        const char *value;
+        int want_rc;
+        int want;
+    } cases[] = {
+        {"0", 1, 0},
+        {"7", 1, 7},
+        {"999999999", 1, 999999999},
+        {"1000000000", 1, FERRY_RETRY_ATTEMPTS_MAX},
+        {"1000000001", 1, FERRY_RETRY_ATTEMPTS_MAX},
+        {"2147483647", 1, FERRY_RETRY_ATTEMPTS_MAX},
+        {"99999999999", 1, FERRY_RETRY_ATTEMPTS_MAX},
+        {"9223372036854775807", 1, FERRY_RETRY_ATTEMPTS_MAX},
+        {"9223372036854775808", -1, 0},
+        {"-1", -1, 0},
+    };
+    struct ferry_record rec = record("t", 1, 2, 3, NULL);
+    struct ferry_retry_meta m, back;
+    char err[256];
+
+    (void)state;
+    ferry_retry_meta_make(&m, &rec, NULL, 1, 1, "e", 10, 10);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rd_kafka_headers_t *h = ferry_retry_headers_build(NULL, &m, "r");
+
+        rd_kafka_header_remove(h, "ferry.attempts");
+        rd_kafka_header_add(h, "ferry.attempts", -1, cases[i].value, -1);
+        assert_int_equal(ferry_retry_meta_read(h, &back, err, sizeof(err)), cases[i].want_rc);
+        if (cases[i].want_rc == 1)
+            assert_int_equal(back.attempts, cases[i].want);
+        rd_kafka_headers_destroy(h);
+    }
+}
+
 /* A header with a null value (found by fuzz_record_headers: it was copied from NULL) reads as
  * empty text: fine for ferry.error, malformed for the numbers and the topic. */
 static void test_null_values(void **state)
@@ -253,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_names),        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_no_timestamp), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_null_values),  cmocka_unit_test(test_wait),
+        cmocka_unit_test(test_attempts_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
