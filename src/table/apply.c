@@ -385,10 +385,8 @@ static enum apply_result store_result(struct table *t, int r, const char *why)
     if (r == FERRY_STORE_FULL)
         return APPLY_FULL;
     if (r == FERRY_STORE_NO_SPACE) {
-        FLOG_ERROR("table", t->cfg->name,
-                   "%s. Applying stopped, reads go on from what is stored; it goes on from the "
-                   "stored offsets once the volume has room (looked at every %d s)",
-                   why, APPLY_SPACE_RETRY_MS / 1000);
+        FLOG_ERROR("table", t->cfg->name, "%s. Applying stopped, reads go on from what is stored",
+                   why);
         return APPLY_NO_SPACE;
     }
     FLOG_ERROR("table", t->cfg->name, "%s", why);
@@ -894,7 +892,7 @@ static enum apply_result progress(struct table *t, struct run *run)
     r = loading(t, run) ? finish_loading(t, run) : APPLY_OK;
     if (r != APPLY_OK)
         return r;
-    if (atomic_load(&t->rebuilding) && swap_in(t, run))
+    if (atomic_load(&t->rebuilding) && run->target != t->store && swap_in(t, run))
         return APPLY_FAILED;
     if (atomic_load(&t->state) == TABLE_LOADING) {
         atomic_store(&t->was_ready, 1);
@@ -1062,15 +1060,20 @@ static void idle(struct table *t, enum table_state state)
         ;
 }
 
-/* The store's volume had no room (logged by store_result): the table reports disk_full and
- * answers reads from what is stored, and looks for room every APPLY_SPACE_RETRY_MS. Returns 0
- * once there is room (or the look fails otherwise: the next batch then says why), with the
- * state the table had before, or nonzero when told to stop first. */
+/* The table's own store had no room on its volume (logged by store_result): the table reports
+ * disk_full and answers reads from what is stored, and looks for room every
+ * APPLY_SPACE_RETRY_MS. Returns 0 once there is room (or the look fails otherwise: the next
+ * batch then says why), with the state the table had before, or nonzero when told to stop
+ * first. */
 static int wait_for_space(struct table *t, struct run *run)
 {
     int was = atomic_load(&t->state), r;
     char why[512];
 
+    FLOG_INFO("table", t->cfg->name,
+              "applying goes on from the stored offsets once the volume has room (looked at "
+              "every %d s)",
+              APPLY_SPACE_RETRY_MS / 1000);
     rd_kafka_assign(t->consumer, NULL); /* prepare() assigns it again from the stored offsets */
     atomic_store(&t->state, TABLE_DISK_FULL);
     ferry_gauge_set(t->m.ready, 0);
@@ -1081,8 +1084,22 @@ static int wait_for_space(struct table *t, struct run *run)
     } while (r == FERRY_STORE_NO_SPACE);
     atomic_store(&t->state, was);
     ferry_gauge_set(t->m.ready, was == TABLE_READY);
-    FLOG_INFO("table", t->cfg->name, "the store's volume has room again: applying goes on");
+    if (r)
+        FLOG_WARN("table", t->cfg->name, "looking for room: %s; applying tries again", why);
+    else
+        FLOG_INFO("table", t->cfg->name, "the store's volume has room again: applying goes on");
     return 0;
+}
+
+/* A store being rebuilt beside the table's had no room: its own blocks are likely what filled
+ * the volume, so it is given up as a rebuild that reached max_size is (drop_rebuild), which
+ * frees them, and the old store goes on answering. */
+static void report_rebuild_no_space(struct table *t)
+{
+    FLOG_ERROR("table", t->cfg->name,
+               "the store being rebuilt ran out of disk space: it is deleted, and the old store "
+               "goes on answering and applies nothing more. Make room (a rebuild needs about "
+               "the store's size again) and restart ferry to rebuild");
 }
 
 /* Logs that the store being written (target: the table's own, or a rebuild beside it) reached
@@ -1147,7 +1164,7 @@ void *ferry_table_apply_main(void *arg)
     ferry_gauge_set(t->m.ready, atomic_load(&t->state) == TABLE_READY);
     if (r == APPLY_OK)
         r = apply_loop(t, &run);
-    while (r == APPLY_REBUILD || r == APPLY_NO_SPACE) {
+    while (r == APPLY_REBUILD || (r == APPLY_NO_SPACE && run.target == t->store)) {
         const char *forced =
             r == APPLY_REBUILD ? "the consumer's offsets left the partitions' ranges" : NULL;
         if (r == APPLY_NO_SPACE && wait_for_space(t, &run))
@@ -1160,9 +1177,13 @@ void *ferry_table_apply_main(void *arg)
     }
     if (r == APPLY_FULL)
         report_full(t, run.target);
-    if (r == APPLY_FULL || r == APPLY_FAILED) {
+    if (r == APPLY_NO_SPACE && run.target && run.target != t->store)
+        report_rebuild_no_space(t);
+    if (r == APPLY_FULL || r == APPLY_FAILED || r == APPLY_NO_SPACE) {
         drop_rebuild(t, &run); /* a rebuild that stops for good leaves the old store answering */
-        idle(t, r == APPLY_FULL ? TABLE_FULL : TABLE_FAILED);
+        idle(t, r == APPLY_FULL       ? TABLE_FULL
+                : r == APPLY_NO_SPACE ? TABLE_DISK_FULL
+                                      : TABLE_FAILED);
     }
     run_release(t, &run);
     return NULL;

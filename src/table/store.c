@@ -53,11 +53,15 @@
 #define ROW_CTYPE_LEN 24
 #define ROW_HEAD 25
 
-/* Disk space. One write (a put or a delete) adds at most STORE_OP_PAGES pages beyond the pages
- * in use: copies of its leaf and of the sibling a delete may merge it with, a new leaf and a
- * new branch from splits. It also copies the branch pages above its leaf, each once per batch:
- * so a write adds the trees' depth until the branch pages of the trees are all counted. A row
- * longer than STORE_NODE_INLINE of a page goes to overflow pages of its own. */
+/* Disk space. A write (a put or a delete) is counted STORE_OP_PAGES pages beyond the pages in
+ * use: copies of its leaf and of the sibling a delete may merge it with, a new leaf and a new
+ * branch from splits. It is also counted the branch pages above its leaf, each once per batch:
+ * the trees' depth until the branch pages of the trees are all counted. A row longer than
+ * STORE_NODE_INLINE of a page goes to overflow pages of its own. This bounds a transaction's
+ * new pages, not each write's: a split that climbs the whole tree takes more than its write
+ * is counted, which the writes that dirty a leaf already copied (most of them) and
+ * STORE_TXN_PAGES make up for. It is far above what a transaction usually takes: a loading
+ * transaction of millions of records reserves up to max_size. */
 #define STORE_OP_PAGES 4
 #define STORE_NODE_INLINE(page) ((page) / 2 - 64)
 #define STORE_PAGE_HEAD 16
@@ -278,9 +282,14 @@ static int space_init(ferry_store *s, char *errstr, size_t errstr_size)
     return FERRY_STORE_OK;
 }
 
-/* Reserves the blocks of data.mdb in [from, to). Returns 0 or an errno value. */
+/* Reserves the blocks of data.mdb in [from, to). Returns 0 or an errno value. A reservation
+ * the volume could not hold whole may have taken blocks all the same (ext4 and XFS keep what
+ * they got), and with them the last free space of everything else on the volume: those are
+ * given back, but for STORE_TXN_PAGES after from, which LMDB may have written if a transaction
+ * took a few pages more than counted. */
 static int allocate_range(ferry_store *s, size_t from, size_t to)
 {
+    size_t keep = from + STORE_TXN_PAGES * s->page;
     int rc;
 
     if (to <= from)
@@ -288,6 +297,9 @@ static int allocate_range(ferry_store *s, size_t from, size_t to)
     do
         rc = s->allocate(s->fd, (off_t)from, (off_t)(to - from));
     while (rc == EINTR);
+    if ((rc == ENOSPC || rc == EDQUOT) && to > keep) /* holes unsupported: nothing was kept */
+        (void)fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)keep,
+                        (off_t)(to - keep));
     return rc;
 }
 
@@ -524,7 +536,7 @@ static int reserve_lock_file(ferry_store *s, char *errstr, size_t errstr_size)
     }
     rc = fstat(fd, &st) ? errno : 0;
     if (!rc)
-        rc = posix_fallocate(fd, 0, st.st_size > 0 ? st.st_size : STORE_LOCK_BYTES);
+        rc = posix_fallocate(fd, 0, st.st_size > STORE_LOCK_BYTES ? st.st_size : STORE_LOCK_BYTES);
     close(fd);
     if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
         snprintf(errstr, errstr_size, "table store '%s': reserving disk blocks of '%s': %s",
@@ -1027,6 +1039,8 @@ int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, cons
         result = d.space;
     partition_key(partition, pk);
     if (!result && !rc) /* at the first batch; gone already at the later ones */
+        result = space_write(store, 0, errstr, errstr_size);
+    if (!result && !rc)
         rc = mdb_del(store->batch, store->offsets, &ok, NULL);
     if (!result && rc && rc != MDB_NOTFOUND)
         result = lmdb_fail(store, "dropping a partition's rows", rc, errstr, errstr_size);

@@ -595,10 +595,17 @@ static int no_space(void)
     return flag && access(flag, F_OK) == 0;
 }
 
+/* $FERRY_TEST_FILE_LIMIT: no file may have blocks past this many bytes */
+static int past_limit(off_t offset, off_t len)
+{
+    const char *limit = getenv("FERRY_TEST_FILE_LIMIT");
+    return limit && offset + len > (off_t)atoll(limit);
+}
+
 int posix_fallocate(int fd, off_t offset, off_t len)
 {
     int (*real)(int, off_t, off_t) = (int (*)(int, off_t, off_t))dlsym(RTLD_NEXT, "posix_fallocate");
-    return no_space() ? ENOSPC : real(fd, offset, len);
+    return no_space() || past_limit(offset, len) ? ENOSPC : real(fd, offset, len);
 }
 """
 
@@ -648,6 +655,35 @@ def test_a_full_volume_stops_applying_until_it_has_room(broker30, run_ferry, tmp
     for i in range(60):  # nothing was lost
         r = f.get(f"/tables/t/keys/big{i}")
         assert r.status == 200 and len(r.body) == 200_000, (i, r.status)
+
+
+def test_a_rebuild_that_runs_out_of_disk_leaves_the_old_store_answering(start_dev_broker,
+                                                                         run_ferry, tmp_path):
+    """A rebuild while running whose volume has no room: the rebuilt store is deleted (its blocks
+    are what filled the volume) and the old one goes on answering, reported disk_full. (The
+    table waited for room with the rebuild's files kept and the table marked rebuilding.)"""
+    topic = unique("t")
+    broker = start_dev_broker("--topic", f"{topic}:2")
+    produce(broker.bootstrap, topic,
+            [{"key": f"k{i}", "value": f"v{i}", "partition": i % 2} for i in range(100)])
+    env, _ = no_space_env(tmp_path)
+    env["FERRY_TEST_FILE_LIMIT"] = str(4 * 1024 * 1024)  # the old store stays far below
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s")]), env=env)
+    f.wait_ready(60)
+    f.send_signal(signal.SIGSTOP)
+    try:  # out of retention, and more than the limit
+        produce(broker.bootstrap, topic,
+                [{"key": f"big{i}", "value": "x" * 200_000, "partition": 0} for i in range(40)])
+    finally:
+        f.send_signal(signal.SIGCONT)
+    f.wait_log(r"the store being rebuilt ran out of disk space: it is deleted", timeout=60)
+    wait_until(lambda: f.get("/tables/t").json()["state"] == "disk_full", 30, "state disk_full")
+    st = f.get("/tables/t").json()
+    assert st["rebuilding"] is False and st["keys"] == 100, st
+    assert not (tmp_path / "s.rebuild").exists()
+    for k in ("k0", "k1"):
+        r = f.get(f"/tables/t/keys/{k}")
+        assert r.status == 200 and "ferry-rebuilding" not in r.headers, (k, r.status, r.text)
 
 
 # --------------------------------------------------------------------------------------------
