@@ -186,11 +186,11 @@ void ferry_log_write(enum ferry_log_level level, const char *sub, const char *in
 
 /* ---- repeated lines ---- */
 
-/* Whether slot s may be given to another instance at now_ms: it held nothing back, and its
- * instance wrote no line for FERRY_LOG_REPEAT_IDLE_MS. */
+/* Whether slot s may be given to another instance at now_ms: its instance wrote no line for
+ * FERRY_LOG_REPEAT_IDLE_MS. */
 static int repeat_slot_idle(const struct ferry_log_repeat_slot *s, int64_t now_ms)
 {
-    return s->suppressed == 0 && now_ms - s->last_ms >= FERRY_LOG_REPEAT_IDLE_MS;
+    return now_ms - s->last_ms >= FERRY_LOG_REPEAT_IDLE_MS;
 }
 
 /* The slot of inst: its own, a free one, an idle one, or the one every further instance
@@ -213,6 +213,7 @@ static struct ferry_log_repeat_slot *repeat_slot(struct ferry_log_repeat *rep, c
     }
     if (!idle)
         return &rep->others;
+    rep->others.suppressed += idle->suppressed; /* told with the next line of the others */
     memset(idle, 0, sizeof(*idle));
     idle->used = 1;
     snprintf(idle->inst, sizeof(idle->inst), "%s", inst);

@@ -56,8 +56,9 @@ int ferry_log_level_parse(const char *name);
  * each call site; the next one written ends with "(and N more like it in the last 12 s)".
  * A call site keeps FERRY_LOG_REPEAT_SLOTS instance names; further instances share one more
  * slot, so that together they write at most one line per FERRY_LOG_REPEAT_MS. A slot whose
- * instance held nothing back and wrote nothing for FERRY_LOG_REPEAT_IDLE_MS goes to the next
- * new instance (instance names such as peers' addresses come and go). */
+ * instance wrote nothing for FERRY_LOG_REPEAT_IDLE_MS goes to the next new instance (instance
+ * names such as peers' addresses come and go); the lines it held back are then counted with
+ * the shared slot's. */
 #define FERRY_LOG_REPEAT_MS 10000
 #define FERRY_LOG_REPEAT_IDLE_MS (6 * FERRY_LOG_REPEAT_MS)
 #define FERRY_LOG_REPEAT_SLOTS 8

@@ -245,8 +245,8 @@ static void test_repeat_more_instances_than_slots(void **state)
     assert_true(ferry_log_repeat_due(&rep, "i0", 11000, &suppressed, &since));
 }
 
-/* A slot idle for FERRY_LOG_REPEAT_IDLE_MS, with nothing held back, goes to a new instance;
- * one that held lines back keeps its instance, so that their count is written. */
+/* A slot idle for FERRY_LOG_REPEAT_IDLE_MS goes to a new instance; the lines it held back are
+ * counted with the shared slot's. */
 static void test_repeat_idle_slot_goes_to_a_new_instance(void **state)
 {
     static struct ferry_log_repeat rep;
@@ -260,17 +260,22 @@ static void test_repeat_idle_slot_goes_to_a_new_instance(void **state)
         snprintf(inst, sizeof(inst), "i%d", i);
         assert_true(ferry_log_repeat_due(&rep, inst, 1000, &suppressed, &since));
     }
-    for (int i = 1; i < FERRY_LOG_REPEAT_SLOTS; i++) { /* all but i0 hold a line back */
+    for (int i = 1; i < FERRY_LOG_REPEAT_SLOTS; i++) { /* all but i0 write again later */
         snprintf(inst, sizeof(inst), "i%d", i);
         assert_false(ferry_log_repeat_due(&rep, inst, 1001, &suppressed, &since));
+        assert_true(
+            ferry_log_repeat_due(&rep, inst, 1000 + FERRY_LOG_REPEAT_MS, &suppressed, &since));
     }
+    assert_false(ferry_log_repeat_due(&rep, "i0", 1002, &suppressed, &since));  /* held back */
     assert_true(ferry_log_repeat_due(&rep, "new", later, &suppressed, &since)); /* i0's slot */
+    assert_int_equal(suppressed, 0);
     assert_int_equal(since, 0);
     assert_false(ferry_log_repeat_due(&rep, "new", later + 1, &suppressed, &since));
     assert_true(ferry_log_repeat_due(&rep, "newer", later, &suppressed, &since)); /* others */
+    assert_int_equal(suppressed, 1); /* i0's line held back */
     assert_false(ferry_log_repeat_due(&rep, "newest", later, &suppressed, &since));
-    assert_true(ferry_log_repeat_due(&rep, "i3", later, &suppressed, &since)); /* kept */
-    assert_int_equal(suppressed, 1);
+    assert_true(ferry_log_repeat_due(&rep, "i3", later + FERRY_LOG_REPEAT_MS, &suppressed,
+                                     &since)); /* kept */
 }
 
 int main(void)
