@@ -267,11 +267,7 @@ static int parked_origin(const struct ferry_record *rec, rd_kafka_headers_t *sou
 
     if (!source || ferry_retry_meta_read(source, m, err, sizeof(err)) != 1)
         return 0;
-    *orig = *rec;
-    orig->topic = m->topic;
-    orig->partition = m->partition;
-    orig->offset = m->offset;
-    orig->timestamp_ms = m->timestamp_ms;
+    ferry_retry_meta_origin(m, rec, orig);
     return 1;
 }
 

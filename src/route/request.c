@@ -113,17 +113,12 @@ static int origins_reserve(struct ferry_request *req)
 static int origin_make(struct ferry_request_origin *o, const struct ferry_record *v,
                        const rd_kafka_headers_t *h, const struct ferry_retry_meta *m)
 {
-    o->view = *v;
-    o->view.headers = ferry_retry_headers_strip(h, 0);
-    if (!o->view.headers)
-        return -1;
-    o->view.msg = NULL; /* the headers are those above, not the parked message's */
-    memcpy(o->topic, m->topic, sizeof(o->topic));
+    ferry_retry_meta_origin(m, v, &o->view);
+    memcpy(o->topic, m->topic, sizeof(o->topic)); /* m is the caller's */
     o->view.topic = o->topic;
-    o->view.partition = m->partition;
-    o->view.offset = m->offset;
-    o->view.timestamp_ms = m->timestamp_ms;
-    return 0;
+    o->view.headers = ferry_retry_headers_strip(h, 0);
+    o->view.msg = NULL; /* the headers are those above, not the parked message's */
+    return o->view.headers ? 0 : -1;
 }
 
 /* Points view i at the record it is a copy of, when it came from one of the route's retry

@@ -218,6 +218,16 @@ static int read_numbers(const rd_kafka_headers_t *h, struct ferry_retry_meta *m,
     return 0;
 }
 
+void ferry_retry_meta_origin(const struct ferry_retry_meta *m, const struct ferry_record *parked,
+                             struct ferry_record *orig)
+{
+    *orig = *parked;
+    orig->topic = m->topic;
+    orig->partition = m->partition;
+    orig->offset = m->offset;
+    orig->timestamp_ms = m->timestamp_ms;
+}
+
 int ferry_retry_meta_read(const rd_kafka_headers_t *h, struct ferry_retry_meta *m, char *errstr,
                           size_t errstr_size)
 {

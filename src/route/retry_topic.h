@@ -77,6 +77,11 @@ rd_kafka_headers_t *ferry_retry_headers_build(const rd_kafka_headers_t *source,
  * The caller owns the result. Any thread. */
 rd_kafka_headers_t *ferry_retry_headers_strip(const rd_kafka_headers_t *source, size_t extra);
 
+/* Sets orig to the view of the record that parked is a copy of: parked with the coordinates m
+ * read from it (orig->topic points into m). */
+void ferry_retry_meta_origin(const struct ferry_retry_meta *m, const struct ferry_record *parked,
+                             struct ferry_record *orig);
+
 /* Reads m from a parked record's headers, attempts cut to FERRY_RETRY_ATTEMPTS_MAX. Returns 1
  * when they are there and well formed, 0 when the record carries no ferry.retry.stage (it was
  * not parked by a route), or -1 with errstr when they are malformed (a record written by hand,
