@@ -636,12 +636,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct route *r = ferry_kafka_client_user(opaque);
-    const char *protocol = rd_kafka_rebalance_protocol(rk); /* NULL: the group handler is gone */
-    int cooperative = protocol && strcmp(protocol, "COOPERATIVE") == 0;
+    int cooperative = r->cooperative;
 
     if (r->releasing) {
-        if (protocol) /* else nothing waits for the partitions to be taken or given up */
-            pass_rebalance(r, rk, err, parts, cooperative);
+        pass_rebalance(r, rk, err, parts, cooperative);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -771,6 +769,19 @@ static int set_group(struct route *r, rd_kafka_conf_t *conf, char *errstr, size_
     return 0;
 }
 
+/* Nonzero when conf's assignors are cooperative. librdkafka refuses a list that mixes them
+ * with eager ones, so the first decides, and the group's rebalance protocol follows it. */
+static int cooperative_conf(rd_kafka_conf_t *conf)
+{
+    char value[256];
+    size_t size = sizeof(value);
+
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", value, &size) !=
+        RD_KAFKA_CONF_OK)
+        return 0;
+    return strstr(value, "cooperative") != NULL;
+}
+
 static int make_consumer(struct route *r, char *errstr, size_t errstr_size)
 {
     char why[512];
@@ -794,6 +805,7 @@ static int make_consumer(struct route *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "partition.assignment.strategy: %s", why);
         return -1;
     }
+    r->cooperative = cooperative_conf(conf);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!r->consumer) {

@@ -105,6 +105,9 @@ struct route {
     /* Set by route_release before it closes a consumer the worker did not close (the route
      * never ran): the rebalance callbacks of that close only take and give up partitions. */
     int releasing;
+    /* The consumer's assignor is cooperative (its rebalances take and give up increments), as
+     * its configuration says; librdkafka cannot be asked during a close. */
+    int cooperative;
 
     rd_kafka_t *consumer;
     void *consumer_opaque;
