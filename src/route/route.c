@@ -776,8 +776,7 @@ static int cooperative_conf(rd_kafka_conf_t *conf)
     char value[256];
     size_t size = sizeof(value);
 
-    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", value, &size) !=
-        RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", value, &size) != RD_KAFKA_CONF_OK)
         return 0;
     return strstr(value, "cooperative") != NULL;
 }
