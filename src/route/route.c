@@ -770,7 +770,7 @@ static int set_group(struct route *r, rd_kafka_conf_t *conf, char *errstr, size_
 }
 
 /* Nonzero when conf's assignors are cooperative. librdkafka refuses a list that mixes them
- * with eager ones, so the first decides, and the group's rebalance protocol follows it. */
+ * with eager ones, and the group's rebalance protocol follows them. */
 static int cooperative_conf(rd_kafka_conf_t *conf)
 {
     char value[256];
