@@ -612,36 +612,17 @@ static void check_assign(struct route *r, const char *what, rd_kafka_error_t *er
     }
 }
 
-/* What librdkafka does without a rebalance callback: takes or gives up parts, nothing else.
- * For the close of a route that never ran, whose records, senders and writers are none. */
-static void pass_rebalance(struct route *r, rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                           rd_kafka_topic_partition_list_t *parts, int cooperative)
-{
-    int take = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
-    const char *what = take ? "take" : "give up";
-
-    if (cooperative)
-        check_assign(r, what,
-                     take ? rd_kafka_incremental_assign(rk, parts)
-                          : rd_kafka_incremental_unassign(rk, parts),
-                     0);
-    else
-        check_assign(r, what, NULL, rd_kafka_assign(rk, take ? parts : NULL));
-}
-
-/* librdkafka calls this from rd_kafka_consumer_poll() on the worker thread, and from
- * rd_kafka_consumer_close() on the thread that closes the consumer (the worker's shut_down, or
- * route_release on the main thread for a route that never ran). */
+/* librdkafka calls this from rd_kafka_consumer_poll() and rd_kafka_consumer_close() on the
+ * worker thread. A route that never ran destroys its consumer without a close (see
+ * drop_unused_consumer), which runs no callback. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct route *r = ferry_kafka_client_user(opaque);
     int cooperative = r->cooperative;
 
-    if (r->releasing) {
-        pass_rebalance(r, rk, err, parts, cooperative);
-        return;
-    }
+    if (r->releasing)
+        return; /* not expected: see drop_unused_consumer */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* No pause or resume follows the assignment: in librdkafka 2.0.2 either one bumps the
          * partition's op version, and the fetch start that the assignment queued may then be
@@ -1004,28 +985,30 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
         return -1;
     if (make_consumer(r, errstr, errstr_size) || make_event_pipe(r, errstr, errstr_size))
         return -1;
-    return subscribe(r, errstr, errstr_size);
+    return 0; /* it subscribes as it starts (routes_start) */
 }
 
-/* Closes the consumer of a route whose worker did not (it never started): before anything
- * its rebalance callback uses is freed, since the close runs that callback here for an
- * assignment the group made meanwhile, and so would rd_kafka_destroy(). */
-static void close_unused_consumer(struct route *r)
+/* Destroys the consumer of a route whose worker did not close it (the route never started),
+ * before anything its rebalance callback uses is freed. Such a consumer never joined its group
+ * (a route subscribes as it starts), so there is nothing to give back or commit, and no
+ * rebalance callback runs. */
+static void drop_unused_consumer(struct route *r)
 {
-    rd_kafka_resp_err_t err;
-
     if (!r->consumer || rd_kafka_consumer_closed(r->consumer))
         return;
     r->releasing = 1;
-    err = rd_kafka_consumer_close(r->consumer);
-    if (err)
-        FLOG_WARN("route", r->cfg->name, "closing the consumer: %s", rd_kafka_err2str(err));
+    if (r->queue) {
+        rd_kafka_queue_destroy(r->queue);
+        r->queue = NULL;
+    }
+    rd_kafka_destroy_flags(r->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    r->consumer = NULL;
 }
 
 /* Abandons whatever a stopped route still holds, so every record is released. */
 static void route_release(struct route *r)
 {
-    close_unused_consumer(r);
+    drop_unused_consumer(r);
     /* The topic writers first: a late report of theirs wakes the sender (wake_route). */
     ferry_deadletter_backlog_destroy(r->dead_letters); /* late reports no longer reach it */
     r->dead_letters = NULL;
@@ -1138,8 +1121,16 @@ static int routes_start(void *arg, char *errstr, size_t errstr_size)
 
     for (size_t i = 0; i < rs->count; i++) {
         struct route *r = &rs->routes[i];
-        int rc = pthread_create(&r->thread, NULL, route_main, r);
+        char why[512];
+        int rc;
+
+        if (subscribe(r, why, sizeof(why))) {
+            snprintf(errstr, errstr_size, "route '%s': %s", r->cfg->name, why);
+            return -1;
+        }
+        rc = pthread_create(&r->thread, NULL, route_main, r);
         if (rc != 0) {
+            rd_kafka_unsubscribe(r->consumer); /* long before its group could assign it */
             snprintf(errstr, errstr_size, "route '%s': cannot start its thread: %s", r->cfg->name,
                      strerror(rc));
             return -1;

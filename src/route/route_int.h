@@ -102,8 +102,8 @@ struct route {
      * server.shutdown_timeout, set with stop; 0: only drain_timeout bounds it. */
     _Atomic int64_t drain_until_ms;
     atomic_int joined; /* the consumer received its first assignment */
-    /* Set by route_release before it closes a consumer the worker did not close (the route
-     * never ran): the rebalance callbacks of that close only take and give up partitions. */
+    /* Set by route_release before it destroys a consumer the worker did not close (the route
+     * never ran): no rebalance callback is expected then, and one would do nothing. */
     int releasing;
     /* The consumer's assignor is cooperative (its rebalances take and give up increments), as
      * its configuration says; librdkafka cannot be asked during a close. */
