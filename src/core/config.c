@@ -132,6 +132,14 @@ static const struct ferry_cfg_field server_fields[] = {
      "clears all of it before each request of a kept-alive connection, so a larger value "
      "costs every request time and every open connection memory (docs/operations.md, "
      "\"Memory\")."},
+    {"max_body_memory", FERRY_CFG_SIZE, SERVER_FIELD(max_body_memory), "256MiB", 1048576,
+     68719476736LL, NULL, NULL, 0,
+     "Request bodies held in memory at once, over all connections: those being received and "
+     "those whose handler has not yet taken them. A request whose body would pass it gets 503 "
+     "with `Retry-After: 1`, before its body is read when its `Content-Length` already does; "
+     "a request is always let in while no other body is held, so a body up to its endpoint's "
+     "own limit (`ingest.limits.max_body`) can always arrive. Without it, `max_connections` "
+     "slow uploads could hold `max_connections` times the largest body."},
     {"connection_timeout", FERRY_CFG_DURATION, SERVER_FIELD(connection_timeout_ms), "60s", 1000,
      3600000, NULL, NULL, 0, "Idle connections are closed after this long."},
     {"shutdown_timeout", FERRY_CFG_DURATION, SERVER_FIELD(shutdown_timeout_ms), "30s", 0, 3600000,

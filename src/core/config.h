@@ -60,6 +60,7 @@ struct ferry_server_config {
     int64_t threads;
     int64_t max_connections;
     int64_t connection_memory; /* libmicrohttpd's memory per connection, bytes */
+    int64_t max_body_memory;   /* request bodies held at once over all connections, bytes */
     int64_t connection_timeout_ms;
     int64_t shutdown_timeout_ms;
     char *data_dir;

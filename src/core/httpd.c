@@ -80,17 +80,21 @@ struct ferry_httpd {
     atomic_int live; /* requests begun and not yet completed (answer sent or connection gone) */
     atomic_int open; /* connections */
     atomic_int peak; /* the most connections open since the last trim */
+    atomic_size_t body_bytes; /* of request bodies held, at most opts.max_body_memory */
 };
 
 enum req_state { REQ_RECEIVING, REQ_RUNNING, REQ_SUSPENDED, REQ_ANSWERED };
 
 /* What a request needs until its handler returns; a request the handler parks lets go of it. */
 struct req_call {
+    ferry_httpd *h;
     const char *method;
     const char *path;
     const struct route *route;
     struct ferry_buf body;
+    size_t charged; /* bytes of the body counted in h->body_bytes */
     int too_large;
+    int over_budget;   /* the body would pass server.max_body_memory: answered 503 */
     int path_too_long; /* over HTTPD_RAW_PATH_MAX: answered 414 */
     char raw_path[];   /* as sent, before percent-decoding; "" when it could not be kept */
 };
@@ -140,6 +144,8 @@ ferry_httpd *ferry_httpd_new(const struct ferry_httpd_options *opts, char *errst
     h->opts = *opts;
     if (!h->opts.connection_memory)
         h->opts.connection_memory = FERRY_HTTPD_CONNECTION_MEMORY;
+    if (!h->opts.max_body_memory)
+        h->opts.max_body_memory = FERRY_HTTPD_BODY_MEMORY;
     pthread_once(&req_locks_once, req_locks_init);
     return h;
 }
@@ -699,13 +705,63 @@ void ferry_http_stream_close(ferry_http_stream *s, const void *last, size_t len)
         MHD_resume_connection(resume);
 }
 
+/* ---- the bodies' memory (server.max_body_memory) ---- */
+
+/* Counts n more bytes of call's body against the server's budget. Returns 0, or -1 (nothing
+ * counted) when they would pass it while another request's body is held too: a request alone
+ * is always let in, so a body its route allows can always arrive. */
+static int body_charge(struct req_call *call, size_t n)
+{
+    ferry_httpd *h = call->h;
+    size_t held = atomic_fetch_add(&h->body_bytes, n) + n;
+
+    if (held > h->opts.max_body_memory && held - call->charged - n > 0) {
+        atomic_fetch_sub(&h->body_bytes, n);
+        return -1;
+    }
+    call->charged += n;
+    return 0;
+}
+
+/* Nonzero unless a body of n bytes would pass the budget while other bodies are held. */
+static int body_may_fit(ferry_httpd *h, unsigned long long n)
+{
+    size_t held = atomic_load(&h->body_bytes);
+
+    if (held == 0)
+        return 1;
+    return held < h->opts.max_body_memory && n <= h->opts.max_body_memory - held;
+}
+
+/* Gives back what call's body counted; the body itself goes with it. */
+static void body_discharge(struct req_call *call)
+{
+    atomic_fetch_sub(&call->h->body_bytes, call->charged);
+    call->charged = 0;
+    ferry_buf_release(&call->body);
+}
+
+/* Takes the next part of the body, or drops it once the body is refused. */
+static void body_receive(struct req_call *call, const char *data, size_t n)
+{
+    if (call->too_large || call->over_budget)
+        return;
+    if (body_charge(call, n)) {
+        call->over_budget = 1;
+        body_discharge(call);
+        return;
+    }
+    if (ferry_buf_add(&call->body, data, n))
+        call->too_large = 1;
+}
+
 /* ---- the request lifecycle ---- */
 
 static void call_free(struct req_call *call)
 {
     if (!call)
         return;
-    ferry_buf_release(&call->body);
+    body_discharge(call);
     free(call);
 }
 
@@ -743,6 +799,22 @@ static enum MHD_Result queue_answer(ferry_http_req *req)
     return r;
 }
 
+/* The answer to a request whose body would pass server.max_body_memory. */
+static void answer_over_budget(ferry_http_req *req)
+{
+    ferry_httpd *h = req->call->h;
+
+    FLOG_WARN_REPEATED("http", NULL,
+                       "answered 503 to %s %s: request bodies already hold "
+                       "server.max_body_memory (%zu bytes)",
+                       req->call->method, req->call->path, h->opts.max_body_memory);
+    ferry_http_add_header(req, "Retry-After", "1");
+    ferry_http_respond_error(req, 503, 0,
+                             "the server holds as many request bodies as "
+                             "server.max_body_memory allows (%zu bytes): try again",
+                             h->opts.max_body_memory);
+}
+
 /* Runs the handler and either queues its answer or parks the connection. */
 static enum MHD_Result run_handler(ferry_http_req *req)
 {
@@ -750,7 +822,9 @@ static enum MHD_Result run_handler(ferry_http_req *req)
     pthread_mutex_t *lock = req_lock(req);
 
     req->state = REQ_RUNNING;
-    if (call->too_large && !call->route->own_413)
+    if (call->over_budget)
+        answer_over_budget(req);
+    else if (call->too_large && !call->route->own_413)
         ferry_http_respond_error(req, 413, 0, "request body is larger than %zu bytes",
                                  call->route->max_body);
     else
@@ -775,7 +849,6 @@ static enum MHD_Result run_handler(ferry_http_req *req)
     return MHD_YES;
 }
 
-/* Nonzero when the request's Content-Length says its body is longer than max. */
 /* The body's length as its Content-Length declares it: 1 with *n set, or 0 when no length is
  * declared (chunked) or it cannot be read here (libmicrohttpd refuses a malformed one). A
  * length past what an unsigned long long holds reads as ULLONG_MAX. */
@@ -809,6 +882,7 @@ static ferry_http_req *req_new(ferry_httpd *h, struct MHD_Connection *conn, cons
     if (raw_len)
         memcpy(call->raw_path, uri, raw_len);
     call->path_too_long = path_len > HTTPD_RAW_PATH_MAX;
+    call->h = h;
     req->conn = conn;
     req->call = call;
     atomic_fetch_add(&h->live, 1);
@@ -846,15 +920,19 @@ static enum MHD_Result start_request(ferry_httpd *h, struct MHD_Connection *conn
     }
     call->route = find_route(h, method, call->path, &wrong_method);
     if (call->route) {
-        if (!declared_length(conn, &declared) || declared <= call->route->max_body) {
+        int known = declared_length(conn, &declared);
+        if (!known || (declared <= call->route->max_body && body_may_fit(h, declared))) {
             /* A declared length caps the buffer's growth too, so that doubling does not take
              * up to twice the body; memory still grows only as bytes arrive. */
             ferry_buf_init(&call->body, declared ? declared : call->route->max_body);
             return MHD_YES;
         }
-        /* Answered (413) before the body is read, the one time libmicrohttpd lets an answer
-         * go early; it then closes the connection. */
-        call->too_large = 1;
+        /* Answered (413 or 503) before the body is read, the one time libmicrohttpd lets an
+         * answer go early; it then closes the connection. */
+        if (declared > call->route->max_body)
+            call->too_large = 1;
+        else
+            call->over_budget = 1;
         return run_handler(req);
     }
     if (wrong_method) {
@@ -884,9 +962,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return queue_answer(req);
     }
     if (*upload_data_size) {
-        struct req_call *call = req->call;
-        if (!call->too_large && ferry_buf_add(&call->body, upload_data, *upload_data_size))
-            call->too_large = 1;
+        body_receive(req->call, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }

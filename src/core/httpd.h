@@ -27,11 +27,17 @@ struct ferry_httpd_options {
     int max_connections;
     int connection_timeout_s;
     size_t connection_memory; /* bytes per connection; 0: FERRY_HTTPD_CONNECTION_MEMORY */
+    size_t max_body_memory;   /* request bodies held at once; 0: FERRY_HTTPD_BODY_MEMORY */
 };
 
 /* libmicrohttpd's memory per connection unless the options say otherwise (the default of
  * server.connection_memory): the request line and headers must fit in it. */
 #define FERRY_HTTPD_CONNECTION_MEMORY (16 * 1024)
+
+/* Bytes of request bodies the server holds at once, over all connections, unless the options
+ * say otherwise (the default of server.max_body_memory). A body arriving beyond it is
+ * answered 503 with Retry-After, unless no other body is held. */
+#define FERRY_HTTPD_BODY_MEMORY ((size_t)256 * 1024 * 1024)
 
 #define FERRY_HTTP_EXACT 0
 #define FERRY_HTTP_PREFIX 1

@@ -257,6 +257,86 @@ def test_body_past_the_limit_is_refused(run_ferry, ferry_config):
     assert_still_serving(f)
 
 
+
+def rest_body(size, records=1):
+    """A REST Proxy produce body of exactly size bytes: records records with string values."""
+    head, sep, tail = b'{"records":[{"value":"', b'"},{"value":"', b'"}]}'
+    room = size - len(head) - len(tail) - (records - 1) * len(sep)
+    values = [b"v" * (room // records + (i < room % records)) for i in range(records)]
+    return head + sep.join(values) + tail
+
+
+def produce_head(f, topic, length=None):
+    size = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    return (f"POST /topics/{topic} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY_A}\r\n"
+            f"Content-Type: application/vnd.kafka.json.v2+json\r\n{size}\r\n\r\n").encode()
+
+
+def read_response(s):
+    """Reads one response (its head and a Content-Length body) from s; b"" if s closes first."""
+    out = b""
+    while b"\r\n\r\n" not in out or len(out) < response_end(out):
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+    return out
+
+
+def response_end(out):
+    head, _, _ = out.partition(b"\r\n\r\n")
+    m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    return len(head) + 4 + (int(m.group(1)) if m else 0)
+
+
+def exchange(f, data):
+    """Sends data on a new connection and returns the first response (without waiting for a
+    close: the connection is kept alive)."""
+    with socket.create_connection((f.host, f.port), timeout=CLOSE_BOUND_S) as s:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # answered early and closed: the answer is there to read
+        return read_response(s)
+
+
+def test_bodies_past_the_servers_budget_get_503(run_ferry, ferry_config):
+    """server.max_body_memory bounds the request bodies held at once over all connections: a
+    body that would pass it while another is held gets 503 with Retry-After (before it is sent
+    when its Content-Length says so), a request alone is let in whatever its size, and what a
+    finished request held is given back."""
+    cfg, a, _ = attack_config(ferry_config, max_body_memory="1MiB", connection_timeout="60s")
+    cfg["ingest"]["limits"]["max_body"] = "4MiB"
+    f = run_ferry(cfg)
+    held = rest_body(800_000)
+    with socket.create_connection((f.host, f.port), timeout=CLOSE_BOUND_S) as slow:
+        slow.sendall(produce_head(f, a, len(held)) + held[:700_000])  # then it pauses
+
+        def refused_early():
+            reply = exchange(f, produce_head(f, a, 500_000) + rest_body(500_000))
+            assert statuses(reply)[:1] in ([200], [503]), reply[:300]
+            return statuses(reply)[:1] == [503] and reply
+        reply = wait_until(refused_early, 30, "a body that does not fit is refused")
+        assert b"\r\nRetry-After: 1\r\n" in reply, reply[:400]
+        assert b"server.max_body_memory" in reply, reply[:400]
+
+        # Chunked, no length to judge it by: refused once its bytes would pass the budget.
+        body = rest_body(500_000)
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
+                           for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
+        reply = exchange(f, produce_head(f, a) + chunked)
+        assert statuses(reply)[:1] == [503], reply[:300]
+
+        slow.sendall(held[700_000:])
+        answer = read_response(slow)
+        assert statuses(answer)[:1] == [200], answer[:300]
+
+    # Given back: a body as large again fits now, and one alone larger than the budget too.
+    for size, records in ((500_000, 1), (1_500_000, 3)):
+        reply = exchange(f, produce_head(f, a, size) + rest_body(size, records))
+        assert statuses(reply)[:1] == [200], (size, reply[:300])
+    assert_still_serving(f)
+
 # ---- pipelining ----
 
 def test_pipelined_requests_are_answered_in_order(run_ferry, ferry_config):

@@ -42,7 +42,7 @@ static void on_ok(ferry_http_req *req, void *arg)
 
 static int group_setup(void **state)
 {
-    struct ferry_httpd_options o = {"127.0.0.1:0", 2, 256, 30, 0};
+    struct ferry_httpd_options o = {"127.0.0.1:0", 2, 256, 30, 0, 0};
     char err[256];
     int fd;
 

@@ -153,7 +153,7 @@ struct server {
 
 static int server_setup(void **state, int threads)
 {
-    struct ferry_httpd_options o = {"127.0.0.1:0", threads, 64, 30, 0};
+    struct ferry_httpd_options o = {"127.0.0.1:0", threads, 64, 30, 0, 0};
     struct server *srv = calloc(1, sizeof(*srv));
     char err[256];
 

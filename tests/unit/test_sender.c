@@ -193,7 +193,7 @@ static const struct route_case routes[] = {
 
 static int group_setup(void **state)
 {
-    struct ferry_httpd_options o = {"127.0.0.1:0", 4, 1024, 30, 0};
+    struct ferry_httpd_options o = {"127.0.0.1:0", 4, 1024, 30, 0, 0};
     char err[256];
 
     (void)state;
