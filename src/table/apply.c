@@ -19,6 +19,15 @@
  * A transaction's records are copied into a stage (stage.c) as they come and written in key
  * order when it commits, or when the stage is full: a restore's writes then walk the tree in
  * order instead of at random.
+ *
+ * Disk space. Before the stage is written the store reserves the blocks its records and the
+ * transaction's offsets may take (store.h, "Disk space"). That count is loose, so a long
+ * transaction may ask for more than the volume has while what it writes would fit: the
+ * transaction then commits the records it has written, with the offsets they reach, and goes
+ * on in a fresh one. Records written in key order do not stop at an offset, so a stage is only
+ * written in key order when its whole reservation was granted; else it is written as it came,
+ * record by record, committing whenever the room runs out. Only a fresh transaction without
+ * room for one record stops applying (disk_full), with nothing lost past its stored offsets.
  */
 #include "core/log.h"
 #include "table/apply.h"
@@ -78,7 +87,13 @@ struct pending {
     size_t bytes; /* of the records' keys and values */
     int64_t first_ms;
     int64_t *next;            /* per partition: the next offset once this batch commits, or -1 */
+    int32_t nparts;           /* partitions whose next is set: the offsets a commit writes */
     ferry_table_stage *stage; /* its records, written in key order before it commits */
+    /* What the open store transaction holds of them: per partition, the next offset of the
+     * records written into it (or -1), which a commit before the stage is written stores. */
+    int64_t *written;
+    size_t writes;          /* records written into the open store transaction */
+    size_t records_written; /* of records, those its written offsets cover */
     /* The keys the batch changed, for the reads that wait on them (watch.c) and the
      * subscriptions (fanout.c), kept only while some exist (recording). */
     int recording;
@@ -351,6 +366,7 @@ static void pending_release(struct pending *pb)
 {
     ferry_table_stage_destroy(pb->stage);
     free(pb->next);
+    free(pb->written);
     free(pb->key_at);
     free(pb->key_len);
     free(pb->marks);
@@ -365,14 +381,16 @@ static int pending_init(struct pending *pb, int32_t partitions)
     pb->stage = ferry_table_stage_new(APPLY_STAGE_RECORDS_MAX, APPLY_STAGE_BYTES_MAX);
     ferry_buf_init(&pb->key_bytes, APPLY_KEYS_MAX);
     pb->next = malloc((size_t)partitions * sizeof(*pb->next));
+    pb->written = malloc((size_t)partitions * sizeof(*pb->written));
     pb->key_at = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_at));
     pb->key_len = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_len));
     pb->marks = malloc(APPLY_BATCH_MAX * sizeof(*pb->marks));
     pb->key_ptrs = malloc(APPLY_BATCH_MAX * sizeof(*pb->key_ptrs));
-    if (!pb->stage || !pb->next || !pb->key_at || !pb->key_len || !pb->marks || !pb->key_ptrs)
+    if (!pb->stage || !pb->next || !pb->written || !pb->key_at || !pb->key_len || !pb->marks ||
+        !pb->key_ptrs)
         return -1;
     for (int32_t p = 0; p < partitions; p++)
-        pb->next[p] = -1;
+        pb->next[p] = pb->written[p] = -1;
     return 0;
 }
 
@@ -405,6 +423,7 @@ static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
     if (r)
         return store_result(t, r, why);
     pb->open = 1;
+    pb->writes = 0;
     pb->first_ms = ferry_clock_ms();
     pb->recording = ferry_table_fanout_batch_open(t) | ferry_table_watch_wants_keys(t);
     return APPLY_OK;
@@ -494,27 +513,186 @@ static enum apply_result write_record(struct table *t, ferry_store *store,
     return store_result(t, r, why);
 }
 
+/* Writes offsets[p] (those set) into the open transaction and commits it, handing the keys it
+ * changed to the subscriptions. Returns the store's result; the transaction is over either
+ * way. */
+static int store_commit(struct table *t, ferry_store *store, struct pending *pb,
+                        const int64_t *offsets, char *why, size_t why_size)
+{
+    struct ferry_table_batch changes = {.keys = pb->key_bytes.data,
+                                        .keys_len = pb->key_bytes.len,
+                                        .key_at = pb->key_at,
+                                        .key_len = pb->key_len,
+                                        .marks = pb->marks,
+                                        .n = pb->nkeys,
+                                        .recorded = pb->recording,
+                                        .complete = !pb->keys_incomplete};
+    int r = FERRY_STORE_OK;
+
+    for (int32_t p = 0; p < t->npartitions && r == FERRY_STORE_OK; p++)
+        if (offsets[p] >= 0)
+            r = ferry_store_batch_set_offset(store, p, offsets[p], why, why_size);
+    if (r == FERRY_STORE_OK)
+        r = ferry_table_fanout_commit(t, store, &changes, why, why_size);
+    else
+        ferry_table_fanout_batch_dropped(t);
+    pb->open = 0;
+    return r;
+}
+
+/* Publishes the offsets a commit stored as applied, and unsets them. */
+static void publish_applied(struct table *t, int64_t *offsets)
+{
+    for (int32_t p = 0; p < t->npartitions; p++) {
+        if (offsets[p] >= 0) {
+            atomic_store(&t->parts[p].applied, offsets[p]);
+            t->parts[p].unstored = 0;
+        }
+        offsets[p] = -1;
+    }
+}
+
+/* The volume is short of what the open transaction would reserve: commits the records it has
+ * written, with the offsets they reach (pb->written), and opens a fresh transaction for the
+ * rest, which stay in the stage. Both commits tell the reads that wait and the subscriptions
+ * that any key may have changed: the keys kept are the whole batch's. */
+static enum apply_result commit_written(struct table *t, ferry_store *store, struct pending *pb)
+{
+    int64_t first_ms = pb->first_ms;
+    char why[512];
+    int r;
+
+    pb->keys_incomplete = 1;
+    r = store_commit(t, store, pb, pb->written, why, sizeof(why));
+    if (r != FERRY_STORE_OK)
+        return store_result(t, r, why);
+    FLOG_WARN_REPEATED("table", t->cfg->name,
+                       "the store's volume is short of the room a transaction reserves: "
+                       "committed %zu record(s), going on in a new transaction",
+                       pb->records_written);
+    ferry_counter_add(t->m.applied, pb->records_written);
+    pb->records -= pb->records_written;
+    pb->records_written = 0;
+    publish_applied(t, pb->written);
+    report_keys(t, pb);
+    pb->keys_incomplete = 1;
+    r = pending_open(t, store, pb);
+    pb->first_ms = first_ms; /* the fresh transaction commits when the first one was due */
+    return r;
+}
+
+/* Reserves room in the open transaction for n more records of bytes (keys, values, content
+ * types), and for the offsets its commit writes (one more, for the partition of a record being
+ * taken). When the volume is short and the transaction holds records, commits them and tries
+ * again in a fresh one. Sets *room to whether it was granted (the transaction stays open
+ * either way) and returns APPLY_OK, or why applying stops (logged; the transaction is over). */
+static enum apply_result make_room(struct table *t, ferry_store *store, struct pending *pb,
+                                   size_t n, size_t bytes, int *room, char *why, size_t why_size)
+{
+    size_t writes = n + (size_t)pb->nparts + 1;
+    int r = ferry_store_batch_reserve(store, writes, bytes, why, why_size);
+    enum apply_result c;
+
+    if (r == FERRY_STORE_NO_SPACE && pb->writes > 0) {
+        c = commit_written(t, store, pb);
+        if (c != APPLY_OK)
+            return c;
+        r = ferry_store_batch_reserve(store, writes, bytes, why, why_size);
+    }
+    *room = r == FERRY_STORE_OK;
+    if (r == FERRY_STORE_OK || r == FERRY_STORE_NO_SPACE)
+        return APPLY_OK;
+    ferry_store_batch_abort(store);
+    return store_result(t, r, why);
+}
+
+/* Notes that rec was written into the open transaction. */
+static void wrote(struct pending *pb, const struct ferry_table_record *rec)
+{
+    pb->written[rec->partition] = rec->offset + 1;
+    pb->writes++;
+    pb->records_written++;
+}
+
+/* The bytes of rec as the stage counts them. */
+static size_t record_bytes(const struct ferry_table_record *rec)
+{
+    size_t type = rec->content_type ? strlen(rec->content_type) + 1 : 0;
+
+    return rec->key_len + (rec->value ? rec->value_len : 0) + type;
+}
+
+/* Writes one record after making room for it, committing the transaction's records first
+ * when the volume is short (make_room). A fresh transaction without room for it ends
+ * applying: APPLY_NO_SPACE, logged, with the transaction aborted. */
+static enum apply_result write_reserved(struct table *t, ferry_store *store, struct pending *pb,
+                                        const struct ferry_table_record *rec)
+{
+    char why[512];
+    int room = 0;
+    enum apply_result r = make_room(t, store, pb, 1, record_bytes(rec), &room, why, sizeof(why));
+
+    if (r != APPLY_OK)
+        return r;
+    if (!room) {
+        ferry_store_batch_abort(store);
+        return store_result(t, FERRY_STORE_NO_SPACE, why);
+    }
+    r = write_record(t, store, rec);
+    if (r == APPLY_OK)
+        wrote(pb, rec);
+    return r;
+}
+
 struct flush {
     struct table *t;
     ferry_store *store;
+    struct pending *pb;
     enum apply_result r;
 };
 
+/* Writes a record of a stage whose room was reserved whole. */
 static int flush_one(void *arg, const struct ferry_table_record *rec)
 {
     struct flush *f = arg;
 
     f->r = write_record(f->t, f->store, rec);
+    if (f->r == APPLY_OK)
+        f->pb->writes++;
     return f->r != APPLY_OK;
 }
 
-/* Writes the staged records into the open transaction, in key order (stage.h says why). */
+/* Writes a record of a stage written as it came, making room for each. */
+static int flush_reserved(void *arg, const struct ferry_table_record *rec)
+{
+    struct flush *f = arg;
+
+    f->r = write_reserved(f->t, f->store, f->pb, rec);
+    return f->r != APPLY_OK;
+}
+
+/* Writes the staged records into the open transaction: in key order (stage.h says why) when
+ * the room for all of them is reserved, else as they came (see "Disk space" above). Afterwards
+ * the transaction holds every record taken. */
 static enum apply_result flush_stage(struct table *t, ferry_store *store, struct pending *pb)
 {
-    struct flush f = {t, store, APPLY_OK};
+    struct flush f = {t, store, pb, APPLY_OK};
+    size_t n = ferry_table_stage_count(pb->stage);
+    char why[512];
+    int room = 0;
 
-    ferry_table_stage_flush(pb->stage, flush_one, &f);
-    return f.r;
+    f.r = make_room(t, store, pb, n, ferry_table_stage_bytes(pb->stage), &room, why, sizeof(why));
+    if (f.r != APPLY_OK)
+        ferry_table_stage_clear(pb->stage, 0);
+    else if (room)
+        ferry_table_stage_flush(pb->stage, flush_one, &f);
+    else
+        ferry_table_stage_flush_as_added(pb->stage, flush_reserved, &f);
+    if (f.r != APPLY_OK)
+        return f.r;
+    memcpy(pb->written, pb->next, (size_t)t->npartitions * sizeof(*pb->written));
+    pb->records_written = pb->records;
+    return APPLY_OK;
 }
 
 /* Copies a keyed record into the stage, writing the staged ones first when it is full, and
@@ -541,8 +719,16 @@ static enum apply_result stage_record(struct table *t, ferry_store *store, struc
         return APPLY_OK;
     r = flush_stage(t, store, pb);
     if (r == APPLY_OK && ferry_table_stage_add(pb->stage, &rec) != 0)
-        r = write_record(t, store, &rec);
+        r = write_reserved(t, store, pb, &rec);
     return r;
+}
+
+/* Sets the offset partition p reaches once the batch commits. */
+static void advance(struct pending *pb, int32_t p, int64_t next)
+{
+    if (pb->next[p] < 0)
+        pb->nparts++;
+    pb->next[p] = next;
 }
 
 /* Takes one message from the consumer into the batch. */
@@ -570,14 +756,14 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
             return APPLY_OK;
         r = pending_open(t, store, pb);
         if (!r)
-            pb->next[p] = msg->offset;
+            advance(pb, p, msg->offset);
         return r;
     }
     r = pending_open(t, store, pb);
     if (!r && record_keyed(t, msg))
         r = stage_record(t, store, pb, msg);
     if (!r) {
-        pb->next[p] = msg->offset + 1;
+        advance(pb, p, msg->offset + 1);
         pb->records++;
         pb->bytes += msg->key_len + msg->len;
     }
@@ -587,16 +773,8 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
 /* Commits the batch with the offsets it reached, then publishes them. */
 static enum apply_result commit(struct table *t, ferry_store *store, struct pending *pb)
 {
-    struct ferry_table_batch changes = {.keys = pb->key_bytes.data,
-                                        .keys_len = pb->key_bytes.len,
-                                        .key_at = pb->key_at,
-                                        .key_len = pb->key_len,
-                                        .marks = pb->marks,
-                                        .n = pb->nkeys,
-                                        .recorded = pb->recording,
-                                        .complete = !pb->keys_incomplete};
     char why[512];
-    int r = FERRY_STORE_OK;
+    int r;
     enum apply_result written;
 
     if (!pb->open)
@@ -607,26 +785,17 @@ static enum apply_result commit(struct table *t, ferry_store *store, struct pend
         pb->open = 0;
         return written;
     }
-    for (int32_t p = 0; p < t->npartitions && r == FERRY_STORE_OK; p++)
-        if (pb->next[p] >= 0)
-            r = ferry_store_batch_set_offset(store, p, pb->next[p], why, sizeof(why));
-    if (r == FERRY_STORE_OK)
-        r = ferry_table_fanout_commit(t, store, &changes, why, sizeof(why));
-    else
-        ferry_table_fanout_batch_dropped(t);
-    pb->open = 0;
+    r = store_commit(t, store, pb, pb->next, why, sizeof(why));
     if (r != FERRY_STORE_OK)
         return store_result(t, r, why);
     ferry_histogram_observe(t->m.apply_latency, (double)(ferry_clock_ms() - pb->first_ms) / 1000.0);
     ferry_counter_add(t->m.applied, pb->records);
-    for (int32_t p = 0; p < t->npartitions; p++) {
-        if (pb->next[p] >= 0) {
-            atomic_store(&t->parts[p].applied, pb->next[p]);
-            t->parts[p].unstored = 0;
-        }
-        pb->next[p] = -1;
-    }
+    publish_applied(t, pb->next);
+    for (int32_t p = 0; p < t->npartitions; p++)
+        pb->written[p] = -1;
+    pb->nparts = 0;
     pb->records = 0;
+    pb->records_written = 0;
     pb->bytes = 0;
     report_keys(t, pb);
     return APPLY_OK;

@@ -1,6 +1,6 @@
 /*
  * stage.c - the records of one write transaction, copied, then visited in key order (stage.h
- * says why).
+ * says why), or as they were added when the transaction may have to commit in parts.
  *
  * Keys, values and content types go one after the other into one byte buffer; each record's
  * entry says where its parts are. The buffer may move while it grows, so entries keep
@@ -103,6 +103,11 @@ size_t ferry_table_stage_count(const ferry_table_stage *stage)
     return stage->count;
 }
 
+size_t ferry_table_stage_bytes(const ferry_table_stage *stage)
+{
+    return stage->bytes.len;
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
     const struct entry *x = a, *y = b;
@@ -129,17 +134,29 @@ static void place_parts(ferry_table_stage *s)
     }
 }
 
-int ferry_table_stage_flush(ferry_table_stage *stage, ferry_table_stage_fn fn, void *arg)
+/* Visits the entries in their order until fn stops, then empties the stage. */
+static int visit_all(ferry_table_stage *s, ferry_table_stage_fn fn, void *arg)
 {
     int result = 0;
 
+    for (size_t i = 0; i < s->count && !result; i++)
+        result = fn(arg, &s->entries[i].rec);
+    ferry_table_stage_clear(s, 0);
+    return result;
+}
+
+int ferry_table_stage_flush(ferry_table_stage *stage, ferry_table_stage_fn fn, void *arg)
+{
     place_parts(stage);
     if (stage->count > 1)
         qsort(stage->entries, stage->count, sizeof(*stage->entries), entry_cmp);
-    for (size_t i = 0; i < stage->count && !result; i++)
-        result = fn(arg, &stage->entries[i].rec);
-    ferry_table_stage_clear(stage, 0);
-    return result;
+    return visit_all(stage, fn, arg);
+}
+
+int ferry_table_stage_flush_as_added(ferry_table_stage *stage, ferry_table_stage_fn fn, void *arg)
+{
+    place_parts(stage);
+    return visit_all(stage, fn, arg);
 }
 
 void ferry_table_stage_clear(ferry_table_stage *stage, int release)

@@ -50,10 +50,18 @@ int ferry_table_stage_add(ferry_table_stage *stage, const struct ferry_table_rec
 /* Records held. */
 size_t ferry_table_stage_count(const ferry_table_stage *stage);
 
+/* Bytes of the records held: their keys, values and content types (with their NULs). */
+size_t ferry_table_stage_bytes(const ferry_table_stage *stage);
+
 /* Calls fn on every record in key order (bytes, then length; records of one key in the order
  * they were added). Stops at the first nonzero result and returns it; 0 when all were visited.
  * The stage is empty afterwards either way, and keeps its memory. */
 int ferry_table_stage_flush(ferry_table_stage *stage, ferry_table_stage_fn fn, void *arg);
+
+/* As ferry_table_stage_flush(), in the order the records were added: every record before the
+ * one a stop leaves unvisited is visited, so that what was written of a partition stops at an
+ * offset (a store short of disk space commits a transaction in parts, apply.c). */
+int ferry_table_stage_flush_as_added(ferry_table_stage *stage, ferry_table_stage_fn fn, void *arg);
 
 /* Empties the stage without visiting what it held. With release set, also gives its memory
  * back (a load is over, and later transactions are small). */

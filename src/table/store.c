@@ -10,7 +10,10 @@
  * Disk space: the batch functions count, before each write, the pages the write may take beyond
  * the pages in use, and reserve the data file's blocks up to there (see the STORE_*_PAGES
  * bounds below). A batch only takes pages past the last commit's last page or from LMDB's free
- * list, whose pages were all written once and so have their blocks.
+ * list, whose pages were all written once and so have their blocks. ferry_store_batch_reserve()
+ * counts many writes ahead, as the sum of what each would be counted, and the writes then draw
+ * on that count (the batch's credit) instead of counting again: so a caller learns that the
+ * volume is short before it writes any of them, while the batch can still be committed.
  *
  * Reads take a read transaction from a small pool: with MDB_NOTLS a reset transaction keeps its
  * reader slot, so renewing it costs no allocation and no reader-table lock, which a fresh
@@ -65,6 +68,13 @@
 #define STORE_OP_PAGES 4
 #define STORE_NODE_INLINE(page) ((page) / 2 - 64)
 #define STORE_PAGE_HEAD 16
+/* A put's node (its LMDB key and row) is at most its key, value and content type plus
+ * STORE_NODE_EXTRA: the LMDB key at its longest (a hashed key's part and hash, besides the
+ * whole key in the row), the row's head and the content type's NUL. It is also at most twice
+ * them plus STORE_NODE_EXTRA_SHORT, less for short rows: a short key is in the LMDB key after
+ * a tag byte, and a hashed key (over FERRY_STORE_KEY_INLINE bytes) is longer than its part. */
+#define STORE_NODE_EXTRA (FERRY_STORE_CURSOR_MAX + ROW_HEAD + 1)
+#define STORE_NODE_EXTRA_SHORT (1 + KEY_HASH_LEN + ROW_HEAD + 1)
 /* Pages a write transaction may take besides its writes: the roots of the main, meta and
  * offsets databases, new roots as trees grow taller, and the free list's tree at commit. The
  * free list's records hold a page number (8 bytes) for each page freed or free, at most one
@@ -103,6 +113,7 @@ struct ferry_store_s {
     size_t refused;     /* where a reservation was refused for want of space; 0: none */
     size_t depth;       /* of the deepest tree a write changes, at the transaction's start */
     size_t branch_left; /* branch pages whose copies the open transaction has not counted */
+    size_t credit;      /* pages counted (and reserved) ahead by ferry_store_batch_reserve() */
 };
 
 /* An encoded key: the LMDB key of a table key. */
@@ -357,7 +368,8 @@ static int space_charge(ferry_store *s, size_t pages, char *errstr, size_t errst
     return space_reserve(s, s->need, errstr, errstr_size);
 }
 
-/* Counts the pages one write of a node of node_len bytes (its LMDB key and value) may take. */
+/* Counts the pages one write of a node of node_len bytes (its LMDB key and value) may take,
+ * drawing first on what ferry_store_batch_reserve() counted ahead. */
 static int space_write(ferry_store *s, size_t node_len, char *errstr, size_t errstr_size)
 {
     size_t path = s->branch_left < s->depth ? s->branch_left : s->depth;
@@ -366,7 +378,46 @@ static int space_write(ferry_store *s, size_t node_len, char *errstr, size_t err
     s->branch_left -= path;
     if (node_len > STORE_NODE_INLINE(s->page))
         pages += (node_len + STORE_PAGE_HEAD + s->page - 1) / s->page;
+    if (pages <= s->credit) {
+        s->credit -= pages;
+        return FERRY_STORE_OK;
+    }
+    pages -= s->credit;
+    s->credit = 0;
     return space_charge(s, pages, errstr, errstr_size);
+}
+
+static size_t add_capped(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t mul_capped(size_t a, size_t b)
+{
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+/* At least the sum of what space_write() would count for `writes` writes in a row (puts,
+ * deletes, offsets) whose puts hold `bytes` of keys, values and content types in all: each
+ * write's STORE_OP_PAGES, the branch pages not counted yet (each write takes up to depth of
+ * them), and the overflow pages of nodes over STORE_NODE_INLINE, which at most nodes /
+ * (STORE_NODE_INLINE + 1) of them are, each taking at most its bytes' pages and one more. */
+static size_t space_ahead(const ferry_store *s, size_t writes, size_t bytes)
+{
+    size_t path = mul_capped(writes, s->depth), nodes, twice, large, overflow = 0;
+
+    if (path > s->branch_left)
+        path = s->branch_left;
+    nodes = add_capped(bytes, mul_capped(writes, STORE_NODE_EXTRA));
+    twice = add_capped(mul_capped(bytes, 2), mul_capped(writes, STORE_NODE_EXTRA_SHORT));
+    if (twice < nodes)
+        nodes = twice;
+    large = nodes / (STORE_NODE_INLINE(s->page) + 1);
+    if (large > writes)
+        large = writes;
+    if (large)
+        overflow = add_capped(nodes, mul_capped(large, s->page + STORE_PAGE_HEAD)) / s->page + 1;
+    return add_capped(add_capped(mul_capped(writes, STORE_OP_PAGES), path), overflow);
 }
 
 /* Starts counting a write transaction's pages from the end of the pages in use (the last
@@ -385,6 +436,7 @@ static int space_start(ferry_store *s, char *errstr, size_t errstr_size)
         s->reserved = s->need;
     s->depth = 0;
     s->branch_left = 0;
+    s->credit = 0;
     return space_charge(s, STORE_TXN_PAGES + in_use / STORE_FREE_LIST_SHARE, errstr, errstr_size);
 }
 
@@ -814,6 +866,26 @@ static int need_batch(ferry_store *s, char *errstr, size_t errstr_size)
     if (s->batch)
         return FERRY_STORE_OK;
     return store_fail(s, "no batch is open", errstr, errstr_size);
+}
+
+int ferry_store_batch_reserve(ferry_store *store, size_t writes, size_t bytes, char *errstr,
+                              size_t errstr_size)
+{
+    size_t pages, need = store->need;
+    int result = need_batch(store, errstr, errstr_size);
+
+    if (result)
+        return result;
+    pages = space_ahead(store, writes, bytes);
+    if (pages <= store->credit)
+        return FERRY_STORE_OK;
+    result = space_charge(store, pages - store->credit, errstr, errstr_size);
+    if (result) {
+        store->need = need; /* the batch goes on as it was, its writes all counted */
+        return result;
+    }
+    store->credit = pages;
+    return FERRY_STORE_OK;
 }
 
 /* Checks a row's sizes and returns its length, or 0 when it cannot be stored. */

@@ -38,7 +38,11 @@
  * of the pages each write may add (store.c, "Disk space"), and STORE_ALLOC_STEP more so that
  * most writes cost one comparison. A volume without room makes the write return
  * FERRY_STORE_NO_SPACE with the store as it was after its last commit; once space is freed,
- * ferry_store_space_retry() says so. The lock file (LMDB's reader slots, also written through a
+ * ferry_store_space_retry() says so. The bound is loose (most writes land on a leaf the batch
+ * has copied already), so a large batch counts far more pages than it takes: a writer that
+ * asks first (ferry_store_batch_reserve) is told that the volume is short while its batch is
+ * still whole, and can commit what the batch holds and go on in a fresh one, which counts from
+ * the pages that commit left in use. The lock file (LMDB's reader slots, also written through a
  * map) has its blocks reserved when the store opens, which fails on a volume without room. A file
  * system that cannot reserve blocks at all (posix_fallocate fails with EOPNOTSUPP or EINVAL even
  * after glibc's fallback) is written without reserving, as LMDB does.
@@ -228,6 +232,17 @@ int ferry_store_batch_drop_partition(ferry_store *store, int32_t partition, cons
  * Results as ferry_store_batch_put(). @locality the writer thread */
 int ferry_store_batch_set_meta(ferry_store *store, const struct ferry_store_meta *meta,
                                char *errstr, size_t errstr_size);
+
+/* Makes sure the batch's next writes cannot be refused for want of disk space, as long as they
+ * are at most `writes` puts, deletes and offsets whose puts hold at most `bytes` of keys, values
+ * and content types in all: counts the pages they may take now and reserves their blocks (see
+ * "Disk space"). The writes then draw on that count, which a later call tops up rather than
+ * adds to; writes past it are counted one by one as always. Returns FERRY_STORE_OK;
+ * FERRY_STORE_NO_SPACE (errstr says what the volume lacks) or FERRY_STORE_ERROR with the batch
+ * left open as it was, which the caller may commit (its writes were all counted before) or
+ * abort; FERRY_STORE_ERROR when no batch is open. @locality the writer thread */
+int ferry_store_batch_reserve(ferry_store *store, size_t writes, size_t bytes, char *errstr,
+                              size_t errstr_size);
 
 /* Commits the batch; readers see all of it or none of it. Returns FERRY_STORE_OK,
  * FERRY_STORE_FULL or FERRY_STORE_ERROR; the batch is over in every case (nothing of a failed

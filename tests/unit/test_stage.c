@@ -7,7 +7,8 @@
  * store); values, tombstones, content types and coordinates come back as given, the caller's
  * buffers reused between adds; the record and byte limits refuse a record and leave the stage
  * unchanged; a flush stopped by its callback empties the stage; the stage is reused after a
- * flush and after a clear that gives its memory back.
+ * flush and after a clear that gives its memory back; a flush as added visits the records in
+ * the order they came.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +114,32 @@ static void test_order(void **state)
         assert_string_equal(s.types[i], off % 2 ? "text/plain" : "");
     }
     assert_int_equal(ferry_table_stage_count(st), 0);
+    ferry_table_stage_destroy(st);
+}
+
+/* As added, with a stop: what comes before the stop is a prefix of each partition's offsets,
+ * and the bytes held are the keys, values and content types (with their NULs). */
+static void test_flush_as_added(void **state)
+{
+    ferry_table_stage *st = ferry_table_stage_new(100, 1024);
+    size_t n = sizeof(added) / sizeof(added[0]), bytes = 0;
+    struct seen s = {.stop_at = 5};
+
+    (void)state;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(add(st, added[i].key, added[i].value, added[i].offset), 0);
+        bytes += strlen(added[i].key) + (added[i].value ? strlen(added[i].value) : 0) +
+                 (added[i].offset % 2 ? sizeof("text/plain") : 0);
+    }
+    assert_int_equal(ferry_table_stage_bytes(st), bytes);
+    assert_int_not_equal(ferry_table_stage_flush_as_added(st, visit, &s), 0);
+    assert_int_equal(s.n, 5);
+    for (int i = 0; i < s.n; i++) {
+        assert_string_equal(s.keys[i], added[i].key);
+        assert_int_equal(s.offsets[i], added[i].offset);
+    }
+    assert_int_equal(ferry_table_stage_count(st), 0);
+    assert_int_equal(ferry_table_stage_bytes(st), 0);
     ferry_table_stage_destroy(st);
 }
 
@@ -224,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_stopped_flush_and_reuse),
         cmocka_unit_test(test_many),
+        cmocka_unit_test(test_flush_as_added),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1415,13 +1415,16 @@ static struct {
     int err;
     off_t room;
     int calls;
+    off_t refused; /* the end of the last reservation refused */
 } volume;
 
 static int fake_allocate(int fd, off_t offset, off_t len)
 {
     volume.calls++;
-    if (volume.err && offset + len > volume.room)
+    if (volume.err && offset + len > volume.room) {
+        volume.refused = offset + len;
         return volume.err;
+    }
     return posix_fallocate(fd, offset, len);
 }
 
@@ -1574,6 +1577,145 @@ static void test_space_runs_out_in_a_batch(void **state)
     check(f, get(f, "big-100", 7, NULL), FERRY_STORE_OK, "the last row");
 }
 
+/* Writes a committed store of n rows (keys "row-%06d", 100-byte values) on partition 0, so
+ * that the trees have branch pages for the writes to copy. */
+static void fill_rows(struct fixture *f, int n)
+{
+    static char value[101];
+    char key[32];
+    int i;
+
+    memset(value, 'v', sizeof(value) - 1);
+    begin(f);
+    for (i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "row-%06d", i);
+        put(f, key, strlen(key), value, 0, i, NULL);
+    }
+    set_offset(f, 0, n);
+    commit(f);
+}
+
+/* Rows under the writes: enough for a tree three deep, whose branch pages the writes copy. */
+#define RESERVE_ROWS 60000
+
+/* Writes a batch ferry_store_batch_reserve() counted ahead of: puts or deletes of count keys of
+ * key_len bytes (key_len 0: the rows fill_rows wrote), with values of value_len bytes and a
+ * content type when ctype. */
+static const struct reserve_case {
+    int count;
+    size_t key_len, value_len;
+    int ctype, delete;
+} reserve_cases[] = {
+    {2000, 12, 20, 0, 0},   /* small rows, many to a leaf */
+    {300, 0, 1500, 1, 0},   /* replacing rows, just below a page's half */
+    {60, 40, 3000, 0, 0},   /* just over: overflow pages */
+    {8, 30, 100000, 1, 0},  /* many overflow pages each */
+    {100, 600, 1500, 1, 0}, /* hashed keys, kept whole in the row too */
+    {1000, 0, 0, 0, 1},     /* deletes */
+    {1, 4000, 1, 0, 0},     /* one long key */
+};
+
+static size_t reserve_key(const struct reserve_case *c, int i, unsigned char *key)
+{
+    if (!c->key_len)
+        return (size_t)snprintf((char *)key, 32, "row-%06d", i);
+    fill_key(key, c->key_len, (unsigned)i);
+    memcpy(key, &i, sizeof(i));
+    return c->key_len;
+}
+
+static int reserve_write(struct fixture *f, const struct reserve_case *c, int i, const char *value)
+{
+    static unsigned char key[4096];
+    struct ferry_store_row row = {1, i, 1700000000000 + i, c->ctype ? "application/json" : NULL};
+    size_t len = reserve_key(c, i, key);
+
+    if (c->delete)
+        return ferry_store_batch_delete(f->s, key, len, f->err, sizeof(f->err));
+    return ferry_store_batch_put(f->s, key, len, value, c->value_len, &row, f->err, sizeof(f->err));
+}
+
+static void reserve_case_run(struct fixture *f, const struct reserve_case *c, int n)
+{
+    static char value[100001];
+    size_t bytes = (size_t)c->count * ((c->key_len ? c->key_len : 10) + c->value_len +
+                                       (c->ctype ? sizeof("application/json") : 0));
+    char path[400];
+    int i, calls;
+
+    memset(value, 'x', sizeof(value) - 1);
+    snprintf(path, sizeof(path), "%s-reserve-%d", f->path, n);
+    f->s = open_at(f, path, MAP_SIZE);
+    fill_rows(f, RESERVE_ROWS);
+    ferry_store_set_allocate(f->s, fake_allocate);
+    set_volume(ENOSPC, (off_t)bytes_used(f) + (1 << 20)); /* the begin's pages, no step ahead */
+    begin(f);
+    set_volume(ENOSPC, 0); /* learns where the count ends: the last block refused */
+    check(f, ferry_store_batch_reserve(f->s, (size_t)c->count + 2, bytes, f->err, sizeof(f->err)),
+          FERRY_STORE_NO_SPACE, "reserve on a full volume");
+    set_volume(ENOSPC, volume.refused); /* blocks up to there, so any write past it asks */
+    check(f, ferry_store_batch_reserve(f->s, (size_t)c->count + 2, bytes, f->err, sizeof(f->err)),
+          FERRY_STORE_OK, "reserve");
+    volume.calls = 0;
+    for (i = 0; i < c->count; i++)
+        check(f, reserve_write(f, c, i, value), FERRY_STORE_OK, "a write counted ahead");
+    set_offset(f, 0, RESERVE_ROWS);
+    set_offset(f, 1, c->count);
+    calls = volume.calls;
+    commit(f);
+    assert_int_equal(calls, 0); /* every write drew on what was reserved */
+    ferry_store_close(f->s);
+    f->s = NULL;
+}
+
+static void test_space_reserve_covers_its_writes(void **state)
+{
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(reserve_cases) / sizeof(reserve_cases[0]); i++)
+        reserve_case_run(f, &reserve_cases[i], (int)i);
+}
+
+/* A reservation the volume cannot hold leaves the batch whole: it commits what it holds, its
+ * later writes are counted from where they were, and a fresh batch reserves from the pages the
+ * commit left in use. */
+static void test_space_reserve_refused_keeps_the_batch(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t ten[] = {3000, 10}, eleven[] = {3000, 11};
+    char key[32];
+    int i;
+
+    f->s = open_at(f, f->path, MAP_SIZE);
+    fill_rows(f, 3000);
+    ferry_store_set_allocate(f->s, fake_allocate);
+    set_volume(ENOSPC, (off_t)bytes_used(f) + (1 << 20));
+    begin(f);
+    for (i = 0; i < 9; i++) {
+        snprintf(key, sizeof(key), "new-%d", i);
+        put(f, key, strlen(key), "n", 1, i, NULL);
+    }
+    check(f, ferry_store_batch_reserve(f->s, 100000, 0, f->err, sizeof(f->err)),
+          FERRY_STORE_NO_SPACE, "a reservation past the room");
+    expect_in_err(f, "no disk space");
+    put(f, "new-9", 5, "n", 1, 9, NULL);
+    set_offset(f, 1, 10);
+    commit(f);
+    expect(f, "new-9", 5, "n", 9);
+    expect_offsets(f, ten, 2);
+
+    begin(f);
+    check(f, ferry_store_batch_reserve(f->s, 2, 16, f->err, sizeof(f->err)), FERRY_STORE_OK,
+          "a reservation a fresh batch holds");
+    put(f, "new-10", 6, "n", 1, 10, NULL);
+    set_offset(f, 1, 11);
+    commit(f);
+    expect(f, "new-10", 6, "n", 10);
+    expect_offsets(f, eleven, 2);
+    check(f, ferry_store_batch_reserve(f->s, 1, 0, f->err, sizeof(f->err)), FERRY_STORE_ERROR,
+          "a reservation without a batch");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1604,6 +1746,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_space_reserved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_space_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_space_runs_out_in_a_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_reserve_covers_its_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_reserve_refused_keeps_the_batch, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
