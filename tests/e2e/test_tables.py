@@ -637,8 +637,8 @@ def test_a_full_volume_stops_applying_until_it_has_room(broker30, run_ferry, tmp
     f.wait_ready(60)
     flag.touch()
     # more than the 8 MiB the store reserves ahead of what it uses
-    produce(broker.bootstrap, topic, [(f"big{i}", "x" * 200_000) for i in range(60)],
-            partitioner="murmur2_random")
+    big = produce(broker.bootstrap, topic, [(f"big{i}", "x" * 200_000) for i in range(60)],
+                  partitioner="murmur2_random")
     f.wait_log(r"no disk space: the volume has \d+ bytes free \(No space left on device\).*"
                r"Applying stopped, reads go on from what is stored", timeout=60)
     assert str(tmp_path / "s") in [l for l in f.log_lines() if "no disk space" in l][0]
@@ -649,6 +649,13 @@ def test_a_full_volume_stops_applying_until_it_has_room(broker30, run_ferry, tmp
     for i in range(20):  # reads go on
         r = f.get(f"/tables/t/keys/small{i}")
         assert r.status == 200 and r.body == b"s"
+    # what the last transactions wrote before the room ran out was committed with the offsets
+    # it reaches: a record reads back exactly when it lies below its partition's offset
+    applied_at = {p["partition"]: p["applied"] for p in f.get("/tables/t").json()["partitions"]}
+    assert any(m.offset() < applied_at[m.partition()] for m in big), applied_at
+    for m in big:
+        r = f.get(f"/tables/t/keys/{m.key().decode()}")
+        assert (r.status == 200) == (m.offset() < applied_at[m.partition()]), (m.key(), r.status)
     flag.unlink()
     f.wait_log(r"the store's volume has room again: applying goes on", timeout=30)
     f.wait_ready(60)
