@@ -42,6 +42,16 @@ void ferry_buf_rewind(struct ferry_buf *b, const struct ferry_buf *mark)
         b->data[b->len] = '\0';
 }
 
+void ferry_buf_tail(struct ferry_buf *b, size_t keep)
+{
+    if (keep >= b->len)
+        return;
+    if (keep)
+        memmove(b->data, b->data + b->len - keep, keep);
+    b->len = keep;
+    b->data[keep] = '\0';
+}
+
 /* Makes room for n more bytes plus the terminator. */
 static int reserve(struct ferry_buf *b, size_t n)
 {

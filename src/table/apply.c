@@ -26,8 +26,11 @@
  * transaction then commits the records it has written, with the offsets they reach, and goes
  * on in a fresh one. Records written in key order do not stop at an offset, so a stage is only
  * written in key order when its whole reservation was granted; else it is written as it came,
- * record by record, committing whenever the room runs out. Only a fresh transaction without
- * room for one record stops applying (disk_full), with nothing lost past its stored offsets.
+ * record by record, committing whenever the room runs out. The records written are then the
+ * first ones taken, so the first keys kept for the reads that wait and the subscriptions go
+ * with the commit that wrote them, and the rest with a later one. Applying stops (disk_full)
+ * when a fresh transaction has no room after all: for its begin, for its next record, or for
+ * the offsets of its last commit; nothing past the stored offsets is lost.
  */
 #include "core/log.h"
 #include "table/apply.h"
@@ -82,9 +85,9 @@ struct topic_view {
 
 /* The write transaction being filled. */
 struct pending {
-    int open; /* a store batch is open */
-    size_t records;
-    size_t bytes; /* of the records' keys and values */
+    int open;       /* a store batch is open */
+    size_t records; /* taken, not yet committed */
+    size_t bytes;   /* of the records' keys and values */
     int64_t first_ms;
     int64_t *next;            /* per partition: the next offset once this batch commits, or -1 */
     int32_t nparts;           /* partitions whose next is set: the offsets a commit writes */
@@ -92,8 +95,9 @@ struct pending {
     /* What the open store transaction holds of them: per partition, the next offset of the
      * records written into it (or -1), which a commit before the stage is written stores. */
     int64_t *written;
-    size_t writes;          /* records written into the open store transaction */
     size_t records_written; /* of records, those its written offsets cover */
+    /* Keyed records written into it: the first ones taken, whose keys are the first kept. */
+    size_t keys_written;
     /* The keys the batch changed, for the reads that wait on them (watch.c) and the
      * subscriptions (fanout.c), kept only while some exist (recording). */
     int recording;
@@ -423,7 +427,10 @@ static int pending_open(struct table *t, ferry_store *store, struct pending *pb)
     if (r)
         return store_result(t, r, why);
     pb->open = 1;
-    pb->writes = 0;
+    for (int32_t p = 0; p < t->npartitions; p++)
+        pb->written[p] = -1;
+    pb->records_written = 0;
+    pb->keys_written = 0;
     pb->first_ms = ferry_clock_ms();
     pb->recording = ferry_table_fanout_batch_open(t) | ferry_table_watch_wants_keys(t);
     return APPLY_OK;
@@ -444,15 +451,36 @@ static void note_key(struct pending *pb, const rd_kafka_message_t *msg)
     pb->key_len[pb->nkeys++] = msg->key_len;
 }
 
-/* Tells the watch what the committed batch changed, and forgets it. */
-static void report_keys(struct table *t, struct pending *pb)
+/* The bytes of the first n keys kept. */
+static size_t keys_bytes(const struct pending *pb, size_t n)
 {
-    for (size_t i = 0; i < pb->nkeys; i++)
+    return n < pb->nkeys ? pb->key_at[n] : pb->key_bytes.len;
+}
+
+/* Forgets the first n keys kept, moving the others down. */
+static void forget_keys(struct pending *pb, size_t n)
+{
+    size_t left = pb->nkeys - n, from = keys_bytes(pb, n);
+
+    if (!n)
+        return;
+    ferry_buf_tail(&pb->key_bytes, pb->key_bytes.len - from);
+    for (size_t i = 0; i < left; i++) {
+        pb->key_at[i] = pb->key_at[n + i] - from;
+        pb->key_len[i] = pb->key_len[n + i];
+        pb->marks[i] = pb->marks[n + i];
+    }
+    pb->nkeys = left;
+}
+
+/* Tells the watch what a commit changed: the first n keys kept (every key when some were not
+ * kept), and forgets them. */
+static void report_keys(struct table *t, struct pending *pb, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
         pb->key_ptrs[i] = pb->key_bytes.data + pb->key_at[i];
-    ferry_table_watch_committed(t, pb->key_ptrs, pb->key_len, pb->nkeys, pb->keys_incomplete);
-    pb->nkeys = 0;
-    pb->keys_incomplete = 0;
-    ferry_buf_reset(&pb->key_bytes);
+    ferry_table_watch_committed(t, pb->key_ptrs, pb->key_len, n, pb->keys_incomplete);
+    forget_keys(pb, n);
 }
 
 /* The record's content-type header, copied into out; "" when it has none usable. */
@@ -513,31 +541,43 @@ static enum apply_result write_record(struct table *t, ferry_store *store,
     return store_result(t, r, why);
 }
 
-/* Writes offsets[p] (those set) into the open transaction and commits it, handing the keys it
- * changed to the subscriptions. Returns the store's result; the transaction is over either
- * way. */
-static int store_commit(struct table *t, ferry_store *store, struct pending *pb,
-                        const int64_t *offsets, char *why, size_t why_size)
+/* Ends the open transaction uncommitted, where the store has not already (it does when a write
+ * is refused), and tells the subscriptions. */
+static void pending_drop(struct table *t, ferry_store *store, struct pending *pb)
+{
+    if (!pb->open)
+        return;
+    ferry_store_batch_abort(store);
+    ferry_table_fanout_batch_dropped(t);
+    pb->open = 0;
+}
+
+/* Writes offsets[p] (those set) into the open transaction and commits it, handing the first n
+ * keys kept to the subscriptions. Returns APPLY_OK, or why applying stops (logged); the
+ * transaction is over either way. */
+static enum apply_result commit_offsets(struct table *t, ferry_store *store, struct pending *pb,
+                                        const int64_t *offsets, size_t n)
 {
     struct ferry_table_batch changes = {.keys = pb->key_bytes.data,
-                                        .keys_len = pb->key_bytes.len,
+                                        .keys_len = keys_bytes(pb, n),
                                         .key_at = pb->key_at,
                                         .key_len = pb->key_len,
                                         .marks = pb->marks,
-                                        .n = pb->nkeys,
+                                        .n = n,
                                         .recorded = pb->recording,
                                         .complete = !pb->keys_incomplete};
+    char why[512];
     int r = FERRY_STORE_OK;
 
     for (int32_t p = 0; p < t->npartitions && r == FERRY_STORE_OK; p++)
         if (offsets[p] >= 0)
-            r = ferry_store_batch_set_offset(store, p, offsets[p], why, why_size);
+            r = ferry_store_batch_set_offset(store, p, offsets[p], why, sizeof(why));
     if (r == FERRY_STORE_OK)
-        r = ferry_table_fanout_commit(t, store, &changes, why, why_size);
+        r = ferry_table_fanout_commit(t, store, &changes, why, sizeof(why));
     else
-        ferry_table_fanout_batch_dropped(t);
+        pending_drop(t, store, pb);
     pb->open = 0;
-    return r;
+    return store_result(t, r, why);
 }
 
 /* Publishes the offsets a commit stored as applied, and unsets them. */
@@ -553,65 +593,77 @@ static void publish_applied(struct table *t, int64_t *offsets)
 }
 
 /* The volume is short of what the open transaction would reserve: commits the records it has
- * written, with the offsets they reach (pb->written), and opens a fresh transaction for the
- * rest, which stay in the stage. Both commits tell the reads that wait and the subscriptions
- * that any key may have changed: the keys kept are the whole batch's. */
+ * written, with the offsets they reach (pb->written) and their keys, and opens a fresh
+ * transaction for the rest, which stay in the stage with their keys. */
 static enum apply_result commit_written(struct table *t, ferry_store *store, struct pending *pb)
 {
     int64_t first_ms = pb->first_ms;
-    char why[512];
-    int r;
+    /* the records written have the first keys kept, unless some keys were not kept at all:
+     * then every state is resent and every key waiter woken (keys_incomplete) */
+    size_t n = pb->keys_written < pb->nkeys ? pb->keys_written : pb->nkeys;
+    enum apply_result r = commit_offsets(t, store, pb, pb->written, n);
 
-    pb->keys_incomplete = 1;
-    r = store_commit(t, store, pb, pb->written, why, sizeof(why));
-    if (r != FERRY_STORE_OK)
-        return store_result(t, r, why);
+    if (r != APPLY_OK)
+        return r;
     FLOG_WARN_REPEATED("table", t->cfg->name,
                        "the store's volume is short of the room a transaction reserves: "
                        "committed %zu record(s), going on in a new transaction",
                        pb->records_written);
     ferry_counter_add(t->m.applied, pb->records_written);
     pb->records -= pb->records_written;
-    pb->records_written = 0;
     publish_applied(t, pb->written);
-    report_keys(t, pb);
-    pb->keys_incomplete = 1;
+    report_keys(t, pb, n); /* the keys not kept stay unknown: keys_incomplete stays */
     r = pending_open(t, store, pb);
     pb->first_ms = first_ms; /* the fresh transaction commits when the first one was due */
     return r;
 }
 
+/* The writing of a transaction's records into the store. */
+struct flush {
+    struct table *t;
+    ferry_store *store;
+    struct pending *pb;
+    enum apply_result r; /* APPLY_OK, or why applying stops (logged) */
+    char why[512];       /* why the volume is short (ROOM_SHORT) */
+};
+
+/* What make_room() found. */
+enum room {
+    ROOM_GRANTED,
+    ROOM_SHORT,   /* for a transaction holding no record written: why says why, it stays open */
+    ROOM_STOPPED, /* applying stops: r says why; the transaction is over */
+};
+
 /* Reserves room in the open transaction for n more records of bytes (keys, values, content
  * types), and for the offsets its commit writes (one more, for the partition of a record being
  * taken). When the volume is short and the transaction holds records, commits them and tries
- * again in a fresh one. Sets *room to whether it was granted (the transaction stays open
- * either way) and returns APPLY_OK, or why applying stops (logged; the transaction is over). */
-static enum apply_result make_room(struct table *t, ferry_store *store, struct pending *pb,
-                                   size_t n, size_t bytes, int *room, char *why, size_t why_size)
+ * again in a fresh one (commit_written). */
+static enum room make_room(struct flush *f, size_t n, size_t bytes)
 {
-    size_t writes = n + (size_t)pb->nparts + 1;
-    int r = ferry_store_batch_reserve(store, writes, bytes, why, why_size);
-    enum apply_result c;
+    size_t writes = n + (size_t)f->pb->nparts + 1;
+    int r = ferry_store_batch_reserve(f->store, writes, bytes, f->why, sizeof(f->why));
 
-    if (r == FERRY_STORE_NO_SPACE && pb->writes > 0) {
-        c = commit_written(t, store, pb);
-        if (c != APPLY_OK)
-            return c;
-        r = ferry_store_batch_reserve(store, writes, bytes, why, why_size);
+    if (r == FERRY_STORE_NO_SPACE && f->pb->records_written > 0) {
+        f->r = commit_written(f->t, f->store, f->pb);
+        if (f->r != APPLY_OK)
+            return ROOM_STOPPED;
+        r = ferry_store_batch_reserve(f->store, writes, bytes, f->why, sizeof(f->why));
     }
-    *room = r == FERRY_STORE_OK;
-    if (r == FERRY_STORE_OK || r == FERRY_STORE_NO_SPACE)
-        return APPLY_OK;
-    ferry_store_batch_abort(store);
-    return store_result(t, r, why);
+    if (r == FERRY_STORE_OK)
+        return ROOM_GRANTED;
+    if (r == FERRY_STORE_NO_SPACE)
+        return ROOM_SHORT;
+    ferry_store_batch_abort(f->store);
+    f->r = store_result(f->t, r, f->why);
+    return ROOM_STOPPED;
 }
 
-/* Notes that rec was written into the open transaction. */
-static void wrote(struct pending *pb, const struct ferry_table_record *rec)
+/* Notes that rec was written into the open transaction as it came. */
+static void note_written(struct pending *pb, const struct ferry_table_record *rec)
 {
     pb->written[rec->partition] = rec->offset + 1;
-    pb->writes++;
     pb->records_written++;
+    pb->keys_written++;
 }
 
 /* The bytes of rec as the stage counts them. */
@@ -623,51 +675,33 @@ static size_t record_bytes(const struct ferry_table_record *rec)
 }
 
 /* Writes one record after making room for it, committing the transaction's records first
- * when the volume is short (make_room). A fresh transaction without room for it ends
- * applying: APPLY_NO_SPACE, logged, with the transaction aborted. */
-static enum apply_result write_reserved(struct table *t, ferry_store *store, struct pending *pb,
-                                        const struct ferry_table_record *rec)
+ * when the volume is short (make_room); a stage's callback (f, a struct flush). A fresh
+ * transaction without room for it ends applying: APPLY_NO_SPACE, logged, with the transaction
+ * aborted. Returns nonzero when f->r says applying stops. */
+static int write_reserved(void *arg, const struct ferry_table_record *rec)
 {
-    char why[512];
-    int room = 0;
-    enum apply_result r = make_room(t, store, pb, 1, record_bytes(rec), &room, why, sizeof(why));
+    struct flush *f = arg;
+    enum room room = make_room(f, 1, record_bytes(rec));
 
-    if (r != APPLY_OK)
-        return r;
-    if (!room) {
-        ferry_store_batch_abort(store);
-        return store_result(t, FERRY_STORE_NO_SPACE, why);
+    if (room == ROOM_SHORT) {
+        ferry_store_batch_abort(f->store);
+        f->r = store_result(f->t, FERRY_STORE_NO_SPACE, f->why);
+    } else if (room == ROOM_GRANTED) {
+        f->r = write_record(f->t, f->store, rec);
+        if (f->r == APPLY_OK)
+            note_written(f->pb, rec);
     }
-    r = write_record(t, store, rec);
-    if (r == APPLY_OK)
-        wrote(pb, rec);
-    return r;
+    return f->r != APPLY_OK;
 }
 
-struct flush {
-    struct table *t;
-    ferry_store *store;
-    struct pending *pb;
-    enum apply_result r;
-};
-
-/* Writes a record of a stage whose room was reserved whole. */
-static int flush_one(void *arg, const struct ferry_table_record *rec)
+/* Writes a record of a stage whose room was reserved whole; a stage's callback. */
+static int write_staged(void *arg, const struct ferry_table_record *rec)
 {
     struct flush *f = arg;
 
     f->r = write_record(f->t, f->store, rec);
     if (f->r == APPLY_OK)
-        f->pb->writes++;
-    return f->r != APPLY_OK;
-}
-
-/* Writes a record of a stage written as it came, making room for each. */
-static int flush_reserved(void *arg, const struct ferry_table_record *rec)
-{
-    struct flush *f = arg;
-
-    f->r = write_reserved(f->t, f->store, f->pb, rec);
+        f->pb->keys_written++;
     return f->r != APPLY_OK;
 }
 
@@ -676,18 +710,16 @@ static int flush_reserved(void *arg, const struct ferry_table_record *rec)
  * the transaction holds every record taken. */
 static enum apply_result flush_stage(struct table *t, ferry_store *store, struct pending *pb)
 {
-    struct flush f = {t, store, pb, APPLY_OK};
-    size_t n = ferry_table_stage_count(pb->stage);
-    char why[512];
-    int room = 0;
+    struct flush f = {.t = t, .store = store, .pb = pb, .r = APPLY_OK};
+    enum room room =
+        make_room(&f, ferry_table_stage_count(pb->stage), ferry_table_stage_bytes(pb->stage));
 
-    f.r = make_room(t, store, pb, n, ferry_table_stage_bytes(pb->stage), &room, why, sizeof(why));
-    if (f.r != APPLY_OK)
+    if (room == ROOM_STOPPED)
         ferry_table_stage_clear(pb->stage, 0);
-    else if (room)
-        ferry_table_stage_flush(pb->stage, flush_one, &f);
+    else if (room == ROOM_GRANTED)
+        ferry_table_stage_flush(pb->stage, write_staged, &f);
     else
-        ferry_table_stage_flush_as_added(pb->stage, flush_reserved, &f);
+        ferry_table_stage_flush_as_added(pb->stage, write_reserved, &f);
     if (f.r != APPLY_OK)
         return f.r;
     memcpy(pb->written, pb->next, (size_t)t->npartitions * sizeof(*pb->written));
@@ -708,7 +740,7 @@ static enum apply_result stage_record(struct table *t, ferry_store *store, struc
                                      .partition = msg->partition,
                                      .offset = msg->offset,
                                      .timestamp_ms = rd_kafka_message_timestamp(msg, NULL)};
-    enum apply_result r;
+    struct flush f = {.t = t, .store = store, .pb = pb, .r = APPLY_OK};
 
     note_key(pb, msg);
     if (msg->payload) {
@@ -717,10 +749,10 @@ static enum apply_result stage_record(struct table *t, ferry_store *store, struc
     }
     if (ferry_table_stage_add(pb->stage, &rec) == 0)
         return APPLY_OK;
-    r = flush_stage(t, store, pb);
-    if (r == APPLY_OK && ferry_table_stage_add(pb->stage, &rec) != 0)
-        r = write_reserved(t, store, pb, &rec);
-    return r;
+    f.r = flush_stage(t, store, pb);
+    if (f.r == APPLY_OK && ferry_table_stage_add(pb->stage, &rec) != 0)
+        write_reserved(&f, &rec);
+    return f.r;
 }
 
 /* Sets the offset partition p reaches once the batch commits. */
@@ -773,31 +805,25 @@ static enum apply_result take(struct table *t, ferry_store *store, struct pendin
 /* Commits the batch with the offsets it reached, then publishes them. */
 static enum apply_result commit(struct table *t, ferry_store *store, struct pending *pb)
 {
-    char why[512];
-    int r;
-    enum apply_result written;
+    enum apply_result r;
 
     if (!pb->open)
         return APPLY_OK;
-    written = flush_stage(t, store, pb);
-    if (written != APPLY_OK) { /* the store aborted the transaction */
-        ferry_table_fanout_batch_dropped(t);
-        pb->open = 0;
-        return written;
+    r = flush_stage(t, store, pb);
+    if (r == APPLY_OK)
+        r = commit_offsets(t, store, pb, pb->next, pb->nkeys);
+    if (r != APPLY_OK) {
+        pending_drop(t, store, pb); /* unless a commit ended it */
+        return r;
     }
-    r = store_commit(t, store, pb, pb->next, why, sizeof(why));
-    if (r != FERRY_STORE_OK)
-        return store_result(t, r, why);
     ferry_histogram_observe(t->m.apply_latency, (double)(ferry_clock_ms() - pb->first_ms) / 1000.0);
     ferry_counter_add(t->m.applied, pb->records);
     publish_applied(t, pb->next);
-    for (int32_t p = 0; p < t->npartitions; p++)
-        pb->written[p] = -1;
     pb->nparts = 0;
     pb->records = 0;
-    pb->records_written = 0;
     pb->bytes = 0;
-    report_keys(t, pb);
+    report_keys(t, pb, pb->nkeys);
+    pb->keys_incomplete = 0;
     return APPLY_OK;
 }
 
@@ -1214,8 +1240,8 @@ static enum apply_result apply_loop(struct table *t, struct run *run)
     run->nudge = NULL;
     if (r == APPLY_OK)
         r = commit(t, run->target, &run->pb);
-    else if (run->pb.open)
-        ferry_table_fanout_batch_dropped(t); /* the store aborted it */
+    else
+        pending_drop(t, run->target, &run->pb);
     return r;
 }
 

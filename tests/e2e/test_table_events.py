@@ -14,7 +14,7 @@ import time
 from urllib.parse import quote
 
 from ferrytest import produce, unique, wait_until
-from test_tables import broker30, config, metric, table  # noqa: F401 (a fixture)
+from test_tables import broker30, config, metric, no_space_env, table  # noqa: F401 (a fixture)
 
 
 def put(broker, topic, records):
@@ -322,6 +322,43 @@ def test_a_batch_too_large_to_list_resends_the_states(broker30, run_ferry, tmp_p
     finally:
         p.close()
         k.close()
+
+
+def test_a_transaction_short_of_disk_room_lists_its_changes(broker30, run_ferry, tmp_path):
+    """A volume short of the room a transaction reserves: the transaction commits the records it
+    has written and goes on in a new one. Each part lists its changes, so a subscriber gets them
+    as events, not its whole state again. (Every part made every subscription resend its state,
+    and woke every read waiting on a key.)"""
+    broker, topic = broker30
+    env, _ = no_space_env(tmp_path)
+    env["FERRY_TEST_FILE_LIMIT"] = str(2 * 1024 * 1024)  # data.mdb's blocks: room for a few parts
+    put(broker, topic, [("L000", "0")])
+    # one transaction takes the whole burst below; it reserves far more than 2 MiB
+    f = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "s",
+                                                  apply_interval="2s")]), env=env)
+    f.wait_ready(60)
+    p = Stream(f, "/tables/t/events?prefix=L", timeout=30)
+    try:
+        view = apply_events({}, p.state())
+        assert view == {"L000": 0}, view
+        want = {f"L{i:03d}": i for i in range(300)}
+        put(broker, topic, [(key, str(i)) for key, i in want.items()])
+        events = []
+        deadline = time.monotonic() + 60
+        while view != want:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{len(view)} of the 300 keys; {f.describe()}"
+            e = p.next(left)
+            assert e is not None, f"the stream ended at {len(view)} of the 300 keys"
+            if "comment" not in e:
+                events.append(e)
+                apply_events(view, [e])
+        assert [e for e in events if e["event"] != "put"] == [], events[:3]
+        log = f.stderr_text()
+        assert "short of the room a transaction reserves" in log, f.describe()
+        assert "no disk space" not in log, f.describe()
+    finally:
+        p.close()
 
 
 def test_slow_subscriber_is_told_why_and_disconnected(broker30, run_ferry, tmp_path):

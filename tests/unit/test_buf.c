@@ -1,7 +1,8 @@
 /*
  * test_buf.c - the capped buffer: appends up to the cap and not past it, the contents kept
  * whole after a refused append, and growth that never allocates more than the cap allows
- * (a request body of a declared length takes that length, not the next power of two).
+ * (a request body of a declared length takes that length, not the next power of two), and a
+ * tail that keeps the last bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,11 +72,43 @@ static void test_refused_append_keeps_contents(void **state)
     ferry_buf_release(&b);
 }
 
+struct tail_case {
+    const char *text;
+    size_t keep;
+    const char *want;
+};
+
+static const struct tail_case tail_cases[] = {
+    {"kafkaferry", 5, "ferry"},       {"kafkaferry", 0, ""}, {"kafkaferry", 10, "kafkaferry"},
+    {"kafkaferry", 11, "kafkaferry"}, {"", 3, ""},
+};
+
+/* What the tail keeps, terminated, and that the buffer takes appends afterwards. */
+static void test_tail(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(tail_cases) / sizeof(tail_cases[0]); i++) {
+        const struct tail_case *c = &tail_cases[i];
+        struct ferry_buf b;
+
+        ferry_buf_init(&b, 64);
+        assert_int_equal(ferry_buf_adds(&b, c->text), 0);
+        ferry_buf_tail(&b, c->keep);
+        assert_int_equal(b.len, strlen(c->want));
+        if (b.data)
+            assert_string_equal(b.data, c->want);
+        assert_int_equal(ferry_buf_adds(&b, "!"), 0);
+        assert_int_equal(b.data[b.len - 1], '!');
+        ferry_buf_release(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_appends_and_growth),
         cmocka_unit_test(test_refused_append_keeps_contents),
+        cmocka_unit_test(test_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
