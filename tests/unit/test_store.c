@@ -8,7 +8,10 @@
  * meta, reopening, the files' removal, readers on other threads during writes, and kill -9 of
  * a writing child process, with commits synced or not: the reopened store must equal a replay
  * of the records below its stored offsets. The unsynced marker: kept while commits skip their
- * sync, and a marker of another boot empties the store.
+ * sync, and a marker of another boot empties the store. Disk space, on a volume the tests act
+ * out: a refused reservation by posix_fallocate's result, a volume that runs out in a batch,
+ * reservations that cover their writes, and batches that commit what they hold whenever a
+ * reservation is refused, with every commit's pages within the blocks reserved.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1635,19 +1638,32 @@ static int reserve_write(struct fixture *f, const struct reserve_case *c, int i,
     return ferry_store_batch_put(f->s, key, len, value, c->value_len, &row, f->err, sizeof(f->err));
 }
 
-static void reserve_case_run(struct fixture *f, const struct reserve_case *c, int n)
+/* The bytes of n of c's records, as a caller of ferry_store_batch_reserve() counts them. */
+static size_t reserve_bytes(const struct reserve_case *c, int n)
 {
-    static char value[100001];
-    size_t bytes = (size_t)c->count * ((c->key_len ? c->key_len : 10) + c->value_len +
-                                       (c->ctype ? sizeof("application/json") : 0));
-    char path[400];
-    int i, calls;
+    return (size_t)n * ((c->key_len ? c->key_len : 10) + c->value_len +
+                        (c->ctype ? sizeof("application/json") : 0));
+}
 
-    memset(value, 'x', sizeof(value) - 1);
-    snprintf(path, sizeof(path), "%s-reserve-%d", f->path, n);
+/* Opens a store of RESERVE_ROWS rows for case n at path-<name>-<n>, on the fake volume. */
+static void reserve_open(struct fixture *f, const char *name, int n)
+{
+    char path[400];
+
+    snprintf(path, sizeof(path), "%s-%s-%d", f->path, name, n);
     f->s = open_at(f, path, MAP_SIZE);
     fill_rows(f, RESERVE_ROWS);
     ferry_store_set_allocate(f->s, fake_allocate);
+}
+
+static void reserve_case_run(struct fixture *f, const struct reserve_case *c, int n)
+{
+    static char value[100001];
+    size_t bytes = reserve_bytes(c, c->count);
+    int i, calls;
+
+    memset(value, 'x', sizeof(value) - 1);
+    reserve_open(f, "reserve", n);
     set_volume(ENOSPC, (off_t)bytes_used(f) + (1 << 20)); /* the begin's pages, no step ahead */
     begin(f);
     set_volume(ENOSPC, 0); /* learns where the count ends: the last block refused */
@@ -1664,6 +1680,9 @@ static void reserve_case_run(struct fixture *f, const struct reserve_case *c, in
     calls = volume.calls;
     commit(f);
     assert_int_equal(calls, 0); /* every write drew on what was reserved */
+    /* and the pages the commit left in use have blocks: none is past what was reserved, which
+     * is where a refused reservation gives blocks back (allocate_range) */
+    assert_true(bytes_used(f) <= (uint64_t)volume.room);
     ferry_store_close(f->s);
     f->s = NULL;
 }
@@ -1674,6 +1693,105 @@ static void test_space_reserve_covers_its_writes(void **state)
 
     for (size_t i = 0; i < sizeof(reserve_cases) / sizeof(reserve_cases[0]); i++)
         reserve_case_run(f, &reserve_cases[i], (int)i);
+}
+
+/* Commits the batch with partition 1 at next, and checks that the pages in use have their
+ * blocks: none is past the volume's room, where a refused reservation gave blocks back. */
+static void commit_at(struct fixture *f, int next)
+{
+    set_offset(f, 1, next);
+    commit(f);
+    assert_true(bytes_used(f) <= (uint64_t)volume.room);
+}
+
+/* Writes c's records with a reservation each, as apply.c does on a volume short of room: a
+ * refused reservation commits the records the batch holds and goes on in a fresh batch, until
+ * a fresh batch has no room for a record. Returns the records committed; *parts counts the
+ * commits after a refusal. */
+static int write_one_at_a_time(struct fixture *f, const struct reserve_case *c, int *parts)
+{
+    static char value[100001];
+    size_t bytes = reserve_bytes(c, 1);
+    int i = 0, committed = 0, r;
+
+    memset(value, 'x', sizeof(value) - 1);
+    begin(f);
+    while (i < c->count) {
+        r = ferry_store_batch_reserve(f->s, 2, bytes, f->err, sizeof(f->err));
+        if (r == FERRY_STORE_NO_SPACE && i > committed) {
+            (*parts)++;
+            committed = i;
+            commit_at(f, i);
+            r = ferry_store_batch_begin(f->s, f->err, sizeof(f->err));
+        } else if (r == FERRY_STORE_OK) {
+            check(f, reserve_write(f, c, i++, value), FERRY_STORE_OK, "a write reserved");
+        }
+        if (r != FERRY_STORE_OK) {
+            check(f, r, FERRY_STORE_NO_SPACE, "a fresh batch without room");
+            ferry_store_batch_abort(f->s);
+            return committed;
+        }
+    }
+    commit_at(f, i);
+    return i;
+}
+
+/* Asserts that the first n of c's records are in the store, whole, and the later ones are not. */
+static void expect_written(struct fixture *f, const struct reserve_case *c, int n)
+{
+    static unsigned char key[4096];
+    struct ferry_store_record rec;
+    size_t len;
+    int i, r;
+
+    for (i = 0; i < c->count; i++) {
+        len = reserve_key(c, i, key);
+        r = get(f, key, len, &rec);
+        if (c->delete) {
+            check(f, r, i < n ? FERRY_STORE_NOT_FOUND : FERRY_STORE_OK, "a row deleted or not");
+        } else if (i >= n && !c->key_len) {
+            check(f, r, FERRY_STORE_OK, "a row not replaced");
+            assert_int_equal(rec.partition, 0);
+        } else if (i >= n) {
+            check(f, r, FERRY_STORE_NOT_FOUND, "a row not written");
+        } else {
+            check(f, r, FERRY_STORE_OK, "a row written");
+            assert_int_equal(rec.partition, 1);
+            assert_int_equal(rec.offset, i);
+            assert_int_equal(f->value.len, c->value_len);
+            for (size_t b = 0; b < c->value_len; b++)
+                if (f->value.data[b] != 'x')
+                    fail_msg("record %d: byte %zu of its value is %d", i, b, f->value.data[b]);
+        }
+    }
+}
+
+/* Each case's records, a reservation each on a volume with room for a few of them per batch:
+ * every case of more than one record commits in parts, a batch a refusal commits holds whole
+ * what it wrote (the blocks a refusal gives back held none of its pages), some case runs out
+ * of room, and the store holds exactly the records below its offset. */
+static void test_space_reserve_one_at_a_time(void **state)
+{
+    struct fixture *f = *state;
+    const struct reserve_case *c;
+    int64_t want[2] = {RESERVE_ROWS, 0};
+    int parts, ran_out = 0;
+
+    for (size_t i = 0; i < sizeof(reserve_cases) / sizeof(reserve_cases[0]); i++) {
+        c = &reserve_cases[i];
+        parts = 0;
+        reserve_open(f, "one", (int)i);
+        set_volume(ENOSPC, (off_t)bytes_used(f) + (1 << 20));
+        want[1] = write_one_at_a_time(f, c, &parts);
+        assert_true(want[1] > 0);
+        assert_true(parts > 0 || c->count == 1);
+        ran_out += want[1] < c->count;
+        expect_offsets(f, want, 2);
+        expect_written(f, c, (int)want[1]);
+        ferry_store_close(f->s);
+        f->s = NULL;
+    }
+    assert_true(ran_out > 0);
 }
 
 /* A reservation the volume cannot hold leaves the batch whole: it commits what it holds, its
@@ -1749,6 +1867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_space_reserve_covers_its_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_space_reserve_refused_keeps_the_batch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_space_reserve_one_at_a_time, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
