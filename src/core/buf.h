@@ -32,8 +32,8 @@ void ferry_buf_reset(struct ferry_buf *b);
  * its length and failed flag. Undoes a partial append after an error. */
 void ferry_buf_rewind(struct ferry_buf *b, const struct ferry_buf *mark);
 
-/* Keeps only the last keep bytes (all of them when keep >= len), moved to the front, as curl's
- * Curl_dyn_tail: what was taken from the front of a list of entries is dropped. */
+/* Keeps only the last keep bytes (all of them when keep >= len), moved to the front: the
+ * entries taken from the front of a list are dropped. */
 void ferry_buf_tail(struct ferry_buf *b, size_t keep);
 
 /* Appends n bytes. Returns 0, or -1 when the cap would be passed or memory ran out (the buffer
