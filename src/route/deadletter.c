@@ -60,6 +60,7 @@ struct ferry_deadletter {
     rd_kafka_t *rk; /* the shared producer, owned by ferry_kafka */
     rd_kafka_topic_t *rkt;
     struct shared *sh;
+    struct ferry_retry_topics retry_topics; /* the route's, whose records may be parked ones */
     size_t response_max;
     size_t pending; /* sent, not yet collected; worker thread only */
 };
@@ -257,15 +258,16 @@ static int add_response(rd_kafka_headers_t *h, const struct ferry_deadletter_rea
     return add_bytes(h, "ferry.response", why->response, len);
 }
 
-/* A record parked on a retry topic is dead-lettered under its original coordinates, without
- * the parking's headers. Returns 1 when rec is such a record (*orig is then its original
- * view), else 0. */
-static int parked_origin(const struct ferry_record *rec, rd_kafka_headers_t *source,
+/* A record parked on one of the route's retry topics is dead-lettered under its original
+ * coordinates, without the parking's headers; the same headers on a record of another topic
+ * are that record's own (ferry_retry_parked_read, as requests decide). Returns 1 when rec is a
+ * parked record (*orig is then its original view), else 0. */
+static int parked_origin(const ferry_deadletter *dl, const struct ferry_record *rec,
                          struct ferry_retry_meta *m, struct ferry_record *orig)
 {
     char err[256];
 
-    if (!source || ferry_retry_meta_read(source, m, err, sizeof(err)) != 1)
+    if (ferry_retry_parked_read(&dl->retry_topics, rec, m, err, sizeof(err)) != 1)
         return 0;
     ferry_retry_meta_origin(m, rec, orig);
     return 1;
@@ -279,7 +281,7 @@ static rd_kafka_headers_t *build_headers(const ferry_deadletter *dl, const struc
     rd_kafka_headers_t *source = ferry_record_headers(rec);
     struct ferry_retry_meta m;
     struct ferry_record orig;
-    int parked = parked_origin(rec, source, &m, &orig);
+    int parked = parked_origin(dl, rec, &m, &orig);
     struct ferry_deadletter_reason all = *why;
     rd_kafka_headers_t *h;
 
@@ -302,6 +304,7 @@ static rd_kafka_headers_t *build_headers(const ferry_deadletter *dl, const struc
 /* ---- the writer ---- */
 
 ferry_deadletter *ferry_deadletter_new(ferry_kafka *k, const char *topic, const char *route_name,
+                                       const struct ferry_retry_topics *retry_topics,
                                        size_t response_max, void (*wake)(void *), void *wake_arg,
                                        char *errstr, size_t errstr_size)
 {
@@ -321,6 +324,8 @@ ferry_deadletter *ferry_deadletter_new(ferry_kafka *k, const char *topic, const 
     }
     dl->rk = ferry_kafka_producer(k);
     dl->response_max = response_max;
+    if (retry_topics)
+        dl->retry_topics = *retry_topics;
     dl->rkt = rd_kafka_topic_new(dl->rk, topic, NULL);
     if (!dl->rkt) {
         snprintf(errstr, errstr_size, "dead-letter topic '%s': %s", topic,

@@ -29,7 +29,9 @@
  * them; the ones this write adds come last, starting with ferry.error (deadletter_headers.h
  * reads the newest block back). A record parked on one of the route's retry topics
  * (retry_topic.h) is the exception: its parking headers are left out, and ferry.topic,
- * ferry.partition, ferry.offset and ferry.timestamp are those of the original record.
+ * ferry.partition, ferry.offset and ferry.timestamp are those of the original record. A record
+ * of any other topic that carries parking headers is no parked record: it keeps them as its
+ * own, as requests send it (ferry_retry_parked_read).
  *
  * Records go to partition RD_KAFKA_PARTITION_UA, so the shared producer's murmur2 partitioner
  * places keyed records as the source topic's producer would have.
@@ -43,6 +45,7 @@
 
 #include "core/kafka.h"
 #include "route/record.h"
+#include "route/retry_topic.h"
 
 typedef struct ferry_deadletter ferry_deadletter;
 
@@ -57,14 +60,17 @@ struct ferry_deadletter_reason {
     const char *grpc_message; /* NULL: not a gRPC answer ("" when the server sent none) */
 };
 
-/* Returns a writer to topic for the route route_name, or NULL with errstr. response_max caps
- * ferry.response (0 leaves it out always). wake(wake_arg) is called on the producer's poller
- * thread (or, at shutdown, on the thread flushing the producer) whenever the writer's queue of
- * reports to collect goes from empty to non-empty; it runs with the writer's lock held, so it
- * must only signal (curl_multi_wakeup, an eventfd) and never call back into the writer. It is
- * never called after ferry_deadletter_destroy() returned. wake may be NULL. k must outlive the
- * writer. The caller owns the result. Main or worker thread. */
+/* Returns a writer to topic for the route route_name, or NULL with errstr. retry_topics (copied;
+ * NULL: none) are the route's: only a record of one of them is dead-lettered as a parked record
+ * (the writers of retry and reply topics, whose headers are built elsewhere, pass NULL).
+ * response_max caps ferry.response (0 leaves it out always). wake(wake_arg) is called on the
+ * producer's poller thread (or, at shutdown, on the thread flushing the producer) whenever the
+ * writer's queue of reports to collect goes from empty to non-empty; it runs with the writer's
+ * lock held, so it must only signal (curl_multi_wakeup, an eventfd) and never call back into
+ * the writer. It is never called after ferry_deadletter_destroy() returned. wake may be NULL.
+ * k must outlive the writer. The caller owns the result. Main or worker thread. */
 ferry_deadletter *ferry_deadletter_new(ferry_kafka *k, const char *topic, const char *route_name,
+                                       const struct ferry_retry_topics *retry_topics,
                                        size_t response_max, void (*wake)(void *), void *wake_arg,
                                        char *errstr, size_t errstr_size);
 

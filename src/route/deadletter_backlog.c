@@ -74,8 +74,8 @@ ferry_deadletter_backlog_new(const struct ferry_deadletter_backlog_options *o, c
     b->retry_stage = o->retry_stage;
     b->let_go = o->let_go;
     b->let_go_arg = o->let_go_arg;
-    b->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, o->response_max, o->wake,
-                                     o->wake_arg, errstr, errstr_size);
+    b->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, o->retry_topics, o->response_max,
+                                     o->wake, o->wake_arg, errstr, errstr_size);
     if (!b->writer) {
         free(b);
         return NULL;

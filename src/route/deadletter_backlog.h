@@ -50,6 +50,9 @@ struct ferry_deadletter_backlog_options {
     struct ferry_counter *dead_lettered; /* records whose dead letter was confirmed */
     struct ferry_counter *refused;       /* writes the producer refused at once */
     int retry_stage; /* nonzero: the writer of a retry topic, which log lines say */
+    /* The route's retry topics, whose records may be parked ones (ferry_deadletter_new);
+     * NULL for the writers of retry topics. */
+    const struct ferry_retry_topics *retry_topics;
 };
 
 /* Returns a backlog with its writer, or NULL with a message in errstr. The strings, kafka,

@@ -80,7 +80,7 @@ static int make_writer(struct route *r, int stage, char *errstr, size_t errstr_s
     struct route_parking *p = &r->parking;
     struct ferry_deadletter_backlog_options o = {
         .kafka = r->kafka,
-        .topic = p->names[stage - 1],
+        .topic = p->topics.names[stage - 1],
         .route = r->cfg->name,
         .wake = wake_route,
         .wake_arg = r,
@@ -90,11 +90,6 @@ static int make_writer(struct route *r, int stage, char *errstr, size_t errstr_s
         .retry_stage = stage,
     };
 
-    if (ferry_route_retry_topic_name(r->cfg, stage, p->names[stage - 1],
-                                     sizeof(p->names[stage - 1]))) {
-        snprintf(errstr, errstr_size, "retry topic %d: its name is too long", stage);
-        return -1;
-    }
     p->writers[stage - 1] = ferry_deadletter_backlog_new(&o, errstr, errstr_size);
     return p->writers[stage - 1] ? 0 : -1;
 }
@@ -114,10 +109,15 @@ int route_parking_init(struct route *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory for its retry topics");
         return -1;
     }
+    if (ferry_route_retry_topics(r->cfg, &p->topics)) {
+        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
+                 FERRY_RETRY_STAGES_MAX);
+        return -1;
+    }
     for (int stage = 1; stage <= p->stages; stage++) {
         if (make_writer(r, stage, errstr, errstr_size))
             return -1;
-        p->partitions[stage - 1] = topic_partitions(r, p->names[stage - 1]);
+        p->partitions[stage - 1] = topic_partitions(r, p->topics.names[stage - 1]);
     }
     return 0;
 }
@@ -140,7 +140,8 @@ void route_parking_release(struct route *r)
 int route_parking_subscribe(const struct route *r, rd_kafka_topic_partition_list_t *topics)
 {
     for (int i = 0; i < r->parking.stages; i++)
-        if (!rd_kafka_topic_partition_list_add(topics, r->parking.names[i], RD_KAFKA_PARTITION_UA))
+        if (!rd_kafka_topic_partition_list_add(topics, r->parking.topics.names[i],
+                                               RD_KAFKA_PARTITION_UA))
             return -1;
     return 0;
 }
@@ -150,10 +151,7 @@ int route_parking_subscribe(const struct route *r, rd_kafka_topic_partition_list
 /* The retry topic (1-based) topic is, or 0 when it is none of the route's. */
 static int stage_of(const struct route *r, const char *topic)
 {
-    for (int i = 0; topic && i < r->parking.stages; i++)
-        if (strcmp(r->parking.names[i], topic) == 0)
-            return i + 1;
-    return 0;
+    return ferry_retry_topics_stage(&r->parking.topics, topic);
 }
 
 /* Reads what a record consumed from a retry topic says about itself. Returns 1 when it is a
@@ -162,11 +160,8 @@ static int parked_meta(const struct route *r, const struct ferry_record *v,
                        struct ferry_retry_meta *m)
 {
     char err[256];
-    int got;
+    int got = ferry_retry_parked_read(&r->parking.topics, v, m, err, sizeof(err));
 
-    if (!stage_of(r, v->topic))
-        return 0;
-    got = ferry_retry_meta_read(ferry_record_headers(v), m, err, sizeof(err));
     if (got < 0)
         FLOG_WARN_REPEATED("route", r->cfg->name, "%s[%d]@%" PRId64 ": %s; sent as a new record",
                            v->topic, v->partition, v->offset, err);
@@ -426,7 +421,7 @@ static int32_t target_partition(struct route *r, int stage, int32_t partition)
     int32_t *n = &r->parking.partitions[stage - 1];
 
     if (!*n)
-        *n = topic_partitions(r, r->parking.names[stage - 1]);
+        *n = topic_partitions(r, r->parking.topics.names[stage - 1]);
     return partition < *n ? partition : RD_KAFKA_PARTITION_UA;
 }
 

@@ -310,8 +310,8 @@ ferry_reply_topic *ferry_reply_topic_new(const struct ferry_reply_topic_options 
     LIST_INIT(&t->items);
     STAILQ_INIT(&t->refused);
     t->o = *o;
-    t->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, 0, o->wake, o->wake_arg, errstr,
-                                     errstr_size);
+    t->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, NULL, 0, o->wake, o->wake_arg,
+                                     errstr, errstr_size);
     if (!t->writer) {
         free(t);
         return NULL;

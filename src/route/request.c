@@ -59,8 +59,7 @@ struct ferry_request_builder {
     ferry_smtp *smtp;                   /* an e-mail target's messages, or NULL */
     ferry_grpc_target *grpc;            /* a gRPC target's calls, or NULL */
     /* the route's retry topics, named once here rather than for every request */
-    char retry_topics[FERRY_RETRY_STAGES_MAX][FERRY_RETRY_TOPIC_NAME_MAX];
-    int nretry_topics;
+    struct ferry_retry_topics retry_topics;
     struct request_list free_requests;
     struct request_list all_requests;
 };
@@ -72,15 +71,6 @@ struct ferry_request_origin {
     struct ferry_record view; /* its headers are the request's: see origins_release() */
     char topic[FERRY_RETRY_TOPIC_NAME_MAX];
 };
-
-/* Nonzero when topic is one of the route's retry topics. */
-static int is_retry_topic(const ferry_request_builder *b, const char *topic)
-{
-    for (int i = 0; i < b->nretry_topics; i++)
-        if (strcmp(b->retry_topics[i], topic) == 0)
-            return 1;
-    return 0;
-}
 
 /* Frees the header lists of the request's original views; their array stays for reuse. */
 static void origins_release(struct ferry_request *req)
@@ -122,21 +112,19 @@ static int origin_make(struct ferry_request_origin *o, const struct ferry_record
 }
 
 /* Points view i at the record it is a copy of, when it came from one of the route's retry
- * topics with the headers of a parking; a copy without them (produced there by hand) is sent
- * as it is. Returns 0, or -1 when out of memory. */
+ * topics with the headers of a parking (ferry_retry_parked_read, as dead letters decide); a
+ * record without them there (produced by hand), or with them on another topic, is sent as it
+ * is. Returns 0, or -1 when out of memory. */
 static int origin_set(const ferry_request_builder *b, struct ferry_request *req, size_t i)
 {
     const struct ferry_record *v = req->views[i];
-    rd_kafka_headers_t *h;
     struct ferry_retry_meta m;
     char err[256];
 
-    if (!is_retry_topic(b, v->topic))
+    if (ferry_retry_parked_read(&b->retry_topics, v, &m, err, sizeof(err)) != 1)
         return 0;
-    h = ferry_record_headers(v);
-    if (ferry_retry_meta_read(h, &m, err, sizeof(err)) != 1)
-        return 0;
-    if (origins_reserve(req) || origin_make(&req->origins[req->norigins], v, h, &m))
+    if (origins_reserve(req) ||
+        origin_make(&req->origins[req->norigins], v, ferry_record_headers(v), &m))
         return -1;
     req->views[i] = &req->origins[req->norigins++].view;
     return 0;
@@ -152,7 +140,7 @@ static int views_set(const ferry_request_builder *b, struct ferry_request *req)
     origins_release(req);
     for (size_t i = 0; i < req->n; i++)
         req->views[i] = &req->recs[i]->view;
-    for (size_t i = 0; i < req->n && b->nretry_topics && !result; i++)
+    for (size_t i = 0; i < req->n && b->retry_topics.count && !result; i++)
         result = origin_set(b, req, i);
     return result;
 }
@@ -246,16 +234,15 @@ ferry_request_builder *ferry_request_builder_new(const struct ferry_route_config
         goto out;
     }
     b->cfg = cfg;
-    /* the config check made sure that every name fits and that there are few enough */
-    while (b->nretry_topics < FERRY_RETRY_STAGES_MAX &&
-           ferry_route_retry_topic_name(cfg, b->nretry_topics + 1,
-                                        b->retry_topics[b->nretry_topics],
-                                        FERRY_RETRY_TOPIC_NAME_MAX) == 0)
-        b->nretry_topics++;
     SLIST_INIT(&b->free_requests);
     SLIST_INIT(&b->all_requests);
     ferry_buf_init(&b->header_value, REQUEST_HEADER_MAX);
     ferry_buf_init(&b->content_type_line, 0);
+    if (ferry_route_retry_topics(cfg, &b->retry_topics)) {
+        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
+                 FERRY_RETRY_STAGES_MAX);
+        goto out;
+    }
     if (ferry_route_target_kind(cfg) == FERRY_TARGET_SMTP) {
         b->smtp = ferry_smtp_new(&cfg->target.smtp, cfg->name, errstr, errstr_size);
         result = b->smtp ? 0 : -1;

@@ -251,6 +251,24 @@ int ferry_retry_meta_read(const rd_kafka_headers_t *h, struct ferry_retry_meta *
     return 1;
 }
 
+int ferry_retry_topics_stage(const struct ferry_retry_topics *t, const char *topic)
+{
+    for (int i = 0; t && topic && i < t->count; i++)
+        if (strcmp(t->names[i], topic) == 0)
+            return i + 1;
+    return 0;
+}
+
+int ferry_retry_parked_read(const struct ferry_retry_topics *t, const struct ferry_record *rec,
+                            struct ferry_retry_meta *m, char *errstr, size_t errstr_size)
+{
+    if (!ferry_retry_topics_stage(t, rec->topic)) {
+        memset(m, 0, sizeof(*m));
+        return 0;
+    }
+    return ferry_retry_meta_read(ferry_record_headers(rec), m, errstr, errstr_size);
+}
+
 int64_t ferry_retry_wait_ms(const struct ferry_retry_meta *m, int64_t now_ms)
 {
     return m->due_ms > now_ms ? m->due_ms - now_ms : 0;

@@ -23,6 +23,10 @@
  *
  * All values are text or decimal. A record from a retry topic that is dead-lettered later
  * keeps the original coordinates: the dead-letter writer reads them back from here.
+ *
+ * Only a record consumed from one of the route's own retry topics is a parked record
+ * (ferry_retry_parked_read): the same headers on a record of any other topic were written by
+ * someone else, and that record is sent and dead-lettered as what it is.
  */
 #ifndef FERRY_RETRY_TOPIC_H
 #define FERRY_RETRY_TOPIC_H
@@ -52,6 +56,13 @@ struct ferry_retry_meta {
     int64_t offset;
     int64_t timestamp_ms; /* -1 when the record had none */
     char error[FERRY_RETRY_ERROR_MAX];
+};
+
+/* The names of a route's retry topics, stage 1 first: where its parked records are consumed
+ * from. */
+struct ferry_retry_topics {
+    char names[FERRY_RETRY_STAGES_MAX][FERRY_RETRY_TOPIC_NAME_MAX];
+    int count;
 };
 
 /* Writes the name of retry topic stage (1-based) of route into out: configured when it is set,
@@ -88,6 +99,19 @@ void ferry_retry_meta_origin(const struct ferry_retry_meta *m, const struct ferr
  * or cut). Any thread. */
 int ferry_retry_meta_read(const rd_kafka_headers_t *h, struct ferry_retry_meta *m, char *errstr,
                           size_t errstr_size);
+
+/* Returns the stage (1-based) of topic among t's retry topics, or 0 when it is none of them
+ * (also when t or topic is NULL). Any thread. */
+int ferry_retry_topics_stage(const struct ferry_retry_topics *t, const char *topic);
+
+/* Reads m from rec when it is a parked record: consumed from one of t's retry topics (t may be
+ * NULL: a route without any), with the headers of a parking. Returns 1 then; 0 when rec is an
+ * ordinary record, also one of another topic that carries such headers; -1 with errstr when it
+ * is on one of t's topics with malformed ones (it is an ordinary record too). The request
+ * builder, the dead-letter writer and the route's parking all decide with this. The thread
+ * that may read rec's headers (record.h). */
+int ferry_retry_parked_read(const struct ferry_retry_topics *t, const struct ferry_record *rec,
+                            struct ferry_retry_meta *m, char *errstr, size_t errstr_size);
 
 /* How long a parked record must still wait at now_ms: 0 when due. Any thread. */
 int64_t ferry_retry_wait_ms(const struct ferry_retry_meta *m, int64_t now_ms);

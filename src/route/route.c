@@ -888,6 +888,7 @@ static void dead_letter_let_go(void *arg, const struct ferry_dispatch_rec *rec)
 
 static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
 {
+    struct ferry_retry_topics retry; /* copied by the writer */
     struct ferry_deadletter_backlog_options o = {
         .kafka = r->kafka,
         .topic = r->cfg->dead_letter.topic,
@@ -900,10 +901,16 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
         .let_go_arg = r,
         .dead_lettered = r->m.dead_lettered,
         .refused = r->m.dead_letter_refused,
+        .retry_topics = &retry,
     };
 
     if (!o.topic)
         return 0;
+    if (ferry_route_retry_topics(r->cfg, &retry)) {
+        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
+                 FERRY_RETRY_STAGES_MAX);
+        return -1;
+    }
     r->dead_letters = ferry_deadletter_backlog_new(&o, errstr, errstr_size);
     return r->dead_letters ? 0 : -1;
 }

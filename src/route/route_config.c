@@ -521,6 +521,20 @@ int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, 
     return ferry_retry_topic_name(r->name, stage, t->topic, out, size);
 }
 
+int ferry_route_retry_topics(const struct ferry_route_config *r, struct ferry_retry_topics *out)
+{
+    out->count = 0;
+    if (r->retry.topics.count > FERRY_RETRY_STAGES_MAX)
+        return -1;
+    for (int stage = 1; stage <= (int)r->retry.topics.count; stage++) {
+        if (ferry_route_retry_topic_name(r, stage, out->names[stage - 1],
+                                         sizeof(out->names[stage - 1])))
+            return -1;
+        out->count = stage;
+    }
+    return 0;
+}
+
 /* Nonzero when a route's own kafka properties choose a cooperative assignor. */
 static int cooperative_assignor(const struct ferry_cfg_map *props)
 {

@@ -267,6 +267,13 @@ void ferry_route_group(const struct ferry_route_config *r, char *out, size_t siz
 int ferry_route_retry_topic_name(const struct ferry_route_config *r, int stage, char *out,
                                  size_t size);
 
+struct ferry_retry_topics; /* retry_topic.h */
+
+/* Fills out with the names of r's retry topics (none when it has none). Returns 0, or -1 when
+ * it has more than FERRY_RETRY_STAGES_MAX or a name does not fit (the config check refuses
+ * both). */
+int ferry_route_retry_topics(const struct ferry_route_config *r, struct ferry_retry_topics *out);
+
 /* The names of enum ferry_http_method, indexed by it. */
 extern const char *const ferry_route_methods[];
 

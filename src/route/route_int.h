@@ -74,8 +74,8 @@ struct route_metrics {
 
 /* A route's retry topics (parking.c). */
 struct route_parking {
-    int stages; /* retry topics; 0: none, and nothing below is made */
-    char names[FERRY_RETRY_STAGES_MAX][FERRY_RETRY_TOPIC_NAME_MAX];
+    int stages;                       /* retry topics; 0: none, and nothing below is made */
+    struct ferry_retry_topics topics; /* their names */
     int32_t partitions[FERRY_RETRY_STAGES_MAX]; /* each topic's partitions; 0: not known yet */
     ferry_deadletter_backlog *writers[FERRY_RETRY_STAGES_MAX];
     ferry_retry_hold *hold;     /* retry partitions paused until their head record is due */

@@ -8,8 +8,10 @@
  * order and then exactly the ferry.* headers expected. Other cases: a record the producer
  * refuses at once, a writer destroyed with sends in flight and a report uncollected (reports
  * that come later must not touch freed memory, which ASan checks), bad arguments, and a
- * record parked for a retry topic (headers built by retry_topic.c) read back and parsed, and one
- * dead-lettered from a retry topic with a hand-written ferry.attempts of INT32_MAX.
+ * record parked for a retry topic (headers built by retry_topic.c) read back and parsed, one
+ * dead-lettered from a retry topic with a hand-written ferry.attempts of INT32_MAX, and a table
+ * of records that carry parking headers: only one from the route's own retry topic is
+ * dead-lettered as the original it is a copy of.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +40,9 @@
 #define RESPONSE_MAX 16
 #define DEADLINE_MS 10000
 #define TOO_LARGE (1100 * 1000) /* above the producer's message.max.bytes */
+
+/* The route's retry topics, as route.c gives them to its dead-letter writer. */
+static const struct ferry_retry_topics retry_topics = {.names = {ROUTE ".retry.1"}, .count = 1};
 
 /* A string literal and its length, so bytes after a NUL count too. */
 #define BYTES(s) s, sizeof(s) - 1
@@ -265,7 +270,7 @@ static size_t collect_all(ferry_deadletter *dl, struct waiter *w, size_t n)
 
 /* ---- reading the dead-letter topic back ---- */
 
-static rd_kafka_t *consumer_new(ferry_kafka *k)
+static rd_kafka_t *consumer_new(ferry_kafka *k, const char *topic)
 {
     static const char *const props[][2] = {
         {"group.id", "test-deadletter"}, /* assign needs a group handle; nothing joins */
@@ -286,7 +291,7 @@ static rd_kafka_t *consumer_new(ferry_kafka *k)
     c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     assert_non_null(c);
     for (int32_t p = 0; p < TOPIC_PARTITIONS; p++)
-        rd_kafka_topic_partition_list_add(parts, TOPIC, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(c, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
     return c;
@@ -363,7 +368,7 @@ static void check_message(rd_kafka_message_t *m, const struct dl_case *c)
 static void read_back(ferry_kafka *k)
 {
     int64_t deadline = ferry_clock_ms() + DEADLINE_MS;
-    rd_kafka_t *c = consumer_new(k);
+    rd_kafka_t *c = consumer_new(k, TOPIC);
     int seen[NCASES] = {0};
     size_t got = 0;
 
@@ -397,7 +402,8 @@ static void test_roundtrip(void **state)
     (void)state;
     waiter_init(&w);
     env_start(&e);
-    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, &retry_topics, RESPONSE_MAX, on_wake, &w, errstr,
+                              sizeof(errstr));
     if (!dl)
         fail_msg("new: %s", errstr);
     for (size_t i = 0; i < NCASES; i++)
@@ -428,9 +434,10 @@ static void test_refused(void **state)
     rec.value = calloc(1, TOO_LARGE);
     assert_non_null(rec.value);
     env_start(&e);
-    assert_null(
-        ferry_deadletter_new(e.k, "", ROUTE, RESPONSE_MAX, NULL, NULL, errstr, sizeof(errstr)));
-    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, NULL, NULL, errstr, sizeof(errstr));
+    assert_null(ferry_deadletter_new(e.k, "", ROUTE, &retry_topics, RESPONSE_MAX, NULL, NULL,
+                                     errstr, sizeof(errstr)));
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, &retry_topics, RESPONSE_MAX, NULL, NULL, errstr,
+                              sizeof(errstr));
     assert_non_null(dl);
     errstr[0] = '\0';
     assert_int_equal(ferry_deadletter_send(dl, &rec, &why, &o, errstr, sizeof(errstr)), -1);
@@ -458,7 +465,8 @@ static void test_destroy_outstanding(void **state)
     (void)state;
     waiter_init(&w);
     env_start(&e);
-    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, &retry_topics, RESPONSE_MAX, on_wake, &w, errstr,
+                              sizeof(errstr));
     assert_non_null(dl);
     send_case(dl, &cases[0], &outcomes[NCASES]);
     assert_int_equal(waiter_wait(&w, deadline), 0);
@@ -480,8 +488,8 @@ static void test_bad_args(void **state)
 
     (void)state;
     errstr[0] = '\0';
-    assert_null(
-        ferry_deadletter_new(NULL, TOPIC, ROUTE, RESPONSE_MAX, NULL, NULL, errstr, sizeof(errstr)));
+    assert_null(ferry_deadletter_new(NULL, TOPIC, ROUTE, &retry_topics, RESPONSE_MAX, NULL, NULL,
+                                     errstr, sizeof(errstr)));
     assert_true(errstr[0] != '\0');
     ferry_deadletter_destroy(NULL);
 }
@@ -505,7 +513,8 @@ static void test_retry_headers(void **state)
     (void)state;
     waiter_init(&w);
     env_start(&e);
-    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, NULL, RESPONSE_MAX, on_wake, &w, errstr,
+                              sizeof(errstr));
     assert_non_null(dl);
     ferry_retry_meta_make(&m, &rec, NULL, 1, 3, "http status 503", 5000, 1000);
     assert_int_equal(ferry_deadletter_send_headers(dl, &rec, 0,
@@ -516,7 +525,7 @@ static void test_retry_headers(void **state)
     assert_int_equal(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(ferry_deadletter_send_headers(dl, &rec, 0, NULL, &o, errstr, sizeof(errstr)),
                      -1);
-    c = consumer_new(e.k);
+    c = consumer_new(e.k, TOPIC);
     while (!msg && ferry_clock_ms() < deadline) {
         msg = rd_kafka_consumer_poll(c, 100);
         if (msg && msg->err) {
@@ -565,7 +574,7 @@ static rd_kafka_message_t *first_record(rd_kafka_t *c)
  * overflowed an int). */
 static void test_parked_attempts_cut(void **state)
 {
-    struct ferry_record rec = {SOURCE ".retry.1", 0, 5, -1, "k", 1, "v", 1, NULL, NULL};
+    struct ferry_record rec = {ROUTE ".retry.1", 0, 5, -1, "k", 1, "v", 1, NULL, NULL};
     struct ferry_record orig = {SOURCE, 2, 88, -1, "k", 1, "v", 1, NULL, NULL};
     struct ferry_deadletter_reason why = {"http status 503", 503, 5, NULL, 0, 0, NULL};
     struct outcome o = {0, 0};
@@ -583,7 +592,8 @@ static void test_parked_attempts_cut(void **state)
     (void)state;
     waiter_init(&w);
     env_start(&e);
-    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, RESPONSE_MAX, on_wake, &w, errstr, sizeof(errstr));
+    dl = ferry_deadletter_new(e.k, TOPIC, ROUTE, &retry_topics, RESPONSE_MAX, on_wake, &w, errstr,
+                              sizeof(errstr));
     assert_non_null(dl);
     ferry_retry_meta_make(&m, &orig, NULL, 1, INT32_MAX, "http status 503", 0, 0);
     rec.headers = ferry_retry_headers_build(NULL, &m, ROUTE);
@@ -591,7 +601,7 @@ static void test_parked_attempts_cut(void **state)
     rd_kafka_headers_destroy(rec.headers);
     assert_int_equal(collect_all(dl, &w, 1), 1);
     assert_int_equal(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    c = consumer_new(e.k);
+    c = consumer_new(e.k, TOPIC);
     msg = first_record(c);
     assert_non_null(msg);
     assert_int_equal(rd_kafka_message_headers(msg, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -607,12 +617,102 @@ static void test_parked_attempts_cut(void **state)
     waiter_release(&w);
 }
 
+/* Records that carry the headers of a parking, for an original on SOURCE [2] at offset 88 with
+ * 3 attempts made: which of them the writer (given the route's retry topics, or none) takes as
+ * parked. A parked record is dead-lettered as its original, the attempts of every stage
+ * counted; any other as itself, its parking headers kept as its own. */
+struct parked_case {
+    const char *what;
+    const char *topic;                       /* the record's, at partition 0 offset 5 */
+    const struct ferry_retry_topics *writer; /* the writer's retry topics, or NULL */
+    int parked;                              /* want it dead-lettered as its original */
+};
+
+static const struct parked_case parked_cases[] = {
+    {"on the route's retry topic", ROUTE ".retry.1", &retry_topics, 1},
+    {"on the route's own topic", SOURCE, &retry_topics, 0},
+    {"on another route's retry topic", "payments.retry.1", &retry_topics, 0},
+    {"to the writer of a route without retry topics", ROUTE ".retry.1", NULL, 0},
+};
+
+/* Checks that the last header name of h has the value want (NULL: h has no such header). */
+static void check_last(const struct parked_case *c, rd_kafka_headers_t *h, const char *name,
+                       const char *want)
+{
+    const void *value = NULL;
+    size_t size = 0;
+    char got[64] = "absent";
+
+    if (rd_kafka_header_get_last(h, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(got, sizeof(got), "%.*s", (int)size, value ? (const char *)value : "");
+    if (strcmp(got, want ? want : "absent") != 0)
+        fail_msg("%s: %s is '%s', want '%s'", c->what, name, got, want ? want : "absent");
+}
+
+/* Dead-letters the record of case i to a topic of its own and checks what came of it. */
+static void check_parked_case(struct env *e, size_t i)
+{
+    const struct parked_case *c = &parked_cases[i];
+    struct ferry_record orig = {SOURCE, 2, 88, -1, "k", 1, "v", 1, NULL, NULL};
+    struct ferry_record rec = {c->topic, 0, 5, -1, "k", 1, "v", 1, NULL, NULL};
+    struct ferry_deadletter_reason why = {"http status 503", 503, 5, NULL, 0, 0, NULL};
+    struct outcome o = {0, 0};
+    struct ferry_retry_meta m;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_t *msg;
+    struct waiter w;
+    char topic[64], errstr[512];
+    ferry_deadletter *dl;
+    rd_kafka_t *cons;
+
+    waiter_init(&w);
+    snprintf(topic, sizeof(topic), "dlq-parked-%zu", i);
+    dl = ferry_deadletter_new(e->k, topic, ROUTE, c->writer, RESPONSE_MAX, on_wake, &w, errstr,
+                              sizeof(errstr));
+    assert_non_null(dl);
+    ferry_retry_meta_make(&m, &orig, NULL, 1, 3, "http status 503", 0, 0);
+    rec.headers = ferry_retry_headers_build(NULL, &m, ROUTE);
+    assert_int_equal(ferry_deadletter_send(dl, &rec, &why, &o, errstr, sizeof(errstr)), 0);
+    rd_kafka_headers_destroy(rec.headers);
+    assert_int_equal(collect_all(dl, &w, 1), 1);
+    assert_int_equal(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    cons = consumer_new(e->k, topic);
+    msg = first_record(cons);
+    assert_non_null(msg);
+    assert_int_equal(rd_kafka_message_headers(msg, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    check_last(c, h, "ferry.topic", c->parked ? SOURCE : c->topic);
+    check_last(c, h, "ferry.partition", c->parked ? "2" : "0");
+    check_last(c, h, "ferry.offset", c->parked ? "88" : "5");
+    check_last(c, h, "ferry.attempts", c->parked ? "8" : "5");
+    check_last(c, h, "ferry.retry.stage", c->parked ? NULL : "1");
+    rd_kafka_message_destroy(msg);
+    rd_kafka_consumer_close(cons);
+    rd_kafka_destroy(cons);
+    ferry_deadletter_destroy(dl);
+    waiter_release(&w);
+}
+
+static void test_parked_only_from_the_routes_retry_topics(void **state)
+{
+    struct env e;
+
+    (void)state;
+    env_start(&e);
+    for (size_t i = 0; i < sizeof(parked_cases) / sizeof(parked_cases[0]); i++)
+        check_parked_case(&e, i);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),           cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_destroy_outstanding), cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_retry_headers),       cmocka_unit_test(test_parked_attempts_cut),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_destroy_outstanding),
+        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_retry_headers),
+        cmocka_unit_test(test_parked_attempts_cut),
+        cmocka_unit_test(test_parked_only_from_the_routes_retry_topics),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

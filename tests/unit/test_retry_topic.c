@@ -4,7 +4,8 @@
  * Tables of cases: topic names; a round trip of the headers for a record parked from its own
  * topic and for one parked again from a retry topic (original coordinates kept, no second set
  * of ferry headers, its own headers kept in order); malformed header sets, each refused and
- * naming the header; ferry.attempts cut to its maximum; waits before and after the due time.
+ * naming the header; ferry.attempts cut to its maximum; waits before and after the due time;
+ * which records are parked ones (only those of the route's own retry topics).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -265,6 +266,69 @@ static void test_null_values(void **state)
     }
 }
 
+/* Which records are parked ones: only those of the route's own retry topics (orders.retry.1
+ * and orders-slow here) with well-formed parking headers, the same headers on any other topic
+ * being that record's own. */
+enum parked_headers { HEADERS_NONE, HEADERS_PARKING, HEADERS_MALFORMED };
+
+struct parked_case {
+    const char *topic;
+    enum parked_headers headers;
+    int want_rc;
+    int want_stage; /* ferry_retry_topics_stage of the topic */
+};
+
+static const struct parked_case parked_cases[] = {
+    {"orders.retry.1", HEADERS_PARKING, 1, 1},
+    {"orders-slow", HEADERS_PARKING, 1, 2},
+    {"orders.retry.1", HEADERS_NONE, 0, 1},
+    {"orders.retry.1", HEADERS_MALFORMED, -1, 1},
+    {"orders", HEADERS_PARKING, 0, 0}, /* the route's own topic: produced there by hand */
+    {"orders", HEADERS_MALFORMED, 0, 0},
+    {"payments.retry.1", HEADERS_PARKING, 0, 0}, /* another route's retry topic */
+    {"orders.retry.10", HEADERS_PARKING, 0, 0},
+    {NULL, HEADERS_PARKING, 0, 0},
+};
+
+static rd_kafka_headers_t *parked_headers(enum parked_headers which)
+{
+    struct ferry_record orig = record("orders", 3, 42, -1, NULL);
+    struct ferry_retry_meta m;
+    rd_kafka_headers_t *h;
+
+    if (which == HEADERS_NONE)
+        return NULL;
+    ferry_retry_meta_make(&m, &orig, NULL, 1, 2, "e", 10, 10);
+    h = ferry_retry_headers_build(NULL, &m, "orders");
+    if (which == HEADERS_MALFORMED)
+        rd_kafka_header_remove(h, "ferry.offset");
+    return h;
+}
+
+static void test_parked_read(void **state)
+{
+    static const struct ferry_retry_topics topics = {{"orders.retry.1", "orders-slow"}, 2};
+    struct ferry_retry_meta m;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(parked_cases) / sizeof(parked_cases[0]); i++) {
+        const struct parked_case *c = &parked_cases[i];
+        struct ferry_record rec = record(c->topic, 0, 5, -1, parked_headers(c->headers));
+
+        assert_int_equal(ferry_retry_topics_stage(&topics, c->topic), c->want_stage);
+        assert_int_equal(ferry_retry_parked_read(&topics, &rec, &m, err, sizeof(err)), c->want_rc);
+        if (c->want_rc == 1) {
+            assert_string_equal(m.topic, "orders");
+            assert_int_equal(m.offset, 42);
+        }
+        /* a route without retry topics has no parked records */
+        assert_int_equal(ferry_retry_parked_read(NULL, &rec, &m, err, sizeof(err)), 0);
+        if (rec.headers)
+            rd_kafka_headers_destroy(rec.headers);
+    }
+}
+
 struct wait_case {
     int64_t due, now, want;
 };
@@ -291,7 +355,7 @@ int main(void)
         cmocka_unit_test(test_names),        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_no_timestamp), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_null_values),  cmocka_unit_test(test_wait),
-        cmocka_unit_test(test_attempts_cut),
+        cmocka_unit_test(test_attempts_cut), cmocka_unit_test(test_parked_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
