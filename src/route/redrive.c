@@ -424,8 +424,24 @@ static int check_saved_end(const struct redrive *d, int32_t p, int64_t hi, char 
     return -1;
 }
 
-/* Plans the run: every partition from its first selected offset (or where the saved run got
- * to) to its end (plan_end). Returns 0 or an enum ferry_redrive_result. */
+/* Where partition p starts for this run: its first selected offset (--from, else the start of
+ * the partition, lo), or where the saved run got to when that is later, but never past the
+ * partition's end now (hi). That is also what is saved: a --from past the end saved as it is
+ * would look like a topic made again to the same command run later (check_saved_end), and the
+ * --from is kept all the same, since it is part of the selection a resumed run must match. */
+static int64_t plan_next(const struct redrive *d, int32_t p, int64_t lo, int64_t hi)
+{
+    int64_t next = ferry_redrive_first(&d->filter, p);
+
+    if (next < lo)
+        next = lo;
+    if (saved_next(d, p) > next)
+        next = saved_next(d, p);
+    return next < hi ? next : hi;
+}
+
+/* Plans the run: every partition from plan_next() to plan_end(). Returns 0 or an enum
+ * ferry_redrive_result. */
 static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
 {
     int n = partition_count(d, errstr, errstr_size);
@@ -450,10 +466,7 @@ static int plan_run(struct redrive *d, char *errstr, size_t errstr_size)
         if (check_saved_end(d, p, hi, errstr, errstr_size))
             return FERRY_REDRIVE_EUSAGE;
         pt->id = p;
-        pt->next = ferry_redrive_first(&d->filter, p);
-        pt->next = pt->next > lo ? pt->next : lo;
-        if (saved_next(d, p) > pt->next)
-            pt->next = saved_next(d, p);
+        pt->next = plan_next(d, p, lo, hi);
         pt->end = plan_end(d, p, pt->next, hi);
     }
     return 0;

@@ -17,7 +17,8 @@
  * twice.
  *
  * Progress goes to a small file after every dead letter sent (or failed again): the selection,
- * and for each partition the next offset to read and the end of the run. An interrupted
+ * and for each partition the next offset to read (never past the partition's end when the run
+ * began: a --from beyond it is kept by the selection) and the end of the run. An interrupted
  * redrive (a signal, a crash, kill -9) run again with the same selection resumes there; the
  * file is renamed into place, so it is always one consistent state. A finished run keeps its
  * file, marked finished: the same command run again goes on from where it ended, so it sends

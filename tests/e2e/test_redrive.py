@@ -236,6 +236,34 @@ def test_offset_bounds(ferry_bin, start_routes, receiver, kafka):
     assert keys(receiver.requests) == want
 
 
+def test_a_from_past_the_end_is_saved_as_the_end_and_still_kept(ferry_bin, start_routes,
+                                                                 receiver, kafka):
+    """--from past a partition's end: the run saves the partition's end as where it got to, not
+    the --from, so the same command again is not refused as a run over a topic made again; and
+    the command's --from still holds: of the dead letters written between the runs, those below
+    it are left out and those at or after it sent."""
+    f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 2)
+    start = 6  # past every partition's end: 2 dead letters in all
+    for _ in range(2):
+        res = redrive(ferry_bin, f, "--from", str(start))
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert summary(res).endswith("read 0, redriven 0, skipped by filter 0, failed again 0"), \
+            res.stdout
+    assert not receiver.requests
+
+    # partition 0 filled up to offset start + 1: two dead letters at or after --from
+    have = sum(d.partition == 0 for d in dead)
+    kafka.produce(dlq, [{"key": f"n{o}".encode(), "value": b"later", "partition": 0,
+                         "headers": ferry_block("http status 400", 400, topic, 100 + o)}
+                        for o in range(have, start + 2)])
+    res = redrive(ferry_bin, f, "--from", str(start))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "(after the previous run)" in summary(res), summary(res)
+    assert summary(res).endswith("read 2, redriven 2, skipped by filter 0, failed again 0"), \
+        summary(res)
+    assert keys(receiver.requests) == [f"n{start}", f"n{start + 1}"]
+
+
 def test_since_filter(ferry_bin, start_routes, receiver, kafka):
     f, topic, dlq, dead = dead_letter(start_routes, receiver, kafka, 3)
     res = redrive(ferry_bin, f, "--since", "2000-01-01T00:00:00Z")
