@@ -54,8 +54,9 @@ STAILQ_HEAD(reply_queue, reply_item);
 struct ferry_reply_topic {
     ferry_deadletter *writer;
     struct ferry_reply_topic_options o;
-    LIST_HEAD(, reply_item) items; /* every item under way */
-    struct reply_queue refused;    /* refused writes to redo, oldest first */
+    struct ferry_retry_topics retry; /* o.retry_topics points here */
+    LIST_HEAD(, reply_item) items;   /* every item under way */
+    struct reply_queue refused;      /* refused writes to redo, oldest first */
     size_t nrefused;
     int64_t retry_at_ms;       /* when the refused writes are tried again */
     int64_t refusal_logged_ms; /* when a refusal was last logged, or 0 */
@@ -99,15 +100,16 @@ static int add_outcome(rd_kafka_headers_t *h, const struct ferry_reply_answer *a
     return result;
 }
 
-/* Where the record came from: a record from a retry topic names its original place. */
-static int add_source(rd_kafka_headers_t *h, const struct ferry_record *rec, const char *route)
+/* Where the record came from: a record from one of the route's retry topics names its original
+ * place. */
+static int add_source(rd_kafka_headers_t *h, const struct ferry_record *rec,
+                      const struct ferry_retry_topics *retry, const char *route)
 {
-    rd_kafka_headers_t *own = ferry_record_headers(rec);
     struct ferry_retry_meta m;
     char err[128];
     int result = 0;
 
-    if (!own || ferry_retry_meta_read(own, &m, err, sizeof(err)) != 1) {
+    if (ferry_retry_parked_read(retry, rec, &m, err, sizeof(err)) != 1) {
         snprintf(m.topic, sizeof(m.topic), "%s", rec->topic ? rec->topic : "");
         m.partition = rec->partition;
         m.offset = rec->offset;
@@ -140,6 +142,7 @@ static int add_response_headers(rd_kafka_headers_t *h, const char *pairs, size_t
 }
 
 rd_kafka_headers_t *ferry_reply_headers_build(const struct ferry_record *rec,
+                                              const struct ferry_retry_topics *retry,
                                               const struct ferry_reply_answer *a, const char *route,
                                               int truncated, size_t index, size_t count)
 {
@@ -149,7 +152,7 @@ rd_kafka_headers_t *ferry_reply_headers_build(const struct ferry_record *rec,
     if (!h)
         return NULL;
     result |= add_outcome(h, a);
-    result |= add_source(h, rec, route);
+    result |= add_source(h, rec, retry, route);
     if (truncated)
         result |= add_text(h, "ferry.truncated", "true");
     if (count > 1) {
@@ -286,10 +289,11 @@ static void item_send(ferry_reply_topic *t, struct reply_item *item, int again)
         item_abandon(t, item);
         return;
     }
-    if (ferry_deadletter_send_value(
-            t->writer, v, RD_KAFKA_PARTITION_UA, an->body, an->body_len,
-            ferry_reply_headers_build(v, &a, t->o.route, an->truncated, item->index, an->count),
-            item, err, sizeof(err)) == 0)
+    if (ferry_deadletter_send_value(t->writer, v, RD_KAFKA_PARTITION_UA, an->body, an->body_len,
+                                    ferry_reply_headers_build(v, t->o.retry_topics, &a, t->o.route,
+                                                              an->truncated, item->index,
+                                                              an->count),
+                                    item, err, sizeof(err)) == 0)
         return;
     now_ms = ferry_clock_ms();
     item_defer(t, item, now_ms);
@@ -310,6 +314,10 @@ ferry_reply_topic *ferry_reply_topic_new(const struct ferry_reply_topic_options 
     LIST_INIT(&t->items);
     STAILQ_INIT(&t->refused);
     t->o = *o;
+    if (o->retry_topics) {
+        t->retry = *o->retry_topics;
+        t->o.retry_topics = &t->retry;
+    }
     t->writer = ferry_deadletter_new(o->kafka, o->topic, o->route, NULL, 0, o->wake, o->wake_arg,
                                      errstr, errstr_size);
     if (!t->writer) {

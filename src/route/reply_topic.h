@@ -50,6 +50,8 @@
 #include "route/dispatch.h"
 #include "route/record.h"
 
+struct ferry_retry_topics;
+
 /* How often refused replies are tried again. */
 #define REPLY_TOPIC_RETRY_MS 100
 /* At most one log line per route this often about refused replies. */
@@ -85,6 +87,9 @@ struct ferry_reply_topic_options {
     void *done_arg;
     struct ferry_counter *written; /* replies confirmed */
     struct ferry_counter *refused; /* writes the producer refused at once */
+    /* The route's retry topics (copied; NULL: none): a record of one of them with a parking's
+     * headers answers for its original place (ferry_retry_parked_read). */
+    const struct ferry_retry_topics *retry_topics;
 };
 
 /* Returns the length of a body of len bytes that a reply keeps, at most max_body, and sets
@@ -95,6 +100,7 @@ size_t ferry_reply_body_cut(size_t len, size_t max_body, int *truncated);
  * memory ran out. index and count place rec in its request (count 1: a request of its own).
  * The caller owns the result. Any thread. */
 rd_kafka_headers_t *ferry_reply_headers_build(const struct ferry_record *rec,
+                                              const struct ferry_retry_topics *retry,
                                               const struct ferry_reply_answer *a, const char *route,
                                               int truncated, size_t index, size_t count);
 

@@ -918,6 +918,7 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
 static int make_replies(struct route *r, char *errstr, size_t errstr_size)
 {
     char lbl[ROUTE_LABEL_MAX];
+    struct ferry_retry_topics retry; /* copied by the reply topic */
     struct ferry_reply_topic_options o = {
         .kafka = r->kafka,
         .topic = r->cfg->reply.topic,
@@ -928,10 +929,16 @@ static int make_replies(struct route *r, char *errstr, size_t errstr_size)
         .dispatch = r->dispatch,
         .done = route_on_reply_done,
         .done_arg = r,
+        .retry_topics = &retry,
     };
 
     if (!o.topic)
         return 0;
+    if (ferry_route_retry_topics(r->cfg, &retry)) {
+        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
+                 FERRY_RETRY_STAGES_MAX);
+        return -1;
+    }
     snprintf(lbl, sizeof(lbl), "route=\"%s\"", r->cfg->name);
     o.written = r->m.replies = ferry_metrics_counter(
         r->metrics, "ferry_route_replies_total", "Replies the reply topic's broker stored.", lbl);

@@ -141,40 +141,59 @@ static void test_headers(void **state)
     for (size_t i = 0; i < sizeof(header_cases) / sizeof(header_cases[0]); i++) {
         const struct header_case *c = &header_cases[i];
         struct ferry_record rec = {"orders", 3, 41, c->timestamp_ms, "k", 1, "v", 1, NULL, NULL};
-        rd_kafka_headers_t *h =
-            ferry_reply_headers_build(&rec, &c->answer, "r1", c->truncated, c->index, c->count);
+        rd_kafka_headers_t *h = ferry_reply_headers_build(&rec, NULL, &c->answer, "r1",
+                                                          c->truncated, c->index, c->count);
         assert_non_null(h);
         check_headers(h, c->want);
         rd_kafka_headers_destroy(h);
     }
 }
 
-/* A record consumed back from a retry topic answers for its original place. */
+/* A record with a parking's headers answers for its original place only when it was consumed
+ * from one of the route's retry topics; on any other topic it answers for itself. */
+struct origin_case {
+    const char *topic; /* where the copy with the parking's headers was consumed */
+    int routes_own;    /* the reply topic knows r1's retry topics */
+    const char *want_topic, *want_partition, *want_offset;
+};
+
+static const struct origin_case origin_cases[] = {
+    {"r1.retry.1", 1, "ferry.topic=orders", "ferry.partition=3", "ferry.offset=41"},
+    {"orders", 1, "ferry.topic=orders", "ferry.partition=0", "ferry.offset=7"},
+    {"r2.retry.1", 1, "ferry.topic=r2.retry.1", "ferry.partition=0", "ferry.offset=7"},
+    {"r1.retry.1", 0, "ferry.topic=r1.retry.1", "ferry.partition=0", "ferry.offset=7"},
+};
+
 static void test_retry_origin(void **state)
 {
+    static const struct ferry_retry_topics retry = {{"r1.retry.1"}, 1};
     struct ferry_record origin = {"orders", 3, 41, 1700000000000, "k", 1, "v", 1, NULL, NULL};
-    struct ferry_retry_meta m;
     struct ferry_reply_answer a = {200, NULL, 4, NULL, 0, NULL, 0, -1, NULL};
-    rd_kafka_headers_t *parked, *h;
-    struct ferry_record rec;
-    static const char *const want[] = {"ferry.status=200",   "ferry.attempts=4",
-                                       "ferry.topic=orders", "ferry.partition=3",
-                                       "ferry.offset=41",    "ferry.timestamp=1700000000000",
-                                       "ferry.route=r1",     NULL};
+    struct ferry_retry_meta m;
+    rd_kafka_headers_t *parked;
 
     (void)state;
     ferry_retry_meta_make(&m, &origin, NULL, 1, 3, "http status 503", 1000, 500);
     parked = ferry_retry_headers_build(NULL, &m, "r1");
     assert_non_null(parked);
-    rec = origin;
-    rec.topic = "r1.retry.1";
-    rec.partition = 0;
-    rec.offset = 7;
-    rec.headers = parked;
-    h = ferry_reply_headers_build(&rec, &a, "r1", 0, 0, 1);
-    assert_non_null(h);
-    check_headers(h, want);
-    rd_kafka_headers_destroy(h);
+    for (size_t i = 0; i < sizeof(origin_cases) / sizeof(origin_cases[0]); i++) {
+        const struct origin_case *c = &origin_cases[i];
+        const char *const want[] = {"ferry.status=200", "ferry.attempts=4",
+                                    c->want_topic,      c->want_partition,
+                                    c->want_offset,     "ferry.timestamp=1700000000000",
+                                    "ferry.route=r1",   NULL};
+        struct ferry_record rec = origin;
+        rd_kafka_headers_t *h;
+
+        rec.topic = c->topic;
+        rec.partition = 0;
+        rec.offset = 7;
+        rec.headers = parked;
+        h = ferry_reply_headers_build(&rec, c->routes_own ? &retry : NULL, &a, "r1", 0, 0, 1);
+        assert_non_null(h);
+        check_headers(h, want);
+        rd_kafka_headers_destroy(h);
+    }
     rd_kafka_headers_destroy(parked);
 }
 
