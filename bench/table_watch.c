@@ -51,7 +51,7 @@
 #define HEAD_MAX 4096        /* response status line and headers */
 #define LINE_KEEP 64         /* bytes kept of an event line: enough for data: {"t":<ns> */
 #define REQUEST_MAX 1024     /* one request's text */
-#define ETAG_MAX 64          /* "<partition>:<offset>" with its quotes */
+#define ETAG_MAX 64          /* "<partition>:<offset>-<hash>" with its quotes */
 #define SCRAPE_MAX (4 << 20) /* a /metrics answer */
 #define LATENCIES_MAX 2000000
 #define EVENTS_PER_WAIT 512

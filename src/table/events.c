@@ -13,40 +13,22 @@
 #include "table/read_remote.h"
 #include "table/reply.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EVENTS_ID_MAX 64 /* the longest Last-Event-ID read: "<partition>:<offset>" */
 
 /* redirected_by: a partitioned table's redirect to this instance adds it (read_remote.c) */
 static const char *const key_params[] = {"key_format", FERRY_TABLE_REDIRECTED_PARAM, NULL};
 static const char *const prefix_params[] = {"prefix", "key_format", NULL};
 
-/* Reads "<partition>:<offset>" into sub; an id of another shape resumes nothing. */
+/* Reads Last-Event-ID into sub: "<partition>:<offset>-<hash>", or the form without a hash
+ * (a resume that names no row). An id of another shape resumes nothing. */
 static void read_last_event_id(ferry_http_req *req, struct ferry_table_subscription *sub)
 {
     const char *id = ferry_http_req_header(req, "Last-Event-ID");
-    char text[EVENTS_ID_MAX], *colon, *end;
-    long long p, o;
 
-    if (!id || strlen(id) >= sizeof(text))
-        return;
-    memcpy(text, id, strlen(id) + 1);
-    colon = strchr(text, ':');
-    if (!colon)
-        return;
-    errno = 0;
-    p = strtoll(text, &end, 10);
-    if (errno || end != colon || end == text || p < 0 || p > INT32_MAX)
-        return;
-    o = strtoll(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || o < 0)
-        return;
-    sub->resume = 1;
-    sub->last_partition = (int32_t)p;
-    sub->last_offset = o;
+    if (id && ferry_etag_parse(id, strlen(id), &sub->last) == 0)
+        sub->resume = 1;
 }
 
 /* Checks the parameters and decodes key[0..*len) in place (?key_format=base64). Answers 400

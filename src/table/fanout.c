@@ -444,8 +444,7 @@ static struct sub *sub_new(struct table_fanout *tf, const struct ferry_table_sub
     s->key_len = sr->key_len;
     s->prefix = sr->prefix;
     s->resume = sr->resume;
-    s->last_partition = sr->last_partition;
-    s->last_offset = sr->last_offset;
+    s->last = sr->last;
     s->phase = PHASE_NEW;
     return s;
 }

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "core/httpd.h"
+#include "table/etag.h"
 #include "table/state.h"
 #include "table/store.h"
 
@@ -63,8 +64,7 @@ struct ferry_table_subscription {
     size_t key_len;
     int prefix;             /* key is a prefix of the keys wanted ("" for all) */
     int resume;             /* Last-Event-ID was given: */
-    int32_t last_partition; /*   its partition */
-    int64_t last_offset;    /*   and offset */
+    struct ferry_etag last; /*   the id, taken apart */
 };
 
 /* Answers req with a stream of t's events for sub, or with 429 (limits.max_subscribers are all

@@ -55,8 +55,7 @@ struct sub {
     size_t key_len;
     int prefix;
     int resume;
-    int32_t last_partition;
-    int64_t last_offset;
+    struct ferry_etag last; /* Last-Event-ID, when resume */
     enum phase phase;
     uint64_t pos;         /* the next change of the log it has not considered */
     int reset;            /* its next state begins with `event: reset` */
@@ -71,6 +70,7 @@ struct sub {
     int sent, sent_deleted;
     int32_t sent_partition;
     int64_t sent_offset;
+    uint32_t sent_hash; /* of the value sent (a rebuilt store may hold another at that place) */
     int64_t wrote_ms;
     TAILQ_ENTRY(sub) link;       /* a bucket, the prefixes, or the incoming list */
     TAILQ_ENTRY(sub) state_link; /* the table's states */

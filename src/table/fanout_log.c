@@ -10,6 +10,7 @@
  * it.
  */
 #include "core/log.h"
+#include "table/etag.h"
 #include "table/fanout_int.h"
 #include "table/sse.h"
 
@@ -115,7 +116,8 @@ static int takes(struct sub *s, const struct sub *only, uint64_t seq, struct cha
 struct change_view {
     const struct ferry_table_mark *mark;
     struct ferry_buf *out;
-    int current; /* the store holds this change's row */
+    int current;   /* the store holds this change's row */
+    uint32_t hash; /* its value's */
 };
 
 static int view_change(void *arg, const struct ferry_store_entry *e)
@@ -124,16 +126,17 @@ static int view_change(void *arg, const struct ferry_store_entry *e)
 
     if (!cv->mark->deleted && e->row.partition == cv->mark->partition &&
         e->row.offset == cv->mark->offset)
-        cv->current = ferry_sse_put(cv->out, e) == 0;
+        cv->current = ferry_sse_put(cv->out, e, &cv->hash) == 0;
     return 0;
 }
 
-/* Writes the change's event into tf->event. Returns 1, or -1 when the store has moved past the
- * change (a later change of the key follows) or cannot be read. */
+/* Writes the change's event into tf->event, and its value's hash into *hash. Returns 1, or -1
+ * when the store has moved past the change (a later change of the key follows) or cannot be
+ * read. */
 static int change_event(struct table_fanout *tf, const struct changed_key *ck,
-                        const struct ferry_table_mark *mark)
+                        const struct ferry_table_mark *mark, uint32_t *hash)
 {
-    struct change_view cv = {mark, &tf->event, 0};
+    struct change_view cv = {mark, &tf->event, 0, FERRY_ETAG_DELETED};
     ferry_store *store = ferry_table_store_acquire(tf->t);
     char why[512] = "its store is closed";
     int r = FERRY_STORE_ERROR;
@@ -153,6 +156,7 @@ static int change_event(struct table_fanout *tf, const struct changed_key *ck,
                            "subscriptions: the value at %d:%" PRId64
                            " is too large to send (%d bytes)",
                            mark->partition, mark->offset, FANOUT_EVENT_MAX);
+    *hash = cv.hash;
     return cv.current ? 1 : -1;
 }
 
@@ -164,7 +168,8 @@ struct walk {
     uint64_t seq; /* the change's number */
     struct changed_key ck;
     const struct ferry_table_mark *mark;
-    int event; /* 0: not read yet; 1: in tf->event; -1: nothing to send */
+    int event;     /* 0: not read yet; 1: in tf->event; -1: nothing to send */
+    uint32_t hash; /* of the value in tf->event */
 };
 
 /* Whether key subscription s has sent m's state of its key already, or a later one. A delete
@@ -185,7 +190,7 @@ static void send_change(struct walk *w, struct sub *s)
     const struct ferry_table_mark *m = w->mark;
 
     if (!w->event)
-        w->event = change_event(w->tf, &w->ck, m);
+        w->event = change_event(w->tf, &w->ck, m, &w->hash);
     if (w->event < 0)
         return;
     if (key_state_sent(s, m))
@@ -198,6 +203,7 @@ static void send_change(struct walk *w, struct sub *s)
     s->sent_deleted = m->deleted;
     s->sent_partition = m->partition;
     s->sent_offset = m->offset;
+    s->sent_hash = w->hash;
 }
 
 static void walk_change(struct walk *w)

@@ -24,16 +24,17 @@ struct page {
     size_t too_large; /* rows left out: their event would pass FANOUT_EVENT_MAX */
     unsigned char cursor[FERRY_STORE_CURSOR_MAX];
     size_t cursor_len;
-    int found; /* a key's row exists; its place: */
+    int found; /* a key's row exists; its place and its value's hash: */
     int32_t partition;
     int64_t offset;
+    uint32_t hash;
 };
 
 static int page_row(void *arg, const struct ferry_store_entry *e)
 {
     struct page *pg = arg;
 
-    if (ferry_sse_put(&pg->text, e) == 0)
+    if (ferry_sse_put(&pg->text, e, NULL) == 0)
         pg->rows++;
     else
         pg->too_large++;
@@ -49,7 +50,7 @@ static int key_row(void *arg, const struct ferry_store_entry *e)
     pg->found = 1;
     pg->partition = e->row.partition;
     pg->offset = e->row.offset;
-    if (ferry_sse_put(&pg->text, e) == 0)
+    if (ferry_sse_put(&pg->text, e, &pg->hash) == 0)
         pg->rows++;
     return 0;
 }
@@ -78,12 +79,12 @@ static int read_part(struct sub *s, struct page *pg, size_t rows)
     return next_len == 0;
 }
 
-/* A key's state: nothing when the client resumes at the row's own id, a delete without an id
- * when it resumes and the key is gone, else the row read. */
+/* A key's state: nothing when the client resumes at the row's own id (its place and its value's
+ * hash: a recreated topic may have put another value at the same place), a delete without an
+ * id when it resumes and the key is gone, else the row read. */
 static void key_part(struct sub *s, struct page *pg)
 {
-    if (pg->found && s->resume && pg->partition == s->last_partition &&
-        pg->offset == s->last_offset) {
+    if (pg->found && s->resume && ferry_etag_names(&s->last, pg->partition, pg->offset, pg->hash)) {
         ferry_buf_reset(&pg->text);
         pg->rows = 0;
     } else if (!pg->found && s->resume) {
@@ -97,6 +98,7 @@ static void key_sent(struct sub *s, const struct page *pg)
     s->sent_deleted = !pg->found;
     s->sent_partition = pg->partition;
     s->sent_offset = pg->offset;
+    s->sent_hash = pg->hash;
 }
 
 /* Rows s's queue has room for, leaving half of it to the changes that arrive meanwhile. */
@@ -197,7 +199,8 @@ static void resend_key(struct sub *s)
         ferry_sse_delete(&pg.text, s->key, s->key_len, -1, 0);
     if (complete >= 0 &&
         !(s->sent && s->sent_deleted == !pg.found &&
-          (!pg.found || (s->sent_partition == pg.partition && s->sent_offset == pg.offset))) &&
+          (!pg.found || (s->sent_partition == pg.partition && s->sent_offset == pg.offset &&
+                         s->sent_hash == pg.hash))) &&
         ferry_fanout_write(s, pg.text.data, pg.text.len, 1) == 0)
         key_sent(s, &pg);
     ferry_buf_release(&pg.text);

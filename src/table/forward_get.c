@@ -5,6 +5,7 @@
 #include "table/forward_get.h"
 #include "core/base64.h"
 #include "core/json_scan.h"
+#include "table/etag.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -98,16 +99,19 @@ static int answer_row(ferry_http_req *req, const char *p, size_t n, int64_t part
                       const char *served_by)
 {
     int64_t offset, ts = 0;
-    char etag[64], *type = NULL, *owned = NULL;
+    char etag[FERRY_ETAG_MAX], *type = NULL, *owned = NULL;
     const char *value;
     size_t type_len = 0, len;
 
-    if (find_int(p, n, "offset", &offset) || value_bytes(p, n, &value, &len, &owned))
+    if (partition < 0 || partition > INT32_MAX || find_int(p, n, "offset", &offset) ||
+        value_bytes(p, n, &value, &len, &owned))
         return -1;
     find_int(p, n, "timestamp_ms", &ts);
     if (find_string(p, n, "content_type", &type, &type_len) == 0 && type_len < GET_TYPE_MAX)
         type[type_len] = '\0';
-    snprintf(etag, sizeof(etag), "\"%" PRId64 ":%" PRId64 "\"", partition, offset);
+    /* the holder's GET hashes the value it sends: these are the same bytes */
+    ferry_etag_format(etag, sizeof(etag), (int32_t)partition, offset, ferry_etag_hash(value, len),
+                      1);
     ferry_http_add_header(req, "Ferry-Served-By", served_by);
     ferry_http_add_header(req, "ETag", etag);
     last_modified(req, ts);

@@ -3,9 +3,10 @@
  * GET /tables/{table}/keys/{key}.
  *
  * A key read looks the key up in place in the store's map and answers with the value and
- * what the record says of itself: ETag "<partition>:<offset>", Last-Modified from the record's
- * timestamp, Ferry-Partition, Ferry-Offset and Ferry-Lag (records the table is behind that
- * partition's end). If-None-Match answers 304. Until the table is ready every read gets 503
+ * what the record says of itself: ETag "<partition>:<offset>-<hash>" (the record's place and a
+ * hash of the value it sends, etag.h), Last-Modified from the record's timestamp,
+ * Ferry-Partition, Ferry-Offset and Ferry-Lag (records the table is behind that partition's
+ * end). If-None-Match answers 304. Until the table is ready every read gets 503
  * with Retry-After, never a 404 for a key that may exist.
  */
 #include "table/read.h"
@@ -14,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "table/assign.h"
+#include "table/etag.h"
 #include "table/lookup_remote.h"
 #include "table/member_map.h"
 #include "table/read_remote.h"
@@ -33,7 +35,6 @@
 #include <time.h>
 
 #define READ_PREFIX "/tables/"
-#define READ_HEADER_MAX 64
 #define READ_STATUS_MAX (64 * 1024) /* GET /tables, and a table's state without its partitions */
 /* One partition in GET /tables/{table}: its object with an int32 and three int64s at their
  * longest is 139 bytes. */
@@ -62,26 +63,6 @@ struct key_read {
     char key[];             /* waiter.key_len bytes, decoded in place */
 };
 
-/* Nonzero when If-None-Match names etag (a list, weak tags, or *). */
-static int etag_matches(const char *header, const char *etag)
-{
-    size_t n = strlen(etag);
-    const char *p = header;
-
-    while (p && *p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '*')
-            return 1;
-        if (strncmp(p, "W/", 2) == 0)
-            p += 2;
-        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-            return 1;
-        p = strchr(p, ',');
-    }
-    return 0;
-}
-
 static void add_last_modified(ferry_http_req *req, int64_t timestamp_ms)
 {
     time_t secs = (time_t)(timestamp_ms / 1000);
@@ -99,11 +80,12 @@ static void add_last_modified(ferry_http_req *req, int64_t timestamp_ms)
 static int send_row(void *arg, const struct ferry_store_entry *e)
 {
     struct key_read *kr = arg;
-    char etag[READ_HEADER_MAX];
+    char etag[FERRY_ETAG_MAX];
     int match;
 
-    snprintf(etag, sizeof(etag), "\"%d:%" PRId64 "\"", e->row.partition, e->row.offset);
-    match = kr->if_none_match && etag_matches(kr->if_none_match, etag);
+    ferry_etag_format(etag, sizeof(etag), e->row.partition, e->row.offset,
+                      ferry_etag_hash(e->value, e->value_len), 1);
+    match = kr->if_none_match && ferry_etag_matches(kr->if_none_match, etag);
     if (match && kr->may_wait) {
         kr->matched = 1;
         return 0;

@@ -8,6 +8,7 @@
 #include "table/sse.h"
 #include "core/base64.h"
 #include "core/json.h"
+#include "table/etag.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -53,16 +54,28 @@ static int finish(struct ferry_buf *out, const struct ferry_buf *mark, int faile
     return 0;
 }
 
-int ferry_sse_put(struct ferry_buf *out, const struct ferry_store_entry *e)
+/* Appends the id line "id: <partition>:<offset>-<hash>". */
+static int add_id(struct ferry_buf *out, int32_t partition, int64_t offset, uint32_t hash)
+{
+    char id[FERRY_ETAG_MAX];
+
+    return ferry_etag_format(id, sizeof(id), partition, offset, hash, 0) < 0 ||
+           ferry_buf_addf(out, "id: %s\n", id);
+}
+
+int ferry_sse_put(struct ferry_buf *out, const struct ferry_store_entry *e, uint32_t *hash)
 {
     struct ferry_buf mark = *out;
-    int failed = ferry_buf_addf(out, "id: %d:%" PRId64 "\nevent: put\ndata: {", e->row.partition,
-                                e->row.offset) ||
+    uint32_t h = ferry_etag_hash(e->value, e->value_len);
+    int failed = add_id(out, e->row.partition, e->row.offset, h) ||
+                 ferry_buf_adds(out, "event: put\ndata: {") ||
                  add_text_or_base64(out, "key", e->key, e->key_len) || ferry_buf_addc(out, ',') ||
                  add_value(out, e->value, e->value_len) ||
                  ferry_buf_addf(out, ",\"partition\":%d,\"offset\":%" PRId64, e->row.partition,
                                 e->row.offset);
 
+    if (hash)
+        *hash = h;
     return finish(out, &mark, failed);
 }
 
@@ -73,7 +86,7 @@ int ferry_sse_delete(struct ferry_buf *out, const void *key, size_t key_len, int
     int failed = 0;
 
     if (partition >= 0)
-        failed = ferry_buf_addf(out, "id: %d:%" PRId64 "\n", partition, offset);
+        failed = add_id(out, partition, offset, FERRY_ETAG_DELETED);
     failed = failed || ferry_buf_adds(out, "event: delete\ndata: {") ||
              add_text_or_base64(out, "key", key, key_len);
     if (partition >= 0)

@@ -19,14 +19,15 @@
 /* A comment line: keeps an idle stream (and the proxies on its way) alive. */
 #define FERRY_SSE_KEEPALIVE ": keepalive\n\n"
 
-/* Appends `event: put` for a row: id "<partition>:<offset>", data {"key", "value",
- * "partition", "offset"}. Returns 0, or -1 when out's cap would be passed (out is then as it
- * was). */
-int ferry_sse_put(struct ferry_buf *out, const struct ferry_store_entry *e);
+/* Appends `event: put` for a row: id "<partition>:<offset>-<hash>" (etag.h), data {"key",
+ * "value", "partition", "offset"}; stores the value's hash in *hash when hash is not NULL.
+ * Returns 0, or -1 when out's cap would be passed (out is then as it was). */
+int ferry_sse_put(struct ferry_buf *out, const struct ferry_store_entry *e, uint32_t *hash);
 
 /* Appends `event: delete` for key. With partition >= 0 the event is the tombstone at
- * partition:offset (its id, and both in its data); with partition < 0 it has no id (a key found
- * gone when a stream resumes) and its data is only {"key"}. Returns 0 or -1 as ferry_sse_put. */
+ * partition:offset (its id, with the hash FERRY_ETAG_DELETED, and both in its data); with
+ * partition < 0 it has no id (a key found gone when a stream resumes) and its data is only
+ * {"key"}. Returns 0 or -1 as ferry_sse_put. */
 int ferry_sse_delete(struct ferry_buf *out, const void *key, size_t key_len, int32_t partition,
                      int64_t offset);
 

@@ -727,6 +727,54 @@ def parse_prometheus(text, strict=True):
 
 
 # --------------------------------------------------------------------------------------------
+# Table tags: "<partition>:<offset>-<hash>" (src/table/etag.c, written again here from its
+# description, so that a test checks ferry's tags against a second implementation)
+
+_M64 = (1 << 64) - 1
+_MUL, _MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9
+
+
+def _step(h, w):
+    h = ((h ^ w) * _MUL) & _M64
+    return h ^ (h >> 29)
+
+
+def value_hash(value):
+    """The 8 hex digits of a table tag for a value (bytes or str)."""
+    b = value.encode() if isinstance(value, str) else bytes(value)
+    lanes = [_MUL2, _MUL, _MUL2 ^ _MUL, (_MUL2 + _MUL) & _M64]
+    i, n = 0, len(b)
+    while i + 32 <= n:
+        for lane in range(4):
+            word = int.from_bytes(b[i + 8 * lane:i + 8 * lane + 8], "little")
+            lanes[lane] = _step(lanes[lane], word)
+        i += 32
+    h = _MUL2
+    for lane in lanes:
+        h = _step(h, lane)
+    while i + 8 <= n:
+        h = _step(h, int.from_bytes(b[i:i + 8], "little"))
+        i += 8
+    h = _step(h, int.from_bytes(b[i:], "little"))
+    h ^= n
+    h = (h * _MUL2) & _M64
+    h ^= h >> 32
+    h = (h * _MUL) & _M64
+    h ^= h >> 29
+    return f"{(h ^ (h >> 32)) & 0xFFFFFFFF:08x}"
+
+
+def event_id(partition, offset, value):
+    """The SSE id of a row (a tombstone's value is None: its hash is 00000000)."""
+    return f"{partition}:{offset}-{'00000000' if value is None else value_hash(value)}"
+
+
+def etag(partition, offset, value):
+    """The ETag header of a row, quotes included."""
+    return f'"{event_id(partition, offset, value)}"'
+
+
+# --------------------------------------------------------------------------------------------
 # Kafka helpers (confluent-kafka)
 
 

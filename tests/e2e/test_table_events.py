@@ -13,7 +13,7 @@ import socket
 import time
 from urllib.parse import quote
 
-from ferrytest import produce, unique, wait_until
+from ferrytest import event_id, produce, unique, wait_until
 from test_tables import broker30, config, metric, no_space_env, table  # noqa: F401 (a fixture)
 
 
@@ -124,7 +124,7 @@ def test_key_state_first_then_changes_in_order(broker30, run_ferry, tmp_path):
         assert s.headers["cache-control"] == "no-cache"
         state = s.state()
         assert [e["event"] for e in state] == ["put", "sync"]
-        assert state[0]["id"] == f"{first.partition()}:{first.offset()}"
+        assert state[0]["id"] == event_id(first.partition(), first.offset(), first.value())
         assert state[0]["data"] == {"key": "AAPL", "value": {"price": 1, "currency": "USD"},
                                     "partition": first.partition(), "offset": first.offset()}
         assert state[1]["data"] == {"keys": 1}
@@ -132,7 +132,8 @@ def test_key_state_first_then_changes_in_order(broker30, run_ferry, tmp_path):
         for i in range(2, 5):
             [m] = put(broker, topic, [("AAPL", f'{{"price": {i}}}')])
             [e] = s.events(is_event("put"))
-            assert e["id"] == f"{m.partition()}:{m.offset()}" and e["data"]["value"] == {"price": i}
+            assert e["id"] == event_id(m.partition(), m.offset(), m.value())
+            assert e["data"]["value"] == {"price": i}
         # a burst: maybe conflated, never backwards, ending at the last value
         msgs = put(broker, topic, [("AAPL", f'{{"price": {i}}}') for i in range(5, 55)] +
                    [("MSFT", "other key")])
@@ -141,11 +142,11 @@ def test_key_state_first_then_changes_in_order(broker30, run_ferry, tmp_path):
         assert offsets == sorted(set(offsets)), offsets
         assert all(e["data"]["key"] == "AAPL" for e in got)
         [last] = [m for m in msgs if m.value() == b'{"price": 54}']
-        assert got[-1]["id"] == f"{last.partition()}:{last.offset()}"
+        assert got[-1]["id"] == event_id(last.partition(), last.offset(), last.value())
         # a tombstone is a delete event with its own id; a new value comes after it
         [tomb] = put(broker, topic, [("AAPL", None)])
         [e] = s.events(is_event("delete"))
-        assert e["id"] == f"{tomb.partition()}:{tomb.offset()}"
+        assert e["id"] == event_id(tomb.partition(), tomb.offset(), None)
         assert e["data"] == {"key": "AAPL", "partition": tomb.partition(),
                              "offset": tomb.offset()}
         put(broker, topic, [("AAPL", "back, not JSON")])
@@ -246,30 +247,45 @@ def test_resume_with_last_event_id_loses_nothing(broker30, run_ferry, tmp_path):
                                                                         "p:d": 2}
     finally:
         s.close()
+    # a prefix compares no id: any id that parses is a resume (the form of before the hash
+    # too), anything else starts afresh, without a reset
+    for other, first in (("0:5", "reset"), ("0:5-0badf00d", "reset"), ("garbage", "put"),
+                         ("0:5-0BADF00D", "put")):
+        s = Stream(f, "/tables/t/events?prefix=p:", headers={"Last-Event-ID": other})
+        state = s.state()
+        s.close()
+        assert state[0]["event"] == first, (other, state)
+        assert apply_events({}, state) == {"p:a": 2, "p:b": 3, "p:d": 2}
 
 
 def test_key_resume_sends_only_what_changed(broker30, run_ferry, tmp_path):
     broker, topic = broker30
     [m] = put(broker, topic, [("K", "1")])
     f = ferry_with(run_ferry, broker, topic, tmp_path)
-    row_id = f"{m.partition()}:{m.offset()}"
+    row_id = event_id(m.partition(), m.offset(), "1")
     path = "/tables/t/keys/K/events"
     # resuming at the current row: nothing to resend
     s = Stream(f, path, headers={"Last-Event-ID": row_id})
     assert [e["event"] for e in s.state()] == ["sync"]
     s.close()
+    # the same place with another value's hash, or the id of before the hash: the row again
+    for other in (event_id(m.partition(), m.offset(), "2"), f"{m.partition()}:{m.offset()}"):
+        s = Stream(f, path, headers={"Last-Event-ID": other})
+        assert [(e["event"], e.get("id")) for e in s.state()] == [("put", row_id), ("sync", None)]
+        s.close()
     # changed while away: the new row
     [m2] = put(broker, topic, [("K", "2")])
     wait_until(lambda: f.get("/tables/t/keys/K").body == b"2", 30, "the change")
     s = Stream(f, path, headers={"Last-Event-ID": row_id})
     state = s.state()
     assert [e["event"] for e in state] == ["put", "sync"]
-    assert state[0]["id"] == f"{m2.partition()}:{m2.offset()}" and state[0]["data"]["value"] == 2
+    assert state[0]["id"] == event_id(m2.partition(), m2.offset(), "2")
+    assert state[0]["data"]["value"] == 2
     s.close()
     # deleted while away: a delete without an id
     put(broker, topic, [("K", None)])
     wait_until(lambda: f.get("/tables/t/keys/K").status == 404, 30, "the delete")
-    s = Stream(f, path, headers={"Last-Event-ID": f"{m2.partition()}:{m2.offset()}"})
+    s = Stream(f, path, headers={"Last-Event-ID": event_id(m2.partition(), m2.offset(), "2")})
     try:
         state = s.state()
         assert [e["event"] for e in state] == ["delete", "sync"]

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ferrytest import Kafka, deep_merge, produce, unique, wait_until
+from ferrytest import Kafka, deep_merge, etag, produce, unique, wait_until
 
 
 def table(name, topic, path, **over):
@@ -120,7 +120,7 @@ def test_headers_etag_and_304(broker30, run_ferry, tmp_path):
     try:
         status, h, body = reader.key("t", "AAPL")
         assert status == 200 and body == b"raw bytes"
-        assert h["etag"] == f'"{msg.partition()}:{msg.offset()}"'
+        assert h["etag"] == etag(msg.partition(), msg.offset(), b"raw bytes")
         assert h["ferry-partition"] == str(msg.partition())
         assert h["ferry-offset"] == str(msg.offset())
         assert h["ferry-lag"] == "0"
@@ -129,6 +129,12 @@ def test_headers_etag_and_304(broker30, run_ferry, tmp_path):
         assert reader.key("t", "AAPL", {"If-None-Match": h["etag"]})[0] == 304
         assert reader.key("t", "AAPL", {"If-None-Match": f'"x", W/{h["etag"]}'})[0] == 304
         assert reader.key("t", "AAPL", {"If-None-Match": '"0:999999"'})[0] == 200
+        # the tag of before the hash, and a hash of another value at the same place
+        assert reader.key("t", "AAPL", {"If-None-Match": f'"{msg.partition()}:{msg.offset()}"'}
+                          )[0] == 200
+        other = etag(msg.partition(), msg.offset(), b"other bytes")
+        assert reader.key("t", "AAPL", {"If-None-Match": other})[0] == 200
+        assert reader.key("t", "AAPL", {"If-None-Match": "*"})[0] == 304
         # a key that is not there: 404 with the partition it would be in
         status, h, body = reader.key("t", "MSFT")
         assert status == 404 and "no such key" in body.decode()
@@ -460,6 +466,89 @@ def test_rebuilt_store_replaces_one_with_a_file_of_its_own(start_dev_broker, run
     g = run_on_a_recreated_topic(start_dev_broker, run_ferry, tmp_path, add_file)
     g.wait_log(r"level=warn .*the rebuilt store is in place, but .*s\.old", timeout=10)
     assert (tmp_path / "s.old" / "notes.txt").exists()
+
+
+def test_a_recreated_topic_puts_another_value_at_the_same_place(start_dev_broker, run_ferry,
+                                                                  tmp_path):
+    """A topic deleted and created again starts its offsets at 0 again: the key's new record
+    has the partition and offset of its old one, with another value. The tag names the value
+    too, so the old ETag gets 200 with the new value, a long poll with it answers at once, and
+    a key's stream resumed with the old id sends the new row. (With "<partition>:<offset>"
+    alone, the old ETag got 304, the long poll waited out its time, and the stream sent only
+    sync.)"""
+    import time
+    from test_table_events import Stream  # that module imports this one: imported here
+    topic = unique("t")
+    path = tmp_path / "s"
+    first = start_dev_broker("--topic", f"{topic}:1", name="first-cluster")
+    # another record after K's: the store's offset is then past the new topic's end, which is
+    # how the table notices the recreate (with as many records as before it would not)
+    [old, _] = produce(first.bootstrap, topic, [("K", '{"v":"old"}'), ("X", "1")],
+                       partitioner="murmur2_random")
+    f = run_ferry(config(first.bootstrap, [table("t", topic, path)]), name="before")
+    f.wait_ready(60)
+    r = f.get("/tables/t/keys/K")
+    old_tag = r.headers["etag"]
+    assert old_tag == etag(old.partition(), old.offset(), '{"v":"old"}'), old_tag
+    s = Stream(f, "/tables/t/keys/K/events")
+    old_id = s.state()[0]["id"]
+    s.close()
+    assert f'"{old_id}"' == old_tag
+    f.stop()
+    first.stop()
+
+    second = start_dev_broker("--topic", f"{topic}:1", name="second-cluster")
+    [new] = produce(second.bootstrap, topic, [("K", '{"v":"new"}')], partitioner="murmur2_random")
+    assert (new.partition(), new.offset()) == (old.partition(), old.offset())
+    new_tag = etag(new.partition(), new.offset(), '{"v":"new"}')
+    g = run_ferry(config(second.bootstrap, [table("t", topic, path)]), name="after")
+    g.wait_log(r"REBUILDING the store from the earliest offsets: ", timeout=60)
+    g.wait_log(r"the rebuilt store has caught up and replaced the old one", timeout=60)
+    g.wait_ready(60)
+
+    got, want = {}, {}
+    r = g.get("/tables/t/keys/K", headers={"If-None-Match": old_tag})
+    got["GET with the old ETag"] = (r.status, r.body, r.headers.get("etag"))
+    want["GET with the old ETag"] = (200, b'{"v":"new"}', new_tag)
+    started = time.monotonic()
+    r = g.get("/tables/t/keys/K", headers={"If-None-Match": old_tag, "Prefer": "wait=20"},
+              timeout=60)
+    got["long poll with the old ETag"] = (r.status, r.body, time.monotonic() - started < 10)
+    want["long poll with the old ETag"] = (200, b'{"v":"new"}', True)
+    s = Stream(g, "/tables/t/keys/K/events", headers={"Last-Event-ID": old_id})
+    got["stream resumed at the old id"] = [(e["event"], e.get("id"), e["data"].get("value"))
+                                           for e in s.state()]
+    s.close()
+    want["stream resumed at the old id"] = [("put", new_tag.strip('"'), {"v": "new"}),
+                                            ("sync", None, None)]
+    assert got == want
+    # the new tag and id are the row's own
+    assert g.get("/tables/t/keys/K", headers={"If-None-Match": new_tag}).status == 304
+    s = Stream(g, "/tables/t/keys/K/events", headers={"Last-Event-ID": new_tag.strip('"')})
+    assert [e["event"] for e in s.state()] == ["sync"]
+    s.close()
+
+
+def test_instances_holding_the_same_records_give_the_same_tags(broker30, run_ferry, tmp_path):
+    """Two instances of placement all behind a load balancer: a tag one gave matches at the
+    other, so a long poll or a resumed stream that lands on the other instance still waits."""
+    from test_table_events import Stream
+    broker, topic = broker30
+    value = '{"blob":"' + "x" * 1000 + '"}'  # past the hash's 32-byte lanes, and a tail
+    [msg] = produce(broker.bootstrap, topic, [("K", value)], partitioner="murmur2_random")
+    a = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "a")]), name="a")
+    b = run_ferry(config(broker.bootstrap, [table("t", topic, tmp_path / "b")]), name="b")
+    a.wait_ready(60)
+    b.wait_ready(60)
+    tag = a.get("/tables/t/keys/K").headers["etag"]
+    assert tag == b.get("/tables/t/keys/K").headers["etag"] == etag(msg.partition(), msg.offset(),
+                                                                     value)
+    assert b.get("/tables/t/keys/K", headers={"If-None-Match": tag}).status == 304
+    r = b.get("/tables/t/keys/K", headers={"If-None-Match": tag, "Prefer": "wait=1"})
+    assert r.status == 304 and r.headers["etag"] == tag
+    s = Stream(b, "/tables/t/keys/K/events", headers={"Last-Event-ID": tag.strip('"')})
+    assert [e["event"] for e in s.state()] == ["sync"]
+    s.close()
 
 
 def low_watermark(bootstrap, topic, partition):

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from ferrytest import deep_merge, free_port, make_producer, produce, unique, wait_until
+from ferrytest import deep_merge, etag, free_port, make_producer, produce, unique, wait_until
 
 PARTITIONS = 12
 
@@ -192,6 +192,8 @@ def test_every_instance_answers_every_key(cluster):
                 status, h, body = reader.key(table, k)
                 assert status == 200, (f.name, k, status, body)
                 assert body.decode() == v, (f.name, k)
+                # the tag the holder gives, whoever answers (forwarded one by one or batched)
+                assert h["etag"] == etag(int(h["ferry-partition"]), int(h["ferry-offset"]), v)
                 served_by[h["ferry-served-by"]] = served_by.get(h["ferry-served-by"], 0) + 1
         finally:
             reader.close()
@@ -756,6 +758,13 @@ def test_batched_gets_keep_the_value_byte_for_byte(cluster):
     assert not errors, errors
     assert {b for b in bodies} == {bodies[0]} and bodies[0][:2] == (200, value.encode()), \
         set(bodies)
+    # the ETag is the holder's own: a hash of the same bytes; a GET that is not batched (it
+    # has If-None-Match) relays the holder's header, and the tag matches through either
+    status, h, _ = Reader(holder).key(table, "ws")
+    assert bodies[0][2] == h["etag"] == etag(int(h["ferry-partition"]), int(h["ferry-offset"]),
+                                             value)
+    assert Reader(other).key(table, "ws", {"If-None-Match": '"x"'})[1]["etag"] == h["etag"]
+    assert Reader(other).key(table, "ws", {"If-None-Match": h["etag"]})[0] == 304
 
 
 def scan_all(ferry, table, limit, prefix=None):
