@@ -68,6 +68,9 @@ uint32_t ferry_etag_hash(const void *value, size_t len)
     return (uint32_t)(h ^ (h >> 32));
 }
 
+/* The longest tag: quotes, an int32 and an int64 with their signs, ':', '-', 8 digits, NUL. */
+_Static_assert(FERRY_ETAG_MAX >= 2 + 11 + 1 + 20 + 1 + 8 + 1, "FERRY_ETAG_MAX holds every tag");
+
 int ferry_etag_format(char *out, size_t size, int32_t partition, int64_t offset, uint32_t hash,
                       int quoted)
 {

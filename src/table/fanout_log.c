@@ -174,14 +174,17 @@ struct walk {
 
 /* Whether key subscription s has sent m's state of its key already, or a later one. A delete
  * is sent when the key is gone now, which it may be again after a later put that s was sent
- * when its state was read afresh (fanout_state.c's resend_key reads the store ahead of the log). */
-static int key_state_sent(const struct sub *s, const struct ferry_table_mark *m)
+ * when its state was read afresh (fanout_state.c's resend_key reads the store ahead of the log).
+ * A put is the one sent only if its value's hash is that one's too: a store rebuilt from a
+ * recreated topic may hold another value at the same place. */
+static int key_state_sent(const struct sub *s, const struct ferry_table_mark *m, uint32_t hash)
 {
     if (s->prefix || !s->sent)
         return 0;
     if (m->deleted)
         return s->sent_deleted || (s->sent_partition == m->partition && s->sent_offset > m->offset);
-    return !s->sent_deleted && s->sent_partition == m->partition && s->sent_offset == m->offset;
+    return !s->sent_deleted && s->sent_partition == m->partition && s->sent_offset == m->offset &&
+           s->sent_hash == hash;
 }
 
 /* Sends the change to s; a stalled s stays at it. */
@@ -193,7 +196,7 @@ static void send_change(struct walk *w, struct sub *s)
         w->event = change_event(w->tf, &w->ck, m, &w->hash);
     if (w->event < 0)
         return;
-    if (key_state_sent(s, m))
+    if (key_state_sent(s, m, w->hash))
         return;
     if (ferry_fanout_write(s, w->tf->event.data, w->tf->event.len, 1)) {
         s->pos = w->seq;

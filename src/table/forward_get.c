@@ -72,7 +72,9 @@ static int is_true(const char *p, size_t n, const char *name)
     return ferry_json_find(p, n, name, &f) == 1 && f.len == 4 && memcmp(f.span, "true", 4) == 0;
 }
 
-/* The value's bytes: base64 decoded into *owned, or the JSON text in place. */
+/* The value's bytes: base64 decoded into *owned, or the JSON text in place. Holders of this
+ * version always send base64 (query.c); the JSON text comes only from an older holder, whose
+ * own tags have no hash, so the two never agree anyway. */
 static int value_bytes(const char *p, size_t n, const char **value, size_t *len, char **owned)
 {
     struct ferry_json_found f, enc;

@@ -34,6 +34,8 @@ static const struct hash_case hash_cases[] = {
     {"abcdefgh", 8, 0x4a366aba},
     {"{\"price\":189.91,\"currency\":\"USD\"}", 33, 0x0a1b37f1}, /* a lane block and a tail */
     {"\0\0\0\0\0\0\0\0", 8, 0x12d6a427},
+    /* a lane block, a word after it and a tail */
+    {"{\"sku\":\"A-1042\",\"qty\":3,\"note\":\"gift wrapped\"}", 46, 0x4cd841fc},
     {"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
      "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
      64, 0xa01864cd},
