@@ -157,10 +157,14 @@ static int register_jobs(struct app *a, char *errstr, size_t errstr_size)
 static int start_http(struct app *a, char *errstr, size_t errstr_size)
 {
     const struct ferry_server_config *s = &a->cfg->server;
-    struct ferry_httpd_options opts = {s->listen, (int)s->threads, (int)s->max_connections,
-                                       (int)(s->connection_timeout_ms / 1000),
-                                       (size_t)s->connection_memory,
-                                       (size_t)s->max_body_memory};
+    struct ferry_httpd_options opts = {
+        .listen = s->listen,
+        .threads = (int)s->threads,
+        .max_connections = (int)s->max_connections,
+        .connection_timeout_s = (int)(s->connection_timeout_ms / 1000),
+        .connection_memory = (size_t)s->connection_memory,
+        .max_body_memory = (size_t)s->max_body_memory,
+    };
     char why[256] = "";
 
     a->httpd = ferry_httpd_new(&opts, why, sizeof(why));
