@@ -109,11 +109,6 @@ int route_parking_init(struct route *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory for its retry topics");
         return -1;
     }
-    if (ferry_route_retry_topics(r->cfg, &p->topics)) {
-        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
-                 FERRY_RETRY_STAGES_MAX);
-        return -1;
-    }
     for (int stage = 1; stage <= p->stages; stage++) {
         if (make_writer(r, stage, errstr, errstr_size))
             return -1;

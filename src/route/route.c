@@ -621,8 +621,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct route *r = ferry_kafka_client_user(opaque);
     int cooperative = r->cooperative;
 
-    if (r->releasing)
-        return; /* not expected: see drop_unused_consumer */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* No pause or resume follows the assignment: in librdkafka 2.0.2 either one bumps the
          * partition's op version, and the fetch start that the assignment queued may then be
@@ -888,7 +886,6 @@ static void dead_letter_let_go(void *arg, const struct ferry_dispatch_rec *rec)
 
 static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
 {
-    struct ferry_retry_topics retry; /* copied by the writer */
     struct ferry_deadletter_backlog_options o = {
         .kafka = r->kafka,
         .topic = r->cfg->dead_letter.topic,
@@ -901,16 +898,11 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
         .let_go_arg = r,
         .dead_lettered = r->m.dead_lettered,
         .refused = r->m.dead_letter_refused,
-        .retry_topics = &retry,
+        .retry_topics = &r->parking.topics,
     };
 
     if (!o.topic)
         return 0;
-    if (ferry_route_retry_topics(r->cfg, &retry)) {
-        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
-                 FERRY_RETRY_STAGES_MAX);
-        return -1;
-    }
     r->dead_letters = ferry_deadletter_backlog_new(&o, errstr, errstr_size);
     return r->dead_letters ? 0 : -1;
 }
@@ -918,7 +910,6 @@ static int make_dead_letters(struct route *r, char *errstr, size_t errstr_size)
 static int make_replies(struct route *r, char *errstr, size_t errstr_size)
 {
     char lbl[ROUTE_LABEL_MAX];
-    struct ferry_retry_topics retry; /* copied by the reply topic */
     struct ferry_reply_topic_options o = {
         .kafka = r->kafka,
         .topic = r->cfg->reply.topic,
@@ -929,16 +920,11 @@ static int make_replies(struct route *r, char *errstr, size_t errstr_size)
         .dispatch = r->dispatch,
         .done = route_on_reply_done,
         .done_arg = r,
-        .retry_topics = &retry,
+        .retry_topics = &r->parking.topics,
     };
 
     if (!o.topic)
         return 0;
-    if (ferry_route_retry_topics(r->cfg, &retry)) {
-        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
-                 FERRY_RETRY_STAGES_MAX);
-        return -1;
-    }
     snprintf(lbl, sizeof(lbl), "route=\"%s\"", r->cfg->name);
     o.written = r->m.replies = ferry_metrics_counter(
         r->metrics, "ferry_route_replies_total", "Replies the reply topic's broker stored.", lbl);
@@ -993,6 +979,11 @@ static int route_init(struct route *r, ferry_ratelimit *shared, char *errstr, si
         snprintf(errstr, errstr_size, "dispatcher: out of memory");
         return -1;
     }
+    if (ferry_route_retry_topics(r->cfg, &r->parking.topics)) {
+        snprintf(errstr, errstr_size, "retry.topics: more than %d, or a name too long",
+                 FERRY_RETRY_STAGES_MAX);
+        return -1;
+    }
     if (route_delivery_init(r, errstr, errstr_size) || make_sender(r, errstr, errstr_size) ||
         make_dead_letters(r, errstr, errstr_size) || make_replies(r, errstr, errstr_size) ||
         route_parking_init(r, errstr, errstr_size))
@@ -1010,7 +1001,6 @@ static void drop_unused_consumer(struct route *r)
 {
     if (!r->consumer || rd_kafka_consumer_closed(r->consumer))
         return;
-    r->releasing = 1;
     if (r->queue) {
         rd_kafka_queue_destroy(r->queue);
         r->queue = NULL;

@@ -75,7 +75,7 @@ struct route_metrics {
 /* A route's retry topics (parking.c). */
 struct route_parking {
     int stages;                       /* retry topics; 0: none, and nothing below is made */
-    struct ferry_retry_topics topics; /* their names */
+    struct ferry_retry_topics topics; /* their names, set by route_init for all the route */
     int32_t partitions[FERRY_RETRY_STAGES_MAX]; /* each topic's partitions; 0: not known yet */
     ferry_deadletter_backlog *writers[FERRY_RETRY_STAGES_MAX];
     ferry_retry_hold *hold;     /* retry partitions paused until their head record is due */
@@ -102,9 +102,6 @@ struct route {
      * server.shutdown_timeout, set with stop; 0: only drain_timeout bounds it. */
     _Atomic int64_t drain_until_ms;
     atomic_int joined; /* the consumer received its first assignment */
-    /* Set by route_release before it destroys a consumer the worker did not close (the route
-     * never ran): no rebalance callback is expected then, and one would do nothing. */
-    int releasing;
     /* The consumer's assignor is cooperative (its rebalances take and give up increments), as
      * its configuration says; librdkafka cannot be asked during a close. */
     int cooperative;
