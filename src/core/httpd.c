@@ -12,6 +12,7 @@
  */
 #include "core/httpd.h"
 #include "core/file.h"
+#include "core/fmt.h"
 #include "core/buf.h"
 #include "core/hex.h"
 #include "core/json.h"
@@ -298,6 +299,22 @@ void ferry_http_add_header(ferry_http_req *req, const char *name, const char *va
     memcpy(req->hdrs + req->hdrs_len + name_size, value, value_size);
     req->hdrs_len = (unsigned short)(req->hdrs_len + name_size + value_size);
     req->nhdrs++;
+}
+
+void ferry_http_add_header_int(ferry_http_req *req, const char *name, int64_t v)
+{
+    char text[FERRY_FMT_INT64_SIZE];
+
+    ferry_fmt_int64(text, v);
+    ferry_http_add_header(req, name, text);
+}
+
+void ferry_http_add_header_date(ferry_http_req *req, const char *name, int64_t unix_secs)
+{
+    char text[FERRY_FMT_HTTP_DATE_SIZE];
+
+    if (ferry_fmt_http_date(text, unix_secs))
+        ferry_http_add_header(req, name, text);
 }
 
 void ferry_http_respond(ferry_http_req *req, int status, const char *content_type, const void *body,

@@ -120,6 +120,13 @@ int ferry_http_req_body_too_large(const ferry_http_req *req);
  * of names and values. Call before answering. */
 void ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);
 
+/* Adds a header whose value is v in decimal. */
+void ferry_http_add_header_int(ferry_http_req *req, const char *name, int64_t v);
+
+/* Adds a header whose value is the HTTP date of unix_secs (RFC 9110 5.6.7: "Sun, 06 Nov 1994
+ * 08:49:37 GMT"); none for a time before 1970 or after the year 9999, which it cannot name. */
+void ferry_http_add_header_date(ferry_http_req *req, const char *name, int64_t unix_secs);
+
 /* Answers with status and body (copied). content_type may be NULL for none. Any thread for a
  * suspended request, the handler's thread otherwise. Exactly once per request. */
 void ferry_http_respond(ferry_http_req *req, int status, const char *content_type, const void *body,

@@ -9,6 +9,7 @@
  * are then fed into one state with the tail, the length mixed in, and 64 bits folded to 32.
  */
 #include "table/etag.h"
+#include "core/fmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -74,11 +75,25 @@ _Static_assert(FERRY_ETAG_MAX >= 2 + 11 + 1 + 20 + 1 + 8 + 1, "FERRY_ETAG_MAX ho
 int ferry_etag_format(char *out, size_t size, int32_t partition, int64_t offset, uint32_t hash,
                       int quoted)
 {
-    const char *q = quoted ? "\"" : "";
-    int n = snprintf(out, size, "%s%" PRId32 ":%" PRId64 "-%08" PRIx32 "%s", q, partition, offset,
-                     hash, q);
+    static const char hex[] = "0123456789abcdef";
+    char tag[FERRY_ETAG_MAX];
+    size_t n = 0;
 
-    return n < 0 || (size_t)n >= size ? -1 : n;
+    if (quoted)
+        tag[n++] = '"';
+    n += ferry_fmt_int64(tag + n, partition);
+    tag[n++] = ':';
+    n += ferry_fmt_int64(tag + n, offset);
+    tag[n++] = '-';
+    for (int shift = 4 * (ETAG_HASH_DIGITS - 1); shift >= 0; shift -= 4)
+        tag[n++] = hex[hash >> shift & 0xf];
+    if (quoted)
+        tag[n++] = '"';
+    if (n >= size)
+        return -1;
+    memcpy(out, tag, n);
+    out[n] = '\0';
+    return (int)n;
 }
 
 /* Reads exactly 8 lowercase hex digits, the whole of text. Returns 0, or -1. */

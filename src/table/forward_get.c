@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define GET_TYPE_MAX 256
 
@@ -42,26 +41,6 @@ static int find_string(const char *p, size_t n, const char *path, char **out, si
     free(*out);
     *out = NULL;
     return -1;
-}
-
-static void header_int(ferry_http_req *req, const char *name, int64_t v)
-{
-    char text[32];
-
-    snprintf(text, sizeof(text), "%" PRId64, v);
-    ferry_http_add_header(req, name, text);
-}
-
-static void last_modified(ferry_http_req *req, int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    char text[64];
-    struct tm tm;
-
-    if (ms > 0 && gmtime_r(&secs, &tm)) {
-        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        ferry_http_add_header(req, "Last-Modified", text);
-    }
 }
 
 /* Whether the row's member name is the JSON literal true. */
@@ -116,10 +95,11 @@ static int answer_row(ferry_http_req *req, const char *p, size_t n, int64_t part
                       1);
     ferry_http_add_header(req, "Ferry-Served-By", served_by);
     ferry_http_add_header(req, "ETag", etag);
-    last_modified(req, ts);
-    header_int(req, "Ferry-Partition", partition);
-    header_int(req, "Ferry-Offset", offset);
-    header_int(req, "Ferry-Lag", lag);
+    if (ts > 0)
+        ferry_http_add_header_date(req, "Last-Modified", ts / 1000);
+    ferry_http_add_header_int(req, "Ferry-Partition", partition);
+    ferry_http_add_header_int(req, "Ferry-Offset", offset);
+    ferry_http_add_header_int(req, "Ferry-Lag", lag);
     if (is_true(p, n, "rebuilding"))
         ferry_http_add_header(req, "Ferry-Rebuilding", "true");
     ferry_http_respond(req, 200, type && type_len < GET_TYPE_MAX ? type : NULL, value, len);
@@ -140,8 +120,8 @@ int ferry_forward_get_answer(ferry_http_req *req, const char *table, const char 
         return -1;
     if (code == 404) {
         ferry_http_add_header(req, "Ferry-Served-By", served_by);
-        header_int(req, "Ferry-Partition", partition);
-        header_int(req, "Ferry-Lag", lag);
+        ferry_http_add_header_int(req, "Ferry-Partition", partition);
+        ferry_http_add_header_int(req, "Ferry-Lag", lag);
         ferry_http_respond_error(req, 404, 0, "table '%s' has no such key", table);
         return 404;
     }

@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define READ_PREFIX "/tables/"
 #define READ_STATUS_MAX (64 * 1024) /* GET /tables, and a table's state without its partitions */
@@ -63,18 +62,6 @@ struct key_read {
     char key[];             /* waiter.key_len bytes, decoded in place */
 };
 
-static void add_last_modified(ferry_http_req *req, int64_t timestamp_ms)
-{
-    time_t secs = (time_t)(timestamp_ms / 1000);
-    char text[64];
-    struct tm tm;
-
-    if (timestamp_ms <= 0 || !gmtime_r(&secs, &tm))
-        return;
-    strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    ferry_http_add_header(req, "Last-Modified", text);
-}
-
 /* Answers with the row, in place in the store's map (the server copies the value once);
  * leaves a long poll whose ETag still matches unanswered, with matched set. */
 static int send_row(void *arg, const struct ferry_store_entry *e)
@@ -91,11 +78,12 @@ static int send_row(void *arg, const struct ferry_store_entry *e)
         return 0;
     }
     ferry_http_add_header(kr->req, "ETag", etag);
-    add_last_modified(kr->req, e->row.timestamp_ms);
-    ferry_table_header_int(kr->req, "Ferry-Partition", e->row.partition);
-    ferry_table_header_int(kr->req, "Ferry-Offset", e->row.offset);
-    ferry_table_header_int(kr->req, "Ferry-Lag",
-                           ferry_table_partition_lag(kr->waiter.table, e->row.partition));
+    if (e->row.timestamp_ms > 0)
+        ferry_http_add_header_date(kr->req, "Last-Modified", e->row.timestamp_ms / 1000);
+    ferry_http_add_header_int(kr->req, "Ferry-Partition", e->row.partition);
+    ferry_http_add_header_int(kr->req, "Ferry-Offset", e->row.offset);
+    ferry_http_add_header_int(kr->req, "Ferry-Lag",
+                              ferry_table_partition_lag(kr->waiter.table, e->row.partition));
     if (atomic_load(&kr->waiter.table->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");
     ferry_table_served_here(kr->waiter.table, kr->req);
@@ -115,9 +103,9 @@ static void send_not_found(struct key_read *kr)
     int32_t p = ferry_table_key_partition(kr->waiter.table, kr->key, kr->waiter.key_len);
 
     if (p >= 0) {
-        ferry_table_header_int(kr->req, "Ferry-Partition", p);
-        ferry_table_header_int(kr->req, "Ferry-Lag",
-                               ferry_table_partition_lag(kr->waiter.table, p));
+        ferry_http_add_header_int(kr->req, "Ferry-Partition", p);
+        ferry_http_add_header_int(kr->req, "Ferry-Lag",
+                                  ferry_table_partition_lag(kr->waiter.table, p));
     }
     if (atomic_load(&kr->waiter.table->rebuilding))
         ferry_http_add_header(kr->req, "Ferry-Rebuilding", "true");

@@ -124,7 +124,7 @@ static void refuse(struct table *t, ferry_http_req *req, int32_t p, int forwarde
     const char *by = ferry_http_req_query(req, FERRY_TABLE_REDIRECTED_PARAM); /* events only */
 
     if (p >= 0)
-        ferry_table_header_int(req, "Ferry-Partition", p);
+        ferry_http_add_header_int(req, "Ferry-Partition", p);
     ferry_table_served_here(t, req);
     if (forwarded && by) {
         ferry_http_add_header(req, "Retry-After", FERRY_TABLE_RETRY_AFTER);

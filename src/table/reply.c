@@ -132,11 +132,3 @@ int32_t ferry_table_key_partition(const struct table *t, const void *key, size_t
         return ferry_partitioner_crc32(key, len, t->npartitions);
     return ferry_partitioner_murmur2(key, len, t->npartitions);
 }
-
-void ferry_table_header_int(ferry_http_req *req, const char *name, int64_t v)
-{
-    char text[32];
-
-    snprintf(text, sizeof(text), "%" PRId64, v);
-    ferry_http_add_header(req, name, text);
-}

@@ -43,7 +43,4 @@ int32_t ferry_table_key_partition(const struct table *t, const void *key, size_t
 int ferry_table_check_query(const ferry_http_req *req, const char *const *known, char *why,
                             size_t why_size);
 
-/* Adds a response header whose value is an integer. */
-void ferry_table_header_int(ferry_http_req *req, const char *name, int64_t v);
-
 #endif
