@@ -71,13 +71,15 @@ static struct civil civil_from_days(int64_t days)
 
 size_t ferry_fmt_http_date(char out[FERRY_FMT_HTTP_DATE_SIZE], int64_t unix_secs)
 {
-    int64_t days = unix_secs / FMT_SECS_PER_DAY;
-    unsigned secs_of_day = (unsigned)(unix_secs % FMT_SECS_PER_DAY);
+    int64_t days;
+    unsigned secs_of_day;
     struct civil c;
 
     out[0] = '\0';
     if (unix_secs < 0 || unix_secs > FERRY_FMT_HTTP_DATE_MAX)
         return 0;
+    days = unix_secs / FMT_SECS_PER_DAY;
+    secs_of_day = (unsigned)(unix_secs % FMT_SECS_PER_DAY);
     c = civil_from_days(days);
     /* "Sun, 06 Nov 1994 08:49:37 GMT" */
     memcpy(out, weekdays[days % 7], 3);
@@ -95,5 +97,5 @@ size_t ferry_fmt_http_date(char out[FERRY_FMT_HTTP_DATE_SIZE], int64_t unix_secs
     out[22] = ':';
     put2(out + 23, secs_of_day % 60);
     memcpy(out + 25, " GMT", 5); /* with the NUL */
-    return 29;
+    return FERRY_FMT_HTTP_DATE_SIZE - 1;
 }

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Room for the longest tag with its quotes and NUL: 1 + 10 + 1 + 19 + 1 + 8 + 1 + 1 = 42. */
+/* Room for the longest tag with its quotes, signs and NUL: 1 + 11 + 1 + 20 + 1 + 8 + 1 + 1 = 44. */
 #define FERRY_ETAG_MAX 48
 
 /* The hash in the id of a delete event: a tombstone has no value. */

@@ -7,8 +7,7 @@
 #include "core/json_scan.h"
 #include "table/etag.h"
 
-#include <inttypes.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
