@@ -184,6 +184,7 @@ def test_every_instance_answers_every_key(cluster):
     last = write_keys(broker, topic, 10000)
     wait_served(procs, table, 1)
     served_by = {}
+    modified = {}
     for f in procs:
         f.wait_ready(60)
         reader = Reader(f)
@@ -194,6 +195,9 @@ def test_every_instance_answers_every_key(cluster):
                 assert body.decode() == v, (f.name, k)
                 # the tag the holder gives, whoever answers (forwarded one by one or batched)
                 assert h["etag"] == etag(int(h["ferry-partition"]), int(h["ferry-offset"]), v)
+                # and its record's time, the same from the holder and through another
+                lm = h.get("last-modified")
+                assert lm and modified.setdefault(k, lm) == lm, (f.name, k, lm, modified.get(k))
                 served_by[h["ferry-served-by"]] = served_by.get(h["ferry-served-by"], 0) + 1
         finally:
             reader.close()
@@ -745,7 +749,7 @@ def test_batched_gets_keep_the_value_byte_for_byte(cluster):
         try:
             for _ in range(20):
                 status, h, body = reader.key(table, "ws")
-                bodies.append((status, body, h.get("etag")))
+                bodies.append((status, body, h.get("etag"), h.get("last-modified")))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -763,6 +767,7 @@ def test_batched_gets_keep_the_value_byte_for_byte(cluster):
     status, h, _ = Reader(holder).key(table, "ws")
     assert bodies[0][2] == h["etag"] == etag(int(h["ferry-partition"]), int(h["ferry-offset"]),
                                              value)
+    assert bodies[0][3] == h["last-modified"] and h["last-modified"].endswith(" GMT")
     assert Reader(other).key(table, "ws", {"If-None-Match": '"x"'})[1]["etag"] == h["etag"]
     assert Reader(other).key(table, "ws", {"If-None-Match": h["etag"]})[0] == 304
 
