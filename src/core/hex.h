@@ -1,6 +1,6 @@
 /*
- * hex.h - the value of one hexadecimal digit, for the decoders that meet them: JSON's \uXXXX
- * escapes (json.c) and URL percent-encoding (httpd.c).
+ * hex.h - hexadecimal digits: the value of one, for the decoders that meet them (JSON's \uXXXX
+ * escapes, URL percent-encoding), and the digit for a value, for the encoders that write them.
  *
  * Header-only. Any thread.
  */
@@ -17,6 +17,19 @@ static inline int ferry_hex_value(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+/* The digit for the low four bits of v, in lower case: JSON and log escapes, ETags. */
+static inline char ferry_hex_lower(unsigned v)
+{
+    return "0123456789abcdef"[v & 15];
+}
+
+/* The same in upper case: percent-encoding (RFC 3986 2.1 prefers it) and quoted-printable
+ * (RFC 2045 6.7 requires it). */
+static inline char ferry_hex_upper(unsigned v)
+{
+    return "0123456789ABCDEF"[v & 15];
 }
 
 #endif

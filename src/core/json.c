@@ -441,8 +441,7 @@ static HOT_INLINE size_t plain_run(const unsigned char *s, size_t n)
 /* Appends the escape for the byte at s, or U+FFFD for an ill-formed sequence; sets *used. */
 static int add_escape(struct ferry_buf *out, const unsigned char *s, size_t n, size_t *used)
 {
-    static const char hex[] = "0123456789abcdef";
-    char u[6] = {'\\', 'u', '0', '0', hex[s[0] >> 4], hex[s[0] & 15]};
+    char u[6] = {'\\', 'u', '0', '0', ferry_hex_lower(s[0] >> 4), ferry_hex_lower(s[0])};
     int ok;
 
     *used = 1;

@@ -9,6 +9,7 @@
  */
 #include "core/log.h"
 #include "core/clock.h"
+#include "core/hex.h"
 #include "core/json.h"
 
 #include <inttypes.h>
@@ -53,7 +54,6 @@ int ferry_log_level_parse(const char *name)
  * which has room for LOG_ESCAPE_MAX bytes; returns how many it wrote. */
 static size_t escape_ascii(unsigned char c, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     static const char short_forms[] = "\"\"\\\\\nn\rr\tt\bb\ff";
 
     for (const char *p = short_forms; *p; p += 2) {
@@ -64,8 +64,8 @@ static size_t escape_ascii(unsigned char c, char *out)
         }
     }
     memcpy(out, "\\u00", 4);
-    out[4] = hex[c >> 4];
-    out[5] = hex[c & 15];
+    out[4] = ferry_hex_lower(c >> 4);
+    out[5] = ferry_hex_lower(c);
     return 6;
 }
 

@@ -10,6 +10,7 @@
 #include "route/smtp_message.h"
 #include "core/base64.h"
 #include "core/header_value.h"
+#include "core/hex.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -329,14 +330,13 @@ static int add_7bit(struct ferry_buf *out, const char *s, size_t len)
 /* Appends one line quoted-printable, with soft breaks, and its CRLF. */
 static int add_qp_line(struct ferry_buf *out, const unsigned char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t col = 0;
 
     for (size_t i = 0; i < n; i++) {
         int last = i + 1 == n;
         int plain =
             (s[i] >= 33 && s[i] <= 126 && s[i] != '=') || ((s[i] == ' ' || s[i] == '\t') && !last);
-        char esc[3] = {'=', hex[s[i] >> 4], hex[s[i] & 15]};
+        char esc[3] = {'=', ferry_hex_upper(s[i] >> 4), ferry_hex_upper(s[i])};
         size_t w = plain ? 1 : 3;
         if (col + w > QP_LINE_MAX - 1) {
             if (ferry_buf_add(out, "=\r\n", 3))

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "core/header_value.h"
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/json_scan.h"
 #include "core/url.h"
@@ -482,7 +483,6 @@ static int is_unreserved(unsigned char c)
 
 static int add_url_encoded(struct ferry_buf *out, const char *p, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char esc[3] = {'%', 0, 0};
     size_t i = 0, run;
     int result = 0;
@@ -495,8 +495,8 @@ static int add_url_encoded(struct ferry_buf *out, const char *p, size_t n)
             i += run;
             continue;
         }
-        esc[1] = hex[(unsigned char)p[i] >> 4];
-        esc[2] = hex[(unsigned char)p[i] & 15];
+        esc[1] = ferry_hex_upper((unsigned char)p[i] >> 4);
+        esc[2] = ferry_hex_upper((unsigned char)p[i]);
         result = ferry_buf_add(out, esc, 3);
         i++;
     }

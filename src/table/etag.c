@@ -10,6 +10,7 @@
  */
 #include "table/etag.h"
 #include "core/fmt.h"
+#include "core/hex.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -73,7 +74,6 @@ _Static_assert(FERRY_ETAG_MAX >= 2 + 11 + 1 + 20 + 1 + 8 + 1, "FERRY_ETAG_MAX ho
 int ferry_etag_format(char *out, size_t size, int32_t partition, int64_t offset, uint32_t hash,
                       int quoted)
 {
-    static const char hex[] = "0123456789abcdef";
     char tag[FERRY_ETAG_MAX];
     size_t n = 0;
 
@@ -84,7 +84,7 @@ int ferry_etag_format(char *out, size_t size, int32_t partition, int64_t offset,
     n += ferry_fmt_int64(tag + n, offset);
     tag[n++] = '-';
     for (int shift = 4 * (ETAG_HASH_DIGITS - 1); shift >= 0; shift -= 4)
-        tag[n++] = hex[hash >> shift & 0xf];
+        tag[n++] = ferry_hex_lower(hash >> shift);
     if (quoted)
         tag[n++] = '"';
     if (n >= size)

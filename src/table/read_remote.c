@@ -13,6 +13,7 @@
 #include "table/read_remote.h"
 #include "core/base64.h"
 #include "core/buf.h"
+#include "core/hex.h"
 #include "table/cluster.h"
 #include "table/forward.h"
 #include "table/holder.h"
@@ -62,7 +63,6 @@ static ssize_t stored_key(ferry_http_req *req, const char *key, size_t len, char
 /* Appends c percent-encoded unless it is unreserved (RFC 3986). */
 static int add_encoded(struct ferry_buf *out, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
     int rc = 0;
 
     for (; *s && !rc; s++) {
@@ -71,8 +71,8 @@ static int add_encoded(struct ferry_buf *out, const char *s)
             strchr("-._~:", c))
             rc = ferry_buf_addc(out, (char)c);
         else
-            rc = ferry_buf_addc(out, '%') || ferry_buf_addc(out, hex[c >> 4]) ||
-                 ferry_buf_addc(out, hex[c & 15]);
+            rc = ferry_buf_addc(out, '%') || ferry_buf_addc(out, ferry_hex_upper(c >> 4)) ||
+                 ferry_buf_addc(out, ferry_hex_upper(c));
     }
     return rc;
 }
