@@ -58,7 +58,7 @@ static const char usage_check[] =
     "\n"
     "Validates FILE (default ./" DEFAULT_CONFIG ") without connecting to anything. Prints a\n"
     "summary and exits 0 when it is valid; prints every problem as\n"
-    "`config: <key>: <problem> (<file>:<line>)` and exits 1 otherwise.\n"
+    "`config: <key>: <problem> (<file>:<line>)` and exits 2 otherwise.\n"
     "\n"
     "  -c, --config FILE   the YAML config file\n"
     "  -h, --help          this text\n";
@@ -85,9 +85,9 @@ static const char usage_redrive[] =
     "      --progress FILE   where progress is saved\n"
     "  -h, --help            this text\n"
     "\n"
-    "Exit codes: 0 done, 1 invalid config, or Kafka or the progress file failed, 2 bad command\n"
-    "line or unreadable config file, 3 interrupted (progress saved), 4 done but some dead\n"
-    "letters failed again.\n";
+    "Exit codes: 0 done, 1 Kafka or the progress file failed, 2 bad command line, or a config\n"
+    "file that cannot be read or is invalid, 3 interrupted (progress saved), 4 done but some\n"
+    "dead letters failed again.\n";
 
 static const char usage_dev_broker[] =
     "usage: ferry dev-broker [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]\n"
@@ -116,7 +116,7 @@ static const char usage_version[] = "usage: ferry version\n"
 static int usage_error(const char *cmd, const char *what)
 {
     fprintf(stderr, "ferry %s: %s (see 'ferry %s --help')\n", cmd, what, cmd);
-    return FERRY_EXIT_USAGE;
+    return FERRY_EXIT_INVALID;
 }
 
 /* Parses "-c FILE" / "--help" for run and check. Returns -1 to continue, else an exit code. */
@@ -157,7 +157,7 @@ static struct ferry_config *load_valid_config(const char *cmd, const char *path,
 
     if (!cfg) {
         fprintf(stderr, "ferry %s: %s\n", cmd, errstr);
-        *code = FERRY_EXIT_USAGE;
+        *code = FERRY_EXIT_INVALID;
         return NULL;
     }
     ferry_kafka_check_config(cfg); /* librdkafka's verdict, beside every other problem */
@@ -166,7 +166,7 @@ static struct ferry_config *load_valid_config(const char *cmd, const char *path,
     for (size_t i = 0; i < ferry_config_error_count(cfg); i++)
         fprintf(stderr, "%s\n", ferry_config_error_at(cfg, i));
     ferry_config_destroy(cfg);
-    *code = FERRY_EXIT_FAILURE;
+    *code = FERRY_EXIT_INVALID; /* as for an unreadable file: a supervisor must not retry it */
     return NULL;
 }
 
@@ -429,7 +429,7 @@ static void print_redrive_summary(const struct ferry_redrive_options *o,
 
 static int cmd_redrive(int argc, char **argv)
 {
-    static const int codes[] = {FERRY_EXIT_OK, FERRY_EXIT_USAGE, FERRY_EXIT_FAILURE};
+    static const int codes[] = {FERRY_EXIT_OK, FERRY_EXIT_INVALID, FERRY_EXIT_FAILURE};
     struct ferry_redrive_options o = {0};
     struct ferry_redrive_summary sum;
     const char *path = DEFAULT_CONFIG;
@@ -526,7 +526,7 @@ static int dispatch_command(int argc, char **argv)
 
     if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_main, cmd ? stdout : stderr);
-        return cmd ? FERRY_EXIT_OK : FERRY_EXIT_USAGE;
+        return cmd ? FERRY_EXIT_OK : FERRY_EXIT_INVALID;
     }
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0)
         return cmd_run_or_check(argc - 1, argv + 1, cmd[0] == 'c');
@@ -539,5 +539,5 @@ static int dispatch_command(int argc, char **argv)
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         return cmd_version(argc - 1, argv + 1);
     fprintf(stderr, "ferry: unknown command '%s' (see 'ferry --help')\n", cmd);
-    return FERRY_EXIT_USAGE;
+    return FERRY_EXIT_INVALID;
 }

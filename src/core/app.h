@@ -9,8 +9,8 @@
 
 /* Exit codes of the ferry binary (documented in docs/cli.md). */
 #define FERRY_EXIT_OK 0
-#define FERRY_EXIT_FAILURE 1 /* invalid config, a part could not start, a Kafka client failed */
-#define FERRY_EXIT_USAGE 2   /* bad command line, unreadable config file */
+#define FERRY_EXIT_FAILURE 1 /* a part could not start, a Kafka client failed: may pass later */
+#define FERRY_EXIT_INVALID 2 /* bad command line, a config unreadable or invalid: will not pass */
 #define FERRY_EXIT_FORCED 3  /* stopped before draining: second signal or shutdown timeout */
 
 #include <signal.h>

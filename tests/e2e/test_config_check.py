@@ -566,7 +566,7 @@ def marked_line(text):
 def test_broken_config(ferry_bin, tmp_path, case_id, text, key, msg, contains):
     path = write(tmp_path, text)
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    assert res.returncode == 2, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
     line = marked_line(text)
     rx = re.compile(rf"^config: (?P<key>{key}): (?P<msg>.*) \((?P<file>[^()]+):(?P<line>\d+)\)$")
     errors = error_lines(res.stderr)
@@ -589,7 +589,7 @@ def test_contract_examples_verbatim_and_every_error_reported(ferry_bin, tmp_path
           listen: nope
         """)
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     errors = error_lines(res.stderr)
     assert f"config: kafka.brokerz: unknown key, did you mean 'brokers'? ({path}:3)" in errors, res.stderr
     # The contract's example reads "expected host:port, got 'nope'"; a hint after host:port
@@ -611,7 +611,7 @@ def test_yaml_syntax_error_names_file_and_line(ferry_bin, tmp_path, case_id, tex
     path = tmp_path / "ferry.yaml"
     path.write_text(text)
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert f"{path}:{line}" in res.stderr, res.stderr
     assert len(res.stderr.splitlines()) <= 3, f"a syntax error should be short:\n{res.stderr}"
 
@@ -623,7 +623,7 @@ def test_run_refuses_broken_config(ferry_bin, tmp_path):
           brokerz: 127.0.0.1:9092
         """)
     res = run_cli(ferry_bin, ["run", "-c", path], timeout=15)
-    assert res.returncode != 0, res
+    assert res.returncode == 2, res
     assert f"config: kafka.brokerz: unknown key, did you mean 'brokers'? ({path}:2)" in res.stderr
 
 
@@ -631,7 +631,7 @@ def test_top_level_not_a_mapping_names_file_and_line(ferry_bin, tmp_path):
     """The top level has no key path to name: the message names the file and line instead."""
     path = write(tmp_path, "- a\n- b\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert error_lines(res.stderr) == [
         "config: expected a mapping of keys to values at the top of the file, got a list "
         f"({path}:1)"], res.stderr
@@ -646,7 +646,7 @@ def test_second_yaml_document_is_an_error(ferry_bin, tmp_path):
         bogus: 1
         """)
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert error_lines(res.stderr) == [
         "config: a second YAML document starts here: write one YAML document per file "
         f"({path}:2)"], res.stderr
@@ -664,7 +664,7 @@ def test_kafka_properties_reported_with_other_errors(ferry_bin, tmp_path):
           threads: two
         """)
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     errors = error_lines(res.stderr)
     assert len(errors) == 3, res.stderr
     assert f"config: server.threads: expected an integer, got 'two' ({path}:6)" in errors, \
@@ -696,7 +696,7 @@ def test_peer_key_from_a_file(ferry_bin, tmp_path):
     assert res.returncode == 0, res.stderr
     key_file.write_text("another-key-0123456789\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert error_lines(res.stderr) == [
         f"config: cluster.peer_key: not one of ingest.auth.keys ({path}:2)"], res.stderr
 
@@ -732,7 +732,7 @@ def test_a_fifo_named_as_a_file_to_read_is_refused(ferry_bin, tmp_path, key):
                    "        topics: [a]\n")
     path = write(tmp_path, "kafka: {brokers: 127.0.0.1:9092}\n" + section)
     res = run_cli(ferry_bin, ["check", "-c", path], timeout=10)
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert any(line.startswith(f"config: {key}: '{fifo}' is not a regular file")
                for line in error_lines(res.stderr)), res.stderr
 
@@ -743,7 +743,7 @@ def test_required_key_with_no_value_is_refused(ferry_bin, tmp_path):
     path = write(tmp_path, 'routes: [{name: , topics: orders, target: {url: "http://h/x"}}]\n')
     for command in ("check", "run"):
         res = run_cli(ferry_bin, [command, "-c", path], timeout=15)
-        assert res.returncode != 0, res
+        assert res.returncode == 2, res
         assert f"config: routes[0].name: required, got no value ({path}:1)" in \
             error_lines(res.stderr), res.stderr
 
@@ -754,7 +754,7 @@ def test_deep_nesting_is_refused_at_once(ferry_bin, tmp_path):
     path = tmp_path / "ferry.yaml"
     path.write_text("server: {threads: 2}\nx: " + "[" * 200000 + "]" * 200000 + "\n")
     res = run_cli(ferry_bin, ["check", "-c", path], timeout=10)
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert error_lines(res.stderr) == [
         f"config: lists and mappings nested more than 32 levels deep, deeper than any setting "
         f"({path}:2)"], res.stderr
@@ -764,7 +764,7 @@ def test_empty_brokers_from_the_environment_is_refused(ferry_bin, tmp_path):
     """`${env:KAFKA:-}` with KAFKA unset used to run with no bootstrap servers at all."""
     path = write(tmp_path, "kafka:\n  brokers: ${env:FERRY_E2E_SURELY_UNSET_KAFKA:-}\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert error_lines(res.stderr) == [
         "config: kafka.brokers: expected host:port[,host:port...], got an empty value: leave the "
         f"key out for the embedded cluster ({path}:2)"], res.stderr
@@ -776,5 +776,5 @@ def test_unclosed_quote_names_the_line_it_opened_on(ferry_bin, tmp_path):
     path = tmp_path / "ferry.yaml"
     path.write_text('server:\n  listen: "127.0.0.1:8080\n  threads: 2\nlog:\n  level: info\n')
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert "while scanning a quoted scalar that started at line 2" in res.stderr, res.stderr

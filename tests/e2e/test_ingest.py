@@ -555,7 +555,7 @@ def test_check_reports_ingest_mistakes(ferry_bin, tmp_path):
                     "  webhooks:\n    - {name: w, path: /metrics, topic: t}\n"
                     "  auth:\n    keys:\n      - {name: k, key: short, topics: [t]}\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr
     err = res.stderr
     assert re.search(r"ingest\.rest_proxy\.topics\[0\]: .*regular expression.* \(.*bad\.yaml:5\)",
                      err), err
@@ -575,7 +575,7 @@ def test_check_refuses_a_linger_as_long_as_the_delivery_timeout(ferry_bin, tmp_p
     path.write_text("kafka:\n  properties:\n    linger.ms: \"2000\"\n"
                     "ingest:\n  delivery_timeout: 1s\n  rest_proxy:\n    topics: [t]\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(r"kafka\.properties\.linger\.ms: must be shorter than "
                      r"ingest\.delivery_timeout \(1000 ms\).* \(.*linger\.yaml:3\)",
                      res.stderr), res.stderr

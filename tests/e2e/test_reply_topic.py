@@ -525,7 +525,7 @@ def test_config_check_names_reply_mistakes(ferry_bin, tmp_path, reply, key, msg)
     path = tmp_path / "ferry.yaml"
     path.write_text(REPLY_CONFIG % reply)
     res = run_cli(ferry_bin, ["check", "-c", str(path)])
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(rf"^config: {key}: .*{re.escape(msg)}", res.stderr, re.M), res.stderr
 
 
@@ -533,7 +533,7 @@ def test_config_check_refuses_a_reply_topic_the_route_subscribes_to(ferry_bin, t
     path = tmp_path / "ferry.yaml"
     path.write_text((REPLY_CONFIG % "      topic: orders.x").replace("[orders]", '["^orders.*"]'))
     res = run_cli(ferry_bin, ["check", "-c", str(path)])
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(r"^config: routes\[0\]\.reply\.topic: 'orders.x' is one of the route's "
                      r"topics \(it matches a pattern\)", res.stderr, re.M), res.stderr
 
@@ -555,7 +555,7 @@ def test_config_check_refuses_reply_headers_on_an_email_route(ferry_bin, tmp_pat
         'subject: s, text: t}}')
     path.write_text(cfg)
     res = run_cli(ferry_bin, ["check", "-c", str(path)])
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(r"^config: routes\[0\]\.reply\.headers: an e-mail server's answer has no "
                      r"headers to copy", res.stderr, re.M), res.stderr
     path.write_text(cfg.replace("\n      headers: [x-id]", ""))

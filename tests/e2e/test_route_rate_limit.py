@@ -215,6 +215,6 @@ def test_unknown_limiter_names_file_line_and_key(ferry_bin, tmp_path):
                     "    rate_limit:\n"
                     "      limiter: parnter\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert (f"config: routes[0].rate_limit.limiter: unknown limiter 'parnter': limiters are "
             f"'partner' ({path}:8)") in res.stderr.splitlines(), res.stderr

@@ -166,7 +166,7 @@ def test_a_template_that_is_not_json_is_a_config_error(ferry_bin, tmp_path):
     path.write_text(text)
     res = run_cli(ferry_bin, ["check", "-c", str(path)])
 
-    assert res.returncode == 1, res.stderr
+    assert res.returncode == 2, res.stderr
     errors = [l for l in res.stderr.splitlines() if l.startswith("config: ")]
     rx = re.compile(r"^config: routes\[0\]\.body\.template: template: not one JSON value once its "
                     r"variables are filled: .*null null.* \((?P<file>.+):(?P<line>\d+)\)$")

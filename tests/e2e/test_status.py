@@ -171,7 +171,7 @@ def test_webhooks_cannot_take_the_status_paths(ferry_bin, tmp_path):
                     "  webhooks:\n    - {name: a, path: /status, topic: t}\n"
                     "    - {name: b, path: /, topic: t}\n")
     res = run_cli(ferry_bin, ["check", "-c", path])
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 2, res.stdout + res.stderr
     assert "ingest.webhooks[0].path: '/status' is one of ferry's own paths" in res.stderr
     assert "ingest.webhooks[1].path: '/' is one of ferry's own paths" in res.stderr
 

@@ -74,3 +74,23 @@ def test_the_unit_file_is_a_hardened_notify_service():
                        "StateDirectory": "ferry", "NoNewPrivileges": "yes"}.items():
         assert service[key] == value, key
     assert "WatchdogSec" in service
+
+
+def test_an_invalid_config_is_not_restarted(ferry_bin, tmp_path):
+    """`ferry run` exits 2 for an invalid config, and the unit tells systemd not to restart on
+    2. No ExecStartPre: Restart= would retry a failed one whatever its exit status."""
+    from ferrytest import run_cli
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str
+    unit.read(UNIT)
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure"
+    assert service["RestartPreventExitStatus"].split() == ["2"]
+    assert "ExecStartPre" not in service
+    path = tmp_path / "ferry.yaml"
+    path.write_text("server:\n  listen: 127.0.0.1:0\nroutes:\n  - name: r\n    topics: [t]\n"
+                    "    target: {url: 'http://127.0.0.1:9/'}\n    retry: {max_attempts: ten}\n")
+    res = run_cli(ferry_bin, ["run", "-c", path], timeout=30)
+    assert res.returncode == 2, res
+    assert "routes[0].retry.max_attempts" in res.stderr and "ferry.yaml:7" in res.stderr, res
