@@ -52,6 +52,7 @@ struct dispatch_part {
     size_t in_flight;
     struct rec_list flight; /* the records in flight */
     int draining, revoked, dirty, in_ready;
+    int fetched; /* a record came since the partition was assigned: its fetch has started */
     int64_t refetch_from; /* after running out of memory: take nothing before this offset is
                              consumed again; -1 otherwise */
     TAILQ_ENTRY(dispatch_part) ready_link;
@@ -201,6 +202,18 @@ static struct dispatch_part *find_part(ferry_dispatch *d, const char *topic, int
     return NULL;
 }
 
+/* find_part() for readers that leave the cache alone. */
+static const struct dispatch_part *live_part(const ferry_dispatch *d, const char *topic,
+                                             int32_t partition)
+{
+    const struct dispatch_part *p;
+
+    LIST_FOREACH(p, &d->live, link)
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p;
+    return NULL;
+}
+
 static void part_free(struct dispatch_part *p)
 {
     for (size_t i = 0; i < p->nbuckets; i++)
@@ -230,10 +243,12 @@ ferry_dispatch *ferry_dispatch_new(const struct ferry_dispatch_options *opts)
 
 int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partition)
 {
-    struct dispatch_part *p;
+    struct dispatch_part *p = find_part(d, topic, partition);
 
-    if (find_part(d, topic, partition))
+    if (p) {
+        p->fetched = 0; /* assigned again: the consumer starts its fetch again */
         return 0;
+    }
     p = calloc(1, sizeof(*p));
     if (!p)
         return -1;
@@ -268,6 +283,23 @@ static struct ferry_dispatch_rec *rec_new(ferry_dispatch *d)
 static void rec_spare(ferry_dispatch *d, struct ferry_dispatch_rec *rec)
 {
     SLIST_INSERT_HEAD(&d->spare, rec, link.spare);
+}
+
+int ferry_dispatch_note_fetched(ferry_dispatch *d, const char *topic, int32_t partition)
+{
+    struct dispatch_part *p = find_part(d, topic, partition);
+
+    if (!p || p->fetched)
+        return 0;
+    p->fetched = 1;
+    return 1;
+}
+
+int ferry_dispatch_fetched(const ferry_dispatch *d, const char *topic, int32_t partition)
+{
+    const struct dispatch_part *p = live_part(d, topic, partition);
+
+    return p ? p->fetched : 0;
 }
 
 /* Releases one record: counts and message; the record becomes a spare. */
@@ -605,12 +637,9 @@ size_t ferry_dispatch_in_flight(const ferry_dispatch *d, const char *topic, int3
 
 size_t ferry_dispatch_key_lanes(const ferry_dispatch *d, const char *topic, int32_t partition)
 {
-    const struct dispatch_part *p;
+    const struct dispatch_part *p = live_part(d, topic, partition);
 
-    LIST_FOREACH(p, &d->live, link)
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            return p->nlanes;
-    return 0;
+    return p ? p->nlanes : 0;
 }
 
 size_t ferry_dispatch_records(const ferry_dispatch *d)

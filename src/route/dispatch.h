@@ -58,6 +58,14 @@ void ferry_dispatch_destroy(ferry_dispatch *d);
 /* Starts tracking a partition that was assigned. Returns 0, or -1 when out of memory. */
 int ferry_dispatch_assign(ferry_dispatch *d, const char *topic, int32_t partition);
 
+/* Notes that a record of topic/partition came from the consumer: its fetch has started since
+ * it was assigned. Returns 1 the first time after an assignment, else 0 (0 too for a
+ * partition not assigned). */
+int ferry_dispatch_note_fetched(ferry_dispatch *d, const char *topic, int32_t partition);
+
+/* Whether a record of topic/partition came since it was last assigned (see above). */
+int ferry_dispatch_fetched(const ferry_dispatch *d, const char *topic, int32_t partition);
+
 /* Stops forming batches from a partition that is being revoked; its records already in
  * flight may still finish and move its watermark. */
 void ferry_dispatch_drain(ferry_dispatch *d, const char *topic, int32_t partition);

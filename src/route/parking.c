@@ -308,22 +308,11 @@ static void rebuild_found(void *arg, const rd_kafka_message_t *msg)
         log_untracked(r, &v);
 }
 
-/* The retry partitions among the route's assignment, or NULL when there are none. */
-static rd_kafka_topic_partition_list_t *assigned_retry_partitions(const struct route *r)
+/* Whether topic is one of the route's retry topics. */
+static int is_retry_partition(const struct route *r, const char *topic, int32_t partition)
 {
-    rd_kafka_topic_partition_list_t *all = NULL, *mine;
-
-    if (rd_kafka_assignment(r->consumer, &all) || !all)
-        return NULL;
-    mine = rd_kafka_topic_partition_list_new(all->cnt);
-    for (int i = 0; i < all->cnt; i++)
-        if (stage_of(r, all->elems[i].topic))
-            rd_kafka_topic_partition_list_add(mine, all->elems[i].topic, all->elems[i].partition);
-    rd_kafka_topic_partition_list_destroy(all);
-    if (mine->cnt)
-        return mine;
-    rd_kafka_topic_partition_list_destroy(mine);
-    return NULL;
+    (void)partition;
+    return stage_of(r, topic) != 0;
 }
 
 void route_parking_assigned(struct route *r)
@@ -336,7 +325,7 @@ void route_parking_assigned(struct route *r)
     if (!p->parked)
         return;
     ferry_retry_parked_clear(p->parked);
-    parts = assigned_retry_partitions(r);
+    parts = route_assignment_where(r, is_retry_partition);
     if (parts) {
         snprintf(name, sizeof(name), "%s-retry-rebuild", r->cfg->name);
         n = ferry_retry_rebuild(r->kafka, r->consumer, name, &r->cfg->kafka, parts, rebuild_found,

@@ -25,9 +25,6 @@
 #define ROUTE_PAUSE_AFTER_MS 1000 /* buffers full this long: pause the partitions */
 #define ROUTE_POLL_BATCH 10000    /* records taken from the consumer per loop turn */
 #define ROUTE_IDLE_WAIT_MS 1000   /* longest wait when nothing is due */
-/* No pause or resume this soon after an assignment (see on_rebalance): by then librdkafka has
- * long applied the fetch start the assignment queued. */
-#define ROUTE_ASSIGN_SETTLE_MS 500
 #define ROUTE_DRAIN_STEP_MS 50
 #define ROUTE_LABEL_MAX 300
 #define ROUTE_COMMIT_TIMEOUT_MS 5000
@@ -328,6 +325,16 @@ static void consume_again(struct route *r, const rd_kafka_message_t *msg)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Pauses one partition. */
+static void pause_partition(struct route *r, const char *topic, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(list, topic, partition);
+    rd_kafka_pause_partitions(r->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_ms)
 {
     struct ferry_record view;
@@ -339,6 +346,10 @@ static void take_message(struct route *r, rd_kafka_message_t *msg, int64_t now_m
         rd_kafka_message_destroy(msg);
         return;
     }
+    /* The first record since its assignment: the partition may be paused now (set_paused) */
+    if (ferry_dispatch_note_fetched(r->dispatch, rd_kafka_topic_name(msg->rkt), msg->partition) &&
+        r->backpressure)
+        pause_partition(r, rd_kafka_topic_name(msg->rkt), msg->partition);
     if (route_parking_hold(r, msg, now_ms)) {
         rd_kafka_message_destroy(msg); /* not due yet: fetched again once it is */
         return;
@@ -408,12 +419,39 @@ static int consume(struct route *r, int64_t now_ms)
     return taken == ROUTE_POLL_BATCH;
 }
 
-/* Pauses or resumes every assigned partition. */
+rd_kafka_topic_partition_list_t *route_assignment_where(const struct route *r,
+                                                        route_partition_fn *keep)
+{
+    rd_kafka_topic_partition_list_t *all = NULL, *kept;
+
+    if (rd_kafka_assignment(r->consumer, &all) || !all)
+        return NULL;
+    kept = rd_kafka_topic_partition_list_new(all->cnt);
+    for (int i = 0; i < all->cnt; i++)
+        if (keep(r, all->elems[i].topic, all->elems[i].partition))
+            rd_kafka_topic_partition_list_add(kept, all->elems[i].topic, all->elems[i].partition);
+    rd_kafka_topic_partition_list_destroy(all);
+    if (kept->cnt)
+        return kept;
+    rd_kafka_topic_partition_list_destroy(kept);
+    return NULL;
+}
+
+static int fetched(const struct route *r, const char *topic, int32_t partition)
+{
+    return ferry_dispatch_fetched(r->dispatch, topic, partition);
+}
+
+/* Pauses or resumes every assigned partition whose fetch has started: one that a record came
+ * from since its assignment. In librdkafka 2.0.2 a pause or a resume bumps the partition's op
+ * version, and the fetch start that the assignment queued is dropped as outdated if it was not
+ * applied yet, leaving the partition assigned and never fetched. A partition not fetched yet is
+ * left alone: its first record pauses it if the route is paused by then (take_message). */
 static void set_paused(struct route *r, int pause)
 {
-    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_topic_partition_list_t *parts = route_assignment_where(r, fetched);
 
-    if (rd_kafka_assignment(r->consumer, &parts) || !parts)
+    if (!parts)
         return;
     if (pause) {
         rd_kafka_pause_partitions(r->consumer, parts);
@@ -442,8 +480,8 @@ static int buffers_below_half(const struct route *r)
  * full for ROUTE_PAUSE_AFTER_MS (a slow or failing target) are the partitions paused, until
  * the buffers are back under half. Pausing at once would cost a refetch, and librdkafka's
  * fetch backoff, every time a busy route touched its limit. An open circuit breaker pauses
- * them at once, until it turns half-open. Either waits until ROUTE_ASSIGN_SETTLE_MS after an
- * assignment; records meanwhile wait in the buffers, which headroom() bounds. */
+ * them at once, until it turns half-open. Only partitions whose fetch has started are paused
+ * and resumed (set_paused); records of the others wait in the buffers, which headroom() bounds. */
 static void apply_backpressure(struct route *r, int64_t now_ms)
 {
     int full = buffers_full(r), hold = route_breaker_holding(r);
@@ -453,8 +491,6 @@ static void apply_backpressure(struct route *r, int64_t now_ms)
         r->full_since_ms = 0;
     else if (!r->full_since_ms)
         r->full_since_ms = now_ms;
-    if (r->assigned_ms && now_ms - r->assigned_ms < ROUTE_ASSIGN_SETTLE_MS)
-        return;
     if (!r->backpressure && (hold || (full && now_ms - r->full_since_ms >= ROUTE_PAUSE_AFTER_MS))) {
         r->backpressure = 1;
         set_paused(r, 1);
@@ -622,12 +658,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int cooperative = r->cooperative;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* No pause or resume follows the assignment: in librdkafka 2.0.2 either one bumps the
-         * partition's op version, and the fetch start that the assignment queued may then be
-         * dropped as outdated, leaving the partition assigned and never fetched. A route under
-         * backpressure takes no records of it anyway (headroom); apply_backpressure() pauses or
-         * resumes nothing for ROUTE_ASSIGN_SETTLE_MS. */
-        r->assigned_ms = ferry_clock_ms();
+        /* No pause or resume follows the assignment until a record of the partition came
+         * (set_paused): either one could drop the fetch start the assignment queued. */
         assign_partitions(r, parts);
         if (cooperative)
             check_assign(r, "take", rd_kafka_incremental_assign(rk, parts), 0);

@@ -131,7 +131,6 @@ struct route {
     int64_t paused_until_ms;        /* Retry-After: send nothing before this */
     int backpressure;               /* partitions paused because the buffers are full */
     int64_t full_since_ms;          /* when the buffers became full, or 0 */
-    int64_t assigned_ms;            /* when partitions were last assigned, or 0 */
     ferry_failure_log *failure_log; /* what the log says about a failing target */
     ferry_breaker *breaker;         /* NULL: circuit_breaker.enabled is false */
     ferry_adaptive *adaptive;       /* NULL: adaptive_concurrency.enabled is false */
@@ -153,6 +152,14 @@ struct route {
     struct route_commit commits[ROUTE_COMMITS_MAX];
     size_t ncommits;
 };
+
+/* A test on one partition of the route's assignment. */
+typedef int route_partition_fn(const struct route *r, const char *topic, int32_t partition);
+
+/* route.c: the partitions of the consumer's assignment that keep() accepts, or NULL when there
+ * are none (or the assignment cannot be read). Worker thread. */
+rd_kafka_topic_partition_list_t *route_assignment_where(const struct route *r,
+                                                        route_partition_fn *keep);
 
 /* delivery.c: starts as many requests as concurrency, order and timers allow. */
 void route_dispatch(struct route *r, int64_t now_ms, int flush);

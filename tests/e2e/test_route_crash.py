@@ -341,3 +341,37 @@ def test_partitions_given_back_after_a_pause_are_read(start_routes, receiver, ka
     kafka.produce(topic, late)
     wait_until(lambda: {r.body for r in receiver.requests if r.status == 200}
                >= {v.encode() for v in late}, HAND_OVER_S + 30, "every late record delivered")
+
+
+def test_partitions_taken_over_while_paused_are_read(start_routes, receiver, kafka):
+    """Partitions assigned to a route that backpressure holds paused are read once it resumes.
+    ferry pauses and resumes only partitions a record came from since their assignment: in
+    librdkafka 2.0.2 a pause or resume that comes before the assignment's fetch start was
+    applied drops it, and the partition would stay assigned and never fetched."""
+    topic = unique("bpt")
+    group = f"ferry-{topic}"
+    receiver.default = Hang()  # every request hangs: both instances fill up and pause
+    route = route_config("bpt", [topic], receiver.url + "/b", group=group, kafka=SESSION,
+                         concurrency=1, limits={"max_buffered_records": 4}, drain_timeout="1s")
+    a = start_routes(route, name="ferry-a")
+    b = start_routes(route, name="ferry-b", timeout=60)
+    wait_until(lambda: re.search(r"released [1-9]\d* partition", a.stderr_text()), HAND_OVER_S,
+               "a to hand partitions to b")
+    early = [f"early-{i}" for i in range(100)]
+    kafka.produce(topic, early)  # no keys: every partition
+    for f in (a, b):
+        wait_until(lambda: route_metric(f.metrics(), "ferry_route_paused", "bpt") == 1, 30,
+                   f"{f.name} to pause its partitions (its buffers full for a second)")
+    assigned = len(re.findall(r"assigned [1-9]\d* partition", a.stderr_text()))
+    rc, _ = b.stop()
+    assert rc == 0, b.describe()
+    wait_until(lambda: len(re.findall(r"assigned [1-9]\d* partition", a.stderr_text()))
+               > assigned, HAND_OVER_S, "a to take b's partitions")
+    assert route_metric(a.metrics(), "ferry_route_paused", "bpt") == 1, "a resumed too early"
+    receiver.default = Reply()
+    receiver.release_hung()
+    late = [f"late-{i}" for i in range(40)]  # in every partition, all a's now
+    kafka.produce(topic, late)
+    wait_until(lambda: {r.body for r in receiver.requests if r.status == 200}
+               >= {v.encode() for v in early + late}, HAND_OVER_S + 30,
+               "every record delivered")

@@ -1301,6 +1301,35 @@ static void test_topics_apart(void **state)
     check_all_released_once("topics apart");
 }
 
+/* A partition's fetch counts as started from the first record noted after its assignment;
+ * an assignment, again or after a revoke, starts over. The route pauses and resumes only
+ * partitions whose fetch has started: in librdkafka 2.0.2 a pause or resume right after an
+ * assignment can drop the fetch start, and the partition would never be fetched. */
+static void test_fetched_since_assignment(void **state)
+{
+    ferry_dispatch *d = dispatch_new(K, 4, 1000, 0);
+
+    (void)state;
+    assert_int_equal(ferry_dispatch_note_fetched(d, TOPIC, 0), 0); /* not assigned */
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 0), 0);
+    assert_int_equal(ferry_dispatch_assign(d, TOPIC, 0), 0);
+    assert_int_equal(ferry_dispatch_assign(d, TOPIC, 1), 0);
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 0), 0);
+    assert_int_equal(ferry_dispatch_note_fetched(d, TOPIC, 0), 1); /* the first record */
+    assert_int_equal(ferry_dispatch_note_fetched(d, TOPIC, 0), 0); /* the next ones */
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 0), 1);
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 1), 0); /* each partition its own */
+    assert_int_equal(ferry_dispatch_fetched(d, "other", 0), 0);
+    assert_int_equal(ferry_dispatch_assign(d, TOPIC, 0), 0); /* assigned again */
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 0), 0);
+    assert_int_equal(ferry_dispatch_note_fetched(d, TOPIC, 0), 1);
+    ferry_dispatch_revoke(d, TOPIC, 0);
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 0), 0);
+    assert_int_equal(ferry_dispatch_assign(d, TOPIC, 0), 0); /* back after a revoke */
+    assert_int_equal(ferry_dispatch_fetched(d, TOPIC, 0), 0);
+    ferry_dispatch_destroy(d);
+}
+
 static void test_destroy_releases_queued(void **state)
 {
     ferry_dispatch *d = dispatch_new(K, 4, 1000, 100);
@@ -1815,6 +1844,7 @@ int main(void)
         cmocka_unit_test(test_scenarios),
         cmocka_unit_test(test_finish_orders),
         cmocka_unit_test(test_topics_apart),
+        cmocka_unit_test(test_fetched_since_assignment),
         cmocka_unit_test(test_destroy_releases_queued),
         cmocka_unit_test(test_destroy_releases_in_flight),
         cmocka_unit_test(test_give_back),
