@@ -80,8 +80,10 @@ void ferry_refetch_took(ferry_refetch *f, size_t count, size_t bytes)
         f->near_full = 1;
 }
 
-/* Seeks every partition of parts whose position is known to that position. */
-static int seek_to_positions(ferry_refetch *f, const rd_kafka_topic_partition_list_t *parts)
+/* Seeks every partition of parts whose position is known, and that seekable accepts, to that
+ * position. */
+static int seek_to_positions(ferry_refetch *f, const rd_kafka_topic_partition_list_t *parts,
+                             ferry_refetch_seekable_fn *seekable, void *arg)
 {
     rd_kafka_topic_partition_list_t *known = rd_kafka_topic_partition_list_new(parts->cnt);
     rd_kafka_error_t *error = NULL;
@@ -91,7 +93,7 @@ static int seek_to_positions(ferry_refetch *f, const rd_kafka_topic_partition_li
         return 0;
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (p->offset >= 0)
+        if (p->offset >= 0 && (!seekable || seekable(arg, p->topic, p->partition)))
             rd_kafka_topic_partition_list_add(known, p->topic, p->partition)->offset = p->offset;
     }
     if (known->cnt) {
@@ -104,7 +106,8 @@ static int seek_to_positions(ferry_refetch *f, const rd_kafka_topic_partition_li
     return result;
 }
 
-int ferry_refetch_on_empty(ferry_refetch *f, int paused)
+int ferry_refetch_on_empty(ferry_refetch *f, int paused, ferry_refetch_seekable_fn *seekable,
+                           void *arg)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     int result = 0;
@@ -115,7 +118,7 @@ int ferry_refetch_on_empty(ferry_refetch *f, int paused)
     if (rd_kafka_assignment(f->consumer, &parts) || !parts)
         return 0;
     if (rd_kafka_position(f->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        result = seek_to_positions(f, parts);
+        result = seek_to_positions(f, parts, seekable, arg);
     rd_kafka_topic_partition_list_destroy(parts);
     return result;
 }

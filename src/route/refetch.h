@@ -11,9 +11,9 @@
  *
  * The refetcher watches the queue. Once it has seen the queue at half of either limit, so
  * that librdkafka may have stopped, it restarts fetching the moment the route finds the queue
- * empty: it seeks every assigned partition to the position the route has consumed up to. The
- * seek wakes the broker thread and, since nothing of those partitions is queued, discards
- * nothing and skips nothing. A seek would also throw away a fetch under way, which is why the
+ * empty: it seeks every assigned partition that the route allows (one whose fetch has started)
+ * to the position the route has consumed up to. The seek wakes the broker thread and, since
+ * nothing of those partitions is queued, discards nothing and skips nothing. A seek would also throw away a fetch under way, which is why the
  * refetcher acts only after it saw the queue that full, never whenever the queue runs dry.
  *
  * Owned and used by one route's worker thread; no locks.
@@ -43,9 +43,15 @@ void ferry_refetch_watch(ferry_refetch *f);
  * and, with the length noted by ferry_refetch_watch(), whether the queue was near a limit. */
 void ferry_refetch_took(ferry_refetch *f, size_t count, size_t bytes);
 
+/* Whether a partition may be sought: a seek, like a pause, can drop the fetch start of an
+ * assignment that librdkafka 2.0.2 has not applied yet (route.c, set_paused). */
+typedef int ferry_refetch_seekable_fn(void *arg, const char *topic, int32_t partition);
+
 /* Call when the route found the queue empty. Restarts fetching when the queue was near a
  * limit since the last restart, unless paused is nonzero (the route paused its partitions
- * itself; resuming them restarts fetching anyway). Returns 1 when it restarted fetching. */
-int ferry_refetch_on_empty(ferry_refetch *f, int paused);
+ * itself; resuming them restarts fetching anyway): seeks the assigned partitions that
+ * seekable accepts (every one when it is NULL). Returns 1 when it restarted fetching. */
+int ferry_refetch_on_empty(ferry_refetch *f, int paused, ferry_refetch_seekable_fn *seekable,
+                           void *arg);
 
 #endif

@@ -398,6 +398,14 @@ static size_t headroom(const struct route *r)
     return room ? room : 1;
 }
 
+/* A partition the refetcher may seek: one whose fetch has started (see set_paused). */
+static int seekable(void *arg, const char *topic, int32_t partition)
+{
+    const struct route *r = arg;
+
+    return ferry_dispatch_fetched(r->dispatch, topic, partition);
+}
+
 /* Takes what the consumer has, up to headroom(). Returns nonzero when a full batch was taken
  * and more may wait. Finding the queue empty may restart fetching (refetch.h). */
 static int consume(struct route *r, int64_t now_ms)
@@ -413,7 +421,7 @@ static int consume(struct route *r, int64_t now_ms)
         take_message(r, msg, now_ms);
     }
     ferry_refetch_took(r->refetch, taken, bytes);
-    if (!taken && ferry_refetch_on_empty(r->refetch, r->backpressure))
+    if (!taken && ferry_refetch_on_empty(r->refetch, r->backpressure, seekable, r))
         ferry_counter_add(r->m.fetch_restarts, 1);
     /* Cut short by the limit, the loop comes back when requests finish, not at once. */
     return taken == ROUTE_POLL_BATCH;
@@ -659,7 +667,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* No pause or resume follows the assignment until a record of the partition came
-         * (set_paused): either one could drop the fetch start the assignment queued. */
+         * (set_paused): either one could drop the fetch start the assignment queued. One
+         * before it cannot, and makes sure no partition comes with a pause of ours that
+         * librdkafka kept (see below): set_paused() would not lift it before a record came. */
+        rd_kafka_resume_partitions(rk, parts);
         assign_partitions(r, parts);
         if (cooperative)
             check_assign(r, "take", rd_kafka_incremental_assign(rk, parts), 0);

@@ -344,12 +344,20 @@ def test_partitions_given_back_after_a_pause_are_read(start_routes, receiver, ka
 
 
 def test_partitions_taken_over_while_paused_are_read(start_routes, receiver, kafka):
-    """Partitions assigned to a route that backpressure holds paused are read once it resumes.
-    ferry pauses and resumes only partitions a record came from since their assignment: in
+    """Partitions assigned to a route that backpressure holds paused are read once it resumes:
+    ferry pauses and resumes only partitions a record came from since their assignment (in
     librdkafka 2.0.2 a pause or resume that comes before the assignment's fetch start was
-    applied drops it, and the partition would stay assigned and never fetched."""
+    applied drops it), so the first record of each one taken over pauses it, and the resume
+    must then include it. The race itself cannot be provoked from outside; this covers the
+    paths around it."""
     topic = unique("bpt")
     group = f"ferry-{topic}"
+    parts = kafka.partitions(topic)
+    assert parts >= 2, parts
+
+    def spread(prefix, n):  # explicit partitions: keyless records would stick to one
+        return [{"value": f"{prefix}-{i}", "partition": i % parts} for i in range(n)]
+
     receiver.default = Hang()  # every request hangs: both instances fill up and pause
     route = route_config("bpt", [topic], receiver.url + "/b", group=group, kafka=SESSION,
                          concurrency=1, limits={"max_buffered_records": 4}, drain_timeout="1s")
@@ -357,8 +365,8 @@ def test_partitions_taken_over_while_paused_are_read(start_routes, receiver, kaf
     b = start_routes(route, name="ferry-b", timeout=60)
     wait_until(lambda: re.search(r"released [1-9]\d* partition", a.stderr_text()), HAND_OVER_S,
                "a to hand partitions to b")
-    early = [f"early-{i}" for i in range(100)]
-    kafka.produce(topic, early)  # no keys: every partition
+    early = spread("early", 25 * parts)
+    kafka.produce(topic, early)
     for f in (a, b):
         wait_until(lambda: route_metric(f.metrics(), "ferry_route_paused", "bpt") == 1, 30,
                    f"{f.name} to pause its partitions (its buffers full for a second)")
@@ -370,8 +378,8 @@ def test_partitions_taken_over_while_paused_are_read(start_routes, receiver, kaf
     assert route_metric(a.metrics(), "ferry_route_paused", "bpt") == 1, "a resumed too early"
     receiver.default = Reply()
     receiver.release_hung()
-    late = [f"late-{i}" for i in range(40)]  # in every partition, all a's now
+    late = spread("late", 10 * parts)  # in every partition, all a's now
     kafka.produce(topic, late)
-    wait_until(lambda: {r.body for r in receiver.requests if r.status == 200}
-               >= {v.encode() for v in early + late}, HAND_OVER_S + 30,
-               "every record delivered")
+    want = {r["value"].encode() for r in early + late}
+    wait_until(lambda: {r.body for r in receiver.requests if r.status == 200} >= want,
+               HAND_OVER_S + 30, "every record delivered")

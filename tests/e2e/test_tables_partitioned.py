@@ -542,7 +542,7 @@ def test_peer_key_and_client_keys(cluster, run_ferry, ferry_config):
             "server": {"advertised_url": "http://127.0.0.1:1"},
             "tables": [{"name": "t_x", "topic": topic, "placement": "partitioned"}]}),
             wait_healthy=False)
-        assert f.wait(30) == 1, f.describe()
+        assert f.wait(30) == 2, f.describe()
         assert why in f.stderr_text(), f.describe()
 
 

@@ -182,17 +182,39 @@ static void test_acts_only_after_a_full_queue(void **state)
     struct env *e = *state;
 
     /* Nothing seen yet: an empty queue is just an empty queue. */
-    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0), 0);
+    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0, NULL, NULL), 0);
     wait_queue(e, 1);
     drain(e); /* learns the record size */
     wait_queue(e, QUEUE_FILLED);
     ferry_refetch_watch(e->refetch);
     drain(e);
     /* Paused partitions are left alone, and the refetcher remembers. */
-    assert_int_equal(ferry_refetch_on_empty(e->refetch, 1), 0);
-    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0), 1);
+    assert_int_equal(ferry_refetch_on_empty(e->refetch, 1, NULL, NULL), 0);
+    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0, NULL, NULL), 1);
     /* Once per fill. */
-    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0), 0);
+    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0, NULL, NULL), 0);
+}
+
+static int seek_nothing(void *arg, const char *topic, int32_t partition)
+{
+    (void)arg;
+    (void)topic;
+    (void)partition;
+    return 0;
+}
+
+/* The route says which partitions may be sought (those whose fetch has started): the others
+ * are left alone, and with none left nothing restarts. */
+static void test_seeks_only_what_the_route_allows(void **state)
+{
+    struct env *e = *state;
+
+    wait_queue(e, 1);
+    drain(e);
+    wait_queue(e, QUEUE_FILLED);
+    ferry_refetch_watch(e->refetch);
+    drain(e);
+    assert_int_equal(ferry_refetch_on_empty(e->refetch, 0, seek_nothing, NULL), 0);
 }
 
 static void test_every_record_once_and_quickly(void **state)
@@ -205,7 +227,7 @@ static void test_every_record_once_and_quickly(void **state)
         wait_queue(e, QUEUE_FILLED);
         ferry_refetch_watch(e->refetch);
         drain(e);
-        restarts += ferry_refetch_on_empty(e->refetch, 0);
+        restarts += ferry_refetch_on_empty(e->refetch, 0, NULL, NULL);
     }
     took = ferry_clock_ms() - start;
     assert_true(restarts > 0);
@@ -219,6 +241,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_acts_only_after_a_full_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seeks_only_what_the_route_allows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_record_once_and_quickly, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
