@@ -13,8 +13,9 @@
  * that librdkafka may have stopped, it restarts fetching the moment the route finds the queue
  * empty: it seeks every assigned partition that the route allows (one whose fetch has started)
  * to the position the route has consumed up to. The seek wakes the broker thread and, since
- * nothing of those partitions is queued, discards nothing and skips nothing. A seek would also throw away a fetch under way, which is why the
- * refetcher acts only after it saw the queue that full, never whenever the queue runs dry.
+ * nothing of those partitions is queued, discards nothing and skips nothing. A seek would also
+ * throw away a fetch under way, which is why the refetcher acts only after it saw the queue
+ * that full, never whenever the queue runs dry.
  *
  * Owned and used by one route's worker thread; no locks.
  */
