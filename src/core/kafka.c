@@ -12,6 +12,7 @@
 #include "core/log.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,6 +32,8 @@
 #define KAFKA_FAILED_WHY_MAX 768 /* the first fatal error, for /readyz */
 #define KAFKA_CLUSTER_ID_TIMEOUT_MS 2000
 #define KAFKA_MOCK_CLUSTER_PREFIX "mockCluster" /* the cluster id librdkafka's mock reports */
+#define KAFKA_STICKY_LINGER_MIN_MS 10           /* librdkafka's own, at its default 5 ms linger */
+#define KAFKA_STICKY_LINGER_MAX_MS 900000       /* the most librdkafka takes */
 
 struct broker_stat {
     char name[KAFKA_NAME_MAX];
@@ -378,16 +381,16 @@ static int conf_set_map(rd_kafka_conf_t *conf, const struct ferry_cfg_map *map, 
 static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, int mock,
                              char *errstr, size_t errstr_size)
 {
-    /* linger.ms 0.5, not librdkafka's 5: an acknowledged ingest request waits for the linger
-     * plus a round trip. One-record requests at 64 connections, alternating runs: 10.5k
-     * requests/s with 5 ms, 30.6k with 1, 41-48k with 0.5 at the same CPU per request, and
-     * 27-32k with 0.25 or 0, where the many small produce requests cost the broker three times
-     * the CPU. 100-record requests carry the same records/s with 0.5 as with 1
-     * (bench/README.md, "Ingest"). */
+    /* linger.ms 0.2, not librdkafka's 5: an acknowledged ingest request waits for the linger
+     * plus a round trip. With the sticky partitioner's linger kept at 10 ms or more
+     * (conf_set_sticky), one-record requests on a 2-core machine, two rounds each: 80-97k
+     * requests/s at 64 connections with 0.2 against 48-50k with 0.5, and the same 112-122k at
+     * 256; 100-record requests 2.0-2.8M records/s with either. 0 and 0.05 lost a fifth at 256
+     * connections (docs/ingest.md, bench/README.md "Targets, session 30"). */
     static const char *const producer[][2] = {{"enable.idempotence", "true"},
                                               {"acks", "all"},
                                               {"partitioner", "murmur2_random"},
-                                              {"linger.ms", "0.5"},
+                                              {"linger.ms", "0.2"},
                                               {NULL, NULL}};
     static const char *const consumer[][2] = {
         {"enable.auto.commit", "true"},
@@ -428,6 +431,37 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
             if (conf_set(conf, (*set)[0], (*set)[1], errstr, errstr_size))
                 return -1;
     return 0;
+}
+
+static int map_has(const struct ferry_cfg_map *map, const char *key)
+{
+    for (size_t i = 0; map && i < map->count; i++)
+        if (strcmp(map->items[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* The sticky partitioner's linger, unless the user set it: twice linger.ms, and at least
+ * KAFKA_STICKY_LINGER_MIN_MS. librdkafka derives it as twice linger.ms cut to whole
+ * milliseconds, which below a 0.5 ms linger is 0, and 0 turns the sticky partitioner off:
+ * every keyless record then goes to a random partition, and a produce request carries a record
+ * or two per partition. Acknowledged one-record requests at 256 connections ran at 67-77k
+ * requests/s with a linger of 0.25 ms or less that way, against 116k with 0.5 ms. */
+static int conf_set_sticky(rd_kafka_conf_t *conf, const struct ferry_cfg_map *props,
+                           const struct ferry_cfg_map *overrides, char *errstr, size_t errstr_size)
+{
+    char value[64];
+    size_t size = sizeof(value);
+    double sticky_ms = KAFKA_STICKY_LINGER_MIN_MS;
+
+    if (map_has(props, "sticky.partitioning.linger.ms") ||
+        map_has(overrides, "sticky.partitioning.linger.ms"))
+        return 0;
+    if (rd_kafka_conf_get(conf, "linger.ms", value, &size) == RD_KAFKA_CONF_OK)
+        sticky_ms = fmax(sticky_ms, ceil(2 * strtod(value, NULL)));
+    sticky_ms = fmin(sticky_ms, KAFKA_STICKY_LINGER_MAX_MS);
+    snprintf(value, sizeof(value), "%.0f", sticky_ms);
+    return conf_set(conf, "sticky.partitioning.linger.ms", value, errstr, errstr_size);
 }
 
 /* Nonzero when the brokers are librdkafka's mock cluster: the embedded one, or another
@@ -517,7 +551,9 @@ rd_kafka_conf_t *ferry_kafka_conf_new(ferry_kafka *k, enum ferry_kafka_role role
         conf_set_defaults(conf, role, role == FERRY_KAFKA_CONSUMER && on_mock_cluster(k), errstr,
                           errstr_size) ||
         conf_set_map(conf, &k->cfg->kafka.properties, errstr, errstr_size) ||
-        conf_set_map(conf, overrides, errstr, errstr_size))
+        conf_set_map(conf, overrides, errstr, errstr_size) ||
+        (role == FERRY_KAFKA_PRODUCER &&
+         conf_set_sticky(conf, &k->cfg->kafka.properties, overrides, errstr, errstr_size)))
         goto fail;
     c = client_add(k, name, user);
     if (!c) {
