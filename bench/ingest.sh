@@ -16,7 +16,7 @@
 # BENCH_ROUNDS        rounds (default 3)
 # BENCH_SECONDS       seconds each run is measured (default 5), after a 1 s warm-up
 # BENCH_CONNECTIONS   connection counts (default "64 256")
-# BENCH_LINGER_MS     the producer's linger.ms (default: ferry's own default, 0.5 ms)
+# BENCH_LINGER_MS     the producer's linger.ms (default: ferry's own default, 0.2 ms)
 # BENCH_THREADS       server.threads (default 2, one per core)
 # Everything listens on 127.0.0.1 on ports the OS picks and is stopped on exit.
 set -euo pipefail

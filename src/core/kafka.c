@@ -433,6 +433,7 @@ static int conf_set_defaults(rd_kafka_conf_t *conf, enum ferry_kafka_role role, 
     return 0;
 }
 
+/* Nonzero when map (may be NULL) sets key. */
 static int map_has(const struct ferry_cfg_map *map, const char *key)
 {
     for (size_t i = 0; map && i < map->count; i++)
@@ -445,8 +446,7 @@ static int map_has(const struct ferry_cfg_map *map, const char *key)
  * KAFKA_STICKY_LINGER_MIN_MS. librdkafka derives it as twice linger.ms cut to whole
  * milliseconds, which below a 0.5 ms linger is 0, and 0 turns the sticky partitioner off:
  * every keyless record then goes to a random partition, and a produce request carries a record
- * or two per partition. Acknowledged one-record requests at 256 connections ran at 67-77k
- * requests/s with a linger of 0.25 ms or less that way, against 116k with 0.5 ms. */
+ * or two per partition (docs/ingest.md, "Performance notes"). */
 static int conf_set_sticky(rd_kafka_conf_t *conf, const struct ferry_cfg_map *props,
                            const struct ferry_cfg_map *overrides, char *errstr, size_t errstr_size)
 {
@@ -457,6 +457,7 @@ static int conf_set_sticky(rd_kafka_conf_t *conf, const struct ferry_cfg_map *pr
     if (map_has(props, "sticky.partitioning.linger.ms") ||
         map_has(overrides, "sticky.partitioning.linger.ms"))
         return 0;
+    /* librdkafka wrote the value with %g, having read it with strtod: it parses */
     if (rd_kafka_conf_get(conf, "linger.ms", value, &size) == RD_KAFKA_CONF_OK)
         sticky_ms = fmax(sticky_ms, ceil(2 * strtod(value, NULL)));
     sticky_ms = fmin(sticky_ms, KAFKA_STICKY_LINGER_MAX_MS);

@@ -29,7 +29,7 @@ struct linger_case {
 
 /* Checks linger.ms and sticky.partitioning.linger.ms of the shared producer (as librdkafka
  * finalized them) for kafka.properties c->properties. */
-static void check_linger(const struct linger_case *c)
+static void check_producer_lingers(const struct linger_case *c)
 {
     char yaml[512], errstr[512], value[64];
     struct ferry_config *cfg;
@@ -76,7 +76,7 @@ static void test_linger_and_sticky_partitioning(void **state)
     (void)state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        check_linger(&cases[i]);
+        check_producer_lingers(&cases[i]);
 }
 
 static void test_fatal_producer_error_fails_readiness_and_stops(void **state)
