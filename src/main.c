@@ -85,9 +85,9 @@ static const char usage_redrive[] =
     "      --progress FILE   where progress is saved\n"
     "  -h, --help            this text\n"
     "\n"
-    "Exit codes: 0 done, 1 Kafka or the progress file failed, 2 bad command line, or a config\n"
-    "file that cannot be read or is invalid, 3 interrupted (progress saved), 4 done but some\n"
-    "dead letters failed again.\n";
+    "Exit codes: 0 done, 1 Kafka or the progress file failed, or another run holds the file,\n"
+    "2 bad command line, or a config file that cannot be read or is invalid, 3 interrupted\n"
+    "(progress saved), 4 done but some dead letters failed again.\n";
 
 static const char usage_dev_broker[] =
     "usage: ferry dev-broker [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]\n"
@@ -429,7 +429,8 @@ static void print_redrive_summary(const struct ferry_redrive_options *o,
 
 static int cmd_redrive(int argc, char **argv)
 {
-    static const int codes[] = {FERRY_EXIT_OK, FERRY_EXIT_INVALID, FERRY_EXIT_FAILURE};
+    static const int codes[] = {FERRY_EXIT_OK, FERRY_EXIT_INVALID, FERRY_EXIT_FAILURE,
+                                FERRY_EXIT_FAILURE};
     struct ferry_redrive_options o = {0};
     struct ferry_redrive_summary sum;
     const char *path = DEFAULT_CONFIG;

@@ -134,7 +134,7 @@ static int save_progress(struct redrive *d, int finished, char *errstr, size_t e
 /* Takes the lock of the progress file, <path>.lock, for the run: a `ferry redrive` and a
  * redrive endpoint (or two commands) over one file would each redrive the same dead letters
  * and overwrite each other's progress. The lock goes with the process, also on kill -9.
- * Returns 0, or FERRY_REDRIVE_EUSAGE when another run holds it, FERRY_REDRIVE_EFAIL when it
+ * Returns 0, or FERRY_REDRIVE_EBUSY when another run holds it, FERRY_REDRIVE_EFAIL when it
  * cannot be taken. */
 static int lock_progress(struct redrive *d, char *errstr, size_t errstr_size)
 {
@@ -154,7 +154,7 @@ static int lock_progress(struct redrive *d, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size,
                  "another redrive of route '%s' is running with the progress file '%s'",
                  d->o->route, d->path);
-        return FERRY_REDRIVE_EUSAGE;
+        return FERRY_REDRIVE_EBUSY;
     }
     snprintf(errstr, errstr_size, "cannot lock '%s': %s", lock, strerror(errno));
     return FERRY_REDRIVE_EFAIL;
@@ -934,7 +934,7 @@ static int check_kafka(const struct redrive *d, int result, char *errstr, size_t
     char why[512];
 
     if (!d->kafka || d->kafka_down_before || result == FERRY_REDRIVE_EUSAGE ||
-        !ferry_kafka_failed(d->kafka, why, sizeof(why)))
+        result == FERRY_REDRIVE_EBUSY || !ferry_kafka_failed(d->kafka, why, sizeof(why)))
         return result;
     snprintf(errstr, errstr_size, "kafka: %s", why);
     return FERRY_REDRIVE_EFAIL;

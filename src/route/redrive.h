@@ -71,6 +71,7 @@ enum ferry_redrive_result {
     FERRY_REDRIVE_OK = 0,
     FERRY_REDRIVE_EUSAGE = 1, /* the route or the saved run does not fit the command */
     FERRY_REDRIVE_EFAIL = 2,  /* Kafka, the progress file or memory failed */
+    FERRY_REDRIVE_EBUSY = 3,  /* another run holds the progress file: try again once it ends */
 };
 
 /* The route named name in the routes job's section of a loaded config, or NULL. */

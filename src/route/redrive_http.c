@@ -98,7 +98,7 @@ static void answer(struct run *run, int rc, const struct ferry_redrive_summary *
     json_t *j;
     char *text;
 
-    if (rc == FERRY_REDRIVE_EUSAGE) {
+    if (rc == FERRY_REDRIVE_EUSAGE || rc == FERRY_REDRIVE_EBUSY) {
         ferry_http_respond_error(run->req, 409, 0, "%s", errstr);
         return;
     }
