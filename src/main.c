@@ -429,8 +429,14 @@ static void print_redrive_summary(const struct ferry_redrive_options *o,
 
 static int cmd_redrive(int argc, char **argv)
 {
-    static const int codes[] = {FERRY_EXIT_OK, FERRY_EXIT_INVALID, FERRY_EXIT_FAILURE,
-                                FERRY_EXIT_FAILURE};
+    static const int codes[] = {
+        [FERRY_REDRIVE_OK] = FERRY_EXIT_OK,
+        [FERRY_REDRIVE_EUSAGE] = FERRY_EXIT_INVALID,
+        [FERRY_REDRIVE_EFAIL] = FERRY_EXIT_FAILURE,
+        [FERRY_REDRIVE_EBUSY] = FERRY_EXIT_FAILURE, /* a later try may pass */
+    };
+    _Static_assert(sizeof(codes) / sizeof(codes[0]) == FERRY_REDRIVE_EBUSY + 1,
+                   "an exit code for every redrive result");
     struct ferry_redrive_options o = {0};
     struct ferry_redrive_summary sum;
     const char *path = DEFAULT_CONFIG;

@@ -934,7 +934,7 @@ static int check_kafka(const struct redrive *d, int result, char *errstr, size_t
     char why[512];
 
     if (!d->kafka || d->kafka_down_before || result == FERRY_REDRIVE_EUSAGE ||
-        result == FERRY_REDRIVE_EBUSY || !ferry_kafka_failed(d->kafka, why, sizeof(why)))
+        !ferry_kafka_failed(d->kafka, why, sizeof(why)))
         return result;
     snprintf(errstr, errstr_size, "kafka: %s", why);
     return FERRY_REDRIVE_EFAIL;

@@ -542,8 +542,9 @@ def test_the_endpoint_answers_409_while_a_command_holds_the_progress_file(
         assert r.status == 409 and "another redrive of route 'rd' is running" in r.text, r.text
     finally:
         p.send_signal(signal.SIGINT)
-        assert p.wait(30) == 3, p.describe()
+        rc = p.wait(30)
         receiver.default = Reply()
+    assert rc == 3, p.describe()
 
 
 def test_admin_endpoint_one_run_per_route_and_stopped_by_shutdown(ferry_bin, start_routes,
