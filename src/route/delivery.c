@@ -491,6 +491,14 @@ static void park_behind(struct route *r, struct ferry_request *req)
     req->n = kept;
 }
 
+/* Nonzero when a batch could go now, the limits and the free slots aside. */
+static int batch_due(const struct route *r, int64_t now_ms, int flush)
+{
+    int64_t due = ferry_dispatch_next_due_ms(r->dispatch);
+
+    return flush ? due != INT64_MAX : due <= now_ms;
+}
+
 void route_dispatch(struct route *r, int64_t now_ms, int flush)
 {
     size_t max = (size_t)r->cfg->batch.max_records;
@@ -502,7 +510,7 @@ void route_dispatch(struct route *r, int64_t now_ms, int flush)
         size_t taken;
 
         if (!limits_allow(r, now_ms)) {
-            if (ferry_dispatch_next_due_ms(r->dispatch) <= now_ms || flush)
+            if (batch_due(r, now_ms, flush))
                 begin_limit_wait(r, now_ms);
             return;
         }

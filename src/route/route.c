@@ -571,8 +571,9 @@ static int loop_turn(struct route *r, int more, int consuming)
     route_parking_collect(r);
     route_parking_resume_due(r, now);
     route_fire_retries(r, now);
+    /* A full route takes no record that could join a lingering batch: it sends what it has. */
     if (consuming)
-        route_dispatch(r, now, 0);
+        route_dispatch(r, now, buffers_full(r));
     route_breaker_check_idle(r);
     store_offsets(r);
     apply_backpressure(r, now);

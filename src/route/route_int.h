@@ -161,7 +161,8 @@ typedef int route_partition_fn(const struct route *r, const char *topic, int32_t
 rd_kafka_topic_partition_list_t *route_assignment_where(const struct route *r,
                                                         route_partition_fn *keep);
 
-/* delivery.c: starts as many requests as concurrency, order and timers allow. */
+/* delivery.c: starts as many requests as concurrency, order and timers allow; with flush set,
+ * partial batches go without lingering. */
 void route_dispatch(struct route *r, int64_t now_ms, int flush);
 
 /* delivery.c: handles a finished HTTP call (sender callback). */

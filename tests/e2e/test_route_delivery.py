@@ -350,6 +350,21 @@ def test_max_buffered_records_auto(start_routes, receiver, kafka):
         assert re.search(rf"inst={name} .*up to {want} records buffered", log), (name, log)
 
 
+def test_a_full_route_sends_its_batches_without_lingering(start_routes, receiver, kafka):
+    # A batch lingers for records that may join it, but a route holding all the records its
+    # limit allows takes no more until some are delivered: its batches go at once, not after
+    # the minute they could linger.
+    topic = unique("fullbatch")
+    total = 10
+    kafka.produce(topic, [(f"k{i}".encode(), str(i).encode()) for i in range(total)])
+    f = start_routes(route_config("fullbatch", [topic], receiver.url + "/b",
+                                  batch={"max_records": 100, "linger": "60s"},
+                                  limits={"max_buffered_records": total}))
+    wait_delivered(f, "fullbatch", total, timeout=40)
+    got = sorted(int(v) for r in receiver.requests for v in r.json())
+    assert got == list(range(total))
+
+
 def test_full_buffers_pause_consumption_and_lose_nothing(start_routes, receiver, kafka):
     # Answers take 1.5 s, so the 100-record buffer stays full for longer than the second after
     # which a route pauses its partitions; until then it only takes what the limit has room for.
