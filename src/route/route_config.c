@@ -112,8 +112,8 @@ static const struct ferry_cfg_field batch_fields[] = {
     {"max_bytes", FERRY_CFG_SIZE, BATCH_FIELD(max_bytes), "1MiB", 1024, 268435456, NULL, NULL, 0,
      "Largest request body a batch may build."},
     {"linger", FERRY_CFG_DURATION, BATCH_FIELD(linger_ms), "10ms", 0, 60000, NULL, NULL, 0,
-     "How long a partial batch waits for more records; not while the route holds all the "
-     "records its limits allow."},
+     "How long a partial batch waits for more records; not while the route's buffers are "
+     "full (limits.max_buffered_records or max_buffered_bytes)."},
     {"format", FERRY_CFG_ENUM, BATCH_FIELD(format), "json_array", 0, 0, batch_formats, NULL, 0,
      "How records are framed in a batch body."},
     {"separator", FERRY_CFG_STRING, BATCH_FIELD(separator), "\n", 0, 0, NULL, NULL, 0,

@@ -352,8 +352,8 @@ def test_max_buffered_records_auto(start_routes, receiver, kafka):
 
 def test_a_full_route_sends_its_batches_without_lingering(start_routes, receiver, kafka):
     # A batch lingers for records that may join it, but a route holding all the records its
-    # limit allows takes no more until some are delivered: its batches go at once, not after
-    # the minute they could linger.
+    # limit allows takes no more until some finish: its batches go at once, not after the
+    # minute they could linger, and still as batches.
     topic = unique("fullbatch")
     total = 10
     kafka.produce(topic, [(f"k{i}".encode(), str(i).encode()) for i in range(total)])
@@ -363,6 +363,7 @@ def test_a_full_route_sends_its_batches_without_lingering(start_routes, receiver
     wait_delivered(f, "fullbatch", total, timeout=40)
     got = sorted(int(v) for r in receiver.requests for v in r.json())
     assert got == list(range(total))
+    assert len(receiver.requests) <= kafka.partitions(topic), "one request per partition"
 
 
 def test_full_buffers_pause_consumption_and_lose_nothing(start_routes, receiver, kafka):

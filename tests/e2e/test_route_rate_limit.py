@@ -12,7 +12,7 @@ checks the steady rate (requests after the first second over the time they took,
 limiter's burst no longer counts) tightly, and the per-second counts with the issue's
 tolerance (+-10%) for nearly every second and a looser bound for all of them.
 """
-from ferrytest import (route_config, route_metric, unique, wait_delivered, wait_route_metric,
+from ferrytest import (Reply, route_config, route_metric, unique, wait_delivered, wait_route_metric,
                        wait_until)
 
 RATE = 50
@@ -218,3 +218,27 @@ def test_unknown_limiter_names_file_line_and_key(ferry_bin, tmp_path):
     assert res.returncode == 2, res
     assert (f"config: routes[0].rate_limit.limiter: unknown limiter 'parnter': limiters are "
             f"'partner' ({path}:8)") in res.stderr.splitlines(), res.stderr
+
+
+def test_a_full_route_sends_each_batch_as_soon_as_the_limit_allows(start_routes, receiver, kafka):
+    # A full route sends its partial batches without lingering. When the rate limit holds some
+    # back, the route wakes when the limit allows the next one, not when the batch would have
+    # stopped lingering (here a minute, cut to the loop's longest sleep of a second). The
+    # receiver answers after 3 s, so the route stays full while its batches go out: one per
+    # partition at 10 requests/s arrives within about 0.3 s, not 3 s.
+    topic = unique("rl-full")
+    parts = kafka.partitions(topic)
+    per_part = 4
+    receiver.default = Reply(delay=3.0)
+    kafka.produce(topic, [{"value": f"{p}-{i}".encode(), "partition": p}
+                          for p in range(parts) for i in range(per_part)])
+    f = start_routes(route_config("rlfull", [topic], receiver.url + "/in",
+                                  batch={"max_records": 100, "linger": "60s"},
+                                  limits={"max_buffered_records": parts * per_part},
+                                  rate_limit={"requests_per_second": 10},
+                                  io_threads=1))  # libcurl's timers do not wake the worker
+    wait_delivered(f, "rlfull", parts * per_part, timeout=40)
+    times = sorted(r.time for r in receiver.requests)
+    assert len(times) == parts, f"{len(times)} requests for {parts} partitions"
+    assert parts >= 3, "too few partitions to tell a wake on time from a sleep"
+    assert times[-1] - times[0] < 1.5, f"batches came over {times[-1] - times[0]:.2f} s"
