@@ -388,8 +388,9 @@ static int buffers_full(const struct route *r)
            ferry_dispatch_bytes(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_bytes;
 }
 
-/* How many records the route may take now without passing its limits, at most
- * ROUTE_POLL_BATCH. */
+/* How many records the route may take now without passing limits.max_buffered_records. At
+ * least one, so that group events queued behind records are still served while the route is
+ * full (its partitions are paused after a second of that, so little is waiting then). */
 static size_t headroom(const struct route *r)
 {
     size_t held = ferry_dispatch_records(r->dispatch);
@@ -399,7 +400,9 @@ static size_t headroom(const struct route *r)
     if (ferry_dispatch_bytes(r->dispatch) >= (size_t)r->cfg->limits.max_buffered_bytes)
         room = 0;
 
-    return room < ROUTE_POLL_BATCH ? room : ROUTE_POLL_BATCH;
+    if (room > ROUTE_POLL_BATCH)
+        room = ROUTE_POLL_BATCH;
+    return room ? room : 1;
 }
 
 /* A partition the refetcher may seek: one whose fetch has started (see set_paused). */
@@ -410,19 +413,12 @@ static int seekable(void *arg, const char *topic, int32_t partition)
     return ferry_dispatch_fetched(r->dispatch, topic, partition);
 }
 
-/* Takes what the consumer has, up to headroom(). At the limits it still takes one record, so
- * that group events queued behind records are served (the partitions are paused then, so
- * little is waiting). Sets r->flushing while the buffers are full with records it was allowed
- * to take: no record can join a lingering batch before some finish, so batches go at once.
- * Returns nonzero when a full batch was taken and more may wait. Finding the queue empty may
- * restart fetching (refetch.h). */
+/* Takes what the consumer has, up to headroom(). Returns nonzero when a full batch was taken
+ * and more may wait. Finding the queue empty may restart fetching (refetch.h). */
 static int consume(struct route *r, int64_t now_ms)
 {
     size_t room = headroom(r), taken, bytes = 0;
-    int over = room == 0;
 
-    if (over)
-        room = 1;
     ferry_refetch_watch(r->refetch);
     for (taken = 0; taken < room; taken++) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(r->consumer, 0);
@@ -432,7 +428,6 @@ static int consume(struct route *r, int64_t now_ms)
         take_message(r, msg, now_ms);
     }
     ferry_refetch_took(r->refetch, taken, bytes);
-    r->flushing = buffers_full(r) && !(over && taken);
     if (!taken && ferry_refetch_on_empty(r->refetch, r->backpressure, seekable, r))
         ferry_counter_add(r->m.fetch_restarts, 1);
     /* Cut short by the limit, the loop comes back when requests finish, not at once. */
@@ -527,8 +522,8 @@ static int64_t next_wake_ms(struct route *r, int64_t now_ms, int consuming)
     if (r->in_flight < route_concurrency(r)) {
         if (consuming)
             t = ferry_dispatch_next_due_ms(r->dispatch);
-        if (t != INT64_MAX && r->flushing)
-            t = now_ms; /* the limits and pauses below may push it later */
+        if (t != INT64_MAX && buffers_full(r))
+            t = now_ms; /* full: partial batches are due at once (loop_turn) */
         if (t < r->paused_until_ms)
             t = r->paused_until_ms;
         retry = route_next_retry_ms(r);
@@ -579,8 +574,9 @@ static int loop_turn(struct route *r, int more, int consuming)
     route_parking_collect(r);
     route_parking_resume_due(r, now);
     route_fire_retries(r, now);
+    /* While the buffers are full no record can join a lingering batch: they go at once. */
     if (consuming)
-        route_dispatch(r, now, r->flushing);
+        route_dispatch(r, now, buffers_full(r));
     route_breaker_check_idle(r);
     store_offsets(r);
     apply_backpressure(r, now);

@@ -131,7 +131,6 @@ struct route {
     int64_t paused_until_ms;        /* Retry-After: send nothing before this */
     int backpressure;               /* partitions paused because the buffers are full */
     int64_t full_since_ms;          /* when the buffers became full, or 0 */
-    int flushing;                   /* full up to the limits: batches go at once (consume) */
     ferry_failure_log *failure_log; /* what the log says about a failing target */
     ferry_breaker *breaker;         /* NULL: circuit_breaker.enabled is false */
     ferry_adaptive *adaptive;       /* NULL: adaptive_concurrency.enabled is false */

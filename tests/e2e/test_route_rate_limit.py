@@ -228,6 +228,7 @@ def test_a_full_route_sends_each_batch_as_soon_as_the_limit_allows(start_routes,
     # partition at 10 requests/s arrives within about 0.3 s, not 3 s.
     topic = unique("rl-full")
     parts = kafka.partitions(topic)
+    assert parts >= 3, "too few partitions to tell a wake on time from a sleep"
     per_part = 4
     receiver.default = Reply(delay=3.0)
     kafka.produce(topic, [{"value": f"{p}-{i}".encode(), "partition": p}
@@ -240,5 +241,4 @@ def test_a_full_route_sends_each_batch_as_soon_as_the_limit_allows(start_routes,
     wait_delivered(f, "rlfull", parts * per_part, timeout=40)
     times = sorted(r.time for r in receiver.requests)
     assert len(times) == parts, f"{len(times)} requests for {parts} partitions"
-    assert parts >= 3, "too few partitions to tell a wake on time from a sleep"
     assert times[-1] - times[0] < 1.5, f"batches came over {times[-1] - times[0]:.2f} s"
