@@ -352,8 +352,8 @@ def test_max_buffered_records_auto(start_routes, receiver, kafka):
 
 def test_a_full_route_sends_its_batches_without_lingering(start_routes, receiver, kafka):
     # A batch lingers for records that may join it, but a route holding all the records its
-    # limit allows takes no more until some finish: its batches go at once, not after the
-    # minute they could linger, and still as batches.
+    # limit allows takes at most one per loop turn until some finish: its batches go at once,
+    # not after the minute they could linger, and still as batches.
     topic = unique("fullbatch")
     total = 10
     kafka.produce(topic, [(f"k{i}".encode(), str(i).encode()) for i in range(total)])
